@@ -1,0 +1,83 @@
+/*
+ * http_context.h: what a route handler sees and how it answers.
+ *
+ * Owns: api_app (the process-wide handles: config, pools, producer; created once in
+ * main.c, read-only afterwards, so handlers share it without a lock) and
+ * api_request_ctx (one per request, on the connection thread's stack).
+ * Rules: a handler answers exactly once through api_respond_*; bodies passed in are
+ * stolen. Route flags make the dispatcher (router.c) do the common work first: parse a
+ * JSON object body, authenticate, apply the stricter auth rate limit.
+ */
+#ifndef TASKBUS_API_HTTP_CONTEXT_H
+#define TASKBUS_API_HTTP_CONTEXT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <ulfius.h>
+
+#include "shared/config.h"
+#include "shared/kafka_producer.h"
+#include "shared/pg_pool.h"
+#include "shared/redis_pool.h"
+#include "shared/uuid7.h"
+
+typedef struct api_app {
+    const taskbus_config *cfg;
+    pg_pool *pg;      /* primary: every write */
+    pg_pool *pg_read; /* DATABASE_READ_URL, or the same pool as pg */
+    redis_pool *redis;
+    kafka_producer *producer;
+    const unsigned char *jwt_key; /* HS256 secret, at least 32 bytes */
+    size_t jwt_key_len;
+} api_app;
+
+typedef struct api_request_ctx {
+    const struct _u_request *req;
+    struct _u_response *resp;
+    const api_app *app;
+    char request_id[129];
+    char client_ip[64];
+    const char *route; /* the matched pattern, e.g. "/api/v1/users/me" (metrics label) */
+    char path_params[4][UUID_STR_LEN + 64]; /* ":name" segments in pattern order */
+    int npath_params;
+    json_t *body; /* the parsed object for API_ROUTE_JSON_BODY routes; owned by the ctx */
+
+    /* Filled by authentication (API_ROUTE_AUTH). */
+    bool authenticated;
+    char user_id[UUID_STR_LEN];
+    char session_id[UUID_STR_LEN];
+    char role[16];
+    long long token_epoch;
+
+    int status; /* what was answered; 0 until then */
+} api_request_ctx;
+
+typedef void (*api_handler)(api_request_ctx *ctx);
+
+enum {
+    API_ROUTE_JSON_BODY = 1 << 0,  /* body must be a JSON object (415/400 otherwise) */
+    API_ROUTE_AUTH = 1 << 1,       /* needs a valid access token (401 otherwise) */
+    API_ROUTE_AUTH_LIMIT = 1 << 2, /* register/login/refresh: TASKBUS_RATELIMIT_AUTH per IP */
+};
+
+typedef struct api_route {
+    const char *method;  /* "GET", "POST", ... */
+    const char *pattern; /* "/api/v1/tasks/:id" */
+    api_handler handler;
+    unsigned flags;
+} api_route;
+
+/* Answers with a JSON body (stolen; NULL for none) and status. */
+void api_respond_json(api_request_ctx *ctx, int status, json_t *body);
+/* Answers an RFC 9457 problem (stolen); the status is read from the problem. */
+void api_respond_problem(api_request_ctx *ctx, json_t *problem);
+/* Shorthand: problem_new(status, slug, detail, ctx->request_id) and answer it. */
+void api_respond_error(api_request_ctx *ctx, int status, const char *slug, const char *detail);
+/* Answers with no body (204, or a status with an empty body). */
+void api_respond_empty(api_request_ctx *ctx, int status);
+/* Adds a response header (copied). */
+void api_set_header(api_request_ctx *ctx, const char *name, const char *value);
+/* A request header, case-insensitively, or NULL. */
+const char *api_header(const api_request_ctx *ctx, const char *name);
+
+#endif

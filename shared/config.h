@@ -1,0 +1,74 @@
+/*
+ * config.h: the one table of environment variables every taskbus binary reads.
+ *
+ * Owns: parsing TASKBUS_*, DATABASE_URL, DATABASE_READ_URL, REDIS_URL and KAFKA_BROKERS
+ * into a taskbus_config, with a sane local default for each, range checks, and --help.
+ * Rules: config_load never exits; it reports the first bad variable in err. Strings in
+ * the struct are owned by it and freed by config_free. Secrets are never printed.
+ */
+#ifndef TASKBUS_SHARED_CONFIG_H
+#define TASKBUS_SHARED_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+typedef struct rate_limit_spec {
+    int count;      /* requests allowed ... */
+    int period_s;   /* ... per this many seconds */
+} rate_limit_spec;
+
+typedef struct taskbus_config {
+    char *http_host;
+    int http_port;
+    int http_connection_limit;
+    int http_idle_timeout_s;
+    int http_thread_stack_kib;
+    long max_body_bytes;
+    bool trust_proxy;
+
+    char *database_url;
+    char *database_read_url; /* NULL when unset: reads use database_url */
+    int pg_pool_size;
+    int pg_statement_timeout_ms;
+    char *redis_url;
+    int redis_pool_size;
+    int redis_timeout_ms;
+    char *kafka_brokers;
+    int kafka_partitions;
+    int kafka_replication;
+
+    char *jwt_secret; /* NULL when unset */
+    char *jwt_issuer;
+    char *jwt_audience;
+    int access_ttl_s;
+    int refresh_ttl_s;
+    int argon2_opslimit;
+    int argon2_memlimit_kib;
+    int argon2_concurrency;
+
+    rate_limit_spec ratelimit_ip;
+    rate_limit_spec ratelimit_user;
+    rate_limit_spec ratelimit_auth;
+    rate_limit_spec ratelimit_login_account;
+
+    char *schemas_dir; /* migrations are schemas_dir/migrations */
+    char *log_level;
+} taskbus_config;
+
+/* Looks a variable up; returns NULL when unset. Tests pass their own. */
+typedef const char *(*config_lookup_fn)(const char *name, void *ctx);
+
+/* Fills cfg from getenv. Returns 0, or -1 with a message naming the variable in err. */
+int config_load(taskbus_config *cfg, char *err, size_t errlen);
+int config_load_from(taskbus_config *cfg, config_lookup_fn lookup, void *ctx, char *err,
+                     size_t errlen);
+void config_free(taskbus_config *cfg);
+
+/* Prints every variable with its default and meaning (for --help). */
+void config_print_help(FILE *out, const char *program, const char *summary);
+
+/* Parses "COUNT/PERIOD" where PERIOD is seconds with an optional s, m or h suffix. */
+int config_parse_rate(const char *text, rate_limit_spec *out);
+
+#endif

@@ -1,0 +1,64 @@
+/*
+ * kafka_consumer.h: the consumer loop with offsets stored in Postgres.
+ *
+ * Owns: a Kafka consumer (enable.auto.commit=false, enable.auto.offset.store=false, eager
+ * range assignor) and the batch loop. Rules: for each batch, ONE Postgres transaction
+ * locks the batch's rows in kafka_consumer_offsets, drops records below the stored next
+ * offset (a replay or a zombie's leftovers), runs the handler on the rest, stores the new
+ * next offsets, and commits. On assignment, offsets come from that table (beginning of
+ * the partition when absent), never from Kafka's group offsets. A handler or commit
+ * failure rolls back and retries the same batch after a back-off; records of partitions
+ * revoked meanwhile are dropped. So each record's effects commit exactly once.
+ */
+#ifndef TASKBUS_SHARED_KAFKA_CONSUMER_H
+#define TASKBUS_SHARED_KAFKA_CONSUMER_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shared/pg_pool.h"
+
+typedef struct kafka_record {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    const char *key; /* not NUL-terminated; may be NULL */
+    size_t key_len;
+    const char *value; /* not NUL-terminated; may be NULL */
+    size_t value_len;
+    const char *request_id; /* from the request_id header, NUL-terminated, or NULL */
+} kafka_record;
+
+/* Applies records inside the open transaction on conn. 0 to commit; -1 to roll back and
+ * retry the batch. */
+typedef int (*kafka_batch_fn)(void *ctx, pg_conn *conn, const kafka_record *records,
+                              size_t count);
+/* Runs after the commit (cache updates, pub/sub); retried with back-off until it returns
+ * 0, so the loop never moves past a batch whose after-effects did not land. May be NULL. */
+typedef int (*kafka_after_commit_fn)(void *ctx, const kafka_record *records, size_t count);
+
+typedef struct kafka_consumer_options {
+    const char *brokers;
+    const char *group_id;
+    const char *const *topics;
+    size_t ntopics;
+    int batch_max;     /* records per batch */
+    int batch_wait_ms; /* longest wait to fill a batch */
+    pg_pool *pg;
+    kafka_batch_fn on_batch;
+    kafka_after_commit_fn after_commit;
+    void *ctx;
+} kafka_consumer_options;
+
+typedef struct kafka_consumer_loop kafka_consumer_loop;
+
+kafka_consumer_loop *kafka_consumer_loop_create(const kafka_consumer_options *opts, char *err,
+                                                size_t errlen);
+/* Runs until *stop becomes non-zero, finishing (committing) the current batch first.
+ * Returns 0 on a clean stop, -1 on a fatal error. */
+int kafka_consumer_loop_run(kafka_consumer_loop *loop, volatile sig_atomic_t *stop);
+/* Closes the consumer (leaves the group) and frees. */
+void kafka_consumer_loop_destroy(kafka_consumer_loop *loop);
+
+#endif

@@ -1,0 +1,34 @@
+/*
+ * log.h: JSON-lines logging to stderr.
+ *
+ * Owns: one line per event, {"ts","level","service","msg","request_id",...fields}.
+ * Rules: a line is written with one write(2) so concurrent threads never interleave.
+ * The request id is per thread (the API is thread-per-connection), set with
+ * log_set_request_id and cleared at the end of each request. Never pass secrets.
+ */
+#ifndef TASKBUS_SHARED_LOG_H
+#define TASKBUS_SHARED_LOG_H
+
+#include <jansson.h>
+
+typedef enum { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 } log_level;
+
+/* Sets the service name and minimum level; call once before threads start. */
+void log_init(const char *service, log_level min_level);
+int log_level_parse(const char *text, log_level *out);
+
+/* The calling thread's request id (NULL clears). The string is copied. */
+void log_set_request_id(const char *request_id);
+const char *log_request_id(void);
+
+/* Writes msg with extra fields; fields is stolen (may be NULL). */
+void log_json(log_level level, const char *msg, json_t *fields);
+/* printf-style message, no extra fields. */
+void log_msgf(log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define LOG_DEBUGF(...) log_msgf(LOG_DEBUG, __VA_ARGS__)
+#define LOG_INFOF(...) log_msgf(LOG_INFO, __VA_ARGS__)
+#define LOG_WARNF(...) log_msgf(LOG_WARN, __VA_ARGS__)
+#define LOG_ERRORF(...) log_msgf(LOG_ERROR, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * uuid7.h: UUIDv7 (RFC 9562) ids and UUID text validation.
+ *
+ * Owns: generation of time-ordered ids. Rules: ids from one process are strictly
+ * increasing, also within one millisecond (a 12-bit counter in rand_a, then the clock is
+ * borrowed forward); the rest is libsodium randomness. Thread-safe (a mutex guards the
+ * last timestamp and counter).
+ */
+#ifndef TASKBUS_SHARED_UUID7_H
+#define TASKBUS_SHARED_UUID7_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define UUID_STR_LEN 37 /* 36 characters and the NUL */
+
+/* Writes a new lower-case UUIDv7 into out. */
+void uuid7_generate(char out[UUID_STR_LEN]);
+/* Same, with an injected millisecond clock (tests). */
+void uuid7_generate_at(char out[UUID_STR_LEN], uint64_t unix_ms);
+
+/* True for the 8-4-4-4-12 hex form of any UUID version. */
+bool uuid_is_valid(const char *text);
+/* Milliseconds since the epoch held by a UUIDv7; 0 when text is not a v7. */
+uint64_t uuid7_unix_ms(const char *text);
+
+#endif
