@@ -1,0 +1,97 @@
+"""Fixtures of the black-box integration tests (tests/integration).
+
+Owns: the connection to the stack under test (TASKBUS_API_URL, KAFKA_BROKERS,
+TASKBUS_REPO, TASKBUS_JWT_SECRET from tests/run or `compose/local env`), clients with
+their own X-Forwarded-For, fresh users and the `user-events` collector.
+Rules: a missing or unreachable stack FAILS every test that needs it (never a skip: a
+green run must mean the stack was tested); fixtures that touch the stack are opt-in, so a
+test of files only (test_deploy_files.py) runs without one.
+"""
+
+import os
+import sys
+
+import pytest
+import requests
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from helpers.api import Client, register_user  # noqa: E402
+from helpers.kafka_events import EventCollector  # noqa: E402
+
+
+def _env(name):
+    v = os.environ.get(name)
+    if not v:
+        pytest.fail(f"{name} is not set: run the integration tests through tests/run, or "
+                    f"eval \"$(compose/local env)\" against a running stack", pytrace=False)
+    return v
+
+
+@pytest.fixture(scope="session")
+def api_url():
+    url = _env("TASKBUS_API_URL").rstrip("/")
+    try:
+        r = requests.get(url + "/health", timeout=10)
+    except requests.RequestException as e:
+        pytest.fail(f"the API at {url} is unreachable: {e}", pytrace=False)
+    if r.status_code != 200:
+        pytest.fail(f"the API at {url} answers /health with {r.status_code}: {r.text[:300]}", pytrace=False)
+    return url
+
+
+@pytest.fixture(scope="session")
+def repo():
+    path = os.environ.get("TASKBUS_REPO") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+    assert os.path.isdir(os.path.join(path, "schemas")), f"TASKBUS_REPO {path} has no schemas/"
+    return path
+
+
+@pytest.fixture(scope="session")
+def jwt_secret():
+    s = _env("TASKBUS_JWT_SECRET")
+    assert len(s.encode()) >= 32, "TASKBUS_JWT_SECRET shorter than 32 bytes"
+    return s.encode()
+
+
+@pytest.fixture(scope="session")
+def jwt_claims_expect():
+    return {
+        "iss": os.environ.get("TASKBUS_JWT_ISSUER") or "taskbus",
+        "aud": os.environ.get("TASKBUS_JWT_AUDIENCE") or "taskbus-api",
+    }
+
+
+@pytest.fixture
+def client(api_url):
+    """A client with its own address (its own per-IP rate-limit buckets)."""
+    return Client(api_url)
+
+
+@pytest.fixture
+def new_client(api_url):
+    """A factory of clients, each with its own address."""
+    return lambda ip=None: Client(api_url, ip)
+
+
+@pytest.fixture
+def make_user(api_url, request):
+    """A factory of freshly registered users, each registered from its own address."""
+    tag = request.node.name
+
+    def make(**kw):
+        return register_user(api_url, tag=kw.pop("tag", tag), **kw)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def user_events(api_url):
+    """Every message of `user-events` produced after the first test that asks for it."""
+    brokers = _env("KAFKA_BROKERS")
+    try:
+        collector = EventCollector(brokers, "user-events")
+    except Exception as e:  # noqa: BLE001 - reported as a failure with its cause
+        pytest.fail(f"cannot read Kafka topic user-events at {brokers}: {e}", pytrace=False)
+    yield collector
+    collector.close()

@@ -1,0 +1,116 @@
+"""Kafka side of the integration tests: a collector of one topic's messages.
+
+Owns: one consumer (unique group id, auto.offset.reset=earliest, no commits) assigned to
+every partition of the topic from the high watermarks seen when it starts, read by a
+background thread into a list that tests wait on with a bounded timeout.
+Rules: starting at the watermarks read before any test acts means every event a test
+causes is seen, while a long-lived topic's history is not re-read; the thread stops on
+close(); a consumer error is kept and raised to the waiting test, never swallowed.
+"""
+
+import json
+import threading
+import time
+import uuid
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+
+class EventCollector:
+    def __init__(self, brokers: str, topic: str):
+        self.topic = topic
+        self._cond = threading.Condition()  # guards _msgs and _error
+        self._msgs: list = []
+        self._error = None
+        self._stop = threading.Event()
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": brokers,
+                "group.id": f"itests-{uuid.uuid4()}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "fetch.wait.max.ms": 50,
+            }
+        )
+        md = self._consumer.list_topics(topic, timeout=15)
+        tmd = md.topics.get(topic)
+        if tmd is None or tmd.error is not None or not tmd.partitions:
+            raise RuntimeError(f"Kafka topic {topic!r} is missing at {brokers}: {tmd and tmd.error}")
+        parts = []
+        for p in sorted(tmd.partitions):
+            _low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=15)
+            parts.append(TopicPartition(topic, p, high))
+        self._consumer.assign(parts)
+        self._thread = threading.Thread(target=self._run, name=f"collect-{topic}", daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                msg = self._consumer.poll(0.1)
+            except KafkaException as e:  # pragma: no cover - reported to the waiter
+                with self._cond:
+                    self._error = e
+                    self._cond.notify_all()
+                return
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().fatal():
+                    with self._cond:
+                        self._error = msg.error()
+                        self._cond.notify_all()
+                    return
+                continue  # partition EOF and the like
+            rec = {
+                "key": msg.key().decode() if msg.key() is not None else None,
+                "headers": {k: (v.decode() if v is not None else None) for k, v in (msg.headers() or [])},
+                "raw": msg.value(),
+                "partition": msg.partition(),
+                "offset": msg.offset(),
+            }
+            try:
+                rec["value"] = json.loads(msg.value())
+            except (TypeError, ValueError):
+                rec["value"] = None
+            with self._cond:
+                self._msgs.append(rec)
+                self._cond.notify_all()
+
+    def matching(self, pred) -> list:
+        with self._cond:
+            if self._error is not None:
+                raise AssertionError(f"Kafka consumer failed: {self._error}")
+            return [m for m in self._msgs if pred(m)]
+
+    def wait_for(self, pred, timeout=30.0) -> dict:
+        """The first message pred accepts; fails after timeout seconds."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if self._error is not None:
+                    raise AssertionError(f"Kafka consumer failed: {self._error}")
+                for m in self._msgs:
+                    if pred(m):
+                        return m
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no matching event on {self.topic} within {timeout} s "
+                                         f"({len(self._msgs)} messages seen)")
+                self._cond.wait(left)
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._consumer.close()
+
+
+def event_of(subject: str, type_: str):
+    """A predicate: the CloudEvent with this subject and type."""
+
+    def pred(m):
+        v = m["value"]
+        return isinstance(v, dict) and v.get("subject") == subject and v.get("type") == type_
+
+    return pred

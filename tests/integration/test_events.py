@@ -1,0 +1,109 @@
+"""Account events read back from Kafka `user-events`, checked against schemas/events/."""
+
+import json
+import os
+import re
+import time
+import uuid
+
+import jsonschema
+import pytest
+
+from helpers.api import is_uuid, new_password, unique_email, Client
+from helpers.kafka_events import event_of
+
+TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+SETTLE = 2.0  # seconds to keep watching for a duplicate after the event arrived
+
+
+def validator(repo, type_):
+    path = os.path.join(repo, "schemas", "events", f"{type_}.json")
+    assert os.path.isfile(path), f"no schema {path}"
+    with open(path) as f:
+        schema = json.load(f)
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    cls.check_schema(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def check_event(msg, type_, user_id, repo, request_id=None):
+    """The envelope, headers and key of one account event; returns its data."""
+    ev = msg["value"]
+    assert isinstance(ev, dict), msg["raw"]
+    errors = sorted(validator(repo, type_).iter_errors(ev), key=str)
+    assert not errors, f"{type_} does not match its schema: {[e.message for e in errors]}\n{ev}"
+    assert ev["specversion"] == "1.0"
+    assert ev["type"] == type_
+    assert ev["source"] == "/taskbus/api"
+    assert ev["subject"] == f"users/{user_id}"
+    assert ev["datacontenttype"] == "application/json"
+    assert is_uuid(ev["id"], 7), ev["id"]
+    assert TIME_RE.match(ev["time"]), ev["time"]
+    assert msg["key"] == user_id, msg["key"]
+    assert msg["headers"].get("ce_type") == type_, msg["headers"]
+    assert msg["headers"].get("ce_id") == ev["id"], msg["headers"]
+    if request_id is not None:
+        assert msg["headers"].get("request_id") == request_id, msg["headers"]
+    return ev["data"]
+
+
+def assert_once(user_events, ev_id, settle=SETTLE):
+    time.sleep(settle)
+    same = user_events.matching(lambda m: isinstance(m["value"], dict) and m["value"].get("id") == ev_id)
+    assert len(same) == 1, f"event {ev_id} seen {len(same)} times"
+
+
+def test_registration_event(api_url, user_events, repo):
+    rid = "it-reg-" + uuid.uuid4().hex
+    email = unique_email("event-registered")
+    pw = new_password()
+    r = Client(api_url).register(email, pw, display_name="Event Person", headers={"X-Request-ID": rid})
+    assert r.status_code == 201, r.text
+    user = r.json()["user"]
+
+    msg = user_events.wait_for(event_of(f"users/{user['id']}", "taskbus.user.registered"), timeout=30)
+    data = check_event(msg, "taskbus.user.registered", user["id"], repo, request_id=rid)
+    assert data["user_id"] == user["id"]
+    assert data["email"] == email
+    assert data["display_name"] == "Event Person"
+    assert data["role"] == "user"
+    # No secrets: neither the password nor any hash of it.
+    text = json.dumps(msg["value"])
+    assert pw not in text and "argon2" not in text and "password" not in json.dumps(data).lower()
+    assert_once(user_events, msg["value"]["id"])
+
+
+def test_password_change_event(api_url, user_events, repo, make_user):
+    u = make_user()
+    pw2 = new_password()
+    rid = "it-pw-" + uuid.uuid4().hex
+    r = u.client.change_password(u.access, u.password, pw2, headers={"X-Request-ID": rid})
+    assert r.status_code == 200, r.text
+
+    msg = user_events.wait_for(event_of(f"users/{u.id}", "taskbus.user.password_changed"), timeout=30)
+    data = check_event(msg, "taskbus.user.password_changed", u.id, repo, request_id=rid)
+    assert data.get("user_id") == u.id, data
+    text = json.dumps(msg["value"])
+    assert u.password not in text and pw2 not in text and "argon2" not in text
+    assert_once(user_events, msg["value"]["id"])
+    # The registration came first on the same key, so it is earlier in the same partition.
+    reg = user_events.wait_for(event_of(f"users/{u.id}", "taskbus.user.registered"), timeout=5)
+    assert reg["partition"] == msg["partition"] and reg["offset"] < msg["offset"]
+
+
+def test_failed_writes_produce_no_events(api_url, user_events, make_user):
+    """A refused password change and a duplicate registration are not facts: no events."""
+    u = make_user()
+    r = u.client.change_password(u.access, u.password + "-wrong", new_password())
+    assert r.status_code in (401, 403, 422), r.text
+    dup = Client(api_url).register(u.email.upper(), new_password())
+    assert dup.status_code == 409
+    user_events.wait_for(event_of(f"users/{u.id}", "taskbus.user.registered"), timeout=30)
+    time.sleep(SETTLE)
+    seen = user_events.matching(lambda m: isinstance(m["value"], dict) and m["value"].get("subject") == f"users/{u.id}")
+    assert [m["value"]["type"] for m in seen] == ["taskbus.user.registered"], [m["value"] for m in seen]
+
+
+@pytest.mark.parametrize("type_", ["taskbus.user.registered", "taskbus.user.password_changed"])
+def test_event_schema_is_valid_2020_12(repo, type_):
+    validator(repo, type_)

@@ -1,0 +1,61 @@
+"""The outbox holds events while the relay is down and the relay delivers them, once,
+when it comes back: a registration never depends on the relay and its event is never lost."""
+
+import os
+import subprocess
+import time
+
+from helpers.api import Client, new_password, unique_email
+from helpers.kafka_events import event_of
+
+TYPE = "taskbus.user.registered"
+
+
+def compose(repo, *args, timeout=120):
+    cmd = [os.path.join(repo, "compose", "local"), *args]
+    p = subprocess.run(cmd, env=os.environ.copy(), capture_output=True, text=True, timeout=timeout)
+    assert p.returncode == 0, f"{' '.join(cmd)} exited {p.returncode}\n{p.stdout}\n{p.stderr}"
+    return p
+
+
+def _registered(api_url):
+    r = Client(api_url).register(unique_email("relay-down"), new_password())
+    assert r.status_code == 201, r.text
+    return r.json()["user"]["id"]
+
+
+def _once(user_events, uid):
+    time.sleep(2)
+    seen = user_events.matching(event_of(f"users/{uid}", TYPE))
+    assert len(seen) == 1, f"{TYPE} for {uid} seen {len(seen)} times"
+    return seen[0]
+
+
+def test_events_wait_in_the_outbox_while_the_relay_is_down(api_url, user_events, repo):
+    # The relay is up first: an event flows, so the silence below means something.
+    before = _registered(api_url)
+    user_events.wait_for(event_of(f"users/{before}", TYPE), timeout=30)
+
+    compose(repo, "stop", "relay")
+    try:
+        uids = [_registered(api_url) for _ in range(3)]
+        time.sleep(3)
+        for uid in uids:
+            assert not user_events.matching(event_of(f"users/{uid}", TYPE)), "an event was published with the relay stopped"
+    finally:
+        compose(repo, "start", "relay")
+    for uid in uids:
+        user_events.wait_for(event_of(f"users/{uid}", TYPE), timeout=30)
+    for uid in uids:
+        _once(user_events, uid)
+
+
+def test_relay_killed_loses_nothing(api_url, user_events, repo):
+    """kill -9 of the relay: what was committed is published after it restarts, at least once."""
+    compose(repo, "kill", "relay")
+    try:
+        uid = _registered(api_url)
+    finally:
+        compose(repo, "start", "relay")
+    msg = user_events.wait_for(event_of(f"users/{uid}", TYPE), timeout=30)
+    assert msg["value"]["subject"] == f"users/{uid}"
