@@ -1,0 +1,287 @@
+/*
+ * config.c: the one table of environment variables (docs/decisions.md, "Environment
+ * variables"), parsed into a taskbus_config.
+ *
+ * Owns: names, defaults, ranges and --help text, all in VARS below; adding a variable is
+ * one row there and one field in config.h. Rules: an empty value counts as unset (so
+ * `FOO=` in a compose file means "the default"); integers are plain decimal, range
+ * checked; booleans are 0/1/true/false; the first bad variable is reported by name and
+ * loading stops without exiting. A secret's value never appears in an error or in help.
+ */
+#include "shared/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "shared/log.h"
+
+#ifndef TASKBUS_SOURCE_DIR
+#define TASKBUS_SOURCE_DIR "."
+#endif
+
+typedef enum { K_STR, K_INT, K_LONG, K_BOOL, K_RATE, K_LEVEL } var_kind;
+
+typedef struct var_def {
+    const char *name;
+    const char *def; /* NULL: unset unless given */
+    var_kind kind;
+    long min, max; /* the value's range; for strings, the length's */
+    size_t offset;
+    bool secret;
+    const char *meaning;
+} var_def;
+
+#define F(field) offsetof(taskbus_config, field)
+#define RATE_MAX_COUNT 1000000000L
+#define RATE_MAX_PERIOD_S 604800L /* one week */
+
+static const var_def VARS[] = {
+    {"TASKBUS_HTTP_HOST", "127.0.0.1", K_STR, 1, 253, F(http_host), false, "API bind address"},
+    {"TASKBUS_HTTP_PORT", "8080", K_INT, 1, 65535, F(http_port), false, "API port"},
+    {"TASKBUS_HTTP_CONNECTION_LIMIT", "2000", K_INT, 1, 1000000, F(http_connection_limit), false,
+     "open connections the API accepts"},
+    {"TASKBUS_HTTP_IDLE_TIMEOUT_SECONDS", "30", K_INT, 1, 86400, F(http_idle_timeout_s), false,
+     "idle keep-alive connections are closed after this"},
+    {"TASKBUS_HTTP_THREAD_STACK_KIB", "256", K_INT, 64, 65536, F(http_thread_stack_kib), false,
+     "stack per connection thread"},
+    {"TASKBUS_MAX_BODY_BYTES", "1048576", K_LONG, 1, 1073741824L, F(max_body_bytes), false,
+     "larger request bodies answer 413"},
+    {"TASKBUS_TRUST_PROXY", "0", K_BOOL, 0, 1, F(trust_proxy), false,
+     "1: client IP is the last X-Forwarded-For hop"},
+    {"DATABASE_URL", "postgresql://taskbus:taskbus@127.0.0.1:55432/taskbus", K_STR, 1, 4096,
+     F(database_url), false, "primary Postgres (may hold a password; never logged)"},
+    {"DATABASE_READ_URL", NULL, K_STR, 1, 4096, F(database_read_url), false,
+     "read replica for reads; unset means DATABASE_URL (may hold a password)"},
+    {"TASKBUS_PG_POOL_SIZE", "8", K_INT, 1, 512, F(pg_pool_size), false, "connections per pool"},
+    {"TASKBUS_PG_STATEMENT_TIMEOUT_MS", "5000", K_INT, 1, 3600000, F(pg_statement_timeout_ms),
+     false, "statement_timeout of every connection"},
+    {"REDIS_URL", "redis://127.0.0.1:56379/0", K_STR, 1, 4096, F(redis_url), false,
+     "Redis (may hold a password; never logged)"},
+    {"TASKBUS_REDIS_POOL_SIZE", "16", K_INT, 1, 512, F(redis_pool_size), false, "connections"},
+    {"TASKBUS_REDIS_TIMEOUT_MS", "250", K_INT, 1, 60000, F(redis_timeout_ms), false,
+     "connect, read and write timeout"},
+    {"KAFKA_BROKERS", "127.0.0.1:59092", K_STR, 1, 4096, F(kafka_brokers), false,
+     "bootstrap servers"},
+    {"TASKBUS_KAFKA_PARTITIONS", "6", K_INT, 1, 10000, F(kafka_partitions), false,
+     "partitions of created topics"},
+    {"TASKBUS_KAFKA_REPLICATION", "1", K_INT, 1, 32, F(kafka_replication), false,
+     "replication factor of created topics"},
+    {"TASKBUS_JWT_SECRET", NULL, K_STR, 32, 4096, F(jwt_secret), true,
+     "HS256 key, at least 32 bytes; unset: random per process, with a warning"},
+    {"TASKBUS_JWT_ISSUER", "taskbus", K_STR, 1, 256, F(jwt_issuer), false, "iss"},
+    {"TASKBUS_JWT_AUDIENCE", "taskbus-api", K_STR, 1, 256, F(jwt_audience), false, "aud"},
+    {"TASKBUS_ACCESS_TTL_SECONDS", "900", K_INT, 1, 86400, F(access_ttl_s), false,
+     "access token lifetime"},
+    {"TASKBUS_REFRESH_TTL_SECONDS", "604800", K_INT, 1, 31536000, F(refresh_ttl_s), false,
+     "refresh token lifetime"},
+    {"TASKBUS_ARGON2_OPSLIMIT", "2", K_INT, 1, 64, F(argon2_opslimit), false, "argon2id passes"},
+    {"TASKBUS_ARGON2_MEMLIMIT_KIB", "19456", K_INT, 8, 4194304, F(argon2_memlimit_kib), false,
+     "argon2id memory (KiB)"},
+    {"TASKBUS_ARGON2_CONCURRENCY", "2", K_INT, 1, 512, F(argon2_concurrency), false,
+     "hashes at once per process"},
+    {"TASKBUS_RATELIMIT_IP", "1200/60", K_RATE, 0, 0, F(ratelimit_ip), false,
+     "requests per IP per period (COUNT/PERIOD, period in s or with s/m/h)"},
+    {"TASKBUS_RATELIMIT_USER", "600/60", K_RATE, 0, 0, F(ratelimit_user), false,
+     "requests per user"},
+    {"TASKBUS_RATELIMIT_AUTH", "10/60", K_RATE, 0, 0, F(ratelimit_auth), false,
+     "register/login/refresh per IP"},
+    {"TASKBUS_RATELIMIT_LOGIN_ACCOUNT", "10/300", K_RATE, 0, 0, F(ratelimit_login_account), false,
+     "login attempts per e-mail"},
+    {"TASKBUS_SCHEMAS_DIR", TASKBUS_SOURCE_DIR "/schemas", K_STR, 1, 4096, F(schemas_dir), false,
+     "migrations, OpenAPI, event schemas"},
+    {"TASKBUS_LOG_LEVEL", "info", K_LEVEL, 1, 16, F(log_level), false, "debug, info, warn, error"},
+};
+
+#define NVARS (sizeof VARS / sizeof VARS[0])
+
+static const char *env_lookup(const char *name, void *ctx) {
+    (void)ctx;
+    return getenv(name);
+}
+
+/* Strict decimal: optional '-', digits only, no spaces, no trailing junk. */
+static int parse_long(const char *text, long *out) {
+    if (text[0] != '-' && !isdigit((unsigned char)text[0]))
+        return -1;
+    errno = 0;
+    char *end = NULL;
+    long v = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int config_parse_rate(const char *text, rate_limit_spec *out) {
+    if (text == NULL || out == NULL)
+        return -1;
+    const char *slash = strchr(text, '/');
+    if (slash == NULL || slash == text || slash - text > 16)
+        return -1;
+    char count_text[17];
+    memcpy(count_text, text, (size_t)(slash - text));
+    count_text[slash - text] = '\0';
+
+    char period_text[24];
+    size_t plen = strlen(slash + 1);
+    if (plen == 0 || plen >= sizeof period_text)
+        return -1;
+    memcpy(period_text, slash + 1, plen + 1);
+    long unit = 1;
+    char last = period_text[plen - 1];
+    if (last == 's' || last == 'm' || last == 'h') {
+        unit = last == 'h' ? 3600 : last == 'm' ? 60 : 1;
+        period_text[--plen] = '\0';
+    }
+    long count, period;
+    if (plen == 0 || parse_long(count_text, &count) != 0 || parse_long(period_text, &period) != 0)
+        return -1;
+    if (count < 1 || count > RATE_MAX_COUNT || period < 1 || period > RATE_MAX_PERIOD_S / unit)
+        return -1;
+    out->count = (int)count;
+    out->period_s = (int)(period * unit);
+    return 0;
+}
+
+static int parse_bool(const char *text, bool *out) {
+    if (strcmp(text, "1") == 0 || strcasecmp(text, "true") == 0)
+        *out = true;
+    else if (strcmp(text, "0") == 0 || strcasecmp(text, "false") == 0)
+        *out = false;
+    else
+        return -1;
+    return 0;
+}
+
+static int set_string(const var_def *v, const char *text, void *field, char *err, size_t errlen) {
+    size_t len = strlen(text);
+    if ((long)len < v->min || (long)len > v->max) {
+        if (v->secret)
+            snprintf(err, errlen, "%s: must be %ld to %ld bytes long", v->name, v->min, v->max);
+        else
+            snprintf(err, errlen, "%s: \"%.64s\" must be %ld to %ld characters long", v->name, text,
+                     v->min, v->max);
+        return -1;
+    }
+    char *copy = strdup(text);
+    if (copy == NULL) {
+        snprintf(err, errlen, "%s: out of memory", v->name);
+        return -1;
+    }
+    *(char **)field = copy;
+    return 0;
+}
+
+static int set_number(const var_def *v, const char *text, void *field, char *err, size_t errlen) {
+    long n;
+    if (parse_long(text, &n) != 0) {
+        snprintf(err, errlen, "%s: \"%.64s\" is not an integer", v->name, text);
+        return -1;
+    }
+    if (n < v->min || n > v->max) {
+        snprintf(err, errlen, "%s: %ld is out of range %ld..%ld", v->name, n, v->min, v->max);
+        return -1;
+    }
+    if (v->kind == K_INT)
+        *(int *)field = (int)n;
+    else
+        *(long *)field = n;
+    return 0;
+}
+
+static int set_other(const var_def *v, const char *text, void *field, char *err, size_t errlen) {
+    log_level level;
+    switch (v->kind) {
+    case K_BOOL:
+        if (parse_bool(text, (bool *)field) == 0)
+            return 0;
+        snprintf(err, errlen, "%s: \"%.64s\" is not a boolean (0, 1, true, false)", v->name, text);
+        return -1;
+    case K_RATE:
+        if (config_parse_rate(text, (rate_limit_spec *)field) == 0)
+            return 0;
+        snprintf(err, errlen, "%s: \"%.64s\" is not COUNT/PERIOD (e.g. 600/60, 10/5m, 100/1h)",
+                 v->name, text);
+        return -1;
+    case K_LEVEL:
+        if (log_level_parse(text, &level) != 0) {
+            snprintf(err, errlen, "%s: \"%.64s\" is not one of debug, info, warn, error", v->name,
+                     text);
+            return -1;
+        }
+        /* Stored in canonical form so every reader can strcmp it. */
+        static const char *const names[] = {"debug", "info", "warn", "error"};
+        return set_string(v, names[level], field, err, errlen);
+    default:
+        snprintf(err, errlen, "%s: unsupported kind", v->name);
+        return -1;
+    }
+}
+
+static int set_var(const var_def *v, const char *text, taskbus_config *cfg, char *err,
+                   size_t errlen) {
+    void *field = (char *)cfg + v->offset;
+    if (v->kind == K_STR)
+        return set_string(v, text, field, err, errlen);
+    if (v->kind == K_INT || v->kind == K_LONG)
+        return set_number(v, text, field, err, errlen);
+    return set_other(v, text, field, err, errlen);
+}
+
+int config_load_from(taskbus_config *cfg, config_lookup_fn lookup, void *ctx, char *err,
+                     size_t errlen) {
+    char scratch[8];
+    if (err == NULL || errlen == 0) {
+        err = scratch;
+        errlen = sizeof scratch;
+    }
+    err[0] = '\0';
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < NVARS; i++) {
+        const var_def *v = &VARS[i];
+        const char *text = lookup(v->name, ctx);
+        if (text == NULL || text[0] == '\0')
+            text = v->def;
+        if (text == NULL)
+            continue; /* optional and unset: the field stays NULL */
+        if (set_var(v, text, cfg, err, errlen) != 0) {
+            config_free(cfg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int config_load(taskbus_config *cfg, char *err, size_t errlen) {
+    return config_load_from(cfg, env_lookup, NULL, err, errlen);
+}
+
+void config_free(taskbus_config *cfg) {
+    if (cfg == NULL)
+        return;
+    for (size_t i = 0; i < NVARS; i++) {
+        if (VARS[i].kind != K_STR && VARS[i].kind != K_LEVEL)
+            continue;
+        char **field = (char **)((char *)cfg + VARS[i].offset);
+        free(*field);
+        *field = NULL;
+    }
+}
+
+void config_print_help(FILE *out, const char *program, const char *summary) {
+    fprintf(out, "Usage: %s [--help]\n", program != NULL ? program : "taskbus");
+    if (summary != NULL)
+        fprintf(out, "\n%s\n", summary);
+    fputs("\nConfiguration is read from these environment variables (empty means unset):\n\n", out);
+    for (size_t i = 0; i < NVARS; i++) {
+        const var_def *v = &VARS[i];
+        fprintf(out, "  %-34s default: %s%s\n", v->name, v->def != NULL ? v->def : "(unset)",
+                v->secret ? "  [secret: never printed or logged]" : "");
+        fprintf(out, "  %-34s %s\n", "", v->meaning);
+    }
+}

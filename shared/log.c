@@ -1,0 +1,169 @@
+/*
+ * log.c: JSON-lines logging to stderr.
+ *
+ * Owns: the line format {"ts","level","service","msg","request_id",...fields}.
+ * Rules: each line is built in memory with jansson and written with one write(2) call,
+ * so lines from concurrent threads never interleave (POSIX keeps a single write to a
+ * pipe atomic up to PIPE_BUF, and Docker/journald collect per write). Core keys win over
+ * caller fields of the same name. Text that is not UTF-8 is made safe, never dropped.
+ */
+#include "shared/log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "shared/time_util.h"
+
+/* Set once by log_init before any thread starts, read-only afterwards (no lock needed). */
+static char g_service[64] = "taskbus";
+static log_level g_min_level = LOG_INFO;
+
+/* Per thread: the API serves each connection on its own thread. */
+static _Thread_local char tl_request_id[129];
+static _Thread_local int tl_has_request_id;
+
+static const char *const LEVEL_NAMES[] = {"debug", "info", "warn", "error"};
+
+void log_init(const char *service, log_level min_level) {
+    if (service != NULL)
+        snprintf(g_service, sizeof g_service, "%s", service);
+    if (min_level >= LOG_DEBUG && min_level <= LOG_ERROR)
+        g_min_level = min_level;
+}
+
+int log_level_parse(const char *text, log_level *out) {
+    if (text == NULL)
+        return -1;
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(text, LEVEL_NAMES[i]) == 0) {
+            *out = (log_level)i;
+            return 0;
+        }
+    }
+    if (strcasecmp(text, "warning") == 0) {
+        *out = LOG_WARN;
+        return 0;
+    }
+    return -1;
+}
+
+void log_set_request_id(const char *request_id) {
+    if (request_id == NULL || request_id[0] == '\0') {
+        tl_has_request_id = 0;
+        tl_request_id[0] = '\0';
+        return;
+    }
+    snprintf(tl_request_id, sizeof tl_request_id, "%s", request_id);
+    tl_has_request_id = 1;
+}
+
+const char *log_request_id(void) {
+    return tl_has_request_id ? tl_request_id : NULL;
+}
+
+/* A JSON string for text, replacing bytes jansson rejects (invalid UTF-8) with '?'. */
+static json_t *string_lossy(const char *text) {
+    json_t *s = json_string(text);
+    if (s != NULL)
+        return s;
+    char *copy = strdup(text);
+    if (copy == NULL)
+        return NULL;
+    for (char *p = copy; *p; p++) {
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    }
+    s = json_string(copy);
+    free(copy);
+    return s;
+}
+
+static void write_all(const char *buf, size_t len) {
+    while (len > 0) {
+        ssize_t n = write(STDERR_FILENO, buf, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return; /* nowhere left to report a logging failure */
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+static json_t *build_line(log_level level, const char *msg, json_t *fields) {
+    char ts[32];
+    time_format_rfc3339_ms(time_now_unix_ms(), ts, sizeof ts);
+    json_t *line = json_object();
+    if (line == NULL)
+        return NULL;
+    json_object_set_new(line, "ts", json_string(ts));
+    json_object_set_new(line, "level", json_string(LEVEL_NAMES[level]));
+    json_object_set_new(line, "service", string_lossy(g_service));
+    json_object_set_new(line, "msg", string_lossy(msg != NULL ? msg : ""));
+    if (tl_has_request_id)
+        json_object_set_new(line, "request_id", string_lossy(tl_request_id));
+    if (json_is_object(fields))
+        json_object_update_missing(line, fields);
+    else if (fields != NULL)
+        json_object_set(line, "data", fields);
+    return line;
+}
+
+void log_json(log_level level, const char *msg, json_t *fields) {
+    if (level < LOG_DEBUG || level > LOG_ERROR)
+        level = LOG_ERROR;
+    if (level < g_min_level) {
+        json_decref(fields);
+        return;
+    }
+    json_t *line = build_line(level, msg, fields);
+    json_decref(fields);
+    if (line == NULL)
+        return;
+    char *text = json_dumps(line, JSON_COMPACT);
+    json_decref(line);
+    if (text == NULL)
+        return;
+    size_t len = strlen(text);
+    char *buf = realloc(text, len + 2);
+    if (buf == NULL) {
+        free(text);
+        return;
+    }
+    buf[len] = '\n';
+    buf[len + 1] = '\0';
+    write_all(buf, len + 1);
+    free(buf);
+}
+
+void log_msgf(log_level level, const char *fmt, ...) {
+    if (level < g_min_level)
+        return;
+    char small[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof small) {
+        log_json(level, small, NULL);
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (big == NULL) {
+        log_json(level, small, NULL); /* truncated beats nothing */
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    log_json(level, big, NULL);
+    free(big);
+}

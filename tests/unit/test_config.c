@@ -1,0 +1,307 @@
+/*
+ * test_config.c: the environment table (shared/config.c), driven through
+ * config_load_from with an injected lookup so the real environment does not matter.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shared/config.h"
+
+/* NULL-terminated name/value pairs. */
+typedef struct {
+    const char *const *pairs;
+} fake_env;
+
+static const char *fake_lookup(const char *name, void *ctx) {
+    const fake_env *env = ctx;
+    for (const char *const *p = env->pairs; p[0] != NULL; p += 2) {
+        if (strcmp(p[0], name) == 0)
+            return p[1];
+    }
+    return NULL;
+}
+
+/* Loads with the given pairs; returns the rc, the error text in err. */
+static int load(taskbus_config *cfg, const char *const *pairs, char *err, size_t errlen) {
+    fake_env env = {pairs};
+    return config_load_from(cfg, fake_lookup, &env, err, errlen);
+}
+
+/* Expects a successful load, showing the error otherwise. */
+static void load_ok(taskbus_config *cfg, const char *const *pairs) {
+    char err[256] = "";
+    if (load(cfg, pairs, err, sizeof err) != 0)
+        fail_msg("config_load_from failed: %s", err);
+}
+
+/* Expects a load error that names var. */
+static void expect_error(const char *var, const char *value) {
+    const char *pairs[] = {var, value, NULL};
+    taskbus_config cfg;
+    char err[256] = "";
+    assert_int_equal(load(&cfg, pairs, err, sizeof err), -1);
+    if (strstr(err, var) == NULL)
+        fail_msg("error for %s=%s does not name it: %s", var, value, err);
+    assert_null(cfg.http_host); /* partial strings were freed */
+}
+
+static void test_defaults(void **state) {
+    (void)state;
+    const char *none[] = {NULL};
+    taskbus_config cfg;
+    load_ok(&cfg, none);
+    assert_string_equal(cfg.http_host, "127.0.0.1");
+    assert_int_equal(cfg.http_port, 8080);
+    assert_int_equal(cfg.http_connection_limit, 2000);
+    assert_int_equal(cfg.http_idle_timeout_s, 30);
+    assert_int_equal(cfg.http_thread_stack_kib, 256);
+    assert_int_equal(cfg.max_body_bytes, 1048576);
+    assert_false(cfg.trust_proxy);
+    assert_string_equal(cfg.database_url, "postgresql://taskbus:taskbus@127.0.0.1:55432/taskbus");
+    assert_null(cfg.database_read_url);
+    assert_int_equal(cfg.pg_pool_size, 8);
+    assert_int_equal(cfg.pg_statement_timeout_ms, 5000);
+    assert_string_equal(cfg.redis_url, "redis://127.0.0.1:56379/0");
+    assert_int_equal(cfg.redis_pool_size, 16);
+    assert_int_equal(cfg.redis_timeout_ms, 250);
+    assert_string_equal(cfg.kafka_brokers, "127.0.0.1:59092");
+    assert_int_equal(cfg.kafka_partitions, 6);
+    assert_int_equal(cfg.kafka_replication, 1);
+    assert_null(cfg.jwt_secret);
+    assert_string_equal(cfg.jwt_issuer, "taskbus");
+    assert_string_equal(cfg.jwt_audience, "taskbus-api");
+    assert_int_equal(cfg.access_ttl_s, 900);
+    assert_int_equal(cfg.refresh_ttl_s, 604800);
+    assert_int_equal(cfg.argon2_opslimit, 2);
+    assert_int_equal(cfg.argon2_memlimit_kib, 19456);
+    assert_int_equal(cfg.argon2_concurrency, 2);
+    assert_int_equal(cfg.ratelimit_ip.count, 1200);
+    assert_int_equal(cfg.ratelimit_ip.period_s, 60);
+    assert_int_equal(cfg.ratelimit_user.count, 600);
+    assert_int_equal(cfg.ratelimit_user.period_s, 60);
+    assert_int_equal(cfg.ratelimit_auth.count, 10);
+    assert_int_equal(cfg.ratelimit_auth.period_s, 60);
+    assert_int_equal(cfg.ratelimit_login_account.count, 10);
+    assert_int_equal(cfg.ratelimit_login_account.period_s, 300);
+    assert_string_equal(cfg.schemas_dir, TASKBUS_SOURCE_DIR "/schemas");
+    assert_string_equal(cfg.log_level, "info");
+    config_free(&cfg);
+    assert_null(cfg.http_host);
+    config_free(&cfg); /* twice is harmless */
+}
+
+static void test_overrides(void **state) {
+    (void)state;
+    const char *secret = "0123456789abcdef0123456789abcdef";
+    const char *pairs[] = {"TASKBUS_HTTP_HOST",
+                           "0.0.0.0",
+                           "TASKBUS_HTTP_PORT",
+                           "18080",
+                           "TASKBUS_MAX_BODY_BYTES",
+                           "2048",
+                           "TASKBUS_TRUST_PROXY",
+                           "1",
+                           "DATABASE_READ_URL",
+                           "postgresql://r@replica/taskbus",
+                           "TASKBUS_PG_POOL_SIZE",
+                           "512",
+                           "REDIS_URL",
+                           "redis://127.0.0.1:46379/3",
+                           "KAFKA_BROKERS",
+                           "a:1,b:2",
+                           "TASKBUS_JWT_SECRET",
+                           secret,
+                           "TASKBUS_ACCESS_TTL_SECONDS",
+                           "2",
+                           "TASKBUS_RATELIMIT_AUTH",
+                           "20/60",
+                           "TASKBUS_RATELIMIT_IP",
+                           "100/1h",
+                           "TASKBUS_SCHEMAS_DIR",
+                           "/srv/schemas",
+                           "TASKBUS_LOG_LEVEL",
+                           "DEBUG",
+                           "TASKBUS_REDIS_POOL_SIZE",
+                           "", /* empty means default */
+                           NULL};
+    taskbus_config cfg;
+    load_ok(&cfg, pairs);
+    assert_string_equal(cfg.http_host, "0.0.0.0");
+    assert_int_equal(cfg.http_port, 18080);
+    assert_int_equal(cfg.max_body_bytes, 2048);
+    assert_true(cfg.trust_proxy);
+    assert_string_equal(cfg.database_read_url, "postgresql://r@replica/taskbus");
+    assert_int_equal(cfg.pg_pool_size, 512);
+    assert_string_equal(cfg.redis_url, "redis://127.0.0.1:46379/3");
+    assert_string_equal(cfg.kafka_brokers, "a:1,b:2");
+    assert_string_equal(cfg.jwt_secret, secret);
+    assert_int_equal(cfg.access_ttl_s, 2);
+    assert_int_equal(cfg.ratelimit_auth.count, 20);
+    assert_int_equal(cfg.ratelimit_ip.count, 100);
+    assert_int_equal(cfg.ratelimit_ip.period_s, 3600);
+    assert_string_equal(cfg.schemas_dir, "/srv/schemas");
+    assert_string_equal(cfg.log_level, "debug");
+    assert_int_equal(cfg.redis_pool_size, 16);
+    assert_int_equal(cfg.http_connection_limit, 2000); /* untouched ones keep defaults */
+    config_free(&cfg);
+}
+
+static void test_booleans(void **state) {
+    (void)state;
+    static const struct {
+        const char *text;
+        int ok, value;
+    } cases[] = {{"0", 1, 0},    {"1", 1, 1},   {"true", 1, 1}, {"false", 1, 0},
+                 {"TRUE", 1, 1}, {"yes", 0, 0}, {"2", 0, 0},    {"01", 0, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *pairs[] = {"TASKBUS_TRUST_PROXY", cases[i].text, NULL};
+        taskbus_config cfg;
+        char err[256] = "";
+        int rc = load(&cfg, pairs, err, sizeof err);
+        if (cases[i].ok) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(cfg.trust_proxy, cases[i].value);
+            config_free(&cfg);
+        } else {
+            assert_int_equal(rc, -1);
+            assert_non_null(strstr(err, "TASKBUS_TRUST_PROXY"));
+        }
+    }
+}
+
+static void test_bad_integers(void **state) {
+    (void)state;
+    expect_error("TASKBUS_HTTP_PORT", "abc");
+    expect_error("TASKBUS_HTTP_PORT", "80x");
+    expect_error("TASKBUS_HTTP_PORT", " 80");
+    expect_error("TASKBUS_HTTP_PORT", "8.5");
+    expect_error("TASKBUS_HTTP_PORT", "99999999999999999999999");
+    expect_error("TASKBUS_PG_POOL_SIZE", "0x10");
+    expect_error("TASKBUS_MAX_BODY_BYTES", "1MiB");
+}
+
+static void test_out_of_range(void **state) {
+    (void)state;
+    expect_error("TASKBUS_HTTP_PORT", "0");
+    expect_error("TASKBUS_HTTP_PORT", "65536");
+    expect_error("TASKBUS_HTTP_PORT", "-1");
+    expect_error("TASKBUS_PG_POOL_SIZE", "0");
+    expect_error("TASKBUS_PG_POOL_SIZE", "513");
+    expect_error("TASKBUS_REDIS_POOL_SIZE", "1000");
+    expect_error("TASKBUS_ACCESS_TTL_SECONDS", "0");
+    expect_error("TASKBUS_REFRESH_TTL_SECONDS", "-5");
+    expect_error("TASKBUS_REDIS_TIMEOUT_MS", "0");
+    expect_error("TASKBUS_MAX_BODY_BYTES", "0");
+    expect_error("TASKBUS_KAFKA_PARTITIONS", "0");
+
+    const char *edge[] = {"TASKBUS_HTTP_PORT", "65535", "TASKBUS_PG_POOL_SIZE", "1", NULL};
+    taskbus_config cfg;
+    load_ok(&cfg, edge);
+    assert_int_equal(cfg.http_port, 65535);
+    assert_int_equal(cfg.pg_pool_size, 1);
+    config_free(&cfg);
+}
+
+static void test_strings_and_secret(void **state) {
+    (void)state;
+    const char *short_secret = "too-short-secret";
+    const char *pairs[] = {"TASKBUS_JWT_SECRET", short_secret, NULL};
+    taskbus_config cfg;
+    char err[256] = "";
+    assert_int_equal(load(&cfg, pairs, err, sizeof err), -1);
+    assert_non_null(strstr(err, "TASKBUS_JWT_SECRET"));
+    if (strstr(err, short_secret) != NULL)
+        fail_msg("the error leaks the secret: %s", err);
+
+    expect_error("TASKBUS_LOG_LEVEL", "verbose");
+    expect_error("TASKBUS_RATELIMIT_USER", "600");
+    expect_error("TASKBUS_RATELIMIT_LOGIN_ACCOUNT", "10/5d");
+}
+
+static void test_parse_rate(void **state) {
+    (void)state;
+    rate_limit_spec s;
+    assert_int_equal(config_parse_rate("600/60", &s), 0);
+    assert_int_equal(s.count, 600);
+    assert_int_equal(s.period_s, 60);
+    assert_int_equal(config_parse_rate("10/5m", &s), 0);
+    assert_int_equal(s.count, 10);
+    assert_int_equal(s.period_s, 300);
+    assert_int_equal(config_parse_rate("100/1h", &s), 0);
+    assert_int_equal(s.period_s, 3600);
+    assert_int_equal(config_parse_rate("7/30s", &s), 0);
+    assert_int_equal(s.period_s, 30);
+    assert_int_equal(config_parse_rate("1000000/1", &s), 0);
+    assert_int_equal(s.count, 1000000);
+
+    static const char *const bad[] = {"",
+                                      "600",
+                                      "/60",
+                                      "600/",
+                                      "0/60",
+                                      "10/0",
+                                      "-1/60",
+                                      "10/-5",
+                                      "a/60",
+                                      "10/b",
+                                      "10/5d",
+                                      "10/m",
+                                      "10/60 ",
+                                      " 10/60",
+                                      "10//60",
+                                      "10/5mm",
+                                      "1/1/1",
+                                      "99999999999999999999/60",
+                                      "10/99999999999h"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        s.count = 42;
+        if (config_parse_rate(bad[i], &s) == 0)
+            fail_msg("\"%s\" parsed as a rate", bad[i]);
+        assert_int_equal(s.count, 42); /* untouched on error */
+    }
+    assert_int_equal(config_parse_rate(NULL, &s), -1);
+}
+
+static void test_help(void **state) {
+    (void)state;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    assert_non_null(out);
+    config_print_help(out, "taskbus-api", "The HTTP API.");
+    assert_int_equal(fclose(out), 0);
+    static const char *const names[] = {"TASKBUS_HTTP_HOST",
+                                        "TASKBUS_HTTP_PORT",
+                                        "DATABASE_URL",
+                                        "DATABASE_READ_URL",
+                                        "REDIS_URL",
+                                        "KAFKA_BROKERS",
+                                        "TASKBUS_JWT_SECRET",
+                                        "TASKBUS_RATELIMIT_LOGIN_ACCOUNT",
+                                        "TASKBUS_SCHEMAS_DIR",
+                                        "TASKBUS_LOG_LEVEL",
+                                        "TASKBUS_ARGON2_CONCURRENCY"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        assert_non_null(strstr(buf, names[i]));
+    assert_non_null(strstr(buf, "taskbus-api"));
+    assert_non_null(strstr(buf, "1200/60"));
+    assert_non_null(strstr(buf, "secret"));
+    free(buf);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),     cmocka_unit_test(test_overrides),
+        cmocka_unit_test(test_booleans),     cmocka_unit_test(test_bad_integers),
+        cmocka_unit_test(test_out_of_range), cmocka_unit_test(test_strings_and_secret),
+        cmocka_unit_test(test_parse_rate),   cmocka_unit_test(test_help),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
