@@ -1,0 +1,189 @@
+/*
+ * http_server.c: ulfius instance setup, start and graceful stop (see http_server.h).
+ *
+ * Rules: ulfius_start_framework_with_mhd_options ignores the instance's bind_address, so
+ * the address also goes in as MHD_OPTION_SOCK_ADDR. ulfius keeps only
+ * sizeof(struct sockaddr) of a peer's address, which truncates IPv6 peers, so the API
+ * binds IPv4 only. The state shared with MHD threads (in-flight count, open connections,
+ * draining) lives in the http_server and is atomic.
+ */
+#include "api/http_server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/router.h"
+#include "shared/log.h"
+#include "shared/time_util.h"
+
+/* After the last request in flight has been answered, open connections get this long to
+ * finish writing and close; idle keep-alive connections are cut when it runs out. */
+#define CLOSE_GRACE_MS 1000
+
+struct http_server {
+    struct _u_instance instance;
+    struct sockaddr_in bind;
+    const api_app *app;
+    atomic_int inflight;    /* requests inside router_dispatch */
+    atomic_int connections; /* open TCP connections */
+    atomic_bool draining;   /* set by http_server_stop; answers then close their connection */
+};
+
+static int on_request(const struct _u_request *req, struct _u_response *resp, void *user_data) {
+    http_server *srv = user_data;
+    atomic_fetch_add(&srv->inflight, 1);
+    router_dispatch(srv->app, req, resp);
+    if (atomic_load(&srv->draining) &&
+        ulfius_add_header_to_response(resp, "Connection", "close") != U_OK) {
+        LOG_WARNF("could not add Connection: close while draining");
+    }
+    atomic_fetch_sub(&srv->inflight, 1);
+    return U_CALLBACK_COMPLETE;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+    http_server *srv = cls;
+    (void)connection;
+    (void)socket_context;
+    atomic_fetch_add(&srv->connections, code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+}
+
+static int resolve_ipv4(const char *host, struct sockaddr_in *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    out->sin_family = AF_INET;
+    if (inet_pton(AF_INET, host, &out->sin_addr) == 1) {
+        return 0;
+    }
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(host, NULL, &hints, &res);
+    if (rc != 0 || res == NULL) {
+        snprintf(err, errlen, "TASKBUS_HTTP_HOST %s is not an IPv4 address or name: %s", host,
+                 rc != 0 ? gai_strerror(rc) : "no address");
+        return -1;
+    }
+    memcpy(&out->sin_addr, &((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr,
+           sizeof out->sin_addr);
+    freeaddrinfo(res);
+    return 0;
+}
+
+static int setup_instance(http_server *srv, char *err, size_t errlen) {
+    const taskbus_config *cfg = srv->app->cfg;
+    if (resolve_ipv4(cfg->http_host, &srv->bind, err, errlen) != 0) {
+        return -1;
+    }
+    srv->bind.sin_port = htons((uint16_t)cfg->http_port);
+    if (ulfius_init_instance(&srv->instance, (unsigned)cfg->http_port, &srv->bind, NULL) != U_OK) {
+        snprintf(err, errlen, "ulfius_init_instance failed");
+        return -1;
+    }
+    /* limit + 1: ulfius silently drops what passes max_post_body_size, so a body that
+     * reaches limit + 1 bytes is known to be too large (router.c answers 413). */
+    srv->instance.max_post_body_size = (size_t)cfg->max_body_bytes + 1;
+    srv->instance.allowed_post_processor = U_POST_PROCESS_NONE;
+    /* One endpoint for every method and path: router.c owns 404 and 405. */
+    if (ulfius_add_endpoint_by_val(&srv->instance, "*", NULL, "*", 0, on_request, srv) != U_OK) {
+        snprintf(err, errlen, "ulfius_add_endpoint_by_val failed");
+        ulfius_clean_instance(&srv->instance);
+        return -1;
+    }
+    return 0;
+}
+
+static int start_daemon(http_server *srv, char *err, size_t errlen) {
+    const taskbus_config *cfg = srv->app->cfg;
+    struct MHD_OptionItem ops[] = {
+        {MHD_OPTION_SOCK_ADDR, 0, &srv->bind},
+        {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)cfg->http_idle_timeout_s, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)cfg->http_connection_limit, NULL},
+        {MHD_OPTION_THREAD_STACK_SIZE, (intptr_t)cfg->http_thread_stack_kib * 1024, NULL},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, srv},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)mhd_request_completed, NULL},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)ulfius_uri_logger, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    /* ITC lets http_server_stop quiesce the daemon (stop accepting) before stopping it. */
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_AUTO | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE | MHD_USE_ITC;
+    if (ulfius_start_framework_with_mhd_options(&srv->instance, flags, ops) != U_OK) {
+        snprintf(err, errlen, "could not listen on %s:%d (port in use or address not local?)",
+                 cfg->http_host, cfg->http_port);
+        return -1;
+    }
+    return 0;
+}
+
+http_server *http_server_start(const api_app *app, char *err, size_t errlen) {
+    http_server *srv = calloc(1, sizeof *srv);
+    if (srv == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    srv->app = app;
+    atomic_init(&srv->inflight, 0);
+    atomic_init(&srv->connections, 0);
+    atomic_init(&srv->draining, false);
+    if (setup_instance(srv, err, errlen) != 0) {
+        free(srv);
+        return NULL;
+    }
+    if (start_daemon(srv, err, errlen) != 0) {
+        ulfius_clean_instance(&srv->instance);
+        free(srv);
+        return NULL;
+    }
+    return srv;
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* Polls counter until it is zero or deadline_ns (monotonic) passes. True when it reached 0. */
+static bool wait_for_zero(atomic_int *counter, int64_t deadline_ns) {
+    while (atomic_load(counter) > 0) {
+        if (time_monotonic_ns() >= deadline_ns) {
+            return false;
+        }
+        sleep_ms(10);
+    }
+    return true;
+}
+
+void http_server_stop(http_server *srv, int drain_ms) {
+    if (srv == NULL) {
+        return;
+    }
+    atomic_store(&srv->draining, true);
+    MHD_socket listen_fd = MHD_quiesce_daemon(srv->instance.mhd_daemon);
+    if (listen_fd == MHD_INVALID_SOCKET) {
+        LOG_WARNF("could not stop accepting connections before the drain");
+    } else if (close(listen_fd) != 0) {
+        LOG_WARNF("closing the listening socket failed");
+    }
+    int64_t now = time_monotonic_ns();
+    bool drained = wait_for_zero(&srv->inflight, now + (int64_t)drain_ms * 1000000);
+    bool closed = drained && wait_for_zero(&srv->connections,
+                                           time_monotonic_ns() + (int64_t)CLOSE_GRACE_MS * 1000000);
+    log_json(drained ? LOG_INFO : LOG_WARN, "http server stopping",
+             json_pack("{s:b,s:i,s:i,s:b}", "drained", drained, "requests_in_flight",
+                       atomic_load(&srv->inflight), "connections_open",
+                       atomic_load(&srv->connections), "connections_closed", closed));
+    if (ulfius_stop_framework(&srv->instance) != U_OK) {
+        LOG_WARNF("ulfius_stop_framework failed");
+    }
+    ulfius_clean_instance(&srv->instance);
+    free(srv);
+}

@@ -1,0 +1,190 @@
+/*
+ * main.c: the taskbus-api process.
+ *
+ * Owns: start-up (configuration, logging, libsodium, Postgres and Redis pools, the Kafka
+ * producer, the JWT key, the HTTP server) and the graceful stop on SIGTERM/SIGINT: stop
+ * accepting, let requests in flight finish (bounded by DRAIN_MS), flush the producer,
+ * close the pools, exit 0. Rules: SIGTERM and SIGINT are blocked before any thread starts
+ * and taken with sigwait here, so no other thread ever runs a handler. Migrations are not
+ * run here (taskbus-admin migrate does). Exit codes: 0 stopped, 1 could not start, 2 bad
+ * configuration.
+ */
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/http_context.h"
+#include "api/http_server.h"
+#include "shared/config.h"
+#include "shared/log.h"
+
+/* Inside Kubernetes' default 30 s termination grace, with time left for the flush. */
+#define DRAIN_MS 25000
+#define PRODUCER_FLUSH_MS 4000
+#define JWT_MIN_KEY_BYTES 32
+#define JWT_GENERATED_KEY_BYTES 48
+
+static int parse_args(int argc, char **argv) {
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        config_print_help(stdout, "taskbus-api", "the taskbus HTTP API");
+        return 1;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "taskbus-api: unexpected argument %s (try --help)\n", argv[1]);
+        return -1;
+    }
+    return 0;
+}
+
+static int block_stop_signals(sigset_t *set) {
+    if (sigemptyset(set) != 0 || sigaddset(set, SIGTERM) != 0 || sigaddset(set, SIGINT) != 0) {
+        return -1;
+    }
+    return pthread_sigmask(SIG_BLOCK, set, NULL) == 0 ? 0 : -1;
+}
+
+/* The configured key, or a random one (tokens then die with the process). */
+static int setup_jwt_key(const taskbus_config *cfg, api_app *app,
+                         unsigned char generated[JWT_GENERATED_KEY_BYTES]) {
+    if (cfg->jwt_secret != NULL) {
+        size_t len = strlen(cfg->jwt_secret);
+        if (len < JWT_MIN_KEY_BYTES) {
+            fprintf(stderr, "taskbus-api: TASKBUS_JWT_SECRET must be at least %d bytes\n",
+                    JWT_MIN_KEY_BYTES);
+            return -1;
+        }
+        app->jwt_key = (const unsigned char *)cfg->jwt_secret;
+        app->jwt_key_len = len;
+        return 0;
+    }
+    randombytes_buf(generated, JWT_GENERATED_KEY_BYTES);
+    app->jwt_key = generated;
+    app->jwt_key_len = JWT_GENERATED_KEY_BYTES;
+    LOG_WARNF("TASKBUS_JWT_SECRET is unset: using a random key; tokens stop working when this "
+              "process exits and are not accepted by other API instances");
+    return 0;
+}
+
+static void close_backends(api_app *app) {
+    if (app->producer != NULL) {
+        kafka_producer_destroy(app->producer, PRODUCER_FLUSH_MS);
+    }
+    if (app->pg_read != NULL && app->pg_read != app->pg) {
+        pg_pool_destroy(app->pg_read);
+    }
+    if (app->pg != NULL) {
+        pg_pool_destroy(app->pg);
+    }
+    if (app->redis != NULL) {
+        redis_pool_destroy(app->redis);
+    }
+    app->producer = NULL;
+    app->pg = app->pg_read = NULL;
+    app->redis = NULL;
+}
+
+/* Pools connect lazily, so this fails only on malformed settings. */
+static int open_backends(api_app *app, const taskbus_config *cfg) {
+    char err[512];
+    app->pg = pg_pool_create(cfg->database_url, cfg->pg_pool_size, cfg->pg_statement_timeout_ms,
+                             err, sizeof err);
+    if (app->pg == NULL) {
+        LOG_ERRORF("DATABASE_URL: %s", err);
+        return -1;
+    }
+    app->pg_read = app->pg;
+    if (cfg->database_read_url != NULL) {
+        app->pg_read = pg_pool_create(cfg->database_read_url, cfg->pg_pool_size,
+                                      cfg->pg_statement_timeout_ms, err, sizeof err);
+        if (app->pg_read == NULL) {
+            LOG_ERRORF("DATABASE_READ_URL: %s", err);
+            return -1;
+        }
+    }
+    app->redis = redis_pool_create(cfg->redis_url, cfg->redis_pool_size, cfg->redis_timeout_ms, err,
+                                   sizeof err);
+    if (app->redis == NULL) {
+        LOG_ERRORF("REDIS_URL: %s", err);
+        return -1;
+    }
+    app->producer = kafka_producer_create(cfg->kafka_brokers, "taskbus-api", err, sizeof err);
+    if (app->producer == NULL) {
+        LOG_ERRORF("KAFKA_BROKERS: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int wait_for_stop(const sigset_t *set) {
+    for (;;) {
+        int sig = 0;
+        int rc = sigwait(set, &sig);
+        if (rc == 0 && (sig == SIGTERM || sig == SIGINT)) {
+            return sig;
+        }
+        if (rc != 0) {
+            LOG_ERRORF("sigwait failed (%s); stopping", strerror(rc));
+            return 0;
+        }
+    }
+}
+
+static int serve(api_app *app, const taskbus_config *cfg, const sigset_t *stop_signals) {
+    char err[512];
+    http_server *srv = http_server_start(app, err, sizeof err);
+    if (srv == NULL) {
+        LOG_ERRORF("HTTP server: %s", err);
+        return -1;
+    }
+    log_json(LOG_INFO, "listening",
+             json_pack("{s:s,s:i}", "host", cfg->http_host, "port", cfg->http_port));
+    int sig = wait_for_stop(stop_signals);
+    log_json(LOG_INFO, "stopping",
+             json_pack("{s:s}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
+    http_server_stop(srv, DRAIN_MS);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    int args = parse_args(argc, argv);
+    if (args != 0) {
+        return args > 0 ? 0 : 2;
+    }
+    sigset_t stop_signals;
+    if (block_stop_signals(&stop_signals) != 0 || signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+        fprintf(stderr, "taskbus-api: could not set up signal handling\n");
+        return 1;
+    }
+    taskbus_config cfg;
+    char err[512];
+    if (config_load(&cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "taskbus-api: %s\n", err);
+        return 2;
+    }
+    log_level level = LOG_INFO;
+    bool level_ok = log_level_parse(cfg.log_level, &level) == 0;
+    log_init("api", level);
+    if (!level_ok) {
+        LOG_WARNF("TASKBUS_LOG_LEVEL is not one of debug, info, warn, error; using info");
+    }
+    if (sodium_init() < 0) {
+        LOG_ERRORF("sodium_init failed");
+        config_free(&cfg);
+        return 1;
+    }
+    api_app app = {.cfg = &cfg};
+    unsigned char generated_key[JWT_GENERATED_KEY_BYTES];
+    if (setup_jwt_key(&cfg, &app, generated_key) != 0) {
+        config_free(&cfg);
+        return 2;
+    }
+    int rc = open_backends(&app, &cfg) == 0 ? serve(&app, &cfg, &stop_signals) : -1;
+    close_backends(&app);
+    sodium_memzero(generated_key, sizeof generated_key);
+    config_free(&cfg);
+    if (rc == 0) {
+        LOG_INFOF("stopped");
+    }
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,131 @@
+/*
+ * router.c: the dispatch pipeline (see router.h).
+ *
+ * Rules: every step that refuses a request answers it and stops the pipeline; the
+ * X-Request-ID header (and Cache-Control: no-store under /api/) are set before any step
+ * runs, so every answer carries them, including 404s and answers from the rate limiter
+ * or the auth middleware. The parsed body belongs to the request context and is freed
+ * here after the handler.
+ */
+#include "api/router.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "api/access_log.h"
+#include "api/auth_middleware.h"
+#include "api/client_ip.h"
+#include "api/rate_limits.h"
+#include "api/request_body.h"
+#include "api/request_id.h"
+#include "api/routes.h"
+#include "shared/log.h"
+#include "shared/time_util.h"
+
+/* Match order does not matter (the most specific pattern wins), only membership. */
+static const api_route *const ROUTER_TABLES[] = {ROUTES_HEALTH, ROUTES_AUTH, ROUTES_USERS, NULL};
+
+static void answer_unrouted(api_request_ctx *ctx, route_match_result result, const route_match *m,
+                            const char *method) {
+    char detail[160];
+    if (result == ROUTE_NOT_FOUND) {
+        api_respond_error(ctx, 404, "not-found", "no resource at this path");
+        return;
+    }
+    ctx->route = m->pattern;
+    api_set_header(ctx, "Allow", m->allow);
+    if (strcmp(method, "OPTIONS") == 0) {
+        api_respond_empty(ctx, 204);
+        return;
+    }
+    snprintf(detail, sizeof detail, "this resource allows %s", m->allow);
+    api_respond_error(ctx, 405, "method-not-allowed", detail);
+}
+
+/* 413 for any route; 415 and 400 for routes that take a JSON object. 0 to go on. */
+static int check_body(api_request_ctx *ctx, unsigned flags) {
+    const struct _u_request *req = ctx->req;
+    char detail[320];
+    if (request_body_check_size(api_header(ctx, "Content-Length"), req->binary_body_length,
+                                ctx->app->cfg->max_body_bytes) != BODY_OK) {
+        snprintf(detail, sizeof detail, "the request body is larger than %ld bytes",
+                 ctx->app->cfg->max_body_bytes);
+        api_respond_error(ctx, 413, "payload-too-large", detail);
+        return -1;
+    }
+    if ((flags & API_ROUTE_JSON_BODY) == 0) {
+        return 0; /* a body sent to a route that takes none is ignored */
+    }
+    if (!request_body_is_json_type(api_header(ctx, "Content-Type"))) {
+        api_respond_error(ctx, 415, "unsupported-media-type",
+                          "the request body must be sent as Content-Type: application/json");
+        return -1;
+    }
+    if (request_body_parse_object(req->binary_body, req->binary_body_length, &ctx->body, detail,
+                                  sizeof detail) != BODY_OK) {
+        api_respond_error(ctx, 400, "malformed-json", detail);
+        return -1;
+    }
+    return 0;
+}
+
+static void run_pipeline(api_request_ctx *ctx, const char *method, const char *path) {
+    if (api_limit_ip(ctx) != 0) {
+        return;
+    }
+    route_match m;
+    route_match_result result = router_match(ROUTER_TABLES, method, path, &m);
+    if (result != ROUTE_MATCHED) {
+        answer_unrouted(ctx, result, &m, method);
+        return;
+    }
+    ctx->route = m.route->pattern;
+    ctx->npath_params = m.nparams;
+    memcpy(ctx->path_params, m.params, sizeof ctx->path_params);
+    unsigned flags = m.route->flags;
+    if (check_body(ctx, flags) != 0) {
+        return;
+    }
+    if ((flags & API_ROUTE_AUTH_LIMIT) != 0 && api_limit_auth(ctx) != 0) {
+        return;
+    }
+    if ((flags & API_ROUTE_AUTH) != 0 && (api_authenticate(ctx) != 0 || api_limit_user(ctx) != 0)) {
+        return;
+    }
+    m.route->handler(ctx);
+    if (ctx->status == 0) {
+        log_json(LOG_ERROR, "handler returned without answering",
+                 json_pack("{s:s,s:s}", "method", method, "route", ctx->route));
+        api_respond_error(ctx, 500, "internal-error", NULL);
+    }
+}
+
+void router_dispatch(const api_app *app, const struct _u_request *req, struct _u_response *resp) {
+    int64_t start_ns = time_monotonic_ns();
+    const char *method = req->http_verb != NULL ? req->http_verb : "";
+    const char *path = req->url_path != NULL ? req->url_path : "";
+    api_request_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.req = req;
+    ctx.resp = resp;
+    ctx.app = app;
+
+    request_id_choose(api_header(&ctx, "X-Request-ID"), ctx.request_id);
+    log_set_request_id(ctx.request_id);
+    api_set_header(&ctx, "X-Request-ID", ctx.request_id);
+    if (strncmp(path, "/api/", 5) == 0) {
+        api_set_header(&ctx, "Cache-Control", "no-store");
+    }
+    client_ip_resolve(req->client_address, api_header(&ctx, "X-Forwarded-For"),
+                      app->cfg->trust_proxy, ctx.client_ip, sizeof ctx.client_ip);
+
+    run_pipeline(&ctx, method, path);
+    if (ctx.status == 0) {
+        /* a middleware returned -1 without answering: still never leave the client hanging */
+        api_respond_error(&ctx, 500, "internal-error", NULL);
+    }
+    json_decref(ctx.body);
+    ctx.body = NULL;
+    access_log_record(&ctx, method, path, start_ns);
+    log_set_request_id(NULL);
+}
