@@ -1,0 +1,539 @@
+/*
+ * redis_pool.c: a fixed pool of hiredis contexts.
+ *
+ * Owns: `size` slots, each holding at most one redisContext, used by one thread at a time.
+ * Rules:
+ * - The mutex guards the slots' in_use flags, the "down until" back-off and the scripts'
+ *   sha1 fields; commands run outside it.
+ * - A context that saw any error (ctx->err set or a NULL reply) is freed at once: hiredis
+ *   cannot reuse it. The next user of the slot connects again.
+ * - A failed connect marks Redis down for REDIS_DOWN_BACKOFF_MS: meanwhile callers without
+ *   a live context get NULL immediately instead of each waiting a connect timeout.
+ * - Connect timeout and read/write timeout (redisSetTimeout) are both timeout_ms.
+ */
+#include "shared/redis_pool.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "shared/log.h"
+#include "shared/time_util.h"
+
+#define REDIS_DOWN_BACKOFF_MS 1000
+
+typedef struct redis_slot {
+    redisContext *ctx;
+    bool in_use;
+} redis_slot;
+
+struct redis_pool {
+    char host[256];
+    int port;
+    char *username; /* NULL unless the URL carries user:password */
+    char *password; /* NULL when the URL has none */
+    int db;
+    int timeout_ms;
+    int size;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int64_t down_until_ns; /* monotonic; 0 when not down */
+    redis_slot *slots;
+};
+
+static void set_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_errf(char *err, size_t errlen, const char *fmt, ...) {
+    if (err == NULL || errlen == 0) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* Decodes %XX escapes of the userinfo part in place. */
+static void percent_decode(char *s) {
+    char *out = s;
+    for (char *p = s; *p; p++) {
+        unsigned int v;
+        if (p[0] == '%' && p[1] && p[2] && sscanf(p + 1, "%2x", &v) == 1) {
+            *out++ = (char)v;
+            p += 2;
+        } else {
+            *out++ = *p;
+        }
+    }
+    *out = '\0';
+}
+
+static int parse_userinfo(redis_pool *pool, const char *start, size_t len) {
+    char *info = strndup(start, len);
+    if (info == NULL) {
+        return -1;
+    }
+    char *colon = strchr(info, ':');
+    char *pass = NULL;
+    if (colon != NULL) {
+        *colon = '\0';
+        pass = colon + 1;
+    }
+    percent_decode(info);
+    if (pass != NULL) {
+        percent_decode(pass);
+    }
+    int rc = 0;
+    if (info[0] != '\0') {
+        pool->username = strdup(info);
+        rc = pool->username == NULL ? -1 : 0;
+    }
+    if (rc == 0 && pass != NULL && pass[0] != '\0') {
+        pool->password = strdup(pass);
+        rc = pool->password == NULL ? -1 : 0;
+    }
+    free(info);
+    return rc;
+}
+
+static int parse_port(const char *text, size_t len, int *out) {
+    if (len == 0 || len > 5) {
+        return -1;
+    }
+    int v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9') {
+            return -1;
+        }
+        v = v * 10 + (text[i] - '0');
+    }
+    if (v < 1 || v > 65535) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* host[:port] or [v6]:port; port defaults to 6379. */
+static int parse_hostport(redis_pool *pool, const char *p, size_t len) {
+    const char *host = p;
+    size_t hostlen = len;
+    const char *portp = NULL;
+    if (len > 0 && p[0] == '[') {
+        const char *close = memchr(p, ']', len);
+        if (close == NULL) {
+            return -1;
+        }
+        host = p + 1;
+        hostlen = (size_t)(close - host);
+        if (close + 1 < p + len) {
+            if (close[1] != ':') {
+                return -1;
+            }
+            portp = close + 2;
+        }
+    } else {
+        const char *colon = memchr(p, ':', len);
+        if (colon != NULL) {
+            hostlen = (size_t)(colon - p);
+            portp = colon + 1;
+        }
+    }
+    if (hostlen == 0 || hostlen >= sizeof pool->host) {
+        return -1;
+    }
+    memcpy(pool->host, host, hostlen);
+    pool->host[hostlen] = '\0';
+    pool->port = 6379;
+    if (portp != NULL) {
+        return parse_port(portp, (size_t)(p + len - portp), &pool->port);
+    }
+    return 0;
+}
+
+static int parse_db(const char *path, int *db) {
+    /* path is "" or "/" or "/N" */
+    if (path[0] == '\0' || strcmp(path, "/") == 0) {
+        *db = 0;
+        return 0;
+    }
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(path + 1, &end, 10);
+    if (errno != 0 || end == path + 1 || *end != '\0' || v < 0 || v > INT_MAX) {
+        return -1;
+    }
+    *db = (int)v;
+    return 0;
+}
+
+/* redis://[[user]:password@]host[:port][/db] */
+static int parse_url(redis_pool *pool, const char *url, char *err, size_t errlen) {
+    const char *scheme = "redis://";
+    if (strncmp(url, scheme, strlen(scheme)) != 0) {
+        set_errf(err, errlen, "REDIS_URL must start with redis:// (TLS is not supported)");
+        return -1;
+    }
+    const char *p = url + strlen(scheme);
+    const char *slash = strchr(p, '/');
+    const char *auth_end = p + strcspn(p, "/");
+    const char *at = NULL;
+    for (const char *q = p; q < auth_end; q++) {
+        if (*q == '@') {
+            at = q; /* the last '@' before the path ends the userinfo */
+        }
+    }
+    const char *hostp = p;
+    if (at != NULL) {
+        if (parse_userinfo(pool, p, (size_t)(at - p)) != 0) {
+            set_errf(err, errlen, "out of memory");
+            return -1;
+        }
+        hostp = at + 1;
+    }
+    if (parse_hostport(pool, hostp, (size_t)(auth_end - hostp)) != 0) {
+        set_errf(err, errlen, "REDIS_URL has a bad host or port");
+        return -1;
+    }
+    if (parse_db(slash != NULL ? slash : "", &pool->db) != 0) {
+        set_errf(err, errlen, "REDIS_URL has a bad database number");
+        return -1;
+    }
+    return 0;
+}
+
+static void free_pool(redis_pool *pool) {
+    if (pool == NULL) {
+        return;
+    }
+    free(pool->slots);
+    free(pool->username);
+    free(pool->password);
+    free(pool);
+}
+
+redis_pool *redis_pool_create(const char *url, int size, int timeout_ms, char *err, size_t errlen) {
+    if (url == NULL || size < 1 || size > 4096 || timeout_ms < 1) {
+        set_errf(err, errlen, "redis_pool: bad arguments");
+        return NULL;
+    }
+    /* A write to a peer that closed must be an error, not a fatal signal. */
+    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+        set_errf(err, errlen, "redis_pool: cannot ignore SIGPIPE");
+        return NULL;
+    }
+    redis_pool *pool = calloc(1, sizeof *pool);
+    if (pool == NULL) {
+        set_errf(err, errlen, "redis_pool: out of memory");
+        return NULL;
+    }
+    if (parse_url(pool, url, err, errlen) != 0) {
+        free_pool(pool);
+        return NULL;
+    }
+    pool->slots = calloc((size_t)size, sizeof *pool->slots);
+    pthread_condattr_t ca;
+    bool ok = pool->slots != NULL && pthread_condattr_init(&ca) == 0;
+    if (ok) {
+        ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+             pthread_cond_init(&pool->cv, &ca) == 0;
+        pthread_condattr_destroy(&ca);
+    }
+    if (ok && pthread_mutex_init(&pool->mu, NULL) != 0) {
+        pthread_cond_destroy(&pool->cv);
+        ok = false;
+    }
+    if (!ok) {
+        set_errf(err, errlen, "redis_pool: out of memory");
+        free_pool(pool);
+        return NULL;
+    }
+    pool->size = size;
+    pool->timeout_ms = timeout_ms;
+    return pool;
+}
+
+void redis_pool_destroy(redis_pool *pool) {
+    if (pool == NULL) {
+        return;
+    }
+    for (int i = 0; i < pool->size; i++) {
+        if (pool->slots[i].ctx != NULL) {
+            redisFree(pool->slots[i].ctx);
+        }
+    }
+    pthread_mutex_destroy(&pool->mu);
+    pthread_cond_destroy(&pool->cv);
+    free_pool(pool);
+}
+
+/* A free slot, preferring a connected one; NULL when every slot stays busy for the
+ * pool's timeout (all callers are themselves bounded by that timeout). */
+static redis_slot *take_slot(redis_pool *pool) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += pool->timeout_ms / 1000;
+    deadline.tv_nsec += (long)(pool->timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    redis_slot *got = NULL;
+    pthread_mutex_lock(&pool->mu);
+    for (;;) {
+        redis_slot *empty = NULL;
+        for (int i = 0; i < pool->size && got == NULL; i++) {
+            redis_slot *s = &pool->slots[i];
+            if (!s->in_use && s->ctx != NULL) {
+                got = s;
+            } else if (!s->in_use && empty == NULL) {
+                empty = s;
+            }
+        }
+        if (got == NULL) {
+            got = empty;
+        }
+        if (got != NULL) {
+            got->in_use = true;
+            break;
+        }
+        if (pthread_cond_timedwait(&pool->cv, &pool->mu, &deadline) == ETIMEDOUT) {
+            break;
+        }
+    }
+    pthread_mutex_unlock(&pool->mu);
+    return got;
+}
+
+static void give_back(redis_pool *pool, redis_slot *s) {
+    pthread_mutex_lock(&pool->mu);
+    s->in_use = false;
+    pthread_cond_signal(&pool->cv);
+    pthread_mutex_unlock(&pool->mu);
+}
+
+static bool is_down(redis_pool *pool) {
+    pthread_mutex_lock(&pool->mu);
+    bool down = pool->down_until_ns > time_monotonic_ns();
+    pthread_mutex_unlock(&pool->mu);
+    return down;
+}
+
+static void mark_down(redis_pool *pool, const char *why) {
+    pthread_mutex_lock(&pool->mu);
+    bool was_down = pool->down_until_ns != 0;
+    pool->down_until_ns = time_monotonic_ns() + (int64_t)REDIS_DOWN_BACKOFF_MS * 1000000;
+    pthread_mutex_unlock(&pool->mu);
+    if (!was_down) {
+        LOG_WARNF("redis unavailable: %s", why);
+    }
+}
+
+static void mark_up(redis_pool *pool) {
+    pthread_mutex_lock(&pool->mu);
+    bool was_down = pool->down_until_ns != 0;
+    pool->down_until_ns = 0;
+    pthread_mutex_unlock(&pool->mu);
+    if (was_down) {
+        LOG_INFOF("redis reachable again");
+    }
+}
+
+/* Runs one setup command; true when it answered without an error. */
+static bool setup_command(redisContext *ctx, int argc, const char **argv, const char *what) {
+    redisReply *r = redisCommandArgv(ctx, argc, argv, NULL);
+    bool ok = r != NULL && r->type != REDIS_REPLY_ERROR;
+    if (r != NULL && r->type == REDIS_REPLY_ERROR) {
+        LOG_ERRORF("redis %s failed: %s", what, r->str);
+    }
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    return ok;
+}
+
+static redisContext *connect_ctx(redis_pool *pool) {
+    struct timeval tv = {.tv_sec = pool->timeout_ms / 1000,
+                         .tv_usec = (pool->timeout_ms % 1000) * 1000};
+    redisContext *ctx = redisConnectWithTimeout(pool->host, pool->port, tv);
+    if (ctx == NULL || ctx->err) {
+        mark_down(pool, ctx != NULL ? ctx->errstr : "out of memory");
+        if (ctx != NULL) {
+            redisFree(ctx);
+        }
+        return NULL;
+    }
+    bool ok = redisSetTimeout(ctx, tv) == REDIS_OK;
+    if (ok && pool->password != NULL && pool->username != NULL) {
+        const char *argv[3] = {"AUTH", pool->username, pool->password};
+        ok = setup_command(ctx, 3, argv, "AUTH");
+    } else if (ok && pool->password != NULL) {
+        const char *argv[2] = {"AUTH", pool->password};
+        ok = setup_command(ctx, 2, argv, "AUTH");
+    }
+    if (ok && pool->db != 0) {
+        char dbtext[16];
+        snprintf(dbtext, sizeof dbtext, "%d", pool->db);
+        const char *argv[2] = {"SELECT", dbtext};
+        ok = setup_command(ctx, 2, argv, "SELECT");
+    }
+    if (!ok) {
+        mark_down(pool, ctx->err ? ctx->errstr : "connection setup failed");
+        redisFree(ctx);
+        return NULL;
+    }
+    mark_up(pool);
+    return ctx;
+}
+
+/* A slot with a live context, or NULL (Redis unavailable). */
+static redis_slot *acquire(redis_pool *pool) {
+    redis_slot *s = take_slot(pool);
+    if (s == NULL) {
+        return NULL;
+    }
+    if (s->ctx == NULL) {
+        if (is_down(pool) || (s->ctx = connect_ctx(pool)) == NULL) {
+            give_back(pool, s);
+            return NULL;
+        }
+    }
+    return s;
+}
+
+/* Frees the context when the reply shows the connection failed; returns the reply. */
+static redisReply *after_command(redis_slot *s, redisReply *reply) {
+    if (reply == NULL || s->ctx->err) {
+        LOG_WARNF("redis command failed: %s", s->ctx->err ? s->ctx->errstr : "no reply");
+        if (reply != NULL) {
+            freeReplyObject(reply);
+            reply = NULL;
+        }
+        redisFree(s->ctx);
+        s->ctx = NULL;
+    }
+    return reply;
+}
+
+redisReply *redis_pool_command(redis_pool *pool, const char *fmt, ...) {
+    redis_slot *s = acquire(pool);
+    if (s == NULL) {
+        return NULL;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *reply = redisvCommand(s->ctx, fmt, ap);
+    va_end(ap);
+    reply = after_command(s, reply);
+    give_back(pool, s);
+    return reply;
+}
+
+redisReply *redis_pool_command_argv(redis_pool *pool, int argc, const char **argv,
+                                    const size_t *argvlen) {
+    redis_slot *s = acquire(pool);
+    if (s == NULL) {
+        return NULL;
+    }
+    redisReply *reply = after_command(s, redisCommandArgv(s->ctx, argc, argv, argvlen));
+    give_back(pool, s);
+    return reply;
+}
+
+/* SCRIPT LOAD on s; stores the sha1 in script. 0, or -1 (s->ctx may be gone). */
+static int load_script(redis_pool *pool, redis_slot *s, redis_script *script) {
+    const char *argv[3] = {"SCRIPT", "LOAD", script->source};
+    redisReply *r = after_command(s, redisCommandArgv(s->ctx, 3, argv, NULL));
+    if (r == NULL) {
+        return -1;
+    }
+    int rc = -1;
+    if (r->type == REDIS_REPLY_STRING && r->len == 40) {
+        pthread_mutex_lock(&pool->mu);
+        memcpy(script->sha1, r->str, 40);
+        script->sha1[40] = '\0';
+        pthread_mutex_unlock(&pool->mu);
+        rc = 0;
+    } else {
+        LOG_ERRORF("redis SCRIPT LOAD failed: %s",
+                   r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+static redisReply *evalsha(redis_pool *pool, redis_slot *s, redis_script *script, int numkeys,
+                           int argc, const char **argv) {
+    const char **full = malloc(sizeof *full * (size_t)(argc + 3));
+    if (full == NULL) {
+        return NULL;
+    }
+    char sha[41];
+    char nk[16];
+    pthread_mutex_lock(&pool->mu);
+    memcpy(sha, script->sha1, sizeof sha);
+    pthread_mutex_unlock(&pool->mu);
+    snprintf(nk, sizeof nk, "%d", numkeys);
+    full[0] = "EVALSHA";
+    full[1] = sha;
+    full[2] = nk;
+    for (int i = 0; i < argc; i++) {
+        full[i + 3] = argv[i];
+    }
+    redisReply *r = after_command(s, redisCommandArgv(s->ctx, argc + 3, full, NULL));
+    free(full);
+    return r;
+}
+
+static bool is_noscript(const redisReply *r) {
+    return r != NULL && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
+}
+
+redisReply *redis_pool_eval(redis_pool *pool, redis_script *script, int numkeys, int argc,
+                            const char **argv) {
+    if (argc < numkeys || numkeys < 0 || argc < 0) {
+        return NULL;
+    }
+    redis_slot *s = acquire(pool);
+    if (s == NULL) {
+        return NULL;
+    }
+    pthread_mutex_lock(&pool->mu);
+    bool loaded = script->sha1[0] != '\0';
+    pthread_mutex_unlock(&pool->mu);
+    redisReply *r = NULL;
+    if (loaded || load_script(pool, s, script) == 0) {
+        r = evalsha(pool, s, script, numkeys, argc, argv);
+        /* A restarted or flushed Redis forgot the script: load it again, once. */
+        if (is_noscript(r)) {
+            freeReplyObject(r);
+            r = NULL;
+            if (s->ctx != NULL && load_script(pool, s, script) == 0) {
+                r = evalsha(pool, s, script, numkeys, argc, argv);
+            }
+        }
+    }
+    give_back(pool, s);
+    return r;
+}
+
+bool redis_pool_ping(redis_pool *pool, char *err, size_t errlen) {
+    redisReply *r = redis_pool_command(pool, "PING");
+    if (r == NULL) {
+        set_errf(err, errlen, "redis unavailable at %s:%d", pool->host, pool->port);
+        return false;
+    }
+    bool ok = r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+    if (!ok) {
+        set_errf(err, errlen, "redis PING answered %s",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "something else");
+    }
+    freeReplyObject(r);
+    return ok;
+}

@@ -1,0 +1,270 @@
+/*
+ * test_stack_migrate.c: shared/migrate.c against a real Postgres.
+ *
+ * Needs DATABASE_URL (a role allowed to CREATE DATABASE); without it the test FAILS.
+ * Each case runs on a fresh scratch database (dropped afterwards) with migration files
+ * written to a temporary directory: two runners started at once apply each file exactly
+ * once; a second run applies nothing; a changed file is refused; a failing file rolls
+ * back completely; the repository's own migrations apply to an empty database.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* migrate.h's comment holds a slash-star sequence that -Wcomment rejects. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wcomment"
+#include "shared/migrate.h"
+#pragma GCC diagnostic pop
+#include "shared/pg_pool.h"
+
+static const char *g_url;
+
+typedef struct scratch {
+    char dbname[64];
+    char conninfo[1024];
+    char dir[256];
+} scratch;
+
+static int setup(void **state) {
+    (void)state;
+    g_url = getenv("DATABASE_URL");
+    if (g_url == NULL || g_url[0] == '\0') {
+        fprintf(stderr, "test_stack_migrate: DATABASE_URL is not set; this test needs Postgres\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Runs sql on the DATABASE_URL database itself. */
+static void admin_sql(const char *sql) {
+    PGconn *c = PQconnectdb(g_url);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGresult *res = PQexec(c, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        fail_msg("%s: %s", sql, PQresultErrorMessage(res));
+    }
+    PQclear(res);
+    PQfinish(c);
+}
+
+/* DATABASE_URL's parameters with dbname replaced, as a keyword=value string. */
+static void conninfo_for(const char *dbname, char *out, size_t outlen) {
+    char *perr = NULL;
+    PQconninfoOption *opts = PQconninfoParse(g_url, &perr);
+    assert_non_null(opts);
+    size_t len = 0;
+    out[0] = '\0';
+    for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+        const char *v = strcmp(o->keyword, "dbname") == 0 ? dbname : o->val;
+        if (v != NULL) {
+            len += (size_t)snprintf(out + len, outlen - len, "%s='%s' ", o->keyword, v);
+            assert_true(len < outlen);
+        }
+    }
+    PQconninfoFree(opts);
+}
+
+static void write_file(const scratch *s, const char *name, const char *text) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", s->dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void scratch_new(scratch *s) {
+    static int seq;
+    snprintf(s->dbname, sizeof s->dbname, "tb_migrate_test_%d_%d", (int)getpid(), ++seq);
+    char sql[256];
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", s->dbname);
+    admin_sql(sql);
+    conninfo_for(s->dbname, s->conninfo, sizeof s->conninfo);
+    snprintf(s->dir, sizeof s->dir, "/tmp/tb_migrate_test_XXXXXX");
+    assert_non_null(mkdtemp(s->dir));
+}
+
+static void scratch_drop(scratch *s) {
+    char sql[256];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", s->dbname);
+    admin_sql(sql);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static long count_of(pg_conn *c, const char *sql) {
+    PGresult *res = pg_exec_sql(c, sql);
+    if (!pg_result_ok(res)) {
+        fail_msg("%s: %s", sql, res ? PQresultErrorMessage(res) : "connection failed");
+    }
+    long n = atol(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return n;
+}
+
+typedef struct runner {
+    const scratch *s;
+    pthread_barrier_t *start;
+    int result;
+    char err[512];
+} runner;
+
+static void *run_migrator(void *arg) {
+    runner *r = arg;
+    char err[256];
+    pg_pool *pool = pg_pool_create(r->s->conninfo, 1, 5000, err, sizeof err);
+    pg_conn *c = pool ? pg_pool_acquire(pool, 5000, err, sizeof err) : NULL;
+    pthread_barrier_wait(r->start);
+    r->result = c ? migrate_run(c, r->s->dir, r->err, sizeof r->err) : -2;
+    if (c != NULL) {
+        pg_pool_release(pool, c);
+    }
+    pg_pool_destroy(pool);
+    return NULL;
+}
+
+static void write_three_files(const scratch *s) {
+    /* The sleep widens the window in which a second runner would race the first. */
+    write_file(s, "0001_a.sql", "CREATE TABLE t_a(x int);\nSELECT pg_sleep(0.3);\n");
+    write_file(s, "0002_b.sql", "CREATE TABLE t_log(n int);\nINSERT INTO t_log VALUES (1);\n");
+    write_file(s, "0003_c.sql", "INSERT INTO t_log VALUES (2);\n");
+    write_file(s, "README.txt", "not a migration\n");
+}
+
+static void concurrent_runners_apply_each_file_once(void **state) {
+    (void)state;
+    for (int round = 0; round < 2; round++) {
+        scratch s;
+        scratch_new(&s);
+        write_three_files(&s);
+        pthread_barrier_t start;
+        assert_int_equal(pthread_barrier_init(&start, NULL, 2), 0);
+        runner a = {.s = &s, .start = &start}, b = {.s = &s, .start = &start};
+        pthread_t ta, tb;
+        assert_int_equal(pthread_create(&ta, NULL, run_migrator, &a), 0);
+        assert_int_equal(pthread_create(&tb, NULL, run_migrator, &b), 0);
+        pthread_join(ta, NULL);
+        pthread_join(tb, NULL);
+        pthread_barrier_destroy(&start);
+        if (a.result < 0 || b.result < 0) {
+            fail_msg("runner failed: a=%d (%s) b=%d (%s)", a.result, a.err, b.result, b.err);
+        }
+        assert_int_equal(a.result + b.result, 3);
+
+        char err[256];
+        pg_pool *pool = pg_pool_create(s.conninfo, 1, 5000, err, sizeof err);
+        pg_conn *c = pg_pool_acquire(pool, 5000, err, sizeof err);
+        assert_non_null(c);
+        assert_int_equal(count_of(c, "SELECT count(*) FROM t_log"), 2);
+        assert_int_equal(count_of(c, "SELECT count(*) FROM schema_migrations"), 3);
+        assert_int_equal(count_of(c, "SELECT count(*) FROM schema_migrations WHERE version IN "
+                                     "('0001_a','0002_b','0003_c') AND length(checksum) = 64"),
+                         3);
+        /* A later run finds nothing to do. */
+        assert_int_equal(migrate_run(c, s.dir, err, sizeof err), 0);
+        assert_int_equal(count_of(c, "SELECT count(*) FROM t_log"), 2);
+        pg_pool_release(pool, c);
+        pg_pool_destroy(pool);
+        scratch_drop(&s);
+    }
+}
+
+static void changed_file_is_refused(void **state) {
+    (void)state;
+    scratch s;
+    scratch_new(&s);
+    write_three_files(&s);
+    char err[512] = "";
+    pg_pool *pool = pg_pool_create(s.conninfo, 1, 5000, err, sizeof err);
+    pg_conn *c = pg_pool_acquire(pool, 5000, err, sizeof err);
+    assert_non_null(c);
+    assert_int_equal(migrate_run(c, s.dir, err, sizeof err), 3);
+    write_file(&s, "0002_b.sql", "CREATE TABLE t_log(n int);\nINSERT INTO t_log VALUES (99);\n");
+    write_file(&s, "0004_d.sql", "INSERT INTO t_log VALUES (4);\n");
+    assert_int_equal(migrate_run(c, s.dir, err, sizeof err), -1);
+    assert_non_null(strstr(err, "0002_b"));
+    assert_non_null(strstr(err, "changed"));
+    /* Nothing after the refused file ran either. */
+    assert_int_equal(count_of(c, "SELECT count(*) FROM t_log"), 2);
+    assert_int_equal(count_of(c, "SELECT count(*) FROM schema_migrations"), 3);
+    pg_pool_release(pool, c);
+    pg_pool_destroy(pool);
+    scratch_drop(&s);
+}
+
+static void failing_file_rolls_back(void **state) {
+    (void)state;
+    scratch s;
+    scratch_new(&s);
+    write_file(&s, "0001_ok.sql", "CREATE TABLE t_ok(x int);\n");
+    write_file(&s, "0002_bad.sql", "CREATE TABLE t_bad(x int);\nSELECT 1/0;\n");
+    write_file(&s, "0003_after.sql", "CREATE TABLE t_after(x int);\n");
+    char err[512] = "";
+    pg_pool *pool = pg_pool_create(s.conninfo, 1, 4321, err, sizeof err);
+    pg_conn *c = pg_pool_acquire(pool, 5000, err, sizeof err);
+    assert_non_null(c);
+    assert_int_equal(migrate_run(c, s.dir, err, sizeof err), -1);
+    assert_non_null(strstr(err, "0002_bad"));
+    assert_non_null(strstr(err, "division by zero"));
+    assert_int_equal(count_of(c, "SELECT count(*) FROM schema_migrations"), 1);
+    assert_int_equal(count_of(c, "SELECT count(*) FROM pg_tables WHERE tablename IN "
+                                 "('t_bad','t_after')"),
+                     0);
+    /* The connection is back to normal: idle, its own statement_timeout, no lock held. */
+    assert_int_equal(PQtransactionStatus(pg_conn_raw(c)), PQTRANS_IDLE);
+    PGresult *res = pg_exec_sql(c, "SHOW statement_timeout");
+    assert_string_equal(PQgetvalue(res, 0, 0), "4321ms");
+    PQclear(res);
+    assert_int_equal(count_of(c, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                 "AND objid = 7264001"),
+                     0);
+    /* Fixing the file lets the run continue where it stopped. */
+    write_file(&s, "0002_bad.sql", "CREATE TABLE t_bad(x int);\n");
+    assert_int_equal(migrate_run(c, s.dir, err, sizeof err), 2);
+    pg_pool_release(pool, c);
+    pg_pool_destroy(pool);
+    scratch_drop(&s);
+}
+
+static void repository_migrations_apply(void **state) {
+    (void)state;
+    scratch s;
+    scratch_new(&s);
+    char err[512] = "";
+    pg_pool *pool = pg_pool_create(s.conninfo, 1, 5000, err, sizeof err);
+    pg_conn *c = pg_pool_acquire(pool, 5000, err, sizeof err);
+    assert_non_null(c);
+    int n = migrate_run(c, TASKBUS_SOURCE_DIR "/schemas/migrations", err, sizeof err);
+    if (n < 1) {
+        fail_msg("repository migrations: %d: %s", n, err);
+    }
+    assert_int_equal(count_of(c, "SELECT count(*) FROM pg_tables WHERE tablename IN "
+                                 "('outbox','kafka_consumer_offsets')"),
+                     2);
+    assert_int_equal(migrate_run(c, TASKBUS_SOURCE_DIR "/schemas/migrations", err, sizeof err), 0);
+    assert_int_equal(migrate_run(c, "/nonexistent/dir", err, sizeof err), -1);
+    pg_pool_release(pool, c);
+    pg_pool_destroy(pool);
+    scratch_drop(&s);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(concurrent_runners_apply_each_file_once),
+        cmocka_unit_test(changed_file_is_refused),
+        cmocka_unit_test(failing_file_rolls_back),
+        cmocka_unit_test(repository_migrations_apply),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
