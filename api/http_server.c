@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -55,6 +56,20 @@ static void on_connection(void *cls, struct MHD_Connection *connection, void **s
     (void)connection;
     (void)socket_context;
     atomic_fetch_add(&srv->connections, code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+}
+
+/* libmicrohttpd's own errors (431, broken peers) as JSON log lines like everything else. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+    (void)cls;
+    char text[512];
+    if (vsnprintf(text, sizeof text, fmt, ap) < 0) {
+        return;
+    }
+    size_t len = strlen(text);
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r')) {
+        text[--len] = '\0';
+    }
+    log_json(LOG_WARN, "libmicrohttpd", json_pack("{s:s}", "detail", text));
 }
 
 static int resolve_ipv4(const char *host, struct sockaddr_in *out, char *err, size_t errlen) {
@@ -102,7 +117,9 @@ static int setup_instance(http_server *srv, char *err, size_t errlen) {
 
 static int start_daemon(http_server *srv, char *err, size_t errlen) {
     const taskbus_config *cfg = srv->app->cfg;
+    /* the logger comes first so MHD logs nothing before it is in place */
     struct MHD_OptionItem ops[] = {
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, NULL},
         {MHD_OPTION_SOCK_ADDR, 0, &srv->bind},
         {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)cfg->http_idle_timeout_s, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)cfg->http_connection_limit, NULL},
