@@ -501,6 +501,10 @@ def test_nginx_forwards_client_address_and_request_id(nginx_in_front_of_echo):
     assert re.fullmatch(r"[0-9a-f]{32}", generated), f"nginx did not make a request id: {generated!r}"
     again = requests.get(base + "/health", timeout=10).json()["headers"]["x-request-id"]
     assert again != generated
+    # An id the API would refuse is replaced here too, never passed on raw.
+    for bad in ('x" , "evil": "1', "a" * 129, "has space"):
+        got = requests.get(base + "/health", headers={"X-Request-ID": bad}, timeout=10).json()["headers"]
+        assert re.fullmatch(r"[0-9a-f]{32}", got["x-request-id"]), (bad, got["x-request-id"])
 
 
 def test_nginx_limits_bodies_to_1_mib_with_a_problem(nginx_in_front_of_echo):
