@@ -346,8 +346,9 @@ int account_validate_profile_patch(const json_t *body, account_profile_patch *ou
     if (kind == FIELD_BAD) {
         n++;
     } else if (kind == FIELD_NULL) {
-        out->set_display_name = true;
-        out->reset_display_name = true;
+        /* merge-patch null removes a member; a user always has a display name */
+        account_field_error(errors, "display_name", "must not be null");
+        n++;
     } else if (kind == FIELD_STRING) {
         const char *why =
             account_normalize_display_name(s, out->display_name, sizeof out->display_name);

@@ -60,8 +60,7 @@ typedef struct account_password_change_input {
 } account_password_change_input;
 
 typedef struct account_profile_patch {
-    bool set_display_name;   /* the member was present */
-    bool reset_display_name; /* it was null: back to the default (merge-patch removal) */
+    bool set_display_name; /* the member was present (null is an error: it cannot go) */
     char display_name[ACCOUNT_DISPLAY_NAME_BUF];
 } account_profile_patch;
 

@@ -291,9 +291,9 @@ static void profile_patch_is_merge_patch(void **state) {
 
     body = parse("{\"display_name\":null}");
     errors = json_array();
-    assert_int_equal(account_validate_profile_patch(body, &p, errors), 0);
-    assert_true(p.set_display_name);
-    assert_true(p.reset_display_name);
+    assert_int_equal(account_validate_profile_patch(body, &p, errors), 1);
+    assert_true(has_error(errors, "display_name"));
+    assert_false(p.set_display_name);
     json_decref(errors);
     json_decref(body);
 
@@ -301,7 +301,6 @@ static void profile_patch_is_merge_patch(void **state) {
     errors = json_array();
     assert_int_equal(account_validate_profile_patch(body, &p, errors), 0);
     assert_true(p.set_display_name);
-    assert_false(p.reset_display_name);
     assert_string_equal(p.display_name, "Carol");
     json_decref(errors);
     json_decref(body);

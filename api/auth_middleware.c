@@ -1,0 +1,87 @@
+/*
+ * auth_middleware.c: Bearer access tokens to authenticated requests (auth_middleware.h).
+ *
+ * Owns: reading the Authorization header (scheme "Bearer", case-insensitive, RFC 6750;
+ * never a query parameter), the token checks of auth_jwt.c, the session and epoch check
+ * of auth_sessions.c, and the 401 answers with WWW-Authenticate. Rules: every refusal
+ * looks the same to the client ("unauthorized"), the reason goes to the log only; when
+ * neither Redis nor Postgres can say whether a session was revoked the answer is 503,
+ * never a guess.
+ */
+#include "api/auth_middleware.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/auth_jwt.h"
+#include "api/auth_sessions.h"
+#include "shared/log.h"
+#include "shared/time_util.h"
+
+#define CHALLENGE "Bearer realm=\"taskbus\""
+#define CHALLENGE_INVALID "Bearer realm=\"taskbus\", error=\"invalid_token\""
+
+/* The token of "Bearer <token>", or NULL. Surrounding spaces are tolerated. */
+static const char *bearer_token(const char *header, char *out, size_t outlen) {
+    if (header == NULL)
+        return NULL;
+    while (*header == ' ' || *header == '\t')
+        header++;
+    if (strncasecmp(header, "Bearer", 6) != 0 || (header[6] != ' ' && header[6] != '\t'))
+        return NULL;
+    const char *t = header + 6;
+    while (*t == ' ' || *t == '\t')
+        t++;
+    size_t len = strlen(t);
+    while (len > 0 && (t[len - 1] == ' ' || t[len - 1] == '\t'))
+        len--;
+    if (len == 0 || len >= outlen)
+        return NULL;
+    memcpy(out, t, len);
+    out[len] = '\0';
+    return out;
+}
+
+static int refuse(api_request_ctx *ctx, const char *challenge, const char *detail,
+                  const char *reason) {
+    log_json(LOG_INFO, "access token refused", json_pack("{s:s}", "reason", reason));
+    api_set_header(ctx, "WWW-Authenticate", challenge);
+    api_respond_error(ctx, 401, "unauthorized", detail);
+    return -1;
+}
+
+int api_authenticate(api_request_ctx *ctx) {
+    char buf[AUTH_JWT_MAX_TOKEN_BYTES + 1];
+    const char *token = bearer_token(api_header(ctx, "Authorization"), buf, sizeof buf);
+    if (token == NULL)
+        return refuse(ctx, CHALLENGE,
+                      "this request needs an access token: Authorization: "
+                      "Bearer <token>",
+                      "missing");
+    const taskbus_config *cfg = ctx->app->cfg;
+    auth_jwt_claims claims;
+    auth_jwt_error err = AUTH_JWT_OK;
+    if (auth_jwt_verify(ctx->app->jwt_key, ctx->app->jwt_key_len, token, cfg->jwt_issuer,
+                        cfg->jwt_audience, time_now_unix_ms() / 1000, &claims, &err) != 0) {
+        if (err == AUTH_JWT_BAD_KEY || err == AUTH_JWT_INTERNAL)
+            LOG_ERRORF("auth: cannot verify access tokens (%s)", auth_jwt_error_name(err));
+        return refuse(ctx, CHALLENGE_INVALID, "the access token is invalid or expired",
+                      auth_jwt_error_name(err));
+    }
+    auth_session_state state = auth_session_check(ctx->app, claims.sub, claims.sid, claims.sev);
+    if (state == AUTH_SESSION_UNAVAILABLE) {
+        api_set_header(ctx, "Retry-After", "1");
+        api_respond_error(ctx, 503, "service-unavailable",
+                          "cannot check the session right now; retry shortly");
+        return -1;
+    }
+    if (state == AUTH_SESSION_REVOKED)
+        return refuse(ctx, CHALLENGE_INVALID, "the access token is invalid or expired", "revoked");
+    ctx->authenticated = true;
+    memcpy(ctx->user_id, claims.sub, sizeof ctx->user_id);
+    memcpy(ctx->session_id, claims.sid, sizeof ctx->session_id);
+    snprintf(ctx->role, sizeof ctx->role, "%s", claims.role);
+    ctx->token_epoch = claims.sev;
+    return 0;
+}
