@@ -1,0 +1,771 @@
+/*
+ * kafka_consumer.c: the consumer loop with offsets stored in Postgres.
+ *
+ * Owns: one rd_kafka_t consumer (eager "range" assignor, no auto commit, no offset store),
+ * the in-memory batch, and the kafka_consumer_offsets rows of its group.
+ * Rules:
+ * - The rebalance callback runs on the loop's own thread (inside rd_kafka_consumer_poll or
+ *   rd_kafka_consumer_close), so the batch buffer and the assignment copy need no lock.
+ * - On assign, next offsets are read from Postgres and written into the assignment list
+ *   before rd_kafka_assign (no rd_kafka_seek_partitions: unreliable in 2.0.x). A missing
+ *   row means the beginning of the partition. If Postgres cannot answer, the callback
+ *   retries; on shutdown it falls back to the beginning, which the drop rule makes safe.
+ * - On revoke, buffered records of the revoked partitions are dropped at once, so a
+ *   partition assigned again never yields the same record twice in one batch.
+ * - One transaction per batch: insert missing offset rows, lock them with SELECT ... FOR
+ *   UPDATE (sorted, so two members never deadlock), drop every record below the stored
+ *   next offset (replays, a zombie's leftovers), run on_batch, raise the next offsets
+ *   (GREATEST, so a late zombie never moves them back) and commit. On failure: roll back
+ *   and retry the SAME records from memory after a back-off (Kafka is not asked again).
+ * - after_commit is retried until it returns 0; the loop only moves on afterwards.
+ * - While a batch is retried the loop does not poll Kafka; if that outlasts
+ *   max.poll.interval.ms the member is dropped from the group, and the row locks plus the
+ *   drop rule still keep each record's effects committed exactly once.
+ */
+#include "shared/kafka_consumer.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "shared/log.h"
+#include "shared/metrics.h"
+#include "shared/time_util.h"
+
+#define PG_ACQUIRE_TIMEOUT_MS 5000
+#define BACKOFF_FIRST_MS 100
+#define BACKOFF_MAX_MS 5000
+#define REQUEST_ID_MAX 128
+
+struct kafka_consumer_loop {
+    rd_kafka_t *rk;
+    char *group_id;
+    char **topics;
+    size_t ntopics;
+    int batch_max;
+    int batch_wait_ms;
+    pg_pool *pg;
+    kafka_batch_fn on_batch;
+    kafka_after_commit_fn after_commit;
+    void *ctx;
+    volatile sig_atomic_t *stop; /* set while kafka_consumer_loop_run runs */
+    bool fatal;
+    rd_kafka_topic_partition_list_t *assigned; /* current assignment (loop thread only) */
+    rd_kafka_message_t **msgs;                 /* the batch being gathered or applied */
+    size_t nmsgs;
+};
+
+/* Per partition of a batch: the stored next offset and what the batch moves it to. */
+typedef struct part_state {
+    const char *topic;
+    int32_t partition;
+    int64_t stored;
+    int64_t next;
+    bool applied;
+} part_state;
+
+static const pg_stmt STMT_LOAD_OFFSETS = {
+    .name = "kc_load_offsets",
+    .sql = "SELECT topic, partition, next_offset FROM kafka_consumer_offsets"
+           " WHERE group_id = $1 AND topic = ANY($2::text[])",
+    .nparams = 2,
+};
+static const pg_stmt STMT_INSERT_OFFSETS = {
+    .name = "kc_insert_offsets",
+    .sql = "INSERT INTO kafka_consumer_offsets(group_id, topic, partition, next_offset)"
+           " SELECT $1, u.t, u.p, 0 FROM unnest($2::text[], $3::int[]) AS u(t, p)"
+           " ORDER BY u.t, u.p ON CONFLICT DO NOTHING",
+    .nparams = 3,
+};
+static const pg_stmt STMT_LOCK_OFFSETS = {
+    .name = "kc_lock_offsets",
+    .sql = "SELECT o.topic, o.partition, o.next_offset FROM kafka_consumer_offsets o"
+           " JOIN unnest($2::text[], $3::int[]) AS u(t, p) ON o.topic = u.t AND o.partition = u.p"
+           " WHERE o.group_id = $1 ORDER BY o.topic, o.partition FOR UPDATE OF o",
+    .nparams = 3,
+};
+static const pg_stmt STMT_STORE_OFFSETS = {
+    .name = "kc_store_offsets",
+    .sql = "UPDATE kafka_consumer_offsets o"
+           " SET next_offset = GREATEST(o.next_offset, u.n), updated_at = now()"
+           " FROM unnest($2::text[], $3::int[], $4::bigint[]) AS u(t, p, n)"
+           " WHERE o.group_id = $1 AND o.topic = u.t AND o.partition = u.p",
+    .nparams = 4,
+};
+
+static bool stop_requested(const kafka_consumer_loop *loop) {
+    return loop->stop == NULL || *loop->stop != 0;
+}
+
+/* Sleeps ms in short steps; false when a stop was requested meanwhile. */
+static bool backoff_sleep(const kafka_consumer_loop *loop, int ms) {
+    while (ms > 0) {
+        if (stop_requested(loop)) {
+            return false;
+        }
+        int step = ms < 100 ? ms : 100;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)step * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+    return !stop_requested(loop);
+}
+
+static int next_backoff(int ms) {
+    return ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms * 2;
+}
+
+/* ---- Postgres array literals ---- */
+
+typedef struct strbuf {
+    char *data;
+    size_t len;
+    size_t cap;
+    bool failed;
+} strbuf;
+
+static void sb_append(strbuf *b, const char *s, size_t n) {
+    if (b->failed) {
+        return;
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < b->len + n + 1) {
+            cap *= 2;
+        }
+        char *grown = realloc(b->data, cap);
+        if (grown == NULL) {
+            b->failed = true;
+            return;
+        }
+        b->data = grown;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+static void sb_puts(strbuf *b, const char *s) {
+    sb_append(b, s, strlen(s));
+}
+
+/* One quoted element of a text[] literal. */
+static void sb_quoted(strbuf *b, const char *s) {
+    sb_puts(b, "\"");
+    for (const char *p = s; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            sb_append(b, "\\", 1);
+        }
+        sb_append(b, p, 1);
+    }
+    sb_puts(b, "\"");
+}
+
+/* ---- assignment ---- */
+
+/* Writes the stored next offsets of parts into its offset fields. 0, or -1. */
+static int load_offsets(kafka_consumer_loop *loop, rd_kafka_topic_partition_list_t *parts) {
+    strbuf topics = {0};
+    sb_puts(&topics, "{");
+    for (size_t i = 0; i < loop->ntopics; i++) {
+        if (i > 0) {
+            sb_puts(&topics, ",");
+        }
+        sb_quoted(&topics, loop->topics[i]);
+    }
+    sb_puts(&topics, "}");
+    if (topics.failed) {
+        free(topics.data);
+        return -1;
+    }
+    char err[256];
+    pg_conn *conn = pg_pool_acquire(loop->pg, PG_ACQUIRE_TIMEOUT_MS, err, sizeof err);
+    if (conn == NULL) {
+        LOG_ERRORF("consumer %s: cannot load offsets: %s", loop->group_id, err);
+        free(topics.data);
+        return -1;
+    }
+    const char *vals[2] = {loop->group_id, topics.data};
+    PGresult *res = pg_exec_stmt(conn, &STMT_LOAD_OFFSETS, vals);
+    int rc = pg_result_ok(res) ? 0 : -1;
+    if (rc != 0) {
+        LOG_ERRORF("consumer %s: loading offsets failed: %s", loop->group_id,
+                   res != NULL ? PQresultErrorMessage(res) : "connection failed");
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+    }
+    for (int r = 0; rc == 0 && r < PQntuples(res); r++) {
+        rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(
+            parts, PQgetvalue(res, r, 0), (int32_t)atoi(PQgetvalue(res, r, 1)));
+        if (tp != NULL) {
+            tp->offset = strtoll(PQgetvalue(res, r, 2), NULL, 10);
+        }
+    }
+    PQclear(res);
+    pg_pool_release(loop->pg, conn);
+    free(topics.data);
+    return rc;
+}
+
+/* Drops buffered records that belong to any partition of parts. */
+static void drop_buffered(kafka_consumer_loop *loop, const rd_kafka_topic_partition_list_t *parts) {
+    size_t kept = 0;
+    for (size_t i = 0; i < loop->nmsgs; i++) {
+        rd_kafka_message_t *m = loop->msgs[i];
+        if (rd_kafka_topic_partition_list_find(parts, rd_kafka_topic_name(m->rkt), m->partition) !=
+            NULL) {
+            rd_kafka_message_destroy(m);
+        } else {
+            loop->msgs[kept++] = m;
+        }
+    }
+    if (kept != loop->nmsgs) {
+        LOG_INFOF("consumer %s: dropped %zu buffered record(s) of revoked partitions",
+                  loop->group_id, loop->nmsgs - kept);
+    }
+    loop->nmsgs = kept;
+}
+
+static void on_assign(kafka_consumer_loop *loop, rd_kafka_t *rk,
+                      rd_kafka_topic_partition_list_t *parts) {
+    int backoff = BACKOFF_FIRST_MS;
+    while (load_offsets(loop, parts) != 0) {
+        if (!backoff_sleep(loop, backoff)) {
+            /* Shutting down: anything read below the stored offsets is dropped anyway. */
+            for (int i = 0; i < parts->cnt; i++) {
+                parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+            }
+            break;
+        }
+        backoff = next_backoff(backoff);
+    }
+    rd_kafka_resp_err_t e = rd_kafka_assign(rk, parts);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        LOG_ERRORF("consumer %s: assign failed: %s", loop->group_id, rd_kafka_err2str(e));
+    }
+    if (loop->assigned != NULL) {
+        rd_kafka_topic_partition_list_destroy(loop->assigned);
+    }
+    loop->assigned = rd_kafka_topic_partition_list_copy(parts);
+    LOG_INFOF("consumer %s: assigned %d partition(s)", loop->group_id, parts->cnt);
+}
+
+static void on_revoke(kafka_consumer_loop *loop, rd_kafka_t *rk,
+                      rd_kafka_topic_partition_list_t *parts) {
+    drop_buffered(loop, parts);
+    rd_kafka_resp_err_t e = rd_kafka_assign(rk, NULL);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        LOG_ERRORF("consumer %s: unassign failed: %s", loop->group_id, rd_kafka_err2str(e));
+    }
+    if (loop->assigned != NULL) {
+        rd_kafka_topic_partition_list_destroy(loop->assigned);
+        loop->assigned = NULL;
+    }
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
+    kafka_consumer_loop *loop = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        on_assign(loop, rk, parts);
+    } else {
+        if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+            LOG_ERRORF("consumer %s: rebalance error: %s", loop->group_id, rd_kafka_err2str(err));
+        }
+        on_revoke(loop, rk, parts);
+    }
+}
+
+static bool is_assigned(const kafka_consumer_loop *loop, const rd_kafka_message_t *m) {
+    return loop->assigned != NULL &&
+           rd_kafka_topic_partition_list_find(loop->assigned, rd_kafka_topic_name(m->rkt),
+                                              m->partition) != NULL;
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+    (void)rk;
+    const kafka_consumer_loop *loop = opaque;
+    LOG_ERRORF("consumer %s: kafka error %s: %s", loop->group_id,
+               rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+    (void)rk;
+    /* syslog levels: up to 4 (warning) matter; connection FAILs repeat what error_cb says. */
+    if (level <= 4 && strcmp(fac, "FAIL") != 0) {
+        log_msgf(LOG_WARN, "librdkafka %s: %s", fac, buf);
+    } else {
+        log_msgf(LOG_DEBUG, "librdkafka %s: %s", fac, buf);
+    }
+}
+
+/* ---- creation ---- */
+
+static int copy_options(kafka_consumer_loop *loop, const kafka_consumer_options *o) {
+    loop->group_id = strdup(o->group_id);
+    loop->topics = calloc(o->ntopics, sizeof *loop->topics);
+    loop->msgs = calloc((size_t)o->batch_max, sizeof *loop->msgs);
+    if (loop->group_id == NULL || loop->topics == NULL || loop->msgs == NULL) {
+        return -1;
+    }
+    loop->ntopics = o->ntopics;
+    for (size_t i = 0; i < o->ntopics; i++) {
+        if ((loop->topics[i] = strdup(o->topics[i])) == NULL) {
+            return -1;
+        }
+    }
+    loop->batch_max = o->batch_max;
+    loop->batch_wait_ms = o->batch_wait_ms;
+    loop->pg = o->pg;
+    loop->on_batch = o->on_batch;
+    loop->after_commit = o->after_commit;
+    loop->ctx = o->ctx;
+    return 0;
+}
+
+static rd_kafka_conf_t *make_conf(kafka_consumer_loop *loop, const char *brokers, char *err,
+                                  size_t errlen) {
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (conf == NULL) {
+        snprintf(err, errlen, "kafka consumer: out of memory");
+        return NULL;
+    }
+    const char *const kv[][2] = {
+        {"bootstrap.servers", brokers},        {"group.id", loop->group_id},
+        {"client.id", loop->group_id},         {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"}, {"partition.assignment.strategy", "range"},
+        {"auto.offset.reset", "earliest"},     {"enable.partition.eof", "false"},
+    };
+    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) {
+        char why[256];
+        if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], why, sizeof why) != RD_KAFKA_CONF_OK) {
+            snprintf(err, errlen, "kafka consumer config %s: %s", kv[i][0], why);
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
+    }
+    rd_kafka_conf_set_opaque(conf, loop);
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_error_cb(conf, on_error);
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    return conf;
+}
+
+static int subscribe(kafka_consumer_loop *loop, char *err, size_t errlen) {
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)loop->ntopics);
+    if (list == NULL) {
+        snprintf(err, errlen, "kafka consumer: out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < loop->ntopics; i++) {
+        rd_kafka_topic_partition_list_add(list, loop->topics[i], RD_KAFKA_PARTITION_UA);
+    }
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(loop->rk, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(err, errlen, "kafka subscribe: %s", rd_kafka_err2str(e));
+        return -1;
+    }
+    return 0;
+}
+
+static void free_loop(kafka_consumer_loop *loop) {
+    for (size_t i = 0; loop->topics != NULL && i < loop->ntopics; i++) {
+        free(loop->topics[i]);
+    }
+    free(loop->topics);
+    free(loop->msgs);
+    free(loop->group_id);
+    free(loop);
+}
+
+kafka_consumer_loop *kafka_consumer_loop_create(const kafka_consumer_options *opts, char *err,
+                                                size_t errlen) {
+    if (opts == NULL || opts->brokers == NULL || opts->group_id == NULL || opts->topics == NULL ||
+        opts->ntopics == 0 || opts->batch_max < 1 || opts->batch_wait_ms < 0 || opts->pg == NULL ||
+        opts->on_batch == NULL) {
+        snprintf(err, errlen, "kafka_consumer_loop_create: bad options");
+        return NULL;
+    }
+    kafka_consumer_loop *loop = calloc(1, sizeof *loop);
+    if (loop == NULL || copy_options(loop, opts) != 0) {
+        snprintf(err, errlen, "kafka consumer: out of memory");
+        if (loop != NULL) {
+            free_loop(loop);
+        }
+        return NULL;
+    }
+    rd_kafka_conf_t *conf = make_conf(loop, opts->brokers, err, errlen);
+    if (conf == NULL) {
+        free_loop(loop);
+        return NULL;
+    }
+    char why[512];
+    loop->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
+    if (loop->rk == NULL) {
+        snprintf(err, errlen, "kafka consumer: %s", why);
+        rd_kafka_conf_destroy(conf);
+        free_loop(loop);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(loop->rk);
+    if (subscribe(loop, err, errlen) != 0) {
+        rd_kafka_destroy(loop->rk);
+        free_loop(loop);
+        return NULL;
+    }
+    return loop;
+}
+
+/* ---- gathering a batch ---- */
+
+/* Handles a consumer error event; false when it is fatal. */
+static bool handle_poll_error(kafka_consumer_loop *loop, const rd_kafka_message_t *m) {
+    if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+        char why[512];
+        rd_kafka_fatal_error(loop->rk, why, sizeof why);
+        LOG_ERRORF("consumer %s: fatal kafka error: %s", loop->group_id, why);
+        return false;
+    }
+    if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        LOG_WARNF("consumer %s: %s", loop->group_id, rd_kafka_message_errstr(m));
+    }
+    return true;
+}
+
+/* Polls until batch_max records are buffered or batch_wait_ms has passed since the
+ * first one arrived, or a stop is requested. */
+static void fill_batch(kafka_consumer_loop *loop) {
+    int64_t deadline = 0;
+    while ((int)loop->nmsgs < loop->batch_max && !stop_requested(loop) && !loop->fatal) {
+        int wait = 100;
+        if (loop->nmsgs > 0) {
+            int64_t left_ms = (deadline - time_monotonic_ns()) / 1000000;
+            if (left_ms <= 0) {
+                break;
+            }
+            wait = left_ms < wait ? (int)left_ms : wait;
+        }
+        size_t before = loop->nmsgs;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(loop->rk, wait);
+        if (m == NULL) {
+            continue;
+        }
+        if (m->err) {
+            loop->fatal = !handle_poll_error(loop, m);
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        if (!is_assigned(loop, m)) {
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        loop->msgs[loop->nmsgs++] = m;
+        /* A revoke inside the poll may have emptied the buffer: the clock restarts. */
+        if (before == 0 || loop->nmsgs == 1) {
+            deadline = time_monotonic_ns() + (int64_t)loop->batch_wait_ms * 1000000;
+        }
+    }
+}
+
+static char *header_request_id(const rd_kafka_message_t *m) {
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return NULL;
+    }
+    const void *val = NULL;
+    size_t size = 0;
+    if (rd_kafka_header_get_last(hdrs, "request_id", &val, &size) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        val == NULL) {
+        return NULL;
+    }
+    return strndup(val, size > REQUEST_ID_MAX ? REQUEST_ID_MAX : size);
+}
+
+static void fill_record(kafka_record *r, const rd_kafka_message_t *m, char *request_id) {
+    r->topic = rd_kafka_topic_name(m->rkt);
+    r->partition = m->partition;
+    r->offset = m->offset;
+    r->key = m->key;
+    r->key_len = m->key_len;
+    r->value = m->payload;
+    r->value_len = m->len;
+    r->request_id = request_id;
+}
+
+/* ---- applying a batch ---- */
+
+static int cmp_parts(const void *a, const void *b) {
+    const part_state *x = a;
+    const part_state *y = b;
+    int c = strcmp(x->topic, y->topic);
+    return c != 0 ? c : (x->partition > y->partition) - (x->partition < y->partition);
+}
+
+static part_state *find_part(part_state *parts, size_t n, const char *topic, int32_t p) {
+    for (size_t i = 0; i < n; i++) {
+        if (parts[i].partition == p && strcmp(parts[i].topic, topic) == 0) {
+            return &parts[i];
+        }
+    }
+    return NULL;
+}
+
+/* The distinct partitions of the records, sorted. */
+static size_t collect_parts(const kafka_record *recs, size_t n, part_state *out) {
+    size_t np = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (find_part(out, np, recs[i].topic, recs[i].partition) == NULL) {
+            out[np++] = (part_state){.topic = recs[i].topic, .partition = recs[i].partition};
+        }
+    }
+    qsort(out, np, sizeof *out, cmp_parts);
+    return np;
+}
+
+/* "{t1,t2}" and "{p1,p2}" (and "{n1,n2}" when with_next) for parts[want]. */
+static int part_arrays(const part_state *parts, size_t np, bool only_applied, strbuf *t, strbuf *p,
+                       strbuf *n) {
+    sb_puts(t, "{");
+    sb_puts(p, "{");
+    sb_puts(n, "{");
+    bool first = true;
+    for (size_t i = 0; i < np; i++) {
+        if (only_applied && !parts[i].applied) {
+            continue;
+        }
+        char num[32];
+        if (!first) {
+            sb_puts(t, ",");
+            sb_puts(p, ",");
+            sb_puts(n, ",");
+        }
+        first = false;
+        sb_quoted(t, parts[i].topic);
+        snprintf(num, sizeof num, "%d", (int)parts[i].partition);
+        sb_puts(p, num);
+        snprintf(num, sizeof num, "%lld", (long long)parts[i].next);
+        sb_puts(n, num);
+    }
+    sb_puts(t, "}");
+    sb_puts(p, "}");
+    sb_puts(n, "}");
+    return (t->failed || p->failed || n->failed) ? -1 : 0;
+}
+
+static int exec_ok(pg_conn *conn, const pg_stmt *stmt, const char *const *vals, PGresult **out,
+                   const char *group) {
+    PGresult *res = pg_exec_stmt(conn, stmt, vals);
+    if (!pg_result_ok(res)) {
+        LOG_ERRORF("consumer %s: %s failed: %s", group, stmt->name,
+                   res != NULL ? PQresultErrorMessage(res) : "connection failed");
+        PQclear(res);
+        return -1;
+    }
+    if (out != NULL) {
+        *out = res;
+    } else {
+        PQclear(res);
+    }
+    return 0;
+}
+
+/* Inserts missing offset rows, locks them and reads the stored next offsets. */
+static int lock_offsets(kafka_consumer_loop *loop, pg_conn *conn, part_state *parts, size_t np) {
+    strbuf t = {0}, p = {0}, n = {0};
+    int rc = part_arrays(parts, np, false, &t, &p, &n);
+    const char *vals[3] = {loop->group_id, t.data, p.data};
+    PGresult *res = NULL;
+    if (rc == 0) {
+        rc = exec_ok(conn, &STMT_INSERT_OFFSETS, vals, NULL, loop->group_id);
+    }
+    if (rc == 0) {
+        rc = exec_ok(conn, &STMT_LOCK_OFFSETS, vals, &res, loop->group_id);
+    }
+    for (int r = 0; rc == 0 && r < PQntuples(res); r++) {
+        part_state *ps =
+            find_part(parts, np, PQgetvalue(res, r, 0), (int32_t)atoi(PQgetvalue(res, r, 1)));
+        if (ps != NULL) {
+            ps->stored = strtoll(PQgetvalue(res, r, 2), NULL, 10);
+            ps->next = ps->stored;
+        }
+    }
+    PQclear(res);
+    free(t.data);
+    free(p.data);
+    free(n.data);
+    return rc;
+}
+
+static int store_offsets(kafka_consumer_loop *loop, pg_conn *conn, const part_state *parts,
+                         size_t np) {
+    strbuf t = {0}, p = {0}, n = {0};
+    int rc = part_arrays(parts, np, true, &t, &p, &n);
+    const char *vals[4] = {loop->group_id, t.data, p.data, n.data};
+    if (rc == 0) {
+        rc = exec_ok(conn, &STMT_STORE_OFFSETS, vals, NULL, loop->group_id);
+    }
+    free(t.data);
+    free(p.data);
+    free(n.data);
+    return rc;
+}
+
+/* Keeps the records at or above each partition's next offset, in order; returns how many. */
+static size_t filter_records(const kafka_record *recs, size_t n, part_state *parts, size_t np,
+                             kafka_record *kept) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        part_state *ps = find_part(parts, np, recs[i].topic, recs[i].partition);
+        if (ps == NULL || recs[i].offset < ps->next) {
+            continue;
+        }
+        ps->next = recs[i].offset + 1;
+        ps->applied = true;
+        kept[k++] = recs[i];
+    }
+    return k;
+}
+
+/* One attempt at the batch transaction. 0 with *napplied set, or -1 (rolled back). */
+static int apply_once(kafka_consumer_loop *loop, const kafka_record *recs, size_t n,
+                      kafka_record *kept, size_t *napplied) {
+    char err[256];
+    pg_conn *conn = pg_pool_acquire(loop->pg, PG_ACQUIRE_TIMEOUT_MS, err, sizeof err);
+    if (conn == NULL) {
+        LOG_ERRORF("consumer %s: %s", loop->group_id, err);
+        return -1;
+    }
+    part_state *parts = calloc(n, sizeof *parts);
+    size_t np = parts != NULL ? collect_parts(recs, n, parts) : 0;
+    int rc = parts != NULL ? pg_begin(conn, err, sizeof err) : -1;
+    if (rc == 0) {
+        rc = lock_offsets(loop, conn, parts, np);
+    }
+    size_t k = rc == 0 ? filter_records(recs, n, parts, np, kept) : 0;
+    if (rc == 0 && k > 0) {
+        rc = loop->on_batch(loop->ctx, conn, kept, k) == 0 ? 0 : -1;
+        if (rc != 0) {
+            LOG_WARNF("consumer %s: handler failed a batch of %zu record(s)", loop->group_id, k);
+        }
+        if (rc == 0) {
+            rc = store_offsets(loop, conn, parts, np);
+        }
+        if (rc == 0 && pg_commit(conn, err, sizeof err) != 0) {
+            LOG_ERRORF("consumer %s: %s", loop->group_id, err);
+            rc = -1;
+        }
+    }
+    /* Nothing left to apply, or a failure: either way nothing must commit. */
+    pg_rollback(conn);
+    pg_pool_release(loop->pg, conn);
+    free(parts);
+    if (rc == 0 && k < n) {
+        LOG_INFOF("consumer %s: skipped %zu already applied record(s)", loop->group_id, n - k);
+    }
+    *napplied = k;
+    return rc;
+}
+
+static void run_after_commit(kafka_consumer_loop *loop, const kafka_record *recs, size_t n) {
+    int backoff = BACKOFF_FIRST_MS;
+    while (loop->after_commit != NULL && n > 0 && loop->after_commit(loop->ctx, recs, n) != 0) {
+        LOG_WARNF("consumer %s: after-commit step failed; retrying in %d ms", loop->group_id,
+                  backoff);
+        if (!backoff_sleep(loop, backoff)) {
+            LOG_ERRORF("consumer %s: stopping with an after-commit step not done", loop->group_id);
+            return;
+        }
+        backoff = next_backoff(backoff);
+    }
+}
+
+/* Applies the buffered batch, retrying from memory until it commits or a stop. */
+static void process_batch(kafka_consumer_loop *loop) {
+    size_t n = loop->nmsgs;
+    kafka_record *recs = calloc(n, sizeof *recs);
+    kafka_record *kept = calloc(n, sizeof *kept);
+    char **rids = calloc(n, sizeof *rids);
+    if (recs == NULL || kept == NULL || rids == NULL) {
+        LOG_ERRORF("consumer %s: out of memory for a batch; it will be read again", loop->group_id);
+        loop->fatal = true;
+    }
+    for (size_t i = 0; !loop->fatal && i < n; i++) {
+        rids[i] = header_request_id(loop->msgs[i]);
+        fill_record(&recs[i], loop->msgs[i], rids[i]);
+    }
+    int backoff = BACKOFF_FIRST_MS;
+    size_t napplied = 0;
+    bool done = false;
+    while (!loop->fatal && !done) {
+        done = apply_once(loop, recs, n, kept, &napplied) == 0;
+        if (!done) {
+            metrics_counter_add("taskbus_consumer_batch_failures_total",
+                                "Consumer batches rolled back and retried", NULL, 1);
+            if (!backoff_sleep(loop, backoff)) {
+                LOG_WARNF("consumer %s: stopping with a batch not applied (it will be read "
+                          "again)",
+                          loop->group_id);
+                break;
+            }
+            backoff = next_backoff(backoff);
+        }
+    }
+    if (done) {
+        metrics_counter_add("taskbus_consumer_records_total", "Records applied by consumer loops",
+                            NULL, (double)napplied);
+        run_after_commit(loop, kept, napplied);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (rids != NULL) {
+            free(rids[i]);
+        }
+        rd_kafka_message_destroy(loop->msgs[i]);
+    }
+    loop->nmsgs = 0;
+    free(recs);
+    free(kept);
+    free(rids);
+}
+
+int kafka_consumer_loop_run(kafka_consumer_loop *loop, volatile sig_atomic_t *stop) {
+    if (loop == NULL || stop == NULL) {
+        return -1;
+    }
+    loop->stop = stop;
+    while (!loop->fatal) {
+        fill_batch(loop);
+        if (loop->nmsgs > 0) {
+            process_batch(loop);
+        }
+        if (*stop) {
+            break;
+        }
+    }
+    loop->stop = NULL;
+    return loop->fatal ? -1 : 0;
+}
+
+void kafka_consumer_loop_destroy(kafka_consumer_loop *loop) {
+    if (loop == NULL) {
+        return;
+    }
+    rd_kafka_resp_err_t e = rd_kafka_consumer_close(loop->rk);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        LOG_WARNF("consumer %s: close: %s", loop->group_id, rd_kafka_err2str(e));
+    }
+    for (size_t i = 0; i < loop->nmsgs; i++) {
+        rd_kafka_message_destroy(loop->msgs[i]);
+    }
+    loop->nmsgs = 0;
+    if (loop->assigned != NULL) {
+        rd_kafka_topic_partition_list_destroy(loop->assigned);
+    }
+    rd_kafka_destroy(loop->rk);
+    free_loop(loop);
+}
