@@ -1,0 +1,217 @@
+/*
+ * relay_main.c: the taskbus-relay process (outbox to Kafka).
+ *
+ * Owns: start-up (configuration, logging, signals, one Postgres connection, the producer,
+ * migrations) and the publish loop. Rules:
+ * - One pooled connection carries the leadership lock, LISTEN outbox and the batches, so
+ *   losing it loses the lock too: the loop then stops publishing and competes again.
+ * - A standby retries the lock every second.
+ * - A leader publishes while rows are due, then sleeps until a NOTIFY or for 1 s.
+ * - A Kafka failure leaves the batch unpublished and backs off (1 s doubling to 10 s).
+ * - SIGTERM/SIGINT end the loop between batches; the producer is flushed; exit 0.
+ * Exit codes: 0 stopped, 1 could not start (migrations, Kafka client), 2 bad configuration.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "shared/config.h"
+#include "shared/daemon_signals.h"
+#include "shared/kafka_producer.h"
+#include "shared/log.h"
+/* migrate.h's comment holds a slash-star sequence that -Wcomment rejects. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wcomment"
+#include "shared/migrate.h"
+#pragma GCC diagnostic pop
+#include "shared/pg_pool.h"
+#include "workers/relay_leader.h"
+#include "workers/relay_outbox.h"
+
+#define PG_ACQUIRE_MS 5000
+#define STANDBY_RETRY_MS 1000
+#define IDLE_POLL_MS 1000
+#define DELIVERY_TIMEOUT_MS 30000
+#define KAFKA_BACKOFF_MAX_MS 10000
+#define FLUSH_MS 10000
+
+typedef struct relay_state {
+    pg_pool *pool;
+    kafka_producer *producer;
+    pg_conn *conn; /* held for as long as it works */
+    bool leader;
+    bool said_standby;
+    int kafka_backoff_ms;
+} relay_state;
+
+/* Gives the connection back (reset on its next use when broken); leadership ends. */
+static void drop_connection(relay_state *st) {
+    if (st->conn != NULL) {
+        pg_pool_release(st->pool, st->conn);
+        st->conn = NULL;
+    }
+    if (st->leader) {
+        LOG_WARNF("relay: lost the publishing lock with its connection; competing again");
+    }
+    st->leader = false;
+}
+
+/* Connects and tries to lead. true when this relay may publish now. */
+static bool ensure_leader(relay_state *st) {
+    char err[512];
+    if (st->conn == NULL) {
+        st->conn = pg_pool_acquire(st->pool, PG_ACQUIRE_MS, err, sizeof err);
+        if (st->conn == NULL) {
+            LOG_ERRORF("relay: %s", err);
+            daemon_sleep_ms(STANDBY_RETRY_MS);
+            return false;
+        }
+    }
+    if (st->leader) {
+        return true;
+    }
+    int rc = relay_try_lead(st->conn, err, sizeof err);
+    if (rc < 0) {
+        LOG_ERRORF("relay: %s", err);
+        drop_connection(st);
+    } else if (rc == 0 && !st->said_standby) {
+        LOG_INFOF("relay: another relay is publishing; standing by");
+        st->said_standby = true;
+    } else if (rc == 1) {
+        LOG_INFOF("relay: took the publishing lock; publishing");
+        st->leader = true;
+        st->said_standby = false;
+        return true;
+    }
+    daemon_sleep_ms(STANDBY_RETRY_MS);
+    return false;
+}
+
+/* One batch and what follows it. */
+static void publish_step(relay_state *st) {
+    char err[512];
+    int n = relay_publish_batch(st->conn, st->producer, RELAY_BATCH_MAX, DELIVERY_TIMEOUT_MS, err,
+                                sizeof err);
+    if (n == RELAY_ERR_POSTGRES) {
+        LOG_ERRORF("relay: %s", err);
+        pg_conn_mark_broken(st->conn);
+        drop_connection(st);
+        daemon_sleep_ms(STANDBY_RETRY_MS);
+        return;
+    }
+    if (n == RELAY_ERR_KAFKA) {
+        st->kafka_backoff_ms = st->kafka_backoff_ms == 0 ? 1000 : st->kafka_backoff_ms * 2;
+        if (st->kafka_backoff_ms > KAFKA_BACKOFF_MAX_MS) {
+            st->kafka_backoff_ms = KAFKA_BACKOFF_MAX_MS;
+        }
+        LOG_ERRORF("relay: %s; rows stay unpublished, retrying in %d ms", err,
+                   st->kafka_backoff_ms);
+        daemon_sleep_ms(st->kafka_backoff_ms);
+        return;
+    }
+    st->kafka_backoff_ms = 0;
+    if (n < RELAY_BATCH_MAX && relay_wait_wakeup(st->conn, IDLE_POLL_MS) != 0) {
+        drop_connection(st);
+    }
+}
+
+static int run_relay(relay_state *st) {
+    while (!daemon_should_stop()) {
+        if (ensure_leader(st)) {
+            publish_step(st);
+        }
+    }
+    if (st->conn != NULL) {
+        relay_resign(st->conn);
+        pg_pool_release(st->pool, st->conn);
+        st->conn = NULL;
+    }
+    return 0;
+}
+
+/* Applies migrations, waiting for Postgres to come up. 0, or -1 (fatal or stopped). */
+static int run_migrations(pg_pool *pool, const char *schemas_dir) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/migrations", schemas_dir);
+    char err[512];
+    for (;;) {
+        pg_conn *c = pg_pool_acquire(pool, PG_ACQUIRE_MS, err, sizeof err);
+        if (c != NULL) {
+            int n = migrate_run(c, dir, err, sizeof err);
+            pg_pool_release(pool, c);
+            if (n < 0) {
+                LOG_ERRORF("relay: migrations failed: %s", err);
+                return -1;
+            }
+            LOG_INFOF("relay: %d migration(s) applied", n);
+            return 0;
+        }
+        LOG_WARNF("relay: waiting for postgres: %s", err);
+        if (daemon_sleep_ms(STANDBY_RETRY_MS)) {
+            return -1;
+        }
+    }
+}
+
+static int start(const taskbus_config *cfg, relay_state *st) {
+    char err[512];
+    st->pool = pg_pool_create(cfg->database_url, 1, cfg->pg_statement_timeout_ms, err, sizeof err);
+    if (st->pool == NULL) {
+        fprintf(stderr, "taskbus-relay: DATABASE_URL: %s\n", err);
+        return 2;
+    }
+    st->producer = kafka_producer_create(cfg->kafka_brokers, "taskbus-relay", err, sizeof err);
+    if (st->producer == NULL) {
+        LOG_ERRORF("relay: %s", err);
+        return 1;
+    }
+    return run_migrations(st->pool, cfg->schemas_dir) == 0 ? 0 : 1;
+}
+
+static int parse_args(int argc, char **argv) {
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        config_print_help(stdout, "taskbus-relay",
+                          "the outbox relay: publishes committed outbox rows to Kafka");
+        return 1;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "taskbus-relay: unexpected argument %s (try --help)\n", argv[1]);
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    int args = parse_args(argc, argv);
+    if (args != 0) {
+        return args > 0 ? 0 : 2;
+    }
+    taskbus_config cfg;
+    char err[512];
+    if (config_load(&cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "taskbus-relay: %s\n", err);
+        return 2;
+    }
+    log_level level = LOG_INFO;
+    (void)log_level_parse(cfg.log_level, &level);
+    log_init("relay", level);
+    if (daemon_signals_install() != 0) {
+        LOG_ERRORF("relay: cannot install signal handlers");
+        config_free(&cfg);
+        return 1;
+    }
+    relay_state st = {0};
+    int rc = start(&cfg, &st);
+    if (rc == 0 && !daemon_should_stop()) {
+        rc = run_relay(&st);
+    } else if (daemon_should_stop()) {
+        rc = 0;
+    }
+    if (st.producer != NULL) {
+        kafka_producer_destroy(st.producer, FLUSH_MS);
+    }
+    pg_pool_destroy(st.pool);
+    config_free(&cfg);
+    LOG_INFOF("relay: stopped");
+    return rc;
+}
