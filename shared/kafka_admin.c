@@ -83,7 +83,8 @@ static size_t count_topics(const char *const *topics) {
 /* Checks the CreateTopics result: 0 when each topic was created or already existed. */
 static int check_create_result(rd_kafka_event_t *ev, char *err, size_t errlen) {
     const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
-    if (res == NULL) {
+    /* A request-level failure (no broker, timeout) carries no per-topic results. */
+    if (res == NULL || rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         set_errf(err, errlen, "kafka admin: %s",
                  rd_kafka_event_error(ev) ? rd_kafka_event_error_string(ev) : "unexpected event");
         return -1;
