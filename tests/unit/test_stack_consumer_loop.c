@@ -19,7 +19,9 @@
 
 #include <cmocka.h>
 
+#include <librdkafka/rdkafka.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,6 +195,31 @@ static long wait_rows(long want, int timeout_s) {
     return n;
 }
 
+/* Waits until the group is Stable with `members` members (the rebalance is over). */
+static void wait_group_stable(int members) {
+    char why[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", g_brokers, why, sizeof why),
+                     RD_KAFKA_CONF_OK);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+    assert_non_null(rk);
+    bool stable = false;
+    int64_t deadline = time_monotonic_ns() + 60LL * 1000000000LL;
+    while (!stable && time_monotonic_ns() < deadline) {
+        const struct rd_kafka_group_list *list = NULL;
+        if (rd_kafka_list_groups(rk, g_group, &list, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            stable = list->group_cnt == 1 && list->groups[0].member_cnt == members &&
+                     strcmp(list->groups[0].state, "Stable") == 0;
+            rd_kafka_group_list_destroy(list);
+        }
+        if (!stable) {
+            sleep_ms(100);
+        }
+    }
+    rd_kafka_destroy(rk);
+    assert_true(stable);
+}
+
 static void prepare_database(void) {
     char err[512] = "";
     pg_pool *pool = pg_pool_create(g_db, 1, 10000, err, sizeof err);
@@ -289,8 +316,8 @@ static void each_record_applied_exactly_once(void **state) {
     start_instance(&b, "b");
     wait_rows(after_a + BATCH_MAX, 60);
     start_instance(&c, "c");
-    /* Whatever the rebalance split, new keys land on every partition, so both loops get
-     * work once the group settles. */
+    /* Once the group settles, new keys land on every partition, so both loops get work. */
+    wait_group_stable(2);
     produce_messages(WAVE1, N_MESSAGES);
     long total = wait_rows(N_MESSAGES, 180);
     assert_int_equal(total, N_MESSAGES);
