@@ -20,10 +20,6 @@ void client_ip_from_peer(const struct sockaddr *peer, char *out, size_t outlen) 
         struct sockaddr_in sin;
         memcpy(&sin, peer, sizeof sin);
         text = inet_ntop(AF_INET, &sin.sin_addr, buf, sizeof buf);
-    } else if (peer != NULL && peer->sa_family == AF_INET6) {
-        struct sockaddr_in6 sin6;
-        memcpy(&sin6, peer, sizeof sin6);
-        text = inet_ntop(AF_INET6, &sin6.sin6_addr, buf, sizeof buf);
     }
     copy_text(out, outlen, text != NULL ? text : "unknown");
 }

@@ -14,8 +14,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-/* The peer address as text ("unknown" when it is missing or not IP). An AF_INET6 peer must
- * point at a whole struct sockaddr_in6. */
+/* The peer address as text ("unknown" when it is missing or not IP). */
 void client_ip_from_peer(const struct sockaddr *peer, char *out, size_t outlen);
 /* The last hop of an X-Forwarded-For value, canonical. 0, or -1 when it is not an IP. */
 int client_ip_last_forwarded(const char *forwarded_for, char *out, size_t outlen);

@@ -1,13 +1,11 @@
 /*
  * http_server.h: the ulfius/libmicrohttpd server of the API.
  *
- * Owns: the libmicrohttpd daemon (thread per connection, idle timeout, connection limit,
- * thread stack size, bind address) and the translation between MHD and the ulfius request
- * and response structures every handler uses; every request, whatever its method and
- * path, goes to router_dispatch. A Content-Length over TASKBUS_MAX_BODY_BYTES is refused
- * as soon as the headers are in, before the body is read. Rules: stopping is graceful:
- * stop accepting, answer the requests in flight with Connection: close, and only then stop
- * the daemon (MHD_stop_daemon shuts every socket down, in flight or not).
+ * Owns: the ulfius instance (bind address, body limit, one catch-all endpoint that hands
+ * every request to router_dispatch) and the MHD daemon options (thread per connection,
+ * idle timeout, connection limit, thread stack size). Rules: stopping is graceful: stop
+ * accepting, answer the requests in flight with Connection: close, and only then stop the
+ * daemon (MHD_stop_daemon shuts every socket down, in flight or not).
  */
 #ifndef TASKBUS_API_HTTP_SERVER_H
 #define TASKBUS_API_HTTP_SERVER_H

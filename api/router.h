@@ -16,7 +16,7 @@
 #include "api/route_match.h"
 
 /* Runs the pipeline for one request and always leaves an answer in resp. Called on the
- * connection's thread by the access handler in http_server.c. */
+ * connection's thread by the one catch-all ulfius endpoint (http_server.c). */
 void router_dispatch(const api_app *app, const struct _u_request *req, struct _u_response *resp);
 
 #endif
