@@ -126,7 +126,7 @@ void log_json(log_level level, const char *msg, json_t *fields) {
     json_decref(fields);
     if (line == NULL)
         return;
-    char *text = json_dumps(line, JSON_COMPACT);
+    char *text = json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(10));
     json_decref(line);
     if (text == NULL)
         return;
