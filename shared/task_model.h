@@ -1,0 +1,43 @@
+/*
+ * task_model.h: a task, its JSON form and its Postgres row.
+ *
+ * Owns: the one representation of a task that the API answers, the writer caches in
+ * Redis and the events carry: {id, title, description, status, priority, due_at, tags,
+ * created_at, updated_at, completed_at, version} (timestamps RFC 3339 UTC with
+ * milliseconds, null when absent). Rules: every reader of the tasks table selects
+ * TASK_SELECT_COLUMNS in that order, so task_from_row can map any such row; the JSON is
+ * built only here, so the API, the cache and the events can never drift apart.
+ */
+#ifndef TASKBUS_SHARED_TASK_MODEL_H
+#define TASKBUS_SHARED_TASK_MODEL_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+#define TASK_TITLE_MAX 200
+#define TASK_DESCRIPTION_MAX 10000
+#define TASK_TAGS_MAX 20
+#define TASK_TAG_MAX 50
+
+/* The column list, in order, for SELECT and RETURNING. Timestamps come back as
+ * epoch milliseconds (bigint) so no text parsing of Postgres dates is needed. */
+#define TASK_SELECT_COLUMNS                                                                \
+    "id, owner_id, title, description, status, priority, "                                 \
+    "(extract(epoch from due_at) * 1000)::bigint, array_to_json(tags)::text, "             \
+    "(extract(epoch from created_at) * 1000)::bigint, "                                    \
+    "(extract(epoch from updated_at) * 1000)::bigint, "                                    \
+    "(extract(epoch from completed_at) * 1000)::bigint, version"
+
+/* The task JSON (new reference) from row of a result selected with TASK_SELECT_COLUMNS,
+ * or NULL when the row is malformed. owner_out (may be NULL, 37 bytes) gets owner_id. */
+json_t *task_from_row(const PGresult *res, int row, char *owner_out);
+
+/* Valid enumeration values. */
+bool task_status_valid(const char *s);
+bool task_priority_valid(const char *s);
+
+/* The version of a task JSON (-1 when missing). */
+long long task_json_version(const json_t *task);
+
+#endif
