@@ -8,9 +8,10 @@
  *   {u:<uid>}:list:<gen>:<h>    a cached list page for query hash h under generation gen
  *   {u:<uid>}:cmd:<cid>         a command's status JSON ({"status":"pending"} from the API,
  *                               then applied/rejected from the writer), 24 h
- *   {u:<uid>}:events            a Redis stream (XADD MAXLEN ~ 1000) of the user's task
- *                               changes, read by the SSE endpoint; Last-Event-ID is the
- *                               stream entry id
+ *   {u:<uid>}:events:log        a Redis stream (XADD MAXLEN ~ 1000) of the user's task
+ *                               events; Last-Event-ID is the stream entry id
+ *   {u:<uid>}:events            the pub/sub channel the writer PUBLISHes each event on
+ *                               ({"id": stream id, "event": CloudEvent}) for live SSE
  * out must hold CACHE_KEY_MAX bytes; the functions return out.
  */
 #ifndef TASKBUS_SHARED_CACHE_KEYS_H
@@ -27,6 +28,7 @@ char *cache_key_generation(char *out, const char *user_id);
 char *cache_key_list(char *out, const char *user_id, long long generation,
                      const char *query_hash);
 char *cache_key_command(char *out, const char *user_id, const char *command_id);
-char *cache_key_events(char *out, const char *user_id);
+char *cache_key_events_log(char *out, const char *user_id);
+char *cache_key_events_channel(char *out, const char *user_id);
 
 #endif
