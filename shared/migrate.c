@@ -14,11 +14,7 @@
  * - statement_timeout is lifted for the run (migrations and the lock wait may be slow)
  *   and RESET afterwards to the connection's default.
  */
-/* migrate.h's comment holds a slash-star sequence that -Wcomment rejects. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcomment"
 #include "shared/migrate.h"
-#pragma GCC diagnostic pop
 
 #include <dirent.h>
 #include <errno.h>

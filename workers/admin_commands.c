@@ -14,11 +14,7 @@
 
 #include "shared/kafka_admin.h"
 #include "shared/log.h"
-/* migrate.h's comment holds a slash-star sequence that -Wcomment rejects. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcomment"
 #include "shared/migrate.h"
-#pragma GCC diagnostic pop
 #include "shared/pg_pool.h"
 #include "shared/redis_pool.h"
 #include "shared/time_util.h"

@@ -20,11 +20,7 @@
 #include "shared/daemon_signals.h"
 #include "shared/kafka_producer.h"
 #include "shared/log.h"
-/* migrate.h's comment holds a slash-star sequence that -Wcomment rejects. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcomment"
 #include "shared/migrate.h"
-#pragma GCC diagnostic pop
 #include "shared/pg_pool.h"
 #include "workers/relay_leader.h"
 #include "workers/relay_outbox.h"

@@ -31,11 +31,7 @@
 #include "shared/kafka_admin.h"
 #include "shared/kafka_consumer.h"
 #include "shared/kafka_producer.h"
-/* migrate.h's comment holds a slash-star sequence that -Wcomment rejects. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcomment"
 #include "shared/migrate.h"
-#pragma GCC diagnostic pop
 #include "shared/pg_pool.h"
 #include "shared/time_util.h"
 #include "shared/uuid7.h"

@@ -20,11 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* migrate.h's comment holds a slash-star sequence that -Wcomment rejects. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcomment"
 #include "shared/migrate.h"
-#pragma GCC diagnostic pop
 #include "shared/pg_pool.h"
 
 static const char *g_url;
