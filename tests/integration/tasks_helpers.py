@@ -13,6 +13,7 @@ returned as it is); nothing here skips a test.
 import json
 import os
 import queue
+import socket
 import subprocess
 import threading
 import time
@@ -417,8 +418,15 @@ class SseReader:
                 return out
 
     def close(self):
+        # A recv() blocked in the reader thread is woken by shutdown(), not by close().
+        try:
+            sock = self.resp.raw._fp.fp.raw._sock  # urllib3 -> http.client -> socket
+            sock.shutdown(socket.SHUT_RDWR)
+        except (AttributeError, OSError):
+            pass
         self.resp.close()
-        self._thread.join(timeout=5) if self._thread.is_alive() else None
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
 
 
 def stream_id_key(sid):
