@@ -204,13 +204,17 @@ static long long days_from_civil(int y, int m, int d) {
     return era * 146097 + doe - 719468;
 }
 
-/* The fraction after '.', as milliseconds (truncated); at least one digit. */
-static bool fraction_ms(const char **p, int *ms) {
+/* The fraction after '.', in microseconds rounded at the seventh digit (as Postgres
+ * stores it); at least one and at most nine digits. May return 1000000. */
+static bool fraction_us(const char **p, long long *us) {
     int n = 0;
-    int v = 0;
+    long long v = 0;
+    int seventh = 0;
     while (isdigit((unsigned char)**p)) {
-        if (n < 3) {
+        if (n < 6) {
             v = v * 10 + (**p - '0');
+        } else if (n == 6) {
+            seventh = **p - '0';
         }
         n++;
         (*p)++;
@@ -218,10 +222,10 @@ static bool fraction_ms(const char **p, int *ms) {
     if (n == 0 || n > 9) {
         return false;
     }
-    for (int i = n; i < 3; i++) {
+    for (int i = n; i < 6; i++) {
         v *= 10;
     }
-    *ms = v;
+    *us = v + (seventh >= 5 ? 1 : 0);
     return true;
 }
 
@@ -250,7 +254,8 @@ int task_time_parse(const char *text, long long *unix_ms_out) {
         return -1;
     }
     const char *p = text;
-    int y, mo, d, h, mi, s, ms = 0, off = 0;
+    int y, mo, d, h, mi, s, off = 0;
+    long long us = 0;
     if (!digits(&p, 4, &y) || !expect(&p, '-') || !digits(&p, 2, &mo) || !expect(&p, '-') ||
         !digits(&p, 2, &d) || (*p != 'T' && *p != 't')) {
         return -1;
@@ -262,7 +267,7 @@ int task_time_parse(const char *text, long long *unix_ms_out) {
     }
     if (*p == '.') {
         p++;
-        if (!fraction_ms(&p, &ms)) {
+        if (!fraction_us(&p, &us)) {
             return -1;
         }
     }
@@ -275,8 +280,11 @@ int task_time_parse(const char *text, long long *unix_ms_out) {
         return -1;
     }
     long long secs = days_from_civil(y, mo, d) * 86400LL + h * 3600LL + mi * 60LL + s - off;
+    long long total_us = secs * 1000000LL + us;
+    /* Half away from zero, like Postgres' numeric-to-bigint cast in TASK_SELECT_COLUMNS. */
+    long long ms = total_us >= 0 ? (total_us + 500) / 1000 : -((-total_us + 500) / 1000);
     if (unix_ms_out != NULL) {
-        *unix_ms_out = secs * 1000LL + ms;
+        *unix_ms_out = ms;
     }
     return 0;
 }
