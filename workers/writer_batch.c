@@ -60,8 +60,35 @@ static void batch_free(batch *b) {
 
 /* ---- decoding and the DLQ ---- */
 
+static bool already_dead(const writer_ctx *ctx, const kafka_record *rec) {
+    for (size_t i = 0; i < ctx->ndead; i++) {
+        if (ctx->dead[i].partition == rec->partition && ctx->dead[i].offset == rec->offset) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Remembers a parked record; forgetting one (no memory) only risks a second copy. */
+static void remember_dead(writer_ctx *ctx, const kafka_record *rec) {
+    if (ctx->ndead == ctx->dead_cap) {
+        size_t cap = ctx->dead_cap ? ctx->dead_cap * 2 : 16;
+        writer_dead_ref *grown = realloc(ctx->dead, cap * sizeof *grown);
+        if (grown == NULL) {
+            return;
+        }
+        ctx->dead = grown;
+        ctx->dead_cap = cap;
+    }
+    ctx->dead[ctx->ndead++] = (writer_dead_ref){rec->partition, rec->offset};
+}
+
 static int send_dead(writer_ctx *ctx, const kafka_record *rec, const char *reason) {
     char err[ERR_LEN];
+    if (already_dead(ctx, rec)) {
+        ctx->stats.dlq++;
+        return 0;
+    }
     if (writer_dlq_send(ctx->producer, ctx->dlq_topic, rec, reason, err, sizeof err) != 0) {
         LOG_ERRORF("writer: cannot send %s[%d]@%lld to %s: %s", rec->topic, (int)rec->partition,
                    (long long)rec->offset, ctx->dlq_topic, err);
@@ -69,6 +96,7 @@ static int send_dead(writer_ctx *ctx, const kafka_record *rec, const char *reaso
     }
     LOG_WARNF("writer: %s[%d]@%lld sent to %s: %s", rec->topic, (int)rec->partition,
               (long long)rec->offset, ctx->dlq_topic, reason);
+    remember_dead(ctx, rec);
     ctx->stats.dlq++;
     return 0;
 }
@@ -343,6 +371,7 @@ int writer_after_commit(void *vctx, const kafka_record *records, size_t count) {
         LOG_WARNF("writer: %s (the sweep will replay it harmlessly)", err);
     }
     ctx->careful = false;
+    ctx->ndead = 0;
     log_batch(ctx);
     writer_effects_clear(&ctx->effects);
     ctx->journal_id = 0;
@@ -353,5 +382,8 @@ int writer_after_commit(void *vctx, const kafka_record *records, size_t count) {
 void writer_ctx_free(writer_ctx *ctx) {
     if (ctx != NULL) {
         writer_effects_free(&ctx->effects);
+        free(ctx->dead);
+        ctx->dead = NULL;
+        ctx->ndead = ctx->dead_cap = 0;
     }
 }

@@ -8,7 +8,8 @@
  *   `commands` or repeated within the batch, apply the rest in order, insert their
  *   `commands` rows in one statement, and journal the batch's Redis effects.
  * - The effect list is cleared at the start of every attempt, so a rolled-back attempt
- *   never leaks effects into Redis.
+ *   never leaks effects into Redis. Dead letters are remembered until the commit, so a
+ *   retried attempt does not park the same record twice.
  * - A statement failing with a data error (SQLSTATE class 22/23) would fail every retry
  *   of the batch; the next attempt therefore isolates each command in a savepoint and
  *   sends the one that fails to the DLQ instead of stalling its partition.
@@ -37,6 +38,13 @@ typedef struct writer_stats {
     size_t dlq;
 } writer_stats;
 
+/* A record already parked in the DLQ (the writer reads one topic, so partition and
+ * offset name it). */
+typedef struct writer_dead_ref {
+    int32_t partition;
+    int64_t offset;
+} writer_dead_ref;
+
 typedef struct writer_ctx {
     pg_pool *pg;
     redis_pool *redis;
@@ -46,6 +54,9 @@ typedef struct writer_ctx {
     long long journal_id;       /* its journal row, 0 when none */
     bool careful;               /* the next attempt isolates commands in savepoints */
     writer_stats stats;
+    writer_dead_ref *dead; /* parked since the last commit: a retried attempt skips them */
+    size_t ndead;
+    size_t dead_cap;
     int64_t batch_start_ns;
     int64_t last_sweep_ns;
 } writer_ctx;
