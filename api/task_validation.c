@@ -319,6 +319,31 @@ int task_validate_patch(const json_t *body, json_t **patch_out, json_t *errors) 
 
 /* --- predicted tasks --- */
 
+/* The members of a task in the order task_model.c writes them, so a predicted task
+ * serialises like the task GET returns later. */
+static const char *const TASK_KEYS[] = {"id",         "title",        "description", "status",
+                                        "priority",   "due_at",       "tags",        "created_at",
+                                        "updated_at", "completed_at", "version",     NULL};
+
+/* task (stolen) with its members in TASK_KEYS order (others after them); NULL on
+ * allocation failure. */
+static json_t *in_task_order(json_t *task) {
+    json_t *out = json_object();
+    for (size_t i = 0; out != NULL && TASK_KEYS[i] != NULL; i++) {
+        json_t *v = json_object_get(task, TASK_KEYS[i]);
+        if (v != NULL && json_object_set(out, TASK_KEYS[i], v) != 0) {
+            json_decref(out);
+            out = NULL;
+        }
+    }
+    if (out != NULL && json_object_update_missing(out, task) != 0) {
+        json_decref(out);
+        out = NULL;
+    }
+    json_decref(task);
+    return out;
+}
+
 static int set_time(json_t *task, const char *key, int64_t ms) {
     char text[40];
     time_format_rfc3339_ms(ms, text, sizeof text);
@@ -341,7 +366,7 @@ json_t *task_predict_create(const char *task_id, const json_t *fields, int64_t i
         json_decref(task);
         return NULL;
     }
-    return task;
+    return in_task_order(task);
 }
 
 static bool is_done(const json_t *task) {
@@ -368,5 +393,5 @@ json_t *task_predict_update(const json_t *current, const json_t *patch, int64_t 
         json_decref(task);
         return NULL;
     }
-    return task;
+    return in_task_order(task);
 }

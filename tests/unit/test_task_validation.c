@@ -329,6 +329,11 @@ static void predicted_create(void **state) {
     assert_string_equal(json_string_value(json_object_get(task, "completed_at")),
                         "2026-01-01T00:00:00.000Z");
     assert_int_equal(json_object_size(task), 11);
+    /* Serialised in the model's member order, like a task read back later. */
+    char *text = json_dumps(task, JSON_COMPACT);
+    assert_non_null(strstr(text, "{\"id\":\"0190a000-0000-7000-8000-000000000001\",\"title\":"));
+    assert_non_null(strstr(text, "\"completed_at\":\"2026-01-01T00:00:00.000Z\",\"version\":1}"));
+    free(text);
     json_decref(task);
     json_decref(fields);
     json_decref(errors);
