@@ -206,7 +206,8 @@ idempotency_step idempotency_begin(api_request_ctx *ctx, const void *body, size_
         return IDEMPOTENCY_ANSWERED;
     }
     snprintf(c->key, sizeof c->key, "%s", key);
-    idempotency_request_hash(ctx->req->http_verb, ctx->req->url_path, body, body_len,
+    idempotency_request_hash(ctx->req->http_verb != NULL ? ctx->req->http_verb : "",
+                             ctx->req->url_path != NULL ? ctx->req->url_path : "", body, body_len,
                              c->request_hash);
     char err[256];
     pg_conn *conn = pg_pool_acquire(ctx->app->pg, AUTH_PG_ACQUIRE_MS, err, sizeof err);

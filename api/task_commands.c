@@ -9,6 +9,7 @@
  */
 #include "api/task_commands.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,8 +198,8 @@ command_state task_command_read_row(const api_app *app, const char *user_id, con
 
 static void sleep_ms(int ms) {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {
-        /* interrupted: sleep the rest */
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        /* interrupted by a signal: sleep the rest */
     }
 }
 
