@@ -743,33 +743,43 @@ int task_cursor_decode(const task_query *q, const char *text, const unsigned cha
 
 /* ------------------------------------------------------------------ SQL */
 
+/* Appends to text; parameters are numbered in s, shared by every builder of one query. */
 typedef struct sql_builder {
     task_sql *s;
+    char *text;
+    size_t cap;
     size_t len;
     bool failed;
 } sql_builder;
 
 static void put(sql_builder *b, const char *text) {
     size_t n = strlen(text);
-    if (b->failed || b->len + n >= TASK_SQL_MAX) {
+    if (b->failed || b->len + n >= b->cap) {
         b->failed = true;
         return;
     }
-    memcpy(b->s->text + b->len, text, n + 1);
+    memcpy(b->text + b->len, text, n + 1);
     b->len += n;
 }
 
-/* Appends "$n<cast>" and binds value to it: the only way a value enters the statement. */
-static void put_param(sql_builder *b, const char *value, const char *cast) {
-    if (b->failed || value == NULL || b->s->nparams == TASK_SQL_MAX_PARAMS) {
-        b->failed = true;
-        return;
-    }
-    b->s->values[b->s->nparams++] = value;
+/* Appends "$n<cast>" for parameter n again. */
+static void put_ref(sql_builder *b, int n, const char *cast) {
     char ref[16];
-    snprintf(ref, sizeof ref, "$%d", b->s->nparams);
+    snprintf(ref, sizeof ref, "$%d", n);
     put(b, ref);
     put(b, cast);
+}
+
+/* Binds value to a new parameter and appends its "$n<cast>": the only way a value enters
+ * the statement. Returns n (0 on failure). */
+static int put_param(sql_builder *b, const char *value, const char *cast) {
+    if (b->failed || value == NULL || b->s->nparams == TASK_SQL_MAX_PARAMS) {
+        b->failed = true;
+        return 0;
+    }
+    b->s->values[b->s->nparams++] = value;
+    put_ref(b, b->s->nparams, cast);
+    return b->s->nparams;
 }
 
 /* Text of a number in the scratch slot of the next parameter. */
@@ -806,7 +816,10 @@ static void put_in_list(sql_builder *b, const char *column, unsigned mask, const
     put(b, ")");
 }
 
-static void put_filters(sql_builder *b, const task_query *q) {
+/* "owner_id = $1 AND <filters>": what every branch of the query shares. */
+static void put_scope(sql_builder *b, const task_query *q, const char *owner_id) {
+    put(b, "owner_id = ");
+    put_param(b, owner_id, "::uuid");
     put_in_list(b, "status", q->status_mask, TASK_QUERY_STATUSES, 3);
     put_in_list(b, "priority", q->priority_mask, TASK_QUERY_PRIORITIES, 4);
     if (q->ntags > 0) {
@@ -834,60 +847,100 @@ static void put_filters(sql_builder *b, const task_query *q) {
 
 static const char *const SORT_COLUMNS[4] = {"created_at", "updated_at", "due_at", "priority_rank"};
 
-/* Rows strictly after the cursor in (key, id) order; due_at keeps its nulls last. */
-static void put_keyset(sql_builder *b, const task_query *q) {
-    const task_cursor *c = &q->after;
-    if (!c->present)
-        return;
-    const char *op = q->descending ? " < " : " > ";
-    if (q->sort == TASK_SORT_DUE_AT && c->key_null) {
-        put(b, " AND due_at IS NULL AND id");
-        put(b, op);
-        put_param(b, c->id, "::uuid");
+static void put_select(sql_builder *b, const task_query *q) {
+    put(b, "SELECT " TASK_SELECT_COLUMNS ", ");
+    if (q->sort == TASK_SORT_PRIORITY) {
+        put(b, "priority_rank::bigint");
         return;
     }
-    put(b, " AND ((");
+    put(b, "(extract(epoch from ");
+    put(b, SORT_COLUMNS[q->sort]);
+    put(b, ") * 1000000)::bigint");
+}
+
+/* " AND (col, id) < ($k, $i)" (> ascending): the rows after the cursor in (key, id)
+ * order. A row comparison with a NULL key is never true, so it also excludes tasks
+ * without a due date. */
+static void put_after_key(sql_builder *b, const task_query *q) {
+    const task_cursor *c = &q->after;
+    put(b, " AND (");
     put(b, SORT_COLUMNS[q->sort]);
     put(b, ", id)");
-    put(b, op);
-    put(b, "(");
+    put(b, q->descending ? " < (" : " > (");
     if (q->sort == TASK_SORT_PRIORITY)
         put_param(b, scratch_number(b, c->key), "::smallint");
     else
         put_param(b, scratch_timestamp(b, c->key), "::timestamptz");
     put(b, ", ");
     put_param(b, c->id, "::uuid");
-    put(b, q->sort == TASK_SORT_DUE_AT ? ") OR due_at IS NULL)" : "))");
+    put(b, ")");
 }
 
-static void put_order(sql_builder *b, const task_query *q) {
+/* One index range: every sort but due_at, and due_at once the cursor is among the tasks
+ * without a due date (which come last, ordered by id). */
+static void put_single_range(sql_builder *b, const task_query *q, const char *scope) {
     const char *dir = q->descending ? " DESC" : " ASC";
+    put_select(b, q);
+    put(b, " FROM tasks WHERE ");
+    put(b, scope);
+    if (q->sort == TASK_SORT_DUE_AT) {
+        put(b, " AND due_at IS NULL");
+        put(b, q->descending ? " AND id < " : " AND id > ");
+        put_param(b, q->after.id, "::uuid");
+    } else if (q->after.present) {
+        put_after_key(b, q);
+    }
     put(b, " ORDER BY ");
     put(b, SORT_COLUMNS[q->sort]);
     put(b, dir);
-    if (q->sort == TASK_SORT_DUE_AT)
-        put(b, " NULLS LAST");
+    put(b, q->sort == TASK_SORT_DUE_AT ? " NULLS LAST, id" : ", id");
+    put(b, dir);
+    put(b, " LIMIT ");
+    put_param(b, scratch_number(b, (long long)q->limit + 1), "::int");
+}
+
+/* due_at with nulls last in either direction, as two index ranges: the dated tasks after
+ * the cursor, then the undated ones by id. Each branch is limited, so Postgres reads at
+ * most a page from each index range instead of sorting every task of the user. */
+static void put_due_union(sql_builder *b, const task_query *q, const char *scope) {
+    const char *dir = q->descending ? " DESC" : " ASC";
+    put_select(b, q);
+    put(b, " FROM ((SELECT tasks.*, 0 AS page_phase FROM tasks WHERE ");
+    put(b, scope);
+    if (q->after.present)
+        put_after_key(b, q);
+    else
+        put(b, " AND due_at IS NOT NULL");
+    put(b, " ORDER BY due_at");
+    put(b, dir);
     put(b, ", id");
     put(b, dir);
+    put(b, " LIMIT ");
+    int limit = put_param(b, scratch_number(b, (long long)q->limit + 1), "::int");
+    put(b, ") UNION ALL (SELECT tasks.*, 1 AS page_phase FROM tasks WHERE ");
+    put(b, scope);
+    put(b, " AND due_at IS NULL ORDER BY id");
+    put(b, dir);
+    put(b, " LIMIT ");
+    put_ref(b, limit, "::int");
+    put(b, ")) AS page ORDER BY page_phase, due_at");
+    put(b, dir);
+    put(b, ", id");
+    put(b, dir);
+    put(b, " LIMIT ");
+    put_ref(b, limit, "::int");
 }
 
 int task_query_build_sql(const task_query *q, const char *owner_id, task_sql *out) {
     memset(out, 0, sizeof *out);
-    sql_builder b = {.s = out};
-    put(&b, "SELECT " TASK_SELECT_COLUMNS ", ");
-    if (q->sort == TASK_SORT_PRIORITY) {
-        put(&b, "priority_rank::bigint");
-    } else {
-        put(&b, "(extract(epoch from ");
-        put(&b, SORT_COLUMNS[q->sort]);
-        put(&b, ") * 1000000)::bigint");
-    }
-    put(&b, " FROM tasks WHERE owner_id = ");
-    put_param(&b, owner_id, "::uuid");
-    put_filters(&b, q);
-    put_keyset(&b, q);
-    put_order(&b, q);
-    put(&b, " LIMIT ");
-    put_param(&b, scratch_number(&b, (long long)q->limit + 1), "::int");
+    char scope[TASK_SQL_MAX];
+    sql_builder sb = {.s = out, .text = scope, .cap = sizeof scope};
+    scope[0] = '\0';
+    put_scope(&sb, q, owner_id);
+    sql_builder b = {.s = out, .text = out->text, .cap = TASK_SQL_MAX, .failed = sb.failed};
+    if (q->sort == TASK_SORT_DUE_AT && !(q->after.present && q->after.key_null))
+        put_due_union(&b, q, scope);
+    else
+        put_single_range(&b, q, scope);
     return b.failed ? -1 : 0;
 }

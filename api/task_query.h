@@ -12,7 +12,12 @@
  *    directions; the keyset predicate is the exact complement of that order, so a task
  *    whose sort key does not change is listed exactly once however others write.
  *    created_at never changes, so the default sort is exact; a task updated while a
- *    client pages by updated_at moves and may be seen twice or not at all.
+ *    client pages by updated_at (or whose due date or priority changes) moves and may be
+ *    seen twice or not at all: that is the nature of a keyset on a mutable key.
+ *  - Every page is an index range: a row comparison (key, id) < ($k, $id) that the
+ *    (owner_id, key, id) indexes serve. due_at is two ranges joined by UNION ALL (dated
+ *    tasks after the cursor, then undated ones by id), each limited, because one
+ *    "... OR due_at IS NULL" predicate would make Postgres sort all of a user's tasks.
  *  - The cursor is base64url(JSON) "." base64url(MAC): it carries the last row's sort
  *    key (microseconds since the epoch, or the priority rank) and id, the sort, and a hash
  *    of the filters; the MAC (HMAC-SHA-256, 128 bits, keyed from the JWT secret) makes a

@@ -508,7 +508,7 @@ static void sql_has_parameters_only(void **state) {
     assert_string_equal(sql.values[7], "2026-01-01 00:00:00.000000+00");
     assert_contains(sql.text, " AND search @@ websearch_to_tsquery('simple', $9::text)");
     assert_string_equal(sql.values[8], "x'); DROP TABLE tasks; --");
-    assert_contains(sql.text, " AND ((created_at, id) < ($10::timestamptz, $11::uuid))");
+    assert_contains(sql.text, " AND (created_at, id) < ($10::timestamptz, $11::uuid) ORDER BY");
     assert_string_equal(sql.values[9], "2026-01-02 01:04:05.123456+00");
     assert_string_equal(sql.values[10], TASK_ID);
     assert_contains(sql.text, " LIMIT $12::int");
@@ -520,9 +520,11 @@ typedef struct sort_case {
     const char *qs;
     task_cursor pos;
     const char *select_key;
-    const char *keyset;
-    const char *order;
+    const char *first_page; /* the tail of the first page's SQL */
+    const char *next_page;  /* the tail of the SQL after the cursor pos */
 } sort_case;
+
+#define SCOPE "FROM tasks WHERE owner_id = $1::uuid"
 
 static void sql_order_and_keyset_per_sort(void **state) {
     (void)state;
@@ -530,53 +532,75 @@ static void sql_order_and_keyset_per_sort(void **state) {
         {"",
          {true, false, 0, TASK_ID},
          "(extract(epoch from created_at) * 1000000)::bigint",
-         " AND ((created_at, id) < ($2::timestamptz, $3::uuid))",
-         " ORDER BY created_at DESC, id DESC LIMIT"},
+         SCOPE " ORDER BY created_at DESC, id DESC LIMIT $2::int",
+         SCOPE " AND (created_at, id) < ($2::timestamptz, $3::uuid)"
+               " ORDER BY created_at DESC, id DESC LIMIT $4::int"},
         {"sort=created_at",
          {true, false, 0, TASK_ID},
          "(extract(epoch from created_at) * 1000000)::bigint",
-         " AND ((created_at, id) > ($2::timestamptz, $3::uuid))",
-         " ORDER BY created_at ASC, id ASC LIMIT"},
+         SCOPE " ORDER BY created_at ASC, id ASC LIMIT $2::int",
+         SCOPE " AND (created_at, id) > ($2::timestamptz, $3::uuid)"
+               " ORDER BY created_at ASC, id ASC LIMIT $4::int"},
         {"sort=-updated_at",
          {true, false, 0, TASK_ID},
          "(extract(epoch from updated_at) * 1000000)::bigint",
-         " AND ((updated_at, id) < ($2::timestamptz, $3::uuid))",
-         " ORDER BY updated_at DESC, id DESC LIMIT"},
+         SCOPE " ORDER BY updated_at DESC, id DESC LIMIT $2::int",
+         SCOPE " AND (updated_at, id) < ($2::timestamptz, $3::uuid)"
+               " ORDER BY updated_at DESC, id DESC LIMIT $4::int"},
         {"sort=updated_at",
          {true, false, 0, TASK_ID},
          "(extract(epoch from updated_at) * 1000000)::bigint",
-         " AND ((updated_at, id) > ($2::timestamptz, $3::uuid))",
-         " ORDER BY updated_at ASC, id ASC LIMIT"},
+         SCOPE " ORDER BY updated_at ASC, id ASC LIMIT $2::int",
+         SCOPE " AND (updated_at, id) > ($2::timestamptz, $3::uuid)"
+               " ORDER BY updated_at ASC, id ASC LIMIT $4::int"},
+        /* due_at: the dated tasks after the cursor, then the undated ones (nulls last). */
         {"sort=due_at",
          {true, false, 0, TASK_ID},
          "(extract(epoch from due_at) * 1000000)::bigint",
-         " AND ((due_at, id) > ($2::timestamptz, $3::uuid) OR due_at IS NULL)",
-         " ORDER BY due_at ASC NULLS LAST, id ASC LIMIT"},
+         "(SELECT tasks.*, 0 AS page_phase " SCOPE " AND due_at IS NOT NULL"
+         " ORDER BY due_at ASC, id ASC LIMIT $2::int) UNION ALL"
+         " (SELECT tasks.*, 1 AS page_phase " SCOPE " AND due_at IS NULL ORDER BY id ASC"
+         " LIMIT $2::int)) AS page ORDER BY page_phase, due_at ASC, id ASC LIMIT $2::int",
+         "(SELECT tasks.*, 0 AS page_phase " SCOPE " AND (due_at, id) > ($2::timestamptz, $3::uuid)"
+         " ORDER BY due_at ASC, id ASC LIMIT $4::int) UNION ALL"
+         " (SELECT tasks.*, 1 AS page_phase " SCOPE " AND due_at IS NULL ORDER BY id ASC"
+         " LIMIT $4::int)) AS page ORDER BY page_phase, due_at ASC, id ASC LIMIT $4::int"},
         {"sort=-due_at",
          {true, false, 0, TASK_ID},
-         "(extract(epoch from due_at)",
-         " AND ((due_at, id) < ($2::timestamptz, $3::uuid) OR due_at IS NULL)",
-         " ORDER BY due_at DESC NULLS LAST, id DESC LIMIT"},
+         "(extract(epoch from due_at) * 1000000)::bigint",
+         "(SELECT tasks.*, 0 AS page_phase " SCOPE " AND due_at IS NOT NULL"
+         " ORDER BY due_at DESC, id DESC LIMIT $2::int) UNION ALL"
+         " (SELECT tasks.*, 1 AS page_phase " SCOPE " AND due_at IS NULL ORDER BY id DESC"
+         " LIMIT $2::int)) AS page ORDER BY page_phase, due_at DESC, id DESC LIMIT $2::int",
+         "(SELECT tasks.*, 0 AS page_phase " SCOPE " AND (due_at, id) < ($2::timestamptz, $3::uuid)"
+         " ORDER BY due_at DESC, id DESC LIMIT $4::int) UNION ALL"
+         " (SELECT tasks.*, 1 AS page_phase " SCOPE " AND due_at IS NULL ORDER BY id DESC"
+         " LIMIT $4::int)) AS page ORDER BY page_phase, due_at DESC, id DESC LIMIT $4::int"},
+        /* A cursor among the undated tasks: only they remain, by id. */
         {"sort=due_at",
          {true, true, 0, TASK_ID},
          "(extract(epoch from due_at)",
-         " AND due_at IS NULL AND id > $2::uuid",
-         " ORDER BY due_at ASC NULLS LAST, id ASC LIMIT"},
+         "AS page ORDER BY page_phase, due_at ASC, id ASC LIMIT $2::int",
+         SCOPE " AND due_at IS NULL AND id > $2::uuid ORDER BY due_at ASC NULLS LAST, id ASC"
+               " LIMIT $3::int"},
         {"sort=-due_at",
          {true, true, 0, TASK_ID},
          "(extract(epoch from due_at)",
-         " AND due_at IS NULL AND id < $2::uuid",
-         " ORDER BY due_at DESC NULLS LAST, id DESC LIMIT"},
+         "AS page ORDER BY page_phase, due_at DESC, id DESC LIMIT $2::int",
+         SCOPE " AND due_at IS NULL AND id < $2::uuid ORDER BY due_at DESC NULLS LAST, id DESC"
+               " LIMIT $3::int"},
         {"sort=priority",
          {true, false, 2, TASK_ID},
          "priority_rank::bigint",
-         " AND ((priority_rank, id) > ($2::smallint, $3::uuid))",
-         " ORDER BY priority_rank ASC, id ASC LIMIT"},
+         SCOPE " ORDER BY priority_rank ASC, id ASC LIMIT $2::int",
+         SCOPE " AND (priority_rank, id) > ($2::smallint, $3::uuid)"
+               " ORDER BY priority_rank ASC, id ASC LIMIT $4::int"},
         {"sort=-priority",
          {true, false, 2, TASK_ID},
          "priority_rank::bigint",
-         " AND ((priority_rank, id) < ($2::smallint, $3::uuid))",
-         " ORDER BY priority_rank DESC, id DESC LIMIT"},
+         SCOPE " ORDER BY priority_rank DESC, id DESC LIMIT $2::int",
+         SCOPE " AND (priority_rank, id) < ($2::smallint, $3::uuid)"
+               " ORDER BY priority_rank DESC, id DESC LIMIT $4::int"},
     };
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
         const sort_case *c = &CASES[i];
@@ -584,15 +608,18 @@ static void sql_order_and_keyset_per_sort(void **state) {
         task_sql sql;
         build(c->qs, NULL, &q, &sql); /* the first page has no keyset predicate */
         assert_contains(sql.text, c->select_key);
-        assert_contains(sql.text, c->order);
-        assert_null(strstr(sql.text, "(created_at, id)"));
-        assert_null(strstr(sql.text, "IS NULL"));
+        assert_true(strlen(sql.text) >= strlen(c->first_page));
+        assert_string_equal(sql.text + strlen(sql.text) - strlen(c->first_page), c->first_page);
+        assert_null(strstr(sql.text, ", id) <"));
+        assert_null(strstr(sql.text, ", id) >"));
         assert_int_equal(sql.nparams, 2);
+        assert_string_equal(sql.values[0], OWNER);
+        assert_string_equal(sql.values[1], "21");
         task_query_clear(&q);
 
         build(c->qs, &c->pos, &q, &sql);
-        assert_contains(sql.text, c->keyset);
-        assert_contains(sql.text, c->order);
+        assert_true(strlen(sql.text) >= strlen(c->next_page));
+        assert_string_equal(sql.text + strlen(sql.text) - strlen(c->next_page), c->next_page);
         assert_string_equal(sql.values[sql.nparams - 2], TASK_ID);
         if (q.sort == TASK_SORT_PRIORITY)
             assert_string_equal(sql.values[1], "2");
@@ -601,6 +628,24 @@ static void sql_order_and_keyset_per_sort(void **state) {
         assert_string_equal(sql.values[sql.nparams - 1], "21");
         task_query_clear(&q);
     }
+}
+
+/* The two branches of a due_at page share their filters (the same parameters). */
+static void sql_due_union_repeats_filters(void **state) {
+    (void)state;
+    task_query q;
+    task_sql sql;
+    build("sort=-due_at&status=todo&tag=t&q=milk",
+          &(task_cursor){.present = true, .key = 1767315845123456LL, .id = TASK_ID}, &q, &sql);
+    static const char SCOPE_TEXT[] =
+        "WHERE owner_id = $1::uuid AND status IN ($2) AND tags @> ARRAY[$3::text] AND search @@ "
+        "websearch_to_tsquery('simple', $4::text)";
+    const char *first = strstr(sql.text, SCOPE_TEXT);
+    assert_non_null(first);
+    assert_non_null(strstr(first + 1, SCOPE_TEXT));
+    assert_int_equal(sql.nparams, 7); /* owner, status, tag, q, key, id, limit */
+    assert_contains(sql.text, " AND (due_at, id) < ($5::timestamptz, $6::uuid) ORDER BY");
+    task_query_clear(&q);
 }
 
 /* ------------------------------------------------------------------ timestamps */
@@ -644,6 +689,7 @@ int main(void) {
         cmocka_unit_test(hashes),
         cmocka_unit_test(sql_has_parameters_only),
         cmocka_unit_test(sql_order_and_keyset_per_sort),
+        cmocka_unit_test(sql_due_union_repeats_filters),
         cmocka_unit_test(timestamps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
