@@ -10,8 +10,8 @@
  *   status       todo | in_progress | done (default todo);
  *   priority     low | medium | high | urgent (default medium);
  *   due_at       RFC 3339 date-time with a UTC offset ("Z" or +hh:mm), normalised to UTC
- *                with milliseconds (finer digits are cut off; no leap second), or null
- *                (default null);
+ *                with milliseconds (finer digits rounded as Postgres rounds; no leap
+ *                second), or null (default null);
  *   tags         at most 20 distinct strings of 1-50 characters, not only whitespace, no
  *                control characters (default []).
  * Unknown members are errors; id, version and the timestamps are read-only. In a patch
@@ -29,8 +29,8 @@
 #include <stdint.h>
 
 /* Parses an RFC 3339 date-time with offset into epoch milliseconds (UTC) by the writer's
- * rules (task_time_parse: no leap seconds, at most 9 fraction digits, truncated to
- * milliseconds). 0 when valid, -1 otherwise; years 0001-9999 before and after the offset
+ * rules (task_time_parse: no leap seconds, fraction rounded to milliseconds as Postgres
+ * would). 0 when valid, -1 otherwise; years 0001-9999 before and after the offset
  * is applied. */
 int task_parse_rfc3339(const char *text, int64_t *unix_ms);
 
