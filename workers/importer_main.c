@@ -1,0 +1,243 @@
+/*
+ * importer_main.c: the taskbus-importer process (bulk imports to task commands).
+ *
+ * Owns: start-up (configuration, logging, signals, one Postgres connection, the producer,
+ * migrations), the loop around importer_pass.c, and the stop. Rules:
+ * - Two variables beyond shared/config.c, read here with getenv (empty counts as unset):
+ *   TASKBUS_IMPORT_RATE (default 200, 1-100000): items per second per import;
+ *   TASKBUS_IMPORT_TOPIC (default task-commands): where commands go, so a developer can
+ *   run an importer against a private topic.
+ * - One pooled connection carries the ownership locks and every batch; losing it loses
+ *   the locks, so the owned imports are forgotten and competed for again.
+ * - Unfinished imports are listed at most every SCAN_INTERVAL_MS; between batches the
+ *   loop sleeps until the next token is due (at least MIN_SLEEP_MS, so a batch is
+ *   several items, not one), or IDLE_POLL_MS when nothing is owned.
+ * - A Kafka failure rolls its batch back and backs off (1 s doubling to 10 s).
+ * - SIGTERM/SIGINT end the loop between batches (a batch waits at most
+ *   DELIVERY_TIMEOUT_MS for Kafka); the producer is flushed; exit 0.
+ * Exit codes: 0 stopped, 1 could not start, 2 bad configuration.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shared/config.h"
+#include "shared/daemon_signals.h"
+#include "shared/log.h"
+#include "shared/migrate.h"
+#include "shared/task_command.h"
+#include "shared/time_util.h"
+#include "workers/importer_pass.h"
+
+#define PG_ACQUIRE_MS 5000
+#define RETRY_MS 1000
+#define IDLE_POLL_MS 1000
+#define SCAN_INTERVAL_MS 500
+#define MIN_SLEEP_MS 20
+#define MAX_SLEEP_MS 200
+#define DELIVERY_TIMEOUT_MS 10000
+#define KAFKA_BACKOFF_MAX_MS 10000
+#define FLUSH_MS 5000
+#define DEFAULT_RATE 200
+#define MAX_RATE 100000
+
+typedef struct importer_app {
+    pg_pool *pool;
+    importer im;
+    int64_t last_scan_ns;
+    int kafka_backoff_ms;
+} importer_app;
+
+static const char *env_or(const char *name, const char *fallback) {
+    const char *v = getenv(name);
+    return v != NULL && v[0] != '\0' ? v : fallback;
+}
+
+static int parse_rate(const char *text, double *out) {
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < 1 || v > MAX_RATE) {
+        return -1;
+    }
+    *out = (double)v;
+    return 0;
+}
+
+static void drop_connection(importer_app *app) {
+    if (app->im.conn != NULL) {
+        importer_forget(&app->im, false);
+        pg_conn_mark_broken(app->im.conn); /* a reset ends the session and its locks */
+        pg_pool_release(app->pool, app->im.conn);
+        app->im.conn = NULL;
+    }
+}
+
+static void kafka_backoff(importer_app *app, const char *err) {
+    app->kafka_backoff_ms = app->kafka_backoff_ms == 0 ? 1000 : app->kafka_backoff_ms * 2;
+    if (app->kafka_backoff_ms > KAFKA_BACKOFF_MAX_MS) {
+        app->kafka_backoff_ms = KAFKA_BACKOFF_MAX_MS;
+    }
+    LOG_ERRORF("importer: %s; the batch stays to produce, retrying in %d ms", err,
+               app->kafka_backoff_ms);
+    daemon_sleep_ms(app->kafka_backoff_ms);
+}
+
+static void sleep_until_due(const importer_app *app) {
+    int64_t due = importer_next_due_ns(&app->im);
+    int ms = due < 0 ? IDLE_POLL_MS : (int)(due / 1000000);
+    if (due >= 0) {
+        ms = ms < MIN_SLEEP_MS ? MIN_SLEEP_MS : (ms > MAX_SLEEP_MS ? MAX_SLEEP_MS : ms);
+    }
+    daemon_sleep_ms(ms);
+}
+
+/* One turn of the loop. */
+static void step(importer_app *app) {
+    char err[512];
+    if (app->im.conn == NULL) {
+        app->im.conn = pg_pool_acquire(app->pool, PG_ACQUIRE_MS, err, sizeof err);
+        if (app->im.conn == NULL) {
+            LOG_ERRORF("importer: %s", err);
+            daemon_sleep_ms(RETRY_MS);
+            return;
+        }
+    }
+    int64_t now = time_monotonic_ns();
+    if (now - app->last_scan_ns >= (int64_t)SCAN_INTERVAL_MS * 1000000 || app->im.nowned == 0) {
+        app->last_scan_ns = now;
+        if (importer_scan(&app->im, err, sizeof err) != 0) {
+            LOG_ERRORF("importer: %s", err);
+            drop_connection(app);
+            daemon_sleep_ms(RETRY_MS);
+            return;
+        }
+    }
+    int n = importer_produce(&app->im, err, sizeof err);
+    if (n == IMPORTER_ERR_POSTGRES) {
+        LOG_ERRORF("importer: %s", err);
+        drop_connection(app);
+        daemon_sleep_ms(RETRY_MS);
+        return;
+    }
+    if (n == IMPORTER_ERR_KAFKA) {
+        kafka_backoff(app, err);
+        return;
+    }
+    app->kafka_backoff_ms = 0;
+    sleep_until_due(app);
+}
+
+/* Applies migrations, waiting for Postgres to come up. 0, or -1 (fatal or stopped). */
+static int run_migrations(pg_pool *pool, const char *schemas_dir) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/migrations", schemas_dir);
+    char err[512];
+    for (;;) {
+        pg_conn *c = pg_pool_acquire(pool, PG_ACQUIRE_MS, err, sizeof err);
+        if (c != NULL) {
+            int n = migrate_run(c, dir, err, sizeof err);
+            pg_pool_release(pool, c);
+            if (n < 0) {
+                LOG_ERRORF("importer: migrations failed: %s", err);
+                return -1;
+            }
+            LOG_INFOF("importer: %d migration(s) applied", n);
+            return 0;
+        }
+        LOG_WARNF("importer: waiting for postgres: %s", err);
+        if (daemon_sleep_ms(RETRY_MS)) {
+            return -1;
+        }
+    }
+}
+
+static int start(const taskbus_config *cfg, importer_app *app) {
+    char err[512];
+    if (parse_rate(env_or("TASKBUS_IMPORT_RATE", "200"), &app->im.rate) != 0) {
+        fprintf(stderr, "taskbus-importer: TASKBUS_IMPORT_RATE must be an integer 1-%d\n",
+                MAX_RATE);
+        return 2;
+    }
+    app->im.topic = env_or("TASKBUS_IMPORT_TOPIC", TASK_COMMANDS_TOPIC);
+    app->im.delivery_timeout_ms = DELIVERY_TIMEOUT_MS;
+    app->pool = pg_pool_create(cfg->database_url, 1, cfg->pg_statement_timeout_ms, err, sizeof err);
+    if (app->pool == NULL) {
+        fprintf(stderr, "taskbus-importer: DATABASE_URL: %s\n", err);
+        return 2;
+    }
+    app->im.producer =
+        kafka_producer_create(cfg->kafka_brokers, "taskbus-importer", err, sizeof err);
+    if (app->im.producer == NULL) {
+        LOG_ERRORF("importer: %s", err);
+        return 1;
+    }
+    if (run_migrations(app->pool, cfg->schemas_dir) != 0) {
+        return daemon_should_stop() ? 0 : 1;
+    }
+    log_json(LOG_INFO, "importer: producing imports",
+             json_pack("{s:f,s:s}", "rate_per_import", app->im.rate, "topic", app->im.topic));
+    return 0;
+}
+
+static int parse_args(int argc, char **argv) {
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        config_print_help(stdout, "taskbus-importer",
+                          "produces stored bulk imports as task commands, throttled per import");
+        printf("\nimporter only:\n"
+               "  TASKBUS_IMPORT_RATE    default %d   items per second per import\n"
+               "  TASKBUS_IMPORT_TOPIC   default %s   the command topic\n",
+               DEFAULT_RATE, TASK_COMMANDS_TOPIC);
+        return 1;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "taskbus-importer: unexpected argument %s (try --help)\n", argv[1]);
+        return -1;
+    }
+    return 0;
+}
+
+static void stop(importer_app *app) {
+    if (app->im.conn != NULL) {
+        importer_forget(&app->im, true);
+        pg_pool_release(app->pool, app->im.conn);
+        app->im.conn = NULL;
+    }
+    if (app->im.producer != NULL) {
+        kafka_producer_destroy(app->im.producer, FLUSH_MS);
+    }
+    if (app->pool != NULL) {
+        pg_pool_destroy(app->pool);
+    }
+}
+
+int main(int argc, char **argv) {
+    int args = parse_args(argc, argv);
+    if (args != 0) {
+        return args > 0 ? 0 : 2;
+    }
+    taskbus_config cfg;
+    char err[512];
+    if (config_load(&cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "taskbus-importer: %s\n", err);
+        return 2;
+    }
+    log_level level = LOG_INFO;
+    (void)log_level_parse(cfg.log_level, &level);
+    log_init("importer", level);
+    if (daemon_signals_install() != 0) {
+        LOG_ERRORF("importer: cannot install signal handlers");
+        config_free(&cfg);
+        return 1;
+    }
+    importer_app app = {0};
+    int rc = start(&cfg, &app);
+    while (rc == 0 && !daemon_should_stop()) {
+        step(&app);
+    }
+    stop(&app);
+    config_free(&cfg);
+    LOG_INFOF("importer: stopped");
+    return rc;
+}
