@@ -40,6 +40,13 @@ static int64_t token_end_ms(const api_request_ctx *ctx) {
     return claims.exp * 1000;
 }
 
+/* Every 15 s, but always well inside the server's idle timeout: libmicrohttpd closes a
+ * connection that wrote nothing for that long, and a stream is quiet between events. */
+static int keepalive_ms(const taskbus_config *cfg) {
+    int half_idle = cfg->http_idle_timeout_s * 1000 / 2;
+    return half_idle > 0 && half_idle < SSE_KEEPALIVE_MS ? half_idle : SSE_KEEPALIVE_MS;
+}
+
 /* Reads Last-Event-ID. 0 with *have set, or -1 after answering 422. */
 static int last_event_id(api_request_ctx *ctx, sse_id *out, bool *have) {
     const char *text = api_header(ctx, "Last-Event-ID");
@@ -99,6 +106,7 @@ static void get_events(api_request_ctx *ctx) {
         .user_id = ctx->user_id,
         .last_seen = have_last ? &last : NULL,
         .end_unix_ms = token_end_ms(ctx),
+        .keepalive_ms = keepalive_ms(ctx->app->cfg),
         .request_id = ctx->request_id,
     };
     sse_stream *st = NULL;

@@ -36,6 +36,7 @@ struct sse_stream {
     bool have_last;
     bool ended; /* the closing bytes are queued; END once out is empty */
     int64_t end_unix_ms;
+    int keepalive_ms;
     int64_t last_write_ns;
     int64_t opened_ns;
     long events_sent;
@@ -251,6 +252,7 @@ sse_open_result sse_stream_open(const sse_stream_params *p, sse_stream **out, ch
     snprintf(st->user_id, sizeof st->user_id, "%s", p->user_id);
     snprintf(st->request_id, sizeof st->request_id, "%s", p->request_id ? p->request_id : "");
     st->end_unix_ms = p->end_unix_ms;
+    st->keepalive_ms = p->keepalive_ms > 0 ? p->keepalive_ms : SSE_KEEPALIVE_MS;
     char hint[32];
     int n = snprintf(hint, sizeof hint, "retry: %d\n\n", SSE_RETRY_MS);
     if (sse_buf_append_raw(&st->out, hint, (size_t)n) != 0) {
@@ -338,12 +340,12 @@ static void fill(sse_stream *st) {
             finish(st, "server shutting down; reconnect");
         } else if (st->end_unix_ms > 0 && time_now_unix_ms() >= st->end_unix_ms) {
             finish(st, "access token expired; reconnect with a fresh one");
-        } else if (idle_ms >= SSE_KEEPALIVE_MS) {
+        } else if (idle_ms >= st->keepalive_ms) {
             if (sse_buf_append_comment(&st->out, "keepalive") != 0) {
                 finish(st, "out of memory");
             }
         } else {
-            int64_t wait = SSE_KEEPALIVE_MS - idle_ms;
+            int64_t wait = st->keepalive_ms - idle_ms;
             redisReply *r = NULL;
             int got = sub_read(st, wait < SSE_POLL_SLICE_MS ? (int)wait : SSE_POLL_SLICE_MS, &r);
             if (got < 0) {

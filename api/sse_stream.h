@@ -13,7 +13,8 @@
  * - The read callback runs on the connection's thread and blocks in slices of at most
  *   SSE_POLL_SLICE_MS, so a shutdown (sse_streams_shutdown) or the token's expiry ends the
  *   stream within about that long. A client that went away is noticed at the next write
- *   (an event or the keep-alive, every SSE_KEEPALIVE_MS at the latest).
+ *   (an event or the keep-alive, every SSE_KEEPALIVE_MS or half the server idle
+ *   timeout, whichever is shorter).
  * - A Redis connection lost mid-stream ends the stream; the client reconnects with
  *   Last-Event-ID and the replay fills the gap.
  * - The streams' shared state (the shutdown flag and the open count) is atomic.
@@ -44,6 +45,7 @@ typedef struct sse_stream_params {
     const char *user_id;     /* whose events */
     const sse_id *last_seen; /* Last-Event-ID, or NULL: live only */
     int64_t end_unix_ms;     /* end the stream then (the access token's expiry); 0: never */
+    int keepalive_ms;        /* 0: SSE_KEEPALIVE_MS; keep it under the server's idle timeout */
     const char *request_id;  /* for the stream's log lines */
 } sse_stream_params;
 
