@@ -1,21 +1,13 @@
 """The outbox holds events while the relay is down and the relay delivers them, once,
 when it comes back: a registration never depends on the relay and its event is never lost."""
 
-import os
-import subprocess
 import time
 
+import stack_control
 from helpers.api import Client, new_password, unique_email
 from helpers.kafka_events import event_of
 
 TYPE = "taskbus.user.registered"
-
-
-def compose(repo, *args, timeout=120):
-    cmd = [os.path.join(repo, "compose", "local"), *args]
-    p = subprocess.run(cmd, env=os.environ.copy(), capture_output=True, text=True, timeout=timeout)
-    assert p.returncode == 0, f"{' '.join(cmd)} exited {p.returncode}\n{p.stdout}\n{p.stderr}"
-    return p
 
 
 def _registered(api_url):
@@ -36,14 +28,14 @@ def test_events_wait_in_the_outbox_while_the_relay_is_down(api_url, user_events,
     before = _registered(api_url)
     user_events.wait_for(event_of(f"users/{before}", TYPE), timeout=30)
 
-    compose(repo, "stop", "relay")
+    stack_control.stop("relay")
     try:
         uids = [_registered(api_url) for _ in range(3)]
         time.sleep(3)
         for uid in uids:
             assert not user_events.matching(event_of(f"users/{uid}", TYPE)), "an event was published with the relay stopped"
     finally:
-        compose(repo, "start", "relay")
+        stack_control.start("relay")
     for uid in uids:
         user_events.wait_for(event_of(f"users/{uid}", TYPE), timeout=30)
     for uid in uids:
@@ -52,10 +44,10 @@ def test_events_wait_in_the_outbox_while_the_relay_is_down(api_url, user_events,
 
 def test_relay_killed_loses_nothing(api_url, user_events, repo):
     """kill -9 of the relay: what was committed is published after it restarts, at least once."""
-    compose(repo, "kill", "relay")
+    stack_control.kill("relay")
     try:
         uid = _registered(api_url)
     finally:
-        compose(repo, "start", "relay")
+        stack_control.start("relay")
     msg = user_events.wait_for(event_of(f"users/{uid}", TYPE), timeout=30)
     assert msg["value"]["subject"] == f"users/{uid}"

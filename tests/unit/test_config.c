@@ -64,14 +64,14 @@ static void test_defaults(void **state) {
     assert_int_equal(cfg.http_thread_stack_kib, 256);
     assert_int_equal(cfg.max_body_bytes, 1048576);
     assert_false(cfg.trust_proxy);
-    assert_string_equal(cfg.database_url, "postgresql://taskbus:taskbus@127.0.0.1:55432/taskbus");
+    assert_string_equal(cfg.database_url, "postgresql://taskbus:taskbus@127.0.0.1:15432/taskbus");
     assert_null(cfg.database_read_url);
     assert_int_equal(cfg.pg_pool_size, 8);
     assert_int_equal(cfg.pg_statement_timeout_ms, 5000);
-    assert_string_equal(cfg.redis_url, "redis://127.0.0.1:56379/0");
+    assert_string_equal(cfg.redis_url, "redis://127.0.0.1:16379/0");
     assert_int_equal(cfg.redis_pool_size, 16);
     assert_int_equal(cfg.redis_timeout_ms, 250);
-    assert_string_equal(cfg.kafka_brokers, "127.0.0.1:59092");
+    assert_string_equal(cfg.kafka_brokers, "127.0.0.1:19092");
     assert_int_equal(cfg.kafka_partitions, 6);
     assert_int_equal(cfg.kafka_replication, 1);
     assert_null(cfg.jwt_secret);

@@ -1,0 +1,97 @@
+# daemons.sh: the taskbus C daemons (TB_DAEMONS): start, stop, kill, status, readiness.
+#
+# Owns: <data>/run/<daemon>.pid and <data>/logs/<daemon>.log (JSON lines, appended).
+# Rules: a daemon runs in its own session (setsid), so a Ctrl-C in the terminal or the
+# end of tests/run never signals it behind our back; it inherits the resolved environment
+# (every TASKBUS_* of the caller included). Stopping is SIGTERM, then SIGKILL after 20 s;
+# `kill` is SIGKILL at once, for crash tests.
+
+tb_is_daemon() {
+    local d
+    for d in "${TB_DAEMONS[@]}"; do
+        [ "$d" = "$1" ] && return 0
+    done
+    return 1
+}
+
+tb_daemon_pid() {
+    tb_pidfile_pid "$1" "taskbus-$1"
+}
+
+# The API answers GET /ready with 200 once Postgres, Redis and Kafka are reachable.
+tb_api_ready() {
+    local code
+    code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$TASKBUS_API_URL/ready" 2>/dev/null) || true
+    [ "$code" = 200 ]
+}
+
+tb_daemon_wait_ready() {
+    local name=$1 pid=$2 timeout=${TASKBUS_READY_TIMEOUT:-90} start now log=$TB_LOGS/$1.log
+    start=$(date +%s)
+    while :; do
+        if ! tb_pid_running "$pid"; then
+            tb_tail_log "$log" 40
+            tb_die "$name exited while starting (see $log; sanitizer reports, if any, in $TB_LOGS)"
+        fi
+        now=$(date +%s)
+        case $name in
+        api) tb_api_ready && return 0 ;;
+        # No health endpoint: still alive after a second is as good as it gets.
+        *) [ $((now - start)) -ge 1 ] && return 0 ;;
+        esac
+        if [ $((now - start)) -ge "$timeout" ]; then
+            tb_tail_log "$log" 40
+            tb_die "$name did not become ready within ${timeout}s: GET $TASKBUS_API_URL/ready never answered 200 (see $log)"
+        fi
+        sleep 0.2
+    done
+}
+
+tb_daemon_start() {
+    local name=$1 pid log=$TB_LOGS/$1.log
+    if pid=$(tb_daemon_pid "$name"); then
+        if [ "$TB_BUILD/taskbus-$name" -nt "$TB_RUN/$name.pid" ]; then
+            tb_say "$name: already running (pid $pid); its binary was rebuilt since, 'compose/local restart $name' picks it up"
+        else
+            tb_say "$name: already running (pid $pid)"
+        fi
+        return 0
+    fi
+    tb_binary "$name" || return 0
+    [ "$name" = api ] && tb_port_free_or_die "$TASKBUS_HTTP_PORT" TASKBUS_HTTP_PORT
+    tb_say "$name: starting (log: $log)"
+    tb_raise_nofile
+    nohup setsid "$TB_BIN" >>"$log" 2>&1 </dev/null 9>&- &
+    pid=$!
+    printf '%s\n' "$pid" >"$TB_RUN/$name.pid"
+    tb_daemon_wait_ready "$name" "$pid"
+}
+
+tb_daemon_stop() {
+    local name=$1 signal=${2:-TERM} pid
+    if ! pid=$(tb_daemon_pid "$name"); then
+        tb_say "$name: not running"
+        return 0
+    fi
+    if [ "$signal" = KILL ]; then
+        tb_say "$name: SIGKILL (pid $pid)"
+        kill -KILL "$pid" 2>/dev/null || true
+        tb_wait_exit "$pid" 10 || tb_die "$name (pid $pid) survived SIGKILL"
+    else
+        tb_say "$name: stopping (pid $pid)"
+        tb_terminate "$name" "$pid" 20
+    fi
+    rm -f "$TB_RUN/$name.pid"
+}
+
+tb_daemon_status() {
+    local name=$1 pid port=-
+    [ "$name" = api ] && port=$TASKBUS_HTTP_PORT
+    if pid=$(tb_daemon_pid "$name" 2>/dev/null); then
+        tb_status_line "$name" up "$pid" "$port" "$TB_LOGS/$name.log"
+    elif [ -x "$TB_BUILD/taskbus-$name" ]; then
+        tb_status_line "$name" down - "$port" "$TB_LOGS/$name.log"
+    else
+        tb_status_line "$name" down - "$port" "(not built: $TB_BUILD/taskbus-$name)"
+    fi
+}
