@@ -195,7 +195,7 @@ static void get_import(api_request_ctx *ctx) {
 }
 
 const api_route ROUTES_IMPORT[] = {
-    {"POST", "/api/v1/tasks/import", post_import, API_ROUTE_AUTH},
+    {"POST", "/api/v1/tasks/import", post_import, API_ROUTE_AUTH | API_ROUTE_LARGE_BODY},
     {"GET", "/api/v1/tasks/import/:id", get_import, API_ROUTE_AUTH},
     {NULL, NULL, NULL, 0},
 };

@@ -3,10 +3,9 @@
  *
  * Owns: start-up (configuration, logging, signals, one Postgres connection, the producer,
  * migrations), the loop around importer_pass.c, and the stop. Rules:
- * - Two variables beyond shared/config.c, read here with getenv (empty counts as unset):
- *   TASKBUS_IMPORT_RATE (default 200, 1-100000): items per second per import;
- *   TASKBUS_IMPORT_TOPIC (default task-commands): where commands go, so a developer can
- *   run an importer against a private topic.
+ * - TASKBUS_IMPORT_RATE (items per second per import) and TASKBUS_IMPORT_TOPIC (where
+ *   commands go, so a developer can run an importer against a private topic) come from
+ *   shared/config.c with the rest.
  * - One pooled connection carries the ownership locks and every batch; losing it loses
  *   the locks, so the owned imports are forgotten and competed for again.
  * - Unfinished imports are listed at most every SCAN_INTERVAL_MS; between batches the
@@ -39,8 +38,6 @@
 #define DELIVERY_TIMEOUT_MS 10000
 #define KAFKA_BACKOFF_MAX_MS 10000
 #define FLUSH_MS 5000
-#define DEFAULT_RATE 200
-#define MAX_RATE 100000
 
 typedef struct importer_app {
     pg_pool *pool;
@@ -48,22 +45,6 @@ typedef struct importer_app {
     int64_t last_scan_ns;
     int kafka_backoff_ms;
 } importer_app;
-
-static const char *env_or(const char *name, const char *fallback) {
-    const char *v = getenv(name);
-    return v != NULL && v[0] != '\0' ? v : fallback;
-}
-
-static int parse_rate(const char *text, double *out) {
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || v < 1 || v > MAX_RATE) {
-        return -1;
-    }
-    *out = (double)v;
-    return 0;
-}
 
 static void drop_connection(importer_app *app) {
     if (app->im.conn != NULL) {
@@ -155,12 +136,8 @@ static int run_migrations(pg_pool *pool, const char *schemas_dir) {
 
 static int start(const taskbus_config *cfg, importer_app *app) {
     char err[512];
-    if (parse_rate(env_or("TASKBUS_IMPORT_RATE", "200"), &app->im.rate) != 0) {
-        fprintf(stderr, "taskbus-importer: TASKBUS_IMPORT_RATE must be an integer 1-%d\n",
-                MAX_RATE);
-        return 2;
-    }
-    app->im.topic = env_or("TASKBUS_IMPORT_TOPIC", TASK_COMMANDS_TOPIC);
+    app->im.rate = (double)cfg->import_rate;
+    app->im.topic = cfg->import_topic;
     app->im.delivery_timeout_ms = DELIVERY_TIMEOUT_MS;
     app->pool = pg_pool_create(cfg->database_url, 1, cfg->pg_statement_timeout_ms, err, sizeof err);
     if (app->pool == NULL) {
@@ -185,10 +162,6 @@ static int parse_args(int argc, char **argv) {
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         config_print_help(stdout, "taskbus-importer",
                           "produces stored bulk imports as task commands, throttled per import");
-        printf("\nimporter only:\n"
-               "  TASKBUS_IMPORT_RATE    default %d   items per second per import\n"
-               "  TASKBUS_IMPORT_TOPIC   default %s   the command topic\n",
-               DEFAULT_RATE, TASK_COMMANDS_TOPIC);
         return 1;
     }
     if (argc > 1) {
