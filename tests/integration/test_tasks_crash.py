@@ -82,6 +82,8 @@ def test_kill_writer_and_api_under_load(api_url):
     assert n_before_api > 50 and len(accepted) > n_before_api, \
         f"too few creates were accepted ({n_before_api} before the API kill, {len(accepted)} in all)"
 
+    # Shown with the output of a failure: how much load the faults met.
+    print(f"crash: {len(accepted)} accepted ({n_before_api} before the API kill), {len(in_doubt)} in doubt")
     cids = [v[0] for v in accepted.values()]
     with pg() as conn:
         # Every accepted command is applied (bounded wait).
@@ -134,6 +136,7 @@ def test_kill_writer_and_api_under_load(api_url):
         mine = [m for m in reader.drain() if m["key"] in user_ids]
     finally:
         reader.close()
+    print(f"crash: {len(extras)} in-doubt creates were applied; {len(mine)} event records")
     ids_by_cid = {}
     for m in mine:
         ev = m["value"]

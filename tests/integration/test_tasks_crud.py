@@ -276,3 +276,13 @@ def test_tasks_need_a_token(api_url):
     assert_problem(c.get(TASKS), 401, "unauthorized")
     assert_problem(c.post(TASKS, json={"title": "x"}), 401, "unauthorized")
     assert_problem(c.get(f"{COMMANDS}/{uuid.uuid4()}"), 401, "unauthorized")
+
+
+def test_if_none_match_answers_304_while_current(alice):
+    t = alice.create_applied(full_body())
+    r = alice.get(t["id"], headers={"If-None-Match": f'"{t["version"]}"'})
+    assert r.status_code == 304, r.text
+    assert etag_version(r) == t["version"] and r.content == b""
+    alice.wait_command(alice.patch(t["id"], {"title": "newer"}).json()["command_id"])
+    r = alice.get(t["id"], headers={"If-None-Match": f'"{t["version"]}"'})
+    assert r.status_code == 200 and r.json()["title"] == "newer", r.text
