@@ -25,7 +25,7 @@
 
 #define OWNER_LEN 37
 
-static const pg_stmt STMT_CREATE = {
+const pg_stmt WRITER_STMT_CREATE = {
     .name = "writer_task_create",
     .sql = "INSERT INTO tasks (id, owner_id, title, description, status, priority, due_at, tags,"
            " completed_at)"
@@ -41,12 +41,12 @@ static const pg_stmt STMT_EXISTS = {
     .sql = "SELECT 1 FROM tasks WHERE id = $1::uuid",
     .nparams = 1,
 };
-static const pg_stmt STMT_LOCK = {
+const pg_stmt WRITER_STMT_LOCK = {
     .name = "writer_task_lock",
     .sql = "SELECT owner_id, version, status FROM tasks WHERE id = $1::uuid FOR UPDATE",
     .nparams = 1,
 };
-static const pg_stmt STMT_UPDATE = {
+const pg_stmt WRITER_STMT_UPDATE = {
     .name = "writer_task_update",
     .sql = "UPDATE tasks SET"
            " title = CASE WHEN $2::jsonb ? 'title' THEN $2::jsonb->>'title' ELSE title END,"
@@ -64,7 +64,7 @@ static const pg_stmt STMT_UPDATE = {
            " WHERE id = $1::uuid RETURNING " TASK_SELECT_COLUMNS,
     .nparams = 2,
 };
-static const pg_stmt STMT_DELETE = {
+const pg_stmt WRITER_STMT_DELETE = {
     .name = "writer_task_delete",
     .sql = "DELETE FROM tasks WHERE id = $1::uuid",
     .nparams = 1,
@@ -101,12 +101,22 @@ static PGresult *run(pg_conn *conn, const pg_stmt *stmt, const char *const *vals
     return NULL;
 }
 
-static int reject(writer_outcome *out, int status, const char *slug, const char *title,
-                  const char *detail, char *err, size_t errlen) {
+int writer_outcome_reject(writer_outcome *out, int status, const char *slug, const char *title,
+                          const char *detail) {
     out->applied = false;
+    out->task_version = 0;
+    json_decref(out->problem);
     out->problem = problem_new(status, slug, detail, NULL);
     if (out->problem == NULL ||
         json_object_set_new(out->problem, "title", json_string(title)) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static int reject(writer_outcome *out, int status, const char *slug, const char *title,
+                  const char *detail, char *err, size_t errlen) {
+    if (writer_outcome_reject(out, status, slug, title, detail) != 0) {
         snprintf(err, errlen, "out of memory building a problem");
         return -1;
     }
@@ -158,7 +168,7 @@ static int apply_create(pg_conn *conn, const task_command *cmd, writer_outcome *
         opt_text(cmd->fields, "due_at", NULL),
         tags_text,
     };
-    PGresult *res = run(conn, &STMT_CREATE, vals, out, err, errlen);
+    PGresult *res = run(conn, &WRITER_STMT_CREATE, vals, out, err, errlen);
     free(tags_text);
     if (res == NULL) {
         return -1;
@@ -191,7 +201,7 @@ static int apply_create(pg_conn *conn, const task_command *cmd, writer_outcome *
 static int lock_and_check(pg_conn *conn, const task_command *cmd, long long *version,
                           char old_status[16], writer_outcome *out, char *err, size_t errlen) {
     const char *vals[1] = {cmd->task_id};
-    PGresult *res = run(conn, &STMT_LOCK, vals, out, err, errlen);
+    PGresult *res = run(conn, &WRITER_STMT_LOCK, vals, out, err, errlen);
     if (res == NULL) {
         return -1;
     }
@@ -228,7 +238,7 @@ static int apply_update(pg_conn *conn, const task_command *cmd, writer_outcome *
         return -1;
     }
     const char *vals[2] = {cmd->task_id, patch};
-    PGresult *res = run(conn, &STMT_UPDATE, vals, out, err, errlen);
+    PGresult *res = run(conn, &WRITER_STMT_UPDATE, vals, out, err, errlen);
     free(patch);
     if (res == NULL) {
         return -1;
@@ -257,7 +267,7 @@ static int apply_delete(pg_conn *conn, const task_command *cmd, writer_outcome *
         return ok;
     }
     const char *vals[1] = {cmd->task_id};
-    PGresult *res = run(conn, &STMT_DELETE, vals, out, err, errlen);
+    PGresult *res = run(conn, &WRITER_STMT_DELETE, vals, out, err, errlen);
     if (res == NULL) {
         return -1;
     }
@@ -306,30 +316,38 @@ static char *task_value(const writer_outcome *out, const change *ch) {
     return strdup(buf);
 }
 
-/* Writes the outbox row of an applied command; the event text goes to effect. */
-static int emit_event(pg_conn *conn, const task_command *cmd, const char *request_id,
-                      const writer_outcome *out, const change *ch, writer_effect *effect, char *err,
-                      size_t errlen) {
-    char subject[64];
-    snprintf(subject, sizeof subject, "tasks/%s", cmd->task_id);
-    json_t *data = event_data(cmd, out, ch);
-    json_t *event = data != NULL ? cloudevent_new(ch->event_type, subject, data, NULL) : NULL;
-    if (event == NULL) {
-        snprintf(err, errlen, "out of memory building an event");
+int writer_build_effects(const task_command *cmd, const writer_outcome *out, const json_t *task,
+                         const char *event_type, writer_effect *effect, json_t **event_out,
+                         char *err, size_t errlen) {
+    memset(effect, 0, sizeof *effect);
+    *event_out = NULL;
+    memcpy(effect->user_id, cmd->user_id, UUID_STR_LEN);
+    memcpy(effect->task_id, cmd->task_id, UUID_STR_LEN);
+    memcpy(effect->command_id, cmd->command_id, UUID_STR_LEN);
+    json_t *event = NULL;
+    if (out->applied) {
+        char subject[64];
+        snprintf(subject, sizeof subject, "tasks/%s", cmd->task_id);
+        change ch = {.task = (json_t *)task, .event_type = event_type};
+        json_t *data = event_data(cmd, out, &ch);
+        event = data != NULL ? cloudevent_new(event_type, subject, data, NULL) : NULL;
+        effect->event_value = event != NULL ? json_dumps(event, JSON_COMPACT) : NULL;
+        effect->task_value = task_value(out, &ch);
+        effect->version = out->task_version;
+    }
+    effect->status_value = status_value(cmd, out);
+    if (effect->status_value == NULL ||
+        (out->applied && (effect->event_value == NULL || effect->task_value == NULL))) {
+        snprintf(err, errlen, "out of memory building effects");
+        json_decref(event);
+        free(effect->task_value);
+        free(effect->event_value);
+        free(effect->status_value);
+        memset(effect, 0, sizeof *effect);
         return -1;
     }
-    int rc = outbox_add(conn, TASK_EVENTS_TOPIC, cmd->user_id, event, request_id, err, errlen);
-    if (rc == 0) {
-        effect->event_value = json_dumps(event, JSON_COMPACT);
-        effect->task_value = task_value(out, ch);
-        effect->version = out->task_version;
-        if (effect->event_value == NULL || effect->task_value == NULL) {
-            snprintf(err, errlen, "out of memory serialising effects");
-            rc = -1;
-        }
-    }
-    json_decref(event);
-    return rc;
+    *event_out = event;
+    return 0;
 }
 
 int writer_apply_command(pg_conn *conn, const task_command *cmd, const char *request_id,
@@ -349,16 +367,15 @@ int writer_apply_command(pg_conn *conn, const task_command *cmd, const char *req
         rc = apply_delete(conn, cmd, out, &ch, err, errlen);
         break;
     }
-    memcpy(effect->user_id, cmd->user_id, UUID_STR_LEN);
-    memcpy(effect->task_id, cmd->task_id, UUID_STR_LEN);
-    memcpy(effect->command_id, cmd->command_id, UUID_STR_LEN);
-    if (rc == 0 && out->applied) {
-        rc = emit_event(conn, cmd, request_id, out, &ch, effect, err, errlen);
+    json_t *event = NULL;
+    if (rc == 0) {
+        rc = writer_build_effects(cmd, out, ch.task, ch.event_type, effect, &event, err, errlen);
     }
-    if (rc == 0 && (effect->status_value = status_value(cmd, out)) == NULL) {
-        snprintf(err, errlen, "out of memory serialising a command status");
+    if (rc == 0 && event != NULL &&
+        outbox_add(conn, TASK_EVENTS_TOPIC, cmd->user_id, event, request_id, err, errlen) != 0) {
         rc = -1;
     }
+    json_decref(event);
     json_decref(ch.task);
     if (rc != 0) {
         free(effect->task_value);

@@ -18,6 +18,7 @@
 #include "shared/time_util.h"
 #include "workers/writer_apply.h"
 #include "workers/writer_dlq.h"
+#include "workers/writer_plan.h"
 
 #define ERR_LEN 512
 
@@ -279,6 +280,81 @@ static int record_commands(pg_conn *conn, const batch *b) {
     return rc;
 }
 
+/* Records the outcome, effects and event of a decided command. 0, or -1. */
+static int finish_planned(writer_ctx *ctx, batch *b, size_t i, writer_planned *it,
+                          json_t **event_out) {
+    char err[ERR_LEN];
+    writer_effect eff;
+    if (writer_build_effects(it->cmd, &it->out, it->task, it->event_type, &eff, event_out, err,
+                             sizeof err) != 0) {
+        LOG_ERRORF("writer: command %s: %s", it->cmd->command_id, err);
+        return -1;
+    }
+    if (add_row(b, it->cmd, &it->out) != 0 || writer_effects_push(&ctx->effects, &eff) != 0) {
+        LOG_ERRORF("writer: out of memory recording command %s", b->cmds[i].command_id);
+        free(eff.task_value);
+        free(eff.event_value);
+        free(eff.status_value);
+        return -1;
+    }
+    if (it->out.applied) {
+        ctx->stats.applied++;
+    } else {
+        ctx->stats.rejected++;
+    }
+    return 0;
+}
+
+/* The fast path: decide and apply every command with a few round trips, then one outbox
+ * statement. 0, or -1 (ctx->careful set when a data error makes retries pointless). */
+static int apply_planned(writer_ctx *ctx, pg_conn *conn, batch *b) {
+    writer_planned *items = calloc(b->n, sizeof *items);
+    size_t *at = calloc(b->n, sizeof *at);
+    json_t **events = calloc(b->n, sizeof *events);
+    const char **keys = calloc(b->n, sizeof *keys);
+    const char **rids = calloc(b->n, sizeof *rids);
+    char err[ERR_LEN];
+    char sqlstate[6] = "";
+    size_t n = 0, nev = 0;
+    int rc = items != NULL && at != NULL && events != NULL && keys != NULL && rids != NULL ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < b->n; i++) {
+        if (b->state[i] == REC_DECODED) {
+            items[n].cmd = &b->cmds[i];
+            at[n++] = i;
+        }
+    }
+    if (rc == 0 && writer_plan_apply(conn, items, n, sqlstate, err, sizeof err) != 0) {
+        LOG_ERRORF("writer: %s (sqlstate %s)", err, sqlstate);
+        ctx->careful = data_error(sqlstate);
+        rc = -1;
+    }
+    for (size_t k = 0; rc == 0 && k < n; k++) {
+        json_t *event = NULL;
+        rc = finish_planned(ctx, b, at[k], &items[k], &event);
+        if (event != NULL) {
+            events[nev] = event;
+            keys[nev] = items[k].cmd->user_id;
+            rids[nev++] = b->recs[at[k]].request_id;
+        }
+    }
+    if (rc == 0 && writer_outbox_add_many(conn, events, keys, rids, nev, err, sizeof err) != 0) {
+        LOG_ERRORF("writer: %s", err);
+        rc = -1;
+    }
+    for (size_t k = 0; items != NULL && k < n; k++) {
+        writer_planned_clear(&items[k]);
+    }
+    for (size_t k = 0; k < nev; k++) {
+        json_decref(events[k]);
+    }
+    free(items);
+    free(at);
+    free(events);
+    free(keys);
+    free(rids);
+    return rc;
+}
+
 static int run_batch(writer_ctx *ctx, pg_conn *conn, batch *b) {
     char err[ERR_LEN];
     if (decode_all(ctx, b) != 0) {
@@ -291,9 +367,12 @@ static int run_batch(writer_ctx *ctx, pg_conn *conn, batch *b) {
     for (size_t i = 0; i < b->n; i++) {
         if (b->state[i] == REC_SKIP) {
             ctx->stats.skipped++;
-        } else if (b->state[i] == REC_DECODED && apply_one(ctx, conn, b, i) != 0) {
+        } else if (ctx->careful && b->state[i] == REC_DECODED && apply_one(ctx, conn, b, i) != 0) {
             return -1;
         }
+    }
+    if (!ctx->careful && apply_planned(ctx, conn, b) != 0) {
+        return -1;
     }
     if (record_commands(conn, b) != 0) {
         return -1;
