@@ -56,6 +56,7 @@ typedef struct taskbus_config {
     int import_rate;    /* items per second per import (taskbus-importer) */
     char *import_topic; /* where the importer produces commands */
     char *writer_topic; /* what the writer consumes */
+    char *writer_group; /* the writer's consumer group */
 
     char *schemas_dir; /* migrations are schemas_dir/migrations */
     char *log_level;

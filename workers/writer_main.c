@@ -4,10 +4,9 @@
  * Owns: start-up (configuration, logging, signals, pools, the DLQ producer, migrations,
  * replay of journalled Redis effects left by a killed writer), the consumer loop and
  * shutdown. Rules:
- * - Two variables beyond shared/config.c, read here with getenv (an empty value counts
- *   as unset): TASKBUS_WRITER_TOPIC (default task-commands; the dead-letter topic is
- *   "<topic>.dlq") and TASKBUS_WRITER_GROUP (default taskbus-writer), so a test can run a
- *   writer on a private topic without joining the real group.
+ * - TASKBUS_WRITER_TOPIC (the dead-letter topic is "<topic>.dlq") and
+ *   TASKBUS_WRITER_GROUP come from shared/config.c, so a test can run a writer on a
+ *   private topic without joining the real group.
  * - The journal replay at start-up retries until Redis answers: the loop must not move
  *   on while effects of committed batches are missing from the cache.
  * - SIGTERM/SIGINT finish the current batch (commit and Redis effects), flush the
@@ -34,7 +33,6 @@
 #define FLUSH_MS 5000
 #define BATCH_MAX 500
 #define BATCH_WAIT_MS 5
-#define DEFAULT_GROUP "taskbus-writer"
 
 typedef struct writer_app {
     pg_pool *pg;
@@ -45,11 +43,6 @@ typedef struct writer_app {
     const char *topic;
     const char *group;
 } writer_app;
-
-static const char *env_or(const char *name, const char *dflt) {
-    const char *v = getenv(name);
-    return v != NULL && v[0] != '\0' ? v : dflt;
-}
 
 /* Applies migrations, waiting for Postgres to come up. 0, or -1 (fatal or stopped). */
 static int run_migrations(pg_pool *pool, const char *schemas_dir) {
@@ -172,11 +165,6 @@ static int parse_args(int argc, char **argv) {
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         config_print_help(stdout, "taskbus-writer",
                           "applies task commands to Postgres exactly once and keeps Redis exact");
-        printf("\nWriter-only variables:\n"
-               "  TASKBUS_WRITER_TOPIC   default %s   the command topic (dead letters go to "
-               "<topic>.dlq)\n"
-               "  TASKBUS_WRITER_GROUP   default %s   the consumer group id\n",
-               TASK_COMMANDS_TOPIC, DEFAULT_GROUP);
         return 1;
     }
     if (argc > 1) {
@@ -206,8 +194,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     writer_app app = {
-        .topic = env_or("TASKBUS_WRITER_TOPIC", TASK_COMMANDS_TOPIC),
-        .group = env_or("TASKBUS_WRITER_GROUP", DEFAULT_GROUP),
+        .topic = cfg.writer_topic,
+        .group = cfg.writer_group,
     };
     int rc = start(&cfg, &app);
     if (rc == 0 && app.loop != NULL) {
