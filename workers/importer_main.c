@@ -1,8 +1,9 @@
 /*
  * importer_main.c: the taskbus-importer process (bulk imports to task commands).
  *
- * Owns: start-up (configuration, logging, signals, one Postgres connection, the producer,
- * migrations), the loop around importer_pass.c, and the stop. Rules:
+ * Owns: start-up (one Postgres connection, the producer; the command line, configuration,
+ * logging, signals and migrations through shared/daemon_startup.c), the loop around
+ * importer_pass.c, and the stop. Rules:
  * - TASKBUS_IMPORT_RATE (items per second per import) and TASKBUS_IMPORT_TOPIC (where
  *   commands go, so a developer can run an importer against a private topic) come from
  *   shared/config.c with the rest.
@@ -19,18 +20,17 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "shared/config.h"
 #include "shared/daemon_signals.h"
+#include "shared/daemon_startup.h"
 #include "shared/log.h"
-#include "shared/migrate.h"
 #include "shared/task_command.h"
 #include "shared/time_util.h"
 #include "workers/importer_pass.h"
 
-#define PG_ACQUIRE_MS 5000
-#define RETRY_MS 1000
+#define PG_ACQUIRE_MS DAEMON_PG_ACQUIRE_MS
+#define RETRY_MS DAEMON_RETRY_MS
 #define IDLE_POLL_MS 1000
 #define SCAN_INTERVAL_MS 500
 #define MIN_SLEEP_MS 20
@@ -110,30 +110,6 @@ static void step(importer_app *app) {
     sleep_until_due(app);
 }
 
-/* Applies migrations, waiting for Postgres to come up. 0, or -1 (fatal or stopped). */
-static int run_migrations(pg_pool *pool, const char *schemas_dir) {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/migrations", schemas_dir);
-    char err[512];
-    for (;;) {
-        pg_conn *c = pg_pool_acquire(pool, PG_ACQUIRE_MS, err, sizeof err);
-        if (c != NULL) {
-            int n = migrate_run(c, dir, err, sizeof err);
-            pg_pool_release(pool, c);
-            if (n < 0) {
-                LOG_ERRORF("importer: migrations failed: %s", err);
-                return -1;
-            }
-            LOG_INFOF("importer: %d migration(s) applied", n);
-            return 0;
-        }
-        LOG_WARNF("importer: waiting for postgres: %s", err);
-        if (daemon_sleep_ms(RETRY_MS)) {
-            return -1;
-        }
-    }
-}
-
 static int start(const taskbus_config *cfg, importer_app *app) {
     char err[512];
     app->im.rate = (double)cfg->import_rate;
@@ -150,24 +126,11 @@ static int start(const taskbus_config *cfg, importer_app *app) {
         LOG_ERRORF("importer: %s", err);
         return 1;
     }
-    if (run_migrations(app->pool, cfg->schemas_dir) != 0) {
+    if (daemon_run_migrations(app->pool, cfg->schemas_dir, "importer") != 0) {
         return daemon_should_stop() ? 0 : 1;
     }
     log_json(LOG_INFO, "importer: producing imports",
              json_pack("{s:f,s:s}", "rate_per_import", app->im.rate, "topic", app->im.topic));
-    return 0;
-}
-
-static int parse_args(int argc, char **argv) {
-    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        config_print_help(stdout, "taskbus-importer",
-                          "produces stored bulk imports as task commands, throttled per import");
-        return 1;
-    }
-    if (argc > 1) {
-        fprintf(stderr, "taskbus-importer: unexpected argument %s (try --help)\n", argv[1]);
-        return -1;
-    }
     return 0;
 }
 
@@ -185,27 +148,20 @@ static void stop(importer_app *app) {
     }
 }
 
+static const daemon_identity IMPORTER = {
+    .program = "taskbus-importer",
+    .service = "importer",
+    .summary = "produces stored bulk imports as task commands, throttled per import",
+};
+
 int main(int argc, char **argv) {
-    int args = parse_args(argc, argv);
-    if (args != 0) {
-        return args > 0 ? 0 : 2;
-    }
     taskbus_config cfg;
-    char err[512];
-    if (config_load(&cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "taskbus-importer: %s\n", err);
-        return 2;
-    }
-    log_level level = LOG_INFO;
-    (void)log_level_parse(cfg.log_level, &level);
-    log_init("importer", level);
-    if (daemon_signals_install() != 0) {
-        LOG_ERRORF("importer: cannot install signal handlers");
-        config_free(&cfg);
-        return 1;
+    int rc = 0;
+    if (!daemon_startup(&IMPORTER, argc, argv, &cfg, &rc)) {
+        return rc;
     }
     importer_app app = {0};
-    int rc = start(&cfg, &app);
+    rc = start(&cfg, &app);
     while (rc == 0 && !daemon_should_stop()) {
         step(&app);
     }

@@ -1,9 +1,9 @@
 /*
  * writer_main.c: the taskbus-writer process (task-commands to Postgres and Redis).
  *
- * Owns: start-up (configuration, logging, signals, pools, the DLQ producer, migrations,
- * replay of journalled Redis effects left by a killed writer), the consumer loop and
- * shutdown. Rules:
+ * Owns: start-up (pools, the DLQ producer, replay of journalled Redis effects left by a
+ * killed writer; the command line, configuration, logging, signals and migrations through
+ * shared/daemon_startup.c), the consumer loop and shutdown. Rules:
  * - TASKBUS_WRITER_TOPIC (the dead-letter topic is "<topic>.dlq") and
  *   TASKBUS_WRITER_GROUP come from shared/config.c, so a test can run a writer on a
  *   private topic without joining the real group.
@@ -15,21 +15,19 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "shared/config.h"
 #include "shared/daemon_signals.h"
+#include "shared/daemon_startup.h"
 #include "shared/kafka_consumer.h"
 #include "shared/kafka_producer.h"
 #include "shared/log.h"
-#include "shared/migrate.h"
 #include "shared/pg_pool.h"
 #include "shared/redis_pool.h"
 #include "shared/task_command.h"
 #include "workers/writer_batch.h"
 
-#define PG_ACQUIRE_MS 5000
-#define RETRY_MS 1000
+#define RETRY_MS DAEMON_RETRY_MS
 #define FLUSH_MS 5000
 #define BATCH_MAX 500
 #define BATCH_WAIT_MS 5
@@ -43,30 +41,6 @@ typedef struct writer_app {
     const char *topic;
     const char *group;
 } writer_app;
-
-/* Applies migrations, waiting for Postgres to come up. 0, or -1 (fatal or stopped). */
-static int run_migrations(pg_pool *pool, const char *schemas_dir) {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/migrations", schemas_dir);
-    char err[512];
-    for (;;) {
-        pg_conn *c = pg_pool_acquire(pool, PG_ACQUIRE_MS, err, sizeof err);
-        if (c != NULL) {
-            int n = migrate_run(c, dir, err, sizeof err);
-            pg_pool_release(pool, c);
-            if (n < 0) {
-                LOG_ERRORF("writer: migrations failed: %s", err);
-                return -1;
-            }
-            LOG_INFOF("writer: %d migration(s) applied", n);
-            return 0;
-        }
-        LOG_WARNF("writer: waiting for postgres: %s", err);
-        if (daemon_sleep_ms(RETRY_MS)) {
-            return -1;
-        }
-    }
-}
 
 /* Lands effects journalled by a writer that died after its commit. 0, or -1 (stopped). */
 static int replay_journal(writer_app *app) {
@@ -143,7 +117,8 @@ static int start(const taskbus_config *cfg, writer_app *app) {
     if (rc != 0) {
         return rc;
     }
-    if (run_migrations(app->pg, cfg->schemas_dir) != 0 || replay_journal(app) != 0) {
+    if (daemon_run_migrations(app->pg, cfg->schemas_dir, "writer") != 0 ||
+        replay_journal(app) != 0) {
         return daemon_should_stop() ? 0 : 1;
     }
     return create_loop(cfg, app);
@@ -161,43 +136,23 @@ static void stop_all(writer_app *app) {
     pg_pool_destroy(app->pg);
 }
 
-static int parse_args(int argc, char **argv) {
-    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        config_print_help(stdout, "taskbus-writer",
-                          "applies task commands to Postgres exactly once and keeps Redis exact");
-        return 1;
-    }
-    if (argc > 1) {
-        fprintf(stderr, "taskbus-writer: unexpected argument %s (try --help)\n", argv[1]);
-        return -1;
-    }
-    return 0;
-}
+static const daemon_identity WRITER = {
+    .program = "taskbus-writer",
+    .service = "writer",
+    .summary = "applies task commands to Postgres exactly once and keeps Redis exact",
+};
 
 int main(int argc, char **argv) {
-    int args = parse_args(argc, argv);
-    if (args != 0) {
-        return args > 0 ? 0 : 2;
-    }
     taskbus_config cfg;
-    char err[512];
-    if (config_load(&cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "taskbus-writer: %s\n", err);
-        return 2;
-    }
-    log_level level = LOG_INFO;
-    (void)log_level_parse(cfg.log_level, &level);
-    log_init("writer", level);
-    if (daemon_signals_install() != 0) {
-        LOG_ERRORF("writer: cannot install signal handlers");
-        config_free(&cfg);
-        return 1;
+    int rc = 0;
+    if (!daemon_startup(&WRITER, argc, argv, &cfg, &rc)) {
+        return rc;
     }
     writer_app app = {
         .topic = cfg.writer_topic,
         .group = cfg.writer_group,
     };
-    int rc = start(&cfg, &app);
+    rc = start(&cfg, &app);
     if (rc == 0 && app.loop != NULL) {
         LOG_INFOF("writer: consuming %s as group %s", app.topic, app.group);
         rc = kafka_consumer_loop_run(app.loop, daemon_stop_flag()) == 0 ? 0 : 1;
