@@ -1,9 +1,9 @@
 /*
  * redis_url.h: REDIS_URL parsing and a single dedicated connection.
  *
- * Owns: redis://[[user]:password@]host[:port][/db] (the same grammar as redis_pool.c,
- * whose parser is private) and connecting one context outside any pool, for work that
- * holds a connection for long (SUBSCRIBE of a Server-Sent Events stream).
+ * Owns: redis://[[user]:password@]host[:port][/db] and connecting one context, for
+ * redis_pool.c (each pooled context) and for work that holds a connection for long outside
+ * any pool (SUBSCRIBE of a Server-Sent Events stream).
  * Rules: the password is never logged or put into an error message; the connect timeout
  * and the read/write timeout are both set, then AUTH and SELECT run.
  */
