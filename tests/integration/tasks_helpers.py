@@ -238,6 +238,13 @@ def pg():
     return psycopg.connect(env("DATABASE_URL"), autocommit=True, connect_timeout=10)
 
 
+def redis_conn():
+    """The stack's Redis (REDIS_URL), answers decoded; for reading what the writer left."""
+    import redis
+
+    return redis.Redis.from_url(env("REDIS_URL"), decode_responses=True, socket_timeout=10)
+
+
 # --- Kafka ----------------------------------------------------------------------------------
 
 
