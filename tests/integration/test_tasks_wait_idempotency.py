@@ -3,7 +3,8 @@
 wait=N holds a write until its command is applied (201/200/204 with Preference-Applied)
 or rejected (the rejection's 4xx); not applied in time is the usual 202. Idempotency-Key
 follows Stripe: same key and body replay the first answer, another body is 422, a
-concurrent duplicate in flight is 409, and never does a key create a second task.
+concurrent duplicate in flight is 409, a first request that fails with a 5xx releases
+its key, and never does a key create a second task.
 """
 
 import threading
@@ -13,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from helpers.api import assert_problem, is_uuid
-from tasks_helpers import TASKS, compose, etag_version, task_of, task_user, unique
+from tasks_helpers import TASKS, compose, env, etag_version, pg, task_of, task_user, unique, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -213,3 +214,75 @@ def test_concurrent_identical_first_requests_create_one_task(alice):
         alice.wait_command(ok[0].json()["command_id"])
         time.sleep(0.3)
         assert len(titled(alice, body["title"])) == 1, "one Idempotency-Key created two tasks"
+
+
+# --- a 5xx releases the key ---
+
+COMMANDS_TOPIC = "task-commands"
+SMALL_LIMIT = "2000"  # bytes: far below a create with a 9 000-character description
+
+
+def set_message_limit(admin, value):
+    """Sets (or, with None, removes) the topic's max.message.bytes through the Admin API."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    op = AlterConfigOpType.SET if value is not None else AlterConfigOpType.DELETE
+    res = ConfigResource("topic", COMMANDS_TOPIC,
+                         incremental_configs=[ConfigEntry("max.message.bytes", value, incremental_operation=op)])
+    for fut in admin.incremental_alter_configs([res], request_timeout=15).values():
+        fut.result()
+
+
+def key_row(api, key):
+    with pg() as conn:
+        return conn.execute("SELECT state, status_code FROM idempotency_keys WHERE user_id = %s::uuid AND key = %s",
+                            (api.id, key)).fetchone()
+
+
+def test_a_5xx_releases_the_key(alice):
+    """Kafka refuses the command (the topic's max.message.bytes is lowered below this
+    create's size, so the broker answers MESSAGE_TOO_LARGE at once, a real refusal of the
+    write reached within milliseconds instead of the 32 s delivery bound): the answer is
+    503 and the key is released, so the same request under the same key, once Kafka takes
+    it, is processed afresh (202, not a replay, not 409 in flight) and creates one task."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": env("KAFKA_BROKERS")})
+    base = unique("idem-5xx")
+    set_message_limit(admin, SMALL_LIMIT)
+    try:
+        # The limit reaches the partition leader soon, not at once: until Kafka refuses, an
+        # attempt is accepted, so each attempt has its own key and title.
+        attempt = {"n": 0}
+
+        def refused():
+            attempt["n"] += 1
+            k, b = f"{base}-{attempt['n']}", {"title": f"{base}-{attempt['n']}", "description": "x" * 9000}
+            r = alice.create(b, key=k)
+            assert r.status_code in (202, 503), r.text[:300]
+            return (k, b, r) if r.status_code == 503 else None
+
+        key, body, first = wait_until(refused, 15, "Kafka refuses an oversized command", interval=0.3)
+        assert_problem(first, 503, "service-unavailable")
+        assert first.headers.get("Retry-After") == "1", first.headers
+        assert key_row(alice, key) is None, f"the key survived a 503: {key_row(alice, key)}"
+        # Refused again under the same key: neither "in flight" nor a stored 503 replayed.
+        again = alice.create(body, key=key)
+        assert_problem(again, 503, "service-unavailable")
+        assert "Idempotent-Replayed" not in again.headers
+    finally:
+        set_message_limit(admin, None)
+
+    def taken():
+        r = alice.create(body, key=key)
+        assert r.status_code in (202, 503), r.text[:300]
+        return r if r.status_code == 202 else None
+
+    ok = wait_until(taken, 15, "the retry under the released key is accepted", interval=0.3)
+    assert "Idempotent-Replayed" not in ok.headers, ok.headers
+    assert key_row(alice, key) == ("done", 202), key_row(alice, key)
+    alice.wait_command(ok.json()["command_id"])
+    replay = alice.create(body, key=key)
+    assert replay.status_code == 202 and replay.headers.get("Idempotent-Replayed") == "true", replay.headers
+    assert replay.json()["command_id"] == ok.json()["command_id"]
+    assert len(titled(alice, body["title"])) == 1, "the refused attempts or the retry made a second task"
