@@ -569,6 +569,48 @@ void auth_respond_failure(api_request_ctx *ctx, auth_status st) {
     api_respond_error(ctx, 500, "internal-error", NULL);
 }
 
+json_t *auth_field_errors_new(api_request_ctx *ctx) {
+    json_t *errors = json_array();
+    if (errors == NULL)
+        auth_respond_failure(ctx, AUTH_INTERNAL);
+    return errors;
+}
+
+int auth_field_errors_check(api_request_ctx *ctx, json_t *errors, int count) {
+    if (count > 0) {
+        auth_respond_field_errors(ctx, errors);
+        return -1;
+    }
+    json_decref(errors);
+    return 0;
+}
+
+void auth_respond_body(api_request_ctx *ctx, int status, json_t *body) {
+    if (body == NULL) {
+        auth_respond_failure(ctx, AUTH_INTERNAL);
+        return;
+    }
+    api_respond_json(ctx, status, body);
+}
+
+pg_conn *auth_acquire(api_request_ctx *ctx) {
+    char err[256];
+    pg_conn *conn = pg_pool_acquire(ctx->app->pg, AUTH_PG_ACQUIRE_MS, err, sizeof err);
+    if (conn == NULL) {
+        LOG_WARNF("accounts: no database connection: %s", err);
+        auth_respond_failure(ctx, AUTH_UNAVAILABLE);
+    }
+    return conn;
+}
+
+int auth_respond_self_lookup(api_request_ctx *ctx, int found) {
+    if (found < 0)
+        auth_respond_failure(ctx, (auth_status)found);
+    else if (found == 0)
+        api_respond_error(ctx, 401, "unauthorized", "the account no longer exists");
+    return found;
+}
+
 void auth_respond_field_errors(api_request_ctx *ctx, json_t *errors) {
     size_t n = json_array_size(errors);
     char detail[64];

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "shared/errbuf.h"
 #include "shared/log.h"
 #include "shared/redis_url.h"
 #include "shared/time_util.h"
@@ -46,18 +47,6 @@ struct redis_pool {
     redis_slot *slots;
 };
 
-static void set_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_errf(char *err, size_t errlen, const char *fmt, ...) {
-    if (err == NULL || errlen == 0) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static void free_pool(redis_pool *pool) {
     if (pool == NULL) {
         return;
@@ -68,17 +57,17 @@ static void free_pool(redis_pool *pool) {
 
 redis_pool *redis_pool_create(const char *url, int size, int timeout_ms, char *err, size_t errlen) {
     if (url == NULL || size < 1 || size > 4096 || timeout_ms < 1) {
-        set_errf(err, errlen, "redis_pool: bad arguments");
+        errbuf_setf(err, errlen, "redis_pool: bad arguments");
         return NULL;
     }
     /* A write to a peer that closed must be an error, not a fatal signal. */
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
-        set_errf(err, errlen, "redis_pool: cannot ignore SIGPIPE");
+        errbuf_setf(err, errlen, "redis_pool: cannot ignore SIGPIPE");
         return NULL;
     }
     redis_pool *pool = calloc(1, sizeof *pool);
     if (pool == NULL) {
-        set_errf(err, errlen, "redis_pool: out of memory");
+        errbuf_setf(err, errlen, "redis_pool: out of memory");
         return NULL;
     }
     if (redis_url_parse(url, &pool->url, err, errlen) != 0) {
@@ -98,7 +87,7 @@ redis_pool *redis_pool_create(const char *url, int size, int timeout_ms, char *e
         ok = false;
     }
     if (!ok) {
-        set_errf(err, errlen, "redis_pool: out of memory");
+        errbuf_setf(err, errlen, "redis_pool: out of memory");
         free_pool(pool);
         return NULL;
     }
@@ -340,13 +329,13 @@ redisReply *redis_pool_eval(redis_pool *pool, redis_script *script, int numkeys,
 bool redis_pool_ping(redis_pool *pool, char *err, size_t errlen) {
     redisReply *r = redis_pool_command(pool, "PING");
     if (r == NULL) {
-        set_errf(err, errlen, "redis unavailable at %s:%d", pool->url.host, pool->url.port);
+        errbuf_setf(err, errlen, "redis unavailable at %s:%d", pool->url.host, pool->url.port);
         return false;
     }
     bool ok = r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
     if (!ok) {
-        set_errf(err, errlen, "redis PING answered %s",
-                 r->type == REDIS_REPLY_ERROR ? r->str : "something else");
+        errbuf_setf(err, errlen, "redis PING answered %s",
+                    r->type == REDIS_REPLY_ERROR ? r->str : "something else");
     }
     freeReplyObject(r);
     return ok;
