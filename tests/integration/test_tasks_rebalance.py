@@ -219,13 +219,14 @@ def test_writers_share_partitions_and_a_rebalance_loses_and_duplicates_nothing(a
                                 (list(cids),)).fetchall()
             if len(rows) >= len(cids):
                 break
-            assert time.monotonic() < deadline, f"{len(cids) - len(rows)} of {len(cids)} accepted commands never applied"
+            assert time.monotonic() < deadline, \
+                f"{len(cids) - len(rows)} of {len(cids)} accepted commands never applied"
             time.sleep(0.5)
         assert len(rows) == len(cids) and {c for c, _ in rows} == cids, "a command was recorded twice"
         assert {s for _, s in rows} == {"applied"}, f"accepted creates were not all applied: {set(s for _, s in rows)}"
 
-        tasks = conn.execute("SELECT id::text, owner_id::text, title, version FROM tasks WHERE owner_id = ANY(%s::uuid[])",
-                             (user_ids,)).fetchall()
+        tasks = conn.execute("SELECT id::text, owner_id::text, title, version FROM tasks "
+                             "WHERE owner_id = ANY(%s::uuid[])", (user_ids,)).fetchall()
         in_pg = {tid: (owner, title, version) for tid, owner, title, version in tasks}
         assert len(in_pg) == len(tasks)
         missing = set(accepted) - set(in_pg)
