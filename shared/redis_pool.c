@@ -9,6 +9,12 @@
  *   cannot reuse it. The next user of the slot connects again.
  * - A failed connect marks Redis down for REDIS_DOWN_BACKOFF_MS: meanwhile callers without
  *   a live context get NULL immediately instead of each waiting a connect timeout.
+ * - A command that fails on a context that was already connected before it (reused), with
+ *   the connection closed or reset under it (REDIS_ERR_EOF / REDIS_ERR_IO), is sent once
+ *   more on a new context: after a Redis restart every pooled context is dead, and the
+ *   first caller of each slot would otherwise fail. A closed connection means the
+ *   command was not run; the few non-idempotent callers (the limiter's script, INCR under
+ *   the writer's journal) tolerate the rare retry of a reset mid-command.
  * - REDIS_URL is parsed, and each context connected (connect and read/write timeouts both
  *   timeout_ms, then AUTH and SELECT), by shared/redis_url.c: one grammar for the pool and
  *   the dedicated connections.
@@ -35,6 +41,8 @@
 typedef struct redis_slot {
     redisContext *ctx;
     bool in_use;
+    bool reused;    /* ctx was connected before the current command */
+    bool stale_err; /* the last command failed with EOF/IO on a reused ctx: worth a retry */
 } redis_slot;
 
 struct redis_pool {
@@ -201,6 +209,8 @@ static redis_slot *acquire(redis_pool *pool) {
     if (s == NULL) {
         return NULL;
     }
+    s->reused = s->ctx != NULL;
+    s->stale_err = false;
     if (s->ctx == NULL) {
         if (is_down(pool) || (s->ctx = connect_ctx(pool)) == NULL) {
             give_back(pool, s);
@@ -210,9 +220,22 @@ static redis_slot *acquire(redis_pool *pool) {
     return s;
 }
 
+/* After a failed command on s: true when it is worth sending once more on a fresh
+ * context (see the rules above), which it then connects. */
+static bool reconnect_for_retry(redis_pool *pool, redis_slot *s) {
+    if (!s->stale_err || s->ctx != NULL) {
+        return false;
+    }
+    s->reused = false;
+    s->stale_err = false;
+    s->ctx = connect_ctx(pool);
+    return s->ctx != NULL;
+}
+
 /* Frees the context when the reply shows the connection failed; returns the reply. */
 static redisReply *after_command(redis_slot *s, redisReply *reply) {
     if (reply == NULL || s->ctx->err) {
+        s->stale_err = s->reused && (s->ctx->err == REDIS_ERR_EOF || s->ctx->err == REDIS_ERR_IO);
         LOG_WARNF("redis command failed: %s", s->ctx->err ? s->ctx->errstr : "no reply");
         if (reply != NULL) {
             freeReplyObject(reply);
@@ -231,9 +254,14 @@ redisReply *redis_pool_command(redis_pool *pool, const char *fmt, ...) {
     }
     va_list ap;
     va_start(ap, fmt);
-    redisReply *reply = redisvCommand(s->ctx, fmt, ap);
+    va_list again;
+    va_copy(again, ap);
+    redisReply *reply = after_command(s, redisvCommand(s->ctx, fmt, ap));
+    if (reply == NULL && reconnect_for_retry(pool, s)) {
+        reply = after_command(s, redisvCommand(s->ctx, fmt, again));
+    }
+    va_end(again);
     va_end(ap);
-    reply = after_command(s, reply);
     give_back(pool, s);
     return reply;
 }
@@ -245,6 +273,9 @@ redisReply *redis_pool_command_argv(redis_pool *pool, int argc, const char **arg
         return NULL;
     }
     redisReply *reply = after_command(s, redisCommandArgv(s->ctx, argc, argv, argvlen));
+    if (reply == NULL && reconnect_for_retry(pool, s)) {
+        reply = after_command(s, redisCommandArgv(s->ctx, argc, argv, argvlen));
+    }
     give_back(pool, s);
     return reply;
 }
@@ -313,6 +344,9 @@ redisReply *redis_pool_eval(redis_pool *pool, redis_script *script, int numkeys,
     redisReply *r = NULL;
     if (loaded || load_script(pool, s, script) == 0) {
         r = evalsha(pool, s, script, numkeys, argc, argv);
+        if (r == NULL && reconnect_for_retry(pool, s)) {
+            r = evalsha(pool, s, script, numkeys, argc, argv);
+        }
         /* A restarted or flushed Redis forgot the script: load it again, once. */
         if (is_noscript(r)) {
             freeReplyObject(r);
