@@ -612,21 +612,5 @@ int auth_respond_self_lookup(api_request_ctx *ctx, int found) {
 }
 
 void auth_respond_field_errors(api_request_ctx *ctx, json_t *errors) {
-    size_t n = json_array_size(errors);
-    char detail[64];
-    snprintf(detail, sizeof detail, "%zu field%s invalid", n, n == 1 ? " is" : "s are");
-    json_t *problem = problem_new(422, "validation-error", detail, ctx->request_id);
-    if (problem == NULL) {
-        json_decref(errors);
-        auth_respond_failure(ctx, AUTH_INTERNAL);
-        return;
-    }
-    size_t i;
-    json_t *e;
-    json_array_foreach(errors, i, e) {
-        problem_add_field_error(problem, json_string_value(json_object_get(e, "field")),
-                                json_string_value(json_object_get(e, "message")));
-    }
-    json_decref(errors);
-    api_respond_problem(ctx, problem);
+    api_respond_field_errors(ctx, errors);
 }

@@ -74,6 +74,8 @@ void api_respond_json(api_request_ctx *ctx, int status, json_t *body);
 void api_respond_problem(api_request_ctx *ctx, json_t *problem);
 /* Shorthand: problem_new(status, slug, detail, ctx->request_id) and answer it. */
 void api_respond_error(api_request_ctx *ctx, int status, const char *slug, const char *detail);
+/* 422 validation-error listing errors (stolen): an array of {field, message}. */
+void api_respond_field_errors(api_request_ctx *ctx, json_t *errors);
 /* Answers with no body (204, or a status with an empty body). */
 void api_respond_empty(api_request_ctx *ctx, int status);
 /* Adds a response header (copied). */

@@ -44,22 +44,6 @@ static void respond_not_found(api_request_ctx *ctx, const char *what) {
     api_respond_error(ctx, 404, "not-found", what);
 }
 
-/* 422 listing errors (stolen). */
-static void respond_field_errors(api_request_ctx *ctx, json_t *errors) {
-    size_t n = json_array_size(errors);
-    char detail[64];
-    snprintf(detail, sizeof detail, "%zu field%s invalid", n, n == 1 ? " is" : "s are");
-    json_t *problem = problem_new(422, "validation-error", detail, ctx->request_id);
-    size_t i;
-    json_t *e;
-    json_array_foreach(errors, i, e) {
-        problem_add_field_error(problem, json_string_value(json_object_get(e, "field")),
-                                json_string_value(json_object_get(e, "message")));
-    }
-    json_decref(errors);
-    api_respond_problem(ctx, problem);
-}
-
 static void set_etag(api_request_ctx *ctx, const json_t *task) {
     char etag[CONDITIONAL_ETAG_MAX];
     api_set_header(ctx, "ETag", conditional_etag(task_json_version(task), etag, sizeof etag));
@@ -181,7 +165,7 @@ static void handle_create(api_request_ctx *ctx) {
         return;
     }
     if (task_validate_create(ctx->body, &fields, errors) > 0) {
-        respond_field_errors(ctx, errors);
+        api_respond_field_errors(ctx, errors);
         return;
     }
     json_decref(errors);
@@ -291,7 +275,7 @@ static void handle_update(api_request_ctx *ctx) {
     } else if (errors == NULL) {
         api_respond_error(ctx, 500, "internal-error", NULL);
     } else if (task_validate_patch(ctx->body, &patch, errors) > 0) {
-        respond_field_errors(ctx, errors);
+        api_respond_field_errors(ctx, errors);
         errors = NULL;
     } else {
         update_validated(ctx, current, patch, expected);
