@@ -8,6 +8,7 @@
  */
 #include "api/http_context.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
