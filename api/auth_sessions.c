@@ -4,10 +4,10 @@
  * Owns: the SQL of users and refresh_tokens (prepared statements below), the refresh
  * token format, rotation with reuse detection, and the two Redis facts of revocation:
  * {u:<id>}:revoked:<sid> (TTL = access TTL + 60 s: after that every access token of the
- * session has expired anyway) and {u:<id>}:epoch (set-if-greater by a Lua script, so a
- * reader filling it from an older Postgres snapshot can never lower it; TTL one hour, then
- * it is read again from Postgres). Both keys of a user share the {u:<id>} hash tag, so one
- * MGET reads them in Redis Cluster too.
+ * session has expired anyway) and {u:<id>}:epoch (written set-if-greater through
+ * shared/user_epoch.c, so a reader filling it from an older Postgres snapshot can never
+ * lower it; TTL one hour, then it is read again from Postgres). Both keys of a user share
+ * the {u:<id>} hash tag, so one MGET reads them in Redis Cluster too.
  * Rules: a family is revoked when any of its rows is revoked; rotation and the fallback
  * check ask exactly that, which also closes the race of a rotation that inserts a new row
  * while a logout is revoking the family.
@@ -25,8 +25,8 @@
 #include "shared/problem.h"
 #include "shared/redis_pool.h"
 #include "shared/time_util.h"
+#include "shared/user_epoch.h"
 
-#define EPOCH_KEY_TTL_S 3600
 #define REVOKED_KEY_EXTRA_S 60
 /* The middleware's Postgres fallback must not hold a request long. */
 #define CHECK_PG_ACQUIRE_MS 1000
@@ -104,18 +104,6 @@ static const pg_stmt SESSION_STATE = {
     " $2::uuid AND r.user_id = u.id AND r.revoked_at IS NOT NULL)"
     " FROM users u WHERE u.id = $1::uuid",
     2};
-
-/* KEYS[1] epoch key; ARGV[1] epoch, ARGV[2] ttl seconds. Returns the epoch now stored. */
-static redis_script EPOCH_SET_IF_GREATER = {
-    .source = "local cur = tonumber(redis.call('GET', KEYS[1]))\n"
-              "local new = tonumber(ARGV[1])\n"
-              "if cur == nil or new > cur then\n"
-              "  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])\n"
-              "  return new\n"
-              "end\n"
-              "return cur\n",
-    .sha1 = {0},
-};
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -201,10 +189,6 @@ static void new_refresh_token(char out[AUTH_REFRESH_TOKEN_BUF]) {
     sodium_bin2base64(out, AUTH_REFRESH_TOKEN_BUF, raw, sizeof raw,
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     sodium_memzero(raw, sizeof raw);
-}
-
-static void epoch_key(const char *user_id, char *out, size_t outlen) {
-    snprintf(out, outlen, "{u:%s}:epoch", user_id);
 }
 
 static void revoked_key(const char *user_id, const char *sid, char *out, size_t outlen) {
@@ -343,26 +327,17 @@ auth_status auth_epoch_bump(pg_conn *conn, const char *user_id, long long *epoch
 }
 
 auth_status auth_epoch_publish(const api_app *app, const char *user_id, long long epoch) {
-    char key[96];
-    char value[24];
-    char ttl[16];
-    epoch_key(user_id, key, sizeof key);
-    snprintf(value, sizeof value, "%lld", epoch);
-    snprintf(ttl, sizeof ttl, "%d", EPOCH_KEY_TTL_S);
-    const char *argv[] = {key, value, ttl};
-    redisReply *reply = redis_pool_eval(app->redis, &EPOCH_SET_IF_GREATER, 1, 3, argv);
-    bool ok = reply != NULL && reply->type == REDIS_REPLY_INTEGER;
-    if (!ok)
-        LOG_WARNF("accounts: cannot publish a token epoch to Redis (%s)",
-                  reply != NULL && reply->type == REDIS_REPLY_ERROR ? reply->str : "unavailable");
-    if (reply != NULL)
-        freeReplyObject(reply);
-    return ok ? AUTH_OK : AUTH_UNAVAILABLE;
+    char err[256];
+    if (user_epoch_publish(app->redis, user_id, epoch, err, sizeof err) != 0) {
+        LOG_WARNF("accounts: cannot publish a token epoch to Redis (%s)", err);
+        return AUTH_UNAVAILABLE;
+    }
+    return AUTH_OK;
 }
 
 void auth_epoch_forget(const api_app *app, const char *user_id) {
-    char key[96];
-    epoch_key(user_id, key, sizeof key);
+    char key[USER_EPOCH_KEY_BUF];
+    user_epoch_key(user_id, key, sizeof key);
     redisReply *reply = redis_pool_command(app->redis, "DEL %s", key);
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
         LOG_ERRORF("accounts: cannot drop the epoch of a user after a failed commit; their "
@@ -532,9 +507,9 @@ static bool parse_epoch(const redisReply *r, long long *out) {
 
 auth_session_state auth_session_check(const api_app *app, const char *user_id, const char *sid,
                                       long long sev) {
-    char ekey[96];
+    char ekey[USER_EPOCH_KEY_BUF];
     char rkey[128];
-    epoch_key(user_id, ekey, sizeof ekey);
+    user_epoch_key(user_id, ekey, sizeof ekey);
     revoked_key(user_id, sid, rkey, sizeof rkey);
     redisReply *reply = redis_pool_command(app->redis, "MGET %s %s", ekey, rkey);
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
@@ -594,22 +569,48 @@ void auth_respond_failure(api_request_ctx *ctx, auth_status st) {
     api_respond_error(ctx, 500, "internal-error", NULL);
 }
 
-void auth_respond_field_errors(api_request_ctx *ctx, json_t *errors) {
-    size_t n = json_array_size(errors);
-    char detail[64];
-    snprintf(detail, sizeof detail, "%zu field%s invalid", n, n == 1 ? " is" : "s are");
-    json_t *problem = problem_new(422, "validation-error", detail, ctx->request_id);
-    if (problem == NULL) {
-        json_decref(errors);
+json_t *auth_field_errors_new(api_request_ctx *ctx) {
+    json_t *errors = json_array();
+    if (errors == NULL)
+        auth_respond_failure(ctx, AUTH_INTERNAL);
+    return errors;
+}
+
+int auth_field_errors_check(api_request_ctx *ctx, json_t *errors, int count) {
+    if (count > 0) {
+        auth_respond_field_errors(ctx, errors);
+        return -1;
+    }
+    json_decref(errors);
+    return 0;
+}
+
+void auth_respond_body(api_request_ctx *ctx, int status, json_t *body) {
+    if (body == NULL) {
         auth_respond_failure(ctx, AUTH_INTERNAL);
         return;
     }
-    size_t i;
-    json_t *e;
-    json_array_foreach(errors, i, e) {
-        problem_add_field_error(problem, json_string_value(json_object_get(e, "field")),
-                                json_string_value(json_object_get(e, "message")));
+    api_respond_json(ctx, status, body);
+}
+
+pg_conn *auth_acquire(api_request_ctx *ctx) {
+    char err[256];
+    pg_conn *conn = pg_pool_acquire(ctx->app->pg, AUTH_PG_ACQUIRE_MS, err, sizeof err);
+    if (conn == NULL) {
+        LOG_WARNF("accounts: no database connection: %s", err);
+        auth_respond_failure(ctx, AUTH_UNAVAILABLE);
     }
-    json_decref(errors);
-    api_respond_problem(ctx, problem);
+    return conn;
+}
+
+int auth_respond_self_lookup(api_request_ctx *ctx, int found) {
+    if (found < 0)
+        auth_respond_failure(ctx, (auth_status)found);
+    else if (found == 0)
+        api_respond_error(ctx, 401, "unauthorized", "the account no longer exists");
+    return found;
+}
+
+void auth_respond_field_errors(api_request_ctx *ctx, json_t *errors) {
+    api_respond_field_errors(ctx, errors);
 }

@@ -5,8 +5,9 @@
  * start, rotation (SELECT ... FOR UPDATE in one transaction; a used or revoked token
  * revokes its whole family), revocation of one session or of all (token_epoch bump), the
  * Redis facts the auth middleware reads ({u:<id>}:revoked:<sid>, {u:<id>}:epoch) and the
- * Postgres fallback when Redis cannot answer, plus the user row and token-pair body every
- * account response shares. Rules: a revocation is written to Redis BEFORE the Postgres
+ * Postgres fallback when Redis cannot answer, plus the user row, the token-pair body and
+ * the small answers (field errors, a built body, no connection, the caller's row gone)
+ * every account route shares. Rules: a revocation is written to Redis BEFORE the Postgres
  * commit (a reader never sees the commit without the Redis fact); a Redis failure while
  * revoking is reported to the caller, who rolls back and answers 503, except on reuse
  * detection, where the Postgres revocation still commits (killing the refresh tokens
@@ -129,6 +130,18 @@ auth_session_state auth_session_check(const api_app *app, const char *user_id, c
 void auth_respond_failure(api_request_ctx *ctx, auth_status st);
 /* 422 validation-error listing errors (a JSON array of {field, message}; stolen). */
 void auth_respond_field_errors(api_request_ctx *ctx, json_t *errors);
+/* An empty array for a validator's errors, or NULL after answering 500 (out of memory). */
+json_t *auth_field_errors_new(api_request_ctx *ctx);
+/* After a validator appended count errors to errors (stolen): 0 when there are none, or
+ * -1 after answering the 422. */
+int auth_field_errors_check(api_request_ctx *ctx, json_t *errors, int count);
+/* Answers body (stolen) with status; NULL (a body that could not be built) answers 500. */
+void auth_respond_body(api_request_ctx *ctx, int status, json_t *body);
+/* A pooled connection for a handler, or NULL after answering 503. */
+pg_conn *auth_acquire(api_request_ctx *ctx);
+/* The caller's own row after a lookup returned found: 1 passes it on; 0 (the account is
+ * gone: 401) and < 0 (auth_status) are answered here. Returns found. */
+int auth_respond_self_lookup(api_request_ctx *ctx, int found);
 
 /* {user, access_token, token_type, expires_in, refresh_token, refresh_expires_in}, the
  * access token signed for (user, family). NULL when signing fails. */

@@ -8,6 +8,7 @@
  */
 #include "api/http_context.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,4 +132,20 @@ const char *api_header(const api_request_ctx *ctx, const char *name) {
         return NULL;
     }
     return u_map_get_case(ctx->req->map_header, name);
+}
+
+void api_respond_field_errors(api_request_ctx *ctx, json_t *errors) {
+    size_t n = json_array_size(errors);
+    char detail[64];
+    snprintf(detail, sizeof detail, "%zu field%s invalid", n, n == 1 ? " is" : "s are");
+    /* A NULL problem (out of memory) is answered 500 by api_respond_problem. */
+    json_t *problem = problem_new(422, "validation-error", detail, ctx->request_id);
+    size_t i;
+    json_t *e;
+    json_array_foreach(errors, i, e) {
+        problem_add_field_error(problem, json_string_value(json_object_get(e, "field")),
+                                json_string_value(json_object_get(e, "message")));
+    }
+    json_decref(errors);
+    api_respond_problem(ctx, problem);
 }

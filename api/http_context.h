@@ -58,6 +58,7 @@ enum {
     API_ROUTE_JSON_BODY = 1 << 0,  /* body must be a JSON object (415/400 otherwise) */
     API_ROUTE_AUTH = 1 << 1,       /* needs a valid access token (401 otherwise) */
     API_ROUTE_AUTH_LIMIT = 1 << 2, /* register/login/refresh: TASKBUS_RATELIMIT_AUTH per IP */
+    API_ROUTE_LARGE_BODY = 1 << 3, /* bulk import: TASKBUS_IMPORT_MAX_BODY_BYTES, not the usual */
 };
 
 typedef struct api_route {
@@ -73,6 +74,8 @@ void api_respond_json(api_request_ctx *ctx, int status, json_t *body);
 void api_respond_problem(api_request_ctx *ctx, json_t *problem);
 /* Shorthand: problem_new(status, slug, detail, ctx->request_id) and answer it. */
 void api_respond_error(api_request_ctx *ctx, int status, const char *slug, const char *detail);
+/* 422 validation-error listing errors (stolen): an array of {field, message}. */
+void api_respond_field_errors(api_request_ctx *ctx, json_t *errors);
 /* Answers with no body (204, or a status with an empty body). */
 void api_respond_empty(api_request_ctx *ctx, int status);
 /* Adds a response header (copied). */

@@ -102,9 +102,12 @@ static int setup_instance(http_server *srv, char *err, size_t errlen) {
         snprintf(err, errlen, "ulfius_init_instance failed");
         return -1;
     }
-    /* limit + 1: ulfius silently drops what passes max_post_body_size, so a body that
-     * reaches limit + 1 bytes is known to be too large (router.c answers 413). */
-    srv->instance.max_post_body_size = (size_t)cfg->max_body_bytes + 1;
+    /* The largest route limit + 1: ulfius silently drops what passes max_post_body_size, so
+     * a body that reaches it is one the router can tell is too large (413), never a
+     * truncated one it would hand on. Routes with the usual limit check theirs in router.c. */
+    long largest = cfg->import_max_body_bytes > cfg->max_body_bytes ? cfg->import_max_body_bytes
+                                                                    : cfg->max_body_bytes;
+    srv->instance.max_post_body_size = (size_t)largest + 1;
     srv->instance.allowed_post_processor = U_POST_PROCESS_NONE;
     /* One endpoint for every method and path: router.c owns 404 and 405. */
     if (ulfius_add_endpoint_by_val(&srv->instance, "*", NULL, "*", 0, on_request, srv) != U_OK) {

@@ -16,6 +16,7 @@
 
 #include "api/http_context.h"
 #include "api/http_server.h"
+#include "api/sse_stream.h"
 #include "shared/config.h"
 #include "shared/log.h"
 
@@ -142,6 +143,9 @@ static int serve(api_app *app, const taskbus_config *cfg, const sigset_t *stop_s
     int sig = wait_for_stop(stop_signals);
     log_json(LOG_INFO, "stopping",
              json_pack("{s:s}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
+    /* SSE streams never finish on their own: end them first, so the drain below waits
+     * only for ordinary requests. */
+    sse_streams_shutdown();
     http_server_stop(srv, DRAIN_MS);
     return 0;
 }

@@ -23,7 +23,9 @@
 #include "shared/time_util.h"
 
 /* Match order does not matter (the most specific pattern wins), only membership. */
-static const api_route *const ROUTER_TABLES[] = {ROUTES_HEALTH, ROUTES_AUTH, ROUTES_USERS, NULL};
+static const api_route *const ROUTER_TABLES[] = {
+    ROUTES_HEALTH,     ROUTES_AUTH,   ROUTES_USERS,  ROUTES_TASKS_WRITE,
+    ROUTES_TASKS_READ, ROUTES_IMPORT, ROUTES_EVENTS, NULL};
 
 static void answer_unrouted(api_request_ctx *ctx, route_match_result result, const route_match *m,
                             const char *method) {
@@ -46,10 +48,11 @@ static void answer_unrouted(api_request_ctx *ctx, route_match_result result, con
 static int check_body(api_request_ctx *ctx, unsigned flags) {
     const struct _u_request *req = ctx->req;
     char detail[320];
+    long limit = (flags & API_ROUTE_LARGE_BODY) != 0 ? ctx->app->cfg->import_max_body_bytes
+                                                     : ctx->app->cfg->max_body_bytes;
     if (request_body_check_size(api_header(ctx, "Content-Length"), req->binary_body_length,
-                                ctx->app->cfg->max_body_bytes) != BODY_OK) {
-        snprintf(detail, sizeof detail, "the request body is larger than %ld bytes",
-                 ctx->app->cfg->max_body_bytes);
+                                limit) != BODY_OK) {
+        snprintf(detail, sizeof detail, "the request body is larger than %ld bytes", limit);
         api_respond_error(ctx, 413, "payload-too-large", detail);
         return -1;
     }

@@ -10,5 +10,14 @@
 extern const api_route ROUTES_HEALTH[]; /* routes_health.c: /health, /ready, /metrics */
 extern const api_route ROUTES_AUTH[];   /* routes_auth.c: /api/v1/auth/... */
 extern const api_route ROUTES_USERS[];  /* routes_users.c: /api/v1/users/me */
+/* routes_tasks_write.c: POST /api/v1/tasks, PATCH|DELETE /api/v1/tasks/:id,
+ * GET /api/v1/commands/:id */
+extern const api_route ROUTES_TASKS_WRITE[];
+/* routes_tasks_read.c: GET /api/v1/tasks, /api/v1/tasks/:id, /api/v1/tasks/stats */
+extern const api_route ROUTES_TASKS_READ[];
+/* routes_import.c: POST /api/v1/tasks/import, GET /api/v1/tasks/import/:id */
+extern const api_route ROUTES_IMPORT[];
+/* routes_events.c: GET /api/v1/events (Server-Sent Events) */
+extern const api_route ROUTES_EVENTS[];
 
 #endif

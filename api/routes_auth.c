@@ -25,16 +25,6 @@
 
 #define USER_EVENTS_TOPIC "user-events"
 
-static pg_conn *acquire(api_request_ctx *ctx) {
-    char err[256];
-    pg_conn *conn = pg_pool_acquire(ctx->app->pg, AUTH_PG_ACQUIRE_MS, err, sizeof err);
-    if (conn == NULL) {
-        LOG_WARNF("accounts: no database connection: %s", err);
-        auth_respond_failure(ctx, AUTH_UNAVAILABLE);
-    }
-    return conn;
-}
-
 static auth_status begin(pg_conn *conn) {
     char err[256];
     if (pg_begin(conn, err, sizeof err) != 0) {
@@ -44,13 +34,17 @@ static auth_status begin(pg_conn *conn) {
     return AUTH_OK;
 }
 
-static auth_status commit(pg_conn *conn) {
+/* Ends the open transaction: COMMIT when st is AUTH_OK, else (or when the COMMIT fails)
+ * ROLLBACK. Returns the final status. */
+static auth_status finish(pg_conn *conn, auth_status st) {
     char err[256];
-    if (pg_commit(conn, err, sizeof err) != 0) {
+    if (st == AUTH_OK && pg_commit(conn, err, sizeof err) != 0) {
         LOG_WARNF("accounts: COMMIT failed: %s", err);
-        return AUTH_UNAVAILABLE;
+        st = AUTH_UNAVAILABLE;
     }
-    return AUTH_OK;
+    if (st != AUTH_OK)
+        pg_rollback(conn);
+    return st;
 }
 
 /* Writes a user event (data stolen) to the outbox in the open transaction. */
@@ -75,12 +69,20 @@ static auth_status add_user_event(pg_conn *conn, const api_request_ctx *ctx, con
 
 static void respond_pair(api_request_ctx *ctx, int status, const auth_user *user,
                          const char *family_id, const char *refresh_token) {
-    json_t *body = auth_token_pair(ctx->app, user, family_id, refresh_token);
-    if (body == NULL) {
+    auth_respond_body(ctx, status, auth_token_pair(ctx->app, user, family_id, refresh_token));
+}
+
+/* 0 when the password matched; otherwise answers (500 when argon2 failed, else status
+ * invalid-credentials with detail) and returns -1. */
+static int require_match(api_request_ctx *ctx, auth_password_result match, int status,
+                         const char *detail) {
+    if (match == AUTH_PASSWORD_MATCH)
+        return 0;
+    if (match == AUTH_PASSWORD_ERROR)
         auth_respond_failure(ctx, AUTH_INTERNAL);
-        return;
-    }
-    api_respond_json(ctx, status, body);
+    else
+        api_respond_error(ctx, status, "invalid-credentials", detail);
+    return -1;
 }
 
 /* ---------------------------------------------------------------- register */
@@ -104,33 +106,22 @@ static int register_in(pg_conn *conn, const api_request_ctx *ctx, const account_
                                  "display_name", user->display_name, "role", user->role);
         st = add_user_event(conn, ctx, "taskbus.user.registered", user, data);
     }
-    if (st == AUTH_OK)
-        st = commit(conn);
-    if (st != AUTH_OK) {
-        pg_rollback(conn);
-        return st;
-    }
-    return 1;
+    st = finish(conn, st);
+    return st == AUTH_OK ? 1 : st;
 }
 
 static void handle_register(api_request_ctx *ctx) {
     account_register_input in;
-    json_t *errors = json_array();
-    if (errors == NULL) {
-        auth_respond_failure(ctx, AUTH_INTERNAL);
+    json_t *errors = auth_field_errors_new(ctx);
+    if (errors == NULL ||
+        auth_field_errors_check(ctx, errors, account_validate_register(ctx->body, &in, errors)))
         return;
-    }
-    if (account_validate_register(ctx->body, &in, errors) > 0) {
-        auth_respond_field_errors(ctx, errors);
-        return;
-    }
-    json_decref(errors);
     char hash[AUTH_PASSWORD_HASH_BUF];
     if (auth_password_hash(ctx->app->cfg, in.password, hash) != 0) {
         auth_respond_failure(ctx, AUTH_INTERNAL);
         return;
     }
-    pg_conn *conn = acquire(ctx);
+    pg_conn *conn = auth_acquire(ctx);
     if (conn == NULL)
         return;
     auth_user user;
@@ -154,7 +145,7 @@ static void handle_register(api_request_ctx *ctx) {
 
 /* The user row for an e-mail: 1, 0, or < 0 (answered). */
 static int load_by_email(api_request_ctx *ctx, const char *email, auth_user *user) {
-    pg_conn *conn = acquire(ctx);
+    pg_conn *conn = auth_acquire(ctx);
     if (conn == NULL)
         return AUTH_UNAVAILABLE;
     int found = auth_user_by_email(conn, email, user);
@@ -187,16 +178,10 @@ static auth_status open_session(api_request_ctx *ctx, const char *password, auth
 
 static void handle_login(api_request_ctx *ctx) {
     account_login_input in;
-    json_t *errors = json_array();
-    if (errors == NULL) {
-        auth_respond_failure(ctx, AUTH_INTERNAL);
+    json_t *errors = auth_field_errors_new(ctx);
+    if (errors == NULL ||
+        auth_field_errors_check(ctx, errors, account_validate_login(ctx->body, &in, errors)))
         return;
-    }
-    if (account_validate_login(ctx->body, &in, errors) > 0) {
-        auth_respond_field_errors(ctx, errors);
-        return;
-    }
-    json_decref(errors);
     /* Before any argon2 work: a guesser must not learn whether a guess was right. */
     if (api_limit_login_account(ctx, in.email) != 0)
         return;
@@ -209,14 +194,8 @@ static void handle_login(api_request_ctx *ctx) {
         match = auth_password_verify(ctx->app->cfg, user.password_hash, in.password);
     else
         auth_password_verify_dummy(ctx->app->cfg, in.password);
-    if (match == AUTH_PASSWORD_ERROR) {
-        auth_respond_failure(ctx, AUTH_INTERNAL);
+    if (require_match(ctx, match, 401, "the e-mail or password is wrong") != 0)
         return;
-    }
-    if (match != AUTH_PASSWORD_MATCH) {
-        api_respond_error(ctx, 401, "invalid-credentials", "the e-mail or password is wrong");
-        return;
-    }
     char family_id[UUID_STR_LEN];
     char token[AUTH_REFRESH_TOKEN_BUF];
     auth_status st = open_session(ctx, in.password, &user, family_id, token);
@@ -231,16 +210,11 @@ static void handle_login(api_request_ctx *ctx) {
 
 static void handle_refresh(api_request_ctx *ctx) {
     const char *presented = NULL;
-    json_t *errors = json_array();
-    if (errors == NULL) {
-        auth_respond_failure(ctx, AUTH_INTERNAL);
+    json_t *errors = auth_field_errors_new(ctx);
+    if (errors == NULL ||
+        auth_field_errors_check(ctx, errors,
+                                account_validate_refresh_body(ctx->body, true, &presented, errors)))
         return;
-    }
-    if (account_validate_refresh_body(ctx->body, true, &presented, errors) > 0) {
-        auth_respond_field_errors(ctx, errors);
-        return;
-    }
-    json_decref(errors);
     auth_user user;
     char family_id[UUID_STR_LEN];
     char token[AUTH_REFRESH_TOKEN_BUF];
@@ -300,11 +274,7 @@ static auth_status logout_in(pg_conn *conn, api_request_ctx *ctx, const char *pr
         else if (found == 1 && strcmp(other, ctx->session_id) != 0)
             st = auth_session_revoke(conn, ctx->app, ctx->user_id, other);
     }
-    if (st == AUTH_OK)
-        st = commit(conn);
-    if (st != AUTH_OK)
-        pg_rollback(conn);
-    return st;
+    return finish(conn, st);
 }
 
 static void handle_logout(api_request_ctx *ctx) {
@@ -312,19 +282,15 @@ static void handle_logout(api_request_ctx *ctx) {
     if (optional_body(ctx, &body) != 0)
         return;
     const char *presented = NULL;
-    json_t *errors = json_array();
-    if (errors == NULL) {
-        json_decref(body);
-        auth_respond_failure(ctx, AUTH_INTERNAL);
-        return;
-    }
-    if (body != NULL && account_validate_refresh_body(body, false, &presented, errors) > 0) {
-        auth_respond_field_errors(ctx, errors);
+    json_t *errors = auth_field_errors_new(ctx);
+    if (errors == NULL ||
+        auth_field_errors_check(
+            ctx, errors,
+            body != NULL ? account_validate_refresh_body(body, false, &presented, errors) : 0)) {
         json_decref(body);
         return;
     }
-    json_decref(errors);
-    pg_conn *conn = acquire(ctx);
+    pg_conn *conn = auth_acquire(ctx);
     if (conn != NULL) {
         auth_status st = logout_in(conn, ctx, presented);
         pg_pool_release(ctx->app->pg, conn);
@@ -337,7 +303,7 @@ static void handle_logout(api_request_ctx *ctx) {
 }
 
 static void handle_logout_all(api_request_ctx *ctx) {
-    pg_conn *conn = acquire(ctx);
+    pg_conn *conn = auth_acquire(ctx);
     if (conn == NULL)
         return;
     long long epoch = 0;
@@ -351,13 +317,9 @@ static void handle_logout_all(api_request_ctx *ctx) {
     }
     if (st == AUTH_OK)
         st = auth_sessions_revoke_all(conn, ctx->user_id);
-    if (st == AUTH_OK)
-        st = commit(conn);
-    if (st != AUTH_OK) {
-        pg_rollback(conn);
-        if (published)
-            auth_epoch_forget(ctx->app, ctx->user_id);
-    }
+    st = finish(conn, st);
+    if (st != AUTH_OK && published)
+        auth_epoch_forget(ctx->app, ctx->user_id);
     pg_pool_release(ctx->app->pg, conn);
     if (st != AUTH_OK)
         auth_respond_failure(ctx, st);
@@ -398,41 +360,27 @@ static int change_in(pg_conn *conn, api_request_ctx *ctx, password_change *pc) {
                       "display_name", pc->after.display_name, "changed_at", pc->after.updated_at);
         st = add_user_event(conn, ctx, "taskbus.user.password_changed", &pc->after, data);
     }
-    if (st == AUTH_OK)
-        st = commit(conn);
-    if (st != AUTH_OK) {
-        pg_rollback(conn);
-        return st;
-    }
-    return 1;
+    st = finish(conn, st);
+    return st == AUTH_OK ? 1 : st;
 }
 
 /* The caller's row: 1, or 0/-1 when answered. */
 static int load_self(api_request_ctx *ctx, auth_user *user) {
-    pg_conn *conn = acquire(ctx);
+    pg_conn *conn = auth_acquire(ctx);
     if (conn == NULL)
         return -1;
     int found = auth_user_by_id(conn, ctx->user_id, user);
     pg_pool_release(ctx->app->pg, conn);
-    if (found < 0)
-        auth_respond_failure(ctx, (auth_status)found);
-    else if (found == 0)
-        api_respond_error(ctx, 401, "unauthorized", "the account no longer exists");
-    return found;
+    return auth_respond_self_lookup(ctx, found);
 }
 
 static void handle_password(api_request_ctx *ctx) {
     account_password_change_input in;
-    json_t *errors = json_array();
-    if (errors == NULL) {
-        auth_respond_failure(ctx, AUTH_INTERNAL);
+    json_t *errors = auth_field_errors_new(ctx);
+    if (errors == NULL ||
+        auth_field_errors_check(ctx, errors,
+                                account_validate_password_change(ctx->body, &in, errors)))
         return;
-    }
-    if (account_validate_password_change(ctx->body, &in, errors) > 0) {
-        auth_respond_field_errors(ctx, errors);
-        return;
-    }
-    json_decref(errors);
     auth_user before;
     if (load_self(ctx, &before) != 1)
         return;
@@ -441,21 +389,15 @@ static void handle_password(api_request_ctx *ctx) {
         return;
     auth_password_result match =
         auth_password_verify(ctx->app->cfg, before.password_hash, in.current_password);
-    if (match == AUTH_PASSWORD_ERROR) {
-        auth_respond_failure(ctx, AUTH_INTERNAL);
+    if (require_match(ctx, match, 403, "current_password is wrong") != 0)
         return;
-    }
-    if (match != AUTH_PASSWORD_MATCH) {
-        api_respond_error(ctx, 403, "invalid-credentials", "current_password is wrong");
-        return;
-    }
     char new_hash[AUTH_PASSWORD_HASH_BUF];
     if (auth_password_hash(ctx->app->cfg, in.new_password, new_hash) != 0) {
         auth_respond_failure(ctx, AUTH_INTERNAL);
         return;
     }
     password_change pc = {.before = &before, .new_hash = new_hash};
-    pg_conn *conn = acquire(ctx);
+    pg_conn *conn = auth_acquire(ctx);
     if (conn == NULL)
         return;
     int rc = change_in(conn, ctx, &pc);

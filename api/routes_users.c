@@ -10,35 +10,21 @@
 #include "api/account_validation.h"
 #include "api/auth_sessions.h"
 #include "api/routes.h"
-#include "shared/log.h"
 
 /* 1 with *user filled; otherwise the request was answered. */
 static int with_conn(api_request_ctx *ctx, const account_profile_patch *patch, auth_user *user) {
-    char err[256];
-    pg_conn *conn = pg_pool_acquire(ctx->app->pg, AUTH_PG_ACQUIRE_MS, err, sizeof err);
-    if (conn == NULL) {
-        LOG_WARNF("accounts: no database connection: %s", err);
-        auth_respond_failure(ctx, AUTH_UNAVAILABLE);
+    pg_conn *conn = auth_acquire(ctx);
+    if (conn == NULL)
         return -1;
-    }
     int found = patch != NULL && patch->set_display_name
                     ? auth_user_set_display_name(conn, ctx->user_id, patch->display_name, user)
                     : auth_user_by_id(conn, ctx->user_id, user);
     pg_pool_release(ctx->app->pg, conn);
-    if (found < 0)
-        auth_respond_failure(ctx, (auth_status)found);
-    else if (found == 0)
-        api_respond_error(ctx, 401, "unauthorized", "the account no longer exists");
-    return found;
+    return auth_respond_self_lookup(ctx, found);
 }
 
 static void respond_user(api_request_ctx *ctx, const auth_user *user) {
-    json_t *body = auth_user_json(user);
-    if (body == NULL) {
-        auth_respond_failure(ctx, AUTH_INTERNAL);
-        return;
-    }
-    api_respond_json(ctx, 200, body);
+    auth_respond_body(ctx, 200, auth_user_json(user));
 }
 
 static void handle_get_me(api_request_ctx *ctx) {
@@ -49,16 +35,11 @@ static void handle_get_me(api_request_ctx *ctx) {
 
 static void handle_patch_me(api_request_ctx *ctx) {
     account_profile_patch patch;
-    json_t *errors = json_array();
-    if (errors == NULL) {
-        auth_respond_failure(ctx, AUTH_INTERNAL);
+    json_t *errors = auth_field_errors_new(ctx);
+    if (errors == NULL ||
+        auth_field_errors_check(ctx, errors,
+                                account_validate_profile_patch(ctx->body, &patch, errors)))
         return;
-    }
-    if (account_validate_profile_patch(ctx->body, &patch, errors) > 0) {
-        auth_respond_field_errors(ctx, errors);
-        return;
-    }
-    json_decref(errors);
     auth_user user;
     if (with_conn(ctx, &patch, &user) == 1)
         respond_user(ctx, &user);

@@ -25,6 +25,7 @@ typedef struct taskbus_config {
     int http_idle_timeout_s;
     int http_thread_stack_kib;
     long max_body_bytes;
+    long import_max_body_bytes; /* POST /api/v1/tasks/import only */
     bool trust_proxy;
 
     char *database_url;
@@ -51,6 +52,11 @@ typedef struct taskbus_config {
     rate_limit_spec ratelimit_user;
     rate_limit_spec ratelimit_auth;
     rate_limit_spec ratelimit_login_account;
+
+    int import_rate;    /* items per second per import (taskbus-importer) */
+    char *import_topic; /* where the importer produces commands */
+    char *writer_topic; /* what the writer consumes */
+    char *writer_group; /* the writer's consumer group */
 
     char *schemas_dir; /* migrations are schemas_dir/migrations */
     char *log_level;

@@ -340,6 +340,9 @@ static rd_kafka_conf_t *make_conf(kafka_consumer_loop *loop, const char *brokers
         {"client.id", loop->group_id},         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"}, {"partition.assignment.strategy", "range"},
         {"auto.offset.reset", "earliest"},     {"enable.partition.eof", "false"},
+        /* A killed member's partitions move after the session times out: 10 s, not
+         * librdkafka's 45 s, so a crashed worker stalls its partitions briefly. */
+        {"session.timeout.ms", "10000"},       {"heartbeat.interval.ms", "2000"},
     };
     for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) {
         char why[256];

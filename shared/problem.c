@@ -27,6 +27,10 @@ static const struct {
     {"rate-limited", "Too many requests"},
     {"service-unavailable", "Service unavailable"},
     {"internal-error", "Internal server error"},
+    {"precondition-failed", "Precondition failed"},
+    {"conflict", "Conflict"},
+    {"idempotency-key-reused", "Idempotency-Key reused with a different request"},
+    {"idempotency-key-in-flight", "A request with this Idempotency-Key is in progress"},
 };
 
 #define GENERIC_TITLE "Request failed"

@@ -9,7 +9,15 @@
  *   cannot reuse it. The next user of the slot connects again.
  * - A failed connect marks Redis down for REDIS_DOWN_BACKOFF_MS: meanwhile callers without
  *   a live context get NULL immediately instead of each waiting a connect timeout.
- * - Connect timeout and read/write timeout (redisSetTimeout) are both timeout_ms.
+ * - A command that fails on a context that was already connected before it (reused), with
+ *   the connection closed or reset under it (REDIS_ERR_EOF / REDIS_ERR_IO), is sent once
+ *   more on a new context: after a Redis restart every pooled context is dead, and the
+ *   first caller of each slot would otherwise fail. A closed connection means the
+ *   command was not run; the few non-idempotent callers (the limiter's script, INCR under
+ *   the writer's journal) tolerate the rare retry of a reset mid-command.
+ * - REDIS_URL is parsed, and each context connected (connect and read/write timeouts both
+ *   timeout_ms, then AUTH and SELECT), by shared/redis_url.c: one grammar for the pool and
+ *   the dedicated connections.
  */
 #include "shared/redis_pool.h"
 
@@ -23,7 +31,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "shared/errbuf.h"
 #include "shared/log.h"
+#include "shared/redis_url.h"
 #include "shared/time_util.h"
 
 #define REDIS_DOWN_BACKOFF_MS 1000
@@ -31,14 +41,12 @@
 typedef struct redis_slot {
     redisContext *ctx;
     bool in_use;
+    bool reused;    /* ctx was connected before the current command */
+    bool stale_err; /* the last command failed with EOF/IO on a reused ctx: worth a retry */
 } redis_slot;
 
 struct redis_pool {
-    char host[256];
-    int port;
-    char *username; /* NULL unless the URL carries user:password */
-    char *password; /* NULL when the URL has none */
-    int db;
+    redis_url url; /* parsed once at create; holds the password, never logged */
     int timeout_ms;
     int size;
     pthread_mutex_t mu;
@@ -47,193 +55,30 @@ struct redis_pool {
     redis_slot *slots;
 };
 
-static void set_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_errf(char *err, size_t errlen, const char *fmt, ...) {
-    if (err == NULL || errlen == 0) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-/* Decodes %XX escapes of the userinfo part in place. */
-static void percent_decode(char *s) {
-    char *out = s;
-    for (char *p = s; *p; p++) {
-        unsigned int v;
-        if (p[0] == '%' && p[1] && p[2] && sscanf(p + 1, "%2x", &v) == 1) {
-            *out++ = (char)v;
-            p += 2;
-        } else {
-            *out++ = *p;
-        }
-    }
-    *out = '\0';
-}
-
-static int parse_userinfo(redis_pool *pool, const char *start, size_t len) {
-    char *info = strndup(start, len);
-    if (info == NULL) {
-        return -1;
-    }
-    char *colon = strchr(info, ':');
-    char *pass = NULL;
-    if (colon != NULL) {
-        *colon = '\0';
-        pass = colon + 1;
-    }
-    percent_decode(info);
-    if (pass != NULL) {
-        percent_decode(pass);
-    }
-    int rc = 0;
-    if (info[0] != '\0') {
-        pool->username = strdup(info);
-        rc = pool->username == NULL ? -1 : 0;
-    }
-    if (rc == 0 && pass != NULL && pass[0] != '\0') {
-        pool->password = strdup(pass);
-        rc = pool->password == NULL ? -1 : 0;
-    }
-    free(info);
-    return rc;
-}
-
-static int parse_port(const char *text, size_t len, int *out) {
-    if (len == 0 || len > 5) {
-        return -1;
-    }
-    int v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (text[i] < '0' || text[i] > '9') {
-            return -1;
-        }
-        v = v * 10 + (text[i] - '0');
-    }
-    if (v < 1 || v > 65535) {
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-/* host[:port] or [v6]:port; port defaults to 6379. */
-static int parse_hostport(redis_pool *pool, const char *p, size_t len) {
-    const char *host = p;
-    size_t hostlen = len;
-    const char *portp = NULL;
-    if (len > 0 && p[0] == '[') {
-        const char *close = memchr(p, ']', len);
-        if (close == NULL) {
-            return -1;
-        }
-        host = p + 1;
-        hostlen = (size_t)(close - host);
-        if (close + 1 < p + len) {
-            if (close[1] != ':') {
-                return -1;
-            }
-            portp = close + 2;
-        }
-    } else {
-        const char *colon = memchr(p, ':', len);
-        if (colon != NULL) {
-            hostlen = (size_t)(colon - p);
-            portp = colon + 1;
-        }
-    }
-    if (hostlen == 0 || hostlen >= sizeof pool->host) {
-        return -1;
-    }
-    memcpy(pool->host, host, hostlen);
-    pool->host[hostlen] = '\0';
-    pool->port = 6379;
-    if (portp != NULL) {
-        return parse_port(portp, (size_t)(p + len - portp), &pool->port);
-    }
-    return 0;
-}
-
-static int parse_db(const char *path, int *db) {
-    /* path is "" or "/" or "/N" */
-    if (path[0] == '\0' || strcmp(path, "/") == 0) {
-        *db = 0;
-        return 0;
-    }
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(path + 1, &end, 10);
-    if (errno != 0 || end == path + 1 || *end != '\0' || v < 0 || v > INT_MAX) {
-        return -1;
-    }
-    *db = (int)v;
-    return 0;
-}
-
-/* redis://[[user]:password@]host[:port][/db] */
-static int parse_url(redis_pool *pool, const char *url, char *err, size_t errlen) {
-    const char *scheme = "redis://";
-    if (strncmp(url, scheme, strlen(scheme)) != 0) {
-        set_errf(err, errlen, "REDIS_URL must start with redis:// (TLS is not supported)");
-        return -1;
-    }
-    const char *p = url + strlen(scheme);
-    const char *slash = strchr(p, '/');
-    const char *auth_end = p + strcspn(p, "/");
-    const char *at = NULL;
-    for (const char *q = p; q < auth_end; q++) {
-        if (*q == '@') {
-            at = q; /* the last '@' before the path ends the userinfo */
-        }
-    }
-    const char *hostp = p;
-    if (at != NULL) {
-        if (parse_userinfo(pool, p, (size_t)(at - p)) != 0) {
-            set_errf(err, errlen, "out of memory");
-            return -1;
-        }
-        hostp = at + 1;
-    }
-    if (parse_hostport(pool, hostp, (size_t)(auth_end - hostp)) != 0) {
-        set_errf(err, errlen, "REDIS_URL has a bad host or port");
-        return -1;
-    }
-    if (parse_db(slash != NULL ? slash : "", &pool->db) != 0) {
-        set_errf(err, errlen, "REDIS_URL has a bad database number");
-        return -1;
-    }
-    return 0;
-}
-
 static void free_pool(redis_pool *pool) {
     if (pool == NULL) {
         return;
     }
     free(pool->slots);
-    free(pool->username);
-    free(pool->password);
     free(pool);
 }
 
 redis_pool *redis_pool_create(const char *url, int size, int timeout_ms, char *err, size_t errlen) {
     if (url == NULL || size < 1 || size > 4096 || timeout_ms < 1) {
-        set_errf(err, errlen, "redis_pool: bad arguments");
+        errbuf_setf(err, errlen, "redis_pool: bad arguments");
         return NULL;
     }
     /* A write to a peer that closed must be an error, not a fatal signal. */
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
-        set_errf(err, errlen, "redis_pool: cannot ignore SIGPIPE");
+        errbuf_setf(err, errlen, "redis_pool: cannot ignore SIGPIPE");
         return NULL;
     }
     redis_pool *pool = calloc(1, sizeof *pool);
     if (pool == NULL) {
-        set_errf(err, errlen, "redis_pool: out of memory");
+        errbuf_setf(err, errlen, "redis_pool: out of memory");
         return NULL;
     }
-    if (parse_url(pool, url, err, errlen) != 0) {
+    if (redis_url_parse(url, &pool->url, err, errlen) != 0) {
         free_pool(pool);
         return NULL;
     }
@@ -250,7 +95,7 @@ redis_pool *redis_pool_create(const char *url, int size, int timeout_ms, char *e
         ok = false;
     }
     if (!ok) {
-        set_errf(err, errlen, "redis_pool: out of memory");
+        errbuf_setf(err, errlen, "redis_pool: out of memory");
         free_pool(pool);
         return NULL;
     }
@@ -345,47 +190,13 @@ static void mark_up(redis_pool *pool) {
     }
 }
 
-/* Runs one setup command; true when it answered without an error. */
-static bool setup_command(redisContext *ctx, int argc, const char **argv, const char *what) {
-    redisReply *r = redisCommandArgv(ctx, argc, argv, NULL);
-    bool ok = r != NULL && r->type != REDIS_REPLY_ERROR;
-    if (r != NULL && r->type == REDIS_REPLY_ERROR) {
-        LOG_ERRORF("redis %s failed: %s", what, r->str);
-    }
-    if (r != NULL) {
-        freeReplyObject(r);
-    }
-    return ok;
-}
-
+/* A new context (timeouts, AUTH and SELECT done by redis_url_connect), or NULL with Redis
+ * marked down for the back-off. */
 static redisContext *connect_ctx(redis_pool *pool) {
-    struct timeval tv = {.tv_sec = pool->timeout_ms / 1000,
-                         .tv_usec = (pool->timeout_ms % 1000) * 1000};
-    redisContext *ctx = redisConnectWithTimeout(pool->host, pool->port, tv);
-    if (ctx == NULL || ctx->err) {
-        mark_down(pool, ctx != NULL ? ctx->errstr : "out of memory");
-        if (ctx != NULL) {
-            redisFree(ctx);
-        }
-        return NULL;
-    }
-    bool ok = redisSetTimeout(ctx, tv) == REDIS_OK;
-    if (ok && pool->password != NULL && pool->username != NULL) {
-        const char *argv[3] = {"AUTH", pool->username, pool->password};
-        ok = setup_command(ctx, 3, argv, "AUTH");
-    } else if (ok && pool->password != NULL) {
-        const char *argv[2] = {"AUTH", pool->password};
-        ok = setup_command(ctx, 2, argv, "AUTH");
-    }
-    if (ok && pool->db != 0) {
-        char dbtext[16];
-        snprintf(dbtext, sizeof dbtext, "%d", pool->db);
-        const char *argv[2] = {"SELECT", dbtext};
-        ok = setup_command(ctx, 2, argv, "SELECT");
-    }
-    if (!ok) {
-        mark_down(pool, ctx->err ? ctx->errstr : "connection setup failed");
-        redisFree(ctx);
+    char err[512];
+    redisContext *ctx = redis_url_connect(&pool->url, pool->timeout_ms, err, sizeof err);
+    if (ctx == NULL) {
+        mark_down(pool, err);
         return NULL;
     }
     mark_up(pool);
@@ -398,6 +209,8 @@ static redis_slot *acquire(redis_pool *pool) {
     if (s == NULL) {
         return NULL;
     }
+    s->reused = s->ctx != NULL;
+    s->stale_err = false;
     if (s->ctx == NULL) {
         if (is_down(pool) || (s->ctx = connect_ctx(pool)) == NULL) {
             give_back(pool, s);
@@ -407,9 +220,22 @@ static redis_slot *acquire(redis_pool *pool) {
     return s;
 }
 
+/* After a failed command on s: true when it is worth sending once more on a fresh
+ * context (see the rules above), which it then connects. */
+static bool reconnect_for_retry(redis_pool *pool, redis_slot *s) {
+    if (!s->stale_err || s->ctx != NULL) {
+        return false;
+    }
+    s->reused = false;
+    s->stale_err = false;
+    s->ctx = connect_ctx(pool);
+    return s->ctx != NULL;
+}
+
 /* Frees the context when the reply shows the connection failed; returns the reply. */
 static redisReply *after_command(redis_slot *s, redisReply *reply) {
     if (reply == NULL || s->ctx->err) {
+        s->stale_err = s->reused && (s->ctx->err == REDIS_ERR_EOF || s->ctx->err == REDIS_ERR_IO);
         LOG_WARNF("redis command failed: %s", s->ctx->err ? s->ctx->errstr : "no reply");
         if (reply != NULL) {
             freeReplyObject(reply);
@@ -428,9 +254,14 @@ redisReply *redis_pool_command(redis_pool *pool, const char *fmt, ...) {
     }
     va_list ap;
     va_start(ap, fmt);
-    redisReply *reply = redisvCommand(s->ctx, fmt, ap);
+    va_list again;
+    va_copy(again, ap);
+    redisReply *reply = after_command(s, redisvCommand(s->ctx, fmt, ap));
+    if (reply == NULL && reconnect_for_retry(pool, s)) {
+        reply = after_command(s, redisvCommand(s->ctx, fmt, again));
+    }
+    va_end(again);
     va_end(ap);
-    reply = after_command(s, reply);
     give_back(pool, s);
     return reply;
 }
@@ -442,6 +273,9 @@ redisReply *redis_pool_command_argv(redis_pool *pool, int argc, const char **arg
         return NULL;
     }
     redisReply *reply = after_command(s, redisCommandArgv(s->ctx, argc, argv, argvlen));
+    if (reply == NULL && reconnect_for_retry(pool, s)) {
+        reply = after_command(s, redisCommandArgv(s->ctx, argc, argv, argvlen));
+    }
     give_back(pool, s);
     return reply;
 }
@@ -510,6 +344,9 @@ redisReply *redis_pool_eval(redis_pool *pool, redis_script *script, int numkeys,
     redisReply *r = NULL;
     if (loaded || load_script(pool, s, script) == 0) {
         r = evalsha(pool, s, script, numkeys, argc, argv);
+        if (r == NULL && reconnect_for_retry(pool, s)) {
+            r = evalsha(pool, s, script, numkeys, argc, argv);
+        }
         /* A restarted or flushed Redis forgot the script: load it again, once. */
         if (is_noscript(r)) {
             freeReplyObject(r);
@@ -526,13 +363,13 @@ redisReply *redis_pool_eval(redis_pool *pool, redis_script *script, int numkeys,
 bool redis_pool_ping(redis_pool *pool, char *err, size_t errlen) {
     redisReply *r = redis_pool_command(pool, "PING");
     if (r == NULL) {
-        set_errf(err, errlen, "redis unavailable at %s:%d", pool->host, pool->port);
+        errbuf_setf(err, errlen, "redis unavailable at %s:%d", pool->url.host, pool->url.port);
         return false;
     }
     bool ok = r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
     if (!ok) {
-        set_errf(err, errlen, "redis PING answered %s",
-                 r->type == REDIS_REPLY_ERROR ? r->str : "something else");
+        errbuf_setf(err, errlen, "redis PING answered %s",
+                    r->type == REDIS_REPLY_ERROR ? r->str : "something else");
     }
     freeReplyObject(r);
     return ok;

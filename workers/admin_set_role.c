@@ -3,9 +3,10 @@
  *
  * Owns: the role change of one user. Rules: one transaction updates role and bumps
  * token_epoch (the e-mail is matched lower-cased, as accounts store it); before COMMIT the
- * new epoch goes to Redis ({u:<id>}:epoch, set-if-greater, the key and script of
- * api/auth_sessions.c), so no API instance keeps accepting tokens of the old epoch from
- * its cache. If Redis cannot take it, the transaction is rolled back and nothing changes.
+ * new epoch goes to Redis ({u:<id>}:epoch, set-if-greater through shared/user_epoch.c,
+ * as api/auth_sessions.c writes it), so no API instance keeps accepting tokens of the old
+ * epoch from its cache. If Redis cannot take it, the transaction is rolled back and nothing
+ * changes.
  */
 #include "workers/admin_set_role.h"
 
@@ -16,9 +17,9 @@
 
 #include "shared/pg_pool.h"
 #include "shared/redis_pool.h"
+#include "shared/user_epoch.h"
 
 #define PG_ACQUIRE_MS 10000
-#define EPOCH_KEY_TTL_S "3600" /* as api/auth_sessions.c */
 
 static const pg_stmt STMT_SET_ROLE = {
     .name = "admin_set_role",
@@ -27,19 +28,7 @@ static const pg_stmt STMT_SET_ROLE = {
     .nparams = 2,
 };
 
-/* KEYS[1] epoch key; ARGV[1] epoch, ARGV[2] ttl seconds (same as api/auth_sessions.c). */
-static redis_script EPOCH_SET_IF_GREATER = {
-    .source = "local cur = tonumber(redis.call('GET', KEYS[1]))\n"
-              "local new = tonumber(ARGV[1])\n"
-              "if cur == nil or new > cur then\n"
-              "  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])\n"
-              "  return new\n"
-              "end\n"
-              "return cur\n",
-    .sha1 = {0},
-};
-
-static int publish_epoch(const taskbus_config *cfg, const char *user_id, const char *epoch) {
+static int publish_epoch(const taskbus_config *cfg, const char *user_id, long long epoch) {
     char err[512];
     redis_pool *redis =
         redis_pool_create(cfg->redis_url, 1, cfg->redis_timeout_ms, err, sizeof err);
@@ -47,19 +36,12 @@ static int publish_epoch(const taskbus_config *cfg, const char *user_id, const c
         fprintf(stderr, "taskbus-admin set-role: REDIS_URL: %s\n", err);
         return -1;
     }
-    char key[128];
-    snprintf(key, sizeof key, "{u:%s}:epoch", user_id);
-    const char *argv[3] = {key, epoch, EPOCH_KEY_TTL_S};
-    redisReply *r = redis_pool_eval(redis, &EPOCH_SET_IF_GREATER, 1, 3, argv);
-    int rc = r != NULL && r->type == REDIS_REPLY_INTEGER ? 0 : -1;
+    int rc = user_epoch_publish(redis, user_id, epoch, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr,
                 "taskbus-admin set-role: redis did not take the new token epoch (%s); "
                 "nothing was changed\n",
-                r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : "unavailable");
-    }
-    if (r != NULL) {
-        freeReplyObject(r);
+                err);
     }
     redis_pool_destroy(redis);
     return rc;
@@ -67,7 +49,7 @@ static int publish_epoch(const taskbus_config *cfg, const char *user_id, const c
 
 /* Runs the UPDATE in the open transaction. 1 changed, 0 no such user, -1 error. */
 static int update_role(pg_conn *c, const char *email, const char *role, char *id, size_t idlen,
-                       char *epoch, size_t epochlen) {
+                       long long *epoch) {
     const char *vals[2] = {email, role};
     PGresult *res = pg_exec_stmt(c, &STMT_SET_ROLE, vals);
     if (!pg_result_ok(res)) {
@@ -79,7 +61,7 @@ static int update_role(pg_conn *c, const char *email, const char *role, char *id
     int found = PQntuples(res) == 1;
     if (found) {
         snprintf(id, idlen, "%s", PQgetvalue(res, 0, 0));
-        snprintf(epoch, epochlen, "%s", PQgetvalue(res, 0, 1));
+        *epoch = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
     }
     PQclear(res);
     return found;
@@ -87,12 +69,13 @@ static int update_role(pg_conn *c, const char *email, const char *role, char *id
 
 static int set_role_in(const taskbus_config *cfg, pg_conn *c, const char *email, const char *role) {
     char err[512];
-    char id[64] = "", epoch[32] = "";
+    char id[64] = "";
+    long long epoch = 0;
     if (pg_begin(c, err, sizeof err) != 0) {
         fprintf(stderr, "taskbus-admin set-role: %s\n", err);
         return 1;
     }
-    int found = update_role(c, email, role, id, sizeof id, epoch, sizeof epoch);
+    int found = update_role(c, email, role, id, sizeof id, &epoch);
     if (found == 0) {
         fprintf(stderr, "taskbus-admin set-role: no user with e-mail %s\n", email);
     }

@@ -1,8 +1,9 @@
 /*
  * relay_main.c: the taskbus-relay process (outbox to Kafka).
  *
- * Owns: start-up (configuration, logging, signals, one Postgres connection, the producer,
- * migrations) and the publish loop. Rules:
+ * Owns: start-up (one Postgres connection, the producer; the command line, configuration,
+ * logging, signals and migrations through shared/daemon_startup.c) and the publish loop.
+ * Rules:
  * - One pooled connection carries the leadership lock, LISTEN outbox and the batches, so
  *   losing it loses the lock too: the loop then stops publishing and competes again.
  * - A standby retries the lock every second.
@@ -14,19 +15,18 @@
  */
 #include <stdbool.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "shared/config.h"
 #include "shared/daemon_signals.h"
+#include "shared/daemon_startup.h"
 #include "shared/kafka_producer.h"
 #include "shared/log.h"
-#include "shared/migrate.h"
 #include "shared/pg_pool.h"
 #include "workers/relay_leader.h"
 #include "workers/relay_outbox.h"
 
-#define PG_ACQUIRE_MS 5000
-#define STANDBY_RETRY_MS 1000
+#define PG_ACQUIRE_MS DAEMON_PG_ACQUIRE_MS
+#define STANDBY_RETRY_MS DAEMON_RETRY_MS
 #define IDLE_POLL_MS 1000
 /* Bounds a stop while Kafka is down: one batch wait plus the flush stays well inside
  * Kubernetes' 30 s termination grace. A healthy broker acknowledges in milliseconds. */
@@ -128,30 +128,6 @@ static int run_relay(relay_state *st) {
     return 0;
 }
 
-/* Applies migrations, waiting for Postgres to come up. 0, or -1 (fatal or stopped). */
-static int run_migrations(pg_pool *pool, const char *schemas_dir) {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/migrations", schemas_dir);
-    char err[512];
-    for (;;) {
-        pg_conn *c = pg_pool_acquire(pool, PG_ACQUIRE_MS, err, sizeof err);
-        if (c != NULL) {
-            int n = migrate_run(c, dir, err, sizeof err);
-            pg_pool_release(pool, c);
-            if (n < 0) {
-                LOG_ERRORF("relay: migrations failed: %s", err);
-                return -1;
-            }
-            LOG_INFOF("relay: %d migration(s) applied", n);
-            return 0;
-        }
-        LOG_WARNF("relay: waiting for postgres: %s", err);
-        if (daemon_sleep_ms(STANDBY_RETRY_MS)) {
-            return -1;
-        }
-    }
-}
-
 static int start(const taskbus_config *cfg, relay_state *st) {
     char err[512];
     st->pool = pg_pool_create(cfg->database_url, 1, cfg->pg_statement_timeout_ms, err, sizeof err);
@@ -164,43 +140,23 @@ static int start(const taskbus_config *cfg, relay_state *st) {
         LOG_ERRORF("relay: %s", err);
         return 1;
     }
-    return run_migrations(st->pool, cfg->schemas_dir) == 0 ? 0 : 1;
+    return daemon_run_migrations(st->pool, cfg->schemas_dir, "relay") == 0 ? 0 : 1;
 }
 
-static int parse_args(int argc, char **argv) {
-    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        config_print_help(stdout, "taskbus-relay",
-                          "the outbox relay: publishes committed outbox rows to Kafka");
-        return 1;
-    }
-    if (argc > 1) {
-        fprintf(stderr, "taskbus-relay: unexpected argument %s (try --help)\n", argv[1]);
-        return -1;
-    }
-    return 0;
-}
+static const daemon_identity RELAY = {
+    .program = "taskbus-relay",
+    .service = "relay",
+    .summary = "the outbox relay: publishes committed outbox rows to Kafka",
+};
 
 int main(int argc, char **argv) {
-    int args = parse_args(argc, argv);
-    if (args != 0) {
-        return args > 0 ? 0 : 2;
-    }
     taskbus_config cfg;
-    char err[512];
-    if (config_load(&cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "taskbus-relay: %s\n", err);
-        return 2;
-    }
-    log_level level = LOG_INFO;
-    (void)log_level_parse(cfg.log_level, &level);
-    log_init("relay", level);
-    if (daemon_signals_install() != 0) {
-        LOG_ERRORF("relay: cannot install signal handlers");
-        config_free(&cfg);
-        return 1;
+    int rc = 0;
+    if (!daemon_startup(&RELAY, argc, argv, &cfg, &rc)) {
+        return rc;
     }
     relay_state st = {0};
-    int rc = start(&cfg, &st);
+    rc = start(&cfg, &st);
     if (rc == 0 && !daemon_should_stop()) {
         rc = run_relay(&st);
     } else if (daemon_should_stop()) {

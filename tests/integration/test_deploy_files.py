@@ -1,13 +1,16 @@
 """The deployment files, checked without a Docker engine or a helm binary.
 
-Owns: compose/docker-compose.yml (services, images, start order, environment), the
-Dockerfile (non-root, health check, the same CMake build, the Debian packages the build
-and the binaries really need), compose/nginx.conf (`nginx -t`, then a real nginx in front
-of a small local backend: X-Forwarded-For, X-Request-ID, the 1 MiB limit, problem+json
-when no replica answers), the Helm chart (parses, every .Values reference exists, balanced
-template actions, probes, hooks, Secret vs ConfigMap) and schemas/openapi.json (valid
-OpenAPI 3.1, and every path in it answered by the running API with something other than
-404).
+Owns: compose/docker-compose.yml (services, images, start order, environment; the writer
+and importer daemons), the Dockerfile (non-root, health check, the same CMake build of
+every daemon, stripped, the Debian packages the build and the binaries really need),
+compose/nginx.conf (`nginx -t`, then a real nginx in front of a small local backend:
+X-Forwarded-For, X-Request-ID, the 1 MiB limit and the 16 MiB one of the import path,
+an unbuffered event stream, problem+json when no replica answers), the Helm chart
+(parses, every .Values reference exists, balanced template actions, probes, hooks, Secret
+vs ConfigMap, writer and importer Deployments, `helm lint` and `helm template`) and
+schemas/openapi.json (valid OpenAPI 3.1, the task endpoints with their headers and status
+codes, and every path in it answered by the running API with a documented status: 401
+without a token, and with a real user's token for the task paths, 404 for a random id).
 Rules: every environment variable these files give a taskbus binary must be one the
 binaries read: the list comes from `$TASKBUS_BUILD_DIR/taskbus-api --help`, or from the
 table in docs/decisions.md when no binary was built. The live checks need TASKBUS_API_URL
@@ -32,7 +35,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 import yaml
-from helpers.api import fresh_ip
+from helpers.api import fresh_ip, register_user
 
 REPO = Path(os.environ.get("TASKBUS_REPO") or Path(__file__).resolve().parents[2])
 COMPOSE_DIR = REPO / "compose"
@@ -41,8 +44,13 @@ OPENAPI = REPO / "schemas" / "openapi.json"
 DOCKERFILE = COMPOSE_DIR / "Dockerfile"
 
 CONFIG_VAR_RE = re.compile(r"\b(TASKBUS_[A-Z0-9_]+|DATABASE_URL|DATABASE_READ_URL|REDIS_URL|KAFKA_BROKERS)\b")
-BINARIES = ("taskbus-api", "taskbus-relay", "taskbus-admin")
-TASKBUS_SERVICES = ("migrate", "api", "relay")
+BINARIES = ("taskbus-api", "taskbus-relay", "taskbus-admin", "taskbus-writer", "taskbus-importer")
+TASKBUS_SERVICES = ("migrate", "api", "relay", "writer", "importer")
+# The long-running daemons besides the API: each starts after the migrate job succeeded.
+DAEMON_SERVICES = {"relay": "taskbus-relay", "writer": "taskbus-writer", "importer": "taskbus-importer"}
+IMPORT_PATH = "/api/v1/tasks/import"
+EVENTS_PATH = "/api/v1/events"
+IMPORT_MAX_BODY = 16 * 1024 * 1024
 # The endpoints docs/decisions.md and DESIGN.md name so far.
 EXPECTED_PATHS = {
     "/health": {"get"},
@@ -56,6 +64,32 @@ EXPECTED_PATHS = {
     "/api/v1/auth/logout-all": {"post"},
     "/api/v1/auth/password": {"put"},
     "/api/v1/users/me": {"get", "patch"},
+    "/api/v1/tasks": {"get", "post"},
+    "/api/v1/tasks/{id}": {"get", "patch", "delete"},
+    "/api/v1/tasks/stats": {"get"},
+    "/api/v1/commands/{id}": {"get"},
+    "/api/v1/tasks/import": {"post"},
+    "/api/v1/tasks/import/{id}": {"get"},
+    "/api/v1/events": {"get"},
+}
+# Every status the task handlers can answer (docs/decisions.md "Tasks (issue 3)", read off
+# api/routes_tasks_*.c, routes_import.c, routes_events.c and the router's checks).
+TASK_STATUS_CODES = {
+    ("post", "/api/v1/tasks"): {"201", "202", "400", "401", "404", "409", "413", "415", "422", "429", "503"},
+    ("get", "/api/v1/tasks"): {"200", "401", "422", "429", "503"},
+    ("get", "/api/v1/tasks/{id}"): {"200", "304", "401", "404", "429", "503"},
+    ("patch", "/api/v1/tasks/{id}"): {"200", "202", "400", "401", "404", "412", "413", "415", "422", "429", "503"},
+    ("delete", "/api/v1/tasks/{id}"): {"202", "204", "401", "404", "412", "429", "503"},
+    ("get", "/api/v1/tasks/stats"): {"200", "401", "429", "503"},
+    ("get", "/api/v1/commands/{id}"): {"200", "401", "404", "429", "503"},
+    ("post", "/api/v1/tasks/import"): {"202", "400", "401", "409", "413", "415", "422", "429", "503"},
+    ("get", "/api/v1/tasks/import/{id}"): {"200", "401", "404", "429", "503"},
+    ("get", "/api/v1/events"): {"200", "401", "422", "429", "503"},
+}
+# Media types a request body may have besides application/json, by operation.
+EXTRA_BODY_TYPES = {
+    ("patch", "/api/v1/tasks/{id}"): {"application/merge-patch+json"},
+    ("post", "/api/v1/tasks/import"): {"application/x-ndjson"},
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
@@ -185,7 +219,7 @@ def test_compose_start_order(compose):
 
     for n in services:
         visit(n, [])
-    for n in ("api", "relay"):
+    for n in ("api", *DAEMON_SERVICES):
         assert depends_of(services[n]).get("migrate", {}).get("condition") == "service_completed_successfully", (
             f"{n} must start only after the migrate job succeeded")
     mig = depends_of(services["migrate"])
@@ -201,8 +235,40 @@ def test_compose_migrate_job_runs_migrate_and_topics(compose):
     assert "taskbus-admin migrate" in cmd and "taskbus-admin topics" in cmd, cmd
     assert cmd.index("taskbus-admin migrate") < cmd.index("taskbus-admin topics") or "&&" in cmd
     assert str(mig.get("restart", "no")) == "no", "a one-shot job must not restart"
-    assert "taskbus-relay" in " ".join(compose["services"]["relay"]["command"])
-    assert "taskbus-api" in " ".join(compose["services"]["api"]["command"])
+    for service, binary in (("api", "taskbus-api"), *DAEMON_SERVICES.items()):
+        cmd = compose["services"][service]["command"]
+        assert (cmd if isinstance(cmd, list) else cmd.split())[0] == binary, f"{service} runs {cmd}, not {binary}"
+
+
+def test_compose_runs_the_writer_and_importer(compose):
+    services = compose["services"]
+    shared = env_of(services["api"])
+    partitions = int(shared.get("TASKBUS_KAFKA_PARTITIONS", "6"))
+    for name in ("writer", "importer"):
+        svc = services[name]
+        # The image's HEALTHCHECK probes the API's port, which these daemons do not have.
+        assert (svc.get("healthcheck") or {}).get("disable") is True, f"{name} would be marked unhealthy"
+        assert svc.get("restart") in ("unless-stopped", "always", "on-failure"), f"{name} is not restarted"
+        assert not svc.get("ports") and not svc.get("container_name"), name
+        assert depends_of(svc).get("kafka", {}).get("condition") == "service_healthy", f"{name} must wait for Kafka"
+        grace = str(svc.get("stop_grace_period", "10s"))
+        assert re.fullmatch(r"\d+s", grace) and int(grace[:-1]) >= 20, f"{name}: SIGTERM needs time to finish a batch"
+        env = env_of(svc)
+        # One Kafka cluster and one database for every daemon.
+        for var in ("DATABASE_URL", "REDIS_URL", "KAFKA_BROKERS", "TASKBUS_KAFKA_PARTITIONS"):
+            assert env.get(var) == shared.get(var), f"{name}: {var} differs from the API's"
+    writer = services["writer"]
+    assert depends_of(writer).get("redis", {}).get("condition") == "service_healthy", "the writer needs Redis"
+    replicas = (writer.get("deploy") or {}).get("replicas", 1)
+    assert 2 <= replicas <= partitions, f"writer replicas {replicas}: one consumer group over {partitions} partitions"
+    # What the importer produces must be what the writer consumes.
+    wt = env_of(writer).get("TASKBUS_WRITER_TOPIC", "task-commands")
+    it = env_of(services["importer"]).get("TASKBUS_IMPORT_TOPIC", "task-commands")
+    assert wt == it == "task-commands", (wt, it)
+    rate = env_of(services["importer"]).get("TASKBUS_IMPORT_RATE", "200")
+    assert rate.isdigit() and int(rate) >= 1, rate
+    assert int(shared.get("TASKBUS_IMPORT_MAX_BODY_BYTES", "0")) == IMPORT_MAX_BODY, (
+        "the API's import body limit must be set, and be the one nginx.conf allows on the import path")
 
 
 def test_compose_two_api_replicas_behind_nginx_on_8080(compose):
@@ -289,6 +355,13 @@ def test_dockerfile_builds_the_binaries_with_the_repository_cmake():
     assert built == set(BINARIES), built
     assert built <= targets, f"the Dockerfile builds targets CMakeLists.txt lacks: {built - targets}"
     assert "TASKBUS_SANITIZE=ON" not in build
+    # Stripped on the way out of the build stage (install -s), every one of them.
+    stripped = set()
+    for step in re.split(r"&&|;|\bRUN\b", build):
+        words = step.split()
+        if words[:1] == ["install"] and ("-s" in words or "--strip" in words):
+            stripped |= {Path(w).name for w in words if re.fullmatch(r"\S*/taskbus-[a-z]+", w)}
+    assert stripped == set(BINARIES), f"binaries installed with -s (stripped): {sorted(stripped)}"
 
 
 def owning_package(path):
@@ -399,10 +472,25 @@ def test_nginx_conf_is_valid_and_consistent(tmp_path, compose, config_vars):
     for host, port in re.findall(r"^\s*server\s+([A-Za-z0-9_.-]+):(\d+)", text, re.M):
         assert host in compose["services"], f"upstream host {host} is not a compose service"
         assert int(port) == api_port
-    m = re.search(r"client_max_body_size\s+(\d+)([kKmM]?)\s*;", text)
-    assert m, "no client_max_body_size"
-    limit = int(m.group(1)) * {"": 1, "k": 1024, "m": 1024 * 1024}[m.group(2).lower()]
-    assert limit == int(api_env.get("TASKBUS_MAX_BODY_BYTES", "1048576")) == 1048576
+    # The server-wide limit is the API's; only the import path raises it, to the API's
+    # import limit.
+    server_level = re.sub(r"location\s[^{]*\{[^}]*\}", "", text)
+    limits = [nginx_size(s) for s in re.findall(r"client_max_body_size\s+(\w+)\s*;", server_level)]
+    assert limits == [int(api_env.get("TASKBUS_MAX_BODY_BYTES", "1048576"))] == [1048576], limits
+    raised = {path: nginx_size(m.group(1)) for path, block in nginx_locations(text).items()
+              if (m := re.search(r"client_max_body_size\s+(\w+)\s*;", block))}
+    assert raised == {IMPORT_PATH: IMPORT_MAX_BODY}, f"locations with their own body limit: {raised}"
+    assert int(api_env["TASKBUS_IMPORT_MAX_BODY_BYTES"]) == IMPORT_MAX_BODY
+    # A location that sets error_page inherits none of the server's: it must name the 5xx one.
+    for path, block in nginx_locations(text).items():
+        if "error_page" in block and "proxy_pass" in block:
+            assert re.search(r"error_page\s+502\s+503\s+504\s", block), f"{path} loses the 503 problem"
+    # The event stream: unbuffered, and open far longer than the API's 15 s keep-alive.
+    events = nginx_locations(text).get(EVENTS_PATH)
+    assert events, f"no location = {EVENTS_PATH}"
+    assert re.search(r"proxy_buffering\s+off\s*;", events), "SSE must not be buffered"
+    m = re.search(r"proxy_read_timeout\s+(\w+)\s*;", events)
+    assert m and nginx_seconds(m.group(1)) >= 600, "SSE needs a long proxy_read_timeout"
     assert re.search(r"^\s*keepalive\s+\d+\s*;", text, re.M), "no upstream keepalive pool"
     assert re.search(r"proxy_set_header\s+X-Forwarded-For\s+\$proxy_add_x_forwarded_for\s*;", text)
     assert re.search(r"proxy_set_header\s+X-Request-ID\s+", text)
@@ -415,17 +503,57 @@ def test_nginx_conf_is_valid_and_consistent(tmp_path, compose, config_vars):
     assert m and int(m.group(1)) < idle, "upstream keepalive_timeout must be below the API's idle timeout"
 
 
+def nginx_size(text):
+    m = re.fullmatch(r"(\d+)([kKmMgG]?)", text)
+    assert m, f"not an nginx size: {text}"
+    return int(m.group(1)) * {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[m.group(2).lower()]
+
+
+def nginx_seconds(text):
+    m = re.fullmatch(r"(\d+)(ms|s|m|h|d)?", text)
+    assert m, f"not an nginx time: {text}"
+    return int(m.group(1)) * {None: 1, "ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+
+def nginx_locations(text):
+    """{path: block text} of the exact-match locations (`location = /path { ... }`)."""
+    return dict(re.findall(r"location\s*=\s*(\S+)\s*\{([^}]*)\}", text))
+
+
 class EchoHandler(http.server.BaseHTTPRequestHandler):
-    """Answers every request with the headers it received, as JSON."""
+    """Answers every request with the headers it received, as JSON. GET /api/v1/events is
+    an event stream instead: one frame, then (after server.release is set, or 5 s) a
+    second one, so a test sees whether the first one got through before the stream ended."""
 
     protocol_version = "HTTP/1.1"
 
+    def _stream(self):
+        # Ended by closing the connection, not chunked: nginx flushes each upstream chunk
+        # even when buffering, so only a close-delimited body shows whether it buffers.
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(b"id: 1-0\nevent: task.created\ndata: {}\n\n")
+        self.wfile.flush()
+        self.server.stream_waited_out = not self.server.release.wait(5)
+        self.wfile.write(b"id: 2-0\nevent: task.updated\ndata: {}\n\n")
+        self.wfile.flush()
+
     def _answer(self):
+        if self.command == "GET" and self.path.startswith(EVENTS_PATH):
+            self._stream()
+            return
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        received = 0
+        while received < length:
+            block = self.rfile.read(min(1 << 20, length - received))
+            if not block:
+                break
+            received += len(block)
         body = json.dumps({"headers": {k.lower(): v for k, v in self.headers.items()},
-                           "version": self.request_version, "path": self.path}).encode()
+                           "version": self.request_version, "path": self.path,
+                           "body_bytes": received}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -452,6 +580,8 @@ def nginx_prefix():
 def nginx_in_front_of_echo(nginx_prefix):
     tmp_path = nginx_prefix
     backend = http.server.ThreadingHTTPServer(("127.0.0.1", 0), EchoHandler)
+    backend.release = threading.Event()
+    backend.stream_waited_out = None
     threading.Thread(target=backend.serve_forever, daemon=True).start()
     port = free_port()
     conf = nginx_copy(tmp_path, f"127.0.0.1:{backend.server_address[1]}", listen=port)
@@ -520,6 +650,44 @@ def test_nginx_limits_bodies_to_1_mib_with_a_problem(nginx_in_front_of_echo):
     assert body["request_id"] == "deploy-413" and r.headers.get("X-Request-ID") == "deploy-413"
 
 
+def test_nginx_allows_16_mib_on_the_import_path_only(nginx_in_front_of_echo):
+    base, _ = nginx_in_front_of_echo
+    hdrs = {"Content-Type": "application/x-ndjson", "X-Request-ID": "deploy-import-413"}
+    r = requests.post(base + IMPORT_PATH, data=b" " * IMPORT_MAX_BODY, headers=hdrs, timeout=60)
+    assert r.status_code == 200, f"a 16 MiB import must reach the API: {r.status_code} {r.text[:200]}"
+    assert r.json()["body_bytes"] == IMPORT_MAX_BODY and r.json()["path"] == IMPORT_PATH
+    r = requests.post(base + IMPORT_PATH, data=b" " * (IMPORT_MAX_BODY + 1), headers=hdrs, timeout=60)
+    assert r.status_code == 413, r.text[:200]
+    assert r.headers["Content-Type"].startswith("application/problem+json"), r.headers
+    body = r.json()
+    assert body["type"] == "/problems/payload-too-large" and body["status"] == 413, body
+    assert str(IMPORT_MAX_BODY) in body["detail"], body
+    assert body["request_id"] == "deploy-import-413" and r.headers.get("X-Request-ID") == "deploy-import-413"
+    # Only that path: its neighbours keep the 1 MiB limit.
+    over = b" " * (1024 * 1024 + 1)
+    for path in ("/api/v1/tasks", IMPORT_PATH + "/" + str(uuid.uuid4()), IMPORT_PATH + "x"):
+        r = requests.post(base + path, data=over, headers={"Content-Type": "application/json"}, timeout=60)
+        assert r.status_code == 413 and "1048576" in r.json()["detail"], (path, r.status_code, r.text[:200])
+
+
+def test_nginx_passes_the_event_stream_unbuffered(nginx_in_front_of_echo):
+    base, backend = nginx_in_front_of_echo
+    started = time.monotonic()
+    with requests.get(base + EVENTS_PATH, stream=True, timeout=30,
+                      headers={"Accept": "text/event-stream"}) as r:
+        assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/event-stream"), r.headers
+        chunks = r.iter_content(chunk_size=None)
+        first = next(chunks)
+        waited = time.monotonic() - started
+        # The backend holds the rest until the first frame arrived here: a buffering proxy
+        # would deliver nothing until the backend gave up waiting (5 s) and ended.
+        backend.release.set()
+        rest = b"".join(chunks)
+    assert first.startswith(b"id: 1-0\n"), first
+    assert b"id: 2-0" in first + rest, (first, rest)
+    assert backend.stream_waited_out is False and waited < 4, f"the first frame took {waited:.1f}s: buffered"
+
+
 def test_nginx_answers_503_problem_when_no_replica_answers(nginx_in_front_of_echo):
     base, backend = nginx_in_front_of_echo
     backend.shutdown()
@@ -574,14 +742,18 @@ def test_helm_chart_has_the_workloads(chart_values):
     kinds = re.findall(r"^kind:\s*(\w+)", every, re.M)
     for kind in ("Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Job", "Secret", "ConfigMap"):
         assert kind in kinds, f"the chart makes no {kind}"
-    assert kinds.count("Deployment") >= 2, "API and relay Deployments"
+    assert kinds.count("Deployment") >= 4, "API, relay, writer and importer Deployments"
     api = next(v for v in t.values() if re.search(r"kind:\s*Deployment", v) and "taskbus-api" in v)
     assert re.search(r"readinessProbe:\s*\n\s*httpGet:\s*\n\s*path:\s*/ready", api), "API readiness must probe /ready"
     assert re.search(r"livenessProbe:\s*\n\s*httpGet:\s*\n\s*path:\s*/health", api), "API liveness must probe /health"
     assert re.search(r"preStop:\s*\n\s*exec:\s*\n\s*command:\s*\[\"sleep\"", api), "no preStop sleep"
     assert "maxUnavailable: 0" in api, "a rolling update must not drop capacity"
-    relay = next(v for v in t.values() if re.search(r"kind:\s*Deployment", v) and "taskbus-relay" in v)
-    assert "replicas:" in relay
+    for binary in ("taskbus-relay", "taskbus-writer", "taskbus-importer"):
+        dep = next((v for v in t.values() if re.search(r"kind:\s*Deployment", v)
+                    and re.search(rf'command:\s*\["{binary}"\]', v)), None)
+        assert dep, f"no Deployment runs {binary}"
+        assert "replicas:" in dep and 'include "taskbus.envFrom"' in dep, f"{binary}: replicas, shared environment"
+        assert "terminationGracePeriodSeconds" in dep and "resources:" in dep, binary
     job = next(v for v in t.values() if re.search(r"kind:\s*Job", v))
     assert re.search(r"helm\.sh/hook:\s*pre-install,\s*pre-upgrade", job), "the migration job must be a pre-install/pre-upgrade hook"
     assert '"taskbus-admin", "migrate"' in job and '"taskbus-admin", "topics"' in job
@@ -626,6 +798,51 @@ def test_helm_lints_and_renders(tmp_path):
                                          "PodDisruptionBudget", "Job", "Secret", "ConfigMap"}
     r = subprocess.run([helm, "template", "t", str(CHART), "--kube-version", "1.29.0"], capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "jwtSecret" in r.stderr, "the chart must refuse to render without a JWT secret"
+    check_rendered_daemons(docs)
+    # A writer beyond the partition count would sit idle in its consumer group.
+    r = subprocess.run([helm, "template", "t", str(CHART), *sets, "--set", "writer.replicaCount=7"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "TASKBUS_KAFKA_PARTITIONS" in r.stderr, "7 writers over 6 partitions must be refused"
+    r = subprocess.run([helm, "template", "t", str(CHART), *sets, "--set", "writer.replicaCount=7",
+                        "--set-string", "config.TASKBUS_KAFKA_PARTITIONS=12"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    writer = next(d for d in yaml.safe_load_all(r.stdout) if d and d["kind"] == "Deployment"
+                  and d["spec"]["template"]["spec"]["containers"][0]["command"] == ["taskbus-writer"])
+    assert writer["spec"]["replicas"] == 7
+
+
+def check_rendered_daemons(docs):
+    """The rendered Deployments: one per daemon, each with the shared ConfigMap and Secret."""
+    config = next(d for d in docs if d["kind"] == "ConfigMap")
+    secret = next(d for d in docs if d["kind"] == "Secret")
+    data = config["data"]
+    assert data.get("TASKBUS_IMPORT_MAX_BODY_BYTES") == str(IMPORT_MAX_BODY), data
+    assert data.get("TASKBUS_WRITER_TOPIC") == data.get("TASKBUS_IMPORT_TOPIC") == "task-commands", data
+    assert int(data.get("TASKBUS_IMPORT_RATE", "0")) >= 1, data
+    deployments = {}
+    for d in docs:
+        if d["kind"] != "Deployment":
+            continue
+        (container,) = d["spec"]["template"]["spec"]["containers"]
+        deployments[container["command"][0]] = (d, container)
+    assert set(deployments) == {"taskbus-api", "taskbus-relay", "taskbus-writer", "taskbus-importer"}, set(deployments)
+    for binary, (d, c) in deployments.items():
+        refs = {(k, v["name"]) for src in c.get("envFrom", []) for k, v in src.items()}
+        assert refs == {("configMapRef", config["metadata"]["name"]), ("secretRef", secret["metadata"]["name"])}, (
+            f"{binary} does not take the shared environment: {refs}")
+        res = c.get("resources") or {}
+        assert res.get("requests", {}).get("memory") and res.get("limits", {}).get("memory"), f"{binary}: {res}"
+        pod = d["spec"]["template"]["spec"]
+        assert pod["securityContext"].get("runAsNonRoot") is True, binary
+        assert c["securityContext"].get("readOnlyRootFilesystem") is True, binary
+        labels = d["spec"]["template"]["metadata"]["labels"]
+        assert all(labels.get(k) == v for k, v in d["spec"]["selector"]["matchLabels"].items()), binary
+        assert "checksum/config" in d["spec"]["template"]["metadata"].get("annotations", {}), (
+            f"{binary} pods must roll when the configuration changes")
+    partitions = int(data["TASKBUS_KAFKA_PARTITIONS"])
+    writers = deployments["taskbus-writer"][0]["spec"]["replicas"]
+    assert 2 <= writers <= partitions, f"{writers} writers over {partitions} partitions"
+    assert deployments["taskbus-importer"][0]["spec"]["replicas"] >= 1
 
 
 # ---------------------------------------------------------------- OpenAPI
@@ -677,9 +894,18 @@ def test_openapi_documents_the_endpoints(openapi):
                 assert "401" in codes, f"{method.upper()} {path} needs a token but documents no 401"
             if "requestBody" in op:
                 content = resolve(op["requestBody"])["content"]
-                assert list(content) == ["application/json"], f"{method.upper()} {path}: {list(content)}"
-                schema = resolve(content["application/json"]["schema"])
-                assert schema.get("type") == "object" and schema.get("additionalProperties") is False, path
+                allowed = {"application/json"} | EXTRA_BODY_TYPES.get((method, path), set())
+                assert set(content) == allowed, f"{method.upper()} {path}: {list(content)}, expected {allowed}"
+                for media, spec in content.items():
+                    schema = resolve(spec["schema"])
+                    # An array body (import) or a line-per-item body (NDJSON) names its item.
+                    if schema.get("type") == "array":
+                        assert 1 <= schema.get("maxItems", 0) <= 10000, (path, media)
+                        schema = resolve(schema["items"])
+                    elif media == "application/x-ndjson":
+                        assert schema.get("type") == "string", (path, media)
+                        schema = resolve(schema["x-item-schema"])
+                    assert schema.get("type") == "object" and schema.get("additionalProperties") is False, (path, media)
                 assert {"400", "413", "415", "422"} <= codes, f"{method.upper()} {path} misses body errors"
             for code, resp in op["responses"].items():
                 resp = resolve(resp)
@@ -690,6 +916,108 @@ def test_openapi_documents_the_endpoints(openapi):
                 assert "429" in codes, f"{method.upper()} {path} documents no 429"
                 ok = resolve(op["responses"][min(c for c in codes if c.startswith("2"))])
                 assert "RateLimit-Remaining" in ok["headers"], f"{method.upper()} {path} success lacks RateLimit headers"
+
+
+def op_headers(openapi, method, path, code):
+    """The header names a documented response carries, and the operation's parameters."""
+    comps = openapi["components"]
+
+    def resolve(obj):
+        while "$ref" in obj:
+            kind, name = obj["$ref"].split("/")[-2:]
+            obj = comps[kind][name]
+        return obj
+
+    item = openapi["paths"][path]
+    resp = resolve(item[method]["responses"][code])
+    params = [resolve(p) for p in item.get("parameters", []) + item[method].get("parameters", [])]
+    return set(resp.get("headers", {})), {(p["in"], p["name"]) for p in params}, resp
+
+
+def test_openapi_documents_the_task_endpoints(openapi):
+    comps = openapi["components"]
+    for h in ("ETag", "Location", "Content-Location", "Preference-Applied", "Idempotent-Replayed"):
+        assert h in comps["headers"], f"no {h} header component"
+    for s in ("Task", "TaskList", "TaskStats", "CommandStatus", "ImportReport", "Problem",
+              "TaskCreateRequest", "TaskPatchRequest"):
+        assert s in comps["schemas"], f"no {s} schema"
+    task = comps["schemas"]["Task"]
+    assert set(task["required"]) == {"id", "title", "description", "status", "priority", "due_at", "tags",
+                                     "created_at", "updated_at", "completed_at", "version"}
+    create = comps["schemas"]["TaskCreateRequest"]
+    assert create["required"] == ["title"] and set(create["properties"]) == set(task["required"]) - {
+        "id", "created_at", "updated_at", "completed_at", "version"}
+    # Every status each handler can answer, and nothing it cannot.
+    for (method, path), expected in TASK_STATUS_CODES.items():
+        got = set(openapi["paths"][path][method]["responses"])
+        assert got == expected, f"{method.upper()} {path}: documents {sorted(got)}, answers {sorted(expected)}"
+
+    def schema_of(method, path, code, media="application/json"):
+        return op_headers(openapi, method, path, code)[2]["content"][media]["schema"]
+
+    for method, path, code, name in (("get", "/api/v1/tasks", "200", "TaskList"),
+                                     ("get", "/api/v1/tasks/{id}", "200", "Task"),
+                                     ("post", "/api/v1/tasks", "201", "Task"),
+                                     ("patch", "/api/v1/tasks/{id}", "200", "Task"),
+                                     ("get", "/api/v1/tasks/stats", "200", "TaskStats"),
+                                     ("get", "/api/v1/commands/{id}", "200", "CommandStatus"),
+                                     ("post", "/api/v1/tasks/import", "202", "ImportReport")):
+        assert schema_of(method, path, code) == {"$ref": f"#/components/schemas/{name}"}, (method, path, code)
+    assert "text/event-stream" in op_headers(openapi, "get", EVENTS_PATH, "200")[2]["content"]
+
+    def has(method, path, code, headers=(), params=()):
+        hs, ps, _ = op_headers(openapi, method, path, code)
+        assert set(headers) <= hs, f"{method.upper()} {path} {code} lacks headers {set(headers) - hs}"
+        assert {("header", p) for p in params} <= ps, f"{method.upper()} {path} lacks parameters {params}"
+
+    has("post", "/api/v1/tasks", "202", ("Location", "Content-Location", "ETag", "Idempotent-Replayed"),
+        ("Prefer", "Idempotency-Key"))
+    has("post", "/api/v1/tasks", "201", ("Location", "ETag", "Preference-Applied"))
+    has("patch", "/api/v1/tasks/{id}", "202", ("Location", "Content-Location", "ETag"), ("If-Match", "Prefer"))
+    has("patch", "/api/v1/tasks/{id}", "200", ("ETag", "Preference-Applied"))
+    has("patch", "/api/v1/tasks/{id}", "412", ("ETag",))
+    has("delete", "/api/v1/tasks/{id}", "202", ("Content-Location",), ("If-Match", "Prefer"))
+    has("delete", "/api/v1/tasks/{id}", "204", ("Preference-Applied", "RateLimit-Remaining"))
+    has("get", "/api/v1/tasks/{id}", "200", ("ETag",), ("If-None-Match",))
+    has("get", "/api/v1/tasks/{id}", "304", ("ETag",))
+    has("post", IMPORT_PATH, "202", ("Location", "Idempotent-Replayed"), ("Idempotency-Key",))
+    has("post", IMPORT_PATH, "409", ("Retry-After",))
+    has("get", EVENTS_PATH, "200", (), ("Last-Event-ID",))
+    for method, path in TASK_STATUS_CODES:
+        has(method, path, "429", ("Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"))
+    # The list's query parameters, each one the parser knows.
+    _, params, _ = op_headers(openapi, "get", "/api/v1/tasks", "200")
+    assert {n for i, n in params if i == "query"} == {"status", "priority", "tag", "due_before", "due_after",
+                                                      "q", "sort", "limit", "cursor"}, params
+
+
+def schema_validator(openapi, schema):
+    """A JSON Schema 2020-12 validator of schema, whose refs resolve in openapi's components."""
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator({**schema, "components": openapi["components"]})
+
+
+def check_answer(openapi, method, path, r):
+    """r is documented for this operation, and its JSON body matches the documented schema."""
+    item = openapi["paths"][path]
+    documented = set(item[method]["responses"])
+    label = f"{method.upper()} {path}"
+    assert r.status_code not in (405, 500), f"{label} answered {r.status_code}: {r.text[:300]}"
+    assert r.headers.get("X-Request-ID"), f"{label}: no X-Request-ID"
+    assert str(r.status_code) in documented or "default" in documented, (
+        f"{label} answered {r.status_code}, documented {sorted(documented)}: {r.text[:300]}")
+    if str(r.status_code) not in documented:
+        return
+    _, _, resp = op_headers(openapi, method, path, str(r.status_code))
+    media = r.headers.get("Content-Type", "").split(";")[0].strip()
+    content = resp.get("content", {})
+    if not content:
+        return
+    assert media in content, f"{label} {r.status_code} answered {media}, documented {list(content)}"
+    if media.endswith("json"):
+        errors = sorted(schema_validator(openapi, content[media]["schema"]).iter_errors(r.json()), key=str)
+        assert not errors, f"{label} {r.status_code}: the body does not match its schema: {errors[0].message}"
 
 
 def test_every_documented_path_is_served(openapi):
@@ -703,15 +1031,39 @@ def test_every_documented_path_is_served(openapi):
     s.headers["X-Forwarded-For"] = fresh_ip()
     r = s.get(base + "/api/v1/no-such-route-" + uuid.uuid4().hex, timeout=30)
     assert r.status_code == 404, "an unknown path must answer 404, or this check proves nothing"
+    # Without a token: public paths answer, every other one is 401 (before its id matters).
     for path, item in openapi["paths"].items():
         for method in set(item) & HTTP_METHODS:
             kw = {"json": {}} if "requestBody" in item[method] else {}
-            r = s.request(method.upper(), base + path, timeout=30, **kw)
-            assert r.status_code not in (404, 405), f"{method.upper()} {path} answered {r.status_code}: {r.text[:300]}"
-            assert r.headers.get("X-Request-ID"), f"{method.upper()} {path}: no X-Request-ID"
-            documented = set(item[method]["responses"])
-            assert str(r.status_code) in documented or "default" in documented, (
-                f"{method.upper()} {path} answered {r.status_code}, documented {sorted(documented)}: {r.text[:300]}")
+            with s.request(method.upper(), base + path, timeout=30, stream=True, **kw) as r:
+                assert r.status_code not in (404, 405), f"{method.upper()} {path} answered {r.status_code}: {r.text[:300]}"
+                check_answer(openapi, method, path, r)
+                if item[method].get("security", openapi.get("security")) != []:
+                    assert r.status_code == 401, f"{method.upper()} {path} without a token: {r.status_code}"
+
+    # With a real user's token, outside the session endpoints (logout would end it): every
+    # path is served, and a random id is the documented 404. Bodies are empty objects, so
+    # nothing is created (a task needs a title; an import, an array).
+    user = register_user(base, "deploy-openapi")
+    auth = {"Authorization": f"Bearer {user.access}"}
+    served = 0
+    for path, item in openapi["paths"].items():
+        if path.startswith("/api/v1/auth/"):
+            continue
+        for method in set(item) & HTTP_METHODS:
+            if item[method].get("security", openapi.get("security")) == []:
+                continue
+            url = base + path.replace("{id}", str(uuid.uuid4()))
+            kw = {"json": {}} if "requestBody" in item[method] else {}
+            with s.request(method.upper(), url, headers=auth, timeout=30, stream=True, **kw) as r:
+                check_answer(openapi, method, path, r)
+                if "{id}" in path:
+                    assert r.status_code == 404, f"{method.upper()} {path} with a random id: {r.status_code} {r.text[:300]}"
+                else:
+                    assert r.status_code not in (401, 404), (
+                        f"{method.upper()} {path} with a token answered {r.status_code}: {r.text[:300]}")
+                served += 1
+    assert served >= len(TASK_STATUS_CODES), served
 
 
 def test_the_api_serves_this_document(openapi):

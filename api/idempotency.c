@@ -1,0 +1,303 @@
+/*
+ * idempotency.c: Idempotency-Key claims, replays and stored answers (see idempotency.h).
+ *
+ * Owns: the SQL on idempotency_keys (schemas/migrations/0003_tasks.sql). Rules: the claim
+ * is one atomic INSERT ... ON CONFLICT DO UPDATE ... WHERE (expired or stale), so of two
+ * concurrent first requests exactly one gets the row back; the other reads the row and
+ * answers from it. Only the headers this module lists are stored and replayed (never
+ * X-Request-ID: every request has its own). A replayed problem carries the replaying
+ * request's id, so support can find the call the client actually made.
+ */
+#include "api/idempotency.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/auth_sessions.h"
+#include "shared/log.h"
+#include "shared/problem.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+static const pg_stmt CLAIM = {
+    "idem_claim",
+    "INSERT INTO idempotency_keys (user_id, key, request_hash, state, created_at, expires_at)"
+    " VALUES ($1::uuid, $2, $3, 'in_flight', now(),"
+    " now() + interval '" STR(
+        IDEMPOTENCY_TTL_S) " seconds')"
+                           " ON CONFLICT (user_id, key) DO UPDATE SET request_hash = "
+                           "EXCLUDED.request_hash,"
+                           " state = 'in_flight', status_code = NULL, response_headers = NULL, "
+                           "response_body = NULL,"
+                           " created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at"
+                           " WHERE idempotency_keys.expires_at < now() OR (idempotency_keys.state "
+                           "= 'in_flight'"
+                           " AND idempotency_keys.created_at < now() - interval '" STR(
+                               IDEMPOTENCY_STALE_CLAIM_S) " seconds')"
+                                                          " RETURNING 1",
+    3};
+static const pg_stmt READ = {
+    "idem_read",
+    "SELECT request_hash, state, status_code, response_headers::text, response_body"
+    " FROM idempotency_keys WHERE user_id = $1::uuid AND key = $2",
+    2};
+static const pg_stmt STORE = {
+    "idem_store",
+    "UPDATE idempotency_keys SET state = 'done', status_code = $4::int,"
+    " response_headers = $5::jsonb, response_body = $6"
+    " WHERE user_id = $1::uuid AND key = $2 AND request_hash = $3 AND state = 'in_flight'",
+    6};
+static const pg_stmt RELEASE = {
+    "idem_release",
+    "DELETE FROM idempotency_keys"
+    " WHERE user_id = $1::uuid AND key = $2 AND request_hash = $3 AND state = 'in_flight'",
+    3};
+
+/* The answer headers a replay repeats. */
+static const char *const STORED_HEADERS[] = {
+    "Location",    "Content-Location", "ETag", "Preference-Applied",
+    "Retry-After", "Content-Type",     NULL};
+
+/* A claim loses to a concurrent release at most this often before we give up. */
+#define CLAIM_ATTEMPTS 3
+
+bool idempotency_key_valid(const char *key) {
+    if (key == NULL)
+        return false;
+    size_t n = 0;
+    for (; key[n] != '\0'; n++) {
+        if ((unsigned char)key[n] < 0x21 || (unsigned char)key[n] > 0x7E)
+            return false;
+    }
+    return n >= 1 && n <= IDEMPOTENCY_KEY_MAX;
+}
+
+void idempotency_request_hash(const char *method, const char *path, const void *body,
+                              size_t body_len, char out[65]) {
+    crypto_hash_sha256_state st;
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, (const unsigned char *)method, strlen(method));
+    crypto_hash_sha256_update(&st, (const unsigned char *)"\n", 1);
+    crypto_hash_sha256_update(&st, (const unsigned char *)path, strlen(path));
+    crypto_hash_sha256_update(&st, (const unsigned char *)"\n", 1);
+    if (body_len > 0)
+        crypto_hash_sha256_update(&st, body, body_len);
+    crypto_hash_sha256_final(&st, digest);
+    sodium_bin2hex(out, 65, digest, sizeof digest);
+}
+
+/* --- answering from a stored row --- */
+
+static void set_stored_headers(api_request_ctx *ctx, const char *headers_text) {
+    json_t *headers = headers_text != NULL ? json_loads(headers_text, 0, NULL) : NULL;
+    const char *name;
+    json_t *v;
+    json_object_foreach(headers, name, v) {
+        if (json_is_string(v) && strcmp(name, "Content-Type") != 0)
+            api_set_header(ctx, name, json_string_value(v));
+    }
+    json_decref(headers);
+}
+
+/* Replays a done row: its status, headers and body. */
+static void replay(api_request_ctx *ctx, int status, const char *headers_text, const char *body) {
+    api_set_header(ctx, "Idempotent-Replayed", "true");
+    set_stored_headers(ctx, headers_text);
+    json_t *doc = body != NULL && body[0] != '\0' ? json_loads(body, 0, NULL) : NULL;
+    if (doc == NULL) {
+        api_respond_empty(ctx, status);
+        return;
+    }
+    if (status >= 400 && json_is_object(doc)) {
+        if (json_object_set_new(doc, "request_id", json_string(ctx->request_id)) != 0)
+            LOG_WARNF("idempotency: could not renew a replayed problem's request id");
+        api_respond_problem(ctx, doc);
+        return;
+    }
+    api_respond_json(ctx, status, doc);
+}
+
+/* Answers from the row another request holds. */
+static void answer_from_row(api_request_ctx *ctx, const PGresult *res,
+                            const idempotency_claim *claim) {
+    if (strcmp(PQgetvalue(res, 0, 0), claim->request_hash) != 0) {
+        api_respond_error(ctx, 422, "idempotency-key-reused",
+                          "this Idempotency-Key was used with a different request");
+        return;
+    }
+    if (strcmp(PQgetvalue(res, 0, 1), "done") != 0 || PQgetisnull(res, 0, 2)) {
+        api_set_header(ctx, "Retry-After", "1");
+        api_respond_error(ctx, 409, "idempotency-key-in-flight",
+                          "a request with this Idempotency-Key is still being processed");
+        return;
+    }
+    int status = atoi(PQgetvalue(res, 0, 2));
+    replay(ctx, status, PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3),
+           PQgetisnull(res, 0, 4) ? NULL : PQgetvalue(res, 0, 4));
+}
+
+/* --- claiming --- */
+
+typedef enum { CLAIM_WON, CLAIM_HELD, CLAIM_FAILED } claim_result;
+
+/* One attempt: CLAIM_WON, CLAIM_HELD with *row (the holder's row, caller PQclear()s), or
+ * CLAIM_FAILED. A row released between the two statements reads as no row: *row NULL. */
+static claim_result try_claim(pg_conn *conn, const char *const *values, PGresult **row) {
+    *row = NULL;
+    PGresult *res = pg_exec_stmt(conn, &CLAIM, values);
+    if (!pg_result_ok(res)) {
+        LOG_WARNF("idempotency: claim failed: %s",
+                  res != NULL ? PQresultErrorMessage(res) : "connection failed");
+        PQclear(res);
+        return CLAIM_FAILED;
+    }
+    bool won = PQntuples(res) == 1;
+    PQclear(res);
+    if (won)
+        return CLAIM_WON;
+    res = pg_exec_stmt(conn, &READ, values);
+    if (!pg_result_ok(res) || PQnfields(res) != 5) {
+        LOG_WARNF("idempotency: read failed: %s",
+                  res != NULL ? PQresultErrorMessage(res) : "connection failed");
+        PQclear(res);
+        return CLAIM_FAILED;
+    }
+    if (PQntuples(res) == 1)
+        *row = res;
+    else
+        PQclear(res);
+    return CLAIM_HELD;
+}
+
+/* Claims the key: 1 won, 0 answered from the holder's row, -1 failed (not answered). */
+static int claim(api_request_ctx *ctx, pg_conn *conn, const idempotency_claim *c) {
+    const char *values[] = {ctx->user_id, c->key, c->request_hash};
+    for (int attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
+        PGresult *row;
+        claim_result r = try_claim(conn, values, &row);
+        if (r == CLAIM_WON)
+            return 1;
+        if (r == CLAIM_FAILED)
+            return -1;
+        if (row != NULL) {
+            answer_from_row(ctx, row, c);
+            PQclear(row);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+idempotency_step idempotency_begin(api_request_ctx *ctx, const void *body, size_t body_len,
+                                   idempotency_claim *c) {
+    memset(c, 0, sizeof *c);
+    const char *key = api_header(ctx, "Idempotency-Key");
+    if (key == NULL)
+        return IDEMPOTENCY_PROCEED;
+    if (!idempotency_key_valid(key)) {
+        json_t *p = problem_new(422, "validation-error", "the Idempotency-Key header is invalid",
+                                ctx->request_id);
+        problem_add_field_error(p, "Idempotency-Key", "must be 1 to 255 visible ASCII characters");
+        api_respond_problem(ctx, p);
+        return IDEMPOTENCY_ANSWERED;
+    }
+    snprintf(c->key, sizeof c->key, "%s", key);
+    idempotency_request_hash(ctx->req->http_verb != NULL ? ctx->req->http_verb : "",
+                             ctx->req->url_path != NULL ? ctx->req->url_path : "", body, body_len,
+                             c->request_hash);
+    char err[256];
+    pg_conn *conn = pg_pool_acquire(ctx->app->pg, AUTH_PG_ACQUIRE_MS, err, sizeof err);
+    int rc = -1;
+    if (conn == NULL) {
+        LOG_WARNF("idempotency: no database connection: %s", err);
+    } else {
+        rc = claim(ctx, conn, c);
+        pg_pool_release(ctx->app->pg, conn);
+    }
+    if (rc == 1) {
+        c->active = true;
+        return IDEMPOTENCY_PROCEED;
+    }
+    if (rc < 0) {
+        api_set_header(ctx, "Retry-After", "1");
+        api_respond_error(ctx, 503, "service-unavailable",
+                          "the Idempotency-Key could not be checked; retry shortly");
+    }
+    return IDEMPOTENCY_ANSWERED;
+}
+
+/* --- finishing --- */
+
+/* The stored headers of the answer as JSON text (caller free()s), or NULL. */
+static char *answer_headers(const api_request_ctx *ctx) {
+    json_t *h = json_object();
+    for (size_t i = 0; h != NULL && STORED_HEADERS[i] != NULL; i++) {
+        const char *v = u_map_get_case(ctx->resp->map_header, STORED_HEADERS[i]);
+        if (v != NULL && json_object_set_new(h, STORED_HEADERS[i], json_string(v)) != 0) {
+            json_decref(h);
+            h = NULL;
+        }
+    }
+    char *text = h != NULL ? json_dumps(h, JSON_COMPACT) : NULL;
+    json_decref(h);
+    return text;
+}
+
+/* The answer's body as a NUL-terminated copy (caller free()s), or NULL. */
+static char *answer_body(const api_request_ctx *ctx) {
+    size_t n = ctx->resp->binary_body != NULL ? ctx->resp->binary_body_length : 0;
+    char *text = malloc(n + 1);
+    if (text == NULL)
+        return NULL;
+    if (n > 0)
+        memcpy(text, ctx->resp->binary_body, n);
+    text[n] = '\0';
+    return text;
+}
+
+static void run_finish(pg_conn *conn, const pg_stmt *stmt, const char *const *values) {
+    PGresult *res = pg_exec_stmt(conn, stmt, values);
+    if (!pg_result_ok(res))
+        LOG_WARNF("idempotency: %s failed (the claim goes stale in %d s): %s", stmt->name,
+                  IDEMPOTENCY_STALE_CLAIM_S,
+                  res != NULL ? PQresultErrorMessage(res) : "connection failed");
+    PQclear(res);
+}
+
+void idempotency_finish(api_request_ctx *ctx, idempotency_claim *c) {
+    if (!c->active)
+        return;
+    c->active = false;
+    char err[256];
+    pg_conn *conn = pg_pool_acquire(ctx->app->pg, AUTH_PG_ACQUIRE_MS, err, sizeof err);
+    if (conn == NULL) {
+        LOG_WARNF("idempotency: no database connection to finish a claim (it goes stale in "
+                  "%d s): %s",
+                  IDEMPOTENCY_STALE_CLAIM_S, err);
+        return;
+    }
+    if (ctx->status >= 500 || ctx->status == 0) {
+        const char *values[] = {ctx->user_id, c->key, c->request_hash};
+        run_finish(conn, &RELEASE, values);
+    } else {
+        char status[16];
+        snprintf(status, sizeof status, "%d", ctx->status);
+        char *headers = answer_headers(ctx);
+        char *body = answer_body(ctx);
+        const char *values[] = {
+            ctx->user_id, c->key, c->request_hash, status, headers != NULL ? headers : "{}", body};
+        if (body == NULL) {
+            const char *rel[] = {ctx->user_id, c->key, c->request_hash};
+            run_finish(conn, &RELEASE, rel); /* better a retry than a replay without body */
+        } else {
+            run_finish(conn, &STORE, values);
+        }
+        free(headers);
+        free(body);
+    }
+    pg_pool_release(ctx->app->pg, conn);
+}

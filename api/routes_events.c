@@ -1,0 +1,133 @@
+/*
+ * routes_events.c: GET /api/v1/events, the user's task changes as Server-Sent Events
+ * (docs/decisions.md "Server-Sent Events"; the stream itself is sse_stream.c).
+ *
+ * Owns: the request side: Last-Event-ID (header, else ?last_event_id=; a value that is
+ * not a stream id is 422), the stream's deadline (the access token's exp, so a stream
+ * never outlives the credential that opened it), the 503 when Redis cannot be reached,
+ * and the response headers (text/event-stream, no caching, no proxy buffering).
+ * Rules: every refusal is answered before streaming starts, as an ordinary problem.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/auth_jwt.h"
+#include "api/routes.h"
+#include "api/sse_stream.h"
+#include "shared/log.h"
+#include "shared/problem.h"
+#include "shared/time_util.h"
+
+#define SSE_STREAM_BLOCK_BYTES 16384
+
+/* The access token's expiry in unix ms, or 0 when it cannot be read (the middleware
+ * already accepted the token, so this only fails on an internal error). */
+static int64_t token_end_ms(const api_request_ctx *ctx) {
+    const char *auth = api_header(ctx, "Authorization");
+    if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0) {
+        return 0;
+    }
+    const char *token = auth + 7;
+    token += strspn(token, " ");
+    const taskbus_config *cfg = ctx->app->cfg;
+    auth_jwt_claims claims;
+    auth_jwt_error why = AUTH_JWT_OK;
+    if (auth_jwt_verify(ctx->app->jwt_key, ctx->app->jwt_key_len, token, cfg->jwt_issuer,
+                        cfg->jwt_audience, time_now_unix_ms() / 1000, &claims, &why) != 0) {
+        return 0;
+    }
+    return claims.exp * 1000;
+}
+
+/* Every 15 s, but always well inside the server's idle timeout: libmicrohttpd closes a
+ * connection that wrote nothing for that long, and a stream is quiet between events. */
+static int keepalive_ms(const taskbus_config *cfg) {
+    int half_idle = cfg->http_idle_timeout_s * 1000 / 2;
+    return half_idle > 0 && half_idle < SSE_KEEPALIVE_MS ? half_idle : SSE_KEEPALIVE_MS;
+}
+
+/* Reads Last-Event-ID. 0 with *have set, or -1 after answering 422. */
+static int last_event_id(api_request_ctx *ctx, sse_id *out, bool *have) {
+    const char *text = api_header(ctx, "Last-Event-ID");
+    const char *field = "Last-Event-ID";
+    if (text == NULL && ctx->req->map_url != NULL) {
+        text = u_map_get(ctx->req->map_url, "last_event_id");
+        field = "last_event_id";
+    }
+    *have = false;
+    if (text == NULL || text[0] == '\0') {
+        return 0;
+    }
+    if (!sse_id_parse(text, out)) {
+        json_t *problem = problem_new(422, "validation-error", "Last-Event-ID is not an event id",
+                                      ctx->request_id);
+        if (problem != NULL) {
+            problem_add_field_error(problem, field, "must be an id this stream sent (ms-seq)");
+            api_respond_problem(ctx, problem);
+        } else {
+            api_respond_error(ctx, 500, "internal-error", NULL);
+        }
+        return -1;
+    }
+    *have = true;
+    return 0;
+}
+
+static void answer_open_failure(api_request_ctx *ctx, sse_open_result rc, const char *err) {
+    if (rc == SSE_OPEN_NO_MEMORY) {
+        api_respond_error(ctx, 500, "internal-error", NULL);
+        return;
+    }
+    log_json(LOG_WARN, "sse stream refused", json_pack("{s:s}", "reason", err));
+    api_set_header(ctx, "Retry-After", "1");
+    api_respond_error(ctx, 503, "service-unavailable",
+                      rc == SSE_OPEN_SHUTTING_DOWN
+                          ? "this server is shutting down; reconnect"
+                          : "the event source is unavailable; retry shortly");
+}
+
+static void get_events(api_request_ctx *ctx) {
+    sse_id last;
+    bool have_last = false;
+    if (last_event_id(ctx, &last, &have_last) != 0) {
+        return;
+    }
+    char err[256] = "";
+    redis_url url;
+    if (redis_url_parse(ctx->app->cfg->redis_url, &url, err, sizeof err) != 0) {
+        answer_open_failure(ctx, SSE_OPEN_UNAVAILABLE, err);
+        return;
+    }
+    sse_stream_params params = {
+        .redis = &url,
+        .redis_timeout_ms = ctx->app->cfg->redis_timeout_ms,
+        .pool = ctx->app->redis,
+        .user_id = ctx->user_id,
+        .last_seen = have_last ? &last : NULL,
+        .end_unix_ms = token_end_ms(ctx),
+        .keepalive_ms = keepalive_ms(ctx->app->cfg),
+        .request_id = ctx->request_id,
+    };
+    sse_stream *st = NULL;
+    sse_open_result rc = sse_stream_open(&params, &st, err, sizeof err);
+    if (rc != SSE_OPEN_OK) {
+        answer_open_failure(ctx, rc, err);
+        return;
+    }
+    if (ulfius_set_stream_response(ctx->resp, 200, sse_stream_read, sse_stream_free,
+                                   U_STREAM_SIZE_UNKNOWN, SSE_STREAM_BLOCK_BYTES, st) != U_OK) {
+        sse_stream_free(st);
+        api_respond_error(ctx, 500, "internal-error", NULL);
+        return;
+    }
+    api_set_header(ctx, "Content-Type", "text/event-stream; charset=utf-8");
+    api_set_header(ctx, "Cache-Control", "no-store");
+    api_set_header(ctx, "X-Accel-Buffering", "no");
+    ctx->status = 200; /* answered: the router must not add its own */
+}
+
+const api_route ROUTES_EVENTS[] = {
+    {"GET", "/api/v1/events", get_events, API_ROUTE_AUTH},
+    {NULL, NULL, NULL, 0},
+};

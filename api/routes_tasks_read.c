@@ -1,0 +1,282 @@
+/*
+ * routes_tasks_read.c: GET /api/v1/tasks, /api/v1/tasks/:id, /api/v1/tasks/stats
+ * (ROUTES_TASKS_READ).
+ *
+ * Owns: the read answers of docs/decisions.md "Reads and cache". Rules: the user is
+ * always the access token's sub and every query names it, so another user's task is
+ * absent (404), never forbidden; an id that is not a UUID is just as absent. A task
+ * answer carries ETag "<version>" and honours If-None-Match (304). List pages come from
+ * the page cache under the user's generation, else from Postgres (the read pool); Redis
+ * trouble only costs the cache. Postgres unavailable is 503 with Retry-After. The query
+ * string is parsed from the raw URL (ulfius's map joins repeated keys with commas and
+ * would lose repeated tag= values).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/conditional.h"
+#include "api/routes.h"
+#include "api/task_list_cache.h"
+#include "api/task_query.h"
+#include "api/task_store.h"
+#include "shared/log.h"
+#include "shared/problem.h"
+#include "shared/task_model.h"
+
+#define READ_PG_ACQUIRE_MS 2000
+
+static const pg_stmt TASK_STATS = {
+    "tasks_read_stats",
+    "SELECT count(*) FILTER (WHERE status = 'todo'),"
+    " count(*) FILTER (WHERE status = 'in_progress'),"
+    " count(*) FILTER (WHERE status = 'done'),"
+    " count(*) FILTER (WHERE priority = 'low'),"
+    " count(*) FILTER (WHERE priority = 'medium'),"
+    " count(*) FILTER (WHERE priority = 'high'),"
+    " count(*) FILTER (WHERE priority = 'urgent'),"
+    " count(*) FILTER (WHERE due_at < now() AND status <> 'done'),"
+    " count(*) FILTER (WHERE completed_at >= now() - interval '7 days'),"
+    " count(*)"
+    " FROM tasks WHERE owner_id = $1",
+    1};
+
+static void respond_unavailable(api_request_ctx *ctx) {
+    api_set_header(ctx, "Retry-After", "1");
+    api_respond_error(ctx, 503, "service-unavailable",
+                      "the task database is not reachable; try again shortly");
+}
+
+/* ------------------------------------------------------------------ one task */
+
+static void handle_get_task(api_request_ctx *ctx) {
+    json_t *task = NULL;
+    task_store_result found = task_store_get(ctx->app, ctx->user_id, ctx->path_params[0], &task);
+    if (found == TASK_STORE_UNAVAILABLE) {
+        respond_unavailable(ctx);
+        return;
+    }
+    if (found == TASK_STORE_NOT_FOUND) {
+        api_respond_error(ctx, 404, "not-found", "no task with this id");
+        return;
+    }
+    char etag[CONDITIONAL_ETAG_MAX];
+    conditional_etag(task_json_version(task), etag, sizeof etag);
+    api_set_header(ctx, "ETag", etag);
+    if (conditional_etag_list_matches(api_header(ctx, "If-None-Match"), etag, true)) {
+        json_decref(task);
+        api_respond_empty(ctx, 304);
+        return;
+    }
+    api_respond_json(ctx, 200, task);
+}
+
+/* ------------------------------------------------------------------ list */
+
+/* A copy of the raw query string of the request ("" when none); NULL when out of memory. */
+static char *raw_query(const api_request_ctx *ctx) {
+    const char *url = ctx->req->http_url;
+    const char *qmark = url != NULL ? strchr(url, '?') : NULL;
+    if (qmark == NULL)
+        return strdup("");
+    return strndup(qmark + 1, strcspn(qmark + 1, "#"));
+}
+
+/* Runs sql on the read pool. The result (caller PQclear()s), or NULL when unavailable. */
+static PGresult *run_list_sql(const api_app *app, const task_sql *sql) {
+    char err[256];
+    pg_conn *conn = pg_pool_acquire(app->pg_read, READ_PG_ACQUIRE_MS, err, sizeof err);
+    if (conn == NULL) {
+        LOG_WARNF("task list: no database connection: %s", err);
+        return NULL;
+    }
+    PGconn *raw = pg_conn_raw(conn);
+    PGresult *res = PQexecParams(raw, sql->text, sql->nparams, NULL, sql->values, NULL, NULL, 0);
+    if (res == NULL || PQstatus(raw) != CONNECTION_OK) {
+        pg_conn_mark_broken(conn);
+        LOG_WARNF("task list: postgres connection failed");
+        PQclear(res);
+        res = NULL;
+    } else if (!pg_result_ok(res)) {
+        LOG_ERRORF("task list: query failed (%s): %s", pg_result_sqlstate(res),
+                   PQresultErrorMessage(res));
+        PQclear(res);
+        res = NULL;
+    }
+    pg_pool_release(app->pg_read, conn);
+    return res;
+}
+
+/* The cursor continuing after row of res, or NULL (json null) when it cannot be made. */
+static json_t *next_cursor(const api_app *app, const task_query *q, const PGresult *res, int row) {
+    task_cursor pos = {.present = true};
+    pos.key_null = PQgetisnull(res, row, TASK_SQL_SORT_KEY_COLUMN);
+    if (!pos.key_null)
+        pos.key = strtoll(PQgetvalue(res, row, TASK_SQL_SORT_KEY_COLUMN), NULL, 10);
+    snprintf(pos.id, sizeof pos.id, "%s", PQgetvalue(res, row, 0));
+    char text[TASK_CURSOR_MAX];
+    if (task_cursor_encode(q, &pos, app->jwt_key, app->jwt_key_len, text, sizeof text) != 0)
+        return NULL;
+    return json_string(text);
+}
+
+/* {items, next_cursor} from the rows of one page query, or NULL. */
+static json_t *page_from_rows(const api_app *app, const task_query *q, const PGresult *res) {
+    int rows = PQntuples(res);
+    int shown = rows > q->limit ? q->limit : rows;
+    json_t *items = json_array();
+    if (items == NULL)
+        return NULL;
+    for (int i = 0; i < shown; i++) {
+        json_t *task = task_from_row(res, i, NULL);
+        if (task == NULL || json_array_append_new(items, task) != 0) {
+            LOG_ERRORF("task list: row %d could not be mapped", i);
+            json_decref(items);
+            return NULL;
+        }
+    }
+    json_t *cursor = rows > q->limit ? next_cursor(app, q, res, shown - 1) : json_null();
+    if (cursor == NULL) {
+        LOG_ERRORF("task list: no cursor could be made for the next page");
+        json_decref(items);
+        return NULL;
+    }
+    return json_pack("{s:o,s:o}", "items", items, "next_cursor", cursor);
+}
+
+/* The page from Postgres; answers 500/503 itself and returns NULL on failure. */
+static json_t *page_from_postgres(api_request_ctx *ctx, const task_query *q) {
+    task_sql *sql = malloc(sizeof *sql);
+    if (sql == NULL || task_query_build_sql(q, ctx->user_id, sql) != 0) {
+        free(sql);
+        api_respond_error(ctx, 500, "internal-error", NULL);
+        return NULL;
+    }
+    PGresult *res = run_list_sql(ctx->app, sql);
+    free(sql);
+    if (res == NULL) {
+        respond_unavailable(ctx);
+        return NULL;
+    }
+    json_t *page = page_from_rows(ctx->app, q, res);
+    PQclear(res);
+    if (page == NULL)
+        api_respond_error(ctx, 500, "internal-error", NULL);
+    return page;
+}
+
+/* Answers a cached page body; false when it does not parse (then it is ignored). */
+static bool respond_cached(api_request_ctx *ctx, char *body) {
+    json_error_t jerr;
+    json_t *page = json_loads(body, 0, &jerr);
+    free(body);
+    if (!json_is_object(page)) {
+        LOG_WARNF("list cache: an unreadable page was ignored");
+        json_decref(page);
+        return false;
+    }
+    api_respond_json(ctx, 200, page);
+    return true;
+}
+
+static void serve_page(api_request_ctx *ctx, const task_query *q) {
+    char hash[TASK_QUERY_HASH_HEX];
+    task_query_page_hash(q, hash);
+    long long gen = task_list_cache_generation(ctx->app, ctx->user_id);
+    if (gen >= 0) {
+        char *body = task_list_cache_get(ctx->app, ctx->user_id, gen, hash);
+        if (body != NULL && respond_cached(ctx, body))
+            return;
+    }
+    json_t *page = page_from_postgres(ctx, q);
+    if (page == NULL)
+        return;
+    if (gen >= 0) {
+        char *text = json_dumps(page, JSON_COMPACT);
+        if (text != NULL)
+            task_list_cache_put(ctx->app, ctx->user_id, gen, hash, text);
+        free(text);
+    }
+    api_respond_json(ctx, 200, page);
+}
+
+/* Answers 422 listing each bad parameter (errors stolen). */
+static void respond_invalid(api_request_ctx *ctx, json_t *errors) {
+    json_t *problem = problem_new(422, "validation-error", "some query parameters are not valid",
+                                  ctx->request_id);
+    if (problem == NULL || json_object_set_new(problem, "errors", errors) != 0) {
+        json_decref(problem);
+        api_respond_error(ctx, 500, "internal-error", NULL);
+        return;
+    }
+    api_respond_problem(ctx, problem);
+}
+
+static void handle_list_tasks(api_request_ctx *ctx) {
+    json_t *errors = json_array();
+    char *query = raw_query(ctx);
+    if (errors == NULL || query == NULL) {
+        json_decref(errors);
+        free(query);
+        api_respond_error(ctx, 500, "internal-error", NULL);
+        return;
+    }
+    task_query q;
+    int bad = task_query_parse(query, ctx->app->jwt_key, ctx->app->jwt_key_len, &q, errors);
+    free(query);
+    if (bad > 0) {
+        respond_invalid(ctx, errors);
+    } else if (bad < 0) {
+        json_decref(errors);
+        api_respond_error(ctx, 500, "internal-error", NULL);
+    } else {
+        json_decref(errors);
+        serve_page(ctx, &q);
+    }
+    task_query_clear(&q);
+}
+
+/* ------------------------------------------------------------------ stats */
+
+static json_t *stats_from_row(const PGresult *res) {
+    json_int_t v[10];
+    for (int i = 0; i < 10; i++)
+        v[i] = (json_int_t)strtoll(PQgetvalue(res, 0, i), NULL, 10);
+    return json_pack("{s:{s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I},s:I,s:I,s:I}", "by_status", "todo", v[0],
+                     "in_progress", v[1], "done", v[2], "by_priority", "low", v[3], "medium", v[4],
+                     "high", v[5], "urgent", v[6], "overdue", v[7], "done_last_7_days", v[8],
+                     "total", v[9]);
+}
+
+static void handle_stats(api_request_ctx *ctx) {
+    char err[256];
+    pg_conn *conn = pg_pool_acquire(ctx->app->pg_read, READ_PG_ACQUIRE_MS, err, sizeof err);
+    if (conn == NULL) {
+        LOG_WARNF("task stats: no database connection: %s", err);
+        respond_unavailable(ctx);
+        return;
+    }
+    const char *values[] = {ctx->user_id};
+    PGresult *res = pg_exec_stmt(conn, &TASK_STATS, values);
+    pg_pool_release(ctx->app->pg_read, conn);
+    if (res == NULL || !pg_result_ok(res) || PQntuples(res) != 1 || PQnfields(res) != 10) {
+        if (res != NULL)
+            LOG_ERRORF("task stats: query failed: %s", PQresultErrorMessage(res));
+        PQclear(res);
+        respond_unavailable(ctx);
+        return;
+    }
+    json_t *stats = stats_from_row(res);
+    PQclear(res);
+    if (stats == NULL) {
+        api_respond_error(ctx, 500, "internal-error", NULL);
+        return;
+    }
+    api_respond_json(ctx, 200, stats);
+}
+
+const api_route ROUTES_TASKS_READ[] = {
+    {"GET", "/api/v1/tasks", handle_list_tasks, API_ROUTE_AUTH},
+    {"GET", "/api/v1/tasks/stats", handle_stats, API_ROUTE_AUTH},
+    {"GET", "/api/v1/tasks/:id", handle_get_task, API_ROUTE_AUTH},
+    {NULL, NULL, NULL, 0},
+};

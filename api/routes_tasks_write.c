@@ -1,0 +1,346 @@
+/*
+ * routes_tasks_write.c: task writes and command status (ROUTES_TASKS_WRITE).
+ *
+ * Owns: POST /api/v1/tasks, PATCH and DELETE /api/v1/tasks/{id}, GET /api/v1/commands/{id}
+ * (docs/decisions.md, "Tasks (issue 3)", Flow and API answers). Rules: a write is
+ * validated, turned into a command with ids assigned here (UUIDv7) and answered only once
+ * Kafka holds it: 202 with the command id and the task as it will be, or, under
+ * Prefer: wait=N, the outcome once the writer applied it (201 create / 200 update / 204
+ * delete, or the rejection's 404/409/412). Kafka not taking the command is 503 and
+ * nothing was accepted. Checks run in the order RFC 9110 §13.2.2 implies: the target must
+ * exist (404, also for another user's task and for an id that is not a UUID), then
+ * If-Match (412 at once when stale), then the body's fields (422). PATCH takes
+ * application/json and application/merge-patch+json; a PATCH with no member to change is
+ * a 422. Every answer that carries a task carries its ETag.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/conditional.h"
+#include "api/idempotency.h"
+#include "api/request_body.h"
+#include "api/routes.h"
+#include "api/task_commands.h"
+#include "api/task_store.h"
+#include "api/task_validation.h"
+#include "shared/log.h"
+#include "shared/problem.h"
+#include "shared/task_model.h"
+#include "shared/time_util.h"
+
+#define TASKS_PATH "/api/v1/tasks/"
+#define COMMANDS_PATH "/api/v1/commands/"
+
+/* --- small answers --- */
+
+static void respond_unavailable(api_request_ctx *ctx, const char *detail) {
+    api_set_header(ctx, "Retry-After", "1");
+    api_respond_error(ctx, 503, "service-unavailable", detail);
+}
+
+static void respond_not_found(api_request_ctx *ctx, const char *what) {
+    api_respond_error(ctx, 404, "not-found", what);
+}
+
+static void set_etag(api_request_ctx *ctx, const json_t *task) {
+    char etag[CONDITIONAL_ETAG_MAX];
+    api_set_header(ctx, "ETag", conditional_etag(task_json_version(task), etag, sizeof etag));
+}
+
+static void set_link(api_request_ctx *ctx, const char *header, const char *base, const char *id) {
+    char url[128];
+    snprintf(url, sizeof url, "%s%s", base, id);
+    api_set_header(ctx, header, url);
+}
+
+/* --- answering a submitted command --- */
+
+/* 202: {command_id, status: pending, task?}; predicted is borrowed (NULL for delete). */
+static void respond_accepted(api_request_ctx *ctx, const task_command *cmd,
+                             const json_t *predicted) {
+    json_t *body = json_pack("{s:s,s:s}", "command_id", cmd->command_id, "status", "pending");
+    if (body != NULL && predicted != NULL &&
+        json_object_set_new(body, "task", json_deep_copy(predicted)) != 0) {
+        json_decref(body);
+        body = NULL;
+    }
+    if (body == NULL) {
+        api_respond_error(ctx, 500, "internal-error", NULL);
+        return;
+    }
+    if (cmd->type != TASK_CMD_DELETE)
+        set_link(ctx, "Location", TASKS_PATH, cmd->task_id);
+    set_link(ctx, "Content-Location", COMMANDS_PATH, cmd->command_id);
+    if (predicted != NULL)
+        set_etag(ctx, predicted);
+    api_respond_json(ctx, 202, body);
+}
+
+/* 201/200 with the task as stored (at least the reported version), or 204 for a delete. */
+static void respond_applied(api_request_ctx *ctx, const task_command *cmd, const command_outcome *o,
+                            const json_t *predicted) {
+    if (cmd->type == TASK_CMD_DELETE) {
+        api_respond_empty(ctx, 204);
+        return;
+    }
+    long long min_version = o->task_version >= 0 ? o->task_version : task_json_version(predicted);
+    json_t *task = NULL;
+    if (task_command_read_task(ctx->app, ctx->user_id, cmd->task_id, min_version, &task) != 1) {
+        /* Deleted by a later command already, or unreadable right now: the applied state
+         * is the one predicted from this command. */
+        LOG_INFOF("tasks: answering the predicted task for applied command %s", cmd->command_id);
+        task = json_deep_copy(predicted);
+    }
+    if (task == NULL) {
+        api_respond_error(ctx, 500, "internal-error", NULL);
+        return;
+    }
+    set_link(ctx, "Location", TASKS_PATH, cmd->task_id);
+    set_etag(ctx, task);
+    api_respond_json(ctx, cmd->type == TASK_CMD_CREATE ? 201 : 200, task);
+}
+
+/* Produces cmd and answers: 503, 202, or the outcome within the Prefer: wait time. */
+static void submit_and_answer(api_request_ctx *ctx, const task_command *cmd,
+                              const json_t *predicted) {
+    char err[256];
+    if (task_command_submit(ctx->app, cmd, ctx->request_id, err, sizeof err) != 0) {
+        LOG_WARNF("tasks: command %s not accepted: %s", cmd->command_id, err);
+        respond_unavailable(ctx, "the change could not be queued and was not accepted; retry");
+        return;
+    }
+    int wait_s = conditional_prefer_wait(api_header(ctx, "Prefer"));
+    if (wait_s <= 0) {
+        respond_accepted(ctx, cmd, predicted);
+        return;
+    }
+    char applied[32];
+    snprintf(applied, sizeof applied, "wait=%d", wait_s);
+    api_set_header(ctx, "Preference-Applied", applied);
+    command_outcome o = {0};
+    command_state st = task_command_wait(ctx->app, ctx->user_id, cmd->command_id, wait_s, &o);
+    if (st == CMD_APPLIED)
+        respond_applied(ctx, cmd, &o, predicted);
+    else if (st == CMD_REJECTED)
+        api_respond_problem(ctx, command_outcome_problem(&o, ctx->request_id));
+    else
+        respond_accepted(ctx, cmd, predicted);
+    command_outcome_clear(&o);
+}
+
+static void command_init(task_command *cmd, const api_request_ctx *ctx, task_command_type type,
+                         const char *task_id) {
+    memset(cmd, 0, sizeof *cmd);
+    cmd->type = type;
+    uuid7_generate(cmd->command_id);
+    snprintf(cmd->user_id, sizeof cmd->user_id, "%s", ctx->user_id);
+    snprintf(cmd->task_id, sizeof cmd->task_id, "%s", task_id);
+    cmd->expected_version = -1;
+    cmd->issued_at_ms = time_now_unix_ms();
+}
+
+/* --- POST /api/v1/tasks --- */
+
+static void create_validated(api_request_ctx *ctx, json_t *fields) {
+    char task_id[UUID_STR_LEN];
+    uuid7_generate(task_id);
+    task_command cmd;
+    command_init(&cmd, ctx, TASK_CMD_CREATE, task_id);
+    cmd.fields = fields;
+    json_t *predicted = task_predict_create(task_id, fields, cmd.issued_at_ms);
+    if (predicted == NULL)
+        api_respond_error(ctx, 500, "internal-error", NULL);
+    else
+        submit_and_answer(ctx, &cmd, predicted);
+    json_decref(predicted);
+}
+
+static void handle_create(api_request_ctx *ctx) {
+    json_t *errors = json_array();
+    json_t *fields = NULL;
+    if (errors == NULL) {
+        api_respond_error(ctx, 500, "internal-error", NULL);
+        return;
+    }
+    if (task_validate_create(ctx->body, &fields, errors) > 0) {
+        api_respond_field_errors(ctx, errors);
+        return;
+    }
+    json_decref(errors);
+    /* Canonical form: the same members in another order or spacing are the same request. */
+    char *canonical = json_dumps(ctx->body, JSON_COMPACT | JSON_SORT_KEYS);
+    idempotency_claim claim;
+    if (canonical == NULL) {
+        api_respond_error(ctx, 500, "internal-error", NULL);
+    } else if (idempotency_begin(ctx, canonical, strlen(canonical), &claim) ==
+               IDEMPOTENCY_PROCEED) {
+        create_validated(ctx, fields);
+        idempotency_finish(ctx, &claim);
+    }
+    free(canonical);
+    json_decref(fields);
+}
+
+/* --- PATCH and DELETE /api/v1/tasks/{id} --- */
+
+/* The current task of a target id: 1 with *task, or the request was answered. */
+static int load_target(api_request_ctx *ctx, json_t **task) {
+    const char *id = ctx->path_params[0];
+    if (!uuid_is_valid(id)) {
+        respond_not_found(ctx, "no such task");
+        return 0;
+    }
+    task_store_result r = task_store_get(ctx->app, ctx->user_id, id, task);
+    if (r == TASK_STORE_FOUND)
+        return 1;
+    if (r == TASK_STORE_NOT_FOUND)
+        respond_not_found(ctx, "no such task");
+    else
+        respond_unavailable(ctx, "the task could not be read; retry shortly");
+    return 0;
+}
+
+/* If-Match against the current task: the expected version for the writer (-1: none),
+ * or -2 after answering 412. */
+static long long check_if_match(api_request_ctx *ctx, const json_t *current) {
+    long long version = task_json_version(current);
+    switch (conditional_if_match(api_header(ctx, "If-Match"), version)) {
+    case IF_MATCH_ABSENT:
+    case IF_MATCH_ANY:
+        return -1;
+    case IF_MATCH_MATCHED:
+        return version;
+    case IF_MATCH_FAILED:
+    default:
+        set_etag(ctx, current);
+        api_respond_error(ctx, 412, "precondition-failed",
+                          "If-Match does not name the current version of the task");
+        return -2;
+    }
+}
+
+static bool is_merge_patch_type(const char *ct) {
+    static const char TYPE[] = "application/merge-patch+json";
+    if (ct == NULL || strncasecmp(ct, TYPE, sizeof TYPE - 1) != 0)
+        return false;
+    char next = ct[sizeof TYPE - 1];
+    return next == '\0' || next == ';' || next == ' ' || next == '\t';
+}
+
+/* Parses the PATCH body into ctx->body (the router frees it); 0, or -1 after answering. */
+static int parse_patch_body(api_request_ctx *ctx) {
+    const char *ct = api_header(ctx, "Content-Type");
+    if (!request_body_is_json_type(ct) && !is_merge_patch_type(ct)) {
+        api_respond_error(ctx, 415, "unsupported-media-type",
+                          "the patch must be sent as application/merge-patch+json or "
+                          "application/json");
+        return -1;
+    }
+    char detail[320];
+    if (request_body_parse_object(ctx->req->binary_body, ctx->req->binary_body_length, &ctx->body,
+                                  detail, sizeof detail) != BODY_OK) {
+        api_respond_error(ctx, 400, "malformed-json", detail);
+        return -1;
+    }
+    return 0;
+}
+
+static void update_validated(api_request_ctx *ctx, const json_t *current, json_t *patch,
+                             long long expected) {
+    task_command cmd;
+    command_init(&cmd, ctx, TASK_CMD_UPDATE, ctx->path_params[0]);
+    cmd.expected_version = expected;
+    cmd.fields = patch;
+    json_t *predicted = task_predict_update(current, patch, cmd.issued_at_ms);
+    if (predicted == NULL)
+        api_respond_error(ctx, 500, "internal-error", NULL);
+    else
+        submit_and_answer(ctx, &cmd, predicted);
+    json_decref(predicted);
+}
+
+static void handle_update(api_request_ctx *ctx) {
+    if (parse_patch_body(ctx) != 0)
+        return;
+    json_t *current = NULL;
+    if (load_target(ctx, &current) != 1)
+        return;
+    long long expected = check_if_match(ctx, current);
+    json_t *errors = expected >= -1 ? json_array() : NULL;
+    json_t *patch = NULL;
+    if (expected < -1) {
+        /* answered 412 */
+    } else if (errors == NULL) {
+        api_respond_error(ctx, 500, "internal-error", NULL);
+    } else if (task_validate_patch(ctx->body, &patch, errors) > 0) {
+        api_respond_field_errors(ctx, errors);
+        errors = NULL;
+    } else {
+        update_validated(ctx, current, patch, expected);
+    }
+    json_decref(errors);
+    json_decref(patch);
+    json_decref(current);
+}
+
+static void handle_delete(api_request_ctx *ctx) {
+    json_t *current = NULL;
+    if (load_target(ctx, &current) != 1)
+        return;
+    long long expected = check_if_match(ctx, current);
+    if (expected >= -1) {
+        task_command cmd;
+        command_init(&cmd, ctx, TASK_CMD_DELETE, ctx->path_params[0]);
+        cmd.expected_version = expected;
+        submit_and_answer(ctx, &cmd, NULL);
+    }
+    json_decref(current);
+}
+
+/* --- GET /api/v1/commands/{id} --- */
+
+/* The command's state: the commands row first (the truth once decided), then the Redis
+ * marker (pending, or an outcome whose row a lagging read did not see yet). */
+static command_state find_command(const api_app *app, const char *user_id, const char *id,
+                                  command_outcome *o) {
+    command_state row = task_command_read_row(app, user_id, id, o);
+    if (row == CMD_APPLIED || row == CMD_REJECTED)
+        return row;
+    command_state marker = task_command_read_marker(app, user_id, id, o);
+    if (marker == CMD_PENDING || marker == CMD_APPLIED || marker == CMD_REJECTED)
+        return marker;
+    /* Without the row we cannot say "no such command": it may be decided already. */
+    return row == CMD_UNKNOWN ? CMD_UNKNOWN : CMD_UNAVAILABLE;
+}
+
+static void handle_command(api_request_ctx *ctx) {
+    const char *id = ctx->path_params[0];
+    if (!uuid_is_valid(id)) {
+        respond_not_found(ctx, "no such command");
+        return;
+    }
+    command_outcome o = {0};
+    command_state st = find_command(ctx->app, ctx->user_id, id, &o);
+    if (st == CMD_UNKNOWN) {
+        respond_not_found(ctx, "no such command");
+    } else if (st == CMD_UNAVAILABLE) {
+        respond_unavailable(ctx, "the command's status could not be read; retry shortly");
+    } else {
+        json_t *body = command_outcome_json(id, &o);
+        if (body == NULL)
+            api_respond_error(ctx, 500, "internal-error", NULL);
+        else
+            api_respond_json(ctx, 200, body);
+    }
+    command_outcome_clear(&o);
+}
+
+const api_route ROUTES_TASKS_WRITE[] = {
+    {"POST", "/api/v1/tasks", handle_create, API_ROUTE_JSON_BODY | API_ROUTE_AUTH},
+    {"PATCH", "/api/v1/tasks/:id", handle_update, API_ROUTE_AUTH},
+    {"DELETE", "/api/v1/tasks/:id", handle_delete, API_ROUTE_AUTH},
+    {"GET", "/api/v1/commands/:id", handle_command, API_ROUTE_AUTH},
+    {NULL, NULL, NULL, 0},
+};

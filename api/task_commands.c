@@ -1,0 +1,319 @@
+/*
+ * task_commands.c: producing task commands and reading their outcome (see task_commands.h).
+ *
+ * Owns: the Kafka send of a command with its latency metric, the Redis pending marker,
+ * the reads of the marker and of the commands row, the Prefer: wait poller, and reading
+ * a task back no older than a reported version. Rules: the marker and the row are read
+ * by (user id, command id) only; an unreadable marker counts as "Redis cannot answer"
+ * (so the poller asks Postgres) rather than as an answer.
+ */
+#include "api/task_commands.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/task_store.h"
+#include "shared/cache_keys.h"
+#include "shared/log.h"
+#include "shared/metrics.h"
+#include "shared/problem.h"
+#include "shared/task_model.h"
+#include "shared/time_util.h"
+
+#define PG_ACQUIRE_MS 2000
+
+static const pg_stmt COMMAND_ROW = {
+    "cmd_row",
+    "SELECT status, problem::text, task_version, task_id::text, type"
+    " FROM commands WHERE command_id = $1::uuid AND user_id = $2::uuid",
+    2};
+static const pg_stmt TASK_PRIMARY = {
+    "cmd_task_primary",
+    "SELECT " TASK_SELECT_COLUMNS " FROM tasks WHERE id = $1::uuid AND owner_id = $2::uuid", 2};
+
+void command_outcome_clear(command_outcome *o) {
+    json_decref(o->problem);
+    memset(o, 0, sizeof *o);
+    o->task_version = -1;
+}
+
+/* --- producing --- */
+
+static void observe_produce(int64_t start_ns, bool ok) {
+    double s = (double)(time_monotonic_ns() - start_ns) / 1e9;
+    metrics_histogram_observe("taskbus_kafka_produce_seconds",
+                              "Time from produce to Kafka's delivery report, API commands",
+                              ok ? "topic=\"" TASK_COMMANDS_TOPIC "\",result=\"ok\""
+                                 : "topic=\"" TASK_COMMANDS_TOPIC "\",result=\"error\"",
+                              s);
+}
+
+/* Best effort: a missing marker only makes GET /commands answer 404 until the writer
+ * records the outcome, and makes the poller ask Postgres. */
+static void mark_pending(const api_app *app, const task_command *cmd) {
+    json_t *marker = json_pack("{s:s,s:s,s:s}", "status", "pending", "type",
+                               task_command_type_name(cmd->type), "task_id", cmd->task_id);
+    char *text = marker != NULL ? json_dumps(marker, JSON_COMPACT) : NULL;
+    json_decref(marker);
+    if (text == NULL) {
+        LOG_WARNF("commands: no memory for the pending marker");
+        return;
+    }
+    char key[CACHE_KEY_MAX];
+    cache_key_command(key, cmd->user_id, cmd->command_id);
+    redisReply *r =
+        redis_pool_command(app->redis, "SET %s %s EX %d NX", key, text, CACHE_COMMAND_TTL_S);
+    if (r == NULL || r->type == REDIS_REPLY_ERROR)
+        LOG_WARNF("commands: could not mark %s pending: %s", cmd->command_id,
+                  r != NULL ? r->str : "redis unavailable");
+    if (r != NULL)
+        freeReplyObject(r);
+    free(text);
+}
+
+int task_command_submit(const api_app *app, const task_command *cmd, const char *request_id,
+                        char *err, size_t errlen) {
+    char *value = task_command_encode(cmd, request_id);
+    if (value == NULL) {
+        snprintf(err, errlen, "could not encode the command");
+        return -1;
+    }
+    kafka_header headers[] = {{"request_id", request_id}};
+    kafka_message msg = {
+        .topic = TASK_COMMANDS_TOPIC,
+        .key = cmd->user_id,
+        .key_len = strlen(cmd->user_id),
+        .value = value,
+        .value_len = strlen(value),
+        .headers = headers,
+        .nheaders = 1,
+    };
+    int64_t start = time_monotonic_ns();
+    int rc = kafka_producer_send(app->producer, &msg, TASK_COMMAND_PRODUCE_WAIT_MS, err, errlen);
+    observe_produce(start, rc == 0);
+    free(value);
+    if (rc != 0)
+        return -1;
+    mark_pending(app, cmd);
+    return 0;
+}
+
+/* --- outcomes --- */
+
+static command_state state_of(const char *status) {
+    if (status == NULL)
+        return CMD_UNAVAILABLE;
+    if (strcmp(status, "pending") == 0)
+        return CMD_PENDING;
+    if (strcmp(status, "applied") == 0)
+        return CMD_APPLIED;
+    if (strcmp(status, "rejected") == 0)
+        return CMD_REJECTED;
+    return CMD_UNAVAILABLE;
+}
+
+/* Fills out from a marker's JSON; the state it describes. */
+static command_state outcome_from_json(const json_t *doc, command_outcome *out) {
+    command_state st = state_of(json_string_value(json_object_get(doc, "status")));
+    if (st == CMD_UNAVAILABLE)
+        return st;
+    out->state = st;
+    const char *tid = json_string_value(json_object_get(doc, "task_id"));
+    const char *type = json_string_value(json_object_get(doc, "type"));
+    snprintf(out->task_id, sizeof out->task_id, "%s", tid != NULL ? tid : "");
+    snprintf(out->type, sizeof out->type, "%s", type != NULL ? type : "");
+    const json_t *v = json_object_get(doc, "task_version");
+    out->task_version = json_is_integer(v) ? (long long)json_integer_value(v) : -1;
+    json_t *problem = json_object_get(doc, "problem");
+    if (st == CMD_REJECTED && json_is_object(problem))
+        out->problem = json_deep_copy(problem);
+    return st;
+}
+
+command_state task_command_read_marker(const api_app *app, const char *user_id,
+                                       const char *command_id, command_outcome *out) {
+    command_outcome_clear(out);
+    char key[CACHE_KEY_MAX];
+    cache_key_command(key, user_id, command_id);
+    redisReply *r = redis_pool_command(app->redis, "GET %s", key);
+    if (r == NULL)
+        return CMD_UNAVAILABLE;
+    command_state st = CMD_UNAVAILABLE;
+    if (r->type == REDIS_REPLY_NIL) {
+        st = CMD_UNKNOWN;
+    } else if (r->type == REDIS_REPLY_STRING) {
+        json_t *doc = json_loadb(r->str, r->len, 0, NULL);
+        st = outcome_from_json(doc, out);
+        json_decref(doc);
+        if (st == CMD_UNAVAILABLE)
+            LOG_WARNF("commands: unreadable marker %s", key);
+    }
+    freeReplyObject(r);
+    if (st == CMD_UNAVAILABLE || st == CMD_UNKNOWN)
+        command_outcome_clear(out);
+    return st;
+}
+
+static command_state outcome_from_row(const PGresult *res, command_outcome *out) {
+    command_state st = state_of(PQgetvalue(res, 0, 0));
+    if (st != CMD_APPLIED && st != CMD_REJECTED) {
+        LOG_WARNF("commands: a commands row has status %s", PQgetvalue(res, 0, 0));
+        return CMD_UNAVAILABLE;
+    }
+    out->state = st;
+    if (!PQgetisnull(res, 0, 1) && st == CMD_REJECTED)
+        out->problem = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+    out->task_version = PQgetisnull(res, 0, 2) ? -1 : strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    snprintf(out->task_id, sizeof out->task_id, "%s", PQgetvalue(res, 0, 3));
+    snprintf(out->type, sizeof out->type, "%s", PQgetvalue(res, 0, 4));
+    return st;
+}
+
+command_state task_command_read_row(const api_app *app, const char *user_id, const char *command_id,
+                                    command_outcome *out) {
+    command_outcome_clear(out);
+    char err[256];
+    pg_conn *conn = pg_pool_acquire(app->pg, PG_ACQUIRE_MS, err, sizeof err);
+    if (conn == NULL) {
+        LOG_WARNF("commands: no database connection: %s", err);
+        return CMD_UNAVAILABLE;
+    }
+    const char *values[] = {command_id, user_id};
+    PGresult *res = pg_exec_stmt(conn, &COMMAND_ROW, values);
+    command_state st = CMD_UNAVAILABLE;
+    if (!pg_result_ok(res) || PQnfields(res) != 5)
+        LOG_WARNF("commands: reading the commands row failed: %s",
+                  res != NULL ? PQresultErrorMessage(res) : "connection failed");
+    else
+        st = PQntuples(res) == 1 ? outcome_from_row(res, out) : CMD_UNKNOWN;
+    PQclear(res);
+    pg_pool_release(app->pg, conn);
+    if (st == CMD_UNAVAILABLE || st == CMD_UNKNOWN)
+        command_outcome_clear(out);
+    return st;
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        /* interrupted by a signal: sleep the rest */
+    }
+}
+
+command_state task_command_wait(const api_app *app, const char *user_id, const char *command_id,
+                                int wait_s, command_outcome *out) {
+    int64_t start = time_monotonic_ns();
+    int64_t deadline = start + (int64_t)wait_s * 1000000000LL;
+    int64_t next_pg = start;
+    for (;;) {
+        command_state st = task_command_read_marker(app, user_id, command_id, out);
+        if (st == CMD_APPLIED || st == CMD_REJECTED)
+            return st;
+        int64_t now = time_monotonic_ns();
+        /* No marker although we set one: Redis lost it or never took it; ask Postgres. */
+        if ((st == CMD_UNAVAILABLE || st == CMD_UNKNOWN) && now >= next_pg) {
+            next_pg = now + (int64_t)TASK_COMMAND_POLL_PG_MS * 1000000LL;
+            st = task_command_read_row(app, user_id, command_id, out);
+            if (st == CMD_APPLIED || st == CMD_REJECTED)
+                return st;
+        }
+        if (now >= deadline)
+            break;
+        sleep_ms(TASK_COMMAND_POLL_REDIS_MS);
+    }
+    command_outcome_clear(out);
+    out->state = CMD_PENDING;
+    return CMD_PENDING;
+}
+
+/* --- reading the result back --- */
+
+static int read_primary(const api_app *app, const char *user_id, const char *task_id,
+                        json_t **out) {
+    char err[256];
+    pg_conn *conn = pg_pool_acquire(app->pg, PG_ACQUIRE_MS, err, sizeof err);
+    if (conn == NULL) {
+        LOG_WARNF("commands: no database connection: %s", err);
+        return -1;
+    }
+    const char *values[] = {task_id, user_id};
+    PGresult *res = pg_exec_stmt(conn, &TASK_PRIMARY, values);
+    int rc = -1;
+    if (!pg_result_ok(res)) {
+        LOG_WARNF("commands: reading the task failed: %s",
+                  res != NULL ? PQresultErrorMessage(res) : "connection failed");
+    } else if (PQntuples(res) == 0) {
+        rc = 0;
+    } else {
+        *out = task_from_row(res, 0, NULL);
+        rc = *out != NULL ? 1 : -1;
+    }
+    PQclear(res);
+    pg_pool_release(app->pg, conn);
+    return rc;
+}
+
+int task_command_read_task(const api_app *app, const char *user_id, const char *task_id,
+                           long long min_version, json_t **out) {
+    *out = NULL;
+    json_t *task = NULL;
+    task_store_result r = task_store_get(app, user_id, task_id, &task);
+    if (r == TASK_STORE_FOUND && task_json_version(task) >= min_version) {
+        *out = task;
+        return 1;
+    }
+    /* Older than the writer reported (its Redis effects are still on their way), absent
+     * from the cache's view, or the cache path failed: the primary is the truth. */
+    json_decref(task);
+    return read_primary(app, user_id, task_id, out);
+}
+
+/* --- answers --- */
+
+static const char *state_name(command_state st) {
+    switch (st) {
+    case CMD_APPLIED:
+        return "applied";
+    case CMD_REJECTED:
+        return "rejected";
+    default:
+        return "pending";
+    }
+}
+
+json_t *command_outcome_json(const char *command_id, const command_outcome *o) {
+    json_t *body = json_pack("{s:s,s:s}", "command_id", command_id, "status", state_name(o->state));
+    if (body == NULL)
+        return NULL;
+    int rc = 0;
+    rc |= json_object_set_new(body, "task_id",
+                              o->task_id[0] != '\0' ? json_string(o->task_id) : json_null());
+    rc |=
+        json_object_set_new(body, "type", o->type[0] != '\0' ? json_string(o->type) : json_null());
+    if (o->state == CMD_APPLIED && o->task_version >= 0)
+        rc |= json_object_set_new(body, "task_version", json_integer(o->task_version));
+    if (o->state == CMD_REJECTED && o->problem != NULL)
+        rc |= json_object_set(body, "problem", o->problem);
+    if (rc != 0) {
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
+json_t *command_outcome_problem(const command_outcome *o, const char *request_id) {
+    const json_t *p = o->problem;
+    json_int_t status = json_integer_value(json_object_get(p, "status"));
+    const char *type = json_string_value(json_object_get(p, "type"));
+    const char *slug = type != NULL && strncmp(type, "/problems/", 10) == 0 ? type + 10 : NULL;
+    if (status < 400 || status > 599 || slug == NULL || slug[0] == '\0') {
+        LOG_ERRORF("commands: a rejected command carries no readable problem");
+        return problem_new(500, "internal-error", "the command was rejected for an unknown reason",
+                           request_id);
+    }
+    return problem_new((int)status, slug, json_string_value(json_object_get(p, "detail")),
+                       request_id);
+}

@@ -1,0 +1,107 @@
+/*
+ * task_list_cache.c: cached list pages under the user's generation (see task_list_cache.h).
+ *
+ * Rules: both keys of the store script carry the user's hash tag, so it runs in one
+ * Redis Cluster slot; a reply of an unexpected type is treated like Redis being down.
+ */
+#include "api/task_list_cache.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shared/cache_keys.h"
+#include "shared/log.h"
+#include "shared/metrics.h"
+
+/* KEYS[1] generation, KEYS[2] page; ARGV[1] the generation read before the query, ARGV[2]
+ * the page, ARGV[3] its TTL. Stores the page only while the generation is unchanged. */
+static redis_script STORE_IF_CURRENT = {
+    .source = "if (redis.call('GET', KEYS[1]) or '0') == ARGV[1] then\n"
+              "  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])\n"
+              "  return 1\n"
+              "end\n"
+              "return 0\n",
+    .sha1 = {0},
+};
+
+void task_cache_count(const char *cache, const char *result) {
+    char labels[64];
+    snprintf(labels, sizeof labels, "cache=\"%s\",result=\"%s\"", cache, result);
+    metrics_counter_add("cache_requests_total", "Task cache lookups, by cache and result", labels,
+                        1);
+}
+
+/* A generation as Redis stores it (INCR's decimal text); -1 when it is not one. */
+static long long parse_generation(const char *text, size_t len) {
+    if (len == 0 || len > 18)
+        return -1;
+    long long v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9')
+            return -1;
+        v = v * 10 + (text[i] - '0');
+    }
+    return v;
+}
+
+long long task_list_cache_generation(const api_app *app, const char *user_id) {
+    char key[CACHE_KEY_MAX];
+    if (cache_key_generation(key, user_id)[0] == '\0')
+        return -1;
+    redisReply *reply = redis_pool_command(app->redis, "GET %s", key);
+    long long gen = -1;
+    if (reply != NULL && reply->type == REDIS_REPLY_NIL)
+        gen = 0;
+    else if (reply != NULL && reply->type == REDIS_REPLY_STRING)
+        gen = parse_generation(reply->str, reply->len);
+    if (gen < 0) {
+        LOG_DEBUGF("list cache: no generation from Redis (%s)", reply == NULL ? "unavailable"
+                                                                : reply->type == REDIS_REPLY_ERROR
+                                                                    ? reply->str
+                                                                    : "unexpected reply");
+        task_cache_count("list", "error");
+    }
+    if (reply != NULL)
+        freeReplyObject(reply);
+    return gen;
+}
+
+char *task_list_cache_get(const api_app *app, const char *user_id, long long generation,
+                          const char *page_hash) {
+    char key[CACHE_KEY_MAX];
+    if (cache_key_list(key, user_id, generation, page_hash)[0] == '\0')
+        return NULL;
+    redisReply *reply = redis_pool_command(app->redis, "GET %s", key);
+    char *body = NULL;
+    const char *result = "error";
+    if (reply != NULL && reply->type == REDIS_REPLY_NIL) {
+        result = "miss";
+    } else if (reply != NULL && reply->type == REDIS_REPLY_STRING) {
+        body = strndup(reply->str, reply->len);
+        result = body != NULL ? "hit" : "error";
+    }
+    if (reply != NULL)
+        freeReplyObject(reply);
+    task_cache_count("list", result);
+    return body;
+}
+
+void task_list_cache_put(const api_app *app, const char *user_id, long long generation,
+                         const char *page_hash, const char *body) {
+    char gen_key[CACHE_KEY_MAX], page_key[CACHE_KEY_MAX], gen_text[24], ttl[16];
+    if (cache_key_generation(gen_key, user_id)[0] == '\0' ||
+        cache_key_list(page_key, user_id, generation, page_hash)[0] == '\0')
+        return;
+    snprintf(gen_text, sizeof gen_text, "%lld", generation);
+    snprintf(ttl, sizeof ttl, "%d", CACHE_LIST_TTL_S);
+    const char *argv[] = {gen_key, page_key, gen_text, body, ttl};
+    redisReply *reply = redis_pool_eval(app->redis, &STORE_IF_CURRENT, 2, 5, argv);
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER)
+        LOG_DEBUGF("list cache: page not stored (%s)", reply == NULL ? "Redis unavailable"
+                                                       : reply->type == REDIS_REPLY_ERROR
+                                                           ? reply->str
+                                                           : "unexpected reply");
+    if (reply != NULL)
+        freeReplyObject(reply);
+}

@@ -1,0 +1,946 @@
+/*
+ * task_query.c: the query of GET /api/v1/tasks (see task_query.h for the rules it keeps).
+ *
+ * Sections: UTF-8 and RFC 3339 helpers; the query-string walk and one checker per
+ * parameter; normalised hashes; the cursor; the SQL builder. Everything here is pure so
+ * the unit tests reach every branch without a database.
+ */
+#include "api/task_query.h"
+
+#include <sodium.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shared/task_model.h"
+
+const char *const TASK_QUERY_STATUSES[3] = {"todo", "in_progress", "done"};
+const char *const TASK_QUERY_PRIORITIES[4] = {"low", "medium", "high", "urgent"};
+
+#define US_PER_S 1000000LL
+#define S_PER_DAY 86400LL
+#define MAX_PARAMS_IN_QUERY 64
+#define MAX_DECODED_LEN 2048
+#define CURSOR_MAC_BYTES 16
+#define CURSOR_DOMAIN "taskbus list cursor v1"
+
+/* ------------------------------------------------------------------ UTF-8 */
+
+/* Code points of a strictly valid UTF-8 string without control characters, or -1. */
+static long utf8_clean_chars(const char *s, size_t len) {
+    const unsigned char *p = (const unsigned char *)s;
+    long n = 0;
+    for (size_t i = 0; i < len; n++) {
+        uint32_t cp;
+        size_t extra;
+        if (p[i] < 0x80) {
+            cp = p[i];
+            extra = 0;
+        } else if (p[i] >= 0xC2 && p[i] <= 0xDF) {
+            cp = p[i] & 0x1F;
+            extra = 1;
+        } else if ((p[i] & 0xF0) == 0xE0) {
+            cp = p[i] & 0x0F;
+            extra = 2;
+        } else if (p[i] >= 0xF0 && p[i] <= 0xF4) {
+            cp = p[i] & 0x07;
+            extra = 3;
+        } else {
+            return -1;
+        }
+        if (i + extra >= len && extra > 0)
+            return -1;
+        for (size_t k = 1; k <= extra; k++) {
+            if ((p[i + k] & 0xC0) != 0x80)
+                return -1;
+            cp = (cp << 6) | (p[i + k] & 0x3F);
+        }
+        static const uint32_t MIN_FOR_EXTRA[4] = {0, 0x80, 0x800, 0x10000};
+        if (cp < MIN_FOR_EXTRA[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return -1;
+        if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F))
+            return -1;
+        i += 1 + extra;
+    }
+    return n;
+}
+
+static bool all_space(const char *s) {
+    for (; *s != '\0'; s++) {
+        if (*s != ' ' && *s != '\t')
+            return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------ time */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
+static long long days_from_civil(long long y, int m, int d) {
+    y -= m <= 2;
+    long long era = (y >= 0 ? y : y - 399) / 400;
+    long long yoe = y - era * 400;
+    long long doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    long long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(long long z, long long *y, int *m, int *d) {
+    z += 719468;
+    long long era = (z >= 0 ? z : z - 146096) / 146097;
+    long long doe = z - era * 146097;
+    long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    long long mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+static long long min_timestamp_us(void) {
+    return days_from_civil(1, 1, 1) * S_PER_DAY * US_PER_S;
+}
+
+static long long max_timestamp_us(void) {
+    return days_from_civil(10000, 1, 1) * S_PER_DAY * US_PER_S - 1;
+}
+
+/* Reads exactly n digits at s into *out. */
+static bool digits(const char *s, int n, int *out) {
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+static int days_in_month(int y, int m) {
+    static const int DAYS[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 && leap ? 29 : DAYS[m - 1];
+}
+
+/* The fraction ".ddd" at *p as microseconds (truncated); advances *p. */
+static bool fraction_us(const char **p, long long *us) {
+    const char *s = *p;
+    *us = 0;
+    if (*s != '.')
+        return true;
+    s++;
+    int n = 0;
+    long long scale = 100000;
+    while (*s >= '0' && *s <= '9') {
+        if (n < 6)
+            *us += (*s - '0') * scale;
+        scale /= 10;
+        s++;
+        n++;
+    }
+    *p = s;
+    return n >= 1 && n <= 9;
+}
+
+/* "Z", "+HH:MM" or "-HH:MM" (a space counts as '+': an unescaped '+' in a query string
+ * arrives as a space) as seconds east of UTC. */
+static bool offset_seconds(const char *s, long long *off) {
+    if ((s[0] == 'Z' || s[0] == 'z') && s[1] == '\0') {
+        *off = 0;
+        return true;
+    }
+    int hh, mm;
+    if ((s[0] != '+' && s[0] != '-' && s[0] != ' ') || !digits(s + 1, 2, &hh) || s[3] != ':' ||
+        !digits(s + 4, 2, &mm) || s[6] != '\0' || hh > 23 || mm > 59)
+        return false;
+    *off = (hh * 3600LL + mm * 60LL) * (s[0] == '-' ? -1 : 1);
+    return true;
+}
+
+int task_query_parse_rfc3339(const char *text, long long *us_out) {
+    int y, mo, d, h, mi, sec;
+    if (text == NULL || strlen(text) < 20 || !digits(text, 4, &y) || text[4] != '-' ||
+        !digits(text + 5, 2, &mo) || text[7] != '-' || !digits(text + 8, 2, &d) ||
+        (text[10] != 'T' && text[10] != 't') || !digits(text + 11, 2, &h) || text[13] != ':' ||
+        !digits(text + 14, 2, &mi) || text[16] != ':' || !digits(text + 17, 2, &sec))
+        return -1;
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 ||
+        sec > 59)
+        return -1;
+    const char *p = text + 19;
+    long long frac, off;
+    if (!fraction_us(&p, &frac) || !offset_seconds(p, &off))
+        return -1;
+    long long secs = days_from_civil(y, mo, d) * S_PER_DAY + h * 3600LL + mi * 60LL + sec - off;
+    long long us = secs * US_PER_S + frac;
+    if (us < min_timestamp_us() || us > max_timestamp_us())
+        return -1;
+    *us_out = us;
+    return 0;
+}
+
+int task_query_format_timestamp(long long us, char *out, size_t outlen) {
+    if (us < min_timestamp_us() || us > max_timestamp_us())
+        return -1;
+    long long secs = us / US_PER_S;
+    long long frac = us % US_PER_S;
+    if (frac < 0) {
+        frac += US_PER_S;
+        secs -= 1;
+    }
+    long long days = secs / S_PER_DAY;
+    long long rem = secs % S_PER_DAY;
+    if (rem < 0) {
+        rem += S_PER_DAY;
+        days -= 1;
+    }
+    long long y;
+    int m, d;
+    civil_from_days(days, &y, &m, &d);
+    int n = snprintf(out, outlen, "%04lld-%02d-%02d %02lld:%02lld:%02lld.%06lld+00", y, m, d,
+                     rem / 3600, rem / 60 % 60, rem % 60, frac);
+    return n > 0 && (size_t)n < outlen ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------ query-string walk */
+
+typedef struct parse_state {
+    task_query *q;
+    json_t *errors;
+    int nerrors;
+    bool oom;
+    int seen[9]; /* times each entry of PARAMS was given */
+    char *cursor_text;
+} parse_state;
+
+/* One error per field: the first problem found is the one reported. */
+static void add_error(parse_state *st, const char *field, const char *message) {
+    size_t i;
+    json_t *e;
+    json_array_foreach(st->errors, i, e) {
+        const char *f = json_string_value(json_object_get(e, "field"));
+        if (f != NULL && strcmp(f, field) == 0)
+            return;
+    }
+    json_t *obj = json_pack("{s:s,s:s}", "field", field, "message", message);
+    if (obj == NULL || json_array_append_new(st->errors, obj) != 0) {
+        st->oom = true;
+        return;
+    }
+    st->nerrors++;
+}
+
+static int hex_value(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Form-decodes [s, s+len) ('+' is a space, %XX a byte). 0 with a new string in *out and
+ * its length in *outlen; -1 for a malformed escape or a value over MAX_DECODED_LEN;
+ * -2 when out of memory. */
+static int percent_decode(const char *s, size_t len, char **out, size_t *outlen) {
+    if (len > MAX_DECODED_LEN * 3)
+        return -1;
+    char *buf = malloc(len + 1);
+    if (buf == NULL)
+        return -2;
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '+') {
+            buf[n++] = ' ';
+        } else if (s[i] == '%') {
+            int hi = i + 2 < len ? hex_value(s[i + 1]) : -1;
+            int lo = i + 2 < len ? hex_value(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0) {
+                free(buf);
+                return -1;
+            }
+            buf[n++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            buf[n++] = s[i];
+        }
+    }
+    buf[n] = '\0';
+    if (n > MAX_DECODED_LEN) {
+        free(buf);
+        return -1;
+    }
+    *out = buf;
+    *outlen = n;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ one checker each */
+
+/* A comma list of names into a bit mask; false when an item is empty or unknown. */
+static bool parse_enum_list(const char *value, const char *const *names, int nnames,
+                            unsigned *mask) {
+    const char *p = value;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+        int found = -1;
+        for (int i = 0; i < nnames && found < 0; i++) {
+            if (strlen(names[i]) == len && strncmp(names[i], p, len) == 0)
+                found = i;
+        }
+        if (found < 0)
+            return false;
+        *mask |= 1u << found;
+        if (comma == NULL)
+            return true;
+        p = comma + 1;
+    }
+}
+
+static void on_status(parse_state *st, const char *value) {
+    if (!parse_enum_list(value, TASK_QUERY_STATUSES, 3, &st->q->status_mask))
+        add_error(st, "status", "must be todo, in_progress or done (comma-separated for several)");
+}
+
+static void on_priority(parse_state *st, const char *value) {
+    if (!parse_enum_list(value, TASK_QUERY_PRIORITIES, 4, &st->q->priority_mask))
+        add_error(st, "priority",
+                  "must be low, medium, high or urgent (comma-separated for several)");
+}
+
+static void on_tag(parse_state *st, const char *value) {
+    long chars = utf8_clean_chars(value, strlen(value));
+    if (chars < 1 || chars > TASK_QUERY_TAG_MAX_CHARS) {
+        add_error(st, "tag", "each tag must be 1 to 50 characters");
+        return;
+    }
+    task_query *q = st->q;
+    for (int i = 0; i < q->ntags; i++) {
+        if (strcmp(q->tags[i], value) == 0)
+            return; /* all must match: a repeated tag changes nothing */
+    }
+    if (q->ntags == TASK_QUERY_TAGS_MAX) {
+        add_error(st, "tag", "at most 20 tags");
+        return;
+    }
+    q->tags[q->ntags] = strdup(value);
+    if (q->tags[q->ntags] == NULL) {
+        st->oom = true;
+        return;
+    }
+    q->ntags++;
+}
+
+static void on_due(parse_state *st, const char *field, const char *value, bool *has,
+                   long long *us) {
+    if (task_query_parse_rfc3339(value, us) != 0) {
+        add_error(st, field, "must be an RFC 3339 date-time such as 2026-01-02T03:04:05Z");
+        return;
+    }
+    *has = true;
+}
+
+static void on_due_before(parse_state *st, const char *value) {
+    on_due(st, "due_before", value, &st->q->has_due_before, &st->q->due_before_us);
+}
+
+static void on_due_after(parse_state *st, const char *value) {
+    on_due(st, "due_after", value, &st->q->has_due_after, &st->q->due_after_us);
+}
+
+static void on_q(parse_state *st, const char *value) {
+    long chars = utf8_clean_chars(value, strlen(value));
+    if (chars < 1 || chars > TASK_QUERY_Q_MAX_CHARS || all_space(value)) {
+        add_error(st, "q", "must be 1 to 200 characters with at least one search term");
+        return;
+    }
+    st->q->q = strdup(value);
+    if (st->q->q == NULL)
+        st->oom = true;
+}
+
+static void on_sort(parse_state *st, const char *value) {
+    static const char *const NAMES[] = {"created_at", "updated_at", "due_at", "priority"};
+    bool desc = value[0] == '-';
+    const char *name = desc ? value + 1 : value;
+    for (int i = 0; i < 4; i++) {
+        if (strcmp(name, NAMES[i]) == 0) {
+            st->q->sort = (task_sort_field)i;
+            st->q->descending = desc;
+            return;
+        }
+    }
+    add_error(st, "sort",
+              "must be created_at, updated_at, due_at or priority, with a leading - for "
+              "descending order");
+}
+
+static void on_limit(parse_state *st, const char *value) {
+    size_t len = strlen(value);
+    int v = 0;
+    bool ok = len >= 1 && len <= 4;
+    for (size_t i = 0; ok && i < len; i++) {
+        ok = value[i] >= '0' && value[i] <= '9';
+        v = v * 10 + (value[i] - '0');
+    }
+    if (!ok || v < 1 || v > TASK_QUERY_LIMIT_MAX) {
+        add_error(st, "limit", "must be an integer from 1 to 100");
+        return;
+    }
+    st->q->limit = v;
+}
+
+static void on_cursor(parse_state *st, const char *value) {
+    if (strlen(value) >= TASK_CURSOR_MAX) {
+        add_error(st, "cursor", "is not a valid cursor");
+        return;
+    }
+    st->cursor_text = strdup(value);
+    if (st->cursor_text == NULL)
+        st->oom = true;
+}
+
+typedef struct param_spec {
+    const char *name;
+    void (*check)(parse_state *st, const char *value);
+    bool repeatable;
+} param_spec;
+
+static const param_spec PARAMS[] = {
+    {"status", on_status, true},
+    {"priority", on_priority, true},
+    {"tag", on_tag, true},
+    {"due_before", on_due_before, false},
+    {"due_after", on_due_after, false},
+    {"q", on_q, false},
+    {"sort", on_sort, false},
+    {"limit", on_limit, false},
+    {"cursor", on_cursor, false},
+};
+_Static_assert(sizeof PARAMS / sizeof PARAMS[0] == 9, "parse_state.seen has one slot each");
+
+static const param_spec *find_param(const char *name, int *index) {
+    for (int i = 0; i < (int)(sizeof PARAMS / sizeof PARAMS[0]); i++) {
+        if (strcmp(PARAMS[i].name, name) == 0) {
+            *index = i;
+            return &PARAMS[i];
+        }
+    }
+    return NULL;
+}
+
+/* Checks the decoded value of a known parameter. */
+static void check_value(parse_state *st, const param_spec *spec, int index, const char *raw,
+                        size_t rawlen) {
+    char *value;
+    size_t len;
+    int rc = percent_decode(raw, rawlen, &value, &len);
+    if (rc == -2) {
+        st->oom = true;
+        return;
+    }
+    if (rc != 0 || utf8_clean_chars(value, len) < 0)
+        add_error(st, spec->name, "is not well-formed UTF-8 text without control characters");
+    else if (!spec->repeatable && st->seen[index] > 0)
+        add_error(st, spec->name, "may be given only once");
+    else
+        spec->check(st, value);
+    st->seen[index]++;
+    if (rc == 0)
+        free(value);
+}
+
+static void parse_pair(parse_state *st, const char *pair, size_t len) {
+    const char *eq = memchr(pair, '=', len);
+    size_t keylen = eq != NULL ? (size_t)(eq - pair) : len;
+    char *name;
+    size_t namelen;
+    int rc = percent_decode(pair, keylen, &name, &namelen);
+    if (rc == -2) {
+        st->oom = true;
+        return;
+    }
+    if (rc != 0 || namelen > 64 || utf8_clean_chars(name, namelen) < 1) {
+        add_error(st, "query", "has a malformed or unknown parameter name");
+        if (rc == 0)
+            free(name);
+        return;
+    }
+    int index;
+    const param_spec *spec = find_param(name, &index);
+    if (spec == NULL)
+        add_error(st, name, "is not a known parameter");
+    else if (eq != NULL)
+        check_value(st, spec, index, eq + 1, len - keylen - 1);
+    else
+        check_value(st, spec, index, "", 0);
+    free(name);
+}
+
+static int compare_strings(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The checks that need every parameter: the due range, tag order, the cursor. */
+static void finish(parse_state *st, const unsigned char *key, size_t keylen) {
+    task_query *q = st->q;
+    if (q->has_due_before && q->has_due_after && q->due_after_us >= q->due_before_us)
+        add_error(st, "due_after", "must be earlier than due_before");
+    qsort(q->tags, (size_t)q->ntags, sizeof q->tags[0], compare_strings);
+    if (st->cursor_text == NULL || st->nerrors > 0 || st->oom)
+        return; /* a cursor is checked against filters that are themselves valid */
+    char err[128];
+    if (task_cursor_decode(q, st->cursor_text, key, keylen, &q->after, err, sizeof err) != 0)
+        add_error(st, "cursor", err);
+}
+
+int task_query_parse(const char *query_string, const unsigned char *key, size_t keylen,
+                     task_query *out, json_t *errors) {
+    memset(out, 0, sizeof *out);
+    out->sort = TASK_SORT_CREATED_AT;
+    out->descending = true;
+    out->limit = TASK_QUERY_LIMIT_DEFAULT;
+    parse_state st = {.q = out, .errors = errors};
+    const char *p = query_string != NULL ? query_string : "";
+    int npairs = 0;
+    while (*p != '\0' && !st.oom) {
+        const char *amp = strchr(p, '&');
+        size_t len = amp != NULL ? (size_t)(amp - p) : strlen(p);
+        if (len > 0 && ++npairs > MAX_PARAMS_IN_QUERY) {
+            add_error(&st, "query", "has too many parameters");
+            break;
+        }
+        if (len > 0)
+            parse_pair(&st, p, len);
+        if (amp == NULL)
+            break;
+        p = amp + 1;
+    }
+    if (!st.oom)
+        finish(&st, key, keylen);
+    free(st.cursor_text);
+    return st.oom ? -1 : st.nerrors;
+}
+
+void task_query_clear(task_query *q) {
+    for (int i = 0; i < q->ntags; i++)
+        free(q->tags[i]);
+    q->ntags = 0;
+    free(q->q);
+    q->q = NULL;
+}
+
+const char *task_query_sort_name(const task_query *q) {
+    static const char *const NAMES[4][2] = {{"created_at", "-created_at"},
+                                            {"updated_at", "-updated_at"},
+                                            {"due_at", "-due_at"},
+                                            {"priority", "-priority"}};
+    return NAMES[q->sort][q->descending ? 1 : 0];
+}
+
+/* ------------------------------------------------------------------ hashes */
+
+/* Feeds "name=<len>:<value>\n" (or "name=-\n" for NULL): lengths keep fields apart. */
+static void hash_field(crypto_hash_sha256_state *h, const char *name, const char *value) {
+    char head[96];
+    int n = value != NULL ? snprintf(head, sizeof head, "%s=%zu:", name, strlen(value))
+                          : snprintf(head, sizeof head, "%s=-", name);
+    (void)crypto_hash_sha256_update(h, (const unsigned char *)head, (size_t)n);
+    if (value != NULL)
+        (void)crypto_hash_sha256_update(h, (const unsigned char *)value, strlen(value));
+    (void)crypto_hash_sha256_update(h, (const unsigned char *)"\n", 1);
+}
+
+static void hash_number(crypto_hash_sha256_state *h, const char *name, bool present, long long v) {
+    char text[32];
+    snprintf(text, sizeof text, "%lld", v);
+    hash_field(h, name, present ? text : NULL);
+}
+
+static void hash_hex(crypto_hash_sha256_state *h, char out[TASK_QUERY_HASH_HEX]) {
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    (void)crypto_hash_sha256_final(h, digest);
+    sodium_bin2hex(out, TASK_QUERY_HASH_HEX, digest, sizeof digest);
+}
+
+/* The sha256_* calls of libsodium cannot fail (they return 0 unconditionally). */
+void task_query_filter_hash(const task_query *q, char out[TASK_QUERY_HASH_HEX]) {
+    crypto_hash_sha256_state h;
+    (void)crypto_hash_sha256_init(&h);
+    hash_field(&h, "v", "taskbus filters 1");
+    hash_number(&h, "status", true, (long long)q->status_mask);
+    hash_number(&h, "priority", true, (long long)q->priority_mask);
+    hash_number(&h, "tags", true, q->ntags);
+    for (int i = 0; i < q->ntags; i++)
+        hash_field(&h, "tag", q->tags[i]);
+    hash_number(&h, "due_before", q->has_due_before, q->due_before_us);
+    hash_number(&h, "due_after", q->has_due_after, q->due_after_us);
+    hash_field(&h, "q", q->q);
+    hash_hex(&h, out);
+}
+
+void task_query_page_hash(const task_query *q, char out[TASK_QUERY_HASH_HEX]) {
+    char filters[TASK_QUERY_HASH_HEX];
+    task_query_filter_hash(q, filters);
+    crypto_hash_sha256_state h;
+    (void)crypto_hash_sha256_init(&h);
+    hash_field(&h, "v", "taskbus page 1");
+    hash_field(&h, "filters", filters);
+    hash_field(&h, "sort", task_query_sort_name(q));
+    hash_number(&h, "limit", true, q->limit);
+    const task_cursor *c = &q->after;
+    hash_number(&h, "after_key", c->present && !c->key_null, c->key);
+    hash_field(&h, "after_id", c->present ? c->id : NULL);
+    hash_hex(&h, out);
+}
+
+/* ------------------------------------------------------------------ cursor */
+
+#define CURSOR_FILTER_HEX 32 /* the cursor carries 128 bits of the filter hash */
+
+static void cursor_mac(const unsigned char *key, size_t keylen, const unsigned char *payload,
+                       size_t len, unsigned char out[crypto_auth_hmacsha256_BYTES]) {
+    crypto_auth_hmacsha256_state st;
+    /* These return 0 unconditionally in libsodium; the domain's NUL separates it. */
+    (void)crypto_auth_hmacsha256_init(&st, key, keylen);
+    (void)crypto_auth_hmacsha256_update(&st, (const unsigned char *)CURSOR_DOMAIN,
+                                        sizeof CURSOR_DOMAIN);
+    (void)crypto_auth_hmacsha256_update(&st, payload, len);
+    (void)crypto_auth_hmacsha256_final(&st, out);
+}
+
+static bool key_in_range(const task_query *q, const task_cursor *pos) {
+    if (pos->key_null)
+        return q->sort == TASK_SORT_DUE_AT;
+    if (q->sort == TASK_SORT_PRIORITY)
+        return pos->key >= 0 && pos->key <= 3;
+    return pos->key >= min_timestamp_us() && pos->key <= max_timestamp_us();
+}
+
+static json_t *cursor_json(const task_query *q, const task_cursor *pos) {
+    char filters[TASK_QUERY_HASH_HEX];
+    task_query_filter_hash(q, filters);
+    filters[CURSOR_FILTER_HEX] = '\0';
+    json_t *key = pos->key_null ? json_null() : json_integer(pos->key);
+    return json_pack("{s:i,s:s,s:s,s:o,s:s}", "v", 1, "s", task_query_sort_name(q), "f", filters,
+                     "k", key, "i", pos->id);
+}
+
+/* Appends base64url(bin) at out + *used; false when it does not fit. */
+static bool append_b64(char *out, size_t outlen, size_t *used, const unsigned char *bin,
+                       size_t len) {
+    size_t need = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    if (*used + need > outlen)
+        return false;
+    sodium_bin2base64(out + *used, outlen - *used, bin, len,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    *used += strlen(out + *used);
+    return true;
+}
+
+int task_cursor_encode(const task_query *q, const task_cursor *pos, const unsigned char *key,
+                       size_t keylen, char *out, size_t outlen) {
+    if (!key_in_range(q, pos) || !uuid_is_valid(pos->id))
+        return -1;
+    json_t *doc = cursor_json(q, pos);
+    char *payload = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(doc);
+    if (payload == NULL)
+        return -1;
+    size_t plen = strlen(payload);
+    unsigned char mac[crypto_auth_hmacsha256_BYTES];
+    cursor_mac(key, keylen, (const unsigned char *)payload, plen, mac);
+    size_t used = 0;
+    bool ok =
+        append_b64(out, outlen, &used, (const unsigned char *)payload, plen) && used + 1 < outlen;
+    if (ok) {
+        out[used++] = '.';
+        out[used] = '\0';
+        ok = append_b64(out, outlen, &used, mac, CURSOR_MAC_BYTES);
+    }
+    free(payload);
+    return ok ? 0 : -1;
+}
+
+/* Base64url-decodes [text, text+len) into bin; the decoded length, or -1. */
+static long b64_decode(const char *text, size_t len, unsigned char *bin, size_t cap) {
+    size_t binlen;
+    const char *end;
+    if (sodium_base642bin(bin, cap, text, len, NULL, &binlen, &end,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+        end != text + len)
+        return -1;
+    return (long)binlen;
+}
+
+/* The authentic payload of a cursor (MAC checked), or NULL. */
+static json_t *cursor_payload(const char *text, const unsigned char *key, size_t keylen) {
+    const char *dot = strchr(text, '.');
+    if (dot == NULL)
+        return NULL;
+    unsigned char payload[TASK_CURSOR_MAX];
+    unsigned char mac[CURSOR_MAC_BYTES + 3];
+    long plen = b64_decode(text, (size_t)(dot - text), payload, sizeof payload);
+    long mlen = b64_decode(dot + 1, strlen(dot + 1), mac, sizeof mac);
+    if (plen <= 0 || mlen != CURSOR_MAC_BYTES)
+        return NULL;
+    unsigned char expected[crypto_auth_hmacsha256_BYTES];
+    cursor_mac(key, keylen, payload, (size_t)plen, expected);
+    if (sodium_memcmp(expected, mac, CURSOR_MAC_BYTES) != 0)
+        return NULL;
+    json_error_t jerr;
+    json_t *doc = json_loadb((const char *)payload, (size_t)plen, JSON_REJECT_DUPLICATES, &jerr);
+    if (doc != NULL && !json_is_object(doc)) {
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+/* Fills pos from an authentic payload for q; NULL, or the message for the client. */
+static const char *cursor_fields(const task_query *q, json_t *doc, task_cursor *pos) {
+    static const char INVALID[] = "is not a valid cursor";
+    json_int_t version;
+    const char *sort, *filters, *id;
+    json_t *key;
+    if (json_unpack(doc, "{s:I,s:s,s:s,s:o,s:s!}", "v", &version, "s", &sort, "f", &filters, "k",
+                    &key, "i", &id) != 0 ||
+        version != 1 || !uuid_is_valid(id) || (!json_is_integer(key) && !json_is_null(key)))
+        return INVALID;
+    if (strcmp(sort, task_query_sort_name(q)) != 0)
+        return "belongs to another sort order; list again without a cursor";
+    char expected[TASK_QUERY_HASH_HEX];
+    task_query_filter_hash(q, expected);
+    if (strlen(filters) != CURSOR_FILTER_HEX || strncmp(filters, expected, CURSOR_FILTER_HEX) != 0)
+        return "belongs to other filters; list again without a cursor";
+    memset(pos, 0, sizeof *pos);
+    pos->present = true;
+    pos->key_null = json_is_null(key);
+    pos->key = pos->key_null ? 0 : (long long)json_integer_value(key);
+    snprintf(pos->id, sizeof pos->id, "%s", id);
+    if (!key_in_range(q, pos)) {
+        memset(pos, 0, sizeof *pos);
+        return INVALID;
+    }
+    return NULL;
+}
+
+int task_cursor_decode(const task_query *q, const char *text, const unsigned char *key,
+                       size_t keylen, task_cursor *pos, char *err, size_t errlen) {
+    json_t *doc = cursor_payload(text, key, keylen);
+    const char *problem = doc != NULL ? cursor_fields(q, doc, pos) : "is not a valid cursor";
+    json_decref(doc);
+    if (problem != NULL) {
+        snprintf(err, errlen, "%s", problem);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ SQL */
+
+/* Appends to text; parameters are numbered in s, shared by every builder of one query. */
+typedef struct sql_builder {
+    task_sql *s;
+    char *text;
+    size_t cap;
+    size_t len;
+    bool failed;
+} sql_builder;
+
+static void put(sql_builder *b, const char *text) {
+    size_t n = strlen(text);
+    if (b->failed || b->len + n >= b->cap) {
+        b->failed = true;
+        return;
+    }
+    memcpy(b->text + b->len, text, n + 1);
+    b->len += n;
+}
+
+/* Appends "$n<cast>" for parameter n again. */
+static void put_ref(sql_builder *b, int n, const char *cast) {
+    char ref[16];
+    snprintf(ref, sizeof ref, "$%d", n);
+    put(b, ref);
+    put(b, cast);
+}
+
+/* Binds value to a new parameter and appends its "$n<cast>": the only way a value enters
+ * the statement. Returns n (0 on failure). */
+static int put_param(sql_builder *b, const char *value, const char *cast) {
+    if (b->failed || value == NULL || b->s->nparams == TASK_SQL_MAX_PARAMS) {
+        b->failed = true;
+        return 0;
+    }
+    b->s->values[b->s->nparams++] = value;
+    put_ref(b, b->s->nparams, cast);
+    return b->s->nparams;
+}
+
+/* Text of a number in the scratch slot of the next parameter. */
+static const char *scratch_number(sql_builder *b, long long v) {
+    if (b->s->nparams == TASK_SQL_MAX_PARAMS)
+        return NULL;
+    char *slot = b->s->scratch[b->s->nparams];
+    snprintf(slot, sizeof b->s->scratch[0], "%lld", v);
+    return slot;
+}
+
+static const char *scratch_timestamp(sql_builder *b, long long us) {
+    if (b->s->nparams == TASK_SQL_MAX_PARAMS)
+        return NULL;
+    char *slot = b->s->scratch[b->s->nparams];
+    return task_query_format_timestamp(us, slot, sizeof b->s->scratch[0]) == 0 ? slot : NULL;
+}
+
+static void put_in_list(sql_builder *b, const char *column, unsigned mask, const char *const *names,
+                        int nnames) {
+    if (mask == 0)
+        return;
+    put(b, " AND ");
+    put(b, column);
+    put(b, " IN (");
+    const char *sep = "";
+    for (int i = 0; i < nnames; i++) {
+        if ((mask & (1u << i)) != 0) {
+            put(b, sep);
+            put_param(b, names[i], "");
+            sep = ", ";
+        }
+    }
+    put(b, ")");
+}
+
+/* "owner_id = $1 AND <filters>": what every branch of the query shares. */
+static void put_scope(sql_builder *b, const task_query *q, const char *owner_id) {
+    put(b, "owner_id = ");
+    put_param(b, owner_id, "::uuid");
+    put_in_list(b, "status", q->status_mask, TASK_QUERY_STATUSES, 3);
+    put_in_list(b, "priority", q->priority_mask, TASK_QUERY_PRIORITIES, 4);
+    if (q->ntags > 0) {
+        put(b, " AND tags @> ARRAY[");
+        for (int i = 0; i < q->ntags; i++) {
+            put(b, i > 0 ? ", " : "");
+            put_param(b, q->tags[i], "::text");
+        }
+        put(b, "]");
+    }
+    if (q->has_due_before) {
+        put(b, " AND due_at < ");
+        put_param(b, scratch_timestamp(b, q->due_before_us), "::timestamptz");
+    }
+    if (q->has_due_after) {
+        put(b, " AND due_at >= ");
+        put_param(b, scratch_timestamp(b, q->due_after_us), "::timestamptz");
+    }
+    if (q->q != NULL) {
+        put(b, " AND search @@ websearch_to_tsquery('simple', ");
+        put_param(b, q->q, "::text");
+        put(b, ")");
+    }
+}
+
+static const char *const SORT_COLUMNS[4] = {"created_at", "updated_at", "due_at", "priority_rank"};
+
+static void put_select(sql_builder *b, const task_query *q) {
+    put(b, "SELECT " TASK_SELECT_COLUMNS ", ");
+    if (q->sort == TASK_SORT_PRIORITY) {
+        put(b, "priority_rank::bigint");
+        return;
+    }
+    put(b, "(extract(epoch from ");
+    put(b, SORT_COLUMNS[q->sort]);
+    put(b, ") * 1000000)::bigint");
+}
+
+/* " AND (col, id) < ($k, $i)" (> ascending): the rows after the cursor in (key, id)
+ * order. A row comparison with a NULL key is never true, so it also excludes tasks
+ * without a due date. */
+static void put_after_key(sql_builder *b, const task_query *q) {
+    const task_cursor *c = &q->after;
+    put(b, " AND (");
+    put(b, SORT_COLUMNS[q->sort]);
+    put(b, ", id)");
+    put(b, q->descending ? " < (" : " > (");
+    if (q->sort == TASK_SORT_PRIORITY)
+        put_param(b, scratch_number(b, c->key), "::smallint");
+    else
+        put_param(b, scratch_timestamp(b, c->key), "::timestamptz");
+    put(b, ", ");
+    put_param(b, c->id, "::uuid");
+    put(b, ")");
+}
+
+/* One index range: every sort but due_at, and due_at once the cursor is among the tasks
+ * without a due date (which come last, ordered by id). */
+static void put_single_range(sql_builder *b, const task_query *q, const char *scope) {
+    const char *dir = q->descending ? " DESC" : " ASC";
+    put_select(b, q);
+    put(b, " FROM tasks WHERE ");
+    put(b, scope);
+    if (q->sort == TASK_SORT_DUE_AT) {
+        put(b, " AND due_at IS NULL");
+        put(b, q->descending ? " AND id < " : " AND id > ");
+        put_param(b, q->after.id, "::uuid");
+    } else if (q->after.present) {
+        put_after_key(b, q);
+    }
+    put(b, " ORDER BY ");
+    put(b, SORT_COLUMNS[q->sort]);
+    put(b, dir);
+    put(b, q->sort == TASK_SORT_DUE_AT ? " NULLS LAST, id" : ", id");
+    put(b, dir);
+    put(b, " LIMIT ");
+    put_param(b, scratch_number(b, (long long)q->limit + 1), "::int");
+}
+
+/* due_at with nulls last in either direction, as two index ranges: the dated tasks after
+ * the cursor, then the undated ones by id. Each branch is limited, so Postgres reads at
+ * most a page from each index range instead of sorting every task of the user. */
+static void put_due_union(sql_builder *b, const task_query *q, const char *scope) {
+    const char *dir = q->descending ? " DESC" : " ASC";
+    put_select(b, q);
+    put(b, " FROM ((SELECT tasks.*, 0 AS page_phase FROM tasks WHERE ");
+    put(b, scope);
+    if (q->after.present)
+        put_after_key(b, q);
+    else
+        put(b, " AND due_at IS NOT NULL");
+    put(b, " ORDER BY due_at");
+    put(b, dir);
+    put(b, ", id");
+    put(b, dir);
+    put(b, " LIMIT ");
+    int limit = put_param(b, scratch_number(b, (long long)q->limit + 1), "::int");
+    put(b, ") UNION ALL (SELECT tasks.*, 1 AS page_phase FROM tasks WHERE ");
+    put(b, scope);
+    put(b, " AND due_at IS NULL ORDER BY id");
+    put(b, dir);
+    put(b, " LIMIT ");
+    put_ref(b, limit, "::int");
+    put(b, ")) AS page ORDER BY page_phase, due_at");
+    put(b, dir);
+    put(b, ", id");
+    put(b, dir);
+    put(b, " LIMIT ");
+    put_ref(b, limit, "::int");
+}
+
+int task_query_build_sql(const task_query *q, const char *owner_id, task_sql *out) {
+    memset(out, 0, sizeof *out);
+    char scope[TASK_SQL_MAX];
+    sql_builder sb = {.s = out, .text = scope, .cap = sizeof scope};
+    scope[0] = '\0';
+    put_scope(&sb, q, owner_id);
+    sql_builder b = {.s = out, .text = out->text, .cap = TASK_SQL_MAX, .failed = sb.failed};
+    if (q->sort == TASK_SORT_DUE_AT && !(q->after.present && q->after.key_null))
+        put_due_union(&b, q, scope);
+    else
+        put_single_range(&b, q, scope);
+    return b.failed ? -1 : 0;
+}

@@ -1,0 +1,131 @@
+/*
+ * task_query.h: the query of GET /api/v1/tasks: parsing, the keyset SQL, the cursor.
+ *
+ * Owns: the rules of docs/decisions.md "Reads and cache" for filters (status, priority,
+ * tag, due_before, due_after, q), sort, limit and cursor; the SQL that lists one page;
+ * the opaque cursor; the hashes that name a filter set and a cached page.
+ * Rules:
+ *  - Pure (no I/O), so every rule is unit-tested without a server.
+ *  - The SQL text never holds a value from the request: every value is a positional
+ *    parameter ($n); the text is assembled only from fixed fragments.
+ *  - The page order is (sort key, id) in one direction, with due_at nulls last in both
+ *    directions; the keyset predicate is the exact complement of that order, so a task
+ *    whose sort key does not change is listed exactly once however others write.
+ *    created_at never changes, so the default sort is exact; a task updated while a
+ *    client pages by updated_at (or whose due date or priority changes) moves and may be
+ *    seen twice or not at all: that is the nature of a keyset on a mutable key.
+ *  - Every page is an index range: a row comparison (key, id) < ($k, $id) that the
+ *    (owner_id, key, id) indexes serve. due_at is two ranges joined by UNION ALL (dated
+ *    tasks after the cursor, then undated ones by id), each limited, because one
+ *    "... OR due_at IS NULL" predicate would make Postgres sort all of a user's tasks.
+ *  - The cursor is base64url(JSON) "." base64url(MAC): it carries the last row's sort
+ *    key (microseconds since the epoch, or the priority rank) and id, the sort, and a hash
+ *    of the filters; the MAC (HMAC-SHA-256, 128 bits, keyed from the JWT secret) makes a
+ *    changed cursor invalid. A cursor used with another sort or other filters is refused.
+ *  - Query-string values are percent-decoded ('+' is a space), must be UTF-8 without
+ *    control characters; unknown parameters and repeated single-valued ones are refused.
+ */
+#ifndef TASKBUS_API_TASK_QUERY_H
+#define TASKBUS_API_TASK_QUERY_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "shared/uuid7.h"
+
+#define TASK_QUERY_LIMIT_DEFAULT 20
+#define TASK_QUERY_LIMIT_MAX 100
+#define TASK_QUERY_TAGS_MAX 20
+#define TASK_QUERY_TAG_MAX_CHARS 50
+#define TASK_QUERY_Q_MAX_CHARS 200
+#define TASK_QUERY_HASH_HEX 65 /* SHA-256 as lower-case hex and the NUL */
+#define TASK_CURSOR_MAX 512    /* an encoded cursor and the NUL */
+
+typedef enum {
+    TASK_SORT_CREATED_AT,
+    TASK_SORT_UPDATED_AT,
+    TASK_SORT_DUE_AT,
+    TASK_SORT_PRIORITY,
+} task_sort_field;
+
+/* The position after which a page starts: the last row of the previous page. */
+typedef struct task_cursor {
+    bool present;
+    bool key_null; /* sort=due_at only: that row had no due date */
+    long long key; /* microseconds since the epoch, or the priority rank (0 low .. 3 urgent) */
+    char id[UUID_STR_LEN];
+} task_cursor;
+
+typedef struct task_query {
+    unsigned status_mask;            /* bit i set: status i of TASK_QUERY_STATUSES; 0 = any */
+    unsigned priority_mask;          /* bit i set: priority i of TASK_QUERY_PRIORITIES; 0 = any */
+    char *tags[TASK_QUERY_TAGS_MAX]; /* owned, sorted, unique; all must be on the task */
+    int ntags;
+    bool has_due_before; /* due_at < due_before_us */
+    long long due_before_us;
+    bool has_due_after; /* due_at >= due_after_us */
+    long long due_after_us;
+    char *q; /* owned; NULL when absent */
+    task_sort_field sort;
+    bool descending;
+    int limit;
+    task_cursor after;
+} task_query;
+
+extern const char *const TASK_QUERY_STATUSES[3];   /* todo, in_progress, done */
+extern const char *const TASK_QUERY_PRIORITIES[4]; /* low .. urgent, in rank order */
+
+/* Parses a raw query string (the part after '?', may be NULL or ""). key is the secret the
+ * cursor MAC is derived from. Appends one {field, message} per bad parameter to errors
+ * (a JSON array) and returns how many it appended; out is usable only when 0 is returned
+ * and -1 means out of memory. Call task_query_clear in every case. */
+int task_query_parse(const char *query_string, const unsigned char *key, size_t keylen,
+                     task_query *out, json_t *errors);
+void task_query_clear(task_query *q);
+
+/* "created_at" or "-created_at" etc. */
+const char *task_query_sort_name(const task_query *q);
+
+/* SHA-256 hex of the normalised filters (not sort, limit, cursor). */
+void task_query_filter_hash(const task_query *q, char out[TASK_QUERY_HASH_HEX]);
+/* SHA-256 hex of everything that shapes the page: filters, sort, limit, cursor position. */
+void task_query_page_hash(const task_query *q, char out[TASK_QUERY_HASH_HEX]);
+
+/* The cursor that continues q after pos (the last row of a page). 0, or -1 when out is
+ * too small or the key cannot be represented. */
+int task_cursor_encode(const task_query *q, const task_cursor *pos, const unsigned char *key,
+                       size_t keylen, char *out, size_t outlen);
+/* Decodes text for q (whose sort and filters must already be parsed). 0 with *pos filled,
+ * or -1 with a message for the client in err. */
+int task_cursor_decode(const task_query *q, const char *text, const unsigned char *key,
+                       size_t keylen, task_cursor *pos, char *err, size_t errlen);
+
+#define TASK_SQL_MAX_PARAMS 40
+#define TASK_SQL_MAX 4096
+
+/* One SELECT with its parameters. Columns: TASK_SELECT_COLUMNS, then the row's exact sort
+ * key (bigint: microseconds since the epoch, or the rank; NULL for a missing due_at). It
+ * fetches limit + 1 rows so the caller knows whether another page follows. values point
+ * into q, into owner_id and into this struct: keep all three alive while it is used. */
+typedef struct task_sql {
+    char text[TASK_SQL_MAX];
+    const char *values[TASK_SQL_MAX_PARAMS];
+    int nparams;
+    char scratch[TASK_SQL_MAX_PARAMS][40]; /* numbers and timestamps as text */
+} task_sql;
+
+/* The column index of the sort key in a task_sql result. */
+#define TASK_SQL_SORT_KEY_COLUMN 12
+
+/* Builds the page query for owner_id. 0, or -1 when it does not fit (a bug). */
+int task_query_build_sql(const task_query *q, const char *owner_id, task_sql *out);
+
+/* RFC 3339 ("2026-01-02T03:04:05.123Z", "...+02:00") to microseconds since the epoch.
+ * Years 0001-9999; fractions beyond microseconds are truncated. 0 or -1. */
+int task_query_parse_rfc3339(const char *text, long long *us_out);
+/* Microseconds since the epoch as "YYYY-MM-DD HH:MM:SS.ffffff+00" (what Postgres parses
+ * exactly whatever its DateStyle and TimeZone). 0, or -1 outside years 0001-9999. */
+int task_query_format_timestamp(long long us, char *out, size_t outlen);
+
+#endif

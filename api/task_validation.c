@@ -1,0 +1,397 @@
+/*
+ * task_validation.c: task field rules, create/patch validation, predicted tasks.
+ *
+ * Owns: the checks listed in task_validation.h. Rules: no I/O; every bad member gets its
+ * own error so one 422 lists them all; strings are counted by code point (jansson only
+ * hands out valid UTF-8). Titles are not trimmed: what the client sent is what it reads
+ * back, but a title of only whitespace says nothing and is refused. The predicted task is
+ * built by the same rules the writer applies (shared/task_model.h), so the 202 answer
+ * matches what GET will return once the command is applied.
+ */
+#include "api/task_validation.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "shared/task_model.h"
+#include "shared/time_util.h"
+
+/* --- text --- */
+
+/* Decodes one code point of valid UTF-8 at *p and advances (stops at a NUL, so even a
+ * truncated sequence cannot run past the end). */
+static uint32_t next_cp(const char **p) {
+    const unsigned char *s = (const unsigned char *)*p;
+    int extra = s[0] < 0x80 ? 0 : (s[0] & 0xE0) == 0xC0 ? 1 : (s[0] & 0xF0) == 0xE0 ? 2 : 3;
+    uint32_t cp = extra == 0 ? s[0] : (uint32_t)(s[0] & (0x3F >> extra));
+    int used = 1;
+    for (; used <= extra && s[used] != '\0'; used++)
+        cp = (cp << 6) | (s[used] & 0x3F);
+    *p += used;
+    return cp;
+}
+
+static bool is_control(uint32_t cp) {
+    return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029;
+}
+
+/* Unicode White_Space, plus the zero-width space and BOM that render as nothing. */
+static bool is_space(uint32_t cp) {
+    return cp == ' ' || (cp >= 0x09 && cp <= 0x0D) || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+           (cp >= 0x2000 && cp <= 0x200B) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
+           cp == 0x205F || cp == 0x3000 || cp == 0xFEFF;
+}
+
+typedef struct text_facts {
+    size_t chars;
+    bool all_space;   /* also true for "" */
+    bool control;     /* a control character other than tab, LF, CR */
+    bool any_control; /* any control character at all */
+} text_facts;
+
+static text_facts scan_text(const char *s) {
+    text_facts f = {0, true, false, false};
+    for (const char *p = s; *p != '\0'; f.chars++) {
+        uint32_t cp = next_cp(&p);
+        if (!is_space(cp))
+            f.all_space = false;
+        if (is_control(cp)) {
+            f.any_control = true;
+            if (cp != '\t' && cp != '\n' && cp != '\r')
+                f.control = true;
+        }
+    }
+    return f;
+}
+
+static void add_error(json_t *errors, const char *field, const char *message) {
+    /* Out of memory here loses one message; the count the caller returns still says the
+     * body was refused. */
+    json_t *e = json_pack("{s:s,s:s}", "field", field, "message", message);
+    if (e != NULL && json_array_append_new(errors, e) != 0)
+        return;
+}
+
+/* --- RFC 3339 --- */
+
+/* 0001-01-01T00:00:00Z and 10000-01-01T00:00:00Z in epoch milliseconds. */
+#define RFC3339_MIN_MS (-62135596800000LL)
+#define RFC3339_END_MS (253402300800000LL)
+
+/* The writer's parser (shared/task_model.c) decides what a date-time is, so the API never
+ * accepts a due_at the writer's command decoder would send to the DLQ. The range check
+ * after the offset keeps the normalised UTC text within years 0001-9999 as well. */
+int task_parse_rfc3339(const char *text, int64_t *unix_ms) {
+    long long ms;
+    if (task_time_parse(text, &ms) != 0 || ms < RFC3339_MIN_MS || ms >= RFC3339_END_MS)
+        return -1;
+    *unix_ms = (int64_t)ms;
+    return 0;
+}
+
+/* --- fields --- */
+
+static const char *const STATUS_VALUES = "todo, in_progress, done";
+static const char *const PRIORITY_VALUES = "low, medium, high, urgent";
+static const char *const READ_ONLY[] = {"id",         "version",      "created_at",
+                                        "updated_at", "completed_at", NULL};
+
+/* Each check_* validates one present member and returns its normalised value (new
+ * reference), or NULL after appending an error. */
+
+static json_t *check_title(const json_t *v, json_t *errors) {
+    if (!json_is_string(v)) {
+        add_error(errors, "title", "must be a string");
+        return NULL;
+    }
+    text_facts f = scan_text(json_string_value(v));
+    const char *why = NULL;
+    if (f.chars == 0 || f.chars > TASK_TITLE_MAX)
+        why = "must be 1 to 200 characters long";
+    else if (f.all_space)
+        why = "must not be only whitespace";
+    else if (f.any_control)
+        why = "must not contain control characters";
+    if (why != NULL) {
+        add_error(errors, "title", why);
+        return NULL;
+    }
+    return json_copy((json_t *)v);
+}
+
+static json_t *check_description(const json_t *v, json_t *errors) {
+    if (!json_is_string(v)) {
+        add_error(errors, "description", "must be a string");
+        return NULL;
+    }
+    text_facts f = scan_text(json_string_value(v));
+    if (f.chars > TASK_DESCRIPTION_MAX) {
+        add_error(errors, "description", "must be at most 10000 characters long");
+        return NULL;
+    }
+    if (f.control) {
+        add_error(errors, "description",
+                  "must not contain control characters other than tab and line breaks");
+        return NULL;
+    }
+    return json_copy((json_t *)v);
+}
+
+static json_t *check_enum(const char *field, const json_t *v, bool (*valid)(const char *),
+                          const char *values, json_t *errors) {
+    if (json_is_string(v) && valid(json_string_value(v)))
+        return json_copy((json_t *)v);
+    char msg[96];
+    snprintf(msg, sizeof msg, "must be one of %s", values);
+    add_error(errors, field, msg);
+    return NULL;
+}
+
+static json_t *check_due_at(const json_t *v, json_t *errors) {
+    if (json_is_null(v))
+        return json_null();
+    int64_t ms;
+    if (!json_is_string(v) || task_parse_rfc3339(json_string_value(v), &ms) != 0) {
+        add_error(errors, "due_at",
+                  "must be an RFC 3339 date-time with a UTC offset, e.g. "
+                  "2030-01-31T17:00:00Z, or null");
+        return NULL;
+    }
+    char text[40];
+    time_format_rfc3339_ms(ms, text, sizeof text);
+    return json_string(text);
+}
+
+/* One tag at index i; false after appending an error. */
+static bool check_tag(const json_t *tags, size_t i, json_t *errors) {
+    char field[32];
+    snprintf(field, sizeof field, "tags[%zu]", i);
+    const json_t *t = json_array_get(tags, i);
+    if (!json_is_string(t)) {
+        add_error(errors, field, "must be a string");
+        return false;
+    }
+    text_facts f = scan_text(json_string_value(t));
+    const char *why = NULL;
+    if (f.chars == 0 || f.chars > TASK_TAG_MAX)
+        why = "must be 1 to 50 characters long";
+    else if (f.all_space)
+        why = "must not be only whitespace";
+    else if (f.any_control)
+        why = "must not contain control characters";
+    for (size_t j = 0; why == NULL && j < i; j++) {
+        if (json_equal(json_array_get(tags, j), (json_t *)t))
+            why = "repeats an earlier tag";
+    }
+    if (why != NULL) {
+        add_error(errors, field, why);
+        return false;
+    }
+    return true;
+}
+
+static json_t *check_tags(const json_t *v, json_t *errors) {
+    if (!json_is_array(v)) {
+        add_error(errors, "tags", "must be an array of strings");
+        return NULL;
+    }
+    if (json_array_size(v) > TASK_TAGS_MAX) {
+        add_error(errors, "tags", "must hold at most 20 tags");
+        return NULL;
+    }
+    bool ok = true;
+    for (size_t i = 0; i < json_array_size(v); i++)
+        ok = check_tag(v, i, errors) && ok;
+    return ok ? json_deep_copy(v) : NULL;
+}
+
+static bool is_read_only(const char *key) {
+    for (size_t i = 0; READ_ONLY[i] != NULL; i++) {
+        if (strcmp(READ_ONLY[i], key) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The normalised value of member key, or NULL after appending an error. */
+static json_t *check_member(const char *key, const json_t *v, bool patch, json_t *errors) {
+    if (json_is_null(v) && strcmp(key, "due_at") != 0 && patch) {
+        add_error(errors, key, "cannot be removed (null); send a value");
+        return NULL;
+    }
+    if (strcmp(key, "title") == 0)
+        return check_title(v, errors);
+    if (strcmp(key, "description") == 0)
+        return check_description(v, errors);
+    if (strcmp(key, "status") == 0)
+        return check_enum(key, v, task_status_valid, STATUS_VALUES, errors);
+    if (strcmp(key, "priority") == 0)
+        return check_enum(key, v, task_priority_valid, PRIORITY_VALUES, errors);
+    if (strcmp(key, "due_at") == 0)
+        return check_due_at(v, errors);
+    if (strcmp(key, "tags") == 0)
+        return check_tags(v, errors);
+    add_error(errors, key, is_read_only(key) ? "is read-only" : "is not a task field");
+    return NULL;
+}
+
+/* Validates every member of body into a new object; returns the error count. */
+static int validate_members(const json_t *body, bool patch, json_t **out, json_t *errors) {
+    size_t before = json_array_size(errors);
+    json_t *fields = json_object();
+    int bad = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)body, key, v) {
+        json_t *norm = check_member(key, v, patch, errors);
+        if (norm == NULL) {
+            bad++;
+            continue;
+        }
+        if (fields == NULL) {
+            json_decref(norm); /* out of memory earlier: keep validating, keep nothing */
+            continue;
+        }
+        if (json_object_set_new(fields, key, norm) != 0) { /* set_new freed norm */
+            json_decref(fields);
+            fields = NULL;
+        }
+    }
+    /* Counted both ways, so a message lost to a failed append still refuses the body. */
+    int n = (int)(json_array_size(errors) - before);
+    if (n < bad)
+        n = bad;
+    if (n == 0 && fields == NULL) {
+        add_error(errors, "", "out of memory while validating");
+        n = 1;
+    }
+    if (n > 0) {
+        json_decref(fields);
+        fields = NULL;
+    }
+    *out = fields;
+    return n;
+}
+
+int task_validate_create(const json_t *body, json_t **fields_out, json_t *errors) {
+    *fields_out = NULL;
+    if (!json_is_object(body)) {
+        add_error(errors, "", "must be a JSON object");
+        return 1;
+    }
+    json_t *fields;
+    int n = validate_members(body, false, &fields, errors);
+    if (json_object_get(body, "title") == NULL) {
+        add_error(errors, "title", "is required");
+        n++;
+    }
+    if (n > 0) {
+        json_decref(fields);
+        return n;
+    }
+    static const char *const DEFAULTS = "{s:s,s:s,s:s,s:n,s:[]}";
+    json_t *d = json_pack(DEFAULTS, "description", "", "status", "todo", "priority", "medium",
+                          "due_at", "tags");
+    if (d == NULL || json_object_update_missing(fields, d) != 0) {
+        json_decref(d);
+        json_decref(fields);
+        add_error(errors, "", "out of memory while validating");
+        return 1;
+    }
+    json_decref(d);
+    *fields_out = fields;
+    return 0;
+}
+
+int task_validate_patch(const json_t *body, json_t **patch_out, json_t *errors) {
+    *patch_out = NULL;
+    if (!json_is_object(body)) {
+        add_error(errors, "", "must be a JSON object");
+        return 1;
+    }
+    if (json_object_size(body) == 0) {
+        add_error(errors, "", "the patch must change at least one field");
+        return 1;
+    }
+    return validate_members(body, true, patch_out, errors);
+}
+
+/* --- predicted tasks --- */
+
+/* The members of a task in the order task_model.c writes them, so a predicted task
+ * serialises like the task GET returns later. */
+static const char *const TASK_KEYS[] = {"id",         "title",        "description", "status",
+                                        "priority",   "due_at",       "tags",        "created_at",
+                                        "updated_at", "completed_at", "version",     NULL};
+
+/* task (stolen) with its members in TASK_KEYS order (others after them); NULL on
+ * allocation failure. */
+static json_t *in_task_order(json_t *task) {
+    json_t *out = json_object();
+    for (size_t i = 0; out != NULL && TASK_KEYS[i] != NULL; i++) {
+        json_t *v = json_object_get(task, TASK_KEYS[i]);
+        if (v != NULL && json_object_set(out, TASK_KEYS[i], v) != 0) {
+            json_decref(out);
+            out = NULL;
+        }
+    }
+    if (out != NULL && json_object_update_missing(out, task) != 0) {
+        json_decref(out);
+        out = NULL;
+    }
+    json_decref(task);
+    return out;
+}
+
+static int set_time(json_t *task, const char *key, int64_t ms) {
+    char text[40];
+    time_format_rfc3339_ms(ms, text, sizeof text);
+    return json_object_set_new(task, key, json_string(text));
+}
+
+json_t *task_predict_create(const char *task_id, const json_t *fields, int64_t issued_ms) {
+    json_t *task = json_deep_copy(fields);
+    if (task == NULL)
+        return NULL;
+    const char *status = json_string_value(json_object_get(task, "status"));
+    bool done = status != NULL && strcmp(status, "done") == 0;
+    int rc = json_object_set_new(task, "id", json_string(task_id));
+    rc |= set_time(task, "created_at", issued_ms);
+    rc |= set_time(task, "updated_at", issued_ms);
+    rc |= done ? set_time(task, "completed_at", issued_ms)
+               : json_object_set_new(task, "completed_at", json_null());
+    rc |= json_object_set_new(task, "version", json_integer(1));
+    if (rc != 0) {
+        json_decref(task);
+        return NULL;
+    }
+    return in_task_order(task);
+}
+
+static bool is_done(const json_t *task) {
+    const char *s = json_string_value(json_object_get(task, "status"));
+    return s != NULL && strcmp(s, "done") == 0;
+}
+
+json_t *task_predict_update(const json_t *current, const json_t *patch, int64_t issued_ms) {
+    json_t *task = json_deep_copy(current);
+    if (task == NULL)
+        return NULL;
+    bool was_done = is_done(task);
+    json_t *copy = json_deep_copy(patch);
+    int rc = copy == NULL || json_object_update(task, copy) != 0;
+    json_decref(copy);
+    bool now_done = is_done(task);
+    if (now_done && !was_done)
+        rc |= set_time(task, "completed_at", issued_ms);
+    else if (!now_done)
+        rc |= json_object_set_new(task, "completed_at", json_null());
+    rc |= set_time(task, "updated_at", issued_ms);
+    rc |= json_object_set_new(task, "version", json_integer(task_json_version(current) + 1));
+    if (rc != 0) {
+        json_decref(task);
+        return NULL;
+    }
+    return in_task_order(task);
+}

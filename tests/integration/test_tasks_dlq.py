@@ -1,0 +1,63 @@
+"""A command the writer cannot parse, or of an unknown type, goes to task-commands.dlq
+with its reason, and never stops its partition: a valid command behind it, on the same
+key and so the same partition, is still applied."""
+
+import json
+import uuid
+
+import pytest
+
+from helpers.kafka_events import EventCollector
+from tasks_helpers import env, produce, task_user
+
+GARBAGE = b"\x00\xff\xfenot json at all {"
+
+
+@pytest.fixture(scope="module")
+def dlq(api_url):
+    c = EventCollector(env("KAFKA_BROKERS"), "task-commands.dlq")
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def commands(api_url):
+    c = EventCollector(env("KAFKA_BROKERS"), "task-commands")
+    yield c
+    c.close()
+
+
+def test_bad_commands_go_to_the_dlq_and_the_partition_moves_on(api_url, dlq, commands):
+    api = task_user(api_url, "tasks-dlq")
+    garbage = GARBAGE + uuid.uuid4().hex.encode()
+    unknown = json.dumps({
+        "command_id": str(uuid.uuid4()), "type": "task.explode", "user_id": api.id,
+        "task_id": str(uuid.uuid4()), "issued_at": "2030-01-01T00:00:00.000Z",
+        "request_id": "it-dlq", "expected_version": None, "task": {"title": "boom"},
+    }).encode()
+    missing = json.dumps({"type": "task.create", "user_id": api.id}).encode()
+    placed = {}
+    for name, value in (("garbage", garbage), ("unknown", unknown), ("missing", missing)):
+        placed[name] = produce("task-commands", api.id.encode(), value, headers=[("request_id", b"it-dlq")])
+
+    # A valid command behind them on the same key (the API keys by user id, as we did).
+    r = api.create({"title": "after the poison"})
+    assert r.status_code == 202, r.text
+    cid = r.json()["command_id"]
+    valid = commands.wait_for(lambda m: isinstance(m["value"], dict) and m["value"].get("command_id") == cid, timeout=30)
+    assert valid["partition"] == placed["garbage"][0] and valid["offset"] > placed["missing"][1], \
+        "the valid command is not behind the poison on its partition: the test proves nothing"
+    api.wait_command(cid, timeout=60)
+    assert api.get(r.json()["task"]["id"]).status_code == 200
+
+    for name, value in (("garbage", garbage), ("unknown", unknown), ("missing", missing)):
+        m = dlq.wait_for(lambda m, v=value: m["raw"] == v, timeout=30)
+        h = m["headers"]
+        assert h.get("dlq_reason"), f"{name}: no dlq_reason header: {h}"
+        assert h.get("dlq_topic") == "task-commands", h
+        part, off = placed[name]
+        assert h.get("dlq_partition") == str(part) and h.get("dlq_offset") == str(off), (name, h, placed[name])
+        assert m["key"] == api.id, m["key"]
+    # Each poison message is parked once, not once per retry.
+    for value in (garbage, unknown, missing):
+        assert len(dlq.matching(lambda m, v=value: m["raw"] == v)) == 1

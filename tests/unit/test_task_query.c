@@ -1,0 +1,696 @@
+/*
+ * test_task_query.c: the list query of GET /api/v1/tasks (api/task_query.c).
+ *
+ * Owns: the rules of docs/decisions.md "Reads and cache" as the parser applies them
+ * (every filter's validation, one error per bad parameter), the cursor (round trip,
+ * tampering, reuse with another sort or other filters) and the SQL builder (values only
+ * as positional parameters; the ORDER BY and keyset predicate of every sort and
+ * direction, due_at nulls last).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/task_query.h"
+
+static const unsigned char KEY[] = "0123456789abcdef0123456789abcdef-test-key";
+static const unsigned char OTHER_KEY[] = "fedcba9876543210fedcba9876543210-test-key";
+#define KEYLEN (sizeof KEY - 1)
+#define OWNER "0190f3a2-1111-7000-8000-000000000001"
+#define TASK_ID "0190f3a2-2222-7000-8000-000000000002"
+
+/* Parses qs; returns the error count and leaves the errors in *errors_out (or frees them). */
+static int parse(const char *qs, task_query *q, json_t **errors_out) {
+    json_t *errors = json_array();
+    assert_non_null(errors);
+    int n = task_query_parse(qs, KEY, KEYLEN, q, errors);
+    assert_int_equal((int)json_array_size(errors), n);
+    if (errors_out != NULL)
+        *errors_out = errors;
+    else
+        json_decref(errors);
+    return n;
+}
+
+/* The message for field, or NULL. */
+static const char *error_for(const json_t *errors, const char *field) {
+    size_t i;
+    const json_t *e;
+    json_array_foreach(errors, i, e) {
+        if (strcmp(json_string_value(json_object_get(e, "field")), field) == 0)
+            return json_string_value(json_object_get(e, "message"));
+    }
+    return NULL;
+}
+
+/* Asserts qs is refused with exactly one error, on field. */
+static void assert_refused(const char *qs, const char *field) {
+    task_query q;
+    json_t *errors;
+    int n = parse(qs, &q, &errors);
+    if (n != 1 || error_for(errors, field) == NULL) {
+        char *dump = json_dumps(errors, JSON_COMPACT);
+        print_error("query '%s' expected one error on %s, got %s\n", qs, field, dump);
+        free(dump);
+        fail();
+    }
+    json_decref(errors);
+    task_query_clear(&q);
+}
+
+static void assert_accepted(const char *qs) {
+    task_query q;
+    json_t *errors;
+    if (parse(qs, &q, &errors) != 0) {
+        char *dump = json_dumps(errors, JSON_COMPACT);
+        print_error("query '%s' expected to be accepted, got %s\n", qs, dump);
+        free(dump);
+        fail();
+    }
+    json_decref(errors);
+    task_query_clear(&q);
+}
+
+/* ------------------------------------------------------------------ defaults, filters */
+
+static void defaults(void **state) {
+    (void)state;
+    task_query q;
+    assert_int_equal(parse(NULL, &q, NULL), 0);
+    assert_int_equal(q.sort, TASK_SORT_CREATED_AT);
+    assert_true(q.descending);
+    assert_int_equal(q.limit, 20);
+    assert_int_equal(q.status_mask, 0);
+    assert_int_equal(q.priority_mask, 0);
+    assert_int_equal(q.ntags, 0);
+    assert_null(q.q);
+    assert_false(q.after.present);
+    assert_string_equal(task_query_sort_name(&q), "-created_at");
+    task_query_clear(&q);
+    assert_int_equal(parse("", &q, NULL), 0);
+    task_query_clear(&q);
+    assert_int_equal(parse("&&", &q, NULL), 0);
+    task_query_clear(&q);
+}
+
+static void status_and_priority(void **state) {
+    (void)state;
+    task_query q;
+    assert_int_equal(parse("status=todo,done&priority=urgent&priority=low", &q, NULL), 0);
+    assert_int_equal(q.status_mask, 1u << 0 | 1u << 2);
+    assert_int_equal(q.priority_mask, 1u << 3 | 1u << 0);
+    task_query_clear(&q);
+    assert_int_equal(parse("status=in_progress&status=in_progress", &q, NULL), 0);
+    assert_int_equal(q.status_mask, 1u << 1);
+    task_query_clear(&q);
+    assert_refused("status=", "status");
+    assert_refused("status=todo,", "status");
+    assert_refused("status=,todo", "status");
+    assert_refused("status=TODO", "status");
+    assert_refused("status=todo,doing", "status");
+    assert_refused("status", "status");
+    assert_refused("priority=", "priority");
+    assert_refused("priority=critical", "priority");
+    assert_refused("priority=low,,high", "priority");
+    assert_refused("priority=low%20", "priority");
+}
+
+static void tags(void **state) {
+    (void)state;
+    task_query q;
+    assert_int_equal(parse("tag=zeta&tag=alpha&tag=zeta&tag=caf%C3%A9", &q, NULL), 0);
+    assert_int_equal(q.ntags, 3);
+    assert_string_equal(q.tags[0], "alpha");
+    assert_string_equal(q.tags[1], "caf\xc3\xa9");
+    assert_string_equal(q.tags[2], "zeta");
+    task_query_clear(&q);
+    assert_int_equal(parse("tag=a,b", &q, NULL), 0); /* commas are part of a tag */
+    assert_int_equal(q.ntags, 1);
+    assert_string_equal(q.tags[0], "a,b");
+    task_query_clear(&q);
+
+    char qs[2048];
+    memset(qs, 0, sizeof qs);
+    strcpy(qs, "tag=");
+    memset(qs + 4, 'x', 50);
+    assert_accepted(qs);
+    qs[54] = 'x';
+    assert_refused(qs, "tag");
+    /* 50 two-byte characters are 50 characters. */
+    strcpy(qs, "tag=");
+    for (int i = 0; i < 50; i++)
+        strcat(qs, "%C3%A9");
+    assert_accepted(qs);
+
+    qs[0] = '\0';
+    for (int i = 0; i < 20; i++)
+        sprintf(qs + strlen(qs), "%stag=t%d", i ? "&" : "", i);
+    assert_accepted(qs);
+    strcat(qs, "&tag=t0"); /* a repeat is not a 21st tag */
+    assert_accepted(qs);
+    strcat(qs, "&tag=t20");
+    assert_refused(qs, "tag");
+    assert_refused("tag=", "tag");
+    assert_refused("tag=%01x", "tag");
+    assert_refused("tag=%FF", "tag");
+    assert_refused("tag=%C0%AF", "tag"); /* overlong */
+}
+
+static void due_bounds(void **state) {
+    (void)state;
+    task_query q;
+    assert_int_equal(parse("due_after=2026-01-02T03:04:05.123456789%2B02:00&due_before="
+                           "2026-01-03T00:00:00Z",
+                           &q, NULL),
+                     0);
+    assert_true(q.has_due_after);
+    assert_int_equal(q.due_after_us, 1767315845123456LL);
+    assert_true(q.has_due_before);
+    task_query_clear(&q);
+    /* An unescaped '+' arrives as a space and is read as '+'. */
+    assert_int_equal(parse("due_before=2026-01-02T03:04:05.123456+02:00", &q, NULL), 0);
+    assert_int_equal(q.due_before_us, 1767315845123456LL);
+    task_query_clear(&q);
+    assert_accepted("due_before=2024-02-29T23:59:59z");
+    assert_accepted("due_before=2026-01-02t03:04:05-11:30");
+    assert_refused("due_before=2023-02-29T00:00:00Z", "due_before");
+    assert_refused("due_before=2026-01-02", "due_before");
+    assert_refused("due_before=2026-01-02T03:04:05", "due_before");
+    assert_refused("due_before=2026-13-02T03:04:05Z", "due_before");
+    assert_refused("due_before=2026-01-02T24:00:00Z", "due_before");
+    assert_refused("due_before=2026-01-02T03:04:05.Z", "due_before");
+    assert_refused("due_before=2026-01-02T03:04:05.1234567890Z", "due_before");
+    assert_refused("due_before=2026-01-02T03:04:05%2B2:00", "due_before");
+    assert_refused("due_before=0000-01-01T00:00:00Z", "due_before");
+    assert_refused("due_before=tomorrow", "due_before");
+    assert_refused("due_after=", "due_after");
+    assert_refused("due_after=2026-01-02T00:00:00Z&due_before=2026-01-02T00:00:00Z", "due_after");
+    assert_refused("due_after=2026-01-03T00:00:00Z&due_before=2026-01-02T00:00:00Z", "due_after");
+    assert_refused("due_before=2026-01-02T00:00:00Z&due_before=2026-01-03T00:00:00Z", "due_before");
+}
+
+static void text_search(void **state) {
+    (void)state;
+    task_query q;
+    assert_int_equal(parse("q=buy+milk%20%22or%22+-eggs", &q, NULL), 0);
+    assert_string_equal(q.q, "buy milk \"or\" -eggs");
+    task_query_clear(&q);
+    assert_refused("q=", "q");
+    assert_refused("q=+++", "q");
+    assert_refused("q=a%0Ab", "q");
+    assert_refused("q=a&q=b", "q");
+    char qs[512] = "q=";
+    memset(qs + 2, 'w', 200);
+    assert_accepted(qs);
+    qs[202] = 'w';
+    assert_refused(qs, "q");
+}
+
+static void sort_and_limit(void **state) {
+    (void)state;
+    static const char *const SORTS[] = {"created_at", "updated_at", "due_at", "priority"};
+    for (int i = 0; i < 4; i++) {
+        for (int desc = 0; desc < 2; desc++) {
+            char qs[64];
+            snprintf(qs, sizeof qs, "sort=%s%s", desc ? "-" : "", SORTS[i]);
+            task_query q;
+            assert_int_equal(parse(qs, &q, NULL), 0);
+            assert_int_equal(q.sort, i);
+            assert_int_equal(q.descending, desc);
+            assert_string_equal(task_query_sort_name(&q), qs + 5);
+            task_query_clear(&q);
+        }
+    }
+    assert_refused("sort=title", "sort");
+    assert_refused("sort=%2Bcreated_at", "sort");
+    assert_refused("sort=--created_at", "sort");
+    assert_refused("sort=created_at&sort=due_at", "sort");
+    task_query q;
+    assert_int_equal(parse("limit=100", &q, NULL), 0);
+    assert_int_equal(q.limit, 100);
+    task_query_clear(&q);
+    assert_int_equal(parse("limit=1", &q, NULL), 0);
+    assert_int_equal(q.limit, 1);
+    task_query_clear(&q);
+    assert_refused("limit=0", "limit");
+    assert_refused("limit=101", "limit");
+    assert_refused("limit=-1", "limit");
+    assert_refused("limit=1.5", "limit");
+    assert_refused("limit=abc", "limit");
+    assert_refused("limit=", "limit");
+    assert_refused("limit=99999999999999999999", "limit");
+    assert_refused("limit=10&limit=10", "limit");
+}
+
+static void unknown_and_malformed(void **state) {
+    (void)state;
+    assert_refused("statuss=todo", "statuss");
+    assert_refused("status=todo&page=2", "page");
+    assert_refused("q=%ZZ", "q");
+    assert_refused("q=%4", "q");
+    assert_refused("%ZZ=1", "query");
+    /* Every bad parameter is listed, each once. */
+    task_query q;
+    json_t *errors;
+    assert_int_equal(
+        parse("status=x&priority=y&limit=0&sort=z&due_before=no&foo=1&status=w", &q, &errors), 6);
+    assert_non_null(error_for(errors, "status"));
+    assert_non_null(error_for(errors, "priority"));
+    assert_non_null(error_for(errors, "limit"));
+    assert_non_null(error_for(errors, "sort"));
+    assert_non_null(error_for(errors, "due_before"));
+    assert_non_null(error_for(errors, "foo"));
+    json_decref(errors);
+    task_query_clear(&q);
+}
+
+/* ------------------------------------------------------------------ cursor */
+
+/* Encodes a cursor for the query qs at pos. */
+static void cursor_for(const char *qs, const task_cursor *pos, char *out, size_t outlen) {
+    task_query q;
+    assert_int_equal(parse(qs, &q, NULL), 0);
+    assert_int_equal(task_cursor_encode(&q, pos, KEY, KEYLEN, out, outlen), 0);
+    task_query_clear(&q);
+}
+
+static void cursor_round_trip(void **state) {
+    (void)state;
+    task_cursor positions[] = {
+        {.present = true, .key = 1767315845123456LL, .id = TASK_ID},
+        {.present = true, .key = -86400000000LL, .id = TASK_ID}, /* before 1970 */
+        {.present = true, .key_null = true, .id = TASK_ID},
+        {.present = true, .key = 3, .id = TASK_ID},
+    };
+    const char *queries[] = {"status=todo,done&tag=b&tag=a&q=milk", "sort=-updated_at",
+                             "sort=due_at&priority=high", "sort=-priority&limit=5"};
+    for (int i = 0; i < 4; i++) {
+        char cursor[TASK_CURSOR_MAX];
+        cursor_for(queries[i], &positions[i], cursor, sizeof cursor);
+        for (const char *p = cursor; *p; p++) /* opaque and URL-safe as it is */
+            assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                   "0123456789-_.",
+                                   *p));
+        char qs[2048];
+        snprintf(qs, sizeof qs, "%s&limit=7&cursor=%s", queries[i], cursor);
+        if (i == 3)
+            snprintf(qs, sizeof qs, "sort=-priority&cursor=%s&limit=9", cursor);
+        task_query q;
+        assert_int_equal(parse(qs, &q, NULL), 0);
+        assert_true(q.after.present);
+        assert_int_equal(q.after.key_null, positions[i].key_null);
+        assert_true(q.after.key == positions[i].key);
+        assert_string_equal(q.after.id, TASK_ID);
+        task_query_clear(&q);
+    }
+    /* The same filters written differently are the same filters. */
+    char cursor[TASK_CURSOR_MAX], qs[2048];
+    cursor_for("status=todo,done&tag=b&tag=a", &positions[0], cursor, sizeof cursor);
+    snprintf(qs, sizeof qs, "tag=a&status=done&tag=b&status=todo&tag=a&cursor=%s", cursor);
+    assert_accepted(qs);
+    /* A key no row can have is not encoded. */
+    task_query q;
+    assert_int_equal(parse("sort=priority", &q, NULL), 0);
+    task_cursor bad = {.present = true, .key = 4, .id = TASK_ID};
+    assert_int_equal(task_cursor_encode(&q, &bad, KEY, KEYLEN, cursor, sizeof cursor), -1);
+    bad.key_null = true; /* only due_at has rows without a key */
+    assert_int_equal(task_cursor_encode(&q, &bad, KEY, KEYLEN, cursor, sizeof cursor), -1);
+    assert_int_equal(task_cursor_encode(&q, &positions[3], KEY, KEYLEN, cursor, 20), -1);
+    task_query_clear(&q);
+}
+
+static void tampered_cursor_is_refused(void **state) {
+    (void)state;
+    task_cursor pos = {.present = true, .key = 1767315845123456LL, .id = TASK_ID};
+    char cursor[TASK_CURSOR_MAX], qs[2048];
+    cursor_for("", &pos, cursor, sizeof cursor);
+    size_t len = strlen(cursor);
+    /* Change each character in turn: every change is caught. */
+    for (size_t i = 0; i < len; i++) {
+        if (cursor[i] == '.')
+            continue;
+        char saved = cursor[i];
+        cursor[i] = saved == 'A' ? 'B' : 'A';
+        snprintf(qs, sizeof qs, "cursor=%s", cursor);
+        assert_refused(qs, "cursor");
+        cursor[i] = saved;
+    }
+    /* A payload of our own making with a MAC under another key. */
+    task_query q;
+    assert_int_equal(parse("", &q, NULL), 0);
+    char forged[TASK_CURSOR_MAX];
+    assert_int_equal(
+        task_cursor_encode(&q, &pos, OTHER_KEY, sizeof OTHER_KEY - 1, forged, sizeof forged), 0);
+    task_query_clear(&q);
+    snprintf(qs, sizeof qs, "cursor=%s", forged);
+    assert_refused(qs, "cursor");
+    /* Mixing the payload of one cursor with the MAC of another. */
+    task_cursor pos2 = pos;
+    pos2.key += 1;
+    char other[TASK_CURSOR_MAX];
+    cursor_for("", &pos2, other, sizeof other);
+    snprintf(qs, sizeof qs, "cursor=%.*s%s", (int)(strchr(cursor, '.') - cursor), cursor,
+             strchr(other, '.'));
+    assert_refused(qs, "cursor");
+    const char *garbage[] = {"cursor=",        "cursor=abc", "cursor=.",
+                             "cursor=abc.def", "cursor=%00", "cursor=eyJ2IjoxfQ"};
+    for (size_t i = 0; i < sizeof garbage / sizeof garbage[0]; i++)
+        assert_refused(garbage[i], "cursor");
+    char huge[TASK_CURSOR_MAX + 16] = "cursor=";
+    memset(huge + 7, 'A', TASK_CURSOR_MAX);
+    assert_refused(huge, "cursor");
+    snprintf(qs, sizeof qs, "cursor=%s&cursor=%s", cursor, cursor);
+    assert_refused(qs, "cursor");
+}
+
+static void cursor_with_other_filters_is_refused(void **state) {
+    (void)state;
+    task_cursor pos = {.present = true, .key = 1767315845123456LL, .id = TASK_ID};
+    char cursor[TASK_CURSOR_MAX], qs[2048];
+    cursor_for("status=todo&tag=a&due_before=2027-01-01T00:00:00Z", &pos, cursor, sizeof cursor);
+    const char *others[] = {
+        "status=done&tag=a&due_before=2027-01-01T00:00:00Z",
+        "status=todo&tag=a",
+        "status=todo&tag=a&tag=b&due_before=2027-01-01T00:00:00Z",
+        "status=todo,done&tag=a&due_before=2027-01-01T00:00:00Z",
+        "status=todo&tag=a&due_before=2027-01-01T00:00:00.000001Z",
+        "status=todo&tag=a&due_before=2027-01-01T00:00:00Z&q=x",
+        "status=todo&tag=a&due_before=2027-01-01T00:00:00Z&priority=low",
+        "status=todo&tag=a&due_before=2027-01-01T00:00:00Z&due_after=2020-01-01T00:00:00Z",
+    };
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        snprintf(qs, sizeof qs, "%s&cursor=%s", others[i], cursor);
+        task_query q;
+        json_t *errors;
+        assert_int_equal(parse(qs, &q, &errors), 1);
+        assert_non_null(strstr(error_for(errors, "cursor"), "other filters"));
+        json_decref(errors);
+        task_query_clear(&q);
+    }
+    /* Another sort, or the same sort in the other direction. */
+    const char *sorts[] = {"sort=created_at", "sort=-updated_at", "sort=-due_at"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(qs, sizeof qs, "status=todo&tag=a&due_before=2027-01-01T00:00:00Z&%s&cursor=%s",
+                 sorts[i], cursor);
+        task_query q;
+        json_t *errors;
+        assert_int_equal(parse(qs, &q, &errors), 1);
+        assert_non_null(strstr(error_for(errors, "cursor"), "sort"));
+        json_decref(errors);
+        task_query_clear(&q);
+    }
+    /* With the same filters and another limit it is fine. */
+    snprintf(qs, sizeof qs,
+             "limit=3&due_before=2027-01-01T00:00:00%%2B00:00&tag=a&status=todo&cursor=%s", cursor);
+    assert_accepted(qs);
+}
+
+static void hashes(void **state) {
+    (void)state;
+    task_query a, b;
+    char ha[TASK_QUERY_HASH_HEX], hb[TASK_QUERY_HASH_HEX];
+    assert_int_equal(parse("status=todo,done&tag=x&tag=y&limit=5", &a, NULL), 0);
+    assert_int_equal(parse("tag=y&status=done&limit=5&tag=x&status=todo", &b, NULL), 0);
+    task_query_page_hash(&a, ha);
+    task_query_page_hash(&b, hb);
+    assert_string_equal(ha, hb);
+    assert_int_equal(strlen(ha), 64);
+    b.limit = 6;
+    task_query_page_hash(&b, hb);
+    assert_string_not_equal(ha, hb);
+    task_query_filter_hash(&a, ha);
+    task_query_filter_hash(&b, hb);
+    assert_string_equal(ha, hb); /* limit is not a filter */
+    b.limit = 5;
+    b.after.present = true;
+    snprintf(b.after.id, sizeof b.after.id, "%s", TASK_ID);
+    task_query_page_hash(&a, ha);
+    task_query_page_hash(&b, hb);
+    assert_string_not_equal(ha, hb);
+    b.descending = false;
+    task_query_filter_hash(&b, hb);
+    task_query_filter_hash(&a, ha);
+    assert_string_equal(ha, hb);
+    task_query_clear(&a);
+    task_query_clear(&b);
+    /* Tag boundaries are part of the hash: {"ab"} is not {"a","b"}. */
+    assert_int_equal(parse("tag=ab", &a, NULL), 0);
+    assert_int_equal(parse("tag=a&tag=b", &b, NULL), 0);
+    task_query_filter_hash(&a, ha);
+    task_query_filter_hash(&b, hb);
+    assert_string_not_equal(ha, hb);
+    task_query_clear(&a);
+    task_query_clear(&b);
+}
+
+/* ------------------------------------------------------------------ SQL */
+
+/* Builds the SQL of qs (with an optional cursor position for it). */
+static void build(const char *qs, const task_cursor *pos, task_query *q, task_sql *sql) {
+    char full[2048];
+    if (pos != NULL) {
+        char cursor[TASK_CURSOR_MAX];
+        cursor_for(qs, pos, cursor, sizeof cursor);
+        snprintf(full, sizeof full, "%s&cursor=%s", qs, cursor);
+    } else {
+        snprintf(full, sizeof full, "%s", qs);
+    }
+    assert_int_equal(parse(full, q, NULL), 0);
+    assert_int_equal(task_query_build_sql(q, OWNER, sql), 0);
+}
+
+static void assert_contains(const char *text, const char *part) {
+    if (strstr(text, part) == NULL) {
+        print_error("expected \"%s\" in:\n%s\n", part, text);
+        fail();
+    }
+}
+
+static void sql_has_parameters_only(void **state) {
+    (void)state;
+    task_query q;
+    task_sql sql;
+    build("q=x%27%29%3B+DROP+TABLE+tasks%3B+--&tag=evil%27tag&tag=t2&status=todo,done&"
+          "priority=urgent&due_before=2027-01-01T00:00:00Z&due_after=2026-01-01T00:00:00Z&"
+          "limit=7",
+          &(task_cursor){.present = true, .key = 1767315845123456LL, .id = TASK_ID}, &q, &sql);
+    /* No value of the request is in the text; each is a parameter. */
+    assert_null(strstr(sql.text, "DROP"));
+    assert_null(strstr(sql.text, "evil"));
+    assert_null(strstr(sql.text, "todo"));
+    assert_null(strstr(sql.text, "urgent"));
+    assert_null(strstr(sql.text, "2027"));
+    assert_null(strstr(sql.text, TASK_ID));
+    assert_null(strstr(sql.text, OWNER));
+    assert_null(strchr(sql.text + strlen("SELECT"), ';'));
+    /* owner, 2 statuses, 1 priority, 2 tags, 2 due bounds, q, cursor key and id, limit */
+    assert_int_equal(sql.nparams, 12);
+    assert_string_equal(sql.values[0], OWNER);
+    assert_contains(sql.text, "WHERE owner_id = $1::uuid");
+    assert_contains(sql.text, " AND status IN ($2, $3)");
+    assert_string_equal(sql.values[1], "todo");
+    assert_string_equal(sql.values[2], "done");
+    assert_contains(sql.text, " AND priority IN ($4)");
+    assert_string_equal(sql.values[3], "urgent");
+    assert_contains(sql.text, " AND tags @> ARRAY[$5::text, $6::text]");
+    assert_string_equal(sql.values[4], "evil'tag");
+    assert_string_equal(sql.values[5], "t2");
+    assert_contains(sql.text, " AND due_at < $7::timestamptz");
+    assert_string_equal(sql.values[6], "2027-01-01 00:00:00.000000+00");
+    assert_contains(sql.text, " AND due_at >= $8::timestamptz");
+    assert_string_equal(sql.values[7], "2026-01-01 00:00:00.000000+00");
+    assert_contains(sql.text, " AND search @@ websearch_to_tsquery('simple', $9::text)");
+    assert_string_equal(sql.values[8], "x'); DROP TABLE tasks; --");
+    assert_contains(sql.text, " AND (created_at, id) < ($10::timestamptz, $11::uuid) ORDER BY");
+    assert_string_equal(sql.values[9], "2026-01-02 01:04:05.123456+00");
+    assert_string_equal(sql.values[10], TASK_ID);
+    assert_contains(sql.text, " LIMIT $12::int");
+    assert_string_equal(sql.values[11], "8"); /* limit + 1: is there another page? */
+    task_query_clear(&q);
+}
+
+typedef struct sort_case {
+    const char *qs;
+    task_cursor pos;
+    const char *select_key;
+    const char *first_page; /* the tail of the first page's SQL */
+    const char *next_page;  /* the tail of the SQL after the cursor pos */
+} sort_case;
+
+#define SCOPE "FROM tasks WHERE owner_id = $1::uuid"
+
+static void sql_order_and_keyset_per_sort(void **state) {
+    (void)state;
+    static const sort_case CASES[] = {
+        {"",
+         {true, false, 0, TASK_ID},
+         "(extract(epoch from created_at) * 1000000)::bigint",
+         SCOPE " ORDER BY created_at DESC, id DESC LIMIT $2::int",
+         SCOPE " AND (created_at, id) < ($2::timestamptz, $3::uuid)"
+               " ORDER BY created_at DESC, id DESC LIMIT $4::int"},
+        {"sort=created_at",
+         {true, false, 0, TASK_ID},
+         "(extract(epoch from created_at) * 1000000)::bigint",
+         SCOPE " ORDER BY created_at ASC, id ASC LIMIT $2::int",
+         SCOPE " AND (created_at, id) > ($2::timestamptz, $3::uuid)"
+               " ORDER BY created_at ASC, id ASC LIMIT $4::int"},
+        {"sort=-updated_at",
+         {true, false, 0, TASK_ID},
+         "(extract(epoch from updated_at) * 1000000)::bigint",
+         SCOPE " ORDER BY updated_at DESC, id DESC LIMIT $2::int",
+         SCOPE " AND (updated_at, id) < ($2::timestamptz, $3::uuid)"
+               " ORDER BY updated_at DESC, id DESC LIMIT $4::int"},
+        {"sort=updated_at",
+         {true, false, 0, TASK_ID},
+         "(extract(epoch from updated_at) * 1000000)::bigint",
+         SCOPE " ORDER BY updated_at ASC, id ASC LIMIT $2::int",
+         SCOPE " AND (updated_at, id) > ($2::timestamptz, $3::uuid)"
+               " ORDER BY updated_at ASC, id ASC LIMIT $4::int"},
+        /* due_at: the dated tasks after the cursor, then the undated ones (nulls last). */
+        {"sort=due_at",
+         {true, false, 0, TASK_ID},
+         "(extract(epoch from due_at) * 1000000)::bigint",
+         "(SELECT tasks.*, 0 AS page_phase " SCOPE " AND due_at IS NOT NULL"
+         " ORDER BY due_at ASC, id ASC LIMIT $2::int) UNION ALL"
+         " (SELECT tasks.*, 1 AS page_phase " SCOPE " AND due_at IS NULL ORDER BY id ASC"
+         " LIMIT $2::int)) AS page ORDER BY page_phase, due_at ASC, id ASC LIMIT $2::int",
+         "(SELECT tasks.*, 0 AS page_phase " SCOPE " AND (due_at, id) > ($2::timestamptz, $3::uuid)"
+         " ORDER BY due_at ASC, id ASC LIMIT $4::int) UNION ALL"
+         " (SELECT tasks.*, 1 AS page_phase " SCOPE " AND due_at IS NULL ORDER BY id ASC"
+         " LIMIT $4::int)) AS page ORDER BY page_phase, due_at ASC, id ASC LIMIT $4::int"},
+        {"sort=-due_at",
+         {true, false, 0, TASK_ID},
+         "(extract(epoch from due_at) * 1000000)::bigint",
+         "(SELECT tasks.*, 0 AS page_phase " SCOPE " AND due_at IS NOT NULL"
+         " ORDER BY due_at DESC, id DESC LIMIT $2::int) UNION ALL"
+         " (SELECT tasks.*, 1 AS page_phase " SCOPE " AND due_at IS NULL ORDER BY id DESC"
+         " LIMIT $2::int)) AS page ORDER BY page_phase, due_at DESC, id DESC LIMIT $2::int",
+         "(SELECT tasks.*, 0 AS page_phase " SCOPE " AND (due_at, id) < ($2::timestamptz, $3::uuid)"
+         " ORDER BY due_at DESC, id DESC LIMIT $4::int) UNION ALL"
+         " (SELECT tasks.*, 1 AS page_phase " SCOPE " AND due_at IS NULL ORDER BY id DESC"
+         " LIMIT $4::int)) AS page ORDER BY page_phase, due_at DESC, id DESC LIMIT $4::int"},
+        /* A cursor among the undated tasks: only they remain, by id. */
+        {"sort=due_at",
+         {true, true, 0, TASK_ID},
+         "(extract(epoch from due_at)",
+         "AS page ORDER BY page_phase, due_at ASC, id ASC LIMIT $2::int",
+         SCOPE " AND due_at IS NULL AND id > $2::uuid ORDER BY due_at ASC NULLS LAST, id ASC"
+               " LIMIT $3::int"},
+        {"sort=-due_at",
+         {true, true, 0, TASK_ID},
+         "(extract(epoch from due_at)",
+         "AS page ORDER BY page_phase, due_at DESC, id DESC LIMIT $2::int",
+         SCOPE " AND due_at IS NULL AND id < $2::uuid ORDER BY due_at DESC NULLS LAST, id DESC"
+               " LIMIT $3::int"},
+        {"sort=priority",
+         {true, false, 2, TASK_ID},
+         "priority_rank::bigint",
+         SCOPE " ORDER BY priority_rank ASC, id ASC LIMIT $2::int",
+         SCOPE " AND (priority_rank, id) > ($2::smallint, $3::uuid)"
+               " ORDER BY priority_rank ASC, id ASC LIMIT $4::int"},
+        {"sort=-priority",
+         {true, false, 2, TASK_ID},
+         "priority_rank::bigint",
+         SCOPE " ORDER BY priority_rank DESC, id DESC LIMIT $2::int",
+         SCOPE " AND (priority_rank, id) < ($2::smallint, $3::uuid)"
+               " ORDER BY priority_rank DESC, id DESC LIMIT $4::int"},
+    };
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+        const sort_case *c = &CASES[i];
+        task_query q;
+        task_sql sql;
+        build(c->qs, NULL, &q, &sql); /* the first page has no keyset predicate */
+        assert_contains(sql.text, c->select_key);
+        assert_true(strlen(sql.text) >= strlen(c->first_page));
+        assert_string_equal(sql.text + strlen(sql.text) - strlen(c->first_page), c->first_page);
+        assert_null(strstr(sql.text, ", id) <"));
+        assert_null(strstr(sql.text, ", id) >"));
+        assert_int_equal(sql.nparams, 2);
+        assert_string_equal(sql.values[0], OWNER);
+        assert_string_equal(sql.values[1], "21");
+        task_query_clear(&q);
+
+        build(c->qs, &c->pos, &q, &sql);
+        assert_true(strlen(sql.text) >= strlen(c->next_page));
+        assert_string_equal(sql.text + strlen(sql.text) - strlen(c->next_page), c->next_page);
+        assert_string_equal(sql.values[sql.nparams - 2], TASK_ID);
+        if (q.sort == TASK_SORT_PRIORITY)
+            assert_string_equal(sql.values[1], "2");
+        else if (!c->pos.key_null)
+            assert_string_equal(sql.values[1], "1970-01-01 00:00:00.000000+00");
+        assert_string_equal(sql.values[sql.nparams - 1], "21");
+        task_query_clear(&q);
+    }
+}
+
+/* The two branches of a due_at page share their filters (the same parameters). */
+static void sql_due_union_repeats_filters(void **state) {
+    (void)state;
+    task_query q;
+    task_sql sql;
+    build("sort=-due_at&status=todo&tag=t&q=milk",
+          &(task_cursor){.present = true, .key = 1767315845123456LL, .id = TASK_ID}, &q, &sql);
+    static const char SCOPE_TEXT[] =
+        "WHERE owner_id = $1::uuid AND status IN ($2) AND tags @> ARRAY[$3::text] AND search @@ "
+        "websearch_to_tsquery('simple', $4::text)";
+    const char *first = strstr(sql.text, SCOPE_TEXT);
+    assert_non_null(first);
+    assert_non_null(strstr(first + 1, SCOPE_TEXT));
+    assert_int_equal(sql.nparams, 7); /* owner, status, tag, q, key, id, limit */
+    assert_contains(sql.text, " AND (due_at, id) < ($5::timestamptz, $6::uuid) ORDER BY");
+    task_query_clear(&q);
+}
+
+/* ------------------------------------------------------------------ timestamps */
+
+static void timestamps(void **state) {
+    (void)state;
+    long long us;
+    assert_int_equal(task_query_parse_rfc3339("1970-01-01T00:00:00Z", &us), 0);
+    assert_true(us == 0);
+    assert_int_equal(task_query_parse_rfc3339("2024-02-29T23:59:59Z", &us), 0);
+    assert_true(us == 1709251199LL * 1000000);
+    assert_int_equal(task_query_parse_rfc3339("0001-01-01T00:00:00Z", &us), 0);
+    assert_true(us == -62135596800LL * 1000000);
+    assert_int_equal(task_query_parse_rfc3339("0001-01-01T00:30:00+01:00", &us), -1);
+    assert_int_equal(task_query_parse_rfc3339("9999-12-31T23:59:59.999999Z", &us), 0);
+    char text[40];
+    assert_int_equal(task_query_format_timestamp(us, text, sizeof text), 0);
+    assert_string_equal(text, "9999-12-31 23:59:59.999999+00");
+    assert_int_equal(task_query_format_timestamp(us + 1, text, sizeof text), -1);
+    assert_int_equal(task_query_format_timestamp(-1, text, sizeof text), 0);
+    assert_string_equal(text, "1969-12-31 23:59:59.999999+00");
+    assert_int_equal(task_query_format_timestamp(-62135596800LL * 1000000, text, sizeof text), 0);
+    assert_string_equal(text, "0001-01-01 00:00:00.000000+00");
+    assert_int_equal(task_query_format_timestamp(1767315845123456LL, text, sizeof text), 0);
+    assert_string_equal(text, "2026-01-02 01:04:05.123456+00");
+    assert_int_equal(task_query_format_timestamp(0, text, 10), -1);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(defaults),
+        cmocka_unit_test(status_and_priority),
+        cmocka_unit_test(tags),
+        cmocka_unit_test(due_bounds),
+        cmocka_unit_test(text_search),
+        cmocka_unit_test(sort_and_limit),
+        cmocka_unit_test(unknown_and_malformed),
+        cmocka_unit_test(cursor_round_trip),
+        cmocka_unit_test(tampered_cursor_is_refused),
+        cmocka_unit_test(cursor_with_other_filters_is_refused),
+        cmocka_unit_test(hashes),
+        cmocka_unit_test(sql_has_parameters_only),
+        cmocka_unit_test(sql_order_and_keyset_per_sort),
+        cmocka_unit_test(sql_due_union_repeats_filters),
+        cmocka_unit_test(timestamps),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,468 @@
+/*
+ * writer_batch.c: one batch of task commands, from Kafka records to committed effects.
+ *
+ * Owns: the order of work inside a batch and the per-batch bookkeeping (see
+ * writer_batch.h). Rules: every allocation of a batch is freed before on_batch returns,
+ * on every path; the only thing that outlives it is the effect list in the ctx, which
+ * after_commit consumes; the commands rows go in as one jsonb_to_recordset statement.
+ */
+#include "workers/writer_batch.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shared/log.h"
+#include "shared/task_command.h"
+#include "shared/time_util.h"
+#include "workers/writer_apply.h"
+#include "workers/writer_dlq.h"
+#include "workers/writer_plan.h"
+
+#define ERR_LEN 512
+
+static const pg_stmt STMT_SEEN = {
+    .name = "writer_commands_seen",
+    .sql = "SELECT command_id::text FROM commands WHERE command_id = ANY($1::uuid[])",
+    .nparams = 1,
+};
+static const pg_stmt STMT_RECORD = {
+    .name = "writer_commands_record",
+    .sql = "INSERT INTO commands (command_id, user_id, task_id, type, status, problem,"
+           " task_version, import_id)"
+           " SELECT x.command_id, x.user_id, x.task_id, x.type, x.status, x.problem,"
+           " x.task_version, x.import_id"
+           " FROM jsonb_to_recordset($1::jsonb) AS x(command_id uuid, user_id uuid,"
+           " task_id uuid, type text, status text, problem jsonb, task_version bigint,"
+           " import_id uuid)",
+    .nparams = 1,
+};
+
+/* One record of the batch as the writer sees it. */
+typedef enum { REC_DECODED, REC_DEAD, REC_SKIP } rec_state;
+
+typedef struct batch {
+    const kafka_record *recs;
+    size_t n;
+    task_command *cmds;
+    rec_state *state;
+    json_t *rows; /* the commands rows to insert */
+} batch;
+
+static void batch_free(batch *b) {
+    for (size_t i = 0; b->cmds != NULL && i < b->n; i++) {
+        task_command_clear(&b->cmds[i]);
+    }
+    free(b->cmds);
+    free(b->state);
+    json_decref(b->rows);
+}
+
+/* ---- decoding and the DLQ ---- */
+
+static bool already_dead(const writer_ctx *ctx, const kafka_record *rec) {
+    for (size_t i = 0; i < ctx->ndead; i++) {
+        if (ctx->dead[i].partition == rec->partition && ctx->dead[i].offset == rec->offset) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Remembers a parked record; forgetting one (no memory) only risks a second copy. */
+static void remember_dead(writer_ctx *ctx, const kafka_record *rec) {
+    if (ctx->ndead == ctx->dead_cap) {
+        size_t cap = ctx->dead_cap ? ctx->dead_cap * 2 : 16;
+        writer_dead_ref *grown = realloc(ctx->dead, cap * sizeof *grown);
+        if (grown == NULL) {
+            return;
+        }
+        ctx->dead = grown;
+        ctx->dead_cap = cap;
+    }
+    ctx->dead[ctx->ndead++] = (writer_dead_ref){rec->partition, rec->offset};
+}
+
+static int send_dead(writer_ctx *ctx, const kafka_record *rec, const char *reason) {
+    char err[ERR_LEN];
+    if (already_dead(ctx, rec)) {
+        ctx->stats.dlq++;
+        return 0;
+    }
+    if (writer_dlq_send(ctx->producer, ctx->dlq_topic, rec, reason, err, sizeof err) != 0) {
+        LOG_ERRORF("writer: cannot send %s[%d]@%lld to %s: %s", rec->topic, (int)rec->partition,
+                   (long long)rec->offset, ctx->dlq_topic, err);
+        return -1;
+    }
+    LOG_WARNF("writer: %s[%d]@%lld sent to %s: %s", rec->topic, (int)rec->partition,
+              (long long)rec->offset, ctx->dlq_topic, reason);
+    remember_dead(ctx, rec);
+    ctx->stats.dlq++;
+    return 0;
+}
+
+/* Decodes every record; those that do not decode go to the DLQ. 0, or -1. */
+static int decode_all(writer_ctx *ctx, batch *b) {
+    for (size_t i = 0; i < b->n; i++) {
+        char why[ERR_LEN];
+        char reason[ERR_LEN + 16];
+        if (task_command_decode(b->recs[i].value, b->recs[i].value_len, &b->cmds[i], why,
+                                sizeof why) == 0) {
+            b->state[i] = REC_DECODED;
+            continue;
+        }
+        b->state[i] = REC_DEAD;
+        snprintf(reason, sizeof reason, "decode: %s", why);
+        if (send_dead(ctx, &b->recs[i], reason) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- skipping what was applied before ---- */
+
+static bool same_id_before(const batch *b, size_t upto, const char *id) {
+    for (size_t j = 0; j < upto; j++) {
+        if (b->state[j] == REC_DECODED && strcmp(b->cmds[j].command_id, id) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Marks REC_SKIP every command already in `commands`, and repeats within the batch. */
+static int mark_seen(pg_conn *conn, batch *b, char *err, size_t errlen) {
+    size_t cap = b->n * UUID_STR_LEN + 3;
+    char *arr = malloc(cap);
+    if (arr == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    size_t len = 0;
+    arr[len++] = '{';
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->state[i] == REC_DECODED) {
+            len += (size_t)snprintf(arr + len, cap - len, "%s%s", len > 1 ? "," : "",
+                                    b->cmds[i].command_id);
+        }
+    }
+    snprintf(arr + len, cap - len, "}");
+    const char *vals[1] = {arr};
+    PGresult *res = pg_exec_stmt(conn, &STMT_SEEN, vals);
+    free(arr);
+    if (!pg_result_ok(res)) {
+        snprintf(err, errlen, "commands lookup: %s",
+                 res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
+        PQclear(res);
+        return -1;
+    }
+    for (int r = 0; r < PQntuples(res); r++) {
+        for (size_t i = 0; i < b->n; i++) {
+            if (b->state[i] == REC_DECODED &&
+                strcmp(b->cmds[i].command_id, PQgetvalue(res, r, 0)) == 0) {
+                b->state[i] = REC_SKIP;
+            }
+        }
+    }
+    PQclear(res);
+    /* A command produced twice close together may sit twice in one batch. */
+    for (size_t i = 1; i < b->n; i++) {
+        if (b->state[i] == REC_DECODED && same_id_before(b, i, b->cmds[i].command_id)) {
+            b->state[i] = REC_SKIP;
+        }
+    }
+    return 0;
+}
+
+/* ---- applying ---- */
+
+static int add_row(batch *b, const task_command *cmd, const writer_outcome *out) {
+    json_t *row =
+        json_pack("{s:s,s:s,s:s,s:s,s:s}", "command_id", cmd->command_id, "user_id", cmd->user_id,
+                  "task_id", cmd->task_id, "type", task_command_type_name(cmd->type), "status",
+                  out->applied ? "applied" : "rejected");
+    int rc = row != NULL ? 0 : -1;
+    if (rc == 0 && out->applied) {
+        rc = json_object_set_new(row, "task_version", json_integer((json_int_t)out->task_version));
+    }
+    if (rc == 0 && out->problem != NULL) {
+        rc = json_object_set(row, "problem", out->problem);
+    }
+    if (rc == 0 && cmd->import_id[0] != '\0') {
+        rc = json_object_set_new(row, "import_id", json_string(cmd->import_id));
+    }
+    if (rc != 0 || json_array_append_new(b->rows, row) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static bool data_error(const char *sqlstate) {
+    return strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0;
+}
+
+static int savepoint(pg_conn *conn, const char *sql) {
+    char err[ERR_LEN];
+    if (pg_run(conn, sql, err, sizeof err) != 0) {
+        LOG_ERRORF("writer: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Applies one command. 0 (applied, rejected, or in careful mode sent to the DLQ), or -1. */
+static int apply_one(writer_ctx *ctx, pg_conn *conn, batch *b, size_t i) {
+    const task_command *cmd = &b->cmds[i];
+    writer_effect eff;
+    writer_outcome out;
+    char err[ERR_LEN];
+    if (ctx->careful && savepoint(conn, "SAVEPOINT writer_cmd") != 0) {
+        return -1;
+    }
+    int rc = writer_apply_command(conn, cmd, b->recs[i].request_id, &eff, &out, err, sizeof err);
+    if (rc != 0) {
+        bool poison = data_error(out.sqlstate);
+        writer_outcome_clear(&out);
+        LOG_ERRORF("writer: command %s: %s (sqlstate %s)", cmd->command_id, err, out.sqlstate);
+        if (!ctx->careful || !poison) {
+            ctx->careful = ctx->careful || poison;
+            return -1;
+        }
+        char reason[ERR_LEN + 16];
+        snprintf(reason, sizeof reason, "apply: %s", err);
+        if (savepoint(conn, "ROLLBACK TO SAVEPOINT writer_cmd; RELEASE SAVEPOINT writer_cmd") !=
+            0) {
+            return -1;
+        }
+        return send_dead(ctx, &b->recs[i], reason);
+    }
+    rc = add_row(b, cmd, &out);
+    if (rc == 0) {
+        rc = writer_effects_push(&ctx->effects, &eff);
+    }
+    if (rc != 0) {
+        LOG_ERRORF("writer: out of memory recording command %s", cmd->command_id);
+        free(eff.task_value);
+        free(eff.event_value);
+        free(eff.status_value);
+    } else if (out.applied) {
+        ctx->stats.applied++;
+    } else {
+        ctx->stats.rejected++;
+    }
+    writer_outcome_clear(&out);
+    if (rc == 0 && ctx->careful) {
+        rc = savepoint(conn, "RELEASE SAVEPOINT writer_cmd");
+    }
+    return rc;
+}
+
+static int record_commands(pg_conn *conn, const batch *b) {
+    if (json_array_size(b->rows) == 0) {
+        return 0;
+    }
+    char *text = json_dumps(b->rows, JSON_COMPACT);
+    if (text == NULL) {
+        LOG_ERRORF("writer: out of memory serialising commands rows");
+        return -1;
+    }
+    const char *vals[1] = {text};
+    PGresult *res = pg_exec_stmt(conn, &STMT_RECORD, vals);
+    free(text);
+    int rc = pg_result_ok(res) ? 0 : -1;
+    if (rc != 0) {
+        LOG_ERRORF("writer: recording commands: %s",
+                   res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Records the outcome, effects and event of a decided command. 0, or -1. */
+static int finish_planned(writer_ctx *ctx, batch *b, size_t i, writer_planned *it,
+                          json_t **event_out) {
+    char err[ERR_LEN];
+    writer_effect eff;
+    if (writer_build_effects(it->cmd, &it->out, it->task, it->event_type, &eff, event_out, err,
+                             sizeof err) != 0) {
+        LOG_ERRORF("writer: command %s: %s", it->cmd->command_id, err);
+        return -1;
+    }
+    if (add_row(b, it->cmd, &it->out) != 0 || writer_effects_push(&ctx->effects, &eff) != 0) {
+        LOG_ERRORF("writer: out of memory recording command %s", b->cmds[i].command_id);
+        free(eff.task_value);
+        free(eff.event_value);
+        free(eff.status_value);
+        return -1;
+    }
+    if (it->out.applied) {
+        ctx->stats.applied++;
+    } else {
+        ctx->stats.rejected++;
+    }
+    return 0;
+}
+
+/* The fast path: decide and apply every command with a few round trips, then one outbox
+ * statement. 0, or -1 (ctx->careful set when a data error makes retries pointless). */
+static int apply_planned(writer_ctx *ctx, pg_conn *conn, batch *b) {
+    writer_planned *items = calloc(b->n, sizeof *items);
+    size_t *at = calloc(b->n, sizeof *at);
+    json_t **events = calloc(b->n, sizeof *events);
+    const char **keys = calloc(b->n, sizeof *keys);
+    const char **rids = calloc(b->n, sizeof *rids);
+    char err[ERR_LEN];
+    char sqlstate[6] = "";
+    size_t n = 0, nev = 0;
+    int rc = items != NULL && at != NULL && events != NULL && keys != NULL && rids != NULL ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < b->n; i++) {
+        if (b->state[i] == REC_DECODED) {
+            items[n].cmd = &b->cmds[i];
+            at[n++] = i;
+        }
+    }
+    if (rc == 0 && writer_plan_apply(conn, items, n, sqlstate, err, sizeof err) != 0) {
+        LOG_ERRORF("writer: %s (sqlstate %s)", err, sqlstate);
+        ctx->careful = data_error(sqlstate);
+        rc = -1;
+    }
+    for (size_t k = 0; rc == 0 && k < n; k++) {
+        json_t *event = NULL;
+        rc = finish_planned(ctx, b, at[k], &items[k], &event);
+        if (event != NULL) {
+            events[nev] = event;
+            keys[nev] = items[k].cmd->user_id;
+            rids[nev++] = b->recs[at[k]].request_id;
+        }
+    }
+    if (rc == 0 && writer_outbox_add_many(conn, events, keys, rids, nev, err, sizeof err) != 0) {
+        LOG_ERRORF("writer: %s", err);
+        rc = -1;
+    }
+    for (size_t k = 0; items != NULL && k < n; k++) {
+        writer_planned_clear(&items[k]);
+    }
+    for (size_t k = 0; k < nev; k++) {
+        json_decref(events[k]);
+    }
+    free(items);
+    free(at);
+    free(events);
+    free(keys);
+    free(rids);
+    return rc;
+}
+
+static int run_batch(writer_ctx *ctx, pg_conn *conn, batch *b) {
+    char err[ERR_LEN];
+    if (decode_all(ctx, b) != 0) {
+        return -1;
+    }
+    if (mark_seen(conn, b, err, sizeof err) != 0) {
+        LOG_ERRORF("writer: %s", err);
+        return -1;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->state[i] == REC_SKIP) {
+            ctx->stats.skipped++;
+        } else if (ctx->careful && b->state[i] == REC_DECODED && apply_one(ctx, conn, b, i) != 0) {
+            return -1;
+        }
+    }
+    if (!ctx->careful && apply_planned(ctx, conn, b) != 0) {
+        return -1;
+    }
+    if (record_commands(conn, b) != 0) {
+        return -1;
+    }
+    if (ctx->effects.count > 0 &&
+        writer_effects_journal_add(conn, &ctx->effects, &ctx->journal_id, err, sizeof err) != 0) {
+        LOG_ERRORF("writer: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+int writer_on_batch(void *vctx, pg_conn *conn, const kafka_record *records, size_t count) {
+    writer_ctx *ctx = vctx;
+    writer_effects_clear(&ctx->effects);
+    ctx->journal_id = 0;
+    memset(&ctx->stats, 0, sizeof ctx->stats);
+    ctx->stats.records = count;
+    ctx->batch_start_ns = time_monotonic_ns();
+    batch b = {.recs = records, .n = count};
+    b.cmds = calloc(count, sizeof *b.cmds);
+    b.state = calloc(count, sizeof *b.state);
+    b.rows = json_array();
+    int rc = -1;
+    if (b.cmds == NULL || b.state == NULL || b.rows == NULL) {
+        LOG_ERRORF("writer: out of memory for a batch of %zu", count);
+    } else {
+        rc = run_batch(ctx, conn, &b);
+    }
+    batch_free(&b);
+    if (rc != 0) {
+        writer_effects_clear(&ctx->effects);
+        ctx->journal_id = 0;
+    }
+    return rc;
+}
+
+/* ---- after the commit ---- */
+
+static void log_batch(const writer_ctx *ctx) {
+    double secs = (double)(time_monotonic_ns() - ctx->batch_start_ns) / 1e9;
+    json_t *fields = json_pack(
+        "{s:I,s:I,s:I,s:I,s:I,s:f}", "count", (json_int_t)ctx->stats.records, "applied",
+        (json_int_t)ctx->stats.applied, "rejected", (json_int_t)ctx->stats.rejected, "skipped",
+        (json_int_t)ctx->stats.skipped, "dlq", (json_int_t)ctx->stats.dlq, "duration_s", secs);
+    log_json(LOG_DEBUG, "writer batch", fields);
+}
+
+static void sweep_if_due(writer_ctx *ctx) {
+    int64_t now = time_monotonic_ns();
+    if (now - ctx->last_sweep_ns < (int64_t)WRITER_SWEEP_INTERVAL_S * 1000000000) {
+        return;
+    }
+    ctx->last_sweep_ns = now;
+    char err[ERR_LEN];
+    int n = writer_effects_recover(ctx->pg, ctx->redis, WRITER_SWEEP_INTERVAL_S, err, sizeof err);
+    if (n < 0) {
+        LOG_WARNF("writer: journal sweep: %s", err);
+    } else if (n > 0) {
+        LOG_WARNF("writer: replayed %d orphaned journal row(s) into redis", n);
+    }
+}
+
+int writer_after_commit(void *vctx, const kafka_record *records, size_t count) {
+    (void)records;
+    (void)count;
+    writer_ctx *ctx = vctx;
+    char err[ERR_LEN];
+    if (writer_effects_land(ctx->redis, &ctx->effects, err, sizeof err) != 0) {
+        LOG_ERRORF("writer: redis effects of %zu command(s): %s", ctx->effects.count, err);
+        return -1;
+    }
+    if (ctx->journal_id != 0 &&
+        writer_effects_journal_done(ctx->pg, ctx->journal_id, err, sizeof err) != 0) {
+        LOG_WARNF("writer: %s (the sweep will replay it harmlessly)", err);
+    }
+    ctx->careful = false;
+    ctx->ndead = 0;
+    log_batch(ctx);
+    writer_effects_clear(&ctx->effects);
+    ctx->journal_id = 0;
+    sweep_if_due(ctx);
+    return 0;
+}
+
+void writer_ctx_free(writer_ctx *ctx) {
+    if (ctx != NULL) {
+        writer_effects_free(&ctx->effects);
+        free(ctx->dead);
+        ctx->dead = NULL;
+        ctx->ndead = ctx->dead_cap = 0;
+    }
+}

@@ -1,0 +1,66 @@
+/*
+ * writer_effects.h: what the writer does in Redis after a batch commits.
+ *
+ * Owns: the batch-local list of effects (one per applied or rejected command), their
+ * journal in Postgres (writer_pending_effects, written in the batch transaction and
+ * deleted once Redis has them) and the one Lua script that lands them. Rules:
+ * - Landing is idempotent: per command, the script does nothing when {u}:cmd:<cid>
+ *   already says applied/rejected; otherwise it writes the task (set-if-newer on the
+ *   cached "version"), INCRs {u}:gen, XADDs and PUBLISHes the event, and writes the
+ *   command status LAST, all atomically. So a retry or a replay from the journal never
+ *   adds a stream entry twice, and "applied" implies every other effect is visible.
+ * - One EVALSHA per user per batch (all keys of a user share the {u:<uid>} slot).
+ * - The journal lets a writer killed between commit and Redis be caught up: at start-up
+ *   and every WRITER_SWEEP_INTERVAL_S, rows older than the given age are replayed.
+ */
+#ifndef TASKBUS_WORKERS_WRITER_EFFECTS_H
+#define TASKBUS_WORKERS_WRITER_EFFECTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "shared/pg_pool.h"
+#include "shared/redis_pool.h"
+#include "shared/uuid7.h"
+
+#define WRITER_SWEEP_INTERVAL_S 30
+
+typedef struct writer_effect {
+    char user_id[UUID_STR_LEN];
+    char task_id[UUID_STR_LEN];
+    char command_id[UUID_STR_LEN];
+    long long version;  /* of task_value; 0 when there is none */
+    char *task_value;   /* task JSON or tombstone; NULL for a rejection */
+    char *status_value; /* the value of {u}:cmd:<cid> */
+    char *event_value;  /* the CloudEvent JSON; NULL for a rejection */
+} writer_effect;
+
+typedef struct writer_effect_list {
+    writer_effect *items;
+    size_t count;
+    size_t cap;
+} writer_effect_list;
+
+/* Frees every effect; the list stays usable (and keeps its capacity). */
+void writer_effects_clear(writer_effect_list *list);
+/* Frees everything, capacity too. */
+void writer_effects_free(writer_effect_list *list);
+/* Appends *e, taking its strings (the caller's copy is zeroed). 0, or -1 (e untouched). */
+int writer_effects_push(writer_effect_list *list, writer_effect *e);
+
+/* Inserts the list as one journal row inside the open transaction; *id_out gets its id.
+ * 0, or -1 with err. */
+int writer_effects_journal_add(pg_conn *conn, const writer_effect_list *list, long long *id_out,
+                               char *err, size_t errlen);
+/* Deletes a landed journal row. 0, or -1 (the sweep will replay it; harmless). */
+int writer_effects_journal_done(pg_pool *pg, long long id, char *err, size_t errlen);
+
+/* Lands the list in Redis. 0, or -1 with err (Redis down or an error reply): retry. */
+int writer_effects_land(redis_pool *redis, const writer_effect_list *list, char *err,
+                        size_t errlen);
+
+/* Replays journal rows at least min_age_s old, deleting each once landed. Returns the
+ * number of rows replayed, or -1 with err. */
+int writer_effects_recover(pg_pool *pg, redis_pool *redis, int min_age_s, char *err, size_t errlen);
+
+#endif
