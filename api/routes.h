@@ -19,5 +19,15 @@ extern const api_route ROUTES_TASKS_READ[];
 extern const api_route ROUTES_IMPORT[];
 /* routes_events.c: GET /api/v1/events (Server-Sent Events) */
 extern const api_route ROUTES_EVENTS[];
+/* routes_verify.c: GET /api/v1/auth/verify?token= */
+extern const api_route ROUTES_VERIFY[];
+/* routes_webhooks.c: POST|GET /api/v1/webhooks, DELETE /api/v1/webhooks/:id,
+ * GET /api/v1/webhooks/:id/deliveries */
+extern const api_route ROUTES_WEBHOOKS[];
+/* routes_reports.c: POST|GET /api/v1/reports, GET /api/v1/reports/:id,
+ * GET /api/v1/reports/:id/download */
+extern const api_route ROUTES_REPORTS[];
+/* routes_insights.c: GET /api/v1/analytics/daily, GET /api/v1/activity */
+extern const api_route ROUTES_INSIGHTS[];
 
 #endif

@@ -9,7 +9,7 @@
 
 # The long-running C daemons, started after migrations, in this order. A new daemon is one
 # word here plus its binary taskbus-<name> in the build.
-TB_DAEMONS=(api relay writer importer)
+TB_DAEMONS=(api relay writer importer notifier webhooks scheduler reporter analytics activity)
 # Services that are not ours to build: started before the daemons, stopped after them.
 TB_SERVICES=(postgres redis kafka)
 
