@@ -1,0 +1,44 @@
+/*
+ * notification.h: enqueueing an e-mail notification through the outbox.
+ *
+ * Owns: the message on the `notifications` topic (docs/decisions.md, "Notifications and
+ * e-mail"): {notification_id (UUIDv7), kind, user_id, to, data, created_at}, keyed by
+ * user id, plus "id" (equal to notification_id) because outbox_add takes the outbox
+ * event id from "id". Schema: schemas/notifications/notification.json.
+ * Rules: call inside the caller's open transaction, so the notification commits with the
+ * fact it announces (registration, password change, reminder, report, webhook); the relay
+ * publishes it after the commit and taskbus-notifier sends it at most once per id
+ * (it records sent ids in sent_notifications).
+ */
+#ifndef TASKBUS_SHARED_NOTIFICATION_H
+#define TASKBUS_SHARED_NOTIFICATION_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "shared/pg_pool.h"
+
+#define NOTIFICATION_TOPIC "notifications"
+
+/* Kinds (each has workers/templates/<kind>.txt and .html):
+ *   "welcome"           data: {verify_url}
+ *   "password_changed"  data: {}
+ *   "due_soon"          data: {task_id, title, due_at}
+ *   "report_ready"      data: {report_id, download_path}
+ *   "webhook_disabled"  data: {webhook_id, url, reason}  */
+bool notification_kind_is_valid(const char *kind);
+
+/* Builds the message (new reference) for kind, user_id (a UUID), to (the e-mail
+ * address) and data (an object, borrowed; NULL means {}). NULL with err when an argument
+ * is missing or invalid or memory runs out. */
+json_t *notification_build(const char *kind, const char *user_id, const char *to,
+                           const json_t *data, char *err, size_t errlen);
+
+/* Builds the message and writes it to the outbox for NOTIFICATION_TOPIC, keyed by
+ * user_id, inside the open transaction on conn; request_id (may be NULL) travels as the
+ * Kafka header. 0, or -1 with err (the caller rolls back). */
+int notification_enqueue(pg_conn *conn, const char *kind, const char *user_id, const char *to,
+                         const json_t *data, const char *request_id, char *err, size_t errlen);
+
+#endif
