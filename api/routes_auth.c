@@ -19,8 +19,10 @@
 #include "api/rate_limits.h"
 #include "api/request_body.h"
 #include "api/routes.h"
+#include "api/routes_verify.h"
 #include "shared/cloudevent.h"
 #include "shared/log.h"
+#include "shared/notification.h"
 #include "shared/outbox.h"
 
 #define USER_EVENTS_TOPIC "user-events"
@@ -101,9 +103,14 @@ static int register_in(pg_conn *conn, const api_request_ctx *ctx, const account_
         return inserted; /* 0: the e-mail is taken (the UNIQUE constraint decided) */
     }
     auth_status st = auth_session_start(conn, ctx->app->cfg, user->id, family_id, token);
+    /* The welcome e-mail (with the verification link) commits with the account. */
+    char verify_hash[65];
+    if (st == AUTH_OK && verify_issue_welcome(conn, ctx, user->id, user->email, verify_hash) != 0)
+        st = AUTH_INTERNAL;
     if (st == AUTH_OK) {
-        json_t *data = json_pack("{s:s, s:s, s:s, s:s}", "user_id", user->id, "email", user->email,
-                                 "display_name", user->display_name, "role", user->role);
+        json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s}", "user_id", user->id, "email",
+                                 user->email, "display_name", user->display_name, "role",
+                                 user->role, "verification_token_hash", verify_hash);
         st = add_user_event(conn, ctx, "taskbus.user.registered", user, data);
     }
     st = finish(conn, st);
@@ -338,6 +345,18 @@ typedef struct password_change {
     bool published;
 } password_change;
 
+/* The password_changed e-mail commits with the change (the owner learns of it). */
+static auth_status add_password_alert(pg_conn *conn, const api_request_ctx *ctx,
+                                      const auth_user *user) {
+    char err[256];
+    if (notification_enqueue(conn, "password_changed", user->id, user->email, NULL,
+                             ctx->request_id, err, sizeof err) != 0) {
+        LOG_ERRORF("accounts: %s", err);
+        return AUTH_INTERNAL;
+    }
+    return AUTH_OK;
+}
+
 /* 1 done, 0 the password changed meanwhile, or < 0; the transaction is closed. */
 static int change_in(pg_conn *conn, api_request_ctx *ctx, password_change *pc) {
     if (begin(conn) != AUTH_OK)
@@ -360,6 +379,8 @@ static int change_in(pg_conn *conn, api_request_ctx *ctx, password_change *pc) {
                       "display_name", pc->after.display_name, "changed_at", pc->after.updated_at);
         st = add_user_event(conn, ctx, "taskbus.user.password_changed", &pc->after, data);
     }
+    if (st == AUTH_OK)
+        st = add_password_alert(conn, ctx, &pc->after);
     st = finish(conn, st);
     return st == AUTH_OK ? 1 : st;
 }
