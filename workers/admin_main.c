@@ -15,6 +15,7 @@
 #include "shared/log.h"
 #include "workers/admin_commands.h"
 #include "workers/admin_set_role.h"
+#include "workers/admin_reset_consumer.h"
 
 #define WAIT_READY_DEFAULT_S 60
 
@@ -26,6 +27,7 @@ static const char USAGE[] =
     "  topics                  create the Kafka topics of the bus (idempotent)\n"
     "  wait-ready [SECONDS]    wait until Postgres, Redis and Kafka answer (default 60)\n"
     "  set-role EMAIL ROLE     make a user 'user' or 'admin' (their old tokens stop working)\n"
+    "  reset-consumer NAME     forget what analytics|activity built; its next start rebuilds it\n"
     "  --help                  this text and the configuration variables\n";
 
 static int usage_error(const char *why) {
@@ -64,6 +66,9 @@ static int dispatch(const taskbus_config *cfg, int argc, char **argv) {
     }
     if (strcmp(cmd, "set-role") == 0 && argc == 4) {
         return admin_set_role(cfg, argv[2], argv[3]);
+    }
+    if (strcmp(cmd, "reset-consumer") == 0 && argc == 3) {
+        return admin_reset_consumer(cfg, argv[2]);
     }
     char why[160];
     snprintf(why, sizeof why, "unknown command or wrong arguments: %.100s", cmd);
