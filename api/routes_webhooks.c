@@ -1,6 +1,259 @@
 /*
- * routes_webhooks.c: placeholder route table, filled in by its owner (see api/routes.h).
+ * routes_webhooks.c: POST|GET /api/v1/webhooks, DELETE /api/v1/webhooks/:id and
+ * GET /api/v1/webhooks/:id/deliveries (docs/decisions.md "Webhooks").
+ *
+ * Owns: validating a registration ({url, event_types}; other members are 422), the SSRF
+ * check of the URL at registration (shared/ssrf_guard.h with TASKBUS_WEBHOOK_ALLOW: a
+ * URL that is not http(s), does not resolve, or reaches a non-public address that is not
+ * allowed is 422 naming `url`), the secret (32 random bytes, base64url, shown only in the
+ * 201), and the answers. Rules: another user's webhook is 404 on every verb; the secret
+ * never appears in a list, a log line or an error. The deliveries log is keyset
+ * paginated on the delivery id (a UUIDv7, so newest first is id order); its cursor is the
+ * last id of the page.
  */
-#include "api/routes.h"
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-const api_route ROUTES_WEBHOOKS[] = {{NULL, NULL, NULL, 0}};
+#include "api/routes.h"
+#include "api/webhook_store.h"
+#include "shared/log.h"
+#include "shared/ssrf_guard.h"
+#include "shared/uuid7.h"
+
+#define SECRET_BYTES 32
+#define EVENT_TYPES_MAX 20
+#define DELIVERIES_LIMIT_DEFAULT 20
+#define DELIVERIES_LIMIT_MAX 100
+
+static const char *const EVENT_TYPES[] = {"taskbus.task.*", "taskbus.task.created",
+                                          "taskbus.task.updated", "taskbus.task.completed",
+                                          "taskbus.task.deleted"};
+
+static int add_error(json_t *errors, const char *field, const char *message) {
+    return json_array_append_new(errors,
+                                 json_pack("{s:s,s:s}", "field", field, "message", message));
+}
+
+static bool known_event_type(const char *t) {
+    for (size_t i = 0; i < sizeof EVENT_TYPES / sizeof EVENT_TYPES[0]; i++) {
+        if (strcmp(t, EVENT_TYPES[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Checks event_types: 1-20 distinct known types. */
+static int check_event_types(const json_t *types, json_t *errors) {
+    if (!json_is_array(types) || json_array_size(types) == 0 ||
+        json_array_size(types) > EVENT_TYPES_MAX) {
+        return add_error(errors, "event_types",
+                         "must be an array of 1 to 20 event types (\"taskbus.task.*\" or exact "
+                         "types such as \"taskbus.task.created\")");
+    }
+    size_t i;
+    json_t *t;
+    json_array_foreach(types, i, t) {
+        if (!json_is_string(t) || !known_event_type(json_string_value(t))) {
+            return add_error(
+                errors, "event_types",
+                "each must be taskbus.task.*, taskbus.task.created, "
+                "taskbus.task.updated, taskbus.task.completed or taskbus.task.deleted");
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (json_equal(t, json_array_get(types, j))) {
+                return add_error(errors, "event_types", "must not repeat a type");
+            }
+        }
+    }
+    return 0;
+}
+
+/* Checks the URL against the SSRF guard. 0 (maybe with an error added), or -1 (the
+ * allow-list itself is broken: a server fault). */
+static int check_url(const api_request_ctx *ctx, const json_t *url, json_t *errors) {
+    if (!json_is_string(url)) {
+        return add_error(errors, "url", "is required: the http or https URL to deliver to");
+    }
+    char err[320];
+    ssrf_allow *allow = ssrf_allow_parse(ctx->app->cfg->webhook_allow, err, sizeof err);
+    if (allow == NULL) {
+        LOG_ERRORF("webhooks: %s", err);
+        return -1;
+    }
+    ssrf_target target;
+    ssrf_result rc = ssrf_check_url(json_string_value(url), allow, &target, err, sizeof err);
+    ssrf_allow_free(allow);
+    return rc == SSRF_OK ? 0 : add_error(errors, "url", err);
+}
+
+/* Validates the registration body. 0 when valid; 1 after answering. */
+static int validate(api_request_ctx *ctx) {
+    json_t *errors = json_array();
+    if (errors == NULL) {
+        api_respond_error(ctx, 500, "internal-error", NULL);
+        return 1;
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach(ctx->body, key, value) {
+        if (strcmp(key, "url") != 0 && strcmp(key, "event_types") != 0) {
+            add_error(errors, key, "is not a field of a webhook");
+        }
+    }
+    int rc = check_event_types(json_object_get(ctx->body, "event_types"), errors);
+    if (rc == 0) {
+        rc = check_url(ctx, json_object_get(ctx->body, "url"), errors);
+    }
+    if (rc != 0) {
+        json_decref(errors);
+        api_respond_error(ctx, 500, "internal-error", NULL);
+        return 1;
+    }
+    if (json_array_size(errors) > 0) {
+        api_respond_field_errors(ctx, errors);
+        return 1;
+    }
+    json_decref(errors);
+    return 0;
+}
+
+static void respond_unavailable(api_request_ctx *ctx) {
+    api_set_header(ctx, "Retry-After", "1");
+    api_respond_error(ctx, 503, "service-unavailable", "webhooks cannot be reached; retry shortly");
+}
+
+static void create_webhook(api_request_ctx *ctx) {
+    if (validate(ctx) != 0) {
+        return;
+    }
+    unsigned char raw[SECRET_BYTES];
+    char secret[sodium_base64_ENCODED_LEN(SECRET_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2base64(secret, sizeof secret, raw, sizeof raw,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(raw, sizeof raw);
+    char id[UUID_STR_LEN], err[256];
+    uuid7_generate(id);
+    json_t *doc = NULL;
+    webhook_store_result rc = webhook_store_create(
+        ctx->app->pg, id, ctx->user_id, json_string_value(json_object_get(ctx->body, "url")),
+        json_object_get(ctx->body, "event_types"), secret, &doc, err, sizeof err);
+    if (rc == WEBHOOK_STORE_LIMIT) {
+        json_t *errors = json_array();
+        add_error(errors, "url", "a user may register at most 100 webhooks; delete one first");
+        api_respond_field_errors(ctx, errors);
+    } else if (rc != WEBHOOK_STORE_FOUND ||
+               json_object_set_new(doc, "secret", json_string(secret))) {
+        json_decref(doc);
+        respond_unavailable(ctx);
+    } else {
+        log_json(LOG_INFO, "webhook registered",
+                 json_pack("{s:s,s:s}", "webhook_id", id, "user_id", ctx->user_id));
+        api_respond_json(ctx, 201, doc);
+    }
+    sodium_memzero(secret, sizeof secret);
+}
+
+static void list_webhooks(api_request_ctx *ctx) {
+    json_t *items = NULL;
+    if (webhook_store_list(ctx->app->pg_read, ctx->user_id, &items) != WEBHOOK_STORE_FOUND) {
+        respond_unavailable(ctx);
+        return;
+    }
+    api_respond_json(ctx, 200, json_pack("{s:o}", "items", items));
+}
+
+static void delete_webhook(api_request_ctx *ctx) {
+    const char *id = ctx->path_params[0];
+    webhook_store_result rc = uuid_is_valid(id)
+                                  ? webhook_store_delete(ctx->app->pg, id, ctx->user_id)
+                                  : WEBHOOK_STORE_NOT_FOUND;
+    if (rc == WEBHOOK_STORE_FOUND) {
+        api_respond_empty(ctx, 204);
+    } else if (rc == WEBHOOK_STORE_NOT_FOUND) {
+        api_respond_error(ctx, 404, "not-found", "no such webhook");
+    } else {
+        respond_unavailable(ctx);
+    }
+}
+
+static int parse_limit(const char *text, int *limit) {
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < 1 || v > DELIVERIES_LIMIT_MAX) {
+        return -1;
+    }
+    *limit = (int)v;
+    return 0;
+}
+
+/* Reads limit and cursor; appends errors for anything else. */
+static void parse_log_query(const api_request_ctx *ctx, int *limit, const char **cursor,
+                            json_t *errors) {
+    const struct _u_map *m = ctx->req->map_url;
+    const char **keys = m != NULL ? u_map_enum_keys(m) : NULL;
+    for (size_t i = 0; keys != NULL && keys[i] != NULL; i++) {
+        const char *v = u_map_get(m, keys[i]);
+        if (strcmp(keys[i], "limit") == 0) {
+            if (v == NULL || parse_limit(v, limit) != 0) {
+                add_error(errors, "limit", "must be an integer from 1 to 100");
+            }
+        } else if (strcmp(keys[i], "cursor") == 0) {
+            if (v == NULL || !uuid_is_valid(v)) {
+                add_error(errors, "cursor", "is not a cursor of this list");
+            } else {
+                *cursor = v;
+            }
+        } else {
+            add_error(errors, keys[i], "is not a parameter of this list");
+        }
+    }
+}
+
+static void list_deliveries(api_request_ctx *ctx) {
+    const char *id = ctx->path_params[0];
+    json_t *errors = json_array();
+    int limit = DELIVERIES_LIMIT_DEFAULT;
+    const char *cursor = NULL;
+    if (errors == NULL) {
+        api_respond_error(ctx, 500, "internal-error", NULL);
+        return;
+    }
+    parse_log_query(ctx, &limit, &cursor, errors);
+    if (!uuid_is_valid(id)) {
+        json_decref(errors);
+        api_respond_error(ctx, 404, "not-found", "no such webhook");
+        return;
+    }
+    if (json_array_size(errors) > 0) {
+        api_respond_field_errors(ctx, errors);
+        return;
+    }
+    json_decref(errors);
+    json_t *items = NULL;
+    char next[UUID_STR_LEN];
+    webhook_store_result rc =
+        webhook_store_deliveries(ctx->app->pg_read, id, ctx->user_id, cursor, limit, &items, next);
+    if (rc == WEBHOOK_STORE_NOT_FOUND) {
+        api_respond_error(ctx, 404, "not-found", "no such webhook");
+    } else if (rc != WEBHOOK_STORE_FOUND) {
+        respond_unavailable(ctx);
+    } else {
+        api_respond_json(ctx, 200,
+                         json_pack("{s:o,s:o}", "items", items, "next_cursor",
+                                   next[0] != '\0' ? json_string(next) : json_null()));
+    }
+}
+
+const api_route ROUTES_WEBHOOKS[] = {
+    {"POST", "/api/v1/webhooks", create_webhook, API_ROUTE_AUTH | API_ROUTE_JSON_BODY},
+    {"GET", "/api/v1/webhooks", list_webhooks, API_ROUTE_AUTH},
+    {"DELETE", "/api/v1/webhooks/:id", delete_webhook, API_ROUTE_AUTH},
+    {"GET", "/api/v1/webhooks/:id/deliveries", list_deliveries, API_ROUTE_AUTH},
+    {NULL, NULL, NULL, 0},
+};
