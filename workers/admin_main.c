@@ -15,6 +15,7 @@
 #include "shared/log.h"
 #include "workers/admin_commands.h"
 #include "workers/admin_set_role.h"
+#include "workers/admin_replay_dlq.h"
 #include "workers/admin_reset_consumer.h"
 
 #define WAIT_READY_DEFAULT_S 60
@@ -28,6 +29,7 @@ static const char USAGE[] =
     "  wait-ready [SECONDS]    wait until Postgres, Redis and Kafka answer (default 60)\n"
     "  set-role EMAIL ROLE     make a user 'user' or 'admin' (their old tokens stop working)\n"
     "  reset-consumer NAME     forget what analytics|activity built; its next start rebuilds it\n"
+    "  replay-dlq TOPIC        re-produce TOPIC.dlq's new dead letters to TOPIC\n"
     "  --help                  this text and the configuration variables\n";
 
 static int usage_error(const char *why) {
@@ -69,6 +71,9 @@ static int dispatch(const taskbus_config *cfg, int argc, char **argv) {
     }
     if (strcmp(cmd, "reset-consumer") == 0 && argc == 3) {
         return admin_reset_consumer(cfg, argv[2]);
+    }
+    if (strcmp(cmd, "replay-dlq") == 0 && argc == 3) {
+        return admin_replay_dlq(cfg, argv[2]);
     }
     char why[160];
     snprintf(why, sizeof why, "unknown command or wrong arguments: %.100s", cmd);
