@@ -11,7 +11,7 @@
 # word here plus its binary taskbus-<name> in the build.
 TB_DAEMONS=(api relay writer importer notifier webhooks scheduler reporter analytics activity)
 # Services that are not ours to build: started before the daemons, stopped after them.
-TB_SERVICES=(postgres redis kafka)
+TB_SERVICES=(postgres redis kafka smtp)
 
 tb_say() { printf '[local] %s\n' "$*" >&2; }
 tb_warn() { printf '[local] WARNING: %s\n' "$*" >&2; }
@@ -108,6 +108,7 @@ tb_resolve_settings() {
     export TASKBUS_REDIS_PORT=${TASKBUS_REDIS_PORT:-16379}
     export TASKBUS_KAFKA_PORT=${TASKBUS_KAFKA_PORT:-19092}
     export TASKBUS_KAFKA_CONTROLLER_PORT=${TASKBUS_KAFKA_CONTROLLER_PORT:-19093}
+    export TASKBUS_SMTP_PORT=${TASKBUS_SMTP_PORT:-12525}
     export TASKBUS_BUILD_DIR
     TASKBUS_BUILD_DIR=$(tb_abspath "${TASKBUS_BUILD_DIR:-$TB_REPO/build}")
     export TASKBUS_SANITIZE=${TASKBUS_SANITIZE:-0}
@@ -116,7 +117,7 @@ tb_resolve_settings() {
     export TASKBUS_SCHEMAS_DIR=${TASKBUS_SCHEMAS_DIR:-$TB_REPO/schemas}
     local port
     for port in "$TASKBUS_HTTP_PORT" "$TASKBUS_PG_PORT" "$TASKBUS_REDIS_PORT" \
-        "$TASKBUS_KAFKA_PORT" "$TASKBUS_KAFKA_CONTROLLER_PORT"; do
+        "$TASKBUS_KAFKA_PORT" "$TASKBUS_KAFKA_CONTROLLER_PORT" "$TASKBUS_SMTP_PORT"; do
         [[ $port =~ ^[0-9]+$ ]] && [ "$port" -ge 1 ] && [ "$port" -le 65535 ] ||
             tb_die "not a TCP port: '$port' (check the TASKBUS_*_PORT variables)"
     done
@@ -129,6 +130,10 @@ tb_resolve_settings() {
     TB_CHECK_HOST=$TASKBUS_HTTP_HOST
     case $TB_CHECK_HOST in 0.0.0.0 | '' | '*') TB_CHECK_HOST=127.0.0.1 ;; esac
     export TASKBUS_API_URL="http://$TB_CHECK_HOST:$TASKBUS_HTTP_PORT"
+    # E-mail goes to the local catcher (compose/lib/smtp.sh); links in it point at the API.
+    export TASKBUS_SMTP_URL="smtp://127.0.0.1:$TASKBUS_SMTP_PORT"
+    export TASKBUS_PUBLIC_URL=${TASKBUS_PUBLIC_URL:-$TASKBUS_API_URL}
+    export TASKBUS_REPORTS_DIR=${TASKBUS_REPORTS_DIR:-$TB_DATA/reports}
 
     TB_BUILD=$TASKBUS_BUILD_DIR
     TB_KAFKA_HOME=$TASKBUS_CACHE_DIR/kafka-3.9.1
