@@ -1,0 +1,206 @@
+"""E-mail notifications end to end (docs/decisions.md, "Notifications and e-mail"):
+API -> outbox -> relay -> `notifications` -> taskbus-notifier -> a real SMTP conversation
+with the local catcher (compose/smtp_catcher.py), which writes each accepted message to
+<data>/mail/*.eml. Each test uses fresh addresses, and failures injected with .fail-next
+name the address, so mail still flowing from other tests cannot disturb them."""
+
+import email
+import email.policy
+import glob
+import os
+import re
+import subprocess
+import time
+import urllib.parse
+
+import psycopg
+import pytest
+
+import stack_control
+from helpers.api import API, Client, assert_problem, new_password, register_user, unique_email
+from helpers.kafka_events import EventCollector
+
+MAIL_TIMEOUT = 60
+
+
+def _env(name):
+    v = os.environ.get(name)
+    if not v:
+        pytest.fail(f"{name} is not set: run through tests/run or eval \"$(compose/local env)\"", pytrace=False)
+    return v
+
+
+@pytest.fixture(scope="module")
+def mail_dir():
+    d = os.path.join(_env("TASKBUS_DATA_DIR"), "mail")
+    if not os.path.isdir(d):
+        pytest.fail(f"no mail folder {d}: is the smtp service of compose/local running?", pytrace=False)
+    return d
+
+
+@pytest.fixture(scope="module")
+def dlq(api_url):
+    c = EventCollector(_env("KAFKA_BROKERS"), "notifications.dlq")
+    yield c
+    c.close()
+
+
+def mails_to(mail_dir, address):
+    """Every accepted message whose To: is address, parsed."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(mail_dir, "*.eml"))):
+        with open(path, "rb") as f:
+            msg = email.message_from_binary_file(f, policy=email.policy.default)
+        if str(msg["To"]).strip().lower() == address.lower():
+            out.append(msg)
+    return out
+
+
+def wait_mails(mail_dir, address, count=1, timeout=MAIL_TIMEOUT, subject=None):
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [m for m in mails_to(mail_dir, address) if subject is None or subject in str(m["Subject"])]
+        if len(found) >= count:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{len(found)} of {count} mail(s) to {address} within {timeout} s")
+        time.sleep(0.2)
+
+
+def parts(msg):
+    assert msg.get_content_type() == "multipart/alternative", msg.get_content_type()
+    text = msg.get_body(preferencelist=("plain",)).get_content()
+    html = msg.get_body(preferencelist=("html",)).get_content()
+    return text, html
+
+
+def fail_next(mail_dir, count, code, address):
+    with open(os.path.join(mail_dir, ".fail-next.w"), "w", encoding="utf-8") as f:
+        f.write(f"{count} {code} {address}\n")
+    os.replace(os.path.join(mail_dir, ".fail-next.w"), os.path.join(mail_dir, ".fail-next"))
+
+
+def clear_fail(mail_dir):
+    try:
+        os.unlink(os.path.join(mail_dir, ".fail-next"))
+    except FileNotFoundError:
+        pass
+
+
+def sent_rows(user_id):
+    with psycopg.connect(_env("DATABASE_URL")) as conn:
+        return conn.execute(
+            "SELECT notification_id::text, kind FROM sent_notifications WHERE user_id = %s", (user_id,)
+        ).fetchall()
+
+
+def verify_link(text):
+    m = re.search(r"(https?://\S+/api/v1/auth/verify\?token=([A-Za-z0-9_-]{43}))", text)
+    assert m, f"no verify link in the welcome text:\n{text}"
+    return m.group(1), m.group(2)
+
+
+def test_welcome_mail_verifies_the_address_once(api_url, mail_dir):
+    user = register_user(api_url, tag="notify-welcome")
+    assert user.body["user"]["email_verified"] is False
+    [msg] = wait_mails(mail_dir, user.email)
+    assert re.fullmatch(r"<[0-9a-f-]{36}@taskbus>", msg["Message-ID"].strip()), msg["Message-ID"]
+    assert "confirm" in str(msg["Subject"]).lower()
+    text, html = parts(msg)
+    url, token = verify_link(text)
+    assert url.startswith(_env("TASKBUS_PUBLIC_URL")), url
+    assert f'href="{url}"' in html, "the HTML part does not link the same verify URL"
+
+    c = Client(api_url)
+    r = c.get(f"{API}/auth/verify?token={urllib.parse.quote(token)}")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"email_verified": True}
+    me = c.me(user.access)
+    assert me.status_code == 200 and me.json()["email_verified"] is True, me.text
+
+    again = c.get(f"{API}/auth/verify?token={token}")
+    assert_problem(again, 400, "invalid-token")
+    bogus = c.get(f"{API}/auth/verify?token={'A' * 43}")
+    assert_problem(bogus, 400, "invalid-token")
+    assert_problem(c.get(f"{API}/auth/verify"), 400, "invalid-token")
+
+    [(nid, kind)] = sent_rows(user.id)
+    assert kind == "welcome" and msg["Message-ID"].strip() == f"<{nid}@taskbus>"
+    time.sleep(1)
+    assert len(mails_to(mail_dir, user.email)) == 1, "the welcome mail was sent more than once"
+
+
+def test_password_change_sends_an_alert(api_url, mail_dir):
+    user = register_user(api_url, tag="notify-pw")
+    wait_mails(mail_dir, user.email)
+    r = user.client.change_password(user.access, user.password, new_password())
+    assert r.status_code == 200, r.text
+    [alert] = wait_mails(mail_dir, user.email, subject="password was changed")
+    text, html = parts(alert)
+    assert user.email in text and user.email in html
+    assert sorted(k for _, k in sent_rows(user.id)) == ["password_changed", "welcome"]
+
+
+def test_transient_smtp_failures_are_retried_and_sent_once(api_url, mail_dir):
+    address = unique_email("notify-451")
+    fail_next(mail_dir, 2, 451, address)
+    try:
+        user = register_user(api_url, email=address)
+        wait_mails(mail_dir, user.email)
+        assert not os.path.exists(os.path.join(mail_dir, ".fail-next")), \
+            "the catcher did not refuse the two first attempts: the retries were not exercised"
+        time.sleep(2)
+        assert len(mails_to(mail_dir, user.email)) == 1
+        assert [k for _, k in sent_rows(user.id)] == ["welcome"]
+    finally:
+        clear_fail(mail_dir)
+
+
+def _admin(*args):
+    binary = os.path.join(_env("TASKBUS_BUILD_DIR"), "taskbus-admin")
+    p = subprocess.run([binary, *args], env=os.environ.copy(), capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, f"taskbus-admin {' '.join(args)}: {p.returncode}\n{p.stdout}\n{p.stderr}"
+    return p.stdout
+
+
+def test_permanent_failure_goes_to_the_dlq_and_replays_once(api_url, mail_dir, dlq):
+    address = unique_email("notify-554")
+    fail_next(mail_dir, 99, 554, address)
+    try:
+        user = register_user(api_url, email=address)
+        dead = dlq.wait_for(lambda m: isinstance(m["value"], dict) and m["value"].get("to") == user.email,
+                            timeout=MAIL_TIMEOUT)
+        h = dead["headers"]
+        assert "554" in h.get("dlq_reason", ""), h
+        assert h.get("dlq_attempts") == "1", f"a 5xx must not be retried: {h}"
+        assert dead["value"]["kind"] == "welcome" and dead["key"] == user.id
+        assert mails_to(mail_dir, user.email) == [] and sent_rows(user.id) == []
+    finally:
+        clear_fail(mail_dir)
+
+    out = _admin("replay-dlq", "notifications")
+    assert "replayed" in out, out
+    [msg] = wait_mails(mail_dir, user.email)
+    assert msg["Message-ID"].strip() == f"<{dead['value']['notification_id']}@taskbus>"
+    # A second replay finds nothing new; and even a re-produced id would be skipped.
+    _admin("replay-dlq", "notifications")
+    time.sleep(3)
+    assert len(mails_to(mail_dir, user.email)) == 1
+    assert len(sent_rows(user.id)) == 1
+
+
+def test_mail_waits_for_a_stopped_notifier_and_arrives_once(api_url, mail_dir):
+    stack_control.stop("notifier")
+    try:
+        users = [register_user(api_url, tag=f"notify-down{i}") for i in range(3)]
+        time.sleep(3)
+        for u in users:
+            assert mails_to(mail_dir, u.email) == [], "mail went out while the notifier was stopped"
+    finally:
+        stack_control.start("notifier")
+    for u in users:
+        wait_mails(mail_dir, u.email)
+    time.sleep(2)
+    for u in users:
+        assert len(mails_to(mail_dir, u.email)) == 1, u.email
+        assert len(sent_rows(u.id)) == 1
