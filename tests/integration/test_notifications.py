@@ -7,12 +7,14 @@ name the address, so mail still flowing from other tests cannot disturb them."""
 import email
 import email.policy
 import glob
+import json
 import os
 import re
 import subprocess
 import time
 import urllib.parse
 
+import jsonschema
 import psycopg
 import pytest
 
@@ -174,6 +176,9 @@ def test_permanent_failure_goes_to_the_dlq_and_replays_once(api_url, mail_dir, d
         assert "554" in h.get("dlq_reason", ""), h
         assert h.get("dlq_attempts") == "1", f"a 5xx must not be retried: {h}"
         assert dead["value"]["kind"] == "welcome" and dead["key"] == user.id
+        schema_path = os.path.join(_env("TASKBUS_REPO"), "schemas", "notifications", "notification.json")
+        with open(schema_path, encoding="utf-8") as f:
+            jsonschema.validate(dead["value"], json.load(f), format_checker=jsonschema.FormatChecker())
         assert mails_to(mail_dir, user.email) == [] and sent_rows(user.id) == []
     finally:
         clear_fail(mail_dir)
