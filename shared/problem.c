@@ -31,6 +31,8 @@ static const struct {
     {"conflict", "Conflict"},
     {"idempotency-key-reused", "Idempotency-Key reused with a different request"},
     {"idempotency-key-in-flight", "A request with this Idempotency-Key is in progress"},
+    {"invalid-token", "Invalid or expired token"},
+    {"report-not-ready", "Report not ready"},
 };
 
 #define GENERIC_TITLE "Request failed"
