@@ -1,0 +1,335 @@
+"""Analytics and the activity log, the read-only consumers of task-events (issue 4).
+
+A fresh user creates, updates, completes and deletes tasks (each applied before the next,
+Prefer: wait); then taskbus-analytics and taskbus-activity must show exactly that: the
+day's created/completed counts and the median time to complete computed here from the
+tasks' own created_at/completed_at, and an activity log of exactly these events, newest
+first, each once however it is paged. An event the relay delivers twice counts once.
+Rebuild: stop both consumers, `taskbus-admin reset-consumer`, start them again; they read
+task-events from offset 0 and must rebuild identical rows (nothing counted twice).
+Rules: every wait is bounded; Postgres is read directly only to compare whole rows.
+"""
+
+import os
+import statistics
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from helpers.api import Client, assert_problem, error_fields
+from stack_control import start, stop
+from tasks_helpers import env, parse_time, pg, produce, task_of, task_user, unique, wait_until
+
+ANALYTICS = "/api/v1/analytics/daily"
+ACTIVITY = "/api/v1/activity"
+GROUPS = ("taskbus-analytics", "taskbus-activity")
+CONSUMER_WAIT_S = 60
+REBUILD_WAIT_S = 180
+
+
+def day_of(ts):
+    return parse_time(ts).date().isoformat()
+
+
+class Story:
+    """What the test did: the events in order and the tasks' timestamps."""
+
+    def __init__(self, api):
+        self.api = api
+        self.events = []  # (type, task_id, title or None), oldest first
+        self.created = []  # created_at of each created task
+        self.completions = []  # (created_at, completed_at)
+
+    def create(self, title):
+        r = self.api.create({"title": title, "priority": "medium"}, wait=10)
+        assert r.status_code == 201, f"create: {r.status_code} {r.text[:300]}"
+        t = task_of(r.json())
+        self.events.append(("taskbus.task.created", t["id"], title))
+        self.created.append(t["created_at"])
+        return t
+
+    def patch(self, tid, body, expect_type):
+        r = self.api.patch(tid, body, wait=10)
+        assert r.status_code == 200, f"patch {body}: {r.status_code} {r.text[:300]}"
+        t = task_of(r.json())
+        self.events.append((expect_type, tid, t["title"]))
+        if expect_type == "taskbus.task.completed":
+            self.completions.append((t["created_at"], t["completed_at"]))
+        return t
+
+    def delete(self, tid):
+        r = self.api.delete(tid, wait=10)
+        assert r.status_code == 204, f"delete: {r.status_code} {r.text[:300]}"
+        self.events.append(("taskbus.task.deleted", tid, None))
+
+    def expected_days(self):
+        """{day: (created, completed, [seconds to complete])} from the tasks' own times."""
+        days = {}
+        for c in self.created:
+            d = days.setdefault(day_of(c), [0, 0, []])
+            d[0] += 1
+        for created, completed in self.completions:
+            d = days.setdefault(day_of(completed), [0, 0, []])
+            d[1] += 1
+            d[2].append((parse_time(completed) - parse_time(created)).total_seconds())
+        return days
+
+
+@pytest.fixture(scope="module")
+def story(api_url):
+    s = Story(task_user(api_url, "insights"))
+    a = s.create(unique("alpha"))
+    b = s.create(unique("beta"))
+    c = s.create(unique("gamma"))
+    d = s.create(unique("delta"))
+    s.patch(a["id"], {"title": unique("alpha-renamed")}, "taskbus.task.updated")
+    time.sleep(0.3)  # completions of different lengths make the median meaningful
+    s.patch(b["id"], {"status": "done"}, "taskbus.task.completed")
+    s.patch(c["id"], {"status": "in_progress"}, "taskbus.task.updated")
+    time.sleep(0.2)
+    s.patch(c["id"], {"status": "done"}, "taskbus.task.completed")
+    time.sleep(0.1)
+    s.patch(a["id"], {"status": "done"}, "taskbus.task.completed")
+    s.delete(d["id"])
+    wait_until(lambda: len(activity_all(s.api)) >= len(s.events), CONSUMER_WAIT_S,
+               "the activity consumer has read every event of the story")
+    wait_until(lambda: analytics_matches(s), CONSUMER_WAIT_S,
+               "the analytics consumer has counted every event of the story")
+    return s
+
+
+@pytest.fixture(scope="module")
+def stranger(api_url):
+    return task_user(api_url, "insights-stranger")
+
+
+def get(api, path, params=None):
+    return api.req("GET", path, params=params)
+
+
+def activity_all(api, limit=100, max_pages=200):
+    items, params = [], {"limit": limit}
+    for _ in range(max_pages):
+        r = get(api, ACTIVITY, params)
+        assert r.status_code == 200, f"activity {params}: {r.status_code} {r.text[:300]}"
+        body = r.json()
+        assert set(body) == {"items", "next_cursor"}, body
+        assert len(body["items"]) <= limit
+        items.extend(body["items"])
+        if body["next_cursor"] is None:
+            return items
+        params["cursor"] = body["next_cursor"]
+    raise AssertionError("the activity cursor never ends")
+
+
+def daily(api, days):
+    r = get(api, ANALYTICS, {"from": min(days), "to": max(days)})
+    assert r.status_code == 200, f"analytics: {r.status_code} {r.text[:300]}"
+    return r.json()
+
+
+def analytics_matches(s):
+    want = s.expected_days()
+    got = {d["day"]: d for d in daily(s.api, want)["days"]}
+    return all(got[k]["created"] == v[0] and got[k]["completed"] == v[1] for k, v in want.items())
+
+
+# --- activity -------------------------------------------------------------------------------
+
+
+def test_activity_lists_exactly_the_events_newest_first(story):
+    items = activity_all(story.api)
+    got = [(i["type"], i["task_id"], i["title"]) for i in items]
+    assert got == list(reversed(story.events))
+    assert len({i["event_id"] for i in items}) == len(items)
+    times = [parse_time(i["occurred_at"]) for i in items]
+    assert times == sorted(times, reverse=True)
+    for i in items:
+        assert i["data"]["user_id"] == story.api.id and i["data"]["id"] == i["task_id"]
+        if i["type"] == "taskbus.task.completed":
+            assert i["data"]["status"] == "done" and i["data"]["completed_at"]
+
+
+def test_activity_pages_of_two_return_each_event_once(story):
+    whole = [i["event_id"] for i in activity_all(story.api)]
+    pages = []
+    params = {"limit": 2}
+    while True:
+        r = get(story.api, ACTIVITY, params)
+        assert r.status_code == 200, r.text[:300]
+        body = r.json()
+        assert 1 <= len(body["items"]) <= 2
+        pages.append([i["event_id"] for i in body["items"]])
+        if body["next_cursor"] is None:
+            break
+        params["cursor"] = body["next_cursor"]
+        assert len(pages) <= len(whole), "more pages than events"
+    assert [e for p in pages for e in p] == whole
+    assert len(pages) == (len(whole) + 1) // 2
+
+
+def test_activity_refuses_bad_limit_and_cursor(story):
+    r = get(story.api, ACTIVITY, {"limit": "0", "cursor": "not-a-cursor!"})
+    assert_problem(r, 422, "validation-error")
+    assert sorted(error_fields(r.json())) == ["cursor", "limit"]
+    for bad in ("101", "x", "-1"):
+        assert_problem(get(story.api, ACTIVITY, {"limit": bad}), 422, "validation-error")
+    r = get(story.api, ACTIVITY, {"page": "1"})
+    assert_problem(r, 422, "validation-error")
+    assert error_fields(r.json()) == ["page"]
+    r = story.api.c.request("GET", f"{ACTIVITY}?limit=2&limit=3", token=story.api.token)
+    assert_problem(r, 422, "validation-error")
+
+
+def test_activity_and_analytics_need_a_token(api_url):
+    c = Client(api_url)
+    assert c.get(ACTIVITY).status_code == 401
+    assert c.get(ANALYTICS).status_code == 401
+
+
+def test_another_user_sees_none_of_it(story, stranger):
+    assert activity_all(stranger) == []
+    days = story.expected_days()
+    for d in daily(stranger, days)["days"]:
+        assert (d["created"], d["completed"], d["median_seconds_to_complete"]) == (0, 0, None)
+
+
+# --- analytics ------------------------------------------------------------------------------
+
+
+def test_analytics_daily_matches_what_the_test_did(story):
+    want = story.expected_days()
+    body = daily(story.api, want)
+    got = {d["day"]: d for d in body["days"]}
+    assert sorted(got) == sorted(want), "every day of the range is listed once"
+    assert sum(v[0] for v in want.values()) == 4 and sum(v[1] for v in want.values()) == 3
+    for day, (created, completed, seconds) in want.items():
+        d = got[day]
+        assert (d["created"], d["completed"]) == (created, completed), d
+        if seconds:
+            assert d["median_seconds_to_complete"] == pytest.approx(statistics.median(seconds),
+                                                                     abs=1e-6), (d, seconds)
+        else:
+            assert d["median_seconds_to_complete"] is None
+
+
+def test_analytics_lists_empty_days_with_zeros(story):
+    r = get(story.api, ANALYTICS, {"from": "2001-02-27", "to": "2001-03-02"})
+    assert r.status_code == 200, r.text[:300]
+    days = r.json()["days"]
+    assert [d["day"] for d in days] == ["2001-02-27", "2001-02-28", "2001-03-01", "2001-03-02"]
+    assert all((d["created"], d["completed"], d["median_seconds_to_complete"]) == (0, 0, None)
+               for d in days)
+    r = get(story.api, ANALYTICS)
+    assert r.status_code == 200 and len(r.json()["days"]) == 30, "default: the last 30 days"
+
+
+def test_analytics_validation_lists_each_bad_parameter(story):
+    r = get(story.api, ANALYTICS, {"from": "2026-02-30", "to": "yesterday", "tz": "UTC"})
+    assert_problem(r, 422, "validation-error")
+    assert sorted(error_fields(r.json())) == ["from", "to", "tz"]
+    assert_problem(get(story.api, ANALYTICS, {"from": "2026-03-02", "to": "2026-03-01"}), 422,
+                   "validation-error")
+    r = get(story.api, ANALYTICS, {"from": "2024-01-01", "to": "2025-01-01"})  # 367 days
+    assert_problem(r, 422, "validation-error")
+    assert error_fields(r.json()) == ["to"]
+    assert get(story.api, ANALYTICS, {"from": "2024-01-01", "to": "2024-12-31"}).status_code == 200
+
+
+# --- redelivery and rebuild -----------------------------------------------------------------
+
+
+def snapshot(user_ids):
+    with pg() as conn:
+        rows = {}
+        rows["daily"] = conn.execute(
+            "SELECT user_id, day, created, completed FROM analytics_daily"
+            " WHERE user_id = ANY(%s) ORDER BY 1, 2", (user_ids,)).fetchall()
+        rows["completions"] = conn.execute(
+            "SELECT event_id, user_id, day, seconds_to_complete FROM analytics_completions"
+            " WHERE user_id = ANY(%s) ORDER BY 1", (user_ids,)).fetchall()
+        rows["activity"] = conn.execute(
+            "SELECT event_id, user_id, task_id, type, title, occurred_at, data FROM activity"
+            " WHERE user_id = ANY(%s) ORDER BY 1", (user_ids,)).fetchall()
+        rows["seen"] = conn.execute(
+            "SELECT s.event_id FROM analytics_seen_events s JOIN activity a USING (event_id)"
+            " WHERE a.user_id = ANY(%s) ORDER BY 1", (user_ids,)).fetchall()
+        return rows
+
+
+def consumed_past(partition, offset):
+    with pg() as conn:
+        rows = conn.execute(
+            "SELECT group_id FROM kafka_consumer_offsets WHERE topic = 'task-events'"
+            " AND partition = %s AND next_offset > %s AND group_id = ANY(%s)",
+            (partition, offset, list(GROUPS))).fetchall()
+    return len(rows) == len(GROUPS)
+
+
+def caught_up():
+    """True once both groups' stored offsets reach the end of every task-events partition."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": env("KAFKA_BROKERS"), "group.id": f"itests-{uuid.uuid4()}"})
+    try:
+        parts = c.list_topics("task-events", timeout=15).topics["task-events"].partitions
+        ends = {p: c.get_watermark_offsets(TopicPartition("task-events", p), timeout=15)[1]
+                for p in parts}
+    finally:
+        c.close()
+    with pg() as conn:
+        stored = {(g, p): o for g, p, o in conn.execute(
+            "SELECT group_id, partition, next_offset FROM kafka_consumer_offsets"
+            " WHERE topic = 'task-events' AND group_id = ANY(%s)", (list(GROUPS),)).fetchall()}
+    return all(stored.get((g, p), 0) >= end for g in GROUPS for p, end in ends.items())
+
+
+def test_a_redelivered_event_counts_once(story, stranger):
+    users = [story.api.id, stranger.id]
+    before = snapshot(users)
+    assert len(before["activity"]) == len(story.events)
+    with pg() as conn:
+        payloads = conn.execute(
+            "SELECT key, payload::text FROM outbox WHERE topic = 'task-events' AND key = %s"
+            " ORDER BY id", (story.api.id,)).fetchall()
+    assert len(payloads) == len(story.events)
+    last = None
+    for key, payload in payloads:  # what a relay crashing before marking rows would resend
+        last = produce("task-events", key.encode(), payload.encode())
+    wait_until(lambda: consumed_past(*last), CONSUMER_WAIT_S, "both consumers read the resent events")
+    assert snapshot(users) == before
+
+
+def run_admin(*args):
+    binary = os.path.join(env("TASKBUS_BUILD_DIR"), "taskbus-admin")
+    p = subprocess.run([binary, *args], env=os.environ.copy(), capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, f"taskbus-admin {' '.join(args)}: {p.returncode}\n{p.stdout}\n{p.stderr}"
+    return p.stdout
+
+
+def test_rebuild_from_offset_zero_gives_identical_rows(story, stranger):
+    users = [story.api.id, stranger.id]
+    before = snapshot(users)
+    assert before["daily"] and before["completions"] and len(before["activity"]) == len(story.events)
+    assert len(before["seen"]) == sum(1 for e in story.events
+                                      if e[0] in ("taskbus.task.created", "taskbus.task.completed"))
+    stop("analytics")
+    stop("activity")
+    try:
+        out = run_admin("reset-consumer", "analytics")
+        assert "reset analytics" in out
+        out = run_admin("reset-consumer", "activity")
+        assert "reset activity" in out
+        empty = snapshot(users)
+        assert all(v == [] for v in empty.values()), "the reset left rows behind"
+    finally:
+        start("analytics")
+        start("activity")
+    wait_until(lambda: snapshot(users) == before, REBUILD_WAIT_S, "the consumers rebuilt the rows")
+    wait_until(caught_up, REBUILD_WAIT_S, "the rebuilt consumers reached the end of task-events")
+    after = snapshot(users)
+    assert after == before, "a replay from offset 0 must rebuild identical rows, nothing twice"
+    assert activity_all(story.api) and analytics_matches(story)
