@@ -1,15 +1,17 @@
 """The deployment files, checked without a Docker engine or a helm binary.
 
 Owns: compose/docker-compose.yml (services, images, start order, environment; the writer
-and importer daemons), the Dockerfile (non-root, health check, the same CMake build of
+and importer daemons; the issue-4 daemons, the Mailpit SMTP catcher the notifier sends to
+and the reports volume the API and the reporter share), the Dockerfile (non-root, health check, the same CMake build of
 every daemon, stripped, the Debian packages the build and the binaries really need),
 compose/nginx.conf (`nginx -t`, then a real nginx in front of a small local backend:
 X-Forwarded-For, X-Request-ID, the 1 MiB limit and the 16 MiB one of the import path,
 an unbuffered event stream, problem+json when no replica answers), the Helm chart
 (parses, every .Values reference exists, balanced template actions, probes, hooks, Secret
-vs ConfigMap, writer and importer Deployments, `helm lint` and `helm template`) and
-schemas/openapi.json (valid OpenAPI 3.1, the task endpoints with their headers and status
-codes, and every path in it answered by the running API with a documented status: 401
+vs ConfigMap, a Deployment per daemon, the SMTP URL in the Secret, the reports claim
+mounted by the API and the reporter, `helm lint` and `helm template`) and
+schemas/openapi.json (valid OpenAPI 3.1, the task endpoints and those of issue 4 with their
+headers and status codes, and every path in it answered by the running API with a documented status: 401
 without a token, and with a real user's token for the task paths, 404 for a random id).
 Rules: every environment variable these files give a taskbus binary must be one the
 binaries read: the list comes from `$TASKBUS_BUILD_DIR/taskbus-api --help`, or from the
@@ -44,10 +46,15 @@ OPENAPI = REPO / "schemas" / "openapi.json"
 DOCKERFILE = COMPOSE_DIR / "Dockerfile"
 
 CONFIG_VAR_RE = re.compile(r"\b(TASKBUS_[A-Z0-9_]+|DATABASE_URL|DATABASE_READ_URL|REDIS_URL|KAFKA_BROKERS)\b")
-BINARIES = ("taskbus-api", "taskbus-relay", "taskbus-admin", "taskbus-writer", "taskbus-importer")
-TASKBUS_SERVICES = ("migrate", "api", "relay", "writer", "importer")
+# The daemons of issue 4 (workers/ and consumers/): compose service name -> binary.
+STREAM_DAEMONS = {"notifier": "taskbus-notifier", "webhooks": "taskbus-webhooks", "scheduler": "taskbus-scheduler",
+                  "reporter": "taskbus-reporter", "analytics": "taskbus-analytics", "activity": "taskbus-activity"}
+BINARIES = ("taskbus-api", "taskbus-relay", "taskbus-admin", "taskbus-writer", "taskbus-importer",
+            *STREAM_DAEMONS.values())
+TASKBUS_SERVICES = ("migrate", "api", "relay", "writer", "importer", *STREAM_DAEMONS)
 # The long-running daemons besides the API: each starts after the migrate job succeeded.
-DAEMON_SERVICES = {"relay": "taskbus-relay", "writer": "taskbus-writer", "importer": "taskbus-importer"}
+DAEMON_SERVICES = {"relay": "taskbus-relay", "writer": "taskbus-writer", "importer": "taskbus-importer",
+                   **STREAM_DAEMONS}
 IMPORT_PATH = "/api/v1/tasks/import"
 EVENTS_PATH = "/api/v1/events"
 IMPORT_MAX_BODY = 16 * 1024 * 1024
@@ -71,6 +78,15 @@ EXPECTED_PATHS = {
     "/api/v1/tasks/import": {"post"},
     "/api/v1/tasks/import/{id}": {"get"},
     "/api/v1/events": {"get"},
+    "/api/v1/auth/verify": {"get"},
+    "/api/v1/webhooks": {"get", "post"},
+    "/api/v1/webhooks/{id}": {"delete"},
+    "/api/v1/webhooks/{id}/deliveries": {"get"},
+    "/api/v1/reports": {"get", "post"},
+    "/api/v1/reports/{id}": {"get"},
+    "/api/v1/reports/{id}/download": {"get"},
+    "/api/v1/analytics/daily": {"get"},
+    "/api/v1/activity": {"get"},
 }
 # Every status the task handlers can answer (docs/decisions.md "Tasks (issue 3)", read off
 # api/routes_tasks_*.c, routes_import.c, routes_events.c and the router's checks).
@@ -85,6 +101,23 @@ TASK_STATUS_CODES = {
     ("post", "/api/v1/tasks/import"): {"202", "400", "401", "409", "413", "415", "422", "429", "503"},
     ("get", "/api/v1/tasks/import/{id}"): {"200", "401", "404", "429", "503"},
     ("get", "/api/v1/events"): {"200", "401", "422", "429", "503"},
+}
+# Every status the issue-4 handlers can answer (docs/decisions.md "The stream's other side",
+# read off api/routes_verify.c, routes_webhooks.c, routes_reports.c, report_filters.c,
+# routes_insights.c and the router's checks: 413/415/400 for JSON bodies, 401 and 429 for
+# token routes, 429 for the per-address limit of every route).
+STREAM_STATUS_CODES = {
+    ("get", "/api/v1/auth/verify"): {"200", "400", "429", "503"},
+    ("post", "/api/v1/webhooks"): {"201", "400", "401", "413", "415", "422", "429", "503"},
+    ("get", "/api/v1/webhooks"): {"200", "401", "429", "503"},
+    ("delete", "/api/v1/webhooks/{id}"): {"204", "401", "404", "429", "503"},
+    ("get", "/api/v1/webhooks/{id}/deliveries"): {"200", "401", "404", "422", "429", "503"},
+    ("post", "/api/v1/reports"): {"202", "400", "401", "413", "415", "422", "429", "503"},
+    ("get", "/api/v1/reports"): {"200", "401", "422", "429", "503"},
+    ("get", "/api/v1/reports/{id}"): {"200", "401", "404", "429", "503"},
+    ("get", "/api/v1/reports/{id}/download"): {"200", "401", "404", "409", "429", "500", "503"},
+    ("get", "/api/v1/analytics/daily"): {"200", "401", "422", "429", "503"},
+    ("get", "/api/v1/activity"): {"200", "401", "422", "429", "503"},
 }
 # Media types a request body may have besides application/json, by operation.
 EXTRA_BODY_TYPES = {
@@ -271,6 +304,62 @@ def test_compose_runs_the_writer_and_importer(compose):
         "the API's import body limit must be set, and be the one nginx.conf allows on the import path")
 
 
+def volume_mounts(service):
+    """{target: source} of a service's volumes (short syntax or long)."""
+    out = {}
+    for v in service.get("volumes") or []:
+        if isinstance(v, dict):
+            out[v["target"]] = v.get("source", "")
+        else:
+            parts = str(v).split(":")
+            out[parts[1]] = parts[0]
+    return out
+
+
+def test_compose_runs_the_stream_daemons(compose, config_vars):
+    services = compose["services"]
+    shared = env_of(services["api"])
+    for name, binary in STREAM_DAEMONS.items():
+        svc = services[name]
+        assert (svc.get("healthcheck") or {}).get("disable") is True, f"{name} has no HTTP port to probe"
+        assert svc.get("restart") in ("unless-stopped", "always", "on-failure"), f"{name} is not restarted"
+        assert not svc.get("ports") and not svc.get("container_name"), name
+        assert depends_of(svc).get("kafka", {}).get("condition") == "service_healthy", f"{name} must wait for Kafka"
+        grace = str(svc.get("stop_grace_period", "10s"))
+        assert re.fullmatch(r"\d+s", grace) and int(grace[:-1]) >= 20, f"{name}: SIGTERM needs time"
+        assert ((svc.get("deploy") or {}).get("resources") or {}).get("limits", {}).get("memory"), name
+        env = env_of(svc)
+        for var in ("DATABASE_URL", "REDIS_URL", "KAFKA_BROKERS", "TASKBUS_KAFKA_PARTITIONS", "TASKBUS_PUBLIC_URL"):
+            assert env.get(var) == shared.get(var), f"{name}: {var} differs from the API's"
+    # The notifier sends to the SMTP catcher of this compose file, once it is up.
+    notifier = services["notifier"]
+    smtp = env_of(notifier).get("TASKBUS_SMTP_URL", "")
+    m = re.fullmatch(r"\$\{TASKBUS_SMTP_URL:-([^}]+)\}", smtp)
+    url = urlsplit(m.group(1) if m else smtp)
+    assert url.scheme in ("smtp", "smtps") and url.hostname in services, f"TASKBUS_SMTP_URL {smtp} is no service here"
+    catcher = services[url.hostname]
+    assert catcher["image"].startswith("axllent/mailpit:") and catcher["image"] != "axllent/mailpit:latest", (
+        f"a pinned Mailpit image: {catcher['image']}")
+    assert (url.port or 25) == 1025, "Mailpit takes SMTP on 1025"
+    assert depends_of(notifier).get(url.hostname, {}).get("condition") == "service_healthy"
+    assert all(p.startswith("127.0.0.1:") for p in map(str, catcher.get("ports", []))), (
+        "the mail catcher's UI is for this host only")
+    assert env_of(notifier).get("TASKBUS_SMTP_FROM"), "the notifier needs a From address"
+    # The API streams the files the reporter writes: one named volume, mounted at
+    # TASKBUS_REPORTS_DIR in both.
+    api_dir = env_of(services["api"]).get("TASKBUS_REPORTS_DIR")
+    rep_dir = env_of(services["reporter"]).get("TASKBUS_REPORTS_DIR")
+    assert api_dir and api_dir == rep_dir, (api_dir, rep_dir)
+    api_src = volume_mounts(services["api"]).get(api_dir)
+    rep_src = volume_mounts(services["reporter"]).get(rep_dir)
+    assert api_src and api_src == rep_src and "/" not in api_src, f"api mounts {api_src}, reporter {rep_src}"
+    assert api_src in (compose.get("volumes") or {}), f"the volume {api_src} is not declared"
+    for n in TASKBUS_SERVICES:
+        for var, value in env_of(services[n]).items():
+            assert var in config_vars, f"{n} sets {var}"
+            assert not (var == "TASKBUS_SMTP_URL" and "@" in value), f"{n}: a password in TASKBUS_SMTP_URL"
+
+
 def test_compose_two_api_replicas_behind_nginx_on_8080(compose):
     services = compose["services"]
     api, nginx = services["api"], services["nginx"]
@@ -339,12 +428,20 @@ def test_dockerfile_runtime_is_non_root_with_a_health_check(compose):
     copies = " ".join(ins for ins in runtime if ins.upper().startswith("COPY"))
     for b in BINARIES:
         assert b in copies or "/out/bin" in copies, f"the runtime stage does not get {b}"
+    # taskbus-notifier reads <TASKBUS_SCHEMAS_DIR>/../workers/templates.
+    env = " ".join(ins for ins in runtime if ins.upper().startswith("ENV"))
+    m = re.search(r"TASKBUS_SCHEMAS_DIR=(\S+)", env)
+    assert m, "the runtime sets no TASKBUS_SCHEMAS_DIR"
+    templates_dir = str(Path(m.group(1)).parent / "workers" / "templates")
+    assert re.search(rf"COPY\s+--from=\S+\s+/src/workers/templates/?\s+{re.escape(templates_dir)}/?(\s|$)", copies), (
+        f"the e-mail templates are not copied to {templates_dir}")
+    assert sorted(p.name for p in (REPO / "workers" / "templates").glob("*.txt")), "no e-mail templates"
 
 
 def test_dockerfile_builds_the_binaries_with_the_repository_cmake():
     cmake = (REPO / "CMakeLists.txt").read_text()
     targets = set(re.findall(r"add_executable\((taskbus-[a-z]+)", cmake))
-    for daemons in re.findall(r"foreach\(daemon\s+([^)]*)\)", cmake):
+    for daemons in re.findall(r"foreach\((?:daemon|consumer)\s+([^)]*)\)", cmake):
         targets |= {f"taskbus-{d}" for d in daemons.split()}
     assert set(BINARIES) <= targets, f"CMakeLists.txt defines {targets}"
     build = " ".join(dockerfile_stages()[0][1])
@@ -754,6 +851,15 @@ def test_helm_chart_has_the_workloads(chart_values):
         assert dep, f"no Deployment runs {binary}"
         assert "replicas:" in dep and 'include "taskbus.envFrom"' in dep, f"{binary}: replicas, shared environment"
         assert "terminationGracePeriodSeconds" in dep and "resources:" in dep, binary
+    # The issue-4 daemons share one Deployment template (taskbus.workerDeployment).
+    for component, binary in STREAM_DAEMONS.items():
+        dep = t.get(f"{component}-deployment.yaml", "")
+        assert re.search(rf'include "taskbus.workerDeployment".*"binary" "{binary}"', dep), f"no Deployment runs {binary}"
+        assert f".Values.{component}.enabled" in dep and component in chart_values, component
+        for key in ("replicaCount", "resources", "terminationGracePeriodSeconds"):
+            assert key in chart_values[component], f"values.yaml {component} lacks {key}"
+    helpers = t["_helpers.tpl"]
+    assert "replicas:" in helpers and 'include "taskbus.envFrom"' in helpers and "resources:" in helpers
     job = next(v for v in t.values() if re.search(r"kind:\s*Job", v))
     assert re.search(r"helm\.sh/hook:\s*pre-install,\s*pre-upgrade", job), "the migration job must be a pre-install/pre-upgrade hook"
     assert '"taskbus-admin", "migrate"' in job and '"taskbus-admin", "topics"' in job
@@ -799,6 +905,23 @@ def test_helm_lints_and_renders(tmp_path):
     r = subprocess.run([helm, "template", "t", str(CHART), "--kube-version", "1.29.0"], capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "jwtSecret" in r.stderr, "the chart must refuse to render without a JWT secret"
     check_rendered_daemons(docs)
+    # The SMTP URL (it may carry a password) goes to the Secret, never the ConfigMap.
+    smtp = "smtp://mailer:s3cret@relay.example.com:587"
+    r = subprocess.run([helm, "template", "t", str(CHART), *sets, "--set", "secrets.smtpUrl=" + smtp],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    rendered = [d for d in yaml.safe_load_all(r.stdout) if d]
+    assert next(d for d in rendered if d["kind"] == "Secret")["stringData"].get("TASKBUS_SMTP_URL") == smtp
+    assert "TASKBUS_SMTP_URL" not in next(d for d in rendered if d["kind"] == "ConfigMap")["data"]
+    # A claim of one's own replaces the chart's.
+    r = subprocess.run([helm, "template", "t", str(CHART), *sets, "--set", "reports.persistence.existingClaim=nfs-reports"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    rendered = [d for d in yaml.safe_load_all(r.stdout) if d]
+    assert not [d for d in rendered if d["kind"] == "PersistentVolumeClaim"]
+    claims = {v["persistentVolumeClaim"]["claimName"] for d in rendered if d["kind"] == "Deployment"
+              for v in d["spec"]["template"]["spec"].get("volumes", []) if "persistentVolumeClaim" in v}
+    assert claims == {"nfs-reports"}, claims
     # A writer beyond the partition count would sit idle in its consumer group.
     r = subprocess.run([helm, "template", "t", str(CHART), *sets, "--set", "writer.replicaCount=7"],
                        capture_output=True, text=True, timeout=120)
@@ -825,7 +948,8 @@ def check_rendered_daemons(docs):
             continue
         (container,) = d["spec"]["template"]["spec"]["containers"]
         deployments[container["command"][0]] = (d, container)
-    assert set(deployments) == {"taskbus-api", "taskbus-relay", "taskbus-writer", "taskbus-importer"}, set(deployments)
+    assert set(deployments) == {"taskbus-api", "taskbus-relay", "taskbus-writer", "taskbus-importer",
+                                *STREAM_DAEMONS.values()}, set(deployments)
     for binary, (d, c) in deployments.items():
         refs = {(k, v["name"]) for src in c.get("envFrom", []) for k, v in src.items()}
         assert refs == {("configMapRef", config["metadata"]["name"]), ("secretRef", secret["metadata"]["name"])}, (
@@ -843,6 +967,23 @@ def check_rendered_daemons(docs):
     writers = deployments["taskbus-writer"][0]["spec"]["replicas"]
     assert 2 <= writers <= partitions, f"{writers} writers over {partitions} partitions"
     assert deployments["taskbus-importer"][0]["spec"]["replicas"] >= 1
+    for binary in STREAM_DAEMONS.values():
+        assert deployments[binary][0]["spec"]["replicas"] >= 1, binary
+    for var in ("TASKBUS_PUBLIC_URL", "TASKBUS_SMTP_FROM", "TASKBUS_REPORTS_DIR", "TASKBUS_REMINDER_LEAD_SECONDS",
+                "TASKBUS_SCHEDULER_INTERVAL_MS", "TASKBUS_WEBHOOK_MAX_ATTEMPTS", "TASKBUS_NOTIFY_MAX_ATTEMPTS"):
+        assert data.get(var), f"the ConfigMap lacks {var}"
+    assert "TASKBUS_SMTP_URL" not in data, "the SMTP URL may hold a password: it belongs in the Secret"
+    # The API reads (read-only) what the reporter writes: the same claim, at TASKBUS_REPORTS_DIR.
+    (pvc,) = [d for d in docs if d["kind"] == "PersistentVolumeClaim"]
+    assert "ReadWriteMany" in pvc["spec"]["accessModes"], "pods on different nodes share the reports"
+    mounts = {}
+    for binary in ("taskbus-api", "taskbus-reporter"):
+        d, c = deployments[binary]
+        vols = {v["name"]: v for v in d["spec"]["template"]["spec"].get("volumes", [])}
+        (m,) = [m for m in c.get("volumeMounts", []) if m["mountPath"] == data["TASKBUS_REPORTS_DIR"]]
+        mounts[binary] = (vols[m["name"]].get("persistentVolumeClaim", {}).get("claimName"), m.get("readOnly", False))
+    assert mounts == {"taskbus-api": (pvc["metadata"]["name"], True),
+                      "taskbus-reporter": (pvc["metadata"]["name"], False)}, mounts
 
 
 # ---------------------------------------------------------------- OpenAPI
@@ -989,6 +1130,50 @@ def test_openapi_documents_the_task_endpoints(openapi):
     _, params, _ = op_headers(openapi, "get", "/api/v1/tasks", "200")
     assert {n for i, n in params if i == "query"} == {"status", "priority", "tag", "due_before", "due_after",
                                                       "q", "sort", "limit", "cursor"}, params
+
+
+def test_openapi_documents_the_stream_endpoints(openapi):
+    comps = openapi["components"]
+    # Every status each handler can answer, and nothing it cannot.
+    for (method, path), expected in STREAM_STATUS_CODES.items():
+        got = set(openapi["paths"][path][method]["responses"])
+        assert got == expected, f"{method.upper()} {path}: documents {sorted(got)}, answers {sorted(expected)}"
+        hs, _, _ = op_headers(openapi, method, path, "429")
+        assert {"Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} <= hs, (method, path)
+    assert openapi["paths"]["/api/v1/auth/verify"]["get"]["security"] == [], "the e-mail link carries no token"
+    for method, path, code, name in (("get", "/api/v1/auth/verify", "200", "EmailVerified"),
+                                     ("post", "/api/v1/webhooks", "201", "WebhookCreated"),
+                                     ("get", "/api/v1/webhooks", "200", "WebhookList"),
+                                     ("get", "/api/v1/webhooks/{id}/deliveries", "200", "WebhookDeliveryPage"),
+                                     ("post", "/api/v1/reports", "202", "Report"),
+                                     ("get", "/api/v1/reports", "200", "ReportList"),
+                                     ("get", "/api/v1/reports/{id}", "200", "Report"),
+                                     ("get", "/api/v1/analytics/daily", "200", "AnalyticsDaily"),
+                                     ("get", "/api/v1/activity", "200", "ActivityPage")):
+        schema = op_headers(openapi, method, path, code)[2]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": f"#/components/schemas/{name}"}, (method, path, code)
+    # The secret is in the 201 only; a listed webhook has none.
+    assert "secret" not in comps["schemas"]["Webhook"]["properties"]
+    created = schema_validator(openapi, {"$ref": "#/components/schemas/WebhookCreated"})
+    hook = {"id": str(uuid.uuid4()), "url": "https://example.com/h", "event_types": ["taskbus.task.*"],
+            "enabled": True, "created_at": "2026-01-02T03:04:05.000Z", "failing_since": None,
+            "disabled_at": None, "disabled_reason": None}
+    assert not list(created.iter_errors({**hook, "secret": "A" * 43}))
+    assert list(created.iter_errors(hook)), "a 201 without its secret must not match"
+    assert "Location" in op_headers(openapi, "post", "/api/v1/reports", "202")[0]
+    hs, _, dl = op_headers(openapi, "get", "/api/v1/reports/{id}/download", "200")
+    assert "Content-Disposition" in hs and {"text/csv", "application/json"} <= set(dl["content"])
+    for path, names in (("/api/v1/analytics/daily", {"from", "to"}), ("/api/v1/activity", {"limit", "cursor"}),
+                        ("/api/v1/reports", {"limit", "cursor"}), ("/api/v1/webhooks/{id}/deliveries", {"limit", "cursor"}),
+                        ("/api/v1/auth/verify", {"token"})):
+        _, params, _ = op_headers(openapi, "get", path, "200")
+        assert {n for i, n in params if i == "query"} == names, (path, params)
+    for name in ("WebhookCreateRequest", "ReportCreateRequest"):
+        body = comps["schemas"][name]
+        assert body["additionalProperties"] is False, name
+    assert set(comps["schemas"]["ReportCreateRequest"]["properties"]) == {"format", "filters"}
+    assert set(comps["schemas"]["ReportFilters"]["properties"]) == {"status", "priority", "tag", "due_before",
+                                                                   "due_after", "q"}
 
 
 def schema_validator(openapi, schema):

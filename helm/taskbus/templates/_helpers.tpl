@@ -57,3 +57,84 @@ app.kubernetes.io/component: {{ .component }}
 checksum/config: {{ toJson .Values.config | sha256sum }}
 checksum/secrets: {{ toJson .Values.secrets | sha256sum }}
 {{- end }}
+
+{{/*
+A Deployment of a Kafka-driven daemon without an HTTP port (issue 4: notifier, webhooks,
+scheduler, reporter, analytics, activity). Call with
+(dict "root" $ "component" "notifier" "values" .Values.notifier "reports" false).
+"reports" mounts the shared reports volume at TASKBUS_REPORTS_DIR (the reporter writes
+there; the API reads). SIGTERM finishes the message or batch in hand.
+*/}}
+{{- define "taskbus.workerDeployment" -}}
+{{- $root := .root -}}
+{{- $v := .values -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ include "taskbus.fullname" $root }}-{{ .component }}
+  labels:
+    {{- include "taskbus.labels" $root | nindent 4 }}
+    app.kubernetes.io/component: {{ .component }}
+spec:
+  replicas: {{ $v.replicaCount }}
+  revisionHistoryLimit: 5
+  selector:
+    matchLabels:
+      {{- include "taskbus.selectorLabels" (dict "root" $root "component" .component) | nindent 6 }}
+  template:
+    metadata:
+      labels:
+        {{- include "taskbus.selectorLabels" (dict "root" $root "component" .component) | nindent 8 }}
+      annotations:
+        {{- include "taskbus.configChecksums" $root | nindent 8 }}
+    spec:
+      {{- with $root.Values.imagePullSecrets }}
+      imagePullSecrets:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      automountServiceAccountToken: false
+      terminationGracePeriodSeconds: {{ $v.terminationGracePeriodSeconds }}
+      securityContext:
+        {{- toYaml $root.Values.podSecurityContext | nindent 8 }}
+      containers:
+        - name: {{ .component }}
+          image: {{ include "taskbus.image" $root }}
+          imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          command: [{{ .binary | quote }}]
+          envFrom:
+            {{- include "taskbus.envFrom" $root | nindent 12 }}
+          resources:
+            {{- toYaml $v.resources | nindent 12 }}
+          securityContext:
+            {{- toYaml $root.Values.securityContext | nindent 12 }}
+          {{- if .reports }}
+          volumeMounts:
+            - name: reports
+              mountPath: {{ $root.Values.config.TASKBUS_REPORTS_DIR }}
+      volumes:
+        {{- include "taskbus.reportsVolume" $root | nindent 8 }}
+          {{- end }}
+      {{- with $v.nodeSelector }}
+      nodeSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $v.tolerations }}
+      tolerations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $v.affinity }}
+      affinity:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+{{- end }}
+
+{{/* The reports volume: the chart's PVC, a claim you name, or (not shared) an emptyDir. */}}
+{{- define "taskbus.reportsVolume" -}}
+- name: reports
+  {{- if .Values.reports.persistence.enabled }}
+  persistentVolumeClaim:
+    claimName: {{ default (printf "%s-reports" (include "taskbus.fullname" .)) .Values.reports.persistence.existingClaim }}
+  {{- else }}
+  emptyDir: {}
+  {{- end }}
+{{- end }}
