@@ -24,6 +24,7 @@ typedef struct taskbus_config {
     int http_connection_limit;
     int http_idle_timeout_s;
     int http_thread_stack_kib;
+    int http_connection_memory_kib; /* libmicrohttpd memory pool per connection */
     long max_body_bytes;
     long import_max_body_bytes; /* POST /api/v1/tasks/import only */
     bool trust_proxy;

@@ -69,7 +69,7 @@ static void test_defaults(void **state) {
     assert_int_equal(cfg.pg_pool_size, 8);
     assert_int_equal(cfg.pg_statement_timeout_ms, 5000);
     assert_string_equal(cfg.redis_url, "redis://127.0.0.1:16379/0");
-    assert_int_equal(cfg.redis_pool_size, 16);
+    assert_int_equal(cfg.redis_pool_size, 64);
     assert_int_equal(cfg.redis_timeout_ms, 250);
     assert_string_equal(cfg.kafka_brokers, "127.0.0.1:19092");
     assert_int_equal(cfg.kafka_partitions, 6);
@@ -148,7 +148,7 @@ static void test_overrides(void **state) {
     assert_int_equal(cfg.ratelimit_ip.period_s, 3600);
     assert_string_equal(cfg.schemas_dir, "/srv/schemas");
     assert_string_equal(cfg.log_level, "debug");
-    assert_int_equal(cfg.redis_pool_size, 16);
+    assert_int_equal(cfg.redis_pool_size, 64);
     assert_int_equal(cfg.http_connection_limit, 2000); /* untouched ones keep defaults */
     config_free(&cfg);
 }
