@@ -105,6 +105,14 @@ static const pg_stmt SESSION_STATE = {
     " FROM users u WHERE u.id = $1::uuid",
     2};
 
+/* Sessions revoked recently enough that their access tokens may still be alive: their
+ * deny keys must be in Redis whenever the epoch key is (see check_postgres). */
+static const pg_stmt RECENTLY_REVOKED = {
+    "accounts_recently_revoked",
+    "SELECT DISTINCT family_id FROM refresh_tokens WHERE user_id = $1::uuid"
+    " AND revoked_at > now() - make_interval(secs => $2::int)",
+    2};
+
 /* ---------------------------------------------------------------- helpers */
 
 /* NULL (connection) is "unavailable"; any other failure is an SQL error. */
@@ -467,6 +475,24 @@ auth_rotate_result auth_session_rotate(const api_app *app, const char *presented
 
 /* ---------------------------------------------------------------- the middleware's check */
 
+/* Writes the deny keys of every session of user_id revoked within an access token's
+ * lifetime. AUTH_OK when all are in Redis. */
+static auth_status republish_recent_revocations(const api_app *app, const char *user_id) {
+    char err[256], window[16];
+    snprintf(window, sizeof window, "%d", app->cfg->access_ttl_s + REVOKED_KEY_EXTRA_S);
+    pg_conn *conn = pg_pool_acquire(app->pg, CHECK_PG_ACQUIRE_MS, err, sizeof err);
+    if (conn == NULL)
+        return AUTH_UNAVAILABLE;
+    const char *values[] = {user_id, window};
+    PGresult *res = pg_exec_stmt(conn, &RECENTLY_REVOKED, values);
+    auth_status st = result_status(res, RECENTLY_REVOKED.name);
+    for (int i = 0; st == AUTH_OK && i < PQntuples(res); i++)
+        st = publish_revoked(app, user_id, PQgetvalue(res, i, 0));
+    PQclear(res);
+    pg_pool_release(app->pg, conn);
+    return st;
+}
+
 /* The same facts from Postgres; fill_epoch puts the epoch back into Redis. */
 static auth_session_state check_postgres(const api_app *app, const char *user_id, const char *sid,
                                          long long sev, bool fill_epoch) {
@@ -488,7 +514,10 @@ static auth_session_state check_postgres(const api_app *app, const char *user_id
         return AUTH_SESSION_UNAVAILABLE;
     if (!exists)
         return AUTH_SESSION_REVOKED;
-    if (fill_epoch)
+    /* A missing epoch key may mean Redis lost data (restart, failover, flush), deny keys
+     * of logged-out sessions included: those go back first, and the epoch only if they
+     * all did, so an epoch in Redis always implies the deny keys are there too. */
+    if (fill_epoch && republish_recent_revocations(app, user_id) == AUTH_OK)
         (void)auth_epoch_publish(app, user_id, epoch); /* a miss next time costs a query */
     return revoked || sev < epoch ? AUTH_SESSION_REVOKED : AUTH_SESSION_CURRENT;
 }

@@ -126,8 +126,51 @@ static import_parse_result parse_ndjson(const char *data, size_t len, import_ite
     return IMPORT_PARSE_OK;
 }
 
+/* Counts the elements of a top-level JSON array without building it (commas at depth 1,
+ * outside strings), stopping once the count passes stop_after: a 16 MiB body of `{}`s
+ * must be refused before jansson turns it into millions of objects. Only meaningful for
+ * text that then parses; malformed text is caught by the parser afterwards. */
+static size_t count_top_level_items(const char *data, size_t len, size_t stop_after) {
+    size_t count = 0;
+    int depth = 0;
+    bool in_string = false, escaped = false, seen_value = false;
+    for (size_t i = 0; i < len && count <= stop_after; i++) {
+        char c = data[i];
+        if (in_string) {
+            if (escaped) {
+                escaped = false;
+            } else if (c == '\\') {
+                escaped = true;
+            } else if (c == '"') {
+                in_string = false;
+            }
+            continue;
+        }
+        if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            depth++;
+        } else if (c == ']' || c == '}') {
+            depth--;
+        } else if (c == ',' && depth == 1) {
+            count++;
+        }
+        if (depth >= 1 && c != ' ' && c != '\t' && c != '\n' && c != '\r' &&
+            !(depth == 1 && (c == '[' || c == ','))) {
+            seen_value = true;
+        }
+    }
+    return seen_value ? count + 1 : 0;
+}
+
 static import_parse_result parse_array(const char *data, size_t len, size_t max_items,
                                        import_items *out, char *detail, size_t detaillen) {
+    size_t counted = count_top_level_items(data, len, max_items);
+    if (counted > max_items) {
+        snprintf(detail, detaillen, "the import holds more than %zu tasks; at most %zu are allowed",
+                 max_items, max_items);
+        return IMPORT_PARSE_TOO_MANY;
+    }
     /* the array itself is one level */
     if (request_body_json_depth(data, len, REQUEST_BODY_MAX_DEPTH + 1) >
         REQUEST_BODY_MAX_DEPTH + 1) {

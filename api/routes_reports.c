@@ -251,11 +251,17 @@ static void download_report(api_request_ctx *ctx) {
         return;
     }
     bool csv = strcmp(format, "csv") == 0;
+    /* The id as Postgres prints it (lower case), which is how the reporter named the file:
+     * the path may spell the same UUID in upper case. */
+    const char *id = json_string_value(json_object_get(doc, "id"));
+    if (id == NULL || !uuid_is_valid(id)) {
+        json_decref(doc);
+        api_respond_error(ctx, 500, "internal-error", "the report has no id");
+        return;
+    }
     char path[4096 + 256], disposition[256];
-    snprintf(path, sizeof path, "%s/%s.%s", ctx->app->cfg->reports_dir, ctx->path_params[0],
-             format);
-    snprintf(disposition, sizeof disposition, "attachment; filename=\"tasks-%s.%s\"",
-             ctx->path_params[0], format);
+    snprintf(path, sizeof path, "%s/%s.%s", ctx->app->cfg->reports_dir, id, format);
+    snprintf(disposition, sizeof disposition, "attachment; filename=\"tasks-%s.%s\"", id, format);
     json_decref(doc);
     if (!stream_file(ctx, path)) {
         api_respond_error(ctx, 500, "internal-error", "the report file cannot be read");

@@ -50,6 +50,7 @@ struct kafka_consumer_loop {
     pg_pool *pg;
     kafka_batch_fn on_batch;
     kafka_after_commit_fn after_commit;
+    kafka_idle_fn on_idle;
     void *ctx;
     volatile sig_atomic_t *stop; /* set while kafka_consumer_loop_run runs */
     bool fatal;
@@ -324,6 +325,7 @@ static int copy_options(kafka_consumer_loop *loop, const kafka_consumer_options 
     loop->pg = o->pg;
     loop->on_batch = o->on_batch;
     loop->after_commit = o->after_commit;
+    loop->on_idle = o->on_idle;
     loop->ctx = o->ctx;
     return 0;
 }
@@ -336,13 +338,18 @@ static rd_kafka_conf_t *make_conf(kafka_consumer_loop *loop, const char *brokers
         return NULL;
     }
     const char *const kv[][2] = {
-        {"bootstrap.servers", brokers},        {"group.id", loop->group_id},
-        {"client.id", loop->group_id},         {"enable.auto.commit", "false"},
-        {"enable.auto.offset.store", "false"}, {"partition.assignment.strategy", "range"},
-        {"auto.offset.reset", "earliest"},     {"enable.partition.eof", "false"},
+        {"bootstrap.servers", brokers},
+        {"group.id", loop->group_id},
+        {"client.id", loop->group_id},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"partition.assignment.strategy", "range"},
+        {"auto.offset.reset", "earliest"},
+        {"enable.partition.eof", "false"},
         /* A killed member's partitions move after the session times out: 10 s, not
          * librdkafka's 45 s, so a crashed worker stalls its partitions briefly. */
-        {"session.timeout.ms", "10000"},       {"heartbeat.interval.ms", "2000"},
+        {"session.timeout.ms", "10000"},
+        {"heartbeat.interval.ms", "2000"},
     };
     for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) {
         char why[256];
@@ -745,6 +752,9 @@ int kafka_consumer_loop_run(kafka_consumer_loop *loop, volatile sig_atomic_t *st
         fill_batch(loop);
         if (loop->nmsgs > 0) {
             process_batch(loop);
+        }
+        if (loop->on_idle != NULL) {
+            loop->on_idle(loop->ctx);
         }
         if (*stop) {
             break;

@@ -32,11 +32,14 @@ typedef struct kafka_record {
 
 /* Applies records inside the open transaction on conn. 0 to commit; -1 to roll back and
  * retry the batch. */
-typedef int (*kafka_batch_fn)(void *ctx, pg_conn *conn, const kafka_record *records,
-                              size_t count);
+typedef int (*kafka_batch_fn)(void *ctx, pg_conn *conn, const kafka_record *records, size_t count);
 /* Runs after the commit (cache updates, pub/sub); retried with back-off until it returns
  * 0, so the loop never moves past a batch whose after-effects did not land. May be NULL. */
 typedef int (*kafka_after_commit_fn)(void *ctx, const kafka_record *records, size_t count);
+
+/* Called between batches (also when none came), for periodic work such as replaying
+ * effects whose commit was in doubt. May be NULL. */
+typedef void (*kafka_idle_fn)(void *ctx);
 
 typedef struct kafka_consumer_options {
     const char *brokers;
@@ -49,6 +52,7 @@ typedef struct kafka_consumer_options {
     kafka_batch_fn on_batch;
     kafka_after_commit_fn after_commit;
     void *ctx;
+    kafka_idle_fn on_idle; /* may be NULL */
 } kafka_consumer_options;
 
 typedef struct kafka_consumer_loop kafka_consumer_loop;

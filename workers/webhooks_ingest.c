@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "shared/log.h"
+#include "shared/task_model.h"
 #include "shared/uuid7.h"
 #include "workers/webhooks_sender.h"
 
@@ -51,8 +52,11 @@ static int parse_event(const kafka_record *r, json_t **doc, task_event *ev) {
     ev->id = json_string_value(json_object_get(*doc, "id"));
     ev->type = json_string_value(json_object_get(*doc, "type"));
     ev->time = json_string_value(json_object_get(*doc, "time"));
+    /* time goes to Postgres as timestamptz: one it cannot read would fail the batch
+     * forever and stop the partition, so such a record is skipped like any malformed one. */
+    long long time_ms = 0;
     if (ev->id == NULL || !uuid_is_valid(ev->id) || ev->type == NULL || ev->time == NULL ||
-        strncmp(ev->type, "taskbus.task.", 13) != 0) {
+        strncmp(ev->type, "taskbus.task.", 13) != 0 || task_time_parse(ev->time, &time_ms) != 0) {
         return -1;
     }
     ev->text = json_dumps(*doc, JSON_COMPACT);

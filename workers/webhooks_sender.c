@@ -230,7 +230,9 @@ static void log_attempt(const delivery *d, const attempt_result *r) {
 
 static PGresult *claim(const webhooks_sender *s, pg_conn *conn) {
     char lease[16], limit[16];
-    snprintf(lease, sizeof lease, "%d", s->timeout_ms + LEASE_MARGIN_MS);
+    /* The deliveries of a claim are sent one after another, each taking up to the
+     * timeout: the lease must cover them all, or another sender would claim the tail. */
+    snprintf(lease, sizeof lease, "%d", CLAIM_BATCH * s->timeout_ms + LEASE_MARGIN_MS);
     snprintf(limit, sizeof limit, "%d", CLAIM_BATCH);
     const char *values[2] = {lease, limit};
     PGresult *res = pg_exec_stmt(conn, &CLAIM, values);

@@ -458,6 +458,13 @@ int writer_after_commit(void *vctx, const kafka_record *records, size_t count) {
     return 0;
 }
 
+/* Between batches: a commit whose reply was lost leaves its effects only in the journal
+ * (the retry finds every record already applied and lands nothing), so the sweep must
+ * also run when no batch comes. */
+void writer_on_idle(void *vctx) {
+    sweep_if_due(vctx);
+}
+
 void writer_ctx_free(writer_ctx *ctx) {
     if (ctx != NULL) {
         writer_effects_free(&ctx->effects);

@@ -64,6 +64,8 @@ typedef struct writer_ctx {
 /* kafka_batch_fn and kafka_after_commit_fn; ctx is a writer_ctx. */
 int writer_on_batch(void *ctx, pg_conn *conn, const kafka_record *records, size_t count);
 int writer_after_commit(void *ctx, const kafka_record *records, size_t count);
+/* The loop's idle hook: replays journalled effects older than the sweep interval. */
+void writer_on_idle(void *ctx);
 /* Frees what the ctx owns (not the pools or the producer). */
 void writer_ctx_free(writer_ctx *ctx);
 

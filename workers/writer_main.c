@@ -102,6 +102,7 @@ static int create_loop(const taskbus_config *cfg, writer_app *app) {
         .pg = app->pg,
         .on_batch = writer_on_batch,
         .after_commit = writer_after_commit,
+        .on_idle = writer_on_idle,
         .ctx = &app->ctx,
     };
     app->loop = kafka_consumer_loop_create(&opts, err, sizeof err);

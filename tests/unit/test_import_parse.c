@@ -144,6 +144,13 @@ static void test_limits(void **state) {
         import_parse(IMPORT_FORMAT_JSON_ARRAY, "[{},{},{}]", 10, 2, &items, detail, sizeof detail),
         IMPORT_PARSE_TOO_MANY);
     assert_non_null(strstr(detail, "at most 2"));
+    /* commas and brackets inside strings and nested values are not items */
+    const char *tricky = "[{\"title\":\"a,b],[\\\",\"},{\"tags\":[\"x\",\"y\"]}]";
+    assert_int_equal(import_parse(IMPORT_FORMAT_JSON_ARRAY, tricky, strlen(tricky), 2, &items,
+                                  detail, sizeof detail),
+                     IMPORT_PARSE_OK);
+    assert_int_equal(items.count, 2);
+    import_items_free(&items);
     assert_int_equal(import_parse(IMPORT_FORMAT_UNSUPPORTED, three, strlen(three), 2, &items,
                                   detail, sizeof detail),
                      IMPORT_PARSE_MALFORMED);
