@@ -17,15 +17,6 @@
 static const char *const NDJSON_TYPES[] = {"application/x-ndjson", "application/jsonl",
                                            "application/x-jsonlines", "application/ndjson", NULL};
 
-static void printable_ascii(char *text) {
-    for (; *text != '\0'; text++) {
-        unsigned char c = (unsigned char)*text;
-        if (c < 0x20 || c >= 0x7f) {
-            *text = '?';
-        }
-    }
-}
-
 /* The parameters of an NDJSON type are checked by the JSON type's rules: the same text
  * with the type swapped for application/json. */
 static bool ndjson_params_ok(const char *params) {
@@ -107,7 +98,7 @@ static void parse_line(const char *p, size_t len, long line, import_item *item) 
     if (item->value == NULL) {
         snprintf(item->error, sizeof item->error, "not valid JSON (column %d): %.100s",
                  error.column, error.text);
-        printable_ascii(item->error);
+        request_body_printable(item->error);
     }
 }
 
@@ -126,64 +117,17 @@ static import_parse_result parse_ndjson(const char *data, size_t len, import_ite
     return IMPORT_PARSE_OK;
 }
 
-/* Counts the elements of a top-level JSON array without building it (commas at depth 1,
- * outside strings), stopping once the count passes stop_after: a 16 MiB body of `{}`s
- * must be refused before jansson turns it into millions of objects. Only meaningful for
- * text that then parses; malformed text is caught by the parser afterwards. */
-static size_t count_top_level_items(const char *data, size_t len, size_t stop_after) {
-    size_t count = 0;
-    int depth = 0;
-    bool in_string = false, escaped = false, seen_value = false;
-    for (size_t i = 0; i < len && count <= stop_after; i++) {
-        char c = data[i];
-        if (in_string) {
-            if (escaped) {
-                escaped = false;
-            } else if (c == '\\') {
-                escaped = true;
-            } else if (c == '"') {
-                in_string = false;
-            }
-            continue;
-        }
-        if (c == '"') {
-            in_string = true;
-        } else if (c == '[' || c == '{') {
-            depth++;
-        } else if (c == ']' || c == '}') {
-            depth--;
-        } else if (c == ',' && depth == 1) {
-            count++;
-        }
-        if (depth >= 1 && c != ' ' && c != '\t' && c != '\n' && c != '\r' &&
-            !(depth == 1 && (c == '[' || c == ','))) {
-            seen_value = true;
-        }
-    }
-    return seen_value ? count + 1 : 0;
-}
-
 static import_parse_result parse_array(const char *data, size_t len, size_t max_items,
                                        import_items *out, char *detail, size_t detaillen) {
-    size_t counted = count_top_level_items(data, len, max_items);
+    size_t counted = request_body_json_top_items(data, len, max_items);
     if (counted > max_items) {
         snprintf(detail, detaillen, "the import holds more than %zu tasks; at most %zu are allowed",
                  max_items, max_items);
         return IMPORT_PARSE_TOO_MANY;
     }
     /* the array itself is one level */
-    if (request_body_json_depth(data, len, REQUEST_BODY_MAX_DEPTH + 1) >
-        REQUEST_BODY_MAX_DEPTH + 1) {
-        snprintf(detail, detaillen, "the JSON document is nested deeper than %d levels",
-                 REQUEST_BODY_MAX_DEPTH + 1);
-        return IMPORT_PARSE_MALFORMED;
-    }
-    json_error_t error;
-    json_t *doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &error);
+    json_t *doc = request_body_load_json(data, len, REQUEST_BODY_MAX_DEPTH + 1, detail, detaillen);
     if (doc == NULL) {
-        snprintf(detail, detaillen, "invalid JSON at line %d, column %d: %s", error.line,
-                 error.column, error.text);
-        printable_ascii(detail);
         return IMPORT_PARSE_MALFORMED;
     }
     import_parse_result rc = IMPORT_PARSE_OK;

@@ -88,24 +88,40 @@ bool request_body_is_json_type(const char *content_type) {
     return *p == '\0';
 }
 
+/* Where a scan over JSON text stands with respect to strings. */
+typedef struct json_lexer {
+    bool in_string;
+    bool escaped;
+} json_lexer;
+
+/* Feeds c; true when c is structural (outside any string, quotes excluded). */
+static bool json_lexer_structural(json_lexer *lx, char c) {
+    if (lx->in_string) {
+        if (lx->escaped) {
+            lx->escaped = false;
+        } else if (c == '\\') {
+            lx->escaped = true;
+        } else if (c == '"') {
+            lx->in_string = false;
+        }
+        return false;
+    }
+    if (c == '"') {
+        lx->in_string = true;
+        return false;
+    }
+    return true;
+}
+
 int request_body_json_depth(const char *data, size_t len, int limit) {
     int depth = 0, deepest = 0;
-    bool in_string = false, escaped = false;
+    json_lexer lx = {false, false};
     for (size_t i = 0; i < len; i++) {
         char c = data[i];
-        if (in_string) {
-            if (escaped) {
-                escaped = false;
-            } else if (c == '\\') {
-                escaped = true;
-            } else if (c == '"') {
-                in_string = false;
-            }
+        if (!json_lexer_structural(&lx, c)) {
             continue;
         }
-        if (c == '"') {
-            in_string = true;
-        } else if (c == '{' || c == '[') {
+        if (c == '{' || c == '[') {
             if (++depth > deepest) {
                 deepest = depth;
             }
@@ -119,15 +135,55 @@ int request_body_json_depth(const char *data, size_t len, int limit) {
     return deepest;
 }
 
-/* jansson quotes the offending token, which may hold any byte; the detail goes into a
- * JSON string and a log line, so keep it printable ASCII. */
-static void printable_ascii(char *text) {
+size_t request_body_json_top_items(const char *data, size_t len, size_t stop_after) {
+    size_t commas = 0;
+    int depth = 0;
+    bool any_value = false;
+    json_lexer lx = {false, false};
+    for (size_t i = 0; i < len && commas <= stop_after; i++) {
+        char c = data[i];
+        bool structural = json_lexer_structural(&lx, c);
+        if (depth == 1 && !(structural && (c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
+                                           c == ',' || c == ']'))) {
+            any_value = true; /* something other than separators inside the top array */
+        }
+        if (!structural) {
+            continue;
+        }
+        if (c == '{' || c == '[') {
+            depth++;
+        } else if ((c == '}' || c == ']') && depth > 0) {
+            depth--;
+        } else if (c == ',' && depth == 1) {
+            commas++;
+        }
+    }
+    return any_value ? commas + 1 : 0;
+}
+
+void request_body_printable(char *text) {
     for (; *text != '\0'; text++) {
         unsigned char c = (unsigned char)*text;
         if (c < 0x20 || c >= 0x7f) {
             *text = '?';
         }
     }
+}
+
+json_t *request_body_load_json(const char *data, size_t len, int max_depth, char *detail,
+                               size_t detaillen) {
+    if (request_body_json_depth(data, len, max_depth) > max_depth) {
+        snprintf(detail, detaillen, "the JSON document is nested deeper than %d levels", max_depth);
+        return NULL;
+    }
+    json_error_t error;
+    json_t *doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &error);
+    if (doc == NULL) {
+        snprintf(detail, detaillen, "invalid JSON at line %d, column %d: %s", error.line,
+                 error.column, error.text);
+        request_body_printable(detail);
+    }
+    return doc;
 }
 
 body_verdict request_body_parse_object(const void *data, size_t len, json_t **out, char *detail,
@@ -137,17 +193,8 @@ body_verdict request_body_parse_object(const void *data, size_t len, json_t **ou
         snprintf(detail, detaillen, "the request body is empty; a JSON object is required");
         return BODY_MALFORMED;
     }
-    if (request_body_json_depth(data, len, REQUEST_BODY_MAX_DEPTH) > REQUEST_BODY_MAX_DEPTH) {
-        snprintf(detail, detaillen, "the JSON document is nested deeper than %d levels",
-                 REQUEST_BODY_MAX_DEPTH);
-        return BODY_MALFORMED;
-    }
-    json_error_t error;
-    json_t *doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &error);
+    json_t *doc = request_body_load_json(data, len, REQUEST_BODY_MAX_DEPTH, detail, detaillen);
     if (doc == NULL) {
-        snprintf(detail, detaillen, "invalid JSON at line %d, column %d: %s", error.line,
-                 error.column, error.text);
-        printable_ascii(detail);
         return BODY_MALFORMED;
     }
     if (!json_is_object(doc)) {

@@ -35,6 +35,17 @@ bool request_body_is_json_type(const char *content_type);
 /* The deepest nesting of arrays and objects in data, counted outside strings; stops
  * counting once the depth passes limit (then returns limit + 1). */
 int request_body_json_depth(const char *data, size_t len, int limit);
+/* The number of elements of the top-level JSON array in data, counted from its commas
+ * without parsing (meaningful only for text that then parses), once it passes stop_after
+ * any larger number: a body of millions of tiny items is refused before it is built. */
+size_t request_body_json_top_items(const char *data, size_t len, size_t stop_after);
+/* Parses any JSON document nested at most max_depth deep (duplicate members refused).
+ * The document (caller decrefs), or NULL with a printable reason in detail. */
+json_t *request_body_load_json(const char *data, size_t len, int max_depth, char *detail,
+                               size_t detaillen);
+/* Replaces bytes outside printable ASCII with '?': jansson quotes the offending token,
+ * which may hold any byte, and a detail goes into a JSON string and a log line. */
+void request_body_printable(char *text);
 
 /* Parses data as one JSON object. On BODY_OK *out is a new reference; otherwise *out is
  * NULL and detail says why (for the problem's detail). */

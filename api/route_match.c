@@ -6,6 +6,7 @@
  * writes goes into the caller's route_match.
  */
 #include "api/route_match.h"
+#include "shared/hex.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -32,19 +33,6 @@ static bool next_segment(const char **cursor, const char **seg, size_t *len) {
     return true;
 }
 
-static int hex_value(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* Percent-decodes seg into out (NUL-terminated). False when empty, too long, a bad escape
  * or an encoded NUL: such a segment is not a usable parameter. */
 static bool decode_param(const char *seg, size_t len, char *out, size_t outlen) {
@@ -58,8 +46,8 @@ static bool decode_param(const char *seg, size_t len, char *out, size_t outlen) 
             if (i + 2 >= len) {
                 return false;
             }
-            int hi = hex_value(seg[i + 1]);
-            int lo = hex_value(seg[i + 2]);
+            int hi = hex_digit_value(seg[i + 1]);
+            int lo = hex_digit_value(seg[i + 2]);
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
                 return false;
             }

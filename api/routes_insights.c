@@ -28,6 +28,7 @@
 #include "shared/log.h"
 #include "shared/task_model.h"
 #include "shared/time_util.h"
+#include "shared/hex.h"
 
 #define READ_PG_ACQUIRE_MS 2000
 #define PARAM_VALUE_MAX 128 /* decoded bytes of one query value */
@@ -85,19 +86,6 @@ static void add_error(json_t *errors, const char *field, const char *message) {
     }
 }
 
-static int hex_value(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* Form-decodes [s, s+len) into out (NUL-terminated); false when malformed, too long or
  * holding a NUL or control byte. */
 static bool decode_part(const char *s, size_t len, char out[PARAM_VALUE_MAX + 1]) {
@@ -107,8 +95,8 @@ static bool decode_part(const char *s, size_t len, char out[PARAM_VALUE_MAX + 1]
         if (c == '+') {
             c = ' ';
         } else if (c == '%') {
-            int hi = i + 2 < len ? hex_value(s[i + 1]) : -1;
-            int lo = i + 2 < len ? hex_value(s[i + 2]) : -1;
+            int hi = i + 2 < len ? hex_digit_value(s[i + 1]) : -1;
+            int lo = i + 2 < len ? hex_digit_value(s[i + 2]) : -1;
             if (hi < 0 || lo < 0) {
                 return false;
             }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "shared/task_model.h"
+#include "shared/hex.h"
 
 const char *const TASK_QUERY_STATUSES[3] = {"todo", "in_progress", "done"};
 const char *const TASK_QUERY_PRIORITIES[4] = {"low", "medium", "high", "urgent"};
@@ -232,16 +233,6 @@ static void add_error(parse_state *st, const char *field, const char *message) {
     st->nerrors++;
 }
 
-static int hex_value(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Form-decodes [s, s+len) ('+' is a space, %XX a byte). 0 with a new string in *out and
  * its length in *outlen; -1 for a malformed escape or a value over MAX_DECODED_LEN;
  * -2 when out of memory. */
@@ -256,8 +247,8 @@ static int percent_decode(const char *s, size_t len, char **out, size_t *outlen)
         if (s[i] == '+') {
             buf[n++] = ' ';
         } else if (s[i] == '%') {
-            int hi = i + 2 < len ? hex_value(s[i + 1]) : -1;
-            int lo = i + 2 < len ? hex_value(s[i + 2]) : -1;
+            int hi = i + 2 < len ? hex_digit_value(s[i + 1]) : -1;
+            int lo = i + 2 < len ? hex_digit_value(s[i + 2]) : -1;
             if (hi < 0 || lo < 0) {
                 free(buf);
                 return -1;

@@ -16,22 +16,12 @@
 #ifndef TASKBUS_CONSUMERS_ACTIVITY_BATCH_H
 #define TASKBUS_CONSUMERS_ACTIVITY_BATCH_H
 
-#include <jansson.h>
 #include <stddef.h>
 
 #include "shared/kafka_consumer.h"
 #include "shared/pg_pool.h"
 
 #define ACTIVITY_GROUP "taskbus-activity"
-
-typedef enum {
-    ACTIVITY_ROW,       /* *row_out holds {id, type, user_id, task_id, title, time, data} */
-    ACTIVITY_IGNORED,   /* a valid event of a type the log does not keep */
-    ACTIVITY_MALFORMED, /* not a task event the log can read */
-} activity_decoded;
-
-/* Decodes one record value. *row_out is set (caller decrefs) only for ACTIVITY_ROW. */
-activity_decoded activity_decode(const char *value, size_t len, json_t **row_out);
 
 /* kafka_batch_fn: ctx is unused (may be NULL). */
 int activity_on_batch(void *ctx, pg_conn *conn, const kafka_record *records, size_t count);

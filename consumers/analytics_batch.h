@@ -17,23 +17,12 @@
 #ifndef TASKBUS_CONSUMERS_ANALYTICS_BATCH_H
 #define TASKBUS_CONSUMERS_ANALYTICS_BATCH_H
 
-#include <jansson.h>
 #include <stddef.h>
 
 #include "shared/kafka_consumer.h"
 #include "shared/pg_pool.h"
 
 #define ANALYTICS_GROUP "taskbus-analytics"
-
-/* What a record means to analytics. */
-typedef enum {
-    ANALYTICS_ROW,       /* *row_out holds {id, type, user_id, created_at, completed_at} */
-    ANALYTICS_IGNORED,   /* a valid event that analytics does not count */
-    ANALYTICS_MALFORMED, /* not a task event analytics can read */
-} analytics_decoded;
-
-/* Decodes one record value. *row_out is set (caller decrefs) only for ANALYTICS_ROW. */
-analytics_decoded analytics_decode(const char *value, size_t len, json_t **row_out);
 
 /* kafka_batch_fn: ctx is unused (may be NULL). */
 int analytics_on_batch(void *ctx, pg_conn *conn, const kafka_record *records, size_t count);

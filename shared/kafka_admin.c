@@ -9,13 +9,13 @@
 #include "shared/kafka_admin.h"
 
 #include <librdkafka/rdkafka.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "shared/errbuf.h"
 #include "shared/log.h"
 #include "shared/time_util.h"
 
@@ -23,18 +23,6 @@ const char *const KAFKA_BUS_TOPICS[] = {
     "task-commands", "task-commands.dlq", "task-events", "user-events",
     "notifications", "notifications.dlq", "reports",     NULL,
 };
-
-static void set_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_errf(char *err, size_t errlen, const char *fmt, ...) {
-    if (err == NULL || errlen == 0) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
     (void)rk;
@@ -45,7 +33,7 @@ static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const ch
 static rd_kafka_t *admin_handle(const char *brokers, char *err, size_t errlen) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (conf == NULL) {
-        set_errf(err, errlen, "kafka admin: out of memory");
+        errbuf_setf(err, errlen, "kafka admin: out of memory");
         return NULL;
     }
     char why[512];
@@ -54,14 +42,14 @@ static rd_kafka_t *admin_handle(const char *brokers, char *err, size_t errlen) {
             RD_KAFKA_CONF_OK ||
         rd_kafka_conf_set(conf, "client.id", "taskbus-admin", why, sizeof why) !=
             RD_KAFKA_CONF_OK) {
-        set_errf(err, errlen, "kafka admin config: %s", brokers == NULL ? "no brokers" : why);
+        errbuf_setf(err, errlen, "kafka admin config: %s", brokers == NULL ? "no brokers" : why);
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
     rd_kafka_conf_set_log_cb(conf, quiet_log);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
     if (rk == NULL) {
-        set_errf(err, errlen, "kafka admin: %s", why);
+        errbuf_setf(err, errlen, "kafka admin: %s", why);
         rd_kafka_conf_destroy(conf);
     }
     return rk;
@@ -85,7 +73,7 @@ static int check_create_result(rd_kafka_event_t *ev, char *err, size_t errlen) {
     const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
     /* A request-level failure (no broker, timeout) carries no per-topic results. */
     if (res == NULL || rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        set_errf(err, errlen, "kafka admin: %s",
+        errbuf_setf(err, errlen, "kafka admin: %s",
                  rd_kafka_event_error(ev) ? rd_kafka_event_error_string(ev) : "unexpected event");
         return -1;
     }
@@ -97,7 +85,7 @@ static int check_create_result(rd_kafka_event_t *ev, char *err, size_t errlen) {
             LOG_INFOF("created kafka topic %s", rd_kafka_topic_result_name(tr[i]));
         } else if (e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
             const char *msg = rd_kafka_topic_result_error_string(tr[i]);
-            set_errf(err, errlen, "creating topic %s: %s", rd_kafka_topic_result_name(tr[i]),
+            errbuf_setf(err, errlen, "creating topic %s: %s", rd_kafka_topic_result_name(tr[i]),
                      msg != NULL ? msg : rd_kafka_err2str(e));
             return -1;
         }
@@ -113,27 +101,27 @@ static int create_all(rd_kafka_t *rk, const char *const *topics, int partitions,
     rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     int rc = (nt == NULL || q == NULL || opts == NULL) ? -1 : 0;
     if (rc != 0) {
-        set_errf(err, errlen, "kafka admin: out of memory");
+        errbuf_setf(err, errlen, "kafka admin: out of memory");
     }
     char why[512];
     for (size_t i = 0; i < n && rc == 0; i++) {
         nt[i] = rd_kafka_NewTopic_new(topics[i], partitions, replication, why, sizeof why);
         if (nt[i] == NULL) {
-            set_errf(err, errlen, "topic %s: %s", topics[i], why);
+            errbuf_setf(err, errlen, "topic %s: %s", topics[i], why);
             rc = -1;
         }
     }
     if (rc == 0 &&
         (rd_kafka_AdminOptions_set_operation_timeout(opts, timeout_ms, why, sizeof why) ||
          rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, why, sizeof why))) {
-        set_errf(err, errlen, "kafka admin options: %s", why);
+        errbuf_setf(err, errlen, "kafka admin options: %s", why);
         rc = -1;
     }
     if (rc == 0) {
         rd_kafka_CreateTopics(rk, nt, n, opts, q);
         rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
         if (ev == NULL) {
-            set_errf(err, errlen, "kafka admin: no answer to CreateTopics within %d ms",
+            errbuf_setf(err, errlen, "kafka admin: no answer to CreateTopics within %d ms",
                      timeout_ms);
             rc = -1;
         } else {
@@ -191,7 +179,7 @@ static int wait_visible(rd_kafka_t *rk, const char *const *topics, int64_t deadl
             return 0;
         }
         if (remaining_ms(deadline_ns) == 0) {
-            set_errf(err, errlen, "kafka: created topics not visible in metadata in time");
+            errbuf_setf(err, errlen, "kafka: created topics not visible in metadata in time");
             return -1;
         }
         struct timespec ts = {.tv_sec = 0, .tv_nsec = 100 * 1000000L};
@@ -202,7 +190,7 @@ static int wait_visible(rd_kafka_t *rk, const char *const *topics, int64_t deadl
 int kafka_admin_create_topics(const char *brokers, const char *const *topics, int partitions,
                               int replication, int timeout_ms, char *err, size_t errlen) {
     if (topics == NULL || partitions < 1 || replication < 1 || timeout_ms < 1) {
-        set_errf(err, errlen, "kafka_admin_create_topics: bad arguments");
+        errbuf_setf(err, errlen, "kafka_admin_create_topics: bad arguments");
         return -1;
     }
     int64_t deadline = time_monotonic_ns() + (int64_t)timeout_ms * 1000000;
@@ -245,7 +233,7 @@ int kafka_admin_wait_ready(const char *brokers, int timeout_ms, char *err, size_
     }
     rd_kafka_destroy(rk);
     if (rc != 0) {
-        set_errf(err, errlen, "kafka at %s not ready within %d ms: %s", brokers, timeout_ms,
+        errbuf_setf(err, errlen, "kafka at %s not ready within %d ms: %s", brokers, timeout_ms,
                  rd_kafka_err2str(last));
     }
     return rc;

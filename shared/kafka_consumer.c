@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "shared/log.h"
+#include "shared/strbuf.h"
 #include "shared/metrics.h"
 #include "shared/time_util.h"
 
@@ -121,49 +122,16 @@ static int next_backoff(int ms) {
 
 /* ---- Postgres array literals ---- */
 
-typedef struct strbuf {
-    char *data;
-    size_t len;
-    size_t cap;
-    bool failed;
-} strbuf;
-
-static void sb_append(strbuf *b, const char *s, size_t n) {
-    if (b->failed) {
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1) {
-            cap *= 2;
-        }
-        char *grown = realloc(b->data, cap);
-        if (grown == NULL) {
-            b->failed = true;
-            return;
-        }
-        b->data = grown;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-static void sb_puts(strbuf *b, const char *s) {
-    sb_append(b, s, strlen(s));
-}
-
 /* One quoted element of a text[] literal. */
 static void sb_quoted(strbuf *b, const char *s) {
-    sb_puts(b, "\"");
+    strbuf_puts(b, "\"");
     for (const char *p = s; *p; p++) {
         if (*p == '"' || *p == '\\') {
-            sb_append(b, "\\", 1);
+            strbuf_append(b, "\\", 1);
         }
-        sb_append(b, p, 1);
+        strbuf_append(b, p, 1);
     }
-    sb_puts(b, "\"");
+    strbuf_puts(b, "\"");
 }
 
 /* ---- assignment ---- */
@@ -171,14 +139,14 @@ static void sb_quoted(strbuf *b, const char *s) {
 /* Writes the stored next offsets of parts into its offset fields. 0, or -1. */
 static int load_offsets(kafka_consumer_loop *loop, rd_kafka_topic_partition_list_t *parts) {
     strbuf topics = {0};
-    sb_puts(&topics, "{");
+    strbuf_puts(&topics, "{");
     for (size_t i = 0; i < loop->ntopics; i++) {
         if (i > 0) {
-            sb_puts(&topics, ",");
+            strbuf_puts(&topics, ",");
         }
         sb_quoted(&topics, loop->topics[i]);
     }
-    sb_puts(&topics, "}");
+    strbuf_puts(&topics, "}");
     if (topics.failed) {
         free(topics.data);
         return -1;
@@ -541,9 +509,9 @@ static size_t collect_parts(const kafka_record *recs, size_t n, part_state *out)
 /* "{t1,t2}" and "{p1,p2}" (and "{n1,n2}" when with_next) for parts[want]. */
 static int part_arrays(const part_state *parts, size_t np, bool only_applied, strbuf *t, strbuf *p,
                        strbuf *n) {
-    sb_puts(t, "{");
-    sb_puts(p, "{");
-    sb_puts(n, "{");
+    strbuf_puts(t, "{");
+    strbuf_puts(p, "{");
+    strbuf_puts(n, "{");
     bool first = true;
     for (size_t i = 0; i < np; i++) {
         if (only_applied && !parts[i].applied) {
@@ -551,20 +519,20 @@ static int part_arrays(const part_state *parts, size_t np, bool only_applied, st
         }
         char num[32];
         if (!first) {
-            sb_puts(t, ",");
-            sb_puts(p, ",");
-            sb_puts(n, ",");
+            strbuf_puts(t, ",");
+            strbuf_puts(p, ",");
+            strbuf_puts(n, ",");
         }
         first = false;
         sb_quoted(t, parts[i].topic);
         snprintf(num, sizeof num, "%d", (int)parts[i].partition);
-        sb_puts(p, num);
+        strbuf_puts(p, num);
         snprintf(num, sizeof num, "%lld", (long long)parts[i].next);
-        sb_puts(n, num);
+        strbuf_puts(n, num);
     }
-    sb_puts(t, "}");
-    sb_puts(p, "}");
-    sb_puts(n, "}");
+    strbuf_puts(t, "}");
+    strbuf_puts(p, "}");
+    strbuf_puts(n, "}");
     return (t->failed || p->failed || n->failed) ? -1 : 0;
 }
 

@@ -19,13 +19,13 @@
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "shared/errbuf.h"
 #include "shared/log.h"
 #include "shared/metrics.h"
 
@@ -48,18 +48,6 @@ struct kafka_delivery_group {
     int failed;
     char first_error[256];
 };
-
-static void set_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_errf(char *err, size_t errlen, const char *fmt, ...) {
-    if (err == NULL || errlen == 0) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void group_unref(kafka_delivery_group *g) {
     pthread_mutex_lock(&g->mu);
@@ -140,7 +128,7 @@ static int conf_set_all(rd_kafka_conf_t *conf, const char *const kv[][2], char *
     for (size_t i = 0; kv[i][0] != NULL; i++) {
         char why[256];
         if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], why, sizeof why) != RD_KAFKA_CONF_OK) {
-            set_errf(err, errlen, "kafka config %s: %s", kv[i][0], why);
+            errbuf_setf(err, errlen, "kafka config %s: %s", kv[i][0], why);
             return -1;
         }
     }
@@ -152,7 +140,7 @@ kafka_producer *kafka_producer_create(const char *brokers, const char *client_id
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     kafka_producer *p = calloc(1, sizeof *p);
     if (conf == NULL || p == NULL) {
-        set_errf(err, errlen, "kafka producer: out of memory");
+        errbuf_setf(err, errlen, "kafka producer: out of memory");
         goto fail;
     }
     const char *const kv[][2] = {
@@ -166,7 +154,7 @@ kafka_producer *kafka_producer_create(const char *brokers, const char *client_id
     };
     if (brokers == NULL || conf_set_all(conf, kv, err, errlen) != 0) {
         if (brokers == NULL) {
-            set_errf(err, errlen, "kafka producer: no brokers");
+            errbuf_setf(err, errlen, "kafka producer: no brokers");
         }
         goto fail;
     }
@@ -176,13 +164,13 @@ kafka_producer *kafka_producer_create(const char *brokers, const char *client_id
     char why[512];
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
     if (p->rk == NULL) {
-        set_errf(err, errlen, "kafka producer: %s", why);
+        errbuf_setf(err, errlen, "kafka producer: %s", why);
         goto fail;
     }
     conf = NULL; /* owned by rk now */
     atomic_init(&p->stop_poller, false);
     if (pthread_create(&p->poller, NULL, poller_main, p) != 0) {
-        set_errf(err, errlen, "kafka producer: cannot start the poller thread");
+        errbuf_setf(err, errlen, "kafka producer: cannot start the poller thread");
         rd_kafka_destroy(p->rk);
         goto fail;
     }
@@ -298,7 +286,7 @@ static rd_kafka_resp_err_t produce_once(kafka_producer *p, kafka_delivery_group 
 int kafka_producer_enqueue(kafka_producer *p, kafka_delivery_group *g, const kafka_message *msg,
                            char *err, size_t errlen) {
     if (p == NULL || g == NULL || msg == NULL || msg->topic == NULL) {
-        set_errf(err, errlen, "kafka enqueue: bad arguments");
+        errbuf_setf(err, errlen, "kafka enqueue: bad arguments");
         return -1;
     }
     pthread_mutex_lock(&g->mu);
@@ -323,7 +311,7 @@ int kafka_producer_enqueue(kafka_producer *p, kafka_delivery_group *g, const kaf
     group_unref(g);
     metrics_counter_add("taskbus_kafka_produce_errors_total",
                         "Kafka messages whose delivery failed", NULL, 1);
-    set_errf(err, errlen, "kafka enqueue to %s failed: %s", msg->topic, rd_kafka_err2str(rc));
+    errbuf_setf(err, errlen, "kafka enqueue to %s failed: %s", msg->topic, rd_kafka_err2str(rc));
     return -1;
 }
 
@@ -344,11 +332,11 @@ int kafka_delivery_group_wait(kafka_delivery_group *g, int timeout_ms, char *err
         }
     }
     if (g->pending > 0) {
-        set_errf(err, errlen, "kafka: %d message(s) not acknowledged within %d ms", g->pending,
+        errbuf_setf(err, errlen, "kafka: %d message(s) not acknowledged within %d ms", g->pending,
                  timeout_ms);
         rc = -1;
     } else if (g->failed > 0) {
-        set_errf(err, errlen, "kafka: %d message(s) failed; first: %s", g->failed, g->first_error);
+        errbuf_setf(err, errlen, "kafka: %d message(s) failed; first: %s", g->failed, g->first_error);
         rc = -1;
     } else {
         rc = 0;
@@ -361,7 +349,7 @@ int kafka_producer_send(kafka_producer *p, const kafka_message *msg, int timeout
                         size_t errlen) {
     kafka_delivery_group *g = kafka_delivery_group_new();
     if (g == NULL) {
-        set_errf(err, errlen, "kafka send: out of memory");
+        errbuf_setf(err, errlen, "kafka send: out of memory");
         return -1;
     }
     int rc = kafka_producer_enqueue(p, g, msg, err, errlen);
@@ -380,12 +368,12 @@ bool kafka_producer_ping(kafka_producer *p, int timeout_ms, char *err, size_t er
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t rc = rd_kafka_metadata(p->rk, 0, NULL, &md, timeout_ms);
     if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        set_errf(err, errlen, "kafka metadata: %s", rd_kafka_err2str(rc));
+        errbuf_setf(err, errlen, "kafka metadata: %s", rd_kafka_err2str(rc));
         return false;
     }
     bool ok = md->broker_cnt > 0;
     if (!ok) {
-        set_errf(err, errlen, "kafka metadata lists no brokers");
+        errbuf_setf(err, errlen, "kafka metadata lists no brokers");
     }
     rd_kafka_metadata_destroy(md);
     return ok;

@@ -4,6 +4,7 @@
  * [addr]:port; a missing port is 6379, a missing db 0.
  */
 #include "shared/redis_url.h"
+#include "shared/hex.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -12,26 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int hexval(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* Copies len bytes of src into out (outlen bytes), decoding %XX. -1 when it does not fit. */
 static int decode_into(const char *src, size_t len, char *out, size_t outlen) {
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         char c = src[i];
-        if (c == '%' && i + 2 < len && hexval(src[i + 1]) >= 0 && hexval(src[i + 2]) >= 0) {
-            c = (char)(hexval(src[i + 1]) * 16 + hexval(src[i + 2]));
+        if (c == '%' && i + 2 < len && hex_digit_value(src[i + 1]) >= 0 &&
+            hex_digit_value(src[i + 2]) >= 0) {
+            c = (char)(hex_digit_value(src[i + 1]) * 16 + hex_digit_value(src[i + 2]));
             i += 2;
         }
         if (o + 1 >= outlen) {

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 
 #include "shared/time_util.h"
+#include "shared/hex.h"
 
 /* Last (timestamp, counter) handed out; guarded by g_lock. */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -86,16 +87,6 @@ void uuid7_generate(char out[UUID_STR_LEN]) {
     uuid7_generate_at(out, now > 0 ? (uint64_t)now : 0);
 }
 
-static int hex_value(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 bool uuid_is_valid(const char *text) {
     if (text == NULL)
         return false;
@@ -103,7 +94,7 @@ bool uuid_is_valid(const char *text) {
         bool dash_pos = (i == 8 || i == 13 || i == 18 || i == 23);
         if (text[i] == '\0')
             return false;
-        if (dash_pos ? text[i] != '-' : hex_value(text[i]) < 0)
+        if (dash_pos ? text[i] != '-' : hex_digit_value(text[i]) < 0)
             return false;
     }
     return text[36] == '\0';
@@ -112,14 +103,14 @@ bool uuid_is_valid(const char *text) {
 uint64_t uuid7_unix_ms(const char *text) {
     if (!uuid_is_valid(text) || text[14] != '7')
         return 0;
-    int variant = hex_value(text[19]);
+    int variant = hex_digit_value(text[19]);
     if ((variant & 0xC) != 0x8)
         return 0;
     uint64_t ms = 0;
     for (int i = 0; i < 13; i++) {
         if (i == 8)
             continue; /* the dash between the first two groups */
-        ms = ms << 4 | (uint64_t)hex_value(text[i]);
+        ms = ms << 4 | (uint64_t)hex_digit_value(text[i]);
     }
     return ms;
 }

@@ -12,62 +12,35 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/strbuf.h"
+
 #define TEMPLATE_MAX_BYTES (256 * 1024)
 #define NAME_MAX_CHARS 64
 
-typedef struct strbuf {
-    char *data;
-    size_t len;
-    size_t cap;
-    bool failed;
-} strbuf;
-
-static void sb_add(strbuf *sb, const char *s, size_t n) {
-    if (sb->failed) {
-        return;
-    }
-    if (sb->len + n + 1 > sb->cap) {
-        size_t cap = sb->cap == 0 ? 256 : sb->cap;
-        while (cap < sb->len + n + 1) {
-            cap *= 2;
-        }
-        char *grown = realloc(sb->data, cap);
-        if (grown == NULL) {
-            sb->failed = true;
-            return;
-        }
-        sb->data = grown;
-        sb->cap = cap;
-    }
-    memcpy(sb->data + sb->len, s, n);
-    sb->len += n;
-    sb->data[sb->len] = '\0';
-}
-
 static void sb_add_escaped(strbuf *sb, const char *s, bool html) {
     if (!html) {
-        sb_add(sb, s, strlen(s));
+        strbuf_append(sb, s, strlen(s));
         return;
     }
     for (; *s != '\0'; s++) {
         switch (*s) {
         case '&':
-            sb_add(sb, "&amp;", 5);
+            strbuf_append(sb, "&amp;", 5);
             break;
         case '<':
-            sb_add(sb, "&lt;", 4);
+            strbuf_append(sb, "&lt;", 4);
             break;
         case '>':
-            sb_add(sb, "&gt;", 4);
+            strbuf_append(sb, "&gt;", 4);
             break;
         case '"':
-            sb_add(sb, "&quot;", 6);
+            strbuf_append(sb, "&quot;", 6);
             break;
         case '\'':
-            sb_add(sb, "&#39;", 5);
+            strbuf_append(sb, "&#39;", 5);
             break;
         default:
-            sb_add(sb, s, 1);
+            strbuf_append(sb, s, 1);
             break;
         }
     }
@@ -152,14 +125,14 @@ char *notifier_render(const char *src, const json_t *vars, bool html, char *err,
     while (*p != '\0' && !sb.failed) {
         const char *open = strstr(p, "{{");
         if (open == NULL) {
-            sb_add(&sb, p, strlen(p));
+            strbuf_append(&sb, p, strlen(p));
             break;
         }
-        sb_add(&sb, p, (size_t)(open - p));
+        strbuf_append(&sb, p, (size_t)(open - p));
         char name[NAME_MAX_CHARS + 1];
         size_t len = parse_placeholder(open, name);
         if (len == 0) {
-            sb_add(&sb, open, 2); /* not a placeholder: literal braces */
+            strbuf_append(&sb, open, 2); /* not a placeholder: literal braces */
             p = open + 2;
             continue;
         }
