@@ -39,6 +39,9 @@ typedef struct taskbus_config {
     char *kafka_brokers;
     int kafka_partitions;
     int kafka_replication;
+    int kafka_produce_timeout_ms; /* the API's bound on a produce (message.timeout.ms) */
+    int sse_max_per_user;         /* open event streams per user per instance */
+    int sse_max_per_instance;     /* open event streams per instance */
 
     char *jwt_secret; /* NULL when unset */
     char *jwt_issuer;
