@@ -6,7 +6,9 @@
  * and refresh/logout. Rules: no I/O; every bad field gets its own error (so one 422 lists
  * them all); unknown members are errors too, so a typo never passes silently. Only ASCII
  * is case-folded: lower-casing other scripts depends on locale tables we do not want in
- * an identity key.
+ * an identity key. Length limits hold for the text as sent as well as for the trimmed
+ * text, so the maxLength of the OpenAPI document is exactly the server's rule. A member
+ * that is present must hold a value: null is refused, never taken as "absent".
  */
 #include "api/account_validation.h"
 
@@ -124,7 +126,7 @@ const char *account_normalize_email(const char *in, char *out, size_t outlen) {
         out[0] = '\0';
     if (in == NULL)
         return "is required";
-    if (!copy_trimmed(in, true, out, outlen)) {
+    if (account_utf8_chars(in) > ACCOUNT_EMAIL_MAX_CHARS || !copy_trimmed(in, true, out, outlen)) {
         if (outlen > 0)
             out[0] = '\0';
         return "must be 3 to 254 characters long";
@@ -158,6 +160,8 @@ const char *account_normalize_display_name(const char *in, char *out, size_t out
         out[0] = '\0';
     if (in == NULL)
         return "is required";
+    if (account_utf8_chars(in) > ACCOUNT_DISPLAY_NAME_MAX_CHARS)
+        return "must be at most 100 characters long";
     const char *start;
     const char *end;
     trim_range(in, &start, &end);
@@ -288,6 +292,10 @@ int account_validate_register(const json_t *body, account_register_input *out, j
     int kind = string_field(body, "display_name", &s, errors);
     if (kind == FIELD_BAD) {
         n++;
+    } else if (kind == FIELD_NULL) {
+        /* leave the member out for the default; null is not a display name */
+        account_field_error(errors, "display_name", "must be a string (omit it for the default)");
+        n++;
     } else if (kind == FIELD_STRING) {
         const char *why =
             account_normalize_display_name(s, out->display_name, sizeof out->display_name);
@@ -358,6 +366,11 @@ int account_validate_profile_patch(const json_t *body, account_profile_patch *ou
         } else {
             out->set_display_name = true;
         }
+    } else {
+        /* display_name is the only member a profile patch can change: a patch without it
+         * would answer 200 having changed nothing, which hides a client's typo */
+        account_field_error(errors, "display_name", "is required");
+        n++;
     }
     return n;
 }

@@ -60,7 +60,7 @@ typedef struct account_password_change_input {
 } account_password_change_input;
 
 typedef struct account_profile_patch {
-    bool set_display_name; /* the member was present (null is an error: it cannot go) */
+    bool set_display_name; /* true whenever validation passed: display_name is required */
     char display_name[ACCOUNT_DISPLAY_NAME_BUF];
 } account_profile_patch;
 

@@ -7,7 +7,8 @@
  * - Query strings are strict, like the task list: unknown parameters and repeats are 422,
  *   and a 422 lists every bad parameter at once ({field, message}).
  * - analytics/daily: from and to are UTC days (YYYY-MM-DD), from <= to, at most 366 days;
- *   to defaults to today (UTC) and from to 29 days before to. Every day of the range is
+ *   to defaults to today (UTC) and from to 29 days before to, but never before 0001-01-01
+ *   (the first day a date can name: Postgres has no year 0). Every day of the range is
  *   listed, days without events with zeros and a null median. The median is computed when
  *   read (percentile_cont(0.5) over the day's completions).
  * - activity: newest first, keyset on (occurred_at, event_id), limit 1-100 (default 20).
@@ -35,6 +36,8 @@
 #define DAY_MS 86400000LL
 #define RANGE_DAYS_MAX 366
 #define RANGE_DAYS_DEFAULT 30
+/* 0001-01-01 in days since 1970-01-01: the earliest day parse_day accepts. */
+#define FIRST_DAY (-719162LL)
 #define ACTIVITY_LIMIT_DEFAULT 20
 #define ACTIVITY_LIMIT_MAX 100
 #define CURSOR_TEXT_MAX 128
@@ -237,6 +240,9 @@ static void daily_range(query_param *params, long long *from, long long *to, jso
     }
     if (!pf->present) {
         *from = *to - (RANGE_DAYS_DEFAULT - 1);
+        if (*from < FIRST_DAY) {
+            *from = FIRST_DAY;
+        }
     }
     if (*from > *to) {
         add_error(errors, "from", "must not be after to");

@@ -2,10 +2,10 @@
  * routes_users.c: /api/v1/users/me (ROUTES_USERS).
  *
  * Owns: reading the caller's account and changing its display name. Rules: the user is
- * always the access token's sub; there is no route that reads a user by id. PATCH follows
- * JSON merge-patch for the one member it accepts: absent leaves display_name alone, a
- * string replaces it, null (removal) is a 422 because a user always has a display name;
- * any other member is a 422. Reads go to the primary, so a PATCH is visible at once.
+ * always the access token's sub; there is no route that reads a user by id. PATCH takes
+ * the one member a user can change: a string replaces display_name; absent (an empty
+ * patch would change nothing) and null (a user always has a display name) are 422, as is
+ * any other member. Reads go to the primary, so a PATCH is visible at once.
  */
 #include "api/account_validation.h"
 #include "api/auth_sessions.h"

@@ -213,6 +213,42 @@ static void register_accepts_and_defaults(void **state) {
     json_decref(body);
 }
 
+static void register_refuses_null_display_name(void **state) {
+    (void)state;
+    /* null is not "absent": the default applies only when the member is left out */
+    json_t *body = parse("{\"email\":\"bob@example.org\",\"password\":\"correct horse\","
+                         "\"display_name\":null}");
+    json_t *errors = json_array();
+    account_register_input in;
+    assert_int_equal(account_validate_register(body, &in, errors), 1);
+    assert_true(has_error(errors, "display_name"));
+    json_decref(errors);
+    json_decref(body);
+}
+
+static void limits_count_the_text_as_sent(void **state) {
+    (void)state;
+    char out[ACCOUNT_EMAIL_BUF];
+    char text[600];
+    /* 100 characters once trimmed, 105 as sent: the documented maxLength is 100. */
+    memset(text, ' ', 5);
+    memset(text + 5, 'n', 100);
+    text[105] = '\0';
+    assert_non_null(account_normalize_display_name(text, out, sizeof out));
+    assert_null(account_normalize_display_name(text + 5, out, sizeof out));
+    /* An address of 250 characters with 5 spaces on each side is 260 as sent. */
+    memset(text, ' ', 5);
+    memset(text + 5, 'a', 240);
+    strcpy(text + 245, "@example.c     ");
+    assert_int_equal(strlen(text), 260);
+    assert_non_null(account_normalize_email(text, out, sizeof out));
+    /* The same address with 2 spaces in front only is 252 as sent. */
+    text[255] = '\0';
+    assert_int_equal(strlen(text + 3), 252);
+    assert_null(account_normalize_email(text + 3, out, sizeof out));
+    assert_int_equal(strlen(out), 250);
+}
+
 static void register_refuses_embedded_nul(void **state) {
     (void)state;
     json_error_t jerr;
@@ -282,9 +318,11 @@ static void password_change_rules(void **state) {
 static void profile_patch_is_merge_patch(void **state) {
     (void)state;
     account_profile_patch p;
+    /* An empty patch would change nothing: display_name is required. */
     json_t *body = parse("{}");
     json_t *errors = json_array();
-    assert_int_equal(account_validate_profile_patch(body, &p, errors), 0);
+    assert_int_equal(account_validate_profile_patch(body, &p, errors), 1);
+    assert_true(has_error(errors, "display_name"));
     assert_false(p.set_display_name);
     json_decref(errors);
     json_decref(body);
@@ -358,6 +396,8 @@ int main(void) {
         cmocka_unit_test(login_checks_types_only),
         cmocka_unit_test(password_change_rules),
         cmocka_unit_test(profile_patch_is_merge_patch),
+        cmocka_unit_test(register_refuses_null_display_name),
+        cmocka_unit_test(limits_count_the_text_as_sent),
         cmocka_unit_test(refresh_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,226 @@
+"""schemathesis hooks of the contract suite (tests/contract/run loads them).
+
+Owns: who the generated requests come from (users and client addresses), the few
+generated "positive" cases that no schema can make valid and how they are adjusted, and
+the suite's own checks. docs/decisions.md ("Contract suite") says why each exists.
+
+Rules:
+- Nothing here hides a failure: a case is only adjusted where the document states the
+  rule in prose that JSON Schema cannot express (a cursor is only valid for the query that
+  issued it, a date range spans at most 366 days, due_after < due_before, a webhook URL
+  must resolve to an address the stack may reach, an e-mail token exists only in an
+  e-mail, an Idempotency-Key names one request). Negative cases are never touched.
+- Each request comes from its own client address (X-Forwarded-For, honoured by the test
+  stack's TASKBUS_TRUST_PROXY=1), like every pytest client has its own: the per-IP buckets
+  stay production-like and a run of thousands of requests never meets them.
+- Each (phase, operation) has its own user (the stateful phase one for the whole phase,
+  since its steps follow links from one operation to the next), so the per-user bucket
+  (600/60 s) is never the limit either. A rate-limited answer fails the run
+  (`not_rate_limited`): a 429 would mean a case never reached its handler.
+- Operations that end sessions (logout, logout-all, password change) get a fresh user per
+  case, so they never revoke the token of the cases that follow; so does the event
+  stream, whose streams are capped per user and outlive the client by up to 15 s.
+"""
+
+import hashlib
+import ipaddress
+import itertools
+import json
+import os
+import threading
+import uuid
+
+import requests
+import schemathesis
+from schemathesis import GenerationMode
+
+API_URL = os.environ.get("TASKBUS_API_URL", "http://127.0.0.1:8080").rstrip("/")
+PASSWORD = "contract-suite-password-1"
+TIMEOUT = 30
+# Webhook targets the test stack's SSRF guard lets through (TASKBUS_WEBHOOK_ALLOW).
+WEBHOOK_TARGET = os.environ.get("TASKBUS_CONTRACT_WEBHOOK_URL", "http://127.0.0.1:9/contract-hook")
+
+# Operations whose success revokes the caller's session or every session of the user.
+SESSION_ENDING = {"POST /api/v1/auth/logout", "POST /api/v1/auth/logout-all", "PUT /api/v1/auth/password"}
+# The event stream: a stream stays open on the server until its next write (up to 15 s)
+# after the client left, and streams are capped per user; one user per case keeps every
+# case within the cap.
+ONE_USER_PER_CASE = SESSION_ENDING | {"GET /api/v1/events"}
+# Operations whose list cursor no pattern can make valid: the task list's is MAC-signed
+# and names its query, the activity's is base64url of a position. (The cursors of the
+# report and delivery lists are positions in plain text: any that matches is valid.)
+CURSOR_OPERATIONS = {"GET /api/v1/tasks", "GET /api/v1/activity"}
+
+# --- client addresses -------------------------------------------------------------------
+# 198.19.0.0/16: the upper half of the benchmarking range the pytest clients draw from;
+# only a header, never a destination. A counter, so one run never reuses an address.
+_NET = ipaddress.ip_network("198.19.0.0/16")
+_addresses = itertools.count(1)
+_addresses_lock = threading.Lock()
+
+
+def next_address() -> str:
+    with _addresses_lock:
+        n = next(_addresses) % (_NET.num_addresses - 2) + 1
+    return str(_NET.network_address + n)
+
+
+# --- users ------------------------------------------------------------------------------
+_RUN = uuid.uuid4().hex[:10]
+_users = itertools.count(1)
+_users_lock = threading.Lock()
+USERS_REGISTERED = []  # e-mail addresses, for the runner's summary; guarded by _users_lock
+
+
+def register_user() -> str:
+    """A fresh account's access token (registered from its own address)."""
+    with _users_lock:
+        n = next(_users)
+    email = f"contract-{_RUN}-{n}@example.com"
+    r = requests.post(
+        f"{API_URL}/api/v1/auth/register",
+        json={"email": email, "password": PASSWORD},
+        headers={"X-Forwarded-For": next_address()},
+        timeout=TIMEOUT,
+    )
+    if r.status_code != 201:
+        raise RuntimeError(f"registering {email} answered {r.status_code}: {r.text[:300]}")
+    with _users_lock:
+        USERS_REGISTERED.append(email)
+    return r.json()["access_token"]
+
+
+def _phase(case) -> str:
+    meta = case.meta
+    return str(meta.phase.name) if meta is not None else "explicit"
+
+
+_session_cases = itertools.count(1)
+
+
+def _auth_key(case, ctx) -> str:
+    label = case.operation.label
+    if label in ONE_USER_PER_CASE:
+        return f"own-user-{next(_session_cases)}"
+    phase = _phase(case)
+    if phase == "stateful":
+        return "stateful"
+    return f"{phase} {label}"
+
+
+def _declares_security(operation) -> bool:
+    raw = operation.definition.raw
+    security = raw.get("security", operation.schema.raw_schema.get("security", []))
+    return bool(security)
+
+
+# Tokens live TASKBUS_ACCESS_TTL_SECONDS (900 s); a run is bounded well below, and a key
+# is refetched after 600 s anyway. retry_on=[]: a 401 to a valid token is a finding, never
+# a reason to fetch another token and send the request again.
+@schemathesis.auth(refresh_interval=600, cache_by_key=_auth_key, retry_on=[])
+class FreshUserAuth:
+    def get(self, case, ctx):
+        if not _declares_security(case.operation):
+            return None
+        return register_user()
+
+    def set(self, case, data, ctx):
+        if data is not None:
+            case.headers = case.headers or {}
+            case.headers["Authorization"] = f"Bearer {data}"
+
+
+# --- cases ------------------------------------------------------------------------------
+def _is_positive(case) -> bool:
+    meta = case.meta
+    return meta is not None and meta.generation.mode == GenerationMode.POSITIVE
+
+
+def _analytics_range_ok(query) -> bool:
+    import datetime
+
+    try:
+        to = datetime.date.fromisoformat(query["to"]) if "to" in query else datetime.datetime.now(datetime.timezone.utc).date()
+        start = datetime.date.fromisoformat(query["from"]) if "from" in query else to - datetime.timedelta(days=29)
+    except (TypeError, ValueError):
+        return True  # not a date: let the server answer it
+    return start <= to and (to - start).days + 1 <= 366
+
+
+def _due_range_ok(query) -> bool:
+    import datetime
+
+    def parse(v):
+        return datetime.datetime.fromisoformat(str(v).replace("z", "Z").replace("Z", "+00:00").replace("t", "T"))
+
+    if "due_after" not in query or "due_before" not in query:
+        return True
+    try:
+        return parse(query["due_after"]) < parse(query["due_before"])
+    except ValueError:
+        return True
+
+
+@schemathesis.hook
+def filter_case(context, case):
+    """Drops positive cases that break a rule the document states in prose only."""
+    if not _is_positive(case):
+        return True
+    label = case.operation.label
+    query = case.query or {}
+    if label == "GET /api/v1/analytics/daily":
+        return _analytics_range_ok(query)
+    if label == "GET /api/v1/tasks":
+        return _due_range_ok(query)
+    if label == "POST /api/v1/reports" and isinstance(case.body, dict):
+        return not isinstance(case.body.get("filters"), dict) or _due_range_ok(case.body["filters"])
+    if label == "GET /api/v1/auth/verify":
+        return False  # the token exists only in the welcome e-mail
+    if label == "PUT /api/v1/auth/password" and isinstance(case.body, dict):
+        return case.body.get("current_password") != case.body.get("new_password")
+    return True
+
+
+def _request_fingerprint(case) -> str:
+    body = json.dumps(case.body, sort_keys=True, default=str) if case.body is not None else ""
+    digest = hashlib.sha256(f"{case.method} {case.formatted_path} {body}".encode()).hexdigest()
+    return digest[:16]
+
+
+@schemathesis.hook
+def map_case(context, case):
+    case.headers = case.headers or {}
+    case.headers["X-Forwarded-For"] = next_address()
+    if not _is_positive(case):
+        return case
+    label = case.operation.label
+    if label in CURSOR_OPERATIONS and case.query and "cursor" in case.query:
+        case.query = {k: v for k, v in case.query.items() if k != "cursor"}
+    if label == "POST /api/v1/webhooks" and isinstance(case.body, dict) and "url" in case.body:
+        case.body = {**case.body, "url": WEBHOOK_TARGET}
+    if label == "DELETE /api/v1/tasks/{id}" and _phase(case) == "stateful":
+        # A 202 only queues the delete; schemathesis takes any 2xx DELETE as done and
+        # then expects 404 from the task. Waiting for the writer makes a 2xx mean done.
+        case.headers["Prefer"] = "wait=30"
+    key = case.headers.get("Idempotency-Key")
+    if isinstance(key, str) and key:
+        # One key names one request: a generated key reused with another body is the
+        # documented 422 idempotency-key-reused, a client error by state, not by schema.
+        case.headers["Idempotency-Key"] = f"{key[:238]}.{_request_fingerprint(case)}"
+    return case
+
+
+# --- checks -----------------------------------------------------------------------------
+@schemathesis.check
+def not_rate_limited(ctx, response, case):
+    """A rate-limited answer means the case never reached its handler: the suite must
+    stay within the limits (see the module doc), so any 429 of the limiter fails."""
+    if response.status_code != 429:
+        return None
+    try:
+        kind = response.json().get("type")
+    except ValueError:
+        kind = None
+    if kind == "/problems/rate-limited":
+        raise AssertionError(f"rate limited: {response.text[:200]}")
+    return None
