@@ -382,8 +382,12 @@ int account_validate_refresh_body(const json_t *body, bool required, const char 
     int n = reject_unknown(body, allowed, errors);
     if (required) {
         n += required_string(body, "refresh_token", token, errors);
-    } else if (string_field(body, "refresh_token", token, errors) == FIELD_BAD) {
-        n++;
+    } else {
+        int kind = string_field(body, "refresh_token", token, errors);
+        if (kind == FIELD_NULL)
+            account_field_error(errors, "refresh_token", "must be a string (omit it for none)");
+        if (kind == FIELD_BAD || kind == FIELD_NULL)
+            n++;
     }
     return n;
 }

@@ -69,6 +69,15 @@ def test_register_with_a_null_display_name_is_refused(api_url):
     assert r.json()["user"]["display_name"] == email.split("@")[0]
 
 
+def test_logout_with_a_null_refresh_token_is_refused(make_user, client):
+    """{"refresh_token": null} answered 204; the member is optional, not nullable."""
+    u = make_user()
+    r = client.post(f"{API}/auth/logout", token=u.access, json={"refresh_token": None})
+    assert error_fields(assert_problem(r, 422, "validation-error")) == ["refresh_token"]
+    assert client.me(u.access).status_code == 200, "a refused logout must not end the session"
+    assert client.logout(u.access, u.refresh).status_code == 204
+
+
 @pytest.mark.parametrize("padding,status", [(0, 201), (5, 422)])
 def test_display_name_length_counts_what_is_sent(api_url, padding, status):
     """100 characters once trimmed but 105 as sent was accepted: maxLength is 100 as sent."""

@@ -380,6 +380,15 @@ static void refresh_body(void **state) {
     assert_int_equal(account_validate_refresh_body(body, false, &token, errors), 1);
     json_decref(errors);
     json_decref(body);
+
+    /* Optional is not nullable: logout's member is left out, never null. */
+    body = parse("{\"refresh_token\":null}");
+    errors = json_array();
+    assert_int_equal(account_validate_refresh_body(body, false, &token, errors), 1);
+    assert_true(has_error(errors, "refresh_token"));
+    assert_null(token);
+    json_decref(errors);
+    json_decref(body);
 }
 
 int main(void) {
