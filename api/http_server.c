@@ -5,19 +5,22 @@
  * the address also goes in as MHD_OPTION_SOCK_ADDR. ulfius keeps only
  * sizeof(struct sockaddr) of a peer's address, which truncates IPv6 peers, so the API
  * binds IPv4 only. The state shared with MHD threads (in-flight count, open connections,
- * draining) lives in the http_server and is atomic.
+ * draining) lives in the http_server and is atomic; the list of open connections (their
+ * sockets and whether a request is under way, for the drain) is under conns_mu.
  */
 #include "api/http_server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,17 +28,22 @@
 #include "shared/log.h"
 #include "shared/time_util.h"
 
-/* After the last request in flight has been answered, open connections get this long to
- * finish writing and close; idle keep-alive connections are cut when it runs out. */
-#define CLOSE_GRACE_MS 1000
+/* One open TCP connection, known from MHD's connection notifications. */
+typedef struct conn_slot {
+    int fd;
+    bool busy; /* between its request line and the request's completion */
+    struct conn_slot *prev, *next;
+} conn_slot;
 
 struct http_server {
     struct _u_instance instance;
     struct sockaddr_in bind;
     const api_app *app;
-    atomic_int inflight;    /* requests inside router_dispatch */
-    atomic_int connections; /* open TCP connections */
-    atomic_bool draining;   /* set by http_server_stop; answers then close their connection */
+    atomic_int inflight;      /* requests inside router_dispatch */
+    atomic_int connections;   /* open TCP connections */
+    atomic_bool draining;     /* set by http_server_stop; answers then close their connection */
+    pthread_mutex_t conns_mu; /* guards conns and every slot in it */
+    conn_slot *conns;
 };
 
 static int on_request(const struct _u_request *req, struct _u_response *resp, void *user_data) {
@@ -50,12 +58,104 @@ static int on_request(const struct _u_request *req, struct _u_response *resp, vo
     return U_CALLBACK_COMPLETE;
 }
 
+/* Ends the reading side of an idle connection while draining: MHD sees end of input and
+ * closes the connection cleanly (FIN), but bytes already received are still read, so a
+ * request that had arrived is answered (with Connection: close) rather than lost, and
+ * the writing side stays open for that answer. Called with conns_mu held: MHD notifies
+ * CLOSED before it closes the socket, so the fd is still this connection's. */
+static void stop_reading(conn_slot *slot) {
+    if (shutdown(slot->fd, SHUT_RD) != 0 && errno != ENOTCONN) {
+        LOG_WARNF("draining: shutdown of an idle connection failed: %s", strerror(errno));
+    }
+}
+
 static void on_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
                           enum MHD_ConnectionNotificationCode code) {
     http_server *srv = cls;
-    (void)connection;
-    (void)socket_context;
-    atomic_fetch_add(&srv->connections, code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        atomic_fetch_add(&srv->connections, 1);
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+        conn_slot *slot = info != NULL ? calloc(1, sizeof *slot) : NULL;
+        if (slot == NULL) {
+            LOG_WARNF("a connection could not be tracked (a drain will wait for its timeout)");
+            *socket_context = NULL;
+            return;
+        }
+        slot->fd = info->connect_fd;
+        pthread_mutex_lock(&srv->conns_mu);
+        slot->next = srv->conns;
+        if (srv->conns != NULL) {
+            srv->conns->prev = slot;
+        }
+        srv->conns = slot;
+        pthread_mutex_unlock(&srv->conns_mu);
+        *socket_context = slot;
+        return;
+    }
+    atomic_fetch_sub(&srv->connections, 1);
+    conn_slot *slot = *socket_context;
+    if (slot == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&srv->conns_mu);
+    if (slot->prev != NULL) {
+        slot->prev->next = slot->next;
+    } else {
+        srv->conns = slot->next;
+    }
+    if (slot->next != NULL) {
+        slot->next->prev = slot->prev;
+    }
+    pthread_mutex_unlock(&srv->conns_mu);
+    free(slot);
+    *socket_context = NULL;
+}
+
+static conn_slot *slot_of(struct MHD_Connection *connection) {
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info != NULL ? info->socket_context : NULL;
+}
+
+/* MHD parsed a request line: the connection is busy until the request completes. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *connection) {
+    http_server *srv = cls;
+    conn_slot *slot = slot_of(connection);
+    if (slot != NULL) {
+        pthread_mutex_lock(&srv->conns_mu);
+        slot->busy = true;
+        pthread_mutex_unlock(&srv->conns_mu);
+    }
+    return ulfius_uri_logger(NULL, uri);
+}
+
+/* A request completed: the connection is idle; while draining, it is closed now rather
+ * than left waiting for a next request. */
+static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+    http_server *srv = cls;
+    conn_slot *slot = slot_of(connection);
+    if (slot != NULL) {
+        pthread_mutex_lock(&srv->conns_mu);
+        slot->busy = false;
+        if (atomic_load(&srv->draining)) {
+            stop_reading(slot);
+        }
+        pthread_mutex_unlock(&srv->conns_mu);
+    }
+    mhd_request_completed(NULL, connection, con_cls, toe);
+}
+
+/* Closes every idle connection (see stop_reading); busy ones close after their answer. */
+static void close_idle_connections(http_server *srv) {
+    pthread_mutex_lock(&srv->conns_mu);
+    for (conn_slot *slot = srv->conns; slot != NULL; slot = slot->next) {
+        if (!slot->busy) {
+            stop_reading(slot);
+        }
+    }
+    pthread_mutex_unlock(&srv->conns_mu);
 }
 
 /* libmicrohttpd's own errors (431, broken peers) as JSON log lines like everything else. */
@@ -109,6 +209,11 @@ static int setup_instance(http_server *srv, char *err, size_t errlen) {
                                                                     : cfg->max_body_bytes;
     srv->instance.max_post_body_size = (size_t)largest + 1;
     srv->instance.allowed_post_processor = U_POST_PROCESS_NONE;
+    /* ulfius drops header and query values that are not UTF-8 without a word, so an
+     * Idempotency-Key or If-Match of such bytes would be silently ignored (issue 7): we
+     * take every value as sent; our parsers refuse what they cannot read (422/412/401)
+     * and router.c refuses a query that is not UTF-8. */
+    srv->instance.check_utf8 = 0;
     /* One endpoint for every method and path: router.c owns 404 and 405. */
     if (ulfius_add_endpoint_by_val(&srv->instance, "*", NULL, "*", 0, on_request, srv) != U_OK) {
         snprintf(err, errlen, "ulfius_add_endpoint_by_val failed");
@@ -132,8 +237,10 @@ static int start_daemon(http_server *srv, char *err, size_t errlen) {
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)cfg->http_connection_memory_kib * 1024,
          NULL},
         {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, srv},
-        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)mhd_request_completed, NULL},
-        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)ulfius_uri_logger, NULL},
+        /* ulfius's own callbacks, wrapped: on_completed calls mhd_request_completed and
+         * on_uri calls ulfius_uri_logger, as ulfius requires. */
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, srv},
         {MHD_OPTION_END, 0, NULL},
     };
     /* ITC lets http_server_stop quiesce the daemon (stop accepting) before stopping it. */
@@ -157,12 +264,19 @@ http_server *http_server_start(const api_app *app, char *err, size_t errlen) {
     atomic_init(&srv->inflight, 0);
     atomic_init(&srv->connections, 0);
     atomic_init(&srv->draining, false);
+    if (pthread_mutex_init(&srv->conns_mu, NULL) != 0) {
+        snprintf(err, errlen, "pthread_mutex_init failed");
+        free(srv);
+        return NULL;
+    }
     if (setup_instance(srv, err, errlen) != 0) {
+        pthread_mutex_destroy(&srv->conns_mu);
         free(srv);
         return NULL;
     }
     if (start_daemon(srv, err, errlen) != 0) {
         ulfius_clean_instance(&srv->instance);
+        pthread_mutex_destroy(&srv->conns_mu);
         free(srv);
         return NULL;
     }
@@ -186,6 +300,11 @@ static bool wait_for_zero(atomic_int *counter, int64_t deadline_ns) {
     return true;
 }
 
+/* Rolling restarts lose nothing (issue 7): from here on every answer carries Connection:
+ * close, the listening socket is closed (new connections are refused, never half-read),
+ * idle keep-alive connections are closed cleanly at once and busy ones right after their
+ * answer, and MHD is stopped only once every connection is gone (or drain_ms ran out), so
+ * no request that was read is left unanswered. */
 void http_server_stop(http_server *srv, int drain_ms) {
     if (srv == NULL) {
         return;
@@ -197,11 +316,11 @@ void http_server_stop(http_server *srv, int drain_ms) {
     } else if (close(listen_fd) != 0) {
         LOG_WARNF("closing the listening socket failed");
     }
-    int64_t now = time_monotonic_ns();
-    bool drained = wait_for_zero(&srv->inflight, now + (int64_t)drain_ms * 1000000);
-    bool closed = drained && wait_for_zero(&srv->connections,
-                                           time_monotonic_ns() + (int64_t)CLOSE_GRACE_MS * 1000000);
-    log_json(drained ? LOG_INFO : LOG_WARN, "http server stopping",
+    close_idle_connections(srv);
+    int64_t deadline = time_monotonic_ns() + (int64_t)drain_ms * 1000000;
+    bool drained = wait_for_zero(&srv->inflight, deadline);
+    bool closed = wait_for_zero(&srv->connections, deadline);
+    log_json(drained && closed ? LOG_INFO : LOG_WARN, "http server stopping",
              json_pack("{s:b,s:i,s:i,s:b}", "drained", drained, "requests_in_flight",
                        atomic_load(&srv->inflight), "connections_open",
                        atomic_load(&srv->connections), "connections_closed", closed));
@@ -209,5 +328,6 @@ void http_server_stop(http_server *srv, int drain_ms) {
         LOG_WARNF("ulfius_stop_framework failed");
     }
     ulfius_clean_instance(&srv->instance);
+    pthread_mutex_destroy(&srv->conns_mu);
     free(srv);
 }

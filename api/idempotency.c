@@ -16,45 +16,63 @@
 #include <string.h>
 
 #include "api/auth_sessions.h"
+#include "api/instance_lease.h"
 #include "shared/log.h"
 #include "shared/problem.h"
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
+/* A claim a retry may take over: same request, still in flight, and its holder dead (no
+ * session holds its lease lock), given up (owner NULL), or silent for too long. */
+#define TAKEOVER_CONDITION                                                                         \
+    "(k.state = 'in_flight' AND k.request_hash = EXCLUDED.request_hash AND"                        \
+    " (k.owner IS NULL OR k.created_at < now() - interval '" STR(                                  \
+        IDEMPOTENCY_STALE_CLAIM_S) " seconds' OR NOT EXISTS (SELECT 1 FROM pg_locks l WHERE "      \
+                                   "l.locktype = 'advisory'"                                       \
+                                   " AND l.classid = " STR(                                        \
+                                       INSTANCE_LEASE_LOCK_CLASS) " AND l.objid = k.owner::oid"    \
+                                                                  " AND l.objsubid = 2 AND "       \
+                                                                  "l.granted)))"
+
+/* Returns the plan to act on: ours for a new or expired key, the stored one (when there
+ * is one) for a takeover; "taken" says which. No row: somebody else holds the key. */
 static const pg_stmt CLAIM = {
     "idem_claim",
-    "INSERT INTO idempotency_keys (user_id, key, request_hash, state, created_at, expires_at)"
-    " VALUES ($1::uuid, $2, $3, 'in_flight', now(),"
-    " now() + interval '" STR(
-        IDEMPOTENCY_TTL_S) " seconds')"
-                           " ON CONFLICT (user_id, key) DO UPDATE SET request_hash = "
-                           "EXCLUDED.request_hash,"
-                           " state = 'in_flight', status_code = NULL, response_headers = NULL, "
-                           "response_body = NULL,"
-                           " created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at"
-                           " WHERE idempotency_keys.expires_at < now() OR (idempotency_keys.state "
-                           "= 'in_flight'"
-                           " AND idempotency_keys.created_at < now() - interval '" STR(
-                               IDEMPOTENCY_STALE_CLAIM_S) " seconds')"
-                                                          " RETURNING 1",
-    3};
+    "INSERT INTO idempotency_keys AS k (user_id, key, request_hash, state, created_at,"
+    " expires_at, owner, plan) VALUES ($1::uuid, $2, $3, 'in_flight', now(), now() + interval "
+    "'" STR(IDEMPOTENCY_TTL_S) " seconds', NULLIF($4::int, 0), $5::jsonb)"
+                               " ON CONFLICT (user_id, key) DO UPDATE SET request_hash = "
+                               "EXCLUDED.request_hash,"
+                               " state = 'in_flight', status_code = NULL, response_headers = NULL, "
+                               "response_body = NULL,"
+                               " created_at = EXCLUDED.created_at, owner = EXCLUDED.owner,"
+                               " plan = CASE WHEN k.expires_at < now() OR k.plan IS NULL THEN "
+                               "EXCLUDED.plan ELSE k.plan END,"
+                               " expires_at = CASE WHEN k.expires_at < now() THEN "
+                               "EXCLUDED.expires_at ELSE k.expires_at END"
+                               " WHERE k.expires_at < now() OR " TAKEOVER_CONDITION
+                               " RETURNING k.plan::text, (k.plan IS DISTINCT FROM $5::jsonb)",
+    5};
 static const pg_stmt READ = {
     "idem_read",
     "SELECT request_hash, state, status_code, response_headers::text, response_body"
     " FROM idempotency_keys WHERE user_id = $1::uuid AND key = $2",
     2};
-static const pg_stmt STORE = {
-    "idem_store",
-    "UPDATE idempotency_keys SET state = 'done', status_code = $4::int,"
-    " response_headers = $5::jsonb, response_body = $6"
-    " WHERE user_id = $1::uuid AND key = $2 AND request_hash = $3 AND state = 'in_flight'",
-    6};
-static const pg_stmt RELEASE = {
-    "idem_release",
-    "DELETE FROM idempotency_keys"
-    " WHERE user_id = $1::uuid AND key = $2 AND request_hash = $3 AND state = 'in_flight'",
-    3};
+/* Store, release and give-up touch the claim only while this request still owns it: a
+ * retry that took it over (believing us dead) answers for it from then on. */
+#define OWNED_BY_US                                                                                \
+    " WHERE user_id = $1::uuid AND key = $2 AND request_hash = $3 AND state = 'in_flight'"         \
+    " AND owner IS NOT DISTINCT FROM NULLIF($4::int, 0)"
+static const pg_stmt STORE = {"idem_store",
+                              "UPDATE idempotency_keys SET state = 'done', status_code = $5::int,"
+                              " response_headers = $6::jsonb, response_body = $7" OWNED_BY_US,
+                              7};
+static const pg_stmt RELEASE = {"idem_release", "DELETE FROM idempotency_keys" OWNED_BY_US, 4};
+static const pg_stmt REPLAN = {
+    "idem_replan", "UPDATE idempotency_keys SET plan = $5::jsonb" OWNED_BY_US " RETURNING 1", 5};
+static const pg_stmt GIVE_UP = {"idem_give_up",
+                                "UPDATE idempotency_keys SET owner = NULL" OWNED_BY_US, 4};
 
 /* The answer headers a replay repeats. */
 static const char *const STORED_HEADERS[] = {
@@ -144,21 +162,40 @@ static void answer_from_row(api_request_ctx *ctx, const PGresult *res,
 
 typedef enum { CLAIM_WON, CLAIM_HELD, CLAIM_FAILED } claim_result;
 
-/* One attempt: CLAIM_WON, CLAIM_HELD with *row (the holder's row, caller PQclear()s), or
- * CLAIM_FAILED. A row released between the two statements reads as no row: *row NULL. */
-static claim_result try_claim(pg_conn *conn, const char *const *values, PGresult **row) {
+/* Takes the plan of a won claim from its row into c. False when unreadable. */
+static bool take_plan(const PGresult *res, idempotency_claim *c) {
+    json_t *plan = PQgetisnull(res, 0, 0) ? NULL : json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+    if (!json_is_object(plan)) {
+        json_decref(plan);
+        return false;
+    }
+    json_decref(c->plan);
+    c->plan = plan;
+    c->taken_over = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+    return true;
+}
+
+/* One attempt: CLAIM_WON (c->plan set), CLAIM_HELD with *row (the holder's row, caller
+ * PQclear()s), or CLAIM_FAILED. A row released between the two statements reads as no
+ * row: *row NULL. */
+static claim_result try_claim(pg_conn *conn, const char *const *values, idempotency_claim *c,
+                              PGresult **row) {
     *row = NULL;
     PGresult *res = pg_exec_stmt(conn, &CLAIM, values);
-    if (!pg_result_ok(res)) {
+    if (!pg_result_ok(res) || PQnfields(res) != 2) {
         LOG_WARNF("idempotency: claim failed: %s",
                   res != NULL ? PQresultErrorMessage(res) : "connection failed");
         PQclear(res);
         return CLAIM_FAILED;
     }
     bool won = PQntuples(res) == 1;
+    bool plan_ok = won && take_plan(res, c);
     PQclear(res);
-    if (won)
-        return CLAIM_WON;
+    if (won) {
+        if (!plan_ok)
+            LOG_ERRORF("idempotency: a claimed key carries no readable plan");
+        return plan_ok ? CLAIM_WON : CLAIM_FAILED;
+    }
     res = pg_exec_stmt(conn, &READ, values);
     if (!pg_result_ok(res) || PQnfields(res) != 5) {
         LOG_WARNF("idempotency: read failed: %s",
@@ -174,11 +211,13 @@ static claim_result try_claim(pg_conn *conn, const char *const *values, PGresult
 }
 
 /* Claims the key: 1 won, 0 answered from the holder's row, -1 failed (not answered). */
-static int claim(api_request_ctx *ctx, pg_conn *conn, const idempotency_claim *c) {
-    const char *values[] = {ctx->user_id, c->key, c->request_hash};
+static int claim(api_request_ctx *ctx, pg_conn *conn, idempotency_claim *c, const char *plan_text) {
+    char owner[16];
+    snprintf(owner, sizeof owner, "%d", c->owner);
+    const char *values[] = {ctx->user_id, c->key, c->request_hash, owner, plan_text};
     for (int attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
         PGresult *row;
-        claim_result r = try_claim(conn, values, &row);
+        claim_result r = try_claim(conn, values, c, &row);
         if (r == CLAIM_WON)
             return 1;
         if (r == CLAIM_FAILED)
@@ -192,34 +231,56 @@ static int claim(api_request_ctx *ctx, pg_conn *conn, const idempotency_claim *c
     return -1;
 }
 
+static void respond_invalid_key(api_request_ctx *ctx) {
+    json_t *p = problem_new(422, "validation-error", "the Idempotency-Key header is invalid",
+                            ctx->request_id);
+    if (p == NULL) {
+        api_respond_error(ctx, 500, "internal-error", NULL);
+        return;
+    }
+    problem_add_field_error(p, "Idempotency-Key", "must be 1 to 255 visible ASCII characters");
+    api_respond_problem(ctx, p);
+}
+
 idempotency_step idempotency_begin(api_request_ctx *ctx, const void *body, size_t body_len,
-                                   idempotency_claim *c) {
+                                   const json_t *fresh_plan, idempotency_claim *c) {
     memset(c, 0, sizeof *c);
     const char *key = api_header(ctx, "Idempotency-Key");
-    if (key == NULL)
-        return IDEMPOTENCY_PROCEED;
+    if (key == NULL) {
+        c->plan = json_deep_copy(fresh_plan);
+        if (c->plan != NULL)
+            return IDEMPOTENCY_PROCEED;
+        api_respond_error(ctx, 500, "internal-error", NULL);
+        return IDEMPOTENCY_ANSWERED;
+    }
     if (!idempotency_key_valid(key)) {
-        json_t *p = problem_new(422, "validation-error", "the Idempotency-Key header is invalid",
-                                ctx->request_id);
-        problem_add_field_error(p, "Idempotency-Key", "must be 1 to 255 visible ASCII characters");
-        api_respond_problem(ctx, p);
+        respond_invalid_key(ctx);
         return IDEMPOTENCY_ANSWERED;
     }
     snprintf(c->key, sizeof c->key, "%s", key);
+    c->owner = instance_lease_owner(ctx->app->lease);
     idempotency_request_hash(ctx->req->http_verb != NULL ? ctx->req->http_verb : "",
                              ctx->req->url_path != NULL ? ctx->req->url_path : "", body, body_len,
                              c->request_hash);
+    char *plan_text = json_dumps(fresh_plan, JSON_COMPACT);
     char err[256];
-    pg_conn *conn = pg_pool_acquire(ctx->app->pg, AUTH_PG_ACQUIRE_MS, err, sizeof err);
+    pg_conn *conn = plan_text != NULL
+                        ? pg_pool_acquire(ctx->app->pg, AUTH_PG_ACQUIRE_MS, err, sizeof err)
+                        : NULL;
     int rc = -1;
     if (conn == NULL) {
-        LOG_WARNF("idempotency: no database connection: %s", err);
+        LOG_WARNF("idempotency: no database connection: %s",
+                  plan_text != NULL ? err : "out of memory");
     } else {
-        rc = claim(ctx, conn, c);
+        rc = claim(ctx, conn, c, plan_text);
         pg_pool_release(ctx->app->pg, conn);
     }
+    free(plan_text);
     if (rc == 1) {
         c->active = true;
+        if (c->taken_over)
+            LOG_INFOF("idempotency: took over the claim of an earlier attempt (its process is "
+                      "gone or gave it up); repeating its command ids");
         return IDEMPOTENCY_PROCEED;
     }
     if (rc < 0) {
@@ -268,7 +329,55 @@ static void run_finish(pg_conn *conn, const pg_stmt *stmt, const char *const *va
     PQclear(res);
 }
 
+/* Stores a non-5xx answer; without a copy of the body, releases instead (a retry beats a
+ * replay with no body). */
+static void store_answer(api_request_ctx *ctx, pg_conn *conn, const char *const *owned) {
+    char status[16];
+    snprintf(status, sizeof status, "%d", ctx->status);
+    char *headers = answer_headers(ctx);
+    char *body = answer_body(ctx);
+    if (body == NULL) {
+        run_finish(conn, &RELEASE, owned);
+    } else {
+        const char *values[] = {
+            owned[0], owned[1], owned[2], owned[3], status, headers != NULL ? headers : "{}", body};
+        run_finish(conn, &STORE, values);
+    }
+    free(headers);
+    free(body);
+}
+
+int idempotency_replan(api_request_ctx *ctx, idempotency_claim *c, const json_t *plan) {
+    char *text = c->active ? json_dumps(plan, JSON_COMPACT) : NULL;
+    json_t *copy = text != NULL ? json_deep_copy(plan) : NULL;
+    char err[256];
+    pg_conn *conn =
+        copy != NULL ? pg_pool_acquire(ctx->app->pg, AUTH_PG_ACQUIRE_MS, err, sizeof err) : NULL;
+    int rc = -1;
+    if (conn != NULL) {
+        char owner[16];
+        snprintf(owner, sizeof owner, "%d", c->owner);
+        const char *values[] = {ctx->user_id, c->key, c->request_hash, owner, text};
+        PGresult *res = pg_exec_stmt(conn, &REPLAN, values);
+        rc = pg_result_ok(res) && PQntuples(res) == 1 ? 0 : -1;
+        PQclear(res);
+        pg_pool_release(ctx->app->pg, conn);
+    }
+    if (rc == 0) {
+        json_decref(c->plan);
+        c->plan = copy;
+        c->taken_over = false;
+    } else {
+        LOG_WARNF("idempotency: could not replace a claim's plan");
+        json_decref(copy);
+    }
+    free(text);
+    return rc;
+}
+
 void idempotency_finish(api_request_ctx *ctx, idempotency_claim *c) {
+    json_decref(c->plan);
+    c->plan = NULL;
     if (!c->active)
         return;
     c->active = false;
@@ -280,24 +389,12 @@ void idempotency_finish(api_request_ctx *ctx, idempotency_claim *c) {
                   IDEMPOTENCY_STALE_CLAIM_S, err);
         return;
     }
-    if (ctx->status >= 500 || ctx->status == 0) {
-        const char *values[] = {ctx->user_id, c->key, c->request_hash};
-        run_finish(conn, &RELEASE, values);
-    } else {
-        char status[16];
-        snprintf(status, sizeof status, "%d", ctx->status);
-        char *headers = answer_headers(ctx);
-        char *body = answer_body(ctx);
-        const char *values[] = {
-            ctx->user_id, c->key, c->request_hash, status, headers != NULL ? headers : "{}", body};
-        if (body == NULL) {
-            const char *rel[] = {ctx->user_id, c->key, c->request_hash};
-            run_finish(conn, &RELEASE, rel); /* better a retry than a replay without body */
-        } else {
-            run_finish(conn, &STORE, values);
-        }
-        free(headers);
-        free(body);
-    }
+    char owner[16];
+    snprintf(owner, sizeof owner, "%d", c->owner);
+    const char *owned[] = {ctx->user_id, c->key, c->request_hash, owner};
+    if (ctx->status < 500 && ctx->status != 0)
+        store_answer(ctx, conn, owned);
+    else
+        run_finish(conn, c->in_doubt ? &GIVE_UP : &RELEASE, owned);
     pg_pool_release(ctx->app->pg, conn);
 }

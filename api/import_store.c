@@ -18,7 +18,8 @@ static const pg_stmt INSERT_IMPORT = {
     .name = "import_insert",
     .sql = "INSERT INTO imports (id, user_id, status, total, accepted, rejected, errors,"
            " finished_at) VALUES ($1::uuid, $2::uuid, $3::text, $4::int, $5::int, $6::int,"
-           " $7::jsonb, CASE WHEN $3::text = 'done' THEN now() END)",
+           " $7::jsonb, CASE WHEN $3::text = 'done' THEN now() END)"
+           " ON CONFLICT (id) DO NOTHING RETURNING 1",
     .nparams = 7,
 };
 
@@ -118,10 +119,14 @@ static int build_arrays(const json_t *accepted, text_buf *cids, text_buf *tids, 
     return cids->failed || tids->failed || fields->failed ? -1 : 0;
 }
 
-static int run_stmt(pg_conn *conn, const pg_stmt *stmt, const char *const *values, char *err,
-                    size_t errlen) {
+/* 0 (with *rows when rows is not NULL) or -1. */
+static int run_stmt(pg_conn *conn, const pg_stmt *stmt, const char *const *values, int *rows,
+                    char *err, size_t errlen) {
     PGresult *res = pg_exec_stmt(conn, stmt, values);
     int rc = pg_result_ok(res) ? 0 : -1;
+    if (rc == 0 && rows != NULL) {
+        *rows = PQntuples(res);
+    }
     if (rc != 0) {
         snprintf(err, errlen, "%s: %s", stmt->name,
                  res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
@@ -138,8 +143,12 @@ static int insert_all(pg_conn *conn, const char *const *import_values, const cha
     if (pg_begin(conn, err, errlen) != 0) {
         return -1;
     }
-    if (run_stmt(conn, &INSERT_IMPORT, import_values, err, errlen) != 0 ||
-        (with_items && run_stmt(conn, &INSERT_ITEMS, items, err, errlen) != 0) ||
+    /* No row back: an earlier attempt of the same idempotent request (same import id,
+     * same body) stored it already, items included. */
+    int inserted = 0;
+    if (run_stmt(conn, &INSERT_IMPORT, import_values, &inserted, err, errlen) != 0 ||
+        (with_items && inserted == 1 &&
+         run_stmt(conn, &INSERT_ITEMS, items, NULL, err, errlen) != 0) ||
         pg_commit(conn, err, errlen) != 0) {
         pg_rollback(conn);
         return -1;

@@ -16,6 +16,7 @@
 
 #include "api/http_context.h"
 #include "api/http_server.h"
+#include "api/instance_lease.h"
 #include "api/sse_stream.h"
 #include "shared/config.h"
 #include "shared/log.h"
@@ -68,6 +69,8 @@ static int setup_jwt_key(const taskbus_config *cfg, api_app *app,
 }
 
 static void close_backends(api_app *app) {
+    instance_lease_stop(app->lease);
+    app->lease = NULL;
     if (app->producer != NULL) {
         kafka_producer_destroy(app->producer, PRODUCER_FLUSH_MS);
     }
@@ -109,7 +112,13 @@ static int open_backends(api_app *app, const taskbus_config *cfg) {
         LOG_ERRORF("REDIS_URL: %s", err);
         return -1;
     }
-    app->producer = kafka_producer_create(cfg->kafka_brokers, "taskbus-api", err, sizeof err);
+    app->lease = instance_lease_start(cfg->database_url);
+    if (app->lease == NULL) {
+        LOG_ERRORF("instance lease: cannot start its thread");
+        return -1;
+    }
+    app->producer = kafka_producer_create(cfg->kafka_brokers, "taskbus-api",
+                                          cfg->kafka_produce_timeout_ms, err, sizeof err);
     if (app->producer == NULL) {
         LOG_ERRORF("KAFKA_BROKERS: %s", err);
         return -1;

@@ -130,10 +130,11 @@ static void format_allow(unsigned methods, char *out, size_t outlen) {
     }
 }
 
-/* The candidate so far: the best route for the method, and the best pattern for the path. */
+/* The candidate so far, among the routes of the most specific pattern only: a literal
+ * path such as /tasks/stats is its own resource, so the methods of /tasks/:id neither
+ * serve it nor appear in its Allow. */
 typedef struct best {
     const api_route *route;
-    uint64_t route_score;
     bool route_exact; /* the method matched exactly (not HEAD served by GET) */
     const char *pattern;
     uint64_t pattern_score;
@@ -141,23 +142,23 @@ typedef struct best {
 } best;
 
 static void consider(best *b, const api_route *r, const char *method, uint64_t score) {
+    if (b->pattern != NULL && score < b->pattern_score) {
+        return;
+    }
+    if (b->pattern == NULL || score > b->pattern_score) {
+        *b = (best){.pattern = r->pattern, .pattern_score = score};
+    }
     b->methods |= method_bit(r->method);
     if (strcmp(r->method, "GET") == 0) {
         b->methods |= method_bit("HEAD");
-    }
-    if (b->pattern == NULL || score > b->pattern_score) {
-        b->pattern = r->pattern;
-        b->pattern_score = score;
     }
     bool exact = strcmp(r->method, method) == 0;
     bool via_get = strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0;
     if (!exact && !via_get) {
         return;
     }
-    if (b->route == NULL || score > b->route_score ||
-        (score == b->route_score && exact && !b->route_exact)) {
+    if (b->route == NULL || (exact && !b->route_exact)) {
         b->route = r;
-        b->route_score = score;
         b->route_exact = exact;
     }
 }

@@ -6,8 +6,10 @@
  * slash or a doubled slash never matches ("/health/" is not "/health"). Literal segments
  * beat ":param" segments when two patterns match the same path. HEAD is served by the GET
  * route of a path. Params are percent-decoded; one that is too long or decodes to a NUL
- * makes its pattern not match. The Allow list names every method of the path plus HEAD
- * (where GET is) and OPTIONS.
+ * makes its pattern not match. Only the routes of the most specific
+ * matching pattern count: a literal path (/tasks/stats) is its own resource, so the
+ * methods of /tasks/:id neither serve it nor appear in its Allow. The Allow list names
+ * the methods of that pattern plus HEAD (where GET is) and OPTIONS.
  */
 #ifndef TASKBUS_API_ROUTE_MATCH_H
 #define TASKBUS_API_ROUTE_MATCH_H

@@ -126,10 +126,10 @@ static void answer_accepted(api_request_ctx *ctx, const char *import_id, size_t 
     api_respond_json(ctx, 202, body);
 }
 
-static void import_parsed(api_request_ctx *ctx, const import_items *items) {
+/* import_id comes from the idempotency plan: a retry that took over a crashed attempt's
+ * claim stores under the same id, which import_store_create makes a no-op. */
+static void import_parsed(api_request_ctx *ctx, const import_items *items, const char *import_id) {
     import_report rep = {.errors = json_array(), .accepted = json_array(), .rejected = 0};
-    char import_id[UUID_STR_LEN];
-    uuid7_generate(import_id);
     char err[512];
     if (rep.errors == NULL || rep.accepted == NULL || check_items(&rep, items) != 0) {
         api_respond_error(ctx, 500, "internal-error", NULL);
@@ -146,7 +146,7 @@ static void import_parsed(api_request_ctx *ctx, const import_items *items) {
     json_decref(rep.accepted);
 }
 
-static void import_body(api_request_ctx *ctx, import_format format) {
+static void import_body(api_request_ctx *ctx, import_format format, const char *import_id) {
     char detail[320];
     import_items items;
     import_parse_result rc =
@@ -156,7 +156,7 @@ static void import_body(api_request_ctx *ctx, import_format format) {
         answer_parse_failure(ctx, rc, detail);
         return;
     }
-    import_parsed(ctx, &items);
+    import_parsed(ctx, &items, import_id);
     import_items_free(&items);
 }
 
@@ -168,13 +168,29 @@ static void post_import(api_request_ctx *ctx) {
                           "application/x-ndjson (one task per line)");
         return;
     }
+    char fresh_id[UUID_STR_LEN];
+    uuid7_generate(fresh_id);
+    json_t *plan = json_pack("{s:s}", "import_id", fresh_id);
     idempotency_claim claim;
-    if (idempotency_begin(ctx, ctx->req->binary_body, ctx->req->binary_body_length, &claim) !=
-        IDEMPOTENCY_PROCEED) {
+    if (plan == NULL) {
+        api_respond_error(ctx, 500, "internal-error", NULL);
         return;
     }
-    import_body(ctx, format);
+    if (idempotency_begin(ctx, ctx->req->binary_body, ctx->req->binary_body_length, plan, &claim) ==
+        IDEMPOTENCY_PROCEED) {
+        const char *import_id = json_string_value(json_object_get(claim.plan, "import_id"));
+        /* Storing under the same id again is a no-op, so after any 5xx (a lost commit
+         * reply included) the retry must reuse the id: keep the plan. */
+        claim.in_doubt = true;
+        if (uuid_is_valid(import_id)) {
+            import_body(ctx, format, import_id);
+        } else {
+            LOG_ERRORF("import: an idempotency plan is not an import plan");
+            api_respond_error(ctx, 500, "internal-error", NULL);
+        }
+    }
     idempotency_finish(ctx, &claim);
+    json_decref(plan);
 }
 
 static void get_import(api_request_ctx *ctx) {

@@ -102,11 +102,15 @@ static void respond_applied(api_request_ctx *ctx, const task_command *cmd, const
     api_respond_json(ctx, cmd->type == TASK_CMD_CREATE ? 201 : 200, task);
 }
 
-/* Produces cmd and answers: 503, 202, or the outcome within the Prefer: wait time. */
+/* Produces cmd and answers: 503, 202, or the outcome within the Prefer: wait time. claim
+ * (may be NULL) learns when a 503 leaves the command in doubt. */
 static void submit_and_answer(api_request_ctx *ctx, const task_command *cmd,
-                              const json_t *predicted) {
+                              const json_t *predicted, idempotency_claim *claim) {
     char err[256];
-    if (task_command_submit(ctx->app, cmd, ctx->request_id, err, sizeof err) != 0) {
+    int rc = task_command_submit(ctx->app, cmd, ctx->request_id, err, sizeof err);
+    if (rc != 0) {
+        if (rc == TASK_COMMAND_IN_DOUBT && claim != NULL)
+            claim->in_doubt = true;
         LOG_WARNF("tasks: command %s not accepted: %s", cmd->command_id, err);
         respond_unavailable(ctx, "the change could not be queued and was not accepted; retry");
         return;
@@ -141,19 +145,72 @@ static void command_init(task_command *cmd, const api_request_ctx *ctx, task_com
     cmd->issued_at_ms = time_now_unix_ms();
 }
 
+/* --- the ids of a create, as an idempotency plan --- */
+
+/* {command_id, task_id, issued_at_ms}: new ids (new reference, NULL out of memory). */
+static json_t *create_plan_new(void) {
+    char command_id[UUID_STR_LEN], task_id[UUID_STR_LEN];
+    uuid7_generate(command_id);
+    uuid7_generate(task_id);
+    return json_pack("{s:s,s:s,s:I}", "command_id", command_id, "task_id", task_id, "issued_at_ms",
+                     (json_int_t)time_now_unix_ms());
+}
+
+/* The create command of a plan; false when the plan is not one of ours. */
+static bool create_from_plan(task_command *cmd, const api_request_ctx *ctx, const json_t *plan) {
+    const char *cid = json_string_value(json_object_get(plan, "command_id"));
+    const char *tid = json_string_value(json_object_get(plan, "task_id"));
+    json_t *at = json_object_get(plan, "issued_at_ms");
+    if (!uuid_is_valid(cid) || !uuid_is_valid(tid) || !json_is_integer(at))
+        return false;
+    command_init(cmd, ctx, TASK_CMD_CREATE, tid);
+    snprintf(cmd->command_id, sizeof cmd->command_id, "%s", cid);
+    cmd->issued_at_ms = (long long)json_integer_value(at);
+    return true;
+}
+
+/* A taken-over plan whose command the first attempt fenced (503, never applied) must not
+ * be repeated: the writer would skip it. Gives the claim new ids then. 0, or -1 after
+ * answering. */
+static int renew_fenced_plan(api_request_ctx *ctx, idempotency_claim *claim) {
+    const char *cid = json_string_value(json_object_get(claim->plan, "command_id"));
+    command_outcome o = {0};
+    command_state st =
+        cid != NULL ? task_command_read_row(ctx->app, ctx->user_id, cid, &o) : CMD_UNAVAILABLE;
+    bool fenced =
+        st == CMD_REJECTED && json_integer_value(json_object_get(o.problem, "status")) == 503;
+    command_outcome_clear(&o);
+    if (st == CMD_UNAVAILABLE) {
+        respond_unavailable(ctx, "the earlier attempt could not be checked; retry shortly");
+        return -1;
+    }
+    if (!fenced)
+        return 0;
+    json_t *fresh = create_plan_new();
+    int rc = fresh != NULL ? idempotency_replan(ctx, claim, fresh) : -1;
+    json_decref(fresh);
+    if (rc != 0)
+        respond_unavailable(ctx, "the request could not be retried right now; retry shortly");
+    return rc;
+}
+
 /* --- POST /api/v1/tasks --- */
 
-static void create_validated(api_request_ctx *ctx, json_t *fields) {
-    char task_id[UUID_STR_LEN];
-    uuid7_generate(task_id);
+static void create_validated(api_request_ctx *ctx, json_t *fields, idempotency_claim *claim) {
+    if (claim->taken_over && renew_fenced_plan(ctx, claim) != 0)
+        return;
     task_command cmd;
-    command_init(&cmd, ctx, TASK_CMD_CREATE, task_id);
+    if (!create_from_plan(&cmd, ctx, claim->plan)) {
+        LOG_ERRORF("tasks: an idempotency plan is not a create plan");
+        api_respond_error(ctx, 500, "internal-error", NULL);
+        return;
+    }
     cmd.fields = fields;
-    json_t *predicted = task_predict_create(task_id, fields, cmd.issued_at_ms);
+    json_t *predicted = task_predict_create(cmd.task_id, fields, cmd.issued_at_ms);
     if (predicted == NULL)
         api_respond_error(ctx, 500, "internal-error", NULL);
     else
-        submit_and_answer(ctx, &cmd, predicted);
+        submit_and_answer(ctx, &cmd, predicted, claim);
     json_decref(predicted);
 }
 
@@ -171,14 +228,17 @@ static void handle_create(api_request_ctx *ctx) {
     json_decref(errors);
     /* Canonical form: the same members in another order or spacing are the same request. */
     char *canonical = json_dumps(ctx->body, JSON_COMPACT | JSON_SORT_KEYS);
+    json_t *plan = create_plan_new();
     idempotency_claim claim;
-    if (canonical == NULL) {
+    if (canonical == NULL || plan == NULL) {
         api_respond_error(ctx, 500, "internal-error", NULL);
-    } else if (idempotency_begin(ctx, canonical, strlen(canonical), &claim) ==
-               IDEMPOTENCY_PROCEED) {
-        create_validated(ctx, fields);
+    } else {
+        if (idempotency_begin(ctx, canonical, strlen(canonical), plan, &claim) ==
+            IDEMPOTENCY_PROCEED)
+            create_validated(ctx, fields, &claim);
         idempotency_finish(ctx, &claim);
     }
+    json_decref(plan);
     free(canonical);
     json_decref(fields);
 }
@@ -257,7 +317,7 @@ static void update_validated(api_request_ctx *ctx, const json_t *current, json_t
     if (predicted == NULL)
         api_respond_error(ctx, 500, "internal-error", NULL);
     else
-        submit_and_answer(ctx, &cmd, predicted);
+        submit_and_answer(ctx, &cmd, predicted, NULL);
     json_decref(predicted);
 }
 
@@ -294,7 +354,7 @@ static void handle_delete(api_request_ctx *ctx) {
         task_command cmd;
         command_init(&cmd, ctx, TASK_CMD_DELETE, ctx->path_params[0]);
         cmd.expected_version = expected;
-        submit_and_answer(ctx, &cmd, NULL);
+        submit_and_answer(ctx, &cmd, NULL, NULL);
     }
     json_decref(current);
 }

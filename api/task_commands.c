@@ -30,6 +30,15 @@ static const pg_stmt COMMAND_ROW = {
     "SELECT status, problem::text, task_version, task_id::text, type"
     " FROM commands WHERE command_id = $1::uuid AND user_id = $2::uuid",
     2};
+/* The fence of a command Kafka may hold although it did not confirm it in time: the
+ * writer skips a command whose id is in commands, so this row makes sure it is never
+ * applied. ON CONFLICT: the writer recorded it first, so it was accepted after all. */
+static const pg_stmt COMMAND_FENCE = {
+    "cmd_fence",
+    "INSERT INTO commands (command_id, user_id, task_id, type, status, problem)"
+    " VALUES ($1::uuid, $2::uuid, $3::uuid, $4, 'rejected', $5::jsonb)"
+    " ON CONFLICT (command_id) DO NOTHING RETURNING 1",
+    5};
 static const pg_stmt TASK_PRIMARY = {
     "cmd_task_primary",
     "SELECT " TASK_SELECT_COLUMNS " FROM tasks WHERE id = $1::uuid AND owner_id = $2::uuid", 2};
@@ -74,6 +83,45 @@ static void mark_pending(const api_app *app, const task_command *cmd) {
     free(text);
 }
 
+/* The stored problem of a fenced command (caller free()s), or NULL. */
+static char *fence_problem(void) {
+    json_t *p = json_pack("{s:s,s:s,s:i,s:s}", "type", "/problems/service-unavailable", "title",
+                          "Service Unavailable", "status", 503, "detail",
+                          "Kafka did not confirm the command in time; it was not accepted and "
+                          "will not be applied");
+    char *text = p != NULL ? json_dumps(p, JSON_COMPACT) : NULL;
+    json_decref(p);
+    return text;
+}
+
+/* A command Kafka may hold although it did not confirm it: fences it (see the header).
+ * 1 fenced (not accepted), 0 the writer had recorded it (accepted), -1 Postgres could
+ * not answer (left in doubt). */
+static int fence_command(const api_app *app, const task_command *cmd) {
+    char *problem = fence_problem();
+    char err[256];
+    pg_conn *conn =
+        problem != NULL ? pg_pool_acquire(app->pg, PG_ACQUIRE_MS, err, sizeof err) : NULL;
+    int rc = -1;
+    if (conn != NULL) {
+        const char *values[] = {cmd->command_id, cmd->user_id, cmd->task_id,
+                                task_command_type_name(cmd->type), problem};
+        PGresult *res = pg_exec_stmt(conn, &COMMAND_FENCE, values);
+        if (pg_result_ok(res))
+            rc = PQntuples(res) == 1 ? 1 : 0;
+        else
+            snprintf(err, sizeof err, "%s",
+                     res != NULL ? PQresultErrorMessage(res) : "connection failed");
+        PQclear(res);
+        pg_pool_release(app->pg, conn);
+    }
+    if (rc < 0)
+        LOG_ERRORF("commands: could not fence %s (Kafka may still deliver it): %s", cmd->command_id,
+                   problem != NULL ? err : "out of memory");
+    free(problem);
+    return rc;
+}
+
 int task_command_submit(const api_app *app, const task_command *cmd, const char *request_id,
                         char *err, size_t errlen) {
     char *value = task_command_encode(cmd, request_id);
@@ -92,11 +140,19 @@ int task_command_submit(const api_app *app, const task_command *cmd, const char 
         .nheaders = 1,
     };
     int64_t start = time_monotonic_ns();
-    int rc = kafka_producer_send(app->producer, &msg, TASK_COMMAND_PRODUCE_WAIT_MS, err, errlen);
+    bool in_doubt = false;
+    int wait_ms = app->cfg->kafka_produce_timeout_ms + TASK_COMMAND_REPORT_SLACK_MS;
+    int rc = kafka_producer_send_doubt(app->producer, &msg, wait_ms, &in_doubt, err, errlen);
     observe_produce(start, rc == 0);
     free(value);
+    int fenced = rc != 0 && in_doubt ? fence_command(app, cmd) : 1;
+    if (fenced == 0) {
+        LOG_INFOF("commands: %s was recorded by the writer although Kafka did not confirm it",
+                  cmd->command_id);
+        rc = 0;
+    }
     if (rc != 0)
-        return -1;
+        return fenced < 0 ? TASK_COMMAND_IN_DOUBT : -1;
     mark_pending(app, cmd);
     return 0;
 }

@@ -7,10 +7,15 @@
  * {u:<uid>}:cmd:<cid>, Postgres table commands); poll for it for Prefer: wait; read the
  * resulting task back no older than the version the writer reported.
  * Rules: a command counts as accepted only once Kafka's delivery report says it is
- * durable; the wait for that report outlasts the producer's message.timeout.ms, so a
- * failure answer really means "not accepted". The pending marker is written with SET NX:
- * the writer may have recorded the outcome before we get there, and pending must never
- * hide it. Every lookup is by (user id, command id), so another user's command is
+ * durable. The producer's message.timeout.ms is TASKBUS_KAFKA_PRODUCE_TIMEOUT_MS (5 s),
+ * and the wait for the report outlasts it by TASK_COMMAND_REPORT_SLACK_MS, so a write
+ * is answered within a few seconds even with Kafka down. A failure answer must mean
+ * "never applied": when the report leaves it in doubt whether the broker got the
+ * message, the command is fenced first (a `rejected` commands row with the 503, which
+ * the writer's de-duplication by command id then skips); if the writer recorded it
+ * before the fence, it was accepted after all and is answered as such. The pending marker is
+ * written with SET NX: the writer may have recorded the outcome before we get there, and pending
+ * must never hide it. Every lookup is by (user id, command id), so another user's command is
  * invisible.
  */
 #ifndef TASKBUS_API_TASK_COMMANDS_H
@@ -22,13 +27,17 @@
 #include "api/http_context.h"
 #include "shared/task_command.h"
 
-/* Longer than the producer's message.timeout.ms (30 s, shared/kafka_producer.c). */
-#define TASK_COMMAND_PRODUCE_WAIT_MS 32000
+/* How long after message.timeout.ms a delivery report may still come: librdkafka
+ * scans for timed-out messages once a second. */
+#define TASK_COMMAND_REPORT_SLACK_MS 2000
 #define TASK_COMMAND_POLL_REDIS_MS 5
 #define TASK_COMMAND_POLL_PG_MS 50
 
 /* Produces cmd and waits for Kafka's acknowledgement, then sets the pending marker (best
- * effort). 0 when Kafka holds the command; -1 (err says why) when it was not accepted. */
+ * effort). 0 when Kafka holds the command; -1 (err says why) when it was not accepted and
+ * never will be; TASK_COMMAND_IN_DOUBT when it was not confirmed and could not be fenced
+ * (Postgres down too): it may still be applied, so a retry must repeat its ids. */
+#define TASK_COMMAND_IN_DOUBT (-2)
 int task_command_submit(const api_app *app, const task_command *cmd, const char *request_id,
                         char *err, size_t errlen);
 

@@ -9,8 +9,11 @@
  *   release the group while the poller still owes it reports.
  * - A group's counters are guarded by its own mutex; waiters sleep on its condvar
  *   (CLOCK_MONOTONIC).
- * - message.timeout.ms bounds how long librdkafka retries a message, so every enqueued
- *   message gets a report eventually, even with the brokers down.
+ * - message.timeout.ms (the creator's bound) limits how long librdkafka retries a
+ *   message, so every enqueued message gets a report eventually, even with the brokers
+ *   down. A failed report says whether the message may still have reached the broker
+ *   (librdkafka's "possibly persisted"): callers that promised "not accepted" must then
+ *   make sure it is never acted on (see api/task_commands.c).
  * - destroy flushes, then purges what is left (those reports say "purged"), serves the
  *   last reports and only then stops the poller, so no waiter is left hanging.
  */
@@ -29,8 +32,6 @@
 #include "shared/log.h"
 #include "shared/metrics.h"
 
-/* Upper bound on librdkafka's own retries of one message. */
-#define PRODUCER_MESSAGE_TIMEOUT_MS "30000"
 /* How long enqueue waits for room when the local queue is full. */
 #define ENQUEUE_FULL_WAIT_MS 1000
 
@@ -46,6 +47,7 @@ struct kafka_delivery_group {
     int refs;    /* creator + each message still owed a report */
     int pending; /* enqueued messages without a report */
     int failed;
+    int in_doubt; /* failed reports whose message may still have reached the broker */
     char first_error[256];
 };
 
@@ -75,6 +77,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     bool first_failure = false;
     pthread_mutex_lock(&g->mu);
     g->pending--;
+    if (msg->err && rd_kafka_message_status(msg) != RD_KAFKA_MSG_STATUS_NOT_PERSISTED) {
+        g->in_doubt++;
+    }
     if (msg->err && g->failed++ == 0) {
         first_failure = true;
         snprintf(g->first_error, sizeof g->first_error, "delivery to %s failed: %s",
@@ -135,21 +140,24 @@ static int conf_set_all(rd_kafka_conf_t *conf, const char *const kv[][2], char *
     return 0;
 }
 
-kafka_producer *kafka_producer_create(const char *brokers, const char *client_id, char *err,
-                                      size_t errlen) {
+kafka_producer *kafka_producer_create(const char *brokers, const char *client_id,
+                                      int message_timeout_ms, char *err, size_t errlen) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     kafka_producer *p = calloc(1, sizeof *p);
     if (conf == NULL || p == NULL) {
         errbuf_setf(err, errlen, "kafka producer: out of memory");
         goto fail;
     }
+    char timeout[16];
+    snprintf(timeout, sizeof timeout, "%d",
+             message_timeout_ms > 0 ? message_timeout_ms : KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS);
     const char *const kv[][2] = {
         {"bootstrap.servers", brokers},
         {"client.id", client_id != NULL ? client_id : "taskbus"},
         {"enable.idempotence", "true"},
         {"acks", "all"},
         {"linger.ms", "5"},
-        {"message.timeout.ms", PRODUCER_MESSAGE_TIMEOUT_MS},
+        {"message.timeout.ms", timeout},
         {NULL, NULL},
     };
     if (brokers == NULL || conf_set_all(conf, kv, err, errlen) != 0) {
@@ -316,6 +324,11 @@ int kafka_producer_enqueue(kafka_producer *p, kafka_delivery_group *g, const kaf
 }
 
 int kafka_delivery_group_wait(kafka_delivery_group *g, int timeout_ms, char *err, size_t errlen) {
+    return kafka_delivery_group_wait_doubt(g, timeout_ms, NULL, err, errlen);
+}
+
+int kafka_delivery_group_wait_doubt(kafka_delivery_group *g, int timeout_ms, bool *in_doubt,
+                                    char *err, size_t errlen) {
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
     deadline.tv_sec += timeout_ms / 1000;
@@ -331,12 +344,17 @@ int kafka_delivery_group_wait(kafka_delivery_group *g, int timeout_ms, char *err
             rc = -1;
         }
     }
+    /* A message still without a report may yet be delivered: in doubt as well. */
+    if (in_doubt != NULL) {
+        *in_doubt = g->pending > 0 || g->in_doubt > 0;
+    }
     if (g->pending > 0) {
         errbuf_setf(err, errlen, "kafka: %d message(s) not acknowledged within %d ms", g->pending,
-                 timeout_ms);
+                    timeout_ms);
         rc = -1;
     } else if (g->failed > 0) {
-        errbuf_setf(err, errlen, "kafka: %d message(s) failed; first: %s", g->failed, g->first_error);
+        errbuf_setf(err, errlen, "kafka: %d message(s) failed; first: %s", g->failed,
+                    g->first_error);
         rc = -1;
     } else {
         rc = 0;
@@ -347,6 +365,14 @@ int kafka_delivery_group_wait(kafka_delivery_group *g, int timeout_ms, char *err
 
 int kafka_producer_send(kafka_producer *p, const kafka_message *msg, int timeout_ms, char *err,
                         size_t errlen) {
+    return kafka_producer_send_doubt(p, msg, timeout_ms, NULL, err, errlen);
+}
+
+int kafka_producer_send_doubt(kafka_producer *p, const kafka_message *msg, int timeout_ms,
+                              bool *in_doubt, char *err, size_t errlen) {
+    if (in_doubt != NULL) {
+        *in_doubt = false;
+    }
     kafka_delivery_group *g = kafka_delivery_group_new();
     if (g == NULL) {
         errbuf_setf(err, errlen, "kafka send: out of memory");
@@ -354,7 +380,7 @@ int kafka_producer_send(kafka_producer *p, const kafka_message *msg, int timeout
     }
     int rc = kafka_producer_enqueue(p, g, msg, err, errlen);
     if (rc == 0) {
-        rc = kafka_delivery_group_wait(g, timeout_ms, err, errlen);
+        rc = kafka_delivery_group_wait_doubt(g, timeout_ms, in_doubt, err, errlen);
     }
     kafka_delivery_group_release(g);
     return rc;

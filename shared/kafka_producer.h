@@ -31,14 +31,23 @@ typedef struct kafka_message {
     size_t nheaders;
 } kafka_message;
 
-kafka_producer *kafka_producer_create(const char *brokers, const char *client_id, char *err,
-                                      size_t errlen);
+/* librdkafka's own bound on retrying one message, for producers that can wait. */
+#define KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS 30000
+
+/* message_timeout_ms is message.timeout.ms: every message has its report within it
+ * (<= 0: KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS). */
+kafka_producer *kafka_producer_create(const char *brokers, const char *client_id,
+                                      int message_timeout_ms, char *err, size_t errlen);
 /* Flushes (up to timeout_ms), stops the poller and frees. */
 void kafka_producer_destroy(kafka_producer *producer, int timeout_ms);
 
 /* Produces one message and waits for its delivery report. 0 when durable, else -1. */
 int kafka_producer_send(kafka_producer *producer, const kafka_message *msg, int timeout_ms,
                         char *err, size_t errlen);
+/* The same; on -1, *in_doubt says whether the message may still reach (or have reached)
+ * the broker: a report of "possibly persisted", or no report within timeout_ms. */
+int kafka_producer_send_doubt(kafka_producer *producer, const kafka_message *msg, int timeout_ms,
+                              bool *in_doubt, char *err, size_t errlen);
 
 kafka_delivery_group *kafka_delivery_group_new(void);
 /* Enqueues without waiting; the report counts into group. 0, or -1 when it could not even
@@ -49,6 +58,9 @@ int kafka_producer_enqueue(kafka_producer *producer, kafka_delivery_group *group
  * failed delivery or a timeout (err says which). */
 int kafka_delivery_group_wait(kafka_delivery_group *group, int timeout_ms, char *err,
                               size_t errlen);
+/* The same, with *in_doubt (may be NULL) as for kafka_producer_send_doubt. */
+int kafka_delivery_group_wait_doubt(kafka_delivery_group *group, int timeout_ms, bool *in_doubt,
+                                    char *err, size_t errlen);
 void kafka_delivery_group_release(kafka_delivery_group *group);
 
 int kafka_producer_flush(kafka_producer *producer, int timeout_ms);

@@ -229,7 +229,8 @@ static int run(const taskbus_config *cfg, replay *r, pg_pool *pool) {
         fprintf(stderr, "taskbus-admin: postgres: %s\n", err);
         return 1;
     }
-    r->producer = kafka_producer_create(cfg->kafka_brokers, "taskbus-admin", err, sizeof err);
+    r->producer = kafka_producer_create(cfg->kafka_brokers, "taskbus-admin",
+                                        KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS, err, sizeof err);
     r->rk = r->producer != NULL ? make_consumer(cfg) : NULL;
     int rc = r->rk != NULL && replay_all(r) == 0 ? 0 : 1;
     if (r->producer == NULL) {

@@ -120,8 +120,8 @@ static int start(const taskbus_config *cfg, importer_app *app) {
         fprintf(stderr, "taskbus-importer: DATABASE_URL: %s\n", err);
         return 2;
     }
-    app->im.producer =
-        kafka_producer_create(cfg->kafka_brokers, "taskbus-importer", err, sizeof err);
+    app->im.producer = kafka_producer_create(cfg->kafka_brokers, "taskbus-importer",
+                                             KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS, err, sizeof err);
     if (app->im.producer == NULL) {
         LOG_ERRORF("importer: %s", err);
         return 1;

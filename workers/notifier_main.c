@@ -63,7 +63,8 @@ static int create_clients(const taskbus_config *cfg, notifier_app *app) {
         fprintf(stderr, "taskbus-notifier: DATABASE_URL: %s\n", err);
         return 2;
     }
-    app->producer = kafka_producer_create(cfg->kafka_brokers, "taskbus-notifier", err, sizeof err);
+    app->producer = kafka_producer_create(cfg->kafka_brokers, "taskbus-notifier",
+                                          KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS, err, sizeof err);
     if (app->producer == NULL) {
         LOG_ERRORF("notifier: %s", err);
         return 1;

@@ -135,7 +135,8 @@ static int start(const taskbus_config *cfg, relay_state *st) {
         fprintf(stderr, "taskbus-relay: DATABASE_URL: %s\n", err);
         return 2;
     }
-    st->producer = kafka_producer_create(cfg->kafka_brokers, "taskbus-relay", err, sizeof err);
+    st->producer = kafka_producer_create(cfg->kafka_brokers, "taskbus-relay",
+                                         KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS, err, sizeof err);
     if (st->producer == NULL) {
         LOG_ERRORF("relay: %s", err);
         return 1;

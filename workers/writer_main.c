@@ -73,7 +73,8 @@ static int create_clients(const taskbus_config *cfg, writer_app *app) {
         fprintf(stderr, "taskbus-writer: REDIS_URL: %s\n", err);
         return 2;
     }
-    app->producer = kafka_producer_create(cfg->kafka_brokers, "taskbus-writer", err, sizeof err);
+    app->producer = kafka_producer_create(cfg->kafka_brokers, "taskbus-writer",
+                                          KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS, err, sizeof err);
     if (app->producer == NULL) {
         LOG_ERRORF("writer: %s", err);
         return 1;

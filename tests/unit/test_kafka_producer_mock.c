@@ -55,8 +55,9 @@ static void send_to_a_down_broker_times_out(void **state) {
     mock_start(&m, "t-down");
     assert_int_equal(rd_kafka_mock_broker_set_down(m.cluster, 1), 0);
     char err[512] = "";
-    kafka_producer *p = kafka_producer_create(rd_kafka_mock_cluster_bootstraps(m.cluster),
-                                              "mock-test", err, sizeof err);
+    kafka_producer *p =
+        kafka_producer_create(rd_kafka_mock_cluster_bootstraps(m.cluster), "mock-test",
+                              KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS, err, sizeof err);
     assert_non_null(p);
     kafka_message msg = {.topic = "t-down", .key = "k", .key_len = 1, .value = "v", .value_len = 1};
     int64_t t0 = time_monotonic_ns();
@@ -82,8 +83,9 @@ static void refused_produce_requests_fail_the_send(void **state) {
     }
     rd_kafka_mock_push_request_errors_array(m.cluster, PRODUCE_API_KEY, 64, errs);
     char err[512] = "";
-    kafka_producer *p = kafka_producer_create(rd_kafka_mock_cluster_bootstraps(m.cluster),
-                                              "mock-test", err, sizeof err);
+    kafka_producer *p =
+        kafka_producer_create(rd_kafka_mock_cluster_bootstraps(m.cluster), "mock-test",
+                              KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS, err, sizeof err);
     assert_non_null(p);
     kafka_message msg = {.topic = "t-refused", .value = "v", .value_len = 1};
     int64_t t0 = time_monotonic_ns();
@@ -100,8 +102,9 @@ static void group_released_before_its_reports_is_safe(void **state) {
     mock_start(&m, "t-group");
     assert_int_equal(rd_kafka_mock_broker_set_down(m.cluster, 1), 0);
     char err[512] = "";
-    kafka_producer *p = kafka_producer_create(rd_kafka_mock_cluster_bootstraps(m.cluster),
-                                              "mock-test", err, sizeof err);
+    kafka_producer *p =
+        kafka_producer_create(rd_kafka_mock_cluster_bootstraps(m.cluster), "mock-test",
+                              KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS, err, sizeof err);
     assert_non_null(p);
     kafka_delivery_group *g = kafka_delivery_group_new();
     const kafka_header hdr[] = {{"request_id", "r1"}};
@@ -123,11 +126,13 @@ static void group_released_before_its_reports_is_safe(void **state) {
 static void bad_arguments_are_refused(void **state) {
     (void)state;
     char err[512] = "";
-    assert_null(kafka_producer_create(NULL, "x", err, sizeof err));
+    assert_null(
+        kafka_producer_create(NULL, "x", KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS, err, sizeof err));
     mock m;
     mock_start(&m, "t-args");
-    kafka_producer *p = kafka_producer_create(rd_kafka_mock_cluster_bootstraps(m.cluster),
-                                              "mock-test", err, sizeof err);
+    kafka_producer *p =
+        kafka_producer_create(rd_kafka_mock_cluster_bootstraps(m.cluster), "mock-test",
+                              KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS, err, sizeof err);
     assert_non_null(p);
     kafka_delivery_group *g = kafka_delivery_group_new();
     kafka_message no_topic = {.value = "v", .value_len = 1};
@@ -139,12 +144,62 @@ static void bad_arguments_are_refused(void **state) {
     mock_stop(&m);
 }
 
+/* The API's bound (issue 7): with message.timeout.ms short, a send to a dead broker ends
+ * within it plus librdkafka's 1 s timeout scan, and the message is known never sent. */
+static void short_message_timeout_bounds_a_send(void **state) {
+    (void)state;
+    mock m;
+    mock_start(&m, "t-bound");
+    assert_int_equal(rd_kafka_mock_broker_set_down(m.cluster, 1), 0);
+    char err[512] = "";
+    kafka_producer *p = kafka_producer_create(rd_kafka_mock_cluster_bootstraps(m.cluster),
+                                              "mock-test", 1000, err, sizeof err);
+    assert_non_null(p);
+    kafka_message msg = {
+        .topic = "t-bound", .key = "k", .key_len = 1, .value = "v", .value_len = 1};
+    bool in_doubt = true;
+    int64_t t0 = time_monotonic_ns();
+    assert_int_equal(kafka_producer_send_doubt(p, &msg, 10000, &in_doubt, err, sizeof err), -1);
+    assert_true(elapsed_ms(t0) < 3500);
+    assert_non_null(strstr(err, "failed"));
+    assert_false(in_doubt);
+    kafka_producer_destroy(p, 500);
+    mock_stop(&m);
+}
+
+/* A message the broker received but did not acknowledge in time may be in the log:
+ * the report must say so, so the API can make sure it is never applied. */
+static void unacknowledged_in_flight_message_is_in_doubt(void **state) {
+    (void)state;
+    mock m;
+    mock_start(&m, "t-doubt");
+    char err[512] = "";
+    kafka_producer *p = kafka_producer_create(rd_kafka_mock_cluster_bootstraps(m.cluster),
+                                              "mock-test", 3000, err, sizeof err);
+    assert_non_null(p);
+    /* One delivered message first: the idempotent producer then has its producer id and
+     * the cluster's metadata, so the next message is really sent; then every answer is
+     * made late, so that message is in flight when its timeout strikes. */
+    kafka_message msg = {
+        .topic = "t-doubt", .key = "k", .key_len = 1, .value = "v", .value_len = 1};
+    assert_int_equal(kafka_producer_send(p, &msg, 10000, err, sizeof err), 0);
+    assert_int_equal(rd_kafka_mock_broker_set_rtt(m.cluster, 1, 10000), 0);
+    bool in_doubt = false;
+    assert_int_equal(kafka_producer_send_doubt(p, &msg, 10000, &in_doubt, err, sizeof err), -1);
+    assert_true(in_doubt);
+    assert_int_equal(rd_kafka_mock_broker_set_rtt(m.cluster, 1, 0), 0);
+    kafka_producer_destroy(p, 500);
+    mock_stop(&m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(send_to_a_down_broker_times_out),
         cmocka_unit_test(refused_produce_requests_fail_the_send),
         cmocka_unit_test(group_released_before_its_reports_is_safe),
         cmocka_unit_test(bad_arguments_are_refused),
+        cmocka_unit_test(short_message_timeout_bounds_a_send),
+        cmocka_unit_test(unacknowledged_in_flight_message_is_in_doubt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

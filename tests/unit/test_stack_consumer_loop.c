@@ -249,7 +249,8 @@ static void create_topic(void) {
 /* Messages first..last-1: key user-(i%50), value msg-i, header request_id req-i. */
 static void produce_messages(int first, int last) {
     char err[512] = "";
-    kafka_producer *p = kafka_producer_create(g_brokers, "test-consumer-loop", err, sizeof err);
+    kafka_producer *p = kafka_producer_create(g_brokers, "test-consumer-loop",
+                                              KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS, err, sizeof err);
     assert_non_null(p);
     kafka_delivery_group *g = kafka_delivery_group_new();
     for (int i = first; i < last; i++) {

@@ -108,7 +108,8 @@ static int read_back(int want, char *first_headers, size_t hlen) {
 static void sends_and_groups_are_delivered(void **state) {
     (void)state;
     char err[512] = "";
-    kafka_producer *p = kafka_producer_create(g_brokers, "test-producer", err, sizeof err);
+    kafka_producer *p = kafka_producer_create(g_brokers, "test-producer",
+                                              KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS, err, sizeof err);
     if (p == NULL) {
         fail_msg("create: %s", err);
     }
@@ -154,7 +155,8 @@ static void sends_and_groups_are_delivered(void **state) {
 static void send_to_missing_topic_fails(void **state) {
     (void)state;
     char err[512] = "";
-    kafka_producer *p = kafka_producer_create(g_brokers, "test-producer", err, sizeof err);
+    kafka_producer *p = kafka_producer_create(g_brokers, "test-producer",
+                                              KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS, err, sizeof err);
     assert_non_null(p);
     char topic[160];
     snprintf(topic, sizeof topic, "%s-missing", g_topic);
