@@ -2,24 +2,30 @@
 
 Owns: who the generated requests come from (users and client addresses), the few
 generated "positive" cases that no schema can make valid and how they are adjusted, and
-the suite's own checks. docs/decisions.md ("Contract suite") says why each exists.
+the suite's own check. docs/decisions.md ("Contract suite") says why each exists.
 
 Rules:
-- Nothing here hides a failure: a case is only adjusted where the document states the
-  rule in prose that JSON Schema cannot express (a cursor is only valid for the query that
-  issued it, a date range spans at most 366 days, due_after < due_before, a webhook URL
-  must resolve to an address the stack may reach, an e-mail token exists only in an
-  e-mail, an Idempotency-Key names one request). Negative cases are never touched.
+- Nothing here hides a failure. A positive case is only adjusted (or dropped) where the
+  document states a rule in prose that JSON Schema cannot express: a task-list or
+  activity cursor is valid only as issued for its query, analytics spans at most 366
+  days, due_after < due_before, a new password differs from the current one, a webhook
+  URL must resolve to an address the stack's SSRF guard lets through, an e-mail token
+  exists only in an e-mail, an Idempotency-Key names one request. A DELETE of a task in
+  the stateful phase waits for the writer (Prefer: wait=30), so a 2xx means deleted
+  when schemathesis then expects 404. Negative cases are never touched.
 - Each request comes from its own client address (X-Forwarded-For, honoured by the test
-  stack's TASKBUS_TRUST_PROXY=1), like every pytest client has its own: the per-IP buckets
-  stay production-like and a run of thousands of requests never meets them.
+  stack's TASKBUS_TRUST_PROXY=1), like every pytest client has its own: the per-address
+  buckets stay production-like and a run of thousands of requests never meets them.
 - Each (phase, operation) has its own user (the stateful phase one for the whole phase,
   since its steps follow links from one operation to the next), so the per-user bucket
   (600/60 s) is never the limit either. A rate-limited answer fails the run
-  (`not_rate_limited`): a 429 would mean a case never reached its handler.
+  (`not_rate_limited`): a 429 would mean a case never reached its handler. The one
+  exception is the per-account bucket of sign-in attempts, which generated e-mails
+  meet by design (the empty one repeats).
 - Operations that end sessions (logout, logout-all, password change) get a fresh user per
   case, so they never revoke the token of the cases that follow; so does the event
   stream, whose streams are capped per user and outlive the client by up to 15 s.
+- Tokens are never refetched on a 401 (retry_on=[]): a 401 to a valid token is a finding.
 """
 
 import hashlib
@@ -222,8 +228,8 @@ PER_ACCOUNT_LIMITED = {"POST /api/v1/auth/login", "PUT /api/v1/auth/password"}
 @schemathesis.check
 def not_rate_limited(ctx, response, case):
     """A rate-limited answer means the case never reached its handler: the suite must
-    stay within the per-address and per-user limits (see the module doc), so a 429 of
-    those buckets fails the run."""
+    stay within the per-address and per-user limits and the caps of event streams (one
+    user per stream case; see the module doc), so a 429 of those fails the run."""
     if response.status_code != 429:
         return None
     try:
@@ -231,7 +237,7 @@ def not_rate_limited(ctx, response, case):
     except ValueError:
         body = {}
     if body.get("type") != "/problems/rate-limited":
-        return None  # another 429 (the cap of event streams) is the operation's own answer
+        return None
     if case.operation.label in PER_ACCOUNT_LIMITED and "for this account" in str(body.get("detail")):
         return None
     raise AssertionError(f"rate limited: {response.text[:200]}")
