@@ -18,6 +18,7 @@
 #include "api/http_server.h"
 #include "api/instance_lease.h"
 #include "api/sse_stream.h"
+#include "api/user_deletions.h"
 #include "shared/config.h"
 #include "shared/log.h"
 
@@ -142,9 +143,16 @@ static int wait_for_stop(const sigset_t *set) {
 
 static int serve(api_app *app, const taskbus_config *cfg, const sigset_t *stop_signals) {
     char err[512];
+    /* Deleted users' tokens are refused from the first request on (user_deletions.h). */
+    user_deletions *deletions = user_deletions_start(app, err, sizeof err);
+    if (deletions == NULL) {
+        LOG_ERRORF("user deletions: %s", err);
+        return -1;
+    }
     http_server *srv = http_server_start(app, err, sizeof err);
     if (srv == NULL) {
         LOG_ERRORF("HTTP server: %s", err);
+        user_deletions_stop(deletions);
         return -1;
     }
     log_json(LOG_INFO, "listening",
@@ -156,6 +164,7 @@ static int serve(api_app *app, const taskbus_config *cfg, const sigset_t *stop_s
      * only for ordinary requests. */
     sse_streams_shutdown();
     http_server_stop(srv, DRAIN_MS);
+    user_deletions_stop(deletions);
     return 0;
 }
 
