@@ -27,6 +27,7 @@ typedef struct api_app {
     pg_pool *pg_read; /* DATABASE_READ_URL, or the same pool as pg */
     redis_pool *redis;
     kafka_producer *producer;
+    struct sse_hub *sse_hub;      /* the shared SSE subscription and stream caps (sse_hub.h) */
     const unsigned char *jwt_key; /* HS256 secret, at least 32 bytes */
     size_t jwt_key_len;
 } api_app;

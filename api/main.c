@@ -16,7 +16,7 @@
 
 #include "api/http_context.h"
 #include "api/http_server.h"
-#include "api/sse_stream.h"
+#include "api/sse_hub.h"
 #include "shared/config.h"
 #include "shared/log.h"
 
@@ -68,6 +68,8 @@ static int setup_jwt_key(const taskbus_config *cfg, api_app *app,
 }
 
 static void close_backends(api_app *app) {
+    sse_hub_destroy(app->sse_hub);
+    app->sse_hub = NULL;
     if (app->producer != NULL) {
         kafka_producer_destroy(app->producer, PRODUCER_FLUSH_MS);
     }
@@ -114,6 +116,15 @@ static int open_backends(api_app *app, const taskbus_config *cfg) {
         LOG_ERRORF("KAFKA_BROKERS: %s", err);
         return -1;
     }
+    sse_hub_params hub = {.redis_url = cfg->redis_url,
+                          .redis_timeout_ms = cfg->redis_timeout_ms,
+                          .max_per_user = cfg->sse_max_per_user,
+                          .max_per_instance = cfg->sse_max_per_instance};
+    app->sse_hub = sse_hub_create(&hub, err, sizeof err);
+    if (app->sse_hub == NULL) {
+        LOG_ERRORF("SSE hub: %s", err);
+        return -1;
+    }
     return 0;
 }
 
@@ -145,7 +156,7 @@ static int serve(api_app *app, const taskbus_config *cfg, const sigset_t *stop_s
              json_pack("{s:s}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
     /* SSE streams never finish on their own: end them first, so the drain below waits
      * only for ordinary requests. */
-    sse_streams_shutdown();
+    sse_hub_shutdown(app->sse_hub);
     http_server_stop(srv, DRAIN_MS);
     return 0;
 }
