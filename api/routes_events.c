@@ -90,12 +90,12 @@ static void answer_too_many(api_request_ctx *ctx, sse_open_result rc) {
     char detail[192];
     if (rc == SSE_OPEN_USER_FULL) {
         snprintf(detail, sizeof detail,
-                 "this user already has %d open event streams on this server; close one "
-                 "or retry after the Retry-After delay",
+                 "too many event streams for this user: %d are open; close one or retry "
+                 "after the Retry-After delay",
                  cfg->sse_max_per_user);
     } else {
         snprintf(detail, sizeof detail,
-                 "this server already holds %d open event streams; retry after the "
+                 "too many event streams on this server: %d are open; retry after the "
                  "Retry-After delay",
                  cfg->sse_max_per_instance);
     }
