@@ -2,11 +2,12 @@
  * main.c: the taskbus-api process.
  *
  * Owns: start-up (configuration, logging, libsodium, Postgres and Redis pools, the Kafka
- * producer, the JWT key, the HTTP server) and the graceful stop on SIGTERM/SIGINT: stop
- * accepting, let requests in flight finish (bounded by DRAIN_MS), flush the producer,
- * close the pools, exit 0. Rules: SIGTERM and SIGINT are blocked before any thread starts
- * and taken with sigwait here, so no other thread ever runs a handler. Migrations are not
- * run here (taskbus-admin migrate does). Exit codes: 0 stopped, 1 could not start, 2 bad
+ * producer, the SSE hub, the JWT key, the HTTP server) and the graceful stop on
+ * SIGTERM/SIGINT: end the event streams, stop accepting, let requests in flight finish
+ * (bounded by DRAIN_MS), flush the producer, close the hub and the pools, exit 0.
+ * Rules: SIGTERM and SIGINT are blocked before any thread starts and taken with sigwait
+ * here, so no other thread ever runs a handler. Migrations are not run here
+ * (taskbus-admin migrate does). Exit codes: 0 stopped, 1 could not start, 2 bad
  * configuration.
  */
 #include <signal.h>
