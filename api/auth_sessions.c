@@ -8,9 +8,13 @@
  * shared/user_epoch.c, so a reader filling it from an older Postgres snapshot can never
  * lower it; TTL one hour, then it is read again from Postgres). Both keys of a user share
  * the {u:<id>} hash tag, so one MGET reads them in Redis Cluster too.
+ * A deleted user's epoch key holds a tombstone (shared/user_epoch.h, written by
+ * api/user_deletions.c): the same MGET refuses every token of theirs.
  * Rules: a family is revoked when any of its rows is revoked; rotation and the fallback
  * check ask exactly that, which also closes the race of a rotation that inserts a new row
- * while a logout is revoking the family.
+ * while a logout is revoking the family. Until this process has applied the recent user
+ * deletions, an epoch read from Redis is not trusted (it may be a deleted user's leftover):
+ * the check asks Postgres.
  */
 #include "api/auth_sessions.h"
 
@@ -21,6 +25,7 @@
 #include <string.h>
 
 #include "api/auth_jwt.h"
+#include "api/user_deletions.h"
 #include "shared/log.h"
 #include "shared/problem.h"
 #include "shared/redis_pool.h"
@@ -115,11 +120,17 @@ static const pg_stmt RECENTLY_REVOKED = {
 
 /* ---------------------------------------------------------------- helpers */
 
-/* NULL (connection) is "unavailable"; any other failure is an SQL error. */
+/* NULL (connection) is "unavailable"; a foreign-key violation means the user row the
+ * statement referenced is gone (deleted while the request ran); any other failure is an
+ * SQL error. */
 static auth_status result_status(const PGresult *res, const char *what) {
     if (res == NULL) {
         LOG_WARNF("accounts: postgres connection failed during %s", what);
         return AUTH_UNAVAILABLE;
+    }
+    if (!pg_result_ok(res) && strcmp(pg_result_sqlstate(res), PG_SQLSTATE_FOREIGN_KEY) == 0) {
+        LOG_INFOF("accounts: %s referenced a user who is gone", what);
+        return AUTH_USER_GONE;
     }
     if (!pg_result_ok(res)) {
         LOG_ERRORF("accounts: %s failed: %s", what, PQresultErrorMessage(res));
@@ -328,7 +339,7 @@ auth_status auth_epoch_bump(pg_conn *conn, const char *user_id, long long *epoch
         if (PQntuples(res) == 1)
             *epoch = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         else
-            st = AUTH_INTERNAL; /* an authenticated user without a row */
+            st = AUTH_USER_GONE; /* deleted since the middleware let the token in */
     }
     PQclear(res);
     return st;
@@ -365,7 +376,9 @@ typedef struct presented_row {
 } presented_row;
 
 static auth_rotate_result from_status(int st) {
-    return st == AUTH_UNAVAILABLE ? AUTH_ROTATE_UNAVAILABLE : AUTH_ROTATE_ERROR;
+    return st == AUTH_UNAVAILABLE ? AUTH_ROTATE_UNAVAILABLE
+           : st == AUTH_USER_GONE ? AUTH_ROTATE_INVALID
+                                  : AUTH_ROTATE_ERROR;
 }
 
 /* Locks the row of the presented token: 1, 0 (never issued) or < 0. */
@@ -493,7 +506,8 @@ static auth_status republish_recent_revocations(const api_app *app, const char *
     return st;
 }
 
-/* The same facts from Postgres; fill_epoch puts the epoch back into Redis. */
+/* The same facts from Postgres; fill_epoch puts the epoch back into Redis. A user without
+ * a row is gone: REVOKED, and nothing is filled (a tombstone, if any, stays). */
 static auth_session_state check_postgres(const api_app *app, const char *user_id, const char *sid,
                                          long long sev, bool fill_epoch) {
     char err[256];
@@ -550,11 +564,17 @@ auth_session_state auth_session_check(const api_app *app, const char *user_id, c
     long long epoch = 0;
     bool known = parse_epoch(reply->element[0], &epoch);
     freeReplyObject(reply);
-    if (revoked)
+    switch (user_epoch_judge(revoked, known, epoch, user_deletions_caught_up(), sev)) {
+    case USER_EPOCH_CURRENT:
+        return AUTH_SESSION_CURRENT;
+    case USER_EPOCH_REVOKED:
         return AUTH_SESSION_REVOKED;
-    if (!known) /* expired, evicted or lost with a Redis restart: ask the source */
-        return check_postgres(app, user_id, sid, sev, true);
-    return sev < epoch ? AUTH_SESSION_REVOKED : AUTH_SESSION_CURRENT;
+    case USER_EPOCH_ASK_SOURCE:
+        break;
+    }
+    /* No epoch: expired, evicted or lost with a Redis restart; refill it from the source.
+     * An epoch not yet trusted is left as it is. */
+    return check_postgres(app, user_id, sid, sev, !known);
 }
 
 /* ---------------------------------------------------------------- responses */
@@ -589,6 +609,10 @@ json_t *auth_token_pair(const api_app *app, const auth_user *user, const char *f
 }
 
 void auth_respond_failure(api_request_ctx *ctx, auth_status st) {
+    if (st == AUTH_USER_GONE) {
+        auth_respond_account_gone(ctx);
+        return;
+    }
     if (st == AUTH_UNAVAILABLE) {
         api_set_header(ctx, "Retry-After", "1");
         api_respond_error(ctx, 503, "service-unavailable",
@@ -636,8 +660,13 @@ int auth_respond_self_lookup(api_request_ctx *ctx, int found) {
     if (found < 0)
         auth_respond_failure(ctx, (auth_status)found);
     else if (found == 0)
-        api_respond_error(ctx, 401, "unauthorized", "the account no longer exists");
+        auth_respond_account_gone(ctx);
     return found;
+}
+
+void auth_respond_account_gone(api_request_ctx *ctx) {
+    api_set_header(ctx, "WWW-Authenticate", "Bearer realm=\"taskbus\", error=\"invalid_token\"");
+    api_respond_error(ctx, 401, "unauthorized", "the account no longer exists");
 }
 
 void auth_respond_field_errors(api_request_ctx *ctx, json_t *errors) {

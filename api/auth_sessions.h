@@ -7,7 +7,9 @@
  * Redis facts the auth middleware reads ({u:<id>}:revoked:<sid>, {u:<id>}:epoch) and the
  * Postgres fallback when Redis cannot answer, plus the user row, the token-pair body and
  * the small answers (field errors, a built body, no connection, the caller's row gone)
- * every account route shares. Rules: a revocation is written to Redis BEFORE the Postgres
+ * every account route shares. A foreign-key violation on a user id (SQLSTATE 23503: the
+ * user was deleted while the request ran) is AUTH_USER_GONE, answered 401.
+ * Rules: a revocation is written to Redis BEFORE the Postgres
  * commit (a reader never sees the commit without the Redis fact); a Redis failure while
  * revoking is reported to the caller, who rolls back and answers 503, except on reuse
  * detection, where the Postgres revocation still commits (killing the refresh tokens
@@ -34,6 +36,7 @@ typedef enum auth_status {
     AUTH_OK = 0,
     AUTH_INTERNAL = -1,    /* a bug or an SQL error: 500 */
     AUTH_UNAVAILABLE = -2, /* Postgres or Redis could not answer: 503 */
+    AUTH_USER_GONE = -3,   /* the caller's user row vanished mid-request (deleted): 401 */
 } auth_status;
 
 /* A users row, as every account response needs it. */
@@ -102,7 +105,8 @@ int auth_session_family_of(pg_conn *conn, const char *presented, const char *use
 /* Revokes one session: Redis fact first, then the rows, inside the caller's transaction. */
 auth_status auth_session_revoke(pg_conn *conn, const api_app *app, const char *user_id,
                                 const char *family_id);
-/* Bumps users.token_epoch (inside the caller's transaction): *epoch is the new value. */
+/* Bumps users.token_epoch (inside the caller's transaction): *epoch is the new value;
+ * AUTH_USER_GONE when the user has no row. */
 auth_status auth_epoch_bump(pg_conn *conn, const char *user_id, long long *epoch);
 /* Publishes epoch to Redis (set-if-greater). Call before the commit that makes it true. */
 auth_status auth_epoch_publish(const api_app *app, const char *user_id, long long epoch);
@@ -120,13 +124,17 @@ typedef enum auth_session_state {
 } auth_session_state;
 
 /* Is an access token of session sid with epoch sev still good for user_id? One Redis
- * MGET; Postgres when Redis cannot answer or does not know the epoch. */
+ * MGET; Postgres when Redis cannot answer or does not know the epoch, or while this
+ * process has not yet applied the recent user deletions (api/user_deletions.h). A
+ * deleted user's tombstone (shared/user_epoch.h) and a user absent from Postgres are
+ * REVOKED. */
 auth_session_state auth_session_check(const api_app *app, const char *user_id, const char *sid,
                                       long long sev);
 
 /* --- responses --- */
 
-/* 503 service-unavailable (with Retry-After) or 500 internal-error for a failure. */
+/* 503 service-unavailable (with Retry-After), 401 unauthorized (AUTH_USER_GONE, with
+ * WWW-Authenticate) or 500 internal-error for a failure. */
 void auth_respond_failure(api_request_ctx *ctx, auth_status st);
 /* 422 validation-error listing errors (a JSON array of {field, message}; stolen). */
 void auth_respond_field_errors(api_request_ctx *ctx, json_t *errors);
@@ -139,6 +147,9 @@ int auth_field_errors_check(api_request_ctx *ctx, json_t *errors, int count);
 void auth_respond_body(api_request_ctx *ctx, int status, json_t *body);
 /* A pooled connection for a handler, or NULL after answering 503. */
 pg_conn *auth_acquire(api_request_ctx *ctx);
+/* 401 unauthorized with WWW-Authenticate: the caller's account was deleted while the
+ * request ran (a write referencing it failed its foreign key, or its row is gone). */
+void auth_respond_account_gone(api_request_ctx *ctx);
 /* The caller's own row after a lookup returned found: 1 passes it on; 0 (the account is
  * gone: 401) and < 0 (auth_status) are answered here. Returns found. */
 int auth_respond_self_lookup(api_request_ctx *ctx, int found);

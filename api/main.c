@@ -2,11 +2,12 @@
  * main.c: the taskbus-api process.
  *
  * Owns: start-up (configuration, logging, libsodium, Postgres and Redis pools, the Kafka
- * producer, the JWT key, the HTTP server) and the graceful stop on SIGTERM/SIGINT: stop
- * accepting, let requests in flight finish (bounded by DRAIN_MS), flush the producer,
- * close the pools, exit 0. Rules: SIGTERM and SIGINT are blocked before any thread starts
- * and taken with sigwait here, so no other thread ever runs a handler. Migrations are not
- * run here (taskbus-admin migrate does). Exit codes: 0 stopped, 1 could not start, 2 bad
+ * producer, the SSE hub, the JWT key, the HTTP server) and the graceful stop on
+ * SIGTERM/SIGINT: end the event streams, stop accepting, let requests in flight finish
+ * (bounded by DRAIN_MS), flush the producer, close the hub and the pools, exit 0.
+ * Rules: SIGTERM and SIGINT are blocked before any thread starts and taken with sigwait
+ * here, so no other thread ever runs a handler. Migrations are not run here
+ * (taskbus-admin migrate does). Exit codes: 0 stopped, 1 could not start, 2 bad
  * configuration.
  */
 #include <signal.h>
@@ -17,7 +18,8 @@
 #include "api/http_context.h"
 #include "api/http_server.h"
 #include "api/instance_lease.h"
-#include "api/sse_stream.h"
+#include "api/sse_hub.h"
+#include "api/user_deletions.h"
 #include "shared/config.h"
 #include "shared/log.h"
 
@@ -71,6 +73,8 @@ static int setup_jwt_key(const taskbus_config *cfg, api_app *app,
 static void close_backends(api_app *app) {
     instance_lease_stop(app->lease);
     app->lease = NULL;
+    sse_hub_destroy(app->sse_hub);
+    app->sse_hub = NULL;
     if (app->producer != NULL) {
         kafka_producer_destroy(app->producer, PRODUCER_FLUSH_MS);
     }
@@ -123,6 +127,15 @@ static int open_backends(api_app *app, const taskbus_config *cfg) {
         LOG_ERRORF("KAFKA_BROKERS: %s", err);
         return -1;
     }
+    sse_hub_params hub = {.redis_url = cfg->redis_url,
+                          .redis_timeout_ms = cfg->redis_timeout_ms,
+                          .max_per_user = cfg->sse_max_per_user,
+                          .max_per_instance = cfg->sse_max_per_instance};
+    app->sse_hub = sse_hub_create(&hub, err, sizeof err);
+    if (app->sse_hub == NULL) {
+        LOG_ERRORF("SSE hub: %s", err);
+        return -1;
+    }
     return 0;
 }
 
@@ -142,9 +155,16 @@ static int wait_for_stop(const sigset_t *set) {
 
 static int serve(api_app *app, const taskbus_config *cfg, const sigset_t *stop_signals) {
     char err[512];
+    /* Deleted users' tokens are refused from the first request on (user_deletions.h). */
+    user_deletions *deletions = user_deletions_start(app, err, sizeof err);
+    if (deletions == NULL) {
+        LOG_ERRORF("user deletions: %s", err);
+        return -1;
+    }
     http_server *srv = http_server_start(app, err, sizeof err);
     if (srv == NULL) {
         LOG_ERRORF("HTTP server: %s", err);
+        user_deletions_stop(deletions);
         return -1;
     }
     log_json(LOG_INFO, "listening",
@@ -154,8 +174,9 @@ static int serve(api_app *app, const taskbus_config *cfg, const sigset_t *stop_s
              json_pack("{s:s}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
     /* SSE streams never finish on their own: end them first, so the drain below waits
      * only for ordinary requests. */
-    sse_streams_shutdown();
+    sse_hub_shutdown(app->sse_hub);
     http_server_stop(srv, DRAIN_MS);
+    user_deletions_stop(deletions);
     return 0;
 }
 

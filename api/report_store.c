@@ -4,6 +4,7 @@
  */
 #include "api/report_store.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +58,8 @@ static json_t *requested_event(const char *report_id, const char *user_id, const
     return data != NULL ? cloudevent_new(REPORT_REQUESTED_TYPE, subject, data, NULL) : NULL;
 }
 
-/* INSERT + outbox inside the open transaction on conn. */
+/* INSERT + outbox inside the open transaction on conn: 0, -1 with err, or -2 when the
+ * user row is gone (the insert failed its foreign key). */
 static int insert_in_txn(pg_conn *conn, const char *report_id, const char *user_id,
                          const char *format, const char *filters_text, const char *request_id,
                          json_t **out, char *err, size_t errlen) {
@@ -68,8 +70,9 @@ static int insert_in_txn(pg_conn *conn, const char *report_id, const char *user_
                     res != NULL ? PQresultErrorMessage(res) : "connection lost");
         if (res == NULL)
             pg_conn_mark_broken(conn);
+        bool gone = res != NULL && strcmp(pg_result_sqlstate(res), PG_SQLSTATE_FOREIGN_KEY) == 0;
         PQclear(res);
-        return -1;
+        return gone ? -2 : -1;
     }
     *out = doc_from_row(res, 0);
     PQclear(res);
@@ -83,14 +86,15 @@ static int insert_in_txn(pg_conn *conn, const char *report_id, const char *user_
     return rc;
 }
 
-int report_store_create(pg_pool *pg, const char *report_id, const char *user_id, const char *format,
-                        const json_t *filters, const char *request_id, json_t **out, char *err,
-                        size_t errlen) {
+report_store_result report_store_create(pg_pool *pg, const char *report_id, const char *user_id,
+                                        const char *format, const json_t *filters,
+                                        const char *request_id, json_t **out, char *err,
+                                        size_t errlen) {
     *out = NULL;
     char *filters_text = json_dumps(filters, JSON_COMPACT);
     if (filters_text == NULL) {
         errbuf_setf(err, errlen, "out of memory");
-        return -1;
+        return REPORT_STORE_UNAVAILABLE;
     }
     pg_conn *conn = pg_pool_acquire(pg, STORE_PG_ACQUIRE_MS, err, errlen);
     int rc = -1;
@@ -109,7 +113,9 @@ int report_store_create(pg_pool *pg, const char *report_id, const char *user_id,
         json_decref(*out);
         *out = NULL;
     }
-    return rc;
+    return rc == 0    ? REPORT_STORE_FOUND
+           : rc == -2 ? REPORT_STORE_OWNER_GONE
+                      : REPORT_STORE_UNAVAILABLE;
 }
 
 /* Runs stmt on a pooled connection. The result, or NULL when Postgres is unavailable. */

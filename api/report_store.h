@@ -28,13 +28,15 @@ typedef enum {
     REPORT_STORE_FOUND = 0,
     REPORT_STORE_NOT_FOUND,
     REPORT_STORE_UNAVAILABLE,
+    REPORT_STORE_OWNER_GONE, /* create: the user row is gone (deleted mid-request) */
 } report_store_result;
 
 /* Inserts the queued report and its message. *out: the report document (new reference).
- * 0, or -1 with err (nothing was written). */
-int report_store_create(pg_pool *pg, const char *report_id, const char *user_id, const char *format,
-                        const json_t *filters, const char *request_id, json_t **out, char *err,
-                        size_t errlen);
+ * FOUND, or UNAVAILABLE / OWNER_GONE with err (nothing was written). */
+report_store_result report_store_create(pg_pool *pg, const char *report_id, const char *user_id,
+                                        const char *format, const json_t *filters,
+                                        const char *request_id, json_t **out, char *err,
+                                        size_t errlen);
 
 /* The user's report document (*out: new reference). */
 report_store_result report_store_get(pg_pool *pg, const char *report_id, const char *user_id,

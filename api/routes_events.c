@@ -4,9 +4,12 @@
  *
  * Owns: the request side: Last-Event-ID (header, else ?last_event_id=; a value that is
  * not a stream id is 422), the stream's deadline (the access token's exp, so a stream
- * never outlives the credential that opened it), the 503 when Redis cannot be reached,
- * and the response headers (text/event-stream, no caching, no proxy buffering).
- * Rules: every refusal is answered before streaming starts, as an ordinary problem.
+ * never outlives the credential that opened it), the 429 when the user's or the
+ * instance's streams are at their cap (TASKBUS_SSE_MAX_PER_USER / _PER_INSTANCE), the 503
+ * when Redis cannot be reached, and the response headers (text/event-stream, no caching,
+ * no proxy buffering).
+ * Rules: every refusal is answered before streaming starts, as an ordinary problem; a
+ * stream slot is held from sse_stream_open until ulfius calls sse_stream_free.
  */
 #include <stdio.h>
 #include <string.h>
@@ -74,12 +77,45 @@ static int last_event_id(api_request_ctx *ctx, sse_id *out, bool *have) {
     return 0;
 }
 
+/* How long the hub may take to subscribe the user's channel before the stream is 503. */
+static int join_wait_ms(const taskbus_config *cfg) {
+    int ms = cfg->redis_timeout_ms * 8;
+    return ms < 1000 ? 1000 : (ms > 5000 ? 5000 : ms);
+}
+
+/* 429: the caps count open streams, and an abandoned one is noticed at its next
+ * keep-alive, so that is when a retry can first find a slot. */
+static void answer_too_many(api_request_ctx *ctx, sse_open_result rc) {
+    const taskbus_config *cfg = ctx->app->cfg;
+    char detail[192];
+    if (rc == SSE_OPEN_USER_FULL) {
+        snprintf(detail, sizeof detail,
+                 "too many event streams for this user: %d are open; close one or retry "
+                 "after the Retry-After delay",
+                 cfg->sse_max_per_user);
+    } else {
+        snprintf(detail, sizeof detail,
+                 "too many event streams on this server: %d are open; retry after the "
+                 "Retry-After delay",
+                 cfg->sse_max_per_instance);
+    }
+    char retry[16];
+    snprintf(retry, sizeof retry, "%d", (keepalive_ms(cfg) + 999) / 1000);
+    api_set_header(ctx, "Retry-After", retry);
+    api_respond_error(ctx, 429, "rate-limited", detail);
+}
+
 static void answer_open_failure(api_request_ctx *ctx, sse_open_result rc, const char *err) {
     if (rc == SSE_OPEN_NO_MEMORY) {
         api_respond_error(ctx, 500, "internal-error", NULL);
         return;
     }
-    log_json(LOG_WARN, "sse stream refused", json_pack("{s:s}", "reason", err));
+    bool full = rc == SSE_OPEN_USER_FULL || rc == SSE_OPEN_INSTANCE_FULL;
+    log_json(full ? LOG_INFO : LOG_WARN, "sse stream refused", json_pack("{s:s}", "reason", err));
+    if (full) {
+        answer_too_many(ctx, rc);
+        return;
+    }
     api_set_header(ctx, "Retry-After", "1");
     api_respond_error(ctx, 503, "service-unavailable",
                       rc == SSE_OPEN_SHUTTING_DOWN
@@ -94,14 +130,9 @@ static void get_events(api_request_ctx *ctx) {
         return;
     }
     char err[256] = "";
-    redis_url url;
-    if (redis_url_parse(ctx->app->cfg->redis_url, &url, err, sizeof err) != 0) {
-        answer_open_failure(ctx, SSE_OPEN_UNAVAILABLE, err);
-        return;
-    }
     sse_stream_params params = {
-        .redis = &url,
-        .redis_timeout_ms = ctx->app->cfg->redis_timeout_ms,
+        .hub = ctx->app->sse_hub,
+        .join_wait_ms = join_wait_ms(ctx->app->cfg),
         .pool = ctx->app->redis,
         .user_id = ctx->user_id,
         .last_seen = have_last ? &last : NULL,

@@ -13,7 +13,8 @@
  * <TASKBUS_REPORTS_DIR>/<id>.<ext> in blocks of DOWNLOAD_BLOCK_BYTES by ulfius's stream
  * response, so the API's memory does not grow with the report. The list cursor is
  * "<created_at microseconds>.<id>"; it only ever narrows a query that already names the
- * user, so it needs no MAC.
+ * user, so it needs no MAC. A report requested by a user deleted while the request ran is
+ * 401 (its insert failed the foreign key).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/auth_sessions.h"
 #include "api/report_filters.h"
 #include "api/report_store.h"
 #include "api/routes.h"
@@ -80,10 +82,14 @@ static void post_report(api_request_ctx *ctx) {
     char id[UUID_STR_LEN], err[512];
     uuid7_generate(id);
     json_t *doc = NULL;
-    int rc = report_store_create(ctx->app->pg, id, ctx->user_id, format, filters, ctx->request_id,
-                                 &doc, err, sizeof err);
+    report_store_result rc = report_store_create(ctx->app->pg, id, ctx->user_id, format, filters,
+                                                 ctx->request_id, &doc, err, sizeof err);
     json_decref(filters);
-    if (rc != 0) {
+    if (rc == REPORT_STORE_OWNER_GONE) {
+        auth_respond_account_gone(ctx); /* deleted while this request ran */
+        return;
+    }
+    if (rc != REPORT_STORE_FOUND) {
         log_json(LOG_ERROR, "report not stored", json_pack("{s:s}", "error", err));
         respond_unavailable(ctx);
         return;

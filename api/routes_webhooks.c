@@ -9,7 +9,7 @@
  * 201), and the answers. Rules: another user's webhook is 404 on every verb; the secret
  * never appears in a list, a log line or an error. The deliveries log is keyset
  * paginated on the delivery id (a UUIDv7, so newest first is id order); its cursor is the
- * last id of the page.
+ * last id of the page. A registration whose user was deleted while it ran is 401.
  */
 #include <errno.h>
 #include <sodium.h>
@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/auth_sessions.h"
 #include "api/routes.h"
 #include "api/webhook_store.h"
 #include "shared/log.h"
@@ -142,7 +143,9 @@ static void create_webhook(api_request_ctx *ctx) {
     webhook_store_result rc = webhook_store_create(
         ctx->app->pg, id, ctx->user_id, json_string_value(json_object_get(ctx->body, "url")),
         json_object_get(ctx->body, "event_types"), secret, &doc, err, sizeof err);
-    if (rc == WEBHOOK_STORE_LIMIT) {
+    if (rc == WEBHOOK_STORE_OWNER_GONE) {
+        auth_respond_account_gone(ctx);
+    } else if (rc == WEBHOOK_STORE_LIMIT) {
         json_t *errors = json_array();
         add_error(errors, "url", "a user may register at most 100 webhooks; delete one first");
         api_respond_field_errors(ctx, errors);

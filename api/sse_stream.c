@@ -1,16 +1,13 @@
 /*
- * sse_stream.c: a user's live event stream: SUBSCRIBE, replay, live forwarding
- * (see sse_stream.h).
- * Rules: the subscribed context is read without hiredis's blocking reader (a read
- * timeout would leave the context unusable): poll() on its socket, then
- * redisBufferRead and redisGetReplyFromReader. Replay pages go through the pool and keep
- * no pooled connection beyond one command.
+ * sse_stream.c: a user's live event stream: a hub slot, the log position, replay and
+ * live forwarding (see sse_stream.h).
+ * Rules: log reads go through the pool and keep no pooled connection beyond one command;
+ * a read Redis cannot answer is retried a slice later, never skipped. The position only
+ * moves forward (offer_event), so the log pages and the live events can overlap freely.
+ * A stream is touched by its connection thread only; what it shares lives in the hub.
  */
 #include "api/sse_stream.h"
 
-#include <errno.h>
-#include <poll.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,74 +15,41 @@
 
 #include "shared/cache_keys.h"
 #include "shared/log.h"
-#include "shared/metrics.h"
 #include "shared/time_util.h"
 #include "shared/uuid7.h"
 
-/* Bounds a replay; the log holds about CACHE_EVENTS_STREAM_MAXLEN entries. */
-#define SSE_REPLAY_MAX_PAGES 25
+typedef enum {
+    ST_LIVE,        /* forwarding what the hub hands over */
+    ST_RESYNC_DUE,  /* the log must be re-read after the position: check its window first */
+    ST_CATCHING_UP, /* reading the log page by page from page_from */
+} catch_state;
 
-/* Process-wide, shared by every connection thread: atomics, no lock needed. */
-static atomic_bool g_shutting_down = false;
-static atomic_int g_open = 0;
+typedef enum { STEP_OK, STEP_RETRY, STEP_FATAL } step_rc;
 
 struct sse_stream {
-    redisContext *sub;
+    sse_hub_sub *sub; /* the slot; given back in sse_stream_free */
+    redis_pool *pool;
     sse_buf out;
-    sse_id last_sent;
-    bool have_last;
-    bool ended; /* the closing bytes are queued; END once out is empty */
+    sse_id last_sent; /* the position: nothing at or before it is sent again */
+    bool have_last;   /* false: no position (the log was empty), everything in the log is new */
+    catch_state state;
+    char page_from[SSE_ID_TEXT_MAX]; /* next XRANGE start (inclusive), or "-" */
+    bool ended;                      /* the closing bytes are queued; END once out is empty */
     int64_t end_unix_ms;
     int keepalive_ms;
     int64_t last_write_ns;
     int64_t opened_ns;
     long events_sent;
+    long resyncs;
     char user_id[UUID_STR_LEN];
+    char log_key[CACHE_KEY_MAX];
     char request_id[129];
 };
 
-void sse_streams_shutdown(void) {
-    atomic_store(&g_shutting_down, true);
-}
-
-int sse_streams_open_count(void) {
-    return atomic_load(&g_open);
-}
-
-static void count_open(int delta) {
-    int now = atomic_fetch_add(&g_open, delta) + delta;
-    metrics_gauge_set("taskbus_sse_streams_open", "Server-Sent Events streams open", NULL, now);
-}
-
 static void stream_destroy(sse_stream *st) {
-    if (st->sub != NULL) {
-        redisFree(st->sub);
-    }
+    sse_hub_leave(st->sub);
     sse_buf_free(&st->out);
     free(st);
-}
-
-static int subscribe(sse_stream *st, const sse_stream_params *p, char *err, size_t errlen) {
-    st->sub = redis_url_connect(p->redis, p->redis_timeout_ms, err, errlen);
-    if (st->sub == NULL) {
-        return -1;
-    }
-    char channel[CACHE_KEY_MAX];
-    cache_key_events_channel(channel, p->user_id);
-    const char *argv[2] = {"SUBSCRIBE", channel};
-    redisReply *r = redisCommandArgv(st->sub, 2, argv, NULL);
-    bool ok = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-              r->element[0]->type == REDIS_REPLY_STRING &&
-              strcmp(r->element[0]->str, "subscribe") == 0;
-    if (!ok) {
-        snprintf(err, errlen, "redis SUBSCRIBE failed: %s",
-                 r == NULL ? st->sub->errstr
-                           : (r->type == REDIS_REPLY_ERROR ? r->str : "unexpected answer"));
-    }
-    if (r != NULL) {
-        freeReplyObject(r);
-    }
-    return ok ? 0 : -1;
 }
 
 /* Appends ev when it is newer than what was sent. 0, or -1 out of memory. */
@@ -119,6 +83,15 @@ static const redisReply *entry_event_field(const redisReply *entry) {
     return NULL;
 }
 
+/* The id text of a stream entry, or NULL. */
+static const char *entry_id(const redisReply *entry) {
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 1 ||
+        entry->element[0]->type != REDIS_REPLY_STRING) {
+        return NULL;
+    }
+    return entry->element[0]->str;
+}
+
 /* XRANGE/XREVRANGE key from to COUNT n through the pool. NULL when Redis cannot answer. */
 static redisReply *range(redis_pool *pool, const char *cmd, const char *key, const char *from,
                          const char *to, int count) {
@@ -138,118 +111,169 @@ static redisReply *range(redis_pool *pool, const char *cmd, const char *key, con
 
 /* The id of the first entry of an XRANGE answer; false when it has none. */
 static bool first_id(const redisReply *r, sse_id *out) {
-    if (r->elements == 0 || r->element[0]->type != REDIS_REPLY_ARRAY ||
-        r->element[0]->elements < 1 || r->element[0]->element[0]->type != REDIS_REPLY_STRING) {
-        return false;
-    }
-    return sse_id_parse(r->element[0]->element[0]->str, out);
+    const char *id = r->elements > 0 ? entry_id(r->element[0]) : NULL;
+    return id != NULL && sse_id_parse(id, out);
 }
 
-/* Sends every entry of one page; *last gets the page's last id. Returns the entry count. */
-static int send_page(sse_stream *st, const redisReply *page, sse_id *last) {
-    for (size_t i = 0; i < page->elements; i++) {
-        const redisReply *entry = page->element[i];
-        const redisReply *value = entry_event_field(entry);
-        sse_event ev;
-        if (value == NULL ||
-            sse_event_from_entry(entry->element[0]->str, value->str, value->len, &ev) != 0) {
-            LOG_WARNF("sse: skipped a malformed entry of %s's event log", st->user_id);
-            continue;
-        }
-        *last = ev.id;
-        int rc = offer_event(st, &ev);
-        sse_event_clear(&ev);
-        if (rc != 0) {
-            return -1;
-        }
-    }
-    return (int)page->elements;
-}
-
-/* Entries after st->last_sent. 0, or -1 when Redis failed or memory ran out. */
-static int replay(sse_stream *st, redis_pool *pool, const char *key) {
-    char from[SSE_ID_TEXT_MAX];
-    sse_id_format(st->last_sent, from);
-    for (int pages = 0; pages < SSE_REPLAY_MAX_PAGES; pages++) {
-        redisReply *page = range(pool, "XRANGE", key, from, "+", SSE_REPLAY_PAGE);
-        if (page == NULL) {
-            return -1;
-        }
-        sse_id last = st->last_sent;
-        int n = send_page(st, page, &last);
-        freeReplyObject(page);
-        if (n < 0) {
-            return -1;
-        }
-        if (n < SSE_REPLAY_PAGE) {
-            return 0;
-        }
-        sse_id_format(last, from); /* inclusive start: offer_event drops the repeat */
-    }
-    return 0;
-}
-
-/* `event: reset` carrying the newest id, so a reconnect after it resumes from there. */
-static int send_reset(sse_stream *st, redis_pool *pool, const char *key, const char *why) {
-    redisReply *newest = range(pool, "XREVRANGE", key, "+", "-", 1);
+/* The newest entry's id: 1 found, 0 the log is empty, -1 Redis failed. */
+static int newest_id(sse_stream *st, sse_id *out) {
+    redisReply *newest = range(st->pool, "XREVRANGE", st->log_key, "+", "-", 1);
     if (newest == NULL) {
         return -1;
     }
-    sse_id id;
-    bool have = first_id(newest, &id);
+    bool have = first_id(newest, out);
     freeReplyObject(newest);
-    char id_text[SSE_ID_TEXT_MAX];
-    if (have) {
-        sse_id_format(id, id_text);
-        st->last_sent = id;
+    return have ? 1 : 0;
+}
+
+/* `event: reset` carrying the newest id, so a reconnect after it resumes from there; the
+ * stream goes on live from that id. */
+static step_rc send_reset(sse_stream *st, const char *why) {
+    sse_id id = {0, 0};
+    int have = newest_id(st, &id);
+    if (have < 0) {
+        return STEP_RETRY;
     }
-    st->have_last = have;
     json_t *data = json_pack("{s:s}", "reason", why);
     char *text = data != NULL ? json_dumps(data, JSON_COMPACT) : NULL;
     json_decref(data);
+    char id_text[SSE_ID_TEXT_MAX];
+    if (have) {
+        sse_id_format(id, id_text);
+    }
     int rc =
         text != NULL ? sse_buf_append_event(&st->out, have ? id_text : NULL, "reset", text) : -1;
     free(text);
-    return rc;
+    if (rc != 0) {
+        return STEP_FATAL;
+    }
+    st->last_sent = id;
+    st->have_last = have == 1;
+    st->state = ST_LIVE;
+    return STEP_OK;
 }
 
-/* Replay after last_seen, or a reset when the log no longer reaches back that far. */
-static int catch_up(sse_stream *st, const sse_stream_params *p, bool *reset) {
-    char key[CACHE_KEY_MAX];
-    cache_key_events_log(key, p->user_id);
-    redisReply *oldest = range(p->pool, "XRANGE", key, "-", "+", 1);
+/* Decides how to catch up from the position: a reset when the log no longer reaches back
+ * to it, else page by page from it. *reset says which. */
+static step_rc begin_catch_up(sse_stream *st, bool *reset) {
+    *reset = false;
+    if (!st->have_last) {
+        /* No position: the log was empty when the stream started, so all it holds is new,
+         * unless it was trimmed since (it is trimmed only past its maximum length). */
+        redisReply *len = redis_pool_command(st->pool, "XLEN %s", st->log_key);
+        if (len == NULL || len->type != REDIS_REPLY_INTEGER) {
+            if (len != NULL) {
+                freeReplyObject(len);
+            }
+            return STEP_RETRY;
+        }
+        bool trimmed = len->integer >= CACHE_EVENTS_STREAM_MAXLEN;
+        freeReplyObject(len);
+        if (trimmed) {
+            *reset = true;
+            return send_reset(st, "the event log moved past what this stream has sent");
+        }
+        snprintf(st->page_from, sizeof st->page_from, "-");
+        st->state = ST_CATCHING_UP;
+        return STEP_OK;
+    }
+    redisReply *oldest = range(st->pool, "XRANGE", st->log_key, "-", "+", 1);
     if (oldest == NULL) {
-        return -1;
+        return STEP_RETRY;
     }
     sse_id first;
     bool have = first_id(oldest, &first);
     freeReplyObject(oldest);
-    st->last_sent = *p->last_seen;
-    st->have_last = true;
     /* The log is trimmed from its old end only, so when its oldest entry is not after the
-     * client's id, everything newer is still there. An empty log after events were seen
+     * position, everything newer is still there. An empty log after events were seen
      * means it was lost: only a re-list is exact then. */
-    if (!have || sse_id_compare(first, *p->last_seen) > 0) {
+    if (!have || sse_id_compare(first, st->last_sent) > 0) {
         *reset = true;
-        return send_reset(st, p->pool, key,
-                          have ? "Last-Event-ID is older than the event log"
-                               : "the event log holds nothing after Last-Event-ID");
+        return send_reset(st, have ? "Last-Event-ID is older than the event log"
+                                   : "the event log holds nothing after Last-Event-ID");
     }
-    return replay(st, p->pool, key);
+    sse_id_format(st->last_sent, st->page_from); /* inclusive: offer_event drops the repeat */
+    st->state = ST_CATCHING_UP;
+    return STEP_OK;
+}
+
+/* Sends one page of the log from page_from; the last short page makes the stream live. */
+static step_rc next_page(sse_stream *st) {
+    redisReply *page = range(st->pool, "XRANGE", st->log_key, st->page_from, "+", SSE_REPLAY_PAGE);
+    if (page == NULL) {
+        return STEP_RETRY;
+    }
+    step_rc rc = STEP_OK;
+    for (size_t i = 0; i < page->elements && rc == STEP_OK; i++) {
+        const redisReply *entry = page->element[i];
+        const char *id = entry_id(entry);
+        const redisReply *value = entry_event_field(entry);
+        sse_event ev;
+        if (id == NULL || value == NULL ||
+            sse_event_from_entry(id, value->str, value->len, &ev) != 0) {
+            LOG_WARNF("sse: skipped a malformed entry of %s's event log", st->user_id);
+        } else {
+            if (offer_event(st, &ev) != 0) {
+                rc = STEP_FATAL;
+            }
+            sse_event_clear(&ev);
+        }
+        if (id != NULL && strlen(id) < sizeof st->page_from) {
+            snprintf(st->page_from, sizeof st->page_from, "%s", id);
+        }
+    }
+    if (rc == STEP_OK && page->elements < SSE_REPLAY_PAGE) {
+        st->state = ST_LIVE;
+    }
+    freeReplyObject(page);
+    return rc;
+}
+
+/* No Last-Event-ID: the stream starts after the newest logged event. */
+static step_rc start_at_newest(sse_stream *st) {
+    sse_id id = {0, 0};
+    int have = newest_id(st, &id);
+    if (have < 0) {
+        return STEP_RETRY;
+    }
+    st->last_sent = id;
+    st->have_last = have == 1;
+    st->state = ST_LIVE;
+    return STEP_OK;
+}
+
+static sse_open_result from_join(sse_hub_join_result rc, char *err, size_t errlen) {
+    switch (rc) {
+    case SSE_HUB_JOINED:
+        return SSE_OPEN_OK;
+    case SSE_HUB_USER_FULL:
+        snprintf(err, errlen, "too many open event streams for this user");
+        return SSE_OPEN_USER_FULL;
+    case SSE_HUB_INSTANCE_FULL:
+        snprintf(err, errlen, "too many open event streams on this server");
+        return SSE_OPEN_INSTANCE_FULL;
+    case SSE_HUB_SHUTTING_DOWN:
+        snprintf(err, errlen, "the server is shutting down");
+        return SSE_OPEN_SHUTTING_DOWN;
+    case SSE_HUB_UNAVAILABLE:
+        snprintf(err, errlen, "redis did not confirm the subscription in time");
+        return SSE_OPEN_UNAVAILABLE;
+    case SSE_HUB_NO_MEMORY:
+        break;
+    }
+    return SSE_OPEN_NO_MEMORY;
 }
 
 sse_open_result sse_stream_open(const sse_stream_params *p, sse_stream **out, char *err,
                                 size_t errlen) {
     *out = NULL;
-    if (atomic_load(&g_shutting_down)) {
-        snprintf(err, errlen, "the server is shutting down");
-        return SSE_OPEN_SHUTTING_DOWN;
-    }
     sse_stream *st = calloc(1, sizeof *st);
     if (st == NULL) {
         return SSE_OPEN_NO_MEMORY;
     }
+    st->pool = p->pool;
     snprintf(st->user_id, sizeof st->user_id, "%s", p->user_id);
+    cache_key_events_log(st->log_key, p->user_id);
     snprintf(st->request_id, sizeof st->request_id, "%s", p->request_id ? p->request_id : "");
     st->end_unix_ms = p->end_unix_ms;
     st->keepalive_ms = p->keepalive_ms > 0 ? p->keepalive_ms : SSE_KEEPALIVE_MS;
@@ -259,62 +283,32 @@ sse_open_result sse_stream_open(const sse_stream_params *p, sse_stream **out, ch
         stream_destroy(st);
         return SSE_OPEN_NO_MEMORY;
     }
-    if (subscribe(st, p, err, errlen) != 0) {
+    sse_open_result joined =
+        from_join(sse_hub_join(p->hub, p->user_id, p->join_wait_ms, &st->sub), err, errlen);
+    if (joined != SSE_OPEN_OK) {
         stream_destroy(st);
-        return SSE_OPEN_UNAVAILABLE;
+        return joined;
     }
     bool reset = false;
-    if (p->last_seen != NULL && catch_up(st, p, &reset) != 0) {
-        snprintf(err, errlen, "redis could not replay the event log");
+    step_rc rc;
+    if (p->last_seen != NULL) {
+        st->last_sent = *p->last_seen;
+        st->have_last = true;
+        rc = begin_catch_up(st, &reset);
+    } else {
+        rc = start_at_newest(st);
+    }
+    if (rc != STEP_OK) {
+        snprintf(err, errlen, "redis could not read the event log");
         stream_destroy(st);
-        return SSE_OPEN_UNAVAILABLE;
+        return rc == STEP_RETRY ? SSE_OPEN_UNAVAILABLE : SSE_OPEN_NO_MEMORY;
     }
     st->opened_ns = st->last_write_ns = time_monotonic_ns();
-    count_open(1);
     log_json(LOG_INFO, "sse stream opened",
-             json_pack("{s:s,s:b,s:i,s:b}", "user_id", st->user_id, "resumed", p->last_seen != NULL,
-                       "replayed", (int)st->events_sent, "reset", reset));
+             json_pack("{s:s,s:b,s:b}", "user_id", st->user_id, "resumed", p->last_seen != NULL,
+                       "reset", reset));
     *out = st;
     return SSE_OPEN_OK;
-}
-
-/* 1: *reply holds a reply; 0: nothing arrived within wait_ms; -1: the connection failed. */
-static int sub_read(sse_stream *st, int wait_ms, redisReply **reply) {
-    void *r = NULL;
-    *reply = NULL;
-    if (redisGetReplyFromReader(st->sub, &r) != REDIS_OK) {
-        return -1;
-    }
-    if (r == NULL) {
-        struct pollfd pfd = {.fd = st->sub->fd, .events = POLLIN};
-        int n = poll(&pfd, 1, wait_ms);
-        if (n <= 0) {
-            return (n == 0 || errno == EINTR) ? 0 : -1;
-        }
-        if (redisBufferRead(st->sub) != REDIS_OK ||
-            redisGetReplyFromReader(st->sub, &r) != REDIS_OK) {
-            return -1;
-        }
-    }
-    *reply = r;
-    return r != NULL ? 1 : 0;
-}
-
-/* Handles one pub/sub reply. 0, or -1 out of memory. */
-static int on_published(sse_stream *st, const redisReply *r) {
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
-        r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "message") != 0 ||
-        r->element[2]->type != REDIS_REPLY_STRING) {
-        return 0; /* subscribe confirmations and the like */
-    }
-    sse_event ev;
-    if (sse_event_from_message(r->element[2]->str, r->element[2]->len, &ev) != 0) {
-        LOG_WARNF("sse: dropped a malformed message on %s's channel", st->user_id);
-        return 0;
-    }
-    int rc = offer_event(st, &ev);
-    sse_event_clear(&ev);
-    return rc;
 }
 
 /* Queues the last words and marks the stream ended. */
@@ -325,10 +319,44 @@ static void finish(sse_stream *st, const char *why) {
     }
     log_set_request_id(st->request_id);
     log_json(LOG_INFO, "sse stream ending",
-             json_pack("{s:s,s:s,s:i,s:f}", "user_id", st->user_id, "reason", why, "events_sent",
-                       (int)st->events_sent, "seconds",
+             json_pack("{s:s,s:s,s:i,s:i,s:f}", "user_id", st->user_id, "reason", why,
+                       "events_sent", (int)st->events_sent, "resyncs", (int)st->resyncs, "seconds",
                        (double)(time_monotonic_ns() - st->opened_ns) / 1e9));
     log_set_request_id(NULL);
+}
+
+/* One step of re-reading the log; a Redis failure waits wait_ms and leaves the state as
+ * it was, so the next step tries again. */
+static void catch_up_step(sse_stream *st, int wait_ms) {
+    bool reset = false;
+    step_rc rc = st->state == ST_RESYNC_DUE ? begin_catch_up(st, &reset) : next_page(st);
+    if (rc == STEP_FATAL) {
+        finish(st, "out of memory");
+    } else if (rc == STEP_RETRY) {
+        sse_hub_pause(st->sub, wait_ms);
+    }
+}
+
+/* Waits for the hub's next word and acts on it. */
+static void live_step(sse_stream *st, int wait_ms) {
+    sse_event ev;
+    switch (sse_hub_next(st->sub, wait_ms, &ev)) {
+    case SSE_HUB_EVENT: {
+        int rc = offer_event(st, &ev);
+        sse_event_clear(&ev);
+        if (rc != 0) {
+            finish(st, "out of memory");
+        }
+        break;
+    }
+    case SSE_HUB_RESYNC:
+        st->state = ST_RESYNC_DUE;
+        st->resyncs++;
+        break;
+    case SSE_HUB_IDLE:
+    case SSE_HUB_CLOSING: /* the next turn of fill() ends the stream */
+        break;
+    }
 }
 
 /* Waits until there is something to send or the stream must end. */
@@ -336,9 +364,10 @@ static void fill(sse_stream *st) {
     while (st->out.len == 0 && !st->ended) {
         int64_t now_ns = time_monotonic_ns();
         int64_t idle_ms = (now_ns - st->last_write_ns) / 1000000;
-        if (atomic_load(&g_shutting_down)) {
+        int64_t now_ms = time_now_unix_ms();
+        if (sse_hub_closing(st->sub)) {
             finish(st, "server shutting down; reconnect");
-        } else if (st->end_unix_ms > 0 && time_now_unix_ms() >= st->end_unix_ms) {
+        } else if (st->end_unix_ms > 0 && now_ms >= st->end_unix_ms) {
             finish(st, "access token expired; reconnect with a fresh one");
         } else if (idle_ms >= st->keepalive_ms) {
             if (sse_buf_append_comment(&st->out, "keepalive") != 0) {
@@ -346,16 +375,16 @@ static void fill(sse_stream *st) {
             }
         } else {
             int64_t wait = st->keepalive_ms - idle_ms;
-            redisReply *r = NULL;
-            int got = sub_read(st, wait < SSE_POLL_SLICE_MS ? (int)wait : SSE_POLL_SLICE_MS, &r);
-            if (got < 0) {
-                finish(st, "event source lost; reconnect");
-            } else if (got > 0) {
-                int rc = on_published(st, r);
-                freeReplyObject(r);
-                if (rc != 0) {
-                    finish(st, "out of memory");
-                }
+            if (wait > SSE_POLL_SLICE_MS) {
+                wait = SSE_POLL_SLICE_MS;
+            }
+            if (st->end_unix_ms > 0 && st->end_unix_ms - now_ms < wait) {
+                wait = st->end_unix_ms - now_ms;
+            }
+            if (st->state == ST_LIVE) {
+                live_step(st, (int)wait);
+            } else {
+                catch_up_step(st, (int)wait);
             }
         }
     }
@@ -383,6 +412,5 @@ void sse_stream_free(void *cls) {
     if (!st->ended) {
         finish(st, "client went away");
     }
-    count_open(-1);
     stream_destroy(st);
 }

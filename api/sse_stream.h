@@ -2,22 +2,30 @@
  * sse_stream.h: one live Server-Sent Events stream of a user's task events
  * (docs/decisions.md "Server-Sent Events").
  *
- * Owns: the stream's own Redis connection (SUBSCRIBE {u:<uid>}:events; never a pooled
- * one, since a subscribed connection can do nothing else), the replay of
- * {u:<uid>}:events:log after Last-Event-ID through the pool, the `event: reset` when that
- * id is older than the log's window, forwarding live messages whose id is newer than the
- * last one sent, the keep-alive comment, and the end of the stream.
+ * Owns: the stream's slot in the instance's hub (sse_hub.h: the shared subscription and
+ * the caps), its position in {u:<uid>}:events:log (the last id sent), the replay of the
+ * log after Last-Event-ID through the pool, the `event: reset` when that id is older than
+ * the log's window, forwarding the live events the hub hands over whose id is newer than
+ * the last one sent, re-reading the log when the hub says live events may be missing
+ * (Redis reconnected, or the stream's queue overflowed), the keep-alive comment, and the
+ * end of the stream.
  * Rules:
- * - Order of work: SUBSCRIBE first, replay second, so nothing published in between is
- *   lost; the id comparison drops what the replay already sent.
- * - The read callback runs on the connection's thread and blocks in slices of at most
- *   SSE_POLL_SLICE_MS, so a shutdown (sse_streams_shutdown) or the token's expiry ends the
- *   stream within about that long. A client that went away is noticed at the next write
- *   (an event or the keep-alive, every SSE_KEEPALIVE_MS or half the server idle
- *   timeout, whichever is shorter).
- * - A Redis connection lost mid-stream ends the stream; the client reconnects with
- *   Last-Event-ID and the replay fills the gap.
- * - The streams' shared state (the shutdown flag and the open count) is atomic.
+ * - Order of work: join the hub first (it returns once the user's channel is subscribed),
+ *   read the log second, so nothing published in between is lost; the id comparison
+ *   drops what the log already gave. A stream without Last-Event-ID starts after the
+ *   newest logged event, so a later re-read knows where to start.
+ * - The log is read one page (SSE_REPLAY_PAGE entries) at a time, only when everything
+ *   before was handed to the client, so a slow client costs at most one page of memory.
+ *   Live events wait in the hub meanwhile (bounded; past the bound the log is re-read).
+ * - The read callback runs on the connection's thread and blocks at most
+ *   SSE_POLL_SLICE_MS at a time; shutdown (sse_hub_shutdown) wakes it at once and the
+ *   token's expiry ends the stream within a slice. A client that went away is noticed at
+ *   the next write (an event or the keep-alive, every SSE_KEEPALIVE_MS or half the
+ *   server idle timeout, whichever is shorter); then ulfius calls sse_stream_free, which
+ *   gives the slot back.
+ * - Redis lost mid-stream does not end the stream: the hub reconnects and resubscribes,
+ *   then the stream re-reads the log after its last id (retrying each slice while the
+ *   pool cannot answer); an id the log no longer reaches gets `event: reset`.
  */
 #ifndef TASKBUS_API_SSE_STREAM_H
 #define TASKBUS_API_SSE_STREAM_H
@@ -28,22 +36,22 @@
 #include <sys/types.h>
 
 #include "api/sse_format.h"
+#include "api/sse_hub.h"
 #include "shared/redis_pool.h"
-#include "shared/redis_url.h"
 
 #define SSE_KEEPALIVE_MS 15000
-#define SSE_POLL_SLICE_MS 250
+#define SSE_POLL_SLICE_MS 1000
 #define SSE_RETRY_MS 3000
 #define SSE_REPLAY_PAGE 200
 
 typedef struct sse_stream sse_stream;
 
 typedef struct sse_stream_params {
-    const redis_url *redis;  /* where to SUBSCRIBE */
-    int redis_timeout_ms;    /* connect, and the SUBSCRIBE answer */
+    sse_hub *hub;            /* the instance's shared subscription and stream slots */
+    int join_wait_ms;        /* how long the hub may take to subscribe the user's channel */
     redis_pool *pool;        /* for XRANGE */
     const char *user_id;     /* whose events */
-    const sse_id *last_seen; /* Last-Event-ID, or NULL: live only */
+    const sse_id *last_seen; /* Last-Event-ID, or NULL: from now on */
     int64_t end_unix_ms;     /* end the stream then (the access token's expiry); 0: never */
     int keepalive_ms;        /* 0: SSE_KEEPALIVE_MS; keep it under the server's idle timeout */
     const char *request_id;  /* for the stream's log lines */
@@ -53,23 +61,21 @@ typedef enum {
     SSE_OPEN_OK = 0,
     SSE_OPEN_UNAVAILABLE,   /* Redis could not be reached or answered an error: 503 */
     SSE_OPEN_SHUTTING_DOWN, /* the server is draining: 503 */
+    SSE_OPEN_USER_FULL,     /* the user's streams on this instance are at the cap: 429 */
+    SSE_OPEN_INSTANCE_FULL, /* this instance's streams are at the cap: 429 */
     SSE_OPEN_NO_MEMORY,
 } sse_open_result;
 
-/* Connects, subscribes and prepares the replay (and a reset when due). On OK *out is the
- * stream: hand it to ulfius with sse_stream_read/sse_stream_free. */
+/* Takes a slot, waits for the subscription, fixes the position (and queues a reset when
+ * Last-Event-ID is older than the log; the replay itself is read as the client reads).
+ * On OK *out is the stream: hand it to ulfius with
+ * sse_stream_read/sse_stream_free. On any other result the slot is free again. */
 sse_open_result sse_stream_open(const sse_stream_params *params, sse_stream **out, char *err,
                                 size_t errlen);
 
 /* ulfius stream callbacks (cls is the sse_stream). read blocks until it has bytes, the
- * stream ends (U_STREAM_END), or fails; free closes the connection and frees. */
+ * stream ends (U_STREAM_END), or fails; free gives the slot back and frees. */
 ssize_t sse_stream_read(void *cls, uint64_t offset, char *buf, size_t max);
 void sse_stream_free(void *cls);
-
-/* Makes every open stream end within SSE_POLL_SLICE_MS and refuses new ones. The API's
- * stop calls this before draining (no stream would ever finish by itself). */
-void sse_streams_shutdown(void);
-/* Streams currently open in this process. */
-int sse_streams_open_count(void);
 
 #endif

@@ -4,6 +4,7 @@
  */
 #include "api/webhook_store.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,8 +75,10 @@ static void log_failure(const char *what, const PGresult *res) {
                        res != NULL ? PQresultErrorMessage(res) : "connection lost"));
 }
 
-/* Runs stmt on a pooled connection. The result (caller PQclear()s) or NULL. */
-static PGresult *run(pg_pool *pg, const pg_stmt *stmt, const char *const *values) {
+/* Runs stmt on a pooled connection. The result (caller PQclear()s) or NULL; *owner_gone
+ * (when not NULL) tells whether it failed on a foreign key (the user row is gone). */
+static PGresult *run_noting(pg_pool *pg, const pg_stmt *stmt, const char *const *values,
+                            bool *owner_gone) {
     char err[256];
     pg_conn *conn = pg_pool_acquire(pg, STORE_PG_ACQUIRE_MS, err, sizeof err);
     if (conn == NULL) {
@@ -86,13 +89,26 @@ static PGresult *run(pg_pool *pg, const pg_stmt *stmt, const char *const *values
     if (res == NULL) {
         pg_conn_mark_broken(conn);
     }
-    if (res == NULL || !pg_result_ok(res)) {
+    bool gone = res != NULL && !pg_result_ok(res) &&
+                strcmp(pg_result_sqlstate(res), PG_SQLSTATE_FOREIGN_KEY) == 0;
+    if (owner_gone != NULL) {
+        *owner_gone = gone;
+    }
+    if (gone) {
+        LOG_INFOF("webhook store: %s referenced a user who is gone", stmt->name);
+    } else if (res == NULL || !pg_result_ok(res)) {
         log_failure(stmt->name, res);
+    }
+    if (res == NULL || !pg_result_ok(res)) {
         PQclear(res);
         res = NULL;
     }
     pg_pool_release(pg, conn);
     return res;
+}
+
+static PGresult *run(pg_pool *pg, const pg_stmt *stmt, const char *const *values) {
+    return run_noting(pg, stmt, values, NULL);
 }
 
 /* Parses column col of every row into an array (new reference), or NULL. */
@@ -122,11 +138,12 @@ webhook_store_result webhook_store_create(pg_pool *pg, const char *id, const cha
         return WEBHOOK_STORE_UNAVAILABLE;
     }
     const char *values[6] = {id, user_id, url, types, secret, limit};
-    PGresult *res = run(pg, &WEBHOOK_INSERT, values);
+    bool owner_gone = false;
+    PGresult *res = run_noting(pg, &WEBHOOK_INSERT, values, &owner_gone);
     free(types);
     if (res == NULL) {
         errbuf_setf(err, errlen, "the webhook could not be stored");
-        return WEBHOOK_STORE_UNAVAILABLE;
+        return owner_gone ? WEBHOOK_STORE_OWNER_GONE : WEBHOOK_STORE_UNAVAILABLE;
     }
     if (PQntuples(res) == 0) {
         PQclear(res);

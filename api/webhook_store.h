@@ -24,6 +24,7 @@ typedef enum {
     WEBHOOK_STORE_NOT_FOUND,
     WEBHOOK_STORE_LIMIT, /* create: the user has WEBHOOK_LIST_MAX webhooks already */
     WEBHOOK_STORE_UNAVAILABLE,
+    WEBHOOK_STORE_OWNER_GONE, /* create: the user row is gone (deleted mid-request) */
 } webhook_store_result;
 
 /* Inserts an enabled webhook. *out: its document without the secret (new reference). */

@@ -55,6 +55,8 @@ void pg_rollback(pg_conn *conn);
 bool pg_result_ok(const PGresult *res);
 /* The SQLSTATE of a failed result ("23505" unique violation), or "" */
 const char *pg_result_sqlstate(const PGresult *res);
+/* foreign_key_violation: the referenced row is gone (e.g. a user deleted mid-request). */
+#define PG_SQLSTATE_FOREIGN_KEY "23503"
 
 /* SELECT 1 on a pooled connection; for /ready. */
 bool pg_pool_ping(pg_pool *pool, int timeout_ms, char *err, size_t errlen);

@@ -1,5 +1,6 @@
 /*
- * user_epoch.c: set-if-greater of {u:<id>}:epoch (see user_epoch.h).
+ * user_epoch.c: set-if-greater of {u:<id>}:epoch, the deleted-user tombstone and the
+ * middleware's verdict (see user_epoch.h).
  * Rules: the script object is static, as redis_pool.h asks; its sha1 is filled under the
  * pool's lock, and each process runs it through one pool.
  */
@@ -7,7 +8,8 @@
 
 #include <stdio.h>
 
-/* KEYS[1] epoch key; ARGV[1] epoch, ARGV[2] ttl seconds. Returns the epoch now stored. */
+/* KEYS[1] epoch key; ARGV[1] epoch, ARGV[2] ttl seconds. Returns the epoch now stored.
+ * Lua numbers are doubles: USER_EPOCH_GONE reads as 9.2e18, still above any real epoch. */
 static redis_script EPOCH_SET_IF_GREATER = {
     .source = "local cur = tonumber(redis.call('GET', KEYS[1]))\n"
               "local new = tonumber(ARGV[1])\n"
@@ -23,6 +25,11 @@ void user_epoch_key(const char *user_id, char *out, size_t outlen) {
     snprintf(out, outlen, "{u:%s}:epoch", user_id);
 }
 
+static void reply_error(const redisReply *reply, char *err, size_t errlen) {
+    snprintf(err, errlen, "%s",
+             reply != NULL && reply->type == REDIS_REPLY_ERROR ? reply->str : "unavailable");
+}
+
 int user_epoch_publish(redis_pool *redis, const char *user_id, long long epoch, char *err,
                        size_t errlen) {
     char key[USER_EPOCH_KEY_BUF];
@@ -35,11 +42,41 @@ int user_epoch_publish(redis_pool *redis, const char *user_id, long long epoch, 
     redisReply *reply = redis_pool_eval(redis, &EPOCH_SET_IF_GREATER, 1, 3, argv);
     int rc = reply != NULL && reply->type == REDIS_REPLY_INTEGER ? 0 : -1;
     if (rc != 0) {
-        snprintf(err, errlen, "%s",
-                 reply != NULL && reply->type == REDIS_REPLY_ERROR ? reply->str : "unavailable");
+        reply_error(reply, err, errlen);
     }
     if (reply != NULL) {
         freeReplyObject(reply);
     }
     return rc;
+}
+
+int user_epoch_tombstone_ttl(int access_ttl_s) {
+    return access_ttl_s + USER_EPOCH_TOMBSTONE_EXTRA_S;
+}
+
+int user_epoch_tombstone(redis_pool *redis, const char *user_id, int access_ttl_s, char *err,
+                         size_t errlen) {
+    char key[USER_EPOCH_KEY_BUF];
+    user_epoch_key(user_id, key, sizeof key);
+    redisReply *reply = redis_pool_command(redis, "SET %s %lld EX %d", key, USER_EPOCH_GONE,
+                                           user_epoch_tombstone_ttl(access_ttl_s));
+    int rc = reply != NULL && reply->type == REDIS_REPLY_STATUS ? 0 : -1;
+    if (rc != 0) {
+        reply_error(reply, err, errlen);
+    }
+    if (reply != NULL) {
+        freeReplyObject(reply);
+    }
+    return rc;
+}
+
+user_epoch_verdict user_epoch_judge(bool revoked, bool epoch_known, long long epoch,
+                                    bool trust_cache, long long sev) {
+    if (revoked || (epoch_known && epoch == USER_EPOCH_GONE)) {
+        return USER_EPOCH_REVOKED;
+    }
+    if (!epoch_known || !trust_cache) {
+        return USER_EPOCH_ASK_SOURCE;
+    }
+    return sev < epoch ? USER_EPOCH_REVOKED : USER_EPOCH_CURRENT;
 }

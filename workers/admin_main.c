@@ -2,8 +2,9 @@
  * admin_main.c: the taskbus-admin process: one-shot operational jobs.
  *
  * Owns: the command line (migrate | topics | wait-ready [SECONDS] | set-role EMAIL ROLE |
- * --help), configuration and logging. Rules: exit 0 on success, 1 when the job failed
- * (with a message on stderr), 2 for a usage or configuration error.
+ * delete-user EMAIL | reset-consumer NAME | replay-dlq TOPIC | --help), configuration and
+ * logging. Rules: exit 0 on success, 1 when the job failed (with a message on stderr), 2
+ * for a usage or configuration error.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "shared/daemon_signals.h"
 #include "shared/log.h"
 #include "workers/admin_commands.h"
+#include "workers/admin_delete_user.h"
 #include "workers/admin_set_role.h"
 #include "workers/admin_replay_dlq.h"
 #include "workers/admin_reset_consumer.h"
@@ -28,6 +30,7 @@ static const char USAGE[] =
     "  topics                  create the Kafka topics of the bus (idempotent)\n"
     "  wait-ready [SECONDS]    wait until Postgres, Redis and Kafka answer (default 60)\n"
     "  set-role EMAIL ROLE     make a user 'user' or 'admin' (their old tokens stop working)\n"
+    "  delete-user EMAIL       delete an account and its data; its tokens stop working at once\n"
     "  reset-consumer NAME     forget what analytics|activity built; its next start rebuilds it\n"
     "  replay-dlq TOPIC        re-produce TOPIC.dlq's new dead letters to TOPIC\n"
     "  --help                  this text and the configuration variables\n";
@@ -68,6 +71,9 @@ static int dispatch(const taskbus_config *cfg, int argc, char **argv) {
     }
     if (strcmp(cmd, "set-role") == 0 && argc == 4) {
         return admin_set_role(cfg, argv[2], argv[3]);
+    }
+    if (strcmp(cmd, "delete-user") == 0 && argc == 3) {
+        return admin_delete_user(cfg, argv[2]);
     }
     if (strcmp(cmd, "reset-consumer") == 0 && argc == 3) {
         return admin_reset_consumer(cfg, argv[2]);

@@ -14,6 +14,8 @@ Every wait is a poll with a deadline on a condition; nothing depends on a sleep.
 
 import http.client
 import json
+import os
+import signal
 import threading
 import time
 import urllib.parse
@@ -31,8 +33,25 @@ def titled_rows(title):
 
 def claim_row(api, key):
     with pg() as conn:
-        return conn.execute("SELECT state, plan FROM idempotency_keys WHERE user_id = %s::uuid AND key = %s",
+        return conn.execute("SELECT state FROM idempotency_keys WHERE user_id = %s::uuid AND key = %s",
                             (api.id, key)).fetchone()
+
+
+def applied_after_sentinel(api):
+    """{title: count} of the user's tasks once everything the user ever sent is applied: a
+    sentinel create, produced after every earlier command of the user (same partition,
+    applied in order), is applied only after them."""
+    sentinel = unique("eo-sentinel")
+    r = api.create({"title": sentinel}, wait=20, timeout=60)
+    assert r.status_code in (201, 202), r.text[:300]
+    if r.status_code == 202:
+        api.wait_command(r.json()["command_id"], timeout=60)
+    with pg() as conn:
+        rows = conn.execute("SELECT title, count(*) FROM tasks WHERE owner_id = %s::uuid GROUP BY title",
+                            (api.id,)).fetchall()
+    counts = dict(rows)
+    counts.pop(sentinel)
+    return counts
 
 
 # --- 1. kill -9 of the API, then the client's keyed retry ------------------------------------
@@ -52,14 +71,14 @@ def test_keyed_retry_after_api_crash_repeats_the_same_command(api_url):
 
         th = threading.Thread(target=send, daemon=True)
         th.start()
-        # The claim stores its plan before anything is produced; once the pending marker
-        # exists, Kafka holds the command: that is the moment the fault run killed the API.
-        row = wait_until(lambda: claim_row(alice, key), 15, "the claim is stored")
-        state, plan = row
-        assert state == "in_flight" and set(plan) >= {"command_id", "task_id", "issued_at_ms"}, row
+        # Once the pending marker exists, Kafka holds the first attempt's command: that is
+        # the moment the fault run killed the API.
         r = redis_conn()
-        marker = f"{{u:{alice.id}}}:cmd:{plan['command_id']}"
-        wait_until(lambda: r.exists(marker), 15, "Kafka holds the first attempt's command")
+        marker = wait_until(lambda: r.keys(f"{{u:{alice.id}}}:cmd:*"), 15,
+                            "Kafka holds the first attempt's command")
+        assert len(marker) == 1, marker
+        first_command = json.loads(r.get(marker[0]))
+        first_command["command_id"] = marker[0].rsplit(":", 1)[1]
         compose("kill", "api")
         th.join(30)
         assert "r" not in first, f"the first attempt was answered: {first['r'].status_code}"
@@ -67,21 +86,22 @@ def test_keyed_retry_after_api_crash_repeats_the_same_command(api_url):
         wait_api_ready(api_url)
     finally:
         compose("start", "writer")
+    # At once: not a 409 until the dead process's claim goes stale.
     retry = alice.create(body, key=key, wait=10)
     assert retry.status_code in (201, 202), f"retry: {retry.status_code} {retry.text[:300]}"
     if retry.status_code == 202:
-        assert retry.json()["command_id"] == plan["command_id"], (retry.json(), plan)
-        alice.wait_command(plan["command_id"])
-    assert task_of(retry.json())["id"] == plan["task_id"], (retry.json(), plan)
+        assert retry.json()["command_id"] == first_command["command_id"], (retry.json(), first_command)
+        alice.wait_command(first_command["command_id"])
+    assert task_of(retry.json())["id"] == first_command["task_id"], (retry.json(), first_command)
     # The command was in Kafka twice; the writer applied it once.
     with pg() as conn:
         n = conn.execute("SELECT count(*) FROM commands WHERE command_id = %s::uuid",
-                         (plan["command_id"],)).fetchone()[0]
+                         (first_command["command_id"],)).fetchone()[0]
     assert n == 1
     assert len(titled_rows(body["title"])) == 1, "the retry created a second task"
     replay = alice.create(body, key=key)
     assert replay.headers.get("Idempotent-Replayed") == "true", replay.headers
-    assert task_of(replay.json())["id"] == plan["task_id"]
+    assert task_of(replay.json())["id"] == first_command["task_id"]
 
 
 def test_a_live_claim_still_answers_409(api_url):
@@ -165,17 +185,74 @@ def test_rolling_restart_answers_or_refuses_every_request(api_url):
         for t in threads:
             t.join(40)
     assert not [s for s in statuses if s not in (202, 503, 429)], statuses
-    # Wait until everything answered is applied, then count.
-    with pg() as conn:
-        def applied():
-            rows = conn.execute("SELECT title, count(*) FROM tasks WHERE owner_id = ANY(%s::uuid[])"
-                                " GROUP BY title", ([a.id for a in apis],)).fetchall()
-            return dict(rows) if all(t in dict(rows) for t in answered) else None
-        counts = wait_until(applied, 60, "every answered write is applied")
-    assert all(counts[t] == 1 for t in answered), {t: counts[t] for t in answered if counts[t] != 1}
+    counts = {}
+    for a in apis:
+        counts.update(applied_after_sentinel(a))
+    assert all(counts.get(t) == 1 for t in answered), {t: counts.get(t) for t in answered if counts.get(t) != 1}
     read_but_unanswered = [t for t in unanswered if counts.get(t, 0) > 0]
     assert not read_but_unanswered, f"{len(read_but_unanswered)} request(s) were applied but never answered"
     assert set(counts) <= set(answered) | set(unanswered)
+
+
+def test_requests_on_idle_keepalive_connections_during_the_drain(api_url):
+    """The fault run's lost answer: keep-alive connections idle at SIGTERM, then used
+    while the API drains, with requests that take a while (Prefer: wait with the writer
+    stopped). Each must be answered or refused unread: applied only if answered."""
+    from stack_control import status
+
+    api = task_user(api_url, "eo-drain-idle")
+    host = urllib.parse.urlsplit(api_url)
+    conns = []
+    for _ in range(24):
+        c = http.client.HTTPConnection(host.hostname, host.port, timeout=60)
+        c.request("GET", "/health")
+        c.getresponse().read()
+        conns.append(c)
+    compose("stop", "writer")
+    results = {}  # title -> status, or None when unanswered
+    try:
+        pid = status()["api"][1]
+        assert pid, status()
+        os.kill(pid, signal.SIGTERM)
+
+        def use(i):
+            time.sleep(0.1 * i)  # spread over the drain: when each arrives is the point
+            title = unique(f"eo-drain-{i}")
+            try:
+                conns[i].request("POST", TASKS, body=json.dumps({"title": title}), headers={
+                    "Authorization": f"Bearer {api.token}", "Content-Type": "application/json",
+                    "X-Forwarded-For": api.c.ip, "Prefer": "wait=2"})
+                resp = conns[i].getresponse()
+                resp.read()
+                results[title] = resp.status
+            except (OSError, http.client.HTTPException):
+                results[title] = None
+
+        threads = [threading.Thread(target=use, args=(i,), daemon=True) for i in range(len(conns))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        wait_until(lambda: not psutil_alive(pid), 60, "the API exits")
+    finally:
+        compose("start", "writer")
+        compose("start", "api")
+        wait_api_ready(api_url)
+    assert len(results) == len(conns)
+    assert all(s in (None, 202) for s in results.values()), results
+    counts = applied_after_sentinel(api)
+    answered = [t for t, s in results.items() if s == 202]
+    assert all(counts.get(t) == 1 for t in answered), (counts, answered)
+    lost = [t for t, s in results.items() if s is None and counts.get(t)]
+    assert not lost, f"{len(lost)} request(s) were read and applied but never answered"
+
+
+def psutil_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 # --- 3. Kafka down ----------------------------------------------------------------------------

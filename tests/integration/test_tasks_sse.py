@@ -2,7 +2,10 @@
 pub/sub, resumable with Last-Event-ID (replay of what came after, exactly once), and
 private to their owner. An id the user's capped log no longer reaches (pushed out by more
 than 1 000 later changes, made through the ordinary import path) gets `event: reset`
-carrying the newest id; a Last-Event-ID that is not a stream id is 422."""
+carrying the newest id; a Last-Event-ID that is not a stream id is 422. The 200 comes only
+once the instance's subscription to the user's channel is confirmed, so a change made
+after the answer always reaches the stream: no test waits before its first change.
+(Caps and the shared subscription: test_tasks_sse_limits.py.)"""
 
 import json
 import time
@@ -12,8 +15,6 @@ import pytest
 from helpers.api import assert_problem, error_fields, Client
 from tasks_helpers import (EVENTS, IMPORT, SseReader, assert_event_valid, redis_conn, stream_id_key, task_of,
                            task_user, wait_until)
-
-SUBSCRIBE_GRACE = 0.7  # the stream SUBSCRIBEs before it answers; a margin for slow builds
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,6 @@ def test_live_changes_then_resume_from_the_first(alice, bob):
         assert live.status == 200, live.resp.text[:300] if live.status != 200 else ""
         assert live.content_type.split(";")[0].strip() == "text/event-stream", live.content_type
         assert other.status == 200
-        time.sleep(SUBSCRIBE_GRACE)
         r = alice.create({"title": "sse"}, wait=5)
         assert r.status_code == 201, r.text
         tid = task_of(r.json())["id"]
@@ -99,7 +99,6 @@ def test_resume_with_the_query_parameter(alice):
     live = SseReader(alice)
     try:
         assert live.status == 200
-        time.sleep(SUBSCRIBE_GRACE)
         a = alice.create({"title": "sse q a"}, wait=5)
         b = alice.create({"title": "sse q b"}, wait=5)
         assert a.status_code == 201 and b.status_code == 201
@@ -168,7 +167,6 @@ def test_an_id_older_than_the_window_gets_reset(api_url):
     live = SseReader(carol)
     try:
         assert live.status == 200
-        time.sleep(SUBSCRIBE_GRACE)
         r = carol.create({"title": "seen before the window moved"}, wait=5)
         assert r.status_code == 201, r.text
         seen = frames_for(live, 1)[0]
