@@ -2,7 +2,8 @@
 
 Owns: who the generated requests come from (users and client addresses), the few
 generated "positive" cases that no schema can make valid and how they are adjusted, and
-the suite's own check. docs/decisions.md ("Contract suite") says why each exists.
+the suite's own check. docs/decisions.md ("The contract suite and the OpenAPI document")
+says why each exists.
 
 Rules:
 - Nothing here hides a failure. A positive case is only adjusted (or dropped) where the
@@ -75,7 +76,6 @@ def next_address() -> str:
 _RUN = uuid.uuid4().hex[:10]
 _users = itertools.count(1)
 _users_lock = threading.Lock()
-USERS_REGISTERED = []  # e-mail addresses, for the runner's summary; guarded by _users_lock
 
 
 def register_user() -> str:
@@ -91,8 +91,6 @@ def register_user() -> str:
     )
     if r.status_code != 201:
         raise RuntimeError(f"registering {email} answered {r.status_code}: {r.text[:300]}")
-    with _users_lock:
-        USERS_REGISTERED.append(email)
     return r.json()["access_token"]
 
 
