@@ -238,6 +238,23 @@ def pg():
     return psycopg.connect(env("DATABASE_URL"), autocommit=True, connect_timeout=10)
 
 
+def wait_outbox_published(keys, timeout=30, topic=None):
+    """Waits until the outbox holds no unpublished row keyed by one of `keys` (on `topic`,
+    when given): from then on every event those keys caused so far is on Kafka, below the
+    high watermark. The fence that replaces "wait a little for a late duplicate"."""
+    sql = "SELECT count(*) FROM outbox WHERE published_at IS NULL AND key = ANY(%s)"
+    params = [list(keys)]
+    if topic is not None:
+        sql += " AND topic = %s"
+        params.append(topic)
+
+    def published():
+        with pg() as conn:
+            return conn.execute(sql, params).fetchone()[0] == 0
+
+    wait_until(published, timeout, f"the outbox published every event of {len(keys)} key(s)", interval=0.1)
+
+
 def redis_conn():
     """The stack's Redis (REDIS_URL), answers decoded; for reading what the writer left."""
     import redis
