@@ -265,6 +265,31 @@ def redis_conn():
 # --- Kafka ----------------------------------------------------------------------------------
 
 
+def wait_group_caught_up(group, topic, timeout=60):
+    """Waits until consumer group `group` has stored (in Postgres, with its effects) next
+    offsets that reach the current end of every partition of `topic`: everything on the
+    topic now has been processed, and nothing of it will be processed again. The fence
+    that replaces "wait a little for a second mail/delivery"."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": env("KAFKA_BROKERS"), "group.id": f"itests-ends-{uuid.uuid4()}",
+                  "enable.auto.commit": False})
+    try:
+        md = c.list_topics(topic, timeout=15).topics[topic]
+        ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=15)[1] for p in md.partitions}
+    finally:
+        c.close()
+
+    def reached():
+        with pg() as conn:
+            stored = dict(conn.execute("SELECT partition, next_offset FROM kafka_consumer_offsets"
+                                       " WHERE group_id = %s AND topic = %s", (group, topic)).fetchall())
+        behind = {p: (stored.get(p, 0), e) for p, e in ends.items() if stored.get(p, 0) < e}
+        return True if not behind else None
+
+    wait_until(reached, timeout, f"group {group} has processed {topic} up to {ends}", interval=0.1)
+
+
 class TopicReader:
     """A topic read from its first offset (a unique group, no commits), kept open so that
     drain() can be called again for what arrived since."""
