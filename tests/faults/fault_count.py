@@ -410,6 +410,15 @@ def count(ledger, users, timeline, starts, graceful_window, late_registrations, 
             st.recovery_apply = None if first_applied is None else round(first_applied - wd["inject"], 2)
         res.windows.append(st)
 
+    # Answers that are neither 2xx nor a refusal, by window and route (shown, not checked).
+    odd = {}
+    for a in ledger.attempts:
+        if a.status is not None and a.status >= 400 and a.status not in (429, 503):
+            k = (a.window, a.route, a.status)
+            odd[k] = odd.get(k, 0) + 1
+    for (window, route, status), n in sorted(odd.items()):
+        res.notes.append(f"{window}: {route} answered {status} {n} time(s)")
+
     res.counts = c
     res.samples = examples
     res.counts["commands_produced"] = len(cids)

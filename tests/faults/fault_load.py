@@ -14,10 +14,11 @@ Rules:
   keyed create is retried, with the same key, body and headers and a new request id,
   after a transport failure, a 5xx, a 409 (in flight) or a 429, until it is answered or
   the retry deadline passes (then it is *stuck*).
-- Stale: a read sent after a version of a task was reported (applied by Prefer: wait or
-  GET /commands, or returned by an earlier read that had completed) must not return an
-  older version, nor 404 for a task reported created; GET /commands must not report
-  pending or unknown a command reported applied.
+- Stale: a GET by id sent after a version of a task was reported (applied by Prefer: wait
+  or GET /commands, or returned by an earlier GET by id that had completed) must not
+  return an older version, nor 404 for a task reported created; a list page must not show
+  a version older than one reported applied; GET /commands must not report pending or
+  unknown a command reported applied.
 - A ticket that finds every worker of its pool busy is dropped and counted (the table says
   how much of the offered rate was really sent).
 - Every request has a timeout; nothing here sleeps for a condition, only for pacing.
@@ -28,6 +29,7 @@ import itertools
 import json
 import queue
 import random
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -83,6 +85,7 @@ def classify_error(exc):
 class Attempt:
     request_id: str
     window: str
+    route: str  # method and path with ids elided, e.g. "GET /api/v1/tasks/{id}"
     sent: float  # time.time()
     done: float = 0.0
     status: int | None = None
@@ -127,7 +130,9 @@ class Ledger:
         self.attempts = []  # every Attempt (reads and writes)
         self.reads = []  # (Attempt, op)
         self.writes = []
-        self.floors = {}  # task id -> [(time set, version)], versions increasing
+        # task id -> {"reported" | "read": [(time set, version)]}, versions increasing:
+        # reported applied (Prefer: wait, GET /commands), or returned by a GET by id.
+        self.floors = {}
         self.created_reported = {}  # task id -> time its create was reported applied
         self.cmd_applied = {}  # command id -> time reported applied
         self.stale = []  # descriptions
@@ -143,28 +148,33 @@ class Ledger:
 
     # --- floors and stale checks (call with the lock held) ---
 
-    def floor_at(self, tid, t):
+    def floor_at(self, tid, t, reported_only):
         best = 0
-        for t_set, v in self.floors.get(tid, ()):
-            if t_set <= t and v > best:
-                best = v
+        for kind in (("reported",) if reported_only else ("reported", "read")):
+            for t_set, v in self.floors.get(tid, {}).get(kind, ()):
+                if t_set <= t and v > best:
+                    best = v
         return best
 
-    def raise_floor(self, tid, version, t):
-        hist = self.floors.setdefault(tid, [])
+    def raise_floor(self, tid, version, t, reported):
+        hist = self.floors.setdefault(tid, {}).setdefault("reported" if reported else "read", [])
         if not hist or version > hist[-1][1]:
             hist.append((t, version))
             del hist[:-8]  # only the recent ones matter for reads in flight
 
-    def check_task(self, att, tid, version, what):
-        floor = self.floor_at(tid, att.sent)
+    def check_task(self, att, tid, version, what, reported_only=False):
+        """A list page is checked against reported versions only: the writer retires list
+        pages (INCR of the generation) after it writes the task entry, and reports the
+        command applied after both, so a GET by id may see a version a list page does not
+        show yet, and only a reported version binds every kind of read."""
+        floor = self.floor_at(tid, att.sent, reported_only)
         if version is None:
             t = self.created_reported.get(tid)
             if t is not None and t <= att.sent:
                 self.stale.append(f"{what} {tid}: 404 after its create was reported applied ({att.window})")
             return
         if version < floor:
-            self.stale.append(f"{what} {tid}: version {version} after {floor} was reported ({att.window})")
+            self.stale.append(f"{what} {tid}: version {version} after {floor} was reported or read ({att.window})")
 
 
 class Workers:
@@ -271,7 +281,7 @@ class Workers:
         h = {"X-Request-ID": rid}
         h.update(headers or {})
         with led.lock:
-            att = Attempt(rid, led.window, time.time())
+            att = Attempt(rid, led.window, route_of(method, path), time.time())
             led.attempts.append(att)
             if write is not None:
                 write.attempts.append(att)
@@ -428,7 +438,7 @@ class Workers:
                 # Reported applied: from now on no read may show an older state.
                 v = task.get("version")
                 if isinstance(v, int):
-                    led.raise_floor(tid, v, att.done)
+                    led.raise_floor(tid, v, att.done, True)
                 if w.kind == "create":
                     led.created_reported.setdefault(tid, att.done)
                     user.known.append(tid)
@@ -495,7 +505,7 @@ class Workers:
                     led.unexpected.append(f"GET {tid}: no version ({att.window})")
                     return
                 led.check_task(att, tid, v, "GET")
-                led.raise_floor(tid, v, att.done)
+                led.raise_floor(tid, v, att.done, False)
             elif resp.status_code == 404:
                 led.check_task(att, tid, None, "GET")
             elif resp.status_code not in (429, 503) and resp.status_code < 500:
@@ -528,7 +538,7 @@ class Workers:
                     led.cmd_applied.setdefault(cid, att.done)
                     v = b.get("task_version")
                     if isinstance(v, int):
-                        led.raise_floor(tid, v, att.done)
+                        led.raise_floor(tid, v, att.done, True)
                     if kind == "create" and tid not in led.created_reported:
                         led.created_reported[tid] = att.done
                         user.known.append(tid)
@@ -555,7 +565,14 @@ class Workers:
                 items = []
             for it in items:
                 if isinstance(it, dict) and isinstance(it.get("version"), int):
-                    led.check_task(att, it.get("id"), it["version"], "list")
+                    led.check_task(att, it.get("id"), it["version"], "list", reported_only=True)
+
+
+_ID = re.compile(r"/[0-9a-fA-F-]{36}")
+
+
+def route_of(method, path):
+    return f"{method} {_ID.sub('/{id}', path.split('?')[0])}"
 
 
 def _retry_after(resp, default):

@@ -17,7 +17,8 @@ CHECKS = (
     ("dup_title", "titles with two tasks"),
     ("dup_command", "writes tied to two command ids, or commands with two event ids"),
     ("dup_key", "keyed creates whose answers name two tasks"),
-    ("stale", "reads older than a version already reported (load, final reads, Redis vs Postgres)"),
+    ("stale", "reads older than a version already reported applied or read (load, final reads, "
+              "Redis vs Postgres)"),
     ("ghost", "writes refused with 503/429 that were applied anyway"),
     ("stuck", "keyed creates no retry could get answered (e.g. 409 in flight after the API died)"),
     ("graceful_dropped", "requests neither answered nor refused at connect during SIGTERM of the API"),
