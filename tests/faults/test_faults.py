@@ -91,6 +91,6 @@ def test_fault_schedule():
     with open(os.path.join(RESULTS, "last.md.tmp"), "w", encoding="utf-8") as f:
         f.write(table)
     os.replace(os.path.join(RESULTS, "last.md.tmp"), os.path.join(RESULTS, "last.md"))
-    print("\n" + table)
     bad = failures(res.counts)
     assert not bad, "fault run FAILED: " + ", ".join(f"{k}={v}" for k, v, _ in bad) + "\n\n" + table
+    print("\n" + table)  # shown with -s; tests/run prints the kept copy
