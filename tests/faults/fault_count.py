@@ -20,6 +20,11 @@ Rules:
   than 503); applied once is allowed and counted apart, never as lost or duplicated.
 - Stuck: a keyed create still unanswered (409 in flight, 5xx, no connection) when its
   retries ran out: the client cannot learn what became of it.
+- Unanswered: during the SIGTERM of the API, a request whose connection broke before its
+  answer although it was processed (its command is on task-commands, or the account it
+  registered exists). A broken connection alone is only shown: a request sent just as the
+  server closes an idle keep-alive connection is never read, and no client can tell it
+  apart from one that was.
 - Every wait has a deadline and reports what it last saw; nothing is counted by sleeping.
 """
 
@@ -234,7 +239,7 @@ def count(ledger, users, timeline, starts, graceful_window, late_registrations, 
     # --- per logical write ---
     c = {k: 0 for k in ("accepted", "applied", "lost", "lost_events", "dup_title", "dup_command", "dup_key",
                         "stale", "ghost", "doubt_applied", "doubt_not_applied", "stuck", "stuck_applied",
-                        "refused", "unanswered_applied", "graceful_dropped", "probes", "probes_resolved",
+                        "refused", "unanswered", "graceful_dropped", "probes", "probes_resolved",
                         "redelivered_events", "cache_behind", "final_reads")}
     examples = {k: [] for k in c}
 
@@ -337,7 +342,8 @@ def count(ledger, users, timeline, starts, graceful_window, late_registrations, 
             examples["stale"].append("(cache) " + s)
     c["stale"] += c["cache_behind"]
 
-    # The graceful stop: every request answered or refused before it was read.
+    # The graceful stop: nothing that was read goes unanswered. A lost connection is
+    # counted (shown); one whose request is proven processed is a failure.
     for a in ledger.attempts:
         if a.window == graceful_window and a.error in ("dropped", "timeout"):
             ex("graceful_dropped", f"{a.request_id}: {a.error}")
@@ -345,7 +351,7 @@ def count(ledger, users, timeline, starts, graceful_window, late_registrations, 
         for a in w.attempts:
             if a.error is not None and any(cid in applied for cid in rid2cids.get(a.request_id, ())):
                 if a.window == graceful_window:
-                    ex("unanswered_applied", f"{a.request_id} ({w.kind}): {a.error}, yet applied")
+                    ex("unanswered", f"{a.request_id} ({w.kind} {w.title or w.task_id}): {a.error}, yet applied")
     by_rid = {a.request_id: a for a in ledger.attempts}
     lost_answers = {rid: email for rid, email in late_registrations.items()
                     if by_rid.get(rid) is not None and by_rid[rid].error is not None}
@@ -355,7 +361,7 @@ def count(ledger, users, timeline, starts, graceful_window, late_registrations, 
                                                (list(lost_answers.values()),)).fetchall()}
         for rid, email in lost_answers.items():
             if email in made:
-                ex("unanswered_applied", f"{rid} (register {email}): {by_rid[rid].error}, yet the user exists")
+                ex("unanswered", f"{rid} (register {email}): {by_rid[rid].error}, yet the user exists")
 
     # --- per window ---
     write_attempts = {a.request_id: w for w in writes for a in w.attempts}

@@ -148,7 +148,7 @@ class Schedule:
         """A rolling restart under keep-alive load (issue 7, defect 2): besides the load,
         STREAMS clients post back to back on their connections, and IDLE clients hold an
         idle keep-alive connection through the stop and use it again after the start.
-        Every request must be answered or refused at connect (never read)."""
+        Nothing that was read may go unanswered (fault_count.py, "Unanswered")."""
         from helpers.api import Client
 
         wd = self._open(GRACEFUL_WINDOW)

@@ -7,9 +7,10 @@ Owns: the run (users, topic start offsets, load, schedule, settling, counting), 
 table (printed, and kept in tests/faults/results/last.md) and the verdict.
 Rules: the verdict is exact counts only, each of which must be 0: lost, lost events,
 duplicated (by title, by command, by key), stale reads, ghosts (refused yet applied),
-stuck keys (a keyed create no retry can get answered) and requests dropped during the
-graceful stop; rates and recovery times are shown, never checked. Whatever happens, the
-stack is restored (every service up, /ready 200) before the test ends.
+stuck keys (a keyed create no retry can get answered) and requests processed but never
+answered during the graceful stop; rates and recovery times are shown, never checked.
+Whatever happens, the stack is restored (every service up, /ready 200) before the test
+ends.
 Parameters: fault_schedule.py (TASKBUS_FAULTS_* overrides); docs/decisions.md, "Fault suite".
 """
 
