@@ -42,8 +42,10 @@ PROBES = _num("TASKBUS_FAULTS_PROBES", 6, int)  # keyed creates in flight when t
 KEY_GRACE_S = _num("TASKBUS_FAULTS_KEY_GRACE_S", 20.0)  # retries of unanswered keys after the load
 STREAMS = _num("TASKBUS_FAULTS_STREAMS", 6, int)  # back-to-back keep-alive posters through SIGTERM
 IDLE = _num("TASKBUS_FAULTS_IDLE", 4, int)  # idle keep-alive connections held through SIGTERM
-LATE = _num("TASKBUS_FAULTS_LATE", 40, int)  # idle connections that send one slow request during the stop
-LATE_STEP_S = 0.1  # the late senders go one after another from the SIGTERM on (4 s: the drain)
+CYCLES = _num("TASKBUS_FAULTS_SIGTERM_CYCLES", 2, int)  # SIGTERM/start cycles of the API
+LATE = _num("TASKBUS_FAULTS_LATE", 60, int)  # idle connections that send one slow request during a stop
+LATE_START_S = 0.2  # compose/local takes about that long to deliver the SIGTERM
+LATE_STEP_S = 0.07  # one late request after another, through the drain (about 4 s)
 
 GRACEFUL_WINDOW = "SIGTERM api"
 PROBE_WINDOW = "kill -9 api"
@@ -145,10 +147,13 @@ class Schedule:
         time.sleep(SETTLE_S)
 
     def sigterm_api(self):
-        """A rolling restart under keep-alive load (issue 7, defect 2): besides the load,
-        STREAMS clients post back to back on their connections, and IDLE clients hold an
-        idle keep-alive connection through the stop and use it again after the start.
-        Nothing that was read may go unanswered (fault_count.py, "Unanswered")."""
+        """Rolling restarts under keep-alive load (issue 7, defect 2), CYCLES times: besides
+        the load, STREAMS clients post back to back on their connections, IDLE clients hold
+        an idle keep-alive connection through the stop and use it again after the start,
+        and LATE clients, idle until then, each send one slow request (a registration: an
+        argon2id hash) LATE_STEP_S apart from the SIGTERM on, so that requests arrive on
+        open connections all through the drain. Nothing that was read may go unanswered
+        (fault_count.py, "Unanswered")."""
         from helpers.api import Client
 
         wd = self._open(GRACEFUL_WINDOW)
@@ -166,44 +171,50 @@ class Schedule:
                 elif att.error == "refused":
                     time.sleep(0.05)  # pacing while nothing listens
 
-        def late(k, c, t0):
-            # A slow request (an argon2id hash) on a connection that was idle until now.
-            time.sleep(max(0.0, t0 + k * LATE_STEP_S - time.time()))
-            email = f"flt-{self.ledger.run_id}-late{k}@example.com"
+        def late(name, c, at):
+            time.sleep(max(0.0, at - time.time()))
+            email = f"flt-{self.ledger.run_id}-{name}@example.com"
             att, _ = self.workers.send(c, None, "POST", "/api/v1/auth/register",
-                                       {"email": email, "password": f"pw-{self.ledger.run_id}-late-{k}"})
+                                       {"email": email, "password": f"pw-{self.ledger.run_id}-{name}"})
             with self.ledger.lock:
                 self.late_registrations[att.request_id] = email
 
-        idle = [(Client(self.workers.api_url), self.users[-1 - k]) for k in range(IDLE)]
-        lates = [Client(self.workers.api_url) for _ in range(LATE)]
-        for c, user in idle:
-            self.workers.send(c, user, "GET", "/api/v1/tasks?limit=1")
-        for c in lates:
-            self.workers.send(c, None, "GET", "/health")
         threads = [threading.Thread(target=stream, args=(k,), daemon=True, name=f"stream{k}")
                    for k in range(STREAMS)]
         for th in threads:
             th.start()
         try:
             _wait(lambda: len(ok_after) == STREAMS, 15, "every keep-alive stream answered before the stop")
-            wd["inject"] = time.time()
-            late_threads = [threading.Thread(target=late, args=(k, c, wd["inject"]), daemon=True, name=f"late{k}")
-                            for k, c in enumerate(lates)]
-            for th in late_threads:
-                th.start()
-            threads += late_threads
-            stack_control.stop("api")
-            stack_control.start("api")
-            wd["back"] = time.time()
-            _wait(lambda: all(t > wd["back"] for t in ok_after.values()), 15,
-                  "every keep-alive stream answered by the new API")
+            for cycle in range(CYCLES):
+                idle = [(Client(self.workers.api_url), self.users[-1 - k]) for k in range(IDLE)]
+                lates = [Client(self.workers.api_url) for _ in range(LATE)]
+                for c, user in idle:
+                    self.workers.send(c, user, "GET", "/api/v1/tasks?limit=1")
+                for c in lates:  # open their connections now; they stay idle until their turn
+                    self.workers.send(c, None, "GET", "/health")
+                t0 = time.time()
+                if cycle == 0:
+                    wd["inject"] = t0
+                late_threads = [
+                    threading.Thread(target=late, args=(f"c{cycle}-late{k}", c, t0 + LATE_START_S + k * LATE_STEP_S),
+                                     daemon=True, name=f"late{cycle}-{k}")
+                    for k, c in enumerate(lates)]
+                for th in late_threads:
+                    th.start()
+                stack_control.stop("api")
+                stack_control.start("api")
+                back = time.time()
+                wd["back"] = back
+                _wait(lambda: all(t > back for t in ok_after.values()), 15,
+                      "every keep-alive stream answered by the new API")
+                for th in late_threads:
+                    th.join(timeout=60)
+                for c, user in idle:
+                    self.workers.send(c, user, "GET", "/api/v1/tasks?limit=1")
         finally:
             stop.set()
             for th in threads:
                 th.join(timeout=60)
-        for c, user in idle:
-            self.workers.send(c, user, "GET", "/api/v1/tasks?limit=1")
         time.sleep(SETTLE_S)
 
     def run(self):
