@@ -26,7 +26,6 @@ Rules:
 
 import heapq
 import itertools
-import json
 import queue
 import random
 import re
@@ -580,7 +579,3 @@ def _retry_after(resp, default):
         return float(resp.headers.get("Retry-After", default))
     except ValueError:
         return default
-
-
-def json_dumps(o):
-    return json.dumps(o, sort_keys=True)
