@@ -238,6 +238,23 @@ def pg():
     return psycopg.connect(env("DATABASE_URL"), autocommit=True, connect_timeout=10)
 
 
+def wait_outbox_published(keys, timeout=30, topic=None):
+    """Waits until the outbox holds no unpublished row keyed by one of `keys` (on `topic`,
+    when given): from then on every event those keys caused so far is on Kafka, below the
+    high watermark. The fence that replaces "wait a little for a late duplicate"."""
+    sql = "SELECT count(*) FROM outbox WHERE published_at IS NULL AND key = ANY(%s)"
+    params = [list(keys)]
+    if topic is not None:
+        sql += " AND topic = %s"
+        params.append(topic)
+
+    def published():
+        with pg() as conn:
+            return conn.execute(sql, params).fetchone()[0] == 0
+
+    wait_until(published, timeout, f"the outbox published every event of {len(keys)} key(s)", interval=0.1)
+
+
 def redis_conn():
     """The stack's Redis (REDIS_URL), answers decoded; for reading what the writer left."""
     import redis
@@ -246,6 +263,31 @@ def redis_conn():
 
 
 # --- Kafka ----------------------------------------------------------------------------------
+
+
+def wait_group_caught_up(group, topic, timeout=60):
+    """Waits until consumer group `group` has stored (in Postgres, with its effects) next
+    offsets that reach the current end of every partition of `topic`: everything on the
+    topic now has been processed, and nothing of it will be processed again. The fence
+    that replaces "wait a little for a second mail/delivery"."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": env("KAFKA_BROKERS"), "group.id": f"itests-ends-{uuid.uuid4()}",
+                  "enable.auto.commit": False})
+    try:
+        md = c.list_topics(topic, timeout=15).topics[topic]
+        ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=15)[1] for p in md.partitions}
+    finally:
+        c.close()
+
+    def reached():
+        with pg() as conn:
+            stored = dict(conn.execute("SELECT partition, next_offset FROM kafka_consumer_offsets"
+                                       " WHERE group_id = %s AND topic = %s", (group, topic)).fetchall())
+        behind = {p: (stored.get(p, 0), e) for p, e in ends.items() if stored.get(p, 0) < e}
+        return True if not behind else None
+
+    wait_until(reached, timeout, f"group {group} has processed {topic} up to {ends}", interval=0.1)
 
 
 class TopicReader:

@@ -617,10 +617,15 @@ def nginx_locations(text):
     return dict(re.findall(r"location\s*=\s*(\S+)\s*\{([^}]*)\}", text))
 
 
+# How long the echo backend holds its event stream open for the first frame to arrive at
+# the client: a deadline (a buffering proxy delivers nothing before it), not a target.
+STREAM_PATIENCE_S = 30
+
+
 class EchoHandler(http.server.BaseHTTPRequestHandler):
     """Answers every request with the headers it received, as JSON. GET /api/v1/events is
-    an event stream instead: one frame, then (after server.release is set, or 5 s) a
-    second one, so a test sees whether the first one got through before the stream ended."""
+    an event stream instead: one frame, then (after server.release is set, or STREAM_PATIENCE_S)
+    a second one, so a test sees whether the first one got through before the stream ended."""
 
     protocol_version = "HTTP/1.1"
 
@@ -633,7 +638,7 @@ class EchoHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(b"id: 1-0\nevent: task.created\ndata: {}\n\n")
         self.wfile.flush()
-        self.server.stream_waited_out = not self.server.release.wait(5)
+        self.server.stream_waited_out = not self.server.release.wait(STREAM_PATIENCE_S)
         self.wfile.write(b"id: 2-0\nevent: task.updated\ndata: {}\n\n")
         self.wfile.flush()
 
@@ -770,19 +775,19 @@ def test_nginx_allows_16_mib_on_the_import_path_only(nginx_in_front_of_echo):
 def test_nginx_passes_the_event_stream_unbuffered(nginx_in_front_of_echo):
     base, backend = nginx_in_front_of_echo
     started = time.monotonic()
-    with requests.get(base + EVENTS_PATH, stream=True, timeout=30,
+    with requests.get(base + EVENTS_PATH, stream=True, timeout=2 * STREAM_PATIENCE_S,
                       headers={"Accept": "text/event-stream"}) as r:
         assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/event-stream"), r.headers
         chunks = r.iter_content(chunk_size=None)
         first = next(chunks)
         waited = time.monotonic() - started
         # The backend holds the rest until the first frame arrived here: a buffering proxy
-        # would deliver nothing until the backend gave up waiting (5 s) and ended.
+        # would deliver nothing until the backend gave up waiting and ended.
         backend.release.set()
         rest = b"".join(chunks)
     assert first.startswith(b"id: 1-0\n"), first
     assert b"id: 2-0" in first + rest, (first, rest)
-    assert backend.stream_waited_out is False and waited < 4, f"the first frame took {waited:.1f}s: buffered"
+    assert backend.stream_waited_out is False, f"the first frame took {waited:.1f}s: buffered"
 
 
 def test_nginx_answers_503_problem_when_no_replica_answers(nginx_in_front_of_echo):

@@ -3,7 +3,6 @@
 import json
 import os
 import re
-import time
 import uuid
 
 import jsonschema
@@ -11,9 +10,9 @@ import pytest
 
 from helpers.api import is_uuid, new_password, unique_email, Client
 from helpers.kafka_events import event_of
+from tasks_helpers import wait_outbox_published
 
 TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
-SETTLE = 2.0  # seconds to keep watching for a duplicate after the event arrived
 
 
 def validator(repo, type_):
@@ -47,8 +46,16 @@ def check_event(msg, type_, user_id, repo, request_id=None):
     return ev["data"]
 
 
-def assert_once(user_events, ev_id, settle=SETTLE):
-    time.sleep(settle)
+def settled(user_events, user_id):
+    """The fence for "nothing more will come" of this user's account events so far: the
+    outbox published every one of them and the collector read user-events to its end."""
+    wait_outbox_published([user_id], topic="user-events")
+    user_events.wait_caught_up()
+
+
+def assert_once(user_events, msg):
+    settled(user_events, msg["key"])
+    ev_id = msg["value"]["id"]
     same = user_events.matching(lambda m: isinstance(m["value"], dict) and m["value"].get("id") == ev_id)
     assert len(same) == 1, f"event {ev_id} seen {len(same)} times"
 
@@ -70,7 +77,7 @@ def test_registration_event(api_url, user_events, repo):
     # No secrets: neither the password nor any hash of it.
     text = json.dumps(msg["value"])
     assert pw not in text and "argon2" not in text and "password" not in json.dumps(data).lower()
-    assert_once(user_events, msg["value"]["id"])
+    assert_once(user_events, msg)
 
 
 def test_password_change_event(api_url, user_events, repo, make_user):
@@ -85,7 +92,7 @@ def test_password_change_event(api_url, user_events, repo, make_user):
     assert data.get("user_id") == u.id, data
     text = json.dumps(msg["value"])
     assert u.password not in text and pw2 not in text and "argon2" not in text
-    assert_once(user_events, msg["value"]["id"])
+    assert_once(user_events, msg)
     # The registration came first on the same key, so it is earlier in the same partition.
     reg = user_events.wait_for(event_of(f"users/{u.id}", "taskbus.user.registered"), timeout=5)
     assert reg["partition"] == msg["partition"] and reg["offset"] < msg["offset"]
@@ -99,7 +106,7 @@ def test_failed_writes_produce_no_events(api_url, user_events, make_user):
     dup = Client(api_url).register(u.email.upper(), new_password())
     assert dup.status_code == 409
     user_events.wait_for(event_of(f"users/{u.id}", "taskbus.user.registered"), timeout=30)
-    time.sleep(SETTLE)
+    settled(user_events, u.id)
     seen = user_events.matching(lambda m: isinstance(m["value"], dict) and m["value"].get("subject") == f"users/{u.id}")
     assert [m["value"]["type"] for m in seen] == ["taskbus.user.registered"], [m["value"] for m in seen]
 

@@ -21,8 +21,11 @@ import pytest
 import stack_control
 from helpers.api import API, Client, assert_problem, new_password, register_user, unique_email
 from helpers.kafka_events import EventCollector
+from tasks_helpers import wait_group_caught_up, wait_outbox_published
 
 MAIL_TIMEOUT = 60
+NOTIFIER_GROUP = "taskbus-notifier"
+NOTIFICATIONS = "notifications"
 
 
 def _env(name):
@@ -67,6 +70,14 @@ def wait_mails(mail_dir, address, count=1, timeout=MAIL_TIMEOUT, subject=None):
         if time.monotonic() > deadline:
             raise AssertionError(f"{len(found)} of {count} mail(s) to {address} within {timeout} s")
         time.sleep(0.2)
+
+
+def all_processed(*user_ids):
+    """The fence for "no second mail will come": every notification of these users is on
+    `notifications` (the outbox published them) and the notifier has processed that topic
+    to its end (sent, or dead-lettered, and its offset stored with the outcome)."""
+    wait_outbox_published(user_ids, topic=NOTIFICATIONS)
+    wait_group_caught_up(NOTIFIER_GROUP, NOTIFICATIONS, timeout=MAIL_TIMEOUT)
 
 
 def parts(msg):
@@ -128,7 +139,7 @@ def test_welcome_mail_verifies_the_address_once(api_url, mail_dir):
 
     [(nid, kind)] = sent_rows(user.id)
     assert kind == "welcome" and msg["Message-ID"].strip() == f"<{nid}@taskbus>"
-    time.sleep(1)
+    all_processed(user.id)
     assert len(mails_to(mail_dir, user.email)) == 1, "the welcome mail was sent more than once"
 
 
@@ -151,7 +162,7 @@ def test_transient_smtp_failures_are_retried_and_sent_once(api_url, mail_dir):
         wait_mails(mail_dir, user.email)
         assert not os.path.exists(os.path.join(mail_dir, ".fail-next")), \
             "the catcher did not refuse the two first attempts: the retries were not exercised"
-        time.sleep(2)
+        all_processed(user.id)
         assert len(mails_to(mail_dir, user.email)) == 1
         assert [k for _, k in sent_rows(user.id)] == ["welcome"]
     finally:
@@ -189,7 +200,7 @@ def test_permanent_failure_goes_to_the_dlq_and_replays_once(api_url, mail_dir, d
     assert msg["Message-ID"].strip() == f"<{dead['value']['notification_id']}@taskbus>"
     # A second replay finds nothing new; and even a re-produced id would be skipped.
     _admin("replay-dlq", "notifications")
-    time.sleep(3)
+    all_processed(user.id)
     assert len(mails_to(mail_dir, user.email)) == 1
     assert len(sent_rows(user.id)) == 1
 
@@ -198,14 +209,15 @@ def test_mail_waits_for_a_stopped_notifier_and_arrives_once(api_url, mail_dir):
     stack_control.stop("notifier")
     try:
         users = [register_user(api_url, tag=f"notify-down{i}") for i in range(3)]
-        time.sleep(3)
+        # Their notifications are on the topic, where a running notifier would take them.
+        wait_outbox_published([u.id for u in users], topic=NOTIFICATIONS)
         for u in users:
             assert mails_to(mail_dir, u.email) == [], "mail went out while the notifier was stopped"
     finally:
         stack_control.start("notifier")
     for u in users:
         wait_mails(mail_dir, u.email)
-    time.sleep(2)
+    all_processed(*[u.id for u in users])
     for u in users:
         assert len(mails_to(mail_dir, u.email)) == 1, u.email
         assert len(sent_rows(u.id)) == 1

@@ -1,11 +1,10 @@
 """The outbox holds events while the relay is down and the relay delivers them, once,
 when it comes back: a registration never depends on the relay and its event is never lost."""
 
-import time
-
 import stack_control
 from helpers.api import Client, new_password, unique_email
 from helpers.kafka_events import event_of
+from tasks_helpers import pg, wait_outbox_published
 
 TYPE = "taskbus.user.registered"
 
@@ -17,7 +16,10 @@ def _registered(api_url):
 
 
 def _once(user_events, uid):
-    time.sleep(2)
+    # The fence for "no second copy will come": the outbox published everything of this
+    # user and the collector read the topic to its end.
+    wait_outbox_published([uid], topic="user-events")
+    user_events.wait_caught_up()
     seen = user_events.matching(event_of(f"users/{uid}", TYPE))
     assert len(seen) == 1, f"{TYPE} for {uid} seen {len(seen)} times"
     return seen[0]
@@ -31,7 +33,12 @@ def test_events_wait_in_the_outbox_while_the_relay_is_down(api_url, user_events,
     stack_control.stop("relay")
     try:
         uids = [_registered(api_url) for _ in range(3)]
-        time.sleep(3)
+        # The events wait in the outbox, unpublished, and nothing of them is on the topic.
+        with pg() as conn:
+            waiting = conn.execute("SELECT key FROM outbox WHERE topic = 'user-events' AND key = ANY(%s)"
+                                   " AND published_at IS NULL", (uids,)).fetchall()
+        assert sorted(k for (k,) in waiting) == sorted(uids), f"outbox rows of {uids}: {waiting}"
+        user_events.wait_caught_up()
         for uid in uids:
             assert not user_events.matching(event_of(f"users/{uid}", TYPE)), "an event was published with the relay stopped"
     finally:

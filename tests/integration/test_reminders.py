@@ -24,7 +24,11 @@ LEAD_S = int(os.environ.get("TASKBUS_REMINDER_LEAD_SECONDS") or 3600)
 INTERVAL_MS = int(os.environ.get("TASKBUS_SCHEDULER_INTERVAL_MS") or 1000)
 # After the last expected reminder, this many scheduler passes must add nothing more.
 QUIET_S = max(2.0, 10 * INTERVAL_MS / 1000)
-INSIDE = 4  # open tasks due in 60 s, per user
+INSIDE = 4  # open tasks due in DUE_S, per user
+# Due dates sit near the end of the 120 s lead, so the steps below have about 95 s before
+# the first one passes (a due date in the past is never reminded, which would make the
+# "back to the reminded due date" step prove nothing; the guard there says so).
+DUE_S = 100
 
 
 class ExtraScheduler:
@@ -129,7 +133,7 @@ def test_due_soon_reminders(api_url):
         users = [task_user(api_url, "reminders") for _ in range(2)]
         uids = {u.id for u in users}
         now = datetime.now(timezone.utc)
-        soon = now + timedelta(seconds=60)
+        soon = now + timedelta(seconds=DUE_S)
         inside, outside = [], []
         for u in users:
             for i in range(INSIDE):
@@ -140,7 +144,7 @@ def test_due_soon_reminders(api_url):
 
         reader = TopicReader("notifications")
         want = {t["id"]: 1 for _, t in inside}
-        wait_messages(reader, uids, want, "one due_soon per task due in 60 s")
+        wait_messages(reader, uids, want, f"one due_soon per task due in {DUE_S} s")
         time.sleep(QUIET_S)  # both schedulers keep passing; nothing more may come
         got = by_task(due_soon_messages(reader, uids))
         for u, t in inside:
@@ -160,7 +164,7 @@ def test_due_soon_reminders(api_url):
         u_a, a = inside[0]
         u_b, b = inside[1]
         first_due = a["due_at"]
-        a2 = patch_due(u_a, a, rfc3339(datetime.now(timezone.utc) + timedelta(seconds=90)))
+        a2 = patch_due(u_a, a, rfc3339(datetime.now(timezone.utc) + timedelta(seconds=DUE_S + 10)))
         got = wait_messages(reader, uids, {a["id"]: 2}, "a second due_soon for the new due_at")
         assert_message(got[a["id"]][1], u_a, a2, a2["due_at"])
         rows = reminder_rows([a["id"]])
@@ -171,7 +175,7 @@ def test_due_soon_reminders(api_url):
         assert parse_time(first_due) > datetime.now(timezone.utc) + timedelta(seconds=5), \
             "the test ran too slowly: the first due date is about to pass"
         patch_due(u_a, a2, first_due)
-        b2 = patch_due(u_b, b, rfc3339(datetime.now(timezone.utc) + timedelta(seconds=100)))
+        b2 = patch_due(u_b, b, rfc3339(datetime.now(timezone.utc) + timedelta(seconds=DUE_S + 15)))
         got = wait_messages(reader, uids, {b["id"]: 2}, "B's new due_at reminded")
         time.sleep(QUIET_S)
         got = by_task(due_soon_messages(reader, uids))

@@ -11,12 +11,11 @@ import csv
 import io
 import json
 import os
-import time
 
 import pytest
 
 from helpers.api import API, assert_problem, is_uuid
-from tasks_helpers import IMPORT, TopicReader, compose, env, task_user, unique, wait_until
+from tasks_helpers import IMPORT, TopicReader, compose, env, task_user, unique, wait_outbox_published, wait_until
 
 REPORTS = f"{API}/reports"
 N_TASKS = 3000
@@ -193,7 +192,7 @@ def test_download_before_ready_is_409_then_ready(owner):
         r = post_report(owner, {"format": "csv", "filters": {"status": "done"}})
         assert r.status_code == 202, r.text
         rid = r.json()["id"]
-        time.sleep(1.0)  # the relay has published it; nobody builds it
+        wait_outbox_published([owner.id], topic="reports")  # on Kafka now; nobody builds it
         assert owner.req("GET", f"{REPORTS}/{rid}").json()["status"] == "queued"
         assert_problem(download(owner, rid), 409, "report-not-ready")
     finally:

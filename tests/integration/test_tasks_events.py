@@ -4,14 +4,14 @@ owner, in the order the commands were applied, carrying the request id."""
 
 import json
 import os
-import time
 import uuid
 
 import pytest
 
 from helpers.api import is_uuid
 from helpers.kafka_events import EventCollector
-from tasks_helpers import EVENT_TYPES, assert_event_valid, env, event_validator, repo_dir, task_of, task_user
+from tasks_helpers import (EVENT_TYPES, assert_event_valid, env, event_validator, repo_dir, task_of, task_user,
+                           wait_outbox_published)
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +46,11 @@ def test_operations_produce_their_events(api_url, task_events):
     def mine(m):
         return m["key"] == api.id
 
-    deadline = time.monotonic() + 30
-    while len(task_events.matching(mine)) < 4 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(2.0)  # a duplicate would show up by now
+    # All four were applied (wait=5 answered): once the outbox has published this user's
+    # events and the collector has read the topic to its end, every event (and any
+    # duplicate) of these writes is in hand.
+    wait_outbox_published([api.id], topic="task-events")
+    task_events.wait_caught_up()
     seen = sorted(task_events.matching(mine), key=lambda m: (m["partition"], m["offset"]))
     assert len({m["partition"] for m in seen}) == 1, "one user's events span partitions"
     by_id = {}

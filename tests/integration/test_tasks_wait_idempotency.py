@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from helpers.api import assert_problem, is_uuid
-from tasks_helpers import TASKS, compose, env, etag_version, pg, task_of, task_user, unique, wait_until
+from tasks_helpers import TASKS, TopicReader, compose, env, etag_version, pg, task_of, task_user, unique, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -121,19 +121,26 @@ def test_writer_rechecks_if_match_and_existence(alice):
 def test_wait_answers_a_rejection_with_its_status(alice):
     """A PATCH whose command is rejected while the client waits gets the rejection."""
     t = alice.create_applied({"title": unique("rej")})
+    commands = TopicReader("task-commands", from_beginning=False)
     compose("stop", "writer")
     try:
         first = alice.patch(t["id"], {"title": "applied"}, if_match=t["version"])
         assert first.status_code == 202, first.text
         holder = {}
+        rid = f"it-rej-{unique()}"
 
         def waiter():
-            holder["r"] = alice.clone().patch(t["id"], {"title": "rejected"}, if_match=t["version"], wait=20)
+            holder["r"] = alice.clone().patch(t["id"], {"title": "rejected"}, if_match=t["version"], wait=20,
+                                              headers={"X-Request-ID": rid})
 
         th = threading.Thread(target=waiter)
         th.start()
-        time.sleep(1.0)  # its command is produced (the API's check passed: the writer is stopped)
+        # Its command is on Kafka (the API's check passed, the writer is stopped): the
+        # answer can now only come from the writer's rejection, seen while waiting.
+        wait_until(lambda: any(isinstance(m["value"], dict) and m["value"].get("request_id") == rid
+                               for m in commands.drain()), 20, "the waiting PATCH's command is produced")
     finally:
+        commands.close()
         compose("start", "writer")
     th.join(timeout=40)
     assert not th.is_alive(), "a Prefer: wait=20 request did not end"
@@ -212,7 +219,9 @@ def test_concurrent_identical_first_requests_create_one_task(alice):
         assert len({r.json()["command_id"] for r in ok}) == 1, [r.json() for r in ok]
         assert len({task_of(r.json())["id"] for r in ok}) == 1
         alice.wait_command(ok[0].json()["command_id"])
-        time.sleep(0.3)
+        # A later command of the same user applied means every earlier one was (one key,
+        # one partition, applied in order): a hidden second create would be in the list now.
+        alice.create_applied({"title": unique("fence")})
         assert len(titled(alice, body["title"])) == 1, "one Idempotency-Key created two tasks"
 
 

@@ -24,7 +24,7 @@ import pytest
 
 from helpers.api import API, assert_problem, error_fields, is_uuid
 from helpers.kafka_events import EventCollector
-from tasks_helpers import env, task_user, wait_until
+from tasks_helpers import env, task_user, wait_group_caught_up, wait_outbox_published, wait_until
 
 HOOKS = f"{API}/webhooks"
 DELIVERY_TIMEOUT = 60
@@ -137,6 +137,22 @@ def all_deliveries(api, hook_id):
     raise AssertionError("the deliveries cursor never ends")
 
 
+def settled(apis, hooks):
+    """The fence for "nothing more will come": every task event of these users is on
+    task-events (the outbox published it), taskbus-webhooks has ingested the topic to its
+    end (every delivery it will ever make of them has its row), and every delivery of these
+    webhooks is final (delivered or failed: no retry is due any more). Returns
+    {hook id: deliveries}."""
+    wait_outbox_published([a.id for a in apis], topic="task-events")
+    wait_group_caught_up("taskbus-webhooks", "task-events", timeout=DELIVERY_TIMEOUT)
+
+    def final():
+        got = {h["id"]: all_deliveries(apis[0], h["id"]) for h in hooks}
+        return got if all(d["status"] != "pending" for ds in got.values() for d in ds) else None
+
+    return wait_until(final, DISABLE_TIMEOUT, "every delivery of these webhooks final", interval=0.3)
+
+
 def test_register_list_delete_and_secret_shown_once(api_url, receivers):
     api = task_user(api_url, "wh-reg")
     other = task_user(api_url, "wh-other")
@@ -232,7 +248,7 @@ def test_signed_deliveries_arrive_filtered_by_type(api_url, receivers, repo):
     [done] = wait_until(lambda: completed_only.accepted(), DELIVERY_TIMEOUT, "the completed delivery")
     assert done["type"] == "taskbus.task.completed" and done["id"] == got[2]["id"]
 
-    time.sleep(2)  # nothing more may come: no stranger's task, no other types, no repeats
+    settled([api, stranger], [hook_all, hook_done])  # nothing more: no stranger's task, no other types, no repeats
     assert len(every.snapshot()) == 4 and len(completed_only.snapshot()) == 1
 
     log = all_deliveries(api, hook_all["id"])
@@ -254,8 +270,8 @@ def test_failing_receiver_that_recovers_gets_each_delivery_once(api_url, receive
         ev = rec.accepted()
         return ev if len({e["subject"] for e in ev}) >= 3 else None
 
-    events = wait_until(delivered, DELIVERY_TIMEOUT, "every task's delivery after the receiver recovered")
-    time.sleep(3)  # retries that were still due would show up as repeats now
+    wait_until(delivered, DELIVERY_TIMEOUT, "every task's delivery after the receiver recovered")
+    settled([api], [hook])  # no retry is due any more: a repeat would be in by now
     events = rec.accepted()
     assert sorted(e["subject"] for e in events) == sorted(f"tasks/{t}" for t in ids), events
     assert len({e["id"] for e in events}) == len(events) == 3, "a delivery arrived twice"
@@ -317,5 +333,6 @@ def test_always_failing_webhook_is_disabled_and_owner_notified(api_url, receiver
     # A disabled webhook gets nothing more.
     seen = len(rec.snapshot())
     api.create_applied({"title": "still nobody"})
-    time.sleep(3)
+    after = settled([api], [hook])  # the new event was ingested: it made no delivery
+    assert [x["id"] for x in after[hook["id"]]] == [d["id"]], after
     assert len(rec.snapshot()) == seen

@@ -6,6 +6,9 @@ background thread into a list that tests wait on with a bounded timeout.
 Rules: starting at the watermarks read before any test acts means every event a test
 causes is seen, while a long-lived topic's history is not re-read; the thread stops on
 close(); a consumer error is kept and raised to the waiting test, never swallowed.
+wait_caught_up() is the fence for "nothing more will come": once the producer side is
+known to be done (e.g. the outbox published), every message it produced is below the
+high watermark, and the collector has read up to it.
 """
 
 import json
@@ -38,9 +41,12 @@ class EventCollector:
         if tmd is None or tmd.error is not None or not tmd.partitions:
             raise RuntimeError(f"Kafka topic {topic!r} is missing at {brokers}: {tmd and tmd.error}")
         parts = []
+        self._brokers = brokers
+        self._pos: dict = {}  # partition -> next offset read; guarded by _cond
         for p in sorted(tmd.partitions):
             _low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=15)
             parts.append(TopicPartition(topic, p, high))
+            self._pos[p] = high
         self._consumer.assign(parts)
         self._thread = threading.Thread(target=self._run, name=f"collect-{topic}", daemon=True)
         self._thread.start()
@@ -76,6 +82,7 @@ class EventCollector:
                 rec["value"] = None
             with self._cond:
                 self._msgs.append(rec)
+                self._pos[rec["partition"]] = rec["offset"] + 1
                 self._cond.notify_all()
 
     def matching(self, pred) -> list:
@@ -99,6 +106,30 @@ class EventCollector:
                     raise AssertionError(f"no matching event on {self.topic} within {timeout} s "
                                          f"({len(self._msgs)} messages seen)")
                 self._cond.wait(left)
+
+    def wait_caught_up(self, timeout=30.0):
+        """Waits until the collector has read every message the topic holds now (up to
+        each partition's high watermark, taken on entry)."""
+        probe = Consumer({"bootstrap.servers": self._brokers, "group.id": f"itests-{uuid.uuid4()}",
+                          "enable.auto.commit": False})
+        try:
+            ends = {p: probe.get_watermark_offsets(TopicPartition(self.topic, p), timeout=15)[1]
+                    for p in self._pos}
+        finally:
+            probe.close()
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if self._error is not None:
+                    raise AssertionError(f"Kafka consumer failed: {self._error}")
+                behind = {p: (self._pos[p], e) for p, e in ends.items() if self._pos[p] < e}
+                if not behind:
+                    return
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"{self.topic}: not read up to the end within {timeout} s "
+                                         f"(partition: (read, end)) {behind}")
+                self._cond.wait(min(left, 0.2))
 
     def close(self):
         self._stop.set()
