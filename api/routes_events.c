@@ -50,30 +50,43 @@ static int keepalive_ms(const taskbus_config *cfg) {
     return half_idle > 0 && half_idle < SSE_KEEPALIVE_MS ? half_idle : SSE_KEEPALIVE_MS;
 }
 
-/* Reads Last-Event-ID. 0 with *have set, or -1 after answering 422. */
-static int last_event_id(api_request_ctx *ctx, sse_id *out, bool *have) {
-    const char *text = api_header(ctx, "Last-Event-ID");
-    const char *field = "Last-Event-ID";
-    if (text == NULL && ctx->req->map_url != NULL) {
-        text = u_map_get(ctx->req->map_url, "last_event_id");
-        field = "last_event_id";
-    }
-    *have = false;
+/* Parses one source of the resume position: 1 parsed, 0 absent or empty, -1 after
+ * answering 422 naming field. */
+static int parse_resume_id(api_request_ctx *ctx, const char *text, const char *field, sse_id *out) {
     if (text == NULL || text[0] == '\0') {
         return 0;
     }
-    if (!sse_id_parse(text, out)) {
-        json_t *problem = problem_new(422, "validation-error", "Last-Event-ID is not an event id",
-                                      ctx->request_id);
-        if (problem != NULL) {
-            problem_add_field_error(problem, field, "must be an id this stream sent (ms-seq)");
-            api_respond_problem(ctx, problem);
-        } else {
-            api_respond_error(ctx, 500, "internal-error", NULL);
-        }
+    if (sse_id_parse(text, out)) {
+        return 1;
+    }
+    json_t *problem =
+        problem_new(422, "validation-error", "Last-Event-ID is not an event id", ctx->request_id);
+    if (problem != NULL) {
+        problem_add_field_error(problem, field, "must be an id this stream sent (ms-seq)");
+        api_respond_problem(ctx, problem);
+    } else {
+        api_respond_error(ctx, 500, "internal-error", NULL);
+    }
+    return -1;
+}
+
+/* Reads the resume position: the Last-Event-ID header when it is non-empty, else the
+ * last_event_id query parameter. Both are checked whenever present, so a malformed one
+ * is 422 even when the other one wins. 0 with *have set, or -1 after answering 422. */
+static int last_event_id(api_request_ctx *ctx, sse_id *out, bool *have) {
+    sse_id from_query;
+    const char *query =
+        ctx->req->map_url != NULL ? u_map_get(ctx->req->map_url, "last_event_id") : NULL;
+    int q = parse_resume_id(ctx, query, "last_event_id", &from_query);
+    int h =
+        q < 0 ? -1 : parse_resume_id(ctx, api_header(ctx, "Last-Event-ID"), "Last-Event-ID", out);
+    if (h < 0) {
         return -1;
     }
-    *have = true;
+    if (h == 0 && q == 1) {
+        *out = from_query;
+    }
+    *have = h == 1 || q == 1;
     return 0;
 }
 

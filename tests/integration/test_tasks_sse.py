@@ -243,3 +243,8 @@ def test_a_malformed_last_event_id_is_422(alice, bad):
     q = alice.c.get(EVENTS, token=alice.token, headers={"Accept": "text/event-stream"},
                     params={"last_event_id": bad}, timeout=10)
     assert error_fields(assert_problem(q, 422, "validation-error")) == ["last_event_id"], q.text
+    # An empty header counts as absent, and never hides a malformed query value (the
+    # contract suite's case: "Last-Event-ID:" plus ?last_event_id=%C2%84 answered 200).
+    e = alice.c.get(EVENTS, token=alice.token, headers={"Accept": "text/event-stream", "Last-Event-ID": ""},
+                    params={"last_event_id": bad}, timeout=10)
+    assert error_fields(assert_problem(e, 422, "validation-error")) == ["last_event_id"], e.text
