@@ -400,9 +400,8 @@ static int pin_address(ssrf_target *out, const struct sockaddr *sa, int *npinned
     return 0;
 }
 
-/* Checks every address of res; pins them. */
-static ssrf_result check_addresses(const struct addrinfo *res, const ssrf_allow *allow,
-                                   ssrf_target *out, char *err, size_t errlen) {
+ssrf_result ssrf_check_addresses(const struct addrinfo *res, const ssrf_allow *allow,
+                                 ssrf_target *out, char *err, size_t errlen) {
     int n = snprintf(out->resolve, sizeof out->resolve, "%s:%d:", out->host, out->port);
     if (n < 0 || (size_t)n >= sizeof out->resolve) {
         errbuf_setf(err, errlen, "the URL's host is too long");
@@ -447,7 +446,7 @@ ssrf_result ssrf_check_url(const char *url, const ssrf_allow *allow, ssrf_target
         errbuf_setf(err, errlen, "the URL's host could not be resolved (%s)", gai_strerror(gai));
         return SSRF_UNRESOLVABLE;
     }
-    ssrf_result rc = check_addresses(res, allow, out, err, errlen);
+    ssrf_result rc = ssrf_check_addresses(res, allow, out, err, errlen);
     freeaddrinfo(res);
     return rc;
 }
