@@ -40,8 +40,7 @@ static char *sign_payload(const char *payload, size_t len) {
     unsigned char mac[crypto_auth_hmacsha256_BYTES];
     crypto_auth_hmacsha256_state st;
     crypto_auth_hmacsha256_init(&st, FUZZ_KEY, sizeof FUZZ_KEY);
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)CURSOR_DOMAIN,
-                                  sizeof CURSOR_DOMAIN);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)CURSOR_DOMAIN, sizeof CURSOR_DOMAIN);
     crypto_auth_hmacsha256_update(&st, (const unsigned char *)payload, len);
     crypto_auth_hmacsha256_final(&st, mac);
     size_t plen = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
@@ -105,8 +104,8 @@ static void check_position(const task_query *q, const task_cursor *pos) {
     FUZZ_CHECK(task_cursor_encode(q, pos, FUZZ_KEY, sizeof FUZZ_KEY, encoded, sizeof encoded) == 0);
     task_cursor again;
     char err[128];
-    FUZZ_CHECK(task_cursor_decode(q, encoded, FUZZ_KEY, sizeof FUZZ_KEY, &again, err,
-                                  sizeof err) == 0);
+    FUZZ_CHECK(task_cursor_decode(q, encoded, FUZZ_KEY, sizeof FUZZ_KEY, &again, err, sizeof err) ==
+               0);
     FUZZ_CHECK(again.present == pos->present && again.key_null == pos->key_null &&
                again.key == pos->key && strcmp(again.id, pos->id) == 0);
 }

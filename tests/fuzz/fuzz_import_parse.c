@@ -76,8 +76,7 @@ static void check_format(import_format format, const char *body, size_t len) {
         /* Refused for its size: it must really hold more items than allowed, or not be
          * an array that parses at all. */
         json_t *doc = json_loadb(body, len, 0, NULL);
-        FUZZ_CHECK(doc == NULL || !json_is_array(doc) ||
-                   json_array_size(doc) > FUZZ_IMPORT_MAX);
+        FUZZ_CHECK(doc == NULL || !json_is_array(doc) || json_array_size(doc) > FUZZ_IMPORT_MAX);
         json_decref(doc);
     }
 }

@@ -69,7 +69,8 @@ static void check_claims(const auth_jwt_claims *c) {
     FUZZ_CHECK(uuid_is_valid(c->sub) && uuid_is_valid(c->sid));
     FUZZ_CHECK(strcmp(c->role, "user") == 0 || strcmp(c->role, "admin") == 0);
     FUZZ_CHECK(c->exp > FUZZ_NOW_S);
-    FUZZ_CHECK(c->nbf <= FUZZ_NOW_S + AUTH_JWT_LEEWAY_S && c->iat <= FUZZ_NOW_S + AUTH_JWT_LEEWAY_S);
+    FUZZ_CHECK(c->nbf <= FUZZ_NOW_S + AUTH_JWT_LEEWAY_S &&
+               c->iat <= FUZZ_NOW_S + AUTH_JWT_LEEWAY_S);
     FUZZ_CHECK(c->sev >= 0);
     size_t jti = strlen(c->jti);
     FUZZ_CHECK(jti >= 1 && jti <= AUTH_JWT_JTI_MAX);

@@ -69,8 +69,8 @@ static void check_body(const char *body, size_t len) {
     }
 
     /* Any document (the import's array path), one level deeper allowed. */
-    json_t *doc = request_body_load_json(body, len, REQUEST_BODY_MAX_DEPTH + 1, detail,
-                                         sizeof detail);
+    json_t *doc =
+        request_body_load_json(body, len, REQUEST_BODY_MAX_DEPTH + 1, detail, sizeof detail);
     if (doc == NULL) {
         FUZZ_CHECK(fuzz_printable(detail));
         return;
@@ -78,8 +78,7 @@ static void check_body(const char *body, size_t len) {
     FUZZ_CHECK(tree_depth(doc) <= REQUEST_BODY_MAX_DEPTH + 1);
     FUZZ_CHECK(request_body_json_depth(body, len, 1000) == tree_depth(doc));
     if (json_is_array(doc)) {
-        FUZZ_CHECK(request_body_json_top_items(body, len, (size_t)-1 / 2) ==
-                   json_array_size(doc));
+        FUZZ_CHECK(request_body_json_top_items(body, len, (size_t)-1 / 2) == json_array_size(doc));
     }
     json_decref(doc);
 }

@@ -17,10 +17,10 @@
 #include "fuzz_util.h"
 
 /* The tables api/router.c joins (ROUTER_TABLES there), in the same order. */
-static const api_route *const TABLES[] = {
-    ROUTES_HEALTH,     ROUTES_AUTH,   ROUTES_USERS,  ROUTES_TASKS_WRITE,
-    ROUTES_TASKS_READ, ROUTES_IMPORT, ROUTES_EVENTS, ROUTES_VERIFY,
-    ROUTES_WEBHOOKS,   ROUTES_REPORTS, ROUTES_INSIGHTS, NULL};
+static const api_route *const TABLES[] = {ROUTES_HEALTH,      ROUTES_AUTH,       ROUTES_USERS,
+                                          ROUTES_TASKS_WRITE, ROUTES_TASKS_READ, ROUTES_IMPORT,
+                                          ROUTES_EVENTS,      ROUTES_VERIFY,     ROUTES_WEBHOOKS,
+                                          ROUTES_REPORTS,     ROUTES_INSIGHTS,   NULL};
 
 static int count_params(const char *pattern) {
     int n = 0;

@@ -52,8 +52,7 @@ static const struct sockaddr *v6(struct sockaddr_storage *ss, const uint8_t b[16
 }
 
 static bool valid_class(ssrf_addr_class c) {
-    return c >= SSRF_ADDR_PUBLIC && c <= SSRF_ADDR_RESERVED &&
-           strcmp(ssrf_class_name(c), "") != 0;
+    return c >= SSRF_ADDR_PUBLIC && c <= SSRF_ADDR_RESERVED && strcmp(ssrf_class_name(c), "") != 0;
 }
 
 /* The same IPv4 address, bare and inside the three IPv6 forms that carry one. */
@@ -137,8 +136,8 @@ static int count_pins(const char *resolve) {
 static void check_list(const ssrf_allow *allow, const ssrf_target *parsed, const addr_list *list) {
     ssrf_target t = *parsed;
     char err[256] = "";
-    ssrf_result rc = ssrf_check_addresses(list->n > 0 ? &list->ai[0] : NULL, allow, &t, err,
-                                          sizeof err);
+    ssrf_result rc =
+        ssrf_check_addresses(list->n > 0 ? &list->ai[0] : NULL, allow, &t, err, sizeof err);
     FUZZ_CHECK(strlen(t.resolve) < sizeof t.resolve);
     bool all_allowed = true;
     for (int i = 0; i < list->n; i++) {

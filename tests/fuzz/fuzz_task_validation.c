@@ -101,12 +101,11 @@ static void check_patch(const json_t *body, json_t *errors) {
     FUZZ_CHECK(json_equal(again, patch));
     json_decref(again);
 
-    json_t *current = json_pack("{s:s,s:s,s:s,s:s,s:s,s:n,s:[],s:s,s:s,s:s,s:I}", "id",
-                                FUZZ_TASK_ID, "title", "t", "description", "", "status", "done",
-                                "priority", "low", "due_at", "tags", "created_at",
-                                "2026-01-01T00:00:00.000Z", "updated_at",
-                                "2026-01-01T00:00:00.000Z", "completed_at", "2026-01-01T00:00:00.000Z", "version",
-                                (json_int_t)41);
+    json_t *current = json_pack(
+        "{s:s,s:s,s:s,s:s,s:s,s:n,s:[],s:s,s:s,s:s,s:I}", "id", FUZZ_TASK_ID, "title", "t",
+        "description", "", "status", "done", "priority", "low", "due_at", "tags", "created_at",
+        "2026-01-01T00:00:00.000Z", "updated_at", "2026-01-01T00:00:00.000Z", "completed_at",
+        "2026-01-01T00:00:00.000Z", "version", (json_int_t)41);
     FUZZ_CHECK(current != NULL);
     json_t *updated = task_predict_update(current, patch, FUZZ_ISSUED_MS);
     FUZZ_CHECK(updated != NULL);
