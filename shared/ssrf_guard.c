@@ -145,6 +145,12 @@ static ssrf_addr_class classify_v6(const unsigned char *b) {
             return V6_RANGES[i].cls;
         }
     }
+    /* Only 2000::/3 is global unicast. The rest of ::/8 (IPv4-translated ::ffff:0:0/96,
+     * the local-use NAT64 prefix 64:ff9b:1::/48, which may translate to internal IPv4) and
+     * the unallocated space reach no public host. */
+    if ((b[0] & 0xe0) != 0x20) {
+        return SSRF_ADDR_RESERVED;
+    }
     return SSRF_ADDR_PUBLIC;
 }
 

@@ -9,11 +9,12 @@
  * one selector byte each (selector % 8: 0-3 IPv4, 4-6 IPv6, 7 a family the guard skips)
  * followed by 4 or 16 address bytes, at most 12.
  * Invariants: an IPv4 address is judged the same when carried in an IPv4-mapped, NAT64
- * or 6to4 address; public addresses are always allowed and, without an allow-list,
- * nothing else is; a parsed URL is http(s) with a lower-case host and a port in range;
- * the list check passes only when every address is allowed, pins min(8, n) of them and
- * never overflows its buffer; the full check of a literal host agrees with the address
- * check; every error is printable.
+ * or 6to4 address; outside 2000::/3 (global unicast) only IPv6 addresses that carry an
+ * IPv4 address (mapped, NAT64) may be public; public addresses are always allowed and,
+ * without an allow-list, nothing else is; a parsed URL is http(s) with a lower-case host
+ * and a port in range; the list check passes only when every address is allowed, pins
+ * min(8, n) of them and never overflows its buffer; the full check of a literal host
+ * agrees with the address check; every error is printable.
  */
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -71,9 +72,22 @@ static void check_embedded(const uint8_t b[4]) {
     FUZZ_CHECK(ssrf_classify(v6(&ss, six_to_four)) == want);
 }
 
+/* Only 2000::/3 is global unicast: an IPv6 address elsewhere that carries no IPv4
+ * address (mapped, NAT64) reaches no public host. */
+static bool outside_global_unicast(const struct sockaddr *sa) {
+    if (sa->sa_family != AF_INET6) {
+        return false;
+    }
+    const uint8_t *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    static const uint8_t nat64[12] = {0, 0x64, 0xff, 0x9b};
+    return (b[0] & 0xe0) != 0x20 && memcmp(b, mapped, 12) != 0 && memcmp(b, nat64, 12) != 0;
+}
+
 static void check_address(const ssrf_allow *allow, const char *host, const struct sockaddr *sa) {
     ssrf_addr_class c = ssrf_classify(sa);
     FUZZ_CHECK(valid_class(c));
+    FUZZ_CHECK(!(c == SSRF_ADDR_PUBLIC && outside_global_unicast(sa)));
     bool bare = ssrf_address_allowed(NULL, host, sa);
     FUZZ_CHECK(bare == (c == SSRF_ADDR_PUBLIC));
     if (bare) {
