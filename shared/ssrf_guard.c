@@ -145,6 +145,12 @@ static ssrf_addr_class classify_v6(const unsigned char *b) {
             return V6_RANGES[i].cls;
         }
     }
+    /* Only 2000::/3 is global unicast. The rest of ::/8 (IPv4-translated ::ffff:0:0/96,
+     * the local-use NAT64 prefix 64:ff9b:1::/48, which may translate to internal IPv4) and
+     * the unallocated space reach no public host. */
+    if ((b[0] & 0xe0) != 0x20) {
+        return SSRF_ADDR_RESERVED;
+    }
     return SSRF_ADDR_PUBLIC;
 }
 
@@ -400,9 +406,8 @@ static int pin_address(ssrf_target *out, const struct sockaddr *sa, int *npinned
     return 0;
 }
 
-/* Checks every address of res; pins them. */
-static ssrf_result check_addresses(const struct addrinfo *res, const ssrf_allow *allow,
-                                   ssrf_target *out, char *err, size_t errlen) {
+ssrf_result ssrf_check_addresses(const struct addrinfo *res, const ssrf_allow *allow,
+                                 ssrf_target *out, char *err, size_t errlen) {
     int n = snprintf(out->resolve, sizeof out->resolve, "%s:%d:", out->host, out->port);
     if (n < 0 || (size_t)n >= sizeof out->resolve) {
         errbuf_setf(err, errlen, "the URL's host is too long");
@@ -447,7 +452,7 @@ ssrf_result ssrf_check_url(const char *url, const ssrf_allow *allow, ssrf_target
         errbuf_setf(err, errlen, "the URL's host could not be resolved (%s)", gai_strerror(gai));
         return SSRF_UNRESOLVABLE;
     }
-    ssrf_result rc = check_addresses(res, allow, out, err, errlen);
+    ssrf_result rc = ssrf_check_addresses(res, allow, out, err, errlen);
     freeaddrinfo(res);
     return rc;
 }

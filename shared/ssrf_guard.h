@@ -69,6 +69,15 @@ int ssrf_parse_url(const char *url, ssrf_target *out, char *err, size_t errlen);
 /* True when the address may be reached: public, or its host or the address is allowed. */
 bool ssrf_address_allowed(const ssrf_allow *allow, const char *host, const struct sockaddr *sa);
 
+/* The check after resolution, on its own so it can be tested without DNS: every IPv4 and
+ * IPv6 address of res (other families are skipped) must be allowed for out->host (as
+ * ssrf_parse_url filled it); the first SSRF_MAX_ADDRS are pinned in out->resolve ("" for
+ * a literal host). SSRF_OK, SSRF_FORBIDDEN, SSRF_UNRESOLVABLE (no usable address) or
+ * SSRF_BAD_URL (a host too long to pin), with err. */
+struct addrinfo;
+ssrf_result ssrf_check_addresses(const struct addrinfo *res, const ssrf_allow *allow,
+                                 ssrf_target *out, char *err, size_t errlen);
+
 /* Parses, resolves and checks url; fills out (the pinned addresses in out->resolve) on
  * SSRF_OK. err says why otherwise (safe to show the URL's owner). allow may be NULL. */
 ssrf_result ssrf_check_url(const char *url, const ssrf_allow *allow, ssrf_target *out, char *err,

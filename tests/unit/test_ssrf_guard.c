@@ -90,6 +90,11 @@ static void test_classify_v6(void **state) {
     assert_int_equal(cls("::127.0.0.1"), SSRF_ADDR_RESERVED); /* IPv4-compatible */
     assert_int_equal(cls("2606:4700:4700::1111"), SSRF_ADDR_PUBLIC);
     assert_int_equal(cls("2a00:1450:4001::1"), SSRF_ADDR_PUBLIC);
+    /* Outside 2000::/3 (found by tests/fuzz/fuzz_ssrf_guard) */
+    assert_int_equal(cls("::ffff:0:7f00:1"), SSRF_ADDR_RESERVED);  /* IPv4-translated */
+    assert_int_equal(cls("64:ff9b:1::a00:1"), SSRF_ADDR_RESERVED); /* local-use NAT64 */
+    assert_int_equal(cls("4000::1"), SSRF_ADDR_RESERVED);
+    assert_int_equal(cls("::1:0:0:1"), SSRF_ADDR_RESERVED);
 }
 
 static void test_allow_list(void **state) {
