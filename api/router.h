@@ -4,7 +4,7 @@
  * Owns: the order of the common work (request id, client IP, per-IP limit, route match
  * with 404/405/OPTIONS, body size/type/JSON checks, auth limit, authentication, per-user
  * limit, handler, the 500 for a handler that did not answer, the access log). Rules: the
- * route tables are joined here (ROUTES_HEALTH, ROUTES_AUTH, ROUTES_USERS); matching itself
+ * route tables are joined here (ROUTER_TABLES); matching itself
  * is the pure router_match (route_match.h) so it is testable without a server.
  */
 #ifndef TASKBUS_API_ROUTER_H
@@ -14,6 +14,10 @@
 
 #include "api/http_context.h"
 #include "api/route_match.h"
+
+/* Every route table the API serves, NULL-terminated (match order does not matter: the
+ * most specific pattern wins). The fuzz target of the matcher uses the same list. */
+extern const api_route *const ROUTER_TABLES[];
 
 /* Runs the pipeline for one request and always leaves an answer in resp. Called on the
  * connection's thread by the one catch-all ulfius endpoint (http_server.c). */
