@@ -84,6 +84,9 @@ static void on_connection(void *cls, struct MHD_Connection *connection, void **s
         }
         slot->fd = info->connect_fd;
         pthread_mutex_lock(&srv->conns_mu);
+        if (atomic_load(&srv->draining)) {
+            stop_reading(slot); /* accepted just before the listening socket closed */
+        }
         slot->next = srv->conns;
         if (srv->conns != NULL) {
             srv->conns->prev = slot;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/auth_sessions.h"
 #include "api/instance_lease.h"
@@ -23,37 +24,41 @@
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
-/* A claim a retry may take over: same request, still in flight, and its holder dead (no
- * session holds its lease lock), given up (owner NULL), or silent for too long. */
-#define TAKEOVER_CONDITION                                                                         \
-    "(k.state = 'in_flight' AND k.request_hash = EXCLUDED.request_hash AND"                        \
-    " (k.owner IS NULL OR k.created_at < now() - interval '" STR(                                  \
-        IDEMPOTENCY_STALE_CLAIM_S) " seconds' OR NOT EXISTS (SELECT 1 FROM pg_locks l WHERE "      \
-                                   "l.locktype = 'advisory'"                                       \
-                                   " AND l.classid = " STR(                                        \
-                                       INSTANCE_LEASE_LOCK_CLASS) " AND l.objid = k.owner::oid"    \
-                                                                  " AND l.objsubid = 2 AND "       \
-                                                                  "l.granted)))"
+/* A claim a retry may take over: same request, still in flight, and its holder gave it
+ * up (owner NULL), is dead (no session of this database holds its lease lock), or has
+ * been silent for too long. A row without a plan (made before migration 0010, maybe by
+ * an older binary still producing) is taken over only once stale. */
+/* clang-format off */
+#define TAKEOVER_CONDITION                                                                    \
+    "(k.state = 'in_flight' AND k.request_hash = EXCLUDED.request_hash AND"                   \
+    " (k.created_at < now() - interval '" STR(IDEMPOTENCY_STALE_CLAIM_S) " seconds'"         \
+    "  OR (k.plan IS NOT NULL AND (k.owner IS NULL OR NOT EXISTS ("                           \
+    "      SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory'"                            \
+    "      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())" \
+    "      AND l.classid = " STR(INSTANCE_LEASE_LOCK_CLASS) " AND l.objid = k.owner::oid"     \
+    "      AND l.objsubid = 2 AND l.granted)))))"
+/* clang-format on */
 
 /* Returns the plan to act on: ours for a new or expired key, the stored one (when there
- * is one) for a takeover; "taken" says which. No row: somebody else holds the key. */
+ * is one) for a takeover; the second column says which. No row: somebody else holds it. */
+/* clang-format off */
 static const pg_stmt CLAIM = {
     "idem_claim",
     "INSERT INTO idempotency_keys AS k (user_id, key, request_hash, state, created_at,"
-    " expires_at, owner, plan) VALUES ($1::uuid, $2, $3, 'in_flight', now(), now() + interval "
-    "'" STR(IDEMPOTENCY_TTL_S) " seconds', NULLIF($4::int, 0), $5::jsonb)"
-                               " ON CONFLICT (user_id, key) DO UPDATE SET request_hash = "
-                               "EXCLUDED.request_hash,"
-                               " state = 'in_flight', status_code = NULL, response_headers = NULL, "
-                               "response_body = NULL,"
-                               " created_at = EXCLUDED.created_at, owner = EXCLUDED.owner,"
-                               " plan = CASE WHEN k.expires_at < now() OR k.plan IS NULL THEN "
-                               "EXCLUDED.plan ELSE k.plan END,"
-                               " expires_at = CASE WHEN k.expires_at < now() THEN "
-                               "EXCLUDED.expires_at ELSE k.expires_at END"
-                               " WHERE k.expires_at < now() OR " TAKEOVER_CONDITION
-                               " RETURNING k.plan::text, (k.plan IS DISTINCT FROM $5::jsonb)",
+    "  expires_at, owner, plan)"
+    " VALUES ($1::uuid, $2, $3, 'in_flight', now(),"
+    "  now() + interval '" STR(IDEMPOTENCY_TTL_S) " seconds', NULLIF($4::int, 0), $5::jsonb)"
+    " ON CONFLICT (user_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash,"
+    "  state = 'in_flight', status_code = NULL, response_headers = NULL, response_body = NULL,"
+    "  created_at = EXCLUDED.created_at, owner = EXCLUDED.owner,"
+    "  plan = CASE WHEN k.expires_at < now() OR k.plan IS NULL THEN EXCLUDED.plan"
+    "   ELSE k.plan END,"
+    "  expires_at = CASE WHEN k.expires_at < now() THEN EXCLUDED.expires_at"
+    "   ELSE k.expires_at END"
+    " WHERE k.expires_at < now() OR " TAKEOVER_CONDITION
+    " RETURNING k.plan::text, (k.plan IS DISTINCT FROM $5::jsonb)",
     5};
+/* clang-format on */
 static const pg_stmt READ = {
     "idem_read",
     "SELECT request_hash, state, status_code, response_headers::text, response_body"
@@ -69,8 +74,13 @@ static const pg_stmt STORE = {"idem_store",
                               " response_headers = $6::jsonb, response_body = $7" OWNED_BY_US,
                               7};
 static const pg_stmt RELEASE = {"idem_release", "DELETE FROM idempotency_keys" OWNED_BY_US, 4};
-static const pg_stmt REPLAN = {
-    "idem_replan", "UPDATE idempotency_keys SET plan = $5::jsonb" OWNED_BY_US " RETURNING 1", 5};
+/* Compare and swap: only the plan this request read is replaced. */
+static const pg_stmt REPLAN = {"idem_replan",
+                               "UPDATE idempotency_keys SET plan = $5::jsonb" OWNED_BY_US
+                               " AND plan = $6::jsonb RETURNING 1",
+                               6};
+static const pg_stmt LOCK_OWNED = {"idem_lock_owned",
+                                   "SELECT 1 FROM idempotency_keys" OWNED_BY_US " FOR UPDATE", 4};
 static const pg_stmt GIVE_UP = {"idem_give_up",
                                 "UPDATE idempotency_keys SET owner = NULL" OWNED_BY_US, 4};
 
@@ -78,6 +88,9 @@ static const pg_stmt GIVE_UP = {"idem_give_up",
 static const char *const STORED_HEADERS[] = {
     "Location",    "Content-Location", "ETag", "Preference-Applied",
     "Retry-After", "Content-Type",     NULL};
+
+#define LEASE_WAIT_MS 1500
+#define LEASE_POLL_MS 20
 
 /* A claim loses to a concurrent release at most this often before we give up. */
 #define CLAIM_ATTEMPTS 3
@@ -231,6 +244,18 @@ static int claim(api_request_ctx *ctx, pg_conn *conn, idempotency_claim *c, cons
     return -1;
 }
 
+/* The lease owner, waiting up to LEASE_WAIT_MS while the lease is being (re)taken (just
+ * after start or a Postgres restart). 0 when it is still not held. */
+static int wait_for_lease(const instance_lease *lease) {
+    int owner = instance_lease_owner(lease);
+    for (int waited = 0; owner == 0 && waited < LEASE_WAIT_MS; waited += LEASE_POLL_MS) {
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = LEASE_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
+        owner = instance_lease_owner(lease);
+    }
+    return owner;
+}
+
 static void respond_invalid_key(api_request_ctx *ctx) {
     json_t *p = problem_new(422, "validation-error", "the Idempotency-Key header is invalid",
                             ctx->request_id);
@@ -258,7 +283,15 @@ idempotency_step idempotency_begin(api_request_ctx *ctx, const void *body, size_
         return IDEMPOTENCY_ANSWERED;
     }
     snprintf(c->key, sizeof c->key, "%s", key);
-    c->owner = instance_lease_owner(ctx->app->lease);
+    c->owner = wait_for_lease(ctx->app->lease);
+    if (c->owner == 0) {
+        /* A claim without a live owner could be taken over by a duplicate at once. */
+        LOG_WARNF("idempotency: the instance lease is not held; keyed request refused");
+        api_set_header(ctx, "Retry-After", "1");
+        api_respond_error(ctx, 503, "service-unavailable",
+                          "the Idempotency-Key cannot be honoured right now; retry shortly");
+        return IDEMPOTENCY_ANSWERED;
+    }
     idempotency_request_hash(ctx->req->http_verb != NULL ? ctx->req->http_verb : "",
                              ctx->req->url_path != NULL ? ctx->req->url_path : "", body, body_len,
                              c->request_hash);
@@ -349,7 +382,8 @@ static void store_answer(api_request_ctx *ctx, pg_conn *conn, const char *const 
 
 int idempotency_replan(api_request_ctx *ctx, idempotency_claim *c, const json_t *plan) {
     char *text = c->active ? json_dumps(plan, JSON_COMPACT) : NULL;
-    json_t *copy = text != NULL ? json_deep_copy(plan) : NULL;
+    char *old = text != NULL ? json_dumps(c->plan, JSON_COMPACT) : NULL;
+    json_t *copy = old != NULL ? json_deep_copy(plan) : NULL;
     char err[256];
     pg_conn *conn =
         copy != NULL ? pg_pool_acquire(ctx->app->pg, AUTH_PG_ACQUIRE_MS, err, sizeof err) : NULL;
@@ -357,7 +391,7 @@ int idempotency_replan(api_request_ctx *ctx, idempotency_claim *c, const json_t 
     if (conn != NULL) {
         char owner[16];
         snprintf(owner, sizeof owner, "%d", c->owner);
-        const char *values[] = {ctx->user_id, c->key, c->request_hash, owner, text};
+        const char *values[] = {ctx->user_id, c->key, c->request_hash, owner, text, old};
         PGresult *res = pg_exec_stmt(conn, &REPLAN, values);
         rc = pg_result_ok(res) && PQntuples(res) == 1 ? 0 : -1;
         PQclear(res);
@@ -372,6 +406,22 @@ int idempotency_replan(api_request_ctx *ctx, idempotency_claim *c, const json_t 
         json_decref(copy);
     }
     free(text);
+    free(old);
+    return rc;
+}
+
+int idempotency_lock_owned(pg_conn *conn, const char *user_id, const idempotency_claim *c) {
+    if (!c->active)
+        return 1;
+    char owner[16];
+    snprintf(owner, sizeof owner, "%d", c->owner);
+    const char *values[] = {user_id, c->key, c->request_hash, owner};
+    PGresult *res = pg_exec_stmt(conn, &LOCK_OWNED, values);
+    int rc = pg_result_ok(res) ? (PQntuples(res) == 1 ? 1 : 0) : -1;
+    if (rc < 0)
+        LOG_WARNF("idempotency: locking a claim failed: %s",
+                  res != NULL ? PQresultErrorMessage(res) : "connection failed");
+    PQclear(res);
     return rc;
 }
 

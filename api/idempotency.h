@@ -21,7 +21,9 @@
  * repeat a no-op. Only a live holder makes a duplicate wait (409). A 5xx answer releases
  * the claim (the route made sure nothing will be applied), unless the route marked the
  * outcome in doubt: then the claim is given up with its plan kept. Every other answer
- * is stored. Store, release and give-up act only on a claim this request still owns.
+ * is stored. Store, release, give-up and replan act only on a claim this request still
+ * owns (replan only on the plan it read). A keyed request is refused (503) while this
+ * process does not hold its instance lease: its claim would look abandoned.
  * Without Postgres no key can be honoured, so a request carrying one answers 503.
  */
 #ifndef TASKBUS_API_IDEMPOTENCY_H
@@ -72,6 +74,11 @@ idempotency_step idempotency_begin(api_request_ctx *ctx, const void *body, size_
 /* Replaces the plan of an active claim (the stored one and claim->plan) with plan
  * (borrowed): for a taken-over plan the route found unusable. 0, or -1 (not replaced). */
 int idempotency_replan(api_request_ctx *ctx, idempotency_claim *claim, const json_t *plan);
+
+/* Inside a transaction on conn: locks the claim's row while this request still owns it,
+ * so a retry cannot take it over until the transaction ends. 1 owned (or no key was
+ * claimed), 0 not owned any more (a retry answers for the request now), -1 error. */
+int idempotency_lock_owned(pg_conn *conn, const char *user_id, const idempotency_claim *claim);
 
 /* After the handler answered: stores the answer (status < 500), releases the key, or
  * gives it up with its plan (5xx with claim->in_doubt). Frees claim->plan; call it after

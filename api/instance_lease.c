@@ -39,8 +39,12 @@ struct instance_lease {
 };
 
 static PGconn *connect_session(const char *url) {
-    const char *const keys[] = {"dbname", "connect_timeout", "application_name", NULL};
-    const char *const values[] = {url, "3", "taskbus-api-lease", NULL};
+    /* Keepalives and a TCP user timeout: a half-open connection must not keep the owner
+     * id alive here for minutes after Postgres dropped the lock. */
+    const char *const keys[] = {"dbname",           "connect_timeout",  "application_name",
+                                "keepalives",       "keepalives_idle",  "keepalives_interval",
+                                "keepalives_count", "tcp_user_timeout", NULL};
+    const char *const values[] = {url, "3", "taskbus-api-lease", "1", "5", "2", "2", "5000", NULL};
     PGconn *conn = PQconnectdbParams(keys, values, 1);
     if (conn != NULL && PQstatus(conn) != CONNECTION_OK) {
         PQfinish(conn);

@@ -104,10 +104,25 @@ static void respond_applied(api_request_ctx *ctx, const task_command *cmd, const
 
 /* Produces cmd and answers: 503, 202, or the outcome within the Prefer: wait time. claim
  * (may be NULL) learns when a 503 leaves the command in doubt. */
+/* The fence guard of a keyed create: the request may fence its command only while it
+ * still owns its idempotency claim. */
+typedef struct claim_guard_arg {
+    const char *user_id;
+    const idempotency_claim *claim;
+} claim_guard_arg;
+
+static int claim_still_ours(pg_conn *conn, void *arg) {
+    const claim_guard_arg *g = arg;
+    return idempotency_lock_owned(conn, g->user_id, g->claim);
+}
+
 static void submit_and_answer(api_request_ctx *ctx, const task_command *cmd,
                               const json_t *predicted, idempotency_claim *claim) {
     char err[256];
-    int rc = task_command_submit(ctx->app, cmd, ctx->request_id, err, sizeof err);
+    claim_guard_arg garg = {ctx->user_id, claim};
+    command_fence_guard guard = {claim_still_ours, &garg};
+    int rc = task_command_submit(ctx->app, cmd, ctx->request_id, claim != NULL ? &guard : NULL, err,
+                                 sizeof err);
     if (rc != 0) {
         if (rc == TASK_COMMAND_IN_DOUBT && claim != NULL)
             claim->in_doubt = true;

@@ -94,36 +94,61 @@ static char *fence_problem(void) {
     return text;
 }
 
-/* A command Kafka may hold although it did not confirm it: fences it (see the header).
- * 1 fenced (not accepted), 0 the writer had recorded it (accepted), -1 Postgres could
- * not answer (left in doubt). */
-static int fence_command(const api_app *app, const task_command *cmd) {
+/* What fence_in_txn found. */
+typedef enum {
+    FENCE_DONE,     /* fenced: never applied */
+    FENCE_ACCEPTED, /* the writer had recorded it first: it was accepted after all */
+    FENCE_NOT_OURS, /* a retry took the request over and answers for the command */
+    FENCE_FAILED,   /* Postgres could not answer: in doubt */
+} fence_result;
+
+/* The fence's statements on an open transaction. */
+static fence_result fence_in_txn(pg_conn *conn, const task_command *cmd, const char *problem,
+                                 const command_fence_guard *guard) {
+    int may = guard != NULL ? guard->may_fence(conn, guard->arg) : 1;
+    if (may <= 0)
+        return may == 0 ? FENCE_NOT_OURS : FENCE_FAILED;
+    const char *values[] = {cmd->command_id, cmd->user_id, cmd->task_id,
+                            task_command_type_name(cmd->type), problem};
+    PGresult *res = pg_exec_stmt(conn, &COMMAND_FENCE, values);
+    fence_result r = !pg_result_ok(res)    ? FENCE_FAILED
+                     : PQntuples(res) == 1 ? FENCE_DONE
+                                           : FENCE_ACCEPTED;
+    if (r == FENCE_FAILED)
+        LOG_ERRORF("commands: fencing %s: %s", cmd->command_id,
+                   res != NULL ? PQresultErrorMessage(res) : "connection failed");
+    PQclear(res);
+    return r;
+}
+
+/* A command Kafka may hold although it did not confirm it: fences it (see the header),
+ * in one transaction with the guard's check, so a retry's takeover of the request and
+ * this fence happen one after the other, never interleaved. */
+static fence_result fence_command(const api_app *app, const task_command *cmd,
+                                  const command_fence_guard *guard) {
     char *problem = fence_problem();
-    char err[256];
+    char err[256] = "out of memory";
     pg_conn *conn =
         problem != NULL ? pg_pool_acquire(app->pg, PG_ACQUIRE_MS, err, sizeof err) : NULL;
-    int rc = -1;
-    if (conn != NULL) {
-        const char *values[] = {cmd->command_id, cmd->user_id, cmd->task_id,
-                                task_command_type_name(cmd->type), problem};
-        PGresult *res = pg_exec_stmt(conn, &COMMAND_FENCE, values);
-        if (pg_result_ok(res))
-            rc = PQntuples(res) == 1 ? 1 : 0;
-        else
-            snprintf(err, sizeof err, "%s",
-                     res != NULL ? PQresultErrorMessage(res) : "connection failed");
-        PQclear(res);
-        pg_pool_release(app->pg, conn);
+    fence_result r = FENCE_FAILED;
+    if (conn != NULL && pg_begin(conn, err, sizeof err) == 0) {
+        r = fence_in_txn(conn, cmd, problem, guard);
+        if (r == FENCE_FAILED || r == FENCE_NOT_OURS)
+            pg_rollback(conn);
+        else if (pg_commit(conn, err, sizeof err) != 0)
+            r = FENCE_FAILED;
     }
-    if (rc < 0)
+    if (conn != NULL)
+        pg_pool_release(app->pg, conn);
+    if (r == FENCE_FAILED)
         LOG_ERRORF("commands: could not fence %s (Kafka may still deliver it): %s", cmd->command_id,
-                   problem != NULL ? err : "out of memory");
+                   err);
     free(problem);
-    return rc;
+    return r;
 }
 
 int task_command_submit(const api_app *app, const task_command *cmd, const char *request_id,
-                        char *err, size_t errlen) {
+                        const command_fence_guard *guard, char *err, size_t errlen) {
     char *value = task_command_encode(cmd, request_id);
     if (value == NULL) {
         snprintf(err, errlen, "could not encode the command");
@@ -145,14 +170,17 @@ int task_command_submit(const api_app *app, const task_command *cmd, const char 
     int rc = kafka_producer_send_doubt(app->producer, &msg, wait_ms, &in_doubt, err, errlen);
     observe_produce(start, rc == 0);
     free(value);
-    int fenced = rc != 0 && in_doubt ? fence_command(app, cmd) : 1;
-    if (fenced == 0) {
+    fence_result fenced = rc != 0 && in_doubt ? fence_command(app, cmd, guard) : FENCE_DONE;
+    if (fenced == FENCE_ACCEPTED) {
         LOG_INFOF("commands: %s was recorded by the writer although Kafka did not confirm it",
                   cmd->command_id);
         rc = 0;
+    } else if (fenced == FENCE_NOT_OURS) {
+        LOG_INFOF("commands: %s not fenced: a retry of the request answers for it",
+                  cmd->command_id);
     }
     if (rc != 0)
-        return fenced < 0 ? TASK_COMMAND_IN_DOUBT : -1;
+        return fenced == FENCE_DONE ? -1 : TASK_COMMAND_IN_DOUBT;
     mark_pending(app, cmd);
     return 0;
 }

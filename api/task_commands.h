@@ -38,8 +38,18 @@
  * never will be; TASK_COMMAND_IN_DOUBT when it was not confirmed and could not be fenced
  * (Postgres down too): it may still be applied, so a retry must repeat its ids. */
 #define TASK_COMMAND_IN_DOUBT (-2)
+
+/* Decides, inside the fence's transaction, whether this request may still fence its
+ * command: 1 yes, 0 no (an idempotent retry took the request over and answers for the
+ * same command now: fencing it would void the retry's accepted write), -1 error. */
+typedef struct command_fence_guard {
+    int (*may_fence)(pg_conn *conn, void *arg);
+    void *arg;
+} command_fence_guard;
+
+/* guard may be NULL (nothing but this request can answer for the command). */
 int task_command_submit(const api_app *app, const task_command *cmd, const char *request_id,
-                        char *err, size_t errlen);
+                        const command_fence_guard *guard, char *err, size_t errlen);
 
 typedef enum {
     CMD_UNKNOWN = 0, /* no record of this command for this user */

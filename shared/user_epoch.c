@@ -8,16 +8,18 @@
 
 #include <stdio.h>
 
-/* KEYS[1] epoch key; ARGV[1] epoch, ARGV[2] ttl seconds. Returns the epoch now stored.
- * Lua numbers are doubles: USER_EPOCH_GONE reads as 9.2e18, still above any real epoch. */
+/* KEYS[1] epoch key; ARGV[1] epoch, ARGV[2] ttl seconds. Returns 1 when it stored the
+ * epoch, 0 when the stored one is as new (not the value itself: the tombstone, about
+ * 9.2e18 as a Lua double, does not convert back to a Redis integer). Lua numbers are
+ * doubles: USER_EPOCH_GONE reads as 9.2e18, still above any real epoch. */
 static redis_script EPOCH_SET_IF_GREATER = {
     .source = "local cur = tonumber(redis.call('GET', KEYS[1]))\n"
               "local new = tonumber(ARGV[1])\n"
               "if cur == nil or new > cur then\n"
               "  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])\n"
-              "  return new\n"
+              "  return 1\n"
               "end\n"
-              "return cur\n",
+              "return 0\n",
     .sha1 = {0},
 };
 

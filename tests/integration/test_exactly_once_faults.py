@@ -282,6 +282,45 @@ def test_kafka_down_answers_503_within_the_bound_and_never_applies(api_url):
     assert titled_rows(title) == [], "a write answered 503 was applied"
 
 
+def test_a_write_kafka_holds_but_never_confirms_is_fenced(api_url):
+    """Kafka frozen (SIGSTOP) after the API's producer is connected: the command is sent but
+    never confirmed, so the delivery report says "possibly persisted". The API answers 503
+    and first fences the command (a `rejected` commands row), so when Kafka wakes up and
+    appends it, the writer skips it. A keyed retry then gets new ids and one task."""
+    from stack_control import status
+
+    alice = task_user(api_url, "eo-fence")
+    alice.create_applied({"title": unique("eo-fence-warm")})  # the producer is connected
+    title, key = unique("eo-fence"), unique("eo-fence-key")
+    pid = status()["kafka"][1]
+    assert pid, status()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        r = alice.create({"title": title}, key=key, timeout=60)
+        assert_problem(r, 503, "service-unavailable")
+        with pg() as conn:
+            fences = conn.execute(
+                "SELECT command_id::text FROM commands WHERE user_id = %s::uuid AND status = 'rejected'"
+                " AND (problem->>'status')::int = 503", (alice.id,)).fetchall()
+        assert len(fences) == 1, fences
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    # Everything the user sent before the sentinel is decided once the sentinel is applied:
+    # the fenced command, appended by Kafka after the thaw or not, was not applied.
+    counts = applied_after_sentinel(alice)
+    assert title not in counts, "a write answered 503 was applied"
+    with pg() as conn:
+        n = conn.execute("SELECT count(*) FROM commands WHERE command_id = %s::uuid",
+                         (fences[0][0],)).fetchone()[0]
+    assert n == 1
+    retry = alice.create({"title": title}, key=key, wait=10)
+    assert retry.status_code in (201, 202), retry.text[:300]
+    if retry.status_code == 202:
+        assert retry.json()["command_id"] != fences[0][0]
+        alice.wait_command(retry.json()["command_id"])
+    assert len(titled_rows(title)) == 1
+
+
 # --- 4. bytes that are not UTF-8 --------------------------------------------------------------
 
 
