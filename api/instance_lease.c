@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "shared/log.h"
+#include "shared/time_util.h"
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -107,14 +108,7 @@ static void keep_once(instance_lease *l) {
 
 /* Sleeps up to ms unless stopped. True when stopped. */
 static bool wait_or_stop(instance_lease *l, int ms) {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += ms / 1000;
-    deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = time_monotonic_deadline_ms(ms);
     pthread_mutex_lock(&l->mu);
     while (!l->stop) {
         if (pthread_cond_timedwait(&l->cv, &l->mu, &deadline) == ETIMEDOUT) {

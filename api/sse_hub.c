@@ -107,18 +107,6 @@ static int cond_init_monotonic(pthread_cond_t *cond) {
     return rc == 0 ? 0 : -1;
 }
 
-static struct timespec deadline_after_ms(int ms) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 static void wake_reader(sse_hub *hub) {
     char b = 1;
     /* Non-blocking: a full pipe already holds a wake-up. */
@@ -581,7 +569,7 @@ sse_hub_join_result sse_hub_join(sse_hub *hub, const char *user_id, int wait_ms,
     }
     sse_queue_init(&sub->queue, hub->queue_bytes);
     sub->hub = hub;
-    struct timespec deadline = deadline_after_ms(wait_ms);
+    struct timespec deadline = time_monotonic_deadline_ms(wait_ms);
 
     pthread_mutex_lock(&hub->mu);
     sse_hub_join_result rc = admit_locked(hub, user_id, sub);
@@ -621,7 +609,7 @@ void sse_hub_leave(sse_hub_sub *sub) {
 
 sse_hub_next_result sse_hub_next(sse_hub_sub *sub, int wait_ms, sse_event *ev) {
     sse_hub *hub = sub->hub;
-    struct timespec deadline = deadline_after_ms(wait_ms > 0 ? wait_ms : 0);
+    struct timespec deadline = time_monotonic_deadline_ms(wait_ms > 0 ? wait_ms : 0);
     sse_hub_next_result rc = SSE_HUB_IDLE;
     bool timed_out = wait_ms <= 0;
     pthread_mutex_lock(&hub->mu);
@@ -654,7 +642,7 @@ sse_hub_next_result sse_hub_next(sse_hub_sub *sub, int wait_ms, sse_event *ev) {
 
 void sse_hub_pause(sse_hub_sub *sub, int wait_ms) {
     sse_hub *hub = sub->hub;
-    struct timespec deadline = deadline_after_ms(wait_ms > 0 ? wait_ms : 0);
+    struct timespec deadline = time_monotonic_deadline_ms(wait_ms > 0 ? wait_ms : 0);
     pthread_mutex_lock(&hub->mu);
     while (!hub->closing) {
         if (pthread_cond_timedwait(&sub->cond, &hub->mu, &deadline) == ETIMEDOUT) {

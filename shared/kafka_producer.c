@@ -31,6 +31,7 @@
 #include "shared/errbuf.h"
 #include "shared/log.h"
 #include "shared/metrics.h"
+#include "shared/time_util.h"
 
 /* How long enqueue waits for room when the local queue is full. */
 #define ENQUEUE_FULL_WAIT_MS 1000
@@ -329,14 +330,7 @@ int kafka_delivery_group_wait(kafka_delivery_group *g, int timeout_ms, char *err
 
 int kafka_delivery_group_wait_doubt(kafka_delivery_group *g, int timeout_ms, bool *in_doubt,
                                     char *err, size_t errlen) {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = time_monotonic_deadline_ms(timeout_ms);
     int rc = 0;
     pthread_mutex_lock(&g->mu);
     while (g->pending > 0 && rc == 0) {

@@ -152,20 +152,9 @@ void pg_pool_destroy(pg_pool *pool) {
     free(pool);
 }
 
-static void deadline_after(struct timespec *ts, int timeout_ms) {
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += timeout_ms / 1000;
-    ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec += 1;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 /* Takes a free slot, preferring one that already holds a connection. NULL on timeout. */
 static pg_conn *take_slot(pg_pool *pool, int timeout_ms) {
-    struct timespec deadline;
-    deadline_after(&deadline, timeout_ms < 0 ? 0 : timeout_ms);
+    struct timespec deadline = time_monotonic_deadline_ms(timeout_ms < 0 ? 0 : timeout_ms);
     pg_conn *got = NULL;
     bool waited = false;
     int64_t start = time_monotonic_ns();

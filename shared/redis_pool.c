@@ -121,14 +121,7 @@ void redis_pool_destroy(redis_pool *pool) {
 /* A free slot, preferring a connected one; NULL when every slot stays busy for the
  * pool's timeout (all callers are themselves bounded by that timeout). */
 static redis_slot *take_slot(redis_pool *pool) {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += pool->timeout_ms / 1000;
-    deadline.tv_nsec += (long)(pool->timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = time_monotonic_deadline_ms(pool->timeout_ms);
     redis_slot *got = NULL;
     pthread_mutex_lock(&pool->mu);
     for (;;) {
