@@ -268,15 +268,12 @@ static void respond_invalid_key(api_request_ctx *ctx) {
 }
 
 idempotency_step idempotency_begin(api_request_ctx *ctx, const void *body, size_t body_len,
-                                   const json_t *fresh_plan, idempotency_claim *c) {
+                                   json_t *fresh_plan, idempotency_claim *c) {
     memset(c, 0, sizeof *c);
     const char *key = api_header(ctx, "Idempotency-Key");
     if (key == NULL) {
-        c->plan = json_deep_copy(fresh_plan);
-        if (c->plan != NULL)
-            return IDEMPOTENCY_PROCEED;
-        api_respond_error(ctx, 500, "internal-error", NULL);
-        return IDEMPOTENCY_ANSWERED;
+        c->plan = json_incref(fresh_plan); /* a new reference; the plan is never changed */
+        return IDEMPOTENCY_PROCEED;
     }
     if (!idempotency_key_valid(key)) {
         respond_invalid_key(ctx);

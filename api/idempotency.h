@@ -65,11 +65,11 @@ void idempotency_request_hash(const char *method, const char *path, const void *
 
 /* Reads the Idempotency-Key header of an authenticated request and claims it for
  * ctx->user_id; body is what identifies the request (see above). fresh_plan (borrowed, a
- * JSON object) holds the ids this attempt would use. On IDEMPOTENCY_PROCEED claim->plan
+ * JSON object, not NULL) holds the ids this attempt would use. On IDEMPOTENCY_PROCEED claim->plan
  * is the plan to act on: fresh_plan, or the stored one of the attempt whose claim this
  * retry took over (claim->taken_over). */
 idempotency_step idempotency_begin(api_request_ctx *ctx, const void *body, size_t body_len,
-                                   const json_t *fresh_plan, idempotency_claim *claim);
+                                   json_t *fresh_plan, idempotency_claim *claim);
 
 /* Replaces the plan of an active claim (the stored one and claim->plan) with plan
  * (borrowed): for a taken-over plan the route found unusable. 0, or -1 (not replaced). */

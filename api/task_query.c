@@ -633,6 +633,21 @@ static bool append_b64(char *out, size_t outlen, size_t *used, const unsigned ch
     return true;
 }
 
+int task_cursor_seal(const char *payload, size_t len, const unsigned char *key, size_t keylen,
+                     char *out, size_t outlen) {
+    unsigned char mac[crypto_auth_hmacsha256_BYTES];
+    cursor_mac(key, keylen, (const unsigned char *)payload, len, mac);
+    size_t used = 0;
+    bool ok =
+        append_b64(out, outlen, &used, (const unsigned char *)payload, len) && used + 1 < outlen;
+    if (ok) {
+        out[used++] = '.';
+        out[used] = '\0';
+        ok = append_b64(out, outlen, &used, mac, CURSOR_MAC_BYTES);
+    }
+    return ok ? 0 : -1;
+}
+
 int task_cursor_encode(const task_query *q, const task_cursor *pos, const unsigned char *key,
                        size_t keylen, char *out, size_t outlen) {
     if (!key_in_range(q, pos) || !uuid_is_valid(pos->id))
@@ -642,19 +657,9 @@ int task_cursor_encode(const task_query *q, const task_cursor *pos, const unsign
     json_decref(doc);
     if (payload == NULL)
         return -1;
-    size_t plen = strlen(payload);
-    unsigned char mac[crypto_auth_hmacsha256_BYTES];
-    cursor_mac(key, keylen, (const unsigned char *)payload, plen, mac);
-    size_t used = 0;
-    bool ok =
-        append_b64(out, outlen, &used, (const unsigned char *)payload, plen) && used + 1 < outlen;
-    if (ok) {
-        out[used++] = '.';
-        out[used] = '\0';
-        ok = append_b64(out, outlen, &used, mac, CURSOR_MAC_BYTES);
-    }
+    int rc = task_cursor_seal(payload, strlen(payload), key, keylen, out, outlen);
     free(payload);
-    return ok ? 0 : -1;
+    return rc;
 }
 
 /* Base64url-decodes [text, text+len) into bin; the decoded length, or -1. */

@@ -96,6 +96,11 @@ void task_query_page_hash(const task_query *q, char out[TASK_QUERY_HASH_HEX]);
  * too small or the key cannot be represented. */
 int task_cursor_encode(const task_query *q, const task_cursor *pos, const unsigned char *key,
                        size_t keylen, char *out, size_t outlen);
+/* base64url(payload) "." base64url(MAC) of any payload: what task_cursor_encode writes
+ * for its JSON (and what the fuzz target signs to reach the checks behind the MAC).
+ * 0, or -1 when out is too small. */
+int task_cursor_seal(const char *payload, size_t len, const unsigned char *key, size_t keylen,
+                     char *out, size_t outlen);
 /* Decodes text for q (whose sort and filters must already be parsed). 0 with *pos filled,
  * or -1 with a message for the client in err. */
 int task_cursor_decode(const task_query *q, const char *text, const unsigned char *key,

@@ -21,11 +21,6 @@
 #include "fuzz_util.h"
 
 #define FUZZ_OWNER "01950000-0000-7000-8000-0000000000aa"
-/* What api/task_query.c MACs before the payload (its CURSOR_DOMAIN, NUL included), and
- * how many bytes of the HMAC a cursor keeps. */
-static const char CURSOR_DOMAIN[] = "taskbus list cursor v1";
-#define CURSOR_MAC_BYTES 16
-
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
@@ -35,25 +30,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     return 0;
 }
 
-/* base64url(payload) "." base64url(MAC): a cursor the server would have written. */
+/* A cursor the server would have written for this payload (NULL when it is too long to
+ * be one: the decoder then sees the text as it is). */
 static char *sign_payload(const char *payload, size_t len) {
-    unsigned char mac[crypto_auth_hmacsha256_BYTES];
-    crypto_auth_hmacsha256_state st;
-    crypto_auth_hmacsha256_init(&st, FUZZ_KEY, sizeof FUZZ_KEY);
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)CURSOR_DOMAIN, sizeof CURSOR_DOMAIN);
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)payload, len);
-    crypto_auth_hmacsha256_final(&st, mac);
-    size_t plen = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    size_t mlen =
-        sodium_base64_ENCODED_LEN(CURSOR_MAC_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    char *out = malloc(plen + mlen + 1);
+    char *out = malloc(TASK_CURSOR_MAX);
     FUZZ_CHECK(out != NULL);
-    sodium_bin2base64(out, plen, (const unsigned char *)payload, len,
-                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    size_t used = strlen(out);
-    out[used++] = '.';
-    sodium_bin2base64(out + used, mlen, mac, CURSOR_MAC_BYTES,
-                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    if (task_cursor_seal(payload, len, FUZZ_KEY, sizeof FUZZ_KEY, out, TASK_CURSOR_MAX) != 0) {
+        free(out);
+        return NULL;
+    }
     return out;
 }
 
