@@ -72,6 +72,11 @@ static const var_def VARS[] = {
      "connections (the API holds one per request in flight at most)"},
     {"TASKBUS_REDIS_TIMEOUT_MS", "250", K_INT, 1, 60000, F(redis_timeout_ms), false,
      "connect, read and write timeout"},
+    {"TASKBUS_NEAR_CACHE_LEASE_MS", "2000", K_INT, 200, 60000, F(near_cache_lease_ms), false,
+     "near-cache lease length; the same on every API instance and writer (a stalled API "
+     "delays reports of applied writes by at most this; Redis down, by about 1.6x it)"},
+    {"TASKBUS_NEAR_CACHE_MIB", "16", K_INT, 0, 4096, F(near_cache_mib), false,
+     "memory for the API's in-process cache of tasks, pages and sessions (0: off)"},
     {"KAFKA_BROKERS", "127.0.0.1:19092", K_STR, 1, 4096, F(kafka_brokers), false,
      "bootstrap servers"},
     {"TASKBUS_KAFKA_PARTITIONS", "6", K_INT, 1, 10000, F(kafka_partitions), false,

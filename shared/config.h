@@ -36,6 +36,8 @@ typedef struct taskbus_config {
     char *redis_url;
     int redis_pool_size;
     int redis_timeout_ms;
+    int near_cache_lease_ms; /* near-cache lease (API) and release delay (writer) */
+    int near_cache_mib;      /* the API's near-cache budget */
     char *kafka_brokers;
     int kafka_partitions;
     int kafka_replication;
