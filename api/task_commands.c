@@ -87,6 +87,36 @@ static void mark_pending(const api_app *app, const task_command *cmd) {
     free(text);
 }
 
+static void unmark_pending(const api_app *app, const task_command *cmd) {
+    char key[CACHE_KEY_MAX];
+    cache_key_command(key, cmd->user_id, cmd->command_id);
+    redisReply *r = redis_pool_command(app->redis, "DEL %s", key);
+    if (r != NULL)
+        freeReplyObject(r);
+}
+
+/* Enqueues the command, writes the pending marker while Kafka works on it (the request's
+ * one Redis round trip overlaps the produce), then waits for the delivery report. The
+ * marker is SET NX, so a writer that was faster keeps its outcome. 0 when durable, else
+ * -1 with *in_doubt as kafka_producer_send_doubt. */
+static int produce_marked(const api_app *app, const task_command *cmd, const kafka_message *msg,
+                          int wait_ms, bool *in_doubt, bool *marked, char *err, size_t errlen) {
+    *in_doubt = false;
+    kafka_delivery_group *g = kafka_delivery_group_new();
+    if (g == NULL) {
+        snprintf(err, errlen, "kafka send: out of memory");
+        return -1;
+    }
+    int rc = kafka_producer_enqueue(app->producer, g, msg, err, errlen);
+    if (rc == 0) {
+        mark_pending(app, cmd);
+        *marked = true;
+        rc = kafka_delivery_group_wait_doubt(g, wait_ms, in_doubt, err, errlen);
+    }
+    kafka_delivery_group_release(g);
+    return rc;
+}
+
 /* The stored problem of a fenced command (caller free()s), or NULL. */
 static char *fence_problem(void) {
     json_t *p = json_pack("{s:s,s:s,s:i,s:s}", "type", "/problems/service-unavailable", "title",
@@ -171,9 +201,12 @@ int task_command_submit(const api_app *app, const task_command *cmd, const char 
     int64_t start = time_monotonic_ns();
     bool in_doubt = false;
     int wait_ms = app->cfg->kafka_produce_timeout_ms + TASK_COMMAND_REPORT_SLACK_MS;
-    int rc = kafka_producer_send_doubt(app->producer, &msg, wait_ms, &in_doubt, err, errlen);
+    bool marked = false;
+    int rc = produce_marked(app, cmd, &msg, wait_ms, &in_doubt, &marked, err, errlen);
     observe_produce(start, rc == 0);
     free(value);
+    if (rc != 0 && !in_doubt && marked)
+        unmark_pending(app, cmd); /* never reached Kafka: nothing will ever decide it */
     fence_result fenced = rc != 0 && in_doubt ? fence_command(app, cmd, guard) : FENCE_DONE;
     if (fenced == FENCE_ACCEPTED) {
         LOG_INFOF("commands: %s was recorded by the writer although Kafka did not confirm it",
@@ -185,7 +218,6 @@ int task_command_submit(const api_app *app, const task_command *cmd, const char 
     }
     if (rc != 0)
         return fenced == FENCE_DONE ? -1 : TASK_COMMAND_IN_DOUBT;
-    mark_pending(app, cmd);
     return 0;
 }
 

@@ -440,8 +440,13 @@ static void sweep_if_due(writer_ctx *ctx) {
         int n = writer_effects_recover(ctx->pg, ctx->redis, min_age, err, sizeof err);
         if (n < 0) {
             ctx->redis_retry_ns = now + (int64_t)WRITER_REDIS_RETRY_MS * 1000000;
-            LOG_WARNF("writer: journal sweep: %s", err);
+            if (!ctx->said_sweep_failed) {
+                LOG_WARNF("writer: journal sweep: %s (retrying every %d ms)", err,
+                          WRITER_REDIS_RETRY_MS);
+            }
+            ctx->said_sweep_failed = true;
         } else {
+            ctx->said_sweep_failed = false;
             if (n > 0) {
                 LOG_INFOF("writer: landed %d journaled batch(es) in redis", n);
             }

@@ -63,6 +63,7 @@ typedef struct writer_ctx {
     int lease_ms;               /* TASKBUS_NEAR_CACHE_LEASE_MS (writer_release.h) */
     bool backlog;               /* journaled batches of ours wait for Redis */
     int64_t redis_retry_ns;     /* no Redis attempt before this (monotonic) */
+    bool said_sweep_failed;     /* the sweep's failure is logged once per outage */
     writer_release_watch release;
 } writer_ctx;
 
