@@ -28,6 +28,7 @@
 #include "shared/uuid7.h"
 
 #define POLL_MAX_MS 50
+#define NEAR_CACHE_CLIENT_NAME "taskbus-api-near-cache"
 #define PG_ACQUIRE_MS 200
 #define REGISTRY_TIMEOUT_MAX_MS 200
 
@@ -153,7 +154,11 @@ static int subscribe(near_cache_lease *l) {
     l->sub = redis_url_connect(&l->url, l->timeout_ms, err, sizeof err);
     if (l->sub == NULL)
         return -1;
-    redisReply *r = redisCommand(l->sub, "SUBSCRIBE %s", NEAR_CACHE_CHANNEL);
+    /* Named for operators (CLIENT LIST); a refusal only costs the name. */
+    redisReply *r = redisCommand(l->sub, "CLIENT SETNAME %s", NEAR_CACHE_CLIENT_NAME);
+    if (r != NULL)
+        freeReplyObject(r);
+    r = redisCommand(l->sub, "SUBSCRIBE %s", NEAR_CACHE_CHANNEL);
     bool ok = r != NULL && r->type == REDIS_REPLY_ARRAY;
     if (r != NULL)
         freeReplyObject(r);
