@@ -24,6 +24,7 @@
 #include "api/user_deletions.h"
 #include "shared/config.h"
 #include "shared/log.h"
+#include "shared/log_buffer.h"
 
 /* Inside Kubernetes' default 30 s termination grace, with time left for the flush. */
 #define DRAIN_MS 25000
@@ -243,6 +244,10 @@ int main(int argc, char **argv) {
         config_free(&cfg);
         return 2;
     }
+    /* One access-log line per request: written behind, many lines per write(2). */
+    if (log_buffer_start() != 0) {
+        LOG_WARNF("log buffer: no thread; writing every line directly");
+    }
     int rc = open_backends(&app, &cfg) == 0 ? serve(&app, &cfg, &stop_signals) : -1;
     close_backends(&app);
     sodium_memzero(generated_key, sizeof generated_key);
@@ -250,5 +255,6 @@ int main(int argc, char **argv) {
     if (rc == 0) {
         LOG_INFOF("stopped");
     }
+    log_buffer_stop();
     return rc == 0 ? 0 : 1;
 }
