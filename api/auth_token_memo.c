@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/fnv1a.h"
+
 #define STRIPES 64
 
 typedef struct memo_slot {
@@ -21,17 +23,8 @@ typedef struct memo_slot {
 static memo_slot g_slots[AUTH_TOKEN_MEMO_SLOTS];
 static pthread_mutex_t g_locks[STRIPES] = {[0 ... STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER};
 
-static uint64_t hash_token(const char *s) {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s != '\0'; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 bool auth_token_memo_get(const char *token, int64_t now, auth_jwt_claims *out) {
-    size_t i = hash_token(token) % AUTH_TOKEN_MEMO_SLOTS;
+    size_t i = fnv1a64(token) % AUTH_TOKEN_MEMO_SLOTS;
     pthread_mutex_t *mu = &g_locks[i % STRIPES];
     pthread_mutex_lock(mu);
     bool hit = g_slots[i].token != NULL && strcmp(g_slots[i].token, token) == 0;
@@ -45,7 +38,7 @@ void auth_token_memo_put(const char *token, const auth_jwt_claims *claims) {
     char *copy = strdup(token);
     if (copy == NULL)
         return;
-    size_t i = hash_token(token) % AUTH_TOKEN_MEMO_SLOTS;
+    size_t i = fnv1a64(token) % AUTH_TOKEN_MEMO_SLOTS;
     pthread_mutex_t *mu = &g_locks[i % STRIPES];
     pthread_mutex_lock(mu);
     char *old = g_slots[i].token;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/fnv1a.h"
 #include "shared/time_util.h"
 
 #define NC_STRIPES 64
@@ -94,17 +95,8 @@ static near_cache_blob *blob_new(const char *value, size_t len, long long aux) {
 
 /* ---------------------------------------------------------------- hashing */
 
-static uint64_t fnv1a(const char *s) {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s != '\0'; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 static uint32_t user_slot(const char *user_id) {
-    return (uint32_t)(fnv1a(user_id) & (NC_USER_SLOTS - 1));
+    return (uint32_t)(fnv1a64(user_id) & (NC_USER_SLOTS - 1));
 }
 
 /* ---------------------------------------------------------------- life cycle */
@@ -238,7 +230,7 @@ near_cache_blob *near_cache_get(near_cache *nc, const char *user_id, const char 
         atomic_fetch_add(&nc->misses, 1);
         return NULL;
     }
-    uint64_t hash = fnv1a(key);
+    uint64_t hash = fnv1a64(key);
     nc_stripe *s = stripe_of(nc, hash);
     near_cache_blob *out = NULL;
     pthread_mutex_lock(&s->mu);
@@ -280,7 +272,7 @@ void near_cache_put(near_cache *nc, const near_cache_ticket *t, const char *user
     }
     memset(e, 0, sizeof *e);
     memcpy(e->key, key, keylen + 1);
-    e->hash = fnv1a(key);
+    e->hash = fnv1a64(key);
     e->epoch = t->epoch;
     e->generation = t->generation;
     e->user_slot = user_slot(user_id);

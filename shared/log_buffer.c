@@ -46,6 +46,16 @@ static char *take_locked(size_t *len) {
     return out;
 }
 
+/* Called locked: takes what is buffered, unlocks, writes it. */
+static void flush_unlocking(void) {
+    size_t len = 0;
+    char *out = take_locked(&len);
+    pthread_mutex_unlock(&g_mu);
+    if (out != NULL)
+        log_buffer_write_all(out, len);
+    free(out);
+}
+
 static void *flusher(void *arg) {
     (void)arg;
     pthread_mutex_lock(&g_mu);
@@ -55,12 +65,7 @@ static void *flusher(void *arg) {
             pthread_cond_timedwait(&g_wake, &g_mu, &deadline);
         }
         g_urgent = false;
-        size_t len = 0;
-        char *out = take_locked(&len);
-        pthread_mutex_unlock(&g_mu);
-        if (out != NULL)
-            log_buffer_write_all(out, len);
-        free(out);
+        flush_unlocking();
         pthread_mutex_lock(&g_mu);
     }
     pthread_mutex_unlock(&g_mu);
@@ -92,12 +97,7 @@ void log_buffer_stop(void) {
     if (was)
         pthread_join(g_thread, NULL);
     pthread_mutex_lock(&g_mu);
-    size_t len = 0;
-    char *out = take_locked(&len);
-    pthread_mutex_unlock(&g_mu);
-    if (out != NULL)
-        log_buffer_write_all(out, len);
-    free(out);
+    flush_unlocking();
 }
 
 /* Appends under the lock; false when it does not fit (bound or memory). */
