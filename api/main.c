@@ -18,6 +18,7 @@
 #include "api/http_context.h"
 #include "api/http_server.h"
 #include "api/instance_lease.h"
+#include "api/rate_limits.h"
 #include "api/sse_hub.h"
 #include "api/user_deletions.h"
 #include "shared/config.h"
@@ -71,6 +72,8 @@ static int setup_jwt_key(const taskbus_config *cfg, api_app *app,
 }
 
 static void close_backends(api_app *app) {
+    api_rate_limiter_stop(app->limiter);
+    app->limiter = NULL;
     instance_lease_stop(app->lease);
     app->lease = NULL;
     sse_hub_destroy(app->sse_hub);
@@ -114,6 +117,11 @@ static int open_backends(api_app *app, const taskbus_config *cfg) {
                                    sizeof err);
     if (app->redis == NULL) {
         LOG_ERRORF("REDIS_URL: %s", err);
+        return -1;
+    }
+    app->limiter = api_rate_limiter_start(cfg, err, sizeof err);
+    if (app->limiter == NULL) {
+        LOG_ERRORF("rate limiter: %s", err);
         return -1;
     }
     app->lease = instance_lease_start(cfg->database_url);
