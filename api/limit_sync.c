@@ -5,11 +5,14 @@
  * drives limit_sync_round with no thread), the loaded sha1 of RATELIMIT_SYNC_LUA, the
  * reconnect back-off and the metrics ratelimit_sync_* and ratelimit_local_*.
  * Rules: a round collects a chunk, pipelines one EVALSHA per bucket, reads every reply,
- * merges the answered buckets and restores the others; a connection error drops the
- * context (hiredis cannot reuse it) and the next connect waits RECONNECT_BACKOFF_MS; a
- * NOSCRIPT reply (SCRIPT FLUSH) also reconnects, which loads the script again. A reply
- * lost with its connection is restored too: the bucket may then be charged twice for
- * those requests (never a request forgotten), which only errs toward strict.
+ * merges the answered buckets and gives back the others: those Redis surely did not run
+ * (error replies such as NOSCRIPT, a connection Redis closed, no connection) go back to
+ * their buckets for the next round; those whose answer was lost after they were written
+ * (a timeout: a frozen Redis runs them when it wakes up) are dropped, so the shared bucket
+ * never counts a request twice (it may miss one round of this instance's admissions; the
+ * local bucket still holds them). A connection error drops the context (hiredis cannot
+ * reuse it) and the next connect waits RECONNECT_BACKOFF_MS; a NOSCRIPT reply (SCRIPT
+ * FLUSH) also reconnects, which loads the script again.
  */
 #include "api/limit_sync.h"
 
@@ -116,12 +119,18 @@ static void note_state(limit_sync *s, bool ok, const char *why) {
     s->down = false;
 }
 
-/* Pushes items[0..n): returns how many were answered (merged); the rest are restored. */
-static size_t push_chunk(limit_sync *s, size_t n, char *err, size_t errlen) {
+typedef struct chunk_result {
+    size_t answered; /* merged */
+    size_t restored; /* surely not run by Redis: back in their buckets for the next round */
+    size_t dropped;  /* maybe run, answer lost: not retried, so never counted twice */
+} chunk_result;
+
+/* Pushes items[0..n) in one pipeline and merges or gives back each. */
+static chunk_result push_chunk(limit_sync *s, size_t n, char *err, size_t errlen) {
     local_limit_sync_item *items = s->items;
     int64_t sent = now_us();
-    bool io_ok = true;
-    for (size_t i = 0; i < n && io_ok; i++) {
+    bool queued = true;
+    for (size_t i = 0; i < n && queued; i++) {
         char count_text[16], period_text[16], n_text[16], age_text[24];
         snprintf(count_text, sizeof count_text, "%d", items[i].spec.count);
         snprintf(period_text, sizeof period_text, "%d", items[i].spec.period_s);
@@ -130,42 +139,54 @@ static size_t push_chunk(limit_sync *s, size_t n, char *err, size_t errlen) {
         snprintf(age_text, sizeof age_text, "%lld", (long long)(age > 0 ? age : 0));
         const char *argv[] = {"EVALSHA",  s->sha,      "1",    items[i].key,
                               count_text, period_text, n_text, age_text};
-        io_ok = redisAppendCommandArgv(s->rc, 8, argv, NULL) == REDIS_OK;
+        queued = redisAppendCommandArgv(s->rc, 8, argv, NULL) == REDIS_OK;
     }
-    /* Reads every reply; answered items are packed to the front, failed ones after. */
-    local_limit_sync_item *failed = s->failed;
-    size_t nok = 0, nfail = 0;
-    bool reconnect = !io_ok;
-    if (!io_ok)
+    chunk_result res = {0};
+    local_limit_sync_item *back = s->failed;
+    size_t nback = 0;
+    bool broken = false; /* the connection failed: no more replies to read */
+    bool maybe_run = false;
+    if (!queued) {
+        /* Appending only buffers: nothing was written, nothing ran. */
         snprintf(err, errlen, "%s", s->rc->errstr[0] ? s->rc->errstr : "cannot queue a command");
+        broken = true;
+    }
+    bool reload = false;
     for (size_t i = 0; i < n; i++) {
         redisReply *r = NULL;
-        if (!reconnect && redisGetReply(s->rc, (void **)&r) != REDIS_OK) {
+        if (!broken && redisGetReply(s->rc, (void **)&r) != REDIS_OK) {
             snprintf(err, errlen, "%s", s->rc->errstr[0] ? s->rc->errstr : "no reply");
-            reconnect = true;
+            broken = true;
+            /* The commands were written. Redis closing the connection (EOF) did not run
+             * them; a timeout or any other error may have (a frozen Redis runs them when
+             * it wakes up), so those are not retried. */
+            maybe_run = s->rc->err != REDIS_ERR_EOF;
             r = NULL;
         }
         int64_t debt = 0;
         if (r != NULL && ratelimit_sync_parse(r, &debt) == 0) {
             items[i].debt_us = debt;
-            items[nok++] = items[i];
-        } else {
-            if (r != NULL) {
+            items[res.answered++] = items[i];
+        } else if (r != NULL || !maybe_run) {
+            if (r != NULL) { /* an error reply: the script did not run */
                 snprintf(err, errlen, "%.200s",
                          r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
                 if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
-                    reconnect = true; /* after SCRIPT FLUSH: connecting loads it again */
+                    reload = true; /* after SCRIPT FLUSH: connecting loads it again */
             }
-            failed[nfail++] = items[i];
+            back[nback++] = items[i];
+        } else {
+            res.dropped++;
         }
         if (r != NULL)
             freeReplyObject(r);
     }
-    if (reconnect)
+    if (broken || reload)
         close_conn(s);
-    local_limits_merge(s->p.limits, items, nok, sent);
-    local_limits_restore(s->p.limits, failed, nfail);
-    return nok;
+    local_limits_merge(s->p.limits, items, res.answered, sent);
+    local_limits_restore(s->p.limits, back, nback);
+    res.restored = nback;
+    return res;
 }
 
 static void report_tables(limit_sync *s) {
@@ -196,7 +217,7 @@ int limit_sync_round(limit_sync *s) {
         local_limits_sweep(s->p.sweep_also, stripe, started);
 
     char err[256] = "";
-    size_t pushed = 0, failed = 0;
+    size_t pushed = 0, failed = 0, dropped = 0;
     bool ok = true;
     /* A bounded number of chunks per round, so a flood of keys cannot keep it going. */
     local_limits_stats st;
@@ -212,10 +233,11 @@ int limit_sync_round(limit_sync *s) {
             ok = false;
             break;
         }
-        size_t answered = push_chunk(s, n, err, sizeof err);
-        pushed += answered;
-        failed += n - answered;
-        if (answered < n) {
+        chunk_result res = push_chunk(s, n, err, sizeof err);
+        pushed += res.answered;
+        failed += res.restored;
+        dropped += res.dropped;
+        if (res.answered < n) {
             ok = false;
             break;
         }
@@ -224,23 +246,26 @@ int limit_sync_round(limit_sync *s) {
     }
     const char *help = "Reconcile rounds of the local rate-limit buckets with Redis (idle: "
                        "nothing to push)";
-    if (pushed == 0 && failed == 0 && ok) {
+    if (pushed == 0 && failed == 0 && dropped == 0 && ok) {
         count("ratelimit_sync_rounds_total", help, "idle", 1);
     } else {
         count("ratelimit_sync_rounds_total", help, ok ? "ok" : "failed", 1);
         metrics_histogram_observe("ratelimit_sync_seconds",
-                                  "Duration of a reconcile round that pushed buckets", NULL,
+                                  "Duration of a reconcile round that pushed buckets",
+                                  ok ? "result=\"ok\"" : "result=\"failed\"",
                                   (double)(now_us() - started) / 1e6);
     }
-    const char *bhelp = "Buckets pushed to Redis by the reconciler (failed: kept for the next "
-                        "round)";
+    const char *bhelp = "Buckets pushed to Redis by the reconciler (retried: kept for the next "
+                        "round; dropped: the answer was lost, not retried)";
     if (pushed > 0)
         count("ratelimit_sync_buckets_total", bhelp, "ok", (double)pushed);
     if (failed > 0)
-        count("ratelimit_sync_buckets_total", bhelp, "failed", (double)failed);
+        count("ratelimit_sync_buckets_total", bhelp, "retried", (double)failed);
+    if (dropped > 0)
+        count("ratelimit_sync_buckets_total", bhelp, "dropped", (double)dropped);
     report_tables(s);
     /* An idle round with the connection in back-off has not tried Redis: no news. */
-    if (pushed > 0 || failed > 0 || !ok)
+    if (pushed > 0 || failed > 0 || dropped > 0 || !ok)
         note_state(s, ok, err);
     return ok ? 0 : -1;
 }

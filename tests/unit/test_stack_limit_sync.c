@@ -186,6 +186,64 @@ static void test_survives_script_flush(void **state) {
     del_key(key);
 }
 
+/* A push whose answer is lost (Redis paused past the reconciler's timeout: it may still run
+ * the script afterwards) is not retried, so the shared bucket never counts a request twice;
+ * the local bucket still holds those requests. */
+static void test_lost_answers_are_not_retried(void **state) {
+    (void)state;
+    char key[96];
+    new_key(key, sizeof key);
+    rate_limit_spec spec = {10, 3600}; /* 360 s each */
+    const int64_t each = 360LL * 1000000;
+    local_limits *ll = local_limits_create(100, true);
+    char err[256] = "";
+    limit_sync_params p = {.limits = ll, .redis_url = g_url, .timeout_ms = 200, .interval_ms = 0};
+    limit_sync *s = limit_sync_start(&p, err, sizeof err);
+    assert_non_null(s);
+    for (int i = 0; i < 3; i++)
+        assert_true(take1(ll, key, spec, NULL));
+    assert_int_equal(limit_sync_round(s), 0);
+    redisReply *r = redis_pool_command(g_pool, "CLIENT PAUSE 800 WRITE");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    assert_true(take1(ll, key, spec, NULL));
+    assert_true(take1(ll, key, spec, NULL));
+    assert_int_equal(limit_sync_round(s), -1); /* timed out after writing the EVALSHA */
+    local_limit_sync_item left[2];
+    assert_int_equal(local_limits_collect(ll, left, 2), 0); /* dropped, not kept */
+    /* A write of our own returns once the pause is over. */
+    int64_t deadline = now_us() + 10 * 1000000LL;
+    for (;;) {
+        r = redis_pool_command(g_pool, "SET %s-probe 1 PX 1000", key);
+        bool done = r != NULL && r->type == REDIS_REPLY_STATUS;
+        if (r != NULL)
+            freeReplyObject(r);
+        if (done)
+            break;
+        if (now_us() > deadline)
+            fail_msg("Redis still refuses writes 10 s after CLIENT PAUSE 800");
+        sleep_ms(20);
+    }
+    assert_true(take1(ll, key, spec, NULL));
+    deadline = now_us() + 10 * 1000000LL;
+    while (limit_sync_round(s) != 0) { /* reconnects after the back-off */
+        if (now_us() > deadline)
+            fail_msg("the reconciler did not recover within 10 s of the pause");
+        sleep_ms(20);
+    }
+    /* 3 + 1 for sure, + 2 if Redis ran the lost push after the pause: never 3 + 1 + 2 + 2. */
+    int64_t debt = shared_debt_us(key);
+    assert_true(debt > 4 * each - 10000000 && debt <= 6 * each);
+    /* The local bucket holds all six either way: four left of ten. */
+    ratelimit_result res;
+    assert_true(take1(ll, key, spec, &res));
+    assert_true(res.remaining <= 3);
+    limit_sync_stop(s);
+    local_limits_destroy(ll);
+    del_key(key);
+}
+
 /* More buckets than one pipelined chunk: all of them reach Redis in one round. */
 static void test_many_buckets_in_one_round(void **state) {
     (void)state;
@@ -242,6 +300,7 @@ int main(void) {
         cmocka_unit_test(test_two_instances_share_one_bucket),
         cmocka_unit_test(test_unreachable_redis_keeps_counts),
         cmocka_unit_test(test_survives_script_flush),
+        cmocka_unit_test(test_lost_answers_are_not_retried),
         cmocka_unit_test(test_many_buckets_in_one_round),
         cmocka_unit_test(test_thread_rounds_and_final_flush),
     };
