@@ -76,8 +76,19 @@ static int ensure_conn(limit_sync *s, char *err, size_t errlen) {
         s->reconnect_at_us = now_us() + (int64_t)RECONNECT_BACKOFF_MS * 1000;
         return -1;
     }
-    const char *argv[3] = {"SCRIPT", "LOAD", RATELIMIT_SYNC_LUA};
-    redisReply *r = redisCommandArgv(s->rc, 3, argv, NULL);
+    /* One round trip: the name (CLIENT LIST tells this connection from the request pool's)
+     * and the script. */
+    const char *name_argv[3] = {"CLIENT", "SETNAME", LIMIT_SYNC_CLIENT_NAME};
+    const char *load_argv[3] = {"SCRIPT", "LOAD", RATELIMIT_SYNC_LUA};
+    redisReply *named = NULL, *r = NULL;
+    if (redisAppendCommandArgv(s->rc, 3, name_argv, NULL) == REDIS_OK &&
+        redisAppendCommandArgv(s->rc, 3, load_argv, NULL) == REDIS_OK &&
+        redisGetReply(s->rc, (void **)&named) == REDIS_OK)
+        (void)redisGetReply(s->rc, (void **)&r);
+    if (named != NULL && named->type == REDIS_REPLY_ERROR)
+        LOG_WARNF("rate limits: CLIENT SETNAME refused: %.200s", named->str);
+    if (named != NULL)
+        freeReplyObject(named);
     int rc = -1;
     if (r != NULL && r->type == REDIS_REPLY_STRING && r->len == 40) {
         memcpy(s->sha, r->str, 40);
@@ -250,10 +261,9 @@ int limit_sync_round(limit_sync *s) {
         count("ratelimit_sync_rounds_total", help, "idle", 1);
     } else {
         count("ratelimit_sync_rounds_total", help, ok ? "ok" : "failed", 1);
-        metrics_histogram_observe("ratelimit_sync_seconds",
-                                  "Duration of a reconcile round that pushed buckets",
-                                  ok ? "result=\"ok\"" : "result=\"failed\"",
-                                  (double)(now_us() - started) / 1e6);
+        metrics_histogram_observe(
+            "ratelimit_sync_seconds", "Duration of a reconcile round that pushed buckets",
+            ok ? "result=\"ok\"" : "result=\"failed\"", (double)(now_us() - started) / 1e6);
     }
     const char *bhelp = "Buckets pushed to Redis by the reconciler (retried: kept for the next "
                         "round; dropped: the answer was lost, not retried)";

@@ -11,7 +11,8 @@
  * Rules: nothing on the request path waits for it. A round that cannot reach Redis (down,
  * frozen: connect/read/write timeouts of timeout_ms) gives the counts back to their buckets
  * for the next round and backs off reconnecting; meanwhile each instance limits alone.
- * Rounds with nothing to push make no Redis call.
+ * Rounds with nothing to push make no Redis call. The connection is named
+ * LIMIT_SYNC_CLIENT_NAME in CLIENT LIST.
  */
 #ifndef TASKBUS_API_LIMIT_SYNC_H
 #define TASKBUS_API_LIMIT_SYNC_H
@@ -21,6 +22,8 @@
 #include "api/local_limits.h"
 
 #define LIMIT_SYNC_CHUNK 512
+/* CLIENT SETNAME of the reconciler's connection (tools tell its traffic from the requests'). */
+#define LIMIT_SYNC_CLIENT_NAME "taskbus-api-ratelimit"
 
 typedef struct limit_sync limit_sync;
 
