@@ -20,6 +20,7 @@
 #include "api/instance_lease.h"
 #include "api/near_cache.h"
 #include "api/near_cache_lease.h"
+#include "api/rate_limits.h"
 #include "api/sse_hub.h"
 #include "api/user_deletions.h"
 #include "shared/config.h"
@@ -78,6 +79,8 @@ static void close_backends(api_app *app) {
     app->nc_lease = NULL;
     near_cache_destroy(app->near_cache);
     app->near_cache = NULL;
+    api_rate_limiter_stop(app->limiter);
+    app->limiter = NULL;
     instance_lease_stop(app->lease);
     app->lease = NULL;
     sse_hub_destroy(app->sse_hub);
@@ -142,6 +145,11 @@ static int open_backends(api_app *app, const taskbus_config *cfg) {
                                    sizeof err);
     if (app->redis == NULL) {
         LOG_ERRORF("REDIS_URL: %s", err);
+        return -1;
+    }
+    app->limiter = api_rate_limiter_start(cfg, err, sizeof err);
+    if (app->limiter == NULL) {
+        LOG_ERRORF("rate limiter: %s", err);
         return -1;
     }
     if (open_near_cache(app, cfg) != 0) {

@@ -58,6 +58,8 @@ typedef struct taskbus_config {
     rate_limit_spec ratelimit_user;
     rate_limit_spec ratelimit_auth;
     rate_limit_spec ratelimit_login_account;
+    int ratelimit_sync_ms;       /* reconcile interval of the local buckets with Redis */
+    int ratelimit_local_buckets; /* local buckets one API instance holds at most */
 
     int import_rate;    /* items per second per import (taskbus-importer) */
     char *import_topic; /* where the importer produces commands */
