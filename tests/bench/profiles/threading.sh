@@ -9,7 +9,9 @@
 # Rules: measurement only (never pass/fail); loopback only; every server it starts is
 # stopped on exit. The machine's load average is printed with the table: the box is shared.
 # Settings: PORT [28181], RUN_SECONDS [10], WARMUP [3], MODELS ["tpc pool:2 pool:4"],
-# CONNECTIONS ["64 1000"], PYTHON [<repo>/.venv/bin/python, else python3].
+# CONNECTIONS ["64 1000"], REPEAT [3: rounds over every model and count; the table shows
+# the median of req/s and of p99, so one burst of another process's load moves it less],
+# PYTHON [<repo>/.venv/bin/python, else python3].
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -19,6 +21,7 @@ PORT=${PORT:-28181}
 RUN_SECONDS=${RUN_SECONDS:-10}
 WARMUP=${WARMUP:-3}
 MODELS=${MODELS:-"tpc pool:2 pool:4"}
+REPEAT=${REPEAT:-3}
 CONNECTIONS=${CONNECTIONS:-"64 1000"}
 PY=${PYTHON:-$REPO/.venv/bin/python}
 [ -x "$PY" ] || PY=python3
@@ -64,38 +67,53 @@ p99_ms() {
          printf "%.2f", v}' "$1"
 }
 
-echo "| model | connections | req/s | p99 ms | peak RSS MiB | threads | RSS, 1 000 idle MiB |"
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+
+declare -A RPS P99 HWM THREADS IDLE
+for round in $(seq 1 "$REPEAT"); do
+    for model in $MODELS; do
+        mode=${model%%:*}
+        threads=1
+        [ "$mode" = pool ] && threads=${model#*:}
+        for c in $CONNECTIONS; do
+            start_server "$mode" "$threads"
+            wrk -t2 -c"$c" -d"${WARMUP}s" "http://127.0.0.1:$PORT/hello" >/dev/null
+            wrk -t2 -c"$c" -d"${RUN_SECONDS}s" --latency "http://127.0.0.1:$PORT/hello" >"$OUT/wrk.txt" &
+            wrk_pid=$!
+            max_threads=0
+            while kill -0 "$wrk_pid" 2>/dev/null; do
+                t=$(status_kib "$SERVER_PID" Threads)
+                [ "$t" -gt "$max_threads" ] && max_threads=$t
+                sleep 0.5
+            done
+            wait "$wrk_pid"
+            key="$model/$c"
+            RPS[$key]+=" $(awk '/^Requests\/sec/ {printf "%.0f", $2}' "$OUT/wrk.txt")"
+            P99[$key]+=" $(p99_ms "$OUT/wrk.txt")"
+            HWM[$key]+=" $(status_kib "$SERVER_PID" VmHWM)"
+            THREADS[$key]=$max_threads
+            if [ "$round" = 1 ] && [ -z "${IDLE[$model]:-}" ]; then
+                (cd "$BENCH" && BENCH_WORK_DIR=$OUT "$PY" idle_connections.py --name idle \
+                    --url "http://127.0.0.1:$PORT/hello" --pid "$SERVER_PID" --connections 1000 \
+                    >/dev/null)
+                IDLE[$model]=$("$PY" -c "import json; print(json.load(open('$OUT/idle.json'))['rss_mib_with_connections'])")
+            fi
+            stop_server
+        done
+    done
+done
+
+echo "| model | connections | req/s (median of $REPEAT) | p99 ms (median) | peak RSS MiB | threads | RSS, 1 000 idle MiB |"
 echo "|---|---|---|---|---|---|---|"
 for model in $MODELS; do
     mode=${model%%:*}
-    threads=1
-    [ "$mode" = pool ] && threads=${model#*:}
     label="thread per connection"
-    [ "$mode" = pool ] && label="epoll, pool of $threads"
-    idle=
+    [ "$mode" = pool ] && label="epoll, pool of ${model#*:}"
     for c in $CONNECTIONS; do
-        start_server "$mode" "$threads"
-        wrk -t2 -c"$c" -d"${WARMUP}s" "http://127.0.0.1:$PORT/hello" >/dev/null
-        wrk -t2 -c"$c" -d"${RUN_SECONDS}s" --latency "http://127.0.0.1:$PORT/hello" >"$OUT/wrk.txt" &
-        wrk_pid=$!
-        max_threads=0
-        while kill -0 "$wrk_pid" 2>/dev/null; do
-            t=$(status_kib "$SERVER_PID" Threads)
-            [ "$t" -gt "$max_threads" ] && max_threads=$t
-            sleep 0.5
-        done
-        wait "$wrk_pid"
-        rps=$(awk '/^Requests\/sec/ {printf "%.0f", $2}' "$OUT/wrk.txt")
-        hwm=$(status_kib "$SERVER_PID" VmHWM)
-        if [ -z "$idle" ]; then
-            (cd "$BENCH" && BENCH_WORK_DIR=$OUT "$PY" idle_connections.py --name idle \
-                --url "http://127.0.0.1:$PORT/hello" --pid "$SERVER_PID" --connections 1000 \
-                >/dev/null)
-            idle=$("$PY" -c "import json; print(json.load(open('$OUT/idle.json'))['rss_mib_with_connections'])")
-        fi
-        stop_server
-        printf '| %s | %s | %s | %s | %.1f | %s | %s |\n' "$label" "$c" "$rps" "$(p99_ms "$OUT/wrk.txt")" \
-            "$(echo "$hwm / 1024" | bc -l)" "$max_threads" "$idle"
+        key="$model/$c"
+        printf '| %s | %s | %s | %s | %.1f | %s | %s |\n' "$label" "$c" "$(echo "${RPS[$key]}" | median)" \
+            "$(echo "${P99[$key]}" | median)" "$(echo "$(echo "${HWM[$key]}" | median) / 1024" | bc -l)" \
+            "${THREADS[$key]}" "${IDLE[$model]}"
     done
 done
 echo
