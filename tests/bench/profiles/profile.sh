@@ -26,6 +26,7 @@ PID=$(cat "$DATA/run/api.pid")
 # shellcheck disable=SC1090
 eval "$("$BENCH/../../compose/local" env)"
 URL=${TASKBUS_API_URL:?compose/local env printed no TASKBUS_API_URL}
+PATH=$PATH:${CARGO_HOME:-$HOME/.cargo}/bin
 for tool in perf wrk inferno-collapse-perf inferno-flamegraph; do
     command -v "$tool" >/dev/null || { echo "$tool is missing" >&2; exit 1; }
 done
