@@ -49,10 +49,10 @@ static const var_def VARS[] = {
      "idle keep-alive connections are closed after this"},
     {"TASKBUS_HTTP_THREAD_STACK_KIB", "256", K_INT, 64, 65536, F(http_thread_stack_kib), false,
      "stack per connection thread"},
-    {"TASKBUS_HTTP_CONNECTION_MEMORY_KIB", "12", K_INT, 4, 1024, F(http_connection_memory_kib),
+    {"TASKBUS_HTTP_CONNECTION_MEMORY_KIB", "8", K_INT, 4, 1024, F(http_connection_memory_kib),
      false,
-     "memory per connection for request headers and buffers (headers larger than "
-     "about half of it answer 431)"},
+     "memory per connection for the request head and buffers (a request head larger than "
+     "about this answers 431)"},
     {"TASKBUS_MAX_BODY_BYTES", "1048576", K_LONG, 1, 1073741824L, F(max_body_bytes), false,
      "larger request bodies answer 413"},
     {"TASKBUS_IMPORT_MAX_BODY_BYTES", "16777216", K_LONG, 1, 1073741824L, F(import_max_body_bytes),
