@@ -11,7 +11,11 @@ during the phase are counted too (this kernel charges softirq work, e.g. loopbac
 to the process it interrupted, so ours includes it; irq+softirq is also given apart, for
 information, and overlaps ours); ours includes children
 that exited and were waited for (their parent's cutime), but a daemon of ours that exits
-mid-phase is lost (the writer stopped by the drain phase, a small idle share).
+mid-phase is lost (the writer stopped by the drain phase, a small idle share). A child
+that exited during the phase is charged to its parent's cutime with its WHOLE life, so the
+part it had used before the snapshot (known from the snapshot) is taken out again:
+otherwise a Postgres backend that ends mid-phase (the writer's, when the drain phase
+stops it) would count its hours of earlier work into this phase.
 """
 
 import json
@@ -104,13 +108,22 @@ def main():
     if cmd == "snap":
         with open(path, "w") as f:
             json.dump({"t": time.monotonic(), "cpu": machine_cpu(),
-                       "procs": {str(k): v[1] for k, v in procs.items()}}, f)
+                       "procs": {str(k): v[1] for k, v in procs.items()},
+                       "parents": {str(k): v[0] for k, v in procs.items()},
+                       "mine": sorted(ours(procs, roots()))}, f)
         return
     with open(path) as f:
         old = json.load(f)
     seconds = time.monotonic() - old["t"]
     mine = ours(procs, roots())
     used = sum(max(0, procs[p][1] - old["procs"].get(str(p), 0)) for p in mine)
+    # children of ours that exited since the snapshot: their parent's cutime now holds
+    # their whole life; take out what they had used before it (see the top)
+    for pid in old.get("mine", []):
+        parent = old["parents"].get(str(pid))
+        if pid not in procs and parent in mine:
+            used -= old["procs"].get(str(pid), 0)
+    used = max(0, used)
     procs_cpu, irq, steal = (now - then for now, then in zip(machine_cpu(), old["cpu"]))
     pct = lambda jiffies: round(100.0 * jiffies / HZ / seconds, 1)  # noqa: E731
     write_result(f"cpu_{name}", {"seconds": round(seconds, 1),
