@@ -13,9 +13,10 @@ information, and overlaps ours); ours includes children
 that exited and were waited for (their parent's cutime), but a daemon of ours that exits
 mid-phase is lost (the writer stopped by the drain phase, a small idle share). A child
 that exited during the phase is charged to its parent's cutime with its WHOLE life, so the
-part it had used before the snapshot (known from the snapshot) is taken out again:
-otherwise a Postgres backend that ends mid-phase (the writer's, when the drain phase
-stops it) would count its hours of earlier work into this phase.
+part it had used before the snapshot (known from the snapshot) is taken out of the parent
+again, for ours and for the busiest others alike: otherwise a Postgres backend that ends
+mid-phase (the writer's, when the drain phase stops it) or another engineer's test run
+that ends would count its earlier work into this phase (a shell at 563 % of a core).
 """
 
 import json
@@ -89,15 +90,22 @@ def comm(pid):
         return "?"
 
 
-def top_others(procs, old, mine, pct, n=5):
+def phase_cpu(procs, old):
+    """{pid: CPU jiffies used since the snapshot} of every live process, without the
+    earlier life of children that exited meanwhile (see the top)."""
+    out = {pid: cpu - old["procs"].get(str(pid), 0) for pid, (_, cpu) in procs.items()}
+    for spid, cpu in old["procs"].items():
+        parent = old["parents"].get(spid)
+        if int(spid) not in procs and parent in out:
+            out[parent] -= cpu
+    # below 0: the exited child was not reaped by that parent (reparented first)
+    return {pid: max(0, d) for pid, d in out.items()}
+
+
+def top_others(used, mine, pct, n=5):
     """The n busiest processes not of this run, as "name pct" strings."""
-    deltas = []
-    for pid, (_, cpu) in procs.items():
-        if pid not in mine:
-            d = cpu - old.get(str(pid), 0)
-            if d > 0:
-                deltas.append((d, pid))
-    deltas.sort(reverse=True)
+    deltas = sorted(((d, pid) for pid, d in used.items() if pid not in mine and d > 0),
+                    reverse=True)
     return [f"{comm(pid)} {pct(d)}%" for d, pid in deltas[:n]]
 
 
@@ -109,21 +117,14 @@ def main():
         with open(path, "w") as f:
             json.dump({"t": time.monotonic(), "cpu": machine_cpu(),
                        "procs": {str(k): v[1] for k, v in procs.items()},
-                       "parents": {str(k): v[0] for k, v in procs.items()},
-                       "mine": sorted(ours(procs, roots()))}, f)
+                       "parents": {str(k): v[0] for k, v in procs.items()}}, f)
         return
     with open(path) as f:
         old = json.load(f)
     seconds = time.monotonic() - old["t"]
     mine = ours(procs, roots())
-    used = sum(max(0, procs[p][1] - old["procs"].get(str(p), 0)) for p in mine)
-    # children of ours that exited since the snapshot: their parent's cutime now holds
-    # their whole life; take out what they had used before it (see the top)
-    for pid in old.get("mine", []):
-        parent = old["parents"].get(str(pid))
-        if pid not in procs and parent in mine:
-            used -= old["procs"].get(str(pid), 0)
-    used = max(0, used)
+    per_pid = phase_cpu(procs, old)
+    used = sum(per_pid[p] for p in mine)
     procs_cpu, irq, steal = (now - then for now, then in zip(machine_cpu(), old["cpu"]))
     pct = lambda jiffies: round(100.0 * jiffies / HZ / seconds, 1)  # noqa: E731
     write_result(f"cpu_{name}", {"seconds": round(seconds, 1),
@@ -132,7 +133,7 @@ def main():
                                  "others_pct": pct(max(0, procs_cpu + irq + steal - used)),
                                  "irq_softirq_pct": pct(irq), "steal_pct": pct(steal),
                                  "cores": os.cpu_count(),
-                                 "top_others": top_others(procs, old["procs"], mine, pct)})
+                                 "top_others": top_others(per_pid, mine, pct)})
 
 
 if __name__ == "__main__":
