@@ -25,6 +25,13 @@ request also reads the API's /metrics before and after: the server's own time fo
 request (the route's http_request_duration_seconds_sum delta) and what the cache said
 (cache_requests_total deltas: hit, miss or no cache lookup at all) are recorded next to
 the client's time, so the page shows that "uncached" was a miss.
+Where the time goes: for the phase, Postgres logs every statement slower than the 20 ms
+target (log_min_duration_statement, set with ALTER SYSTEM on the bench stack and reset at
+the end); after each uncached request the new lines of the stack's Postgres log are read,
+and the API's statement for the measured user (with its parameters, from the log's
+DETAIL line) is kept; after the reads of each size it is run again under
+EXPLAIN (ANALYZE, BUFFERS) (PREPARE + EXECUTE with the logged parameters), so the page
+shows the plan of the exact SQL the API ran, whatever main's query builder makes.
 Rules: bounded waits that fail loudly; each query is run --rounds times and the median is
 reported (the raw samples stay in the JSON); Postgres is VACUUM ANALYZEd after each load,
 as a live database would be; nothing here passes or fails on a timing.
@@ -56,6 +63,7 @@ VOCAB = ["alpha", "report", "review", "draft", "plan", "budget", "call", "email"
 RARE_WORD, COMMON_WORD, COMMON_TAG = "zanzibar", "meeting", "work"
 SORTS = ["created_at", "updated_at", "due_at", "priority"]
 PAGE = 50
+SLOW_MS = 20
 PATCH_WAIT_S = 30
 REPORT_TIMEOUT_S = 300
 
@@ -165,6 +173,71 @@ def counts(conn, main_id):
             "rare_word_all_users": rare_all, "common_word_of_user": common_main}
 
 
+# ------------------------------------------------------------------ slow statements
+
+LOG_EXECUTE_RE = re.compile(r"^\S+ \S+ \S+ \[(\d+)\] LOG:  duration: ([0-9.]+) ms  "
+                            r"execute [^:]*: (.*)$")
+LOG_PARAMS_RE = re.compile(r"^\S+ \S+ \S+ \[(\d+)\] DETAIL:  parameters: (.*)$")
+PARAM_RE = re.compile(r"\$(\d+) = (NULL|'(?:[^']|'')*')")
+
+
+class SlowLog:
+    """The API's statements for one user that Postgres logged as slower than SLOW_MS."""
+
+    def __init__(self, conn, user_id):
+        self.conn, self.user = conn, user_id
+        self.path = os.path.join(env("TASKBUS_DATA_DIR"), "logs", "postgres.log")
+        self.enabled = os.path.exists(self.path)
+        self.offset = 0
+        if self.enabled:
+            conn.execute(f"ALTER SYSTEM SET log_min_duration_statement = {SLOW_MS}")
+            conn.execute("SELECT pg_reload_conf()")
+
+    def close(self):
+        if self.enabled:
+            self.conn.execute("ALTER SYSTEM RESET log_min_duration_statement")
+            self.conn.execute("SELECT pg_reload_conf()")
+
+    def mark(self):
+        if self.enabled:
+            self.offset = os.path.getsize(self.path)
+
+    def collect(self):
+        """The slowest statement of the user logged since mark(), or None."""
+        if not self.enabled:
+            return None
+        with open(self.path, errors="replace") as f:
+            f.seek(self.offset)
+            lines = f.read().splitlines()
+        found, pending = [], {}
+        for line in lines:
+            m = LOG_EXECUTE_RE.match(line)
+            if m:
+                pending[m.group(1)] = (float(m.group(2)), m.group(3))
+                continue
+            d = LOG_PARAMS_RE.match(line)
+            if d and d.group(1) in pending:
+                ms, sql = pending.pop(d.group(1))
+                params = dict((int(k), v) for k, v in PARAM_RE.findall(d.group(2)))
+                if params.get(1) == f"'{self.user}'" and "FROM tasks" in sql:
+                    found.append({"logged_ms": ms, "sql": sql,
+                                  "params": [params[i] for i in sorted(params)]})
+        return max(found, key=lambda x: x["logged_ms"]) if found else None
+
+    def explain(self, stmt):
+        """EXPLAIN (ANALYZE, BUFFERS) of a logged statement, as lines."""
+        try:
+            self.conn.execute(f"PREPARE bench_slow AS {stmt['sql']}")
+            try:
+                rows = self.conn.execute("EXPLAIN (ANALYZE, BUFFERS) EXECUTE bench_slow("
+                                         + ", ".join(stmt["params"]) + ")").fetchall()
+            finally:
+                self.conn.execute("DEALLOCATE bench_slow")
+            return [r[0] for r in rows]
+        except psycopg.Error as e:
+            return [f"EXPLAIN failed: {e}"]
+
+
 # ------------------------------------------------------------------ measuring
 
 METRIC_RE = re.compile(r"^([a-z_]+)\{([^}]*)\} ([0-9.eE+-]+)$", re.M)
@@ -240,7 +313,17 @@ def summarize(samples):
             "statuses": sorted({s["status"] for s in samples}), "samples": samples}
 
 
-def measure_reads(api, task_id, rounds):
+def timed_slow(api, slow, slow_log, label, path, params):
+    """api.timed, keeping the slowest logged statement of the user per label."""
+    slow_log.mark()
+    r, m = api.timed("GET", path, params=params)
+    stmt = slow_log.collect()
+    if stmt and (label not in slow or stmt["logged_ms"] > slow[label]["logged_ms"]):
+        slow[label] = stmt
+    return r, m
+
+
+def measure_reads(api, task_id, rounds, slow, slow_log):
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     qs = queries(now) + [("GET /tasks/stats", None)]
     raw = {label: {"uncached": [], "cached": []} for label, _ in qs}
@@ -250,7 +333,7 @@ def measure_reads(api, task_id, rounds):
         for label, params in qs:
             path = "/api/v1/tasks/stats" if params is None else "/api/v1/tasks"
             for kind in ("uncached", "cached"):
-                r, m = api.timed("GET", path, params=params)
+                r, m = timed_slow(api, slow, slow_log, label, path, params)
                 if r.status_code != 200:
                     sys.exit(f"scale: {label} answered {r.status_code} {r.text[:300]}")
                 raw[label][kind].append(m)
@@ -261,13 +344,13 @@ def measure_reads(api, task_id, rounds):
                     "cached": summarize(raw[label]["cached"])} for label, params in qs}
 
 
-def walk(api, sort, pages):
+def walk(api, sort, pages, slow, slow_log):
     out, cursor = [], None
     for _ in range(pages):
         params = {"sort": sort, "limit": PAGE}
         if cursor:
             params["cursor"] = cursor
-        r, m = api.timed("GET", "/api/v1/tasks", params=params)
+        r, m = timed_slow(api, slow, slow_log, f"pages of sort={sort}", "/api/v1/tasks", params)
         if r.status_code != 200:
             sys.exit(f"scale: page {len(out) + 1} of sort={sort} answered {r.status_code} "
                      f"{r.text[:300]}")
@@ -289,13 +372,13 @@ def pages_summary(samples):
             "cache": sorted({s["cache"] for s in samples}), "samples": samples}
 
 
-def measure_pages(api, task_id, pages):
+def measure_pages(api, task_id, pages, slow, slow_log):
     bump(api, task_id, "pages")
     out = {}
     for sort in SORTS:
         for d in ("", "-"):
-            uncached = walk(api, f"{d}{sort}", pages)
-            cached = walk(api, f"{d}{sort}", pages)
+            uncached = walk(api, f"{d}{sort}", pages, slow, slow_log)
+            cached = walk(api, f"{d}{sort}", pages, slow, slow_log)
             out[f"sort={d}{sort}"] = {"uncached": pages_summary(uncached),
                                       "cached": pages_summary(cached)}
     return out
@@ -362,19 +445,48 @@ def measure_report(api):
             "reporter_peak_rss_mib": round(hwm / 1024, 1) if hwm and peak_reset else None}
 
 
-def measure(api, task_id, a, size_label):
+def measure(api, task_id, a, size_label, slow_log):
     name = f"scale_{size_label}"
     machine_load("snap", name)
     t0 = time.monotonic()
+    slow = {}
     say(f"{size_label}: list queries, filters, search, stats ({a.rounds} rounds)")
-    reads = measure_reads(api, task_id, a.rounds)
+    reads = measure_reads(api, task_id, a.rounds, slow, slow_log)
     say(f"{size_label}: deep pages ({a.pages} per sort)")
-    pages = measure_pages(api, task_id, a.pages)
+    pages = measure_pages(api, task_id, a.pages, slow, slow_log)
+    say(f"{size_label}: EXPLAIN ANALYZE of {len(slow)} slow statement(s)")
+    for stmt in slow.values():
+        stmt["plan"] = slow_log.explain(stmt)
     say(f"{size_label}: CSV report")
     report = measure_report(api)
     machine_load("diff", name)
-    return {"reads": reads, "pages": pages, "report": report,
+    return {"reads": reads, "pages": pages, "report": report, "slow_statements": slow,
             "seconds": round(time.monotonic() - t0, 1)}
+
+
+def run_sizes(conn, api, main_id, a, slow_log, out):
+    """Loads, then measures at each size; fills out["sizes"] and out["loads"]."""
+    conn.execute("SET maintenance_work_mem = '256MB'")
+    machine_load("snap", "scale_load")
+    others = create_others(conn, a.others)
+    say(f"loading {a.other_tasks:,} tasks of {a.others} users and {a.small:,} of the user")
+    load_s, vacuum_s = load(conn, main_id, a.small, others, a.other_tasks, a)
+    out["loads"] = [{"rows": a.small + a.other_tasks, "insert_s": load_s,
+                     "vacuum_analyze_s": vacuum_s}]
+    task_id = str(conn.execute("SELECT id FROM tasks WHERE owner_id = %s LIMIT 1",
+                               (main_id,)).fetchone()[0])
+    machine_load("diff", "scale_load")
+    sizes = [(a.small, "small")] + ([(a.large, "large")] if a.large > a.small else [])
+    for n, label in sizes:
+        if n > a.small:
+            machine_load("snap", "scale_load2")
+            say(f"loading {n - a.small:,} more tasks of the user")
+            load_s, vacuum_s = load(conn, main_id, n - a.small, others, 0, a)
+            out["loads"].append({"rows": n - a.small, "insert_s": load_s,
+                                 "vacuum_analyze_s": vacuum_s})
+            machine_load("diff", "scale_load2")
+        out["sizes"][label] = {"tasks_of_user": n, "counts": counts(conn, main_id),
+                               **measure(api, task_id, a, label, slow_log)}
 
 
 def main():
@@ -395,30 +507,11 @@ def main():
     api = Api(token)
     out = {"settings": {k: getattr(a, k) for k in vars(a)}, "user": main_id, "sizes": {}}
     with psycopg.connect(env("DATABASE_URL"), autocommit=True) as conn:
-        conn.execute("SET maintenance_work_mem = '256MB'")
-        machine_load("snap", "scale_load")
-        others = create_others(conn, a.others)
-        say(f"loading {a.other_tasks:,} tasks of {a.others} users and {a.small:,} of the user")
-        load_s, vacuum_s = load(conn, main_id, a.small, others, a.other_tasks, a)
-        loads = [{"rows": a.small + a.other_tasks, "insert_s": load_s, "vacuum_analyze_s": vacuum_s}]
-        task_id = str(conn.execute("SELECT id FROM tasks WHERE owner_id = %s LIMIT 1",
-                                   (main_id,)).fetchone()[0])
-        machine_load("diff", "scale_load")
-        sizes = [(a.small, "small")]
-        if a.large > a.small:
-            sizes.append((a.large, "large"))
-        for n, label in sizes:
-            if n > a.small:
-                machine_load("snap", "scale_load2")
-                say(f"loading {n - a.small:,} more tasks of the user")
-                load_s, vacuum_s = load(conn, main_id, n - a.small, others, 0, a)
-                loads.append({"rows": n - a.small, "insert_s": load_s,
-                              "vacuum_analyze_s": vacuum_s})
-                machine_load("diff", "scale_load2")
-            c = counts(conn, main_id)
-            out["sizes"][label] = {"tasks_of_user": n, "counts": c,
-                                   **measure(api, task_id, a, label)}
-        out["loads"] = loads
+        slow_log = SlowLog(conn, main_id)
+        try:
+            run_sizes(conn, api, main_id, a, slow_log, out)
+        finally:
+            slow_log.close()
     # the samples make the file long: saved whole, echoed as a summary
     with open(os.path.join(work_dir(), "data_scale.json"), "w") as f:
         json.dump(out, f, indent=1, sort_keys=True)
@@ -427,7 +520,7 @@ def main():
                       reverse=True)[:3]
         say(f"{label} ({size['tasks_of_user']:,} tasks): slowest uncached (server ms) {slow}; "
             f"report {size['report']}")
-    say(f"loads {loads}")
+    say(f"loads {out['loads']}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ of one core; the page says which phase broke it otherwise.
 
 import json
 import os
+import re
 import platform
 import sys
 from datetime import datetime, timezone
@@ -250,6 +251,59 @@ def growth(a, b):
     return f"x{b / a:.1f}" if a and b else "n/a"
 
 
+PLAN_NODE_RE = re.compile(r"^\s*(?:->\s+)?(\S.*?)\s+\(cost=")
+PLAN_REMOVED_RE = re.compile(r"Rows Removed by (Filter|Index Recheck): (\d+)")
+PLAN_TIME_RE = re.compile(r"Execution Time: ([0-9.]+) ms")
+
+
+def plan_summary(plan):
+    """(execution ms, "scan nodes, with the rows they threw away") of an EXPLAIN ANALYZE."""
+    nodes, exec_ms = [], None
+    for line in plan:
+        t = PLAN_TIME_RE.search(line)
+        if t:
+            exec_ms = float(t.group(1))
+        m = PLAN_NODE_RE.search(line)
+        if m:
+            nodes.append([m.group(1), 0])
+            continue
+        r = PLAN_REMOVED_RE.search(line)
+        if r and nodes:
+            nodes[-1][1] += int(r.group(2))
+    scans = [f"{n}" + (f" ({removed:,} rows removed)" if removed else "")
+             for n, removed in nodes if "Scan" in n]
+    return exec_ms, "; ".join(scans) or "n/a"
+
+
+def slow_section(scale):
+    """The plans of the API's own slow statements at the largest size."""
+    sizes = scale.get("sizes", {})
+    label = "large" if "large" in sizes else ("small" if "small" in sizes else None)
+    if label is None:
+        return []
+    slow = sizes[label].get("slow_statements")
+    n = sizes[label]["tasks_of_user"]
+    out = [f"### Where the time goes at {n:,} tasks", "",
+           f"Postgres logged every statement over {SCALE_TARGET_MS:.0f} ms during the phase "
+           "(`log_min_duration_statement`); the slowest one of the user per read (uncached) "
+           "was run again under `EXPLAIN (ANALYZE, BUFFERS)` with its logged parameters: the "
+           "exact SQL the API sent. Scan nodes below; the full plans follow.", ""]
+    if slow is None:
+        return out + ["n/a (not recorded)", ""]
+    if not slow:
+        return out + [f"No statement of the user took over {SCALE_TARGET_MS:.0f} ms.", ""]
+    out += ["| read | logged ms | EXPLAIN ANALYZE ms | scans |", "|---|---|---|---|"]
+    for q, st in sorted(slow.items()):
+        exec_ms, scans = plan_summary(st.get("plan", []))
+        out.append(f"| {q} | {st['logged_ms']:.1f} | {ms(exec_ms)} | {scans} |")
+    out.append("")
+    for q, st in sorted(slow.items()):
+        out += [f"<details><summary>{q}: plan</summary>", "", "```",
+                f"-- {st['sql']}", f"-- parameters: {', '.join(st['params'])}",
+                *st.get("plan", []), "```", "", "</details>", ""]
+    return out
+
+
 def scale_section(scale):
     sizes = scale.get("sizes", {})
     if not sizes:
@@ -335,7 +389,7 @@ def scale_section(scale):
         out.append(f"| {fmt(s['tasks_of_user'])} | {fmt(r['rows'])} | "
                    f"{fmt((r['size_bytes'] or 0) / 1048576, ' MiB')} | {r['post_to_ready_s']} s | "
                    f"{r['download_s']} s | {fmt(r['reporter_peak_rss_mib'], ' MiB')} |")
-    return out + [""]
+    return out + [""] + slow_section(scale)
 
 
 def main():
