@@ -334,10 +334,11 @@ def measure_reads(api, task_id, rounds, slow, slow_log):
             path = "/api/v1/tasks/stats" if params is None else "/api/v1/tasks"
             for kind in ("uncached", "cached"):
                 r, m = timed_slow(api, slow, slow_log, label, path, params)
-                if r.status_code != 200:
-                    sys.exit(f"scale: {label} answered {r.status_code} {r.text[:300]}")
                 raw[label][kind].append(m)
-                if params is not None:
+                if r.status_code != 200:
+                    # e.g. 503 when the statement timeout cut the query: counted, shown
+                    say(f"{label} ({kind}) answered {r.status_code} {r.text[:200]}")
+                elif params is not None:
                     items[label] = len(r.json()["items"])
     return {label: {"params": params, "items": items.get(label),
                     "uncached": summarize(raw[label]["uncached"]),
@@ -351,10 +352,11 @@ def walk(api, sort, pages, slow, slow_log):
         if cursor:
             params["cursor"] = cursor
         r, m = timed_slow(api, slow, slow_log, f"pages of sort={sort}", "/api/v1/tasks", params)
-        if r.status_code != 200:
-            sys.exit(f"scale: page {len(out) + 1} of sort={sort} answered {r.status_code} "
-                     f"{r.text[:300]}")
         out.append(m)
+        if r.status_code != 200:
+            # no cursor to follow: the walk ends here, and the page says where and why
+            say(f"page {len(out)} of sort={sort} answered {r.status_code} {r.text[:200]}")
+            break
         cursor = r.json().get("next_cursor")
         if not cursor:
             break
@@ -368,8 +370,11 @@ def pages_summary(samples):
         vals = sorted(s[key] for s in samples)
         return {"first": samples[0][key], "median": round(statistics.median(vals), 2),
                 "max": vals[-1], "last": samples[-1][key]}
+    failed = [i + 1 for i, s in enumerate(samples) if s["status"] != 200]
     return {"pages": len(samples), "client_ms": stat("client_ms"), "server_ms": stat("server_ms"),
-            "cache": sorted({s["cache"] for s in samples}), "samples": samples}
+            "cache": sorted({s["cache"] for s in samples}),
+            "failed": [{"page": i, "status": samples[i - 1]["status"]} for i in failed],
+            "samples": samples}
 
 
 def measure_pages(api, task_id, pages, slow, slow_log):
@@ -506,21 +511,27 @@ def main():
     main_id, token = register_user(requests.Session(), "scale")
     api = Api(token)
     out = {"settings": {k: getattr(a, k) for k in vars(a)}, "user": main_id, "sizes": {}}
-    with psycopg.connect(env("DATABASE_URL"), autocommit=True) as conn:
-        slow_log = SlowLog(conn, main_id)
-        try:
-            run_sizes(conn, api, main_id, a, slow_log, out)
-        finally:
-            slow_log.close()
-    # the samples make the file long: saved whole, echoed as a summary
-    with open(os.path.join(work_dir(), "data_scale.json"), "w") as f:
-        json.dump(out, f, indent=1, sort_keys=True)
+    try:
+        with psycopg.connect(env("DATABASE_URL"), autocommit=True) as conn:
+            slow_log = SlowLog(conn, main_id)
+            try:
+                run_sizes(conn, api, main_id, a, slow_log, out)
+            finally:
+                slow_log.close()
+    except BaseException as e:
+        # what was measured before the failure still goes on the page, with the reason
+        out["error"] = str(e) if str(e) else type(e).__name__
+        raise
+    finally:
+        # the samples make the file long: saved whole, echoed as a summary
+        with open(os.path.join(work_dir(), "data_scale.json"), "w") as f:
+            json.dump(out, f, indent=1, sort_keys=True)
     for label, size in out["sizes"].items():
         slow = sorted(((v["uncached"]["server_ms"] or 0, k) for k, v in size["reads"].items()),
                       reverse=True)[:3]
         say(f"{label} ({size['tasks_of_user']:,} tasks): slowest uncached (server ms) {slow}; "
             f"report {size['report']}")
-    say(f"loads {out['loads']}")
+    say(f"loads {out.get('loads')}")
 
 
 if __name__ == "__main__":

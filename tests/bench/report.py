@@ -159,10 +159,14 @@ def scale_reads_over(scale):
         ms = r["uncached"]["server_ms"]
         if ms is not None and ms > SCALE_TARGET_MS:
             over.append(f"{q} {ms:.0f} ms")
+        elif failures(r["uncached"], r["cached"]):
+            over.append(f"{q}{failures(r['uncached'], r['cached'])}")
     for q, r in sizes[label]["pages"].items():
         m = r["uncached"]["server_ms"]
-        if m and m["max"] > SCALE_TARGET_MS:
-            over.append(f"pages of {q} up to {m['max']:.0f} ms")
+        fails = r["uncached"].get("failed", []) + r["cached"].get("failed", [])
+        if (m and m["max"] > SCALE_TARGET_MS) or fails:
+            over.append(f"pages of {q} up to {(m or {}).get('max', 0):.0f} ms"
+                        + "".join(f" (**{f['status']} at page {f['page']}**)" for f in fails))
     n = len(sizes[label]["reads"]) + len(sizes[label]["pages"])
     return over, n, label
 
@@ -193,7 +197,8 @@ def summary_section(w, lat, drain, idle, rt, scale):
                    None if not idle else idle["rss_mib_with_connections"] <= 60))
     over, n, label = scale_reads_over(scale)
     if label is None:
-        out.append(aim("data scale: every read uncached", "n/a (phase skipped)",
+        out.append(aim("data scale: every read uncached",
+                       f"n/a (phase {'failed: ' + scale['error'] if scale.get('error') else 'skipped'})",
                        f"<= {SCALE_TARGET_MS:.0f} ms", None))
     else:
         users = scale["sizes"][label]["tasks_of_user"]
@@ -245,6 +250,16 @@ def ms(v):
 
 def items(r):
     return "" if not r or r.get("items") is None else str(r["items"])
+
+
+def failures(*summaries):
+    """" (**503 x1**)" when some samples of these summaries were not 200, else ""."""
+    bad = {}
+    for sm in summaries:
+        for smp in (sm or {}).get("samples", []):
+            if smp["status"] != 200:
+                bad[smp["status"]] = bad.get(smp["status"], 0) + 1
+    return "".join(f" (**{st} x{n}**)" for st, n in sorted(bad.items()))
 
 
 def growth(a, b):
@@ -307,12 +322,17 @@ def slow_section(scale):
 def scale_section(scale):
     sizes = scale.get("sizes", {})
     if not sizes:
-        return ["## Cost as the data grows", "", "Skipped (BENCH_SCALE=0) or failed: no figures.", ""]
+        why = f"Failed: {scale['error']}" if scale.get("error") else "Skipped (BENCH_SCALE=0)"
+        return ["## Cost as the data grows", "", f"{why}: no figures.", ""]
     small, large = sizes.get("small", {}), sizes.get("large", {})
     ns, nl = small.get("tasks_of_user"), large.get("tasks_of_user")
     cs, cl = small.get("counts", {}), large.get("counts", {})
     st = scale.get("settings", {})
-    out = ["## Cost as the data grows (data-scale phase)", "",
+    out = ["## Cost as the data grows (data-scale phase)", ""]
+    if scale.get("error"):
+        out += [f"**The phase failed before its end**: {scale['error']}. What it measured "
+                "before is below.", ""]
+    out += [
            f"Loaded through SQL (`INSERT ... SELECT generate_series`, then `VACUUM ANALYZE`): "
            f"{fmt(st.get('other_tasks'))} tasks of {fmt(st.get('others'))} other users, and the "
            f"measured user's {fmt(ns)} tasks, then {fmt(nl)} "
@@ -352,8 +372,9 @@ def scale_section(scale):
         us = rs["uncached"]["server_ms"] if rs else None
         ul = rl["uncached"]["server_ms"] if rl else None
         within = last["uncached"]["server_ms"]
+        fails = failures(*[x[k] for x in (rs, rl) if x for k in ("uncached", "cached")])
         out.append(
-            f"| {q} | {items(rs)} / {items(rl)} | {ms(us)} | "
+            f"| {q}{fails} | {items(rs)} / {items(rl)} | {ms(us)} | "
             f"{ms(ul)} | {growth(us, ul)} | "
             f"{ms(rs['cached']['server_ms'] if rs else None)} | "
             f"{ms(rl['cached']['server_ms'] if rl else None)} | "
@@ -370,7 +391,12 @@ def scale_section(scale):
 
     for q in (large or small).get("pages", {}):
         ps, pl = small.get("pages", {}).get(q), large.get("pages", {}).get(q)
-        out.append(f"| {q} | {(pl or ps)['uncached']['pages']} | "
+        stops = [f"{lbl}: {f['status']} at page {f['page']}" for lbl, x in
+                 ((f"{fmt(ns)} uncached", ps and ps["uncached"]), (f"{fmt(nl)} uncached", pl and pl["uncached"]),
+                  (f"{fmt(ns)} cached", ps and ps["cached"]), (f"{fmt(nl)} cached", pl and pl["cached"]))
+                 if x for f in x.get("failed", [])]
+        stop_text = f" (**stopped: {'; '.join(stops)}**)" if stops else ""
+        out.append(f"| {q}{stop_text} | {(pl or ps)['uncached']['pages']} | "
                    f"{fml(ps['uncached']['server_ms'] if ps else None)} | "
                    f"{fml(pl['uncached']['server_ms'] if pl else None)} | "
                    f"{growth((ps or {}).get('uncached', {}).get('server_ms', {}).get('median'), (pl or {}).get('uncached', {}).get('server_ms', {}).get('median'))} | "
