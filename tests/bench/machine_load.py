@@ -95,8 +95,14 @@ def phase_cpu(procs, old):
     earlier life of children that exited meanwhile (see the top)."""
     out = {pid: cpu - old["procs"].get(str(pid), 0) for pid, (_, cpu) in procs.items()}
     for spid, cpu in old["procs"].items():
-        parent = old["parents"].get(spid)
-        if int(spid) not in procs and parent in out:
+        if int(spid) in procs:
+            continue
+        # its time reaches the nearest ancestor still alive (a grandchild's through a child
+        # that exited too), so that is where its earlier life is taken out
+        parent, hops = old["parents"].get(spid), 0
+        while parent is not None and parent not in out and hops < 64:
+            parent, hops = old["parents"].get(str(parent)), hops + 1
+        if parent in out:
             out[parent] -= cpu
     # below 0: the exited child was not reaped by that parent (reparented first)
     return {pid: max(0, d) for pid, d in out.items()}
