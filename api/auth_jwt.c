@@ -172,16 +172,23 @@ static bool audience_matches(const json_t *aud, const char *audience) {
     return false;
 }
 
+auth_jwt_error auth_jwt_check_times(const auth_jwt_claims *claims, int64_t now) {
+    if (claims->exp <= now)
+        return AUTH_JWT_EXPIRED;
+    if (claims->nbf > now + AUTH_JWT_LEEWAY_S || claims->iat > now + AUTH_JWT_LEEWAY_S)
+        return AUTH_JWT_NOT_YET_VALID;
+    return AUTH_JWT_OK;
+}
+
 /* Reads the claims of a token whose signature has been checked. */
 static auth_jwt_error check_claims(const json_t *claims, const char *issuer, const char *audience,
                                    int64_t now, auth_jwt_claims *out) {
     if (!int_claim(claims, "exp", &out->exp) || !int_claim(claims, "nbf", &out->nbf) ||
         !int_claim(claims, "iat", &out->iat))
         return AUTH_JWT_BAD_CLAIMS;
-    if (out->exp <= now)
-        return AUTH_JWT_EXPIRED;
-    if (out->nbf > now + AUTH_JWT_LEEWAY_S || out->iat > now + AUTH_JWT_LEEWAY_S)
-        return AUTH_JWT_NOT_YET_VALID;
+    auth_jwt_error timing = auth_jwt_check_times(out, now);
+    if (timing != AUTH_JWT_OK)
+        return timing;
     const json_t *iss = json_object_get(claims, "iss");
     if (!json_is_string(iss) || strcmp(json_string_value(iss), issuer) != 0)
         return AUTH_JWT_BAD_ISSUER;

@@ -67,6 +67,10 @@ int auth_jwt_issue(const unsigned char *key, size_t keylen, const auth_jwt_input
 
 /* Verifies token at now (unix seconds) for issuer and audience. Returns 0 with
  * *out_claims filled, or -1 with *err saying why. */
+/* The time checks of a verified token's claims at now (exp, nbf and iat with the
+ * leeway): AUTH_JWT_OK, AUTH_JWT_EXPIRED or AUTH_JWT_NOT_YET_VALID. */
+auth_jwt_error auth_jwt_check_times(const auth_jwt_claims *claims, int64_t now);
+
 int auth_jwt_verify(const unsigned char *key, size_t keylen, const char *token, const char *issuer,
                     const char *audience, int64_t now, auth_jwt_claims *out_claims,
                     auth_jwt_error *err);

@@ -2,7 +2,8 @@
  * auth_middleware.c: Bearer access tokens to authenticated requests (auth_middleware.h).
  *
  * Owns: reading the Authorization header (scheme "Bearer", case-insensitive, RFC 6750;
- * never a query parameter), the token checks of auth_jwt.c, the session and epoch check
+ * never a query parameter), the token checks of auth_jwt.c (a token this process verified
+ * before is taken from auth_token_memo.c, its times checked again), the session and epoch check
  * of auth_sessions.c, and the 401 answers with WWW-Authenticate. Rules: every refusal
  * looks the same to the client ("unauthorized"), the reason goes to the log only; when
  * neither Redis nor Postgres can say whether a session was revoked the answer is 503,
@@ -16,6 +17,7 @@
 
 #include "api/auth_jwt.h"
 #include "api/auth_sessions.h"
+#include "api/auth_token_memo.h"
 #include "shared/log.h"
 #include "shared/time_util.h"
 
@@ -62,12 +64,16 @@ int api_authenticate(api_request_ctx *ctx) {
     const taskbus_config *cfg = ctx->app->cfg;
     auth_jwt_claims claims;
     auth_jwt_error err = AUTH_JWT_OK;
-    if (auth_jwt_verify(ctx->app->jwt_key, ctx->app->jwt_key_len, token, cfg->jwt_issuer,
-                        cfg->jwt_audience, time_now_unix_ms() / 1000, &claims, &err) != 0) {
-        if (err == AUTH_JWT_BAD_KEY || err == AUTH_JWT_INTERNAL)
-            LOG_ERRORF("auth: cannot verify access tokens (%s)", auth_jwt_error_name(err));
-        return refuse(ctx, CHALLENGE_INVALID, "the access token is invalid or expired",
-                      auth_jwt_error_name(err));
+    int64_t now = time_now_unix_ms() / 1000;
+    if (!auth_token_memo_get(token, now, &claims)) {
+        if (auth_jwt_verify(ctx->app->jwt_key, ctx->app->jwt_key_len, token, cfg->jwt_issuer,
+                            cfg->jwt_audience, now, &claims, &err) != 0) {
+            if (err == AUTH_JWT_BAD_KEY || err == AUTH_JWT_INTERNAL)
+                LOG_ERRORF("auth: cannot verify access tokens (%s)", auth_jwt_error_name(err));
+            return refuse(ctx, CHALLENGE_INVALID, "the access token is invalid or expired",
+                          auth_jwt_error_name(err));
+        }
+        auth_token_memo_put(token, &claims);
     }
     auth_session_state state = auth_session_check(ctx->app, claims.sub, claims.sid, claims.sev);
     if (state == AUTH_SESSION_UNAVAILABLE) {

@@ -25,8 +25,10 @@
 #include <string.h>
 
 #include "api/auth_jwt.h"
+#include "api/near_cache.h"
 #include "api/user_deletions.h"
 #include "shared/log.h"
+#include "shared/near_cache_bus.h"
 #include "shared/problem.h"
 #include "shared/redis_pool.h"
 #include "shared/time_util.h"
@@ -303,6 +305,16 @@ int auth_session_family_of(pg_conn *conn, const char *presented, const char *use
     return rc;
 }
 
+/* After a revocation fact is in Redis: every API instance drops what its near cache
+ * holds for the user (or its lease expires) before the caller answers. */
+static auth_status invalidate_near_caches(const api_app *app, const char *user_id) {
+    if (near_cache_bus_invalidate_user(app->redis, user_id, app->cfg->near_cache_lease_ms) != 0) {
+        LOG_WARNF("accounts: API instances did not acknowledge a revocation in time");
+        return AUTH_UNAVAILABLE;
+    }
+    return AUTH_OK;
+}
+
 static auth_status publish_revoked(const api_app *app, const char *user_id, const char *family_id) {
     char key[128];
     revoked_key(user_id, family_id, key, sizeof key);
@@ -314,7 +326,7 @@ static auth_status publish_revoked(const api_app *app, const char *user_id, cons
                   reply != NULL && reply->type == REDIS_REPLY_ERROR ? reply->str : "unavailable");
     if (reply != NULL)
         freeReplyObject(reply);
-    return ok ? AUTH_OK : AUTH_UNAVAILABLE;
+    return ok ? invalidate_near_caches(app, user_id) : AUTH_UNAVAILABLE;
 }
 
 auth_status auth_session_revoke(pg_conn *conn, const api_app *app, const char *user_id,
@@ -347,7 +359,8 @@ auth_status auth_epoch_bump(pg_conn *conn, const char *user_id, long long *epoch
 
 auth_status auth_epoch_publish(const api_app *app, const char *user_id, long long epoch) {
     char err[256];
-    if (user_epoch_publish(app->redis, user_id, epoch, err, sizeof err) != 0) {
+    if (user_epoch_publish(app->redis, user_id, epoch, app->cfg->near_cache_lease_ms, err,
+                           sizeof err) != 0) {
         LOG_WARNF("accounts: cannot publish a token epoch to Redis (%s)", err);
         return AUTH_UNAVAILABLE;
     }
@@ -548,8 +561,31 @@ static bool parse_epoch(const redisReply *r, long long *out) {
     return errno == 0 && end != NULL && *end == '\0';
 }
 
+/* The verdict the near cache holds for this session: CURRENT only when it recorded the
+ * token's own epoch; UNAVAILABLE means "not known here". */
+static auth_session_state near_verdict(const api_app *app, const char *nkey, const char *user_id,
+                                       long long sev) {
+    near_cache_blob *b = near_cache_get(app->near_cache, user_id, nkey);
+    if (b == NULL)
+        return AUTH_SESSION_UNAVAILABLE;
+    long long epoch = near_cache_blob_aux(b);
+    near_cache_blob_release(b);
+    if (sev == epoch)
+        return AUTH_SESSION_CURRENT;
+    return sev < epoch ? AUTH_SESSION_REVOKED : AUTH_SESSION_UNAVAILABLE;
+}
+
 auth_session_state auth_session_check(const api_app *app, const char *user_id, const char *sid,
                                       long long sev) {
+    char nkey[2 * UUID_STR_LEN + 8];
+    snprintf(nkey, sizeof nkey, "%s:s:%s", user_id, sid);
+    near_cache_ticket t = {.usable = false};
+    if (app->near_cache != NULL) {
+        auth_session_state known = near_verdict(app, nkey, user_id, sev);
+        if (known != AUTH_SESSION_UNAVAILABLE)
+            return known;
+        t = near_cache_ticket_take(app->near_cache, user_id);
+    }
     char ekey[USER_EPOCH_KEY_BUF];
     char rkey[128];
     user_epoch_key(user_id, ekey, sizeof ekey);
@@ -566,6 +602,9 @@ auth_session_state auth_session_check(const api_app *app, const char *user_id, c
     freeReplyObject(reply);
     switch (user_epoch_judge(revoked, known, epoch, user_deletions_caught_up(), sev)) {
     case USER_EPOCH_CURRENT:
+        /* Kept under the ticket: a revocation after the MGET kills it on arrival. */
+        if (app->near_cache != NULL && sev == epoch)
+            near_cache_put(app->near_cache, &t, user_id, nkey, "", 0, epoch);
         return AUTH_SESSION_CURRENT;
     case USER_EPOCH_REVOKED:
         return AUTH_SESSION_REVOKED;

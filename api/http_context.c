@@ -70,6 +70,19 @@ void api_respond_json(api_request_ctx *ctx, int status, json_t *body) {
     answer_body(ctx, status, JSON_CONTENT_TYPE, body);
 }
 
+void api_respond_json_text(api_request_ctx *ctx, int status, const char *text, size_t len) {
+    if (already_answered(ctx, status)) {
+        return;
+    }
+    if (ulfius_set_binary_body_response(ctx->resp, (unsigned)status, text, len) != U_OK ||
+        ulfius_add_header_to_response(ctx->resp, "Content-Type", JSON_CONTENT_TYPE) != U_OK) {
+        LOG_ERRORF("could not set a %d response", status);
+        answer_fallback(ctx);
+        return;
+    }
+    ctx->status = status;
+}
+
 void api_respond_problem(api_request_ctx *ctx, json_t *problem) {
     json_int_t status = json_integer_value(json_object_get(problem, "status"));
     if (already_answered(ctx, (int)status)) {

@@ -29,6 +29,9 @@ typedef struct api_app {
     kafka_producer *producer;
     struct instance_lease *lease; /* this process's liveness (api/instance_lease.h) */
     struct sse_hub *sse_hub;      /* the shared SSE subscription and stream caps (sse_hub.h) */
+    struct near_cache *near_cache;      /* in-process cache (near_cache.h); NULL when off */
+    struct near_cache_lease *nc_lease;  /* keeps near_cache servable (near_cache_lease.h) */
+    struct api_rate_limiter *limiter; /* local buckets and their reconciler (rate_limits.h) */
     const unsigned char *jwt_key; /* HS256 secret, at least 32 bytes */
     size_t jwt_key_len;
 } api_app;
@@ -72,6 +75,8 @@ typedef struct api_route {
 
 /* Answers with a JSON body (stolen; NULL for none) and status. */
 void api_respond_json(api_request_ctx *ctx, int status, json_t *body);
+/* Answers with JSON that is already text (copied), e.g. from the near cache. */
+void api_respond_json_text(api_request_ctx *ctx, int status, const char *text, size_t len);
 /* Answers an RFC 9457 problem (stolen); the status is read from the problem. */
 void api_respond_problem(api_request_ctx *ctx, json_t *problem);
 /* Shorthand: problem_new(status, slug, detail, ctx->request_id) and answer it. */

@@ -18,10 +18,14 @@
 #include "api/http_context.h"
 #include "api/http_server.h"
 #include "api/instance_lease.h"
+#include "api/near_cache.h"
+#include "api/near_cache_lease.h"
+#include "api/rate_limits.h"
 #include "api/sse_hub.h"
 #include "api/user_deletions.h"
 #include "shared/config.h"
 #include "shared/log.h"
+#include "shared/log_buffer.h"
 
 /* Inside Kubernetes' default 30 s termination grace, with time left for the flush. */
 #define DRAIN_MS 25000
@@ -71,6 +75,12 @@ static int setup_jwt_key(const taskbus_config *cfg, api_app *app,
 }
 
 static void close_backends(api_app *app) {
+    near_cache_lease_stop(app->nc_lease);
+    app->nc_lease = NULL;
+    near_cache_destroy(app->near_cache);
+    app->near_cache = NULL;
+    api_rate_limiter_stop(app->limiter);
+    app->limiter = NULL;
     instance_lease_stop(app->lease);
     app->lease = NULL;
     sse_hub_destroy(app->sse_hub);
@@ -90,6 +100,27 @@ static void close_backends(api_app *app) {
     app->producer = NULL;
     app->pg = app->pg_read = NULL;
     app->redis = NULL;
+}
+
+/* The near cache and its lease thread; TASKBUS_NEAR_CACHE_MIB=0 leaves both out (every
+ * read then goes to Redis or Postgres). */
+static int open_near_cache(api_app *app, const taskbus_config *cfg) {
+    if (cfg->near_cache_mib == 0) {
+        return 0;
+    }
+    char err[512];
+    app->near_cache = near_cache_create((size_t)cfg->near_cache_mib * 1024 * 1024);
+    if (app->near_cache == NULL) {
+        LOG_ERRORF("near cache: out of memory");
+        return -1;
+    }
+    app->nc_lease = near_cache_lease_start(cfg, app->near_cache, app->redis, app->pg, err,
+                                           sizeof err);
+    if (app->nc_lease == NULL) {
+        LOG_ERRORF("near cache: %s", err);
+        return -1;
+    }
+    return 0;
 }
 
 /* Pools connect lazily, so this fails only on malformed settings. */
@@ -114,6 +145,14 @@ static int open_backends(api_app *app, const taskbus_config *cfg) {
                                    sizeof err);
     if (app->redis == NULL) {
         LOG_ERRORF("REDIS_URL: %s", err);
+        return -1;
+    }
+    app->limiter = api_rate_limiter_start(cfg, err, sizeof err);
+    if (app->limiter == NULL) {
+        LOG_ERRORF("rate limiter: %s", err);
+        return -1;
+    }
+    if (open_near_cache(app, cfg) != 0) {
         return -1;
     }
     app->lease = instance_lease_start(cfg->database_url);
@@ -213,6 +252,10 @@ int main(int argc, char **argv) {
         config_free(&cfg);
         return 2;
     }
+    /* One access-log line per request: written behind, many lines per write(2). */
+    if (log_buffer_start() != 0) {
+        LOG_WARNF("log buffer: no thread; writing every line directly");
+    }
     int rc = open_backends(&app, &cfg) == 0 ? serve(&app, &cfg, &stop_signals) : -1;
     close_backends(&app);
     sodium_memzero(generated_key, sizeof generated_key);
@@ -220,5 +263,6 @@ int main(int argc, char **argv) {
     if (rc == 0) {
         LOG_INFOF("stopped");
     }
+    log_buffer_stop();
     return rc == 0 ? 0 : 1;
 }

@@ -4,8 +4,10 @@
  * Rules: every step that refuses a request answers it and stops the pipeline; the
  * X-Request-ID header (and Cache-Control: no-store under /api/) are set before any step
  * runs, so every answer carries them, including 404s and answers from the rate limiter
- * or the auth middleware. The parsed body belongs to the request context and is freed
- * here after the handler.
+ * or the auth middleware. The per-IP and per-user limits are charged in one call, after
+ * authentication, for every request that got past the precheck (a 404 or a 401 costs a
+ * request too, and keeps its answer). The parsed body belongs to the request context and
+ * is freed here after the handler.
  */
 #include "api/router.h"
 
@@ -104,30 +106,43 @@ static int check_body(api_request_ctx *ctx, unsigned flags) {
     return 0;
 }
 
-static void run_pipeline(api_request_ctx *ctx, const char *method, const char *path) {
-    if (api_limit_ip(ctx) != 0) {
-        return;
-    }
+/* Routing, the checks and authentication: the route whose handler should run, or NULL
+ * when one of them answered the request. */
+static const api_route *admit(api_request_ctx *ctx, const char *method, const char *path) {
     route_match m;
     route_match_result result = router_match(ROUTER_TABLES, method, path, &m);
     if (result != ROUTE_MATCHED) {
         answer_unrouted(ctx, result, &m, method);
-        return;
+        return NULL;
     }
     ctx->route = m.route->pattern;
     ctx->npath_params = m.nparams;
     memcpy(ctx->path_params, m.params, sizeof ctx->path_params);
     unsigned flags = m.route->flags;
     if (check_query_text(ctx) != 0 || check_body(ctx, flags) != 0) {
-        return;
+        return NULL;
     }
     if ((flags & API_ROUTE_AUTH_LIMIT) != 0 && api_limit_auth(ctx) != 0) {
+        return NULL;
+    }
+    if ((flags & API_ROUTE_AUTH) != 0 && api_authenticate(ctx) != 0) {
+        return NULL;
+    }
+    return m.route;
+}
+
+static void run_pipeline(api_request_ctx *ctx, const char *method, const char *path) {
+    /* An address with no request left is refused before any work (nothing is charged). */
+    if (api_limit_precheck(ctx) != 0) {
         return;
     }
-    if ((flags & API_ROUTE_AUTH) != 0 && (api_authenticate(ctx) != 0 || api_limit_user(ctx) != 0)) {
+    const api_route *route = admit(ctx, method, path);
+    /* The one place the per-IP and per-user limits are charged, for every request that
+     * got past the precheck, answered already (404, 401, ...) or not. */
+    if (api_limit_request(ctx) != 0 || route == NULL) {
         return;
     }
-    m.route->handler(ctx);
+    route->handler(ctx);
     if (ctx->status == 0) {
         log_json(LOG_ERROR, "handler returned without answering",
                  json_pack("{s:s,s:s}", "method", method, "route", ctx->route));

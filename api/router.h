@@ -1,9 +1,10 @@
 /*
  * router.h: the dispatch pipeline every request goes through.
  *
- * Owns: the order of the common work (request id, client IP, per-IP limit, route match
- * with 404/405/OPTIONS, body size/type/JSON checks, auth limit, authentication, per-user
- * limit, handler, the 500 for a handler that did not answer, the access log). Rules: the
+ * Owns: the order of the common work (request id, client IP, the per-IP precheck, route
+ * match with 404/405/OPTIONS, body size/type/JSON checks, sign-in limit, authentication,
+ * the one charge of the per-IP and per-user limits, handler, the 500 for a handler that
+ * did not answer, the access log). Rules: the
  * route tables are joined here (ROUTER_TABLES); matching itself
  * is the pure router_match (route_match.h) so it is testable without a server.
  */

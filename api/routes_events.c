@@ -152,6 +152,7 @@ static void get_events(api_request_ctx *ctx) {
         .end_unix_ms = token_end_ms(ctx),
         .keepalive_ms = keepalive_ms(ctx->app->cfg),
         .request_id = ctx->request_id,
+        .lease_ms = ctx->app->cfg->near_cache_lease_ms,
     };
     sse_stream *st = NULL;
     sse_open_result rc = sse_stream_open(&params, &st, err, sizeof err);

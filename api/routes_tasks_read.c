@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "api/conditional.h"
+#include "api/near_cache.h"
 #include "api/routes.h"
 #include "api/task_list_cache.h"
 #include "api/task_query.h"
@@ -50,7 +51,9 @@ static void respond_unavailable(api_request_ctx *ctx) {
 
 static void handle_get_task(api_request_ctx *ctx) {
     json_t *task = NULL;
-    task_store_result found = task_store_get(ctx->app, ctx->user_id, ctx->path_params[0], &task);
+    near_cache_blob *text = NULL;
+    task_store_result found =
+        task_store_lookup(ctx->app, ctx->user_id, ctx->path_params[0], &text, &task);
     if (found == TASK_STORE_UNAVAILABLE) {
         respond_unavailable(ctx);
         return;
@@ -60,14 +63,17 @@ static void handle_get_task(api_request_ctx *ctx) {
         return;
     }
     char etag[CONDITIONAL_ETAG_MAX];
-    conditional_etag(task_json_version(task), etag, sizeof etag);
+    conditional_etag(text != NULL ? near_cache_blob_aux(text) : task_json_version(task), etag,
+                     sizeof etag);
     api_set_header(ctx, "ETag", etag);
-    if (conditional_etag_list_matches(api_header(ctx, "If-None-Match"), etag, true)) {
-        json_decref(task);
+    if (conditional_etag_list_matches(api_header(ctx, "If-None-Match"), etag, true))
         api_respond_empty(ctx, 304);
-        return;
-    }
-    api_respond_json(ctx, 200, task);
+    else if (text != NULL)
+        api_respond_json_text(ctx, 200, near_cache_blob_data(text), near_cache_blob_len(text));
+    else
+        api_respond_json(ctx, 200, json_incref(task));
+    near_cache_blob_release(text);
+    json_decref(task);
 }
 
 /* ------------------------------------------------------------------ list */
@@ -164,39 +170,70 @@ static json_t *page_from_postgres(api_request_ctx *ctx, const task_query *q) {
     return page;
 }
 
-/* Answers a cached page body; false when it does not parse (then it is ignored). */
-static bool respond_cached(api_request_ctx *ctx, char *body) {
-    json_error_t jerr;
-    json_t *page = json_loads(body, 0, &jerr);
-    free(body);
-    if (!json_is_object(page)) {
+/* A page body from the Redis cache, checked before it is trusted (a copy the caller
+ * frees), or NULL for a miss. */
+static char *page_from_redis(const api_request_ctx *ctx, long long gen, const char *hash) {
+    char *body = task_list_cache_get(ctx->app, ctx->user_id, gen, hash);
+    if (body == NULL)
+        return NULL;
+    json_t *page = json_loads(body, 0, NULL);
+    bool ok = json_is_object(page);
+    json_decref(page);
+    if (!ok) {
         LOG_WARNF("list cache: an unreadable page was ignored");
-        json_decref(page);
-        return false;
+        free(body);
+        return NULL;
     }
-    api_respond_json(ctx, 200, page);
-    return true;
+    return body;
 }
 
+/* The page text: Redis (under the user's generation, while the lease lets us trust it),
+ * else Postgres (then stored in Redis). NULL when answered already (an error). */
+static char *page_text(api_request_ctx *ctx, const task_query *q, const char *hash,
+                       bool trust_redis) {
+    long long gen = trust_redis ? task_list_cache_generation(ctx->app, ctx->user_id) : -1;
+    char *text = gen >= 0 ? page_from_redis(ctx, gen, hash) : NULL;
+    if (text != NULL)
+        return text;
+    json_t *page = page_from_postgres(ctx, q);
+    if (page == NULL)
+        return NULL;
+    text = json_dumps(page, JSON_COMPACT);
+    json_decref(page);
+    if (text == NULL) {
+        api_respond_error(ctx, 500, "internal-error", NULL);
+        return NULL;
+    }
+    if (gen >= 0)
+        task_list_cache_put(ctx->app, ctx->user_id, gen, hash, text);
+    return text;
+}
+
+/* The near cache first (zero round trips), then page_text, kept in the near cache under a
+ * ticket taken before the sources were read. Without a lease, Postgres only. */
 static void serve_page(api_request_ctx *ctx, const task_query *q) {
     char hash[TASK_QUERY_HASH_HEX];
     task_query_page_hash(q, hash);
-    long long gen = task_list_cache_generation(ctx->app, ctx->user_id);
-    if (gen >= 0) {
-        char *body = task_list_cache_get(ctx->app, ctx->user_id, gen, hash);
-        if (body != NULL && respond_cached(ctx, body))
+    near_cache *nc = ctx->app->near_cache;
+    char nkey[UUID_STR_LEN + TASK_QUERY_HASH_HEX + 8];
+    snprintf(nkey, sizeof nkey, "%s:l:%s", ctx->user_id, hash);
+    near_cache_ticket t = {.usable = false};
+    if (nc != NULL) {
+        near_cache_blob *b = near_cache_get(nc, ctx->user_id, nkey);
+        if (b != NULL) {
+            api_respond_json_text(ctx, 200, near_cache_blob_data(b), near_cache_blob_len(b));
+            near_cache_blob_release(b);
             return;
+        }
+        t = near_cache_ticket_take(nc, ctx->user_id);
     }
-    json_t *page = page_from_postgres(ctx, q);
-    if (page == NULL)
+    char *text = page_text(ctx, q, hash, nc == NULL || t.usable);
+    if (text == NULL)
         return;
-    if (gen >= 0) {
-        char *text = json_dumps(page, JSON_COMPACT);
-        if (text != NULL)
-            task_list_cache_put(ctx->app, ctx->user_id, gen, hash, text);
-        free(text);
-    }
-    api_respond_json(ctx, 200, page);
+    if (nc != NULL)
+        near_cache_put(nc, &t, ctx->user_id, nkey, text, strlen(text), 0);
+    api_respond_json_text(ctx, 200, text, strlen(text));
+    free(text);
 }
 
 /* Answers 422 listing each bad parameter (errors stolen). */

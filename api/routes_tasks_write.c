@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api/command_report.h"
 #include "api/conditional.h"
 #include "api/idempotency.h"
 #include "api/request_body.h"
@@ -139,7 +140,7 @@ static void submit_and_answer(api_request_ctx *ctx, const task_command *cmd,
     snprintf(applied, sizeof applied, "wait=%d", wait_s);
     api_set_header(ctx, "Preference-Applied", applied);
     command_outcome o = {0};
-    command_state st = task_command_wait(ctx->app, ctx->user_id, cmd->command_id, wait_s, &o);
+    command_state st = command_report_wait(ctx->app, ctx->user_id, cmd->command_id, wait_s, &o);
     if (st == CMD_APPLIED)
         respond_applied(ctx, cmd, &o, predicted);
     else if (st == CMD_REJECTED)
@@ -376,20 +377,6 @@ static void handle_delete(api_request_ctx *ctx) {
 
 /* --- GET /api/v1/commands/{id} --- */
 
-/* The command's state: the commands row first (the truth once decided), then the Redis
- * marker (pending, or an outcome whose row a lagging read did not see yet). */
-static command_state find_command(const api_app *app, const char *user_id, const char *id,
-                                  command_outcome *o) {
-    command_state row = task_command_read_row(app, user_id, id, o);
-    if (row == CMD_APPLIED || row == CMD_REJECTED)
-        return row;
-    command_state marker = task_command_read_marker(app, user_id, id, o);
-    if (marker == CMD_PENDING || marker == CMD_APPLIED || marker == CMD_REJECTED)
-        return marker;
-    /* Without the row we cannot say "no such command": it may be decided already. */
-    return row == CMD_UNKNOWN ? CMD_UNKNOWN : CMD_UNAVAILABLE;
-}
-
 static void handle_command(api_request_ctx *ctx) {
     const char *id = ctx->path_params[0];
     if (!uuid_is_valid(id)) {
@@ -397,7 +384,7 @@ static void handle_command(api_request_ctx *ctx) {
         return;
     }
     command_outcome o = {0};
-    command_state st = find_command(ctx->app, ctx->user_id, id, &o);
+    command_state st = command_report(ctx->app, ctx->user_id, id, &o);
     if (st == CMD_UNKNOWN) {
         respond_not_found(ctx, "no such command");
     } else if (st == CMD_UNAVAILABLE) {

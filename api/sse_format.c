@@ -240,6 +240,9 @@ int sse_event_from_message(const char *msg, size_t len, sse_event *out) {
     } else if (id != NULL) {
         rc = fill_event(id, event, out);
     }
+    const json_t *seq = json_object_get(doc, "nc_seq");
+    if (rc == 0 && json_is_integer(seq))
+        out->nc_seq = (long long)json_integer_value(seq);
     json_decref(doc);
     return rc;
 }

@@ -58,6 +58,7 @@ typedef struct sse_event {
     char id_text[SSE_ID_TEXT_MAX];
     char name[SSE_EVENT_NAME_MAX];
     char *data; /* compact CloudEvent JSON, malloc'd */
+    long long nc_seq; /* near-cache sequence to be acknowledged before it is sent; 0: none */
 } sse_event;
 
 /* From a pub/sub message {"id": "...", "event": {...}} (event may also be the JSON text

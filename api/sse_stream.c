@@ -15,6 +15,7 @@
 
 #include "shared/cache_keys.h"
 #include "shared/log.h"
+#include "shared/near_cache_bus.h"
 #include "shared/time_util.h"
 #include "shared/uuid7.h"
 
@@ -44,6 +45,8 @@ struct sse_stream {
     char user_id[UUID_STR_LEN];
     char log_key[CACHE_KEY_MAX];
     char request_id[129];
+    int lease_ms;
+    long long acked_seq; /* every near-cache sequence up to it is acknowledged */
 };
 
 static void stream_destroy(sse_stream *st) {
@@ -52,11 +55,24 @@ static void stream_destroy(sse_stream *st) {
     free(st);
 }
 
+/* An event reports its command applied: like GET /commands, it waits until every API
+ * instance acknowledged the change's invalidation (docs/decisions.md, "Near cache"). A
+ * lease and a margin bound the wait while Redis answers; past that the event goes out
+ * anyway (Redis cannot say, and holding the stream forever helps nobody). */
+static void wait_acknowledged(sse_stream *st, long long seq) {
+    if (seq <= 0 || seq <= st->acked_seq)
+        return;
+    int timeout = 2 * (st->lease_ms + near_cache_margin_ms(st->lease_ms));
+    if (near_cache_bus_wait(st->pool, seq, st->lease_ms, timeout) == 1)
+        st->acked_seq = seq;
+}
+
 /* Appends ev when it is newer than what was sent. 0, or -1 out of memory. */
 static int offer_event(sse_stream *st, const sse_event *ev) {
     if (st->have_last && sse_id_compare(ev->id, st->last_sent) <= 0) {
         return 0;
     }
+    wait_acknowledged(st, ev->nc_seq);
     if (sse_buf_append_event(&st->out, ev->id_text, ev->name, ev->data) != 0) {
         return -1;
     }
@@ -66,8 +82,8 @@ static int offer_event(sse_stream *st, const sse_event *ev) {
     return 0;
 }
 
-/* The value of field "event" of a stream entry ([id, [k, v, ...]]), or NULL. */
-static const redisReply *entry_event_field(const redisReply *entry) {
+/* The value of field name of a stream entry ([id, [k, v, ...]]), or NULL. */
+static const redisReply *entry_field(const redisReply *entry, const char *name) {
     if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 ||
         entry->element[1]->type != REDIS_REPLY_ARRAY) {
         return NULL;
@@ -75,7 +91,7 @@ static const redisReply *entry_event_field(const redisReply *entry) {
     const redisReply *fields = entry->element[1];
     for (size_t i = 0; i + 1 < fields->elements; i += 2) {
         const redisReply *k = fields->element[i], *v = fields->element[i + 1];
-        if (k->type == REDIS_REPLY_STRING && strcmp(k->str, "event") == 0 &&
+        if (k->type == REDIS_REPLY_STRING && strcmp(k->str, name) == 0 &&
             v->type == REDIS_REPLY_STRING) {
             return v;
         }
@@ -207,12 +223,14 @@ static step_rc next_page(sse_stream *st) {
     for (size_t i = 0; i < page->elements && rc == STEP_OK; i++) {
         const redisReply *entry = page->element[i];
         const char *id = entry_id(entry);
-        const redisReply *value = entry_event_field(entry);
+        const redisReply *value = entry_field(entry, "event");
+        const redisReply *seq = entry_field(entry, "nc_seq");
         sse_event ev;
         if (id == NULL || value == NULL ||
             sse_event_from_entry(id, value->str, value->len, &ev) != 0) {
             LOG_WARNF("sse: skipped a malformed entry of %s's event log", st->user_id);
         } else {
+            ev.nc_seq = seq != NULL ? strtoll(seq->str, NULL, 10) : 0;
             if (offer_event(st, &ev) != 0) {
                 rc = STEP_FATAL;
             }
@@ -272,6 +290,7 @@ sse_open_result sse_stream_open(const sse_stream_params *p, sse_stream **out, ch
         return SSE_OPEN_NO_MEMORY;
     }
     st->pool = p->pool;
+    st->lease_ms = p->lease_ms;
     snprintf(st->user_id, sizeof st->user_id, "%s", p->user_id);
     cache_key_events_log(st->log_key, p->user_id);
     snprintf(st->request_id, sizeof st->request_id, "%s", p->request_id ? p->request_id : "");

@@ -55,6 +55,7 @@ typedef struct sse_stream_params {
     int64_t end_unix_ms;     /* end the stream then (the access token's expiry); 0: never */
     int keepalive_ms;        /* 0: SSE_KEEPALIVE_MS; keep it under the server's idle timeout */
     const char *request_id;  /* for the stream's log lines */
+    int lease_ms;            /* TASKBUS_NEAR_CACHE_LEASE_MS: events wait for acknowledgements */
 } sse_stream_params;
 
 typedef enum {

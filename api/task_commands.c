@@ -25,10 +25,14 @@
 
 #define PG_ACQUIRE_MS 2000
 
+/* The row and where its Redis effects are (writer_pending_effects: a row still there is
+ * undelivered, unless the writer released it). */
 static const pg_stmt COMMAND_ROW = {
-    "cmd_row",
-    "SELECT status, problem::text, task_version, task_id::text, type"
-    " FROM commands WHERE command_id = $1::uuid AND user_id = $2::uuid",
+    "cmd_row_effects",
+    "SELECT c.status, c.problem::text, c.task_version, c.task_id::text, c.type,"
+    " CASE WHEN j.id IS NULL THEN 'landed' WHEN j.released THEN 'released' ELSE 'pending' END"
+    " FROM commands c LEFT JOIN writer_pending_effects j ON j.id = c.effects_id"
+    " WHERE c.command_id = $1::uuid AND c.user_id = $2::uuid",
     2};
 /* The fence of a command Kafka may hold although it did not confirm it in time: the
  * writer skips a command whose id is in commands, so this row makes sure it is never
@@ -81,6 +85,36 @@ static void mark_pending(const api_app *app, const task_command *cmd) {
     if (r != NULL)
         freeReplyObject(r);
     free(text);
+}
+
+static void unmark_pending(const api_app *app, const task_command *cmd) {
+    char key[CACHE_KEY_MAX];
+    cache_key_command(key, cmd->user_id, cmd->command_id);
+    redisReply *r = redis_pool_command(app->redis, "DEL %s", key);
+    if (r != NULL)
+        freeReplyObject(r);
+}
+
+/* Enqueues the command, writes the pending marker while Kafka works on it (the request's
+ * one Redis round trip overlaps the produce), then waits for the delivery report. The
+ * marker is SET NX, so a writer that was faster keeps its outcome. 0 when durable, else
+ * -1 with *in_doubt as kafka_producer_send_doubt. */
+static int produce_marked(const api_app *app, const task_command *cmd, const kafka_message *msg,
+                          int wait_ms, bool *in_doubt, bool *marked, char *err, size_t errlen) {
+    *in_doubt = false;
+    kafka_delivery_group *g = kafka_delivery_group_new();
+    if (g == NULL) {
+        snprintf(err, errlen, "kafka send: out of memory");
+        return -1;
+    }
+    int rc = kafka_producer_enqueue(app->producer, g, msg, err, errlen);
+    if (rc == 0) {
+        mark_pending(app, cmd);
+        *marked = true;
+        rc = kafka_delivery_group_wait_doubt(g, wait_ms, in_doubt, err, errlen);
+    }
+    kafka_delivery_group_release(g);
+    return rc;
 }
 
 /* The stored problem of a fenced command (caller free()s), or NULL. */
@@ -167,9 +201,12 @@ int task_command_submit(const api_app *app, const task_command *cmd, const char 
     int64_t start = time_monotonic_ns();
     bool in_doubt = false;
     int wait_ms = app->cfg->kafka_produce_timeout_ms + TASK_COMMAND_REPORT_SLACK_MS;
-    int rc = kafka_producer_send_doubt(app->producer, &msg, wait_ms, &in_doubt, err, errlen);
+    bool marked = false;
+    int rc = produce_marked(app, cmd, &msg, wait_ms, &in_doubt, &marked, err, errlen);
     observe_produce(start, rc == 0);
     free(value);
+    if (rc != 0 && !in_doubt && marked)
+        unmark_pending(app, cmd); /* never reached Kafka: nothing will ever decide it */
     fence_result fenced = rc != 0 && in_doubt ? fence_command(app, cmd, guard) : FENCE_DONE;
     if (fenced == FENCE_ACCEPTED) {
         LOG_INFOF("commands: %s was recorded by the writer although Kafka did not confirm it",
@@ -181,7 +218,6 @@ int task_command_submit(const api_app *app, const task_command *cmd, const char 
     }
     if (rc != 0)
         return fenced == FENCE_DONE ? -1 : TASK_COMMAND_IN_DOUBT;
-    mark_pending(app, cmd);
     return 0;
 }
 
@@ -211,6 +247,8 @@ static command_state outcome_from_json(const json_t *doc, command_outcome *out) 
     snprintf(out->type, sizeof out->type, "%s", type != NULL ? type : "");
     const json_t *v = json_object_get(doc, "task_version");
     out->task_version = json_is_integer(v) ? (long long)json_integer_value(v) : -1;
+    const json_t *seq = json_object_get(doc, "nc_seq");
+    out->nc_seq = json_is_integer(seq) ? (long long)json_integer_value(seq) : 0;
     json_t *problem = json_object_get(doc, "problem");
     if (st == CMD_REJECTED && json_is_object(problem))
         out->problem = json_deep_copy(problem);
@@ -253,6 +291,10 @@ static command_state outcome_from_row(const PGresult *res, command_outcome *out)
     out->task_version = PQgetisnull(res, 0, 2) ? -1 : strtoll(PQgetvalue(res, 0, 2), NULL, 10);
     snprintf(out->task_id, sizeof out->task_id, "%s", PQgetvalue(res, 0, 3));
     snprintf(out->type, sizeof out->type, "%s", PQgetvalue(res, 0, 4));
+    const char *effects = PQgetvalue(res, 0, 5);
+    out->effects = strcmp(effects, "pending") == 0    ? CMD_EFFECTS_PENDING
+                   : strcmp(effects, "released") == 0 ? CMD_EFFECTS_RELEASED
+                                                      : CMD_EFFECTS_LANDED;
     return st;
 }
 
@@ -268,7 +310,7 @@ command_state task_command_read_row(const api_app *app, const char *user_id, con
     const char *values[] = {command_id, user_id};
     PGresult *res = pg_exec_stmt(conn, &COMMAND_ROW, values);
     command_state st = CMD_UNAVAILABLE;
-    if (!pg_result_ok(res) || PQnfields(res) != 5)
+    if (!pg_result_ok(res) || PQnfields(res) != 6)
         LOG_WARNF("commands: reading the commands row failed: %s",
                   res != NULL ? PQresultErrorMessage(res) : "connection failed");
     else
@@ -278,39 +320,6 @@ command_state task_command_read_row(const api_app *app, const char *user_id, con
     if (st == CMD_UNAVAILABLE || st == CMD_UNKNOWN)
         command_outcome_clear(out);
     return st;
-}
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-        /* interrupted by a signal: sleep the rest */
-    }
-}
-
-command_state task_command_wait(const api_app *app, const char *user_id, const char *command_id,
-                                int wait_s, command_outcome *out) {
-    int64_t start = time_monotonic_ns();
-    int64_t deadline = start + (int64_t)wait_s * 1000000000LL;
-    int64_t next_pg = start;
-    for (;;) {
-        command_state st = task_command_read_marker(app, user_id, command_id, out);
-        if (st == CMD_APPLIED || st == CMD_REJECTED)
-            return st;
-        int64_t now = time_monotonic_ns();
-        /* No marker although we set one: Redis lost it or never took it; ask Postgres. */
-        if ((st == CMD_UNAVAILABLE || st == CMD_UNKNOWN) && now >= next_pg) {
-            next_pg = now + (int64_t)TASK_COMMAND_POLL_PG_MS * 1000000LL;
-            st = task_command_read_row(app, user_id, command_id, out);
-            if (st == CMD_APPLIED || st == CMD_REJECTED)
-                return st;
-        }
-        if (now >= deadline)
-            break;
-        sleep_ms(TASK_COMMAND_POLL_REDIS_MS);
-    }
-    command_outcome_clear(out);
-    out->state = CMD_PENDING;
-    return CMD_PENDING;
 }
 
 /* --- reading the result back --- */

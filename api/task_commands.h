@@ -59,12 +59,21 @@ typedef enum {
     CMD_UNAVAILABLE, /* the store could not answer */
 } command_state;
 
+/* Where a decided command's Redis effects are, as its commands row tells. */
+typedef enum command_effects {
+    CMD_EFFECTS_LANDED = 0, /* in Redis (or none to deliver) */
+    CMD_EFFECTS_PENDING,    /* journaled, not delivered: not reportable from the row */
+    CMD_EFFECTS_RELEASED,   /* journaled, released by the writer: reportable */
+} command_effects;
+
 typedef struct command_outcome {
     command_state state;
     char task_id[UUID_STR_LEN]; /* "" when the record does not say */
     char type[16];              /* "task.create", ... ; "" when the record does not say */
     long long task_version;     /* -1 when unknown */
     json_t *problem;            /* CMD_REJECTED: the problem (owned), else NULL */
+    long long nc_seq;           /* marker: its near-cache sequence (0: none to wait for) */
+    command_effects effects;    /* row: where its Redis effects are */
 } command_outcome;
 
 /* Frees the problem and resets o to "unknown". An outcome passed to the readers below
@@ -78,12 +87,6 @@ command_state task_command_read_marker(const api_app *app, const char *user_id,
 /* The commands row (primary pool): APPLIED / REJECTED, UNKNOWN, or UNAVAILABLE. */
 command_state task_command_read_row(const api_app *app, const char *user_id, const char *command_id,
                                     command_outcome *out);
-
-/* Polls the outcome for up to wait_s seconds: Redis every TASK_COMMAND_POLL_REDIS_MS,
- * Postgres every TASK_COMMAND_POLL_PG_MS while Redis cannot answer (or has lost the
- * marker). APPLIED or REJECTED when decided in time, else PENDING. */
-command_state task_command_wait(const api_app *app, const char *user_id, const char *command_id,
-                                int wait_s, command_outcome *out);
 
 /* The task as stored, at least at min_version: the cache first (task_store_get), the
  * primary when the cache is older. 1 found (*out a new reference), 0 not found (e.g.

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/near_cache.h"
 #include "api/task_list_cache.h"
 #include "shared/cache_keys.h"
 #include "shared/log.h"
@@ -113,21 +114,82 @@ static void fill_cache(const api_app *app, const char *key, const json_t *task) 
     free(text);
 }
 
-task_store_result task_store_get(const api_app *app, const char *user_id, const char *task_id,
-                                 json_t **out) {
-    *out = NULL;
-    char tid[UUID_STR_LEN], key[CACHE_KEY_MAX];
-    if (!canonical_id(task_id, tid) || user_id == NULL || !uuid_is_valid(user_id))
-        return TASK_STORE_NOT_FOUND;
-    if (cache_key_task(key, user_id, tid)[0] == '\0')
-        return TASK_STORE_NOT_FOUND;
-    cache_lookup cached = from_cache(app, key, out);
-    if (cached == CACHED_TASK)
-        return TASK_STORE_FOUND;
-    if (cached == CACHED_TOMBSTONE)
-        return TASK_STORE_NOT_FOUND;
+/* "<uid>:t:<tid>": the near-cache key of a task. */
+static void near_key(char *out, size_t outlen, const char *user_id, const char *task_id) {
+    snprintf(out, outlen, "%s:t:%s", user_id, task_id);
+}
+
+/* Keeps the answer in the near cache under ticket: the task's text and version, or a
+ * tombstone (version -1). */
+static void near_put(const api_app *app, const near_cache_ticket *t, const char *user_id,
+                     const char *nkey, const json_t *task) {
+    if (task == NULL) {
+        near_cache_put(app->near_cache, t, user_id, nkey, "", 0, -1);
+        return;
+    }
+    char *text = json_dumps(task, JSON_COMPACT);
+    if (text != NULL)
+        near_cache_put(app->near_cache, t, user_id, nkey, text, strlen(text),
+                       task_json_version(task));
+    free(text);
+}
+
+/* Redis, then Postgres, for a near-cache miss; keeps the answer under ticket. */
+static task_store_result from_sources(const api_app *app, const near_cache_ticket *t,
+                                      const char *user_id, const char *tid, const char *nkey,
+                                      json_t **out) {
+    char key[CACHE_KEY_MAX];
+    cache_key_task(key, user_id, tid);
+    /* Without a lease the Redis cache is not trusted either (it may miss effects the
+     * writer could not deliver) and Redis may be frozen: Postgres only. */
+    bool trust_redis = app->near_cache == NULL || t->usable;
+    cache_lookup cached = trust_redis ? from_cache(app, key, out) : CACHE_DOWN;
+    if (cached == CACHED_TASK || cached == CACHED_TOMBSTONE) {
+        if (app->near_cache != NULL)
+            near_put(app, t, user_id, nkey, cached == CACHED_TASK ? *out : NULL);
+        return cached == CACHED_TASK ? TASK_STORE_FOUND : TASK_STORE_NOT_FOUND;
+    }
     task_store_result result = from_postgres(app, user_id, tid, out);
     if (result == TASK_STORE_FOUND && cached == CACHED_NOTHING)
         fill_cache(app, key, *out);
+    if (result == TASK_STORE_FOUND && app->near_cache != NULL)
+        near_put(app, t, user_id, nkey, *out);
     return result;
+}
+
+task_store_result task_store_lookup(const api_app *app, const char *user_id, const char *task_id,
+                                    near_cache_blob **text, json_t **task) {
+    *text = NULL;
+    *task = NULL;
+    char tid[UUID_STR_LEN], nkey[2 * UUID_STR_LEN + 8];
+    if (!canonical_id(task_id, tid) || user_id == NULL || !uuid_is_valid(user_id))
+        return TASK_STORE_NOT_FOUND;
+    near_key(nkey, sizeof nkey, user_id, tid);
+    near_cache_ticket t = {.usable = false};
+    if (app->near_cache != NULL) {
+        near_cache_blob *b = near_cache_get(app->near_cache, user_id, nkey);
+        if (b != NULL && near_cache_blob_aux(b) < 0) {
+            near_cache_blob_release(b);
+            return TASK_STORE_NOT_FOUND;
+        }
+        if (b != NULL) {
+            *text = b;
+            return TASK_STORE_FOUND;
+        }
+        t = near_cache_ticket_take(app->near_cache, user_id);
+    }
+    return from_sources(app, &t, user_id, tid, nkey, task);
+}
+
+task_store_result task_store_get(const api_app *app, const char *user_id, const char *task_id,
+                                 json_t **out) {
+    near_cache_blob *text = NULL;
+    task_store_result r = task_store_lookup(app, user_id, task_id, &text, out);
+    if (text != NULL) {
+        *out = json_loadb(near_cache_blob_data(text), near_cache_blob_len(text), 0, NULL);
+        near_cache_blob_release(text);
+        if (*out == NULL)
+            return TASK_STORE_UNAVAILABLE;
+    }
+    return r;
 }

@@ -114,7 +114,8 @@ static int connect_and_listen(user_deletions *ud) {
 /* 0, or -1 when Redis did not take it (logged once per outage). */
 static int tombstone(user_deletions *ud, const char *user_id) {
     char err[256];
-    if (user_epoch_tombstone(ud->app->redis, user_id, ud->app->cfg->access_ttl_s, err,
+    if (user_epoch_tombstone(ud->app->redis, user_id, ud->app->cfg->access_ttl_s,
+                             ud->app->cfg->near_cache_lease_ms, err,
                              sizeof err) != 0) {
         if (!ud->said_redis_down) {
             LOG_WARNF("user deletions: Redis did not take the tombstone of user %s (%s); "

@@ -36,6 +36,8 @@ typedef struct taskbus_config {
     char *redis_url;
     int redis_pool_size;
     int redis_timeout_ms;
+    int near_cache_lease_ms; /* near-cache lease (API) and release delay (writer) */
+    int near_cache_mib;      /* the API's near-cache budget */
     char *kafka_brokers;
     int kafka_partitions;
     int kafka_replication;
@@ -56,6 +58,8 @@ typedef struct taskbus_config {
     rate_limit_spec ratelimit_user;
     rate_limit_spec ratelimit_auth;
     rate_limit_spec ratelimit_login_account;
+    int ratelimit_sync_ms;       /* reconcile interval of the local buckets with Redis */
+    int ratelimit_local_buckets; /* local buckets one API instance holds at most */
 
     int import_rate;    /* items per second per import (taskbus-importer) */
     char *import_topic; /* where the importer produces commands */

@@ -2,7 +2,8 @@
  * log.c: JSON-lines logging to stderr.
  *
  * Owns: the line format {"ts","level","service","msg","request_id",...fields}.
- * Rules: each line is built in memory with jansson and written with one write(2) call,
+ * Rules: each line is built in memory with jansson and written with one write(2) call
+ * (or handed whole to the write-behind buffer of log_buffer.h, when a process started it),
  * so lines from concurrent threads never interleave (POSIX keeps a single write to a
  * pipe atomic up to PIPE_BUF, and Docker/journald collect per write). Core keys win over
  * caller fields of the same name. Text that is not UTF-8 is made safe, never dropped.
@@ -17,6 +18,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "shared/log_buffer.h"
 #include "shared/time_util.h"
 
 /* Set once by log_init before any thread starts, read-only afterwards (no lock needed). */
@@ -83,19 +85,6 @@ static json_t *string_lossy(const char *text) {
     return s;
 }
 
-static void write_all(const char *buf, size_t len) {
-    while (len > 0) {
-        ssize_t n = write(STDERR_FILENO, buf, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return; /* nowhere left to report a logging failure */
-        }
-        buf += n;
-        len -= (size_t)n;
-    }
-}
-
 static json_t *build_line(log_level level, const char *msg, json_t *fields) {
     char ts[32];
     time_format_rfc3339_ms(time_now_unix_ms(), ts, sizeof ts);
@@ -138,7 +127,8 @@ void log_json(log_level level, const char *msg, json_t *fields) {
     }
     buf[len] = '\n';
     buf[len + 1] = '\0';
-    write_all(buf, len + 1);
+    if (!log_buffer_write(buf, len + 1, level >= LOG_ERROR))
+        log_buffer_write_all(buf, len + 1);
     free(buf);
 }
 

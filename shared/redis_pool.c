@@ -15,6 +15,9 @@
  *   first caller of each slot would otherwise fail. A closed connection means the
  *   command was not run; the few non-idempotent callers (the limiter's script, INCR under
  *   the writer's journal) tolerate the rare retry of a reset mid-command.
+ * - An outside prober (the API's near-cache lease thread) may open a breaker: while it
+ *   is open every caller gets NULL at once, without touching a connection, so a frozen
+ *   Redis costs a request nothing; the prober closes it when Redis answers it again.
  * - REDIS_URL is parsed, and each context connected (connect and read/write timeouts both
  *   timeout_ms, then AUTH and SELECT), by shared/redis_url.c: one grammar for the pool and
  *   the dedicated connections.
@@ -25,6 +28,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +56,7 @@ struct redis_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int64_t down_until_ns; /* monotonic; 0 when not down */
+    atomic_bool breaker_open; /* set by an outside prober (redis_pool_set_breaker) */
     redis_slot *slots;
 };
 
@@ -196,8 +201,22 @@ static redisContext *connect_ctx(redis_pool *pool) {
     return ctx;
 }
 
+void redis_pool_set_breaker(redis_pool *pool, bool open) {
+    bool was = atomic_exchange(&pool->breaker_open, open);
+    if (was != open) {
+        LOG_WARNF("redis breaker %s", open ? "opened: requests skip Redis" : "closed");
+    }
+}
+
+bool redis_pool_breaker_open(redis_pool *pool) {
+    return atomic_load(&pool->breaker_open);
+}
+
 /* A slot with a live context, or NULL (Redis unavailable). */
 static redis_slot *acquire(redis_pool *pool) {
+    if (atomic_load(&pool->breaker_open)) {
+        return NULL;
+    }
     redis_slot *s = take_slot(pool);
     if (s == NULL) {
         return NULL;

@@ -8,6 +8,9 @@
 
 #include <stdio.h>
 
+#include "shared/errbuf.h"
+#include "shared/near_cache_bus.h"
+
 /* KEYS[1] epoch key; ARGV[1] epoch, ARGV[2] ttl seconds. Returns 1 when it stored the
  * epoch, 0 when the stored one is as new (not the value itself: the tombstone, about
  * 9.2e18 as a Lua double, does not convert back to a Redis integer). Lua numbers are
@@ -32,8 +35,19 @@ static void reply_error(const redisReply *reply, char *err, size_t errlen) {
              reply != NULL && reply->type == REDIS_REPLY_ERROR ? reply->str : "unavailable");
 }
 
-int user_epoch_publish(redis_pool *redis, const char *user_id, long long epoch, char *err,
-                       size_t errlen) {
+/* After a write: every API instance drops its near-cached verdicts for the user (or its
+ * lease expires) before the caller goes on. */
+static int invalidate(redis_pool *redis, const char *user_id, int lease_ms, char *err,
+                      size_t errlen) {
+    if (near_cache_bus_invalidate_user(redis, user_id, lease_ms) != 0) {
+        errbuf_setf(err, errlen, "API instances did not acknowledge the change in time");
+        return -1;
+    }
+    return 0;
+}
+
+int user_epoch_publish(redis_pool *redis, const char *user_id, long long epoch, int lease_ms,
+                       char *err, size_t errlen) {
     char key[USER_EPOCH_KEY_BUF];
     char value[24];
     char ttl[16];
@@ -49,15 +63,15 @@ int user_epoch_publish(redis_pool *redis, const char *user_id, long long epoch, 
     if (reply != NULL) {
         freeReplyObject(reply);
     }
-    return rc;
+    return rc == 0 ? invalidate(redis, user_id, lease_ms, err, errlen) : rc;
 }
 
 int user_epoch_tombstone_ttl(int access_ttl_s) {
     return access_ttl_s + USER_EPOCH_TOMBSTONE_EXTRA_S;
 }
 
-int user_epoch_tombstone(redis_pool *redis, const char *user_id, int access_ttl_s, char *err,
-                         size_t errlen) {
+int user_epoch_tombstone(redis_pool *redis, const char *user_id, int access_ttl_s, int lease_ms,
+                         char *err, size_t errlen) {
     char key[USER_EPOCH_KEY_BUF];
     user_epoch_key(user_id, key, sizeof key);
     redisReply *reply = redis_pool_command(redis, "SET %s %lld EX %d", key, USER_EPOCH_GONE,
@@ -69,7 +83,7 @@ int user_epoch_tombstone(redis_pool *redis, const char *user_id, int access_ttl_
     if (reply != NULL) {
         freeReplyObject(reply);
     }
-    return rc;
+    return rc == 0 ? invalidate(redis, user_id, lease_ms, err, errlen) : rc;
 }
 
 user_epoch_verdict user_epoch_judge(bool revoked, bool epoch_known, long long epoch,

@@ -38,20 +38,22 @@
 /* Writes "{u:<user_id>}:epoch" into out. */
 void user_epoch_key(const char *user_id, char *out, size_t outlen);
 
-/* Stores epoch unless Redis holds a greater one, with the TTL. 0 when Redis answered (the
- * stored value is then >= epoch), or -1 with why not in err (Redis' error, or
- * "unavailable"). */
-int user_epoch_publish(redis_pool *redis, const char *user_id, long long epoch, char *err,
-                       size_t errlen);
+/* Stores epoch unless Redis holds a greater one, with the TTL, then has every API
+ * instance drop its near-cached verdicts for the user (shared/near_cache_bus.h; lease_ms:
+ * TASKBUS_NEAR_CACHE_LEASE_MS). 0 when Redis answered (the stored value is then >= epoch)
+ * and the instances acknowledged, or -1 with why not in err. */
+int user_epoch_publish(redis_pool *redis, const char *user_id, long long epoch, int lease_ms,
+                       char *err, size_t errlen);
 
 /* Seconds a tombstone must live so that every access token of access_ttl_s issued before
  * it was written has expired when it goes. */
 int user_epoch_tombstone_ttl(int access_ttl_s);
 
 /* Stores USER_EPOCH_GONE for user_id for user_epoch_tombstone_ttl(access_ttl_s) seconds
- * (a plain SET: nothing is greater). 0, or -1 with why not in err. */
-int user_epoch_tombstone(redis_pool *redis, const char *user_id, int access_ttl_s, char *err,
-                         size_t errlen);
+ * (a plain SET: nothing is greater), then invalidates like user_epoch_publish. 0, or -1
+ * with why not in err. */
+int user_epoch_tombstone(redis_pool *redis, const char *user_id, int access_ttl_s, int lease_ms,
+                         char *err, size_t errlen);
 
 /* What the auth middleware concludes from one MGET of the epoch and deny keys. */
 typedef enum user_epoch_verdict {

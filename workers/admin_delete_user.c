@@ -93,7 +93,8 @@ static int delete_in(const taskbus_config *cfg, pg_conn *c, redis_pool *redis, c
         pg_rollback(c);
         return 1;
     }
-    if (user_epoch_tombstone(redis, id, cfg->access_ttl_s, err, sizeof err) != 0) {
+    if (user_epoch_tombstone(redis, id, cfg->access_ttl_s, cfg->near_cache_lease_ms, err,
+                             sizeof err) != 0) {
         fprintf(stderr, PREFIX "redis did not take the tombstone (%s); nothing was changed\n", err);
         pg_rollback(c);
         return 1;

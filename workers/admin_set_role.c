@@ -36,7 +36,7 @@ static int publish_epoch(const taskbus_config *cfg, const char *user_id, long lo
         fprintf(stderr, "taskbus-admin set-role: REDIS_URL: %s\n", err);
         return -1;
     }
-    int rc = user_epoch_publish(redis, user_id, epoch, err, sizeof err);
+    int rc = user_epoch_publish(redis, user_id, epoch, cfg->near_cache_lease_ms, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr,
                 "taskbus-admin set-role: redis did not take the new token epoch (%s); "

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "shared/log.h"
+#include "shared/near_cache_bus.h"
 #include "shared/task_command.h"
 #include "shared/time_util.h"
 #include "workers/writer_apply.h"
@@ -30,13 +31,13 @@ static const pg_stmt STMT_SEEN = {
 static const pg_stmt STMT_RECORD = {
     .name = "writer_commands_record",
     .sql = "INSERT INTO commands (command_id, user_id, task_id, type, status, problem,"
-           " task_version, import_id)"
+           " task_version, import_id, effects_id)"
            " SELECT x.command_id, x.user_id, x.task_id, x.type, x.status, x.problem,"
-           " x.task_version, x.import_id"
+           " x.task_version, x.import_id, NULLIF($2::bigint, 0)"
            " FROM jsonb_to_recordset($1::jsonb) AS x(command_id uuid, user_id uuid,"
            " task_id uuid, type text, status text, problem jsonb, task_version bigint,"
            " import_id uuid)",
-    .nparams = 1,
+    .nparams = 2,
 };
 
 /* One record of the batch as the writer sees it. */
@@ -259,7 +260,8 @@ static int apply_one(writer_ctx *ctx, pg_conn *conn, batch *b, size_t i) {
     return rc;
 }
 
-static int record_commands(pg_conn *conn, const batch *b) {
+/* The commands rows, each naming the journal row of its effects (journal_id, 0: none). */
+static int record_commands(pg_conn *conn, const batch *b, long long journal_id) {
     if (json_array_size(b->rows) == 0) {
         return 0;
     }
@@ -268,7 +270,9 @@ static int record_commands(pg_conn *conn, const batch *b) {
         LOG_ERRORF("writer: out of memory serialising commands rows");
         return -1;
     }
-    const char *vals[1] = {text};
+    char journal[24];
+    snprintf(journal, sizeof journal, "%lld", journal_id);
+    const char *vals[2] = {text, journal};
     PGresult *res = pg_exec_stmt(conn, &STMT_RECORD, vals);
     free(text);
     int rc = pg_result_ok(res) ? 0 : -1;
@@ -374,15 +378,12 @@ static int run_batch(writer_ctx *ctx, pg_conn *conn, batch *b) {
     if (!ctx->careful && apply_planned(ctx, conn, b) != 0) {
         return -1;
     }
-    if (record_commands(conn, b) != 0) {
-        return -1;
-    }
     if (ctx->effects.count > 0 &&
         writer_effects_journal_add(conn, &ctx->effects, &ctx->journal_id, err, sizeof err) != 0) {
         LOG_ERRORF("writer: %s", err);
         return -1;
     }
-    return 0;
+    return record_commands(conn, b, ctx->journal_id);
 }
 
 int writer_on_batch(void *vctx, pg_conn *conn, const kafka_record *records, size_t count) {
@@ -421,33 +422,69 @@ static void log_batch(const writer_ctx *ctx) {
     log_json(LOG_DEBUG, "writer batch", fields);
 }
 
+/* Lands journaled effects (all of them, oldest first, while this writer has a backlog;
+ * else only rows older than the grace, orphans of a lost commit reply or a dead writer),
+ * then releases rows that stayed undelivered long enough (writer_release.h). */
 static void sweep_if_due(writer_ctx *ctx) {
     int64_t now = time_monotonic_ns();
-    if (now - ctx->last_sweep_ns < (int64_t)WRITER_SWEEP_INTERVAL_S * 1000000000) {
+    int interval_ms = ctx->backlog || writer_release_watching(&ctx->release)
+                          ? WRITER_BACKLOG_SWEEP_MS
+                          : WRITER_SWEEP_MS;
+    if (now - ctx->last_sweep_ns < (int64_t)interval_ms * 1000000) {
         return;
     }
     ctx->last_sweep_ns = now;
     char err[ERR_LEN];
-    int n = writer_effects_recover(ctx->pg, ctx->redis, WRITER_SWEEP_INTERVAL_S, err, sizeof err);
-    if (n < 0) {
-        LOG_WARNF("writer: journal sweep: %s", err);
-    } else if (n > 0) {
-        LOG_WARNF("writer: replayed %d orphaned journal row(s) into redis", n);
+    if (now >= ctx->redis_retry_ns) {
+        int min_age = ctx->backlog ? 0 : near_cache_journal_grace_ms(ctx->lease_ms);
+        int n = writer_effects_recover(ctx->pg, ctx->redis, min_age, err, sizeof err);
+        if (n < 0) {
+            ctx->redis_retry_ns = now + (int64_t)WRITER_REDIS_RETRY_MS * 1000000;
+            if (!ctx->said_sweep_failed) {
+                LOG_WARNF("writer: journal sweep: %s (retrying every %d ms)", err,
+                          WRITER_REDIS_RETRY_MS);
+            }
+            ctx->said_sweep_failed = true;
+        } else {
+            ctx->said_sweep_failed = false;
+            if (n > 0) {
+                LOG_INFOF("writer: landed %d journaled batch(es) in redis", n);
+            }
+            ctx->backlog = false;
+        }
+    }
+    int released = writer_release_due(ctx->pg, &ctx->release, ctx->lease_ms, err, sizeof err);
+    if (released < 0) {
+        LOG_WARNF("writer: %s", err);
+    } else if (released > 0) {
+        LOG_WARNF("writer: released %d journaled batch(es) Redis has not taken yet; their "
+                  "commands are reported applied from Postgres",
+                  released);
     }
 }
 
+/* After the commit: the effects go to Redis, unless Redis failed and older batches wait
+ * in the journal (they land first, in order, by the sweep). Never blocks the next batch:
+ * what does not land stays journaled. */
 int writer_after_commit(void *vctx, const kafka_record *records, size_t count) {
     (void)records;
     (void)count;
     writer_ctx *ctx = vctx;
     char err[ERR_LEN];
-    if (writer_effects_land(ctx->redis, &ctx->effects, err, sizeof err) != 0) {
-        LOG_ERRORF("writer: redis effects of %zu command(s): %s", ctx->effects.count, err);
-        return -1;
-    }
-    if (ctx->journal_id != 0 &&
-        writer_effects_journal_done(ctx->pg, ctx->journal_id, err, sizeof err) != 0) {
-        LOG_WARNF("writer: %s (the sweep will replay it harmlessly)", err);
+    if (!ctx->backlog && time_monotonic_ns() >= ctx->redis_retry_ns) {
+        if (writer_effects_land(ctx->redis, &ctx->effects, false, err, sizeof err) == 0) {
+            if (ctx->journal_id != 0 &&
+                writer_effects_journal_done(ctx->pg, ctx->journal_id, err, sizeof err) != 0) {
+                LOG_WARNF("writer: %s (the sweep will replay it harmlessly)", err);
+            }
+        } else {
+            LOG_WARNF("writer: redis effects of %zu command(s): %s; journaled, applying goes on",
+                      ctx->effects.count, err);
+            ctx->backlog = true;
+            ctx->redis_retry_ns = time_monotonic_ns() + (int64_t)WRITER_REDIS_RETRY_MS * 1000000;
+        }
+    } else if (ctx->journal_id != 0) {
+        ctx->backlog = true;
     }
     ctx->careful = false;
     ctx->ndead = 0;
@@ -467,6 +504,7 @@ void writer_on_idle(void *vctx) {
 
 void writer_ctx_free(writer_ctx *ctx) {
     if (ctx != NULL) {
+        writer_release_watch_free(&ctx->release);
         writer_effects_free(&ctx->effects);
         free(ctx->dead);
         ctx->dead = NULL;

@@ -29,6 +29,7 @@
 #include "shared/pg_pool.h"
 #include "shared/redis_pool.h"
 #include "workers/writer_effects.h"
+#include "workers/writer_release.h"
 
 typedef struct writer_stats {
     size_t records;
@@ -59,7 +60,19 @@ typedef struct writer_ctx {
     size_t dead_cap;
     int64_t batch_start_ns;
     int64_t last_sweep_ns;
+    int lease_ms;               /* TASKBUS_NEAR_CACHE_LEASE_MS (writer_release.h) */
+    bool backlog;               /* journaled batches of ours wait for Redis */
+    int64_t redis_retry_ns;     /* no Redis attempt before this (monotonic) */
+    bool said_sweep_failed;     /* the sweep's failure is logged once per outage */
+    writer_release_watch release;
 } writer_ctx;
+
+/* The sweep runs this often, and this often while journaled batches wait for Redis; a
+ * failed landing is not retried for WRITER_REDIS_RETRY_MS (a frozen Redis costs each try
+ * a timeout). */
+#define WRITER_SWEEP_MS 1000
+#define WRITER_BACKLOG_SWEEP_MS 200
+#define WRITER_REDIS_RETRY_MS 1000
 
 /* kafka_batch_fn and kafka_after_commit_fn; ctx is a writer_ctx. */
 int writer_on_batch(void *ctx, pg_conn *conn, const kafka_record *records, size_t count);

@@ -15,9 +15,10 @@
 
 #include "shared/cache_keys.h"
 #include "shared/log.h"
+#include "shared/near_cache_bus.h"
 
-#define SCRIPT_FIXED_KEYS 2
-#define SCRIPT_FIXED_ARGS 4
+#define SCRIPT_FIXED_KEYS 3
+#define SCRIPT_FIXED_ARGS 7
 #define SCRIPT_KEYS_PER_CMD 2
 #define SCRIPT_ARGS_PER_CMD 4
 #define RECOVER_BATCH 100
@@ -25,10 +26,14 @@
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
-/* KEYS: gen, events log, then per command task key and command key.
- * ARGV: channel, task TTL, command TTL, stream MAXLEN, then per command version, task
- * value ("" for none), status value, event ("" for none). Returns how many commands it
- * landed (the rest had landed before). */
+/* KEYS: gen, events log, the near-cache sequence, then per command task key and command
+ * key. ARGV: events channel, task TTL, command TTL, stream MAXLEN, near-cache channel,
+ * released ("1": the commands were already reported from Postgres, so their markers need
+ * no acknowledgement), user id, then per command version, task value ("" for none),
+ * status value, event ("" for none). Returns how many commands it landed (the rest had
+ * landed before). The invalidation takes the next near-cache sequence and is published
+ * after everything it covers, in the same script; markers and live events carry that
+ * sequence ("nc_seq"), so a reader reports them only once every API instance applied it. */
 static redis_script LAND_SCRIPT = {
     .source =
         "local function field(text, name)\n"
@@ -37,12 +42,15 @@ static redis_script LAND_SCRIPT = {
         "  if ok and type(obj) == 'table' then return obj[name] end\n"
         "  return nil\n"
         "end\n"
+        "local seq = redis.call('INCR', KEYS[3])\n"
+        "local tag = ''\n"
+        "if ARGV[6] ~= '1' then tag = ',\"nc_seq\":' .. seq end\n"
         "local landed = 0\n"
-        "local n = (#KEYS - 2) / 2\n"
+        "local n = (#KEYS - 3) / 2\n"
         "for i = 0, n - 1 do\n"
-        "  local tkey, ckey = KEYS[3 + 2 * i], KEYS[4 + 2 * i]\n"
-        "  local ver = tonumber(ARGV[5 + 4 * i])\n"
-        "  local tval, sval, ev = ARGV[6 + 4 * i], ARGV[7 + 4 * i], ARGV[8 + 4 * i]\n"
+        "  local tkey, ckey = KEYS[4 + 2 * i], KEYS[5 + 2 * i]\n"
+        "  local ver = tonumber(ARGV[8 + 4 * i])\n"
+        "  local tval, sval, ev = ARGV[9 + 4 * i], ARGV[10 + 4 * i], ARGV[11 + 4 * i]\n"
         "  local st = field(redis.call('GET', ckey), 'status')\n"
         "  if st ~= 'applied' and st ~= 'rejected' then\n"
         "    if tval ~= '' then\n"
@@ -53,13 +61,17 @@ static redis_script LAND_SCRIPT = {
         "      redis.call('INCR', KEYS[1])\n"
         "    end\n"
         "    if ev ~= '' then\n"
-        "      local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'event', ev)\n"
-        "      redis.call('PUBLISH', ARGV[1], '{\"id\":\"' .. id .. '\",\"event\":' .. ev .. '}')\n"
+        "      local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'event', ev,"
+        " 'nc_seq', seq)\n"
+        "      redis.call('PUBLISH', ARGV[1], '{\"id\":\"' .. id .. '\"' .. tag .. ',\"event\":' .."
+        " ev .. '}')\n"
         "    end\n"
+        "    if string.sub(sval, -1) == '}' then sval = string.sub(sval, 1, -2) .. tag .. '}' end\n"
         "    redis.call('SET', ckey, sval, 'EX', ARGV[3])\n"
         "    landed = landed + 1\n"
         "  end\n"
         "end\n"
+        "redis.call('PUBLISH', ARGV[5], seq .. ' ' .. ARGV[7])\n"
         "return landed\n",
 };
 
@@ -193,8 +205,8 @@ static const pg_stmt STMT_JOURNAL_DONE = {
 };
 static const pg_stmt STMT_JOURNAL_DUE = {
     .name = "writer_journal_due",
-    .sql = "SELECT id, effects FROM writer_pending_effects"
-           " WHERE created_at <= now() - make_interval(secs => $1::int)"
+    .sql = "SELECT id, effects, released FROM writer_pending_effects"
+           " WHERE created_at <= clock_timestamp() - make_interval(secs => $1::float8 / 1000)"
            " ORDER BY id LIMIT " STR(RECOVER_BATCH),
     .nparams = 1,
 };
@@ -262,7 +274,7 @@ typedef struct script_call {
 } script_call;
 
 /* Builds the EVALSHA arguments for effects idx[0..n) of one user. 0, or -1 (OOM). */
-static int build_call(const writer_effect_list *list, const size_t *idx, size_t n,
+static int build_call(const writer_effect_list *list, const size_t *idx, size_t n, bool released,
                       script_call *call, char versions[][24]) {
     const char *uid = list->items[idx[0]].user_id;
     call->numkeys = (int)(SCRIPT_FIXED_KEYS + SCRIPT_KEYS_PER_CMD * n);
@@ -274,16 +286,20 @@ static int build_call(const writer_effect_list *list, const size_t *idx, size_t 
     }
     cache_key_generation(call->keys[0], uid);
     cache_key_events_log(call->keys[1], uid);
+    snprintf(call->keys[2], sizeof call->keys[2], "%s", NEAR_CACHE_SEQ_KEY);
     cache_key_events_channel(call->keys[call->numkeys], uid);
     const char **args = call->argv + call->numkeys;
     args[0] = call->keys[call->numkeys];
     args[1] = STR(CACHE_TASK_TTL_S);
     args[2] = STR(CACHE_COMMAND_TTL_S);
     args[3] = STR(CACHE_EVENTS_STREAM_MAXLEN);
+    args[4] = NEAR_CACHE_CHANNEL;
+    args[5] = released ? "1" : "0";
+    args[6] = uid;
     for (size_t i = 0; i < n; i++) {
         const writer_effect *e = &list->items[idx[i]];
-        cache_key_task(call->keys[2 + 2 * i], uid, e->task_id);
-        cache_key_command(call->keys[3 + 2 * i], uid, e->command_id);
+        cache_key_task(call->keys[SCRIPT_FIXED_KEYS + 2 * i], uid, e->task_id);
+        cache_key_command(call->keys[SCRIPT_FIXED_KEYS + 1 + 2 * i], uid, e->command_id);
         snprintf(versions[i], sizeof versions[i], "%lld", e->version);
         const char **a = args + SCRIPT_FIXED_ARGS + SCRIPT_ARGS_PER_CMD * i;
         a[0] = versions[i];
@@ -299,11 +315,11 @@ static int build_call(const writer_effect_list *list, const size_t *idx, size_t 
 
 /* One EVALSHA for effects idx[0..n), all of one user. 0, or -1 with err. */
 static int land_user(redis_pool *redis, const writer_effect_list *list, const size_t *idx, size_t n,
-                     char *err, size_t errlen) {
+                     bool released, char *err, size_t errlen) {
     script_call call = {0};
     char(*versions)[24] = calloc(n, sizeof *versions);
     int rc = -1;
-    if (versions == NULL || build_call(list, idx, n, &call, versions) != 0) {
+    if (versions == NULL || build_call(list, idx, n, released, &call, versions) != 0) {
         snprintf(err, errlen, "redis effects: out of memory");
     } else {
         redisReply *r = redis_pool_eval(redis, &LAND_SCRIPT, call.numkeys, call.argc, call.argv);
@@ -336,8 +352,8 @@ static int cmp_by_user(const void *a, const void *b) {
     return c != 0 ? c : (x->index > y->index) - (x->index < y->index);
 }
 
-int writer_effects_land(redis_pool *redis, const writer_effect_list *list, char *err,
-                        size_t errlen) {
+int writer_effects_land(redis_pool *redis, const writer_effect_list *list, bool released,
+                        char *err, size_t errlen) {
     if (list->count == 0) {
         return 0;
     }
@@ -362,7 +378,7 @@ int writer_effects_land(redis_pool *redis, const writer_effect_list *list, char 
         while (end < list->count && strcmp(refs[end].user_id, refs[start].user_id) == 0) {
             end++;
         }
-        rc = land_user(redis, list, idx + start, end - start, err, errlen);
+        rc = land_user(redis, list, idx + start, end - start, released, err, errlen);
         start = end;
     }
     free(refs);
@@ -373,8 +389,8 @@ int writer_effects_land(redis_pool *redis, const writer_effect_list *list, char 
 /* ---- recovery ---- */
 
 /* Lands one journal row and deletes it. 0, or -1 with err. */
-static int replay_row(pg_conn *conn, redis_pool *redis, long long id, const char *text, char *err,
-                      size_t errlen) {
+static int replay_row(pg_conn *conn, redis_pool *redis, long long id, const char *text,
+                      bool released, char *err, size_t errlen) {
     writer_effect_list list = {0};
     if (list_from_json(text, &list) != 0) {
         /* A row we cannot read can never land: keep it out of the way, loudly. */
@@ -382,19 +398,19 @@ static int replay_row(pg_conn *conn, redis_pool *redis, long long id, const char
         writer_effects_free(&list);
         return journal_delete(conn, id, err, errlen);
     }
-    int rc = writer_effects_land(redis, &list, err, errlen);
+    int rc = writer_effects_land(redis, &list, released, err, errlen);
     writer_effects_free(&list);
     return rc == 0 ? journal_delete(conn, id, err, errlen) : -1;
 }
 
-int writer_effects_recover(pg_pool *pg, redis_pool *redis, int min_age_s, char *err,
+int writer_effects_recover(pg_pool *pg, redis_pool *redis, int min_age_ms, char *err,
                            size_t errlen) {
     pg_conn *conn = pg_pool_acquire(pg, PG_ACQUIRE_MS, err, errlen);
     if (conn == NULL) {
         return -1;
     }
     char age[16];
-    snprintf(age, sizeof age, "%d", min_age_s);
+    snprintf(age, sizeof age, "%d", min_age_ms);
     const char *vals[1] = {age};
     int replayed = 0;
     for (;;) {
@@ -408,7 +424,8 @@ int writer_effects_recover(pg_pool *pg, redis_pool *redis, int min_age_s, char *
         int rows = PQntuples(res);
         for (int r = 0; replayed >= 0 && r < rows; r++) {
             long long id = strtoll(PQgetvalue(res, r, 0), NULL, 10);
-            replayed = replay_row(conn, redis, id, PQgetvalue(res, r, 1), err, errlen) == 0
+            bool released = strcmp(PQgetvalue(res, r, 2), "t") == 0;
+            replayed = replay_row(conn, redis, id, PQgetvalue(res, r, 1), released, err, errlen) == 0
                            ? replayed + 1
                            : -1;
         }

@@ -10,8 +10,12 @@
  *   command status LAST, all atomically. So a retry or a replay from the journal never
  *   adds a stream entry twice, and "applied" implies every other effect is visible.
  * - One EVALSHA per user per batch (all keys of a user share the {u:<uid>} slot).
- * - The journal lets a writer killed between commit and Redis be caught up: at start-up
- *   and every WRITER_SWEEP_INTERVAL_S, rows older than the given age are replayed.
+ * - The journal lets a writer killed between commit and Redis be caught up, and lets a
+ *   writer go on applying while Redis is down: rows it could not land stay journaled and
+ *   are replayed, oldest first, by the sweep (writer_batch.c); a row the sweep had to
+ *   release (workers/writer_release.h) lands without near-cache sequence tags.
+ * - Each call also publishes the user's near-cache invalidation (shared/near_cache_bus.h)
+ *   after the effects it covers.
  */
 #ifndef TASKBUS_WORKERS_WRITER_EFFECTS_H
 #define TASKBUS_WORKERS_WRITER_EFFECTS_H
@@ -23,7 +27,6 @@
 #include "shared/redis_pool.h"
 #include "shared/uuid7.h"
 
-#define WRITER_SWEEP_INTERVAL_S 30
 
 typedef struct writer_effect {
     char user_id[UUID_STR_LEN];
@@ -55,12 +58,15 @@ int writer_effects_journal_add(pg_conn *conn, const writer_effect_list *list, lo
 /* Deletes a landed journal row. 0, or -1 (the sweep will replay it; harmless). */
 int writer_effects_journal_done(pg_pool *pg, long long id, char *err, size_t errlen);
 
-/* Lands the list in Redis. 0, or -1 with err (Redis down or an error reply): retry. */
-int writer_effects_land(redis_pool *redis, const writer_effect_list *list, char *err,
-                        size_t errlen);
+/* Lands the list in Redis (released: see above). 0, or -1 with err (Redis down or an error
+ * reply): retry. */
+int writer_effects_land(redis_pool *redis, const writer_effect_list *list, bool released,
+                        char *err, size_t errlen);
 
-/* Replays journal rows at least min_age_s old, deleting each once landed. Returns the
- * number of rows replayed, or -1 with err. */
-int writer_effects_recover(pg_pool *pg, redis_pool *redis, int min_age_s, char *err, size_t errlen);
+/* Replays journal rows at least min_age_ms old, oldest first, deleting each once landed;
+ * stops at the first that does not land. Returns the number of rows replayed, or -1 with
+ * err. */
+int writer_effects_recover(pg_pool *pg, redis_pool *redis, int min_age_ms, char *err,
+                           size_t errlen);
 
 #endif

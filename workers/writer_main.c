@@ -42,21 +42,16 @@ typedef struct writer_app {
     const char *group;
 } writer_app;
 
-/* Lands effects journalled by a writer that died after its commit. 0, or -1 (stopped). */
-static int replay_journal(writer_app *app) {
+/* Lands effects journaled by a writer that died after its commit. With Redis down it
+ * does not wait: the sweep lands them later and applying goes on meanwhile. */
+static void replay_journal(writer_app *app) {
     char err[512];
-    for (;;) {
-        int n = writer_effects_recover(app->pg, app->redis, 0, err, sizeof err);
-        if (n >= 0) {
-            if (n > 0) {
-                LOG_WARNF("writer: replayed %d journalled batch(es) into redis", n);
-            }
-            return 0;
-        }
-        LOG_WARNF("writer: journal replay: %s; retrying", err);
-        if (daemon_sleep_ms(RETRY_MS)) {
-            return -1;
-        }
+    int n = writer_effects_recover(app->pg, app->redis, 0, err, sizeof err);
+    if (n > 0) {
+        LOG_WARNF("writer: replayed %d journaled batch(es) into redis", n);
+    } else if (n < 0) {
+        LOG_WARNF("writer: journal replay: %s; the sweep retries it", err);
+        app->ctx.backlog = true;
     }
 }
 
@@ -119,10 +114,11 @@ static int start(const taskbus_config *cfg, writer_app *app) {
     if (rc != 0) {
         return rc;
     }
-    if (daemon_run_migrations(app->pg, cfg->schemas_dir, "writer") != 0 ||
-        replay_journal(app) != 0) {
+    if (daemon_run_migrations(app->pg, cfg->schemas_dir, "writer") != 0) {
         return daemon_should_stop() ? 0 : 1;
     }
+    app->ctx.lease_ms = cfg->near_cache_lease_ms;
+    replay_journal(app);
     return create_loop(cfg, app);
 }
 

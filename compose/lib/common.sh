@@ -8,8 +8,10 @@
 # (pid reuse must never make us signal a stranger); nothing here needs root.
 
 # The long-running C daemons, started after migrations, in this order. A new daemon is one
-# word here plus its binary taskbus-<name> in the build.
-TB_DAEMONS=(api relay writer importer notifier webhooks scheduler reporter analytics activity)
+# word here plus its binary taskbus-<name> in the build. `api2` is a second instance of
+# taskbus-api on TASKBUS_API2_PORT (tests of what two instances must agree on); it exists
+# only when that port is set (tb_daemon_enabled in daemons.sh).
+TB_DAEMONS=(api api2 relay writer importer notifier webhooks scheduler reporter analytics activity)
 # Services that are not ours to build: started before the daemons, stopped after them.
 TB_SERVICES=(postgres redis kafka smtp)
 
@@ -115,12 +117,18 @@ tb_resolve_settings() {
     export TASKBUS_CACHE_DIR
     TASKBUS_CACHE_DIR=$(tb_abspath "${TASKBUS_CACHE_DIR:-${HOME:-/root}/.cache/taskbus}")
     export TASKBUS_SCHEMAS_DIR=${TASKBUS_SCHEMAS_DIR:-$TB_REPO/schemas}
+    # The second API instance: only when its port is given (an empty value is unset).
+    [ -n "${TASKBUS_API2_PORT:-}" ] || unset TASKBUS_API2_PORT
     local port
     for port in "$TASKBUS_HTTP_PORT" "$TASKBUS_PG_PORT" "$TASKBUS_REDIS_PORT" \
-        "$TASKBUS_KAFKA_PORT" "$TASKBUS_KAFKA_CONTROLLER_PORT" "$TASKBUS_SMTP_PORT"; do
+        "$TASKBUS_KAFKA_PORT" "$TASKBUS_KAFKA_CONTROLLER_PORT" "$TASKBUS_SMTP_PORT" \
+        ${TASKBUS_API2_PORT:+"$TASKBUS_API2_PORT"}; do
         [[ $port =~ ^[0-9]+$ ]] && [ "$port" -ge 1 ] && [ "$port" -le 65535 ] ||
             tb_die "not a TCP port: '$port' (check the TASKBUS_*_PORT variables)"
     done
+    if [ "${TASKBUS_API2_PORT:-}" = "$TASKBUS_HTTP_PORT" ]; then
+        tb_die "TASKBUS_API2_PORT equals TASKBUS_HTTP_PORT ($TASKBUS_HTTP_PORT): the two API instances need two ports"
+    fi
 
     # Derived from the ports, always: the stack we run is the one on these ports, whatever
     # an older `eval "$(compose/local env)"` left in the caller's shell.
@@ -130,6 +138,12 @@ tb_resolve_settings() {
     TB_CHECK_HOST=$TASKBUS_HTTP_HOST
     case $TB_CHECK_HOST in 0.0.0.0 | '' | '*') TB_CHECK_HOST=127.0.0.1 ;; esac
     export TASKBUS_API_URL="http://$TB_CHECK_HOST:$TASKBUS_HTTP_PORT"
+    if [ -n "${TASKBUS_API2_PORT:-}" ]; then
+        export TASKBUS_API2_PORT
+        export TASKBUS_API2_URL="http://$TB_CHECK_HOST:$TASKBUS_API2_PORT"
+    else
+        unset TASKBUS_API2_URL
+    fi
     # E-mail goes to the local catcher (compose/lib/smtp.sh); links in it point at the API.
     export TASKBUS_SMTP_URL="smtp://127.0.0.1:$TASKBUS_SMTP_PORT"
     export TASKBUS_PUBLIC_URL=${TASKBUS_PUBLIC_URL:-$TASKBUS_API_URL}

@@ -4,7 +4,9 @@
 # Rules: a daemon runs in its own session (setsid), so a Ctrl-C in the terminal or the
 # end of tests/run never signals it behind our back; it inherits the resolved environment
 # (every TASKBUS_* of the caller included). Stopping is SIGTERM, then SIGKILL after 20 s;
-# `kill` is SIGKILL at once, for crash tests.
+# `kill` is SIGKILL at once, for crash tests. `api2` is a second taskbus-api on
+# TASKBUS_API2_PORT (same environment otherwise, same Postgres, Redis and Kafka); it is
+# enabled only when that port is set.
 
 tb_is_daemon() {
     local d
@@ -14,14 +16,46 @@ tb_is_daemon() {
     return 1
 }
 
-tb_daemon_pid() {
-    tb_pidfile_pid "$1" "taskbus-$1"
+# The binary a daemon runs: taskbus-<name>, except api2, which is taskbus-api again.
+tb_daemon_binary() {
+    case $1 in
+    api2) printf 'api\n' ;;
+    *) printf '%s\n' "$1" ;;
+    esac
 }
 
-# The API answers GET /ready with 200 once Postgres, Redis and Kafka are reachable.
+# The HTTP port of an API instance ("-" for the other daemons).
+tb_daemon_port() {
+    case $1 in
+    api) printf '%s\n' "$TASKBUS_HTTP_PORT" ;;
+    api2) printf '%s\n' "${TASKBUS_API2_PORT:--}" ;;
+    *) printf -- '-\n' ;;
+    esac
+}
+
+# The base URL of an API instance (empty for the other daemons).
+tb_daemon_url() {
+    case $1 in
+    api) printf '%s\n' "$TASKBUS_API_URL" ;;
+    api2) printf '%s\n' "${TASKBUS_API2_URL:-}" ;;
+    *) printf '\n' ;;
+    esac
+}
+
+# True when the daemon belongs to this stack: all of them, api2 only with TASKBUS_API2_PORT.
+tb_daemon_enabled() {
+    [ "$1" != api2 ] || [ -n "${TASKBUS_API2_PORT:-}" ]
+}
+
+tb_daemon_pid() {
+    tb_pidfile_pid "$1" "taskbus-$(tb_daemon_binary "$1")"
+}
+
+# An API instance answers GET /ready with 200 once Postgres, Redis and Kafka are
+# reachable. $1: its base URL (default: the first instance's).
 tb_api_ready() {
-    local code
-    code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$TASKBUS_API_URL/ready" 2>/dev/null) || true
+    local code url=${1:-$TASKBUS_API_URL}
+    code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$url/ready" 2>/dev/null) || true
     [ "$code" = 200 ]
 }
 
@@ -35,33 +69,45 @@ tb_daemon_wait_ready() {
         fi
         now=$(date +%s)
         case $name in
-        api) tb_api_ready && return 0 ;;
+        api | api2) tb_api_ready "$(tb_daemon_url "$name")" && return 0 ;;
         # No health endpoint: still alive after a second is as good as it gets.
         *) [ $((now - start)) -ge 1 ] && return 0 ;;
         esac
         if [ $((now - start)) -ge "$timeout" ]; then
             tb_tail_log "$log" 40
-            tb_die "$name did not become ready within ${timeout}s: GET $TASKBUS_API_URL/ready never answered 200 (see $log)"
+            tb_die "$name did not become ready within ${timeout}s: GET $(tb_daemon_url "$name")/ready never answered 200 (see $log)"
         fi
         sleep 0.2
     done
 }
 
 tb_daemon_start() {
-    local name=$1 pid log=$TB_LOGS/$1.log
+    local name=$1 pid log=$TB_LOGS/$1.log binary port
+    binary=$(tb_daemon_binary "$name")
+    tb_daemon_enabled "$name" ||
+        tb_die "$name is a second API instance: set TASKBUS_API2_PORT (its port) to run it"
     if pid=$(tb_daemon_pid "$name"); then
-        if [ "$TB_BUILD/taskbus-$name" -nt "$TB_RUN/$name.pid" ]; then
+        if [ "$TB_BUILD/taskbus-$binary" -nt "$TB_RUN/$name.pid" ]; then
             tb_say "$name: already running (pid $pid); its binary was rebuilt since, 'compose/local restart $name' picks it up"
         else
             tb_say "$name: already running (pid $pid)"
         fi
         return 0
     fi
-    tb_binary "$name" || return 0
-    [ "$name" = api ] && tb_port_free_or_die "$TASKBUS_HTTP_PORT" TASKBUS_HTTP_PORT
+    tb_binary "$binary" || return 0
+    port=$(tb_daemon_port "$name")
+    case $name in
+    api) tb_port_free_or_die "$port" TASKBUS_HTTP_PORT ;;
+    api2) tb_port_free_or_die "$port" TASKBUS_API2_PORT ;;
+    esac
     tb_say "$name: starting (log: $log)"
     tb_raise_nofile
-    nohup setsid "$TB_BIN" >>"$log" 2>&1 </dev/null 9>&- &
+    if [ "$name" = api2 ]; then
+        # The same environment as api but its own port.
+        TASKBUS_HTTP_PORT=$port nohup setsid "$TB_BIN" >>"$log" 2>&1 </dev/null 9>&- &
+    else
+        nohup setsid "$TB_BIN" >>"$log" 2>&1 </dev/null 9>&- &
+    fi
     pid=$!
     printf '%s\n' "$pid" >"$TB_RUN/$name.pid"
     tb_daemon_wait_ready "$name" "$pid"
@@ -85,13 +131,16 @@ tb_daemon_stop() {
 }
 
 tb_daemon_status() {
-    local name=$1 pid port=-
-    [ "$name" = api ] && port=$TASKBUS_HTTP_PORT
+    local name=$1 pid port binary
+    port=$(tb_daemon_port "$name")
+    binary=$(tb_daemon_binary "$name")
     if pid=$(tb_daemon_pid "$name" 2>/dev/null); then
         tb_status_line "$name" up "$pid" "$port" "$TB_LOGS/$name.log"
-    elif [ -x "$TB_BUILD/taskbus-$name" ]; then
+    elif ! tb_daemon_enabled "$name"; then
+        return 0 # api2 without TASKBUS_API2_PORT: not part of this stack
+    elif [ -x "$TB_BUILD/taskbus-$binary" ]; then
         tb_status_line "$name" down - "$port" "$TB_LOGS/$name.log"
     else
-        tb_status_line "$name" down - "$port" "(not built: $TB_BUILD/taskbus-$name)"
+        tb_status_line "$name" down - "$port" "(not built: $TB_BUILD/taskbus-$binary)"
     fi
 }

@@ -2,7 +2,8 @@
 stack back to healthy afterwards.
 
 Owns: the windows of a run (baseline, then one per fault: kill -9 of the writer, the
-relay, the API, Kafka, Postgres and Redis in turn, then SIGTERM of the API), each with
+relay, the API, Kafka, Postgres and Redis in turn, Redis stopped, Redis frozen (SIGSTOP),
+then SIGTERM of the API), each with
 its start, the moment of the fault, the moment the service was back and its end;
 the API window's keyed writes held in flight when the API dies; restore().
 Rules:
@@ -17,6 +18,7 @@ Rules:
 """
 
 import os
+import signal
 import threading
 import time
 
@@ -49,7 +51,8 @@ LATE_STEP_S = 0.07  # one late request after another, through the drain (about 4
 
 GRACEFUL_WINDOW = "SIGTERM api"
 PROBE_WINDOW = "kill -9 api"
-ALL_FAULTS = ("writer", "relay", "api", "kafka", "postgres", "redis", "api-sigterm")
+ALL_FAULTS = ("writer", "relay", "api", "kafka", "postgres", "redis", "redis-stop", "redis-freeze",
+              "api-sigterm")
 # A subset for working on one fault by hand (comma-separated names of ALL_FAULTS).
 FAULTS = tuple(f for f in os.environ.get("TASKBUS_FAULTS_ONLY", "").split(",") if f) or ALL_FAULTS
 assert set(FAULTS) <= set(ALL_FAULTS), f"TASKBUS_FAULTS_ONLY names unknown faults: {FAULTS}"
@@ -92,6 +95,33 @@ class Schedule:
         wd["inject"] = time.time()  # compose/local returns once the process is gone
         time.sleep(DOWN_S)
         stack_control.start(name)
+        wd["back"] = time.time()
+        time.sleep(SETTLE_S)
+
+    def stop(self, name):
+        """A graceful stop (compose/local stop), down DOWN_S, then start."""
+        wd = self._open(f"stop {name}")
+        try:
+            stack_control.stop(name)
+            wd["inject"] = time.time()
+            time.sleep(DOWN_S)
+        finally:
+            stack_control.start(name)
+        wd["back"] = time.time()
+        time.sleep(SETTLE_S)
+
+    def freeze(self, name):
+        """SIGSTOP for DOWN_S, then SIGCONT: the process keeps its connections open and
+        answers nothing (a hung server, not a dead one)."""
+        wd = self._open(f"SIGSTOP {name}")
+        state, pid = stack_control.status().get(name, ("down", None))
+        assert state == "up" and pid, f"{name} is not running, it cannot be frozen"
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            wd["inject"] = time.time()
+            time.sleep(DOWN_S)
+        finally:
+            os.kill(pid, signal.SIGCONT)
         wd["back"] = time.time()
         time.sleep(SETTLE_S)
 
@@ -224,6 +254,10 @@ class Schedule:
                 self.kill_api_with_keys_in_flight()
             elif f == "api-sigterm":
                 self.sigterm_api()
+            elif f == "redis-stop":
+                self.stop("redis")
+            elif f == "redis-freeze":
+                self.freeze("redis")
             else:
                 self.kill(f)
         self.close()
@@ -237,8 +271,15 @@ def _wait(pred, timeout, what):
 
 
 def restore(api_url, timeout=180, log=print):
-    """Starts every service and daemon that is down; waits for /ready 200."""
+    """Wakes every stopped (SIGSTOP) process, starts every service and daemon that is
+    down; waits for /ready 200."""
     problems = []
+    try:
+        for name, (state, pid) in stack_control.status().items():
+            if state == "up" and pid:
+                os.kill(pid, signal.SIGCONT)  # harmless to a running process
+    except Exception as e:  # noqa: BLE001 - reported with the rest
+        problems.append(f"SIGCONT: {e}")
     for svc in SERVICES:
         try:
             stack_control.start(svc)

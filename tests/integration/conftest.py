@@ -1,7 +1,8 @@
 """Fixtures of the black-box integration tests (tests/integration).
 
-Owns: the connection to the stack under test (TASKBUS_API_URL, KAFKA_BROKERS,
-TASKBUS_REPO, TASKBUS_JWT_SECRET from tests/run or `compose/local env`), clients with
+Owns: the connection to the stack under test (TASKBUS_API_URL, TASKBUS_API2_URL (the
+second API instance, `api2`), KAFKA_BROKERS, TASKBUS_REPO, TASKBUS_JWT_SECRET from
+tests/run or `compose/local env`), clients with
 their own X-Forwarded-For, fresh users and the `user-events` collector.
 Rules: a missing or unreachable stack FAILS every test that needs it (never a skip: a
 green run must mean the stack was tested); fixtures that touch the stack are opt-in, so a
@@ -28,15 +29,30 @@ def _env(name):
     return v
 
 
-@pytest.fixture(scope="session")
-def api_url():
-    url = _env("TASKBUS_API_URL").rstrip("/")
+def _reachable_api(name):
+    """The base URL in environment variable `name`, once its API answers /health 200."""
+    url = _env(name).rstrip("/")
     try:
         r = requests.get(url + "/health", timeout=10)
     except requests.RequestException as e:
-        pytest.fail(f"the API at {url} is unreachable: {e}", pytrace=False)
+        pytest.fail(f"the API at {url} ({name}) is unreachable: {e}", pytrace=False)
     if r.status_code != 200:
-        pytest.fail(f"the API at {url} answers /health with {r.status_code}: {r.text[:300]}", pytrace=False)
+        pytest.fail(f"the API at {url} ({name}) answers /health with {r.status_code}: {r.text[:300]}",
+                    pytrace=False)
+    return url
+
+
+@pytest.fixture(scope="session")
+def api_url():
+    return _reachable_api("TASKBUS_API_URL")
+
+
+@pytest.fixture(scope="session")
+def api2_url(api_url):
+    """The second API instance of the same stack (`compose/local`'s api2; tests/run starts
+    it on TASKBUS_TEST_API2_PORT, 18081): same Postgres, Redis, Kafka and JWT secret."""
+    url = _reachable_api("TASKBUS_API2_URL")
+    assert url != api_url, f"TASKBUS_API2_URL is the first instance's URL {api_url}"
     return url
 
 

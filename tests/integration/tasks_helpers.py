@@ -90,6 +90,10 @@ class TaskApi:
         """The same user from a new client address (its own per-IP bucket)."""
         return TaskApi(self.user, Client(self.c.base))
 
+    def on(self, base_url):
+        """The same user from the same address, through another API instance."""
+        return TaskApi(self.user, self.c.twin(base_url))
+
     def req(self, method, path, headers=None, retries=3, **kw):
         for _ in range(retries + 1):
             r = self.c.request(method, path, token=self.token, headers=headers, **kw)

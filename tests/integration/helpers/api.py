@@ -54,6 +54,11 @@ class Client:
         self.session = requests.Session()
         self.session.headers["X-Forwarded-For"] = self.ip
 
+    def twin(self, base_url: str) -> "Client":
+        """The same machine (same address, so the same per-IP buckets) talking to another
+        API instance of the stack, as a load balancer would route it there."""
+        return Client(base_url, self.ip)
+
     def request(self, method, path, token=None, headers=None, **kw):
         hdrs = dict(headers or {})
         if token is not None:

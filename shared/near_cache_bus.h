@@ -1,0 +1,76 @@
+/*
+ * near_cache_bus.h: the Redis side of the near-cache protocol (docs/decisions.md, "Near
+ * cache").
+ *
+ * Owns: the registry keys and the invalidation channel, the timing constants derived from
+ * the lease length, and the only ways they are written or read:
+ *   {nc}:seq            a global sequence; every invalidation takes the next number and
+ *                       is published with it, in the same script (so publish order is
+ *                       sequence order and an instance sees a gap when it missed one)
+ *   {nc}:leases         sorted set: API instance id -> lease expiry (Redis clock, ms)
+ *   {nc}:acks           hash: API instance id -> the highest sequence it has applied with
+ *                       no gap before it
+ *   {nc}:born           when this registry started (Redis clock, ms); a registry younger
+ *                       than a lease (Redis restarted, flushed or failed over) reports
+ *                       nothing acknowledged until every lease granted before it expired
+ *   {nc}:invalidations  the channel; a message is "<seq> <user id>"
+ * Rules: a change is reported (a command applied, a logout answered) only after
+ * near_cache_bus_acked() says every live instance applied its sequence; an instance
+ * acknowledges a sequence only after it dropped what that sequence invalidates and every
+ * earlier one. All keys carry the {nc} hash tag (one Redis Cluster slot).
+ */
+#ifndef TASKBUS_SHARED_NEAR_CACHE_BUS_H
+#define TASKBUS_SHARED_NEAR_CACHE_BUS_H
+
+#include <stdbool.h>
+
+#include "shared/redis_pool.h"
+
+#define NEAR_CACHE_SEQ_KEY "{nc}:seq"
+#define NEAR_CACHE_LEASES_KEY "{nc}:leases"
+#define NEAR_CACHE_ACKS_KEY "{nc}:acks"
+#define NEAR_CACHE_BORN_KEY "{nc}:born"
+#define NEAR_CACHE_CHANNEL "{nc}:invalidations"
+
+/* Derived from the lease length L (TASKBUS_NEAR_CACHE_LEASE_MS, the same on every API
+ * instance and writer):
+ * - an instance trusts its lease for L minus the margin after it asked for it (clock
+ *   rates, scheduling);
+ * - a journal row of undelivered effects younger than the grace is a landing in progress
+ *   and does not stop renewals; an older one does;
+ * - a writer releases a row it has seen pending for grace + L + margin: by then no
+ *   instance holds a lease granted before it could see the row. */
+int near_cache_margin_ms(int lease_ms);
+int near_cache_journal_grace_ms(int lease_ms);
+int near_cache_release_after_ms(int lease_ms);
+
+/* Publishes an invalidation of everything cached for user_id; *seq_out is its sequence.
+ * 0, or -1 (Redis unavailable). */
+int near_cache_bus_publish(redis_pool *redis, const char *user_id, long long *seq_out);
+
+/* 1 when every live lease has acknowledged seq (-1: the registry's current sequence) and
+ * the registry is older than a lease, 0 not yet, -1 Redis unavailable. lease_ms is this process's configured lease length. */
+int near_cache_bus_acked(redis_pool *redis, long long seq, int lease_ms);
+
+/* Polls near_cache_bus_acked until 1 or timeout_ms passed. 1, 0 (timed out) or -1. A
+ * timeout a little over a lease always suffices while Redis answers: a stalled instance's
+ * lease expires. */
+int near_cache_bus_wait(redis_pool *redis, long long seq, int lease_ms, int timeout_ms);
+
+/* Publishes and waits: what a revocation does before it answers. 0 acknowledged, -1 not
+ * (Redis unavailable or no acknowledgement in time). */
+int near_cache_bus_invalidate_user(redis_pool *redis, const char *user_id, int lease_ms);
+
+/* --- an API instance's side (api/near_cache_lease.c) --- */
+
+/* Grants or extends instance's lease to now + lease_ms (Redis clock) and records acked as
+ * its acknowledgement. *current_seq: the registry's sequence now. 0, or -1. */
+int near_cache_bus_renew(redis_pool *redis, const char *instance, int lease_ms, long long acked,
+                         long long *current_seq);
+/* Records acked as instance's acknowledgement (only while its lease is registered).
+ * 0, or -1. */
+int near_cache_bus_ack(redis_pool *redis, const char *instance, long long acked);
+/* Removes instance from the registry (a clean shutdown). */
+void near_cache_bus_leave(redis_pool *redis, const char *instance);
+
+#endif
