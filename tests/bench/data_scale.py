@@ -64,6 +64,8 @@ RARE_WORD, COMMON_WORD, COMMON_TAG = "zanzibar", "meeting", "work"
 SORTS = ["created_at", "updated_at", "due_at", "priority"]
 PAGE = 50
 SLOW_MS = 20
+# the API publishes its near-cache counters after every lease renewal (lease / 5)
+NEAR_PUBLISH_S = int(os.environ.get("TASKBUS_NEAR_CACHE_LEASE_MS", "2000")) / 5000 + 0.2
 PATCH_WAIT_S = 30
 REPORT_TIMEOUT_S = 300
 
@@ -254,9 +256,25 @@ class Api:
         out = {}
         for name, labels, value in METRIC_RE.findall(r.text):
             if name in ("http_request_duration_seconds_sum", "http_request_duration_seconds_count",
-                        "cache_requests_total"):
+                        "cache_requests_total", "taskbus_near_cache_lookups_total"):
                 out[(name, labels)] = float(value)
         return out
+
+    def near_lookups(self):
+        """{"hit": n, "miss": n} of the near cache as the API last published them."""
+        return {labels.split('"')[1]: int(v) for (name, labels), v in self.metrics().items()
+                if name == "taskbus_near_cache_lookups_total" and labels.startswith("result=")}
+
+    def near_block(self, fn):
+        """Runs fn(); the near cache's lookups during it. The API publishes those counters
+        after each lease renewal (every lease/5), not per request, so the block is framed
+        by waits of one publication period."""
+        time.sleep(NEAR_PUBLISH_S)
+        before = self.near_lookups()
+        fn()
+        time.sleep(NEAR_PUBLISH_S)
+        after = self.near_lookups()
+        return {k: after[k] - before.get(k, 0) for k in after}
 
     def timed(self, method, path, **kw):
         """One request with the client's time, the server's time and the cache's answer."""
@@ -328,21 +346,34 @@ def measure_reads(api, task_id, rounds, slow, slow_log):
     qs = queries(now) + [("GET /tasks/stats", None)]
     raw = {label: {"uncached": [], "cached": []} for label, _ in qs}
     items = {}
-    for rnd in range(rounds):
-        bump(api, task_id, rnd)
+    near = {"uncached": {}, "cached": {}}
+
+    def block(kind):
         for label, params in qs:
             path = "/api/v1/tasks/stats" if params is None else "/api/v1/tasks"
-            for kind in ("uncached", "cached"):
-                r, m = timed_slow(api, slow, slow_log, label, path, params)
-                raw[label][kind].append(m)
-                if r.status_code != 200:
-                    # e.g. 503 when the statement timeout cut the query: counted, shown
-                    say(f"{label} ({kind}) answered {r.status_code} {r.text[:200]}")
-                elif params is not None:
-                    items[label] = len(r.json()["items"])
-    return {label: {"params": params, "items": items.get(label),
-                    "uncached": summarize(raw[label]["uncached"]),
-                    "cached": summarize(raw[label]["cached"])} for label, params in qs}
+            r, m = timed_slow(api, slow, slow_log, label, path, params)
+            raw[label][kind].append(m)
+            if r.status_code != 200:
+                # e.g. 503 when the statement timeout cut the query: counted, shown
+                say(f"{label} ({kind}) answered {r.status_code} {r.text[:200]}")
+            elif params is not None:
+                items[label] = len(r.json()["items"])
+
+    # each round: one write, every query once (uncached), then every query again (cached)
+    for rnd in range(rounds):
+        bump(api, task_id, rnd)
+        for kind in ("uncached", "cached"):
+            add_counts(near[kind], api.near_block(lambda: block(kind)))
+    return {"near_cache": near,
+            "queries": {label: {"params": params, "items": items.get(label),
+                                "uncached": summarize(raw[label]["uncached"]),
+                                "cached": summarize(raw[label]["cached"])}
+                        for label, params in qs}}
+
+
+def add_counts(total, more):
+    for k, v in more.items():
+        total[k] = total.get(k, 0) + v
 
 
 def walk(api, sort, pages, slow, slow_log):
@@ -378,15 +409,20 @@ def pages_summary(samples):
 
 
 def measure_pages(api, task_id, pages, slow, slow_log):
+    """After one write: every sort's walk (uncached), then every walk again (cached)."""
     bump(api, task_id, "pages")
-    out = {}
-    for sort in SORTS:
-        for d in ("", "-"):
-            uncached = walk(api, f"{d}{sort}", pages, slow, slow_log)
-            cached = walk(api, f"{d}{sort}", pages, slow, slow_log)
-            out[f"sort={d}{sort}"] = {"uncached": pages_summary(uncached),
-                                      "cached": pages_summary(cached)}
-    return out
+    sorts = [f"{d}{sort}" for sort in SORTS for d in ("", "-")]
+    walks = {"uncached": {}, "cached": {}}
+    near = {}
+    for kind in ("uncached", "cached"):
+        def all_walks(kind=kind):
+            for sort in sorts:
+                walks[kind][sort] = walk(api, sort, pages, slow, slow_log)
+        near[kind] = api.near_block(all_walks)
+    return {"near_cache": near,
+            "walks": {f"sort={sort}": {"uncached": pages_summary(walks["uncached"][sort]),
+                                       "cached": pages_summary(walks["cached"][sort])}
+                      for sort in sorts}}
 
 
 def reporter_pid():
@@ -465,7 +501,9 @@ def measure(api, task_id, a, size_label, slow_log):
     say(f"{size_label}: CSV report")
     report = measure_report(api)
     machine_load("diff", name)
-    return {"reads": reads, "pages": pages, "report": report, "slow_statements": slow,
+    return {"reads": reads["queries"], "pages": pages["walks"],
+            "near_cache": {"reads": reads["near_cache"], "pages": pages["near_cache"]},
+            "report": report, "slow_statements": slow,
             "seconds": round(time.monotonic() - t0, 1)}
 
 

@@ -11,7 +11,11 @@ renewals, acknowledgements) first; its rate times each window's length is taken 
 the per-request figures ("net"), and the raw figures stay in the JSON. Writes
 <work>/redis_roundtrips.json.
 Rules: commands and sockets are attributed to a process by their client port (`ss -tnp`
-maps ports to processes); a script's inner commands (MONITOR shows them right after the
+maps ports to processes), and a connection that named itself (CLIENT SETNAME: the
+near-cache subscriber, the rate-limit reconciler, the SSE hub) is counted apart as that
+process's background connection "taskbus-api [name]": they work off the request path, so
+the per-request figures ("the request path") are those of the API's unnamed connections
+(its request pool), and the named ones are shown beside them; a script's inner commands (MONITOR shows them right after the
 EVALSHA, with no address) belong to the caller of the preceding EVALSHA/EVAL; requests
 are sequential, so nothing else of ours is in flight; "steady state" means warm: every
 request's answer was cached before its window starts.
@@ -41,15 +45,28 @@ def redis_port():
     return urllib.parse.urlsplit(env("REDIS_URL")).port
 
 
+def client_names():
+    """{client port: CLIENT SETNAME name} of the named connections to our Redis."""
+    out = {}
+    for c in redis.Redis.from_url(env("REDIS_URL")).client_list():
+        if c.get("name") and ":" in c.get("addr", ""):
+            out[int(c["addr"].rsplit(":", 1)[1])] = c["name"]
+    return out
+
+
 def sockets():
-    """{client port: (process name, data segments sent)} of every TCP connection to Redis."""
+    """{client port: (label, data segments sent)} of every TCP connection to Redis; the
+    label is the process name, with " [name]" for a connection that named itself."""
     out = subprocess.run(["ss", "-Htnpi", f"( dport = :{redis_port()} )"], capture_output=True,
                          text=True, check=True).stdout
+    names = client_names()
     found, port, name = {}, None, None
     for line in out.splitlines():
         m = SS_CONN_RE.search(line)
         if m:
             port, name = int(m.group(1)), m.group(2)
+            if port in names:
+                name = f"{name} [{names[port]}]"
             found[port] = (name, 0)
             continue
         s = SS_SEGS_RE.search(line)
@@ -114,13 +131,14 @@ def window(fn, n, settle_s):
     by_proc = attribute(lines, owners)
     segs = segments_sent(before, after)
     empty = {"client": Counter(), "lua": Counter()}
+    labels = set(PROCS) | {k for k in list(by_proc) + list(segs) if k.startswith("taskbus-api [")}
     return {
         "requests": n, "seconds": round(seconds, 3),
         "procs": {p: {"commands": dict(by_proc.get(p, empty)["client"]),
                       "lua": dict(by_proc.get(p, empty)["lua"]),
-                      "round_trips": segs.get(p, 0)} for p in PROCS},
+                      "round_trips": segs.get(p, 0)} for p in sorted(labels)},
         "unattributed": {k: dict(v["client"]) for k, v in by_proc.items()
-                         if k not in PROCS and k != "python"},
+                         if k not in labels and k != "python"},
     }
 
 
@@ -134,7 +152,11 @@ def per_request(w, bg):
 
     cmds, bg_cmds = sum(api["commands"].values()), sum(bg_api["commands"].values())
     writer = w["procs"]["taskbus-writer"]
+    background = {p: {"round_trips_per_request": round(d["round_trips"] / n, 2),
+                      "commands": d["commands"]}
+                  for p, d in w["procs"].items() if p.startswith("taskbus-api [")}
     return {
+        "api_background_connections": background,
         "requests": n, "window_seconds": w["seconds"],
         "api_round_trips_per_request": net(api["round_trips"], bg_api["round_trips"]),
         "api_round_trips_per_request_raw": round(api["round_trips"] / n, 2),
@@ -186,7 +208,10 @@ def main():
                        "api_round_trips_per_s": round(bg_api["round_trips"] / bg["seconds"], 2),
                        "api_commands_per_s": round(sum(bg_api["commands"].values())
                                                    / bg["seconds"], 2),
-                       "api_commands": bg_api["commands"]},
+                       "api_commands": bg_api["commands"],
+                       "named_round_trips_per_s": {
+                           p: round(d["round_trips"] / bg["seconds"], 2)
+                           for p, d in bg["procs"].items() if p.startswith("taskbus-api [")}},
         "get_task": per_request(window(gets, REQUESTS, 0.2), bg),
         "list_tasks": per_request(window(lists, REQUESTS, 0.2), bg),
         "post_task": per_request(window(posts, REQUESTS, 1.5), bg),

@@ -220,22 +220,34 @@ def redis_section(rt):
            "without requests and is taken out (\"net\"); raw figures beside it.", ""]
     bg = rt.get("background")
     if bg:
-        out += [f"API background with no requests: {bg['api_round_trips_per_s']} round trips/s, "
-                f"{bg['api_commands_per_s']} commands/s {bg['api_commands']} "
-                f"(over {bg['seconds']} s).", ""]
-    out += ["| request | n | **API round trips / request (net)** | raw | target | | "
-            "API commands / request (net) | API commands | inside the API's scripts / request |",
-            "|---|---|---|---|---|---|---|---|---|"]
+        named = bg.get("named_round_trips_per_s") or {}
+        out += [f"API request path (its unnamed pool connections) with no requests: "
+                f"{bg['api_round_trips_per_s']} round trips/s, {bg['api_commands_per_s']} "
+                f"commands/s {bg['api_commands']} (over {bg['seconds']} s)"
+                + (f"; its named background connections: "
+                   + ", ".join(f"{k} {v}/s" for k, v in sorted(named.items())) if named else "")
+                + ".", ""]
+    out += ["The API's own connections that named themselves (CLIENT SETNAME: the near-cache "
+            "subscriber, the rate-limit reconciler, the SSE hub) work off the request path; "
+            "their traffic during the requests is in the last column, per request, raw.", "",
+            "| request | n | **API round trips / request (request path, net)** | raw | target | | "
+            "API commands / request (net) | API commands | inside the API's scripts / request | "
+            "background connections, round trips / request |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for label, key, target, text in REDIS_TARGETS:
         d = rt.get(key)
         if not d:
-            out.append(f"| {label} | n/a | | | {text} | | | | |")
+            out.append(f"| {label} | n/a | | | {text} | | | | | |")
             continue
+        named = d.get("api_background_connections") or {}
         out.append(f"| {label} | {d['requests']} | **{d['api_round_trips_per_request']}** | "
                    f"{d['api_round_trips_per_request_raw']} | {text} | "
                    f"{'reached' if redis_ok(d, target) else 'not reached'} | "
                    f"{d['api_commands_per_request']} | {d['api_commands']} | "
-                   f"{d['api_lua_inner_commands_per_request']} {d['api_lua_inner_commands']} |")
+                   f"{d['api_lua_inner_commands_per_request']} {d['api_lua_inner_commands']} | "
+                   + (", ".join(f"{k.split('[', 1)[1].rstrip(']')} {v['round_trips_per_request']} "
+                                f"{v['commands']}" for k, v in sorted(named.items())) or "none")
+                   + " |")
     d = rt.get("post_task")
     if d:
         out += ["", f"The writer for the {d['requests']} POSTs (whole window): "
@@ -260,6 +272,12 @@ def failures(*summaries):
             if smp["status"] != 200:
                 bad[smp["status"]] = bad.get(smp["status"], 0) + 1
     return "".join(f" (**{st} x{n}**)" for st, n in sorted(bad.items()))
+
+
+def near(d):
+    if not d:
+        return "n/a"
+    return f"{d.get('hit', 0):,} / {d.get('miss', 0):,}"
 
 
 def growth(a, b):
@@ -355,9 +373,11 @@ def scale_section(scale):
     out += [f"Every list query asks for the first page of 50. **Uncached**: the first request of "
             "the query after a write through the API (`PATCH` of one of the user's tasks with "
             "`Prefer: wait`, answered once applied, so every API instance dropped the user's "
-            "cached pages); **cached**: the same request again. The cache column is what the "
-            "API's own `cache_requests_total` counted for the request (`miss`, `hit`, or `none`: "
-            "no cache lookup). Times are the server's (the route's "
+            "cached pages), every query once; **cached**: then every query again. The cache "
+            "column is what the API's own `cache_requests_total` (the Redis cache) counted for "
+            "the request: `miss` (read from Postgres), `hit`, or `none`: no Redis cache lookup, "
+            "i.e. served by the near cache, or a read without a cache. Times are the server's "
+            "(the route's "
             "`http_request_duration_seconds` for that one request), the median of "
             f"{fmt(st.get('rounds'))} rounds; client times (one keep-alive connection, Python) "
             f"are in `data_scale.json`. Postgres' own buffers are warm in both.", "",
@@ -365,6 +385,14 @@ def scale_section(scale):
             f"cached {fmt(ns)} ms | cached {fmt(nl)} ms | cache (uncached / cached) | "
             f"uncached <= {SCALE_TARGET_MS:.0f} ms at {fmt(nl or ns)} |",
             "|---|---|---|---|---|---|---|---|---|"]
+    near_lines = []
+    for label, sz in (("small", small), ("large", large)):
+        nc = sz.get("near_cache")
+        if nc:
+            near_lines.append(
+                f"{fmt(sz.get('tasks_of_user'))} tasks: reads uncached {near(nc['reads'].get('uncached'))}, "
+                f"cached {near(nc['reads'].get('cached'))}; deep pages uncached "
+                f"{near(nc['pages'].get('uncached'))}, cached {near(nc['pages'].get('cached'))}")
     labels = list((large or small).get("reads", {}).keys())
     for q in labels:
         rs, rl = small.get("reads", {}).get(q), large.get("reads", {}).get(q)
@@ -380,8 +408,14 @@ def scale_section(scale):
             f"{ms(rl['cached']['server_ms'] if rl else None)} | "
             f"{'/'.join(last['uncached']['cache'])} / {'/'.join(last['cached']['cache'])} | "
             f"{'n/a' if within is None else ('yes' if within <= SCALE_TARGET_MS else '**no**')} |")
+    if near_lines:
+        out += ["", "Near cache lookups (hits / misses; each request looks up its session and "
+                "its page; the API publishes these counters once per lease renewal, so they are "
+                "read per block of requests, not per request): "
+                + "; ".join(near_lines) + "."]
     out += ["", f"Deep keyset pages: {fmt(st.get('pages'))} pages of 50 following `next_cursor`, "
-            "uncached (after one write) then cached; server ms, first / median / max / last page.",
+            "in every sort after one write (uncached), then every walk again (cached); server ms, "
+            "first / median / max / last page.",
             "",
             f"| sort | pages | uncached {fmt(ns)} | uncached {fmt(nl)} | growth (median) | "
             f"cached {fmt(ns)} | cached {fmt(nl)} |", "|---|---|---|---|---|---|---|"]
