@@ -216,8 +216,9 @@ def redis_section(rt):
            "Sequential requests of one client while MONITOR records the commands and the "
            "kernel's socket counters (`ss -ti`, data_segs_out) count the API's writes to Redis: "
            "a round trip is one write carrying data, so a pipeline or a script is one. The "
-           "API's background (lease renewals, acknowledgements) was measured in a window "
-           "without requests and is taken out (\"net\"); raw figures beside it.", ""]
+           "request path is the API's unnamed (pool) connections; their background (lease "
+           "renewals) was measured in a window without requests and is taken out (\"net\"); "
+           "raw figures beside it.", ""]
     bg = rt.get("background")
     if bg:
         named = bg.get("named_round_trips_per_s") or {}
@@ -257,7 +258,9 @@ def redis_section(rt):
 
 
 def ms(v):
-    return "n/a" if v is None else f"{v:.1f}"
+    if v is None:
+        return "n/a"
+    return f"{v:.2f}" if v < 1 else f"{v:.1f}"
 
 
 def items(r):
@@ -421,7 +424,7 @@ def scale_section(scale):
             f"cached {fmt(ns)} | cached {fmt(nl)} |", "|---|---|---|---|---|---|---|"]
 
     def fml(m):
-        return "n/a" if not m else f"{m['first']:.1f} / {m['median']:.1f} / {m['max']:.1f} / {m['last']:.1f}"
+        return "n/a" if not m else " / ".join(ms(m[k]) for k in ("first", "median", "max", "last"))
 
     for q in (large or small).get("pages", {}):
         ps, pl = small.get("pages", {}).get(q), large.get("pages", {}).get(q)
