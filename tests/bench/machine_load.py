@@ -11,7 +11,12 @@ during the phase are counted too (this kernel charges softirq work, e.g. loopbac
 to the process it interrupted, so ours includes it; irq+softirq is also given apart, for
 information, and overlaps ours); ours includes children
 that exited and were waited for (their parent's cutime), but a daemon of ours that exits
-mid-phase is lost (the writer stopped by the drain phase, a small idle share).
+mid-phase is lost (the writer stopped by the drain phase, a small idle share). A child
+that exited during the phase is charged to its parent's cutime with its WHOLE life, so the
+part it had used before the snapshot (known from the snapshot) is taken out of the parent
+again, for ours and for the busiest others alike: otherwise a Postgres backend that ends
+mid-phase (the writer's, when the drain phase stops it) or another engineer's test run
+that ends would count its earlier work into this phase (a shell at 563 % of a core).
 """
 
 import json
@@ -85,15 +90,28 @@ def comm(pid):
         return "?"
 
 
-def top_others(procs, old, mine, pct, n=5):
+def phase_cpu(procs, old):
+    """{pid: CPU jiffies used since the snapshot} of every live process, without the
+    earlier life of children that exited meanwhile (see the top)."""
+    out = {pid: cpu - old["procs"].get(str(pid), 0) for pid, (_, cpu) in procs.items()}
+    for spid, cpu in old["procs"].items():
+        if int(spid) in procs:
+            continue
+        # its time reaches the nearest ancestor still alive (a grandchild's through a child
+        # that exited too), so that is where its earlier life is taken out
+        parent, hops = old["parents"].get(spid), 0
+        while parent is not None and parent not in out and hops < 64:
+            parent, hops = old["parents"].get(str(parent)), hops + 1
+        if parent in out:
+            out[parent] -= cpu
+    # below 0: the exited child was not reaped by that parent (reparented first)
+    return {pid: max(0, d) for pid, d in out.items()}
+
+
+def top_others(used, mine, pct, n=5):
     """The n busiest processes not of this run, as "name pct" strings."""
-    deltas = []
-    for pid, (_, cpu) in procs.items():
-        if pid not in mine:
-            d = cpu - old.get(str(pid), 0)
-            if d > 0:
-                deltas.append((d, pid))
-    deltas.sort(reverse=True)
+    deltas = sorted(((d, pid) for pid, d in used.items() if pid not in mine and d > 0),
+                    reverse=True)
     return [f"{comm(pid)} {pct(d)}%" for d, pid in deltas[:n]]
 
 
@@ -104,13 +122,15 @@ def main():
     if cmd == "snap":
         with open(path, "w") as f:
             json.dump({"t": time.monotonic(), "cpu": machine_cpu(),
-                       "procs": {str(k): v[1] for k, v in procs.items()}}, f)
+                       "procs": {str(k): v[1] for k, v in procs.items()},
+                       "parents": {str(k): v[0] for k, v in procs.items()}}, f)
         return
     with open(path) as f:
         old = json.load(f)
     seconds = time.monotonic() - old["t"]
     mine = ours(procs, roots())
-    used = sum(max(0, procs[p][1] - old["procs"].get(str(p), 0)) for p in mine)
+    per_pid = phase_cpu(procs, old)
+    used = sum(per_pid[p] for p in mine)
     procs_cpu, irq, steal = (now - then for now, then in zip(machine_cpu(), old["cpu"]))
     pct = lambda jiffies: round(100.0 * jiffies / HZ / seconds, 1)  # noqa: E731
     write_result(f"cpu_{name}", {"seconds": round(seconds, 1),
@@ -119,7 +139,7 @@ def main():
                                  "others_pct": pct(max(0, procs_cpu + irq + steal - used)),
                                  "irq_softirq_pct": pct(irq), "steal_pct": pct(steal),
                                  "cores": os.cpu_count(),
-                                 "top_others": top_others(procs, old["procs"], mine, pct)})
+                                 "top_others": top_others(per_pid, mine, pct)})
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """Creates the benchmark's users and tasks through the API (tests/bench/run calls it).
 
-Owns: <work>/get_token.txt + get_ids.txt (one user and its tasks, for the cached GET),
-<work>/post_tokens.txt (users for the POST load), <work>/latency_users.json and
+Owns: <work>/get_token.txt + get_ids.txt (one user and its tasks, for the cached GET and
+the cached list page), <work>/post_tokens.txt + post_users.txt (users for the POST load
+and, by id, the produce baseline's message keys), <work>/latency_users.json and
 <work>/drain_users.json (users for the latency and drain phases).
 Rules: tasks are created through the API like a client would, then we wait (bounded) until
-the writer applied every one, and read each once so the GET phase starts from a warm
-cache; any refusal ends the run with the answer we got.
+the writer applied every one, and read each once (and the first list page of --list-limit
+once) so the GET phases start from a warm cache; any refusal ends the run with the answer
+we got.
 """
 
 import argparse
@@ -48,6 +50,13 @@ def read_task(token, task_id):
         sys.exit(f"read task {task_id}: {r.status_code} {r.text[:300]}")
 
 
+def list_first_page(token, limit):
+    r = session().get(f"{api_url()}/api/v1/tasks", params={"limit": limit},
+                      headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    if r.status_code != 200 or len(r.json()["items"]) != limit:
+        sys.exit(f"list the first page of {limit}: {r.status_code} {r.text[:300]}")
+
+
 def wait_applied(user_id, want, timeout_s=120):
     deadline = time.monotonic() + timeout_s
     have = -1
@@ -72,7 +81,10 @@ def main():
     ap.add_argument("--post-users", type=int, default=8)
     ap.add_argument("--latency-users", type=int, default=8)
     ap.add_argument("--drain-users", type=int, default=8)
+    ap.add_argument("--list-limit", type=int, default=50)
     a = ap.parse_args()
+    if a.tasks < a.list_limit:
+        sys.exit(f"--tasks {a.tasks}: the list phase needs at least --list-limit {a.list_limit}")
     work = work_dir()
 
     reader_id, reader_token = register_user(session(), "reader")
@@ -81,11 +93,13 @@ def main():
     wait_applied(reader_id, a.tasks)
     with ThreadPoolExecutor(max_workers=16) as pool:
         list(pool.map(lambda t: read_task(reader_token, t), ids))
+    list_first_page(reader_token, a.list_limit)
     write_lines(os.path.join(work, "get_token.txt"), [reader_token])
     write_lines(os.path.join(work, "get_ids.txt"), ids)
 
-    write_lines(os.path.join(work, "post_tokens.txt"),
-                [t for _, t in register_many("poster", a.post_users)])
+    posters = register_many("poster", a.post_users)
+    write_lines(os.path.join(work, "post_tokens.txt"), [t for _, t in posters])
+    write_lines(os.path.join(work, "post_users.txt"), [u for u, _ in posters])
     for name, n in (("latency_users", a.latency_users), ("drain_users", a.drain_users)):
         users = [{"id": u, "token": t} for u, t in register_many(name.split("_")[0], n)]
         with open(os.path.join(work, f"{name}.json"), "w") as f:
