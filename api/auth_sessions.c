@@ -584,7 +584,7 @@ auth_session_state auth_session_check(const api_app *app, const char *user_id, c
         auth_session_state known = near_verdict(app, nkey, user_id, sev);
         if (known != AUTH_SESSION_UNAVAILABLE)
             return known;
-        t = near_cache_ticket_take(app->near_cache, user_id);
+        t = near_cache_ticket_take(app->near_cache, user_id, NEAR_CACHE_SESSIONS);
     }
     char ekey[USER_EPOCH_KEY_BUF];
     char rkey[128];

@@ -39,6 +39,7 @@ typedef struct nc_entry {
     uint64_t epoch;
     uint64_t generation;
     uint32_t user_slot;
+    near_cache_family family;
     size_t cost;
     near_cache_blob *blob;
     char key[];
@@ -56,7 +57,7 @@ struct near_cache {
     size_t stripe_budget;
     _Atomic int64_t lease_until_ns;
     _Atomic uint64_t epoch;
-    _Atomic uint64_t generations[NC_USER_SLOTS];
+    _Atomic uint64_t generations[NEAR_CACHE_FAMILIES][NC_USER_SLOTS];
     _Atomic uint64_t hits, misses, stores, evictions;
     _Atomic int64_t bytes;
     nc_stripe stripes[NC_STRIPES];
@@ -153,23 +154,27 @@ void near_cache_bump_epoch(near_cache *nc) {
     atomic_fetch_add(&nc->epoch, 1);
 }
 
-void near_cache_invalidate_user(near_cache *nc, const char *user_id) {
-    atomic_fetch_add(&nc->generations[user_slot(user_id)], 1);
+void near_cache_invalidate_user(near_cache *nc, const char *user_id, unsigned mask) {
+    uint32_t slot = user_slot(user_id);
+    for (int f = 0; f < NEAR_CACHE_FAMILIES; f++)
+        if ((mask & (1u << f)) != 0)
+            atomic_fetch_add(&nc->generations[f][slot], 1);
 }
 
-near_cache_ticket near_cache_ticket_take(near_cache *nc, const char *user_id) {
-    near_cache_ticket t = {.usable = false};
+near_cache_ticket near_cache_ticket_take(near_cache *nc, const char *user_id,
+                                         near_cache_family family) {
+    near_cache_ticket t = {.usable = false, .family = family};
     /* Epoch and generation first: a lapse or invalidation after this point kills what is
      * stored under the ticket. */
     t.epoch = atomic_load(&nc->epoch);
-    t.generation = atomic_load(&nc->generations[user_slot(user_id)]);
+    t.generation = atomic_load(&nc->generations[family][user_slot(user_id)]);
     t.usable = near_cache_lease_valid(nc);
     return t;
 }
 
 static bool entry_live(near_cache *nc, const nc_entry *e) {
     return e->epoch == atomic_load(&nc->epoch) &&
-           e->generation == atomic_load(&nc->generations[e->user_slot]);
+           e->generation == atomic_load(&nc->generations[e->family][e->user_slot]);
 }
 
 /* ---------------------------------------------------------------- one stripe */
@@ -276,6 +281,7 @@ void near_cache_put(near_cache *nc, const near_cache_ticket *t, const char *user
     e->epoch = t->epoch;
     e->generation = t->generation;
     e->user_slot = user_slot(user_id);
+    e->family = t->family;
     e->cost = cost;
     e->blob = b;
     nc_stripe *s = stripe_of(nc, e->hash);

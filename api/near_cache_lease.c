@@ -29,6 +29,7 @@
 
 #define POLL_MAX_MS 50
 #define NEAR_CACHE_CLIENT_NAME "taskbus-api-near-cache"
+#define NEAR_CACHE_REGISTRY_CLIENT_NAME "taskbus-api-near-cache-registry"
 #define PG_ACQUIRE_MS 200
 #define REGISTRY_TIMEOUT_MAX_MS 200
 
@@ -81,7 +82,8 @@ static void drop_subscription(near_cache_lease *l, const char *why) {
 
 /* ---------------------------------------------------------------- invalidations */
 
-/* Applies "<seq> <user id>". */
+/* Applies "<seq> <user id>" (everything of the user) or "<seq> <user id> tasks" (their
+ * tasks and pages only). */
 static void apply_message(near_cache_lease *l, const char *payload, size_t len) {
     char text[128];
     if (len >= sizeof text)
@@ -101,7 +103,15 @@ static void apply_message(near_cache_lease *l, const char *payload, size_t len) 
         metrics_counter_add("taskbus_near_cache_gaps_total",
                             "Invalidation sequence gaps (every entry dropped)", NULL, 1);
     } else {
-        near_cache_invalidate_user(l->nc, end + 1);
+        char *user = end + 1;
+        char *scope = strchr(user, ' ');
+        unsigned mask = NEAR_CACHE_ALL_FAMILIES;
+        if (scope != NULL) {
+            *scope++ = '\0';
+            mask = strcmp(scope, NEAR_CACHE_SCOPE_TASKS) == 0 ? 1u << NEAR_CACHE_TASKS
+                                                              : NEAR_CACHE_ALL_FAMILIES;
+        }
+        near_cache_invalidate_user(l->nc, user, mask);
     }
     l->last_seq = seq;
 }
@@ -338,6 +348,7 @@ near_cache_lease *near_cache_lease_start(const taskbus_config *cfg, near_cache *
         free(l);
         return NULL;
     }
+    redis_pool_set_client_name(l->registry, NEAR_CACHE_REGISTRY_CLIENT_NAME);
     if (pthread_create(&l->thread, NULL, run, l) != 0) {
         errbuf_setf(err, errlen, "cannot start the near-cache lease thread");
         redis_pool_destroy(l->registry);

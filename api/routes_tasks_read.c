@@ -225,7 +225,7 @@ static void serve_page(api_request_ctx *ctx, const task_query *q) {
             near_cache_blob_release(b);
             return;
         }
-        t = near_cache_ticket_take(nc, ctx->user_id);
+        t = near_cache_ticket_take(nc, ctx->user_id, NEAR_CACHE_TASKS);
     }
     char *text = page_text(ctx, q, hash, nc == NULL || t.usable);
     if (text == NULL)

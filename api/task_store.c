@@ -176,7 +176,7 @@ task_store_result task_store_lookup(const api_app *app, const char *user_id, con
             *text = b;
             return TASK_STORE_FOUND;
         }
-        t = near_cache_ticket_take(app->near_cache, user_id);
+        t = near_cache_ticket_take(app->near_cache, user_id, NEAR_CACHE_TASKS);
     }
     return from_sources(app, &t, user_id, tid, nkey, task);
 }

@@ -13,7 +13,8 @@
  *   {nc}:born           when this registry started (Redis clock, ms); a registry younger
  *                       than a lease (Redis restarted, flushed or failed over) reports
  *                       nothing acknowledged until every lease granted before it expired
- *   {nc}:invalidations  the channel; a message is "<seq> <user id>"
+ *   {nc}:invalidations  the channel; a message is "<seq> <user id>" (all the user's
+ *                       entries) or "<seq> <user id> tasks" (their tasks and pages)
  * Rules: a change is reported (a command applied, a logout answered) only after
  * near_cache_bus_acked() says every live instance applied its sequence; an instance
  * acknowledges a sequence only after it dropped what that sequence invalidates and every
@@ -31,6 +32,8 @@
 #define NEAR_CACHE_ACKS_KEY "{nc}:acks"
 #define NEAR_CACHE_BORN_KEY "{nc}:born"
 #define NEAR_CACHE_CHANNEL "{nc}:invalidations"
+/* The scope word of a writer's invalidation: only the user's tasks and pages changed. */
+#define NEAR_CACHE_SCOPE_TASKS "tasks"
 
 /* Derived from the lease length L (TASKBUS_NEAR_CACHE_LEASE_MS, the same on every API
  * instance and writer):

@@ -57,6 +57,7 @@ struct redis_pool {
     pthread_cond_t cv;
     int64_t down_until_ns; /* monotonic; 0 when not down */
     atomic_bool breaker_open; /* set by an outside prober (redis_pool_set_breaker) */
+    char client_name[64];     /* CLIENT SETNAME on every new context; "" for none */
     redis_slot *slots;
 };
 
@@ -197,8 +198,18 @@ static redisContext *connect_ctx(redis_pool *pool) {
         mark_down(pool, err);
         return NULL;
     }
+    if (pool->client_name[0] != '\0') {
+        /* For operators (CLIENT LIST); a refusal only costs the name. */
+        redisReply *r = redisCommand(ctx, "CLIENT SETNAME %s", pool->client_name);
+        if (r != NULL)
+            freeReplyObject(r);
+    }
     mark_up(pool);
     return ctx;
+}
+
+void redis_pool_set_client_name(redis_pool *pool, const char *name) {
+    snprintf(pool->client_name, sizeof pool->client_name, "%s", name);
 }
 
 void redis_pool_set_breaker(redis_pool *pool, bool open) {

@@ -39,6 +39,9 @@ typedef struct redis_script {
 redisReply *redis_pool_eval(redis_pool *pool, redis_script *script, int numkeys, int argc,
                             const char **argv);
 
+/* Names every context this pool connects from now on (CLIENT SETNAME). Call before the
+ * pool is shared. */
+void redis_pool_set_client_name(redis_pool *pool, const char *name);
 /* The breaker (see redis_pool.c): while open, every command returns NULL at once. */
 void redis_pool_set_breaker(redis_pool *pool, bool open);
 bool redis_pool_breaker_open(redis_pool *pool);

@@ -71,7 +71,7 @@ static redis_script LAND_SCRIPT = {
         "    landed = landed + 1\n"
         "  end\n"
         "end\n"
-        "redis.call('PUBLISH', ARGV[5], seq .. ' ' .. ARGV[7])\n"
+        "redis.call('PUBLISH', ARGV[5], seq .. ' ' .. ARGV[7] .. ' " NEAR_CACHE_SCOPE_TASKS "')\n"
         "return landed\n",
 };
 

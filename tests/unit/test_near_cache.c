@@ -1,7 +1,7 @@
 /*
  * test_near_cache.c: the API's in-process cache and what makes an entry servable:
  * nothing without a valid lease; an invalidation of the user, or an epoch bump, kills
- * entries at once; a fill whose ticket was taken before an invalidation is dead on
+ * entries at once (a task write only the user's tasks and pages, not their sessions); a fill whose ticket was taken before an invalidation is dead on
  * arrival (the slow-reader race); other users are untouched; the byte budget evicts the
  * least recently used entries; blobs outlive their entries.
  */
@@ -27,7 +27,7 @@ static near_cache *with_lease(size_t bytes) {
 }
 
 static void put(near_cache *nc, const char *user, const char *key, const char *value, long long aux) {
-    near_cache_ticket t = near_cache_ticket_take(nc, user);
+    near_cache_ticket t = near_cache_ticket_take(nc, user, NEAR_CACHE_TASKS);
     near_cache_put(nc, &t, user, key, value, strlen(value), aux);
 }
 
@@ -62,7 +62,7 @@ static void test_nothing_without_lease(void **state) {
     assert_int_equal(get(nc, ALICE, "k", out, sizeof out), 1);
     near_cache_set_lease(nc, 0);
     assert_int_equal(get(nc, ALICE, "k", out, sizeof out), 0);
-    near_cache_ticket t = near_cache_ticket_take(nc, ALICE);
+    near_cache_ticket t = near_cache_ticket_take(nc, ALICE, NEAR_CACHE_TASKS);
     assert_false(t.usable);
     near_cache_put(nc, &t, ALICE, "k2", "v", 1, 0);
     near_cache_set_lease(nc, time_monotonic_ns() + 60LL * 1000000000);
@@ -75,7 +75,7 @@ static void test_invalidation_is_per_user(void **state) {
     near_cache *nc = with_lease(1 << 20);
     put(nc, ALICE, "a", "1", 0);
     put(nc, BOB, "b", "2", 0);
-    near_cache_invalidate_user(nc, ALICE);
+    near_cache_invalidate_user(nc, ALICE, NEAR_CACHE_ALL_FAMILIES);
     char out[16];
     assert_int_equal(get(nc, ALICE, "a", out, sizeof out), 0);
     assert_int_equal(get(nc, BOB, "b", out, sizeof out), 1);
@@ -83,6 +83,22 @@ static void test_invalidation_is_per_user(void **state) {
     put(nc, ALICE, "a", "3", 0);
     assert_int_equal(get(nc, ALICE, "a", out, sizeof out), 1);
     assert_string_equal(out, "3");
+    near_cache_destroy(nc);
+}
+
+/* A task write spares the user's session verdicts; a revocation kills both families. */
+static void test_families(void **state) {
+    (void)state;
+    near_cache *nc = with_lease(1 << 20);
+    put(nc, ALICE, "task", "1", 0);
+    near_cache_ticket t = near_cache_ticket_take(nc, ALICE, NEAR_CACHE_SESSIONS);
+    near_cache_put(nc, &t, ALICE, "session", "", 0, 7);
+    char out[16];
+    near_cache_invalidate_user(nc, ALICE, 1u << NEAR_CACHE_TASKS);
+    assert_int_equal(get(nc, ALICE, "task", out, sizeof out), 0);
+    assert_int_equal(get(nc, ALICE, "session", out, sizeof out), 1);
+    near_cache_invalidate_user(nc, ALICE, NEAR_CACHE_ALL_FAMILIES);
+    assert_int_equal(get(nc, ALICE, "session", out, sizeof out), 0);
     near_cache_destroy(nc);
 }
 
@@ -103,12 +119,12 @@ static void test_epoch_kills_everything(void **state) {
 static void test_slow_fill_is_dead_on_arrival(void **state) {
     (void)state;
     near_cache *nc = with_lease(1 << 20);
-    near_cache_ticket before = near_cache_ticket_take(nc, ALICE);
-    near_cache_invalidate_user(nc, ALICE);
+    near_cache_ticket before = near_cache_ticket_take(nc, ALICE, NEAR_CACHE_TASKS);
+    near_cache_invalidate_user(nc, ALICE, NEAR_CACHE_ALL_FAMILIES);
     near_cache_put(nc, &before, ALICE, "a", "old", 3, 1);
     char out[16];
     assert_int_equal(get(nc, ALICE, "a", out, sizeof out), 0);
-    near_cache_ticket epoch_before = near_cache_ticket_take(nc, ALICE);
+    near_cache_ticket epoch_before = near_cache_ticket_take(nc, ALICE, NEAR_CACHE_TASKS);
     near_cache_bump_epoch(nc);
     near_cache_put(nc, &epoch_before, ALICE, "a", "old", 3, 1);
     assert_int_equal(get(nc, ALICE, "a", out, sizeof out), 0);
@@ -144,7 +160,7 @@ static void test_blob_outlives_entry(void **state) {
     near_cache_blob *b = near_cache_get(nc, ALICE, "a");
     assert_non_null(b);
     put(nc, ALICE, "a", "second", 2); /* replaces the entry */
-    near_cache_invalidate_user(nc, ALICE);
+    near_cache_invalidate_user(nc, ALICE, NEAR_CACHE_ALL_FAMILIES);
     assert_string_equal(near_cache_blob_data(b), "first");
     near_cache_blob_release(b);
     near_cache_destroy(nc);
@@ -155,6 +171,7 @@ int main(void) {
         cmocka_unit_test(test_hit_and_aux),
         cmocka_unit_test(test_nothing_without_lease),
         cmocka_unit_test(test_invalidation_is_per_user),
+        cmocka_unit_test(test_families),
         cmocka_unit_test(test_epoch_kills_everything),
         cmocka_unit_test(test_slow_fill_is_dead_on_arrival),
         cmocka_unit_test(test_budget_evicts_least_recent),
