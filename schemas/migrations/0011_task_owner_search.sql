@@ -1,6 +1,6 @@
 -- 0011_task_owner_search.sql: one GIN index whose posting lists each hold one user's
 -- tasks, for the list filters q, tag, status and priority (issue 8, docs/decisions.md
--- "Lists at scale").
+-- "Lists and stats at scale").
 -- Why: the GIN indexes of 0003 hold one posting list per word (per tag) for all users, so
 -- a word rare for the caller but common among others costs every other user's matches;
 -- btree_gin's (owner_id, search) does not fix that (it intersects the owner's posting
@@ -30,17 +30,18 @@
 -- Index build: plain CREATE INDEX (the migrator runs each file in a transaction, where
 --   CONCURRENTLY is refused) blocks writes to tasks while it runs (measured in
 --   decisions.md). On a large production table, build it beforehand with CREATE INDEX
---   CONCURRENTLY under the same name and definition (after creating the functions);
+--   CONCURRENTLY under the same name and definition (after running this file's CREATE
+--   FUNCTION statements, which are CREATE OR REPLACE for that reason);
 --   IF NOT EXISTS then skips it, and an invalid one (a failed concurrent build) stops
 --   this migration instead of being kept.
 -- Migrations are append-only: never edit this file once applied; add a new one.
 
-CREATE FUNCTION task_owner_hex(owner uuid) RETURNS text
+CREATE OR REPLACE FUNCTION task_owner_hex(owner uuid) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT replace(owner::text, '-', '')
 $$;
 
-CREATE FUNCTION task_owner_keys(owner uuid, kind text, vals text[]) RETURNS text[]
+CREATE OR REPLACE FUNCTION task_owner_keys(owner uuid, kind text, vals text[]) RETURNS text[]
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE
     p text := replace(owner::text, '-', '') || ':' || kind || ':';
@@ -52,7 +53,7 @@ $$;
 -- The same keys as ARRAY[hex] || task_owner_keys(owner, 's', ARRAY[status]) || ... for
 -- 'p', 't', 'w', in one expression (the writer pays it on every insert and update; a test
 -- checks the two agree).
-CREATE FUNCTION task_owner_index_keys(owner uuid, status text, priority text, tags text[],
+CREATE OR REPLACE FUNCTION task_owner_index_keys(owner uuid, status text, priority text, tags text[],
                                       search tsvector) RETURNS text[]
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE
@@ -68,20 +69,20 @@ END
 $$;
 
 -- The lexemes of querytree(query), unescaped as tsquery's text form escapes them.
-CREATE FUNCTION task_owner_query_words(query tsquery) RETURNS text[]
+CREATE OR REPLACE FUNCTION task_owner_query_words(query tsquery) RETURNS text[]
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT ARRAY(SELECT DISTINCT replace(replace(m[1], '''''', ''''), '\\', '\')
                  FROM regexp_matches(querytree(query), '''((?:[^'']|'''')*)''', 'g') AS m)
 $$;
 
-CREATE FUNCTION task_owner_any_words(owner uuid, query tsquery) RETURNS text[]
+CREATE OR REPLACE FUNCTION task_owner_any_words(owner uuid, query tsquery) RETURNS text[]
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN querytree(query) = 'T' THEN ARRAY[task_owner_hex(owner)]
                 ELSE task_owner_keys(owner, 'w', task_owner_query_words(query))
            END
 $$;
 
-CREATE FUNCTION task_owner_all_words(owner uuid, query tsquery) RETURNS text[]
+CREATE OR REPLACE FUNCTION task_owner_all_words(owner uuid, query tsquery) RETURNS text[]
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN querytree(query) = 'T'
                   OR regexp_replace(querytree(query), '''(?:[^'']|'''')*''', '', 'g') LIKE '%|%'
