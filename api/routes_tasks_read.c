@@ -19,27 +19,13 @@
 #include "api/routes.h"
 #include "api/task_list_cache.h"
 #include "api/task_query.h"
+#include "api/task_stats.h"
 #include "api/task_store.h"
 #include "shared/log.h"
 #include "shared/problem.h"
 #include "shared/task_model.h"
 
 #define READ_PG_ACQUIRE_MS 2000
-
-static const pg_stmt TASK_STATS = {
-    "tasks_read_stats",
-    "SELECT count(*) FILTER (WHERE status = 'todo'),"
-    " count(*) FILTER (WHERE status = 'in_progress'),"
-    " count(*) FILTER (WHERE status = 'done'),"
-    " count(*) FILTER (WHERE priority = 'low'),"
-    " count(*) FILTER (WHERE priority = 'medium'),"
-    " count(*) FILTER (WHERE priority = 'high'),"
-    " count(*) FILTER (WHERE priority = 'urgent'),"
-    " count(*) FILTER (WHERE due_at < now() AND status <> 'done'),"
-    " count(*) FILTER (WHERE completed_at >= now() - interval '7 days'),"
-    " count(*)"
-    " FROM tasks WHERE owner_id = $1",
-    1};
 
 static void respond_unavailable(api_request_ctx *ctx) {
     api_set_header(ctx, "Retry-After", "1");
@@ -274,41 +260,15 @@ static void handle_list_tasks(api_request_ctx *ctx) {
 
 /* ------------------------------------------------------------------ stats */
 
-static json_t *stats_from_row(const PGresult *res) {
-    json_int_t v[10];
-    for (int i = 0; i < 10; i++)
-        v[i] = (json_int_t)strtoll(PQgetvalue(res, 0, i), NULL, 10);
-    return json_pack("{s:{s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I},s:I,s:I,s:I}", "by_status", "todo", v[0],
-                     "in_progress", v[1], "done", v[2], "by_priority", "low", v[3], "medium", v[4],
-                     "high", v[5], "urgent", v[6], "overdue", v[7], "done_last_7_days", v[8],
-                     "total", v[9]);
-}
-
 static void handle_stats(api_request_ctx *ctx) {
-    char err[256];
-    pg_conn *conn = pg_pool_acquire(ctx->app->pg_read, READ_PG_ACQUIRE_MS, err, sizeof err);
-    if (conn == NULL) {
-        LOG_WARNF("task stats: no database connection: %s", err);
+    json_t *stats = NULL;
+    task_stats_result rc = task_stats_read(ctx->app, ctx->user_id, &stats);
+    if (rc == TASK_STATS_OK)
+        api_respond_json(ctx, 200, stats);
+    else if (rc == TASK_STATS_UNAVAILABLE)
         respond_unavailable(ctx);
-        return;
-    }
-    const char *values[] = {ctx->user_id};
-    PGresult *res = pg_exec_stmt(conn, &TASK_STATS, values);
-    pg_pool_release(ctx->app->pg_read, conn);
-    if (res == NULL || !pg_result_ok(res) || PQntuples(res) != 1 || PQnfields(res) != 10) {
-        if (res != NULL)
-            LOG_ERRORF("task stats: query failed: %s", PQresultErrorMessage(res));
-        PQclear(res);
-        respond_unavailable(ctx);
-        return;
-    }
-    json_t *stats = stats_from_row(res);
-    PQclear(res);
-    if (stats == NULL) {
+    else
         api_respond_error(ctx, 500, "internal-error", NULL);
-        return;
-    }
-    api_respond_json(ctx, 200, stats);
 }
 
 const api_route ROUTES_TASKS_READ[] = {

@@ -739,6 +739,13 @@ int task_cursor_decode(const task_query *q, const char *text, const unsigned cha
 
 /* ------------------------------------------------------------------ SQL */
 
+/* The rows a filtered page reads in sort order before it turns to the owner-scoped GIN
+ * index (see "A page with filters" in task_query.h). A fixed fragment, never a value. */
+#define PROBE_ROWS "2000"
+
+/* The index expression of 0011_task_owner_search.sql, as the planner must see it. */
+#define OWNER_KEYS "task_owner_index_keys(owner_id, status, priority, tags, search)"
+
 /* Appends to text; parameters are numbered in s, shared by every builder of one query. */
 typedef struct sql_builder {
     task_sql *s;
@@ -747,6 +754,11 @@ typedef struct sql_builder {
     size_t len;
     bool failed;
 } sql_builder;
+
+static sql_builder builder(task_sql *s, char *text, size_t cap) {
+    text[0] = '\0';
+    return (sql_builder){.s = s, .text = text, .cap = cap};
+}
 
 static void put(sql_builder *b, const char *text) {
     size_t n = strlen(text);
@@ -794,71 +806,168 @@ static const char *scratch_timestamp(sql_builder *b, long long us) {
     return task_query_format_timestamp(us, slot, sizeof b->s->scratch[0]) == 0 ? slot : NULL;
 }
 
-static void put_in_list(sql_builder *b, const char *column, unsigned mask, const char *const *names,
-                        int nnames) {
+/* ---- the fragments of one query ---- */
+
+/* Each fragment is built once (binding its parameters) and pasted wherever it is needed,
+ * so every copy names the same $n. */
+typedef struct fragments {
+    sql_builder base;    /* "owner_id = $1" and what the sort's index range can use */
+    sql_builder plain;   /* " AND <filter>"...: the exact tests, cheap row by row */
+    sql_builder indexed; /* the same filters with the owner-scoped GIN conditions added */
+    sql_builder after;   /* the keyset predicate after the cursor ("" on a first page) */
+    int owner;           /* parameter numbers */
+    int limit;           /* limit + 1 */
+    char limit_text[16];
+} fragments;
+
+/* " AND status IN ($a, $b)" in plain, and in indexed the GIN condition on the owner's
+ * keys of that kind followed by the same IN list. */
+static void put_enum_filter(fragments *f, const char *column, const char *kind, unsigned mask,
+                            const char *const *names, int nnames) {
     if (mask == 0)
         return;
-    put(b, " AND ");
-    put(b, column);
-    put(b, " IN (");
-    const char *sep = "";
+    int first = f->plain.s->nparams + 1, n = 0;
+    put(&f->plain, " AND ");
+    put(&f->plain, column);
+    put(&f->plain, " IN (");
     for (int i = 0; i < nnames; i++) {
         if ((mask & (1u << i)) != 0) {
-            put(b, sep);
-            put_param(b, names[i], "");
-            sep = ", ";
+            put(&f->plain, n++ > 0 ? ", " : "");
+            put_param(&f->plain, names[i], "::text");
         }
     }
-    put(b, ")");
+    put(&f->plain, ")");
+    put(&f->indexed, " AND " OWNER_KEYS " && task_owner_keys(");
+    put_ref(&f->indexed, f->owner, "::uuid");
+    put(&f->indexed, ", '");
+    put(&f->indexed, kind);
+    put(&f->indexed, "', ARRAY[");
+    for (int i = 0; i < n; i++) {
+        put(&f->indexed, i > 0 ? ", " : "");
+        put_ref(&f->indexed, first + i, "::text");
+    }
+    put(&f->indexed, "]) AND ");
+    put(&f->indexed, column);
+    put(&f->indexed, " IN (");
+    for (int i = 0; i < n; i++) {
+        put(&f->indexed, i > 0 ? ", " : "");
+        put_ref(&f->indexed, first + i, "::text");
+    }
+    put(&f->indexed, ")");
 }
 
-/* "owner_id = $1 AND <filters>": what every branch of the query shares. */
-static void put_scope(sql_builder *b, const task_query *q, const char *owner_id) {
-    put(b, "owner_id = ");
-    put_param(b, owner_id, "::uuid");
-    put_in_list(b, "status", q->status_mask, TASK_QUERY_STATUSES, 3);
-    put_in_list(b, "priority", q->priority_mask, TASK_QUERY_PRIORITIES, 4);
-    if (q->ntags > 0) {
-        put(b, " AND tags @> ARRAY[");
-        for (int i = 0; i < q->ntags; i++) {
-            put(b, i > 0 ? ", " : "");
-            put_param(b, q->tags[i], "::text");
-        }
-        put(b, "]");
+static void put_tags(fragments *f, const task_query *q) {
+    if (q->ntags == 0)
+        return;
+    int first = f->plain.s->nparams + 1;
+    put(&f->plain, " AND tags @> ARRAY[");
+    for (int i = 0; i < q->ntags; i++) {
+        put(&f->plain, i > 0 ? ", " : "");
+        put_param(&f->plain, q->tags[i], "::text");
     }
+    put(&f->plain, "]");
+    put(&f->indexed, " AND " OWNER_KEYS " @> task_owner_keys(");
+    put_ref(&f->indexed, f->owner, "::uuid");
+    put(&f->indexed, ", 't', ARRAY[");
+    for (int i = 0; i < q->ntags; i++) {
+        put(&f->indexed, i > 0 ? ", " : "");
+        put_ref(&f->indexed, first + i, "::text");
+    }
+    put(&f->indexed, "]) AND tags @> ARRAY[");
+    for (int i = 0; i < q->ntags; i++) {
+        put(&f->indexed, i > 0 ? ", " : "");
+        put_ref(&f->indexed, first + i, "::text");
+    }
+    put(&f->indexed, "]");
+}
+
+/* One of the GIN conditions of a text search: OWNER_KEYS <op> <fn>($owner, query). */
+static void put_words(fragments *f, const char *op, const char *fn, int query) {
+    put(&f->indexed, " AND " OWNER_KEYS " ");
+    put(&f->indexed, op);
+    put(&f->indexed, " ");
+    put(&f->indexed, fn);
+    put(&f->indexed, "(");
+    put_ref(&f->indexed, f->owner, "::uuid");
+    put(&f->indexed, ", websearch_to_tsquery('simple', ");
+    put_ref(&f->indexed, query, "::text");
+    put(&f->indexed, "))");
+}
+
+static void put_search(fragments *f, const task_query *q) {
+    if (q->q == NULL)
+        return;
+    put(&f->plain, " AND search @@ websearch_to_tsquery('simple', ");
+    int n = put_param(&f->plain, q->q, "::text");
+    put(&f->plain, ")");
+    put_words(f, "@>", "task_owner_all_words", n);
+    put_words(f, "&&", "task_owner_any_words", n);
+    put(&f->indexed, " AND search @@ websearch_to_tsquery('simple', ");
+    put_ref(&f->indexed, n, "::text");
+    put(&f->indexed, ")");
+}
+
+/* " AND due_at < $a AND due_at >= $b" into one builder; the same text into a second one
+ * when given (with references). */
+static void put_due_bounds(const task_query *q, sql_builder *b, sql_builder *also) {
+    int before = 0, after = 0;
     if (q->has_due_before) {
         put(b, " AND due_at < ");
-        put_param(b, scratch_timestamp(b, q->due_before_us), "::timestamptz");
+        before = put_param(b, scratch_timestamp(b, q->due_before_us), "::timestamptz");
     }
     if (q->has_due_after) {
         put(b, " AND due_at >= ");
-        put_param(b, scratch_timestamp(b, q->due_after_us), "::timestamptz");
+        after = put_param(b, scratch_timestamp(b, q->due_after_us), "::timestamptz");
     }
-    if (q->q != NULL) {
-        put(b, " AND search @@ websearch_to_tsquery('simple', ");
-        put_param(b, q->q, "::text");
-        put(b, ")");
+    if (also == NULL)
+        return;
+    if (before > 0) {
+        put(also, " AND due_at < ");
+        put_ref(also, before, "::timestamptz");
     }
+    if (after > 0) {
+        put(also, " AND due_at >= ");
+        put_ref(also, after, "::timestamptz");
+    }
+}
+
+/* " AND priority_rank BETWEEN $a AND $b": the ranks of the chosen priorities as one range
+ * of the (owner_id, priority_rank, id) index, so sort=priority with a priority filter
+ * walks only those ranks. Returns whether the range alone is the filter (the chosen
+ * ranks are contiguous). Nothing when every priority is chosen. */
+static bool put_priority_ranks(sql_builder *b, unsigned mask) {
+    if (mask == 0 || mask == 0xF)
+        return true;
+    int lo = -1, hi = -1;
+    for (int i = 0; i < 4; i++) {
+        if ((mask & (1u << i)) != 0) {
+            lo = lo < 0 ? i : lo;
+            hi = i;
+        }
+    }
+    if (lo > 0 || hi < 3) {
+        put(b, " AND priority_rank BETWEEN ");
+        put_param(b, scratch_number(b, lo), "::smallint");
+        put(b, " AND ");
+        put_param(b, scratch_number(b, hi), "::smallint");
+    }
+    return mask == ((1u << (hi + 1)) - (1u << lo));
 }
 
 static const char *const SORT_COLUMNS[4] = {"created_at", "updated_at", "due_at", "priority_rank"};
 
-static void put_select(sql_builder *b, const task_query *q) {
-    put(b, "SELECT " TASK_SELECT_COLUMNS ", ");
-    if (q->sort == TASK_SORT_PRIORITY) {
-        put(b, "priority_rank::bigint");
-        return;
-    }
-    put(b, "(extract(epoch from ");
-    put(b, SORT_COLUMNS[q->sort]);
-    put(b, ") * 1000000)::bigint");
-}
-
 /* " AND (col, id) < ($k, $i)" (> ascending): the rows after the cursor in (key, id)
  * order. A row comparison with a NULL key is never true, so it also excludes tasks
- * without a due date. */
-static void put_after_key(sql_builder *b, const task_query *q) {
+ * without a due date. A cursor among those (key NULL): " AND id < $i" (>). */
+static void put_after(sql_builder *b, const task_query *q) {
     const task_cursor *c = &q->after;
+    if (!c->present)
+        return;
+    if (c->key_null) {
+        put(b, q->descending ? " AND id < " : " AND id > ");
+        put_param(b, c->id, "::uuid");
+        return;
+    }
     put(b, " AND (");
     put(b, SORT_COLUMNS[q->sort]);
     put(b, ", id)");
@@ -872,71 +981,156 @@ static void put_after_key(sql_builder *b, const task_query *q) {
     put(b, ")");
 }
 
-/* One index range: every sort but due_at, and due_at once the cursor is among the tasks
- * without a due date (which come last, ordered by id). */
-static void put_single_range(sql_builder *b, const task_query *q, const char *scope) {
-    const char *dir = q->descending ? " DESC" : " ASC";
-    put_select(b, q);
-    put(b, " FROM tasks WHERE ");
-    put(b, scope);
-    if (q->sort == TASK_SORT_DUE_AT) {
-        put(b, " AND due_at IS NULL");
-        put(b, q->descending ? " AND id < " : " AND id > ");
-        put_param(b, q->after.id, "::uuid");
-    } else if (q->after.present) {
-        put_after_key(b, q);
-    }
-    put(b, " ORDER BY ");
-    put(b, SORT_COLUMNS[q->sort]);
-    put(b, dir);
-    put(b, q->sort == TASK_SORT_DUE_AT ? " NULLS LAST, id" : ", id");
-    put(b, dir);
-    put(b, " LIMIT ");
-    put_param(b, scratch_number(b, (long long)q->limit + 1), "::int");
+/* Fills every fragment of q, in the order its parameters are numbered. */
+static void build_fragments(fragments *f, const task_query *q, const char *owner_id, task_sql *s) {
+    f->base = builder(s, s->fragment[0], sizeof s->fragment[0]);
+    f->plain = builder(s, s->fragment[1], sizeof s->fragment[1]);
+    f->indexed = builder(s, s->fragment[2], sizeof s->fragment[2]);
+    f->after = builder(s, s->fragment[3], sizeof s->fragment[3]);
+    put(&f->base, "owner_id = ");
+    f->owner = put_param(&f->base, owner_id, "::uuid");
+    bool by_rank = false;
+    if (q->sort == TASK_SORT_PRIORITY)
+        by_rank = put_priority_ranks(&f->base, q->priority_mask);
+    if (q->sort == TASK_SORT_DUE_AT)
+        put_due_bounds(q, &f->base, NULL);
+    if (q->status_mask != 0x7)
+        put_enum_filter(f, "status", "s", q->status_mask, TASK_QUERY_STATUSES, 3);
+    if (!by_rank && q->priority_mask != 0xF)
+        put_enum_filter(f, "priority", "p", q->priority_mask, TASK_QUERY_PRIORITIES, 4);
+    put_tags(f, q);
+    put_search(f, q);
+    if (q->sort != TASK_SORT_DUE_AT)
+        put_due_bounds(q, &f->plain, &f->indexed);
+    put_after(&f->after, q);
+    sql_builder limit = builder(s, f->limit_text, sizeof f->limit_text);
+    f->limit = put_param(&limit, scratch_number(&limit, (long long)q->limit + 1), "::int");
+    f->base.failed |= limit.failed;
 }
 
-/* due_at with nulls last in either direction, as two index ranges: the dated tasks after
- * the cursor, then the undated ones by id. Each branch is limited, so Postgres reads at
- * most a page from each index range instead of sorting every task of the user. */
-static void put_due_union(sql_builder *b, const task_query *q, const char *scope) {
+/* ---- the statement ---- */
+
+typedef enum {
+    RANGE_ALL,     /* every sort but due_at; due_at when no undated task can match */
+    RANGE_DATED,   /* due_at, the branch of the dated tasks */
+    RANGE_UNDATED, /* due_at, the branch of the tasks without a due date */
+} range_kind;
+
+static void put_limit(sql_builder *b, const fragments *f) {
+    put(b, " LIMIT ");
+    put_ref(b, f->limit, "::int");
+}
+
+/* " ORDER BY col dir, id dir": the order of the (owner_id, col, id) index, forwards or
+ * backwards ("col DESC" is NULLS FIRST, a backward scan). Within one range due_at is
+ * either never or always NULL, so where NULLs would go changes nothing. */
+static void put_order(sql_builder *b, const task_query *q, bool phase_first) {
     const char *dir = q->descending ? " DESC" : " ASC";
-    put_select(b, q);
-    put(b, " FROM ((SELECT tasks.*, 0 AS page_phase FROM tasks WHERE ");
-    put(b, scope);
-    if (q->after.present)
-        put_after_key(b, q);
-    else
+    put(b, phase_first ? " ORDER BY page_phase, " : " ORDER BY ");
+    put(b, SORT_COLUMNS[q->sort]);
+    put(b, dir);
+    put(b, ", id");
+    put(b, dir);
+}
+
+/* The rows of one index range: " WHERE <base> <kind's predicate>". */
+static void put_range_where(sql_builder *b, const fragments *f, range_kind kind,
+                            const task_query *q) {
+    put(b, " WHERE ");
+    put(b, f->base.text);
+    if (kind == RANGE_UNDATED) {
+        put(b, " AND due_at IS NULL");
+        if (q->after.present && q->after.key_null)
+            put(b, f->after.text);
+    } else if (kind == RANGE_DATED && !q->after.present) {
         put(b, " AND due_at IS NOT NULL");
-    put(b, " ORDER BY due_at");
-    put(b, dir);
-    put(b, ", id");
-    put(b, dir);
-    put(b, " LIMIT ");
-    int limit = put_param(b, scratch_number(b, (long long)q->limit + 1), "::int");
-    put(b, ") UNION ALL (SELECT tasks.*, 1 AS page_phase FROM tasks WHERE ");
-    put(b, scope);
-    put(b, " AND due_at IS NULL ORDER BY id");
-    put(b, dir);
-    put(b, " LIMIT ");
-    put_ref(b, limit, "::int");
-    put(b, ")) AS page ORDER BY page_phase, due_at");
-    put(b, dir);
-    put(b, ", id");
-    put(b, dir);
-    put(b, " LIMIT ");
-    put_ref(b, limit, "::int");
+    } else {
+        put(b, f->after.text);
+    }
+}
+
+/* One range as a subquery of whole rows plus page_phase, at most limit + 1 of them. With
+ * filters: the probe (the first PROBE_ROWS rows of the range, filtered) when it fills a
+ * page, else the filtered range itself, where Postgres may use the GIN index. */
+static void put_range(sql_builder *b, const fragments *f, range_kind kind, const char *phase,
+                      const task_query *q) {
+    if (f->plain.len == 0) {
+        put(b, "(SELECT tasks.*, ");
+        put(b, phase);
+        put(b, " AS page_phase FROM tasks");
+        put_range_where(b, f, kind, q);
+        put_order(b, q, false);
+        put_limit(b, f);
+        put(b, ")");
+        return;
+    }
+    put(b, "(WITH probe AS MATERIALIZED (SELECT * FROM (SELECT * FROM tasks");
+    put_range_where(b, f, kind, q);
+    put_order(b, q, false);
+    put(b, " LIMIT " PROBE_ROWS ") AS tasks WHERE TRUE");
+    put(b, f->plain.text);
+    put_order(b, q, false);
+    put_limit(b, f);
+    put(b, ") SELECT probe.*, ");
+    put(b, phase);
+    put(b, " AS page_phase FROM probe WHERE (SELECT count(*) FROM probe) = ");
+    put_ref(b, f->limit, "::int");
+    put(b, " UNION ALL (SELECT tasks.*, ");
+    put(b, phase);
+    put(b, " FROM tasks");
+    put_range_where(b, f, kind, q);
+    put(b, f->indexed.text);
+    put(b, " AND (SELECT count(*) FROM probe) < ");
+    put_ref(b, f->limit, "::int");
+    put_order(b, q, false);
+    put_limit(b, f);
+    put(b, "))");
+}
+
+/* "SELECT <TASK_SELECT_COLUMNS>, <exact sort key> AS sort_key". The key column is named
+ * sort_key: an output column named like the sort column (which "priority_rank::bigint"
+ * is, by its cast) would be what ORDER BY priority_rank means, and an ORDER BY on that
+ * expression never uses the (owner_id, priority_rank, id) index. */
+static void put_select(sql_builder *b, const task_query *q) {
+    put(b, "SELECT " TASK_SELECT_COLUMNS ", ");
+    if (q->sort == TASK_SORT_PRIORITY) {
+        put(b, "priority_rank::bigint AS sort_key");
+        return;
+    }
+    put(b, "(extract(epoch from ");
+    put(b, SORT_COLUMNS[q->sort]);
+    put(b, ") * 1000000)::bigint AS sort_key");
 }
 
 int task_query_build_sql(const task_query *q, const char *owner_id, task_sql *out) {
     memset(out, 0, sizeof *out);
-    char scope[TASK_SQL_MAX];
-    sql_builder sb = {.s = out, .text = scope, .cap = sizeof scope};
-    scope[0] = '\0';
-    put_scope(&sb, q, owner_id);
-    sql_builder b = {.s = out, .text = out->text, .cap = TASK_SQL_MAX, .failed = sb.failed};
-    if (q->sort == TASK_SORT_DUE_AT && !(q->after.present && q->after.key_null))
-        put_due_union(&b, q, scope);
-    else
-        put_single_range(&b, q, scope);
-    return b.failed ? -1 : 0;
+    fragments f;
+    build_fragments(&f, q, owner_id, out);
+    bool failed = f.base.failed || f.plain.failed || f.indexed.failed || f.after.failed;
+    sql_builder b = builder(out, out->text, sizeof out->text);
+    put_select(&b, q);
+    bool undated_possible = !q->has_due_before && !q->has_due_after;
+    bool in_undated = q->after.present && q->after.key_null;
+    range_kind kind = q->sort == TASK_SORT_DUE_AT && in_undated ? RANGE_UNDATED : RANGE_ALL;
+    if (q->sort == TASK_SORT_DUE_AT && undated_possible && !in_undated) {
+        /* due_at, nulls last in either direction: the dated tasks after the cursor, then
+         * the undated ones, each branch limited. */
+        put(&b, " FROM (");
+        put_range(&b, &f, RANGE_DATED, "0", q);
+        put(&b, " UNION ALL ");
+        put_range(&b, &f, RANGE_UNDATED, "1", q);
+        put(&b, ") AS tasks");
+        put_order(&b, q, true);
+    } else if (f.plain.len == 0) {
+        put(&b, " FROM tasks");
+        put_range_where(&b, &f, kind, q);
+        put_order(&b, q, false);
+    } else {
+        put(&b, " FROM ");
+        put_range(&b, &f, kind, "0", q);
+        put(&b, " AS tasks");
+        put_order(&b, q, false);
+    }
+    put_limit(&b, &f);
+    return failed || b.failed ? -1 : 0;
 }

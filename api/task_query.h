@@ -15,9 +15,26 @@
  *    client pages by updated_at (or whose due date or priority changes) moves and may be
  *    seen twice or not at all: that is the nature of a keyset on a mutable key.
  *  - Every page is an index range: a row comparison (key, id) < ($k, $id) that the
- *    (owner_id, key, id) indexes serve. due_at is two ranges joined by UNION ALL (dated
- *    tasks after the cursor, then undated ones by id), each limited, because one
- *    "... OR due_at IS NULL" predicate would make Postgres sort all of a user's tasks.
+ *    (owner_id, key, id) indexes serve, ordered exactly as the index is (ORDER BY the
+ *    table's column, never an output column of the same name: the key column is called
+ *    sort_key). due_at is two ranges joined by UNION ALL (dated tasks after the cursor,
+ *    then undated ones by id), each limited, because one "... OR due_at IS NULL"
+ *    predicate would make Postgres sort all of a user's tasks; with a due_before or
+ *    due_after filter no undated task can match, and it is one range. A priority filter
+ *    with sort=priority narrows the range to the chosen ranks (BETWEEN).
+ *  - A page with filters (status, priority, tag, q, and due bounds when not sorting by
+ *    due_at) does not trust the planner's guess of how many of the user's tasks match
+ *    (a word rare for the caller but common among others, tags that go together, a
+ *    status that recent tasks lack: each made Postgres pick the wrong plan at 1 000 000
+ *    tasks). Each range is: a probe, the first PROBE_ROWS (2000) rows of the range in
+ *    index order with the exact tests applied, which answers when it fills the page
+ *    (common filters: a few hundred rows read); else the filtered range itself, where
+ *    the owner-scoped GIN index of 0011_task_owner_search.sql (keys per user: the
+ *    posting lists hold only the caller's tasks) finds the few matches. The second
+ *    branch runs only when the first is short (a one-time filter on the probe's count).
+ *    The cost is bounded by about PROBE_ROWS rows plus the caller's matches when they
+ *    are fewer than a page per PROBE_ROWS rows; the exact tests are in both branches, so
+ *    the index only proposes candidates.
  *  - The cursor is base64url(JSON) "." base64url(MAC): it carries the last row's sort
  *    key (microseconds since the epoch, or the priority rank) and id, the sort, and a hash
  *    of the filters; the MAC (HMAC-SHA-256, 128 bits, keyed from the JWT secret) makes a
@@ -107,7 +124,8 @@ int task_cursor_decode(const task_query *q, const char *text, const unsigned cha
                        size_t keylen, task_cursor *pos, char *err, size_t errlen);
 
 #define TASK_SQL_MAX_PARAMS 40
-#define TASK_SQL_MAX 4096
+#define TASK_SQL_MAX 8192
+#define TASK_SQL_FRAGMENT_MAX 2048
 
 /* One SELECT with its parameters. Columns: TASK_SELECT_COLUMNS, then the row's exact sort
  * key (bigint: microseconds since the epoch, or the rank; NULL for a missing due_at). It
@@ -117,7 +135,8 @@ typedef struct task_sql {
     char text[TASK_SQL_MAX];
     const char *values[TASK_SQL_MAX_PARAMS];
     int nparams;
-    char scratch[TASK_SQL_MAX_PARAMS][40]; /* numbers and timestamps as text */
+    char scratch[TASK_SQL_MAX_PARAMS][40];   /* numbers and timestamps as text */
+    char fragment[4][TASK_SQL_FRAGMENT_MAX]; /* the builder's pieces (task_query.c) */
 } task_sql;
 
 /* The column index of the sort key in a task_sql result. */

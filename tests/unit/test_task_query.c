@@ -473,6 +473,14 @@ static void assert_contains(const char *text, const char *part) {
     }
 }
 
+/* Times text occurs in sql. */
+static int occurrences(const char *sql, const char *text) {
+    int n = 0;
+    for (const char *p = strstr(sql, text); p != NULL; p = strstr(p + 1, text))
+        n++;
+    return n;
+}
+
 static void sql_has_parameters_only(void **state) {
     (void)state;
     task_query q;
@@ -490,24 +498,24 @@ static void sql_has_parameters_only(void **state) {
     assert_null(strstr(sql.text, TASK_ID));
     assert_null(strstr(sql.text, OWNER));
     assert_null(strchr(sql.text + strlen("SELECT"), ';'));
-    /* owner, 2 statuses, 1 priority, 2 tags, 2 due bounds, q, cursor key and id, limit */
+    /* owner, 2 statuses, 1 priority, 2 tags, q, 2 due bounds, cursor key and id, limit */
     assert_int_equal(sql.nparams, 12);
     assert_string_equal(sql.values[0], OWNER);
     assert_contains(sql.text, "WHERE owner_id = $1::uuid");
-    assert_contains(sql.text, " AND status IN ($2, $3)");
+    assert_contains(sql.text, " AND status IN ($2::text, $3::text)");
     assert_string_equal(sql.values[1], "todo");
     assert_string_equal(sql.values[2], "done");
-    assert_contains(sql.text, " AND priority IN ($4)");
+    assert_contains(sql.text, " AND priority IN ($4::text)");
     assert_string_equal(sql.values[3], "urgent");
     assert_contains(sql.text, " AND tags @> ARRAY[$5::text, $6::text]");
     assert_string_equal(sql.values[4], "evil'tag");
     assert_string_equal(sql.values[5], "t2");
-    assert_contains(sql.text, " AND due_at < $7::timestamptz");
-    assert_string_equal(sql.values[6], "2027-01-01 00:00:00.000000+00");
-    assert_contains(sql.text, " AND due_at >= $8::timestamptz");
-    assert_string_equal(sql.values[7], "2026-01-01 00:00:00.000000+00");
-    assert_contains(sql.text, " AND search @@ websearch_to_tsquery('simple', $9::text)");
-    assert_string_equal(sql.values[8], "x'); DROP TABLE tasks; --");
+    assert_contains(sql.text, " AND search @@ websearch_to_tsquery('simple', $7::text)");
+    assert_string_equal(sql.values[6], "x'); DROP TABLE tasks; --");
+    assert_contains(sql.text, " AND due_at < $8::timestamptz");
+    assert_string_equal(sql.values[7], "2027-01-01 00:00:00.000000+00");
+    assert_contains(sql.text, " AND due_at >= $9::timestamptz");
+    assert_string_equal(sql.values[8], "2026-01-01 00:00:00.000000+00");
     assert_contains(sql.text, " AND (created_at, id) < ($10::timestamptz, $11::uuid) ORDER BY");
     assert_string_equal(sql.values[9], "2026-01-02 01:04:05.123456+00");
     assert_string_equal(sql.values[10], TASK_ID);
@@ -525,79 +533,88 @@ typedef struct sort_case {
 } sort_case;
 
 #define SCOPE "FROM tasks WHERE owner_id = $1::uuid"
+#define KEY(col) "(extract(epoch from " col ") * 1000000)::bigint AS sort_key "
 
+/* Without filters a page is one statement over one index range (due_at: two, nulls last),
+ * ordered as the index is, with the sort key named sort_key. */
 static void sql_order_and_keyset_per_sort(void **state) {
     (void)state;
     static const sort_case CASES[] = {
         {"",
          {true, false, 0, TASK_ID},
-         "(extract(epoch from created_at) * 1000000)::bigint",
-         SCOPE " ORDER BY created_at DESC, id DESC LIMIT $2::int",
-         SCOPE " AND (created_at, id) < ($2::timestamptz, $3::uuid)"
-               " ORDER BY created_at DESC, id DESC LIMIT $4::int"},
+         KEY("created_at"),
+         KEY("created_at") SCOPE " ORDER BY created_at DESC, id DESC LIMIT $2::int",
+         KEY("created_at") SCOPE " AND (created_at, id) < ($2::timestamptz, $3::uuid)"
+                                 " ORDER BY created_at DESC, id DESC LIMIT $4::int"},
         {"sort=created_at",
          {true, false, 0, TASK_ID},
-         "(extract(epoch from created_at) * 1000000)::bigint",
+         KEY("created_at"),
          SCOPE " ORDER BY created_at ASC, id ASC LIMIT $2::int",
          SCOPE " AND (created_at, id) > ($2::timestamptz, $3::uuid)"
                " ORDER BY created_at ASC, id ASC LIMIT $4::int"},
         {"sort=-updated_at",
          {true, false, 0, TASK_ID},
-         "(extract(epoch from updated_at) * 1000000)::bigint",
+         KEY("updated_at"),
          SCOPE " ORDER BY updated_at DESC, id DESC LIMIT $2::int",
          SCOPE " AND (updated_at, id) < ($2::timestamptz, $3::uuid)"
                " ORDER BY updated_at DESC, id DESC LIMIT $4::int"},
         {"sort=updated_at",
          {true, false, 0, TASK_ID},
-         "(extract(epoch from updated_at) * 1000000)::bigint",
+         KEY("updated_at"),
          SCOPE " ORDER BY updated_at ASC, id ASC LIMIT $2::int",
          SCOPE " AND (updated_at, id) > ($2::timestamptz, $3::uuid)"
                " ORDER BY updated_at ASC, id ASC LIMIT $4::int"},
-        /* due_at: the dated tasks after the cursor, then the undated ones (nulls last). */
+        /* due_at: the dated tasks after the cursor, then the undated ones (nulls last);
+         * the undated branch is ordered (due_at, id) like its index, not by id alone. */
         {"sort=due_at",
          {true, false, 0, TASK_ID},
-         "(extract(epoch from due_at) * 1000000)::bigint",
+         KEY("due_at"),
          "(SELECT tasks.*, 0 AS page_phase " SCOPE " AND due_at IS NOT NULL"
          " ORDER BY due_at ASC, id ASC LIMIT $2::int) UNION ALL"
-         " (SELECT tasks.*, 1 AS page_phase " SCOPE " AND due_at IS NULL ORDER BY id ASC"
-         " LIMIT $2::int)) AS page ORDER BY page_phase, due_at ASC, id ASC LIMIT $2::int",
+         " (SELECT tasks.*, 1 AS page_phase " SCOPE " AND due_at IS NULL"
+         " ORDER BY due_at ASC, id ASC LIMIT $2::int)) AS tasks"
+         " ORDER BY page_phase, due_at ASC, id ASC LIMIT $2::int",
          "(SELECT tasks.*, 0 AS page_phase " SCOPE " AND (due_at, id) > ($2::timestamptz, $3::uuid)"
          " ORDER BY due_at ASC, id ASC LIMIT $4::int) UNION ALL"
-         " (SELECT tasks.*, 1 AS page_phase " SCOPE " AND due_at IS NULL ORDER BY id ASC"
-         " LIMIT $4::int)) AS page ORDER BY page_phase, due_at ASC, id ASC LIMIT $4::int"},
+         " (SELECT tasks.*, 1 AS page_phase " SCOPE " AND due_at IS NULL"
+         " ORDER BY due_at ASC, id ASC LIMIT $4::int)) AS tasks"
+         " ORDER BY page_phase, due_at ASC, id ASC LIMIT $4::int"},
         {"sort=-due_at",
          {true, false, 0, TASK_ID},
-         "(extract(epoch from due_at) * 1000000)::bigint",
+         KEY("due_at"),
          "(SELECT tasks.*, 0 AS page_phase " SCOPE " AND due_at IS NOT NULL"
          " ORDER BY due_at DESC, id DESC LIMIT $2::int) UNION ALL"
-         " (SELECT tasks.*, 1 AS page_phase " SCOPE " AND due_at IS NULL ORDER BY id DESC"
-         " LIMIT $2::int)) AS page ORDER BY page_phase, due_at DESC, id DESC LIMIT $2::int",
+         " (SELECT tasks.*, 1 AS page_phase " SCOPE " AND due_at IS NULL"
+         " ORDER BY due_at DESC, id DESC LIMIT $2::int)) AS tasks"
+         " ORDER BY page_phase, due_at DESC, id DESC LIMIT $2::int",
          "(SELECT tasks.*, 0 AS page_phase " SCOPE " AND (due_at, id) < ($2::timestamptz, $3::uuid)"
          " ORDER BY due_at DESC, id DESC LIMIT $4::int) UNION ALL"
-         " (SELECT tasks.*, 1 AS page_phase " SCOPE " AND due_at IS NULL ORDER BY id DESC"
-         " LIMIT $4::int)) AS page ORDER BY page_phase, due_at DESC, id DESC LIMIT $4::int"},
-        /* A cursor among the undated tasks: only they remain, by id. */
+         " (SELECT tasks.*, 1 AS page_phase " SCOPE " AND due_at IS NULL"
+         " ORDER BY due_at DESC, id DESC LIMIT $4::int)) AS tasks"
+         " ORDER BY page_phase, due_at DESC, id DESC LIMIT $4::int"},
+        /* A cursor among the undated tasks: only they remain, by id, in the index's order
+         * ("DESC NULLS LAST" would sort all of them). */
         {"sort=due_at",
          {true, true, 0, TASK_ID},
-         "(extract(epoch from due_at)",
-         "AS page ORDER BY page_phase, due_at ASC, id ASC LIMIT $2::int",
-         SCOPE " AND due_at IS NULL AND id > $2::uuid ORDER BY due_at ASC NULLS LAST, id ASC"
-               " LIMIT $3::int"},
+         KEY("due_at"),
+         "AS tasks ORDER BY page_phase, due_at ASC, id ASC LIMIT $2::int",
+         SCOPE " AND due_at IS NULL AND id > $2::uuid ORDER BY due_at ASC, id ASC LIMIT $3::int"},
         {"sort=-due_at",
          {true, true, 0, TASK_ID},
-         "(extract(epoch from due_at)",
-         "AS page ORDER BY page_phase, due_at DESC, id DESC LIMIT $2::int",
-         SCOPE " AND due_at IS NULL AND id < $2::uuid ORDER BY due_at DESC NULLS LAST, id DESC"
+         KEY("due_at"),
+         "AS tasks ORDER BY page_phase, due_at DESC, id DESC LIMIT $2::int",
+         SCOPE " AND due_at IS NULL AND id < $2::uuid ORDER BY due_at DESC, id DESC"
                " LIMIT $3::int"},
+        /* The key column is sort_key, so ORDER BY priority_rank is the indexed column. */
         {"sort=priority",
          {true, false, 2, TASK_ID},
-         "priority_rank::bigint",
+         "priority_rank::bigint AS sort_key " SCOPE,
          SCOPE " ORDER BY priority_rank ASC, id ASC LIMIT $2::int",
          SCOPE " AND (priority_rank, id) > ($2::smallint, $3::uuid)"
                " ORDER BY priority_rank ASC, id ASC LIMIT $4::int"},
         {"sort=-priority",
          {true, false, 2, TASK_ID},
-         "priority_rank::bigint",
+         "priority_rank::bigint AS sort_key " SCOPE,
          SCOPE " ORDER BY priority_rank DESC, id DESC LIMIT $2::int",
          SCOPE " AND (priority_rank, id) < ($2::smallint, $3::uuid)"
                " ORDER BY priority_rank DESC, id DESC LIMIT $4::int"},
@@ -612,6 +629,7 @@ static void sql_order_and_keyset_per_sort(void **state) {
         assert_string_equal(sql.text + strlen(sql.text) - strlen(c->first_page), c->first_page);
         assert_null(strstr(sql.text, ", id) <"));
         assert_null(strstr(sql.text, ", id) >"));
+        assert_null(strstr(sql.text, "probe"));
         assert_int_equal(sql.nparams, 2);
         assert_string_equal(sql.values[0], OWNER);
         assert_string_equal(sql.values[1], "21");
@@ -630,21 +648,135 @@ static void sql_order_and_keyset_per_sort(void **state) {
     }
 }
 
-/* The two branches of a due_at page share their filters (the same parameters). */
-static void sql_due_union_repeats_filters(void **state) {
+/* A page with filters: the probe (the first rows of the range in sort order, filtered by
+ * the plain tests) answers when it fills the page; else the filtered range, where the
+ * owner-scoped GIN conditions sit beside the same plain tests. Every copy of a fragment
+ * names the same parameters. */
+static void sql_filtered_page_probes_then_falls_back(void **state) {
     (void)state;
     task_query q;
     task_sql sql;
+    build("status=todo&priority=low,high&tag=t&q=milk", NULL, &q, &sql);
+    /* owner, status, 2 priorities, tag, q, limit */
+    assert_int_equal(sql.nparams, 7);
+    assert_string_equal(sql.values[6], "21");
+    static const char PLAIN[] = " AND status IN ($2::text) AND priority IN ($3::text, $4::text)"
+                                " AND tags @> ARRAY[$5::text]"
+                                " AND search @@ websearch_to_tsquery('simple', $6::text)";
+    assert_contains(sql.text, "WITH probe AS MATERIALIZED (SELECT * FROM (SELECT * FROM tasks"
+                              " WHERE owner_id = $1::uuid ORDER BY created_at DESC, id DESC"
+                              " LIMIT 2000) AS tasks WHERE TRUE");
+    assert_contains(sql.text, PLAIN);
+    assert_contains(sql.text, "FROM probe WHERE (SELECT count(*) FROM probe) = $7::int");
+    assert_contains(sql.text, " AND (SELECT count(*) FROM probe) < $7::int");
+    static const char *const INDEXED[] = {
+        " AND task_owner_index_keys(owner_id, status, priority, tags, search)"
+        " && task_owner_keys($1::uuid, 's', ARRAY[$2::text]) AND status IN ($2::text)",
+        " AND task_owner_index_keys(owner_id, status, priority, tags, search)"
+        " && task_owner_keys($1::uuid, 'p', ARRAY[$3::text, $4::text])"
+        " AND priority IN ($3::text, $4::text)",
+        " AND task_owner_index_keys(owner_id, status, priority, tags, search)"
+        " @> task_owner_keys($1::uuid, 't', ARRAY[$5::text]) AND tags @> ARRAY[$5::text]",
+        " AND task_owner_index_keys(owner_id, status, priority, tags, search)"
+        " @> task_owner_all_words($1::uuid, websearch_to_tsquery('simple', $6::text))",
+        " AND task_owner_index_keys(owner_id, status, priority, tags, search)"
+        " && task_owner_any_words($1::uuid, websearch_to_tsquery('simple', $6::text))"
+        " AND search @@ websearch_to_tsquery('simple', $6::text)",
+    };
+    for (size_t i = 0; i < sizeof INDEXED / sizeof INDEXED[0]; i++)
+        assert_int_equal(occurrences(sql.text, INDEXED[i]), 1);
+    assert_contains(sql.text, ")) AS tasks ORDER BY created_at DESC, id DESC LIMIT $7::int");
+    task_query_clear(&q);
+
+    /* due_at: each branch probes on its own, with the same filters. */
     build("sort=-due_at&status=todo&tag=t&q=milk",
           &(task_cursor){.present = true, .key = 1767315845123456LL, .id = TASK_ID}, &q, &sql);
-    static const char SCOPE_TEXT[] =
-        "WHERE owner_id = $1::uuid AND status IN ($2) AND tags @> ARRAY[$3::text] AND search @@ "
-        "websearch_to_tsquery('simple', $4::text)";
-    const char *first = strstr(sql.text, SCOPE_TEXT);
-    assert_non_null(first);
-    assert_non_null(strstr(first + 1, SCOPE_TEXT));
     assert_int_equal(sql.nparams, 7); /* owner, status, tag, q, key, id, limit */
-    assert_contains(sql.text, " AND (due_at, id) < ($5::timestamptz, $6::uuid) ORDER BY");
+    assert_int_equal(occurrences(sql.text, "WITH probe AS MATERIALIZED"), 2);
+    assert_int_equal(occurrences(sql.text, " AND status IN ($2::text) AND tags @> ARRAY[$3::text]"
+                                           " AND search @@ websearch_to_tsquery('simple', $4::text)"
+                                           " ORDER BY due_at DESC"),
+                     2);
+    assert_int_equal(occurrences(sql.text, " AND (due_at, id) < ($5::timestamptz, $6::uuid)"), 2);
+    assert_int_equal(occurrences(sql.text, " AND due_at IS NULL"), 2);
+    assert_contains(sql.text, "AS tasks ORDER BY page_phase, due_at DESC, id DESC LIMIT $7::int");
+    task_query_clear(&q);
+}
+
+/* Filters that are not filters, and filters the sort's index range already is. */
+static void sql_filters_folded_into_the_range(void **state) {
+    (void)state;
+    task_query q;
+    task_sql sql;
+    /* Every status, every priority: no test at all. */
+    build("status=todo,in_progress,done&priority=low,medium,high,urgent", NULL, &q, &sql);
+    assert_null(strstr(sql.text, "probe"));
+    assert_null(strstr(sql.text, " IN ("));
+    assert_int_equal(sql.nparams, 2);
+    task_query_clear(&q);
+    /* sort=priority with contiguous priorities: a range of the priority index. */
+    build("sort=-priority&priority=medium,high", NULL, &q, &sql);
+    assert_contains(sql.text, SCOPE " AND priority_rank BETWEEN $2::smallint AND $3::smallint"
+                                    " ORDER BY priority_rank DESC, id DESC LIMIT $4::int");
+    assert_string_equal(sql.values[1], "1");
+    assert_string_equal(sql.values[2], "2");
+    assert_null(strstr(sql.text, "probe"));
+    task_query_clear(&q);
+    /* ... and with a gap: the range, then the exact list. */
+    build("sort=priority&priority=medium,urgent", NULL, &q, &sql);
+    assert_contains(sql.text, "WHERE owner_id = $1::uuid AND priority_rank BETWEEN $2::smallint"
+                              " AND $3::smallint ORDER BY priority_rank ASC, id ASC LIMIT 2000");
+    assert_contains(sql.text, " AND priority IN ($4::text, $5::text)");
+    assert_string_equal(sql.values[1], "1");
+    assert_string_equal(sql.values[2], "3");
+    task_query_clear(&q);
+    /* low and urgent: the range would be every rank; only the list remains. */
+    build("sort=priority&priority=low,urgent", NULL, &q, &sql);
+    assert_null(strstr(sql.text, "BETWEEN"));
+    assert_contains(sql.text, " AND priority IN ($2::text, $3::text)");
+    task_query_clear(&q);
+    /* sort=due_at with a due bound: no undated task can match, one range, no probe. */
+    build("sort=-due_at&due_before=2027-01-01T00:00:00Z",
+          &(task_cursor){.present = true, .key = 1767315845123456LL, .id = TASK_ID}, &q, &sql);
+    assert_contains(sql.text, KEY("due_at") SCOPE " AND due_at < $2::timestamptz"
+                                                  " AND (due_at, id) < ($3::timestamptz, $4::uuid)"
+                                                  " ORDER BY due_at DESC, id DESC LIMIT $5::int");
+    assert_null(strstr(sql.text, "UNION"));
+    assert_null(strstr(sql.text, "probe"));
+    task_query_clear(&q);
+}
+
+/* The most a request can ask for still fits the statement and its parameters. */
+static void sql_largest_query_fits(void **state) {
+    (void)state;
+    char qs[1536] = "sort=-due_at&status=todo,done&priority=low,high,urgent&q=a+b+c"
+                    "&due_after=2026-01-01T00:00:00Z&due_before=2027-01-01T00:00:00Z&limit=100";
+    for (int i = 0; i < TASK_QUERY_TAGS_MAX; i++) {
+        char tag[64];
+        snprintf(tag, sizeof tag, "&tag=%050d", i);
+        strcat(qs, tag);
+    }
+    task_query q;
+    task_sql sql;
+    build(qs, &(task_cursor){.present = true, .key = 1767315845123456LL, .id = TASK_ID}, &q, &sql);
+    /* owner, 2 due bounds, 2 statuses, 3 priorities, 20 tags, q, key, id, limit */
+    assert_int_equal(sql.nparams, 32);
+    task_query_clear(&q);
+    build(qs, &(task_cursor){.present = true, .key_null = true, .id = TASK_ID}, &q, &sql);
+    task_query_clear(&q);
+    /* sort=-due_at without due bounds: two ranges, each with its probe */
+    char *bounds = strstr(qs, "&due_after");
+    memmove(bounds,
+            bounds + strlen("&due_after=2026-01-01T00:00:00Z&due_before=2027-01-01T00:00:00Z"),
+            strlen(bounds) -
+                strlen("&due_after=2026-01-01T00:00:00Z&due_before=2027-01-01T00:00:00Z") + 1);
+    build(qs, &(task_cursor){.present = true, .key = 1767315845123456LL, .id = TASK_ID}, &q, &sql);
+    assert_int_equal(sql.nparams, 30);
+    assert_int_equal(occurrences(sql.text, "WITH probe"), 2);
+    task_query_clear(&q);
+    /* sort=-created_at: the due bounds are filters, copied into both fragments */
+    build(qs + strlen("sort=-due_at&"), NULL, &q, &sql);
+    assert_int_equal(sql.nparams, 28); /* no due bounds left, no cursor */
     task_query_clear(&q);
 }
 
@@ -689,7 +821,9 @@ int main(void) {
         cmocka_unit_test(hashes),
         cmocka_unit_test(sql_has_parameters_only),
         cmocka_unit_test(sql_order_and_keyset_per_sort),
-        cmocka_unit_test(sql_due_union_repeats_filters),
+        cmocka_unit_test(sql_filtered_page_probes_then_falls_back),
+        cmocka_unit_test(sql_filters_folded_into_the_range),
+        cmocka_unit_test(sql_largest_query_fits),
         cmocka_unit_test(timestamps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

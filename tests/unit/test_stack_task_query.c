@@ -1,0 +1,309 @@
+/*
+ * test_stack_task_query.c: the page SQL of api/task_query.c against real Postgres.
+ *
+ * Needs DATABASE_URL; without it the test FAILS. Applies the repository's migrations
+ * (idempotent), then works inside one transaction that is rolled back. One user gets
+ * 2300 tasks (more than a filtered page's probe reads), another 500 that share the
+ * first one's rare word and tag. Every filter below is listed in every sort, page after
+ * page (the next page starting after the last row, as the cursor does), and the ids must
+ * be exactly those of a plain ORDER BY over the same condition: whether the probe fills
+ * the page (common filters; the "rare" ones sit among the oldest tasks, so sorts that
+ * start there fill it and the others fall back), and whatever plan Postgres picks (run
+ * again with index scans, then bitmap scans, turned off). The owner-scoped index keys
+ * agree with task_owner_keys, as 0011_task_owner_search.sql promises.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/task_query.h"
+#include "shared/migrate.h"
+#include "shared/pg_pool.h"
+
+#define UID "0190f5a0-0000-7000-8000-00000000d001"
+#define OTHER "0190f5a0-0000-7000-8000-00000000d002"
+#define MAX_IDS 2400
+
+typedef struct fixture {
+    pg_pool *pool;
+    pg_conn *conn;
+} fixture;
+
+static void exec_ok(pg_conn *c, const char *sql) {
+    char err[512];
+    if (pg_run(c, sql, err, sizeof err) != 0)
+        fail_msg("%s: %s", sql, err);
+}
+
+static int teardown(void **state) {
+    fixture *f = *state;
+    if (f != NULL) {
+        if (f->conn != NULL) {
+            pg_rollback(f->conn);
+            pg_pool_release(f->pool, f->conn);
+        }
+        pg_pool_destroy(f->pool);
+        free(f);
+    }
+    *state = NULL;
+    return 0;
+}
+
+/* The tasks (see the top of the file). Times are fixed, so due bounds are literals. */
+static const char TASKS_SQL[] =
+    "INSERT INTO tasks (id, owner_id, title, description, status, priority, due_at, tags,"
+    " created_at, updated_at, completed_at)"
+    " SELECT gen_random_uuid(), '" UID "',"
+    "  'task ' || i || CASE WHEN i < 30 THEN ' trip to zanzibar'"
+    "                       WHEN i % 500 = 7 THEN ' zanzibar to trip' ELSE '' END,"
+    "  CASE WHEN i % 2 = 0 THEN 'common words here' ELSE 'other text' END,"
+    "  st, (ARRAY['low','medium','high','urgent'])[1 + (i / 3) % 4],"
+    "  CASE WHEN i % 5 = 0 THEN NULL"
+    "       ELSE TIMESTAMPTZ '2026-06-01 00:00:00+00' + ((i % 200) - 100) * interval '1 day'"
+    "            + (i % 3) * interval '1 hour' END,"
+    "  CASE WHEN i >= 100 AND i < 110 THEN ARRAY['rare'] WHEN i % 15 = 0 THEN ARRAY['work','home']"
+    "       WHEN i % 3 = 0 THEN ARRAY['work'] WHEN i % 11 = 0 THEN ARRAY['home']"
+    "       ELSE '{}'::text[] END,"
+    "  ca, ca + (i % 50) * interval '1 minute', CASE WHEN st = 'done' THEN ca END"
+    " FROM (SELECT i, TIMESTAMPTZ '2026-06-01 00:00:00+00' - (2300 - i) * interval '1 minute' AS "
+    "ca,"
+    "              CASE WHEN i < 200 THEN 'done'"
+    "                   ELSE (ARRAY['todo','in_progress'])[1 + i % 2] END AS st"
+    "       FROM generate_series(0, 2299) i) s;"
+    "INSERT INTO tasks (id, owner_id, title, status, completed_at, tags)"
+    " SELECT gen_random_uuid(), '" OTHER "', 'zanzibar trip to zanzibar ' || i, 'done', now(),"
+    "  ARRAY['rare', 'work'] FROM generate_series(1, 500) i;";
+
+static int setup(void **state) {
+    *state = NULL;
+    const char *url = getenv("DATABASE_URL");
+    if (url == NULL || url[0] == '\0') {
+        fprintf(stderr, "test_stack_task_query: DATABASE_URL is not set; this test needs "
+                        "Postgres\n");
+        return -1;
+    }
+    char err[512] = "out of memory";
+    fixture *f = calloc(1, sizeof *f);
+    *state = f;
+    if (f == NULL || (f->pool = pg_pool_create(url, 1, 120000, err, sizeof err)) == NULL ||
+        (f->conn = pg_pool_acquire(f->pool, 5000, err, sizeof err)) == NULL) {
+        fprintf(stderr, "test_stack_task_query: %s\n", err);
+        teardown(state);
+        return -1;
+    }
+    if (migrate_run(f->conn, TASKBUS_SOURCE_DIR "/schemas/migrations", err, sizeof err) < 0) {
+        fprintf(stderr, "test_stack_task_query: migrations: %s\n", err);
+        teardown(state);
+        return -1;
+    }
+    exec_ok(f->conn, "BEGIN");
+    exec_ok(f->conn, "INSERT INTO users (id, email, password_hash, display_name) VALUES"
+                     " ('" UID "', 'query-test-1@example.test', 'x', 'Query'),"
+                     " ('" OTHER "', 'query-test-2@example.test', 'x', 'Query 2')");
+    exec_ok(f->conn, TASKS_SQL);
+    return 0;
+}
+
+typedef struct id_list {
+    char (*ids)[UUID_STR_LEN];
+    int n;
+} id_list;
+
+static void add_id(id_list *l, const char *id) {
+    assert_true(l->n < MAX_IDS);
+    snprintf(l->ids[l->n++], UUID_STR_LEN, "%s", id);
+}
+
+/* The ids of sql (no parameters), in order. */
+static void oracle(fixture *f, const char *sql, id_list *out) {
+    PGresult *res = pg_exec_sql(f->conn, sql);
+    if (!pg_result_ok(res))
+        fail_msg("%s: %s", sql, res != NULL ? PQresultErrorMessage(res) : "no result");
+    for (int i = 0; i < PQntuples(res); i++)
+        add_id(out, PQgetvalue(res, i, 0));
+    PQclear(res);
+}
+
+/* Every page of qs for UID, each starting after the last row of the one before. */
+static void walk_pages(fixture *f, const char *qs, id_list *out) {
+    static const unsigned char KEY[32] = {1};
+    json_t *errors = json_array();
+    task_query q;
+    assert_int_equal(task_query_parse(qs, KEY, sizeof KEY, &q, errors), 0);
+    json_decref(errors);
+    task_sql *sql = malloc(sizeof *sql);
+    assert_non_null(sql);
+    for (int page = 0;; page++) {
+        assert_true(page < MAX_IDS);
+        assert_int_equal(task_query_build_sql(&q, UID, sql), 0);
+        PGresult *res = PQexecParams(pg_conn_raw(f->conn), sql->text, sql->nparams, NULL,
+                                     sql->values, NULL, NULL, 0);
+        if (!pg_result_ok(res))
+            fail_msg("%s: %s\n%s", qs, PQresultErrorMessage(res), sql->text);
+        int rows = PQntuples(res);
+        int shown = rows > q.limit ? q.limit : rows;
+        for (int i = 0; i < shown; i++)
+            add_id(out, PQgetvalue(res, i, 0));
+        if (rows <= q.limit) {
+            PQclear(res);
+            break;
+        }
+        q.after.present = true;
+        q.after.key_null = PQgetisnull(res, shown - 1, TASK_SQL_SORT_KEY_COLUMN);
+        q.after.key = q.after.key_null
+                          ? 0
+                          : strtoll(PQgetvalue(res, shown - 1, TASK_SQL_SORT_KEY_COLUMN), NULL, 10);
+        snprintf(q.after.id, sizeof q.after.id, "%s", PQgetvalue(res, shown - 1, 0));
+        PQclear(res);
+    }
+    free(sql);
+    task_query_clear(&q);
+}
+
+typedef struct filter_case {
+    const char *qs;
+    const char *where; /* the same question in plain SQL */
+} filter_case;
+
+#define Q(text) "search @@ websearch_to_tsquery('simple', '" text "')"
+
+static const filter_case FILTERS[] = {
+    {"", "TRUE"},
+    {"q=zanzibar", Q("zanzibar")},
+    {"q=common", Q("common")},
+    {"q=%22trip+to%22", Q("\"trip to\"")},
+    {"q=trip+to", Q("trip to")},
+    {"q=zanzibar+or+rare", Q("zanzibar or rare")},
+    {"q=-common", Q("-common")},
+    {"q=common+-zanzibar", Q("common -zanzibar")},
+    {"q=nosuchword", Q("nosuchword")},
+    {"tag=rare", "tags @> ARRAY['rare']"},
+    {"tag=work&tag=home", "tags @> ARRAY['work', 'home']"},
+    {"tag=nosuch", "tags @> ARRAY['nosuch']"},
+    {"status=done", "status = 'done'"},
+    {"status=done&tag=work", "status = 'done' AND tags @> ARRAY['work']"},
+    {"priority=low,urgent", "priority IN ('low', 'urgent')"},
+    {"priority=medium,high", "priority IN ('medium', 'high')"},
+    {"status=in_progress&priority=urgent&q=common",
+     "status = 'in_progress' AND priority = 'urgent' AND " Q("common")},
+    {"due_before=2026-06-01T00:00:00Z", "due_at < '2026-06-01T00:00:00Z'"},
+    {"due_after=2026-06-01T00:00:00Z&status=done",
+     "due_at >= '2026-06-01T00:00:00Z' AND status = 'done'"},
+};
+
+typedef struct sort_case {
+    const char *qs;
+    const char *order;
+} sort_case;
+
+static const sort_case SORTS[] = {
+    {"", "created_at DESC, id DESC"},
+    {"sort=created_at", "created_at ASC, id ASC"},
+    {"sort=-updated_at", "updated_at DESC, id DESC"},
+    {"sort=updated_at", "updated_at ASC, id ASC"},
+    {"sort=due_at", "due_at IS NULL, due_at ASC, id ASC"},
+    {"sort=-due_at", "due_at IS NULL, due_at DESC, id DESC"},
+    {"sort=priority", "priority_rank ASC, id ASC"},
+    {"sort=-priority", "priority_rank DESC, id DESC"},
+};
+
+static void compare(const char *what, const id_list *want, const id_list *got) {
+    if (want->n != got->n)
+        fail_msg("%s: %d tasks listed, %d expected", what, got->n, want->n);
+    for (int i = 0; i < want->n; i++) {
+        if (strcmp(want->ids[i], got->ids[i]) != 0)
+            fail_msg("%s: row %d is %s, expected %s", what, i, got->ids[i], want->ids[i]);
+    }
+}
+
+static void every_filter_in_every_sort(fixture *f, const char *plan) {
+    id_list want = {.ids = calloc(MAX_IDS, UUID_STR_LEN)};
+    id_list got = {.ids = calloc(MAX_IDS, UUID_STR_LEN)};
+    assert_non_null(want.ids);
+    assert_non_null(got.ids);
+    for (size_t i = 0; i < sizeof FILTERS / sizeof FILTERS[0]; i++) {
+        for (size_t j = 0; j < sizeof SORTS / sizeof SORTS[0]; j++) {
+            char sql[1024], qs[512], what[700];
+            snprintf(sql, sizeof sql,
+                     "SELECT id FROM tasks WHERE owner_id = '" UID "' AND %s ORDER BY %s",
+                     FILTERS[i].where, SORTS[j].order);
+            snprintf(qs, sizeof qs, "limit=100&%s&%s", FILTERS[i].qs, SORTS[j].qs);
+            snprintf(what, sizeof what, "%s [%s]", qs, plan);
+            want.n = got.n = 0;
+            oracle(f, sql, &want);
+            walk_pages(f, qs, &got);
+            compare(what, &want, &got);
+        }
+    }
+    free(want.ids);
+    free(got.ids);
+}
+
+static void pages_match_a_plain_order_by(void **state) {
+    fixture *f = *state;
+    exec_ok(f->conn, "ANALYZE tasks");
+    every_filter_in_every_sort(f, "any plan");
+    exec_ok(f->conn, "SET LOCAL enable_indexscan = off");
+    every_filter_in_every_sort(f, "no index scans");
+    exec_ok(f->conn, "RESET enable_indexscan");
+    exec_ok(f->conn, "SET LOCAL enable_bitmapscan = off");
+    exec_ok(f->conn, "SET LOCAL enable_seqscan = off");
+    every_filter_in_every_sort(f, "no bitmap or sequential scans");
+    exec_ok(f->conn, "RESET enable_bitmapscan");
+    exec_ok(f->conn, "RESET enable_seqscan");
+}
+
+/* A short page: limit 7 over ties (many tasks share a priority and a due date). */
+static void small_pages_over_ties(void **state) {
+    fixture *f = *state;
+    id_list want = {.ids = calloc(MAX_IDS, UUID_STR_LEN)};
+    id_list got = {.ids = calloc(MAX_IDS, UUID_STR_LEN)};
+    assert_non_null(want.ids);
+    assert_non_null(got.ids);
+    oracle(f,
+           "SELECT id FROM tasks WHERE owner_id = '" UID "' AND status = 'done'"
+           " ORDER BY due_at IS NULL, due_at DESC, id DESC",
+           &want);
+    walk_pages(f, "limit=7&status=done&sort=-due_at", &got);
+    compare("limit=7&status=done&sort=-due_at", &want, &got);
+    want.n = got.n = 0;
+    oracle(f,
+           "SELECT id FROM tasks WHERE owner_id = '" UID "' AND tags @> ARRAY['rare']"
+           " ORDER BY priority_rank DESC, id DESC",
+           &want);
+    walk_pages(f, "limit=7&tag=rare&sort=-priority", &got);
+    compare("limit=7&tag=rare&sort=-priority", &want, &got);
+    free(want.ids);
+    free(got.ids);
+}
+
+/* The index expression is the sum of task_owner_keys of each kind. */
+static void index_keys_agree_with_task_owner_keys(void **state) {
+    fixture *f = *state;
+    PGresult *res = pg_exec_sql(
+        f->conn, "SELECT count(*) FROM tasks WHERE owner_id IN ('" UID "', '" OTHER "') AND"
+                 " task_owner_index_keys(owner_id, status, priority, tags, search) <>"
+                 " ARRAY[task_owner_hex(owner_id)] || task_owner_keys(owner_id, 's', ARRAY[status])"
+                 " || task_owner_keys(owner_id, 'p', ARRAY[priority])"
+                 " || task_owner_keys(owner_id, 't', tags)"
+                 " || task_owner_keys(owner_id, 'w', tsvector_to_array(search))");
+    assert_true(pg_result_ok(res));
+    assert_string_equal(PQgetvalue(res, 0, 0), "0");
+    PQclear(res);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(index_keys_agree_with_task_owner_keys),
+        cmocka_unit_test(small_pages_over_ties),
+        cmocka_unit_test(pages_match_a_plain_order_by),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
