@@ -83,8 +83,8 @@ static void sleep_ms(int ms) {
     }
 }
 
-command_state command_report_wait(const api_app *app, const char *user_id,
-                                  const char *command_id, int wait_s, command_outcome *out) {
+command_state command_report_wait(const api_app *app, const char *user_id, const char *command_id,
+                                  int wait_s, command_outcome *out) {
     int64_t start = time_monotonic_ns();
     int64_t deadline = start + (int64_t)wait_s * 1000000000LL;
     int64_t next_full = start;

@@ -26,7 +26,7 @@ command_state command_report(const api_app *app, const char *user_id, const char
 /* Polls command_report for up to wait_s seconds: the Redis marker every
  * TASK_COMMAND_POLL_REDIS_MS, the full report every TASK_COMMAND_POLL_PG_MS while the
  * marker cannot decide. APPLIED or REJECTED when reportable in time, else PENDING. */
-command_state command_report_wait(const api_app *app, const char *user_id,
-                                  const char *command_id, int wait_s, command_outcome *out);
+command_state command_report_wait(const api_app *app, const char *user_id, const char *command_id,
+                                  int wait_s, command_outcome *out);
 
 #endif

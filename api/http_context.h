@@ -27,12 +27,12 @@ typedef struct api_app {
     pg_pool *pg_read; /* DATABASE_READ_URL, or the same pool as pg */
     redis_pool *redis;
     kafka_producer *producer;
-    struct instance_lease *lease; /* this process's liveness (api/instance_lease.h) */
-    struct sse_hub *sse_hub;      /* the shared SSE subscription and stream caps (sse_hub.h) */
-    struct near_cache *near_cache;      /* in-process cache (near_cache.h); NULL when off */
-    struct near_cache_lease *nc_lease;  /* keeps near_cache servable (near_cache_lease.h) */
-    struct api_rate_limiter *limiter; /* local buckets and their reconciler (rate_limits.h) */
-    const unsigned char *jwt_key; /* HS256 secret, at least 32 bytes */
+    struct instance_lease *lease;      /* this process's liveness (api/instance_lease.h) */
+    struct sse_hub *sse_hub;           /* the shared SSE subscription and stream caps (sse_hub.h) */
+    struct near_cache *near_cache;     /* in-process cache (near_cache.h); NULL when off */
+    struct near_cache_lease *nc_lease; /* keeps near_cache servable (near_cache_lease.h) */
+    struct api_rate_limiter *limiter;  /* local buckets and their reconciler (rate_limits.h) */
+    const unsigned char *jwt_key;      /* HS256 secret, at least 32 bytes */
     size_t jwt_key_len;
 } api_app;
 

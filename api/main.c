@@ -114,8 +114,8 @@ static int open_near_cache(api_app *app, const taskbus_config *cfg) {
         LOG_ERRORF("near cache: out of memory");
         return -1;
     }
-    app->nc_lease = near_cache_lease_start(cfg, app->near_cache, app->redis, app->pg, err,
-                                           sizeof err);
+    app->nc_lease =
+        near_cache_lease_start(cfg, app->near_cache, app->redis, app->pg, err, sizeof err);
     if (app->nc_lease == NULL) {
         LOG_ERRORF("near cache: %s", err);
         return -1;

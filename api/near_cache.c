@@ -32,9 +32,9 @@ struct near_cache_blob {
 };
 
 typedef struct nc_entry {
-    struct nc_entry *next;       /* bucket chain */
-    struct nc_entry *prev_lru;   /* towards the most recently used */
-    struct nc_entry *next_lru;   /* towards the least recently used */
+    struct nc_entry *next;     /* bucket chain */
+    struct nc_entry *prev_lru; /* towards the most recently used */
+    struct nc_entry *next_lru; /* towards the least recently used */
     uint64_t hash;
     uint64_t epoch;
     uint64_t generation;

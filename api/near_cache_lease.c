@@ -52,9 +52,9 @@ struct near_cache_lease {
     atomic_bool stop;
     /* thread-only state */
     redisContext *sub;
-    bool registered;      /* the registry holds our lease since the last (re)subscribe */
-    long long last_seq;   /* the highest sequence applied with no gap before it */
-    int64_t lease_until;  /* monotonic ns; mirrors what near_cache holds */
+    bool registered;     /* the registry holds our lease since the last (re)subscribe */
+    long long last_seq;  /* the highest sequence applied with no gap before it */
+    int64_t lease_until; /* monotonic ns; mirrors what near_cache holds */
     int64_t next_renew;
     near_cache_stats published;
 };

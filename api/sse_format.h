@@ -57,7 +57,7 @@ typedef struct sse_event {
     sse_id id;
     char id_text[SSE_ID_TEXT_MAX];
     char name[SSE_EVENT_NAME_MAX];
-    char *data; /* compact CloudEvent JSON, malloc'd */
+    char *data;       /* compact CloudEvent JSON, malloc'd */
     long long nc_seq; /* near-cache sequence to be acknowledged before it is sent; 0: none */
 } sse_event;
 

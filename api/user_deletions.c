@@ -115,8 +115,7 @@ static int connect_and_listen(user_deletions *ud) {
 static int tombstone(user_deletions *ud, const char *user_id) {
     char err[256];
     if (user_epoch_tombstone(ud->app->redis, user_id, ud->app->cfg->access_ttl_s,
-                             ud->app->cfg->near_cache_lease_ms, err,
-                             sizeof err) != 0) {
+                             ud->app->cfg->near_cache_lease_ms, err, sizeof err) != 0) {
         if (!ud->said_redis_down) {
             LOG_WARNF("user deletions: Redis did not take the tombstone of user %s (%s); "
                       "retrying every %d ms",

@@ -14,8 +14,8 @@
 #include <stdio.h>
 
 typedef struct rate_limit_spec {
-    int count;      /* requests allowed ... */
-    int period_s;   /* ... per this many seconds */
+    int count;    /* requests allowed ... */
+    int period_s; /* ... per this many seconds */
 } rate_limit_spec;
 
 typedef struct taskbus_config {
@@ -67,18 +67,18 @@ typedef struct taskbus_config {
     char *writer_group; /* the writer's consumer group */
 
     /* issue 4: notifications, webhooks, reminders, reports, consumers */
-    char *public_url;         /* base of links in e-mails (verification) */
-    char *smtp_url;           /* smtp://host:port */
-    char *smtp_from;          /* envelope and From: address */
-    int notify_max_attempts;  /* SMTP attempts before notifications.dlq */
-    int notify_backoff_ms;    /* first retry delay; doubles, with jitter */
-    char *webhook_allow;      /* comma list of hosts/CIDRs exempt from the SSRF guard */
-    int webhook_timeout_ms;   /* per delivery attempt */
-    int webhook_max_attempts; /* attempts per delivery before it is given up */
+    char *public_url;            /* base of links in e-mails (verification) */
+    char *smtp_url;              /* smtp://host:port */
+    char *smtp_from;             /* envelope and From: address */
+    int notify_max_attempts;     /* SMTP attempts before notifications.dlq */
+    int notify_backoff_ms;       /* first retry delay; doubles, with jitter */
+    char *webhook_allow;         /* comma list of hosts/CIDRs exempt from the SSRF guard */
+    int webhook_timeout_ms;      /* per delivery attempt */
+    int webhook_max_attempts;    /* attempts per delivery before it is given up */
     int webhook_disable_after_s; /* failing continuously this long disables a webhook */
-    int reminder_lead_s;      /* due-soon reminders go out this long before due_at */
+    int reminder_lead_s;         /* due-soon reminders go out this long before due_at */
     int scheduler_interval_ms;
-    char *reports_dir;        /* where report files are written */
+    char *reports_dir; /* where report files are written */
 
     char *schemas_dir; /* migrations are schemas_dir/migrations */
     char *log_level;

@@ -17,8 +17,8 @@
 
 #define WAIT_POLL_MS 2
 
-#define LUA_NOW                                                                                   \
-    "local t = redis.call('TIME')\n"                                                              \
+#define LUA_NOW                                                                                    \
+    "local t = redis.call('TIME')\n"                                                               \
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
 
 /* KEYS: seq. ARGV: channel, user id. Returns the sequence. */
@@ -101,8 +101,12 @@ int near_cache_bus_acked(redis_pool *redis, long long seq, int lease_ms) {
     char seq_text[24], grace[24];
     snprintf(seq_text, sizeof seq_text, "%lld", seq);
     snprintf(grace, sizeof grace, "%d", lease_ms + near_cache_margin_ms(lease_ms));
-    const char *argv[] = {NEAR_CACHE_LEASES_KEY, NEAR_CACHE_ACKS_KEY, NEAR_CACHE_BORN_KEY,
-                          NEAR_CACHE_SEQ_KEY, seq_text, grace};
+    const char *argv[] = {NEAR_CACHE_LEASES_KEY,
+                          NEAR_CACHE_ACKS_KEY,
+                          NEAR_CACHE_BORN_KEY,
+                          NEAR_CACHE_SEQ_KEY,
+                          seq_text,
+                          grace};
     long long v = integer_reply(redis_pool_eval(redis, &ACKED_SCRIPT, 4, 6, argv));
     return v == 1 ? 1 : v == 0 ? 0 : -1;
 }
@@ -141,8 +145,13 @@ int near_cache_bus_renew(redis_pool *redis, const char *instance, int lease_ms, 
     char lease[24], acked_text[24];
     snprintf(lease, sizeof lease, "%d", lease_ms);
     snprintf(acked_text, sizeof acked_text, "%lld", acked);
-    const char *argv[] = {NEAR_CACHE_LEASES_KEY, NEAR_CACHE_ACKS_KEY, NEAR_CACHE_SEQ_KEY,
-                          NEAR_CACHE_BORN_KEY, instance, lease, acked_text};
+    const char *argv[] = {NEAR_CACHE_LEASES_KEY,
+                          NEAR_CACHE_ACKS_KEY,
+                          NEAR_CACHE_SEQ_KEY,
+                          NEAR_CACHE_BORN_KEY,
+                          instance,
+                          lease,
+                          acked_text};
     long long seq = integer_reply(redis_pool_eval(redis, &RENEW_SCRIPT, 4, 7, argv));
     if (seq < 0)
         return -1;

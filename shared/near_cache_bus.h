@@ -52,7 +52,8 @@ int near_cache_release_after_ms(int lease_ms);
 int near_cache_bus_publish(redis_pool *redis, const char *user_id, long long *seq_out);
 
 /* 1 when every live lease has acknowledged seq (-1: the registry's current sequence) and
- * the registry is older than a lease, 0 not yet, -1 Redis unavailable. lease_ms is this process's configured lease length. */
+ * the registry is older than a lease, 0 not yet, -1 Redis unavailable. lease_ms is this process's
+ * configured lease length. */
 int near_cache_bus_acked(redis_pool *redis, long long seq, int lease_ms);
 
 /* Polls near_cache_bus_acked until 1 or timeout_ms passed. 1, 0 (timed out) or -1. A

@@ -55,7 +55,7 @@ struct redis_pool {
     int size;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int64_t down_until_ns; /* monotonic; 0 when not down */
+    int64_t down_until_ns;    /* monotonic; 0 when not down */
     atomic_bool breaker_open; /* set by an outside prober (redis_pool_set_breaker) */
     char client_name[64];     /* CLIENT SETNAME on every new context; "" for none */
     redis_slot *slots;

@@ -18,8 +18,7 @@
 typedef struct redis_pool redis_pool;
 
 /* url: redis://[:password@]host:port[/db]. Connects lazily. */
-redis_pool *redis_pool_create(const char *url, int size, int timeout_ms, char *err,
-                              size_t errlen);
+redis_pool *redis_pool_create(const char *url, int size, int timeout_ms, char *err, size_t errlen);
 void redis_pool_destroy(redis_pool *pool);
 
 /* Runs one command (printf-style as redisCommand). NULL when Redis is unavailable or the

@@ -60,10 +60,10 @@ typedef struct writer_ctx {
     size_t dead_cap;
     int64_t batch_start_ns;
     int64_t last_sweep_ns;
-    int lease_ms;               /* TASKBUS_NEAR_CACHE_LEASE_MS (writer_release.h) */
-    bool backlog;               /* journaled batches of ours wait for Redis */
-    int64_t redis_retry_ns;     /* no Redis attempt before this (monotonic) */
-    bool said_sweep_failed;     /* the sweep's failure is logged once per outage */
+    int lease_ms;           /* TASKBUS_NEAR_CACHE_LEASE_MS (writer_release.h) */
+    bool backlog;           /* journaled batches of ours wait for Redis */
+    int64_t redis_retry_ns; /* no Redis attempt before this (monotonic) */
+    bool said_sweep_failed; /* the sweep's failure is logged once per outage */
     writer_release_watch release;
 } writer_ctx;
 

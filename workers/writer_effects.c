@@ -352,8 +352,8 @@ static int cmp_by_user(const void *a, const void *b) {
     return c != 0 ? c : (x->index > y->index) - (x->index < y->index);
 }
 
-int writer_effects_land(redis_pool *redis, const writer_effect_list *list, bool released,
-                        char *err, size_t errlen) {
+int writer_effects_land(redis_pool *redis, const writer_effect_list *list, bool released, char *err,
+                        size_t errlen) {
     if (list->count == 0) {
         return 0;
     }
@@ -425,9 +425,10 @@ int writer_effects_recover(pg_pool *pg, redis_pool *redis, int min_age_ms, char 
         for (int r = 0; replayed >= 0 && r < rows; r++) {
             long long id = strtoll(PQgetvalue(res, r, 0), NULL, 10);
             bool released = strcmp(PQgetvalue(res, r, 2), "t") == 0;
-            replayed = replay_row(conn, redis, id, PQgetvalue(res, r, 1), released, err, errlen) == 0
-                           ? replayed + 1
-                           : -1;
+            replayed =
+                replay_row(conn, redis, id, PQgetvalue(res, r, 1), released, err, errlen) == 0
+                    ? replayed + 1
+                    : -1;
         }
         PQclear(res);
         if (replayed < 0 || rows < RECOVER_BATCH) {

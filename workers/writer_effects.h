@@ -27,7 +27,6 @@
 #include "shared/redis_pool.h"
 #include "shared/uuid7.h"
 
-
 typedef struct writer_effect {
     char user_id[UUID_STR_LEN];
     char task_id[UUID_STR_LEN];
@@ -60,8 +59,8 @@ int writer_effects_journal_done(pg_pool *pg, long long id, char *err, size_t err
 
 /* Lands the list in Redis (released: see above). 0, or -1 with err (Redis down or an error
  * reply): retry. */
-int writer_effects_land(redis_pool *redis, const writer_effect_list *list, bool released,
-                        char *err, size_t errlen);
+int writer_effects_land(redis_pool *redis, const writer_effect_list *list, bool released, char *err,
+                        size_t errlen);
 
 /* Replays journal rows at least min_age_ms old, oldest first, deleting each once landed;
  * stops at the first that does not land. Returns the number of rows replayed, or -1 with

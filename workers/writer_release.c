@@ -106,9 +106,10 @@ int writer_release_due(pg_pool *pg, writer_release_watch *w, int lease_ms, char 
         rc = 0;
     PQclear(res);
     int count = 0;
-    char *array = rc == 0 ? due_array(w, now, (int64_t)near_cache_release_after_ms(lease_ms) *
-                                                  1000000, &count)
-                          : NULL;
+    char *array =
+        rc == 0
+            ? due_array(w, now, (int64_t)near_cache_release_after_ms(lease_ms) * 1000000, &count)
+            : NULL;
     if (array != NULL)
         rc = mark_released(conn, array, err, errlen) == 0 ? count : -1;
     free(array);

@@ -23,7 +23,8 @@ static void *writer(void *arg) {
     int t = (int)(intptr_t)arg;
     char line[96];
     for (int i = 0; i < LINES; i++) {
-        int n = snprintf(line, sizeof line, "{\"thread\":%d,\"seq\":%d,\"pad\":\"xxxxxxxxxxxx\"}\n", t, i);
+        int n = snprintf(line, sizeof line, "{\"thread\":%d,\"seq\":%d,\"pad\":\"xxxxxxxxxxxx\"}\n",
+                         t, i);
         assert_true(log_buffer_write(line, (size_t)n, i % 1000 == 0));
     }
     return NULL;

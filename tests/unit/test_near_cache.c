@@ -1,9 +1,10 @@
 /*
  * test_near_cache.c: the API's in-process cache and what makes an entry servable:
  * nothing without a valid lease; an invalidation of the user, or an epoch bump, kills
- * entries at once (a task write only the user's tasks and pages, not their sessions); a fill whose ticket was taken before an invalidation is dead on
- * arrival (the slow-reader race); other users are untouched; the byte budget evicts the
- * least recently used entries; blobs outlive their entries.
+ * entries at once (a task write only the user's tasks and pages, not their sessions); a fill whose
+ * ticket was taken before an invalidation is dead on arrival (the slow-reader race); other users
+ * are untouched; the byte budget evicts the least recently used entries; blobs outlive their
+ * entries.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,7 +27,8 @@ static near_cache *with_lease(size_t bytes) {
     return nc;
 }
 
-static void put(near_cache *nc, const char *user, const char *key, const char *value, long long aux) {
+static void put(near_cache *nc, const char *user, const char *key, const char *value,
+                long long aux) {
     near_cache_ticket t = near_cache_ticket_take(nc, user, NEAR_CACHE_TASKS);
     near_cache_put(nc, &t, user, key, value, strlen(value), aux);
 }
