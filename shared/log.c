@@ -132,6 +132,46 @@ void log_json(log_level level, const char *msg, json_t *fields) {
     free(buf);
 }
 
+/* Text that needs no JSON escaping: printable ASCII without '"' and '\\'. */
+static bool plain_text(const char *s) {
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c > 0x7e || c == '"' || c == '\\')
+            return false;
+    }
+    return true;
+}
+
+void log_members(log_level level, const char *msg, const char *members) {
+    if (level < LOG_DEBUG || level > LOG_ERROR)
+        level = LOG_ERROR;
+    if (level < g_min_level)
+        return;
+    const char *rid = tl_has_request_id ? tl_request_id : NULL;
+    char ts[32];
+    char line[LOG_MEMBERS_LINE_MAX];
+    int n = -1;
+    if (plain_text(msg) && plain_text(g_service) && (rid == NULL || plain_text(rid))) {
+        time_format_rfc3339_ms(time_now_unix_ms(), ts, sizeof ts);
+        n = snprintf(line, sizeof line,
+                     "{\"ts\":\"%s\",\"level\":\"%s\",\"service\":\"%s\",\"msg\":\"%s\"%s%s%s,%s}\n",
+                     ts, LEVEL_NAMES[level], g_service, msg, rid != NULL ? ",\"request_id\":\"" : "",
+                     rid != NULL ? rid : "", rid != NULL ? "\"" : "", members);
+    }
+    if (n < 0 || (size_t)n >= sizeof line) {
+        /* Too long, or text that needs escaping: the general path. */
+        char *doc = malloc(strlen(members) + 3);
+        if (doc == NULL)
+            return;
+        sprintf(doc, "{%s}", members);
+        log_json(level, msg, json_loads(doc, 0, NULL));
+        free(doc);
+        return;
+    }
+    if (!log_buffer_write(line, (size_t)n, level >= LOG_ERROR))
+        log_buffer_write_all(line, (size_t)n);
+}
+
 void log_msgf(log_level level, const char *fmt, ...) {
     if (level < g_min_level)
         return;

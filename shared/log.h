@@ -23,6 +23,11 @@ const char *log_request_id(void);
 
 /* Writes msg with extra fields; fields is stolen (may be NULL). */
 void log_json(log_level level, const char *msg, json_t *fields);
+/* The same line from members already written as JSON ("\"k\":1,\"s\":\"v\"", valid and
+ * without the braces), with no jansson work: for the one line every request writes. Text
+ * that would need escaping (msg, the request id) takes log_json's path. */
+#define LOG_MEMBERS_LINE_MAX 1024
+void log_members(log_level level, const char *msg, const char *members);
 /* printf-style message, no extra fields. */
 void log_msgf(log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
