@@ -315,7 +315,11 @@ static auth_status invalidate_near_caches(const api_app *app, const char *user_i
     return AUTH_OK;
 }
 
-static auth_status publish_revoked(const api_app *app, const char *user_id, const char *family_id) {
+/* invalidate: false for a refill of revocations Postgres already holds, after Redis lost
+ * them: the revocation invalidated every near cache when it happened, and the data loss
+ * made every instance drop its cache again (its lease noticed), so nothing to wait for. */
+static auth_status publish_revoked(const api_app *app, const char *user_id, const char *family_id,
+                                   bool invalidate) {
     char key[128];
     revoked_key(user_id, family_id, key, sizeof key);
     redisReply *reply = redis_pool_command(app->redis, "SET %s 1 EX %d", key,
@@ -326,12 +330,14 @@ static auth_status publish_revoked(const api_app *app, const char *user_id, cons
                   reply != NULL && reply->type == REDIS_REPLY_ERROR ? reply->str : "unavailable");
     if (reply != NULL)
         freeReplyObject(reply);
-    return ok ? invalidate_near_caches(app, user_id) : AUTH_UNAVAILABLE;
+    if (!ok)
+        return AUTH_UNAVAILABLE;
+    return invalidate ? invalidate_near_caches(app, user_id) : AUTH_OK;
 }
 
 auth_status auth_session_revoke(pg_conn *conn, const api_app *app, const char *user_id,
                                 const char *family_id) {
-    auth_status st = publish_revoked(app, user_id, family_id);
+    auth_status st = publish_revoked(app, user_id, family_id, true);
     if (st != AUTH_OK)
         return st;
     const char *values[] = {family_id, user_id};
@@ -357,14 +363,24 @@ auth_status auth_epoch_bump(pg_conn *conn, const char *user_id, long long *epoch
     return st;
 }
 
-auth_status auth_epoch_publish(const api_app *app, const char *user_id, long long epoch) {
+static auth_status publish_epoch(const api_app *app, const char *user_id, long long epoch,
+                                 int lease_ms) {
     char err[256];
-    if (user_epoch_publish(app->redis, user_id, epoch, app->cfg->near_cache_lease_ms, err,
-                           sizeof err) != 0) {
+    if (user_epoch_publish(app->redis, user_id, epoch, lease_ms, err, sizeof err) != 0) {
         LOG_WARNF("accounts: cannot publish a token epoch to Redis (%s)", err);
         return AUTH_UNAVAILABLE;
     }
     return AUTH_OK;
+}
+
+auth_status auth_epoch_publish(const api_app *app, const char *user_id, long long epoch) {
+    return publish_epoch(app, user_id, epoch, app->cfg->near_cache_lease_ms);
+}
+
+/* The refill of an epoch read from Postgres: no near cache can hold a verdict it
+ * contradicts, so no invalidation (user_epoch.h). */
+static auth_status auth_epoch_refill(const api_app *app, const char *user_id, long long epoch) {
+    return publish_epoch(app, user_id, epoch, 0);
 }
 
 void auth_epoch_forget(const api_app *app, const char *user_id) {
@@ -422,7 +438,7 @@ static auth_rotate_result revoke_on_reuse(pg_conn *conn, const api_app *app,
                                           const presented_row *row) {
     log_json(LOG_WARN, "refresh token reuse: revoking the session",
              json_pack("{s:s, s:s}", "user_id", row->user_id, "session_id", row->family_id));
-    if (publish_revoked(app, row->user_id, row->family_id) != AUTH_OK)
+    if (publish_revoked(app, row->user_id, row->family_id, true) != AUTH_OK)
         LOG_ERRORF("accounts: session %s revoked in Postgres only; its access tokens live "
                    "until they expire unless Redis is down for readers too",
                    row->family_id);
@@ -513,7 +529,7 @@ static auth_status republish_recent_revocations(const api_app *app, const char *
     PGresult *res = pg_exec_stmt(conn, &RECENTLY_REVOKED, values);
     auth_status st = result_status(res, RECENTLY_REVOKED.name);
     for (int i = 0; st == AUTH_OK && i < PQntuples(res); i++)
-        st = publish_revoked(app, user_id, PQgetvalue(res, i, 0));
+        st = publish_revoked(app, user_id, PQgetvalue(res, i, 0), false);
     PQclear(res);
     pg_pool_release(app->pg, conn);
     return st;
@@ -545,7 +561,7 @@ static auth_session_state check_postgres(const api_app *app, const char *user_id
      * of logged-out sessions included: those go back first, and the epoch only if they
      * all did, so an epoch in Redis always implies the deny keys are there too. */
     if (fill_epoch && republish_recent_revocations(app, user_id) == AUTH_OK)
-        (void)auth_epoch_publish(app, user_id, epoch); /* a miss next time costs a query */
+        (void)auth_epoch_refill(app, user_id, epoch); /* a miss next time costs a query */
     return revoked || sev < epoch ? AUTH_SESSION_REVOKED : AUTH_SESSION_CURRENT;
 }
 

@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <sodium.h>
 #include <string.h>
 
 #include "shared/fnv1a.h"
@@ -27,7 +28,10 @@ bool auth_token_memo_get(const char *token, int64_t now, auth_jwt_claims *out) {
     size_t i = fnv1a64(token) % AUTH_TOKEN_MEMO_SLOTS;
     pthread_mutex_t *mu = &g_locks[i % STRIPES];
     pthread_mutex_lock(mu);
-    bool hit = g_slots[i].token != NULL && strcmp(g_slots[i].token, token) == 0;
+    /* Constant time for equal lengths: the slot may hold another user's token. */
+    size_t len = strlen(token);
+    bool hit = g_slots[i].token != NULL && strlen(g_slots[i].token) == len &&
+               sodium_memcmp(g_slots[i].token, token, len) == 0;
     if (hit)
         *out = g_slots[i].claims;
     pthread_mutex_unlock(mu);

@@ -39,10 +39,13 @@ static command_state from_applied_row(const api_app *app, const char *user_id, c
         return CMD_PENDING;
     command_outcome marker = {0};
     command_state m = from_marker(app, user_id, id, &marker);
+    /* A marker that still says "pending" although the effects landed: Redis lost the
+     * writer's marker (and kept the API's older one). Like no marker at all. */
+    bool stale_pending = m == CMD_PENDING && marker.state == CMD_PENDING;
     command_outcome_clear(&marker);
-    if (m == CMD_APPLIED || m == CMD_PENDING)
+    if (m == CMD_APPLIED || (m == CMD_PENDING && !stale_pending))
         return m;
-    if (m == CMD_UNKNOWN && acknowledged(app, CURRENT_SEQUENCE))
+    if ((m == CMD_UNKNOWN || stale_pending) && acknowledged(app, CURRENT_SEQUENCE))
         return CMD_APPLIED;
     return CMD_PENDING;
 }

@@ -102,12 +102,10 @@ static void close_backends(api_app *app) {
     app->redis = NULL;
 }
 
-/* The near cache and its lease thread; TASKBUS_NEAR_CACHE_MIB=0 leaves both out (every
- * read then goes to Redis or Postgres). */
+/* The near cache and its lease thread. TASKBUS_NEAR_CACHE_MIB=0 makes a cache that keeps
+ * nothing, but the lease still runs: it also decides whether the Redis cache may be
+ * trusted (and drives the Redis breaker). */
 static int open_near_cache(api_app *app, const taskbus_config *cfg) {
-    if (cfg->near_cache_mib == 0) {
-        return 0;
-    }
     char err[512];
     app->near_cache = near_cache_create((size_t)cfg->near_cache_mib * 1024 * 1024);
     if (app->near_cache == NULL) {
@@ -115,7 +113,7 @@ static int open_near_cache(api_app *app, const taskbus_config *cfg) {
         return -1;
     }
     app->nc_lease =
-        near_cache_lease_start(cfg, app->near_cache, app->redis, app->pg, err, sizeof err);
+        near_cache_lease_start(cfg, app->near_cache, app->redis, err, sizeof err);
     if (app->nc_lease == NULL) {
         LOG_ERRORF("near cache: %s", err);
         return -1;

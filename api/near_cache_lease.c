@@ -43,7 +43,7 @@ struct near_cache_lease {
     near_cache *nc;
     redis_pool *request_redis;
     redis_pool *registry; /* this thread's own, never behind the breaker */
-    pg_pool *pg;
+    pg_pool *pg; /* one connection of its own, for the journal check */
     redis_url url;
     int lease_ms;
     int timeout_ms;
@@ -263,8 +263,10 @@ static void renew(near_cache_lease *l) {
         return;
     }
     redis_pool_set_breaker(l->request_redis, false);
-    if (start >= l->lease_until)
-        near_cache_bump_epoch(l->nc); /* it lapsed meanwhile: nothing from before */
+    /* Lapsed at any moment before this extension (the registry may have dropped us and a
+     * reporter gone ahead): nothing from before is served again. */
+    if (time_monotonic_ns() >= l->lease_until)
+        near_cache_bump_epoch(l->nc);
     int64_t keep_ms = l->lease_ms - near_cache_margin_ms(l->lease_ms);
     l->lease_until = start + keep_ms * 1000000;
     near_cache_set_lease(l->nc, l->lease_until);
@@ -324,8 +326,7 @@ static void *run(void *arg) {
 }
 
 near_cache_lease *near_cache_lease_start(const taskbus_config *cfg, near_cache *nc,
-                                         redis_pool *request_redis, pg_pool *pg, char *err,
-                                         size_t errlen) {
+                                         redis_pool *request_redis, char *err, size_t errlen) {
     near_cache_lease *l = calloc(1, sizeof *l);
     if (l == NULL) {
         errbuf_setf(err, errlen, "out of memory");
@@ -333,7 +334,6 @@ near_cache_lease *near_cache_lease_start(const taskbus_config *cfg, near_cache *
     }
     l->nc = nc;
     l->request_redis = request_redis;
-    l->pg = pg;
     l->lease_ms = cfg->near_cache_lease_ms;
     l->timeout_ms = cfg->redis_timeout_ms < REGISTRY_TIMEOUT_MAX_MS ? cfg->redis_timeout_ms
                                                                     : REGISTRY_TIMEOUT_MAX_MS;
@@ -348,10 +348,18 @@ near_cache_lease *near_cache_lease_start(const taskbus_config *cfg, near_cache *
         free(l);
         return NULL;
     }
+    /* Its own Postgres connection: a busy request pool must not lapse the lease. */
+    l->pg = pg_pool_create(cfg->database_url, 1, cfg->pg_statement_timeout_ms, err, errlen);
+    if (l->pg == NULL) {
+        redis_pool_destroy(l->registry);
+        free(l);
+        return NULL;
+    }
     redis_pool_set_client_name(l->registry, NEAR_CACHE_REGISTRY_CLIENT_NAME);
     if (pthread_create(&l->thread, NULL, run, l) != 0) {
         errbuf_setf(err, errlen, "cannot start the near-cache lease thread");
         redis_pool_destroy(l->registry);
+        pg_pool_destroy(l->pg);
         free(l);
         return NULL;
     }
@@ -369,5 +377,6 @@ void near_cache_lease_stop(near_cache_lease *l) {
     if (l->sub != NULL)
         redisFree(l->sub);
     redis_pool_destroy(l->registry);
+    pg_pool_destroy(l->pg);
     free(l);
 }

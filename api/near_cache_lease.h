@@ -1,8 +1,8 @@
 /*
  * near_cache_lease.h: the thread that keeps this API instance's near cache servable.
  *
- * Owns: a subscriber connection to NEAR_CACHE_CHANNEL, a one-connection Redis pool of its
- * own for the registry (so it can still reach Redis while the request pool's breaker is
+ * Owns: a subscriber connection to NEAR_CACHE_CHANNEL, a one-connection Postgres pool for
+ * the journal check, a one-connection Redis pool of its own for the registry (so it can still reach Redis while the request pool's breaker is
  * open), and the lease protocol of docs/decisions.md "Near cache":
  * - every invalidation is applied (the user's generation bumped) in sequence order, and
  *   acknowledged in {nc}:acks right after each burst;
@@ -28,11 +28,10 @@
 
 typedef struct near_cache_lease near_cache_lease;
 
-/* Starts the thread. request_redis is the pool whose breaker it drives; pg the primary.
- * NULL with err on failure. */
+/* Starts the thread (with its own Redis and Postgres connections). request_redis is the
+ * pool whose breaker it drives. NULL with err on failure. */
 near_cache_lease *near_cache_lease_start(const taskbus_config *cfg, near_cache *nc,
-                                         redis_pool *request_redis, pg_pool *pg, char *err,
-                                         size_t errlen);
+                                         redis_pool *request_redis, char *err, size_t errlen);
 /* Lapses the lease at once (nothing is served from the near cache after this returns),
  * leaves the registry, stops the thread. */
 void near_cache_lease_stop(near_cache_lease *lease);

@@ -18,6 +18,10 @@
 #include "shared/time_util.h"
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Held around every write(2) of buffered bytes, so the flusher's chunk and an overflow's
+ * direct write never run at the same time (a write over PIPE_BUF is not atomic). Taken
+ * after g_mu when both are held. */
+static pthread_mutex_t g_write_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_wake = PTHREAD_COND_INITIALIZER;
 static char *g_buf;
 static size_t g_len, g_cap;
@@ -46,13 +50,16 @@ static char *take_locked(size_t *len) {
     return out;
 }
 
-/* Called locked: takes what is buffered, unlocks, writes it. */
+/* Called locked: takes what is buffered, unlocks, writes it. The write lock is taken
+ * before g_mu is let go, so chunks reach stderr in the order they were taken. */
 static void flush_unlocking(void) {
     size_t len = 0;
     char *out = take_locked(&len);
+    pthread_mutex_lock(&g_write_mu);
     pthread_mutex_unlock(&g_mu);
     if (out != NULL)
         log_buffer_write_all(out, len);
+    pthread_mutex_unlock(&g_write_mu);
     free(out);
 }
 
@@ -133,13 +140,15 @@ bool log_buffer_write(const char *line, size_t len, bool urgent) {
         pthread_mutex_unlock(&g_mu);
         return true;
     }
-    /* Full: what is buffered goes first, then this line, both under the lock. */
+    /* Full: what is buffered goes first, then this line, both under the write lock. */
     size_t blen = 0;
     char *out = take_locked(&blen);
+    pthread_mutex_lock(&g_write_mu);
+    pthread_mutex_unlock(&g_mu);
     if (out != NULL)
         log_buffer_write_all(out, blen);
     log_buffer_write_all(line, len);
-    pthread_mutex_unlock(&g_mu);
+    pthread_mutex_unlock(&g_write_mu);
     free(out);
     return true;
 }

@@ -11,11 +11,13 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "shared/time_util.h"
 
 #define WAIT_POLL_MS 2
+#define WAIT_POLL_ERROR_MS 20
 
 #define LUA_NOW                                                                                    \
     "local t = redis.call('TIME')\n"                                                               \
@@ -118,26 +120,30 @@ static void sleep_ms(int ms) {
     }
 }
 
-int near_cache_bus_wait(redis_pool *redis, long long seq, int lease_ms, int timeout_ms) {
-    int64_t deadline = time_monotonic_ns() + (int64_t)timeout_ms * 1000000;
-    for (;;) {
+int64_t near_cache_bus_safe_after_ns(int64_t published_ns, int lease_ms) {
+    return published_ns + (int64_t)(lease_ms + near_cache_margin_ms(lease_ms)) * 1000000;
+}
+
+void near_cache_bus_wait(redis_pool *redis, long long seq, int lease_ms, int64_t published_ns) {
+    int64_t safe = near_cache_bus_safe_after_ns(published_ns, lease_ms);
+    while (time_monotonic_ns() < safe) {
         int rc = near_cache_bus_acked(redis, seq, lease_ms);
-        if (rc != 0)
-            return rc;
-        if (time_monotonic_ns() >= deadline)
-            return 0;
-        sleep_ms(WAIT_POLL_MS);
+        if (rc == 1)
+            return;
+        sleep_ms(rc == 0 ? WAIT_POLL_MS : WAIT_POLL_ERROR_MS);
     }
 }
 
 int near_cache_bus_invalidate_user(redis_pool *redis, const char *user_id, int lease_ms) {
     long long seq = 0;
-    if (near_cache_bus_publish(redis, user_id, &seq) != 0)
-        return -1;
-    /* Two leases: one for a stalled instance to expire, one for a registry that is
-     * younger than a lease (Redis restarted) to come of age. */
-    int timeout = 2 * (lease_ms + near_cache_margin_ms(lease_ms));
-    return near_cache_bus_wait(redis, seq, lease_ms, timeout) == 1 ? 0 : -1;
+    int64_t deadline = near_cache_bus_safe_after_ns(time_monotonic_ns(), lease_ms);
+    while (near_cache_bus_publish(redis, user_id, &seq) != 0) {
+        if (time_monotonic_ns() >= deadline)
+            return -1;
+        sleep_ms(WAIT_POLL_ERROR_MS);
+    }
+    near_cache_bus_wait(redis, seq, lease_ms, time_monotonic_ns());
+    return 0;
 }
 
 int near_cache_bus_renew(redis_pool *redis, const char *instance, int lease_ms, long long acked,

@@ -56,13 +56,19 @@ int near_cache_bus_publish(redis_pool *redis, const char *user_id, long long *se
  * configured lease length. */
 int near_cache_bus_acked(redis_pool *redis, long long seq, int lease_ms);
 
-/* Polls near_cache_bus_acked until 1 or timeout_ms passed. 1, 0 (timed out) or -1. A
- * timeout a little over a lease always suffices while Redis answers: a stalled instance's
- * lease expires. */
-int near_cache_bus_wait(redis_pool *redis, long long seq, int lease_ms, int timeout_ms);
+/* When an invalidation published at published_ns (monotonic; any time after Redis ran
+ * the PUBLISH) is safe without acknowledgements: every instance either applied it or saw
+ * its lease run out by then (a renewal after the PUBLISH passes the PING barrier; a
+ * dropped or silent subscriber connection stops renewals). */
+int64_t near_cache_bus_safe_after_ns(int64_t published_ns, int lease_ms);
 
-/* Publishes and waits: what a revocation does before it answers. 0 acknowledged, -1 not
- * (Redis unavailable or no acknowledgement in time). */
+/* Returns when every live instance acknowledged seq, or at the latest when
+ * near_cache_bus_safe_after_ns says it is safe anyway (Redis failing, a stalled
+ * instance, a young registry). Never fails. */
+void near_cache_bus_wait(redis_pool *redis, long long seq, int lease_ms, int64_t published_ns);
+
+/* Publishes (retrying for up to a lease and its margin) and waits: what a revocation does
+ * before it answers. 0 when safe, -1 when Redis never took the PUBLISH. */
 int near_cache_bus_invalidate_user(redis_pool *redis, const char *user_id, int lease_ms);
 
 /* --- an API instance's side (api/near_cache_lease.c) --- */

@@ -36,14 +36,21 @@ static void reply_error(const redisReply *reply, char *err, size_t errlen) {
 }
 
 /* After a write: every API instance drops its near-cached verdicts for the user (or its
- * lease expires) before the caller goes on. */
+ * lease expires) before the caller goes on; lease_ms 0 skips it (a refill from Postgres
+ * cannot contradict a cached verdict). When Redis never takes the invalidation, the value
+ * just written is deleted again (the next check refills it from Postgres), so a caller
+ * that rolls back on -1 leaves no epoch Postgres does not have: no user locked out. */
 static int invalidate(redis_pool *redis, const char *user_id, int lease_ms, char *err,
                       size_t errlen) {
-    if (near_cache_bus_invalidate_user(redis, user_id, lease_ms) != 0) {
-        errbuf_setf(err, errlen, "API instances did not acknowledge the change in time");
-        return -1;
-    }
-    return 0;
+    if (lease_ms <= 0 || near_cache_bus_invalidate_user(redis, user_id, lease_ms) == 0)
+        return 0;
+    errbuf_setf(err, errlen, "Redis did not take the near-cache invalidation");
+    char key[USER_EPOCH_KEY_BUF];
+    user_epoch_key(user_id, key, sizeof key);
+    redisReply *r = redis_pool_command(redis, "DEL %s", key);
+    if (r != NULL)
+        freeReplyObject(r);
+    return -1;
 }
 
 int user_epoch_publish(redis_pool *redis, const char *user_id, long long epoch, int lease_ms,

@@ -40,8 +40,9 @@ void user_epoch_key(const char *user_id, char *out, size_t outlen);
 
 /* Stores epoch unless Redis holds a greater one, with the TTL, then has every API
  * instance drop its near-cached verdicts for the user (shared/near_cache_bus.h; lease_ms:
- * TASKBUS_NEAR_CACHE_LEASE_MS). 0 when Redis answered (the stored value is then >= epoch)
- * and the instances acknowledged, or -1 with why not in err. */
+ * TASKBUS_NEAR_CACHE_LEASE_MS; 0 for a refill of what Postgres holds, which needs none).
+ * 0 when Redis answered (the stored value is then >= epoch) and the invalidation is safe,
+ * or -1 with why not in err (then nothing of it is left in Redis, see user_epoch.c). */
 int user_epoch_publish(redis_pool *redis, const char *user_id, long long epoch, int lease_ms,
                        char *err, size_t errlen);
 
