@@ -23,76 +23,32 @@
 #include "shared/pg_pool.h"
 #include "shared/task_model.h"
 #include "shared/time_util.h"
+#include "tests/unit/stack_pg.h"
 
 #define UID "0190f5a0-0000-7000-8000-00000000a001"
 #define T1 "0190f5a0-0000-7000-8000-00000000b001"
 #define T2 "0190f5a0-0000-7000-8000-00000000b002"
 
-typedef struct fixture {
-    pg_pool *pool;
-    pg_conn *conn;
-} fixture;
-
-static void exec_ok(pg_conn *c, const char *sql) {
-    char err[512];
-    if (pg_run(c, sql, err, sizeof err) != 0) {
-        fail_msg("%s: %s", sql, err);
-    }
-}
-
-static int teardown(void **state) {
-    fixture *f = *state;
-    if (f != NULL) {
-        if (f->conn != NULL) {
-            pg_pool_release(f->pool, f->conn);
-        }
-        pg_pool_destroy(f->pool);
-        free(f);
-    }
-    *state = NULL;
-    return 0;
-}
-
 static int setup(void **state) {
-    *state = NULL;
-    const char *url = getenv("DATABASE_URL");
-    if (url == NULL || url[0] == '\0') {
-        fprintf(stderr, "test_stack_task_model: DATABASE_URL is not set; this test needs "
-                        "Postgres\n");
-        return -1;
-    }
-    char err[512] = "out of memory";
-    fixture *f = calloc(1, sizeof *f);
-    *state = f;
-    if (f == NULL || (f->pool = pg_pool_create(url, 1, 5000, err, sizeof err)) == NULL ||
-        (f->conn = pg_pool_acquire(f->pool, 5000, err, sizeof err)) == NULL) {
-        fprintf(stderr, "test_stack_task_model: %s\n", err);
-        teardown(state);
-        return -1;
-    }
-    if (migrate_run(f->conn, TASKBUS_SOURCE_DIR "/schemas/migrations", err, sizeof err) < 0) {
-        fprintf(stderr, "test_stack_task_model: migrations: %s\n", err);
-        teardown(state);
-        return -1;
-    }
-    return 0;
+    return stack_pg_open(state, "test_stack_task_model", 5000);
 }
 
 static int begin_with_user(void **state) {
-    fixture *f = *state;
-    exec_ok(f->conn, "BEGIN");
-    exec_ok(f->conn, "INSERT INTO users (id, email, password_hash, display_name) VALUES ('" UID
-                     "', 'task-model-test@example.test', 'x', 'Task Model')");
+    stack_pg *f = *state;
+    stack_pg_exec(f->conn, "BEGIN");
+    stack_pg_exec(f->conn,
+                  "INSERT INTO users (id, email, password_hash, display_name) VALUES ('" UID
+                  "', 'task-model-test@example.test', 'x', 'Task Model')");
     return 0;
 }
 
 static int rollback(void **state) {
-    fixture *f = *state;
+    stack_pg *f = *state;
     pg_rollback(f->conn);
     return 0;
 }
 
-static PGresult *select_task(fixture *f, const char *id) {
+static PGresult *select_task(stack_pg *f, const char *id) {
     char sql[1024];
     snprintf(sql, sizeof sql, "SELECT " TASK_SELECT_COLUMNS " FROM tasks WHERE id = '%s'", id);
     PGresult *res = pg_exec_sql(f->conn, sql);
@@ -108,13 +64,14 @@ static char *dump(const json_t *j) {
 }
 
 static void test_full_task(void **state) {
-    fixture *f = *state;
-    exec_ok(f->conn,
-            "INSERT INTO tasks (id, owner_id, title, description, status, priority, due_at, tags,"
-            " created_at, updated_at, completed_at, version) VALUES ('" T1 "', '" UID "',"
-            " 'Write \"report\" \xe2\x82\xac', 'line1\nline2', 'done', 'urgent',"
-            " '2026-11-27T19:00:00.123+02:00', ARRAY['work', 'q4 plan', 'a\"b,c'],"
-            " '2026-11-20T08:00:00Z', '2026-11-21T09:30:00.5Z', '2026-11-21T09:30:00.5Z', 3)");
+    stack_pg *f = *state;
+    stack_pg_exec(
+        f->conn,
+        "INSERT INTO tasks (id, owner_id, title, description, status, priority, due_at, tags,"
+        " created_at, updated_at, completed_at, version) VALUES ('" T1 "', '" UID "',"
+        " 'Write \"report\" \xe2\x82\xac', 'line1\nline2', 'done', 'urgent',"
+        " '2026-11-27T19:00:00.123+02:00', ARRAY['work', 'q4 plan', 'a\"b,c'],"
+        " '2026-11-20T08:00:00Z', '2026-11-21T09:30:00.5Z', '2026-11-21T09:30:00.5Z', 3)");
     PGresult *res = select_task(f, T1);
     char owner[37] = "";
     json_t *task = task_from_row(res, 0, owner);
@@ -135,8 +92,9 @@ static void test_full_task(void **state) {
 }
 
 static void test_minimal_task_and_generated_columns(void **state) {
-    fixture *f = *state;
-    exec_ok(f->conn, "INSERT INTO tasks (id, owner_id, title) VALUES ('" T2 "', '" UID "', 'x')");
+    stack_pg *f = *state;
+    stack_pg_exec(f->conn,
+                  "INSERT INTO tasks (id, owner_id, title) VALUES ('" T2 "', '" UID "', 'x')");
     PGresult *res = select_task(f, T2);
     json_t *task = task_from_row(res, 0, NULL);
     PQclear(res);
@@ -159,17 +117,17 @@ static void test_minimal_task_and_generated_columns(void **state) {
 }
 
 /* A statement the schema must refuse (checked inside a savepoint). */
-static void expect_refused(fixture *f, const char *sql) {
-    exec_ok(f->conn, "SAVEPOINT s");
+static void expect_refused(stack_pg *f, const char *sql) {
+    stack_pg_exec(f->conn, "SAVEPOINT s");
     char err[512];
     if (pg_run(f->conn, sql, err, sizeof err) == 0) {
         fail_msg("accepted: %s", sql);
     }
-    exec_ok(f->conn, "ROLLBACK TO SAVEPOINT s");
+    stack_pg_exec(f->conn, "ROLLBACK TO SAVEPOINT s");
 }
 
 static void test_schema_checks(void **state) {
-    fixture *f = *state;
+    stack_pg *f = *state;
     const char *head = "INSERT INTO tasks (id, owner_id, title, status, completed_at, tags) VALUES"
                        " ('" T2 "', '" UID "', ";
     char sql[512];
@@ -189,7 +147,7 @@ static void test_schema_checks(void **state) {
 
 /* Times written as RFC 3339 text come back as task_time_parse says. */
 static void test_times_agree_with_parser(void **state) {
-    fixture *f = *state;
+    stack_pg *f = *state;
     static const char *const times[] = {
         "2026-11-22T10:00:00Z",         "2026-11-22T10:00:00.1235Z",
         "2026-11-22T10:00:00.1234999Z", "2026-11-22T12:00:00.999999+02:00",
@@ -213,7 +171,7 @@ static void test_times_agree_with_parser(void **state) {
 }
 
 static void test_malformed_rows(void **state) {
-    fixture *f = *state;
+    stack_pg *f = *state;
     PGresult *res = pg_exec_sql(f->conn, "SELECT 1, 2, 3");
     assert_true(pg_result_ok(res));
     assert_null(task_from_row(res, 0, NULL));
@@ -247,5 +205,5 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_times_agree_with_parser, begin_with_user, rollback),
         cmocka_unit_test_setup_teardown(test_malformed_rows, begin_with_user, rollback),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, stack_pg_close);
 }

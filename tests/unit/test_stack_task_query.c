@@ -26,35 +26,11 @@
 #include "api/task_query.h"
 #include "shared/migrate.h"
 #include "shared/pg_pool.h"
+#include "tests/unit/stack_pg.h"
 
 #define UID "0190f5a0-0000-7000-8000-00000000d001"
 #define OTHER "0190f5a0-0000-7000-8000-00000000d002"
 #define MAX_IDS 2400
-
-typedef struct fixture {
-    pg_pool *pool;
-    pg_conn *conn;
-} fixture;
-
-static void exec_ok(pg_conn *c, const char *sql) {
-    char err[512];
-    if (pg_run(c, sql, err, sizeof err) != 0)
-        fail_msg("%s: %s", sql, err);
-}
-
-static int teardown(void **state) {
-    fixture *f = *state;
-    if (f != NULL) {
-        if (f->conn != NULL) {
-            pg_rollback(f->conn);
-            pg_pool_release(f->pool, f->conn);
-        }
-        pg_pool_destroy(f->pool);
-        free(f);
-    }
-    *state = NULL;
-    return 0;
-}
 
 /* The tasks (see the top of the file). Times are fixed, so due bounds are literals. */
 static const char TASKS_SQL[] =
@@ -82,32 +58,14 @@ static const char TASKS_SQL[] =
     "  ARRAY['rare', 'work'] FROM generate_series(1, 500) i;";
 
 static int setup(void **state) {
-    *state = NULL;
-    const char *url = getenv("DATABASE_URL");
-    if (url == NULL || url[0] == '\0') {
-        fprintf(stderr, "test_stack_task_query: DATABASE_URL is not set; this test needs "
-                        "Postgres\n");
+    if (stack_pg_open(state, "test_stack_task_query", 120000) != 0)
         return -1;
-    }
-    char err[512] = "out of memory";
-    fixture *f = calloc(1, sizeof *f);
-    *state = f;
-    if (f == NULL || (f->pool = pg_pool_create(url, 1, 120000, err, sizeof err)) == NULL ||
-        (f->conn = pg_pool_acquire(f->pool, 5000, err, sizeof err)) == NULL) {
-        fprintf(stderr, "test_stack_task_query: %s\n", err);
-        teardown(state);
-        return -1;
-    }
-    if (migrate_run(f->conn, TASKBUS_SOURCE_DIR "/schemas/migrations", err, sizeof err) < 0) {
-        fprintf(stderr, "test_stack_task_query: migrations: %s\n", err);
-        teardown(state);
-        return -1;
-    }
-    exec_ok(f->conn, "BEGIN");
-    exec_ok(f->conn, "INSERT INTO users (id, email, password_hash, display_name) VALUES"
-                     " ('" UID "', 'query-test-1@example.test', 'x', 'Query'),"
-                     " ('" OTHER "', 'query-test-2@example.test', 'x', 'Query 2')");
-    exec_ok(f->conn, TASKS_SQL);
+    stack_pg *f = *state;
+    stack_pg_exec(f->conn, "BEGIN");
+    stack_pg_exec(f->conn, "INSERT INTO users (id, email, password_hash, display_name) VALUES"
+                           " ('" UID "', 'query-test-1@example.test', 'x', 'Query'),"
+                           " ('" OTHER "', 'query-test-2@example.test', 'x', 'Query 2')");
+    stack_pg_exec(f->conn, TASKS_SQL);
     return 0;
 }
 
@@ -122,7 +80,7 @@ static void add_id(id_list *l, const char *id) {
 }
 
 /* The ids of sql (no parameters), in order. */
-static void oracle(fixture *f, const char *sql, id_list *out) {
+static void oracle(stack_pg *f, const char *sql, id_list *out) {
     PGresult *res = pg_exec_sql(f->conn, sql);
     if (!pg_result_ok(res))
         fail_msg("%s: %s", sql, res != NULL ? PQresultErrorMessage(res) : "no result");
@@ -132,7 +90,7 @@ static void oracle(fixture *f, const char *sql, id_list *out) {
 }
 
 /* Every page of qs for UID, each starting after the last row of the one before. */
-static void walk_pages(fixture *f, const char *qs, id_list *out) {
+static void walk_pages(stack_pg *f, const char *qs, id_list *out) {
     static const unsigned char KEY[32] = {1};
     json_t *errors = json_array();
     task_query q;
@@ -223,7 +181,7 @@ static void compare(const char *what, const id_list *want, const id_list *got) {
     }
 }
 
-static void every_filter_in_every_sort(fixture *f, const char *plan) {
+static void every_filter_in_every_sort(stack_pg *f, const char *plan) {
     id_list want = {.ids = calloc(MAX_IDS, UUID_STR_LEN)};
     id_list got = {.ids = calloc(MAX_IDS, UUID_STR_LEN)};
     assert_non_null(want.ids);
@@ -247,22 +205,22 @@ static void every_filter_in_every_sort(fixture *f, const char *plan) {
 }
 
 static void pages_match_a_plain_order_by(void **state) {
-    fixture *f = *state;
-    exec_ok(f->conn, "ANALYZE tasks");
+    stack_pg *f = *state;
+    stack_pg_exec(f->conn, "ANALYZE tasks");
     every_filter_in_every_sort(f, "any plan");
-    exec_ok(f->conn, "SET LOCAL enable_indexscan = off");
+    stack_pg_exec(f->conn, "SET LOCAL enable_indexscan = off");
     every_filter_in_every_sort(f, "no index scans");
-    exec_ok(f->conn, "RESET enable_indexscan");
-    exec_ok(f->conn, "SET LOCAL enable_bitmapscan = off");
-    exec_ok(f->conn, "SET LOCAL enable_seqscan = off");
+    stack_pg_exec(f->conn, "RESET enable_indexscan");
+    stack_pg_exec(f->conn, "SET LOCAL enable_bitmapscan = off");
+    stack_pg_exec(f->conn, "SET LOCAL enable_seqscan = off");
     every_filter_in_every_sort(f, "no bitmap or sequential scans");
-    exec_ok(f->conn, "RESET enable_bitmapscan");
-    exec_ok(f->conn, "RESET enable_seqscan");
+    stack_pg_exec(f->conn, "RESET enable_bitmapscan");
+    stack_pg_exec(f->conn, "RESET enable_seqscan");
 }
 
 /* A short page: limit 7 over ties (many tasks share a priority and a due date). */
 static void small_pages_over_ties(void **state) {
-    fixture *f = *state;
+    stack_pg *f = *state;
     id_list want = {.ids = calloc(MAX_IDS, UUID_STR_LEN)};
     id_list got = {.ids = calloc(MAX_IDS, UUID_STR_LEN)};
     assert_non_null(want.ids);
@@ -286,7 +244,7 @@ static void small_pages_over_ties(void **state) {
 
 /* The index expression is the sum of task_owner_keys of each kind. */
 static void index_keys_agree_with_task_owner_keys(void **state) {
-    fixture *f = *state;
+    stack_pg *f = *state;
     PGresult *res = pg_exec_sql(
         f->conn, "SELECT count(*) FROM tasks WHERE owner_id IN ('" UID "', '" OTHER "') AND"
                  " task_owner_index_keys(owner_id, status, priority, tags, search) <>"
@@ -305,5 +263,5 @@ int main(void) {
         cmocka_unit_test(small_pages_over_ties),
         cmocka_unit_test(pages_match_a_plain_order_by),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, stack_pg_close);
 }

@@ -26,66 +26,24 @@
 #include "api/task_stats.h"
 #include "shared/migrate.h"
 #include "shared/pg_pool.h"
+#include "tests/unit/stack_pg.h"
 
 #define UID "0190f5a0-0000-7000-8000-00000000c001"
 #define OTHER "0190f5a0-0000-7000-8000-00000000c002"
 
-typedef struct fixture {
-    pg_pool *pool;
-    pg_conn *conn;
-} fixture;
-
-static void exec_ok(pg_conn *c, const char *sql) {
-    char err[512];
-    if (pg_run(c, sql, err, sizeof err) != 0)
-        fail_msg("%s: %s", sql, err);
-}
-
-static int teardown(void **state) {
-    fixture *f = *state;
-    if (f != NULL) {
-        if (f->conn != NULL) {
-            pg_rollback(f->conn);
-            pg_pool_release(f->pool, f->conn);
-        }
-        pg_pool_destroy(f->pool);
-        free(f);
-    }
-    *state = NULL;
-    return 0;
-}
-
 static int setup(void **state) {
-    *state = NULL;
-    const char *url = getenv("DATABASE_URL");
-    if (url == NULL || url[0] == '\0') {
-        fprintf(stderr, "test_stack_task_stats: DATABASE_URL is not set; this test needs "
-                        "Postgres\n");
+    if (stack_pg_open(state, "test_stack_task_stats", 60000) != 0)
         return -1;
-    }
-    char err[512] = "out of memory";
-    fixture *f = calloc(1, sizeof *f);
-    *state = f;
-    if (f == NULL || (f->pool = pg_pool_create(url, 1, 60000, err, sizeof err)) == NULL ||
-        (f->conn = pg_pool_acquire(f->pool, 5000, err, sizeof err)) == NULL) {
-        fprintf(stderr, "test_stack_task_stats: %s\n", err);
-        teardown(state);
-        return -1;
-    }
-    if (migrate_run(f->conn, TASKBUS_SOURCE_DIR "/schemas/migrations", err, sizeof err) < 0) {
-        fprintf(stderr, "test_stack_task_stats: migrations: %s\n", err);
-        teardown(state);
-        return -1;
-    }
-    exec_ok(f->conn, "BEGIN");
-    exec_ok(f->conn, "INSERT INTO users (id, email, password_hash, display_name) VALUES"
-                     " ('" UID "', 'stats-test-1@example.test', 'x', 'Stats'),"
-                     " ('" OTHER "', 'stats-test-2@example.test', 'x', 'Stats 2')");
+    stack_pg *f = *state;
+    stack_pg_exec(f->conn, "BEGIN");
+    stack_pg_exec(f->conn, "INSERT INTO users (id, email, password_hash, display_name) VALUES"
+                           " ('" UID "', 'stats-test-1@example.test', 'x', 'Stats'),"
+                           " ('" OTHER "', 'stats-test-2@example.test', 'x', 'Stats 2')");
     return 0;
 }
 
 /* The single text value of sql. */
-static char *scalar(fixture *f, const char *sql) {
+static char *scalar(stack_pg *f, const char *sql) {
     PGresult *res = pg_exec_sql(f->conn, sql);
     if (!pg_result_ok(res) || PQntuples(res) != 1)
         fail_msg("%s: %s", sql, res != NULL ? PQresultErrorMessage(res) : "no result");
@@ -96,7 +54,7 @@ static char *scalar(fixture *f, const char *sql) {
 }
 
 /* The stats as the API computed them before the counters: one count(*) per figure. */
-static json_t *stats_by_counting(fixture *f, const char *uid) {
+static json_t *stats_by_counting(stack_pg *f, const char *uid) {
     char sql[1024];
     snprintf(
         sql, sizeof sql,
@@ -121,7 +79,7 @@ static json_t *stats_by_counting(fixture *f, const char *uid) {
 }
 
 /* The counters equal a recount, and the stats query equals counting, for both users. */
-static void assert_exact(fixture *f, const char *when) {
+static void assert_exact(stack_pg *f, const char *when) {
     char *diff = scalar(f, "SELECT count(*) FROM ("
                            " (SELECT owner_id, counter, day, n FROM task_counts"
                            "   WHERE owner_id IN ('" UID "', '" OTHER "')"
@@ -156,10 +114,10 @@ static void assert_exact(fixture *f, const char *when) {
 }
 
 static void counters_follow_every_write(void **state) {
-    fixture *f = *state;
+    stack_pg *f = *state;
     assert_exact(f, "no tasks");
     /* A set-based insert as the writer's batch does, around every time boundary. */
-    exec_ok(
+    stack_pg_exec(
         f->conn,
         "INSERT INTO tasks (id, owner_id, title, status, priority, due_at, completed_at)"
         " SELECT gen_random_uuid(), '" UID "', 't' || i,"
@@ -178,45 +136,46 @@ static void counters_follow_every_write(void **state) {
         "         task_count_day(now() - interval '7 days'), now() + interval '2 days',"
         "         now() - interval '3 days', 'infinity', '-infinity'])[1 + i % 10] END"
         " FROM generate_series(0, 659) i");
-    exec_ok(f->conn, "INSERT INTO tasks (id, owner_id, title, due_at) VALUES"
-                     " (gen_random_uuid(), '" OTHER "', 'other', now() - interval '1 day')");
+    stack_pg_exec(f->conn, "INSERT INTO tasks (id, owner_id, title, due_at) VALUES"
+                           " (gen_random_uuid(), '" OTHER "', 'other', now() - interval '1 day')");
     assert_exact(f, "after a batch insert");
     /* One-row insert (the writer's single path). */
-    exec_ok(f->conn, "INSERT INTO tasks (id, owner_id, title, due_at) VALUES"
-                     " (gen_random_uuid(), '" UID "', 'one', now() - interval '2 hours')");
+    stack_pg_exec(f->conn, "INSERT INTO tasks (id, owner_id, title, due_at) VALUES"
+                           " (gen_random_uuid(), '" UID "', 'one', now() - interval '2 hours')");
     assert_exact(f, "after a one-row insert");
     /* Updates: status to done (completed now), back to todo, due dates moved, priorities
      * changed, and an update that moves no counted column. */
-    exec_ok(f->conn, "UPDATE tasks SET status = 'done', completed_at = now()"
-                     " WHERE owner_id = '" UID "' AND status = 'todo' AND title LIKE 't1%'");
+    stack_pg_exec(f->conn, "UPDATE tasks SET status = 'done', completed_at = now()"
+                           " WHERE owner_id = '" UID "' AND status = 'todo' AND title LIKE 't1%'");
     assert_exact(f, "after completing tasks");
-    exec_ok(f->conn, "UPDATE tasks SET status = 'todo', completed_at = NULL"
-                     " WHERE owner_id = '" UID "' AND status = 'done' AND title LIKE 't2%'");
+    stack_pg_exec(f->conn, "UPDATE tasks SET status = 'todo', completed_at = NULL"
+                           " WHERE owner_id = '" UID "' AND status = 'done' AND title LIKE 't2%'");
     assert_exact(f, "after reopening tasks");
-    exec_ok(f->conn, "UPDATE tasks SET due_at = due_at - interval '1 day', priority = 'urgent'"
-                     " WHERE owner_id = '" UID "' AND title LIKE 't3%'");
+    stack_pg_exec(f->conn,
+                  "UPDATE tasks SET due_at = due_at - interval '1 day', priority = 'urgent'"
+                  " WHERE owner_id = '" UID "' AND title LIKE 't3%'");
     assert_exact(f, "after moving due dates and priorities");
-    exec_ok(f->conn, "UPDATE tasks SET title = title || '!', version = version + 1"
-                     " WHERE owner_id = '" UID "'");
+    stack_pg_exec(f->conn, "UPDATE tasks SET title = title || '!', version = version + 1"
+                           " WHERE owner_id = '" UID "'");
     assert_exact(f, "after an update of no counted column");
-    exec_ok(f->conn, "UPDATE tasks SET completed_at = now() - interval '8 days'"
-                     " WHERE owner_id = '" UID "' AND status = 'done' AND title LIKE 't4%'");
+    stack_pg_exec(f->conn, "UPDATE tasks SET completed_at = now() - interval '8 days'"
+                           " WHERE owner_id = '" UID "' AND status = 'done' AND title LIKE 't4%'");
     assert_exact(f, "after moving completion times");
     /* Deletes: some, then every task of one day's bin (its counters reach zero). */
-    exec_ok(f->conn, "DELETE FROM tasks WHERE owner_id = '" UID "' AND title LIKE 't5%'");
+    stack_pg_exec(f->conn, "DELETE FROM tasks WHERE owner_id = '" UID "' AND title LIKE 't5%'");
     assert_exact(f, "after deletes");
-    exec_ok(f->conn, "DELETE FROM tasks WHERE owner_id = '" UID "'"
-                     " AND due_at >= now() + interval '29 days'");
+    stack_pg_exec(f->conn, "DELETE FROM tasks WHERE owner_id = '" UID "'"
+                           " AND due_at >= now() + interval '29 days'");
     assert_exact(f, "after deleting a whole bin");
     /* The repair function agrees with what the triggers kept. */
-    exec_ok(f->conn, "SELECT task_counts_rebuild('" UID "')");
+    stack_pg_exec(f->conn, "SELECT task_counts_rebuild('" UID "')");
     assert_exact(f, "after task_counts_rebuild");
     /* Deleting the user (tasks go by the cascade) leaves no counter behind. */
-    exec_ok(f->conn, "DELETE FROM users WHERE id = '" OTHER "'");
+    stack_pg_exec(f->conn, "DELETE FROM users WHERE id = '" OTHER "'");
     char *left = scalar(f, "SELECT count(*) FROM task_counts WHERE owner_id = '" OTHER "'");
     assert_string_equal(left, "0");
     free(left);
-    exec_ok(f->conn, "DELETE FROM tasks WHERE owner_id = '" UID "'");
+    stack_pg_exec(f->conn, "DELETE FROM tasks WHERE owner_id = '" UID "'");
     left = scalar(f, "SELECT count(*) FROM task_counts WHERE owner_id = '" UID "'");
     assert_string_equal(left, "0");
     free(left);
@@ -227,5 +186,5 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(counters_follow_every_write),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, stack_pg_close);
 }
