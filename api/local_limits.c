@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/fnv1a.h"
 #include "shared/log.h"
 
 #define STRIPES_MAX 64
@@ -52,15 +53,6 @@ struct local_limits {
     _Atomic uint64_t evicted_dirty;
     _Atomic uint64_t evicted_busy;
 };
-
-static uint64_t fnv1a(const char *s) {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s != '\0'; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
 
 static size_t pow2_at_least(size_t n) {
     size_t p = 1;
@@ -290,7 +282,7 @@ bool local_limits_take(local_limits *ll, local_limit_take *takes, size_t n, int6
         active[i] = is_limit(takes[i].spec) && key_fits(takes[i].key);
         if (!active[i])
             continue;
-        hash[i] = fnv1a(takes[i].key);
+        hash[i] = fnv1a64(takes[i].key);
         unsigned idx = (unsigned)(hash[i] & (ll->nstripes - 1));
         size_t at = 0; /* insertion into the sorted, distinct lock order */
         while (at < nlock && order[at] < idx)
@@ -339,7 +331,7 @@ bool local_limits_peek(local_limits *ll, local_limit_take *take, int64_t now_us)
     take->result.allowed = true;
     if (!is_limit(take->spec) || !key_fits(take->key))
         return true;
-    uint64_t h = fnv1a(take->key);
+    uint64_t h = fnv1a64(take->key);
     stripe *s = stripe_of(ll, h);
     pthread_mutex_lock(&s->mu);
     const bucket *b = find(s, h, take->key);
@@ -351,7 +343,7 @@ bool local_limits_peek(local_limits *ll, local_limit_take *take, int64_t now_us)
 void local_limits_record(local_limits *ll, const char *key, rate_limit_spec spec, int64_t now_us) {
     if (!is_limit(spec) || !key_fits(key))
         return;
-    uint64_t h = fnv1a(key);
+    uint64_t h = fnv1a64(key);
     stripe *s = stripe_of(ll, h);
     pthread_mutex_lock(&s->mu);
     bucket *b = get_or_create(ll, s, h, key, spec, now_us);
@@ -390,7 +382,7 @@ void local_limits_merge(local_limits *ll, const local_limit_sync_item *items, si
                         int64_t sent_us) {
     for (size_t i = 0; i < n; i++) {
         const local_limit_sync_item *it = &items[i];
-        uint64_t h = fnv1a(it->key);
+        uint64_t h = fnv1a64(it->key);
         stripe *s = stripe_of(ll, h);
         pthread_mutex_lock(&s->mu);
         bucket *b = find(s, h, it->key);
@@ -408,7 +400,7 @@ void local_limits_merge(local_limits *ll, const local_limit_sync_item *items, si
 void local_limits_restore(local_limits *ll, const local_limit_sync_item *items, size_t n) {
     for (size_t i = 0; i < n; i++) {
         const local_limit_sync_item *it = &items[i];
-        uint64_t h = fnv1a(it->key);
+        uint64_t h = fnv1a64(it->key);
         stripe *s = stripe_of(ll, h);
         pthread_mutex_lock(&s->mu);
         bucket *b = find(s, h, it->key);
