@@ -579,9 +579,8 @@ static bool parse_epoch(const redisReply *r, long long *out) {
 
 /* The verdict the near cache holds for this session: CURRENT only when it recorded the
  * token's own epoch; UNAVAILABLE means "not known here". */
-static auth_session_state near_verdict(const api_app *app, const char *nkey, const char *user_id,
-                                       long long sev) {
-    near_cache_blob *b = near_cache_get(app->near_cache, user_id, nkey);
+static auth_session_state near_verdict(const api_app *app, const char *nkey, long long sev) {
+    near_cache_blob *b = near_cache_get(app->near_cache, nkey);
     if (b == NULL)
         return AUTH_SESSION_UNAVAILABLE;
     long long epoch = near_cache_blob_aux(b);
@@ -595,13 +594,10 @@ auth_session_state auth_session_check(const api_app *app, const char *user_id, c
                                       long long sev) {
     char nkey[2 * UUID_STR_LEN + 8];
     snprintf(nkey, sizeof nkey, "%s:s:%s", user_id, sid);
-    near_cache_ticket t = {.usable = false};
-    if (app->near_cache != NULL) {
-        auth_session_state known = near_verdict(app, nkey, user_id, sev);
-        if (known != AUTH_SESSION_UNAVAILABLE)
-            return known;
-        t = near_cache_ticket_take(app->near_cache, user_id, NEAR_CACHE_SESSIONS);
-    }
+    auth_session_state cached = near_verdict(app, nkey, sev);
+    if (cached != AUTH_SESSION_UNAVAILABLE)
+        return cached;
+    near_cache_ticket t = near_cache_ticket_take(app->near_cache, user_id, NEAR_CACHE_SESSIONS);
     char ekey[USER_EPOCH_KEY_BUF];
     char rkey[128];
     user_epoch_key(user_id, ekey, sizeof ekey);
@@ -619,7 +615,7 @@ auth_session_state auth_session_check(const api_app *app, const char *user_id, c
     switch (user_epoch_judge(revoked, known, epoch, user_deletions_caught_up(), sev)) {
     case USER_EPOCH_CURRENT:
         /* Kept under the ticket: a revocation after the MGET kills it on arrival. */
-        if (app->near_cache != NULL && sev == epoch)
+        if (sev == epoch)
             near_cache_put(app->near_cache, &t, user_id, nkey, "", 0, epoch);
         return AUTH_SESSION_CURRENT;
     case USER_EPOCH_REVOKED:

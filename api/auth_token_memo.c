@@ -18,6 +18,7 @@
 
 typedef struct memo_slot {
     char *token; /* NULL when empty */
+    size_t len;  /* strlen(token) */
     auth_jwt_claims claims;
 } memo_slot;
 
@@ -26,11 +27,11 @@ static pthread_mutex_t g_locks[STRIPES] = {[0 ... STRIPES - 1] = PTHREAD_MUTEX_I
 
 bool auth_token_memo_get(const char *token, int64_t now, auth_jwt_claims *out) {
     size_t i = fnv1a64(token) % AUTH_TOKEN_MEMO_SLOTS;
+    size_t len = strlen(token);
     pthread_mutex_t *mu = &g_locks[i % STRIPES];
     pthread_mutex_lock(mu);
     /* Constant time for equal lengths: the slot may hold another user's token. */
-    size_t len = strlen(token);
-    bool hit = g_slots[i].token != NULL && strlen(g_slots[i].token) == len &&
+    bool hit = g_slots[i].token != NULL && g_slots[i].len == len &&
                sodium_memcmp(g_slots[i].token, token, len) == 0;
     if (hit)
         *out = g_slots[i].claims;
@@ -47,6 +48,7 @@ void auth_token_memo_put(const char *token, const auth_jwt_claims *claims) {
     pthread_mutex_lock(mu);
     char *old = g_slots[i].token;
     g_slots[i].token = copy;
+    g_slots[i].len = strlen(copy);
     g_slots[i].claims = *claims;
     pthread_mutex_unlock(mu);
     free(old);

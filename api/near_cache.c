@@ -229,8 +229,7 @@ static nc_entry *find(nc_stripe *s, uint64_t hash, const char *key) {
     return NULL;
 }
 
-near_cache_blob *near_cache_get(near_cache *nc, const char *user_id, const char *key) {
-    (void)user_id; /* the key names the user; the entry remembers its slot */
+near_cache_blob *near_cache_get(near_cache *nc, const char *key) {
     if (!near_cache_lease_valid(nc)) {
         atomic_fetch_add(&nc->misses, 1);
         return NULL;

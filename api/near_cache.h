@@ -65,8 +65,9 @@ void near_cache_invalidate_user(near_cache *nc, const char *user_id, unsigned ma
 /* Taken before reading the source of a fill; usable only while the lease is valid. */
 near_cache_ticket near_cache_ticket_take(near_cache *nc, const char *user_id,
                                          near_cache_family family);
-/* The live entry of key (a new reference), or NULL. */
-near_cache_blob *near_cache_get(near_cache *nc, const char *user_id, const char *key);
+/* The live entry of key (a new reference), or NULL. Keys name their user; the entry
+ * remembers the user's slot from its put. */
+near_cache_blob *near_cache_get(near_cache *nc, const char *key);
 /* Stores value under key if the ticket is still current. */
 void near_cache_put(near_cache *nc, const near_cache_ticket *t, const char *user_id,
                     const char *key, const char *value, size_t len, long long aux);

@@ -203,21 +203,17 @@ static void serve_page(api_request_ctx *ctx, const task_query *q) {
     near_cache *nc = ctx->app->near_cache;
     char nkey[UUID_STR_LEN + TASK_QUERY_HASH_HEX + 8];
     snprintf(nkey, sizeof nkey, "%s:l:%s", ctx->user_id, hash);
-    near_cache_ticket t = {.usable = false};
-    if (nc != NULL) {
-        near_cache_blob *b = near_cache_get(nc, ctx->user_id, nkey);
-        if (b != NULL) {
-            api_respond_json_text(ctx, 200, near_cache_blob_data(b), near_cache_blob_len(b));
-            near_cache_blob_release(b);
-            return;
-        }
-        t = near_cache_ticket_take(nc, ctx->user_id, NEAR_CACHE_TASKS);
+    near_cache_blob *b = near_cache_get(nc, nkey);
+    if (b != NULL) {
+        api_respond_json_text(ctx, 200, near_cache_blob_data(b), near_cache_blob_len(b));
+        near_cache_blob_release(b);
+        return;
     }
-    char *text = page_text(ctx, q, hash, nc == NULL || t.usable);
+    near_cache_ticket t = near_cache_ticket_take(nc, ctx->user_id, NEAR_CACHE_TASKS);
+    char *text = page_text(ctx, q, hash, t.usable);
     if (text == NULL)
         return;
-    if (nc != NULL)
-        near_cache_put(nc, &t, ctx->user_id, nkey, text, strlen(text), 0);
+    near_cache_put(nc, &t, ctx->user_id, nkey, text, strlen(text), 0);
     api_respond_json_text(ctx, 200, text, strlen(text));
     free(text);
 }

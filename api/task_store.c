@@ -142,17 +142,15 @@ static task_store_result from_sources(const api_app *app, const near_cache_ticke
     cache_key_task(key, user_id, tid);
     /* Without a lease the Redis cache is not trusted either (it may miss effects the
      * writer could not deliver) and Redis may be frozen: Postgres only. */
-    bool trust_redis = app->near_cache == NULL || t->usable;
-    cache_lookup cached = trust_redis ? from_cache(app, key, out) : CACHE_DOWN;
+    cache_lookup cached = t->usable ? from_cache(app, key, out) : CACHE_DOWN;
     if (cached == CACHED_TASK || cached == CACHED_TOMBSTONE) {
-        if (app->near_cache != NULL)
-            near_put(app, t, user_id, nkey, cached == CACHED_TASK ? *out : NULL);
+        near_put(app, t, user_id, nkey, cached == CACHED_TASK ? *out : NULL);
         return cached == CACHED_TASK ? TASK_STORE_FOUND : TASK_STORE_NOT_FOUND;
     }
     task_store_result result = from_postgres(app, user_id, tid, out);
     if (result == TASK_STORE_FOUND && cached == CACHED_NOTHING)
         fill_cache(app, key, *out);
-    if (result == TASK_STORE_FOUND && app->near_cache != NULL)
+    if (result == TASK_STORE_FOUND)
         near_put(app, t, user_id, nkey, *out);
     return result;
 }
@@ -165,19 +163,16 @@ task_store_result task_store_lookup(const api_app *app, const char *user_id, con
     if (!canonical_id(task_id, tid) || user_id == NULL || !uuid_is_valid(user_id))
         return TASK_STORE_NOT_FOUND;
     near_key(nkey, sizeof nkey, user_id, tid);
-    near_cache_ticket t = {.usable = false};
-    if (app->near_cache != NULL) {
-        near_cache_blob *b = near_cache_get(app->near_cache, user_id, nkey);
-        if (b != NULL && near_cache_blob_aux(b) < 0) {
-            near_cache_blob_release(b);
-            return TASK_STORE_NOT_FOUND;
-        }
-        if (b != NULL) {
-            *text = b;
-            return TASK_STORE_FOUND;
-        }
-        t = near_cache_ticket_take(app->near_cache, user_id, NEAR_CACHE_TASKS);
+    near_cache_blob *b = near_cache_get(app->near_cache, nkey);
+    if (b != NULL && near_cache_blob_aux(b) < 0) {
+        near_cache_blob_release(b);
+        return TASK_STORE_NOT_FOUND;
     }
+    if (b != NULL) {
+        *text = b;
+        return TASK_STORE_FOUND;
+    }
+    near_cache_ticket t = near_cache_ticket_take(app->near_cache, user_id, NEAR_CACHE_TASKS);
     return from_sources(app, &t, user_id, tid, nkey, task);
 }
 

@@ -34,8 +34,8 @@ static void put(near_cache *nc, const char *user, const char *key, const char *v
 }
 
 /* 1 with the value in out, 0 for a miss. */
-static int get(near_cache *nc, const char *user, const char *key, char *out, size_t outlen) {
-    near_cache_blob *b = near_cache_get(nc, user, key);
+static int get(near_cache *nc, const char *key, char *out, size_t outlen) {
+    near_cache_blob *b = near_cache_get(nc, key);
     if (b == NULL)
         return 0;
     snprintf(out, outlen, "%s", near_cache_blob_data(b));
@@ -47,7 +47,7 @@ static void test_hit_and_aux(void **state) {
     (void)state;
     near_cache *nc = with_lease(1 << 20);
     put(nc, ALICE, ALICE ":t:1", "{\"version\":3}", 3);
-    near_cache_blob *b = near_cache_get(nc, ALICE, ALICE ":t:1");
+    near_cache_blob *b = near_cache_get(nc, ALICE ":t:1");
     assert_non_null(b);
     assert_string_equal(near_cache_blob_data(b), "{\"version\":3}");
     assert_int_equal(near_cache_blob_len(b), 13);
@@ -61,14 +61,14 @@ static void test_nothing_without_lease(void **state) {
     near_cache *nc = with_lease(1 << 20);
     put(nc, ALICE, "k", "v", 0);
     char out[16];
-    assert_int_equal(get(nc, ALICE, "k", out, sizeof out), 1);
+    assert_int_equal(get(nc, "k", out, sizeof out), 1);
     near_cache_set_lease(nc, 0);
-    assert_int_equal(get(nc, ALICE, "k", out, sizeof out), 0);
+    assert_int_equal(get(nc, "k", out, sizeof out), 0);
     near_cache_ticket t = near_cache_ticket_take(nc, ALICE, NEAR_CACHE_TASKS);
     assert_false(t.usable);
     near_cache_put(nc, &t, ALICE, "k2", "v", 1, 0);
     near_cache_set_lease(nc, time_monotonic_ns() + 60LL * 1000000000);
-    assert_int_equal(get(nc, ALICE, "k2", out, sizeof out), 0);
+    assert_int_equal(get(nc, "k2", out, sizeof out), 0);
     near_cache_destroy(nc);
 }
 
@@ -79,11 +79,11 @@ static void test_invalidation_is_per_user(void **state) {
     put(nc, BOB, "b", "2", 0);
     near_cache_invalidate_user(nc, ALICE, NEAR_CACHE_ALL_FAMILIES);
     char out[16];
-    assert_int_equal(get(nc, ALICE, "a", out, sizeof out), 0);
-    assert_int_equal(get(nc, BOB, "b", out, sizeof out), 1);
+    assert_int_equal(get(nc, "a", out, sizeof out), 0);
+    assert_int_equal(get(nc, "b", out, sizeof out), 1);
     assert_string_equal(out, "2");
     put(nc, ALICE, "a", "3", 0);
-    assert_int_equal(get(nc, ALICE, "a", out, sizeof out), 1);
+    assert_int_equal(get(nc, "a", out, sizeof out), 1);
     assert_string_equal(out, "3");
     near_cache_destroy(nc);
 }
@@ -97,10 +97,10 @@ static void test_families(void **state) {
     near_cache_put(nc, &t, ALICE, "session", "", 0, 7);
     char out[16];
     near_cache_invalidate_user(nc, ALICE, 1u << NEAR_CACHE_TASKS);
-    assert_int_equal(get(nc, ALICE, "task", out, sizeof out), 0);
-    assert_int_equal(get(nc, ALICE, "session", out, sizeof out), 1);
+    assert_int_equal(get(nc, "task", out, sizeof out), 0);
+    assert_int_equal(get(nc, "session", out, sizeof out), 1);
     near_cache_invalidate_user(nc, ALICE, NEAR_CACHE_ALL_FAMILIES);
-    assert_int_equal(get(nc, ALICE, "session", out, sizeof out), 0);
+    assert_int_equal(get(nc, "session", out, sizeof out), 0);
     near_cache_destroy(nc);
 }
 
@@ -111,8 +111,8 @@ static void test_epoch_kills_everything(void **state) {
     put(nc, BOB, "b", "2", 0);
     near_cache_bump_epoch(nc);
     char out[16];
-    assert_int_equal(get(nc, ALICE, "a", out, sizeof out), 0);
-    assert_int_equal(get(nc, BOB, "b", out, sizeof out), 0);
+    assert_int_equal(get(nc, "a", out, sizeof out), 0);
+    assert_int_equal(get(nc, "b", out, sizeof out), 0);
     near_cache_destroy(nc);
 }
 
@@ -125,11 +125,11 @@ static void test_slow_fill_is_dead_on_arrival(void **state) {
     near_cache_invalidate_user(nc, ALICE, NEAR_CACHE_ALL_FAMILIES);
     near_cache_put(nc, &before, ALICE, "a", "old", 3, 1);
     char out[16];
-    assert_int_equal(get(nc, ALICE, "a", out, sizeof out), 0);
+    assert_int_equal(get(nc, "a", out, sizeof out), 0);
     near_cache_ticket epoch_before = near_cache_ticket_take(nc, ALICE, NEAR_CACHE_TASKS);
     near_cache_bump_epoch(nc);
     near_cache_put(nc, &epoch_before, ALICE, "a", "old", 3, 1);
-    assert_int_equal(get(nc, ALICE, "a", out, sizeof out), 0);
+    assert_int_equal(get(nc, "a", out, sizeof out), 0);
     near_cache_destroy(nc);
 }
 
@@ -150,8 +150,8 @@ static void test_budget_evicts_least_recent(void **state) {
     assert_true(st.evictions > 0);
     assert_true(st.bytes <= 64 * 400);
     char out[128];
-    assert_int_equal(get(nc, ALICE, "k1999", out, sizeof out), 1);
-    assert_int_equal(get(nc, ALICE, "k0", out, sizeof out), 0);
+    assert_int_equal(get(nc, "k1999", out, sizeof out), 1);
+    assert_int_equal(get(nc, "k0", out, sizeof out), 0);
     near_cache_destroy(nc);
 }
 
@@ -159,7 +159,7 @@ static void test_blob_outlives_entry(void **state) {
     (void)state;
     near_cache *nc = with_lease(1 << 20);
     put(nc, ALICE, "a", "first", 1);
-    near_cache_blob *b = near_cache_get(nc, ALICE, "a");
+    near_cache_blob *b = near_cache_get(nc, "a");
     assert_non_null(b);
     put(nc, ALICE, "a", "second", 2); /* replaces the entry */
     near_cache_invalidate_user(nc, ALICE, NEAR_CACHE_ALL_FAMILIES);
