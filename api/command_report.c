@@ -6,7 +6,6 @@
  */
 #include "api/command_report.h"
 
-#include <errno.h>
 #include <time.h>
 
 #include "shared/near_cache_bus.h"
@@ -79,13 +78,6 @@ command_state command_report(const api_app *app, const char *user_id, const char
     return row == CMD_UNKNOWN ? CMD_UNKNOWN : CMD_UNAVAILABLE;
 }
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-        /* interrupted by a signal: sleep the rest */
-    }
-}
-
 command_state command_report_wait(const api_app *app, const char *user_id, const char *command_id,
                                   int wait_s, command_outcome *out) {
     int64_t start = time_monotonic_ns();
@@ -108,7 +100,7 @@ command_state command_report_wait(const api_app *app, const char *user_id, const
         }
         if (now >= deadline)
             break;
-        sleep_ms(TASK_COMMAND_POLL_REDIS_MS);
+        time_sleep_ms(TASK_COMMAND_POLL_REDIS_MS);
     }
     command_outcome_clear(out);
     out->state = CMD_PENDING;

@@ -291,19 +291,13 @@ http_server *http_server_start(const api_app *app, char *err, size_t errlen) {
     return srv;
 }
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 /* Polls counter until it is zero or deadline_ns (monotonic) passes. True when it reached 0. */
 static bool wait_for_zero(atomic_int *counter, int64_t deadline_ns) {
     while (atomic_load(counter) > 0) {
         if (time_monotonic_ns() >= deadline_ns) {
             return false;
         }
-        sleep_ms(10);
+        time_sleep_ms(10);
     }
     return true;
 }

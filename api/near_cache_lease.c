@@ -300,8 +300,7 @@ static void step(near_cache_lease *l) {
     if (l->sub == NULL && subscribe(l) != 0) {
         redis_pool_set_breaker(l->request_redis, true);
         l->next_renew = now + (int64_t)l->lease_ms / 5 * 1000000;
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = POLL_MAX_MS * 1000000L};
-        nanosleep(&ts, NULL);
+        time_sleep_ms(POLL_MAX_MS);
         return;
     }
     if (now >= l->next_renew) {

@@ -8,7 +8,6 @@
  */
 #include "shared/near_cache_bus.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
@@ -113,13 +112,6 @@ int near_cache_bus_acked(redis_pool *redis, long long seq, int lease_ms) {
     return v == 1 ? 1 : v == 0 ? 0 : -1;
 }
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-        /* a signal: sleep the rest */
-    }
-}
-
 int64_t near_cache_bus_safe_after_ns(int64_t published_ns, int lease_ms) {
     return published_ns + (int64_t)(lease_ms + near_cache_margin_ms(lease_ms)) * 1000000;
 }
@@ -130,7 +122,7 @@ void near_cache_bus_wait(redis_pool *redis, long long seq, int lease_ms, int64_t
         int rc = near_cache_bus_acked(redis, seq, lease_ms);
         if (rc == 1)
             return;
-        sleep_ms(rc == 0 ? WAIT_POLL_MS : WAIT_POLL_ERROR_MS);
+        time_sleep_ms(rc == 0 ? WAIT_POLL_MS : WAIT_POLL_ERROR_MS);
     }
 }
 
@@ -140,7 +132,7 @@ int near_cache_bus_invalidate_user(redis_pool *redis, const char *user_id, int l
     while (near_cache_bus_publish(redis, user_id, &seq) != 0) {
         if (time_monotonic_ns() >= deadline)
             return -1;
-        sleep_ms(WAIT_POLL_ERROR_MS);
+        time_sleep_ms(WAIT_POLL_ERROR_MS);
     }
     near_cache_bus_wait(redis, seq, lease_ms, time_monotonic_ns());
     return 0;

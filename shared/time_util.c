@@ -7,6 +7,7 @@
  */
 #include "shared/time_util.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -27,6 +28,13 @@ struct timespec time_monotonic_deadline_ms(int ms) {
         ts.tv_nsec -= 1000000000L;
     }
     return ts;
+}
+
+void time_sleep_ms(int ms) {
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        /* a signal: sleep the rest */
+    }
 }
 
 int64_t time_monotonic_ns(void) {

@@ -14,6 +14,8 @@ int64_t time_monotonic_ns(void);
 /* The CLOCK_MONOTONIC time ms milliseconds from now, for pthread_cond_timedwait on a
  * condvar whose clock is CLOCK_MONOTONIC. */
 struct timespec time_monotonic_deadline_ms(int ms);
+/* Sleeps ms milliseconds, the whole of them: a signal does not cut it short. */
+void time_sleep_ms(int ms);
 /* "2026-11-22T10:00:00.123Z"; out must hold at least 32 bytes. */
 void time_format_rfc3339_ms(int64_t unix_ms, char *out, size_t outlen);
 
