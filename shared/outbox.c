@@ -1,11 +1,13 @@
 /*
  * outbox.c: writing events to the transactional outbox.
  *
- * Owns: the one statement that inserts an outbox row and notifies the relay.
- * Rules: runs on the caller's connection inside the caller's transaction (Postgres holds
- * the NOTIFY until commit and folds repeats in one transaction into one). The event id is
- * the CloudEvent's "id"; the Kafka headers stored with the row are request_id (when
- * given), ce_type and ce_id, as decisions.md names them.
+ * Owns: the one statement that inserts outbox rows and notifies the relay. Rules: runs on
+ * the caller's connection inside the caller's transaction (Postgres holds the NOTIFY until
+ * commit and folds repeats in one transaction into one). The rows travel as parallel
+ * array parameters (shared/pg_array.h) and go in in array order, so the outbox ids, which
+ * the relay publishes by, follow the caller's order. The Kafka headers stored with a row
+ * are request_id (when given), ce_type (when given) and ce_id, as decisions.md names
+ * them; SQL builds them, so no value is escaped twice.
  */
 #include "shared/outbox.h"
 
@@ -13,71 +15,106 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/pg_array.h"
+#include "shared/strbuf.h"
+
 /* One round trip: the CTE inserts, the outer SELECT notifies only if a row went in. */
 static const pg_stmt OUTBOX_INSERT = {
-    .name = "outbox_insert",
+    .name = "outbox_insert_many",
     .sql = "WITH ins AS ("
-           " INSERT INTO outbox(event_id, topic, key, payload, headers)"
-           " VALUES ($1::uuid, $2, $3, $4::jsonb, $5::jsonb) RETURNING id)"
-           " SELECT pg_notify('outbox', '') FROM ins",
-    .nparams = 5,
+           " INSERT INTO outbox (event_id, topic, key, payload, headers)"
+           " SELECT x.event_id, x.topic, x.key, x.payload::jsonb,"
+           " jsonb_strip_nulls(jsonb_build_object('request_id', NULLIF(x.request_id, ''),"
+           " 'ce_type', x.ce_type, 'ce_id', x.event_id::text))"
+           " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])"
+           " WITH ORDINALITY AS x(event_id, topic, key, payload, ce_type, request_id, ord)"
+           " ORDER BY x.ord RETURNING id)"
+           " SELECT pg_notify('outbox', '') WHERE EXISTS (SELECT 1 FROM ins)",
+    .nparams = 6,
 };
 
-/* {"request_id": ..., "ce_type": ..., "ce_id": ...} as compact JSON; caller frees. */
-static char *headers_json(const char *request_id, const char *ce_type, const char *ce_id) {
-    json_t *h = json_object();
-    if (h == NULL) {
-        return NULL;
+#define OUTBOX_COLUMNS 6
+
+static const char *column(const outbox_row *r, int c) {
+    switch (c) {
+    case 0:
+        return r->event_id;
+    case 1:
+        return r->topic;
+    case 2:
+        return r->key;
+    case 3:
+        return r->payload;
+    case 4:
+        return r->ce_type;
+    default:
+        return r->request_id;
     }
-    int rc = 0;
-    if (request_id != NULL && request_id[0] != '\0') {
-        rc |= json_object_set_new(h, "request_id", json_string(request_id));
+}
+
+static void set_err(char *err, size_t errlen, const PGresult *res) {
+    snprintf(err, errlen, "outbox insert: %s",
+             res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
+    size_t n = strlen(err);
+    while (n > 0 && err[n - 1] == '\n') {
+        err[--n] = '\0';
     }
-    if (ce_type != NULL) {
-        rc |= json_object_set_new(h, "ce_type", json_string(ce_type));
+}
+
+int outbox_add_many(pg_conn *conn, const outbox_row *rows, size_t n, char *err, size_t errlen) {
+    if (n == 0) {
+        return 0;
     }
-    rc |= json_object_set_new(h, "ce_id", json_string(ce_id));
-    char *text = rc == 0 ? json_dumps(h, JSON_COMPACT) : NULL;
-    json_decref(h);
-    return text;
+    strbuf cols[OUTBOX_COLUMNS] = {0};
+    bool failed = false;
+    for (int c = 0; c < OUTBOX_COLUMNS; c++) {
+        pg_array_open(&cols[c]);
+        for (size_t i = 0; i < n; i++) {
+            pg_array_add(&cols[c], column(&rows[i], c));
+        }
+        pg_array_close(&cols[c]);
+        failed = failed || cols[c].failed;
+    }
+    int rc = -1;
+    if (failed) {
+        snprintf(err, errlen, "outbox insert: out of memory");
+    } else {
+        const char *vals[OUTBOX_COLUMNS];
+        for (int c = 0; c < OUTBOX_COLUMNS; c++) {
+            vals[c] = cols[c].data;
+        }
+        PGresult *res = pg_exec_stmt(conn, &OUTBOX_INSERT, vals);
+        rc = pg_result_ok(res) ? 0 : -1;
+        if (rc != 0) {
+            set_err(err, errlen, res);
+        }
+        PQclear(res);
+    }
+    for (int c = 0; c < OUTBOX_COLUMNS; c++) {
+        free(cols[c].data);
+    }
+    return rc;
 }
 
 int outbox_add(pg_conn *conn, const char *topic, const char *key, const json_t *event,
                const char *request_id, char *err, size_t errlen) {
-    if (conn == NULL || topic == NULL || key == NULL || !json_is_object(event)) {
-        snprintf(err, errlen, "outbox_add: bad arguments");
-        return -1;
-    }
     const char *event_id = json_string_value(json_object_get(event, "id"));
-    const char *ce_type = json_string_value(json_object_get(event, "type"));
-    if (event_id == NULL) {
-        snprintf(err, errlen, "outbox_add: event has no id");
+    if (conn == NULL || topic == NULL || key == NULL || event_id == NULL) {
+        snprintf(err, errlen, "outbox_add: bad arguments (an event needs an id)");
         return -1;
     }
     char *payload = json_dumps(event, JSON_COMPACT);
-    char *headers = headers_json(request_id, ce_type, event_id);
-    if (payload == NULL || headers == NULL) {
+    if (payload == NULL) {
         snprintf(err, errlen, "outbox_add: cannot serialise the event");
-        free(payload);
-        free(headers);
         return -1;
     }
-    const char *values[5] = {event_id, topic, key, payload, headers};
-    PGresult *res = pg_exec_stmt(conn, &OUTBOX_INSERT, values);
-    int rc = 0;
-    if (res == NULL) {
-        snprintf(err, errlen, "outbox_add: postgres connection failed");
-        rc = -1;
-    } else if (!pg_result_ok(res) || PQntuples(res) != 1) {
-        snprintf(err, errlen, "outbox_add: %s", PQresultErrorMessage(res));
-        size_t n = strlen(err);
-        while (n > 0 && err[n - 1] == '\n') {
-            err[--n] = '\0';
-        }
-        rc = -1;
-    }
-    PQclear(res);
+    outbox_row row = {.event_id = event_id,
+                      .topic = topic,
+                      .key = key,
+                      .payload = payload,
+                      .ce_type = json_string_value(json_object_get(event, "type")),
+                      .request_id = request_id};
+    int rc = outbox_add_many(conn, &row, 1, err, errlen);
     free(payload);
-    free(headers);
     return rc;
 }

@@ -2,8 +2,8 @@
  * outbox.h: writing events to the transactional outbox.
  *
  * Owns: the INSERT into outbox and the NOTIFY that wakes the relay. Rules: call inside
- * the caller's open transaction, so the event commits with the state it describes; the
- * relay (workers/relay_*.c) publishes it after the commit.
+ * the caller's open transaction, so the events commit with the state they describe; the
+ * relay (workers/relay_*.c) publishes them after the commit, in insertion order.
  */
 #ifndef TASKBUS_SHARED_OUTBOX_H
 #define TASKBUS_SHARED_OUTBOX_H
@@ -13,8 +13,23 @@
 
 #include "shared/pg_pool.h"
 
-/* Inserts event (a CloudEvent; borrowed) for topic, keyed by key, carrying request_id
- * (may be NULL) as a Kafka header. 0, or -1 with err. */
+/* One event for the outbox; every field borrowed. */
+typedef struct outbox_row {
+    const char *event_id;   /* the CloudEvent's id */
+    const char *topic;      /* the Kafka topic */
+    const char *key;        /* the Kafka key */
+    const char *payload;    /* the CloudEvent as JSON text */
+    const char *ce_type;    /* the CloudEvent's type (header ce_type), or NULL */
+    const char *request_id; /* header request_id, or NULL / "" for none */
+} outbox_row;
+
+/* Inserts rows[0..n) in that order with one statement and one NOTIFY (none when n is 0).
+ * 0, or -1 with err. */
+int outbox_add_many(pg_conn *conn, const outbox_row *rows, size_t n, char *err, size_t errlen);
+
+/* Inserts event (a CloudEvent with an "id"; borrowed) for topic, keyed by key, carrying
+ * request_id (may be NULL) as a Kafka header: outbox_add_many of one row. 0, or -1 with
+ * err. */
 int outbox_add(pg_conn *conn, const char *topic, const char *key, const json_t *event,
                const char *request_id, char *err, size_t errlen);
 

@@ -17,9 +17,10 @@
 #include "shared/near_cache_bus.h"
 #include "shared/task_command.h"
 #include "shared/time_util.h"
-#include "workers/writer_apply.h"
+#include "shared/pg_array.h"
+#include "shared/strbuf.h"
 #include "workers/writer_dlq.h"
-#include "workers/writer_plan.h"
+#include "workers/writer_execute.h"
 
 #define ERR_LEN 512
 
@@ -33,11 +34,11 @@ static const pg_stmt STMT_RECORD = {
     .sql = "INSERT INTO commands (command_id, user_id, task_id, type, status, problem,"
            " task_version, import_id, effects_id)"
            " SELECT x.command_id, x.user_id, x.task_id, x.type, x.status, x.problem,"
-           " x.task_version, x.import_id, NULLIF($2::bigint, 0)"
-           " FROM jsonb_to_recordset($1::jsonb) AS x(command_id uuid, user_id uuid,"
-           " task_id uuid, type text, status text, problem jsonb, task_version bigint,"
-           " import_id uuid)",
-    .nparams = 2,
+           " x.task_version, x.import_id, NULLIF($9::bigint, 0)"
+           " FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::jsonb[],"
+           " $7::bigint[], $8::uuid[])"
+           " AS x(command_id, user_id, task_id, type, status, problem, task_version, import_id)",
+    .nparams = 9,
 };
 
 /* One record of the batch as the writer sees it. */
@@ -48,16 +49,24 @@ typedef struct batch {
     size_t n;
     task_command *cmds;
     rec_state *state;
-    json_t *rows; /* the commands rows to insert */
+    writer_item *items; /* the decoded commands not seen before, in batch order */
+    size_t *at;         /* items[k] is recs[at[k]] */
+    bool *dead;         /* items[k] went to the DLQ (careful path) */
+    size_t nitems;
 } batch;
 
 static void batch_free(batch *b) {
     for (size_t i = 0; b->cmds != NULL && i < b->n; i++) {
         task_command_clear(&b->cmds[i]);
     }
+    for (size_t k = 0; b->items != NULL && k < b->nitems; k++) {
+        writer_item_clear(&b->items[k]);
+    }
     free(b->cmds);
     free(b->state);
-    json_decref(b->rows);
+    free(b->items);
+    free(b->at);
+    free(b->dead);
 }
 
 /* ---- decoding and the DLQ ---- */
@@ -135,24 +144,22 @@ static bool same_id_before(const batch *b, size_t upto, const char *id) {
 
 /* Marks REC_SKIP every command already in `commands`, and repeats within the batch. */
 static int mark_seen(pg_conn *conn, batch *b, char *err, size_t errlen) {
-    size_t cap = b->n * UUID_STR_LEN + 3;
-    char *arr = malloc(cap);
-    if (arr == NULL) {
+    strbuf ids = {0};
+    pg_array_open(&ids);
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->state[i] == REC_DECODED) {
+            pg_array_add(&ids, b->cmds[i].command_id);
+        }
+    }
+    pg_array_close(&ids);
+    if (ids.failed) {
+        free(ids.data);
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    size_t len = 0;
-    arr[len++] = '{';
-    for (size_t i = 0; i < b->n; i++) {
-        if (b->state[i] == REC_DECODED) {
-            len += (size_t)snprintf(arr + len, cap - len, "%s%s", len > 1 ? "," : "",
-                                    b->cmds[i].command_id);
-        }
-    }
-    snprintf(arr + len, cap - len, "}");
-    const char *vals[1] = {arr};
+    const char *vals[1] = {ids.data};
     PGresult *res = pg_exec_stmt(conn, &STMT_SEEN, vals);
-    free(arr);
+    free(ids.data);
     if (!pg_result_ok(res)) {
         snprintf(err, errlen, "commands lookup: %s",
                  res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
@@ -179,27 +186,6 @@ static int mark_seen(pg_conn *conn, batch *b, char *err, size_t errlen) {
 
 /* ---- applying ---- */
 
-static int add_row(batch *b, const task_command *cmd, const writer_outcome *out) {
-    json_t *row =
-        json_pack("{s:s,s:s,s:s,s:s,s:s}", "command_id", cmd->command_id, "user_id", cmd->user_id,
-                  "task_id", cmd->task_id, "type", task_command_type_name(cmd->type), "status",
-                  out->applied ? "applied" : "rejected");
-    int rc = row != NULL ? 0 : -1;
-    if (rc == 0 && out->applied) {
-        rc = json_object_set_new(row, "task_version", json_integer((json_int_t)out->task_version));
-    }
-    if (rc == 0 && out->problem != NULL) {
-        rc = json_object_set(row, "problem", out->problem);
-    }
-    if (rc == 0 && cmd->import_id[0] != '\0') {
-        rc = json_object_set_new(row, "import_id", json_string(cmd->import_id));
-    }
-    if (rc != 0 || json_array_append_new(b->rows, row) != 0) {
-        return -1;
-    }
-    return 0;
-}
-
 static bool data_error(const char *sqlstate) {
     return strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0;
 }
@@ -213,149 +199,152 @@ static int savepoint(pg_conn *conn, const char *sql) {
     return 0;
 }
 
-/* Applies one command. 0 (applied, rejected, or in careful mode sent to the DLQ), or -1. */
-static int apply_one(writer_ctx *ctx, pg_conn *conn, batch *b, size_t i) {
-    const task_command *cmd = &b->cmds[i];
-    writer_effect eff;
-    writer_outcome out;
+/* Careful path: items[lo..hi) in a savepoint; a slice that fails with a data error is
+ * undone and split in halves, down to the one command that fails, which goes to the DLQ
+ * (its item is marked dead). The same executor as the fast path, on smaller slices.
+ * 0, or -1 (a failure that is not the data's: retry the batch). */
+static int apply_slice(writer_ctx *ctx, pg_conn *conn, batch *b, size_t lo, size_t hi) {
     char err[ERR_LEN];
-    if (ctx->careful && savepoint(conn, "SAVEPOINT writer_cmd") != 0) {
+    char sqlstate[6];
+    if (savepoint(conn, "SAVEPOINT writer_slice") != 0) {
         return -1;
     }
-    int rc = writer_apply_command(conn, cmd, b->recs[i].request_id, &eff, &out, err, sizeof err);
-    if (rc != 0) {
-        bool poison = data_error(out.sqlstate);
-        writer_outcome_clear(&out);
-        LOG_ERRORF("writer: command %s: %s (sqlstate %s)", cmd->command_id, err, out.sqlstate);
-        if (!ctx->careful || !poison) {
-            ctx->careful = ctx->careful || poison;
-            return -1;
-        }
+    if (writer_execute(conn, b->items + lo, hi - lo, sqlstate, err, sizeof err) == 0) {
+        return savepoint(conn, "RELEASE SAVEPOINT writer_slice");
+    }
+    LOG_ERRORF("writer: %zu command(s) from %s: %s (sqlstate %s)", hi - lo,
+               b->items[lo].cmd->command_id, err, sqlstate);
+    if (!data_error(sqlstate) ||
+        savepoint(conn, "ROLLBACK TO SAVEPOINT writer_slice; RELEASE SAVEPOINT writer_slice") != 0) {
+        return -1;
+    }
+    for (size_t k = lo; k < hi; k++) {
+        writer_item_clear(&b->items[k]);
+    }
+    if (hi - lo == 1) {
         char reason[ERR_LEN + 16];
         snprintf(reason, sizeof reason, "apply: %s", err);
-        if (savepoint(conn, "ROLLBACK TO SAVEPOINT writer_cmd; RELEASE SAVEPOINT writer_cmd") !=
-            0) {
-            return -1;
+        b->dead[lo] = true;
+        return send_dead(ctx, &b->recs[b->at[lo]], reason);
+    }
+    size_t mid = lo + (hi - lo) / 2;
+    if (apply_slice(ctx, conn, b, lo, mid) != 0) {
+        return -1;
+    }
+    return apply_slice(ctx, conn, b, mid, hi);
+}
+
+/* Lists the commands to apply as executor items. 0, or -1 (no memory). */
+static int list_items(batch *b) {
+    b->items = calloc(b->n ? b->n : 1, sizeof *b->items);
+    b->at = calloc(b->n ? b->n : 1, sizeof *b->at);
+    b->dead = calloc(b->n ? b->n : 1, sizeof *b->dead);
+    if (b->items == NULL || b->at == NULL || b->dead == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->state[i] == REC_DECODED) {
+            b->items[b->nitems] = (writer_item){.cmd = &b->cmds[i], .request_id = b->recs[i].request_id};
+            b->at[b->nitems++] = i;
         }
-        return send_dead(ctx, &b->recs[i], reason);
-    }
-    rc = add_row(b, cmd, &out);
-    if (rc == 0) {
-        rc = writer_effects_push(&ctx->effects, &eff);
-    }
-    if (rc != 0) {
-        LOG_ERRORF("writer: out of memory recording command %s", cmd->command_id);
-        free(eff.task_value);
-        free(eff.event_value);
-        free(eff.status_value);
-    } else if (out.applied) {
-        ctx->stats.applied++;
-    } else {
-        ctx->stats.rejected++;
-    }
-    writer_outcome_clear(&out);
-    if (rc == 0 && ctx->careful) {
-        rc = savepoint(conn, "RELEASE SAVEPOINT writer_cmd");
-    }
-    return rc;
-}
-
-/* The commands rows, each naming the journal row of its effects (journal_id, 0: none). */
-static int record_commands(pg_conn *conn, const batch *b, long long journal_id) {
-    if (json_array_size(b->rows) == 0) {
-        return 0;
-    }
-    char *text = json_dumps(b->rows, JSON_COMPACT);
-    if (text == NULL) {
-        LOG_ERRORF("writer: out of memory serialising commands rows");
-        return -1;
-    }
-    char journal[24];
-    snprintf(journal, sizeof journal, "%lld", journal_id);
-    const char *vals[2] = {text, journal};
-    PGresult *res = pg_exec_stmt(conn, &STMT_RECORD, vals);
-    free(text);
-    int rc = pg_result_ok(res) ? 0 : -1;
-    if (rc != 0) {
-        LOG_ERRORF("writer: recording commands: %s",
-                   res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
-    }
-    PQclear(res);
-    return rc;
-}
-
-/* Records the outcome, effects and event of a decided command. 0, or -1. */
-static int finish_planned(writer_ctx *ctx, batch *b, size_t i, writer_planned *it,
-                          json_t **event_out) {
-    char err[ERR_LEN];
-    writer_effect eff;
-    if (writer_build_effects(it->cmd, &it->out, it->task, it->event_type, &eff, event_out, err,
-                             sizeof err) != 0) {
-        LOG_ERRORF("writer: command %s: %s", it->cmd->command_id, err);
-        return -1;
-    }
-    if (add_row(b, it->cmd, &it->out) != 0 || writer_effects_push(&ctx->effects, &eff) != 0) {
-        LOG_ERRORF("writer: out of memory recording command %s", b->cmds[i].command_id);
-        free(eff.task_value);
-        free(eff.event_value);
-        free(eff.status_value);
-        return -1;
-    }
-    if (it->out.applied) {
-        ctx->stats.applied++;
-    } else {
-        ctx->stats.rejected++;
     }
     return 0;
 }
 
-/* The fast path: decide and apply every command with a few round trips, then one outbox
- * statement. 0, or -1 (ctx->careful set when a data error makes retries pointless). */
-static int apply_planned(writer_ctx *ctx, pg_conn *conn, batch *b) {
-    writer_planned *items = calloc(b->n, sizeof *items);
-    size_t *at = calloc(b->n, sizeof *at);
-    json_t **events = calloc(b->n, sizeof *events);
-    const char **keys = calloc(b->n, sizeof *keys);
-    const char **rids = calloc(b->n, sizeof *rids);
-    char err[ERR_LEN];
-    char sqlstate[6] = "";
-    size_t n = 0, nev = 0;
-    int rc = items != NULL && at != NULL && events != NULL && keys != NULL && rids != NULL ? 0 : -1;
-    for (size_t i = 0; rc == 0 && i < b->n; i++) {
-        if (b->state[i] == REC_DECODED) {
-            items[n].cmd = &b->cmds[i];
-            at[n++] = i;
-        }
+/* Applies the batch's commands: all at once, or, after a data error, carefully. 0, or -1
+ * (ctx->careful set when a data error makes plain retries pointless). */
+static int apply_items(writer_ctx *ctx, pg_conn *conn, batch *b) {
+    if (ctx->careful) {
+        return b->nitems > 0 ? apply_slice(ctx, conn, b, 0, b->nitems) : 0;
     }
-    if (rc == 0 && writer_plan_apply(conn, items, n, sqlstate, err, sizeof err) != 0) {
+    char err[ERR_LEN];
+    char sqlstate[6];
+    if (writer_execute(conn, b->items, b->nitems, sqlstate, err, sizeof err) != 0) {
         LOG_ERRORF("writer: %s (sqlstate %s)", err, sqlstate);
         ctx->careful = data_error(sqlstate);
-        rc = -1;
+        return -1;
     }
-    for (size_t k = 0; rc == 0 && k < n; k++) {
-        json_t *event = NULL;
-        rc = finish_planned(ctx, b, at[k], &items[k], &event);
-        if (event != NULL) {
-            events[nev] = event;
-            keys[nev] = items[k].cmd->user_id;
-            rids[nev++] = b->recs[at[k]].request_id;
+    return 0;
+}
+
+/* The effects and commands rows of the applied and rejected items. 0, or -1. */
+static int collect(writer_ctx *ctx, batch *b) {
+    for (size_t k = 0; k < b->nitems; k++) {
+        writer_item *it = &b->items[k];
+        if (b->dead[k]) {
+            continue;
+        }
+        writer_effect eff;
+        if (writer_effect_build(&eff, it->cmd, &it->dec, &it->task_text, &it->event_text) != 0 ||
+            writer_effects_push(&ctx->effects, &eff) != 0) {
+            LOG_ERRORF("writer: out of memory recording command %s", it->cmd->command_id);
+            return -1;
+        }
+        if (it->dec.applied) {
+            ctx->stats.applied++;
+        } else {
+            ctx->stats.rejected++;
         }
     }
-    if (rc == 0 && writer_outbox_add_many(conn, events, keys, rids, nev, err, sizeof err) != 0) {
-        LOG_ERRORF("writer: %s", err);
+    return 0;
+}
+
+#define RECORD_COLUMNS 8
+
+/* The commands rows, each naming the journal row of its effects (journal_id, 0: none). */
+static int record_commands(pg_conn *conn, const batch *b, long long journal_id) {
+    strbuf cols[RECORD_COLUMNS] = {0};
+    size_t rows = 0;
+    for (int c = 0; c < RECORD_COLUMNS; c++) {
+        pg_array_open(&cols[c]);
+    }
+    bool failed = false;
+    for (size_t k = 0; k < b->nitems; k++) {
+        const writer_item *it = &b->items[k];
+        if (b->dead[k]) {
+            continue;
+        }
+        const task_command *c = it->cmd;
+        char version[24];
+        snprintf(version, sizeof version, "%lld", it->dec.task_version);
+        char *problem = it->dec.problem != NULL ? json_dumps(it->dec.problem, JSON_COMPACT) : NULL;
+        failed = failed || (it->dec.problem != NULL && problem == NULL);
+        const char *vals[RECORD_COLUMNS] = {
+            c->command_id, c->user_id, c->task_id, task_command_type_name(c->type),
+            it->dec.applied ? "applied" : "rejected", problem, it->dec.applied ? version : NULL,
+            c->import_id[0] != '\0' ? c->import_id : NULL,
+        };
+        for (int col = 0; col < RECORD_COLUMNS; col++) {
+            pg_array_add(&cols[col], vals[col]);
+        }
+        free(problem);
+        rows++;
+    }
+    char journal[24];
+    snprintf(journal, sizeof journal, "%lld", journal_id);
+    const char *vals[RECORD_COLUMNS + 1];
+    for (int c = 0; c < RECORD_COLUMNS; c++) {
+        pg_array_close(&cols[c]);
+        failed = failed || cols[c].failed;
+        vals[c] = cols[c].data;
+    }
+    vals[RECORD_COLUMNS] = journal;
+    int rc = 0;
+    if (failed) {
+        LOG_ERRORF("writer: out of memory listing commands rows");
         rc = -1;
+    } else if (rows > 0) {
+        PGresult *res = pg_exec_stmt(conn, &STMT_RECORD, vals);
+        rc = pg_result_ok(res) ? 0 : -1;
+        if (rc != 0) {
+            LOG_ERRORF("writer: recording commands: %s",
+                       res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
+        }
+        PQclear(res);
     }
-    for (size_t k = 0; items != NULL && k < n; k++) {
-        writer_planned_clear(&items[k]);
+    for (int c = 0; c < RECORD_COLUMNS; c++) {
+        free(cols[c].data);
     }
-    for (size_t k = 0; k < nev; k++) {
-        json_decref(events[k]);
-    }
-    free(items);
-    free(at);
-    free(events);
-    free(keys);
-    free(rids);
     return rc;
 }
 
@@ -369,13 +358,13 @@ static int run_batch(writer_ctx *ctx, pg_conn *conn, batch *b) {
         return -1;
     }
     for (size_t i = 0; i < b->n; i++) {
-        if (b->state[i] == REC_SKIP) {
-            ctx->stats.skipped++;
-        } else if (ctx->careful && b->state[i] == REC_DECODED && apply_one(ctx, conn, b, i) != 0) {
-            return -1;
-        }
+        ctx->stats.skipped += b->state[i] == REC_SKIP;
     }
-    if (!ctx->careful && apply_planned(ctx, conn, b) != 0) {
+    if (list_items(b) != 0) {
+        LOG_ERRORF("writer: out of memory for a batch of %zu", b->n);
+        return -1;
+    }
+    if (apply_items(ctx, conn, b) != 0 || collect(ctx, b) != 0) {
         return -1;
     }
     if (ctx->effects.count > 0 &&
@@ -396,9 +385,8 @@ int writer_on_batch(void *vctx, pg_conn *conn, const kafka_record *records, size
     batch b = {.recs = records, .n = count};
     b.cmds = calloc(count, sizeof *b.cmds);
     b.state = calloc(count, sizeof *b.state);
-    b.rows = json_array();
     int rc = -1;
-    if (b.cmds == NULL || b.state == NULL || b.rows == NULL) {
+    if (b.cmds == NULL || b.state == NULL) {
         LOG_ERRORF("writer: out of memory for a batch of %zu", count);
     } else {
         rc = run_batch(ctx, conn, &b);

@@ -82,6 +82,50 @@ static void effect_free(writer_effect *e) {
     memset(e, 0, sizeof *e);
 }
 
+/* {"status":..., "task_id":..., "type":..., "task_version" | "problem"}. */
+static char *status_value(const task_command *cmd, const writer_decision *dec) {
+    json_t *o = json_pack("{s:s,s:s,s:s}", "status", dec->applied ? "applied" : "rejected",
+                          "task_id", cmd->task_id, "type", task_command_type_name(cmd->type));
+    int rc = o != NULL ? 0 : -1;
+    if (rc == 0 && dec->applied) {
+        rc = json_object_set_new(o, "task_version", json_integer((json_int_t)dec->task_version));
+    } else if (rc == 0 && dec->problem != NULL) {
+        rc = json_object_set(o, "problem", dec->problem);
+    }
+    char *text = rc == 0 ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return text;
+}
+
+int writer_effect_build(writer_effect *e, const task_command *cmd, const writer_decision *dec,
+                        char **task_text, char **event_text) {
+    memset(e, 0, sizeof *e);
+    memcpy(e->user_id, cmd->user_id, UUID_STR_LEN);
+    memcpy(e->task_id, cmd->task_id, UUID_STR_LEN);
+    memcpy(e->command_id, cmd->command_id, UUID_STR_LEN);
+    e->status_value = status_value(cmd, dec);
+    if (dec->applied) {
+        e->version = dec->task_version;
+        e->event_value = *event_text;
+        *event_text = NULL;
+        if (dec->op == WRITER_ROW_DELETE) {
+            char tombstone[64];
+            snprintf(tombstone, sizeof tombstone, "{\"deleted\":true,\"version\":%lld}",
+                     dec->task_version);
+            e->task_value = strdup(tombstone);
+        } else {
+            e->task_value = *task_text;
+            *task_text = NULL;
+        }
+    }
+    if (e->status_value == NULL ||
+        (dec->applied && (e->event_value == NULL || e->task_value == NULL))) {
+        effect_free(e);
+        return -1;
+    }
+    return 0;
+}
+
 void writer_effects_clear(writer_effect_list *list) {
     for (size_t i = 0; i < list->count; i++) {
         effect_free(&list->items[i]);

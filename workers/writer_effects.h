@@ -25,7 +25,9 @@
 
 #include "shared/pg_pool.h"
 #include "shared/redis_pool.h"
+#include "shared/task_command.h"
 #include "shared/uuid7.h"
+#include "workers/writer_decide.h"
 
 typedef struct writer_effect {
     char user_id[UUID_STR_LEN];
@@ -43,6 +45,13 @@ typedef struct writer_effect_list {
     size_t cap;
 } writer_effect_list;
 
+/* Fills *e for a decided command: ids, version, the command status value ({status,
+ * task_id, type, task_version | problem}), and, for an applied one, the task value (the
+ * task JSON as stored, or a delete's tombstone {"deleted":true,"version":N}) and the
+ * event. Takes *task_text and *event_text (set to NULL; either may be NULL). 0, or -1 (out
+ * of memory; *e holds nothing). */
+int writer_effect_build(writer_effect *e, const task_command *cmd, const writer_decision *dec,
+                        char **task_text, char **event_text);
 /* Frees every effect; the list stays usable (and keeps its capacity). */
 void writer_effects_clear(writer_effect_list *list);
 /* Frees everything, capacity too. */

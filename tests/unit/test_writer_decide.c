@@ -1,0 +1,211 @@
+/*
+ * test_writer_decide.c: the writer's rules (workers/writer_decide.c), without a database.
+ *
+ * Covers: create (applied, 409 for an existing id, 404 for a missing owner), update and
+ * delete (404 for a missing task and for another user's, 412 on a stale expected_version,
+ * versions +1, completed only on entering done, a delete's tombstone version), batches
+ * that mix users, repeat ids (create, update, delete and create again in one batch, with
+ * their statement rounds), conflicts between two commands of one batch, rejections that
+ * change nothing, and a world too small for the batch.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "workers/writer_decide.c"
+
+#define ALICE "0190f5a0-0000-7000-8000-0000000000a1"
+#define BOB "0190f5a0-0000-7000-8000-0000000000b2"
+#define GHOST "0190f5a0-0000-7000-8000-0000000000f0"
+#define T1 "0190f5a0-0000-7000-8000-000000000001"
+#define T2 "0190f5a0-0000-7000-8000-000000000002"
+#define T3 "0190f5a0-0000-7000-8000-000000000003"
+
+#define MAX_CMDS 16
+
+/* A batch under construction: commands, and pointers to them as writer_decide takes. */
+typedef struct fixture {
+    task_command cmds[MAX_CMDS];
+    const task_command *ptrs[MAX_CMDS];
+    writer_decision out[MAX_CMDS];
+    size_t n;
+    writer_world world;
+} fixture;
+
+static void add(fixture *f, task_command_type type, const char *user, const char *task,
+                long long expected, json_t *fields) {
+    task_command *c = &f->cmds[f->n];
+    memset(c, 0, sizeof *c);
+    c->type = type;
+    snprintf(c->command_id, sizeof c->command_id, "0190f5a0-0000-7000-8000-%012zu", f->n);
+    snprintf(c->user_id, sizeof c->user_id, "%s", user);
+    snprintf(c->task_id, sizeof c->task_id, "%s", task);
+    c->expected_version = expected;
+    c->fields = fields;
+    f->ptrs[f->n] = c;
+    f->n++;
+}
+
+static void create(fixture *f, const char *user, const char *task, const char *status) {
+    add(f, TASK_CMD_CREATE, user, task, -1,
+        json_pack("{s:s,s:s}", "title", "a task", "status", status));
+}
+
+static void update(fixture *f, const char *user, const char *task, long long expected,
+                   const char *status) {
+    add(f, TASK_CMD_UPDATE, user, task, expected,
+        status != NULL ? json_pack("{s:s}", "status", status) : json_pack("{s:s}", "title", "x"));
+}
+
+static void delete(fixture *f, const char *user, const char *task, long long expected) {
+    add(f, TASK_CMD_DELETE, user, task, expected, NULL);
+}
+
+static fixture *fresh(void) {
+    fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    assert_int_equal(writer_world_init(&f->world, MAX_CMDS, MAX_CMDS), 0);
+    assert_int_equal(writer_world_add_user(&f->world, ALICE), 0);
+    assert_int_equal(writer_world_add_user(&f->world, BOB), 0);
+    return f;
+}
+
+static void decide(fixture *f) {
+    assert_int_equal(writer_decide(&f->world, f->ptrs, f->n, f->out), 0);
+}
+
+static void done(fixture *f) {
+    for (size_t i = 0; i < f->n; i++) {
+        writer_decision_clear(&f->out[i]);
+        task_command_clear(&f->cmds[i]);
+    }
+    writer_world_free(&f->world);
+    free(f);
+}
+
+static void assert_applied(const writer_decision *d, writer_row_op op, long long version,
+                           const char *event_type, unsigned round) {
+    assert_true(d->applied);
+    assert_int_equal(d->op, op);
+    assert_int_equal(d->task_version, version);
+    assert_string_equal(d->event_type, event_type);
+    assert_int_equal(d->round, round);
+    assert_null(d->problem);
+}
+
+static void assert_rejected(const writer_decision *d, int status, const char *type,
+                            const char *detail) {
+    assert_false(d->applied);
+    assert_int_equal(d->op, WRITER_ROW_NONE);
+    assert_non_null(d->problem);
+    assert_int_equal(json_integer_value(json_object_get(d->problem, "status")), status);
+    assert_string_equal(json_string_value(json_object_get(d->problem, "type")), type);
+    assert_non_null(json_string_value(json_object_get(d->problem, "title")));
+    assert_string_equal(json_string_value(json_object_get(d->problem, "detail")), detail);
+}
+
+static void test_create_rules(void **state) {
+    (void)state;
+    fixture *f = fresh();
+    assert_int_equal(writer_world_add_task(&f->world, T2, BOB, 4, false), 0);
+    create(f, ALICE, T1, "todo");
+    create(f, ALICE, T2, "todo");  /* Bob's id: exists */
+    create(f, GHOST, T3, "todo");  /* no such user */
+    create(f, BOB, T3, "done");    /* the ghost's create changed nothing */
+    decide(f);
+    assert_applied(&f->out[0], WRITER_ROW_INSERT, 1, "taskbus.task.created", 0);
+    assert_rejected(&f->out[1], 409, "/problems/conflict", "task " T2 " already exists");
+    assert_rejected(&f->out[2], 404, "/problems/not-found", "user " GHOST " not found");
+    assert_applied(&f->out[3], WRITER_ROW_INSERT, 1, "taskbus.task.created", 0);
+    const writer_task_state *t3 = writer_world_find(&f->world, T3);
+    assert_non_null(t3);
+    assert_true(t3->exists && t3->done);
+    assert_string_equal(t3->owner, BOB);
+    done(f);
+}
+
+static void test_change_rules(void **state) {
+    (void)state;
+    fixture *f = fresh();
+    assert_int_equal(writer_world_add_task(&f->world, T1, ALICE, 3, false), 0);
+    assert_int_equal(writer_world_add_task(&f->world, T2, BOB, 7, true), 0);
+    update(f, BOB, T1, -1, NULL);      /* Alice's task: not found for Bob */
+    update(f, ALICE, T3, -1, NULL);    /* no such task */
+    update(f, ALICE, T1, 2, NULL);     /* stale */
+    update(f, ALICE, T1, 3, "done");   /* completes, 4 */
+    update(f, ALICE, T1, -1, "done");  /* done again: an update, 5 */
+    delete(f, BOB, T2, 6);             /* stale delete */
+    delete(f, BOB, T2, 7);             /* tombstone 8 */
+    update(f, BOB, T2, -1, "todo");    /* deleted: not found */
+    decide(f);
+    assert_rejected(&f->out[0], 404, "/problems/not-found", "task " T1 " not found");
+    assert_rejected(&f->out[1], 404, "/problems/not-found", "task " T3 " not found");
+    assert_rejected(&f->out[2], 412, "/problems/precondition-failed",
+                    "expected version 2, current version 3");
+    assert_applied(&f->out[3], WRITER_ROW_UPDATE, 4, "taskbus.task.completed", 0);
+    assert_applied(&f->out[4], WRITER_ROW_UPDATE, 5, "taskbus.task.updated", 1);
+    assert_rejected(&f->out[5], 412, "/problems/precondition-failed",
+                    "expected version 6, current version 7");
+    assert_applied(&f->out[6], WRITER_ROW_DELETE, 8, "taskbus.task.deleted", 0);
+    assert_rejected(&f->out[7], 404, "/problems/not-found", "task " T2 " not found");
+    done(f);
+}
+
+/* One task's whole life in one batch, between other users' commands. */
+static void test_repeated_ids_take_rounds(void **state) {
+    (void)state;
+    fixture *f = fresh();
+    create(f, ALICE, T1, "todo");
+    create(f, BOB, T2, "todo");
+    update(f, ALICE, T1, 1, "in_progress");
+    update(f, BOB, T2, 1, NULL);
+    update(f, ALICE, T1, 1, NULL); /* lost the race with the first update: 412 */
+    delete(f, ALICE, T1, 2);
+    create(f, BOB, T1, "done"); /* the id is free again, and Bob may take it */
+    update(f, ALICE, T1, -1, NULL); /* Bob's now */
+    decide(f);
+    assert_applied(&f->out[0], WRITER_ROW_INSERT, 1, "taskbus.task.created", 0);
+    assert_applied(&f->out[1], WRITER_ROW_INSERT, 1, "taskbus.task.created", 0);
+    assert_applied(&f->out[2], WRITER_ROW_UPDATE, 2, "taskbus.task.updated", 1);
+    assert_applied(&f->out[3], WRITER_ROW_UPDATE, 2, "taskbus.task.updated", 1);
+    assert_rejected(&f->out[4], 412, "/problems/precondition-failed",
+                    "expected version 1, current version 2");
+    assert_applied(&f->out[5], WRITER_ROW_DELETE, 3, "taskbus.task.deleted", 2);
+    assert_applied(&f->out[6], WRITER_ROW_INSERT, 1, "taskbus.task.created", 3);
+    assert_rejected(&f->out[7], 404, "/problems/not-found", "task " T1 " not found");
+    done(f);
+}
+
+/* The world a batch is decided against is sized up front; a batch naming more tasks than
+ * it holds is refused, not overrun. */
+static void test_world_too_small(void **state) {
+    (void)state;
+    fixture *f = fresh();
+    writer_world_free(&f->world);
+    assert_int_equal(writer_world_init(&f->world, 1, 1), 0);
+    assert_int_equal(writer_world_add_user(&f->world, ALICE), 0);
+    assert_int_equal(writer_world_add_user(&f->world, ALICE), 0); /* a repeat: ignored */
+    assert_int_equal(writer_world_add_user(&f->world, BOB), -1);
+    create(f, ALICE, T1, "todo");
+    create(f, ALICE, T2, "todo");
+    assert_int_equal(writer_decide(&f->world, f->ptrs, f->n, f->out), -1);
+    assert_int_equal(writer_world_add_task(&f->world, T1, ALICE, 1, false), -1); /* a repeat */
+    done(f);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_create_rules),
+        cmocka_unit_test(test_change_rules),
+        cmocka_unit_test(test_repeated_ids_take_rounds),
+        cmocka_unit_test(test_world_too_small),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

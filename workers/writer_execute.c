@@ -1,0 +1,488 @@
+/*
+ * writer_execute.c: carrying out a batch of task commands in Postgres, set-based.
+ *
+ * Owns: the lock and load statements, the round statements and the events (see
+ * writer_execute.h). Rules: every value reaches SQL as an array parameter built by
+ * shared/pg_array.h; an update's patch travels as jsonb and SQL picks the fields it
+ * carries (a present null clears due_at), so one UPDATE serves every patch; every libpq
+ * result is cleared and every allocation of a call is freed before it returns, except the
+ * texts it hands to the items.
+ */
+#include "workers/writer_execute.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shared/cloudevent.h"
+#include "shared/outbox.h"
+#include "shared/pg_array.h"
+#include "shared/strbuf.h"
+#include "shared/task_model.h"
+
+static const pg_stmt STMT_LOCK = {
+    .name = "writer_lock",
+    .sql = "SELECT id::text, owner_id::text, version, status FROM tasks"
+           " WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE",
+    .nparams = 1,
+};
+static const pg_stmt STMT_USERS = {
+    .name = "writer_users",
+    .sql = "SELECT id::text FROM users WHERE id = ANY($1::uuid[]) FOR KEY SHARE",
+    .nparams = 1,
+};
+static const pg_stmt STMT_INSERT = {
+    .name = "writer_insert",
+    .sql = "INSERT INTO tasks (id, owner_id, title, description, status, priority, due_at, tags,"
+           " completed_at)"
+           " SELECT x.id, x.owner_id, x.title, x.description, x.status, x.priority, x.due_at,"
+           " ARRAY(SELECT jsonb_array_elements_text(x.tags)),"
+           " CASE WHEN x.status = 'done' THEN now() END"
+           " FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],"
+           " $7::timestamptz[], $8::jsonb[])"
+           " AS x(id, owner_id, title, description, status, priority, due_at, tags)"
+           " ON CONFLICT (id) DO NOTHING RETURNING " TASK_SELECT_COLUMNS,
+    .nparams = 8,
+};
+static const pg_stmt STMT_UPDATE = {
+    .name = "writer_update",
+    .sql = "UPDATE tasks SET"
+           " title = CASE WHEN x.p ? 'title' THEN x.p->>'title' ELSE tasks.title END,"
+           " description = CASE WHEN x.p ? 'description'"
+           "   THEN x.p->>'description' ELSE tasks.description END,"
+           " status = COALESCE(x.p->>'status', tasks.status),"
+           " priority = COALESCE(x.p->>'priority', tasks.priority),"
+           " due_at = CASE WHEN x.p ? 'due_at'"
+           "   THEN (x.p->>'due_at')::timestamptz ELSE tasks.due_at END,"
+           " tags = CASE WHEN x.p ? 'tags'"
+           "   THEN ARRAY(SELECT jsonb_array_elements_text(x.p->'tags')) ELSE tasks.tags END,"
+           " completed_at = CASE WHEN COALESCE(x.p->>'status', tasks.status) = 'done'"
+           "   THEN COALESCE(tasks.completed_at, now()) END,"
+           " version = tasks.version + 1, updated_at = now()"
+           " FROM unnest($1::uuid[], $2::jsonb[]) AS x(tid, p)"
+           " WHERE tasks.id = x.tid RETURNING " TASK_SELECT_COLUMNS,
+    .nparams = 2,
+};
+static const pg_stmt STMT_DELETE = {
+    .name = "writer_delete",
+    .sql = "DELETE FROM tasks WHERE id = ANY($1::uuid[])",
+    .nparams = 1,
+};
+
+#define INSERT_COLUMNS 8
+#define UPDATE_COLUMNS 2
+
+/* One call's working state. */
+typedef struct run {
+    pg_conn *conn;
+    writer_item *items;
+    size_t n;
+    writer_world world;
+    size_t *item_of; /* per world task: index + 1 of the item of the current round */
+    char *sqlstate;
+    char *err;
+    size_t errlen;
+} run;
+
+void writer_item_clear(writer_item *item) {
+    writer_decision_clear(&item->dec);
+    free(item->task_text);
+    free(item->event_text);
+    item->task_text = item->event_text = NULL;
+}
+
+static void set_err(run *r, const char *what, const PGresult *res) {
+    snprintf(r->sqlstate, 6, "%s", res != NULL ? pg_result_sqlstate(res) : "");
+    snprintf(r->err, r->errlen, "%s: %s", what,
+             res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
+    size_t len = strlen(r->err);
+    while (len > 0 && r->err[len - 1] == '\n') {
+        r->err[--len] = '\0';
+    }
+}
+
+static void set_fail(run *r, const char *what) {
+    snprintf(r->err, r->errlen, "%s", what);
+}
+
+/* Runs stmt; the result, or NULL with the error set. */
+static PGresult *exec(run *r, const pg_stmt *stmt, const char *const *vals) {
+    PGresult *res = pg_exec_stmt(r->conn, stmt, vals);
+    if (pg_result_ok(res)) {
+        return res;
+    }
+    set_err(r, stmt->name, res);
+    PQclear(res);
+    return NULL;
+}
+
+/* ---- load ---- */
+
+/* Runs a statement over the array of the items' task ids (or creating users). */
+static PGresult *exec_ids(run *r, const pg_stmt *stmt, bool creators) {
+    strbuf ids = {0};
+    pg_array_open(&ids);
+    for (size_t i = 0; i < r->n; i++) {
+        const task_command *c = r->items[i].cmd;
+        if (!creators || c->type == TASK_CMD_CREATE) {
+            pg_array_add(&ids, creators ? c->user_id : c->task_id);
+        }
+    }
+    pg_array_close(&ids);
+    PGresult *res = NULL;
+    if (ids.failed) {
+        set_fail(r, "out of memory listing ids");
+    } else {
+        const char *vals[1] = {ids.data};
+        res = exec(r, stmt, vals);
+    }
+    free(ids.data);
+    return res;
+}
+
+static int load_world(run *r) {
+    PGresult *res = exec_ids(r, &STMT_LOCK, false);
+    if (res == NULL) {
+        return -1;
+    }
+    int rc = 0;
+    for (int row = 0; rc == 0 && row < PQntuples(res); row++) {
+        rc = writer_world_add_task(&r->world, PQgetvalue(res, row, 0), PQgetvalue(res, row, 1),
+                                   strtoll(PQgetvalue(res, row, 2), NULL, 10),
+                                   strcmp(PQgetvalue(res, row, 3), "done") == 0);
+    }
+    PQclear(res);
+    res = rc == 0 ? exec_ids(r, &STMT_USERS, true) : NULL;
+    if (res == NULL) {
+        if (rc != 0) {
+            set_fail(r, "a locked task did not fit the batch's world");
+        }
+        return -1;
+    }
+    for (int row = 0; rc == 0 && row < PQntuples(res); row++) {
+        rc = writer_world_add_user(&r->world, PQgetvalue(res, row, 0));
+    }
+    PQclear(res);
+    if (rc != 0) {
+        set_fail(r, "a user did not fit the batch's world");
+    }
+    return rc;
+}
+
+/* ---- events ---- */
+
+/* The event of an applied item; data is the task (stolen; NULL for a delete). */
+static int make_event(run *r, writer_item *it, json_t *task) {
+    const task_command *c = it->cmd;
+    json_t *data = task != NULL ? task
+                                : json_pack("{s:s,s:I}", "id", c->task_id, "version",
+                                            (json_int_t)it->dec.task_version);
+    char subject[64];
+    snprintf(subject, sizeof subject, "tasks/%s", c->task_id);
+    json_t *event = NULL;
+    if (data != NULL && json_object_set_new(data, "user_id", json_string(c->user_id)) == 0 &&
+        json_object_set_new(data, "command_id", json_string(c->command_id)) == 0) {
+        event = cloudevent_new(it->dec.event_type, subject, data, it->event_id);
+    } else {
+        json_decref(data);
+    }
+    it->event_text = event != NULL ? json_dumps(event, JSON_COMPACT) : NULL;
+    json_decref(event);
+    if (it->event_text == NULL) {
+        set_fail(r, "out of memory building an event");
+        return -1;
+    }
+    return 0;
+}
+
+static int add_outbox(run *r) {
+    outbox_row *rows = calloc(r->n ? r->n : 1, sizeof *rows);
+    if (rows == NULL) {
+        set_fail(r, "out of memory listing outbox rows");
+        return -1;
+    }
+    size_t nrows = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        const writer_item *it = &r->items[i];
+        if (it->dec.applied) {
+            rows[nrows++] = (outbox_row){.event_id = it->event_id,
+                                         .topic = TASK_EVENTS_TOPIC,
+                                         .key = it->cmd->user_id,
+                                         .payload = it->event_text,
+                                         .ce_type = it->dec.event_type,
+                                         .request_id = it->request_id};
+        }
+    }
+    int rc = outbox_add_many(r->conn, rows, nrows, r->err, r->errlen);
+    free(rows);
+    return rc;
+}
+
+/* ---- rounds ---- */
+
+/* One round's statements: each task appears at most once in a round. */
+typedef struct round_sql {
+    strbuf insert[INSERT_COLUMNS];
+    size_t ninsert;
+    strbuf update[UPDATE_COLUMNS];
+    size_t nupdate;
+    strbuf deletes;
+    size_t ndelete;
+} round_sql;
+
+static const char *field_text(const json_t *fields, const char *name, const char *dflt) {
+    const char *s = json_string_value(json_object_get(fields, name));
+    return s != NULL ? s : dflt;
+}
+
+static void add_insert(round_sql *q, const task_command *c) {
+    const json_t *f = c->fields;
+    const json_t *tags = json_object_get(f, "tags");
+    char *tags_text = tags != NULL ? json_dumps(tags, JSON_COMPACT) : NULL;
+    const char *cols[INSERT_COLUMNS] = {
+        c->task_id,
+        c->user_id,
+        field_text(f, "title", ""),
+        field_text(f, "description", ""),
+        field_text(f, "status", "todo"),
+        field_text(f, "priority", "medium"),
+        field_text(f, "due_at", NULL),
+        tags_text != NULL ? tags_text : "[]",
+    };
+    for (int k = 0; k < INSERT_COLUMNS; k++) {
+        pg_array_add(&q->insert[k], cols[k]);
+    }
+    if (tags != NULL && tags_text == NULL) {
+        q->insert[INSERT_COLUMNS - 1].failed = true;
+    }
+    free(tags_text);
+    q->ninsert++;
+}
+
+static void add_update(round_sql *q, const task_command *c) {
+    char *patch = json_dumps(c->fields, JSON_COMPACT);
+    pg_array_add(&q->update[0], c->task_id);
+    pg_array_add(&q->update[1], patch != NULL ? patch : "{}");
+    q->update[1].failed = q->update[1].failed || patch == NULL;
+    free(patch);
+    q->nupdate++;
+}
+
+/* Builds round k's statements and marks its items in item_of. 0, or -1 (no memory). */
+static int build_round(run *r, unsigned k, round_sql *q) {
+    strbuf *all[INSERT_COLUMNS + UPDATE_COLUMNS + 1];
+    size_t nall = 0;
+    for (int c = 0; c < INSERT_COLUMNS; c++) {
+        all[nall++] = &q->insert[c];
+    }
+    for (int c = 0; c < UPDATE_COLUMNS; c++) {
+        all[nall++] = &q->update[c];
+    }
+    all[nall++] = &q->deletes;
+    for (size_t c = 0; c < nall; c++) {
+        pg_array_open(all[c]);
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        const writer_item *it = &r->items[i];
+        if (!it->dec.applied || it->dec.round != k) {
+            continue;
+        }
+        const writer_task_state *t = writer_world_find(&r->world, it->cmd->task_id);
+        r->item_of[t - r->world.tasks] = i + 1;
+        if (it->dec.op == WRITER_ROW_INSERT) {
+            add_insert(q, it->cmd);
+        } else if (it->dec.op == WRITER_ROW_UPDATE) {
+            add_update(q, it->cmd);
+        } else {
+            pg_array_add(&q->deletes, it->cmd->task_id);
+            q->ndelete++;
+        }
+    }
+    bool failed = false;
+    for (size_t c = 0; c < nall; c++) {
+        pg_array_close(all[c]);
+        failed = failed || all[c]->failed;
+    }
+    return failed ? -1 : 0;
+}
+
+static void round_free(round_sql *q) {
+    for (int c = 0; c < INSERT_COLUMNS; c++) {
+        free(q->insert[c].data);
+    }
+    for (int c = 0; c < UPDATE_COLUMNS; c++) {
+        free(q->update[c].data);
+    }
+    free(q->deletes.data);
+}
+
+/* The item of round k that a returned row (or a deleted id) belongs to, or NULL. */
+static writer_item *item_for(run *r, const char *task_id, writer_row_op op) {
+    const writer_task_state *t = writer_world_find(&r->world, task_id);
+    size_t at = t != NULL ? r->item_of[t - r->world.tasks] : 0;
+    writer_item *it = at != 0 ? &r->items[at - 1] : NULL;
+    return it != NULL && it->dec.op == op && it->event_text == NULL ? it : NULL;
+}
+
+/* Hands each returned task to its item: the cache text, then the event. */
+static int take_rows(run *r, PGresult *res, size_t want, writer_row_op op) {
+    if ((size_t)PQntuples(res) != want) {
+        return -1;
+    }
+    for (int row = 0; row < PQntuples(res); row++) {
+        writer_item *it = item_for(r, PQgetvalue(res, row, 0), op);
+        json_t *task = it != NULL ? task_from_row(res, row, NULL) : NULL;
+        if (task == NULL || task_json_version(task) != it->dec.task_version) {
+            json_decref(task);
+            return -1;
+        }
+        it->task_text = json_dumps(task, JSON_COMPACT);
+        if (it->task_text == NULL || make_event(r, it, task) != 0) {
+            return -2;
+        }
+    }
+    return 0;
+}
+
+static int run_rows(run *r, const pg_stmt *stmt, strbuf *cols, size_t want, writer_row_op op) {
+    if (want == 0) {
+        return 0;
+    }
+    const char *vals[INSERT_COLUMNS];
+    for (int c = 0; c < stmt->nparams; c++) {
+        vals[c] = cols[c].data;
+    }
+    PGresult *res = exec(r, stmt, vals);
+    if (res == NULL) {
+        return -1;
+    }
+    int rc = take_rows(r, res, want, op);
+    PQclear(res);
+    if (rc == -1) {
+        snprintf(r->err, r->errlen, "%s: a task changed under the batch's locks", stmt->name);
+    } else if (rc == -2) {
+        set_fail(r, "out of memory building a task's event");
+    }
+    return rc == 0 ? 0 : -1;
+}
+
+static int run_deletes(run *r, round_sql *q, unsigned k) {
+    if (q->ndelete == 0) {
+        return 0;
+    }
+    const char *vals[1] = {q->deletes.data};
+    PGresult *res = exec(r, &STMT_DELETE, vals);
+    if (res == NULL) {
+        return -1;
+    }
+    bool all = strtoull(PQcmdTuples(res), NULL, 10) == q->ndelete;
+    PQclear(res);
+    if (!all) {
+        snprintf(r->err, r->errlen, "%s: a task vanished under the batch's locks",
+                 STMT_DELETE.name);
+        return -1;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        writer_item *it = &r->items[i];
+        if (it->dec.applied && it->dec.round == k && it->dec.op == WRITER_ROW_DELETE &&
+            make_event(r, it, NULL) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int run_round(run *r, unsigned k) {
+    round_sql q = {0};
+    memset(r->item_of, 0, r->world.ntasks * sizeof *r->item_of);
+    int rc = build_round(r, k, &q);
+    if (rc != 0) {
+        set_fail(r, "out of memory building a round");
+    }
+    if (rc == 0) {
+        rc = run_rows(r, &STMT_INSERT, q.insert, q.ninsert, WRITER_ROW_INSERT);
+    }
+    if (rc == 0) {
+        rc = run_rows(r, &STMT_UPDATE, q.update, q.nupdate, WRITER_ROW_UPDATE);
+    }
+    if (rc == 0) {
+        rc = run_deletes(r, &q, k);
+    }
+    round_free(&q);
+    return rc;
+}
+
+/* ---- the call ---- */
+
+static int decide(run *r) {
+    const task_command **cmds = calloc(r->n, sizeof *cmds);
+    writer_decision *out = calloc(r->n, sizeof *out);
+    int rc = cmds != NULL && out != NULL ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < r->n; i++) {
+        cmds[i] = r->items[i].cmd;
+    }
+    if (rc == 0) {
+        rc = writer_decide(&r->world, cmds, r->n, out);
+    }
+    for (size_t i = 0; out != NULL && i < r->n; i++) {
+        r->items[i].dec = out[i]; /* the item takes the problem */
+    }
+    free(cmds);
+    free(out);
+    if (rc != 0) {
+        set_fail(r, "out of memory deciding a batch");
+    }
+    return rc;
+}
+
+static int execute(run *r) {
+    if (load_world(r) != 0 || decide(r) != 0) {
+        return -1;
+    }
+    r->item_of = calloc(r->world.ntasks ? r->world.ntasks : 1, sizeof *r->item_of);
+    if (r->item_of == NULL) {
+        set_fail(r, "out of memory");
+        return -1;
+    }
+    unsigned rounds = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->items[i].dec.applied && r->items[i].dec.round + 1 > rounds) {
+            rounds = r->items[i].dec.round + 1;
+        }
+    }
+    for (unsigned k = 0; k < rounds; k++) {
+        if (run_round(r, k) != 0) {
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->items[i].dec.applied && r->items[i].event_text == NULL) {
+            set_fail(r, "an applied command got no row back");
+            return -1;
+        }
+    }
+    return add_outbox(r);
+}
+
+int writer_execute(pg_conn *conn, writer_item *items, size_t n, char *sqlstate, char *err,
+                   size_t errlen) {
+    sqlstate[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        writer_item_clear(&items[i]);
+    }
+    if (n == 0) {
+        return 0;
+    }
+    run r = {.conn = conn, .items = items, .n = n, .sqlstate = sqlstate, .err = err,
+             .errlen = errlen};
+    int rc = -1;
+    if (writer_world_init(&r.world, n, n) != 0) {
+        snprintf(err, errlen, "out of memory for a batch's world");
+    } else {
+        rc = execute(&r);
+    }
+    free(r.item_of);
+    writer_world_free(&r.world);
+    return rc;
+}
