@@ -4,43 +4,64 @@
  * Owns: the envelope fields and their order (specversion, id, source, type, time, subject,
  * datacontenttype, data). Rules: the id is a fresh UUIDv7 (also the outbox event_id, so
  * consumers de-duplicate on it); time is RFC 3339 UTC with milliseconds; on any failure
- * data is still released and NULL is returned.
+ * data is still released and NULL is returned. The envelope is written once, as text
+ * (cloudevent_text, which the writer uses for every event); cloudevent_new reads that
+ * text back for callers that want a tree.
  */
 #include "shared/cloudevent.h"
 
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "shared/json_text.h"
+#include "shared/strbuf.h"
 #include "shared/time_util.h"
 
-json_t *cloudevent_new(const char *type, const char *subject, json_t *data,
-                       char id_out[UUID_STR_LEN]) {
+char *cloudevent_text(const char *type, const char *subject, const char *data,
+                      char id_out[UUID_STR_LEN]) {
     if (type == NULL || subject == NULL) {
-        json_decref(data);
         return NULL;
     }
     char id[UUID_STR_LEN];
     char time_text[32];
     uuid7_generate(id);
     time_format_rfc3339_ms(time_now_unix_ms(), time_text, sizeof time_text);
-
-    json_t *ev = json_object();
-    if (ev == NULL) {
-        json_decref(data);
+    strbuf b = {0};
+    strbuf_puts(&b, "{\"specversion\":\"1.0\",\"id\":");
+    json_text_string(&b, id);
+    strbuf_puts(&b, ",\"source\":");
+    json_text_string(&b, CLOUDEVENT_SOURCE);
+    strbuf_puts(&b, ",\"type\":");
+    json_text_string(&b, type);
+    strbuf_puts(&b, ",\"time\":");
+    json_text_string(&b, time_text);
+    strbuf_puts(&b, ",\"subject\":");
+    json_text_string(&b, subject);
+    strbuf_puts(&b, ",\"datacontenttype\":\"application/json\",\"data\":");
+    strbuf_puts(&b, data != NULL ? data : "{}");
+    strbuf_puts(&b, "}");
+    if (b.failed) {
+        free(b.data);
         return NULL;
     }
-    int rc = json_object_set_new(ev, "specversion", json_string("1.0"));
-    rc |= json_object_set_new(ev, "id", json_string(id));
-    rc |= json_object_set_new(ev, "source", json_string(CLOUDEVENT_SOURCE));
-    rc |= json_object_set_new(ev, "type", json_string(type));
-    rc |= json_object_set_new(ev, "time", json_string(time_text));
-    rc |= json_object_set_new(ev, "subject", json_string(subject));
-    rc |= json_object_set_new(ev, "datacontenttype", json_string("application/json"));
-    rc |= json_object_set_new(ev, "data", data != NULL ? data : json_object());
-    if (rc != 0) {
-        json_decref(ev);
-        return NULL;
-    }
-    if (id_out != NULL)
+    if (id_out != NULL) {
         memcpy(id_out, id, UUID_STR_LEN);
+    }
+    return b.data;
+}
+
+json_t *cloudevent_new(const char *type, const char *subject, json_t *data,
+                       char id_out[UUID_STR_LEN]) {
+    char *data_text = data != NULL ? json_dumps(data, JSON_COMPACT) : NULL;
+    bool failed = data != NULL && data_text == NULL;
+    json_decref(data);
+    if (failed) {
+        return NULL;
+    }
+    char *text = cloudevent_text(type, subject, data_text, id_out);
+    free(data_text);
+    json_t *ev = text != NULL ? json_loads(text, 0, NULL) : NULL;
+    free(text);
     return ev;
 }

@@ -14,7 +14,11 @@
 
 #define CLOUDEVENT_SOURCE "/taskbus/api"
 
-/* data is stolen. id_out (may be NULL) receives the event id. */
+/* The envelope as compact JSON text (caller frees), data being the JSON text of an object
+ * (NULL: {}). id_out (may be NULL) receives the event id. NULL when out of memory. */
+char *cloudevent_text(const char *type, const char *subject, const char *data,
+                      char id_out[UUID_STR_LEN]);
+/* The same envelope as a tree; data is stolen. id_out (may be NULL) receives the event id. */
 json_t *cloudevent_new(const char *type, const char *subject, json_t *data,
                        char id_out[UUID_STR_LEN]);
 

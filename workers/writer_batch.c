@@ -4,7 +4,7 @@
  * Owns: the order of work inside a batch and the per-batch bookkeeping (see
  * writer_batch.h). Rules: every allocation of a batch is freed before on_batch returns,
  * on every path; the only thing that outlives it is the effect list in the ctx, which
- * after_commit consumes; the commands rows go in as one jsonb_to_recordset statement.
+ * after_commit consumes; the commands rows go in as one statement over array parameters.
  */
 #include "workers/writer_batch.h"
 

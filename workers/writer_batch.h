@@ -5,14 +5,16 @@
  * callbacks. Rules (kafka_consumer.h runs them on its one thread, so no lock):
  * - on_batch runs inside the loop's ONE transaction: decode each record (undecodable →
  *   task-commands.dlq, synchronously, then consumed), skip commands already recorded in
- *   `commands` or repeated within the batch, apply the rest in order, insert their
+ *   `commands` or repeated within the batch, apply the rest in order with the one
+ *   executor (writer_execute.h: load, decide, set-based statements, outbox), insert their
  *   `commands` rows in one statement, and journal the batch's Redis effects.
  * - The effect list is cleared at the start of every attempt, so a rolled-back attempt
  *   never leaks effects into Redis. Dead letters are remembered until the commit, so a
  *   retried attempt does not park the same record twice.
  * - A statement failing with a data error (SQLSTATE class 22/23) would fail every retry
- *   of the batch; the next attempt therefore isolates each command in a savepoint and
- *   sends the one that fails to the DLQ instead of stalling its partition.
+ *   of the batch; the next attempt therefore runs the same executor on slices inside
+ *   savepoints, halving a failing slice down to the one command that fails, which goes
+ *   to the DLQ instead of stalling its partition.
  * - after_commit lands the effects in Redis (retried by the loop until it succeeds),
  *   deletes the journal row, logs the batch, and now and then replays orphaned journal
  *   rows (a writer killed between commit and Redis).

@@ -14,8 +14,10 @@
 #include <string.h>
 
 #include "shared/cache_keys.h"
+#include "shared/json_text.h"
 #include "shared/log.h"
 #include "shared/near_cache_bus.h"
+#include "shared/strbuf.h"
 
 #define SCRIPT_FIXED_KEYS 3
 #define SCRIPT_FIXED_ARGS 7
@@ -157,26 +159,30 @@ int writer_effects_push(writer_effect_list *list, writer_effect *e) {
 
 /* ---- journal ---- */
 
-static json_t *opt_string(const char *s) {
-    return s != NULL ? json_string(s) : json_null();
-}
-
+/* The journal row's text: a JSON array of {u, t, c, v, task, status, event}, the values
+ * as JSON strings (or null), written without a jansson tree: this runs for every batch. */
 static char *list_to_json(const writer_effect_list *list) {
-    json_t *arr = json_array();
-    for (size_t i = 0; arr != NULL && i < list->count; i++) {
+    strbuf b = {0};
+    strbuf_append(&b, "[", 1);
+    for (size_t i = 0; i < list->count; i++) {
         const writer_effect *e = &list->items[i];
-        json_t *o =
-            json_pack("{s:s,s:s,s:s,s:I,s:o,s:s,s:o}", "u", e->user_id, "t", e->task_id, "c",
-                      e->command_id, "v", (json_int_t)e->version, "task", opt_string(e->task_value),
-                      "status", e->status_value, "event", opt_string(e->event_value));
-        if (o == NULL || json_array_append_new(arr, o) != 0) {
-            json_decref(arr);
-            return NULL;
-        }
+        char head[192];
+        int len = snprintf(head, sizeof head, "%s{\"u\":\"%s\",\"t\":\"%s\",\"c\":\"%s\",\"v\":%lld,\"task\":",
+                           i > 0 ? "," : "", e->user_id, e->task_id, e->command_id, e->version);
+        strbuf_append(&b, head, (size_t)len);
+        json_text_string(&b, e->task_value);
+        strbuf_puts(&b, ",\"status\":");
+        json_text_string(&b, e->status_value);
+        strbuf_puts(&b, ",\"event\":");
+        json_text_string(&b, e->event_value);
+        strbuf_append(&b, "}", 1);
     }
-    char *text = arr != NULL ? json_dumps(arr, JSON_COMPACT) : NULL;
-    json_decref(arr);
-    return text;
+    strbuf_append(&b, "]", 1);
+    if (b.failed) {
+        free(b.data);
+        return NULL;
+    }
+    return b.data;
 }
 
 static char *dup_opt(const json_t *v) {

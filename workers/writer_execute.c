@@ -172,23 +172,32 @@ static int load_world(run *r) {
 
 /* ---- events ---- */
 
-/* The event of an applied item; data is the task (stolen; NULL for a delete). */
-static int make_event(run *r, writer_item *it, json_t *task) {
+/* The event of an applied item: data is the task as stored (task_text, NULL for a
+ * delete: {id, version}) plus user_id and command_id, written as text (this runs for
+ * every command). */
+static int make_event(run *r, writer_item *it) {
     const task_command *c = it->cmd;
-    json_t *data = task != NULL ? task
-                                : json_pack("{s:s,s:I}", "id", c->task_id, "version",
-                                            (json_int_t)it->dec.task_version);
+    strbuf data = {0};
+    if (it->task_text != NULL) {
+        size_t len = strlen(it->task_text);
+        strbuf_append(&data, it->task_text, len > 0 ? len - 1 : 0); /* without its '}' */
+        strbuf_append(&data, ",", 1);
+    } else {
+        char head[96];
+        int n = snprintf(head, sizeof head, "{\"id\":\"%s\",\"version\":%lld,", c->task_id,
+                         it->dec.task_version);
+        strbuf_append(&data, head, (size_t)n);
+    }
+    char tail[128];
+    int n = snprintf(tail, sizeof tail, "\"user_id\":\"%s\",\"command_id\":\"%s\"}", c->user_id,
+                     c->command_id);
+    strbuf_append(&data, tail, (size_t)n);
     char subject[64];
     snprintf(subject, sizeof subject, "tasks/%s", c->task_id);
-    json_t *event = NULL;
-    if (data != NULL && json_object_set_new(data, "user_id", json_string(c->user_id)) == 0 &&
-        json_object_set_new(data, "command_id", json_string(c->command_id)) == 0) {
-        event = cloudevent_new(it->dec.event_type, subject, data, it->event_id);
-    } else {
-        json_decref(data);
-    }
-    it->event_text = event != NULL ? json_dumps(event, JSON_COMPACT) : NULL;
-    json_decref(event);
+    it->event_text = data.failed ? NULL
+                                 : cloudevent_text(it->dec.event_type, subject, data.data,
+                                                   it->event_id);
+    free(data.data);
     if (it->event_text == NULL) {
         set_fail(r, "out of memory building an event");
         return -1;
@@ -333,12 +342,13 @@ static int take_rows(run *r, PGresult *res, size_t want, writer_row_op op) {
     for (int row = 0; row < PQntuples(res); row++) {
         writer_item *it = item_for(r, PQgetvalue(res, row, 0), op);
         json_t *task = it != NULL ? task_from_row(res, row, NULL) : NULL;
-        if (task == NULL || task_json_version(task) != it->dec.task_version) {
-            json_decref(task);
+        bool as_decided = task != NULL && task_json_version(task) == it->dec.task_version;
+        it->task_text = as_decided ? json_dumps(task, JSON_COMPACT) : NULL;
+        json_decref(task);
+        if (!as_decided) {
             return -1;
         }
-        it->task_text = json_dumps(task, JSON_COMPACT);
-        if (it->task_text == NULL || make_event(r, it, task) != 0) {
+        if (it->task_text == NULL || make_event(r, it) != 0) {
             return -2;
         }
     }
@@ -386,7 +396,7 @@ static int run_deletes(run *r, round_sql *q, unsigned k) {
     for (size_t i = 0; i < r->n; i++) {
         writer_item *it = &r->items[i];
         if (it->dec.applied && it->dec.round == k && it->dec.op == WRITER_ROW_DELETE &&
-            make_event(r, it, NULL) != 0) {
+            make_event(r, it) != 0) {
             return -1;
         }
     }
