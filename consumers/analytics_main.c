@@ -54,6 +54,7 @@ static int start(const taskbus_config *cfg, pg_pool **pg, kafka_consumer_loop **
         .pg = *pg,
         .on_batch = analytics_on_batch,
         .after_commit = NULL,
+        .lazy_commit = true, /* every effect is a row of the batch transaction */
         .ctx = NULL,
     };
     *loop = kafka_consumer_loop_create(&opts, err, sizeof err);

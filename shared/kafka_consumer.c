@@ -51,6 +51,7 @@ struct kafka_consumer_loop {
     pg_pool *pg;
     kafka_batch_fn on_batch;
     kafka_after_commit_fn after_commit;
+    bool lazy_commit; /* kafka_consumer_options.lazy_commit */
     kafka_idle_fn on_idle;
     void *ctx;
     volatile sig_atomic_t *stop; /* set while kafka_consumer_loop_run runs */
@@ -293,6 +294,7 @@ static int copy_options(kafka_consumer_loop *loop, const kafka_consumer_options 
     loop->pg = o->pg;
     loop->on_batch = o->on_batch;
     loop->after_commit = o->after_commit;
+    loop->lazy_commit = o->lazy_commit;
     loop->on_idle = o->on_idle;
     loop->ctx = o->ctx;
     return 0;
@@ -625,7 +627,10 @@ static int apply_once(kafka_consumer_loop *loop, const kafka_record *recs, size_
     }
     part_state *parts = calloc(n, sizeof *parts);
     size_t np = parts != NULL ? collect_parts(recs, n, parts) : 0;
-    int rc = parts != NULL ? pg_begin(conn, err, sizeof err) : -1;
+    int rc = parts == NULL ? -1
+             : loop->lazy_commit
+                 ? pg_run(conn, "BEGIN; SET LOCAL synchronous_commit = off", err, sizeof err)
+                 : pg_begin(conn, err, sizeof err);
     if (rc == 0) {
         rc = lock_offsets(loop, conn, parts, np);
     }

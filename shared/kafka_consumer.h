@@ -14,6 +14,7 @@
 #define TASKBUS_SHARED_KAFKA_CONSUMER_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,6 +54,12 @@ typedef struct kafka_consumer_options {
     kafka_after_commit_fn after_commit;
     void *ctx;
     kafka_idle_fn on_idle; /* may be NULL */
+    /* The batch transaction commits without waiting for its WAL flush (synchronous_commit
+     * off). Only for consumers whose every effect of a batch is in that transaction, as
+     * the offsets are: a Postgres crash may then lose the last batches, offsets and effects
+     * together, and they are consumed again (nothing lost, nothing twice); nothing outside
+     * Postgres may have acted on them. Saves a disk flush per batch. */
+    bool lazy_commit;
 } kafka_consumer_options;
 
 typedef struct kafka_consumer_loop kafka_consumer_loop;

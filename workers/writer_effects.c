@@ -309,7 +309,16 @@ int writer_effects_journal_done(pg_pool *pg, long long id, char *err, size_t err
     if (conn == NULL) {
         return -1;
     }
-    int rc = journal_delete(conn, id, err, errlen);
+    /* Without waiting for the WAL flush: a delete lost in a Postgres crash only brings the
+     * row back, and the sweep replays it harmlessly (landing is idempotent). */
+    int rc = pg_run(conn, "BEGIN; SET LOCAL synchronous_commit = off", err, errlen);
+    if (rc == 0) {
+        rc = journal_delete(conn, id, err, errlen);
+    }
+    if (rc == 0) {
+        rc = pg_commit(conn, err, errlen);
+    }
+    pg_rollback(conn);
     pg_pool_release(pg, conn);
     return rc;
 }
