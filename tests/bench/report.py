@@ -552,8 +552,9 @@ def stack_cpu_section(lat, idle_cpu):
             "generator and Redis subscriber (Python processes), the bench's own Postgres "
             "backends (by pid), the SMTP catcher (a test fake). Redis' and Kafka's figures "
             "include serving the bench's subscriber and its offset polls (small). The idle "
-            "column is what the idle stack used at the baseline phase's rate over the same "
-            "window length: part of the total, shown for reading it.", "",
+            "column is what the idle stack used at the baseline phase's rate (a 5 s sample in "
+            "10 ms ticks: rough for the quiet daemons) over the same window length: part of "
+            "the total, shown for reading it.", "",
             "| component | processes | CPU s | **core-ms / command** | share | idle stack, same window |",
             "|---|---|---|---|---|---|"]
     total = sc["total_cpu_s"]
@@ -658,8 +659,9 @@ def imports_section(imports):
                 f"{fmt(imports.get('max_items_per_import'))} per import, the API's limit, "
                 "`IMPORT_MAX_ITEMS` in api/import_parse.h, a constant), posted one after the other "
                 f"in {fmt(lg['posted_seconds'])} s (idle before: "
-                f"{'yes' if lg['stack_idle_before'] else '**no**'}); first applied "
-                f"{fmt(lg['first_applied_seconds'])} s after the first request; then "
+                f"{'yes' if lg['stack_idle_before'] else '**no**'}); first applied seen "
+                f"{fmt(lg['first_applied_seconds'])} s after the first request (looked for once "
+                "the last request was answered); then "
                 f"{fmt(it['target_rate'])} creates/s of {fmt(it['users'])} other users for "
                 f"{fmt(it['seconds'])} s (achieved {fmt(it['achieved_rate'])}/s). Import commands "
                 f"applied when the load started: {fmt(lg['import_applied_before_load'])}, when it "
