@@ -12,6 +12,7 @@ operator's DLQ replay. A task-events group counts as caught up only once the rel
 published every task-events row too (lag 0 of a topic still being filled means nothing).
 """
 
+import os
 import time
 
 import psycopg
@@ -22,7 +23,8 @@ import stack_cpu
 from bench_common import env
 
 # group -> (topic, daemon that runs it); other groups found in Postgres are added
-GROUPS = {"taskbus-writer": ("task-commands", "writer"),
+GROUPS = {os.environ.get("TASKBUS_WRITER_GROUP") or "taskbus-writer":
+          (os.environ.get("TASKBUS_WRITER_TOPIC") or "task-commands", "writer"),
           "taskbus-webhooks": ("task-events", "webhooks"),
           "taskbus-analytics": ("task-events", "analytics"),
           "taskbus-activity": ("task-events", "activity"),
