@@ -2,7 +2,12 @@
 
 Owns: a fixed-rate POST /api/v1/tasks client (asyncio, raw HTTP/1.1 keep-alive
 connections, users round-robin) and a Redis subscriber process that notes when each
-command's event is PUBLISHed by the writer; writes <work>/latency.json.
+command's event is PUBLISHed by the writer (measure(), which rate_sweep.py and
+imports.py reuse at other rates); writes <work>/latency.json (--name). With --cpu 1 (the
+default) it also takes the whole stack's CPU time per applied command (stack_cpu.py): from
+just before the load until every command is applied and the relay and every consumer
+group have caught up with them (stack_lag.py), divided by the commands applied; the
+bench's own processes (this client, the subscriber) and Postgres backends are not counted.
 "Accepted" is the moment the client holds the 202 (Kafka acknowledged); "applied" is the
 moment the writer's post-commit Redis script published the event, the same script that
 records the command's outcome, so from then on GET /commands/{id} says applied. Also
@@ -25,7 +30,9 @@ import urllib.parse
 import psycopg
 import redis
 
+import stack_cpu
 from bench_common import api_url, env, loadavg, percentile, uuid7_ms, work_dir, write_result
+from stack_lag import StackLag
 from writer_drain import wait_idle
 
 CMD_RE = re.compile(rb'"command_id":"([0-9a-f-]{36})"')
@@ -117,11 +124,10 @@ async def run_load(users, rate, seconds, conns):
     return results, elapsed
 
 
-def pg_applied_at(cids):
-    with psycopg.connect(env("DATABASE_URL"), autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT command_id::text, extract(epoch FROM applied_at)::float8 FROM commands "
-            "WHERE command_id = ANY(%s::uuid[])", (cids,)).fetchall()
+def pg_applied_at(conn, cids):
+    rows = conn.execute(
+        "SELECT command_id::text, extract(epoch FROM applied_at)::float8 FROM commands "
+        "WHERE command_id = ANY(%s::uuid[])", (cids,)).fetchall()
     return dict(rows)
 
 
@@ -133,18 +139,18 @@ def summary(values_ms):
             "max_ms": round(s[-1], 2) if s else None}
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rate", type=float, default=2000)
-    ap.add_argument("--seconds", type=float, default=15)
-    ap.add_argument("--connections", type=int, default=64)
-    ap.add_argument("--settle", type=float, default=60, help="longest wait for stragglers")
-    a = ap.parse_args()
-    with open(f"{work_dir()}/latency_users.json") as f:
-        users = json.load(f)
+def count_commands(conn, users):
+    return conn.execute("SELECT count(*) FROM commands WHERE user_id = ANY(%s::uuid[])",
+                        ([u["id"] for u in users],)).fetchone()[0]
 
-    with psycopg.connect(env("DATABASE_URL"), autocommit=True) as conn:
-        wait_idle(conn)  # earlier phases' backlog would count against this one
+
+def measure(conn, users, rate, seconds, connections, settle=60.0, lag=None, cpu=False,
+            lag_timeout=60.0, at_load_end=None):
+    """One fixed-rate run: its figures (see the top). conn: the caller's Postgres
+    connection, kept open (its backend is left out of the CPU figures). cpu (needs lag, a
+    stack_lag.StackLag): also the whole stack's CPU from just before the load until every
+    command is applied and the relay and every consumer group caught up with them.
+    at_load_end: called with no argument as soon as the last answer is in."""
     ctx = mp.get_context("spawn")
     ready, stop, out = ctx.Event(), ctx.Event(), ctx.Queue()
     sub = ctx.Process(target=subscriber,
@@ -153,15 +159,21 @@ def main():
     sub.start()
     if not ready.wait(30):
         sys.exit("the Redis subscriber did not start")
+    pg_pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    if cpu:
+        count_before = count_commands(conn, users)
+        snap_before = stack_cpu.snapshot()
     load_before = loadavg()
-    results, elapsed = asyncio.run(run_load(users, a.rate, a.seconds, a.connections))
+    results, elapsed = asyncio.run(run_load(users, rate, seconds, connections))
+    if at_load_end is not None:
+        at_load_end()
     load_after = loadavg()
 
     accepted = [r for r in results if r[0]]
-    deadline = time.monotonic() + a.settle
+    deadline = time.monotonic() + settle
     pg = {}
     while time.monotonic() < deadline:
-        pg = pg_applied_at([r[0] for r in accepted])
+        pg = pg_applied_at(conn, [r[0] for r in accepted])
         if len(pg) >= len(accepted):
             break
         time.sleep(0.5)
@@ -175,7 +187,7 @@ def main():
     commit_lb = [(pg[c] - acked) * 1000 for c, _, _, acked in accepted if c in pg]
     ack = [(acked - sched) * 1000 for _, _, sched, acked in results]
     figures = {
-        "target_rate": a.rate, "seconds": a.seconds, "connections": a.connections,
+        "target_rate": rate, "seconds": seconds, "connections": connections,
         "users": len(users), "sent": len(results), "accepted_202": len(accepted),
         "other_status": sorted({s for _, s, _, _ in results if s != 202}),
         "achieved_rate": round(len(results) / elapsed, 1),
@@ -186,7 +198,54 @@ def main():
         "accepted_to_txn_start": summary(commit_lb),
         "loadavg_before": load_before, "loadavg_after": load_after,
     }
-    write_result("latency", figures)
+    if cpu:
+        t_applied = time.monotonic()
+        caught = lag.wait_all(t_applied, lag_timeout, poll_s=0.25)
+        used = stack_cpu.usage(snap_before, exclude=(pg_pid, lag.pg_pid))
+        applied = count_commands(conn, users) - count_before
+        used.update({
+            "commands_applied": applied,
+            "core_ms_per_command": round(1000 * used["total_cpu_s"] / applied, 4) if applied else None,
+            "downstream_caught_up": caught["all_zero"],
+            "downstream_seconds_after_applied": caught["seconds"],
+            "downstream_left": caught["last"],
+            "excluded_pg_backends": [pg_pid, lag.pg_pid],
+        })
+        figures["stack_cpu"] = used
+    return figures
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rate", type=float, default=2000)
+    ap.add_argument("--seconds", type=float, default=15)
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--settle", type=float, default=60, help="longest wait for stragglers")
+    ap.add_argument("--name", default="latency", help="the figures' file: <work>/NAME.json")
+    ap.add_argument("--cpu", type=int, default=1,
+                    help="1: also the whole stack's CPU per applied command")
+    a = ap.parse_args()
+    with open(f"{work_dir()}/latency_users.json") as f:
+        users = json.load(f)
+
+    with psycopg.connect(env("DATABASE_URL"), autocommit=True,
+                         application_name="taskbus-bench") as conn:
+        wait_idle(conn)  # earlier phases' backlog would count against this one
+        lag = None
+        if a.cpu:
+            # ... and so would the relay's and the consumers' (the POST phase's events)
+            lag = StackLag()
+            before = lag.wait_all(time.monotonic(), 120)
+            if not before["all_zero"]:
+                print(f"[bench] the pipeline was still behind before the load: {before['last']}",
+                      flush=True)
+        try:
+            figures = measure(conn, users, a.rate, a.seconds, a.connections, a.settle, lag,
+                              bool(a.cpu))
+        finally:
+            if lag is not None:
+                lag.close()
+    write_result(a.name, figures)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@ Owns: the results page: whether the run was quiet (first thing on the page), mac
 date, commit, run time, the load other processes put on the machine in each phase, every
 figure, the ratios against the two baselines (bare ulfius "hello" for reads, the bare
 ulfius + Kafka "produce" server for POST) next to the aims of DESIGN.md section 9 and
-issue 8, the Redis round trips per request against their targets, and the data-scale
-table (10 000 -> 300 000 tasks of one user). Usage: report.py OUT_FILE COMMIT (figures
+issue 8, the Redis round trips per request against their targets, the issue 9 figures
+(whole-stack CPU per applied command by component, the rate sweep, every consumer group's
+time to zero lag after the drain, the imports) and the data-scale table (10 000 ->
+300 000 tasks of one user). Usage: report.py OUT_FILE COMMIT (figures
 come from BENCH_WORK_DIR); prints the page too.
 Rules: a figure that is missing (its phase failed or was skipped) is shown as "n/a", never
 invented; the page says "reached"/"not reached" for an aim, and nothing fails because of
@@ -28,13 +30,18 @@ from bench_common import work_dir
 # a test suite or another benchmark is far above it.
 QUIET_OTHERS_PCT = 10.0
 SCALE_TARGET_MS = 20.0
+LATENCY_TARGET_MS = 50.0
+CPU_TARGET_MS = 0.3  # whole-stack core-ms per applied command
+LAG_TARGET_S = 10.0  # every consumer group at zero lag this long after the writer's drain
+IMPORT_TARGET_S = 2.0  # the small import applied on an idle stack
 
 # (label, machine_load name) of every phase, in run order
 PHASES = [("before the loads (stack idle)", "baseline"), ("Redis round trips", "redis"),
           ("hello (wrk)", "hello"), ("produce baseline (wrk)", "produce"),
           ("GET /tasks/{id} (wrk)", "get"), ("GET /tasks list page (wrk)", "list"),
           ("POST /tasks (wrk)", "post"), ("accepted -> applied", "latency"),
-          ("writer drain", "drain"), ("idle connections", "idle"),
+          ("rate sweep", "sweep"), ("writer drain", "drain"), ("imports", "imports"),
+          ("idle connections", "idle"),
           ("data scale: load 1st step", "scale_load"), ("data scale: reads, small", "scale_small"),
           ("data scale: load 2nd step", "scale_load2"), ("data scale: reads, large", "scale_large")]
 
@@ -171,10 +178,77 @@ def scale_reads_over(scale):
     return over, n, label
 
 
-def summary_section(w, lat, drain, idle, rt, scale):
+def lag_slowest(drain):
+    """(slowest name, its seconds or None when some never got there, all reached) of the
+    drain's time to zero lag, or None when not measured."""
+    lag = drain.get("lag")
+    if not lag:
+        return None
+    secs = lag["seconds_after_writer"]
+    missing = [n for n, v in secs.items() if v is None]
+    if missing:
+        return ", ".join(missing), None, False
+    name = max(secs, key=lambda n: secs[n])
+    return name, secs[name], True
+
+
+def new_aims(lat, sweep, drain, imports):
+    """The issue 9 rows of the aims table."""
+    out = []
+    sc = lat.get("stack_cpu") or {}
+    per = sc.get("core_ms_per_command")
+    out.append(aim(f"whole-stack CPU per applied command (latency phase, "
+                   f"{fmt(sc.get('commands_applied'))} commands)",
+                   fmt(per, " core-ms"), f"<= {CPU_TARGET_MS} core-ms",
+                   None if per is None else per <= CPU_TARGET_MS))
+    best = sweep.get("highest_rate_under_limit") if sweep else None
+    over = sweep.get("first_rate_over_limit") if sweep else None
+    if not sweep:
+        figure = "n/a (sweep skipped or failed)"
+    else:
+        last = sweep["steps"][-1] if sweep.get("steps") else {}
+        figure = (f"{fmt(best, '/s') if best else 'none of the rates'}"
+                  + (f" (first over: {fmt(over, '/s')}, p99 "
+                     f"{fmt(last.get('applied', {}).get('p99_ms'), ' ms')})" if over else
+                     f" (every rate of the sweep, up to {fmt(max(sweep['rates']), '/s')})"))
+    # the latency aim's rate: p99 <= 50 ms there means the sweep reached it
+    want = lat.get("target_rate") or 2000.0
+    out.append(aim(f"highest create rate with accepted -> applied p99 <= {LATENCY_TARGET_MS:.0f} ms "
+                   "(sweep)", figure, f">= {fmt(want, '/s')}",
+                   None if not sweep else (best is not None and best >= want)))
+    slow = lag_slowest(drain)
+    if slow is None:
+        out.append(aim("every consumer group at zero lag after the drain", "n/a (not measured)",
+                       f"<= {LAG_TARGET_S:.0f} s after the writer", None))
+    else:
+        name, secs, ok = slow
+        figure = (f"{fmt(secs, ' s')} (slowest: {name})" if ok else
+                  f"not within {fmt(drain['lag']['timeout_s'], ' s')} ({name})")
+        out.append(aim("every consumer group at zero lag after the drain", figure,
+                       f"<= {LAG_TARGET_S:.0f} s after the writer",
+                       ok and secs <= LAG_TARGET_S))
+    sm = imports.get("small") or {}
+    secs = sm.get("seconds_to_all_applied")
+    out.append(aim(f"import of {fmt(sm.get('tasks'))} tasks on an idle stack, request -> all applied",
+                   fmt(secs, " s") if secs is not None or not sm else
+                   f"not within {fmt(sm.get('timeout_s'), ' s')} ({fmt(sm.get('applied'))} applied)",
+                   f"<= {IMPORT_TARGET_S:.0f} s", None if not sm else
+                   (secs is not None and secs <= IMPORT_TARGET_S)))
+    lg = imports.get("large") or {}
+    it = (lg.get("interactive") or {}).get("accepted_to_applied") or {}
+    out.append(aim(f"accepted -> applied p99 of {fmt((lg.get('interactive') or {}).get('target_rate'))} "
+                   f"creates/s during a {fmt(lg.get('tasks'))}-task import",
+                   fmt(it.get("p99_ms"), " ms") + ("" if not lg or lg.get("load_overlapped_import")
+                                                   else " (the import ended before the load)"),
+                   f"<= {LATENCY_TARGET_MS:.0f} ms",
+                   None if not it.get("n") else it["p99_ms"] <= LATENCY_TARGET_MS))
+    return out
+
+
+def summary_section(w, lat, drain, idle, rt, scale, sweep, imports):
     hello, produce, get, lst, post = w["hello"], w["produce"], w["get"], w["list"], w["post"]
     a2a = lat.get("accepted_to_applied", {})
-    out = ["## Against the aims (DESIGN.md section 9, issue 8)", "",
+    out = ["## Against the aims (DESIGN.md section 9, issues 8 and 9)", "",
            "| aim | measured | target | |", "|---|---|---|---|",
            ratio_aim("cached GET /tasks/{id} req/s", get, hello, "hello", 0.5),
            aim("cached GET /tasks/{id} p99 at 64 connections", fmt(get.get("p99_ms"), " ms"),
@@ -192,6 +266,7 @@ def summary_section(w, lat, drain, idle, rt, scale):
                    None if not a2a.get("n") else a2a["p99_ms"] <= 50))
     out.append(aim("writer drain (applied_at span)", fmt(drain.get("rate_over_applied_at_span"), "/s"),
                    ">= 20,000/s", None if not drain else drain["rate_over_applied_at_span"] >= 20000))
+    out += new_aims(lat, sweep, drain, imports)
     out.append(aim(f"API RSS with {fmt(idle.get('connections'))} idle connections",
                    fmt(idle.get("rss_mib_with_connections"), " MiB"), "<= 60 MiB",
                    None if not idle else idle["rss_mib_with_connections"] <= 60))
@@ -455,6 +530,157 @@ def scale_section(scale):
     return out + [""] + slow_section(scale)
 
 
+def stack_cpu_section(lat, idle_cpu):
+    sc = lat.get("stack_cpu")
+    out = ["## Whole-stack CPU per applied command (latency phase)", ""]
+    if not sc:
+        return out + ["n/a (not measured: BENCH_LATENCY_CPU=0, or the phase failed)", ""]
+    n, window = sc.get("commands_applied") or 0, sc["seconds"]
+    after = sc.get("downstream_seconds_after_applied") or {}
+    waited = max((v for v in after.values() if v is not None), default=None)
+    out += [f"The CPU time (utime + stime from `/proc/<pid>/stat`) of every process of the stack "
+            f"over a {fmt(window)} s window: from just before the "
+            f"{fmt(lat.get('target_rate'))} creates/s load until every command was applied and "
+            "the relay and every consumer group had caught up with them ("
+            + (f"{fmt(waited)} s after the last command was seen applied"
+               if sc.get("downstream_caught_up") else
+               f"**they had not caught up when the wait ended**: {sc.get('downstream_left')}")
+            + f"), divided by the {fmt(n)} commands of the latency users applied in it. Every "
+            "taskbus daemon (both API instances when api2 runs), Postgres (the postmaster and all "
+            "its processes; backends that ended in the window through the postmaster's "
+            "cutime/cstime), redis-server and the Kafka JVM. **Not counted**: the bench's load "
+            "generator and Redis subscriber (Python processes), the bench's own Postgres "
+            "backends (by pid), the SMTP catcher (a test fake). Redis' and Kafka's figures "
+            "include serving the bench's subscriber and its offset polls (small). The idle "
+            "column is what the idle stack used at the baseline phase's rate (a 5 s sample in "
+            "10 ms ticks: rough for the quiet daemons) over the same window length: part of "
+            "the total, shown for reading it.", "",
+            "| component | processes | CPU s | **core-ms / command** | share | idle stack, same window |",
+            "|---|---|---|---|---|---|"]
+    total = sc["total_cpu_s"]
+    idle = (idle_cpu or {}).get("components", {})
+    idle_s = (idle_cpu or {}).get("seconds")
+    idle_total = 0.0
+    for name, c in sc["components"].items():
+        i = idle.get(name, {}).get("cpu_s")
+        bg = i / idle_s * window if i is not None and idle_s else None
+        idle_total += bg or 0.0
+        out.append(f"| {name} | {c['processes']} | {c['cpu_s']:.2f} | "
+                   f"**{1000 * c['cpu_s'] / n:.3f}** | {100 * c['cpu_s'] / total:.1f} % | "
+                   f"{'n/a' if bg is None else f'{bg:.2f} s'} |" if n and total else
+                   f"| {name} | {c['processes']} | {c['cpu_s']:.2f} | n/a | n/a | |")
+    out.append(f"| **whole stack** | | **{total:.2f}** | "
+               f"**{fmt(sc.get('core_ms_per_command'))}** | 100 % | "
+               f"{f'{idle_total:.2f} s' if idle else 'n/a'} |")
+    return out + ["", f"The stack used {100 * total / window:.0f} % of one core on average over "
+                  "the window (the machine has " f"{os.cpu_count() * 100} %).", ""]
+
+
+def sweep_section(sweep):
+    out = ["## Rate sweep: the highest rate with accepted -> applied p99 under "
+           f"{LATENCY_TARGET_MS:.0f} ms", ""]
+    if not sweep:
+        return out + ["n/a (skipped with BENCH_SWEEP=0, or failed)", ""]
+    out += [f"Fixed-rate creates (the latency phase's client and users) for {fmt(sweep['seconds'])} s "
+            "per rate, rising, stopping at the first rate whose p99 was over the limit (or "
+            "whose commands were not all seen applied); before each, the writer idle and the "
+            "pipeline caught up.", "",
+            "| target rate | achieved | 202 p99 from the schedule ms | n | applied p50 ms | "
+            "**applied p99 ms** | max ms | not seen applied | under the limit |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for st in sweep["steps"]:
+        a = st["applied"]
+        out.append(f"| {fmt(st['rate'])}/s | {fmt(st['achieved_rate'])}/s | {st['ack_p99_ms']} | "
+                   f"{fmt(a['n'])} | {a['p50_ms']} | **{a['p99_ms']}** | {a['max_ms']} | "
+                   f"{st['not_seen_applied']} | {'yes' if st['under_limit'] else '**no**'} |")
+    best = sweep.get("highest_rate_under_limit")
+    return out + ["", f"Highest rate under {fmt(sweep['limit_ms'])} ms: "
+                  f"{fmt(best, '/s') if best else 'none of the rates'}.", ""]
+
+
+def lag_section(drain):
+    lag = drain.get("lag")
+    out = ["### Time to zero lag after the drain", ""]
+    if not lag:
+        return out + ["n/a (not measured: BENCH_LAG_TIMEOUT=0, or the drain failed)", ""]
+    running = lag.get("daemons_running", {})
+    first, secs = lag["at_writer_done"], lag["seconds_after_writer"]
+    out += ["From the moment all the drain's commands were in `commands` (the writer "
+            "finished; 100 ms polls), polled every 100 ms: the relay's backlog (outbox rows not "
+            "yet published) and each consumer group's lag (Kafka's end offsets minus the "
+            "group's next offsets in `kafka_consumer_offsets`, summed over the partitions). "
+            "A group counts as caught up once its lag is zero and the relay has published "
+            f"every row of its topic. Waited at most {fmt(lag['timeout_s'])} s. Daemons running: "
+            + ", ".join(f"{d} {'yes' if r else '**no**'}" for d, r in sorted(running.items()))
+            + ("" if lag.get("caught_up_before", True) else
+               "; **the pipeline had not caught up with earlier phases before the drain**") + ".",
+            "", "| consumer | topic | behind when the writer finished | **seconds after the writer** | "
+            f"<= {LAG_TARGET_S:.0f} s |", "|---|---|---|---|---|"]
+    topics = lag.get("topics", {})
+    for name, v in secs.items():
+        if name in topics:
+            behind = f"{fmt(first['groups'].get(name))} records"
+            topic = topics[name]
+        else:
+            behind = f"{fmt(sum(first['relay'].values()))} outbox rows"
+            topic = ", ".join(sorted(first["relay"])) or "(all)"
+        left = "" if v is not None else (
+            f" (still {lag['left']['groups'].get(name, sum(lag['left']['relay'].values()))} behind)")
+        out.append(f"| {name} | {topic} | {behind} | **{fmt(v) if v is not None else 'not reached'}"
+                   f"**{left} | {'n/a' if v is None else ('yes' if v <= LAG_TARGET_S else '**no**')} |")
+    return out + [""]
+
+
+def imports_section(imports):
+    out = ["## Imports", ""]
+    if not imports:
+        return out + ["n/a (skipped with BENCH_IMPORT=0, or failed)", ""]
+    sm, lg = imports.get("small"), imports.get("large")
+
+    def progress(p):
+        return ", ".join(f"{k} {v}" for k, v in p.items())
+
+    if sm:
+        secs = sm["seconds_to_all_applied"]
+        out += [f"**{fmt(sm['tasks'])} tasks, one NDJSON `POST /api/v1/tasks/import`, otherwise "
+                f"idle stack** (idle before: {'yes' if sm['stack_idle_before'] else '**no**'}): "
+                f"202 after {fmt(sm['answer_seconds'])} s; "
+                + (f"all applied (rows in `commands`, 50 ms polls) **{fmt(secs)} s** after the "
+                   f"request = {fmt(sm['rate'])}/s" if secs is not None else
+                   f"**not all applied within {fmt(sm['timeout_s'])} s** ({fmt(sm['applied'])})")
+                + f"; span of `commands.applied_at` {fmt(sm['applied_at_span_seconds'])} s; "
+                f"progress document at the end: {progress(sm['progress'])}.", ""]
+    if lg:
+        secs = lg["seconds_to_all_applied"]
+        it = lg["interactive"]
+        out += [f"**{fmt(lg['tasks'])} tasks under interactive load**: "
+                f"{len(lg['imports'])} NDJSON imports of one user "
+                f"({' + '.join(f'{n:,}' for n in lg['imports'])}: at most "
+                f"{fmt(imports.get('max_items_per_import'))} per import, the API's limit, "
+                "`IMPORT_MAX_ITEMS` in api/import_parse.h, a constant), posted one after the other "
+                f"in {fmt(lg['posted_seconds'])} s (idle before: "
+                f"{'yes' if lg['stack_idle_before'] else '**no**'}); first applied seen "
+                f"{fmt(lg['first_applied_seconds'])} s after the first request (looked for once "
+                "the last request was answered); then "
+                f"{fmt(it['target_rate'])} creates/s of {fmt(it['users'])} other users for "
+                f"{fmt(it['seconds'])} s (achieved {fmt(it['achieved_rate'])}/s). Import commands "
+                f"applied when the load started: {fmt(lg['import_applied_before_load'])}, when it "
+                f"ended: {fmt(lg['import_applied_after_load'])} ("
+                + ("the import was still running" if lg["load_overlapped_import"] else
+                   "**the import had ended before the load did**") + "); "
+                + (f"all applied **{fmt(secs)} s** after the first request = {fmt(lg['rate'])}/s"
+                   if secs is not None else
+                   f"**not all applied within {fmt(lg['timeout_s'])} s** ({fmt(lg['applied'])})")
+                + ".", "",
+                "| interactive creates during the import | n | p50 ms | p99 ms | max ms |",
+                "|---|---|---|---|---|",
+                lat_row("202 answer, from the scheduled send", it.get("ack_latency_from_schedule")),
+                lat_row("**202 held -> applied**", it.get("accepted_to_applied")),
+                lat_row("202 held -> commands.applied_at (lower bound)",
+                        it.get("accepted_to_txn_start")), ""]
+    return out
+
+
 def main():
     out_file, commit = sys.argv[1], sys.argv[2]
     settings = load("settings")
@@ -476,7 +702,8 @@ def main():
              f"- build: {settings.get('build', 'n/a')}",
              f"- run time (stack up to the last phase): "
              f"{'n/a' if run_s is None else f'{run_s // 60} min {run_s % 60} s'}", ""]
-    lines += summary_section(w, lat, drain, idle, rt, scale)
+    sweep, imports, idle_cpu = load("sweep"), load("imports"), load("stack_cpu_baseline")
+    lines += summary_section(w, lat, drain, idle, rt, scale, sweep, imports)
     lines += ["", "## CPU during each phase (percent of one core; the machine has "
               f"{cores * 100} %)", "",
               "\"this run\" is the bench stack (API, workers, Postgres, Redis, Kafka) plus wrk, the "
@@ -513,8 +740,10 @@ def main():
                       lat.get("accepted_to_applied")),
               lat_row("command id time (API accept) -> applied", lat.get("command_id_to_applied")),
               lat_row("202 held -> commands.applied_at (batch transaction start; lower bound)",
-                      lat.get("accepted_to_txn_start"))]
-    lines += ["", "## Writer drain", "",
+                      lat.get("accepted_to_txn_start")), ""]
+    lines += stack_cpu_section(lat, idle_cpu)
+    lines += sweep_section(sweep)
+    lines += ["## Writer drain", "",
               f"{fmt(drain.get('commands'))} task.create commands of {fmt(drain.get('users'))} users "
               f"produced straight to Kafka ({fmt(drain.get('produce_seconds'))} s) while the writer "
               "was stopped, then the writer started.", "",
@@ -526,6 +755,8 @@ def main():
               f"- span of `commands.applied_at` (first to last batch start): "
               f"{fmt(drain.get('applied_at_span_seconds'))} s = "
               f"{fmt(drain.get('rate_over_applied_at_span'))}/s", ""]
+    lines += lag_section(drain)
+    lines += imports_section(imports)
     lines += ["## Idle keep-alive connections", "",
               "| server | connections | RSS before | RSS holding them | RSS after close | threads | fresh request while held |",
               "|---|---|---|---|---|---|---|"]

@@ -3,7 +3,8 @@
 Owns: <work>/get_token.txt + get_ids.txt (one user and its tasks, for the cached GET and
 the cached list page), <work>/post_tokens.txt + post_users.txt (users for the POST load
 and, by id, the produce baseline's message keys), <work>/latency_users.json and
-<work>/drain_users.json (users for the latency and drain phases).
+<work>/drain_users.json and <work>/import_users.json (users for the latency, drain and
+import phases).
 Rules: tasks are created through the API like a client would, then we wait (bounded) until
 the writer applied every one, and read each once (and the first list page of --list-limit
 once) so the GET phases start from a warm cache; any refusal ends the run with the answer
@@ -81,6 +82,7 @@ def main():
     ap.add_argument("--post-users", type=int, default=8)
     ap.add_argument("--latency-users", type=int, default=8)
     ap.add_argument("--drain-users", type=int, default=8)
+    ap.add_argument("--import-users", type=int, default=2)
     ap.add_argument("--list-limit", type=int, default=50)
     a = ap.parse_args()
     if a.tasks < a.list_limit:
@@ -100,13 +102,14 @@ def main():
     posters = register_many("poster", a.post_users)
     write_lines(os.path.join(work, "post_tokens.txt"), [t for _, t in posters])
     write_lines(os.path.join(work, "post_users.txt"), [u for u, _ in posters])
-    for name, n in (("latency_users", a.latency_users), ("drain_users", a.drain_users)):
+    for name, n in (("latency_users", a.latency_users), ("drain_users", a.drain_users),
+                    ("import_users", a.import_users)):
         users = [{"id": u, "token": t} for u, t in register_many(name.split("_")[0], n)]
         with open(os.path.join(work, f"{name}.json"), "w") as f:
             json.dump(users, f)
     print(f"[bench] setup: {a.tasks} tasks of one user applied and read once; "
           f"{a.post_users} POST users, {a.latency_users} latency users, "
-          f"{a.drain_users} drain users", flush=True)
+          f"{a.drain_users} drain users, {a.import_users} import users", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,10 @@
 Owns: stopping taskbus-writer, producing N task.create commands straight to Kafka in the
 wire form of shared/task_command.h (schemas/commands/task-command.json), keyed by the
 drain users' ids, starting the writer and timing until every command is in `commands`;
-writes <work>/drain.json.
+writes <work>/drain.json. With --lag-timeout > 0 (the default), also how long after the
+writer finished the relay had published every outbox row and each consumer group (every
+reader of task-events, the notifier, ...) had zero lag (stack_lag.py), the whole stack
+running (the page lists the daemons that ran).
 Rules: the writer must be idle before it is stopped (so the backlog is only ours); the
 rate is given both over the whole wait (process start and group join included) and over
 the span of the commands' applied_at (the batches' transaction starts), which is the
@@ -22,6 +25,7 @@ import psycopg
 from confluent_kafka import Producer
 
 from bench_common import env, loadavg, uuid7, work_dir, write_result
+from stack_lag import StackLag
 
 LOCAL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "compose", "local")
 
@@ -81,15 +85,23 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--commands", type=int, default=50000)
     ap.add_argument("--timeout", type=float, default=300)
+    ap.add_argument("--lag-timeout", type=float, default=90,
+                    help="longest wait for zero lag after the writer (0: not measured)")
     a = ap.parse_args()
     with open(f"{work_dir()}/drain_users.json") as f:
         users = json.load(f)
     ids = [u["id"] for u in users]
     count_sql = "SELECT count(*) FROM commands WHERE user_id = ANY(%s::uuid[])"
 
+    lag = StackLag() if a.lag_timeout > 0 else None
+    lag_figures = None
     with psycopg.connect(env("DATABASE_URL"), autocommit=True) as conn:
         before = conn.execute(count_sql, (ids,)).fetchone()[0]
         wait_idle(conn)
+        if lag is not None:
+            # the earlier phases' events first, so the lag below is only this backlog's
+            pre = lag.wait_all(time.monotonic(), 60)
+            daemons = lag.daemons_running()
         compose("stop", "writer")
         pg_start = conn.execute("SELECT now()").fetchone()[0]
         try:
@@ -108,7 +120,17 @@ def main():
             have = conn.execute(count_sql, (ids,)).fetchone()[0]
             if t_first is None and have > before:
                 t_first = time.monotonic()
-        total_s = time.monotonic() - t_start
+        t_done = time.monotonic()
+        total_s = t_done - t_start
+        if lag is not None and have >= want:
+            caught = lag.wait_all(t_done, a.lag_timeout)
+            lag.close()
+            lag_figures = {"timeout_s": a.lag_timeout, "daemons_running": daemons,
+                           "topics": {g: t for g, (t, _) in lag.groups.items()},
+                           "caught_up_before": pre["all_zero"],
+                           "at_writer_done": caught["first"], "left": caught["last"],
+                           "seconds_after_writer": caught["seconds"],
+                           "all_zero": caught["all_zero"]}
         if starting.wait(60) != 0:
             sys.exit("compose/local start writer failed")
         # from the first poll that saw progress: leaves out the writer's start and group join
@@ -128,6 +150,7 @@ def main():
         "applied_at_span_seconds": round(span[0], 3),
         "rate_over_applied_at_span": round(a.commands / span[0], 1) if span[0] else None,
         "applied": span[1], "loadavg_at_start": load_start, "loadavg_after": loadavg(),
+        "lag": lag_figures,
     })
 
 
