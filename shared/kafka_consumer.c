@@ -51,7 +51,8 @@ struct kafka_consumer_loop {
     pg_pool *pg;
     kafka_batch_fn on_batch;
     kafka_after_commit_fn after_commit;
-    bool lazy_commit; /* kafka_consumer_options.lazy_commit */
+    bool lazy_commit;  /* kafka_consumer_options.lazy_commit */
+    int fetch_wait_ms; /* kafka_consumer_options.fetch_wait_ms */
     kafka_idle_fn on_idle;
     void *ctx;
     volatile sig_atomic_t *stop; /* set while kafka_consumer_loop_run runs */
@@ -295,8 +296,22 @@ static int copy_options(kafka_consumer_loop *loop, const kafka_consumer_options 
     loop->on_batch = o->on_batch;
     loop->after_commit = o->after_commit;
     loop->lazy_commit = o->lazy_commit;
+    loop->fetch_wait_ms = o->fetch_wait_ms;
     loop->on_idle = o->on_idle;
     loop->ctx = o->ctx;
+    return 0;
+}
+
+/* Sets each key of kv[0..n). 0, or -1 with err. */
+static int conf_set_all(rd_kafka_conf_t *conf, const char *const (*kv)[2], size_t n, char *err,
+                        size_t errlen) {
+    for (size_t i = 0; i < n; i++) {
+        char why[256];
+        if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], why, sizeof why) != RD_KAFKA_CONF_OK) {
+            snprintf(err, errlen, "kafka consumer config %s: %s", kv[i][0], why);
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -321,13 +336,15 @@ static rd_kafka_conf_t *make_conf(kafka_consumer_loop *loop, const char *brokers
         {"session.timeout.ms", "10000"},
         {"heartbeat.interval.ms", "2000"},
     };
-    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) {
-        char why[256];
-        if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], why, sizeof why) != RD_KAFKA_CONF_OK) {
-            snprintf(err, errlen, "kafka consumer config %s: %s", kv[i][0], why);
-            rd_kafka_conf_destroy(conf);
-            return NULL;
-        }
+    char wait[16];
+    snprintf(wait, sizeof wait, "%d", loop->fetch_wait_ms);
+    const char *const bulk[][2] = {{"fetch.wait.max.ms", wait},
+                                   {"fetch.min.bytes", KAFKA_BULK_FETCH_BYTES}};
+    if (conf_set_all(conf, kv, sizeof kv / sizeof kv[0], err, errlen) != 0 ||
+        (loop->fetch_wait_ms > 0 &&
+         conf_set_all(conf, bulk, sizeof bulk / sizeof bulk[0], err, errlen) != 0)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
     }
     rd_kafka_conf_set_opaque(conf, loop);
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);

@@ -60,7 +60,14 @@ typedef struct kafka_consumer_options {
      * together, and they are consumed again (nothing lost, nothing twice); nothing outside
      * Postgres may have acted on them. Saves a disk flush per batch. */
     bool lazy_commit;
+    /* 0: a fetch answers as soon as one record is there (latency matters: the writer,
+     * webhooks). N > 0: the broker holds a fetch up to N ms to fill it (fetch.min.bytes
+     * KAFKA_BULK_FETCH_BYTES), for consumers where a little delay costs nothing and fewer,
+     * fuller fetches save the broker and the consumer CPU per record. */
+    int fetch_wait_ms;
 } kafka_consumer_options;
+
+#define KAFKA_BULK_FETCH_BYTES "262144"
 
 typedef struct kafka_consumer_loop kafka_consumer_loop;
 
