@@ -71,6 +71,7 @@ static int create_loop(const taskbus_config *cfg, webhooks_app *app) {
         .pg = app->pg,
         .on_batch = webhooks_on_batch,
         .after_commit = webhooks_after_commit,
+        .fetch_wait_ms = 50, /* deliveries may start 50 ms later; far fewer fetches */
         .ctx = app->sender,
     };
     app->loop = kafka_consumer_loop_create(&opts, err, sizeof err);

@@ -99,6 +99,7 @@ static int create_loop(const taskbus_config *cfg, writer_app *app) {
         .on_batch = writer_on_batch,
         .after_commit = writer_after_commit,
         .on_idle = writer_on_idle,
+        .fetch_wait_ms = BATCH_WAIT_MS, /* a fetch fills for as long as a batch would */
         .ctx = &app->ctx,
     };
     app->loop = kafka_consumer_loop_create(&opts, err, sizeof err);
