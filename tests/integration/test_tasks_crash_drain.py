@@ -317,6 +317,22 @@ class Cache:
         return wrong
 
 
+class PgLog:
+    """What Postgres logged since a point: how many kills caught the writer inside a
+    transaction (shown, never checked: where a kill lands is timing)."""
+
+    def __init__(self):
+        self.path = os.path.join(env("TASKBUS_DATA_DIR"), "logs", "postgres.log")
+        self.start = os.path.getsize(self.path) if os.path.exists(self.path) else 0
+
+    def open_transactions(self):
+        if not os.path.exists(self.path):
+            return None
+        with open(self.path, "rb") as f:
+            f.seek(self.start)
+            return f.read().count(b"unexpected EOF on client connection with an open transaction")
+
+
 def pg_tasks(conn, users):
     rows = conn.execute("SELECT id::text, owner_id::text, title, description, status, priority, due_at, tags,"
                         " version, completed_at IS NOT NULL FROM tasks WHERE owner_id = ANY(%s::uuid[])",
@@ -368,6 +384,7 @@ def test_kill_writer_five_times_during_a_drain(api_url, api2_url):
             parts = produce(stream)
             print(f"crash-drain: messages per partition {dict(sorted(parts.items()))}")
             cache.warm()  # nothing is applied yet: 404s in the caches
+            pg_log = PgLog()
             t0 = time.monotonic()
             compose("start", "writer")
             for n, target in enumerate(targets):
@@ -379,7 +396,8 @@ def test_kill_writer_five_times_during_a_drain(api_url, api2_url):
                 if n % 2 == 1:
                     cache.warm()  # with the writer dead: whatever is cached now must be replaced
                 compose("start", "writer")
-            print(f"crash-drain: kills (target, seen, committed at death, s) {kills}")
+            print(f"crash-drain: kills (target, seen, committed at death, s) {kills}; "
+                  f"{pg_log.open_transactions()} left a transaction open (postgres.log)")
             wait_until(lambda: count() >= unique, DRAIN_TIMEOUT,
                        f"seed {seed}: all {unique} commands applied after the kills {kills} (have {count()})",
                        interval=0.2)
