@@ -12,8 +12,8 @@
  *   retries; on shutdown it falls back to the beginning, which the drop rule makes safe.
  * - On revoke, buffered records of the revoked partitions are dropped at once, so a
  *   partition assigned again never yields the same record twice in one batch.
- * - One transaction per batch: insert missing offset rows, lock them with SELECT ... FOR
- *   UPDATE (sorted, so two members never deadlock), drop every record below the stored
+ * - One transaction per batch: lock the offset rows with SELECT ... FOR UPDATE (sorted, so
+ *   two members never deadlock; missing rows are inserted and the lock taken again), drop every record below the stored
  *   next offset (replays, a zombie's leftovers), run on_batch, raise the next offsets
  *   (GREATEST, so a late zombie never moves them back) and commit. On failure: roll back
  *   and retry the SAME records from memory after a back-off (Kafka is not asked again).
@@ -583,10 +583,17 @@ static int lock_offsets(kafka_consumer_loop *loop, pg_conn *conn, part_state *pa
     const char *vals[3] = {loop->group_id, t.data, p.data};
     PGresult *res = NULL;
     if (rc == 0) {
-        rc = exec_ok(conn, &STMT_INSERT_OFFSETS, vals, NULL, loop->group_id);
-    }
-    if (rc == 0) {
         rc = exec_ok(conn, &STMT_LOCK_OFFSETS, vals, &res, loop->group_id);
+    }
+    /* A partition's row exists after its first batch; only then is the insert needed (one
+     * round trip saved on every other batch). */
+    if (rc == 0 && (size_t)PQntuples(res) < np) {
+        PQclear(res);
+        res = NULL;
+        rc = exec_ok(conn, &STMT_INSERT_OFFSETS, vals, NULL, loop->group_id);
+        if (rc == 0) {
+            rc = exec_ok(conn, &STMT_LOCK_OFFSETS, vals, &res, loop->group_id);
+        }
     }
     for (int r = 0; rc == 0 && r < PQntuples(res); r++) {
         part_state *ps =

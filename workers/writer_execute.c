@@ -1,7 +1,7 @@
 /*
  * writer_execute.c: carrying out a batch of task commands in Postgres, set-based.
  *
- * Owns: the lock and load statements, the round statements and the events (see
+ * Owns: the load statement, the round statements and the events (see
  * writer_execute.h). Rules: every value reaches SQL as an array parameter built by
  * shared/pg_array.h; an update's patch travels as jsonb and SQL picks the fields it
  * carries (a present null clears due_at), so one UPDATE serves every patch; every libpq
@@ -21,16 +21,16 @@
 #include "shared/strbuf.h"
 #include "shared/task_model.h"
 
-static const pg_stmt STMT_LOCK = {
-    .name = "writer_lock",
-    .sql = "SELECT id::text, owner_id::text, version, status FROM tasks"
-           " WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE",
-    .nparams = 1,
-};
-static const pg_stmt STMT_USERS = {
-    .name = "writer_users",
-    .sql = "SELECT id::text FROM users WHERE id = ANY($1::uuid[]) FOR KEY SHARE",
-    .nparams = 1,
+/* One round trip: the tasks locked (in id order, so two writers never deadlock), then the
+ * creating users that exist, held FOR KEY SHARE so none vanishes under the batch. */
+static const pg_stmt STMT_LOAD = {
+    .name = "writer_load",
+    .sql = "WITH t AS (SELECT id, owner_id, version, status FROM tasks"
+           " WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE),"
+           " u AS (SELECT id FROM users WHERE id = ANY($2::uuid[]) FOR KEY SHARE)"
+           " SELECT 't', id::text, owner_id::text, version, status FROM t"
+           " UNION ALL SELECT 'u', id::text, NULL, NULL, NULL FROM u",
+    .nparams = 2,
 };
 static const pg_stmt STMT_INSERT = {
     .name = "writer_insert",
@@ -119,54 +119,49 @@ static PGresult *exec(run *r, const pg_stmt *stmt, const char *const *vals) {
 
 /* ---- load ---- */
 
-/* Runs a statement over the array of the items' task ids (or creating users). */
-static PGresult *exec_ids(run *r, const pg_stmt *stmt, bool creators) {
-    strbuf ids = {0};
-    pg_array_open(&ids);
+/* "{id,...}" of the items' task ids, or of the users of their creates. */
+static void id_array(const run *r, bool creators, strbuf *ids) {
+    pg_array_open(ids);
     for (size_t i = 0; i < r->n; i++) {
         const task_command *c = r->items[i].cmd;
         if (!creators || c->type == TASK_CMD_CREATE) {
-            pg_array_add(&ids, creators ? c->user_id : c->task_id);
+            pg_array_add(ids, creators ? c->user_id : c->task_id);
         }
     }
-    pg_array_close(&ids);
-    PGresult *res = NULL;
-    if (ids.failed) {
-        set_fail(r, "out of memory listing ids");
-    } else {
-        const char *vals[1] = {ids.data};
-        res = exec(r, stmt, vals);
+    pg_array_close(ids);
+}
+
+static int fill_world(run *r, const PGresult *res) {
+    for (int row = 0; row < PQntuples(res); row++) {
+        const char *id = PQgetvalue(res, row, 1);
+        int rc = PQgetvalue(res, row, 0)[0] == 'u'
+                     ? writer_world_add_user(&r->world, id)
+                     : writer_world_add_task(&r->world, id, PQgetvalue(res, row, 2),
+                                             strtoll(PQgetvalue(res, row, 3), NULL, 10),
+                                             strcmp(PQgetvalue(res, row, 4), "done") == 0);
+        if (rc != 0) {
+            set_fail(r, "a locked row did not fit the batch's world");
+            return -1;
+        }
     }
-    free(ids.data);
-    return res;
+    return 0;
 }
 
 static int load_world(run *r) {
-    PGresult *res = exec_ids(r, &STMT_LOCK, false);
-    if (res == NULL) {
-        return -1;
+    strbuf tasks = {0}, users = {0};
+    id_array(r, false, &tasks);
+    id_array(r, true, &users);
+    int rc = -1;
+    if (tasks.failed || users.failed) {
+        set_fail(r, "out of memory listing ids");
+    } else {
+        const char *vals[2] = {tasks.data, users.data};
+        PGresult *res = exec(r, &STMT_LOAD, vals);
+        rc = res != NULL ? fill_world(r, res) : -1;
+        PQclear(res);
     }
-    int rc = 0;
-    for (int row = 0; rc == 0 && row < PQntuples(res); row++) {
-        rc = writer_world_add_task(&r->world, PQgetvalue(res, row, 0), PQgetvalue(res, row, 1),
-                                   strtoll(PQgetvalue(res, row, 2), NULL, 10),
-                                   strcmp(PQgetvalue(res, row, 3), "done") == 0);
-    }
-    PQclear(res);
-    res = rc == 0 ? exec_ids(r, &STMT_USERS, true) : NULL;
-    if (res == NULL) {
-        if (rc != 0) {
-            set_fail(r, "a locked task did not fit the batch's world");
-        }
-        return -1;
-    }
-    for (int row = 0; rc == 0 && row < PQntuples(res); row++) {
-        rc = writer_world_add_user(&r->world, PQgetvalue(res, row, 0));
-    }
-    PQclear(res);
-    if (rc != 0) {
-        set_fail(r, "a user did not fit the batch's world");
-    }
+    free(tasks.data);
+    free(users.data);
     return rc;
 }
 

@@ -4,7 +4,7 @@
  * Owns: the writer's statements on tasks and the events of applied commands. Rules:
  * - Load, then decide, then execute, all in the caller's open transaction: one statement
  *   locks every task the commands name (SELECT ... ORDER BY id FOR UPDATE, so two
- *   writers never deadlock), one reads which creating users exist (FOR KEY SHARE, so
+ *   writers never deadlock) and reads which creating users exist (FOR KEY SHARE, so
  *   none vanishes under the batch); writer_decide.h decides; then each round of the
  *   decisions runs as at most three statements (its inserts, updates, deletes), the
  *   values travelling as array parameters.
