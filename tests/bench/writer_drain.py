@@ -81,10 +81,23 @@ def produce(users, n):
     return time.monotonic() - t0
 
 
+def start_perf(out, seconds):
+    """perf record of the running writer (its pid from compose/local's run folder, never a
+    process name: other stacks run the same binary), DWARF call graphs."""
+    with open(os.path.join(env("TASKBUS_DATA_DIR"), "run", "writer.pid")) as f:
+        pid = f.read().strip()
+    return subprocess.Popen(["perf", "record", "-F", "250", "--call-graph", "dwarf,16384",
+                             "-o", out, "-p", pid, "--", "sleep", str(seconds)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--commands", type=int, default=50000)
     ap.add_argument("--timeout", type=float, default=300)
+    ap.add_argument("--perf-out", default=None,
+                    help="profiling only: perf record the writer into this file once it applies")
+    ap.add_argument("--perf-seconds", type=float, default=8)
     ap.add_argument("--lag-timeout", type=float, default=90,
                     help="longest wait for zero lag after the writer (0: not measured)")
     a = ap.parse_args()
@@ -114,13 +127,17 @@ def main():
             starting = subprocess.Popen([LOCAL, "start", "writer"], stdout=subprocess.DEVNULL)
         want = before + a.commands
         deadline = t_start + a.timeout
-        have, t_first = before, None
+        have, t_first, perf = before, None, None
         while have < want and time.monotonic() < deadline:
             time.sleep(0.1)
             have = conn.execute(count_sql, (ids,)).fetchone()[0]
             if t_first is None and have > before:
                 t_first = time.monotonic()
+                if a.perf_out:
+                    perf = start_perf(a.perf_out, a.perf_seconds)
         t_done = time.monotonic()
+        if perf is not None:
+            perf.wait(60)
         total_s = t_done - t_start
         if lag is not None and have >= want:
             caught = lag.wait_all(t_done, a.lag_timeout)
