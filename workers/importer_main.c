@@ -193,7 +193,14 @@ static void step(importer_app *app) {
         }
     }
     if (app->im.nowned == 0) {
-        /* Idle: the next import slow-starts again (the writer may be busier by then). */
+        /* Idle: the next import slow-starts again (the writer may be busier by then). The
+         * ledger is still checked until it is empty, so the next import's first tick does
+         * not take the age of long-applied batches for an apply latency. */
+        if (app->im.inflight.n > 0 &&
+            importer_inflight_check(&app->im.inflight, app->im.conn, start, err, sizeof err) != 0) {
+            drop_connection(app, err);
+            return;
+        }
         importer_throttle_idle(&app->throttle);
         app->produced_last = 0;
         app->last_report_ns = 0;

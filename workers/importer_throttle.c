@@ -20,7 +20,7 @@ importer_throttle_config importer_throttle_defaults(double min_rate, double max_
         .decrease = 0.5,
         .interval_ns = 100 * 1000000LL,
         .max_delay_ns = max_delay_ns,
-        .base_bucket_ns = 1000 * 1000000LL,
+        .base_bucket_ns = 60 * 1000000000LL,
         .max_lag = max_lag,
         .max_tick_ns = 100 * 1000000LL,
     };

@@ -9,9 +9,10 @@
  * - Congestion is the writer falling behind: the oldest produced-but-unapplied batch is
  *   older than the writer's base latency plus max_delay_ns, or the writer's consumer lag
  *   exceeds max_lag. The base latency is the lowest time from delivery to being seen
- *   applied over the last BASE_WINDOW (a minimum filter of BASE_BUCKETS buckets, as
- *   LEDBAT's base delay): max_delay_ns is the queueing the imports may add to what every
- *   write pays anyway. Before a first sample the base counts 0.
+ *   applied over the last IMPORTER_THROTTLE_BASE_BUCKETS buckets of base_bucket_ns (10
+ *   minutes by default: a minimum filter like LEDBAT's base delay, long enough that a
+ *   writer outage does not raise it): max_delay_ns is the queueing the imports may add
+ *   to what every write pays anyway. Before a first sample the base counts 0.
  * - Slow start: from start_rate the rate doubles every interval_ns while the writer keeps
  *   up, up to ssthresh (the ceiling until the first congestion). Above it, additive
  *   increase: + increase tasks/s per interval_ns. Congestion: the rate is multiplied by
