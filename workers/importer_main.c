@@ -41,7 +41,7 @@
 #define DELIVERY_TIMEOUT_MS 10000
 #define KAFKA_BACKOFF_MAX_MS 10000
 #define FLUSH_MS 5000
-#define REPORT_INTERVAL_MS 2000
+#define REPORT_INTERVAL_MS 5000
 #define LAG_WARN_INTERVAL_MS 10000
 /* The most items one tick produces, whatever the configuration grants. */
 #define TICK_MAX_ITEMS 20000

@@ -302,7 +302,9 @@ static void test_idle_restarts_slow_start(void **state) {
 
 static void test_the_writers_base_latency_raises_the_threshold(void **state) {
     (void)state;
-    importer_throttle_config c = config(); /* 30 ms of added delay */
+    importer_throttle_config c = config();   /* 30 ms of added delay */
+    assert_true(c.base_bucket_ns == 60 * S); /* the default window: 10 minutes */
+    c.base_bucket_ns = 1 * S;
     importer_throttle t;
     importer_throttle_init(&t, &c);
     int64_t now = 1 * S;
