@@ -81,7 +81,14 @@ static importer_import *find_owned(importer *im, const char *id) {
 static void disown(importer *im, int i, bool unlock) {
     if (unlock) {
         const char *values[1] = {im->owned[i].id};
-        PQclear(pg_exec_stmt(im->conn, &DISOWN, values));
+        char err[256];
+        PGresult *res = importer_exec(im->conn, &DISOWN, values, err, sizeof err);
+        if (res == NULL) {
+            /* The next statement on the connection fails too and drops it, which ends the
+             * session and so its locks. */
+            LOG_WARNF("importer: releasing import %s: %s", im->owned[i].id, err);
+        }
+        PQclear(res);
     }
     memmove(&im->owned[i], &im->owned[i + 1], (size_t)(im->nowned - i - 1) * sizeof im->owned[0]);
     im->nowned--;
