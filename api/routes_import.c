@@ -11,7 +11,7 @@
  * progress document. Idempotency-Key is honoured over the raw body bytes.
  * Rules: the body is not a JSON object, so the route does not take API_ROUTE_JSON_BODY
  * and reads the raw body itself. Nothing is produced to Kafka here: taskbus-importer
- * produces the stored items at TASKBUS_IMPORT_RATE, so an import never floods the writer.
+ * produces the stored items as fast as the writer keeps up, so an import never floods it.
  * Another user's import is 404.
  */
 #include <stdio.h>

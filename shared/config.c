@@ -117,8 +117,16 @@ static const var_def VARS[] = {
     {"TASKBUS_RATELIMIT_LOCAL_BUCKETS", "65536", K_INT, 64, 10000000, F(ratelimit_local_buckets),
      false,
      "local rate-limit buckets one API instance holds at most (least recently used evicted)"},
-    {"TASKBUS_IMPORT_RATE", "200", K_INT, 1, 100000, F(import_rate), false,
-     "tasks per second the importer produces per import"},
+    {"TASKBUS_IMPORT_MAX_RATE", "20000", K_INT, 1, 1000000, F(import_max_rate), false,
+     "ceiling of the tasks per second one importer produces, all its imports together"},
+    {"TASKBUS_IMPORT_MIN_RATE", "100", K_INT, 1, 1000000, F(import_min_rate), false,
+     "floor of that rate, however far the writer falls behind"},
+    {"TASKBUS_IMPORT_MAX_DELAY_MS", "20", K_INT, 1, 600000, F(import_max_delay_ms), false,
+     "the importer slows down when its oldest unapplied command waits this much longer than "
+     "the writer's lowest apply latency of the last 10 s (the delay imports may add)"},
+    {"TASKBUS_IMPORT_MAX_LAG", "2000", K_INT, 1, 10000000, F(import_max_lag), false,
+     "the importer slows down when the writer's lag exceeds this many commands; also the most "
+     "import commands one importer has in flight"},
     {"TASKBUS_IMPORT_TOPIC", "task-commands", K_STR, 1, 249, F(import_topic), false,
      "topic the importer produces task commands to"},
     {"TASKBUS_WRITER_TOPIC", "task-commands", K_STR, 1, 249, F(writer_topic), false,

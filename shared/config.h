@@ -61,10 +61,13 @@ typedef struct taskbus_config {
     int ratelimit_sync_ms;       /* reconcile interval of the local buckets with Redis */
     int ratelimit_local_buckets; /* local buckets one API instance holds at most */
 
-    int import_rate;    /* items per second per import (taskbus-importer) */
-    char *import_topic; /* where the importer produces commands */
-    char *writer_topic; /* what the writer consumes */
-    char *writer_group; /* the writer's consumer group */
+    int import_max_rate;     /* taskbus-importer: ceiling of its rate (items/s) */
+    int import_min_rate;     /* floor of that rate */
+    int import_max_delay_ms; /* its oldest unapplied command later than this: slow down */
+    int import_max_lag;      /* writer lag above: slow down; also the in-flight window */
+    char *import_topic;      /* where the importer produces commands */
+    char *writer_topic;      /* what the writer consumes */
+    char *writer_group;      /* the writer's consumer group */
 
     /* issue 4: notifications, webhooks, reminders, reports, consumers */
     char *public_url;            /* base of links in e-mails (verification) */

@@ -1,8 +1,8 @@
 /*
  * importer_pass.c: scan, own, produce and mark imports (see importer_pass.h).
  * Rules: every Postgres failure is reported as IMPORTER_ERR_POSTGRES so the caller drops
- * the connection (and with it the ownership locks); a Kafka failure rolls the batch
- * back and keeps the connection.
+ * the connection (and with it the ownership locks); a Kafka failure rolls the tick's
+ * transaction back and keeps the connection.
  */
 #include "workers/importer_pass.h"
 
@@ -14,6 +14,7 @@
 #include "shared/log.h"
 #include "shared/task_command.h"
 #include "shared/time_util.h"
+#include "workers/importer_sql.h"
 
 static const pg_stmt LIST_UNFINISHED = {
     .name = "importer_unfinished",
@@ -31,6 +32,12 @@ static const pg_stmt TRY_OWN = {
 static const pg_stmt DISOWN = {
     .name = "importer_disown",
     .sql = "SELECT pg_advisory_unlock(7264003, hashtext($1::text))",
+    .nparams = 1,
+};
+
+static const pg_stmt COUNT_LEFT = {
+    .name = "importer_left",
+    .sql = "SELECT count(*) FROM import_items WHERE import_id = $1::uuid AND produced_at IS NULL",
     .nparams = 1,
 };
 
@@ -60,27 +67,6 @@ static const pg_stmt SET_STATUS = {
     .nparams = 1,
 };
 
-static void pg_error(const PGresult *res, const char *what, char *err, size_t errlen) {
-    snprintf(err, errlen, "%s: %s", what,
-             res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
-    size_t n = strlen(err);
-    while (n > 0 && err[n - 1] == '\n') {
-        err[--n] = '\0';
-    }
-}
-
-/* Runs stmt; the result on success (caller PQclear()s), NULL with err otherwise. */
-static PGresult *exec(importer *im, const pg_stmt *stmt, const char *const *values, char *err,
-                      size_t errlen) {
-    PGresult *res = pg_exec_stmt(im->conn, stmt, values);
-    if (!pg_result_ok(res)) {
-        pg_error(res, stmt->name, err, errlen);
-        PQclear(res);
-        return NULL;
-    }
-    return res;
-}
-
 static importer_import *find_owned(importer *im, const char *id) {
     for (int i = 0; i < im->nowned; i++) {
         if (strcmp(im->owned[i].id, id) == 0) {
@@ -90,33 +76,76 @@ static importer_import *find_owned(importer *im, const char *id) {
     return NULL;
 }
 
-/* Releases owned[i] (unlock when the connection still works) and removes it. */
+/* Releases owned[i] (unlock when the connection still works) and removes it, keeping the
+ * others in the order they were owned. */
 static void disown(importer *im, int i, bool unlock) {
     if (unlock) {
         const char *values[1] = {im->owned[i].id};
-        PQclear(pg_exec_stmt(im->conn, &DISOWN, values));
+        char err[256];
+        PGresult *res = importer_exec(im->conn, &DISOWN, values, err, sizeof err);
+        if (res == NULL) {
+            /* The next statement on the connection fails too and drops it, which ends the
+             * session and so its locks. */
+            LOG_WARNF("importer: releasing import %s: %s", im->owned[i].id, err);
+        }
+        PQclear(res);
     }
-    im->owned[i] = im->owned[--im->nowned];
+    memmove(&im->owned[i], &im->owned[i + 1], (size_t)(im->nowned - i - 1) * sizeof im->owned[0]);
+    im->nowned--;
 }
 
-/* Tries to own the listed import. 0, or IMPORTER_ERR_POSTGRES. */
-static int try_own(importer *im, const char *id, const char *user_id, char *err, size_t errlen) {
-    const char *values[1] = {id};
-    PGresult *res = exec(im, &TRY_OWN, values, err, errlen);
+/* The fair-share key of user_id: the key of an owned import of the same user, else one
+ * no owned import has. */
+static int user_key(const importer *im, const char *user_id) {
+    int unused = 0;
+    for (int i = 0; i < im->nowned; i++) {
+        if (strcmp(im->owned[i].user_id, user_id) == 0) {
+            return im->owned[i].user;
+        }
+        if (im->owned[i].user >= unused) {
+            unused = im->owned[i].user + 1;
+        }
+    }
+    return unused;
+}
+
+/* Counts the items of imp still to produce. 0, or IMPORTER_ERR_POSTGRES. */
+static int count_left(importer *im, importer_import *imp, char *err, size_t errlen) {
+    const char *values[1] = {imp->id};
+    PGresult *res = importer_exec(im->conn, &COUNT_LEFT, values, err, errlen);
     if (res == NULL) {
         return IMPORTER_ERR_POSTGRES;
     }
-    if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
-        importer_import *imp = &im->owned[im->nowned++];
-        memset(imp, 0, sizeof *imp);
-        snprintf(imp->id, sizeof imp->id, "%s", id);
-        snprintf(imp->user_id, sizeof imp->user_id, "%s", user_id);
-        double burst = im->rate / 5 >= 1 ? im->rate / 5 : 1;
-        token_bucket_init(&imp->bucket, im->rate, burst, time_monotonic_ns());
-        imp->seen = true;
-        LOG_INFOF("importer: producing import %s", id);
-    }
+    imp->left = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
     PQclear(res);
+    return 0;
+}
+
+/* Tries to own the listed import and counts what is left of it. 0, or
+ * IMPORTER_ERR_POSTGRES. */
+static int try_own(importer *im, const char *id, const char *user_id, char *err, size_t errlen) {
+    const char *values[1] = {id};
+    PGresult *res = importer_exec(im->conn, &TRY_OWN, values, err, errlen);
+    if (res == NULL) {
+        return IMPORTER_ERR_POSTGRES;
+    }
+    bool owned = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (!owned) {
+        return 0;
+    }
+    importer_import *imp = &im->owned[im->nowned];
+    memset(imp, 0, sizeof *imp);
+    snprintf(imp->id, sizeof imp->id, "%s", id);
+    snprintf(imp->user_id, sizeof imp->user_id, "%s", user_id);
+    imp->user = user_key(im, user_id);
+    imp->owned_ns = time_monotonic_ns();
+    imp->seen = true;
+    im->nowned++;
+    if (count_left(im, imp, err, errlen) != 0) {
+        return IMPORTER_ERR_POSTGRES; /* the caller drops the connection and every lock */
+    }
+    LOG_INFOF("importer: producing import %s (%lld items left)", id, (long long)imp->left);
     return 0;
 }
 
@@ -124,7 +153,7 @@ int importer_scan(importer *im, char *err, size_t errlen) {
     char limit[16];
     snprintf(limit, sizeof limit, "%d", IMPORTER_SCAN_LIMIT);
     const char *values[1] = {limit};
-    PGresult *res = exec(im, &LIST_UNFINISHED, values, err, errlen);
+    PGresult *res = importer_exec(im->conn, &LIST_UNFINISHED, values, err, errlen);
     if (res == NULL) {
         return IMPORTER_ERR_POSTGRES;
     }
@@ -136,6 +165,9 @@ int importer_scan(importer *im, char *err, size_t errlen) {
         importer_import *imp = find_owned(im, PQgetvalue(res, r, 0));
         if (imp != NULL) {
             imp->seen = true;
+            if (imp->left == 0) {
+                rc = count_left(im, imp, err, errlen); /* listed, yet nothing was left */
+            }
         } else if (im->nowned < IMPORTER_MAX_OWNED) {
             rc = try_own(im, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), err, errlen);
         }
@@ -147,6 +179,13 @@ int importer_scan(importer *im, char *err, size_t errlen) {
         }
     }
     return rc;
+}
+
+void importer_wants(const importer *im, int64_t *want, int *user) {
+    for (int i = 0; i < im->nowned; i++) {
+        want[i] = im->owned[i].left > 0 ? im->owned[i].left : 0;
+        user[i] = im->owned[i].user;
+    }
 }
 
 /* Enqueues the command of row r into group. 0, or -1 with err. */
@@ -180,17 +219,19 @@ static int enqueue_row(importer *im, const importer_import *imp, const PGresult 
     return rc;
 }
 
-/* Produces every claimed row and waits for all reports. 0, or -1 with err. */
-static int produce_rows(importer *im, const importer_import *imp, const PGresult *rows, char *err,
-                        size_t errlen) {
+/* Produces every claimed row of every import and waits for all reports. 0, or -1 with
+ * err. */
+static int produce_rows(importer *im, PGresult *const *claimed, char *err, size_t errlen) {
     kafka_delivery_group *group = kafka_delivery_group_new();
     if (group == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
     int rc = 0;
-    for (int r = 0; r < PQntuples(rows) && rc == 0; r++) {
-        rc = enqueue_row(im, imp, rows, r, group, err, errlen);
+    for (int i = 0; i < im->nowned && rc == 0; i++) {
+        for (int r = 0; claimed[i] != NULL && r < PQntuples(claimed[i]) && rc == 0; r++) {
+            rc = enqueue_row(im, &im->owned[i], claimed[i], r, group, err, errlen);
+        }
     }
     /* wait even after a failed enqueue, so no report is still due when the batch rolls back */
     char werr[256];
@@ -225,8 +266,12 @@ static int mark(importer *im, const importer_import *imp, const PGresult *rows, 
                 char *err, size_t errlen) {
     if (PQntuples(rows) > 0) {
         char *seqs = seq_array(rows);
+        if (seqs == NULL) {
+            snprintf(err, errlen, "importer_mark: out of memory");
+            return IMPORTER_ERR_POSTGRES;
+        }
         const char *values[2] = {imp->id, seqs};
-        PGresult *res = seqs != NULL ? exec(im, &MARK_PRODUCED, values, err, errlen) : NULL;
+        PGresult *res = importer_exec(im->conn, &MARK_PRODUCED, values, err, errlen);
         free(seqs);
         if (res == NULL) {
             return IMPORTER_ERR_POSTGRES;
@@ -234,7 +279,7 @@ static int mark(importer *im, const importer_import *imp, const PGresult *rows, 
         PQclear(res);
     }
     const char *values[1] = {imp->id};
-    PGresult *res = exec(im, &SET_STATUS, values, err, errlen);
+    PGresult *res = importer_exec(im->conn, &SET_STATUS, values, err, errlen);
     if (res == NULL) {
         return IMPORTER_ERR_POSTGRES;
     }
@@ -243,69 +288,104 @@ static int mark(importer *im, const importer_import *imp, const PGresult *rows, 
     return 0;
 }
 
-/* One batch of at most n items of imp. Items produced, or an IMPORTER_ERR_*. */
-static int produce_batch(importer *im, const importer_import *imp, int n, bool *done, char *err,
-                         size_t errlen) {
-    if (pg_begin(im->conn, err, errlen) != 0) {
-        return IMPORTER_ERR_POSTGRES;
-    }
-    char limit[16];
-    snprintf(limit, sizeof limit, "%d", n);
-    const char *values[2] = {imp->id, limit};
-    PGresult *rows = exec(im, &CLAIM_ITEMS, values, err, errlen);
-    if (rows == NULL) {
-        pg_rollback(im->conn);
-        return IMPORTER_ERR_POSTGRES;
-    }
-    int rc = PQntuples(rows);
-    if (rc > 0 && produce_rows(im, imp, rows, err, errlen) != 0) {
-        rc = IMPORTER_ERR_KAFKA;
-    } else if (mark(im, imp, rows, done, err, errlen) != 0 ||
-               pg_commit(im->conn, err, errlen) != 0) {
-        rc = IMPORTER_ERR_POSTGRES;
-    }
-    PQclear(rows);
-    if (rc < 0) {
-        pg_rollback(im->conn);
-    }
-    return rc;
-}
-
-int importer_produce(importer *im, char *err, size_t errlen) {
-    int total = 0;
-    for (int i = im->nowned - 1; i >= 0; i--) {
-        importer_import *imp = &im->owned[i];
-        int n = token_bucket_take(&imp->bucket, IMPORTER_BATCH_MAX, time_monotonic_ns());
-        if (n == 0) {
+/* Claims alloc[i] items of each owned import into claimed[i] (NULL for none). 0, or
+ * IMPORTER_ERR_POSTGRES. */
+static int claim_all(importer *im, const int64_t *alloc, PGresult **claimed, char *err,
+                     size_t errlen) {
+    for (int i = 0; i < im->nowned; i++) {
+        if (alloc[i] <= 0) {
             continue;
         }
-        bool done = false;
-        int got = produce_batch(im, imp, n, &done, err, errlen);
-        token_bucket_refund(&imp->bucket, got < 0 ? n : n - got);
-        if (got < 0) {
-            return got;
+        char limit[24];
+        snprintf(limit, sizeof limit, "%lld", (long long)alloc[i]);
+        const char *values[2] = {im->owned[i].id, limit};
+        claimed[i] = importer_exec(im->conn, &CLAIM_ITEMS, values, err, errlen);
+        if (claimed[i] == NULL) {
+            return IMPORTER_ERR_POSTGRES;
         }
-        total += got;
-        if (done) {
-            LOG_INFOF("importer: import %s fully produced", imp->id);
+    }
+    return 0;
+}
+
+/* Marks every import that was allotted items; done[i] says which finished. 0, or
+ * IMPORTER_ERR_POSTGRES. */
+static int mark_all(importer *im, const int64_t *alloc, PGresult *const *claimed, bool *done,
+                    char *err, size_t errlen) {
+    for (int i = 0; i < im->nowned; i++) {
+        if (alloc[i] > 0 && mark(im, &im->owned[i], claimed[i], &done[i], err, errlen) != 0) {
+            return IMPORTER_ERR_POSTGRES;
+        }
+    }
+    return 0;
+}
+
+/* After the commit: counts, the in-flight ledger, and releases finished imports. */
+static int64_t settle(importer *im, PGresult *const *claimed, const bool *done,
+                      int64_t delivered_ns) {
+    int64_t total = 0;
+    for (int i = 0; i < im->nowned; i++) {
+        int n = claimed[i] != NULL ? PQntuples(claimed[i]) : 0;
+        importer_import *imp = &im->owned[i];
+        if (n > 0) {
+            total += n;
+            imp->produced += n;
+            imp->left = imp->left > n ? imp->left - n : 0;
+            /* A full ledger only loses sight of this batch: the throttle grants nothing
+             * while it is full, so it empties before more is produced. */
+            (void)importer_inflight_add(&im->inflight, PQgetvalue(claimed[i], n - 1, 1), n,
+                                        delivered_ns);
+        }
+        if (claimed[i] != NULL && !done[i] && n == 0) {
+            imp->left = 0; /* nothing claimable: the status query disagrees; rescan decides */
+        }
+    }
+    for (int i = im->nowned - 1; i >= 0; i--) {
+        if (done[i]) {
+            importer_import *imp = &im->owned[i];
+            double s = (double)(time_monotonic_ns() - imp->owned_ns) / 1e9;
+            LOG_INFOF("importer: import %s fully produced (%lld items in %.2f s by this importer)",
+                      imp->id, (long long)imp->produced, s);
             disown(im, i, true);
         }
     }
     return total;
 }
 
-int64_t importer_next_due_ns(const importer *im) {
-    if (im->nowned == 0) {
-        return -1;
-    }
-    int64_t now = time_monotonic_ns(), best = INT64_MAX;
+int64_t importer_produce(importer *im, const int64_t *alloc, char *err, size_t errlen) {
+    PGresult *claimed[IMPORTER_MAX_OWNED] = {0};
+    bool done[IMPORTER_MAX_OWNED] = {0};
+    bool any = false;
     for (int i = 0; i < im->nowned; i++) {
-        int64_t w = token_bucket_wait_ns(&im->owned[i].bucket, now);
-        if (w < best) {
-            best = w;
+        any = any || alloc[i] > 0;
+    }
+    if (!any) {
+        return 0;
+    }
+    if (pg_begin(im->conn, err, errlen) != 0) {
+        return IMPORTER_ERR_POSTGRES;
+    }
+    int64_t rc = claim_all(im, alloc, claimed, err, errlen);
+    int64_t delivered_ns = 0;
+    if (rc == 0) {
+        if (produce_rows(im, claimed, err, errlen) != 0) {
+            rc = IMPORTER_ERR_KAFKA;
+        } else {
+            delivered_ns = time_monotonic_ns();
+            if (mark_all(im, alloc, claimed, done, err, errlen) != 0 ||
+                pg_commit(im->conn, err, errlen) != 0) {
+                rc = IMPORTER_ERR_POSTGRES;
+            }
         }
     }
-    return best;
+    if (rc == 0) {
+        rc = settle(im, claimed, done, delivered_ns);
+    } else {
+        pg_rollback(im->conn);
+    }
+    for (int i = 0; i < IMPORTER_MAX_OWNED; i++) {
+        PQclear(claimed[i]);
+    }
+    return rc;
 }
 
 void importer_forget(importer *im, bool connection_ok) {

@@ -298,7 +298,7 @@ def test_compose_runs_the_writer_and_importer(compose):
     wt = env_of(writer).get("TASKBUS_WRITER_TOPIC", "task-commands")
     it = env_of(services["importer"]).get("TASKBUS_IMPORT_TOPIC", "task-commands")
     assert wt == it == "task-commands", (wt, it)
-    rate = env_of(services["importer"]).get("TASKBUS_IMPORT_RATE", "200")
+    rate = env_of(services["importer"]).get("TASKBUS_IMPORT_MAX_RATE", "20000")
     assert rate.isdigit() and int(rate) >= 1, rate
     assert int(shared.get("TASKBUS_IMPORT_MAX_BODY_BYTES", "0")) == IMPORT_MAX_BODY, (
         "the API's import body limit must be set, and be the one nginx.conf allows on the import path")
@@ -946,7 +946,7 @@ def check_rendered_daemons(docs):
     data = config["data"]
     assert data.get("TASKBUS_IMPORT_MAX_BODY_BYTES") == str(IMPORT_MAX_BODY), data
     assert data.get("TASKBUS_WRITER_TOPIC") == data.get("TASKBUS_IMPORT_TOPIC") == "task-commands", data
-    assert int(data.get("TASKBUS_IMPORT_RATE", "0")) >= 1, data
+    assert int(data.get("TASKBUS_IMPORT_MAX_RATE", "0")) >= 1, data
     deployments = {}
     for d in docs:
         if d["kind"] != "Deployment":
