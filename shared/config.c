@@ -123,7 +123,7 @@ static const var_def VARS[] = {
      "floor of that rate, however far the writer falls behind"},
     {"TASKBUS_IMPORT_MAX_DELAY_MS", "20", K_INT, 1, 600000, F(import_max_delay_ms), false,
      "the importer slows down when its oldest unapplied command waits this much longer than "
-     "the writer's lowest apply latency of the last 10 s (the delay imports may add)"},
+     "the writer's lowest apply latency of the last 10 minutes (the delay imports may add)"},
     {"TASKBUS_IMPORT_MAX_LAG", "2000", K_INT, 1, 10000000, F(import_max_lag), false,
      "the importer slows down when the writer's lag exceeds this many commands; also the most "
      "import commands one importer has in flight"},

@@ -586,7 +586,9 @@ static int lock_offsets(kafka_consumer_loop *loop, pg_conn *conn, part_state *pa
         rc = exec_ok(conn, &STMT_LOCK_OFFSETS, vals, &res, loop->group_id);
     }
     /* A partition's row exists after its first batch; only then is the insert needed (one
-     * round trip saved on every other batch). */
+     * round trip saved on every other batch). Two members that briefly own the same new
+     * partitions (a rebalance) may deadlock here: Postgres aborts one (40P01), whose batch
+     * is retried like any failed batch, and the locks keep each record applied once. */
     if (rc == 0 && (size_t)PQntuples(res) < np) {
         PQclear(res);
         res = NULL;

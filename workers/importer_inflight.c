@@ -30,8 +30,8 @@ bool importer_inflight_add(importer_inflight *f, const char *last_command_id, in
     return true;
 }
 
-bool importer_inflight_full(const importer_inflight *f) {
-    return f->n >= IMPORTER_INFLIGHT_MAX;
+int importer_inflight_room(const importer_inflight *f) {
+    return IMPORTER_INFLIGHT_MAX - f->n;
 }
 
 /* "{id,id,...}" of every entry (caller free()s), or NULL when out of memory. */
@@ -65,8 +65,8 @@ static bool listed(const PGresult *res, const char *id) {
     return false;
 }
 
-int importer_inflight_check(importer_inflight *f, pg_conn *conn, int64_t now_ns, char *err,
-                            size_t errlen) {
+int importer_inflight_check(importer_inflight *f, pg_conn *conn, int64_t now_ns, bool may_forget,
+                            char *err, size_t errlen) {
     f->seen_min_ns = -1;
     if (f->n == 0) {
         return 0;
@@ -91,7 +91,7 @@ int importer_inflight_check(importer_inflight *f, pg_conn *conn, int64_t now_ns,
         if (applied && (f->seen_min_ns < 0 || seen < f->seen_min_ns)) {
             f->seen_min_ns = seen;
         }
-        if (!applied && seen > forget_ns) {
+        if (!applied && may_forget && seen > forget_ns) {
             LOG_WARNF("importer: command %s not applied after %d s; no longer waited for",
                       b->last_command_id, IMPORTER_INFLIGHT_FORGET_MS / 1000);
             applied = true;

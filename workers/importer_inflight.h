@@ -10,10 +10,13 @@
  *   import's items in seq order, so every earlier item of it is applied too.
  * - The apply latency is the age of the oldest entry; the items in flight are the sum of
  *   the entries' counts (a partly applied batch counts whole: the safe side).
- * - An entry older than IMPORTER_INFLIGHT_FORGET_MS is dropped with a warning: a command
- *   that never reaches `commands` (dead-lettered, or a topic no writer consumes) must not
- *   stop imports for good; the throttle has been at its floor meanwhile.
- * - The ledger is bounded (IMPORTER_INFLIGHT_MAX entries); a full ledger grants nothing.
+ * - An entry older than IMPORTER_INFLIGHT_FORGET_MS is dropped with a warning, but only
+ *   while the writer is known to keep up (its lag measured and within the window): a
+ *   command that never reaches `commands` (dead-lettered) must not stop imports for good,
+ *   while a writer that is down or far behind keeps every batch counted, so nothing more
+ *   queues ahead of interactive writes until it catches up.
+ * - The ledger is bounded (IMPORTER_INFLIGHT_MAX entries); a tick grants nothing unless
+ *   every import it may produce for has room for its entry, so no batch goes unrecorded.
  */
 #ifndef TASKBUS_WORKERS_IMPORTER_INFLIGHT_H
 #define TASKBUS_WORKERS_IMPORTER_INFLIGHT_H
@@ -52,12 +55,14 @@ typedef struct importer_inflight {
 bool importer_inflight_add(importer_inflight *f, const char *last_command_id, int64_t count,
                            int64_t produced_ns);
 
-bool importer_inflight_full(const importer_inflight *f);
+/* How many more batches the ledger can hold. */
+int importer_inflight_room(const importer_inflight *f);
 
-/* Drops the batches whose last command has a `commands` row, and those older than
- * IMPORTER_INFLIGHT_FORGET_MS at now_ns. 0, or -1 with err (a Postgres failure). */
-int importer_inflight_check(importer_inflight *f, pg_conn *conn, int64_t now_ns, char *err,
-                            size_t errlen);
+/* Drops the batches whose last command has a `commands` row, and, when may_forget, those
+ * older than IMPORTER_INFLIGHT_FORGET_MS at now_ns. 0, or -1 with err (a Postgres
+ * failure). */
+int importer_inflight_check(importer_inflight *f, pg_conn *conn, int64_t now_ns, bool may_forget,
+                            char *err, size_t errlen);
 
 /* When the oldest unapplied batch was produced; -1 when none is in flight. */
 int64_t importer_inflight_oldest_ns(const importer_inflight *f);

@@ -131,12 +131,16 @@ static void tick(importer_app *app) {
     char err[512];
     importer *im = &app->im;
     int64_t now = time_monotonic_ns();
-    if (importer_inflight_check(&im->inflight, im->conn, now, err, sizeof err) != 0) {
+    int64_t lag = measure_lag(app, err, sizeof err);
+    if (lag == IMPORTER_LAG_ERR_POSTGRES) {
         drop_connection(app, err);
         return;
     }
-    int64_t lag = measure_lag(app, err, sizeof err);
-    if (lag == IMPORTER_LAG_ERR_POSTGRES) {
+    /* Forget a batch only while the writer is known to keep up: a writer that is down or
+     * far behind keeps every batch counted, so the window stays shut (importer_inflight.h). */
+    bool may_forget = lag >= 0 && lag <= app->throttle.cfg.max_lag;
+    if (importer_inflight_check(&im->inflight, im->conn, now, may_forget, err, sizeof err) !=
+        0) {
         drop_connection(app, err);
         return;
     }
@@ -149,8 +153,8 @@ static void tick(importer_app *app) {
     };
     now = time_monotonic_ns();
     int64_t grant = importer_throttle_update(&app->throttle, &s, now);
-    if (importer_inflight_full(&im->inflight)) {
-        grant = 0;
+    if (importer_inflight_room(&im->inflight) < im->nowned) {
+        grant = 0; /* each import may add one entry this tick: all must fit */
     }
     grant = grant < TICK_MAX_ITEMS ? grant : TICK_MAX_ITEMS;
     report(app, &s, now);
@@ -197,7 +201,8 @@ static void step(importer_app *app) {
          * ledger is still checked until it is empty, so the next import's first tick does
          * not take the age of long-applied batches for an apply latency. */
         if (app->im.inflight.n > 0 &&
-            importer_inflight_check(&app->im.inflight, app->im.conn, start, err, sizeof err) != 0) {
+            importer_inflight_check(&app->im.inflight, app->im.conn, start, false, err,
+                                    sizeof err) != 0) {
             drop_connection(app, err);
             return;
         }

@@ -330,8 +330,8 @@ static int64_t settle(importer *im, PGresult *const *claimed, const bool *done,
             total += n;
             imp->produced += n;
             imp->left = imp->left > n ? imp->left - n : 0;
-            /* A full ledger only loses sight of this batch: the throttle grants nothing
-             * while it is full, so it empties before more is produced. */
+            /* Cannot fail: the tick granted only with room for every import's entry
+             * (importer_main.c). */
             (void)importer_inflight_add(&im->inflight, PQgetvalue(claimed[i], n - 1, 1), n,
                                         delivered_ns);
         }

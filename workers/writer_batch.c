@@ -275,9 +275,13 @@ static int collect(writer_ctx *ctx, batch *b) {
             continue;
         }
         writer_effect eff;
-        if (writer_effect_build(&eff, it->cmd, &it->dec, &it->task_text, &it->event_text) != 0 ||
-            writer_effects_push(&ctx->effects, &eff) != 0) {
+        if (writer_effect_build(&eff, it->cmd, &it->dec, &it->task_text, &it->event_text) != 0) {
             LOG_ERRORF("writer: out of memory recording command %s", it->cmd->command_id);
+            return -1;
+        }
+        if (writer_effects_push(&ctx->effects, &eff) != 0) {
+            LOG_ERRORF("writer: out of memory recording command %s", it->cmd->command_id);
+            writer_effect_free(&eff);
             return -1;
         }
         if (it->dec.applied) {

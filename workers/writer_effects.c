@@ -77,7 +77,7 @@ static redis_script LAND_SCRIPT = {
         "return landed\n",
 };
 
-static void effect_free(writer_effect *e) {
+void writer_effect_free(writer_effect *e) {
     free(e->task_value);
     free(e->status_value);
     free(e->event_value);
@@ -122,7 +122,7 @@ int writer_effect_build(writer_effect *e, const task_command *cmd, const writer_
     }
     if (e->status_value == NULL ||
         (dec->applied && (e->event_value == NULL || e->task_value == NULL))) {
-        effect_free(e);
+        writer_effect_free(e);
         return -1;
     }
     return 0;
@@ -130,7 +130,7 @@ int writer_effect_build(writer_effect *e, const task_command *cmd, const writer_
 
 void writer_effects_clear(writer_effect_list *list) {
     for (size_t i = 0; i < list->count; i++) {
-        effect_free(&list->items[i]);
+        writer_effect_free(&list->items[i]);
     }
     list->count = 0;
 }
@@ -216,7 +216,7 @@ static int effect_from_json(const json_t *o, writer_effect *e) {
     e->event_value = dup_opt(event);
     if (e->status_value == NULL || (json_is_string(task) && e->task_value == NULL) ||
         (json_is_string(event) && e->event_value == NULL)) {
-        effect_free(e);
+        writer_effect_free(e);
         return -1;
     }
     return 0;
@@ -234,7 +234,7 @@ static int list_from_json(const char *text, writer_effect_list *list) {
     json_array_foreach(arr, i, o) {
         writer_effect e;
         if (effect_from_json(o, &e) != 0 || writer_effects_push(list, &e) != 0) {
-            effect_free(&e);
+            writer_effect_free(&e);
             json_decref(arr);
             return -1;
         }

@@ -52,6 +52,8 @@ typedef struct writer_effect_list {
  * of memory; *e holds nothing). */
 int writer_effect_build(writer_effect *e, const task_command *cmd, const writer_decision *dec,
                         char **task_text, char **event_text);
+/* Frees what one effect holds. */
+void writer_effect_free(writer_effect *e);
 /* Frees every effect; the list stays usable (and keeps its capacity). */
 void writer_effects_clear(writer_effect_list *list);
 /* Frees everything, capacity too. */

@@ -336,7 +336,10 @@ static int take_rows(run *r, PGresult *res, size_t want, writer_row_op op) {
     }
     for (int row = 0; row < PQntuples(res); row++) {
         writer_item *it = item_for(r, PQgetvalue(res, row, 0), op);
-        json_t *task = it != NULL ? task_from_row(res, row, NULL) : NULL;
+        if (it == NULL) {
+            return -1; /* a row nobody asked for: not what was decided */
+        }
+        json_t *task = task_from_row(res, row, NULL);
         bool as_decided = task != NULL && task_json_version(task) == it->dec.task_version;
         it->task_text = as_decided ? json_dumps(task, JSON_COMPACT) : NULL;
         json_decref(task);

@@ -11,8 +11,9 @@ not exist; 409: a create of an id the user already has), plus a few commands pro
 second time, byte for byte. The writer is started and, five times, killed (SIGKILL) once
 `commands` holds a seeded target count of this stream's commands (the targets are spread
 over the drain: the n-th lies in the n-th fifth of 5 %-92 % of the stream), then started
-again. Every kill meets a busy writer, wherever in its batch it is; the assertions hold
-whatever the points are.
+again. A kill lands wherever the writer is (inside a batch, between a commit and Redis,
+or, if the writer outran the poll, after it finished); the assertions hold whatever the
+points are, and the printed kills (target, seen, committed at death) show where each hit.
 
 After the drain, a pure model (`Model`: the writer's decisions replayed over the input in
 order per user; commands of different users never depend on each other here) gives what

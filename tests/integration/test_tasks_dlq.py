@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from helpers.kafka_events import EventCollector
-from tasks_helpers import env, produce, task_user
+from tasks_helpers import env, pg, produce, task_of, task_user
 
 GARBAGE = b"\x00\xff\xfenot json at all {"
 
@@ -61,3 +61,53 @@ def test_bad_commands_go_to_the_dlq_and_the_partition_moves_on(api_url, dlq, com
     # Each poison message is parked once, not once per retry.
     for value in (garbage, unknown, missing):
         assert len(dlq.matching(lambda m, v=value: m["raw"] == v)) == 1
+
+
+def test_a_command_postgres_refuses_goes_to_the_dlq_alone(api_url, dlq):
+    """The careful path (workers/writer_batch.c): a command the writer decides to apply but
+    Postgres refuses with a data error (here a CHECK constraint that refuses one title,
+    added for the test) is undone and isolated by halving its batch inside savepoints;
+    it alone goes to the DLQ with its reason, and every other command, before and after
+    it on the same partition, is applied once, its events in order."""
+    api = task_user(api_url, "tasks-dlq-careful")
+    poison = f"poison {uuid.uuid4().hex}"
+    constraint = f"it_poison_{uuid.uuid4().hex[:12]}"
+    with pg() as conn:
+        conn.execute(f"ALTER TABLE tasks ADD CONSTRAINT {constraint} "
+                     f"CHECK (title <> '{poison}') NOT VALID")
+    try:
+        sent = [api.create({"title": "before the poison"}),
+                api.create({"title": poison}),
+                api.create({"title": "after the poison"})]
+        assert all(r.status_code == 202 for r in sent), [r.text for r in sent]
+        first, bad, last = (r.json() for r in sent)
+        api.wait_command(first["command_id"], timeout=60)  # the API checks the task exists
+        fixed = api.patch(task_of(first)["id"], {"status": "done"})
+        assert fixed.status_code == 202, fixed.text
+        applied = [first, last, fixed.json()]
+        for body in applied:
+            api.wait_command(body["command_id"], timeout=60)
+
+        m = dlq.wait_for(lambda m: bad["command_id"].encode() in (m["raw"] or b""), timeout=60)
+        reason = m["headers"].get("dlq_reason", "")
+        assert reason.startswith("apply:") and constraint in reason, m["headers"]
+        assert m["key"] == api.id, m["key"]
+        assert len(dlq.matching(lambda m: bad["command_id"].encode() in (m["raw"] or b""))) == 1
+        with pg() as conn:
+            rows = conn.execute("SELECT command_id::text, status FROM commands WHERE user_id = %s",
+                                (api.id,)).fetchall()
+            events = conn.execute(
+                "SELECT payload->>'type', payload->>'subject', payload->'data'->>'command_id'"
+                " FROM outbox WHERE key = %s ORDER BY id", (api.id,)).fetchall()
+            poisoned = conn.execute("SELECT count(*) FROM tasks WHERE id = %s",
+                                    (task_of(bad)["id"],)).fetchone()[0]
+        assert sorted(rows) == sorted((b["command_id"], "applied") for b in applied), rows
+        assert poisoned == 0
+        assert events == [
+            ("taskbus.task.created", f"tasks/{task_of(first)['id']}", first["command_id"]),
+            ("taskbus.task.created", f"tasks/{task_of(last)['id']}", last["command_id"]),
+            ("taskbus.task.completed", f"tasks/{task_of(first)['id']}", fixed.json()["command_id"]),
+        ], events
+    finally:
+        with pg() as conn:
+            conn.execute(f"ALTER TABLE tasks DROP CONSTRAINT IF EXISTS {constraint}")
