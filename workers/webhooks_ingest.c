@@ -5,7 +5,9 @@
  * arrays (user, type, time, in record order) and ONE query joins them with the webhooks
  * that want them, so the matching rule is written once, in SQL, exactly as it was for one
  * event; the deliveries of the whole batch go in with ONE insert, in (event, webhook id)
- * order. An event is serialised for its payload only when some webhook wants it.
+ * order. An event is read without a jansson tree (shared/json_scan.h: one validating pass
+ * picks out id, type and time); the delivery's payload is the record as it came, which
+ * that pass checked is JSON Postgres reads.
  */
 #include "workers/webhooks_ingest.h"
 
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/json_scan.h"
 #include "shared/log.h"
 #include "shared/pg_array.h"
 #include "shared/strbuf.h"
@@ -41,30 +44,48 @@ static const pg_stmt DELIVERY_INSERT = {
     " ON CONFLICT (webhook_id, event_id) DO NOTHING",
     5};
 
+enum { F_ID, F_TYPE, F_TIME, NFIELDS };
+
+static const json_scan_field FIELDS[NFIELDS] = {
+    [F_ID] = {.key = "id", .parent = -1},
+    [F_TYPE] = {.key = "type", .parent = -1},
+    [F_TIME] = {.key = "time", .parent = -1},
+};
+
 typedef struct task_event {
     char user_id[UUID_STR_LEN];
-    json_t *doc; /* owned */
+    char *strings; /* the scan's buffer, owning id, type and time */
     const char *id;
     const char *type;
     const char *time;
-    char *text; /* the CloudEvent, compact; made only when a webhook wants it */
+    const kafka_record *record; /* its value is the delivery's payload */
 } task_event;
 
-/* Reads a task CloudEvent from a record. 0, or -1 (not one: skip it; ev->doc may be set). */
+/* Reads a task CloudEvent from a record. 0, -1 (not one: skip it) or -2 (out of memory);
+ * ev->strings may be set either way. */
 static int parse_event(const kafka_record *r, task_event *ev) {
     if (r->key == NULL || r->key_len != UUID_STR_LEN - 1 || r->value == NULL) {
         return -1;
     }
     memcpy(ev->user_id, r->key, UUID_STR_LEN - 1);
     ev->user_id[UUID_STR_LEN - 1] = '\0';
-    json_error_t jerr;
-    ev->doc = json_loadb(r->value, r->value_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (ev->doc == NULL || !uuid_is_valid(ev->user_id)) {
+    if (!uuid_is_valid(ev->user_id)) {
         return -1;
     }
-    ev->id = json_string_value(json_object_get(ev->doc, "id"));
-    ev->type = json_string_value(json_object_get(ev->doc, "type"));
-    ev->time = json_string_value(json_object_get(ev->doc, "time"));
+    size_t cap = json_scan_buffer_size(r->value_len);
+    ev->strings = malloc(cap);
+    if (ev->strings == NULL) {
+        return -2;
+    }
+    json_scan_field f[NFIELDS];
+    memcpy(f, FIELDS, sizeof f);
+    if (json_scan(r->value, r->value_len, f, NFIELDS, ev->strings, cap) != 0) {
+        return -1;
+    }
+    ev->id = f[F_ID].str;
+    ev->type = f[F_TYPE].str;
+    ev->time = f[F_TIME].str;
+    ev->record = r;
     /* time goes to Postgres as timestamptz: one it cannot read would fail the batch
      * forever and stop the partition, so such a record is skipped like any malformed one. */
     if (ev->id == NULL || !uuid_is_valid(ev->id) || ev->type == NULL || ev->time == NULL ||
@@ -76,8 +97,7 @@ static int parse_event(const kafka_record *r, task_event *ev) {
 
 static void events_free(task_event *evs, size_t n) {
     for (size_t i = 0; evs != NULL && i < n; i++) {
-        json_decref(evs[i].doc);
-        free(evs[i].text);
+        free(evs[i].strings);
     }
     free(evs);
 }
@@ -88,12 +108,17 @@ static task_event *parse_all(const kafka_record *records, size_t count, size_t *
     task_event *evs = calloc(count > 0 ? count : 1, sizeof *evs);
     size_t n = 0;
     for (size_t i = 0; evs != NULL && i < count; i++) {
-        if (parse_event(&records[i], &evs[n]) == 0) {
+        int rc = parse_event(&records[i], &evs[n]);
+        if (rc == 0) {
             n++;
             continue;
         }
-        json_decref(evs[n].doc);
+        free(evs[n].strings);
         memset(&evs[n], 0, sizeof evs[n]);
+        if (rc == -2) {
+            events_free(evs, n);
+            return NULL;
+        }
         log_json(LOG_WARN, "webhooks: skipped a record that is not a task event",
                  json_pack("{s:s,s:i,s:I}", "topic", records[i].topic, "partition",
                            (int)records[i].partition, "offset", (json_int_t)records[i].offset));
@@ -142,7 +167,8 @@ static PGresult *match_webhooks(pg_conn *conn, const task_event *evs, size_t n) 
 }
 
 /* One delivery per matching row, all in one insert. 0, or -1 (roll the batch back). */
-static int insert_deliveries(pg_conn *conn, task_event *evs, size_t n, const PGresult *matches) {
+static int insert_deliveries(pg_conn *conn, const task_event *evs, size_t n,
+                             const PGresult *matches) {
     enum { COLS = 5 };
     strbuf cols[COLS] = {{0}};
     for (int c = 0; c < COLS; c++) {
@@ -156,17 +182,14 @@ static int insert_deliveries(pg_conn *conn, task_event *evs, size_t n, const PGr
             rc = -1;
             break;
         }
-        task_event *ev = &evs[place - 1];
-        if (ev->text == NULL && (ev->text = json_dumps(ev->doc, JSON_COMPACT)) == NULL) {
-            rc = -1;
-            break;
-        }
+        const task_event *ev = &evs[place - 1];
         char id[UUID_STR_LEN];
         uuid7_generate(id);
-        const char *row[COLS] = {id, PQgetvalue(matches, r, 1), ev->id, ev->type, ev->text};
-        for (int c = 0; c < COLS; c++) {
+        const char *row[COLS - 1] = {id, PQgetvalue(matches, r, 1), ev->id, ev->type};
+        for (int c = 0; c < COLS - 1; c++) {
             pg_array_add(&cols[c], row[c]);
         }
+        pg_array_addn(&cols[COLS - 1], ev->record->value, ev->record->value_len);
     }
     for (int c = 0; c < COLS; c++) {
         pg_array_close(&cols[c]);
