@@ -54,7 +54,7 @@ static int start(const taskbus_config *cfg, pg_pool **pg, kafka_consumer_loop **
         .pg = *pg,
         .on_batch = activity_on_batch,
         .after_commit = NULL,
-        .lazy_commit = true, /* every effect is a row of the batch transaction */
+        .lazy_commit = true,  /* every effect is a row of the batch transaction */
         .fetch_wait_ms = 100, /* a projection: fuller fetches, not the freshest */
         .ctx = NULL,
     };

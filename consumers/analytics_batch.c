@@ -1,14 +1,14 @@
 /*
  * analytics_batch.c: one batch of task-events into the daily aggregates.
  *
- * Owns: the row of one event and the one statement that counts a batch (see
- * analytics_batch.h). Rules: the whole batch goes to Postgres as one jsonb array, so a
- * batch is one round trip; duplicates inside the batch and across batches are removed by
- * the analytics_seen_events insert that the counting joins on.
+ * Owns: the members read of an event, the row made of them and the one statement that
+ * counts a batch (see analytics_batch.h). Rules: an event is read without a jansson tree
+ * (shared/json_scan.h); the whole batch goes to Postgres as one array per column, so
+ * a batch is one round trip; duplicates inside the batch and across batches are removed
+ * by the analytics_seen_events insert that the counting joins on.
  */
 #include "consumers/analytics_batch.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #include "shared/event_rows.h"
@@ -24,8 +24,8 @@
 static const pg_stmt STMT_COUNT = {
     .name = "analytics_count_batch",
     .sql = "WITH ev AS ("
-           " SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, type text, user_id uuid,"
-           " created_at timestamptz, completed_at timestamptz)),"
+           " SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::timestamptz[],"
+           " $5::timestamptz[]) AS x(id, type, user_id, created_at, completed_at)),"
            " fresh AS (INSERT INTO analytics_seen_events (event_id)"
            " SELECT DISTINCT id FROM ev ON CONFLICT DO NOTHING RETURNING event_id),"
            " new_ev AS (SELECT DISTINCT ON (ev.id) ev.* FROM ev"
@@ -45,30 +45,51 @@ static const pg_stmt STMT_COUNT = {
            " ON CONFLICT (user_id, day) DO UPDATE SET"
            " created = analytics_daily.created + EXCLUDED.created,"
            " completed = analytics_daily.completed + EXCLUDED.completed",
-    .nparams = 1,
+    .nparams = 5,
 };
 
-/* The row of a counted event, or NULL when a member it needs is missing or invalid. */
-static json_t *row_of(const json_t *ev, const char *type) {
-    const json_t *data = json_object_get(ev, "data");
-    const char *id = event_member(ev, "id", uuid_is_valid);
-    const char *user = event_member(data, "user_id", uuid_is_valid);
-    const char *created = event_member(data, "created_at", event_is_time);
-    const char *completed = event_member(data, "completed_at", event_is_time);
+enum { F_ID, F_TYPE, F_DATA, F_USER, F_CREATED, F_COMPLETED, NFIELDS };
+
+/* What a counted event must hold. */
+static const json_scan_field FIELDS[NFIELDS] = {
+    [F_ID] = {.key = "id", .parent = -1},
+    [F_TYPE] = {.key = "type", .parent = -1},
+    [F_DATA] = {.key = "data", .parent = -1},
+    [F_USER] = {.key = "user_id", .parent = F_DATA},
+    [F_CREATED] = {.key = "created_at", .parent = F_DATA},
+    [F_COMPLETED] = {.key = "completed_at", .parent = F_DATA},
+};
+
+/* The row of a counted event (event_rows_spec.row_of): id, type, user, created_at and,
+ * for a completion, completed_at. */
+static bool row_of(const json_scan_field *f, const char *type, event_col *cols) {
+    const char *id = event_str(&f[F_ID], uuid_is_valid);
+    const char *user = event_str(&f[F_USER], uuid_is_valid);
+    const char *created = event_str(&f[F_CREATED], event_is_time);
+    const char *completed = event_str(&f[F_COMPLETED], event_is_time);
     bool is_completion = strcmp(type, TYPE_COMPLETED) == 0;
     if (id == NULL || user == NULL || created == NULL || (is_completion && completed == NULL)) {
-        return NULL;
+        return false;
     }
-    return json_pack("{s:s,s:s,s:s,s:s,s:s?}", "id", id, "type", type, "user_id", user,
-                     "created_at", created, "completed_at", is_completion ? completed : NULL);
+    const event_col row[5] = {event_col_str(id), event_col_str(type), event_col_str(user),
+                              event_col_str(created),
+                              event_col_str(is_completion ? completed : NULL)};
+    memcpy(cols, row, sizeof row);
+    return true;
 }
 
 static bool counted_type(const char *type) {
     return strcmp(type, TYPE_CREATED) == 0 || strcmp(type, TYPE_COMPLETED) == 0;
 }
 
-static const event_rows_spec ANALYTICS_ROWS = {
-    .who = "analytics", .wants = counted_type, .row_of = row_of, .store = &STMT_COUNT};
+static const event_rows_spec ANALYTICS_ROWS = {.who = "analytics",
+                                               .fields = FIELDS,
+                                               .nfields = NFIELDS,
+                                               .type_field = F_TYPE,
+                                               .wants = counted_type,
+                                               .ncols = 5,
+                                               .row_of = row_of,
+                                               .store = &STMT_COUNT};
 
 int analytics_on_batch(void *ctx, pg_conn *conn, const kafka_record *records, size_t count) {
     (void)ctx;

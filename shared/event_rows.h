@@ -1,37 +1,59 @@
 /*
  * event_rows.h: a batch of task-events records into rows, stored by one statement.
  *
- * Owns: the part every read-only consumer of task-events shares: decode each record (a
- * CloudEvent as the writer publishes it), keep the types the consumer wants, turn each
- * into a row with the consumer's own function, and hand the whole batch to Postgres as
- * one jsonb array ($1 of the consumer's statement), so a batch is one round trip inside
- * the consumer loop's transaction. Rules: a record that cannot be read, or whose row
- * function refuses it, is logged and skipped (it must never fail its batch forever and
- * stop the partition); only running out of memory or Postgres failing returns -1.
+ * Owns: the part every read-only consumer of task-events shares: read each record (a
+ * CloudEvent as the writer publishes it) with one validating pass that picks out the
+ * members the consumer names (shared/json_scan.h: no tree is built), keep the types the
+ * consumer wants, turn each into a row of text columns with the consumer's own function,
+ * and hand the whole batch to Postgres as one array parameter per column ($1..$n of the
+ * consumer's statement, read with `unnest`), so a batch is one round trip inside the
+ * consumer loop's transaction. Rules: a record that cannot be read, or whose row function
+ * refuses it, is logged and skipped (it must never fail its batch forever and stop the
+ * partition); what the scan accepts Postgres accepts too, so a raw member (the event's
+ * data) may go to a json column as it is; only running out of memory or Postgres failing
+ * returns -1.
  */
 #ifndef TASKBUS_SHARED_EVENT_ROWS_H
 #define TASKBUS_SHARED_EVENT_ROWS_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "shared/json_scan.h"
 #include "shared/kafka_consumer.h"
 #include "shared/pg_pool.h"
 
+#define EVENT_ROWS_MAX_COLS 8
+#define EVENT_ROWS_MAX_FIELDS 12
+
+/* One column of a row: len bytes at text (no NUL needed); text NULL is the SQL NULL. */
+typedef struct event_col {
+    const char *text;
+    size_t len;
+} event_col;
+
 typedef struct event_rows_spec {
     const char *who;                 /* log prefix: "analytics", "activity" */
+    const json_scan_field *fields;   /* what to read of each event (json_scan's order rule) */
+    size_t nfields;                  /* at most EVENT_ROWS_MAX_FIELDS */
+    int type_field;                  /* the index of the top-level "type" in fields */
     bool (*wants)(const char *type); /* types the consumer keeps; others are ignored */
-    json_t *(*row_of)(const json_t *event, const char *type); /* NULL: unreadable */
-    const pg_stmt *store; /* takes the rows as a jsonb array in $1 */
+    int ncols;                       /* columns of a row, at most EVENT_ROWS_MAX_COLS */
+    /* Fills cols[0..ncols) from the scanned fields of an event of a wanted type (values
+     * point into the fields' strings or raw spans). false when the event is unreadable. */
+    bool (*row_of)(const json_scan_field *fields, const char *type, event_col *cols);
+    const pg_stmt *store; /* takes column c as a text array literal in $(c+1) */
 } event_rows_spec;
 
-/* Decodes, filters and stores one batch. 0, or -1 to roll back and retry. */
+/* Reads, filters and stores one batch. 0, or -1 to roll back and retry. */
 int event_rows_apply(const event_rows_spec *spec, pg_conn *conn, const kafka_record *records,
                      size_t count);
 
-/* The string member key of obj when it passes check (NULL check: any string), else NULL. */
-const char *event_member(const json_t *obj, const char *key, bool (*check)(const char *));
+/* The decoded string of f when it is a string that passes check (NULL check: any),
+ * else NULL. */
+const char *event_str(const json_scan_field *f, bool (*check)(const char *));
+/* A column holding s (NULL: the SQL NULL). */
+event_col event_col_str(const char *s);
 /* True for an RFC 3339 time Postgres will accept (shared/task_model.h's parser). */
 bool event_is_time(const char *s);
 

@@ -14,6 +14,10 @@ void pg_array_open(strbuf *b) {
 }
 
 void pg_array_add(strbuf *b, const char *elem) {
+    pg_array_addn(b, elem, elem != NULL ? strlen(elem) : 0);
+}
+
+void pg_array_addn(strbuf *b, const char *elem, size_t len) {
     if (b->len > 0 && b->data != NULL && b->data[b->len - 1] != '{') {
         strbuf_append(b, ",", 1);
     }
@@ -23,14 +27,15 @@ void pg_array_add(strbuf *b, const char *elem) {
     }
     strbuf_append(b, "\"", 1);
     const char *run = elem;
-    for (const char *p = elem; *p != '\0'; p++) {
+    const char *end = elem + len;
+    for (const char *p = elem; p < end; p++) {
         if (*p == '"' || *p == '\\') {
             strbuf_append(b, run, (size_t)(p - run));
             strbuf_append(b, "\\", 1);
             run = p;
         }
     }
-    strbuf_puts(b, run);
+    strbuf_append(b, run, (size_t)(end - run));
     strbuf_append(b, "\"", 1);
 }
 

@@ -15,6 +15,8 @@
 void pg_array_open(strbuf *b);
 /* Appends one element (NULL: the SQL NULL). */
 void pg_array_add(strbuf *b, const char *elem);
+/* The same for the len bytes at elem (no NUL needed; they must hold none). */
+void pg_array_addn(strbuf *b, const char *elem, size_t len);
 /* Ends the array literal. */
 void pg_array_close(strbuf *b);
 

@@ -7,10 +7,13 @@
  * - One pooled connection carries the leadership lock, LISTEN outbox and the batches, so
  *   losing it loses the lock too: the loop then stops publishing and competes again.
  * - A standby retries the lock every second.
- * - A leader publishes while rows are due, then sleeps until a NOTIFY or for 1 s.
- * - A Kafka failure leaves the batch unpublished and backs off (1 s doubling to 10 s).
- * - SIGTERM/SIGINT end the loop between batches (a batch waits at most
- *   DELIVERY_TIMEOUT_MS for Kafka); the producer is flushed; exit 0.
+ * - A leader publishes while rows are due, one batch in flight while the next is read
+ *   (relay_outbox.h), then sleeps until a NOTIFY or for 1 s once nothing is in flight.
+ * - A Kafka failure leaves what was in flight unpublished and backs off (1 s doubling to
+ *   10 s); losing the connection forgets the batch in flight (it is sent again).
+ * - SIGTERM/SIGINT end the loop between passes; the batch in flight is waited for (at
+ *   most DELIVERY_TIMEOUT_MS, as each pass) and its rows deleted; the producer is
+ *   flushed; exit 0.
  * Exit codes: 0 stopped, 1 could not start (migrations, Kafka client), 2 bad configuration.
  */
 #include <stdbool.h>
@@ -41,10 +44,12 @@ typedef struct relay_state {
     bool leader;
     bool said_standby;
     int kafka_backoff_ms;
+    relay_pipeline pipeline; /* the batch in flight, on conn's leadership */
 } relay_state;
 
 /* Gives the connection back (reset on its next use when broken); leadership ends. */
 static void drop_connection(relay_state *st) {
+    relay_pipeline_drop(&st->pipeline);
     if (st->conn != NULL) {
         pg_pool_release(st->pool, st->conn);
         st->conn = NULL;
@@ -89,8 +94,8 @@ static bool ensure_leader(relay_state *st) {
 /* One batch and what follows it. */
 static void publish_step(relay_state *st) {
     char err[512];
-    int n = relay_publish_batch(st->conn, st->producer, RELAY_BATCH_MAX, DELIVERY_TIMEOUT_MS, err,
-                                sizeof err);
+    int n = relay_publish_pass(st->conn, st->producer, &st->pipeline, RELAY_BATCH_MAX,
+                               DELIVERY_TIMEOUT_MS, err, sizeof err);
     if (n == RELAY_ERR_POSTGRES) {
         LOG_ERRORF("relay: %s", err);
         pg_conn_mark_broken(st->conn);
@@ -109,7 +114,8 @@ static void publish_step(relay_state *st) {
         return;
     }
     st->kafka_backoff_ms = 0;
-    if (n < RELAY_BATCH_MAX && relay_wait_wakeup(st->conn, IDLE_POLL_MS) != 0) {
+    if (n < RELAY_BATCH_MAX && !relay_pipeline_busy(&st->pipeline) &&
+        relay_wait_wakeup(st->conn, IDLE_POLL_MS) != 0) {
         drop_connection(st);
     }
 }
@@ -120,6 +126,14 @@ static int run_relay(relay_state *st) {
             publish_step(st);
         }
     }
+    if (st->conn != NULL && relay_pipeline_busy(&st->pipeline)) {
+        char err[512];
+        if (relay_pipeline_finish(st->conn, &st->pipeline, DELIVERY_TIMEOUT_MS, err, sizeof err) !=
+            0) {
+            LOG_WARNF("relay: stopping with the last batch not marked (%s); it is sent again", err);
+        }
+    }
+    relay_pipeline_drop(&st->pipeline);
     if (st->conn != NULL) {
         relay_resign(st->conn);
         pg_pool_release(st->pool, st->conn);

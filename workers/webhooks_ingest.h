@@ -5,9 +5,11 @@
  * Owns: the batch handler of the `task-events` consumer (group taskbus-webhooks): for each
  * event, one pending delivery per enabled webhook of the event's user (the Kafka key)
  * whose event_types match (the exact type or "taskbus.task.*") and that existed when the
- * event happened. Rules: the inserts run in the consumer's transaction, together with the
- * stored offsets, and unique (webhook_id, event_id) makes a redelivered event add nothing;
- * a record that is not a task CloudEvent is skipped with a warning (there is nothing to
+ * event happened. Rules: a batch costs two statements whatever its size (one query
+ * matches every event of the batch, one insert adds every delivery); they run in the
+ * consumer's transaction, together with the stored offsets, and unique (webhook_id,
+ * event_id) makes a redelivered event add nothing, in the same batch or a later one; a
+ * record that is not a task CloudEvent is skipped with a warning (there is nothing to
  * deliver); a database error rolls the batch back (-1) for the loop to retry. After the
  * commit the sender is woken (webhooks_sender_wake), so a delivery leaves at once.
  */

@@ -8,6 +8,8 @@
  * sender thread (webhooks_sender.c). Rules:
  * - The consumer and the sender share the pool; the pool holds a connection for each
  *   plus one spare (a failed one is reset on release).
+ * - The consumer's batches commit without waiting for the WAL flush (lazy_commit: why it
+ *   is safe is said where it is set); the sender's statements keep the flush.
  * - SIGTERM/SIGINT: the consumer commits its current batch, the sender finishes the
  *   attempt in hand and records it; exit 0.
  * Exit codes: 0 stopped, 1 could not start or a fatal Kafka error, 2 bad configuration.
@@ -27,7 +29,7 @@
 #include "workers/webhooks_sender.h"
 
 #define POOL_SIZE 3
-#define BATCH_MAX 200
+#define BATCH_MAX 500
 #define BATCH_WAIT_MS 20
 
 typedef struct webhooks_app {
@@ -72,6 +74,12 @@ static int create_loop(const taskbus_config *cfg, webhooks_app *app) {
         .on_batch = webhooks_on_batch,
         .after_commit = webhooks_after_commit,
         .fetch_wait_ms = 50, /* deliveries may start 50 ms later; far fewer fetches */
+        /* The ingest's every effect is a row of the batch transaction. The one thing
+         * outside Postgres, an HTTP delivery, happens only after the sender's claim of the
+         * row committed with a flush, which makes every earlier commit durable too (WAL is
+         * one sequence); so a crash can lose only deliveries nobody acted on yet, and
+         * their events are consumed again with the offsets. */
+        .lazy_commit = true,
         .ctx = app->sender,
     };
     app->loop = kafka_consumer_loop_create(&opts, err, sizeof err);

@@ -18,6 +18,8 @@ import os
 import re
 import threading
 import time
+import uuid
+from datetime import datetime, timedelta, timezone
 
 import jsonschema
 import pytest
@@ -336,3 +338,50 @@ def test_always_failing_webhook_is_disabled_and_owner_notified(api_url, receiver
     after = settled([api], [hook])  # the new event was ingested: it made no delivery
     assert [x["id"] for x in after[hook["id"]]] == [d["id"]], after
     assert len(rec.snapshot()) == seen
+
+
+def _task_event(user_id, type_, at, event_id=None):
+    """A task CloudEvent as the writer publishes it, happening at `at` (a UTC datetime)."""
+    task_id = str(uuid.uuid4())
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+    data = {"id": task_id, "user_id": user_id, "title": "burst", "description": "", "status": "todo",
+            "priority": "medium", "tags": [], "due_at": None, "completed_at": None, "version": 1,
+            "created_at": stamp, "updated_at": stamp}
+    return {"specversion": "1.0", "id": event_id or str(uuid.uuid4()), "source": "/taskbus/api",
+            "type": type_, "time": stamp, "subject": f"tasks/{task_id}",
+            "datacontenttype": "application/json", "data": data}
+
+
+def test_a_burst_of_events_matches_each_webhook_once(api_url, receivers):
+    """One burst on task-events, ingested in as few batches as the consumer makes of it:
+    each event gets one delivery per webhook that wants it (type, "taskbus.task.*", the
+    webhook existing when the event happened), a repeated event id nothing more, another
+    user's event and a record that is no event nothing at all."""
+    from confluent_kafka import Producer
+
+    api = task_user(api_url, "wh-burst")
+    other = task_user(api_url, "wh-burst-other")
+    hook_all = register(api, receivers())
+    hook_created = register(api, receivers(), ["taskbus.task.created"])
+    hook_other = register(other, receivers(), ["taskbus.task.updated"])
+    now = datetime.now(timezone.utc) + timedelta(seconds=1)  # after the registrations
+    created = _task_event(api.id, "taskbus.task.created", now)
+    updated = _task_event(api.id, "taskbus.task.updated", now)
+    before = _task_event(api.id, "taskbus.task.created", now - timedelta(hours=1))  # before the webhooks
+    completed = _task_event(api.id, "taskbus.task.completed", now)
+    others = _task_event(other.id, "taskbus.task.created", now)  # hook_other wants updates only
+    records = [(api.id, created), (api.id, updated), (api.id, before), (api.id, created),
+               (api.id, None), (other.id, others), (api.id, completed)]
+    p = Producer({"bootstrap.servers": env("KAFKA_BROKERS"), "enable.idempotence": True, "linger.ms": 50})
+    for key, ev in records:
+        p.produce("task-events", key=key.encode(), value=b"not an event" if ev is None else json.dumps(ev).encode())
+    assert p.flush(15) == 0, "the burst was not produced"
+
+    got = settled([api, other], [hook_all, hook_created])
+    # Newest first: the deliveries were made in the order of the events (one partition).
+    assert [(d["event_id"], d["event_type"]) for d in got[hook_all["id"]]] == [
+        (e["id"], e["type"]) for e in (completed, updated, created)], got[hook_all["id"]]
+    assert [d["event_id"] for d in got[hook_created["id"]]] == [created["id"]]
+    assert all_deliveries(other, hook_other["id"]) == []
+    for d in got[hook_all["id"]] + got[hook_created["id"]]:
+        assert d["status"] == "delivered" and d["attempts"] == 1, d
