@@ -13,10 +13,10 @@
  * - On revoke, buffered records of the revoked partitions are dropped at once, so a
  *   partition assigned again never yields the same record twice in one batch.
  * - One transaction per batch: lock the offset rows with SELECT ... FOR UPDATE (sorted, so
- *   two members never deadlock; missing rows are inserted and the lock taken again), drop every record below the stored
- *   next offset (replays, a zombie's leftovers), run on_batch, raise the next offsets
- *   (GREATEST, so a late zombie never moves them back) and commit. On failure: roll back
- *   and retry the SAME records from memory after a back-off (Kafka is not asked again).
+ *   two members never deadlock; missing rows are inserted and the lock taken again), drop every
+ * record below the stored next offset (replays, a zombie's leftovers), run on_batch, raise the next
+ * offsets (GREATEST, so a late zombie never moves them back) and commit. On failure: roll back and
+ * retry the SAME records from memory after a back-off (Kafka is not asked again).
  * - after_commit is retried until it returns 0; the loop only moves on afterwards.
  * - While a batch is retried the loop does not poll Kafka; if that outlasts
  *   max.poll.interval.ms the member is dropped from the group, and the row locks plus the

@@ -139,8 +139,7 @@ static void tick(importer_app *app) {
     /* Forget a batch only while the writer is known to keep up: a writer that is down or
      * far behind keeps every batch counted, so the window stays shut (importer_inflight.h). */
     bool may_forget = lag >= 0 && lag <= app->throttle.cfg.max_lag;
-    if (importer_inflight_check(&im->inflight, im->conn, now, may_forget, err, sizeof err) !=
-        0) {
+    if (importer_inflight_check(&im->inflight, im->conn, now, may_forget, err, sizeof err) != 0) {
         drop_connection(app, err);
         return;
     }
@@ -200,9 +199,8 @@ static void step(importer_app *app) {
         /* Idle: the next import slow-starts again (the writer may be busier by then). The
          * ledger is still checked until it is empty, so the next import's first tick does
          * not take the age of long-applied batches for an apply latency. */
-        if (app->im.inflight.n > 0 &&
-            importer_inflight_check(&app->im.inflight, app->im.conn, start, false, err,
-                                    sizeof err) != 0) {
+        if (app->im.inflight.n > 0 && importer_inflight_check(&app->im.inflight, app->im.conn,
+                                                              start, false, err, sizeof err) != 0) {
             drop_connection(app, err);
             return;
         }

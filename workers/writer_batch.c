@@ -215,7 +215,8 @@ static int apply_slice(writer_ctx *ctx, pg_conn *conn, batch *b, size_t lo, size
     LOG_ERRORF("writer: %zu command(s) from %s: %s (sqlstate %s)", hi - lo,
                b->items[lo].cmd->command_id, err, sqlstate);
     if (!data_error(sqlstate) ||
-        savepoint(conn, "ROLLBACK TO SAVEPOINT writer_slice; RELEASE SAVEPOINT writer_slice") != 0) {
+        savepoint(conn, "ROLLBACK TO SAVEPOINT writer_slice; RELEASE SAVEPOINT writer_slice") !=
+            0) {
         return -1;
     }
     for (size_t k = lo; k < hi; k++) {
@@ -244,7 +245,8 @@ static int list_items(batch *b) {
     }
     for (size_t i = 0; i < b->n; i++) {
         if (b->state[i] == REC_DECODED) {
-            b->items[b->nitems] = (writer_item){.cmd = &b->cmds[i], .request_id = b->recs[i].request_id};
+            b->items[b->nitems] =
+                (writer_item){.cmd = &b->cmds[i], .request_id = b->recs[i].request_id};
             b->at[b->nitems++] = i;
         }
     }
@@ -314,8 +316,13 @@ static int record_commands(pg_conn *conn, const batch *b, long long journal_id) 
         char *problem = it->dec.problem != NULL ? json_dumps(it->dec.problem, JSON_COMPACT) : NULL;
         failed = failed || (it->dec.problem != NULL && problem == NULL);
         const char *vals[RECORD_COLUMNS] = {
-            c->command_id, c->user_id, c->task_id, task_command_type_name(c->type),
-            it->dec.applied ? "applied" : "rejected", problem, it->dec.applied ? version : NULL,
+            c->command_id,
+            c->user_id,
+            c->task_id,
+            task_command_type_name(c->type),
+            it->dec.applied ? "applied" : "rejected",
+            problem,
+            it->dec.applied ? version : NULL,
             c->import_id[0] != '\0' ? c->import_id : NULL,
         };
         for (int col = 0; col < RECORD_COLUMNS; col++) {

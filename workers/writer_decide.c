@@ -50,8 +50,7 @@ void writer_world_free(writer_world *w) {
 
 /* The slot of slots[0..nslots) holding id (index + 1 into ids, whose ids sit stride bytes
  * apart), or the empty slot where it would go. */
-static size_t *probe(size_t *slots, size_t nslots, const char *ids, size_t stride,
-                     const char *id) {
+static size_t *probe(size_t *slots, size_t nslots, const char *ids, size_t stride, const char *id) {
     size_t mask = nslots - 1;
     for (size_t i = (size_t)fnv1a64(id) & mask;; i = (i + 1) & mask) {
         if (slots[i] == 0 || strcmp(ids + (slots[i] - 1) * stride, id) == 0) {
@@ -171,8 +170,11 @@ static int decide_create(const writer_world *w, const task_command *c, writer_ta
     memcpy(t->owner, c->user_id, UUID_STR_LEN);
     t->version = 1;
     t->done = is_done(json_string_value(json_object_get(c->fields, "status")));
-    *d = (writer_decision){.applied = true, .op = WRITER_ROW_INSERT, .task_version = 1,
-                           .event_type = "taskbus.task.created", .round = t->changes++};
+    *d = (writer_decision){.applied = true,
+                           .op = WRITER_ROW_INSERT,
+                           .task_version = 1,
+                           .event_type = "taskbus.task.created",
+                           .round = t->changes++};
     return 0;
 }
 
@@ -210,7 +212,7 @@ int writer_decide(writer_world *w, const task_command *const *cmds, size_t n,
     for (size_t i = 0; i < n; i++) {
         const task_command *c = cmds[i];
         writer_task_state *t = task_of(w, c->task_id);
-        int rc = t == NULL                  ? -1
+        int rc = t == NULL                    ? -1
                  : c->type == TASK_CMD_CREATE ? decide_create(w, c, t, &out[i])
                                               : decide_change(c, t, &out[i]);
         if (rc != 0) {

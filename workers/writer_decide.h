@@ -86,8 +86,7 @@ int writer_world_add_user(writer_world *w, const char *id);
 /* Decides cmds[0..n) in order against w (which it updates as it plays them); out[i] is
  * cmds[i]'s decision. The world must hold room for every task cmds name. 0, or -1 (out
  * of memory). Call writer_decision_clear on each out[i] either way. */
-int writer_decide(writer_world *w, const task_command *const *cmds, size_t n,
-                  writer_decision *out);
+int writer_decide(writer_world *w, const task_command *const *cmds, size_t n, writer_decision *out);
 void writer_decision_clear(writer_decision *d);
 
 #endif

@@ -167,7 +167,8 @@ static char *list_to_json(const writer_effect_list *list) {
     for (size_t i = 0; i < list->count; i++) {
         const writer_effect *e = &list->items[i];
         char head[192];
-        int len = snprintf(head, sizeof head, "%s{\"u\":\"%s\",\"t\":\"%s\",\"c\":\"%s\",\"v\":%lld,\"task\":",
+        int len = snprintf(head, sizeof head,
+                           "%s{\"u\":\"%s\",\"t\":\"%s\",\"c\":\"%s\",\"v\":%lld,\"task\":",
                            i > 0 ? "," : "", e->user_id, e->task_id, e->command_id, e->version);
         strbuf_append(&b, head, (size_t)len);
         json_text_string(&b, e->task_value);

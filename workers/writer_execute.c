@@ -189,9 +189,8 @@ static int make_event(run *r, writer_item *it) {
     strbuf_append(&data, tail, (size_t)n);
     char subject[64];
     snprintf(subject, sizeof subject, "tasks/%s", c->task_id);
-    it->event_text = data.failed ? NULL
-                                 : cloudevent_text(it->dec.event_type, subject, data.data,
-                                                   it->event_id);
+    it->event_text =
+        data.failed ? NULL : cloudevent_text(it->dec.event_type, subject, data.data, it->event_id);
     free(data.data);
     if (it->event_text == NULL) {
         set_fail(r, "out of memory building an event");
@@ -482,8 +481,8 @@ int writer_execute(pg_conn *conn, writer_item *items, size_t n, char *sqlstate, 
     if (n == 0) {
         return 0;
     }
-    run r = {.conn = conn, .items = items, .n = n, .sqlstate = sqlstate, .err = err,
-             .errlen = errlen};
+    run r = {
+        .conn = conn, .items = items, .n = n, .sqlstate = sqlstate, .err = err, .errlen = errlen};
     int rc = -1;
     if (writer_world_init(&r.world, n, n) != 0) {
         snprintf(err, errlen, "out of memory for a batch's world");

@@ -13,18 +13,20 @@ from tasks_helpers import env, pg, produce, task_of, task_user
 GARBAGE = b"\x00\xff\xfenot json at all {"
 
 
-@pytest.fixture(scope="module")
-def dlq(api_url):
-    c = EventCollector(env("KAFKA_BROKERS"), "task-commands.dlq")
-    yield c
-    c.close()
+def collecting(topic):
+    """A module-scoped fixture collecting a topic's records for the module's tests."""
+    @pytest.fixture(scope="module")
+    def fixture(api_url):
+        c = EventCollector(env("KAFKA_BROKERS"), topic)
+        yield c
+        c.close()
+
+    return fixture
 
 
-@pytest.fixture(scope="module")
-def commands(api_url):
-    c = EventCollector(env("KAFKA_BROKERS"), "task-commands")
-    yield c
-    c.close()
+dlq = collecting("task-commands.dlq")
+commands = collecting("task-commands")
+task_events = collecting("task-events")
 
 
 def test_bad_commands_go_to_the_dlq_and_the_partition_moves_on(api_url, dlq, commands):
@@ -61,13 +63,6 @@ def test_bad_commands_go_to_the_dlq_and_the_partition_moves_on(api_url, dlq, com
     # Each poison message is parked once, not once per retry.
     for value in (garbage, unknown, missing):
         assert len(dlq.matching(lambda m, v=value: m["raw"] == v)) == 1
-
-
-@pytest.fixture(scope="module")
-def task_events(api_url):
-    c = EventCollector(env("KAFKA_BROKERS"), "task-events")
-    yield c
-    c.close()
 
 
 def test_a_command_postgres_refuses_goes_to_the_dlq_alone(api_url, dlq, task_events):

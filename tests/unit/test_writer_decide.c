@@ -64,7 +64,7 @@ static void update(fixture *f, const char *user, const char *task, long long exp
         status != NULL ? json_pack("{s:s}", "status", status) : json_pack("{s:s}", "title", "x"));
 }
 
-static void delete(fixture *f, const char *user, const char *task, long long expected) {
+static void delete (fixture *f, const char *user, const char *task, long long expected) {
     add(f, TASK_CMD_DELETE, user, task, expected, NULL);
 }
 
@@ -116,9 +116,9 @@ static void test_create_rules(void **state) {
     fixture *f = fresh();
     assert_int_equal(writer_world_add_task(&f->world, T2, BOB, 4, false), 0);
     create(f, ALICE, T1, "todo");
-    create(f, ALICE, T2, "todo");  /* Bob's id: exists */
-    create(f, GHOST, T3, "todo");  /* no such user */
-    create(f, BOB, T3, "done");    /* the ghost's create changed nothing */
+    create(f, ALICE, T2, "todo"); /* Bob's id: exists */
+    create(f, GHOST, T3, "todo"); /* no such user */
+    create(f, BOB, T3, "done");   /* the ghost's create changed nothing */
     decide(f);
     assert_applied(&f->out[0], WRITER_ROW_INSERT, 1, "taskbus.task.created", 0);
     assert_rejected(&f->out[1], 409, "/problems/conflict", "task " T2 " already exists");
@@ -136,14 +136,14 @@ static void test_change_rules(void **state) {
     fixture *f = fresh();
     assert_int_equal(writer_world_add_task(&f->world, T1, ALICE, 3, false), 0);
     assert_int_equal(writer_world_add_task(&f->world, T2, BOB, 7, true), 0);
-    update(f, BOB, T1, -1, NULL);      /* Alice's task: not found for Bob */
-    update(f, ALICE, T3, -1, NULL);    /* no such task */
-    update(f, ALICE, T1, 2, NULL);     /* stale */
-    update(f, ALICE, T1, 3, "done");   /* completes, 4 */
-    update(f, ALICE, T1, -1, "done");  /* done again: an update, 5 */
-    delete(f, BOB, T2, 6);             /* stale delete */
-    delete(f, BOB, T2, 7);             /* tombstone 8 */
-    update(f, BOB, T2, -1, "todo");    /* deleted: not found */
+    update(f, BOB, T1, -1, NULL);     /* Alice's task: not found for Bob */
+    update(f, ALICE, T3, -1, NULL);   /* no such task */
+    update(f, ALICE, T1, 2, NULL);    /* stale */
+    update(f, ALICE, T1, 3, "done");  /* completes, 4 */
+    update(f, ALICE, T1, -1, "done"); /* done again: an update, 5 */
+    delete (f, BOB, T2, 6);           /* stale delete */
+    delete (f, BOB, T2, 7);           /* tombstone 8 */
+    update(f, BOB, T2, -1, "todo");   /* deleted: not found */
     decide(f);
     assert_rejected(&f->out[0], 404, "/problems/not-found", "task " T1 " not found");
     assert_rejected(&f->out[1], 404, "/problems/not-found", "task " T3 " not found");
@@ -167,8 +167,8 @@ static void test_repeated_ids_take_rounds(void **state) {
     update(f, ALICE, T1, 1, "in_progress");
     update(f, BOB, T2, 1, NULL);
     update(f, ALICE, T1, 1, NULL); /* lost the race with the first update: 412 */
-    delete(f, ALICE, T1, 2);
-    create(f, BOB, T1, "done"); /* the id is free again, and Bob may take it */
+    delete (f, ALICE, T1, 2);
+    create(f, BOB, T1, "done");     /* the id is free again, and Bob may take it */
     update(f, ALICE, T1, -1, NULL); /* Bob's now */
     decide(f);
     assert_applied(&f->out[0], WRITER_ROW_INSERT, 1, "taskbus.task.created", 0);
