@@ -3,8 +3,10 @@
  *
  * Owns: start-up (pools, the dead-letter producer, curl's global state; the command line,
  * configuration, logging, signals and migrations through shared/daemon_startup.c), the
- * consumer loop (group taskbus-notifier, one record per batch: see notifier_send.h for
- * why) and shutdown. Rules: templates are read from <TASKBUS_SCHEMAS_DIR>/../workers/
+ * consumer loop (group taskbus-notifier, batches of NOTIFIER_BATCH_MAX records: see
+ * notifier_send.h for how a batch keeps the duplicate window one message wide) and
+ * shutdown. The pool holds two connections: the loop's batch transaction and the one
+ * that records sent ids. Rules: templates are read from <TASKBUS_SCHEMAS_DIR>/../workers/
  * templates (the source tree's layout, kept by the image). SIGTERM/SIGINT finish the
  * current record (a retry back-off is cut short and the record redone on the next
  * start), flush the producer and exit 0.
@@ -27,7 +29,6 @@
 
 #define NOTIFIER_GROUP "taskbus-notifier"
 #define FLUSH_MS 5000
-#define BATCH_MAX 1
 #define BATCH_WAIT_MS 50
 
 typedef struct notifier_app {
@@ -41,6 +42,8 @@ static int fill_ctx(const taskbus_config *cfg, notifier_app *app) {
     notifier_ctx *nc = &app->ctx;
     nc->cfg = cfg;
     nc->producer = app->producer;
+    nc->pg = app->pg;
+    notifier_ctx_reset_memory(nc);
     int n1 = snprintf(nc->dlq_topic, sizeof nc->dlq_topic, "%s.dlq", NOTIFICATION_TOPIC);
     int n2 = snprintf(nc->templates_dir, sizeof nc->templates_dir, "%s/../workers/templates",
                       cfg->schemas_dir);
@@ -80,7 +83,7 @@ static int create_loop(const taskbus_config *cfg, notifier_app *app) {
         .group_id = NOTIFIER_GROUP,
         .topics = topics,
         .ntopics = 1,
-        .batch_max = BATCH_MAX,
+        .batch_max = NOTIFIER_BATCH_MAX,
         .batch_wait_ms = BATCH_WAIT_MS,
         .pg = app->pg,
         .on_batch = notifier_on_batch,

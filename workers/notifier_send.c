@@ -1,11 +1,14 @@
 /*
- * notifier_send.c: one notification record: skip, send (with retries) or dead-letter.
+ * notifier_send.c: a batch of notification records: skip, send (with retries) or
+ * dead-letter each (see notifier_send.h).
  *
- * Owns: the retry loop and the sent_notifications record. Rules: transient failures are
- * retried in place up to TASKBUS_NOTIFY_MAX_ATTEMPTS with full-jitter backoff; a
- * permanent failure, a malformed message or the last attempt goes to notifications.dlq
- * synchronously (the record's offset commits only once Kafka holds the dead letter);
- * nothing is written to sent_notifications for a dead letter, so a replay can send it.
+ * Owns: the batch's check of sent ids, the retry loop, the sent_notifications record and
+ * the memory of rolled-back attempts. Rules: transient failures are retried in place up to
+ * TASKBUS_NOTIFY_MAX_ATTEMPTS with full-jitter backoff, by the first record of a batch
+ * attempt that reaches SMTP only; a permanent failure, a malformed message or the last
+ * attempt goes to notifications.dlq synchronously (the record's offset commits only once
+ * Kafka holds the dead letter); nothing is written to sent_notifications for a dead
+ * letter, so a replay can send it.
  */
 #include "workers/notifier_send.h"
 
@@ -18,16 +21,20 @@
 #include "shared/daemon_signals.h"
 #include "shared/log.h"
 #include "shared/notification.h"
+#include "shared/pg_array.h"
+#include "shared/strbuf.h"
 #include "shared/time_util.h"
 #include "shared/uuid7.h"
 #include "workers/notifier_mail.h"
 #include "workers/notifier_template.h"
 
 #define BACKOFF_CAP_MS 60000
+#define RECORD_ACQUIRE_MS 5000
 
 static const pg_stmt SENT_CHECK = {
-    .name = "notifier_sent_check",
-    .sql = "SELECT 1 FROM sent_notifications WHERE notification_id = $1::uuid",
+    .name = "notifier_sent_check_batch",
+    .sql = "SELECT notification_id::text FROM sent_notifications"
+           " WHERE notification_id = ANY($1::uuid[])",
     .nparams = 1,
 };
 
@@ -40,6 +47,21 @@ static const pg_stmt SENT_RECORD = {
 
 typedef enum { STEP_DONE = 0, STEP_FAILED = -1 } step;
 
+/* One record of the batch. */
+typedef struct note {
+    const kafka_record *rec;
+    json_t *msg;    /* NULL: malformed */
+    const char *id; /* notification_id, into msg */
+    bool sent;      /* recorded as sent (before or during this batch) */
+} note;
+
+/* The batch being handled. */
+typedef struct batch {
+    notifier_ctx *nc;
+    pg_conn *recorder; /* autocommit connection for the records; acquired when first needed */
+    bool smtp_tried;   /* a record of this attempt already went to SMTP */
+} batch;
+
 int notifier_backoff_ms(int base_ms, int attempt) {
     long long cap = base_ms;
     for (int i = 2; i < attempt && cap < BACKOFF_CAP_MS; i++) {
@@ -50,6 +72,37 @@ int notifier_backoff_ms(int base_ms, int attempt) {
     }
     return (int)randombytes_uniform((uint32_t)cap + 1);
 }
+
+/* --- the memory of rolled-back attempts ----------------------------------------------- */
+
+void notifier_ctx_reset_memory(notifier_ctx *nc) {
+    for (size_t i = 0; i < NOTIFIER_MEMORY; i++) {
+        nc->memory[i] = (notifier_memory){.offset = -1};
+    }
+    nc->memory_next = 0;
+}
+
+static notifier_memory *recall(notifier_ctx *nc, const kafka_record *rec) {
+    for (size_t i = 0; i < NOTIFIER_MEMORY; i++) {
+        notifier_memory *m = &nc->memory[i];
+        if (m->offset == rec->offset && m->partition == rec->partition) {
+            return m;
+        }
+    }
+    return NULL;
+}
+
+static notifier_memory *remember(notifier_ctx *nc, const kafka_record *rec) {
+    notifier_memory *m = recall(nc, rec);
+    if (m == NULL) {
+        m = &nc->memory[nc->memory_next];
+        nc->memory_next = (nc->memory_next + 1) % NOTIFIER_MEMORY;
+        *m = (notifier_memory){.partition = rec->partition, .offset = rec->offset};
+    }
+    return m;
+}
+
+/* --- dead letters and records ----------------------------------------------------------- */
 
 static int dlq_send(notifier_ctx *nc, const kafka_record *rec, const char *reason, int attempts) {
     char why[512];
@@ -80,31 +133,41 @@ static int dlq_send(notifier_ctx *nc, const kafka_record *rec, const char *reaso
     }
     LOG_WARNF("notifier: %s[%" PRId32 "]@%" PRId64 " dead-lettered after %d attempt(s): %s",
               rec->topic, rec->partition, rec->offset, attempts, why);
+    remember(nc, rec)->dead = true; /* a redo of a rolled-back attempt must not send it twice */
     return STEP_DONE;
 }
 
-/* 1 recorded as sent, 0 not, -1 Postgres failed. */
-static int already_sent(pg_conn *conn, const char *id) {
-    const char *values[1] = {id};
-    PGresult *res = pg_exec_stmt(conn, &SENT_CHECK, values);
-    int rc = res != NULL && pg_result_ok(res) ? (PQntuples(res) > 0) : -1;
-    if (rc < 0) {
-        LOG_WARNF("notifier: %s", res != NULL ? PQresultErrorMessage(res) : "connection failed");
+/* The connection that records sent ids, acquired on first use. NULL when Postgres fails. */
+static pg_conn *recorder(batch *b) {
+    if (b->recorder == NULL) {
+        char err[256];
+        b->recorder = pg_pool_acquire(b->nc->pg, RECORD_ACQUIRE_MS, err, sizeof err);
+        if (b->recorder == NULL) {
+            LOG_WARNF("notifier: %s", err);
+        }
+    }
+    return b->recorder;
+}
+
+/* Records a sent id at once (autocommit on the recorder). */
+static int record_sent(batch *b, note *n) {
+    const char *values[3] = {n->id, json_string_value(json_object_get(n->msg, "kind")),
+                             json_string_value(json_object_get(n->msg, "user_id"))};
+    pg_conn *conn = recorder(b);
+    PGresult *res = conn != NULL ? pg_exec_stmt(conn, &SENT_RECORD, values) : NULL;
+    int rc = res != NULL && pg_result_ok(res) ? STEP_DONE : STEP_FAILED;
+    if (rc != STEP_DONE && conn != NULL) {
+        LOG_WARNF("notifier: recording %s: %s", n->id,
+                  res != NULL ? PQresultErrorMessage(res) : "connection failed");
     }
     PQclear(res);
+    if (rc == STEP_DONE) {
+        n->sent = true;
+    }
     return rc;
 }
 
-static int record_sent(pg_conn *conn, const char *id, const char *kind, const char *user_id) {
-    const char *values[3] = {id, kind, user_id};
-    PGresult *res = pg_exec_stmt(conn, &SENT_RECORD, values);
-    int rc = res != NULL && pg_result_ok(res) ? STEP_DONE : STEP_FAILED;
-    if (rc != STEP_DONE) {
-        LOG_WARNF("notifier: %s", res != NULL ? PQresultErrorMessage(res) : "connection failed");
-    }
-    PQclear(res);
-    return rc;
-}
+/* --- one message ------------------------------------------------------------------------ */
 
 /* The template variables: the message's data plus to, kind, user_id, notification_id. */
 static json_t *template_vars(const json_t *msg) {
@@ -147,31 +210,44 @@ static char *build_message(notifier_ctx *nc, const json_t *msg, size_t *len, cha
 }
 
 /* Sends with retries. STEP_DONE when sent and recorded, or dead-lettered. */
-static int send_with_retries(notifier_ctx *nc, pg_conn *conn, const kafka_record *rec,
-                             const json_t *msg, const char *mime, size_t len) {
-    const char *id = json_string_value(json_object_get(msg, "notification_id"));
-    const char *to = json_string_value(json_object_get(msg, "to"));
+static int send_with_retries(batch *b, note *n, const char *mime, size_t len) {
+    notifier_ctx *nc = b->nc;
+    const char *to = json_string_value(json_object_get(n->msg, "to"));
+    const char *kind = json_string_value(json_object_get(n->msg, "kind"));
+    if (recorder(b) == NULL) {
+        return STEP_FAILED; /* nothing sent yet: the redo finds it unsent */
+    }
+    notifier_memory *past = recall(nc, n->rec);
+    int done = past != NULL ? past->attempts : 0; /* attempts of rolled-back tries */
+    bool first = !b->smtp_tried;                  /* the attempt's first message to reach SMTP */
     char err[512] = "";
     int max = nc->cfg->notify_max_attempts;
-    for (int attempt = 1; attempt <= max; attempt++) {
-        if (attempt > 1 &&
+    for (int attempt = done + 1; attempt <= max; attempt++) {
+        if (attempt > done + 1 &&
             daemon_sleep_ms(notifier_backoff_ms(nc->cfg->notify_backoff_ms, attempt))) {
+            remember(nc, n->rec)->attempts = attempt - 1;
             return STEP_FAILED; /* stopping: nothing recorded, the next start redoes it */
         }
+        b->smtp_tried = true;
         mail_outcome out =
             notifier_mail_send(nc->cfg->smtp_url, nc->from_addr, to, mime, len, err, sizeof err);
         if (out == MAIL_SENT) {
-            LOG_INFOF("notifier: sent %s (%s) on attempt %d", id,
-                      json_string_value(json_object_get(msg, "kind")), attempt);
-            return record_sent(conn, id, json_string_value(json_object_get(msg, "kind")),
-                               json_string_value(json_object_get(msg, "user_id")));
+            LOG_INFOF("notifier: sent %s (%s) on attempt %d", n->id, kind, attempt);
+            return record_sent(b, n);
         }
-        LOG_WARNF("notifier: %s attempt %d/%d: %s", id, attempt, max, err);
+        LOG_WARNF("notifier: %s attempt %d/%d: %s", n->id, attempt, max, err);
         if (out == MAIL_PERMANENT) {
-            return dlq_send(nc, rec, err, attempt);
+            return dlq_send(nc, n->rec, err, attempt);
+        }
+        if (!first && attempt < max) {
+            /* Not the attempt's first message: end the attempt rather than hold the batch
+             * transaction through this one's retries; the redo starts with it. */
+            remember(nc, n->rec)->attempts = attempt;
+            LOG_INFOF("notifier: %s is retried first in the batch's next attempt", n->id);
+            return STEP_FAILED;
         }
     }
-    return dlq_send(nc, rec, err, max);
+    return dlq_send(nc, n->rec, err, max);
 }
 
 /* The message of rec when well formed (new reference), else NULL with err. */
@@ -191,36 +267,98 @@ static json_t *parse_record(const kafka_record *rec, char *err, size_t errlen) {
     return msg;
 }
 
-static int handle_record(notifier_ctx *nc, pg_conn *conn, const kafka_record *rec) {
-    char err[512];
-    json_t *msg = parse_record(rec, err, sizeof err);
-    if (msg == NULL) {
-        return dlq_send(nc, rec, err, 0);
+static int handle_note(batch *b, note *notes, size_t i) {
+    note *n = &notes[i];
+    notifier_memory *past = recall(b->nc, n->rec);
+    if (past != NULL && past->dead) {
+        return STEP_DONE; /* dead-lettered by an attempt that was rolled back */
     }
-    const char *id = json_string_value(json_object_get(msg, "notification_id"));
-    int sent = already_sent(conn, id);
-    int rc = STEP_DONE;
-    if (sent < 0) {
-        rc = STEP_FAILED;
-    } else if (sent > 0) {
-        LOG_INFOF("notifier: %s was already sent; skipped", id);
-    } else {
-        size_t len = 0;
-        char *mime = build_message(nc, msg, &len, err, sizeof err);
-        rc = mime != NULL ? send_with_retries(nc, conn, rec, msg, mime, len)
-                          : dlq_send(nc, rec, err, 0);
-        free(mime);
+    char err[512] = "malformed notification";
+    if (n->msg == NULL) {
+        return dlq_send(b->nc, n->rec, err, 0);
     }
-    json_decref(msg);
+    for (size_t k = 0; !n->sent && k < i; k++) {
+        n->sent = notes[k].sent && notes[k].msg != NULL && strcmp(notes[k].id, n->id) == 0;
+    }
+    if (n->sent) {
+        LOG_INFOF("notifier: %s was already sent; skipped", n->id);
+        return STEP_DONE;
+    }
+    size_t len = 0;
+    char *mime = build_message(b->nc, n->msg, &len, err, sizeof err);
+    int rc = mime != NULL ? send_with_retries(b, n, mime, len) : dlq_send(b->nc, n->rec, err, 0);
+    free(mime);
     return rc;
 }
 
-int notifier_on_batch(void *ctx, pg_conn *conn, const kafka_record *records, size_t count) {
-    notifier_ctx *nc = ctx;
+/* Marks the notes whose ids sent_notifications holds. 0, or -1 when Postgres failed. */
+static int mark_sent(pg_conn *conn, note *notes, size_t count) {
+    strbuf ids = {0};
+    pg_array_open(&ids);
     for (size_t i = 0; i < count; i++) {
-        if (handle_record(nc, conn, &records[i]) != STEP_DONE) {
-            return -1;
+        if (notes[i].msg != NULL) {
+            pg_array_add(&ids, notes[i].id);
         }
     }
+    pg_array_close(&ids);
+    if (ids.failed) {
+        free(ids.data);
+        return -1;
+    }
+    const char *values[1] = {ids.data};
+    PGresult *res = pg_exec_stmt(conn, &SENT_CHECK, values);
+    free(ids.data);
+    if (res == NULL || !pg_result_ok(res)) {
+        LOG_WARNF("notifier: %s", res != NULL ? PQresultErrorMessage(res) : "connection failed");
+        PQclear(res);
+        return -1;
+    }
+    for (int r = 0; r < PQntuples(res); r++) {
+        for (size_t i = 0; i < count; i++) {
+            if (notes[i].msg != NULL && strcmp(notes[i].id, PQgetvalue(res, r, 0)) == 0) {
+                notes[i].sent = true;
+            }
+        }
+    }
+    PQclear(res);
     return 0;
+}
+
+/* The memory is for redoing one batch: a batch none of whose records it holds is a new
+ * one, and what came before is forgotten. */
+static void forget_other_batches(notifier_ctx *nc, const kafka_record *records, size_t count) {
+    for (size_t i = 0; i < count; i++) {
+        if (recall(nc, &records[i]) != NULL) {
+            return;
+        }
+    }
+    notifier_ctx_reset_memory(nc);
+}
+
+int notifier_on_batch(void *ctx, pg_conn *conn, const kafka_record *records, size_t count) {
+    batch b = {.nc = ctx};
+    forget_other_batches(b.nc, records, count);
+    note *notes = calloc(count > 0 ? count : 1, sizeof *notes);
+    if (notes == NULL) {
+        LOG_ERRORF("notifier: out of memory for a batch");
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        char err[64];
+        notes[i].rec = &records[i];
+        notes[i].msg = parse_record(&records[i], err, sizeof err);
+        notes[i].id = json_string_value(json_object_get(notes[i].msg, "notification_id"));
+    }
+    int rc = mark_sent(conn, notes, count) == 0 ? STEP_DONE : STEP_FAILED;
+    for (size_t i = 0; rc == STEP_DONE && i < count; i++) {
+        rc = handle_note(&b, notes, i);
+    }
+    if (b.recorder != NULL) {
+        pg_pool_release(b.nc->pg, b.recorder);
+    }
+    for (size_t i = 0; i < count; i++) {
+        json_decref(notes[i].msg);
+    }
+    free(notes);
+    return rc == STEP_DONE ? 0 : -1;
 }

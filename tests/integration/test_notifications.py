@@ -11,8 +11,10 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 import urllib.parse
+import uuid
 
 import jsonschema
 import psycopg
@@ -221,3 +223,38 @@ def test_mail_waits_for_a_stopped_notifier_and_arrives_once(api_url, mail_dir):
     for u in users:
         assert len(mails_to(mail_dir, u.email)) == 1, u.email
         assert len(sent_rows(u.id)) == 1
+
+
+def test_a_burst_is_sent_once_each_even_when_one_fails_in_the_middle(mail_dir):
+    """A burst of notifications, read in batches: every one is sent once; one whose first
+    two attempts fail (451) is sent once too (when others of its batch went before it, the
+    batch is redone with it first, and what was sent before it is not sent again); a
+    notification repeated inside the burst is sent once."""
+    from confluent_kafka import Producer
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
+    from bench_common import uuid7
+
+    user_id = str(uuid.uuid4())
+    addresses = [unique_email(f"burst{i}") for i in range(30)]
+    msgs = []
+    for i, to in enumerate(addresses):
+        nid = uuid7()
+        msgs.append({"id": nid, "notification_id": nid, "kind": "due_soon", "user_id": user_id, "to": to,
+                     "data": {"task_id": str(uuid.uuid4()), "title": f"burst {i}",
+                              "due_at": "2030-01-01T10:00:00.000Z"},
+                     "created_at": "2030-01-01T09:00:00.000Z"})
+    fail_next(mail_dir, 2, 451, addresses[12])
+    try:
+        p = Producer({"bootstrap.servers": _env("KAFKA_BROKERS"), "enable.idempotence": True, "linger.ms": 50})
+        for m in msgs[:20] + [msgs[3]] + msgs[20:]:  # one repeated in the middle
+            p.produce(NOTIFICATIONS, key=user_id.encode(), value=json.dumps(m).encode())
+        assert p.flush(15) == 0, "the burst was not produced"
+        wait_group_caught_up(NOTIFIER_GROUP, NOTIFICATIONS, timeout=MAIL_TIMEOUT)
+        assert not os.path.exists(os.path.join(mail_dir, ".fail-next")), \
+            "the catcher did not refuse the two attempts: the retries were not exercised"
+        for to in addresses:
+            assert len(mails_to(mail_dir, to)) == 1, f"{to}: {len(mails_to(mail_dir, to))} mail(s)"
+        assert sorted(i for i, _ in sent_rows(user_id)) == sorted(m["notification_id"] for m in msgs)
+    finally:
+        clear_fail(mail_dir)
