@@ -31,6 +31,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "shared/kafka_conf.h"
 #include "shared/log.h"
 #include "shared/strbuf.h"
 #include "shared/metrics.h"
@@ -302,19 +303,6 @@ static int copy_options(kafka_consumer_loop *loop, const kafka_consumer_options 
     return 0;
 }
 
-/* Sets each key of kv[0..n). 0, or -1 with err. */
-static int conf_set_all(rd_kafka_conf_t *conf, const char *const (*kv)[2], size_t n, char *err,
-                        size_t errlen) {
-    for (size_t i = 0; i < n; i++) {
-        char why[256];
-        if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], why, sizeof why) != RD_KAFKA_CONF_OK) {
-            snprintf(err, errlen, "kafka consumer config %s: %s", kv[i][0], why);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 static rd_kafka_conf_t *make_conf(kafka_consumer_loop *loop, const char *brokers, char *err,
                                   size_t errlen) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -335,14 +323,14 @@ static rd_kafka_conf_t *make_conf(kafka_consumer_loop *loop, const char *brokers
          * librdkafka's 45 s, so a crashed worker stalls its partitions briefly. */
         {"session.timeout.ms", "10000"},
         {"heartbeat.interval.ms", "2000"},
+        {NULL, NULL},
     };
     char wait[16];
     snprintf(wait, sizeof wait, "%d", loop->fetch_wait_ms);
-    const char *const bulk[][2] = {{"fetch.wait.max.ms", wait},
-                                   {"fetch.min.bytes", KAFKA_BULK_FETCH_BYTES}};
-    if (conf_set_all(conf, kv, sizeof kv / sizeof kv[0], err, errlen) != 0 ||
-        (loop->fetch_wait_ms > 0 &&
-         conf_set_all(conf, bulk, sizeof bulk / sizeof bulk[0], err, errlen) != 0)) {
+    const char *const bulk[][2] = {
+        {"fetch.wait.max.ms", wait}, {"fetch.min.bytes", KAFKA_BULK_FETCH_BYTES}, {NULL, NULL}};
+    if (kafka_conf_set_all(conf, kv, err, errlen) != 0 ||
+        (loop->fetch_wait_ms > 0 && kafka_conf_set_all(conf, bulk, err, errlen) != 0)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "shared/kafka_conf.h"
 #include "shared/errbuf.h"
 #include "shared/log.h"
 #include "shared/metrics.h"
@@ -129,18 +130,6 @@ static void *poller_main(void *arg) {
     return NULL;
 }
 
-static int conf_set_all(rd_kafka_conf_t *conf, const char *const kv[][2], char *err,
-                        size_t errlen) {
-    for (size_t i = 0; kv[i][0] != NULL; i++) {
-        char why[256];
-        if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], why, sizeof why) != RD_KAFKA_CONF_OK) {
-            errbuf_setf(err, errlen, "kafka config %s: %s", kv[i][0], why);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 kafka_producer *kafka_producer_create(const char *brokers, const char *client_id,
                                       int message_timeout_ms, char *err, size_t errlen) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -161,7 +150,7 @@ kafka_producer *kafka_producer_create(const char *brokers, const char *client_id
         {"message.timeout.ms", timeout},
         {NULL, NULL},
     };
-    if (brokers == NULL || conf_set_all(conf, kv, err, errlen) != 0) {
+    if (brokers == NULL || kafka_conf_set_all(conf, kv, err, errlen) != 0) {
         if (brokers == NULL) {
             errbuf_setf(err, errlen, "kafka producer: no brokers");
         }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "shared/errbuf.h"
+#include "shared/kafka_conf.h"
 #include "shared/log.h"
 #include "shared/time_util.h"
 #include "workers/importer_sql.h"
@@ -49,11 +50,12 @@ importer_lag *importer_lag_create(const char *brokers, const char *topic, const 
         errbuf_setf(err, errlen, "importer lag: out of memory");
         goto fail;
     }
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, why, sizeof why) !=
-            RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "client.id", "taskbus-importer-lag", why, sizeof why) !=
-            RD_KAFKA_CONF_OK) {
-        errbuf_setf(err, errlen, "importer lag: kafka config: %s", why);
+    const char *const kv[][2] = {
+        {"bootstrap.servers", brokers},
+        {"client.id", "taskbus-importer-lag"},
+        {NULL, NULL},
+    };
+    if (kafka_conf_set_all(conf, kv, err, errlen) != 0) {
         goto fail;
     }
     rd_kafka_conf_set_log_cb(conf, quiet_log);
