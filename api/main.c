@@ -20,7 +20,7 @@
 #include "api/instance_lease.h"
 #include "api/near_cache.h"
 #include "api/near_cache_lease.h"
-#include "api/rate_limits.h"
+#include "api/rate_limiter.h"
 #include "api/sse_hub.h"
 #include "api/user_deletions.h"
 #include "shared/config.h"

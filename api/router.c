@@ -17,7 +17,7 @@
 #include "api/access_log.h"
 #include "api/auth_middleware.h"
 #include "api/client_ip.h"
-#include "api/rate_limits.h"
+#include "api/rate_limiter.h"
 #include "api/request_body.h"
 #include "api/request_id.h"
 #include "api/routes.h"

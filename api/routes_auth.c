@@ -16,7 +16,7 @@
 #include "api/account_validation.h"
 #include "api/auth_password.h"
 #include "api/auth_sessions.h"
-#include "api/rate_limits.h"
+#include "api/rate_limiter.h"
 #include "api/request_body.h"
 #include "api/routes.h"
 #include "api/routes_verify.h"

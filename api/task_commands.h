@@ -25,7 +25,7 @@
 #include <stddef.h>
 
 #include "api/http_context.h"
-#include "shared/task_command.h"
+#include "shared/task_command_codec.h"
 
 /* How long after message.timeout.ms a delivery report may still come: librdkafka
  * scans for timed-out messages once a second. */

@@ -21,7 +21,7 @@
 
 #define NOTIFICATION_TOPIC "notifications"
 
-/* Kinds (each has workers/templates/<kind>.txt and .html):
+/* Kinds (each has workers/notifier/templates/<kind>.txt and .html):
  *   "welcome"           data: {verify_url}
  *   "password_changed"  data: {}
  *   "due_soon"          data: {task_id, title, due_at}

@@ -2,7 +2,7 @@
 --
 -- Owns: the request rotation. Arguments (after --): USERS_FILE (one POST user id a line,
 -- the users post_task.lua writes as). Each request carries, as body, a task.create command
--- in the wire form of shared/task_command.c for the bench POST's task (same fields, about
+-- in the wire form of shared/task_command_codec.c for the bench POST's task (same fields, about
 -- the size of what the API produces) and, as X-Bench-Key, its user id: the message is
 -- keyed and sized like the API's. Requests rotate over the users, as post_task.lua does,
 -- so the messages spread over the partitions the same way.

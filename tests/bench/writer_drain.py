@@ -1,7 +1,7 @@
 """Writer drain rate: a backlog of N task commands applied from cold (tests/bench/run).
 
 Owns: stopping taskbus-writer, producing N task.create commands straight to Kafka in the
-wire form of shared/task_command.h (schemas/commands/task-command.json), keyed by the
+wire form of shared/task_command_codec.h (schemas/commands/task-command.json), keyed by the
 drain users' ids, starting the writer and timing until every command is in `commands`;
 writes <work>/drain.json. With --lag-timeout > 0 (the default), also how long after the
 writer finished the relay had published every outbox row and each consumer group (every

@@ -428,14 +428,14 @@ def test_dockerfile_runtime_is_non_root_with_a_health_check(compose):
     copies = " ".join(ins for ins in runtime if ins.upper().startswith("COPY"))
     for b in BINARIES:
         assert b in copies or "/out/bin" in copies, f"the runtime stage does not get {b}"
-    # taskbus-notifier reads <TASKBUS_SCHEMAS_DIR>/../workers/templates.
+    # taskbus-notifier reads <TASKBUS_SCHEMAS_DIR>/../workers/notifier/templates.
     env = " ".join(ins for ins in runtime if ins.upper().startswith("ENV"))
     m = re.search(r"TASKBUS_SCHEMAS_DIR=(\S+)", env)
     assert m, "the runtime sets no TASKBUS_SCHEMAS_DIR"
-    templates_dir = str(Path(m.group(1)).parent / "workers" / "templates")
-    assert re.search(rf"COPY\s+--from=\S+\s+/src/workers/templates/?\s+{re.escape(templates_dir)}/?(\s|$)", copies), (
+    templates_dir = str(Path(m.group(1)).parent / "workers" / "notifier" / "templates")
+    assert re.search(rf"COPY\s+--from=\S+\s+/src/workers/notifier/templates/?\s+{re.escape(templates_dir)}/?(\s|$)", copies), (
         f"the e-mail templates are not copied to {templates_dir}")
-    assert sorted(p.name for p in (REPO / "workers" / "templates").glob("*.txt")), "no e-mail templates"
+    assert sorted(p.name for p in (REPO / "workers" / "notifier" / "templates").glob("*.txt")), "no e-mail templates"
 
 
 def test_dockerfile_builds_the_binaries_with_the_repository_cmake():

@@ -1,4 +1,4 @@
-"""The relay keeps one batch in flight while it reads the next (workers/relay_outbox.h):
+"""The relay keeps one batch in flight while it reads the next (workers/relay/relay_outbox.h):
 a burst larger than several batches is published once, in order per key, and its rows are
 deleted; a row that commits late with a lower id than rows already published (or in flight)
 is still published. Rows are written to the outbox directly, on `user-events` (a topic no

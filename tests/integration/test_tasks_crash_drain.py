@@ -2,7 +2,7 @@
 "Guarantees that must survive").
 
 With the writer stopped, a seeded, deterministic mix of task commands is produced straight
-to `task-commands` in the wire form of shared/task_command.h (as tests/bench/writer_drain.py
+to `task-commands` in the wire form of shared/task_command_codec.h (as tests/bench/writer_drain.py
 does), keyed by twelve fresh users, two on each partition: mostly creates, then updates
 and deletes of tasks created earlier in the same stream (with and without an expected
 version; some move a task into done), and commands that must be rejected (412: a stale

@@ -66,7 +66,7 @@ def test_bad_commands_go_to_the_dlq_and_the_partition_moves_on(api_url, dlq, com
 
 
 def test_a_command_postgres_refuses_goes_to_the_dlq_alone(api_url, dlq, task_events):
-    """The careful path (workers/writer_batch.c): a command the writer decides to apply but
+    """The careful path (workers/writer/writer_batch.c): a command the writer decides to apply but
     Postgres refuses with a data error (here a CHECK constraint that refuses one title,
     added for the test) is undone and isolated by halving its batch inside savepoints;
     it alone goes to the DLQ with its reason, and every other command, before and after

@@ -1,6 +1,6 @@
 /*
  * test_importer_throttle.c: the importer's AIMD throttle and fair share
- * (workers/importer_throttle.c), with a clock the test moves: slow start doubles per
+ * (workers/importer/importer_throttle.c), with a clock the test moves: slow start doubles per
  * round up to the ceiling, additive increase above the threshold, multiplicative
  * decrease on latency and on lag (once per round trip), the base latency's minimum filter
  * that the latency threshold rides on, the floor, growth only of a used
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
-#include "workers/importer_throttle.h"
+#include "workers/importer/importer_throttle.h"
 
 #define MS 1000000LL
 #define S 1000000000LL

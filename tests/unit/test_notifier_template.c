@@ -3,8 +3,8 @@
  *
  * Owns: checks of {{placeholder}} rendering (escaping in HTML only, missing values are
  * errors, stray braces stay), the Subject line (no CR/LF survives), every shipped
- * template rendering with its kind's data, and the message's headers and parts. Rules:
- * the workers' sources are compiled in here (unit tests link only the API library).
+ * template rendering with its kind's data, and the message's headers and parts. Links
+ * taskbus_notifier_core (the test's name says which daemon it covers).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,10 +15,10 @@
 
 #include <cmocka.h>
 
-#include "workers/notifier_mail.c"
-#include "workers/notifier_template.c"
+#include "workers/notifier/notifier_mail.h"
+#include "workers/notifier/notifier_template.h"
 
-#define TEMPLATES TASKBUS_SOURCE_DIR "/workers/templates"
+#define TEMPLATES TASKBUS_SOURCE_DIR "/workers/notifier/templates"
 
 static void renders_and_escapes_only_html(void **state) {
     (void)state;

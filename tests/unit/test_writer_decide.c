@@ -1,5 +1,5 @@
 /*
- * test_writer_decide.c: the writer's rules (workers/writer_decide.c), without a database.
+ * test_writer_decide.c: the writer's rules (workers/writer/writer_decide.c), without a database.
  *
  * Covers: create (applied, 409 for an existing id, 404 for a missing owner), update and
  * delete (404 for a missing task and for another user's, 412 on a stale expected_version,
@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "workers/writer_decide.c"
+#include "workers/writer/writer_decide.h"
 
 #define ALICE "0190f5a0-0000-7000-8000-0000000000a1"
 #define BOB "0190f5a0-0000-7000-8000-0000000000b2"

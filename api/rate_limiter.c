@@ -1,0 +1,237 @@
+/*
+ * rate_limiter.c: which GCRA buckets a request pays into (rate_limiter.h).
+ *
+ * Owns: the bucket keys rl:{ip:<addr>}:all, rl:{u:<id>}:all (local, reconciled),
+ * rl:{ip:<addr>}:auth and rl:{acct:<sha256 of the normalised e-mail>}:login (Redis; hashed,
+ * so no address sits in Redis in clear and any input makes a short key), the limiter's two
+ * local tables (the reconciled one and the sign-in stand-ins) and the RateLimit-* headers:
+ * a request pays into up to four buckets and the headers describe the one with the fewest
+ * requests left.
+ * Rules: nothing here waits on Redis except the sign-in buckets. When Redis cannot run a
+ * sign-in bucket the stand-in decides (counted in ratelimit_unavailable_total, warned
+ * about at most once per second); every sign-in request Redis allowed is also recorded in
+ * its stand-in, so an outage starts from what this instance saw.
+ */
+#include "api/rate_limiter.h"
+
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/rate_limit_sync.h"
+#include "api/rate_limit_local.h"
+#include "shared/log.h"
+#include "shared/metrics.h"
+#include "shared/gcra.h"
+#include "shared/time_util.h"
+
+/* The stand-ins of the sign-in buckets hold at most this fraction of the main table. */
+#define STRICT_TABLE_DIVISOR 8
+
+struct api_rate_limiter {
+    local_limits *shared; /* per-IP and per-user buckets, reconciled by sync */
+    local_limits *strict; /* sign-in buckets' stand-ins, for when Redis cannot answer */
+    limit_sync *sync;
+};
+
+/* When the last "limiter unavailable" warning was logged; shared by all threads, atomic. */
+static _Atomic int64_t LAST_UNAVAILABLE_WARN_MS = 0;
+
+api_rate_limiter *api_rate_limiter_start(const taskbus_config *cfg, char *err, size_t errlen) {
+    api_rate_limiter *l = calloc(1, sizeof *l);
+    if (l == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    size_t max = (size_t)cfg->ratelimit_local_buckets;
+    size_t strict_max = max / STRICT_TABLE_DIVISOR > 64 ? max / STRICT_TABLE_DIVISOR : 64;
+    l->shared = local_limits_create(max, true);
+    l->strict = local_limits_create(strict_max, false);
+    if (l->shared == NULL || l->strict == NULL) {
+        snprintf(err, errlen, "out of memory for the local rate-limit buckets");
+        api_rate_limiter_stop(l);
+        return NULL;
+    }
+    limit_sync_params p = {.limits = l->shared,
+                           .sweep_also = l->strict,
+                           .redis_url = cfg->redis_url,
+                           .timeout_ms = cfg->redis_timeout_ms,
+                           .interval_ms = cfg->ratelimit_sync_ms};
+    l->sync = limit_sync_start(&p, err, errlen);
+    if (l->sync == NULL) {
+        api_rate_limiter_stop(l);
+        return NULL;
+    }
+    return l;
+}
+
+void api_rate_limiter_stop(api_rate_limiter *l) {
+    if (l == NULL)
+        return;
+    limit_sync_stop(l->sync); /* first: its last round still reads l->shared */
+    local_limits_destroy(l->shared);
+    local_limits_destroy(l->strict);
+    free(l);
+}
+
+static int64_t mono_us(void) {
+    return time_monotonic_ns() / 1000;
+}
+
+static bool is_limit(rate_limit_spec spec) {
+    return spec.count >= 1 && spec.period_s >= 1;
+}
+
+static void note_unavailable(const char *bucket) {
+    char labels[64];
+    snprintf(labels, sizeof labels, "bucket=\"%s\"", bucket);
+    metrics_counter_add("ratelimit_unavailable_total",
+                        "Sign-in limit decisions this instance made alone because Redis could "
+                        "not run the shared bucket",
+                        labels, 1);
+    int64_t now = time_now_unix_ms();
+    int64_t last = atomic_load(&LAST_UNAVAILABLE_WARN_MS);
+    if (now - last >= 1000 && atomic_compare_exchange_strong(&LAST_UNAVAILABLE_WARN_MS, &last, now))
+        LOG_WARNF("rate limiter unavailable (Redis): sign-in limits are per instance meanwhile");
+}
+
+static void set_int_header(api_request_ctx *ctx, const char *name, int value) {
+    char text[16];
+    snprintf(text, sizeof text, "%d", value);
+    api_set_header(ctx, name, text);
+}
+
+static void set_rate_headers(api_request_ctx *ctx, const ratelimit_result *r) {
+    set_int_header(ctx, "RateLimit-Limit", r->limit);
+    set_int_header(ctx, "RateLimit-Remaining", r->remaining);
+    set_int_header(ctx, "RateLimit-Reset", r->reset_s);
+}
+
+/* Keeps the headers of whichever bucket charged so far has the fewest requests left. */
+static void set_if_tightest(api_request_ctx *ctx, const ratelimit_result *r) {
+    const char *current = ctx->resp != NULL && ctx->resp->map_header != NULL
+                              ? u_map_get_case(ctx->resp->map_header, "RateLimit-Remaining")
+                              : NULL;
+    if (current != NULL && atoi(current) <= r->remaining)
+        return;
+    set_rate_headers(ctx, r);
+}
+
+/* A refusal: 429 with the bucket's headers, unless the request was answered already (then
+ * it keeps its answer and only the headers say the bucket is empty). */
+static void refuse(api_request_ctx *ctx, const ratelimit_result *r, const char *bucket,
+                   const char *detail) {
+    if (ctx->status != 0) {
+        set_if_tightest(ctx, r);
+        return;
+    }
+    char labels[64];
+    snprintf(labels, sizeof labels, "bucket=\"%s\"", bucket);
+    metrics_counter_add("ratelimit_limited_total", "Requests refused with 429, by bucket", labels,
+                        1);
+    set_rate_headers(ctx, r);
+    set_int_header(ctx, "Retry-After", r->retry_after_s);
+    api_respond_error(ctx, 429, "rate-limited", detail);
+}
+
+#define IP_DETAIL "too many requests from this address; retry after the Retry-After delay"
+#define USER_DETAIL "too many requests for this account; retry after the Retry-After delay"
+
+static void ip_key(const api_request_ctx *ctx, char *key, size_t keylen) {
+    snprintf(key, keylen, "rl:{ip:%s}:all", ctx->client_ip);
+}
+
+int api_limit_precheck(api_request_ctx *ctx) {
+    const api_rate_limiter *l = ctx->app->limiter;
+    if (l == NULL)
+        return 0;
+    char key[LOCAL_LIMIT_KEY_MAX];
+    ip_key(ctx, key, sizeof key);
+    local_limit_take t = {.key = key, .spec = ctx->app->cfg->ratelimit_ip};
+    if (local_limits_peek(l->shared, &t, mono_us()))
+        return 0;
+    refuse(ctx, &t.result, "ip", IP_DETAIL);
+    return -1;
+}
+
+int api_limit_request(api_request_ctx *ctx) {
+    const api_rate_limiter *l = ctx->app->limiter;
+    if (l == NULL)
+        return 0;
+    char ipk[LOCAL_LIMIT_KEY_MAX], userk[LOCAL_LIMIT_KEY_MAX];
+    ip_key(ctx, ipk, sizeof ipk);
+    local_limit_take takes[2] = {{.key = ipk, .spec = ctx->app->cfg->ratelimit_ip}};
+    const char *names[2] = {"ip", "user"};
+    const char *details[2] = {IP_DETAIL, USER_DETAIL};
+    size_t n = 1;
+    if (ctx->authenticated) {
+        snprintf(userk, sizeof userk, "rl:{u:%s}:all", ctx->user_id);
+        takes[n++] = (local_limit_take){.key = userk, .spec = ctx->app->cfg->ratelimit_user};
+    }
+    bool allowed = local_limits_take(l->shared, takes, n, mono_us());
+    if (allowed) {
+        for (size_t i = 0; i < n; i++) {
+            if (is_limit(takes[i].spec))
+                set_if_tightest(ctx, &takes[i].result);
+        }
+        return 0;
+    }
+    /* Of the buckets that refuse, the one that refuses longest speaks. */
+    size_t worst = n;
+    for (size_t i = 0; i < n; i++) {
+        if (!takes[i].result.allowed &&
+            (worst == n || takes[i].result.retry_after_s > takes[worst].result.retry_after_s))
+            worst = i;
+    }
+    refuse(ctx, &takes[worst].result, names[worst], details[worst]);
+    return -1;
+}
+
+/* A sign-in bucket: Redis decides; when it cannot, this instance's stand-in does. */
+static int charge_strict(api_request_ctx *ctx, const char *key, rate_limit_spec spec,
+                         const char *bucket, const char *detail) {
+    if (!is_limit(spec))
+        return 0; /* no such limit configured */
+    const api_rate_limiter *l = ctx->app->limiter;
+    ratelimit_result r;
+    if (ratelimit_take(ctx->app->redis, key, spec, &r) == 0) {
+        if (r.allowed && l != NULL)
+            local_limits_record(l->strict, key, spec, mono_us());
+    } else {
+        note_unavailable(bucket);
+        if (l == NULL)
+            return 0; /* no stand-in: fail open */
+        local_limit_take t = {.key = key, .spec = spec};
+        (void)local_limits_take(l->strict, &t, 1, mono_us());
+        r = t.result;
+    }
+    if (r.allowed) {
+        set_if_tightest(ctx, &r);
+        return 0;
+    }
+    refuse(ctx, &r, bucket, detail);
+    return -1;
+}
+
+int api_limit_auth(api_request_ctx *ctx) {
+    char key[LOCAL_LIMIT_KEY_MAX];
+    snprintf(key, sizeof key, "rl:{ip:%s}:auth", ctx->client_ip);
+    return charge_strict(ctx, key, ctx->app->cfg->ratelimit_auth, "auth",
+                         "too many sign-in attempts from this address; retry after the "
+                         "Retry-After delay");
+}
+
+int api_limit_login_account(api_request_ctx *ctx, const char *email) {
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    char hex[crypto_hash_sha256_BYTES * 2 + 1];
+    const char *e = email != NULL ? email : "";
+    crypto_hash_sha256(digest, (const unsigned char *)e, strlen(e));
+    sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+    char key[LOCAL_LIMIT_KEY_MAX];
+    snprintf(key, sizeof key, "rl:{acct:%s}:login", hex);
+    return charge_strict(ctx, key, ctx->app->cfg->ratelimit_login_account, "login_account",
+                         "too many sign-in attempts for this account; retry after the "
+                         "Retry-After delay");
+}

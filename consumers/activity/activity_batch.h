@@ -1,0 +1,29 @@
+/*
+ * activity_batch.h: one batch of task-events into the activity log.
+ *
+ * Owns: turning Kafka records (CloudEvents as workers/writer_*.c writes them to the outbox)
+ * into activity rows. Rules:
+ * - Runs inside the consumer loop's ONE transaction (shared/kafka_consumer.h), so the rows
+ *   and the stored offsets commit together.
+ * - One row per event id (the primary key; a re-published event inserts nothing).
+ * - A row is a function of its event alone (type, task id, title from data, occurred_at =
+ *   the event's time, data as published); deletions carry no title and keep NULL rather
+ *   than a title looked up elsewhere, which would depend on what was consumed before and
+ *   make a rebuild differ.
+ * - Every value reaching SQL was validated here first, so Postgres never refuses a batch
+ *   for its data; unreadable records and non-task event types are skipped and logged.
+ */
+#ifndef TASKBUS_CONSUMERS_ACTIVITY_ACTIVITY_BATCH_H
+#define TASKBUS_CONSUMERS_ACTIVITY_ACTIVITY_BATCH_H
+
+#include <stddef.h>
+
+#include "shared/kafka_consumer.h"
+#include "shared/pg_pool.h"
+
+#define ACTIVITY_GROUP "taskbus-activity"
+
+/* kafka_batch_fn: ctx is unused (may be NULL). */
+int activity_on_batch(void *ctx, pg_conn *conn, const kafka_record *records, size_t count);
+
+#endif

@@ -1,0 +1,22 @@
+/*
+ * admin_delete_user.h: taskbus-admin delete-user EMAIL.
+ *
+ * Owns: deleting one account, with its tokens refused at once. Rules: the user's row is
+ * locked, the tombstone goes into Redis ({u:<id>}:epoch, shared/user_epoch.h), and only
+ * then is the row deleted and committed (as revocations are written to Redis before the
+ * Postgres commit), so no API instance accepts the user's tokens after the command
+ * returns, without waiting for the deletion notification. The row's foreign keys delete
+ * the user's tasks, sessions, webhooks, reports and e-mail verifications with it (ON
+ * DELETE CASCADE); the trigger of 0010_deleted_users.sql records the deletion. No such
+ * user, or Redis/Postgres trouble before the commit, is exit 1 with a message, and then
+ * the account is untouched.
+ */
+#ifndef TASKBUS_TOOLS_ADMIN_ADMIN_DELETE_USER_H
+#define TASKBUS_TOOLS_ADMIN_ADMIN_DELETE_USER_H
+
+#include "shared/config.h"
+
+/* Returns the exit code: 0 deleted, 1 not deleted (message on stderr). */
+int admin_delete_user(const taskbus_config *cfg, const char *email);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * relay_leader.h: which relay publishes, and how it is woken.
+ *
+ * Owns: the session-level pg_try_advisory_lock(7264002) that makes exactly one relay the
+ * publisher (the others are standbys), and LISTEN outbox on that same connection.
+ * Rules: the lock lives and dies with its connection: whoever loses the connection has
+ * lost the lock and must stop publishing until it takes the lock again.
+ */
+#ifndef TASKBUS_WORKERS_RELAY_RELAY_LEADER_H
+#define TASKBUS_WORKERS_RELAY_RELAY_LEADER_H
+
+#include <stddef.h>
+
+#include "shared/pg_pool.h"
+
+/* Tries to take the lock and LISTEN. 1 when this process leads, 0 when another holds the
+ * lock, -1 when the connection failed (err says why). */
+int relay_try_lead(pg_conn *conn, char *err, size_t errlen);
+
+/* Waits up to timeout_ms for a NOTIFY on outbox (consumed). 0 woken or timed out, -1 when
+ * the connection failed. */
+int relay_wait_wakeup(pg_conn *conn, int timeout_ms);
+
+/* Gives the lock and the LISTEN up (before the connection goes back to its pool). */
+void relay_resign(pg_conn *conn);
+
+#endif

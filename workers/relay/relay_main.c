@@ -1,0 +1,187 @@
+/*
+ * relay_main.c: the taskbus-relay process (outbox to Kafka).
+ *
+ * Owns: start-up (one Postgres connection, the producer; the command line, configuration,
+ * logging, signals and migrations through shared/daemon_startup.c) and the publish loop.
+ * Rules:
+ * - One pooled connection carries the leadership lock, LISTEN outbox and the batches, so
+ *   losing it loses the lock too: the loop then stops publishing and competes again.
+ * - A standby retries the lock every second.
+ * - A leader publishes while rows are due, one batch in flight while the next is read
+ *   (relay_outbox.h), then sleeps until a NOTIFY or for 1 s once nothing is in flight.
+ * - A Kafka failure leaves what was in flight unpublished and backs off (1 s doubling to
+ *   10 s); losing the connection forgets the batch in flight (it is sent again).
+ * - SIGTERM/SIGINT end the loop between passes; the batch in flight is waited for (at
+ *   most DELIVERY_TIMEOUT_MS, as each pass) and its rows deleted; the producer is
+ *   flushed; exit 0.
+ * Exit codes: 0 stopped, 1 could not start (migrations, Kafka client), 2 bad configuration.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "shared/config.h"
+#include "shared/daemon_signals.h"
+#include "shared/daemon_startup.h"
+#include "shared/kafka_producer.h"
+#include "shared/log.h"
+#include "shared/pg_pool.h"
+#include "workers/relay/relay_leader.h"
+#include "workers/relay/relay_outbox.h"
+
+#define PG_ACQUIRE_MS DAEMON_PG_ACQUIRE_MS
+#define STANDBY_RETRY_MS DAEMON_RETRY_MS
+#define IDLE_POLL_MS 1000
+/* Bounds a stop while Kafka is down: one batch wait plus the flush stays well inside
+ * Kubernetes' 30 s termination grace. A healthy broker acknowledges in milliseconds. */
+#define DELIVERY_TIMEOUT_MS 10000
+#define KAFKA_BACKOFF_MAX_MS 10000
+#define FLUSH_MS 5000
+
+typedef struct relay_state {
+    pg_pool *pool;
+    kafka_producer *producer;
+    pg_conn *conn; /* held for as long as it works */
+    bool leader;
+    bool said_standby;
+    int kafka_backoff_ms;
+    relay_pipeline pipeline; /* the batch in flight, on conn's leadership */
+} relay_state;
+
+/* Gives the connection back (reset on its next use when broken); leadership ends. */
+static void drop_connection(relay_state *st) {
+    relay_pipeline_drop(&st->pipeline);
+    if (st->conn != NULL) {
+        pg_pool_release(st->pool, st->conn);
+        st->conn = NULL;
+    }
+    if (st->leader) {
+        LOG_WARNF("relay: lost the publishing lock with its connection; competing again");
+    }
+    st->leader = false;
+}
+
+/* Connects and tries to lead. true when this relay may publish now. */
+static bool ensure_leader(relay_state *st) {
+    char err[512];
+    if (st->conn == NULL) {
+        st->conn = pg_pool_acquire(st->pool, PG_ACQUIRE_MS, err, sizeof err);
+        if (st->conn == NULL) {
+            LOG_ERRORF("relay: %s", err);
+            daemon_sleep_ms(STANDBY_RETRY_MS);
+            return false;
+        }
+    }
+    if (st->leader) {
+        return true;
+    }
+    int rc = relay_try_lead(st->conn, err, sizeof err);
+    if (rc < 0) {
+        LOG_ERRORF("relay: %s", err);
+        drop_connection(st);
+    } else if (rc == 0 && !st->said_standby) {
+        LOG_INFOF("relay: another relay is publishing; standing by");
+        st->said_standby = true;
+    } else if (rc == 1) {
+        LOG_INFOF("relay: took the publishing lock; publishing");
+        st->leader = true;
+        st->said_standby = false;
+        return true;
+    }
+    daemon_sleep_ms(STANDBY_RETRY_MS);
+    return false;
+}
+
+/* One batch and what follows it. */
+static void publish_step(relay_state *st) {
+    char err[512];
+    int n = relay_publish_pass(st->conn, st->producer, &st->pipeline, RELAY_BATCH_MAX,
+                               DELIVERY_TIMEOUT_MS, err, sizeof err);
+    if (n == RELAY_ERR_POSTGRES) {
+        LOG_ERRORF("relay: %s", err);
+        pg_conn_mark_broken(st->conn);
+        drop_connection(st);
+        daemon_sleep_ms(STANDBY_RETRY_MS);
+        return;
+    }
+    if (n == RELAY_ERR_KAFKA) {
+        st->kafka_backoff_ms = st->kafka_backoff_ms == 0 ? 1000 : st->kafka_backoff_ms * 2;
+        if (st->kafka_backoff_ms > KAFKA_BACKOFF_MAX_MS) {
+            st->kafka_backoff_ms = KAFKA_BACKOFF_MAX_MS;
+        }
+        LOG_ERRORF("relay: %s; rows stay unpublished, retrying in %d ms", err,
+                   st->kafka_backoff_ms);
+        daemon_sleep_ms(st->kafka_backoff_ms);
+        return;
+    }
+    st->kafka_backoff_ms = 0;
+    if (n < RELAY_BATCH_MAX && !relay_pipeline_busy(&st->pipeline) &&
+        relay_wait_wakeup(st->conn, IDLE_POLL_MS) != 0) {
+        drop_connection(st);
+    }
+}
+
+static int run_relay(relay_state *st) {
+    while (!daemon_should_stop()) {
+        if (ensure_leader(st)) {
+            publish_step(st);
+        }
+    }
+    if (st->conn != NULL && relay_pipeline_busy(&st->pipeline)) {
+        char err[512];
+        if (relay_pipeline_finish(st->conn, &st->pipeline, DELIVERY_TIMEOUT_MS, err, sizeof err) !=
+            0) {
+            LOG_WARNF("relay: stopping with the last batch not marked (%s); it is sent again", err);
+        }
+    }
+    relay_pipeline_drop(&st->pipeline);
+    if (st->conn != NULL) {
+        relay_resign(st->conn);
+        pg_pool_release(st->pool, st->conn);
+        st->conn = NULL;
+    }
+    return 0;
+}
+
+static int start(const taskbus_config *cfg, relay_state *st) {
+    char err[512];
+    st->pool = pg_pool_create(cfg->database_url, 1, cfg->pg_statement_timeout_ms, err, sizeof err);
+    if (st->pool == NULL) {
+        fprintf(stderr, "taskbus-relay: DATABASE_URL: %s\n", err);
+        return 2;
+    }
+    st->producer = kafka_producer_create(cfg->kafka_brokers, "taskbus-relay",
+                                         KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS, err, sizeof err);
+    if (st->producer == NULL) {
+        LOG_ERRORF("relay: %s", err);
+        return 1;
+    }
+    return daemon_run_migrations(st->pool, cfg->schemas_dir, "relay") == 0 ? 0 : 1;
+}
+
+static const daemon_identity RELAY = {
+    .program = "taskbus-relay",
+    .service = "relay",
+    .summary = "the outbox relay: publishes committed outbox rows to Kafka",
+};
+
+int main(int argc, char **argv) {
+    taskbus_config cfg;
+    int rc = 0;
+    if (!daemon_startup(&RELAY, argc, argv, &cfg, &rc)) {
+        return rc;
+    }
+    relay_state st = {0};
+    rc = start(&cfg, &st);
+    if (rc == 0 && !daemon_should_stop()) {
+        rc = run_relay(&st);
+    } else if (daemon_should_stop()) {
+        rc = 0;
+    }
+    if (st.producer != NULL) {
+        kafka_producer_destroy(st.producer, FLUSH_MS);
+    }
+    pg_pool_destroy(st.pool);
+    config_free(&cfg);
+    LOG_INFOF("relay: stopped");
+    return rc;
+}

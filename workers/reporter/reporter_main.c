@@ -1,0 +1,116 @@
+/*
+ * reporter_main.c: the taskbus-reporter process (the `reports` topic to report files).
+ *
+ * Owns: start-up (the command line, configuration, logging, signals and migrations
+ * through shared/daemon_startup.c; the Postgres pool; TASKBUS_REPORTS_DIR created when
+ * missing), the consumer loop on `reports` as group taskbus-reporter, and shutdown.
+ * Rules: one report per batch (BATCH_MAX 1), so a finished report commits, and its
+ * notification is released, as soon as its file is in place, and a replay after a crash
+ * rebuilds at most one file. The pool has at least two connections: the loop's batch
+ * transaction and the side connection a build reads through (reporter_job.h).
+ * SIGTERM/SIGINT finish the current report, commit and exit 0.
+ * Exit codes: 0 stopped, 1 could not start or a fatal Kafka error, 2 bad configuration.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "shared/config.h"
+#include "shared/daemon_signals.h"
+#include "shared/daemon_startup.h"
+#include "shared/kafka_consumer.h"
+#include "shared/log.h"
+#include "shared/pg_pool.h"
+#include "workers/reporter/reporter_job.h"
+
+#define REPORTS_TOPIC "reports"
+#define REPORTER_GROUP "taskbus-reporter"
+#define BATCH_MAX 1
+#define BATCH_WAIT_MS 50
+
+/* mkdir -p path (mode 0750 for what it creates). 0, or -1 with errno. */
+static int make_dirs(const char *path) {
+    char buf[4096];
+    int n = snprintf(buf, sizeof buf, "%s", path);
+    if (n < 0 || (size_t)n >= sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = buf + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0750) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0750) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int start(const taskbus_config *cfg, pg_pool **pg, reporter_ctx *ctx,
+                 kafka_consumer_loop **loop) {
+    char err[512];
+    if (make_dirs(cfg->reports_dir) != 0) {
+        fprintf(stderr, "taskbus-reporter: TASKBUS_REPORTS_DIR %s: %s\n", cfg->reports_dir,
+                strerror(errno));
+        return 2;
+    }
+    int size = cfg->pg_pool_size < 2 ? 2 : cfg->pg_pool_size;
+    *pg = pg_pool_create(cfg->database_url, size, cfg->pg_statement_timeout_ms, err, sizeof err);
+    if (*pg == NULL) {
+        fprintf(stderr, "taskbus-reporter: DATABASE_URL: %s\n", err);
+        return 2;
+    }
+    if (daemon_run_migrations(*pg, cfg->schemas_dir, "reporter") != 0)
+        return daemon_should_stop() ? 0 : 1;
+    ctx->pg = *pg;
+    ctx->reports_dir = cfg->reports_dir;
+    const char *topics[1] = {REPORTS_TOPIC};
+    kafka_consumer_options opts = {
+        .brokers = cfg->kafka_brokers,
+        .group_id = REPORTER_GROUP,
+        .topics = topics,
+        .ntopics = 1,
+        .batch_max = BATCH_MAX,
+        .batch_wait_ms = BATCH_WAIT_MS,
+        .pg = *pg,
+        .on_batch = reporter_on_batch,
+        .after_commit = NULL,
+        .ctx = ctx,
+    };
+    *loop = kafka_consumer_loop_create(&opts, err, sizeof err);
+    if (*loop == NULL) {
+        LOG_ERRORF("reporter: %s", err);
+        return 1;
+    }
+    return 0;
+}
+
+static const daemon_identity REPORTER = {
+    .program = "taskbus-reporter",
+    .service = "reporter",
+    .summary = "builds the CSV and JSON reports requested on the reports topic",
+};
+
+int main(int argc, char **argv) {
+    taskbus_config cfg;
+    int rc = 0;
+    if (!daemon_startup(&REPORTER, argc, argv, &cfg, &rc))
+        return rc;
+    pg_pool *pg = NULL;
+    reporter_ctx ctx = {0};
+    kafka_consumer_loop *loop = NULL;
+    rc = start(&cfg, &pg, &ctx, &loop);
+    if (rc == 0 && loop != NULL) {
+        LOG_INFOF("reporter: consuming %s as group %s into %s", REPORTS_TOPIC, REPORTER_GROUP,
+                  cfg.reports_dir);
+        rc = kafka_consumer_loop_run(loop, daemon_stop_flag()) == 0 ? 0 : 1;
+    }
+    kafka_consumer_loop_destroy(loop);
+    pg_pool_destroy(pg);
+    config_free(&cfg);
+    LOG_INFOF("reporter: stopped");
+    return rc;
+}

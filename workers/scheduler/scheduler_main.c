@@ -1,0 +1,100 @@
+/*
+ * scheduler_main.c: the taskbus-scheduler process (due-soon reminders).
+ *
+ * Owns: start-up (one Postgres connection; the command line, configuration, logging,
+ * signals and migrations through shared/daemon_startup.c), the loop around
+ * scheduler_pass.c, and the stop. Rules:
+ * - A pass runs every TASKBUS_SCHEDULER_INTERVAL_MS with TASKBUS_REMINDER_LEAD_SECONDS
+ *   as its lead; a full pass (SCHEDULER_BATCH_MAX reminders) is followed by another at
+ *   once, so a backlog drains without waiting an interval per batch.
+ * - Several schedulers may run: the pass locks with SKIP LOCKED and the reminders'
+ *   primary key keeps every (task_id, due_at) to one notification.
+ * - A failed pass (Postgres down, a constraint) is rolled back, logged, and retried
+ *   after the interval (at least DAEMON_RETRY_MS); the connection goes back to the pool,
+ *   whose health check resets it when it broke.
+ * - Each pass that reminds something gets its own request id (a UUIDv7), carried by its
+ *   notifications and logged with the count, so one id follows a reminder to the e-mail.
+ * - SIGTERM/SIGINT end the loop between passes; exit 0.
+ * Exit codes: 0 stopped, 1 could not start, 2 bad configuration.
+ */
+#include <stdio.h>
+
+#include "shared/config.h"
+#include "shared/daemon_signals.h"
+#include "shared/daemon_startup.h"
+#include "shared/log.h"
+#include "shared/uuid7.h"
+#include "workers/scheduler/scheduler_pass.h"
+
+/* One pass, on a connection acquired for it. The reminder count, or -1 (logged). */
+static int run_pass(pg_pool *pool, const taskbus_config *cfg) {
+    char err[512];
+    pg_conn *conn = pg_pool_acquire(pool, DAEMON_PG_ACQUIRE_MS, err, sizeof err);
+    if (conn == NULL) {
+        LOG_ERRORF("scheduler: %s", err);
+        return -1;
+    }
+    char request_id[UUID_STR_LEN];
+    uuid7_generate(request_id);
+    int n = scheduler_pass(conn, cfg->reminder_lead_s, request_id, err, sizeof err);
+    pg_pool_release(pool, conn);
+    if (n < 0) {
+        LOG_ERRORF("scheduler: pass rolled back: %s", err);
+        return -1;
+    }
+    if (n > 0) {
+        log_set_request_id(request_id);
+        log_json(LOG_INFO, "scheduler: due-soon reminders enqueued",
+                 json_pack("{s:i}", "reminders", n));
+        log_set_request_id(NULL);
+    }
+    return n;
+}
+
+static void loop(pg_pool *pool, const taskbus_config *cfg) {
+    while (!daemon_should_stop()) {
+        int n = run_pass(pool, cfg);
+        if (n == SCHEDULER_BATCH_MAX) {
+            continue; /* a backlog: the next batch at once */
+        }
+        int pause = cfg->scheduler_interval_ms;
+        if (n < 0 && pause < DAEMON_RETRY_MS) {
+            pause = DAEMON_RETRY_MS;
+        }
+        daemon_sleep_ms(pause);
+    }
+}
+
+static const daemon_identity SCHEDULER = {
+    .program = "taskbus-scheduler",
+    .service = "scheduler",
+    .summary = "records due-soon reminders and enqueues their e-mail notifications",
+};
+
+int main(int argc, char **argv) {
+    taskbus_config cfg;
+    int rc = 0;
+    if (!daemon_startup(&SCHEDULER, argc, argv, &cfg, &rc)) {
+        return rc;
+    }
+    char err[512];
+    pg_pool *pool =
+        pg_pool_create(cfg.database_url, 1, cfg.pg_statement_timeout_ms, err, sizeof err);
+    if (pool == NULL) {
+        fprintf(stderr, "taskbus-scheduler: DATABASE_URL: %s\n", err);
+        config_free(&cfg);
+        return 2;
+    }
+    if (daemon_run_migrations(pool, cfg.schemas_dir, "scheduler") != 0) {
+        rc = daemon_should_stop() ? 0 : 1;
+    } else {
+        log_json(LOG_INFO, "scheduler: reminding due-soon tasks",
+                 json_pack("{s:i,s:i}", "lead_seconds", cfg.reminder_lead_s, "interval_ms",
+                           cfg.scheduler_interval_ms));
+        loop(pool, &cfg);
+    }
+    pg_pool_destroy(pool);
+    config_free(&cfg);
+    LOG_INFOF("scheduler: stopped");
+    return rc;
+}

@@ -1,0 +1,223 @@
+/*
+ * writer_decide.c: what each task command of a batch does, decided once.
+ *
+ * Owns: the world's hash of tasks and the rules of writer_decide.h. Rules: pure (no I/O);
+ * every lookup is O(1) (open addressing on the id's FNV-1a hash), so a batch of n commands
+ * costs O(n); the world is sized by the caller up front and never grows.
+ */
+#include "workers/writer/writer_decide.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shared/fnv1a.h"
+#include "shared/problem.h"
+
+/* Room for n ids at a load of at most one half. */
+static size_t slots_for(size_t n) {
+    size_t nslots = 16;
+    while (nslots < 2 * n) {
+        nslots *= 2;
+    }
+    return nslots;
+}
+
+int writer_world_init(writer_world *w, size_t max_tasks, size_t max_users) {
+    memset(w, 0, sizeof *w);
+    w->nslots = slots_for(max_tasks);
+    w->nuser_slots = slots_for(max_users);
+    w->tasks = calloc(max_tasks ? max_tasks : 1, sizeof *w->tasks);
+    w->slots = calloc(w->nslots, sizeof *w->slots);
+    w->users = calloc(max_users ? max_users : 1, sizeof *w->users);
+    w->user_slots = calloc(w->nuser_slots, sizeof *w->user_slots);
+    if (w->tasks == NULL || w->slots == NULL || w->users == NULL || w->user_slots == NULL) {
+        writer_world_free(w);
+        return -1;
+    }
+    w->tasks_cap = max_tasks;
+    w->users_cap = max_users;
+    return 0;
+}
+
+void writer_world_free(writer_world *w) {
+    free(w->tasks);
+    free(w->slots);
+    free(w->users);
+    free(w->user_slots);
+    memset(w, 0, sizeof *w);
+}
+
+/* The slot of slots[0..nslots) holding id (index + 1 into ids, whose ids sit stride bytes
+ * apart), or the empty slot where it would go. */
+static size_t *probe(size_t *slots, size_t nslots, const char *ids, size_t stride, const char *id) {
+    size_t mask = nslots - 1;
+    for (size_t i = (size_t)fnv1a64(id) & mask;; i = (i + 1) & mask) {
+        if (slots[i] == 0 || strcmp(ids + (slots[i] - 1) * stride, id) == 0) {
+            return &slots[i];
+        }
+    }
+}
+
+static size_t *task_slot(const writer_world *w, const char *id) {
+    return probe(w->slots, w->nslots, w->tasks[0].id, sizeof w->tasks[0], id);
+}
+
+/* The task named id, added as "does not exist" when the world has not seen it. NULL when
+ * the world is full (the caller sized it wrong). */
+static writer_task_state *task_of(writer_world *w, const char *id) {
+    size_t *slot = task_slot(w, id);
+    if (*slot != 0) {
+        return &w->tasks[*slot - 1];
+    }
+    if (w->ntasks == w->tasks_cap) {
+        return NULL;
+    }
+    writer_task_state *t = &w->tasks[w->ntasks];
+    memset(t, 0, sizeof *t);
+    snprintf(t->id, sizeof t->id, "%s", id);
+    *slot = ++w->ntasks;
+    return t;
+}
+
+int writer_world_add_task(writer_world *w, const char *id, const char *owner, long long version,
+                          bool done) {
+    if (w->nslots == 0 || *task_slot(w, id) != 0) {
+        return -1;
+    }
+    writer_task_state *t = task_of(w, id);
+    if (t == NULL) {
+        return -1;
+    }
+    t->exists = true;
+    snprintf(t->owner, sizeof t->owner, "%s", owner);
+    t->version = version;
+    t->done = done;
+    return 0;
+}
+
+const writer_task_state *writer_world_find(const writer_world *w, const char *id) {
+    if (w->nslots == 0) {
+        return NULL;
+    }
+    size_t slot = *task_slot(w, id);
+    return slot != 0 ? &w->tasks[slot - 1] : NULL;
+}
+
+static size_t *user_slot(const writer_world *w, const char *id) {
+    return probe(w->user_slots, w->nuser_slots, w->users[0], sizeof w->users[0], id);
+}
+
+int writer_world_add_user(writer_world *w, const char *id) {
+    if (w->nuser_slots == 0) {
+        return -1;
+    }
+    size_t *slot = user_slot(w, id);
+    if (*slot != 0) {
+        return 0;
+    }
+    if (w->nusers == w->users_cap) {
+        return -1;
+    }
+    snprintf(w->users[w->nusers], UUID_STR_LEN, "%s", id);
+    *slot = ++w->nusers;
+    return 0;
+}
+
+static bool user_exists(const writer_world *w, const char *id) {
+    return *user_slot(w, id) != 0;
+}
+
+void writer_decision_clear(writer_decision *d) {
+    json_decref(d->problem);
+    memset(d, 0, sizeof *d);
+}
+
+/* ---- the rules ---- */
+
+static int reject(writer_decision *d, int status, const char *slug, const char *title,
+                  const char *detail) {
+    json_decref(d->problem);
+    memset(d, 0, sizeof *d);
+    d->problem = problem_new(status, slug, detail, NULL);
+    if (d->problem == NULL || json_object_set_new(d->problem, "title", json_string(title)) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static int reject_missing(writer_decision *d, const char *what, const char *id) {
+    char detail[128];
+    snprintf(detail, sizeof detail, "%s %s not found", what, id);
+    return reject(d, 404, "not-found", "Not found", detail);
+}
+
+static bool is_done(const char *status) {
+    return status != NULL && strcmp(status, "done") == 0;
+}
+
+static int decide_create(const writer_world *w, const task_command *c, writer_task_state *t,
+                         writer_decision *d) {
+    if (t->exists) {
+        char detail[128];
+        snprintf(detail, sizeof detail, "task %s already exists", c->task_id);
+        return reject(d, 409, "conflict", "Conflict", detail);
+    }
+    if (!user_exists(w, c->user_id)) {
+        return reject_missing(d, "user", c->user_id);
+    }
+    t->exists = true;
+    memcpy(t->owner, c->user_id, UUID_STR_LEN);
+    t->version = 1;
+    t->done = is_done(json_string_value(json_object_get(c->fields, "status")));
+    *d = (writer_decision){.applied = true,
+                           .op = WRITER_ROW_INSERT,
+                           .task_version = 1,
+                           .event_type = "taskbus.task.created",
+                           .round = t->changes++};
+    return 0;
+}
+
+/* Update or delete: the owner's existing task at the expected version. */
+static int decide_change(const task_command *c, writer_task_state *t, writer_decision *d) {
+    if (!t->exists || strcmp(t->owner, c->user_id) != 0) {
+        return reject_missing(d, "task", c->task_id);
+    }
+    if (c->expected_version >= 0 && c->expected_version != t->version) {
+        char detail[128];
+        snprintf(detail, sizeof detail, "expected version %lld, current version %lld",
+                 c->expected_version, t->version);
+        return reject(d, 412, "precondition-failed", "Precondition failed", detail);
+    }
+    *d = (writer_decision){.applied = true, .task_version = ++t->version, .round = t->changes++};
+    if (c->type == TASK_CMD_DELETE) {
+        t->exists = false;
+        d->op = WRITER_ROW_DELETE;
+        d->event_type = "taskbus.task.deleted";
+        return 0;
+    }
+    const char *status = json_string_value(json_object_get(c->fields, "status"));
+    bool done = status != NULL ? is_done(status) : t->done;
+    d->op = WRITER_ROW_UPDATE;
+    d->event_type = done && !t->done ? "taskbus.task.completed" : "taskbus.task.updated";
+    t->done = done;
+    return 0;
+}
+
+int writer_decide(writer_world *w, const task_command *const *cmds, size_t n,
+                  writer_decision *out) {
+    for (size_t i = 0; i < n; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const task_command *c = cmds[i];
+        writer_task_state *t = task_of(w, c->task_id);
+        int rc = t == NULL                    ? -1
+                 : c->type == TASK_CMD_CREATE ? decide_create(w, c, t, &out[i])
+                                              : decide_change(c, t, &out[i]);
+        if (rc != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,495 @@
+/*
+ * writer_execute.c: carrying out a batch of task commands in Postgres, set-based.
+ *
+ * Owns: the load statement, the round statements and the events (see
+ * writer_execute.h). Rules: every value reaches SQL as an array parameter built by
+ * shared/pg_array.h; an update's patch travels as jsonb and SQL picks the fields it
+ * carries (a present null clears due_at), so one UPDATE serves every patch; every libpq
+ * result is cleared and every allocation of a call is freed before it returns, except the
+ * texts it hands to the items.
+ */
+#include "workers/writer/writer_execute.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shared/cloudevent.h"
+#include "shared/outbox.h"
+#include "shared/pg_array.h"
+#include "shared/strbuf.h"
+#include "shared/task_model.h"
+
+/* One round trip: the tasks locked (in id order, so two writers never deadlock), then the
+ * creating users that exist, held FOR KEY SHARE so none vanishes under the batch. */
+static const pg_stmt STMT_LOAD = {
+    .name = "writer_load",
+    .sql = "WITH t AS (SELECT id, owner_id, version, status FROM tasks"
+           " WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE),"
+           " u AS (SELECT id FROM users WHERE id = ANY($2::uuid[]) FOR KEY SHARE)"
+           " SELECT 't', id::text, owner_id::text, version, status FROM t"
+           " UNION ALL SELECT 'u', id::text, NULL, NULL, NULL FROM u",
+    .nparams = 2,
+};
+static const pg_stmt STMT_INSERT = {
+    .name = "writer_insert",
+    .sql = "INSERT INTO tasks (id, owner_id, title, description, status, priority, due_at, tags,"
+           " completed_at)"
+           " SELECT x.id, x.owner_id, x.title, x.description, x.status, x.priority, x.due_at,"
+           " ARRAY(SELECT jsonb_array_elements_text(x.tags)),"
+           " CASE WHEN x.status = 'done' THEN now() END"
+           " FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],"
+           " $7::timestamptz[], $8::jsonb[])"
+           " AS x(id, owner_id, title, description, status, priority, due_at, tags)"
+           " ON CONFLICT (id) DO NOTHING RETURNING " TASK_SELECT_COLUMNS,
+    .nparams = 8,
+};
+static const pg_stmt STMT_UPDATE = {
+    .name = "writer_update",
+    .sql = "UPDATE tasks SET"
+           " title = CASE WHEN x.p ? 'title' THEN x.p->>'title' ELSE tasks.title END,"
+           " description = CASE WHEN x.p ? 'description'"
+           "   THEN x.p->>'description' ELSE tasks.description END,"
+           " status = COALESCE(x.p->>'status', tasks.status),"
+           " priority = COALESCE(x.p->>'priority', tasks.priority),"
+           " due_at = CASE WHEN x.p ? 'due_at'"
+           "   THEN (x.p->>'due_at')::timestamptz ELSE tasks.due_at END,"
+           " tags = CASE WHEN x.p ? 'tags'"
+           "   THEN ARRAY(SELECT jsonb_array_elements_text(x.p->'tags')) ELSE tasks.tags END,"
+           " completed_at = CASE WHEN COALESCE(x.p->>'status', tasks.status) = 'done'"
+           "   THEN COALESCE(tasks.completed_at, now()) END,"
+           " version = tasks.version + 1, updated_at = now()"
+           " FROM unnest($1::uuid[], $2::jsonb[]) AS x(tid, p)"
+           " WHERE tasks.id = x.tid RETURNING " TASK_SELECT_COLUMNS,
+    .nparams = 2,
+};
+static const pg_stmt STMT_DELETE = {
+    .name = "writer_delete",
+    .sql = "DELETE FROM tasks WHERE id = ANY($1::uuid[])",
+    .nparams = 1,
+};
+
+#define INSERT_COLUMNS 8
+#define UPDATE_COLUMNS 2
+
+/* One call's working state. */
+typedef struct run {
+    pg_conn *conn;
+    writer_item *items;
+    size_t n;
+    writer_world world;
+    size_t *item_of; /* per world task: index + 1 of the item of the current round */
+    char *sqlstate;
+    char *err;
+    size_t errlen;
+} run;
+
+void writer_item_clear(writer_item *item) {
+    writer_decision_clear(&item->dec);
+    free(item->task_text);
+    free(item->event_text);
+    item->task_text = item->event_text = NULL;
+}
+
+static void set_err(run *r, const char *what, const PGresult *res) {
+    snprintf(r->sqlstate, 6, "%s", res != NULL ? pg_result_sqlstate(res) : "");
+    snprintf(r->err, r->errlen, "%s: %s", what,
+             res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
+    size_t len = strlen(r->err);
+    while (len > 0 && r->err[len - 1] == '\n') {
+        r->err[--len] = '\0';
+    }
+}
+
+static void set_fail(run *r, const char *what) {
+    snprintf(r->err, r->errlen, "%s", what);
+}
+
+/* Runs stmt; the result, or NULL with the error set. */
+static PGresult *exec(run *r, const pg_stmt *stmt, const char *const *vals) {
+    PGresult *res = pg_exec_stmt(r->conn, stmt, vals);
+    if (pg_result_ok(res)) {
+        return res;
+    }
+    set_err(r, stmt->name, res);
+    PQclear(res);
+    return NULL;
+}
+
+/* ---- load ---- */
+
+/* "{id,...}" of the items' task ids, or of the users of their creates. */
+static void id_array(const run *r, bool creators, strbuf *ids) {
+    pg_array_open(ids);
+    for (size_t i = 0; i < r->n; i++) {
+        const task_command *c = r->items[i].cmd;
+        if (!creators || c->type == TASK_CMD_CREATE) {
+            pg_array_add(ids, creators ? c->user_id : c->task_id);
+        }
+    }
+    pg_array_close(ids);
+}
+
+static int fill_world(run *r, const PGresult *res) {
+    for (int row = 0; row < PQntuples(res); row++) {
+        const char *id = PQgetvalue(res, row, 1);
+        int rc = PQgetvalue(res, row, 0)[0] == 'u'
+                     ? writer_world_add_user(&r->world, id)
+                     : writer_world_add_task(&r->world, id, PQgetvalue(res, row, 2),
+                                             strtoll(PQgetvalue(res, row, 3), NULL, 10),
+                                             strcmp(PQgetvalue(res, row, 4), "done") == 0);
+        if (rc != 0) {
+            set_fail(r, "a locked row did not fit the batch's world");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int load_world(run *r) {
+    strbuf tasks = {0}, users = {0};
+    id_array(r, false, &tasks);
+    id_array(r, true, &users);
+    int rc = -1;
+    if (tasks.failed || users.failed) {
+        set_fail(r, "out of memory listing ids");
+    } else {
+        const char *vals[2] = {tasks.data, users.data};
+        PGresult *res = exec(r, &STMT_LOAD, vals);
+        rc = res != NULL ? fill_world(r, res) : -1;
+        PQclear(res);
+    }
+    free(tasks.data);
+    free(users.data);
+    return rc;
+}
+
+/* ---- events ---- */
+
+/* The event of an applied item: data is the task as stored (task_text, NULL for a
+ * delete: {id, version}) plus user_id and command_id, written as text (this runs for
+ * every command). */
+static int make_event(run *r, writer_item *it) {
+    const task_command *c = it->cmd;
+    strbuf data = {0};
+    if (it->task_text != NULL) {
+        size_t len = strlen(it->task_text);
+        strbuf_append(&data, it->task_text, len > 0 ? len - 1 : 0); /* without its '}' */
+        strbuf_append(&data, ",", 1);
+    } else {
+        char head[96];
+        int n = snprintf(head, sizeof head, "{\"id\":\"%s\",\"version\":%lld,", c->task_id,
+                         it->dec.task_version);
+        strbuf_append(&data, head, (size_t)n);
+    }
+    char tail[128];
+    int n = snprintf(tail, sizeof tail, "\"user_id\":\"%s\",\"command_id\":\"%s\"}", c->user_id,
+                     c->command_id);
+    strbuf_append(&data, tail, (size_t)n);
+    char subject[64];
+    snprintf(subject, sizeof subject, "tasks/%s", c->task_id);
+    it->event_text =
+        data.failed ? NULL : cloudevent_text(it->dec.event_type, subject, data.data, it->event_id);
+    free(data.data);
+    if (it->event_text == NULL) {
+        set_fail(r, "out of memory building an event");
+        return -1;
+    }
+    return 0;
+}
+
+static int add_outbox(run *r) {
+    outbox_row *rows = calloc(r->n ? r->n : 1, sizeof *rows);
+    if (rows == NULL) {
+        set_fail(r, "out of memory listing outbox rows");
+        return -1;
+    }
+    size_t nrows = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        const writer_item *it = &r->items[i];
+        if (it->dec.applied) {
+            rows[nrows++] = (outbox_row){.event_id = it->event_id,
+                                         .topic = TASK_EVENTS_TOPIC,
+                                         .key = it->cmd->user_id,
+                                         .payload = it->event_text,
+                                         .ce_type = it->dec.event_type,
+                                         .request_id = it->request_id};
+        }
+    }
+    int rc = outbox_add_many(r->conn, rows, nrows, r->err, r->errlen);
+    free(rows);
+    return rc;
+}
+
+/* ---- rounds ---- */
+
+/* One round's statements: each task appears at most once in a round. */
+typedef struct round_sql {
+    strbuf insert[INSERT_COLUMNS];
+    size_t ninsert;
+    strbuf update[UPDATE_COLUMNS];
+    size_t nupdate;
+    strbuf deletes;
+    size_t ndelete;
+} round_sql;
+
+static const char *field_text(const json_t *fields, const char *name, const char *dflt) {
+    const char *s = json_string_value(json_object_get(fields, name));
+    return s != NULL ? s : dflt;
+}
+
+static void add_insert(round_sql *q, const task_command *c) {
+    const json_t *f = c->fields;
+    const json_t *tags = json_object_get(f, "tags");
+    char *tags_text = tags != NULL ? json_dumps(tags, JSON_COMPACT) : NULL;
+    const char *cols[INSERT_COLUMNS] = {
+        c->task_id,
+        c->user_id,
+        field_text(f, "title", ""),
+        field_text(f, "description", ""),
+        field_text(f, "status", "todo"),
+        field_text(f, "priority", "medium"),
+        field_text(f, "due_at", NULL),
+        tags_text != NULL ? tags_text : "[]",
+    };
+    for (int k = 0; k < INSERT_COLUMNS; k++) {
+        pg_array_add(&q->insert[k], cols[k]);
+    }
+    if (tags != NULL && tags_text == NULL) {
+        q->insert[INSERT_COLUMNS - 1].failed = true;
+    }
+    free(tags_text);
+    q->ninsert++;
+}
+
+static void add_update(round_sql *q, const task_command *c) {
+    char *patch = json_dumps(c->fields, JSON_COMPACT);
+    pg_array_add(&q->update[0], c->task_id);
+    pg_array_add(&q->update[1], patch != NULL ? patch : "{}");
+    q->update[1].failed = q->update[1].failed || patch == NULL;
+    free(patch);
+    q->nupdate++;
+}
+
+/* Builds round k's statements and marks its items in item_of. 0, or -1 (no memory). */
+static int build_round(run *r, unsigned k, round_sql *q) {
+    strbuf *all[INSERT_COLUMNS + UPDATE_COLUMNS + 1];
+    size_t nall = 0;
+    for (int c = 0; c < INSERT_COLUMNS; c++) {
+        all[nall++] = &q->insert[c];
+    }
+    for (int c = 0; c < UPDATE_COLUMNS; c++) {
+        all[nall++] = &q->update[c];
+    }
+    all[nall++] = &q->deletes;
+    for (size_t c = 0; c < nall; c++) {
+        pg_array_open(all[c]);
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        const writer_item *it = &r->items[i];
+        if (!it->dec.applied || it->dec.round != k) {
+            continue;
+        }
+        const writer_task_state *t = writer_world_find(&r->world, it->cmd->task_id);
+        r->item_of[t - r->world.tasks] = i + 1;
+        if (it->dec.op == WRITER_ROW_INSERT) {
+            add_insert(q, it->cmd);
+        } else if (it->dec.op == WRITER_ROW_UPDATE) {
+            add_update(q, it->cmd);
+        } else {
+            pg_array_add(&q->deletes, it->cmd->task_id);
+            q->ndelete++;
+        }
+    }
+    bool failed = false;
+    for (size_t c = 0; c < nall; c++) {
+        pg_array_close(all[c]);
+        failed = failed || all[c]->failed;
+    }
+    return failed ? -1 : 0;
+}
+
+static void round_free(round_sql *q) {
+    for (int c = 0; c < INSERT_COLUMNS; c++) {
+        free(q->insert[c].data);
+    }
+    for (int c = 0; c < UPDATE_COLUMNS; c++) {
+        free(q->update[c].data);
+    }
+    free(q->deletes.data);
+}
+
+/* The item of round k that a returned row (or a deleted id) belongs to, or NULL. */
+static writer_item *item_for(run *r, const char *task_id, writer_row_op op) {
+    const writer_task_state *t = writer_world_find(&r->world, task_id);
+    size_t at = t != NULL ? r->item_of[t - r->world.tasks] : 0;
+    writer_item *it = at != 0 ? &r->items[at - 1] : NULL;
+    return it != NULL && it->dec.op == op && it->event_text == NULL ? it : NULL;
+}
+
+/* Hands each returned task to its item: the cache text, then the event. */
+static int take_rows(run *r, PGresult *res, size_t want, writer_row_op op) {
+    if ((size_t)PQntuples(res) != want) {
+        return -1;
+    }
+    for (int row = 0; row < PQntuples(res); row++) {
+        writer_item *it = item_for(r, PQgetvalue(res, row, 0), op);
+        if (it == NULL) {
+            return -1; /* a row nobody asked for: not what was decided */
+        }
+        json_t *task = task_from_row(res, row, NULL);
+        bool as_decided = task != NULL && task_json_version(task) == it->dec.task_version;
+        it->task_text = as_decided ? json_dumps(task, JSON_COMPACT) : NULL;
+        json_decref(task);
+        if (!as_decided) {
+            return -1;
+        }
+        if (it->task_text == NULL || make_event(r, it) != 0) {
+            return -2;
+        }
+    }
+    return 0;
+}
+
+static int run_rows(run *r, const pg_stmt *stmt, strbuf *cols, size_t want, writer_row_op op) {
+    if (want == 0) {
+        return 0;
+    }
+    const char *vals[INSERT_COLUMNS];
+    for (int c = 0; c < stmt->nparams; c++) {
+        vals[c] = cols[c].data;
+    }
+    PGresult *res = exec(r, stmt, vals);
+    if (res == NULL) {
+        return -1;
+    }
+    int rc = take_rows(r, res, want, op);
+    PQclear(res);
+    if (rc == -1) {
+        snprintf(r->err, r->errlen, "%s: a task changed under the batch's locks", stmt->name);
+    } else if (rc == -2) {
+        set_fail(r, "out of memory building a task's event");
+    }
+    return rc == 0 ? 0 : -1;
+}
+
+static int run_deletes(run *r, round_sql *q, unsigned k) {
+    if (q->ndelete == 0) {
+        return 0;
+    }
+    const char *vals[1] = {q->deletes.data};
+    PGresult *res = exec(r, &STMT_DELETE, vals);
+    if (res == NULL) {
+        return -1;
+    }
+    bool all = strtoull(PQcmdTuples(res), NULL, 10) == q->ndelete;
+    PQclear(res);
+    if (!all) {
+        snprintf(r->err, r->errlen, "%s: a task vanished under the batch's locks",
+                 STMT_DELETE.name);
+        return -1;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        writer_item *it = &r->items[i];
+        if (it->dec.applied && it->dec.round == k && it->dec.op == WRITER_ROW_DELETE &&
+            make_event(r, it) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int run_round(run *r, unsigned k) {
+    round_sql q = {0};
+    memset(r->item_of, 0, r->world.ntasks * sizeof *r->item_of);
+    int rc = build_round(r, k, &q);
+    if (rc != 0) {
+        set_fail(r, "out of memory building a round");
+    }
+    if (rc == 0) {
+        rc = run_rows(r, &STMT_INSERT, q.insert, q.ninsert, WRITER_ROW_INSERT);
+    }
+    if (rc == 0) {
+        rc = run_rows(r, &STMT_UPDATE, q.update, q.nupdate, WRITER_ROW_UPDATE);
+    }
+    if (rc == 0) {
+        rc = run_deletes(r, &q, k);
+    }
+    round_free(&q);
+    return rc;
+}
+
+/* ---- the call ---- */
+
+static int decide(run *r) {
+    const task_command **cmds = calloc(r->n, sizeof *cmds);
+    writer_decision *out = calloc(r->n, sizeof *out);
+    int rc = cmds != NULL && out != NULL ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < r->n; i++) {
+        cmds[i] = r->items[i].cmd;
+    }
+    if (rc == 0) {
+        rc = writer_decide(&r->world, cmds, r->n, out);
+    }
+    for (size_t i = 0; out != NULL && i < r->n; i++) {
+        r->items[i].dec = out[i]; /* the item takes the problem */
+    }
+    free(cmds);
+    free(out);
+    if (rc != 0) {
+        set_fail(r, "out of memory deciding a batch");
+    }
+    return rc;
+}
+
+static int execute(run *r) {
+    if (load_world(r) != 0 || decide(r) != 0) {
+        return -1;
+    }
+    r->item_of = calloc(r->world.ntasks ? r->world.ntasks : 1, sizeof *r->item_of);
+    if (r->item_of == NULL) {
+        set_fail(r, "out of memory");
+        return -1;
+    }
+    unsigned rounds = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->items[i].dec.applied && r->items[i].dec.round + 1 > rounds) {
+            rounds = r->items[i].dec.round + 1;
+        }
+    }
+    for (unsigned k = 0; k < rounds; k++) {
+        if (run_round(r, k) != 0) {
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->items[i].dec.applied && r->items[i].event_text == NULL) {
+            set_fail(r, "an applied command got no row back");
+            return -1;
+        }
+    }
+    return add_outbox(r);
+}
+
+int writer_execute(pg_conn *conn, writer_item *items, size_t n, char *sqlstate, char *err,
+                   size_t errlen) {
+    sqlstate[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        writer_item_clear(&items[i]);
+    }
+    if (n == 0) {
+        return 0;
+    }
+    run r = {
+        .conn = conn, .items = items, .n = n, .sqlstate = sqlstate, .err = err, .errlen = errlen};
+    int rc = -1;
+    if (writer_world_init(&r.world, n, n) != 0) {
+        snprintf(err, errlen, "out of memory for a batch's world");
+    } else {
+        rc = execute(&r);
+    }
+    free(r.item_of);
+    writer_world_free(&r.world);
+    return rc;
+}

@@ -1,0 +1,50 @@
+/*
+ * writer_execute.h: carrying out a batch of task commands in Postgres, set-based.
+ *
+ * Owns: the writer's statements on tasks and the events of applied commands. Rules:
+ * - Load, then decide, then execute, all in the caller's open transaction: one statement
+ *   locks every task the commands name (SELECT ... ORDER BY id FOR UPDATE, so two
+ *   writers never deadlock) and reads which creating users exist (FOR KEY SHARE, so
+ *   none vanishes under the batch); writer_decide.h decides; then each round of the
+ *   decisions runs as at most three statements (its inserts, updates, deletes), the
+ *   values travelling as array parameters.
+ * - A statement that does not do what was decided (a row that appeared or vanished
+ *   meanwhile, a version that differs) fails the call: the caller retries the batch,
+ *   whose next load sees the truth.
+ * - Events: one CloudEvent per applied command (created, updated, completed, deleted;
+ *   data is the task as stored, or {id, version} for a delete, plus user_id and
+ *   command_id; subject tasks/<id>; topic task-events, key the user id), inserted into the
+ *   outbox in command order with one statement (shared/outbox.h).
+ * - The same call serves the fast path (the whole batch) and the careful path (slices of
+ *   it inside savepoints, after a data error): there is no second copy of the rules.
+ */
+#ifndef TASKBUS_WORKERS_WRITER_WRITER_EXECUTE_H
+#define TASKBUS_WORKERS_WRITER_WRITER_EXECUTE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "shared/pg_pool.h"
+#include "shared/task_command_codec.h"
+#include "workers/writer/writer_decide.h"
+
+/* One command of a call, with what it came to. */
+typedef struct writer_item {
+    const task_command *cmd; /* borrowed */
+    const char *request_id;  /* borrowed; may be NULL */
+    writer_decision dec;
+    char *task_text;  /* applied create/update: the task JSON as stored (the cache value) */
+    char *event_text; /* applied: the CloudEvent JSON */
+    char event_id[UUID_STR_LEN];
+} writer_item;
+
+/* Decides and applies items[0..n) in order (their cmd and request_id set; results from an
+ * earlier call are cleared first). 0, or -1 with err and sqlstate (6 bytes: the failed
+ * statement's SQLSTATE, "" when no statement failed); the transaction must then be rolled
+ * back (or rolled back to a savepoint). */
+int writer_execute(pg_conn *conn, writer_item *items, size_t n, char *sqlstate, char *err,
+                   size_t errlen);
+/* Frees what an item holds (not cmd). */
+void writer_item_clear(writer_item *item);
+
+#endif
