@@ -3,7 +3,7 @@
  *
  * Owns: the INSERT into outbox and the NOTIFY that wakes the relay. Rules: call inside
  * the caller's open transaction, so the events commit with the state they describe; the
- * relay (workers/relay_*.c) publishes them after the commit, in insertion order.
+ * relay (workers/relay/) publishes them after the commit, in insertion order.
  */
 #ifndef TASKBUS_SHARED_OUTBOX_H
 #define TASKBUS_SHARED_OUTBOX_H

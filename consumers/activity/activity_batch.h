@@ -1,7 +1,7 @@
 /*
  * activity_batch.h: one batch of task-events into the activity log.
  *
- * Owns: turning Kafka records (CloudEvents as workers/writer_*.c writes them to the outbox)
+ * Owns: turning Kafka records (CloudEvents as workers/writer/ writes them to the outbox)
  * into activity rows. Rules:
  * - Runs inside the consumer loop's ONE transaction (shared/kafka_consumer.h), so the rows
  *   and the stored offsets commit together.

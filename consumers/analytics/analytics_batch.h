@@ -1,7 +1,7 @@
 /*
  * analytics_batch.h: one batch of task-events into the daily aggregates.
  *
- * Owns: turning Kafka records (CloudEvents as workers/writer_*.c writes them to the outbox)
+ * Owns: turning Kafka records (CloudEvents as workers/writer/ writes them to the outbox)
  * into analytics_daily, analytics_completions and analytics_seen_events rows. Rules:
  * - Runs inside the consumer loop's ONE transaction (shared/kafka_consumer.h), so the
  *   counts and the stored offsets commit together.

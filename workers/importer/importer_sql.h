@@ -1,7 +1,7 @@
 /*
  * importer_sql.h: running one of the importer's statements with its failure as text.
  *
- * Owns: the one exec-and-report helper of workers/importer_*.c. Rules: a failure leaves
+ * Owns: the one exec-and-report helper of workers/importer/. Rules: a failure leaves
  * "<statement name>: <Postgres message>" in err (no trailing newline) and no result to
  * clear; the importer treats every Postgres failure as a lost connection.
  */
