@@ -17,9 +17,10 @@ import subprocess
 
 import redis
 
-import stack_control
+from helpers import stack_control
 from helpers.api import API, Client, assert_problem
-from tasks_helpers import EVENTS, IMPORT, TaskApi, env, pg, task_of, unique, wait_until
+from helpers.stack_control import env
+from helpers.tasks import EVENTS, IMPORT, TaskApi, pg, task_of, unique, wait_until
 
 REDIS_GONE = str(2**63 - 1)  # shared/user_epoch.h USER_EPOCH_GONE
 NOTIFY_DEADLINE_S = 10

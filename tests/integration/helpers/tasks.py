@@ -1,8 +1,8 @@
-"""Task-side helpers of the black-box tests of issue 3 (tests/integration/test_tasks_*.py).
+"""Task-side helpers of the black-box tests of issue 3 (tests/integration/test_tasks_*.py
+and every test that creates tasks or reads what the writer left).
 
 Owns: a per-user task client (TaskApi) over the conftest Client, the waits on command
-outcomes, the stack controls the fault tests need (compose/local daemons and services),
-Postgres and Kafka access for counting what was accepted against what was applied, the
+outcomes, the wait for an API instance to be ready again, Postgres, Redis and Kafka access for counting what was accepted against what was applied, the
 event-schema validators and a Server-Sent Events reader.
 Rules: every wait is bounded and fails with what it last saw; nothing is mocked; a 429
 is retried only after the server's Retry-After and a bounded number of times (the tests
@@ -14,7 +14,6 @@ import json
 import os
 import queue
 import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -23,6 +22,7 @@ from datetime import datetime, timezone
 import requests
 
 from helpers.api import API, Client, register_user
+from helpers.stack_control import env, repo_root
 
 TASKS = f"{API}/tasks"
 COMMANDS = f"{API}/commands"
@@ -35,11 +35,6 @@ PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2, "urgent": 3}
 TASK_KEYS = {"id", "title", "description", "status", "priority", "due_at", "tags", "created_at",
              "updated_at", "completed_at", "version"}
 
-
-def env(name):
-    v = os.environ.get(name)
-    assert v, f"{name} is not set: run through tests/run or eval \"$(compose/local env)\""
-    return v
 
 
 # --- time ---------------------------------------------------------------------------------
@@ -203,29 +198,6 @@ def wait_until(pred, timeout, what, interval=0.1):
 # --- the stack ------------------------------------------------------------------------------
 
 
-def repo_dir():
-    return os.environ.get("TASKBUS_REPO") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-
-
-def compose(*args, timeout=180, check=True):
-    cmd = [os.path.join(repo_dir(), "compose", "local"), *args]
-    p = subprocess.run(cmd, env=os.environ.copy(), capture_output=True, text=True, timeout=timeout)
-    if check:
-        assert p.returncode == 0, f"{' '.join(cmd)} exited {p.returncode}\n{p.stdout}\n{p.stderr}"
-    return p
-
-
-def redis_service(action):
-    """`compose/local <action>-service redis` (stop|start), the form the brief fixes.
-
-    Until compose/local has that form, its `<action> redis` does the same (the fallback is
-    taken only when the first form is refused as unknown usage, exit 2)."""
-    p = compose(f"{action}-service", "redis", check=False)
-    if p.returncode == 2:
-        p = compose(action, "redis", check=False)
-    assert p.returncode == 0, f"compose/local {action} redis exited {p.returncode}\n{p.stdout}\n{p.stderr}"
-
-
 def wait_api_ready(api_url, timeout=90):
     def ready():
         try:
@@ -387,7 +359,7 @@ def event_validator(type_):
     import jsonschema
 
     if type_ not in _validators:
-        path = os.path.join(repo_dir(), "schemas", "events", f"{type_}.json")
+        path = os.path.join(repo_root(), "schemas", "events", f"{type_}.json")
         assert os.path.isfile(path), f"no schema {path}"
         with open(path) as f:
             schema = json.load(f)
