@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 import requests
 
 from helpers.api import API, Client, register_user
+from helpers.kafka_events import assigned_reader, record_of
 from helpers.stack_control import env, repo_root
 
 TASKS = f"{API}/tasks"
@@ -271,29 +272,9 @@ class TopicReader:
     drain() can be called again for what arrived since."""
 
     def __init__(self, topic, from_beginning=True):
-        from confluent_kafka import Consumer, TopicPartition
-
         self.topic = topic
-        self._consumer = Consumer({
-            "bootstrap.servers": env("KAFKA_BROKERS"),
-            "group.id": f"itests-tasks-{uuid.uuid4()}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "fetch.wait.max.ms": 50,
-        })
-        md = self._consumer.list_topics(topic, timeout=15)
-        tmd = md.topics.get(topic)
-        assert tmd is not None and tmd.error is None and tmd.partitions, f"topic {topic} missing: {tmd and tmd.error}"
-        self.partitions = sorted(tmd.partitions)
-        self._pos = {}
-        parts = []
-        for p in self.partitions:
-            low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=15)
-            start = low if from_beginning else high
-            parts.append(TopicPartition(topic, p, start))
-            self._pos[p] = start
-        self._consumer.assign(parts)
+        self._consumer, self._pos = assigned_reader(env("KAFKA_BROKERS"), topic, from_beginning, "itests-tasks")
+        self.partitions = sorted(self._pos)
         self.records = []
 
     def drain(self, timeout=30):
@@ -314,18 +295,7 @@ class TopicReader:
                 assert not msg.error().fatal(), msg.error()
                 continue
             self._pos[msg.partition()] = msg.offset() + 1
-            rec = {
-                "key": msg.key().decode() if msg.key() is not None else None,
-                "headers": {k: (v.decode(errors="replace") if v is not None else None) for k, v in (msg.headers() or [])},
-                "raw": msg.value(),
-                "partition": msg.partition(),
-                "offset": msg.offset(),
-            }
-            try:
-                rec["value"] = json.loads(msg.value())
-            except (TypeError, ValueError):
-                rec["value"] = None
-            self.records.append(rec)
+            self.records.append(record_of(msg, header_errors="replace"))
         return self.records
 
     def close(self):
