@@ -33,7 +33,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from tasks_helpers import env, pg, redis_conn
+from helpers.stack_control import env
+from helpers.tasks import pg, redis_conn
 
 COMMANDS_TOPIC = "task-commands"
 EVENTS_TOPIC = "task-events"

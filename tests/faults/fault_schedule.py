@@ -8,7 +8,7 @@ its start, the moment of the fault, the moment the service was back and its end;
 the API window's keyed writes held in flight when the API dies; restore().
 Rules:
 - Services die and come back only through `compose/local` (tests/integration/
-  stack_control.py), with the stack's environment, so a run acts on the stack under test.
+  helpers/stack_control.py), with the stack's environment, so a run acts on the stack under test.
 - `start` returns when the service is ready (the API answers /ready 200, Kafka logged that
   it started, Postgres accepts connections, Redis answers PING); the sleeps here are the
   schedule's pacing (how long a service stays down, how long the load runs after it is
@@ -24,7 +24,7 @@ import time
 
 import requests
 
-import stack_control
+from helpers import stack_control
 from fault_count import COMMANDS_TOPIC, topic_ends, wait_for_request_ids
 
 

@@ -19,31 +19,22 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
 import fault_schedule as fs
 from fault_count import COMMANDS_TOPIC, EVENTS_TOPIC, count, final_reads, topic_ends
 from fault_load import Ledger, UserState, Workers
 from fault_table import failures, render
 from helpers.api import register_user
+from helpers.stack_control import env
 
 WRITE_WORKERS = 32
 READ_WORKERS = 8
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
-def _env(name):
-    v = os.environ.get(name)
-    if not v:
-        pytest.fail(f"{name} is not set: run through tests/run, or eval \"$(compose/local env)\" "
-                    f"against a running stack", pytrace=False)
-    return v
-
-
 def test_fault_schedule():
-    api_url = _env("TASKBUS_API_URL").rstrip("/")
+    api_url = env("TASKBUS_API_URL").rstrip("/")
     for name in ("KAFKA_BROKERS", "DATABASE_URL", "REDIS_URL", "TASKBUS_DATA_DIR"):
-        _env(name)
+        env(name)
     started = time.time()
     run_id = uuid.uuid4().hex[:8]
     fs.restore(api_url)  # a previous stage may have left something down

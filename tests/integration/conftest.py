@@ -6,7 +6,7 @@ tests/run or `compose/local env`), clients with
 their own X-Forwarded-For, fresh users and the `user-events` collector.
 Rules: a missing or unreachable stack FAILS every test that needs it (never a skip: a
 green run must mean the stack was tested); fixtures that touch the stack are opt-in, so a
-test of files only (test_deploy_files.py) runs without one.
+test of files only (test_deploy_*.py) runs without one.
 """
 
 import os
@@ -19,19 +19,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from helpers.api import Client, register_user  # noqa: E402
 from helpers.kafka_events import EventCollector  # noqa: E402
-
-
-def _env(name):
-    v = os.environ.get(name)
-    if not v:
-        pytest.fail(f"{name} is not set: run the integration tests through tests/run, or "
-                    f"eval \"$(compose/local env)\" against a running stack", pytrace=False)
-    return v
+from helpers.stack_control import env, repo_root  # noqa: E402
 
 
 def _reachable_api(name):
     """The base URL in environment variable `name`, once its API answers /health 200."""
-    url = _env(name).rstrip("/")
+    url = env(name).rstrip("/")
     try:
         r = requests.get(url + "/health", timeout=10)
     except requests.RequestException as e:
@@ -58,14 +51,14 @@ def api2_url(api_url):
 
 @pytest.fixture(scope="session")
 def repo():
-    path = os.environ.get("TASKBUS_REPO") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+    path = repo_root()
     assert os.path.isdir(os.path.join(path, "schemas")), f"TASKBUS_REPO {path} has no schemas/"
     return path
 
 
 @pytest.fixture(scope="session")
 def jwt_secret():
-    s = _env("TASKBUS_JWT_SECRET")
+    s = env("TASKBUS_JWT_SECRET")
     assert len(s.encode()) >= 32, "TASKBUS_JWT_SECRET shorter than 32 bytes"
     return s.encode()
 
@@ -104,7 +97,7 @@ def make_user(api_url, request):
 @pytest.fixture(scope="session")
 def user_events(api_url):
     """Every message of `user-events` produced after the first test that asks for it."""
-    brokers = _env("KAFKA_BROKERS")
+    brokers = env("KAFKA_BROKERS")
     try:
         collector = EventCollector(brokers, "user-events")
     except Exception as e:  # noqa: BLE001 - reported as a failure with its cause

@@ -10,7 +10,7 @@ import pytest
 
 from helpers.api import is_uuid, new_password, unique_email, Client
 from helpers.kafka_events import event_of
-from tasks_helpers import wait_outbox_published
+from helpers.tasks import wait_outbox_published
 
 TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 

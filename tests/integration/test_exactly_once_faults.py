@@ -23,7 +23,8 @@ import urllib.parse
 import pytest
 
 from helpers.api import assert_problem
-from tasks_helpers import TASKS, compose, pg, redis_conn, task_of, task_user, unique, wait_api_ready, wait_until
+from helpers import stack_control
+from helpers.tasks import TASKS, pg, redis_conn, task_of, task_user, unique, wait_api_ready, wait_until
 
 
 def titled_rows(title):
@@ -60,7 +61,7 @@ def applied_after_sentinel(api):
 def test_keyed_retry_after_api_crash_repeats_the_same_command(api_url):
     alice = task_user(api_url, "eo-crash-retry")
     key, body = unique("eo-key"), {"title": unique("eo-crash-retry")}
-    compose("stop", "writer")
+    stack_control.stop("writer")
     first = {}
     try:
         def send():
@@ -79,13 +80,13 @@ def test_keyed_retry_after_api_crash_repeats_the_same_command(api_url):
         assert len(marker) == 1, marker
         first_command = json.loads(r.get(marker[0]))
         first_command["command_id"] = marker[0].rsplit(":", 1)[1]
-        compose("kill", "api")
+        stack_control.kill("api")
         th.join(30)
         assert "r" not in first, f"the first attempt was answered: {first['r'].status_code}"
-        compose("start", "api")
+        stack_control.start("api")
         wait_api_ready(api_url)
     finally:
-        compose("start", "writer")
+        stack_control.start("writer")
     # At once: not a 409 until the dead process's claim goes stale.
     retry = alice.create(body, key=key, wait=10)
     assert retry.status_code in (201, 202), f"retry: {retry.status_code} {retry.text[:300]}"
@@ -109,7 +110,7 @@ def test_a_live_claim_still_answers_409(api_url):
     processed by a live API waits (409), as before."""
     alice = task_user(api_url, "eo-live-claim")
     key, body = unique("eo-live"), {"title": unique("eo-live")}
-    compose("stop", "writer")
+    stack_control.stop("writer")
     try:
         results = {}
 
@@ -124,7 +125,7 @@ def test_a_live_claim_still_answers_409(api_url):
         th.join(30)
         assert results["first"].status_code == 202, results["first"].text[:300]
     finally:
-        compose("start", "writer")
+        stack_control.start("writer")
     alice.wait_command(results["first"].json()["command_id"])
     assert len(titled_rows(body["title"])) == 1
 
@@ -175,8 +176,8 @@ def test_rolling_restart_answers_or_refuses_every_request(api_url):
         t.start()
     try:
         wait_until(lambda: len(answered) >= 20, 30, "load is flowing")
-        compose("stop", "api")
-        compose("start", "api")
+        stack_control.stop("api")
+        stack_control.start("api")
         wait_api_ready(api_url)
         n = len(answered)
         wait_until(lambda: len(answered) >= n + 20, 30, "load flows again after the restart")
@@ -198,7 +199,7 @@ def test_requests_on_idle_keepalive_connections_during_the_drain(api_url):
     """The fault run's lost answer: keep-alive connections idle at SIGTERM, then used
     while the API drains, with requests that take a while (Prefer: wait with the writer
     stopped). Each must be answered or refused unread: applied only if answered."""
-    from stack_control import status
+    from helpers.stack_control import status
 
     api = task_user(api_url, "eo-drain-idle")
     host = urllib.parse.urlsplit(api_url)
@@ -208,7 +209,7 @@ def test_requests_on_idle_keepalive_connections_during_the_drain(api_url):
         c.request("GET", "/health")
         c.getresponse().read()
         conns.append(c)
-    compose("stop", "writer")
+    stack_control.stop("writer")
     results = {}  # title -> status, or None when unanswered
     try:
         pid = status()["api"][1]
@@ -235,8 +236,8 @@ def test_requests_on_idle_keepalive_connections_during_the_drain(api_url):
             t.join(60)
         wait_until(lambda: not psutil_alive(pid), 60, "the API exits")
     finally:
-        compose("start", "writer")
-        compose("start", "api")
+        stack_control.start("writer")
+        stack_control.start("api")
         wait_api_ready(api_url)
     assert len(results) == len(conns)
     assert all(s in (None, 202) for s in results.values()), results
@@ -261,7 +262,7 @@ def psutil_alive(pid):
 def test_kafka_down_answers_503_within_the_bound_and_never_applies(api_url):
     alice = task_user(api_url, "eo-kafka-down")
     title = unique("eo-kafka-down")
-    compose("stop", "kafka")
+    stack_control.stop("kafka")
     try:
         t0 = time.monotonic()
         r = alice.create({"title": title}, timeout=60)
@@ -272,7 +273,7 @@ def test_kafka_down_answers_503_within_the_bound_and_never_applies(api_url):
         # the report slack, with room to spare; before the fix this took 32 s.
         assert elapsed < 20, f"the 503 took {elapsed:.1f} s"
     finally:
-        compose("start", "kafka")
+        stack_control.start("kafka")
     # A later write of the same user (same partition, applied in order) is applied: the
     # refused one, had it reached Kafka, would have been applied before it.
     later = unique("eo-kafka-later")
@@ -287,7 +288,7 @@ def test_a_write_kafka_holds_but_never_confirms_is_fenced(api_url):
     never confirmed, so the delivery report says "possibly persisted". The API answers 503
     and first fences the command (a `rejected` commands row), so when Kafka wakes up and
     appends it, the writer skips it. A keyed retry then gets new ids and one task."""
-    from stack_control import status
+    from helpers.stack_control import status
 
     alice = task_user(api_url, "eo-fence")
     alice.create_applied({"title": unique("eo-fence-warm")})  # the producer is connected

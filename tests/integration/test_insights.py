@@ -21,8 +21,8 @@ import pytest
 
 from helpers.api import Client, assert_problem, error_fields
 from helpers.kafka_events import EventCollector
-from stack_control import start, stop
-from tasks_helpers import (env, parse_time, pg, produce, task_of, task_user, unique, wait_outbox_published,
+from helpers.stack_control import env, start, stop
+from helpers.tasks import (parse_time, pg, produce, task_of, task_user, unique, wait_outbox_published,
                            wait_until)
 
 ANALYTICS = "/api/v1/analytics/daily"

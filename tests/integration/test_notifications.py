@@ -20,10 +20,10 @@ import jsonschema
 import psycopg
 import pytest
 
-import stack_control
+from helpers import stack_control
 from helpers.api import API, Client, assert_problem, new_password, register_user, unique_email
 from helpers.kafka_events import EventCollector
-from tasks_helpers import wait_group_caught_up, wait_outbox_published
+from helpers.tasks import wait_group_caught_up, wait_outbox_published
 
 MAIL_TIMEOUT = 60
 NOTIFIER_GROUP = "taskbus-notifier"

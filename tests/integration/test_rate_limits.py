@@ -19,7 +19,7 @@ import time
 import pytest
 import redis
 
-import stack_control
+from helpers import stack_control
 from helpers.api import Client, assert_problem
 from helpers.rate_limits import (ip_limit, rate_headers, refill, user_limit, wait_sync_rounds)
 

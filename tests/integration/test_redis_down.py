@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-import stack_control
+from helpers import stack_control
 from helpers.api import Client, assert_problem
 
 

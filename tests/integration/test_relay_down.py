@@ -1,10 +1,10 @@
 """The outbox holds events while the relay is down and the relay delivers them, once,
 when it comes back: a registration never depends on the relay and its event is never lost."""
 
-import stack_control
+from helpers import stack_control
 from helpers.api import Client, new_password, unique_email
 from helpers.kafka_events import event_of
-from tasks_helpers import pg, wait_outbox_published
+from helpers.tasks import pg, wait_outbox_published
 
 TYPE = "taskbus.user.registered"
 

@@ -12,7 +12,8 @@ import uuid
 import psycopg
 
 from helpers.kafka_events import EventCollector
-from tasks_helpers import env, pg, wait_outbox_published
+from helpers.stack_control import env
+from helpers.tasks import pg, wait_outbox_published
 
 TOPIC = "user-events"
 TYPE = "taskbus.test.relay"

@@ -18,7 +18,8 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from helpers.api import is_uuid
-from tasks_helpers import TopicReader, env, parse_time, pg, rfc3339, task_user, unique, wait_until
+from helpers.stack_control import env
+from helpers.tasks import TopicReader, parse_time, pg, rfc3339, task_user, unique, wait_until
 
 LEAD_S = int(os.environ.get("TASKBUS_REMINDER_LEAD_SECONDS") or 3600)
 INTERVAL_MS = int(os.environ.get("TASKBUS_SCHEDULER_INTERVAL_MS") or 1000)

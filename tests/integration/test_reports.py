@@ -15,7 +15,9 @@ import os
 import pytest
 
 from helpers.api import API, assert_problem, is_uuid
-from tasks_helpers import IMPORT, TopicReader, compose, env, task_user, unique, wait_outbox_published, wait_until
+from helpers import stack_control
+from helpers.stack_control import env
+from helpers.tasks import IMPORT, TopicReader, task_user, unique, wait_outbox_published, wait_until
 
 REPORTS = f"{API}/reports"
 N_TASKS = 3000
@@ -187,7 +189,7 @@ def test_full_text_filter(owner):
 
 
 def test_download_before_ready_is_409_then_ready(owner):
-    compose("stop", "reporter")
+    stack_control.stop("reporter")
     try:
         r = post_report(owner, {"format": "csv", "filters": {"status": "done"}})
         assert r.status_code == 202, r.text
@@ -196,7 +198,7 @@ def test_download_before_ready_is_409_then_ready(owner):
         assert owner.req("GET", f"{REPORTS}/{rid}").json()["status"] == "queued"
         assert_problem(download(owner, rid), 409, "report-not-ready")
     finally:
-        compose("start", "reporter")
+        stack_control.start("reporter")
     doc, _ = wait_finished(owner, rid, timeout=90)
     assert doc["status"] == "ready" and doc["row_count"] == N_TASKS // 3, doc
     assert download(owner, rid).status_code == 200

@@ -6,7 +6,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from tasks_helpers import task_of, task_user, wait_until
+from helpers.tasks import task_of, task_user, wait_until
 
 CLIENTS = 16
 TASKS = 300

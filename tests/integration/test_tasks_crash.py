@@ -14,7 +14,8 @@ import time
 
 import requests
 
-from tasks_helpers import (TopicReader, assert_event_valid, compose, pg, task_of, task_user, wait_api_ready,
+from helpers import stack_control
+from helpers.tasks import (TopicReader, assert_event_valid, pg, task_of, task_user, wait_api_ready,
                            wait_outbox_published, wait_until)
 
 USERS = 6
@@ -74,14 +75,14 @@ def test_kill_writer_and_api_under_load(api_url):
     try:
         load_goes_on(20, "before the first fault")
         for n in range(3):
-            compose("kill", "writer")
+            stack_control.kill("writer")
             load_goes_on(10, f"while the writer is down ({n + 1})")
-            compose("start", "writer")
+            stack_control.start("writer")
             load_goes_on(20, f"after the writer restarted ({n + 1})")
         n_before_api = len(accepted)
-        compose("kill", "api")
+        stack_control.kill("api")
         time.sleep(0.5)
-        compose("start", "api")
+        stack_control.start("api")
         wait_api_ready(api_url)
         load_goes_on(30, "after the API restarted")
     finally:
@@ -89,8 +90,8 @@ def test_kill_writer_and_api_under_load(api_url):
         for th in threads:
             th.join(timeout=30)
         # Whatever happened above, leave a running stack behind for the next tests.
-        compose("start", "writer", check=False)
-        compose("start", "api", check=False)
+        stack_control.start("writer", check=False)
+        stack_control.start("api", check=False)
     assert not any(th.is_alive() for th in threads)
     assert not refused, f"creates refused under load: {refused[:5]}"
 

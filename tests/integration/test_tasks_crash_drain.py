@@ -43,8 +43,10 @@ import zlib
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 
-from tasks_helpers import (TopicReader, assert_event_valid, compose, env, parse_time, pg, task_user,
-                           wait_outbox_published, wait_until)
+from helpers import stack_control
+from helpers.stack_control import env
+from helpers.tasks import (TopicReader, assert_event_valid, parse_time, pg, task_user, wait_outbox_published,
+                           wait_until)
 
 COMMANDS = int(os.environ.get("TASKBUS_CRASH_DRAIN_COMMANDS") or 20000)
 KILLS = 5
@@ -380,23 +382,23 @@ def test_kill_writer_five_times_during_a_drain(api_url, api2_url):
             c = count()
             return c if c >= target else None
 
-        compose("stop", "writer")
+        stack_control.stop("writer")
         try:
             parts = produce(stream)
             print(f"crash-drain: messages per partition {dict(sorted(parts.items()))}")
             cache.warm()  # nothing is applied yet: 404s in the caches
             pg_log = PgLog()
             t0 = time.monotonic()
-            compose("start", "writer")
+            stack_control.start("writer")
             for n, target in enumerate(targets):
                 seen = wait_until(lambda: reached(target), SEGMENT_TIMEOUT,
                                   f"seed {seed}: {target} commands applied before kill {n + 1} (kills so far "
                                   f"{kills})", interval=0.02)
-                compose("kill", "writer")
+                stack_control.kill("writer")
                 kills.append((target, seen, count(), round(time.monotonic() - t0, 1)))
                 if n % 2 == 1:
                     cache.warm()  # with the writer dead: whatever is cached now must be replaced
-                compose("start", "writer")
+                stack_control.start("writer")
             print(f"crash-drain: kills (target, seen, committed at death, s) {kills}; "
                   f"{pg_log.open_transactions()} left a transaction open (postgres.log)")
             wait_until(lambda: count() >= unique, DRAIN_TIMEOUT,
@@ -404,7 +406,7 @@ def test_kill_writer_five_times_during_a_drain(api_url, api2_url):
                        interval=0.2)
             print(f"crash-drain: drained in {time.monotonic() - t0:.1f} s from the first start")
         finally:
-            compose("start", "writer", check=False)  # whatever happened, the next tests need one
+            stack_control.start("writer", check=False)  # whatever happened, the next tests need one
 
         # commands: every command id once, with the model's outcome.
         rows = conn.execute("SELECT command_id::text, user_id::text, task_id::text, type, status,"

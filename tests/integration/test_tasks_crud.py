@@ -10,8 +10,8 @@ import uuid
 import pytest
 
 from helpers.api import Client, assert_problem, error_fields, is_uuid
-from tasks_helpers import (COMMANDS, TASK_KEYS, TASKS, compose, etag_version, parse_time, task_of,
-                           task_user, unique)
+from helpers import stack_control
+from helpers.tasks import COMMANDS, TASKS, TASK_KEYS, etag_version, parse_time, task_of, task_user, unique
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ def test_defaults_of_a_minimal_create(alice):
 
 def test_command_is_pending_until_the_writer_applies_it(alice):
     """With the writer stopped the command is pending; once it runs, applied."""
-    compose("stop", "writer")
+    stack_control.stop("writer")
     try:
         r = alice.create(full_body())
         assert r.status_code == 202, r.text
@@ -98,7 +98,7 @@ def test_command_is_pending_until_the_writer_applies_it(alice):
         assert c.json()["task_id"] == tid, c.json()
         assert alice.get(tid).status_code == 404, "a task visible before its command was applied"
     finally:
-        compose("start", "writer")
+        stack_control.start("writer")
     done = alice.wait_command(cid, timeout=60)
     assert done["task_id"] == tid
     assert alice.get(tid).status_code == 200

@@ -8,7 +8,8 @@ import uuid
 import pytest
 
 from helpers.kafka_events import EventCollector
-from tasks_helpers import env, pg, produce, task_of, task_user
+from helpers.stack_control import env
+from helpers.tasks import pg, produce, task_of, task_user
 
 GARBAGE = b"\x00\xff\xfenot json at all {"
 

@@ -10,7 +10,8 @@ import pytest
 
 from helpers.api import is_uuid
 from helpers.kafka_events import EventCollector
-from tasks_helpers import (EVENT_TYPES, assert_event_valid, env, event_validator, repo_dir, task_of, task_user,
+from helpers.stack_control import env, repo_root
+from helpers.tasks import (EVENT_TYPES, assert_event_valid, event_validator, task_of, task_user,
                            wait_outbox_published)
 
 
@@ -23,7 +24,7 @@ def task_events(api_url):
 
 @pytest.mark.parametrize("type_", EVENT_TYPES)
 def test_every_task_event_type_has_a_schema(type_):
-    assert os.path.isfile(os.path.join(repo_dir(), "schemas", "events", f"{type_}.json"))
+    assert os.path.isfile(os.path.join(repo_root(), "schemas", "events", f"{type_}.json"))
     event_validator(type_)
 
 

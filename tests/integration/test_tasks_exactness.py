@@ -5,7 +5,7 @@ and the cache is exercised by concurrent writers of different users)."""
 
 from concurrent.futures import ThreadPoolExecutor
 
-from tasks_helpers import etag_version, task_of, task_user
+from helpers.tasks import etag_version, task_of, task_user
 
 USERS = 4
 REPS = 50

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-import stack_control
+from helpers import stack_control
 from helpers.api import assert_problem, is_uuid
-from tasks_helpers import IMPORT, pg, task_user, unique, wait_until
+from helpers.tasks import IMPORT, pg, task_user, unique, wait_until
 
 
 @pytest.fixture(scope="module")

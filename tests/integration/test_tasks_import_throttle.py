@@ -18,8 +18,8 @@ import os
 
 import pytest
 
-import stack_control
-from tasks_helpers import IMPORT, pg, task_user, unique, wait_until
+from helpers import stack_control
+from helpers.tasks import IMPORT, pg, task_user, unique, wait_until
 
 N = 5000  # items per import: more than twice the in-flight window, see above
 WINDOW = int(os.environ.get("TASKBUS_IMPORT_MAX_LAG") or 2000)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from helpers.api import assert_problem, error_fields
-from tasks_helpers import PRIORITY_RANK, parse_time, rfc3339, task_user
+from helpers.tasks import PRIORITY_RANK, parse_time, rfc3339, task_user
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 

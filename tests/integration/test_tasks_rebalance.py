@@ -23,7 +23,8 @@ import zlib
 
 import requests
 
-from tasks_helpers import (TopicReader, assert_event_valid, env, pg, task_of, task_user, wait_outbox_published,
+from helpers.stack_control import env
+from helpers.tasks import (TopicReader, assert_event_valid, pg, task_of, task_user, wait_outbox_published,
                            wait_until)
 
 PARTITIONS = 6

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from tasks_helpers import etag_version, redis_service, task_of, task_user, wait_until
+from helpers import stack_control
+from helpers.tasks import etag_version, task_of, task_user, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def test_tasks_without_redis_then_exact_reads(api):
     assert api.get(t["id"]).json()["version"] == t["version"]
     assert any(i["id"] == t["id"] for i in api.list().json()["items"])
 
-    redis_service("stop")
+    stack_control.stop("redis")
     try:
         t0 = time.monotonic()
         r = api.create({"title": "made while redis is down", "tags": ["rd"]})
@@ -42,7 +43,7 @@ def test_tasks_without_redis_then_exact_reads(api):
         assert p.status_code == 202, f"PATCH with Redis down: {p.status_code} {p.text[:300]}"
         assert task_of(p.json())["version"] == t["version"] + 1
     finally:
-        redis_service("start")
+        stack_control.start("redis")
 
     api.wait_command(p.json()["command_id"], timeout=60)
     g = api.get(t["id"])

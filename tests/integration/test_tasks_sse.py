@@ -13,7 +13,7 @@ import time
 import pytest
 
 from helpers.api import assert_problem, error_fields, Client
-from tasks_helpers import (EVENTS, IMPORT, SseReader, assert_event_valid, redis_conn, stream_id_key, task_of,
+from helpers.tasks import (EVENTS, IMPORT, SseReader, assert_event_valid, redis_conn, stream_id_key, task_of,
                            task_user, wait_until)
 
 

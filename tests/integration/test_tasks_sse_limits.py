@@ -24,9 +24,9 @@ import time
 
 import pytest
 
-import stack_control
+from helpers import stack_control
 from helpers.api import assert_problem
-from tasks_helpers import SseReader, redis_conn, stream_id_key, task_of, task_user, wait_api_ready
+from helpers.tasks import SseReader, redis_conn, stream_id_key, task_of, task_user, wait_api_ready
 
 PER_USER = 5  # TASKBUS_SSE_MAX_PER_USER's default; tests/run does not set it
 NEAR_CACHE_NAME = "taskbus-api-near-cache"

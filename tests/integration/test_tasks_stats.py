@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tasks_helpers import IMPORT, pg, rfc3339, task_user, wait_until
+from helpers.tasks import IMPORT, pg, rfc3339, task_user, wait_until
 
 COUNTING = """
 SELECT json_build_object(

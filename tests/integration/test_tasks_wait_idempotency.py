@@ -14,7 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from helpers.api import assert_problem, is_uuid
-from tasks_helpers import TASKS, TopicReader, compose, env, etag_version, pg, task_of, task_user, unique, wait_until
+from helpers import stack_control
+from helpers.stack_control import env
+from helpers.tasks import TASKS, TopicReader, etag_version, pg, task_of, task_user, unique, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +94,7 @@ def test_writer_rechecks_if_match_and_existence(alice):
     second (412) and a PATCH of a task deleted before it (404); wait=1 answers 202."""
     t1 = alice.create_applied({"title": unique("w1")})
     t2 = alice.create_applied({"title": unique("w2")})
-    compose("stop", "writer")
+    stack_control.stop("writer")
     try:
         a = alice.patch(t1["id"], {"title": "first"}, if_match=t1["version"])
         b = alice.patch(t1["id"], {"title": "second"}, if_match=t1["version"])
@@ -105,7 +107,7 @@ def test_writer_rechecks_if_match_and_existence(alice):
         assert slow.status_code == 202, slow.text
         assert 0.8 <= time.monotonic() - t0 < 10, "Prefer: wait=1 did not wait about a second"
     finally:
-        compose("start", "writer")
+        stack_control.start("writer")
     assert alice.wait_command(a.json()["command_id"], timeout=60)["status"] == "applied"
     rb = alice.wait_command(b.json()["command_id"], want="rejected")
     assert rb["problem"]["status"] == 412, rb
@@ -122,7 +124,7 @@ def test_wait_answers_a_rejection_with_its_status(alice):
     """A PATCH whose command is rejected while the client waits gets the rejection."""
     t = alice.create_applied({"title": unique("rej")})
     commands = TopicReader("task-commands", from_beginning=False)
-    compose("stop", "writer")
+    stack_control.stop("writer")
     try:
         first = alice.patch(t["id"], {"title": "applied"}, if_match=t["version"])
         assert first.status_code == 202, first.text
@@ -141,7 +143,7 @@ def test_wait_answers_a_rejection_with_its_status(alice):
                                for m in commands.drain()), 20, "the waiting PATCH's command is produced")
     finally:
         commands.close()
-        compose("start", "writer")
+        stack_control.start("writer")
     th.join(timeout=40)
     assert not th.is_alive(), "a Prefer: wait=20 request did not end"
     assert_problem(holder["r"], 412, "precondition-failed")

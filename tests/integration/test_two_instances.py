@@ -19,7 +19,7 @@ import pytest
 from helpers.api import Client, assert_problem
 from helpers.rate_limits import (ip_limit, measured_window_s, overshoot_allowance, parse_rate,
                                  rate_headers, refill, round_histogram, user_limit)
-from tasks_helpers import etag_version, task_of, task_user
+from helpers.tasks import etag_version, task_of, task_user
 
 REPS = 50
 CREATES = 40

@@ -26,8 +26,8 @@ import time
 
 import pytest
 
-import stack_control
-from tasks_helpers import redis_conn, task_of, task_user, wait_api_ready
+from helpers import stack_control
+from helpers.tasks import redis_conn, task_of, task_user, wait_api_ready
 
 WAIT = 15
 OUTAGE_WAIT = 20

@@ -17,9 +17,10 @@ import subprocess
 
 import redis
 
-import stack_control
+from helpers import stack_control
 from helpers.api import API, Client, assert_problem
-from tasks_helpers import EVENTS, IMPORT, TaskApi, env, pg, task_of, unique, wait_until
+from helpers.stack_control import env
+from helpers.tasks import EVENTS, IMPORT, TaskApi, pg, task_of, unique, wait_until
 
 REDIS_GONE = str(2**63 - 1)  # shared/user_epoch.h USER_EPOCH_GONE
 NOTIFY_DEADLINE_S = 10
@@ -160,6 +161,16 @@ def test_api_restarted_after_the_delete_still_refuses(make_user):
     assert_refused_everywhere(api, task["id"])
 
 
+def delete_without_notifying(user_id):
+    """Deletes the user with the users_deleted trigger disabled inside the deleting
+    transaction only: no instance hears of it (and no deleted_users row is recorded)."""
+    with pg() as conn:
+        with conn.transaction():
+            conn.execute("ALTER TABLE users DISABLE TRIGGER users_deleted")
+            conn.execute("DELETE FROM users WHERE id = %s", (user_id,))
+            conn.execute("ALTER TABLE users ENABLE TRIGGER users_deleted")
+
+
 def test_writes_of_a_user_deleted_mid_request_are_401_and_the_writer_rejects_them(make_user):
     """A request that got past the middleware before the deletion reached it: here the
     notification is held back (the trigger disabled inside the deleting transaction only),
@@ -167,11 +178,7 @@ def test_writes_of_a_user_deleted_mid_request_are_401_and_the_writer_rejects_the
     foreign key: 401, not 503. A task command is produced, and the writer rejects it as a
     command of a user who does not exist (no retry, no dead letter)."""
     api, _ = active_user(make_user)
-    with pg() as conn:
-        with conn.transaction():
-            conn.execute("ALTER TABLE users DISABLE TRIGGER users_deleted")
-            conn.execute("DELETE FROM users WHERE id = %s", (api.id,))
-            conn.execute("ALTER TABLE users ENABLE TRIGGER users_deleted")
+    delete_without_notifying(api.id)
     assert api.list().status_code == 200, "without the notification the cached epoch lets it in"
 
     r = api.req("POST", f"{API}/webhooks", json={"url": HOOK_URL, "event_types": ["taskbus.task.*"]})
@@ -200,11 +207,7 @@ def test_a_catch_up_notification_applies_the_recorded_deletions(make_user):
     """What a TRUNCATE of users sends (an empty payload): every instance re-reads
     deleted_users. Here the row is recorded by hand after a deletion that notified nobody."""
     api, task = active_user(make_user)
-    with pg() as conn:
-        with conn.transaction():
-            conn.execute("ALTER TABLE users DISABLE TRIGGER users_deleted")
-            conn.execute("DELETE FROM users WHERE id = %s", (api.id,))
-            conn.execute("ALTER TABLE users ENABLE TRIGGER users_deleted")
+    delete_without_notifying(api.id)
     assert api.list().status_code == 200, "nothing was notified yet"
     with pg() as conn:
         with conn.transaction():

@@ -26,7 +26,8 @@ import pytest
 
 from helpers.api import API, assert_problem, error_fields, is_uuid
 from helpers.kafka_events import EventCollector
-from tasks_helpers import env, task_user, wait_group_caught_up, wait_outbox_published, wait_until
+from helpers.stack_control import env
+from helpers.tasks import task_user, wait_group_caught_up, wait_outbox_published, wait_until
 
 HOOKS = f"{API}/webhooks"
 DELIVERY_TIMEOUT = 60

@@ -1,8 +1,10 @@
 """Kafka side of the integration tests: a collector of one topic's messages.
 
-Owns: one consumer (unique group id, auto.offset.reset=earliest, no commits) assigned to
-every partition of the topic from the high watermarks seen when it starts, read by a
-background thread into a list that tests wait on with a bounded timeout.
+Owns: opening a reader of every partition of a topic at its watermarks (assigned_reader,
+which helpers/tasks.py's TopicReader uses too), a consumed message as a record
+(record_of), and the collector: one consumer (unique group id, auto.offset.reset=earliest,
+no commits) assigned to every partition of the topic from the high watermarks seen when it
+starts, read by a background thread into a list that tests wait on with a bounded timeout.
 Rules: starting at the watermarks read before any test acts means every event a test
 causes is seen, while a long-lived topic's history is not re-read; the thread stops on
 close(); a consumer error is kept and raised to the waiting test, never swallowed.
@@ -19,6 +21,52 @@ import uuid
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 
+def assigned_reader(brokers: str, topic: str, from_beginning: bool, group_prefix: str = "itests"):
+    """A consumer of every partition of `topic` (a unique group, no commits), assigned at each
+    partition's low watermark (from_beginning) or high one; returns (consumer, {partition:
+    next offset}). A missing topic raises, naming it."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": brokers,
+            "group.id": f"{group_prefix}-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "fetch.wait.max.ms": 50,
+        }
+    )
+    md = consumer.list_topics(topic, timeout=15)
+    tmd = md.topics.get(topic)
+    if tmd is None or tmd.error is not None or not tmd.partitions:
+        consumer.close()
+        raise RuntimeError(f"Kafka topic {topic!r} is missing at {brokers}: {tmd and tmd.error}")
+    parts, pos = [], {}
+    for p in sorted(tmd.partitions):
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=15)
+        start = low if from_beginning else high
+        parts.append(TopicPartition(topic, p, start))
+        pos[p] = start
+    consumer.assign(parts)
+    return consumer, pos
+
+
+def record_of(msg, header_errors="strict"):
+    """A consumed message as the tests read it: key, headers (decoded with header_errors),
+    raw value, partition, offset and the value parsed as JSON (None when it is not JSON)."""
+    rec = {
+        "key": msg.key().decode() if msg.key() is not None else None,
+        "headers": {k: (v.decode(errors=header_errors) if v is not None else None) for k, v in (msg.headers() or [])},
+        "raw": msg.value(),
+        "partition": msg.partition(),
+        "offset": msg.offset(),
+    }
+    try:
+        rec["value"] = json.loads(msg.value())
+    except (TypeError, ValueError):
+        rec["value"] = None
+    return rec
+
+
 class EventCollector:
     def __init__(self, brokers: str, topic: str):
         self.topic = topic
@@ -26,28 +74,9 @@ class EventCollector:
         self._msgs: list = []
         self._error = None
         self._stop = threading.Event()
-        self._consumer = Consumer(
-            {
-                "bootstrap.servers": brokers,
-                "group.id": f"itests-{uuid.uuid4()}",
-                "auto.offset.reset": "earliest",
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "fetch.wait.max.ms": 50,
-            }
-        )
-        md = self._consumer.list_topics(topic, timeout=15)
-        tmd = md.topics.get(topic)
-        if tmd is None or tmd.error is not None or not tmd.partitions:
-            raise RuntimeError(f"Kafka topic {topic!r} is missing at {brokers}: {tmd and tmd.error}")
-        parts = []
         self._brokers = brokers
-        self._pos: dict = {}  # partition -> next offset read; guarded by _cond
-        for p in sorted(tmd.partitions):
-            _low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=15)
-            parts.append(TopicPartition(topic, p, high))
-            self._pos[p] = high
-        self._consumer.assign(parts)
+        # partition -> next offset read; guarded by _cond
+        self._consumer, self._pos = assigned_reader(brokers, topic, from_beginning=False)
         self._thread = threading.Thread(target=self._run, name=f"collect-{topic}", daemon=True)
         self._thread.start()
 
@@ -69,17 +98,7 @@ class EventCollector:
                         self._cond.notify_all()
                     return
                 continue  # partition EOF and the like
-            rec = {
-                "key": msg.key().decode() if msg.key() is not None else None,
-                "headers": {k: (v.decode() if v is not None else None) for k, v in (msg.headers() or [])},
-                "raw": msg.value(),
-                "partition": msg.partition(),
-                "offset": msg.offset(),
-            }
-            try:
-                rec["value"] = json.loads(msg.value())
-            except (TypeError, ValueError):
-                rec["value"] = None
+            rec = record_of(msg)
             with self._cond:
                 self._msgs.append(rec)
                 self._pos[rec["partition"]] = rec["offset"] + 1

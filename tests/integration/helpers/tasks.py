@@ -1,8 +1,8 @@
-"""Task-side helpers of the black-box tests of issue 3 (tests/integration/test_tasks_*.py).
+"""Task-side helpers of the black-box tests of issue 3 (tests/integration/test_tasks_*.py
+and every test that creates tasks or reads what the writer left).
 
 Owns: a per-user task client (TaskApi) over the conftest Client, the waits on command
-outcomes, the stack controls the fault tests need (compose/local daemons and services),
-Postgres and Kafka access for counting what was accepted against what was applied, the
+outcomes, the wait for an API instance to be ready again, Postgres, Redis and Kafka access for counting what was accepted against what was applied, the
 event-schema validators and a Server-Sent Events reader.
 Rules: every wait is bounded and fails with what it last saw; nothing is mocked; a 429
 is retried only after the server's Retry-After and a bounded number of times (the tests
@@ -14,7 +14,6 @@ import json
 import os
 import queue
 import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -23,6 +22,8 @@ from datetime import datetime, timezone
 import requests
 
 from helpers.api import API, Client, register_user
+from helpers.kafka_events import assigned_reader, record_of
+from helpers.stack_control import env, repo_root
 
 TASKS = f"{API}/tasks"
 COMMANDS = f"{API}/commands"
@@ -35,11 +36,6 @@ PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2, "urgent": 3}
 TASK_KEYS = {"id", "title", "description", "status", "priority", "due_at", "tags", "created_at",
              "updated_at", "completed_at", "version"}
 
-
-def env(name):
-    v = os.environ.get(name)
-    assert v, f"{name} is not set: run through tests/run or eval \"$(compose/local env)\""
-    return v
 
 
 # --- time ---------------------------------------------------------------------------------
@@ -203,29 +199,6 @@ def wait_until(pred, timeout, what, interval=0.1):
 # --- the stack ------------------------------------------------------------------------------
 
 
-def repo_dir():
-    return os.environ.get("TASKBUS_REPO") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-
-
-def compose(*args, timeout=180, check=True):
-    cmd = [os.path.join(repo_dir(), "compose", "local"), *args]
-    p = subprocess.run(cmd, env=os.environ.copy(), capture_output=True, text=True, timeout=timeout)
-    if check:
-        assert p.returncode == 0, f"{' '.join(cmd)} exited {p.returncode}\n{p.stdout}\n{p.stderr}"
-    return p
-
-
-def redis_service(action):
-    """`compose/local <action>-service redis` (stop|start), the form the brief fixes.
-
-    Until compose/local has that form, its `<action> redis` does the same (the fallback is
-    taken only when the first form is refused as unknown usage, exit 2)."""
-    p = compose(f"{action}-service", "redis", check=False)
-    if p.returncode == 2:
-        p = compose(action, "redis", check=False)
-    assert p.returncode == 0, f"compose/local {action} redis exited {p.returncode}\n{p.stdout}\n{p.stderr}"
-
-
 def wait_api_ready(api_url, timeout=90):
     def ready():
         try:
@@ -299,29 +272,9 @@ class TopicReader:
     drain() can be called again for what arrived since."""
 
     def __init__(self, topic, from_beginning=True):
-        from confluent_kafka import Consumer, TopicPartition
-
         self.topic = topic
-        self._consumer = Consumer({
-            "bootstrap.servers": env("KAFKA_BROKERS"),
-            "group.id": f"itests-tasks-{uuid.uuid4()}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "fetch.wait.max.ms": 50,
-        })
-        md = self._consumer.list_topics(topic, timeout=15)
-        tmd = md.topics.get(topic)
-        assert tmd is not None and tmd.error is None and tmd.partitions, f"topic {topic} missing: {tmd and tmd.error}"
-        self.partitions = sorted(tmd.partitions)
-        self._pos = {}
-        parts = []
-        for p in self.partitions:
-            low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=15)
-            start = low if from_beginning else high
-            parts.append(TopicPartition(topic, p, start))
-            self._pos[p] = start
-        self._consumer.assign(parts)
+        self._consumer, self._pos = assigned_reader(env("KAFKA_BROKERS"), topic, from_beginning, "itests-tasks")
+        self.partitions = sorted(self._pos)
         self.records = []
 
     def drain(self, timeout=30):
@@ -342,18 +295,7 @@ class TopicReader:
                 assert not msg.error().fatal(), msg.error()
                 continue
             self._pos[msg.partition()] = msg.offset() + 1
-            rec = {
-                "key": msg.key().decode() if msg.key() is not None else None,
-                "headers": {k: (v.decode(errors="replace") if v is not None else None) for k, v in (msg.headers() or [])},
-                "raw": msg.value(),
-                "partition": msg.partition(),
-                "offset": msg.offset(),
-            }
-            try:
-                rec["value"] = json.loads(msg.value())
-            except (TypeError, ValueError):
-                rec["value"] = None
-            self.records.append(rec)
+            self.records.append(record_of(msg, header_errors="replace"))
         return self.records
 
     def close(self):
@@ -387,7 +329,7 @@ def event_validator(type_):
     import jsonschema
 
     if type_ not in _validators:
-        path = os.path.join(repo_dir(), "schemas", "events", f"{type_}.json")
+        path = os.path.join(repo_root(), "schemas", "events", f"{type_}.json")
         assert os.path.isfile(path), f"no schema {path}"
         with open(path) as f:
             schema = json.load(f)

@@ -1,0 +1,208 @@
+"""The Helm chart helm/taskbus, checked without a cluster.
+
+Owns: Chart.yaml and values.yaml parse, every .Values reference exists, balanced template
+actions, the workloads (a Deployment per daemon, probes, the migration hooks, Secret and
+ConfigMap created before the migration job), Secret vs ConfigMap (the SMTP URL in the
+Secret), the reports claim mounted by the API (read-only) and the reporter, `helm lint`
+and `helm template` (refusals included).
+Rules: every environment variable the chart gives a taskbus binary must be one the
+binaries read (helpers/deploy_files.py, `config_vars`); the helm binary comes from
+tests/run (TASKBUS_HELM, compose/lib/helm.sh) and its absence FAILS the test.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from helpers.deploy_files import CHART, IMPORT_MAX_BODY, STREAM_DAEMONS
+from helpers.deploy_files import config_vars  # noqa: F401 (a fixture)
+
+
+@pytest.fixture(scope="module")
+def chart_values():
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["apiVersion"] == "v2" and chart["name"] == "taskbus", chart
+    assert re.fullmatch(r"\d+\.\d+\.\d+(-[\w.]+)?", str(chart["version"])), chart["version"]
+    assert chart.get("appVersion"), "Chart.yaml has no appVersion"
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert isinstance(values, dict)
+    return values
+
+
+def templates():
+    files = sorted((CHART / "templates").glob("*"))
+    assert files, "the chart has no templates"
+    return {f.name: f.read_text() for f in files if f.is_file()}
+
+
+def test_helm_templates_balance_and_reference_existing_values(chart_values):
+    for name, text in templates().items():
+        opens, closes = text.count("{{"), text.count("}}")
+        assert opens == closes, f"{name}: {opens} '{{{{' but {closes} '}}}}'"
+        actions = re.findall(r"\{\{-?\s*(.*?)\s*-?\}\}", text, re.S)
+        assert len(actions) == opens, f"{name}: an action spans another"
+        blocks = sum(1 for a in actions if re.match(r"(if|with|range|define|block)\b", a))
+        ends = sum(1 for a in actions if re.fullmatch(r"end", a))
+        assert blocks == ends, f"{name}: {blocks} blocks opened, {ends} ended"
+        for ref in re.findall(r"\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)", text):
+            node = chart_values
+            for key in ref.strip(".").split("."):
+                assert isinstance(node, dict) and key in node, f"{name}: .Values{ref} is not in values.yaml"
+                node = node[key]
+
+
+def test_helm_chart_has_the_workloads(chart_values):
+    t = templates()
+    every = "\n".join(t.values())
+    kinds = re.findall(r"^kind:\s*(\w+)", every, re.M)
+    for kind in ("Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Job", "Secret", "ConfigMap"):
+        assert kind in kinds, f"the chart makes no {kind}"
+    assert kinds.count("Deployment") >= 4, "API, relay, writer and importer Deployments"
+    api = next(v for v in t.values() if re.search(r"kind:\s*Deployment", v) and "taskbus-api" in v)
+    assert re.search(r"readinessProbe:\s*\n\s*httpGet:\s*\n\s*path:\s*/ready", api), "API readiness must probe /ready"
+    assert re.search(r"livenessProbe:\s*\n\s*httpGet:\s*\n\s*path:\s*/health", api), "API liveness must probe /health"
+    assert re.search(r"preStop:\s*\n\s*exec:\s*\n\s*command:\s*\[\"sleep\"", api), "no preStop sleep"
+    assert "maxUnavailable: 0" in api, "a rolling update must not drop capacity"
+    for binary in ("taskbus-relay", "taskbus-writer", "taskbus-importer"):
+        dep = next((v for v in t.values() if re.search(r"kind:\s*Deployment", v)
+                    and re.search(rf'command:\s*\["{binary}"\]', v)), None)
+        assert dep, f"no Deployment runs {binary}"
+        assert "replicas:" in dep and 'include "taskbus.envFrom"' in dep, f"{binary}: replicas, shared environment"
+        assert "terminationGracePeriodSeconds" in dep and "resources:" in dep, binary
+    # The issue-4 daemons share one Deployment template (taskbus.workerDeployment).
+    for component, binary in STREAM_DAEMONS.items():
+        dep = t.get(f"{component}-deployment.yaml", "")
+        assert re.search(rf'include "taskbus.workerDeployment".*"binary" "{binary}"', dep), f"no Deployment runs {binary}"
+        assert f".Values.{component}.enabled" in dep and component in chart_values, component
+        for key in ("replicaCount", "resources", "terminationGracePeriodSeconds"):
+            assert key in chart_values[component], f"values.yaml {component} lacks {key}"
+    helpers = t["_helpers.tpl"]
+    assert "replicas:" in helpers and 'include "taskbus.envFrom"' in helpers and "resources:" in helpers
+    job = next(v for v in t.values() if re.search(r"kind:\s*Job", v))
+    assert re.search(r"helm\.sh/hook:\s*pre-install,\s*pre-upgrade", job), "the migration job must be a pre-install/pre-upgrade hook"
+    assert '"taskbus-admin", "migrate"' in job and '"taskbus-admin", "topics"' in job
+    assert job.index('"migrate"') < job.index('"topics"'), "topics after migrations"
+    # Anything the pre-install job reads must exist before it: hooks of a lower weight.
+    for kind in ("Secret", "ConfigMap"):
+        src = next(v for v in t.values() if re.search(rf"^kind:\s*{kind}", v, re.M))
+        w = re.search(r"helm\.sh/hook-weight:\s*\"(-?\d+)\"", src)
+        jw = re.search(r"helm\.sh/hook-weight:\s*\"(-?\d+)\"", job)
+        assert "pre-install" in src and w and jw and int(w.group(1)) < int(jw.group(1)), (
+            f"the {kind} must be a pre-install hook created before the migration job")
+
+
+def test_helm_environment_is_real_configuration(chart_values, config_vars):
+    t = templates()
+    config = chart_values["config"]
+    unknown = set(config) - config_vars
+    assert not unknown, f"values.yaml config sets variables no binary reads: {sorted(unknown)}"
+    assert not {"TASKBUS_JWT_SECRET", "DATABASE_URL", "DATABASE_READ_URL"} & set(config), "secrets belong in the Secret"
+    secret = next(v for v in t.values() if re.search(r"^kind:\s*Secret", v, re.M))
+    for key in re.findall(r"^\s+([A-Z][A-Z0-9_]+):", secret, re.M):
+        assert key in config_vars, f"the Secret sets {key}, which no binary reads"
+    assert re.search(r"^\s+TASKBUS_JWT_SECRET:", secret, re.M) and re.search(r"^\s+DATABASE_URL:", secret, re.M)
+    for name, text in t.items():
+        for var in re.findall(r"-\s*name:\s*([A-Z][A-Z0-9_]+)\s*$", text, re.M):
+            assert var in config_vars, f"{name} sets {var}, which no binary reads"
+    assert chart_values["secrets"]["jwtSecret"] == "", "no JWT secret may be committed in values.yaml"
+
+
+def test_helm_lints_and_renders(tmp_path):
+    # tests/run builds a pinned helm once (compose/lib/helm.sh) and passes it here.
+    helm = os.environ.get("TASKBUS_HELM") or shutil.which("helm")
+    assert helm and os.access(helm, os.X_OK), "no helm binary: tests/run builds one (compose/lib/helm.sh)"
+    sets = ["--kube-version", "1.29.0", "--set", "secrets.jwtSecret=" + "x" * 40,
+            "--set", "secrets.databaseUrl=postgresql://u:p@db/taskbus"]
+    r = subprocess.run([helm, "lint", "--strict", str(CHART), *sets], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run([helm, "template", "t", str(CHART), *sets], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    docs = [d for d in yaml.safe_load_all(r.stdout) if d]
+    assert {d["kind"] for d in docs} >= {"Deployment", "Service", "HorizontalPodAutoscaler",
+                                         "PodDisruptionBudget", "Job", "Secret", "ConfigMap"}
+    r = subprocess.run([helm, "template", "t", str(CHART), "--kube-version", "1.29.0"], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "jwtSecret" in r.stderr, "the chart must refuse to render without a JWT secret"
+    check_rendered_daemons(docs)
+    # The SMTP URL (it may carry a password) goes to the Secret, never the ConfigMap.
+    smtp = "smtp://mailer:s3cret@relay.example.com:587"
+    r = subprocess.run([helm, "template", "t", str(CHART), *sets, "--set", "secrets.smtpUrl=" + smtp],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    rendered = [d for d in yaml.safe_load_all(r.stdout) if d]
+    assert next(d for d in rendered if d["kind"] == "Secret")["stringData"].get("TASKBUS_SMTP_URL") == smtp
+    assert "TASKBUS_SMTP_URL" not in next(d for d in rendered if d["kind"] == "ConfigMap")["data"]
+    # A claim of one's own replaces the chart's.
+    r = subprocess.run([helm, "template", "t", str(CHART), *sets, "--set", "reports.persistence.existingClaim=nfs-reports"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    rendered = [d for d in yaml.safe_load_all(r.stdout) if d]
+    assert not [d for d in rendered if d["kind"] == "PersistentVolumeClaim"]
+    claims = {v["persistentVolumeClaim"]["claimName"] for d in rendered if d["kind"] == "Deployment"
+              for v in d["spec"]["template"]["spec"].get("volumes", []) if "persistentVolumeClaim" in v}
+    assert claims == {"nfs-reports"}, claims
+    # A writer beyond the partition count would sit idle in its consumer group.
+    r = subprocess.run([helm, "template", "t", str(CHART), *sets, "--set", "writer.replicaCount=7"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "TASKBUS_KAFKA_PARTITIONS" in r.stderr, "7 writers over 6 partitions must be refused"
+    r = subprocess.run([helm, "template", "t", str(CHART), *sets, "--set", "writer.replicaCount=7",
+                        "--set-string", "config.TASKBUS_KAFKA_PARTITIONS=12"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    writer = next(d for d in yaml.safe_load_all(r.stdout) if d and d["kind"] == "Deployment"
+                  and d["spec"]["template"]["spec"]["containers"][0]["command"] == ["taskbus-writer"])
+    assert writer["spec"]["replicas"] == 7
+
+
+def check_rendered_daemons(docs):
+    """The rendered Deployments: one per daemon, each with the shared ConfigMap and Secret."""
+    config = next(d for d in docs if d["kind"] == "ConfigMap")
+    secret = next(d for d in docs if d["kind"] == "Secret")
+    data = config["data"]
+    assert data.get("TASKBUS_IMPORT_MAX_BODY_BYTES") == str(IMPORT_MAX_BODY), data
+    assert data.get("TASKBUS_WRITER_TOPIC") == data.get("TASKBUS_IMPORT_TOPIC") == "task-commands", data
+    assert int(data.get("TASKBUS_IMPORT_MAX_RATE", "0")) >= 1, data
+    deployments = {}
+    for d in docs:
+        if d["kind"] != "Deployment":
+            continue
+        (container,) = d["spec"]["template"]["spec"]["containers"]
+        deployments[container["command"][0]] = (d, container)
+    assert set(deployments) == {"taskbus-api", "taskbus-relay", "taskbus-writer", "taskbus-importer",
+                                *STREAM_DAEMONS.values()}, set(deployments)
+    for binary, (d, c) in deployments.items():
+        refs = {(k, v["name"]) for src in c.get("envFrom", []) for k, v in src.items()}
+        assert refs == {("configMapRef", config["metadata"]["name"]), ("secretRef", secret["metadata"]["name"])}, (
+            f"{binary} does not take the shared environment: {refs}")
+        res = c.get("resources") or {}
+        assert res.get("requests", {}).get("memory") and res.get("limits", {}).get("memory"), f"{binary}: {res}"
+        pod = d["spec"]["template"]["spec"]
+        assert pod["securityContext"].get("runAsNonRoot") is True, binary
+        assert c["securityContext"].get("readOnlyRootFilesystem") is True, binary
+        labels = d["spec"]["template"]["metadata"]["labels"]
+        assert all(labels.get(k) == v for k, v in d["spec"]["selector"]["matchLabels"].items()), binary
+        assert "checksum/config" in d["spec"]["template"]["metadata"].get("annotations", {}), (
+            f"{binary} pods must roll when the configuration changes")
+    partitions = int(data["TASKBUS_KAFKA_PARTITIONS"])
+    writers = deployments["taskbus-writer"][0]["spec"]["replicas"]
+    assert 2 <= writers <= partitions, f"{writers} writers over {partitions} partitions"
+    assert deployments["taskbus-importer"][0]["spec"]["replicas"] >= 1
+    for binary in STREAM_DAEMONS.values():
+        assert deployments[binary][0]["spec"]["replicas"] >= 1, binary
+    for var in ("TASKBUS_PUBLIC_URL", "TASKBUS_SMTP_FROM", "TASKBUS_REPORTS_DIR", "TASKBUS_REMINDER_LEAD_SECONDS",
+                "TASKBUS_SCHEDULER_INTERVAL_MS", "TASKBUS_WEBHOOK_MAX_ATTEMPTS", "TASKBUS_NOTIFY_MAX_ATTEMPTS"):
+        assert data.get(var), f"the ConfigMap lacks {var}"
+    assert "TASKBUS_SMTP_URL" not in data, "the SMTP URL may hold a password: it belongs in the Secret"
+    # The API reads (read-only) what the reporter writes: the same claim, at TASKBUS_REPORTS_DIR.
+    (pvc,) = [d for d in docs if d["kind"] == "PersistentVolumeClaim"]
+    assert "ReadWriteMany" in pvc["spec"]["accessModes"], "pods on different nodes share the reports"
+    mounts = {}
+    for binary in ("taskbus-api", "taskbus-reporter"):
+        d, c = deployments[binary]
+        vols = {v["name"]: v for v in d["spec"]["template"]["spec"].get("volumes", [])}
+        (m,) = [m for m in c.get("volumeMounts", []) if m["mountPath"] == data["TASKBUS_REPORTS_DIR"]]
+        mounts[binary] = (vols[m["name"]].get("persistentVolumeClaim", {}).get("claimName"), m.get("readOnly", False))
+    assert mounts == {"taskbus-api": (pvc["metadata"]["name"], True),
+                      "taskbus-reporter": (pvc["metadata"]["name"], False)}, mounts
