@@ -123,10 +123,8 @@ static void test_reset_targets(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_commands_and_arguments),
-        cmocka_unit_test(test_help_wins),
-        cmocka_unit_test(test_wait_ready_seconds),
-        cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_commands_and_arguments), cmocka_unit_test(test_help_wins),
+        cmocka_unit_test(test_wait_ready_seconds),     cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_reset_targets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -124,12 +124,13 @@ static void test_csv_file(void **state) {
     char *csv = file_of(f, REPORT_ID ".csv", &len);
     assert_non_null(csv);
     assert_string_equal(
-        csv, "id,title,description,status,priority,due_at,tags,created_at,updated_at,"
-             "completed_at,version\r\n"
-             "0190f5a0-0000-7000-8000-000000000001,\"Buy milk, eggs\",,todo,high,"
-             "2024-06-01T09:00:00.000Z,home;x,2024-05-01T10:00:00.000Z,2024-05-02T10:00:00.000Z,,3\r\n"
-             "0190f5a0-0000-7000-8000-000000000001,Plain,,todo,high,,,2024-05-01T10:00:00.000Z,"
-             "2024-05-02T10:00:00.000Z,,3\r\n");
+        csv,
+        "id,title,description,status,priority,due_at,tags,created_at,updated_at,"
+        "completed_at,version\r\n"
+        "0190f5a0-0000-7000-8000-000000000001,\"Buy milk, eggs\",,todo,high,"
+        "2024-06-01T09:00:00.000Z,home;x,2024-05-01T10:00:00.000Z,2024-05-02T10:00:00.000Z,,3\r\n"
+        "0190f5a0-0000-7000-8000-000000000001,Plain,,todo,high,,,2024-05-01T10:00:00.000Z,"
+        "2024-05-02T10:00:00.000Z,,3\r\n");
     assert_int_equal(size, len);
     assert_int_equal(rf.rows, 2);
     free(csv);

@@ -82,8 +82,7 @@ static PGresult *record_reminders(pg_conn *conn, int lead_s, char *err, size_t e
     return res;
 }
 
-int scheduler_remind(pg_conn *conn, int lead_s, const char *request_id, char *err,
-                     size_t errlen) {
+int scheduler_remind(pg_conn *conn, int lead_s, const char *request_id, char *err, size_t errlen) {
     PGresult *res = record_reminders(conn, lead_s, err, errlen);
     if (res == NULL) {
         return -1;
