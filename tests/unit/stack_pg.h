@@ -106,4 +106,14 @@ static inline int stack_pg_open(void **state, const char *test, int statement_ti
     return 0;
 }
 
+/* stack_pg_open, then BEGIN: the test works inside one transaction that the teardown
+ * (stack_pg_close) rolls back. */
+static inline int stack_pg_open_in_txn(void **state, const char *test, int statement_timeout_ms) {
+    if (stack_pg_open(state, test, statement_timeout_ms) != 0)
+        return -1;
+    stack_pg *f = *state;
+    stack_pg_exec(f->conn, "BEGIN");
+    return 0;
+}
+
 #endif

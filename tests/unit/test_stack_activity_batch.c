@@ -36,11 +36,7 @@
 #define DATA(title) "{\"id\":\"" TASK "\",\"user_id\":\"" U "\"" title "}"
 
 static int setup(void **state) {
-    if (stack_pg_open(state, "test_stack_activity_batch", 30000) != 0)
-        return -1;
-    stack_pg *f = *state;
-    stack_pg_exec(f->conn, "BEGIN");
-    return 0;
+    return stack_pg_open_in_txn(state, "test_stack_activity_batch", 30000);
 }
 
 static void batch_becomes_rows(void **state) {

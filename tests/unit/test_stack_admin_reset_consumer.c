@@ -25,10 +25,9 @@
 #define EV "0190f5a0-0000-7000-8000-00000000a5e1"
 
 static int setup(void **state) {
-    if (stack_pg_open(state, "test_stack_admin_reset_consumer", 30000) != 0)
+    if (stack_pg_open_in_txn(state, "test_stack_admin_reset_consumer", 30000) != 0)
         return -1;
     stack_pg *f = *state;
-    stack_pg_exec(f->conn, "BEGIN");
     stack_pg_exec(f->conn, "INSERT INTO analytics_daily (user_id, day, created, completed)"
                            " VALUES ('" U "', '2024-06-01', 2, 1)");
     stack_pg_exec(f->conn,

@@ -33,11 +33,7 @@
     "{\"id\":\"0190f5a0-0000-7000-8000-00000000a2f1\",\"user_id\":\"" user "\"" rest "}"
 
 static int setup(void **state) {
-    if (stack_pg_open(state, "test_stack_analytics_batch", 30000) != 0)
-        return -1;
-    stack_pg *f = *state;
-    stack_pg_exec(f->conn, "BEGIN");
-    return 0;
+    return stack_pg_open_in_txn(state, "test_stack_analytics_batch", 30000);
 }
 
 #define DAILY                                                                                      \

@@ -33,10 +33,9 @@
 #define MINE "FROM outbox WHERE topic = 'notifications' AND key = '" U "'"
 
 static int setup(void **state) {
-    if (stack_pg_open(state, "test_stack_scheduler_remind", 30000) != 0)
+    if (stack_pg_open_in_txn(state, "test_stack_scheduler_remind", 30000) != 0)
         return -1;
     stack_pg *f = *state;
-    stack_pg_exec(f->conn, "BEGIN");
     stack_pg_exec(f->conn, "INSERT INTO users (id, email, password_hash, display_name) VALUES"
                            " ('" U "', 'remind-unit@example.test', 'x', 'Remind')");
     /* Due dates at whole milliseconds, as the API stores them. */
@@ -45,7 +44,7 @@ static int setup(void **state) {
         "INSERT INTO tasks (id, owner_id, title, status, due_at) VALUES"
         " ('" T(
             "01") "', '" U "', 'due soon', 'todo', date_trunc('milliseconds', now() + interval '10 "
-                           "minutes')),"
+                  "minutes')),"
                   " ('" T(
                       "02") "', '" U "', 'later', 'todo', now() + interval '2 hours'),"
                             " ('" T(

@@ -36,10 +36,9 @@
                                                "\",\"data\":{\"title\":\"t" n "\"}}"
 
 static int setup(void **state) {
-    if (stack_pg_open(state, "test_stack_webhooks_ingest", 30000) != 0)
+    if (stack_pg_open_in_txn(state, "test_stack_webhooks_ingest", 30000) != 0)
         return -1;
     stack_pg *f = *state;
-    stack_pg_exec(f->conn, "BEGIN");
     stack_pg_exec(f->conn, "INSERT INTO users (id, email, password_hash, display_name) VALUES"
                            " ('" U "', 'hooks-unit-1@example.test', 'x', 'Hooks'),"
                            " ('" O "', 'hooks-unit-2@example.test', 'x', 'Hooks 2')");
@@ -48,12 +47,12 @@ static int setup(void **state) {
         "INSERT INTO webhooks (id, user_id, url, event_types, secret, enabled, created_at,"
         " disabled_at, disabled_reason) VALUES"
         " ('" W("1") "', '" U "', 'https://a.example/h', '{taskbus.task.*}', 's', true, "
-                              "'2024-01-01', NULL, NULL),"
+                     "'2024-01-01', NULL, NULL),"
                      " ('" W("2") "', '" U "', 'https://b.example/h', '{taskbus.task.completed}', "
-                                           "'s', true, '2024-01-01', NULL, NULL),"
+                                  "'s', true, '2024-01-01', NULL, NULL),"
                                   " ('" W(
                                       "3") "', '" U "', 'https://c.example/h', '{taskbus.task.*}', "
-                                                    "'s', false, '2024-01-01', now(), 'test'),"
+                                           "'s', false, '2024-01-01', now(), 'test'),"
                                            " ('" W(
                                                "4") "', '" U
                                                     "', 'https://d.example/h', '{taskbus.task.*}', "
