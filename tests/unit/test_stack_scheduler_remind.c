@@ -26,7 +26,13 @@
 #include "workers/scheduler/scheduler_pass.h"
 
 #define U "0190f5a0-0000-7000-8000-00000000a301"
-#define T(n) "0190f5a0-0000-7000-8000-0000000a30" n
+#define T01 "0190f5a0-0000-7000-8000-0000000a3001"
+#define T02 "0190f5a0-0000-7000-8000-0000000a3002"
+#define T03 "0190f5a0-0000-7000-8000-0000000a3003"
+#define T04 "0190f5a0-0000-7000-8000-0000000a3004"
+#define T05 "0190f5a0-0000-7000-8000-0000000a3005"
+#define T06 "0190f5a0-0000-7000-8000-0000000a3006"
+#define T07 "0190f5a0-0000-7000-8000-0000000a3007"
 #define REQ "0190f5a0-0000-7000-8000-00000000a3ee"
 
 /* due_soon notifications of this test's user in the outbox (uncommitted: only ours). */
@@ -39,40 +45,28 @@ static int setup(void **state) {
     stack_pg_exec(f->conn, "INSERT INTO users (id, email, password_hash, display_name) VALUES"
                            " ('" U "', 'remind-unit@example.test', 'x', 'Remind')");
     /* Due dates at whole milliseconds, as the API stores them. */
-    stack_pg_exec(
-        f->conn,
-        "INSERT INTO tasks (id, owner_id, title, status, due_at) VALUES"
-        " ('" T(
-            "01") "', '" U "', 'due soon', 'todo', date_trunc('milliseconds', now() + interval '10 "
-                  "minutes')),"
-                  " ('" T(
-                      "02") "', '" U "', 'later', 'todo', now() + interval '2 hours'),"
-                            " ('" T(
-                                "03") "', '" U
-                                      "', 'overdue', 'in_progress', now() - interval '1 minute'),"
-                                      " ('" T(
-                                          "04") "', '" U
-                                                "', 'done', 'done', now() + interval '5 minutes'),"
-                                                " ('" T(
-                                                    "05") "', '" U "', 'no date', 'todo', NULL),"
-                                                          " ('" T(
-                                                              "06") "', '" U
-                                                                    "', 'reminded', 'todo', now() "
-                                                                    "+ interval '20 minutes'),"
-                                                                    " ('" T(
-                                                                        "07") "', '" U
-                                                                              "', 'moved', "
-                                                                              "'in_progress', "
-                                                                              "date_trunc('"
-                                                                              "milliseconds', "
-                                                                              "now() + interval "
-                                                                              "'30 minutes'))");
-    stack_pg_exec(f->conn,
-                  "INSERT INTO reminders (task_id, due_at, user_id)"
-                  " SELECT id, due_at, owner_id FROM tasks WHERE id = '" T(
-                      "06") "'"
-                            " UNION ALL SELECT id, due_at - interval '1 day', owner_id FROM tasks"
-                            " WHERE id = '" T("07") "'");
+    static const char *const TASKS[] = {
+        "'" T01 "', 'due soon', 'todo', date_trunc('ms', now() + interval '10 minutes'), NULL",
+        "'" T02 "', 'later', 'todo', now() + interval '2 hours', NULL",
+        "'" T03 "', 'overdue', 'in_progress', now() - interval '1 minute', NULL",
+        "'" T04 "', 'done', 'done', now() + interval '5 minutes', now()",
+        "'" T05 "', 'no date', 'todo', NULL, NULL",
+        "'" T06 "', 'reminded', 'todo', now() + interval '20 minutes', NULL",
+        "'" T07 "', 'moved', 'in_progress', date_trunc('ms', now() + interval '30 minutes'), NULL",
+    };
+    for (size_t i = 0; i < sizeof TASKS / sizeof TASKS[0]; i++) {
+        char sql[512];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO tasks (id, title, status, due_at, completed_at, owner_id)"
+                 " VALUES (%s, '" U "')",
+                 TASKS[i]);
+        stack_pg_exec(f->conn, sql);
+    }
+    /* T06 was reminded for its due date, T07 for an earlier one. */
+    stack_pg_exec(f->conn, "INSERT INTO reminders (task_id, due_at, user_id)"
+                           " SELECT id, due_at, owner_id FROM tasks WHERE id = '" T06 "'"
+                           " UNION ALL SELECT id, due_at - interval '1 day', owner_id FROM tasks"
+                           " WHERE id = '" T07 "'");
     return 0;
 }
 
