@@ -13,12 +13,19 @@
 #include "shared/pg_array.h"
 #include "shared/strbuf.h"
 #include "shared/task_model.h"
+#include "shared/uuid7.h"
 
 const char *event_str(const json_scan_field *f, bool (*check)(const char *)) {
     if (f->type != JSON_SCAN_STRING || (check != NULL && !check(f->str))) {
         return NULL;
     }
     return f->str;
+}
+
+bool event_envelope_of(const json_scan_field *f, event_envelope *out) {
+    out->id = event_str(&f[EVENT_F_ID], uuid_is_valid);
+    out->user = event_str(&f[EVENT_F_USER], uuid_is_valid);
+    return out->id != NULL && out->user != NULL;
 }
 
 event_col event_col_str(const char *s) {

@@ -26,6 +26,22 @@
 #define EVENT_ROWS_MAX_COLS 8
 #define EVENT_ROWS_MAX_FIELDS 12
 
+/* The envelope every task event's row starts from: a consumer's field table begins with
+ * EVENT_ROWS_ENVELOPE (the event id, its type, its data and data.user_id, at the indexes
+ * below), adds its own members from EVENT_F_OWN on, and names EVENT_F_TYPE as its
+ * type_field. */
+enum { EVENT_F_ID, EVENT_F_TYPE, EVENT_F_DATA, EVENT_F_USER, EVENT_F_OWN };
+#define EVENT_ROWS_ENVELOPE                                                                        \
+    [EVENT_F_ID] = {.key = "id", .parent = -1}, [EVENT_F_TYPE] = {.key = "type", .parent = -1},    \
+    [EVENT_F_DATA] = {.key = "data", .parent = -1},                                                \
+    [EVENT_F_USER] = {.key = "user_id", .parent = EVENT_F_DATA}
+
+/* What every row takes from the envelope (strings point into the scanned fields). */
+typedef struct event_envelope {
+    const char *id;   /* the event id, a UUID */
+    const char *user; /* data.user_id, a UUID */
+} event_envelope;
+
 /* One column of a row: len bytes at text (no NUL needed); text NULL is the SQL NULL. */
 typedef struct event_col {
     const char *text;
@@ -52,6 +68,9 @@ int event_rows_apply(const event_rows_spec *spec, pg_conn *conn, const kafka_rec
 /* The decoded string of f when it is a string that passes check (NULL check: any),
  * else NULL. */
 const char *event_str(const json_scan_field *f, bool (*check)(const char *));
+/* The envelope of scanned fields f (EVENT_ROWS_ENVELOPE first). false when the event id
+ * or data.user_id is missing or not a UUID. */
+bool event_envelope_of(const json_scan_field *f, event_envelope *out);
 /* A column holding s (NULL: the SQL NULL). */
 event_col event_col_str(const char *s);
 /* True for an RFC 3339 time Postgres will accept (shared/task_model.h's parser). */

@@ -39,42 +39,38 @@ static bool is_task_type(const char *s) {
     return false;
 }
 
-enum { F_ID, F_TYPE, F_TIME, F_DATA, F_USER, F_TASK, F_TITLE, NFIELDS };
+enum { F_TIME = EVENT_F_OWN, F_TASK, F_TITLE, NFIELDS };
 
 /* What an activity row needs of an event. */
 static const json_scan_field FIELDS[NFIELDS] = {
-    [F_ID] = {.key = "id", .parent = -1},
-    [F_TYPE] = {.key = "type", .parent = -1},
+    EVENT_ROWS_ENVELOPE,
     [F_TIME] = {.key = "time", .parent = -1},
-    [F_DATA] = {.key = "data", .parent = -1},
-    [F_USER] = {.key = "user_id", .parent = F_DATA},
-    [F_TASK] = {.key = "id", .parent = F_DATA},
-    [F_TITLE] = {.key = "title", .parent = F_DATA},
+    [F_TASK] = {.key = "id", .parent = EVENT_F_DATA},
+    [F_TITLE] = {.key = "title", .parent = EVENT_F_DATA},
 };
 
 /* The row of an event (event_rows_spec.row_of): event id, user, task, type, title, time,
  * and data as the event holds it (the scan checked it is JSON Postgres reads). */
 static bool row_of(const json_scan_field *f, const char *type, event_col *cols) {
-    const char *id = event_str(&f[F_ID], uuid_is_valid);
+    event_envelope env;
     const char *time = event_str(&f[F_TIME], event_is_time);
-    const char *user = event_str(&f[F_USER], uuid_is_valid);
     const char *task = event_str(&f[F_TASK], uuid_is_valid);
     const char *title = event_str(&f[F_TITLE], NULL);
     bool title_ok = strcmp(type, TYPE_DELETED) == 0
                         ? title == NULL
                         : title != NULL && f[F_TITLE].str_len <= TITLE_MAX_BYTES;
-    if (f[F_DATA].type != JSON_SCAN_OBJECT || id == NULL || time == NULL || user == NULL ||
+    if (!event_envelope_of(f, &env) || f[EVENT_F_DATA].type != JSON_SCAN_OBJECT || time == NULL ||
         task == NULL || !title_ok) {
         return false;
     }
     const event_col row[7] = {
-        event_col_str(id),
-        event_col_str(user),
+        event_col_str(env.id),
+        event_col_str(env.user),
         event_col_str(task),
         event_col_str(type),
         event_col_str(title),
         event_col_str(time),
-        {.text = f[F_DATA].raw, .len = f[F_DATA].raw_len},
+        {.text = f[EVENT_F_DATA].raw, .len = f[EVENT_F_DATA].raw_len},
     };
     memcpy(cols, row, sizeof row);
     return true;
@@ -83,7 +79,7 @@ static bool row_of(const json_scan_field *f, const char *type, event_col *cols) 
 static const event_rows_spec ACTIVITY_ROWS = {.who = "activity",
                                               .fields = FIELDS,
                                               .nfields = NFIELDS,
-                                              .type_field = F_TYPE,
+                                              .type_field = EVENT_F_TYPE,
                                               .wants = is_task_type,
                                               .ncols = 7,
                                               .row_of = row_of,

@@ -13,7 +13,6 @@
 
 #include "shared/event_rows.h"
 #include "shared/task_model.h"
-#include "shared/uuid7.h"
 
 #define TYPE_CREATED "taskbus.task.created"
 #define TYPE_COMPLETED "taskbus.task.completed"
@@ -48,30 +47,26 @@ static const pg_stmt STMT_COUNT = {
     .nparams = 5,
 };
 
-enum { F_ID, F_TYPE, F_DATA, F_USER, F_CREATED, F_COMPLETED, NFIELDS };
+enum { F_CREATED = EVENT_F_OWN, F_COMPLETED, NFIELDS };
 
 /* What a counted event must hold. */
 static const json_scan_field FIELDS[NFIELDS] = {
-    [F_ID] = {.key = "id", .parent = -1},
-    [F_TYPE] = {.key = "type", .parent = -1},
-    [F_DATA] = {.key = "data", .parent = -1},
-    [F_USER] = {.key = "user_id", .parent = F_DATA},
-    [F_CREATED] = {.key = "created_at", .parent = F_DATA},
-    [F_COMPLETED] = {.key = "completed_at", .parent = F_DATA},
+    EVENT_ROWS_ENVELOPE,
+    [F_CREATED] = {.key = "created_at", .parent = EVENT_F_DATA},
+    [F_COMPLETED] = {.key = "completed_at", .parent = EVENT_F_DATA},
 };
 
 /* The row of a counted event (event_rows_spec.row_of): id, type, user, created_at and,
  * for a completion, completed_at. */
 static bool row_of(const json_scan_field *f, const char *type, event_col *cols) {
-    const char *id = event_str(&f[F_ID], uuid_is_valid);
-    const char *user = event_str(&f[F_USER], uuid_is_valid);
+    event_envelope env;
     const char *created = event_str(&f[F_CREATED], event_is_time);
     const char *completed = event_str(&f[F_COMPLETED], event_is_time);
     bool is_completion = strcmp(type, TYPE_COMPLETED) == 0;
-    if (id == NULL || user == NULL || created == NULL || (is_completion && completed == NULL)) {
+    if (!event_envelope_of(f, &env) || created == NULL || (is_completion && completed == NULL)) {
         return false;
     }
-    const event_col row[5] = {event_col_str(id), event_col_str(type), event_col_str(user),
+    const event_col row[5] = {event_col_str(env.id), event_col_str(type), event_col_str(env.user),
                               event_col_str(created),
                               event_col_str(is_completion ? completed : NULL)};
     memcpy(cols, row, sizeof row);
@@ -85,7 +80,7 @@ static bool counted_type(const char *type) {
 static const event_rows_spec ANALYTICS_ROWS = {.who = "analytics",
                                                .fields = FIELDS,
                                                .nfields = NFIELDS,
-                                               .type_field = F_TYPE,
+                                               .type_field = EVENT_F_TYPE,
                                                .wants = counted_type,
                                                .ncols = 5,
                                                .row_of = row_of,

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "shared/migrate.h"
 #include "shared/pg_pool.h"
@@ -32,6 +33,35 @@ static inline void stack_pg_exec(pg_conn *c, const char *sql) {
     char err[512];
     if (pg_run(c, sql, err, sizeof err) != 0)
         fail_msg("%s: %s", sql, err);
+}
+
+/* The single value of sql as text (caller frees; "" for NULL); the test fails unless sql
+ * returns exactly one row. */
+static inline char *stack_pg_text(pg_conn *c, const char *sql) {
+    PGresult *res = pg_exec_sql(c, sql);
+    if (!pg_result_ok(res) || PQntuples(res) != 1) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", res != NULL ? PQresultErrorMessage(res) : "no result");
+        PQclear(res);
+        fail_msg("%s: %s", sql, why);
+    }
+    char *v = strdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (v == NULL)
+        fail_msg("out of memory");
+    return v;
+}
+
+/* Fails the test unless sql's single value is want. */
+static inline void stack_pg_expect(pg_conn *c, const char *sql, const char *want) {
+    char *got = stack_pg_text(c, sql);
+    if (strcmp(got, want) != 0) {
+        char copy[256];
+        snprintf(copy, sizeof copy, "%s", got);
+        free(got);
+        fail_msg("%s: got %s, want %s", sql, copy, want);
+    }
+    free(got);
 }
 
 /* cmocka group teardown: rolls back, gives the connection back, frees the state. */
@@ -73,6 +103,16 @@ static inline int stack_pg_open(void **state, const char *test, int statement_ti
         stack_pg_close(state);
         return -1;
     }
+    return 0;
+}
+
+/* stack_pg_open, then BEGIN: the test works inside one transaction that the teardown
+ * (stack_pg_close) rolls back. */
+static inline int stack_pg_open_in_txn(void **state, const char *test, int statement_timeout_ms) {
+    if (stack_pg_open(state, test, statement_timeout_ms) != 0)
+        return -1;
+    stack_pg *f = *state;
+    stack_pg_exec(f->conn, "BEGIN");
     return 0;
 }
 

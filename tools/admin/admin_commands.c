@@ -18,35 +18,13 @@
 #include "shared/pg_pool.h"
 #include "shared/redis_pool.h"
 #include "shared/time_util.h"
+#include "tools/admin/admin_db.h"
 
-#define PG_ACQUIRE_MS 10000
 #define TOPICS_TIMEOUT_MS 30000
-
-/* A one-connection pool and its connection; prints why on failure. */
-static pg_conn *open_db(const taskbus_config *cfg, pg_pool **pool) {
-    char err[512];
-    *pool = pg_pool_create(cfg->database_url, 1, cfg->pg_statement_timeout_ms, err, sizeof err);
-    if (*pool == NULL) {
-        fprintf(stderr, "taskbus-admin: DATABASE_URL: %s\n", err);
-        return NULL;
-    }
-    pg_conn *c = pg_pool_acquire(*pool, PG_ACQUIRE_MS, err, sizeof err);
-    if (c == NULL) {
-        fprintf(stderr, "taskbus-admin: %s\n", err);
-        pg_pool_destroy(*pool);
-        *pool = NULL;
-    }
-    return c;
-}
-
-static void close_db(pg_pool *pool, pg_conn *c) {
-    pg_pool_release(pool, c);
-    pg_pool_destroy(pool);
-}
 
 int admin_migrate(const taskbus_config *cfg) {
     pg_pool *pool;
-    pg_conn *c = open_db(cfg, &pool);
+    pg_conn *c = admin_db_open(cfg, &pool);
     if (c == NULL) {
         return 1;
     }
@@ -54,7 +32,7 @@ int admin_migrate(const taskbus_config *cfg) {
     snprintf(dir, sizeof dir, "%s/migrations", cfg->schemas_dir);
     char err[512];
     int n = migrate_run(c, dir, err, sizeof err);
-    close_db(pool, c);
+    admin_db_close(pool, c);
     if (n < 0) {
         fprintf(stderr, "taskbus-admin migrate: %s\n", err);
         return 1;

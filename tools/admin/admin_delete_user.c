@@ -16,9 +16,10 @@
 #include "shared/redis_pool.h"
 #include "shared/user_epoch.h"
 #include "shared/uuid7.h"
+#include "tools/admin/admin_db.h"
 
-#define PG_ACQUIRE_MS 10000
-#define PREFIX "taskbus-admin delete-user: "
+#define WHO "taskbus-admin delete-user"
+#define PREFIX WHO ": "
 
 static const pg_stmt STMT_LOCK = {
     .name = "admin_delete_user_lock",
@@ -31,26 +32,15 @@ static const pg_stmt STMT_DELETE = {
     .nparams = 1,
 };
 
-static void print_pg_error(const char *what, const PGresult *res) {
-    fprintf(stderr, PREFIX "%s: %s%s", what,
-            res != NULL ? PQresultErrorMessage(res) : "postgres connection failed",
-            res != NULL ? "" : "\n");
-}
-
 /* Locks the user's row in the open transaction. 1 found (id filled), 0 none, -1 error. */
 static int lock_user(pg_conn *c, const char *email, char id[UUID_STR_LEN]) {
     const char *vals[1] = {email};
-    PGresult *res = pg_exec_stmt(c, &STMT_LOCK, vals);
-    if (!pg_result_ok(res)) {
-        print_pg_error("looking the user up", res);
-        PQclear(res);
-        return -1;
+    PGresult *row = NULL;
+    int found = admin_db_one_row(c, &STMT_LOCK, vals, WHO, "looking the user up", &row);
+    if (found == 1) {
+        snprintf(id, UUID_STR_LEN, "%s", PQgetvalue(row, 0, 0));
     }
-    int found = PQntuples(res) == 1;
-    if (found) {
-        snprintf(id, UUID_STR_LEN, "%s", PQgetvalue(res, 0, 0));
-    }
-    PQclear(res);
+    PQclear(row);
     return found;
 }
 
@@ -59,7 +49,7 @@ static int delete_row(pg_conn *c, const char *id) {
     PGresult *res = pg_exec_stmt(c, &STMT_DELETE, vals);
     int rc = pg_result_ok(res) ? 0 : -1;
     if (rc != 0) {
-        print_pg_error("deleting the user", res);
+        admin_db_print_error(WHO, "deleting the user", res);
     }
     PQclear(res);
     return rc;
@@ -114,29 +104,21 @@ static int delete_in(const taskbus_config *cfg, pg_conn *c, redis_pool *redis, c
 }
 
 int admin_delete_user(const taskbus_config *cfg, const char *email) {
-    char err[512];
-    pg_pool *pool =
-        pg_pool_create(cfg->database_url, 1, cfg->pg_statement_timeout_ms, err, sizeof err);
-    if (pool == NULL) {
-        fprintf(stderr, "taskbus-admin: DATABASE_URL: %s\n", err);
+    pg_pool *pool = NULL;
+    pg_conn *c = admin_db_open(cfg, &pool);
+    if (c == NULL) {
         return 1;
     }
+    char err[512];
     redis_pool *redis =
         redis_pool_create(cfg->redis_url, 1, cfg->redis_timeout_ms, err, sizeof err);
     if (redis == NULL) {
         fprintf(stderr, "taskbus-admin: REDIS_URL: %s\n", err);
-        pg_pool_destroy(pool);
+        admin_db_close(pool, c);
         return 1;
     }
-    int rc = 1;
-    pg_conn *c = pg_pool_acquire(pool, PG_ACQUIRE_MS, err, sizeof err);
-    if (c == NULL) {
-        fprintf(stderr, "taskbus-admin: %s\n", err);
-    } else {
-        rc = delete_in(cfg, c, redis, email);
-        pg_pool_release(pool, c);
-    }
+    int rc = delete_in(cfg, c, redis, email);
     redis_pool_destroy(redis);
-    pg_pool_destroy(pool);
+    admin_db_close(pool, c);
     return rc;
 }

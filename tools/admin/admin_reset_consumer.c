@@ -16,21 +16,15 @@
 #include "consumers/activity/activity_batch.h"
 #include "consumers/analytics/analytics_batch.h"
 #include "shared/pg_pool.h"
+#include "tools/admin/admin_db.h"
 
-#define PG_ACQUIRE_MS 10000
 #define KAFKA_TIMEOUT_MS 10000
-
-typedef struct reset_target {
-    const char *name;
-    const char *group;
-    const char *const *tables; /* NULL-terminated */
-} reset_target;
 
 static const char *const ANALYTICS_TABLES[] = {"analytics_daily", "analytics_completions",
                                                "analytics_seen_events", NULL};
 static const char *const ACTIVITY_TABLES[] = {"activity", NULL};
 
-static const reset_target TARGETS[] = {
+static const admin_reset_target TARGETS[] = {
     {"analytics", ANALYTICS_GROUP, ANALYTICS_TABLES},
     {"activity", ACTIVITY_GROUP, ACTIVITY_TABLES},
     {NULL, NULL, NULL},
@@ -42,8 +36,8 @@ static const pg_stmt STMT_FORGET_OFFSETS = {
     .nparams = 1,
 };
 
-static const reset_target *find_target(const char *name) {
-    for (const reset_target *t = TARGETS; t->name != NULL; t++) {
+const admin_reset_target *admin_reset_target_find(const char *name) {
+    for (const admin_reset_target *t = TARGETS; t->name != NULL; t++) {
         if (strcmp(t->name, name) == 0) {
             return t;
         }
@@ -132,44 +126,43 @@ static int forget_offsets(pg_conn *c, const char *group, long long *forgotten, c
     return rc;
 }
 
-/* The whole reset in one transaction on c. 0, or -1 with err (rolled back). */
-static int reset_in_txn(pg_conn *c, const reset_target *t, long long *rows, long long *offsets,
-                        char *err, size_t errlen) {
-    if (pg_begin(c, err, errlen) != 0) {
-        return -1;
-    }
+int admin_reset_forget(pg_conn *c, const admin_reset_target *t, long long *rows, long long *offsets,
+                       char *err, size_t errlen) {
+    *rows = 0;
+    *offsets = 0;
     for (size_t i = 0; t->tables[i] != NULL; i++) {
         if (delete_rows(c, t->tables[i], rows, err, errlen) != 0) {
-            pg_rollback(c);
             return -1;
         }
     }
-    if (forget_offsets(c, t->group, offsets, err, errlen) != 0 || pg_commit(c, err, errlen) != 0) {
+    return forget_offsets(c, t->group, offsets, err, errlen);
+}
+
+/* The whole reset in one transaction on c. 0, or -1 with err (rolled back). */
+static int reset_in_txn(pg_conn *c, const admin_reset_target *t, long long *rows,
+                        long long *offsets, char *err, size_t errlen) {
+    if (pg_begin(c, err, errlen) != 0) {
+        return -1;
+    }
+    if (admin_reset_forget(c, t, rows, offsets, err, errlen) != 0 ||
+        pg_commit(c, err, errlen) != 0) {
         pg_rollback(c);
         return -1;
     }
     return 0;
 }
 
-static int reset_tables(const taskbus_config *cfg, const reset_target *t) {
-    char err[512];
-    pg_pool *pool =
-        pg_pool_create(cfg->database_url, 1, cfg->pg_statement_timeout_ms, err, sizeof err);
-    if (pool == NULL) {
-        fprintf(stderr, "taskbus-admin: DATABASE_URL: %s\n", err);
-        return 1;
-    }
-    pg_conn *c = pg_pool_acquire(pool, PG_ACQUIRE_MS, err, sizeof err);
+static int reset_tables(const taskbus_config *cfg, const admin_reset_target *t) {
+    pg_pool *pool = NULL;
+    pg_conn *c = admin_db_open(cfg, &pool);
     if (c == NULL) {
-        fprintf(stderr, "taskbus-admin reset-consumer: %s\n", err);
-        pg_pool_destroy(pool);
         return 1;
     }
+    char err[512];
     long long rows = 0;
     long long offsets = 0;
     int rc = reset_in_txn(c, t, &rows, &offsets, err, sizeof err);
-    pg_pool_release(pool, c);
-    pg_pool_destroy(pool);
+    admin_db_close(pool, c);
     if (rc != 0) {
         fprintf(stderr, "taskbus-admin reset-consumer %s: nothing changed: %s\n", t->name, err);
         return 1;
@@ -181,7 +174,7 @@ static int reset_tables(const taskbus_config *cfg, const reset_target *t) {
 }
 
 int admin_reset_consumer(const taskbus_config *cfg, const char *name) {
-    const reset_target *t = find_target(name);
+    const admin_reset_target *t = admin_reset_target_find(name);
     if (t == NULL) {
         fprintf(stderr,
                 "taskbus-admin reset-consumer: unknown consumer %.100s (analytics or "

@@ -12,7 +12,26 @@
 #ifndef TASKBUS_TOOLS_ADMIN_ADMIN_RESET_CONSUMER_H
 #define TASKBUS_TOOLS_ADMIN_ADMIN_RESET_CONSUMER_H
 
+#include <stddef.h>
+
 #include "shared/config.h"
+#include "shared/pg_pool.h"
+
+/* A consumer that can be reset: its name on the command line, its Kafka group and the
+ * tables it builds. */
+typedef struct admin_reset_target {
+    const char *name;
+    const char *group;
+    const char *const *tables; /* NULL-terminated */
+} admin_reset_target;
+
+/* The target called name ("analytics", "activity"), or NULL. */
+const admin_reset_target *admin_reset_target_find(const char *name);
+
+/* Deletes every row of t's tables and t's stored offsets inside c's open transaction;
+ * *rows and *offsets get how many. 0, or -1 with err (the caller rolls back). */
+int admin_reset_forget(pg_conn *c, const admin_reset_target *t, long long *rows, long long *offsets,
+                       char *err, size_t errlen);
 
 /* name: "analytics" or "activity". Returns the exit code: 0 reset, 1 nothing changed
  * (message on stderr), 2 an unknown consumer name. */

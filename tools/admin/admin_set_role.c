@@ -18,8 +18,7 @@
 #include "shared/pg_pool.h"
 #include "shared/redis_pool.h"
 #include "shared/user_epoch.h"
-
-#define PG_ACQUIRE_MS 10000
+#include "tools/admin/admin_db.h"
 
 static const pg_stmt STMT_SET_ROLE = {
     .name = "admin_set_role",
@@ -51,19 +50,13 @@ static int publish_epoch(const taskbus_config *cfg, const char *user_id, long lo
 static int update_role(pg_conn *c, const char *email, const char *role, char *id, size_t idlen,
                        long long *epoch) {
     const char *vals[2] = {email, role};
-    PGresult *res = pg_exec_stmt(c, &STMT_SET_ROLE, vals);
-    if (!pg_result_ok(res)) {
-        fprintf(stderr, "taskbus-admin set-role: %s",
-                res != NULL ? PQresultErrorMessage(res) : "postgres connection failed\n");
-        PQclear(res);
-        return -1;
+    PGresult *row = NULL;
+    int found = admin_db_one_row(c, &STMT_SET_ROLE, vals, "taskbus-admin set-role", NULL, &row);
+    if (found == 1) {
+        snprintf(id, idlen, "%s", PQgetvalue(row, 0, 0));
+        *epoch = strtoll(PQgetvalue(row, 0, 1), NULL, 10);
     }
-    int found = PQntuples(res) == 1;
-    if (found) {
-        snprintf(id, idlen, "%s", PQgetvalue(res, 0, 0));
-        *epoch = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-    }
-    PQclear(res);
+    PQclear(row);
     return found;
 }
 
@@ -96,21 +89,12 @@ int admin_set_role(const taskbus_config *cfg, const char *email, const char *rol
         fprintf(stderr, "taskbus-admin set-role: ROLE must be user or admin, not %s\n", role);
         return 1;
     }
-    char err[512];
-    pg_pool *pool =
-        pg_pool_create(cfg->database_url, 1, cfg->pg_statement_timeout_ms, err, sizeof err);
-    if (pool == NULL) {
-        fprintf(stderr, "taskbus-admin: DATABASE_URL: %s\n", err);
-        return 1;
-    }
-    pg_conn *c = pg_pool_acquire(pool, PG_ACQUIRE_MS, err, sizeof err);
+    pg_pool *pool = NULL;
+    pg_conn *c = admin_db_open(cfg, &pool);
     if (c == NULL) {
-        fprintf(stderr, "taskbus-admin: %s\n", err);
-        pg_pool_destroy(pool);
         return 1;
     }
     int rc = set_role_in(cfg, c, email, role);
-    pg_pool_release(pool, c);
-    pg_pool_destroy(pool);
+    admin_db_close(pool, c);
     return rc;
 }

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "shared/log.h"
-#include "shared/strbuf.h"
+#include "workers/relay/relay_ids.h"
 
 #define RELAY_MAX_HEADERS 16
 
@@ -84,50 +84,6 @@ static int enqueue_row(kafka_producer *producer, kafka_delivery_group *group, co
     return rc;
 }
 
-/* "{a,b,...}" of ids; NULL when out of memory. */
-static char *id_array(const int64_t *ids, size_t n) {
-    strbuf b = {0};
-    strbuf_puts(&b, "{");
-    for (size_t i = 0; i < n; i++) {
-        char num[24];
-        snprintf(num, sizeof num, "%s%" PRId64, i > 0 ? "," : "", ids[i]);
-        strbuf_puts(&b, num);
-    }
-    strbuf_puts(&b, "}");
-    if (b.failed) {
-        free(b.data);
-        return NULL;
-    }
-    return b.data;
-}
-
-/* How many ids inside [ids[0], ids[n-1]] the batch does not hold. */
-static int64_t holes_of(const relay_pipeline *pl) {
-    return pl->n == 0 ? 0 : pl->ids[pl->n - 1] - pl->ids[0] + 1 - pl->n;
-}
-
-/* The holes of the batch in flight as an array literal (caller frees); NULL when out of
- * memory. */
-static char *holes_array(const relay_pipeline *pl) {
-    strbuf b = {0};
-    strbuf_puts(&b, "{");
-    bool first = true;
-    for (int i = 1; i < pl->n; i++) {
-        for (int64_t id = pl->ids[i - 1] + 1; id < pl->ids[i]; id++) {
-            char num[24];
-            snprintf(num, sizeof num, "%s%" PRId64, first ? "" : ",", id);
-            strbuf_puts(&b, num);
-            first = false;
-        }
-    }
-    strbuf_puts(&b, "}");
-    if (b.failed) {
-        free(b.data);
-        return NULL;
-    }
-    return b.data;
-}
-
 /* The due rows, leaving out the batch in flight. NULL with err on failure. */
 static PGresult *read_due(pg_conn *conn, const relay_pipeline *pl, int limit, char *err,
                           size_t errlen) {
@@ -136,7 +92,7 @@ static PGresult *read_due(pg_conn *conn, const relay_pipeline *pl, int limit, ch
     bool busy = relay_pipeline_busy(pl);
     snprintf(lo, sizeof lo, "%" PRId64, busy ? pl->ids[0] : (int64_t)1);
     snprintf(hi, sizeof hi, "%" PRId64, busy ? pl->ids[pl->n - 1] : (int64_t)0);
-    char *holes = busy ? holes_array(pl) : strdup("{}");
+    char *holes = busy ? relay_ids_holes_array(pl->ids, (size_t)pl->n) : strdup("{}");
     if (holes == NULL) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -179,7 +135,7 @@ static int settle(pg_conn *conn, relay_pipeline *pl, int timeout_ms, char *err, 
         relay_pipeline_drop(pl);
         return RELAY_ERR_KAFKA;
     }
-    char *ids = id_array(pl->ids, (size_t)pl->n);
+    char *ids = relay_ids_array(pl->ids, (size_t)pl->n);
     int n = pl->n;
     relay_pipeline_drop(pl);
     if (ids == NULL) {
@@ -222,7 +178,7 @@ int relay_pipeline_finish(pg_conn *conn, relay_pipeline *pl, int delivery_timeou
 int relay_publish_pass(pg_conn *conn, kafka_producer *producer, relay_pipeline *pl, int limit,
                        int delivery_timeout_ms, char *err, size_t errlen) {
     /* Too many holes to leave out one by one: no read-ahead this time. */
-    if (relay_pipeline_busy(pl) && holes_of(pl) > RELAY_HOLES_MAX) {
+    if (relay_pipeline_busy(pl) && relay_ids_holes(pl->ids, (size_t)pl->n) > RELAY_HOLES_MAX) {
         int rc = settle(conn, pl, delivery_timeout_ms, err, errlen);
         if (rc != 0) {
             return rc;

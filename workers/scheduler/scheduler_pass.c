@@ -82,24 +82,31 @@ static PGresult *record_reminders(pg_conn *conn, int lead_s, char *err, size_t e
     return res;
 }
 
-int scheduler_pass(pg_conn *conn, int lead_s, const char *request_id, char *err, size_t errlen) {
-    if (pg_begin(conn, err, errlen) != 0) {
-        return -1;
-    }
+int scheduler_remind(pg_conn *conn, int lead_s, const char *request_id, char *err, size_t errlen) {
     PGresult *res = record_reminders(conn, lead_s, err, errlen);
     if (res == NULL) {
-        pg_rollback(conn);
         return -1;
     }
     int n = PQntuples(res);
     for (int r = 0; r < n; r++) {
         if (notify_row(conn, res, r, request_id, err, errlen) != 0) {
             PQclear(res);
-            pg_rollback(conn);
             return -1;
         }
     }
     PQclear(res);
+    return n;
+}
+
+int scheduler_pass(pg_conn *conn, int lead_s, const char *request_id, char *err, size_t errlen) {
+    if (pg_begin(conn, err, errlen) != 0) {
+        return -1;
+    }
+    int n = scheduler_remind(conn, lead_s, request_id, err, errlen);
+    if (n < 0) {
+        pg_rollback(conn);
+        return -1;
+    }
     if (pg_commit(conn, err, errlen) != 0) {
         pg_rollback(conn);
         return -1;

@@ -30,4 +30,9 @@
  * SCHEDULER_BATCH_MAX), or -1 with err (the transaction was rolled back). */
 int scheduler_pass(pg_conn *conn, int lead_s, const char *request_id, char *err, size_t errlen);
 
+/* The body of a pass inside conn's open transaction (the caller commits or rolls back):
+ * records the new reminders and enqueues their notifications. The number of reminders,
+ * or -1 with err (then the caller must roll back). */
+int scheduler_remind(pg_conn *conn, int lead_s, const char *request_id, char *err, size_t errlen);
+
 #endif

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
-#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 #include "shared/ssrf_guard.h"
 #include "shared/time_util.h"
 #include "shared/uuid7.h"
+#include "workers/webhooks/webhooks_backoff.h"
 #include "workers/webhooks/webhooks_http.h"
 
 #define CLAIM_BATCH 20
@@ -28,8 +28,6 @@
 #define ERROR_WAIT_MS 1000
 #define SWEEP_INTERVAL_MS 1000
 #define PG_ACQUIRE_MS 5000
-#define BACKOFF_BASE_MS 1000
-#define BACKOFF_MAX_MS 3600000
 
 struct webhooks_sender {
     pg_pool *pg;
@@ -117,21 +115,6 @@ typedef struct attempt_result {
     int duration_ms;
 } attempt_result;
 
-/* --- backoff ---------------------------------------------------------------------------- */
-
-/* The wait after failed attempt n (from 1): 1 s doubling, capped, jittered into
- * [d/2, d] so a burst of failures does not retry in lockstep. */
-static int backoff_ms(int attempt) {
-    long long d = BACKOFF_BASE_MS;
-    for (int i = 1; i < attempt && d < BACKOFF_MAX_MS; i++) {
-        d *= 2;
-    }
-    if (d > BACKOFF_MAX_MS) {
-        d = BACKOFF_MAX_MS;
-    }
-    return (int)(d / 2 + randombytes_uniform((uint32_t)(d / 2) + 1));
-}
-
 /* --- one attempt ---------------------------------------------------------------------- */
 
 static void attempt_delivery(const webhooks_sender *s, const delivery *d, attempt_result *out) {
@@ -188,7 +171,7 @@ static int record_attempt(const webhooks_sender *s, pg_conn *conn, const deliver
     snprintf(status, sizeof status, "%ld", r->status);
     snprintf(duration, sizeof duration, "%d", r->duration_ms);
     snprintf(max, sizeof max, "%d", s->max_attempts);
-    snprintf(wait, sizeof wait, "%d", backoff_ms(d->attempt));
+    snprintf(wait, sizeof wait, "%d", webhooks_backoff_ms(d->attempt));
     const char *code = r->status != 0 ? status : NULL;
     const char *error = r->delivered ? NULL : r->error;
     const char *log_values[5] = {d->id, attempt, duration, code, error};

@@ -1,0 +1,36 @@
+/*
+ * task_events_consumer.h: the process of a read-only consumer of task-events
+ * (consumers/analytics, consumers/activity).
+ *
+ * Owns: what such a process does around its batch handler: start-up (the command line,
+ * configuration, log, signals and migrations through shared/daemon_startup.c; a Postgres
+ * pool of TASK_EVENTS_CONSUMER_POOL connections), one consumer loop on task-events under
+ * the consumer's group, and shutdown. Rules:
+ * - Offsets live in kafka_consumer_offsets under the group and commit with the rows of
+ *   the batch (lazy commit: every effect is a row of the batch transaction), so
+ *   `taskbus-admin reset-consumer NAME` (rows and offsets deleted together) makes the
+ *   next start rebuild everything from the beginning of the topic.
+ * - A projection: fuller fetches (up to TASK_EVENTS_CONSUMER_BATCH records, fetch wait
+ *   100 ms), not the freshest.
+ * - SIGTERM/SIGINT finish the current batch (commit) and exit 0.
+ * Exit codes: 0 stopped, 1 could not start or a fatal Kafka error, 2 bad configuration.
+ */
+#ifndef TASKBUS_SHARED_TASK_EVENTS_CONSUMER_H
+#define TASKBUS_SHARED_TASK_EVENTS_CONSUMER_H
+
+#include "shared/daemon_startup.h"
+#include "shared/kafka_consumer.h"
+
+#define TASK_EVENTS_CONSUMER_BATCH 500
+#define TASK_EVENTS_CONSUMER_POOL 2
+
+typedef struct task_events_consumer {
+    daemon_identity identity; /* its service name names its log lines and migrations */
+    const char *group;        /* the Kafka consumer group */
+    kafka_batch_fn on_batch;  /* called with ctx NULL, in the batch transaction */
+} task_events_consumer;
+
+/* The whole process: returns main's exit code. */
+int task_events_consumer_main(const task_events_consumer *c, int argc, char **argv);
+
+#endif

@@ -1,0 +1,131 @@
+/*
+ * test_admin_cli.c: taskbus-admin's command line and reset targets
+ * (tools/admin/admin_cli.c, admin_reset_consumer.c): every command with its exact number
+ * of arguments, --help/-h whatever follows, wait-ready's SECONDS (default 60, 1-86400,
+ * digits only), and the usage errors (no command, unknown word, too few or too many
+ * arguments); the reset targets name the consumers' groups and tables, and nothing else
+ * is a target.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "tools/admin/admin_cli.h"
+#include "tools/admin/admin_reset_consumer.h"
+
+/* Parses the NULL-terminated words after the program name. */
+static int parse(admin_invocation *inv, char *why, const char *const *words) {
+    char *argv[8] = {"taskbus-admin"};
+    int argc = 1;
+    while (words[argc - 1] != NULL) {
+        argv[argc] = (char *)words[argc - 1];
+        argc++;
+    }
+    return admin_cli_parse(argc, argv, inv, why, 160);
+}
+
+#define PARSE(inv, why, ...) parse(inv, why, (const char *const[]){__VA_ARGS__, NULL})
+
+static void test_commands_and_arguments(void **state) {
+    (void)state;
+    admin_invocation inv;
+    char why[160];
+    assert_int_equal(PARSE(&inv, why, "migrate"), 0);
+    assert_int_equal(inv.command, ADMIN_CMD_MIGRATE);
+    assert_null(inv.args[0]);
+    assert_int_equal(PARSE(&inv, why, "topics"), 0);
+    assert_int_equal(inv.command, ADMIN_CMD_TOPICS);
+    assert_int_equal(PARSE(&inv, why, "set-role", "A@Example.test", "admin"), 0);
+    assert_int_equal(inv.command, ADMIN_CMD_SET_ROLE);
+    assert_string_equal(inv.args[0], "A@Example.test");
+    assert_string_equal(inv.args[1], "admin");
+    assert_int_equal(PARSE(&inv, why, "delete-user", "a@example.test"), 0);
+    assert_int_equal(inv.command, ADMIN_CMD_DELETE_USER);
+    assert_string_equal(inv.args[0], "a@example.test");
+    assert_null(inv.args[1]);
+    assert_int_equal(PARSE(&inv, why, "reset-consumer", "analytics"), 0);
+    assert_int_equal(inv.command, ADMIN_CMD_RESET_CONSUMER);
+    assert_string_equal(inv.args[0], "analytics");
+    assert_int_equal(PARSE(&inv, why, "replay-dlq", "task-commands"), 0);
+    assert_int_equal(inv.command, ADMIN_CMD_REPLAY_DLQ);
+    assert_string_equal(inv.args[0], "task-commands");
+}
+
+static void test_help_wins(void **state) {
+    (void)state;
+    admin_invocation inv;
+    char why[160];
+    assert_int_equal(PARSE(&inv, why, "--help"), 0);
+    assert_int_equal(inv.command, ADMIN_CMD_HELP);
+    assert_int_equal(PARSE(&inv, why, "-h", "anything", "else"), 0);
+    assert_int_equal(inv.command, ADMIN_CMD_HELP);
+    assert_non_null(strstr(ADMIN_USAGE, "reset-consumer NAME"));
+}
+
+static void test_wait_ready_seconds(void **state) {
+    (void)state;
+    admin_invocation inv;
+    char why[160];
+    assert_int_equal(PARSE(&inv, why, "wait-ready"), 0);
+    assert_int_equal(inv.command, ADMIN_CMD_WAIT_READY);
+    assert_int_equal(inv.seconds, ADMIN_WAIT_READY_DEFAULT_S);
+    assert_int_equal(PARSE(&inv, why, "wait-ready", "1"), 0);
+    assert_int_equal(inv.seconds, 1);
+    assert_int_equal(PARSE(&inv, why, "wait-ready", "86400"), 0);
+    assert_int_equal(inv.seconds, 86400);
+    static const char *const BAD[] = {"0", "86401", "-5", "", "12s", "1e3", "99999999999999999999"};
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+        why[0] = '\0';
+        assert_int_equal(PARSE(&inv, why, "wait-ready", BAD[i]), -1);
+        assert_non_null(strstr(why, "1-86400"));
+    }
+}
+
+static void test_usage_errors(void **state) {
+    (void)state;
+    admin_invocation inv;
+    char why[160];
+    char *argv[1] = {"taskbus-admin"};
+    assert_int_equal(admin_cli_parse(1, argv, &inv, why, sizeof why), -1);
+    assert_string_equal(why, "missing command");
+    assert_int_equal(PARSE(&inv, why, "migrate", "extra"), -1);
+    assert_string_equal(why, "unknown command or wrong arguments: migrate");
+    assert_int_equal(PARSE(&inv, why, "set-role", "a@example.test"), -1);
+    assert_int_equal(PARSE(&inv, why, "delete-user"), -1);
+    assert_int_equal(PARSE(&inv, why, "reset-consumer", "a", "b"), -1);
+    assert_int_equal(PARSE(&inv, why, "wait-ready", "1", "2"), -1);
+    assert_int_equal(PARSE(&inv, why, "Migrate"), -1);
+    assert_int_equal(PARSE(&inv, why, "frobnicate"), -1);
+    assert_string_equal(why, "unknown command or wrong arguments: frobnicate");
+}
+
+static void test_reset_targets(void **state) {
+    (void)state;
+    const admin_reset_target *t = admin_reset_target_find("analytics");
+    assert_non_null(t);
+    assert_string_equal(t->group, "taskbus-analytics");
+    assert_string_equal(t->tables[0], "analytics_daily");
+    assert_string_equal(t->tables[1], "analytics_completions");
+    assert_string_equal(t->tables[2], "analytics_seen_events");
+    assert_null(t->tables[3]);
+    t = admin_reset_target_find("activity");
+    assert_non_null(t);
+    assert_string_equal(t->group, "taskbus-activity");
+    assert_string_equal(t->tables[0], "activity");
+    assert_null(t->tables[1]);
+    assert_null(admin_reset_target_find("webhooks"));
+    assert_null(admin_reset_target_find("users"));
+    assert_null(admin_reset_target_find(""));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_commands_and_arguments), cmocka_unit_test(test_help_wins),
+        cmocka_unit_test(test_wait_ready_seconds),     cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_reset_targets),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
