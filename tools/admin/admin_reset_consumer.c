@@ -15,6 +15,7 @@
 
 #include "consumers/activity/activity_batch.h"
 #include "consumers/analytics/analytics_batch.h"
+#include "shared/kafka_conf.h"
 #include "shared/pg_pool.h"
 
 #define PG_ACQUIRE_MS 10000
@@ -51,31 +52,11 @@ static const reset_target *find_target(const char *name) {
     return NULL;
 }
 
-static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-    (void)rk;
-    (void)level;
-    (void)fac;
-    (void)buf;
-}
-
+/* Silent: a failure comes back as the group probe's result. */
 static rd_kafka_t *kafka_client(const char *brokers, char *err, size_t errlen) {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (conf == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, errlen) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "client.id", "taskbus-admin", err, errlen) != RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    rd_kafka_conf_set_log_cb(conf, quiet_log);
-    /* rd_kafka_new takes conf only when it succeeds. */
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen);
-    if (rk == NULL) {
-        rd_kafka_conf_destroy(conf);
-    }
-    return rk;
+    const char *const kv[][2] = {{"client.id", "taskbus-admin"}, {NULL, NULL}};
+    rd_kafka_conf_t *conf = kafka_conf_new(brokers, kv, KAFKA_LOG_SILENT, err, errlen);
+    return conf != NULL ? kafka_conf_open(RD_KAFKA_PRODUCER, conf, "kafka", err, errlen) : NULL;
 }
 
 /* Members of group now: >= 0, or -1 when Kafka could not say (err). */
