@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 void errbuf_setf(char *err, size_t errlen, const char *fmt, ...) {
     if (err == NULL || errlen == 0) {
@@ -14,4 +15,15 @@ void errbuf_setf(char *err, size_t errlen, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+}
+
+void errbuf_set_line(char *err, size_t errlen, const char *prefix, const char *detail) {
+    if (err == NULL || errlen == 0) {
+        return;
+    }
+    snprintf(err, errlen, "%s%s", prefix, detail != NULL ? detail : "");
+    size_t n = strlen(err);
+    while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' ')) {
+        err[--n] = '\0';
+    }
 }
