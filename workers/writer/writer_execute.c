@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "shared/cloudevent.h"
+#include "shared/errbuf.h"
 #include "shared/outbox.h"
 #include "shared/pg_array.h"
 #include "shared/strbuf.h"
@@ -485,7 +486,7 @@ int writer_execute(pg_conn *conn, writer_item *items, size_t n, char *sqlstate, 
         .conn = conn, .items = items, .n = n, .sqlstate = sqlstate, .err = err, .errlen = errlen};
     int rc = -1;
     if (writer_world_init(&r.world, n, n) != 0) {
-        snprintf(err, errlen, "out of memory for a batch's world");
+        errbuf_setf(err, errlen, "out of memory for a batch's world");
     } else {
         rc = execute(&r);
     }
