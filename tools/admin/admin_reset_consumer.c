@@ -15,6 +15,7 @@
 
 #include "consumers/activity/activity_batch.h"
 #include "consumers/analytics/analytics_batch.h"
+#include "shared/errbuf.h"
 #include "shared/kafka_conf.h"
 #include "shared/pg_pool.h"
 
@@ -69,7 +70,7 @@ static int group_members(const char *brokers, const char *group, char *err, size
     rd_kafka_resp_err_t e = rd_kafka_list_groups(rk, group, &list, KAFKA_TIMEOUT_MS);
     int members = -1;
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        snprintf(err, errlen, "cannot describe Kafka group %s: %s", group, rd_kafka_err2str(e));
+        errbuf_setf(err, errlen, "cannot describe Kafka group %s: %s", group, rd_kafka_err2str(e));
     } else {
         members = 0;
         for (int i = 0; i < list->group_cnt; i++) {
@@ -91,8 +92,8 @@ static int delete_rows(pg_conn *c, const char *table, long long *deleted, char *
     if (rc == 0) {
         *deleted += strtoll(PQcmdTuples(res), NULL, 10);
     } else {
-        snprintf(err, errlen, "%s: %s", sql,
-                 res != NULL ? PQresultErrorMessage(res) : "connection lost");
+        errbuf_setf(err, errlen, "%s: %s", sql,
+                    res != NULL ? PQresultErrorMessage(res) : "connection lost");
     }
     PQclear(res);
     return rc;
@@ -106,8 +107,8 @@ static int forget_offsets(pg_conn *c, const char *group, long long *forgotten, c
     if (rc == 0) {
         *forgotten = strtoll(PQcmdTuples(res), NULL, 10);
     } else {
-        snprintf(err, errlen, "deleting the offsets of %s: %s", group,
-                 res != NULL ? PQresultErrorMessage(res) : "connection lost");
+        errbuf_setf(err, errlen, "deleting the offsets of %s: %s", group,
+                    res != NULL ? PQresultErrorMessage(res) : "connection lost");
     }
     PQclear(res);
     return rc;
