@@ -17,11 +17,14 @@ void errbuf_setf(char *err, size_t errlen, const char *fmt, ...) {
     va_end(ap);
 }
 
-void errbuf_set_line(char *err, size_t errlen, const char *prefix, const char *detail) {
+void errbuf_setf_line(char *err, size_t errlen, const char *fmt, ...) {
     if (err == NULL || errlen == 0) {
         return;
     }
-    snprintf(err, errlen, "%s%s", prefix, detail != NULL ? detail : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
     size_t n = strlen(err);
     while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' ')) {
         err[--n] = '\0';

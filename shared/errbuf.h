@@ -1,8 +1,8 @@
 /*
  * errbuf.h: filling the caller's (err, errlen) message buffer.
  *
- * Owns: the writers of the err/errlen pair most taskbus functions take: printf-style, and
- * a prefix followed by a library's message made one line.
+ * Owns: the writers of the err/errlen pair most taskbus functions take: printf-style, and the
+ * same made one line (a library's message with its trailing newline dropped).
  * Rules: err may be NULL or errlen 0 (the caller does not want the message): nothing is
  * written then; a longer message is cut, always NUL-terminated. Every write into a
  * caller's message buffer goes through here (no snprintf(err, errlen, ...) elsewhere).
@@ -15,8 +15,9 @@
 void errbuf_setf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* "<prefix><detail>" without detail's trailing newlines and spaces (libpq's messages end
- * with a newline; a log line or a problem detail wants none). A NULL detail counts as "". */
-void errbuf_set_line(char *err, size_t errlen, const char *prefix, const char *detail);
+/* The same, without the message's trailing newlines and spaces: for a library's message
+ * (libpq's end with a newline) in a log line or a problem detail. */
+void errbuf_setf_line(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -54,12 +54,8 @@ static const char *column(const outbox_row *r, int c) {
 }
 
 static void set_err(char *err, size_t errlen, const PGresult *res) {
-    errbuf_setf(err, errlen, "outbox insert: %s",
-                res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
-    size_t n = strlen(err);
-    while (n > 0 && err[n - 1] == '\n') {
-        err[--n] = '\0';
-    }
+    errbuf_setf_line(err, errlen, "outbox insert: %s",
+                     res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
 }
 
 int outbox_add_many(pg_conn *conn, const outbox_row *rows, size_t n, char *err, size_t errlen) {

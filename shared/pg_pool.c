@@ -61,8 +61,8 @@ pg_pool *pg_pool_create(const char *conninfo, int size, int statement_timeout_ms
     char *perr = NULL;
     PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
     if (opts == NULL) {
-        errbuf_set_line(err, errlen,
-                        "pg_pool: malformed conninfo: ", perr != NULL ? perr : "out of memory");
+        errbuf_setf_line(err, errlen, "pg_pool: malformed conninfo: %s",
+                         perr != NULL ? perr : "out of memory");
         PQfreemem(perr);
         return NULL;
     }
@@ -185,7 +185,7 @@ static void give_back_slot(pg_pool *pool, pg_conn *c) {
 static void on_notice(void *arg, const char *message) {
     (void)arg;
     char line[512];
-    errbuf_set_line(line, sizeof line, "postgres: ", message);
+    errbuf_setf_line(line, sizeof line, "postgres: %s", message);
     log_msgf(LOG_DEBUG, "%s", line);
 }
 
@@ -255,7 +255,7 @@ static int ensure_healthy(pg_conn *c, char *err, size_t errlen) {
     }
     c->broken = false;
     if (PQstatus(c->conn) != CONNECTION_OK) {
-        errbuf_set_line(err, errlen, "postgres unavailable: ", PQerrorMessage(c->conn));
+        errbuf_setf_line(err, errlen, "postgres unavailable: %s", PQerrorMessage(c->conn));
         /* Start from scratch next time: PQreset of a never-connected handle is fine too,
          * but a fresh connect also picks up DNS changes. */
         PQfinish(c->conn);
@@ -396,12 +396,12 @@ PGresult *pg_exec_sql(pg_conn *conn, const char *sql) {
 int pg_run(pg_conn *conn, const char *sql, char *err, size_t errlen) {
     PGresult *res = pg_exec_sql(conn, sql);
     if (res == NULL) {
-        errbuf_set_line(err, errlen, "postgres connection failed: ",
-                        conn != NULL && conn->conn != NULL ? PQerrorMessage(conn->conn) : "");
+        errbuf_setf_line(err, errlen, "postgres connection failed: %s",
+                         conn != NULL && conn->conn != NULL ? PQerrorMessage(conn->conn) : "");
         return -1;
     }
     if (!pg_result_ok(res)) {
-        errbuf_set_line(err, errlen, "", PQresultErrorMessage(res));
+        errbuf_setf_line(err, errlen, "%s", PQresultErrorMessage(res));
         PQclear(res);
         return -1;
     }
@@ -416,15 +416,15 @@ int pg_begin(pg_conn *conn, char *err, size_t errlen) {
 int pg_commit(pg_conn *conn, char *err, size_t errlen) {
     PGresult *res = pg_exec_sql(conn, "COMMIT");
     if (res == NULL) {
-        errbuf_set_line(err, errlen, "postgres connection failed during COMMIT: ",
-                        conn != NULL && conn->conn != NULL ? PQerrorMessage(conn->conn) : "");
+        errbuf_setf_line(err, errlen, "postgres connection failed during COMMIT: %s",
+                         conn != NULL && conn->conn != NULL ? PQerrorMessage(conn->conn) : "");
         return -1;
     }
     /* COMMIT of an aborted transaction "succeeds" with the tag ROLLBACK. */
     bool rolled_back = strcmp(PQcmdStatus(res), "ROLLBACK") == 0;
     if (!pg_result_ok(res) || rolled_back) {
-        errbuf_set_line(err, errlen, "commit failed: ",
-                        rolled_back ? "transaction was aborted" : PQresultErrorMessage(res));
+        errbuf_setf_line(err, errlen, "commit failed: %s",
+                         rolled_back ? "transaction was aborted" : PQresultErrorMessage(res));
         PQclear(res);
         return -1;
     }

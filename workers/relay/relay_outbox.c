@@ -40,12 +40,8 @@ static const pg_stmt STMT_DELETE = {
 };
 
 static void result_error(const PGresult *res, const char *what, char *err, size_t errlen) {
-    errbuf_setf(err, errlen, "%s: %s", what,
-                res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
-    size_t n = strlen(err);
-    while (n > 0 && err[n - 1] == '\n') {
-        err[--n] = '\0';
-    }
+    errbuf_setf_line(err, errlen, "%s: %s", what,
+                     res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
 }
 
 /* Kafka headers from the row's headers object; values stay owned by obj. */

@@ -264,12 +264,8 @@ static const pg_stmt STMT_JOURNAL_DUE = {
 };
 
 static void copy_pg_error(const PGresult *res, const char *what, char *err, size_t errlen) {
-    errbuf_setf(err, errlen, "%s: %s", what,
-                res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
-    size_t n = strlen(err);
-    while (n > 0 && err[n - 1] == '\n') {
-        err[--n] = '\0';
-    }
+    errbuf_setf_line(err, errlen, "%s: %s", what,
+                     res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
 }
 
 int writer_effects_journal_add(pg_conn *conn, const writer_effect_list *list, long long *id_out,
