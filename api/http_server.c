@@ -26,6 +26,7 @@
 
 #include "api/router.h"
 #include "api/thread_memory.h"
+#include "shared/errbuf.h"
 #include "shared/log.h"
 #include "shared/time_util.h"
 
@@ -189,8 +190,8 @@ static int resolve_ipv4(const char *host, struct sockaddr_in *out, char *err, si
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(host, NULL, &hints, &res);
     if (rc != 0 || res == NULL) {
-        snprintf(err, errlen, "TASKBUS_HTTP_HOST %s is not an IPv4 address or name: %s", host,
-                 rc != 0 ? gai_strerror(rc) : "no address");
+        errbuf_setf(err, errlen, "TASKBUS_HTTP_HOST %s is not an IPv4 address or name: %s", host,
+                    rc != 0 ? gai_strerror(rc) : "no address");
         return -1;
     }
     memcpy(&out->sin_addr, &((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr,
@@ -206,7 +207,7 @@ static int setup_instance(http_server *srv, char *err, size_t errlen) {
     }
     srv->bind.sin_port = htons((uint16_t)cfg->http_port);
     if (ulfius_init_instance(&srv->instance, (unsigned)cfg->http_port, &srv->bind, NULL) != U_OK) {
-        snprintf(err, errlen, "ulfius_init_instance failed");
+        errbuf_setf(err, errlen, "ulfius_init_instance failed");
         return -1;
     }
     /* The largest route limit + 1: ulfius silently drops what passes max_post_body_size, so
@@ -223,7 +224,7 @@ static int setup_instance(http_server *srv, char *err, size_t errlen) {
     srv->instance.check_utf8 = 0;
     /* One endpoint for every method and path: router.c owns 404 and 405. */
     if (ulfius_add_endpoint_by_val(&srv->instance, "*", NULL, "*", 0, on_request, srv) != U_OK) {
-        snprintf(err, errlen, "ulfius_add_endpoint_by_val failed");
+        errbuf_setf(err, errlen, "ulfius_add_endpoint_by_val failed");
         ulfius_clean_instance(&srv->instance);
         return -1;
     }
@@ -255,8 +256,8 @@ static int start_daemon(http_server *srv, char *err, size_t errlen) {
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_AUTO | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE | MHD_USE_ITC;
     if (ulfius_start_framework_with_mhd_options(&srv->instance, flags, ops) != U_OK) {
-        snprintf(err, errlen, "could not listen on %s:%d (port in use or address not local?)",
-                 cfg->http_host, cfg->http_port);
+        errbuf_setf(err, errlen, "could not listen on %s:%d (port in use or address not local?)",
+                    cfg->http_host, cfg->http_port);
         return -1;
     }
     return 0;
@@ -265,7 +266,7 @@ static int start_daemon(http_server *srv, char *err, size_t errlen) {
 http_server *http_server_start(const api_app *app, char *err, size_t errlen) {
     http_server *srv = calloc(1, sizeof *srv);
     if (srv == NULL) {
-        snprintf(err, errlen, "out of memory");
+        errbuf_setf(err, errlen, "out of memory");
         return NULL;
     }
     srv->app = app;
@@ -273,7 +274,7 @@ http_server *http_server_start(const api_app *app, char *err, size_t errlen) {
     atomic_init(&srv->connections, 0);
     atomic_init(&srv->draining, false);
     if (pthread_mutex_init(&srv->conns_mu, NULL) != 0) {
-        snprintf(err, errlen, "pthread_mutex_init failed");
+        errbuf_setf(err, errlen, "pthread_mutex_init failed");
         free(srv);
         return NULL;
     }

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "api/request_body.h"
+#include "shared/errbuf.h"
 
 static const char *const NDJSON_TYPES[] = {"application/x-ndjson", "application/jsonl",
                                            "application/x-jsonlines", "application/ndjson", NULL};
@@ -121,8 +122,9 @@ static import_parse_result parse_array(const char *data, size_t len, size_t max_
                                        import_items *out, char *detail, size_t detaillen) {
     size_t counted = request_body_json_top_items(data, len, max_items);
     if (counted > max_items) {
-        snprintf(detail, detaillen, "the import holds more than %zu tasks; at most %zu are allowed",
-                 max_items, max_items);
+        errbuf_setf(detail, detaillen,
+                    "the import holds more than %zu tasks; at most %zu are allowed", max_items,
+                    max_items);
         return IMPORT_PARSE_TOO_MANY;
     }
     /* the array itself is one level */
@@ -133,14 +135,14 @@ static import_parse_result parse_array(const char *data, size_t len, size_t max_
     import_parse_result rc = IMPORT_PARSE_OK;
     size_t n = json_is_array(doc) ? json_array_size(doc) : 0;
     if (!json_is_array(doc)) {
-        snprintf(detail, detaillen, "an application/json import must be a JSON array of tasks");
+        errbuf_setf(detail, detaillen, "an application/json import must be a JSON array of tasks");
         rc = IMPORT_PARSE_MALFORMED;
     } else if (n == 0) {
-        snprintf(detail, detaillen, "the import holds no tasks");
+        errbuf_setf(detail, detaillen, "the import holds no tasks");
         rc = IMPORT_PARSE_EMPTY;
     } else if (n > max_items) {
-        snprintf(detail, detaillen, "the import holds %zu tasks; at most %zu are allowed", n,
-                 max_items);
+        errbuf_setf(detail, detaillen, "the import holds %zu tasks; at most %zu are allowed", n,
+                    max_items);
         rc = IMPORT_PARSE_TOO_MANY;
     } else if ((out->items = calloc(n, sizeof *out->items)) == NULL) {
         rc = IMPORT_PARSE_NO_MEMORY;
@@ -165,7 +167,7 @@ import_parse_result import_parse(import_format format, const char *data, size_t 
     }
     if (format == IMPORT_FORMAT_JSON_ARRAY) {
         if (len == 0) {
-            snprintf(detail, detaillen, "the request body is empty; a JSON array is required");
+            errbuf_setf(detail, detaillen, "the request body is empty; a JSON array is required");
             return IMPORT_PARSE_MALFORMED;
         }
         import_parse_result rc = parse_array(data, len, max_items, out, detail, detaillen);
@@ -175,17 +177,17 @@ import_parse_result import_parse(import_format format, const char *data, size_t 
         return rc;
     }
     if (format != IMPORT_FORMAT_NDJSON) {
-        snprintf(detail, detaillen, "unsupported import format");
+        errbuf_setf(detail, detaillen, "unsupported import format");
         return IMPORT_PARSE_MALFORMED;
     }
     size_t n = ndjson_count(data, len);
     if (n == 0) {
-        snprintf(detail, detaillen, "the import holds no tasks");
+        errbuf_setf(detail, detaillen, "the import holds no tasks");
         return IMPORT_PARSE_EMPTY;
     }
     if (n > max_items) {
-        snprintf(detail, detaillen, "the import holds %zu lines; at most %zu are allowed", n,
-                 max_items);
+        errbuf_setf(detail, detaillen, "the import holds %zu lines; at most %zu are allowed", n,
+                    max_items);
         return IMPORT_PARSE_TOO_MANY;
     }
     out->items = calloc(n, sizeof *out->items);

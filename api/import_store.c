@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/errbuf.h"
 #include "shared/log.h"
 #include "shared/time_util.h"
 
@@ -128,8 +129,8 @@ static int run_stmt(pg_conn *conn, const pg_stmt *stmt, const char *const *value
         *rows = PQntuples(res);
     }
     if (rc != 0) {
-        snprintf(err, errlen, "%s: %s", stmt->name,
-                 res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
+        errbuf_setf(err, errlen, "%s: %s", stmt->name,
+                    res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
         if (res == NULL) {
             pg_conn_mark_broken(conn);
         }
@@ -184,7 +185,7 @@ int import_store_create(pg_pool *pg, const char *import_id, const char *user_id,
     char *errors_text = json_dumps(errors, JSON_COMPACT);
     int rc = -1;
     if (errors_text == NULL || build_arrays(accepted, &cids, &tids, &fields) != 0) {
-        snprintf(err, errlen, "out of memory building the import");
+        errbuf_setf(err, errlen, "out of memory building the import");
     } else {
         rc = store(pg, import_id, user_id, total, rejected, (int)json_array_size(accepted),
                    errors_text, &cids, &tids, &fields, err, errlen);

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/errbuf.h"
 #include "shared/log.h"
 #include "shared/metrics.h"
 #include "shared/gcra.h"
@@ -68,7 +69,7 @@ static int ensure_conn(limit_sync *s, char *err, size_t errlen) {
     if (s->rc != NULL)
         return 0;
     if (now_us() < s->reconnect_at_us) {
-        snprintf(err, errlen, "reconnecting after a failure (back-off)");
+        errbuf_setf(err, errlen, "reconnecting after a failure (back-off)");
         return -1;
     }
     s->rc = redis_url_connect(&s->url, s->p.timeout_ms, err, errlen);
@@ -95,10 +96,10 @@ static int ensure_conn(limit_sync *s, char *err, size_t errlen) {
         s->sha[40] = '\0';
         rc = 0;
     } else {
-        snprintf(err, errlen, "SCRIPT LOAD: %s",
-                 r == NULL                      ? (s->rc->errstr[0] ? s->rc->errstr : "no reply")
-                 : r->type == REDIS_REPLY_ERROR ? r->str
-                                                : "unexpected reply");
+        errbuf_setf(err, errlen, "SCRIPT LOAD: %s",
+                    r == NULL                      ? (s->rc->errstr[0] ? s->rc->errstr : "no reply")
+                    : r->type == REDIS_REPLY_ERROR ? r->str
+                                                   : "unexpected reply");
     }
     if (r != NULL)
         freeReplyObject(r);
@@ -159,14 +160,14 @@ static chunk_result push_chunk(limit_sync *s, size_t n, char *err, size_t errlen
     bool maybe_run = false;
     if (!queued) {
         /* Appending only buffers: nothing was written, nothing ran. */
-        snprintf(err, errlen, "%s", s->rc->errstr[0] ? s->rc->errstr : "cannot queue a command");
+        errbuf_setf(err, errlen, "%s", s->rc->errstr[0] ? s->rc->errstr : "cannot queue a command");
         broken = true;
     }
     bool reload = false;
     for (size_t i = 0; i < n; i++) {
         redisReply *r = NULL;
         if (!broken && redisGetReply(s->rc, (void **)&r) != REDIS_OK) {
-            snprintf(err, errlen, "%s", s->rc->errstr[0] ? s->rc->errstr : "no reply");
+            errbuf_setf(err, errlen, "%s", s->rc->errstr[0] ? s->rc->errstr : "no reply");
             broken = true;
             /* The commands were written. Redis closing the connection (EOF) did not run
              * them; a timeout or any other error may have (a frozen Redis runs them when
@@ -180,8 +181,8 @@ static chunk_result push_chunk(limit_sync *s, size_t n, char *err, size_t errlen
             items[res.answered++] = items[i];
         } else if (r != NULL || !maybe_run) {
             if (r != NULL) { /* an error reply: the script did not run */
-                snprintf(err, errlen, "%.200s",
-                         r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+                errbuf_setf(err, errlen, "%.200s",
+                            r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
                 if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
                     reload = true; /* after SCRIPT FLUSH: connecting loads it again */
             }
@@ -301,12 +302,12 @@ static void *run(void *arg) {
 limit_sync *limit_sync_start(const limit_sync_params *params, char *err, size_t errlen) {
     if (params == NULL || params->limits == NULL || params->redis_url == NULL ||
         params->timeout_ms < 1 || params->interval_ms < 0) {
-        snprintf(err, errlen, "invalid reconciler parameters");
+        errbuf_setf(err, errlen, "invalid reconciler parameters");
         return NULL;
     }
     limit_sync *s = calloc(1, sizeof *s);
     if (s == NULL) {
-        snprintf(err, errlen, "out of memory");
+        errbuf_setf(err, errlen, "out of memory");
         return NULL;
     }
     s->p = *params;
@@ -316,7 +317,7 @@ limit_sync *limit_sync_start(const limit_sync_params *params, char *err, size_t 
     bool mem_ok = s->items != NULL && s->failed != NULL;
     if (!mem_ok || redis_url_parse(params->redis_url, &s->url, err, errlen) != 0) {
         if (!mem_ok)
-            snprintf(err, errlen, "out of memory");
+            errbuf_setf(err, errlen, "out of memory");
         free(s->items);
         free(s->failed);
         free(s);
@@ -330,7 +331,7 @@ limit_sync *limit_sync_start(const limit_sync_params *params, char *err, size_t 
             pthread_cond_init(&s->cv, &ca) == 0;
     (void)pthread_condattr_destroy(&ca);
     if (!cv_ok || pthread_mutex_init(&s->mu, NULL) != 0) {
-        snprintf(err, errlen, "cannot set up the reconciler's condition variable");
+        errbuf_setf(err, errlen, "cannot set up the reconciler's condition variable");
         if (cv_ok)
             pthread_cond_destroy(&s->cv);
         free(s->items);
@@ -340,7 +341,7 @@ limit_sync *limit_sync_start(const limit_sync_params *params, char *err, size_t 
     }
     int rc = pthread_create(&s->thread, NULL, run, s);
     if (rc != 0) {
-        snprintf(err, errlen, "cannot start the reconciler thread: %s", strerror(rc));
+        errbuf_setf(err, errlen, "cannot start the reconciler thread: %s", strerror(rc));
         pthread_cond_destroy(&s->cv);
         pthread_mutex_destroy(&s->mu);
         free(s->items);

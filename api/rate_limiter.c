@@ -22,6 +22,7 @@
 
 #include "api/rate_limit_sync.h"
 #include "api/rate_limit_local.h"
+#include "shared/errbuf.h"
 #include "shared/log.h"
 #include "shared/metrics.h"
 #include "shared/gcra.h"
@@ -42,7 +43,7 @@ static _Atomic int64_t LAST_UNAVAILABLE_WARN_MS = 0;
 api_rate_limiter *api_rate_limiter_start(const taskbus_config *cfg, char *err, size_t errlen) {
     api_rate_limiter *l = calloc(1, sizeof *l);
     if (l == NULL) {
-        snprintf(err, errlen, "out of memory");
+        errbuf_setf(err, errlen, "out of memory");
         return NULL;
     }
     size_t max = (size_t)cfg->ratelimit_local_buckets;
@@ -50,7 +51,7 @@ api_rate_limiter *api_rate_limiter_start(const taskbus_config *cfg, char *err, s
     l->shared = local_limits_create(max, true);
     l->strict = local_limits_create(strict_max, false);
     if (l->shared == NULL || l->strict == NULL) {
-        snprintf(err, errlen, "out of memory for the local rate-limit buckets");
+        errbuf_setf(err, errlen, "out of memory for the local rate-limit buckets");
         api_rate_limiter_stop(l);
         return NULL;
     }

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "shared/errbuf.h"
+
 body_verdict request_body_check_size(const char *content_length, size_t received, long limit) {
     if (limit < 0) {
         limit = 0;
@@ -173,14 +175,15 @@ void request_body_printable(char *text) {
 json_t *request_body_load_json(const char *data, size_t len, int max_depth, char *detail,
                                size_t detaillen) {
     if (request_body_json_depth(data, len, max_depth) > max_depth) {
-        snprintf(detail, detaillen, "the JSON document is nested deeper than %d levels", max_depth);
+        errbuf_setf(detail, detaillen, "the JSON document is nested deeper than %d levels",
+                    max_depth);
         return NULL;
     }
     json_error_t error;
     json_t *doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &error);
     if (doc == NULL) {
-        snprintf(detail, detaillen, "invalid JSON at line %d, column %d: %s", error.line,
-                 error.column, error.text);
+        errbuf_setf(detail, detaillen, "invalid JSON at line %d, column %d: %s", error.line,
+                    error.column, error.text);
         request_body_printable(detail);
     }
     return doc;
@@ -190,7 +193,7 @@ body_verdict request_body_parse_object(const void *data, size_t len, json_t **ou
                                        size_t detaillen) {
     *out = NULL;
     if (data == NULL || len == 0) {
-        snprintf(detail, detaillen, "the request body is empty; a JSON object is required");
+        errbuf_setf(detail, detaillen, "the request body is empty; a JSON object is required");
         return BODY_MALFORMED;
     }
     json_t *doc = request_body_load_json(data, len, REQUEST_BODY_MAX_DEPTH, detail, detaillen);
@@ -199,7 +202,7 @@ body_verdict request_body_parse_object(const void *data, size_t len, json_t **ou
     }
     if (!json_is_object(doc)) {
         json_decref(doc);
-        snprintf(detail, detaillen, "the request body must be a JSON object");
+        errbuf_setf(detail, detaillen, "the request body must be a JSON object");
         return BODY_MALFORMED;
     }
     *out = doc;

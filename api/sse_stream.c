@@ -14,6 +14,7 @@
 #include <ulfius.h>
 
 #include "shared/cache_keys.h"
+#include "shared/errbuf.h"
 #include "shared/log.h"
 #include "shared/near_cache_bus.h"
 #include "shared/time_util.h"
@@ -264,16 +265,16 @@ static sse_open_result from_join(sse_hub_join_result rc, char *err, size_t errle
     case SSE_HUB_JOINED:
         return SSE_OPEN_OK;
     case SSE_HUB_USER_FULL:
-        snprintf(err, errlen, "too many open event streams for this user");
+        errbuf_setf(err, errlen, "too many open event streams for this user");
         return SSE_OPEN_USER_FULL;
     case SSE_HUB_INSTANCE_FULL:
-        snprintf(err, errlen, "too many open event streams on this server");
+        errbuf_setf(err, errlen, "too many open event streams on this server");
         return SSE_OPEN_INSTANCE_FULL;
     case SSE_HUB_SHUTTING_DOWN:
-        snprintf(err, errlen, "the server is shutting down");
+        errbuf_setf(err, errlen, "the server is shutting down");
         return SSE_OPEN_SHUTTING_DOWN;
     case SSE_HUB_UNAVAILABLE:
-        snprintf(err, errlen, "redis did not confirm the subscription in time");
+        errbuf_setf(err, errlen, "redis did not confirm the subscription in time");
         return SSE_OPEN_UNAVAILABLE;
     case SSE_HUB_NO_MEMORY:
         break;
@@ -317,7 +318,7 @@ sse_open_result sse_stream_open(const sse_stream_params *p, sse_stream **out, ch
         rc = start_at_newest(st);
     }
     if (rc != STEP_OK) {
-        snprintf(err, errlen, "redis could not read the event log");
+        errbuf_setf(err, errlen, "redis could not read the event log");
         stream_destroy(st);
         return rc == STEP_RETRY ? SSE_OPEN_UNAVAILABLE : SSE_OPEN_NO_MEMORY;
     }

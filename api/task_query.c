@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/errbuf.h"
 #include "shared/task_model.h"
 #include "shared/hex.h"
 
@@ -731,7 +732,7 @@ int task_cursor_decode(const task_query *q, const char *text, const unsigned cha
     const char *problem = doc != NULL ? cursor_fields(q, doc, pos) : "is not a valid cursor";
     json_decref(doc);
     if (problem != NULL) {
-        snprintf(err, errlen, "%s", problem);
+        errbuf_setf(err, errlen, "%s", problem);
         return -1;
     }
     return 0;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "shared/errbuf.h"
 #include "shared/log.h"
 
 #define TASK_STATS_PG_ACQUIRE_MS 2000
@@ -55,15 +56,15 @@ task_stats_result task_stats_query(pg_conn *conn, const char *user_id, json_t **
     PGresult *res = pg_exec_stmt(conn, &TASK_STATS, values);
     if (res == NULL || !pg_result_ok(res) || PQntuples(res) != 1 ||
         PQnfields(res) != TASK_STATS_COLUMNS) {
-        snprintf(err, errlen, "%s",
-                 res == NULL ? "postgres connection failed" : PQresultErrorMessage(res));
+        errbuf_setf(err, errlen, "%s",
+                    res == NULL ? "postgres connection failed" : PQresultErrorMessage(res));
         PQclear(res);
         return TASK_STATS_UNAVAILABLE;
     }
     *out = stats_from_row(res);
     PQclear(res);
     if (*out == NULL) {
-        snprintf(err, errlen, "out of memory");
+        errbuf_setf(err, errlen, "out of memory");
         return TASK_STATS_NO_MEMORY;
     }
     return TASK_STATS_OK;

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "shared/errbuf.h"
 #include "shared/log.h"
 #include "shared/pg_pool.h"
 #include "shared/user_epoch.h"
@@ -283,7 +284,7 @@ static void destroy(user_deletions *ud) {
 user_deletions *user_deletions_start(const api_app *app, char *err, size_t errlen) {
     user_deletions *ud = calloc(1, sizeof *ud);
     if (ud == NULL) {
-        snprintf(err, errlen, "out of memory");
+        errbuf_setf(err, errlen, "out of memory");
         return NULL;
     }
     ud->app = app;
@@ -291,7 +292,7 @@ user_deletions *user_deletions_start(const api_app *app, char *err, size_t errle
     ud->backoff_ms = USER_DELETIONS_RETRY_MS;
     atomic_init(&ud->stop, false);
     if (pipe2(ud->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
-        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        errbuf_setf(err, errlen, "pipe: %s", strerror(errno));
         destroy(ud);
         return NULL;
     }
@@ -307,7 +308,7 @@ user_deletions *user_deletions_start(const api_app *app, char *err, size_t errle
     }
     int rc = pthread_create(&ud->thread, NULL, run, ud);
     if (rc != 0) {
-        snprintf(err, errlen, "cannot start the listening thread: %s", strerror(rc));
+        errbuf_setf(err, errlen, "cannot start the listening thread: %s", strerror(rc));
         destroy(ud);
         return NULL;
     }

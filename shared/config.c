@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "shared/errbuf.h"
 #include "shared/log.h"
 
 #ifndef TASKBUS_SOURCE_DIR
@@ -228,15 +229,15 @@ static int set_string(const var_def *v, const char *text, void *field, char *err
     size_t len = strlen(text);
     if ((long)len < v->min || (long)len > v->max) {
         if (v->secret)
-            snprintf(err, errlen, "%s: must be %ld to %ld bytes long", v->name, v->min, v->max);
+            errbuf_setf(err, errlen, "%s: must be %ld to %ld bytes long", v->name, v->min, v->max);
         else
-            snprintf(err, errlen, "%s: \"%.64s\" must be %ld to %ld characters long", v->name, text,
-                     v->min, v->max);
+            errbuf_setf(err, errlen, "%s: \"%.64s\" must be %ld to %ld characters long", v->name,
+                        text, v->min, v->max);
         return -1;
     }
     char *copy = strdup(text);
     if (copy == NULL) {
-        snprintf(err, errlen, "%s: out of memory", v->name);
+        errbuf_setf(err, errlen, "%s: out of memory", v->name);
         return -1;
     }
     *(char **)field = copy;
@@ -246,11 +247,11 @@ static int set_string(const var_def *v, const char *text, void *field, char *err
 static int set_number(const var_def *v, const char *text, void *field, char *err, size_t errlen) {
     long n;
     if (parse_long(text, &n) != 0) {
-        snprintf(err, errlen, "%s: \"%.64s\" is not an integer", v->name, text);
+        errbuf_setf(err, errlen, "%s: \"%.64s\" is not an integer", v->name, text);
         return -1;
     }
     if (n < v->min || n > v->max) {
-        snprintf(err, errlen, "%s: %ld is out of range %ld..%ld", v->name, n, v->min, v->max);
+        errbuf_setf(err, errlen, "%s: %ld is out of range %ld..%ld", v->name, n, v->min, v->max);
         return -1;
     }
     if (v->kind == K_INT)
@@ -266,25 +267,26 @@ static int set_other(const var_def *v, const char *text, void *field, char *err,
     case K_BOOL:
         if (parse_bool(text, (bool *)field) == 0)
             return 0;
-        snprintf(err, errlen, "%s: \"%.64s\" is not a boolean (0, 1, true, false)", v->name, text);
+        errbuf_setf(err, errlen, "%s: \"%.64s\" is not a boolean (0, 1, true, false)", v->name,
+                    text);
         return -1;
     case K_RATE:
         if (config_parse_rate(text, (rate_limit_spec *)field) == 0)
             return 0;
-        snprintf(err, errlen, "%s: \"%.64s\" is not COUNT/PERIOD (e.g. 600/60, 10/5m, 100/1h)",
-                 v->name, text);
+        errbuf_setf(err, errlen, "%s: \"%.64s\" is not COUNT/PERIOD (e.g. 600/60, 10/5m, 100/1h)",
+                    v->name, text);
         return -1;
     case K_LEVEL:
         if (log_level_parse(text, &level) != 0) {
-            snprintf(err, errlen, "%s: \"%.64s\" is not one of debug, info, warn, error", v->name,
-                     text);
+            errbuf_setf(err, errlen, "%s: \"%.64s\" is not one of debug, info, warn, error",
+                        v->name, text);
             return -1;
         }
         /* Stored in canonical form so every reader can strcmp it. */
         static const char *const names[] = {"debug", "info", "warn", "error"};
         return set_string(v, names[level], field, err, errlen);
     default:
-        snprintf(err, errlen, "%s: unsupported kind", v->name);
+        errbuf_setf(err, errlen, "%s: unsupported kind", v->name);
         return -1;
     }
 }

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "shared/errbuf.h"
+#include "shared/kafka_conf.h"
 #include "shared/log.h"
 #include "shared/time_util.h"
 
@@ -24,35 +25,12 @@ const char *const KAFKA_BUS_TOPICS[] = {
     "notifications", "notifications.dlq", "reports",     NULL,
 };
 
-static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-    (void)rk;
-    /* "Connection refused" while waiting for a broker is expected: debug only. */
-    log_msgf(LOG_DEBUG, "librdkafka admin (level %d) %s: %s", level, fac, buf);
-}
-
+/* "Connection refused" while waiting for a broker is expected: its log lines are debug. */
 static rd_kafka_t *admin_handle(const char *brokers, char *err, size_t errlen) {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (conf == NULL) {
-        errbuf_setf(err, errlen, "kafka admin: out of memory");
-        return NULL;
-    }
-    char why[512];
-    if (brokers == NULL ||
-        rd_kafka_conf_set(conf, "bootstrap.servers", brokers, why, sizeof why) !=
-            RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "client.id", "taskbus-admin", why, sizeof why) !=
-            RD_KAFKA_CONF_OK) {
-        errbuf_setf(err, errlen, "kafka admin config: %s", brokers == NULL ? "no brokers" : why);
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    rd_kafka_conf_set_log_cb(conf, quiet_log);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
-    if (rk == NULL) {
-        errbuf_setf(err, errlen, "kafka admin: %s", why);
-        rd_kafka_conf_destroy(conf);
-    }
-    return rk;
+    const char *const kv[][2] = {{"client.id", "taskbus-admin"}, {NULL, NULL}};
+    rd_kafka_conf_t *conf = kafka_conf_new(brokers, kv, KAFKA_LOG_DEBUG, err, errlen);
+    return conf != NULL ? kafka_conf_open(RD_KAFKA_PRODUCER, conf, "kafka admin", err, errlen)
+                        : NULL;
 }
 
 static int remaining_ms(int64_t deadline_ns) {
@@ -74,7 +52,8 @@ static int check_create_result(rd_kafka_event_t *ev, char *err, size_t errlen) {
     /* A request-level failure (no broker, timeout) carries no per-topic results. */
     if (res == NULL || rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         errbuf_setf(err, errlen, "kafka admin: %s",
-                 rd_kafka_event_error(ev) ? rd_kafka_event_error_string(ev) : "unexpected event");
+                    rd_kafka_event_error(ev) ? rd_kafka_event_error_string(ev)
+                                             : "unexpected event");
         return -1;
     }
     size_t n = 0;
@@ -86,7 +65,7 @@ static int check_create_result(rd_kafka_event_t *ev, char *err, size_t errlen) {
         } else if (e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
             const char *msg = rd_kafka_topic_result_error_string(tr[i]);
             errbuf_setf(err, errlen, "creating topic %s: %s", rd_kafka_topic_result_name(tr[i]),
-                     msg != NULL ? msg : rd_kafka_err2str(e));
+                        msg != NULL ? msg : rd_kafka_err2str(e));
             return -1;
         }
     }
@@ -122,7 +101,7 @@ static int create_all(rd_kafka_t *rk, const char *const *topics, int partitions,
         rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
         if (ev == NULL) {
             errbuf_setf(err, errlen, "kafka admin: no answer to CreateTopics within %d ms",
-                     timeout_ms);
+                        timeout_ms);
             rc = -1;
         } else {
             rc = check_create_result(ev, err, errlen);
@@ -234,7 +213,7 @@ int kafka_admin_wait_ready(const char *brokers, int timeout_ms, char *err, size_
     rd_kafka_destroy(rk);
     if (rc != 0) {
         errbuf_setf(err, errlen, "kafka at %s not ready within %d ms: %s", brokers, timeout_ms,
-                 rd_kafka_err2str(last));
+                    rd_kafka_err2str(last));
     }
     return rc;
 }

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "shared/errbuf.h"
 #include "shared/kafka_conf.h"
 #include "shared/log.h"
 #include "shared/strbuf.h"
@@ -47,15 +48,9 @@ struct kafka_consumer_loop {
     char *group_id;
     char **topics;
     size_t ntopics;
-    int batch_max;
-    int batch_wait_ms;
-    pg_pool *pg;
-    kafka_batch_fn on_batch;
-    kafka_after_commit_fn after_commit;
-    bool lazy_commit;  /* kafka_consumer_options.lazy_commit */
-    int fetch_wait_ms; /* kafka_consumer_options.fetch_wait_ms */
-    kafka_idle_fn on_idle;
-    void *ctx;
+    /* The caller's options, its strings cleared (brokers is needed only at creation;
+     * group_id and topics are the copies above). */
+    kafka_consumer_options opt;
     volatile sig_atomic_t *stop; /* set while kafka_consumer_loop_run runs */
     bool fatal;
     rd_kafka_topic_partition_list_t *assigned; /* current assignment (loop thread only) */
@@ -155,7 +150,7 @@ static int load_offsets(kafka_consumer_loop *loop, rd_kafka_topic_partition_list
         return -1;
     }
     char err[256];
-    pg_conn *conn = pg_pool_acquire(loop->pg, PG_ACQUIRE_TIMEOUT_MS, err, sizeof err);
+    pg_conn *conn = pg_pool_acquire(loop->opt.pg, PG_ACQUIRE_TIMEOUT_MS, err, sizeof err);
     if (conn == NULL) {
         LOG_ERRORF("consumer %s: cannot load offsets: %s", loop->group_id, err);
         free(topics.data);
@@ -179,7 +174,7 @@ static int load_offsets(kafka_consumer_loop *loop, rd_kafka_topic_partition_list
         }
     }
     PQclear(res);
-    pg_pool_release(loop->pg, conn);
+    pg_pool_release(loop->opt.pg, conn);
     free(topics.data);
     return rc;
 }
@@ -259,23 +254,6 @@ static bool is_assigned(const kafka_consumer_loop *loop, const rd_kafka_message_
                                               m->partition) != NULL;
 }
 
-static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
-    (void)rk;
-    const kafka_consumer_loop *loop = opaque;
-    LOG_ERRORF("consumer %s: kafka error %s: %s", loop->group_id,
-               rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
-}
-
-static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-    (void)rk;
-    /* syslog levels: up to 4 (warning) matter; connection FAILs repeat what error_cb says. */
-    if (level <= 4 && strcmp(fac, "FAIL") != 0) {
-        log_msgf(LOG_WARN, "librdkafka %s: %s", fac, buf);
-    } else {
-        log_msgf(LOG_DEBUG, "librdkafka %s: %s", fac, buf);
-    }
-}
-
 /* ---- creation ---- */
 
 static int copy_options(kafka_consumer_loop *loop, const kafka_consumer_options *o) {
@@ -291,27 +269,16 @@ static int copy_options(kafka_consumer_loop *loop, const kafka_consumer_options 
             return -1;
         }
     }
-    loop->batch_max = o->batch_max;
-    loop->batch_wait_ms = o->batch_wait_ms;
-    loop->pg = o->pg;
-    loop->on_batch = o->on_batch;
-    loop->after_commit = o->after_commit;
-    loop->lazy_commit = o->lazy_commit;
-    loop->fetch_wait_ms = o->fetch_wait_ms;
-    loop->on_idle = o->on_idle;
-    loop->ctx = o->ctx;
+    loop->opt = *o;
+    loop->opt.brokers = NULL;
+    loop->opt.group_id = NULL;
+    loop->opt.topics = NULL;
     return 0;
 }
 
 static rd_kafka_conf_t *make_conf(kafka_consumer_loop *loop, const char *brokers, char *err,
                                   size_t errlen) {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (conf == NULL) {
-        snprintf(err, errlen, "kafka consumer: out of memory");
-        return NULL;
-    }
     const char *const kv[][2] = {
-        {"bootstrap.servers", brokers},
         {"group.id", loop->group_id},
         {"client.id", loop->group_id},
         {"enable.auto.commit", "false"},
@@ -325,26 +292,27 @@ static rd_kafka_conf_t *make_conf(kafka_consumer_loop *loop, const char *brokers
         {"heartbeat.interval.ms", "2000"},
         {NULL, NULL},
     };
+    rd_kafka_conf_t *conf = kafka_conf_new(brokers, kv, KAFKA_LOG_CONSUMER, err, errlen);
+    if (conf == NULL) {
+        return NULL;
+    }
     char wait[16];
-    snprintf(wait, sizeof wait, "%d", loop->fetch_wait_ms);
+    snprintf(wait, sizeof wait, "%d", loop->opt.fetch_wait_ms);
     const char *const bulk[][2] = {
         {"fetch.wait.max.ms", wait}, {"fetch.min.bytes", KAFKA_BULK_FETCH_BYTES}, {NULL, NULL}};
-    if (kafka_conf_set_all(conf, kv, err, errlen) != 0 ||
-        (loop->fetch_wait_ms > 0 && kafka_conf_set_all(conf, bulk, err, errlen) != 0)) {
+    if (loop->opt.fetch_wait_ms > 0 && kafka_conf_set_all(conf, bulk, err, errlen) != 0) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
     rd_kafka_conf_set_opaque(conf, loop);
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-    rd_kafka_conf_set_error_cb(conf, on_error);
-    rd_kafka_conf_set_log_cb(conf, on_log);
     return conf;
 }
 
 static int subscribe(kafka_consumer_loop *loop, char *err, size_t errlen) {
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)loop->ntopics);
     if (list == NULL) {
-        snprintf(err, errlen, "kafka consumer: out of memory");
+        errbuf_setf(err, errlen, "kafka consumer: out of memory");
         return -1;
     }
     for (size_t i = 0; i < loop->ntopics; i++) {
@@ -353,7 +321,7 @@ static int subscribe(kafka_consumer_loop *loop, char *err, size_t errlen) {
     rd_kafka_resp_err_t e = rd_kafka_subscribe(loop->rk, list);
     rd_kafka_topic_partition_list_destroy(list);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        snprintf(err, errlen, "kafka subscribe: %s", rd_kafka_err2str(e));
+        errbuf_setf(err, errlen, "kafka subscribe: %s", rd_kafka_err2str(e));
         return -1;
     }
     return 0;
@@ -374,27 +342,22 @@ kafka_consumer_loop *kafka_consumer_loop_create(const kafka_consumer_options *op
     if (opts == NULL || opts->brokers == NULL || opts->group_id == NULL || opts->topics == NULL ||
         opts->ntopics == 0 || opts->batch_max < 1 || opts->batch_wait_ms < 0 || opts->pg == NULL ||
         opts->on_batch == NULL) {
-        snprintf(err, errlen, "kafka_consumer_loop_create: bad options");
+        errbuf_setf(err, errlen, "kafka_consumer_loop_create: bad options");
         return NULL;
     }
     kafka_consumer_loop *loop = calloc(1, sizeof *loop);
     if (loop == NULL || copy_options(loop, opts) != 0) {
-        snprintf(err, errlen, "kafka consumer: out of memory");
+        errbuf_setf(err, errlen, "kafka consumer: out of memory");
         if (loop != NULL) {
             free_loop(loop);
         }
         return NULL;
     }
     rd_kafka_conf_t *conf = make_conf(loop, opts->brokers, err, errlen);
-    if (conf == NULL) {
-        free_loop(loop);
-        return NULL;
-    }
-    char why[512];
-    loop->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
+    loop->rk = conf != NULL
+                   ? kafka_conf_open(RD_KAFKA_CONSUMER, conf, "kafka consumer", err, errlen)
+                   : NULL;
     if (loop->rk == NULL) {
-        snprintf(err, errlen, "kafka consumer: %s", why);
-        rd_kafka_conf_destroy(conf);
         free_loop(loop);
         return NULL;
     }
@@ -428,7 +391,7 @@ static bool handle_poll_error(kafka_consumer_loop *loop, const rd_kafka_message_
  * so on_idle runs about ten times a second while nothing comes. */
 static void fill_batch(kafka_consumer_loop *loop) {
     int64_t deadline = 0;
-    while ((int)loop->nmsgs < loop->batch_max && !stop_requested(loop) && !loop->fatal) {
+    while ((int)loop->nmsgs < loop->opt.batch_max && !stop_requested(loop) && !loop->fatal) {
         int wait = 100;
         if (loop->nmsgs > 0) {
             int64_t left_ms = (deadline - time_monotonic_ns()) / 1000000;
@@ -457,7 +420,7 @@ static void fill_batch(kafka_consumer_loop *loop) {
         loop->msgs[loop->nmsgs++] = m;
         /* A revoke inside the poll may have emptied the buffer: the clock restarts. */
         if (before == 0 || loop->nmsgs == 1) {
-            deadline = time_monotonic_ns() + (int64_t)loop->batch_wait_ms * 1000000;
+            deadline = time_monotonic_ns() + (int64_t)loop->opt.batch_wait_ms * 1000000;
         }
     }
 }
@@ -634,7 +597,7 @@ static size_t filter_records(const kafka_record *recs, size_t n, part_state *par
 static int apply_once(kafka_consumer_loop *loop, const kafka_record *recs, size_t n,
                       kafka_record *kept, size_t *napplied) {
     char err[256];
-    pg_conn *conn = pg_pool_acquire(loop->pg, PG_ACQUIRE_TIMEOUT_MS, err, sizeof err);
+    pg_conn *conn = pg_pool_acquire(loop->opt.pg, PG_ACQUIRE_TIMEOUT_MS, err, sizeof err);
     if (conn == NULL) {
         LOG_ERRORF("consumer %s: %s", loop->group_id, err);
         return -1;
@@ -642,7 +605,7 @@ static int apply_once(kafka_consumer_loop *loop, const kafka_record *recs, size_
     part_state *parts = calloc(n, sizeof *parts);
     size_t np = parts != NULL ? collect_parts(recs, n, parts) : 0;
     int rc = parts == NULL ? -1
-             : loop->lazy_commit
+             : loop->opt.lazy_commit
                  ? pg_run(conn, "BEGIN; SET LOCAL synchronous_commit = off", err, sizeof err)
                  : pg_begin(conn, err, sizeof err);
     if (rc == 0) {
@@ -650,7 +613,7 @@ static int apply_once(kafka_consumer_loop *loop, const kafka_record *recs, size_
     }
     size_t k = rc == 0 ? filter_records(recs, n, parts, np, kept) : 0;
     if (rc == 0 && k > 0) {
-        rc = loop->on_batch(loop->ctx, conn, kept, k) == 0 ? 0 : -1;
+        rc = loop->opt.on_batch(loop->opt.ctx, conn, kept, k) == 0 ? 0 : -1;
         if (rc != 0) {
             LOG_WARNF("consumer %s: handler failed a batch of %zu record(s)", loop->group_id, k);
         }
@@ -664,7 +627,7 @@ static int apply_once(kafka_consumer_loop *loop, const kafka_record *recs, size_
     }
     /* Nothing left to apply, or a failure: either way nothing must commit. */
     pg_rollback(conn);
-    pg_pool_release(loop->pg, conn);
+    pg_pool_release(loop->opt.pg, conn);
     free(parts);
     if (rc == 0 && k < n) {
         LOG_INFOF("consumer %s: skipped %zu already applied record(s)", loop->group_id, n - k);
@@ -675,7 +638,8 @@ static int apply_once(kafka_consumer_loop *loop, const kafka_record *recs, size_
 
 static void run_after_commit(kafka_consumer_loop *loop, const kafka_record *recs, size_t n) {
     int backoff = BACKOFF_FIRST_MS;
-    while (loop->after_commit != NULL && n > 0 && loop->after_commit(loop->ctx, recs, n) != 0) {
+    while (loop->opt.after_commit != NULL && n > 0 &&
+           loop->opt.after_commit(loop->opt.ctx, recs, n) != 0) {
         LOG_WARNF("consumer %s: after-commit step failed; retrying in %d ms", loop->group_id,
                   backoff);
         if (!backoff_sleep(loop, backoff)) {
@@ -744,8 +708,8 @@ int kafka_consumer_loop_run(kafka_consumer_loop *loop, volatile sig_atomic_t *st
         if (loop->nmsgs > 0) {
             process_batch(loop);
         }
-        if (loop->on_idle != NULL) {
-            loop->on_idle(loop->ctx);
+        if (loop->opt.on_idle != NULL) {
+            loop->opt.on_idle(loop->opt.ctx);
         }
         if (*stop) {
             break;

@@ -25,7 +25,6 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 #include "shared/kafka_conf.h"
@@ -97,31 +96,6 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     group_unref(g);
 }
 
-static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
-    (void)opaque;
-    if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        char why[512];
-        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, why, sizeof why);
-        LOG_ERRORF("kafka producer fatal error %s: %s", rd_kafka_err2name(orig), why);
-        return;
-    }
-    /* Transport errors are retried by librdkafka; failed messages are logged on delivery. */
-    bool transient =
-        err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN;
-    log_msgf(transient ? LOG_WARN : LOG_ERROR, "kafka producer error %s: %s",
-             rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
-}
-
-static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-    (void)rk;
-    /* syslog levels: up to 4 (warning) matter; connection FAILs repeat what error_cb says. */
-    if (level <= 4 && strcmp(fac, "FAIL") != 0) {
-        log_msgf(LOG_WARN, "librdkafka %s: %s", fac, buf);
-    } else {
-        log_msgf(LOG_DEBUG, "librdkafka %s: %s", fac, buf);
-    }
-}
-
 static void *poller_main(void *arg) {
     kafka_producer *p = arg;
     while (!atomic_load(&p->stop_poller)) {
@@ -132,17 +106,15 @@ static void *poller_main(void *arg) {
 
 kafka_producer *kafka_producer_create(const char *brokers, const char *client_id,
                                       int message_timeout_ms, char *err, size_t errlen) {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
     kafka_producer *p = calloc(1, sizeof *p);
-    if (conf == NULL || p == NULL) {
+    if (p == NULL) {
         errbuf_setf(err, errlen, "kafka producer: out of memory");
-        goto fail;
+        return NULL;
     }
     char timeout[16];
     snprintf(timeout, sizeof timeout, "%d",
              message_timeout_ms > 0 ? message_timeout_ms : KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS);
     const char *const kv[][2] = {
-        {"bootstrap.servers", brokers},
         {"client.id", client_id != NULL ? client_id : "taskbus"},
         {"enable.idempotence", "true"},
         {"acks", "all"},
@@ -150,36 +122,23 @@ kafka_producer *kafka_producer_create(const char *brokers, const char *client_id
         {"message.timeout.ms", timeout},
         {NULL, NULL},
     };
-    if (brokers == NULL || kafka_conf_set_all(conf, kv, err, errlen) != 0) {
-        if (brokers == NULL) {
-            errbuf_setf(err, errlen, "kafka producer: no brokers");
-        }
-        goto fail;
+    rd_kafka_conf_t *conf = kafka_conf_new(brokers, kv, KAFKA_LOG_PRODUCER, err, errlen);
+    if (conf != NULL) {
+        rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+        p->rk = kafka_conf_open(RD_KAFKA_PRODUCER, conf, "kafka producer", err, errlen);
     }
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    rd_kafka_conf_set_error_cb(conf, on_error);
-    rd_kafka_conf_set_log_cb(conf, on_log);
-    char why[512];
-    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
     if (p->rk == NULL) {
-        errbuf_setf(err, errlen, "kafka producer: %s", why);
-        goto fail;
+        free(p);
+        return NULL;
     }
-    conf = NULL; /* owned by rk now */
     atomic_init(&p->stop_poller, false);
     if (pthread_create(&p->poller, NULL, poller_main, p) != 0) {
         errbuf_setf(err, errlen, "kafka producer: cannot start the poller thread");
         rd_kafka_destroy(p->rk);
-        goto fail;
+        free(p);
+        return NULL;
     }
     return p;
-
-fail:
-    if (conf != NULL) {
-        rd_kafka_conf_destroy(conf);
-    }
-    free(p);
-    return NULL;
 }
 
 void kafka_producer_destroy(kafka_producer *p, int timeout_ms) {

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/errbuf.h"
 #include "shared/log.h"
 
 #define MIGRATE_LOCK_KEY "7264001"
@@ -54,7 +55,7 @@ static bool has_sql_suffix(const char *name) {
 static int list_migrations(const char *dir, name_list *out, char *err, size_t errlen) {
     DIR *d = opendir(dir);
     if (d == NULL) {
-        snprintf(err, errlen, "cannot open migrations directory %s: %s", dir, strerror(errno));
+        errbuf_setf(err, errlen, "cannot open migrations directory %s: %s", dir, strerror(errno));
         return -1;
     }
     struct dirent *e;
@@ -81,7 +82,7 @@ static int list_migrations(const char *dir, name_list *out, char *err, size_t er
     }
     closedir(d);
     if (rc != 0) {
-        snprintf(err, errlen, "out of memory listing %s", dir);
+        errbuf_setf(err, errlen, "out of memory listing %s", dir);
         return -1;
     }
     if (out->count > 0) {
@@ -94,7 +95,7 @@ static int list_migrations(const char *dir, name_list *out, char *err, size_t er
 static char *read_file(const char *path, char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        errbuf_setf(err, errlen, "cannot open %s: %s", path, strerror(errno));
         return NULL;
     }
     char *buf = NULL;
@@ -105,7 +106,7 @@ static char *read_file(const char *path, char *err, size_t errlen) {
             cap = cap ? cap * 2 : 8192;
             char *grown = cap <= MIGRATE_MAX_FILE_BYTES ? realloc(buf, cap) : NULL;
             if (grown == NULL) {
-                snprintf(err, errlen, "%s is too large or out of memory", path);
+                errbuf_setf(err, errlen, "%s is too large or out of memory", path);
                 free(buf);
                 fclose(f);
                 return NULL;
@@ -121,13 +122,13 @@ static char *read_file(const char *path, char *err, size_t errlen) {
     bool failed = ferror(f) != 0;
     fclose(f);
     if (failed) {
-        snprintf(err, errlen, "cannot read %s", path);
+        errbuf_setf(err, errlen, "cannot read %s", path);
         free(buf);
         return NULL;
     }
     buf[len] = '\0';
     if (strlen(buf) != len) {
-        snprintf(err, errlen, "%s contains a NUL byte", path);
+        errbuf_setf(err, errlen, "%s contains a NUL byte", path);
         free(buf);
         return NULL;
     }
@@ -148,8 +149,8 @@ static int recorded_checksum(pg_conn *conn, const char *version, char *checksum,
         PQexecParams(pg_conn_raw(conn), "SELECT checksum FROM schema_migrations WHERE version = $1",
                      1, NULL, vals, NULL, NULL, 0);
     if (!pg_result_ok(res)) {
-        snprintf(err, errlen, "reading schema_migrations: %s",
-                 res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(pg_conn_raw(conn)));
+        errbuf_setf(err, errlen, "reading schema_migrations: %s",
+                    res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(pg_conn_raw(conn)));
         if (res == NULL) {
             pg_conn_mark_broken(conn);
         }
@@ -173,8 +174,8 @@ static int record_version(pg_conn *conn, const char *version, const char *checks
                                  2, NULL, vals, NULL, NULL, 0);
     int rc = pg_result_ok(res) ? 0 : -1;
     if (rc != 0) {
-        snprintf(err, errlen, "recording %s: %s", version,
-                 res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(pg_conn_raw(conn)));
+        errbuf_setf(err, errlen, "recording %s: %s", version,
+                    res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(pg_conn_raw(conn)));
     }
     PQclear(res);
     return rc;
@@ -196,10 +197,10 @@ static int apply_one(pg_conn *conn, const char *dir, const char *name, char *err
     int found = recorded_checksum(conn, version, stored, sizeof stored, err, errlen);
     int rc = found < 0 ? -1 : 0;
     if (found == 1 && strcmp(stored, sum) != 0) {
-        snprintf(err, errlen,
-                 "migration %s was changed after it was applied (checksum %.12s…, recorded "
-                 "%.12s…); add a new migration instead",
-                 version, sum, stored);
+        errbuf_setf(err, errlen,
+                    "migration %s was changed after it was applied (checksum %.12s…, recorded "
+                    "%.12s…); add a new migration instead",
+                    version, sum, stored);
         rc = -1;
     } else if (found == 0) {
         char why[512] = "";
@@ -215,7 +216,7 @@ static int apply_one(pg_conn *conn, const char *dir, const char *name, char *err
         }
         if (rc != 0) {
             pg_rollback(conn);
-            snprintf(err, errlen, "migration %s failed: %s", version, why);
+            errbuf_setf(err, errlen, "migration %s failed: %s", version, why);
         } else {
             LOG_INFOF("applied migration %s", version);
             rc = 1;
@@ -253,11 +254,11 @@ static int apply_all(pg_conn *conn, const char *dir, char *err, size_t errlen) {
 
 int migrate_run(pg_conn *conn, const char *dir, char *err, size_t errlen) {
     if (conn == NULL || dir == NULL) {
-        snprintf(err, errlen, "migrate_run: bad arguments");
+        errbuf_setf(err, errlen, "migrate_run: bad arguments");
         return -1;
     }
     if (sodium_init() < 0) {
-        snprintf(err, errlen, "libsodium failed to initialise");
+        errbuf_setf(err, errlen, "libsodium failed to initialise");
         return -1;
     }
     if (pg_run(conn, "SET statement_timeout = 0", err, errlen) != 0) {

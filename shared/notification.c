@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "shared/errbuf.h"
 #include "shared/outbox.h"
 #include "shared/time_util.h"
 #include "shared/uuid7.h"
@@ -32,12 +33,12 @@ bool notification_kind_is_valid(const char *kind) {
 json_t *notification_build(const char *kind, const char *user_id, const char *to,
                            const json_t *data, char *err, size_t errlen) {
     if (!notification_kind_is_valid(kind)) {
-        snprintf(err, errlen, "notification: unknown kind");
+        errbuf_setf(err, errlen, "notification: unknown kind");
         return NULL;
     }
     if (user_id == NULL || !uuid_is_valid(user_id) || to == NULL || to[0] == '\0' ||
         strchr(to, '@') == NULL || (data != NULL && !json_is_object(data))) {
-        snprintf(err, errlen, "notification: bad user_id, to or data");
+        errbuf_setf(err, errlen, "notification: bad user_id, to or data");
         return NULL;
     }
     char id[UUID_STR_LEN];
@@ -50,7 +51,7 @@ json_t *notification_build(const char *kind, const char *user_id, const char *to
                                            "to", to, "data", copy, "created_at", created)
                                : NULL;
     if (msg == NULL) {
-        snprintf(err, errlen, "notification: out of memory");
+        errbuf_setf(err, errlen, "notification: out of memory");
     }
     return msg;
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/errbuf.h"
 #include "shared/pg_array.h"
 #include "shared/strbuf.h"
 
@@ -53,12 +54,8 @@ static const char *column(const outbox_row *r, int c) {
 }
 
 static void set_err(char *err, size_t errlen, const PGresult *res) {
-    snprintf(err, errlen, "outbox insert: %s",
-             res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
-    size_t n = strlen(err);
-    while (n > 0 && err[n - 1] == '\n') {
-        err[--n] = '\0';
-    }
+    errbuf_setf_line(err, errlen, "outbox insert: %s",
+                     res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
 }
 
 int outbox_add_many(pg_conn *conn, const outbox_row *rows, size_t n, char *err, size_t errlen) {
@@ -77,7 +74,7 @@ int outbox_add_many(pg_conn *conn, const outbox_row *rows, size_t n, char *err, 
     }
     int rc = -1;
     if (failed) {
-        snprintf(err, errlen, "outbox insert: out of memory");
+        errbuf_setf(err, errlen, "outbox insert: out of memory");
     } else {
         const char *vals[OUTBOX_COLUMNS];
         for (int c = 0; c < OUTBOX_COLUMNS; c++) {
@@ -100,12 +97,12 @@ int outbox_add(pg_conn *conn, const char *topic, const char *key, const json_t *
                const char *request_id, char *err, size_t errlen) {
     const char *event_id = json_string_value(json_object_get(event, "id"));
     if (conn == NULL || topic == NULL || key == NULL || event_id == NULL) {
-        snprintf(err, errlen, "outbox_add: bad arguments (an event needs an id)");
+        errbuf_setf(err, errlen, "outbox_add: bad arguments (an event needs an id)");
         return -1;
     }
     char *payload = json_dumps(event, JSON_COMPACT);
     if (payload == NULL) {
-        snprintf(err, errlen, "outbox_add: cannot serialise the event");
+        errbuf_setf(err, errlen, "outbox_add: cannot serialise the event");
         return -1;
     }
     outbox_row row = {.event_id = event_id,

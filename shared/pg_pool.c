@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "shared/errbuf.h"
 #include "shared/log.h"
 #include "shared/metrics.h"
 #include "shared/time_util.h"
@@ -51,35 +52,17 @@ struct pg_pool {
     pg_conn *slots;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, const char *detail) {
-    if (err != NULL && errlen > 0) {
-        snprintf(err, errlen, fmt, detail != NULL ? detail : "");
-    }
-}
-
-/* libpq error messages end with a newline; one-line logs want none. */
-static void copy_pq_message(char *err, size_t errlen, const char *prefix, const char *msg) {
-    if (err == NULL || errlen == 0) {
-        return;
-    }
-    snprintf(err, errlen, "%s%s", prefix, msg != NULL ? msg : "");
-    size_t n = strlen(err);
-    while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' ')) {
-        err[--n] = '\0';
-    }
-}
-
 pg_pool *pg_pool_create(const char *conninfo, int size, int statement_timeout_ms, char *err,
                         size_t errlen) {
     if (conninfo == NULL || size < 1 || size > 1024 || statement_timeout_ms < 0) {
-        set_err(err, errlen, "pg_pool: bad arguments%s", NULL);
+        errbuf_setf(err, errlen, "pg_pool: bad arguments");
         return NULL;
     }
     char *perr = NULL;
     PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
     if (opts == NULL) {
-        copy_pq_message(err, errlen,
-                        "pg_pool: malformed conninfo: ", perr != NULL ? perr : "out of memory");
+        errbuf_setf_line(err, errlen, "pg_pool: malformed conninfo: %s",
+                         perr != NULL ? perr : "out of memory");
         PQfreemem(perr);
         return NULL;
     }
@@ -87,7 +70,7 @@ pg_pool *pg_pool_create(const char *conninfo, int size, int statement_timeout_ms
 
     pg_pool *pool = calloc(1, sizeof *pool);
     if (pool == NULL) {
-        set_err(err, errlen, "pg_pool: out of memory%s", NULL);
+        errbuf_setf(err, errlen, "pg_pool: out of memory");
         return NULL;
     }
     pool->conninfo = strdup(conninfo);
@@ -119,7 +102,7 @@ pg_pool *pg_pool_create(const char *conninfo, int size, int statement_timeout_ms
     return pool;
 
 fail_mem:
-    set_err(err, errlen, "pg_pool: out of memory%s", NULL);
+    errbuf_setf(err, errlen, "pg_pool: out of memory");
     free(pool->slots);
     free(pool->conninfo);
     free(pool);
@@ -202,7 +185,7 @@ static void give_back_slot(pg_pool *pool, pg_conn *c) {
 static void on_notice(void *arg, const char *message) {
     (void)arg;
     char line[512];
-    copy_pq_message(line, sizeof line, "postgres: ", message);
+    errbuf_setf_line(line, sizeof line, "postgres: %s", message);
     log_msgf(LOG_DEBUG, "%s", line);
 }
 
@@ -255,7 +238,7 @@ static int ensure_healthy(pg_conn *c, char *err, size_t errlen) {
     if (c->conn == NULL) {
         c->conn = connect_new(c->pool);
         if (c->conn == NULL) {
-            set_err(err, errlen, "pg_pool: out of memory%s", NULL);
+            errbuf_setf(err, errlen, "pg_pool: out of memory");
             return -1;
         }
         forget_prepared(c);
@@ -272,7 +255,7 @@ static int ensure_healthy(pg_conn *c, char *err, size_t errlen) {
     }
     c->broken = false;
     if (PQstatus(c->conn) != CONNECTION_OK) {
-        copy_pq_message(err, errlen, "postgres unavailable: ", PQerrorMessage(c->conn));
+        errbuf_setf_line(err, errlen, "postgres unavailable: %s", PQerrorMessage(c->conn));
         /* Start from scratch next time: PQreset of a never-connected handle is fine too,
          * but a fresh connect also picks up DNS changes. */
         PQfinish(c->conn);
@@ -285,9 +268,7 @@ static int ensure_healthy(pg_conn *c, char *err, size_t errlen) {
 pg_conn *pg_pool_acquire(pg_pool *pool, int timeout_ms, char *err, size_t errlen) {
     pg_conn *c = take_slot(pool, timeout_ms);
     if (c == NULL) {
-        char detail[64];
-        snprintf(detail, sizeof detail, "%d", timeout_ms);
-        set_err(err, errlen, "pg_pool: no free connection within %s ms", detail);
+        errbuf_setf(err, errlen, "pg_pool: no free connection within %d ms", timeout_ms);
         return NULL;
     }
     if (ensure_healthy(c, err, errlen) != 0) {
@@ -415,12 +396,12 @@ PGresult *pg_exec_sql(pg_conn *conn, const char *sql) {
 int pg_run(pg_conn *conn, const char *sql, char *err, size_t errlen) {
     PGresult *res = pg_exec_sql(conn, sql);
     if (res == NULL) {
-        copy_pq_message(err, errlen, "postgres connection failed: ",
-                        conn != NULL && conn->conn != NULL ? PQerrorMessage(conn->conn) : "");
+        errbuf_setf_line(err, errlen, "postgres connection failed: %s",
+                         conn != NULL && conn->conn != NULL ? PQerrorMessage(conn->conn) : "");
         return -1;
     }
     if (!pg_result_ok(res)) {
-        copy_pq_message(err, errlen, "", PQresultErrorMessage(res));
+        errbuf_setf_line(err, errlen, "%s", PQresultErrorMessage(res));
         PQclear(res);
         return -1;
     }
@@ -435,15 +416,15 @@ int pg_begin(pg_conn *conn, char *err, size_t errlen) {
 int pg_commit(pg_conn *conn, char *err, size_t errlen) {
     PGresult *res = pg_exec_sql(conn, "COMMIT");
     if (res == NULL) {
-        copy_pq_message(err, errlen, "postgres connection failed during COMMIT: ",
-                        conn != NULL && conn->conn != NULL ? PQerrorMessage(conn->conn) : "");
+        errbuf_setf_line(err, errlen, "postgres connection failed during COMMIT: %s",
+                         conn != NULL && conn->conn != NULL ? PQerrorMessage(conn->conn) : "");
         return -1;
     }
     /* COMMIT of an aborted transaction "succeeds" with the tag ROLLBACK. */
     bool rolled_back = strcmp(PQcmdStatus(res), "ROLLBACK") == 0;
     if (!pg_result_ok(res) || rolled_back) {
-        copy_pq_message(err, errlen, "commit failed: ",
-                        rolled_back ? "transaction was aborted" : PQresultErrorMessage(res));
+        errbuf_setf_line(err, errlen, "commit failed: %s",
+                         rolled_back ? "transaction was aborted" : PQresultErrorMessage(res));
         PQclear(res);
         return -1;
     }

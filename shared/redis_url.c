@@ -4,6 +4,7 @@
  * [addr]:port; a missing port is 6379, a missing db 0.
  */
 #include "shared/redis_url.h"
+#include "shared/errbuf.h"
 #include "shared/hex.h"
 
 #include <errno.h>
@@ -113,7 +114,7 @@ int redis_url_parse(const char *url, redis_url *out, char *err, size_t errlen) {
     static const char SCHEME[] = "redis://";
     memset(out, 0, sizeof *out);
     if (url == NULL || strncmp(url, SCHEME, sizeof SCHEME - 1) != 0) {
-        snprintf(err, errlen, "REDIS_URL must start with redis:// (TLS is not supported)");
+        errbuf_setf(err, errlen, "REDIS_URL must start with redis:// (TLS is not supported)");
         return -1;
     }
     const char *p = url + sizeof SCHEME - 1;
@@ -127,17 +128,17 @@ int redis_url_parse(const char *url, redis_url *out, char *err, size_t errlen) {
     const char *hostp = p;
     if (at != NULL) {
         if (parse_userinfo(p, (size_t)(at - p), out) != 0) {
-            snprintf(err, errlen, "REDIS_URL has a user name or password that is too long");
+            errbuf_setf(err, errlen, "REDIS_URL has a user name or password that is too long");
             return -1;
         }
         hostp = at + 1;
     }
     if (parse_hostport(hostp, (size_t)(auth_end - hostp), out) != 0) {
-        snprintf(err, errlen, "REDIS_URL has a bad host or port");
+        errbuf_setf(err, errlen, "REDIS_URL has a bad host or port");
         return -1;
     }
     if (parse_db(auth_end, &out->db) != 0) {
-        snprintf(err, errlen, "REDIS_URL has a bad database number");
+        errbuf_setf(err, errlen, "REDIS_URL has a bad database number");
         return -1;
     }
     return 0;
@@ -148,12 +149,12 @@ static int setup_command(redisContext *c, int argc, const char **argv, const cha
                          size_t errlen) {
     redisReply *r = redisCommandArgv(c, argc, argv, NULL);
     if (r == NULL) {
-        snprintf(err, errlen, "redis %s failed: %s", what, c->err ? c->errstr : "no reply");
+        errbuf_setf(err, errlen, "redis %s failed: %s", what, c->err ? c->errstr : "no reply");
         return -1;
     }
     int rc = 0;
     if (r->type == REDIS_REPLY_ERROR) {
-        snprintf(err, errlen, "redis %s refused: %.200s", what, r->str);
+        errbuf_setf(err, errlen, "redis %s refused: %.200s", what, r->str);
         rc = -1;
     }
     freeReplyObject(r);
@@ -186,16 +187,16 @@ redisContext *redis_url_connect(const redis_url *url, int timeout_ms, char *err,
     struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
     redisContext *c = redisConnectWithTimeout(url->host, url->port, tv);
     if (c == NULL) {
-        snprintf(err, errlen, "redis connect: out of memory");
+        errbuf_setf(err, errlen, "redis connect: out of memory");
         return NULL;
     }
     if (c->err) {
-        snprintf(err, errlen, "redis connect to %s:%d: %s", url->host, url->port, c->errstr);
+        errbuf_setf(err, errlen, "redis connect to %s:%d: %s", url->host, url->port, c->errstr);
         redisFree(c);
         return NULL;
     }
     if (redisSetTimeout(c, tv) != REDIS_OK) {
-        snprintf(err, errlen, "redis: could not set the read/write timeout");
+        errbuf_setf(err, errlen, "redis: could not set the read/write timeout");
         redisFree(c);
         return NULL;
     }

@@ -31,8 +31,8 @@ void user_epoch_key(const char *user_id, char *out, size_t outlen) {
 }
 
 static void reply_error(const redisReply *reply, char *err, size_t errlen) {
-    snprintf(err, errlen, "%s",
-             reply != NULL && reply->type == REDIS_REPLY_ERROR ? reply->str : "unavailable");
+    errbuf_setf(err, errlen, "%s",
+                reply != NULL && reply->type == REDIS_REPLY_ERROR ? reply->str : "unavailable");
 }
 
 /* After a write: every API instance drops its near-cached verdicts for the user (or its

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/kafka_conf.h"
 #include "shared/kafka_producer.h"
 #include "shared/pg_pool.h"
 
@@ -185,25 +186,21 @@ static int replay_all(replay *r) {
     return rc;
 }
 
+/* librdkafka logs to stderr here, beside the tool's own lines. */
 static rd_kafka_t *make_consumer(const taskbus_config *cfg) {
-    char why[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    const char *kv[][2] = {
-        {"bootstrap.servers", cfg->kafka_brokers}, {"group.id", ADMIN_REPLAY_GROUP},
-        {"enable.auto.commit", "false"},           {"enable.partition.eof", "true"},
-        {"auto.offset.reset", "earliest"},         {"isolation.level", "read_committed"},
+    char err[512];
+    const char *const kv[][2] = {
+        {"group.id", ADMIN_REPLAY_GROUP},      {"enable.auto.commit", "false"},
+        {"enable.partition.eof", "true"},      {"auto.offset.reset", "earliest"},
+        {"isolation.level", "read_committed"}, {NULL, NULL},
     };
-    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) {
-        if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], why, sizeof why) != RD_KAFKA_CONF_OK) {
-            fprintf(stderr, "taskbus-admin: %s\n", why);
-            rd_kafka_conf_destroy(conf);
-            return NULL;
-        }
-    }
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
+    rd_kafka_conf_t *conf =
+        kafka_conf_new(cfg->kafka_brokers, kv, KAFKA_LOG_STDERR, err, sizeof err);
+    rd_kafka_t *rk =
+        conf != NULL ? kafka_conf_open(RD_KAFKA_CONSUMER, conf, "kafka consumer", err, sizeof err)
+                     : NULL;
     if (rk == NULL) {
-        fprintf(stderr, "taskbus-admin: %s\n", why);
-        rd_kafka_conf_destroy(conf);
+        fprintf(stderr, "taskbus-admin: %s\n", err);
     }
     return rk;
 }

@@ -15,6 +15,8 @@
 
 #include "consumers/activity/activity_batch.h"
 #include "consumers/analytics/analytics_batch.h"
+#include "shared/errbuf.h"
+#include "shared/kafka_conf.h"
 #include "shared/pg_pool.h"
 #include "tools/admin/admin_db.h"
 
@@ -45,31 +47,11 @@ const admin_reset_target *admin_reset_target_find(const char *name) {
     return NULL;
 }
 
-static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-    (void)rk;
-    (void)level;
-    (void)fac;
-    (void)buf;
-}
-
+/* Silent: a failure comes back as the group probe's result. */
 static rd_kafka_t *kafka_client(const char *brokers, char *err, size_t errlen) {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (conf == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, errlen) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "client.id", "taskbus-admin", err, errlen) != RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    rd_kafka_conf_set_log_cb(conf, quiet_log);
-    /* rd_kafka_new takes conf only when it succeeds. */
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen);
-    if (rk == NULL) {
-        rd_kafka_conf_destroy(conf);
-    }
-    return rk;
+    const char *const kv[][2] = {{"client.id", "taskbus-admin"}, {NULL, NULL}};
+    rd_kafka_conf_t *conf = kafka_conf_new(brokers, kv, KAFKA_LOG_SILENT, err, errlen);
+    return conf != NULL ? kafka_conf_open(RD_KAFKA_PRODUCER, conf, "kafka", err, errlen) : NULL;
 }
 
 /* Members of group now: >= 0, or -1 when Kafka could not say (err). */
@@ -82,7 +64,7 @@ static int group_members(const char *brokers, const char *group, char *err, size
     rd_kafka_resp_err_t e = rd_kafka_list_groups(rk, group, &list, KAFKA_TIMEOUT_MS);
     int members = -1;
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        snprintf(err, errlen, "cannot describe Kafka group %s: %s", group, rd_kafka_err2str(e));
+        errbuf_setf(err, errlen, "cannot describe Kafka group %s: %s", group, rd_kafka_err2str(e));
     } else {
         members = 0;
         for (int i = 0; i < list->group_cnt; i++) {
@@ -104,8 +86,8 @@ static int delete_rows(pg_conn *c, const char *table, long long *deleted, char *
     if (rc == 0) {
         *deleted += strtoll(PQcmdTuples(res), NULL, 10);
     } else {
-        snprintf(err, errlen, "%s: %s", sql,
-                 res != NULL ? PQresultErrorMessage(res) : "connection lost");
+        errbuf_setf(err, errlen, "%s: %s", sql,
+                    res != NULL ? PQresultErrorMessage(res) : "connection lost");
     }
     PQclear(res);
     return rc;
@@ -119,8 +101,8 @@ static int forget_offsets(pg_conn *c, const char *group, long long *forgotten, c
     if (rc == 0) {
         *forgotten = strtoll(PQcmdTuples(res), NULL, 10);
     } else {
-        snprintf(err, errlen, "deleting the offsets of %s: %s", group,
-                 res != NULL ? PQresultErrorMessage(res) : "connection lost");
+        errbuf_setf(err, errlen, "deleting the offsets of %s: %s", group,
+                    res != NULL ? PQresultErrorMessage(res) : "connection lost");
     }
     PQclear(res);
     return rc;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/errbuf.h"
 #include "shared/log.h"
 #include "workers/importer/importer_sql.h"
 
@@ -73,7 +74,7 @@ int importer_inflight_check(importer_inflight *f, pg_conn *conn, int64_t now_ns,
     }
     char *ids = id_array(f);
     if (ids == NULL) {
-        snprintf(err, errlen, "importer_applied: out of memory");
+        errbuf_setf(err, errlen, "importer_applied: out of memory");
         return -1;
     }
     const char *values[1] = {ids};

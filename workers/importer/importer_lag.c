@@ -13,7 +13,6 @@
 
 #include "shared/errbuf.h"
 #include "shared/kafka_conf.h"
-#include "shared/log.h"
 #include "shared/time_util.h"
 #include "workers/importer/importer_sql.h"
 
@@ -35,43 +34,24 @@ static const pg_stmt STORED = {
     .nparams = 2,
 };
 
-static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-    (void)rk;
-    log_msgf(LOG_DEBUG, "librdkafka importer lag (level %d) %s: %s", level, fac, buf);
-}
-
 importer_lag *importer_lag_create(const char *brokers, const char *topic, const char *group,
                                   char *err, size_t errlen) {
     importer_lag *lag = calloc(1, sizeof *lag);
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char why[512];
-    if (lag == NULL || conf == NULL || (lag->topic = strdup(topic)) == NULL ||
+    if (lag == NULL || (lag->topic = strdup(topic)) == NULL ||
         (lag->group = strdup(group)) == NULL) {
         errbuf_setf(err, errlen, "importer lag: out of memory");
-        goto fail;
+        importer_lag_destroy(lag);
+        return NULL;
     }
-    const char *const kv[][2] = {
-        {"bootstrap.servers", brokers},
-        {"client.id", "taskbus-importer-lag"},
-        {NULL, NULL},
-    };
-    if (kafka_conf_set_all(conf, kv, err, errlen) != 0) {
-        goto fail;
-    }
-    rd_kafka_conf_set_log_cb(conf, quiet_log);
-    lag->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+    const char *const kv[][2] = {{"client.id", "taskbus-importer-lag"}, {NULL, NULL}};
+    rd_kafka_conf_t *conf = kafka_conf_new(brokers, kv, KAFKA_LOG_DEBUG, err, errlen);
+    lag->rk =
+        conf != NULL ? kafka_conf_open(RD_KAFKA_PRODUCER, conf, "importer lag", err, errlen) : NULL;
     if (lag->rk == NULL) {
-        errbuf_setf(err, errlen, "importer lag: %s", why);
-        goto fail;
+        importer_lag_destroy(lag);
+        return NULL;
     }
     return lag;
-
-fail:
-    if (conf != NULL) {
-        rd_kafka_conf_destroy(conf);
-    }
-    importer_lag_destroy(lag);
-    return NULL;
 }
 
 void importer_lag_destroy(importer_lag *lag) {

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/errbuf.h"
 #include "shared/log.h"
 #include "shared/task_command_codec.h"
 #include "shared/time_util.h"
@@ -202,8 +203,8 @@ static int enqueue_row(importer *im, const importer_import *imp, const PGresult 
     char *text = cmd.fields != NULL ? task_command_encode(&cmd, imp->id) : NULL;
     json_decref(cmd.fields);
     if (text == NULL) {
-        snprintf(err, errlen, "could not encode item %s of import %s", PQgetvalue(rows, r, 0),
-                 imp->id);
+        errbuf_setf(err, errlen, "could not encode item %s of import %s", PQgetvalue(rows, r, 0),
+                    imp->id);
         return -1;
     }
     kafka_header headers[1] = {{"request_id", imp->id}};
@@ -224,7 +225,7 @@ static int enqueue_row(importer *im, const importer_import *imp, const PGresult 
 static int produce_rows(importer *im, PGresult *const *claimed, char *err, size_t errlen) {
     kafka_delivery_group *group = kafka_delivery_group_new();
     if (group == NULL) {
-        snprintf(err, errlen, "out of memory");
+        errbuf_setf(err, errlen, "out of memory");
         return -1;
     }
     int rc = 0;
@@ -237,7 +238,7 @@ static int produce_rows(importer *im, PGresult *const *claimed, char *err, size_
     char werr[256];
     if (kafka_delivery_group_wait(group, im->delivery_timeout_ms, werr, sizeof werr) != 0 &&
         rc == 0) {
-        snprintf(err, errlen, "%s", werr);
+        errbuf_setf(err, errlen, "%s", werr);
         rc = -1;
     }
     kafka_delivery_group_release(group);
@@ -267,7 +268,7 @@ static int mark(importer *im, const importer_import *imp, const PGresult *rows, 
     if (PQntuples(rows) > 0) {
         char *seqs = seq_array(rows);
         if (seqs == NULL) {
-            snprintf(err, errlen, "importer_mark: out of memory");
+            errbuf_setf(err, errlen, "importer_mark: out of memory");
             return IMPORTER_ERR_POSTGRES;
         }
         const char *values[2] = {imp->id, seqs};

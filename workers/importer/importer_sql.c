@@ -3,8 +3,6 @@
  */
 #include "workers/importer/importer_sql.h"
 
-#include <string.h>
-
 #include "shared/errbuf.h"
 
 PGresult *importer_exec(pg_conn *conn, const pg_stmt *stmt, const char *const *values, char *err,
@@ -13,12 +11,8 @@ PGresult *importer_exec(pg_conn *conn, const pg_stmt *stmt, const char *const *v
     if (pg_result_ok(res)) {
         return res;
     }
-    errbuf_setf(err, errlen, "%s: %s", stmt->name,
-                res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
-    size_t n = err != NULL && errlen > 0 ? strlen(err) : 0;
-    while (n > 0 && err[n - 1] == '\n') {
-        err[--n] = '\0';
-    }
+    errbuf_setf_line(err, errlen, "%s: %s", stmt->name,
+                     res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
     PQclear(res);
     return NULL;
 }

@@ -16,6 +16,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "shared/errbuf.h"
+
 #define CONNECT_TIMEOUT_MS 5000L
 #define SEND_TIMEOUT_MS 30000L
 
@@ -221,14 +223,14 @@ static CURLcode set_options(CURL *c, const char *url, const char *from, struct c
 mail_outcome notifier_mail_send(const char *smtp_url, const char *from_addr, const char *to,
                                 const char *msg, size_t len, char *err, size_t errlen) {
     if (has_crlf(to) || has_crlf(from_addr)) {
-        snprintf(err, errlen, "address holds CR or LF");
+        errbuf_setf(err, errlen, "address holds CR or LF");
         return MAIL_PERMANENT;
     }
     CURL *c = curl_easy_init();
     struct curl_slist *rcpt = c != NULL ? curl_slist_append(NULL, to) : NULL;
     if (rcpt == NULL) {
         curl_easy_cleanup(c);
-        snprintf(err, errlen, "curl: out of memory");
+        errbuf_setf(err, errlen, "curl: out of memory");
         return MAIL_TRANSIENT;
     }
     upload u = {.data = msg, .len = len};
@@ -246,8 +248,8 @@ mail_outcome notifier_mail_send(const char *smtp_url, const char *from_addr, con
     }
     mail_outcome outcome = classify(rc, code);
     if (outcome != MAIL_SENT) {
-        snprintf(err, errlen, "smtp %ld: %s", code,
-                 curl_err[0] != '\0' ? curl_err : curl_easy_strerror(rc));
+        errbuf_setf(err, errlen, "smtp %ld: %s", code,
+                    curl_err[0] != '\0' ? curl_err : curl_easy_strerror(rc));
     }
     curl_slist_free_all(rcpt);
     curl_easy_cleanup(c);

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "shared/daemon_signals.h"
+#include "shared/errbuf.h"
 #include "shared/log.h"
 #include "shared/notification.h"
 #include "shared/pg_array.h"
@@ -188,7 +189,7 @@ static char *build_message(notifier_ctx *nc, const json_t *msg, size_t *len, cha
                            size_t errlen) {
     json_t *vars = template_vars(msg);
     if (vars == NULL) {
-        snprintf(err, errlen, "out of memory");
+        errbuf_setf(err, errlen, "out of memory");
         return NULL;
     }
     rendered_mail mail;
@@ -204,7 +205,7 @@ static char *build_message(notifier_ctx *nc, const json_t *msg, size_t *len, cha
         notifier_mail_build(id, nc->cfg->smtp_from, to, &mail, time_now_unix_ms() / 1000, len);
     rendered_mail_free(&mail);
     if (text == NULL) {
-        snprintf(err, errlen, "cannot build the message (CR/LF in a header value?)");
+        errbuf_setf(err, errlen, "cannot build the message (CR/LF in a header value?)");
     }
     return text;
 }
@@ -260,7 +261,7 @@ static json_t *parse_record(const kafka_record *rec, char *err, size_t errlen) {
     const char *to = json_string_value(json_object_get(msg, "to"));
     if (msg == NULL || id == NULL || !uuid_is_valid(id) || !notification_kind_is_valid(kind) ||
         user == NULL || !uuid_is_valid(user) || to == NULL || strchr(to, '@') == NULL) {
-        snprintf(err, errlen, "malformed notification");
+        errbuf_setf(err, errlen, "malformed notification");
         json_decref(msg);
         return NULL;
     }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/errbuf.h"
 #include "shared/strbuf.h"
 
 #define TEMPLATE_MAX_BYTES (256 * 1024)
@@ -61,14 +62,14 @@ static bool kind_is_safe(const char *kind) {
 char *notifier_template_load(const char *dir, const char *kind, const char *ext, char *err,
                              size_t errlen) {
     if (!kind_is_safe(kind)) {
-        snprintf(err, errlen, "template: bad kind");
+        errbuf_setf(err, errlen, "template: bad kind");
         return NULL;
     }
     char path[4096];
     int n = snprintf(path, sizeof path, "%s/%s.%s", dir, kind, ext);
     FILE *f = n > 0 && (size_t)n < sizeof path ? fopen(path, "rb") : NULL;
     if (f == NULL) {
-        snprintf(err, errlen, "template: cannot open %s.%s", kind, ext);
+        errbuf_setf(err, errlen, "template: cannot open %s.%s", kind, ext);
         return NULL;
     }
     char *buf = malloc(TEMPLATE_MAX_BYTES + 1);
@@ -76,7 +77,7 @@ char *notifier_template_load(const char *dir, const char *kind, const char *ext,
     bool bad = buf == NULL || ferror(f) || got > TEMPLATE_MAX_BYTES;
     fclose(f);
     if (bad) {
-        snprintf(err, errlen, "template: cannot read %s.%s", kind, ext);
+        errbuf_setf(err, errlen, "template: cannot read %s.%s", kind, ext);
         free(buf);
         return NULL;
     }
@@ -138,7 +139,7 @@ char *notifier_render(const char *src, const json_t *vars, bool html, char *err,
         }
         char *value = value_text(json_object_get(vars, name));
         if (value == NULL) {
-            snprintf(err, errlen, "template: no value for {{%s}}", name);
+            errbuf_setf(err, errlen, "template: no value for {{%s}}", name);
             free(sb.data);
             return NULL;
         }
@@ -150,7 +151,7 @@ char *notifier_render(const char *src, const json_t *vars, bool html, char *err,
         free(sb.data);
         sb.data = sb.failed ? NULL : strdup("");
         if (sb.data == NULL) {
-            snprintf(err, errlen, "template: out of memory");
+            errbuf_setf(err, errlen, "template: out of memory");
         }
     }
     return sb.data;
@@ -161,7 +162,7 @@ int notifier_split_subject(const char *rendered, char **subject, char **body, ch
     static const char PREFIX[] = "Subject:";
     const char *eol = strchr(rendered, '\n');
     if (strncmp(rendered, PREFIX, sizeof PREFIX - 1) != 0 || eol == NULL) {
-        snprintf(err, errlen, "template: first line is not \"Subject: ...\"");
+        errbuf_setf(err, errlen, "template: first line is not \"Subject: ...\"");
         return -1;
     }
     const char *s = rendered + sizeof PREFIX - 1;
@@ -174,7 +175,7 @@ int notifier_split_subject(const char *rendered, char **subject, char **body, ch
     if ((subject != NULL && subj == NULL) || rest == NULL) {
         free(subj);
         free(rest);
-        snprintf(err, errlen, "template: out of memory");
+        errbuf_setf(err, errlen, "template: out of memory");
         return -1;
     }
     for (char *c = subj; c != NULL && *c != '\0'; c++) {

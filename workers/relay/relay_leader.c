@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "shared/errbuf.h"
 #include "shared/log.h"
 
 #define RELAY_LOCK_KEY "7264002"
@@ -21,8 +22,8 @@
 int relay_try_lead(pg_conn *conn, char *err, size_t errlen) {
     PGresult *res = pg_exec_sql(conn, "SELECT pg_try_advisory_lock(" RELAY_LOCK_KEY ")");
     if (!pg_result_ok(res) || PQntuples(res) != 1) {
-        snprintf(err, errlen, "taking the relay lock: %s",
-                 res != NULL ? PQresultErrorMessage(res) : "connection failed");
+        errbuf_setf(err, errlen, "taking the relay lock: %s",
+                    res != NULL ? PQresultErrorMessage(res) : "connection failed");
         PQclear(res);
         pg_conn_mark_broken(conn);
         return -1;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/errbuf.h"
 #include "shared/log.h"
 #include "workers/relay/relay_ids.h"
 
@@ -39,12 +40,8 @@ static const pg_stmt STMT_DELETE = {
 };
 
 static void result_error(const PGresult *res, const char *what, char *err, size_t errlen) {
-    snprintf(err, errlen, "%s: %s", what,
-             res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
-    size_t n = strlen(err);
-    while (n > 0 && err[n - 1] == '\n') {
-        err[--n] = '\0';
-    }
+    errbuf_setf_line(err, errlen, "%s: %s", what,
+                     res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
 }
 
 /* Kafka headers from the row's headers object; values stay owned by obj. */
@@ -94,7 +91,7 @@ static PGresult *read_due(pg_conn *conn, const relay_pipeline *pl, int limit, ch
     snprintf(hi, sizeof hi, "%" PRId64, busy ? pl->ids[pl->n - 1] : (int64_t)0);
     char *holes = busy ? relay_ids_holes_array(pl->ids, (size_t)pl->n) : strdup("{}");
     if (holes == NULL) {
-        snprintf(err, errlen, "out of memory");
+        errbuf_setf(err, errlen, "out of memory");
         return NULL;
     }
     const char *vals[4] = {limit_text, lo, hi, holes};
@@ -116,7 +113,7 @@ static int enqueue_batch(kafka_producer *producer, const PGresult *res, int n, r
     out->ids = malloc((size_t)n * sizeof *out->ids);
     out->n = 0;
     if (out->group == NULL || out->ids == NULL) {
-        snprintf(err, errlen, "out of memory");
+        errbuf_setf(err, errlen, "out of memory");
         return RELAY_ERR_KAFKA;
     }
     for (int r = 0; r < n; r++) {
@@ -139,7 +136,7 @@ static int settle(pg_conn *conn, relay_pipeline *pl, int timeout_ms, char *err, 
     int n = pl->n;
     relay_pipeline_drop(pl);
     if (ids == NULL) {
-        snprintf(err, errlen, "out of memory");
+        errbuf_setf(err, errlen, "out of memory");
         return RELAY_ERR_POSTGRES;
     }
     const char *vals[1] = {ids};

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "shared/errbuf.h"
 #include "shared/notification.h"
 #include "shared/time_util.h"
 
@@ -53,7 +54,7 @@ static int notify_row(pg_conn *conn, const PGresult *res, int r, const char *req
     json_t *data = json_pack("{s:s, s:s, s:s}", "task_id", PQgetvalue(res, r, 0), "title",
                              PQgetvalue(res, r, 3), "due_at", due);
     if (data == NULL) {
-        snprintf(err, errlen, "cannot build the due_soon data (bad UTF-8 or memory)");
+        errbuf_setf(err, errlen, "cannot build the due_soon data (bad UTF-8 or memory)");
         return -1;
     }
     int rc = notification_enqueue(conn, "due_soon", PQgetvalue(res, r, 1), PQgetvalue(res, r, 2),
@@ -71,11 +72,11 @@ static PGresult *record_reminders(pg_conn *conn, int lead_s, char *err, size_t e
     const char *values[] = {lead, limit};
     PGresult *res = pg_exec_stmt(conn, &REMIND, values);
     if (res == NULL) {
-        snprintf(err, errlen, "Postgres connection lost");
+        errbuf_setf(err, errlen, "Postgres connection lost");
         return NULL;
     }
     if (!pg_result_ok(res)) {
-        snprintf(err, errlen, "selecting due tasks: %s", PQresultErrorMessage(res));
+        errbuf_setf(err, errlen, "selecting due tasks: %s", PQresultErrorMessage(res));
         PQclear(res);
         return NULL;
     }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/errbuf.h"
 #include "shared/log.h"
 #include "shared/near_cache_bus.h"
 #include "shared/task_command_codec.h"
@@ -154,15 +155,15 @@ static int mark_seen(pg_conn *conn, batch *b, char *err, size_t errlen) {
     pg_array_close(&ids);
     if (ids.failed) {
         free(ids.data);
-        snprintf(err, errlen, "out of memory");
+        errbuf_setf(err, errlen, "out of memory");
         return -1;
     }
     const char *vals[1] = {ids.data};
     PGresult *res = pg_exec_stmt(conn, &STMT_SEEN, vals);
     free(ids.data);
     if (!pg_result_ok(res)) {
-        snprintf(err, errlen, "commands lookup: %s",
-                 res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
+        errbuf_setf(err, errlen, "commands lookup: %s",
+                    res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
         PQclear(res);
         return -1;
     }

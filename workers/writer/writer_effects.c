@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "shared/cache_keys.h"
+#include "shared/errbuf.h"
 #include "shared/json_text.h"
 #include "shared/log.h"
 #include "shared/near_cache_bus.h"
@@ -263,19 +264,15 @@ static const pg_stmt STMT_JOURNAL_DUE = {
 };
 
 static void copy_pg_error(const PGresult *res, const char *what, char *err, size_t errlen) {
-    snprintf(err, errlen, "%s: %s", what,
-             res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
-    size_t n = strlen(err);
-    while (n > 0 && err[n - 1] == '\n') {
-        err[--n] = '\0';
-    }
+    errbuf_setf_line(err, errlen, "%s: %s", what,
+                     res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
 }
 
 int writer_effects_journal_add(pg_conn *conn, const writer_effect_list *list, long long *id_out,
                                char *err, size_t errlen) {
     char *text = list_to_json(list);
     if (text == NULL) {
-        snprintf(err, errlen, "journal: cannot serialise %zu effect(s)", list->count);
+        errbuf_setf(err, errlen, "journal: cannot serialise %zu effect(s)", list->count);
         return -1;
     }
     const char *vals[1] = {text};
@@ -380,14 +377,14 @@ static int land_user(redis_pool *redis, const writer_effect_list *list, const si
     char(*versions)[24] = calloc(n, sizeof *versions);
     int rc = -1;
     if (versions == NULL || build_call(list, idx, n, released, &call, versions) != 0) {
-        snprintf(err, errlen, "redis effects: out of memory");
+        errbuf_setf(err, errlen, "redis effects: out of memory");
     } else {
         redisReply *r = redis_pool_eval(redis, &LAND_SCRIPT, call.numkeys, call.argc, call.argv);
         if (r == NULL) {
-            snprintf(err, errlen, "redis unavailable");
+            errbuf_setf(err, errlen, "redis unavailable");
         } else if (r->type != REDIS_REPLY_INTEGER) {
-            snprintf(err, errlen, "redis effects script: %s",
-                     r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+            errbuf_setf(err, errlen, "redis effects script: %s",
+                        r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
         } else {
             rc = 0;
         }
@@ -420,7 +417,7 @@ int writer_effects_land(redis_pool *redis, const writer_effect_list *list, bool 
     user_ref *refs = malloc(list->count * sizeof *refs);
     size_t *idx = malloc(list->count * sizeof *idx);
     if (refs == NULL || idx == NULL) {
-        snprintf(err, errlen, "redis effects: out of memory");
+        errbuf_setf(err, errlen, "redis effects: out of memory");
         free(refs);
         free(idx);
         return -1;

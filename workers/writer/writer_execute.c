@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "shared/cloudevent.h"
+#include "shared/errbuf.h"
 #include "shared/outbox.h"
 #include "shared/pg_array.h"
 #include "shared/strbuf.h"
@@ -94,16 +95,12 @@ void writer_item_clear(writer_item *item) {
 
 static void set_err(run *r, const char *what, const PGresult *res) {
     snprintf(r->sqlstate, 6, "%s", res != NULL ? pg_result_sqlstate(res) : "");
-    snprintf(r->err, r->errlen, "%s: %s", what,
-             res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
-    size_t len = strlen(r->err);
-    while (len > 0 && r->err[len - 1] == '\n') {
-        r->err[--len] = '\0';
-    }
+    errbuf_setf_line(r->err, r->errlen, "%s: %s", what,
+                     res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
 }
 
 static void set_fail(run *r, const char *what) {
-    snprintf(r->err, r->errlen, "%s", what);
+    errbuf_setf(r->err, r->errlen, "%s", what);
 }
 
 /* Runs stmt; the result, or NULL with the error set. */
@@ -367,7 +364,7 @@ static int run_rows(run *r, const pg_stmt *stmt, strbuf *cols, size_t want, writ
     int rc = take_rows(r, res, want, op);
     PQclear(res);
     if (rc == -1) {
-        snprintf(r->err, r->errlen, "%s: a task changed under the batch's locks", stmt->name);
+        errbuf_setf(r->err, r->errlen, "%s: a task changed under the batch's locks", stmt->name);
     } else if (rc == -2) {
         set_fail(r, "out of memory building a task's event");
     }
@@ -386,8 +383,8 @@ static int run_deletes(run *r, round_sql *q, unsigned k) {
     bool all = strtoull(PQcmdTuples(res), NULL, 10) == q->ndelete;
     PQclear(res);
     if (!all) {
-        snprintf(r->err, r->errlen, "%s: a task vanished under the batch's locks",
-                 STMT_DELETE.name);
+        errbuf_setf(r->err, r->errlen, "%s: a task vanished under the batch's locks",
+                    STMT_DELETE.name);
         return -1;
     }
     for (size_t i = 0; i < r->n; i++) {
@@ -485,7 +482,7 @@ int writer_execute(pg_conn *conn, writer_item *items, size_t n, char *sqlstate, 
         .conn = conn, .items = items, .n = n, .sqlstate = sqlstate, .err = err, .errlen = errlen};
     int rc = -1;
     if (writer_world_init(&r.world, n, n) != 0) {
-        snprintf(err, errlen, "out of memory for a batch's world");
+        errbuf_setf(err, errlen, "out of memory for a batch's world");
     } else {
         rc = execute(&r);
     }
