@@ -15,14 +15,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "shared/bus.h"
 #include "shared/errbuf.h"
 #include "shared/log.h"
 #include "shared/time_util.h"
-
-const char *const KAFKA_BUS_TOPICS[] = {
-    "task-commands", "task-commands.dlq", "task-events", "user-events",
-    "notifications", "notifications.dlq", "reports",     NULL,
-};
 
 static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
     (void)rk;
@@ -40,7 +36,7 @@ static rd_kafka_t *admin_handle(const char *brokers, char *err, size_t errlen) {
     if (brokers == NULL ||
         rd_kafka_conf_set(conf, "bootstrap.servers", brokers, why, sizeof why) !=
             RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "client.id", "taskbus-admin", why, sizeof why) !=
+        rd_kafka_conf_set(conf, "client.id", ADMIN_CLIENT_ID, why, sizeof why) !=
             RD_KAFKA_CONF_OK) {
         errbuf_setf(err, errlen, "kafka admin config: %s", brokers == NULL ? "no brokers" : why);
         rd_kafka_conf_destroy(conf);
@@ -74,7 +70,8 @@ static int check_create_result(rd_kafka_event_t *ev, char *err, size_t errlen) {
     /* A request-level failure (no broker, timeout) carries no per-topic results. */
     if (res == NULL || rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         errbuf_setf(err, errlen, "kafka admin: %s",
-                 rd_kafka_event_error(ev) ? rd_kafka_event_error_string(ev) : "unexpected event");
+                    rd_kafka_event_error(ev) ? rd_kafka_event_error_string(ev)
+                                             : "unexpected event");
         return -1;
     }
     size_t n = 0;
@@ -86,7 +83,7 @@ static int check_create_result(rd_kafka_event_t *ev, char *err, size_t errlen) {
         } else if (e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
             const char *msg = rd_kafka_topic_result_error_string(tr[i]);
             errbuf_setf(err, errlen, "creating topic %s: %s", rd_kafka_topic_result_name(tr[i]),
-                     msg != NULL ? msg : rd_kafka_err2str(e));
+                        msg != NULL ? msg : rd_kafka_err2str(e));
             return -1;
         }
     }
@@ -122,7 +119,7 @@ static int create_all(rd_kafka_t *rk, const char *const *topics, int partitions,
         rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
         if (ev == NULL) {
             errbuf_setf(err, errlen, "kafka admin: no answer to CreateTopics within %d ms",
-                     timeout_ms);
+                        timeout_ms);
             rc = -1;
         } else {
             rc = check_create_result(ev, err, errlen);
@@ -234,7 +231,7 @@ int kafka_admin_wait_ready(const char *brokers, int timeout_ms, char *err, size_
     rd_kafka_destroy(rk);
     if (rc != 0) {
         errbuf_setf(err, errlen, "kafka at %s not ready within %d ms: %s", brokers, timeout_ms,
-                 rd_kafka_err2str(last));
+                    rd_kafka_err2str(last));
     }
     return rc;
 }

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "shared/bus.h"
 #include "shared/kafka_conf.h"
 #include "shared/errbuf.h"
 #include "shared/log.h"
@@ -143,7 +144,7 @@ kafka_producer *kafka_producer_create(const char *brokers, const char *client_id
              message_timeout_ms > 0 ? message_timeout_ms : KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS);
     const char *const kv[][2] = {
         {"bootstrap.servers", brokers},
-        {"client.id", client_id != NULL ? client_id : "taskbus"},
+        {"client.id", client_id != NULL ? client_id : DEFAULT_CLIENT_ID},
         {"enable.idempotence", "true"},
         {"acks", "all"},
         {"linger.ms", "5"},

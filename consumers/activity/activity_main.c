@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "consumers/activity/activity_batch.h"
+#include "shared/bus.h"
 #include "shared/config.h"
 #include "shared/daemon_signals.h"
 #include "shared/daemon_startup.h"

@@ -13,8 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "consumers/activity/activity_batch.h"
-#include "consumers/analytics/analytics_batch.h"
+#include "shared/bus.h"
 #include "shared/pg_pool.h"
 
 #define PG_ACQUIRE_MS 10000
@@ -65,7 +64,7 @@ static rd_kafka_t *kafka_client(const char *brokers, char *err, size_t errlen) {
         return NULL;
     }
     if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, errlen) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "client.id", "taskbus-admin", err, errlen) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_set(conf, "client.id", ADMIN_CLIENT_ID, err, errlen) != RD_KAFKA_CONF_OK) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/bus.h"
 #include "shared/errbuf.h"
 #include "shared/kafka_conf.h"
 #include "shared/log.h"
@@ -52,7 +53,7 @@ importer_lag *importer_lag_create(const char *brokers, const char *topic, const 
     }
     const char *const kv[][2] = {
         {"bootstrap.servers", brokers},
-        {"client.id", "taskbus-importer-lag"},
+        {"client.id", IMPORTER_LAG_CLIENT_ID},
         {NULL, NULL},
     };
     if (kafka_conf_set_all(conf, kv, err, errlen) != 0) {
