@@ -26,10 +26,10 @@
 #include <unistd.h>
 
 #include "api/sse_queue.h"
-#include "shared/redis_keys.h"
 #include "shared/errbuf.h"
 #include "shared/log.h"
 #include "shared/metrics.h"
+#include "shared/redis_keys.h"
 #include "shared/redis_url.h"
 #include "shared/time_util.h"
 #include "shared/uuid7.h"

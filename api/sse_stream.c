@@ -13,9 +13,9 @@
 #include <string.h>
 #include <ulfius.h>
 
-#include "shared/redis_keys.h"
 #include "shared/log.h"
 #include "shared/near_cache_bus.h"
+#include "shared/redis_keys.h"
 #include "shared/time_util.h"
 #include "shared/uuid7.h"
 

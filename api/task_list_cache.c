@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shared/redis_keys.h"
 #include "shared/log.h"
 #include "shared/metrics.h"
+#include "shared/redis_keys.h"
 
 /* KEYS[1] generation, KEYS[2] page; ARGV[1] the generation read before the query, ARGV[2]
  * the page, ARGV[3] its TTL. Stores the page only while the generation is unchanged. */

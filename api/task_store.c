@@ -17,8 +17,8 @@
 
 #include "api/near_cache.h"
 #include "api/task_list_cache.h"
-#include "shared/redis_keys.h"
 #include "shared/log.h"
+#include "shared/redis_keys.h"
 #include "shared/task_model.h"
 
 #define TASK_STORE_PG_ACQUIRE_MS 2000

@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shared/redis_keys.h"
 #include "shared/json_text.h"
 #include "shared/log.h"
 #include "shared/near_cache_bus.h"
+#include "shared/redis_keys.h"
 #include "shared/strbuf.h"
 
 #define SCRIPT_FIXED_KEYS 3
