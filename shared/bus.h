@@ -2,7 +2,7 @@
  * bus.h: the names on the Kafka bus, in one place.
  *
  * Owns: every topic, dead-letter topic, consumer group and client id taskbus uses
- * (docs/decisions.md, "Issue 10: one home for names"), and the rule that names a dead-letter
+ * (docs/decisions.md, "One home for names"), and the rule that names a dead-letter
  * topic. Rules: no other file spells one of these names (tests may: they check the
  * contract); a process that makes a name configurable (TASKBUS_WRITER_TOPIC, _GROUP,
  * TASKBUS_IMPORT_TOPIC in shared/config.c) takes its default from here.
