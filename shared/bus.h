@@ -6,17 +6,17 @@
  * topic. Rules: no other file spells one of these names (tests may: they check the
  * contract); a process that makes a name configurable (TASKBUS_WRITER_TOPIC, _GROUP,
  * TASKBUS_IMPORT_TOPIC in shared/config.c) takes its default from here.
- *   topic            producers                            consumers (group)
- *   task-commands    API, importer                        writer (taskbus-writer)
- *   task-commands.dlq  writer (unparseable commands)      taskbus-admin replay-dlq
- *   task-events      writer, through the outbox + relay   webhooks (taskbus-webhooks),
+ *   topic              producers                          consumers (group)
+ *   task-commands      API, importer                      writer (taskbus-writer)
+ *   task-commands.dlq  writer: a command it cannot apply  taskbus-admin replay-dlq
+ *   task-events        writer, through outbox and relay   webhooks (taskbus-webhooks),
  *                                                         analytics (taskbus-analytics),
  *                                                         activity (taskbus-activity)
- *   user-events      API (auth), through the outbox       nobody yet
- *   notifications    API, scheduler, reporter, webhooks   notifier (taskbus-notifier)
- *                    through the outbox
- *   notifications.dlq  notifier (undeliverable mail)      taskbus-admin replay-dlq
- *   reports          API, through the outbox              reporter (taskbus-reporter)
+ *   user-events        API (auth), through the outbox     nobody yet
+ *   notifications      API, scheduler, reporter and       notifier (taskbus-notifier)
+ *                      webhooks, through the outbox
+ *   notifications.dlq  notifier: undeliverable mail       taskbus-admin replay-dlq
+ *   reports            API, through the outbox            reporter (taskbus-reporter)
  * taskbus-admin replay-dlq keeps its progress as group taskbus-dlq-replay. A client id is
  * what the broker shows (logs, quotas) for a connection: taskbus-<process>, and a consumer
  * uses its group name.
