@@ -2,7 +2,8 @@
  * auth_sessions.c: refresh-token families, revocation and token epochs.
  *
  * Owns: the SQL of users and refresh_tokens (prepared statements below), the refresh
- * token format, rotation with reuse detection, and the two Redis facts of revocation:
+ * token format, rotation with reuse detection, and the two Redis facts of revocation
+ * (their keys are spelled in shared/redis_keys.c):
  * {u:<id>}:revoked:<sid> (TTL = access TTL + 60 s: after that every access token of the
  * session has expired anyway) and {u:<id>}:epoch (written set-if-greater through
  * shared/user_epoch.c, so a reader filling it from an older Postgres snapshot can never
@@ -30,6 +31,7 @@
 #include "shared/log.h"
 #include "shared/near_cache_bus.h"
 #include "shared/problem.h"
+#include "shared/redis_keys.h"
 #include "shared/redis_pool.h"
 #include "shared/time_util.h"
 #include "shared/user_epoch.h"
@@ -212,10 +214,6 @@ static void new_refresh_token(char out[AUTH_REFRESH_TOKEN_BUF]) {
     sodium_memzero(raw, sizeof raw);
 }
 
-static void revoked_key(const char *user_id, const char *sid, char *out, size_t outlen) {
-    snprintf(out, outlen, "{u:%s}:revoked:%s", user_id, sid);
-}
-
 /* ---------------------------------------------------------------- the user row */
 
 int auth_user_by_id(pg_conn *conn, const char *user_id, auth_user *out) {
@@ -320,8 +318,8 @@ static auth_status invalidate_near_caches(const api_app *app, const char *user_i
  * made every instance drop its cache again (its lease noticed), so nothing to wait for. */
 static auth_status publish_revoked(const api_app *app, const char *user_id, const char *family_id,
                                    bool invalidate) {
-    char key[128];
-    revoked_key(user_id, family_id, key, sizeof key);
+    char key[REDIS_KEY_MAX];
+    redis_key_revoked(key, user_id, family_id);
     redisReply *reply = redis_pool_command(app->redis, "SET %s 1 EX %d", key,
                                            app->cfg->access_ttl_s + REVOKED_KEY_EXTRA_S);
     bool ok = reply != NULL && reply->type == REDIS_REPLY_STATUS;
@@ -384,8 +382,8 @@ static auth_status auth_epoch_refill(const api_app *app, const char *user_id, lo
 }
 
 void auth_epoch_forget(const api_app *app, const char *user_id) {
-    char key[USER_EPOCH_KEY_BUF];
-    user_epoch_key(user_id, key, sizeof key);
+    char key[REDIS_KEY_MAX];
+    redis_key_epoch(key, user_id);
     redisReply *reply = redis_pool_command(app->redis, "DEL %s", key);
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
         LOG_ERRORF("accounts: cannot drop the epoch of a user after a failed commit; their "
@@ -598,10 +596,10 @@ auth_session_state auth_session_check(const api_app *app, const char *user_id, c
     if (cached != AUTH_SESSION_UNAVAILABLE)
         return cached;
     near_cache_ticket t = near_cache_ticket_take(app->near_cache, user_id, NEAR_CACHE_SESSIONS);
-    char ekey[USER_EPOCH_KEY_BUF];
-    char rkey[128];
-    user_epoch_key(user_id, ekey, sizeof ekey);
-    revoked_key(user_id, sid, rkey, sizeof rkey);
+    char ekey[REDIS_KEY_MAX];
+    char rkey[REDIS_KEY_MAX];
+    redis_key_epoch(ekey, user_id);
+    redis_key_revoked(rkey, user_id, sid);
     redisReply *reply = redis_pool_command(app->redis, "MGET %s %s", ekey, rkey);
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
         if (reply != NULL)

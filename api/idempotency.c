@@ -19,6 +19,7 @@
 #include "api/auth_sessions.h"
 #include "api/instance_lease.h"
 #include "shared/log.h"
+#include "shared/pg_locks.h"
 #include "shared/problem.h"
 
 #define STR_(x) #x
@@ -35,7 +36,8 @@
     "  OR (k.plan IS NOT NULL AND (k.owner IS NULL OR NOT EXISTS ("                           \
     "      SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory'"                            \
     "      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())" \
-    "      AND l.classid = " STR(INSTANCE_LEASE_LOCK_CLASS) " AND l.objid = k.owner::oid"     \
+    "      AND l.classid = " PG_LOCK_SQL(PG_LOCK_INSTANCE_LEASE_CLASS)                        \
+    "      AND l.objid = k.owner::oid"                                                        \
     "      AND l.objsubid = 2 AND l.granted)))))"
 /* clang-format on */
 

@@ -21,11 +21,11 @@
 #include <time.h>
 
 #include "shared/log.h"
+#include "shared/pg_locks.h"
 #include "shared/time_util.h"
 
-#define STR_(x) #x
-#define STR(x) STR_(x)
-#define LEASE_CLASS_TEXT STR(INSTANCE_LEASE_LOCK_CLASS)
+#define TAKE_LOCK_SQL                                                                              \
+    "SELECT pg_try_advisory_lock(" PG_LOCK_SQL(PG_LOCK_INSTANCE_LEASE_CLASS) ", $1::int)"
 #define LEASE_CHECK_INTERVAL_MS 1000
 #define LEASE_LOCK_ATTEMPTS 5
 
@@ -61,9 +61,7 @@ static int take_lock(PGconn *conn) {
         char owner_text[16];
         snprintf(owner_text, sizeof owner_text, "%d", owner);
         const char *values[] = {owner_text};
-        PGresult *res =
-            PQexecParams(conn, "SELECT pg_try_advisory_lock(" LEASE_CLASS_TEXT ", $1::int)", 1,
-                         NULL, values, NULL, NULL, 0);
+        PGresult *res = PQexecParams(conn, TAKE_LOCK_SQL, 1, NULL, values, NULL, NULL, 0);
         bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
         bool held = ok && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
         PQclear(res);

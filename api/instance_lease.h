@@ -2,10 +2,10 @@
  * instance_lease.h: this API process's liveness, as other processes can see it in Postgres.
  *
  * Owns: one Postgres connection of its own holding the session advisory lock
- * (INSTANCE_LEASE_LOCK_CLASS, owner), and the thread that keeps it (re)taken.
+ * (PG_LOCK_INSTANCE_LEASE_CLASS, owner), and the thread that keeps it (re)taken.
  * Rules: the lock lives exactly as long as this process's session: kill -9 closes the
  * socket and Postgres drops the lock at once, so "is owner N alive?" is "does any session
- * hold (INSTANCE_LEASE_LOCK_CLASS, N)?" (pg_locks). Idempotency claims carry the owner of
+ * hold (PG_LOCK_INSTANCE_LEASE_CLASS, N)?" (pg_locks). Idempotency claims carry the owner of
  * the request that made them (api/idempotency.c), so a retry can take over the claim of a
  * process that died without waiting for a timeout. The owner is a random positive int4,
  * chosen anew each time the lock is (re)taken; 0 means "not held right now" (a claim made
@@ -13,8 +13,6 @@
  */
 #ifndef TASKBUS_API_INSTANCE_LEASE_H
 #define TASKBUS_API_INSTANCE_LEASE_H
-
-#define INSTANCE_LEASE_LOCK_CLASS 7264004
 
 typedef struct instance_lease instance_lease;
 

@@ -23,6 +23,7 @@
 #include "api/rate_limiter.h"
 #include "api/sse_hub.h"
 #include "api/user_deletions.h"
+#include "shared/bus.h"
 #include "shared/config.h"
 #include "shared/log.h"
 #include "shared/log_buffer.h"
@@ -112,8 +113,7 @@ static int open_near_cache(api_app *app, const taskbus_config *cfg) {
         LOG_ERRORF("near cache: out of memory");
         return -1;
     }
-    app->nc_lease =
-        near_cache_lease_start(cfg, app->near_cache, app->redis, err, sizeof err);
+    app->nc_lease = near_cache_lease_start(cfg, app->near_cache, app->redis, err, sizeof err);
     if (app->nc_lease == NULL) {
         LOG_ERRORF("near cache: %s", err);
         return -1;
@@ -158,7 +158,7 @@ static int open_backends(api_app *app, const taskbus_config *cfg) {
         LOG_ERRORF("instance lease: cannot start its thread");
         return -1;
     }
-    app->producer = kafka_producer_create(cfg->kafka_brokers, "taskbus-api",
+    app->producer = kafka_producer_create(cfg->kafka_brokers, API_CLIENT_ID,
                                           cfg->kafka_produce_timeout_ms, err, sizeof err);
     if (app->producer == NULL) {
         LOG_ERRORF("KAFKA_BROKERS: %s", err);

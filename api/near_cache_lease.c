@@ -23,6 +23,7 @@
 #include "shared/log.h"
 #include "shared/metrics.h"
 #include "shared/near_cache_bus.h"
+#include "shared/redis_keys.h"
 #include "shared/redis_url.h"
 #include "shared/time_util.h"
 #include "shared/uuid7.h"
@@ -43,7 +44,7 @@ struct near_cache_lease {
     near_cache *nc;
     redis_pool *request_redis;
     redis_pool *registry; /* this thread's own, never behind the breaker */
-    pg_pool *pg; /* one connection of its own, for the journal check */
+    pg_pool *pg;          /* one connection of its own, for the journal check */
     redis_url url;
     int lease_ms;
     int timeout_ms;

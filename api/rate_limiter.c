@@ -1,9 +1,10 @@
 /*
  * rate_limiter.c: which GCRA buckets a request pays into (rate_limiter.h).
  *
- * Owns: the bucket keys rl:{ip:<addr>}:all, rl:{u:<id>}:all (local, reconciled),
- * rl:{ip:<addr>}:auth and rl:{acct:<sha256 of the normalised e-mail>}:login (Redis; hashed,
- * so no address sits in Redis in clear and any input makes a short key), the limiter's two
+ * Owns: which bucket keys a request pays into (shared/redis_keys.h spells them):
+ * rl:{ip:<addr>}:all, rl:{u:<id>}:all (local, reconciled), rl:{ip:<addr>}:auth and
+ * rl:{acct:<sha256 of the normalised e-mail>}:login (Redis; hashed, so no address sits in
+ * Redis in clear and any input makes a short key), the limiter's two
  * local tables (the reconciled one and the sign-in stand-ins) and the RateLimit-* headers:
  * a request pays into up to four buckets and the headers describe the one with the fewest
  * requests left.
@@ -14,11 +15,9 @@
  */
 #include "api/rate_limiter.h"
 
-#include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "api/rate_limit_sync.h"
 #include "api/rate_limit_local.h"
@@ -26,6 +25,7 @@
 #include "shared/log.h"
 #include "shared/metrics.h"
 #include "shared/gcra.h"
+#include "shared/redis_keys.h"
 #include "shared/time_util.h"
 
 /* The stand-ins of the sign-in buckets hold at most this fraction of the main table. */
@@ -140,16 +140,12 @@ static void refuse(api_request_ctx *ctx, const ratelimit_result *r, const char *
 #define IP_DETAIL "too many requests from this address; retry after the Retry-After delay"
 #define USER_DETAIL "too many requests for this account; retry after the Retry-After delay"
 
-static void ip_key(const api_request_ctx *ctx, char *key, size_t keylen) {
-    snprintf(key, keylen, "rl:{ip:%s}:all", ctx->client_ip);
-}
-
 int api_limit_precheck(api_request_ctx *ctx) {
     const api_rate_limiter *l = ctx->app->limiter;
     if (l == NULL)
         return 0;
-    char key[LOCAL_LIMIT_KEY_MAX];
-    ip_key(ctx, key, sizeof key);
+    char key[REDIS_KEY_MAX];
+    redis_key_rate_ip(key, ctx->client_ip);
     local_limit_take t = {.key = key, .spec = ctx->app->cfg->ratelimit_ip};
     if (local_limits_peek(l->shared, &t, mono_us()))
         return 0;
@@ -161,14 +157,14 @@ int api_limit_request(api_request_ctx *ctx) {
     const api_rate_limiter *l = ctx->app->limiter;
     if (l == NULL)
         return 0;
-    char ipk[LOCAL_LIMIT_KEY_MAX], userk[LOCAL_LIMIT_KEY_MAX];
-    ip_key(ctx, ipk, sizeof ipk);
+    char ipk[REDIS_KEY_MAX], userk[REDIS_KEY_MAX];
+    redis_key_rate_ip(ipk, ctx->client_ip);
     local_limit_take takes[2] = {{.key = ipk, .spec = ctx->app->cfg->ratelimit_ip}};
     const char *names[2] = {"ip", "user"};
     const char *details[2] = {IP_DETAIL, USER_DETAIL};
     size_t n = 1;
     if (ctx->authenticated) {
-        snprintf(userk, sizeof userk, "rl:{u:%s}:all", ctx->user_id);
+        redis_key_rate_user(userk, ctx->user_id);
         takes[n++] = (local_limit_take){.key = userk, .spec = ctx->app->cfg->ratelimit_user};
     }
     bool allowed = local_limits_take(l->shared, takes, n, mono_us());
@@ -217,21 +213,16 @@ static int charge_strict(api_request_ctx *ctx, const char *key, rate_limit_spec 
 }
 
 int api_limit_auth(api_request_ctx *ctx) {
-    char key[LOCAL_LIMIT_KEY_MAX];
-    snprintf(key, sizeof key, "rl:{ip:%s}:auth", ctx->client_ip);
+    char key[REDIS_KEY_MAX];
+    redis_key_rate_ip_auth(key, ctx->client_ip);
     return charge_strict(ctx, key, ctx->app->cfg->ratelimit_auth, "auth",
                          "too many sign-in attempts from this address; retry after the "
                          "Retry-After delay");
 }
 
 int api_limit_login_account(api_request_ctx *ctx, const char *email) {
-    unsigned char digest[crypto_hash_sha256_BYTES];
-    char hex[crypto_hash_sha256_BYTES * 2 + 1];
-    const char *e = email != NULL ? email : "";
-    crypto_hash_sha256(digest, (const unsigned char *)e, strlen(e));
-    sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
-    char key[LOCAL_LIMIT_KEY_MAX];
-    snprintf(key, sizeof key, "rl:{acct:%s}:login", hex);
+    char key[REDIS_KEY_MAX];
+    redis_key_rate_login_account(key, email);
     return charge_strict(ctx, key, ctx->app->cfg->ratelimit_login_account, "login_account",
                          "too many sign-in attempts for this account; retry after the "
                          "Retry-After delay");

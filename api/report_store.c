@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/bus.h"
 #include "shared/cloudevent.h"
 #include "shared/errbuf.h"
 #include "shared/log.h"

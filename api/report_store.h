@@ -21,7 +21,6 @@
 #include "shared/pg_pool.h"
 #include "shared/uuid7.h"
 
-#define REPORTS_TOPIC "reports"
 #define REPORT_REQUESTED_TYPE "taskbus.report.requested"
 
 typedef enum {

@@ -20,12 +20,11 @@
 #include "api/request_body.h"
 #include "api/routes.h"
 #include "api/routes_verify.h"
+#include "shared/bus.h"
 #include "shared/cloudevent.h"
 #include "shared/log.h"
 #include "shared/notification.h"
 #include "shared/outbox.h"
-
-#define USER_EVENTS_TOPIC "user-events"
 
 static auth_status begin(pg_conn *conn) {
     char err[256];
@@ -349,8 +348,8 @@ typedef struct password_change {
 static auth_status add_password_alert(pg_conn *conn, const api_request_ctx *ctx,
                                       const auth_user *user) {
     char err[256];
-    if (notification_enqueue(conn, "password_changed", user->id, user->email, NULL,
-                             ctx->request_id, err, sizeof err) != 0) {
+    if (notification_enqueue(conn, "password_changed", user->id, user->email, NULL, ctx->request_id,
+                             err, sizeof err) != 0) {
         LOG_ERRORF("accounts: %s", err);
         return AUTH_INTERNAL;
     }

@@ -26,10 +26,10 @@
 #include <unistd.h>
 
 #include "api/sse_queue.h"
-#include "shared/cache_keys.h"
 #include "shared/errbuf.h"
 #include "shared/log.h"
 #include "shared/metrics.h"
+#include "shared/redis_keys.h"
 #include "shared/redis_url.h"
 #include "shared/time_util.h"
 #include "shared/uuid7.h"
@@ -49,7 +49,7 @@ typedef struct hub_user {
     bool confirmed; /* Redis confirmed SUBSCRIBE on the current connection */
     int in_flight;  /* IN_FLIGHT_*: the command sent and not yet answered */
     char user_id[UUID_STR_LEN];
-    char channel[CACHE_KEY_MAX];
+    char channel[REDIS_KEY_MAX];
 } hub_user;
 
 struct sse_hub_sub {
@@ -529,7 +529,7 @@ static sse_hub_join_result admit_locked(sse_hub *hub, const char *user_id, sse_h
             return SSE_HUB_NO_MEMORY;
         }
         snprintf(u->user_id, sizeof u->user_id, "%s", user_id);
-        cache_key_events_channel(u->channel, user_id);
+        redis_key_events_channel(u->channel, user_id);
         u->next = hub->users;
         hub->users = u;
     }

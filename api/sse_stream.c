@@ -13,10 +13,10 @@
 #include <string.h>
 #include <ulfius.h>
 
-#include "shared/cache_keys.h"
 #include "shared/errbuf.h"
 #include "shared/log.h"
 #include "shared/near_cache_bus.h"
+#include "shared/redis_keys.h"
 #include "shared/time_util.h"
 #include "shared/uuid7.h"
 
@@ -44,7 +44,7 @@ struct sse_stream {
     long events_sent;
     long resyncs;
     char user_id[UUID_STR_LEN];
-    char log_key[CACHE_KEY_MAX];
+    char log_key[REDIS_KEY_MAX];
     char request_id[129];
     int lease_ms;
     long long acked_seq; /* every near-cache sequence up to it is acknowledged */
@@ -292,7 +292,7 @@ sse_open_result sse_stream_open(const sse_stream_params *p, sse_stream **out, ch
     st->pool = p->pool;
     st->lease_ms = p->lease_ms;
     snprintf(st->user_id, sizeof st->user_id, "%s", p->user_id);
-    cache_key_events_log(st->log_key, p->user_id);
+    redis_key_events_log(st->log_key, p->user_id);
     snprintf(st->request_id, sizeof st->request_id, "%s", p->request_id ? p->request_id : "");
     st->end_unix_ms = p->end_unix_ms;
     st->keepalive_ms = p->keepalive_ms > 0 ? p->keepalive_ms : SSE_KEEPALIVE_MS;

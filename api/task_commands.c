@@ -16,7 +16,7 @@
 #include <time.h>
 
 #include "api/task_store.h"
-#include "shared/cache_keys.h"
+#include "shared/redis_keys.h"
 #include "shared/log.h"
 #include "shared/metrics.h"
 #include "shared/problem.h"
@@ -75,8 +75,8 @@ static void mark_pending(const api_app *app, const task_command *cmd) {
         LOG_WARNF("commands: no memory for the pending marker");
         return;
     }
-    char key[CACHE_KEY_MAX];
-    cache_key_command(key, cmd->user_id, cmd->command_id);
+    char key[REDIS_KEY_MAX];
+    redis_key_command(key, cmd->user_id, cmd->command_id);
     redisReply *r =
         redis_pool_command(app->redis, "SET %s %s EX %d NX", key, text, CACHE_COMMAND_TTL_S);
     if (r == NULL || r->type == REDIS_REPLY_ERROR)
@@ -88,8 +88,8 @@ static void mark_pending(const api_app *app, const task_command *cmd) {
 }
 
 static void unmark_pending(const api_app *app, const task_command *cmd) {
-    char key[CACHE_KEY_MAX];
-    cache_key_command(key, cmd->user_id, cmd->command_id);
+    char key[REDIS_KEY_MAX];
+    redis_key_command(key, cmd->user_id, cmd->command_id);
     redisReply *r = redis_pool_command(app->redis, "DEL %s", key);
     if (r != NULL)
         freeReplyObject(r);
@@ -258,8 +258,8 @@ static command_state outcome_from_json(const json_t *doc, command_outcome *out) 
 command_state task_command_read_marker(const api_app *app, const char *user_id,
                                        const char *command_id, command_outcome *out) {
     command_outcome_clear(out);
-    char key[CACHE_KEY_MAX];
-    cache_key_command(key, user_id, command_id);
+    char key[REDIS_KEY_MAX];
+    redis_key_command(key, user_id, command_id);
     redisReply *r = redis_pool_command(app->redis, "GET %s", key);
     if (r == NULL)
         return CMD_UNAVAILABLE;

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shared/cache_keys.h"
 #include "shared/log.h"
 #include "shared/metrics.h"
+#include "shared/redis_keys.h"
 
 /* KEYS[1] generation, KEYS[2] page; ARGV[1] the generation read before the query, ARGV[2]
  * the page, ARGV[3] its TTL. Stores the page only while the generation is unchanged. */
@@ -46,8 +46,8 @@ static long long parse_generation(const char *text, size_t len) {
 }
 
 long long task_list_cache_generation(const api_app *app, const char *user_id) {
-    char key[CACHE_KEY_MAX];
-    if (cache_key_generation(key, user_id)[0] == '\0')
+    char key[REDIS_KEY_MAX];
+    if (redis_key_generation(key, user_id)[0] == '\0')
         return -1;
     redisReply *reply = redis_pool_command(app->redis, "GET %s", key);
     long long gen = -1;
@@ -69,8 +69,8 @@ long long task_list_cache_generation(const api_app *app, const char *user_id) {
 
 char *task_list_cache_get(const api_app *app, const char *user_id, long long generation,
                           const char *page_hash) {
-    char key[CACHE_KEY_MAX];
-    if (cache_key_list(key, user_id, generation, page_hash)[0] == '\0')
+    char key[REDIS_KEY_MAX];
+    if (redis_key_list(key, user_id, generation, page_hash)[0] == '\0')
         return NULL;
     redisReply *reply = redis_pool_command(app->redis, "GET %s", key);
     char *body = NULL;
@@ -89,9 +89,9 @@ char *task_list_cache_get(const api_app *app, const char *user_id, long long gen
 
 void task_list_cache_put(const api_app *app, const char *user_id, long long generation,
                          const char *page_hash, const char *body) {
-    char gen_key[CACHE_KEY_MAX], page_key[CACHE_KEY_MAX], gen_text[24], ttl[16];
-    if (cache_key_generation(gen_key, user_id)[0] == '\0' ||
-        cache_key_list(page_key, user_id, generation, page_hash)[0] == '\0')
+    char gen_key[REDIS_KEY_MAX], page_key[REDIS_KEY_MAX], gen_text[24], ttl[16];
+    if (redis_key_generation(gen_key, user_id)[0] == '\0' ||
+        redis_key_list(page_key, user_id, generation, page_hash)[0] == '\0')
         return;
     snprintf(gen_text, sizeof gen_text, "%lld", generation);
     snprintf(ttl, sizeof ttl, "%d", CACHE_LIST_TTL_S);

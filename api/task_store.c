@@ -17,8 +17,8 @@
 
 #include "api/near_cache.h"
 #include "api/task_list_cache.h"
-#include "shared/cache_keys.h"
 #include "shared/log.h"
+#include "shared/redis_keys.h"
 #include "shared/task_model.h"
 
 #define TASK_STORE_PG_ACQUIRE_MS 2000
@@ -138,8 +138,8 @@ static void near_put(const api_app *app, const near_cache_ticket *t, const char 
 static task_store_result from_sources(const api_app *app, const near_cache_ticket *t,
                                       const char *user_id, const char *tid, const char *nkey,
                                       json_t **out) {
-    char key[CACHE_KEY_MAX];
-    cache_key_task(key, user_id, tid);
+    char key[REDIS_KEY_MAX];
+    redis_key_task(key, user_id, tid);
     /* Without a lease the Redis cache is not trusted either (it may miss effects the
      * writer could not deliver) and Redis may be frozen: Postgres only. */
     cache_lookup cached = t->usable ? from_cache(app, key, out) : CACHE_DOWN;

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "shared/bus.h"
 #include "shared/errbuf.h"
 #include "shared/log.h"
 
@@ -128,11 +129,11 @@ static const var_def VARS[] = {
     {"TASKBUS_IMPORT_MAX_LAG", "2000", K_INT, 1, 10000000, F(import_max_lag), false,
      "the importer slows down when the writer's lag exceeds this many commands; also the most "
      "import commands one importer has in flight"},
-    {"TASKBUS_IMPORT_TOPIC", "task-commands", K_STR, 1, 249, F(import_topic), false,
+    {"TASKBUS_IMPORT_TOPIC", TASK_COMMANDS_TOPIC, K_STR, 1, 249, F(import_topic), false,
      "topic the importer produces task commands to"},
-    {"TASKBUS_WRITER_TOPIC", "task-commands", K_STR, 1, 249, F(writer_topic), false,
+    {"TASKBUS_WRITER_TOPIC", TASK_COMMANDS_TOPIC, K_STR, 1, 249, F(writer_topic), false,
      "topic the writer consumes task commands from (dead letters: <topic>.dlq)"},
-    {"TASKBUS_WRITER_GROUP", "taskbus-writer", K_STR, 1, 249, F(writer_group), false,
+    {"TASKBUS_WRITER_GROUP", WRITER_GROUP, K_STR, 1, 249, F(writer_group), false,
      "consumer group of the writers"},
     {"TASKBUS_PUBLIC_URL", "http://127.0.0.1:8080", K_STR, 1, 1024, F(public_url), false,
      "base URL of links in e-mails (address verification)"},

@@ -15,19 +15,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "shared/bus.h"
 #include "shared/errbuf.h"
 #include "shared/kafka_conf.h"
 #include "shared/log.h"
 #include "shared/time_util.h"
 
-const char *const KAFKA_BUS_TOPICS[] = {
-    "task-commands", "task-commands.dlq", "task-events", "user-events",
-    "notifications", "notifications.dlq", "reports",     NULL,
-};
-
 /* "Connection refused" while waiting for a broker is expected: its log lines are debug. */
 static rd_kafka_t *admin_handle(const char *brokers, char *err, size_t errlen) {
-    const char *const kv[][2] = {{"client.id", "taskbus-admin"}, {NULL, NULL}};
+    const char *const kv[][2] = {{"client.id", ADMIN_CLIENT_ID}, {NULL, NULL}};
     rd_kafka_conf_t *conf = kafka_conf_new(brokers, kv, KAFKA_LOG_DEBUG, err, errlen);
     return conf != NULL ? kafka_conf_open(RD_KAFKA_PRODUCER, conf, "kafka admin", err, errlen)
                         : NULL;

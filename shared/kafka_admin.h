@@ -10,9 +10,6 @@
 
 #include <stddef.h>
 
-/* The topics of the bus (decisions.md), NULL-terminated. */
-extern const char *const KAFKA_BUS_TOPICS[];
-
 /* Creates each topic that is missing. 0 when all exist afterwards, else -1 with err. */
 int kafka_admin_create_topics(const char *brokers, const char *const *topics, int partitions,
                               int replication, int timeout_ms, char *err, size_t errlen);

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "shared/bus.h"
 #include "shared/kafka_conf.h"
 #include "shared/errbuf.h"
 #include "shared/log.h"
@@ -115,7 +116,7 @@ kafka_producer *kafka_producer_create(const char *brokers, const char *client_id
     snprintf(timeout, sizeof timeout, "%d",
              message_timeout_ms > 0 ? message_timeout_ms : KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS);
     const char *const kv[][2] = {
-        {"client.id", client_id != NULL ? client_id : "taskbus"},
+        {"client.id", client_id != NULL ? client_id : DEFAULT_CLIENT_ID},
         {"enable.idempotence", "true"},
         {"acks", "all"},
         {"linger.ms", "5"},

@@ -3,9 +3,9 @@
  *
  * Owns: schema_migrations and applying the dir's .sql files in byte-wise file-name order.
  * Rules:
- * - The whole run holds pg_advisory_lock(7264001) on the caller's connection, taken
- *   before schema_migrations is even created, so concurrent runners serialise and each
- *   file is applied once. The lock is released on every path.
+ * - The whole run holds pg_advisory_lock(PG_LOCK_MIGRATE) (shared/pg_locks.h) on the
+ *   caller's connection, taken before schema_migrations is even created, so concurrent
+ *   runners serialise and each file is applied once. The lock is released on every path.
  * - Each file runs in its own transaction together with its schema_migrations row; a
  *   file must not contain BEGIN/COMMIT of its own.
  * - version is the file name without ".sql"; checksum is the hex SHA-256 of its bytes
@@ -25,8 +25,10 @@
 
 #include "shared/errbuf.h"
 #include "shared/log.h"
+#include "shared/pg_locks.h"
 
-#define MIGRATE_LOCK_KEY "7264001"
+#define LOCK_SQL "SELECT pg_advisory_lock(" PG_LOCK_SQL(PG_LOCK_MIGRATE) ")"
+#define UNLOCK_SQL "SELECT pg_advisory_unlock(" PG_LOCK_SQL(PG_LOCK_MIGRATE) ")"
 #define MIGRATE_MAX_FILE_BYTES (16 * 1024 * 1024)
 
 typedef struct name_list {
@@ -265,10 +267,10 @@ int migrate_run(pg_conn *conn, const char *dir, char *err, size_t errlen) {
         return -1;
     }
     int applied = -1;
-    if (pg_run(conn, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", err, errlen) == 0) {
+    if (pg_run(conn, LOCK_SQL, err, errlen) == 0) {
         applied = apply_all(conn, dir, err, errlen);
         char why[256];
-        if (pg_run(conn, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", why, sizeof why) != 0) {
+        if (pg_run(conn, UNLOCK_SQL, why, sizeof why) != 0) {
             /* The lock is session-bound: a reset connection drops it, so no lock leaks. */
             LOG_WARNF("migrate: unlock failed: %s", why);
             pg_conn_mark_broken(conn);

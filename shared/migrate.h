@@ -3,7 +3,7 @@
  *
  * Owns: applying the .sql files of schemas/migrations in file-name order, each file in its own
  * transaction, recording (version, checksum) in schema_migrations. Rules: the run holds
- * pg_advisory_lock(7264001) on its connection, so concurrent runners apply each file
+ * pg_advisory_lock(PG_LOCK_MIGRATE) on its connection, so concurrent runners apply each file
  * exactly once; a recorded migration whose file changed is an error, never re-applied.
  */
 #ifndef TASKBUS_SHARED_MIGRATE_H

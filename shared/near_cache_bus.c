@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "shared/redis_keys.h"
 #include "shared/time_util.h"
 
 #define WAIT_POLL_MS 2

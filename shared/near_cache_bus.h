@@ -2,8 +2,9 @@
  * near_cache_bus.h: the Redis side of the near-cache protocol (docs/decisions.md, "Near
  * cache").
  *
- * Owns: the registry keys and the invalidation channel, the timing constants derived from
- * the lease length, and the only ways they are written or read:
+ * Owns: the registry keys and the invalidation channel (their names are in
+ * shared/redis_keys.h), the timing constants derived from the lease length, and the only
+ * ways they are written or read:
  *   {nc}:seq            a global sequence; every invalidation takes the next number and
  *                       is published with it, in the same script (so publish order is
  *                       sequence order and an instance sees a gap when it missed one)
@@ -27,11 +28,6 @@
 
 #include "shared/redis_pool.h"
 
-#define NEAR_CACHE_SEQ_KEY "{nc}:seq"
-#define NEAR_CACHE_LEASES_KEY "{nc}:leases"
-#define NEAR_CACHE_ACKS_KEY "{nc}:acks"
-#define NEAR_CACHE_BORN_KEY "{nc}:born"
-#define NEAR_CACHE_CHANNEL "{nc}:invalidations"
 /* The scope word of a writer's invalidation: only the user's tasks and pages changed. */
 #define NEAR_CACHE_SCOPE_TASKS "tasks"
 

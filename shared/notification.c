@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "shared/bus.h"
 #include "shared/errbuf.h"
 #include "shared/outbox.h"
 #include "shared/time_util.h"
@@ -62,7 +63,7 @@ int notification_enqueue(pg_conn *conn, const char *kind, const char *user_id, c
     if (msg == NULL) {
         return -1;
     }
-    int rc = outbox_add(conn, NOTIFICATION_TOPIC, user_id, msg, request_id, err, errlen);
+    int rc = outbox_add(conn, NOTIFICATIONS_TOPIC, user_id, msg, request_id, err, errlen);
     json_decref(msg);
     return rc;
 }

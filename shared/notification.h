@@ -19,8 +19,6 @@
 
 #include "shared/pg_pool.h"
 
-#define NOTIFICATION_TOPIC "notifications"
-
 /* Kinds (each has workers/notifier/templates/<kind>.txt and .html):
  *   "welcome"           data: {verify_url}
  *   "password_changed"  data: {}
@@ -35,7 +33,7 @@ bool notification_kind_is_valid(const char *kind);
 json_t *notification_build(const char *kind, const char *user_id, const char *to,
                            const json_t *data, char *err, size_t errlen);
 
-/* Builds the message and writes it to the outbox for NOTIFICATION_TOPIC, keyed by
+/* Builds the message and writes it to the outbox for NOTIFICATIONS_TOPIC, keyed by
  * user_id, inside the open transaction on conn; request_id (may be NULL) travels as the
  * Kafka header. 0, or -1 with err (the caller rolls back). */
 int notification_enqueue(pg_conn *conn, const char *kind, const char *user_id, const char *to,

@@ -15,11 +15,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "shared/bus.h" /* TASK_COMMANDS_TOPIC: where these commands travel */
 #include "shared/uuid7.h"
-
-#define TASK_COMMANDS_TOPIC "task-commands"
-#define TASK_COMMANDS_DLQ_TOPIC "task-commands.dlq"
-#define TASK_EVENTS_TOPIC "task-events"
 
 typedef enum { TASK_CMD_CREATE, TASK_CMD_UPDATE, TASK_CMD_DELETE } task_command_type;
 
@@ -38,8 +35,7 @@ typedef struct task_command {
 char *task_command_encode(const task_command *cmd, const char *request_id);
 /* Parses a command; 0, or -1 with a reason in err. On success the caller calls
  * task_command_clear. */
-int task_command_decode(const char *text, size_t len, task_command *out, char *err,
-                        size_t errlen);
+int task_command_decode(const char *text, size_t len, task_command *out, char *err, size_t errlen);
 void task_command_clear(task_command *cmd);
 const char *task_command_type_name(task_command_type type);
 

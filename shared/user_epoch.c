@@ -10,6 +10,7 @@
 
 #include "shared/errbuf.h"
 #include "shared/near_cache_bus.h"
+#include "shared/redis_keys.h"
 
 /* KEYS[1] epoch key; ARGV[1] epoch, ARGV[2] ttl seconds. Returns 1 when it stored the
  * epoch, 0 when the stored one is as new (not the value itself: the tombstone, about
@@ -26,10 +27,6 @@ static redis_script EPOCH_SET_IF_GREATER = {
     .sha1 = {0},
 };
 
-void user_epoch_key(const char *user_id, char *out, size_t outlen) {
-    snprintf(out, outlen, "{u:%s}:epoch", user_id);
-}
-
 static void reply_error(const redisReply *reply, char *err, size_t errlen) {
     errbuf_setf(err, errlen, "%s",
                 reply != NULL && reply->type == REDIS_REPLY_ERROR ? reply->str : "unavailable");
@@ -45,8 +42,8 @@ static int invalidate(redis_pool *redis, const char *user_id, int lease_ms, char
     if (lease_ms <= 0 || near_cache_bus_invalidate_user(redis, user_id, lease_ms) == 0)
         return 0;
     errbuf_setf(err, errlen, "Redis did not take the near-cache invalidation");
-    char key[USER_EPOCH_KEY_BUF];
-    user_epoch_key(user_id, key, sizeof key);
+    char key[REDIS_KEY_MAX];
+    redis_key_epoch(key, user_id);
     redisReply *r = redis_pool_command(redis, "DEL %s", key);
     if (r != NULL)
         freeReplyObject(r);
@@ -55,10 +52,10 @@ static int invalidate(redis_pool *redis, const char *user_id, int lease_ms, char
 
 int user_epoch_publish(redis_pool *redis, const char *user_id, long long epoch, int lease_ms,
                        char *err, size_t errlen) {
-    char key[USER_EPOCH_KEY_BUF];
+    char key[REDIS_KEY_MAX];
     char value[24];
     char ttl[16];
-    user_epoch_key(user_id, key, sizeof key);
+    redis_key_epoch(key, user_id);
     snprintf(value, sizeof value, "%lld", epoch);
     snprintf(ttl, sizeof ttl, "%d", USER_EPOCH_TTL_S);
     const char *argv[] = {key, value, ttl};
@@ -79,8 +76,8 @@ int user_epoch_tombstone_ttl(int access_ttl_s) {
 
 int user_epoch_tombstone(redis_pool *redis, const char *user_id, int access_ttl_s, int lease_ms,
                          char *err, size_t errlen) {
-    char key[USER_EPOCH_KEY_BUF];
-    user_epoch_key(user_id, key, sizeof key);
+    char key[REDIS_KEY_MAX];
+    redis_key_epoch(key, user_id);
     redisReply *reply = redis_pool_command(redis, "SET %s %lld EX %d", key, USER_EPOCH_GONE,
                                            user_epoch_tombstone_ttl(access_ttl_s));
     int rc = reply != NULL && reply->type == REDIS_REPLY_STATUS ? 0 : -1;

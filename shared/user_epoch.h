@@ -1,7 +1,8 @@
 /*
  * user_epoch.h: the Redis copy of a user's token epoch, {u:<id>}:epoch.
  *
- * Owns: the key's name and TTL, the only ways it is written, and what its value means to
+ * Owns: the key's TTL (its name: shared/redis_keys.h, redis_key_epoch), the only ways it
+ * is written, and what its value means to
  * the auth middleware:
  * - a number: the user's token epoch, written by a set-if-greater Lua script, so a
  *   writer holding an older value (a reader refilling it from an older Postgres
@@ -26,17 +27,12 @@
 #include "shared/redis_pool.h"
 
 #define USER_EPOCH_TTL_S 3600
-/* Room for the key of any user id the API issues (a UUID) and its NUL. */
-#define USER_EPOCH_KEY_BUF 96
 /* The epoch of a user who is gone: no token carries it (users.token_epoch counts up from
  * 0 by one per logout-all, password or role change). */
 #define USER_EPOCH_GONE LLONG_MAX
 /* A tombstone outlives the access tokens it refuses by this much (clock skew between
  * instances, a deletion committed a little after the tombstone was written). */
 #define USER_EPOCH_TOMBSTONE_EXTRA_S 60
-
-/* Writes "{u:<user_id>}:epoch" into out. */
-void user_epoch_key(const char *user_id, char *out, size_t outlen);
 
 /* Stores epoch unless Redis holds a greater one, with the TTL, then has every API
  * instance drop its near-cached verdicts for the user (shared/near_cache_bus.h; lease_ms:

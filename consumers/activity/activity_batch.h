@@ -21,8 +21,6 @@
 #include "shared/kafka_consumer.h"
 #include "shared/pg_pool.h"
 
-#define ACTIVITY_GROUP "taskbus-activity"
-
 /* kafka_batch_fn: ctx is unused (may be NULL). */
 int activity_on_batch(void *ctx, pg_conn *conn, const kafka_record *records, size_t count);
 

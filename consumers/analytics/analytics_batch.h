@@ -22,8 +22,6 @@
 #include "shared/kafka_consumer.h"
 #include "shared/pg_pool.h"
 
-#define ANALYTICS_GROUP "taskbus-analytics"
-
 /* kafka_batch_fn: ctx is unused (may be NULL). */
 int analytics_on_batch(void *ctx, pg_conn *conn, const kafka_record *records, size_t count);
 

@@ -6,6 +6,7 @@
  * offsets, signals and exit codes are that runner's (see its head).
  */
 #include "consumers/analytics/analytics_batch.h"
+#include "shared/bus.h"
 #include "shared/task_events_consumer.h"
 
 static const task_events_consumer ANALYTICS = {

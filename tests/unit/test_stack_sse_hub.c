@@ -25,7 +25,7 @@
 
 #include "api/sse_hub.h"
 #include "api/sse_queue.h"
-#include "shared/cache_keys.h"
+#include "shared/redis_keys.h"
 #include "shared/redis_pool.h"
 #include "shared/time_util.h"
 #include "shared/uuid7.h"
@@ -56,8 +56,8 @@ static sse_hub *new_hub(int per_user, int per_instance, size_t queue_bytes) {
 }
 
 static void publish(const char *user, unsigned long long ms, const char *type) {
-    char channel[CACHE_KEY_MAX], msg[256];
-    cache_key_events_channel(channel, user);
+    char channel[REDIS_KEY_MAX], msg[256];
+    redis_key_events_channel(channel, user);
     snprintf(msg, sizeof msg, "{\"id\":\"%llu-0\",\"event\":{\"type\":\"%s\",\"id\":\"e%llu\"}}",
              ms, type, ms);
     const char *argv[3] = {"PUBLISH", channel, msg};
@@ -255,8 +255,8 @@ static void test_fan_out_to_every_stream_of_the_user(void **state) {
     expect_idle(a1, 50);
 
     /* a malformed message is dropped, the stream goes on */
-    char channel[CACHE_KEY_MAX];
-    cache_key_events_channel(channel, a);
+    char channel[REDIS_KEY_MAX];
+    redis_key_events_channel(channel, a);
     redisReply *r = redis_pool_command(g_pool, "PUBLISH %s %s", channel, "not json");
     assert_non_null(r);
     freeReplyObject(r);

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <string.h>
 
+#include "shared/bus.h"
 #include "shared/kafka_admin.h"
 #include "shared/log.h"
 #include "shared/migrate.h"
@@ -43,14 +44,14 @@ int admin_migrate(const taskbus_config *cfg) {
 
 int admin_topics(const taskbus_config *cfg) {
     char err[512];
-    if (kafka_admin_create_topics(cfg->kafka_brokers, KAFKA_BUS_TOPICS, cfg->kafka_partitions,
+    if (kafka_admin_create_topics(cfg->kafka_brokers, BUS_TOPICS, cfg->kafka_partitions,
                                   cfg->kafka_replication, TOPICS_TIMEOUT_MS, err,
                                   sizeof err) != 0) {
         fprintf(stderr, "taskbus-admin topics: %s\n", err);
         return 1;
     }
     size_t n = 0;
-    while (KAFKA_BUS_TOPICS[n] != NULL) {
+    while (BUS_TOPICS[n] != NULL) {
         n++;
     }
     printf("%zu topic(s) ready (%d partition(s), replication %d)\n", n, cfg->kafka_partitions,

@@ -13,7 +13,7 @@
 /* Applies pending migrations from <schemas_dir>/migrations; prints how many. */
 int admin_migrate(const taskbus_config *cfg);
 
-/* Creates the bus topics (KAFKA_BUS_TOPICS) with the configured partitions/replication. */
+/* Creates the bus topics (BUS_TOPICS, shared/bus.h) with the configured partitions/replication. */
 int admin_topics(const taskbus_config *cfg);
 
 /* Waits until Postgres, Redis and Kafka all answer, or timeout_s passes. */

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "shared/pg_pool.h"
+#include "shared/redis_keys.h"
 #include "shared/redis_pool.h"
 #include "shared/user_epoch.h"
 #include "shared/uuid7.h"
@@ -56,8 +57,8 @@ static int delete_row(pg_conn *c, const char *id) {
 }
 
 static void forget_tombstone(redis_pool *redis, const char *id) {
-    char key[USER_EPOCH_KEY_BUF];
-    user_epoch_key(id, key, sizeof key);
+    char key[REDIS_KEY_MAX];
+    redis_key_epoch(key, id);
     redisReply *reply = redis_pool_command(redis, "DEL %s", key);
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         fprintf(stderr, PREFIX "could not drop the tombstone either; the user's tokens stay "

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/bus.h"
 #include "shared/kafka_conf.h"
 #include "shared/kafka_producer.h"
 #include "shared/pg_pool.h"
@@ -50,7 +51,7 @@ typedef struct replay {
 static int64_t stored_offset(replay *r, int32_t partition) {
     char part[16];
     snprintf(part, sizeof part, "%" PRId32, partition);
-    const char *values[3] = {ADMIN_REPLAY_GROUP, r->dlq, part};
+    const char *values[3] = {DLQ_REPLAY_GROUP, r->dlq, part};
     PGresult *res = pg_exec_stmt(r->conn, &REPLAY_GET, values);
     int64_t off = -1;
     if (res != NULL && pg_result_ok(res)) {
@@ -68,7 +69,7 @@ static int store_offset(replay *r, int32_t partition, int64_t next) {
     char off[32];
     snprintf(part, sizeof part, "%" PRId32, partition);
     snprintf(off, sizeof off, "%" PRId64, next);
-    const char *values[4] = {ADMIN_REPLAY_GROUP, r->dlq, part, off};
+    const char *values[4] = {DLQ_REPLAY_GROUP, r->dlq, part, off};
     PGresult *res = pg_exec_stmt(r->conn, &REPLAY_SET, values);
     int rc = res != NULL && pg_result_ok(res) ? 0 : -1;
     if (rc != 0) {
@@ -190,7 +191,7 @@ static int replay_all(replay *r) {
 static rd_kafka_t *make_consumer(const taskbus_config *cfg) {
     char err[512];
     const char *const kv[][2] = {
-        {"group.id", ADMIN_REPLAY_GROUP},      {"enable.auto.commit", "false"},
+        {"group.id", DLQ_REPLAY_GROUP},      {"enable.auto.commit", "false"},
         {"enable.partition.eof", "true"},      {"auto.offset.reset", "earliest"},
         {"isolation.level", "read_committed"}, {NULL, NULL},
     };
@@ -226,7 +227,7 @@ static int run(const taskbus_config *cfg, replay *r, pg_pool *pool) {
         fprintf(stderr, "taskbus-admin: postgres: %s\n", err);
         return 1;
     }
-    r->producer = kafka_producer_create(cfg->kafka_brokers, "taskbus-admin",
+    r->producer = kafka_producer_create(cfg->kafka_brokers, ADMIN_CLIENT_ID,
                                         KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS, err, sizeof err);
     r->rk = r->producer != NULL ? make_consumer(cfg) : NULL;
     int rc = r->rk != NULL && replay_all(r) == 0 ? 0 : 1;
@@ -246,8 +247,7 @@ static int run(const taskbus_config *cfg, replay *r, pg_pool *pool) {
 
 int admin_replay_dlq(const taskbus_config *cfg, const char *topic) {
     replay r = {.topic = topic};
-    int n = snprintf(r.dlq, sizeof r.dlq, "%s.dlq", topic);
-    if (!topic_name_ok(topic) || n < 0 || (size_t)n >= sizeof r.dlq) {
+    if (!topic_name_ok(topic) || bus_dlq_topic(r.dlq, sizeof r.dlq, topic) != 0) {
         fprintf(stderr, "taskbus-admin: replay-dlq: bad topic name\n");
         return 2;
     }

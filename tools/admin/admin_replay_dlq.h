@@ -13,8 +13,6 @@
 
 #include "shared/config.h"
 
-#define ADMIN_REPLAY_GROUP "taskbus-dlq-replay"
-
 /* Exit code: 0 (prints how many were replayed), 1 failure, 2 bad topic name. */
 int admin_replay_dlq(const taskbus_config *cfg, const char *topic);
 

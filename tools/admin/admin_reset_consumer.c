@@ -13,8 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "consumers/activity/activity_batch.h"
-#include "consumers/analytics/analytics_batch.h"
+#include "shared/bus.h"
 #include "shared/errbuf.h"
 #include "shared/kafka_conf.h"
 #include "shared/pg_pool.h"
@@ -49,7 +48,7 @@ const admin_reset_target *admin_reset_target_find(const char *name) {
 
 /* Silent: a failure comes back as the group probe's result. */
 static rd_kafka_t *kafka_client(const char *brokers, char *err, size_t errlen) {
-    const char *const kv[][2] = {{"client.id", "taskbus-admin"}, {NULL, NULL}};
+    const char *const kv[][2] = {{"client.id", ADMIN_CLIENT_ID}, {NULL, NULL}};
     rd_kafka_conf_t *conf = kafka_conf_new(brokers, kv, KAFKA_LOG_SILENT, err, errlen);
     return conf != NULL ? kafka_conf_open(RD_KAFKA_PRODUCER, conf, "kafka", err, errlen) : NULL;
 }

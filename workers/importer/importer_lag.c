@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/bus.h"
 #include "shared/errbuf.h"
 #include "shared/kafka_conf.h"
 #include "shared/time_util.h"
@@ -43,7 +44,7 @@ importer_lag *importer_lag_create(const char *brokers, const char *topic, const 
         importer_lag_destroy(lag);
         return NULL;
     }
-    const char *const kv[][2] = {{"client.id", "taskbus-importer-lag"}, {NULL, NULL}};
+    const char *const kv[][2] = {{"client.id", IMPORTER_LAG_CLIENT_ID}, {NULL, NULL}};
     rd_kafka_conf_t *conf = kafka_conf_new(brokers, kv, KAFKA_LOG_DEBUG, err, errlen);
     lag->rk =
         conf != NULL ? kafka_conf_open(RD_KAFKA_PRODUCER, conf, "importer lag", err, errlen) : NULL;

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "shared/bus.h"
 #include "shared/config.h"
 #include "shared/daemon_signals.h"
 #include "shared/daemon_startup.h"
@@ -237,7 +238,7 @@ static int start(const taskbus_config *cfg, importer_app *app) {
         fprintf(stderr, "taskbus-importer: DATABASE_URL: %s\n", err);
         return 2;
     }
-    app->im.producer = kafka_producer_create(cfg->kafka_brokers, "taskbus-importer",
+    app->im.producer = kafka_producer_create(cfg->kafka_brokers, IMPORTER_CLIENT_ID,
                                              KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS, err, sizeof err);
     if (app->im.producer == NULL) {
         LOG_ERRORF("importer: %s", err);

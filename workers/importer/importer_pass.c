@@ -13,6 +13,7 @@
 
 #include "shared/errbuf.h"
 #include "shared/log.h"
+#include "shared/pg_locks.h"
 #include "shared/task_command_codec.h"
 #include "shared/time_util.h"
 #include "workers/importer/importer_sql.h"
@@ -26,13 +27,14 @@ static const pg_stmt LIST_UNFINISHED = {
 
 static const pg_stmt TRY_OWN = {
     .name = "importer_try_own",
-    .sql = "SELECT pg_try_advisory_lock(7264003, hashtext($1::text))",
+    .sql =
+        "SELECT pg_try_advisory_lock(" PG_LOCK_SQL(PG_LOCK_IMPORTER_CLASS) ", hashtext($1::text))",
     .nparams = 1,
 };
 
 static const pg_stmt DISOWN = {
     .name = "importer_disown",
-    .sql = "SELECT pg_advisory_unlock(7264003, hashtext($1::text))",
+    .sql = "SELECT pg_advisory_unlock(" PG_LOCK_SQL(PG_LOCK_IMPORTER_CLASS) ", hashtext($1::text))",
     .nparams = 1,
 };
 

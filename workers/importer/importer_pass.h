@@ -8,7 +8,7 @@
  * marking them produced and moving each import to running / done.
  * Rules:
  * - One importer produces a given import at a time: it owns the import through a
- *   session-level advisory lock (IMPORTER_LOCK_CLASS, hashtext(import id)) on its one
+ *   session-level advisory lock (PG_LOCK_IMPORTER_CLASS, hashtext(import id)) on its one
  *   Postgres connection, held until the import is done or the connection is lost. So the
  *   import's items reach Kafka in seq order; several importers share the imports between
  *   them, each with its own throttle.
@@ -32,7 +32,6 @@
 #include "shared/uuid7.h"
 #include "workers/importer/importer_inflight.h"
 
-#define IMPORTER_LOCK_CLASS 7264003
 #define IMPORTER_MAX_OWNED 64
 #define IMPORTER_SCAN_LIMIT 256
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "shared/bus.h"
 #include "shared/config.h"
 #include "shared/daemon_signals.h"
 #include "shared/daemon_startup.h"
@@ -27,7 +28,6 @@
 #include "workers/notifier/notifier_mail.h"
 #include "workers/notifier/notifier_send.h"
 
-#define NOTIFIER_GROUP "taskbus-notifier"
 #define FLUSH_MS 5000
 #define BATCH_WAIT_MS 50
 
@@ -44,11 +44,10 @@ static int fill_ctx(const taskbus_config *cfg, notifier_app *app) {
     nc->producer = app->producer;
     nc->pg = app->pg;
     notifier_ctx_reset_memory(nc);
-    int n1 = snprintf(nc->dlq_topic, sizeof nc->dlq_topic, "%s.dlq", NOTIFICATION_TOPIC);
-    int n2 = snprintf(nc->templates_dir, sizeof nc->templates_dir, "%s/../workers/notifier/templates",
-                      cfg->schemas_dir);
-    if (n1 < 0 || (size_t)n1 >= sizeof nc->dlq_topic || n2 < 0 ||
-        (size_t)n2 >= sizeof nc->templates_dir) {
+    int n = snprintf(nc->templates_dir, sizeof nc->templates_dir,
+                     "%s/../workers/notifier/templates", cfg->schemas_dir);
+    if (bus_dlq_topic(nc->dlq_topic, sizeof nc->dlq_topic, NOTIFICATIONS_TOPIC) != 0 || n < 0 ||
+        (size_t)n >= sizeof nc->templates_dir) {
         fprintf(stderr, "taskbus-notifier: TASKBUS_SCHEMAS_DIR is too long\n");
         return 2;
     }
@@ -66,7 +65,7 @@ static int create_clients(const taskbus_config *cfg, notifier_app *app) {
         fprintf(stderr, "taskbus-notifier: DATABASE_URL: %s\n", err);
         return 2;
     }
-    app->producer = kafka_producer_create(cfg->kafka_brokers, "taskbus-notifier",
+    app->producer = kafka_producer_create(cfg->kafka_brokers, NOTIFIER_CLIENT_ID,
                                           KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS, err, sizeof err);
     if (app->producer == NULL) {
         LOG_ERRORF("notifier: %s", err);
@@ -77,7 +76,7 @@ static int create_clients(const taskbus_config *cfg, notifier_app *app) {
 
 static int create_loop(const taskbus_config *cfg, notifier_app *app) {
     char err[512];
-    const char *topics[1] = {NOTIFICATION_TOPIC};
+    const char *topics[1] = {NOTIFICATIONS_TOPIC};
     kafka_consumer_options opts = {
         .brokers = cfg->kafka_brokers,
         .group_id = NOTIFIER_GROUP,
@@ -137,7 +136,7 @@ int main(int argc, char **argv) {
     notifier_app app = {0};
     rc = start(&cfg, &app);
     if (rc == 0 && app.loop != NULL) {
-        LOG_INFOF("notifier: consuming %s as group %s", NOTIFICATION_TOPIC, NOTIFIER_GROUP);
+        LOG_INFOF("notifier: consuming %s as group %s", NOTIFICATIONS_TOPIC, NOTIFIER_GROUP);
         rc = kafka_consumer_loop_run(app.loop, daemon_stop_flag()) == 0 ? 0 : 1;
     }
     stop_all(&app);

@@ -1,7 +1,8 @@
 /*
  * relay_leader.c: the relay's leadership lock and its wake-up channel.
  *
- * Owns: pg_try_advisory_lock(7264002) and LISTEN outbox on the relay's one connection.
+ * Owns: pg_try_advisory_lock(PG_LOCK_RELAY_LEADER) and LISTEN outbox on the relay's one
+ * connection.
  * Rules: both are session state, so they are taken together on the connection that also
  * publishes; a NOTIFY is only a hint (the relay polls every second anyway), so missing one
  * costs at most that second.
@@ -16,11 +17,11 @@
 
 #include "shared/errbuf.h"
 #include "shared/log.h"
-
-#define RELAY_LOCK_KEY "7264002"
+#include "shared/pg_locks.h"
 
 int relay_try_lead(pg_conn *conn, char *err, size_t errlen) {
-    PGresult *res = pg_exec_sql(conn, "SELECT pg_try_advisory_lock(" RELAY_LOCK_KEY ")");
+    PGresult *res =
+        pg_exec_sql(conn, "SELECT pg_try_advisory_lock(" PG_LOCK_SQL(PG_LOCK_RELAY_LEADER) ")");
     if (!pg_result_ok(res) || PQntuples(res) != 1) {
         errbuf_setf(err, errlen, "taking the relay lock: %s",
                     res != NULL ? PQresultErrorMessage(res) : "connection failed");

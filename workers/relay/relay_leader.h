@@ -1,8 +1,9 @@
 /*
  * relay_leader.h: which relay publishes, and how it is woken.
  *
- * Owns: the session-level pg_try_advisory_lock(7264002) that makes exactly one relay the
- * publisher (the others are standbys), and LISTEN outbox on that same connection.
+ * Owns: the session-level pg_try_advisory_lock(PG_LOCK_RELAY_LEADER, shared/pg_locks.h)
+ * that makes exactly one relay the publisher (the others are standbys), and LISTEN outbox
+ * on that same connection.
  * Rules: the lock lives and dies with its connection: whoever loses the connection has
  * lost the lock and must stop publishing until it takes the lock again.
  */

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "shared/bus.h"
 #include "shared/config.h"
 #include "shared/daemon_signals.h"
 #include "shared/daemon_startup.h"
@@ -149,7 +150,7 @@ static int start(const taskbus_config *cfg, relay_state *st) {
         fprintf(stderr, "taskbus-relay: DATABASE_URL: %s\n", err);
         return 2;
     }
-    st->producer = kafka_producer_create(cfg->kafka_brokers, "taskbus-relay",
+    st->producer = kafka_producer_create(cfg->kafka_brokers, RELAY_CLIENT_ID,
                                          KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS, err, sizeof err);
     if (st->producer == NULL) {
         LOG_ERRORF("relay: %s", err);

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "shared/bus.h"
 #include "shared/config.h"
 #include "shared/daemon_signals.h"
 #include "shared/daemon_startup.h"
@@ -25,8 +26,6 @@
 #include "shared/pg_pool.h"
 #include "workers/reporter/reporter_job.h"
 
-#define REPORTS_TOPIC "reports"
-#define REPORTER_GROUP "taskbus-reporter"
 #define BATCH_MAX 1
 #define BATCH_WAIT_MS 50
 

@@ -21,9 +21,6 @@
 #include "shared/kafka_consumer.h"
 #include "shared/pg_pool.h"
 
-#define WEBHOOKS_TOPIC "task-events"
-#define WEBHOOKS_GROUP "taskbus-webhooks"
-
 /* kafka_batch_fn: ctx is the webhooks_sender (to wake), may be NULL. */
 int webhooks_on_batch(void *ctx, pg_conn *conn, const kafka_record *records, size_t count);
 /* kafka_after_commit_fn: wakes the sender. */

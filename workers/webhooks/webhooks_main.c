@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "shared/bus.h"
 #include "shared/config.h"
 #include "shared/daemon_signals.h"
 #include "shared/daemon_startup.h"
@@ -62,7 +63,7 @@ static int create_parts(const taskbus_config *cfg, webhooks_app *app) {
 
 static int create_loop(const taskbus_config *cfg, webhooks_app *app) {
     char err[512];
-    const char *topics[1] = {WEBHOOKS_TOPIC};
+    const char *topics[1] = {TASK_EVENTS_TOPIC};
     kafka_consumer_options opts = {
         .brokers = cfg->kafka_brokers,
         .group_id = WEBHOOKS_GROUP,
@@ -132,7 +133,7 @@ int main(int argc, char **argv) {
     webhooks_app app = {0};
     rc = start(&cfg, &app);
     if (rc == 0 && app.loop != NULL) {
-        LOG_INFOF("webhooks: consuming %s as group %s", WEBHOOKS_TOPIC, WEBHOOKS_GROUP);
+        LOG_INFOF("webhooks: consuming %s as group %s", TASK_EVENTS_TOPIC, WEBHOOKS_GROUP);
         rc = kafka_consumer_loop_run(app.loop, daemon_stop_flag()) == 0 ? 0 : 1;
     }
     stop_all(&app);

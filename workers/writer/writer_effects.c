@@ -13,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shared/cache_keys.h"
 #include "shared/errbuf.h"
 #include "shared/json_text.h"
 #include "shared/log.h"
 #include "shared/near_cache_bus.h"
+#include "shared/redis_keys.h"
 #include "shared/strbuf.h"
 
 #define SCRIPT_FIXED_KEYS 3
@@ -325,7 +325,7 @@ int writer_effects_journal_done(pg_pool *pg, long long id, char *err, size_t err
 
 typedef struct script_call {
     const char **argv;
-    char (*keys)[CACHE_KEY_MAX];
+    char (*keys)[REDIS_KEY_MAX];
     int argc;
     int numkeys;
 } script_call;
@@ -341,10 +341,10 @@ static int build_call(const writer_effect_list *list, const size_t *idx, size_t 
     if (call->argv == NULL || call->keys == NULL) {
         return -1;
     }
-    cache_key_generation(call->keys[0], uid);
-    cache_key_events_log(call->keys[1], uid);
+    redis_key_generation(call->keys[0], uid);
+    redis_key_events_log(call->keys[1], uid);
     snprintf(call->keys[2], sizeof call->keys[2], "%s", NEAR_CACHE_SEQ_KEY);
-    cache_key_events_channel(call->keys[call->numkeys], uid);
+    redis_key_events_channel(call->keys[call->numkeys], uid);
     const char **args = call->argv + call->numkeys;
     args[0] = call->keys[call->numkeys];
     args[1] = STR(CACHE_TASK_TTL_S);
@@ -355,8 +355,8 @@ static int build_call(const writer_effect_list *list, const size_t *idx, size_t 
     args[6] = uid;
     for (size_t i = 0; i < n; i++) {
         const writer_effect *e = &list->items[idx[i]];
-        cache_key_task(call->keys[SCRIPT_FIXED_KEYS + 2 * i], uid, e->task_id);
-        cache_key_command(call->keys[SCRIPT_FIXED_KEYS + 1 + 2 * i], uid, e->command_id);
+        redis_key_task(call->keys[SCRIPT_FIXED_KEYS + 2 * i], uid, e->task_id);
+        redis_key_command(call->keys[SCRIPT_FIXED_KEYS + 1 + 2 * i], uid, e->command_id);
         snprintf(versions[i], sizeof versions[i], "%lld", e->version);
         const char **a = args + SCRIPT_FIXED_ARGS + SCRIPT_ARGS_PER_CMD * i;
         a[0] = versions[i];

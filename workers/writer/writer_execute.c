@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/bus.h"
 #include "shared/cloudevent.h"
 #include "shared/errbuf.h"
 #include "shared/outbox.h"

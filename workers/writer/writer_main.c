@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "shared/bus.h"
 #include "shared/config.h"
 #include "shared/daemon_signals.h"
 #include "shared/daemon_startup.h"
@@ -68,7 +69,7 @@ static int create_clients(const taskbus_config *cfg, writer_app *app) {
         fprintf(stderr, "taskbus-writer: REDIS_URL: %s\n", err);
         return 2;
     }
-    app->producer = kafka_producer_create(cfg->kafka_brokers, "taskbus-writer",
+    app->producer = kafka_producer_create(cfg->kafka_brokers, WRITER_CLIENT_ID,
                                           KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS, err, sizeof err);
     if (app->producer == NULL) {
         LOG_ERRORF("writer: %s", err);
@@ -82,8 +83,7 @@ static int create_loop(const taskbus_config *cfg, writer_app *app) {
     app->ctx.pg = app->pg;
     app->ctx.redis = app->redis;
     app->ctx.producer = app->producer;
-    int n = snprintf(app->ctx.dlq_topic, sizeof app->ctx.dlq_topic, "%s.dlq", app->topic);
-    if (n < 0 || (size_t)n >= sizeof app->ctx.dlq_topic) {
+    if (bus_dlq_topic(app->ctx.dlq_topic, sizeof app->ctx.dlq_topic, app->topic) != 0) {
         fprintf(stderr, "taskbus-writer: TASKBUS_WRITER_TOPIC is too long\n");
         return 2;
     }
