@@ -1,10 +1,11 @@
 /*
  * task_query.c: the query of GET /api/v1/tasks (see task_query.h for the rules it keeps).
  *
- * Sections: text and time helpers (the UTF-8, RFC 3339 and percent-decoding rules are
- * shared/utf8.h, shared/time_util.h and shared/percent_decode.h); the query-string walk and one
- * checker per parameter; normalised hashes; the cursor; the SQL builder. Everything here is pure so
- * the unit tests reach every branch without a database.
+ * Sections: text and time helpers (the UTF-8, RFC 3339 and percent-decoding rules
+ * themselves are shared/utf8.h, shared/time_util.h and shared/percent_decode.h); the
+ * query-string walk and one checker per parameter; normalised hashes; the cursor; the SQL
+ * builder. Everything here is pure so the unit tests reach every branch without a
+ * database.
  */
 #include "api/task_query.h"
 

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "shared/utf8.h"
+#include "tests/unit/xorshift.h"
 
 /* ---- the former copies (db2bb38), reference only ---- */
 
@@ -155,13 +156,10 @@ static size_t encode(uint32_t cp, char *b) {
     return 4;
 }
 
-/* xorshift64: a fixed sequence, so a failure repeats. */
+/* A fixed sequence, so a failure repeats. */
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static uint64_t rnd(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
+    return xorshift64(&rng_state);
 }
 
 /* A scalar value (never a surrogate), spread over the 1-4 byte forms. */
