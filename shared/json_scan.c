@@ -6,7 +6,7 @@
  * the recursion is too) and the decoding of wanted strings. Rules: every byte of the input
  * is checked whether wanted or not; a key is compared with the wanted keys of its object
  * only (decoded into a small buffer first; a longer key cannot be a wanted one). Raw
- * UTF-8 in strings is checked by shared/utf8.h.
+ * UTF-8 in strings is checked, and escapes encoded, by shared/utf8.h.
  */
 #include "shared/json_scan.h"
 
@@ -79,29 +79,6 @@ static void put(char *dst, size_t cap, size_t *n, bool *fits, const void *src, s
     }
     memcpy(dst + *n, src, len);
     *n += len;
-}
-
-static size_t utf8_encode(uint32_t cp, unsigned char *b) {
-    if (cp < 0x80) {
-        b[0] = (unsigned char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        b[0] = (unsigned char)(0xC0 | (cp >> 6));
-        b[1] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        b[0] = (unsigned char)(0xE0 | (cp >> 12));
-        b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        b[2] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    b[0] = (unsigned char)(0xF0 | (cp >> 18));
-    b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-    b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-    b[3] = (unsigned char)(0x80 | (cp & 0x3F));
-    return 4;
 }
 
 /* An escape after the backslash; the code point it stands for into *cp. */
@@ -200,7 +177,7 @@ static int read_string(scanner *sc, char *dst, size_t cap, size_t *n, bool *fits
         if (read_escape(sc, &cp) != 0) {
             return -1;
         }
-        unsigned char b[4];
+        char b[4];
         put(dst, cap, n, fits, b, utf8_encode(cp, b));
     }
 }

@@ -1,11 +1,11 @@
 /*
  * utf8.h: the one UTF-8 decoder and the character classes the validators share.
  *
- * Owns: what a well-formed UTF-8 sequence is (RFC 3629: no overlong forms, no UTF-16
- * surrogates U+D800-U+DFFF, nothing above U+10FFFF, no truncated sequence), counting code
- * points, and the classes "control" (C0 and C1) and "space" the account and task rules
- * use. Rules: pure functions, no allocation; every function says what it does with bytes
- * that are not well-formed, with U+0000 and with controls. Two families:
+ * Owns: what a well-formed UTF-8 sequence is and how a code point is written (RFC 3629: no overlong
+ * forms, no UTF-16 surrogates U+D800-U+DFFF, nothing above U+10FFFF, no truncated sequence),
+ * counting code points, and the classes "control" (C0 and C1) and "space" the account and task
+ * rules use. Rules: pure functions, no allocation; every function says what it does with bytes that
+ * are not well-formed, with U+0000 and with controls. Two families:
  *  - length-bounded and strict (utf8_decode, utf8_clean_chars): for bytes that nobody has
  *    checked yet (a percent-decoded query value, a JSON string being scanned); a NUL byte
  *    is the code point U+0000 and does not end the text.
@@ -40,6 +40,10 @@ uint32_t utf8_next(const char **p);
 /* Code points of NUL-terminated text as utf8_next walks it (each malformed byte counts
  * one); 0 for NULL. On valid UTF-8 this is Postgres' char_length. */
 size_t utf8_chars(const char *text);
+
+/* Writes the UTF-8 form of cp (at most U+10FFFF; the caller excludes surrogates) into
+ * out[0..4) and returns its length, 1-4. */
+size_t utf8_encode(uint32_t cp, char *out);
 
 /* C0 and C1 controls: U+0000-U+001F and U+007F-U+009F. */
 bool utf8_is_control(uint32_t cp);

@@ -15,8 +15,9 @@
  *    (jansson refuses overlongs, surrogates, > U+10FFFF, truncations); on malformed
  *    bytes the old readers disagreed with each other, the module's rule is the one
  *    tested in malformed_bytes_decode_as_replacement.
- * Plus the edge cases by name: overlong, surrogate, > U+10FFFF, truncated, NUL, C0/C1
- * controls, a 4-byte emoji.
+ * utf8_encode (moved here from shared/json_scan.c) is checked on every scalar value by
+ * decoding what it wrote. Plus the edge cases by name: overlong, surrogate, > U+10FFFF,
+ * truncated, NUL, C0/C1 controls, a 4-byte emoji.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -132,29 +133,6 @@ static long old_utf8_clean_chars(const char *s, size_t len) {
 }
 
 /* ---- helpers ---- */
-
-static size_t encode(uint32_t cp, char *b) {
-    if (cp < 0x80) {
-        b[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        b[0] = (char)(0xC0 | (cp >> 6));
-        b[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        b[0] = (char)(0xE0 | (cp >> 12));
-        b[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        b[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    b[0] = (char)(0xF0 | (cp >> 18));
-    b[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    b[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    b[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
 
 /* A fixed sequence, so a failure repeats. */
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -351,7 +329,7 @@ static void lenient_readers_equal_old_on_every_scalar(void **state) {
     for (uint32_t cp = 1; cp <= 0x10FFFF; cp++) {
         if (cp >= 0xD800 && cp <= 0xDFFF)
             continue;
-        size_t n = encode(cp, text);
+        size_t n = utf8_encode(cp, text);
         text[n] = '\0';
         const char *p = text;
         assert_int_equal(utf8_next(&p), cp);
@@ -367,7 +345,7 @@ static void lenient_readers_equal_old_on_random_strings(void **state) {
     for (int i = 0; i < 20000; i++) {
         size_t len = 0, chars = 1 + (size_t)(rnd() % 64);
         for (size_t k = 0; k < chars; k++)
-            len += encode(random_scalar(), text + len);
+            len += utf8_encode(random_scalar(), text + len);
         text[len] = '\0';
         /* well-formed by construction, and by jansson's judgement: the callers' domain */
         json_t *probe = json_string(text);
