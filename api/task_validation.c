@@ -69,9 +69,10 @@ static void add_error(json_t *errors, const char *field, const char *message) {
 
 /* --- RFC 3339 --- */
 
-/* The writer's parser (shared/time_util.c, time_parse_rfc3339_ms) decides what a date-time is, so
- * the API never accepts a due_at the writer's command decoder would send to the DLQ. The range
- * check after the offset keeps the normalised UTC text within years 0001-9999 as well. */
+/* The writer's parser (time_parse_rfc3339_ms, shared/time_util.c) decides what a
+ * date-time is, so the API never accepts a due_at the writer's command decoder would send
+ * to the DLQ. The range check after the offset keeps the normalised UTC text within years
+ * 0001-9999 as well. */
 int task_parse_rfc3339(const char *text, int64_t *unix_ms) {
     long long ms;
     if (time_parse_rfc3339_ms(text, &ms) != 0 || ms < TIME_YEAR_1_UNIX_MS ||

@@ -1,11 +1,13 @@
 /*
- * utf8.h: the one UTF-8 decoder and the character classes the validators share.
+ * utf8.h: the one UTF-8 decoder and encoder, and the character classes the validators
+ * share.
  *
- * Owns: what a well-formed UTF-8 sequence is and how a code point is written (RFC 3629: no overlong
- * forms, no UTF-16 surrogates U+D800-U+DFFF, nothing above U+10FFFF, no truncated sequence),
- * counting code points, and the classes "control" (C0 and C1) and "space" the account and task
- * rules use. Rules: pure functions, no allocation; every function says what it does with bytes that
- * are not well-formed, with U+0000 and with controls. Two families:
+ * Owns: what a well-formed UTF-8 sequence is (RFC 3629: no overlong forms, no UTF-16
+ * surrogates U+D800-U+DFFF, nothing above U+10FFFF, no truncated sequence), how a code
+ * point is written, counting code points, and the classes "control" (C0 and C1) and
+ * "space" the account and task rules use. Rules: pure functions, no allocation; every
+ * function says what it does with bytes that are not well-formed, with U+0000 and with
+ * controls. Two families:
  *  - length-bounded and strict (utf8_decode, utf8_clean_chars): for bytes that nobody has
  *    checked yet (a percent-decoded query value, a JSON string being scanned); a NUL byte
  *    is the code point U+0000 and does not end the text.
