@@ -15,55 +15,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Decodes one code point at *p and advances; malformed bytes decode as U+FFFD. */
-static uint32_t next_code_point(const char **p) {
-    const unsigned char *s = (const unsigned char *)*p;
-    uint32_t cp;
-    int extra;
-    if (s[0] < 0x80) {
-        cp = s[0];
-        extra = 0;
-    } else if ((s[0] & 0xE0) == 0xC0) {
-        cp = s[0] & 0x1F;
-        extra = 1;
-    } else if ((s[0] & 0xF0) == 0xE0) {
-        cp = s[0] & 0x0F;
-        extra = 2;
-    } else if ((s[0] & 0xF8) == 0xF0) {
-        cp = s[0] & 0x07;
-        extra = 3;
-    } else {
-        *p += 1;
-        return 0xFFFD;
-    }
-    for (int i = 1; i <= extra; i++) {
-        if ((s[i] & 0xC0) != 0x80) {
-            *p += 1;
-            return 0xFFFD;
-        }
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    *p += 1 + extra;
-    return cp;
-}
-
-size_t account_utf8_chars(const char *text) {
-    size_t n = 0;
-    for (const char *p = text; *p != '\0'; n++)
-        (void)next_code_point(&p);
-    return n;
-}
-
-static bool is_control(uint32_t cp) {
-    return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F);
-}
-
-/* Unicode White_Space, plus the zero-width space and BOM that render as nothing. */
-static bool is_space(uint32_t cp) {
-    return cp == ' ' || (cp >= 0x09 && cp <= 0x0D) || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
-           (cp >= 0x2000 && cp <= 0x200B) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
-           cp == 0x205F || cp == 0x3000 || cp == 0xFEFF;
-}
+#include "shared/utf8.h"
 
 /* Finds the [start, end) byte range of text without leading and trailing spaces. */
 static void trim_range(const char *text, const char **start, const char **end) {
@@ -72,8 +24,8 @@ static void trim_range(const char *text, const char **start, const char **end) {
     const char *last_end = text;
     while (*p != '\0') {
         const char *here = p;
-        uint32_t cp = next_code_point(&p);
-        if (!is_space(cp)) {
+        uint32_t cp = utf8_next(&p);
+        if (!utf8_is_space(cp)) {
             if (first == NULL)
                 first = here;
             last_end = p;
@@ -100,12 +52,12 @@ static bool copy_trimmed(const char *in, bool fold, char *out, size_t outlen) {
 }
 
 static const char *check_email_shape(const char *email) {
-    size_t chars = account_utf8_chars(email);
+    size_t chars = utf8_chars(email);
     if (chars < ACCOUNT_EMAIL_MIN_CHARS || chars > ACCOUNT_EMAIL_MAX_CHARS)
         return "must be 3 to 254 characters long";
     for (const char *p = email; *p != '\0';) {
-        uint32_t cp = next_code_point(&p);
-        if (is_control(cp) || is_space(cp) || cp == 0xFFFD)
+        uint32_t cp = utf8_next(&p);
+        if (utf8_is_control(cp) || utf8_is_space(cp) || cp == UTF8_REPLACEMENT)
             return "must not contain whitespace or control characters";
     }
     const char *at = strchr(email, '@');
@@ -126,7 +78,7 @@ const char *account_normalize_email(const char *in, char *out, size_t outlen) {
         out[0] = '\0';
     if (in == NULL)
         return "is required";
-    if (account_utf8_chars(in) > ACCOUNT_EMAIL_MAX_CHARS || !copy_trimmed(in, true, out, outlen)) {
+    if (utf8_chars(in) > ACCOUNT_EMAIL_MAX_CHARS || !copy_trimmed(in, true, out, outlen)) {
         if (outlen > 0)
             out[0] = '\0';
         return "must be 3 to 254 characters long";
@@ -147,7 +99,7 @@ void account_fold_email(const char *in, char *out, size_t outlen) {
 const char *account_check_password(const char *password) {
     if (password == NULL)
         return "is required";
-    size_t chars = account_utf8_chars(password);
+    size_t chars = utf8_chars(password);
     if (chars < ACCOUNT_PASSWORD_MIN_CHARS)
         return "must be at least 10 characters long";
     if (chars > ACCOUNT_PASSWORD_MAX_CHARS)
@@ -160,7 +112,7 @@ const char *account_normalize_display_name(const char *in, char *out, size_t out
         out[0] = '\0';
     if (in == NULL)
         return "is required";
-    if (account_utf8_chars(in) > ACCOUNT_DISPLAY_NAME_MAX_CHARS)
+    if (utf8_chars(in) > ACCOUNT_DISPLAY_NAME_MAX_CHARS)
         return "must be at most 100 characters long";
     const char *start;
     const char *end;
@@ -169,12 +121,11 @@ const char *account_normalize_display_name(const char *in, char *out, size_t out
     if (n == 0)
         return "must not be empty";
     for (const char *p = start; p < end;) {
-        uint32_t cp = next_code_point(&p);
-        if (is_control(cp) || cp == 0x2028 || cp == 0x2029)
+        uint32_t cp = utf8_next(&p);
+        if (utf8_is_control(cp) || utf8_is_line_separator(cp))
             return "must not contain control characters";
     }
-    if (!copy_trimmed(in, false, out, outlen) ||
-        account_utf8_chars(out) > ACCOUNT_DISPLAY_NAME_MAX_CHARS) {
+    if (!copy_trimmed(in, false, out, outlen) || utf8_chars(out) > ACCOUNT_DISPLAY_NAME_MAX_CHARS) {
         if (outlen > 0)
             out[0] = '\0';
         return "must be at most 100 characters long";
@@ -190,7 +141,7 @@ void account_default_display_name(const char *email, char *out, size_t outlen) {
     const char *p = email != NULL ? email : "";
     while (*p != '\0' && *p != '@' && chars < ACCOUNT_DISPLAY_NAME_MAX_CHARS) {
         const char *here = p;
-        (void)next_code_point(&p);
+        (void)utf8_next(&p);
         size_t len = (size_t)(p - here);
         if (n + len >= outlen)
             break;
@@ -263,6 +214,25 @@ static int required_string(const json_t *body, const char *field, const char **o
     return 0;
 }
 
+/* display_name, normalised into out: FIELD_ABSENT, FIELD_STRING (valid) or FIELD_BAD (an
+ * error appended; a null member is refused with null_message). */
+static int display_name_member(const json_t *body, const char *null_message, char *out,
+                               size_t outlen, json_t *errors) {
+    const char *s;
+    int kind = string_field(body, "display_name", &s, errors);
+    if (kind == FIELD_NULL) {
+        account_field_error(errors, "display_name", null_message);
+        return FIELD_BAD;
+    }
+    if (kind != FIELD_STRING)
+        return kind;
+    const char *why = account_normalize_display_name(s, out, outlen);
+    if (why == NULL)
+        return FIELD_STRING;
+    account_field_error(errors, "display_name", why);
+    return FIELD_BAD;
+}
+
 int account_validate_register(const json_t *body, account_register_input *out, json_t *errors) {
     static const char *const allowed[] = {"email", "password", "display_name", NULL};
     memset(out, 0, sizeof *out);
@@ -289,23 +259,13 @@ int account_validate_register(const json_t *body, account_register_input *out, j
             n++;
         }
     }
-    int kind = string_field(body, "display_name", &s, errors);
-    if (kind == FIELD_BAD) {
+    /* leave the member out for the default; null is not a display name */
+    int kind = display_name_member(body, "must be a string (omit it for the default)",
+                                   out->display_name, sizeof out->display_name, errors);
+    if (kind == FIELD_BAD)
         n++;
-    } else if (kind == FIELD_NULL) {
-        /* leave the member out for the default; null is not a display name */
-        account_field_error(errors, "display_name", "must be a string (omit it for the default)");
-        n++;
-    } else if (kind == FIELD_STRING) {
-        const char *why =
-            account_normalize_display_name(s, out->display_name, sizeof out->display_name);
-        if (why != NULL) {
-            account_field_error(errors, "display_name", why);
-            n++;
-        }
-    } else if (email_ok) {
+    else if (kind == FIELD_ABSENT && email_ok)
         account_default_display_name(out->email, out->display_name, sizeof out->display_name);
-    }
     return n;
 }
 
@@ -349,23 +309,13 @@ int account_validate_profile_patch(const json_t *body, account_profile_patch *ou
     static const char *const allowed[] = {"display_name", NULL};
     memset(out, 0, sizeof *out);
     int n = reject_unknown(body, allowed, errors);
-    const char *s;
-    int kind = string_field(body, "display_name", &s, errors);
+    /* merge-patch null removes a member; a user always has a display name */
+    int kind = display_name_member(body, "must not be null", out->display_name,
+                                   sizeof out->display_name, errors);
     if (kind == FIELD_BAD) {
         n++;
-    } else if (kind == FIELD_NULL) {
-        /* merge-patch null removes a member; a user always has a display name */
-        account_field_error(errors, "display_name", "must not be null");
-        n++;
     } else if (kind == FIELD_STRING) {
-        const char *why =
-            account_normalize_display_name(s, out->display_name, sizeof out->display_name);
-        if (why != NULL) {
-            account_field_error(errors, "display_name", why);
-            n++;
-        } else {
-            out->set_display_name = true;
-        }
+        out->set_display_name = true;
     } else {
         /* display_name is the only member a profile patch can change: a patch without it
          * would answer 200 having changed nothing, which hides a client's typo */

@@ -26,9 +26,6 @@
 #define ACCOUNT_EMAIL_BUF (ACCOUNT_EMAIL_MAX_CHARS * 4 + 1)
 #define ACCOUNT_DISPLAY_NAME_BUF (ACCOUNT_DISPLAY_NAME_MAX_CHARS * 4 + 1)
 
-/* Code points in a valid UTF-8 string (jansson guarantees validity). */
-size_t account_utf8_chars(const char *text);
-
 /* Writes the normalised address into out. NULL when valid, else why not (a message). */
 const char *account_normalize_email(const char *in, char *out, size_t outlen);
 /* Login's lenient form: trimmed and lower-cased only, so any input maps to one key. */

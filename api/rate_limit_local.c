@@ -378,38 +378,50 @@ size_t local_limits_collect(local_limits *ll, local_limit_sync_item *out, size_t
     return got;
 }
 
-void local_limits_merge(local_limits *ll, const local_limit_sync_item *items, size_t n,
-                        int64_t sent_us) {
+/* What a sync does to the bucket of one item, under its stripe's lock. */
+typedef void (*item_fn)(local_limits *ll, stripe *s, bucket *b, const local_limit_sync_item *it,
+                        int64_t sent_us);
+
+/* Calls fn for each item whose bucket this instance still holds. */
+static void for_each_held(local_limits *ll, const local_limit_sync_item *items, size_t n,
+                          item_fn fn, int64_t sent_us) {
     for (size_t i = 0; i < n; i++) {
         const local_limit_sync_item *it = &items[i];
         uint64_t h = fnv1a64(it->key);
         stripe *s = stripe_of(ll, h);
         pthread_mutex_lock(&s->mu);
         bucket *b = find(s, h, it->key);
-        if (b != NULL) {
-            /* The shared TAT does not hold what this instance admitted since the collect. */
-            int64_t shared = sent_us + (it->debt_us > 0 ? it->debt_us : 0) +
-                             (int64_t)b->pending * gcra_interval_us(b->spec);
-            if (shared > b->tat_us)
-                b->tat_us = shared;
-        }
+        if (b != NULL)
+            fn(ll, s, b, it, sent_us);
         pthread_mutex_unlock(&s->mu);
     }
 }
 
+static void merge_one(local_limits *ll, stripe *s, bucket *b, const local_limit_sync_item *it,
+                      int64_t sent_us) {
+    (void)ll;
+    (void)s;
+    /* The shared TAT does not hold what this instance admitted since the collect. */
+    int64_t shared = sent_us + (it->debt_us > 0 ? it->debt_us : 0) +
+                     (int64_t)b->pending * gcra_interval_us(b->spec);
+    if (shared > b->tat_us)
+        b->tat_us = shared;
+}
+
+void local_limits_merge(local_limits *ll, const local_limit_sync_item *items, size_t n,
+                        int64_t sent_us) {
+    for_each_held(ll, items, n, merge_one, sent_us);
+}
+
+static void restore_one(local_limits *ll, stripe *s, bucket *b, const local_limit_sync_item *it,
+                        int64_t sent_us) {
+    (void)sent_us;
+    int32_t room = b->spec.count - b->pending;
+    add_pending(ll, s, b, it->n < room ? it->n : room, it->first_us);
+}
+
 void local_limits_restore(local_limits *ll, const local_limit_sync_item *items, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        const local_limit_sync_item *it = &items[i];
-        uint64_t h = fnv1a64(it->key);
-        stripe *s = stripe_of(ll, h);
-        pthread_mutex_lock(&s->mu);
-        bucket *b = find(s, h, it->key);
-        if (b != NULL) {
-            int32_t room = b->spec.count - b->pending;
-            add_pending(ll, s, b, it->n < room ? it->n : room, it->first_us);
-        }
-        pthread_mutex_unlock(&s->mu);
-    }
+    for_each_held(ll, items, n, restore_one, 0);
 }
 
 size_t local_limits_sweep(local_limits *ll, unsigned which, int64_t now_us) {

@@ -6,11 +6,12 @@
  * writes goes into the caller's route_match.
  */
 #include "api/route_match.h"
-#include "shared/hex.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "shared/percent_decode.h"
 
 /* Methods in the order they appear in an Allow header. */
 static const char *const KNOWN_METHODS[] = {"GET",   "HEAD",   "POST",    "PUT",
@@ -33,34 +34,11 @@ static bool next_segment(const char **cursor, const char **seg, size_t *len) {
     return true;
 }
 
-/* Percent-decodes seg into out (NUL-terminated). False when empty, too long, a bad escape
- * or an encoded NUL: such a segment is not a usable parameter. */
+/* Percent-decodes seg into out (NUL-terminated), '+' as itself. False when empty, too
+ * long, a bad escape or an encoded NUL: such a segment is not a usable parameter. */
 static bool decode_param(const char *seg, size_t len, char *out, size_t outlen) {
-    size_t n = 0;
-    if (len == 0) {
-        return false;
-    }
-    for (size_t i = 0; i < len; i++) {
-        char c = seg[i];
-        if (c == '%') {
-            if (i + 2 >= len) {
-                return false;
-            }
-            int hi = hex_digit_value(seg[i + 1]);
-            int lo = hex_digit_value(seg[i + 2]);
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-                return false;
-            }
-            c = (char)(hi * 16 + lo);
-            i += 2;
-        }
-        if (n + 1 >= outlen) {
-            return false;
-        }
-        out[n++] = c;
-    }
-    out[n] = '\0';
-    return true;
+    return len > 0 &&
+           percent_decode(seg, len, PCT_PATH | PCT_REFUSE_NUL, out, outlen, NULL) == PCT_OK;
 }
 
 /* Matches one pattern. Returns true and sets *score (one bit per literal segment, first

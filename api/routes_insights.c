@@ -27,9 +27,8 @@
 
 #include "api/routes.h"
 #include "shared/log.h"
-#include "shared/task_model.h"
 #include "shared/time_util.h"
-#include "shared/hex.h"
+#include "shared/percent_decode.h"
 
 #define READ_PG_ACQUIRE_MS 2000
 #define PARAM_VALUE_MAX 128 /* decoded bytes of one query value */
@@ -92,27 +91,8 @@ static void add_error(json_t *errors, const char *field, const char *message) {
 /* Form-decodes [s, s+len) into out (NUL-terminated); false when malformed, too long or
  * holding a NUL or control byte. */
 static bool decode_part(const char *s, size_t len, char out[PARAM_VALUE_MAX + 1]) {
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        int c = (unsigned char)s[i];
-        if (c == '+') {
-            c = ' ';
-        } else if (c == '%') {
-            int hi = i + 2 < len ? hex_digit_value(s[i + 1]) : -1;
-            int lo = i + 2 < len ? hex_digit_value(s[i + 2]) : -1;
-            if (hi < 0 || lo < 0) {
-                return false;
-            }
-            c = hi * 16 + lo;
-            i += 2;
-        }
-        if (c < 0x20 || c == 0x7f || n == PARAM_VALUE_MAX) {
-            return false;
-        }
-        out[n++] = (char)c;
-    }
-    out[n] = '\0';
-    return true;
+    return percent_decode(s, len, PCT_PLUS_IS_SPACE | PCT_REFUSE_CONTROLS, out, PARAM_VALUE_MAX + 1,
+                          NULL) == PCT_OK;
 }
 
 static query_param *find_param(query_param *params, const char *name) {
@@ -206,7 +186,7 @@ static bool parse_day(const char *text, long long *day) {
     char stamp[32];
     snprintf(stamp, sizeof stamp, "%sT00:00:00Z", text);
     long long ms = 0;
-    if (task_time_parse(stamp, &ms) != 0) {
+    if (time_parse_rfc3339_ms(stamp, &ms) != 0) {
         return false;
     }
     *day = ms >= 0 ? ms / DAY_MS : -((-ms + DAY_MS - 1) / DAY_MS);

@@ -1,9 +1,11 @@
 /*
  * task_query.c: the query of GET /api/v1/tasks (see task_query.h for the rules it keeps).
  *
- * Sections: UTF-8 and RFC 3339 helpers; the query-string walk and one checker per
- * parameter; normalised hashes; the cursor; the SQL builder. Everything here is pure so
- * the unit tests reach every branch without a database.
+ * Sections: text and time helpers (the UTF-8, RFC 3339 and percent-decoding rules
+ * themselves are shared/utf8.h, shared/time_util.h and shared/percent_decode.h); the
+ * query-string walk and one checker per parameter; normalised hashes; the cursor; the SQL
+ * builder. Everything here is pure so the unit tests reach every branch without a
+ * database.
  */
 #include "api/task_query.h"
 
@@ -14,8 +16,10 @@
 #include <string.h>
 
 #include "shared/errbuf.h"
+#include "shared/percent_decode.h"
 #include "shared/task_model.h"
-#include "shared/hex.h"
+#include "shared/time_util.h"
+#include "shared/utf8.h"
 
 const char *const TASK_QUERY_STATUSES[3] = {"todo", "in_progress", "done"};
 const char *const TASK_QUERY_PRIORITIES[4] = {"low", "medium", "high", "urgent"};
@@ -27,46 +31,7 @@ const char *const TASK_QUERY_PRIORITIES[4] = {"low", "medium", "high", "urgent"}
 #define CURSOR_MAC_BYTES 16
 #define CURSOR_DOMAIN "taskbus list cursor v1"
 
-/* ------------------------------------------------------------------ UTF-8 */
-
-/* Code points of a strictly valid UTF-8 string without control characters, or -1. */
-static long utf8_clean_chars(const char *s, size_t len) {
-    const unsigned char *p = (const unsigned char *)s;
-    long n = 0;
-    for (size_t i = 0; i < len; n++) {
-        uint32_t cp;
-        size_t extra;
-        if (p[i] < 0x80) {
-            cp = p[i];
-            extra = 0;
-        } else if (p[i] >= 0xC2 && p[i] <= 0xDF) {
-            cp = p[i] & 0x1F;
-            extra = 1;
-        } else if ((p[i] & 0xF0) == 0xE0) {
-            cp = p[i] & 0x0F;
-            extra = 2;
-        } else if (p[i] >= 0xF0 && p[i] <= 0xF4) {
-            cp = p[i] & 0x07;
-            extra = 3;
-        } else {
-            return -1;
-        }
-        if (i + extra >= len && extra > 0)
-            return -1;
-        for (size_t k = 1; k <= extra; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return -1;
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        static const uint32_t MIN_FOR_EXTRA[4] = {0, 0x80, 0x800, 0x10000};
-        if (cp < MIN_FOR_EXTRA[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return -1;
-        if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F))
-            return -1;
-        i += 1 + extra;
-    }
-    return n;
-}
+/* ------------------------------------------------------------------ text */
 
 static bool all_space(const char *s) {
     for (; *s != '\0'; s++) {
@@ -78,105 +43,21 @@ static bool all_space(const char *s) {
 
 /* ------------------------------------------------------------------ time */
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
-static long long days_from_civil(long long y, int m, int d) {
-    y -= m <= 2;
-    long long era = (y >= 0 ? y : y - 399) / 400;
-    long long yoe = y - era * 400;
-    long long doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    long long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(long long z, long long *y, int *m, int *d) {
-    z += 719468;
-    long long era = (z >= 0 ? z : z - 146096) / 146097;
-    long long doe = z - era * 146097;
-    long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    long long mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
+/* The years Postgres and four-digit RFC 3339 both hold, in microseconds. */
 static long long min_timestamp_us(void) {
-    return days_from_civil(1, 1, 1) * S_PER_DAY * US_PER_S;
+    return TIME_YEAR_1_UNIX_MS * 1000LL;
 }
 
 static long long max_timestamp_us(void) {
-    return days_from_civil(10000, 1, 1) * S_PER_DAY * US_PER_S - 1;
+    return TIME_YEAR_10000_UNIX_MS * 1000LL - 1;
 }
 
-/* Reads exactly n digits at s into *out. */
-static bool digits(const char *s, int n, int *out) {
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
-static int days_in_month(int y, int m) {
-    static const int DAYS[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : DAYS[m - 1];
-}
-
-/* The fraction ".ddd" at *p as microseconds (truncated); advances *p. */
-static bool fraction_us(const char **p, long long *us) {
-    const char *s = *p;
-    *us = 0;
-    if (*s != '.')
-        return true;
-    s++;
-    int n = 0;
-    long long scale = 100000;
-    while (*s >= '0' && *s <= '9') {
-        if (n < 6)
-            *us += (*s - '0') * scale;
-        scale /= 10;
-        s++;
-        n++;
-    }
-    *p = s;
-    return n >= 1 && n <= 9;
-}
-
-/* "Z", "+HH:MM" or "-HH:MM" (a space counts as '+': an unescaped '+' in a query string
- * arrives as a space) as seconds east of UTC. */
-static bool offset_seconds(const char *s, long long *off) {
-    if ((s[0] == 'Z' || s[0] == 'z') && s[1] == '\0') {
-        *off = 0;
-        return true;
-    }
-    int hh, mm;
-    if ((s[0] != '+' && s[0] != '-' && s[0] != ' ') || !digits(s + 1, 2, &hh) || s[3] != ':' ||
-        !digits(s + 4, 2, &mm) || s[6] != '\0' || hh > 23 || mm > 59)
-        return false;
-    *off = (hh * 3600LL + mm * 60LL) * (s[0] == '-' ? -1 : 1);
-    return true;
-}
-
+/* The one parser (shared/time_util.c) with a space for '+', cut to the microsecond. */
 int task_query_parse_rfc3339(const char *text, long long *us_out) {
-    int y, mo, d, h, mi, sec;
-    if (text == NULL || strlen(text) < 20 || !digits(text, 4, &y) || text[4] != '-' ||
-        !digits(text + 5, 2, &mo) || text[7] != '-' || !digits(text + 8, 2, &d) ||
-        (text[10] != 'T' && text[10] != 't') || !digits(text + 11, 2, &h) || text[13] != ':' ||
-        !digits(text + 14, 2, &mi) || text[16] != ':' || !digits(text + 17, 2, &sec))
+    time_rfc3339 t;
+    if (time_rfc3339_parse(text, TIME_RFC3339_SPACE_IS_PLUS, &t) != 0)
         return -1;
-    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 ||
-        sec > 59)
-        return -1;
-    const char *p = text + 19;
-    long long frac, off;
-    if (!fraction_us(&p, &frac) || !offset_seconds(p, &off))
-        return -1;
-    long long secs = days_from_civil(y, mo, d) * S_PER_DAY + h * 3600LL + mi * 60LL + sec - off;
-    long long us = secs * US_PER_S + frac;
+    long long us = t.unix_s * US_PER_S + t.micros;
     if (us < min_timestamp_us() || us > max_timestamp_us())
         return -1;
     *us_out = us;
@@ -200,7 +81,7 @@ int task_query_format_timestamp(long long us, char *out, size_t outlen) {
     }
     long long y;
     int m, d;
-    civil_from_days(days, &y, &m, &d);
+    time_civil_from_days(days, &y, &m, &d);
     int n = snprintf(out, outlen, "%04lld-%02d-%02d %02lld:%02lld:%02lld.%06lld+00", y, m, d,
                      rem / 3600, rem / 60 % 60, rem % 60, frac);
     return n > 0 && (size_t)n < outlen ? 0 : -1;
@@ -234,39 +115,21 @@ static void add_error(parse_state *st, const char *field, const char *message) {
     st->nerrors++;
 }
 
-/* Form-decodes [s, s+len) ('+' is a space, %XX a byte). 0 with a new string in *out and
- * its length in *outlen; -1 for a malformed escape or a value over MAX_DECODED_LEN;
- * -2 when out of memory. */
-static int percent_decode(const char *s, size_t len, char **out, size_t *outlen) {
+/* Form-decodes [s, s+len) ('+' is a space, %XX a byte, %00 kept for the UTF-8 check to
+ * refuse). 0 with a new string in *out and its length in *outlen; -1 for a malformed
+ * escape or a value over MAX_DECODED_LEN; -2 when out of memory. */
+static int form_decode(const char *s, size_t len, char **out, size_t *outlen) {
     if (len > MAX_DECODED_LEN * 3)
         return -1;
-    char *buf = malloc(len + 1);
+    size_t cap = (len < MAX_DECODED_LEN ? len : MAX_DECODED_LEN) + 1;
+    char *buf = malloc(cap);
     if (buf == NULL)
         return -2;
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '+') {
-            buf[n++] = ' ';
-        } else if (s[i] == '%') {
-            int hi = i + 2 < len ? hex_digit_value(s[i + 1]) : -1;
-            int lo = i + 2 < len ? hex_digit_value(s[i + 2]) : -1;
-            if (hi < 0 || lo < 0) {
-                free(buf);
-                return -1;
-            }
-            buf[n++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            buf[n++] = s[i];
-        }
-    }
-    buf[n] = '\0';
-    if (n > MAX_DECODED_LEN) {
+    if (percent_decode(s, len, PCT_PLUS_IS_SPACE, buf, cap, outlen) != PCT_OK) {
         free(buf);
         return -1;
     }
     *out = buf;
-    *outlen = n;
     return 0;
 }
 
@@ -430,7 +293,7 @@ static void check_value(parse_state *st, const param_spec *spec, int index, cons
                         size_t rawlen) {
     char *value;
     size_t len;
-    int rc = percent_decode(raw, rawlen, &value, &len);
+    int rc = form_decode(raw, rawlen, &value, &len);
     if (rc == -2) {
         st->oom = true;
         return;
@@ -451,7 +314,7 @@ static void parse_pair(parse_state *st, const char *pair, size_t len) {
     size_t keylen = eq != NULL ? (size_t)(eq - pair) : len;
     char *name;
     size_t namelen;
-    int rc = percent_decode(pair, keylen, &name, &namelen);
+    int rc = form_decode(pair, keylen, &name, &namelen);
     if (rc == -2) {
         st->oom = true;
         return;

@@ -16,31 +16,13 @@
 
 #include "shared/task_model.h"
 #include "shared/time_util.h"
+#include "shared/utf8.h"
 
 /* --- text --- */
 
-/* Decodes one code point of valid UTF-8 at *p and advances (stops at a NUL, so even a
- * truncated sequence cannot run past the end). */
-static uint32_t next_cp(const char **p) {
-    const unsigned char *s = (const unsigned char *)*p;
-    int extra = s[0] < 0x80 ? 0 : (s[0] & 0xE0) == 0xC0 ? 1 : (s[0] & 0xF0) == 0xE0 ? 2 : 3;
-    uint32_t cp = extra == 0 ? s[0] : (uint32_t)(s[0] & (0x3F >> extra));
-    int used = 1;
-    for (; used <= extra && s[used] != '\0'; used++)
-        cp = (cp << 6) | (s[used] & 0x3F);
-    *p += used;
-    return cp;
-}
-
+/* A task's one-line fields refuse the line separators along with the C0/C1 controls. */
 static bool is_control(uint32_t cp) {
-    return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029;
-}
-
-/* Unicode White_Space, plus the zero-width space and BOM that render as nothing. */
-static bool is_space(uint32_t cp) {
-    return cp == ' ' || (cp >= 0x09 && cp <= 0x0D) || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
-           (cp >= 0x2000 && cp <= 0x200B) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
-           cp == 0x205F || cp == 0x3000 || cp == 0xFEFF;
+    return utf8_is_control(cp) || utf8_is_line_separator(cp);
 }
 
 typedef struct text_facts {
@@ -53,8 +35,8 @@ typedef struct text_facts {
 static text_facts scan_text(const char *s) {
     text_facts f = {0, true, false, false};
     for (const char *p = s; *p != '\0'; f.chars++) {
-        uint32_t cp = next_cp(&p);
-        if (!is_space(cp))
+        uint32_t cp = utf8_next(&p);
+        if (!utf8_is_space(cp))
             f.all_space = false;
         if (is_control(cp)) {
             f.any_control = true;
@@ -63,6 +45,18 @@ static text_facts scan_text(const char *s) {
         }
     }
     return f;
+}
+
+/* Why a one-line text (a title, a tag) of 1 to max characters is refused, or NULL. */
+static const char *one_line_problem(const char *text, size_t max, const char *length_message) {
+    text_facts f = scan_text(text);
+    if (f.chars == 0 || f.chars > max)
+        return length_message;
+    if (f.all_space)
+        return "must not be only whitespace";
+    if (f.any_control)
+        return "must not contain control characters";
+    return NULL;
 }
 
 static void add_error(json_t *errors, const char *field, const char *message) {
@@ -75,16 +69,14 @@ static void add_error(json_t *errors, const char *field, const char *message) {
 
 /* --- RFC 3339 --- */
 
-/* 0001-01-01T00:00:00Z and 10000-01-01T00:00:00Z in epoch milliseconds. */
-#define RFC3339_MIN_MS (-62135596800000LL)
-#define RFC3339_END_MS (253402300800000LL)
-
-/* The writer's parser (shared/task_model.c) decides what a date-time is, so the API never
- * accepts a due_at the writer's command decoder would send to the DLQ. The range check
- * after the offset keeps the normalised UTC text within years 0001-9999 as well. */
+/* The writer's parser (time_parse_rfc3339_ms, shared/time_util.c) decides what a
+ * date-time is, so the API never accepts a due_at the writer's command decoder would send
+ * to the DLQ. The range check after the offset keeps the normalised UTC text within years
+ * 0001-9999 as well. */
 int task_parse_rfc3339(const char *text, int64_t *unix_ms) {
     long long ms;
-    if (task_time_parse(text, &ms) != 0 || ms < RFC3339_MIN_MS || ms >= RFC3339_END_MS)
+    if (time_parse_rfc3339_ms(text, &ms) != 0 || ms < TIME_YEAR_1_UNIX_MS ||
+        ms >= TIME_YEAR_10000_UNIX_MS)
         return -1;
     *unix_ms = (int64_t)ms;
     return 0;
@@ -105,14 +97,8 @@ static json_t *check_title(const json_t *v, json_t *errors) {
         add_error(errors, "title", "must be a string");
         return NULL;
     }
-    text_facts f = scan_text(json_string_value(v));
-    const char *why = NULL;
-    if (f.chars == 0 || f.chars > TASK_TITLE_MAX)
-        why = "must be 1 to 200 characters long";
-    else if (f.all_space)
-        why = "must not be only whitespace";
-    else if (f.any_control)
-        why = "must not contain control characters";
+    const char *why =
+        one_line_problem(json_string_value(v), TASK_TITLE_MAX, "must be 1 to 200 characters long");
     if (why != NULL) {
         add_error(errors, "title", why);
         return NULL;
@@ -172,14 +158,8 @@ static bool check_tag(const json_t *tags, size_t i, json_t *errors) {
         add_error(errors, field, "must be a string");
         return false;
     }
-    text_facts f = scan_text(json_string_value(t));
-    const char *why = NULL;
-    if (f.chars == 0 || f.chars > TASK_TAG_MAX)
-        why = "must be 1 to 50 characters long";
-    else if (f.all_space)
-        why = "must not be only whitespace";
-    else if (f.any_control)
-        why = "must not contain control characters";
+    const char *why =
+        one_line_problem(json_string_value(t), TASK_TAG_MAX, "must be 1 to 50 characters long");
     for (size_t j = 0; why == NULL && j < i; j++) {
         if (json_equal(json_array_get(tags, j), (json_t *)t))
             why = "repeats an earlier tag";

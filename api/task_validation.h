@@ -29,9 +29,9 @@
 #include <stdint.h>
 
 /* Parses an RFC 3339 date-time with offset into epoch milliseconds (UTC) by the writer's
- * rules (task_time_parse: no leap seconds, fraction rounded to milliseconds as Postgres
- * would). 0 when valid, -1 otherwise; years 0001-9999 before and after the offset
- * is applied. */
+ * rules (time_parse_rfc3339_ms: no leap seconds, fraction rounded to milliseconds as
+ * Postgres would). 0 when valid, -1 otherwise; years 0001-9999 before and after the
+ * offset is applied. */
 int task_parse_rfc3339(const char *text, int64_t *unix_ms);
 
 /* Validates a create body (an object). Returns the number of errors appended to errors;

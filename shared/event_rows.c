@@ -14,6 +14,7 @@
 #include "shared/strbuf.h"
 #include "shared/task_model.h"
 #include "shared/uuid7.h"
+#include "shared/time_util.h"
 
 const char *event_str(const json_scan_field *f, bool (*check)(const char *)) {
     if (f->type != JSON_SCAN_STRING || (check != NULL && !check(f->str))) {
@@ -33,7 +34,7 @@ event_col event_col_str(const char *s) {
 }
 
 bool event_is_time(const char *s) {
-    return task_time_parse(s, NULL) == 0;
+    return time_parse_rfc3339_ms(s, NULL) == 0;
 }
 
 /* The batch being built. */

@@ -5,12 +5,15 @@
  * Owns: a recursive-descent reader of RFC 8259 (depth bounded by JSON_SCAN_MAX_DEPTH, so
  * the recursion is too) and the decoding of wanted strings. Rules: every byte of the input
  * is checked whether wanted or not; a key is compared with the wanted keys of its object
- * only (decoded into a small buffer first; a longer key cannot be a wanted one).
+ * only (decoded into a small buffer first; a longer key cannot be a wanted one). Raw
+ * UTF-8 in strings is checked, and escapes encoded, by shared/utf8.h.
  */
 #include "shared/json_scan.h"
 
 #include <stdint.h>
 #include <string.h>
+
+#include "shared/utf8.h"
 
 #define KEY_MAX 64
 
@@ -76,59 +79,6 @@ static void put(char *dst, size_t cap, size_t *n, bool *fits, const void *src, s
     }
     memcpy(dst + *n, src, len);
     *n += len;
-}
-
-static size_t utf8_encode(uint32_t cp, unsigned char *b) {
-    if (cp < 0x80) {
-        b[0] = (unsigned char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        b[0] = (unsigned char)(0xC0 | (cp >> 6));
-        b[1] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        b[0] = (unsigned char)(0xE0 | (cp >> 12));
-        b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        b[2] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    b[0] = (unsigned char)(0xF0 | (cp >> 18));
-    b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-    b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-    b[3] = (unsigned char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-/* The length of the well-formed UTF-8 sequence at s[0..avail) that starts with a byte
- * >= 0x80, or 0 when it is not one. */
-static size_t utf8_len(const unsigned char *s, size_t avail) {
-    unsigned char c = s[0];
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF; /* bounds of the second byte */
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        lo = c == 0xE0 ? 0xA0 : 0x80;
-        hi = c == 0xED ? 0x9F : 0xBF; /* no UTF-16 surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        lo = c == 0xF0 ? 0x90 : 0x80;
-        hi = c == 0xF4 ? 0x8F : 0xBF; /* nothing past U+10FFFF */
-    } else {
-        return 0;
-    }
-    if (avail < n || s[1] < lo || s[1] > hi) {
-        return 0;
-    }
-    for (size_t i = 2; i < n; i++) {
-        if (s[i] < 0x80 || s[i] > 0xBF) {
-            return 0;
-        }
-    }
-    return n;
 }
 
 /* An escape after the backslash; the code point it stands for into *cp. */
@@ -213,7 +163,8 @@ static int read_string(scanner *sc, char *dst, size_t cap, size_t *n, bool *fits
             return -1;
         }
         if (c >= 0x80) {
-            size_t k = utf8_len(sc->s + sc->pos, sc->len - sc->pos);
+            uint32_t cp;
+            size_t k = utf8_decode((const char *)sc->s + sc->pos, sc->len - sc->pos, &cp);
             if (k == 0) {
                 return -1;
             }
@@ -226,7 +177,7 @@ static int read_string(scanner *sc, char *dst, size_t cap, size_t *n, bool *fits
         if (read_escape(sc, &cp) != 0) {
             return -1;
         }
-        unsigned char b[4];
+        char b[4];
         put(dst, cap, n, fits, b, utf8_encode(cp, b));
     }
 }

@@ -24,6 +24,7 @@
 
 #include "shared/task_model.h"
 #include "shared/time_util.h"
+#include "shared/utf8.h"
 
 /* A full task is at most ~50 KB of UTF-8; anything far larger is not a command. */
 #define TASK_COMMAND_MAX_BYTES (256 * 1024)
@@ -155,7 +156,7 @@ static int get_envelope(const json_t *o, task_command *cmd, decode_err *e) {
     if (issued == NULL) {
         return fail(e, "issued_at: missing");
     }
-    if (task_time_parse(issued, &cmd->issued_at_ms) != 0) {
+    if (time_parse_rfc3339_ms(issued, &cmd->issued_at_ms) != 0) {
         return fail(e, "issued_at: must be an RFC 3339 date-time");
     }
     json_t *rid = json_object_get(o, "request_id");
@@ -174,7 +175,7 @@ static int check_text(const json_t *v, const char *obj, const char *name, size_t
     if (s == NULL) {
         return fail(e, "%s.%s: must be a string", obj, name);
     }
-    size_t n = task_text_length(s);
+    size_t n = utf8_chars(s);
     if (n < min || n > max) {
         return fail(e, "%s.%s: must be %zu to %zu characters", obj, name, min, max);
     }
@@ -221,7 +222,7 @@ static int check_field(const char *obj, const char *key, const json_t *v, decode
         return check_enum(v, obj, key, task_priority_valid, e);
     }
     if (strcmp(key, "due_at") == 0) {
-        if (json_is_null(v) || task_time_parse(json_string_value(v), NULL) == 0) {
+        if (json_is_null(v) || time_parse_rfc3339_ms(json_string_value(v), NULL) == 0) {
             return 0;
         }
         return fail(e, "%s.due_at: must be an RFC 3339 date-time or null", obj);

@@ -1,15 +1,15 @@
 /*
  * task_model.c: a task, its JSON form and its Postgres row.
  *
- * Owns: the mapping from a TASK_SELECT_COLUMNS row to the task JSON, the enumerations,
- * and RFC 3339 parsing. Rules: keys are set in one fixed order (id, title, description,
- * status, priority, due_at, tags, created_at, updated_at, completed_at, version), so the
- * same task always serialises to the same text in the API, the cache and the events;
- * absent times are JSON null, present ones millisecond RFC 3339 UTC (shared/time_util.h).
+ * Owns: the mapping from a TASK_SELECT_COLUMNS row to the task JSON, and the enumerations.
+ * Rules: keys are set in one fixed order (id, title, description, status, priority,
+ * due_at, tags, created_at, updated_at, completed_at, version), so the same task always
+ * serialises to the same text in the API, the cache and the events; absent times are JSON
+ * null, present ones millisecond RFC 3339 UTC (shared/time_util.h, which also parses
+ * them).
  */
 #include "shared/task_model.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,17 +45,6 @@ bool task_priority_valid(const char *s) {
 long long task_json_version(const json_t *task) {
     json_t *v = json_object_get(task, "version");
     return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
-}
-
-size_t task_text_length(const char *utf8) {
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)utf8; p != NULL && *p; p++) {
-        /* Continuation bytes (10xxxxxx) do not start a code point. */
-        if ((*p & 0xC0) != 0x80) {
-            n++;
-        }
-    }
-    return n;
 }
 
 /* Parses a decimal integer column; false when it is not one. */
@@ -162,129 +151,4 @@ json_t *task_from_row(const PGresult *res, int row, char *owner_out) {
         memcpy(owner_out, owner, n + 1);
     }
     return task;
-}
-
-/* ---- RFC 3339 ---- */
-
-/* Reads exactly n digits at *p into *out and advances; false when they are not digits. */
-static bool digits(const char **p, int n, int *out) {
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)(*p)[i])) {
-            return false;
-        }
-        v = v * 10 + ((*p)[i] - '0');
-    }
-    *p += n;
-    *out = v;
-    return true;
-}
-
-static bool expect(const char **p, char c) {
-    if (**p != c) {
-        return false;
-    }
-    (*p)++;
-    return true;
-}
-
-static int days_in_month(int y, int m) {
-    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : days[m - 1];
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
-static long long days_from_civil(int y, int m, int d) {
-    y -= m <= 2;
-    long long era = (y >= 0 ? y : y - 399) / 400;
-    long long yoe = y - era * 400;
-    long long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    long long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-/* The fraction after '.', in microseconds rounded at the seventh digit (as Postgres
- * stores it); at least one and at most nine digits. May return 1000000. */
-static bool fraction_us(const char **p, long long *us) {
-    int n = 0;
-    long long v = 0;
-    int seventh = 0;
-    while (isdigit((unsigned char)**p)) {
-        if (n < 6) {
-            v = v * 10 + (**p - '0');
-        } else if (n == 6) {
-            seventh = **p - '0';
-        }
-        n++;
-        (*p)++;
-    }
-    if (n == 0 || n > 9) {
-        return false;
-    }
-    for (int i = n; i < 6; i++) {
-        v *= 10;
-    }
-    *us = v + (seventh >= 5 ? 1 : 0);
-    return true;
-}
-
-/* "Z" or "+hh:mm"/"-hh:mm" as seconds east of UTC. */
-static bool offset_seconds(const char **p, int *secs) {
-    if (**p == 'Z' || **p == 'z') {
-        (*p)++;
-        *secs = 0;
-        return true;
-    }
-    int sign = **p == '+' ? 1 : **p == '-' ? -1 : 0;
-    int oh, om;
-    if (sign == 0) {
-        return false;
-    }
-    (*p)++;
-    if (!digits(p, 2, &oh) || !expect(p, ':') || !digits(p, 2, &om) || oh > 23 || om > 59) {
-        return false;
-    }
-    *secs = sign * (oh * 3600 + om * 60);
-    return true;
-}
-
-int task_time_parse(const char *text, long long *unix_ms_out) {
-    if (text == NULL) {
-        return -1;
-    }
-    const char *p = text;
-    int y, mo, d, h, mi, s, off = 0;
-    long long us = 0;
-    if (!digits(&p, 4, &y) || !expect(&p, '-') || !digits(&p, 2, &mo) || !expect(&p, '-') ||
-        !digits(&p, 2, &d) || (*p != 'T' && *p != 't')) {
-        return -1;
-    }
-    p++;
-    if (!digits(&p, 2, &h) || !expect(&p, ':') || !digits(&p, 2, &mi) || !expect(&p, ':') ||
-        !digits(&p, 2, &s)) {
-        return -1;
-    }
-    if (*p == '.') {
-        p++;
-        if (!fraction_us(&p, &us)) {
-            return -1;
-        }
-    }
-    if (!offset_seconds(&p, &off) || *p != '\0') {
-        return -1;
-    }
-    /* Leap seconds (:60) are refused: Postgres and most clients cannot represent them. */
-    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 ||
-        s > 59) {
-        return -1;
-    }
-    long long secs = days_from_civil(y, mo, d) * 86400LL + h * 3600LL + mi * 60LL + s - off;
-    long long total_us = secs * 1000000LL + us;
-    /* Half away from zero, like Postgres' numeric-to-bigint cast in TASK_SELECT_COLUMNS. */
-    long long ms = total_us >= 0 ? (total_us + 500) / 1000 : -((-total_us + 500) / 1000);
-    if (unix_ms_out != NULL) {
-        *unix_ms_out = ms;
-    }
-    return 0;
 }

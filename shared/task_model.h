@@ -23,11 +23,11 @@
 
 /* The column list, in order, for SELECT and RETURNING. Timestamps come back as
  * epoch milliseconds (bigint) so no text parsing of Postgres dates is needed. */
-#define TASK_SELECT_COLUMNS                                                                \
-    "id, owner_id, title, description, status, priority, "                                 \
-    "(extract(epoch from due_at) * 1000)::bigint, array_to_json(tags)::text, "             \
-    "(extract(epoch from created_at) * 1000)::bigint, "                                    \
-    "(extract(epoch from updated_at) * 1000)::bigint, "                                    \
+#define TASK_SELECT_COLUMNS                                                                        \
+    "id, owner_id, title, description, status, priority, "                                         \
+    "(extract(epoch from due_at) * 1000)::bigint, array_to_json(tags)::text, "                     \
+    "(extract(epoch from created_at) * 1000)::bigint, "                                            \
+    "(extract(epoch from updated_at) * 1000)::bigint, "                                            \
     "(extract(epoch from completed_at) * 1000)::bigint, version"
 
 /* The task JSON (new reference) from row of a result selected with TASK_SELECT_COLUMNS,
@@ -40,16 +40,5 @@ bool task_priority_valid(const char *s);
 
 /* The version of a task JSON (-1 when missing). */
 long long task_json_version(const json_t *task);
-
-/* Parses an RFC 3339 date-time ("2026-11-22T10:00:00Z", "...T10:00:00.5+02:00"; 'T' and
- * an offset required, fraction optional, years 0001-9999) into Unix milliseconds,
- * rounded as Postgres rounds (to the microsecond, then half away from zero to the
- * millisecond), so it equals what TASK_SELECT_COLUMNS returns for that time once stored.
- * 0, or -1 when text is not one. Added by the writer: the command decoder validates
- * due_at and issued_at with it, so Postgres never sees a bad time. */
-int task_time_parse(const char *text, long long *unix_ms_out);
-
-/* Number of Unicode code points in a valid UTF-8 string (what char_length counts). */
-size_t task_text_length(const char *utf8);
 
 #endif

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "api/account_validation.h"
+#include "shared/utf8.h"
 
 static json_t *parse(const char *text) {
     json_error_t err;
@@ -118,7 +119,7 @@ static void password_counts_code_points(void **state) {
     long_pw[1025] = '\0';
     assert_non_null(account_check_password(long_pw));
     assert_non_null(account_check_password(NULL));
-    assert_int_equal(account_utf8_chars("a€😀"), 3);
+    assert_int_equal(utf8_chars("a€😀"), 3);
 }
 
 static void display_name_rules(void **state) {
@@ -145,7 +146,7 @@ static void display_name_rules(void **state) {
     }
     name[n] = '\0';
     assert_null(account_normalize_display_name(name, out, sizeof out));
-    assert_int_equal(account_utf8_chars(out), 100);
+    assert_int_equal(utf8_chars(out), 100);
 }
 
 static void default_display_name_is_the_local_part(void **state) {

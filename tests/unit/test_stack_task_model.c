@@ -5,7 +5,7 @@
  * (idempotent), then works inside one transaction that is rolled back, so it leaves
  * nothing behind: a full task and a minimal one map to the exact JSON the API, cache and
  * events share; generated columns and the done/completed_at rule hold; times stored from
- * RFC 3339 text come back as task_time_parse computes them (the API's "task as it will
+ * RFC 3339 text come back as time_parse_rfc3339_ms computes them (the API's "task as it will
  * be" matches the writer's); malformed rows map to NULL.
  */
 #include <setjmp.h>
@@ -145,7 +145,7 @@ static void test_schema_checks(void **state) {
                       "', '0190f5a0-0000-7000-8000-00000000ffff', 'no such owner')");
 }
 
-/* Times written as RFC 3339 text come back as task_time_parse says. */
+/* Times written as RFC 3339 text come back as time_parse_rfc3339_ms says. */
 static void test_times_agree_with_parser(void **state) {
     stack_pg *f = *state;
     static const char *const times[] = {
@@ -163,7 +163,7 @@ static void test_times_agree_with_parser(void **state) {
         long long want = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         PQclear(res);
         long long got = 0;
-        assert_int_equal(task_time_parse(times[i], &got), 0);
+        assert_int_equal(time_parse_rfc3339_ms(times[i], &got), 0);
         if (got != want) {
             fail_msg("%s: parser %lld, postgres %lld", times[i], got, want);
         }

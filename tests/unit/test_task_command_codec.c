@@ -1,6 +1,6 @@
 /*
  * test_task_command_codec.c: the task-commands wire form (shared/task_command_codec.c) and the
- * RFC 3339 parser it relies on (task_time_parse in shared/task_model.c).
+ * RFC 3339 parser it relies on (time_parse_rfc3339_ms in shared/time_util.c).
  *
  * Covers: encode/decode round trips of each type, every missing or invalid field refused
  * with a reason naming it, unknown types, duplicate keys, oversize and garbage input,
@@ -19,6 +19,8 @@
 
 #include "shared/task_command_codec.h"
 #include "shared/task_model.h"
+#include "shared/time_util.h"
+#include "shared/utf8.h"
 
 #define CID "0190f5a0-0000-7000-8000-000000000001"
 #define UID "0190f5a0-0000-7000-8000-0000000000aa"
@@ -279,7 +281,7 @@ static void test_limits_in_code_points(void **state) {
     expect_field("tags", json, false);
     free(json);
     free(tags);
-    assert_int_equal(task_text_length("h\xc3\xa9llo \xf0\x9f\x98\x80"), 7);
+    assert_int_equal(utf8_chars("h\xc3\xa9llo \xf0\x9f\x98\x80"), 7);
 }
 
 static void test_garbage(void **state) {
@@ -338,28 +340,28 @@ static void test_ids_lower_cased(void **state) {
 static void test_time_parse(void **state) {
     (void)state;
     long long ms = 0;
-    assert_int_equal(task_time_parse("1970-01-01T00:00:00Z", &ms), 0);
+    assert_int_equal(time_parse_rfc3339_ms("1970-01-01T00:00:00Z", &ms), 0);
     assert_int_equal(ms, 0);
-    assert_int_equal(task_time_parse("2026-11-22T10:00:00.123Z", &ms), 0);
+    assert_int_equal(time_parse_rfc3339_ms("2026-11-22T10:00:00.123Z", &ms), 0);
     assert_int_equal(ms, 1795341600123LL);
-    assert_int_equal(task_time_parse("2026-11-22T12:00:00.123456+02:00", &ms), 0);
+    assert_int_equal(time_parse_rfc3339_ms("2026-11-22T12:00:00.123456+02:00", &ms), 0);
     assert_int_equal(ms, 1795341600123LL);
-    assert_int_equal(task_time_parse("2026-11-22t05:30:00.5-04:30", &ms), 0);
+    assert_int_equal(time_parse_rfc3339_ms("2026-11-22t05:30:00.5-04:30", &ms), 0);
     assert_int_equal(ms, 1795341600500LL);
-    assert_int_equal(task_time_parse("2024-02-29T00:00:00Z", &ms), 0);
-    assert_int_equal(task_time_parse("1969-12-31T23:59:59.500Z", &ms), 0);
+    assert_int_equal(time_parse_rfc3339_ms("2024-02-29T00:00:00Z", &ms), 0);
+    assert_int_equal(time_parse_rfc3339_ms("1969-12-31T23:59:59.500Z", &ms), 0);
     assert_int_equal(ms, -500);
     /* Rounded like Postgres: to the microsecond, then half away from zero. */
-    assert_int_equal(task_time_parse("2026-11-22T10:00:00.1235Z", &ms), 0);
+    assert_int_equal(time_parse_rfc3339_ms("2026-11-22T10:00:00.1235Z", &ms), 0);
     assert_int_equal(ms, 1795341600124LL);
     /* .1234999 is stored as .123500, which rounds up. */
-    assert_int_equal(task_time_parse("2026-11-22T10:00:00.1234999Z", &ms), 0);
+    assert_int_equal(time_parse_rfc3339_ms("2026-11-22T10:00:00.1234999Z", &ms), 0);
     assert_int_equal(ms, 1795341600124LL);
-    assert_int_equal(task_time_parse("2026-11-22T10:00:00.1234994Z", &ms), 0);
+    assert_int_equal(time_parse_rfc3339_ms("2026-11-22T10:00:00.1234994Z", &ms), 0);
     assert_int_equal(ms, 1795341600123LL);
-    assert_int_equal(task_time_parse("2026-11-22T09:59:59.9999996Z", &ms), 0);
+    assert_int_equal(time_parse_rfc3339_ms("2026-11-22T09:59:59.9999996Z", &ms), 0);
     assert_int_equal(ms, 1795341600000LL);
-    assert_int_equal(task_time_parse("1969-12-31T23:59:59.9995Z", &ms), 0);
+    assert_int_equal(time_parse_rfc3339_ms("1969-12-31T23:59:59.9995Z", &ms), 0);
     assert_int_equal(ms, -1);
     static const char *const bad[] = {
         "",
@@ -382,11 +384,11 @@ static void test_time_parse(void **state) {
         "+2026-11-22T10:00:00Z",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        if (task_time_parse(bad[i], &ms) == 0) {
+        if (time_parse_rfc3339_ms(bad[i], &ms) == 0) {
             fail_msg("accepted %s", bad[i]);
         }
     }
-    assert_int_equal(task_time_parse(NULL, &ms), -1);
+    assert_int_equal(time_parse_rfc3339_ms(NULL, &ms), -1);
 }
 
 static void test_enums(void **state) {

@@ -20,7 +20,7 @@
 #include "shared/log.h"
 #include "shared/pg_array.h"
 #include "shared/strbuf.h"
-#include "shared/task_model.h"
+#include "shared/time_util.h"
 #include "shared/uuid7.h"
 #include "workers/webhooks/webhooks_sender.h"
 
@@ -89,7 +89,7 @@ static int parse_event(const kafka_record *r, task_event *ev) {
     /* time goes to Postgres as timestamptz: one it cannot read would fail the batch
      * forever and stop the partition, so such a record is skipped like any malformed one. */
     if (ev->id == NULL || !uuid_is_valid(ev->id) || ev->type == NULL || ev->time == NULL ||
-        strncmp(ev->type, "taskbus.task.", 13) != 0 || task_time_parse(ev->time, NULL) != 0) {
+        strncmp(ev->type, "taskbus.task.", 13) != 0 || time_parse_rfc3339_ms(ev->time, NULL) != 0) {
         return -1;
     }
     return 0;
