@@ -17,7 +17,7 @@
 #define TASKBUS_API_COMMAND_REPORT_H
 
 #include "api/http_context.h"
-#include "api/task_commands.h"
+#include "api/command_send.h"
 
 /* APPLIED / REJECTED when reportable, PENDING, UNKNOWN (no such command), UNAVAILABLE. */
 command_state command_report(const api_app *app, const char *user_id, const char *command_id,

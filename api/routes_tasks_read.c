@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/conditional.h"
+#include "api/if_match.h"
 #include "api/near_cache.h"
 #include "api/routes.h"
 #include "api/task_list_cache.h"

@@ -19,11 +19,11 @@
 #include <strings.h>
 
 #include "api/command_report.h"
-#include "api/conditional.h"
+#include "api/if_match.h"
 #include "api/idempotency.h"
 #include "api/request_body.h"
 #include "api/routes.h"
-#include "api/task_commands.h"
+#include "api/command_send.h"
 #include "api/task_store.h"
 #include "api/task_validation.h"
 #include "shared/log.h"

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "api/conditional.h"
+#include "api/if_match.h"
 
 static void plain_wait(void **state) {
     (void)state;

@@ -1,5 +1,5 @@
 /*
- * conditional.c: If-Match, ETag and Prefer: wait (see conditional.h).
+ * if_match.c: If-Match, ETag and Prefer: wait (see if_match.h; split next).
  *
  * Owns: the grammars of RFC 9110 §8.8.3 (entity-tag lists, "*") and RFC 7240 §2
  * (preferences). Rules: lists are comma-separated with optional whitespace and may hold
@@ -7,7 +7,7 @@
  * does not fit the grammar makes the whole value malformed, which matches nothing. Commas
  * inside quoted strings do not split a Prefer list.
  */
-#include "api/conditional.h"
+#include "api/if_match.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * task_commands.h: sending a task command to Kafka and following what became of it.
+ * command_send.h: sending a task command to Kafka and following what became of it.
  *
  * Owns: the API's side of docs/decisions.md "Tasks (issue 3)" Flow step 1 and "API
  * answers": produce a command (key: the user id; header request_id) and wait for Kafka's
@@ -18,8 +18,8 @@
  * must never hide it. Every lookup is by (user id, command id), so another user's command is
  * invisible.
  */
-#ifndef TASKBUS_API_TASK_COMMANDS_H
-#define TASKBUS_API_TASK_COMMANDS_H
+#ifndef TASKBUS_API_COMMAND_SEND_H
+#define TASKBUS_API_COMMAND_SEND_H
 
 #include <jansson.h>
 #include <stddef.h>

@@ -1,6 +1,6 @@
 /*
- * fuzz_conditional.c: libFuzzer target for the request headers that steer a task write
- * (api/conditional.c): If-Match / If-None-Match entity-tag lists and Prefer: wait.
+ * fuzz_if_match_prefer.c: libFuzzer target for the request headers that steer a task write
+ * (api/if_match.c): If-Match / If-None-Match entity-tag lists and Prefer: wait.
  *
  * Input: line 1 an If-Match value, line 2 a Prefer value. The task's current version is
  * the first decimal number in line 1 (so a seed like "\"7\"" meets version 7), else 7.
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/conditional.h"
+#include "api/if_match.h"
 #include "fuzz_util.h"
 
 static long long version_in(const char *text) {

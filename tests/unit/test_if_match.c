@@ -1,5 +1,5 @@
 /*
- * test_conditional.c: ETag and If-Match (api/conditional.c).
+ * test_if_match.c: ETag and If-Match (api/if_match.c).
  *
  * Owns: RFC 9110's rules as the write routes apply them: a task's tag is its version as a
  * strong tag; If-Match matches by strong comparison (weak tags never match), "*" matches
@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "api/conditional.h"
+#include "api/if_match.h"
 
 static void etag_is_the_quoted_version(void **state) {
     (void)state;

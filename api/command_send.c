@@ -1,5 +1,5 @@
 /*
- * task_commands.c: producing task commands and reading their outcome (see task_commands.h).
+ * command_send.c: producing task commands and reading their outcome (see command_send.h).
  *
  * Owns: the Kafka send of a command with its latency metric, the Redis pending marker,
  * the reads of the marker and of the commands row, the Prefer: wait poller, and reading
@@ -7,7 +7,7 @@
  * by (user id, command id) only; an unreadable marker counts as "Redis cannot answer"
  * (so the poller asks Postgres) rather than as an answer.
  */
-#include "api/task_commands.h"
+#include "api/command_send.h"
 
 #include <errno.h>
 #include <stdio.h>

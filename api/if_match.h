@@ -1,5 +1,5 @@
 /*
- * conditional.h: the request headers that steer a task write: If-Match (RFC 9110 §13.1.1)
+ * if_match.h: the request headers that steer a task write: If-Match (RFC 9110 §13.1.1)
  * and Prefer: wait (RFC 7240), and the ETag a task answer carries.
  *
  * Owns: parsing those header values. Rules: pure functions over header text, no I/O. A
@@ -9,8 +9,8 @@
  * rather than applied under a guard nobody can read). Prefer: only the first "wait"
  * preference counts (RFC 7240 §2); other preferences are ignored.
  */
-#ifndef TASKBUS_API_CONDITIONAL_H
-#define TASKBUS_API_CONDITIONAL_H
+#ifndef TASKBUS_API_IF_MATCH_H
+#define TASKBUS_API_IF_MATCH_H
 
 #include <stdbool.h>
 #include <stddef.h>
