@@ -1,5 +1,5 @@
 /*
- * routes_insights.c: GET /api/v1/analytics/daily and GET /api/v1/activity
+ * routes_activity.c: GET /api/v1/analytics/daily and GET /api/v1/activity
  * (ROUTES_INSIGHTS), the read side of the two task-events consumers (consumers/).
  *
  * Owns: the answers of docs/decisions.md "Analytics and activity". Rules:
