@@ -2,8 +2,8 @@
  * command_report.c: what became of a task command, reported decided only when it is safe
  * (command_report.h).
  *
- * Rules: every path that answers APPLIED checks the acknowledgements first; a Redis
- * failure while checking them is "pending", never a guess.
+ * Rules: APPLIED is answered only on one of the three grounds command_report.h lists; a
+ * Redis failure while checking acknowledgements is "pending", never a guess.
  */
 #include "api/command_report.h"
 
