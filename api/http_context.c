@@ -162,3 +162,24 @@ void api_respond_field_errors(api_request_ctx *ctx, json_t *errors) {
     json_decref(errors);
     api_respond_problem(ctx, problem);
 }
+
+int api_field_error_add(json_t *errors, const char *field, const char *message) {
+    json_t *e = json_pack("{s:s,s:s}", "field", field, "message", message);
+    if (e == NULL)
+        e = json_pack("{s:s,s:s}", "field", "query", "message", message);
+    return e != NULL && json_array_append_new(errors, e) == 0 ? 0 : -1;
+}
+
+bool api_respond_if_field_errors(api_request_ctx *ctx, json_t *errors, bool failed) {
+    if (errors == NULL || failed) {
+        json_decref(errors);
+        api_respond_error(ctx, 500, "internal-error", NULL);
+        return true;
+    }
+    if (json_array_size(errors) > 0) {
+        api_respond_field_errors(ctx, errors);
+        return true;
+    }
+    json_decref(errors);
+    return false;
+}

@@ -83,6 +83,14 @@ void api_respond_problem(api_request_ctx *ctx, json_t *problem);
 void api_respond_error(api_request_ctx *ctx, int status, const char *slug, const char *detail);
 /* 422 validation-error listing errors (stolen): an array of {field, message}. */
 void api_respond_field_errors(api_request_ctx *ctx, json_t *errors);
+/* Appends {field, message} to errors: 0, or -1 when out of memory. A field name jansson
+ * refuses (not UTF-8, e.g. from a raw query string) is listed as "query". */
+int api_field_error_add(json_t *errors, const char *field, const char *message);
+/* Ends a check that filled errors (NULL: the array could not be made): true when the
+ * request was answered, with 500 when errors is NULL or failed is set (out of memory
+ * while checking), else 422 listing them when there are any (errors stolen either way);
+ * false when there are none (errors freed) and the caller goes on. */
+bool api_respond_if_field_errors(api_request_ctx *ctx, json_t *errors, bool failed);
 /* Answers with no body (204, or a status with an empty body). */
 void api_respond_empty(api_request_ctx *ctx, int status);
 /* Adds a response header (copied). */

@@ -87,15 +87,14 @@ static int insert_in_txn(pg_conn *conn, const char *report_id, const char *user_
     return rc;
 }
 
-report_store_result report_store_create(pg_pool *pg, const char *report_id, const char *user_id,
-                                        const char *format, const json_t *filters,
-                                        const char *request_id, json_t **out, char *err,
-                                        size_t errlen) {
+store_result report_store_create(pg_pool *pg, const char *report_id, const char *user_id,
+                                 const char *format, const json_t *filters, const char *request_id,
+                                 json_t **out, char *err, size_t errlen) {
     *out = NULL;
     char *filters_text = json_dumps(filters, JSON_COMPACT);
     if (filters_text == NULL) {
         errbuf_setf(err, errlen, "out of memory");
-        return REPORT_STORE_UNAVAILABLE;
+        return STORE_UNAVAILABLE;
     }
     pg_conn *conn = pg_pool_acquire(pg, STORE_PG_ACQUIRE_MS, err, errlen);
     int rc = -1;
@@ -114,9 +113,7 @@ report_store_result report_store_create(pg_pool *pg, const char *report_id, cons
         json_decref(*out);
         *out = NULL;
     }
-    return rc == 0    ? REPORT_STORE_FOUND
-           : rc == -2 ? REPORT_STORE_OWNER_GONE
-                      : REPORT_STORE_UNAVAILABLE;
+    return rc == 0 ? STORE_FOUND : rc == -2 ? STORE_OWNER_GONE : STORE_UNAVAILABLE;
 }
 
 /* Runs stmt on a pooled connection. The result, or NULL when Postgres is unavailable. */
@@ -139,31 +136,31 @@ static PGresult *query(pg_pool *pg, const pg_stmt *stmt, const char *const *valu
     return res;
 }
 
-report_store_result report_store_get(pg_pool *pg, const char *report_id, const char *user_id,
-                                     json_t **out) {
+store_result report_store_get(pg_pool *pg, const char *report_id, const char *user_id,
+                              json_t **out) {
     *out = NULL;
     if (!uuid_is_valid(report_id))
-        return REPORT_STORE_NOT_FOUND;
+        return STORE_NOT_FOUND;
     const char *values[2] = {report_id, user_id};
     PGresult *res = query(pg, &REPORT_GET, values);
     if (res == NULL)
-        return REPORT_STORE_UNAVAILABLE;
-    report_store_result rc = REPORT_STORE_NOT_FOUND;
+        return STORE_UNAVAILABLE;
+    store_result rc = STORE_NOT_FOUND;
     if (PQntuples(res) == 1) {
         *out = doc_from_row(res, 0);
-        rc = *out != NULL ? REPORT_STORE_FOUND : REPORT_STORE_UNAVAILABLE;
+        rc = *out != NULL ? STORE_FOUND : STORE_UNAVAILABLE;
     }
     PQclear(res);
     return rc;
 }
 
-static report_store_result items_from_rows(const PGresult *res, int limit, json_t *items,
-                                           report_position *next) {
+static store_result items_from_rows(const PGresult *res, int limit, json_t *items,
+                                    report_position *next) {
     int rows = PQntuples(res);
     int shown = rows > limit ? limit : rows;
     for (int i = 0; i < shown; i++) {
         if (json_array_append_new(items, doc_from_row(res, i)) != 0)
-            return REPORT_STORE_UNAVAILABLE;
+            return STORE_UNAVAILABLE;
     }
     if (rows > limit && shown > 0) {
         next->present = true;
@@ -171,24 +168,23 @@ static report_store_result items_from_rows(const PGresult *res, int limit, json_
         const char *id = json_string_value(json_object_get(json_array_get(items, shown - 1), "id"));
         snprintf(next->id, sizeof next->id, "%s", id != NULL ? id : "");
     }
-    return REPORT_STORE_FOUND;
+    return STORE_FOUND;
 }
 
-report_store_result report_store_list(pg_pool *pg, const char *user_id, const report_position *pos,
-                                      int limit, json_t **items, report_position *next) {
+store_result report_store_list(pg_pool *pg, const char *user_id, const report_position *pos,
+                               int limit, json_t **items, report_position *next) {
     memset(next, 0, sizeof *next);
     *items = json_array();
     if (*items == NULL)
-        return REPORT_STORE_UNAVAILABLE;
+        return STORE_UNAVAILABLE;
     char us[32], lim[16];
     snprintf(us, sizeof us, "%lld", pos->created_us);
     snprintf(lim, sizeof lim, "%d", limit + 1);
     const char *values[4] = {user_id, pos->present ? us : NULL, pos->present ? pos->id : NULL, lim};
     PGresult *res = query(pg, &REPORT_LIST, values);
-    report_store_result rc =
-        res != NULL ? items_from_rows(res, limit, *items, next) : REPORT_STORE_UNAVAILABLE;
+    store_result rc = res != NULL ? items_from_rows(res, limit, *items, next) : STORE_UNAVAILABLE;
     PQclear(res);
-    if (rc != REPORT_STORE_FOUND) {
+    if (rc != STORE_FOUND) {
         json_decref(*items);
         *items = NULL;
     }

@@ -18,28 +18,21 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "api/store_result.h"
 #include "shared/pg_pool.h"
 #include "shared/uuid7.h"
 
 #define REPORT_REQUESTED_TYPE "taskbus.report.requested"
 
-typedef enum {
-    REPORT_STORE_FOUND = 0,
-    REPORT_STORE_NOT_FOUND,
-    REPORT_STORE_UNAVAILABLE,
-    REPORT_STORE_OWNER_GONE, /* create: the user row is gone (deleted mid-request) */
-} report_store_result;
-
 /* Inserts the queued report and its message. *out: the report document (new reference).
  * FOUND, or UNAVAILABLE / OWNER_GONE with err (nothing was written). */
-report_store_result report_store_create(pg_pool *pg, const char *report_id, const char *user_id,
-                                        const char *format, const json_t *filters,
-                                        const char *request_id, json_t **out, char *err,
-                                        size_t errlen);
+store_result report_store_create(pg_pool *pg, const char *report_id, const char *user_id,
+                                 const char *format, const json_t *filters, const char *request_id,
+                                 json_t **out, char *err, size_t errlen);
 
 /* The user's report document (*out: new reference). */
-report_store_result report_store_get(pg_pool *pg, const char *report_id, const char *user_id,
-                                     json_t **out);
+store_result report_store_get(pg_pool *pg, const char *report_id, const char *user_id,
+                              json_t **out);
 
 /* Where a page of the list starts: after this (created_at, id), newest first. */
 typedef struct report_position {
@@ -50,7 +43,7 @@ typedef struct report_position {
 
 /* Up to limit reports after pos, newest first, as an array (*items: new reference);
  * *next is filled (present) when more follow. FOUND, or UNAVAILABLE. */
-report_store_result report_store_list(pg_pool *pg, const char *user_id, const report_position *pos,
-                                      int limit, json_t **items, report_position *next);
+store_result report_store_list(pg_pool *pg, const char *user_id, const report_position *pos,
+                               int limit, json_t **items, report_position *next);
 
 #endif

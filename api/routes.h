@@ -27,7 +27,9 @@ extern const api_route ROUTES_WEBHOOKS[];
 /* routes_reports.c: POST|GET /api/v1/reports, GET /api/v1/reports/:id,
  * GET /api/v1/reports/:id/download */
 extern const api_route ROUTES_REPORTS[];
-/* routes_insights.c: GET /api/v1/analytics/daily, GET /api/v1/activity */
-extern const api_route ROUTES_INSIGHTS[];
+/* routes_analytics.c: GET /api/v1/analytics/daily */
+extern const api_route ROUTES_ANALYTICS[];
+/* routes_activity.c: GET /api/v1/activity */
+extern const api_route ROUTES_ACTIVITY[];
 
 #endif

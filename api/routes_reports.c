@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "api/auth_sessions.h"
+#include "api/list_query.h"
 #include "api/report_filters.h"
 #include "api/report_store.h"
 #include "api/routes.h"
@@ -40,11 +41,6 @@ static void respond_unavailable(api_request_ctx *ctx) {
                       "the report database is not reachable; try again shortly");
 }
 
-static int add_error(json_t *errors, const char *field, const char *message) {
-    json_t *e = json_pack("{s:s,s:s}", "field", field, "message", message);
-    return e != NULL && json_array_append_new(errors, e) == 0 ? 0 : -1;
-}
-
 /* ------------------------------------------------------------------ create */
 
 /* Checks the body; *format points into it. Appends errors; -1 out of memory. */
@@ -54,11 +50,11 @@ static int check_body(const json_t *body, const char **format, json_t **filters,
     int rc = 0;
     json_object_foreach((json_t *)body, key, value) {
         if (strcmp(key, "format") != 0 && strcmp(key, "filters") != 0)
-            rc |= add_error(errors, key, "is not a field of a report request");
+            rc |= api_field_error_add(errors, key, "is not a field of a report request");
     }
     *format = json_string_value(json_object_get(body, "format"));
     if (*format == NULL || (strcmp(*format, "csv") != 0 && strcmp(*format, "json") != 0))
-        rc |= add_error(errors, "format", "must be \"csv\" or \"json\"");
+        rc |= api_field_error_add(errors, "format", "must be \"csv\" or \"json\"");
     int n = report_filters_parse(json_object_get(body, "filters"), filters, errors);
     return rc != 0 || n < 0 ? -1 : 0;
 }
@@ -67,29 +63,22 @@ static void post_report(api_request_ctx *ctx) {
     json_t *errors = json_array();
     const char *format = NULL;
     json_t *filters = NULL;
-    if (errors == NULL || check_body(ctx->body, &format, &filters, errors) != 0) {
-        json_decref(errors);
+    int checked = errors != NULL ? check_body(ctx->body, &format, &filters, errors) : -1;
+    if (api_respond_if_field_errors(ctx, errors, checked != 0)) {
         json_decref(filters);
-        api_respond_error(ctx, 500, "internal-error", NULL);
         return;
     }
-    if (json_array_size(errors) > 0) {
-        json_decref(filters);
-        api_respond_field_errors(ctx, errors);
-        return;
-    }
-    json_decref(errors);
     char id[UUID_STR_LEN], err[512];
     uuid7_generate(id);
     json_t *doc = NULL;
-    report_store_result rc = report_store_create(ctx->app->pg, id, ctx->user_id, format, filters,
-                                                 ctx->request_id, &doc, err, sizeof err);
+    store_result rc = report_store_create(ctx->app->pg, id, ctx->user_id, format, filters,
+                                          ctx->request_id, &doc, err, sizeof err);
     json_decref(filters);
-    if (rc == REPORT_STORE_OWNER_GONE) {
+    if (rc == STORE_OWNER_GONE) {
         auth_respond_account_gone(ctx); /* deleted while this request ran */
         return;
     }
-    if (rc != REPORT_STORE_FOUND) {
+    if (rc != STORE_FOUND) {
         log_json(LOG_ERROR, "report not stored", json_pack("{s:s}", "error", err));
         respond_unavailable(ctx);
         return;
@@ -105,48 +94,18 @@ static void post_report(api_request_ctx *ctx) {
 
 /* ------------------------------------------------------------------ list */
 
-/* "<microseconds>.<uuid>" into pos; -1 when text is not one. */
-static int parse_cursor(const char *text, report_position *pos) {
+/* "<microseconds>.<uuid>" into the report_position at arg; false when text is not one. */
+static bool parse_cursor(const char *text, void *arg) {
+    report_position *pos = arg;
     char *end = NULL;
     errno = 0;
     long long us = strtoll(text, &end, 10);
     if (errno != 0 || end == text || *end != '.' || !uuid_is_valid(end + 1) || us < 0)
-        return -1;
+        return false;
     pos->present = true;
     pos->created_us = us;
     snprintf(pos->id, sizeof pos->id, "%s", end + 1);
-    return 0;
-}
-
-static int parse_limit(const char *text, int *limit) {
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || v < 1 || v > LIST_LIMIT_MAX)
-        return -1;
-    *limit = (int)v;
-    return 0;
-}
-
-/* Reads limit and cursor from the query; appends errors for anything else. */
-static int parse_list_query(const api_request_ctx *ctx, int *limit, report_position *pos,
-                            json_t *errors) {
-    const struct _u_map *m = ctx->req->map_url;
-    const char **keys = m != NULL ? u_map_enum_keys(m) : NULL;
-    int rc = 0;
-    for (size_t i = 0; keys != NULL && keys[i] != NULL; i++) {
-        const char *v = u_map_get(m, keys[i]);
-        if (strcmp(keys[i], "limit") == 0) {
-            if (v == NULL || parse_limit(v, limit) != 0)
-                rc |= add_error(errors, "limit", "must be an integer from 1 to 100");
-        } else if (strcmp(keys[i], "cursor") == 0) {
-            if (v == NULL || parse_cursor(v, pos) != 0)
-                rc |= add_error(errors, "cursor", "is not a cursor of this list");
-        } else {
-            rc |= add_error(errors, keys[i], "is not a parameter of this list");
-        }
-    }
-    return rc;
+    return true;
 }
 
 static json_t *cursor_text(const report_position *next) {
@@ -161,20 +120,15 @@ static void list_reports(api_request_ctx *ctx) {
     json_t *errors = json_array();
     int limit = LIST_LIMIT_DEFAULT;
     report_position pos = {0};
-    if (errors == NULL || parse_list_query(ctx, &limit, &pos, errors) != 0) {
-        json_decref(errors);
-        api_respond_error(ctx, 500, "internal-error", NULL);
+    int parsed = errors != NULL
+                     ? list_query_parse(ctx, LIST_LIMIT_MAX, &limit, parse_cursor, &pos, errors)
+                     : -1;
+    if (api_respond_if_field_errors(ctx, errors, parsed != 0))
         return;
-    }
-    if (json_array_size(errors) > 0) {
-        api_respond_field_errors(ctx, errors);
-        return;
-    }
-    json_decref(errors);
     json_t *items = NULL;
     report_position next;
     if (report_store_list(ctx->app->pg_read, ctx->user_id, &pos, limit, &items, &next) !=
-        REPORT_STORE_FOUND) {
+        STORE_FOUND) {
         respond_unavailable(ctx);
         return;
     }
@@ -188,13 +142,12 @@ static void list_reports(api_request_ctx *ctx) {
  * just created a report must find it. */
 static json_t *find_report(api_request_ctx *ctx) {
     json_t *doc = NULL;
-    report_store_result rc =
-        report_store_get(ctx->app->pg, ctx->path_params[0], ctx->user_id, &doc);
-    if (rc == REPORT_STORE_UNAVAILABLE)
+    store_result rc = report_store_get(ctx->app->pg, ctx->path_params[0], ctx->user_id, &doc);
+    if (rc == STORE_UNAVAILABLE)
         respond_unavailable(ctx);
-    else if (rc == REPORT_STORE_NOT_FOUND)
+    else if (rc == STORE_NOT_FOUND)
         api_respond_error(ctx, 404, "not-found", "no report with this id");
-    return rc == REPORT_STORE_FOUND ? doc : NULL;
+    return rc == STORE_FOUND ? doc : NULL;
 }
 
 static void get_report(api_request_ctx *ctx) {

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/conditional.h"
+#include "api/if_match.h"
 #include "api/near_cache.h"
 #include "api/routes.h"
 #include "api/task_list_cache.h"
@@ -48,11 +48,11 @@ static void handle_get_task(api_request_ctx *ctx) {
         api_respond_error(ctx, 404, "not-found", "no task with this id");
         return;
     }
-    char etag[CONDITIONAL_ETAG_MAX];
-    conditional_etag(text != NULL ? near_cache_blob_aux(text) : task_json_version(task), etag,
-                     sizeof etag);
+    char etag[IF_MATCH_ETAG_MAX];
+    if_match_etag(text != NULL ? near_cache_blob_aux(text) : task_json_version(task), etag,
+                  sizeof etag);
     api_set_header(ctx, "ETag", etag);
-    if (conditional_etag_list_matches(api_header(ctx, "If-None-Match"), etag, true))
+    if (if_match_etag_list_matches(api_header(ctx, "If-None-Match"), etag, true))
         api_respond_empty(ctx, 304);
     else if (text != NULL)
         api_respond_json_text(ctx, 200, near_cache_blob_data(text), near_cache_blob_len(text));

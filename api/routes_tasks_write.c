@@ -19,11 +19,13 @@
 #include <strings.h>
 
 #include "api/command_report.h"
-#include "api/conditional.h"
+#include "api/command_send.h"
+#include "api/command_wait.h"
 #include "api/idempotency.h"
+#include "api/if_match.h"
+#include "api/prefer.h"
 #include "api/request_body.h"
 #include "api/routes.h"
-#include "api/task_commands.h"
 #include "api/task_store.h"
 #include "api/task_validation.h"
 #include "shared/log.h"
@@ -46,8 +48,8 @@ static void respond_not_found(api_request_ctx *ctx, const char *what) {
 }
 
 static void set_etag(api_request_ctx *ctx, const json_t *task) {
-    char etag[CONDITIONAL_ETAG_MAX];
-    api_set_header(ctx, "ETag", conditional_etag(task_json_version(task), etag, sizeof etag));
+    char etag[IF_MATCH_ETAG_MAX];
+    api_set_header(ctx, "ETag", if_match_etag(task_json_version(task), etag, sizeof etag));
 }
 
 static void set_link(api_request_ctx *ctx, const char *header, const char *base, const char *id) {
@@ -131,7 +133,7 @@ static void submit_and_answer(api_request_ctx *ctx, const task_command *cmd,
         respond_unavailable(ctx, "the change could not be queued and was not accepted; retry");
         return;
     }
-    int wait_s = conditional_prefer_wait(api_header(ctx, "Prefer"));
+    int wait_s = prefer_wait(api_header(ctx, "Prefer"));
     if (wait_s <= 0) {
         respond_accepted(ctx, cmd, predicted);
         return;
@@ -140,7 +142,7 @@ static void submit_and_answer(api_request_ctx *ctx, const task_command *cmd,
     snprintf(applied, sizeof applied, "wait=%d", wait_s);
     api_set_header(ctx, "Preference-Applied", applied);
     command_outcome o = {0};
-    command_state st = command_report_wait(ctx->app, ctx->user_id, cmd->command_id, wait_s, &o);
+    command_state st = command_wait(ctx->app, ctx->user_id, cmd->command_id, wait_s, &o);
     if (st == CMD_APPLIED)
         respond_applied(ctx, cmd, &o, predicted);
     else if (st == CMD_REJECTED)
@@ -282,7 +284,7 @@ static int load_target(api_request_ctx *ctx, json_t **task) {
  * or -2 after answering 412. */
 static long long check_if_match(api_request_ctx *ctx, const json_t *current) {
     long long version = task_json_version(current);
-    switch (conditional_if_match(api_header(ctx, "If-Match"), version)) {
+    switch (if_match_evaluate(api_header(ctx, "If-Match"), version)) {
     case IF_MATCH_ABSENT:
     case IF_MATCH_ANY:
         return -1;

@@ -11,13 +11,13 @@
  * paginated on the delivery id (a UUIDv7, so newest first is id order); its cursor is the
  * last id of the page. A registration whose user was deleted while it ran is 401.
  */
-#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/auth_sessions.h"
+#include "api/list_query.h"
 #include "api/routes.h"
 #include "api/webhook_store.h"
 #include "shared/log.h"
@@ -33,11 +33,6 @@ static const char *const EVENT_TYPES[] = {"taskbus.task.*", "taskbus.task.create
                                           "taskbus.task.updated", "taskbus.task.completed",
                                           "taskbus.task.deleted"};
 
-static int add_error(json_t *errors, const char *field, const char *message) {
-    return json_array_append_new(errors,
-                                 json_pack("{s:s,s:s}", "field", field, "message", message));
-}
-
 static bool known_event_type(const char *t) {
     for (size_t i = 0; i < sizeof EVENT_TYPES / sizeof EVENT_TYPES[0]; i++) {
         if (strcmp(t, EVENT_TYPES[i]) == 0) {
@@ -51,22 +46,23 @@ static bool known_event_type(const char *t) {
 static int check_event_types(const json_t *types, json_t *errors) {
     if (!json_is_array(types) || json_array_size(types) == 0 ||
         json_array_size(types) > EVENT_TYPES_MAX) {
-        return add_error(errors, "event_types",
-                         "must be an array of 1 to 20 event types (\"taskbus.task.*\" or exact "
-                         "types such as \"taskbus.task.created\")");
+        return api_field_error_add(
+            errors, "event_types",
+            "must be an array of 1 to 20 event types (\"taskbus.task.*\" or exact "
+            "types such as \"taskbus.task.created\")");
     }
     size_t i;
     json_t *t;
     json_array_foreach(types, i, t) {
         if (!json_is_string(t) || !known_event_type(json_string_value(t))) {
-            return add_error(
+            return api_field_error_add(
                 errors, "event_types",
                 "each must be taskbus.task.*, taskbus.task.created, "
                 "taskbus.task.updated, taskbus.task.completed or taskbus.task.deleted");
         }
         for (size_t j = 0; j < i; j++) {
             if (json_equal(t, json_array_get(types, j))) {
-                return add_error(errors, "event_types", "must not repeat a type");
+                return api_field_error_add(errors, "event_types", "must not repeat a type");
             }
         }
     }
@@ -77,7 +73,8 @@ static int check_event_types(const json_t *types, json_t *errors) {
  * allow-list itself is broken: a server fault). */
 static int check_url(const api_request_ctx *ctx, const json_t *url, json_t *errors) {
     if (!json_is_string(url)) {
-        return add_error(errors, "url", "is required: the http or https URL to deliver to");
+        return api_field_error_add(errors, "url",
+                                   "is required: the http or https URL to deliver to");
     }
     char err[320];
     ssrf_allow *allow = ssrf_allow_parse(ctx->app->cfg->webhook_allow, err, sizeof err);
@@ -88,38 +85,27 @@ static int check_url(const api_request_ctx *ctx, const json_t *url, json_t *erro
     ssrf_target target;
     ssrf_result rc = ssrf_check_url(json_string_value(url), allow, &target, err, sizeof err);
     ssrf_allow_free(allow);
-    return rc == SSRF_OK ? 0 : add_error(errors, "url", err);
+    return rc == SSRF_OK ? 0 : api_field_error_add(errors, "url", err);
 }
 
 /* Validates the registration body. 0 when valid; 1 after answering. */
 static int validate(api_request_ctx *ctx) {
     json_t *errors = json_array();
-    if (errors == NULL) {
-        api_respond_error(ctx, 500, "internal-error", NULL);
-        return 1;
-    }
+    int rc = errors != NULL ? 0 : -1;
     const char *key;
     json_t *value;
     json_object_foreach(ctx->body, key, value) {
-        if (strcmp(key, "url") != 0 && strcmp(key, "event_types") != 0) {
-            add_error(errors, key, "is not a field of a webhook");
+        if (rc == 0 && strcmp(key, "url") != 0 && strcmp(key, "event_types") != 0) {
+            rc = api_field_error_add(errors, key, "is not a field of a webhook");
         }
     }
-    int rc = check_event_types(json_object_get(ctx->body, "event_types"), errors);
+    if (rc == 0) {
+        rc = check_event_types(json_object_get(ctx->body, "event_types"), errors);
+    }
     if (rc == 0) {
         rc = check_url(ctx, json_object_get(ctx->body, "url"), errors);
     }
-    if (rc != 0) {
-        json_decref(errors);
-        api_respond_error(ctx, 500, "internal-error", NULL);
-        return 1;
-    }
-    if (json_array_size(errors) > 0) {
-        api_respond_field_errors(ctx, errors);
-        return 1;
-    }
-    json_decref(errors);
-    return 0;
+    return api_respond_if_field_errors(ctx, errors, rc != 0) ? 1 : 0;
 }
 
 static void respond_unavailable(api_request_ctx *ctx) {
@@ -140,17 +126,17 @@ static void create_webhook(api_request_ctx *ctx) {
     char id[UUID_STR_LEN], err[256];
     uuid7_generate(id);
     json_t *doc = NULL;
-    webhook_store_result rc = webhook_store_create(
+    store_result rc = webhook_store_create(
         ctx->app->pg, id, ctx->user_id, json_string_value(json_object_get(ctx->body, "url")),
         json_object_get(ctx->body, "event_types"), secret, &doc, err, sizeof err);
-    if (rc == WEBHOOK_STORE_OWNER_GONE) {
+    if (rc == STORE_OWNER_GONE) {
         auth_respond_account_gone(ctx);
-    } else if (rc == WEBHOOK_STORE_LIMIT) {
+    } else if (rc == STORE_LIMIT) {
         json_t *errors = json_array();
-        add_error(errors, "url", "a user may register at most 100 webhooks; delete one first");
+        api_field_error_add(errors, "url",
+                            "a user may register at most 100 webhooks; delete one first");
         api_respond_field_errors(ctx, errors);
-    } else if (rc != WEBHOOK_STORE_FOUND ||
-               json_object_set_new(doc, "secret", json_string(secret))) {
+    } else if (rc != STORE_FOUND || json_object_set_new(doc, "secret", json_string(secret))) {
         json_decref(doc);
         respond_unavailable(ctx);
     } else {
@@ -163,7 +149,7 @@ static void create_webhook(api_request_ctx *ctx) {
 
 static void list_webhooks(api_request_ctx *ctx) {
     json_t *items = NULL;
-    if (webhook_store_list(ctx->app->pg_read, ctx->user_id, &items) != WEBHOOK_STORE_FOUND) {
+    if (webhook_store_list(ctx->app->pg_read, ctx->user_id, &items) != STORE_FOUND) {
         respond_unavailable(ctx);
         return;
     }
@@ -172,79 +158,48 @@ static void list_webhooks(api_request_ctx *ctx) {
 
 static void delete_webhook(api_request_ctx *ctx) {
     const char *id = ctx->path_params[0];
-    webhook_store_result rc = uuid_is_valid(id)
-                                  ? webhook_store_delete(ctx->app->pg, id, ctx->user_id)
-                                  : WEBHOOK_STORE_NOT_FOUND;
-    if (rc == WEBHOOK_STORE_FOUND) {
+    store_result rc =
+        uuid_is_valid(id) ? webhook_store_delete(ctx->app->pg, id, ctx->user_id) : STORE_NOT_FOUND;
+    if (rc == STORE_FOUND) {
         api_respond_empty(ctx, 204);
-    } else if (rc == WEBHOOK_STORE_NOT_FOUND) {
+    } else if (rc == STORE_NOT_FOUND) {
         api_respond_error(ctx, 404, "not-found", "no such webhook");
     } else {
         respond_unavailable(ctx);
     }
 }
 
-static int parse_limit(const char *text, int *limit) {
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || v < 1 || v > DELIVERIES_LIMIT_MAX) {
-        return -1;
+/* A deliveries cursor: the last delivery id of a page, kept as the query's own text. */
+static bool parse_cursor(const char *text, void *arg) {
+    if (!uuid_is_valid(text)) {
+        return false;
     }
-    *limit = (int)v;
-    return 0;
-}
-
-/* Reads limit and cursor; appends errors for anything else. */
-static void parse_log_query(const api_request_ctx *ctx, int *limit, const char **cursor,
-                            json_t *errors) {
-    const struct _u_map *m = ctx->req->map_url;
-    const char **keys = m != NULL ? u_map_enum_keys(m) : NULL;
-    for (size_t i = 0; keys != NULL && keys[i] != NULL; i++) {
-        const char *v = u_map_get(m, keys[i]);
-        if (strcmp(keys[i], "limit") == 0) {
-            if (v == NULL || parse_limit(v, limit) != 0) {
-                add_error(errors, "limit", "must be an integer from 1 to 100");
-            }
-        } else if (strcmp(keys[i], "cursor") == 0) {
-            if (v == NULL || !uuid_is_valid(v)) {
-                add_error(errors, "cursor", "is not a cursor of this list");
-            } else {
-                *cursor = v;
-            }
-        } else {
-            add_error(errors, keys[i], "is not a parameter of this list");
-        }
-    }
+    *(const char **)arg = text;
+    return true;
 }
 
 static void list_deliveries(api_request_ctx *ctx) {
     const char *id = ctx->path_params[0];
-    json_t *errors = json_array();
     int limit = DELIVERIES_LIMIT_DEFAULT;
     const char *cursor = NULL;
-    if (errors == NULL) {
-        api_respond_error(ctx, 500, "internal-error", NULL);
-        return;
-    }
-    parse_log_query(ctx, &limit, &cursor, errors);
     if (!uuid_is_valid(id)) {
-        json_decref(errors);
         api_respond_error(ctx, 404, "not-found", "no such webhook");
         return;
     }
-    if (json_array_size(errors) > 0) {
-        api_respond_field_errors(ctx, errors);
+    json_t *errors = json_array();
+    int parsed = errors != NULL ? list_query_parse(ctx, DELIVERIES_LIMIT_MAX, &limit, parse_cursor,
+                                                   &cursor, errors)
+                                : -1;
+    if (api_respond_if_field_errors(ctx, errors, parsed != 0)) {
         return;
     }
-    json_decref(errors);
     json_t *items = NULL;
     char next[UUID_STR_LEN];
-    webhook_store_result rc =
+    store_result rc =
         webhook_store_deliveries(ctx->app->pg_read, id, ctx->user_id, cursor, limit, &items, next);
-    if (rc == WEBHOOK_STORE_NOT_FOUND) {
+    if (rc == STORE_NOT_FOUND) {
         api_respond_error(ctx, 404, "not-found", "no such webhook");
-    } else if (rc != WEBHOOK_STORE_FOUND) {
+    } else if (rc != STORE_FOUND) {
         respond_unavailable(ctx);
     } else {
         api_respond_json(ctx, 200,

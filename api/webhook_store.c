@@ -125,17 +125,16 @@ static json_t *rows_to_array(const PGresult *res, int col) {
     return items;
 }
 
-webhook_store_result webhook_store_create(pg_pool *pg, const char *id, const char *user_id,
-                                          const char *url, const json_t *event_types,
-                                          const char *secret, json_t **out, char *err,
-                                          size_t errlen) {
+store_result webhook_store_create(pg_pool *pg, const char *id, const char *user_id, const char *url,
+                                  const json_t *event_types, const char *secret, json_t **out,
+                                  char *err, size_t errlen) {
     *out = NULL;
     char *types = json_dumps(event_types, JSON_COMPACT);
     char limit[16];
     snprintf(limit, sizeof limit, "%d", WEBHOOK_LIST_MAX);
     if (types == NULL) {
         errbuf_setf(err, errlen, "out of memory");
-        return WEBHOOK_STORE_UNAVAILABLE;
+        return STORE_UNAVAILABLE;
     }
     const char *values[6] = {id, user_id, url, types, secret, limit};
     bool owner_gone = false;
@@ -143,62 +142,61 @@ webhook_store_result webhook_store_create(pg_pool *pg, const char *id, const cha
     free(types);
     if (res == NULL) {
         errbuf_setf(err, errlen, "the webhook could not be stored");
-        return owner_gone ? WEBHOOK_STORE_OWNER_GONE : WEBHOOK_STORE_UNAVAILABLE;
+        return owner_gone ? STORE_OWNER_GONE : STORE_UNAVAILABLE;
     }
     if (PQntuples(res) == 0) {
         PQclear(res);
-        return WEBHOOK_STORE_LIMIT;
+        return STORE_LIMIT;
     }
     json_error_t jerr;
     *out = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
     PQclear(res);
-    return *out != NULL ? WEBHOOK_STORE_FOUND : WEBHOOK_STORE_UNAVAILABLE;
+    return *out != NULL ? STORE_FOUND : STORE_UNAVAILABLE;
 }
 
-webhook_store_result webhook_store_list(pg_pool *pg, const char *user_id, json_t **items) {
+store_result webhook_store_list(pg_pool *pg, const char *user_id, json_t **items) {
     char limit[16];
     snprintf(limit, sizeof limit, "%d", WEBHOOK_LIST_MAX);
     const char *values[2] = {user_id, limit};
     PGresult *res = run(pg, &WEBHOOK_LIST, values);
     if (res == NULL) {
-        return WEBHOOK_STORE_UNAVAILABLE;
+        return STORE_UNAVAILABLE;
     }
     *items = rows_to_array(res, 0);
     PQclear(res);
-    return *items != NULL ? WEBHOOK_STORE_FOUND : WEBHOOK_STORE_UNAVAILABLE;
+    return *items != NULL ? STORE_FOUND : STORE_UNAVAILABLE;
 }
 
-webhook_store_result webhook_store_delete(pg_pool *pg, const char *id, const char *user_id) {
+store_result webhook_store_delete(pg_pool *pg, const char *id, const char *user_id) {
     const char *values[2] = {id, user_id};
     PGresult *res = run(pg, &WEBHOOK_DELETE, values);
     if (res == NULL) {
-        return WEBHOOK_STORE_UNAVAILABLE;
+        return STORE_UNAVAILABLE;
     }
     bool deleted = strcmp(PQcmdTuples(res), "1") == 0;
     PQclear(res);
-    return deleted ? WEBHOOK_STORE_FOUND : WEBHOOK_STORE_NOT_FOUND;
+    return deleted ? STORE_FOUND : STORE_NOT_FOUND;
 }
 
-webhook_store_result webhook_store_deliveries(pg_pool *pg, const char *webhook_id,
-                                              const char *user_id, const char *before, int limit,
-                                              json_t **items, char *next) {
+store_result webhook_store_deliveries(pg_pool *pg, const char *webhook_id, const char *user_id,
+                                      const char *before, int limit, json_t **items, char *next) {
     next[0] = '\0';
     const char *owned[2] = {webhook_id, user_id};
     PGresult *res = run(pg, &WEBHOOK_OWNED, owned);
     if (res == NULL) {
-        return WEBHOOK_STORE_UNAVAILABLE;
+        return STORE_UNAVAILABLE;
     }
     int found = PQntuples(res);
     PQclear(res);
     if (found == 0) {
-        return WEBHOOK_STORE_NOT_FOUND;
+        return STORE_NOT_FOUND;
     }
     char lim[16];
     snprintf(lim, sizeof lim, "%d", limit);
     const char *values[3] = {webhook_id, before, lim};
     res = run(pg, &DELIVERY_PAGE, values);
     if (res == NULL) {
-        return WEBHOOK_STORE_UNAVAILABLE;
+        return STORE_UNAVAILABLE;
     }
     int n = PQntuples(res);
     *items = rows_to_array(res, 0);
@@ -206,5 +204,5 @@ webhook_store_result webhook_store_deliveries(pg_pool *pg, const char *webhook_i
         snprintf(next, UUID_STR_LEN, "%s", PQgetvalue(res, n - 1, 1));
     }
     PQclear(res);
-    return *items != NULL ? WEBHOOK_STORE_FOUND : WEBHOOK_STORE_UNAVAILABLE;
+    return *items != NULL ? STORE_FOUND : STORE_UNAVAILABLE;
 }

@@ -14,36 +14,27 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "api/store_result.h"
 #include "shared/pg_pool.h"
 #include "shared/uuid7.h"
 
 #define WEBHOOK_LIST_MAX 100 /* webhooks listed (and allowed) per user */
 
-typedef enum {
-    WEBHOOK_STORE_FOUND = 0,
-    WEBHOOK_STORE_NOT_FOUND,
-    WEBHOOK_STORE_LIMIT, /* create: the user has WEBHOOK_LIST_MAX webhooks already */
-    WEBHOOK_STORE_UNAVAILABLE,
-    WEBHOOK_STORE_OWNER_GONE, /* create: the user row is gone (deleted mid-request) */
-} webhook_store_result;
-
 /* Inserts an enabled webhook. *out: its document without the secret (new reference). */
-webhook_store_result webhook_store_create(pg_pool *pg, const char *id, const char *user_id,
-                                          const char *url, const json_t *event_types,
-                                          const char *secret, json_t **out, char *err,
-                                          size_t errlen);
+store_result webhook_store_create(pg_pool *pg, const char *id, const char *user_id, const char *url,
+                                  const json_t *event_types, const char *secret, json_t **out,
+                                  char *err, size_t errlen);
 
 /* The user's webhooks, oldest first (*items: new reference). */
-webhook_store_result webhook_store_list(pg_pool *pg, const char *user_id, json_t **items);
+store_result webhook_store_list(pg_pool *pg, const char *user_id, json_t **items);
 
 /* Deletes the user's webhook (its deliveries go with it). */
-webhook_store_result webhook_store_delete(pg_pool *pg, const char *id, const char *user_id);
+store_result webhook_store_delete(pg_pool *pg, const char *id, const char *user_id);
 
 /* Up to limit deliveries of the user's webhook with ids below before (NULL: from the
  * newest). *items: new reference; next (UUID_STR_LEN) receives the last id when a further
  * page may exist, else "". */
-webhook_store_result webhook_store_deliveries(pg_pool *pg, const char *webhook_id,
-                                              const char *user_id, const char *before, int limit,
-                                              json_t **items, char *next);
+store_result webhook_store_deliveries(pg_pool *pg, const char *webhook_id, const char *user_id,
+                                      const char *before, int limit, json_t **items, char *next);
 
 #endif

@@ -13,7 +13,7 @@
  *   message, so every enqueued message gets a report eventually, even with the brokers
  *   down. A failed report says whether the message may still have reached the broker
  *   (librdkafka's "possibly persisted"): callers that promised "not accepted" must then
- *   make sure it is never acted on (see api/task_commands.c).
+ *   make sure it is never acted on (see api/command_send.c).
  * - destroy flushes, then purges what is left (those reports say "purged"), serves the
  *   last reports and only then stops the poller, so no waiter is left hanging.
  */

@@ -9,7 +9,7 @@
  * answer is 202 only after the message's delivery report said it is durable (503 when
  * it failed). The producer IS shared/kafka_producer.c, created as api/main.c creates the
  * API's (kafka_producer_create with TASKBUS_KAFKA_PRODUCE_TIMEOUT_MS) and used as
- * api/task_commands.c uses it (kafka_producer_send, one delivery group per request), so
+ * api/command_send.c uses it (kafka_producer_send, one delivery group per request), so
  * acks, idempotence, linger, batching, compression and message timeout are the API's by
  * construction, not by a copy. The server is started by bench_http.c as the API is.
  * Rules: usage `produce_server PORT`, with the API's environment (KAFKA_BROKERS,
@@ -29,7 +29,7 @@
 #define BENCH_PRODUCE_TOPIC "bench-produce"
 #define TOPIC_TIMEOUT_MS 30000
 #define FLUSH_TIMEOUT_MS 10000
-/* As api/task_commands.h's TASK_COMMAND_REPORT_SLACK_MS: the wait for the report
+/* As api/command_send.h's TASK_COMMAND_REPORT_SLACK_MS: the wait for the report
  * outlasts message.timeout.ms by librdkafka's once-a-second timeout scan. */
 #define REPORT_SLACK_MS 2000
 

@@ -64,7 +64,7 @@ TASK_STATUS_CODES = {
 }
 # Every status the issue-4 handlers can answer (docs/decisions.md "The stream's other side",
 # read off api/routes_verify.c, routes_webhooks.c, routes_reports.c, report_filters.c,
-# routes_insights.c and the router's checks: 413/415/400 for JSON bodies, 401 and 429 for
+# routes_analytics.c, routes_activity.c and the router's checks: 413/415/400 for JSON bodies, 401 and 429 for
 # token routes, 429 for the per-address limit of every route).
 STREAM_STATUS_CODES = {
     ("get", "/api/v1/auth/verify"): {"200", "400", "429", "503"},

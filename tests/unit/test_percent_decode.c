@@ -5,11 +5,11 @@
  * The three decoders it replaced are kept here, verbatim from commit db2bb38 but for
  * their names, as reference oracles: percent_decode of api/task_query.c (query strings
  * of the task list and reports: '+' a space, %00 kept, 2048 bytes at most), decode_part
- * of api/routes_insights.c (the analytics and activity queries: '+' a space, no control
- * byte, 128 bytes at most) and decode_param of api/route_match.c (path parameters: '+'
- * itself, no %00, the parameter buffer's size). Each caller's call is repeated here with
- * its mode and compared with its oracle on every string of up to four characters from
- * the bytes where the rules turn, and on long random strings around the size limits.
+ * of api/routes_insights.c, now api/consumer_reads.c (the analytics and activity
+ * queries: '+' a space, no control byte, 128 bytes at most) and decode_param of api/route_match.c
+ * (path parameters: '+' itself, no %00, the parameter buffer's size). Each caller's call is
+ * repeated here with its mode and compared with its oracle on every string of up to four characters
+ * from the bytes where the rules turn, and on long random strings around the size limits.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,7 +29,7 @@
 /* ---- the former decoders (db2bb38), reference only ---- */
 
 #define MAX_DECODED_LEN 2048 /* api/task_query.c */
-#define PARAM_VALUE_MAX 128  /* api/routes_insights.c */
+#define PARAM_VALUE_MAX 128  /* api/consumer_reads.h CONSUMER_QUERY_VALUE_MAX */
 #define ROUTE_PARAM_BUF 64   /* a route_match parameter buffer (any size: it is passed in) */
 
 static int old_query_decode(const char *s, size_t len, char **out, size_t *outlen) {

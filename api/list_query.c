@@ -1,0 +1,44 @@
+/*
+ * list_query.c: ?limit= and ?cursor= of a keyset list (list_query.h).
+ *
+ * Rules: limit is read with strtol and must use all of its text; the messages name the
+ * list's own maximum.
+ */
+#include "api/list_query.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool parse_limit(const char *text, int limit_max, int *limit) {
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < 1 || v > limit_max)
+        return false;
+    *limit = (int)v;
+    return true;
+}
+
+int list_query_parse(const api_request_ctx *ctx, int limit_max, int *limit,
+                     list_cursor_parse parse_cursor, void *cursor, json_t *errors) {
+    const struct _u_map *m = ctx->req->map_url;
+    const char **keys = m != NULL ? u_map_enum_keys(m) : NULL;
+    char limit_message[64];
+    snprintf(limit_message, sizeof limit_message, "must be an integer from 1 to %d", limit_max);
+    int rc = 0;
+    for (size_t i = 0; keys != NULL && keys[i] != NULL; i++) {
+        const char *v = u_map_get(m, keys[i]);
+        if (strcmp(keys[i], "limit") == 0) {
+            if (v == NULL || !parse_limit(v, limit_max, limit))
+                rc |= api_field_error_add(errors, "limit", limit_message);
+        } else if (strcmp(keys[i], "cursor") == 0) {
+            if (v == NULL || !parse_cursor(v, cursor))
+                rc |= api_field_error_add(errors, "cursor", "is not a cursor of this list");
+        } else {
+            rc |= api_field_error_add(errors, keys[i], "is not a parameter of this list");
+        }
+    }
+    return rc;
+}
