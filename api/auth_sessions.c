@@ -27,6 +27,7 @@
 
 #include "api/auth_jwt.h"
 #include "api/near_cache.h"
+#include "api/near_cache_keys.h"
 #include "api/user_deletions.h"
 #include "shared/log.h"
 #include "shared/near_cache_bus.h"
@@ -590,8 +591,8 @@ static auth_session_state near_verdict(const api_app *app, const char *nkey, lon
 
 auth_session_state auth_session_check(const api_app *app, const char *user_id, const char *sid,
                                       long long sev) {
-    char nkey[2 * UUID_STR_LEN + 8];
-    snprintf(nkey, sizeof nkey, "%s:s:%s", user_id, sid);
+    char nkey[NEAR_CACHE_KEY_MAX];
+    near_cache_key_session(nkey, user_id, sid);
     auth_session_state cached = near_verdict(app, nkey, sev);
     if (cached != AUTH_SESSION_UNAVAILABLE)
         return cached;

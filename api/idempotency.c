@@ -21,9 +21,7 @@
 #include "shared/log.h"
 #include "shared/pg_locks.h"
 #include "shared/problem.h"
-
-#define STR_(x) #x
-#define STR(x) STR_(x)
+#include "shared/stringify.h"
 
 /* A claim a retry may take over: same request, still in flight, and its holder gave it
  * up (owner NULL), is dead (no session of this database holds its lease lock), or has
@@ -32,7 +30,7 @@
 /* clang-format off */
 #define TAKEOVER_CONDITION                                                                    \
     "(k.state = 'in_flight' AND k.request_hash = EXCLUDED.request_hash AND"                   \
-    " (k.created_at < now() - interval '" STR(IDEMPOTENCY_STALE_CLAIM_S) " seconds'"         \
+    " (k.created_at < now() - interval '" STRINGIFY(IDEMPOTENCY_STALE_CLAIM_S) " seconds'"         \
     "  OR (k.plan IS NOT NULL AND (k.owner IS NULL OR NOT EXISTS ("                           \
     "      SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory'"                            \
     "      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())" \
@@ -49,7 +47,7 @@ static const pg_stmt CLAIM = {
     "INSERT INTO idempotency_keys AS k (user_id, key, request_hash, state, created_at,"
     "  expires_at, owner, plan)"
     " VALUES ($1::uuid, $2, $3, 'in_flight', now(),"
-    "  now() + interval '" STR(IDEMPOTENCY_TTL_S) " seconds', NULLIF($4::int, 0), $5::jsonb)"
+    "  now() + interval '" STRINGIFY(IDEMPOTENCY_TTL_S) " seconds', NULLIF($4::int, 0), $5::jsonb)"
     " ON CONFLICT (user_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash,"
     "  state = 'in_flight', status_code = NULL, response_headers = NULL, response_body = NULL,"
     "  created_at = EXCLUDED.created_at, owner = EXCLUDED.owner,"

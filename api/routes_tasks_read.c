@@ -16,6 +16,7 @@
 
 #include "api/if_match.h"
 #include "api/near_cache.h"
+#include "api/near_cache_keys.h"
 #include "api/routes.h"
 #include "api/task_list_cache.h"
 #include "api/task_query.h"
@@ -201,8 +202,8 @@ static void serve_page(api_request_ctx *ctx, const task_query *q) {
     char hash[TASK_QUERY_HASH_HEX];
     task_query_page_hash(q, hash);
     near_cache *nc = ctx->app->near_cache;
-    char nkey[UUID_STR_LEN + TASK_QUERY_HASH_HEX + 8];
-    snprintf(nkey, sizeof nkey, "%s:l:%s", ctx->user_id, hash);
+    char nkey[NEAR_CACHE_KEY_MAX];
+    near_cache_key_page(nkey, ctx->user_id, hash);
     near_cache_blob *b = near_cache_get(nc, nkey);
     if (b != NULL) {
         api_respond_json_text(ctx, 200, near_cache_blob_data(b), near_cache_blob_len(b));

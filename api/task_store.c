@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "api/near_cache.h"
+#include "api/near_cache_keys.h"
 #include "api/task_list_cache.h"
 #include "shared/log.h"
 #include "shared/redis_keys.h"
@@ -114,11 +115,6 @@ static void fill_cache(const api_app *app, const char *key, const json_t *task) 
     free(text);
 }
 
-/* "<uid>:t:<tid>": the near-cache key of a task. */
-static void near_key(char *out, size_t outlen, const char *user_id, const char *task_id) {
-    snprintf(out, outlen, "%s:t:%s", user_id, task_id);
-}
-
 /* Keeps the answer in the near cache under ticket: the task's text and version, or a
  * tombstone (version -1). */
 static void near_put(const api_app *app, const near_cache_ticket *t, const char *user_id,
@@ -159,10 +155,10 @@ task_store_result task_store_lookup(const api_app *app, const char *user_id, con
                                     near_cache_blob **text, json_t **task) {
     *text = NULL;
     *task = NULL;
-    char tid[UUID_STR_LEN], nkey[2 * UUID_STR_LEN + 8];
+    char tid[UUID_STR_LEN], nkey[NEAR_CACHE_KEY_MAX];
     if (!canonical_id(task_id, tid) || user_id == NULL || !uuid_is_valid(user_id))
         return TASK_STORE_NOT_FOUND;
-    near_key(nkey, sizeof nkey, user_id, tid);
+    near_cache_key_task(nkey, user_id, tid);
     near_cache_blob *b = near_cache_get(app->near_cache, nkey);
     if (b != NULL && near_cache_blob_aux(b) < 0) {
         near_cache_blob_release(b);

@@ -19,13 +19,14 @@
 #ifndef TASKBUS_SHARED_PG_LOCKS_H
 #define TASKBUS_SHARED_PG_LOCKS_H
 
+#include "shared/stringify.h"
+
 #define PG_LOCK_MIGRATE 7264001
 #define PG_LOCK_RELAY_LEADER 7264002
 #define PG_LOCK_IMPORTER_CLASS 7264003
 #define PG_LOCK_INSTANCE_LEASE_CLASS 7264004
 
 /* A key as SQL text: "SELECT pg_advisory_lock(" PG_LOCK_SQL(PG_LOCK_MIGRATE) ")". */
-#define PG_LOCK_SQL(key) PG_LOCK_SQL_TEXT_(key)
-#define PG_LOCK_SQL_TEXT_(key) #key
+#define PG_LOCK_SQL(key) STRINGIFY(key)
 
 #endif

@@ -19,6 +19,7 @@
 #include "shared/near_cache_bus.h"
 #include "shared/redis_keys.h"
 #include "shared/strbuf.h"
+#include "shared/stringify.h"
 
 #define SCRIPT_FIXED_KEYS 3
 #define SCRIPT_FIXED_ARGS 7
@@ -26,8 +27,6 @@
 #define SCRIPT_ARGS_PER_CMD 4
 #define RECOVER_BATCH 100
 #define PG_ACQUIRE_MS 5000
-#define STR_(x) #x
-#define STR(x) STR_(x)
 
 /* KEYS: gen, events log, the near-cache sequence, then per command task key and command
  * key. ARGV: events channel, task TTL, command TTL, stream MAXLEN, near-cache channel,
@@ -259,7 +258,7 @@ static const pg_stmt STMT_JOURNAL_DUE = {
     .name = "writer_journal_due",
     .sql = "SELECT id, effects, released FROM writer_pending_effects"
            " WHERE created_at <= clock_timestamp() - make_interval(secs => $1::float8 / 1000)"
-           " ORDER BY id LIMIT " STR(RECOVER_BATCH),
+           " ORDER BY id LIMIT " STRINGIFY(RECOVER_BATCH),
     .nparams = 1,
 };
 
@@ -347,9 +346,9 @@ static int build_call(const writer_effect_list *list, const size_t *idx, size_t 
     redis_key_events_channel(call->keys[call->numkeys], uid);
     const char **args = call->argv + call->numkeys;
     args[0] = call->keys[call->numkeys];
-    args[1] = STR(CACHE_TASK_TTL_S);
-    args[2] = STR(CACHE_COMMAND_TTL_S);
-    args[3] = STR(CACHE_EVENTS_STREAM_MAXLEN);
+    args[1] = STRINGIFY(CACHE_TASK_TTL_S);
+    args[2] = STRINGIFY(CACHE_COMMAND_TTL_S);
+    args[3] = STRINGIFY(CACHE_EVENTS_STREAM_MAXLEN);
     args[4] = NEAR_CACHE_CHANNEL;
     args[5] = released ? "1" : "0";
     args[6] = uid;
