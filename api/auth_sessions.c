@@ -504,7 +504,7 @@ auth_rotate_result auth_session_rotate(const api_app *app, const char *presented
     if (!token_well_formed(presented))
         return AUTH_ROTATE_INVALID;
     char err[256];
-    pg_conn *conn = pg_pool_acquire(app->pg, AUTH_PG_ACQUIRE_MS, err, sizeof err);
+    pg_conn *conn = pg_pool_acquire(app->pg, API_PG_ACQUIRE_MS, err, sizeof err);
     if (conn == NULL) {
         LOG_WARNF("accounts: refresh without a database connection: %s", err);
         return AUTH_ROTATE_UNAVAILABLE;
@@ -698,7 +698,7 @@ void auth_respond_body(api_request_ctx *ctx, int status, json_t *body) {
 
 pg_conn *auth_acquire(api_request_ctx *ctx) {
     char err[256];
-    pg_conn *conn = pg_pool_acquire(ctx->app->pg, AUTH_PG_ACQUIRE_MS, err, sizeof err);
+    pg_conn *conn = pg_pool_acquire(ctx->app->pg, API_PG_ACQUIRE_MS, err, sizeof err);
     if (conn == NULL) {
         LOG_WARNF("accounts: no database connection: %s", err);
         auth_respond_failure(ctx, AUTH_UNAVAILABLE);

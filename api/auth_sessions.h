@@ -30,7 +30,6 @@
 #define AUTH_REFRESH_TOKEN_CHARS 43
 #define AUTH_REFRESH_TOKEN_BUF (AUTH_REFRESH_TOKEN_CHARS + 1)
 /* How long a handler waits for a pooled Postgres connection. */
-#define AUTH_PG_ACQUIRE_MS 2000
 
 typedef enum auth_status {
     AUTH_OK = 0,

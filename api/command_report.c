@@ -16,8 +16,6 @@
 #include "shared/near_cache_bus.h"
 #include "shared/problem.h"
 
-#define PG_ACQUIRE_MS 2000
-
 /* The row and where its Redis effects are (writer_pending_effects: a row still there is
  * undelivered, unless the writer released it). */
 static const pg_stmt COMMAND_ROW = {
@@ -115,7 +113,7 @@ command_state task_command_read_row(const api_app *app, const char *user_id, con
                                     command_outcome *out) {
     command_outcome_clear(out);
     char err[256];
-    pg_conn *conn = pg_pool_acquire(app->pg, PG_ACQUIRE_MS, err, sizeof err);
+    pg_conn *conn = pg_pool_acquire(app->pg, API_PG_ACQUIRE_MS, err, sizeof err);
     if (conn == NULL) {
         LOG_WARNF("commands: no database connection: %s", err);
         return CMD_UNAVAILABLE;

@@ -20,8 +20,6 @@
 #include "shared/metrics.h"
 #include "shared/time_util.h"
 
-#define PG_ACQUIRE_MS 2000
-
 /* The fence of a command Kafka may hold although it did not confirm it in time: the
  * writer skips a command whose id is in commands, so this row makes sure it is never
  * applied. ON CONFLICT: the writer recorded it first, so it was accepted after all. */
@@ -139,7 +137,7 @@ static fence_result fence_command(const api_app *app, const task_command *cmd,
     char *problem = fence_problem();
     char err[256] = "out of memory";
     pg_conn *conn =
-        problem != NULL ? pg_pool_acquire(app->pg, PG_ACQUIRE_MS, err, sizeof err) : NULL;
+        problem != NULL ? pg_pool_acquire(app->pg, API_PG_ACQUIRE_MS, err, sizeof err) : NULL;
     fence_result r = FENCE_FAILED;
     if (conn != NULL && pg_begin(conn, err, sizeof err) == 0) {
         r = fence_in_txn(conn, cmd, problem, guard);

@@ -15,8 +15,6 @@
 #include "shared/task_model.h"
 #include "shared/time_util.h"
 
-#define PG_ACQUIRE_MS 2000
-
 static const pg_stmt TASK_PRIMARY = {
     "cmd_task_primary",
     "SELECT " TASK_SELECT_COLUMNS " FROM tasks WHERE id = $1::uuid AND owner_id = $2::uuid", 2};
@@ -55,7 +53,7 @@ command_state command_wait(const api_app *app, const char *user_id, const char *
 static int read_primary(const api_app *app, const char *user_id, const char *task_id,
                         json_t **out) {
     char err[256];
-    pg_conn *conn = pg_pool_acquire(app->pg, PG_ACQUIRE_MS, err, sizeof err);
+    pg_conn *conn = pg_pool_acquire(app->pg, API_PG_ACQUIRE_MS, err, sizeof err);
     if (conn == NULL) {
         LOG_WARNF("commands: no database connection: %s", err);
         return -1;

@@ -13,8 +13,6 @@
 #include "shared/percent_decode.h"
 #include "shared/log.h"
 
-#define CONSUMER_READ_ACQUIRE_MS 2000
-
 /* Form-decodes [s, s+len) into out (NUL-terminated); false when malformed, too long or
  * holding a NUL or control byte. */
 static bool decode_part(const char *s, size_t len, char out[CONSUMER_QUERY_VALUE_MAX + 1]) {
@@ -83,7 +81,7 @@ void consumer_respond_unavailable(api_request_ctx *ctx) {
 
 PGresult *consumer_read(const api_app *app, const pg_stmt *stmt, const char *const *values) {
     char err[256];
-    pg_conn *conn = pg_pool_acquire(app->pg_read, CONSUMER_READ_ACQUIRE_MS, err, sizeof err);
+    pg_conn *conn = pg_pool_acquire(app->pg_read, API_PG_ACQUIRE_MS, err, sizeof err);
     if (conn == NULL) {
         LOG_WARNF("insights: no database connection: %s", err);
         return NULL;

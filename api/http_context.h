@@ -21,6 +21,10 @@
 #include "shared/redis_pool.h"
 #include "shared/uuid7.h"
 
+/* How long a request waits for a pooled Postgres connection before it answers 503: one
+ * budget for every handler, so a saturated pool fails every route the same way. */
+#define API_PG_ACQUIRE_MS 2000
+
 typedef struct api_app {
     const taskbus_config *cfg;
     pg_pool *pg;      /* primary: every write */

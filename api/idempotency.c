@@ -295,7 +295,7 @@ idempotency_step idempotency_begin(api_request_ctx *ctx, const void *body, size_
     char *plan_text = json_dumps(fresh_plan, JSON_COMPACT);
     char err[256];
     pg_conn *conn = plan_text != NULL
-                        ? pg_pool_acquire(ctx->app->pg, AUTH_PG_ACQUIRE_MS, err, sizeof err)
+                        ? pg_pool_acquire(ctx->app->pg, API_PG_ACQUIRE_MS, err, sizeof err)
                         : NULL;
     int rc = -1;
     if (conn == NULL) {
@@ -383,7 +383,7 @@ int idempotency_replan(api_request_ctx *ctx, idempotency_claim *c, const json_t 
     json_t *copy = old != NULL ? json_deep_copy(plan) : NULL;
     char err[256];
     pg_conn *conn =
-        copy != NULL ? pg_pool_acquire(ctx->app->pg, AUTH_PG_ACQUIRE_MS, err, sizeof err) : NULL;
+        copy != NULL ? pg_pool_acquire(ctx->app->pg, API_PG_ACQUIRE_MS, err, sizeof err) : NULL;
     int rc = -1;
     if (conn != NULL) {
         char owner[16];
@@ -429,7 +429,7 @@ void idempotency_finish(api_request_ctx *ctx, idempotency_claim *c) {
         return;
     c->active = false;
     char err[256];
-    pg_conn *conn = pg_pool_acquire(ctx->app->pg, AUTH_PG_ACQUIRE_MS, err, sizeof err);
+    pg_conn *conn = pg_pool_acquire(ctx->app->pg, API_PG_ACQUIRE_MS, err, sizeof err);
     if (conn == NULL) {
         LOG_WARNF("idempotency: no database connection to finish a claim (it goes stale in "
                   "%d s): %s",

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/http_context.h"
 #include "shared/errbuf.h"
 #include "shared/log.h"
 #include "shared/time_util.h"
@@ -169,7 +170,7 @@ static int store(pg_pool *pg, const char *import_id, const char *user_id, int to
                                     total_s,    accepted_s, rejected_s,
                                     errors_text};
     const char *items[4] = {import_id, cids->p, tids->p, fields->p};
-    pg_conn *conn = pg_pool_acquire(pg, IMPORT_PG_ACQUIRE_MS, err, errlen);
+    pg_conn *conn = pg_pool_acquire(pg, API_PG_ACQUIRE_MS, err, errlen);
     if (conn == NULL) {
         return -1;
     }
@@ -227,7 +228,7 @@ import_store_result import_store_get(pg_pool *pg, const char *import_id, const c
                                      json_t **out) {
     *out = NULL;
     char err[256];
-    pg_conn *conn = pg_pool_acquire(pg, IMPORT_PG_ACQUIRE_MS, err, sizeof err);
+    pg_conn *conn = pg_pool_acquire(pg, API_PG_ACQUIRE_MS, err, sizeof err);
     if (conn == NULL) {
         LOG_WARNF("import progress: %s", err);
         return IMPORT_STORE_UNAVAILABLE;

@@ -17,8 +17,6 @@
 
 #include "shared/pg_pool.h"
 
-#define IMPORT_PG_ACQUIRE_MS 2000
-
 /* accepted: an array of {command_id, task_id, fields} in import order (seq 1..n);
  * errors: the rejection report [{line, field, message}]. 0, or -1 with err. */
 int import_store_create(pg_pool *pg, const char *import_id, const char *user_id, int total,

@@ -230,7 +230,8 @@ static nc_entry *find(nc_stripe *s, uint64_t hash, const char *key) {
 }
 
 near_cache_blob *near_cache_get(near_cache *nc, const char *key) {
-    if (!near_cache_lease_valid(nc)) {
+    /* "" is what a key builder answers for a key that would not fit: never shared. */
+    if (!near_cache_lease_valid(nc) || key[0] == '\0') {
         atomic_fetch_add(&nc->misses, 1);
         return NULL;
     }
@@ -262,7 +263,7 @@ static void evict_over_budget(near_cache *nc, nc_stripe *s) {
 
 void near_cache_put(near_cache *nc, const near_cache_ticket *t, const char *user_id,
                     const char *key, const char *value, size_t len, long long aux) {
-    if (!t->usable)
+    if (!t->usable || key[0] == '\0')
         return;
     size_t keylen = strlen(key);
     size_t cost = NC_ENTRY_OVERHEAD + keylen + len;

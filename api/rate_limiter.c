@@ -27,9 +27,21 @@
 #include "shared/gcra.h"
 #include "shared/redis_keys.h"
 #include "shared/time_util.h"
+#include "shared/uuid7.h"
 
 /* The stand-ins of the sign-in buckets hold at most this fraction of the main table. */
 #define STRICT_TABLE_DIVISOR 8
+
+/* Every bucket key fits a local bucket's key (api/rate_limit_local.h), so none is ever
+ * refused there: the longest address the request context holds, a user id, and the
+ * SHA-256 of an e-mail in hex. */
+_Static_assert(sizeof "rl:{ip:}:auth" - 1 + sizeof((api_request_ctx *)0)->client_ip - 1 <
+                   LOCAL_LIMIT_KEY_MAX,
+               "an address bucket key must fit a local bucket");
+_Static_assert(sizeof "rl:{u:}:all" - 1 + UUID_STR_LEN - 1 < LOCAL_LIMIT_KEY_MAX,
+               "a user bucket key must fit a local bucket");
+_Static_assert(sizeof "rl:{acct:}:login" - 1 + 64 < LOCAL_LIMIT_KEY_MAX,
+               "an account bucket key must fit a local bucket");
 
 struct api_rate_limiter {
     local_limits *shared; /* per-IP and per-user buckets, reconciled by sync */

@@ -9,13 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/http_context.h"
 #include "shared/bus.h"
 #include "shared/cloudevent.h"
 #include "shared/errbuf.h"
 #include "shared/log.h"
 #include "shared/outbox.h"
-
-#define STORE_PG_ACQUIRE_MS 2000
 
 /* The report document as JSON text, then created_at in microseconds (for the cursor). */
 #define REPORT_DOC                                                                                 \
@@ -96,7 +95,7 @@ store_result report_store_create(pg_pool *pg, const char *report_id, const char 
         errbuf_setf(err, errlen, "out of memory");
         return STORE_UNAVAILABLE;
     }
-    pg_conn *conn = pg_pool_acquire(pg, STORE_PG_ACQUIRE_MS, err, errlen);
+    pg_conn *conn = pg_pool_acquire(pg, API_PG_ACQUIRE_MS, err, errlen);
     int rc = -1;
     if (conn != NULL && pg_begin(conn, err, errlen) == 0) {
         rc = insert_in_txn(conn, report_id, user_id, format, filters_text, request_id, out, err,
@@ -119,7 +118,7 @@ store_result report_store_create(pg_pool *pg, const char *report_id, const char 
 /* Runs stmt on a pooled connection. The result, or NULL when Postgres is unavailable. */
 static PGresult *query(pg_pool *pg, const pg_stmt *stmt, const char *const *values) {
     char err[256];
-    pg_conn *conn = pg_pool_acquire(pg, STORE_PG_ACQUIRE_MS, err, sizeof err);
+    pg_conn *conn = pg_pool_acquire(pg, API_PG_ACQUIRE_MS, err, sizeof err);
     if (conn == NULL) {
         LOG_WARNF("reports: no database connection: %s", err);
         return NULL;

@@ -24,11 +24,10 @@
 #include "api/routes.h"
 #include "shared/time_util.h"
 
-#define DAY_MS 86400000LL
 #define RANGE_DAYS_MAX 366
 #define RANGE_DAYS_DEFAULT 30
 /* 0001-01-01 in days since 1970-01-01: the earliest day parse_day accepts. */
-#define FIRST_DAY (-719162LL)
+#define FIRST_DAY (TIME_YEAR_1_UNIX_MS / TIME_DAY_MS)
 
 static const pg_stmt STMT_DAILY = {
     "insights_analytics_daily",
@@ -51,13 +50,13 @@ static bool parse_day(const char *text, long long *day) {
     if (time_parse_rfc3339_ms(stamp, &ms) != 0) {
         return false;
     }
-    *day = ms >= 0 ? ms / DAY_MS : -((-ms + DAY_MS - 1) / DAY_MS);
+    *day = ms >= 0 ? ms / TIME_DAY_MS : -((-ms + TIME_DAY_MS - 1) / TIME_DAY_MS);
     return true;
 }
 
 static void format_day(long long day, char out[11]) {
     char stamp[32];
-    time_format_rfc3339_ms((int64_t)(day * DAY_MS), stamp, sizeof stamp);
+    time_format_rfc3339_ms((int64_t)(day * TIME_DAY_MS), stamp, sizeof stamp);
     memcpy(out, stamp, 10); /* the date part of "YYYY-MM-DDT..." */
     out[10] = '\0';
 }
@@ -80,7 +79,7 @@ static int daily_range(query_param *params, long long *from, long long *to, json
         return rc;
     }
     if (!pt->present) {
-        *to = time_now_unix_ms() / DAY_MS;
+        *to = time_now_unix_ms() / TIME_DAY_MS;
     }
     if (!pf->present) {
         *from = *to - (RANGE_DAYS_DEFAULT - 1);

@@ -169,7 +169,7 @@ static auth_status open_session(api_request_ctx *ctx, const char *password, auth
     bool rehash = auth_password_needs_rehash(cfg, user->password_hash) &&
                   auth_password_hash(cfg, password, new_hash) == 0;
     char err[256];
-    pg_conn *conn = pg_pool_acquire(ctx->app->pg, AUTH_PG_ACQUIRE_MS, err, sizeof err);
+    pg_conn *conn = pg_pool_acquire(ctx->app->pg, API_PG_ACQUIRE_MS, err, sizeof err);
     if (conn == NULL) {
         LOG_WARNF("accounts: no database connection for a login: %s", err);
         return AUTH_UNAVAILABLE;

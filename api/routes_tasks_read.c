@@ -26,8 +26,6 @@
 #include "shared/problem.h"
 #include "shared/task_model.h"
 
-#define READ_PG_ACQUIRE_MS 2000
-
 static void respond_unavailable(api_request_ctx *ctx) {
     api_set_header(ctx, "Retry-After", "1");
     api_respond_error(ctx, 503, "service-unavailable",
@@ -77,7 +75,7 @@ static char *raw_query(const api_request_ctx *ctx) {
 /* Runs sql on the read pool. The result (caller PQclear()s), or NULL when unavailable. */
 static PGresult *run_list_sql(const api_app *app, const task_sql *sql) {
     char err[256];
-    pg_conn *conn = pg_pool_acquire(app->pg_read, READ_PG_ACQUIRE_MS, err, sizeof err);
+    pg_conn *conn = pg_pool_acquire(app->pg_read, API_PG_ACQUIRE_MS, err, sizeof err);
     if (conn == NULL) {
         LOG_WARNF("task list: no database connection: %s", err);
         return NULL;

@@ -16,7 +16,6 @@
 #include "shared/errbuf.h"
 #include "shared/log.h"
 
-#define TASK_STATS_PG_ACQUIRE_MS 2000
 #define TASK_STATS_COLUMNS 10
 
 static const pg_stmt TASK_STATS = {
@@ -72,7 +71,7 @@ task_stats_result task_stats_query(pg_conn *conn, const char *user_id, json_t **
 
 task_stats_result task_stats_read(const api_app *app, const char *user_id, json_t **out) {
     char err[256];
-    pg_conn *conn = pg_pool_acquire(app->pg_read, TASK_STATS_PG_ACQUIRE_MS, err, sizeof err);
+    pg_conn *conn = pg_pool_acquire(app->pg_read, API_PG_ACQUIRE_MS, err, sizeof err);
     if (conn == NULL) {
         LOG_WARNF("task stats: no database connection: %s", err);
         return TASK_STATS_UNAVAILABLE;

@@ -22,8 +22,6 @@
 #include "shared/redis_keys.h"
 #include "shared/task_model.h"
 
-#define TASK_STORE_PG_ACQUIRE_MS 2000
-
 static const pg_stmt TASK_BY_ID = {
     "task_store_by_id", "SELECT " TASK_SELECT_COLUMNS " FROM tasks WHERE id = $1 AND owner_id = $2",
     2};
@@ -73,7 +71,7 @@ static cache_lookup from_cache(const api_app *app, const char *key, json_t **out
 static task_store_result from_postgres(const api_app *app, const char *user_id, const char *task_id,
                                        json_t **out) {
     char err[256];
-    pg_conn *conn = pg_pool_acquire(app->pg_read, TASK_STORE_PG_ACQUIRE_MS, err, sizeof err);
+    pg_conn *conn = pg_pool_acquire(app->pg_read, API_PG_ACQUIRE_MS, err, sizeof err);
     if (conn == NULL) {
         LOG_WARNF("task store: no database connection: %s", err);
         return TASK_STORE_UNAVAILABLE;

@@ -24,7 +24,6 @@
 #include "shared/pg_pool.h"
 #include "shared/user_epoch.h"
 
-#define ACQUIRE_MS 2000
 #define RETRY_MAX_MS 10000
 /* An idle connection is pinged this often, so a dead one is noticed and replaced. */
 #define PING_MS 10000
@@ -96,7 +95,7 @@ static void went_down(user_deletions *ud, const char *what, const char *err) {
 /* Connects and LISTENs; a catch-up is due afterwards. 0, or -1 (logged). */
 static int connect_and_listen(user_deletions *ud) {
     char err[512];
-    ud->conn = pg_pool_acquire(ud->pool, ACQUIRE_MS, err, sizeof err);
+    ud->conn = pg_pool_acquire(ud->pool, API_PG_ACQUIRE_MS, err, sizeof err);
     if (ud->conn == NULL) {
         went_down(ud, "cannot connect to Postgres", err);
         return -1;

@@ -9,10 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/http_context.h"
 #include "shared/errbuf.h"
 #include "shared/log.h"
-
-#define STORE_PG_ACQUIRE_MS 2000
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
@@ -80,7 +79,7 @@ static void log_failure(const char *what, const PGresult *res) {
 static PGresult *run_noting(pg_pool *pg, const pg_stmt *stmt, const char *const *values,
                             bool *owner_gone) {
     char err[256];
-    pg_conn *conn = pg_pool_acquire(pg, STORE_PG_ACQUIRE_MS, err, sizeof err);
+    pg_conn *conn = pg_pool_acquire(pg, API_PG_ACQUIRE_MS, err, sizeof err);
     if (conn == NULL) {
         log_json(LOG_ERROR, "webhook store: no connection", json_pack("{s:s}", "error", err));
         return NULL;

@@ -19,7 +19,7 @@
  *   reports            API, through the outbox            reporter (taskbus-reporter)
  * taskbus-admin replay-dlq keeps its progress as group taskbus-dlq-replay. A client id is
  * what the broker shows (logs, quotas) for a connection: taskbus-<process>, and a consumer
- * uses its group name.
+ * uses its group name (replay-dlq's short-lived consumer sets none: librdkafka's default).
  */
 #ifndef TASKBUS_SHARED_BUS_H
 #define TASKBUS_SHARED_BUS_H

@@ -73,7 +73,7 @@ const char *event_str(const json_scan_field *f, bool (*check)(const char *));
 bool event_envelope_of(const json_scan_field *f, event_envelope *out);
 /* A column holding s (NULL: the SQL NULL). */
 event_col event_col_str(const char *s);
-/* True for an RFC 3339 time Postgres will accept (shared/task_model.h's parser). */
+/* True for an RFC 3339 time Postgres will accept (time_parse_rfc3339_ms, shared/time_util.h). */
 bool event_is_time(const char *s);
 
 #endif

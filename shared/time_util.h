@@ -26,6 +26,8 @@ void time_format_rfc3339_ms(int64_t unix_ms, char *out, size_t outlen);
  * Postgres timestamptz and a four-digit RFC 3339 year both hold are [FIRST, END). */
 #define TIME_YEAR_1_UNIX_MS (-62135596800000LL)
 #define TIME_YEAR_10000_UNIX_MS 253402300800000LL
+/* One UTC day (no leap seconds in Unix time). */
+#define TIME_DAY_MS 86400000LL
 
 /* The date of a day counted from 1970-01-01 (negative before), proleptic Gregorian. */
 void time_civil_from_days(long long days, long long *year, int *month, int *day);

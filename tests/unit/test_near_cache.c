@@ -4,7 +4,7 @@
  * entries at once (a task write only the user's tasks and pages, not their sessions); a fill whose
  * ticket was taken before an invalidation is dead on arrival (the slow-reader race); other users
  * are untouched; the byte budget evicts the least recently used entries; blobs outlive their
- * entries.
+ * entries; the empty key is never stored.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -53,6 +53,17 @@ static void test_hit_and_aux(void **state) {
     assert_int_equal(near_cache_blob_len(b), 13);
     assert_int_equal(near_cache_blob_aux(b), 3);
     near_cache_blob_release(b);
+    near_cache_destroy(nc);
+}
+
+/* "" is what a key builder answers for a key that does not fit: it is never stored, so
+ * two users whose keys both overflowed cannot share an entry. */
+static void test_empty_key_is_never_cached(void **state) {
+    (void)state;
+    near_cache *nc = with_lease(1 << 20);
+    put(nc, ALICE, "", "alice's", 1);
+    char out[32];
+    assert_int_equal(get(nc, "", out, sizeof out), 0);
     near_cache_destroy(nc);
 }
 
@@ -171,6 +182,7 @@ static void test_blob_outlives_entry(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hit_and_aux),
+        cmocka_unit_test(test_empty_key_is_never_cached),
         cmocka_unit_test(test_nothing_without_lease),
         cmocka_unit_test(test_invalidation_is_per_user),
         cmocka_unit_test(test_families),

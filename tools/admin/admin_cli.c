@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/errbuf.h"
+
 const char ADMIN_USAGE[] =
     "usage: taskbus-admin COMMAND\n"
     "\n"
@@ -58,7 +60,7 @@ static int parse_seconds(const char *text) {
 int admin_cli_parse(int argc, char **argv, admin_invocation *out, char *why, size_t whylen) {
     *out = (admin_invocation){.seconds = ADMIN_WAIT_READY_DEFAULT_S};
     if (argc < 2) {
-        snprintf(why, whylen, "missing command");
+        errbuf_setf(why, whylen, "missing command");
         return -1;
     }
     int nargs = argc - 2;
@@ -76,11 +78,11 @@ int admin_cli_parse(int argc, char **argv, admin_invocation *out, char *why, siz
         }
         if (row->command == ADMIN_CMD_WAIT_READY &&
             (out->seconds = parse_seconds(out->args[0])) < 0) {
-            snprintf(why, whylen, "wait-ready takes a number of seconds (1-86400)");
+            errbuf_setf(why, whylen, "wait-ready takes a number of seconds (1-86400)");
             return -1;
         }
         return 0;
     }
-    snprintf(why, whylen, "unknown command or wrong arguments: %.100s", argv[1]);
+    errbuf_setf(why, whylen, "unknown command or wrong arguments: %.100s", argv[1]);
     return -1;
 }

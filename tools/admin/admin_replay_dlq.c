@@ -16,12 +16,12 @@
 #include <string.h>
 
 #include "shared/bus.h"
+#include "shared/daemon_startup.h"
 #include "shared/kafka_conf.h"
 #include "shared/kafka_producer.h"
 #include "shared/pg_pool.h"
 
 #define KAFKA_TIMEOUT_MS 10000
-#define PG_ACQUIRE_MS 5000
 
 static const pg_stmt REPLAY_GET = {
     .name = "replay_offset_get",
@@ -191,7 +191,7 @@ static int replay_all(replay *r) {
 static rd_kafka_t *make_consumer(const taskbus_config *cfg) {
     char err[512];
     const char *const kv[][2] = {
-        {"group.id", DLQ_REPLAY_GROUP},      {"enable.auto.commit", "false"},
+        {"group.id", DLQ_REPLAY_GROUP},        {"enable.auto.commit", "false"},
         {"enable.partition.eof", "true"},      {"auto.offset.reset", "earliest"},
         {"isolation.level", "read_committed"}, {NULL, NULL},
     };
@@ -222,7 +222,7 @@ static bool topic_name_ok(const char *topic) {
 
 static int run(const taskbus_config *cfg, replay *r, pg_pool *pool) {
     char err[512];
-    r->conn = pg_pool_acquire(pool, PG_ACQUIRE_MS, err, sizeof err);
+    r->conn = pg_pool_acquire(pool, DAEMON_PG_ACQUIRE_MS, err, sizeof err);
     if (r->conn == NULL) {
         fprintf(stderr, "taskbus-admin: postgres: %s\n", err);
         return 1;

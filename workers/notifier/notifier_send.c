@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "shared/daemon_signals.h"
+#include "shared/daemon_startup.h"
 #include "shared/errbuf.h"
 #include "shared/log.h"
 #include "shared/notification.h"
@@ -30,7 +31,6 @@
 #include "workers/notifier/notifier_template.h"
 
 #define BACKOFF_CAP_MS 60000
-#define RECORD_ACQUIRE_MS 5000
 
 static const pg_stmt SENT_CHECK = {
     .name = "notifier_sent_check_batch",
@@ -142,7 +142,7 @@ static int dlq_send(notifier_ctx *nc, const kafka_record *rec, const char *reaso
 static pg_conn *recorder(batch *b) {
     if (b->recorder == NULL) {
         char err[256];
-        b->recorder = pg_pool_acquire(b->nc->pg, RECORD_ACQUIRE_MS, err, sizeof err);
+        b->recorder = pg_pool_acquire(b->nc->pg, DAEMON_PG_ACQUIRE_MS, err, sizeof err);
         if (b->recorder == NULL) {
             LOG_WARNF("notifier: %s", err);
         }

@@ -9,14 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/daemon_startup.h"
 #include "shared/errbuf.h"
 #include "shared/log.h"
 #include "shared/notification.h"
 #include "shared/task_model.h"
 #include "shared/uuid7.h"
 #include "workers/reporter/reporter_file.h"
-
-#define SIDE_ACQUIRE_MS 5000
 
 /* queued|running -> running; answers what the build needs. */
 static const pg_stmt MARK_RUNNING = {
@@ -221,7 +220,7 @@ static int finish_failed(pg_conn *conn, const report_job *job, const char *reaso
 /* Builds job's file on a side connection; 0 with *r set, or -1 when none could be had. */
 static int run_build(const reporter_ctx *rc, report_job *job, build_result *r, char *err,
                      size_t errlen) {
-    pg_conn *side = pg_pool_acquire(rc->pg, SIDE_ACQUIRE_MS, err, errlen);
+    pg_conn *side = pg_pool_acquire(rc->pg, DAEMON_PG_ACQUIRE_MS, err, errlen);
     if (side == NULL)
         return -1;
     int marked = mark_running(side, job);

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "shared/daemon_signals.h"
+#include "shared/daemon_startup.h"
 #include "shared/errbuf.h"
 #include "shared/log.h"
 #include "shared/notification.h"
@@ -27,7 +28,6 @@
 #define IDLE_WAIT_MS 500
 #define ERROR_WAIT_MS 1000
 #define SWEEP_INTERVAL_MS 1000
-#define PG_ACQUIRE_MS 5000
 
 struct webhooks_sender {
     pg_pool *pg;
@@ -343,7 +343,7 @@ static void wait_for_work(webhooks_sender *s, int ms) {
 /* One turn: sweep when due, then a batch. The number handled, or -1. */
 static int step(webhooks_sender *s) {
     char err[256];
-    pg_conn *conn = pg_pool_acquire(s->pg, PG_ACQUIRE_MS, err, sizeof err);
+    pg_conn *conn = pg_pool_acquire(s->pg, DAEMON_PG_ACQUIRE_MS, err, sizeof err);
     if (conn == NULL) {
         LOG_WARNF("webhooks: sender: %s", err);
         return -1;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/daemon_startup.h"
 #include "shared/errbuf.h"
 #include "shared/json_text.h"
 #include "shared/log.h"
@@ -26,7 +27,6 @@
 #define SCRIPT_KEYS_PER_CMD 2
 #define SCRIPT_ARGS_PER_CMD 4
 #define RECOVER_BATCH 100
-#define PG_ACQUIRE_MS 5000
 
 /* KEYS: gen, events log, the near-cache sequence, then per command task key and command
  * key. ARGV: events channel, task TTL, command TTL, stream MAXLEN, near-cache channel,
@@ -302,7 +302,7 @@ static int journal_delete(pg_conn *conn, long long id, char *err, size_t errlen)
 }
 
 int writer_effects_journal_done(pg_pool *pg, long long id, char *err, size_t errlen) {
-    pg_conn *conn = pg_pool_acquire(pg, PG_ACQUIRE_MS, err, errlen);
+    pg_conn *conn = pg_pool_acquire(pg, DAEMON_PG_ACQUIRE_MS, err, errlen);
     if (conn == NULL) {
         return -1;
     }
@@ -461,7 +461,7 @@ static int replay_row(pg_conn *conn, redis_pool *redis, long long id, const char
 
 int writer_effects_recover(pg_pool *pg, redis_pool *redis, int min_age_ms, char *err,
                            size_t errlen) {
-    pg_conn *conn = pg_pool_acquire(pg, PG_ACQUIRE_MS, err, errlen);
+    pg_conn *conn = pg_pool_acquire(pg, DAEMON_PG_ACQUIRE_MS, err, errlen);
     if (conn == NULL) {
         return -1;
     }
