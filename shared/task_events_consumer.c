@@ -13,7 +13,7 @@
 #include "shared/daemon_signals.h"
 #include "shared/log.h"
 #include "shared/pg_pool.h"
-#include "shared/task_command_codec.h"
+#include "shared/bus.h"
 
 #define BATCH_WAIT_MS 20
 #define FETCH_WAIT_MS 100

@@ -25,7 +25,6 @@
 #include "shared/log.h"
 #include "shared/pg_pool.h"
 #include "shared/redis_pool.h"
-#include "shared/task_command_codec.h"
 #include "workers/writer/writer_batch.h"
 
 #define RETRY_MS DAEMON_RETRY_MS
