@@ -10,13 +10,19 @@ Rules: a missing variable FAILS the test (never a skip); every call checks the e
 and raises with compose/local's output (unless check=False: the clean-up after a test,
 which must not hide the test's own failure); `start` and `restart` return only when the
 service is ready again (the API answers /ready 200, Kafka logged "Kafka Server started",
-Postgres accepts connections, Redis answers PING).
+Postgres accepts connections, Redis answers PING); after Redis comes back, they also wait
+until every running API instance's Server-Sent Events hub has subscribed again
+(taskbus_sse_hub_connected 1: its reconnect backs off up to 5 s), so the next test's
+event stream does not meet a hub still waiting out its backoff.
 """
 
 import os
+import re
 import subprocess
+import time
 
 import pytest
+import requests
 
 _ACTIONS = ("start", "stop", "kill", "restart")
 
@@ -50,10 +56,44 @@ def compose_local(*args, timeout=300, check=True):
     return p
 
 
+_HUB_CONNECTED = re.compile(r"^taskbus_sse_hub_connected (\S+)$", re.M)
+
+
+def _hub_state(url):
+    """1.0/0.0 from the instance's taskbus_sse_hub_connected, None when it does not answer."""
+    try:
+        r = requests.get(url + "/metrics", timeout=2)
+    except requests.RequestException:
+        return None
+    m = _HUB_CONNECTED.search(r.text) if r.status_code == 200 else None
+    return float(m.group(1)) if m else 0.0
+
+
+def wait_sse_hubs_connected(timeout=30):
+    """Returns once every API instance that answers has its SSE hub subscribed to Redis."""
+    urls = [os.environ[n] for n in ("TASKBUS_API_URL", "TASKBUS_API2_URL") if os.environ.get(n)]
+    deadline = time.monotonic() + timeout
+    while True:
+        waiting = [u for u in urls if _hub_state(u) == 0.0]
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise StackControlError(f"the SSE hub of {waiting} did not reconnect to Redis "
+                                    f"within {timeout} s")
+        time.sleep(0.1)
+
+
 def _act(action, service, timeout, check):
     if action not in _ACTIONS:
         raise ValueError(f"unknown action {action!r}")
-    return compose_local(action, service, timeout=timeout, check=check)
+    p = compose_local(action, service, timeout=timeout, check=check)
+    if service == "redis" and action in ("start", "restart") and p.returncode == 0:
+        try:
+            wait_sse_hubs_connected()
+        except StackControlError:
+            if check:
+                raise
+    return p
 
 
 def start(service, timeout=300, check=True):
