@@ -1,6 +1,7 @@
 /*
- * test_stack_rate_limit_sync.c: the reconciler (api/rate_limit_sync.c) and RATELIMIT_SYNC_LUA against a
- * real Redis: two local tables play two API instances sharing one Redis bucket.
+ * test_stack_rate_limit_sync.c: the reconciler (api/rate_limit_sync.c) and
+ * RATELIMIT_SYNC_LUA against a real Redis: two local tables play two API instances
+ * sharing one Redis bucket.
  *
  * Needs REDIS_URL (tests/run exports it); without it the test FAILS rather than skips.
  * Rounds are driven by hand (interval 0) except in the thread test, whose waits poll a
