@@ -23,6 +23,8 @@
     " 'created_at', to_char(created_at AT TIME ZONE 'UTC',"                                        \
     " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"                                                       \
     " 'finished_at', to_char(finished_at AT TIME ZONE 'UTC',"                                      \
+    " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"                                                       \
+    " 'expired_at', to_char(expired_at AT TIME ZONE 'UTC',"                                        \
     " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))::text,"                                                \
     " (extract(epoch from created_at) * 1000000)::bigint"
 

@@ -9,9 +9,10 @@
  * Rules: the user is always the access token's sub and every lookup names it, so another
  * user's report is 404, never 403. The report row and its `reports` message commit
  * together (report_store.c); taskbus-reporter builds the file. A download before the
- * report is ready is 409 report-not-ready; a ready one is streamed from
- * <TASKBUS_REPORTS_DIR>/<id>.<ext> in blocks of DOWNLOAD_BLOCK_BYTES by ulfius's stream
- * response, so the API's memory does not grow with the report. The list cursor is
+ * report is ready is 409 report-not-ready; one whose file the retention removed
+ * (expired_at set; workers/reporter/reporter_retention.h) is 410 report-expired; a ready one is
+ * streamed from <TASKBUS_REPORTS_DIR>/<id>.<ext> in blocks of DOWNLOAD_BLOCK_BYTES by ulfius's
+ * stream response, so the API's memory does not grow with the report. The list cursor is
  * "<created_at microseconds>.<id>"; it only ever narrows a query that already names the
  * user, so it needs no MAC. A report requested by a user deleted while the request ran is
  * 401 (its insert failed the foreign key).
@@ -202,6 +203,13 @@ static void download_report(api_request_ctx *ctx) {
         return;
     const char *status = json_string_value(json_object_get(doc, "status"));
     const char *format = json_string_value(json_object_get(doc, "format"));
+    if (json_string_value(json_object_get(doc, "expired_at")) != NULL) {
+        json_decref(doc);
+        api_respond_error(ctx, 410, "report-expired",
+                          "the report's file was removed by the report retention; request a new "
+                          "report");
+        return;
+    }
     if (status == NULL || strcmp(status, "ready") != 0 || format == NULL) {
         char detail[96];
         snprintf(detail, sizeof detail, "the report is %s", status != NULL ? status : "unknown");

@@ -160,6 +160,17 @@ static const var_def VARS[] = {
      "how often the scheduler looks for due reminders"},
     {"TASKBUS_REPORTS_DIR", "/tmp/taskbus-reports", K_STR, 1, 4096, F(reports_dir), false,
      "where the reporter writes report files (shared with the API)"},
+    {"TASKBUS_REPORT_RETENTION_SECONDS", "604800", K_INT, 1, 315360000, F(report_retention_s),
+     false,
+     "a finished report's file is removed this long after it finished (its download is then "
+     "410); its row one more period later"},
+    {"TASKBUS_ANALYTICS_SEEN_RETENTION_SECONDS", "2592000", K_INT, 1, 315360000,
+     F(analytics_seen_retention_s), false,
+     "the analytics consumer's de-duplication rows are kept this long; must exceed the "
+     "task-events topic's retention.ms + segment.ms (an older duplicate would count twice)"},
+    {"TASKBUS_RETENTION_INTERVAL_SECONDS", "3600", K_INT, 1, 86400, F(retention_interval_s), false,
+     "how often the reporter prunes expired reports and the scheduler old analytics "
+     "de-duplication rows (also once at start)"},
     {"TASKBUS_SCHEMAS_DIR", TASKBUS_SOURCE_DIR "/schemas", K_STR, 1, 4096, F(schemas_dir), false,
      "migrations, OpenAPI, event schemas"},
     {"TASKBUS_LOG_LEVEL", "info", K_LEVEL, 1, 16, F(log_level), false, "debug, info, warn, error"},

@@ -81,7 +81,10 @@ typedef struct taskbus_config {
     int webhook_disable_after_s; /* failing continuously this long disables a webhook */
     int reminder_lead_s;         /* due-soon reminders go out this long before due_at */
     int scheduler_interval_ms;
-    char *reports_dir; /* where report files are written */
+    char *reports_dir;              /* where report files are written */
+    int report_retention_s;         /* a finished report's file is removed this long after */
+    int analytics_seen_retention_s; /* analytics_seen_events rows are kept this long */
+    int retention_interval_s;       /* how often the reporter and the scheduler prune */
 
     char *schemas_dir; /* migrations are schemas_dir/migrations */
     char *log_level;

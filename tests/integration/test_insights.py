@@ -341,3 +341,31 @@ def test_rebuild_from_offset_zero_gives_identical_rows(story, stranger):
     after = snapshot(users)
     assert after == before, "a replay from offset 0 must rebuild identical rows, nothing twice"
     assert activity_all(story.api) and analytics_matches(story)
+
+
+def test_analytics_seen_events_retention_prunes_old_rows_only():
+    """The scheduler deletes analytics_seen_events rows seen longer ago than the default
+    retention (30 days) at its start, then every interval; rows of old times are inserted
+    directly, so nothing sleeps. Ids are random: no real event can match them."""
+    old, recent = str(uuid.uuid4()), str(uuid.uuid4())
+    with pg() as conn:
+        conn.execute("INSERT INTO analytics_seen_events (event_id, seen_at) VALUES"
+                     " (%s, now() - interval '60 days'), (%s, now() - interval '1 day')",
+                     (old, recent))
+    try:
+        stop("scheduler")
+        start("scheduler")
+
+        def gone():
+            with pg() as conn:
+                return conn.execute("SELECT count(*) FROM analytics_seen_events WHERE event_id = %s",
+                                    (old,)).fetchone()[0] == 0
+
+        wait_until(gone, 60, "the 60-day-old seen row pruned", interval=0.3)
+        with pg() as conn:
+            assert conn.execute("SELECT count(*) FROM analytics_seen_events WHERE event_id = %s",
+                                (recent,)).fetchone()[0] == 1
+    finally:
+        with pg() as conn:
+            conn.execute("DELETE FROM analytics_seen_events WHERE event_id = ANY(%s::uuid[])",
+                         ([old, recent],))

@@ -5,6 +5,11 @@ gets a report_ready notification on the `notifications` topic.
 
 The central check: a report of thousands of tasks holds exactly the rows, in the same
 order, that GET /api/v1/tasks pages through with the same filters.
+
+Issue 11: a CSV cell of user text that a spreadsheet would run as a formula comes out
+behind a single quote (the JSON report is unchanged); the retention expires an old report's
+file (download 410) and deletes a report expired long ago (404), while a fresh one stays
+(docs/decisions.md "CSV cells that are not formulas", "Retention").
 """
 
 import csv
@@ -17,7 +22,8 @@ import pytest
 from helpers.api import API, assert_problem, is_uuid
 from helpers import stack_control
 from helpers.stack_control import env
-from helpers.tasks import IMPORT, TopicReader, task_user, unique, wait_outbox_published, wait_until
+from helpers.tasks import (IMPORT, TopicReader, pg, task_user, unique, wait_outbox_published,
+                           wait_until)
 
 REPORTS = f"{API}/reports"
 N_TASKS = 3000
@@ -256,3 +262,90 @@ def test_reporter_memory_stays_bounded(owner):
     hwm_kib = int(status["VmHWM"].split()[0])
     print(f"taskbus-reporter VmHWM {hwm_kib} KiB")
     assert hwm_kib < 512 * 1024, status["VmHWM"]
+
+
+FORMULA_TITLES = ['=HYPERLINK("http://x")', "@SUM(A1)"]
+
+
+def test_csv_cells_that_read_as_formulas_are_prefixed_json_unchanged(api_url):
+    api = task_user(api_url, "reports-formula")
+    made = [api.create_applied({"title": t}) for t in FORMULA_TITLES]
+    made.append(api.create_applied({"title": "a - b = c", "description": "-5 degrees\nand more",
+                                    "tags": ["+1", "x"]}))
+    made.append(api.create_applied({"title": "plain", "description": "\tindented"}))
+    want = {t["id"]: t for t in made}
+    r = post_report(api, {"format": "csv"})
+    assert r.status_code == 202, r.text
+    doc, _ = wait_finished(api, r.json()["id"])
+    assert doc["status"] == "ready", doc
+    d = download(api, doc["id"])
+    assert d.status_code == 200, d.text[:300]
+    assert b'"\'=HYPERLINK(""http://x"")"' in d.content and b'"\'@SUM(A1)"' in d.content, d.content
+    rows = list(csv.reader(io.StringIO(d.content.decode("utf-8"), newline="")))
+    assert rows[0] == CSV_COLUMNS and len(rows) == 1 + len(made), rows
+    got = {row[0]: dict(zip(CSV_COLUMNS, row)) for row in rows[1:]}
+    assert set(got) == set(want)
+    for tid, task in want.items():
+        row = got[tid]
+        expected = csv_row_of(task)
+        for col, value in zip(CSV_COLUMNS, expected):
+            if col in ("title", "description", "tags") and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+                value = "'" + value
+            assert row[col] == value, (col, row, task)
+    titles = sorted(row["title"] for row in got.values())
+    assert titles == sorted(["'=HYPERLINK(\"http://x\")", "'@SUM(A1)", "a - b = c", "plain"]), titles
+    assert sorted(row["description"] for row in got.values()) == ["", "", "'\tindented",
+                                                                   "'-5 degrees\nand more"]
+    assert sorted(row["tags"] for row in got.values()) == ["", "", "", "'+1;x"]
+
+    # The JSON report carries the text exactly as stored.
+    r = post_report(api, {"format": "json"})
+    doc, _ = wait_finished(api, r.json()["id"])
+    got = json.loads(download(api, doc["id"]).content)
+    assert got == api.list_all()
+    assert sorted(t["title"] for t in got) == sorted(FORMULA_TITLES + ["a - b = c", "plain"])
+
+
+def report_file_path(report_id, fmt):
+    return os.path.join(env("TASKBUS_DATA_DIR"), "reports", f"{report_id}.{fmt}")
+
+
+def test_reports_retention_expires_old_files_410_and_deletes_long_expired(api_url):
+    """The default retention (7 days) against rows made old in Postgres; the reporter's
+    pass runs at its start, so a restart is the schedule's next turn (no sleeping)."""
+    api = task_user(api_url, "reports-retention")
+    api.create_applied({"title": "kept"})
+    ids = []
+    for _ in range(3):
+        r = post_report(api, {"format": "csv"})
+        assert r.status_code == 202, r.text
+        ids.append(r.json()["id"])
+    for rid in ids:
+        doc, _ = wait_finished(api, rid)
+        assert doc["status"] == "ready" and doc["expired_at"] is None, doc
+        assert os.path.exists(report_file_path(rid, "csv"))
+    old, fresh, long_expired = ids
+    with pg() as conn:
+        conn.execute("UPDATE reports SET finished_at = now() - interval '30 days' WHERE id = %s",
+                     (old,))
+        conn.execute("UPDATE reports SET finished_at = now() - interval '60 days',"
+                     " expired_at = now() - interval '30 days' WHERE id = %s", (long_expired,))
+    stack_control.restart("reporter")
+
+    def expired():
+        doc = api.req("GET", f"{REPORTS}/{old}").json()
+        return doc if doc["expired_at"] is not None else None
+
+    doc = wait_until(expired, 60, "the old report expired", interval=0.3)
+    assert doc["status"] == "ready" and doc["row_count"] == 1, doc
+    assert not os.path.exists(report_file_path(old, "csv"))
+    p = assert_problem(download(api, old), 410, "report-expired")
+    assert "retention" in p["detail"], p
+    wait_until(lambda: api.req("GET", f"{REPORTS}/{long_expired}").status_code == 404, 60,
+               "the long-expired report deleted", interval=0.3)
+    assert_problem(download(api, long_expired), 404, "not-found")
+    # The fresh report keeps its row and file.
+    assert api.req("GET", f"{REPORTS}/{fresh}").json()["expired_at"] is None
+    assert os.path.exists(report_file_path(fresh, "csv"))
+    d = download(api, fresh)
+    assert d.status_code == 200 and d.content.startswith(b"id,title,"), d.text[:300]

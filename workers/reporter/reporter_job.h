@@ -29,6 +29,11 @@
 typedef struct reporter_ctx {
     pg_pool *pg;             /* the side connection comes from here (size >= 2) */
     const char *reports_dir; /* TASKBUS_REPORTS_DIR */
+    int retention_s;         /* TASKBUS_REPORT_RETENTION_SECONDS */
+    int retention_every_s;   /* TASKBUS_RETENTION_INTERVAL_SECONDS */
+    /* The loop thread's own (on_idle runs only there): when the next retention pass is due
+     * (time_monotonic_ns; 0: at once). */
+    long long next_retention_ns;
 } reporter_ctx;
 
 /* kafka_batch_fn: ctx is a reporter_ctx. */

@@ -8,6 +8,9 @@
  * notification is released, as soon as its file is in place, and a replay after a crash
  * rebuilds at most one file. The pool has at least two connections: the loop's batch
  * transaction and the side connection a build reads through (reporter_job.h).
+ * Between reports (the loop's on_idle), a retention pass (reporter_retention.h) runs at
+ * start and then every TASKBUS_RETENTION_INTERVAL_SECONDS; a full pass is followed by
+ * another at the next idle turn, a failed one is logged and retried after DAEMON_RETRY_MS.
  * SIGTERM/SIGINT finish the current report, commit and exit 0.
  * Exit codes: 0 stopped, 1 could not start or a fatal Kafka error, 2 bad configuration.
  */
@@ -24,7 +27,9 @@
 #include "shared/kafka_consumer.h"
 #include "shared/log.h"
 #include "shared/pg_pool.h"
+#include "shared/time_util.h"
 #include "workers/reporter/reporter_job.h"
+#include "workers/reporter/reporter_retention.h"
 
 #define BATCH_MAX 1
 #define BATCH_WAIT_MS 50
@@ -48,6 +53,34 @@ static int make_dirs(const char *path) {
     return mkdir(buf, 0750) != 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* kafka_idle_fn: the retention pass when it is due. */
+static void on_idle(void *vctx) {
+    reporter_ctx *ctx = vctx;
+    long long now = (long long)time_monotonic_ns();
+    if (now < ctx->next_retention_ns)
+        return;
+    char err[512];
+    reporter_retention_counts n = {0};
+    pg_conn *conn = pg_pool_acquire(ctx->pg, DAEMON_PG_ACQUIRE_MS, err, sizeof err);
+    int rc = conn != NULL ? reporter_retention_pass(conn, ctx->reports_dir, ctx->retention_s, &n,
+                                                    err, sizeof err)
+                          : -1;
+    if (conn != NULL)
+        pg_pool_release(ctx->pg, conn);
+    long long wait_ms = (long long)ctx->retention_every_s * 1000;
+    if (rc != 0) {
+        LOG_WARNF("reporter: retention pass rolled back: %s", err);
+        wait_ms = DAEMON_RETRY_MS;
+    } else if (n.expired == REPORTER_RETENTION_BATCH || n.deleted == REPORTER_RETENTION_BATCH) {
+        wait_ms = 0; /* a backlog: the next pass at the next idle turn */
+    }
+    if (rc == 0 && (n.expired > 0 || n.deleted > 0))
+        log_json(LOG_INFO, "reporter: retention pass",
+                 json_pack("{s:i,s:i,s:i}", "expired", n.expired, "deleted", n.deleted,
+                           "retention_seconds", ctx->retention_s));
+    ctx->next_retention_ns = now + wait_ms * 1000000LL;
+}
+
 static int start(const taskbus_config *cfg, pg_pool **pg, reporter_ctx *ctx,
                  kafka_consumer_loop **loop) {
     char err[512];
@@ -66,6 +99,9 @@ static int start(const taskbus_config *cfg, pg_pool **pg, reporter_ctx *ctx,
         return daemon_should_stop() ? 0 : 1;
     ctx->pg = *pg;
     ctx->reports_dir = cfg->reports_dir;
+    ctx->retention_s = cfg->report_retention_s;
+    ctx->retention_every_s = cfg->retention_interval_s;
+    ctx->next_retention_ns = 0;
     const char *topics[1] = {REPORTS_TOPIC};
     kafka_consumer_options opts = {
         .brokers = cfg->kafka_brokers,
@@ -78,6 +114,7 @@ static int start(const taskbus_config *cfg, pg_pool **pg, reporter_ctx *ctx,
         .on_batch = reporter_on_batch,
         .after_commit = NULL,
         .ctx = ctx,
+        .on_idle = on_idle,
     };
     *loop = kafka_consumer_loop_create(&opts, err, sizeof err);
     if (*loop == NULL) {

@@ -14,6 +14,10 @@
  *   whose health check resets it when it broke.
  * - Each pass that reminds something gets its own request id (a UUIDv7), carried by its
  *   notifications and logged with the count, so one id follows a reminder to the e-mail.
+ * - Retention (scheduler_retention.h): at start and then every
+ *   TASKBUS_RETENTION_INTERVAL_SECONDS, analytics_seen_events rows older than
+ *   TASKBUS_ANALYTICS_SEEN_RETENTION_SECONDS are deleted in batches until none is left; a
+ *   failure is logged and retried at the next interval.
  * - SIGTERM/SIGINT end the loop between passes; exit 0.
  * Exit codes: 0 stopped, 1 could not start, 2 bad configuration.
  */
@@ -23,8 +27,10 @@
 #include "shared/daemon_signals.h"
 #include "shared/daemon_startup.h"
 #include "shared/log.h"
+#include "shared/time_util.h"
 #include "shared/uuid7.h"
 #include "workers/scheduler/scheduler_pass.h"
+#include "workers/scheduler/scheduler_retention.h"
 
 /* One pass, on a connection acquired for it. The reminder count, or -1 (logged). */
 static int run_pass(pg_pool *pool, const taskbus_config *cfg) {
@@ -51,8 +57,37 @@ static int run_pass(pg_pool *pool, const taskbus_config *cfg) {
     return n;
 }
 
+/* The retention of analytics_seen_events: batches until one is not full. */
+static void run_retention(pg_pool *pool, const taskbus_config *cfg) {
+    char err[512];
+    pg_conn *conn = pg_pool_acquire(pool, DAEMON_PG_ACQUIRE_MS, err, sizeof err);
+    if (conn == NULL) {
+        LOG_ERRORF("scheduler: retention: %s", err);
+        return;
+    }
+    long long total = 0;
+    int n;
+    do {
+        n = scheduler_prune_seen(conn, cfg->analytics_seen_retention_s, err, sizeof err);
+        total += n > 0 ? n : 0;
+    } while (n == SCHEDULER_RETENTION_BATCH && !daemon_should_stop());
+    pg_pool_release(pool, conn);
+    if (n < 0)
+        LOG_ERRORF("scheduler: retention: %s", err);
+    if (total > 0)
+        log_json(LOG_INFO, "scheduler: analytics_seen_events pruned",
+                 json_pack("{s:I,s:i}", "deleted", (json_int_t)total, "retention_seconds",
+                           cfg->analytics_seen_retention_s));
+}
+
 static void loop(pg_pool *pool, const taskbus_config *cfg) {
+    int64_t next_retention = 0; /* time_monotonic_ns; 0: at once */
     while (!daemon_should_stop()) {
+        int64_t now = time_monotonic_ns();
+        if (now >= next_retention) {
+            run_retention(pool, cfg);
+            next_retention = now + (int64_t)cfg->retention_interval_s * 1000000000LL;
+        }
         int n = run_pass(pool, cfg);
         if (n == SCHEDULER_BATCH_MAX) {
             continue; /* a backlog: the next batch at once */
