@@ -340,7 +340,7 @@ def test_reports_retention_expires_old_files_410_and_deletes_long_expired(api_ur
     assert doc["status"] == "ready" and doc["row_count"] == 1, doc
     assert not os.path.exists(report_file_path(old, "csv"))
     p = assert_problem(download(api, old), 410, "report-expired")
-    assert "retention" in p["detail"], p
+    assert "retention" in p["detail"] and p["title"] == "Report expired", p
     wait_until(lambda: api.req("GET", f"{REPORTS}/{long_expired}").status_code == 404, 60,
                "the long-expired report deleted", interval=0.3)
     assert_problem(download(api, long_expired), 404, "not-found")
