@@ -38,10 +38,10 @@ static void test_optional_fields_absent(void **state) {
 static void test_every_decided_slug_has_a_title(void **state) {
     (void)state;
     static const char *const slugs[] = {
-        "malformed-json",    "validation-error",       "not-found",    "method-not-allowed",
-        "payload-too-large", "unsupported-media-type", "unauthorized", "forbidden",
-        "email-taken",       "invalid-credentials",    "rate-limited", "service-unavailable",
-        "internal-error"};
+        "malformed-json",    "validation-error",       "not-found",     "method-not-allowed",
+        "payload-too-large", "unsupported-media-type", "unauthorized",  "forbidden",
+        "email-taken",       "invalid-credentials",    "rate-limited",  "service-unavailable",
+        "internal-error",    "report-not-ready",       "report-expired"};
     const char *generic = problem_title("no-such-slug");
     for (size_t i = 0; i < sizeof slugs / sizeof slugs[0]; i++) {
         const char *t = problem_title(slugs[i]);
