@@ -11,18 +11,16 @@
 #include <unistd.h>
 
 #include "shared/errbuf.h"
+#include "shared/stringify.h"
 
-#define STR_(x) #x
-#define STR(x) STR_(x)
-
+/* clang-format off */
 /* Finished longer ago than $1 seconds, not yet expired: marked. */
 static const pg_stmt EXPIRE = {
     "reporter_retention_expire",
     "UPDATE reports SET expired_at = now() WHERE id IN (SELECT id FROM reports"
     " WHERE finished_at < now() - make_interval(secs => $1::int) AND expired_at IS NULL"
-    " ORDER BY finished_at LIMIT " STR(
-        REPORTER_RETENTION_BATCH) " FOR UPDATE SKIP LOCKED)"
-                                  " RETURNING id::text, format, status",
+    " ORDER BY finished_at LIMIT " STRINGIFY(REPORTER_RETENTION_BATCH) " FOR UPDATE SKIP LOCKED)"
+    " RETURNING id::text, format, status",
     1};
 
 /* Expired longer ago than $1 seconds: deleted. */
@@ -30,8 +28,9 @@ static const pg_stmt DELETE_EXPIRED = {
     "reporter_retention_delete",
     "DELETE FROM reports WHERE id IN (SELECT id FROM reports"
     " WHERE expired_at < now() - make_interval(secs => $1::int)"
-    " LIMIT " STR(REPORTER_RETENTION_BATCH) " FOR UPDATE SKIP LOCKED)",
+    " LIMIT " STRINGIFY(REPORTER_RETENTION_BATCH) " FOR UPDATE SKIP LOCKED)",
     1};
+/* clang-format on */
 
 /* Removes the file of one expired ready report; absent is fine. 0, or -1 with err. */
 static int remove_file(const char *dir, const char *id, const char *format, char *err,

@@ -8,15 +8,13 @@
 #include <stdlib.h>
 
 #include "shared/errbuf.h"
-
-#define STR_(x) #x
-#define STR(x) STR_(x)
+#include "shared/stringify.h"
 
 static const pg_stmt PRUNE_SEEN = {
     "scheduler_prune_seen",
     "DELETE FROM analytics_seen_events WHERE event_id IN (SELECT event_id"
     " FROM analytics_seen_events WHERE seen_at < now() - make_interval(secs => $1::int)"
-    " ORDER BY seen_at LIMIT " STR(SCHEDULER_RETENTION_BATCH) " FOR UPDATE SKIP LOCKED)",
+    " ORDER BY seen_at LIMIT " STRINGIFY(SCHEDULER_RETENTION_BATCH) " FOR UPDATE SKIP LOCKED)",
     1};
 
 int scheduler_prune_seen(pg_conn *conn, int retention_s, char *err, size_t errlen) {
