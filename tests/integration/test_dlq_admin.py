@@ -184,3 +184,60 @@ def test_dlq_usage_and_missing_dead_letters(api_url):
     with pg() as conn:
         n = conn.execute('SELECT count(*) FROM dlq_marks WHERE "offset" = 999999999').fetchone()[0]
     assert n == 0, "a dead letter that does not exist was marked"
+
+
+def test_a_one_partition_topic_takes_a_bare_offset_and_all_passes_over_the_skipped(api_url):
+    """A dead-letter topic of one partition (made for the test, with a source topic): a bare
+    OFFSET names its record; attempts come from dlq_attempts (the notifier's header); of
+    three dead letters, --all re-produces to the source exactly the two not skipped, in
+    order, with their keys and payloads and only the request_id header."""
+    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    source = f"it-dlq-{uuid.uuid4().hex[:12]}"
+    dead_topic = f"{source}.dlq"
+    kafka = AdminClient({"bootstrap.servers": env("KAFKA_BROKERS")})
+    for f in kafka.create_topics([NewTopic(source, 1, 1), NewTopic(dead_topic, 1, 1)]).values():
+        f.result(timeout=30)
+    letters = [(b"k0", b"first"), (b"k1", b"\x01second"), (b"k2", b"third")]
+    for i, (key, value) in enumerate(letters):
+        placed = produce(dead_topic, key, value, headers=[
+            ("dlq_reason", f"smtp 554 number {i}".encode()), ("dlq_attempts", b"3"),
+            ("dlq_topic", source.encode()), ("request_id", f"it-one-{i}".encode())])
+        assert placed == (0, i), placed
+
+    listed = json.loads(admin("dlq", "list", source, "--json").stdout)["dead_letters"]
+    assert [(r["partition"], r["offset"], r["key"], r["attempts"], r["reason"], r["status"])
+            for r in listed] == [(0, i, k.decode(), 3, f"smtp 554 number {i}", "pending")
+                                 for i, (k, _) in enumerate(letters)], listed
+    assert listed[1]["payload_head"] == "\\x01second", listed
+    shown = admin("dlq", "show", dead_topic, "1").stdout
+    assert f"dead letter {dead_topic} 0:1" in shown and "  dlq_attempts: 3" in shown, shown
+    assert shown.rstrip().endswith("\\x01second"), shown
+
+    assert admin("dlq", "skip", source, "1").stdout.startswith(f"skipped {dead_topic} 0:1")
+    out = json.loads(admin("dlq", "replay", source, "--all", "--json").stdout)
+    assert (out["replayed"], out["passed_over"]) == (2, 1), out
+
+    reader = Consumer({"bootstrap.servers": env("KAFKA_BROKERS"), "group.id": f"itests-{uuid.uuid4()}",
+                       "enable.auto.commit": False})
+    try:
+        low, high = reader.get_watermark_offsets(TopicPartition(source, 0), timeout=15)
+        assert (low, high) == (0, 2), (low, high)  # the replay's sends were acknowledged
+        reader.assign([TopicPartition(source, 0, 0)])
+        got = []
+        polls_left = 300  # 30 s at most: both records are known to be there (the watermark)
+        while len(got) < 2 and polls_left > 0:
+            polls_left -= 1
+            m = reader.poll(0.1)
+            if m is not None and not m.error():
+                got.append((m.key(), m.value(), m.headers() or []))
+    finally:
+        reader.close()
+    assert got == [(b"k0", b"first", [("request_id", b"it-one-0")]),
+                   (b"k2", b"third", [("request_id", b"it-one-2")])], got
+    # Nothing left to replay; the statuses say why.
+    out = json.loads(admin("dlq", "replay", dead_topic, "--all", "--json").stdout)
+    assert (out["replayed"], out["passed_over"]) == (0, 0), out
+    listed = json.loads(admin("dlq", "list", source, "--json").stdout)["dead_letters"]
+    assert [r["status"] for r in listed] == ["replayed", "skipped", "replayed"], listed
