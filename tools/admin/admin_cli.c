@@ -4,6 +4,7 @@
 #include "tools/admin/admin_cli.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,17 @@ const char ADMIN_USAGE[] =
     "  set-role EMAIL ROLE     make a user 'user' or 'admin' (their old tokens stop working)\n"
     "  delete-user EMAIL       delete an account and its data; its tokens stop working at once\n"
     "  reset-consumer NAME     forget what analytics|activity built; its next start rebuilds it\n"
-    "  replay-dlq TOPIC        re-produce TOPIC.dlq's new dead letters to TOPIC\n"
+    "  replay-dlq TOPIC        the same as: dlq replay TOPIC --all\n"
+    "  dlq list TOPIC          the dead letters still in TOPIC.dlq: position, status, key,\n"
+    "                          attempts, reason, first bytes of the payload\n"
+    "  dlq show TOPIC POS      one dead letter whole: headers and payload\n"
+    "  dlq replay TOPIC --offset POS | --all\n"
+    "                          re-produce one dead letter, or every one not yet replayed\n"
+    "                          nor skipped, to TOPIC\n"
+    "  dlq skip TOPIC POS      record that a dead letter must never be replayed\n"
+    "                          (TOPIC: task-commands or task-commands.dlq, ...; POS:\n"
+    "                          PARTITION:OFFSET as list prints it, or OFFSET alone when\n"
+    "                          the dead-letter topic has one partition; --json: JSON out)\n"
     "  --help                  this text and the configuration variables\n";
 
 /* One row of the command table: the word and how many arguments follow it. */
@@ -57,6 +68,98 @@ static int parse_seconds(const char *text) {
     return (int)v;
 }
 
+int admin_dlq_position_parse(const char *text, admin_dlq_position *out) {
+    *out = (admin_dlq_position){.partition = -1, .offset = -1};
+    const char *colon = strchr(text, ':');
+    const char *num = colon != NULL ? colon + 1 : text;
+    for (const char *p = text; *p != '\0'; p++) {
+        if (!(*p >= '0' && *p <= '9') && p != colon) {
+            return -1;
+        }
+    }
+    if (*num == '\0' || colon == text || strlen(num) > 18 || (colon != NULL && colon - text > 10)) {
+        return -1;
+    }
+    if (colon != NULL) {
+        long long part = strtoll(text, NULL, 10);
+        if (part > INT32_MAX) {
+            return -1;
+        }
+        out->partition = (int32_t)part;
+    }
+    out->offset = strtoll(num, NULL, 10);
+    return 0;
+}
+
+/* dlq SUB TOPIC [POSITION] [--offset POSITION | --all] [--json]: argv[2] onwards. */
+static int parse_dlq(int argc, char **argv, admin_invocation *out, char *why, size_t whylen) {
+    static const struct {
+        const char *word;
+        admin_command command;
+        bool position;
+    } SUBS[] = {
+        {"list", ADMIN_CMD_DLQ_LIST, false},
+        {"show", ADMIN_CMD_DLQ_SHOW, true},
+        {"replay", ADMIN_CMD_DLQ_REPLAY, false},
+        {"skip", ADMIN_CMD_DLQ_SKIP, true},
+    };
+    size_t s = 0;
+    while (s < sizeof SUBS / sizeof SUBS[0] && (argc < 3 || strcmp(argv[2], SUBS[s].word) != 0)) {
+        s++;
+    }
+    if (s == sizeof SUBS / sizeof SUBS[0]) {
+        errbuf_setf(why, whylen, "dlq takes list, show, replay or skip");
+        return -1;
+    }
+    out->command = SUBS[s].command;
+    admin_dlq_args *d = &out->dlq;
+    d->at = (admin_dlq_position){.partition = -1, .offset = -1};
+    int positional = 0;
+    bool offset_flag = false;
+    for (int i = 3; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--json") == 0) {
+            d->json = true;
+        } else if (strcmp(a, "--all") == 0 && out->command == ADMIN_CMD_DLQ_REPLAY && !d->all) {
+            d->all = true;
+        } else if (strcmp(a, "--offset") == 0 && out->command == ADMIN_CMD_DLQ_REPLAY &&
+                   !offset_flag && i + 1 < argc) {
+            offset_flag = true;
+            if (admin_dlq_position_parse(argv[++i], &d->at) != 0) {
+                errbuf_setf(why, whylen, "bad position: %.40s (PARTITION:OFFSET or OFFSET)",
+                            argv[i]);
+                return -1;
+            }
+        } else if (a[0] == '-' && a[1] != '\0' && !(a[1] >= '0' && a[1] <= '9')) {
+            /* "-1" is a bad position, not an option. */
+            errbuf_setf(why, whylen, "dlq %s: unknown or repeated option %.40s", SUBS[s].word, a);
+            return -1;
+        } else if (positional == 0) {
+            d->topic = a;
+            positional++;
+        } else if (positional == 1 && SUBS[s].position) {
+            if (admin_dlq_position_parse(a, &d->at) != 0) {
+                errbuf_setf(why, whylen, "bad position: %.40s (PARTITION:OFFSET or OFFSET)", a);
+                return -1;
+            }
+            positional++;
+        } else {
+            errbuf_setf(why, whylen, "dlq %s: too many arguments", SUBS[s].word);
+            return -1;
+        }
+    }
+    if (d->topic == NULL || (SUBS[s].position && positional < 2)) {
+        errbuf_setf(why, whylen, "dlq %s: missing %s", SUBS[s].word,
+                    d->topic == NULL ? "TOPIC" : "POSITION");
+        return -1;
+    }
+    if (out->command == ADMIN_CMD_DLQ_REPLAY && d->all == offset_flag) {
+        errbuf_setf(why, whylen, "dlq replay takes exactly one of --offset POSITION and --all");
+        return -1;
+    }
+    return 0;
+}
+
 int admin_cli_parse(int argc, char **argv, admin_invocation *out, char *why, size_t whylen) {
     *out = (admin_invocation){.seconds = ADMIN_WAIT_READY_DEFAULT_S};
     if (argc < 2) {
@@ -66,6 +169,9 @@ int admin_cli_parse(int argc, char **argv, admin_invocation *out, char *why, siz
     int nargs = argc - 2;
     /* --help wins whatever follows it, as it always did. */
     bool help = strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0;
+    if (strcmp(argv[1], "dlq") == 0) {
+        return parse_dlq(argc, argv, out, why, whylen);
+    }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++) {
         const command_row *row = &COMMANDS[i];
         if (strcmp(argv[1], row->word) != 0 ||
@@ -75,6 +181,9 @@ int admin_cli_parse(int argc, char **argv, admin_invocation *out, char *why, siz
         out->command = row->command;
         for (int a = 0; a < nargs && a < 2 && !help; a++) {
             out->args[a] = argv[2 + a];
+        }
+        if (row->command == ADMIN_CMD_REPLAY_DLQ) {
+            out->dlq = (admin_dlq_args){.topic = out->args[0], .at = {-1, -1}, .all = true};
         }
         if (row->command == ADMIN_CMD_WAIT_READY &&
             (out->seconds = parse_seconds(out->args[0])) < 0) {

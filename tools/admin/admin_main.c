@@ -3,9 +3,9 @@
  *
  * Owns: running the command the command line names (admin_cli.h: migrate | topics |
  * wait-ready [SECONDS] | set-role EMAIL ROLE | delete-user EMAIL | reset-consumer NAME |
- * replay-dlq TOPIC | --help) after loading the configuration and starting the log.
- * Rules: exit 0 on success, 1 when the job failed (with a message on stderr), 2 for a
- * usage or configuration error.
+ * replay-dlq TOPIC | dlq list|show|replay|skip ... | --help) after loading the configuration and
+ * starting the log. Rules: exit 0 on success, 1 when the job failed (with a message on stderr), 2
+ * for a usage or configuration error.
  */
 #include <stdio.h>
 
@@ -15,6 +15,7 @@
 #include "tools/admin/admin_cli.h"
 #include "tools/admin/admin_commands.h"
 #include "tools/admin/admin_delete_user.h"
+#include "tools/admin/admin_dlq.h"
 #include "tools/admin/admin_replay_dlq.h"
 #include "tools/admin/admin_reset_consumer.h"
 #include "tools/admin/admin_set_role.h"
@@ -34,7 +35,14 @@ static int run(const taskbus_config *cfg, const admin_invocation *inv) {
     case ADMIN_CMD_RESET_CONSUMER:
         return admin_reset_consumer(cfg, inv->args[0]);
     case ADMIN_CMD_REPLAY_DLQ:
-        return admin_replay_dlq(cfg, inv->args[0]);
+        return admin_replay_dlq(cfg, &inv->dlq);
+    case ADMIN_CMD_DLQ_REPLAY:
+        return inv->dlq.all ? admin_replay_dlq(cfg, &inv->dlq)
+                            : admin_dlq_run(cfg, inv->command, &inv->dlq);
+    case ADMIN_CMD_DLQ_LIST:
+    case ADMIN_CMD_DLQ_SHOW:
+    case ADMIN_CMD_DLQ_SKIP:
+        return admin_dlq_run(cfg, inv->command, &inv->dlq);
     case ADMIN_CMD_HELP:
         break;
     }
