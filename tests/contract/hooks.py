@@ -48,9 +48,10 @@ from schemathesis import GenerationMode
 # there once (no request was involved). A description is not a check: when the parse
 # hits that bug, the lambda is described as Hypothesis describes any lambda whose
 # source it cannot read ("<unknown>"). Every other exception still propagates.
+# (A Hypothesis without that private function is left as it is.)
 from hypothesis.internal import lambda_sources as _lambda_sources  # noqa: E402
 
-_describe_lambda = _lambda_sources._lambda_description
+_describe_lambda = getattr(_lambda_sources, "_lambda_description", None)
 
 
 def _describe_lambda_despite_gh106905(f, *args, **kwargs):
@@ -62,7 +63,8 @@ def _describe_lambda_despite_gh106905(f, *args, **kwargs):
         return "lambda: <unknown>"
 
 
-_lambda_sources._lambda_description = _describe_lambda_despite_gh106905
+if _describe_lambda is not None:
+    _lambda_sources._lambda_description = _describe_lambda_despite_gh106905
 
 API_URL = os.environ.get("TASKBUS_API_URL", "http://127.0.0.1:8080").rstrip("/")
 PASSWORD = "contract-suite-password-1"
