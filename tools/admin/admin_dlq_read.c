@@ -110,18 +110,26 @@ int admin_dlq_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, i
     return 0;
 }
 
+/* Points the consumer at topic[partition] from offset. 0, or -1 (said on stderr). */
+static int assign_at(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t offset) {
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, topic, partition)->offset = offset;
+    rd_kafka_resp_err_t e = rd_kafka_assign(rk, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fprintf(stderr, "taskbus-admin: assign %s: %s\n", topic, rd_kafka_err2str(e));
+        return -1;
+    }
+    return 0;
+}
+
 int admin_dlq_scan(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t from, int64_t to,
                    admin_dlq_visit visit, void *ctx, int64_t *next) {
     *next = from;
     if (from >= to) {
         return 0;
     }
-    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(list, topic, partition)->offset = from;
-    rd_kafka_resp_err_t e = rd_kafka_assign(rk, list);
-    rd_kafka_topic_partition_list_destroy(list);
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        fprintf(stderr, "taskbus-admin: assign %s: %s\n", topic, rd_kafka_err2str(e));
+    if (assign_at(rk, topic, partition, from) != 0) {
         return -1;
     }
     int rc = 0;
@@ -146,7 +154,7 @@ int admin_dlq_scan(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t
             rd_kafka_message_destroy(m);
         }
     }
-    rd_kafka_assign(rk, NULL);
+    (void)rd_kafka_assign(rk, NULL); /* unassigning cannot fail in a way we could act on */
     return rc;
 }
 
@@ -161,12 +169,7 @@ int admin_dlq_fetch(rd_kafka_t *rk, const char *topic, int32_t partition, int64_
     if (offset < lo || offset >= hi) {
         return 0;
     }
-    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(list, topic, partition)->offset = offset;
-    rd_kafka_resp_err_t e = rd_kafka_assign(rk, list);
-    rd_kafka_topic_partition_list_destroy(list);
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        fprintf(stderr, "taskbus-admin: assign %s: %s\n", topic, rd_kafka_err2str(e));
+    if (assign_at(rk, topic, partition, offset) != 0) {
         return -1;
     }
     int rc = 2; /* still looking */
@@ -192,7 +195,7 @@ int admin_dlq_fetch(rd_kafka_t *rk, const char *topic, int32_t partition, int64_
             rd_kafka_message_destroy(m);
         }
     }
-    rd_kafka_assign(rk, NULL);
+    (void)rd_kafka_assign(rk, NULL); /* unassigning cannot fail in a way we could act on */
     return rc;
 }
 
