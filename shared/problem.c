@@ -33,6 +33,7 @@ static const struct {
     {"idempotency-key-in-flight", "A request with this Idempotency-Key is in progress"},
     {"invalid-token", "Invalid or expired token"},
     {"report-not-ready", "Report not ready"},
+    {"webhook-disabled", "Webhook disabled"},
 };
 
 #define GENERIC_TITLE "Request failed"
