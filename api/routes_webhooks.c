@@ -8,8 +8,11 @@
  * check of the URL at registration (shared/ssrf_guard.h with TASKBUS_WEBHOOK_ALLOW: a
  * URL that is not http(s), does not resolve, or reaches a non-public address that is not
  * allowed is 422 naming `url`), the secret (32 random bytes, base64url, shown only in the
- * 201), and the answers. Rules: another user's webhook is 404 on every verb; the secret
- * never appears in a list, a log line or an error. The deliveries log is keyset
+ * 201 and in the answer to a rotation), the merge patch of url, event_types and enabled
+ * (each checked as at registration, every bad member listed; null or any other member is
+ * 422), the ping event of a test delivery, and the answers. Rules: another user's webhook
+ * is 404 on every verb; a disabled webhook is neither pinged nor redelivered (409); the
+ * secret never appears in a list, a log line or an error. The deliveries log is keyset
  * paginated on the delivery id (a UUIDv7, so newest first is id order); its cursor is the
  * last id of the page. A registration whose user was deleted while it ran is 401.
  */
