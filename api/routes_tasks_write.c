@@ -23,6 +23,7 @@
 #include "api/command_wait.h"
 #include "api/idempotency.h"
 #include "api/if_match.h"
+#include "api/patch_body.h"
 #include "api/prefer.h"
 #include "api/request_body.h"
 #include "api/routes.h"
@@ -299,32 +300,6 @@ static long long check_if_match(api_request_ctx *ctx, const json_t *current) {
     }
 }
 
-static bool is_merge_patch_type(const char *ct) {
-    static const char TYPE[] = "application/merge-patch+json";
-    if (ct == NULL || strncasecmp(ct, TYPE, sizeof TYPE - 1) != 0)
-        return false;
-    char next = ct[sizeof TYPE - 1];
-    return next == '\0' || next == ';' || next == ' ' || next == '\t';
-}
-
-/* Parses the PATCH body into ctx->body (the router frees it); 0, or -1 after answering. */
-static int parse_patch_body(api_request_ctx *ctx) {
-    const char *ct = api_header(ctx, "Content-Type");
-    if (!request_body_is_json_type(ct) && !is_merge_patch_type(ct)) {
-        api_respond_error(ctx, 415, "unsupported-media-type",
-                          "the patch must be sent as application/merge-patch+json or "
-                          "application/json");
-        return -1;
-    }
-    char detail[320];
-    if (request_body_parse_object(ctx->req->binary_body, ctx->req->binary_body_length, &ctx->body,
-                                  detail, sizeof detail) != BODY_OK) {
-        api_respond_error(ctx, 400, "malformed-json", detail);
-        return -1;
-    }
-    return 0;
-}
-
 static void update_validated(api_request_ctx *ctx, const json_t *current, json_t *patch,
                              long long expected) {
     task_command cmd;
@@ -340,7 +315,7 @@ static void update_validated(api_request_ctx *ctx, const json_t *current, json_t
 }
 
 static void handle_update(api_request_ctx *ctx) {
-    if (parse_patch_body(ctx) != 0)
+    if (patch_body_parse(ctx) != 0)
         return;
     json_t *current = NULL;
     if (load_target(ctx, &current) != 1)

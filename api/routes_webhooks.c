@@ -1,13 +1,18 @@
 /*
- * routes_webhooks.c: POST|GET /api/v1/webhooks, DELETE /api/v1/webhooks/:id and
- * GET /api/v1/webhooks/:id/deliveries (docs/decisions.md "Webhooks").
+ * routes_webhooks.c: POST|GET /api/v1/webhooks, PATCH|DELETE /api/v1/webhooks/:id,
+ * POST /api/v1/webhooks/:id/rotate-secret, POST /api/v1/webhooks/:id/test (a ping),
+ * GET /api/v1/webhooks/:id/deliveries and POST .../deliveries/:delivery_id/redeliver
+ * (docs/decisions.md "Webhooks" and "Managing a webhook").
  *
  * Owns: validating a registration ({url, event_types}; other members are 422), the SSRF
  * check of the URL at registration (shared/ssrf_guard.h with TASKBUS_WEBHOOK_ALLOW: a
  * URL that is not http(s), does not resolve, or reaches a non-public address that is not
  * allowed is 422 naming `url`), the secret (32 random bytes, base64url, shown only in the
- * 201), and the answers. Rules: another user's webhook is 404 on every verb; the secret
- * never appears in a list, a log line or an error. The deliveries log is keyset
+ * 201 and in the answer to a rotation), the merge patch of url, event_types and enabled
+ * (each checked as at registration, every bad member listed; null or any other member is
+ * 422), the ping event of a test delivery, and the answers. Rules: another user's webhook
+ * is 404 on every verb; a disabled webhook is neither pinged nor redelivered (409); the
+ * secret never appears in a list, a log line or an error. The deliveries log is keyset
  * paginated on the delivery id (a UUIDv7, so newest first is id order); its cursor is the
  * last id of the page. A registration whose user was deleted while it ran is 401.
  */
@@ -15,13 +20,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/auth_sessions.h"
 #include "api/list_query.h"
+#include "api/patch_body.h"
+#include "api/request_body.h"
 #include "api/routes.h"
 #include "api/webhook_store.h"
 #include "shared/log.h"
 #include "shared/ssrf_guard.h"
+#include "shared/time_util.h"
 #include "shared/uuid7.h"
 
 #define SECRET_BYTES 32
@@ -113,16 +122,24 @@ static void respond_unavailable(api_request_ctx *ctx) {
     api_respond_error(ctx, 503, "service-unavailable", "webhooks cannot be reached; retry shortly");
 }
 
+#define SECRET_TEXT_LEN                                                                            \
+    sodium_base64_ENCODED_LEN(SECRET_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING)
+
+/* A new secret: 32 random bytes as base64url text (the caller wipes it). */
+static void new_secret(char secret[SECRET_TEXT_LEN]) {
+    unsigned char raw[SECRET_BYTES];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2base64(secret, SECRET_TEXT_LEN, raw, sizeof raw,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(raw, sizeof raw);
+}
+
 static void create_webhook(api_request_ctx *ctx) {
     if (validate(ctx) != 0) {
         return;
     }
-    unsigned char raw[SECRET_BYTES];
-    char secret[sodium_base64_ENCODED_LEN(SECRET_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
-    randombytes_buf(raw, sizeof raw);
-    sodium_bin2base64(secret, sizeof secret, raw, sizeof raw,
-                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    sodium_memzero(raw, sizeof raw);
+    char secret[SECRET_TEXT_LEN];
+    new_secret(secret);
     char id[UUID_STR_LEN], err[256];
     uuid7_generate(id);
     json_t *doc = NULL;
@@ -169,6 +186,163 @@ static void delete_webhook(api_request_ctx *ctx) {
     }
 }
 
+/* --- PATCH /api/v1/webhooks/:id ----------------------------------------------------- */
+
+/* Checks every member of the patch (each bad one listed). 0 when valid; 1 after answering. */
+static int validate_patch(api_request_ctx *ctx) {
+    json_t *errors = json_array();
+    int rc = errors != NULL ? 0 : -1;
+    const char *key;
+    json_t *value;
+    json_object_foreach(ctx->body, key, value) {
+        if (rc != 0) {
+            break;
+        }
+        if (strcmp(key, "url") != 0 && strcmp(key, "event_types") != 0 &&
+            strcmp(key, "enabled") != 0) {
+            rc = api_field_error_add(errors, key, "is not a field a patch may change");
+        } else if (json_is_null(value)) {
+            rc = api_field_error_add(errors, key, "cannot be removed; leave it out to keep it");
+        } else if (strcmp(key, "url") == 0) {
+            rc = check_url(ctx, value, errors);
+        } else if (strcmp(key, "event_types") == 0) {
+            rc = check_event_types(value, errors);
+        } else if (!json_is_boolean(value)) {
+            rc = api_field_error_add(errors, key,
+                                     "must be true (deliver; re-enables a disabled webhook) or "
+                                     "false (stop delivering)");
+        }
+    }
+    return api_respond_if_field_errors(ctx, errors, rc != 0) ? 1 : 0;
+}
+
+static void patch_webhook(api_request_ctx *ctx) {
+    const char *id = ctx->path_params[0];
+    if (!uuid_is_valid(id)) {
+        api_respond_error(ctx, 404, "not-found", "no such webhook");
+        return;
+    }
+    if (patch_body_parse(ctx) != 0 || validate_patch(ctx) != 0) {
+        return;
+    }
+    const json_t *url = json_object_get(ctx->body, "url");
+    const json_t *enabled = json_object_get(ctx->body, "enabled");
+    json_t *doc = NULL;
+    store_result rc = webhook_store_patch(ctx->app->pg, id, ctx->user_id,
+                                          url != NULL ? json_string_value(url) : NULL,
+                                          json_object_get(ctx->body, "event_types"),
+                                          enabled != NULL ? json_is_true(enabled) : -1, &doc);
+    if (rc == STORE_NOT_FOUND) {
+        api_respond_error(ctx, 404, "not-found", "no such webhook");
+    } else if (rc != STORE_FOUND) {
+        respond_unavailable(ctx);
+    } else {
+        log_json(LOG_INFO, "webhook changed",
+                 json_pack("{s:s,s:s,s:b}", "webhook_id", id, "user_id", ctx->user_id, "enabled",
+                           json_is_true(json_object_get(doc, "enabled"))));
+        api_respond_json(ctx, 200, doc);
+    }
+}
+
+/* --- POST /api/v1/webhooks/:id/rotate-secret ---------------------------------------- */
+
+static void rotate_secret(api_request_ctx *ctx) {
+    const char *id = ctx->path_params[0];
+    if (!uuid_is_valid(id)) {
+        api_respond_error(ctx, 404, "not-found", "no such webhook");
+        return;
+    }
+    char secret[SECRET_TEXT_LEN];
+    new_secret(secret);
+    json_t *doc = NULL;
+    store_result rc = webhook_store_rotate(ctx->app->pg, id, ctx->user_id, secret,
+                                           ctx->app->cfg->webhook_secret_grace_s, &doc);
+    if (rc == STORE_NOT_FOUND) {
+        api_respond_error(ctx, 404, "not-found", "no such webhook");
+    } else if (rc != STORE_FOUND || json_object_set_new(doc, "secret", json_string(secret))) {
+        json_decref(doc);
+        respond_unavailable(ctx);
+    } else {
+        log_json(LOG_INFO, "webhook secret rotated",
+                 json_pack("{s:s,s:s}", "webhook_id", id, "user_id", ctx->user_id));
+        api_respond_json(ctx, 200, doc);
+    }
+    sodium_memzero(secret, sizeof secret);
+}
+
+/* --- POST /api/v1/webhooks/:id/test ------------------------------------------------- */
+
+/* The ping CloudEvent (new reference), or NULL when out of memory. */
+static json_t *ping_event(const char *event_id, const char *webhook_id) {
+    char now[40], subject[128]; /* "webhooks/" and a UUID */
+    time_format_rfc3339_ms(time_now_unix_ms(), now, sizeof now);
+    snprintf(subject, sizeof subject, "webhooks/%s", webhook_id);
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:{s:s}}", "specversion", "1.0", "id", event_id,
+                     "source", "/taskbus/api", "type", WEBHOOK_PING_TYPE, "time", now, "subject",
+                     subject, "datacontenttype", "application/json", "data", "webhook_id",
+                     webhook_id);
+}
+
+static void test_webhook(api_request_ctx *ctx) {
+    const char *id = ctx->path_params[0];
+    if (!uuid_is_valid(id)) {
+        api_respond_error(ctx, 404, "not-found", "no such webhook");
+        return;
+    }
+    char delivery_id[UUID_STR_LEN], event_id[UUID_STR_LEN];
+    uuid7_generate(delivery_id);
+    uuid7_generate(event_id);
+    json_t *event = ping_event(event_id, id), *doc = NULL;
+    bool disabled = false;
+    store_result rc = event != NULL
+                          ? webhook_store_ping(ctx->app->pg, id, ctx->user_id, delivery_id,
+                                               event_id, event, &doc, &disabled)
+                          : STORE_UNAVAILABLE;
+    json_decref(event);
+    if (rc == STORE_NOT_FOUND && disabled) {
+        api_respond_error(ctx, 409, "webhook-disabled",
+                          "the webhook is disabled; enable it (PATCH with enabled true) first");
+    } else if (rc == STORE_NOT_FOUND) {
+        api_respond_error(ctx, 404, "not-found", "no such webhook");
+    } else if (rc != STORE_FOUND) {
+        respond_unavailable(ctx);
+    } else {
+        log_json(LOG_INFO, "webhook ping queued",
+                 json_pack("{s:s,s:s,s:s}", "webhook_id", id, "delivery_id", delivery_id,
+                           "event_id", event_id));
+        api_respond_json(ctx, 202, doc);
+    }
+}
+
+/* --- POST /api/v1/webhooks/:id/deliveries/:delivery_id/redeliver ------------------- */
+
+static void redeliver(api_request_ctx *ctx) {
+    const char *id = ctx->path_params[0], *delivery_id = ctx->path_params[1];
+    if (!uuid_is_valid(id) || !uuid_is_valid(delivery_id)) {
+        api_respond_error(ctx, 404, "not-found", "no such webhook or delivery");
+        return;
+    }
+    json_t *doc = NULL;
+    redeliver_refusal why = REDELIVER_NO_SUCH;
+    store_result rc =
+        webhook_store_redeliver(ctx->app->pg, id, ctx->user_id, delivery_id, &doc, &why);
+    if (rc == STORE_NOT_FOUND && why == REDELIVER_DISABLED) {
+        api_respond_error(ctx, 409, "webhook-disabled",
+                          "the webhook is disabled; enable it (PATCH with enabled true) first");
+    } else if (rc == STORE_NOT_FOUND && why == REDELIVER_PENDING) {
+        api_respond_error(ctx, 409, "conflict",
+                          "the delivery is still pending; it is being tried (see its attempt_log)");
+    } else if (rc == STORE_NOT_FOUND) {
+        api_respond_error(ctx, 404, "not-found", "no such webhook or delivery");
+    } else if (rc != STORE_FOUND) {
+        respond_unavailable(ctx);
+    } else {
+        log_json(LOG_INFO, "webhook redelivery queued",
+                 json_pack("{s:s,s:s}", "webhook_id", id, "delivery_id", delivery_id));
+        api_respond_json(ctx, 202, doc);
+    }
+}
+
 /* A deliveries cursor: the last delivery id of a page, kept as the query's own text. */
 static bool parse_cursor(const char *text, void *arg) {
     if (!uuid_is_valid(text)) {
@@ -211,7 +385,11 @@ static void list_deliveries(api_request_ctx *ctx) {
 const api_route ROUTES_WEBHOOKS[] = {
     {"POST", "/api/v1/webhooks", create_webhook, API_ROUTE_AUTH | API_ROUTE_JSON_BODY},
     {"GET", "/api/v1/webhooks", list_webhooks, API_ROUTE_AUTH},
+    {"PATCH", "/api/v1/webhooks/:id", patch_webhook, API_ROUTE_AUTH},
     {"DELETE", "/api/v1/webhooks/:id", delete_webhook, API_ROUTE_AUTH},
+    {"POST", "/api/v1/webhooks/:id/rotate-secret", rotate_secret, API_ROUTE_AUTH},
+    {"POST", "/api/v1/webhooks/:id/test", test_webhook, API_ROUTE_AUTH},
     {"GET", "/api/v1/webhooks/:id/deliveries", list_deliveries, API_ROUTE_AUTH},
+    {"POST", "/api/v1/webhooks/:id/deliveries/:delivery_id/redeliver", redeliver, API_ROUTE_AUTH},
     {NULL, NULL, NULL, 0},
 };

@@ -21,7 +21,10 @@
         "w.created_at") ","                                                                        \
                         " 'failing_since', " TS("w.failing_since") ", 'disabled_at', " TS(         \
                             "w.disabled_at") ","                                                   \
-                                             " 'disabled_reason', w.disabled_reason)::text"
+                                             " 'disabled_reason', w.disabled_reason,"              \
+                                             " 'previous_secret_expires_at', CASE WHEN"            \
+                                             " w.previous_secret_expires_at > now() THEN " TS(     \
+                                                 "w.previous_secret_expires_at") " END)::text"
 
 #define ATTEMPTS_DOC                                                                               \
     "(SELECT coalesce(json_agg(json_build_object('attempt', a.attempt,"                            \
@@ -66,6 +69,64 @@ static const pg_stmt DELIVERY_PAGE = {
     "webhook_delivery_page",
     "SELECT " DELIVERY_DOC ", d.id FROM webhook_deliveries d WHERE d.webhook_id = $1::uuid"
     " AND ($2::uuid IS NULL OR d.id < $2::uuid) ORDER BY d.id DESC LIMIT $3::int",
+    3};
+
+/* A merge patch: $3 url, $4 event types (a JSON array), $5 enabled; NULL keeps the column.
+ * Enabling a disabled webhook clears what disabled it (disabled_at, disabled_reason and
+ * failing_since, so the sweep gives it a full TASKBUS_WEBHOOK_DISABLE_AFTER_SECONDS again);
+ * a new URL clears failing_since too (the failures were the old URL's). Disabling keeps an
+ * earlier disabled_at and reason. In SET, w.* is the row before the update. */
+static const pg_stmt WEBHOOK_PATCH = {
+    "webhook_patch",
+    "UPDATE webhooks AS w SET url = coalesce($3, w.url),"
+    " event_types = CASE WHEN $4::json IS NULL THEN w.event_types"
+    " ELSE ARRAY(SELECT json_array_elements_text($4::json)) END,"
+    " enabled = coalesce($5::boolean, w.enabled),"
+    " disabled_at = CASE WHEN $5::boolean IS NULL THEN w.disabled_at WHEN $5::boolean THEN NULL"
+    " ELSE coalesce(w.disabled_at, now()) END,"
+    " disabled_reason = CASE WHEN $5::boolean IS NULL THEN w.disabled_reason"
+    " WHEN $5::boolean THEN NULL ELSE coalesce(w.disabled_reason, 'disabled by its owner') END,"
+    " failing_since = CASE WHEN ($5::boolean AND NOT w.enabled) OR ($3 IS NOT NULL AND $3 <> w.url)"
+    " THEN NULL ELSE w.failing_since END"
+    " WHERE w.id = $1::uuid AND w.user_id = $2::uuid RETURNING " WEBHOOK_DOC,
+    5};
+
+/* A rotation: the current secret becomes the previous one for $4 seconds. */
+static const pg_stmt WEBHOOK_ROTATE = {
+    "webhook_rotate",
+    "UPDATE webhooks AS w SET previous_secret = w.secret,"
+    " previous_secret_expires_at = now() + $4::int * interval '1 second', secret = $3"
+    " WHERE w.id = $1::uuid AND w.user_id = $2::uuid RETURNING " WEBHOOK_DOC,
+    4};
+
+/* A ping delivery ($1 id, $4 event id, $5 the CloudEvent) for the user's enabled webhook. */
+static const pg_stmt PING_INSERT = {
+    "webhook_ping_insert",
+    "INSERT INTO webhook_deliveries AS d (id, webhook_id, event_id, event_type, payload)"
+    " SELECT $1::uuid, w.id, $4::uuid, '" WEBHOOK_PING_TYPE "', $5::jsonb FROM webhooks w"
+    " WHERE w.id = $3::uuid AND w.user_id = $2::uuid AND w.enabled RETURNING " DELIVERY_DOC,
+    5};
+
+static const pg_stmt WEBHOOK_ENABLED = {
+    "webhook_enabled",
+    "SELECT w.enabled FROM webhooks w WHERE w.id = $1::uuid AND w.user_id = $2::uuid", 2};
+
+/* Makes a final delivery ($1) of the user's ($3) enabled webhook ($2) due again now, with a
+ * fresh retry budget (attempt_base). */
+static const pg_stmt REDELIVER = {
+    "webhook_redeliver",
+    "UPDATE webhook_deliveries AS d SET status = 'pending', next_attempt_at = now(),"
+    " attempt_base = d.attempts, delivered_at = NULL FROM webhooks w"
+    " WHERE d.id = $1::uuid AND d.webhook_id = $2::uuid AND d.status <> 'pending'"
+    " AND w.id = d.webhook_id AND w.user_id = $3::uuid AND w.enabled RETURNING " DELIVERY_DOC,
+    3};
+
+/* Why a redelivery changed nothing: the webhook's enabled and the delivery's status (NULL
+ * when no such delivery), no row when the webhook is not the user's. */
+static const pg_stmt REDELIVER_WHY = {
+    "webhook_redeliver_why",
+    "SELECT w.enabled, d.status FROM webhooks w LEFT JOIN webhook_deliveries d"
+    " ON d.id = $1::uuid AND d.webhook_id = w.id WHERE w.id = $2::uuid AND w.user_id = $3::uuid",
     3};
 
 static void log_failure(const char *what, const PGresult *res) {
@@ -204,4 +265,91 @@ store_result webhook_store_deliveries(pg_pool *pg, const char *webhook_id, const
     }
     PQclear(res);
     return *items != NULL ? STORE_FOUND : STORE_UNAVAILABLE;
+}
+
+/* Runs a statement that answers one webhook document (or none: not found). */
+static store_result run_doc(pg_pool *pg, const pg_stmt *stmt, const char *const *values,
+                            json_t **out) {
+    *out = NULL;
+    PGresult *res = run(pg, stmt, values);
+    if (res == NULL) {
+        return STORE_UNAVAILABLE;
+    }
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return STORE_NOT_FOUND;
+    }
+    json_error_t jerr;
+    *out = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
+    PQclear(res);
+    return *out != NULL ? STORE_FOUND : STORE_UNAVAILABLE;
+}
+
+store_result webhook_store_patch(pg_pool *pg, const char *id, const char *user_id, const char *url,
+                                 const json_t *event_types, int enabled, json_t **out) {
+    *out = NULL;
+    char *types = NULL;
+    if (event_types != NULL && (types = json_dumps(event_types, JSON_COMPACT)) == NULL) {
+        return STORE_UNAVAILABLE;
+    }
+    const char *on = enabled < 0 ? NULL : enabled ? "true" : "false";
+    const char *values[5] = {id, user_id, url, types, on};
+    store_result rc = run_doc(pg, &WEBHOOK_PATCH, values, out);
+    free(types);
+    return rc;
+}
+
+store_result webhook_store_rotate(pg_pool *pg, const char *id, const char *user_id,
+                                  const char *secret, int grace_s, json_t **out) {
+    char grace[16];
+    snprintf(grace, sizeof grace, "%d", grace_s);
+    const char *values[4] = {id, user_id, secret, grace};
+    return run_doc(pg, &WEBHOOK_ROTATE, values, out);
+}
+
+store_result webhook_store_ping(pg_pool *pg, const char *webhook_id, const char *user_id,
+                                const char *delivery_id, const char *event_id, const json_t *event,
+                                json_t **out, bool *disabled) {
+    *out = NULL;
+    *disabled = false;
+    char *payload = json_dumps(event, JSON_COMPACT);
+    if (payload == NULL) {
+        return STORE_UNAVAILABLE;
+    }
+    const char *values[5] = {delivery_id, user_id, webhook_id, event_id, payload};
+    store_result rc = run_doc(pg, &PING_INSERT, values, out);
+    free(payload);
+    if (rc != STORE_NOT_FOUND) {
+        return rc;
+    }
+    const char *owned[2] = {webhook_id, user_id};
+    PGresult *res = run(pg, &WEBHOOK_ENABLED, owned);
+    if (res == NULL) {
+        return STORE_UNAVAILABLE;
+    }
+    *disabled = PQntuples(res) > 0;
+    PQclear(res);
+    return rc;
+}
+
+store_result webhook_store_redeliver(pg_pool *pg, const char *webhook_id, const char *user_id,
+                                     const char *delivery_id, json_t **out,
+                                     redeliver_refusal *why) {
+    *why = REDELIVER_NO_SUCH;
+    const char *values[3] = {delivery_id, webhook_id, user_id};
+    store_result rc = run_doc(pg, &REDELIVER, values, out);
+    if (rc != STORE_NOT_FOUND) {
+        return rc;
+    }
+    PGresult *res = run(pg, &REDELIVER_WHY, values);
+    if (res == NULL) {
+        return STORE_UNAVAILABLE;
+    }
+    if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 1)) {
+        *why = strcmp(PQgetvalue(res, 0, 0), "t") != 0         ? REDELIVER_DISABLED
+               : strcmp(PQgetvalue(res, 0, 1), "pending") == 0 ? REDELIVER_PENDING
+                                                               : REDELIVER_NO_SUCH;
+    }
+    PQclear(res);
+    return STORE_NOT_FOUND;
 }

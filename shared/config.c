@@ -154,6 +154,8 @@ static const var_def VARS[] = {
     {"TASKBUS_WEBHOOK_DISABLE_AFTER_SECONDS", "86400", K_INT, 1, 31536000,
      F(webhook_disable_after_s), false,
      "a webhook failing continuously this long is disabled and its owner e-mailed"},
+    {"TASKBUS_WEBHOOK_SECRET_GRACE_SECONDS", "86400", K_INT, 0, 31536000, F(webhook_secret_grace_s),
+     false, "after a secret rotation, deliveries are signed with the old secret too for this long"},
     {"TASKBUS_REMINDER_LEAD_SECONDS", "3600", K_INT, 1, 31536000, F(reminder_lead_s), false,
      "due-soon reminders go out this long before a task is due"},
     {"TASKBUS_SCHEDULER_INTERVAL_MS", "1000", K_INT, 10, 3600000, F(scheduler_interval_ms), false,

@@ -79,6 +79,7 @@ typedef struct taskbus_config {
     int webhook_timeout_ms;      /* per delivery attempt */
     int webhook_max_attempts;    /* attempts per delivery before it is given up */
     int webhook_disable_after_s; /* failing continuously this long disables a webhook */
+    int webhook_secret_grace_s;  /* the replaced secret still signs this long after a rotation */
     int reminder_lead_s;         /* due-soon reminders go out this long before due_at */
     int scheduler_interval_ms;
     char *reports_dir;              /* where report files are written */

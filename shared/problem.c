@@ -34,6 +34,7 @@ static const struct {
     {"invalid-token", "Invalid or expired token"},
     {"report-not-ready", "Report not ready"},
     {"report-expired", "Report expired"},
+    {"webhook-disabled", "Webhook disabled"},
 };
 
 #define GENERIC_TITLE "Request failed"

@@ -71,6 +71,7 @@ PASSWORD = "contract-suite-password-1"
 TIMEOUT = 30
 # Webhook targets the test stack's SSRF guard lets through (TASKBUS_WEBHOOK_ALLOW).
 WEBHOOK_TARGET = os.environ.get("TASKBUS_CONTRACT_WEBHOOK_URL", "http://127.0.0.1:9/contract-hook")
+WEBHOOK_URL_OPERATIONS = {"POST /api/v1/webhooks", "PATCH /api/v1/webhooks/{id}"}
 
 # Operations whose success revokes the caller's session or every session of the user.
 SESSION_ENDING = {"POST /api/v1/auth/logout", "POST /api/v1/auth/logout-all", "PUT /api/v1/auth/password"}
@@ -227,7 +228,7 @@ def map_case(context, case):
     label = case.operation.label
     if label in CURSOR_OPERATIONS and case.query and "cursor" in case.query:
         case.query = {k: v for k, v in case.query.items() if k != "cursor"}
-    if label == "POST /api/v1/webhooks" and isinstance(case.body, dict) and "url" in case.body:
+    if label in WEBHOOK_URL_OPERATIONS and isinstance(case.body, dict) and "url" in case.body:
         case.body = {**case.body, "url": WEBHOOK_TARGET}
     if label == "DELETE /api/v1/tasks/{id}" and _phase(case) == "stateful":
         # A 202 only queues the delete; schemathesis takes any 2xx DELETE as done and

@@ -40,7 +40,10 @@ EXPECTED_PATHS = {
     "/api/v1/events": {"get"},
     "/api/v1/auth/verify": {"get"},
     "/api/v1/webhooks": {"get", "post"},
-    "/api/v1/webhooks/{id}": {"delete"},
+    "/api/v1/webhooks/{id}": {"patch", "delete"},
+    "/api/v1/webhooks/{id}/rotate-secret": {"post"},
+    "/api/v1/webhooks/{id}/test": {"post"},
+    "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver": {"post"},
     "/api/v1/webhooks/{id}/deliveries": {"get"},
     "/api/v1/reports": {"get", "post"},
     "/api/v1/reports/{id}": {"get"},
@@ -70,7 +73,11 @@ STREAM_STATUS_CODES = {
     ("get", "/api/v1/auth/verify"): {"200", "400", "429", "503"},
     ("post", "/api/v1/webhooks"): {"201", "400", "401", "413", "415", "422", "429", "503"},
     ("get", "/api/v1/webhooks"): {"200", "401", "429", "503"},
+    ("patch", "/api/v1/webhooks/{id}"): {"200", "400", "401", "404", "413", "415", "422", "429", "503"},
     ("delete", "/api/v1/webhooks/{id}"): {"204", "401", "404", "429", "503"},
+    ("post", "/api/v1/webhooks/{id}/rotate-secret"): {"200", "401", "404", "429", "503"},
+    ("post", "/api/v1/webhooks/{id}/test"): {"202", "401", "404", "409", "429", "503"},
+    ("post", "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver"): {"202", "401", "404", "409", "429", "503"},
     ("get", "/api/v1/webhooks/{id}/deliveries"): {"200", "401", "404", "422", "429", "503"},
     ("post", "/api/v1/reports"): {"202", "400", "401", "413", "415", "422", "429", "503"},
     ("get", "/api/v1/reports"): {"200", "401", "422", "429", "503"},
@@ -82,6 +89,7 @@ STREAM_STATUS_CODES = {
 # Media types a request body may have besides application/json, by operation.
 EXTRA_BODY_TYPES = {
     ("patch", "/api/v1/tasks/{id}"): {"application/merge-patch+json"},
+    ("patch", "/api/v1/webhooks/{id}"): {"application/merge-patch+json"},
     ("post", "/api/v1/tasks/import"): {"application/x-ndjson"},
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
@@ -259,7 +267,7 @@ def test_openapi_documents_the_stream_endpoints(openapi):
     created = schema_validator(openapi, {"$ref": "#/components/schemas/WebhookCreated"})
     hook = {"id": str(uuid.uuid4()), "url": "https://example.com/h", "event_types": ["taskbus.task.*"],
             "enabled": True, "created_at": "2026-01-02T03:04:05.000Z", "failing_since": None,
-            "disabled_at": None, "disabled_reason": None}
+            "disabled_at": None, "disabled_reason": None, "previous_secret_expires_at": None}
     assert not list(created.iter_errors({**hook, "secret": "A" * 43}))
     assert list(created.iter_errors(hook)), "a 201 without its secret must not match"
     assert "Location" in op_headers(openapi, "post", "/api/v1/reports", "202")[0]

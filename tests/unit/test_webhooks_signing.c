@@ -3,11 +3,14 @@
  * (workers/webhooks/webhooks_http.c, webhooks_backoff.c): the Webhook-Signature is the hex
  * HMAC-SHA256 of "<timestamp>.<body>" keyed by the secret (vectors computed independently
  * with Python's hmac), it changes with the timestamp, the body and the secret, and signs
- * body_len bytes, not up to a NUL; the retry schedule doubles from 1 s per failed attempt
- * up to the one-hour cap, and every jittered wait lies in the upper half of its ceiling.
+ * body_len bytes, not up to a NUL; during a rotation's grace period the header value
+ * carries the new secret's v1= first and the previous secret's second; the retry schedule doubles
+ * from 1 s per failed attempt up to the one-hour cap, and every jittered wait lies in the upper
+ * half of its ceiling.
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -47,6 +50,24 @@ static void test_signature_covers_secret_and_length(void **state) {
     assert_string_not_equal(a, b);
 }
 
+static void test_signature_value_with_and_without_a_previous_secret(void **state) {
+    (void)state;
+    char value[WEBHOOK_SIGNATURE_VALUE_MAX], want[WEBHOOK_SIGNATURE_VALUE_MAX];
+    assert_int_equal(
+        webhooks_signature_value("whsec_test", NULL, "1700000000", BODY, strlen(BODY), value), 0);
+    assert_string_equal(value,
+                        "v1=6a85cb117c993612a34c72b4cfb5a16baed25a80d26e298ce0e6671320fd07c8");
+    char a[WEBHOOK_SIGNATURE_HEX], b[WEBHOOK_SIGNATURE_HEX];
+    assert_int_equal(webhooks_sign("whsec_new", "1700000000", BODY, strlen(BODY), a), 0);
+    assert_int_equal(webhooks_sign("whsec_test", "1700000000", BODY, strlen(BODY), b), 0);
+    snprintf(want, sizeof want, "v1=%s v1=%s", a, b);
+    assert_int_equal(webhooks_signature_value("whsec_new", "whsec_test", "1700000000", BODY,
+                                              strlen(BODY), value),
+                     0);
+    assert_string_equal(value, want);
+    assert_int_equal(strlen(value), 2 * (3 + 64) + 1);
+}
+
 static void test_backoff_ceilings_double_up_to_an_hour(void **state) {
     (void)state;
     assert_int_equal(webhooks_backoff_ceiling_ms(0), 1000);
@@ -83,6 +104,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_signature_matches_hmac_sha256),
         cmocka_unit_test(test_signature_covers_secret_and_length),
+        cmocka_unit_test(test_signature_value_with_and_without_a_previous_secret),
         cmocka_unit_test(test_backoff_ceilings_double_up_to_an_hour),
         cmocka_unit_test(test_backoff_jitter_stays_in_upper_half),
     };

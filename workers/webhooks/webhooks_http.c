@@ -12,7 +12,7 @@
 
 #define RESPONSE_MAX 65536
 #define CONNECT_TIMEOUT_MAX_MS 3000
-#define HEADER_MAX 160
+#define HEADER_MAX 200
 
 int webhooks_sign(const char *secret, const char *timestamp, const char *body, size_t body_len,
                   char out[WEBHOOK_SIGNATURE_HEX]) {
@@ -31,6 +31,24 @@ int webhooks_sign(const char *secret, const char *timestamp, const char *body, s
     return 0;
 }
 
+int webhooks_signature_value(const char *secret, const char *previous_secret, const char *timestamp,
+                             const char *body, size_t body_len,
+                             char out[WEBHOOK_SIGNATURE_VALUE_MAX]) {
+    char sig[WEBHOOK_SIGNATURE_HEX], old[WEBHOOK_SIGNATURE_HEX];
+    if (webhooks_sign(secret, timestamp, body, body_len, sig) != 0) {
+        return -1;
+    }
+    if (previous_secret == NULL) {
+        snprintf(out, WEBHOOK_SIGNATURE_VALUE_MAX, "v1=%s", sig);
+        return 0;
+    }
+    if (webhooks_sign(previous_secret, timestamp, body, body_len, old) != 0) {
+        return -1;
+    }
+    snprintf(out, WEBHOOK_SIGNATURE_VALUE_MAX, "v1=%s v1=%s", sig, old);
+    return 0;
+}
+
 /* Reads and drops the answer's body; stops a receiver that sends without end. */
 static size_t drop_body(char *ptr, size_t size, size_t nmemb, void *userdata) {
     (void)ptr;
@@ -41,9 +59,10 @@ static size_t drop_body(char *ptr, size_t size, size_t nmemb, void *userdata) {
 
 /* The request headers (caller frees with curl_slist_free_all), or NULL. */
 static struct curl_slist *build_headers(const webhook_request *req) {
-    char ts[32], sig[WEBHOOK_SIGNATURE_HEX], line[HEADER_MAX];
+    char ts[32], sigs[WEBHOOK_SIGNATURE_VALUE_MAX], line[HEADER_MAX];
     snprintf(ts, sizeof ts, "%lld", (long long)(time_now_unix_ms() / 1000));
-    if (webhooks_sign(req->secret, ts, req->body, req->body_len, sig) != 0) {
+    if (webhooks_signature_value(req->secret, req->previous_secret, ts, req->body, req->body_len,
+                                 sigs) != 0) {
         return NULL;
     }
     struct curl_slist *h = NULL, *next = NULL;
@@ -55,8 +74,8 @@ static struct curl_slist *build_headers(const webhook_request *req) {
         }
         h = next;
     }
-    const char *fmts[3] = {"Webhook-Id: %s", "Webhook-Timestamp: %s", "Webhook-Signature: v1=%s"};
-    const char *vals[3] = {req->event_id, ts, sig};
+    const char *fmts[3] = {"Webhook-Id: %s", "Webhook-Timestamp: %s", "Webhook-Signature: %s"};
+    const char *vals[3] = {req->event_id, ts, sigs};
     for (size_t i = 0; i < 3; i++) {
         snprintf(line, sizeof line, fmts[i], vals[i]);
         if ((next = curl_slist_append(h, line)) == NULL) {

@@ -43,7 +43,8 @@ struct webhooks_sender {
     bool woken;
 };
 
-/* Due deliveries of enabled webhooks, leased for one attempt. */
+/* Due deliveries of enabled webhooks, leased for one attempt, with the secret and, within
+ * the grace period after a rotation, the previous secret (both sign). */
 static const pg_stmt CLAIM = {
     "webhooks_claim",
     "WITH due AS (SELECT d.id FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id"
@@ -53,8 +54,11 @@ static const pg_stmt CLAIM = {
     " SET next_attempt_at = now() + $1::int * interval '1 millisecond'"
     " FROM due, webhooks w WHERE d.id = due.id AND w.id = d.webhook_id"
     " RETURNING d.id, d.webhook_id, d.event_id, d.payload::text AS body, d.attempts, w.url,"
-    " w.secret)"
-    " SELECT id, webhook_id, event_id, body, attempts, url, secret FROM claimed ORDER BY id",
+    " w.secret, CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret END"
+    " AS previous_secret, d.attempt_base)"
+    " SELECT id, webhook_id, event_id, body, attempts, url, secret, previous_secret, attempt_base"
+    " FROM claimed"
+    " ORDER BY id",
     2};
 
 static const pg_stmt RECORD_SUCCESS = {
@@ -67,7 +71,8 @@ static const pg_stmt RECORD_SUCCESS = {
 static const pg_stmt RECORD_FAILURE = {
     "webhooks_record_failure",
     "UPDATE webhook_deliveries SET attempts = $2::int, last_status_code = $3::int,"
-    " last_error = $4, status = CASE WHEN $2::int >= $5::int THEN 'failed' ELSE 'pending' END,"
+    " last_error = $4,"
+    " status = CASE WHEN $2::int - attempt_base >= $5::int THEN 'failed' ELSE 'pending' END,"
     " next_attempt_at = now() + $6::int * interval '1 millisecond'"
     " WHERE id = $1::uuid AND status = 'pending'",
     6};
@@ -105,7 +110,9 @@ static const pg_stmt DISABLE = {
 /* One claimed delivery (strings point into the claim result). */
 typedef struct delivery {
     const char *id, *webhook_id, *event_id, *body, *url, *secret;
-    int attempt; /* the number of this attempt, from 1 */
+    const char *previous_secret; /* NULL outside a rotation's grace period */
+    int attempt;                 /* the number of this attempt, from 1 */
+    int base; /* attempts before the latest redelivery: the budget and backoff count from it */
 } delivery;
 
 typedef struct attempt_result {
@@ -129,6 +136,7 @@ static void attempt_delivery(const webhooks_sender *s, const delivery *d, attemp
         .url = d->url,
         .resolve = target.resolve,
         .secret = d->secret,
+        .previous_secret = d->previous_secret,
         .event_id = d->event_id,
         .body = d->body,
         .body_len = strlen(d->body),
@@ -171,7 +179,7 @@ static int record_attempt(const webhooks_sender *s, pg_conn *conn, const deliver
     snprintf(status, sizeof status, "%ld", r->status);
     snprintf(duration, sizeof duration, "%d", r->duration_ms);
     snprintf(max, sizeof max, "%d", s->max_attempts);
-    snprintf(wait, sizeof wait, "%d", webhooks_backoff_ms(d->attempt));
+    snprintf(wait, sizeof wait, "%d", webhooks_backoff_ms(d->attempt - d->base));
     const char *code = r->status != 0 ? status : NULL;
     const char *error = r->delivered ? NULL : r->error;
     const char *log_values[5] = {d->id, attempt, duration, code, error};
@@ -247,6 +255,8 @@ static int deliver_batch(webhooks_sender *s, pg_conn *conn) {
             .attempt = atoi(PQgetvalue(res, i, 4)) + 1,
             .url = PQgetvalue(res, i, 5),
             .secret = PQgetvalue(res, i, 6),
+            .previous_secret = PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7),
+            .base = atoi(PQgetvalue(res, i, 8)),
         };
         attempt_result r;
         attempt_delivery(s, &d, &r);

@@ -1,6 +1,6 @@
 /*
  * webhooks_sender.h: the delivering half of taskbus-webhooks (docs/decisions.md
- * "Webhooks").
+ * "Webhooks", "Managing a webhook").
  *
  * Owns: one thread that claims due deliveries (status pending, next_attempt_at <= now(),
  * webhook enabled) with FOR UPDATE SKIP LOCKED and leases them (next_attempt_at moves past
@@ -12,7 +12,10 @@
  * - 2xx is delivered; anything else (other statuses, transport errors, an address the
  *   guard refuses) is a failed attempt, retried after 1 s doubling per attempt (capped at
  *   an hour) with jitter (a uniform pick in the upper half), until
- *   TASKBUS_WEBHOOK_MAX_ATTEMPTS attempts; then the delivery is failed.
+ *   TASKBUS_WEBHOOK_MAX_ATTEMPTS attempts; then the delivery is failed. Both count from
+ *   the delivery's attempt_base (the attempts before its latest redelivery, 0 if none).
+ * - Within the grace period after a secret rotation (previous_secret_expires_at), the
+ *   previous secret signs too (webhooks_http.h).
  * - Every attempt is a webhook_attempts row, in the same transaction as the delivery's new
  *   state and the webhook's failing_since (set by a failure when unset, cleared by a
  *   success).
