@@ -4,6 +4,9 @@ Owns: the services and their images, the start order (depends_on conditions, no 
 the migrate job, the writer and importer daemons, the issue-4 daemons with the Mailpit SMTP
 catcher the notifier sends to and the reports volume the API and the reporter share, two
 API replicas behind nginx on 8080, and an environment that is real configuration.
+Issue 11: a healthcheck on every service (the one-shot migrate job excepted), every
+image but the one built here pinned to an exact version, and the `monitoring` profile
+(Prometheus with the chart's rule file, Grafana with the dashboard).
 Rules: every environment variable the file gives a taskbus binary must be one the binaries
 read (helpers/deploy_files.py, `config_vars`).
 """
@@ -11,17 +14,21 @@ read (helpers/deploy_files.py, `config_vars`).
 import re
 from urllib.parse import urlsplit
 
+import yaml
+
 from helpers.deploy_files import (COMPOSE_DIR, DAEMON_SERVICES, DOCKERFILE, IMPORT_MAX_BODY, REPO, STREAM_DAEMONS,
                                   TASKBUS_SERVICES, depends_of, env_of, volume_mounts)
 from helpers.deploy_files import compose, config_vars  # noqa: F401 (fixtures)
+from helpers.monitoring import DAEMON_PORT_OFFSETS, DASHBOARD, METRICS_BASE_PORT, PROMETHEUS_CONFIG, RULES
 
 
 def test_compose_has_the_services_and_images(compose):
     services = compose["services"]
     for name in ("postgres", "redis", "kafka", "nginx", *TASKBUS_SERVICES):
         assert name in services, f"docker-compose.yml has no service {name}"
-    assert services["postgres"]["image"] == "postgres:15"
-    assert re.fullmatch(r"redis:7(\.\d+)*(-\S+)?", services["redis"]["image"]), services["redis"]["image"]
+    # The releases compose/local runs from Debian 12: Postgres 15, Redis 7.0.
+    assert re.fullmatch(r"postgres:15\.\d+(-\S+)?", services["postgres"]["image"]), services["postgres"]["image"]
+    assert re.fullmatch(r"redis:7\.0\.\d+(-\S+)?", services["redis"]["image"]), services["redis"]["image"]
     assert services["kafka"]["image"] == "apache/kafka:3.9.1"
     assert services["nginx"]["image"].startswith("nginx:")
     images = {services[n]["image"] for n in TASKBUS_SERVICES}
@@ -81,8 +88,11 @@ def check_background_daemon(name, svc, api_env, also_shared=()):
     no health probe, restarted, no published port or fixed name (replicas), started after
     Kafka is healthy, time to finish its work on SIGTERM, and the API's Kafka cluster and
     database (plus the variables in also_shared)."""
-    # The image's HEALTHCHECK probes the API's port, which these daemons do not have.
-    assert (svc.get("healthcheck") or {}).get("disable") is True, f"{name} has no HTTP port to probe"
+    # /health on the daemon's own metrics port (the image's HEALTHCHECK probes the API's).
+    test = " ".join((svc.get("healthcheck") or {}).get("test") or [])
+    port = METRICS_BASE_PORT + DAEMON_PORT_OFFSETS[name]
+    assert re.search(rf"\bcurl -fsS\b.*http://127\.0\.0\.1:{port}/health\b", test), (
+        f"{name} must probe /health on its metrics port {port}: {test}")
     assert svc.get("restart") in ("unless-stopped", "always", "on-failure"), f"{name} is not restarted"
     assert not svc.get("ports") and not svc.get("container_name"), name
     assert depends_of(svc).get("kafka", {}).get("condition") == "service_healthy", f"{name} must wait for Kafka"
@@ -194,3 +204,71 @@ def test_compose_environment_is_real_configuration(compose, config_vars):
     assert "broker" in kafka_env["KAFKA_PROCESS_ROLES"] and "controller" in kafka_env["KAFKA_PROCESS_ROLES"]
     assert env.get("TASKBUS_HTTP_HOST") == "0.0.0.0", "inside a container the API must listen on every interface"
     assert env.get("TASKBUS_TRUST_PROXY") == "1", "behind nginx the client address is the X-Forwarded-For hop"
+
+
+def test_compose_every_service_has_a_healthcheck(compose):
+    services = compose["services"]
+    for name, svc in services.items():
+        hc = svc.get("healthcheck") or {}
+        if name == "migrate":
+            # A one-shot job: the image's HEALTHCHECK (the API's port) would mark it unhealthy.
+            assert hc.get("disable") is True and str(svc.get("restart")) == "no", name
+            continue
+        assert not hc.get("disable") and hc.get("test"), f"{name} has no healthcheck"
+        assert hc["test"][0] in ("CMD", "CMD-SHELL"), f"{name}: {hc['test']}"
+        for key in ("interval", "timeout", "retries"):
+            assert hc.get(key), f"{name}: healthcheck without {key}"
+    for name in DAEMON_SERVICES:
+        port = METRICS_BASE_PORT + DAEMON_PORT_OFFSETS[name]
+        test = " ".join(services[name]["healthcheck"]["test"])
+        assert f"http://127.0.0.1:{port}/health" in test, f"{name} must probe /health on its metrics port {port}"
+    api = services["api"]["healthcheck"]["test"]
+    assert "http://127.0.0.1:8080/health" in " ".join(api), api
+    nginx = " ".join(services["nginx"]["healthcheck"]["test"])
+    assert "/nginx-health" in nginx and "location = /nginx-health" in (COMPOSE_DIR / "nginx.conf").read_text()
+
+
+def test_compose_images_are_pinned(compose):
+    built = {svc["image"] for svc in compose["services"].values() if svc.get("build")}
+    assert len(built) == 1, built
+    for name, svc in compose["services"].items():
+        image = svc["image"]
+        if image in built:
+            continue
+        repo, _, tag = image.rpartition(":")
+        assert repo and "/" not in tag, f"{name}: {image} has no tag"
+        # An exact release: at least major.minor (patch where the project has one), never
+        # a moving tag such as latest, 15 or 7.
+        assert re.fullmatch(r"v?\d+\.\d+(\.\d+)?(-[\w.]+)?", tag), f"{name}: {image} is not pinned to a release"
+        assert "latest" not in tag, image
+
+
+def test_compose_monitoring_profile(compose):
+    services = compose["services"]
+    prom, graf = services["prometheus"], services["grafana"]
+    for name, svc in (("prometheus", prom), ("grafana", graf)):
+        assert svc.get("profiles") == ["monitoring"], f"{name} must start only with --profile monitoring"
+        assert all(str(p).startswith("127.0.0.1:") for p in svc.get("ports", [])), f"{name} is for this host only"
+    mounts = volume_mounts(prom)
+    conf_dir = "/etc/prometheus"
+    assert (COMPOSE_DIR / mounts[f"{conf_dir}/prometheus.yml"]).resolve() == PROMETHEUS_CONFIG.resolve()
+    # prometheus.yml loads its rule file from beside itself: the chart's one copy.
+    assert (COMPOSE_DIR / mounts[f"{conf_dir}/{RULES.name}"]).resolve() == RULES.resolve()
+    # Every taskbus service is a scrape target at the port it listens on.
+    cfg = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    for job in cfg["scrape_configs"]:
+        (sd,) = job["dns_sd_configs"]
+        (host,) = sd["names"]
+        assert host in services and job["job_name"] == f"taskbus-{host}", job
+    # Prometheus's release is the one whose promtool tests the rules (Debian 12's).
+    assert re.fullmatch(r"prom/prometheus:v2\.42\.\d+", prom["image"]), prom["image"]
+    # Grafana: the provisioned datasource is this Prometheus, the dashboard is mounted
+    # where the provisioned provider reads.
+    gmounts = volume_mounts(graf)
+    prov = COMPOSE_DIR / gmounts["/etc/grafana/provisioning"]
+    ds = yaml.safe_load((prov / "datasources" / "prometheus.yml").read_text())["datasources"]
+    assert [d["url"] for d in ds if d.get("isDefault")] == ["http://prometheus:9090"], ds
+    (provider,) = yaml.safe_load((prov / "dashboards" / "taskbus.yml").read_text())["providers"]
+    target = next(t for t, src in gmounts.items() if (COMPOSE_DIR / src).resolve() == DASHBOARD.resolve())
+    assert target.rsplit("/", 1)[0] == provider["options"]["path"], (target, provider)
+    assert depends_of(graf).get("prometheus", {}).get("condition") == "service_healthy"

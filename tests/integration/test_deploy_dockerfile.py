@@ -1,7 +1,8 @@
 """compose/Dockerfile, checked without a Docker engine.
 
 Owns: a multi-stage build on Debian 12 whose runtime runs as non-root with a health check
-and carries no compiler, the same CMake build of every daemon (named targets, no
+(and curl for compose's checks of every daemon, whose listeners bind 0.0.0.0) and carries
+no compiler, the same CMake build of every daemon (named targets, no
 sanitizers, installed stripped), the e-mail templates where the notifier reads them, and
 the Debian packages: the build stage installs the package of every pkg-config module
 CMakeLists.txt requires, the runtime stage every library the built binaries load.
@@ -43,6 +44,11 @@ def test_dockerfile_runtime_is_non_root_with_a_health_check(compose):
         assert b in copies or "/out/bin" in copies, f"the runtime stage does not get {b}"
     # taskbus-notifier reads <TASKBUS_SCHEMAS_DIR>/../workers/notifier/templates.
     env = " ".join(ins for ins in runtime if ins.upper().startswith("ENV"))
+    # The API and every daemon's metrics listener answer probes and scrapes from outside
+    # the container; compose's healthchecks run curl inside it.
+    for var in ("TASKBUS_HTTP_HOST", "TASKBUS_METRICS_HOST"):
+        assert re.search(rf"\b{var}=0\.0\.0\.0\b", env), f"the runtime does not set {var}=0.0.0.0"
+    assert "curl" in runtime_pkgs, "the healthchecks of compose use curl"
     m = re.search(r"TASKBUS_SCHEMAS_DIR=(\S+)", env)
     assert m, "the runtime sets no TASKBUS_SCHEMAS_DIR"
     templates_dir = str(Path(m.group(1)).parent / "workers" / "notifier" / "templates")

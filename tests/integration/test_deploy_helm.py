@@ -3,8 +3,13 @@
 Owns: Chart.yaml and values.yaml parse, every .Values reference exists, balanced template
 actions, the workloads (a Deployment per daemon, probes, the migration hooks, Secret and
 ConfigMap created before the migration job), Secret vs ConfigMap (the SMTP URL in the
-Secret), the reports claim mounted by the API (read-only) and the reporter, `helm lint`
-and `helm template` (refusals included).
+Secret), the reports claim mounted by the API (read-only) and the reporter, `helm lint
+--strict` and `helm template` without --kube-version (refusals included); issue 11:
+liveness and readiness probes on every Deployment at a port its container declares (the
+daemons' metrics ports of the contract), the optional ServiceMonitor, PrometheusRule (the
+groups of the one rule file) and Ingress rendered only when enabled, and hooks deleted
+once they succeeded (nothing of a release outlives `helm uninstall` but the reports
+claim).
 Rules: every environment variable the chart gives a taskbus binary must be one the
 binaries read (helpers/deploy_files.py, `config_vars`); the helm binary comes from
 tests/run (TASKBUS_HELM, compose/lib/helm.sh) and its absence FAILS the test.
@@ -20,6 +25,7 @@ import yaml
 
 from helpers.deploy_files import CHART, IMPORT_MAX_BODY, STREAM_DAEMONS
 from helpers.deploy_files import config_vars  # noqa: F401 (a fixture)
+from helpers.monitoring import DAEMON_PORT_OFFSETS, METRICS_BASE_PORT, RULES
 
 
 @pytest.fixture(scope="module")
@@ -111,20 +117,43 @@ def test_helm_environment_is_real_configuration(chart_values, config_vars):
     assert chart_values["secrets"]["jwtSecret"] == "", "no JWT secret may be committed in values.yaml"
 
 
-def test_helm_lints_and_renders(tmp_path):
+OPTIONAL_PARTS = ["--set", "monitoring.serviceMonitor.enabled=true", "--set", "monitoring.prometheusRule.enabled=true",
+                  "--set", "api.ingress.enabled=true"]
+SETS = ["--set", "secrets.jwtSecret=" + "x" * 40, "--set", "secrets.databaseUrl=postgresql://u:p@db/taskbus"]
+
+
+def helm_binary():
     # tests/run builds a pinned helm once (compose/lib/helm.sh) and passes it here.
     helm = os.environ.get("TASKBUS_HELM") or shutil.which("helm")
     assert helm and os.access(helm, os.X_OK), "no helm binary: tests/run builds one (compose/lib/helm.sh)"
-    sets = ["--kube-version", "1.29.0", "--set", "secrets.jwtSecret=" + "x" * 40,
-            "--set", "secrets.databaseUrl=postgresql://u:p@db/taskbus"]
-    r = subprocess.run([helm, "lint", "--strict", str(CHART), *sets], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stdout + r.stderr
+    return helm
+
+
+def render(*args):
+    """The documents `helm template` renders with the required secrets and args (no
+    --kube-version: the chart must render with helm's own default)."""
+    r = subprocess.run([helm_binary(), "template", "t", str(CHART), *SETS, *args],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return [d for d in yaml.safe_load_all(r.stdout) if d]
+
+
+def test_helm_lints_and_renders(tmp_path):
+    helm = helm_binary()
+    sets = SETS
+    # Without --kube-version: a kubeVersion constraint in Chart.yaml above helm's default
+    # (v1.20 for a helm built from source) would refuse every render.
+    assert "kubeVersion" not in yaml.safe_load((CHART / "Chart.yaml").read_text())
+    for extra in ([], OPTIONAL_PARTS):
+        r = subprocess.run([helm, "lint", "--strict", str(CHART), *sets, *extra], capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
     r = subprocess.run([helm, "template", "t", str(CHART), *sets], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     docs = [d for d in yaml.safe_load_all(r.stdout) if d]
     assert {d["kind"] for d in docs} >= {"Deployment", "Service", "HorizontalPodAutoscaler",
                                          "PodDisruptionBudget", "Job", "Secret", "ConfigMap"}
-    r = subprocess.run([helm, "template", "t", str(CHART), "--kube-version", "1.29.0"], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([helm, "template", "t", str(CHART)], capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "jwtSecret" in r.stderr, "the chart must refuse to render without a JWT secret"
     check_rendered_daemons(docs)
     # The SMTP URL (it may carry a password) goes to the Secret, never the ConfigMap.
@@ -206,3 +235,134 @@ def check_rendered_daemons(docs):
         mounts[binary] = (vols[m["name"]].get("persistentVolumeClaim", {}).get("claimName"), m.get("readOnly", False))
     assert mounts == {"taskbus-api": (pvc["metadata"]["name"], True),
                       "taskbus-reporter": (pvc["metadata"]["name"], False)}, mounts
+
+
+def containers_by_binary(docs):
+    out = {}
+    for d in docs:
+        if d["kind"] == "Deployment":
+            (c,) = d["spec"]["template"]["spec"]["containers"]
+            out[c["command"][0]] = (d, c)
+    return out
+
+
+def probe_port(container, probe):
+    """The containerPort a probe reaches: by name or by number, declared by the container."""
+    port = container[probe]["httpGet"]["port"]
+    ports = container.get("ports") or []
+    match = [p for p in ports if p.get("name") == port or p["containerPort"] == port]
+    assert match, f"{container['name']}: {probe} probes port {port!r}, which the container does not declare {ports}"
+    return match[0]["containerPort"]
+
+
+def test_helm_probes_on_every_deployment():
+    docs = render()
+    deployments = containers_by_binary(docs)
+    assert len(deployments) == 1 + len(DAEMON_PORT_OFFSETS), sorted(deployments)
+    for binary, (d, c) in deployments.items():
+        for probe, path in (("readinessProbe", "/ready"), ("livenessProbe", "/health")):
+            assert probe in c and c[probe].get("httpGet"), f"{binary} has no HTTP {probe}"
+            assert c[probe]["httpGet"]["path"] == path, f"{binary}: {probe} {c[probe]}"
+            assert c[probe].get("periodSeconds") and c[probe].get("timeoutSeconds"), f"{binary}: {probe}"
+        assert probe_port(c, "readinessProbe") == probe_port(c, "livenessProbe"), binary
+        component = binary.removeprefix("taskbus-")
+        if component == "api":
+            assert probe_port(c, "livenessProbe") == 8080
+            continue
+        # The daemon's listener: TASKBUS_METRICS_PORT (9400) + its offset (the contract).
+        assert probe_port(c, "livenessProbe") == METRICS_BASE_PORT + DAEMON_PORT_OFFSETS[component], binary
+        ann = d["spec"]["template"]["metadata"]["annotations"]
+        assert ann.get("prometheus.io/port") == str(METRICS_BASE_PORT + DAEMON_PORT_OFFSETS[component]), ann
+    # The base port and one daemon's own port move the probes with them.
+    docs = render("--set-string", "config.TASKBUS_METRICS_PORT=9500",
+                  "--set-string", "config.TASKBUS_WRITER_METRICS_PORT=9999")
+    deployments = containers_by_binary(docs)
+    assert probe_port(deployments["taskbus-writer"][1], "livenessProbe") == 9999
+    assert probe_port(deployments["taskbus-relay"][1], "readinessProbe") == 9502
+    assert probe_port(deployments["taskbus-activity"][1], "readinessProbe") == 9509
+    # A disabled daemon has neither a Deployment nor a metrics Service.
+    docs = render("--set", "notifier.enabled=false")
+    assert "taskbus-notifier" not in containers_by_binary(docs)
+    assert not [d for d in docs if d["kind"] == "Service" and "notifier" in d["metadata"]["name"]]
+
+
+def selects(selector, labels):
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def test_helm_monitoring_and_ingress_only_when_enabled():
+    optional = {"ServiceMonitor", "PrometheusRule", "Ingress"}
+    docs = render()
+    assert not optional & {d["kind"] for d in docs}, "the optional parts must be off by default"
+    docs = render(*OPTIONAL_PARTS, "--set", "api.ingress.className=nginx",
+                  "--set", "api.ingress.hosts[0].host=tasks.example.org",
+                  "--set", "api.ingress.tls[0].secretName=tasks-tls", "--set", "api.ingress.tls[0].hosts[0]=tasks.example.org",
+                  "--set", "monitoring.prometheusRule.labels.release=kps")
+    kinds = [d["kind"] for d in docs]
+    assert all(kinds.count(k) == 1 for k in optional), kinds
+    by_kind = {d["kind"]: d for d in docs}
+    # The PrometheusRule carries the rule file's groups, unchanged.
+    rule = by_kind["PrometheusRule"]
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1" and rule["metadata"]["labels"]["release"] == "kps"
+    assert rule["spec"]["groups"] == yaml.safe_load(RULES.read_text())["groups"]
+    # The ServiceMonitor reaches every process: each Deployment's pods are behind a Service
+    # it selects, on a port one of its endpoints names, and the job is taskbus-<component>.
+    sm = by_kind["ServiceMonitor"]
+    assert sm["apiVersion"] == "monitoring.coreos.com/v1"
+    endpoint_ports = {e["port"] for e in sm["spec"]["endpoints"]}
+    for e in sm["spec"]["endpoints"]:
+        assert e["path"] == "/metrics"
+        (relabel,) = [r for r in e.get("relabelings", []) if r.get("targetLabel") == "job"]
+        assert relabel["sourceLabels"] == ["__meta_kubernetes_service_label_app_kubernetes_io_component"]
+        assert relabel["replacement"] == "taskbus-$1", relabel
+    services = [d for d in docs if d["kind"] == "Service" and selects(sm["spec"]["selector"]["matchLabels"],
+                                                                       d["metadata"]["labels"])]
+    for binary, (d, c) in containers_by_binary(docs).items():
+        pod_labels = d["spec"]["template"]["metadata"]["labels"]
+        declared = {p["name"] for p in c["ports"]}
+        scraped = [svc for svc in services if selects(svc["spec"]["selector"], pod_labels)
+                   and {p["name"] for p in svc["spec"]["ports"]} & endpoint_ports
+                   and {p["targetPort"] for p in svc["spec"]["ports"] if p["name"] in endpoint_ports} & declared]
+        assert scraped, f"no Service the ServiceMonitor selects reaches {binary}'s metrics port"
+        (svc,) = scraped
+        assert svc["metadata"]["labels"]["app.kubernetes.io/component"] == binary.removeprefix("taskbus-"), (
+            f"{binary} would be scraped as job taskbus-{svc['metadata']['labels']['app.kubernetes.io/component']}")
+    # The Ingress routes to the API Service's http port, with the class and TLS asked for.
+    ing = by_kind["Ingress"]
+    assert ing["apiVersion"] == "networking.k8s.io/v1" and ing["spec"]["ingressClassName"] == "nginx"
+    assert ing["spec"]["tls"] == [{"secretName": "tasks-tls", "hosts": ["tasks.example.org"]}]
+    (rule,) = ing["spec"]["rules"]
+    assert rule["host"] == "tasks.example.org"
+    (path,) = rule["http"]["paths"]
+    api_svc = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "t-taskbus-api")
+    assert path["backend"]["service"] == {"name": "t-taskbus-api", "port": {"name": "http"}}
+    assert "http" in {p["name"] for p in api_svc["spec"]["ports"]}
+
+
+def test_helm_hooks_are_deleted_and_read_only_hook_resources():
+    docs = render()
+    hooks = {(d["kind"], d["metadata"]["name"]): d for d in docs
+             if "helm.sh/hook" in (d["metadata"].get("annotations") or {})}
+    assert {k for k, _ in hooks} == {"Job", "ConfigMap", "Secret"}, sorted(hooks)
+    for (kind, name), d in hooks.items():
+        policy = d["metadata"]["annotations"].get("helm.sh/hook-delete-policy", "").split(",")
+        # hook-succeeded: gone once the hooks succeeded (helm uninstall never deletes a
+        # hook); before-hook-creation: a failed one, kept for inspection, is replaced.
+        assert {"before-hook-creation", "hook-succeeded"} <= set(policy), f"{kind} {name}: {policy}"
+    job = next(d for (k, _), d in hooks.items() if k == "Job")
+    job_weight = int(job["metadata"]["annotations"]["helm.sh/hook-weight"])
+    pod = job["spec"]["template"]["spec"]
+    for c in pod.get("initContainers", []) + pod["containers"]:
+        for src in c["envFrom"]:
+            ((ref_kind, ref),) = src.items()
+            kind = {"configMapRef": "ConfigMap", "secretRef": "Secret"}[ref_kind]
+            hook = hooks.get((kind, ref["name"]))
+            assert hook, f"the migration job reads {kind} {ref['name']}, which is no hook: it would not exist yet"
+            assert int(hook["metadata"]["annotations"]["helm.sh/hook-weight"]) < job_weight
+    # The Deployments read the release's own ConfigMap and Secret, which outlive the hooks.
+    for binary, (d, c) in containers_by_binary(docs).items():
+        for src in c["envFrom"]:
+            ((ref_kind, ref),) = src.items()
+            kind = {"configMapRef": "ConfigMap", "secretRef": "Secret"}[ref_kind]
+            assert (kind, ref["name"]) not in hooks, f"{binary} reads the hook {kind} {ref['name']}, deleted after install"
+            assert any(x["kind"] == kind and x["metadata"]["name"] == ref["name"] for x in docs), (binary, ref)

@@ -52,6 +52,28 @@ app.kubernetes.io/component: {{ .component }}
     name: {{ include "taskbus.secretName" . }}
 {{- end }}
 
+{{/*
+The hook copies of the ConfigMap and Secret: the pre-install/pre-upgrade migration job
+runs before Helm creates the release's own resources, so it reads copies made as hooks of
+a lower weight, deleted once every hook succeeded (helm.sh/hook-delete-policy
+hook-succeeded). The release's ConfigMap and Secret are ordinary resources that `helm
+uninstall` removes.
+*/}}
+{{- define "taskbus.hookConfigName" -}}
+{{- printf "%s-migrate-config" (include "taskbus.fullname" .) }}
+{{- end }}
+
+{{- define "taskbus.hookSecretName" -}}
+{{- default (printf "%s-migrate-secrets" (include "taskbus.fullname" .)) .Values.secrets.existingSecret }}
+{{- end }}
+
+{{- define "taskbus.hookEnvFrom" -}}
+- configMapRef:
+    name: {{ include "taskbus.hookConfigName" . }}
+- secretRef:
+    name: {{ include "taskbus.hookSecretName" . }}
+{{- end }}
+
 {{/* Rolls pods when configuration changes. */}}
 {{- define "taskbus.configChecksums" -}}
 checksum/config: {{ toJson .Values.config | sha256sum }}
@@ -59,8 +81,8 @@ checksum/secrets: {{ toJson .Values.secrets | sha256sum }}
 {{- end }}
 
 {{/*
-A Deployment of a Kafka-driven daemon without an HTTP port (issue 4: notifier, webhooks,
-scheduler, reporter, analytics, activity). Call with
+A Deployment of a Kafka-driven daemon (issue 4: notifier, webhooks, scheduler, reporter,
+analytics, activity), probed on its metrics port (taskbus.daemonProbes). Call with
 (dict "root" $ "component" "notifier" "values" .Values.notifier "reports" false).
 "reports" mounts the shared reports volume at TASKBUS_REPORTS_DIR (the reporter writes
 there; the API reads). SIGTERM finishes the message or batch in hand.
@@ -87,6 +109,7 @@ spec:
         {{- include "taskbus.selectorLabels" (dict "root" $root "component" .component) | nindent 8 }}
       annotations:
         {{- include "taskbus.configChecksums" $root | nindent 8 }}
+        {{- include "taskbus.scrapeAnnotations" (dict "root" $root "component" .component) | nindent 8 }}
     spec:
       {{- with $root.Values.imagePullSecrets }}
       imagePullSecrets:
@@ -103,6 +126,7 @@ spec:
           command: [{{ .binary | quote }}]
           envFrom:
             {{- include "taskbus.envFrom" $root | nindent 12 }}
+          {{- include "taskbus.daemonProbes" (dict "root" $root "component" .component) | nindent 10 }}
           resources:
             {{- toYaml $v.resources | nindent 12 }}
           securityContext:
@@ -137,4 +161,72 @@ spec:
   {{- else }}
   emptyDir: {}
   {{- end }}
+{{- end }}
+
+{{/*
+The daemons' metrics listeners (issue 11): each serves /health, /ready and /metrics on
+TASKBUS_<DAEMON>_METRICS_PORT when config sets it, else on TASKBUS_METRICS_PORT (config;
+9400 by default) plus its offset below. The Dockerfile binds them on 0.0.0.0
+(TASKBUS_METRICS_HOST). The API serves the same paths on its HTTP port.
+*/}}
+{{- define "taskbus.metricsOffsets" -}}
+writer: 1
+relay: 2
+importer: 3
+notifier: 4
+webhooks: 5
+scheduler: 6
+reporter: 7
+analytics: 8
+activity: 9
+{{- end }}
+
+{{/* The metrics port of a daemon; call with (dict "root" $ "component" "writer"). */}}
+{{- define "taskbus.metricsPort" -}}
+{{- $config := .root.Values.config -}}
+{{- $own := get $config (printf "TASKBUS_%s_METRICS_PORT" (upper .component)) -}}
+{{- if $own -}}
+{{- $own | int -}}
+{{- else -}}
+{{- $offsets := include "taskbus.metricsOffsets" . | fromYaml -}}
+{{- if not (hasKey $offsets .component) -}}
+{{- fail (printf "no metrics port offset for %s" .component) -}}
+{{- end -}}
+{{- add (int (default 9400 (get $config "TASKBUS_METRICS_PORT"))) (get $offsets .component) -}}
+{{- end -}}
+{{- end }}
+
+{{/*
+The metrics port, liveness (/health: the main loop is alive) and readiness (/ready: its
+own dependencies answer) of a daemon's container, at the container's indentation.
+Call with (dict "root" $ "component" "writer").
+*/}}
+{{- define "taskbus.daemonProbes" -}}
+{{- $p := .root.Values.daemonProbes -}}
+ports:
+  - name: metrics
+    containerPort: {{ include "taskbus.metricsPort" . }}
+    protocol: TCP
+readinessProbe:
+  httpGet:
+    path: /ready
+    port: metrics
+  periodSeconds: {{ $p.readinessProbe.periodSeconds }}
+  timeoutSeconds: {{ $p.readinessProbe.timeoutSeconds }}
+  failureThreshold: {{ $p.readinessProbe.failureThreshold }}
+livenessProbe:
+  httpGet:
+    path: /health
+    port: metrics
+  initialDelaySeconds: {{ $p.livenessProbe.initialDelaySeconds }}
+  periodSeconds: {{ $p.livenessProbe.periodSeconds }}
+  timeoutSeconds: {{ $p.livenessProbe.timeoutSeconds }}
+  failureThreshold: {{ $p.livenessProbe.failureThreshold }}
+{{- end }}
+
+{{/* prometheus.io annotations for scrapers that discover pods by annotation. */}}
+{{- define "taskbus.scrapeAnnotations" -}}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ include "taskbus.metricsPort" . | quote }}
+prometheus.io/path: /metrics
 {{- end }}
