@@ -37,10 +37,10 @@ static void count_request(const char *method, const char *route, int status, dou
     char labels[256];
     snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\",status=\"%d\"", method, route,
              status);
-    metrics_counter_add("http_requests_total", "HTTP requests answered, by route and status",
-                        labels, 1.0);
+    metrics_counter_add("taskbus_http_requests_total",
+                        "HTTP requests answered, by route and status", labels, 1.0);
     snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\"", method, route);
-    metrics_histogram_observe("http_request_duration_seconds",
+    metrics_histogram_observe("taskbus_http_request_duration_seconds",
                               "Time from dispatch to answer, by route", labels, seconds);
 }
 

@@ -3,8 +3,8 @@
  *
  * Owns: one JSON log line per request (method, route, path, status, duration_ms,
  * client_ip, request_id, user_id when authenticated) and the HTTP metrics
- * http_requests_total{method,route,status} and
- * http_request_duration_seconds{method,route}. Rules: metric labels come from bounded
+ * taskbus_http_requests_total{method,route,status} and
+ * taskbus_http_request_duration_seconds{method,route}. Rules: metric labels come from bounded
  * sets only: the route pattern or "unmatched", a known method or "OTHER"; the raw path is
  * logged (made printable and cut short), never used as a label.
  */

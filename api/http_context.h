@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <ulfius.h>
 
+#include "api/rate_limit_headers.h"
 #include "shared/config.h"
 #include "shared/kafka_producer.h"
 #include "shared/pg_pool.h"
@@ -59,6 +60,9 @@ typedef struct api_request_ctx {
     long long token_epoch;
 
     int status; /* what was answered; 0 until then */
+
+    /* What the rate limiter charged this request to: the RateLimit-* headers (rate_limiter.c). */
+    rate_limit_headers rate;
 } api_request_ctx;
 
 typedef void (*api_handler)(api_request_ctx *ctx);

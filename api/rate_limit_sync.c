@@ -204,16 +204,16 @@ static chunk_result push_chunk(limit_sync *s, size_t n, char *err, size_t errlen
 static void report_tables(limit_sync *s) {
     local_limits_stats st;
     local_limits_get_stats(s->p.limits, &st);
-    metrics_gauge_set("ratelimit_local_buckets",
+    metrics_gauge_set("taskbus_ratelimit_local_buckets",
                       "Local rate-limit buckets held by this API instance", NULL,
                       (double)st.buckets);
     if (st.evicted_dirty > s->reported_evicted_dirty)
-        count("ratelimit_local_evictions_total",
+        count("taskbus_ratelimit_local_evictions_total",
               "Local buckets evicted to make room (unsynced: admissions lost to the shared "
               "bucket; busy: a bucket that was not full)",
               "unsynced", (double)(st.evicted_dirty - s->reported_evicted_dirty));
     if (st.evicted_busy > s->reported_evicted_busy)
-        count("ratelimit_local_evictions_total",
+        count("taskbus_ratelimit_local_evictions_total",
               "Local buckets evicted to make room (unsynced: admissions lost to the shared "
               "bucket; busy: a bucket that was not full)",
               "busy", (double)(st.evicted_busy - s->reported_evicted_busy));
@@ -259,21 +259,21 @@ int limit_sync_round(limit_sync *s) {
     const char *help = "Reconcile rounds of the local rate-limit buckets with Redis (idle: "
                        "nothing to push)";
     if (pushed == 0 && failed == 0 && dropped == 0 && ok) {
-        count("ratelimit_sync_rounds_total", help, "idle", 1);
+        count("taskbus_ratelimit_sync_rounds_total", help, "idle", 1);
     } else {
-        count("ratelimit_sync_rounds_total", help, ok ? "ok" : "failed", 1);
+        count("taskbus_ratelimit_sync_rounds_total", help, ok ? "ok" : "failed", 1);
         metrics_histogram_observe(
-            "ratelimit_sync_seconds", "Duration of a reconcile round that pushed buckets",
+            "taskbus_ratelimit_sync_seconds", "Duration of a reconcile round that pushed buckets",
             ok ? "result=\"ok\"" : "result=\"failed\"", (double)(now_us() - started) / 1e6);
     }
     const char *bhelp = "Buckets pushed to Redis by the reconciler (retried: kept for the next "
                         "round; dropped: the answer was lost, not retried)";
     if (pushed > 0)
-        count("ratelimit_sync_buckets_total", bhelp, "ok", (double)pushed);
+        count("taskbus_ratelimit_sync_buckets_total", bhelp, "ok", (double)pushed);
     if (failed > 0)
-        count("ratelimit_sync_buckets_total", bhelp, "retried", (double)failed);
+        count("taskbus_ratelimit_sync_buckets_total", bhelp, "retried", (double)failed);
     if (dropped > 0)
-        count("ratelimit_sync_buckets_total", bhelp, "dropped", (double)dropped);
+        count("taskbus_ratelimit_sync_buckets_total", bhelp, "dropped", (double)dropped);
     report_tables(s);
     /* An idle round with the connection in back-off has not tried Redis: no news. */
     if (pushed > 0 || failed > 0 || dropped > 0 || !ok)

@@ -5,11 +5,13 @@
  * rl:{ip:<addr>}:all, rl:{u:<id>}:all (local, reconciled), rl:{ip:<addr>}:auth and
  * rl:{acct:<sha256 of the normalised e-mail>}:login (Redis; hashed, so no address sits in
  * Redis in clear and any input makes a short key), the limiter's two
- * local tables (the reconciled one and the sign-in stand-ins) and the RateLimit-* headers:
- * a request pays into up to four buckets and the headers describe the one with the fewest
- * requests left.
+ * local tables (the reconciled one and the sign-in stand-ins) and the rate-limit headers:
+ * a request pays into up to four buckets (policies ip, user, auth, login_account);
+ * RateLimit-Policy lists each, RateLimit and the older RateLimit-Limit/-Remaining/-Reset
+ * describe the one with the fewest requests left (api/rate_limit_headers.h), and a 429
+ * carries Retry-After equal to that policy's t.
  * Rules: nothing here waits on Redis except the sign-in buckets. When Redis cannot run a
- * sign-in bucket the stand-in decides (counted in ratelimit_unavailable_total, warned
+ * sign-in bucket the stand-in decides (counted in taskbus_ratelimit_unavailable_total, warned
  * about at most once per second); every sign-in request Redis allowed is also recorded in
  * its stand-in, so an outage starts from what this instance saw.
  */
@@ -100,7 +102,7 @@ static bool is_limit(rate_limit_spec spec) {
 static void note_unavailable(const char *bucket) {
     char labels[64];
     snprintf(labels, sizeof labels, "bucket=\"%s\"", bucket);
-    metrics_counter_add("ratelimit_unavailable_total",
+    metrics_counter_add("taskbus_ratelimit_unavailable_total",
                         "Sign-in limit decisions this instance made alone because Redis could "
                         "not run the shared bucket",
                         labels, 1);
@@ -116,36 +118,49 @@ static void set_int_header(api_request_ctx *ctx, const char *name, int value) {
     api_set_header(ctx, name, text);
 }
 
-static void set_rate_headers(api_request_ctx *ctx, const ratelimit_result *r) {
-    set_int_header(ctx, "RateLimit-Limit", r->limit);
-    set_int_header(ctx, "RateLimit-Remaining", r->remaining);
-    set_int_header(ctx, "RateLimit-Reset", r->reset_s);
+/* Writes the rate-limit headers from what ctx->rate holds (rate_limit_headers.h): the two
+ * structured fields, the older RateLimit-Limit/-Remaining/-Reset (q, r and t of the policy
+ * RateLimit describes) and, when the limiter answered 429, Retry-After = t. Called again
+ * whenever a bucket is charged, so the last call describes every bucket (ulfius replaces
+ * a header set twice). */
+static void write_rate_headers(api_request_ctx *ctx) {
+    int id = rate_limit_headers_pick(&ctx->rate);
+    char policy[RATE_LIMIT_HEADER_MAX], limit[RATE_LIMIT_HEADER_MAX];
+    if (id < 0 || rate_limit_headers_format_policy(&ctx->rate, policy, sizeof policy) < 0 ||
+        rate_limit_headers_format_limit(&ctx->rate, id, limit, sizeof limit) < 0)
+        return; /* nothing noted (cannot happen: the buffers hold every policy) */
+    const rate_policy_state *p = &ctx->rate.policy[id];
+    api_set_header(ctx, "RateLimit-Policy", policy);
+    api_set_header(ctx, "RateLimit", limit);
+    set_int_header(ctx, "RateLimit-Limit", p->quota);
+    set_int_header(ctx, "RateLimit-Remaining", p->remaining);
+    set_int_header(ctx, "RateLimit-Reset", p->next_s);
+    if (ctx->rate.refused)
+        set_int_header(ctx, "Retry-After", p->next_s);
 }
 
-/* Keeps the headers of whichever bucket charged so far has the fewest requests left. */
-static void set_if_tightest(api_request_ctx *ctx, const ratelimit_result *r) {
-    const char *current = ctx->resp != NULL && ctx->resp->map_header != NULL
-                              ? u_map_get_case(ctx->resp->map_header, "RateLimit-Remaining")
-                              : NULL;
-    if (current != NULL && atoi(current) <= r->remaining)
-        return;
-    set_rate_headers(ctx, r);
+static void note(api_request_ctx *ctx, rate_policy_id id, rate_limit_spec spec,
+                 const ratelimit_result *r) {
+    rate_limit_headers_note(&ctx->rate, id, spec.count, spec.period_s, r->remaining, r->next_s);
 }
 
-/* A refusal: 429 with the bucket's headers, unless the request was answered already (then
- * it keeps its answer and only the headers say the bucket is empty). */
-static void refuse(api_request_ctx *ctx, const ratelimit_result *r, const char *bucket,
-                   const char *detail) {
+/* A refusal: 429 with the headers, unless the request was answered already (then it keeps
+ * its answer and only the headers say the bucket is empty). The headers describe the
+ * emptiest policy, the refusing one or another just as empty that admits later, and
+ * Retry-After is its t: the first moment every policy this request paid into admits. */
+static void refuse(api_request_ctx *ctx, rate_policy_id id, rate_limit_spec spec,
+                   const ratelimit_result *r, const char *detail) {
+    note(ctx, id, spec, r);
     if (ctx->status != 0) {
-        set_if_tightest(ctx, r);
+        write_rate_headers(ctx);
         return;
     }
     char labels[64];
-    snprintf(labels, sizeof labels, "bucket=\"%s\"", bucket);
-    metrics_counter_add("ratelimit_limited_total", "Requests refused with 429, by bucket", labels,
-                        1);
-    set_rate_headers(ctx, r);
-    set_int_header(ctx, "Retry-After", r->retry_after_s);
+    snprintf(labels, sizeof labels, "bucket=\"%s\"", rate_policy_name(id));
+    metrics_counter_add("taskbus_ratelimit_limited_total", "Requests refused with 429, by bucket",
+                        labels, 1);
+    ctx->rate.refused = true;
+    write_rate_headers(ctx);
     api_respond_error(ctx, 429, "rate-limited", detail);
 }
 
@@ -161,7 +176,7 @@ int api_limit_precheck(api_request_ctx *ctx) {
     local_limit_take t = {.key = key, .spec = ctx->app->cfg->ratelimit_ip};
     if (local_limits_peek(l->shared, &t, mono_us()))
         return 0;
-    refuse(ctx, &t.result, "ip", IP_DETAIL);
+    refuse(ctx, RATE_POLICY_IP, t.spec, &t.result, IP_DETAIL);
     return -1;
 }
 
@@ -172,7 +187,7 @@ int api_limit_request(api_request_ctx *ctx) {
     char ipk[REDIS_KEY_MAX], userk[REDIS_KEY_MAX];
     redis_key_rate_ip(ipk, ctx->client_ip);
     local_limit_take takes[2] = {{.key = ipk, .spec = ctx->app->cfg->ratelimit_ip}};
-    const char *names[2] = {"ip", "user"};
+    const rate_policy_id ids[2] = {RATE_POLICY_IP, RATE_POLICY_USER};
     const char *details[2] = {IP_DETAIL, USER_DETAIL};
     size_t n = 1;
     if (ctx->authenticated) {
@@ -180,27 +195,29 @@ int api_limit_request(api_request_ctx *ctx) {
         takes[n++] = (local_limit_take){.key = userk, .spec = ctx->app->cfg->ratelimit_user};
     }
     bool allowed = local_limits_take(l->shared, takes, n, mono_us());
-    if (allowed) {
-        for (size_t i = 0; i < n; i++) {
-            if (is_limit(takes[i].spec))
-                set_if_tightest(ctx, &takes[i].result);
-        }
-        return 0;
-    }
-    /* Of the buckets that refuse, the one that refuses longest speaks. */
+    /* Every limited bucket is listed; when refused, the one that refuses longest answers
+     * (the headers describe it: fewest left, then longest t). */
     size_t worst = n;
     for (size_t i = 0; i < n; i++) {
+        if (!is_limit(takes[i].spec))
+            continue;
+        note(ctx, ids[i], takes[i].spec, &takes[i].result);
         if (!takes[i].result.allowed &&
             (worst == n || takes[i].result.retry_after_s > takes[worst].result.retry_after_s))
             worst = i;
     }
-    refuse(ctx, &takes[worst].result, names[worst], details[worst]);
+    if (allowed) {
+        write_rate_headers(ctx);
+        return 0;
+    }
+    refuse(ctx, ids[worst], takes[worst].spec, &takes[worst].result, details[worst]);
     return -1;
 }
 
 /* A sign-in bucket: Redis decides; when it cannot, this instance's stand-in does. */
 static int charge_strict(api_request_ctx *ctx, const char *key, rate_limit_spec spec,
-                         const char *bucket, const char *detail) {
+                         rate_policy_id id, const char *detail) {
+    const char *bucket = rate_policy_name(id);
     if (!is_limit(spec))
         return 0; /* no such limit configured */
     const api_rate_limiter *l = ctx->app->limiter;
@@ -217,17 +234,18 @@ static int charge_strict(api_request_ctx *ctx, const char *key, rate_limit_spec 
         r = t.result;
     }
     if (r.allowed) {
-        set_if_tightest(ctx, &r);
+        note(ctx, id, spec, &r);
+        write_rate_headers(ctx);
         return 0;
     }
-    refuse(ctx, &r, bucket, detail);
+    refuse(ctx, id, spec, &r, detail);
     return -1;
 }
 
 int api_limit_auth(api_request_ctx *ctx) {
     char key[REDIS_KEY_MAX];
     redis_key_rate_ip_auth(key, ctx->client_ip);
-    return charge_strict(ctx, key, ctx->app->cfg->ratelimit_auth, "auth",
+    return charge_strict(ctx, key, ctx->app->cfg->ratelimit_auth, RATE_POLICY_AUTH,
                          "too many sign-in attempts from this address; retry after the "
                          "Retry-After delay");
 }
@@ -235,7 +253,8 @@ int api_limit_auth(api_request_ctx *ctx) {
 int api_limit_login_account(api_request_ctx *ctx, const char *email) {
     char key[REDIS_KEY_MAX];
     redis_key_rate_login_account(key, email);
-    return charge_strict(ctx, key, ctx->app->cfg->ratelimit_login_account, "login_account",
+    return charge_strict(ctx, key, ctx->app->cfg->ratelimit_login_account,
+                         RATE_POLICY_LOGIN_ACCOUNT,
                          "too many sign-in attempts for this account; retry after the "
                          "Retry-After delay");
 }

@@ -2,15 +2,17 @@
  * rate_limiter.h: the API's rate-limit policy (docs/decisions.md, "Rate limits").
  *
  * Owns: which buckets a request is charged to and where they live, the limiter's lifecycle
- * and the RateLimit-* / Retry-After headers. The per-IP and per-user buckets are local
- * GCRA buckets (api/rate_limit_local.h) reconciled with the shared Redis buckets off the
+ * and the RateLimit-Policy / RateLimit / RateLimit-Limit/-Remaining/-Reset / Retry-After
+ * headers (formatted by api/rate_limit_headers.h from ctx->rate). The per-IP and per-user buckets
+ * are local GCRA buckets (api/rate_limit_local.h) reconciled with the shared Redis buckets off the
  * request path (api/rate_limit_sync.h): charging them makes no Redis call. The sign-in buckets
  * (per IP on register/login/refresh, per account on login and password change) stay
  * synchronous on Redis, exact across instances; when Redis cannot answer, a local bucket
  * of this instance decides instead of letting every attempt through.
  * Rules: each function answers 429 itself and returns -1 when a bucket is exhausted (a
  * request answered before api_limit_request is charged all the same, and keeps its
- * answer); the headers describe the charged bucket with the fewest requests left. With no
+ * answer); RateLimit-Policy lists every bucket charged, the other headers describe the one
+ * with the fewest requests left, and on a 429 Retry-After equals RateLimit's t. With no
  * limiter (app->limiter NULL) the per-IP and per-user limits are off.
  */
 #ifndef TASKBUS_API_RATE_LIMITER_H

@@ -28,8 +28,8 @@ static redis_script STORE_IF_CURRENT = {
 void task_cache_count(const char *cache, const char *result) {
     char labels[64];
     snprintf(labels, sizeof labels, "cache=\"%s\",result=\"%s\"", cache, result);
-    metrics_counter_add("cache_requests_total", "Task cache lookups, by cache and result", labels,
-                        1);
+    metrics_counter_add("taskbus_cache_requests_total", "Task cache lookups, by cache and result",
+                        labels, 1);
 }
 
 /* A generation as Redis stores it (INCR's decimal text); -1 when it is not one. */

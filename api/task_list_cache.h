@@ -2,7 +2,7 @@
  * task_list_cache.h: cached list pages under the user's generation, and the cache metric.
  *
  * Owns: {u:<uid>}:gen reads and {u:<uid>}:list:<gen>:<page hash> pages
- * (shared/redis_keys.h), and cache_requests_total{cache,result}.
+ * (shared/redis_keys.h), and taskbus_cache_requests_total{cache,result}.
  * Rules: the writer INCRs the generation after each commit, which retires every page of
  * that user at once; a page is stored only when the generation it was read under is still
  * current (checked and set in one script), so a page built from rows older than a write

@@ -13,6 +13,10 @@
  * durations (ages, debts) with the caller, so API instances with skewed clocks share one
  * bucket correctly; they keep the TAT in microseconds so rates above 1000/s stay exact.
  * A denied request stores nothing. The key is used as given: callers hash-tag it.
+ * `next_s` (the RateLimit header's t, the draft's "effective window") is the time until
+ * the bucket admits one request more than `remaining`: (remaining + 1)·I − P + (TAT − now),
+ * rounded up to whole seconds like Retry-After, so on a refusal (remaining 0) it is
+ * Retry-After exactly.
  */
 #include "shared/gcra.h"
 
@@ -46,6 +50,9 @@ static ratelimit_result decide(rate_limit_spec spec, int64_t stored_tat, int64_t
         *new_tat_out = new_tat;
         r.remaining = clamp_int((period - (new_tat - now)) / interval, 0, count);
         r.reset_s = clamp_int(ceil_div(new_tat - now, ticks), 0, INT32_MAX);
+        r.next_s = clamp_int(
+            ceil_div((int64_t)(r.remaining + 1) * interval - period + (new_tat - now), ticks), 1,
+            INT32_MAX);
         r.retry_after_s = 0;
     } else {
         r.allowed = false;
@@ -53,6 +60,7 @@ static ratelimit_result decide(rate_limit_spec spec, int64_t stored_tat, int64_t
         r.remaining = 0;
         r.reset_s = clamp_int(ceil_div(tat - now, ticks), 0, INT32_MAX);
         r.retry_after_s = clamp_int(ceil_div(tat + interval - period - now, ticks), 1, INT32_MAX);
+        r.next_s = r.retry_after_s;
     }
     return r;
 }
@@ -81,8 +89,8 @@ int64_t gcra_interval_us(rate_limit_spec spec) {
 }
 
 /* KEYS[1] bucket; ARGV count, period_s. Returns {allowed, remaining, reset_s, retry_s,
- * new_tat_ms}. Numbers go back to Redis through string.format('%.0f') because Lua's
- * tostring would round a microsecond timestamp to 14 digits. */
+ * new_tat_ms, next_s} (next_s as in decide()). Numbers go back to Redis through
+ * string.format('%.0f') because Lua's tostring would round a microsecond timestamp to 14 digits. */
 static redis_script GCRA_SCRIPT = {
     .source =
         "if redis.replicate_commands then redis.replicate_commands() end\n"
@@ -104,12 +112,14 @@ static redis_script GCRA_SCRIPT = {
         "  local remaining = math.floor((period - (new_tat - now)) / interval)\n"
         "  if remaining < 0 then remaining = 0 end\n"
         "  if remaining > count then remaining = count end\n"
+        "  local nxt = ceil_div((remaining + 1) * interval - period + new_tat - now, 1000000)\n"
+        "  if nxt < 1 then nxt = 1 end\n"
         "  return {1, remaining, ceil_div(new_tat - now, 1000000), 0,\n"
-        "          math.floor(new_tat / 1000)}\n"
+        "          math.floor(new_tat / 1000), nxt}\n"
         "end\n"
         "local retry = ceil_div(tat + interval - period - now, 1000000)\n"
         "if retry < 1 then retry = 1 end\n"
-        "return {0, 0, ceil_div(tat - now, 1000000), retry, math.floor(tat / 1000)}\n",
+        "return {0, 0, ceil_div(tat - now, 1000000), retry, math.floor(tat / 1000), retry}\n",
     .sha1 = {0},
 };
 
@@ -152,10 +162,10 @@ int ratelimit_sync_parse(const redisReply *reply, int64_t *debt_us) {
 }
 
 static int parse_reply(const redisReply *reply, int limit, ratelimit_result *out) {
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 5)
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 6)
         return -1;
-    long long v[5];
-    for (size_t i = 0; i < 5; i++) {
+    long long v[6];
+    for (size_t i = 0; i < 6; i++) {
         if (reply->element[i]->type != REDIS_REPLY_INTEGER)
             return -1;
         v[i] = reply->element[i]->integer;
@@ -166,6 +176,7 @@ static int parse_reply(const redisReply *reply, int limit, ratelimit_result *out
     out->reset_s = clamp_int(v[2], 0, INT32_MAX);
     out->retry_after_s = out->allowed ? 0 : clamp_int(v[3], 1, INT32_MAX);
     out->new_tat_ms = v[4];
+    out->next_s = out->allowed ? clamp_int(v[5], 1, INT32_MAX) : out->retry_after_s;
     return 0;
 }
 

@@ -19,9 +19,11 @@
 
 typedef struct ratelimit_result {
     bool allowed;
-    int limit;          /* RateLimit-Limit */
-    int remaining;      /* RateLimit-Remaining */
-    int reset_s;        /* RateLimit-Reset: seconds until the bucket is full again */
+    int limit;          /* the policy's quota (RateLimit-Policy q) */
+    int remaining;      /* requests left after this decision (RateLimit r) */
+    int reset_s;        /* seconds until the bucket is full again */
+    int next_s;         /* RateLimit t: seconds until the bucket admits one request more than
+                         * `remaining` (at least 1; equals retry_after_s when not allowed) */
     int retry_after_s;  /* Retry-After when not allowed, else 0 */
     int64_t new_tat_ms; /* theoretical arrival time to store */
 } ratelimit_result;

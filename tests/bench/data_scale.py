@@ -22,8 +22,8 @@ with `Prefer: wait`, answered once applied, i.e. once every API instance dropped
 it had cached for the user) bumps the user's list generation; the first request of each
 query after it must go to Postgres, the second is served from the cache. Every timed
 request also reads the API's /metrics before and after: the server's own time for the
-request (the route's http_request_duration_seconds_sum delta) and what the cache said
-(cache_requests_total deltas: hit, miss or no cache lookup at all) are recorded next to
+request (the route's taskbus_http_request_duration_seconds_sum delta) and what the cache said
+(taskbus_cache_requests_total deltas: hit, miss or no cache lookup at all) are recorded next to
 the client's time, so the page shows that "uncached" was a miss.
 Where the time goes: for the phase, Postgres logs every statement slower than the 20 ms
 target (log_min_duration_statement, set with ALTER SYSTEM on the bench stack and reset at
@@ -255,8 +255,8 @@ class Api:
         r.raise_for_status()
         out = {}
         for name, labels, value in METRIC_RE.findall(r.text):
-            if name in ("http_request_duration_seconds_sum", "http_request_duration_seconds_count",
-                        "cache_requests_total", "taskbus_near_cache_lookups_total"):
+            if name in ("taskbus_http_request_duration_seconds_sum", "taskbus_http_request_duration_seconds_count",
+                        "taskbus_cache_requests_total", "taskbus_near_cache_lookups_total"):
                 out[(name, labels)] = float(value)
         return out
 
@@ -286,9 +286,9 @@ class Api:
         delta = {k: after[k] - before.get(k, 0.0) for k in after if after[k] != before.get(k, 0.0)}
         server_ms, lookups = None, {}
         for (name, labels), d in delta.items():
-            if name == "http_request_duration_seconds_count" and d == 1 and "/metrics" not in labels:
-                server_ms = 1000 * delta.get(("http_request_duration_seconds_sum", labels), 0.0)
-            if name == "cache_requests_total":
+            if name == "taskbus_http_request_duration_seconds_count" and d == 1 and "/metrics" not in labels:
+                server_ms = 1000 * delta.get(("taskbus_http_request_duration_seconds_sum", labels), 0.0)
+            if name == "taskbus_cache_requests_total":
                 lookups[labels.replace('"', "")] = int(d)
         results = {k.rsplit("result=", 1)[-1] for k in lookups}
         cache = "hit" if "hit" in results else ("miss" if results else "none")

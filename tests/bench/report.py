@@ -452,11 +452,11 @@ def scale_section(scale):
             "the query after a write through the API (`PATCH` of one of the user's tasks with "
             "`Prefer: wait`, answered once applied, so every API instance dropped the user's "
             "cached pages), every query once; **cached**: then every query again. The cache "
-            "column is what the API's own `cache_requests_total` (the Redis cache) counted for "
+            "column is what the API's own `taskbus_cache_requests_total` (the Redis cache) counted for "
             "the request: `miss` (read from Postgres), `hit`, or `none`: no Redis cache lookup, "
             "i.e. served by the near cache, or a read without a cache. Times are the server's "
             "(the route's "
-            "`http_request_duration_seconds` for that one request), the median of "
+            "`taskbus_http_request_duration_seconds` for that one request), the median of "
             f"{fmt(st.get('rounds'))} rounds; client times (one keep-alive connection, Python) "
             f"are in `data_scale.json`. Postgres' own buffers are warm in both.", "",
             f"| read | items | uncached {fmt(ns)} ms | uncached {fmt(nl)} ms | growth | "

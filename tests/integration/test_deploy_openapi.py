@@ -135,7 +135,8 @@ def test_openapi_documents_the_endpoints(openapi):
     comps = openapi["components"]
     assert comps["securitySchemes"]["bearerAuth"] == {**comps["securitySchemes"]["bearerAuth"],
                                                       "type": "http", "scheme": "bearer"}
-    for h in ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After", "X-Request-ID"):
+    for h in ("RateLimit-Policy", "RateLimit", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",
+              "Retry-After", "X-Request-ID"):
         assert h in comps["headers"], f"no {h} header component"
     assert {"type", "title", "status"} <= set(comps["schemas"]["Problem"]["required"])
     resolve = resolver(openapi)
@@ -173,7 +174,8 @@ def test_openapi_documents_the_endpoints(openapi):
             if path.startswith("/api/"):
                 assert "429" in codes, f"{method.upper()} {path} documents no 429"
                 ok = resolve(op["responses"][min(c for c in codes if c.startswith("2"))])
-                assert "RateLimit-Remaining" in ok["headers"], f"{method.upper()} {path} success lacks RateLimit headers"
+                assert {"RateLimit-Policy", "RateLimit", "RateLimit-Remaining"} <= set(ok["headers"]), \
+                    f"{method.upper()} {path} success lacks RateLimit headers"
 
 
 def op_headers(openapi, method, path, code):
@@ -235,7 +237,8 @@ def test_openapi_documents_the_task_endpoints(openapi):
     has("post", IMPORT_PATH, "409", ("Retry-After",))
     has("get", EVENTS_PATH, "200", (), ("Last-Event-ID",))
     for method, path in TASK_STATUS_CODES:
-        has(method, path, "429", ("Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"))
+        has(method, path, "429", ("Retry-After", "RateLimit-Policy", "RateLimit", "RateLimit-Limit",
+                                  "RateLimit-Remaining", "RateLimit-Reset"))
     # The list's query parameters, each one the parser knows.
     _, params, _ = op_headers(openapi, "get", "/api/v1/tasks", "200")
     assert {n for i, n in params if i == "query"} == {"status", "priority", "tag", "due_before", "due_after",
@@ -249,7 +252,8 @@ def test_openapi_documents_the_stream_endpoints(openapi):
         got = set(openapi["paths"][path][method]["responses"])
         assert got == expected, f"{method.upper()} {path}: documents {sorted(got)}, answers {sorted(expected)}"
         hs, _, _ = op_headers(openapi, method, path, "429")
-        assert {"Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} <= hs, (method, path)
+        assert {"Retry-After", "RateLimit-Policy", "RateLimit", "RateLimit-Limit", "RateLimit-Remaining",
+                "RateLimit-Reset"} <= hs, (method, path)
     assert openapi["paths"]["/api/v1/auth/verify"]["get"]["security"] == [], "the e-mail link carries no token"
     for method, path, code, name in (("get", "/api/v1/auth/verify", "200", "EmailVerified"),
                                      ("post", "/api/v1/webhooks", "201", "WebhookCreated"),

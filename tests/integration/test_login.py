@@ -4,6 +4,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from helpers.api import Client, assert_problem, assert_request_id, assert_token_pair, unique_email
+from helpers.rate_limits import rate_headers, ratelimit_fields
 
 AUTH_LIMIT = 20  # TASKBUS_RATELIMIT_AUTH=20/60 in the test stack
 AUTH_PERIOD = 60
@@ -44,13 +45,20 @@ def test_login_validates_its_body(client):
     assert_problem(r, 422, "validation-error")
 
 
-def _assert_rate_headers(r):
+def _assert_rate_headers(r, policy):
+    """A sign-in 429: the refusing policy described, its t (and RateLimit-Reset) equal to
+    Retry-After, and the sign-in policies listed with the address's."""
     for h in ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After"):
         assert h in r.headers, f"429 lacks {h}: {dict(r.headers)}"
         assert r.headers[h].strip().isdigit(), (h, r.headers[h])
     assert int(r.headers["Retry-After"]) >= 1
     assert int(r.headers["RateLimit-Remaining"]) == 0
-    assert int(r.headers["RateLimit-Reset"]) >= 1
+    assert int(r.headers["RateLimit-Reset"]) == int(r.headers["Retry-After"]), dict(r.headers)
+    rate_headers(r)
+    policies, (name, remaining, t) = ratelimit_fields(r)
+    assert (name, remaining, t) == (policy, 0, int(r.headers["Retry-After"])), dict(r.headers)
+    assert {"ip", "auth"} <= set(policies), r.headers["RateLimit-Policy"]
+    assert policies["auth"] == {"q": AUTH_LIMIT, "w": AUTH_PERIOD}, r.headers["RateLimit-Policy"]
 
 
 def test_brute_force_on_one_account_is_limited(make_user, new_client):
@@ -65,12 +73,13 @@ def test_brute_force_on_one_account_is_limited(make_user, new_client):
     assert statuses == [401] * ACCOUNT_LIMIT, statuses
     r = new_client().login(u.email, "wrong-password-123")
     body = assert_problem(r, 429, "rate-limited")
-    _assert_rate_headers(r)
+    _assert_rate_headers(r, "login_account")
+    assert ratelimit_fields(r)[0]["login_account"] == {"q": ACCOUNT_LIMIT, "w": 300}
     assert body["request_id"] == assert_request_id(r)
 
     right = new_client().login(u.email, u.password)
     assert_problem(right, 429, "rate-limited")
-    _assert_rate_headers(right)
+    _assert_rate_headers(right, "login_account")
 
     # Another account is not affected.
     other = make_user()
@@ -81,9 +90,12 @@ def test_limited_responses_carry_ratelimit_headers(make_user, client):
     u = make_user()
     r = client.login(u.email, u.password)
     assert r.status_code == 200
-    for h in ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"):
+    for h in ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy", "RateLimit"):
         assert h in r.headers, f"login lacks {h}: {dict(r.headers)}"
     assert int(r.headers["RateLimit-Remaining"]) < int(r.headers["RateLimit-Limit"])
+    rate_headers(r)
+    # A login pays into the address's buckets and both sign-in buckets; all are listed.
+    assert set(ratelimit_fields(r)[0]) == {"ip", "auth", "login_account"}, r.headers["RateLimit-Policy"]
 
 
 def test_per_ip_auth_limit(client):
@@ -105,7 +117,7 @@ def test_per_ip_auth_limit(client):
     assert len(passed) >= AUTH_LIMIT, f"limit stricter than {AUTH_LIMIT}: {[r.status_code for r in responses]}"
     for r in limited:
         assert_problem(r, 429, "rate-limited")
-        _assert_rate_headers(r)
+        _assert_rate_headers(r, "auth")
     # Another address still gets through.
     other = Client(client.base)
     assert other.login(unique_email("ip-limit"), "wrong-password-123").status_code == 401

@@ -3,8 +3,12 @@ reconciled with the shared Redis buckets off the request path.
 
 - One instance alone is exact: a fresh address gets exactly its burst, then 429 with the
   documented headers; an address with nothing left is refused before any work.
-- The per-user bucket is one bucket across addresses, and the headers describe the tighter
-  of the two buckets a request paid into.
+- The headers (draft-ietf-httpapi-ratelimit-headers): RateLimit-Policy and RateLimit parse
+  as RFC 9651 Lists; a sequence of requests sees r fall by one a request (plus what the
+  bucket gives back); a 429 carries Retry-After == t == RateLimit-Reset, and waiting t
+  seconds is enough (never sleeping longer than the answer says).
+- The per-user bucket is one bucket across addresses; RateLimit-Policy lists every policy
+  a request paid into and RateLimit describes the one closest to its limit.
 - Spent on one instance, refused on the other: after the spending instance's rounds and the
   other's first round after it used the bucket (waited for through /metrics, not slept).
 - Redis frozen or stopped: the instance keeps limiting on its own (nothing fails open), and
@@ -12,6 +16,7 @@ reconciled with the shared Redis buckets off the request path.
 (The two-instance bound under load is test_two_instances.py's.)
 """
 
+import math
 import os
 import signal
 import time
@@ -21,7 +26,8 @@ import redis
 
 from helpers import stack_control
 from helpers.api import Client, assert_problem
-from helpers.rate_limits import (ip_limit, rate_headers, refill, user_limit, wait_sync_rounds)
+from helpers.rate_limits import (ip_limit, rate_headers, ratelimit_fields, refill, user_limit,
+                                 wait_sync_rounds, window_s)
 
 
 def spend(client, path="/health", cap=None):
@@ -40,11 +46,16 @@ def spend(client, path="/health", cap=None):
         assert admitted <= cap, f"{admitted} requests admitted from one address, limit {limit}: no limit"
 
 
-def assert_refused(r, limit):
+def assert_refused(r, limit, policy="ip"):
+    """A 429 of the limiter: the refusing policy described with r = 0, and its t, Retry-After
+    and RateLimit-Reset one number of whole seconds."""
     assert_problem(r, 429, "rate-limited")
     lim, remaining, reset = rate_headers(r)
     assert lim == limit and remaining == 0 and reset >= 1, (lim, remaining, reset)
-    assert int(r.headers["Retry-After"]) >= 1, r.headers
+    assert r.headers["Retry-After"].strip().isdigit(), r.headers
+    _, (name, r_, t) = ratelimit_fields(r)
+    assert (name, r_) == (policy, 0), r.headers["RateLimit"]
+    assert int(r.headers["Retry-After"]) == t == reset, dict(r.headers)
 
 
 def metric(url, name, labels):
@@ -58,7 +69,7 @@ def metric(url, name, labels):
 def test_one_instance_is_exact_with_the_documented_headers(api_url):
     limit, period = ip_limit()
     c = Client(api_url)
-    before = metric(api_url, "ratelimit_limited_total", 'bucket="ip"')
+    before = metric(api_url, "taskbus_ratelimit_limited_total", 'bucket="ip"')
     admitted, elapsed, first, refused = spend(c)
     t_refused = time.monotonic()
     lim, remaining, reset = rate_headers(first)
@@ -66,7 +77,7 @@ def test_one_instance_is_exact_with_the_documented_headers(api_url):
     # Exactly the burst, plus what the bucket gave back while we spent it.
     assert limit <= admitted <= limit + refill(limit, period, elapsed) + 1, (admitted, elapsed)
     assert_refused(refused, limit)
-    assert metric(api_url, "ratelimit_limited_total", 'bucket="ip"') >= before + 1
+    assert metric(api_url, "taskbus_ratelimit_limited_total", 'bucket="ip"') >= before + 1
 
     # Nothing left: refused before any work, whatever the request (an unknown path, a bad
     # token); only what the bucket gives back since the refusal gets through. Nine requests
@@ -101,6 +112,51 @@ def test_user_bucket_spans_addresses_and_the_tightest_bucket_speaks(api_url, mak
     assert lim == ulimit, (lim, ulimit)
     assert remaining <= ulimit - spent - 1 + refill(ulimit, uperiod, elapsed), (remaining, elapsed)
     assert remaining < climit - 1, "the headers describe the fresh address, not the tighter user bucket"
+    # Both policies listed; the one closest to its limit (the user's) described.
+    policies, (name, _, _) = ratelimit_fields(r)
+    assert policies == {"ip": {"q": climit, "w": ip_limit()[1]}, "user": {"q": ulimit, "w": uperiod}}, \
+        r.headers["RateLimit-Policy"]
+    assert name == "user", r.headers["RateLimit"]
+
+
+def test_remaining_falls_request_by_request_and_t_is_enough(api_url):
+    """RateLimit's r falls by one a request from a fresh address, less what the bucket gave
+    back in between; the 429 at the end says Retry-After == t, and once t seconds have
+    passed a request gets through: t is never shorter than needed. (The reconcile round may
+    take one request more at a unit's boundary: the shared bucket's state comes back through
+    Redis's clock, translated at each round within a round trip.)"""
+    limit, period = ip_limit()
+    c = Client(api_url)
+    prev, prev_at, seen = None, None, []
+    t0 = time.monotonic()
+    while True:
+        at = time.monotonic()
+        r = c.get("/health")
+        if r.status_code == 429:
+            break
+        assert r.status_code == 200, r.text
+        policies, (name, remaining, t) = ratelimit_fields(r)
+        assert policies == {"ip": {"q": limit, "w": period}}, r.headers["RateLimit-Policy"]
+        assert name == "ip" and t >= 1, r.headers["RateLimit"]
+        if prev is None:
+            assert remaining == limit - 1, remaining
+        else:
+            back = refill(limit, period, time.monotonic() - prev_at)
+            assert prev - 2 <= remaining <= prev - 1 + back, (prev, remaining, back)
+        seen.append(remaining)
+        prev, prev_at = remaining, at
+        assert len(seen) <= 2 * limit + 50, "no limit"
+    # Over the whole run: one request each, less the refill (and that one boundary).
+    assert limit - len(seen) - 1 <= seen[-1] <= limit - len(seen) + refill(limit, period, time.monotonic() - t0)
+    assert seen[-1] <= 1, seen[-5:]
+    assert_refused(r, limit)
+    t = int(r.headers["Retry-After"])
+    # An empty bucket: one interval (plus what a reconcile round's clock translation may add).
+    assert t <= math.ceil(period / limit + window_s()), (t, period, limit)
+    # The server's own promise, not a guess: t seconds after the 429 a request is admitted.
+    time.sleep(t)
+    ok = c.get("/health")
+    assert ok.status_code == 200, (ok.status_code, dict(ok.headers))
 
 
 def test_spent_on_one_instance_is_refused_on_the_other(api_url, api2_url):
@@ -116,6 +172,8 @@ def test_spent_on_one_instance_is_refused_on_the_other(api_url, api2_url):
     blind = b.get("/health")
     assert blind.status_code == 200, blind.text
     assert rate_headers(blind)[1] == limit - 1
+    # Both instances describe the same policy the same way.
+    assert ratelimit_fields(blind)[0] == ratelimit_fields(refused)[0] == {"ip": {"q": limit, "w": period}}
     wait_sync_rounds(api2_url, 2)
     # ... and after its round it refuses like A: nothing left but what the bucket gave back
     # since it was spent (the exact limiter would allow as much).

@@ -18,7 +18,7 @@ import pytest
 
 from helpers.api import Client, assert_problem
 from helpers.rate_limits import (ip_limit, measured_window_s, overshoot_allowance, parse_rate,
-                                 rate_headers, refill, round_histogram, user_limit)
+                                 rate_headers, ratelimit_fields, refill, round_histogram, user_limit)
 from helpers.tasks import etag_version, task_of, task_user
 
 REPS = 50
@@ -184,15 +184,21 @@ def test_rate_limit_headers_come_from_both_instances(instances, make_user):
     ip_lim, _ = ip_limit()
     user_lim, _ = user_limit()
     c = Client(instances["A"])
-    seen = {}
+    seen, policies = {}, {}
     for k in ("A", "B", "A", "B"):
         r = c.twin(instances[k]).me(u.access)
         assert r.status_code == 200, r.text
         limit, remaining, reset = rate_headers(r)
         assert limit in (ip_lim, user_lim), (k, limit)
         assert 0 <= remaining < limit and reset >= 0, (k, limit, remaining, reset)
-        seen.setdefault(k, []).append((limit, remaining))
+        listed, (name, _, _) = ratelimit_fields(r)
+        seen.setdefault(k, []).append((limit, remaining, name))
+        policies.setdefault(k, []).append(listed)
     assert seen["A"][0][0] == seen["B"][0][0], f"the instances describe different buckets: {seen}"
+    assert seen["A"][0][2] == seen["B"][0][2], f"the instances name different policies: {seen}"
+    # Every answer of both lists the same policies (an authenticated request: ip and user).
+    assert all(p == policies["A"][0] for k in policies for p in policies[k]), policies
+    assert set(policies["A"][0]) == {"ip", "user"}, policies
 
 
 def spend_alternating(instances, ip, request, limit, period_s, extra):

@@ -2,7 +2,9 @@
  * test_gcra.c: the GCRA arithmetic (gcra_decide in shared/gcra.c).
  *
  * Drives the pure function the way Redis drives the script: each allowed decision's
- * new_tat_ms becomes the next stored TAT, a denied one stores nothing.
+ * new_tat_ms becomes the next stored TAT, a denied one stores nothing. next_s (the
+ * RateLimit field's t) is checked against its definition: r requests get through until
+ * t - 1 s later, r + 1 from t s later, and it is Retry-After on a refusal.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -188,8 +190,69 @@ static void test_very_high_rate(void **state) {
     assert_true(r.retry_after_s >= 1);
 }
 
+/* How many requests in a row a bucket with this TAT admits at `now` (the TAT is a copy). */
+static int admits(rate_limit_spec spec, int64_t tat, int64_t now) {
+    int n = 0;
+    while (take(spec, &tat, now).allowed)
+        n++;
+    return n;
+}
+
+static void test_next_s_on_a_burst(void **state) {
+    (void)state;
+    rate_limit_spec spec = {10, 60}; /* interval 6 s */
+    int64_t tat = 0;
+    ratelimit_result r = take(spec, &tat, NOW);
+    assert_int_equal(r.remaining, 9);
+    assert_int_equal(r.next_s, 6); /* the unit just spent comes back after one interval */
+    for (int i = 0; i < 8; i++)
+        r = take(spec, &tat, NOW + 1000);
+    assert_int_equal(r.remaining, 1);
+    assert_int_equal(r.next_s, 5); /* the first spent unit, 1 s later */
+    r = take(spec, &tat, NOW + 1000);
+    assert_true(r.allowed);
+    assert_int_equal(r.remaining, 0);
+    assert_int_equal(r.next_s, 5);
+    ratelimit_result refused = take(spec, &tat, NOW + 2500);
+    assert_false(refused.allowed);
+    assert_int_equal(refused.next_s, refused.retry_after_s);
+    assert_int_equal(refused.retry_after_s, 4); /* 3.5 s rounded up */
+}
+
+/* The definition, on many states: at now + (t - 1) s the bucket admits exactly r more
+ * (t > 1) and at now + t s at least r + 1; a refusal's t is Retry-After. */
+static void test_next_s_matches_its_definition(void **state) {
+    (void)state;
+    const rate_limit_spec specs[] = {{10, 60}, {7, 60}, {600, 60}, {5, 1}, {3, 3600}, {20, 7}};
+    uint64_t seed = 0x9E3779B97F4A7C15ULL;
+    for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+        rate_limit_spec spec = specs[k];
+        int64_t tat = 0, now = NOW;
+        for (int step = 0; step < 400; step++) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            now += (int64_t)((seed >> 33) % (uint64_t)(spec.period_s * 1000 / spec.count * 2 + 1));
+            ratelimit_result r = take(spec, &tat, now);
+            assert_true(r.next_s >= 1);
+            if (!r.allowed) {
+                assert_int_equal(r.remaining, 0);
+                assert_int_equal(r.next_s, r.retry_after_s);
+                assert_int_equal(admits(spec, tat, now + (int64_t)(r.next_s - 1) * 1000), 0);
+                assert_true(admits(spec, tat, now + (int64_t)r.next_s * 1000) >= 1);
+                continue;
+            }
+            assert_int_equal(admits(spec, tat, now), r.remaining);
+            if (r.next_s > 1)
+                assert_int_equal(admits(spec, tat, now + (int64_t)(r.next_s - 1) * 1000),
+                                 r.remaining);
+            assert_true(admits(spec, tat, now + (int64_t)r.next_s * 1000) >= r.remaining + 1);
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_next_s_on_a_burst),
+        cmocka_unit_test(test_next_s_matches_its_definition),
         cmocka_unit_test(test_first_request),
         cmocka_unit_test(test_stale_tat_counts_as_empty),
         cmocka_unit_test(test_burst_then_denied),

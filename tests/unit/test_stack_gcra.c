@@ -87,11 +87,13 @@ static void test_burst_then_denied(void **state) {
         assert_int_equal(r.remaining, 4 - i);
         assert_int_equal(r.retry_after_s, 0);
         assert_int_equal(r.reset_s, 12 * (i + 1));
+        assert_int_equal(r.next_s, 12); /* RateLimit t: the first spent unit comes back */
     }
     ratelimit_result r = take_ok(key, spec);
     assert_false(r.allowed);
     assert_int_equal(r.remaining, 0);
     assert_true(r.retry_after_s >= 11 && r.retry_after_s <= 12);
+    assert_int_equal(r.next_s, r.retry_after_s);
     assert_true(r.reset_s >= 59 && r.reset_s <= 60);
 
     /* The TAT expires with the bucket: nothing lingers once it is full again. */

@@ -3,8 +3,11 @@
 Owns: the configured limits (TASKBUS_RATELIMIT_*, as tests/run exports them), the reconcile
 window W = R + 2 D (R = TASKBUS_RATELIMIT_SYNC_MS, D a round's longest duration: at worst
 the Redis timeout TASKBUS_REDIS_TIMEOUT_MS, or as measured by the instances' own
-ratelimit_sync_seconds histograms over the test), the bound's arithmetic, and waiting for
-an API instance's reconcile rounds through its /metrics (ratelimit_sync_rounds_total).
+taskbus_ratelimit_sync_seconds histograms over the test), the bound's arithmetic, waiting
+for an API instance's reconcile rounds through its /metrics
+(taskbus_ratelimit_sync_rounds_total), and reading an answer's rate-limit headers: the
+RFC 9651 fields RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers), checked
+against the older RateLimit-Limit/-Remaining/-Reset they repeat.
 Rules: every allowance is computed from what the test measured (elapsed time, the times it
 sent requests), so a slow or fast machine cannot make a check pass or fail by luck; waits
 poll a condition under a deadline.
@@ -16,9 +19,10 @@ import re
 import time
 
 from helpers.api import Client
+from helpers.structured_fields import String, parse_list
 
-ROUNDS_RE = re.compile(r"^ratelimit_sync_rounds_total(\{[^}]*\})? ([0-9.e+]+)", re.M)
-HIST_RE = re.compile(r'^ratelimit_sync_seconds_bucket\{result="ok",le="([^"]+)"\} ([0-9.e+]+)', re.M)
+ROUNDS_RE = re.compile(r"^taskbus_ratelimit_sync_rounds_total(\{[^}]*\})? ([0-9.e+]+)", re.M)
+HIST_RE = re.compile(r'^taskbus_ratelimit_sync_seconds_bucket\{result="ok",le="([^"]+)"\} ([0-9.e+]+)', re.M)
 
 
 def parse_rate(name, default):
@@ -104,7 +108,7 @@ def sync_rounds(url):
     r = Client(url).get("/metrics")  # its own address: the caller's buckets stay untouched
     assert r.status_code == 200, f"{url}/metrics: {r.status_code} {r.text[:300]}"
     values = [float(m.group(2)) for m in ROUNDS_RE.finditer(r.text)]
-    assert values, f"{url}/metrics has no ratelimit_sync_rounds_total"
+    assert values, f"{url}/metrics has no taskbus_ratelimit_sync_rounds_total"
     return sum(values)
 
 
@@ -124,10 +128,43 @@ def wait_sync_rounds(url, rounds=2, timeout=30.0):
         time.sleep(0.01)
 
 
+POLICY_NAMES = ("ip", "user", "auth", "login_account")
+
+
+def ratelimit_fields(resp):
+    """The draft's fields of an answer, parsed as RFC 9651 Lists and checked against the
+    draft: ({policy name: {"q": int, "w": int}}, (name, r, t)). RateLimit-Policy lists each
+    policy once (a String with integer q >= 0 and w >= 1, no other parameter); RateLimit
+    names exactly one of them, with integers r >= 0 and t >= 0."""
+    h = resp.headers
+    where = f"{resp.request.method} {resp.request.url} -> {resp.status_code}"
+    for name in ("RateLimit-Policy", "RateLimit"):
+        assert name in h, f"{where} lacks {name}: {dict(h)}"
+    policies = {}
+    for value, params in parse_list(h["RateLimit-Policy"]):
+        assert isinstance(value, String), f"{where}: a policy is named by a String: {h['RateLimit-Policy']!r}"
+        assert value in POLICY_NAMES and value not in policies, (where, h["RateLimit-Policy"])
+        assert set(params) == {"q", "w"}, (where, h["RateLimit-Policy"])
+        assert all(type(params[k]) is int for k in "qw"), (where, h["RateLimit-Policy"])
+        assert params["q"] >= 0 and params["w"] >= 1, (where, h["RateLimit-Policy"])
+        policies[str(value)] = dict(params)
+    items = parse_list(h["RateLimit"])
+    assert len(items) == 1, f"{where}: RateLimit describes one policy: {h['RateLimit']!r}"
+    (name, params), = items
+    assert isinstance(name, String) and name in policies, (where, h["RateLimit"], h["RateLimit-Policy"])
+    assert set(params) == {"r", "t"} and all(type(params[k]) is int and params[k] >= 0 for k in "rt"), \
+        (where, h["RateLimit"])
+    return policies, (str(name), params["r"], params["t"])
+
+
 def rate_headers(resp):
-    """(limit, remaining, reset) of an answer, checking they are there and numeric."""
+    """(limit, remaining, reset) of an answer, checking they are there and numeric, and that
+    they repeat q, r and t of the policy the RateLimit field describes."""
     h = resp.headers
     for name in ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"):
         assert name in h, f"{resp.request.method} {resp.request.url} -> {resp.status_code} lacks {name}: {dict(h)}"
         assert h[name].strip().isdigit(), (name, h[name])
-    return int(h["RateLimit-Limit"]), int(h["RateLimit-Remaining"]), int(h["RateLimit-Reset"])
+    legacy = int(h["RateLimit-Limit"]), int(h["RateLimit-Remaining"]), int(h["RateLimit-Reset"])
+    policies, (name, r, t) = ratelimit_fields(resp)
+    assert legacy == (policies[name]["q"], r, t), (legacy, h["RateLimit-Policy"], h["RateLimit"])
+    return legacy
