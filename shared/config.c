@@ -158,6 +158,9 @@ static const var_def VARS[] = {
      "due-soon reminders go out this long before a task is due"},
     {"TASKBUS_SCHEDULER_INTERVAL_MS", "1000", K_INT, 10, 3600000, F(scheduler_interval_ms), false,
      "how often the scheduler looks for due reminders"},
+    {"TASKBUS_LAG_INTERVAL_SECONDS", "5", K_INT, 1, 3600, F(lag_interval_s), false,
+     "how often the scheduler measures every consumer group's lag, the outbox backlog and the "
+     "dead letters pending (taskbus_consumer_lag, taskbus_outbox_*, taskbus_dlq_pending)"},
     {"TASKBUS_REPORTS_DIR", "/tmp/taskbus-reports", K_STR, 1, 4096, F(reports_dir), false,
      "where the reporter writes report files (shared with the API)"},
     {"TASKBUS_REPORT_RETENTION_SECONDS", "604800", K_INT, 1, 315360000, F(report_retention_s),

@@ -81,6 +81,7 @@ typedef struct taskbus_config {
     int webhook_disable_after_s; /* failing continuously this long disables a webhook */
     int reminder_lead_s;         /* due-soon reminders go out this long before due_at */
     int scheduler_interval_ms;
+    int lag_interval_s;             /* the scheduler's observer: lag, outbox, dead letters */
     char *reports_dir;              /* where report files are written */
     int report_retention_s;         /* a finished report's file is removed this long after */
     int analytics_seen_retention_s; /* analytics_seen_events rows are kept this long */

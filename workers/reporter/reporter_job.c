@@ -12,6 +12,7 @@
 #include "shared/daemon_startup.h"
 #include "shared/errbuf.h"
 #include "shared/log.h"
+#include "shared/metric_families.h"
 #include "shared/notification.h"
 #include "shared/task_model.h"
 #include "shared/uuid7.h"
@@ -248,8 +249,12 @@ static int handle_record(const reporter_ctx *rc, pg_conn *conn, const kafka_reco
         out = 0;
     } else if (marked == 1 && r == BUILD_OK) {
         out = finish_ready(conn, &job);
+        if (out == 0)
+            metric_report_built(job.format, true);
     } else if (marked == 1 && r == BUILD_FILE_FAILED) {
         out = finish_failed(conn, &job, err);
+        if (out == 0)
+            metric_report_built(job.format, false);
     } else {
         LOG_WARNF("reporter: report %s: %s; the batch will be retried", job.id, err);
     }

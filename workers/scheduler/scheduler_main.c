@@ -18,6 +18,10 @@
  *   TASKBUS_RETENTION_INTERVAL_SECONDS, analytics_seen_events rows older than
  *   TASKBUS_ANALYTICS_SEEN_RETENTION_SECONDS are deleted in batches until none is left; a
  *   failure is logged and retried at the next interval.
+ * - The observer (scheduler_observe.h) runs on a thread of its own with its own
+ *   connection: every TASKBUS_LAG_INTERVAL_SECONDS the lag of every consumer group, the
+ *   outbox backlog and the dead letters pending, as gauges. It failing to start (a bad
+ *   Kafka configuration) stops nothing: it is logged and the reminders go on.
  * - SIGTERM/SIGINT end the loop between passes; exit 0.
  * Exit codes: 0 stopped, 1 could not start, 2 bad configuration.
  */
@@ -29,6 +33,7 @@
 #include "shared/log.h"
 #include "shared/time_util.h"
 #include "shared/uuid7.h"
+#include "workers/scheduler/scheduler_observe.h"
 #include "workers/scheduler/scheduler_pass.h"
 #include "workers/scheduler/scheduler_retention.h"
 
@@ -100,6 +105,18 @@ static void loop(pg_pool *pool, const taskbus_config *cfg) {
     }
 }
 
+/* The observer's thread, or NULL (logged) when it cannot start. */
+static scheduler_observer *start_observer(const taskbus_config *cfg) {
+    char err[512];
+    scheduler_observer *o = scheduler_observer_create(cfg, err, sizeof err);
+    if (o == NULL || scheduler_observer_start(o, err, sizeof err) != 0) {
+        LOG_ERRORF("scheduler: no lag or outbox gauges: %s", err);
+        scheduler_observer_destroy(o);
+        return NULL;
+    }
+    return o;
+}
+
 static const daemon_identity SCHEDULER = {
     .program = "taskbus-scheduler",
     .service = "scheduler",
@@ -126,7 +143,9 @@ int main(int argc, char **argv) {
         log_json(LOG_INFO, "scheduler: reminding due-soon tasks",
                  json_pack("{s:i,s:i}", "lead_seconds", cfg.reminder_lead_s, "interval_ms",
                            cfg.scheduler_interval_ms));
+        scheduler_observer *observer = start_observer(&cfg);
         loop(pool, &cfg);
+        scheduler_observer_destroy(observer);
     }
     pg_pool_destroy(pool);
     config_free(&cfg);

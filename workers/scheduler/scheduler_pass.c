@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "shared/errbuf.h"
+#include "shared/metric_families.h"
 #include "shared/notification.h"
 #include "shared/time_util.h"
 
@@ -112,5 +113,6 @@ int scheduler_pass(pg_conn *conn, int lead_s, const char *request_id, char *err,
         pg_rollback(conn);
         return -1;
     }
+    metric_reminders_fired(n); /* committed: each counted once */
     return n;
 }

@@ -16,6 +16,7 @@
 #include "shared/daemon_startup.h"
 #include "shared/errbuf.h"
 #include "shared/log.h"
+#include "shared/metric_families.h"
 #include "shared/notification.h"
 #include "shared/ssrf_guard.h"
 #include "shared/time_util.h"
@@ -255,6 +256,12 @@ static int deliver_batch(webhooks_sender *s, pg_conn *conn) {
             rc = -1; /* the lease ends and the delivery is tried again */
             break;
         }
+        /* Counted once its row committed: a delivery given up is one whose last attempt
+         * failed (RECORD_FAILURE's CASE). */
+        metric_webhook_delivery(r.delivered                    ? "delivered"
+                                : d.attempt >= s->max_attempts ? "failed"
+                                                               : "retrying",
+                                d.attempt);
     }
     PQclear(res);
     return rc;
