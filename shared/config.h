@@ -87,6 +87,9 @@ typedef struct taskbus_config {
     int analytics_seen_retention_s; /* analytics_seen_events rows are kept this long */
     int retention_interval_s;       /* how often the reporter and the scheduler prune */
 
+    char *metrics_host; /* where a daemon's /health, /ready, /metrics listener binds */
+    int metrics_port;   /* base port of those listeners (+ the daemon's offset); 0: none */
+
     char *schemas_dir; /* migrations are schemas_dir/migrations */
     char *log_level;
 } taskbus_config;

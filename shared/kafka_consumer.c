@@ -34,6 +34,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "shared/daemon_heartbeat.h"
 #include "shared/errbuf.h"
 #include "shared/kafka_conf.h"
 #include "shared/log.h"
@@ -110,6 +111,7 @@ static bool backoff_sleep(const kafka_consumer_loop *loop, int ms) {
         if (stop_requested(loop)) {
             return false;
         }
+        daemon_heartbeat_touch(); /* a back-off is not a stall */
         int step = ms < 100 ? ms : 100;
         struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)step * 1000000L};
         nanosleep(&ts, NULL);
@@ -712,6 +714,7 @@ int kafka_consumer_loop_run(kafka_consumer_loop *loop, volatile sig_atomic_t *st
     }
     loop->stop = stop;
     while (!loop->fatal) {
+        daemon_heartbeat_touch(); /* GET /health: the loop turns */
         fill_batch(loop);
         if (loop->nmsgs > 0) {
             process_batch(loop);
