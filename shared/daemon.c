@@ -20,6 +20,7 @@
 #include "shared/log.h"
 #include "shared/pg_pool.h"
 #include "shared/problem.h"
+#include "shared/metric_families.h"
 #include "shared/process_metrics.h"
 
 typedef enum { PHASE_STARTING, PHASE_RUNNING, PHASE_STOPPING } daemon_phase;
@@ -138,6 +139,7 @@ int daemon_main(const daemon_row *row, void *app, int argc, char **argv) {
     }
     build_info_register(row->identity.service);
     process_metrics_register();
+    metric_families_register(row->identity.service, cfg.writer_topic);
     daemon_heartbeat_bind();
     daemon_state st = {
         .stall_limit_ms =

@@ -272,6 +272,7 @@ static int copy_options(kafka_consumer_loop *loop, const kafka_consumer_options 
     if (metric_consumer_labels_init(&loop->labels, o->group_id) != 0) {
         return -1;
     }
+    metric_consumer_register(&loop->labels);
     loop->ntopics = o->ntopics;
     for (size_t i = 0; i < o->ntopics; i++) {
         if ((loop->topics[i] = strdup(o->topics[i])) == NULL) {

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "shared/bus.h"
 #include "shared/metrics.h"
 
 #define H_RECORDS                                                                                  \
@@ -82,6 +83,42 @@ int metric_attempt_label(char *out, size_t outlen, int attempt) {
     return 0;
 }
 
+/* taskbus_dlq_records_total{topic} += n. */
+static void metric_dlq_record_add(const char *dlq_topic, double n) {
+    char labels[METRIC_LABELS_MAX];
+    const char *const kv[][2] = {{"topic", dlq_topic}};
+    if (metric_labels(labels, sizeof labels, 1, kv) == 0) {
+        metrics_counter_add("taskbus_dlq_records_total", H_DLQ, labels, n);
+    }
+}
+
+void metric_families_register(const char *service, const char *writer_topic) {
+    char dlq[256];
+    if (service == NULL) {
+        return;
+    }
+    if (strcmp(service, "writer") == 0 && writer_topic != NULL &&
+        bus_dlq_topic(dlq, sizeof dlq, writer_topic) == 0) {
+        metric_dlq_record_add(dlq, 0);
+    } else if (strcmp(service, "notifier") == 0) {
+        metric_dlq_record_add(NOTIFICATIONS_DLQ_TOPIC, 0);
+        metrics_counter_add("taskbus_emails_total", H_EMAILS, "result=\"sent\"", 0);
+        metrics_counter_add("taskbus_emails_total", H_EMAILS, "result=\"failed\"", 0);
+    } else if (strcmp(service, "scheduler") == 0) {
+        metrics_counter_add("taskbus_reminders_fired_total", H_REMINDERS, NULL, 0);
+    } else if (strcmp(service, "reporter") == 0) {
+        static const char *const SERIES[] = {
+            "format=\"csv\",result=\"ok\"", "format=\"csv\",result=\"failed\"",
+            "format=\"json\",result=\"ok\"", "format=\"json\",result=\"failed\""};
+        for (size_t i = 0; i < sizeof SERIES / sizeof SERIES[0]; i++) {
+            metrics_counter_add("taskbus_reports_built_total", H_REPORTS, SERIES[i], 0);
+        }
+    } else if (strcmp(service, "importer") == 0) {
+        metrics_counter_add("taskbus_import_lines_total", H_IMPORT, "result=\"produced\"", 0);
+        metrics_counter_add("taskbus_import_lines_total", H_IMPORT, "result=\"retried\"", 0);
+    }
+}
+
 /* ---- the consumer loop ---- */
 
 int metric_consumer_labels_init(metric_consumer_labels *l, const char *group) {
@@ -96,6 +133,14 @@ int metric_consumer_labels_init(metric_consumer_labels *l, const char *group) {
         return -1;
     }
     return 0;
+}
+
+void metric_consumer_register(const metric_consumer_labels *l) {
+    metrics_counter_add("taskbus_consumer_batches_total", H_BATCHES, l->ok, 0);
+    metrics_counter_add("taskbus_consumer_batches_total", H_BATCHES, l->failed, 0);
+    metrics_counter_add("taskbus_consumer_records_total", H_RECORDS, l->ok, 0);
+    metrics_counter_add("taskbus_consumer_records_total", H_RECORDS, l->skipped, 0);
+    metrics_counter_add("taskbus_consumer_records_total", H_RECORDS, l->failed, 0);
 }
 
 void metric_consumer_batch_failed(const metric_consumer_labels *l, size_t records) {
@@ -144,11 +189,7 @@ void metric_dlq_pending(const char *dlq_topic, int64_t pending) {
 /* ---- the work of each daemon ---- */
 
 void metric_dlq_record(const char *dlq_topic) {
-    char labels[METRIC_LABELS_MAX];
-    const char *const kv[][2] = {{"topic", dlq_topic}};
-    if (metric_labels(labels, sizeof labels, 1, kv) == 0) {
-        metrics_counter_add("taskbus_dlq_records_total", H_DLQ, labels, 1);
-    }
+    metric_dlq_record_add(dlq_topic, 1);
 }
 
 void metric_webhook_delivery(const char *result, int attempt) {

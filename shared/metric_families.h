@@ -33,6 +33,12 @@ int metric_labels(char *out, size_t outlen, size_t n, const char *const kv[][2])
  * attempt < 1 or out is too small. */
 int metric_attempt_label(char *out, size_t outlen, int attempt);
 
+/* Registers at 0 the counters service ("writer", "notifier", ...: the daemon's service
+ * name) will count, so a rate or increase sees its first event (a series that appears at
+ * 1 hides it). Families whose labels are open-ended (webhook attempts) appear with their
+ * first event. Called once by the daemon skeleton (shared/daemon.c). */
+void metric_families_register(const char *service, const char *writer_topic);
+
 /* ---- the consumer loop (shared/kafka_consumer.c) ---- */
 
 /* The label texts of one consumer group, built once when the loop is created. */
@@ -45,6 +51,8 @@ typedef struct metric_consumer_labels {
 
 /* 0, or -1 when the group name cannot be labelled (too long). */
 int metric_consumer_labels_init(metric_consumer_labels *l, const char *group);
+/* Registers the group's records and batches counters at 0 (the loop's creation). */
+void metric_consumer_register(const metric_consumer_labels *l);
 /* A batch attempt rolled back: batches{failed} +1, records{failed} + records. */
 void metric_consumer_batch_failed(const metric_consumer_labels *l, size_t records);
 /* A batch committed (and its after-commit step done): batches{ok} +1, records{ok} +

@@ -5,7 +5,8 @@
  * Checks: label text is escaped and never truncated (too long: -1 and ""); attempt labels
  * cap at METRIC_ATTEMPT_CAP; a consumer batch makes one series per result with the group,
  * a duration histogram by group, and a skipped count only when there is one; each family
- * renders with its contract name and type; a partition's lag counts from the stored offset,
+ * renders with its contract name and type; each service's counters exist at 0 from its
+ * start; a partition's lag counts from the stored offset,
  * from the log's beginning without one or when retention passed it, never below 0; the
  * importer's sum counts only partitions with a stored offset.
  */
@@ -164,6 +165,25 @@ static void every_family_renders_with_its_contract_name(void **state) {
     expect_line("taskbus_outbox_oldest_age_seconds 0");
 }
 
+static void each_service_registers_its_counters_at_zero(void **state) {
+    (void)state;
+    metric_families_register("writer", "w-topic");
+    metric_families_register("reporter", NULL);
+    metric_families_register("importer", NULL);
+    metric_families_register("api", NULL); /* none of these: nothing */
+    metric_families_register(NULL, NULL);
+    expect_line("taskbus_dlq_records_total{topic=\"w-topic.dlq\"} 0");
+    expect_line("taskbus_reports_built_total{format=\"json\",result=\"failed\"} 0");
+    expect_line("taskbus_import_lines_total{result=\"retried\"} 0");
+    metric_consumer_labels *l = malloc(sizeof *l);
+    assert_non_null(l);
+    assert_int_equal(metric_consumer_labels_init(l, "tg-zero"), 0);
+    metric_consumer_register(l);
+    expect_line("taskbus_consumer_batches_total{group=\"tg-zero\",result=\"failed\"} 0");
+    expect_line("taskbus_consumer_records_total{group=\"tg-zero\",result=\"skipped\"} 0");
+    free(l);
+}
+
 static void lag_counts_from_the_stored_offset_or_the_beginning(void **state) {
     (void)state;
     kafka_lag_partition stored = {.high = 100, .low = 0, .stored = 60};
@@ -199,6 +219,7 @@ int main(void) {
         cmocka_unit_test(attempts_are_capped),
         cmocka_unit_test(consumer_batches_are_counted_by_group_and_result),
         cmocka_unit_test(every_family_renders_with_its_contract_name),
+        cmocka_unit_test(each_service_registers_its_counters_at_zero),
         cmocka_unit_test(lag_counts_from_the_stored_offset_or_the_beginning),
         cmocka_unit_test(importer_sum_counts_only_committed_partitions),
     };
