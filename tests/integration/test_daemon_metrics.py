@@ -5,8 +5,9 @@ parser, and checked by `promtool check metrics`.
 Each test does real work through the API and waits (with a deadline, polling) until the
 daemon that did it counts it: a create applied counts a writer batch and its records; a
 report built, an import produced, a webhook delivered and a mail sent count on the
-reporter, importer, webhooks and notifier. The scheduler's observer exports every group's
-lag, the outbox backlog and the dead letters pending: the outbox backlog rises while the
+reporter, importer, webhooks and notifier; a poison command counts a dead letter on the
+writer. The scheduler's observer exports every group's lag, the outbox backlog and the
+dead letters pending (the poison command shows there too): the outbox backlog rises while the
 relay is stopped and falls to 0 after; the writer's lag rises to at least the creates
 submitted while the writer is stopped and falls to 0 once it runs again, every create
 applied. Counters are compared before and after (other tests' work only adds to them).
@@ -26,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from helpers import stack_control
 from helpers.api import API, Client, new_password, unique_email
-from helpers.tasks import IMPORT, task_of, task_user, unique, wait_until
+from helpers.tasks import IMPORT, produce, task_of, task_user, unique, wait_until
 
 # shared/daemon_port.h: TASKBUS_<DAEMON>_METRICS_PORT, else TASKBUS_METRICS_PORT + offset.
 OFFSETS = {"writer": 1, "relay": 2, "importer": 3, "notifier": 4, "webhooks": 5, "scheduler": 6,
@@ -276,3 +277,14 @@ def test_writer_lag_rises_while_the_writer_is_stopped_and_falls_after(api_url):
     for cid, tid in commands:
         api.wait_command(cid, timeout=WORK_TIMEOUT)
         assert api.get(tid).status_code == 200, tid
+
+
+def test_a_dead_letter_counts_on_the_writer_and_is_pending_on_the_scheduler(api_url):
+    api = task_user(api_url, "metrics-dlq")
+    dlq = "task-commands.dlq"
+    sent = current("writer", "taskbus_dlq_records_total", topic=dlq)
+    pending = current("scheduler", "taskbus_dlq_pending", topic=dlq)
+    produce("task-commands", api.id.encode(), b"\x00not a command " + unique("p").encode(),
+            headers=[("request_id", b"it-metrics-dlq")])
+    wait_counter("writer", "taskbus_dlq_records_total", sent, topic=dlq)
+    wait_counter("scheduler", "taskbus_dlq_pending", pending, timeout=OBSERVED, topic=dlq)
