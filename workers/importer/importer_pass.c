@@ -2,7 +2,8 @@
  * importer_pass.c: scan, own, produce and mark imports (see importer_pass.h).
  * Rules: every Postgres failure is reported as IMPORTER_ERR_POSTGRES so the caller drops
  * the connection (and with it the ownership locks); a Kafka failure rolls the tick's
- * transaction back and keeps the connection.
+ * transaction back and keeps the connection. taskbus_import_lines_total counts a tick's
+ * items once it committed (produced) or rolled back after claiming them (retried).
  */
 #include "workers/importer/importer_pass.h"
 

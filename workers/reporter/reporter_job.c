@@ -1,6 +1,8 @@
 /*
  * reporter_job.c: building the reports named on the `reports` topic (see reporter_job.h
- * for the rules it keeps).
+ * for the rules it keeps). Metrics: taskbus_reports_built_total{format,result} counts each
+ * build whose ready/failed row was written in the batch (a batch rolled back after it
+ * builds the report again and counts it again: a build is work done).
  */
 #include "workers/reporter/reporter_job.h"
 

@@ -6,7 +6,8 @@
  * Rules: one transaction per pass, committed only when every notification is in the
  * outbox; any failure rolls the whole pass back (nothing recorded, nothing sent), so the
  * next pass finds the same tasks again. Only rows the INSERT returned are notified:
- * ON CONFLICT DO NOTHING drops a pair another scheduler committed meanwhile.
+ * ON CONFLICT DO NOTHING drops a pair another scheduler committed meanwhile. A committed
+ * pass adds its reminders to taskbus_reminders_fired_total.
  */
 #include "workers/scheduler/scheduler_pass.h"
 
