@@ -11,8 +11,8 @@
  * - Every check is bounded: Postgres DAEMON_PROBE_TIMEOUT_MS to get a connection (a
  *   reconnect is bounded by connect_timeout DAEMON_PROBE_CONNECT_S), Kafka
  *   DAEMON_PROBE_TIMEOUT_MS, Redis its connect/read timeout (at most
- *   DAEMON_PROBE_TIMEOUT_MS). The checks run one after another, so /ready answers within
- *   about their sum even when everything is down.
+ *   DAEMON_PROBE_TIMEOUT_MS). The checks run at the same time (a thread each), so /ready
+ *   answers within the slowest: about 1 s, 2-3 s while a host is unreachable.
  * - Thread-safe: the pools serialise their connections; rd_kafka_metadata is thread-safe.
  */
 #ifndef TASKBUS_SHARED_DAEMON_PROBES_H

@@ -76,6 +76,7 @@ static void run_retention(pg_pool *pool, const taskbus_config *cfg) {
     long long total = 0;
     int n;
     do {
+        daemon_heartbeat_touch(); /* a long backlog is many short batches, not a stall */
         n = scheduler_prune_seen(conn, cfg->analytics_seen_retention_s, err, sizeof err);
         total += n > 0 ? n : 0;
     } while (n == SCHEDULER_RETENTION_BATCH && !daemon_should_stop());
