@@ -23,9 +23,11 @@
 #include "api/rate_limiter.h"
 #include "api/sse_hub.h"
 #include "api/user_deletions.h"
+#include "shared/build_info.h"
 #include "shared/bus.h"
 #include "shared/config.h"
 #include "shared/log.h"
+#include "shared/process_metrics.h"
 #include "shared/log_buffer.h"
 
 /* Inside Kubernetes' default 30 s termination grace, with time left for the flush. */
@@ -35,6 +37,10 @@
 #define JWT_GENERATED_KEY_BYTES 48
 
 static int parse_args(int argc, char **argv) {
+    if (build_info_asked(argc, argv)) {
+        build_info_print(stdout, "taskbus-api");
+        return 1;
+    }
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         config_print_help(stdout, "taskbus-api", "the taskbus HTTP API");
         return 1;
@@ -236,6 +242,8 @@ int main(int argc, char **argv) {
     log_level level = LOG_INFO;
     bool level_ok = log_level_parse(cfg.log_level, &level) == 0;
     log_init("api", level);
+    build_info_register("api");
+    process_metrics_register();
     if (!level_ok) {
         LOG_WARNF("TASKBUS_LOG_LEVEL is not one of debug, info, warn, error; using info");
     }

@@ -50,6 +50,7 @@
 #define WRITER_CLIENT_ID "taskbus-writer"
 #define IMPORTER_CLIENT_ID "taskbus-importer"
 #define IMPORTER_LAG_CLIENT_ID "taskbus-importer-lag"
+#define SCHEDULER_LAG_CLIENT_ID "taskbus-scheduler-lag"
 #define NOTIFIER_CLIENT_ID "taskbus-notifier"
 #define ADMIN_CLIENT_ID "taskbus-admin"
 /* A producer created without a client id. */

@@ -160,6 +160,9 @@ static const var_def VARS[] = {
      "due-soon reminders go out this long before a task is due"},
     {"TASKBUS_SCHEDULER_INTERVAL_MS", "1000", K_INT, 10, 3600000, F(scheduler_interval_ms), false,
      "how often the scheduler looks for due reminders"},
+    {"TASKBUS_LAG_INTERVAL_SECONDS", "5", K_INT, 1, 3600, F(lag_interval_s), false,
+     "how often the scheduler measures every consumer group's lag, the outbox backlog and the "
+     "dead letters pending (taskbus_consumer_lag, taskbus_outbox_*, taskbus_dlq_pending)"},
     {"TASKBUS_REPORTS_DIR", "/tmp/taskbus-reports", K_STR, 1, 4096, F(reports_dir), false,
      "where the reporter writes report files (shared with the API)"},
     {"TASKBUS_REPORT_RETENTION_SECONDS", "604800", K_INT, 1, 315360000, F(report_retention_s),
@@ -173,6 +176,12 @@ static const var_def VARS[] = {
     {"TASKBUS_RETENTION_INTERVAL_SECONDS", "3600", K_INT, 1, 86400, F(retention_interval_s), false,
      "how often the reporter prunes expired reports and the scheduler old analytics "
      "de-duplication rows (also once at start)"},
+    {"TASKBUS_METRICS_HOST", "0.0.0.0", K_STR, 1, 255, F(metrics_host), false,
+     "address every daemon's /health, /ready and /metrics listener binds"},
+    {"TASKBUS_METRICS_PORT", "9400", K_INT, 0, 65535, F(metrics_port), false,
+     "base port of those listeners: writer +1, relay +2, importer +3, notifier +4, webhooks "
+     "+5, scheduler +6, reporter +7, analytics +8, activity +9; TASKBUS_<DAEMON>_METRICS_PORT "
+     "(e.g. TASKBUS_WRITER_METRICS_PORT) overrides one daemon's; 0: no listener"},
     {"TASKBUS_SCHEMAS_DIR", TASKBUS_SOURCE_DIR "/schemas", K_STR, 1, 4096, F(schemas_dir), false,
      "migrations, OpenAPI, event schemas"},
     {"TASKBUS_LOG_LEVEL", "info", K_LEVEL, 1, 16, F(log_level), false, "debug, info, warn, error"},
@@ -356,7 +365,7 @@ void config_free(taskbus_config *cfg) {
 }
 
 void config_print_help(FILE *out, const char *program, const char *summary) {
-    fprintf(out, "Usage: %s [--help]\n", program != NULL ? program : "taskbus");
+    fprintf(out, "Usage: %s [--help | --version]\n", program != NULL ? program : "taskbus");
     if (summary != NULL)
         fprintf(out, "\n%s\n", summary);
     fputs("\nConfiguration is read from these environment variables (empty means unset):\n\n", out);

@@ -82,10 +82,14 @@ typedef struct taskbus_config {
     int webhook_secret_grace_s;  /* the replaced secret still signs this long after a rotation */
     int reminder_lead_s;         /* due-soon reminders go out this long before due_at */
     int scheduler_interval_ms;
+    int lag_interval_s;             /* the scheduler's observer: lag, outbox, dead letters */
     char *reports_dir;              /* where report files are written */
     int report_retention_s;         /* a finished report's file is removed this long after */
     int analytics_seen_retention_s; /* analytics_seen_events rows are kept this long */
     int retention_interval_s;       /* how often the reporter and the scheduler prune */
+
+    char *metrics_host; /* where a daemon's /health, /ready, /metrics listener binds */
+    int metrics_port;   /* base port of those listeners (+ the daemon's offset); 0: none */
 
     char *schemas_dir; /* migrations are schemas_dir/migrations */
     char *log_level;

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "shared/daemon_heartbeat.h"
+
 /* Process-wide by nature (signals are): written by the handler, read by every loop.
  * sig_atomic_t needs no lock. */
 static volatile sig_atomic_t stop_requested = 0;
@@ -54,6 +56,7 @@ void daemon_request_stop(void) {
 bool daemon_sleep_ms(int ms) {
     const int step_ms = 50;
     while (ms > 0 && !stop_requested) {
+        daemon_heartbeat_touch(); /* waiting on purpose is not a stalled loop */
         int now_ms = ms < step_ms ? ms : step_ms;
         struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)now_ms * 1000000L};
         while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !stop_requested) {

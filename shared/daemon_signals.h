@@ -25,7 +25,8 @@ bool daemon_should_stop(void);
 /* Requests a stop as if a signal had arrived (tests, fatal errors in a helper thread). */
 void daemon_request_stop(void);
 
-/* Sleeps up to ms in short steps; returns early (true) when a stop is requested. */
+/* Sleeps up to ms in short steps; returns early (true) when a stop is requested. Touches
+ * the heartbeat (shared/daemon_heartbeat.h) at every step. */
 bool daemon_sleep_ms(int ms);
 
 #endif

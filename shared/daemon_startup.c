@@ -1,5 +1,5 @@
 /*
- * daemon_startup.c: the shared start-up of taskbus-relay, -writer and -importer (see
+ * daemon_startup.c: the shared start-up of every taskbus daemon (see
  * daemon_startup.h). Rules: an unparsable TASKBUS_LOG_LEVEL is not fatal (config_load
  * already checks it); the log level falls back to info.
  */
@@ -8,12 +8,17 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "shared/build_info.h"
 #include "shared/daemon_signals.h"
 #include "shared/log.h"
 #include "shared/migrate.h"
 
-/* 0 to run on, 1 after --help, -1 after a usage error. */
+/* 0 to run on, 1 after --help or --version, -1 after a usage error. */
 static int parse_args(const daemon_identity *id, int argc, char **argv) {
+    if (build_info_asked(argc, argv)) {
+        build_info_print(stdout, id->program);
+        return 1;
+    }
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         config_print_help(stdout, id->program, id->summary);
         return 1;

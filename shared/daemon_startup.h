@@ -1,13 +1,14 @@
 /*
  * daemon_startup.h: the start-up every long-running taskbus worker shares.
  *
- * Owns: the command line of a daemon (only --help/-h; anything else is a usage error),
+ * Owns: the command line of a daemon (only --help/-h and --version; anything else is a
+ * usage error),
  * loading the configuration, starting the log, installing the stop handlers, and applying
  * the migrations while waiting for Postgres to come up. Rules: nothing here exits; each
- * step reports the exit code the caller returns (0 after --help, 2 for a usage error or
- * a bad configuration, 1 when the daemon cannot start). Messages before the log starts
- * go to stderr prefixed with the program name; later ones go to the log prefixed with the
- * service name. The Postgres wait polls the stop flag, so SIGTERM ends it at once.
+ * step reports the exit code the caller returns (0 after --help or --version, 2 for a usage error
+ * or a bad configuration, 1 when the daemon cannot start). Messages before the log starts go to
+ * stderr prefixed with the program name; later ones go to the log prefixed with the service name.
+ * The Postgres wait polls the stop flag, so SIGTERM ends it at once.
  */
 #ifndef TASKBUS_SHARED_DAEMON_STARTUP_H
 #define TASKBUS_SHARED_DAEMON_STARTUP_H

@@ -18,6 +18,9 @@
  * offsets (GREATEST, so a late zombie never moves them back) and commit. On failure: roll back and
  * retry the SAME records from memory after a back-off (Kafka is not asked again).
  * - after_commit is retried until it returns 0; the loop only moves on afterwards.
+ * - Metrics (shared/metric_families.h): one update per batch, never per record: records
+ *   and batch attempts by result and the batch's duration, labelled by group (the label
+ *   text is built once at creation).
  * - While a batch is retried the loop does not poll Kafka; if that outlasts
  *   max.poll.interval.ms the member is dropped from the group, and the row locks plus the
  *   drop rule still keep each record's effects committed exactly once.
@@ -31,11 +34,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "shared/daemon_heartbeat.h"
 #include "shared/errbuf.h"
 #include "shared/kafka_conf.h"
 #include "shared/log.h"
 #include "shared/strbuf.h"
-#include "shared/metrics.h"
+#include "shared/metric_families.h"
 #include "shared/time_util.h"
 
 #define PG_ACQUIRE_TIMEOUT_MS 5000
@@ -56,6 +60,7 @@ struct kafka_consumer_loop {
     rd_kafka_topic_partition_list_t *assigned; /* current assignment (loop thread only) */
     rd_kafka_message_t **msgs;                 /* the batch being gathered or applied */
     size_t nmsgs;
+    metric_consumer_labels labels; /* the group's label texts, built once */
 };
 
 /* Per partition of a batch: the stored next offset and what the batch moves it to. */
@@ -106,6 +111,7 @@ static bool backoff_sleep(const kafka_consumer_loop *loop, int ms) {
         if (stop_requested(loop)) {
             return false;
         }
+        daemon_heartbeat_touch(); /* a back-off is not a stall */
         int step = ms < 100 ? ms : 100;
         struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)step * 1000000L};
         nanosleep(&ts, NULL);
@@ -263,6 +269,10 @@ static int copy_options(kafka_consumer_loop *loop, const kafka_consumer_options 
     if (loop->group_id == NULL || loop->topics == NULL || loop->msgs == NULL) {
         return -1;
     }
+    if (metric_consumer_labels_init(&loop->labels, o->group_id) != 0) {
+        return -1;
+    }
+    metric_consumer_register(&loop->labels);
     loop->ntopics = o->ntopics;
     for (size_t i = 0; i < o->ntopics; i++) {
         if ((loop->topics[i] = strdup(o->topics[i])) == NULL) {
@@ -664,14 +674,14 @@ static void process_batch(kafka_consumer_loop *loop) {
         rids[i] = header_request_id(loop->msgs[i]);
         fill_record(&recs[i], loop->msgs[i], rids[i]);
     }
+    int64_t started = time_monotonic_ns();
     int backoff = BACKOFF_FIRST_MS;
     size_t napplied = 0;
     bool done = false;
     while (!loop->fatal && !done) {
         done = apply_once(loop, recs, n, kept, &napplied) == 0;
         if (!done) {
-            metrics_counter_add("taskbus_consumer_batch_failures_total",
-                                "Consumer batches rolled back and retried", NULL, 1);
+            metric_consumer_batch_failed(&loop->labels, n);
             if (!backoff_sleep(loop, backoff)) {
                 LOG_WARNF("consumer %s: stopping with a batch not applied (it will be read "
                           "again)",
@@ -682,9 +692,10 @@ static void process_batch(kafka_consumer_loop *loop) {
         }
     }
     if (done) {
-        metrics_counter_add("taskbus_consumer_records_total", "Records applied by consumer loops",
-                            NULL, (double)napplied);
         run_after_commit(loop, kept, napplied);
+        /* One registry update per batch (never per record): the counts and the time. */
+        metric_consumer_batch_done(&loop->labels, napplied, n - napplied,
+                                   (double)(time_monotonic_ns() - started) / 1e9);
     }
     for (size_t i = 0; i < n; i++) {
         if (rids != NULL) {
@@ -704,6 +715,7 @@ int kafka_consumer_loop_run(kafka_consumer_loop *loop, volatile sig_atomic_t *st
     }
     loop->stop = stop;
     while (!loop->fatal) {
+        daemon_heartbeat_touch(); /* GET /health: the loop turns */
         fill_batch(loop);
         if (loop->nmsgs > 0) {
             process_batch(loop);

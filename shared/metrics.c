@@ -12,6 +12,7 @@
 #include "shared/metrics.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,6 +51,9 @@ struct family {
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static family *g_families, *g_families_last;
 static series *g_slots[NSLOTS];
+/* Collectors run before each render: also guarded by g_lock (copied out to run). */
+static metrics_collector_fn g_collectors[METRICS_MAX_COLLECTORS];
+static size_t g_ncollectors;
 
 static uint32_t hash_key(const char *name, const char *labels) {
     uint32_t h = 2166136261u;
@@ -126,6 +130,39 @@ void metrics_counter_add(const char *name, const char *help, const char *labels,
     if (s != NULL)
         s->value += delta;
     pthread_mutex_unlock(&g_lock);
+}
+
+void metrics_counter_set(const char *name, const char *help, const char *labels, double value) {
+    if (name == NULL || !(value >= 0))
+        return;
+    pthread_mutex_lock(&g_lock);
+    series *s = series_get(name, help, labels, M_COUNTER);
+    if (s != NULL && value > s->value)
+        s->value = value;
+    pthread_mutex_unlock(&g_lock);
+}
+
+void metrics_add_collector(metrics_collector_fn fn) {
+    if (fn == NULL)
+        return;
+    pthread_mutex_lock(&g_lock);
+    bool known = false;
+    for (size_t i = 0; i < g_ncollectors; i++)
+        known = known || g_collectors[i] == fn;
+    if (!known && g_ncollectors < METRICS_MAX_COLLECTORS)
+        g_collectors[g_ncollectors++] = fn;
+    pthread_mutex_unlock(&g_lock);
+}
+
+/* Runs every collector (they take the lock themselves through the setters). */
+static void run_collectors(void) {
+    metrics_collector_fn fns[METRICS_MAX_COLLECTORS];
+    pthread_mutex_lock(&g_lock);
+    size_t n = g_ncollectors;
+    memcpy(fns, g_collectors, n * sizeof fns[0]);
+    pthread_mutex_unlock(&g_lock);
+    for (size_t i = 0; i < n; i++)
+        fns[i]();
 }
 
 void metrics_gauge_set(const char *name, const char *help, const char *labels, double value) {
@@ -221,6 +258,7 @@ static void write_family(FILE *out, const family *f) {
 }
 
 char *metrics_render(void) {
+    run_collectors();
     char *buf = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&buf, &len);

@@ -17,6 +17,16 @@ void metrics_histogram_observe(const char *name, const char *help, const char *l
                                double value);
 /* Sets gauge name{labels}. */
 void metrics_gauge_set(const char *name, const char *help, const char *labels, double value);
+/* Sets counter name{labels} to a total counted elsewhere (a collector mirroring the
+ * kernel's CPU time); a value below the current one is ignored (counters only go up). */
+void metrics_counter_set(const char *name, const char *help, const char *labels, double value);
+
+/* A function that refreshes some series just before each render (e.g. process_*). */
+typedef void (*metrics_collector_fn)(void);
+/* Registers fn (at most METRICS_MAX_COLLECTORS; a function already registered is not
+ * added twice). Collectors run at the start of metrics_render, outside the registry lock. */
+#define METRICS_MAX_COLLECTORS 8
+void metrics_add_collector(metrics_collector_fn fn);
 /* The whole registry in text exposition format 0.0.4; caller free()s. */
 char *metrics_render(void);
 

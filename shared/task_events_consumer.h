@@ -2,10 +2,11 @@
  * task_events_consumer.h: the process of a read-only consumer of task-events
  * (consumers/analytics, consumers/activity).
  *
- * Owns: what such a process does around its batch handler: start-up (the command line,
- * configuration, log, signals and migrations through shared/daemon_startup.c; a Postgres
- * pool of TASK_EVENTS_CONSUMER_POOL connections), one consumer loop on task-events under
- * the consumer's group, and shutdown. Rules:
+ * Owns: the row such a process gives the daemon skeleton (shared/daemon.h: command line,
+ * configuration, log, signals, migrations and the /health, /ready, /metrics listener;
+ * /ready checks Postgres and Kafka): a Postgres pool of TASK_EVENTS_CONSUMER_POOL
+ * connections, one consumer loop on task-events under the consumer's group, and
+ * shutdown. Rules:
  * - Offsets live in kafka_consumer_offsets under the group and commit with the rows of
  *   the batch (lazy commit: every effect is a row of the batch transaction), so
  *   `taskbus-admin reset-consumer NAME` (rows and offsets deleted together) makes the
@@ -26,6 +27,7 @@
 
 typedef struct task_events_consumer {
     daemon_identity identity; /* its service name names its log lines and migrations */
+    int port_offset;          /* DAEMON_PORT_<NAME> of shared/daemon_port.h */
     const char *group;        /* the Kafka consumer group */
     kafka_batch_fn on_batch;  /* called with ctx NULL, in the batch transaction */
 } task_events_consumer;

@@ -111,6 +111,9 @@ tb_resolve_settings() {
     export TASKBUS_KAFKA_PORT=${TASKBUS_KAFKA_PORT:-19092}
     export TASKBUS_KAFKA_CONTROLLER_PORT=${TASKBUS_KAFKA_CONTROLLER_PORT:-19093}
     export TASKBUS_SMTP_PORT=${TASKBUS_SMTP_PORT:-12525}
+    # Every daemon's /health, /ready, /metrics: TASKBUS_METRICS_PORT + its offset (0: none).
+    export TASKBUS_METRICS_HOST=${TASKBUS_METRICS_HOST:-127.0.0.1}
+    export TASKBUS_METRICS_PORT=${TASKBUS_METRICS_PORT:-9400}
     export TASKBUS_BUILD_DIR
     TASKBUS_BUILD_DIR=$(tb_abspath "${TASKBUS_BUILD_DIR:-$TB_REPO/build}")
     export TASKBUS_SANITIZE=${TASKBUS_SANITIZE:-0}
@@ -126,6 +129,8 @@ tb_resolve_settings() {
         [[ $port =~ ^[0-9]+$ ]] && [ "$port" -ge 1 ] && [ "$port" -le 65535 ] ||
             tb_die "not a TCP port: '$port' (check the TASKBUS_*_PORT variables)"
     done
+    [[ $TASKBUS_METRICS_PORT =~ ^[0-9]+$ ]] && [ "$TASKBUS_METRICS_PORT" -le 65526 ] ||
+        tb_die "TASKBUS_METRICS_PORT must be 0 (no listeners) or a base port up to 65526: '$TASKBUS_METRICS_PORT'"
     if [ "${TASKBUS_API2_PORT:-}" = "$TASKBUS_HTTP_PORT" ]; then
         tb_die "TASKBUS_API2_PORT equals TASKBUS_HTTP_PORT ($TASKBUS_HTTP_PORT): the two API instances need two ports"
     fi

@@ -24,13 +24,49 @@ tb_daemon_binary() {
     esac
 }
 
-# The HTTP port of an API instance ("-" for the other daemons).
+# The offset of a daemon's /health, /ready, /metrics port above TASKBUS_METRICS_PORT
+# (shared/daemon_port.h; 0 for the API instances, which serve them on their HTTP port).
+tb_daemon_metrics_offset() {
+    case $1 in
+    writer) printf '1\n' ;;
+    relay) printf '2\n' ;;
+    importer) printf '3\n' ;;
+    notifier) printf '4\n' ;;
+    webhooks) printf '5\n' ;;
+    scheduler) printf '6\n' ;;
+    reporter) printf '7\n' ;;
+    analytics) printf '8\n' ;;
+    activity) printf '9\n' ;;
+    *) printf '0\n' ;;
+    esac
+}
+
+# The HTTP port of an API instance, or a daemon's /health, /ready, /metrics port:
+# TASKBUS_<NAME>_METRICS_PORT, else TASKBUS_METRICS_PORT + its offset (0: no listener).
 tb_daemon_port() {
+    local var
     case $1 in
     api) printf '%s\n' "$TASKBUS_HTTP_PORT" ;;
     api2) printf '%s\n' "${TASKBUS_API2_PORT:--}" ;;
-    *) printf -- '-\n' ;;
+    *)
+        var=TASKBUS_${1^^}_METRICS_PORT
+        if [ -n "${!var:-}" ]; then
+            printf '%s\n' "${!var}"
+        elif [ "${TASKBUS_METRICS_PORT:-0}" = 0 ]; then
+            printf '0\n'
+        else
+            printf '%s\n' $((TASKBUS_METRICS_PORT + $(tb_daemon_metrics_offset "$1")))
+        fi
+        ;;
     esac
+}
+
+# A daemon's listener answers GET /health with 200 (it is up and its loop turns).
+tb_daemon_healthy() {
+    local code host=${TASKBUS_METRICS_HOST:-127.0.0.1}
+    case $host in 0.0.0.0 | '' | '*' | '::') host=127.0.0.1 ;; *:*) host="[$host]" ;; esac
+    code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://$host:$1/health" 2>/dev/null) || true
+    [ "$code" = 200 ]
 }
 
 # The base URL of an API instance (empty for the other daemons).
@@ -60,7 +96,7 @@ tb_api_ready() {
 }
 
 tb_daemon_wait_ready() {
-    local name=$1 pid=$2 timeout=${TASKBUS_READY_TIMEOUT:-90} start now log=$TB_LOGS/$1.log
+    local name=$1 pid=$2 timeout=${TASKBUS_READY_TIMEOUT:-90} start now port log=$TB_LOGS/$1.log
     start=$(date +%s)
     while :; do
         if ! tb_pid_running "$pid"; then
@@ -70,12 +106,21 @@ tb_daemon_wait_ready() {
         now=$(date +%s)
         case $name in
         api | api2) tb_api_ready "$(tb_daemon_url "$name")" && return 0 ;;
-        # No health endpoint: still alive after a second is as good as it gets.
-        *) [ $((now - start)) -ge 1 ] && return 0 ;;
+        *)
+            # Its listener answers /health (not /ready: a daemon started while a
+            # dependency is down, as fault tests do, is up but not ready). Without a
+            # listener (port 0), still alive after a second is as good as it gets.
+            port=$(tb_daemon_port "$name")
+            if [ "$port" = 0 ]; then
+                [ $((now - start)) -ge 1 ] && return 0
+            else
+                tb_daemon_healthy "$port" && return 0
+            fi
+            ;;
         esac
         if [ $((now - start)) -ge "$timeout" ]; then
             tb_tail_log "$log" 40
-            tb_die "$name did not become ready within ${timeout}s: GET $(tb_daemon_url "$name")/ready never answered 200 (see $log)"
+            tb_die "$name did not become ready within ${timeout}s: GET $(tb_daemon_url "$name")/ready (API) or /health (daemon) never answered 200 (see $log)"
         fi
         sleep 0.2
     done
@@ -99,6 +144,7 @@ tb_daemon_start() {
     case $name in
     api) tb_port_free_or_die "$port" TASKBUS_HTTP_PORT ;;
     api2) tb_port_free_or_die "$port" TASKBUS_API2_PORT ;;
+    *) [ "$port" = 0 ] || tb_port_free_or_die "$port" "TASKBUS_METRICS_PORT (+$(tb_daemon_metrics_offset "$name"))" ;;
     esac
     tb_say "$name: starting (log: $log)"
     tb_raise_nofile

@@ -7,6 +7,7 @@
  */
 #include "consumers/activity/activity_batch.h"
 #include "shared/bus.h"
+#include "shared/daemon_port.h"
 #include "shared/task_events_consumer.h"
 
 static const task_events_consumer ACTIVITY = {
@@ -16,6 +17,7 @@ static const task_events_consumer ACTIVITY = {
             .service = "activity",
             .summary = "keeps the activity log of every user from task-events",
         },
+    .port_offset = DAEMON_PORT_ACTIVITY,
     .group = ACTIVITY_GROUP,
     .on_batch = activity_on_batch,
 };

@@ -7,6 +7,7 @@
  */
 #include "consumers/analytics/analytics_batch.h"
 #include "shared/bus.h"
+#include "shared/daemon_port.h"
 #include "shared/task_events_consumer.h"
 
 static const task_events_consumer ANALYTICS = {
@@ -16,6 +17,7 @@ static const task_events_consumer ANALYTICS = {
             .service = "analytics",
             .summary = "keeps per-user daily task aggregates from task-events",
         },
+    .port_offset = DAEMON_PORT_ANALYTICS,
     .group = ANALYTICS_GROUP,
     .on_batch = analytics_on_batch,
 };

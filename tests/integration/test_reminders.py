@@ -44,7 +44,9 @@ class ExtraScheduler:
         self.log_path = os.path.join(logs, "scheduler-extra.log")
         self._log = open(self.log_path, "ab")
         self._start = os.fstat(self._log.fileno()).st_size  # a rerun appends; read only this run
-        self.proc = subprocess.Popen([binary], env=os.environ.copy(), stdin=subprocess.DEVNULL,
+        # Port 0: no /health, /ready, /metrics listener (the stack's own daemon holds the
+        # port of the offset scheme; docs/decisions.md "Every daemon observable").
+        self.proc = subprocess.Popen([binary], env={**os.environ, "TASKBUS_SCHEDULER_METRICS_PORT": "0"}, stdin=subprocess.DEVNULL,
                                      stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def log(self):

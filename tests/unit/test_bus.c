@@ -42,6 +42,7 @@ static void test_group_and_client_names(void **state) {
     assert_string_equal(WRITER_CLIENT_ID, "taskbus-writer");
     assert_string_equal(IMPORTER_CLIENT_ID, "taskbus-importer");
     assert_string_equal(IMPORTER_LAG_CLIENT_ID, "taskbus-importer-lag");
+    assert_string_equal(SCHEDULER_LAG_CLIENT_ID, "taskbus-scheduler-lag");
     assert_string_equal(NOTIFIER_CLIENT_ID, "taskbus-notifier");
     assert_string_equal(ADMIN_CLIENT_ID, "taskbus-admin");
     assert_string_equal(DEFAULT_CLIENT_ID, "taskbus");

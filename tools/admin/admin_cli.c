@@ -33,7 +33,8 @@ const char ADMIN_USAGE[] =
     "                          (TOPIC: task-commands or task-commands.dlq, ...; POS:\n"
     "                          PARTITION:OFFSET as list prints it, or OFFSET alone when\n"
     "                          the dead-letter topic has one partition; --json: JSON out)\n"
-    "  --help                  this text and the configuration variables\n";
+    "  --help                  this text and the configuration variables\n"
+    "  --version               the program's version and git commit\n";
 
 /* One row of the command table: the word and how many arguments follow it. */
 typedef struct command_row {

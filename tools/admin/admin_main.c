@@ -9,6 +9,7 @@
  */
 #include <stdio.h>
 
+#include "shared/build_info.h"
 #include "shared/config.h"
 #include "shared/daemon_signals.h"
 #include "shared/log.h"
@@ -52,6 +53,10 @@ static int run(const taskbus_config *cfg, const admin_invocation *inv) {
 int main(int argc, char **argv) {
     admin_invocation inv;
     char why[160];
+    if (build_info_asked(argc, argv)) {
+        build_info_print(stdout, "taskbus-admin");
+        return 0;
+    }
     if (admin_cli_parse(argc, argv, &inv, why, sizeof why) != 0) {
         fprintf(stderr, "taskbus-admin: %s\n\n%s", why, ADMIN_USAGE);
         return 2;

@@ -2,10 +2,11 @@
  * importer_lag.h: the writer's consumer lag on the commands topic, as the importer's
  * throttle sees it (docs/decisions.md, "Issue 9", "Import throttle").
  *
- * Owns: a Kafka handle of its own that only asks for offsets (never produces), the topic's
- * partition count (metadata, refreshed every LAG_METADATA_MS), and the lag: for each
- * partition the writer group has an offset stored in kafka_consumer_offsets, the high
- * watermark minus that stored next offset, summed. Rules:
+ * Owns: the importer's lag probe: a shared/kafka_lag.h handle of its own (client id
+ * taskbus-importer-lag) and the lag it reports: for each partition the writer group has an
+ * offset stored in kafka_consumer_offsets, the high watermark minus that stored next
+ * offset, summed (kafka_lag_applied_sum; the scheduler exports the same arithmetic per
+ * partition as taskbus_consumer_lag). Rules:
  * - Exact as of the moment it is asked: the writer stores its offsets in the transaction
  *   of its effects (shared/kafka_consumer.c), so stored = applied; the high watermarks of
  *   all partitions come from one ListOffsets request per leader.

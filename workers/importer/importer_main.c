@@ -2,9 +2,11 @@
  * importer_main.c: the taskbus-importer process (bulk imports to task commands, at the
  * speed of the writer's spare capacity).
  *
- * Owns: start-up (one Postgres connection, the producer, the lag probe; the command line,
- * configuration, logging, signals and migrations through shared/daemon_startup.c), the
- * tick loop that joins measurement, throttle and production, and the stop. Rules:
+ * Owns: the importer's row of the daemon skeleton (shared/daemon.h: the command line,
+ * configuration, logging, signals, migrations and the /health, /ready, /metrics listener
+ * on TASKBUS_METRICS_PORT + 3 are the skeleton's; /ready checks Postgres and Kafka):
+ * start (one Postgres connection, the producer, the lag probe), the tick loop that joins
+ * measurement, throttle and production, and the stop. Rules:
  * - TASKBUS_IMPORT_MAX_RATE / _MIN_RATE (ceiling and floor), _MAX_DELAY_MS and
  *   _MAX_LAG (the congestion thresholds), TASKBUS_IMPORT_TOPIC (where commands go) and
  *   TASKBUS_WRITER_GROUP (whose lag counts) come from shared/config.c with the rest.
@@ -26,8 +28,9 @@
 
 #include "shared/bus.h"
 #include "shared/config.h"
+#include "shared/daemon.h"
+#include "shared/daemon_heartbeat.h"
 #include "shared/daemon_signals.h"
-#include "shared/daemon_startup.h"
 #include "shared/log.h"
 #include "shared/time_util.h"
 #include "workers/importer/importer_lag.h"
@@ -218,7 +221,8 @@ static void step(importer_app *app) {
     }
 }
 
-static int start(const taskbus_config *cfg, importer_app *app) {
+static int start(void *vapp, const taskbus_config *cfg) {
+    importer_app *app = vapp;
     char err[512];
     if (cfg->import_min_rate > cfg->import_max_rate) {
         fprintf(stderr,
@@ -250,9 +254,6 @@ static int start(const taskbus_config *cfg, importer_app *app) {
         LOG_ERRORF("importer: %s", err);
         return 1;
     }
-    if (daemon_run_migrations(app->pool, cfg->schemas_dir, "importer") != 0) {
-        return daemon_should_stop() ? 0 : 1;
-    }
     if (importer_lag_prepare(app->lag, LAG_TIMEOUT_MS * 5, err, sizeof err) != 0) {
         LOG_WARNF("importer: %s; measured again at the first import", err);
     }
@@ -264,7 +265,17 @@ static int start(const taskbus_config *cfg, importer_app *app) {
     return 0;
 }
 
-static void stop(importer_app *app) {
+static int run(void *vapp) {
+    importer_app *app = vapp;
+    while (!daemon_should_stop()) {
+        daemon_heartbeat_touch();
+        step(app);
+    }
+    return 0;
+}
+
+static void stop(void *vapp) {
+    importer_app *app = vapp;
     if (app->im.conn != NULL) {
         importer_forget(&app->im, true);
         pg_pool_release(app->pool, app->im.conn);
@@ -279,25 +290,22 @@ static void stop(importer_app *app) {
     }
 }
 
-static const daemon_identity IMPORTER = {
-    .program = "taskbus-importer",
-    .service = "importer",
-    .summary = "produces stored bulk imports as task commands, as fast as the writer keeps up",
+static const daemon_row IMPORTER = {
+    .identity =
+        {
+            .program = "taskbus-importer",
+            .service = "importer",
+            .summary =
+                "produces stored bulk imports as task commands, as fast as the writer keeps up",
+        },
+    .port_offset = DAEMON_PORT_IMPORTER,
+    .needs = DAEMON_NEEDS_POSTGRES | DAEMON_NEEDS_KAFKA,
+    .start = start,
+    .run = run,
+    .stop = stop,
 };
 
 int main(int argc, char **argv) {
-    taskbus_config cfg;
-    int rc = 0;
-    if (!daemon_startup(&IMPORTER, argc, argv, &cfg, &rc)) {
-        return rc;
-    }
     importer_app app = {0};
-    rc = start(&cfg, &app);
-    while (rc == 0 && !daemon_should_stop()) {
-        step(&app);
-    }
-    stop(&app);
-    config_free(&cfg);
-    LOG_INFOF("importer: stopped");
-    return rc;
+    return daemon_main(&IMPORTER, &app, argc, argv);
 }

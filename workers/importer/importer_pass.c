@@ -2,7 +2,8 @@
  * importer_pass.c: scan, own, produce and mark imports (see importer_pass.h).
  * Rules: every Postgres failure is reported as IMPORTER_ERR_POSTGRES so the caller drops
  * the connection (and with it the ownership locks); a Kafka failure rolls the tick's
- * transaction back and keeps the connection.
+ * transaction back and keeps the connection. taskbus_import_lines_total counts a tick's
+ * items once it committed (produced) or rolled back after claiming them (retried).
  */
 #include "workers/importer/importer_pass.h"
 
@@ -13,6 +14,7 @@
 
 #include "shared/errbuf.h"
 #include "shared/log.h"
+#include "shared/metric_families.h"
 #include "shared/pg_locks.h"
 #include "shared/task_command_codec.h"
 #include "shared/time_util.h"
@@ -380,14 +382,18 @@ int64_t importer_produce(importer *im, const int64_t *alloc, char *err, size_t e
             }
         }
     }
+    int64_t retried = 0;
     if (rc == 0) {
         rc = settle(im, claimed, done, delivered_ns);
+        metric_import_lines("produced", rc);
     } else {
         pg_rollback(im->conn);
     }
     for (int i = 0; i < IMPORTER_MAX_OWNED; i++) {
+        retried += rc < 0 && claimed[i] != NULL ? PQntuples(claimed[i]) : 0;
         PQclear(claimed[i]);
     }
+    metric_import_lines("retried", retried); /* their tick rolled back: produced again */
     return rc;
 }
 

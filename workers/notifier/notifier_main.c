@@ -1,16 +1,17 @@
 /*
  * notifier_main.c: the taskbus-notifier process (`notifications` to SMTP).
  *
- * Owns: start-up (pools, the dead-letter producer, curl's global state; the command line,
- * configuration, logging, signals and migrations through shared/daemon_startup.c), the
- * consumer loop (group taskbus-notifier, batches of NOTIFIER_BATCH_MAX records: see
- * notifier_send.h for how a batch keeps the duplicate window one message wide) and
- * shutdown. The pool holds two connections: the loop's batch transaction and the one
- * that records sent ids. Rules: templates are read from <TASKBUS_SCHEMAS_DIR>/../workers/notifier/
- * templates (the source tree's layout, kept by the image). SIGTERM/SIGINT finish the
- * current record (a retry back-off is cut short and the record redone on the next
- * start), flush the producer and exit 0.
- * Exit codes: 0 stopped, 1 could not start or a fatal Kafka error, 2 bad configuration.
+ * Owns: the notifier's row of the daemon skeleton (shared/daemon.h: the command line,
+ * configuration, logging, signals, migrations and the /health, /ready, /metrics listener
+ * on TASKBUS_METRICS_PORT + 4 are the skeleton's; /ready checks Postgres and Kafka):
+ * start (pools, the dead-letter producer, curl's global state), the consumer loop (group
+ * taskbus-notifier, batches of NOTIFIER_BATCH_MAX records: see notifier_send.h for how a batch
+ * keeps the duplicate window one message wide) and shutdown. The pool holds two connections: the
+ * loop's batch transaction and the one that records sent ids. Rules: templates are read from
+ * <TASKBUS_SCHEMAS_DIR>/../workers/notifier/ templates (the source tree's layout, kept by the
+ * image). SIGTERM/SIGINT finish the current record (a retry back-off is cut short and the record
+ * redone on the next start), flush the producer and exit 0. Exit codes: 0 stopped, 1 could not
+ * start or a fatal Kafka error, 2 bad configuration.
  */
 #include <curl/curl.h>
 #include <stdio.h>
@@ -18,8 +19,7 @@
 
 #include "shared/bus.h"
 #include "shared/config.h"
-#include "shared/daemon_signals.h"
-#include "shared/daemon_startup.h"
+#include "shared/daemon.h"
 #include "shared/kafka_consumer.h"
 #include "shared/kafka_producer.h"
 #include "shared/log.h"
@@ -32,6 +32,7 @@
 #define BATCH_WAIT_MS 50
 
 typedef struct notifier_app {
+    bool curl_ready;
     pg_pool *pg;
     kafka_producer *producer;
     kafka_consumer_loop *loop;
@@ -97,51 +98,53 @@ static int create_loop(const taskbus_config *cfg, notifier_app *app) {
     return 0;
 }
 
-static int start(const taskbus_config *cfg, notifier_app *app) {
+static int start(void *vapp, const taskbus_config *cfg) {
+    notifier_app *app = vapp;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "taskbus-notifier: curl_global_init failed\n");
+        return 1;
+    }
+    app->curl_ready = true;
     int rc = create_clients(cfg, app);
     if (rc != 0) {
         return rc;
     }
-    if (daemon_run_migrations(app->pg, cfg->schemas_dir, "notifier") != 0) {
-        return daemon_should_stop() ? 0 : 1;
-    }
     return create_loop(cfg, app);
 }
 
-static void stop_all(notifier_app *app) {
+static int run(void *vapp) {
+    notifier_app *app = vapp;
+    return daemon_run_consumer(app->loop, "notifier", NOTIFICATIONS_TOPIC, NOTIFIER_GROUP);
+}
+
+static void stop_all(void *vapp) {
+    notifier_app *app = vapp;
     kafka_consumer_loop_destroy(app->loop);
     if (app->producer != NULL) {
         kafka_producer_destroy(app->producer, FLUSH_MS);
     }
     pg_pool_destroy(app->pg);
+    if (app->curl_ready) {
+        curl_global_cleanup();
+    }
 }
 
-static const daemon_identity NOTIFIER = {
-    .program = "taskbus-notifier",
-    .service = "notifier",
-    .summary = "sends the e-mail of the notifications topic over SMTP, once per notification id",
+static const daemon_row NOTIFIER = {
+    .identity =
+        {
+            .program = "taskbus-notifier",
+            .service = "notifier",
+            .summary =
+                "sends the e-mail of the notifications topic over SMTP, once per notification id",
+        },
+    .port_offset = DAEMON_PORT_NOTIFIER,
+    .needs = DAEMON_NEEDS_POSTGRES | DAEMON_NEEDS_KAFKA,
+    .start = start,
+    .run = run,
+    .stop = stop_all,
 };
 
 int main(int argc, char **argv) {
-    taskbus_config cfg;
-    int rc = 0;
-    if (!daemon_startup(&NOTIFIER, argc, argv, &cfg, &rc)) {
-        return rc;
-    }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fprintf(stderr, "taskbus-notifier: curl_global_init failed\n");
-        config_free(&cfg);
-        return 1;
-    }
     notifier_app app = {0};
-    rc = start(&cfg, &app);
-    if (rc == 0 && app.loop != NULL) {
-        LOG_INFOF("notifier: consuming %s as group %s", NOTIFICATIONS_TOPIC, NOTIFIER_GROUP);
-        rc = kafka_consumer_loop_run(app.loop, daemon_stop_flag()) == 0 ? 0 : 1;
-    }
-    stop_all(&app);
-    curl_global_cleanup();
-    config_free(&cfg);
-    LOG_INFOF("notifier: stopped");
-    return rc;
+    return daemon_main(&NOTIFIER, &app, argc, argv);
 }

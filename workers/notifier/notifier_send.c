@@ -8,7 +8,9 @@
  * attempt that reaches SMTP only; a permanent failure, a malformed message or the last
  * attempt goes to notifications.dlq synchronously (the record's offset commits only once
  * Kafka holds the dead letter); nothing is written to sent_notifications for a dead
- * letter, so a replay can send it.
+ * letter, so a replay can send it. Metrics: every SMTP attempt counts in
+ * taskbus_emails_total{result} (sent or failed), every dead letter produced in
+ * taskbus_dlq_records_total{topic}.
  */
 #include "workers/notifier/notifier_send.h"
 
@@ -22,6 +24,7 @@
 #include "shared/daemon_startup.h"
 #include "shared/errbuf.h"
 #include "shared/log.h"
+#include "shared/metric_families.h"
 #include "shared/notification.h"
 #include "shared/pg_array.h"
 #include "shared/strbuf.h"
@@ -132,6 +135,7 @@ static int dlq_send(notifier_ctx *nc, const kafka_record *rec, const char *reaso
         LOG_WARNF("notifier: dead letter not produced: %s", err);
         return STEP_FAILED;
     }
+    metric_dlq_record(nc->dlq_topic);
     LOG_WARNF("notifier: %s[%" PRId32 "]@%" PRId64 " dead-lettered after %d attempt(s): %s",
               rec->topic, rec->partition, rec->offset, attempts, why);
     remember(nc, rec)->dead = true; /* a redo of a rolled-back attempt must not send it twice */
@@ -232,6 +236,7 @@ static int send_with_retries(batch *b, note *n, const char *mime, size_t len) {
         b->smtp_tried = true;
         mail_outcome out =
             notifier_mail_send(nc->cfg->smtp_url, nc->from_addr, to, mime, len, err, sizeof err);
+        metric_email(out == MAIL_SENT);
         if (out == MAIL_SENT) {
             LOG_INFOF("notifier: sent %s (%s) on attempt %d", n->id, kind, attempt);
             return record_sent(b, n);

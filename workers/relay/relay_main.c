@@ -1,9 +1,10 @@
 /*
  * relay_main.c: the taskbus-relay process (outbox to Kafka).
  *
- * Owns: start-up (one Postgres connection, the producer; the command line, configuration,
- * logging, signals and migrations through shared/daemon_startup.c) and the publish loop.
- * Rules:
+ * Owns: the relay's row of the daemon skeleton (shared/daemon.h: the command line,
+ * configuration, logging, signals, migrations and the /health, /ready, /metrics listener
+ * on TASKBUS_METRICS_PORT + 2 are the skeleton's; /ready checks Postgres and Kafka):
+ * start (one Postgres connection, the producer) and the publish loop. Rules:
  * - One pooled connection carries the leadership lock, LISTEN outbox and the batches, so
  *   losing it loses the lock too: the loop then stops publishing and competes again.
  * - A standby retries the lock every second.
@@ -21,8 +22,9 @@
 
 #include "shared/bus.h"
 #include "shared/config.h"
+#include "shared/daemon.h"
+#include "shared/daemon_heartbeat.h"
 #include "shared/daemon_signals.h"
-#include "shared/daemon_startup.h"
 #include "shared/kafka_producer.h"
 #include "shared/log.h"
 #include "shared/pg_pool.h"
@@ -121,8 +123,10 @@ static void publish_step(relay_state *st) {
     }
 }
 
-static int run_relay(relay_state *st) {
+static int run_relay(void *vst) {
+    relay_state *st = vst;
     while (!daemon_should_stop()) {
+        daemon_heartbeat_touch();
         if (ensure_leader(st)) {
             publish_step(st);
         }
@@ -143,7 +147,8 @@ static int run_relay(relay_state *st) {
     return 0;
 }
 
-static int start(const taskbus_config *cfg, relay_state *st) {
+static int start(void *vst, const taskbus_config *cfg) {
+    relay_state *st = vst;
     char err[512];
     st->pool = pg_pool_create(cfg->database_url, 1, cfg->pg_statement_timeout_ms, err, sizeof err);
     if (st->pool == NULL) {
@@ -156,33 +161,32 @@ static int start(const taskbus_config *cfg, relay_state *st) {
         LOG_ERRORF("relay: %s", err);
         return 1;
     }
-    return daemon_run_migrations(st->pool, cfg->schemas_dir, "relay") == 0 ? 0 : 1;
+    return 0;
 }
 
-static const daemon_identity RELAY = {
-    .program = "taskbus-relay",
-    .service = "relay",
-    .summary = "the outbox relay: publishes committed outbox rows to Kafka",
+static void stop(void *vst) {
+    relay_state *st = vst;
+    if (st->producer != NULL) {
+        kafka_producer_destroy(st->producer, FLUSH_MS);
+    }
+    pg_pool_destroy(st->pool);
+}
+
+static const daemon_row RELAY = {
+    .identity =
+        {
+            .program = "taskbus-relay",
+            .service = "relay",
+            .summary = "the outbox relay: publishes committed outbox rows to Kafka",
+        },
+    .port_offset = DAEMON_PORT_RELAY,
+    .needs = DAEMON_NEEDS_POSTGRES | DAEMON_NEEDS_KAFKA,
+    .start = start,
+    .run = run_relay,
+    .stop = stop,
 };
 
 int main(int argc, char **argv) {
-    taskbus_config cfg;
-    int rc = 0;
-    if (!daemon_startup(&RELAY, argc, argv, &cfg, &rc)) {
-        return rc;
-    }
     relay_state st = {0};
-    rc = start(&cfg, &st);
-    if (rc == 0 && !daemon_should_stop()) {
-        rc = run_relay(&st);
-    } else if (daemon_should_stop()) {
-        rc = 0;
-    }
-    if (st.producer != NULL) {
-        kafka_producer_destroy(st.producer, FLUSH_MS);
-    }
-    pg_pool_destroy(st.pool);
-    config_free(&cfg);
-    LOG_INFOF("relay: stopped");
-    return rc;
+    return daemon_main(&RELAY, &st, argc, argv);
 }

@@ -1,6 +1,8 @@
 /*
  * reporter_job.c: building the reports named on the `reports` topic (see reporter_job.h
- * for the rules it keeps).
+ * for the rules it keeps). Metrics: taskbus_reports_built_total{format,result} counts each
+ * build whose ready/failed row was written in the batch (a batch rolled back after it
+ * builds the report again and counts it again: a build is work done).
  */
 #include "workers/reporter/reporter_job.h"
 
@@ -12,6 +14,7 @@
 #include "shared/daemon_startup.h"
 #include "shared/errbuf.h"
 #include "shared/log.h"
+#include "shared/metric_families.h"
 #include "shared/notification.h"
 #include "shared/task_model.h"
 #include "shared/uuid7.h"
@@ -248,8 +251,12 @@ static int handle_record(const reporter_ctx *rc, pg_conn *conn, const kafka_reco
         out = 0;
     } else if (marked == 1 && r == BUILD_OK) {
         out = finish_ready(conn, &job);
+        if (out == 0)
+            metric_report_built(job.format, true);
     } else if (marked == 1 && r == BUILD_FILE_FAILED) {
         out = finish_failed(conn, &job, err);
+        if (out == 0)
+            metric_report_built(job.format, false);
     } else {
         LOG_WARNF("reporter: report %s: %s; the batch will be retried", job.id, err);
     }

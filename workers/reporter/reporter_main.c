@@ -1,18 +1,20 @@
 /*
  * reporter_main.c: the taskbus-reporter process (the `reports` topic to report files).
  *
- * Owns: start-up (the command line, configuration, logging, signals and migrations
- * through shared/daemon_startup.c; the Postgres pool; TASKBUS_REPORTS_DIR created when
- * missing), the consumer loop on `reports` as group taskbus-reporter, and shutdown.
- * Rules: one report per batch (BATCH_MAX 1), so a finished report commits, and its
- * notification is released, as soon as its file is in place, and a replay after a crash
- * rebuilds at most one file. The pool has at least two connections: the loop's batch
- * transaction and the side connection a build reads through (reporter_job.h).
- * Between reports (the loop's on_idle), a retention pass (reporter_retention.h) runs at
- * start and then every TASKBUS_RETENTION_INTERVAL_SECONDS; a full pass is followed by
- * another at the next idle turn, a failed one is logged and retried after DAEMON_RETRY_MS.
- * SIGTERM/SIGINT finish the current report, commit and exit 0.
- * Exit codes: 0 stopped, 1 could not start or a fatal Kafka error, 2 bad configuration.
+ * Owns: the reporter's row of the daemon skeleton (shared/daemon.h: the command line,
+ * configuration, logging, signals, migrations and the /health, /ready, /metrics listener
+ * on TASKBUS_METRICS_PORT + 7 are the skeleton's; /ready checks Postgres and Kafka; a
+ * build may hold the loop up to REPORTER_STALL_LIMIT_S before /health calls it stalled):
+ * start (the Postgres pool; TASKBUS_REPORTS_DIR created when missing), the consumer loop on
+ * `reports` as group taskbus-reporter, and shutdown. Rules: one report per batch (BATCH_MAX 1), so
+ * a finished report commits, and its notification is released, as soon as its file is in place, and
+ * a replay after a crash rebuilds at most one file. The pool has at least two connections: the
+ * loop's batch transaction and the side connection a build reads through (reporter_job.h). Between
+ * reports (the loop's on_idle), a retention pass (reporter_retention.h) runs at start and then
+ * every TASKBUS_RETENTION_INTERVAL_SECONDS; a full pass is followed by another at the next idle
+ * turn, a failed one is logged and retried after DAEMON_RETRY_MS. SIGTERM/SIGINT finish the current
+ * report, commit and exit 0. Exit codes: 0 stopped, 1 could not start or a fatal Kafka error, 2 bad
+ * configuration.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,8 +24,8 @@
 
 #include "shared/bus.h"
 #include "shared/config.h"
+#include "shared/daemon.h"
 #include "shared/daemon_signals.h"
-#include "shared/daemon_startup.h"
 #include "shared/kafka_consumer.h"
 #include "shared/log.h"
 #include "shared/pg_pool.h"
@@ -33,6 +35,15 @@
 
 #define BATCH_MAX 1
 #define BATCH_WAIT_MS 50
+/* One report is built inside one batch: a big one may take minutes. */
+#define REPORTER_STALL_LIMIT_S 600
+
+typedef struct reporter_app {
+    pg_pool *pg;
+    reporter_ctx ctx;
+    kafka_consumer_loop *loop;
+    const char *reports_dir;
+} reporter_app;
 
 /* mkdir -p path (mode 0750 for what it creates). 0, or -1 with errno. */
 static int make_dirs(const char *path) {
@@ -81,8 +92,12 @@ static void on_idle(void *vctx) {
     ctx->next_retention_ns = now + wait_ms * 1000000LL;
 }
 
-static int start(const taskbus_config *cfg, pg_pool **pg, reporter_ctx *ctx,
-                 kafka_consumer_loop **loop) {
+static int start(void *vapp, const taskbus_config *cfg) {
+    reporter_app *app = vapp;
+    pg_pool **pg = &app->pg;
+    reporter_ctx *ctx = &app->ctx;
+    kafka_consumer_loop **loop = &app->loop;
+    app->reports_dir = cfg->reports_dir;
     char err[512];
     if (make_dirs(cfg->reports_dir) != 0) {
         fprintf(stderr, "taskbus-reporter: TASKBUS_REPORTS_DIR %s: %s\n", cfg->reports_dir,
@@ -95,8 +110,6 @@ static int start(const taskbus_config *cfg, pg_pool **pg, reporter_ctx *ctx,
         fprintf(stderr, "taskbus-reporter: DATABASE_URL: %s\n", err);
         return 2;
     }
-    if (daemon_run_migrations(*pg, cfg->schemas_dir, "reporter") != 0)
-        return daemon_should_stop() ? 0 : 1;
     ctx->pg = *pg;
     ctx->reports_dir = cfg->reports_dir;
     ctx->retention_s = cfg->report_retention_s;
@@ -124,29 +137,35 @@ static int start(const taskbus_config *cfg, pg_pool **pg, reporter_ctx *ctx,
     return 0;
 }
 
-static const daemon_identity REPORTER = {
-    .program = "taskbus-reporter",
-    .service = "reporter",
-    .summary = "builds the CSV and JSON reports requested on the reports topic",
+static int run(void *vapp) {
+    reporter_app *app = vapp;
+    LOG_INFOF("reporter: consuming %s as group %s into %s", REPORTS_TOPIC, REPORTER_GROUP,
+              app->reports_dir);
+    return kafka_consumer_loop_run(app->loop, daemon_stop_flag()) == 0 ? 0 : 1;
+}
+
+static void stop(void *vapp) {
+    reporter_app *app = vapp;
+    kafka_consumer_loop_destroy(app->loop);
+    pg_pool_destroy(app->pg);
+}
+
+static const daemon_row REPORTER = {
+    .identity =
+        {
+            .program = "taskbus-reporter",
+            .service = "reporter",
+            .summary = "builds the CSV and JSON reports requested on the reports topic",
+        },
+    .port_offset = DAEMON_PORT_REPORTER,
+    .needs = DAEMON_NEEDS_POSTGRES | DAEMON_NEEDS_KAFKA,
+    .stall_limit_s = REPORTER_STALL_LIMIT_S,
+    .start = start,
+    .run = run,
+    .stop = stop,
 };
 
 int main(int argc, char **argv) {
-    taskbus_config cfg;
-    int rc = 0;
-    if (!daemon_startup(&REPORTER, argc, argv, &cfg, &rc))
-        return rc;
-    pg_pool *pg = NULL;
-    reporter_ctx ctx = {0};
-    kafka_consumer_loop *loop = NULL;
-    rc = start(&cfg, &pg, &ctx, &loop);
-    if (rc == 0 && loop != NULL) {
-        LOG_INFOF("reporter: consuming %s as group %s into %s", REPORTS_TOPIC, REPORTER_GROUP,
-                  cfg.reports_dir);
-        rc = kafka_consumer_loop_run(loop, daemon_stop_flag()) == 0 ? 0 : 1;
-    }
-    kafka_consumer_loop_destroy(loop);
-    pg_pool_destroy(pg);
-    config_free(&cfg);
-    LOG_INFOF("reporter: stopped");
-    return rc;
+    reporter_app app = {0};
+    return daemon_main(&REPORTER, &app, argc, argv);
 }

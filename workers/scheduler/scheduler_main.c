@@ -1,8 +1,10 @@
 /*
  * scheduler_main.c: the taskbus-scheduler process (due-soon reminders).
  *
- * Owns: start-up (one Postgres connection; the command line, configuration, logging,
- * signals and migrations through shared/daemon_startup.c), the loop around
+ * Owns: the scheduler's row of the daemon skeleton (shared/daemon.h: the command line,
+ * configuration, logging, signals, migrations and the /health, /ready, /metrics listener
+ * on TASKBUS_METRICS_PORT + 6 are the skeleton's; /ready checks Postgres, the only
+ * dependency it talks to), start (one Postgres connection), the loop around
  * scheduler_pass.c, and the stop. Rules:
  * - A pass runs every TASKBUS_SCHEDULER_INTERVAL_MS with TASKBUS_REMINDER_LEAD_SECONDS
  *   as its lead; a full pass (SCHEDULER_BATCH_MAX reminders) is followed by another at
@@ -18,17 +20,23 @@
  *   TASKBUS_RETENTION_INTERVAL_SECONDS, analytics_seen_events rows older than
  *   TASKBUS_ANALYTICS_SEEN_RETENTION_SECONDS are deleted in batches until none is left; a
  *   failure is logged and retried at the next interval.
+ * - The observer (scheduler_observe.h) runs on a thread of its own with its own
+ *   connection: every TASKBUS_LAG_INTERVAL_SECONDS the lag of every consumer group, the
+ *   outbox backlog and the dead letters pending, as gauges. It failing to start (a bad
+ *   Kafka configuration) stops nothing: it is logged and the reminders go on.
  * - SIGTERM/SIGINT end the loop between passes; exit 0.
  * Exit codes: 0 stopped, 1 could not start, 2 bad configuration.
  */
 #include <stdio.h>
 
 #include "shared/config.h"
+#include "shared/daemon.h"
+#include "shared/daemon_heartbeat.h"
 #include "shared/daemon_signals.h"
-#include "shared/daemon_startup.h"
 #include "shared/log.h"
 #include "shared/time_util.h"
 #include "shared/uuid7.h"
+#include "workers/scheduler/scheduler_observe.h"
 #include "workers/scheduler/scheduler_pass.h"
 #include "workers/scheduler/scheduler_retention.h"
 
@@ -68,6 +76,7 @@ static void run_retention(pg_pool *pool, const taskbus_config *cfg) {
     long long total = 0;
     int n;
     do {
+        daemon_heartbeat_touch(); /* a long backlog is many short batches, not a stall */
         n = scheduler_prune_seen(conn, cfg->analytics_seen_retention_s, err, sizeof err);
         total += n > 0 ? n : 0;
     } while (n == SCHEDULER_RETENTION_BATCH && !daemon_should_stop());
@@ -80,9 +89,19 @@ static void run_retention(pg_pool *pool, const taskbus_config *cfg) {
                            cfg->analytics_seen_retention_s));
 }
 
-static void loop(pg_pool *pool, const taskbus_config *cfg) {
+typedef struct scheduler_app {
+    pg_pool *pool;
+    scheduler_observer *observer; /* NULL when it could not start */
+    const taskbus_config *cfg;    /* the skeleton's, alive until stop */
+} scheduler_app;
+
+static int loop(void *vapp) {
+    const scheduler_app *app = vapp;
+    pg_pool *pool = app->pool;
+    const taskbus_config *cfg = app->cfg;
     int64_t next_retention = 0; /* time_monotonic_ns; 0: at once */
     while (!daemon_should_stop()) {
+        daemon_heartbeat_touch();
         int64_t now = time_monotonic_ns();
         if (now >= next_retention) {
             run_retention(pool, cfg);
@@ -98,38 +117,58 @@ static void loop(pg_pool *pool, const taskbus_config *cfg) {
         }
         daemon_sleep_ms(pause);
     }
+    return 0;
 }
 
-static const daemon_identity SCHEDULER = {
-    .program = "taskbus-scheduler",
-    .service = "scheduler",
-    .summary = "records due-soon reminders and enqueues their e-mail notifications",
+/* The observer's thread, or NULL (logged) when it cannot start. */
+static scheduler_observer *start_observer(const taskbus_config *cfg) {
+    char err[512];
+    scheduler_observer *o = scheduler_observer_create(cfg, err, sizeof err);
+    if (o == NULL || scheduler_observer_start(o, err, sizeof err) != 0) {
+        LOG_ERRORF("scheduler: no lag or outbox gauges: %s", err);
+        scheduler_observer_destroy(o);
+        return NULL;
+    }
+    return o;
+}
+
+static int start(void *vapp, const taskbus_config *cfg) {
+    scheduler_app *app = vapp;
+    char err[512];
+    app->cfg = cfg;
+    app->pool = pg_pool_create(cfg->database_url, 1, cfg->pg_statement_timeout_ms, err, sizeof err);
+    if (app->pool == NULL) {
+        fprintf(stderr, "taskbus-scheduler: DATABASE_URL: %s\n", err);
+        return 2;
+    }
+    log_json(LOG_INFO, "scheduler: reminding due-soon tasks",
+             json_pack("{s:i,s:i}", "lead_seconds", cfg->reminder_lead_s, "interval_ms",
+                       cfg->scheduler_interval_ms));
+    app->observer = start_observer(cfg);
+    return 0;
+}
+
+static void stop(void *vapp) {
+    scheduler_app *app = vapp;
+    scheduler_observer_destroy(app->observer);
+    pg_pool_destroy(app->pool);
+}
+
+static const daemon_row SCHEDULER = {
+    .identity =
+        {
+            .program = "taskbus-scheduler",
+            .service = "scheduler",
+            .summary = "records due-soon reminders and enqueues their e-mail notifications",
+        },
+    .port_offset = DAEMON_PORT_SCHEDULER,
+    .needs = DAEMON_NEEDS_POSTGRES,
+    .start = start,
+    .run = loop,
+    .stop = stop,
 };
 
 int main(int argc, char **argv) {
-    taskbus_config cfg;
-    int rc = 0;
-    if (!daemon_startup(&SCHEDULER, argc, argv, &cfg, &rc)) {
-        return rc;
-    }
-    char err[512];
-    pg_pool *pool =
-        pg_pool_create(cfg.database_url, 1, cfg.pg_statement_timeout_ms, err, sizeof err);
-    if (pool == NULL) {
-        fprintf(stderr, "taskbus-scheduler: DATABASE_URL: %s\n", err);
-        config_free(&cfg);
-        return 2;
-    }
-    if (daemon_run_migrations(pool, cfg.schemas_dir, "scheduler") != 0) {
-        rc = daemon_should_stop() ? 0 : 1;
-    } else {
-        log_json(LOG_INFO, "scheduler: reminding due-soon tasks",
-                 json_pack("{s:i,s:i}", "lead_seconds", cfg.reminder_lead_s, "interval_ms",
-                           cfg.scheduler_interval_ms));
-        loop(pool, &cfg);
-    }
-    pg_pool_destroy(pool);
-    config_free(&cfg);
-    LOG_INFOF("scheduler: stopped");
-    return rc;
+    scheduler_app app = {0};
+    return daemon_main(&SCHEDULER, &app, argc, argv);
 }

@@ -6,7 +6,8 @@
  * Rules: one transaction per pass, committed only when every notification is in the
  * outbox; any failure rolls the whole pass back (nothing recorded, nothing sent), so the
  * next pass finds the same tasks again. Only rows the INSERT returned are notified:
- * ON CONFLICT DO NOTHING drops a pair another scheduler committed meanwhile.
+ * ON CONFLICT DO NOTHING drops a pair another scheduler committed meanwhile. A committed
+ * pass adds its reminders to taskbus_reminders_fired_total.
  */
 #include "workers/scheduler/scheduler_pass.h"
 
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 
 #include "shared/errbuf.h"
+#include "shared/metric_families.h"
 #include "shared/notification.h"
 #include "shared/time_util.h"
 
@@ -112,5 +114,6 @@ int scheduler_pass(pg_conn *conn, int lead_s, const char *request_id, char *err,
         pg_rollback(conn);
         return -1;
     }
+    metric_reminders_fired(n); /* committed: each counted once */
     return n;
 }

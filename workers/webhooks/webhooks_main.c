@@ -1,9 +1,11 @@
 /*
  * webhooks_main.c: the taskbus-webhooks process (task events to signed HTTP deliveries).
  *
- * Owns: start-up (the Postgres pool, the TASKBUS_WEBHOOK_ALLOW list, libcurl and libsodium;
- * the command line, configuration, logging, signals and migrations through
- * shared/daemon_startup.c), the two halves and their shutdown: the `task-events`
+ * Owns: the webhooks' row of the daemon skeleton (shared/daemon.h: the command line,
+ * configuration, logging, signals, migrations and the /health, /ready, /metrics listener
+ * on TASKBUS_METRICS_PORT + 5 are the skeleton's; /ready checks Postgres and Kafka;
+ * /health watches the consumer loop): start (the Postgres pool, the TASKBUS_WEBHOOK_ALLOW
+ * list, libcurl and libsodium), the two halves and their shutdown: the `task-events`
  * consumer loop (group taskbus-webhooks, webhooks_ingest.c) on the main thread and the
  * sender thread (webhooks_sender.c). Rules:
  * - The consumer and the sender share the pool; the pool holds a connection for each
@@ -21,8 +23,8 @@
 
 #include "shared/bus.h"
 #include "shared/config.h"
+#include "shared/daemon.h"
 #include "shared/daemon_signals.h"
-#include "shared/daemon_startup.h"
 #include "shared/kafka_consumer.h"
 #include "shared/log.h"
 #include "shared/pg_pool.h"
@@ -91,14 +93,12 @@ static int create_loop(const taskbus_config *cfg, webhooks_app *app) {
     return 0;
 }
 
-static int start(const taskbus_config *cfg, webhooks_app *app) {
+static int start(void *vapp, const taskbus_config *cfg) {
+    webhooks_app *app = vapp;
     char err[512];
     int rc = create_parts(cfg, app);
     if (rc != 0) {
         return rc;
-    }
-    if (daemon_run_migrations(app->pg, cfg->schemas_dir, "webhooks") != 0) {
-        return daemon_should_stop() ? 0 : 1;
     }
     rc = create_loop(cfg, app);
     if (rc == 0 && webhooks_sender_start(app->sender, err, sizeof err) != 0) {
@@ -108,7 +108,13 @@ static int start(const taskbus_config *cfg, webhooks_app *app) {
     return rc;
 }
 
-static void stop_all(webhooks_app *app) {
+static int run(void *vapp) {
+    webhooks_app *app = vapp;
+    return daemon_run_consumer(app->loop, "webhooks", TASK_EVENTS_TOPIC, WEBHOOKS_GROUP);
+}
+
+static void stop_all(void *vapp) {
+    webhooks_app *app = vapp;
     daemon_request_stop(); /* the sender thread ends with the process's stop flag */
     webhooks_sender_destroy(app->sender);
     kafka_consumer_loop_destroy(app->loop);
@@ -118,26 +124,21 @@ static void stop_all(webhooks_app *app) {
     }
 }
 
-static const daemon_identity WEBHOOKS = {
-    .program = "taskbus-webhooks",
-    .service = "webhooks",
-    .summary = "delivers task events to registered webhooks, signed, with retries",
+static const daemon_row WEBHOOKS = {
+    .identity =
+        {
+            .program = "taskbus-webhooks",
+            .service = "webhooks",
+            .summary = "delivers task events to registered webhooks, signed, with retries",
+        },
+    .port_offset = DAEMON_PORT_WEBHOOKS,
+    .needs = DAEMON_NEEDS_POSTGRES | DAEMON_NEEDS_KAFKA,
+    .start = start,
+    .run = run,
+    .stop = stop_all,
 };
 
 int main(int argc, char **argv) {
-    taskbus_config cfg;
-    int rc = 0;
-    if (!daemon_startup(&WEBHOOKS, argc, argv, &cfg, &rc)) {
-        return rc;
-    }
     webhooks_app app = {0};
-    rc = start(&cfg, &app);
-    if (rc == 0 && app.loop != NULL) {
-        LOG_INFOF("webhooks: consuming %s as group %s", TASK_EVENTS_TOPIC, WEBHOOKS_GROUP);
-        rc = kafka_consumer_loop_run(app.loop, daemon_stop_flag()) == 0 ? 0 : 1;
-    }
-    stop_all(&app);
-    config_free(&cfg);
-    LOG_INFOF("webhooks: stopped");
-    return rc;
+    return daemon_main(&WEBHOOKS, &app, argc, argv);
 }

@@ -1,5 +1,7 @@
 /*
  * webhooks_sender.c: the delivering half of taskbus-webhooks (see webhooks_sender.h).
+ * Metrics: each attempt whose row committed counts once in
+ * taskbus_webhook_deliveries_total{result,attempt}.
  */
 #include "workers/webhooks/webhooks_sender.h"
 
@@ -16,6 +18,7 @@
 #include "shared/daemon_startup.h"
 #include "shared/errbuf.h"
 #include "shared/log.h"
+#include "shared/metric_families.h"
 #include "shared/notification.h"
 #include "shared/ssrf_guard.h"
 #include "shared/time_util.h"
@@ -265,6 +268,12 @@ static int deliver_batch(webhooks_sender *s, pg_conn *conn) {
             rc = -1; /* the lease ends and the delivery is tried again */
             break;
         }
+        /* Counted once its row committed: a delivery given up is one whose last attempt
+         * failed (RECORD_FAILURE's CASE). */
+        metric_webhook_delivery(r.delivered                    ? "delivered"
+                                : d.attempt >= s->max_attempts ? "failed"
+                                                               : "retrying",
+                                d.attempt);
     }
     PQclear(res);
     return rc;

@@ -3,13 +3,16 @@
  *
  * Owns: building the DLQ headers and the synchronous send (see writer_dlq.h). Rules: the
  * reason is cut to DLQ_REASON_MAX bytes on a UTF-8 boundary, so a header stays small and
- * valid text whatever the decoder said.
+ * valid text whatever the decoder said. Each dead letter Kafka acknowledged counts once in
+ * taskbus_dlq_records_total{topic}.
  */
 #include "workers/writer/writer_dlq.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "shared/metric_families.h"
 
 #define DLQ_REASON_MAX 512
 
@@ -50,5 +53,9 @@ int writer_dlq_send(kafka_producer *producer, const char *dlq_topic, const kafka
         .headers = headers,
         .nheaders = rec->request_id != NULL ? 5 : 4,
     };
-    return kafka_producer_send(producer, &msg, WRITER_DLQ_TIMEOUT_MS, err, errlen);
+    int rc = kafka_producer_send(producer, &msg, WRITER_DLQ_TIMEOUT_MS, err, errlen);
+    if (rc == 0) {
+        metric_dlq_record(dlq_topic);
+    }
+    return rc;
 }

@@ -1,9 +1,11 @@
 /*
  * writer_main.c: the taskbus-writer process (task-commands to Postgres and Redis).
  *
- * Owns: start-up (pools, the DLQ producer, replay of journalled Redis effects left by a
- * killed writer; the command line, configuration, logging, signals and migrations through
- * shared/daemon_startup.c), the consumer loop and shutdown. Rules:
+ * Owns: the writer's row of the daemon skeleton (shared/daemon.h: the command line,
+ * configuration, logging, signals, migrations and the /health, /ready, /metrics listener
+ * on TASKBUS_METRICS_PORT + 1 are the skeleton's; /ready checks Postgres, Kafka and
+ * Redis): start (pools, the DLQ producer, replay of journalled Redis effects left by a
+ * killed writer), the consumer loop and shutdown. Rules:
  * - TASKBUS_WRITER_TOPIC (the dead-letter topic is "<topic>.dlq") and
  *   TASKBUS_WRITER_GROUP come from shared/config.c, so a test can run a writer on a
  *   private topic without joining the real group.
@@ -18,8 +20,7 @@
 
 #include "shared/bus.h"
 #include "shared/config.h"
-#include "shared/daemon_signals.h"
-#include "shared/daemon_startup.h"
+#include "shared/daemon.h"
 #include "shared/kafka_consumer.h"
 #include "shared/kafka_producer.h"
 #include "shared/log.h"
@@ -109,20 +110,26 @@ static int create_loop(const taskbus_config *cfg, writer_app *app) {
     return 0;
 }
 
-static int start(const taskbus_config *cfg, writer_app *app) {
+static int start(void *vapp, const taskbus_config *cfg) {
+    writer_app *app = vapp;
+    app->topic = cfg->writer_topic;
+    app->group = cfg->writer_group;
     int rc = create_clients(cfg, app);
     if (rc != 0) {
         return rc;
-    }
-    if (daemon_run_migrations(app->pg, cfg->schemas_dir, "writer") != 0) {
-        return daemon_should_stop() ? 0 : 1;
     }
     app->ctx.lease_ms = cfg->near_cache_lease_ms;
     replay_journal(app);
     return create_loop(cfg, app);
 }
 
-static void stop_all(writer_app *app) {
+static int run(void *vapp) {
+    writer_app *app = vapp;
+    return daemon_run_consumer(app->loop, "writer", app->topic, app->group);
+}
+
+static void stop_all(void *vapp) {
+    writer_app *app = vapp;
     kafka_consumer_loop_destroy(app->loop);
     writer_ctx_free(&app->ctx);
     if (app->producer != NULL) {
@@ -134,29 +141,21 @@ static void stop_all(writer_app *app) {
     pg_pool_destroy(app->pg);
 }
 
-static const daemon_identity WRITER = {
-    .program = "taskbus-writer",
-    .service = "writer",
-    .summary = "applies task commands to Postgres exactly once and keeps Redis exact",
+static const daemon_row WRITER = {
+    .identity =
+        {
+            .program = "taskbus-writer",
+            .service = "writer",
+            .summary = "applies task commands to Postgres exactly once and keeps Redis exact",
+        },
+    .port_offset = DAEMON_PORT_WRITER,
+    .needs = DAEMON_NEEDS_POSTGRES | DAEMON_NEEDS_KAFKA | DAEMON_NEEDS_REDIS,
+    .start = start,
+    .run = run,
+    .stop = stop_all,
 };
 
 int main(int argc, char **argv) {
-    taskbus_config cfg;
-    int rc = 0;
-    if (!daemon_startup(&WRITER, argc, argv, &cfg, &rc)) {
-        return rc;
-    }
-    writer_app app = {
-        .topic = cfg.writer_topic,
-        .group = cfg.writer_group,
-    };
-    rc = start(&cfg, &app);
-    if (rc == 0 && app.loop != NULL) {
-        LOG_INFOF("writer: consuming %s as group %s", app.topic, app.group);
-        rc = kafka_consumer_loop_run(app.loop, daemon_stop_flag()) == 0 ? 0 : 1;
-    }
-    stop_all(&app);
-    config_free(&cfg);
-    LOG_INFOF("writer: stopped");
-    return rc;
+    writer_app app = {0};
+    return daemon_main(&WRITER, &app, argc, argv);
 }
