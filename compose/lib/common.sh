@@ -12,8 +12,9 @@
 # taskbus-api on TASKBUS_API2_PORT (tests of what two instances must agree on); it exists
 # only when that port is set (tb_daemon_enabled in daemons.sh).
 TB_DAEMONS=(api api2 relay writer importer notifier webhooks scheduler reporter analytics activity)
-# Services that are not ours to build: started before the daemons, stopped after them.
-TB_SERVICES=(postgres redis kafka smtp)
+# Services that are not ours to build: started before the daemons and stopped after them,
+# except prometheus, which watches the daemons: started after them, stopped first.
+TB_SERVICES=(postgres redis kafka smtp prometheus)
 
 tb_say() { printf '[local] %s\n' "$*" >&2; }
 tb_warn() { printf '[local] WARNING: %s\n' "$*" >&2; }
@@ -114,6 +115,10 @@ tb_resolve_settings() {
     # Every daemon's /health, /ready, /metrics: TASKBUS_METRICS_PORT + its offset (0: none).
     export TASKBUS_METRICS_HOST=${TASKBUS_METRICS_HOST:-127.0.0.1}
     export TASKBUS_METRICS_PORT=${TASKBUS_METRICS_PORT:-9400}
+    # The stack's Prometheus (compose/lib/prometheus.sh); TASKBUS_PROMETHEUS=0 leaves it out.
+    export TASKBUS_PROMETHEUS=${TASKBUS_PROMETHEUS:-1}
+    export TASKBUS_PROMETHEUS_PORT=${TASKBUS_PROMETHEUS_PORT:-19090}
+    export TASKBUS_PROMETHEUS_INTERVAL=${TASKBUS_PROMETHEUS_INTERVAL:-5s}
     export TASKBUS_BUILD_DIR
     TASKBUS_BUILD_DIR=$(tb_abspath "${TASKBUS_BUILD_DIR:-$TB_REPO/build}")
     export TASKBUS_SANITIZE=${TASKBUS_SANITIZE:-0}
@@ -125,12 +130,15 @@ tb_resolve_settings() {
     local port
     for port in "$TASKBUS_HTTP_PORT" "$TASKBUS_PG_PORT" "$TASKBUS_REDIS_PORT" \
         "$TASKBUS_KAFKA_PORT" "$TASKBUS_KAFKA_CONTROLLER_PORT" "$TASKBUS_SMTP_PORT" \
+        "$TASKBUS_PROMETHEUS_PORT" \
         ${TASKBUS_API2_PORT:+"$TASKBUS_API2_PORT"}; do
         [[ $port =~ ^[0-9]+$ ]] && [ "$port" -ge 1 ] && [ "$port" -le 65535 ] ||
             tb_die "not a TCP port: '$port' (check the TASKBUS_*_PORT variables)"
     done
     [[ $TASKBUS_METRICS_PORT =~ ^[0-9]+$ ]] && [ "$TASKBUS_METRICS_PORT" -le 65526 ] ||
         tb_die "TASKBUS_METRICS_PORT must be 0 (no listeners) or a base port up to 65526: '$TASKBUS_METRICS_PORT'"
+    [[ $TASKBUS_PROMETHEUS_INTERVAL =~ ^[1-9][0-9]*(ms|s|m)$ ]] ||
+        tb_die "TASKBUS_PROMETHEUS_INTERVAL must be a Prometheus duration such as 5s: '$TASKBUS_PROMETHEUS_INTERVAL'"
     if [ "${TASKBUS_API2_PORT:-}" = "$TASKBUS_HTTP_PORT" ]; then
         tb_die "TASKBUS_API2_PORT equals TASKBUS_HTTP_PORT ($TASKBUS_HTTP_PORT): the two API instances need two ports"
     fi
