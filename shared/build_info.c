@@ -3,14 +3,21 @@
  *
  * Owns: nothing mutable. TASKBUS_VERSION comes from CMake (project version); the commit
  * from the generated header taskbus_build_commit.h, which cmake/build_commit.cmake
- * rewrites only when the commit changed (so only this file recompiles).
+ * rewrites only when the commit changed (so only this file recompiles); without that
+ * header (another build of these sources) the commit is "unknown".
  */
 #include "shared/build_info.h"
 
 #include <string.h>
 
 #include "shared/metrics.h"
+/* The generated header exists in the main build; a build that does not make it (the fuzz
+ * targets of tests/fuzz) reports the commit "unknown". */
+#if defined(__has_include)
+#if __has_include("taskbus_build_commit.h")
 #include "taskbus_build_commit.h"
+#endif
+#endif
 
 #ifndef TASKBUS_VERSION
 #define TASKBUS_VERSION "unknown"
