@@ -2,7 +2,7 @@
  * webhook_store.h: the Postgres side of webhooks in the API (docs/decisions.md "Webhooks").
  *
  * Owns: inserting a webhook (0006_webhooks.sql), listing, patching, rotating the secret of
- * (0013_webhook_management.sql) and deleting a user's webhooks, queueing a ping and
+ * (0015_webhook_management.sql) and deleting a user's webhooks, queueing a ping and
  * redelivering a delivery,
  * and the keyset-paginated deliveries log of one webhook (newest first, each delivery with
  * its attempts). Rules: every lookup is by (webhook id, user id), so another user's

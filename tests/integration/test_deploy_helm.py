@@ -280,6 +280,16 @@ def test_helm_probes_on_every_deployment():
     assert probe_port(deployments["taskbus-writer"][1], "livenessProbe") == 9999
     assert probe_port(deployments["taskbus-relay"][1], "readinessProbe") == 9502
     assert probe_port(deployments["taskbus-activity"][1], "readinessProbe") == 9509
+    # Port 0 turns a daemon's listener off, which its probes need: the render refuses it,
+    # whether it comes as a string or a number, for the base or for one daemon.
+    for flag, setting in (("--set-string", "config.TASKBUS_METRICS_PORT=0"),
+                          ("--set", "config.TASKBUS_METRICS_PORT=0"),
+                          ("--set", "config.TASKBUS_WRITER_METRICS_PORT=0"),
+                          ("--set-string", "config.TASKBUS_RELAY_METRICS_PORT=70000")):
+        r = subprocess.run([helm_binary(), "template", "t", str(CHART), *SETS, flag, setting],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode != 0 and "metrics port" in r.stderr.replace("METRICS_PORT", "metrics port"), \
+            (setting, r.returncode, r.stderr[-300:])
     # A disabled daemon has neither a Deployment nor a metrics Service.
     docs = render("--set", "notifier.enabled=false")
     assert "taskbus-notifier" not in containers_by_binary(docs)

@@ -75,7 +75,7 @@ static const pg_stmt RECORD_FAILURE = {
     "webhooks_record_failure",
     "UPDATE webhook_deliveries SET attempts = $2::int, last_status_code = $3::int,"
     " last_error = $4,"
-    " status = CASE WHEN $2::int - attempt_base >= $5::int THEN 'failed' ELSE 'pending' END,"
+    " status = $5,"
     " next_attempt_at = now() + $6::int * interval '1 millisecond'"
     " WHERE id = $1::uuid AND status = 'pending'",
     6};
@@ -173,21 +173,28 @@ static int exec_ok(pg_conn *conn, const pg_stmt *stmt, const char *const *values
     return rc;
 }
 
+/* True when a failed attempt is the delivery's last: its budget counts from the latest
+ * redelivery (attempt_base, stable while the delivery is pending and claimed). The one
+ * place this is decided: the row's status and the metric both take it from here. */
+static bool gives_up(const webhooks_sender *s, const delivery *d) {
+    return d->attempt - d->base >= s->max_attempts;
+}
+
 /* The attempt's row, the delivery's new state and the webhook's failing_since, in one
  * transaction. */
 static int record_attempt(const webhooks_sender *s, pg_conn *conn, const delivery *d,
                           const attempt_result *r) {
-    char attempt[16], status[16], duration[16], max[16], wait[16], err[256];
+    char attempt[16], status[16], duration[16], wait[16], err[256];
     snprintf(attempt, sizeof attempt, "%d", d->attempt);
     snprintf(status, sizeof status, "%ld", r->status);
     snprintf(duration, sizeof duration, "%d", r->duration_ms);
-    snprintf(max, sizeof max, "%d", s->max_attempts);
     snprintf(wait, sizeof wait, "%d", webhooks_backoff_ms(d->attempt - d->base));
     const char *code = r->status != 0 ? status : NULL;
     const char *error = r->delivered ? NULL : r->error;
     const char *log_values[5] = {d->id, attempt, duration, code, error};
     const char *ok_values[3] = {d->id, attempt, code};
-    const char *fail_values[6] = {d->id, attempt, code, error, max, wait};
+    const char *next_status = gives_up(s, d) ? "failed" : "pending";
+    const char *fail_values[6] = {d->id, attempt, code, error, next_status, wait};
     const char *hook[1] = {d->webhook_id};
     if (pg_begin(conn, err, sizeof err) != 0) {
         LOG_ERRORF("webhooks: begin: %s", err);
@@ -268,11 +275,10 @@ static int deliver_batch(webhooks_sender *s, pg_conn *conn) {
             rc = -1; /* the lease ends and the delivery is tried again */
             break;
         }
-        /* Counted once its row committed: a delivery given up is one whose last attempt
-         * failed (RECORD_FAILURE's CASE). */
-        metric_webhook_delivery(r.delivered                    ? "delivered"
-                                : d.attempt >= s->max_attempts ? "failed"
-                                                               : "retrying",
+        /* Counted once its row committed, by the status the row got. */
+        metric_webhook_delivery(r.delivered       ? "delivered"
+                                : gives_up(s, &d) ? "failed"
+                                                  : "retrying",
                                 d.attempt);
     }
     PQclear(res);

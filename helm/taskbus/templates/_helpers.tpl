@@ -37,11 +37,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{- define "taskbus.secretName" -}}
-{{- default (printf "%s-secrets" (include "taskbus.fullname" .)) .Values.secrets.existingSecret }}
+{{- default (printf "%s-runtime-secrets" (include "taskbus.fullname" .)) .Values.secrets.existingSecret }}
 {{- end }}
 
 {{- define "taskbus.configName" -}}
-{{- printf "%s-config" (include "taskbus.fullname" .) }}
+{{- printf "%s-runtime-config" (include "taskbus.fullname" .) }}
 {{- end }}
 
 {{/* The environment of every taskbus container. */}}
@@ -181,19 +181,32 @@ analytics: 8
 activity: 9
 {{- end }}
 
-{{/* The metrics port of a daemon; call with (dict "root" $ "component" "writer"). */}}
+{{/* The metrics port of a daemon; call with (dict "root" $ "component" "writer"). A port of
+0 turns the daemon's listener off, but the chart's probes need it: the render fails. */}}
 {{- define "taskbus.metricsPort" -}}
 {{- $config := .root.Values.config -}}
-{{- $own := get $config (printf "TASKBUS_%s_METRICS_PORT" (upper .component)) -}}
-{{- if $own -}}
-{{- $own | int -}}
+{{- $ownKey := printf "TASKBUS_%s_METRICS_PORT" (upper .component) -}}
+{{- $port := 0 -}}
+{{- if hasKey $config $ownKey -}}
+{{- $port = int (get $config $ownKey) -}}
 {{- else -}}
 {{- $offsets := include "taskbus.metricsOffsets" . | fromYaml -}}
 {{- if not (hasKey $offsets .component) -}}
 {{- fail (printf "no metrics port offset for %s" .component) -}}
 {{- end -}}
-{{- add (int (default 9400 (get $config "TASKBUS_METRICS_PORT"))) (get $offsets .component) -}}
+{{- $base := 9400 -}}
+{{- if hasKey $config "TASKBUS_METRICS_PORT" -}}
+{{- $base = int (get $config "TASKBUS_METRICS_PORT") -}}
 {{- end -}}
+{{- if le $base 0 -}}
+{{- fail "config.TASKBUS_METRICS_PORT must not be 0 in the chart: every daemon's probes use its listener" -}}
+{{- end -}}
+{{- $port = add $base (int (get $offsets .component)) -}}
+{{- end -}}
+{{- if or (le (int $port) 0) (gt (int $port) 65535) -}}
+{{- fail (printf "the %s daemon's metrics port must be 1..65535 in the chart (its probes use it): %v" .component $port) -}}
+{{- end -}}
+{{- $port -}}
 {{- end }}
 
 {{/*
