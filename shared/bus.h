@@ -53,6 +53,9 @@
 #define SCHEDULER_LAG_CLIENT_ID "taskbus-scheduler-lag"
 #define NOTIFIER_CLIENT_ID "taskbus-notifier"
 #define ADMIN_CLIENT_ID "taskbus-admin"
+/* The /ready probe's own Kafka client of a daemon (shared/daemon_probes.c): printf format of
+ * "taskbus-<service>-probe", so the broker tells it from the daemon's working clients. */
+#define PROBE_CLIENT_ID_FMT "taskbus-%s-probe"
 /* A producer created without a client id. */
 #define DEFAULT_CLIENT_ID "taskbus"
 

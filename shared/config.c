@@ -176,7 +176,7 @@ static const var_def VARS[] = {
     {"TASKBUS_RETENTION_INTERVAL_SECONDS", "3600", K_INT, 1, 86400, F(retention_interval_s), false,
      "how often the reporter prunes expired reports and the scheduler old analytics "
      "de-duplication rows (also once at start)"},
-    {"TASKBUS_METRICS_HOST", "0.0.0.0", K_STR, 1, 255, F(metrics_host), false,
+    {"TASKBUS_METRICS_HOST", "127.0.0.1", K_STR, 1, 255, F(metrics_host), false,
      "address every daemon's /health, /ready and /metrics listener binds"},
     {"TASKBUS_METRICS_PORT", "9400", K_INT, 0, 65535, F(metrics_port), false,
      "base port of those listeners: writer +1, relay +2, importer +3, notifier +4, webhooks "

@@ -75,11 +75,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   size_t *upload_size, void **state) {
     (void)version;
     (void)upload;
+    (void)state; /* every answer is queued on the first call; no per-request state */
     const daemon_http *http = cls;
-    if (*state == NULL && *upload_size == 0) {
-        /* First call for this request: nothing to read for these routes. */
-        *state = (void *)1;
-    }
     *upload_size = 0; /* a body is never used: discard whatever arrives */
     bool health = strcmp(url, "/health") == 0;
     bool ready = strcmp(url, "/ready") == 0;
@@ -168,6 +165,8 @@ daemon_http *daemon_http_start(const char *host, int port, const daemon_http_rou
         flags, (uint16_t)port, NULL, NULL, on_request, http, MHD_OPTION_EXTERNAL_LOGGER,
         on_mhd_error, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)DAEMON_HTTP_MAX_CONNECTIONS,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)DAEMON_HTTP_MAX_PER_IP,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)DAEMON_HTTP_MEMORY_LIMIT,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)DAEMON_HTTP_IDLE_S, MHD_OPTION_END);
     if (http->mhd == NULL) {
         errbuf_setf(err, errlen, "cannot listen on %s:%d (in use, or not an address of this host)",

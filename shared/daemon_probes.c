@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/bus.h"
 #include "shared/errbuf.h"
 #include "shared/kafka_conf.h"
 #include "shared/pg_pool.h"
@@ -58,7 +59,7 @@ static int create_postgres(daemon_probes *p, const taskbus_config *cfg, char *er
 static int create_kafka(daemon_probes *p, const taskbus_config *cfg, const char *service, char *err,
                         size_t errlen) {
     char client_id[96];
-    snprintf(client_id, sizeof client_id, "taskbus-%s-probe", service);
+    snprintf(client_id, sizeof client_id, PROBE_CLIENT_ID_FMT, service);
     const char *const kv[][2] = {
         {"client.id", client_id},
         {"socket.connection.setup.timeout.ms", "1000"},

@@ -25,10 +25,9 @@ from helpers.stack_control import env, repo_root
 # The contract's offsets (shared/daemon_port.h).
 DAEMONS = {"writer": 1, "relay": 2, "importer": 3, "notifier": 4, "webhooks": 5, "scheduler": 6,
            "reporter": 7, "analytics": 8, "activity": 9}
-# What each one's /ready checks: Postgres everywhere, Kafka but for the scheduler (it only
-# writes the outbox), Redis only for the writer.
+# What each one's /ready checks: Postgres and Kafka everywhere (the scheduler's lag observer
+# reads the brokers' watermarks), Redis only for the writer.
 NEEDS = {name: {"postgres", "kafka"} for name in DAEMONS}
-NEEDS["scheduler"] = {"postgres"}
 NEEDS["writer"] = {"postgres", "kafka", "redis"}
 BINARIES = [f"taskbus-{n}" for n in DAEMONS] + ["taskbus-api", "taskbus-admin"]
 PROCESS_FAMILIES = ("process_cpu_seconds_total", "process_resident_memory_bytes",

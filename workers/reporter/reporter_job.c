@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/daemon_heartbeat.h"
 #include "shared/daemon_startup.h"
 #include "shared/errbuf.h"
 #include "shared/log.h"
@@ -143,11 +144,14 @@ static int write_page(pg_conn *side, const report_job *job, const char *after, r
     return rc;
 }
 
-/* Every page into rf inside the open snapshot. */
+/* Every page into rf inside the open snapshot. Each page is a turn of the loop for /health:
+ * a large report is many bounded page queries (TASKBUS_PG_STATEMENT_TIMEOUT_MS each), not a
+ * stall, so the reporter keeps the default stall limit whatever a report's size. */
 static build_result write_pages(pg_conn *side, report_job *job, report_file *rf, char *err,
                                 size_t errlen) {
     char last[UUID_STR_LEN] = "";
     for (;;) {
+        daemon_heartbeat_touch();
         int n = write_page(side, job, last[0] != '\0' ? last : NULL, rf, last, err, errlen);
         if (n < 0)
             return n == -2 ? BUILD_FILE_FAILED : BUILD_DB_FAILED;

@@ -4,7 +4,7 @@
  * Owns: the reporter's row of the daemon skeleton (shared/daemon.h: the command line,
  * configuration, logging, signals, migrations and the /health, /ready, /metrics listener
  * on TASKBUS_METRICS_PORT + 7 are the skeleton's; /ready checks Postgres and Kafka; a
- * build may hold the loop up to REPORTER_STALL_LIMIT_S before /health calls it stalled):
+ * build touches the heartbeat once per page, so a big report is not a stall):
  * start (the Postgres pool; TASKBUS_REPORTS_DIR created when missing), the consumer loop on
  * `reports` as group taskbus-reporter, and shutdown. Rules: one report per batch (BATCH_MAX 1), so
  * a finished report commits, and its notification is released, as soon as its file is in place, and
@@ -35,8 +35,6 @@
 
 #define BATCH_MAX 1
 #define BATCH_WAIT_MS 50
-/* One report is built inside one batch: a big one may take minutes. */
-#define REPORTER_STALL_LIMIT_S 600
 
 typedef struct reporter_app {
     pg_pool *pg;
@@ -159,7 +157,6 @@ static const daemon_row REPORTER = {
         },
     .port_offset = DAEMON_PORT_REPORTER,
     .needs = DAEMON_NEEDS_POSTGRES | DAEMON_NEEDS_KAFKA,
-    .stall_limit_s = REPORTER_STALL_LIMIT_S,
     .start = start,
     .run = run,
     .stop = stop,

@@ -3,9 +3,10 @@
  *
  * Owns: the scheduler's row of the daemon skeleton (shared/daemon.h: the command line,
  * configuration, logging, signals, migrations and the /health, /ready, /metrics listener
- * on TASKBUS_METRICS_PORT + 6 are the skeleton's; /ready checks Postgres, the only
- * dependency it talks to), start (one Postgres connection), the loop around
- * scheduler_pass.c, and the stop. Rules:
+ * on TASKBUS_METRICS_PORT + 6 are the skeleton's; /ready checks Postgres, which the
+ * reminders need, and Kafka, which the lag observer measures: a scheduler that cannot
+ * measure is not ready, so its frozen lag gauges do not pass for fresh ones), start (one Postgres
+ * connection), the loop around scheduler_pass.c, and the stop. Rules:
  * - A pass runs every TASKBUS_SCHEDULER_INTERVAL_MS with TASKBUS_REMINDER_LEAD_SECONDS
  *   as its lead; a full pass (SCHEDULER_BATCH_MAX reminders) is followed by another at
  *   once, so a backlog drains without waiting an interval per batch.
@@ -162,7 +163,7 @@ static const daemon_row SCHEDULER = {
             .summary = "records due-soon reminders and enqueues their e-mail notifications",
         },
     .port_offset = DAEMON_PORT_SCHEDULER,
-    .needs = DAEMON_NEEDS_POSTGRES,
+    .needs = DAEMON_NEEDS_POSTGRES | DAEMON_NEEDS_KAFKA,
     .start = start,
     .run = loop,
     .stop = stop,
