@@ -269,7 +269,7 @@ static int notify_disabled(pg_conn *conn, const PGresult *off, int row, const ch
                              "reason", reason);
     int rc = data != NULL
                  ? notification_enqueue(conn, "webhook_disabled", user_id, PQgetvalue(off, row, 3),
-                                        data, NULL, err, sizeof err)
+                                        data, NULL, NULL, err, sizeof err)
                  : -1;
     json_decref(data);
     if (rc != 0) {

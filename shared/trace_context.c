@@ -1,0 +1,147 @@
+/*
+ * trace_context.c: W3C Trace Context level 1 `traceparent` values (see trace_context.h).
+ *
+ * Owns: the grammar of traceparent and the making of ids. Rules: upper-case hex is
+ * refused (the spec allows only lower case); ids come from libsodium's randombytes_buf
+ * (thread-safe; sodium_init runs once here, guarded by pthread_once); no allocation
+ * anywhere.
+ */
+#include "shared/trace_context.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char HEX[] = "0123456789abcdef";
+
+static int lower_hex(char c) {
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    return -1;
+}
+
+/* True when text[0..n) is lower-case hex and, if nonzero, not all '0'. */
+static bool hex_field(const char *text, size_t n, bool nonzero) {
+    bool any = false;
+    for (size_t i = 0; i < n; i++) {
+        int v = lower_hex(text[i]);
+        if (v < 0) {
+            return false;
+        }
+        any = any || v != 0;
+    }
+    return any || !nonzero;
+}
+
+bool trace_context_parse(const char *text, size_t len, trace_context *out) {
+    if (text == NULL || len < TRACEPARENT_LEN) {
+        return false;
+    }
+    if (!hex_field(text, 2, false) || (text[0] == 'f' && text[1] == 'f')) {
+        return false;
+    }
+    bool v00 = text[0] == '0' && text[1] == '0';
+    if (v00 ? len != TRACEPARENT_LEN : (len > TRACEPARENT_LEN && text[TRACEPARENT_LEN] != '-')) {
+        return false;
+    }
+    if (text[2] != '-' || text[35] != '-' || text[52] != '-') {
+        return false;
+    }
+    if (!hex_field(text + 3, TRACE_ID_HEX, true) || !hex_field(text + 36, TRACE_SPAN_HEX, true) ||
+        !hex_field(text + 53, 2, false)) {
+        return false;
+    }
+    if (out != NULL) {
+        memcpy(out->trace_id, text + 3, TRACE_ID_HEX);
+        out->trace_id[TRACE_ID_HEX] = '\0';
+        memcpy(out->span_id, text + 36, TRACE_SPAN_HEX);
+        out->span_id[TRACE_SPAN_HEX] = '\0';
+        out->flags = (uint8_t)(lower_hex(text[53]) * 16 + lower_hex(text[54]));
+    }
+    return true;
+}
+
+bool trace_context_parse_str(const char *text, trace_context *out) {
+    return text != NULL && trace_context_parse(text, strlen(text), out);
+}
+
+static pthread_once_t g_sodium_once = PTHREAD_ONCE_INIT;
+
+static void sodium_init_once(void) {
+    if (sodium_init() < 0) {
+        /* libsodium cannot seed itself: nothing sensible is left to do. */
+        fputs("trace_context: sodium_init failed\n", stderr);
+        abort();
+    }
+}
+
+/* n random bytes as 2n lower-case hex into out (NUL-terminated), never all zero. */
+static void random_hex(char *out, size_t nbytes) {
+    unsigned char raw[16];
+    bool zero = true;
+    (void)pthread_once(&g_sodium_once, sodium_init_once);
+    while (zero) {
+        randombytes_buf(raw, nbytes);
+        for (size_t i = 0; i < nbytes; i++) {
+            zero = zero && raw[i] == 0;
+        }
+    }
+    for (size_t i = 0; i < nbytes; i++) {
+        out[2 * i] = HEX[raw[i] >> 4];
+        out[2 * i + 1] = HEX[raw[i] & 0x0f];
+    }
+    out[2 * nbytes] = '\0';
+}
+
+void trace_context_start(trace_context *out) {
+    random_hex(out->trace_id, TRACE_ID_HEX / 2);
+    random_hex(out->span_id, TRACE_SPAN_HEX / 2);
+    out->flags = 0;
+}
+
+void trace_context_child(const trace_context *parent, trace_context *out) {
+    if (out != parent) {
+        memcpy(out->trace_id, parent->trace_id, sizeof out->trace_id);
+    }
+    out->flags = parent->flags;
+    random_hex(out->span_id, TRACE_SPAN_HEX / 2);
+}
+
+void trace_context_format(const trace_context *tc, char out[TRACEPARENT_LEN + 1]) {
+    memcpy(out, "00-", 3);
+    memcpy(out + 3, tc->trace_id, TRACE_ID_HEX);
+    out[35] = '-';
+    memcpy(out + 36, tc->span_id, TRACE_SPAN_HEX);
+    out[52] = '-';
+    out[53] = HEX[tc->flags >> 4];
+    out[54] = HEX[tc->flags & 0x0f];
+    out[TRACEPARENT_LEN] = '\0';
+}
+
+bool trace_context_trace_id(const char *traceparent, char out[TRACE_ID_HEX + 1]) {
+    out[0] = '\0';
+    if (traceparent == NULL) {
+        return false;
+    }
+    trace_context tc;
+    if (!trace_context_parse_str(traceparent, &tc)) {
+        return false;
+    }
+    memcpy(out, tc.trace_id, sizeof tc.trace_id);
+    return true;
+}
+
+void trace_context_from_header(const char *header, trace_context *out) {
+    trace_context parent;
+    if (trace_context_parse_str(header, &parent)) {
+        trace_context_child(&parent, out);
+    } else {
+        trace_context_start(out);
+    }
+}
