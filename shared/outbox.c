@@ -6,9 +6,11 @@
  * commit and folds repeats in one transaction into one). The rows travel as parallel
  * array parameters (shared/pg_array.h) and go in in array order, so the outbox ids, which
  * the relay publishes by, follow the caller's order. The Kafka headers stored with a row
- * are request_id and traceparent (when given), ce_type (when given), ce_id, and
- * content-type application/cloudevents+json on a CloudEvent (a row with a ce_type), as
- * decisions.md names them; SQL builds them, so no value is escaped twice.
+ * are request_id and traceparent (when given) and content-type
+ * application/cloudevents+json on a CloudEvent (a row with a ce_type), as decisions.md
+ * names them; SQL builds them, so no value is escaped twice. No ce_* header: a structured
+ * message with ce_ headers reads as binary mode to the Python SDK's from_kafka
+ * (decisions.md "Trace context and CloudEvents binding").
  */
 #include "shared/outbox.h"
 
@@ -27,8 +29,7 @@ static const pg_stmt OUTBOX_INSERT = {
            " INSERT INTO outbox (event_id, topic, key, payload, headers)"
            " SELECT x.event_id, x.topic, x.key, x.payload::jsonb,"
            " jsonb_strip_nulls(jsonb_build_object('request_id', NULLIF(x.request_id, ''),"
-           " 'traceparent', NULLIF(x.traceparent, ''), 'ce_type', x.ce_type,"
-           " 'ce_id', x.event_id::text, 'content-type',"
+           " 'traceparent', NULLIF(x.traceparent, ''), 'content-type',"
            " CASE WHEN x.ce_type IS NOT NULL THEN 'application/cloudevents+json' END))"
            " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
            " $7::text[])"

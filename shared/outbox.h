@@ -4,9 +4,9 @@
  * Owns: the INSERT into outbox and the NOTIFY that wakes the relay. Rules: call inside
  * the caller's open transaction, so the events commit with the state they describe; the
  * relay (workers/relay/) publishes them after the commit, in insertion order. The Kafka
- * headers of a row: request_id and traceparent (when given), ce_type and ce_id, and, on a
- * row with a ce_type (a CloudEvent, structured mode), content-type:
- * application/cloudevents+json (the CloudEvents Kafka protocol binding).
+ * headers of a row: request_id and traceparent (when given) and, on a row with a ce_type
+ * (a CloudEvent in structured mode), content-type: application/cloudevents+json (the
+ * CloudEvents Kafka protocol binding); never ce_* headers, which mean binary mode.
  */
 #ifndef TASKBUS_SHARED_OUTBOX_H
 #define TASKBUS_SHARED_OUTBOX_H
@@ -18,11 +18,11 @@
 
 /* One event for the outbox; every field borrowed. */
 typedef struct outbox_row {
-    const char *event_id;    /* the CloudEvent's id */
+    const char *event_id;    /* the message's id (a CloudEvent's id) */
     const char *topic;       /* the Kafka topic */
     const char *key;         /* the Kafka key */
-    const char *payload;     /* the CloudEvent as JSON text */
-    const char *ce_type;     /* the CloudEvent's type (header ce_type), or NULL */
+    const char *payload;     /* the message as JSON text */
+    const char *ce_type;     /* the CloudEvent's type; NULL: the payload is no CloudEvent */
     const char *request_id;  /* header request_id, or NULL / "" for none */
     const char *traceparent; /* header traceparent, or NULL / "" for none */
 } outbox_row;

@@ -145,3 +145,27 @@ void trace_context_from_header(const char *header, trace_context *out) {
         trace_context_start(out);
     }
 }
+
+bool trace_context_from_uuid(const char *uuid, trace_context *out) {
+    char hex[TRACE_ID_HEX];
+    size_t n = 0;
+    for (size_t i = 0; uuid != NULL && uuid[i] != '\0'; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? uuid[i] != '-' : (n >= TRACE_ID_HEX || lower_hex(uuid[i]) < 0)) {
+            return false;
+        }
+        if (!dash) {
+            hex[n++] = uuid[i];
+        }
+    }
+    if (n != TRACE_ID_HEX || !hex_field(hex, TRACE_ID_HEX, true) ||
+        !hex_field(hex + TRACE_ID_HEX - TRACE_SPAN_HEX, TRACE_SPAN_HEX, true)) {
+        return false;
+    }
+    memcpy(out->trace_id, hex, TRACE_ID_HEX);
+    out->trace_id[TRACE_ID_HEX] = '\0';
+    memcpy(out->span_id, hex + TRACE_ID_HEX - TRACE_SPAN_HEX, TRACE_SPAN_HEX);
+    out->span_id[TRACE_SPAN_HEX] = '\0';
+    out->flags = 0;
+    return true;
+}

@@ -40,6 +40,10 @@ void trace_context_child(const trace_context *parent, trace_context *out);
 /* The span of a service that received header (may be NULL): a child of a valid header, a
  * new trace otherwise (absent or invalid is never an error). */
 void trace_context_from_header(const char *header, trace_context *out);
+/* The trace of work named by a UUID (a bulk import): trace id its 32 hex digits, span id
+ * its last 16, flags 00; the same every time, so retries share it. False (out untouched)
+ * when uuid is not a UUID in lower case or either id would be all zero. */
+bool trace_context_from_uuid(const char *uuid, trace_context *out);
 /* "00-<trace>-<span>-<flags>" into out (TRACEPARENT_LEN + 1 bytes). */
 void trace_context_format(const trace_context *tc, char out[TRACEPARENT_LEN + 1]);
 /* The trace id of a valid traceparent text (NUL-terminated) into out (33 bytes): true;

@@ -132,6 +132,25 @@ static void test_start_and_child(void **state) {
     assert_true(trace_context_parse_str(text, NULL));
 }
 
+static void test_from_uuid(void **state) {
+    (void)state;
+    trace_context tc;
+    assert_true(trace_context_from_uuid("01906d3c-8f8e-7b5c-9d1a-3b2c4d5e6f70", &tc));
+    assert_string_equal(tc.trace_id, "01906d3c8f8e7b5c9d1a3b2c4d5e6f70");
+    assert_string_equal(tc.span_id, "9d1a3b2c4d5e6f70");
+    assert_int_equal(tc.flags, 0);
+    char text[TRACEPARENT_LEN + 1];
+    trace_context_format(&tc, text);
+    assert_true(trace_context_parse_str(text, NULL));
+    assert_false(trace_context_from_uuid("01906D3C-8F8E-7B5C-9D1A-3B2C4D5E6F70", &tc));
+    assert_false(trace_context_from_uuid("00000000-0000-0000-0000-000000000000", &tc));
+    assert_false(trace_context_from_uuid("01906d3c-8f8e-7b5c-0000-000000000000", &tc));
+    assert_false(trace_context_from_uuid("01906d3c8f8e7b5c9d1a3b2c4d5e6f70", &tc));
+    assert_false(trace_context_from_uuid("01906d3c-8f8e-7b5c-9d1a-3b2c4d5e6f7", &tc));
+    assert_false(trace_context_from_uuid("01906d3c-8f8e-7b5c-9d1a-3b2c4d5e6f700", &tc));
+    assert_false(trace_context_from_uuid(NULL, &tc));
+}
+
 /* Runs fn with stderr captured; returns what was written (caller frees). */
 static char *capture(void (*fn)(void)) {
     char path[] = "/tmp/test_trace_log_XXXXXX";
@@ -268,6 +287,7 @@ int main(void) {
         cmocka_unit_test(test_parse_invalid),
         cmocka_unit_test(test_format_round_trip),
         cmocka_unit_test(test_start_and_child),
+        cmocka_unit_test(test_from_uuid),
         cmocka_unit_test(test_log_lines_carry_the_trace_id),
         cmocka_unit_test(test_log_ids_lists),
         cmocka_unit_test(test_cloudevent_traceparent),

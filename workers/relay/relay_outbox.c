@@ -5,8 +5,8 @@
  * the in-flight batch. Rules: rows go out in id order through one idempotent producer, so
  * events of one key keep their order, across batches too (a batch is enqueued after the
  * one in flight, never before); the DELETE runs only after every delivery report of its
- * batch said "delivered"; the headers jsonb of a row ({"request_id": ..., "ce_type": ...,
- * "ce_id": ..., "traceparent": ..., "content-type": ...}) becomes Kafka headers, string
+ * batch said "delivered"; the headers jsonb of a row ({"request_id": ..., "traceparent":
+ * ..., "content-type": ...}, whatever it holds) becomes Kafka headers, string
  * values only; a settled batch is logged with its rows' ids (log_ids.h).
  */
 #include "workers/relay/relay_outbox.h"
