@@ -171,17 +171,16 @@ static bool plain_text(const char *s) {
     return true;
 }
 
-/* The line of log_members into buf (cap bytes): its length, or -1 when it needs escaping,
- * or the length it would need (>= cap) when it does not fit. */
-static int members_line(char *buf, size_t cap, log_level level, const char *ts, const char *msg,
-                        const char *rid, const char *members) {
+/* The head of log_members' line, up to and without the members: its length, or the length
+ * it would need (>= cap) when it does not fit, or -1. */
+static int members_head(char *buf, size_t cap, log_level level, const char *ts, const char *msg,
+                        const char *rid) {
     const char *tid = tl_trace_id[0] != '\0' ? tl_trace_id : NULL;
     return snprintf(
-        buf, cap,
-        "{\"ts\":\"%s\",\"level\":\"%s\",\"service\":\"%s\",\"msg\":\"%s\"%s%s%s%s%s%s%s%s}\n", ts,
-        LEVEL_NAMES[level], g_service, msg, rid != NULL ? ",\"request_id\":\"" : "",
+        buf, cap, "{\"ts\":\"%s\",\"level\":\"%s\",\"service\":\"%s\",\"msg\":\"%s\"%s%s%s%s%s%s",
+        ts, LEVEL_NAMES[level], g_service, msg, rid != NULL ? ",\"request_id\":\"" : "",
         rid != NULL ? rid : "", rid != NULL ? "\"" : "", tid != NULL ? ",\"trace_id\":\"" : "",
-        tid != NULL ? tid : "", tid != NULL ? "\"" : "", members[0] != '\0' ? "," : "", members);
+        tid != NULL ? tid : "", tid != NULL ? "\"" : "");
 }
 
 void log_members(log_level level, const char *msg, const char *members) {
@@ -203,22 +202,29 @@ void log_members(log_level level, const char *msg, const char *members) {
     char ts[32];
     time_format_rfc3339_ms(time_now_unix_ms(), ts, sizeof ts);
     char line[LOG_MEMBERS_LINE_MAX];
-    int n = members_line(line, sizeof line, level, ts, msg, rid, members);
-    if (n < 0)
+    int head = members_head(line, sizeof line, level, ts, msg, rid);
+    if (head < 0 || (size_t)head >= sizeof line)
+        return; /* msg is a literal of the caller's: never this long */
+    size_t mlen = strlen(members);
+    size_t len = (size_t)head + (mlen > 0 ? 1 + mlen : 0) + 2; /* ",members" "}\n" */
+    /* A long line (a batch's id lists): one allocation, copied, never formatted. */
+    char *out = len < sizeof line ? line : malloc(len);
+    if (out == NULL)
         return;
-    if ((size_t)n < sizeof line) {
-        if (!log_buffer_write(line, (size_t)n, level >= LOG_ERROR))
-            log_buffer_write_all(line, (size_t)n);
-        return;
+    if (out != line)
+        memcpy(out, line, (size_t)head);
+    size_t at = (size_t)head;
+    if (mlen > 0) {
+        out[at++] = ',';
+        memcpy(out + at, members, mlen);
+        at += mlen;
     }
-    /* A long line (a batch's id lists): one allocation, no JSON parse. */
-    char *big = malloc((size_t)n + 1);
-    if (big == NULL)
-        return;
-    int m = members_line(big, (size_t)n + 1, level, ts, msg, rid, members);
-    if (m == n && !log_buffer_write(big, (size_t)n, level >= LOG_ERROR))
-        log_buffer_write_all(big, (size_t)n);
-    free(big);
+    out[at++] = '}';
+    out[at++] = '\n';
+    if (!log_buffer_write(out, at, level >= LOG_ERROR))
+        log_buffer_write_all(out, at);
+    if (out != line)
+        free(out);
 }
 
 void log_msgf(log_level level, const char *fmt, ...) {

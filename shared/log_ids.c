@@ -9,14 +9,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Appends "text" to list, with a comma when the list is not empty. */
+/* Appends "text" (n < 129 bytes) to list, with a comma when the list is not empty: one
+ * append. */
 static void add_quoted(strbuf *list, const char *text, size_t n) {
+    char item[sizeof((log_ids *)0)->last_request_id + 3];
+    size_t at = 0;
     if (list->len > 0) {
-        strbuf_append(list, ",", 1);
+        item[at++] = ',';
     }
-    strbuf_append(list, "\"", 1);
-    strbuf_append(list, text, n);
-    strbuf_append(list, "\"", 1);
+    item[at++] = '"';
+    memcpy(item + at, text, n);
+    at += n;
+    item[at++] = '"';
+    strbuf_append(list, item, at);
 }
 
 void log_ids_add(log_ids *ids, const char *request_id, const char *traceparent) {

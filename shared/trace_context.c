@@ -81,27 +81,38 @@ static void sodium_init_once(void) {
     }
 }
 
-/* n random bytes as 2n lower-case hex into out (NUL-terminated), never all zero. */
-static void random_hex(char *out, size_t nbytes) {
-    unsigned char raw[16];
-    bool zero = true;
-    (void)pthread_once(&g_sodium_once, sodium_init_once);
-    while (zero) {
-        randombytes_buf(raw, nbytes);
-        for (size_t i = 0; i < nbytes; i++) {
-            zero = zero && raw[i] == 0;
-        }
-    }
-    for (size_t i = 0; i < nbytes; i++) {
+/* raw[0..n) as 2n lower-case hex into out, NUL-terminated. */
+static void to_hex(const unsigned char *raw, size_t n, char *out) {
+    for (size_t i = 0; i < n; i++) {
         out[2 * i] = HEX[raw[i] >> 4];
         out[2 * i + 1] = HEX[raw[i] & 0x0f];
     }
-    out[2 * nbytes] = '\0';
+    out[2 * n] = '\0';
+}
+
+static bool all_zero(const unsigned char *raw, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (raw[i] != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* n random bytes (one randombytes_buf call: a getrandom(2) at most), whose first `head`
+ * and last n - head bytes are each not all zero (redrawn otherwise: 2^-64 odds). */
+static void random_ids(unsigned char *raw, size_t n, size_t head) {
+    (void)pthread_once(&g_sodium_once, sodium_init_once);
+    do {
+        randombytes_buf(raw, n);
+    } while ((head > 0 && all_zero(raw, head)) || all_zero(raw + head, n - head));
 }
 
 void trace_context_start(trace_context *out) {
-    random_hex(out->trace_id, TRACE_ID_HEX / 2);
-    random_hex(out->span_id, TRACE_SPAN_HEX / 2);
+    unsigned char raw[TRACE_ID_HEX / 2 + TRACE_SPAN_HEX / 2];
+    random_ids(raw, sizeof raw, TRACE_ID_HEX / 2);
+    to_hex(raw, TRACE_ID_HEX / 2, out->trace_id);
+    to_hex(raw + TRACE_ID_HEX / 2, TRACE_SPAN_HEX / 2, out->span_id);
     out->flags = 0;
 }
 
@@ -110,7 +121,9 @@ void trace_context_child(const trace_context *parent, trace_context *out) {
         memcpy(out->trace_id, parent->trace_id, sizeof out->trace_id);
     }
     out->flags = parent->flags;
-    random_hex(out->span_id, TRACE_SPAN_HEX / 2);
+    unsigned char raw[TRACE_SPAN_HEX / 2];
+    random_ids(raw, sizeof raw, 0);
+    to_hex(raw, sizeof raw, out->span_id);
 }
 
 void trace_context_format(const trace_context *tc, char out[TRACEPARENT_LEN + 1]) {

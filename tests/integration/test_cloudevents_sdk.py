@@ -58,17 +58,13 @@ def test_sdk_reads_every_event_of_a_representative_set_of_writes(api_url, collec
         traces[label] = tid
         return {"traceparent": tp, "X-Request-ID": f"it-ce-{label}-{uuid.uuid4().hex}"}
 
-    # Account events: registration and a password change.
+    # Account events: a registration (the password change comes last).
     client = Client(api_url)
     email, pw = unique_email("ce-sdk"), new_password()
     r = client.register(email, pw, "CE Person", headers=traced("registered"))
     assert r.status_code == 201, r.text
     b = r.json()
     user = User(client, b["user"]["email"], pw, b["user"]["id"], b["access_token"], b["refresh_token"], b)
-    pw2 = new_password()
-    r = client.change_password(user.access, pw, pw2, headers=traced("password_changed"))
-    assert r.status_code == 200, r.text
-
     # Task events: create, update, complete, delete, each its own request.
     api = TaskApi(user)
     r = api.create({"title": "ce"}, wait=5, headers=traced("created"))
@@ -91,6 +87,11 @@ def test_sdk_reads_every_event_of_a_representative_set_of_writes(api_url, collec
     # A report request: taskbus.report.requested on `reports`.
     r = api.req("POST", f"{API}/reports", json={"format": "csv"}, headers=traced("report"))
     assert r.status_code == 202, r.text
+
+    # Last, as it ends the user's other sessions: a password change.
+    r = client.change_password(user.access, pw, new_password(), headers=traced("password_changed"))
+    assert r.status_code == 200, r.text
+    api.token = r.json()["access_token"]  # the change ended the old session
 
     # Every event these caused is on Kafka once the import is done and the outbox has
     # published this user's rows; then each collector reads its topic to the end.
