@@ -156,13 +156,14 @@ static fence_result fence_command(const api_app *app, const task_command *cmd,
 }
 
 int task_command_submit(const api_app *app, const task_command *cmd, const char *request_id,
-                        const command_fence_guard *guard, char *err, size_t errlen) {
+                        const char *traceparent, const command_fence_guard *guard, char *err,
+                        size_t errlen) {
     char *value = task_command_encode(cmd, request_id);
     if (value == NULL) {
         errbuf_setf(err, errlen, "could not encode the command");
         return -1;
     }
-    kafka_header headers[] = {{"request_id", request_id}};
+    kafka_header headers[] = {{"request_id", request_id}, {"traceparent", traceparent}};
     kafka_message msg = {
         .topic = TASK_COMMANDS_TOPIC,
         .key = cmd->user_id,
@@ -170,7 +171,7 @@ int task_command_submit(const api_app *app, const task_command *cmd, const char 
         .value = value,
         .value_len = strlen(value),
         .headers = headers,
-        .nheaders = 1,
+        .nheaders = traceparent != NULL ? 2 : 1,
     };
     int64_t start = time_monotonic_ns();
     bool in_doubt = false;

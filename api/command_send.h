@@ -2,8 +2,8 @@
  * command_send.h: sending a task command to Kafka.
  *
  * Owns: the API's side of docs/decisions.md "Tasks (issue 3)" Flow step 1: produce a
- * command (key: the user id; header request_id), wait for Kafka's delivery report, and
- * mark it pending in Redis ({u:<uid>}:cmd:<cid>). What became of it is command_report.h;
+ * command (key: the user id; headers request_id and traceparent), wait for Kafka's delivery report,
+ * and mark it pending in Redis ({u:<uid>}:cmd:<cid>). What became of it is command_report.h;
  * Prefer: wait is command_wait.h.
  * Rules: a command counts as accepted only once Kafka's delivery report says it is
  * durable. The producer's message.timeout.ms is TASKBUS_KAFKA_PRODUCE_TIMEOUT_MS (5 s),
@@ -42,8 +42,10 @@ typedef struct command_fence_guard {
     void *arg;
 } command_fence_guard;
 
-/* guard may be NULL (nothing but this request can answer for the command). */
+/* guard may be NULL (nothing but this request can answer for the command). request_id and
+ * traceparent (may be NULL: no header) travel as the Kafka headers of the same names. */
 int task_command_submit(const api_app *app, const task_command *cmd, const char *request_id,
-                        const command_fence_guard *guard, char *err, size_t errlen);
+                        const char *traceparent, const command_fence_guard *guard, char *err,
+                        size_t errlen);
 
 #endif

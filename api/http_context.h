@@ -20,6 +20,7 @@
 #include "shared/kafka_producer.h"
 #include "shared/pg_pool.h"
 #include "shared/redis_pool.h"
+#include "shared/trace_context.h"
 #include "shared/uuid7.h"
 
 /* How long a request waits for a pooled Postgres connection before it answers 503: one
@@ -46,6 +47,9 @@ typedef struct api_request_ctx {
     struct _u_response *resp;
     const api_app *app;
     char request_id[129];
+    /* This request's span (W3C traceparent): the client's trace id and flags, or a new
+     * trace; a new span id either way. Travels on every command and event it causes. */
+    char traceparent[TRACEPARENT_LEN + 1];
     char client_ip[64];
     const char *route; /* the matched pattern, e.g. "/api/v1/users/me" (metrics label) */
     char path_params[4][UUID_STR_LEN + 64]; /* ":name" segments in pattern order */

@@ -52,19 +52,21 @@ static json_t *doc_from_row(const PGresult *res, int row) {
 }
 
 /* The taskbus.report.requested event (new reference), or NULL. */
-static json_t *requested_event(const char *report_id, const char *user_id, const char *format) {
+static json_t *requested_event(const char *report_id, const char *user_id, const char *format,
+                               const char *traceparent) {
     char subject[64];
     snprintf(subject, sizeof subject, "reports/%s", report_id);
     json_t *data =
         json_pack("{s:s,s:s,s:s}", "report_id", report_id, "user_id", user_id, "format", format);
-    return data != NULL ? cloudevent_new(REPORT_REQUESTED_TYPE, subject, data, NULL) : NULL;
+    return data != NULL ? cloudevent_new(REPORT_REQUESTED_TYPE, subject, data, traceparent, NULL)
+                        : NULL;
 }
 
 /* INSERT + outbox inside the open transaction on conn: 0, -1 with err, or -2 when the
  * user row is gone (the insert failed its foreign key). */
 static int insert_in_txn(pg_conn *conn, const char *report_id, const char *user_id,
                          const char *format, const char *filters_text, const char *request_id,
-                         json_t **out, char *err, size_t errlen) {
+                         const char *traceparent, json_t **out, char *err, size_t errlen) {
     const char *values[4] = {report_id, user_id, format, filters_text};
     PGresult *res = pg_exec_stmt(conn, &REPORT_INSERT, values);
     if (res == NULL || !pg_result_ok(res) || PQntuples(res) != 1) {
@@ -78,10 +80,10 @@ static int insert_in_txn(pg_conn *conn, const char *report_id, const char *user_
     }
     *out = doc_from_row(res, 0);
     PQclear(res);
-    json_t *event = requested_event(report_id, user_id, format);
-    int rc = *out != NULL && event != NULL
-                 ? outbox_add(conn, REPORTS_TOPIC, user_id, event, request_id, err, errlen)
-                 : -1;
+    json_t *event = requested_event(report_id, user_id, format, traceparent);
+    int rc = *out != NULL && event != NULL ? outbox_add(conn, REPORTS_TOPIC, user_id, event,
+                                                        request_id, traceparent, err, errlen)
+                                           : -1;
     if (*out == NULL || event == NULL)
         errbuf_setf(err, errlen, "out of memory");
     json_decref(event);
@@ -90,7 +92,7 @@ static int insert_in_txn(pg_conn *conn, const char *report_id, const char *user_
 
 store_result report_store_create(pg_pool *pg, const char *report_id, const char *user_id,
                                  const char *format, const json_t *filters, const char *request_id,
-                                 json_t **out, char *err, size_t errlen) {
+                                 const char *traceparent, json_t **out, char *err, size_t errlen) {
     *out = NULL;
     char *filters_text = json_dumps(filters, JSON_COMPACT);
     if (filters_text == NULL) {
@@ -100,8 +102,8 @@ store_result report_store_create(pg_pool *pg, const char *report_id, const char 
     pg_conn *conn = pg_pool_acquire(pg, API_PG_ACQUIRE_MS, err, errlen);
     int rc = -1;
     if (conn != NULL && pg_begin(conn, err, errlen) == 0) {
-        rc = insert_in_txn(conn, report_id, user_id, format, filters_text, request_id, out, err,
-                           errlen);
+        rc = insert_in_txn(conn, report_id, user_id, format, filters_text, request_id, traceparent,
+                           out, err, errlen);
         if (rc == 0)
             rc = pg_commit(conn, err, errlen);
         else

@@ -24,11 +24,12 @@
 
 #define REPORT_REQUESTED_TYPE "taskbus.report.requested"
 
-/* Inserts the queued report and its message. *out: the report document (new reference).
- * FOUND, or UNAVAILABLE / OWNER_GONE with err (nothing was written). */
+/* Inserts the queued report and its message (carrying request_id and traceparent, each
+ * may be NULL). *out: the report document (new reference). FOUND, or UNAVAILABLE /
+ * OWNER_GONE with err (nothing was written). */
 store_result report_store_create(pg_pool *pg, const char *report_id, const char *user_id,
                                  const char *format, const json_t *filters, const char *request_id,
-                                 json_t **out, char *err, size_t errlen);
+                                 const char *traceparent, json_t **out, char *err, size_t errlen);
 
 /* The user's report document (*out: new reference). */
 store_result report_store_get(pg_pool *pg, const char *report_id, const char *user_id,

@@ -20,6 +20,7 @@
 #include "api/rate_limiter.h"
 #include "api/request_body.h"
 #include "api/request_id.h"
+#include "shared/trace_context.h"
 #include "api/routes.h"
 #include "shared/log.h"
 #include "shared/problem.h"
@@ -161,7 +162,11 @@ void router_dispatch(const api_app *app, const struct _u_request *req, struct _u
     ctx.app = app;
 
     request_id_choose(api_header(&ctx, "X-Request-ID"), ctx.request_id);
+    trace_context trace;
+    trace_context_from_header(api_header(&ctx, "traceparent"), &trace);
+    trace_context_format(&trace, ctx.traceparent);
     log_set_request_id(ctx.request_id);
+    log_set_trace_id(trace.trace_id);
     api_set_header(&ctx, "X-Request-ID", ctx.request_id);
     if (strncmp(path, "/api/", 5) == 0) {
         api_set_header(&ctx, "Cache-Control", "no-store");
@@ -177,5 +182,5 @@ void router_dispatch(const api_app *app, const struct _u_request *req, struct _u
     json_decref(ctx.body);
     ctx.body = NULL;
     access_log_record(&ctx, method, path, start_ns);
-    log_set_request_id(NULL);
+    log_set_context(NULL, NULL);
 }

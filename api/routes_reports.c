@@ -73,7 +73,7 @@ static void post_report(api_request_ctx *ctx) {
     uuid7_generate(id);
     json_t *doc = NULL;
     store_result rc = report_store_create(ctx->app->pg, id, ctx->user_id, format, filters,
-                                          ctx->request_id, &doc, err, sizeof err);
+                                          ctx->request_id, ctx->traceparent, &doc, err, sizeof err);
     json_decref(filters);
     if (rc == STORE_OWNER_GONE) {
         auth_respond_account_gone(ctx); /* deleted while this request ran */

@@ -125,8 +125,8 @@ static void submit_and_answer(api_request_ctx *ctx, const task_command *cmd,
     char err[256];
     claim_guard_arg garg = {ctx->user_id, claim};
     command_fence_guard guard = {claim_still_ours, &garg};
-    int rc = task_command_submit(ctx->app, cmd, ctx->request_id, claim != NULL ? &guard : NULL, err,
-                                 sizeof err);
+    int rc = task_command_submit(ctx->app, cmd, ctx->request_id, ctx->traceparent,
+                                 claim != NULL ? &guard : NULL, err, sizeof err);
     if (rc != 0) {
         if (rc == TASK_COMMAND_IN_DOUBT && claim != NULL)
             claim->in_doubt = true;

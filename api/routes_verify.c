@@ -55,8 +55,8 @@ static int enqueue_welcome(pg_conn *conn, const api_request_ctx *ctx, const char
         return -1;
     }
     char err[256];
-    int rc = notification_enqueue(conn, "welcome", user_id, email, data, ctx->request_id, err,
-                                  sizeof err);
+    int rc = notification_enqueue(conn, "welcome", user_id, email, data, ctx->request_id,
+                                  ctx->traceparent, err, sizeof err);
     json_decref(data);
     if (rc != 0)
         LOG_ERRORF("verify: %s", err);

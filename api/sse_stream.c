@@ -46,6 +46,7 @@ struct sse_stream {
     char user_id[UUID_STR_LEN];
     char log_key[REDIS_KEY_MAX];
     char request_id[129];
+    char trace_id[33]; /* the opening request's (log_trace_id), "" when none */
     int lease_ms;
     long long acked_seq; /* every near-cache sequence up to it is acknowledged */
 };
@@ -294,6 +295,8 @@ sse_open_result sse_stream_open(const sse_stream_params *p, sse_stream **out, ch
     snprintf(st->user_id, sizeof st->user_id, "%s", p->user_id);
     redis_key_events_log(st->log_key, p->user_id);
     snprintf(st->request_id, sizeof st->request_id, "%s", p->request_id ? p->request_id : "");
+    /* Opened on the request's thread: its trace id is the calling thread's. */
+    snprintf(st->trace_id, sizeof st->trace_id, "%s", log_trace_id() ? log_trace_id() : "");
     st->end_unix_ms = p->end_unix_ms;
     st->keepalive_ms = p->keepalive_ms > 0 ? p->keepalive_ms : SSE_KEEPALIVE_MS;
     char hint[32];
@@ -337,11 +340,12 @@ static void finish(sse_stream *st, const char *why) {
         st->out.len = 0;
     }
     log_set_request_id(st->request_id);
+    log_set_trace_id(st->trace_id);
     log_json(LOG_INFO, "sse stream ending",
              json_pack("{s:s,s:s,s:i,s:i,s:f}", "user_id", st->user_id, "reason", why,
                        "events_sent", (int)st->events_sent, "resyncs", (int)st->resyncs, "seconds",
                        (double)(time_monotonic_ns() - st->opened_ns) / 1e9));
-    log_set_request_id(NULL);
+    log_set_context(NULL, NULL);
 }
 
 /* One step of re-reading the log; a Redis failure waits wait_ms and leaves the state as

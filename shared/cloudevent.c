@@ -2,9 +2,9 @@
  * cloudevent.c: CloudEvents 1.0 envelopes in structured JSON mode.
  *
  * Owns: the envelope fields and their order (specversion, id, source, type, time, subject,
- * datacontenttype, data). Rules: the id is a fresh UUIDv7 (also the outbox event_id, so
- * consumers de-duplicate on it); time is RFC 3339 UTC with milliseconds; on any failure
- * data is still released and NULL is returned. The envelope is written once, as text
+ * datacontenttype, traceparent when given, data). Rules: the id is a fresh UUIDv7 (also the outbox
+ * event_id, so consumers de-duplicate on it); time is RFC 3339 UTC with milliseconds; on any
+ * failure data is still released and NULL is returned. The envelope is written once, as text
  * (cloudevent_text, which the writer uses for every event); cloudevent_new reads that
  * text back for callers that want a tree.
  */
@@ -17,10 +17,13 @@
 #include "shared/json_text.h"
 #include "shared/strbuf.h"
 #include "shared/time_util.h"
+#include "shared/trace_context.h"
 
 char *cloudevent_text(const char *type, const char *subject, const char *data,
-                      char id_out[UUID_STR_LEN]) {
-    if (type == NULL || subject == NULL) {
+                      const char *traceparent, char id_out[UUID_STR_LEN]) {
+    bool traced = traceparent != NULL && traceparent[0] != '\0';
+    if (type == NULL || subject == NULL ||
+        (traced && !trace_context_parse_str(traceparent, NULL))) {
         return NULL;
     }
     char id[UUID_STR_LEN];
@@ -38,7 +41,13 @@ char *cloudevent_text(const char *type, const char *subject, const char *data,
     json_text_string(&b, time_text);
     strbuf_puts(&b, ",\"subject\":");
     json_text_string(&b, subject);
-    strbuf_puts(&b, ",\"datacontenttype\":\"application/json\",\"data\":");
+    strbuf_puts(&b, ",\"datacontenttype\":\"application/json\"");
+    if (traced) {
+        strbuf_puts(&b, ",\"traceparent\":\"");
+        strbuf_puts(&b, traceparent);
+        strbuf_puts(&b, "\"");
+    }
+    strbuf_puts(&b, ",\"data\":");
     strbuf_puts(&b, data != NULL ? data : "{}");
     strbuf_puts(&b, "}");
     if (b.failed) {
@@ -51,7 +60,7 @@ char *cloudevent_text(const char *type, const char *subject, const char *data,
     return b.data;
 }
 
-json_t *cloudevent_new(const char *type, const char *subject, json_t *data,
+json_t *cloudevent_new(const char *type, const char *subject, json_t *data, const char *traceparent,
                        char id_out[UUID_STR_LEN]) {
     char *data_text = data != NULL ? json_dumps(data, JSON_COMPACT) : NULL;
     bool failed = data != NULL && data_text == NULL;
@@ -59,7 +68,7 @@ json_t *cloudevent_new(const char *type, const char *subject, json_t *data,
     if (failed) {
         return NULL;
     }
-    char *text = cloudevent_text(type, subject, data_text, id_out);
+    char *text = cloudevent_text(type, subject, data_text, traceparent, id_out);
     free(data_text);
     json_t *ev = text != NULL ? json_loads(text, 0, NULL) : NULL;
     free(text);

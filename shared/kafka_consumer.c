@@ -38,6 +38,8 @@
 #include "shared/errbuf.h"
 #include "shared/kafka_conf.h"
 #include "shared/log.h"
+#include "shared/log_ids.h"
+#include "shared/trace_context.h"
 #include "shared/strbuf.h"
 #include "shared/metric_families.h"
 #include "shared/time_util.h"
@@ -449,7 +451,49 @@ static char *header_request_id(const rd_kafka_message_t *m) {
     return strndup(val, size > REQUEST_ID_MAX ? REQUEST_ID_MAX : size);
 }
 
-static void fill_record(kafka_record *r, const rd_kafka_message_t *m, char *request_id) {
+/* The traceparent header into out when there is a valid one; else false. */
+static bool header_traceparent(const rd_kafka_message_t *m, char out[TRACEPARENT_LEN + 1]) {
+    rd_kafka_headers_t *hdrs = NULL;
+    const void *val = NULL;
+    size_t size = 0;
+    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        rd_kafka_header_get_last(hdrs, "traceparent", &val, &size) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        val == NULL || size != TRACEPARENT_LEN || !trace_context_parse(val, size, NULL)) {
+        return false;
+    }
+    memcpy(out, val, TRACEPARENT_LEN);
+    out[TRACEPARENT_LEN] = '\0';
+    return true;
+}
+
+void kafka_record_log_context(const kafka_record *record) {
+    log_set_context(record != NULL ? record->request_id : NULL,
+                    record != NULL ? record->traceparent : NULL);
+}
+
+/* The batch line: group, records, and their ids (log_ids.h). */
+static void log_batch_ids(const kafka_consumer_loop *loop, log_level level, const char *msg,
+                          const kafka_record *recs, size_t n) {
+    log_ids ids = LOG_IDS_INIT;
+    for (size_t i = 0; i < n; i++) {
+        log_ids_add(&ids, recs[i].request_id, recs[i].traceparent);
+    }
+    const char *lists = log_ids_members(&ids);
+    char head[160];
+    snprintf(head, sizeof head, "\"group\":\"%s\",\"records\":%zu%s", loop->group_id, n,
+             lists[0] != '\0' ? "," : "");
+    strbuf line = {0};
+    strbuf_puts(&line, head);
+    strbuf_puts(&line, lists);
+    if (!line.failed) {
+        log_members(level, msg, line.data);
+    }
+    free(line.data);
+    log_ids_free(&ids);
+}
+
+static void fill_record(kafka_record *r, const rd_kafka_message_t *m, char *request_id,
+                        const char *traceparent) {
     r->topic = rd_kafka_topic_name(m->rkt);
     r->partition = m->partition;
     r->offset = m->offset;
@@ -458,6 +502,7 @@ static void fill_record(kafka_record *r, const rd_kafka_message_t *m, char *requ
     r->value = m->payload;
     r->value_len = m->len;
     r->request_id = request_id;
+    r->traceparent = traceparent;
 }
 
 /* ---- applying a batch ---- */
@@ -625,7 +670,7 @@ static int apply_once(kafka_consumer_loop *loop, const kafka_record *recs, size_
     if (rc == 0 && k > 0) {
         rc = loop->opt.on_batch(loop->opt.ctx, conn, kept, k) == 0 ? 0 : -1;
         if (rc != 0) {
-            LOG_WARNF("consumer %s: handler failed a batch of %zu record(s)", loop->group_id, k);
+            log_batch_ids(loop, LOG_WARN, "consumer: handler failed a batch", kept, k);
         }
         if (rc == 0) {
             rc = store_offsets(loop, conn, parts, np);
@@ -666,13 +711,15 @@ static void process_batch(kafka_consumer_loop *loop) {
     kafka_record *recs = calloc(n, sizeof *recs);
     kafka_record *kept = calloc(n, sizeof *kept);
     char **rids = calloc(n, sizeof *rids);
-    if (recs == NULL || kept == NULL || rids == NULL) {
+    char(*tps)[TRACEPARENT_LEN + 1] = calloc(n, sizeof *tps);
+    if (recs == NULL || kept == NULL || rids == NULL || tps == NULL) {
         LOG_ERRORF("consumer %s: out of memory for a batch; it will be read again", loop->group_id);
         loop->fatal = true;
     }
     for (size_t i = 0; !loop->fatal && i < n; i++) {
         rids[i] = header_request_id(loop->msgs[i]);
-        fill_record(&recs[i], loop->msgs[i], rids[i]);
+        fill_record(&recs[i], loop->msgs[i], rids[i],
+                    header_traceparent(loop->msgs[i], tps[i]) ? tps[i] : NULL);
     }
     int64_t started = time_monotonic_ns();
     int backoff = BACKOFF_FIRST_MS;
@@ -692,6 +739,9 @@ static void process_batch(kafka_consumer_loop *loop) {
         }
     }
     if (done) {
+        if (napplied > 0) {
+            log_batch_ids(loop, LOG_INFO, "consumer: batch applied", kept, napplied);
+        }
         run_after_commit(loop, kept, napplied);
         /* One registry update per batch (never per record): the counts and the time. */
         metric_consumer_batch_done(&loop->labels, napplied, n - napplied,
@@ -707,6 +757,7 @@ static void process_batch(kafka_consumer_loop *loop) {
     free(recs);
     free(kept);
     free(rids);
+    free(tps);
 }
 
 int kafka_consumer_loop_run(kafka_consumer_loop *loop, volatile sig_atomic_t *stop) {

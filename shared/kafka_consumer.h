@@ -8,7 +8,9 @@
  * next offsets, and commits. On assignment, offsets come from that table (beginning of
  * the partition when absent), never from Kafka's group offsets. A handler or commit
  * failure rolls back and retries the same batch after a back-off; records of partitions
- * revoked meanwhile are dropped. So each record's effects commit exactly once.
+ * revoked meanwhile are dropped. So each record's effects commit exactly once. A committed
+ * batch writes one info line with its group, size and the request and trace ids of its
+ * records (shared/log_ids.h); a failed one the same at warn.
  */
 #ifndef TASKBUS_SHARED_KAFKA_CONSUMER_H
 #define TASKBUS_SHARED_KAFKA_CONSUMER_H
@@ -28,8 +30,13 @@ typedef struct kafka_record {
     size_t key_len;
     const char *value; /* not NUL-terminated; may be NULL */
     size_t value_len;
-    const char *request_id; /* from the request_id header, NUL-terminated, or NULL */
+    const char *request_id;  /* from the request_id header, NUL-terminated, or NULL */
+    const char *traceparent; /* from the traceparent header when valid (W3C), or NULL */
 } kafka_record;
+
+/* Sets the calling thread's log request id and trace id to the record's (NULL: clears),
+ * for the lines written while handling that one record. */
+void kafka_record_log_context(const kafka_record *record);
 
 /* Applies records inside the open transaction on conn. 0 to commit; -1 to roll back and
  * retry the batch. */

@@ -58,12 +58,14 @@ json_t *notification_build(const char *kind, const char *user_id, const char *to
 }
 
 int notification_enqueue(pg_conn *conn, const char *kind, const char *user_id, const char *to,
-                         const json_t *data, const char *request_id, char *err, size_t errlen) {
+                         const json_t *data, const char *request_id, const char *traceparent,
+                         char *err, size_t errlen) {
     json_t *msg = notification_build(kind, user_id, to, data, err, errlen);
     if (msg == NULL) {
         return -1;
     }
-    int rc = outbox_add(conn, NOTIFICATIONS_TOPIC, user_id, msg, request_id, err, errlen);
+    int rc =
+        outbox_add(conn, NOTIFICATIONS_TOPIC, user_id, msg, request_id, traceparent, err, errlen);
     json_decref(msg);
     return rc;
 }

@@ -34,9 +34,10 @@ json_t *notification_build(const char *kind, const char *user_id, const char *to
                            const json_t *data, char *err, size_t errlen);
 
 /* Builds the message and writes it to the outbox for NOTIFICATIONS_TOPIC, keyed by
- * user_id, inside the open transaction on conn; request_id (may be NULL) travels as the
- * Kafka header. 0, or -1 with err (the caller rolls back). */
+ * user_id, inside the open transaction on conn; request_id and traceparent (each may be
+ * NULL) travel as the Kafka headers of those names. 0, or -1 with err (the caller rolls back). */
 int notification_enqueue(pg_conn *conn, const char *kind, const char *user_id, const char *to,
-                         const json_t *data, const char *request_id, char *err, size_t errlen);
+                         const json_t *data, const char *request_id, const char *traceparent,
+                         char *err, size_t errlen);
 
 #endif

@@ -6,8 +6,11 @@
  * commit and folds repeats in one transaction into one). The rows travel as parallel
  * array parameters (shared/pg_array.h) and go in in array order, so the outbox ids, which
  * the relay publishes by, follow the caller's order. The Kafka headers stored with a row
- * are request_id (when given), ce_type (when given) and ce_id, as decisions.md names
- * them; SQL builds them, so no value is escaped twice.
+ * are request_id and traceparent (when given) and content-type
+ * application/cloudevents+json on a CloudEvent (a row with a ce_type), as decisions.md
+ * names them; SQL builds them, so no value is escaped twice. No ce_* header: a structured
+ * message with ce_ headers reads as binary mode to the Python SDK's from_kafka
+ * (decisions.md "Trace context and CloudEvents binding").
  */
 #include "shared/outbox.h"
 
@@ -26,15 +29,18 @@ static const pg_stmt OUTBOX_INSERT = {
            " INSERT INTO outbox (event_id, topic, key, payload, headers)"
            " SELECT x.event_id, x.topic, x.key, x.payload::jsonb,"
            " jsonb_strip_nulls(jsonb_build_object('request_id', NULLIF(x.request_id, ''),"
-           " 'ce_type', x.ce_type, 'ce_id', x.event_id::text))"
-           " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])"
-           " WITH ORDINALITY AS x(event_id, topic, key, payload, ce_type, request_id, ord)"
+           " 'traceparent', NULLIF(x.traceparent, ''), 'content-type',"
+           " CASE WHEN x.ce_type IS NOT NULL THEN 'application/cloudevents+json' END))"
+           " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+           " $7::text[])"
+           " WITH ORDINALITY AS x(event_id, topic, key, payload, ce_type, request_id, traceparent,"
+           " ord)"
            " ORDER BY x.ord RETURNING id)"
            " SELECT pg_notify('outbox', '') WHERE EXISTS (SELECT 1 FROM ins)",
-    .nparams = 6,
+    .nparams = 7,
 };
 
-#define OUTBOX_COLUMNS 6
+#define OUTBOX_COLUMNS 7
 
 static const char *column(const outbox_row *r, int c) {
     switch (c) {
@@ -48,8 +54,10 @@ static const char *column(const outbox_row *r, int c) {
         return r->payload;
     case 4:
         return r->ce_type;
-    default:
+    case 5:
         return r->request_id;
+    default:
+        return r->traceparent;
     }
 }
 
@@ -94,7 +102,7 @@ int outbox_add_many(pg_conn *conn, const outbox_row *rows, size_t n, char *err, 
 }
 
 int outbox_add(pg_conn *conn, const char *topic, const char *key, const json_t *event,
-               const char *request_id, char *err, size_t errlen) {
+               const char *request_id, const char *traceparent, char *err, size_t errlen) {
     const char *event_id = json_string_value(json_object_get(event, "id"));
     if (conn == NULL || topic == NULL || key == NULL || event_id == NULL) {
         errbuf_setf(err, errlen, "outbox_add: bad arguments (an event needs an id)");
@@ -110,7 +118,8 @@ int outbox_add(pg_conn *conn, const char *topic, const char *key, const json_t *
                       .key = key,
                       .payload = payload,
                       .ce_type = json_string_value(json_object_get(event, "type")),
-                      .request_id = request_id};
+                      .request_id = request_id,
+                      .traceparent = traceparent};
     int rc = outbox_add_many(conn, &row, 1, err, errlen);
     free(payload);
     return rc;

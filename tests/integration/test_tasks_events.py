@@ -65,7 +65,9 @@ def test_operations_produce_their_events(api_url, task_events):
         assert_event_valid(ev)
         assert ev["specversion"] == "1.0" and is_uuid(ev["id"], 7), ev
         assert m["headers"].get("request_id") == rid, (m["headers"], rid)
-        assert m["headers"].get("ce_id") == ev["id"] and m["headers"].get("ce_type") == ev["type"], m["headers"]
+        assert m["headers"].get("content-type") == "application/cloudevents+json", m["headers"]
+        assert not any(h.startswith("ce_") for h in m["headers"]), m["headers"]
+        assert m["headers"].get("traceparent") == ev["traceparent"], (m["headers"], ev)
         data = ev["data"]
         assert is_uuid(data["command_id"], 7), data
         cids.add(data["command_id"])

@@ -57,7 +57,16 @@ int admin_replay_reproduce(kafka_producer *producer, const char *topic,
                            const rd_kafka_message_t *m) {
     char request_id[129] = "";
     (void)admin_dlq_header(m, "request_id", request_id, sizeof request_id);
-    kafka_header h[1] = {{"request_id", request_id}};
+    char traceparent[129] = "";
+    (void)admin_dlq_header(m, "traceparent", traceparent, sizeof traceparent);
+    kafka_header h[2];
+    size_t nh = 0;
+    if (request_id[0] != '\0') {
+        h[nh++] = (kafka_header){"request_id", request_id};
+    }
+    if (traceparent[0] != '\0') {
+        h[nh++] = (kafka_header){"traceparent", traceparent};
+    }
     kafka_message msg = {
         .topic = topic,
         .key = m->key,
@@ -65,7 +74,7 @@ int admin_replay_reproduce(kafka_producer *producer, const char *topic,
         .value = m->payload,
         .value_len = m->len,
         .headers = h,
-        .nheaders = request_id[0] != '\0' ? 1 : 0,
+        .nheaders = nh,
     };
     char err[256];
     if (kafka_producer_send(producer, &msg, ADMIN_DLQ_KAFKA_TIMEOUT_MS, err, sizeof err) != 0) {

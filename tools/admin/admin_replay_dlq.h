@@ -9,7 +9,7 @@
  * only after every message up to it is durable on the source topic, so a crashed run
  * replays a few messages again rather than losing one (consumers de-duplicate by id: the
  * notifier skips ids in sent_notifications, the writer command ids). The dlq_* headers are
- * dropped; request_id is kept.
+ * dropped; request_id and traceparent are kept.
  */
 #ifndef TASKBUS_TOOLS_ADMIN_ADMIN_REPLAY_DLQ_H
 #define TASKBUS_TOOLS_ADMIN_ADMIN_REPLAY_DLQ_H
@@ -20,7 +20,8 @@
 #include "shared/kafka_producer.h"
 #include "tools/admin/admin_cli.h"
 
-/* Produces dead letter m to topic (synchronously), keeping only its request_id header.
+/* Produces dead letter m to topic (synchronously), keeping only its request_id and
+ * traceparent headers.
  * 0, or -1 after printing why. */
 int admin_replay_reproduce(kafka_producer *producer, const char *topic,
                            const rd_kafka_message_t *m);

@@ -18,6 +18,7 @@
 #include "shared/pg_locks.h"
 #include "shared/task_command_codec.h"
 #include "shared/time_util.h"
+#include "shared/trace_context.h"
 #include "workers/importer/importer_sql.h"
 
 static const pg_stmt LIST_UNFINISHED = {
@@ -211,14 +212,21 @@ static int enqueue_row(importer *im, const importer_import *imp, const PGresult 
                     imp->id);
         return -1;
     }
-    kafka_header headers[1] = {{"request_id", imp->id}};
+    /* The import's own trace (trace id: the import id's hex digits), for every log. */
+    trace_context trace;
+    char traceparent[TRACEPARENT_LEN + 1];
+    bool traced = trace_context_from_uuid(imp->id, &trace);
+    if (traced) {
+        trace_context_format(&trace, traceparent);
+    }
+    kafka_header headers[2] = {{"request_id", imp->id}, {"traceparent", traceparent}};
     kafka_message msg = {.topic = im->topic,
                          .key = imp->user_id,
                          .key_len = strlen(imp->user_id),
                          .value = text,
                          .value_len = strlen(text),
                          .headers = headers,
-                         .nheaders = 1};
+                         .nheaders = traced ? 2 : 1};
     int rc = kafka_producer_enqueue(im->producer, group, &msg, err, errlen);
     free(text); /* the producer copies the payload */
     return rc;

@@ -117,10 +117,17 @@ static int dlq_send(notifier_ctx *nc, const kafka_record *rec, const char *reaso
     snprintf(tries, sizeof tries, "%d", attempts);
     snprintf(partition, sizeof partition, "%" PRId32, rec->partition);
     snprintf(offset, sizeof offset, "%" PRId64, rec->offset);
-    kafka_header headers[6] = {
+    kafka_header headers[7] = {
         {"dlq_reason", why},          {"dlq_attempts", tries}, {"dlq_topic", rec->topic},
-        {"dlq_partition", partition}, {"dlq_offset", offset},  {"request_id", rec->request_id},
+        {"dlq_partition", partition}, {"dlq_offset", offset},
     };
+    size_t nh = 5;
+    if (rec->request_id != NULL) {
+        headers[nh++] = (kafka_header){"request_id", rec->request_id};
+    }
+    if (rec->traceparent != NULL) {
+        headers[nh++] = (kafka_header){"traceparent", rec->traceparent};
+    }
     kafka_message msg = {
         .topic = nc->dlq_topic,
         .key = rec->key,
@@ -128,7 +135,7 @@ static int dlq_send(notifier_ctx *nc, const kafka_record *rec, const char *reaso
         .value = rec->value,
         .value_len = rec->value_len,
         .headers = headers,
-        .nheaders = rec->request_id != NULL ? 6 : 5,
+        .nheaders = nh,
     };
     char err[256];
     if (kafka_producer_send(nc->producer, &msg, NOTIFIER_DLQ_TIMEOUT_MS, err, sizeof err) != 0) {
@@ -357,8 +364,10 @@ int notifier_on_batch(void *ctx, pg_conn *conn, const kafka_record *records, siz
     }
     int rc = mark_sent(conn, notes, count) == 0 ? STEP_DONE : STEP_FAILED;
     for (size_t i = 0; rc == STEP_DONE && i < count; i++) {
+        kafka_record_log_context(&records[i]); /* its lines carry its ids */
         rc = handle_note(&b, notes, i);
     }
+    kafka_record_log_context(NULL);
     if (b.recorder != NULL) {
         pg_pool_release(b.nc->pg, b.recorder);
     }

@@ -5,8 +5,9 @@
  * the in-flight batch. Rules: rows go out in id order through one idempotent producer, so
  * events of one key keep their order, across batches too (a batch is enqueued after the
  * one in flight, never before); the DELETE runs only after every delivery report of its
- * batch said "delivered"; the headers jsonb of a row ({"request_id": ..., "ce_type": ...,
- * "ce_id": ...}) becomes Kafka headers, string values only.
+ * batch said "delivered"; the headers jsonb of a row ({"request_id": ..., "traceparent":
+ * ..., "content-type": ...}, whatever it holds) becomes Kafka headers, string
+ * values only; a settled batch is logged with its rows' ids (log_ids.h).
  */
 #include "workers/relay/relay_outbox.h"
 
@@ -18,6 +19,7 @@
 
 #include "shared/errbuf.h"
 #include "shared/log.h"
+#include "shared/strbuf.h"
 #include "workers/relay/relay_ids.h"
 
 #define RELAY_MAX_HEADERS 16
@@ -59,9 +61,9 @@ static size_t headers_from_json(const json_t *obj, kafka_header *out) {
     return n;
 }
 
-/* Enqueues row r of res into group. 0, or -1 with err. */
-static int enqueue_row(kafka_producer *producer, kafka_delivery_group *group, const PGresult *res,
-                       int r, char *err, size_t errlen) {
+/* Enqueues row r of res into group, noting its ids in log. 0, or -1 with err. */
+static int enqueue_row(kafka_producer *producer, kafka_delivery_group *group, log_ids *log,
+                       const PGresult *res, int r, char *err, size_t errlen) {
     const char *key = PQgetvalue(res, r, 2);
     const char *payload = PQgetvalue(res, r, 3);
     json_t *headers = json_loads(PQgetvalue(res, r, 4), 0, NULL);
@@ -77,6 +79,10 @@ static int enqueue_row(kafka_producer *producer, kafka_delivery_group *group, co
         .nheaders = nh,
     };
     int rc = kafka_producer_enqueue(producer, group, &msg, err, errlen);
+    if (rc == 0) {
+        log_ids_add(log, json_string_value(json_object_get(headers, "request_id")),
+                    json_string_value(json_object_get(headers, "traceparent")));
+    }
     json_decref(headers);
     return rc;
 }
@@ -117,7 +123,7 @@ static int enqueue_batch(kafka_producer *producer, const PGresult *res, int n, r
         return RELAY_ERR_KAFKA;
     }
     for (int r = 0; r < n; r++) {
-        if (enqueue_row(producer, out->group, res, r, err, errlen) != 0) {
+        if (enqueue_row(producer, out->group, &out->log, res, r, err, errlen) != 0) {
             return RELAY_ERR_KAFKA;
         }
         out->ids[out->n++] = strtoll(PQgetvalue(res, r, 0), NULL, 10);
@@ -134,8 +140,11 @@ static int settle(pg_conn *conn, relay_pipeline *pl, int timeout_ms, char *err, 
     }
     char *ids = relay_ids_array(pl->ids, (size_t)pl->n);
     int n = pl->n;
+    log_ids log = pl->log;
+    pl->log = (log_ids)LOG_IDS_INIT;
     relay_pipeline_drop(pl);
     if (ids == NULL) {
+        log_ids_free(&log);
         errbuf_setf(err, errlen, "out of memory");
         return RELAY_ERR_POSTGRES;
     }
@@ -150,8 +159,18 @@ static int settle(pg_conn *conn, relay_pipeline *pl, int timeout_ms, char *err, 
     }
     PQclear(res);
     if (rc == 0) {
-        LOG_DEBUGF("relay: published %d event(s)", n);
+        char head[32];
+        const char *lists = log_ids_members(&log);
+        snprintf(head, sizeof head, "\"events\":%d%s", n, lists[0] != '\0' ? "," : "");
+        strbuf line = {0};
+        strbuf_puts(&line, head);
+        strbuf_puts(&line, lists);
+        if (!line.failed) {
+            log_members(LOG_INFO, "relay: published", line.data);
+        }
+        free(line.data);
     }
+    log_ids_free(&log);
     return rc;
 }
 
@@ -164,6 +183,7 @@ void relay_pipeline_drop(relay_pipeline *pl) {
         kafka_delivery_group_release(pl->group); /* reports still owed are counted, then freed */
     }
     free(pl->ids);
+    log_ids_free(&pl->log);
     *pl = (relay_pipeline){0};
 }
 

@@ -14,6 +14,8 @@
  *   holes), never "everything below the last id": a row that commits late with a lower
  *   id is still read, so no row is skipped and one key's rows keep their order (they
  *   are enqueued in id order through one idempotent producer).
+ * - A settled batch writes one info line "relay: published" with its size and the request
+ *   and trace ids of its rows (shared/log_ids.h), so one id finds a write in this log too.
  * - A published row is deleted, not updated: nothing reads published rows, and the
  *   delete costs Postgres a fraction of rewriting the row (docs/decisions.md "Issue 9").
  */
@@ -25,6 +27,7 @@
 #include <stdint.h>
 
 #include "shared/kafka_producer.h"
+#include "shared/log_ids.h"
 #include "shared/pg_pool.h"
 
 #define RELAY_BATCH_MAX 500
@@ -42,6 +45,7 @@ typedef struct relay_pipeline {
     kafka_delivery_group *group; /* NULL: nothing in flight */
     int64_t *ids;                /* ascending */
     int n;
+    log_ids log; /* the rows' request and trace ids, for the published line */
 } relay_pipeline;
 
 /* One pass: reads up to limit due rows (leaving out those in flight) and enqueues them,

@@ -68,6 +68,7 @@ typedef struct report_job {
     char *filters; /* jsonb text, owned */
     char *email;   /* owned */
     const char *request_id;
+    const char *traceparent;
     long long rows;
     long long size;
 } report_job;
@@ -203,9 +204,10 @@ static int finish_ready(pg_conn *conn, const report_job *job) {
         return 0; /* finished meanwhile by another reporter: its notification stands */
     snprintf(path, sizeof path, "/api/v1/reports/%s/download", job->id);
     json_t *data = json_pack("{s:s,s:s}", "report_id", job->id, "download_path", path);
-    int rc = data != NULL ? notification_enqueue(conn, "report_ready", job->user_id, job->email,
-                                                 data, job->request_id, err, sizeof err)
-                          : -1;
+    int rc = data != NULL
+                 ? notification_enqueue(conn, "report_ready", job->user_id, job->email, data,
+                                        job->request_id, job->traceparent, err, sizeof err)
+                 : -1;
     if (rc != 0)
         LOG_WARNF("reporter: report_ready for %s: %s", job->id, data != NULL ? err : "no memory");
     json_decref(data);
@@ -240,7 +242,7 @@ static int run_build(const reporter_ctx *rc, report_job *job, build_result *r, c
 
 /* One message. 0 to go on, -1 to roll the batch back. */
 static int handle_record(const reporter_ctx *rc, pg_conn *conn, const kafka_record *rec) {
-    report_job job = {.request_id = rec->request_id};
+    report_job job = {.request_id = rec->request_id, .traceparent = rec->traceparent};
     if (!message_report_id(rec, job.id)) {
         LOG_WARNF("reporter: %s[%d]@%lld names no report; skipped", rec->topic, (int)rec->partition,
                   (long long)rec->offset);
@@ -271,9 +273,11 @@ static int handle_record(const reporter_ctx *rc, pg_conn *conn, const kafka_reco
 
 int reporter_on_batch(void *ctx, pg_conn *conn, const kafka_record *records, size_t count) {
     const reporter_ctx *rc = ctx;
-    for (size_t i = 0; i < count; i++) {
-        if (handle_record(rc, conn, &records[i]) != 0)
-            return -1;
+    int out = 0;
+    for (size_t i = 0; out == 0 && i < count; i++) {
+        kafka_record_log_context(&records[i]); /* its lines carry its ids */
+        out = handle_record(rc, conn, &records[i]);
     }
-    return 0;
+    kafka_record_log_context(NULL);
+    return out;
 }

@@ -60,7 +60,7 @@ static int notify_row(pg_conn *conn, const PGresult *res, int r, const char *req
         return -1;
     }
     int rc = notification_enqueue(conn, "due_soon", PQgetvalue(res, r, 1), PQgetvalue(res, r, 2),
-                                  data, request_id, err, errlen);
+                                  data, request_id, NULL, err, errlen);
     json_decref(data);
     return rc;
 }

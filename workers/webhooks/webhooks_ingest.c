@@ -119,9 +119,11 @@ static task_event *parse_all(const kafka_record *records, size_t count, size_t *
             events_free(evs, n);
             return NULL;
         }
+        kafka_record_log_context(&records[i]); /* the line carries the record's ids */
         log_json(LOG_WARN, "webhooks: skipped a record that is not a task event",
                  json_pack("{s:s,s:i,s:I}", "topic", records[i].topic, "partition",
                            (int)records[i].partition, "offset", (json_int_t)records[i].offset));
+        kafka_record_log_context(NULL);
     }
     *nout = n;
     return evs;

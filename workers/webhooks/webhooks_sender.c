@@ -22,6 +22,7 @@
 #include "shared/notification.h"
 #include "shared/ssrf_guard.h"
 #include "shared/time_util.h"
+#include "shared/trace_context.h"
 #include "shared/uuid7.h"
 #include "workers/webhooks/webhooks_backoff.h"
 #include "workers/webhooks/webhooks_http.h"
@@ -218,13 +219,33 @@ static int record_attempt(const webhooks_sender *s, pg_conn *conn, const deliver
     return rc;
 }
 
+/* The trace id of the event a delivery carries (its CloudEvents traceparent, as jsonb
+ * writes it: `"traceparent": "00-…"`; a string value cannot hold that unescaped) into
+ * out, or "". */
+static void body_trace_id(const char *body, char out[TRACE_ID_HEX + 1]) {
+    static const char KEY[] = "\"traceparent\": \"";
+    const char *at = body != NULL ? strstr(body, KEY) : NULL;
+    trace_context tc;
+    out[0] = '\0';
+    if (at != NULL && strnlen(at + sizeof KEY - 1, TRACEPARENT_LEN + 1) > TRACEPARENT_LEN &&
+        at[sizeof KEY - 1 + TRACEPARENT_LEN] == '"' &&
+        trace_context_parse(at + sizeof KEY - 1, TRACEPARENT_LEN, &tc)) {
+        memcpy(out, tc.trace_id, TRACE_ID_HEX + 1);
+    }
+}
+
+/* One line per attempt, carrying the event's trace id. */
 static void log_attempt(const delivery *d, const attempt_result *r) {
+    char trace_id[TRACE_ID_HEX + 1];
+    body_trace_id(d->body, trace_id);
+    log_set_trace_id(trace_id);
     log_json(r->delivered ? LOG_INFO : LOG_WARN,
              r->delivered ? "webhook delivered" : "webhook attempt failed",
              json_pack("{s:s,s:s,s:s,s:i,s:I,s:i,s:s}", "delivery_id", d->id, "webhook_id",
                        d->webhook_id, "event_id", d->event_id, "attempt", d->attempt, "status",
                        (json_int_t)r->status, "duration_ms", r->duration_ms, "error",
                        r->delivered ? "" : r->error));
+    log_set_trace_id(NULL);
 }
 
 /* --- a batch ---------------------------------------------------------------------------- */
@@ -294,7 +315,7 @@ static int notify_disabled(pg_conn *conn, const PGresult *off, int row, const ch
                              "reason", reason);
     int rc = data != NULL
                  ? notification_enqueue(conn, "webhook_disabled", user_id, PQgetvalue(off, row, 3),
-                                        data, NULL, err, sizeof err)
+                                        data, NULL, NULL, err, sizeof err)
                  : -1;
     json_decref(data);
     if (rc != 0) {

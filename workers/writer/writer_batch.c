@@ -95,12 +95,9 @@ static void remember_dead(writer_ctx *ctx, const kafka_record *rec) {
     ctx->dead[ctx->ndead++] = (writer_dead_ref){rec->partition, rec->offset};
 }
 
-static int send_dead(writer_ctx *ctx, const kafka_record *rec, const char *reason) {
+/* Sends rec to the DLQ and says so. 0, or -1. */
+static int send_dead_logged(writer_ctx *ctx, const kafka_record *rec, const char *reason) {
     char err[ERR_LEN];
-    if (already_dead(ctx, rec)) {
-        ctx->stats.dlq++;
-        return 0;
-    }
     if (writer_dlq_send(ctx->producer, ctx->dlq_topic, rec, reason, err, sizeof err) != 0) {
         LOG_ERRORF("writer: cannot send %s[%d]@%lld to %s: %s", rec->topic, (int)rec->partition,
                    (long long)rec->offset, ctx->dlq_topic, err);
@@ -111,6 +108,18 @@ static int send_dead(writer_ctx *ctx, const kafka_record *rec, const char *reaso
     remember_dead(ctx, rec);
     ctx->stats.dlq++;
     return 0;
+}
+
+/* A dead letter; its lines carry the record's ids (kafka_record_log_context). */
+static int send_dead(writer_ctx *ctx, const kafka_record *rec, const char *reason) {
+    if (already_dead(ctx, rec)) {
+        ctx->stats.dlq++;
+        return 0;
+    }
+    kafka_record_log_context(rec);
+    int rc = send_dead_logged(ctx, rec, reason);
+    kafka_record_log_context(NULL);
+    return rc;
 }
 
 /* Decodes every record; those that do not decode go to the DLQ. 0, or -1. */
@@ -246,8 +255,9 @@ static int list_items(batch *b) {
     }
     for (size_t i = 0; i < b->n; i++) {
         if (b->state[i] == REC_DECODED) {
-            b->items[b->nitems] =
-                (writer_item){.cmd = &b->cmds[i], .request_id = b->recs[i].request_id};
+            b->items[b->nitems] = (writer_item){.cmd = &b->cmds[i],
+                                                .request_id = b->recs[i].request_id,
+                                                .traceparent = b->recs[i].traceparent};
             b->at[b->nitems++] = i;
         }
     }

@@ -40,10 +40,19 @@ int writer_dlq_send(kafka_producer *producer, const char *dlq_topic, const kafka
     copy_reason(why, sizeof why, reason);
     snprintf(partition, sizeof partition, "%" PRId32, rec->partition);
     snprintf(offset, sizeof offset, "%" PRId64, rec->offset);
-    kafka_header headers[5] = {
-        {"dlq_reason", why},    {"dlq_topic", rec->topic},       {"dlq_partition", partition},
-        {"dlq_offset", offset}, {"request_id", rec->request_id},
+    kafka_header headers[6] = {
+        {"dlq_reason", why},
+        {"dlq_topic", rec->topic},
+        {"dlq_partition", partition},
+        {"dlq_offset", offset},
     };
+    size_t nh = 4;
+    if (rec->request_id != NULL) {
+        headers[nh++] = (kafka_header){"request_id", rec->request_id};
+    }
+    if (rec->traceparent != NULL) {
+        headers[nh++] = (kafka_header){"traceparent", rec->traceparent};
+    }
     kafka_message msg = {
         .topic = dlq_topic,
         .key = rec->key,
@@ -51,7 +60,7 @@ int writer_dlq_send(kafka_producer *producer, const char *dlq_topic, const kafka
         .value = rec->value,
         .value_len = rec->value_len,
         .headers = headers,
-        .nheaders = rec->request_id != NULL ? 5 : 4,
+        .nheaders = nh,
     };
     int rc = kafka_producer_send(producer, &msg, WRITER_DLQ_TIMEOUT_MS, err, errlen);
     if (rc == 0) {

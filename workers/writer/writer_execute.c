@@ -187,8 +187,9 @@ static int make_event(run *r, writer_item *it) {
     strbuf_append(&data, tail, (size_t)n);
     char subject[64];
     snprintf(subject, sizeof subject, "tasks/%s", c->task_id);
-    it->event_text =
-        data.failed ? NULL : cloudevent_text(it->dec.event_type, subject, data.data, it->event_id);
+    it->event_text = data.failed ? NULL
+                                 : cloudevent_text(it->dec.event_type, subject, data.data,
+                                                   it->traceparent, it->event_id);
     free(data.data);
     if (it->event_text == NULL) {
         set_fail(r, "out of memory building an event");
@@ -212,7 +213,8 @@ static int add_outbox(run *r) {
                                          .key = it->cmd->user_id,
                                          .payload = it->event_text,
                                          .ce_type = it->dec.event_type,
-                                         .request_id = it->request_id};
+                                         .request_id = it->request_id,
+                                         .traceparent = it->traceparent};
         }
     }
     int rc = outbox_add_many(r->conn, rows, nrows, r->err, r->errlen);

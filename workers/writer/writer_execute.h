@@ -13,8 +13,10 @@
  *   whose next load sees the truth.
  * - Events: one CloudEvent per applied command (created, updated, completed, deleted;
  *   data is the task as stored, or {id, version} for a delete, plus user_id and
- *   command_id; subject tasks/<id>; topic task-events, key the user id), inserted into the
- *   outbox in command order with one statement (shared/outbox.h).
+ *   command_id; subject tasks/<id>; topic task-events, key the user id; the command's
+ *   traceparent as is, both as the CloudEvents traceparent attribute and as the Kafka
+ *   header, with its request_id), inserted into the outbox in command order with one
+ *   statement (shared/outbox.h).
  * - The same call serves the fast path (the whole batch) and the careful path (slices of
  *   it inside savepoints, after a data error): there is no second copy of the rules.
  */
@@ -32,6 +34,7 @@
 typedef struct writer_item {
     const task_command *cmd; /* borrowed */
     const char *request_id;  /* borrowed; may be NULL */
+    const char *traceparent; /* borrowed; a valid W3C traceparent or NULL */
     writer_decision dec;
     char *task_text;  /* applied create/update: the task JSON as stored (the cache value) */
     char *event_text; /* applied: the CloudEvent JSON */

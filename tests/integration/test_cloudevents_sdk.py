@@ -1,0 +1,156 @@
+"""The CloudEvents Kafka protocol binding (issue 11): every event a representative set of
+writes puts on the CloudEvents topics (task-events, user-events, reports) is a structured-
+mode message (content-type: application/cloudevents+json, no ce_* header) that the
+CloudEvents Python SDK reads, with the right type, source, id and traceparent; every
+message the test caused is read, not a sample.
+
+The SDK (cloudevents 2.2.0) has two Kafka bindings: the current one,
+cloudevents.core.bindings.kafka (from_kafka detects the mode, from_structured), and the
+1.x-compatible cloudevents.v1.kafka (from_structured). Both must read every message.
+Event types: those of schemas/events/ (four task events, two account events) and
+taskbus.report.requested (reports topic); the task events come from single writes and from
+a bulk import (whose events carry the import's own trace)."""
+
+import json
+import os
+import re
+import secrets
+import uuid
+
+import pytest
+from cloudevents.core.bindings import kafka as ce_kafka
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.v1 import kafka as ce_kafka_v1
+
+from helpers.api import API, Client, User, new_password, unique_email
+from helpers.kafka_events import EventCollector
+from helpers.stack_control import env, repo_root
+from helpers.tasks import TaskApi, task_of, wait_outbox_published, wait_until
+
+TOPICS = ("task-events", "user-events", "reports")
+STRUCTURED = "application/cloudevents+json"
+TRACEPARENT_RE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+
+def new_traceparent():
+    trace_id = secrets.token_hex(16)
+    return f"00-{trace_id}-{secrets.token_hex(8)}-01", trace_id
+
+
+@pytest.fixture(scope="module")
+def collectors():
+    cs = {t: EventCollector(env("KAFKA_BROKERS"), t) for t in TOPICS}
+    yield cs
+    for c in cs.values():
+        c.close()
+
+
+def schema_types():
+    return sorted(f[:-len(".json")] for f in os.listdir(os.path.join(repo_root(), "schemas", "events"))
+                  if f.endswith(".json"))
+
+
+def test_sdk_reads_every_event_of_a_representative_set_of_writes(api_url, collectors):
+    traces = {}  # what each write was sent with: label -> trace id
+
+    def traced(label):
+        tp, tid = new_traceparent()
+        traces[label] = tid
+        return {"traceparent": tp, "X-Request-ID": f"it-ce-{label}-{uuid.uuid4().hex}"}
+
+    # Account events: a registration (the password change comes last).
+    client = Client(api_url)
+    email, pw = unique_email("ce-sdk"), new_password()
+    r = client.register(email, pw, "CE Person", headers=traced("registered"))
+    assert r.status_code == 201, r.text
+    b = r.json()
+    user = User(client, b["user"]["email"], pw, b["user"]["id"], b["access_token"], b["refresh_token"], b)
+    # Task events: create, update, complete, delete, each its own request.
+    api = TaskApi(user)
+    r = api.create({"title": "ce"}, wait=5, headers=traced("created"))
+    assert r.status_code == 201, r.text
+    tid = task_of(r.json())["id"]
+    r = api.patch(tid, {"title": "ce renamed"}, wait=5, headers=traced("updated"))
+    assert r.status_code == 200, r.text
+    r = api.patch(tid, {"status": "done"}, wait=5, headers=traced("completed"))
+    assert r.status_code == 200, r.text
+    r = api.delete(tid, wait=5, headers=traced("deleted"))
+    assert r.status_code == 204, r.text
+
+    # A bulk import: its tasks' events carry the import's trace (its id's hex digits).
+    r = api.req("POST", f"{API}/tasks/import", data=json.dumps([{"title": "ce import 1"}, {"title": "ce import 2"}]),
+                headers={"Content-Type": "application/json", **traced("import")})
+    assert r.status_code == 202, r.text
+    import_id = r.json()["import_id"]
+    import_trace = import_id.replace("-", "")
+
+    # A report request: taskbus.report.requested on `reports`.
+    r = api.req("POST", f"{API}/reports", json={"format": "csv"}, headers=traced("report"))
+    assert r.status_code == 202, r.text
+
+    # Last, as it ends the user's other sessions: a password change.
+    r = client.change_password(user.access, pw, new_password(), headers=traced("password_changed"))
+    assert r.status_code == 200, r.text
+    api.token = r.json()["access_token"]  # the change ended the old session
+
+    # Every event these caused is on Kafka once the import is done and the outbox has
+    # published this user's rows; then each collector reads its topic to the end.
+    wait_until(lambda: _import_applied(api, import_id), 60, f"import {import_id} applied")
+    wait_outbox_published([user.id])
+    for c in collectors.values():
+        c.wait_caught_up()
+
+    msgs = [(t, m) for t in TOPICS for m in collectors[t].matching(lambda m: m["key"] == user.id)]
+    assert msgs, "no event of the test's writes was read"
+    fmt = JSONFormat()
+    seen_types, by_id = [], {}
+    for topic, m in msgs:
+        where = f"{topic}[{m['partition']}]@{m['offset']}"
+        assert m["headers"].get("content-type") == STRUCTURED, (where, m["headers"])
+        assert not [h for h in m["headers"] if h.startswith("ce_")], (where, m["headers"])
+        headers = {k: v.encode() for k, v in m["headers"].items()}
+        km = ce_kafka.KafkaMessage(headers=headers, key=m["key"].encode(), value=m["raw"])
+        # The current binding, auto-detecting the mode, and structured mode by name.
+        for ev in (ce_kafka.from_kafka(km, fmt), ce_kafka.from_structured(km, fmt)):
+            v = m["value"]
+            assert ev.get_specversion() == "1.0", where
+            assert ev.get_type() == v["type"], where
+            assert ev.get_id() == v["id"], where
+            assert ev.get_source() == "/taskbus/api", where
+            assert ev.get_subject() == v["subject"], where
+            assert ev.get_extension("traceparent") == v["traceparent"], where
+            assert ev.get_data() == v["data"], where
+        # The 1.x-compatible binding.
+        old = ce_kafka_v1.from_structured(ce_kafka_v1.KafkaMessage(headers=headers, key=m["key"].encode(),
+                                                                   value=m["raw"]))
+        assert old["type"] == m["value"]["type"] and old["id"] == m["value"]["id"], where
+        assert old["source"] == "/taskbus/api" and old["traceparent"] == m["value"]["traceparent"], where
+        assert m["headers"].get("traceparent") == m["value"]["traceparent"], where
+        seen_types.append(m["value"]["type"])
+        by_id.setdefault(m["value"]["id"], m["value"])
+
+    # Every write is there, with the trace its request was sent with.
+    def trace_of(ev):
+        return TRACEPARENT_RE.match(ev["traceparent"]).group(1)
+
+    events = list(by_id.values())
+    want = {
+        "registered": "taskbus.user.registered", "password_changed": "taskbus.user.password_changed",
+        "created": "taskbus.task.created", "updated": "taskbus.task.updated",
+        "completed": "taskbus.task.completed", "deleted": "taskbus.task.deleted",
+        "report": "taskbus.report.requested",
+    }
+    for label, type_ in want.items():
+        hits = [e for e in events if e["type"] == type_ and trace_of(e) == traces[label]]
+        assert len(hits) == 1, (label, type_, traces[label], [(e["type"], e["traceparent"]) for e in events])
+    imported = [e for e in events if e["type"] == "taskbus.task.created" and trace_of(e) == import_trace]
+    assert len(imported) == 2, [(e["type"], e["traceparent"]) for e in events]
+    assert len(events) == len(want) + 2, [(e["type"], e["traceparent"]) for e in events]
+    # Every type the schemas name was among them (and read by the SDK).
+    assert set(schema_types()) <= set(seen_types), (schema_types(), seen_types)
+
+
+def _import_applied(api, import_id):
+    """True once both items of the import were applied."""
+    s = api.req("GET", f"{API}/tasks/import/{import_id}")
+    return s.status_code == 200 and s.json().get("applied", 0) >= 2
