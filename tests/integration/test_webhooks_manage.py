@@ -225,6 +225,8 @@ def test_ping_is_delivered_signed_and_logged(api_url, receivers, repo):
     # A disabled webhook is not pinged: 409, and nothing is queued.
     assert patch(api, hook["id"], {"enabled": False}).status_code == 200
     assert_problem(api.req("POST", f"{HOOKS}/{hook['id']}/test"), 409, "webhook-disabled")
+    # Another user learns nothing from a disabled webhook either: 404, not 409.
+    assert_problem(other.req("POST", f"{HOOKS}/{hook['id']}/test"), 404, "not-found")
     assert [x["id"] for x in all_deliveries(api, hook["id"])] == [queued["id"]]
 
 
@@ -258,4 +260,5 @@ def test_redeliver_sends_a_delivered_event_again_and_refuses_what_it_cannot(api_
     # A disabled webhook redelivers nothing.
     assert patch(api, hook["id"], {"enabled": False}).status_code == 200
     assert_problem(api.req("POST", url), 409, "webhook-disabled")
+    assert_problem(other.req("POST", url), 404, "not-found")  # not 409: no oracle for others
     assert all_deliveries(api, hook["id"])[0]["status"] == "delivered"
