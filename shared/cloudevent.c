@@ -22,9 +22,15 @@
 char *cloudevent_text(const char *type, const char *subject, const char *data,
                       const char *traceparent, char id_out[UUID_STR_LEN]) {
     bool traced = traceparent != NULL && traceparent[0] != '\0';
-    if (type == NULL || subject == NULL ||
-        (traced && !trace_context_parse_str(traceparent, NULL))) {
+    trace_context tc;
+    if (type == NULL || subject == NULL || (traced && !trace_context_parse_str(traceparent, &tc))) {
         return NULL;
+    }
+    /* Written as version 00 from its parsed parts: a later version may carry any bytes
+     * after its fields, and the event schemas promise the 00 form. */
+    char normal[TRACEPARENT_LEN + 1];
+    if (traced) {
+        trace_context_format(&tc, normal);
     }
     char id[UUID_STR_LEN];
     char time_text[32];
@@ -43,9 +49,8 @@ char *cloudevent_text(const char *type, const char *subject, const char *data,
     json_text_string(&b, subject);
     strbuf_puts(&b, ",\"datacontenttype\":\"application/json\"");
     if (traced) {
-        strbuf_puts(&b, ",\"traceparent\":\"");
-        strbuf_puts(&b, traceparent);
-        strbuf_puts(&b, "\"");
+        strbuf_puts(&b, ",\"traceparent\":");
+        json_text_string(&b, normal);
     }
     strbuf_puts(&b, ",\"data\":");
     strbuf_puts(&b, data != NULL ? data : "{}");

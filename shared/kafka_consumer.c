@@ -52,6 +52,7 @@
 struct kafka_consumer_loop {
     rd_kafka_t *rk;
     char *group_id;
+    log_ids batch_ids; /* the ids of the batch being logged (log_batch_ids), reused */
     char **topics;
     size_t ntopics;
     /* The caller's options, its strings cleared (brokers is needed only at creation;
@@ -451,18 +452,19 @@ static char *header_request_id(const rd_kafka_message_t *m) {
     return strndup(val, size > REQUEST_ID_MAX ? REQUEST_ID_MAX : size);
 }
 
-/* The traceparent header into out when there is a valid one; else false. */
+/* The traceparent header into out, in its version 00 form, when there is a valid one of
+ * TRACEPARENT_LEN bytes; else false. */
 static bool header_traceparent(const rd_kafka_message_t *m, char out[TRACEPARENT_LEN + 1]) {
     rd_kafka_headers_t *hdrs = NULL;
+    trace_context tc;
     const void *val = NULL;
     size_t size = 0;
     if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
         rd_kafka_header_get_last(hdrs, "traceparent", &val, &size) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-        val == NULL || size != TRACEPARENT_LEN || !trace_context_parse(val, size, NULL)) {
+        val == NULL || size != TRACEPARENT_LEN || !trace_context_parse(val, size, &tc)) {
         return false;
     }
-    memcpy(out, val, TRACEPARENT_LEN);
-    out[TRACEPARENT_LEN] = '\0';
+    trace_context_format(&tc, out); /* version 00 whatever came: what events promise */
     return true;
 }
 
@@ -471,25 +473,22 @@ void kafka_record_log_context(const kafka_record *record) {
                     record != NULL ? record->traceparent : NULL);
 }
 
-/* The batch line: group, records, and their ids (log_ids.h). */
-static void log_batch_ids(const kafka_consumer_loop *loop, log_level level, const char *msg,
+/* The batch line(s): group, records, and their ids (log_ids.h), built in the loop's own
+ * lists (kept between batches: no allocation once grown), and only when the level is on. */
+static void log_batch_ids(kafka_consumer_loop *loop, log_level level, const char *msg,
                           const kafka_record *recs, size_t n) {
-    log_ids ids = LOG_IDS_INIT;
+    if (!log_enabled(level)) {
+        return;
+    }
+    log_ids_reset(&loop->batch_ids);
     for (size_t i = 0; i < n; i++) {
-        log_ids_add(&ids, recs[i].request_id, recs[i].traceparent);
+        log_ids_add(&loop->batch_ids, recs[i].request_id, recs[i].traceparent);
     }
-    const char *lists = log_ids_members(&ids);
-    char head[160];
-    snprintf(head, sizeof head, "\"group\":\"%s\",\"records\":%zu%s", loop->group_id, n,
-             lists[0] != '\0' ? "," : "");
-    strbuf line = {0};
-    strbuf_puts(&line, head);
-    strbuf_puts(&line, lists);
-    if (!line.failed) {
-        log_members(level, msg, line.data);
-    }
-    free(line.data);
-    log_ids_free(&ids);
+    char group[256];
+    log_ids_plain(loop->group_id, group, sizeof group);
+    char head[LOG_IDS_HEAD_MAX];
+    snprintf(head, sizeof head, "\"group\":\"%s\",\"records\":%zu", group, n);
+    log_ids_write(&loop->batch_ids, level, msg, head);
 }
 
 static void fill_record(kafka_record *r, const rd_kafka_message_t *m, char *request_id,
@@ -790,6 +789,7 @@ void kafka_consumer_loop_destroy(kafka_consumer_loop *loop) {
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
         LOG_WARNF("consumer %s: close: %s", loop->group_id, rd_kafka_err2str(e));
     }
+    log_ids_free(&loop->batch_ids);
     for (size_t i = 0; i < loop->nmsgs; i++) {
         rd_kafka_message_destroy(loop->msgs[i]);
     }

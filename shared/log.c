@@ -41,6 +41,10 @@ void log_init(const char *service, log_level min_level) {
         g_min_level = min_level;
 }
 
+bool log_enabled(log_level level) {
+    return level >= g_min_level;
+}
+
 int log_level_parse(const char *text, log_level *out) {
     if (text == NULL)
         return -1;

@@ -12,12 +12,15 @@
 #define TASKBUS_SHARED_LOG_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 typedef enum { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 } log_level;
 
 /* Sets the service name and minimum level; call once before threads start. */
 void log_init(const char *service, log_level min_level);
 int log_level_parse(const char *text, log_level *out);
+/* True when a line at level would be written: lets a caller skip building a costly one. */
+bool log_enabled(log_level level);
 
 /* The calling thread's request id (NULL clears). The string is copied. */
 void log_set_request_id(const char *request_id);

@@ -43,7 +43,8 @@ def check_event(msg, type_, user_id, repo, request_id=None):
     # ce_* header makes it look like binary mode.
     assert msg["headers"].get("content-type") == "application/cloudevents+json", msg["headers"]
     assert not any(h.startswith("ce_") for h in msg["headers"]), msg["headers"]
-    assert msg["headers"].get("traceparent") == ev.get("traceparent"), (msg["headers"], ev)
+    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}", ev.get("traceparent") or ""), ev
+    assert msg["headers"].get("traceparent") == ev["traceparent"], (msg["headers"], ev)
     if request_id is not None:
         assert msg["headers"].get("request_id") == request_id, msg["headers"]
     return ev["data"]

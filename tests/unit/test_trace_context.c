@@ -258,6 +258,62 @@ static void test_log_ids_lists(void **state) {
     log_ids_free(&ids);
 }
 
+/* A batch of 500 records with the longest request ids a client may send, each its own
+ * trace: written over several lines, each under PIPE_BUF and valid JSON, together listing
+ * every id in order. */
+#define BIG_BATCH 500
+static log_ids g_big_ids;
+
+static void write_big_batch(void) {
+    log_set_context(NULL, NULL);
+    log_ids_write(&g_big_ids, LOG_INFO, "consumer: batch applied",
+                  "\"group\":\"g\",\"records\":500");
+}
+
+static void test_log_ids_write_splits_long_lists(void **state) {
+    (void)state;
+    log_init("test", LOG_DEBUG);
+    g_big_ids = (log_ids)LOG_IDS_INIT;
+    char rid[129], tp[TRACEPARENT_LEN + 1];
+    for (int i = 0; i < BIG_BATCH; i++) {
+        memset(rid, 'r', 128);
+        snprintf(rid, sizeof rid, "%04d", i);
+        rid[4] = 'r'; /* snprintf's NUL overwritten: 128 characters */
+        rid[128] = '\0';
+        snprintf(tp, sizeof tp, "00-%032x-00f067aa0ba902b7-01", (unsigned)i + 1);
+        log_ids_add(&g_big_ids, rid, tp);
+    }
+    char *text = capture(write_big_batch);
+    size_t lines = 0, nreq = 0, ntr = 0, parts = 0;
+    for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        lines++;
+        assert_true(strlen(line) + 1 <= 4096);
+        json_t *o = json_loads(line, 0, NULL);
+        assert_non_null(o);
+        assert_int_equal(json_integer_value(json_object_get(o, "part")), (json_int_t)lines);
+        parts = (size_t)json_integer_value(json_object_get(o, "parts"));
+        assert_int_equal(json_integer_value(json_object_get(o, "records")), BIG_BATCH);
+        json_t *reqs = json_object_get(o, "request_ids"), *trs = json_object_get(o, "trace_ids");
+        for (size_t k = 0; k < json_array_size(reqs); k++, nreq++) {
+            const char *r = json_string_value(json_array_get(reqs, k));
+            assert_int_equal(strlen(r), 128);
+            assert_int_equal(atoi(r), (int)nreq); /* in order, none lost */
+        }
+        for (size_t k = 0; k < json_array_size(trs); k++, ntr++) {
+            char want[TRACE_ID_HEX + 1];
+            snprintf(want, sizeof want, "%032x", (unsigned)ntr + 1);
+            assert_string_equal(json_string_value(json_array_get(trs, k)), want);
+        }
+        json_decref(o);
+    }
+    assert_true(lines > 1);
+    assert_int_equal(parts, lines);
+    assert_int_equal(nreq, BIG_BATCH);
+    assert_int_equal(ntr, BIG_BATCH);
+    free(text);
+    log_ids_free(&g_big_ids);
+}
+
 static void test_cloudevent_traceparent(void **state) {
     (void)state;
     char id[UUID_STR_LEN];
@@ -267,6 +323,18 @@ static void test_cloudevent_traceparent(void **state) {
     assert_non_null(ev);
     assert_string_equal(json_string_value(json_object_get(ev, "traceparent")), GOOD);
     assert_string_equal(json_string_value(json_object_get(ev, "id")), id);
+    json_decref(ev);
+    free(text);
+    /* A later version may carry more after its fields: the event gets the 00 form of
+     * what it parsed, valid JSON whatever followed. */
+    text = cloudevent_text(
+        "taskbus.task.created", "tasks/x", NULL,
+        "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-\",\"type\":\"x", NULL);
+    assert_non_null(text);
+    ev = json_loads(text, 0, NULL);
+    assert_non_null(ev);
+    assert_string_equal(json_string_value(json_object_get(ev, "traceparent")), GOOD);
+    assert_string_equal(json_string_value(json_object_get(ev, "type")), "taskbus.task.created");
     json_decref(ev);
     free(text);
     text = cloudevent_text("taskbus.task.created", "tasks/x", NULL, NULL, NULL);
@@ -290,6 +358,7 @@ int main(void) {
         cmocka_unit_test(test_from_uuid),
         cmocka_unit_test(test_log_lines_carry_the_trace_id),
         cmocka_unit_test(test_log_ids_lists),
+        cmocka_unit_test(test_log_ids_write_splits_long_lists),
         cmocka_unit_test(test_cloudevent_traceparent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -160,15 +160,8 @@ static int settle(pg_conn *conn, relay_pipeline *pl, int timeout_ms, char *err, 
     PQclear(res);
     if (rc == 0) {
         char head[32];
-        const char *lists = log_ids_members(&log);
-        snprintf(head, sizeof head, "\"events\":%d%s", n, lists[0] != '\0' ? "," : "");
-        strbuf line = {0};
-        strbuf_puts(&line, head);
-        strbuf_puts(&line, lists);
-        if (!line.failed) {
-            log_members(LOG_INFO, "relay: published", line.data);
-        }
-        free(line.data);
+        snprintf(head, sizeof head, "\"events\":%d", n);
+        log_ids_write(&log, LOG_INFO, "relay: published", head);
     }
     log_ids_free(&log);
     return rc;

@@ -69,16 +69,16 @@ static const pg_stmt RECORD_SUCCESS = {
     "webhooks_record_success",
     "UPDATE webhook_deliveries SET status = 'delivered', attempts = $2::int,"
     " delivered_at = now(), last_status_code = $3::int, last_error = NULL"
-    " WHERE id = $1::uuid AND status = 'pending'",
+    " WHERE id = $1::uuid AND status = 'pending' RETURNING status",
     3};
 
 static const pg_stmt RECORD_FAILURE = {
     "webhooks_record_failure",
     "UPDATE webhook_deliveries SET attempts = $2::int, last_status_code = $3::int,"
     " last_error = $4,"
-    " status = $5,"
+    " status = CASE WHEN $2::int - attempt_base >= $5::int THEN 'failed' ELSE 'pending' END,"
     " next_attempt_at = now() + $6::int * interval '1 millisecond'"
-    " WHERE id = $1::uuid AND status = 'pending'",
+    " WHERE id = $1::uuid AND status = 'pending' RETURNING status",
     6};
 
 static const pg_stmt RECORD_ATTEMPT = {
@@ -174,28 +174,42 @@ static int exec_ok(pg_conn *conn, const pg_stmt *stmt, const char *const *values
     return rc;
 }
 
-/* True when a failed attempt is the delivery's last: its budget counts from the latest
- * redelivery (attempt_base, stable while the delivery is pending and claimed). The one
- * place this is decided: the row's status and the metric both take it from here. */
-static bool gives_up(const webhooks_sender *s, const delivery *d) {
-    return d->attempt - d->base >= s->max_attempts;
+/* Runs stmt and copies the status it returned into out, or "" when it changed no row (the
+ * delivery was no longer pending: redelivered or claimed anew meanwhile). 0, or -1. */
+static int exec_status(pg_conn *conn, const pg_stmt *stmt, const char *const *values,
+                       char out[16]) {
+    PGresult *res = pg_exec_stmt(conn, stmt, values);
+    int rc = res != NULL && pg_result_ok(res) ? 0 : -1;
+    if (rc != 0) {
+        LOG_ERRORF("webhooks: %s: %s", stmt->name,
+                   res != NULL ? PQresultErrorMessage(res) : "connection lost");
+        if (res == NULL) {
+            pg_conn_mark_broken(conn);
+        }
+    }
+    snprintf(out, 16, "%s", rc == 0 && PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "");
+    PQclear(res);
+    return rc;
 }
 
 /* The attempt's row, the delivery's new state and the webhook's failing_since, in one
- * transaction. */
+ * transaction. The delivery's new status goes to final ("" when the row was no longer
+ * pending): whether a failed attempt was the last is decided in SQL from the row's current
+ * attempt_base, since a redelivery may have reset it while this attempt ran. */
 static int record_attempt(const webhooks_sender *s, pg_conn *conn, const delivery *d,
-                          const attempt_result *r) {
-    char attempt[16], status[16], duration[16], wait[16], err[256];
+                          const attempt_result *r, char final[16]) {
+    char attempt[16], status[16], duration[16], max[16], wait[16], err[256];
+    final[0] = '\0';
     snprintf(attempt, sizeof attempt, "%d", d->attempt);
     snprintf(status, sizeof status, "%ld", r->status);
     snprintf(duration, sizeof duration, "%d", r->duration_ms);
+    snprintf(max, sizeof max, "%d", s->max_attempts);
     snprintf(wait, sizeof wait, "%d", webhooks_backoff_ms(d->attempt - d->base));
     const char *code = r->status != 0 ? status : NULL;
     const char *error = r->delivered ? NULL : r->error;
     const char *log_values[5] = {d->id, attempt, duration, code, error};
     const char *ok_values[3] = {d->id, attempt, code};
-    const char *next_status = gives_up(s, d) ? "failed" : "pending";
-    const char *fail_values[6] = {d->id, attempt, code, error, next_status, wait};
+    const char *fail_values[6] = {d->id, attempt, code, error, max, wait};
     const char *hook[1] = {d->webhook_id};
     if (pg_begin(conn, err, sizeof err) != 0) {
         LOG_ERRORF("webhooks: begin: %s", err);
@@ -203,10 +217,10 @@ static int record_attempt(const webhooks_sender *s, pg_conn *conn, const deliver
     }
     int rc = exec_ok(conn, &RECORD_ATTEMPT, log_values);
     if (rc == 0 && r->delivered) {
-        rc = exec_ok(conn, &RECORD_SUCCESS, ok_values);
+        rc = exec_status(conn, &RECORD_SUCCESS, ok_values, final);
         rc = rc == 0 ? exec_ok(conn, &WEBHOOK_SUCCEEDED, hook) : rc;
     } else if (rc == 0) {
-        rc = exec_ok(conn, &RECORD_FAILURE, fail_values);
+        rc = exec_status(conn, &RECORD_FAILURE, fail_values, final);
         rc = rc == 0 ? exec_ok(conn, &WEBHOOK_FAILED, hook) : rc;
     }
     if (rc == 0 && pg_commit(conn, err, sizeof err) != 0) {
@@ -292,15 +306,16 @@ static int deliver_batch(webhooks_sender *s, pg_conn *conn) {
         attempt_result r;
         attempt_delivery(s, &d, &r);
         log_attempt(&d, &r);
-        if (record_attempt(s, conn, &d, &r) != 0) {
+        char final[16];
+        if (record_attempt(s, conn, &d, &r, final) != 0) {
             rc = -1; /* the lease ends and the delivery is tried again */
             break;
         }
-        /* Counted once its row committed, by the status the row got. */
-        metric_webhook_delivery(r.delivered       ? "delivered"
-                                : gives_up(s, &d) ? "failed"
-                                                  : "retrying",
-                                d.attempt);
+        /* Counted once its row committed, by the status the row got; a row that was no
+         * longer pending changed nothing and counts nothing. */
+        if (final[0] != '\0') {
+            metric_webhook_delivery(strcmp(final, "pending") == 0 ? "retrying" : final, d.attempt);
+        }
     }
     PQclear(res);
     return rc;
