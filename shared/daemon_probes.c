@@ -119,18 +119,7 @@ void daemon_probes_destroy(daemon_probes *p) {
 }
 
 static bool check_kafka(rd_kafka_t *rk, char *err, size_t errlen) {
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t rc = rd_kafka_metadata(rk, 0, NULL, &md, DAEMON_PROBE_TIMEOUT_MS);
-    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        errbuf_setf(err, errlen, "kafka metadata: %s", rd_kafka_err2str(rc));
-        return false;
-    }
-    bool ok = md->broker_cnt > 0;
-    if (!ok) {
-        errbuf_setf(err, errlen, "kafka metadata lists no brokers");
-    }
-    rd_kafka_metadata_destroy(md);
-    return ok;
+    return kafka_ping(rk, DAEMON_PROBE_TIMEOUT_MS, err, errlen);
 }
 
 /* One check, run on its own thread. */

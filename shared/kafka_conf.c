@@ -125,3 +125,18 @@ rd_kafka_t *kafka_conf_open(rd_kafka_type_t type, rd_kafka_conf_t *conf, const c
     }
     return rk;
 }
+
+bool kafka_ping(rd_kafka_t *rk, int timeout_ms, char *err, size_t errlen) {
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t rc = rd_kafka_metadata(rk, 0, NULL, &md, timeout_ms);
+    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        errbuf_setf(err, errlen, "kafka metadata: %s", rd_kafka_err2str(rc));
+        return false;
+    }
+    bool ok = md->broker_cnt > 0;
+    if (!ok) {
+        errbuf_setf(err, errlen, "kafka metadata lists no brokers");
+    }
+    rd_kafka_metadata_destroy(md);
+    return ok;
+}

@@ -3,7 +3,8 @@
  *
  * Owns: creating every rd_kafka_conf_t taskbus uses (bootstrap.servers first, then the
  * caller's {key, value} table), the log and error callbacks each kind of client gets, and
- * opening a handle from a configuration.
+ * opening a handle from a configuration, and asking an open handle whether the cluster
+ * answers (kafka_ping: the API's and every daemon's readiness check).
  * Rules:
  * - A table ends with {NULL, NULL}; the first refused key stops it and err names it.
  * - Callers set only what is theirs on top (a delivery-report or rebalance callback, an
@@ -15,6 +16,7 @@
 #define TASKBUS_SHARED_KAFKA_CONF_H
 
 #include <librdkafka/rdkafka.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Where a client's librdkafka log lines and error events go. */
@@ -47,5 +49,9 @@ int kafka_conf_set_all(rd_kafka_conf_t *conf, const char *const kv[][2], char *e
 /* rd_kafka_new on conf, which it always takes. NULL with err "<what>: <reason>". */
 rd_kafka_t *kafka_conf_open(rd_kafka_type_t type, rd_kafka_conf_t *conf, const char *what,
                             char *err, size_t errlen);
+
+/* True when a metadata request on rk is answered within timeout_ms and lists a broker;
+ * false with the reason in err. */
+bool kafka_ping(rd_kafka_t *rk, int timeout_ms, char *err, size_t errlen);
 
 #endif

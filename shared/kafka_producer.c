@@ -334,16 +334,5 @@ int kafka_producer_flush(kafka_producer *p, int timeout_ms) {
 }
 
 bool kafka_producer_ping(kafka_producer *p, int timeout_ms, char *err, size_t errlen) {
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t rc = rd_kafka_metadata(p->rk, 0, NULL, &md, timeout_ms);
-    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        errbuf_setf(err, errlen, "kafka metadata: %s", rd_kafka_err2str(rc));
-        return false;
-    }
-    bool ok = md->broker_cnt > 0;
-    if (!ok) {
-        errbuf_setf(err, errlen, "kafka metadata lists no brokers");
-    }
-    rd_kafka_metadata_destroy(md);
-    return ok;
+    return kafka_ping(p->rk, timeout_ms, err, errlen);
 }

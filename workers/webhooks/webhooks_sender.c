@@ -160,19 +160,6 @@ static void attempt_delivery(const webhooks_sender *s, const delivery *d, attemp
 }
 
 /* Runs stmt; 0 when it succeeded. */
-static int exec_ok(pg_conn *conn, const pg_stmt *stmt, const char *const *values) {
-    PGresult *res = pg_exec_stmt(conn, stmt, values);
-    int rc = res != NULL && pg_result_ok(res) ? 0 : -1;
-    if (rc != 0) {
-        LOG_ERRORF("webhooks: %s: %s", stmt->name,
-                   res != NULL ? PQresultErrorMessage(res) : "connection lost");
-        if (res == NULL) {
-            pg_conn_mark_broken(conn);
-        }
-    }
-    PQclear(res);
-    return rc;
-}
 
 /* Runs stmt and copies the status it returned into out, or "" when it changed no row (the
  * delivery was no longer pending: redelivered or claimed anew meanwhile). 0, or -1. */
@@ -190,6 +177,11 @@ static int exec_status(pg_conn *conn, const pg_stmt *stmt, const char *const *va
     snprintf(out, 16, "%s", rc == 0 && PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "");
     PQclear(res);
     return rc;
+}
+
+static int exec_ok(pg_conn *conn, const pg_stmt *stmt, const char *const *values) {
+    char ignored[16];
+    return exec_status(conn, stmt, values, ignored);
 }
 
 /* The attempt's row, the delivery's new state and the webhook's failing_since, in one
