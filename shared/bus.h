@@ -12,6 +12,9 @@
  *   task-events        writer, through outbox and relay   webhooks (taskbus-webhooks),
  *                                                         analytics (taskbus-analytics),
  *                                                         activity (taskbus-activity)
+ *   task-state         relay, derived from each task-events  new consumers bootstrapping
+ *                      row (compacted; key = task id;      (no group of ours)
+ *                      tombstone when the task is gone)
  *   user-events        API (auth), through the outbox     nobody yet
  *   notifications      API, scheduler, reporter and       notifier (taskbus-notifier)
  *                      webhooks, through the outbox
@@ -32,6 +35,7 @@
 #define TASK_COMMANDS_TOPIC "task-commands"
 #define TASK_COMMANDS_DLQ_TOPIC TASK_COMMANDS_TOPIC BUS_DLQ_SUFFIX
 #define TASK_EVENTS_TOPIC "task-events"
+#define TASK_STATE_TOPIC "task-state"
 #define USER_EVENTS_TOPIC "user-events"
 #define NOTIFICATIONS_TOPIC "notifications"
 #define NOTIFICATIONS_DLQ_TOPIC NOTIFICATIONS_TOPIC BUS_DLQ_SUFFIX

@@ -50,8 +50,9 @@ static void test_group_and_client_names(void **state) {
 
 static void test_topic_list(void **state) {
     (void)state;
-    const char *const want[] = {"task-commands", "task-commands.dlq", "task-events", "user-events",
-                                "notifications", "notifications.dlq", "reports"};
+    const char *const want[] = {
+        "task-commands", "task-commands.dlq", "task-events",       "task-state",
+        "user-events",   "notifications",     "notifications.dlq", "reports"};
     size_t n = 0;
     while (BUS_TOPICS[n] != NULL) {
         assert_true(n < sizeof want / sizeof want[0]);
