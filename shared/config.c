@@ -26,7 +26,9 @@
 #define TASKBUS_SOURCE_DIR "."
 #endif
 
-typedef enum { K_STR, K_INT, K_LONG, K_BOOL, K_RATE, K_LEVEL } var_kind;
+/* K_DURATION: config_parse_duration_ms into an int64_t; min -1 allows "forever", min 1
+ * refuses it (max unused). */
+typedef enum { K_STR, K_INT, K_LONG, K_BOOL, K_RATE, K_LEVEL, K_DURATION } var_kind;
 
 typedef struct var_def {
     const char *name;
@@ -85,6 +87,20 @@ static const var_def VARS[] = {
      "partitions of created topics"},
     {"TASKBUS_KAFKA_REPLICATION", "1", K_INT, 1, 32, F(kafka_replication), false,
      "replication factor of created topics"},
+    {"TASKBUS_KAFKA_MIN_INSYNC_REPLICAS", "1", K_INT, 1, 32, F(kafka_min_insync_replicas), false,
+     "min.insync.replicas of every topic (set by taskbus-admin topics): replicas that must "
+     "have a write before it counts (acks=all); at most TASKBUS_KAFKA_REPLICATION"},
+    {"TASKBUS_EVENTS_RETENTION", "forever", K_DURATION, -1, 0, F(events_retention_ms), false,
+     "how long task-events and user-events keep records (forever, or e.g. 365d, 36h; units "
+     "ms, s, m, h, d); a rebuild of analytics or activity needs the whole stream"},
+    {"TASKBUS_COMMANDS_RETENTION", "7d", K_DURATION, -1, 0, F(commands_retention_ms), false,
+     "how long task-commands, notifications and reports keep records"},
+    {"TASKBUS_DLQ_RETENTION", "30d", K_DURATION, -1, 0, F(dlq_retention_ms), false,
+     "how long the dead-letter topics (task-commands.dlq, notifications.dlq) keep records"},
+    {"TASKBUS_STATE_TOMBSTONE_RETENTION", "1d", K_DURATION, 1, 0, F(state_tombstone_retention_ms),
+     false,
+     "task-state (compacted, kept forever) keeps a deleted task's tombstone this long "
+     "(delete.retention.ms): a bootstrapping reader slower than this may miss a delete"},
     {"TASKBUS_KAFKA_PRODUCE_TIMEOUT_MS", "5000", K_INT, 1000, 60000, F(kafka_produce_timeout_ms),
      false,
      "the API's bound on Kafka taking a write (message.timeout.ms): past it the write is 503 "
@@ -238,6 +254,59 @@ int config_parse_rate(const char *text, rate_limit_spec *out) {
     return 0;
 }
 
+static const struct {
+    const char *suffix;
+    int64_t ms;
+} DURATION_UNITS[] = {
+    {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000},
+};
+#define NUNITS (sizeof DURATION_UNITS / sizeof DURATION_UNITS[0])
+
+int config_parse_duration_ms(const char *text, int64_t *out_ms) {
+    if (text == NULL || out_ms == NULL)
+        return -1;
+    if (strcmp(text, "forever") == 0) {
+        *out_ms = CONFIG_DURATION_FOREVER;
+        return 0;
+    }
+    int64_t n = 0;
+    size_t i = 0;
+    for (; isdigit((unsigned char)text[i]); i++) {
+        int digit = text[i] - '0';
+        if (n > (INT64_MAX - digit) / 10)
+            return -1;
+        n = n * 10 + digit;
+    }
+    if (i == 0 || n == 0)
+        return -1;
+    for (size_t u = 0; u < NUNITS; u++) {
+        if (strcmp(text + i, DURATION_UNITS[u].suffix) != 0)
+            continue;
+        if (n > INT64_MAX / DURATION_UNITS[u].ms)
+            return -1;
+        *out_ms = n * DURATION_UNITS[u].ms;
+        return 0;
+    }
+    return -1;
+}
+
+void config_format_duration(int64_t ms, char *out, size_t outlen) {
+    if (out == NULL || outlen == 0)
+        return;
+    if (ms < 0) {
+        snprintf(out, outlen, "forever");
+        return;
+    }
+    for (size_t u = NUNITS; u-- > 1;) {
+        if (ms != 0 && ms % DURATION_UNITS[u].ms == 0) {
+            snprintf(out, outlen, "%lld%s", (long long)(ms / DURATION_UNITS[u].ms),
+                     DURATION_UNITS[u].suffix);
+            return;
+        }
+    }
+    snprintf(out, outlen, "%lldms", (long long)ms);
+}
+
 static int parse_bool(const char *text, bool *out) {
     if (strcmp(text, "1") == 0 || strcasecmp(text, "true") == 0)
         *out = true;
@@ -299,6 +368,20 @@ static int set_other(const var_def *v, const char *text, void *field, char *err,
         errbuf_setf(err, errlen, "%s: \"%.64s\" is not COUNT/PERIOD (e.g. 600/60, 10/5m, 100/1h)",
                     v->name, text);
         return -1;
+    case K_DURATION:
+        if (config_parse_duration_ms(text, (int64_t *)field) != 0) {
+            errbuf_setf(err, errlen,
+                        "%s: \"%.64s\" is not a duration (forever, or a positive integer with a "
+                        "unit ms, s, m, h or d, e.g. 7d, 36h)",
+                        v->name, text);
+            return -1;
+        }
+        if (v->min > 0 && *(int64_t *)field == CONFIG_DURATION_FOREVER) {
+            errbuf_setf(err, errlen, "%s: must be finite (a positive integer with a unit)",
+                        v->name);
+            return -1;
+        }
+        return 0;
     case K_LEVEL:
         if (log_level_parse(text, &level) != 0) {
             errbuf_setf(err, errlen, "%s: \"%.64s\" is not one of debug, info, warn, error",
@@ -324,6 +407,19 @@ static int set_var(const var_def *v, const char *text, taskbus_config *cfg, char
     return set_other(v, text, field, err, errlen);
 }
 
+/* Rules between variables, after each one parsed alone. */
+static int check_together(taskbus_config *cfg, char *err, size_t errlen) {
+    if (cfg->kafka_min_insync_replicas > cfg->kafka_replication) {
+        errbuf_setf(err, errlen,
+                    "TASKBUS_KAFKA_MIN_INSYNC_REPLICAS: %d is more than TASKBUS_KAFKA_REPLICATION "
+                    "(%d): no write could ever be acknowledged",
+                    cfg->kafka_min_insync_replicas, cfg->kafka_replication);
+        config_free(cfg);
+        return -1;
+    }
+    return 0;
+}
+
 int config_load_from(taskbus_config *cfg, config_lookup_fn lookup, void *ctx, char *err,
                      size_t errlen) {
     char scratch[8];
@@ -345,7 +441,7 @@ int config_load_from(taskbus_config *cfg, config_lookup_fn lookup, void *ctx, ch
             return -1;
         }
     }
-    return 0;
+    return check_together(cfg, err, errlen);
 }
 
 int config_load(taskbus_config *cfg, char *err, size_t errlen) {

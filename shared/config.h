@@ -11,7 +11,11 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+
+/* A retention duration's value for "forever" (Kafka's retention.ms=-1). */
+#define CONFIG_DURATION_FOREVER ((int64_t)-1)
 
 typedef struct rate_limit_spec {
     int count;    /* requests allowed ... */
@@ -41,9 +45,16 @@ typedef struct taskbus_config {
     char *kafka_brokers;
     int kafka_partitions;
     int kafka_replication;
-    int kafka_produce_timeout_ms; /* the API's bound on a produce (message.timeout.ms) */
-    int sse_max_per_user;         /* open event streams per user per instance */
-    int sse_max_per_instance;     /* open event streams per instance */
+    int kafka_produce_timeout_ms;  /* the API's bound on a produce (message.timeout.ms) */
+    int kafka_min_insync_replicas; /* every topic's min.insync.replicas (<= replication) */
+    /* issue 12: retention per topic class (shared/topic_policy.h), in ms;
+     * CONFIG_DURATION_FOREVER (-1) is forever. */
+    int64_t events_retention_ms;          /* task-events, user-events */
+    int64_t commands_retention_ms;        /* task-commands, notifications, reports */
+    int64_t dlq_retention_ms;             /* the dead-letter topics */
+    int64_t state_tombstone_retention_ms; /* task-state: delete.retention.ms (never forever) */
+    int sse_max_per_user;                 /* open event streams per user per instance */
+    int sse_max_per_instance;             /* open event streams per instance */
 
     char *jwt_secret; /* NULL when unset */
     char *jwt_issuer;
@@ -109,5 +120,15 @@ void config_print_help(FILE *out, const char *program, const char *summary);
 
 /* Parses "COUNT/PERIOD" where PERIOD is seconds with an optional s, m or h suffix. */
 int config_parse_rate(const char *text, rate_limit_spec *out);
+
+/* Parses a duration: "forever" (*out_ms = CONFIG_DURATION_FOREVER), or a positive decimal
+ * integer directly followed by a unit ms, s, m, h or d ("7d", "36h", "500ms"). No spaces,
+ * no sign, no bare number. 0, or -1 when the text is not one or the result overflows
+ * int64_t milliseconds (*out_ms untouched). */
+int config_parse_duration_ms(const char *text, int64_t *out_ms);
+
+/* Writes ms back in the shortest exact form of config_parse_duration_ms's syntax
+ * ("forever", "7d", "90m", "1500ms"). */
+void config_format_duration(int64_t ms, char *out, size_t outlen);
 
 #endif

@@ -289,7 +289,12 @@ static void test_help(void **state) {
                                         "TASKBUS_RATELIMIT_LOGIN_ACCOUNT",
                                         "TASKBUS_SCHEMAS_DIR",
                                         "TASKBUS_LOG_LEVEL",
-                                        "TASKBUS_ARGON2_CONCURRENCY"};
+                                        "TASKBUS_ARGON2_CONCURRENCY",
+                                        "TASKBUS_EVENTS_RETENTION",
+                                        "TASKBUS_COMMANDS_RETENTION",
+                                        "TASKBUS_DLQ_RETENTION",
+                                        "TASKBUS_STATE_TOMBSTONE_RETENTION",
+                                        "TASKBUS_KAFKA_MIN_INSYNC_REPLICAS"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         assert_non_null(strstr(buf, names[i]));
     assert_non_null(strstr(buf, "taskbus-api"));
@@ -298,12 +303,136 @@ static void test_help(void **state) {
     free(buf);
 }
 
+static void test_parse_duration(void **state) {
+    (void)state;
+    int64_t ms = 0;
+    static const struct {
+        const char *text;
+        int64_t ms;
+    } good[] = {
+        {"forever", CONFIG_DURATION_FOREVER},
+        {"1ms", 1},
+        {"500ms", 500},
+        {"90s", 90000},
+        {"15m", 900000},
+        {"36h", 129600000},
+        {"7d", 604800000},
+        {"30d", 2592000000LL},
+        {"0007d", 604800000},
+        {"106751991167d", 106751991167LL * 86400000LL}, /* the largest whole-day value */
+        {"9223372036854775807ms", INT64_MAX},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        ms = 0;
+        if (config_parse_duration_ms(good[i].text, &ms) != 0 || ms != good[i].ms)
+            fail_msg("\"%s\" gave %lld", good[i].text, (long long)ms);
+    }
+    static const char *const bad[] = {
+        "",
+        "7",
+        "d",
+        "0d",
+        "-1d",
+        "+1d",
+        "1.5d",
+        "7 d",
+        " 7d",
+        "7d ",
+        "7D",
+        "7w",
+        "7dd",
+        "1msx",
+        "Forever",
+        "never",
+        "-1",
+        "0ms",
+        "106751991168d",         /* days overflow int64 ms */
+        "9223372036854775808ms", /* the integer overflows */
+        "99999999999999999999999d",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ms = 42;
+        if (config_parse_duration_ms(bad[i], &ms) != -1 || ms != 42)
+            fail_msg("\"%s\" was accepted (%lld)", bad[i], (long long)ms);
+    }
+    assert_int_equal(config_parse_duration_ms(NULL, &ms), -1);
+    assert_int_equal(config_parse_duration_ms("7d", NULL), -1);
+
+    char out[32];
+    static const struct {
+        int64_t ms;
+        const char *text;
+    } fmt[] = {{-1, "forever"}, {604800000, "7d"}, {5400000, "90m"},  {1500, "1500ms"},
+               {0, "0ms"},      {90000, "90s"},    {129600000, "36h"}};
+    for (size_t i = 0; i < sizeof fmt / sizeof fmt[0]; i++) {
+        config_format_duration(fmt[i].ms, out, sizeof out);
+        assert_string_equal(out, fmt[i].text);
+    }
+}
+
+static void test_retention_variables(void **state) {
+    (void)state;
+    const char *none[] = {NULL};
+    taskbus_config cfg;
+    load_ok(&cfg, none);
+    assert_true(cfg.events_retention_ms == CONFIG_DURATION_FOREVER);
+    assert_true(cfg.commands_retention_ms == 7LL * 86400000);
+    assert_true(cfg.dlq_retention_ms == 30LL * 86400000);
+    assert_true(cfg.state_tombstone_retention_ms == 86400000);
+    assert_int_equal(cfg.kafka_min_insync_replicas, 1);
+    config_free(&cfg);
+
+    const char *set[] = {"TASKBUS_EVENTS_RETENTION",
+                         "365d",
+                         "TASKBUS_COMMANDS_RETENTION",
+                         "forever",
+                         "TASKBUS_DLQ_RETENTION",
+                         "36h",
+                         "TASKBUS_STATE_TOMBSTONE_RETENTION",
+                         "90m",
+                         "TASKBUS_KAFKA_REPLICATION",
+                         "3",
+                         "TASKBUS_KAFKA_MIN_INSYNC_REPLICAS",
+                         "2",
+                         NULL};
+    load_ok(&cfg, set);
+    assert_true(cfg.events_retention_ms == 365LL * 86400000);
+    assert_true(cfg.commands_retention_ms == CONFIG_DURATION_FOREVER);
+    assert_true(cfg.dlq_retention_ms == 36LL * 3600000);
+    assert_true(cfg.state_tombstone_retention_ms == 90LL * 60000);
+    assert_int_equal(cfg.kafka_min_insync_replicas, 2);
+    config_free(&cfg);
+
+    expect_error("TASKBUS_EVENTS_RETENTION", "7");
+    expect_error("TASKBUS_EVENTS_RETENTION", "1y");
+    expect_error("TASKBUS_COMMANDS_RETENTION", "-1");
+    expect_error("TASKBUS_DLQ_RETENTION", "0d");
+    expect_error("TASKBUS_STATE_TOMBSTONE_RETENTION", "forever"); /* delete.retention.ms >= 0 */
+    expect_error("TASKBUS_KAFKA_MIN_INSYNC_REPLICAS", "0");
+
+    /* The message says what a duration is. */
+    const char *bad[] = {"TASKBUS_EVENTS_RETENTION", "7 days", NULL};
+    char err[256] = "";
+    assert_int_equal(load(&cfg, bad, err, sizeof err), -1);
+    assert_non_null(strstr(err, "7 days"));
+    assert_non_null(strstr(err, "forever"));
+
+    /* min.insync.replicas above the replication factor: no write could be acknowledged. */
+    const char *isr[] = {"TASKBUS_KAFKA_MIN_INSYNC_REPLICAS", "2", NULL};
+    err[0] = '\0';
+    assert_int_equal(load(&cfg, isr, err, sizeof err), -1);
+    assert_non_null(strstr(err, "TASKBUS_KAFKA_MIN_INSYNC_REPLICAS"));
+    assert_non_null(strstr(err, "TASKBUS_KAFKA_REPLICATION"));
+    assert_null(cfg.http_host);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),     cmocka_unit_test(test_overrides),
-        cmocka_unit_test(test_booleans),     cmocka_unit_test(test_bad_integers),
-        cmocka_unit_test(test_out_of_range), cmocka_unit_test(test_strings_and_secret),
-        cmocka_unit_test(test_parse_rate),   cmocka_unit_test(test_help),
+        cmocka_unit_test(test_defaults),       cmocka_unit_test(test_overrides),
+        cmocka_unit_test(test_booleans),       cmocka_unit_test(test_bad_integers),
+        cmocka_unit_test(test_out_of_range),   cmocka_unit_test(test_strings_and_secret),
+        cmocka_unit_test(test_parse_rate),     cmocka_unit_test(test_help),
+        cmocka_unit_test(test_parse_duration), cmocka_unit_test(test_retention_variables),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

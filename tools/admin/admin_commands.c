@@ -19,6 +19,7 @@
 #include "shared/pg_pool.h"
 #include "shared/redis_pool.h"
 #include "shared/time_util.h"
+#include "shared/topic_policy.h"
 #include "tools/admin/admin_db.h"
 
 #define TOPICS_TIMEOUT_MS 30000
@@ -42,17 +43,48 @@ int admin_migrate(const taskbus_config *cfg) {
     return 0;
 }
 
+/* One line per topic on stdout: what it is and what taskbus-admin did to it. */
+static void print_outcome(const topic_policy *p, const kafka_topic_outcome *o) {
+    printf("%s: %s (%s)", p->topic, kafka_topic_action_name(o->action), topic_class_name(p->cls));
+    for (size_t c = 0; c < p->n_configs; c++) {
+        printf(" %s=%s", p->configs[c].name, p->configs[c].value);
+    }
+    printf(", %d partition(s)", o->partitions);
+    if (o->action == KAFKA_TOPIC_ALTERED) {
+        printf(", %d other config(s) kept", o->kept);
+    }
+    putchar('\n');
+}
+
 int admin_topics(const taskbus_config *cfg) {
     char err[512];
-    if (kafka_admin_create_topics(cfg->kafka_brokers, BUS_TOPICS, cfg->kafka_partitions,
-                                  cfg->kafka_replication, TOPICS_TIMEOUT_MS, err,
-                                  sizeof err) != 0) {
+    topic_policy policies[16] = {0};
+    kafka_topic_outcome outcomes[16] = {0};
+    size_t n = 0;
+    for (; BUS_TOPICS[n] != NULL; n++) {
+        if (n == sizeof policies / sizeof policies[0] ||
+            topic_policy_for(BUS_TOPICS[n], cfg, &policies[n], err, sizeof err) != 0) {
+            fprintf(stderr, "taskbus-admin topics: %s\n",
+                    n == sizeof policies / sizeof policies[0] ? "too many topics" : err);
+            return 1;
+        }
+    }
+    if (kafka_admin_apply_policies(cfg->kafka_brokers, policies, n, cfg->kafka_partitions,
+                                   cfg->kafka_replication, TOPICS_TIMEOUT_MS, outcomes, err,
+                                   sizeof err) != 0) {
         fprintf(stderr, "taskbus-admin topics: %s\n", err);
         return 1;
     }
-    size_t n = 0;
-    while (BUS_TOPICS[n] != NULL) {
-        n++;
+    for (size_t i = 0; i < n; i++) {
+        print_outcome(&policies[i], &outcomes[i]);
+        /* Adding partitions would move keys to other partitions (and break per-task order);
+         * taskbus never does it: the operator decides. */
+        if (outcomes[i].partitions != cfg->kafka_partitions) {
+            fprintf(stderr,
+                    "taskbus-admin topics: warning: %s has %d partition(s), "
+                    "TASKBUS_KAFKA_PARTITIONS is %d; left as it is (changing it moves keys)\n",
+                    policies[i].topic, outcomes[i].partitions, cfg->kafka_partitions);
+        }
     }
     printf("%zu topic(s) ready (%d partition(s), replication %d)\n", n, cfg->kafka_partitions,
            cfg->kafka_replication);
