@@ -1,0 +1,153 @@
+"""What each topic keeps (issue 12, "Kept"; shared/topic_policy.c, shared/kafka_admin.c).
+
+The stack's `taskbus-admin topics` made every topic of the bus with its policy: task-events
+and user-events forever (retention.ms=-1), commands 7 days, dead letters 30 days, task-state
+compacted and kept forever with tombstones kept 1 day, min.insync.replicas on each, all as
+the topic's own (dynamic) configs. An existing topic is altered back to its policy, and a
+config taskbus does not manage that an operator set on it is kept. A bad duration stops
+the command with a message naming the variable; a partition count that differs from
+TASKBUS_KAFKA_PARTITIONS is reported, never changed.
+"""
+
+import os
+import subprocess
+
+import pytest
+from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource,
+                                   ConfigSource, ResourceType)
+
+from helpers.stack_control import env
+from helpers.tasks import wait_until
+
+DAY_MS = 86_400_000
+TIMEOUT = 30
+# Topic -> (class, retention.ms, cleanup.policy, delete.retention.ms or None) under the
+# stack's configuration: tests/run leaves the retention variables at their defaults.
+EXPECTED = {
+    "task-events": ("events", "-1", "delete", None),
+    "user-events": ("events", "-1", "delete", None),
+    "task-commands": ("commands", str(7 * DAY_MS), "delete", None),
+    "notifications": ("commands", str(7 * DAY_MS), "delete", None),
+    "reports": ("commands", str(7 * DAY_MS), "delete", None),
+    "task-commands.dlq": ("dlq", str(30 * DAY_MS), "delete", None),
+    "notifications.dlq": ("dlq", str(30 * DAY_MS), "delete", None),
+    "task-state": ("state", "-1", "compact", str(DAY_MS)),
+}
+UNMANAGED = ("max.message.bytes", "2097152")
+
+
+@pytest.fixture(scope="module")
+def kadmin():
+    for var in ("TASKBUS_EVENTS_RETENTION", "TASKBUS_COMMANDS_RETENTION", "TASKBUS_DLQ_RETENTION",
+                "TASKBUS_STATE_TOMBSTONE_RETENTION", "TASKBUS_KAFKA_MIN_INSYNC_REPLICAS"):
+        if os.environ.get(var):
+            pytest.skip(f"{var} is set: the expectations here are the defaults")
+    return AdminClient({"bootstrap.servers": env("KAFKA_BROKERS")})
+
+
+def admin(*args, expect=0, **extra_env):
+    binary = os.path.join(env("TASKBUS_BUILD_DIR"), "taskbus-admin")
+    p = subprocess.run([binary, *args], env={**os.environ, **extra_env}, capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == expect, \
+        f"taskbus-admin {' '.join(args)}: exit {p.returncode}, wanted {expect}\n{p.stdout}\n{p.stderr}"
+    return p
+
+
+def configs(kadmin, topic):
+    res = ConfigResource(ResourceType.TOPIC, topic)
+    return kadmin.describe_configs([res], request_timeout=TIMEOUT)[res].result(timeout=TIMEOUT)
+
+
+def dynamic(entries, name):
+    """The topic's own value of config `name`, or None when it follows the broker."""
+    e = entries.get(name)
+    return e.value if e is not None and e.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value else None
+
+
+def incremental(kadmin, topic, *ops):
+    res = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+        ConfigEntry(name, value, incremental_operation=op) for name, value, op in ops])
+    kadmin.incremental_alter_configs([res], request_timeout=TIMEOUT)[res].result(timeout=TIMEOUT)
+
+
+def line_of(stdout, topic):
+    lines = [ln for ln in stdout.splitlines() if ln.startswith(topic + ":")]
+    assert len(lines) == 1, f"one line for {topic} wanted:\n{stdout}"
+    return lines[0]
+
+
+def test_every_topic_has_its_policy(kadmin):
+    insync = os.environ.get("TASKBUS_KAFKA_MIN_INSYNC_REPLICAS") or "1"
+    for topic, (_, retention, cleanup, tombstones) in EXPECTED.items():
+        entries = configs(kadmin, topic)
+        got = {name: dynamic(entries, name) for name in
+               ("retention.ms", "cleanup.policy", "delete.retention.ms", "min.insync.replicas")}
+        assert got == {"retention.ms": retention, "cleanup.policy": cleanup,
+                       "delete.retention.ms": tombstones, "min.insync.replicas": insync}, topic
+
+
+def test_admin_topics_prints_each_topic_and_its_policy(kadmin):
+    p = admin("topics")
+    for topic, (cls, retention, cleanup, tombstones) in EXPECTED.items():
+        line = line_of(p.stdout, topic)
+        assert f"({cls})" in line and f"retention.ms={retention}" in line, line
+        assert f"cleanup.policy={cleanup}" in line, line
+        assert (f"delete.retention.ms={tombstones}" in line) == (tombstones is not None), line
+    # A second run finds nothing to change.
+    for topic in EXPECTED:
+        assert ": unchanged " in line_of(admin("topics").stdout, topic)
+
+
+def test_existing_topics_are_altered_and_operator_configs_kept(kadmin):
+    topic = "task-events"
+    # A huge finite retention, so nothing is expired while the test runs.
+    incremental(kadmin, topic, ("retention.ms", str(3650 * DAY_MS), AlterConfigOpType.SET),
+                ("cleanup.policy", "compact", AlterConfigOpType.SET),
+                (UNMANAGED[0], UNMANAGED[1], AlterConfigOpType.SET))
+    try:
+        wait_until(lambda: dynamic(configs(kadmin, topic), UNMANAGED[0]) == UNMANAGED[1]
+                   and dynamic(configs(kadmin, topic), "retention.ms") == str(3650 * DAY_MS),
+                   TIMEOUT, "the operator's change is visible")
+        p = admin("topics")
+        line = line_of(p.stdout, topic)
+        assert ": altered (events)" in line and "1 other config(s) kept" in line, line
+        assert ": unchanged " in line_of(p.stdout, "user-events")
+
+        def restored():
+            e = configs(kadmin, topic)
+            return (dynamic(e, "retention.ms"), dynamic(e, "cleanup.policy"),
+                    dynamic(e, UNMANAGED[0]), dynamic(e, "min.insync.replicas"))
+        wait_until(lambda: restored() == ("-1", "delete", UNMANAGED[1], "1"), TIMEOUT,
+                   "task-events back to its policy with the operator's config kept")
+    finally:
+        incremental(kadmin, topic, (UNMANAGED[0], None, AlterConfigOpType.DELETE))
+    wait_until(lambda: dynamic(configs(kadmin, topic), UNMANAGED[0]) is None, TIMEOUT,
+               "the test's own config removed")
+    assert dynamic(configs(kadmin, topic), "retention.ms") == "-1"
+
+
+@pytest.mark.parametrize("var,value", [("TASKBUS_EVENTS_RETENTION", "7 days"),
+                                       ("TASKBUS_EVENTS_RETENTION", "7"),
+                                       ("TASKBUS_DLQ_RETENTION", "99999999999999999999d"),
+                                       ("TASKBUS_STATE_TOMBSTONE_RETENTION", "forever"),
+                                       ("TASKBUS_KAFKA_MIN_INSYNC_REPLICAS", "5")])
+def test_bad_retention_configuration_refuses(kadmin, var, value):
+    before = dynamic(configs(kadmin, "task-events"), "retention.ms")
+    p = admin("topics", expect=1, **{var: value})
+    assert p.stderr.startswith("taskbus-admin: ") and var in p.stderr, p.stderr
+    assert p.stdout == "", "nothing was done"
+    assert dynamic(configs(kadmin, "task-events"), "retention.ms") == before
+
+
+def test_partition_count_is_reported_not_changed(kadmin):
+    md = kadmin.list_topics(timeout=TIMEOUT)
+    counts = {t: len(md.topics[t].partitions) for t in EXPECTED}
+    wanted = max(counts.values()) + 1
+    p = admin("topics", TASKBUS_KAFKA_PARTITIONS=str(wanted))
+    for topic, n in counts.items():
+        assert f"warning: {topic} has {n} partition(s), TASKBUS_KAFKA_PARTITIONS is {wanted}" \
+            in p.stderr, p.stderr
+        assert f", {n} partition(s)" in line_of(p.stdout, topic)
+    md = kadmin.list_topics(timeout=TIMEOUT)
+    assert {t: len(md.topics[t].partitions) for t in EXPECTED} == counts
