@@ -376,3 +376,38 @@ def test_helm_hooks_are_deleted_and_read_only_hook_resources():
             kind = {"configMapRef": "ConfigMap", "secretRef": "Secret"}[ref_kind]
             assert (kind, ref["name"]) not in hooks, f"{binary} reads the hook {kind} {ref['name']}, deleted after install"
             assert any(x["kind"] == kind and x["metadata"]["name"] == ref["name"] for x in docs), (binary, ref)
+
+
+RETENTION = {"TASKBUS_EVENTS_RETENTION": "forever", "TASKBUS_COMMANDS_RETENTION": "7d",
+             "TASKBUS_DLQ_RETENTION": "30d", "TASKBUS_STATE_TOMBSTONE_RETENTION": "1d",
+             "TASKBUS_KAFKA_MIN_INSYNC_REPLICAS": "2"}
+
+
+def topic_job_environment(docs):
+    """The environment the migration job's `taskbus-admin topics` container reads from
+    ConfigMaps (name -> value)."""
+    job = next(d for d in docs if d["kind"] == "Job")
+    (topics,) = [c for c in job["spec"]["template"]["spec"]["containers"]
+                 if c["command"] == ["taskbus-admin", "topics"]]
+    env = {}
+    for src in topics["envFrom"]:
+        ref = src.get("configMapRef")
+        if ref:
+            cm = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == ref["name"])
+            env.update(cm["data"])
+    for e in topics.get("env", []):
+        env[e["name"]] = e.get("value")
+    return env
+
+
+def test_helm_topic_job_gets_the_retention_policy(chart_values):
+    """Issue 12: the retention variables are in values.yaml with the documented defaults
+    (min.insync.replicas 2 of replication 3) and reach the topic job, also when set."""
+    config = chart_values["config"]
+    assert {k: str(config.get(k)) for k in RETENTION} == RETENTION
+    assert int(config["TASKBUS_KAFKA_MIN_INSYNC_REPLICAS"]) <= int(config["TASKBUS_KAFKA_REPLICATION"])
+    env = topic_job_environment(render())
+    assert {k: env.get(k) for k in RETENTION} == RETENTION, env
+    env = topic_job_environment(render("--set-string", "config.TASKBUS_EVENTS_RETENTION=400d",
+                                       "--set-string", "config.TASKBUS_DLQ_RETENTION=36h"))
+    assert env["TASKBUS_EVENTS_RETENTION"] == "400d" and env["TASKBUS_DLQ_RETENTION"] == "36h", env
