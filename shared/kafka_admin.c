@@ -372,12 +372,13 @@ static int check_resources(const rd_kafka_ConfigResource_t **rs, size_t n, const
     return 0;
 }
 
-/* From the described topics, builds in alter[] the alterations the topics need; sets each
- * described topic's outcome. Returns how many alterations, or -1 with err. */
-static long plan_alterations(const rd_kafka_ConfigResource_t **described, size_t nd,
-                             const topic_policy *policies, size_t n, kafka_topic_outcome *outcomes,
-                             rd_kafka_ConfigResource_t **alter, char *err, size_t errlen) {
-    long m = 0;
+/* From the described topics, builds in alter[0..*m) the alterations the topics need (the
+ * caller destroys them, also on failure); sets each described topic's outcome. 0, or -1
+ * with err. */
+static int plan_alterations(const rd_kafka_ConfigResource_t **described, size_t nd,
+                            const topic_policy *policies, size_t n, kafka_topic_outcome *outcomes,
+                            rd_kafka_ConfigResource_t **alter, size_t *m, char *err,
+                            size_t errlen) {
     for (size_t i = 0; i < nd; i++) {
         size_t idx = policy_index(policies, n, rd_kafka_ConfigResource_name(described[i]));
         if (idx == n) {
@@ -392,7 +393,7 @@ static long plan_alterations(const rd_kafka_ConfigResource_t **described, size_t
         int need = merge_configs(described[i], &policies[idx], r, &outcomes[idx].kept, err, errlen);
         if (need == 1) {
             outcomes[idx].action = KAFKA_TOPIC_ALTERED;
-            alter[m++] = r;
+            alter[(*m)++] = r;
             continue;
         }
         rd_kafka_ConfigResource_destroy(r);
@@ -402,7 +403,7 @@ static long plan_alterations(const rd_kafka_ConfigResource_t **described, size_t
         outcomes[idx].action = KAFKA_TOPIC_UNCHANGED;
         outcomes[idx].kept = 0;
     }
-    return m;
+    return 0;
 }
 
 /* Describes the topics not created now and alters those that differ from their policy. */
@@ -411,8 +412,7 @@ static int alter_existing(rd_kafka_t *rk, const topic_policy *policies, size_t n
                           size_t errlen) {
     rd_kafka_ConfigResource_t **res = calloc(n ? n : 1, sizeof *res);
     rd_kafka_ConfigResource_t **alter = calloc(n ? n : 1, sizeof *alter);
-    size_t nres = 0;
-    long nalter = 0;
+    size_t nres = 0, nalter = 0;
     int rc = res != NULL && alter != NULL ? 0 : -1;
     if (rc != 0) {
         errbuf_setf(err, errlen, "kafka admin: out of memory");
@@ -422,7 +422,10 @@ static int alter_existing(rd_kafka_t *rk, const topic_policy *policies, size_t n
             continue;
         }
         res[nres] = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, policies[i].topic);
-        rc = res[nres++] != NULL ? 0 : -1;
+        if (res[nres++] == NULL) {
+            errbuf_setf(err, errlen, "kafka admin: out of memory");
+            rc = -1;
+        }
     }
     rd_kafka_event_t *ev = NULL;
     if (rc == 0 && nres > 0) {
@@ -436,15 +439,15 @@ static int alter_existing(rd_kafka_t *rk, const topic_policy *policies, size_t n
             rd_kafka_event_DescribeConfigs_result(ev), &nd);
         rc = check_resources(described, nd, "DescribeConfigs", err, errlen);
         if (rc == 0) {
-            nalter = plan_alterations(described, nd, policies, n, outcomes, alter, err, errlen);
-            rc = nalter < 0 ? -1 : 0;
+            rc =
+                plan_alterations(described, nd, policies, n, outcomes, alter, &nalter, err, errlen);
         }
         rd_kafka_event_destroy(ev);
         ev = NULL;
     }
     if (rc == 0 && nalter > 0) {
         int wait = remaining_ms(deadline_ns);
-        ev = configs_request(rk, true, alter, (size_t)nalter, wait > 0 ? wait : 1, err, errlen);
+        ev = configs_request(rk, true, alter, nalter, wait > 0 ? wait : 1, err, errlen);
         rc = ev != NULL ? 0 : -1;
     }
     if (ev != NULL) {
@@ -459,7 +462,7 @@ static int alter_existing(rd_kafka_t *rk, const topic_policy *policies, size_t n
             rd_kafka_ConfigResource_destroy(res[i]);
         }
     }
-    for (long i = 0; alter != NULL && i < nalter; i++) {
+    for (size_t i = 0; alter != NULL && i < nalter; i++) {
         rd_kafka_ConfigResource_destroy(alter[i]);
     }
     free(res);
