@@ -5,9 +5,9 @@
  * the configuration, the topic configs taskbus manages for each class (docs/decisions.md,
  * "Issue 12": "Retention per topic"). Rules: the topic names stay in bus.h; a topic not
  * in the class table has no policy (topic_policy_for fails), so a topic added to
- * BUS_TOPICS without a class fails the unit test, not a deployment. The configs listed
- * in TOPIC_MANAGED_CONFIGS are the only ones taskbus-admin topics ever sets; every other
- * topic config an operator sets is left as it is.
+ * BUS_TOPICS without a class fails the unit test, not a deployment. taskbus-admin topics
+ * sets only the configs of a topic's policy (all among TOPIC_MANAGED_CONFIGS); every other
+ * config an operator sets on the topic is left as it is.
  *   class     topics                                   retention.ms                cleanup
  *   events    task-events, user-events                 TASKBUS_EVENTS_RETENTION    delete
  *   commands  task-commands, notifications, reports    TASKBUS_COMMANDS_RETENTION  delete
