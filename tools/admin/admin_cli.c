@@ -17,7 +17,7 @@ const char ADMIN_USAGE[] =
     "\n"
     "commands:\n"
     "  migrate                 apply pending SQL migrations (prints how many)\n"
-    "  topics                  create the Kafka topics of the bus (idempotent)\n"
+    "  topics                  create the bus's topics, set their retention (idempotent)\n"
     "  wait-ready [SECONDS]    wait until Postgres, Redis and Kafka answer (default 60)\n"
     "  set-role EMAIL ROLE     make a user 'user' or 'admin' (their old tokens stop working)\n"
     "  delete-user EMAIL       delete an account and its data; its tokens stop working at once\n"
