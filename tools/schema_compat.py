@@ -8,7 +8,10 @@ incompatible change, naming the type and the field (a dotted path from the envel
 `data.tags[]`, `data.due_at.anyOf[1]`).
 
 Rules (the stream is READ by consumers that may also replay everything ever published):
-- incompatible: a type removed (its file gone); a property removed; a property that was
+- incompatible: a type removed (its file gone), unless it is retired: listed in
+  schemas/events-released/retired.json with the type that replaces it, which is in the
+  current folder and was shipped beside it by at least RETIRE_AFTER_RELEASES releases
+  (the released folders that hold both); a property removed; a property that was
   required becoming optional (readers rely on it) or an optional one becoming required
   (old events lack it); a new required property; any change of a validating keyword
   (type, const, enum, format, pattern, minimum, maxLength, ...; widening breaks readers
@@ -33,6 +36,10 @@ import sys
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 CURRENT_DIR = os.path.join(REPO, "schemas", "events")
 RELEASED_ROOT = os.path.join(REPO, "schemas", "events-released")
+
+# How many releases must ship a replacement beside the type it replaces before the old type
+# may go (docs/event-schemas.md, "Retiring a type").
+RETIRE_AFTER_RELEASES = 2
 
 # Keywords that describe without constraining: a change to them is always compatible.
 ANNOTATIONS = {"title", "description", "$comment", "examples", "default", "deprecated", "readOnly",
@@ -126,13 +133,48 @@ def load_dir(directory):
     return out
 
 
-def compare_dirs(released_dir, current_dir=CURRENT_DIR):
-    """Every incompatible change from released_dir to current_dir, "<type>: <path>: <what>"."""
+def load_retired(root):
+    """{type: {"replaced_by": type, ...}} of root/retired.json ({} when there is none)."""
+    path = os.path.join(root, "retired.json")
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        retired = json.load(f)
+    if not isinstance(retired, dict) or not all(
+            isinstance(v, dict) and isinstance(v.get("replaced_by"), str) for v in retired.values()):
+        raise ValueError(f"{path}: want {{type: {{\"replaced_by\": type, ...}}}}")
+    return retired
+
+
+def _removal_problem(type_, current_types, root):
+    """Why removing type_ is incompatible, or None when it is a documented retirement."""
+    entry = load_retired(root).get(type_)
+    if entry is None:
+        return (f"{type_}: type removed (a released type stays until it is retired; "
+                "see docs/event-schemas.md)")
+    repl = entry["replaced_by"]
+    if repl not in current_types:
+        return f"{type_}: type removed, but its replacement {repl} is not in the current schemas"
+    together = [v for v in released_versions(root)
+                if all(os.path.isfile(os.path.join(root, v, f"{t}.json")) for t in (type_, repl))]
+    if len(together) < RETIRE_AFTER_RELEASES:
+        return (f"{type_}: type removed after {len(together)} release(s) beside {repl} "
+                f"({', '.join(together) or 'none'}); it must ship beside it in {RETIRE_AFTER_RELEASES}")
+    return None
+
+
+def compare_dirs(released_dir, current_dir=CURRENT_DIR, released_root=None):
+    """Every incompatible change from released_dir to current_dir, "<type>: <path>: <what>".
+    released_root (default: released_dir's parent) holds the release folders and
+    retired.json, for the removal of retired types."""
+    root = released_root or os.path.dirname(os.path.abspath(released_dir))
     old, new = load_dir(released_dir), load_dir(current_dir)
     problems = []
     for type_, schema in old.items():
         if type_ not in new:
-            problems.append(f"{type_}: type removed (a released type stays; see docs/event-schemas.md)")
+            why = _removal_problem(type_, new, root)
+            if why is not None:
+                problems.append(why)
             continue
         problems += [f"{type_}: {p}" for p in compare_schema(schema, new[type_])]
     return problems

@@ -8,7 +8,6 @@ description) pass. Each schema names itself: dataschema is an optional property 
 const is the schema's $id (what every event carries; the tests that read events check the
 events against it)."""
 
-import copy
 import importlib.util
 import json
 import os
@@ -70,6 +69,12 @@ def test_the_command_line_agrees():
     assert bad.returncode == 2 and "RELEASED_DIR" in bad.stderr, bad.stderr
 
 
+def test_retired_types_name_their_replacement():
+    retired = sc.load_retired(RELEASED_ROOT)  # raises on a malformed file
+    for type_, entry in retired.items():
+        assert entry["replaced_by"] != type_, (type_, entry)
+
+
 def test_released_folders_are_releases_of_this_project():
     versions = sc.released_versions(RELEASED_ROOT)
     assert versions, f"no released schema folder under {RELEASED_ROOT}"
@@ -121,8 +126,10 @@ def test_every_id_is_unique():
 
 @pytest.fixture
 def dirs(tmp_path):
-    """(released, current): copies of the newest released folder and of schemas/events."""
-    released, current = tmp_path / "released", tmp_path / "current"
+    """(released, current): copies of the newest released folder (in a folder of releases
+    of its own, with no retired.json) and of schemas/events."""
+    released = tmp_path / "events-released" / os.path.basename(newest_released())
+    current = tmp_path / "current"
     shutil.copytree(newest_released(), released)
     shutil.copytree(CURRENT, current)
     return released, current
@@ -271,13 +278,7 @@ def test_changing_descriptions_passes(dirs):
 
 def test_a_new_v2_type_passes(dirs):
     # A breaking change is a new type published alongside the old one: a new file.
-    with open(os.path.join(CURRENT, "taskbus.task.created.json"), encoding="utf-8") as f:
-        v2 = json.load(f)
-    v2 = copy.deepcopy(v2)
-    v2["$id"] = v2["properties"]["dataschema"]["const"] = \
-        "https://taskbus.example/schemas/events/taskbus.task.created/v2.json"
-    v2["title"] = "taskbus.task.created.v2"
-    v2["properties"]["type"] = {"const": "taskbus.task.created.v2"}
+    v2 = _v2_of_created()
     del v2["properties"]["data"]["properties"]["priority"]
     v2["properties"]["data"]["required"].remove("priority")
     (dirs[1] / "taskbus.task.created.v2.json").write_text(json.dumps(v2, indent=2) + "\n", encoding="utf-8")
@@ -289,3 +290,71 @@ def test_every_problem_is_reported(dirs):
     edit(dirs[1], "taskbus.user.password_changed", lambda s: data_props(s).pop("changed_at"))
     assert problems_of(dirs) == ["taskbus.task.created: data.tags: property removed",
                                  "taskbus.user.password_changed: data.changed_at: property removed"]
+
+
+# --- retiring a type ----------------------------------------------------------------------
+
+
+def _v2_of_created():
+    with open(os.path.join(CURRENT, "taskbus.task.created.json"), encoding="utf-8") as f:
+        v2 = json.load(f)
+    v2["$id"] = v2["properties"]["dataschema"]["const"] = \
+        "https://taskbus.example/schemas/events/taskbus.task.created/v2.json"
+    v2["title"] = "taskbus.task.created.v2"
+    v2["properties"]["type"] = {"const": "taskbus.task.created.v2"}
+    return v2
+
+
+def _releases_with_both(root, versions):
+    """Release folders under root holding today's schemas plus taskbus.task.created.v2."""
+    for v in versions:
+        shutil.copytree(CURRENT, root / v)
+        (root / v / "taskbus.task.created.v2.json").write_text(json.dumps(_v2_of_created()), encoding="utf-8")
+
+
+def _current_without_created(tmp_path):
+    current = tmp_path / "current"
+    shutil.copytree(CURRENT, current)
+    (current / "taskbus.task.created.json").unlink()
+    (current / "taskbus.task.created.v2.json").write_text(json.dumps(_v2_of_created()), encoding="utf-8")
+    return current
+
+
+RETIRED = {"taskbus.task.created": {"replaced_by": "taskbus.task.created.v2", "announced_in": "0.2.0"}}
+
+
+def test_a_retired_type_may_go_after_two_releases_beside_its_replacement(tmp_path):
+    root = tmp_path / "events-released"
+    _releases_with_both(root, ["0.2.0", "0.3.0"])
+    (root / "retired.json").write_text(json.dumps(RETIRED), encoding="utf-8")
+    current = _current_without_created(tmp_path)
+    assert sc.compare_dirs(str(root / "0.3.0"), str(current)) == []
+
+
+def test_a_retired_type_may_not_go_after_one_release(tmp_path):
+    root = tmp_path / "events-released"
+    _releases_with_both(root, ["0.2.0"])
+    (root / "retired.json").write_text(json.dumps(RETIRED), encoding="utf-8")
+    current = _current_without_created(tmp_path)
+    [p] = sc.compare_dirs(str(root / "0.2.0"), str(current))
+    assert p.startswith("taskbus.task.created: type removed after 1 release(s) beside taskbus.task.created.v2"), p
+
+
+def test_a_type_not_listed_as_retired_may_not_go(tmp_path):
+    root = tmp_path / "events-released"
+    _releases_with_both(root, ["0.2.0", "0.3.0"])
+    current = _current_without_created(tmp_path)
+    [p] = sc.compare_dirs(str(root / "0.3.0"), str(current))
+    assert p.startswith("taskbus.task.created: type removed (a released type stays"), p
+
+
+def test_a_retired_type_needs_its_replacement_in_the_current_schemas(tmp_path):
+    root = tmp_path / "events-released"
+    _releases_with_both(root, ["0.2.0", "0.3.0"])
+    (root / "retired.json").write_text(json.dumps(RETIRED), encoding="utf-8")
+    current = _current_without_created(tmp_path)
+    (current / "taskbus.task.created.v2.json").unlink()
+    problems = sc.compare_dirs(str(root / "0.3.0"), str(current))
+    assert "taskbus.task.created: type removed, but its replacement taskbus.task.created.v2 is not in the " \
+           "current schemas" in problems, problems
+    assert any(p.startswith("taskbus.task.created.v2: type removed (") for p in problems), problems
