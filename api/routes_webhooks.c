@@ -28,6 +28,7 @@
 #include "api/request_body.h"
 #include "api/routes.h"
 #include "api/webhook_store.h"
+#include "shared/cloudevent.h"
 #include "shared/log.h"
 #include "shared/ssrf_guard.h"
 #include "shared/time_util.h"
@@ -275,12 +276,16 @@ static void rotate_secret(api_request_ctx *ctx) {
 /* The ping CloudEvent (new reference), or NULL when out of memory. */
 static json_t *ping_event(const char *event_id, const char *webhook_id) {
     char now[40], subject[128]; /* "webhooks/" and a UUID */
+    char dataschema[CLOUDEVENT_DATASCHEMA_LEN];
     time_format_rfc3339_ms(time_now_unix_ms(), now, sizeof now);
     snprintf(subject, sizeof subject, "webhooks/%s", webhook_id);
-    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:{s:s}}", "specversion", "1.0", "id", event_id,
-                     "source", "/taskbus/api", "type", WEBHOOK_PING_TYPE, "time", now, "subject",
-                     subject, "datacontenttype", "application/json", "data", "webhook_id",
-                     webhook_id);
+    if (cloudevent_dataschema(WEBHOOK_PING_TYPE, dataschema, sizeof dataschema) == 0) {
+        return NULL;
+    }
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:{s:s}}", "specversion", "1.0", "id",
+                     event_id, "source", CLOUDEVENT_SOURCE, "type", WEBHOOK_PING_TYPE, "time", now,
+                     "subject", subject, "datacontenttype", "application/json", "dataschema",
+                     dataschema, "data", "webhook_id", webhook_id);
 }
 
 static void test_webhook(api_request_ctx *ctx) {

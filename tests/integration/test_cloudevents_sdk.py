@@ -7,9 +7,10 @@ message the test caused is read, not a sample.
 The SDK (cloudevents 2.2.0) has two Kafka bindings: the current one,
 cloudevents.core.bindings.kafka (from_kafka detects the mode, from_structured), and the
 1.x-compatible cloudevents.v1.kafka (from_structured). Both must read every message.
-Event types: those of schemas/events/ (four task events, two account events) and
-taskbus.report.requested (reports topic); the task events come from single writes and from
-a bulk import (whose events carry the import's own trace)."""
+Event types: those of schemas/events/ (four task events, two account events,
+taskbus.report.requested on the reports topic), each event's dataschema the $id of its
+type's schema; the task events come from single writes and from a bulk import (whose events
+carry the import's own trace)."""
 
 import json
 import os
@@ -56,6 +57,12 @@ def schema_types():
              if f.endswith(".json")}
     assert NOT_ON_THE_BUS <= types, "a type listed as not on the bus has no schema any more"
     return sorted(types - NOT_ON_THE_BUS)
+
+
+def schema_id(type_):
+    """The $id of a type's schema: the dataschema its events carry."""
+    with open(os.path.join(repo_root(), "schemas", "events", f"{type_}.json"), encoding="utf-8") as f:
+        return json.load(f)["$id"]
 
 
 def test_sdk_reads_every_event_of_a_representative_set_of_writes(api_url, collectors):
@@ -128,11 +135,13 @@ def test_sdk_reads_every_event_of_a_representative_set_of_writes(api_url, collec
             assert ev.get_subject() == v["subject"], where
             assert ev.get_extension("traceparent") == v["traceparent"], where
             assert ev.get_data() == v["data"], where
+            assert ev.get_dataschema() == schema_id(v["type"]), (where, ev.get_dataschema())
         # The 1.x-compatible binding.
         old = ce_kafka_v1.from_structured(ce_kafka_v1.KafkaMessage(headers=headers, key=m["key"].encode(),
                                                                    value=m["raw"]))
         assert old["type"] == m["value"]["type"] and old["id"] == m["value"]["id"], where
         assert old["source"] == "/taskbus/api" and old["traceparent"] == m["value"]["traceparent"], where
+        assert old["dataschema"] == schema_id(m["value"]["type"]), where
         assert m["headers"].get("traceparent") == m["value"]["traceparent"], where
         seen_types.append(m["value"]["type"])
         by_id.setdefault(m["value"]["id"], m["value"])

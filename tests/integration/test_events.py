@@ -36,6 +36,7 @@ def check_event(msg, type_, user_id, repo, request_id=None):
     assert ev["source"] == "/taskbus/api"
     assert ev["subject"] == f"users/{user_id}"
     assert ev["datacontenttype"] == "application/json"
+    assert ev.get("dataschema") == validator(repo, type_).schema["$id"], ev
     assert is_uuid(ev["id"], 7), ev["id"]
     assert TIME_RE.match(ev["time"]), ev["time"]
     assert msg["key"] == user_id, msg["key"]

@@ -247,7 +247,9 @@ def test_signed_deliveries_arrive_filtered_by_type(api_url, receivers, repo):
     assert all(e["subject"] == f"tasks/{tid}" for e in got), got
     for e in got:
         with open(os.path.join(repo, "schemas", "events", f"{e['type']}.json"), encoding="utf-8") as f:
-            jsonschema.validate(e, json.load(f), format_checker=jsonschema.FormatChecker())
+            schema = json.load(f)
+        jsonschema.validate(e, schema, format_checker=jsonschema.FormatChecker())
+        assert e.get("dataschema") == schema["$id"], e  # delivered as the relay published it
     [done] = wait_until(lambda: completed_only.accepted(), DELIVERY_TIMEOUT, "the completed delivery")
     assert done["type"] == "taskbus.task.completed" and done["id"] == got[2]["id"]
 

@@ -213,7 +213,9 @@ def test_ping_is_delivered_signed_and_logged(api_url, receivers, repo):
     assert event["id"] == queued["event_id"] and event["type"] == "taskbus.webhook.ping", event
     assert event["subject"] == f"webhooks/{hook['id']}" and event["data"] == {"webhook_id": hook["id"]}, event
     with open(os.path.join(repo, "schemas", "events", "taskbus.webhook.ping.json"), encoding="utf-8") as f:
-        jsonschema.validate(event, json.load(f), format_checker=jsonschema.FormatChecker())
+        schema = json.load(f)
+    jsonschema.validate(event, schema, format_checker=jsonschema.FormatChecker())
+    assert event.get("dataschema") == schema["$id"], event
 
     def logged():
         [d] = [d for d in all_deliveries(api, hook["id"]) if d["id"] == queued["id"]]

@@ -349,6 +349,54 @@ static void test_cloudevent_traceparent(void **state) {
     json_decref(tree);
 }
 
+/* Every envelope names its schema: dataschema = the type's family and major version. */
+static void test_cloudevent_dataschema(void **state) {
+    (void)state;
+    char *text = cloudevent_text("taskbus.task.created", "tasks/x", NULL, NULL, NULL);
+    assert_non_null(text);
+    json_t *ev = json_loads(text, 0, NULL);
+    assert_non_null(ev);
+    assert_string_equal(json_string_value(json_object_get(ev, "dataschema")),
+                        "https://taskbus.example/schemas/events/taskbus.task.created/v1.json");
+    json_decref(ev);
+    free(text);
+    json_t *tree = cloudevent_new("taskbus.task.created.v2", "tasks/x", NULL, NULL, NULL);
+    assert_non_null(tree);
+    assert_string_equal(json_string_value(json_object_get(tree, "dataschema")),
+                        "https://taskbus.example/schemas/events/taskbus.task.created/v2.json");
+    json_decref(tree);
+    static const struct {
+        const char *type, *want;
+    } cases[] = {
+        {"taskbus.user.registered", "taskbus.user.registered/v1.json"},
+        {"taskbus.task.deleted.v12", "taskbus.task.deleted/v12.json"},
+        {"taskbus.task.deleted.v1", "taskbus.task.deleted.v1/v1.json"}, /* v1 has no suffix */
+        {"taskbus.task.deleted.v02", "taskbus.task.deleted.v02/v1.json"},
+        {"taskbus.task.deleted.v", "taskbus.task.deleted.v/v1.json"},
+        {"x.v2", "x/v2.json"},
+        {".v2", ".v2/v1.json"},
+    };
+    char out[CLOUDEVENT_DATASCHEMA_LEN];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_not_equal(cloudevent_dataschema(cases[i].type, out, sizeof out), 0);
+        assert_string_equal(out + strlen(CLOUDEVENT_DATASCHEMA_BASE), cases[i].want);
+        assert_memory_equal(out, CLOUDEVENT_DATASCHEMA_BASE, strlen(CLOUDEVENT_DATASCHEMA_BASE));
+    }
+    /* No URI for no type, a type too long, or a buffer too small; no event either. */
+    char long_type[CLOUDEVENT_TYPE_MAX + 2];
+    memset(long_type, 'a', sizeof long_type - 1);
+    long_type[sizeof long_type - 1] = '\0';
+    assert_int_equal(cloudevent_dataschema(long_type, out, sizeof out), 0);
+    assert_string_equal(out, "");
+    assert_int_equal(cloudevent_dataschema("", out, sizeof out), 0);
+    assert_int_equal(cloudevent_dataschema(NULL, out, sizeof out), 0);
+    assert_int_equal(cloudevent_dataschema("taskbus.task.created", out, 10), 0);
+    assert_string_equal(out, "");
+    assert_null(cloudevent_text(long_type, "s", NULL, NULL, NULL));
+    long_type[CLOUDEVENT_TYPE_MAX] = '\0'; /* the longest type still fits */
+    assert_int_not_equal(cloudevent_dataschema(long_type, out, sizeof out), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_valid),
@@ -360,6 +408,7 @@ int main(void) {
         cmocka_unit_test(test_log_ids_lists),
         cmocka_unit_test(test_log_ids_write_splits_long_lists),
         cmocka_unit_test(test_cloudevent_traceparent),
+        cmocka_unit_test(test_cloudevent_dataschema),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

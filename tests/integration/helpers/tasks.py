@@ -339,10 +339,17 @@ def event_validator(type_):
     return _validators[type_]
 
 
+def event_schema_id(type_):
+    """The $id of schemas/events/<type>.json: what the events of that type carry as dataschema."""
+    return event_validator(type_).schema["$id"]
+
+
 def assert_event_valid(ev):
     assert isinstance(ev, dict) and ev.get("type") in EVENT_TYPES, f"not a task event: {ev}"
     errors = sorted(event_validator(ev["type"]).iter_errors(ev), key=str)
     assert not errors, f"{ev['type']} does not match its schema: {[e.message for e in errors]}\n{ev}"
+    # Optional in the schema (older releases' events lack it); every event written now has it.
+    assert ev.get("dataschema") == event_schema_id(ev["type"]), (ev.get("dataschema"), ev["type"])
 
 
 # --- Server-Sent Events ---------------------------------------------------------------------
