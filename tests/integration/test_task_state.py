@@ -241,3 +241,31 @@ def test_writer_deletes_reach_task_state_once(api_url):
         assert [r["raw"] is None for r in recs] == [False, True], recs
     finally:
         state.close()
+
+
+def test_backfill_puts_every_tasks_current_state_on_task_state(api_url):
+    """taskbus-admin backfill-task-state: for tasks older than the topic, one record per
+    task, the task as it is now (the API's representation, its version), after the
+    task's earlier records."""
+    api = task_user(api_url, "task-state-backfill")
+    ids = [api.create_applied({"title": unique("old")})["id"] for _ in range(3)]
+    update(api, ids[0], {"title": unique("older"), "status": "done"})
+    outbox_published()
+    state = EventCollector(env("KAFKA_BROKERS"), STATE)
+    try:
+        out = run_admin("backfill-task-state")
+        assert "task(s) queued for task-state" in out, out
+        outbox_published(timeout=180)
+        state.wait_caught_up(timeout=180)
+        for tid in ids:
+            recs = state.matching(lambda m, tid=tid: m["key"] == tid)
+            assert len(recs) >= 1, f"no backfilled record for {tid}"
+            last = recs[-1]
+            assert last["headers"].get("content-type") == "application/cloudevents+json"
+            ev = last["value"]
+            assert ev["subject"] == f"tasks/{tid}" and ev["data"]["user_id"] == api.id
+            want = api.get(tid).json()
+            assert ev["type"] == ("taskbus.task.created" if want["version"] == 1 else "taskbus.task.updated")
+            assert {k: ev["data"].get(k) for k in TASK_KEYS} == {k: want[k] for k in TASK_KEYS}
+    finally:
+        state.close()
