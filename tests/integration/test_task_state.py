@@ -221,6 +221,13 @@ def test_trigger_tombstones_only_deletes_without_an_event(api_url):
                                     " AND key = ANY(%s) ORDER BY id", (STATE, ids)).fetchall()
                 assert [r[0] for r in rows] == want
                 assert all(r[1] is None and r[2] == {} for r in rows), rows
+        with conn.transaction(force_rollback=True):  # TRUNCATE fires no DELETE trigger
+            before = conn.execute("SELECT count(*) FROM tasks").fetchone()[0]
+            mark = conn.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0]
+            conn.execute("TRUNCATE tasks CASCADE")
+            rows = conn.execute("SELECT count(*), count(DISTINCT key) FROM outbox WHERE id > %s"
+                                " AND topic = %s AND payload IS NULL", (mark, STATE)).fetchone()
+            assert rows == (before, before) and before >= 2, (rows, before)
         with conn.transaction(force_rollback=True):
             with pytest.raises(Exception, match="outbox_payload_null_only_on_task_state"):
                 conn.execute("INSERT INTO outbox (event_id, topic, key, payload)"
