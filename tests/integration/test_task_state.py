@@ -276,3 +276,21 @@ def test_backfill_puts_every_tasks_current_state_on_task_state(api_url):
             assert {k: ev["data"].get(k) for k in TASK_KEYS} == {k: want[k] for k in TASK_KEYS}
     finally:
         state.close()
+
+
+def test_state_mirror_cli_prints_a_users_tasks(api_url):
+    """The example's command line: bootstrap, then one JSON line per task of --user."""
+    api = task_user(api_url, "task-state-cli")
+    ids = sorted(api.create_applied({"title": unique("cli")})["id"] for _ in range(3))
+    update(api, ids[1], {"status": "done"})
+    delete(api, ids[2])
+    outbox_published()
+    script = os.path.join(repo_root(), "examples", "state-mirror", "state_mirror.py")
+    p = subprocess.run([sys.executable, script, "--brokers", env("KAFKA_BROKERS"), "--user", api.id],
+                       capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stderr
+    printed = [json.loads(line) for line in p.stdout.splitlines()]
+    assert [t["id"] for t in printed] == ids[:2]
+    for t in printed:
+        want = api.get(t["id"]).json()
+        assert {k: t[k] for k in TASK_KEYS} == {k: want[k] for k in TASK_KEYS}
