@@ -22,6 +22,8 @@ const char ADMIN_USAGE[] =
     "  set-role EMAIL ROLE     make a user 'user' or 'admin' (their old tokens stop working)\n"
     "  delete-user EMAIL       delete an account and its data; its tokens stop working at once\n"
     "  reset-consumer NAME     forget what analytics|activity built; its next start rebuilds it\n"
+    "  backfill-task-state     put every task's current state on task-state (once, after\n"
+    "                          upgrading to a relay that writes task-state)\n"
     "  replay-dlq TOPIC        the same as: dlq replay TOPIC --all\n"
     "  dlq list TOPIC          the dead letters still in TOPIC.dlq: position, status, key,\n"
     "                          attempts, reason, first bytes of the payload\n"
@@ -52,6 +54,7 @@ static const command_row COMMANDS[] = {
     {"set-role", ADMIN_CMD_SET_ROLE, 2, 2},
     {"delete-user", ADMIN_CMD_DELETE_USER, 1, 1},
     {"reset-consumer", ADMIN_CMD_RESET_CONSUMER, 1, 1},
+    {"backfill-task-state", ADMIN_CMD_BACKFILL_TASK_STATE, 0, 0},
     {"replay-dlq", ADMIN_CMD_REPLAY_DLQ, 1, 1},
 };
 

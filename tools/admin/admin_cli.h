@@ -30,6 +30,7 @@ typedef enum {
     ADMIN_CMD_DLQ_SHOW,       /* dlq show TOPIC POSITION [--json] */
     ADMIN_CMD_DLQ_REPLAY,     /* dlq replay TOPIC (--offset POSITION | --all) [--json] */
     ADMIN_CMD_DLQ_SKIP,       /* dlq skip TOPIC POSITION [--json] */
+    ADMIN_CMD_BACKFILL_TASK_STATE,
 } admin_command;
 
 /* A dead letter's place: PARTITION:OFFSET, or a bare OFFSET (partition -1: the job

@@ -3,9 +3,9 @@
  *
  * Owns: running the command the command line names (admin_cli.h: migrate | topics |
  * wait-ready [SECONDS] | set-role EMAIL ROLE | delete-user EMAIL | reset-consumer NAME |
- * replay-dlq TOPIC | dlq list|show|replay|skip ... | --help) after loading the configuration and
- * starting the log. Rules: exit 0 on success, 1 when the job failed (with a message on stderr), 2
- * for a usage or configuration error.
+ * backfill-task-state | replay-dlq TOPIC | dlq list|show|replay|skip ... | --help) after loading
+ * the configuration and starting the log. Rules: exit 0 on success, 1 when the job failed (with a
+ * message on stderr), 2 for a usage or configuration error.
  */
 #include <stdio.h>
 
@@ -13,6 +13,7 @@
 #include "shared/config.h"
 #include "shared/daemon_signals.h"
 #include "shared/log.h"
+#include "tools/admin/admin_backfill_state.h"
 #include "tools/admin/admin_cli.h"
 #include "tools/admin/admin_commands.h"
 #include "tools/admin/admin_delete_user.h"
@@ -35,6 +36,8 @@ static int run(const taskbus_config *cfg, const admin_invocation *inv) {
         return admin_delete_user(cfg, inv->args[0]);
     case ADMIN_CMD_RESET_CONSUMER:
         return admin_reset_consumer(cfg, inv->args[0]);
+    case ADMIN_CMD_BACKFILL_TASK_STATE:
+        return admin_backfill_task_state(cfg);
     case ADMIN_CMD_REPLAY_DLQ:
         return admin_replay_dlq(cfg, &inv->dlq);
     case ADMIN_CMD_DLQ_REPLAY:

@@ -14,6 +14,12 @@
  *   holes), never "everything below the last id": a row that commits late with a lower
  *   id is still read, so no row is skipped and one key's rows keep their order (they
  *   are enqueued in id order through one idempotent producer).
+ * - Before a batch is enqueued, its task-state records (workers/relay/relay_state.h) are
+ *   sent in a delivery group of their own and waited for, while the batch in flight keeps
+ *   flying: a task-events record is produced only after its task-state record was
+ *   delivered. A failure there is RELAY_ERR_KAFKA and nothing of the batch is enqueued
+ *   (its rows are read again; a repeated state record is harmless under compaction). A
+ *   row is deleted only after all its records were delivered.
  * - A settled batch writes one info line "relay: published" with its size and the request
  *   and trace ids of its rows (shared/log_ids.h), so one id finds a write in this log too.
  * - A published row is deleted, not updated: nothing reads published rows, and the
@@ -48,7 +54,8 @@ typedef struct relay_pipeline {
     log_ids log; /* the rows' request and trace ids, for the published line */
 } relay_pipeline;
 
-/* One pass: reads up to limit due rows (leaving out those in flight) and enqueues them,
+/* One pass: reads up to limit due rows (leaving out those in flight), sends their
+ * task-state records and waits for them (up to delivery_timeout_ms), enqueues the rows,
  * then waits for the batch in flight (up to delivery_timeout_ms) and deletes its rows.
  * Returns the rows read (0: none due), or a relay_error with err; on an error nothing
  * is in flight any more. */

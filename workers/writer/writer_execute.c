@@ -66,9 +66,13 @@ static const pg_stmt STMT_UPDATE = {
            " WHERE tasks.id = x.tid RETURNING " TASK_SELECT_COLUMNS,
     .nparams = 2,
 };
+/* Each deleted task has its taskbus.task.deleted event, from which the relay derives its
+ * task-state tombstone: the setting tells migration 0016's trigger not to add another. */
 static const pg_stmt STMT_DELETE = {
     .name = "writer_delete",
-    .sql = "DELETE FROM tasks WHERE id = ANY($1::uuid[])",
+    .sql = "WITH evented AS MATERIALIZED"
+           " (SELECT set_config('taskbus.task_deletes_evented', 'on', true))"
+           " DELETE FROM tasks USING evented WHERE id = ANY($1::uuid[])",
     .nparams = 1,
 };
 
