@@ -272,3 +272,54 @@ def test_whole_table_equals_taskbus_analytics(story, tmp_path):
     diff = [(k, rows[k], duck[k]) for k in rows
             if rows[k][:2] != duck[k][:2] or not same_median(rows[k][2], duck[k][2])]
     assert not diff, f"{len(diff)} (user, day) rows differ, e.g. {diff[:5]}"
+
+
+def test_a_stream_that_lost_its_start_is_refused_not_counted_short(tmp_path):
+    """On a topic of its own (never the stack's: deleting records of those is for
+    tests/faults), whose first records were deleted as retention would: the example
+    refuses (exit 2, naming the partition and the log start) instead of counting less;
+    --accept-partial reads what is left. A file whose stored offset fell below the log
+    start refuses the same way."""
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    topic = f"itests-duckdb-gap-{uuid.uuid4().hex[:12]}"
+    admin = AdminClient({"bootstrap.servers": env("KAFKA_BROKERS")})
+    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])[topic].result(30)
+    try:
+        user = str(uuid.uuid4())
+
+        def created(i):
+            task = str(uuid.uuid4())
+            data = {"id": task, "user_id": user, "created_at": f"2025-03-0{i}T23:59:59.999Z",
+                    "completed_at": None, "version": 1}
+            return json.dumps({"specversion": "1.0", "id": str(uuid.uuid4()), "source": "/taskbus/api",
+                               "type": CREATED, "time": data["created_at"], "subject": f"tasks/{task}",
+                               "datacontenttype": "application/json", "data": data}).encode()
+
+        for i in (1, 2, 3, 4):
+            produce(topic, user.encode(), created(i))
+        db = tmp_path / "gap.duckdb"
+        group = f"itests-duckdb-gap-{uuid.uuid4()}"
+        first = run_example(db, group, "--topic", topic)
+        assert first["end_offsets"] == {0: 4} and first["new_events"] == 4
+        produce(topic, user.encode(), created(5))
+        admin.delete_records([TopicPartition(topic, 0, 5)])[TopicPartition(topic, 0, 5)].result(30)
+
+        def refused(path, *extra):
+            cmd = [sys.executable, example_path(), "--bootstrap-servers", env("KAFKA_BROKERS"), "--db",
+                   str(path), "--group", group, "--topic", topic, "--until-caught-up", *extra]
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+                               stdin=subprocess.DEVNULL)
+            assert p.returncode == 2, f"exit {p.returncode}\n{p.stdout}\n{p.stderr[-2000:]}"
+            assert f"partition 0 of {topic}" in p.stderr and "starts at offset 5" in p.stderr, p.stderr
+            assert not p.stdout.strip(), "a refused run prints no summary"
+
+        refused(tmp_path / "new.duckdb")  # a new file would start at 0: gone
+        refused(db)  # this one stopped at 4: record 4 is gone
+        produce(topic, user.encode(), created(6))
+        partial = run_example(db, group, "--topic", topic, "--accept-partial")
+        assert start_offsets(partial) == {0: 5} and partial["new_events"] == 1
+        assert "--accept-partial" in partial["stderr"]
+    finally:
+        admin.delete_topics([topic])[topic].result(30)
