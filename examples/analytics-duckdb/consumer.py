@@ -123,16 +123,16 @@ UNION
 SELECT DISTINCT user_id, CAST(completed_at AS DATE) FROM fresh WHERE type = 'taskbus.task.completed';
 DELETE FROM analytics_daily d USING touched t WHERE d.user_id = t.user_id AND d.day = t.day;
 INSERT INTO analytics_daily
-SELECT t.user_id, t.day,
-       count(*) FILTER (WHERE e.type = 'taskbus.task.created'   AND CAST(e.created_at AS DATE) = t.day),
-       count(*) FILTER (WHERE e.type = 'taskbus.task.completed' AND CAST(e.completed_at AS DATE) = t.day),
-       quantile_cont(e.seconds_to_complete, 0.5)
-           FILTER (WHERE e.type = 'taskbus.task.completed' AND CAST(e.completed_at AS DATE) = t.day)
-FROM touched t
-JOIN task_events e ON e.user_id = t.user_id
- AND ((e.type = 'taskbus.task.created' AND CAST(e.created_at AS DATE) = t.day)
-   OR (e.type = 'taskbus.task.completed' AND CAST(e.completed_at AS DATE) = t.day))
-GROUP BY t.user_id, t.day;
+SELECT user_id, day, sum(c), sum(d), quantile_cont(seconds, 0.5) FILTER (WHERE d = 1)
+FROM (
+    SELECT e.user_id, t.day, 1 AS c, 0 AS d, NULL::DOUBLE AS seconds
+    FROM task_events e JOIN touched t ON e.user_id = t.user_id AND CAST(e.created_at AS DATE) = t.day
+    WHERE e.type = 'taskbus.task.created'
+    UNION ALL
+    SELECT e.user_id, t.day, 0, 1, e.seconds_to_complete
+    FROM task_events e JOIN touched t ON e.user_id = t.user_id AND CAST(e.completed_at AS DATE) = t.day
+    WHERE e.type = 'taskbus.task.completed'
+) GROUP BY user_id, day;
 """
 
 STORE_OFFSET = """
