@@ -1,0 +1,326 @@
+"""The example consumer examples/analytics-duckdb/ against taskbus-analytics (issue 12).
+
+The example is written from the event contract alone (schemas/events/, docs/analytics.md)
+and must compute the same daily aggregates as taskbus-analytics: created and completed per
+user and UTC day, and the median time to complete. Fresh users create, complete, reopen,
+complete again, update and delete tasks through the API (the writer's real path), some
+events are delivered twice (the copies a relay crashing before it marks rows published
+would send); once taskbus-analytics has stored offsets past all of it, the example reads
+task-events from offset 0 into a temporary DuckDB file (--until-caught-up) and its rows
+must equal what GET /api/v1/analytics/daily answers. A second run on the same file must
+resume at its stored offsets and count only what is new. Last, the whole table: every
+user's every day in DuckDB against analytics_daily and analytics_completions, read in one
+Postgres snapshot together with the offsets they were computed up to.
+Rules: every wait is a condition with a deadline (the outbox published, the group's stored
+offsets at the high watermarks); nothing sleeps for luck.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from datetime import date, datetime, timezone
+
+import pytest
+
+from helpers.kafka_events import EventCollector
+from helpers.stack_control import env, repo_root
+from helpers.tasks import (pg, produce, task_of, task_user, unique, wait_group_caught_up,
+                           wait_outbox_published)
+
+ANALYTICS = "/api/v1/analytics/daily"
+GROUP = "taskbus-analytics"
+TOPIC = "task-events"
+WAIT_S = 120
+RUN_TIMEOUT_S = 600
+CREATED, UPDATED, COMPLETED, DELETED = ("taskbus.task.created", "taskbus.task.updated",
+                                        "taskbus.task.completed", "taskbus.task.deleted")
+
+
+def example_path():
+    return os.path.join(repo_root(), "examples", "analytics-duckdb", "consumer.py")
+
+
+def run_example(db, group, *extra):
+    """Runs the example until it reached the high watermarks seen at its start; returns its
+    summary (the last stdout line, JSON)."""
+    cmd = [sys.executable, example_path(), "--bootstrap-servers", env("KAFKA_BROKERS"), "--db", str(db),
+           "--group", group, "--until-caught-up", *extra]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, f"{' '.join(cmd)}: exit {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-4000:]}"
+    lines = p.stdout.strip().splitlines()
+    assert lines, f"the example printed no summary; stderr:\n{p.stderr[-2000:]}"
+    summary = json.loads(lines[-1])
+    summary["end_offsets"] = {int(k): v for k, v in summary["end_offsets"].items()}
+    summary["stderr"] = p.stderr
+    return summary
+
+
+def start_offsets(summary):
+    """The offsets the run started at, from the first JSON line it wrote on stderr."""
+    for line in summary["stderr"].splitlines():
+        if line.startswith("{"):
+            return {int(k): v for k, v in json.loads(line)["start_offsets"].items()}
+    raise AssertionError(f"no start offsets in the example's stderr:\n{summary['stderr'][-2000:]}")
+
+
+def duck_rows(db, user_ids=None):
+    """{(user_id, day): (created, completed, median)} from the example's file."""
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        sql = ("SELECT CAST(user_id AS VARCHAR), day, created, completed, median_seconds_to_complete"
+               " FROM analytics_daily")
+        params = []
+        if user_ids is not None:
+            sql += " WHERE CAST(user_id AS VARCHAR) IN (SELECT unnest(?::VARCHAR[]))"
+            params = [list(user_ids)]
+        rows = con.execute(sql, params).fetchall()
+    finally:
+        con.close()
+    out = {}
+    for user, day, created, completed, median in rows:
+        assert (user, day) not in out, f"two rows for {user} {day}"
+        out[(user, day)] = (created, completed, median)
+    return out
+
+
+def api_days(api, first, last):
+    r = api.req("GET", ANALYTICS, params={"from": first.isoformat(), "to": last.isoformat()})
+    assert r.status_code == 200, f"analytics: {r.status_code} {r.text[:300]}"
+    return {date.fromisoformat(d["day"]): (d["created"], d["completed"], d["median_seconds_to_complete"])
+            for d in r.json()["days"]}
+
+
+def same_median(a, b):
+    """Both null, or equal: the same doubles (completed_at - created_at, microseconds over a
+    million) interpolated by percentile_cont and DuckDB's quantile_cont may differ in the
+    last bit of the arithmetic, nothing more."""
+    if a is None or b is None:
+        return a is None and b is None
+    return b == pytest.approx(a, rel=1e-12, abs=1e-9)
+
+
+def assert_user_matches(api, db):
+    """The example's rows of api's user equal the API's answer over the days they span (and
+    today), days the example has no row for being zero in the API. Returns the totals."""
+    mine = {day: v for (user, day), v in duck_rows(db, [api.id]).items()}
+    today = datetime.now(timezone.utc).date()
+    first, last = min([*mine, today]), max([*mine, today])
+    assert (last - first).days < 366, f"days {first}..{last} do not fit one API call"
+    theirs = api_days(api, first, last)
+    for day, (created, completed, median) in theirs.items():
+        want = mine.get(day, (0, 0, None))
+        assert (created, completed) == want[:2], f"{api.id} {day}: taskbus-analytics {theirs[day]}, example {want}"
+        assert same_median(median, want[2]), f"{api.id} {day}: median {median} vs example {want[2]}"
+    assert set(mine) <= set(theirs)
+    return (sum(v[0] for v in mine.values()), sum(v[1] for v in mine.values()))
+
+
+class Story:
+    """The users' writes, each applied before the next (Prefer: wait)."""
+
+    def __init__(self, api):
+        self.api = api
+
+    def create(self, **fields):
+        r = self.api.create({"title": unique("duck"), **fields}, wait=10)
+        assert r.status_code == 201, f"create: {r.status_code} {r.text[:300]}"
+        return task_of(r.json())
+
+    def patch(self, task, body):
+        r = self.api.patch(task["id"], body, wait=10)
+        assert r.status_code == 200, f"patch {body}: {r.status_code} {r.text[:300]}"
+        return task_of(r.json())
+
+    def delete(self, task):
+        r = self.api.delete(task["id"], wait=10)
+        assert r.status_code == 204, f"delete: {r.status_code} {r.text[:300]}"
+
+
+def settle(user_ids):
+    """Every event of these users is on task-events and taskbus-analytics has applied
+    everything on the topic up to now."""
+    wait_outbox_published(user_ids, timeout=WAIT_S, topic=TOPIC)
+    wait_group_caught_up(GROUP, TOPIC, timeout=WAIT_S)
+
+
+def redeliver(collector, user_id):
+    """Produces again one copy of every event of user_id the collector saw (key, value and
+    headers unchanged); returns how many."""
+    collector.wait_caught_up()
+    first = {}
+    for m in collector.matching(lambda m: m["key"] == user_id and isinstance(m["value"], dict)):
+        first.setdefault(m["value"]["id"], m)
+    assert first, f"no task-events message of {user_id} was seen"
+    for m in first.values():
+        headers = [(k, v.encode() if v is not None else None) for k, v in m["headers"].items()]
+        produce(TOPIC, m["key"].encode(), m["raw"], headers=headers)
+    return len(first)
+
+
+@pytest.fixture(scope="module")
+def story(api_url, tmp_path_factory):
+    collector = EventCollector(env("KAFKA_BROKERS"), TOPIC)
+    a = Story(task_user(api_url, "duckdb-a"))
+    b = Story(task_user(api_url, "duckdb-b"))
+    # a: completions of a task done at once, of one reopened and completed again, an update
+    # of a done task (no completion), a deleted task (its creation still counts).
+    t1, t2, t3 = a.create(), a.create(), a.create(status="in_progress")
+    a.patch(t1, {"status": "done"})
+    a.patch(t2, {"status": "in_progress"})
+    a.patch(t2, {"status": "done"})
+    reopened = a.patch(t2, {"status": "todo"})
+    assert reopened["completed_at"] is None, reopened
+    a.patch(t2, {"status": "done"})
+    a.patch(t1, {"title": unique("renamed")})
+    a.delete(t3)
+    # b: a task created done (a creation, no completion), one completed then deleted.
+    t4 = b.create(status="done")
+    assert t4["completed_at"] is not None, t4
+    t5 = b.create()
+    assert b.patch(t5, {"status": "done"})["completed_at"] is not None
+    b.delete(t5)
+    settle([a.api.id, b.api.id])
+    copies = redeliver(collector, a.api.id)
+    wait_group_caught_up(GROUP, TOPIC, timeout=WAIT_S)
+
+    db = tmp_path_factory.mktemp("duckdb") / "analytics.duckdb"
+    group = f"itests-duckdb-{uuid.uuid4()}"
+    first = run_example(db, group)
+    s = {"a": a, "b": b, "db": db, "group": group, "first": first, "copies": copies,
+         "collector": collector, "tasks": (t1, t2, t3, t4, t5)}
+    yield s
+    collector.close()
+
+
+def test_first_run_reads_the_stream_from_offset_zero(story):
+    first = story["first"]
+    assert all(o == 0 for o in start_offsets(first).values()), start_offsets(first)
+    assert first["new_events"] > 0 and first["records"] >= first["new_events"]
+    assert first["duplicates"] >= story["copies"], "every re-produced copy was recognised by its id"
+
+
+def test_example_equals_taskbus_analytics_for_fresh_users(story):
+    created, completed = assert_user_matches(story["a"].api, story["db"])
+    # What the story did, as the contract counts it: 3 creations; completions of t1 and
+    # twice t2 (reopened in between); redelivered copies count once.
+    assert (created, completed) == (3, 3)
+    created, completed = assert_user_matches(story["b"].api, story["db"])
+    assert (created, completed) == (2, 1), "a task created done is no completion"
+
+
+def test_second_run_resumes_and_counts_only_what_is_new(story):
+    a, b, db = story["a"], story["b"], story["db"]
+    t1 = story["tasks"][0]
+    a.patch(t1, {"status": "todo"})
+    a.patch(t1, {"status": "done"})
+    a.create()
+    settle([a.api.id, b.api.id])
+    copies = redeliver(story["collector"], a.api.id)  # all of a's events so far, again
+    wait_group_caught_up(GROUP, TOPIC, timeout=WAIT_S)
+    second = run_example(db, story["group"])
+    ended = story["first"]["end_offsets"]  # partitions it never read a record of have none
+    assert start_offsets(second) == {p: ended.get(p, 0) for p in start_offsets(second)}, \
+        "the second run re-read or skipped records"
+    assert second["duplicates"] >= copies
+    assert assert_user_matches(a.api, db) == (4, 4)
+    assert assert_user_matches(b.api, db) == (2, 1)
+
+
+def pg_snapshot():
+    """taskbus-analytics' offsets and every row it computed from them, in one snapshot."""
+    import psycopg
+
+    with psycopg.connect(env("DATABASE_URL"), connect_timeout=10) as conn:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        with conn.transaction():
+            offsets = dict(conn.execute(
+                "SELECT partition, next_offset FROM kafka_consumer_offsets WHERE group_id = %s"
+                " AND topic = %s", (GROUP, TOPIC)).fetchall())
+            rows = conn.execute(
+                "SELECT a.user_id::text, a.day, a.created, a.completed,"
+                " (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY c.seconds_to_complete)"
+                "  FROM analytics_completions c WHERE c.user_id = a.user_id AND c.day = a.day)"
+                " FROM analytics_daily a").fetchall()
+    return offsets, {(u, d): (cr, co, m) for u, d, cr, co, m in rows}
+
+
+def test_whole_table_equals_taskbus_analytics(story, tmp_path):
+    """Every user's every day, from everything on task-events (other tests' imports,
+    crafted and malformed events included), compared at the same offsets: the example
+    is run until it stands exactly where taskbus-analytics' stored offsets stand."""
+    db = tmp_path / "whole.duckdb"
+    group = f"itests-duckdb-whole-{uuid.uuid4()}"
+    deadline = time.monotonic() + 3 * WAIT_S
+    while True:
+        wait_group_caught_up(GROUP, TOPIC, timeout=WAIT_S)
+        mine = run_example(db, group)["end_offsets"]
+        theirs, rows = pg_snapshot()
+        parts = set(mine) | set(theirs)  # a partition without records has no offset stored
+        if all(mine.get(p, 0) == theirs.get(p, 0) for p in parts):
+            break
+        # Something was written between the two reads (a late import item): read again.
+        assert time.monotonic() < deadline, f"never at the same offsets: example {mine}, analytics {theirs}"
+    duck = duck_rows(db)
+    assert rows, "taskbus-analytics has no rows at all"
+    only_pg = sorted(set(rows) - set(duck))[:5]
+    only_duck = sorted(set(duck) - set(rows))[:5]
+    assert not only_pg and not only_duck, f"rows only in taskbus-analytics {only_pg}, only in the example {only_duck}"
+    diff = [(k, rows[k], duck[k]) for k in rows
+            if rows[k][:2] != duck[k][:2] or not same_median(rows[k][2], duck[k][2])]
+    assert not diff, f"{len(diff)} (user, day) rows differ, e.g. {diff[:5]}"
+
+
+def test_a_stream_that_lost_its_start_is_refused_not_counted_short(tmp_path):
+    """On a topic of its own (never the stack's: deleting records of those is for
+    tests/faults), whose first records were deleted as retention would: the example
+    refuses (exit 2, naming the partition and the log start) instead of counting less;
+    --accept-partial reads what is left. A file whose stored offset fell below the log
+    start refuses the same way."""
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    topic = f"itests-duckdb-gap-{uuid.uuid4().hex[:12]}"
+    admin = AdminClient({"bootstrap.servers": env("KAFKA_BROKERS")})
+    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])[topic].result(30)
+    try:
+        user = str(uuid.uuid4())
+
+        def created(i):
+            task = str(uuid.uuid4())
+            data = {"id": task, "user_id": user, "created_at": f"2025-03-0{i}T23:59:59.999Z",
+                    "completed_at": None, "version": 1}
+            return json.dumps({"specversion": "1.0", "id": str(uuid.uuid4()), "source": "/taskbus/api",
+                               "type": CREATED, "time": data["created_at"], "subject": f"tasks/{task}",
+                               "datacontenttype": "application/json", "data": data}).encode()
+
+        for i in (1, 2, 3, 4):
+            produce(topic, user.encode(), created(i))
+        db = tmp_path / "gap.duckdb"
+        group = f"itests-duckdb-gap-{uuid.uuid4()}"
+        first = run_example(db, group, "--topic", topic)
+        assert first["end_offsets"] == {0: 4} and first["new_events"] == 4
+        produce(topic, user.encode(), created(5))
+        admin.delete_records([TopicPartition(topic, 0, 5)])[TopicPartition(topic, 0, 5)].result(30)
+
+        def refused(path, *extra):
+            cmd = [sys.executable, example_path(), "--bootstrap-servers", env("KAFKA_BROKERS"), "--db",
+                   str(path), "--group", group, "--topic", topic, "--until-caught-up", *extra]
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+                               stdin=subprocess.DEVNULL)
+            assert p.returncode == 2, f"exit {p.returncode}\n{p.stdout}\n{p.stderr[-2000:]}"
+            assert f"partition 0 of {topic}" in p.stderr and "starts at offset 5" in p.stderr, p.stderr
+            assert not p.stdout.strip(), "a refused run prints no summary"
+
+        refused(tmp_path / "new.duckdb")  # a new file would start at 0: gone
+        refused(db)  # this one stopped at 4: record 4 is gone
+        produce(topic, user.encode(), created(6))
+        partial = run_example(db, group, "--topic", topic, "--accept-partial")
+        assert start_offsets(partial) == {0: 5} and partial["new_events"] == 1
+        assert "--accept-partial" in partial["stderr"]
+    finally:
+        admin.delete_topics([topic])[topic].result(30)
