@@ -7,8 +7,7 @@
 
 #include "api/http_context.h"
 
-/* routes_health.c: /health, /ready, /metrics, /openapi.json, /asyncapi.json */
-extern const api_route ROUTES_HEALTH[];
+extern const api_route ROUTES_HEALTH[]; /* routes_health.c: /health, /ready, /metrics */
 extern const api_route ROUTES_AUTH[];   /* routes_auth.c: /api/v1/auth/... */
 extern const api_route ROUTES_USERS[];  /* routes_users.c: /api/v1/users/me */
 /* routes_tasks_write.c: POST /api/v1/tasks, PATCH|DELETE /api/v1/tasks/:id,
