@@ -23,7 +23,7 @@ function markdown(text) {
   for (let i = 0; i < lines.length;) {
     const line = lines[i];
     if (/^#{1,6} /.test(line)) {
-      const level = Math.min(line.indexOf(' ') + 2, 6);
+      const level = Math.min(line.indexOf(' ') + 1, 6); // '## x' is an h3: h1 is the title, h2 a channel
       out.push(`<h${level}>${inline(line.replace(/^#+ /, ''))}</h${level}>`);
       i++;
     } else if (line.startsWith('- ')) {
