@@ -3,7 +3,8 @@
  *
  * Owns: GET /health (the process answers), GET /ready (Postgres, Redis and Kafka answer
  * within READY_TIMEOUT_MS, probed at the same time), GET /metrics (Prometheus text) and
- * GET /openapi.json (<TASKBUS_SCHEMAS_DIR>/openapi.json). Rules: none of these need a
+ * GET /openapi.json and GET /asyncapi.json (<TASKBUS_SCHEMAS_DIR>/openapi.json and
+ * asyncapi.json, bundled: api/schema_docs.h). Rules: none of these need a
  * token; /ready says which dependency failed and why, never a secret (connection strings
  * are not echoed; the pools' error texts name host and port only).
  */
@@ -11,9 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "api/routes.h"
+#include "api/schema_docs.h"
 #include "shared/log.h"
 #include "shared/metrics.h"
 #include "shared/problem.h"
@@ -142,31 +143,15 @@ static void handle_metrics(api_request_ctx *ctx) {
 }
 
 static void handle_openapi(api_request_ctx *ctx) {
-    char path[4096];
-    int n = snprintf(path, sizeof path, "%s/openapi.json", ctx->app->cfg->schemas_dir);
-    if (n < 0 || (size_t)n >= sizeof path) {
-        api_respond_error(ctx, 500, "internal-error", "TASKBUS_SCHEMAS_DIR is too long");
-        return;
-    }
-    if (access(path, R_OK) != 0) {
-        api_respond_error(ctx, 404, "not-found", "the OpenAPI document is not installed");
-        return;
-    }
-    json_error_t error;
-    json_t *doc = json_load_file(path, 0, &error);
-    if (doc == NULL) {
-        log_json(LOG_ERROR, "openapi.json is not valid JSON",
-                 json_pack("{s:s,s:i,s:s}", "path", path, "line", error.line, "error", error.text));
-        api_respond_error(ctx, 500, "internal-error", "the OpenAPI document could not be read");
-        return;
-    }
-    api_respond_json(ctx, 200, doc);
+    schema_docs_serve(ctx, "openapi.json", "the OpenAPI document");
+}
+
+static void handle_asyncapi(api_request_ctx *ctx) {
+    schema_docs_serve(ctx, "asyncapi.json", "the AsyncAPI document");
 }
 
 const api_route ROUTES_HEALTH[] = {
-    {"GET", "/health", handle_health, 0},
-    {"GET", "/ready", handle_ready, 0},
-    {"GET", "/metrics", handle_metrics, 0},
-    {"GET", "/openapi.json", handle_openapi, 0},
-    {NULL, NULL, NULL, 0},
+    {"GET", "/health", handle_health, 0},          {"GET", "/ready", handle_ready, 0},
+    {"GET", "/metrics", handle_metrics, 0},        {"GET", "/openapi.json", handle_openapi, 0},
+    {"GET", "/asyncapi.json", handle_asyncapi, 0}, {NULL, NULL, NULL, 0},
 };

@@ -35,6 +35,10 @@ tb_ensure_packages() {
     if ! command -v java >/dev/null 2>&1; then
         missing+=(default-jre-headless)
     fi
+    # Any Node.js 18+ on PATH runs the AsyncAPI tools (tools/asyncapi); Debian's otherwise.
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        missing+=(nodejs npm)
+    fi
     if [ "${#missing[@]}" -eq 0 ]; then
         return 0
     fi

@@ -24,6 +24,7 @@ EXPECTED_PATHS = {
     "/ready": {"get"},
     "/metrics": {"get"},
     "/openapi.json": {"get"},
+    "/asyncapi.json": {"get"},
     "/api/v1/auth/register": {"post"},
     "/api/v1/auth/login": {"post"},
     "/api/v1/auth/refresh": {"post"},
