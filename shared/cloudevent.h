@@ -40,7 +40,8 @@ size_t cloudevent_dataschema(const char *type, char *out, size_t outlen);
  * (NULL: {}). traceparent (may be NULL or "": left out) is the W3C traceparent of the
  * request that caused the event; it must be a valid one (shared/trace_context.h), as it
  * is written unescaped. id_out (may be NULL) receives the event id. NULL when out of
- * memory or when traceparent is not valid. */
+ * memory, when traceparent is not valid, or when type has no dataschema (empty or longer
+ * than CLOUDEVENT_TYPE_MAX). */
 char *cloudevent_text(const char *type, const char *subject, const char *data,
                       const char *traceparent, char id_out[UUID_STR_LEN]);
 /* The same envelope as a tree; data is stolen. id_out (may be NULL) receives the event id. */
