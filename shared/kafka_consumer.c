@@ -8,8 +8,17 @@
  *   rd_kafka_consumer_close), so the batch buffer and the assignment copy need no lock.
  * - On assign, next offsets are read from Postgres and written into the assignment list
  *   before rd_kafka_assign (no rd_kafka_seek_partitions: unreliable in 2.0.x). A missing
- *   row means the beginning of the partition. If Postgres cannot answer, the callback
- *   retries; on shutdown it falls back to the beginning, which the drop rule makes safe.
+ *   row means offset 0 for a whole_stream group, else whatever the partition still holds
+ *   (RD_KAFKA_OFFSET_BEGINNING). If Postgres cannot answer, the callback retries; on
+ *   shutdown it falls back to the beginning, which the drop rule makes safe.
+ * - Retention gaps (docs/decisions.md "Issue 12"): auto.offset.reset=error, so an offset
+ *   the broker no longer holds (a stored one below the log start, or a whole_stream
+ *   group's 0 after retention deleted segments) comes back from the poll as
+ *   RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET instead of a silent jump. The loop logs one ERROR
+ *   line (group, topic, partition, wanted offset, log start from the watermarks) and
+ *   stops with -1 without applying its buffered batch: the daemon exits 1. The
+ *   refusal is raised from the poll, never from the rebalance callback (no broker round
+ *   trip, no error path inside librdkafka's callback).
  * - On revoke, buffered records of the revoked partitions are dropped at once, so a
  *   partition assigned again never yields the same record twice in one batch.
  * - One transaction per batch: lock the offset rows with SELECT ... FOR UPDATE (sorted, so
@@ -48,6 +57,7 @@
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 5000
 #define REQUEST_ID_MAX 128
+#define KAFKA_GAP_WATERMARK_TIMEOUT_MS 5000
 
 struct kafka_consumer_loop {
     rd_kafka_t *rk;
@@ -172,8 +182,10 @@ static int load_offsets(kafka_consumer_loop *loop, rd_kafka_topic_partition_list
         LOG_ERRORF("consumer %s: loading offsets failed: %s", loop->group_id,
                    res != NULL ? PQresultErrorMessage(res) : "connection failed");
     }
+    /* No row: offset 0 for a whole_stream group (the broker refuses it when the log no
+     * longer starts there), else the first offset the partition still holds. */
     for (int i = 0; i < parts->cnt; i++) {
-        parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+        parts->elems[i].offset = loop->opt.whole_stream ? 0 : RD_KAFKA_OFFSET_BEGINNING;
     }
     for (int r = 0; rc == 0 && r < PQntuples(res); r++) {
         rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(
@@ -297,7 +309,8 @@ static rd_kafka_conf_t *make_conf(kafka_consumer_loop *loop, const char *brokers
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
         {"partition.assignment.strategy", "range"},
-        {"auto.offset.reset", "earliest"},
+        /* Never a silent jump over records the broker no longer holds: see the top. */
+        {"auto.offset.reset", "error"},
         {"enable.partition.eof", "false"},
         /* A killed member's partitions move after the session times out: 10 s, not
          * librdkafka's 45 s, so a crashed worker stalls its partitions briefly. */
@@ -385,8 +398,44 @@ kafka_consumer_loop *kafka_consumer_loop_create(const kafka_consumer_options *op
 
 /* ---- gathering a batch ---- */
 
+/* The refusal line of a retention gap: the broker no longer holds the offset the group
+ * wanted. One ERROR line; the watermarks are asked for with a bounded wait (an error
+ * path, once per process, never per record). */
+static void log_retention_gap(kafka_consumer_loop *loop, const rd_kafka_message_t *m) {
+    const char *topic = m->rkt != NULL ? rd_kafka_topic_name(m->rkt) : "?";
+    int64_t lo = -1;
+    int64_t hi = -1;
+    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(loop->rk, topic, m->partition, &lo,
+                                                             &hi, KAFKA_GAP_WATERMARK_TIMEOUT_MS);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        LOG_ERRORF("consumer %s: retention gap: topic %s partition %d: wanted offset %lld is no "
+                   "longer held (log start unknown: %s); refusing to skip records, stopping "
+                   "(docs/runbook.md \"retention gap\")",
+                   loop->group_id, topic, (int)m->partition, (long long)m->offset,
+                   rd_kafka_err2str(e));
+        return;
+    }
+    if (m->offset > hi) { /* not a gap: the topic was recreated under stored offsets */
+        LOG_ERRORF("consumer %s: offset out of range: topic %s partition %d: wanted offset %lld, "
+                   "log start offset %lld, end %lld (was the topic recreated?); refusing to "
+                   "jump, stopping (docs/runbook.md \"retention gap\")",
+                   loop->group_id, topic, (int)m->partition, (long long)m->offset, (long long)lo,
+                   (long long)hi);
+        return;
+    }
+    LOG_ERRORF("consumer %s: retention gap: topic %s partition %d: wanted offset %lld, log start "
+               "offset %lld: %lld record(s) no longer held; refusing to skip them, stopping "
+               "(docs/runbook.md \"retention gap\")",
+               loop->group_id, topic, (int)m->partition, (long long)m->offset, (long long)lo,
+               (long long)(lo - m->offset));
+}
+
 /* Handles a consumer error event; false when it is fatal. */
 static bool handle_poll_error(kafka_consumer_loop *loop, const rd_kafka_message_t *m) {
+    if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+        log_retention_gap(loop, m);
+        return false;
+    }
     if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
         char why[512];
         rd_kafka_fatal_error(loop->rk, why, sizeof why);

@@ -6,7 +6,9 @@
  * locks the batch's rows in kafka_consumer_offsets, drops records below the stored next
  * offset (a replay or a zombie's leftovers), runs the handler on the rest, stores the new
  * next offsets, and commits. On assignment, offsets come from that table (beginning of
- * the partition when absent), never from Kafka's group offsets. A handler or commit
+ * the partition when absent; offset 0 for a whole_stream group), never from Kafka's group
+ * offsets. An offset the broker no longer holds (retention deleted it) is never skipped:
+ * one ERROR line and kafka_consumer_loop_run returns -1. A handler or commit
  * failure rolls back and retries the same batch after a back-off; records of partitions
  * revoked meanwhile are dropped. So each record's effects commit exactly once. A committed
  * batch writes one info line with its group, size and the request and trace ids of its
@@ -72,6 +74,12 @@ typedef struct kafka_consumer_options {
      * KAFKA_BULK_FETCH_BYTES), for consumers where a little delay costs nothing and fewer,
      * fuller fetches save the broker and the consumer CPU per record. */
     int fetch_wait_ms;
+    /* The group must see its topics whole: with no stored offset a partition starts at
+     * offset 0, not at whatever the broker still holds, so a partition whose log start is
+     * above 0 (retention deleted records) refuses like a stored offset below the log start
+     * does (ERROR line, run returns -1). For consumers that rebuild a projection from the
+     * whole history (analytics, activity). */
+    bool whole_stream;
 } kafka_consumer_options;
 
 #define KAFKA_BULK_FETCH_BYTES "262144"
@@ -81,7 +89,8 @@ typedef struct kafka_consumer_loop kafka_consumer_loop;
 kafka_consumer_loop *kafka_consumer_loop_create(const kafka_consumer_options *opts, char *err,
                                                 size_t errlen);
 /* Runs until *stop becomes non-zero, finishing (committing) the current batch first.
- * Returns 0 on a clean stop, -1 on a fatal error. */
+ * Returns 0 on a clean stop, -1 on a fatal error (a fatal Kafka error, or a retention gap:
+ * an offset the group needs is no longer held by the broker). */
 int kafka_consumer_loop_run(kafka_consumer_loop *loop, volatile sig_atomic_t *stop);
 /* Closes the consumer (leaves the group) and frees. */
 void kafka_consumer_loop_destroy(kafka_consumer_loop *loop);

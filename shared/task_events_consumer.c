@@ -48,6 +48,7 @@ static int start(void *vapp, const taskbus_config *cfg) {
         .after_commit = NULL,
         .lazy_commit = true, /* every effect is a row of the batch transaction */
         .fetch_wait_ms = FETCH_WAIT_MS,
+        .whole_stream = true, /* a projection of the whole history: never a partial rebuild */
         .ctx = NULL,
     };
     app->loop = kafka_consumer_loop_create(&opts, err, sizeof err);

@@ -10,11 +10,14 @@
  * - Offsets live in kafka_consumer_offsets under the group and commit with the rows of
  *   the batch (lazy commit: every effect is a row of the batch transaction), so
  *   `taskbus-admin reset-consumer NAME` (rows and offsets deleted together) makes the
- *   next start rebuild everything from the beginning of the topic.
+ *   next start rebuild everything from the beginning of the topic. The loop is whole_stream
+ *   (shared/kafka_consumer.h): when task-events no longer starts at offset 0 (retention),
+ *   a start without stored offsets refuses and exits 1 instead of rebuilding less.
  * - A projection: fuller fetches (up to TASK_EVENTS_CONSUMER_BATCH records, fetch wait
  *   100 ms), not the freshest.
  * - SIGTERM/SIGINT finish the current batch (commit) and exit 0.
- * Exit codes: 0 stopped, 1 could not start or a fatal Kafka error, 2 bad configuration.
+ * Exit codes: 0 stopped, 1 could not start, a fatal Kafka error or a retention gap (an
+ * offset it needs is no longer held), 2 bad configuration.
  */
 #ifndef TASKBUS_SHARED_TASK_EVENTS_CONSUMER_H
 #define TASKBUS_SHARED_TASK_EVENTS_CONSUMER_H

@@ -3,7 +3,8 @@
  * (tools/admin/admin_cli.c, admin_reset_consumer.c): every command with its exact number
  * of arguments, --help/-h whatever follows, wait-ready's SECONDS (default 60, 1-86400,
  * digits only), and the usage errors (no command, unknown word, too few or too many
- * arguments); the reset targets name the consumers' groups and tables, and nothing else
+ * arguments); reset-consumer's --accept-partial (before or after NAME, once); the reset
+ * targets name the consumers' groups and tables, and nothing else
  * is a target; the dlq sub-commands (list, show, replay --offset | --all, skip, --json),
  * replay-dlq as dlq replay --all, their positions (PARTITION:OFFSET or OFFSET) and usage
  * errors, and the naming of a dead-letter topic from either of its names
@@ -53,6 +54,17 @@ static void test_commands_and_arguments(void **state) {
     assert_int_equal(PARSE(&inv, why, "reset-consumer", "analytics"), 0);
     assert_int_equal(inv.command, ADMIN_CMD_RESET_CONSUMER);
     assert_string_equal(inv.args[0], "analytics");
+    assert_false(inv.accept_partial);
+    /* --accept-partial before or after NAME; NAME stays args[0]. */
+    assert_int_equal(PARSE(&inv, why, "reset-consumer", "activity", "--accept-partial"), 0);
+    assert_int_equal(inv.command, ADMIN_CMD_RESET_CONSUMER);
+    assert_string_equal(inv.args[0], "activity");
+    assert_null(inv.args[1]);
+    assert_true(inv.accept_partial);
+    assert_int_equal(PARSE(&inv, why, "reset-consumer", "--accept-partial", "analytics"), 0);
+    assert_string_equal(inv.args[0], "analytics");
+    assert_null(inv.args[1]);
+    assert_true(inv.accept_partial);
     assert_int_equal(PARSE(&inv, why, "replay-dlq", "task-commands"), 0);
     assert_int_equal(inv.command, ADMIN_CMD_REPLAY_DLQ);
     assert_string_equal(inv.args[0], "task-commands");
@@ -183,7 +195,7 @@ static void test_help_wins(void **state) {
     assert_int_equal(inv.command, ADMIN_CMD_HELP);
     assert_int_equal(PARSE(&inv, why, "-h", "anything", "else"), 0);
     assert_int_equal(inv.command, ADMIN_CMD_HELP);
-    assert_non_null(strstr(ADMIN_USAGE, "reset-consumer NAME"));
+    assert_non_null(strstr(ADMIN_USAGE, "reset-consumer NAME [--accept-partial]"));
 }
 
 static void test_wait_ready_seconds(void **state) {
@@ -217,6 +229,14 @@ static void test_usage_errors(void **state) {
     assert_int_equal(PARSE(&inv, why, "set-role", "a@example.test"), -1);
     assert_int_equal(PARSE(&inv, why, "delete-user"), -1);
     assert_int_equal(PARSE(&inv, why, "reset-consumer", "a", "b"), -1);
+    assert_string_equal(why, "reset-consumer takes NAME and optionally --accept-partial");
+    /* The flag alone, twice, misspelt, or with more words: refused. */
+    assert_int_equal(PARSE(&inv, why, "reset-consumer", "--accept-partial"), -1);
+    assert_string_equal(why, "reset-consumer takes NAME and optionally --accept-partial");
+    assert_int_equal(PARSE(&inv, why, "reset-consumer", "--accept-partial", "--accept-partial"),
+                     -1);
+    assert_int_equal(PARSE(&inv, why, "reset-consumer", "analytics", "--accept-partal"), -1);
+    assert_int_equal(PARSE(&inv, why, "reset-consumer", "analytics", "--accept-partial", "x"), -1);
     assert_int_equal(PARSE(&inv, why, "wait-ready", "1", "2"), -1);
     assert_int_equal(PARSE(&inv, why, "Migrate"), -1);
     assert_int_equal(PARSE(&inv, why, "frobnicate"), -1);

@@ -6,6 +6,9 @@
  * Needs DATABASE_URL; without it the test FAILS. Resetting analytics empties its three
  * tables and forgets its group's stored offsets, counting both, and leaves the activity
  * log and other groups' offsets alone; resetting activity then empties the activity log.
+ * A partial reset (--accept-partial, admin_reset_start_at) stores each task-events
+ * partition's low watermark as the group's next offset, in the same transaction, and
+ * admin_stream_start_partial says whether any partition lost records.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -81,9 +84,36 @@ static void reset_forgets_only_its_consumer(void **state) {
                     "reset-unit-other");
 }
 
+static void partial_reset_starts_at_the_low_watermarks(void **state) {
+    stack_pg *f = *state;
+    char err[512] = "";
+    long long rows = -1, offsets = -1;
+    const admin_reset_target *analytics = admin_reset_target_find("analytics");
+    assert_non_null(analytics);
+    int64_t low[3] = {0, 42, 7};
+    int64_t high[3] = {5, 90, 7};
+    admin_stream_start whole = {.partitions = 3, .low = (int64_t[3]){0, 0, 0}, .high = high};
+    admin_stream_start lost = {.partitions = 3, .low = low, .high = high};
+    assert_false(admin_stream_start_partial(&whole));
+    assert_true(admin_stream_start_partial(&lost));
+    if (admin_reset_forget(f->conn, analytics, &rows, &offsets, err, sizeof err) != 0)
+        fail_msg("admin_reset_forget: %s", err);
+    if (admin_reset_start_at(f->conn, analytics, &lost, err, sizeof err) != 0)
+        fail_msg("admin_reset_start_at: %s", err);
+    stack_pg_expect(f->conn,
+                    "SELECT string_agg(partition || ':' || next_offset, ' ' ORDER BY partition)"
+                    " FROM kafka_consumer_offsets WHERE group_id = 'taskbus-analytics'",
+                    "0:0 1:42 2:7");
+    stack_pg_expect(f->conn,
+                    "SELECT string_agg(DISTINCT topic, ' ') FROM kafka_consumer_offsets"
+                    " WHERE group_id = 'taskbus-analytics'",
+                    "task-events");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reset_forgets_only_its_consumer),
+        cmocka_unit_test(partial_reset_starts_at_the_low_watermarks),
     };
     return cmocka_run_group_tests(tests, setup, stack_pg_close);
 }

@@ -21,7 +21,11 @@ const char ADMIN_USAGE[] =
     "  wait-ready [SECONDS]    wait until Postgres, Redis and Kafka answer (default 60)\n"
     "  set-role EMAIL ROLE     make a user 'user' or 'admin' (their old tokens stop working)\n"
     "  delete-user EMAIL       delete an account and its data; its tokens stop working at once\n"
-    "  reset-consumer NAME     forget what analytics|activity built; its next start rebuilds it\n"
+    "  reset-consumer NAME [--accept-partial]\n"
+    "                          forget what analytics|activity built; its next start rebuilds\n"
+    "                          it from task-events. Refuses (exit 1) when retention deleted\n"
+    "                          records of task-events; --accept-partial rebuilds from the\n"
+    "                          first offsets still held (and prints what is skipped)\n"
     "  backfill-task-state     put every task's current state on task-state (once, after\n"
     "                          upgrading to a relay that writes task-state)\n"
     "  replay-dlq TOPIC        the same as: dlq replay TOPIC --all\n"
@@ -53,7 +57,7 @@ static const command_row COMMANDS[] = {
     {"wait-ready", ADMIN_CMD_WAIT_READY, 0, 1},
     {"set-role", ADMIN_CMD_SET_ROLE, 2, 2},
     {"delete-user", ADMIN_CMD_DELETE_USER, 1, 1},
-    {"reset-consumer", ADMIN_CMD_RESET_CONSUMER, 1, 1},
+    {"reset-consumer", ADMIN_CMD_RESET_CONSUMER, 1, 2},
     {"backfill-task-state", ADMIN_CMD_BACKFILL_TASK_STATE, 0, 0},
     {"replay-dlq", ADMIN_CMD_REPLAY_DLQ, 1, 1},
 };
@@ -92,6 +96,29 @@ int admin_dlq_position_parse(const char *text, admin_dlq_position *out) {
         out->partition = (int32_t)part;
     }
     out->offset = strtoll(num, NULL, 10);
+    return 0;
+}
+
+/* reset-consumer NAME [--accept-partial], the flag before or after NAME: args[0] = NAME. */
+static int parse_reset(admin_invocation *out, char *why, size_t whylen) {
+    const char *name = NULL;
+    for (int a = 0; a < 2 && out->args[a] != NULL; a++) {
+        const char *w = out->args[a];
+        if (strcmp(w, "--accept-partial") == 0 && !out->accept_partial) {
+            out->accept_partial = true;
+        } else if (w[0] == '-' || name != NULL) {
+            errbuf_setf(why, whylen, "reset-consumer takes NAME and optionally --accept-partial");
+            return -1;
+        } else {
+            name = w;
+        }
+    }
+    if (name == NULL) {
+        errbuf_setf(why, whylen, "reset-consumer takes NAME and optionally --accept-partial");
+        return -1;
+    }
+    out->args[0] = name;
+    out->args[1] = NULL;
     return 0;
 }
 
@@ -188,6 +215,9 @@ int admin_cli_parse(int argc, char **argv, admin_invocation *out, char *why, siz
         }
         if (row->command == ADMIN_CMD_REPLAY_DLQ) {
             out->dlq = (admin_dlq_args){.topic = out->args[0], .at = {-1, -1}, .all = true};
+        }
+        if (row->command == ADMIN_CMD_RESET_CONSUMER && !help) {
+            return parse_reset(out, why, whylen);
         }
         if (row->command == ADMIN_CMD_WAIT_READY &&
             (out->seconds = parse_seconds(out->args[0])) < 0) {

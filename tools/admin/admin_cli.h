@@ -24,7 +24,7 @@ typedef enum {
     ADMIN_CMD_WAIT_READY,
     ADMIN_CMD_SET_ROLE,       /* args[0] EMAIL, args[1] ROLE */
     ADMIN_CMD_DELETE_USER,    /* args[0] EMAIL */
-    ADMIN_CMD_RESET_CONSUMER, /* args[0] NAME */
+    ADMIN_CMD_RESET_CONSUMER, /* args[0] NAME, [--accept-partial] (before or after) */
     ADMIN_CMD_REPLAY_DLQ,     /* args[0] TOPIC: dlq replay TOPIC --all, the old spelling */
     ADMIN_CMD_DLQ_LIST,       /* dlq list TOPIC [--json] */
     ADMIN_CMD_DLQ_SHOW,       /* dlq show TOPIC POSITION [--json] */
@@ -53,6 +53,7 @@ typedef struct admin_invocation {
     const char *args[2]; /* the command's arguments (borrowed from argv), NULL past them */
     int seconds;         /* wait-ready */
     admin_dlq_args dlq;  /* dlq ... and replay-dlq */
+    bool accept_partial; /* reset-consumer --accept-partial */
 } admin_invocation;
 
 /* The text of --help before the configuration variables, and after a usage error. */

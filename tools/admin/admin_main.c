@@ -2,10 +2,10 @@
  * admin_main.c: the taskbus-admin process: one-shot operational jobs.
  *
  * Owns: running the command the command line names (admin_cli.h: migrate | topics |
- * wait-ready [SECONDS] | set-role EMAIL ROLE | delete-user EMAIL | reset-consumer NAME |
- * backfill-task-state | replay-dlq TOPIC | dlq list|show|replay|skip ... | --help) after loading
- * the configuration and starting the log. Rules: exit 0 on success, 1 when the job failed (with a
- * message on stderr), 2 for a usage or configuration error.
+ * wait-ready [SECONDS] | set-role EMAIL ROLE | delete-user EMAIL | reset-consumer NAME
+ * [--accept-partial] | backfill-task-state | replay-dlq TOPIC | dlq list|show|replay|skip ... |
+ * --help) after loading the configuration and starting the log. Rules: exit 0 on success, 1 when
+ * the job failed (with a message on stderr), 2 for a usage or configuration error.
  */
 #include <stdio.h>
 
@@ -35,7 +35,7 @@ static int run(const taskbus_config *cfg, const admin_invocation *inv) {
     case ADMIN_CMD_DELETE_USER:
         return admin_delete_user(cfg, inv->args[0]);
     case ADMIN_CMD_RESET_CONSUMER:
-        return admin_reset_consumer(cfg, inv->args[0]);
+        return admin_reset_consumer(cfg, inv->args[0], inv->accept_partial);
     case ADMIN_CMD_BACKFILL_TASK_STATE:
         return admin_backfill_task_state(cfg);
     case ADMIN_CMD_REPLAY_DLQ:

@@ -2,13 +2,18 @@
  * admin_reset_consumer.c: taskbus-admin reset-consumer analytics|activity.
  *
  * Owns: the table list of each read-only consumer, the "is it still running" check
- * against its Kafka group, and the one transaction that deletes its rows and offsets (see
+ * against its Kafka group, the "does task-events still start at offset 0" check (its low
+ * watermarks), and the one transaction that deletes its rows and offsets (and, with
+ * --accept-partial, stores the low watermarks as the group's next offsets) (see
  * admin_reset_consumer.h). Rules: table names are constants of this file, never input;
- * every failure rolls back and says why on stderr.
+ * nothing is deleted before both checks passed; every failure rolls back and says why on
+ * stderr.
  */
 #include "tools/admin/admin_reset_consumer.h"
 
 #include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +34,13 @@ static const admin_reset_target TARGETS[] = {
     {"analytics", ANALYTICS_GROUP, ANALYTICS_TABLES},
     {"activity", ACTIVITY_GROUP, ACTIVITY_TABLES},
     {NULL, NULL, NULL},
+};
+
+static const pg_stmt STMT_START_AT = {
+    .name = "admin_reset_consumer_start_at",
+    .sql = "INSERT INTO kafka_consumer_offsets(group_id, topic, partition, next_offset)"
+           " VALUES ($1, $2, $3, $4)",
+    .nparams = 4,
 };
 
 static const pg_stmt STMT_FORGET_OFFSETS = {
@@ -75,6 +87,78 @@ static int group_members(const char *brokers, const char *group, char *err, size
     return members;
 }
 
+void admin_stream_start_free(admin_stream_start *s) {
+    free(s->low);
+    free(s->high);
+    *s = (admin_stream_start){0};
+}
+
+bool admin_stream_start_partial(const admin_stream_start *s) {
+    for (int p = 0; p < s->partitions; p++) {
+        if (s->low[p] > 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* task-events' partitions and their watermarks into *out. 0, or -1 with err. */
+static int stream_start_on(rd_kafka_t *rk, admin_stream_start *out, char *err, size_t errlen) {
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, TASK_EVENTS_TOPIC, NULL);
+    if (rkt == NULL) {
+        errbuf_setf(err, errlen, "%s: %s", TASK_EVENTS_TOPIC,
+                    rd_kafka_err2str(rd_kafka_last_error()));
+        return -1;
+    }
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, KAFKA_TIMEOUT_MS);
+    rd_kafka_topic_destroy(rkt);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR && (md->topic_cnt != 1 || md->topics[0].err != 0)) {
+        e = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+    }
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        errbuf_setf(err, errlen, "cannot describe %s: %s", TASK_EVENTS_TOPIC, rd_kafka_err2str(e));
+        if (md != NULL) {
+            rd_kafka_metadata_destroy(md);
+        }
+        return -1;
+    }
+    int n = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    out->low = calloc(n > 0 ? (size_t)n : 1, sizeof *out->low);
+    out->high = calloc(n > 0 ? (size_t)n : 1, sizeof *out->high);
+    out->partitions = n;
+    if (out->low == NULL || out->high == NULL) {
+        errbuf_setf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int p = 0; p < n; p++) {
+        e = rd_kafka_query_watermark_offsets(rk, TASK_EVENTS_TOPIC, p, &out->low[p], &out->high[p],
+                                             KAFKA_TIMEOUT_MS);
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            errbuf_setf(err, errlen, "cannot read the watermarks of %s partition %d: %s",
+                        TASK_EVENTS_TOPIC, p, rd_kafka_err2str(e));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int admin_stream_start_query(const char *brokers, admin_stream_start *out, char *err,
+                             size_t errlen) {
+    *out = (admin_stream_start){0};
+    rd_kafka_t *rk = kafka_client(brokers, err, errlen);
+    if (rk == NULL) {
+        return -1;
+    }
+    int rc = stream_start_on(rk, out, err, errlen);
+    rd_kafka_destroy(rk);
+    if (rc != 0) {
+        admin_stream_start_free(out);
+    }
+    return rc;
+}
+
 /* Runs one DELETE; adds the rows it removed to *deleted. 0, or -1 with err. */
 static int delete_rows(pg_conn *c, const char *table, long long *deleted, char *err,
                        size_t errlen) {
@@ -119,13 +203,37 @@ int admin_reset_forget(pg_conn *c, const admin_reset_target *t, long long *rows,
     return forget_offsets(c, t->group, offsets, err, errlen);
 }
 
-/* The whole reset in one transaction on c. 0, or -1 with err (rolled back). */
-static int reset_in_txn(pg_conn *c, const admin_reset_target *t, long long *rows,
-                        long long *offsets, char *err, size_t errlen) {
+int admin_reset_start_at(pg_conn *c, const admin_reset_target *t, const admin_stream_start *s,
+                         char *err, size_t errlen) {
+    for (int p = 0; p < s->partitions; p++) {
+        char part[16];
+        char next[32];
+        snprintf(part, sizeof part, "%d", p);
+        snprintf(next, sizeof next, "%lld", (long long)s->low[p]);
+        const char *values[4] = {t->group, TASK_EVENTS_TOPIC, part, next};
+        PGresult *res = pg_exec_stmt(c, &STMT_START_AT, values);
+        int rc = pg_result_ok(res) ? 0 : -1;
+        if (rc != 0) {
+            errbuf_setf(err, errlen, "storing the start offsets of %s: %s", t->group,
+                        res != NULL ? PQresultErrorMessage(res) : "connection lost");
+        }
+        PQclear(res);
+        if (rc != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The whole reset in one transaction on c; start (may be NULL) is stored as the group's
+ * next offsets. 0, or -1 with err (rolled back). */
+static int reset_in_txn(pg_conn *c, const admin_reset_target *t, const admin_stream_start *start,
+                        long long *rows, long long *offsets, char *err, size_t errlen) {
     if (pg_begin(c, err, errlen) != 0) {
         return -1;
     }
     if (admin_reset_forget(c, t, rows, offsets, err, errlen) != 0 ||
+        (start != NULL && admin_reset_start_at(c, t, start, err, errlen) != 0) ||
         pg_commit(c, err, errlen) != 0) {
         pg_rollback(c);
         return -1;
@@ -133,7 +241,9 @@ static int reset_in_txn(pg_conn *c, const admin_reset_target *t, long long *rows
     return 0;
 }
 
-static int reset_tables(const taskbus_config *cfg, const admin_reset_target *t) {
+/* start: NULL for a whole rebuild, else the partial one's first offsets. */
+static int reset_tables(const taskbus_config *cfg, const admin_reset_target *t,
+                        const admin_stream_start *start) {
     pg_pool *pool = NULL;
     pg_conn *c = admin_db_open(cfg, &pool);
     if (c == NULL) {
@@ -142,19 +252,52 @@ static int reset_tables(const taskbus_config *cfg, const admin_reset_target *t) 
     char err[512];
     long long rows = 0;
     long long offsets = 0;
-    int rc = reset_in_txn(c, t, &rows, &offsets, err, sizeof err);
+    int rc = reset_in_txn(c, t, start, &rows, &offsets, err, sizeof err);
     admin_db_close(pool, c);
     if (rc != 0) {
         fprintf(stderr, "taskbus-admin reset-consumer %s: nothing changed: %s\n", t->name, err);
         return 1;
     }
-    printf("reset %s: deleted %lld row(s) and %lld stored offset(s) of group %s; its next "
-           "start rebuilds from the beginning of task-events\n",
-           t->name, rows, offsets, t->group);
+    if (start == NULL) {
+        printf("reset %s: deleted %lld row(s) and %lld stored offset(s) of group %s; its next "
+               "start rebuilds from the beginning of %s\n",
+               t->name, rows, offsets, t->group, TASK_EVENTS_TOPIC);
+        return 0;
+    }
+    printf("reset %s: deleted %lld row(s) and %lld stored offset(s) of group %s; PARTIAL "
+           "rebuild accepted: its next start reads %s from these offsets:\n",
+           t->name, rows, offsets, t->group, TASK_EVENTS_TOPIC);
+    for (int p = 0; p < start->partitions; p++) {
+        printf("  partition %d: starts at %lld, %lld record(s) skipped (deleted by retention)\n", p,
+               (long long)start->low[p], (long long)start->low[p]);
+    }
     return 0;
 }
 
-int admin_reset_consumer(const taskbus_config *cfg, const char *name) {
+/* The refusal of a rebuild that would miss records: what was lost and the choices. */
+static void refuse_partial(const admin_reset_target *t, const admin_stream_start *s) {
+    fprintf(stderr,
+            "taskbus-admin reset-consumer %s: nothing changed: %s no longer starts at offset "
+            "0 (records were deleted by retention), so a rebuild would silently miss them:\n",
+            t->name, TASK_EVENTS_TOPIC);
+    for (int p = 0; p < s->partitions; p++) {
+        if (s->low[p] > 0) {
+            fprintf(stderr,
+                    "  partition %d: offsets 0-%lld lost; first offset still held %lld (end "
+                    "%lld)\n",
+                    p, (long long)s->low[p] - 1, (long long)s->low[p], (long long)s->high[p]);
+        }
+    }
+    fprintf(stderr,
+            "choices: keep the current %s tables (they still hold the lost records' "
+            "effects) and raise TASKBUS_EVENTS_RETENTION (default forever; then run "
+            "`taskbus-admin topics`) so it does not grow worse; or rebuild from what is left "
+            "with `taskbus-admin reset-consumer %s --accept-partial` (the tables will lack "
+            "the lost records); see docs/runbook.md \"retention gap\"\n",
+            t->name, t->name);
+}
+
+int admin_reset_consumer(const taskbus_config *cfg, const char *name, bool accept_partial) {
     const admin_reset_target *t = admin_reset_target_find(name);
     if (t == NULL) {
         fprintf(stderr,
@@ -173,5 +316,21 @@ int admin_reset_consumer(const taskbus_config *cfg, const char *name) {
         fprintf(stderr, "taskbus-admin reset-consumer %s: nothing changed: %s\n", t->name, err);
         return 1;
     }
-    return reset_tables(cfg, t);
+    /* Before anything is deleted: does the stream still hold everything? */
+    admin_stream_start start;
+    if (admin_stream_start_query(cfg->kafka_brokers, &start, err, sizeof err) != 0) {
+        fprintf(stderr, "taskbus-admin reset-consumer %s: nothing changed: %s\n", t->name, err);
+        return 1;
+    }
+    int rc = 0;
+    if (!admin_stream_start_partial(&start)) {
+        rc = reset_tables(cfg, t, NULL);
+    } else if (!accept_partial) {
+        refuse_partial(t, &start);
+        rc = 1;
+    } else {
+        rc = reset_tables(cfg, t, &start);
+    }
+    admin_stream_start_free(&start);
+    return rc;
 }
