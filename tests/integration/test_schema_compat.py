@@ -78,7 +78,9 @@ def test_retired_types_name_their_replacement():
 def test_released_folders_are_releases_of_this_project():
     versions = sc.released_versions(RELEASED_ROOT)
     assert versions, f"no released schema folder under {RELEASED_ROOT}"
-    assert all(sc._version_key(v) <= sc._version_key(project_version()) for v in versions), \
+    # Strictly older: a folder holds what a release shipped, and the version being built
+    # has not shipped yet (its schemas are schemas/events/; the release step copies them).
+    assert all(sc._version_key(v) < sc._version_key(project_version()) for v in versions), \
         (versions, project_version())
     # A released folder holds every type that release had: none is empty, and none holds
     # anything but schemas.
@@ -105,12 +107,26 @@ def test_each_schema_names_itself(name):
     assert ds["const"] == schema["$id"], (name, ds, schema["$id"])
     # Optional, so the events of releases before dataschema stay valid.
     assert "dataschema" not in schema["required"], name
-    # A versioned URI: <base><family>/v<N>.json, the family being the type without its
-    # .v<N> suffix (the rule itself lives in shared/cloudevent.c; the event tests compare
-    # what the daemons write with this $id).
-    m = re.fullmatch(r"https://taskbus\.example/schemas/events/(.+)/v([1-9][0-9]*)\.json", schema["$id"])
-    assert m, schema["$id"]
-    assert type_ in (m.group(1), f"{m.group(1)}.v{m.group(2)}"), (type_, schema["$id"])
+    # A versioned URI, exactly what cloudevent_dataschema (shared/cloudevent.c) writes for
+    # the type; the event tests compare what the daemons write with this $id.
+    assert schema["$id"] == expected_dataschema(type_), (type_, schema["$id"])
+
+
+def expected_dataschema(type_):
+    """cloudevent_dataschema's rule: <base><family>/v<N>.json for a type ending in .v<N>
+    (N 2..9999, no leading zero, a non-empty family), else <base><type>/v1.json."""
+    m = re.fullmatch(r"(.+)\.v([1-9][0-9]{0,3})", type_)
+    if m and int(m.group(2)) >= 2:
+        return f"https://taskbus.example/schemas/events/{m.group(1)}/v{m.group(2)}.json"
+    return f"https://taskbus.example/schemas/events/{type_}/v1.json"
+
+
+def test_expected_dataschema_rule():
+    base = "https://taskbus.example/schemas/events/"
+    assert expected_dataschema("taskbus.task.created") == base + "taskbus.task.created/v1.json"
+    assert expected_dataschema("taskbus.task.created.v2") == base + "taskbus.task.created/v2.json"
+    assert expected_dataschema("taskbus.task.created.v1") == base + "taskbus.task.created.v1/v1.json"
+    assert expected_dataschema("taskbus.x.v02") == base + "taskbus.x.v02/v1.json"
 
 
 def test_every_id_is_unique():
@@ -358,3 +374,15 @@ def test_a_retired_type_needs_its_replacement_in_the_current_schemas(tmp_path):
     assert "taskbus.task.created: type removed, but its replacement taskbus.task.created.v2 is not in the " \
            "current schemas" in problems, problems
     assert any(p.startswith("taskbus.task.created.v2: type removed (") for p in problems), problems
+
+
+def test_documents_carry_the_project_version():
+    # One version for the release: CMake's project version, which --version prints, is the
+    # OpenAPI and AsyncAPI documents' info.version and the chart's appVersion.
+    import yaml
+    want = project_version()
+    for doc in ("openapi.json", "asyncapi.json"):
+        with open(os.path.join(REPO, "schemas", doc), encoding="utf-8") as f:
+            assert json.load(f)["info"]["version"] == want, doc
+    with open(os.path.join(REPO, "helm", "taskbus", "Chart.yaml"), encoding="utf-8") as f:
+        assert str(yaml.safe_load(f)["appVersion"]) == want
