@@ -4,7 +4,9 @@ tools/schema_compat.py. Pure file checks (no stack): the current schemas pass; m
 temporary copies (a field dropped, a type narrowed or widened, a new required field, a
 required field made optional, additionalProperties turned false, a type removed) fail and
 name the field; compatible ones (a new optional field, a new `….v2` type, a new
-description) pass. Each schema names itself: dataschema is an optional property whose
+description, additionalProperties false dropped) pass. The current schemas leave data open,
+released folders are strictly older than the project version, and the documents carry the
+project version. Each schema names itself: dataschema is an optional property whose
 const is the schema's $id (what every event carries; the tests that read events check the
 events against it)."""
 
@@ -267,6 +269,32 @@ def test_making_a_required_field_optional_fails(dirs):
 def test_turning_additional_properties_false_fails(dirs):
     edit(dirs[1], "taskbus.task.created", lambda s: s.update(additionalProperties=False))
     assert problems_of(dirs) == ["taskbus.task.created: (envelope): additionalProperties turned false"]
+    # In data too (where release 0.1.0 had it: today's schemas leave data open).
+    edit(dirs[0], "taskbus.task.updated", lambda s: s["properties"]["data"].pop("additionalProperties", None))
+    edit(dirs[1], "taskbus.task.updated", lambda s: s["properties"]["data"].update(additionalProperties=False))
+    assert "taskbus.task.updated: data: additionalProperties turned false" in problems_of(dirs)
+
+
+def test_dropping_additional_properties_false_passes(dirs):
+    # false -> absent or true widens what readers accept: compatible (the open content model
+    # the rule of new optional fields needs).
+    def strict(s):
+        s["properties"]["data"]["additionalProperties"] = False
+
+    edit(dirs[0], "taskbus.task.created", strict)
+    edit(dirs[1], "taskbus.task.created", lambda s: s["properties"]["data"].pop("additionalProperties", None))
+    edit(dirs[0], "taskbus.user.registered", strict)
+    edit(dirs[1], "taskbus.user.registered", lambda s: s["properties"]["data"].update(additionalProperties=True))
+    assert problems_of(dirs) == []
+
+
+def test_current_event_schemas_leave_data_open():
+    # Readers that validate a newer event with an older document at the same dataschema
+    # URI must not reject its new optional fields (docs/event-schemas.md).
+    for name in sorted(os.listdir(CURRENT)):
+        with open(os.path.join(CURRENT, name), encoding="utf-8") as f:
+            data = json.load(f)["properties"]["data"]
+        assert data.get("additionalProperties", True) is not False, name
 
 
 def test_removing_a_type_fails(dirs):

@@ -11,14 +11,16 @@ the command (exit 2, as any bad configuration) with a message naming the variabl
 TASKBUS_KAFKA_PARTITIONS is reported, never changed.
 """
 
+import json
 import os
+import re
 import subprocess
 
 import pytest
 from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource,
                                    ConfigSource, ResourceType)
 
-from helpers.stack_control import env
+from helpers.stack_control import env, repo_root
 from helpers.tasks import wait_until
 
 DAY_MS = 86_400_000
@@ -180,3 +182,35 @@ def test_partition_count_is_reported_not_changed(kadmin):
         assert f", {n} partition(s)" in line_of(p.stdout, topic)
     md = kadmin.list_topics(timeout=TIMEOUT)
     assert {t: len(md.topics[t].partitions) for t in EXPECTED} == counts
+
+
+def help_defaults():
+    """The defaults `taskbus-admin --help` prints (the configuration table of shared/config.c)."""
+    out = admin("--help").stdout
+    return dict(re.findall(r"^\s+(TASKBUS_\w+)\s+default: (\S+)", out, re.M))
+
+
+def test_asyncapi_bindings_are_what_taskbus_admin_sets(kadmin):
+    """schemas/asyncapi.json states the topic configs as literals (the defaults): each
+    channel's Kafka binding must be what `taskbus-admin topics` set on the stack's topic
+    under the default configuration, config for config, so the document cannot drift from
+    shared/topic_policy.c; partitions and replicas are the --help defaults."""
+    with open(os.path.join(repo_root(), "schemas", "asyncapi.json"), encoding="utf-8") as f:
+        channels = json.load(f)["channels"]
+    defaults = help_defaults()
+    managed = ("retention.ms", "retention.bytes", "cleanup.policy", "delete.retention.ms",
+               "min.insync.replicas")
+    seen = set()
+    for cid, ch in channels.items():
+        kafka = ch["bindings"]["kafka"]
+        topic = kafka["topic"]
+        assert topic == ch["address"] and topic in EXPECTED, cid
+        seen.add(topic)
+        assert str(kafka["partitions"]) == defaults["TASKBUS_KAFKA_PARTITIONS"], cid
+        assert str(kafka["replicas"]) == defaults["TASKBUS_KAFKA_REPLICATION"], cid
+        entries = configs(kadmin, topic)
+        actual = {n: dynamic(entries, n) for n in managed if dynamic(entries, n) is not None}
+        stated = {n: ",".join(v) if isinstance(v, list) else str(v)
+                  for n, v in kafka["topicConfiguration"].items()}
+        assert stated == actual, f"{cid}: AsyncAPI says {stated}, the topic has {actual}"
+    assert seen == set(EXPECTED)
