@@ -416,9 +416,8 @@ static int plan_alterations(const rd_kafka_ConfigResource_t **described, size_t 
 /* DescribeConfigs of every topic not created now; NULL (rc 0) when there is none, NULL
  * with *rc -1 and err on failure, else the event (the caller destroys it). */
 static rd_kafka_event_t *describe_existing(rd_kafka_t *rk, const topic_policy *policies, size_t n,
-                                           const kafka_topic_outcome *outcomes,
-                                           int64_t deadline_ns, int *rc, char *err,
-                                           size_t errlen) {
+                                           const kafka_topic_outcome *outcomes, int64_t deadline_ns,
+                                           int *rc, char *err, size_t errlen) {
     rd_kafka_ConfigResource_t **res = calloc(n ? n : 1, sizeof *res);
     size_t nres = 0;
     *rc = res != NULL ? 0 : -1;
@@ -471,8 +470,8 @@ static int alter_existing(rd_kafka_t *rk, const topic_policy *policies, size_t n
                           kafka_topic_outcome *outcomes, int64_t deadline_ns, char *err,
                           size_t errlen) {
     int rc = 0;
-    rd_kafka_event_t *ev = describe_existing(rk, policies, n, outcomes, deadline_ns, &rc, err,
-                                             errlen);
+    rd_kafka_event_t *ev =
+        describe_existing(rk, policies, n, outcomes, deadline_ns, &rc, err, errlen);
     if (ev == NULL) {
         return rc;
     }
@@ -535,8 +534,8 @@ static int read_partitions(rd_kafka_t *rk, const topic_policy *policies, size_t 
         outcomes[idx].partitions = md->topics[t].partition_cnt;
         outcomes[idx].replicas = min_replicas(&md->topics[t]);
         char why[512];
-        if (topic_policy_check_replicas(&policies[idx], outcomes[idx].replicas, why,
-                                        sizeof why) != 0) {
+        if (topic_policy_check_replicas(&policies[idx], outcomes[idx].replicas, why, sizeof why) !=
+            0) {
             LOG_ERRORF("%s", why);
             if (rc == 0) {
                 errbuf_setf(err, errlen, "%s; no topic altered", why);

@@ -37,8 +37,7 @@ static const struct {
 #define RETENTION_BYTES "retention.bytes"
 
 const char *const TOPIC_MANAGED_CONFIGS[] = {
-    RETENTION_MS, RETENTION_BYTES, CLEANUP_POLICY, DELETE_RETENTION_MS, MIN_INSYNC_REPLICAS,
-    NULL,
+    RETENTION_MS, RETENTION_BYTES, CLEANUP_POLICY, DELETE_RETENTION_MS, MIN_INSYNC_REPLICAS, NULL,
 };
 
 int topic_class_of(const char *topic, topic_class *out) {
@@ -119,8 +118,9 @@ int topic_policy_for(const char *topic, const taskbus_config *cfg, topic_policy 
     rc |= add(out, RETENTION_BYTES, -1); /* no size limit */
     rc |= add(out, MIN_INSYNC_REPLICAS, cfg->kafka_min_insync_replicas);
     if (rc != 0) {
-        errbuf_setf(err, errlen, "topic %s: more than %d managed configs (TOPIC_POLICY_MAX_CONFIGS)",
-                    topic, TOPIC_POLICY_MAX_CONFIGS);
+        errbuf_setf(err, errlen,
+                    "topic %s: more than %d managed configs (TOPIC_POLICY_MAX_CONFIGS)", topic,
+                    TOPIC_POLICY_MAX_CONFIGS);
         return -1;
     }
     return 0;
