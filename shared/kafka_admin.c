@@ -8,7 +8,10 @@
  * configs are read (DescribeConfigs) and, when a managed one differs, replaced whole
  * (AlterConfigs) by the policy's merged with every other DYNAMIC_TOPIC_CONFIG entry it
  * had, so an operator's own settings survive (docs/decisions.md, "AlterConfigs, merged").
- * Every wait is bounded by the caller's timeout.
+ * Before any alteration, the metadata's replica counts are checked against each policy's
+ * min.insync.replicas, and the whole call refuses when a topic has fewer replicas. Every
+ * step waits only what is left of the caller's timeout (an admin request's answer gets
+ * 1 s more to arrive), so the call ends within timeout_ms plus about 1 s.
  */
 #include "shared/kafka_admin.h"
 
@@ -109,8 +112,8 @@ static int new_topic_configs(rd_kafka_NewTopic_t *nt, const topic_policy *policy
 
 /* CreateTopics for topics[] (policies[i] gives topics[i]'s configs, when not NULL). */
 static int create_all(rd_kafka_t *rk, const char *const *topics, const topic_policy *policies,
-                      bool *created, int partitions, int replication, int timeout_ms, char *err,
-                      size_t errlen) {
+                      bool *created, int partitions, int replication, int64_t deadline_ns,
+                      char *err, size_t errlen) {
     size_t n = count_topics(topics);
     rd_kafka_NewTopic_t **nt = calloc(n ? n : 1, sizeof *nt);
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
@@ -129,6 +132,10 @@ static int create_all(rd_kafka_t *rk, const char *const *topics, const topic_pol
             rc = new_topic_configs(nt[i], &policies[i], err, errlen);
         }
     }
+    /* The broker gets what is left of the command's deadline; the poll waits 1 s more for
+     * the broker's answer to arrive (a timeout answer comes within the deadline). */
+    int timeout_ms = remaining_ms(deadline_ns);
+    timeout_ms = timeout_ms > 0 ? timeout_ms : 1;
     if (rc == 0) {
         rc = set_timeouts(opts, true, timeout_ms, err, errlen);
     }
@@ -213,7 +220,7 @@ int kafka_admin_create_topics(const char *brokers, const char *const *topics, in
     if (rk == NULL) {
         return -1;
     }
-    int rc = create_all(rk, topics, NULL, NULL, partitions, replication, timeout_ms, err, errlen);
+    int rc = create_all(rk, topics, NULL, NULL, partitions, replication, deadline, err, errlen);
     if (rc == 0) {
         rc = wait_visible(rk, topics, deadline, err, errlen);
     }
@@ -406,34 +413,74 @@ static int plan_alterations(const rd_kafka_ConfigResource_t **described, size_t 
     return 0;
 }
 
-/* Describes the topics not created now and alters those that differ from their policy. */
-static int alter_existing(rd_kafka_t *rk, const topic_policy *policies, size_t n,
-                          kafka_topic_outcome *outcomes, int64_t deadline_ns, char *err,
-                          size_t errlen) {
+/* DescribeConfigs of every topic not created now; NULL (rc 0) when there is none, NULL
+ * with *rc -1 and err on failure, else the event (the caller destroys it). */
+static rd_kafka_event_t *describe_existing(rd_kafka_t *rk, const topic_policy *policies, size_t n,
+                                           const kafka_topic_outcome *outcomes, int64_t deadline_ns,
+                                           int *rc, char *err, size_t errlen) {
     rd_kafka_ConfigResource_t **res = calloc(n ? n : 1, sizeof *res);
-    rd_kafka_ConfigResource_t **alter = calloc(n ? n : 1, sizeof *alter);
-    size_t nres = 0, nalter = 0;
-    int rc = res != NULL && alter != NULL ? 0 : -1;
-    if (rc != 0) {
+    size_t nres = 0;
+    *rc = res != NULL ? 0 : -1;
+    if (*rc != 0) {
         errbuf_setf(err, errlen, "kafka admin: out of memory");
     }
-    for (size_t i = 0; rc == 0 && i < n; i++) {
+    for (size_t i = 0; *rc == 0 && i < n; i++) {
         if (outcomes[i].action == KAFKA_TOPIC_CREATED) {
             continue;
         }
         res[nres] = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, policies[i].topic);
         if (res[nres++] == NULL) {
             errbuf_setf(err, errlen, "kafka admin: out of memory");
-            rc = -1;
+            *rc = -1;
         }
     }
     rd_kafka_event_t *ev = NULL;
-    if (rc == 0 && nres > 0) {
+    if (*rc == 0 && nres > 0) {
         int wait = remaining_ms(deadline_ns);
         ev = configs_request(rk, false, res, nres, wait > 0 ? wait : 1, err, errlen);
-        rc = ev != NULL ? 0 : -1;
+        *rc = ev != NULL ? 0 : -1;
     }
-    if (ev != NULL) {
+    for (size_t i = 0; res != NULL && i < nres; i++) {
+        if (res[i] != NULL) {
+            rd_kafka_ConfigResource_destroy(res[i]);
+        }
+    }
+    free(res);
+    return ev;
+}
+
+/* Sends AlterConfigs for alter[0..n) and checks every topic's result. 0, or -1 with err. */
+static int alter_configs(rd_kafka_t *rk, rd_kafka_ConfigResource_t **alter, size_t n,
+                         int64_t deadline_ns, char *err, size_t errlen) {
+    int wait = remaining_ms(deadline_ns);
+    rd_kafka_event_t *ev = configs_request(rk, true, alter, n, wait > 0 ? wait : 1, err, errlen);
+    if (ev == NULL) {
+        return -1;
+    }
+    size_t na = 0;
+    const rd_kafka_ConfigResource_t **altered =
+        rd_kafka_AlterConfigs_result_resources(rd_kafka_event_AlterConfigs_result(ev), &na);
+    int rc = check_resources(altered, na, "AlterConfigs", err, errlen);
+    rd_kafka_event_destroy(ev);
+    return rc;
+}
+
+/* Describes the topics not created now and alters those that differ from their policy. */
+static int alter_existing(rd_kafka_t *rk, const topic_policy *policies, size_t n,
+                          kafka_topic_outcome *outcomes, int64_t deadline_ns, char *err,
+                          size_t errlen) {
+    int rc = 0;
+    rd_kafka_event_t *ev =
+        describe_existing(rk, policies, n, outcomes, deadline_ns, &rc, err, errlen);
+    if (ev == NULL) {
+        return rc;
+    }
+    rd_kafka_ConfigResource_t **alter = calloc(n, sizeof *alter);
+    size_t nalter = 0;
+    if (alter == NULL) {
+        errbuf_setf(err, errlen, "kafka admin: out of memory");
+        rc = -1;
+    } else {
         size_t nd = 0;
         const rd_kafka_ConfigResource_t **described = rd_kafka_DescribeConfigs_result_resources(
             rd_kafka_event_DescribeConfigs_result(ev), &nd);
@@ -442,35 +489,32 @@ static int alter_existing(rd_kafka_t *rk, const topic_policy *policies, size_t n
             rc =
                 plan_alterations(described, nd, policies, n, outcomes, alter, &nalter, err, errlen);
         }
-        rd_kafka_event_destroy(ev);
-        ev = NULL;
     }
+    rd_kafka_event_destroy(ev);
     if (rc == 0 && nalter > 0) {
-        int wait = remaining_ms(deadline_ns);
-        ev = configs_request(rk, true, alter, nalter, wait > 0 ? wait : 1, err, errlen);
-        rc = ev != NULL ? 0 : -1;
+        rc = alter_configs(rk, alter, nalter, deadline_ns, err, errlen);
     }
-    if (ev != NULL) {
-        size_t na = 0;
-        const rd_kafka_ConfigResource_t **altered =
-            rd_kafka_AlterConfigs_result_resources(rd_kafka_event_AlterConfigs_result(ev), &na);
-        rc = check_resources(altered, na, "AlterConfigs", err, errlen);
-        rd_kafka_event_destroy(ev);
-    }
-    for (size_t i = 0; res != NULL && i < nres; i++) {
-        if (res[i] != NULL) {
-            rd_kafka_ConfigResource_destroy(res[i]);
-        }
-    }
-    for (size_t i = 0; alter != NULL && i < nalter; i++) {
+    for (size_t i = 0; i < nalter; i++) {
         rd_kafka_ConfigResource_destroy(alter[i]);
     }
-    free(res);
     free(alter);
     return rc;
 }
 
-/* Reads each topic's partition count into its outcome. */
+/* The fewest replicas of any partition of mt. */
+static int min_replicas(const struct rd_kafka_metadata_topic *mt) {
+    int fewest = mt->partition_cnt > 0 ? mt->partitions[0].replica_cnt : 0;
+    for (int p = 1; p < mt->partition_cnt; p++) {
+        if (mt->partitions[p].replica_cnt < fewest) {
+            fewest = mt->partitions[p].replica_cnt;
+        }
+    }
+    return fewest;
+}
+
+/* Reads each topic's partition count into its outcome, and refuses (-1 with err naming
+ * the topics) when a topic has fewer replicas than its policy's min.insync.replicas:
+ * setting that would make every acks=all write to it fail. Runs before any alteration. */
 static int read_partitions(rd_kafka_t *rk, const topic_policy *policies, size_t n,
                            kafka_topic_outcome *outcomes, int64_t deadline_ns, char *err,
                            size_t errlen) {
@@ -481,14 +525,26 @@ static int read_partitions(rd_kafka_t *rk, const topic_policy *policies, size_t 
         errbuf_setf(err, errlen, "kafka metadata: %s", rd_kafka_err2str(e));
         return -1;
     }
+    int rc = 0;
     for (int t = 0; t < md->topic_cnt; t++) {
         size_t idx = policy_index(policies, n, md->topics[t].topic);
-        if (idx < n) {
-            outcomes[idx].partitions = md->topics[t].partition_cnt;
+        if (idx == n) {
+            continue;
+        }
+        outcomes[idx].partitions = md->topics[t].partition_cnt;
+        outcomes[idx].replicas = min_replicas(&md->topics[t]);
+        char why[512];
+        if (topic_policy_check_replicas(&policies[idx], outcomes[idx].replicas, why, sizeof why) !=
+            0) {
+            LOG_ERRORF("%s", why);
+            if (rc == 0) {
+                errbuf_setf(err, errlen, "%s; no topic altered", why);
+            }
+            rc = -1;
         }
     }
     rd_kafka_metadata_destroy(md);
-    return 0;
+    return rc;
 }
 
 int kafka_admin_apply_policies(const char *brokers, const topic_policy *policies, size_t n,
@@ -515,7 +571,7 @@ int kafka_admin_apply_policies(const char *brokers, const topic_policy *policies
     rd_kafka_t *rk = admin_handle(brokers, err, errlen);
     int rc = rk != NULL ? 0 : -1;
     if (rc == 0) {
-        rc = create_all(rk, topics, policies, created, partitions, replication, timeout_ms, err,
+        rc = create_all(rk, topics, policies, created, partitions, replication, deadline, err,
                         errlen);
     }
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -525,10 +581,10 @@ int kafka_admin_apply_policies(const char *brokers, const topic_policy *policies
         rc = wait_visible(rk, topics, deadline, err, errlen);
     }
     if (rc == 0) {
-        rc = alter_existing(rk, policies, n, outcomes, deadline, err, errlen);
+        rc = read_partitions(rk, policies, n, outcomes, deadline, err, errlen);
     }
     if (rc == 0) {
-        rc = read_partitions(rk, policies, n, outcomes, deadline, err, errlen);
+        rc = alter_existing(rk, policies, n, outcomes, deadline, err, errlen);
     }
     if (rk != NULL) {
         rd_kafka_destroy(rk);

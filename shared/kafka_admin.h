@@ -22,6 +22,7 @@ typedef enum {
 typedef struct kafka_topic_outcome {
     kafka_topic_action action;
     int partitions; /* what the topic has (never changed by taskbus) */
+    int replicas;   /* the fewest replicas of any of its partitions */
     int kept;       /* operator-set topic configs kept by an alteration */
 } kafka_topic_outcome;
 
@@ -37,8 +38,10 @@ int kafka_admin_create_topics(const char *brokers, const char *const *topics, in
  * with the policy's configs plus every other dynamic topic config the topic had (Kafka
  * 3.x AlterConfigs replaces the whole set; librdkafka 2.0.2 has no incremental one). A
  * topic that already matches is not altered. Partition counts are never changed: the
- * count each topic has goes to outcomes[i] (n entries). 0 when every topic exists with
- * its policy, else -1 with err naming the first failing topic. Bounded by timeout_ms. */
+ * count each topic has goes to outcomes[i] (n entries). Refuses (-1, nothing altered)
+ * when an existing topic has fewer replicas than its policy's min.insync.replicas. 0 when
+ * every topic exists with its policy, else -1 with err naming the first failing topic.
+ * Bounded by timeout_ms (plus about 1 s for the last answer to arrive). */
 int kafka_admin_apply_policies(const char *brokers, const topic_policy *policies, size_t n,
                                int partitions, int replication, int timeout_ms,
                                kafka_topic_outcome *outcomes, char *err, size_t errlen);

@@ -14,7 +14,8 @@
  *   dlq       task-commands.dlq, notifications.dlq     TASKBUS_DLQ_RETENTION       delete
  *   state     task-state                               -1 (forever)                compact
  *             (+ delete.retention.ms = TASKBUS_STATE_TOMBSTONE_RETENTION)
- *   every topic: min.insync.replicas = TASKBUS_KAFKA_MIN_INSYNC_REPLICAS
+ *   every topic: min.insync.replicas = TASKBUS_KAFKA_MIN_INSYNC_REPLICAS,
+ *                retention.bytes = -1 (no size limit; an operator's value is overridden)
  */
 #ifndef TASKBUS_SHARED_TOPIC_POLICY_H
 #define TASKBUS_SHARED_TOPIC_POLICY_H
@@ -30,7 +31,7 @@ typedef enum {
     TOPIC_CLASS_STATE,
 } topic_class;
 
-#define TOPIC_POLICY_MAX_CONFIGS 4
+#define TOPIC_POLICY_MAX_CONFIGS 5
 #define TOPIC_CONFIG_VALUE_MAX 24 /* "-9223372036854775808" fits */
 
 typedef struct topic_config {
@@ -57,6 +58,11 @@ const char *topic_class_name(topic_class cls);
 /* Fills out with topic's configs under cfg. 0, or -1 with err for an unknown topic. */
 int topic_policy_for(const char *topic, const taskbus_config *cfg, topic_policy *out, char *err,
                      size_t errlen);
+
+/* 0 when a topic whose partitions have `replicas` replicas (the fewest of any partition)
+ * can take p's min.insync.replicas; -1 with err naming the topic when it is below, as
+ * every acks=all produce would then fail with NOT_ENOUGH_REPLICAS. */
+int topic_policy_check_replicas(const topic_policy *p, int replicas, char *err, size_t errlen);
 
 /* The value out sets for config name, or NULL when the policy does not manage it. */
 const char *topic_policy_value(const topic_policy *p, const char *name);

@@ -18,9 +18,11 @@ Rules (the stream is READ by consumers that may also replay everything ever publ
   that handle the old set of values, narrowing breaks the replay of old events);
   additionalProperties turned false; a changed number of anyOf/oneOf/allOf branches.
 - compatible: a new type (a new file, e.g. `taskbus.task.created.v2.json`); a new
-  optional property (consumers ignore fields they do not know, even where a schema says
-  additionalProperties false: that describes what taskbus writes today); a changed
-  annotation (title, description, $comment, examples, $id, $schema, deprecated).
+  optional property (consumers ignore fields they do not know; the schemas leave data
+  open, so an older document at the same dataschema URI accepts the new events);
+  additionalProperties false removed (or made true): it widens what readers accept,
+  which the previous rule already asks them to tolerate; a changed annotation (title,
+  description, $comment, examples, $id, $schema, deprecated).
 A breaking change is therefore a new type published alongside the old one.
 
 Usage: tools/schema_compat.py [RELEASED_DIR [CURRENT_DIR]]; defaults: the newest folder of

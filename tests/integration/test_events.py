@@ -10,7 +10,7 @@ import pytest
 
 from helpers.api import is_uuid, new_password, unique_email, Client
 from helpers.kafka_events import event_of
-from helpers.tasks import wait_outbox_published
+from helpers.tasks import undocumented_data_members, wait_outbox_published
 
 TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
@@ -31,6 +31,8 @@ def check_event(msg, type_, user_id, repo, request_id=None):
     assert isinstance(ev, dict), msg["raw"]
     errors = sorted(validator(repo, type_).iter_errors(ev), key=str)
     assert not errors, f"{type_} does not match its schema: {[e.message for e in errors]}\n{ev}"
+    extra = undocumented_data_members(ev, validator(repo, type_).schema)
+    assert not extra, f"{type_} writes data members its schema does not document: {extra}"
     assert ev["specversion"] == "1.0"
     assert ev["type"] == type_
     assert ev["source"] == "/taskbus/api"

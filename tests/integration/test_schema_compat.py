@@ -4,7 +4,9 @@ tools/schema_compat.py. Pure file checks (no stack): the current schemas pass; m
 temporary copies (a field dropped, a type narrowed or widened, a new required field, a
 required field made optional, additionalProperties turned false, a type removed) fail and
 name the field; compatible ones (a new optional field, a new `….v2` type, a new
-description) pass. Each schema names itself: dataschema is an optional property whose
+description, additionalProperties false dropped) pass. The current schemas leave data open,
+released folders are strictly older than the project version, and the documents carry the
+project version. Each schema names itself: dataschema is an optional property whose
 const is the schema's $id (what every event carries; the tests that read events check the
 events against it)."""
 
@@ -78,7 +80,9 @@ def test_retired_types_name_their_replacement():
 def test_released_folders_are_releases_of_this_project():
     versions = sc.released_versions(RELEASED_ROOT)
     assert versions, f"no released schema folder under {RELEASED_ROOT}"
-    assert all(sc._version_key(v) <= sc._version_key(project_version()) for v in versions), \
+    # Strictly older: a folder holds what a release shipped, and the version being built
+    # has not shipped yet (its schemas are schemas/events/; the release step copies them).
+    assert all(sc._version_key(v) < sc._version_key(project_version()) for v in versions), \
         (versions, project_version())
     # A released folder holds every type that release had: none is empty, and none holds
     # anything but schemas.
@@ -105,12 +109,26 @@ def test_each_schema_names_itself(name):
     assert ds["const"] == schema["$id"], (name, ds, schema["$id"])
     # Optional, so the events of releases before dataschema stay valid.
     assert "dataschema" not in schema["required"], name
-    # A versioned URI: <base><family>/v<N>.json, the family being the type without its
-    # .v<N> suffix (the rule itself lives in shared/cloudevent.c; the event tests compare
-    # what the daemons write with this $id).
-    m = re.fullmatch(r"https://taskbus\.example/schemas/events/(.+)/v([1-9][0-9]*)\.json", schema["$id"])
-    assert m, schema["$id"]
-    assert type_ in (m.group(1), f"{m.group(1)}.v{m.group(2)}"), (type_, schema["$id"])
+    # A versioned URI, exactly what cloudevent_dataschema (shared/cloudevent.c) writes for
+    # the type; the event tests compare what the daemons write with this $id.
+    assert schema["$id"] == expected_dataschema(type_), (type_, schema["$id"])
+
+
+def expected_dataschema(type_):
+    """cloudevent_dataschema's rule: <base><family>/v<N>.json for a type ending in .v<N>
+    (N 2..9999, no leading zero, a non-empty family), else <base><type>/v1.json."""
+    m = re.fullmatch(r"(.+)\.v([1-9][0-9]{0,3})", type_)
+    if m and int(m.group(2)) >= 2:
+        return f"https://taskbus.example/schemas/events/{m.group(1)}/v{m.group(2)}.json"
+    return f"https://taskbus.example/schemas/events/{type_}/v1.json"
+
+
+def test_expected_dataschema_rule():
+    base = "https://taskbus.example/schemas/events/"
+    assert expected_dataschema("taskbus.task.created") == base + "taskbus.task.created/v1.json"
+    assert expected_dataschema("taskbus.task.created.v2") == base + "taskbus.task.created/v2.json"
+    assert expected_dataschema("taskbus.task.created.v1") == base + "taskbus.task.created.v1/v1.json"
+    assert expected_dataschema("taskbus.x.v02") == base + "taskbus.x.v02/v1.json"
 
 
 def test_every_id_is_unique():
@@ -251,6 +269,32 @@ def test_making_a_required_field_optional_fails(dirs):
 def test_turning_additional_properties_false_fails(dirs):
     edit(dirs[1], "taskbus.task.created", lambda s: s.update(additionalProperties=False))
     assert problems_of(dirs) == ["taskbus.task.created: (envelope): additionalProperties turned false"]
+    # In data too (where release 0.1.0 had it: today's schemas leave data open).
+    edit(dirs[0], "taskbus.task.updated", lambda s: s["properties"]["data"].pop("additionalProperties", None))
+    edit(dirs[1], "taskbus.task.updated", lambda s: s["properties"]["data"].update(additionalProperties=False))
+    assert "taskbus.task.updated: data: additionalProperties turned false" in problems_of(dirs)
+
+
+def test_dropping_additional_properties_false_passes(dirs):
+    # false -> absent or true widens what readers accept: compatible (the open content model
+    # the rule of new optional fields needs).
+    def strict(s):
+        s["properties"]["data"]["additionalProperties"] = False
+
+    edit(dirs[0], "taskbus.task.created", strict)
+    edit(dirs[1], "taskbus.task.created", lambda s: s["properties"]["data"].pop("additionalProperties", None))
+    edit(dirs[0], "taskbus.user.registered", strict)
+    edit(dirs[1], "taskbus.user.registered", lambda s: s["properties"]["data"].update(additionalProperties=True))
+    assert problems_of(dirs) == []
+
+
+def test_current_event_schemas_leave_data_open():
+    # Readers that validate a newer event with an older document at the same dataschema
+    # URI must not reject its new optional fields (docs/event-schemas.md).
+    for name in sorted(os.listdir(CURRENT)):
+        with open(os.path.join(CURRENT, name), encoding="utf-8") as f:
+            data = json.load(f)["properties"]["data"]
+        assert data.get("additionalProperties", True) is not False, name
 
 
 def test_removing_a_type_fails(dirs):
@@ -358,3 +402,15 @@ def test_a_retired_type_needs_its_replacement_in_the_current_schemas(tmp_path):
     assert "taskbus.task.created: type removed, but its replacement taskbus.task.created.v2 is not in the " \
            "current schemas" in problems, problems
     assert any(p.startswith("taskbus.task.created.v2: type removed (") for p in problems), problems
+
+
+def test_documents_carry_the_project_version():
+    # One version for the release: CMake's project version, which --version prints, is the
+    # OpenAPI and AsyncAPI documents' info.version and the chart's appVersion.
+    import yaml
+    want = project_version()
+    for doc in ("openapi.json", "asyncapi.json"):
+        with open(os.path.join(REPO, "schemas", doc), encoding="utf-8") as f:
+            assert json.load(f)["info"]["version"] == want, doc
+    with open(os.path.join(REPO, "helm", "taskbus", "Chart.yaml"), encoding="utf-8") as f:
+        assert str(yaml.safe_load(f)["appVersion"]) == want

@@ -2,21 +2,25 @@
 
 The stack's `taskbus-admin topics` made every topic of the bus with its policy: task-events
 and user-events forever (retention.ms=-1), commands 7 days, dead letters 30 days, task-state
-compacted and kept forever with tombstones kept 1 day, min.insync.replicas on each, all as
-the topic's own (dynamic) configs. An existing topic is altered back to its policy, and a
-config taskbus does not manage that an operator set on it is kept. A bad duration stops
+compacted and kept forever with tombstones kept 1 day, min.insync.replicas on each, and no
+size limit on any (retention.bytes=-1), all as the topic's own (dynamic) configs. An
+existing topic is altered back to its policy (an operator's retention.bytes included), and
+a config taskbus does not manage that an operator set on it is kept. A topic with fewer
+replicas than TASKBUS_KAFKA_MIN_INSYNC_REPLICAS is refused before anything is altered. A bad duration stops
 the command (exit 2, as any bad configuration) with a message naming the variable; a partition count that differs from
 TASKBUS_KAFKA_PARTITIONS is reported, never changed.
 """
 
+import json
 import os
+import re
 import subprocess
 
 import pytest
 from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource,
                                    ConfigSource, ResourceType)
 
-from helpers.stack_control import env
+from helpers.stack_control import env, repo_root
 from helpers.tasks import wait_until
 
 DAY_MS = 86_400_000
@@ -82,9 +86,11 @@ def test_every_topic_has_its_policy(kadmin):
     for topic, (_, retention, cleanup, tombstones) in EXPECTED.items():
         entries = configs(kadmin, topic)
         got = {name: dynamic(entries, name) for name in
-               ("retention.ms", "cleanup.policy", "delete.retention.ms", "min.insync.replicas")}
+               ("retention.ms", "cleanup.policy", "delete.retention.ms", "min.insync.replicas",
+                "retention.bytes")}
         assert got == {"retention.ms": retention, "cleanup.policy": cleanup,
-                       "delete.retention.ms": tombstones, "min.insync.replicas": insync}, topic
+                       "delete.retention.ms": tombstones, "min.insync.replicas": insync,
+                       "retention.bytes": "-1"}, topic
 
 
 def test_admin_topics_prints_each_topic_and_its_policy(kadmin):
@@ -94,6 +100,7 @@ def test_admin_topics_prints_each_topic_and_its_policy(kadmin):
         assert f"({cls})" in line and f"retention.ms={retention}" in line, line
         assert f"cleanup.policy={cleanup}" in line, line
         assert (f"delete.retention.ms={tombstones}" in line) == (tombstones is not None), line
+        assert "retention.bytes=-1" in line, line
     # A second run finds nothing to change.
     for topic in EXPECTED:
         assert ": unchanged " in line_of(admin("topics").stdout, topic)
@@ -102,10 +109,13 @@ def test_admin_topics_prints_each_topic_and_its_policy(kadmin):
 def test_existing_topics_are_altered_and_operator_configs_kept(kadmin):
     topic = "task-events"
     # A huge finite retention, so nothing is expired while the test runs.
-    incremental(kadmin, topic, ("retention.ms", str(3650 * DAY_MS), AlterConfigOpType.SET),
-                ("cleanup.policy", "compact", AlterConfigOpType.SET),
-                (UNMANAGED[0], UNMANAGED[1], AlterConfigOpType.SET))
+    # Everything below runs in the try: the finally puts the shared stack's task-events back
+    # to its policy even when taskbus-admin or an assertion fails midway.
     try:
+        incremental(kadmin, topic, ("retention.ms", str(3650 * DAY_MS), AlterConfigOpType.SET),
+                    ("cleanup.policy", "compact", AlterConfigOpType.SET),
+                    ("retention.bytes", str(1 << 40), AlterConfigOpType.SET),
+                    (UNMANAGED[0], UNMANAGED[1], AlterConfigOpType.SET))
         wait_until(lambda: dynamic(configs(kadmin, topic), UNMANAGED[0]) == UNMANAGED[1]
                    and dynamic(configs(kadmin, topic), "retention.ms") == str(3650 * DAY_MS),
                    TIMEOUT, "the operator's change is visible")
@@ -117,14 +127,34 @@ def test_existing_topics_are_altered_and_operator_configs_kept(kadmin):
         def restored():
             e = configs(kadmin, topic)
             return (dynamic(e, "retention.ms"), dynamic(e, "cleanup.policy"),
-                    dynamic(e, UNMANAGED[0]), dynamic(e, "min.insync.replicas"))
-        wait_until(lambda: restored() == ("-1", "delete", UNMANAGED[1], "1"), TIMEOUT,
+                    dynamic(e, "retention.bytes"), dynamic(e, UNMANAGED[0]),
+                    dynamic(e, "min.insync.replicas"))
+        # The operator's retention.bytes is overridden: taskbus owns it (no size limit).
+        wait_until(lambda: restored() == ("-1", "delete", "-1", UNMANAGED[1], "1"), TIMEOUT,
                    "task-events back to its policy with the operator's config kept")
     finally:
-        incremental(kadmin, topic, (UNMANAGED[0], None, AlterConfigOpType.DELETE))
+        incremental(kadmin, topic, ("retention.ms", "-1", AlterConfigOpType.SET),
+                    ("cleanup.policy", "delete", AlterConfigOpType.SET),
+                    ("retention.bytes", "-1", AlterConfigOpType.SET),
+                    (UNMANAGED[0], None, AlterConfigOpType.DELETE))
     wait_until(lambda: dynamic(configs(kadmin, topic), UNMANAGED[0]) is None, TIMEOUT,
                "the test's own config removed")
     assert dynamic(configs(kadmin, topic), "retention.ms") == "-1"
+
+
+def test_topics_with_fewer_replicas_than_min_insync_refuse(kadmin):
+    """The stack's topics have one replica: min.insync.replicas=2 would make every acks=all
+    write fail, so the command refuses before it alters any topic. (REPLICATION=2 passes the
+    configuration check min <= replication; the topics exist, so nothing is created.)"""
+    md = kadmin.list_topics(timeout=TIMEOUT)
+    assert {len(p.replicas) for t in EXPECTED for p in md.topics[t].partitions.values()} == {1}
+    p = admin("topics", expect=1, TASKBUS_KAFKA_MIN_INSYNC_REPLICAS="2",
+              TASKBUS_KAFKA_REPLICATION="2")
+    assert "replication factor 1, below min.insync.replicas=2" in p.stderr, p.stderr
+    assert "no topic altered" in p.stderr, p.stderr
+    assert p.stdout == "", "nothing was done"
+    for topic in EXPECTED:
+        assert dynamic(configs(kadmin, topic), "min.insync.replicas") == "1", topic
 
 
 @pytest.mark.parametrize("var,value", [("TASKBUS_EVENTS_RETENTION", "7 days"),
@@ -152,3 +182,35 @@ def test_partition_count_is_reported_not_changed(kadmin):
         assert f", {n} partition(s)" in line_of(p.stdout, topic)
     md = kadmin.list_topics(timeout=TIMEOUT)
     assert {t: len(md.topics[t].partitions) for t in EXPECTED} == counts
+
+
+def help_defaults():
+    """The defaults `taskbus-admin --help` prints (the configuration table of shared/config.c)."""
+    out = admin("--help").stdout
+    return dict(re.findall(r"^\s+(TASKBUS_\w+)\s+default: (\S+)", out, re.M))
+
+
+def test_asyncapi_bindings_are_what_taskbus_admin_sets(kadmin):
+    """schemas/asyncapi.json states the topic configs as literals (the defaults): each
+    channel's Kafka binding must be what `taskbus-admin topics` set on the stack's topic
+    under the default configuration, config for config, so the document cannot drift from
+    shared/topic_policy.c; partitions and replicas are the --help defaults."""
+    with open(os.path.join(repo_root(), "schemas", "asyncapi.json"), encoding="utf-8") as f:
+        channels = json.load(f)["channels"]
+    defaults = help_defaults()
+    managed = ("retention.ms", "retention.bytes", "cleanup.policy", "delete.retention.ms",
+               "min.insync.replicas")
+    seen = set()
+    for cid, ch in channels.items():
+        kafka = ch["bindings"]["kafka"]
+        topic = kafka["topic"]
+        assert topic == ch["address"] and topic in EXPECTED, cid
+        seen.add(topic)
+        assert str(kafka["partitions"]) == defaults["TASKBUS_KAFKA_PARTITIONS"], cid
+        assert str(kafka["replicas"]) == defaults["TASKBUS_KAFKA_REPLICATION"], cid
+        entries = configs(kadmin, topic)
+        actual = {n: dynamic(entries, n) for n in managed if dynamic(entries, n) is not None}
+        stated = {n: ",".join(v) if isinstance(v, list) else str(v)
+                  for n, v in kafka["topicConfiguration"].items()}
+        assert stated == actual, f"{cid}: AsyncAPI says {stated}, the topic has {actual}"
+    assert seen == set(EXPECTED)

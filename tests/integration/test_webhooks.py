@@ -27,7 +27,8 @@ import pytest
 from helpers.api import API, assert_problem, error_fields, is_uuid
 from helpers.kafka_events import EventCollector
 from helpers.stack_control import env
-from helpers.tasks import task_user, wait_group_caught_up, wait_outbox_published, wait_until
+from helpers.tasks import (task_user, undocumented_data_members, wait_group_caught_up,
+                           wait_outbox_published, wait_until)
 
 HOOKS = f"{API}/webhooks"
 DELIVERY_TIMEOUT = 60
@@ -249,6 +250,7 @@ def test_signed_deliveries_arrive_filtered_by_type(api_url, receivers, repo):
         with open(os.path.join(repo, "schemas", "events", f"{e['type']}.json"), encoding="utf-8") as f:
             schema = json.load(f)
         jsonschema.validate(e, schema, format_checker=jsonschema.FormatChecker())
+        assert not undocumented_data_members(e, schema), e
         assert e.get("dataschema") == schema["$id"], e  # delivered as the relay published it
     [done] = wait_until(lambda: completed_only.accepted(), DELIVERY_TIMEOUT, "the completed delivery")
     assert done["type"] == "taskbus.task.completed" and done["id"] == got[2]["id"]

@@ -4,8 +4,9 @@
  * Covers: every topic of BUS_TOPICS has a class, and each class maps to the configs the
  * contract of issue 12 fixes: events forever by default (retention.ms=-1), commands 7
  * days, dead letters 30 days, task-state compacted and kept forever with its tombstones
- * kept TASKBUS_STATE_TOMBSTONE_RETENTION, min.insync.replicas on every topic; an unknown
- * topic has no policy.
+ * kept TASKBUS_STATE_TOMBSTONE_RETENTION, min.insync.replicas and retention.bytes=-1 on
+ * every topic; an unknown topic has no policy; a topic with fewer replicas than
+ * min.insync.replicas is refused.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -90,7 +91,7 @@ static void test_default_policies(void **state) {
         expect(&p, "cleanup.policy", want[i].cleanup);
         expect(&p, "delete.retention.ms", want[i].tombstones);
         expect(&p, "min.insync.replicas", "1");
-        expect(&p, "retention.bytes", NULL);
+        expect(&p, "retention.bytes", "-1"); /* time only: no size limit on any class */
         covered++;
     }
     size_t n = 0;
@@ -113,6 +114,7 @@ static void test_configured_policies(void **state) {
     char err[256];
     assert_int_equal(topic_policy_for(TASK_EVENTS_TOPIC, &cfg, &p, err, sizeof err), 0);
     expect(&p, "retention.ms", "7776000000");
+    expect(&p, "retention.bytes", "-1");
     expect(&p, "min.insync.replicas", "2");
     assert_int_equal(topic_policy_for(TASK_COMMANDS_TOPIC, &cfg, &p, err, sizeof err), 0);
     expect(&p, "retention.ms", "-1");
@@ -139,12 +141,33 @@ static void test_unknown_topic(void **state) {
     config_free(&cfg);
 }
 
+static void test_replicas_below_min_insync(void **state) {
+    (void)state;
+    taskbus_config cfg;
+    load_defaults(&cfg);
+    cfg.kafka_min_insync_replicas = 2;
+    topic_policy p;
+    char err[512] = "";
+    assert_int_equal(topic_policy_for(TASK_EVENTS_TOPIC, &cfg, &p, err, sizeof err), 0);
+    assert_int_equal(topic_policy_check_replicas(&p, 3, err, sizeof err), 0);
+    assert_int_equal(topic_policy_check_replicas(&p, 2, err, sizeof err), 0);
+    assert_int_equal(topic_policy_check_replicas(&p, 1, err, sizeof err), -1);
+    assert_non_null(strstr(err, "task-events"));
+    assert_non_null(strstr(err, "replication factor 1"));
+    assert_non_null(strstr(err, "min.insync.replicas=2"));
+    cfg.kafka_min_insync_replicas = 1;
+    assert_int_equal(topic_policy_for(TASK_STATE_TOPIC, &cfg, &p, err, sizeof err), 0);
+    assert_int_equal(topic_policy_check_replicas(&p, 1, err, sizeof err), 0);
+    config_free(&cfg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_bus_topic_has_a_class),
         cmocka_unit_test(test_default_policies),
         cmocka_unit_test(test_configured_policies),
         cmocka_unit_test(test_unknown_topic),
+        cmocka_unit_test(test_replicas_below_min_insync),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -344,10 +344,22 @@ def event_schema_id(type_):
     return event_validator(type_).schema["$id"]
 
 
+def undocumented_data_members(ev, schema):
+    """The members of ev's data that schema does not list as properties. The schemas leave
+    data open (readers must accept fields a later release adds under the same dataschema,
+    docs/event-schemas.md), so a validator accepts them: this keeps our producers strict,
+    every field they write is documented."""
+    data = ev.get("data")
+    documented = schema["properties"]["data"].get("properties", {})
+    return sorted(set(data) - set(documented)) if isinstance(data, dict) else []
+
+
 def assert_event_valid(ev):
     assert isinstance(ev, dict) and ev.get("type") in EVENT_TYPES, f"not a task event: {ev}"
     errors = sorted(event_validator(ev["type"]).iter_errors(ev), key=str)
     assert not errors, f"{ev['type']} does not match its schema: {[e.message for e in errors]}\n{ev}"
+    extra = undocumented_data_members(ev, event_validator(ev["type"]).schema)
+    assert not extra, f"{ev['type']} writes data members its schema does not document: {extra}"
     # Optional in the schema (older releases' events lack it); every event written now has it.
     assert ev.get("dataschema") == event_schema_id(ev["type"]), (ev.get("dataschema"), ev["type"])
 
