@@ -213,8 +213,9 @@ static int run_relay(void *vst) {
     if (st->conn != NULL && relay_pipeline_busy(&st->pipeline)) {
         char err[512];
         int64_t left = deadline - now_ms();
-        int wait = left < DELIVERY_TIMEOUT_MS ? (int)(left > 1 ? left : 1) : DELIVERY_TIMEOUT_MS;
-        if (relay_pipeline_finish(st->conn, &st->pipeline, wait, err, sizeof err) != 0) {
+        int finish_ms =
+            left < DELIVERY_TIMEOUT_MS ? (int)(left > 1 ? left : 1) : DELIVERY_TIMEOUT_MS;
+        if (relay_pipeline_finish(st->conn, &st->pipeline, finish_ms, err, sizeof err) != 0) {
             LOG_WARNF("relay: stopping with the last batch not marked (%s); it is sent again", err);
         }
     }
