@@ -31,6 +31,7 @@
 #include "shared/cloudevent.h"
 #include "shared/log.h"
 #include "shared/ssrf_guard.h"
+#include "shared/task_event_types.h"
 #include "shared/time_util.h"
 #include "shared/uuid7.h"
 
@@ -39,9 +40,8 @@
 #define DELIVERIES_LIMIT_DEFAULT 20
 #define DELIVERIES_LIMIT_MAX 100
 
-static const char *const EVENT_TYPES[] = {"taskbus.task.*", "taskbus.task.created",
-                                          "taskbus.task.updated", "taskbus.task.completed",
-                                          "taskbus.task.deleted"};
+static const char *const EVENT_TYPES[] = {TASK_EVENT_ANY, TASK_EVENT_CREATED, TASK_EVENT_UPDATED,
+                                          TASK_EVENT_COMPLETED, TASK_EVENT_DELETED};
 
 static bool known_event_type(const char *t) {
     for (size_t i = 0; i < sizeof EVENT_TYPES / sizeof EVENT_TYPES[0]; i++) {

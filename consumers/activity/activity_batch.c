@@ -13,12 +13,13 @@
 #include <string.h>
 
 #include "shared/event_rows.h"
+#include "shared/task_event_types.h"
 #include "shared/task_model.h"
 #include "shared/uuid7.h"
 
-static const char *const TASK_TYPES[] = {"taskbus.task.created", "taskbus.task.updated",
-                                         "taskbus.task.completed", "taskbus.task.deleted", NULL};
-#define TYPE_DELETED "taskbus.task.deleted"
+static const char *const TASK_TYPES[] = {TASK_EVENT_CREATED, TASK_EVENT_UPDATED,
+                                         TASK_EVENT_COMPLETED, TASK_EVENT_DELETED, NULL};
+#define TYPE_DELETED TASK_EVENT_DELETED
 #define TITLE_MAX_BYTES 1024 /* titles are at most 200 characters; anything longer is not ours */
 
 static const pg_stmt STMT_STORE = {

@@ -12,10 +12,11 @@
 #include <string.h>
 
 #include "shared/event_rows.h"
+#include "shared/task_event_types.h"
 #include "shared/task_model.h"
 
-#define TYPE_CREATED "taskbus.task.created"
-#define TYPE_COMPLETED "taskbus.task.completed"
+#define TYPE_CREATED TASK_EVENT_CREATED
+#define TYPE_COMPLETED TASK_EVENT_COMPLETED
 
 /* Data-modifying CTEs all run once, whether referenced or not. new_ev holds only the
  * events whose id was not yet seen; counts are grouped first because one INSERT ... ON

@@ -6,13 +6,19 @@ dict stays equal to the tasks in Postgres.
 Rules (docs/decisions.md "Issue 12"):
 - Bootstrap: (1) note task-events' high watermarks, (2) read task-state from its start to
   its high watermarks (a value is the task's latest CloudEvent, a tombstone removes the
-  key), (3) follow task-events from the offsets of (1) and task-state from those of (2).
-  The relay produces a task-events record only after the same row's task-state record was
+  key), (3) follow task-events from the offsets of (1) AND task-state from those of (2).
+  Following task-state is not optional: a task removed without a command (an account
+  deleted, an operator's DELETE or TRUNCATE) has no task-events event at all; its
+  tombstone on task-state is the only signal. (follow_state=False exists for tests that
+  prove the task-events half alone.) The relay produces a task-events record only after the same row's task-state record was
   delivered, so every event below the watermarks of (1) is already in what (2) read.
 - An event is applied only when its data.version is newer than the held one; a delete
   when it is not older. Deleted ids are remembered with their version, so an event
   older than the delete never resurrects one; a task-state tombstone carries no version
-  and means the task is gone for good (task ids are UUIDv7s, never reused).
+  and means the task is gone for good (task ids are UUIDv7s, never reused). An EMPTY
+  task-state value means gone too: a relay older than migration 0016 publishes a removal
+  row that way (docs/decisions.md "Tombstones for every way a task leaves Postgres"). A
+  value that is not a JSON CloudEvent is skipped with a warning on stderr, never a crash.
 - Delivery is at-least-once: the version rule makes a repeated event harmless.
 - Nothing is committed: the mirror lives in memory and bootstraps again on restart.
 """
@@ -37,8 +43,9 @@ class StateMirror:
     representation plus user_id and command_id)."""
 
     def __init__(self, brokers, group_id=None, events_topic=EVENTS_TOPIC, state_topic=STATE_TOPIC,
-                 extra_config=None):
+                 extra_config=None, follow_state=True):
         self.events_topic = events_topic
+        self.follow_state = follow_state
         self.state_topic = state_topic
         self.group_id = group_id or f"state-mirror-{uuid.uuid4()}"
         conf = {
@@ -84,12 +91,22 @@ class StateMirror:
         self.applied += 1
 
     def apply_record(self, topic, key, value):
-        """One Kafka record of task-events or task-state (value None: a tombstone)."""
-        if value is None:
+        """One Kafka record of task-events or task-state (value None or empty on task-state:
+        the task is gone)."""
+        if not value:
             if topic == self.state_topic and key is not None:
                 self.apply_delete(key.decode(), GONE)
             return
-        ev = json.loads(value)
+        try:
+            ev = json.loads(value)
+        except ValueError as e:
+            print(f"state_mirror: skipping a {topic} record (key {key!r}) that is not JSON: {e}",
+                  file=sys.stderr)
+            self.skipped += 1
+            return
+        if not isinstance(ev, dict):
+            self.skipped += 1
+            return
         typ, data = ev.get("type"), ev.get("data")
         if not isinstance(data, dict) or "id" not in data or "version" not in data:
             return
@@ -151,7 +168,7 @@ class StateMirror:
         self._read_until({(self.state_topic, p): hw for p, (_, hw) in state_marks.items()}, deadline)
         # Follow: task-events from (1), task-state from where the bootstrap stopped.
         follow = [TopicPartition(self.state_topic, p, self.positions[(self.state_topic, p)])
-                  for p in state_marks]
+                  for p in state_marks] if self.follow_state else []
         follow += [TopicPartition(self.events_topic, p, off) for p, off in events_start.items()]
         for p, off in events_start.items():
             self.positions[(self.events_topic, p)] = off
@@ -168,10 +185,10 @@ class StateMirror:
         return n
 
     def catch_up(self, timeout=60.0):
-        """Reads both topics up to the high watermarks they have now."""
+        """Reads the followed topics up to the high watermarks they have now."""
         deadline = time.monotonic() + timeout
         ends = {}
-        for topic in (self.events_topic, self.state_topic):
+        for topic in (self.events_topic, self.state_topic) if self.follow_state else (self.events_topic,):
             for p, (_, hw) in self.watermarks(topic).items():
                 ends[(topic, p)] = hw
         self._read_until(ends, deadline)
@@ -182,7 +199,8 @@ class StateMirror:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Bootstrap taskbus's tasks from task-state, then "
-                                             "follow task-events; print the state as JSON lines.")
+                                             "follow task-events and task-state; print the state "
+                                             "as JSON lines.")
     ap.add_argument("--brokers", required=True, help="Kafka bootstrap servers (host:port,...)")
     ap.add_argument("--group", default=None, help="consumer group id (default: a new one)")
     ap.add_argument("--user", default=None, help="print only this user's tasks")

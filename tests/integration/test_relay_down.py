@@ -1,5 +1,11 @@
 """The outbox holds events while the relay is down and the relay delivers them, once,
-when it comes back: a registration never depends on the relay and its event is never lost."""
+when it comes back: a registration never depends on the relay and its event is never lost.
+The handoff fence (relay_handoff, docs/decisions.md "The relay's handoff fence"): a relay
+that stopped gracefully records a clean stop and the next leader publishes at once; after
+a kill -9 the next leader publishes nothing before it waited out the fence."""
+
+import os
+import time
 
 from helpers import stack_control
 from helpers.api import Client, new_password, unique_email
@@ -7,6 +13,33 @@ from helpers.kafka_events import event_of
 from helpers.tasks import pg, wait_outbox_published
 
 TYPE = "taskbus.user.registered"
+
+
+FENCE_MS = 35000  # relay_main.c: message.timeout.ms (30 s) + 5 s
+
+
+class RelayLog:
+    """The relay's log from now on (the stack writes it to <data>/logs/relay.log)."""
+
+    def __init__(self):
+        self.path = os.path.join(stack_control.env("TASKBUS_DATA_DIR"), "logs", "relay.log")
+        self.start = os.path.getsize(self.path) if os.path.exists(self.path) else 0
+
+    def text(self):
+        with open(self.path, encoding="utf-8", errors="replace") as f:
+            f.seek(self.start)
+            return f.read()
+
+    def wait_for(self, needle, timeout):
+        deadline = time.monotonic() + timeout
+        while needle not in self.text():
+            assert time.monotonic() < deadline, f"relay.log never said {needle!r}:\n{self.text()[-3000:]}"
+            time.sleep(0.2)
+
+
+def _handoff():
+    with pg() as conn:
+        return conn.execute("SELECT stopped_cleanly FROM relay_handoff").fetchall()
 
 
 def _registered(api_url):
@@ -30,8 +63,12 @@ def test_events_wait_in_the_outbox_while_the_relay_is_down(api_url, user_events,
     before = _registered(api_url)
     user_events.wait_for(event_of(f"users/{before}", TYPE), timeout=30)
 
+    log = RelayLog()
     stack_control.stop("relay")
     try:
+        # The stopping leader drained its producer and said so in relay_handoff.
+        assert "producer drained; stopped cleanly" in log.text(), log.text()[-3000:]
+        assert _handoff() == [(True,)]
         uids = [_registered(api_url) for _ in range(3)]
         # The events wait in the outbox, unpublished, and nothing of them is on the topic.
         with pg() as conn:
@@ -43,6 +80,9 @@ def test_events_wait_in_the_outbox_while_the_relay_is_down(api_url, user_events,
             assert not user_events.matching(event_of(f"users/{uid}", TYPE)), "an event was published with the relay stopped"
     finally:
         stack_control.start("relay")
+    # So the next leader needs no fence.
+    log.wait_for("the last leader stopped cleanly; publishing", timeout=60)
+    assert "did not stop cleanly" not in log.text()
     for uid in uids:
         user_events.wait_for(event_of(f"users/{uid}", TYPE), timeout=30)
     for uid in uids:
@@ -50,11 +90,24 @@ def test_events_wait_in_the_outbox_while_the_relay_is_down(api_url, user_events,
 
 
 def test_relay_killed_loses_nothing(api_url, user_events, repo):
-    """kill -9 of the relay: what was committed is published after it restarts, at least once."""
+    """kill -9 of the relay: what was committed is published after it restarts, at least once;
+    the new leader cannot know what the killed one still had queued, so it waits out the
+    fence before its first publish."""
+    log = RelayLog()
     stack_control.kill("relay")
     try:
+        assert _handoff() == [(False,)], "a killed leader cannot have recorded a clean stop"
         uid = _registered(api_url)
     finally:
         stack_control.start("relay")
+    log.wait_for(f"did not stop cleanly, so records of it may still arrive: waiting {FENCE_MS} ms", timeout=60)
+    # Inside the fence nothing is published: the row is still in the outbox until the
+    # relay says the fence is over (it publishes only after that line).
+    with pg() as conn:
+        waiting = conn.execute("SELECT count(*) FROM outbox WHERE topic = 'user-events' AND key = %s",
+                               (uid,)).fetchone()[0]
+    fence_over = "fence over; publishing" in log.text()
+    assert fence_over or waiting == 1, "the relay published inside the fence"
+    log.wait_for("fence over; publishing", timeout=FENCE_MS / 1000 + 30)
     msg = user_events.wait_for(event_of(f"users/{uid}", TYPE), timeout=30)
     assert msg["value"]["subject"] == f"users/{uid}"

@@ -1,5 +1,5 @@
 """The compacted state topic task-state (issue 12): a new consumer bootstraps from it and
-then follows task-events to exactly the tasks in Postgres.
+then follows task-events and task-state to exactly the tasks in Postgres.
 
 The relay derives one task-state record from each task-events outbox row (key = task id;
 value = the same bytes and headers for created/updated/completed; a tombstone, value
@@ -13,8 +13,10 @@ watermarks. No test depends on compaction having run.
 
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -116,7 +118,17 @@ def mirror():
     m.close()
 
 
-def test_new_consumer_bootstraps_from_task_state_and_follows_to_postgres(api_url, mirror):
+@pytest.fixture
+def events_mirror():
+    """A mirror that follows task-events alone after its bootstrap: it proves that half."""
+    m = StateMirror(env("KAFKA_BROKERS"), group_id=f"itests-state-mirror-ev-{unique('g')}",
+                    follow_state=False)
+    yield m
+    m.close()
+
+
+def test_new_consumer_bootstraps_from_task_state_and_follows_to_postgres(api_url, mirror,
+                                                                         events_mirror):
     alice = task_user(api_url, "task-state-alice")
     bob = task_user(api_url, "task-state-bob")
     tag = unique("st")
@@ -136,7 +148,29 @@ def test_new_consumer_bootstraps_from_task_state_and_follows_to_postgres(api_url
     assert n >= N_TASKS - 60
     assert_mirror_equals_postgres(mirror, alice)
 
-    # While it follows: creates, updates (of old and new tasks), deletes, a user's deletion.
+    # The second mirror bootstraps while the API writes (the case the ordering guarantee
+    # is for), then follows task-events ALONE: every change of this phase is a command, so
+    # it has an event, and that half of the recipe must end at Postgres by itself.
+    writes_failed = []
+
+    def concurrent_writes():
+        try:
+            for i, tid in enumerate(ids[170:230]):
+                update(alice, tid, {"title": f"{tag} during {i}"})
+            for tid in ids[230:250]:
+                delete(alice, tid)
+        except AssertionError as e:  # reported by the main thread
+            writes_failed.append(e)
+
+    writer = threading.Thread(target=concurrent_writes)
+    writer.start()
+    try:
+        events_mirror.bootstrap(timeout=120)
+    finally:
+        writer.join(timeout=300)
+    assert not writer.is_alive() and not writes_failed, writes_failed
+
+    # While both follow: creates, updates (of old and new tasks), deletes, all by the API.
     fresh = [alice.create_applied({"title": f"{tag} fresh {i}"})["id"] for i in range(10)]
     for i, tid in enumerate(ids[120:150] + fresh[:5]):
         update(alice, tid, {"status": "in_progress", "tags": [tag, f"n{i}"]})
@@ -144,10 +178,21 @@ def test_new_consumer_bootstraps_from_task_state_and_follows_to_postgres(api_url
         delete(alice, tid)
     for tid in ids[:10]:  # done before the bootstrap, reopened now
         update(alice, tid, {"status": "todo"})
+    outbox_published()
+    events_mirror.catch_up(timeout=120)
+    assert_mirror_equals_postgres(events_mirror, alice)
+    mirror.catch_up(timeout=120)
+    assert_mirror_equals_postgres(mirror, alice)
+
+    # A user's deletion has no task-events event: only the mirror that follows task-state
+    # too learns of it (the events-only mirror keeps bob's tasks, which is why the recipe
+    # says to follow both).
     run_admin("delete-user", bob.user.email)
     assert pg_tasks(bob.id) == {}
     outbox_published()
     mirror.catch_up(timeout=120)
+    events_mirror.catch_up(timeout=120)
+    assert set(bob_ids) <= set(events_mirror.tasks), "task-events carried a removal without a command"
 
     assert_mirror_equals_postgres(mirror, alice)
     assert not [t for t in mirror.tasks.values() if t.get("user_id") == bob.id], \
@@ -260,8 +305,13 @@ def test_backfill_puts_every_tasks_current_state_on_task_state(api_url):
     outbox_published()
     state = EventCollector(env("KAFKA_BROKERS"), STATE)
     try:
+        with pg() as conn:  # nothing else creates or deletes tasks while this test runs
+            n_tasks = conn.execute("SELECT count(*) FROM tasks").fetchone()[0]
         out = run_admin("backfill-task-state")
-        assert "task(s) queued for task-state" in out, out
+        m = re.search(r"^(\d+) task\(s\) queued for task-state \(command_id ([0-9a-f-]{36})\)", out, re.M)
+        assert m, out
+        assert int(m.group(1)) == n_tasks, f"printed {m.group(1)}, the tasks table has {n_tasks}"
+        run_id = m.group(2)
         outbox_published(timeout=180)
         state.wait_caught_up(timeout=180)
         for tid in ids:
@@ -271,6 +321,7 @@ def test_backfill_puts_every_tasks_current_state_on_task_state(api_url):
             assert last["headers"].get("content-type") == "application/cloudevents+json"
             ev = last["value"]
             assert ev["subject"] == f"tasks/{tid}" and ev["data"]["user_id"] == api.id
+            assert ev["data"]["command_id"] == run_id, "not this run's record"
             want = api.get(tid).json()
             assert ev["type"] == ("taskbus.task.created" if want["version"] == 1 else "taskbus.task.updated")
             assert {k: ev["data"].get(k) for k in TASK_KEYS} == {k: want[k] for k in TASK_KEYS}

@@ -20,6 +20,7 @@
 #include "shared/cloudevent.h"
 #include "shared/outbox.h"
 #include "shared/pg_pool.h"
+#include "shared/task_event_types.h"
 #include "shared/task_model.h"
 #include "shared/uuid7.h"
 #include "tools/admin/admin_db.h"
@@ -60,8 +61,8 @@ static int add_row(page *p, const PGresult *res, int r, const char *run_id) {
     size_t i = p->n;
     snprintf(p->keys[i], sizeof p->keys[i], "%s", PQgetvalue(res, r, 0));
     char subject[64];
-    snprintf(subject, sizeof subject, "tasks/%s", p->keys[i]);
-    const char *type = version == 1 ? "taskbus.task.created" : "taskbus.task.updated";
+    snprintf(subject, sizeof subject, TASK_SUBJECT_PREFIX "%s", p->keys[i]);
+    const char *type = version == 1 ? TASK_EVENT_CREATED : TASK_EVENT_UPDATED;
     p->texts[i] = data != NULL ? cloudevent_text(type, subject, data, NULL, p->ids[i]) : NULL;
     free(data);
     if (p->texts[i] == NULL) {

@@ -2,10 +2,11 @@
  * relay_leader.c: the relay's leadership lock and its wake-up channel.
  *
  * Owns: pg_try_advisory_lock(PG_LOCK_RELAY_LEADER) and LISTEN outbox on the relay's one
- * connection.
+ * connection, and the relay_handoff row (migration 0017) read and written in that lock
+ * session.
  * Rules: both are session state, so they are taken together on the connection that also
  * publishes; a NOTIFY is only a hint (the relay polls every second anyway), so missing one
- * costs at most that second.
+ * costs at most that second. relay_handoff is written only by the lock holder.
  */
 #include "workers/relay/relay_leader.h"
 
@@ -85,4 +86,62 @@ void relay_resign(pg_conn *conn) {
         LOG_WARNF("relay: resigning failed (%s); the connection is reset instead", err);
         pg_conn_mark_broken(conn);
     }
+}
+
+static const pg_stmt STMT_HANDOFF_READ = {
+    .name = "relay_handoff_read",
+    .sql = "SELECT leader, stopped_cleanly FROM relay_handoff",
+    .nparams = 0,
+};
+
+static const pg_stmt STMT_HANDOFF_TAKE = {
+    .name = "relay_handoff_take",
+    .sql = "UPDATE relay_handoff SET leader = $1, stopped_cleanly = false, changed_at = now()",
+    .nparams = 1,
+};
+
+static const pg_stmt STMT_HANDOFF_CLEAN = {
+    .name = "relay_handoff_clean",
+    .sql = "UPDATE relay_handoff SET stopped_cleanly = true, changed_at = now()"
+           " WHERE leader = $1",
+    .nparams = 1,
+};
+
+int relay_handoff_read(pg_conn *conn, const char *self, bool *clean, bool *was_self, char *err,
+                       size_t errlen) {
+    PGresult *res = pg_exec_stmt(conn, &STMT_HANDOFF_READ, NULL);
+    if (!pg_result_ok(res) || PQntuples(res) != 1) {
+        errbuf_setf(err, errlen, "reading relay_handoff: %s",
+                    res != NULL && !pg_result_ok(res) ? PQresultErrorMessage(res)
+                    : res != NULL                     ? "not exactly one row"
+                                                      : "connection failed");
+        PQclear(res);
+        return -1;
+    }
+    *clean = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+    *was_self = strcmp(PQgetvalue(res, 0, 0), self) == 0;
+    PQclear(res);
+    return 0;
+}
+
+static int handoff_write(pg_conn *conn, const pg_stmt *stmt, const char *self, char *err,
+                         size_t errlen) {
+    const char *vals[1] = {self};
+    PGresult *res = pg_exec_stmt(conn, stmt, vals);
+    int rc = 0;
+    if (!pg_result_ok(res)) {
+        errbuf_setf(err, errlen, "writing relay_handoff: %s",
+                    res != NULL ? PQresultErrorMessage(res) : "connection failed");
+        rc = -1;
+    }
+    PQclear(res);
+    return rc;
+}
+
+int relay_handoff_take(pg_conn *conn, const char *self, char *err, size_t errlen) {
+    return handoff_write(conn, &STMT_HANDOFF_TAKE, self, err, errlen);
+}
+
+int relay_handoff_mark_clean(pg_conn *conn, const char *self, char *err, size_t errlen) {
+    return handoff_write(conn, &STMT_HANDOFF_CLEAN, self, err, errlen);
 }

@@ -6,10 +6,16 @@
  * on that same connection.
  * Rules: the lock lives and dies with its connection: whoever loses the connection has
  * lost the lock and must stop publishing until it takes the lock again.
+ * The handoff fence (relay_handoff, migration 0017; docs/decisions.md "The relay's handoff
+ * fence"): a new leader reads how the last leader left; unless it stopped cleanly (or was
+ * this very process, now drained), the new leader waits out message.timeout.ms before it
+ * publishes. A leader records itself on taking the lock and "stopped cleanly" only after
+ * its producer was drained on a graceful stop, before it resigns.
  */
 #ifndef TASKBUS_WORKERS_RELAY_RELAY_LEADER_H
 #define TASKBUS_WORKERS_RELAY_RELAY_LEADER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "shared/pg_pool.h"
@@ -24,5 +30,14 @@ int relay_wait_wakeup(pg_conn *conn, int timeout_ms);
 
 /* Gives the lock and the LISTEN up (before the connection goes back to its pool). */
 void relay_resign(pg_conn *conn);
+
+/* Reads relay_handoff: *clean = the last leader stopped cleanly, *was_self = it was the
+ * relay whose instance id is self. 0, or -1 with err. */
+int relay_handoff_read(pg_conn *conn, const char *self, bool *clean, bool *was_self, char *err,
+                       size_t errlen);
+/* Records self as the leader that has not stopped (before its first publish). 0 or -1. */
+int relay_handoff_take(pg_conn *conn, const char *self, char *err, size_t errlen);
+/* Records that self stopped cleanly (its producer drained); only while it holds the lock. */
+int relay_handoff_mark_clean(pg_conn *conn, const char *self, char *err, size_t errlen);
 
 #endif

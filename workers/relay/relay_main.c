@@ -12,12 +12,23 @@
  *   (relay_outbox.h), then sleeps until a NOTIFY or for 1 s once nothing is in flight.
  * - A Kafka failure leaves what was in flight unpublished and backs off (1 s doubling to
  *   10 s); losing the connection forgets the batch in flight (it is sent again).
- * - SIGTERM/SIGINT end the loop between passes; the batch in flight is waited for (at
- *   most DELIVERY_TIMEOUT_MS, as each pass) and its rows deleted; the producer is
- *   flushed; exit 0.
+ * - Handoff fence (relay_leader.h, docs/decisions.md "The relay's handoff fence"): a relay
+ *   that takes the lock publishes nothing before it knows no earlier leader can still
+ *   deliver records: the last leader stopped cleanly (relay_handoff), or it was this process
+ *   and its producer is drained; otherwise it waits FENCE_MS (the producer's
+ *   message.timeout.ms plus a margin) first. A leader that loses its connection drains its
+ *   producer before it lets the connection (and with it, if the session still lives, the
+ *   lock) go.
+ * - SIGTERM/SIGINT end the loop between passes. Then, within STOP_BUDGET_MS: the batch in
+ *   flight is waited for and its rows deleted, the producer is flushed, and only when
+ *   nothing is left queued is the clean stop recorded; then the lock is given up; exit 0.
+ *   Worst case with Kafka slow but up: one pass (its deliveries share one
+ *   DELIVERY_TIMEOUT_MS deadline) + STOP_BUDGET_MS = 18 s, inside compose/local's 20 s,
+ *   compose's stop_grace_period and Helm's terminationGracePeriodSeconds (30 s).
  * Exit codes: 0 stopped, 1 could not start (migrations, Kafka client), 2 bad configuration.
  */
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "shared/bus.h"
@@ -28,17 +39,26 @@
 #include "shared/kafka_producer.h"
 #include "shared/log.h"
 #include "shared/pg_pool.h"
+#include "shared/time_util.h"
+#include "shared/uuid7.h"
 #include "workers/relay/relay_leader.h"
 #include "workers/relay/relay_outbox.h"
 
 #define PG_ACQUIRE_MS DAEMON_PG_ACQUIRE_MS
 #define STANDBY_RETRY_MS DAEMON_RETRY_MS
 #define IDLE_POLL_MS 1000
-/* Bounds a stop while Kafka is down: one batch wait plus the flush stays well inside
- * Kubernetes' 30 s termination grace. A healthy broker acknowledges in milliseconds. */
+/* One pass's delivery waits together (relay_outbox.h). A healthy broker acknowledges in
+ * milliseconds. */
 #define DELIVERY_TIMEOUT_MS 10000
 #define KAFKA_BACKOFF_MAX_MS 10000
-#define FLUSH_MS 5000
+/* After the loop saw the stop: finishing the batch in flight, the flush, the handoff row. */
+#define STOP_BUDGET_MS 8000
+/* The producer's last word on a message comes within message.timeout.ms; the margin covers
+ * a produce request already on the wire when that expires. */
+#define FENCE_MARGIN_MS 5000
+#define FENCE_MS (KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS + FENCE_MARGIN_MS)
+/* What stop() still flushes after the lock was given up (normally nothing is left). */
+#define FLUSH_MS 1000
 
 typedef struct relay_state {
     pg_pool *pool;
@@ -47,12 +67,39 @@ typedef struct relay_state {
     bool leader;
     bool said_standby;
     int kafka_backoff_ms;
-    relay_pipeline pipeline; /* the batch in flight, on conn's leadership */
+    relay_pipeline pipeline;     /* the batch in flight, on conn's leadership */
+    char instance[UUID_STR_LEN]; /* this process, in relay_handoff */
 } relay_state;
+
+static int64_t now_ms(void) {
+    return time_monotonic_ns() / 1000000;
+}
+
+/* Flushes the producer until it is drained, until deadline_ms (monotonic) or until a stop
+ * is requested, touching the heartbeat. true when nothing is left without a report. */
+static bool drain_producer(kafka_producer *producer, int64_t deadline_ms, bool until_stop) {
+    for (;;) {
+        daemon_heartbeat_touch();
+        int64_t left = deadline_ms - now_ms();
+        int slice = left > 1000 ? 1000 : left > 0 ? (int)left : 0;
+        if (kafka_producer_flush(producer, slice) == 0) {
+            return true;
+        }
+        if (left <= 0 || (until_stop && daemon_should_stop())) {
+            return false;
+        }
+    }
+}
 
 /* Gives the connection back (reset on its next use when broken); leadership ends. */
 static void drop_connection(relay_state *st) {
     relay_pipeline_drop(&st->pipeline);
+    /* Whatever this leader still has queued is delivered or failed before the connection
+     * goes: a session that still lives keeps the lock meanwhile, and a later lead by this
+     * process knows it is drained (a stop request cuts this short; the fence covers it). */
+    if (st->leader && !drain_producer(st->producer, now_ms() + FENCE_MS, true)) {
+        LOG_WARNF("relay: giving the connection up with records still queued");
+    }
     if (st->conn != NULL) {
         pg_pool_release(st->pool, st->conn);
         st->conn = NULL;
@@ -61,6 +108,39 @@ static void drop_connection(relay_state *st) {
         LOG_WARNF("relay: lost the publishing lock with its connection; competing again");
     }
     st->leader = false;
+}
+
+/* Just took the lock: waits out the handoff fence if needed, then records this relay as
+ * the leader. true when it may publish now. */
+static bool fence(relay_state *st) {
+    char err[512];
+    bool clean = false, was_self = false;
+    if (relay_handoff_read(st->conn, st->instance, &clean, &was_self, err, sizeof err) != 0) {
+        LOG_ERRORF("relay: %s", err);
+        drop_connection(st);
+        return false;
+    }
+    bool drained_self = was_self && kafka_producer_flush(st->producer, 0) == 0;
+    if (clean || drained_self) {
+        LOG_INFOF("relay: took the publishing lock; the last leader %s; publishing",
+                  clean ? "stopped cleanly" : "was this relay, drained");
+    } else {
+        LOG_WARNF("relay: took the publishing lock; the last leader did not stop cleanly, so "
+                  "records of it may still arrive: waiting %d ms before publishing",
+                  FENCE_MS);
+        if (daemon_sleep_ms(FENCE_MS)) {
+            return false; /* stopping: the lock goes with resign, the row stays not clean */
+        }
+        LOG_INFOF("relay: fence over; publishing");
+    }
+    if (relay_handoff_take(st->conn, st->instance, err, sizeof err) != 0) {
+        LOG_ERRORF("relay: %s", err);
+        pg_conn_mark_broken(st->conn);
+        drop_connection(st);
+        return false;
+    }
+    st->leader = true;
+    return true;
 }
 
 /* Connects and tries to lead. true when this relay may publish now. */
@@ -85,10 +165,8 @@ static bool ensure_leader(relay_state *st) {
         LOG_INFOF("relay: another relay is publishing; standing by");
         st->said_standby = true;
     } else if (rc == 1) {
-        LOG_INFOF("relay: took the publishing lock; publishing");
-        st->leader = true;
         st->said_standby = false;
-        return true;
+        return fence(st);
     }
     daemon_sleep_ms(STANDBY_RETRY_MS);
     return false;
@@ -131,15 +209,31 @@ static int run_relay(void *vst) {
             publish_step(st);
         }
     }
+    int64_t deadline = now_ms() + STOP_BUDGET_MS;
     if (st->conn != NULL && relay_pipeline_busy(&st->pipeline)) {
         char err[512];
-        if (relay_pipeline_finish(st->conn, &st->pipeline, DELIVERY_TIMEOUT_MS, err, sizeof err) !=
-            0) {
+        int64_t left = deadline - now_ms();
+        int finish_ms =
+            left < DELIVERY_TIMEOUT_MS ? (int)(left > 1 ? left : 1) : DELIVERY_TIMEOUT_MS;
+        if (relay_pipeline_finish(st->conn, &st->pipeline, finish_ms, err, sizeof err) != 0) {
             LOG_WARNF("relay: stopping with the last batch not marked (%s); it is sent again", err);
         }
     }
     relay_pipeline_drop(&st->pipeline);
     if (st->conn != NULL) {
+        if (st->leader) {
+            /* Drained and recorded in the lock session, then the lock goes: the next
+             * leader publishes at once. Otherwise the row stays not clean (fence). */
+            char err[512];
+            if (!drain_producer(st->producer, deadline, false)) {
+                LOG_WARNF("relay: stopping with records still queued; the next leader waits "
+                          "out the fence");
+            } else if (relay_handoff_mark_clean(st->conn, st->instance, err, sizeof err) != 0) {
+                LOG_WARNF("relay: %s; the next leader waits out the fence", err);
+            } else {
+                LOG_INFOF("relay: producer drained; stopped cleanly");
+            }
+        }
         relay_resign(st->conn);
         pg_pool_release(st->pool, st->conn);
         st->conn = NULL;
@@ -155,6 +249,7 @@ static int start(void *vst, const taskbus_config *cfg) {
         fprintf(stderr, "taskbus-relay: DATABASE_URL: %s\n", err);
         return 2;
     }
+    uuid7_generate(st->instance);
     st->producer = kafka_producer_create(cfg->kafka_brokers, RELAY_CLIENT_ID,
                                          KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS, err, sizeof err);
     if (st->producer == NULL) {

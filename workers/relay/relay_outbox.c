@@ -25,6 +25,7 @@
 #include "shared/errbuf.h"
 #include "shared/log.h"
 #include "shared/strbuf.h"
+#include "shared/time_util.h"
 #include "shared/bus.h"
 #include "shared/json_scan.h"
 #include "workers/relay/relay_ids.h"
@@ -91,11 +92,12 @@ static void headers_free(json_t **hs, int n) {
     free(hs);
 }
 
-/* Enqueues row r of res (headers: its parsed headers) into group, noting its ids in log.
- * A task-state row is not: its record went out with the batch's state records. 0, or -1
- * with err. */
+/* Enqueues row r of res (headers: its parsed headers) into group, noting its ids in log
+ * and counting it in *events. A task-state row is not: its record went out with the
+ * batch's state records. 0, or -1 with err. */
 static int enqueue_row(kafka_producer *producer, kafka_delivery_group *group, log_ids *log,
-                       const PGresult *res, int r, json_t *headers, char *err, size_t errlen) {
+                       int *events, const PGresult *res, int r, json_t *headers, char *err,
+                       size_t errlen) {
     const char *topic = PQgetvalue(res, r, 1);
     if (strcmp(topic, TASK_STATE_TOPIC) != 0) {
         kafka_header hdrs[RELAY_MAX_HEADERS];
@@ -112,6 +114,7 @@ static int enqueue_row(kafka_producer *producer, kafka_delivery_group *group, lo
         if (kafka_producer_enqueue(producer, group, &msg, err, errlen) != 0) {
             return -1;
         }
+        (*events)++;
     }
     log_ids_add(log, json_string_value(json_object_get(headers, "request_id")),
                 json_string_value(json_object_get(headers, "traceparent")));
@@ -168,9 +171,10 @@ static int enqueue_state(kafka_producer *producer, kafka_delivery_group *group, 
 }
 
 /* Sends the task-state records of the n rows of res and waits until all are delivered
- * (the batch in flight keeps flying meanwhile). 0, or RELAY_ERR_KAFKA with err. */
+ * (the batch in flight keeps flying meanwhile); *sent counts them. 0, or RELAY_ERR_KAFKA
+ * with err. */
 static int send_state(kafka_producer *producer, const PGresult *res, int n, json_t **headers,
-                      int timeout_ms, char *err, size_t errlen) {
+                      int timeout_ms, int *sent, char *err, size_t errlen) {
     kafka_delivery_group *group = kafka_delivery_group_new();
     if (group == NULL) {
         errbuf_setf(err, errlen, "out of memory");
@@ -185,6 +189,7 @@ static int send_state(kafka_producer *producer, const PGresult *res, int n, json
                            err, errlen);
     }
     free(scratch);
+    *sent = enqueued;
     if (rc == 0 && enqueued > 0) {
         rc = kafka_delivery_group_wait(group, timeout_ms, err, errlen);
     }
@@ -228,7 +233,8 @@ static int enqueue_batch(kafka_producer *producer, const PGresult *res, int n, j
         return RELAY_ERR_KAFKA;
     }
     for (int r = 0; r < n; r++) {
-        if (enqueue_row(producer, out->group, &out->log, res, r, headers[r], err, errlen) != 0) {
+        if (enqueue_row(producer, out->group, &out->log, &out->events, res, r, headers[r], err,
+                        errlen) != 0) {
             return RELAY_ERR_KAFKA;
         }
         out->ids[out->n++] = strtoll(PQgetvalue(res, r, 0), NULL, 10);
@@ -244,7 +250,7 @@ static int settle(pg_conn *conn, relay_pipeline *pl, int timeout_ms, char *err, 
         return RELAY_ERR_KAFKA;
     }
     char *ids = relay_ids_array(pl->ids, (size_t)pl->n);
-    int n = pl->n;
+    int events = pl->events, state = pl->state;
     log_ids log = pl->log;
     pl->log = (log_ids)LOG_IDS_INIT;
     relay_pipeline_drop(pl);
@@ -264,8 +270,8 @@ static int settle(pg_conn *conn, relay_pipeline *pl, int timeout_ms, char *err, 
     }
     PQclear(res);
     if (rc == 0) {
-        char head[32];
-        snprintf(head, sizeof head, "\"events\":%d", n);
+        char head[48];
+        snprintf(head, sizeof head, "\"events\":%d,\"state\":%d", events, state);
         log_ids_write(&log, LOG_INFO, "relay: published", head);
     }
     log_ids_free(&log);
@@ -290,11 +296,18 @@ int relay_pipeline_finish(pg_conn *conn, relay_pipeline *pl, int delivery_timeou
     return relay_pipeline_busy(pl) ? settle(conn, pl, delivery_timeout_ms, err, errlen) : 0;
 }
 
+/* What is left of a pass's delivery budget that began at start_ns (at least 1 ms). */
+static int remaining_ms(int64_t start_ns, int budget_ms) {
+    int64_t left = budget_ms - (time_monotonic_ns() - start_ns) / 1000000;
+    return left > 1 ? (int)left : 1;
+}
+
 int relay_publish_pass(pg_conn *conn, kafka_producer *producer, relay_pipeline *pl, int limit,
                        int delivery_timeout_ms, char *err, size_t errlen) {
+    int64_t start = time_monotonic_ns();
     /* Too many holes to leave out one by one: no read-ahead this time. */
     if (relay_pipeline_busy(pl) && relay_ids_holes(pl->ids, (size_t)pl->n) > RELAY_HOLES_MAX) {
-        int rc = settle(conn, pl, delivery_timeout_ms, err, errlen);
+        int rc = settle(conn, pl, remaining_ms(start, delivery_timeout_ms), err, errlen);
         if (rc != 0) {
             return rc;
         }
@@ -313,7 +326,8 @@ int relay_publish_pass(pg_conn *conn, kafka_producer *producer, relay_pipeline *
             errbuf_setf(err, errlen, "out of memory");
             rc = RELAY_ERR_KAFKA;
         } else {
-            rc = send_state(producer, res, n, headers, delivery_timeout_ms, err, errlen);
+            rc = send_state(producer, res, n, headers, remaining_ms(start, delivery_timeout_ms),
+                            &next.state, err, errlen);
         }
         if (rc == 0) {
             rc = enqueue_batch(producer, res, n, headers, &next, err, errlen);
@@ -329,7 +343,7 @@ int relay_publish_pass(pg_conn *conn, kafka_producer *producer, relay_pipeline *
         return rc;
     }
     if (relay_pipeline_busy(pl)) {
-        rc = settle(conn, pl, delivery_timeout_ms, err, errlen);
+        rc = settle(conn, pl, remaining_ms(start, delivery_timeout_ms), err, errlen);
         if (rc != 0) {
             relay_pipeline_drop(&next);
             return rc;

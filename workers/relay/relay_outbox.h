@@ -20,7 +20,8 @@
  *   delivered. A failure there is RELAY_ERR_KAFKA and nothing of the batch is enqueued
  *   (its rows are read again; a repeated state record is harmless under compaction). A
  *   row is deleted only after all its records were delivered.
- * - A settled batch writes one info line "relay: published" with its size and the request
+ * - A settled batch writes one info line "relay: published" with its counts ("events": its
+ *   records on their own topics, "state": its task-state records) and the request
  *   and trace ids of its rows (shared/log_ids.h), so one id finds a write in this log too.
  * - A published row is deleted, not updated: nothing reads published rows, and the
  *   delete costs Postgres a fraction of rewriting the row (docs/decisions.md "Issue 9").
@@ -51,12 +52,14 @@ typedef struct relay_pipeline {
     kafka_delivery_group *group; /* NULL: nothing in flight */
     int64_t *ids;                /* ascending */
     int n;
+    int events;  /* records of the batch on their own topics (task-events, user-events, ...) */
+    int state;   /* task-state records sent for the batch before it was enqueued */
     log_ids log; /* the rows' request and trace ids, for the published line */
 } relay_pipeline;
 
 /* One pass: reads up to limit due rows (leaving out those in flight), sends their
- * task-state records and waits for them (up to delivery_timeout_ms), enqueues the rows,
- * then waits for the batch in flight (up to delivery_timeout_ms) and deletes its rows.
+ * task-state records and waits for them, enqueues the rows, then waits for the batch in
+ * flight and deletes its rows; the pass's waits together last at most delivery_timeout_ms.
  * Returns the rows read (0: none due), or a relay_error with err; on an error nothing
  * is in flight any more. */
 int relay_publish_pass(pg_conn *conn, kafka_producer *producer, relay_pipeline *pl, int limit,

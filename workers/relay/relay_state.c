@@ -12,21 +12,20 @@
 
 #include "shared/bus.h"
 #include "shared/json_scan.h"
-
-#define SUBJECT_PREFIX "tasks/"
+#include "shared/task_event_types.h"
 
 enum { F_TYPE, F_SUBJECT, F_DATA, F_DATA_ID, F_COUNT };
 
 /* The kind of state an event type leaves behind. */
 static relay_state_kind kind_of(const char *type) {
-    static const char *const existing[] = {"taskbus.task.created", "taskbus.task.updated",
-                                           "taskbus.task.completed"};
+    static const char *const existing[] = {TASK_EVENT_CREATED, TASK_EVENT_UPDATED,
+                                           TASK_EVENT_COMPLETED};
     for (size_t i = 0; i < sizeof existing / sizeof existing[0]; i++) {
         if (strcmp(type, existing[i]) == 0) {
             return RELAY_STATE_VALUE;
         }
     }
-    return strcmp(type, "taskbus.task.deleted") == 0 ? RELAY_STATE_TOMBSTONE : RELAY_STATE_NONE;
+    return strcmp(type, TASK_EVENT_DELETED) == 0 ? RELAY_STATE_TOMBSTONE : RELAY_STATE_NONE;
 }
 
 static bool set_key(relay_state_record *out, const char *key, size_t len) {
@@ -42,9 +41,9 @@ static bool set_key(relay_state_record *out, const char *key, size_t len) {
 /* The task id of a scanned event: the subject's "tasks/<id>", else data.id. */
 static bool key_of(const json_scan_field *f, relay_state_record *out) {
     const json_scan_field *subject = &f[F_SUBJECT];
-    size_t plen = sizeof SUBJECT_PREFIX - 1;
+    size_t plen = sizeof TASK_SUBJECT_PREFIX - 1;
     if (subject->type == JSON_SCAN_STRING && subject->str_len > plen &&
-        memcmp(subject->str, SUBJECT_PREFIX, plen) == 0) {
+        memcmp(subject->str, TASK_SUBJECT_PREFIX, plen) == 0) {
         return set_key(out, subject->str + plen, subject->str_len - plen);
     }
     const json_scan_field *id = &f[F_DATA_ID];

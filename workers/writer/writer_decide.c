@@ -13,6 +13,7 @@
 
 #include "shared/fnv1a.h"
 #include "shared/problem.h"
+#include "shared/task_event_types.h"
 
 /* Room for n ids at a load of at most one half. */
 static size_t slots_for(size_t n) {
@@ -173,7 +174,7 @@ static int decide_create(const writer_world *w, const task_command *c, writer_ta
     *d = (writer_decision){.applied = true,
                            .op = WRITER_ROW_INSERT,
                            .task_version = 1,
-                           .event_type = "taskbus.task.created",
+                           .event_type = TASK_EVENT_CREATED,
                            .round = t->changes++};
     return 0;
 }
@@ -193,13 +194,13 @@ static int decide_change(const task_command *c, writer_task_state *t, writer_dec
     if (c->type == TASK_CMD_DELETE) {
         t->exists = false;
         d->op = WRITER_ROW_DELETE;
-        d->event_type = "taskbus.task.deleted";
+        d->event_type = TASK_EVENT_DELETED;
         return 0;
     }
     const char *status = json_string_value(json_object_get(c->fields, "status"));
     bool done = status != NULL ? is_done(status) : t->done;
     d->op = WRITER_ROW_UPDATE;
-    d->event_type = done && !t->done ? "taskbus.task.completed" : "taskbus.task.updated";
+    d->event_type = done && !t->done ? TASK_EVENT_COMPLETED : TASK_EVENT_UPDATED;
     t->done = done;
     return 0;
 }

@@ -21,6 +21,7 @@
 #include "shared/outbox.h"
 #include "shared/pg_array.h"
 #include "shared/strbuf.h"
+#include "shared/task_event_types.h"
 #include "shared/task_model.h"
 
 /* One round trip: the tasks locked (in id order, so two writers never deadlock), then the
@@ -190,7 +191,7 @@ static int make_event(run *r, writer_item *it) {
                      c->command_id);
     strbuf_append(&data, tail, (size_t)n);
     char subject[64];
-    snprintf(subject, sizeof subject, "tasks/%s", c->task_id);
+    snprintf(subject, sizeof subject, TASK_SUBJECT_PREFIX "%s", c->task_id);
     it->event_text = data.failed ? NULL
                                  : cloudevent_text(it->dec.event_type, subject, data.data,
                                                    it->traceparent, it->event_id);
