@@ -376,10 +376,10 @@ class Reader:
                     # auto.offset.reset=error brings it here. The batch read so far is not
                     # stored; the refusal is the same as at start.
                     p = msg.partition()
-                    raise Refused(f"partition {p} of {self.topic}: offset {pos.get(p)} is no longer on "
-                                  f"the broker ({err.str()}): records were deleted by retention while "
-                                  f"this reader ran, and the aggregates would silently miss them; "
-                                  f"rebuild from an archive, or run again with --accept-partial")
+                    raise Refused(f"partition {p} of {self.topic}: offset {pos.get(p)} is not on the broker "
+                                  f"any more ({err.str()}): records were deleted while this reader ran "
+                                  f"(retention), or the topic was recreated; the aggregates would silently "
+                                  f"miss records: rebuild from an archive, or run again with --accept-partial")
                 elif err.fatal() or err.code() in STOP_ERRORS:
                     # A topic that is gone or refused: stop loudly, never skip.
                     raise Refused(f"{self.topic}: {err.str()}")
