@@ -7,16 +7,24 @@
  * - The rebalance callback runs on the loop's own thread (inside rd_kafka_consumer_poll or
  *   rd_kafka_consumer_close), so the batch buffer and the assignment copy need no lock.
  * - On assign, next offsets are read from Postgres and written into the assignment list
- *   before rd_kafka_assign (no rd_kafka_seek_partitions: unreliable in 2.0.x). A missing
- *   row means offset 0 for a whole_stream group, else whatever the partition still holds
- *   (RD_KAFKA_OFFSET_BEGINNING). If Postgres cannot answer, the callback retries; on
- *   shutdown it falls back to the beginning, which the drop rule makes safe.
+ *   before rd_kafka_assign (no rd_kafka_seek_partitions: unreliable in 2.0.x). A partition
+ *   without a row starts at offset 0 when the group has a row for ANY partition of that
+ *   topic (it has consumed the topic before, so records it never saw must still be there,
+ *   else a gap refuses like on the other partitions), and for a whole_stream group. Only a
+ *   group with no row at all for the topic, not whole_stream, starts at whatever the
+ *   partition still holds (RD_KAFKA_OFFSET_BEGINNING): a new group. If Postgres cannot
+ *   answer, the callback retries; on shutdown it assigns start_offset() without reading
+ *   Postgres: the loop polls no record after a stop, so nothing is fetched from there.
  * - Retention gaps (docs/decisions.md "Issue 12"): auto.offset.reset=error, so an offset
  *   the broker no longer holds (a stored one below the log start, or a whole_stream
  *   group's 0 after retention deleted segments) comes back from the poll as
  *   RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET instead of a silent jump. The loop logs one ERROR
  *   line (group, topic, partition, wanted offset, log start from the watermarks) and
- *   stops with -1 without applying its buffered batch: the daemon exits 1. The
+ *   stops with -1 without applying its buffered batch: the daemon exits 1
+ *   (kafka_consumer_loop_refused then says so). librdkafka 2.0.2 also reports a permanent
+ *   ListOffsets error on a logical start (BEGINNING) as __AUTO_OFFSET_RESET with a negative
+ *   offset: that gets its own ERROR line (the start offset could not be resolved; no gap
+ *   is claimed) and stops the loop with -1 the same way (exit 1, the restart retries). The
  *   refusal is raised from the poll, never from the rebalance callback (no broker round
  *   trip, no error path inside librdkafka's callback).
  * - On revoke, buffered records of the revoked partitions are dropped at once, so a
@@ -70,6 +78,7 @@ struct kafka_consumer_loop {
     kafka_consumer_options opt;
     volatile sig_atomic_t *stop; /* set while kafka_consumer_loop_run runs */
     bool fatal;
+    bool refused; /* fatal because the broker no longer holds an offset the group needs */
     rd_kafka_topic_partition_list_t *assigned; /* current assignment (loop thread only) */
     rd_kafka_message_t **msgs;                 /* the batch being gathered or applied */
     size_t nmsgs;
@@ -153,6 +162,23 @@ static void sb_quoted(strbuf *b, const char *s) {
 
 /* ---- assignment ---- */
 
+/* Where a partition starts when the group has no row at all for its topic: 0 for a
+ * whole_stream group (the broker refuses it when the log no longer starts there), else the
+ * first offset the partition still holds. */
+static int64_t start_offset(const kafka_consumer_loop *loop) {
+    return loop->opt.whole_stream ? 0 : RD_KAFKA_OFFSET_BEGINNING;
+}
+
+/* True when res (topic, partition, next_offset rows) has a row of topic. */
+static bool topic_has_rows(const PGresult *res, const char *topic) {
+    for (int r = 0; r < PQntuples(res); r++) {
+        if (strcmp(PQgetvalue(res, r, 0), topic) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Writes the stored next offsets of parts into its offset fields. 0, or -1. */
 static int load_offsets(kafka_consumer_loop *loop, rd_kafka_topic_partition_list_t *parts) {
     strbuf topics = {0};
@@ -182,16 +208,23 @@ static int load_offsets(kafka_consumer_loop *loop, rd_kafka_topic_partition_list
         LOG_ERRORF("consumer %s: loading offsets failed: %s", loop->group_id,
                    res != NULL ? PQresultErrorMessage(res) : "connection failed");
     }
-    /* No row: offset 0 for a whole_stream group (the broker refuses it when the log no
-     * longer starts there), else the first offset the partition still holds. */
     for (int i = 0; i < parts->cnt; i++) {
-        parts->elems[i].offset = loop->opt.whole_stream ? 0 : RD_KAFKA_OFFSET_BEGINNING;
+        parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
     }
     for (int r = 0; rc == 0 && r < PQntuples(res); r++) {
         rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(
             parts, PQgetvalue(res, r, 0), (int32_t)atoi(PQgetvalue(res, r, 1)));
         if (tp != NULL) {
             tp->offset = strtoll(PQgetvalue(res, r, 2), NULL, 10);
+        }
+    }
+    /* No row for the partition: 0 when the group has rows for other partitions of the
+     * topic (a partition whose first records came while the group was away must still
+     * hold them, else it refuses), else start_offset (a group new to the topic). */
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        if (tp->offset == RD_KAFKA_OFFSET_INVALID) {
+            tp->offset = rc == 0 && topic_has_rows(res, tp->topic) ? 0 : start_offset(loop);
         }
     }
     PQclear(res);
@@ -224,9 +257,11 @@ static void on_assign(kafka_consumer_loop *loop, rd_kafka_t *rk,
     int backoff = BACKOFF_FIRST_MS;
     while (load_offsets(loop, parts) != 0) {
         if (!backoff_sleep(loop, backoff)) {
-            /* Shutting down: anything read below the stored offsets is dropped anyway. */
+            /* Shutting down without the stored offsets: fill_batch polls nothing once a
+             * stop is requested, so no record is fetched from these; they only make the
+             * assignment valid until rd_kafka_consumer_close revokes it. */
             for (int i = 0; i < parts->cnt; i++) {
-                parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+                parts->elems[i].offset = start_offset(loop);
             }
             break;
         }
@@ -400,9 +435,22 @@ kafka_consumer_loop *kafka_consumer_loop_create(const kafka_consumer_options *op
 
 /* The refusal line of a retention gap: the broker no longer holds the offset the group
  * wanted. One ERROR line; the watermarks are asked for with a bounded wait (an error
- * path, once per process, never per record). */
+ * path, once per process, never per record). A negative offset is no gap: librdkafka could
+ * not resolve a logical start (BEGINNING) because ListOffsets failed for good (e.g. the
+ * leader does not know a just-created partition yet); said as it is, still fatal. */
 static void log_retention_gap(kafka_consumer_loop *loop, const rd_kafka_message_t *m) {
     const char *topic = m->rkt != NULL ? rd_kafka_topic_name(m->rkt) : "?";
+    if (m->offset < 0) {
+        LOG_ERRORF("consumer %s: could not resolve the start offset (%s) of topic %s partition "
+                   "%d: %s; stopping, exit 1 (a restart asks again)",
+                   loop->group_id,
+                   m->offset == RD_KAFKA_OFFSET_BEGINNING ? "BEGINNING"
+                   : m->offset == RD_KAFKA_OFFSET_END     ? "END"
+                                                          : "logical",
+                   topic, (int)m->partition, rd_kafka_message_errstr(m));
+        return;
+    }
+    loop->refused = true;
     int64_t lo = -1;
     int64_t hi = -1;
     rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(loop->rk, topic, m->partition, &lo,
@@ -828,6 +876,10 @@ int kafka_consumer_loop_run(kafka_consumer_loop *loop, volatile sig_atomic_t *st
     }
     loop->stop = NULL;
     return loop->fatal ? -1 : 0;
+}
+
+bool kafka_consumer_loop_refused(const kafka_consumer_loop *loop) {
+    return loop != NULL && loop->refused;
 }
 
 void kafka_consumer_loop_destroy(kafka_consumer_loop *loop) {

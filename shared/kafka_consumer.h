@@ -92,6 +92,10 @@ kafka_consumer_loop *kafka_consumer_loop_create(const kafka_consumer_options *op
  * Returns 0 on a clean stop, -1 on a fatal error (a fatal Kafka error, or a retention gap:
  * an offset the group needs is no longer held by the broker). */
 int kafka_consumer_loop_run(kafka_consumer_loop *loop, volatile sig_atomic_t *stop);
+/* True when run returned -1 because the broker no longer holds an offset the group needs
+ * (a retention gap, or a stored offset above the end of a recreated topic): the refusal,
+ * not another fatal error. */
+bool kafka_consumer_loop_refused(const kafka_consumer_loop *loop);
 /* Closes the consumer (leaves the group) and frees. */
 void kafka_consumer_loop_destroy(kafka_consumer_loop *loop);
 
