@@ -66,6 +66,7 @@
 #define BACKOFF_MAX_MS 5000
 #define REQUEST_ID_MAX 128
 #define KAFKA_GAP_WATERMARK_TIMEOUT_MS 5000
+#define KAFKA_SEED_TIMEOUT_MS 5000
 
 struct kafka_consumer_loop {
     rd_kafka_t *rk;
@@ -106,6 +107,13 @@ static const pg_stmt STMT_INSERT_OFFSETS = {
            " SELECT $1, u.t, u.p, 0 FROM unnest($2::text[], $3::int[]) AS u(t, p)"
            " ORDER BY u.t, u.p ON CONFLICT DO NOTHING",
     .nparams = 3,
+};
+static const pg_stmt STMT_SEED_OFFSETS = {
+    .name = "kc_seed_offsets",
+    .sql = "INSERT INTO kafka_consumer_offsets(group_id, topic, partition, next_offset)"
+           " SELECT $1, u.t, u.p, u.n FROM unnest($2::text[], $3::int[], $4::bigint[])"
+           " AS u(t, p, n) ORDER BY u.t, u.p ON CONFLICT DO NOTHING",
+    .nparams = 4,
 };
 static const pg_stmt STMT_LOCK_OFFSETS = {
     .name = "kc_lock_offsets",
@@ -169,6 +177,93 @@ static int64_t start_offset(const kafka_consumer_loop *loop) {
     return loop->opt.whole_stream ? 0 : RD_KAFKA_OFFSET_BEGINNING;
 }
 
+static int part_arrays(const part_state *parts, size_t np, bool only_applied, strbuf *t, strbuf *p,
+                       strbuf *n);
+static int exec_ok(pg_conn *conn, const pg_stmt *stmt, const char *const *vals, PGresult **out,
+                   const char *group);
+
+/* A group new to topic (no row for any partition of it; not whole_stream): stores the
+ * first offset every partition of the topic still holds as the group's next offset, so
+ * later assignments find a row for each partition, even one that never yields a record
+ * (else the rule "no row but the group knows the topic: offset 0" would refuse such a
+ * partition once retention moved its log start). Once in a group's life per topic, from
+ * the rebalance callback: one metadata and one ListOffsets request (bounded). The
+ * assignment itself keeps RD_KAFKA_OFFSET_BEGINNING, so retention deleting more in
+ * between cannot raise a refusal; the rows only ever lie at or below what is fetched.
+ * 0, or -1 (logged; the caller retries). */
+static int seed_topic(kafka_consumer_loop *loop, pg_conn *conn, const char *topic) {
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(loop->rk, topic, NULL);
+    if (rkt == NULL) {
+        LOG_ERRORF("consumer %s: %s: %s", loop->group_id, topic,
+                   rd_kafka_err2str(rd_kafka_last_error()));
+        return -1;
+    }
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(loop->rk, 0, rkt, &md, KAFKA_SEED_TIMEOUT_MS);
+    rd_kafka_topic_destroy(rkt);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR && (md->topic_cnt != 1 || md->topics[0].err != 0)) {
+        e = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+    }
+    int n = e == RD_KAFKA_RESP_ERR_NO_ERROR ? md->topics[0].partition_cnt : 0;
+    if (md != NULL) {
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_topic_partition_list_t *list = NULL;
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR && n > 0) {
+        list = rd_kafka_topic_partition_list_new(n);
+        for (int i = 0; i < n; i++) {
+            /* BEGINNING as the request's timestamp: each partition's log start. */
+            rd_kafka_topic_partition_list_add(list, topic, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
+        }
+        e = rd_kafka_offsets_for_times(loop->rk, list, KAFKA_SEED_TIMEOUT_MS);
+    }
+    part_state *ps = n > 0 ? calloc((size_t)n, sizeof *ps) : NULL;
+    for (int i = 0; e == RD_KAFKA_RESP_ERR_NO_ERROR && list != NULL && i < list->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &list->elems[i];
+        if (tp->err != RD_KAFKA_RESP_ERR_NO_ERROR || tp->offset < 0) {
+            e = tp->err != RD_KAFKA_RESP_ERR_NO_ERROR ? tp->err : RD_KAFKA_RESP_ERR__NO_OFFSET;
+        } else if (ps != NULL) {
+            ps[i] = (part_state){.topic = topic, .partition = tp->partition, .next = tp->offset};
+        }
+    }
+    if (list != NULL) {
+        rd_kafka_topic_partition_list_destroy(list);
+    }
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR || n <= 0 || ps == NULL) {
+        LOG_ERRORF("consumer %s: cannot read where topic %s starts: %s", loop->group_id, topic,
+                   e != RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_err2str(e)
+                   : n <= 0                        ? "no partitions"
+                                                   : "out of memory");
+        free(ps);
+        return -1;
+    }
+    strbuf t = {0}, p = {0}, o = {0};
+    int rc = part_arrays(ps, (size_t)n, false, &t, &p, &o);
+    if (rc == 0) {
+        const char *vals[4] = {loop->group_id, t.data, p.data, o.data};
+        rc = exec_ok(conn, &STMT_SEED_OFFSETS, vals, NULL, loop->group_id);
+    }
+    if (rc == 0) {
+        LOG_INFOF("consumer %s: new to topic %s: stored the log start of its %d partition(s)",
+                  loop->group_id, topic, n);
+    }
+    free(t.data);
+    free(p.data);
+    free(o.data);
+    free(ps);
+    return rc;
+}
+
+/* True when parts holds a partition of topic. */
+static bool assigns_topic(const rd_kafka_topic_partition_list_t *parts, const char *topic) {
+    for (int i = 0; i < parts->cnt; i++) {
+        if (strcmp(parts->elems[i].topic, topic) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* True when res (topic, partition, next_offset rows) has a row of topic. */
 static bool topic_has_rows(const PGresult *res, const char *topic) {
     for (int r = 0; r < PQntuples(res); r++) {
@@ -225,6 +320,11 @@ static int load_offsets(kafka_consumer_loop *loop, rd_kafka_topic_partition_list
         rd_kafka_topic_partition_t *tp = &parts->elems[i];
         if (tp->offset == RD_KAFKA_OFFSET_INVALID) {
             tp->offset = rc == 0 && topic_has_rows(res, tp->topic) ? 0 : start_offset(loop);
+        }
+    }
+    for (size_t t = 0; rc == 0 && !loop->opt.whole_stream && t < loop->ntopics; t++) {
+        if (!topic_has_rows(res, loop->topics[t]) && assigns_topic(parts, loop->topics[t])) {
+            rc = seed_topic(loop, conn, loop->topics[t]);
         }
     }
     PQclear(res);

@@ -16,7 +16,11 @@
  *      (the writer's, notifier's ... behaviour) and consumes exactly those records;
  *   5. not whole_stream, a 2-partition topic of its own: a stored row for partition 0
  *      only, records deleted on partition 1: partition 1 starts at 0 (the group knows
- *      the topic), so the loop refuses instead of skipping partition 1's deleted records.
+ *      the topic), so the loop refuses instead of skipping partition 1's deleted records;
+ *   6. not whole_stream, a new group on that topic once partition 1 holds nothing (every
+ *      record deleted: log start = end = RECORDS): it consumes partition 0, and its first
+ *      assignment stored the log start of both partitions, so a second run of the same
+ *      group does not refuse partition 1: a record produced there afterwards arrives.
  * Every wait has a deadline; a loop that neither refuses nor finishes fails the test.
  */
 #include <setjmp.h>
@@ -288,6 +292,36 @@ static void produce_records(void) {
     kafka_producer_destroy(p, 5000);
 }
 
+/* One record onto a partition of the 2-partition topic (rk is a producer). */
+static void produce_one(rd_kafka_t *rk, int32_t part) {
+    const char *value = "late";
+    rd_kafka_resp_err_t e =
+        rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(g_topic2), RD_KAFKA_V_PARTITION(part),
+                          RD_KAFKA_V_VALUE((void *)value, strlen(value)),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fail_msg("produce to %s: %s", g_topic2, rd_kafka_err2str(e));
+    }
+    assert_int_equal(rd_kafka_flush(rk, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+static long long stored_offset(const char *group, const char *topic, int partition) {
+    PGconn *c = PQconnectdb(g_db);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    char part[16];
+    snprintf(part, sizeof part, "%d", partition);
+    const char *vals[3] = {group, topic, part};
+    PGresult *res = PQexecParams(c,
+                                 "SELECT next_offset FROM kafka_consumer_offsets WHERE group_id = "
+                                 "$1 AND topic = $2 AND partition = $3::int",
+                                 3, NULL, vals, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    long long v = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : -1;
+    PQclear(res);
+    PQfinish(c);
+    return v;
+}
+
 /* RECORDS records onto each partition of the 2-partition topic (rk is a producer). */
 static void produce_to_partitions(rd_kafka_t *rk) {
     for (int32_t part = 0; part < 2; part++) {
@@ -425,6 +459,34 @@ static void partition_without_row_refuses_when_topic_known(void **state) {
     assert_int_equal(applied, 0); /* not partition 1's records from its log start */
 }
 
+static void new_group_stores_where_each_partition_starts(void **state) {
+    (void)state;
+    rd_kafka_t *rk = admin_client();
+    delete_records(rk, g_topic2, 1, RECORDS); /* partition 1 now holds nothing */
+    instance inst;
+    start_instance_on(&inst, "fresh", g_topic2, false);
+    bool got = wait_applied(&inst, RECORDS); /* partition 0, all of it */
+    bool refused = true;
+    int rc = finish_instance(&inst, &refused);
+    assert_true(got);
+    assert_int_equal(rc, 0);
+    assert_false(refused);
+    /* The first assignment stored partition 1's log start although no record came. */
+    assert_int_equal(stored_offset(inst.group, g_topic2, 1), RECORDS);
+    instance again;
+    start_instance_on(&again, "fresh", g_topic2, false); /* the same group again */
+    produce_one(rk, 1);
+    bool late = wait_applied(&again, 1);
+    int rc2 = finish_instance(&again, &refused);
+    forget_offsets(&again);
+    rd_kafka_destroy(rk);
+    assert_true(late); /* partition 1 read from its log start, not refused at 0 */
+    assert_int_equal(rc2, 0);
+    assert_false(refused);
+    assert_int_equal(atomic_load(&again.applied), 1);
+    assert_int_equal(atomic_load(&again.min_offset), RECORDS);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(whole_stream_without_offsets_refuses),
@@ -432,6 +494,7 @@ int main(void) {
         cmocka_unit_test(stored_offset_at_log_start_consumes),
         cmocka_unit_test(other_groups_start_at_what_is_held),
         cmocka_unit_test(partition_without_row_refuses_when_topic_known),
+        cmocka_unit_test(new_group_stores_where_each_partition_starts),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
