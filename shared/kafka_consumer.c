@@ -12,7 +12,10 @@
  *   topic (it has consumed the topic before, so records it never saw must still be there,
  *   else a gap refuses like on the other partitions), and for a whole_stream group. Only a
  *   group with no row at all for the topic, not whole_stream, starts at whatever the
- *   partition still holds (RD_KAFKA_OFFSET_BEGINNING): a new group. If Postgres cannot
+ *   partition still holds (RD_KAFKA_OFFSET_BEGINNING): a new group; it first stores the log
+ *   start of every partition of the topic (seed_topic: once per topic in the group's life,
+ *   a bounded metadata + ListOffsets round trip), so a partition that yields no record is
+ *   never mistaken later for one that lost records. If Postgres (or, seeding, Kafka) cannot
  *   answer, the callback retries; on shutdown it assigns start_offset() without reading
  *   Postgres: the loop polls no record after a stop, so nothing is fetched from there.
  * - Retention gaps (docs/decisions.md "Issue 12"): auto.offset.reset=error, so an offset
@@ -25,8 +28,8 @@
  *   ListOffsets error on a logical start (BEGINNING) as __AUTO_OFFSET_RESET with a negative
  *   offset: that gets its own ERROR line (the start offset could not be resolved; no gap
  *   is claimed) and stops the loop with -1 the same way (exit 1, the restart retries). The
- *   refusal is raised from the poll, never from the rebalance callback (no broker round
- *   trip, no error path inside librdkafka's callback).
+ *   refusal is raised from the poll, never from the rebalance callback (whose only broker
+ *   round trip is seed_topic, and which has no refusal path).
  * - On revoke, buffered records of the revoked partitions are dropped at once, so a
  *   partition assigned again never yields the same record twice in one batch.
  * - One transaction per batch: lock the offset rows with SELECT ... FOR UPDATE (sorted, so
