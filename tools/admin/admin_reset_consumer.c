@@ -3,8 +3,9 @@
  *
  * Owns: the table list of each read-only consumer, the "is it still running" check
  * against its Kafka group, the "does task-events still start at offset 0" check (its low
- * watermarks), and the one transaction that deletes its rows and offsets (and, with
- * --accept-partial, stores the low watermarks as the group's next offsets) (see
+ * watermarks, read through shared/kafka_lag.h), and the one transaction that deletes its
+ * rows and offsets (and, with --accept-partial, stores the low watermarks as the group's
+ * next offsets) (see
  * admin_reset_consumer.h). Rules: table names are constants of this file, never input;
  * nothing is deleted before both checks passed; every failure rolls back and says why on
  * stderr.
