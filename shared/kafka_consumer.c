@@ -7,18 +7,29 @@
  * - The rebalance callback runs on the loop's own thread (inside rd_kafka_consumer_poll or
  *   rd_kafka_consumer_close), so the batch buffer and the assignment copy need no lock.
  * - On assign, next offsets are read from Postgres and written into the assignment list
- *   before rd_kafka_assign (no rd_kafka_seek_partitions: unreliable in 2.0.x). A missing
- *   row means offset 0 for a whole_stream group, else whatever the partition still holds
- *   (RD_KAFKA_OFFSET_BEGINNING). If Postgres cannot answer, the callback retries; on
- *   shutdown it falls back to the beginning, which the drop rule makes safe.
+ *   before rd_kafka_assign (no rd_kafka_seek_partitions: unreliable in 2.0.x). A partition
+ *   without a row starts at offset 0 when the group has a row for ANY partition of that
+ *   topic (it has consumed the topic before, so records it never saw must still be there,
+ *   else a gap refuses like on the other partitions), and for a whole_stream group. Only a
+ *   group with no row at all for the topic, not whole_stream, starts at whatever the
+ *   partition still holds (RD_KAFKA_OFFSET_BEGINNING): a new group; it first stores the log
+ *   start of every partition of the topic (seed_topic: once per topic in the group's life,
+ *   a bounded metadata + ListOffsets round trip), so a partition that yields no record is
+ *   never mistaken later for one that lost records. If Postgres (or, seeding, Kafka) cannot
+ *   answer, the callback retries; on shutdown it assigns start_offset() without reading
+ *   Postgres: the loop polls no record after a stop, so nothing is fetched from there.
  * - Retention gaps (docs/decisions.md "Issue 12"): auto.offset.reset=error, so an offset
  *   the broker no longer holds (a stored one below the log start, or a whole_stream
  *   group's 0 after retention deleted segments) comes back from the poll as
  *   RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET instead of a silent jump. The loop logs one ERROR
  *   line (group, topic, partition, wanted offset, log start from the watermarks) and
- *   stops with -1 without applying its buffered batch: the daemon exits 1. The
- *   refusal is raised from the poll, never from the rebalance callback (no broker round
- *   trip, no error path inside librdkafka's callback).
+ *   stops with -1 without applying its buffered batch: the daemon exits 1
+ *   (kafka_consumer_loop_refused then says so). librdkafka 2.0.2 also reports a permanent
+ *   ListOffsets error on a logical start (BEGINNING) as __AUTO_OFFSET_RESET with a negative
+ *   offset: that gets its own ERROR line (the start offset could not be resolved; no gap
+ *   is claimed) and stops the loop with -1 the same way (exit 1, the restart retries). The
+ *   refusal is raised from the poll, never from the rebalance callback (whose only broker
+ *   round trip is seed_topic, and which has no refusal path).
  * - On revoke, buffered records of the revoked partitions are dropped at once, so a
  *   partition assigned again never yields the same record twice in one batch.
  * - One transaction per batch: lock the offset rows with SELECT ... FOR UPDATE (sorted, so
@@ -58,6 +69,7 @@
 #define BACKOFF_MAX_MS 5000
 #define REQUEST_ID_MAX 128
 #define KAFKA_GAP_WATERMARK_TIMEOUT_MS 5000
+#define KAFKA_SEED_TIMEOUT_MS 5000
 
 struct kafka_consumer_loop {
     rd_kafka_t *rk;
@@ -70,6 +82,7 @@ struct kafka_consumer_loop {
     kafka_consumer_options opt;
     volatile sig_atomic_t *stop; /* set while kafka_consumer_loop_run runs */
     bool fatal;
+    bool refused; /* fatal because the broker no longer holds an offset the group needs */
     rd_kafka_topic_partition_list_t *assigned; /* current assignment (loop thread only) */
     rd_kafka_message_t **msgs;                 /* the batch being gathered or applied */
     size_t nmsgs;
@@ -97,6 +110,13 @@ static const pg_stmt STMT_INSERT_OFFSETS = {
            " SELECT $1, u.t, u.p, 0 FROM unnest($2::text[], $3::int[]) AS u(t, p)"
            " ORDER BY u.t, u.p ON CONFLICT DO NOTHING",
     .nparams = 3,
+};
+static const pg_stmt STMT_SEED_OFFSETS = {
+    .name = "kc_seed_offsets",
+    .sql = "INSERT INTO kafka_consumer_offsets(group_id, topic, partition, next_offset)"
+           " SELECT $1, u.t, u.p, u.n FROM unnest($2::text[], $3::int[], $4::bigint[])"
+           " AS u(t, p, n) ORDER BY u.t, u.p ON CONFLICT DO NOTHING",
+    .nparams = 4,
 };
 static const pg_stmt STMT_LOCK_OFFSETS = {
     .name = "kc_lock_offsets",
@@ -153,6 +173,110 @@ static void sb_quoted(strbuf *b, const char *s) {
 
 /* ---- assignment ---- */
 
+/* Where a partition starts when the group has no row at all for its topic: 0 for a
+ * whole_stream group (the broker refuses it when the log no longer starts there), else the
+ * first offset the partition still holds. */
+static int64_t start_offset(const kafka_consumer_loop *loop) {
+    return loop->opt.whole_stream ? 0 : RD_KAFKA_OFFSET_BEGINNING;
+}
+
+static int part_arrays(const part_state *parts, size_t np, bool only_applied, strbuf *t, strbuf *p,
+                       strbuf *n);
+static int exec_ok(pg_conn *conn, const pg_stmt *stmt, const char *const *vals, PGresult **out,
+                   const char *group);
+
+/* A group new to topic (no row for any partition of it; not whole_stream): stores the
+ * first offset every partition of the topic still holds as the group's next offset, so
+ * later assignments find a row for each partition, even one that never yields a record
+ * (else the rule "no row but the group knows the topic: offset 0" would refuse such a
+ * partition once retention moved its log start). Once in a group's life per topic, from
+ * the rebalance callback: one metadata and one ListOffsets request (bounded). The
+ * assignment itself keeps RD_KAFKA_OFFSET_BEGINNING, so retention deleting more in
+ * between cannot raise a refusal; the rows only ever lie at or below what is fetched.
+ * 0, or -1 (logged; the caller retries). */
+static int seed_topic(kafka_consumer_loop *loop, pg_conn *conn, const char *topic) {
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(loop->rk, topic, NULL);
+    if (rkt == NULL) {
+        LOG_ERRORF("consumer %s: %s: %s", loop->group_id, topic,
+                   rd_kafka_err2str(rd_kafka_last_error()));
+        return -1;
+    }
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(loop->rk, 0, rkt, &md, KAFKA_SEED_TIMEOUT_MS);
+    rd_kafka_topic_destroy(rkt);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR && (md->topic_cnt != 1 || md->topics[0].err != 0)) {
+        e = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+    }
+    int n = e == RD_KAFKA_RESP_ERR_NO_ERROR ? md->topics[0].partition_cnt : 0;
+    if (md != NULL) {
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_topic_partition_list_t *list = NULL;
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR && n > 0) {
+        list = rd_kafka_topic_partition_list_new(n);
+        for (int i = 0; i < n; i++) {
+            /* BEGINNING as the request's timestamp: each partition's log start. */
+            rd_kafka_topic_partition_list_add(list, topic, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
+        }
+        e = rd_kafka_offsets_for_times(loop->rk, list, KAFKA_SEED_TIMEOUT_MS);
+    }
+    part_state *ps = n > 0 ? calloc((size_t)n, sizeof *ps) : NULL;
+    for (int i = 0; e == RD_KAFKA_RESP_ERR_NO_ERROR && list != NULL && i < list->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &list->elems[i];
+        if (tp->err != RD_KAFKA_RESP_ERR_NO_ERROR || tp->offset < 0) {
+            e = tp->err != RD_KAFKA_RESP_ERR_NO_ERROR ? tp->err : RD_KAFKA_RESP_ERR__NO_OFFSET;
+        } else if (ps != NULL) {
+            ps[i] = (part_state){.topic = topic, .partition = tp->partition, .next = tp->offset};
+        }
+    }
+    if (list != NULL) {
+        rd_kafka_topic_partition_list_destroy(list);
+    }
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR || n <= 0 || ps == NULL) {
+        LOG_ERRORF("consumer %s: cannot read where topic %s starts: %s", loop->group_id, topic,
+                   e != RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_err2str(e)
+                   : n <= 0                        ? "no partitions"
+                                                   : "out of memory");
+        free(ps);
+        return -1;
+    }
+    strbuf t = {0}, p = {0}, o = {0};
+    int rc = part_arrays(ps, (size_t)n, false, &t, &p, &o);
+    if (rc == 0) {
+        const char *vals[4] = {loop->group_id, t.data, p.data, o.data};
+        rc = exec_ok(conn, &STMT_SEED_OFFSETS, vals, NULL, loop->group_id);
+    }
+    if (rc == 0) {
+        LOG_INFOF("consumer %s: new to topic %s: stored the log start of its %d partition(s)",
+                  loop->group_id, topic, n);
+    }
+    free(t.data);
+    free(p.data);
+    free(o.data);
+    free(ps);
+    return rc;
+}
+
+/* True when parts holds a partition of topic. */
+static bool assigns_topic(const rd_kafka_topic_partition_list_t *parts, const char *topic) {
+    for (int i = 0; i < parts->cnt; i++) {
+        if (strcmp(parts->elems[i].topic, topic) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* True when res (topic, partition, next_offset rows) has a row of topic. */
+static bool topic_has_rows(const PGresult *res, const char *topic) {
+    for (int r = 0; r < PQntuples(res); r++) {
+        if (strcmp(PQgetvalue(res, r, 0), topic) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Writes the stored next offsets of parts into its offset fields. 0, or -1. */
 static int load_offsets(kafka_consumer_loop *loop, rd_kafka_topic_partition_list_t *parts) {
     strbuf topics = {0};
@@ -182,16 +306,28 @@ static int load_offsets(kafka_consumer_loop *loop, rd_kafka_topic_partition_list
         LOG_ERRORF("consumer %s: loading offsets failed: %s", loop->group_id,
                    res != NULL ? PQresultErrorMessage(res) : "connection failed");
     }
-    /* No row: offset 0 for a whole_stream group (the broker refuses it when the log no
-     * longer starts there), else the first offset the partition still holds. */
     for (int i = 0; i < parts->cnt; i++) {
-        parts->elems[i].offset = loop->opt.whole_stream ? 0 : RD_KAFKA_OFFSET_BEGINNING;
+        parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
     }
     for (int r = 0; rc == 0 && r < PQntuples(res); r++) {
         rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(
             parts, PQgetvalue(res, r, 0), (int32_t)atoi(PQgetvalue(res, r, 1)));
         if (tp != NULL) {
             tp->offset = strtoll(PQgetvalue(res, r, 2), NULL, 10);
+        }
+    }
+    /* No row for the partition: 0 when the group has rows for other partitions of the
+     * topic (a partition whose first records came while the group was away must still
+     * hold them, else it refuses), else start_offset (a group new to the topic). */
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        if (tp->offset == RD_KAFKA_OFFSET_INVALID) {
+            tp->offset = rc == 0 && topic_has_rows(res, tp->topic) ? 0 : start_offset(loop);
+        }
+    }
+    for (size_t t = 0; rc == 0 && !loop->opt.whole_stream && t < loop->ntopics; t++) {
+        if (!topic_has_rows(res, loop->topics[t]) && assigns_topic(parts, loop->topics[t])) {
+            rc = seed_topic(loop, conn, loop->topics[t]);
         }
     }
     PQclear(res);
@@ -224,9 +360,11 @@ static void on_assign(kafka_consumer_loop *loop, rd_kafka_t *rk,
     int backoff = BACKOFF_FIRST_MS;
     while (load_offsets(loop, parts) != 0) {
         if (!backoff_sleep(loop, backoff)) {
-            /* Shutting down: anything read below the stored offsets is dropped anyway. */
+            /* Shutting down without the stored offsets: fill_batch polls nothing once a
+             * stop is requested, so no record is fetched from these; they only make the
+             * assignment valid until rd_kafka_consumer_close revokes it. */
             for (int i = 0; i < parts->cnt; i++) {
-                parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+                parts->elems[i].offset = start_offset(loop);
             }
             break;
         }
@@ -400,9 +538,22 @@ kafka_consumer_loop *kafka_consumer_loop_create(const kafka_consumer_options *op
 
 /* The refusal line of a retention gap: the broker no longer holds the offset the group
  * wanted. One ERROR line; the watermarks are asked for with a bounded wait (an error
- * path, once per process, never per record). */
+ * path, once per process, never per record). A negative offset is no gap: librdkafka could
+ * not resolve a logical start (BEGINNING) because ListOffsets failed for good (e.g. the
+ * leader does not know a just-created partition yet); said as it is, still fatal. */
 static void log_retention_gap(kafka_consumer_loop *loop, const rd_kafka_message_t *m) {
     const char *topic = m->rkt != NULL ? rd_kafka_topic_name(m->rkt) : "?";
+    if (m->offset < 0) {
+        LOG_ERRORF("consumer %s: could not resolve the start offset (%s) of topic %s partition "
+                   "%d: %s; stopping, exit 1 (a restart asks again)",
+                   loop->group_id,
+                   m->offset == RD_KAFKA_OFFSET_BEGINNING ? "BEGINNING"
+                   : m->offset == RD_KAFKA_OFFSET_END     ? "END"
+                                                          : "logical",
+                   topic, (int)m->partition, rd_kafka_message_errstr(m));
+        return;
+    }
+    loop->refused = true;
     int64_t lo = -1;
     int64_t hi = -1;
     rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(loop->rk, topic, m->partition, &lo,
@@ -828,6 +979,10 @@ int kafka_consumer_loop_run(kafka_consumer_loop *loop, volatile sig_atomic_t *st
     }
     loop->stop = NULL;
     return loop->fatal ? -1 : 0;
+}
+
+bool kafka_consumer_loop_refused(const kafka_consumer_loop *loop) {
+    return loop != NULL && loop->refused;
 }
 
 void kafka_consumer_loop_destroy(kafka_consumer_loop *loop) {

@@ -5,9 +5,11 @@
  * range assignor) and the batch loop. Rules: for each batch, ONE Postgres transaction
  * locks the batch's rows in kafka_consumer_offsets, drops records below the stored next
  * offset (a replay or a zombie's leftovers), runs the handler on the rest, stores the new
- * next offsets, and commits. On assignment, offsets come from that table (beginning of
- * the partition when absent; offset 0 for a whole_stream group), never from Kafka's group
- * offsets. An offset the broker no longer holds (retention deleted it) is never skipped:
+ * next offsets, and commits. On assignment, offsets come from that table, never from
+ * Kafka's group offsets. A partition without a row starts at 0 when the group has rows for
+ * other partitions of its topic or is whole_stream; else (a group new to the topic) at the
+ * partition's beginning, after storing the log start of every partition of the topic.
+ * An offset the broker no longer holds (retention deleted it) is never skipped:
  * one ERROR line and kafka_consumer_loop_run returns -1. A handler or commit
  * failure rolls back and retries the same batch after a back-off; records of partitions
  * revoked meanwhile are dropped. So each record's effects commit exactly once. A committed
@@ -92,6 +94,10 @@ kafka_consumer_loop *kafka_consumer_loop_create(const kafka_consumer_options *op
  * Returns 0 on a clean stop, -1 on a fatal error (a fatal Kafka error, or a retention gap:
  * an offset the group needs is no longer held by the broker). */
 int kafka_consumer_loop_run(kafka_consumer_loop *loop, volatile sig_atomic_t *stop);
+/* True when run returned -1 because the broker no longer holds an offset the group needs
+ * (a retention gap, or a stored offset above the end of a recreated topic): the refusal,
+ * not another fatal error. */
+bool kafka_consumer_loop_refused(const kafka_consumer_loop *loop);
 /* Closes the consumer (leaves the group) and frees. */
 void kafka_consumer_loop_destroy(kafka_consumer_loop *loop);
 

@@ -3,8 +3,9 @@
  *
  * Owns: the table list of each read-only consumer, the "is it still running" check
  * against its Kafka group, the "does task-events still start at offset 0" check (its low
- * watermarks), and the one transaction that deletes its rows and offsets (and, with
- * --accept-partial, stores the low watermarks as the group's next offsets) (see
+ * watermarks, read through shared/kafka_lag.h), and the one transaction that deletes its
+ * rows and offsets (and, with --accept-partial, stores the low watermarks as the group's
+ * next offsets) (see
  * admin_reset_consumer.h). Rules: table names are constants of this file, never input;
  * nothing is deleted before both checks passed; every failure rolls back and says why on
  * stderr.
@@ -21,6 +22,7 @@
 #include "shared/bus.h"
 #include "shared/errbuf.h"
 #include "shared/kafka_conf.h"
+#include "shared/kafka_lag.h"
 #include "shared/pg_pool.h"
 #include "tools/admin/admin_db.h"
 
@@ -102,61 +104,43 @@ bool admin_stream_start_partial(const admin_stream_start *s) {
     return false;
 }
 
-/* task-events' partitions and their watermarks into *out. 0, or -1 with err. */
-static int stream_start_on(rd_kafka_t *rk, admin_stream_start *out, char *err, size_t errlen) {
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, TASK_EVENTS_TOPIC, NULL);
-    if (rkt == NULL) {
-        errbuf_setf(err, errlen, "%s: %s", TASK_EVENTS_TOPIC,
-                    rd_kafka_err2str(rd_kafka_last_error()));
+int admin_stream_start_query(const char *brokers, admin_stream_start *out, char *err,
+                             size_t errlen) {
+    *out = (admin_stream_start){0};
+    kafka_lag *lag = kafka_lag_create(brokers, ADMIN_CLIENT_ID, err, errlen);
+    if (lag == NULL) {
         return -1;
     }
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, KAFKA_TIMEOUT_MS);
-    rd_kafka_topic_destroy(rkt);
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR && (md->topic_cnt != 1 || md->topics[0].err != 0)) {
-        e = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+    /* The shared watermark query (shared/kafka_lag.h): one ListOffsets request per leader
+     * for each of the low and high watermarks, each bounded by KAFKA_TIMEOUT_MS. */
+    kafka_lag_partition *parts = calloc(KAFKA_LAG_MAX_PARTITIONS, sizeof *parts);
+    int n = parts != NULL
+                ? kafka_lag_watermarks(lag, TASK_EVENTS_TOPIC, true, parts,
+                                       KAFKA_LAG_MAX_PARTITIONS, KAFKA_TIMEOUT_MS, err, errlen)
+                : KAFKA_LAG_UNKNOWN;
+    if (parts == NULL) {
+        errbuf_setf(err, errlen, "out of memory");
     }
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        errbuf_setf(err, errlen, "cannot describe %s: %s", TASK_EVENTS_TOPIC, rd_kafka_err2str(e));
-        if (md != NULL) {
-            rd_kafka_metadata_destroy(md);
-        }
+    kafka_lag_destroy(lag);
+    if (n < 0) {
+        free(parts);
         return -1;
     }
-    int n = md->topics[0].partition_cnt;
-    rd_kafka_metadata_destroy(md);
     out->low = calloc(n > 0 ? (size_t)n : 1, sizeof *out->low);
     out->high = calloc(n > 0 ? (size_t)n : 1, sizeof *out->high);
     out->partitions = n;
     if (out->low == NULL || out->high == NULL) {
         errbuf_setf(err, errlen, "out of memory");
+        free(parts);
+        admin_stream_start_free(out);
         return -1;
     }
     for (int p = 0; p < n; p++) {
-        e = rd_kafka_query_watermark_offsets(rk, TASK_EVENTS_TOPIC, p, &out->low[p], &out->high[p],
-                                             KAFKA_TIMEOUT_MS);
-        if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            errbuf_setf(err, errlen, "cannot read the watermarks of %s partition %d: %s",
-                        TASK_EVENTS_TOPIC, p, rd_kafka_err2str(e));
-            return -1;
-        }
+        out->low[p] = parts[p].low;
+        out->high[p] = parts[p].high;
     }
+    free(parts);
     return 0;
-}
-
-int admin_stream_start_query(const char *brokers, admin_stream_start *out, char *err,
-                             size_t errlen) {
-    *out = (admin_stream_start){0};
-    rd_kafka_t *rk = kafka_client(brokers, err, errlen);
-    if (rk == NULL) {
-        return -1;
-    }
-    int rc = stream_start_on(rk, out, err, errlen);
-    rd_kafka_destroy(rk);
-    if (rc != 0) {
-        admin_stream_start_free(out);
-    }
-    return rc;
 }
 
 /* Runs one DELETE; adds the rows it removed to *deleted. 0, or -1 with err. */
