@@ -19,7 +19,9 @@ Rules (the stream is READ by consumers that may also replay everything ever publ
   additionalProperties turned false; a changed number of anyOf/oneOf/allOf branches.
 - compatible: a new type (a new file, e.g. `taskbus.task.created.v2.json`); a new
   optional property (consumers ignore fields they do not know; the schemas leave data
-  open, so an older document at the same dataschema URI accepts the new events);
+  open, so an older document at the same dataschema URI accepts the new events), except
+  inside an object the released document closed (additionalProperties false, as release
+  0.1.0's data was): its readers would reject the field;
   additionalProperties false removed (or made true): it widens what readers accept,
   which the previous rule already asks them to tolerate; a changed annotation (title,
   description, $comment, examples, $id, $schema, deprecated).
@@ -96,6 +98,10 @@ def compare_schema(old, new, path=""):
     for name in new_props:
         if name not in old_props and name in new_req:
             problems.append(f"{_join(path, name)}: new property is required")
+        elif name not in old_props and old.get("additionalProperties", True) is False:
+            # A reader validating with the released document rejects the new field.
+            problems.append(f"{_join(path, name)}: new property where the released schema "
+                            "allowed none (additionalProperties false)")
     for name in sorted((new_req - old_req) - set(new_props) - set(old_props)):
         problems.append(f"{_join(path, name)}: new required property")
     # additionalProperties: never newly false; a schema in both is compared.

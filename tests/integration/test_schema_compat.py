@@ -304,11 +304,22 @@ def test_removing_a_type_fails(dirs):
 
 
 def test_adding_an_optional_field_passes(dirs):
+    # Where the released document left the object open (today's data; 0.1.0's was closed).
+    edit(dirs[0], "taskbus.task.created", lambda s: s["properties"]["data"].pop("additionalProperties", None))
     edit(dirs[1], "taskbus.task.created",
          lambda s: data_props(s).update(estimate_minutes={"type": "integer", "minimum": 0}))
     edit(dirs[1], "taskbus.task.deleted",
          lambda s: s["properties"].update(partitionkey={"type": "string"}))
     assert problems_of(dirs) == []
+
+
+def test_adding_a_field_where_the_release_closed_the_object_fails(dirs):
+    # Release 0.1.0 closed data: its readers reject any field added there.
+    edit(dirs[0], "taskbus.task.created", lambda s: s["properties"]["data"].update(additionalProperties=False))
+    edit(dirs[1], "taskbus.task.created",
+         lambda s: data_props(s).update(estimate_minutes={"type": "integer", "minimum": 0}))
+    assert problems_of(dirs) == ["taskbus.task.created: data.estimate_minutes: new property where the "
+                                 "released schema allowed none (additionalProperties false)"]
 
 
 def test_changing_descriptions_passes(dirs):
