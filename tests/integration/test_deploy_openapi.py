@@ -10,6 +10,7 @@ address (X-Forwarded-For), so its requests have their own rate-limit buckets.
 
 import json
 import os
+import re
 import uuid
 
 import pytest
@@ -375,3 +376,38 @@ def test_the_api_serves_this_document(openapi):
     assert r.status_code == 200, r.text[:300]
     assert r.headers["Content-Type"].startswith("application/json"), r.headers
     assert r.json() == openapi, "GET /openapi.json differs from schemas/openapi.json"
+
+
+@pytest.mark.parametrize("path", ["/openapi.json", "/asyncapi.json"])
+def test_schema_documents_carry_an_etag_and_answer_304(openapi, path):
+    """Both documents are served from memory with a strong ETag of their text: the same tag
+    on the next request, 304 with no body for If-None-Match holding it (strong or weak), 200
+    for another or a malformed tag. The headers are the documented ones."""
+    base = os.environ.get("TASKBUS_API_URL")
+    if not base:
+        pytest.fail("TASKBUS_API_URL is not set", pytrace=False)
+    s = requests.Session()
+    s.headers["X-Forwarded-For"] = fresh_ip()
+    url = base.rstrip("/") + path
+    first = s.get(url, timeout=30)
+    assert first.status_code == 200, first.text[:300]
+    etag = first.headers.get("ETag", "")
+    assert re.fullmatch(r'"[0-9a-f]{16}"', etag), first.headers
+    assert first.headers.get("Cache-Control") == "no-cache", first.headers
+    _, _, resp = op_headers(openapi, "get", path, "200")
+    assert {"ETag", "Cache-Control"} <= set(resp["headers"]), resp["headers"]
+    assert "304" in openapi["paths"][path]["get"]["responses"]
+
+    again = s.get(url, timeout=30)
+    assert again.status_code == 200 and again.headers.get("ETag") == etag
+    assert again.content == first.content
+
+    for held in (etag, "W/" + etag, f'"0000000000000000", {etag}', "*"):
+        r = s.get(url, headers={"If-None-Match": held}, timeout=30)
+        assert r.status_code == 304, (held, r.status_code, r.text[:200])
+        assert r.content == b"", held
+        assert r.headers.get("ETag") == etag, held
+    for other in ('"0000000000000000"', "not a tag", etag[1:]):
+        r = s.get(url, headers={"If-None-Match": other}, timeout=30)
+        assert r.status_code == 200, (other, r.status_code)
+        assert r.headers.get("ETag") == etag and r.content == first.content, other
