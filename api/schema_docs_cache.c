@@ -13,33 +13,22 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "shared/fnv1a.h"
 #include "shared/json_bundle.h"
 
 /* Sub-folders deeper than this are not looked at (schemas/ has two levels; a symlink loop
  * stops here). */
 #define FINGERPRINT_MAX_DEPTH 8
 
-#define FNV_OFFSET 1469598103934665603ULL
-#define FNV_PRIME 1099511628211ULL
-
-static uint64_t fnv_bytes(uint64_t h, const void *data, size_t len) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= FNV_PRIME;
-    }
-    return h;
-}
-
 /* The hash of one folder entry: its path and what stat says about it. */
 static uint64_t entry_hash(const char *path, const struct stat *st, int stat_errno) {
-    uint64_t h = fnv_bytes(FNV_OFFSET, path, strlen(path));
+    uint64_t h = fnv1a64_update(FNV1A64_OFFSET, path, strlen(path));
     long long v[9] = {(long long)st->st_dev,         (long long)st->st_ino,
                       (long long)st->st_mode,        (long long)st->st_size,
                       (long long)st->st_mtim.tv_sec, (long long)st->st_mtim.tv_nsec,
                       (long long)st->st_ctim.tv_sec, (long long)st->st_ctim.tv_nsec,
                       (long long)stat_errno};
-    return fnv_bytes(h, v, sizeof v);
+    return fnv1a64_update(h, v, sizeof v);
 }
 
 /* Adds the entries under path (len characters of the PATH_MAX buffer) to *sum. Entries are
@@ -113,7 +102,7 @@ static schema_doc *build(const char *dir, const char *name) {
     doc->len = strlen(doc->text);
     doc->status = 200;
     snprintf(doc->etag, sizeof doc->etag, "\"%016llx\"",
-             (unsigned long long)fnv_bytes(FNV_OFFSET, doc->text, doc->len));
+             (unsigned long long)fnv1a64_update(FNV1A64_OFFSET, doc->text, doc->len));
     return doc;
 }
 
@@ -162,7 +151,10 @@ schema_doc *schema_docs_cache_get(schema_docs_cache *c, const char *dir, const c
     /* Walked under the lock, at most once per recheck interval per document. */
     uint64_t fp = fingerprint(dir);
     schema_doc *doc;
-    if (slot != NULL && slot->doc != NULL && slot->fingerprint == fp) {
+    /* A 500 (a file that could not be read: EMFILE, ENOMEM, a half-written file) is not
+     * kept: it is built again at the next check, so a passing failure does not last until
+     * the next deploy. */
+    if (slot != NULL && slot->doc != NULL && slot->fingerprint == fp && slot->doc->status != 500) {
         doc = slot->doc;
         doc->refs++;
         slot->checked_ms = now;
@@ -171,6 +163,11 @@ schema_doc *schema_docs_cache_get(schema_docs_cache *c, const char *dir, const c
          * rather than each bundling it. */
         doc = build(dir, name);
         if (doc != NULL && slot != NULL) {
+            const schema_doc *old = slot->doc;
+            if (old != NULL && old->status == 500 && doc->status == 500 &&
+                strcmp(old->error, doc->error) == 0) {
+                doc->logged = old->logged; /* the same failure again: logged once */
+            }
             unref_locked(slot->doc);
             slot->doc = doc;
             slot->fingerprint = fp;

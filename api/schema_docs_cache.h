@@ -10,8 +10,9 @@
  * decides whether the kept answer is still the folder's, so a deploy that replaces or
  * edits a file is served within that interval, with a new tag. Other requests only take
  * the lock and a reference.
- * The outcome is kept whatever it is: 200 with the text, 404 when the document is not
- * there, 500 when it cannot be bundled (the cause is kept for the caller to log once).
+ * The outcome is kept: 200 with the text, 404 when the document is not there, 500 when it
+ * cannot be bundled (the cause is kept for the caller to log once per distinct cause); a
+ * 500 is built again at each check (once per interval), since its cause may pass.
  * The entity-tag is strong and derived from the text alone (FNV-1a 64 of it), so every API
  * instance that serves the same document gives it the same tag. Thread-safe: one mutex per
  * cache guards its entries (and is held while a document is built, so concurrent first
