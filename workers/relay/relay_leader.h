@@ -32,12 +32,14 @@ int relay_wait_wakeup(pg_conn *conn, int timeout_ms);
 void relay_resign(pg_conn *conn);
 
 /* Reads relay_handoff: *clean = the last leader stopped cleanly, *was_self = it was the
- * relay whose instance id is self. 0, or -1 with err. */
+ * relay whose instance id is self; no row reads as not clean, not self. 0, or -1 with err. */
 int relay_handoff_read(pg_conn *conn, const char *self, bool *clean, bool *was_self, char *err,
                        size_t errlen);
-/* Records self as the leader that has not stopped (before its first publish). 0 or -1. */
+/* Records self as the leader that has not stopped (before its first publish; an upsert).
+ * 0; 1 when it changed no row (err says so); -1 on a failed statement (err). */
 int relay_handoff_take(pg_conn *conn, const char *self, char *err, size_t errlen);
-/* Records that self stopped cleanly (its producer drained); only while it holds the lock. */
+/* Records that self stopped cleanly (its producer drained); only while it holds the lock.
+ * 0; 1 when no row names self (nothing marked; err says so); -1 on a failed statement. */
 int relay_handoff_mark_clean(pg_conn *conn, const char *self, char *err, size_t errlen);
 
 #endif
