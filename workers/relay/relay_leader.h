@@ -8,9 +8,10 @@
  * lost the lock and must stop publishing until it takes the lock again.
  * The handoff fence (relay_handoff, migration 0017; docs/decisions.md "The relay's handoff
  * fence"): a new leader reads how the last leader left; unless it stopped cleanly (or was
- * this very process, now drained), the new leader waits out message.timeout.ms before it
- * publishes. A leader records itself on taking the lock and "stopped cleanly" only after
- * its producer was drained on a graceful stop, before it resigns.
+ * this very process, now drained), the new leader waits out the fence (relay_main.c
+ * FENCE_MS) before it publishes. A leader records itself on taking the lock and "stopped
+ * cleanly" only after its producer was drained, with no failed delivery report within the
+ * fence, on a graceful stop, before it resigns.
  */
 #ifndef TASKBUS_WORKERS_RELAY_RELAY_LEADER_H
 #define TASKBUS_WORKERS_RELAY_RELAY_LEADER_H
