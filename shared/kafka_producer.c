@@ -41,6 +41,9 @@ struct kafka_producer {
     rd_kafka_t *rk;
     pthread_t poller;
     atomic_bool stop_poller;
+    /* Monotonic ms of the last failed delivery report (0: none yet); written by whichever
+     * thread serves reports, read by anyone: atomic, no lock. */
+    _Atomic int64_t last_failure_ms;
 };
 
 struct kafka_delivery_group {
@@ -67,9 +70,11 @@ static void group_unref(kafka_delivery_group *g) {
 /* Runs on the poller thread (or inside flush). */
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque) {
     (void)rk;
-    (void)opaque;
+    kafka_producer *p = opaque; /* rd_kafka_conf_set_opaque in create */
     kafka_delivery_group *g = msg->_private;
     if (msg->err) {
+        int64_t now = time_monotonic_ns() / 1000000;
+        atomic_store(&p->last_failure_ms, now > 0 ? now : 1);
         metrics_counter_add("taskbus_kafka_produce_errors_total",
                             "Kafka messages whose delivery failed", NULL, 1);
     }
@@ -112,6 +117,7 @@ kafka_producer *kafka_producer_create(const char *brokers, const char *client_id
         errbuf_setf(err, errlen, "kafka producer: out of memory");
         return NULL;
     }
+    atomic_init(&p->last_failure_ms, 0);
     char timeout[16];
     snprintf(timeout, sizeof timeout, "%d",
              message_timeout_ms > 0 ? message_timeout_ms : KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS);
@@ -126,6 +132,7 @@ kafka_producer *kafka_producer_create(const char *brokers, const char *client_id
     rd_kafka_conf_t *conf = kafka_conf_new(brokers, kv, KAFKA_LOG_PRODUCER, err, errlen);
     if (conf != NULL) {
         rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+        rd_kafka_conf_set_opaque(conf, p);
         p->rk = kafka_conf_open(RD_KAFKA_PRODUCER, conf, "kafka producer", err, errlen);
     }
     if (p->rk == NULL) {
@@ -331,6 +338,10 @@ int kafka_producer_send_doubt(kafka_producer *p, const kafka_message *msg, int t
 
 int kafka_producer_flush(kafka_producer *p, int timeout_ms) {
     return rd_kafka_flush(p->rk, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : -1;
+}
+
+int64_t kafka_producer_last_failure_ms(kafka_producer *p) {
+    return atomic_load(&p->last_failure_ms);
 }
 
 bool kafka_producer_ping(kafka_producer *p, int timeout_ms, char *err, size_t errlen) {

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct kafka_producer kafka_producer;
 typedef struct kafka_delivery_group kafka_delivery_group;
@@ -64,6 +65,10 @@ int kafka_delivery_group_wait_doubt(kafka_delivery_group *group, int timeout_ms,
 void kafka_delivery_group_release(kafka_delivery_group *group);
 
 int kafka_producer_flush(kafka_producer *producer, int timeout_ms);
+/* When (time_monotonic_ns() / 1000000) the last failed delivery report came, 0 if none did.
+ * A failed report may be "possibly persisted": a flush that returned 0 after it does not
+ * prove that nothing of this producer can still land. */
+int64_t kafka_producer_last_failure_ms(kafka_producer *producer);
 /* Broker metadata within timeout; for /ready. */
 bool kafka_producer_ping(kafka_producer *producer, int timeout_ms, char *err, size_t errlen);
 

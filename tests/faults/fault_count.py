@@ -38,6 +38,13 @@ from helpers.tasks import pg, redis_conn
 
 COMMANDS_TOPIC = "task-commands"
 EVENTS_TOPIC = "task-events"
+# relay_main.c FENCE_MS (45 s): a relay that takes the lock after a kill -9 (the "relay"
+# fault), or after losing its Postgres session with a failed delivery report in the last
+# 45 s (the "kafka" then "postgres" faults), publishes nothing for that long. The count can
+# start right after such a fault (TASKBUS_FAULTS_ONLY=relay: 5 s after the restart), so the
+# wait for the outbox to be published must outlast the whole fence, plus time to publish.
+RELAY_FENCE_S = 45
+OUTBOX_PUBLISHED_TIMEOUT_S = RELAY_FENCE_S + 30
 
 
 # --- Kafka ------------------------------------------------------------------------------
@@ -216,10 +223,10 @@ def count(ledger, users, timeline, starts, graceful_window, late_registrations, 
                             "writer journal")
     if not ok_effects:
         res.notes.append("the writer's journal of Redis effects was not empty after 30 s")
-    _, ok_outbox = wait_pg("SELECT count(*) FROM outbox WHERE published_at IS NULL", (), lambda r: r[0][0] == 0, 30,
-                           "outbox published")
+    _, ok_outbox = wait_pg("SELECT count(*) FROM outbox WHERE published_at IS NULL", (), lambda r: r[0][0] == 0,
+                           OUTBOX_PUBLISHED_TIMEOUT_S, "outbox published")
     if not ok_outbox:
-        res.notes.append("the outbox still held unpublished events after 30 s")
+        res.notes.append(f"the outbox still held unpublished events after {OUTBOX_PUBLISHED_TIMEOUT_S} s")
 
     # 4. Events of these users on task-events since the start.
     ev_recs = [r for r in read_topic(EVENTS_TOPIC, starts[EVENTS_TOPIC]) if r["key"] in uids]

@@ -15,7 +15,8 @@ from helpers.tasks import pg, wait_outbox_published
 TYPE = "taskbus.user.registered"
 
 
-FENCE_MS = 35000  # relay_main.c: message.timeout.ms (30 s) + 5 s
+# relay_main.c FENCE_MS: the pass's delivery deadline (10 s) + message.timeout.ms (30 s) + 5 s.
+FENCE_MS = 45000
 
 
 class RelayLog:
@@ -109,5 +110,30 @@ def test_relay_killed_loses_nothing(api_url, user_events, repo):
     fence_over = "fence over; publishing" in log.text()
     assert fence_over or waiting == 1, "the relay published inside the fence"
     log.wait_for("fence over; publishing", timeout=FENCE_MS / 1000 + 30)
+    msg = user_events.wait_for(event_of(f"users/{uid}", TYPE), timeout=30)
+    assert msg["value"]["subject"] == f"users/{uid}"
+
+
+def test_relay_handoff_row_lost_heals(api_url, user_events, repo):
+    """relay_handoff without its row (an operator, a partial restore): the leader's stop
+    says truthfully that it could not mark itself clean, the next leader reads "not
+    clean", waits out the fence (no busy loop, no refusal) and its take writes the row
+    again; the event registered meanwhile is published."""
+    with pg() as conn:
+        conn.execute("DELETE FROM relay_handoff")
+    log = RelayLog()
+    stack_control.stop("relay")
+    try:
+        assert "not marked clean" in log.text(), log.text()[-3000:]
+        assert "producer drained; stopped cleanly" not in log.text()
+        assert _handoff() == []
+        uid = _registered(api_url)
+    finally:
+        stack_control.start("relay")
+    log.wait_for("relay_handoff has no row", timeout=60)
+    log.wait_for(f"did not stop cleanly, so records of it may still arrive: waiting {FENCE_MS} ms", timeout=60)
+    log.wait_for("fence over; publishing", timeout=FENCE_MS / 1000 + 30)
+    assert _handoff() == [(False,)], "the take did not write the row again"
+    assert log.text().count("relay_handoff has no row") == 1, "the relay re-read the missing row"
     msg = user_events.wait_for(event_of(f"users/{uid}", TYPE), timeout=30)
     assert msg["value"]["subject"] == f"users/{uid}"

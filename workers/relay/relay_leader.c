@@ -96,7 +96,11 @@ static const pg_stmt STMT_HANDOFF_READ = {
 
 static const pg_stmt STMT_HANDOFF_TAKE = {
     .name = "relay_handoff_take",
-    .sql = "UPDATE relay_handoff SET leader = $1, stopped_cleanly = false, changed_at = now()",
+    /* An upsert: a row lost to an operator or a partial restore heals itself. */
+    .sql = "INSERT INTO relay_handoff (only_row, leader, stopped_cleanly, changed_at)"
+           " VALUES (true, $1, false, now())"
+           " ON CONFLICT (only_row) DO UPDATE"
+           " SET leader = EXCLUDED.leader, stopped_cleanly = false, changed_at = now()",
     .nparams = 1,
 };
 
@@ -110,13 +114,21 @@ static const pg_stmt STMT_HANDOFF_CLEAN = {
 int relay_handoff_read(pg_conn *conn, const char *self, bool *clean, bool *was_self, char *err,
                        size_t errlen) {
     PGresult *res = pg_exec_stmt(conn, &STMT_HANDOFF_READ, NULL);
-    if (!pg_result_ok(res) || PQntuples(res) != 1) {
+    if (!pg_result_ok(res)) {
         errbuf_setf(err, errlen, "reading relay_handoff: %s",
-                    res != NULL && !pg_result_ok(res) ? PQresultErrorMessage(res)
-                    : res != NULL                     ? "not exactly one row"
-                                                      : "connection failed");
+                    res != NULL ? PQresultErrorMessage(res) : "connection failed");
         PQclear(res);
         return -1;
+    }
+    if (PQntuples(res) != 1) {
+        /* No row (only_row allows at most one): nobody vouches for a clean stop; take
+         * writes it again. */
+        LOG_WARNF("relay: relay_handoff has no row; treating the last leader as not stopped "
+                  "cleanly");
+        *clean = false;
+        *was_self = false;
+        PQclear(res);
+        return 0;
     }
     *clean = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
     *was_self = strcmp(PQgetvalue(res, 0, 0), self) == 0;
@@ -130,9 +142,13 @@ static int handoff_write(pg_conn *conn, const pg_stmt *stmt, const char *self, c
     PGresult *res = pg_exec_stmt(conn, stmt, vals);
     int rc = 0;
     if (!pg_result_ok(res)) {
-        errbuf_setf(err, errlen, "writing relay_handoff: %s",
+        errbuf_setf(err, errlen, "writing relay_handoff (%s): %s", stmt->name,
                     res != NULL ? PQresultErrorMessage(res) : "connection failed");
         rc = -1;
+    } else if (strcmp(PQcmdTuples(res), "1") != 0) {
+        errbuf_setf(err, errlen, "writing relay_handoff (%s): %s row(s) changed, not 1", stmt->name,
+                    PQcmdTuples(res));
+        rc = 1;
     }
     PQclear(res);
     return rc;

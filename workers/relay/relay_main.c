@@ -15,16 +15,24 @@
  * - Handoff fence (relay_leader.h, docs/decisions.md "The relay's handoff fence"): a relay
  *   that takes the lock publishes nothing before it knows no earlier leader can still
  *   deliver records: the last leader stopped cleanly (relay_handoff), or it was this process
- *   and its producer is drained; otherwise it waits FENCE_MS (the producer's
- *   message.timeout.ms plus a margin) first. A leader that loses its connection drains its
- *   producer before it lets the connection (and with it, if the session still lives, the
- *   lock) go.
+ *   and its producer is drained; otherwise it waits FENCE_MS first (the old leader may
+ *   still enqueue up to DELIVERY_TIMEOUT_MS after its last Postgres round trip, and
+ *   librdkafka may deliver that for message.timeout.ms more; plus a margin). "Drained" and
+ *   "stopped cleanly" are trusted only when no delivery report failed within FENCE_MS (a
+ *   failed report may be "possibly persisted": its bytes can still land). A leader that
+ *   loses its connection drains its producer before it lets the connection (and with it,
+ *   if the session still lives, the lock) go. A handoff row that cannot be read, or a take
+ *   that fails, backs off STANDBY_RETRY_MS (never a busy loop).
  * - SIGTERM/SIGINT end the loop between passes. Then, within STOP_BUDGET_MS: the batch in
  *   flight is waited for and its rows deleted, the producer is flushed, and only when
  *   nothing is left queued is the clean stop recorded; then the lock is given up; exit 0.
- *   Worst case with Kafka slow but up: one pass (its deliveries share one
- *   DELIVERY_TIMEOUT_MS deadline) + STOP_BUDGET_MS = 18 s, inside compose/local's 20 s,
- *   compose's stop_grace_period and Helm's terminationGracePeriodSeconds (30 s).
+ *   Worst case with Kafka slow but up (docs/decisions.md "The relay's stop fits its grace"):
+ *   Kafka waits of one pass (one DELIVERY_TIMEOUT_MS deadline) + STOP_BUDGET_MS + stop()'s
+ *   destroy (FLUSH_MS, and FLUSH_MS again after a purge) = 20 s, plus the Postgres
+ *   statements (milliseconds when Postgres is healthy; each bounded by
+ *   TASKBUS_PG_STATEMENT_TIMEOUT_MS). Helm's terminationGracePeriodSeconds (30 s) covers it
+ *   with Postgres healthy; compose/local's 20 s SIGKILL may cut the last second, which is
+ *   safe (the row stays not clean, the rows stay in the outbox).
  * Exit codes: 0 stopped, 1 could not start (migrations, Kafka client), 2 bad configuration.
  */
 #include <stdbool.h>
@@ -53,10 +61,13 @@
 #define KAFKA_BACKOFF_MAX_MS 10000
 /* After the loop saw the stop: finishing the batch in flight, the flush, the handoff row. */
 #define STOP_BUDGET_MS 8000
-/* The producer's last word on a message comes within message.timeout.ms; the margin covers
- * a produce request already on the wire when that expires. */
+/* How long records of a leader whose session died can still land: a pass that read its
+ * rows before the session died enqueues them up to DELIVERY_TIMEOUT_MS later (after its
+ * task-state group), the producer's last word on a message comes within message.timeout.ms
+ * of its enqueue, and the margin covers a produce request already on the wire when that
+ * expires (a heuristic: a broker does not expire queued produce requests). */
 #define FENCE_MARGIN_MS 5000
-#define FENCE_MS (KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS + FENCE_MARGIN_MS)
+#define FENCE_MS (DELIVERY_TIMEOUT_MS + KAFKA_MESSAGE_TIMEOUT_DEFAULT_MS + FENCE_MARGIN_MS)
 /* What stop() still flushes after the lock was given up (normally nothing is left). */
 #define FLUSH_MS 1000
 
@@ -91,6 +102,13 @@ static bool drain_producer(kafka_producer *producer, int64_t deadline_ms, bool u
     }
 }
 
+/* true when a delivery report failed within FENCE_MS: such a message may still land, so a
+ * drained producer proves nothing until the fence has passed since. */
+static bool failure_recent(kafka_producer *producer) {
+    int64_t last = kafka_producer_last_failure_ms(producer);
+    return last != 0 && now_ms() - last < FENCE_MS;
+}
+
 /* Gives the connection back (reset on its next use when broken); leadership ends. */
 static void drop_connection(relay_state *st) {
     relay_pipeline_drop(&st->pipeline);
@@ -117,10 +135,12 @@ static bool fence(relay_state *st) {
     bool clean = false, was_self = false;
     if (relay_handoff_read(st->conn, st->instance, &clean, &was_self, err, sizeof err) != 0) {
         LOG_ERRORF("relay: %s", err);
+        pg_conn_mark_broken(st->conn); /* the reset gives the lock up with the session */
         drop_connection(st);
-        return false;
+        return false; /* the caller backs off */
     }
-    bool drained_self = was_self && kafka_producer_flush(st->producer, 0) == 0;
+    bool drained_self =
+        was_self && !failure_recent(st->producer) && kafka_producer_flush(st->producer, 0) == 0;
     if (clean || drained_self) {
         LOG_INFOF("relay: took the publishing lock; the last leader %s; publishing",
                   clean ? "stopped cleanly" : "was this relay, drained");
@@ -166,7 +186,10 @@ static bool ensure_leader(relay_state *st) {
         st->said_standby = true;
     } else if (rc == 1) {
         st->said_standby = false;
-        return fence(st);
+        if (fence(st)) {
+            return true;
+        }
+        /* stopping (the sleep returns at once), or the handoff row failed: back off */
     }
     daemon_sleep_ms(STANDBY_RETRY_MS);
     return false;
@@ -225,11 +248,19 @@ static int run_relay(void *vst) {
             /* Drained and recorded in the lock session, then the lock goes: the next
              * leader publishes at once. Otherwise the row stays not clean (fence). */
             char err[512];
+            int marked;
             if (!drain_producer(st->producer, deadline, false)) {
                 LOG_WARNF("relay: stopping with records still queued; the next leader waits "
                           "out the fence");
-            } else if (relay_handoff_mark_clean(st->conn, st->instance, err, sizeof err) != 0) {
-                LOG_WARNF("relay: %s; the next leader waits out the fence", err);
+            } else if (failure_recent(st->producer)) {
+                LOG_WARNF("relay: stopping drained, but a delivery report failed within the "
+                          "last %d ms (its record may still land); the next leader waits out "
+                          "the fence",
+                          FENCE_MS);
+            } else if ((marked = relay_handoff_mark_clean(st->conn, st->instance, err,
+                                                          sizeof err)) != 0) {
+                LOG_WARNF("relay: %s; %s; the next leader waits out the fence", err,
+                          marked > 0 ? "not marked clean" : "the clean stop was not recorded");
             } else {
                 LOG_INFOF("relay: producer drained; stopped cleanly");
             }
