@@ -180,11 +180,12 @@ class Workers:
     """The ticket clock, the worker pools and the keyed-create retrier."""
 
     def __init__(self, api_url, users, ledger, rate, seed, write_workers=16, read_workers=8,
-                 retriers=4):
+                 retriers=4, mix=MIX):
         self.api_url = api_url
         self.users = users  # [UserState]
         self.ledger = ledger
         self.rate = rate
+        self.mix = mix  # ((operation, weight), ...): MIX unless a suite offers another blend
         self.rng = random.Random(seed)
         self.stop_load = threading.Event()
         self.stop_retry = threading.Event()
@@ -244,8 +245,8 @@ class Workers:
     # --- the ticket clock ---
 
     def _clock(self):
-        ops = [op for op, _ in MIX]
-        weights = [w for _, w in MIX]
+        ops = [op for op, _ in self.mix]
+        weights = [w for _, w in self.mix]
         period = 1.0 / self.rate
         nxt = time.monotonic()
         users = itertools.cycle(range(len(self.users)))

@@ -69,6 +69,11 @@ class Schedule:
         self.probe_writes = []
         self.late_registrations = {}  # request id -> e-mail of a registration sent during the stop
 
+    def open_window(self, name):
+        """Starts window `name` (ends the previous one); returns its timeline entry, whose
+        "inject" and "back" the caller sets (tests/scale drives its own faults this way)."""
+        return self._open(name)
+
     def _open(self, name):
         now = time.time()
         if self.timeline:
@@ -89,14 +94,14 @@ class Schedule:
         self._open("baseline")
         time.sleep(BASELINE_S)
 
-    def kill(self, name):
+    def kill(self, name, down_s=None, settle_s=None):
         wd = self._open(f"kill -9 {name}")
         stack_control.kill(name)
         wd["inject"] = time.time()  # compose/local returns once the process is gone
-        time.sleep(DOWN_S)
+        time.sleep(DOWN_S if down_s is None else down_s)
         stack_control.start(name)
         wd["back"] = time.time()
-        time.sleep(SETTLE_S)
+        time.sleep(SETTLE_S if settle_s is None else settle_s)
 
     def stop(self, name):
         """A graceful stop (compose/local stop), down DOWN_S, then start."""

@@ -3,8 +3,9 @@ writer, the relay, the API (with keyed creates in flight), Kafka, Postgres and R
 turn, then SIGTERM the API; then count through Postgres, task-events and Redis what was
 accepted against what was applied.
 
-Owns: the run (users, topic start offsets, load, schedule, settling, counting), the
-table (printed, and kept in tests/faults/results/last.md) and the verdict.
+Owns: the run's parameters (users, clients), the table (printed, and kept in
+tests/faults/results/last.md) and the verdict; the run itself (load, schedule, settling,
+counting) is fault_run.run_load, shared with tests/scale.
 Rules: the verdict is exact counts only, each of which must be 0: lost, lost events,
 duplicated (by title, by command, by key), stale reads, ghosts (refused yet applied),
 stuck keys (a keyed create no retry can get answered) and requests processed but never
@@ -15,13 +16,11 @@ Parameters: fault_schedule.py (TASKBUS_FAULTS_* overrides); docs/decisions.md, "
 """
 
 import os
-import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import fault_schedule as fs
-from fault_count import COMMANDS_TOPIC, EVENTS_TOPIC, count, final_reads, topic_ends
-from fault_load import Ledger, UserState, Workers
+from fault_load import UserState
+from fault_run import run_load
 from fault_table import failures, render
 from helpers.api import register_user
 from helpers.stack_control import env
@@ -35,50 +34,18 @@ def test_fault_schedule():
     api_url = env("TASKBUS_API_URL").rstrip("/")
     for name in ("KAFKA_BROKERS", "DATABASE_URL", "REDIS_URL", "TASKBUS_DATA_DIR"):
         env(name)
-    started = time.time()
-    run_id = uuid.uuid4().hex[:8]
     fs.restore(api_url)  # a previous stage may have left something down
 
     with ThreadPoolExecutor(4) as pool:
         registered = list(pool.map(lambda k: register_user(api_url, tag=f"faults-{k}"), range(fs.USERS)))
     users = [UserState(u.id, u.access) for u in registered]
-    starts = {t: topic_ends(t) for t in (COMMANDS_TOPIC, EVENTS_TOPIC)}
 
-    ledger = Ledger(run_id)
-    workers = Workers(api_url, users, ledger, fs.RATE, seed=7, write_workers=WRITE_WORKERS,
-                      read_workers=READ_WORKERS)
-    schedule = fs.Schedule(ledger, workers, users)
-    schedule_error = None
-    workers.start()
-    try:
-        schedule.run()
-    except Exception as e:  # noqa: BLE001 - the stack is restored first, then this fails the test
-        schedule_error = e
-    finally:
-        schedule.close()
-        workers.stop_clock()
-        fs.restore(api_url)
-    # Unanswered keys keep being retried a while; then everything stops.
-    workers.finish_retries(time.time() + fs.KEY_GRACE_S)
-    deadline = time.monotonic() + fs.KEY_GRACE_S + 90
-    while workers.retries_left() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    alive = workers.join(timeout=60)
-    if schedule_error is not None:
-        raise schedule_error
-    assert not alive, f"load threads did not end: {alive}"
-
-    res = count(ledger, users, schedule.timeline, starts, fs.GRACEFUL_WINDOW, schedule.late_registrations)
-    stale, n = final_reads(api_url, users)
-    res.counts["final_reads"] = n
-    for s in stale:
-        res.counts["stale"] += 1
-        if len(res.samples["stale"]) < 5:
-            res.samples["stale"].append(s)
-
+    run = run_load(api_url, users, fs.RATE, lambda schedule: schedule.run(), lambda: fs.restore(api_url),
+                   seed=7, write_workers=WRITE_WORKERS, read_workers=READ_WORKERS)
+    res = run.res
     params = {"rate": fs.RATE, "users": fs.USERS, "write_workers": WRITE_WORKERS, "read_workers": READ_WORKERS,
               "down_s": fs.DOWN_S, "settle_s": fs.SETTLE_S, "probes": fs.PROBES}
-    table = render(res, params, started, time.time() - started, ledger.unexpected)
+    table = render(res, params, run.started, run.elapsed, run.ledger.unexpected)
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "last.md.tmp"), "w", encoding="utf-8") as f:
         f.write(table)

@@ -233,10 +233,28 @@ def wait_outbox_published(keys, timeout=30, topic=None):
 
 
 def redis_conn():
-    """The stack's Redis (REDIS_URL), answers decoded; for reading what the writer left."""
+    """The stack's Redis (REDIS_URL), answers decoded; for reading what the writer left.
+    Several hosts in REDIS_URL (`redis://[:pw@]h1:p1,h2:p2,...`, the scaled stack's
+    Redis Cluster seeds) give a cluster client that routes every key to its node."""
     import redis
+    from urllib.parse import urlsplit
 
-    return redis.Redis.from_url(env("REDIS_URL"), decode_responses=True, socket_timeout=10)
+    url = env("REDIS_URL")
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)
+    hosts = netloc[-1]
+    if "," not in hosts:
+        return redis.Redis.from_url(url, decode_responses=True, socket_timeout=10)
+    from redis.cluster import ClusterNode, RedisCluster
+
+    password = None
+    if len(netloc) == 2:
+        password = netloc[0].split(":", 1)[-1] or None
+    nodes = []
+    for hp in hosts.split(","):
+        host, _, port = hp.rpartition(":")
+        nodes.append(ClusterNode(host or "127.0.0.1", int(port)))
+    return RedisCluster(startup_nodes=nodes, password=password, decode_responses=True, socket_timeout=10)
 
 
 # --- Kafka ----------------------------------------------------------------------------------

@@ -1,0 +1,135 @@
+"""A scale scenario's run: its parameters, its users and clients, the load under its
+schedule (tests/faults/fault_run.run_load), its rules and its row in the results.
+
+Owns: the suite's parameters (TASKBUS_SCALE_* overrides), the pool of registered users
+(registered once per session, tokens refreshed when old), sizing the load's clients so
+no client address and no user goes over the stack's rate limits at the offered rate,
+and scenario(): run, count, record the row, fail on the scenario's rules.
+Rules: the verdict is counts only (failed under the scenario's rule, lost, lost events,
+duplicated, stale, ghosts, stuck keys, plus a scenario's own checks); the offered rate is
+a target the box may not reach: the rate reached is measured and shown, never checked.
+"""
+
+import math
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import scale_report
+import scale_stack
+from fault_load import UserState
+from fault_run import run_load
+from fault_table import failures
+from helpers.api import Client, register_user
+
+
+def _num(name, default, cast=float):
+    v = os.environ.get(name)
+    return cast(v) if v else default
+
+
+# Parameters (docs/decisions.md, "The scale suite").
+KAFKA_RATE = _num("TASKBUS_SCALE_KAFKA_RATE", 1000.0)  # offered creates/s in the Kafka scenario
+API_RATE = _num("TASKBUS_SCALE_API_RATE", 500.0)  # offered mixed requests/s in the rolling restart
+RATE = _num("TASKBUS_SCALE_RATE", 300.0)  # offered mixed requests/s in the other scenarios
+BASELINE_S = _num("TASKBUS_SCALE_BASELINE_S", 6.0)  # load before the first fault
+DOWN_S = _num("TASKBUS_SCALE_DOWN_S", 4.0)  # how long a killed process stays down
+SETTLE_S = _num("TASKBUS_SCALE_SETTLE_S", 5.0)  # load after a service is back
+# Per user and per client address, requests/s: inside tests/run's TASKBUS_RATELIMIT_IP
+# (600/60) and the default TASKBUS_RATELIMIT_USER (600/60), so 429 stays rare.
+PER_USER = 6.0
+PER_CLIENT = 6.0
+MAX_USERS = _num("TASKBUS_SCALE_MAX_USERS", 200, int)
+TOKEN_REFRESH_S = 600  # access tokens live 900 s (TASKBUS_ACCESS_TTL_SECONDS)
+
+# Load mixes ((operation, weight), fault_load.MIX's operations).
+CREATES = (("create", 70), ("create_keyed", 15), ("create_wait", 5), ("get", 5), ("command", 5))
+READ_HEAVY = (("create", 15), ("create_wait", 5), ("create_keyed", 8), ("patch", 10), ("patch_wait", 7),
+              ("get", 35), ("command", 10), ("list", 10))
+
+# A scenario's statuses that are not failures besides 2xx (scale_report.failed_attempts).
+REFUSALS = (409, 429, 503)  # 409: a keyed create still in flight, retried; 503/429: nothing queued
+
+
+class UserPool:
+    """Users registered once for the session; each scenario takes as many as its rate needs."""
+
+    def __init__(self, api_url):
+        self.api_url = api_url
+        self.lock = threading.Lock()
+        self.users = []  # [helpers.api.User]
+        self.token_at = {}  # user id -> time.time() of its access token
+
+    def take(self, n):
+        n = min(n, MAX_USERS)
+        with self.lock:
+            missing = n - len(self.users)
+        if missing > 0:
+            base = len(self.users)
+            with ThreadPoolExecutor(6) as pool:
+                made = list(pool.map(lambda k: register_user(self.api_url, tag=f"scale-{base + k}"),
+                                     range(missing)))
+            now = time.time()
+            with self.lock:
+                for u in made:
+                    self.users.append(u)
+                    self.token_at[u.id] = now
+        with self.lock:
+            chosen = self.users[:n]
+        old = [u for u in chosen if time.time() - self.token_at[u.id] > TOKEN_REFRESH_S]
+        if old:
+            with ThreadPoolExecutor(6) as pool:
+                list(pool.map(self._refresh, old))
+        return [UserState(u.id, u.access) for u in chosen]
+
+    def _refresh(self, u):
+        r = Client(self.api_url).refresh(u.refresh)
+        assert r.status_code == 200, f"refresh of {u.email}: {r.status_code} {r.text[:200]}"
+        b = r.json()
+        u.access, u.refresh = b["access_token"], b["refresh_token"]
+        with self.lock:
+            self.token_at[u.id] = time.time()
+
+
+def sizing(rate, mix):
+    """(users, write clients, read clients) so that at `rate` no user and no client address
+    goes over PER_USER / PER_CLIENT requests/s."""
+    total = sum(w for _, w in mix)
+    reads = sum(w for op, w in mix if op in ("get", "command", "list")) / total
+    users = max(8, math.ceil(rate / PER_USER))
+    writers = max(8, math.ceil(rate * (1 - reads) / PER_CLIENT))
+    readers = max(4, math.ceil(rate * reads / PER_CLIENT))
+    return users, writers, readers
+
+
+def scenario(name, pool, api_url, rate, mix, drive, allowed=REFUSALS, checks=None, seed=13):
+    """Runs one scenario: load at `rate` with `mix` while `drive(schedule)` breaks the stack;
+    records its row; fails the test on the rules. `checks(run)` -> ([(rule, value, what)]
+    violations, {name: value} shown) adds the scenario's own checks."""
+    n_users, writers, readers = sizing(rate, mix)
+    users = pool.take(n_users)
+    run = run_load(api_url, users, rate, drive, lambda: scale_stack.restore(api_url), seed=seed,
+                   write_workers=writers, read_workers=readers, mix=mix)
+    failed = scale_report.failed_attempts(run.ledger, allowed)
+    violations = list(failures(run.res.counts))
+    if failed:
+        violations.append(("failed", len(failed), f"requests without an answer or answered other than 2xx/"
+                                                  f"{'/'.join(map(str, allowed))}"))
+    extra = {}
+    if checks is not None:
+        more, extra = checks(run)
+        violations.extend(more)
+    params = {"rate": rate, "users": len(users), "write_workers": writers, "read_workers": readers,
+              "down_s": DOWN_S, "settle_s": SETTLE_S, "probes": 0}
+    row = scale_report.add(name, run, params, failed, violations, extra)
+    print(f"\n[scale] {name}: sent {row['sent']} ({row['rate']:.0f}/s of {rate:.0f} offered), failed "
+          f"{row['failed']}, lost {row['lost']}, duplicated {row['duplicated']}, {row['verdict']}")
+    assert not violations, f"{name} FAILED: " + ", ".join(f"{k}={v}" for k, v, _ in violations)
+    return run
+
+
+def pause(seconds):
+    """The schedule's pacing (how long the load runs between faults), never a wait for a
+    condition."""
+    time.sleep(seconds)

@@ -1,0 +1,62 @@
+"""Postgres under load: the streaming replica stopped and started (reads keep succeeding,
+none stale), then the primary restarted (writes wait or are refused, never lost, and
+resume).
+
+Owns: the scenario's schedule and its own checks: no read fails while the replica is
+down (the API reads the primary instead), and during the primary's restart a write is
+answered 503 only when it asked to wait for its result (`Prefer: wait`): a plain write
+needs only Kafka and is accepted (202).
+Rules (scale_run.scenario): 0 lost, 0 duplicated, 0 stale, no failed request.
+"""
+
+import time
+
+import scale_stack
+from helpers import stack_control
+from scale_run import BASELINE_S, DOWN_S, RATE, READ_HEAVY, SETTLE_S, pause, scenario
+
+REPLICA_WINDOW = "stop postgres-replica, start"
+PRIMARY_WINDOW = "restart postgres (primary)"
+
+
+def test_replica_stopped_and_primary_restarted(api_url, pool):
+    def drive(s):
+        s.open_window("baseline")
+        pause(BASELINE_S)
+        wd = s.open_window(REPLICA_WINDOW)
+        stack_control.stop("postgres-replica")
+        wd["inject"] = time.time()
+        pause(DOWN_S * 2)
+        stack_control.start("postgres-replica")
+        scale_stack.wait_replica_streaming()
+        wd["back"] = time.time()
+        pause(SETTLE_S)
+        wd = s.open_window(PRIMARY_WINDOW)
+        stack_control.stop("postgres")
+        wd["inject"] = time.time()
+        pause(DOWN_S)
+        stack_control.start("postgres")
+        wd["back"] = time.time()
+        scale_stack.wait_replica_streaming()
+        pause(SETTLE_S)
+
+    def checks(run):
+        led = run.ledger
+        bad_reads = [a for a, _op in led.reads if a.window == REPLICA_WINDOW
+                     and (a.error is not None or not (200 <= (a.status or 0) < 300 or a.status == 429))]
+        no_wait_503 = [a for w in led.writes if "Prefer" not in w.headers
+                       for a in w.attempts if a.window == PRIMARY_WINDOW and a.status == 503]
+        v = []
+        if bad_reads:
+            v.append(("replica_read_failed", len(bad_reads), f"reads that failed while the replica was down, e.g. "
+                      f"{[(a.route, a.status or a.error) for a in bad_reads[:3]]}"))
+        if no_wait_503:
+            v.append(("503_without_wait", len(no_wait_503), "writes without Prefer: wait answered 503 during the "
+                      f"primary's restart, e.g. {[a.route for a in no_wait_503[:3]]}"))
+        reads_in = sum(1 for a, _ in led.reads if a.window == REPLICA_WINDOW)
+        waits_503 = sum(1 for w in led.writes if "Prefer" in w.headers
+                        for a in w.attempts if a.window == PRIMARY_WINDOW and a.status == 503)
+        return v, {"reads while the replica was down": reads_in,
+                   "Prefer: wait writes answered 503 during the primary's restart": waits_503}
+
+    scenario("Postgres: replica stop, primary restart", pool, api_url, RATE, READ_HEAVY, drive, checks=checks)
