@@ -7,6 +7,12 @@ their own X-Forwarded-For, fresh users and the `user-events` collector.
 Rules: a missing or unreachable stack FAILS every test that needs it (never a skip: a
 green run must mean the stack was tested); fixtures that touch the stack are opt-in, so a
 test of files only (test_deploy_*.py) runs without one.
+Scale mode (TASKBUS_SCALE=1, `tests/run --scale`, the scaled stack of
+`compose/local up --scale`): tests marked `single_stack_only` (they kill or stop a
+service by its one-process name, or read the one instance's log or group) and
+`stack_independent` (they check files, not the running stack: the normal run has
+checked them) are skipped with their reason; every other test runs against the scaled
+stack (docs/decisions.md, "The scale suite").
 """
 
 import os
@@ -20,6 +26,28 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from helpers.api import Client, register_user  # noqa: E402
 from helpers.kafka_events import EventCollector  # noqa: E402
 from helpers.stack_control import env, repo_root  # noqa: E402
+
+
+SINGLE_STACK_ONLY = ("kills, stops or restarts a service or daemon by its single-stack name; the scaled "
+                     "stack runs several of each, and tests/scale covers those faults")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "single_stack_only(reason=...): skipped against the scaled stack "
+                                       "(TASKBUS_SCALE=1); the reason defaults to SINGLE_STACK_ONLY")
+    config.addinivalue_line("markers", "stack_independent: checks files only; skipped against the scaled stack")
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("TASKBUS_SCALE") != "1":
+        return
+    for item in items:
+        m = item.get_closest_marker("single_stack_only")
+        if m is not None:
+            why = m.kwargs.get("reason") or (m.args[0] if m.args else SINGLE_STACK_ONLY)
+            item.add_marker(pytest.mark.skip(reason=f"single-stack only: {why}"))
+        elif item.get_closest_marker("stack_independent") is not None:
+            item.add_marker(pytest.mark.skip(reason="checks files, not the stack: the normal tests/run ran it"))
 
 
 def _reachable_api(name):

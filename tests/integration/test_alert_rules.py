@@ -15,11 +15,14 @@ Rules: promtool's absence FAILS (helpers/monitoring.py); any non-zero exit FAILS
 import re
 import shutil
 
+import pytest
 import yaml
 
 from helpers.monitoring import (DAEMON_PORT_OFFSETS, METRICS_BASE_PORT, PROMETHEUS_CONFIG, RULE_TESTS, RULES, alerting_rules, contract_names, load_rules,
                                 metrics_c_buckets, promql_metric_names, recording_names, run_promtool,
                                 runbook_anchors)
+
+pytestmark = pytest.mark.stack_independent
 
 SERVICES = ("api", *DAEMON_PORT_OFFSETS)
 

@@ -166,6 +166,7 @@ def test_version_of_every_binary(binary):
     assert h.returncode == 0 and "--version" in h.stdout, h.stdout[:400]
 
 
+@pytest.mark.single_stack_only
 def test_writer_ready_follows_redis():
     wait_ready("writer")
     wait_ready("relay")

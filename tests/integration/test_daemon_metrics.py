@@ -227,6 +227,7 @@ def test_a_webhook_delivery_counts_on_the_webhooks_daemon(api_url):
         server.server_close()
 
 
+@pytest.mark.single_stack_only
 def test_outbox_backlog_rises_while_the_relay_is_stopped_and_falls_after(api_url):
     stack_control.stop("relay")
     try:
@@ -254,6 +255,7 @@ def test_outbox_backlog_rises_while_the_relay_is_stopped_and_falls_after(api_url
 N_CREATES = 20
 
 
+@pytest.mark.single_stack_only
 def test_writer_lag_rises_while_the_writer_is_stopped_and_falls_after(api_url):
     api = task_user(api_url, "metrics-lag")
     # The writer is caught up first (other tests' work done), so what follows is ours.

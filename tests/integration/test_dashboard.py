@@ -18,6 +18,8 @@ import pytest
 
 from helpers.monitoring import DASHBOARD, check_exprs, contract_names, load_rules, promql_metric_names, recording_names
 
+pytestmark = pytest.mark.stack_independent
+
 GRAFANA_VARS = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1h"}
 
 

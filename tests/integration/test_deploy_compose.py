@@ -14,12 +14,15 @@ read (helpers/deploy_files.py, `config_vars`).
 import re
 from urllib.parse import urlsplit
 
+import pytest
 import yaml
 
 from helpers.deploy_files import (COMPOSE_DIR, DAEMON_SERVICES, DOCKERFILE, IMPORT_MAX_BODY, REPO, STREAM_DAEMONS,
                                   TASKBUS_SERVICES, depends_of, env_of, volume_mounts)
 from helpers.deploy_files import compose, config_vars  # noqa: F401 (fixtures)
 from helpers.monitoring import DAEMON_PORT_OFFSETS, DASHBOARD, METRICS_BASE_PORT, PROMETHEUS_CONFIG, RULES
+
+pytestmark = pytest.mark.stack_independent
 
 
 def test_compose_has_the_services_and_images(compose):

@@ -22,6 +22,8 @@ import pytest
 from helpers.deploy_files import BINARIES, DOCKERFILE, REPO, apt_packages, build_dir, dockerfile_stages
 from helpers.deploy_files import compose  # noqa: F401 (a fixture)
 
+pytestmark = pytest.mark.stack_independent
+
 
 def test_dockerfile_runtime_is_non_root_with_a_health_check(compose):
     stages = dockerfile_stages()

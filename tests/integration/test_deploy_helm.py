@@ -27,6 +27,8 @@ from helpers.deploy_files import CHART, IMPORT_MAX_BODY, STREAM_DAEMONS
 from helpers.deploy_files import config_vars  # noqa: F401 (a fixture)
 from helpers.monitoring import DAEMON_PORT_OFFSETS, METRICS_BASE_PORT, RULES
 
+pytestmark = pytest.mark.stack_independent
+
 
 @pytest.fixture(scope="module")
 def chart_values():

@@ -30,6 +30,8 @@ from helpers.deploy_files import (COMPOSE_DIR, EVENTS_PATH, IMPORT_MAX_BODY, IMP
                                   nginx_seconds, nginx_size)
 from helpers.deploy_files import compose, config_vars  # noqa: F401 (fixtures)
 
+pytestmark = pytest.mark.stack_independent
+
 
 def free_port():
     with socket.socket() as s:

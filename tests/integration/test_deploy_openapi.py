@@ -19,6 +19,8 @@ import requests
 from helpers.api import fresh_ip, register_user
 from helpers.deploy_files import EVENTS_PATH, IMPORT_PATH, OPENAPI
 
+pytestmark = pytest.mark.stack_independent
+
 # The endpoints docs/decisions.md and DESIGN.md name so far.
 EXPECTED_PATHS = {
     "/health": {"get"},

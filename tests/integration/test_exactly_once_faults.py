@@ -58,6 +58,7 @@ def applied_after_sentinel(api):
 # --- 1. kill -9 of the API, then the client's keyed retry ------------------------------------
 
 
+@pytest.mark.single_stack_only
 def test_keyed_retry_after_api_crash_repeats_the_same_command(api_url):
     alice = task_user(api_url, "eo-crash-retry")
     key, body = unique("eo-key"), {"title": unique("eo-crash-retry")}
@@ -105,6 +106,7 @@ def test_keyed_retry_after_api_crash_repeats_the_same_command(api_url):
     assert task_of(replay.json())["id"] == first_command["task_id"]
 
 
+@pytest.mark.single_stack_only
 def test_a_live_claim_still_answers_409(api_url):
     """Only a dead holder's claim is taken over: a duplicate of a request still being
     processed by a live API waits (409), as before."""
@@ -133,6 +135,7 @@ def test_a_live_claim_still_answers_409(api_url):
 # --- 2. SIGTERM of the API under keep-alive load ---------------------------------------------
 
 
+@pytest.mark.single_stack_only
 def test_rolling_restart_answers_or_refuses_every_request(api_url):
     apis = [task_user(api_url, f"eo-rolling-{k}") for k in range(4)]
     host = urllib.parse.urlsplit(api_url)
@@ -195,6 +198,7 @@ def test_rolling_restart_answers_or_refuses_every_request(api_url):
     assert set(counts) <= set(answered) | set(unanswered)
 
 
+@pytest.mark.single_stack_only
 def test_requests_on_idle_keepalive_connections_during_the_drain(api_url):
     """The fault run's lost answer: keep-alive connections idle at SIGTERM, then used
     while the API drains, with requests that take a while (Prefer: wait with the writer
@@ -259,6 +263,7 @@ def psutil_alive(pid):
 # --- 3. Kafka down ----------------------------------------------------------------------------
 
 
+@pytest.mark.single_stack_only
 def test_kafka_down_answers_503_within_the_bound_and_never_applies(api_url):
     alice = task_user(api_url, "eo-kafka-down")
     title = unique("eo-kafka-down")

@@ -318,6 +318,7 @@ def run_admin(*args):
     return p.stdout
 
 
+@pytest.mark.single_stack_only
 def test_rebuild_from_offset_zero_gives_identical_rows(story, stranger):
     users = [story.api.id, stranger.id]
     before = snapshot(users)
@@ -343,6 +344,7 @@ def test_rebuild_from_offset_zero_gives_identical_rows(story, stranger):
     assert activity_all(story.api) and analytics_matches(story)
 
 
+@pytest.mark.single_stack_only
 def test_analytics_seen_events_retention_prunes_old_rows_only():
     """The scheduler deletes analytics_seen_events rows seen longer ago than the default
     retention (30 days) at its start, then every interval; rows of old times are inserted

@@ -207,6 +207,7 @@ def test_permanent_failure_goes_to_the_dlq_and_replays_once(api_url, mail_dir, d
     assert len(sent_rows(user.id)) == 1
 
 
+@pytest.mark.single_stack_only
 def test_mail_waits_for_a_stopped_notifier_and_arrives_once(api_url, mail_dir):
     stack_control.stop("notifier")
     try:

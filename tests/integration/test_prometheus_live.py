@@ -12,6 +12,7 @@ The rule's `for:` (minutes) is not waited out: `promtool test rules`
 the daemons to the rule. Every wait polls the condition with a deadline.
 """
 
+import pytest
 import requests
 
 from helpers import stack_control
@@ -64,6 +65,7 @@ def test_every_process_is_scraped_and_the_rules_load():
     assert not broken, broken
 
 
+@pytest.mark.single_stack_only
 def test_a_stopped_writer_shows_lag_and_its_alert_in_prometheus(api_url):
     wait_until(lambda: writer_lag() == 0, 60, "the writer's lag recorded at 0 before the test")
     assert LAG_ALERT not in {labels["alertname"] for labels, _ in query("ALERTS")}

@@ -222,6 +222,7 @@ def wait_ready(url, timeout=60.0):
         time.sleep(0.2)
 
 
+@pytest.mark.single_stack_only
 @pytest.mark.parametrize("outage", ["frozen", "stopped"])
 def test_limits_hold_while_redis_is_unreachable(api_url, api2_url, outage):
     limit, period = ip_limit()

@@ -11,6 +11,8 @@ import pytest
 from helpers import stack_control
 from helpers.api import Client, assert_problem
 
+pytestmark = pytest.mark.single_stack_only
+
 
 def wait_ready(client, timeout=30.0):
     """Until /ready is 200 again: the API has noticed Redis is back (its pool backs off)."""

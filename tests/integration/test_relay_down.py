@@ -7,10 +7,14 @@ a kill -9 the next leader publishes nothing before it waited out the fence."""
 import os
 import time
 
+import pytest
+
 from helpers import stack_control
 from helpers.api import Client, new_password, unique_email
 from helpers.kafka_events import event_of
 from helpers.tasks import pg, wait_outbox_published
+
+pytestmark = pytest.mark.single_stack_only
 
 TYPE = "taskbus.user.registered"
 

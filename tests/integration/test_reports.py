@@ -194,6 +194,7 @@ def test_full_text_filter(owner):
     assert got == owner.list_all({"q": "comma"}) and len(got) > 0
 
 
+@pytest.mark.single_stack_only
 def test_download_before_ready_is_409_then_ready(owner):
     stack_control.stop("reporter")
     try:
@@ -310,6 +311,7 @@ def report_file_path(report_id, fmt):
     return os.path.join(env("TASKBUS_DATA_DIR"), "reports", f"{report_id}.{fmt}")
 
 
+@pytest.mark.single_stack_only
 def test_reports_retention_expires_old_files_410_and_deletes_long_expired(api_url):
     """The default retention (7 days) against rows made old in Postgres; the reporter's
     pass runs at its start, so a restart is the schedule's next turn (no sleeping)."""

@@ -12,11 +12,14 @@ command id; the relay is at-least-once, so a re-delivery of the same event id is
 import threading
 import time
 
+import pytest
 import requests
 
 from helpers import stack_control
 from helpers.tasks import (TopicReader, assert_event_valid, pg, task_of, task_user, wait_api_ready,
                            wait_outbox_published, wait_until)
+
+pytestmark = pytest.mark.single_stack_only
 
 USERS = 6
 STREAMS = 2

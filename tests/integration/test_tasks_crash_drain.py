@@ -39,6 +39,8 @@ import random
 import secrets
 import time
 import uuid
+
+import pytest
 import zlib
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
@@ -47,6 +49,8 @@ from helpers import stack_control
 from helpers.stack_control import env
 from helpers.tasks import (TopicReader, assert_event_valid, parse_time, pg, task_user, wait_outbox_published,
                            wait_until)
+
+pytestmark = pytest.mark.single_stack_only
 
 COMMANDS = int(os.environ.get("TASKBUS_CRASH_DRAIN_COMMANDS") or 20000)
 KILLS = 5

@@ -85,6 +85,7 @@ def test_defaults_of_a_minimal_create(alice):
     assert t["description"] in (None, ""), t
 
 
+@pytest.mark.single_stack_only
 def test_command_is_pending_until_the_writer_applies_it(alice):
     """With the writer stopped the command is pending; once it runs, applied."""
     stack_control.stop("writer")

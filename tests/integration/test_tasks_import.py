@@ -126,6 +126,7 @@ WINDOW = int(os.environ.get("TASKBUS_IMPORT_MAX_LAG") or 2000)
 FLOOD = 10000
 
 
+@pytest.mark.single_stack_only
 def test_an_import_never_starves_interactive_writes(alice):
     """An interactive create sent during an import waits behind at most the importer's
     in-flight window of it, never behind the whole import. By construction: with the

@@ -21,6 +21,8 @@ import pytest
 from helpers import stack_control
 from helpers.tasks import IMPORT, pg, task_user, unique, wait_until
 
+pytestmark = pytest.mark.single_stack_only
+
 N = 5000  # items per import: more than twice the in-flight window, see above
 WINDOW = int(os.environ.get("TASKBUS_IMPORT_MAX_LAG") or 2000)
 

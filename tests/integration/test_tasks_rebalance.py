@@ -19,6 +19,8 @@ import signal
 import subprocess
 import threading
 import time
+
+import pytest
 import zlib
 
 import requests
@@ -26,6 +28,8 @@ import requests
 from helpers.stack_control import env
 from helpers.tasks import (TopicReader, assert_event_valid, pg, task_of, task_user, wait_outbox_published,
                            wait_until)
+
+pytestmark = pytest.mark.single_stack_only(reason="expects one writer in the group (the scaled stack runs three)")
 
 PARTITIONS = 6
 USERS_PER_PARTITION = 2

@@ -9,6 +9,8 @@ import pytest
 from helpers import stack_control
 from helpers.tasks import etag_version, task_of, task_user, wait_until
 
+pytestmark = pytest.mark.single_stack_only
+
 
 @pytest.fixture(scope="module")
 def api(api_url):

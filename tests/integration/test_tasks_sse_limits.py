@@ -175,6 +175,7 @@ def log_since(offset):
         return f.read().decode("utf-8", "replace")
 
 
+@pytest.mark.single_stack_only
 def test_an_instance_holds_at_most_its_cap_and_ends_streams_at_shutdown(api_url, monkeypatch):
     a = task_user(api_url, "sse-inst-a")
     b = task_user(api_url, "sse-inst-b")
@@ -214,6 +215,7 @@ def test_an_instance_holds_at_most_its_cap_and_ends_streams_at_shutdown(api_url,
     assert stopping and '"drained":true' in stopping[-1], stopping
 
 
+@pytest.mark.single_stack_only
 def test_a_redis_restart_loses_no_event_of_an_open_stream(api_url):
     u = task_user(api_url, "sse-redis-restart")
     s = SseReader(u)

@@ -89,6 +89,7 @@ def test_two_patches_with_the_same_if_match_one_wins(alice):
         assert g["version"] == t["version"] + 1 and g["title"] == task_of(win.json())["title"], g
 
 
+@pytest.mark.single_stack_only
 def test_writer_rechecks_if_match_and_existence(alice):
     """With the writer stopped both PATCHes pass the API's check; the writer rejects the
     second (412) and a PATCH of a task deleted before it (404); wait=1 answers 202."""
@@ -120,6 +121,7 @@ def test_writer_rechecks_if_match_and_existence(alice):
     assert alice.get(t2["id"]).status_code == 404
 
 
+@pytest.mark.single_stack_only
 def test_wait_answers_a_rejection_with_its_status(alice):
     """A PATCH whose command is rejected while the client waits gets the rejection."""
     t = alice.create_applied({"title": unique("rej")})

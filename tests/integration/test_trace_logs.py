@@ -21,6 +21,8 @@ from helpers.kafka_events import EventCollector
 from helpers.stack_control import env
 from helpers.tasks import task_of, task_user, wait_outbox_published
 
+pytestmark = pytest.mark.single_stack_only(reason="reads logs/<daemon>.log of the one instance of each daemon")
+
 TRACEPARENT_RE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 # The daemons that consume task-events through the shared consumer loop.
 CONSUMERS = ("activity", "analytics", "webhooks")

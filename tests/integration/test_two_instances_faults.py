@@ -132,6 +132,7 @@ def test_an_instance_stalled_past_its_lease_reads_the_new_version_when_it_wakes(
 # --- Redis restarting -----------------------------------------------------------------------
 
 
+@pytest.mark.single_stack_only
 def test_redis_restart_then_a_write_on_a_is_read_exact_on_b(pair, both_ready):
     a, b = pair
     t = a.create_applied({"title": "restart-0"})
@@ -266,6 +267,7 @@ def after_outage(a, b, t, made):
     assert_exact(a, t, "A: the first write after the outage")
 
 
+@pytest.mark.single_stack_only
 def test_redis_down_writes_are_applied_and_both_instances_agree(pair, both_ready):
     a, b = pair
     t0 = a.create_applied({"title": "down-0"})

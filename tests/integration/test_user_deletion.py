@@ -15,6 +15,7 @@ rejected by the writer, never retried or dead-lettered.
 import os
 import subprocess
 
+import pytest
 import redis
 
 from helpers import stack_control
@@ -141,6 +142,7 @@ def test_admin_delete_user_of_nobody_changes_nothing(make_user):
     assert epoch_in_redis(api.id) not in (None, REDIS_GONE)
 
 
+@pytest.mark.single_stack_only
 def test_api_restarted_after_the_delete_still_refuses(make_user):
     """Every API instance (the test stack runs two) is down when the user is deleted:
     nobody hears the notification and the live epoch stays cached in Redis. The restarted
