@@ -81,9 +81,11 @@ def add(scenario, run, params, failed, violations, extra=None):
             detail.append(f"- {k}: {v}")
     detail.append("")
     # The fault suite's table, one level down.
-    detail.append(render(run.res, params, run.started, run.elapsed, run.ledger.unexpected)
-                  .replace("\n# ", "\n### ", 1).replace("# Fault run", "### Load run", 1)
-                  .replace("\n## ", "\n#### "))
+    # The fault suite's table, one level down; its title's verdict covers its own checks
+    # only, so the title says where the table comes from instead.
+    table = render(run.res, params, run.started, run.elapsed, run.ledger.unexpected).split("\n", 1)[1]
+    detail.append("### The load's counts (tests/faults/fault_table.py)")
+    detail.append(table.replace("\n## ", "\n#### "))
     with _lock:
         _rows.append(row)
         _details.append((scenario, "\n".join(detail)))
@@ -115,7 +117,7 @@ def summary():
                    f"| {r['verdict']} |")
     out.append("")
     out.append("failed: no answer (refused, dropped, timed out) or an answer the scenario's rule does not allow "
-               "(tests/scale/README or docs/decisions.md, \"The scale suite\"); lost: accepted (2xx) writes never "
+               "(docs/decisions.md, \"The scale suite\"); lost: accepted (2xx) writes never "
                "applied, and applied commands without their event on task-events; duplicated: a write applied "
                "twice (two tasks with one title, two command ids for one write, two events for one command, "
                "two tasks for one Idempotency-Key).")
