@@ -26,8 +26,11 @@ BROKERS = ("kafka-1", "kafka-2", "kafka-3")
 REDIS_NODES = 6
 TOPICS = ("task-commands", "task-events")
 WRITER_GROUP = "taskbus-writer"  # shared/bus.h WRITER_GROUP
-EVENT_GROUPS = ("taskbus-notifier", "taskbus-webhooks", "taskbus-reporter", "taskbus-analytics",
-                "taskbus-activity")  # shared/bus.h: the groups that read task-events
+# shared/bus.h: every consumer group of ours and its topic (offsets kept in Postgres,
+# kafka_consumer_offsets, with the effects).
+GROUPS = (("taskbus-writer", "task-commands"), ("taskbus-webhooks", "task-events"),
+          ("taskbus-analytics", "task-events"), ("taskbus-activity", "task-events"),
+          ("taskbus-notifier", "notifications"))
 PG_LOCK_RELAY_LEADER = 7264002  # shared/pg_locks.h
 
 
