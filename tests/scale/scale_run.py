@@ -118,7 +118,10 @@ def scenario(name, pool, api_url, rate, mix, drive, allowed=REFUSALS, checks=Non
                                                   f"{'/'.join(map(str, allowed))}"))
     extra = {}
     if checks is not None:
-        more, extra = checks(run)
+        try:
+            more, extra = checks(run)
+        except AssertionError as e:  # a check's wait ran out: a violation, and the row is kept
+            more, extra = [("check", 1, str(e)[:400])], {}
         violations.extend(more)
     params = {"rate": rate, "users": len(users), "write_workers": writers, "read_workers": readers,
               "down_s": DOWN_S, "settle_s": SETTLE_S, "probes": 0}
