@@ -165,6 +165,8 @@ tb_resolve_settings() {
     TB_BUILD=$TASKBUS_BUILD_DIR
     TB_KAFKA_HOME=$TASKBUS_CACHE_DIR/kafka-3.9.1
     TB_KAFKA_LIBS=$TB_KAFKA_HOME/libs
+    # Scale mode (TASKBUS_SCALE=1, scale.sh) replaces the URLs above with the scaled ones.
+    tb_scale_resolve "$mode"
 }
 
 # The JWT secret lives in the data folder so tokens survive restarts of the API. The
@@ -195,7 +197,7 @@ tb_write_env_file() {
         {
             printf '# taskbus local stack environment, written by compose/local up.\n'
             printf '# Use: eval "$(compose/local env)"\n'
-            for name in DATABASE_URL REDIS_URL KAFKA_BROKERS $(compgen -e | grep '^TASKBUS_' | sort); do
+            for name in DATABASE_URL $(tb_scaled && echo DATABASE_READ_URL) REDIS_URL KAFKA_BROKERS $(compgen -e | grep '^TASKBUS_' | sort); do
                 printf 'export %s=%q\n' "$name" "${!name}"
             done
         } >"$tmp"

@@ -6,28 +6,47 @@
 # (every TASKBUS_* of the caller included). Stopping is SIGTERM, then SIGKILL after 20 s;
 # `kill` is SIGKILL at once, for crash tests. `api2` is a second taskbus-api on
 # TASKBUS_API2_PORT (same environment otherwise, same Postgres, Redis and Kafka); it is
-# enabled only when that port is set.
+# enabled only when that port is set. In scale mode (scale.sh) the names are instances,
+# <kind>-<n> (api-1, writer-3, ...): each its own pid file, log, port (api-n on
+# TASKBUS_HTTP_PORT + 10 + n; a daemon's /health port is its kind's + 20 * (n - 1), given to
+# it as TASKBUS_<KIND>_METRICS_PORT) and its own random instance id (the relay's lease
+# holder and the API's near-cache instance are UUIDv7s made at start; consumer group
+# member ids are the broker's).
 
 tb_is_daemon() {
     local d
+    if tb_scaled; then
+        tb_in_list "$1" "$(tb_daemon_list)"
+        return
+    fi
     for d in "${TB_DAEMONS[@]}"; do
         [ "$d" = "$1" ] && return 0
     done
     return 1
 }
 
-# The binary a daemon runs: taskbus-<name>, except api2, which is taskbus-api again.
+# The kind of an instance (writer-2: writer) and its number (2; 1 without a suffix).
+tb_daemon_kind() {
+    if [[ $1 =~ ^(.*)-([0-9]+)$ ]]; then printf '%s\n' "${BASH_REMATCH[1]}"; else printf '%s\n' "$1"; fi
+}
+tb_daemon_index() {
+    if [[ $1 =~ -([0-9]+)$ ]]; then printf '%s\n' "${BASH_REMATCH[1]}"; else printf '1\n'; fi
+}
+
+# The binary a daemon runs: taskbus-<kind>, except api2, which is taskbus-api again.
 tb_daemon_binary() {
-    case $1 in
+    local kind
+    kind=$(tb_daemon_kind "$1")
+    case $kind in
     api2) printf 'api\n' ;;
-    *) printf '%s\n' "$1" ;;
+    *) printf '%s\n' "$kind" ;;
     esac
 }
 
 # The offset of a daemon's /health, /ready, /metrics port above TASKBUS_METRICS_PORT
 # (shared/daemon_port.h; 0 for the API instances, which serve them on their HTTP port).
 tb_daemon_metrics_offset() {
-    case $1 in
+    case $(tb_daemon_kind "$1") in
     writer) printf '1\n' ;;
     relay) printf '2\n' ;;
     importer) printf '3\n' ;;
@@ -44,18 +63,21 @@ tb_daemon_metrics_offset() {
 # The HTTP port of an API instance, or a daemon's /health, /ready, /metrics port:
 # TASKBUS_<NAME>_METRICS_PORT, else TASKBUS_METRICS_PORT + its offset (0: no listener).
 tb_daemon_port() {
-    local var
+    local var kind n
+    kind=$(tb_daemon_kind "$1")
+    n=$(tb_daemon_index "$1")
     case $1 in
     api) printf '%s\n' "$TASKBUS_HTTP_PORT" ;;
     api2) printf '%s\n' "${TASKBUS_API2_PORT:--}" ;;
+    api-*) tb_scale_api_port "$n" ;;
     *)
-        var=TASKBUS_${1^^}_METRICS_PORT
+        var=TASKBUS_${kind^^}_METRICS_PORT
         if [ -n "${!var:-}" ]; then
-            printf '%s\n' "${!var}"
+            printf '%s\n' $((${!var} + TB_SCALE_METRICS_STRIDE * (n - 1)))
         elif [ "${TASKBUS_METRICS_PORT:-0}" = 0 ]; then
             printf '0\n'
         else
-            printf '%s\n' $((TASKBUS_METRICS_PORT + $(tb_daemon_metrics_offset "$1")))
+            printf '%s\n' $((TASKBUS_METRICS_PORT + $(tb_daemon_metrics_offset "$1") + TB_SCALE_METRICS_STRIDE * (n - 1)))
         fi
         ;;
     esac
@@ -74,12 +96,17 @@ tb_daemon_url() {
     case $1 in
     api) printf '%s\n' "$TASKBUS_API_URL" ;;
     api2) printf '%s\n' "${TASKBUS_API2_URL:-}" ;;
+    api-*) printf 'http://%s:%s\n' "$TB_CHECK_HOST" "$(tb_daemon_port "$1")" ;;
     *) printf '\n' ;;
     esac
 }
 
 # True when the daemon belongs to this stack: all of them, api2 only with TASKBUS_API2_PORT.
 tb_daemon_enabled() {
+    if tb_scaled; then
+        tb_in_list "$1" "$(tb_daemon_list)"
+        return
+    fi
     [ "$1" != api2 ] || [ -n "${TASKBUS_API2_PORT:-}" ]
 }
 
@@ -105,7 +132,7 @@ tb_daemon_wait_ready() {
         fi
         now=$(date +%s)
         case $name in
-        api | api2) tb_api_ready "$(tb_daemon_url "$name")" && return 0 ;;
+        api | api2 | api-*) tb_api_ready "$(tb_daemon_url "$name")" && return 0 ;;
         *)
             # Its listener answers /health (not /ready: a daemon started while a
             # dependency is down, as fault tests do, is up but not ready). Without a
@@ -129,8 +156,10 @@ tb_daemon_wait_ready() {
 tb_daemon_start() {
     local name=$1 pid log=$TB_LOGS/$1.log binary port
     binary=$(tb_daemon_binary "$name")
-    tb_daemon_enabled "$name" ||
+    tb_daemon_enabled "$name" || {
+        tb_scaled && tb_die "$name is not an instance of this scaled stack"
         tb_die "$name is a second API instance: set TASKBUS_API2_PORT (its port) to run it"
+    }
     if pid=$(tb_daemon_pid "$name"); then
         if [ "$TB_BUILD/taskbus-$binary" -nt "$TB_RUN/$name.pid" ]; then
             tb_say "$name: already running (pid $pid); its binary was rebuilt since, 'compose/local restart $name' picks it up"
@@ -144,18 +173,25 @@ tb_daemon_start() {
     case $name in
     api) tb_port_free_or_die "$port" TASKBUS_HTTP_PORT ;;
     api2) tb_port_free_or_die "$port" TASKBUS_API2_PORT ;;
+    api-*) tb_port_free_or_die "$port" "TASKBUS_HTTP_PORT (+$((port - TASKBUS_HTTP_PORT)), $name)" ;;
     *) [ "$port" = 0 ] || tb_port_free_or_die "$port" "TASKBUS_METRICS_PORT (+$(tb_daemon_metrics_offset "$name"))" ;;
     esac
     tb_say "$name: starting (log: $log)"
     tb_raise_nofile
-    if [ "$name" = api2 ]; then
+    if [ "$name" = api2 ] || [[ $name == api-* ]]; then
         # The same environment as api but its own port.
         TASKBUS_HTTP_PORT=$port nohup setsid "$TB_BIN" >>"$log" 2>&1 </dev/null 9>&- &
+    elif tb_scaled && [ "$port" != 0 ]; then
+        # Its own /health, /ready, /metrics port (the kind's + 20 per instance).
+        env "TASKBUS_$(tb_daemon_kind "$name" | tr '[:lower:]' '[:upper:]')_METRICS_PORT=$port" \
+            nohup setsid "$TB_BIN" >>"$log" 2>&1 </dev/null 9>&- &
     else
         nohup setsid "$TB_BIN" >>"$log" 2>&1 </dev/null 9>&- &
     fi
     pid=$!
     printf '%s\n' "$pid" >"$TB_RUN/$name.pid"
+    # TB_DAEMON_NOWAIT=1 (scale mode's `up`): the caller waits for all of them afterwards.
+    [ "${TB_DAEMON_NOWAIT:-0}" = 1 ] && return 0
     tb_daemon_wait_ready "$name" "$pid"
 }
 

@@ -103,7 +103,7 @@ tb_pg_write_conf() {
 listen_addresses = '127.0.0.1'
 port = $TASKBUS_PG_PORT
 unix_socket_directories = '$sockdir'
-max_connections = 200
+max_connections = $(if tb_scaled; then echo 400; else echo 200; fi)
 EOF
 }
 
