@@ -102,8 +102,10 @@ def summary():
     ok = all(r["verdict"] == "PASSED" for r in rows)
     out = [f"# Scale run {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(_started))} — "
            f"{'PASSED' if ok else 'FAILED'}", ""]
+    redis = ("Redis Cluster 3 masters + 3 replicas" if "," in os.environ.get("REDIS_URL", "")
+             else "one Redis (TASKBUS_SCALE_REDIS=standalone)")
     out.append("Stack: `compose/local up --scale` (3 Kafka brokers, RF 3, min.insync 2; Postgres primary + "
-               "streaming replica; Redis Cluster 3 masters + 3 replicas; 3 APIs behind nginx; 3 writers, "
+               f"streaming replica; {redis}; 3 APIs behind nginx; 3 writers, "
                "2 relays, 2 of each consumer) on one box, "
                f"{os.cpu_count()} CPUs, sanitizers {os.environ.get('TASKBUS_SANITIZE', '?')}.")
     out.append("")

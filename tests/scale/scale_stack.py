@@ -100,6 +100,12 @@ def wait_isr_full(timeout=180):
 # --- Redis Cluster --------------------------------------------------------------------------
 
 
+def redis_cluster():
+    """True when the stack's Redis is the cluster (REDIS_URL lists several seeds); False
+    for TASKBUS_SCALE_REDIS=standalone (compose/lib/scale.sh: one plain Redis)."""
+    return "," in env("REDIS_URL")
+
+
 def redis_ports():
     base = int(env("TASKBUS_REDIS_PORT"))
     return [base + i for i in range(REDIS_NODES)]
@@ -216,5 +222,6 @@ def restore(api_url_, timeout=240):
     for name in APIS:
         wait_api_ready(name, timeout)
     wait_isr_full(timeout)
-    wait_cluster_ok(timeout=timeout)
+    if redis_cluster():
+        wait_cluster_ok(timeout=timeout)
     wait_replica_streaming(timeout)

@@ -52,6 +52,7 @@ def cache_mismatches(uids):
 
 
 def test_a_redis_master_killed_fails_over_and_returns(api_url, pool):
+    assert scale_stack.redis_cluster(), "the stack runs one plain Redis (TASKBUS_SCALE_REDIS=standalone), not the cluster"
     found = {}
     after_window = "killed master back (replica)"
 
