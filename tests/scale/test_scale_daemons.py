@@ -22,7 +22,7 @@ def writer_group_members():
 
     futs = AdminClient({"bootstrap.servers": env("KAFKA_BROKERS")}).describe_consumer_groups(
         [scale_stack.WRITER_GROUP], request_timeout=10)
-    desc = futs[scale_stack.WRITER_GROUP].result()
+    desc = futs[scale_stack.WRITER_GROUP].result(timeout=15)
     return [(m.client_id, len(m.assignment.topic_partitions) if m.assignment else 0) for m in desc.members]
 
 
