@@ -74,11 +74,21 @@ def wait_api_ready(name, timeout=120):
 # --- Kafka --------------------------------------------------------------------------------
 
 
+_admin = None  # one AdminClient for the session (a new one per poll bootstraps every time)
+
+
+def admin():
+    global _admin
+    if _admin is None:
+        from confluent_kafka.admin import AdminClient
+
+        _admin = AdminClient({"bootstrap.servers": env("KAFKA_BROKERS")})
+    return _admin
+
+
 def isr_state():
     """{(topic, partition): (number of replicas, number in sync, leader)} of the suite's topics."""
-    from confluent_kafka.admin import AdminClient
-
-    md = AdminClient({"bootstrap.servers": env("KAFKA_BROKERS")}).list_topics(timeout=10)
+    md = admin().list_topics(timeout=10)
     out = {}
     for t in TOPICS:
         tmd = md.topics.get(t)

@@ -11,17 +11,13 @@ import time
 
 import scale_stack
 from helpers import stack_control
-from helpers.stack_control import env
 from helpers.tasks import wait_group_caught_up
 from scale_run import BASELINE_S, DOWN_S, RATE, READ_HEAVY, SETTLE_S, pause, scenario
 
 
 def writer_group_members():
     """[(member client id, number of partitions assigned)] of the writer group."""
-    from confluent_kafka.admin import AdminClient
-
-    futs = AdminClient({"bootstrap.servers": env("KAFKA_BROKERS")}).describe_consumer_groups(
-        [scale_stack.WRITER_GROUP], request_timeout=10)
+    futs = scale_stack.admin().describe_consumer_groups([scale_stack.WRITER_GROUP], request_timeout=10)
     desc = futs[scale_stack.WRITER_GROUP].result(timeout=15)
     return [(m.client_id, len(m.assignment.topic_partitions) if m.assignment else 0) for m in desc.members]
 
