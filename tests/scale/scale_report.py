@@ -26,14 +26,25 @@ _details = []  # (scenario, markdown)
 _started = time.time()
 
 
-def failed_attempts(ledger, allowed):
+def server_errors(status):
+    """The default rule: a 5xx other than 503 (503: the API says nothing was queued) fails;
+    a 4xx is the fault suite's business (stale reads, ghosts, stuck keys, notes)."""
+    return status >= 500 and status != 503
+
+
+def only_2xx_and_429(status):
+    """The rolling restart's rule: anything but 2xx and 429 fails."""
+    return not (200 <= status < 300) and status != 429
+
+
+def failed_attempts(ledger, fails=server_errors):
     """Attempts that failed under a scenario's rule: a transport failure (no answer), or an
-    answer whose status is neither 2xx nor in `allowed`. [(window, route, status or error)]."""
+    answer whose status `fails`. [(window, route, status or error)]."""
     out = []
     for a in ledger.attempts:
         if a.error is not None:
             out.append((a.window, a.route, a.error))
-        elif a.status is not None and not (200 <= a.status < 300) and a.status not in allowed:
+        elif a.status is not None and fails(a.status):
             out.append((a.window, a.route, a.status))
     return out
 
