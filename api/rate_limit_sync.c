@@ -43,11 +43,11 @@ struct limit_sync {
     limit_sync_params p;
     redis_url url;
     redis_cluster *cluster;
-    redis_conns conns;                            /* one context per node */
-    bool loaded[REDIS_CLUSTER_MAX_NODES];         /* the script loaded on conns.ctx[i] */
+    redis_conns conns;                                /* one context per node */
+    bool loaded[REDIS_CLUSTER_MAX_NODES];             /* the script loaded on conns.ctx[i] */
     int64_t reconnect_at_us[REDIS_CLUSTER_MAX_NODES]; /* no connect to node i before this */
     char sha[41];
-    bool down;               /* the last round could not reach Redis */
+    bool down; /* the last round could not reach Redis */
     int64_t down_warned_us;
     unsigned sweep_stripe;
     local_limit_sync_item *items;  /* LIMIT_SYNC_CHUNK of them: what a chunk pushes */

@@ -76,8 +76,7 @@ void redis_conns_close(redis_conns *cs);
 
 /* Parses nothing: url is copied (with its password; never logged). timeout_ms is the
  * connect and read/write timeout of every context. NULL only when out of memory. */
-redis_cluster *redis_cluster_create(const redis_url *url, int timeout_ms, char *err,
-                                    size_t errlen);
+redis_cluster *redis_cluster_create(const redis_url *url, int timeout_ms, char *err, size_t errlen);
 void redis_cluster_destroy(redis_cluster *c);
 
 /* CLIENT SETNAME on every context connected from now on. Call before sharing c. */

@@ -246,8 +246,8 @@ redisReply *redis_pool_command_on_slot(redis_pool *pool, int slot, int argc, con
 
 redisReply *redis_pool_command_on_key(redis_pool *pool, const char *route_key, int argc,
                                       const char **argv, const size_t *argvlen) {
-    return redis_pool_command_on_slot(
-        pool, redis_cluster_key_slot(route_key, strlen(route_key)), argc, argv, argvlen);
+    return redis_pool_command_on_slot(pool, redis_cluster_key_slot(route_key, strlen(route_key)),
+                                      argc, argv, argvlen);
 }
 
 /* SCRIPT LOAD routed to slot; stores the sha1 in script. 0, or -1. */
@@ -323,8 +323,7 @@ bool redis_pool_ping(redis_pool *pool, char *err, size_t errlen) {
             errbuf_setf(err, errlen, "redis unavailable at %s:%d (and %d other seeds)",
                         pool->url.host, pool->url.port, pool->url.nseeds - 1);
         } else {
-            errbuf_setf(err, errlen, "redis unavailable at %s:%d", pool->url.host,
-                        pool->url.port);
+            errbuf_setf(err, errlen, "redis unavailable at %s:%d", pool->url.host, pool->url.port);
         }
         return false;
     }

@@ -155,7 +155,8 @@ int redis_url_parse(const char *url, redis_url *out, char *err, size_t errlen) {
         return -1;
     }
     if (out->nseeds > 1 && out->db != 0) {
-        errbuf_setf(err, errlen, "REDIS_URL with several hosts (a Redis Cluster) must use database 0");
+        errbuf_setf(err, errlen,
+                    "REDIS_URL with several hosts (a Redis Cluster) must use database 0");
         return -1;
     }
     return 0;

@@ -27,7 +27,7 @@ typedef struct redis_url {
     char host[256]; /* the first seed */
     int port;
     redis_url_host seeds[REDIS_URL_MAX_SEEDS];
-    int nseeds; /* >= 1 after a successful parse */
+    int nseeds;         /* >= 1 after a successful parse */
     char username[128]; /* "" when absent */
     char password[256]; /* "" when absent */
     int db;

@@ -29,11 +29,11 @@ static void test_known_slots(void **state) {
     assert_int_equal(slot("hello"), 866);
     assert_int_equal(slot("{user1000}.following"), 3443);
     assert_int_equal(slot("{user1000}.followers"), 3443);
-    assert_int_equal(slot("foo{}{bar}"), 8363);     /* empty tag: the whole key */
-    assert_int_equal(slot("foo{{bar}}zap"), 4015);  /* tag "{bar" */
-    assert_int_equal(slot("foo{bar}{zap}"), 5061);  /* the first tag: "bar" */
+    assert_int_equal(slot("foo{}{bar}"), 8363);    /* empty tag: the whole key */
+    assert_int_equal(slot("foo{{bar}}zap"), 4015); /* tag "{bar" */
+    assert_int_equal(slot("foo{bar}{zap}"), 5061); /* the first tag: "bar" */
     assert_int_equal(slot("{}foo"), 9500);
-    assert_int_equal(slot("a{b"), 13340);           /* no closing brace: the whole key */
+    assert_int_equal(slot("a{b"), 13340); /* no closing brace: the whole key */
     assert_int_equal(slot(""), 0);
     assert_int_equal(slot("{u:0190a0b0-0000-7000-8000-000000000001}:task:x"), 9437);
 }
@@ -92,8 +92,8 @@ static void test_url_seeds(void **state) {
     (void)state;
     redis_url u;
     char err[256];
-    assert_int_equal(redis_url_parse("redis://:pw,x@127.0.0.1:7000,127.0.0.1:7001,[::1]:7002",
-                                     &u, err, sizeof err),
+    assert_int_equal(redis_url_parse("redis://:pw,x@127.0.0.1:7000,127.0.0.1:7001,[::1]:7002", &u,
+                                     err, sizeof err),
                      0);
     assert_string_equal(u.password, "pw,x");
     assert_int_equal(u.nseeds, 3);

@@ -275,8 +275,8 @@ static void test_follows_ask_during_migration(void **state) {
     int slot = redis_cluster_key_slot(moved, strlen(moved));
     migration_begin(slot, g_port[1], g_port[2]);
     migrate_key(moved, g_port[1], g_port[2]);
-    assert_pool_get(moved, "gone");           /* ASK -> ASKING on the new owner */
-    assert_pool_get(stays, "home");           /* still on the old owner */
+    assert_pool_get(moved, "gone");                    /* ASK -> ASKING on the new owner */
+    assert_pool_get(stays, "home");                    /* still on the old owner */
     assert_int_equal(pool_key_port(moved), g_port[1]); /* ASK does not change the map */
     migration_end(slot, g_port[1], g_port[2]);
     assert_pool_get(stays, "home"); /* MOVED now */
