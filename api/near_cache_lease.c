@@ -7,6 +7,12 @@
  * a renewal is the protocol's safety argument (docs/decisions.md, "Near cache"): take the
  * time, check the journal, PING through the subscription, write the registry, and only
  * then extend the local lease from the time taken first.
+ * On a Redis Cluster the subscriber connects to the master that owns the {nc} slot: the
+ * invalidations are PUBLISHed there, and only a subscriber on that node sees them in
+ * order before the PONG of its barrier (other nodes get them later, over the cluster
+ * bus). A renewal whose registry write went to another node than the subscriber's (the
+ * slot moved: failover, resharding) drops the subscription, which lapses the lease and
+ * subscribes again on the new owner.
  */
 #include "api/near_cache_lease.h"
 
@@ -23,6 +29,7 @@
 #include "shared/log.h"
 #include "shared/metrics.h"
 #include "shared/near_cache_bus.h"
+#include "shared/redis_cluster.h"
 #include "shared/redis_keys.h"
 #include "shared/redis_url.h"
 #include "shared/time_util.h"
@@ -53,6 +60,8 @@ struct near_cache_lease {
     atomic_bool stop;
     /* thread-only state */
     redisContext *sub;
+    char sub_host[256]; /* the node sub is connected to */
+    int sub_port;
     bool registered;     /* the registry holds our lease since the last (re)subscribe */
     long long last_seq;  /* the highest sequence applied with no gap before it */
     int64_t lease_until; /* monotonic ns; mirrors what near_cache holds */
@@ -162,7 +171,9 @@ static int pump(near_cache_lease *l, int wait_ms, int *pongs) {
 
 static int subscribe(near_cache_lease *l) {
     char err[256];
-    l->sub = redis_url_connect(&l->url, l->timeout_ms, err, sizeof err);
+    l->sub = redis_cluster_connect_slot_owner(
+        &l->url, redis_cluster_key_slot(NEAR_CACHE_CHANNEL, strlen(NEAR_CACHE_CHANNEL)),
+        l->timeout_ms, l->sub_host, sizeof l->sub_host, &l->sub_port, err, sizeof err);
     if (l->sub == NULL)
         return -1;
     /* Named for operators (CLIENT LIST); a refusal only costs the name. */
@@ -245,6 +256,18 @@ static int write_registry(near_cache_lease *l) {
     return 0;
 }
 
+/* True unless the registry pool (which just wrote the registry) routes the {nc} slot to
+ * another node than the subscriber's: then the barrier proved nothing about that node. */
+static bool subscriber_on_owner(near_cache_lease *l) {
+    if (!redis_pool_is_cluster(l->registry))
+        return true;
+    char host[256];
+    int port = 0;
+    if (redis_pool_key_address(l->registry, NEAR_CACHE_SEQ_KEY, host, sizeof host, &port) != 0)
+        return false;
+    return port == l->sub_port && strcmp(host, l->sub_host) == 0;
+}
+
 static void renew(near_cache_lease *l) {
     int64_t start = time_monotonic_ns();
     if (journal_blocks(l)) {
@@ -261,6 +284,10 @@ static void renew(near_cache_lease *l) {
         redis_pool_set_breaker(l->request_redis, true);
         metrics_counter_add("taskbus_near_cache_renewals_total", "Lease renewals by result",
                             "result=\"redis_error\"", 1);
+        return;
+    }
+    if (!subscriber_on_owner(l)) {
+        drop_subscription(l, "the near-cache registry moved to another Redis node");
         return;
     }
     redis_pool_set_breaker(l->request_redis, false);

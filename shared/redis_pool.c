@@ -1,23 +1,34 @@
 /*
- * redis_pool.c: a fixed pool of hiredis contexts.
+ * redis_pool.c: a fixed pool of hiredis contexts, routed by key (shared/redis_cluster.h).
  *
- * Owns: `size` slots, each holding at most one redisContext, used by one thread at a time.
+ * Owns: `size` slots, each holding a redis_conns (at most one redisContext per Redis node),
+ * used by one thread at a time, and the pool's redis_cluster (mode, slot map, nodes).
  * Rules:
- * - The mutex guards the slots' in_use flags, the "down until" back-off and the scripts'
- *   sha1 fields; commands run outside it.
+ * - The mutex guards the slots' in_use flags and the scripts' sha1 fields; commands run
+ *   outside it.
+ * - Every call is formatted into RESP once (redisFormatCommand / redisFormatCommandArgv)
+ *   and routed by its first key (EVALSHA: its first key; argv[1] otherwise; no key: any
+ *   node): one code path for printf-style, argv and script calls. Standalone Redis has one
+ *   node and the same round trips as before (the mode is learnt once per pool with one
+ *   CLUSTER SLOTS on the first connection).
  * - A context that saw any error (ctx->err set or a NULL reply) is freed at once: hiredis
  *   cannot reuse it. The next user of the slot connects again.
- * - A failed connect marks Redis down for REDIS_DOWN_BACKOFF_MS: meanwhile callers without
- *   a live context get NULL immediately instead of each waiting a connect timeout.
+ * - A failed connect marks that node down for REDIS_CLUSTER_DOWN_BACKOFF_MS: meanwhile
+ *   callers whose command goes to that node get NULL immediately instead of each waiting
+ *   a connect timeout. The back-off is per node (one dead master must not fail the
+ *   others' slots); in standalone mode that is the whole Redis, as before.
  * - A command that fails on a context that was already connected before it (reused), with
  *   the connection closed or reset under it (REDIS_ERR_EOF / REDIS_ERR_IO), is sent once
  *   more on a new context: after a Redis restart every pooled context is dead, and the
  *   first caller of each slot would otherwise fail. A closed connection means the
  *   command was not run; the few non-idempotent callers (the limiter's script, INCR under
  *   the writer's journal) tolerate the rare retry of a reset mid-command.
+ * - Cluster: MOVED/ASK/TRYAGAIN/CLUSTERDOWN and a node lost to a failover are handled by
+ *   redis_cluster_run (bounded redirects, map refresh).
  * - An outside prober (the API's near-cache lease thread) may open a breaker: while it
  *   is open every caller gets NULL at once, without touching a connection, so a frozen
- *   Redis costs a request nothing; the prober closes it when Redis answers it again.
+ *   Redis costs a request nothing; the prober closes it when Redis answers it again. The
+ *   breaker is per pool (the lease it guards is one for the whole instance).
  * - REDIS_URL is parsed, and each context connected (connect and read/write timeouts both
  *   timeout_ms, then AUTH and SELECT), by shared/redis_url.c: one grammar for the pool and
  *   the dedicated connections.
@@ -37,27 +48,23 @@
 
 #include "shared/errbuf.h"
 #include "shared/log.h"
+#include "shared/redis_cluster.h"
 #include "shared/redis_url.h"
 #include "shared/time_util.h"
 
-#define REDIS_DOWN_BACKOFF_MS 1000
-
 typedef struct redis_slot {
-    redisContext *ctx;
+    redis_conns conns;
     bool in_use;
-    bool reused;    /* ctx was connected before the current command */
-    bool stale_err; /* the last command failed with EOF/IO on a reused ctx: worth a retry */
 } redis_slot;
 
 struct redis_pool {
     redis_url url; /* parsed once at create; holds the password, never logged */
+    redis_cluster *cluster;
     int timeout_ms;
     int size;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int64_t down_until_ns;    /* monotonic; 0 when not down */
     atomic_bool breaker_open; /* set by an outside prober (redis_pool_set_breaker) */
-    char client_name[64];     /* CLIENT SETNAME on every new context; "" for none */
     redis_slot *slots;
 };
 
@@ -65,6 +72,7 @@ static void free_pool(redis_pool *pool) {
     if (pool == NULL) {
         return;
     }
+    redis_cluster_destroy(pool->cluster);
     free(pool->slots);
     free(pool);
 }
@@ -85,6 +93,11 @@ redis_pool *redis_pool_create(const char *url, int size, int timeout_ms, char *e
         return NULL;
     }
     if (redis_url_parse(url, &pool->url, err, errlen) != 0) {
+        free_pool(pool);
+        return NULL;
+    }
+    pool->cluster = redis_cluster_create(&pool->url, timeout_ms, err, errlen);
+    if (pool->cluster == NULL) {
         free_pool(pool);
         return NULL;
     }
@@ -115,9 +128,7 @@ void redis_pool_destroy(redis_pool *pool) {
         return;
     }
     for (int i = 0; i < pool->size; i++) {
-        if (pool->slots[i].ctx != NULL) {
-            redisFree(pool->slots[i].ctx);
-        }
+        redis_conns_close(&pool->slots[i].conns);
     }
     pthread_mutex_destroy(&pool->mu);
     pthread_cond_destroy(&pool->cv);
@@ -134,7 +145,7 @@ static redis_slot *take_slot(redis_pool *pool) {
         redis_slot *empty = NULL;
         for (int i = 0; i < pool->size && got == NULL; i++) {
             redis_slot *s = &pool->slots[i];
-            if (!s->in_use && s->ctx != NULL) {
+            if (!s->in_use && s->conns.connected > 0) {
                 got = s;
             } else if (!s->in_use && empty == NULL) {
                 empty = s;
@@ -162,54 +173,8 @@ static void give_back(redis_pool *pool, redis_slot *s) {
     pthread_mutex_unlock(&pool->mu);
 }
 
-static bool is_down(redis_pool *pool) {
-    pthread_mutex_lock(&pool->mu);
-    bool down = pool->down_until_ns > time_monotonic_ns();
-    pthread_mutex_unlock(&pool->mu);
-    return down;
-}
-
-static void mark_down(redis_pool *pool, const char *why) {
-    pthread_mutex_lock(&pool->mu);
-    bool was_down = pool->down_until_ns != 0;
-    pool->down_until_ns = time_monotonic_ns() + (int64_t)REDIS_DOWN_BACKOFF_MS * 1000000;
-    pthread_mutex_unlock(&pool->mu);
-    if (!was_down) {
-        LOG_WARNF("redis unavailable: %s", why);
-    }
-}
-
-static void mark_up(redis_pool *pool) {
-    pthread_mutex_lock(&pool->mu);
-    bool was_down = pool->down_until_ns != 0;
-    pool->down_until_ns = 0;
-    pthread_mutex_unlock(&pool->mu);
-    if (was_down) {
-        LOG_INFOF("redis reachable again");
-    }
-}
-
-/* A new context (timeouts, AUTH and SELECT done by redis_url_connect), or NULL with Redis
- * marked down for the back-off. */
-static redisContext *connect_ctx(redis_pool *pool) {
-    char err[512];
-    redisContext *ctx = redis_url_connect(&pool->url, pool->timeout_ms, err, sizeof err);
-    if (ctx == NULL) {
-        mark_down(pool, err);
-        return NULL;
-    }
-    if (pool->client_name[0] != '\0') {
-        /* For operators (CLIENT LIST); a refusal only costs the name. */
-        redisReply *r = redisCommand(ctx, "CLIENT SETNAME %s", pool->client_name);
-        if (r != NULL)
-            freeReplyObject(r);
-    }
-    mark_up(pool);
-    return ctx;
-}
-
 void redis_pool_set_client_name(redis_pool *pool, const char *name) {
-    snprintf(pool->client_name, sizeof pool->client_name, "%s", name);
+    redis_cluster_set_client_name(pool->cluster, name);
 }
 
 void redis_pool_set_breaker(redis_pool *pool, bool open) {
@@ -223,90 +188,72 @@ bool redis_pool_breaker_open(redis_pool *pool) {
     return atomic_load(&pool->breaker_open);
 }
 
-/* A slot with a live context, or NULL (Redis unavailable). */
+/* A slot for one call, or NULL (breaker open, or every slot busy for the timeout). */
 static redis_slot *acquire(redis_pool *pool) {
     if (atomic_load(&pool->breaker_open)) {
         return NULL;
     }
-    redis_slot *s = take_slot(pool);
-    if (s == NULL) {
-        return NULL;
-    }
-    s->reused = s->ctx != NULL;
-    s->stale_err = false;
-    if (s->ctx == NULL) {
-        if (is_down(pool) || (s->ctx = connect_ctx(pool)) == NULL) {
-            give_back(pool, s);
-            return NULL;
-        }
-    }
-    return s;
+    return take_slot(pool);
 }
 
-/* After a failed command on s: true when it is worth sending once more on a fresh
- * context (see the rules above), which it then connects. */
-static bool reconnect_for_retry(redis_pool *pool, redis_slot *s) {
-    if (!s->stale_err || s->ctx != NULL) {
-        return false;
+/* Runs a formatted command (buf, len) routed to slot. Takes and gives back a pool slot. */
+static redisReply *run(redis_pool *pool, const char *buf, int len, int slot,
+                       const char *script_source) {
+    if (len <= 0) {
+        return NULL; /* formatting failed (out of memory or a bad format) */
     }
-    s->reused = false;
-    s->stale_err = false;
-    s->ctx = connect_ctx(pool);
-    return s->ctx != NULL;
-}
-
-/* Frees the context when the reply shows the connection failed; returns the reply. */
-static redisReply *after_command(redis_slot *s, redisReply *reply) {
-    if (reply == NULL || s->ctx->err) {
-        s->stale_err = s->reused && (s->ctx->err == REDIS_ERR_EOF || s->ctx->err == REDIS_ERR_IO);
-        LOG_WARNF("redis command failed: %s", s->ctx->err ? s->ctx->errstr : "no reply");
-        if (reply != NULL) {
-            freeReplyObject(reply);
-            reply = NULL;
-        }
-        redisFree(s->ctx);
-        s->ctx = NULL;
-    }
-    return reply;
-}
-
-redisReply *redis_pool_command(redis_pool *pool, const char *fmt, ...) {
     redis_slot *s = acquire(pool);
     if (s == NULL) {
         return NULL;
     }
+    redis_cmd cmd = {.buf = buf, .len = (size_t)len, .slot = slot, .script_source = script_source};
+    redisReply *reply = redis_cluster_run(pool->cluster, &s->conns, &cmd);
+    give_back(pool, s);
+    return reply;
+}
+
+redisReply *redis_pool_command(redis_pool *pool, const char *fmt, ...) {
+    char *buf = NULL;
     va_list ap;
     va_start(ap, fmt);
-    va_list again;
-    va_copy(again, ap);
-    redisReply *reply = after_command(s, redisvCommand(s->ctx, fmt, ap));
-    if (reply == NULL && reconnect_for_retry(pool, s)) {
-        reply = after_command(s, redisvCommand(s->ctx, fmt, again));
-    }
-    va_end(again);
+    int len = redisvFormatCommand(&buf, fmt, ap);
     va_end(ap);
-    give_back(pool, s);
+    if (len <= 0) {
+        return NULL;
+    }
+    redisReply *reply = run(pool, buf, len, redis_cluster_formatted_slot(buf, (size_t)len), NULL);
+    redisFreeCommand(buf);
     return reply;
 }
 
 redisReply *redis_pool_command_argv(redis_pool *pool, int argc, const char **argv,
                                     const size_t *argvlen) {
-    redis_slot *s = acquire(pool);
-    if (s == NULL) {
+    return redis_pool_command_on_slot(pool, redis_cluster_command_slot(argc, argv, argvlen), argc,
+                                      argv, argvlen);
+}
+
+redisReply *redis_pool_command_on_slot(redis_pool *pool, int slot, int argc, const char **argv,
+                                       const size_t *argvlen) {
+    char *buf = NULL;
+    int len = redisFormatCommandArgv(&buf, argc, argv, argvlen);
+    if (len <= 0) {
         return NULL;
     }
-    redisReply *reply = after_command(s, redisCommandArgv(s->ctx, argc, argv, argvlen));
-    if (reply == NULL && reconnect_for_retry(pool, s)) {
-        reply = after_command(s, redisCommandArgv(s->ctx, argc, argv, argvlen));
-    }
-    give_back(pool, s);
+    redisReply *reply = run(pool, buf, len, slot, NULL);
+    redisFreeCommand(buf);
     return reply;
 }
 
-/* SCRIPT LOAD on s; stores the sha1 in script. 0, or -1 (s->ctx may be gone). */
-static int load_script(redis_pool *pool, redis_slot *s, redis_script *script) {
+redisReply *redis_pool_command_on_key(redis_pool *pool, const char *route_key, int argc,
+                                      const char **argv, const size_t *argvlen) {
+    return redis_pool_command_on_slot(pool, redis_cluster_key_slot(route_key, strlen(route_key)),
+                                      argc, argv, argvlen);
+}
+
+/* SCRIPT LOAD routed to slot; stores the sha1 in script. 0, or -1. */
+static int load_script(redis_pool *pool, redis_script *script, int slot) {
     const char *argv[3] = {"SCRIPT", "LOAD", script->source};
-    redisReply *r = after_command(s, redisCommandArgv(s->ctx, 3, argv, NULL));
+    redisReply *r = redis_pool_command_on_slot(pool, slot, 3, argv, NULL);
     if (r == NULL) {
         return -1;
     }
@@ -325,8 +272,23 @@ static int load_script(redis_pool *pool, redis_slot *s, redis_script *script) {
     return rc;
 }
 
-static redisReply *evalsha(redis_pool *pool, redis_slot *s, redis_script *script, int numkeys,
-                           int argc, const char **argv) {
+redisReply *redis_pool_eval(redis_pool *pool, redis_script *script, int numkeys, int argc,
+                            const char **argv) {
+    if (argc < numkeys || numkeys < 0 || argc < 0) {
+        return NULL;
+    }
+    if (atomic_load(&pool->breaker_open)) {
+        return NULL;
+    }
+    int slot = numkeys > 0 ? redis_cluster_key_slot(argv[0], strlen(argv[0])) : -1;
+    pthread_mutex_lock(&pool->mu);
+    bool loaded = script->sha1[0] != '\0';
+    pthread_mutex_unlock(&pool->mu);
+    /* The sha1 is the same on every node; a node that does not know the script answers
+     * NOSCRIPT and redis_cluster_run loads it there. */
+    if (!loaded && load_script(pool, script, slot) != 0) {
+        return NULL;
+    }
     const char **full = malloc(sizeof *full * (size_t)(argc + 3));
     if (full == NULL) {
         return NULL;
@@ -343,50 +305,26 @@ static redisReply *evalsha(redis_pool *pool, redis_slot *s, redis_script *script
     for (int i = 0; i < argc; i++) {
         full[i + 3] = argv[i];
     }
-    redisReply *r = after_command(s, redisCommandArgv(s->ctx, argc + 3, full, NULL));
+    char *buf = NULL;
+    int len = redisFormatCommandArgv(&buf, argc + 3, full, NULL);
     free(full);
-    return r;
-}
-
-static bool is_noscript(const redisReply *r) {
-    return r != NULL && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
-}
-
-redisReply *redis_pool_eval(redis_pool *pool, redis_script *script, int numkeys, int argc,
-                            const char **argv) {
-    if (argc < numkeys || numkeys < 0 || argc < 0) {
+    if (len <= 0) {
         return NULL;
     }
-    redis_slot *s = acquire(pool);
-    if (s == NULL) {
-        return NULL;
-    }
-    pthread_mutex_lock(&pool->mu);
-    bool loaded = script->sha1[0] != '\0';
-    pthread_mutex_unlock(&pool->mu);
-    redisReply *r = NULL;
-    if (loaded || load_script(pool, s, script) == 0) {
-        r = evalsha(pool, s, script, numkeys, argc, argv);
-        if (r == NULL && reconnect_for_retry(pool, s)) {
-            r = evalsha(pool, s, script, numkeys, argc, argv);
-        }
-        /* A restarted or flushed Redis forgot the script: load it again, once. */
-        if (is_noscript(r)) {
-            freeReplyObject(r);
-            r = NULL;
-            if (s->ctx != NULL && load_script(pool, s, script) == 0) {
-                r = evalsha(pool, s, script, numkeys, argc, argv);
-            }
-        }
-    }
-    give_back(pool, s);
+    redisReply *r = run(pool, buf, len, slot, script->source);
+    redisFreeCommand(buf);
     return r;
 }
 
 bool redis_pool_ping(redis_pool *pool, char *err, size_t errlen) {
     redisReply *r = redis_pool_command(pool, "PING");
     if (r == NULL) {
-        errbuf_setf(err, errlen, "redis unavailable at %s:%d", pool->url.host, pool->url.port);
+        if (pool->url.nseeds > 1) {
+            errbuf_setf(err, errlen, "redis unavailable at %s:%d (and %d other seeds)",
+                        pool->url.host, pool->url.port, pool->url.nseeds - 1);
+        } else {
+            errbuf_setf(err, errlen, "redis unavailable at %s:%d", pool->url.host, pool->url.port);
+        }
         return false;
     }
     bool ok = r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
@@ -396,4 +334,14 @@ bool redis_pool_ping(redis_pool *pool, char *err, size_t errlen) {
     }
     freeReplyObject(r);
     return ok;
+}
+
+bool redis_pool_is_cluster(redis_pool *pool) {
+    return redis_cluster_mode(pool->cluster) == REDIS_MODE_CLUSTER;
+}
+
+int redis_pool_key_address(redis_pool *pool, const char *key, char *host, size_t hostlen,
+                           int *port) {
+    return redis_cluster_slot_address(pool->cluster, redis_cluster_key_slot(key, strlen(key)), host,
+                                      hostlen, port);
 }

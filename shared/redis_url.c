@@ -1,7 +1,8 @@
 /*
  * redis_url.c: REDIS_URL parsing and one dedicated connection (see redis_url.h).
  * Rules: percent escapes are decoded in the userinfo only; an IPv6 host is written
- * [addr]:port; a missing port is 6379, a missing db 0.
+ * [addr]:port; a missing port is 6379, a missing db 0; hosts are separated by commas (the
+ * userinfo ends at the last '@' before the path, so a password may hold commas).
  */
 #include "shared/redis_url.h"
 #include "shared/errbuf.h"
@@ -63,7 +64,7 @@ static int parse_port(const char *p, size_t len, int *port) {
     return 0;
 }
 
-static int parse_hostport(const char *p, size_t len, redis_url *out) {
+static int parse_hostport(const char *p, size_t len, redis_url_host *out) {
     const char *host = p, *portp = NULL;
     size_t hostlen = len;
     if (len > 0 && p[0] == '[') {
@@ -133,12 +134,29 @@ int redis_url_parse(const char *url, redis_url *out, char *err, size_t errlen) {
         }
         hostp = at + 1;
     }
-    if (parse_hostport(hostp, (size_t)(auth_end - hostp), out) != 0) {
-        errbuf_setf(err, errlen, "REDIS_URL has a bad host or port");
-        return -1;
+    for (const char *h = hostp; h <= auth_end;) {
+        const char *comma = memchr(h, ',', (size_t)(auth_end - h));
+        const char *end = comma != NULL ? comma : auth_end;
+        if (out->nseeds == REDIS_URL_MAX_SEEDS) {
+            errbuf_setf(err, errlen, "REDIS_URL lists more than %d hosts", REDIS_URL_MAX_SEEDS);
+            return -1;
+        }
+        if (parse_hostport(h, (size_t)(end - h), &out->seeds[out->nseeds]) != 0) {
+            errbuf_setf(err, errlen, "REDIS_URL has a bad host or port");
+            return -1;
+        }
+        out->nseeds++;
+        h = end + 1;
     }
+    memcpy(out->host, out->seeds[0].host, sizeof out->host);
+    out->port = out->seeds[0].port;
     if (parse_db(auth_end, &out->db) != 0) {
         errbuf_setf(err, errlen, "REDIS_URL has a bad database number");
+        return -1;
+    }
+    if (out->nseeds > 1 && out->db != 0) {
+        errbuf_setf(err, errlen,
+                    "REDIS_URL with several hosts (a Redis Cluster) must use database 0");
         return -1;
     }
     return 0;
@@ -183,15 +201,16 @@ static int setup(redisContext *c, const redis_url *url, char *err, size_t errlen
     return 0;
 }
 
-redisContext *redis_url_connect(const redis_url *url, int timeout_ms, char *err, size_t errlen) {
+redisContext *redis_url_connect_host(const redis_url *url, const char *host, int port,
+                                     int timeout_ms, char *err, size_t errlen) {
     struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
-    redisContext *c = redisConnectWithTimeout(url->host, url->port, tv);
+    redisContext *c = redisConnectWithTimeout(host, port, tv);
     if (c == NULL) {
         errbuf_setf(err, errlen, "redis connect: out of memory");
         return NULL;
     }
     if (c->err) {
-        errbuf_setf(err, errlen, "redis connect to %s:%d: %s", url->host, url->port, c->errstr);
+        errbuf_setf(err, errlen, "redis connect to %s:%d: %s", host, port, c->errstr);
         redisFree(c);
         return NULL;
     }
@@ -203,6 +222,15 @@ redisContext *redis_url_connect(const redis_url *url, int timeout_ms, char *err,
     if (setup(c, url, err, errlen) != 0) {
         redisFree(c);
         return NULL;
+    }
+    return c;
+}
+
+redisContext *redis_url_connect(const redis_url *url, int timeout_ms, char *err, size_t errlen) {
+    redisContext *c = NULL;
+    for (int i = 0; i < url->nseeds && c == NULL; i++) {
+        c = redis_url_connect_host(url, url->seeds[i].host, url->seeds[i].port, timeout_ms, err,
+                                   errlen);
     }
     return c;
 }

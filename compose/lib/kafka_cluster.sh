@@ -44,7 +44,13 @@ tb_kafka_node_write_conf() {
         -e "s|^transaction\.state\.log\.replication\.factor=.*|transaction.state.log.replication.factor=$rf|" \
         -e "s|^transaction\.state\.log\.min\.isr=.*|transaction.state.log.min.isr=$isr|" \
         "$TB_REPO/compose/kafka/server.properties.in" >"$dir/server.properties.tmp"
-    printf '# compose/local scale mode: node %s of %s.\n' "$i" "$TB_SCALE_KAFKA_NODES" >>"$dir/server.properties.tmp"
+    {
+        printf '# compose/local scale mode: node %s of %s.\n' "$i" "$TB_SCALE_KAFKA_NODES"
+        # A killed broker is fenced (its partitions get new leaders, it leaves the ISRs)
+        # after 4 s without a heartbeat instead of 9 s: fault tests see the failover
+        # within a few seconds. A loaded 2-core box still heartbeats every second.
+        printf 'broker.session.timeout.ms=4000\nbroker.heartbeat.interval.ms=1000\n'
+    } >>"$dir/server.properties.tmp"
     mv "$dir/server.properties.tmp" "$dir/server.properties"
 }
 

@@ -18,9 +18,23 @@ tb_pg_replica_locate() {
     TB_PGDATA_REPLICA=$(dirname "$TB_PGDATA")/postgres-replica
 }
 
+# Running: its postmaster.pid names a live process that is not a zombie (pg_ctl status
+# calls a killed, not yet reaped postmaster running).
 tb_pg_replica_running() {
-    [ -f "$TB_PGDATA_REPLICA/PG_VERSION" ] &&
-        tb_pg_run "$TB_PG_BIN/pg_ctl" status -D "$TB_PGDATA_REPLICA" >/dev/null 2>&1
+    local pid
+    [ -f "$TB_PGDATA_REPLICA/PG_VERSION" ] && pid=$(tb_pg_replica_pid) && [[ $pid =~ ^[0-9]+$ ]] &&
+        tb_pid_running "$pid" && tb_pid_matches "$pid" postgres
+}
+
+# After a SIGKILL the postmaster's zombie keeps its pid until it is reaped, and a new
+# postmaster refuses a lock file whose pid exists: wait for it to be gone (10 s at most).
+tb_pg_replica_wait_reaped() {
+    local pid i
+    pid=$(tb_pg_replica_pid) && [[ $pid =~ ^[0-9]+$ ]] || return 0
+    for i in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
 }
 
 tb_pg_replica_pid() {
@@ -93,6 +107,7 @@ tb_pg_replica_start() {
         tb_say "postgres-replica: already running (pid $(tb_pg_replica_pid), port $port)"
         return 0
     fi
+    tb_pg_replica_wait_reaped
     tb_port_free_or_die "$port" "TASKBUS_PG_PORT (+1, the replica)"
     tb_pg_replica_write_conf
     tb_say "postgres-replica: starting on 127.0.0.1:$port (hot standby of $TASKBUS_PG_PORT)"

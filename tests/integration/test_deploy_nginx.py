@@ -45,6 +45,9 @@ def nginx_copy(tmp_path, backend, listen=None):
     servers = re.findall(r"^\s*server\s+([A-Za-z0-9_.-]+):(\d+)", text, re.M)
     assert servers, "nginx.conf has no upstream server"
     text = re.sub(r"(^\s*server\s+)[A-Za-z0-9_.-]+:\d+", rf"\g<1>{backend}", text, flags=re.M)
+    # `resolve` (re-resolving Docker's DNS name) is nginx 1.27.3+; Debian 12's is 1.22, and
+    # the backend here is an address anyway.
+    text = re.sub(r"^(\s*server\s+\S+.*?)\s+resolve\s*;", r"\1;", text, flags=re.M)
     if listen:
         text = re.sub(r"(^\s*listen\s+)\d+", rf"\g<1>127.0.0.1:{listen}", text, flags=re.M)
     # The temp folders of the distribution's build may not be writable by this user.
