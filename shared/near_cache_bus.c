@@ -23,10 +23,14 @@
     "local t = redis.call('TIME')\n"                                                               \
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
 
-/* KEYS: seq. ARGV: channel, user id. Returns the sequence. */
+/* KEYS: seq. ARGV: channel, user id, and optionally a scope word (the message becomes
+ * "<seq> <user id> <scope>"). Returns the sequence. The only script that takes a sequence
+ * number: INCR and PUBLISH in one script keep publish order = sequence order. */
 static redis_script PUBLISH_SCRIPT = {
     .source = "local s = redis.call('INCR', KEYS[1])\n"
-              "redis.call('PUBLISH', ARGV[1], s .. ' ' .. ARGV[2])\n"
+              "local msg = s .. ' ' .. ARGV[2]\n"
+              "if ARGV[3] then msg = msg .. ' ' .. ARGV[3] end\n"
+              "redis.call('PUBLISH', ARGV[1], msg)\n"
               "return s\n",
 };
 
@@ -91,8 +95,14 @@ static long long integer_reply(redisReply *r) {
 }
 
 int near_cache_bus_publish(redis_pool *redis, const char *user_id, long long *seq_out) {
-    const char *argv[] = {NEAR_CACHE_SEQ_KEY, NEAR_CACHE_CHANNEL, user_id};
-    long long seq = integer_reply(redis_pool_eval(redis, &PUBLISH_SCRIPT, 1, 3, argv));
+    return near_cache_bus_publish_scope(redis, user_id, NULL, seq_out);
+}
+
+int near_cache_bus_publish_scope(redis_pool *redis, const char *user_id, const char *scope,
+                                 long long *seq_out) {
+    const char *argv[] = {NEAR_CACHE_SEQ_KEY, NEAR_CACHE_CHANNEL, user_id, scope};
+    long long seq =
+        integer_reply(redis_pool_eval(redis, &PUBLISH_SCRIPT, 1, scope != NULL ? 4 : 3, argv));
     if (seq < 1)
         return -1;
     *seq_out = seq;

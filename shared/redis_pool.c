@@ -303,6 +303,12 @@ redisReply *redis_pool_command_argv(redis_pool *pool, int argc, const char **arg
     return reply;
 }
 
+redisReply *redis_pool_command_on_key(redis_pool *pool, const char *route_key, int argc,
+                                      const char **argv, const size_t *argvlen) {
+    (void)route_key; /* standalone: one node owns every slot */
+    return redis_pool_command_argv(pool, argc, argv, argvlen);
+}
+
 /* SCRIPT LOAD on s; stores the sha1 in script. 0, or -1 (s->ctx may be gone). */
 static int load_script(redis_pool *pool, redis_slot *s, redis_script *script) {
     const char *argv[3] = {"SCRIPT", "LOAD", script->source};

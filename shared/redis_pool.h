@@ -28,6 +28,13 @@ redisReply *redis_pool_command(redis_pool *pool, const char *fmt, ...);
 redisReply *redis_pool_command_argv(redis_pool *pool, int argc, const char **argv,
                                     const size_t *argvlen);
 
+/* Runs one command (argv form) on the node that owns route_key's slot: what a command
+ * without a key in its arguments (WAIT) uses to reach a key's node. Same NULL rules as
+ * redis_pool_command_argv. On a standalone Redis (this pool) the one node runs it; the
+ * Redis Cluster pool (issue 13) routes it. */
+redisReply *redis_pool_command_on_key(redis_pool *pool, const char *route_key, int argc,
+                                      const char **argv, const size_t *argvlen);
+
 /* A Lua script run by EVALSHA, loaded again on NOSCRIPT. Keep these static. */
 typedef struct redis_script {
     const char *source;
