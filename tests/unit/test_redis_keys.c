@@ -90,9 +90,8 @@ static void test_one_slot_per_user(void **state) {
     (void)state;
     char k[REDIS_KEY_MAX];
     char tag[REDIS_KEY_MAX];
-    char *(*const with_one[])(char *, const char *) = {redis_key_generation, redis_key_events_log,
-                                                       redis_key_events_channel,
-                                                       redis_key_commit_lsn};
+    char *(*const with_one[])(char *, const char *) = {
+        redis_key_generation, redis_key_events_log, redis_key_events_channel, redis_key_commit_lsn};
     for (size_t i = 0; i < sizeof with_one / sizeof with_one[0]; i++) {
         hash_tag(with_one[i](k, UID), tag);
         assert_string_equal(tag, "u:" UID);
