@@ -551,32 +551,6 @@ static int land_marks(redis_pool *redis, const writer_effect_list *list, const s
     return rc;
 }
 
-/* The three steps for effects idx[0..n), all of one user, up to `upto`. A step that finds
- * every command marked already (a replay of a landing that finished) skips 2 and 3: the
- * landing that marked them published after its data. 0, or -1 with err. */
-static int land_user(redis_pool *redis, const writer_effect_list *list, const size_t *idx, size_t n,
-                     const writer_land_opts *opts, writer_land_step upto, wait_list *waits,
-                     size_t wait_cap, char *err, size_t errlen) {
-    long long pending = 0;
-    if (land_data(redis, list, idx, n, opts->commit_lsn, waits, wait_cap, &pending, err, errlen) !=
-        0) {
-        return -1;
-    }
-    if (pending == 0 || upto < WRITER_LAND_INVALIDATE) {
-        return 0;
-    }
-    long long seq = 0;
-    if (near_cache_bus_publish_scope(redis, list->items[idx[0]].user_id, NEAR_CACHE_SCOPE_TASKS,
-                                     &seq) != 0) {
-        errbuf_setf(err, errlen, "redis unavailable (invalidation step)");
-        return -1;
-    }
-    if (upto < WRITER_LAND_MARKS) {
-        return 0;
-    }
-    return land_marks(redis, list, idx, n, seq, opts->released, err, errlen);
-}
-
 /* WAIT 1 on every node noted, through a key it owns. 0 when each has a replica's
  * acknowledgement, -1 with err. */
 static int wait_replicas(redis_pool *redis, const wait_list *waits, int wait_ms, char *err,
@@ -621,6 +595,91 @@ int writer_replica_wait_ms(int lease_ms) {
     return ms > 10 ? ms : 10;
 }
 
+/* One user's effects in the sorted index: idx[start..end). */
+typedef struct user_group {
+    size_t start;
+    size_t end;
+    long long seq; /* step 2's sequence; 0: nothing was pending (skip steps 2 and 3) */
+} user_group;
+
+/* Splits the sorted refs into user groups. Returns how many. */
+static size_t group_users(const user_ref *refs, size_t count, user_group *groups) {
+    size_t ngroups = 0;
+    for (size_t start = 0; start < count;) {
+        size_t end = start + 1;
+        while (end < count && strcmp(refs[end].user_id, refs[start].user_id) == 0) {
+            end++;
+        }
+        groups[ngroups++] = (user_group){.start = start, .end = end};
+        start = end;
+    }
+    return ngroups;
+}
+
+/* Step 2 for every group with pending commands, in one script: their sequences. A group
+ * whose commands were all marked already (a replay of a finished landing) skips steps 2
+ * and 3: the landing that marked them published after its data. 0, or -1 with err. */
+static int land_invalidations(redis_pool *redis, const writer_effect_list *list, const size_t *idx,
+                              user_group *groups, size_t ngroups, char *err, size_t errlen) {
+    const char **uids = malloc((ngroups ? ngroups : 1) * sizeof *uids);
+    if (uids == NULL) {
+        errbuf_setf(err, errlen, "redis effects: out of memory");
+        return -1;
+    }
+    size_t n = 0;
+    for (size_t g = 0; g < ngroups; g++) {
+        if (groups[g].seq != 0) {
+            uids[n++] = list->items[idx[groups[g].start]].user_id;
+        }
+    }
+    long long first = 0;
+    int rc = 0;
+    if (n > 0 &&
+        near_cache_bus_publish_users(redis, NEAR_CACHE_SCOPE_TASKS, uids, n, &first) != 0) {
+        errbuf_setf(err, errlen, "redis unavailable (invalidation step)");
+        rc = -1;
+    }
+    for (size_t g = 0, k = 0; rc == 0 && g < ngroups; g++) {
+        if (groups[g].seq != 0) {
+            groups[g].seq = first + (long long)k++;
+        }
+    }
+    free(uids);
+    return rc;
+}
+
+/* The steps, each for every user before the next: step 1 per user, step 2 once for the
+ * batch, step 3 per user. Per user the order is data, invalidation, marks. */
+static int land_groups(redis_pool *redis, const writer_effect_list *list, const size_t *idx,
+                       user_group *groups, size_t ngroups, const writer_land_opts *opts,
+                       writer_land_step upto, wait_list *waits, char *err, size_t errlen) {
+    for (size_t g = 0; g < ngroups; g++) {
+        long long pending = 0;
+        if (land_data(redis, list, idx + groups[g].start, groups[g].end - groups[g].start,
+                      opts->commit_lsn, waits, ngroups, &pending, err, errlen) != 0) {
+            return -1;
+        }
+        groups[g].seq = pending > 0 ? 1 : 0;
+    }
+    if (upto < WRITER_LAND_INVALIDATE) {
+        return 0;
+    }
+    if (land_invalidations(redis, list, idx, groups, ngroups, err, errlen) != 0) {
+        return -1;
+    }
+    for (size_t g = 0; upto >= WRITER_LAND_MARKS && g < ngroups; g++) {
+        if (groups[g].seq != 0 &&
+            land_marks(redis, list, idx + groups[g].start, groups[g].end - groups[g].start,
+                       groups[g].seq, opts->released, err, errlen) != 0) {
+            return -1;
+        }
+    }
+    if (upto >= WRITER_LAND_ALL) {
+        return wait_replicas(redis, waits, opts->replica_wait_ms, err, errlen);
+    }
+    return 0;
+}
+
 int writer_effects_land_upto(redis_pool *redis, const writer_effect_list *list,
                              const writer_land_opts *opts, writer_land_step upto, char *err,
                              size_t errlen) {
@@ -633,10 +692,12 @@ int writer_effects_land_upto(redis_pool *redis, const writer_effect_list *list,
     }
     user_ref *refs = malloc(list->count * sizeof *refs);
     size_t *idx = malloc(list->count * sizeof *idx);
-    if (refs == NULL || idx == NULL) {
+    user_group *groups = malloc(list->count * sizeof *groups);
+    if (refs == NULL || idx == NULL || groups == NULL) {
         errbuf_setf(err, errlen, "redis effects: out of memory");
         free(refs);
         free(idx);
+        free(groups);
         return -1;
     }
     for (size_t i = 0; i < list->count; i++) {
@@ -646,21 +707,11 @@ int writer_effects_land_upto(redis_pool *redis, const writer_effect_list *list,
     for (size_t i = 0; i < list->count; i++) {
         idx[i] = refs[i].index;
     }
+    size_t ngroups = group_users(refs, list->count, groups);
     wait_list waits = {0};
-    int rc = 0;
-    for (size_t start = 0; rc == 0 && start < list->count;) {
-        size_t end = start + 1;
-        while (end < list->count && strcmp(refs[end].user_id, refs[start].user_id) == 0) {
-            end++;
-        }
-        rc = land_user(redis, list, idx + start, end - start, opts, upto, &waits, list->count, err,
-                       errlen);
-        start = end;
-    }
-    if (rc == 0 && upto >= WRITER_LAND_ALL) {
-        rc = wait_replicas(redis, &waits, opts->replica_wait_ms, err, errlen);
-    }
+    int rc = land_groups(redis, list, idx, groups, ngroups, opts, upto, &waits, err, errlen);
     free(waits.items);
+    free(groups);
     free(refs);
     free(idx);
     return rc;

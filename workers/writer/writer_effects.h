@@ -9,8 +9,9 @@
  *   1. data (the user's {u:<uid>} slot): for each command whose marker {u}:cmd:<cid> does
  *      not say applied/rejected yet, the task value (set-if-newer on its "version"), one
  *      INCR of {u}:gen, and the commit LSN {u}:lsn (set if greater, 7-day TTL);
- *   2. invalidation (the {nc} slot): INCR {nc}:seq + PUBLISH "<seq> <uid> tasks", the one
- *      script of shared/near_cache_bus.c (publish order = sequence order);
+ *   2. invalidation (the {nc} slot): per user INCR {nc}:seq + PUBLISH "<seq> <uid> tasks",
+ *      the one publish script of shared/near_cache_bus.c, for every user of the batch at
+ *      once (publish order = sequence order);
  *   3. marks (the user's slot): for each command not marked yet, XADD + PUBLISH its event
  *      and then its marker, both carrying the step-2 sequence ("nc_seq").
  *   Then, for every node of the batch that has a connected replica, WAIT 1 (bounded): the
@@ -24,7 +25,9 @@
  * - Order: an invalidation is published after the data it covers is visible (step 1
  *   returned) and before any marker or live event reports it (step 3 follows); "applied"
  *   implies every other effect is visible.
- * - One call per step per user per batch, and one WAIT per replicated node per batch.
+ * - Round trips per batch: steps 1 and 3 one script per user, step 2 one script for the
+ *   whole batch (every user's step 1 runs before it, every step 3 after it), and one WAIT
+ *   per node that has a replica.
  * - The journal lets a writer killed between commit and Redis be caught up, and lets a
  *   writer go on applying while Redis is down: rows it could not land stay journaled and
  *   are replayed, oldest first, by the sweep (writer_batch.c); a row the sweep had to
