@@ -16,11 +16,10 @@
  *                               events; Last-Event-ID is the stream entry id
  *   {u:<uid>}:events            the pub/sub channel the writer PUBLISHes each event on
  *                               ({"id": stream id, "event": CloudEvent}) for live SSE
- *   {u:<uid>}:lsn               the commit LSN of the user's latest landed batch: decimal
- *                               pg_current_wal_lsn() - '0/0' read after its COMMIT, set
- *                               if greater by the writer's data step, CACHE_COMMIT_LSN_TTL_S
- *                               (refreshed on every landing); a replica read is exact once
- *                               its replay LSN reaches it
+ *   {u:<uid>}:lsn               the user's commit LSN: decimal pg_current_wal_lsn() - '0/0'
+ *                               the writer read after the batch's COMMIT, set if greater
+ *                               before anything says applied, CACHE_COMMIT_LSN_TTL_S; the
+ *                               API reads the replica only once it has replayed this far
  * Sign-in state (api/auth_sessions.c, shared/user_epoch.h):
  *   {u:<uid>}:epoch             the user's token epoch, or the deleted-user tombstone
  *   {u:<uid>}:revoked:<sid>     present while session (refresh family) sid is revoked
