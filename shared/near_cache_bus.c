@@ -23,11 +23,21 @@
     "local t = redis.call('TIME')\n"                                                               \
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
 
-/* KEYS: seq. ARGV: channel, user id. Returns the sequence. */
+/* KEYS: seq. ARGV: channel, scope word ("" for none), then one or more user ids. Each user
+ * takes the next sequence and is published as "<seq> <user id>[ <scope>]"; returns the
+ * first sequence (the script is atomic, so user i got first + i). The only script that
+ * takes sequence numbers: INCR and PUBLISH in one script keep publish order = sequence
+ * order. */
 static redis_script PUBLISH_SCRIPT = {
-    .source = "local s = redis.call('INCR', KEYS[1])\n"
-              "redis.call('PUBLISH', ARGV[1], s .. ' ' .. ARGV[2])\n"
-              "return s\n",
+    .source = "local first = nil\n"
+              "local tail = ''\n"
+              "if ARGV[2] ~= '' then tail = ' ' .. ARGV[2] end\n"
+              "for i = 3, #ARGV do\n"
+              "  local s = redis.call('INCR', KEYS[1])\n"
+              "  if not first then first = s end\n"
+              "  redis.call('PUBLISH', ARGV[1], s .. ' ' .. ARGV[i] .. tail)\n"
+              "end\n"
+              "return first\n",
 };
 
 /* KEYS: leases, acks, born, seq. ARGV: seq (-1: the current one), grace (ms). 1
@@ -91,11 +101,29 @@ static long long integer_reply(redisReply *r) {
 }
 
 int near_cache_bus_publish(redis_pool *redis, const char *user_id, long long *seq_out) {
-    const char *argv[] = {NEAR_CACHE_SEQ_KEY, NEAR_CACHE_CHANNEL, user_id};
-    long long seq = integer_reply(redis_pool_eval(redis, &PUBLISH_SCRIPT, 1, 3, argv));
+    return near_cache_bus_publish_users(redis, NULL, &user_id, 1, seq_out);
+}
+
+int near_cache_bus_publish_users(redis_pool *redis, const char *scope, const char *const *user_ids,
+                                 size_t n, long long *first_seq_out) {
+    if (n == 0 || n > 1000000) {
+        return -1;
+    }
+    const char **argv = malloc((n + 3) * sizeof *argv);
+    if (argv == NULL) {
+        return -1;
+    }
+    argv[0] = NEAR_CACHE_SEQ_KEY;
+    argv[1] = NEAR_CACHE_CHANNEL;
+    argv[2] = scope != NULL ? scope : "";
+    for (size_t i = 0; i < n; i++) {
+        argv[3 + i] = user_ids[i];
+    }
+    long long seq = integer_reply(redis_pool_eval(redis, &PUBLISH_SCRIPT, 1, (int)(n + 3), argv));
+    free(argv);
     if (seq < 1)
         return -1;
-    *seq_out = seq;
+    *first_seq_out = seq;
     return 0;
 }
 

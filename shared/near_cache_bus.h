@@ -7,7 +7,9 @@
  * ways they are written or read:
  *   {nc}:seq            a global sequence; every invalidation takes the next number and
  *                       is published with it, in the same script (so publish order is
- *                       sequence order and an instance sees a gap when it missed one)
+ *                       sequence order and an instance sees a gap when it missed one);
+ *                       that script (near_cache_bus_publish_users) touches only {nc}:seq,
+ *                       the writer's landing calls it between its data and marks steps
  *   {nc}:leases         sorted set: API instance id -> lease expiry (Redis clock, ms)
  *   {nc}:acks           hash: API instance id -> the highest sequence it has applied with
  *                       no gap before it
@@ -25,6 +27,7 @@
 #define TASKBUS_SHARED_NEAR_CACHE_BUS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "shared/redis_pool.h"
 
@@ -46,6 +49,12 @@ int near_cache_release_after_ms(int lease_ms);
 /* Publishes an invalidation of everything cached for user_id; *seq_out is its sequence.
  * 0, or -1 (Redis unavailable). */
 int near_cache_bus_publish(redis_pool *redis, const char *user_id, long long *seq_out);
+/* Publishes one invalidation per user of user_ids[0..n), with the scope word (NULL:
+ * everything), in one script: user i gets sequence *first_seq_out + i. The writer's
+ * invalidation step, published after the data it covers landed and before any marker
+ * reports it (workers/writer/writer_effects.h). 0, or -1 (Redis unavailable). */
+int near_cache_bus_publish_users(redis_pool *redis, const char *scope, const char *const *user_ids,
+                                 size_t n, long long *first_seq_out);
 
 /* 1 when every live lease has acknowledged seq (-1: the registry's current sequence) and
  * the registry is older than a lease, 0 not yet, -1 Redis unavailable. lease_ms is this process's

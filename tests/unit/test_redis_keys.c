@@ -36,6 +36,7 @@ static void test_spelling(void **state) {
     assert_string_equal(redis_key_command(k, UID, CID), "{u:" UID "}:cmd:" CID);
     assert_string_equal(redis_key_events_log(k, UID), "{u:" UID "}:events:log");
     assert_string_equal(redis_key_events_channel(k, UID), "{u:" UID "}:events");
+    assert_string_equal(redis_key_commit_lsn(k, UID), "{u:" UID "}:lsn");
 }
 
 static void test_sign_in_spelling(void **state) {
@@ -89,8 +90,8 @@ static void test_one_slot_per_user(void **state) {
     (void)state;
     char k[REDIS_KEY_MAX];
     char tag[REDIS_KEY_MAX];
-    char *(*const with_one[])(char *, const char *) = {redis_key_generation, redis_key_events_log,
-                                                       redis_key_events_channel};
+    char *(*const with_one[])(char *, const char *) = {
+        redis_key_generation, redis_key_events_log, redis_key_events_channel, redis_key_commit_lsn};
     for (size_t i = 0; i < sizeof with_one / sizeof with_one[0]; i++) {
         hash_tag(with_one[i](k, UID), tag);
         assert_string_equal(tag, "u:" UID);

@@ -447,7 +447,8 @@ static void sweep_if_due(writer_ctx *ctx) {
     char err[ERR_LEN];
     if (now >= ctx->redis_retry_ns) {
         int min_age = ctx->backlog ? 0 : near_cache_journal_grace_ms(ctx->lease_ms);
-        int n = writer_effects_recover(ctx->pg, ctx->redis, min_age, err, sizeof err);
+        int n = writer_effects_recover(ctx->pg, ctx->redis, min_age,
+                                       writer_replica_wait_ms(ctx->lease_ms), err, sizeof err);
         if (n < 0) {
             ctx->redis_retry_ns = now + (int64_t)WRITER_REDIS_RETRY_MS * 1000000;
             if (!ctx->said_sweep_failed) {
@@ -473,16 +474,29 @@ static void sweep_if_due(writer_ctx *ctx) {
     }
 }
 
+/* Lands the batch's effects live: the commit LSN (one Postgres round trip per batch, read
+ * after the COMMIT returned), then the landing. 0, or -1 with err. */
+static int land_live(writer_ctx *ctx, char *err, size_t errlen) {
+    if (ctx->effects.count == 0) {
+        return 0;
+    }
+    writer_land_opts opts = {.replica_wait_ms = writer_replica_wait_ms(ctx->lease_ms)};
+    if (writer_effects_commit_lsn_pool(ctx->pg, &opts.commit_lsn, err, errlen) != 0) {
+        return -1;
+    }
+    return writer_effects_land(ctx->redis, &ctx->effects, &opts, err, errlen);
+}
+
 /* After the commit: the effects go to Redis, unless Redis failed and older batches wait
  * in the journal (they land first, in order, by the sweep). Never blocks the next batch:
- * what does not land stays journaled. */
+ * what does not land (Redis, the commit LSN, or a replica's WAIT failed) stays journaled. */
 int writer_after_commit(void *vctx, const kafka_record *records, size_t count) {
     (void)records;
     (void)count;
     writer_ctx *ctx = vctx;
     char err[ERR_LEN];
     if (!ctx->backlog && time_monotonic_ns() >= ctx->redis_retry_ns) {
-        if (writer_effects_land(ctx->redis, &ctx->effects, false, err, sizeof err) == 0) {
+        if (land_live(ctx, err, sizeof err) == 0) {
             if (ctx->journal_id != 0 &&
                 writer_effects_journal_done(ctx->pg, ctx->journal_id, err, sizeof err) != 0) {
                 LOG_WARNF("writer: %s (the sweep will replay it harmlessly)", err);

@@ -1,10 +1,11 @@
 /*
  * writer_effects.c: what the writer does in Redis after a batch commits.
  *
- * Owns: the effect list, its journal rows and the landing script (see writer_effects.h).
- * Rules: the script's keys are declared in KEYS, all of one user (one cluster slot); the
- * journal holds the exact Redis values as text, so a replay writes what the live path
- * would have written; every allocation is checked and every error path frees.
+ * Owns: the effect list, its journal rows and the three landing steps (see
+ * writer_effects.h). Rules: each script's keys are declared in KEYS and share one cluster
+ * slot (the user's, or {nc} for the invalidation, which is shared/near_cache_bus.c's
+ * script); the journal holds the exact Redis values as text, so a replay writes what the
+ * live path would have written; every allocation is checked and every error path frees.
  */
 #include "workers/writer/writer_effects.h"
 
@@ -22,59 +23,97 @@
 #include "shared/strbuf.h"
 #include "shared/stringify.h"
 
-#define SCRIPT_FIXED_KEYS 3
-#define SCRIPT_FIXED_ARGS 7
-#define SCRIPT_KEYS_PER_CMD 2
-#define SCRIPT_ARGS_PER_CMD 4
+#define DATA_FIXED_KEYS 2
+#define DATA_FIXED_ARGS 3
+#define DATA_KEYS_PER_CMD 2
+#define DATA_ARGS_PER_CMD 2
+#define MARKS_FIXED_KEYS 1
+#define MARKS_FIXED_ARGS 5
+#define MARKS_ARGS_PER_CMD 2
 #define RECOVER_BATCH 100
+#define REPLID_MAX 64
 
-/* KEYS: gen, events log, the near-cache sequence, then per command task key and command
- * key. ARGV: events channel, task TTL, command TTL, stream MAXLEN, near-cache channel,
- * released ("1": the commands were already reported from Postgres, so their markers need
- * no acknowledgement), user id, then per command version, task value ("" for none),
- * status value, event ("" for none). Returns how many commands it landed (the rest had
- * landed before). The invalidation takes the next near-cache sequence and is published
- * after everything it covers, in the same script; markers and live events carry that
- * sequence ("nc_seq"), so a reader reports them only once every API instance applied it. */
-static redis_script LAND_SCRIPT = {
+/* The status of a command's marker, as both user-slot scripts read it. */
+#define LUA_FIELD                                                                                  \
+    "local function field(text, name)\n"                                                           \
+    "  if not text then return nil end\n"                                                          \
+    "  local ok, obj = pcall(cjson.decode, text)\n"                                                \
+    "  if ok and type(obj) == 'table' then return obj[name] end\n"                                 \
+    "  return nil\n"                                                                               \
+    "end\n"                                                                                        \
+    "local function landed(ckey)\n"                                                                \
+    "  local st = field(redis.call('GET', ckey), 'status')\n"                                      \
+    "  return st == 'applied' or st == 'rejected'\n"                                               \
+    "end\n"
+
+/* Step 1, data (the user's slot). KEYS: gen, commit LSN, then per command task key and
+ * command key. ARGV: task TTL, commit LSN, LSN TTL, then per command version and task
+ * value ("" for none). For each command whose marker does not say applied/rejected yet:
+ * the task value, set if newer than the cached "version"; one INCR of the list generation
+ * when any task changed. The commit LSN is set if greater, else its TTL refreshed: always
+ * a write, so a WAIT after a replay that found everything landed still covers the node's
+ * earlier writes. Returns {pending commands, the node's connected replicas, the node's
+ * replication id}: the last two come from INFO replication and decide the WAIT. */
+static redis_script DATA_SCRIPT = {
     .source =
-        "local function field(text, name)\n"
-        "  if not text then return nil end\n"
-        "  local ok, obj = pcall(cjson.decode, text)\n"
-        "  if ok and type(obj) == 'table' then return obj[name] end\n"
-        "  return nil\n"
-        "end\n"
-        "local seq = redis.call('INCR', KEYS[3])\n"
-        "local tag = ''\n"
-        "if ARGV[6] ~= '1' then tag = ',\"nc_seq\":' .. seq end\n"
-        "local landed = 0\n"
-        "local n = (#KEYS - 3) / 2\n"
-        "for i = 0, n - 1 do\n"
-        "  local tkey, ckey = KEYS[4 + 2 * i], KEYS[5 + 2 * i]\n"
-        "  local ver = tonumber(ARGV[8 + 4 * i])\n"
-        "  local tval, sval, ev = ARGV[9 + 4 * i], ARGV[10 + 4 * i], ARGV[11 + 4 * i]\n"
-        "  local st = field(redis.call('GET', ckey), 'status')\n"
-        "  if st ~= 'applied' and st ~= 'rejected' then\n"
-        "    if tval ~= '' then\n"
-        "      local old = tonumber(field(redis.call('GET', tkey), 'version'))\n"
-        "      if old == nil or ver > old then\n"
-        "        redis.call('SET', tkey, tval, 'EX', ARGV[2])\n"
-        "      end\n"
-        "      redis.call('INCR', KEYS[1])\n"
-        "    end\n"
-        "    if ev ~= '' then\n"
-        "      local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'event', ev,"
-        " 'nc_seq', seq)\n"
-        "      redis.call('PUBLISH', ARGV[1], '{\"id\":\"' .. id .. '\"' .. tag .. ',\"event\":' .."
-        " ev .. '}')\n"
-        "    end\n"
-        "    if string.sub(sval, -1) == '}' then sval = string.sub(sval, 1, -2) .. tag .. '}' end\n"
-        "    redis.call('SET', ckey, sval, 'EX', ARGV[3])\n"
-        "    landed = landed + 1\n"
-        "  end\n"
-        "end\n"
-        "redis.call('PUBLISH', ARGV[5], seq .. ' ' .. ARGV[7] .. ' " NEAR_CACHE_SCOPE_TASKS "')\n"
-        "return landed\n",
+        LUA_FIELD "local pending, bump = 0, false\n"
+                  "local n = (#KEYS - 2) / 2\n"
+                  "for i = 0, n - 1 do\n"
+                  "  local tkey, ckey = KEYS[3 + 2 * i], KEYS[4 + 2 * i]\n"
+                  "  if not landed(ckey) then\n"
+                  "    pending = pending + 1\n"
+                  "    local tval = ARGV[5 + 2 * i]\n"
+                  "    if tval ~= '' then\n"
+                  "      local ver = tonumber(ARGV[4 + 2 * i])\n"
+                  "      local old = tonumber(field(redis.call('GET', tkey), 'version'))\n"
+                  "      if old == nil or ver > old then\n"
+                  "        redis.call('SET', tkey, tval, 'EX', ARGV[1])\n"
+                  "      end\n"
+                  "      bump = true\n"
+                  "    end\n"
+                  "  end\n"
+                  "end\n"
+                  "if bump then redis.call('INCR', KEYS[1]) end\n"
+                  "local cur = tonumber(redis.call('GET', KEYS[2]))\n"
+                  "if cur == nil or tonumber(ARGV[2]) > cur then\n"
+                  "  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])\n"
+                  "else\n"
+                  "  redis.call('EXPIRE', KEYS[2], ARGV[3])\n"
+                  "end\n"
+                  "local info = redis.call('INFO', 'replication')\n"
+                  "local replicas = tonumber(string.match(info, 'connected_slaves:(%d+)')) or 0\n"
+                  "return {pending, replicas, string.match(info, 'master_replid:(%w+)') or ''}\n",
+};
+
+/* Step 3, marks (the user's slot). KEYS: events log, then per command its command key.
+ * ARGV: events channel, command TTL, stream MAXLEN, the invalidation's sequence (step 2),
+ * released ("1": the commands were already reported from Postgres, so markers and live
+ * events carry no "nc_seq"), then per command status value and event ("" for none). For
+ * each command not marked yet: XADD the event (with nc_seq) and PUBLISH it, then the
+ * marker, all in one script, so an event is never added twice. Returns how many commands
+ * it marked. */
+static redis_script MARKS_SCRIPT = {
+    .source = LUA_FIELD
+    "local seq = ARGV[4]\n"
+    "local tag = ''\n"
+    "if ARGV[5] ~= '1' then tag = ',\"nc_seq\":' .. seq end\n"
+    "local marked = 0\n"
+    "for i = 0, #KEYS - 2 do\n"
+    "  local ckey = KEYS[2 + i]\n"
+    "  local sval, ev = ARGV[6 + 2 * i], ARGV[7 + 2 * i]\n"
+    "  if not landed(ckey) then\n"
+    "    if ev ~= '' then\n"
+    "      local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'event', ev,"
+    " 'nc_seq', seq)\n"
+    "      redis.call('PUBLISH', ARGV[1], '{\"id\":\"' .. id .. '\"' .. tag .. ',\"event\":' .."
+    " ev .. '}')\n"
+    "    end\n"
+    "    if string.sub(sval, -1) == '}' then sval = string.sub(sval, 1, -2) .. tag .. '}' end\n"
+    "    redis.call('SET', ckey, sval, 'EX', ARGV[2])\n"
+    "    marked = marked + 1\n"
+    "  end\n"
+    "end\n"
+    "return marked\n",
 };
 
 void writer_effect_free(writer_effect *e) {
@@ -322,46 +361,61 @@ int writer_effects_journal_done(pg_pool *pg, long long id, char *err, size_t err
 
 /* ---- landing ---- */
 
+/* One script call: argv holds keys then args; what they point at lives in the call. */
 typedef struct script_call {
     const char **argv;
-    char (*keys)[REDIS_KEY_MAX];
+    char (*keys)[REDIS_KEY_MAX]; /* numkeys + 1: the last one is the events channel */
+    char (*nums)[24];            /* per command version */
+    char lsn[24];
+    char seq[24];
     int argc;
     int numkeys;
 } script_call;
 
-/* Builds the EVALSHA arguments for effects idx[0..n) of one user. 0, or -1 (OOM). */
-static int build_call(const writer_effect_list *list, const size_t *idx, size_t n, bool released,
-                      script_call *call, char versions[][24]) {
-    const char *uid = list->items[idx[0]].user_id;
-    call->numkeys = (int)(SCRIPT_FIXED_KEYS + SCRIPT_KEYS_PER_CMD * n);
-    call->argc = call->numkeys + (int)(SCRIPT_FIXED_ARGS + SCRIPT_ARGS_PER_CMD * n);
+static void call_free(script_call *call) {
+    free(call->argv);
+    free(call->keys);
+    free(call->nums);
+    memset(call, 0, sizeof *call);
+}
+
+static int call_alloc(script_call *call, int numkeys, int nargs, size_t n) {
+    call->numkeys = numkeys;
+    call->argc = numkeys + nargs;
     call->argv = calloc((size_t)call->argc, sizeof *call->argv);
-    call->keys = calloc((size_t)call->numkeys + 1, sizeof *call->keys);
-    if (call->argv == NULL || call->keys == NULL) {
+    call->keys = calloc((size_t)numkeys + 1, sizeof *call->keys);
+    call->nums = calloc(n ? n : 1, sizeof *call->nums);
+    if (call->argv == NULL || call->keys == NULL || call->nums == NULL) {
+        call_free(call);
+        return -1;
+    }
+    return 0;
+}
+
+/* Step 1's call for effects idx[0..n) of one user. 0, or -1 (OOM). */
+static int build_data(const writer_effect_list *list, const size_t *idx, size_t n, long long lsn,
+                      script_call *call) {
+    const char *uid = list->items[idx[0]].user_id;
+    if (call_alloc(call, (int)(DATA_FIXED_KEYS + DATA_KEYS_PER_CMD * n),
+                   (int)(DATA_FIXED_ARGS + DATA_ARGS_PER_CMD * n), n) != 0) {
         return -1;
     }
     redis_key_generation(call->keys[0], uid);
-    redis_key_events_log(call->keys[1], uid);
-    snprintf(call->keys[2], sizeof call->keys[2], "%s", NEAR_CACHE_SEQ_KEY);
-    redis_key_events_channel(call->keys[call->numkeys], uid);
+    redis_key_commit_lsn(call->keys[1], uid);
+    snprintf(call->lsn, sizeof call->lsn, "%lld", lsn);
     const char **args = call->argv + call->numkeys;
-    args[0] = call->keys[call->numkeys];
-    args[1] = STRINGIFY(CACHE_TASK_TTL_S);
-    args[2] = STRINGIFY(CACHE_COMMAND_TTL_S);
-    args[3] = STRINGIFY(CACHE_EVENTS_STREAM_MAXLEN);
-    args[4] = NEAR_CACHE_CHANNEL;
-    args[5] = released ? "1" : "0";
-    args[6] = uid;
+    args[0] = STRINGIFY(CACHE_TASK_TTL_S);
+    args[1] = call->lsn;
+    args[2] = STRINGIFY(CACHE_COMMIT_LSN_TTL_S);
     for (size_t i = 0; i < n; i++) {
         const writer_effect *e = &list->items[idx[i]];
-        redis_key_task(call->keys[SCRIPT_FIXED_KEYS + 2 * i], uid, e->task_id);
-        redis_key_command(call->keys[SCRIPT_FIXED_KEYS + 1 + 2 * i], uid, e->command_id);
-        snprintf(versions[i], sizeof versions[i], "%lld", e->version);
-        const char **a = args + SCRIPT_FIXED_ARGS + SCRIPT_ARGS_PER_CMD * i;
-        a[0] = versions[i];
+        redis_key_task(call->keys[DATA_FIXED_KEYS + DATA_KEYS_PER_CMD * i], uid, e->task_id);
+        redis_key_command(call->keys[DATA_FIXED_KEYS + DATA_KEYS_PER_CMD * i + 1], uid,
+                          e->command_id);
+        snprintf(call->nums[i], sizeof call->nums[i], "%lld", e->version);
+        const char **a = args + DATA_FIXED_ARGS + DATA_ARGS_PER_CMD * i;
+        a[0] = call->nums[i];
         a[1] = e->task_value != NULL ? e->task_value : "";
-        a[2] = e->status_value;
-        a[3] = e->event_value != NULL ? e->event_value : "";
     }
     for (int k = 0; k < call->numkeys; k++) {
         call->argv[k] = call->keys[k];
@@ -369,33 +423,161 @@ static int build_call(const writer_effect_list *list, const size_t *idx, size_t 
     return 0;
 }
 
-/* One EVALSHA for effects idx[0..n), all of one user. 0, or -1 with err. */
-static int land_user(redis_pool *redis, const writer_effect_list *list, const size_t *idx, size_t n,
-                     bool released, char *err, size_t errlen) {
-    script_call call = {0};
-    char(*versions)[24] = calloc(n, sizeof *versions);
-    int rc = -1;
-    if (versions == NULL || build_call(list, idx, n, released, &call, versions) != 0) {
-        errbuf_setf(err, errlen, "redis effects: out of memory");
-    } else {
-        redisReply *r = redis_pool_eval(redis, &LAND_SCRIPT, call.numkeys, call.argc, call.argv);
-        if (r == NULL) {
-            errbuf_setf(err, errlen, "redis unavailable");
-        } else if (r->type != REDIS_REPLY_INTEGER) {
-            errbuf_setf(err, errlen, "redis effects script: %s",
-                        r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-        } else {
-            rc = 0;
+/* Step 3's call for effects idx[0..n) of one user. 0, or -1 (OOM). */
+static int build_marks(const writer_effect_list *list, const size_t *idx, size_t n, long long seq,
+                       bool released, script_call *call) {
+    const char *uid = list->items[idx[0]].user_id;
+    if (call_alloc(call, (int)(MARKS_FIXED_KEYS + n),
+                   (int)(MARKS_FIXED_ARGS + MARKS_ARGS_PER_CMD * n), n) != 0) {
+        return -1;
+    }
+    redis_key_events_log(call->keys[0], uid);
+    redis_key_events_channel(call->keys[call->numkeys], uid);
+    snprintf(call->seq, sizeof call->seq, "%lld", seq);
+    const char **args = call->argv + call->numkeys;
+    args[0] = call->keys[call->numkeys];
+    args[1] = STRINGIFY(CACHE_COMMAND_TTL_S);
+    args[2] = STRINGIFY(CACHE_EVENTS_STREAM_MAXLEN);
+    args[3] = call->seq;
+    args[4] = released ? "1" : "0";
+    for (size_t i = 0; i < n; i++) {
+        const writer_effect *e = &list->items[idx[i]];
+        redis_key_command(call->keys[MARKS_FIXED_KEYS + i], uid, e->command_id);
+        const char **a = args + MARKS_FIXED_ARGS + MARKS_ARGS_PER_CMD * i;
+        a[0] = e->status_value;
+        a[1] = e->event_value != NULL ? e->event_value : "";
+    }
+    for (int k = 0; k < call->numkeys; k++) {
+        call->argv[k] = call->keys[k];
+    }
+    return 0;
+}
+
+/* A node the landing wrote to that has a replica to WAIT for: its replication id (the
+ * same for every user it owns) and a key it owns, to route the WAIT. */
+typedef struct wait_node {
+    char replid[REPLID_MAX];
+    char route_key[REDIS_KEY_MAX];
+} wait_node;
+
+typedef struct wait_list {
+    wait_node *items;
+    size_t count;
+} wait_list;
+
+/* Remembers a node (once). 0, or -1 (OOM). */
+static int wait_add(wait_list *w, size_t cap, const char *replid, const char *route_key) {
+    for (size_t i = 0; i < w->count; i++) {
+        if (strcmp(w->items[i].replid, replid) == 0) {
+            return 0;
         }
+    }
+    if (w->items == NULL && (w->items = calloc(cap, sizeof *w->items)) == NULL) {
+        return -1;
+    }
+    snprintf(w->items[w->count].replid, REPLID_MAX, "%s", replid);
+    snprintf(w->items[w->count].route_key, REDIS_KEY_MAX, "%s", route_key);
+    w->count++;
+    return 0;
+}
+
+/* Reads step 1's reply {pending, replicas, replid}. 0, or -1 with err. */
+static int read_data_reply(const redisReply *r, long long *pending, long long *replicas,
+                           char replid[REPLID_MAX], char *err, size_t errlen) {
+    if (r == NULL) {
+        errbuf_setf(err, errlen, "redis unavailable");
+        return -1;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER ||
+        r->element[2]->type != REDIS_REPLY_STRING) {
+        errbuf_setf(err, errlen, "redis data step: %s",
+                    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        return -1;
+    }
+    *pending = r->element[0]->integer;
+    *replicas = r->element[1]->integer;
+    snprintf(replid, REPLID_MAX, "%s", r->element[2]->str);
+    return 0;
+}
+
+/* Step 1: data. 0 with *pending and the node noted in waits when it has a replica; -1
+ * with err. */
+static int land_data(redis_pool *redis, const writer_effect_list *list, const size_t *idx, size_t n,
+                     long long lsn, wait_list *waits, size_t wait_cap, long long *pending,
+                     char *err, size_t errlen) {
+    script_call call = {0};
+    if (build_data(list, idx, n, lsn, &call) != 0) {
+        errbuf_setf(err, errlen, "redis effects: out of memory");
+        return -1;
+    }
+    redisReply *r = redis_pool_eval(redis, &DATA_SCRIPT, call.numkeys, call.argc, call.argv);
+    long long replicas = 0;
+    char replid[REPLID_MAX];
+    int rc = read_data_reply(r, pending, &replicas, replid, err, errlen);
+    if (r != NULL) {
         freeReplyObject(r);
     }
-    free(call.argv);
-    free(call.keys);
-    free(versions);
+    if (rc == 0 && replicas > 0 && wait_add(waits, wait_cap, replid, call.keys[0]) != 0) {
+        errbuf_setf(err, errlen, "redis effects: out of memory");
+        rc = -1;
+    }
+    call_free(&call);
     return rc;
 }
 
-/* An effect's place in the batch, sorted by user so each user gets one call. */
+/* Step 3: marks. 0, or -1 with err. */
+static int land_marks(redis_pool *redis, const writer_effect_list *list, const size_t *idx,
+                      size_t n, long long seq, bool released, char *err, size_t errlen) {
+    script_call call = {0};
+    if (build_marks(list, idx, n, seq, released, &call) != 0) {
+        errbuf_setf(err, errlen, "redis effects: out of memory");
+        return -1;
+    }
+    redisReply *r = redis_pool_eval(redis, &MARKS_SCRIPT, call.numkeys, call.argc, call.argv);
+    int rc = -1;
+    if (r == NULL) {
+        errbuf_setf(err, errlen, "redis unavailable");
+    } else if (r->type != REDIS_REPLY_INTEGER) {
+        errbuf_setf(err, errlen, "redis marks step: %s",
+                    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    } else {
+        rc = 0;
+    }
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    call_free(&call);
+    return rc;
+}
+
+/* WAIT 1 on every node noted, through a key it owns. 0 when each has a replica's
+ * acknowledgement, -1 with err. */
+static int wait_replicas(redis_pool *redis, const wait_list *waits, int wait_ms, char *err,
+                         size_t errlen) {
+    char timeout[16];
+    snprintf(timeout, sizeof timeout, "%d", wait_ms > 0 ? wait_ms : 1);
+    for (size_t i = 0; i < waits->count; i++) {
+        const char *argv[3] = {"WAIT", "1", timeout};
+        redisReply *r = redis_pool_command_on_key(redis, waits->items[i].route_key, 3, argv, NULL);
+        bool ok = r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer >= 1;
+        if (!ok) {
+            errbuf_setf(err, errlen, "redis WAIT: %s",
+                        r == NULL                      ? "redis unavailable"
+                        : r->type == REDIS_REPLY_ERROR ? r->str
+                                                       : "no replica confirmed in time");
+        }
+        if (r != NULL) {
+            freeReplyObject(r);
+        }
+        if (!ok) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* An effect's place in the batch, sorted by user so each user gets one call per step. */
 typedef struct user_ref {
     const char *user_id;
     size_t index;
@@ -408,17 +590,114 @@ static int cmp_by_user(const void *a, const void *b) {
     return c != 0 ? c : (x->index > y->index) - (x->index < y->index);
 }
 
-int writer_effects_land(redis_pool *redis, const writer_effect_list *list, bool released, char *err,
-                        size_t errlen) {
+int writer_replica_wait_ms(int lease_ms) {
+    int ms = near_cache_journal_grace_ms(lease_ms) / 4;
+    return ms > 10 ? ms : 10;
+}
+
+/* One user's effects in the sorted index: idx[start..end). */
+typedef struct user_group {
+    size_t start;
+    size_t end;
+    long long seq; /* step 2's sequence; 0: nothing was pending (skip steps 2 and 3) */
+} user_group;
+
+/* Splits the sorted refs into user groups. Returns how many. */
+static size_t group_users(const user_ref *refs, size_t count, user_group *groups) {
+    size_t ngroups = 0;
+    for (size_t start = 0; start < count;) {
+        size_t end = start + 1;
+        while (end < count && strcmp(refs[end].user_id, refs[start].user_id) == 0) {
+            end++;
+        }
+        groups[ngroups++] = (user_group){.start = start, .end = end};
+        start = end;
+    }
+    return ngroups;
+}
+
+/* Step 2 for every group with pending commands, in one script: their sequences. A group
+ * whose commands were all marked already (a replay of a finished landing) skips steps 2
+ * and 3: the landing that marked them published after its data. 0, or -1 with err. */
+static int land_invalidations(redis_pool *redis, const writer_effect_list *list, const size_t *idx,
+                              user_group *groups, size_t ngroups, char *err, size_t errlen) {
+    const char **uids = malloc((ngroups ? ngroups : 1) * sizeof *uids);
+    if (uids == NULL) {
+        errbuf_setf(err, errlen, "redis effects: out of memory");
+        return -1;
+    }
+    size_t n = 0;
+    for (size_t g = 0; g < ngroups; g++) {
+        if (groups[g].seq != 0) {
+            uids[n++] = list->items[idx[groups[g].start]].user_id;
+        }
+    }
+    long long first = 0;
+    int rc = 0;
+    if (n > 0 &&
+        near_cache_bus_publish_users(redis, NEAR_CACHE_SCOPE_TASKS, uids, n, &first) != 0) {
+        errbuf_setf(err, errlen, "redis unavailable (invalidation step)");
+        rc = -1;
+    }
+    for (size_t g = 0, k = 0; rc == 0 && g < ngroups; g++) {
+        if (groups[g].seq != 0) {
+            groups[g].seq = first + (long long)k++;
+        }
+    }
+    free(uids);
+    return rc;
+}
+
+/* The steps, each for every user before the next: step 1 per user, step 2 once for the
+ * batch, step 3 per user. Per user the order is data, invalidation, marks. */
+static int land_groups(redis_pool *redis, const writer_effect_list *list, const size_t *idx,
+                       user_group *groups, size_t ngroups, const writer_land_opts *opts,
+                       writer_land_step upto, wait_list *waits, char *err, size_t errlen) {
+    for (size_t g = 0; g < ngroups; g++) {
+        long long pending = 0;
+        if (land_data(redis, list, idx + groups[g].start, groups[g].end - groups[g].start,
+                      opts->commit_lsn, waits, ngroups, &pending, err, errlen) != 0) {
+            return -1;
+        }
+        groups[g].seq = pending > 0 ? 1 : 0;
+    }
+    if (upto < WRITER_LAND_INVALIDATE) {
+        return 0;
+    }
+    if (land_invalidations(redis, list, idx, groups, ngroups, err, errlen) != 0) {
+        return -1;
+    }
+    for (size_t g = 0; upto >= WRITER_LAND_MARKS && g < ngroups; g++) {
+        if (groups[g].seq != 0 &&
+            land_marks(redis, list, idx + groups[g].start, groups[g].end - groups[g].start,
+                       groups[g].seq, opts->released, err, errlen) != 0) {
+            return -1;
+        }
+    }
+    if (upto >= WRITER_LAND_ALL) {
+        return wait_replicas(redis, waits, opts->replica_wait_ms, err, errlen);
+    }
+    return 0;
+}
+
+int writer_effects_land_upto(redis_pool *redis, const writer_effect_list *list,
+                             const writer_land_opts *opts, writer_land_step upto, char *err,
+                             size_t errlen) {
     if (list->count == 0) {
         return 0;
     }
+    if (opts->commit_lsn <= 0) {
+        errbuf_setf(err, errlen, "redis effects: no commit LSN");
+        return -1;
+    }
     user_ref *refs = malloc(list->count * sizeof *refs);
     size_t *idx = malloc(list->count * sizeof *idx);
-    if (refs == NULL || idx == NULL) {
+    user_group *groups = malloc(list->count * sizeof *groups);
+    if (refs == NULL || idx == NULL || groups == NULL) {
         errbuf_setf(err, errlen, "redis effects: out of memory");
         free(refs);
         free(idx);
+        free(groups);
         return -1;
     }
     for (size_t i = 0; i < list->count; i++) {
@@ -428,17 +707,84 @@ int writer_effects_land(redis_pool *redis, const writer_effect_list *list, bool 
     for (size_t i = 0; i < list->count; i++) {
         idx[i] = refs[i].index;
     }
-    int rc = 0;
-    for (size_t start = 0; rc == 0 && start < list->count;) {
-        size_t end = start + 1;
-        while (end < list->count && strcmp(refs[end].user_id, refs[start].user_id) == 0) {
-            end++;
-        }
-        rc = land_user(redis, list, idx + start, end - start, released, err, errlen);
-        start = end;
-    }
+    size_t ngroups = group_users(refs, list->count, groups);
+    wait_list waits = {0};
+    int rc = land_groups(redis, list, idx, groups, ngroups, opts, upto, &waits, err, errlen);
+    free(waits.items);
+    free(groups);
     free(refs);
     free(idx);
+    return rc;
+}
+
+int writer_effects_land(redis_pool *redis, const writer_effect_list *list,
+                        const writer_land_opts *opts, char *err, size_t errlen) {
+    return writer_effects_land_upto(redis, list, opts, WRITER_LAND_ALL, err, errlen);
+}
+
+int writer_effects_step_keys(const writer_effect_list *list, writer_land_step step,
+                             char (**keys_out)[REDIS_KEY_MAX], int *nkeys_out) {
+    *keys_out = NULL;
+    *nkeys_out = 0;
+    if (list->count == 0) {
+        return -1;
+    }
+    size_t *idx = malloc(list->count * sizeof *idx);
+    if (idx == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < list->count; i++) {
+        idx[i] = i;
+    }
+    script_call call = {0};
+    int rc = 0;
+    if (step == WRITER_LAND_DATA) {
+        rc = build_data(list, idx, list->count, 1, &call);
+    } else if (step == WRITER_LAND_MARKS) {
+        rc = build_marks(list, idx, list->count, 1, false, &call);
+    } else if (step == WRITER_LAND_INVALIDATE) {
+        rc = call_alloc(&call, 1, 2, 1);
+        if (rc == 0) {
+            snprintf(call.keys[0], REDIS_KEY_MAX, "%s", NEAR_CACHE_SEQ_KEY);
+        }
+    } else {
+        rc = -1;
+    }
+    free(idx);
+    if (rc != 0) {
+        call_free(&call);
+        return -1;
+    }
+    *keys_out = call.keys;
+    *nkeys_out = call.numkeys;
+    call.keys = NULL;
+    call_free(&call);
+    return 0;
+}
+
+int writer_effects_commit_lsn(pg_conn *conn, long long *lsn_out, char *err, size_t errlen) {
+    PGresult *res = pg_exec_sql(conn, "SELECT (pg_current_wal_lsn() - '0/0')::bigint");
+    int rc = -1;
+    if (pg_result_ok(res) && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+        *lsn_out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        rc = *lsn_out > 0 ? 0 : -1;
+        if (rc != 0) {
+            errbuf_setf(err, errlen, "commit LSN: %s", PQgetvalue(res, 0, 0));
+        }
+    } else {
+        copy_pg_error(res, "commit LSN", err, errlen);
+    }
+    PQclear(res);
+    return rc;
+}
+
+int writer_effects_commit_lsn_pool(pg_pool *pg, long long *lsn_out, char *err, size_t errlen) {
+    pg_conn *conn = pg_pool_acquire(pg, DAEMON_PG_ACQUIRE_MS, err, errlen);
+    if (conn == NULL) {
+        return -1;
+    }
+    int rc = writer_effects_commit_lsn(conn, lsn_out, err, errlen);
+    pg_pool_release(pg, conn);
     return rc;
 }
 
@@ -446,7 +792,7 @@ int writer_effects_land(redis_pool *redis, const writer_effect_list *list, bool 
 
 /* Lands one journal row and deletes it. 0, or -1 with err. */
 static int replay_row(pg_conn *conn, redis_pool *redis, long long id, const char *text,
-                      bool released, char *err, size_t errlen) {
+                      const writer_land_opts *opts, char *err, size_t errlen) {
     writer_effect_list list = {0};
     if (list_from_json(text, &list) != 0) {
         /* A row we cannot read can never land: keep it out of the way, loudly. */
@@ -454,13 +800,13 @@ static int replay_row(pg_conn *conn, redis_pool *redis, long long id, const char
         writer_effects_free(&list);
         return journal_delete(conn, id, err, errlen);
     }
-    int rc = writer_effects_land(redis, &list, released, err, errlen);
+    int rc = writer_effects_land(redis, &list, opts, err, errlen);
     writer_effects_free(&list);
     return rc == 0 ? journal_delete(conn, id, err, errlen) : -1;
 }
 
-int writer_effects_recover(pg_pool *pg, redis_pool *redis, int min_age_ms, char *err,
-                           size_t errlen) {
+int writer_effects_recover(pg_pool *pg, redis_pool *redis, int min_age_ms, int replica_wait_ms,
+                           char *err, size_t errlen) {
     pg_conn *conn = pg_pool_acquire(pg, DAEMON_PG_ACQUIRE_MS, err, errlen);
     if (conn == NULL) {
         return -1;
@@ -478,13 +824,18 @@ int writer_effects_recover(pg_pool *pg, redis_pool *redis, int min_age_ms, char 
             break;
         }
         int rows = PQntuples(res);
+        /* Read after the scan: every row it returned was committed before it, so this LSN
+         * is at or past each of their commits (the rows do not keep their own). */
+        writer_land_opts opts = {.replica_wait_ms = replica_wait_ms};
+        if (rows > 0 && writer_effects_commit_lsn(conn, &opts.commit_lsn, err, errlen) != 0) {
+            replayed = -1;
+        }
         for (int r = 0; replayed >= 0 && r < rows; r++) {
             long long id = strtoll(PQgetvalue(res, r, 0), NULL, 10);
-            bool released = strcmp(PQgetvalue(res, r, 2), "t") == 0;
-            replayed =
-                replay_row(conn, redis, id, PQgetvalue(res, r, 1), released, err, errlen) == 0
-                    ? replayed + 1
-                    : -1;
+            opts.released = strcmp(PQgetvalue(res, r, 2), "t") == 0;
+            replayed = replay_row(conn, redis, id, PQgetvalue(res, r, 1), &opts, err, errlen) == 0
+                           ? replayed + 1
+                           : -1;
         }
         PQclear(res);
         if (replayed < 0 || rows < RECOVER_BATCH) {

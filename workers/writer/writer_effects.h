@@ -3,19 +3,35 @@
  *
  * Owns: the batch-local list of effects (one per applied or rejected command), their
  * journal in Postgres (writer_pending_effects, written in the batch transaction and
- * deleted once Redis has them) and the one Lua script that lands them. Rules:
- * - Landing is idempotent: per command, the script does nothing when {u}:cmd:<cid>
- *   already says applied/rejected; otherwise it writes the task (set-if-newer on the
- *   cached "version"), INCRs {u}:gen, XADDs and PUBLISHes the event, and writes the
- *   command status LAST, all atomically. So a retry or a replay from the journal never
- *   adds a stream entry twice, and "applied" implies every other effect is visible.
- * - One EVALSHA per user per batch (all keys of a user share the {u:<uid>} slot).
+ * deleted once Redis has them) and the landing. Landing is three steps per user, each one
+ * script whose keys are all in one Redis Cluster slot (docs/decisions.md, "Writer landing
+ * on a Redis Cluster"):
+ *   1. data (the user's {u:<uid>} slot): for each command whose marker {u}:cmd:<cid> does
+ *      not say applied/rejected yet, the task value (set-if-newer on its "version"), one
+ *      INCR of {u}:gen, and the commit LSN {u}:lsn (set if greater, 7-day TTL);
+ *   2. invalidation (the {nc} slot): per user INCR {nc}:seq + PUBLISH "<seq> <uid> tasks",
+ *      the one publish script of shared/near_cache_bus.c, for every user of the batch at
+ *      once (publish order = sequence order);
+ *   3. marks (the user's slot): for each command not marked yet, XADD + PUBLISH its event
+ *      and then its marker, both carrying the step-2 sequence ("nc_seq").
+ *   Then, for every node of the batch that has a connected replica, WAIT 1 (bounded): the
+ *   journal row is deleted only when a replica has every step's writes.
+ * Rules:
+ * - Every step is idempotent, so a crash between two steps is healed by replaying the
+ *   journal row: step 1 rewrites nothing newer (version guard, LSN if greater; an extra
+ *   INCR of the generation only drops list pages), step 2 publishes one more
+ *   invalidation (harmless), step 3 skips marked commands, so no stream entry is added
+ *   twice. A replay that finds every command marked stops after step 1.
+ * - Order: an invalidation is published after the data it covers is visible (step 1
+ *   returned) and before any marker or live event reports it (step 3 follows); "applied"
+ *   implies every other effect is visible.
+ * - Round trips per batch: steps 1 and 3 one script per user, step 2 one script for the
+ *   whole batch (every user's step 1 runs before it, every step 3 after it), and one WAIT
+ *   per node that has a replica.
  * - The journal lets a writer killed between commit and Redis be caught up, and lets a
  *   writer go on applying while Redis is down: rows it could not land stay journaled and
  *   are replayed, oldest first, by the sweep (writer_batch.c); a row the sweep had to
  *   release (workers/writer/writer_release.h) lands without near-cache sequence tags.
- * - Each call also publishes the user's near-cache invalidation (shared/near_cache_bus.h)
- *   after the effects it covers.
  */
 #ifndef TASKBUS_WORKERS_WRITER_WRITER_EFFECTS_H
 #define TASKBUS_WORKERS_WRITER_WRITER_EFFECTS_H
@@ -24,6 +40,7 @@
 #include <stddef.h>
 
 #include "shared/pg_pool.h"
+#include "shared/redis_keys.h"
 #include "shared/redis_pool.h"
 #include "shared/task_command_codec.h"
 #include "shared/uuid7.h"
@@ -68,15 +85,51 @@ int writer_effects_journal_add(pg_conn *conn, const writer_effect_list *list, lo
 /* Deletes a landed journal row. 0, or -1 (the sweep will replay it; harmless). */
 int writer_effects_journal_done(pg_pool *pg, long long id, char *err, size_t errlen);
 
-/* Lands the list in Redis (released: see above). 0, or -1 with err (Redis down or an error
- * reply): retry. */
-int writer_effects_land(redis_pool *redis, const writer_effect_list *list, bool released, char *err,
-                        size_t errlen);
+/* How one landing runs. */
+typedef struct writer_land_opts {
+    bool released;        /* the row was released: markers and live events carry no nc_seq */
+    long long commit_lsn; /* > 0: pg_current_wal_lsn() - '0/0' read after the commit(s) */
+    int replica_wait_ms;  /* the WAIT's timeout */
+} writer_land_opts;
 
-/* Replays journal rows at least min_age_ms old, oldest first, deleting each once landed;
- * stops at the first that does not land. Returns the number of rows replayed, or -1 with
- * err. */
-int writer_effects_recover(pg_pool *pg, redis_pool *redis, int min_age_ms, char *err,
-                           size_t errlen);
+/* The steps, in order; a landing stopped after one stands for a crash there (tests). */
+typedef enum writer_land_step {
+    WRITER_LAND_DATA = 1,
+    WRITER_LAND_INVALIDATE = 2,
+    WRITER_LAND_MARKS = 3,
+    WRITER_LAND_ALL = 4, /* the marks, then the replicas' WAIT */
+} writer_land_step;
+
+/* The replicas' WAIT timeout for a lease length: a quarter of the journal grace (250 ms
+ * with the default lease), so a landing that waited still deletes its row long before the
+ * row stops the API instances' lease renewals. */
+int writer_replica_wait_ms(int lease_ms);
+
+/* Lands the list in Redis (all steps and the WAIT). 0, or -1 with err (Redis down, an error
+ * reply, or no replica confirmed in time): keep the journal row and retry. */
+int writer_effects_land(redis_pool *redis, const writer_effect_list *list,
+                        const writer_land_opts *opts, char *err, size_t errlen);
+/* The same, stopping after step `upto`. */
+int writer_effects_land_upto(redis_pool *redis, const writer_effect_list *list,
+                             const writer_land_opts *opts, writer_land_step upto, char *err,
+                             size_t errlen);
+/* The KEYS of step `step`'s script (DATA, INVALIDATE or MARKS) for the list, whose effects
+ * are all of one user: *keys_out (caller frees) holds *nkeys_out keys. 0, or -1. */
+int writer_effects_step_keys(const writer_effect_list *list, writer_land_step step,
+                             char (**keys_out)[REDIS_KEY_MAX], int *nkeys_out);
+
+/* The commit LSN: pg_current_wal_lsn() - '0/0' on conn (the primary), read after a COMMIT
+ * returned, so it is at or past that commit record (WAL positions only grow, and the
+ * writer's commits wait for their flush). 0, or -1 with err. */
+int writer_effects_commit_lsn(pg_conn *conn, long long *lsn_out, char *err, size_t errlen);
+/* The same on a pooled connection. */
+int writer_effects_commit_lsn_pool(pg_pool *pg, long long *lsn_out, char *err, size_t errlen);
+
+/* Replays journal rows at least min_age_ms old, oldest first, deleting each once landed
+ * (its commit LSN: one read after each scan of the journal, at or past every commit it
+ * replays); stops at the first that does not land. Returns the number of rows replayed,
+ * or -1 with err. */
+int writer_effects_recover(pg_pool *pg, redis_pool *redis, int min_age_ms, int replica_wait_ms,
+                           char *err, size_t errlen);
 
 #endif

@@ -47,7 +47,8 @@ typedef struct writer_app {
  * does not wait: the sweep lands them later and applying goes on meanwhile. */
 static void replay_journal(writer_app *app) {
     char err[512];
-    int n = writer_effects_recover(app->pg, app->redis, 0, err, sizeof err);
+    int n = writer_effects_recover(app->pg, app->redis, 0,
+                                   writer_replica_wait_ms(app->ctx.lease_ms), err, sizeof err);
     if (n > 0) {
         LOG_WARNF("writer: replayed %d journaled batch(es) into redis", n);
     } else if (n < 0) {

@@ -1,0 +1,125 @@
+/*
+ * test_writer_landing_keys.c: no CROSSSLOT in the writer's landing
+ * (workers/writer/writer_effects.c).
+ *
+ * Covers: the KEYS of each of the three landing scripts, as the writer builds them for a
+ * batch of one user, all hash to one Redis Cluster slot: the data and marks steps to the
+ * user's {u:<uid>} slot, the invalidation to the {nc} slot. The slot is computed here with
+ * Redis Cluster's own rule (CRC16/XMODEM of the hash tag, or of the whole key, mod 16384),
+ * checked against the reference value of the Redis Cluster specification, because this
+ * branch has no cluster client to ask (issue 13: shared/redis_cluster.h arrives with it).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "shared/redis_keys.h"
+#include "workers/writer/writer_effects.h"
+
+#define UID "0190f5a0-0000-7000-8000-0000000000aa"
+
+/* CRC16-CCITT (XMODEM): polynomial 0x1021, initial 0, as in the Redis Cluster spec. */
+static uint16_t crc16(const char *buf, size_t len) {
+    uint16_t crc = 0;
+    for (size_t i = 0; i < len; i++) {
+        crc ^= (uint16_t)((unsigned char)buf[i] << 8);
+        for (int b = 0; b < 8; b++) {
+            crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
+        }
+    }
+    return crc;
+}
+
+/* The key's slot: the first {...} with something inside is hashed, else the whole key. */
+static unsigned key_slot(const char *key) {
+    size_t len = strlen(key);
+    const char *open = strchr(key, '{');
+    if (open != NULL) {
+        const char *close = strchr(open + 1, '}');
+        if (close != NULL && close > open + 1) {
+            return crc16(open + 1, (size_t)(close - open - 1)) & 16383;
+        }
+    }
+    return crc16(key, len) & 16383;
+}
+
+static void test_slot_function_matches_the_spec(void **state) {
+    (void)state;
+    /* The specification's check value: CRC16("123456789") = 0x31C3. */
+    assert_int_equal(crc16("123456789", 9), 0x31C3);
+    assert_int_equal(key_slot("123456789"), 0x31C3 & 16383);
+    assert_int_equal(key_slot("{user1000}.following"), key_slot("user1000"));
+    assert_int_equal(key_slot("foo{}{bar}"), crc16("foo{}{bar}", 10) & 16383);
+    assert_int_equal(key_slot("foo{{bar}}zap"), crc16("{bar", 4) & 16383);
+}
+
+static void add_effect(writer_effect_list *list, const char *task, const char *cmd, bool applied) {
+    writer_effect e = {0};
+    memcpy(e.user_id, UID, UUID_STR_LEN);
+    memcpy(e.task_id, task, UUID_STR_LEN);
+    memcpy(e.command_id, cmd, UUID_STR_LEN);
+    e.version = applied ? 3 : 0;
+    e.status_value = strdup(applied ? "{\"status\":\"applied\"}" : "{\"status\":\"rejected\"}");
+    e.task_value = applied ? strdup("{\"version\":3}") : NULL;
+    e.event_value = applied ? strdup("{\"type\":\"task.updated\"}") : NULL;
+    assert_non_null(e.status_value);
+    assert_int_equal(writer_effects_push(list, &e), 0);
+}
+
+/* Every key of step's script for list, and that they share one slot; returns it. */
+static unsigned step_slot(const writer_effect_list *list, writer_land_step step, int want_keys) {
+    char(*keys)[REDIS_KEY_MAX] = NULL;
+    int n = 0;
+    assert_int_equal(writer_effects_step_keys(list, step, &keys, &n), 0);
+    assert_int_equal(n, want_keys);
+    unsigned slot = key_slot(keys[0]);
+    for (int i = 0; i < n; i++) {
+        assert_true(keys[i][0] != '\0');
+        if (key_slot(keys[i]) != slot) {
+            fail_msg("step %d: %s is in slot %u, %s in slot %u", (int)step, keys[i],
+                     key_slot(keys[i]), keys[0], slot);
+        }
+    }
+    free(keys);
+    return slot;
+}
+
+static void test_every_script_is_in_one_slot(void **state) {
+    (void)state;
+    writer_effect_list list = {0};
+    add_effect(&list, "0190f5a0-0000-7000-8000-000000000001", "0190f5a0-0000-7000-8000-000000000011",
+               true);
+    add_effect(&list, "0190f5a0-0000-7000-8000-000000000002", "0190f5a0-0000-7000-8000-000000000012",
+               false);
+    add_effect(&list, "0190f5a0-0000-7000-8000-000000000001", "0190f5a0-0000-7000-8000-000000000013",
+               true);
+    unsigned user = key_slot("{u:" UID "}");
+    /* data: gen, lsn, then task and command key per command */
+    assert_int_equal(step_slot(&list, WRITER_LAND_DATA, 2 + 2 * 3), user);
+    /* invalidation: {nc}:seq only */
+    assert_int_equal(step_slot(&list, WRITER_LAND_INVALIDATE, 1), key_slot(NEAR_CACHE_SEQ_KEY));
+    assert_int_equal(key_slot(NEAR_CACHE_SEQ_KEY), key_slot("nc"));
+    /* marks: events log, then the command key per command */
+    assert_int_equal(step_slot(&list, WRITER_LAND_MARKS, 1 + 3), user);
+    /* the user's slot is not {nc}'s: one script with both would be CROSSSLOT */
+    assert_int_not_equal(user, key_slot(NEAR_CACHE_SEQ_KEY));
+    char(*keys)[REDIS_KEY_MAX] = NULL;
+    int n = 0;
+    assert_int_equal(writer_effects_step_keys(&list, WRITER_LAND_ALL, &keys, &n), -1);
+    assert_null(keys);
+    writer_effects_free(&list);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_slot_function_matches_the_spec),
+        cmocka_unit_test(test_every_script_is_in_one_slot),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
