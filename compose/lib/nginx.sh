@@ -14,12 +14,10 @@
 # connection and proxy_next_upstream (in nginx.conf) sends the request to the next one.
 # nginx runs in the foreground in its own session (daemon off), so its pid is the master's;
 # stop is SIGQUIT (a graceful shutdown: in-flight requests finish), SIGKILL after 20 s.
-# Draining (tb_nginx_drain, used by `compose/local stop|restart api-N`): the instance is
-# marked `down` in the upstream (run/nginx-drained lists them) and nginx reloads; once every
-# old worker is gone or shutting down, no new request can reach the instance, and only
-# then is it sent SIGTERM, so a rolling restart never races a request against a closing
-# API connection (a POST that nginx already sent is never retried elsewhere).
-# `start api-N` undrains it once it is ready. `kill` does not drain: it is a crash.
+# An API stopping with SIGTERM closes its listener (nginx's connects are refused and go
+# to the next replica, and the replica is skipped for fail_timeout) and drains what it
+# has; nginx is not reloaded around it: a reload closes clients' idle keep-alive
+# connections, which failed more requests in rolling restarts than it saved.
 
 tb_nginx_dir() { printf '%s/nginx\n' "$TB_DATA"; }
 
@@ -32,11 +30,7 @@ tb_nginx_write_conf() {
     dir=$(tb_nginx_dir)
     mkdir -p "$dir/tmp"
     for i in $(tb_daemon_instances api); do
-        if tb_nginx_drained "$i"; then
-            ports+="${ports:+ }$(tb_daemon_port "$i"):down"
-        else
-            ports+="${ports:+ }$(tb_daemon_port "$i")"
-        fi
+        ports+="${ports:+ }$(tb_daemon_port "$i")"
     done
     [ -n "$ports" ] || tb_die "no API instance for nginx's upstream"
     # As root, nginx's workers would run as nobody, who may not reach the data folder.
@@ -55,12 +49,7 @@ tb_nginx_write_conf() {
     } | awk -v ports="$ports" -v dir="$dir" '
         /^__UPSTREAM__/ {
             n = split(ports, p, " ")
-            rest = substr($0, 13)
-            for (i = 1; i <= n; i++) {
-                line = rest
-                if (sub(/:down$/, "", p[i])) sub(/;[ \t]*$/, " down;", line)
-                printf "        server 127.0.0.1:%s %s\n", p[i], line
-            }
+            for (i = 1; i <= n; i++) printf "        server 127.0.0.1:%s %s\n", p[i], substr($0, 13)
             next
         }
         /^http \{/ {
@@ -78,67 +67,6 @@ tb_nginx_write_conf() {
     grep -q '127.0.0.1:' "$dir/nginx.conf.tmp" && ! grep -qE '^\s*server\s+api:' "$dir/nginx.conf.tmp" ||
         tb_die "could not rewrite the upstream of compose/nginx.conf (expected a line 'server api:PORT ...;')"
     mv "$dir/nginx.conf.tmp" "$dir/nginx.conf"
-}
-
-tb_nginx_drained() {
-    grep -qxF -- "$1" "$TB_RUN/nginx-drained" 2>/dev/null
-}
-
-# The pids of the master's worker processes, and of those not shutting down.
-tb_nginx_workers() {
-    local master=$1 pid
-    for pid in $(ps -o pid= --ppid "$master" 2>/dev/null); do
-        tb_pid_running "$pid" || continue
-        if [ "${2:-}" = active ] && tb_pid_matches "$pid" "shutting down"; then
-            continue
-        fi
-        printf '%s\n' "$pid"
-    done
-}
-
-# Rewrites the configuration and reloads nginx, then waits (10 s at most) until every
-# worker that ran before the reload has exited or is shutting down: from then on every
-# new request follows the new configuration.
-tb_nginx_reload() {
-    local pid old w i pending
-    pid=$(tb_nginx_pid 2>/dev/null) || return 0
-    tb_nginx_write_conf
-    tb_nginx_cmd
-    "${TB_NGINX_CMD[@]}" -t >/dev/null 2>&1 || tb_die "nginx -t rejects $(tb_nginx_dir)/nginx.conf"
-    old=$(tb_nginx_workers "$pid" active)
-    kill -HUP "$pid" 2>/dev/null || return 0
-    for i in $(seq 1 100); do
-        pending=0
-        for w in $old; do
-            if tb_pid_running "$w" && ! tb_pid_matches "$w" "shutting down"; then pending=1; fi
-        done
-        [ "$pending" = 0 ] && [ -n "$(tb_nginx_workers "$pid" active)" ] && return 0
-        sleep 0.1
-    done
-    tb_warn "nginx: the old workers did not take the reload within 10 s"
-}
-
-# Takes an API instance out of nginx's upstream (before it is stopped).
-tb_nginx_drain() {
-    local name=$1
-    tb_nginx_drained "$name" && return 0
-    printf '%s\n' "$name" >>"$TB_RUN/nginx-drained"
-    if tb_nginx_pid >/dev/null 2>&1; then
-        tb_say "nginx: draining $name (marked down, reloading)"
-        tb_nginx_reload
-    fi
-}
-
-# Puts an API instance back into nginx's upstream (after it is ready).
-tb_nginx_undrain() {
-    local name=$1 rest
-    tb_nginx_drained "$name" || return 0
-    rest=$(grep -vxF -- "$name" "$TB_RUN/nginx-drained" || true)
-    if [ -n "$rest" ]; then printf '%s\n' "$rest" >"$TB_RUN/nginx-drained"; else rm -f "$TB_RUN/nginx-drained"; fi
-    if tb_nginx_pid >/dev/null 2>&1; then
-        tb_say "nginx: $name is back in the upstream (reloading)"
-        tb_nginx_reload
-    fi
 }
 
 tb_nginx_cmd() {
