@@ -16,6 +16,10 @@
  *                               events; Last-Event-ID is the stream entry id
  *   {u:<uid>}:events            the pub/sub channel the writer PUBLISHes each event on
  *                               ({"id": stream id, "event": CloudEvent}) for live SSE
+ *   {u:<uid>}:lsn               the user's commit LSN: decimal pg_current_wal_lsn() - '0/0'
+ *                               the writer read after the batch's COMMIT, set if greater
+ *                               before anything says applied, CACHE_COMMIT_LSN_TTL_S; the
+ *                               API reads the replica only once it has replayed this far
  * Sign-in state (api/auth_sessions.c, shared/user_epoch.h):
  *   {u:<uid>}:epoch             the user's token epoch, or the deleted-user tombstone
  *   {u:<uid>}:revoked:<sid>     present while session (refresh family) sid is revoked
@@ -38,6 +42,7 @@
 #define CACHE_LIST_TTL_S 300
 #define CACHE_COMMAND_TTL_S 86400
 #define CACHE_EVENTS_STREAM_MAXLEN 1000
+#define CACHE_COMMIT_LSN_TTL_S 604800
 
 #define NEAR_CACHE_SEQ_KEY "{nc}:seq"
 #define NEAR_CACHE_LEASES_KEY "{nc}:leases"
@@ -51,6 +56,7 @@ char *redis_key_list(char *out, const char *user_id, long long generation, const
 char *redis_key_command(char *out, const char *user_id, const char *command_id);
 char *redis_key_events_log(char *out, const char *user_id);
 char *redis_key_events_channel(char *out, const char *user_id);
+char *redis_key_commit_lsn(char *out, const char *user_id);
 
 char *redis_key_epoch(char *out, const char *user_id);
 char *redis_key_revoked(char *out, const char *user_id, const char *session_id);
