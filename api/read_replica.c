@@ -4,8 +4,8 @@
  * Rules: the back-off deadline is the only mutable state, an atomic in the process's one
  * read_replica (no lock: a lost update only makes one more request try or skip the
  * replica). The replay position is asked with its own prepared statement on the replica
- * connection that then runs the read, so what was checked is what is read (a hot standby
- * replays forwards only while a session lives; a restarted replica is a new session).
+ * connection that then runs the read, right before it: replay only moves forwards while
+ * that server runs, so the read's snapshot holds at least what was checked.
  * Every read that reaches this file is counted once, by the pool that served it and why.
  */
 #include "api/read_replica.h"
