@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include "api/read_replica.h"
 #include "shared/percent_decode.h"
 #include "shared/log.h"
 
@@ -79,23 +80,39 @@ void consumer_respond_unavailable(api_request_ctx *ctx) {
                       "the database is not reachable; try again shortly");
 }
 
-PGresult *consumer_read(const api_app *app, const pg_stmt *stmt, const char *const *values) {
-    char err[256];
-    pg_conn *conn = pg_pool_acquire(app->pg_read, API_PG_ACQUIRE_MS, err, sizeof err);
-    if (conn == NULL) {
-        LOG_WARNF("insights: no database connection: %s", err);
-        return NULL;
-    }
-    PGresult *res = pg_exec_stmt(conn, stmt, values);
+/* One statement and its rows, on whichever pool read_exact chose. */
+typedef struct stmt_read {
+    const pg_stmt *stmt;
+    const char *const *values;
+    PGresult *res;
+} stmt_read;
+
+static int run_stmt(pg_conn *conn, void *arg) {
+    stmt_read *r = arg;
+    PGresult *res = pg_exec_stmt(conn, r->stmt, r->values);
     if (res == NULL) {
-        pg_conn_mark_broken(conn);
         LOG_WARNF("insights: postgres connection failed");
-    } else if (!pg_result_ok(res)) {
-        LOG_ERRORF("insights: %s failed (%s): %s", stmt->name, pg_result_sqlstate(res),
+        return -1;
+    }
+    if (!pg_result_ok(res)) {
+        LOG_ERRORF("insights: %s failed (%s): %s", r->stmt->name, pg_result_sqlstate(res),
                    PQresultErrorMessage(res));
         PQclear(res);
-        res = NULL;
+        return -1;
     }
-    pg_pool_release(app->pg_read, conn);
-    return res;
+    r->res = res;
+    return 0;
+}
+
+PGresult *consumer_read(const api_app *app, const pg_stmt *stmt, const char *const *values) {
+    /* The consumers' tables promise no read-your-writes: the replica at any lag, the
+     * primary when it fails (docs/decisions.md "Exact reads from the replica"). */
+    read_lsn any = {.state = READ_LSN_ANY, .lsn = 0};
+    stmt_read r = {.stmt = stmt, .values = values, .res = NULL};
+    char err[256];
+    if (read_exact(app, any, stmt->name, run_stmt, &r, err, sizeof err) != 0) {
+        LOG_WARNF("insights: %s", err);
+        return NULL;
+    }
+    return r.res;
 }

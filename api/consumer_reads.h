@@ -6,7 +6,8 @@
  * Owns: those three steps. Rules (docs/decisions.md "Analytics and activity"):
  * - Query strings are strict, like the task list: unknown parameters and repeats are 422,
  *   and a 422 lists every bad parameter at once ({field, message}).
- * - Postgres unavailable is 503 with Retry-After (the read pool, DATABASE_READ_URL).
+ * - Reads use the read replica at any lag, the primary when the replica fails
+ *   (api/read_replica.h); Postgres unavailable is 503 with Retry-After.
  */
 #ifndef TASKBUS_API_CONSUMER_READS_H
 #define TASKBUS_API_CONSUMER_READS_H

@@ -29,8 +29,9 @@
 
 typedef struct api_app {
     const taskbus_config *cfg;
-    pg_pool *pg;      /* primary: every write */
-    pg_pool *pg_read; /* DATABASE_READ_URL, or the same pool as pg */
+    pg_pool *pg;                  /* primary: every write */
+    pg_pool *pg_read;             /* DATABASE_READ_URL, or the same pool as pg */
+    struct read_replica *replica; /* when to read pg_read (api/read_replica.h) */
     redis_pool *redis;
     kafka_producer *producer;
     struct instance_lease *lease;      /* this process's liveness (api/instance_lease.h) */

@@ -21,6 +21,7 @@
 #include "api/near_cache.h"
 #include "api/near_cache_lease.h"
 #include "api/rate_limiter.h"
+#include "api/read_replica.h"
 #include "api/sse_hub.h"
 #include "api/user_deletions.h"
 #include "shared/build_info.h"
@@ -98,6 +99,8 @@ static void close_backends(api_app *app) {
     if (app->pg_read != NULL && app->pg_read != app->pg) {
         pg_pool_destroy(app->pg_read);
     }
+    read_replica_destroy(app->replica);
+    app->replica = NULL;
     if (app->pg != NULL) {
         pg_pool_destroy(app->pg);
     }
@@ -144,6 +147,11 @@ static int open_backends(api_app *app, const taskbus_config *cfg) {
             LOG_ERRORF("DATABASE_READ_URL: %s", err);
             return -1;
         }
+    }
+    app->replica = read_replica_create(app->pg_read != app->pg);
+    if (app->replica == NULL) {
+        LOG_ERRORF("read replica: out of memory");
+        return -1;
     }
     app->redis = redis_pool_create(cfg->redis_url, cfg->redis_pool_size, cfg->redis_timeout_ms, err,
                                    sizeof err);

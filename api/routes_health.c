@@ -2,7 +2,8 @@
  * routes_health.c: the operational routes (ROUTES_HEALTH in routes.h).
  *
  * Owns: GET /health (the process answers), GET /ready (Postgres, Redis and Kafka answer
- * within READY_TIMEOUT_MS, probed at the same time), GET /metrics (Prometheus text) and
+ * within READY_TIMEOUT_MS, probed at the same time; the read replica is reported but
+ * optional), GET /metrics (Prometheus text) and
  * GET /openapi.json and GET /asyncapi.json (<TASKBUS_SCHEMAS_DIR>/openapi.json and
  * asyncapi.json, bundled: api/schema_docs.h). Rules: none of these need a
  * token; /ready says which dependency failed and why, never a secret (connection strings
@@ -36,6 +37,7 @@ typedef struct ready_check {
     char err[256];
     pthread_t thread;
     bool threaded;
+    bool optional; /* reported, but its failure leaves the instance ready */
 } ready_check;
 
 static bool probe_postgres(const api_app *app, char *err, size_t errlen) {
@@ -86,7 +88,10 @@ static void handle_ready(api_request_ctx *ctx) {
         {.name = "postgres", .probe = probe_postgres, .app = app},
         {.name = "kafka", .probe = probe_kafka, .app = app},
         {.name = "redis", .probe = probe_redis, .app = app},
-        {.name = "postgres_read", .probe = probe_postgres_read, .app = app},
+        /* The replica is optional: every read falls back to the primary without it
+         * (api/read_replica.h), so a stopped replica must not take the API out of the
+         * load balancer. */
+        {.name = "postgres_read", .probe = probe_postgres_read, .app = app, .optional = true},
     };
     size_t n = app->pg_read != NULL && app->pg_read != app->pg ? 4 : 3;
     run_checks(checks, n);
@@ -105,7 +110,7 @@ static void handle_ready(api_request_ctx *ctx) {
         if (json_object_set_new(results, checks[i].name, value) != 0) {
             LOG_WARNF("could not report the %s readiness check", checks[i].name);
         }
-        if (!checks[i].ok) {
+        if (!checks[i].ok && !checks[i].optional) {
             size_t used = strlen(failed);
             snprintf(failed + used, sizeof failed - used, "%s%s", used > 0 ? ", " : "",
                      checks[i].name);

@@ -197,7 +197,7 @@ static void get_import(api_request_ctx *ctx) {
     const char *id = ctx->path_params[0];
     json_t *progress = NULL;
     import_store_result rc = uuid_is_valid(id)
-                                 ? import_store_get(ctx->app->pg_read, id, ctx->user_id, &progress)
+                                 ? import_store_get(ctx->app->pg, id, ctx->user_id, &progress)
                                  : IMPORT_STORE_NOT_FOUND;
     if (rc == IMPORT_STORE_FOUND) {
         api_respond_json(ctx, 200, progress);

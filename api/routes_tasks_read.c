@@ -6,7 +6,8 @@
  * always the access token's sub and every query names it, so another user's task is
  * absent (404), never forbidden; an id that is not a UUID is just as absent. A task
  * answer carries ETag "<version>" and honours If-None-Match (304). List pages come from
- * the page cache under the user's generation, else from Postgres (the read pool); Redis
+ * the page cache under the user's generation, else from Postgres (the replica once it has
+ * replayed the user's commit LSN, read with the generation; else the primary); Redis
  * trouble only costs the cache. Postgres unavailable is 503 with Retry-After. The query
  * string is parsed from the raw URL (ulfius's map joins repeated keys with commas and
  * would lose repeated tag= values).
@@ -17,6 +18,7 @@
 #include "api/if_match.h"
 #include "api/near_cache.h"
 #include "api/near_cache_keys.h"
+#include "api/read_replica.h"
 #include "api/routes.h"
 #include "api/task_list_cache.h"
 #include "api/task_query.h"
@@ -72,29 +74,43 @@ static char *raw_query(const api_request_ctx *ctx) {
     return strndup(qmark + 1, strcspn(qmark + 1, "#"));
 }
 
-/* Runs sql on the read pool. The result (caller PQclear()s), or NULL when unavailable. */
-static PGresult *run_list_sql(const api_app *app, const task_sql *sql) {
-    char err[256];
-    pg_conn *conn = pg_pool_acquire(app->pg_read, API_PG_ACQUIRE_MS, err, sizeof err);
-    if (conn == NULL) {
-        LOG_WARNF("task list: no database connection: %s", err);
-        return NULL;
-    }
+/* One list query and its rows, on whichever pool read_exact chose. */
+typedef struct list_read {
+    const task_sql *sql;
+    PGresult *res;
+} list_read;
+
+static int run_list_on(pg_conn *conn, void *arg) {
+    list_read *r = arg;
     PGconn *raw = pg_conn_raw(conn);
-    PGresult *res = PQexecParams(raw, sql->text, sql->nparams, NULL, sql->values, NULL, NULL, 0);
+    PGresult *res =
+        PQexecParams(raw, r->sql->text, r->sql->nparams, NULL, r->sql->values, NULL, NULL, 0);
     if (res == NULL || PQstatus(raw) != CONNECTION_OK) {
         pg_conn_mark_broken(conn);
         LOG_WARNF("task list: postgres connection failed");
         PQclear(res);
-        res = NULL;
-    } else if (!pg_result_ok(res)) {
+        return -1;
+    }
+    if (!pg_result_ok(res)) {
         LOG_ERRORF("task list: query failed (%s): %s", pg_result_sqlstate(res),
                    PQresultErrorMessage(res));
         PQclear(res);
-        res = NULL;
+        return -1;
     }
-    pg_pool_release(app->pg_read, conn);
-    return res;
+    r->res = res;
+    return 0;
+}
+
+/* Runs sql on the replica when it has replayed need, else on the primary. The result
+ * (caller PQclear()s), or NULL when unavailable. */
+static PGresult *run_list_sql(const api_app *app, const task_sql *sql, read_lsn need) {
+    char err[256];
+    list_read r = {.sql = sql, .res = NULL};
+    if (read_exact(app, need, "task list", run_list_on, &r, err, sizeof err) != 0) {
+        LOG_WARNF("task list: %s", err);
+        return NULL;
+    }
+    return r.res;
 }
 
 /* The cursor continuing after row of res, or NULL (json null) when it cannot be made. */
@@ -135,14 +151,14 @@ static json_t *page_from_rows(const api_app *app, const task_query *q, const PGr
 }
 
 /* The page from Postgres; answers 500/503 itself and returns NULL on failure. */
-static json_t *page_from_postgres(api_request_ctx *ctx, const task_query *q) {
+static json_t *page_from_postgres(api_request_ctx *ctx, const task_query *q, read_lsn need) {
     task_sql *sql = malloc(sizeof *sql);
     if (sql == NULL || task_query_build_sql(q, ctx->user_id, sql) != 0) {
         free(sql);
         api_respond_error(ctx, 500, "internal-error", NULL);
         return NULL;
     }
-    PGresult *res = run_list_sql(ctx->app, sql);
+    PGresult *res = run_list_sql(ctx->app, sql, need);
     free(sql);
     if (res == NULL) {
         respond_unavailable(ctx);
@@ -176,11 +192,12 @@ static char *page_from_redis(const api_request_ctx *ctx, long long gen, const ch
  * else Postgres (then stored in Redis). NULL when answered already (an error). */
 static char *page_text(api_request_ctx *ctx, const task_query *q, const char *hash,
                        bool trust_redis) {
-    long long gen = trust_redis ? task_list_cache_generation(ctx->app, ctx->user_id) : -1;
+    read_lsn need = {.state = READ_LSN_UNKNOWN, .lsn = 0};
+    long long gen = trust_redis ? task_list_cache_generation(ctx->app, ctx->user_id, &need) : -1;
     char *text = gen >= 0 ? page_from_redis(ctx, gen, hash) : NULL;
     if (text != NULL)
         return text;
-    json_t *page = page_from_postgres(ctx, q);
+    json_t *page = page_from_postgres(ctx, q, need);
     if (page == NULL)
         return NULL;
     text = json_dumps(page, JSON_COMPACT);

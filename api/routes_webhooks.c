@@ -167,7 +167,7 @@ static void create_webhook(api_request_ctx *ctx) {
 
 static void list_webhooks(api_request_ctx *ctx) {
     json_t *items = NULL;
-    if (webhook_store_list(ctx->app->pg_read, ctx->user_id, &items) != STORE_FOUND) {
+    if (webhook_store_list(ctx->app->pg, ctx->user_id, &items) != STORE_FOUND) {
         respond_unavailable(ctx);
         return;
     }
@@ -375,7 +375,7 @@ static void list_deliveries(api_request_ctx *ctx) {
     json_t *items = NULL;
     char next[UUID_STR_LEN];
     store_result rc =
-        webhook_store_deliveries(ctx->app->pg_read, id, ctx->user_id, cursor, limit, &items, next);
+        webhook_store_deliveries(ctx->app->pg, id, ctx->user_id, cursor, limit, &items, next);
     if (rc == STORE_NOT_FOUND) {
         api_respond_error(ctx, 404, "not-found", "no such webhook");
     } else if (rc != STORE_FOUND) {

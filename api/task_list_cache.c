@@ -45,16 +45,33 @@ static long long parse_generation(const char *text, size_t len) {
     return v;
 }
 
-long long task_list_cache_generation(const api_app *app, const char *user_id) {
-    char key[REDIS_KEY_MAX];
+/* The generation from one reply (nil counts as 0); -1 when it is not one. */
+static long long generation_of(const redisReply *reply) {
+    if (reply != NULL && reply->type == REDIS_REPLY_NIL)
+        return 0;
+    if (reply != NULL && reply->type == REDIS_REPLY_STRING)
+        return parse_generation(reply->str, reply->len);
+    return -1;
+}
+
+long long task_list_cache_generation(const api_app *app, const char *user_id, read_lsn *need) {
+    char key[REDIS_KEY_MAX], lsn_key[REDIS_KEY_MAX];
+    need->state = READ_LSN_UNKNOWN;
+    need->lsn = 0;
     if (redis_key_generation(key, user_id)[0] == '\0')
         return -1;
-    redisReply *reply = redis_pool_command(app->redis, "GET %s", key);
-    long long gen = -1;
-    if (reply != NULL && reply->type == REDIS_REPLY_NIL)
-        gen = 0;
-    else if (reply != NULL && reply->type == REDIS_REPLY_STRING)
-        gen = parse_generation(reply->str, reply->len);
+    /* With the replica configured, the commit LSN comes in the same round trip (one slot). */
+    bool with_lsn = read_replica_configured(app) && redis_key_commit_lsn(lsn_key, user_id)[0];
+    redisReply *reply = with_lsn ? redis_pool_command(app->redis, "MGET %s %s", key, lsn_key)
+                                 : redis_pool_command(app->redis, "GET %s", key);
+    const redisReply *value = reply;
+    if (with_lsn && reply != NULL) {
+        bool pair = reply->type == REDIS_REPLY_ARRAY && reply->elements == 2;
+        value = pair ? reply->element[0] : NULL;
+        if (pair)
+            *need = read_lsn_from_reply(reply->element[1]);
+    }
+    long long gen = generation_of(value);
     if (gen < 0) {
         LOG_DEBUGF("list cache: no generation from Redis (%s)", reply == NULL ? "unavailable"
                                                                 : reply->type == REDIS_REPLY_ERROR

@@ -14,13 +14,15 @@
 #define TASKBUS_API_TASK_LIST_CACHE_H
 
 #include "api/http_context.h"
+#include "api/read_replica.h"
 
 /* Counts one lookup: cache "task" or "list", result "hit", "miss" or "error". */
 void task_cache_count(const char *cache, const char *result);
 
 /* The user's current list generation (>= 0), or -1 when Redis cannot answer (counted as
- * a list error: the caller skips the cache). */
-long long task_list_cache_generation(const api_app *app, const char *user_id);
+ * a list error: the caller skips the cache). With the read replica configured, *need gets
+ * the user's commit LSN from the same MGET (api/read_replica.h); else it is UNKNOWN. */
+long long task_list_cache_generation(const api_app *app, const char *user_id, read_lsn *need);
 
 /* The cached page body (a new string the caller free()s) for page_hash under generation,
  * or NULL for a miss or a Redis failure (each counted). */

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "api/read_replica.h"
 #include "shared/errbuf.h"
 #include "shared/log.h"
 
@@ -69,16 +70,31 @@ task_stats_result task_stats_query(pg_conn *conn, const char *user_id, json_t **
     return TASK_STATS_OK;
 }
 
-task_stats_result task_stats_read(const api_app *app, const char *user_id, json_t **out) {
+typedef struct stats_read {
+    const char *user_id;
+    json_t *stats;
+    task_stats_result rc;
     char err[256];
-    pg_conn *conn = pg_pool_acquire(app->pg_read, API_PG_ACQUIRE_MS, err, sizeof err);
-    if (conn == NULL) {
-        LOG_WARNF("task stats: no database connection: %s", err);
+} stats_read;
+
+static int read_stats_on(pg_conn *conn, void *arg) {
+    stats_read *r = arg;
+    r->rc = task_stats_query(conn, r->user_id, &r->stats, r->err, sizeof r->err);
+    return r->rc == TASK_STATS_UNAVAILABLE ? -1 : 0;
+}
+
+task_stats_result task_stats_read(const api_app *app, const char *user_id, json_t **out) {
+    /* The counters are the writer's: exact like a task (api/read_replica.h); the commit
+     * LSN costs this path one Redis GET, and only with the replica configured. */
+    read_lsn need = read_lsn_fetch(app, user_id);
+    stats_read r = {.user_id = user_id, .stats = NULL, .rc = TASK_STATS_UNAVAILABLE};
+    char err[256];
+    if (read_exact(app, need, "task stats", read_stats_on, &r, err, sizeof err) != 0) {
+        LOG_WARNF("task stats: %s (%s)", err, r.err);
         return TASK_STATS_UNAVAILABLE;
     }
-    task_stats_result rc = task_stats_query(conn, user_id, out, err, sizeof err);
-    pg_pool_release(app->pg_read, conn);
-    if (rc != TASK_STATS_OK)
-        LOG_ERRORF("task stats: %s", err);
-    return rc;
+    if (r.rc != TASK_STATS_OK)
+        LOG_ERRORF("task stats: %s", r.err);
+    *out = r.stats;
+    return r.rc;
 }

@@ -28,7 +28,8 @@ typedef enum { TASK_STATS_OK, TASK_STATS_UNAVAILABLE, TASK_STATS_NO_MEMORY } tas
 task_stats_result task_stats_query(pg_conn *conn, const char *user_id, json_t **out, char *err,
                                    size_t errlen);
 
-/* task_stats_query on a connection of app->pg_read (logs what went wrong). */
+/* task_stats_query on the read replica once it has replayed the user's commit LSN, else on
+ * the primary (api/read_replica.h; logs what went wrong). */
 task_stats_result task_stats_read(const api_app *app, const char *user_id, json_t **out);
 
 #endif

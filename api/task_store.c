@@ -17,6 +17,7 @@
 
 #include "api/near_cache.h"
 #include "api/near_cache_keys.h"
+#include "api/read_replica.h"
 #include "api/task_list_cache.h"
 #include "shared/log.h"
 #include "shared/redis_keys.h"
@@ -37,64 +38,93 @@ static bool canonical_id(const char *text, char out[UUID_STR_LEN]) {
     return true;
 }
 
-static cache_lookup from_cache(const api_app *app, const char *key, json_t **out) {
-    redisReply *reply = redis_pool_command(app->redis, "GET %s", key);
-    if (reply == NULL || (reply->type != REDIS_REPLY_STRING && reply->type != REDIS_REPLY_NIL)) {
+/* The value of key from Redis; with the replica configured, in the same round trip (MGET,
+ * one slot) the user's commit LSN into *need, which a miss then reads the replica by. */
+static cache_lookup from_cache(const api_app *app, const char *user_id, const char *key,
+                               json_t **out, read_lsn *need) {
+    char lsn_key[REDIS_KEY_MAX];
+    bool with_lsn = read_replica_configured(app) && redis_key_commit_lsn(lsn_key, user_id)[0];
+    redisReply *reply = with_lsn ? redis_pool_command(app->redis, "MGET %s %s", key, lsn_key)
+                                 : redis_pool_command(app->redis, "GET %s", key);
+    redisReply *value = reply;
+    if (with_lsn && reply != NULL) {
+        bool pair = reply->type == REDIS_REPLY_ARRAY && reply->elements == 2;
+        value = pair ? reply->element[0] : NULL;
+        if (pair)
+            *need = read_lsn_from_reply(reply->element[1]);
+    }
+    if (value == NULL || (value->type != REDIS_REPLY_STRING && value->type != REDIS_REPLY_NIL)) {
         if (reply != NULL)
             freeReplyObject(reply);
         task_cache_count("task", "error");
         return CACHE_DOWN;
     }
-    if (reply->type == REDIS_REPLY_NIL) {
+    if (value->type == REDIS_REPLY_NIL) {
         freeReplyObject(reply);
         task_cache_count("task", "miss");
         return CACHED_NOTHING;
     }
     json_error_t jerr;
-    json_t *value = json_loadb(reply->str, reply->len, 0, &jerr);
+    json_t *task = json_loadb(value->str, value->len, 0, &jerr);
     freeReplyObject(reply);
-    if (!json_is_object(value)) {
+    if (!json_is_object(task)) {
         LOG_WARNF("task cache: unreadable entry at %s; reading Postgres", key);
-        json_decref(value);
+        json_decref(task);
         task_cache_count("task", "error");
         return CACHE_DOWN; /* present but unusable: do not try to fill over it either */
     }
     task_cache_count("task", "hit");
-    if (json_is_true(json_object_get(value, "deleted"))) {
-        json_decref(value);
+    if (json_is_true(json_object_get(task, "deleted"))) {
+        json_decref(task);
         return CACHED_TOMBSTONE;
     }
-    *out = value;
+    *out = task;
     return CACHED_TASK;
 }
 
-static task_store_result from_postgres(const api_app *app, const char *user_id, const char *task_id,
-                                       json_t **out) {
-    char err[256];
-    pg_conn *conn = pg_pool_acquire(app->pg_read, API_PG_ACQUIRE_MS, err, sizeof err);
-    if (conn == NULL) {
-        LOG_WARNF("task store: no database connection: %s", err);
-        return TASK_STORE_UNAVAILABLE;
-    }
-    const char *values[] = {task_id, user_id};
+/* One task by id and owner, on whichever pool read_exact chose. */
+typedef struct task_read {
+    const char *user_id;
+    const char *task_id;
+    task_store_result result;
+    json_t *task;
+} task_read;
+
+static int read_task_row(pg_conn *conn, void *arg) {
+    task_read *r = arg;
+    const char *values[] = {r->task_id, r->user_id};
     PGresult *res = pg_exec_stmt(conn, &TASK_BY_ID, values);
-    pg_pool_release(app->pg_read, conn);
     if (res == NULL) {
         LOG_WARNF("task store: postgres connection failed");
-        return TASK_STORE_UNAVAILABLE;
+        return -1;
     }
-    task_store_result result = TASK_STORE_NOT_FOUND;
     if (!pg_result_ok(res)) {
         LOG_ERRORF("task store: read failed: %s", PQresultErrorMessage(res));
-        result = TASK_STORE_UNAVAILABLE;
-    } else if (PQntuples(res) == 1) {
-        *out = task_from_row(res, 0, NULL);
-        if (*out == NULL)
+        PQclear(res);
+        return -1;
+    }
+    r->result = TASK_STORE_NOT_FOUND;
+    if (PQntuples(res) == 1) {
+        r->task = task_from_row(res, 0, NULL);
+        if (r->task == NULL)
             LOG_ERRORF("task store: a task row could not be mapped");
-        result = *out != NULL ? TASK_STORE_FOUND : TASK_STORE_UNAVAILABLE;
+        r->result = r->task != NULL ? TASK_STORE_FOUND : TASK_STORE_UNAVAILABLE;
     }
     PQclear(res);
-    return result;
+    return 0;
+}
+
+/* The replica when it has replayed need, else the primary (api/read_replica.h). */
+static task_store_result from_postgres(const api_app *app, const char *user_id, const char *task_id,
+                                       read_lsn need, json_t **out) {
+    char err[256];
+    task_read r = {.user_id = user_id, .task_id = task_id, .result = TASK_STORE_UNAVAILABLE};
+    if (read_exact(app, need, "task read", read_task_row, &r, err, sizeof err) != 0) {
+        LOG_WARNF("task store: %s", err);
+        return TASK_STORE_UNAVAILABLE;
+    }
+    *out = r.task;
+    return r.result;
 }
 
 /* Set-if-absent: the writer's write-through (set-if-newer) always wins. */
@@ -136,12 +166,15 @@ static task_store_result from_sources(const api_app *app, const near_cache_ticke
     redis_key_task(key, user_id, tid);
     /* Without a lease the Redis cache is not trusted either (it may miss effects the
      * writer could not deliver) and Redis may be frozen: Postgres only. */
-    cache_lookup cached = t->usable ? from_cache(app, key, out) : CACHE_DOWN;
+    /* The commit LSN comes with the cache lookup; without it (no lease, Redis down) a miss
+     * reads the primary. */
+    read_lsn need = {.state = READ_LSN_UNKNOWN, .lsn = 0};
+    cache_lookup cached = t->usable ? from_cache(app, user_id, key, out, &need) : CACHE_DOWN;
     if (cached == CACHED_TASK || cached == CACHED_TOMBSTONE) {
         near_put(app, t, user_id, nkey, cached == CACHED_TASK ? *out : NULL);
         return cached == CACHED_TASK ? TASK_STORE_FOUND : TASK_STORE_NOT_FOUND;
     }
-    task_store_result result = from_postgres(app, user_id, tid, out);
+    task_store_result result = from_postgres(app, user_id, tid, need, out);
     if (result == TASK_STORE_FOUND && cached == CACHED_NOTHING)
         fill_cache(app, key, *out);
     if (result == TASK_STORE_FOUND)

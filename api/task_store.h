@@ -5,7 +5,8 @@
  * check If-Match or answer the task as it will be). Rules: the near cache first (only
  * while its lease is valid: api/near_cache.h); then Redis {u:<uid>}:task:<tid>, but only
  * while the lease is valid too (without it Redis may be frozen or miss undelivered
- * effects); a miss (or Redis down) reads Postgres through app->pg_read and fills the cache
+ * effects); a miss (or Redis down) reads Postgres, the replica only once it has replayed the
+ * user's commit LSN (fetched in the same MGET as the task; api/read_replica.h), and fills the cache
  * with set-if-absent; a tombstone or another user's task is "not found". The caller owns
  * *out.
  */

@@ -52,6 +52,8 @@ API_FAMILIES = {
     "taskbus_http_requests_total": ("counter", {"method", "route", "status"}),
     "taskbus_http_request_duration_seconds": ("histogram", {"method", "route"}),
     "taskbus_cache_requests_total": ("counter", {"cache", "result"}),
+    # Issue 13: reads that may use the replica, by pool and reason (api/read_replica.h).
+    "taskbus_db_reads_total": ("counter", {"pool", "reason"}),
     "taskbus_ratelimit_limited_total": ("counter", {"bucket"}),
     "taskbus_ratelimit_unavailable_total": ("counter", {"bucket"}),
     "taskbus_ratelimit_local_buckets": ("gauge", set()),
@@ -92,7 +94,7 @@ def test_metrics_are_prefixed_and_pass_promtool(api_url, make_user):
         assert old not in types, f"{old} is still exported under its old name"
     for name in ("taskbus_http_requests_total", "taskbus_http_request_duration_seconds",
                  "taskbus_cache_requests_total", "taskbus_ratelimit_limited_total",
-                 "taskbus_ratelimit_local_buckets", "taskbus_ratelimit_sync_rounds_total"):
+                 "taskbus_db_reads_total", "taskbus_ratelimit_local_buckets", "taskbus_ratelimit_sync_rounds_total"):
         assert name in types, f"{name} missing from /metrics"
     for name, (kind, labels) in API_FAMILIES.items():
         if name not in types:
