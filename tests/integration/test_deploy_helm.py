@@ -9,7 +9,13 @@ liveness and readiness probes on every Deployment at a port its container declar
 daemons' metrics ports of the contract), the optional ServiceMonitor, PrometheusRule (the
 groups of the one rule file) and Ingress rendered only when enabled, and hooks deleted
 once they succeeded (nothing of a release outlives `helm uninstall` but the reports
-claim).
+claim); issue 13: values-3node.yaml (the scaled topology: RF 3 / min.insync 2, the
+replica's URL in the Secret, a Redis Cluster seed list) renders an autoscaling/v2 HPA on
+CPU, one PodDisruptionBudget per Deployment, anti-affinity (preferred, required, none) and
+zone spread on every Deployment; values that would break a scaled deployment are refused
+(writers over partitions, min.insync over replication, an API grace period shorter than
+its drain); every rendered object passes the Kubernetes schemas (kubernetes-validate,
+strict).
 Rules: every environment variable the chart gives a taskbus binary must be one the
 binaries read (helpers/deploy_files.py, `config_vars`); the helm binary comes from
 tests/run (TASKBUS_HELM, compose/lib/helm.sh) and its absence FAILS the test.
@@ -413,3 +419,191 @@ def test_helm_topic_job_gets_the_retention_policy(chart_values):
     env = topic_job_environment(render("--set-string", "config.TASKBUS_EVENTS_RETENTION=400d",
                                        "--set-string", "config.TASKBUS_DLQ_RETENTION=36h"))
     assert env["TASKBUS_EVENTS_RETENTION"] == "400d" and env["TASKBUS_DLQ_RETENTION"] == "36h", env
+
+
+# ---------------------------------------------------------------- issue 13: many boxes
+
+THREE_NODE = CHART / "values-3node.yaml"
+JWT = ["--set", "secrets.jwtSecret=" + "x" * 40]
+
+
+def helm_template(*args):
+    """(returncode, documents, stderr) of `helm template` with args as given."""
+    r = subprocess.run([helm_binary(), "template", "t", str(CHART), *args], capture_output=True, text=True,
+                       timeout=120)
+    docs = [d for d in yaml.safe_load_all(r.stdout) if d] if r.returncode == 0 else []
+    return r.returncode, docs, r.stderr
+
+
+def render_3node(*args):
+    rc, docs, err = helm_template("-f", str(THREE_NODE), *JWT, *args)
+    assert rc == 0, err
+    return docs
+
+
+def pod_labels(deployment):
+    return deployment["spec"]["template"]["metadata"]["labels"]
+
+
+def test_helm_three_node_values_are_the_scaled_topology(config_vars):
+    """values-3node.yaml: 3 brokers at RF 3 / min.insync 2, a primary and a replica, a
+    Redis Cluster seed list, and only variables the binaries read."""
+    v = yaml.safe_load(THREE_NODE.read_text())
+    config = v["config"]
+    assert not set(config) - config_vars, f"values-3node.yaml sets unknown variables: {set(config) - config_vars}"
+    assert len(config["KAFKA_BROKERS"].split(",")) == 3, config["KAFKA_BROKERS"]
+    assert (config["TASKBUS_KAFKA_REPLICATION"], config["TASKBUS_KAFKA_MIN_INSYNC_REPLICAS"]) == ("3", "2")
+    m = re.fullmatch(r"redis://([^/]+)(/0)?", config["REDIS_URL"])
+    assert m and len(m.group(1).split(",")) == 6, f"a seed list of the 6 cluster nodes on db 0: {config['REDIS_URL']}"
+    secrets = v["secrets"]
+    assert secrets["jwtSecret"] == "", "no JWT secret may be committed"
+    assert secrets["databaseReadUrl"] and secrets["databaseReadUrl"] != secrets["databaseUrl"], secrets
+    assert 3 <= v["writer"]["replicaCount"] <= int(config["TASKBUS_KAFKA_PARTITIONS"])
+    assert v["relay"]["replicaCount"] >= 2, "a standby relay on another node"
+
+
+def test_helm_three_node_renders_hpa_pdbs_spread_and_the_replica():
+    helm = helm_binary()
+    r = subprocess.run([helm, "lint", "--strict", str(CHART), "-f", str(THREE_NODE), *JWT],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    v = yaml.safe_load(THREE_NODE.read_text())
+    docs = render_3node()
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    assert len(deployments) == 1 + len(DAEMON_PORT_OFFSETS), sorted(deployments)
+    # The API scales on CPU (autoscaling/v2), from 3 pods: the HPA owns its replica count.
+    (hpa,) = [d for d in docs if d["kind"] == "HorizontalPodAutoscaler"]
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "t-taskbus-api"}
+    assert 3 <= hpa["spec"]["minReplicas"] < hpa["spec"]["maxReplicas"], hpa["spec"]
+    (metric,) = hpa["spec"]["metrics"]
+    assert metric["type"] == "Resource" and metric["resource"]["name"] == "cpu", metric
+    assert metric["resource"]["target"]["type"] == "Utilization", metric
+    assert "replicas" not in deployments["t-taskbus-api"]["spec"], "the HPA, not the Deployment, sets the API's replicas"
+    # The replica's URL is in the Secret; nothing of Postgres, Redis or Kafka is lost.
+    (secret,) = [d for d in docs if d["kind"] == "Secret" and "helm.sh/hook" not in (d["metadata"].get("annotations") or {})]
+    assert secret["stringData"]["DATABASE_READ_URL"] == v["secrets"]["databaseReadUrl"]
+    assert secret["stringData"]["DATABASE_URL"] == v["secrets"]["databaseUrl"]
+    (cm,) = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "t-taskbus-runtime-config"]
+    for key in ("REDIS_URL", "KAFKA_BROKERS", "TASKBUS_KAFKA_REPLICATION", "TASKBUS_KAFKA_MIN_INSYNC_REPLICAS"):
+        assert cm["data"][key] == v["config"][key], key
+    # Exactly one PodDisruptionBudget per Deployment, selecting its pods and no other's.
+    pdbs = [d for d in docs if d["kind"] == "PodDisruptionBudget"]
+    assert len(pdbs) == len(deployments), [p["metadata"]["name"] for p in pdbs]
+    for name, dep in deployments.items():
+        mine = [p for p in pdbs if selects(p["spec"]["selector"]["matchLabels"], pod_labels(dep))]
+        assert len(mine) == 1, f"{name}: {len(mine)} PodDisruptionBudgets select its pods"
+        (pdb,) = mine
+        assert pdb["apiVersion"] == "policy/v1" and pdb["spec"].get("maxUnavailable") == 1, pdb["spec"]
+        others = [n for n, o in deployments.items() if n != name
+                  and selects(pdb["spec"]["selector"]["matchLabels"], pod_labels(o))]
+        assert not others, f"{pdb['metadata']['name']} also selects {others}"
+        # Replicas apart by node (preferred) and over zones, each term about its own pods.
+        pod = dep["spec"]["template"]["spec"]
+        (term,) = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+        assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname", term
+        assert term["podAffinityTerm"]["labelSelector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"]
+        assert "requiredDuringSchedulingIgnoredDuringExecution" not in pod["affinity"]["podAntiAffinity"]
+        (spread,) = pod["topologySpreadConstraints"]
+        assert spread["topologyKey"] == "topology.kubernetes.io/zone" and spread["maxSkew"] == 1, spread
+        assert spread["whenUnsatisfiable"] == "ScheduleAnyway", spread
+        assert spread["labelSelector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"]
+    writers = deployments["t-taskbus-writer"]["spec"]["replicas"]
+    assert writers == v["writer"]["replicaCount"] <= int(cm["data"]["TASKBUS_KAFKA_PARTITIONS"])
+    assert deployments["t-taskbus-relay"]["spec"]["replicas"] == 2
+    # More writers than partitions is refused with the 3-node values too.
+    rc, _, err = helm_template("-f", str(THREE_NODE), *JWT, "--set", "writer.replicaCount=7")
+    assert rc != 0 and "TASKBUS_KAFKA_PARTITIONS" in err, (rc, err[-300:])
+    rc, _, err = helm_template("-f", str(THREE_NODE), *JWT, "--set", "writer.replicaCount=6")
+    assert rc == 0, err
+
+
+def test_helm_anti_affinity_modes():
+    docs = render("--set", "scheduling.podAntiAffinity=required", "--set", "writer.podAntiAffinity=preferred")
+    for d in docs:
+        if d["kind"] != "Deployment":
+            continue
+        anti = d["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+        want = ("preferredDuringSchedulingIgnoredDuringExecution" if d["metadata"]["name"] == "t-taskbus-writer"
+                else "requiredDuringSchedulingIgnoredDuringExecution")
+        assert list(anti) == [want], (d["metadata"]["name"], anti)
+        if want.startswith("required"):
+            (term,) = anti[want]
+            assert term["topologyKey"] == "kubernetes.io/hostname"
+            assert term["labelSelector"]["matchLabels"] == d["spec"]["selector"]["matchLabels"]
+    docs = render("--set", "scheduling.podAntiAffinity=none", "--set", "scheduling.topologySpread.enabled=false")
+    for d in docs:
+        if d["kind"] == "Deployment":
+            pod = d["spec"]["template"]["spec"]
+            assert "affinity" not in pod and "topologySpreadConstraints" not in pod, d["metadata"]["name"]
+    # A section's own affinity replaces the generated one.
+    own = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["workers"]}]}]}}}
+    docs = render("--set-json", "relay.affinity=" + __import__("json").dumps(own))
+    relay = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "t-taskbus-relay")
+    assert relay["spec"]["template"]["spec"]["affinity"] == own
+    rc, _, err = helm_template(*SETS, "--set", "writer.podAntiAffinity=sometimes")
+    assert rc != 0 and "preferred, required or none" in err, err[-300:]
+
+
+def test_helm_refuses_values_that_break_a_scaled_deployment():
+    refusals = {
+        "TASKBUS_KAFKA_REPLICATION": ["--set-string", "config.TASKBUS_KAFKA_MIN_INSYNC_REPLICAS=4"],
+        "terminationGracePeriodSeconds": ["--set", "api.terminationGracePeriodSeconds=30"],
+        "db other than 0": ["--set", "config.REDIS_URL=redis://r1:6379\\,r2:6379/2"],
+        "maxUnavailable and minAvailable": ["--set", "relay.podDisruptionBudget.minAvailable=1",
+                                            "--set", "relay.podDisruptionBudget.maxUnavailable=1"],
+    }
+    for needle, args in refusals.items():
+        rc, _, err = helm_template(*SETS, *args)
+        assert rc != 0 and needle in err, (args, rc, err[-300:])
+    # Their neighbours render: a seed list on db 0, a longer drain, min.insync = replication.
+    docs = render("--set", "config.REDIS_URL=redis://r1:6379\\,r2:6379/0", "--set", "api.preStopSleepSeconds=5",
+                  "--set", "api.terminationGracePeriodSeconds=35", "--set-string", "config.TASKBUS_KAFKA_MIN_INSYNC_REPLICAS=3")
+    assert next(d for d in docs if d["kind"] == "ConfigMap")["data"]["REDIS_URL"] == "redis://r1:6379,r2:6379/0"
+    # A section's PDB override: minAvailable for the relay, none for the scheduler.
+    docs = render("--set", "relay.podDisruptionBudget.minAvailable=1", "--set", "scheduler.podDisruptionBudget.enabled=false")
+    pdbs = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "PodDisruptionBudget"}
+    assert pdbs["t-taskbus-relay"].get("minAvailable") == 1 and "maxUnavailable" not in pdbs["t-taskbus-relay"]
+    assert "t-taskbus-scheduler" not in pdbs and pdbs["t-taskbus-writer"]["maxUnavailable"] == 1
+
+
+def test_helm_api_grace_covers_its_drain(chart_values):
+    """The chart's idea of the API's stop (taskbus.apiStopSeconds) is api/main.c's drain
+    plus producer flush, and the default grace period covers preStop + that."""
+    main_c = (CHART.parent.parent / "api" / "main.c").read_text()
+    drain = int(re.search(r"#define DRAIN_MS (\d+)", main_c).group(1))
+    flush = int(re.search(r"#define PRODUCER_FLUSH_MS (\d+)", main_c).group(1))
+    helpers = templates()["_helpers.tpl"]
+    stop = int(re.search(r'define "taskbus.apiStopSeconds" -\}\}\s*(\d+)', helpers).group(1))
+    assert stop * 1000 >= drain + flush, f"the chart allows {stop} s, the API takes up to {drain + flush} ms"
+    api = chart_values["api"]
+    assert api["terminationGracePeriodSeconds"] >= api["preStopSleepSeconds"] + stop, api
+
+
+def test_helm_output_validates_against_kubernetes_schemas():
+    """Every rendered object (defaults, the optional parts, the 3-node values) against the
+    Kubernetes OpenAPI schemas, strict (an unknown field fails), of the oldest and newest
+    versions kubernetes-validate ships. The Prometheus Operator's kinds are CRDs: skipped."""
+    import kubernetes_validate
+    from kubernetes_validate.utils import all_versions
+
+    versions = sorted(set(all_versions()), key=lambda s: tuple(int(x) for x in s.split(".")))
+    oldest, newest = versions[0], versions[-1]
+    crds = {"ServiceMonitor", "PrometheusRule"}
+    renders = {"defaults": render(), "optional parts": render(*OPTIONAL_PARTS), "3-node": render_3node()}
+    for what, docs in renders.items():
+        for d in docs:
+            if d["kind"] in crds:
+                continue
+            for version in (oldest, newest):
+                try:
+                    kubernetes_validate.validate(d, version, strict=True)
+                except kubernetes_validate.ValidationError as e:
+                    pytest.fail(f"{what}: {d['kind']} {d['metadata']['name']} is invalid for Kubernetes {version}: {e}")
+    # The validator sees a misspelt field (so a pass above means something).
+    dep = next(d for d in renders["3-node"] if d["kind"] == "Deployment")
+    dep["spec"]["template"]["spec"]["topologySpreadConstraint"] = dep["spec"]["template"]["spec"].pop(
+        "topologySpreadConstraints")
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(dep, newest, strict=True)

@@ -138,18 +138,7 @@ spec:
       volumes:
         {{- include "taskbus.reportsVolume" $root | nindent 8 }}
           {{- end }}
-      {{- with $v.nodeSelector }}
-      nodeSelector:
-        {{- toYaml . | nindent 8 }}
-      {{- end }}
-      {{- with $v.tolerations }}
-      tolerations:
-        {{- toYaml . | nindent 8 }}
-      {{- end }}
-      {{- with $v.affinity }}
-      affinity:
-        {{- toYaml . | nindent 8 }}
-      {{- end }}
+      {{- include "taskbus.scheduling" (dict "root" $root "component" .component "values" $v) | nindent 6 }}
 {{- end }}
 
 {{/* The reports volume: the chart's PVC, a claim you name, or (not shared) an emptyDir. */}}
@@ -242,4 +231,92 @@ livenessProbe:
 prometheus.io/scrape: "true"
 prometheus.io/port: {{ include "taskbus.metricsPort" . | quote }}
 prometheus.io/path: /metrics
+{{- end }}
+
+{{/*
+Where a Deployment's pods run (values "scheduling", issue 13), at the pod spec's
+indentation: the section's nodeSelector and tolerations; its affinity when it sets one,
+else pod anti-affinity between the Deployment's own replicas by node (preferred, required
+or none: the section's podAntiAffinity, else scheduling.podAntiAffinity); its
+topologySpreadConstraints when it sets some, else one spread over zones
+(scheduling.topologySpread). Call with (dict "root" $ "component" "writer" "values"
+.Values.writer).
+*/}}
+{{- define "taskbus.scheduling" -}}
+{{- $root := .root -}}
+{{- $v := .values -}}
+{{- $s := $root.Values.scheduling -}}
+{{- $selector := include "taskbus.selectorLabels" (dict "root" $root "component" .component) -}}
+{{- $mode := default $s.podAntiAffinity (get $v "podAntiAffinity") -}}
+{{- if not (has $mode (list "preferred" "required" "none")) -}}
+{{- fail (printf "podAntiAffinity of %s must be preferred, required or none: %v" .component $mode) -}}
+{{- end -}}
+{{- with $v.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $v.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- if $v.affinity }}
+affinity:
+  {{- toYaml $v.affinity | nindent 2 }}
+{{- else if eq $mode "preferred" }}
+affinity:
+  podAntiAffinity:
+    preferredDuringSchedulingIgnoredDuringExecution:
+      - weight: 100
+        podAffinityTerm:
+          topologyKey: {{ $s.antiAffinityTopologyKey }}
+          labelSelector:
+            matchLabels:
+              {{- $selector | nindent 14 }}
+{{- else if eq $mode "required" }}
+affinity:
+  podAntiAffinity:
+    requiredDuringSchedulingIgnoredDuringExecution:
+      - topologyKey: {{ $s.antiAffinityTopologyKey }}
+        labelSelector:
+          matchLabels:
+            {{- $selector | nindent 12 }}
+{{- end }}
+{{- if get $v "topologySpreadConstraints" }}
+topologySpreadConstraints:
+  {{- toYaml (get $v "topologySpreadConstraints") | nindent 2 }}
+{{- else if $s.topologySpread.enabled }}
+topologySpreadConstraints:
+  - maxSkew: {{ $s.topologySpread.maxSkew }}
+    topologyKey: {{ $s.topologySpread.topologyKey }}
+    whenUnsatisfiable: {{ $s.topologySpread.whenUnsatisfiable }}
+    labelSelector:
+      matchLabels:
+        {{- $selector | nindent 8 }}
+{{- end }}
+{{- end }}
+
+{{/*
+The Deployments of the chart, component -> the values section (enabled ones only):
+the API and every daemon of taskbus.metricsOffsets. The PodDisruptionBudgets range over it.
+*/}}
+{{- define "taskbus.components" -}}
+{{- $out := dict -}}
+{{- $offsets := include "taskbus.metricsOffsets" . | fromYaml -}}
+{{- range $component := append (keys $offsets) "api" -}}
+{{- $v := get $.Values $component -}}
+{{- if dig "enabled" true $v -}}
+{{- $_ := set $out $component true -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $out -}}
+{{- end }}
+
+{{/*
+Seconds the API needs after SIGTERM: it drains requests in flight for up to DRAIN_MS
+(25 s) and flushes its Kafka producer for up to PRODUCER_FLUSH_MS (4 s; api/main.c),
+plus a second. api.terminationGracePeriodSeconds must cover preStopSleepSeconds and this
+(validate.yaml); a test holds it equal to api/main.c.
+*/}}
+{{- define "taskbus.apiStopSeconds" -}}
+30
 {{- end }}
