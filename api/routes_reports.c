@@ -128,8 +128,7 @@ static void list_reports(api_request_ctx *ctx) {
         return;
     json_t *items = NULL;
     report_position next;
-    if (report_store_list(ctx->app->pg, ctx->user_id, &pos, limit, &items, &next) !=
-        STORE_FOUND) {
+    if (report_store_list(ctx->app->pg, ctx->user_id, &pos, limit, &items, &next) != STORE_FOUND) {
         respond_unavailable(ctx);
         return;
     }

@@ -32,6 +32,10 @@ import requests
 from helpers.stack_control import env
 from helpers.tasks import pg, redis_conn, task_of, task_user, unique, wait_until
 
+# It makes, pauses and stops its own replica of the single test Postgres; the scaled stack
+# has its own replica (postgres-replica), exercised by tests/scale.
+pytestmark = pytest.mark.single_stack_only(reason="copies and stops a replica of the single test Postgres")
+
 HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers", "pg_replica")
 METRIC = re.compile(r'^taskbus_db_reads_total\{pool="(\w+)",reason="(\w+)"\} (\S+)$', re.M)
 

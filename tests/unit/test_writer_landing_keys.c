@@ -93,12 +93,12 @@ static unsigned step_slot(const writer_effect_list *list, writer_land_step step,
 static void test_every_script_is_in_one_slot(void **state) {
     (void)state;
     writer_effect_list list = {0};
-    add_effect(&list, "0190f5a0-0000-7000-8000-000000000001", "0190f5a0-0000-7000-8000-000000000011",
-               true);
-    add_effect(&list, "0190f5a0-0000-7000-8000-000000000002", "0190f5a0-0000-7000-8000-000000000012",
-               false);
-    add_effect(&list, "0190f5a0-0000-7000-8000-000000000001", "0190f5a0-0000-7000-8000-000000000013",
-               true);
+    add_effect(&list, "0190f5a0-0000-7000-8000-000000000001",
+               "0190f5a0-0000-7000-8000-000000000011", true);
+    add_effect(&list, "0190f5a0-0000-7000-8000-000000000002",
+               "0190f5a0-0000-7000-8000-000000000012", false);
+    add_effect(&list, "0190f5a0-0000-7000-8000-000000000001",
+               "0190f5a0-0000-7000-8000-000000000013", true);
     unsigned user = key_slot("{u:" UID "}");
     /* data: gen, lsn, then task and command key per command */
     assert_int_equal(step_slot(&list, WRITER_LAND_DATA, 2 + 2 * 3), user);
