@@ -94,10 +94,10 @@ typedef struct writer_land_opts {
 
 /* The steps, in order; a landing stopped after one stands for a crash there (tests). */
 typedef enum writer_land_step {
-    WRITER_LAND_DATA = 1,
-    WRITER_LAND_INVALIDATE = 2,
-    WRITER_LAND_MARKS = 3,
-    WRITER_LAND_ALL = 4, /* the marks, then the replicas' WAIT */
+    WRITER_LAND_DATA = 1,       /* step 1 only (no WAIT) */
+    WRITER_LAND_INVALIDATE = 2, /* step 1, the data's WAIT, step 2 */
+    WRITER_LAND_MARKS = 3,      /* ... then step 3 (without its WAIT) */
+    WRITER_LAND_ALL = 4,        /* ... then the marks' WAIT */
 } writer_land_step;
 
 /* The replicas' WAIT timeout for a lease length: a quarter of the journal grace (250 ms
@@ -105,8 +105,10 @@ typedef enum writer_land_step {
  * row stops the API instances' lease renewals. */
 int writer_replica_wait_ms(int lease_ms);
 
-/* Lands the list in Redis (all steps and the WAIT). 0, or -1 with err (Redis down, an error
- * reply, or no replica confirmed in time): keep the journal row and retry. */
+/* Lands the list in Redis: step 1, WAIT 1 on each of its nodes that has a replica (before
+ * anything reports the data), step 2, step 3, WAIT 1 on each node step 3 wrote to. 0, or -1
+ * with err (Redis down, an error reply, or no replica confirmed in time; a failed data
+ * WAIT leaves no marker written): keep the journal row and retry. */
 int writer_effects_land(redis_pool *redis, const writer_effect_list *list,
                         const writer_land_opts *opts, char *err, size_t errlen);
 /* The same, stopping after step `upto`. */
