@@ -14,8 +14,10 @@
  *      once (publish order = sequence order);
  *   3. marks (the user's slot): for each command not marked yet, XADD + PUBLISH its event
  *      and then its marker, both carrying the step-2 sequence ("nc_seq").
- *   Then, for every node of the batch that has a connected replica, WAIT 1 (bounded): the
- *   journal row is deleted only when a replica has every step's writes.
+ *   WAIT 1 (bounded) on every node with a connected replica, twice: after step 1 on each
+ *   node it wrote to (before step 2: nothing reports data a failover could still lose),
+ *   after step 3 on each node it wrote to (stream entries, markers); the journal row is
+ *   deleted only when a replica has every step's writes.
  * Rules:
  * - Every step is idempotent, so a crash between two steps is healed by replaying the
  *   journal row: step 1 rewrites nothing newer (version guard, LSN if greater; an extra
@@ -26,8 +28,8 @@
  *   returned) and before any marker or live event reports it (step 3 follows); "applied"
  *   implies every other effect is visible.
  * - Round trips per batch: steps 1 and 3 one script per user, step 2 one script for the
- *   whole batch (every user's step 1 runs before it, every step 3 after it), and one WAIT
- *   per node that has a replica.
+ *   whole batch (every user's step 1 runs before it, every step 3 after it), and two
+ *   WAITs per node that has a replica (one when step 3 had nothing to mark there).
  * - The journal lets a writer killed between commit and Redis be caught up, and lets a
  *   writer go on applying while Redis is down: rows it could not land stay journaled and
  *   are replayed, oldest first, by the sweep (writer_batch.c); a row the sweep had to
