@@ -14,8 +14,10 @@
  *   TTL; a journal replay sets it from a fresh read at or past the row's commit;
  * - the replica's WAIT (a private master and replica started here with redis-server, the
  *   binary the stack runs): confirmed with a live replica; a frozen replica makes the
- *   landing fail (its journal row would stay) and a replay after it thaws succeeds; with
- *   no replica the landing does not wait.
+ *   data's WAIT (after step 1) fail, so the landing fails before step 2 (its journal row
+ *   would stay): the data is on the master, but no invalidation, marker or event; a
+ *   replay after it thaws succeeds and writes the markers (on the replica too, by the
+ *   marks' WAIT); with no replica the landing does not wait.
  * Needs REDIS_URL and DATABASE_URL (tests/run exports them); without them it FAILS.
  * Users are fresh random ids, so it shares the stack's Redis with anything else.
  */
@@ -605,19 +607,42 @@ static void test_a_landing_waits_for_a_replica(void **state) {
     free(m);
     fixture_free(&f);
 
-    /* a frozen replica (still connected): no confirmation, the landing fails, so its
-     * journal row stays; once it thaws the replay succeeds */
+    /* a frozen replica (still connected): the data's WAIT gets no confirmation, so the
+     * landing fails before anything reports the data: the master has the data, but no
+     * invalidation, no marker and no event (the writer keeps the journal row on -1);
+     * once the replica thaws the replay succeeds and writes the markers */
     assert_int_equal(kill(replica, SIGSTOP), 0);
     fixture_make(&f);
+    long long seq_before = integer(mp, "GET %s", NEAR_CACHE_SEQ_KEY);
     assert_int_equal(writer_effects_land(mp, &f.list, &opts, err, sizeof err), -1);
-    assert_non_null(strstr(err, "WAIT"));
+    m = get_text(mp, redis_key_task(key, f.uid, f.tasks[0]));
+    assert_non_null(m); /* step 1 ran */
+    free(m);
+    for (int i = 0; i < 4; i++) {
+        m = get_text(mp, redis_key_command(key, f.uid, f.cmds[i]));
+        assert_null(m); /* no marker before the data's WAIT confirmed */
+    }
+    assert_int_equal(integer(mp, "XLEN %s", redis_key_events_log(key, f.uid)), 0);
+    assert_int_equal(integer(mp, "GET %s", NEAR_CACHE_SEQ_KEY), seq_before);
+    assert_non_null(strstr(err, "WAIT (data)"));
+    /* the same with the test hook stopping after step 3: it never gets there */
+    assert_int_equal(
+        writer_effects_land_upto(mp, &f.list, &opts, WRITER_LAND_MARKS, err, sizeof err), -1);
+    assert_null(get_text(mp, redis_key_command(key, f.uid, f.cmds[0])));
     assert_int_equal(kill(replica, SIGCONT), 0);
     land_until_confirmed(mp, &f, &opts);
-    m = get_text(rp, redis_key_command(key, f.uid, f.cmds[0]));
-    assert_non_null(m);
-    free(m);
-    /* the replay added no second event */
+    for (int i = 0; i < 4; i++) {
+        m = get_text(mp, redis_key_command(key, f.uid, f.cmds[i]));
+        assert_non_null(m);
+        free(m);
+        m = get_text(rp, redis_key_command(key, f.uid, f.cmds[i]));
+        assert_non_null(m); /* the marks' WAIT returned: the replica has them too */
+        free(m);
+    }
+    assert_true(integer(mp, "GET %s", NEAR_CACHE_SEQ_KEY) > seq_before);
+    /* one event per applied command, on the replica too */
     assert_int_equal(integer(mp, "XLEN %s", redis_key_events_log(key, f.uid)), 3);
+    assert_int_equal(integer(rp, "XLEN %s", redis_key_events_log(key, f.uid)), 3);
     fixture_free(&f);
 
     /* no replica: the landing does not wait for one */

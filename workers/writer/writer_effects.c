@@ -465,10 +465,11 @@ typedef struct wait_list {
     size_t count;
 } wait_list;
 
-/* Remembers a node (once). 0, or -1 (OOM). */
-static int wait_add(wait_list *w, size_t cap, const char *replid, const char *route_key) {
+/* Remembers a node (once); *at gets its index. 0, or -1 (OOM). */
+static int wait_add(wait_list *w, size_t cap, const char *replid, const char *route_key, int *at) {
     for (size_t i = 0; i < w->count; i++) {
         if (strcmp(w->items[i].replid, replid) == 0) {
+            *at = (int)i;
             return 0;
         }
     }
@@ -477,7 +478,7 @@ static int wait_add(wait_list *w, size_t cap, const char *replid, const char *ro
     }
     snprintf(w->items[w->count].replid, REPLID_MAX, "%s", replid);
     snprintf(w->items[w->count].route_key, REDIS_KEY_MAX, "%s", route_key);
-    w->count++;
+    *at = (int)w->count++;
     return 0;
 }
 
@@ -501,11 +502,11 @@ static int read_data_reply(const redisReply *r, long long *pending, long long *r
     return 0;
 }
 
-/* Step 1: data. 0 with *pending and the node noted in waits when it has a replica; -1
- * with err. */
+/* Step 1: data. 0 with *pending and, when the node has a replica, the node noted in waits
+ * and *node = its index there (else -1); -1 with err. */
 static int land_data(redis_pool *redis, const writer_effect_list *list, const size_t *idx, size_t n,
                      long long lsn, wait_list *waits, size_t wait_cap, long long *pending,
-                     char *err, size_t errlen) {
+                     int *node, char *err, size_t errlen) {
     script_call call = {0};
     if (build_data(list, idx, n, lsn, &call) != 0) {
         errbuf_setf(err, errlen, "redis effects: out of memory");
@@ -518,7 +519,8 @@ static int land_data(redis_pool *redis, const writer_effect_list *list, const si
     if (r != NULL) {
         freeReplyObject(r);
     }
-    if (rc == 0 && replicas > 0 && wait_add(waits, wait_cap, replid, call.keys[0]) != 0) {
+    *node = -1;
+    if (rc == 0 && replicas > 0 && wait_add(waits, wait_cap, replid, call.keys[0], node) != 0) {
         errbuf_setf(err, errlen, "redis effects: out of memory");
         rc = -1;
     }
@@ -551,18 +553,23 @@ static int land_marks(redis_pool *redis, const writer_effect_list *list, const s
     return rc;
 }
 
-/* WAIT 1 on every node noted, through a key it owns. 0 when each has a replica's
- * acknowledgement, -1 with err. */
-static int wait_replicas(redis_pool *redis, const wait_list *waits, int wait_ms, char *err,
-                         size_t errlen) {
+/* WAIT 1 on every node noted whose flag in only[] is set (every node when only is NULL),
+ * through a key it owns, on the connection the step's scripts used (the pool hands this
+ * thread the same per-node connection while it stays healthy). what names the step in the
+ * error. 0 when each has a replica's acknowledgement, -1 with err. */
+static int wait_replicas(redis_pool *redis, const wait_list *waits, const bool *only, int wait_ms,
+                         const char *what, char *err, size_t errlen) {
     char timeout[16];
     snprintf(timeout, sizeof timeout, "%d", wait_ms > 0 ? wait_ms : 1);
     for (size_t i = 0; i < waits->count; i++) {
+        if (only != NULL && !only[i]) {
+            continue;
+        }
         const char *argv[3] = {"WAIT", "1", timeout};
         redisReply *r = redis_pool_command_on_key(redis, waits->items[i].route_key, 3, argv, NULL);
         bool ok = r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer >= 1;
         if (!ok) {
-            errbuf_setf(err, errlen, "redis WAIT: %s",
+            errbuf_setf(err, errlen, "redis WAIT (%s): %s", what,
                         r == NULL                      ? "redis unavailable"
                         : r->type == REDIS_REPLY_ERROR ? r->str
                                                        : "no replica confirmed in time");
@@ -600,6 +607,7 @@ typedef struct user_group {
     size_t start;
     size_t end;
     long long seq; /* step 2's sequence; 0: nothing was pending (skip steps 2 and 3) */
+    int node;      /* the user's node in the wait list, or -1 (no replica: no WAIT) */
 } user_group;
 
 /* Splits the sorted refs into user groups. Returns how many. */
@@ -648,15 +656,47 @@ static int land_invalidations(redis_pool *redis, const writer_effect_list *list,
     return rc;
 }
 
-/* The steps, each for every user before the next: step 1 per user, step 2 once for the
- * batch, step 3 per user. Per user the order is data, invalidation, marks. */
+/* Step 3 for every group with pending commands, then WAIT 1 on each node it wrote to that
+ * has a replica. 0, or -1 with err. */
+static int land_all_marks(redis_pool *redis, const writer_effect_list *list, const size_t *idx,
+                          const user_group *groups, size_t ngroups, const writer_land_opts *opts,
+                          const wait_list *waits, bool wait, char *err, size_t errlen) {
+    bool *marked = calloc(waits->count ? waits->count : 1, sizeof *marked);
+    if (marked == NULL) {
+        errbuf_setf(err, errlen, "redis effects: out of memory");
+        return -1;
+    }
+    int rc = 0;
+    for (size_t g = 0; rc == 0 && g < ngroups; g++) {
+        if (groups[g].seq == 0) {
+            continue;
+        }
+        rc = land_marks(redis, list, idx + groups[g].start, groups[g].end - groups[g].start,
+                        groups[g].seq, opts->released, err, errlen);
+        if (groups[g].node >= 0) {
+            marked[groups[g].node] = true;
+        }
+    }
+    if (rc == 0 && wait) {
+        rc = wait_replicas(redis, waits, marked, opts->replica_wait_ms, "marks", err, errlen);
+    }
+    free(marked);
+    return rc;
+}
+
+/* The steps, each for every user before the next: step 1 per user, then WAIT 1 on each of
+ * their nodes that has a replica (nothing reports data a failover could still lose), step 2
+ * once for the batch, step 3 per user, then WAIT 1 again on the nodes step 3 wrote to (the
+ * stream entries and markers; the journal row is deleted only after it). Per user the
+ * order is data, invalidation, marks. */
 static int land_groups(redis_pool *redis, const writer_effect_list *list, const size_t *idx,
                        user_group *groups, size_t ngroups, const writer_land_opts *opts,
                        writer_land_step upto, wait_list *waits, char *err, size_t errlen) {
     for (size_t g = 0; g < ngroups; g++) {
         long long pending = 0;
         if (land_data(redis, list, idx + groups[g].start, groups[g].end - groups[g].start,
-                      opts->commit_lsn, waits, ngroups, &pending, err, errlen) != 0) {
+                      opts->commit_lsn, waits, ngroups, &pending, &groups[g].node, err,
+                      errlen) != 0) {
             return -1;
         }
         groups[g].seq = pending > 0 ? 1 : 0;
@@ -664,20 +704,17 @@ static int land_groups(redis_pool *redis, const writer_effect_list *list, const 
     if (upto < WRITER_LAND_INVALIDATE) {
         return 0;
     }
+    if (wait_replicas(redis, waits, NULL, opts->replica_wait_ms, "data", err, errlen) != 0) {
+        return -1;
+    }
     if (land_invalidations(redis, list, idx, groups, ngroups, err, errlen) != 0) {
         return -1;
     }
-    for (size_t g = 0; upto >= WRITER_LAND_MARKS && g < ngroups; g++) {
-        if (groups[g].seq != 0 &&
-            land_marks(redis, list, idx + groups[g].start, groups[g].end - groups[g].start,
-                       groups[g].seq, opts->released, err, errlen) != 0) {
-            return -1;
-        }
+    if (upto < WRITER_LAND_MARKS) {
+        return 0;
     }
-    if (upto >= WRITER_LAND_ALL) {
-        return wait_replicas(redis, waits, opts->replica_wait_ms, err, errlen);
-    }
-    return 0;
+    return land_all_marks(redis, list, idx, groups, ngroups, opts, waits, upto >= WRITER_LAND_ALL,
+                          err, errlen);
 }
 
 int writer_effects_land_upto(redis_pool *redis, const writer_effect_list *list,

@@ -14,8 +14,10 @@
  *      once (publish order = sequence order);
  *   3. marks (the user's slot): for each command not marked yet, XADD + PUBLISH its event
  *      and then its marker, both carrying the step-2 sequence ("nc_seq").
- *   Then, for every node of the batch that has a connected replica, WAIT 1 (bounded): the
- *   journal row is deleted only when a replica has every step's writes.
+ *   WAIT 1 (bounded) on every node with a connected replica, twice: after step 1 on each
+ *   node it wrote to (before step 2: nothing reports data a failover could still lose),
+ *   after step 3 on each node it wrote to (stream entries, markers); the journal row is
+ *   deleted only when a replica has every step's writes.
  * Rules:
  * - Every step is idempotent, so a crash between two steps is healed by replaying the
  *   journal row: step 1 rewrites nothing newer (version guard, LSN if greater; an extra
@@ -26,8 +28,8 @@
  *   returned) and before any marker or live event reports it (step 3 follows); "applied"
  *   implies every other effect is visible.
  * - Round trips per batch: steps 1 and 3 one script per user, step 2 one script for the
- *   whole batch (every user's step 1 runs before it, every step 3 after it), and one WAIT
- *   per node that has a replica.
+ *   whole batch (every user's step 1 runs before it, every step 3 after it), and two
+ *   WAITs per node that has a replica (one when step 3 had nothing to mark there).
  * - The journal lets a writer killed between commit and Redis be caught up, and lets a
  *   writer go on applying while Redis is down: rows it could not land stay journaled and
  *   are replayed, oldest first, by the sweep (writer_batch.c); a row the sweep had to
@@ -94,10 +96,10 @@ typedef struct writer_land_opts {
 
 /* The steps, in order; a landing stopped after one stands for a crash there (tests). */
 typedef enum writer_land_step {
-    WRITER_LAND_DATA = 1,
-    WRITER_LAND_INVALIDATE = 2,
-    WRITER_LAND_MARKS = 3,
-    WRITER_LAND_ALL = 4, /* the marks, then the replicas' WAIT */
+    WRITER_LAND_DATA = 1,       /* step 1 only (no WAIT) */
+    WRITER_LAND_INVALIDATE = 2, /* step 1, the data's WAIT, step 2 */
+    WRITER_LAND_MARKS = 3,      /* ... then step 3 (without its WAIT) */
+    WRITER_LAND_ALL = 4,        /* ... then the marks' WAIT */
 } writer_land_step;
 
 /* The replicas' WAIT timeout for a lease length: a quarter of the journal grace (250 ms
@@ -105,8 +107,10 @@ typedef enum writer_land_step {
  * row stops the API instances' lease renewals. */
 int writer_replica_wait_ms(int lease_ms);
 
-/* Lands the list in Redis (all steps and the WAIT). 0, or -1 with err (Redis down, an error
- * reply, or no replica confirmed in time): keep the journal row and retry. */
+/* Lands the list in Redis: step 1, WAIT 1 on each of its nodes that has a replica (before
+ * anything reports the data), step 2, step 3, WAIT 1 on each node step 3 wrote to. 0, or -1
+ * with err (Redis down, an error reply, or no replica confirmed in time; a failed data
+ * WAIT leaves no marker written): keep the journal row and retry. */
 int writer_effects_land(redis_pool *redis, const writer_effect_list *list,
                         const writer_land_opts *opts, char *err, size_t errlen);
 /* The same, stopping after step `upto`. */
