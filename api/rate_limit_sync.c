@@ -178,6 +178,7 @@ static void push_group(limit_sync *s, int node, const int *idx, size_t n, int64_
         broken = true;
     }
     bool reload = false;
+    redisReply *redirect = NULL; /* the first error reply, noted once the pipeline is read */
     for (size_t k = 0; k < n; k++) {
         local_limit_sync_item *it = &items[idx[k]];
         redisReply *r = NULL;
@@ -200,8 +201,13 @@ static void push_group(limit_sync *s, int node, const int *idx, size_t n, int64_
                             r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
                 if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
                     reload = true; /* after SCRIPT FLUSH: connecting loads it again */
-                /* MOVED updates the map for the next round; ASK, TRYAGAIN: next round. */
-                (void)redis_cluster_note_error(s->cluster, &s->conns, node, r);
+                /* MOVED updates the map for the next round; ASK, TRYAGAIN: next round.
+                 * Noted only after every reply was read: a map refresh may use this very
+                 * connection, whose pending replies belong to the pipeline. */
+                if (redirect == NULL && r->type == REDIS_REPLY_ERROR) {
+                    redirect = r;
+                    r = NULL;
+                }
             }
             s->failed[res->restored++] = *it;
         } else {
@@ -211,7 +217,11 @@ static void push_group(limit_sync *s, int node, const int *idx, size_t n, int64_
             freeReplyObject(r);
     }
     if (broken || reload)
-        close_conn(s, node);
+        close_conn(s, node); /* first: a broken connection must not serve the refresh */
+    if (redirect != NULL) {
+        (void)redis_cluster_note_error(s->cluster, &s->conns, node, redirect);
+        freeReplyObject(redirect);
+    }
 }
 
 /* Pushes items[0..n) (one pipeline per node) and merges or gives back each. */

@@ -429,6 +429,14 @@ static int apply_slots(redis_cluster *c, const redisReply *r, int asked) {
 }
 
 /* Asks CLUSTER SLOTS on ctx. The reply, or NULL (ctx broken). */
+/* Only these errors mean "no cluster here"; any other (LOADING at start-up, BUSY, an ACL
+ * NOPERM) says nothing about the mode, so the seed is skipped rather than believed. */
+static bool cluster_disabled_reply(const redisReply *r) {
+    return r->type == REDIS_REPLY_ERROR && r->str != NULL &&
+           (strstr(r->str, "cluster support disabled") != NULL ||
+            strncmp(r->str, "ERR unknown command", 19) == 0);
+}
+
 static redisReply *cluster_slots(redisContext *ctx) {
     redisReply *r = redisCommand(ctx, "CLUSTER SLOTS");
     if (r == NULL || ctx->err) {
@@ -504,6 +512,11 @@ int redis_cluster_ensure_mode(redis_cluster *c, redis_conns *cs) {
         redisReply *r = cluster_slots(ctx);
         if (r == NULL) {
             drop_ctx(cs, i);
+            continue;
+        }
+        if (r->type == REDIS_REPLY_ERROR && !cluster_disabled_reply(r)) {
+            /* LOADING, BUSY, NOPERM...: this seed cannot say; ask the next one. */
+            freeReplyObject(r);
             continue;
         }
         if (r->type == REDIS_REPLY_ERROR) {
@@ -687,6 +700,17 @@ static int load_script(redisContext *ctx, const char *source) {
     return rc;
 }
 
+/* WAIT counts the writes of its own connection: sent on a fresh one (a reconnect, a
+ * retry after a read timeout) it confirms nothing yet answers "replicated". Such a
+ * command runs on the connection that did the writes or not at all (NULL). */
+static bool command_is_connection_bound(const redis_cmd *cmd) {
+    static const char wait_name[] = "$4\r\nWAIT\r\n";
+    const char *first = memchr(cmd->buf, '\n', cmd->len);
+    size_t rest = first == NULL ? 0 : cmd->len - (size_t)(first + 1 - cmd->buf);
+    return rest >= sizeof wait_name - 1 &&
+           strncasecmp(first + 1, wait_name, sizeof wait_name - 1) == 0;
+}
+
 redisReply *redis_cluster_run(redis_cluster *c, redis_conns *cs, const redis_cmd *cmd) {
     int node = redis_cluster_slot_node(c, cs, cmd->slot);
     if (node < 0) {
@@ -715,7 +739,14 @@ redisReply *redis_cluster_run(redis_cluster *c, redis_conns *cs, const redis_cmd
             node = next;
             continue;
         }
+        if (fresh && command_is_connection_bound(cmd)) {
+            return NULL;
+        }
         redisReply *r = send_cmd(ctx, cmd, asking);
+        if (r == NULL && command_is_connection_bound(cmd)) {
+            drop_ctx(cs, node);
+            return NULL;
+        }
         if (r == NULL) {
             bool stale = !fresh && (ctx->err == REDIS_ERR_EOF || ctx->err == REDIS_ERR_IO);
             LOG_WARNF("redis command failed: %s", ctx->err ? ctx->errstr : "no reply");
@@ -809,6 +840,12 @@ redisContext *redis_cluster_connect_slot_owner(const redis_url *url, int slot, i
         redisReply *r = cluster_slots(ctx);
         if (r == NULL) {
             errbuf_setf(err, errlen, "redis %s:%d: CLUSTER SLOTS failed", sh, sp);
+            redisFree(ctx);
+            continue;
+        }
+        if (r->type == REDIS_REPLY_ERROR && !cluster_disabled_reply(r)) {
+            errbuf_setf(err, errlen, "redis %s:%d: CLUSTER SLOTS: %.100s", sh, sp, r->str);
+            freeReplyObject(r);
             redisFree(ctx);
             continue;
         }
