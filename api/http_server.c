@@ -30,6 +30,12 @@
 #include "shared/log.h"
 #include "shared/time_util.h"
 
+/* How long a drain leaves idle keep-alive connections open before closing them (see
+ * http_server_stop). Longer than the upstream keepalive_timeout of compose/nginx.conf
+ * (4 s; tests/integration/test_deploy_nginx.py checks it), with a margin for the proxy's
+ * timers; part of the drain, so it changes neither DRAIN_MS nor any grace period. */
+#define IDLE_CLOSE_GRACE_MS 6000
+
 /* One open TCP connection, known from MHD's connection notifications. */
 typedef struct conn_slot {
     int fd;
@@ -44,6 +50,7 @@ struct http_server {
     atomic_int inflight;      /* requests inside router_dispatch */
     atomic_int connections;   /* open TCP connections */
     atomic_bool draining;     /* set by http_server_stop; answers then close their connection */
+    atomic_bool closing_idle; /* set by http_server_stop once the idle grace is over */
     pthread_mutex_t conns_mu; /* guards conns and every slot in it */
     conn_slot *conns;
 };
@@ -86,7 +93,7 @@ static void on_connection(void *cls, struct MHD_Connection *connection, void **s
         }
         slot->fd = info->connect_fd;
         pthread_mutex_lock(&srv->conns_mu);
-        if (atomic_load(&srv->draining)) {
+        if (atomic_load(&srv->closing_idle)) {
             stop_reading(slot); /* accepted just before the listening socket closed */
         }
         slot->next = srv->conns;
@@ -273,6 +280,7 @@ http_server *http_server_start(const api_app *app, char *err, size_t errlen) {
     atomic_init(&srv->inflight, 0);
     atomic_init(&srv->connections, 0);
     atomic_init(&srv->draining, false);
+    atomic_init(&srv->closing_idle, false);
     if (pthread_mutex_init(&srv->conns_mu, NULL) != 0) {
         errbuf_setf(err, errlen, "pthread_mutex_init failed");
         free(srv);
@@ -305,9 +313,14 @@ static bool wait_for_zero(atomic_int *counter, int64_t deadline_ns) {
 
 /* Rolling restarts lose nothing (issue 7): from here on every answer carries Connection:
  * close, the listening socket is closed (new connections are refused, never half-read),
- * idle keep-alive connections are closed cleanly at once and busy ones right after their
- * answer, and MHD is stopped only once every connection is gone (or drain_ms ran out), so
- * no request that was read is left unanswered. */
+ * busy connections close right after their answer, and MHD is stopped only once every
+ * connection is gone (or drain_ms ran out), so no request that was read is left
+ * unanswered. Idle keep-alive connections are NOT closed at once (issue 13): a proxy may be
+ * sending a request on one at that very moment, and it cannot retry a POST it sent, so
+ * they are left open for IDLE_CLOSE_GRACE_MS (inside drain_ms): a request on one is
+ * answered with Connection: close, and the proxy closes the others when its upstream
+ * keep-alive timeout (compose/nginx.conf, shorter than the grace) ends. Only connections
+ * still idle after the grace are closed here. */
 void http_server_stop(http_server *srv, int drain_ms) {
     if (srv == NULL) {
         return;
@@ -319,8 +332,12 @@ void http_server_stop(http_server *srv, int drain_ms) {
     } else if (close(listen_fd) != 0) {
         LOG_WARNF("closing the listening socket failed");
     }
+    int64_t start = time_monotonic_ns();
+    int64_t deadline = start + (int64_t)drain_ms * 1000000;
+    int64_t grace_end = start + (int64_t)IDLE_CLOSE_GRACE_MS * 1000000;
+    (void)wait_for_zero(&srv->connections, grace_end < deadline ? grace_end : deadline);
+    atomic_store(&srv->closing_idle, true);
     close_idle_connections(srv);
-    int64_t deadline = time_monotonic_ns() + (int64_t)drain_ms * 1000000;
     bool drained = wait_for_zero(&srv->inflight, deadline);
     bool closed = wait_for_zero(&srv->connections, deadline);
     log_json(drained && closed ? LOG_INFO : LOG_WARN, "http server stopping",

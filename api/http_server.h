@@ -19,7 +19,8 @@ typedef struct http_server http_server;
 /* Binds TASKBUS_HTTP_HOST:TASKBUS_HTTP_PORT (IPv4) and starts serving. NULL with err on
  * failure. app must outlive the server. */
 http_server *http_server_start(const api_app *app, char *err, size_t errlen);
-/* Stops accepting, waits up to drain_ms for requests in flight, stops and frees. */
+/* Stops accepting, leaves idle keep-alive connections open for a grace (see
+ * http_server.c), waits up to drain_ms in all for requests in flight, stops and frees. */
 void http_server_stop(http_server *srv, int drain_ms);
 
 #endif

@@ -106,6 +106,13 @@ def test_nginx_conf_is_valid_and_consistent(tmp_path, compose, config_vars):
     m = re.search(r"upstream\s+\w+\s*\{[^}]*keepalive_timeout\s+(\d+)s?\s*;", text, re.S)
     idle = int(api_env.get("TASKBUS_HTTP_IDLE_TIMEOUT_SECONDS", "30"))
     assert m and int(m.group(1)) < idle, "upstream keepalive_timeout must be below the API's idle timeout"
+    # ... and before a stopping API closes its idle ones (issue 13: a POST nginx sent on a
+    # connection the drain closed was answered 503), with a second's margin for timers.
+    server_c = (COMPOSE_DIR.parent / "api" / "http_server.c").read_text()
+    grace = re.search(r"#define IDLE_CLOSE_GRACE_MS (\d+)", server_c)
+    assert grace, "api/http_server.c has no IDLE_CLOSE_GRACE_MS"
+    assert (int(m.group(1)) + 1) * 1000 <= int(grace.group(1)), \
+        "upstream keepalive_timeout must end a second before a stopping API's idle-close grace"
 
 
 # the client: a deadline (a buffering proxy delivers nothing before it), not a target.
