@@ -10,6 +10,10 @@
 # (wal_level replica, max_wal_senders 10, a replication line for 127.0.0.1 in pg_hba.conf,
 # and taskbus, its superuser, may replicate); tb_pg_replica_check_primary says so when one
 # is missing. The replica runs as the same OS user as the primary (postgres.sh's rules).
+# The only replica script: compose/local (scaled stack) and the integration suite's
+# helper (tests/integration/helpers/pg_replica, beside the normal test stack) use it.
+# tb_pg_replica_wipe deletes the copy and drops the slot, so a wiped replica does not
+# make the primary keep WAL for it forever.
 
 TB_PG_SLOT=taskbus_replica
 
@@ -151,5 +155,15 @@ tb_pg_replica_status() {
         tb_status_line postgres-replica up "$(tb_pg_replica_pid)" "$port" "$TB_PGDATA_REPLICA"
     else
         tb_status_line postgres-replica down - "$port" "$TB_PGDATA_REPLICA"
+    fi
+}
+
+tb_pg_replica_wipe() {
+    tb_pg_replica_stop
+    rm -rf "$TB_PGDATA_REPLICA" "$TB_PGDATA_REPLICA.tmp"
+    if tb_pg_running; then
+        tb_pg_psql -d taskbus -c "SELECT pg_drop_replication_slot('$TB_PG_SLOT')
+            FROM pg_replication_slots WHERE slot_name = '$TB_PG_SLOT' AND NOT active" >/dev/null ||
+            tb_die "cannot drop the replication slot $TB_PG_SLOT on the primary"
     fi
 }

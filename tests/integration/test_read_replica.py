@@ -114,7 +114,7 @@ def replica_api():
             _replica_sql("SELECT pg_wal_replay_resume()")
         except psycopg.Error:
             pass
-        _replica("stop")
+        _replica("wipe")
 
 
 def _commit_lsn(api):
