@@ -38,27 +38,43 @@ WORK_TIMEOUT = 60
 WRITER = "taskbus-writer"
 
 
-def metrics_url(daemon):
+# compose/lib/scale.sh: a scaled stack (TASKBUS_SCALE=1) runs several instances of each
+# kind, instance n on its kind's port + METRICS_STRIDE * (n - 1).
+SCALE_COUNTS = {"writer": 3}
+SCALE_COUNT_DEFAULT = 2
+METRICS_STRIDE = 20
+
+
+def metrics_urls(daemon):
+    """Every instance's /metrics: one on the normal stack, each of the kind's on a scaled one."""
     host = os.environ.get("TASKBUS_METRICS_HOST") or "127.0.0.1"
     if host in ("0.0.0.0", "::", "*"):
         host = "127.0.0.1"
     port = os.environ.get(f"TASKBUS_{daemon.upper()}_METRICS_PORT")
-    if not port:
-        port = int(stack_control.env("TASKBUS_METRICS_PORT")) + OFFSETS[daemon]
-    return f"http://{host}:{port}/metrics"
+    port = int(port) if port else int(stack_control.env("TASKBUS_METRICS_PORT")) + OFFSETS[daemon]
+    count = SCALE_COUNTS.get(daemon, SCALE_COUNT_DEFAULT) if os.environ.get("TASKBUS_SCALE") == "1" else 1
+    return [f"http://{host}:{port + METRICS_STRIDE * i}/metrics" for i in range(count)]
 
 
 def scrape(daemon):
     """(types, samples) of the daemon's /metrics: {family: type} and
-    {(sample name, frozenset(labels)): value}."""
-    r = requests.get(metrics_url(daemon), timeout=10)
-    assert r.status_code == 200, f"{daemon} /metrics: {r.status_code} {r.text[:300]}"
-    assert r.headers.get("Content-Type", "").startswith("text/plain"), r.headers
+    {(sample name, frozenset(labels)): value}. On a scaled stack the counters and histograms
+    are summed over the kind's instances (whichever did the work counted it); a gauge is the
+    first instance's (each instance reports its own view, and a sum would count one backlog
+    twice)."""
     types, samples = {}, {}
-    for fam in text_string_to_metric_families(r.text):
-        types[fam.name] = fam.type
-        for s in fam.samples:
-            samples[(s.name, frozenset(s.labels.items()))] = s.value
+    for i, url in enumerate(metrics_urls(daemon)):
+        r = requests.get(url, timeout=10)
+        assert r.status_code == 200, f"{daemon} {url}: {r.status_code} {r.text[:300]}"
+        assert r.headers.get("Content-Type", "").startswith("text/plain"), r.headers
+        for fam in text_string_to_metric_families(r.text):
+            types[fam.name] = fam.type
+            for s in fam.samples:
+                key = (s.name, frozenset(s.labels.items()))
+                if i == 0:
+                    samples[key] = s.value
+                elif fam.type in ("counter", "histogram"):
+                    samples[key] = samples.get(key, 0.0) + s.value
     return types, samples
 
 
@@ -123,10 +139,11 @@ def test_every_family_has_its_type_and_passes_promtool():
     promtool = shutil.which("promtool")
     assert promtool, "promtool is not installed (compose/lib/packages.sh installs it)"
     for daemon in OFFSETS:
-        text = requests.get(metrics_url(daemon), timeout=10).text
-        p = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True,
-                           timeout=60)
-        assert p.returncode == 0, f"promtool check metrics of {daemon}: {p.stdout} {p.stderr}"
+        for url in metrics_urls(daemon):
+            text = requests.get(url, timeout=10).text
+            p = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True,
+                               timeout=60)
+            assert p.returncode == 0, f"promtool check metrics of {daemon} ({url}): {p.stdout} {p.stderr}"
 
 
 def test_observer_reports_every_group_and_partition():

@@ -288,6 +288,7 @@ def test_kafka_down_answers_503_within_the_bound_and_never_applies(api_url):
     assert titled_rows(title) == [], "a write answered 503 was applied"
 
 
+@pytest.mark.single_stack_only
 def test_a_write_kafka_holds_but_never_confirms_is_fenced(api_url):
     """Kafka frozen (SIGSTOP) after the API's producer is connected: the command is sent but
     never confirmed, so the delivery report says "possibly persisted". The API answers 503

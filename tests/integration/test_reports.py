@@ -253,6 +253,7 @@ def test_bad_requests_are_422(owner, body, field):
     assert field in [e["field"] for e in p["errors"]], p
 
 
+@pytest.mark.single_stack_only(reason="reads the one reporter's pid file; the scaled stack runs reporter-1 and -2")
 def test_reporter_memory_stays_bounded(owner):
     """Not a timing: the reporter's peak resident set after the reports above (recorded)."""
     pidfile = os.path.join(env("TASKBUS_DATA_DIR"), "run", "reporter.pid")

@@ -6,15 +6,12 @@ go back first. Without that, the first request of another session would refill t
 epoch and a logged-out session's access token would pass again until it expired.
 """
 
-import os
-
-import redis
-
 from helpers.api import Client
+from helpers.tasks import redis_conn
 
 
 def drop_user_keys(user_id):
-    r = redis.Redis.from_url(os.environ["REDIS_URL"])
+    r = redis_conn()  # a Redis Cluster client on the scaled stack (SCAN on every master)
     keys = list(r.scan_iter(match=f"{{u:{user_id}}}:*", count=1000))
     assert keys, "the user's epoch and deny keys should be in Redis before the loss"
     r.delete(*keys)

@@ -104,6 +104,7 @@ def create_applied(api, title, wait=WAIT, latencies=None):
 # --- B stalls past its lease ----------------------------------------------------------------
 
 
+@pytest.mark.single_stack_only
 def test_an_instance_stalled_past_its_lease_reads_the_new_version_when_it_wakes(pair, both_ready):
     a, b = pair
     t = a.create_applied({"title": "stall-0"})
@@ -160,7 +161,9 @@ def test_redis_losing_every_key_then_a_write_on_a_is_read_exact_on_b(pair, both_
     prime(t, b, a)
     r = redis_conn()
     try:
-        assert r.flushall() is True
+        flushed = r.flushall()  # a cluster client answers {master: True} for each master
+        assert flushed is True or (isinstance(flushed, dict) and flushed
+                                   and all(v is True for v in flushed.values())), flushed
         t = patch_applied(a, t, "flush-1")
         assert_exact(b, t, "B right after the write (Redis emptied)")
         assert_exact(a, t, "A right after the write (Redis emptied)")
@@ -283,6 +286,7 @@ def test_redis_down_writes_are_applied_and_both_instances_agree(pair, both_ready
     after_outage(a, b, t, made)
 
 
+@pytest.mark.single_stack_only
 def test_redis_frozen_writes_are_applied_and_both_instances_agree(pair, both_ready):
     a, b = pair
     t0 = a.create_applied({"title": "frozen-0"})

@@ -16,12 +16,11 @@ import os
 import subprocess
 
 import pytest
-import redis
 
 from helpers import stack_control
 from helpers.api import API, Client, assert_problem
 from helpers.stack_control import env
-from helpers.tasks import EVENTS, IMPORT, TaskApi, pg, task_of, unique, wait_until
+from helpers.tasks import EVENTS, IMPORT, TaskApi, pg, redis_conn, task_of, unique, wait_until
 
 REDIS_GONE = str(2**63 - 1)  # shared/user_epoch.h USER_EPOCH_GONE
 NOTIFY_DEADLINE_S = 10
@@ -29,8 +28,7 @@ HOOK_URL = "http://127.0.0.1:9/hook"  # allowed by TASKBUS_WEBHOOK_ALLOW in test
 
 
 def epoch_in_redis(user_id):
-    r = redis.Redis.from_url(env("REDIS_URL"), decode_responses=True, socket_timeout=10)
-    return r.get(f"{{u:{user_id}}}:epoch")
+    return redis_conn().get(f"{{u:{user_id}}}:epoch")
 
 
 def delete_row(user_id):
