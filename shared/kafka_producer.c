@@ -11,9 +11,14 @@
  *   (CLOCK_MONOTONIC).
  * - message.timeout.ms (the creator's bound) limits how long librdkafka retries a
  *   message, so every enqueued message gets a report eventually, even with the brokers
- *   down. A failed report says whether the message may still have reached the broker
- *   (librdkafka's "possibly persisted"): callers that promised "not accepted" must then
- *   make sure it is never acted on (see api/command_send.c).
+ *   down. A failed report says whether the message may still have reached the broker:
+ *   callers that promised "not accepted" must then make sure it is never acted on (see
+ *   api/command_send.c). "Not persisted" is believed only when a broker said so (a
+ *   non-retriable broker error, with librdkafka's status NOT_PERSISTED); a local error
+ *   (timed out, transport, purged) is always in doubt, whatever the status says:
+ *   librdkafka 2.0 reported NOT_PERSISTED for messages timed out after their leader was
+ *   killed mid-request, and those records were in the log through the new leader
+ *   (tests/scale, the Kafka scenario; docs/decisions.md, "Kafka's not persisted").
  * - destroy flushes, then purges what is left (those reports say "purged"), serves the
  *   last reports and only then stops the poller, so no waiter is left hanging.
  */
@@ -67,6 +72,11 @@ static void group_unref(kafka_delivery_group *g) {
     }
 }
 
+/* Whether a failed delivery may still have reached the log (see the rules above). */
+static bool delivery_in_doubt(const rd_kafka_message_t *msg) {
+    return msg->err < 0 || rd_kafka_message_status(msg) != RD_KAFKA_MSG_STATUS_NOT_PERSISTED;
+}
+
 /* Runs on the poller thread (or inside flush). */
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque) {
     (void)rk;
@@ -84,7 +94,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     bool first_failure = false;
     pthread_mutex_lock(&g->mu);
     g->pending--;
-    if (msg->err && rd_kafka_message_status(msg) != RD_KAFKA_MSG_STATUS_NOT_PERSISTED) {
+    if (msg->err && delivery_in_doubt(msg)) {
         g->in_doubt++;
     }
     if (msg->err && g->failed++ == 0) {

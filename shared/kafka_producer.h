@@ -46,7 +46,8 @@ void kafka_producer_destroy(kafka_producer *producer, int timeout_ms);
 int kafka_producer_send(kafka_producer *producer, const kafka_message *msg, int timeout_ms,
                         char *err, size_t errlen);
 /* The same; on -1, *in_doubt says whether the message may still reach (or have reached)
- * the broker: a report of "possibly persisted", or no report within timeout_ms. */
+ * the broker: any failed report but a broker's "not persisted", or no report within
+ * timeout_ms. */
 int kafka_producer_send_doubt(kafka_producer *producer, const kafka_message *msg, int timeout_ms,
                               bool *in_doubt, char *err, size_t errlen);
 
