@@ -13,9 +13,13 @@ Rules:
   whose task is not in `tasks`, a produced command never applied, or an applied command
   without an event on `task-events` (after the outbox is published).
 - Duplicated: one logical write (all attempts of one request, all retries of one key)
-  tied to two command ids; one command id carried by two different event ids; two tasks
-  with one title; two answers of one key naming different tasks.
-- Ghost: a write answered 503/429 only (the API said nothing was queued) that was applied.
+  tied to two command ids the writer applied (a `commands` row with status `applied`:
+  the API's fence of a command Kafka did not confirm is a `rejected` row, and a keyed
+  retry after it gets a new command id by design); one command id carried by two
+  different event ids; two tasks with one title; two answers of one key naming different
+  tasks.
+- Ghost: a write answered 503/429 only (the API said nothing was queued) that was applied
+  (status `applied`; a fenced command is not).
 - In doubt: an unkeyed write whose answer was lost (transport failure or a 5xx other
   than 503); applied once is allowed and counted apart, never as lost or duplicated.
 - Stuck: a keyed create still unanswered (409 in flight, 5xx, no connection) when its
@@ -263,11 +267,15 @@ def count(ledger, users, timeline, starts, graceful_window, late_registrations, 
             mine |= rid2cids.get(a.request_id, set())
         mine.discard(None)
         done = [cid for cid in mine if cid in applied]
+        # Applied for real: a commands row can also be the API's fence of a command Kafka
+        # did not confirm ('rejected', never applied), and a keyed retry after that
+        # fence gets a new command id by design (api/command_send.c).
+        took = [cid for cid in done if applied[cid][0] == "applied"]
         label = f"{w.kind} {w.title or w.task_id} (key {w.key})" if w.keyed else f"{w.kind} {w.title or w.task_id}"
         if w.probe:
             c["probes"] += 1
-        if len(mine) > 1:
-            ex("dup_command", f"{label}: {len(mine)} command ids {sorted(mine)}")
+        if len(took) > 1:
+            ex("dup_command", f"{label}: {len(took)} command ids applied {sorted(took)} (of {sorted(mine)})")
         if w.state == "accepted":
             c["accepted"] += 1
             if w.probe:
@@ -289,18 +297,18 @@ def count(ledger, users, timeline, starts, graceful_window, late_registrations, 
             # last answer was.
             ex("stuck", f"{label}: unanswered after {len(w.attempts)} attempts, last "
                         f"{_attempt_text(w.attempts[-1]) if w.attempts else '-'}")
-            if done:
+            if took:
                 c["stuck_applied"] += 1
         elif w.state in ("in_doubt",):
-            if done:
+            if took:
                 c["doubt_applied"] += 1
             else:
                 c["doubt_not_applied"] += 1
         elif w.state == "refused":
             c["refused"] += 1
-            if done:
+            if took:
                 ex("ghost", f"{label}: answered {[_attempt_text(a) for a in w.attempts]} yet applied "
-                            f"({sorted(done)})")
+                            f"({sorted(took)})")
 
     # Produced but never applied: the writer lost a command it was given.
     for cid in cids:

@@ -15,7 +15,7 @@ CHECKS = (
     ("lost", "accepted writes (2xx) not applied, or produced commands never applied"),
     ("lost_events", "applied commands without an event on task-events"),
     ("dup_title", "titles with two tasks"),
-    ("dup_command", "writes tied to two command ids, or commands with two event ids"),
+    ("dup_command", "writes with two applied command ids, or commands with two event ids"),
     ("dup_key", "keyed creates whose answers name two tasks"),
     ("stale", "reads older than a version already reported applied or read (load, final reads, "
               "Redis vs Postgres)"),

@@ -132,7 +132,7 @@ def summary():
     out.append("failed: no answer (refused, dropped, timed out) or an answer the scenario's rule does not allow "
                "(docs/decisions.md, \"The scale suite\"); lost: accepted (2xx) writes never "
                "applied, and applied commands without their event on task-events; duplicated: a write applied "
-               "twice (two tasks with one title, two command ids for one write, two events for one command, "
+               "twice (two tasks with one title, two applied command ids for one write, two events for one command, "
                "two tasks for one Idempotency-Key).")
     out.append("")
     for _scenario, d in details:
