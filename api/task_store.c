@@ -6,7 +6,8 @@
  * form); Postgres is asked with the owner in the WHERE clause, so another user's task is
  * simply absent; a fill never overwrites (SET NX), so the writer's newer version or
  * tombstone always wins a race with a slow reader; a cache entry we cannot read is
- * skipped, never trusted.
+ * skipped, never trusted; what Postgres answered because Redis failed for the user is
+ * served but not kept in the near cache.
  */
 #include "api/task_store.h"
 
@@ -177,7 +178,12 @@ static task_store_result from_sources(const api_app *app, const near_cache_ticke
     task_store_result result = from_postgres(app, user_id, tid, need, out);
     if (result == TASK_STORE_FOUND && cached == CACHED_NOTHING)
         fill_cache(app, key, *out);
-    if (result == TASK_STORE_FOUND)
+    /* Redis failed for this user while the lease holds: on a Redis Cluster, the user's
+     * master is likely dead, so the writer cannot land this user's next commits and only
+     * the invalidation it then publishes through {nc} protects an entry kept now, with a
+     * window between that commit and that message. Not keeping it leaves nothing of the
+     * user's to serve stale while the master is away; the next read asks again. */
+    if (result == TASK_STORE_FOUND && cached != CACHE_DOWN)
         near_put(app, t, user_id, nkey, *out);
     return result;
 }

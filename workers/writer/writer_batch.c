@@ -487,16 +487,50 @@ static int land_live(writer_ctx *ctx, char *err, size_t errlen) {
     return writer_effects_land(ctx->redis, &ctx->effects, &opts, err, errlen);
 }
 
+/* A committed batch that stays journaled: its users' near-cache entries must die now, not
+ * when the journal rule lapses the leases (grace + lease later). With one Redis that is
+ * also what Redis down does (every subscriber connection drops, every lease lapses at
+ * once); on a Redis Cluster the user's master can be dead while the {nc} master and the
+ * leases live on, and an instance whose read of that user fails over to Postgres serves
+ * the new version while the others serve the old one from their near caches (scale
+ * suite: "version 3 after 4 was reported or read"). Published after the commit, so a
+ * Postgres read between the commit and this message can still see the new version before
+ * another instance drops the old one (the window of any cache-aside read, milliseconds
+ * here). A failure is retried only after WRITER_REDIS_RETRY_MS, so a frozen {nc} master
+ * costs the loop at most one timeout a second; meanwhile the leases run out as before
+ * (the instances renew through that master too, or the journal rule stops them). */
+static void invalidate_unlanded(writer_ctx *ctx) {
+    int64_t now = time_monotonic_ns();
+    if (now < ctx->nc_retry_ns) {
+        return;
+    }
+    char err[ERR_LEN];
+    if (writer_effects_invalidate(ctx->redis, &ctx->effects, err, sizeof err) == 0) {
+        ctx->said_nc_failed = false;
+        return;
+    }
+    ctx->nc_retry_ns = now + (int64_t)WRITER_REDIS_RETRY_MS * 1000000;
+    if (!ctx->said_nc_failed) {
+        LOG_WARNF("writer: near-cache invalidation of a journaled batch: %s (the leases run "
+                  "out instead)",
+                  err);
+    }
+    ctx->said_nc_failed = true;
+}
+
 /* After the commit: the effects go to Redis, unless Redis failed and older batches wait
  * in the journal (they land first, in order, by the sweep). Never blocks the next batch:
- * what does not land (Redis, the commit LSN, or a replica's WAIT failed) stays journaled. */
+ * what does not land (Redis, the commit LSN, or a replica's WAIT failed) stays journaled,
+ * and its users' near-cache entries are invalidated at once (invalidate_unlanded). */
 int writer_after_commit(void *vctx, const kafka_record *records, size_t count) {
     (void)records;
     (void)count;
     writer_ctx *ctx = vctx;
     char err[ERR_LEN];
+    bool landed = false;
     if (!ctx->backlog && time_monotonic_ns() >= ctx->redis_retry_ns) {
         if (land_live(ctx, err, sizeof err) == 0) {
+            landed = true;
             if (ctx->journal_id != 0 &&
                 writer_effects_journal_done(ctx->pg, ctx->journal_id, err, sizeof err) != 0) {
                 LOG_WARNF("writer: %s (the sweep will replay it harmlessly)", err);
@@ -509,6 +543,9 @@ int writer_after_commit(void *vctx, const kafka_record *records, size_t count) {
         }
     } else if (ctx->journal_id != 0) {
         ctx->backlog = true;
+    }
+    if (!landed && ctx->journal_id != 0) {
+        invalidate_unlanded(ctx);
     }
     ctx->careful = false;
     ctx->ndead = 0;

@@ -17,7 +17,8 @@
  *   to the DLQ instead of stalling its partition.
  * - after_commit lands the effects in Redis (retried by the loop until it succeeds),
  *   deletes the journal row, logs the batch, and now and then replays orphaned journal
- *   rows (a writer killed between commit and Redis).
+ *   rows (a writer killed between commit and Redis). A batch that stays journaled still
+ *   gets its near-cache invalidation published at once, through the {nc} slot.
  */
 #ifndef TASKBUS_WORKERS_WRITER_WRITER_BATCH_H
 #define TASKBUS_WORKERS_WRITER_WRITER_BATCH_H
@@ -66,6 +67,8 @@ typedef struct writer_ctx {
     bool backlog;           /* journaled batches of ours wait for Redis */
     int64_t redis_retry_ns; /* no Redis attempt before this (monotonic) */
     bool said_sweep_failed; /* the sweep's failure is logged once per outage */
+    int64_t nc_retry_ns;    /* no invalidation of an unlanded batch before this */
+    bool said_nc_failed;    /* that invalidation's failure is logged once per outage */
     writer_release_watch release;
 } writer_ctx;
 

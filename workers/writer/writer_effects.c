@@ -1,11 +1,12 @@
 /*
  * writer_effects.c: what the writer does in Redis after a batch commits.
  *
- * Owns: the effect list, its journal rows and the three landing steps (see
- * writer_effects.h). Rules: each script's keys are declared in KEYS and share one cluster
- * slot (the user's, or {nc} for the invalidation, which is shared/near_cache_bus.c's
- * script); the journal holds the exact Redis values as text, so a replay writes what the
- * live path would have written; every allocation is checked and every error path frees.
+ * Owns: the effect list, its journal rows, the three landing steps and the invalidation
+ * of a batch that stays journaled (see writer_effects.h). Rules: each script's keys are
+ * declared in KEYS and share one cluster slot (the user's, or {nc} for the invalidation,
+ * which is shared/near_cache_bus.c's script); the journal holds the exact Redis values as
+ * text, so a replay writes what the live path would have written; every allocation is
+ * checked and every error path frees.
  */
 #include "workers/writer/writer_effects.h"
 
@@ -751,6 +752,44 @@ int writer_effects_land_upto(redis_pool *redis, const writer_effect_list *list,
     free(groups);
     free(refs);
     free(idx);
+    return rc;
+}
+
+static int cmp_str_ptr(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+size_t writer_effects_users(const writer_effect_list *list, const char **out) {
+    for (size_t i = 0; i < list->count; i++) {
+        out[i] = list->items[i].user_id;
+    }
+    qsort(out, list->count, sizeof *out, cmp_str_ptr);
+    size_t n = 0;
+    for (size_t i = 0; i < list->count; i++) {
+        if (n == 0 || strcmp(out[n - 1], out[i]) != 0) {
+            out[n++] = out[i];
+        }
+    }
+    return n;
+}
+
+int writer_effects_invalidate(redis_pool *redis, const writer_effect_list *list, char *err,
+                              size_t errlen) {
+    if (list->count == 0) {
+        return 0;
+    }
+    const char **uids = malloc(list->count * sizeof *uids);
+    if (uids == NULL) {
+        errbuf_setf(err, errlen, "redis effects: out of memory");
+        return -1;
+    }
+    size_t n = writer_effects_users(list, uids);
+    long long first = 0;
+    int rc = near_cache_bus_publish_users(redis, NEAR_CACHE_SCOPE_TASKS, uids, n, &first);
+    if (rc != 0) {
+        errbuf_setf(err, errlen, "redis unavailable (invalidation step)");
+    }
+    free(uids);
     return rc;
 }
 

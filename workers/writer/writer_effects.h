@@ -113,6 +113,19 @@ int writer_replica_wait_ms(int lease_ms);
  * WAIT leaves no marker written): keep the journal row and retry. */
 int writer_effects_land(redis_pool *redis, const writer_effect_list *list,
                         const writer_land_opts *opts, char *err, size_t errlen);
+/* Step 2 alone, for a batch that committed but did not land (Redis failed, or older
+ * batches wait in the journal): one INCR {nc}:seq + PUBLISH per distinct user of the list,
+ * in one script on the {nc} slot. On a Redis Cluster the user's master may be down while
+ * the {nc} master and every instance's lease live on: without this message the other
+ * instances keep serving their near-cache entries of the older version while an instance
+ * whose Redis read fails reads the new one from Postgres (docs/decisions.md, Issue 13,
+ * "A dead master and the near caches"). Marks nothing and reports nothing; an extra
+ * invalidation only costs a miss. 0, or -1 with err ({nc} unreachable). */
+int writer_effects_invalidate(redis_pool *redis, const writer_effect_list *list, char *err,
+                              size_t errlen);
+/* The distinct user ids of the list, sorted, into out (room for list->count; the strings
+ * stay the list's). Returns how many. */
+size_t writer_effects_users(const writer_effect_list *list, const char **out);
 /* The same, stopping after step `upto`. */
 int writer_effects_land_upto(redis_pool *redis, const writer_effect_list *list,
                              const writer_land_opts *opts, writer_land_step upto, char *err,
