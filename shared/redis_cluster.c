@@ -448,6 +448,22 @@ static redisReply *cluster_slots(redisContext *ctx) {
     return r;
 }
 
+/* CLUSTER SLOTS asked of node i on its connection: the reply (caller frees), or NULL when
+ * the node could not be reached or the connection failed (then dropped). */
+static redisReply *node_slots(redis_cluster *c, redis_conns *cs, int i) {
+    bool fresh;
+    char err[256];
+    redisContext *ctx = redis_cluster_node_ctx(c, cs, i, &fresh, err, sizeof err);
+    if (ctx == NULL) {
+        return NULL;
+    }
+    redisReply *r = cluster_slots(ctx);
+    if (r == NULL) {
+        drop_ctx(cs, i);
+    }
+    return r;
+}
+
 /* Re-reads the map from a reachable node other than exclude (-1: none). True when a new
  * map was installed; false when another thread refreshes, it is too soon, or nobody
  * answered. */
@@ -476,15 +492,8 @@ static bool refresh(redis_cluster *c, redis_conns *cs, int exclude) {
             if (i == exclude || owns[i] != (pass == 0) || node_down(c, i)) {
                 continue;
             }
-            bool fresh;
-            char err[256];
-            redisContext *ctx = redis_cluster_node_ctx(c, cs, i, &fresh, err, sizeof err);
-            if (ctx == NULL) {
-                continue;
-            }
-            redisReply *r = cluster_slots(ctx);
+            redisReply *r = node_slots(c, cs, i);
             if (r == NULL) {
-                drop_ctx(cs, i);
                 continue;
             }
             ok = r->type == REDIS_REPLY_ARRAY && r->elements > 0 && apply_slots(c, r, i) == 0;
@@ -503,15 +512,8 @@ int redis_cluster_ensure_mode(redis_cluster *c, redis_conns *cs) {
     }
     int seeds = c->url.nseeds < REDIS_CLUSTER_MAX_NODES ? c->url.nseeds : REDIS_CLUSTER_MAX_NODES;
     for (int i = 0; i < seeds; i++) {
-        bool fresh;
-        char err[256];
-        redisContext *ctx = redis_cluster_node_ctx(c, cs, i, &fresh, err, sizeof err);
-        if (ctx == NULL) {
-            continue;
-        }
-        redisReply *r = cluster_slots(ctx);
+        redisReply *r = node_slots(c, cs, i);
         if (r == NULL) {
-            drop_ctx(cs, i);
             continue;
         }
         if (r->type == REDIS_REPLY_ERROR && !cluster_disabled_reply(r)) {

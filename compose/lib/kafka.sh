@@ -24,23 +24,30 @@ tb_kafka_write_conf() {
         "$TB_REPO/compose/kafka/server.properties.in" >"$dir/server.properties"
 }
 
-tb_kafka_format() {
-    local dir=$TB_DATA/kafka cid log=$TB_LOGS/kafka-format.log
+# Formats the KRaft storage of dir (its server.properties, data/) once, with the cluster
+# id kept in idfile (made on first use); name names it in messages. The single broker and
+# each node of the scaled cluster (kafka_cluster.sh) use it.
+tb_kafka_storage_format() {
+    local name=$1 dir=$2 idfile=$3 cid log=$TB_LOGS/kafka-format.log
     [ -f "$dir/data/meta.properties" ] && return 0
-    if [ ! -s "$dir/cluster.id" ]; then
-        cid=$(java -cp "$TB_KAFKA_CP" kafka.tools.StorageTool random-uuid 2>"$log") || {
+    if [ ! -s "$idfile" ]; then
+        cid=$(java -cp "$TB_KAFKA_CP" kafka.tools.StorageTool random-uuid 2>>"$log") || {
             tb_tail_log "$log" 20
             tb_die "kafka StorageTool random-uuid failed (see $log)"
         }
-        printf '%s\n' "$cid" >"$dir/cluster.id"
+        printf '%s\n' "$cid" >"$idfile"
     fi
-    cid=$(cat "$dir/cluster.id")
-    tb_say "kafka: formatting the KRaft storage (cluster id $cid)"
+    cid=$(cat "$idfile")
+    tb_say "$name: formatting the KRaft storage (cluster id $cid)"
     if ! java -cp "$TB_KAFKA_CP" kafka.tools.StorageTool format -t "$cid" \
         -c "$dir/server.properties" >>"$log" 2>&1; then
         tb_tail_log "$log" 20
-        tb_die "formatting the Kafka storage failed (see $log)"
+        tb_die "formatting the KRaft storage of $name failed (see $log)"
     fi
+}
+
+tb_kafka_format() {
+    tb_kafka_storage_format kafka "$TB_DATA/kafka" "$TB_DATA/kafka/cluster.id"
 }
 
 # Starts the broker without waiting for it (tb_kafka_wait_ready does).

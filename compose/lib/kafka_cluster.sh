@@ -54,24 +54,9 @@ tb_kafka_node_write_conf() {
     mv "$dir/server.properties.tmp" "$dir/server.properties"
 }
 
+# Every node of the cluster shares one cluster id.
 tb_kafka_node_format() {
-    local i=$1 dir cid idfile=$TB_DATA/kafka-cluster.id log=$TB_LOGS/kafka-format.log
-    dir=$(tb_kafka_node_dir "$i")
-    [ -f "$dir/data/meta.properties" ] && return 0
-    if [ ! -s "$idfile" ]; then
-        cid=$(java -cp "$TB_KAFKA_CP" kafka.tools.StorageTool random-uuid 2>>"$log") || {
-            tb_tail_log "$log" 20
-            tb_die "kafka StorageTool random-uuid failed (see $log)"
-        }
-        printf '%s\n' "$cid" >"$idfile"
-    fi
-    cid=$(cat "$idfile")
-    tb_say "kafka-$i: formatting the KRaft storage (cluster id $cid)"
-    if ! java -cp "$TB_KAFKA_CP" kafka.tools.StorageTool format -t "$cid" \
-        -c "$dir/server.properties" >>"$log" 2>&1; then
-        tb_tail_log "$log" 20
-        tb_die "formatting the storage of kafka-$i failed (see $log)"
-    fi
+    tb_kafka_storage_format "kafka-$1" "$(tb_kafka_node_dir "$1")" "$TB_DATA/kafka-cluster.id"
 }
 
 # Starts node i without waiting for it.
