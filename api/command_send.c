@@ -129,25 +129,43 @@ static fence_result fence_in_txn(pg_conn *conn, const task_command *cmd, const c
     return r;
 }
 
-/* A command Kafka may hold although it did not confirm it: fences it (see the header),
- * in one transaction with the guard's check, so a retry's takeover of the request and
- * this fence happen one after the other, never interleaved. */
-static fence_result fence_command(const api_app *app, const task_command *cmd,
-                                  const command_fence_guard *guard) {
-    char *problem = fence_problem();
-    char err[256] = "out of memory";
-    pg_conn *conn =
-        problem != NULL ? pg_pool_acquire(app->pg, API_PG_ACQUIRE_MS, err, sizeof err) : NULL;
+/* One try of the fence, in one transaction with the guard's check, so a retry's takeover
+ * of the request and this fence happen one after the other, never interleaved. */
+static fence_result fence_once(const api_app *app, const task_command *cmd, const char *problem,
+                               const command_fence_guard *guard, char *err, size_t errlen) {
+    pg_conn *conn = pg_pool_acquire(app->pg, API_PG_ACQUIRE_MS, err, errlen);
     fence_result r = FENCE_FAILED;
-    if (conn != NULL && pg_begin(conn, err, sizeof err) == 0) {
+    if (conn != NULL && pg_begin(conn, err, errlen) == 0) {
         r = fence_in_txn(conn, cmd, problem, guard);
         if (r == FENCE_FAILED || r == FENCE_NOT_OURS)
             pg_rollback(conn);
-        else if (pg_commit(conn, err, sizeof err) != 0)
+        else if (pg_commit(conn, err, errlen) != 0)
             r = FENCE_FAILED;
     }
     if (conn != NULL)
         pg_pool_release(app->pg, conn);
+    return r;
+}
+
+/* A command Kafka may hold although it did not confirm it: fences it (see the header).
+ * An unfenced command is in doubt and its 503 would not be the truth, so the fence is
+ * tried again for up to FENCE_DEADLINE_MS: a broker's failure makes many requests fence
+ * at once and a busy pool must not decide it (the request is failing anyway; the time
+ * is spent only on this path). */
+#define FENCE_DEADLINE_MS 6000
+#define FENCE_PAUSE_MS 200
+static fence_result fence_command(const api_app *app, const task_command *cmd,
+                                  const command_fence_guard *guard) {
+    char *problem = fence_problem();
+    char err[256] = "out of memory";
+    fence_result r = FENCE_FAILED;
+    int64_t deadline = time_monotonic_ns() + (int64_t)FENCE_DEADLINE_MS * 1000000;
+    while (problem != NULL) {
+        r = fence_once(app, cmd, problem, guard, err, sizeof err);
+        if (r != FENCE_FAILED || time_monotonic_ns() >= deadline)
+            break;
+        time_sleep_ms(FENCE_PAUSE_MS);
+    }
     if (r == FENCE_FAILED)
         LOG_ERRORF("commands: could not fence %s (Kafka may still deliver it): %s", cmd->command_id,
                    err);

@@ -142,8 +142,12 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *connectio
     return ulfius_uri_logger(NULL, uri);
 }
 
-/* A request completed: the connection is idle; while draining, it is closed now rather
- * than left waiting for a next request. Runs on the connection's own thread, which is
+/* A request completed: the connection is idle; once the drain's grace is over
+ * (closing_idle), it is closed now rather than left waiting for a next request. Not
+ * before: an answer sent while draining carries Connection: close and MHD closes after
+ * it, but one whose request began just before the drain said keep-alive, and a FIN right
+ * after it is the race the grace exists for (docs/decisions.md, "The API's drain behind
+ * nginx"). Runs on the connection's own thread, which is
  * where its unused TLS pages are given back, once (thread_memory.h: 12 KiB of
  * librdkafka's zero-filled buffers per connection thread). */
 static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
@@ -154,7 +158,7 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
     if (slot != NULL) {
         pthread_mutex_lock(&srv->conns_mu);
         slot->busy = false;
-        if (atomic_load(&srv->draining)) {
+        if (atomic_load(&srv->closing_idle)) {
             stop_reading(slot);
         }
         pthread_mutex_unlock(&srv->conns_mu);

@@ -7,8 +7,8 @@
  * (bounded by DRAIN_MS), flush the producer, close the hub and the pools, exit 0.
  * Rules: SIGTERM and SIGINT are blocked before any thread starts and taken with sigwait
  * here, so no other thread ever runs a handler. Migrations are not run here
- * (taskbus-admin migrate does). Exit codes: 0 stopped, 1 could not start, 2 bad
- * configuration.
+ * (taskbus-admin migrate does). It listens only once warm (warm_up), bounded. Exit codes: 0
+ * stopped, 1 could not start, 2 bad configuration.
  */
 #include <signal.h>
 #include <sodium.h>
@@ -29,10 +29,15 @@
 #include "shared/config.h"
 #include "shared/log.h"
 #include "shared/process_metrics.h"
+#include "shared/time_util.h"
 #include "shared/log_buffer.h"
 
 /* Inside Kubernetes' default 30 s termination grace, with time left for the flush. */
 #define DRAIN_MS 25000
+/* Longest wait before listening for the pools to connect and the near-cache lease to be
+ * held (warm_up); past it the API listens anyway and /ready says what is missing. */
+#define WARMUP_MS 5000
+#define WARMUP_POLL_MS 20
 #define PRODUCER_FLUSH_MS 4000
 #define JWT_MIN_KEY_BYTES 32
 #define JWT_GENERATED_KEY_BYTES 48
@@ -204,6 +209,29 @@ static int wait_for_stop(const sigset_t *set) {
     }
 }
 
+/* Before listening: a load balancer without health checks (nginx OSS) sends traffic as
+ * soon as the port accepts, so an instance that listened cold took a burst with empty
+ * Postgres pools and no near-cache lease (every read then goes to Postgres): the scale
+ * suite's rolling restart saw keyed writes answered 503 "no free connection within
+ * 2000 ms" on the instance just started. Bounded by WARMUP_MS, so a missing dependency
+ * only delays the listening socket; /ready reports it. */
+static void warm_up(api_app *app) {
+    int64_t start = time_monotonic_ns();
+    int64_t deadline = start + (int64_t)WARMUP_MS * 1000000;
+    char err[256] = "";
+    int pg = pg_pool_warm(app->pg, err, sizeof err);
+    if (pg == 0)
+        LOG_WARNF("warm-up: no Postgres connection (%s)", err);
+    if (app->pg_read != app->pg && pg_pool_warm(app->pg_read, err, sizeof err) == 0)
+        LOG_WARNF("warm-up: no read replica connection (%s)", err);
+    while (!near_cache_lease_valid(app->near_cache) && time_monotonic_ns() < deadline)
+        time_sleep_ms(WARMUP_POLL_MS);
+    log_json(LOG_INFO, "warm",
+             json_pack("{s:i,s:b,s:f}", "postgres_connections", pg, "near_cache_lease",
+                       near_cache_lease_valid(app->near_cache), "seconds",
+                       (double)(time_monotonic_ns() - start) / 1e9));
+}
+
 static int serve(api_app *app, const taskbus_config *cfg, const sigset_t *stop_signals) {
     char err[512];
     /* Deleted users' tokens are refused from the first request on (user_deletions.h). */
@@ -212,6 +240,7 @@ static int serve(api_app *app, const taskbus_config *cfg, const sigset_t *stop_s
         LOG_ERRORF("user deletions: %s", err);
         return -1;
     }
+    warm_up(app);
     http_server *srv = http_server_start(app, err, sizeof err);
     if (srv == NULL) {
         LOG_ERRORF("HTTP server: %s", err);

@@ -189,11 +189,14 @@ static char *page_from_redis(const api_request_ctx *ctx, long long gen, const ch
 }
 
 /* The page text: Redis (under the user's generation, while the lease lets us trust it),
- * else Postgres (then stored in Redis). NULL when answered already (an error). */
+ * else Postgres (then stored in Redis). NULL when answered already (an error). *redis_down
+ * says Redis failed for the user while trusted: the page must not be near-cached then (as
+ * task_store.c's from_sources; docs/decisions.md, "A dead master and the near caches"). */
 static char *page_text(api_request_ctx *ctx, const task_query *q, const char *hash,
-                       bool trust_redis) {
+                       bool trust_redis, bool *redis_down) {
     read_lsn need = {.state = READ_LSN_UNKNOWN, .lsn = 0};
     long long gen = trust_redis ? task_list_cache_generation(ctx->app, ctx->user_id, &need) : -1;
+    *redis_down = trust_redis && gen < 0;
     char *text = gen >= 0 ? page_from_redis(ctx, gen, hash) : NULL;
     if (text != NULL)
         return text;
@@ -226,10 +229,12 @@ static void serve_page(api_request_ctx *ctx, const task_query *q) {
         return;
     }
     near_cache_ticket t = near_cache_ticket_take(nc, ctx->user_id, NEAR_CACHE_TASKS);
-    char *text = page_text(ctx, q, hash, t.usable);
+    bool redis_down = false;
+    char *text = page_text(ctx, q, hash, t.usable, &redis_down);
     if (text == NULL)
         return;
-    near_cache_put(nc, &t, ctx->user_id, nkey, text, strlen(text), 0);
+    if (!redis_down)
+        near_cache_put(nc, &t, ctx->user_id, nkey, text, strlen(text), 0);
     api_respond_json_text(ctx, 200, text, strlen(text));
     free(text);
 }

@@ -471,3 +471,25 @@ bool pg_pool_ping(pg_pool *pool, int timeout_ms, char *err, size_t errlen) {
     pg_pool_release(pool, c);
     return ok;
 }
+
+int pg_pool_warm(pg_pool *pool, char *err, size_t errlen) {
+    pg_conn **held = calloc((size_t)pool->size, sizeof *held);
+    if (held == NULL) {
+        errbuf_setf(err, errlen, "pg_pool: out of memory");
+        return 0;
+    }
+    int n = 0;
+    while (n < pool->size) {
+        /* A slot is free at once unless someone else uses the pool meanwhile. */
+        held[n] = pg_pool_acquire(pool, 1000, err, errlen);
+        if (held[n] == NULL) {
+            break;
+        }
+        n++;
+    }
+    for (int i = 0; i < n; i++) {
+        pg_pool_release(pool, held[i]);
+    }
+    free(held);
+    return n;
+}

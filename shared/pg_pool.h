@@ -61,4 +61,9 @@ const char *pg_result_sqlstate(const PGresult *res);
 /* SELECT 1 on a pooled connection; for /ready. */
 bool pg_pool_ping(pg_pool *pool, int timeout_ms, char *err, size_t errlen);
 
+/* Connects every slot now (the pool is otherwise lazy), holding each until all are taken,
+ * so a process about to take traffic does not connect under it. Returns how many slots
+ * hold a connection; stops at the first failure (err says which). */
+int pg_pool_warm(pg_pool *pool, char *err, size_t errlen);
+
 #endif

@@ -159,11 +159,24 @@ tb_pg_replica_status() {
 }
 
 tb_pg_replica_wipe() {
+    local i active
     tb_pg_replica_stop
     rm -rf "$TB_PGDATA_REPLICA" "$TB_PGDATA_REPLICA.tmp"
-    if tb_pg_running; then
-        tb_pg_psql -d taskbus -c "SELECT pg_drop_replication_slot('$TB_PG_SLOT')
-            FROM pg_replication_slots WHERE slot_name = '$TB_PG_SLOT' AND NOT active" >/dev/null ||
-            tb_die "cannot drop the replication slot $TB_PG_SLOT on the primary"
+    if ! tb_pg_running; then
+        tb_warn "the primary is not running: its slot $TB_PG_SLOT (if any) stays; wipe again once it runs"
+        return 0
     fi
+    # The primary's walsender lets go of the slot a moment after the standby stopped, so a
+    # single drop of an inactive slot right after the stop can match nothing and leave the
+    # slot (and the WAL it pins) behind. Until it is gone, with a deadline.
+    for i in $(seq 1 50); do
+        active=$(tb_pg_psql -d taskbus -tAc "SELECT active FROM pg_replication_slots
+            WHERE slot_name = '$TB_PG_SLOT'") || tb_die "cannot read the primary's replication slots"
+        case $active in
+        '') return 0 ;;
+        f) tb_pg_psql -d taskbus -c "SELECT pg_drop_replication_slot('$TB_PG_SLOT')" >/dev/null || true ;;
+        esac
+        sleep 0.2
+    done
+    tb_die "the replication slot $TB_PG_SLOT is still on the primary 10 s after the replica stopped"
 }

@@ -215,10 +215,13 @@ def count(ledger, users, timeline, starts, graceful_window, late_registrations, 
 
     # 2. Every produced command applied (or rejected) by the writer.
     rows, settled = wait_pg(
-        "SELECT command_id::text, status, task_version, extract(epoch FROM applied_at)::float8, task_id::text"
+        "SELECT command_id::text, status, task_version, extract(epoch FROM applied_at)::float8, task_id::text,"
+        " status = 'rejected' AND problem->>'type' = '/problems/service-unavailable'"
         " FROM commands WHERE command_id = ANY(%s::uuid[])", (cids,),
         lambda rows: len(rows) >= len(cids), settle_timeout, "commands applied")
-    applied = {c: (s, v, t, tid) for c, s, v, t, tid in rows}
+    applied = {c: (s, v, t, tid) for c, s, v, t, tid, _f in rows}
+    # The API's fences (api/command_send.c): rows of commands it answered 503 for.
+    fenced = {c for c, _s, _v, _t, _tid, f in rows if f}
     if not settled:
         res.notes.append(f"{len(cids) - len(applied)} produced commands were still unapplied after {settle_timeout} s")
 
@@ -283,9 +286,11 @@ def count(ledger, users, timeline, starts, graceful_window, late_registrations, 
             tids = {tid for _, _, tid in w.answers if tid}
             if len(tids) > 1:
                 ex("dup_key", f"{label}: answers name tasks {sorted(tids)}")
-            if not done:
+            if not [cid for cid in done if cid not in fenced]:
+                # A fence row alone is an accepted write that vanished: the API fenced a
+                # command it had answered 2xx for.
                 ex("lost", f"{label}: answered {[s for s, _, _ in w.answers]} but no command applied "
-                           f"(commands {sorted(mine)})")
+                           f"(commands {sorted(mine)}, fenced {sorted(set(done) & fenced)})")
                 continue
             c["applied"] += 1
             if w.kind == "create":
