@@ -213,8 +213,10 @@ static int wait_for_stop(const sigset_t *set) {
  * soon as the port accepts, so an instance that listened cold took a burst with empty
  * Postgres pools and no near-cache lease (every read then goes to Postgres): the scale
  * suite's rolling restart saw keyed writes answered 503 "no free connection within
- * 2000 ms" on the instance just started. Bounded by WARMUP_MS, so a missing dependency
- * only delays the listening socket; /ready reports it. */
+ * 2000 ms" on the instance just started. Bounded: a refused connect ends a pool's warm-up
+ * at once, an unreachable host after pg_pool's connect timeout (once per pool), and the
+ * lease is waited for until WARMUP_MS after the start; so a missing dependency only
+ * delays the listening socket, and /ready reports it. */
 static void warm_up(api_app *app) {
     int64_t start = time_monotonic_ns();
     int64_t deadline = start + (int64_t)WARMUP_MS * 1000000;
