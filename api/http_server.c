@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/listener_gate.h"
 #include "api/router.h"
 #include "api/thread_memory.h"
 #include "shared/errbuf.h"
@@ -35,6 +36,11 @@
  * (4 s; tests/integration/test_deploy_nginx.py checks it), with a margin for the proxy's
  * timers; part of the drain, so it changes neither DRAIN_MS nor any grace period. */
 #define IDLE_CLOSE_GRACE_MS 6000
+
+/* How long a gated listener stays open at least (see http_server_stop): a handshake the
+ * gate let through (its SYN came first) needs one round trip, plus a retransmission if
+ * a segment was lost, to reach the accept queue. */
+#define HANDSHAKE_MARGIN_MS 1000
 
 /* One open TCP connection, known from MHD's connection notifications. */
 typedef struct conn_slot {
@@ -315,31 +321,78 @@ static bool wait_for_zero(atomic_int *counter, int64_t deadline_ns) {
     return true;
 }
 
-/* Rolling restarts lose nothing (issue 7): from here on every answer carries Connection:
- * close, the listening socket is closed (new connections are refused, never half-read),
- * busy connections close right after their answer, and MHD is stopped only once every
- * connection is gone (or drain_ms ran out), so no request that was read is left
- * unanswered. Idle keep-alive connections are NOT closed at once (issue 13): a proxy may be
- * sending a request on one at that very moment, and it cannot retry a POST it sent, so
- * they are left open for IDLE_CLOSE_GRACE_MS (inside drain_ms): a request on one is
- * answered with Connection: close, and the proxy closes the others when its upstream
- * keep-alive timeout (compose/nginx.conf, shorter than the grace) ends. Only connections
- * still idle after the grace are closed here. */
-void http_server_stop(http_server *srv, int drain_ms) {
-    if (srv == NULL) {
-        return;
+/* Gates the listening socket (listener_gate.h) while MHD keeps accepting from it. */
+static bool gate_listener(http_server *srv) {
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(srv->instance.mhd_daemon, MHD_DAEMON_INFO_LISTEN_FD);
+    if (info == NULL || info->listen_fd == MHD_INVALID_SOCKET) {
+        LOG_WARNF("draining: the listening socket is unknown, it is closed at once");
+        return false;
     }
-    atomic_store(&srv->draining, true);
+    if (listener_gate_close(info->listen_fd) != 0) {
+        LOG_WARNF("draining: could not gate the listening socket (%s), it is closed at once",
+                  strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* Waits (until deadline_ns) for MHD to take every connection from the accept queue. */
+static void wait_for_empty_queue(http_server *srv, int64_t deadline_ns) {
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(srv->instance.mhd_daemon, MHD_DAEMON_INFO_LISTEN_FD);
+    while (info != NULL && listener_gate_queued(info->listen_fd) > 0 &&
+           time_monotonic_ns() < deadline_ns) {
+        time_sleep_ms(10);
+    }
+}
+
+/* MHD stops accepting and the listening socket is closed: a SYN now is refused. */
+static void stop_listening(http_server *srv) {
     MHD_socket listen_fd = MHD_quiesce_daemon(srv->instance.mhd_daemon);
     if (listen_fd == MHD_INVALID_SOCKET) {
         LOG_WARNF("could not stop accepting connections before the drain");
     } else if (close(listen_fd) != 0) {
         LOG_WARNF("closing the listening socket failed");
     }
+}
+
+/* Rolling restarts lose nothing (issues 7 and 13): from here on every answer carries
+ * Connection: close, busy connections close right after their answer, and MHD is stopped
+ * only once every connection is gone (or drain_ms ran out), so no request that was read
+ * is left unanswered.
+ * The listening socket is gated first, not closed: closing it would reset the
+ * connections in its accept queue, whose requests a proxy has sent and cannot retry if
+ * they are POSTs. Gated, it takes no new handshake (a proxy's connect times out or, once
+ * closed, is refused, and goes to another instance) while MHD keeps accepting, and it is
+ * closed once its queue is empty, HANDSHAKE_MARGIN_MS at the earliest.
+ * Idle keep-alive connections are NOT closed at once: a proxy may be sending a request
+ * on one at that very moment, so they are left open for IDLE_CLOSE_GRACE_MS (inside
+ * drain_ms): a request on one is answered with Connection: close, and the proxy closes
+ * the others when its upstream keep-alive timeout (compose/nginx.conf, shorter than the
+ * grace) ends. Only connections still idle after the grace are closed here. */
+void http_server_stop(http_server *srv, int drain_ms) {
+    if (srv == NULL) {
+        return;
+    }
+    atomic_store(&srv->draining, true);
     int64_t start = time_monotonic_ns();
     int64_t deadline = start + (int64_t)drain_ms * 1000000;
     int64_t grace_end = start + (int64_t)IDLE_CLOSE_GRACE_MS * 1000000;
-    (void)wait_for_zero(&srv->connections, grace_end < deadline ? grace_end : deadline);
+    grace_end = grace_end < deadline ? grace_end : deadline;
+    bool gated = gate_listener(srv);
+    if (gated) {
+        int64_t margin_end = start + (int64_t)HANDSHAKE_MARGIN_MS * 1000000;
+        int64_t wake = margin_end < grace_end ? margin_end : grace_end;
+        time_sleep_ms((int)((wake - start) / 1000000));
+    } else {
+        stop_listening(srv);
+    }
+    (void)wait_for_zero(&srv->connections, grace_end);
+    if (gated) {
+        wait_for_empty_queue(srv, deadline);
+        stop_listening(srv);
+    }
     atomic_store(&srv->closing_idle, true);
     close_idle_connections(srv);
     bool drained = wait_for_zero(&srv->inflight, deadline);
