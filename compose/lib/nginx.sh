@@ -14,9 +14,10 @@
 # connection and proxy_next_upstream (in nginx.conf) sends the request to the next one.
 # nginx runs in the foreground in its own session (daemon off), so its pid is the master's;
 # stop is SIGQUIT (a graceful shutdown: in-flight requests finish), SIGKILL after 20 s.
-# An API stopping with SIGTERM closes its listener (nginx's connects are refused and go
-# to the next replica, and the replica is skipped for fail_timeout) and drains what it
-# has; nginx is not reloaded around it: a reload closes clients' idle keep-alive
+# An API stopping with SIGTERM gates its listener, then closes it once its accept queue
+# is empty (nginx's new connects time out or are refused and go to the next replica,
+# which is skipped for fail_timeout; docs/decisions.md, "The API's drain behind nginx")
+# and drains what it has; nginx is not reloaded around it: a reload closes clients' idle keep-alive
 # connections, which failed more requests in rolling restarts than it saved.
 
 tb_nginx_dir() { printf '%s/nginx\n' "$TB_DATA"; }
