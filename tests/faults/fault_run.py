@@ -31,12 +31,14 @@ class Run:
 
 def run_load(api_url, users, rate, drive, restore, *, seed=7, write_workers=32, read_workers=8,
              key_grace_s=fs.KEY_GRACE_S, graceful_window=fs.GRACEFUL_WINDOW, mix=MIX,
-             settle_timeout=60, log=print):
+             settle_timeout=60, read_floor_binds=True, log=print):
     """Runs the load on `users` (fault_load.UserState) at `rate` requests/s while
-    `drive(schedule)` breaks the stack window by window; returns a counted Run."""
+    `drive(schedule)` breaks the stack window by window; returns a counted Run.
+    read_floor_binds: see fault_load.Ledger."""
     started = time.time()
     starts = {t: topic_ends(t) for t in (COMMANDS_TOPIC, EVENTS_TOPIC)}
     ledger = Ledger(uuid.uuid4().hex[:8])
+    ledger.read_floor_binds = read_floor_binds
     workers = Workers(api_url, users, ledger, rate, seed=seed, write_workers=write_workers,
                       read_workers=read_workers, mix=mix)
     schedule = fs.Schedule(ledger, workers, users, log=log)

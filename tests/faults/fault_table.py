@@ -17,8 +17,8 @@ CHECKS = (
     ("dup_title", "titles with two tasks"),
     ("dup_command", "writes with two applied command ids, or commands with two event ids"),
     ("dup_key", "keyed creates whose answers name two tasks"),
-    ("stale", "reads older than a version already reported applied or read (load, final reads, "
-              "Redis vs Postgres)"),
+    ("stale", "reads older than a version already reported applied or read (read: by one API "
+              "instance; load, final reads, Redis vs Postgres)"),
     ("ghost", "writes refused with 503/429 that were applied anyway"),
     ("stuck", "keyed creates no retry could get answered (e.g. 409 in flight after the API died)"),
     ("unanswered", "requests read and processed during the SIGTERM of the API (their task command or "
