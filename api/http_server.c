@@ -38,8 +38,10 @@
 #define IDLE_CLOSE_GRACE_MS 6000
 
 /* How long a gated listener stays open at least (see http_server_stop): a handshake the
- * gate let through (its SYN came first) needs one round trip, plus a retransmission if
- * a segment was lost, to reach the accept queue. */
+ * gate let through (its SYN came first) needs one round trip to reach the accept queue,
+ * or, if the client's ACK was lost, that ACK's retransmission with the client's first
+ * data (RTO 200 ms at least). A lost SYN-ACK needs no margin: the client, never
+ * connected, retries its SYN and is refused once the socket is shut. */
 #define HANDSHAKE_MARGIN_MS 1000
 
 /* One open TCP connection, known from MHD's connection notifications. */
@@ -59,6 +61,10 @@ struct http_server {
     atomic_bool closing_idle; /* set by http_server_stop once the idle grace is over */
     pthread_mutex_t conns_mu; /* guards conns and every slot in it */
     conn_slot *conns;
+    /* The listening socket once quiesced: shut down at once, closed only after MHD stopped
+     * (its threads may still hold the number; microhttpd.h, MHD_quiesce_daemon). Only
+     * http_server_stop's thread touches it. */
+    MHD_socket quiesced_fd;
 };
 
 static int on_request(const struct _u_request *req, struct _u_response *resp, void *user_data) {
@@ -291,6 +297,7 @@ http_server *http_server_start(const api_app *app, char *err, size_t errlen) {
     atomic_init(&srv->connections, 0);
     atomic_init(&srv->draining, false);
     atomic_init(&srv->closing_idle, false);
+    srv->quiesced_fd = MHD_INVALID_SOCKET;
     if (pthread_mutex_init(&srv->conns_mu, NULL) != 0) {
         errbuf_setf(err, errlen, "pthread_mutex_init failed");
         free(srv);
@@ -326,46 +333,70 @@ static bool gate_listener(http_server *srv) {
     const union MHD_DaemonInfo *info =
         MHD_get_daemon_info(srv->instance.mhd_daemon, MHD_DAEMON_INFO_LISTEN_FD);
     if (info == NULL || info->listen_fd == MHD_INVALID_SOCKET) {
-        LOG_WARNF("draining: the listening socket is unknown, it is closed at once");
+        LOG_WARNF("draining: the listening socket is unknown, it is shut at once");
         return false;
     }
-    if (listener_gate_close(info->listen_fd) != 0) {
-        LOG_WARNF("draining: could not gate the listening socket (%s), it is closed at once",
+    if (listener_gate_shut(info->listen_fd) != 0) {
+        LOG_WARNF("draining: could not gate the listening socket (%s), it is shut at once",
                   strerror(errno));
         return false;
     }
     return true;
 }
 
-/* Waits (until deadline_ns) for MHD to take every connection from the accept queue. */
-static void wait_for_empty_queue(http_server *srv, int64_t deadline_ns) {
+/* Waits (until deadline_ns) for MHD to take every connection from the accept queue; how
+ * many are still there (0), or -1 when the queue cannot be read. MHD does not accept at
+ * its connection limit, so a queue may last until idle connections close. */
+static int wait_for_empty_queue(http_server *srv, int64_t deadline_ns) {
     const union MHD_DaemonInfo *info =
         MHD_get_daemon_info(srv->instance.mhd_daemon, MHD_DAEMON_INFO_LISTEN_FD);
-    while (info != NULL && listener_gate_queued(info->listen_fd) > 0 &&
+    if (info == NULL) {
+        return -1;
+    }
+    int queued;
+    while ((queued = listener_gate_queued(info->listen_fd)) > 0 &&
            time_monotonic_ns() < deadline_ns) {
         time_sleep_ms(10);
     }
+    return queued;
 }
 
-/* MHD stops accepting and the listening socket is closed: a SYN now is refused. */
+/* MHD stops accepting and the listening socket is shut down: a SYN now is refused, while
+ * the number stays the socket's until http_server_stop closes it after MHD stopped. */
 static void stop_listening(http_server *srv) {
-    MHD_socket listen_fd = MHD_quiesce_daemon(srv->instance.mhd_daemon);
-    if (listen_fd == MHD_INVALID_SOCKET) {
-        LOG_WARNF("could not stop accepting connections before the drain");
-    } else if (close(listen_fd) != 0) {
-        LOG_WARNF("closing the listening socket failed");
+    srv->quiesced_fd = MHD_quiesce_daemon(srv->instance.mhd_daemon);
+    if (srv->quiesced_fd == MHD_INVALID_SOCKET) {
+        LOG_WARNF("draining: MHD could not stop accepting connections");
+    } else if (shutdown(srv->quiesced_fd, SHUT_RDWR) != 0) {
+        LOG_WARNF("draining: shutting the listening socket down failed: %s", strerror(errno));
     }
+}
+
+/* The gate, then the listener shut once its accept queue is empty (see http_server_stop);
+ * bounded by grace_end. */
+static void close_listener(http_server *srv, int64_t start, int64_t grace_end) {
+    if (gate_listener(srv)) {
+        int64_t margin_end = start + (int64_t)HANDSHAKE_MARGIN_MS * 1000000;
+        int64_t wake = margin_end < grace_end ? margin_end : grace_end;
+        time_sleep_ms((int)((wake - start) / 1000000));
+        int queued = wait_for_empty_queue(srv, grace_end);
+        if (queued != 0) {
+            LOG_WARNF("draining: the accept queue %s when the listener is shut (%d)",
+                      queued < 0 ? "could not be read" : "still holds connections, reset", queued);
+        }
+    }
+    stop_listening(srv);
 }
 
 /* Rolling restarts lose nothing (issues 7 and 13): from here on every answer carries
  * Connection: close, busy connections close right after their answer, and MHD is stopped
  * only once every connection is gone (or drain_ms ran out), so no request that was read
  * is left unanswered.
- * The listening socket is gated first, not closed: closing it would reset the
+ * The listening socket is gated first, not shut: shutting it would reset the
  * connections in its accept queue, whose requests a proxy has sent and cannot retry if
  * they are POSTs. Gated, it takes no new handshake (a proxy's connect times out or, once
- * closed, is refused, and goes to another instance) while MHD keeps accepting, and it is
- * closed once its queue is empty, HANDSHAKE_MARGIN_MS at the earliest.
+ * shut, is refused, and goes to another instance) while MHD keeps accepting, and it is
+ * shut once its queue is empty, HANDSHAKE_MARGIN_MS at the earliest.
  * Idle keep-alive connections are NOT closed at once: a proxy may be sending a request
  * on one at that very moment, so they are left open for IDLE_CLOSE_GRACE_MS (inside
  * drain_ms): a request on one is answered with Connection: close, and the proxy closes
@@ -380,19 +411,8 @@ void http_server_stop(http_server *srv, int drain_ms) {
     int64_t deadline = start + (int64_t)drain_ms * 1000000;
     int64_t grace_end = start + (int64_t)IDLE_CLOSE_GRACE_MS * 1000000;
     grace_end = grace_end < deadline ? grace_end : deadline;
-    bool gated = gate_listener(srv);
-    if (gated) {
-        int64_t margin_end = start + (int64_t)HANDSHAKE_MARGIN_MS * 1000000;
-        int64_t wake = margin_end < grace_end ? margin_end : grace_end;
-        time_sleep_ms((int)((wake - start) / 1000000));
-    } else {
-        stop_listening(srv);
-    }
+    close_listener(srv, start, grace_end);
     (void)wait_for_zero(&srv->connections, grace_end);
-    if (gated) {
-        wait_for_empty_queue(srv, deadline);
-        stop_listening(srv);
-    }
     atomic_store(&srv->closing_idle, true);
     close_idle_connections(srv);
     bool drained = wait_for_zero(&srv->inflight, deadline);
@@ -403,6 +423,9 @@ void http_server_stop(http_server *srv, int drain_ms) {
                        atomic_load(&srv->connections), "connections_closed", closed));
     if (ulfius_stop_framework(&srv->instance) != U_OK) {
         LOG_WARNF("ulfius_stop_framework failed");
+    }
+    if (srv->quiesced_fd != MHD_INVALID_SOCKET && close(srv->quiesced_fd) != 0) {
+        LOG_WARNF("closing the listening socket failed: %s", strerror(errno));
     }
     ulfius_clean_instance(&srv->instance);
     pthread_mutex_destroy(&srv->conns_mu);
