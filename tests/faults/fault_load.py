@@ -118,6 +118,15 @@ class UserState:
     pending_cmds: list = field(default_factory=list)  # accepted command ids not yet seen applied
 
 
+@dataclass
+class WentBack:
+    """A GET that returned a version below one an earlier, completed GET had returned, with
+    no report of that version (see Ledger.read_floor_binds)."""
+    what: str
+    request_id: str  # the GET that went back
+    above: list  # request ids of the earlier GETs that had returned a higher version
+
+
 class Ledger:
     """Everything the load did; one lock guards it all (a few hundred operations a second)."""
 
@@ -129,18 +138,19 @@ class Ledger:
         self.attempts = []  # every Attempt (reads and writes)
         self.reads = []  # (Attempt, op)
         self.writes = []
-        # task id -> {"reported" | "read": [(time set, version)]}, versions increasing:
+        # task id -> {"reported" | "read": [(time set, version, request id or None)]}, versions increasing:
         # reported applied (Prefer: wait, GET /commands), or returned by a GET by id.
         self.floors = {}
         self.created_reported = {}  # task id -> time its create was reported applied
         self.cmd_applied = {}  # command id -> time reported applied
         self.stale = []  # descriptions
-        # Whether a version returned by an earlier GET binds later reads. True with one API
-        # instance; behind a load balancer (the scale suite) a GET below a version only
-        # read elsewhere is the near-cache window docs/decisions.md leaves open ("Reads
-        # that go back across instances"): listed in went_back, not stale.
+        # Whether a version returned by an earlier GET binds later reads here. True with
+        # one API instance; behind a load balancer (the scale suite) such a GET is listed
+        # in went_back with the request ids involved, and the suite decides by which
+        # instance served each (a GET below a version only read on another instance is
+        # the window docs/decisions.md leaves open: "Reads that go back across instances").
         self.read_floor_binds = True
-        self.went_back = []  # descriptions
+        self.went_back = []  # WentBack
         self.unexpected = []  # answers no rule allows (shown, counted per window)
         self.dropped_tickets = {}  # window -> count
         self.offered = {}  # window -> tickets
@@ -156,16 +166,21 @@ class Ledger:
     def floor_at(self, tid, t, reported_only):
         best = 0
         for kind in (("reported",) if reported_only else ("reported", "read")):
-            for t_set, v in self.floors.get(tid, {}).get(kind, ()):
+            for t_set, v, _rid in self.floors.get(tid, {}).get(kind, ()):
                 if t_set <= t and v > best:
                     best = v
         return best
 
-    def raise_floor(self, tid, version, t, reported):
+    def raise_floor(self, tid, version, t, reported, request_id=None):
+        """request_id: the GET that returned `version` (read floors)."""
         hist = self.floors.setdefault(tid, {}).setdefault("reported" if reported else "read", [])
         if not hist or version > hist[-1][1]:
-            hist.append((t, version))
+            hist.append((t, version, request_id))
             del hist[:-8]  # only the recent ones matter for reads in flight
+
+    def _read_above(self, tid, t, version):
+        """The request ids of the GETs, done by t, that returned a version above `version`."""
+        return [rid for t_set, v, rid in self.floors.get(tid, {}).get("read", ()) if t_set <= t and v > version]
 
     def check_task(self, att, tid, version, what, reported_only=False):
         """A list page is checked against reported versions only: the writer retires list
@@ -180,10 +195,12 @@ class Ledger:
                 self.stale.append(f"{what} {tid}: 404 after its create was reported applied ({att.window})")
             return
         if version < reported or (version < floor and self.read_floor_binds):
-            self.stale.append(f"{what} {tid}: version {version} after {floor} was reported or read ({att.window})")
+            self.stale.append(f"{what} {tid}: version {version} after {reported} was reported, "
+                              f"{floor} reported or read ({att.window})")
         elif version < floor:
-            self.went_back.append(f"{what} {tid}: version {version} after {floor} was read, "
-                                  f"{reported or 'none'} reported ({att.window})")
+            self.went_back.append(WentBack(
+                f"{what} {tid}: version {version} after {floor} was read, {reported or 'none'} reported "
+                f"({att.window})", att.request_id, self._read_above(tid, att.sent, version)))
 
 
 class Workers:
@@ -515,7 +532,7 @@ class Workers:
                     led.unexpected.append(f"GET {tid}: no version ({att.window})")
                     return
                 led.check_task(att, tid, v, "GET")
-                led.raise_floor(tid, v, att.done, False)
+                led.raise_floor(tid, v, att.done, False, att.request_id)
             elif resp.status_code == 404:
                 led.check_task(att, tid, None, "GET")
             elif resp.status_code not in (429, 503) and resp.status_code < 500:

@@ -7,7 +7,8 @@ no client address and no user goes over the stack's rate limits at the offered r
 and scenario(): run, count, record the row, fail on the scenario's rules.
 Rules: the verdict is counts only (failed under the scenario's rule, lost, lost events,
 duplicated, stale, ghosts, stuck keys, plus a scenario's own checks; a GET older than a
-version only read, not reported, is shown apart: WENT_BACK); the offered rate is
+version only read, not reported, fails when the same instance had returned it, and is
+shown apart when another had: WENT_BACK); the offered rate is
 a target the box may not reach: the rate reached is measured and shown, never checked.
 """
 
@@ -110,6 +111,22 @@ WENT_BACK = ("GETs older than a version only read (never reported applied) on an
              "instance, in the near-cache window")
 
 
+def split_went_back(went_back, log_timeout=15):
+    """([GETs below a version only another instance had returned], [the others]): each GET
+    and the earlier ones it went below, named by nginx's access log. A GET whose instance,
+    or one of whose earlier GETs' instance, is unknown or the same counts as same."""
+    if not went_back:
+        return [], []
+    ids = {w.request_id for w in went_back} | {r for w in went_back for r in w.above}
+    served = scale_stack.served_by(ids, log_timeout)
+    elsewhere, same = [], []
+    for w in went_back:
+        mine = served.get(w.request_id)
+        other = mine is not None and w.above and all(served.get(r) not in (None, mine) for r in w.above)
+        (elsewhere if other else same).append(w)
+    return elsewhere, same
+
+
 def scenario(name, pool, api_url, rate, mix, drive, fails=scale_report.server_errors, checks=None, seed=13):
     """Runs one scenario: load at `rate` with `mix` while `drive(schedule)` breaks the stack;
     records its row; fails the test on the rules. `checks(run)` -> ([(rule, value, what)]
@@ -124,7 +141,11 @@ def scenario(name, pool, api_url, rate, mix, drive, fails=scale_report.server_er
     if failed:
         violations.append(("failed", len(failed), f"requests without an answer or answered as the rule "
                                                   f"forbids ({fails.__doc__.splitlines()[0]})"))
-    went_back = run.ledger.went_back
+    elsewhere, same = split_went_back(run.ledger.went_back)
+    if same:
+        violations.append(("stale_same_instance", len(same), "GETs older than a version the same API "
+                           "instance had returned (or one nginx's log could not name), e.g. "
+                           f"{[w.what for w in same[:3]]}"))
     extra = {}
     if checks is not None:
         try:
@@ -132,7 +153,7 @@ def scenario(name, pool, api_url, rate, mix, drive, fails=scale_report.server_er
         except AssertionError as e:  # a check's wait ran out: a violation, and the row is kept
             more, extra = [("check", 1, str(e)[:400])], {}
         violations.extend(more)
-    extra[WENT_BACK] = f"{len(went_back)}" + (f", e.g. {went_back[:3]}" if went_back else "")
+    extra[WENT_BACK] = f"{len(elsewhere)}" + (f", e.g. {[w.what for w in elsewhere[:3]]}" if elsewhere else "")
     params = {"rate": rate, "users": len(users), "write_workers": writers, "read_workers": readers,
               "down_s": DOWN_S, "settle_s": SETTLE_S, "probes": 0}
     row = scale_report.add(name, run, params, failed, violations, extra)

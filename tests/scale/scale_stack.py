@@ -5,12 +5,13 @@ Owns: the instance names and direct URLs (api-1..3 on TASKBUS_HTTP_PORT + 10 + i
 Redis Cluster nodes on TASKBUS_REDIS_PORT + i, the Kafka brokers of KAFKA_BROKERS, the
 replica on TASKBUS_PG_PORT + 1), the waits (every API ready, every partition's ISR full,
 the Redis Cluster ok on every node, the replica streaming), finding the active relay,
-and restore() (the fault suite's restore, then every one of the above).
+which instance nginx sent a request to (its access log), and restore() (the fault suite's restore, then every one of the above).
 Rules: every wait has a deadline and says what it last saw; instances are started,
 stopped and killed only through `compose/local` (helpers.stack_control), with the
 stack's environment.
 """
 
+import json
 import os
 import time
 
@@ -42,6 +43,35 @@ def api_url(name):
     """The direct URL of api-<i> (bypassing nginx)."""
     i = int(name.rsplit("-", 1)[1])
     return f"http://127.0.0.1:{int(env('TASKBUS_HTTP_PORT')) + 10 + i}"
+
+
+def nginx_access_log():
+    return os.path.join(os.environ.get("TASKBUS_DATA_DIR") or os.path.join(env("TASKBUS_REPO"), ".local"),
+                        "logs", "nginx-access.log")
+
+
+def served_by(request_ids, timeout=15):
+    """request id -> the API instance (upstream address) nginx last sent it to, read from
+    nginx's access log (compose/nginx.conf's taskbus_json; compose/lib/nginx.sh buffers it
+    up to a second). Waits until every id is there or the deadline passes; ids never found
+    are left out, and a caller must treat them as unknown."""
+    want, found = set(request_ids), {}
+    deadline = time.monotonic() + timeout
+    while True:
+        with open(nginx_access_log(), encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if not any(rid in line for rid in want - found.keys()):
+                    continue
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                rid, upstream = rec.get("request_id"), rec.get("upstream") or ""
+                if rid in want and upstream:
+                    found[rid] = upstream.split(",")[-1].strip()  # the last try answered
+        if want <= found.keys() or time.monotonic() >= deadline:
+            return found
+        time.sleep(0.5)
 
 
 def wait(pred, timeout, what, interval=0.2):
