@@ -38,10 +38,11 @@
 #define IDLE_CLOSE_GRACE_MS 6000
 
 /* How long a gated listener stays open at least (see http_server_stop): a handshake the
- * gate let through (its SYN came first) needs one round trip to reach the accept queue,
- * or, if the client's ACK was lost, that ACK's retransmission with the client's first
- * data (RTO 200 ms at least). A lost SYN-ACK needs no margin: the client, never
- * connected, retries its SYN and is refused once the socket is shut. */
+ * gate let through (its SYN came first) needs one round trip to reach the accept queue.
+ * One that lost a segment completes only with a retransmission (the listener's SYN-ACK
+ * after 1 s, the client's ACK with its data after its RTO) and may reach the queue after
+ * the socket is shut; it is then reset: a risk only where packets are lost, left open
+ * (docs/decisions.md, "The API's drain behind nginx"). */
 #define HANDSHAKE_MARGIN_MS 1000
 
 /* One open TCP connection, known from MHD's connection notifications. */
@@ -345,8 +346,8 @@ static bool gate_listener(http_server *srv) {
 }
 
 /* Waits (until deadline_ns) for MHD to take every connection from the accept queue; how
- * many are still there (0), or -1 when the queue cannot be read. MHD does not accept at
- * its connection limit, so a queue may last until idle connections close. */
+ * many are still there (0), or -1 when the queue cannot be read. MHD keeps accepting even
+ * at its connection limit (it closes the surplus at once), so the deadline is a backstop. */
 static int wait_for_empty_queue(http_server *srv, int64_t deadline_ns) {
     const union MHD_DaemonInfo *info =
         MHD_get_daemon_info(srv->instance.mhd_daemon, MHD_DAEMON_INFO_LISTEN_FD);

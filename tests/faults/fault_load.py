@@ -24,6 +24,7 @@ Rules:
 - Every request has a timeout; nothing here sleeps for a condition, only for pacing.
 """
 
+import collections
 import heapq
 import itertools
 import queue
@@ -118,6 +119,11 @@ class UserState:
     pending_cmds: list = field(default_factory=list)  # accepted command ids not yet seen applied
 
 
+# GETs kept per task for the went-back comparison: a task gets a few reads a second, and
+# a read in flight is compared only with GETs completed before it was sent.
+GETS_KEPT = 64
+
+
 @dataclass
 class WentBack:
     """A GET that returned a version below one an earlier, completed GET had returned, with
@@ -151,6 +157,10 @@ class Ledger:
         # the window docs/decisions.md leaves open: "Reads that go back across instances").
         self.read_floor_binds = True
         self.went_back = []  # WentBack
+        # task id -> the last GETS_KEPT completed GETs by id: (done, version, request id);
+        # every one, not only those that raised the floor, so that a GET going back is
+        # compared with each earlier one above it (and so with its own instance's).
+        self.gets = {}
         self.unexpected = []  # answers no rule allows (shown, counted per window)
         self.dropped_tickets = {}  # window -> count
         self.offered = {}  # window -> tickets
@@ -178,9 +188,14 @@ class Ledger:
             hist.append((t, version, request_id))
             del hist[:-8]  # only the recent ones matter for reads in flight
 
+    def note_get(self, tid, version, done, request_id):
+        """A GET by id that returned `version`, completed at `done`."""
+        kept = self.gets.setdefault(tid, collections.deque(maxlen=GETS_KEPT))
+        kept.append((done, version, request_id))
+
     def _read_above(self, tid, t, version):
-        """The request ids of the GETs, done by t, that returned a version above `version`."""
-        return [rid for t_set, v, rid in self.floors.get(tid, {}).get("read", ()) if t_set <= t and v > version]
+        """The request ids of the kept GETs, done by t, that returned a version above `version`."""
+        return [rid for done, v, rid in self.gets.get(tid, ()) if done <= t and v > version]
 
     def check_task(self, att, tid, version, what, reported_only=False):
         """A list page is checked against reported versions only: the writer retires list
@@ -533,6 +548,7 @@ class Workers:
                     return
                 led.check_task(att, tid, v, "GET")
                 led.raise_floor(tid, v, att.done, False, att.request_id)
+                led.note_get(tid, v, att.done, att.request_id)
             elif resp.status_code == 404:
                 led.check_task(att, tid, None, "GET")
             elif resp.status_code not in (429, 503) and resp.status_code < 500:

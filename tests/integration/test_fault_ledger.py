@@ -18,11 +18,12 @@ def _ledger(binds):
     led.read_floor_binds = binds
     led.raise_floor("task", 3, 10.0, True)   # version 3 reported applied at t=10
     led.raise_floor("task", 5, 20.0, False, "g5")  # version 5 returned by GET g5, done at t=20
+    led.note_get("task", 5, 20.0, "g5")
     return led
 
 
-def _get(led, version, sent):
-    led.check_task(Attempt("r", "w", "GET /api/v1/tasks/{id}", sent), "task", version, "GET")
+def _get(led, version, sent, rid="r"):
+    led.check_task(Attempt(rid, "w", "GET /api/v1/tasks/{id}", sent), "task", version, "GET")
 
 
 def test_below_a_reported_version_is_stale_either_way():
@@ -43,6 +44,18 @@ def test_below_a_read_version_depends_on_the_topology():
     went = many.went_back[0]
     assert "version 4 after 5 was read, 3 reported" in went.what
     assert went.request_id == "r" and went.above == ["g5"]  # the GET that returned 5
+
+
+def test_every_earlier_get_above_is_named_not_only_the_first():
+    """g5 (one instance) and g5b (another) both returned 5; only g5 raised the floor. A GET
+    going back to 4 names both, so the suite compares it with its own instance's too."""
+    led = _ledger(False)
+    led.note_get("task", 5, 20.5, "g5b")
+    led.note_get("task", 4, 19.0, "g4")  # below: not named
+    _get(led, 4, 21.0)
+    assert [w.above for w in led.went_back] == [["g5", "g5b"]]
+    _get(led, 4, 20.2, "early")  # sent before g5b was done: only g5
+    assert led.went_back[-1].above == ["g5"]
 
 
 def test_a_read_sent_before_the_floor_binds_nothing():
@@ -66,7 +79,9 @@ def test_the_scale_suite_tells_instances_apart_by_nginx_log(tmp_path, monkeypatc
               "r1": "127.0.0.1:18093, 127.0.0.1:18092"}  # r1: retried, answered by :18092
     with open(tmp_path / "logs" / "nginx-access.log", "w", encoding="utf-8") as f:
         for rid, up in served.items():
-            f.write(json.dumps({"request_id": rid, "upstream": up, "status": 200}) + "\n")
+            # nginx's taskbus_json: no spaces after the separators
+            f.write(json.dumps({"request_id": rid, "upstream": up, "status": 200}, separators=(",", ":")) + "\n")
+        f.write('{"request_id":"partial","upstream":"127.0.0.1:18091"')  # being written: not read
     monkeypatch.setenv("TASKBUS_DATA_DIR", str(tmp_path))
     other = WentBack("other", "b1", ["a1"])
     same = WentBack("same", "a2", ["a1"])

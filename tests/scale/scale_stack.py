@@ -13,6 +13,7 @@ stack's environment.
 
 import json
 import os
+import re
 import time
 
 import requests
@@ -50,25 +51,38 @@ def nginx_access_log():
                         "logs", "nginx-access.log")
 
 
+_REQUEST_ID = re.compile(r'"request_id":\s*"([^"]*)"')
+
+
 def served_by(request_ids, timeout=15):
-    """request id -> the API instance (upstream address) nginx last sent it to, read from
-    nginx's access log (compose/nginx.conf's taskbus_json; compose/lib/nginx.sh buffers it
-    up to a second). Waits until every id is there or the deadline passes; ids never found
-    are left out, and a caller must treat them as unknown."""
-    want, found = set(request_ids), {}
+    """request id -> the API instance (upstream address) nginx sent it to, the last one
+    tried, read from nginx's access log (compose/nginx.conf's taskbus_json;
+    compose/lib/nginx.sh buffers it up to a second). Reads on from where it stopped until
+    every id is there or the deadline passes; ids never found, or all of them when the log
+    cannot be read, are left out, and a caller must treat them as unknown."""
+    want, found, offset = set(request_ids), {}, 0
     deadline = time.monotonic() + timeout
     while True:
-        with open(nginx_access_log(), encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if not any(rid in line for rid in want - found.keys()):
-                    continue
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue
-                rid, upstream = rec.get("request_id"), rec.get("upstream") or ""
-                if rid in want and upstream:
-                    found[rid] = upstream.split(",")[-1].strip()  # the last try answered
+        try:
+            with open(nginx_access_log(), "rb") as f:
+                f.seek(offset)
+                for raw in iter(f.readline, b""):
+                    if not raw.endswith(b"\n"):
+                        break  # a line still being written: read it whole next time
+                    offset += len(raw)
+                    line = raw.decode("utf-8", errors="replace")
+                    m = _REQUEST_ID.search(line)
+                    if m is None or m.group(1) not in want:
+                        continue
+                    try:
+                        upstream = json.loads(line).get("upstream") or ""
+                    except ValueError:
+                        continue
+                    last = re.split(r"\s*[,:]\s+", upstream.strip())[-1]  # ", " tries, " : " redirects
+                    if last and last != "-":
+                        found[m.group(1)] = last
+        except OSError:
+            return found
         if want <= found.keys() or time.monotonic() >= deadline:
             return found
         time.sleep(0.5)
