@@ -21,8 +21,23 @@ static bool parse_limit(const char *text, int limit_max, int *limit) {
     return true;
 }
 
+/* The filter named key, or NULL. */
+static const list_query_filter *find_filter(const list_query_filter *filters, const char *key) {
+    for (size_t i = 0; filters != NULL && filters[i].name != NULL; i++) {
+        if (strcmp(filters[i].name, key) == 0)
+            return &filters[i];
+    }
+    return NULL;
+}
+
 int list_query_parse(const api_request_ctx *ctx, int limit_max, int *limit,
                      list_cursor_parse parse_cursor, void *cursor, json_t *errors) {
+    return list_query_parse_filtered(ctx, limit_max, limit, parse_cursor, cursor, NULL, errors);
+}
+
+int list_query_parse_filtered(const api_request_ctx *ctx, int limit_max, int *limit,
+                              list_cursor_parse parse_cursor, void *cursor,
+                              const list_query_filter *filters, json_t *errors) {
     const struct _u_map *m = ctx->req->map_url;
     const char **keys = m != NULL ? u_map_enum_keys(m) : NULL;
     char limit_message[64];
@@ -36,6 +51,10 @@ int list_query_parse(const api_request_ctx *ctx, int limit_max, int *limit,
         } else if (strcmp(keys[i], "cursor") == 0) {
             if (v == NULL || !parse_cursor(v, cursor))
                 rc |= api_field_error_add(errors, "cursor", "is not a cursor of this list");
+        } else if (find_filter(filters, keys[i]) != NULL) {
+            const list_query_filter *f = find_filter(filters, keys[i]);
+            if (v == NULL || !f->parse(v, f->out))
+                rc |= api_field_error_add(errors, keys[i], f->message);
         } else {
             rc |= api_field_error_add(errors, keys[i], "is not a parameter of this list");
         }

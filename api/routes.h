@@ -31,5 +31,7 @@ extern const api_route ROUTES_REPORTS[];
 extern const api_route ROUTES_ANALYTICS[];
 /* routes_activity.c: GET /api/v1/activity */
 extern const api_route ROUTES_ACTIVITY[];
+/* routes_projects.c: /api/v1/projects, its members and invitations, /api/v1/invitations */
+extern const api_route ROUTES_PROJECTS[];
 
 #endif

@@ -47,8 +47,7 @@ static text_facts scan_text(const char *s) {
     return f;
 }
 
-/* Why a one-line text (a title, a tag) of 1 to max characters is refused, or NULL. */
-static const char *one_line_problem(const char *text, size_t max, const char *length_message) {
+const char *text_one_line_problem(const char *text, size_t max, const char *length_message) {
     text_facts f = scan_text(text);
     if (f.chars == 0 || f.chars > max)
         return length_message;
@@ -56,6 +55,15 @@ static const char *one_line_problem(const char *text, size_t max, const char *le
         return "must not be only whitespace";
     if (f.any_control)
         return "must not contain control characters";
+    return NULL;
+}
+
+const char *text_long_problem(const char *text, size_t max, const char *length_message) {
+    text_facts f = scan_text(text);
+    if (f.chars > max)
+        return length_message;
+    if (f.control)
+        return "must not contain control characters other than tab and line breaks";
     return NULL;
 }
 
@@ -97,8 +105,8 @@ static json_t *check_title(const json_t *v, json_t *errors) {
         add_error(errors, "title", "must be a string");
         return NULL;
     }
-    const char *why =
-        one_line_problem(json_string_value(v), TASK_TITLE_MAX, "must be 1 to 200 characters long");
+    const char *why = text_one_line_problem(json_string_value(v), TASK_TITLE_MAX,
+                                            "must be 1 to 200 characters long");
     if (why != NULL) {
         add_error(errors, "title", why);
         return NULL;
@@ -111,14 +119,10 @@ static json_t *check_description(const json_t *v, json_t *errors) {
         add_error(errors, "description", "must be a string");
         return NULL;
     }
-    text_facts f = scan_text(json_string_value(v));
-    if (f.chars > TASK_DESCRIPTION_MAX) {
-        add_error(errors, "description", "must be at most 10000 characters long");
-        return NULL;
-    }
-    if (f.control) {
-        add_error(errors, "description",
-                  "must not contain control characters other than tab and line breaks");
+    const char *why = text_long_problem(json_string_value(v), TASK_DESCRIPTION_MAX,
+                                        "must be at most 10000 characters long");
+    if (why != NULL) {
+        add_error(errors, "description", why);
         return NULL;
     }
     return json_copy((json_t *)v);
@@ -158,8 +162,8 @@ static bool check_tag(const json_t *tags, size_t i, json_t *errors) {
         add_error(errors, field, "must be a string");
         return false;
     }
-    const char *why =
-        one_line_problem(json_string_value(t), TASK_TAG_MAX, "must be 1 to 50 characters long");
+    const char *why = text_one_line_problem(json_string_value(t), TASK_TAG_MAX,
+                                            "must be 1 to 50 characters long");
     for (size_t j = 0; why == NULL && j < i; j++) {
         if (json_equal(json_array_get(tags, j), (json_t *)t))
             why = "repeats an earlier tag";

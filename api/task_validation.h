@@ -28,6 +28,14 @@
 #include <jansson.h>
 #include <stdint.h>
 
+/* Why a one-line text (a task's title or tag, a project's name) of 1 to max characters
+ * is refused (length_message when its length is wrong; also only whitespace, control
+ * characters, line separators), or NULL. */
+const char *text_one_line_problem(const char *text, size_t max, const char *length_message);
+/* Why a long text (a description) is refused: more than max characters (length_message),
+ * or a control character other than tab and line breaks; NULL when fine. */
+const char *text_long_problem(const char *text, size_t max, const char *length_message);
+
 /* Parses an RFC 3339 date-time with offset into epoch milliseconds (UTC) by the writer's
  * rules (time_parse_rfc3339_ms: no leap seconds, fraction rounded to milliseconds as
  * Postgres would). 0 when valid, -1 otherwise; years 0001-9999 before and after the

@@ -35,6 +35,12 @@ static const struct {
     {"report-not-ready", "Report not ready"},
     {"report-expired", "Report expired"},
     {"webhook-disabled", "Webhook disabled"},
+    {"inbox-personal", "The Inbox is personal"},
+    {"last-owner", "A project keeps at least one owner"},
+    {"already-member", "Already a member"},
+    {"project-limit", "Too many projects"},
+    {"member-limit", "Too many members"},
+    {"email-unverified", "E-mail address not verified"},
 };
 
 #define GENERIC_TITLE "Request failed"
