@@ -12,6 +12,7 @@
 #include "api/http_context.h"
 #include "api/if_match.h"
 #include "shared/log.h"
+#include "shared/notification.h"
 
 /* One statement per op, in project_op order; each answers one row (outcome, doc). */
 static const pg_stmt OPS[] = {
@@ -198,6 +199,68 @@ project_outcome project_store_call_guarded(pg_pool *pg, project_op op, const cha
             *doc = NULL;
             outcome = PROJECT_UNAVAILABLE;
         }
+    }
+    pg_pool_release(pg, conn); /* rolls back whatever is still open */
+    return outcome;
+}
+
+/* What the invitation mail names: the project and the inviter. */
+static const pg_stmt INVITE_NAMES = {"project_invite_names",
+                                     "SELECT p.name, u.display_name FROM projects p, users u"
+                                     " WHERE p.id = $1::uuid AND u.id = $2::uuid",
+                                     2};
+
+/* Enqueues the invitation mail on conn's open transaction: 0, or -1 after logging. */
+static int enqueue_invitation_mail(pg_conn *conn, const char *const *values, const json_t *doc,
+                                   const char *public_url, const char *request_id,
+                                   const char *traceparent) {
+    const char *names_of[2] = {values[1], values[2]};
+    PGresult *names = exec(conn, &INVITE_NAMES, names_of);
+    if (names == NULL || PQntuples(names) != 1) {
+        PQclear(names);
+        return -1;
+    }
+    char url[512];
+    snprintf(url, sizeof url, "%s/api/v1/invitations", public_url);
+    json_t *data =
+        json_pack("{s:s,s:s,s:O,s:s,s:s,s:s}", "project_id", values[1], "project_name",
+                  PQgetvalue(names, 0, 0), "invitation_id", json_object_get(doc, "id"), "role",
+                  values[4], "inviter_name", PQgetvalue(names, 0, 1), "invitations_url", url);
+    PQclear(names);
+    char err[256] = "out of memory";
+    int rc = data != NULL ? notification_enqueue(conn, "project_invitation", values[2], values[3],
+                                                 data, request_id, traceparent, err, sizeof err)
+                          : -1;
+    json_decref(data);
+    if (rc != 0) {
+        LOG_ERRORF("project store: invitation mail: %s", err);
+    }
+    return rc;
+}
+
+project_outcome project_store_invite(pg_pool *pg, const char *const *values, const char *public_url,
+                                     const char *request_id, const char *traceparent,
+                                     json_t **doc) {
+    *doc = NULL;
+    pg_conn *conn = acquire(pg);
+    if (conn == NULL) {
+        return PROJECT_UNAVAILABLE;
+    }
+    char err[256];
+    project_outcome outcome = PROJECT_UNAVAILABLE;
+    PGresult *res = NULL;
+    if (pg_begin(conn, err, sizeof err) != 0) {
+        LOG_ERRORF("project store: %s", err);
+    } else if ((res = exec(conn, &OPS[PROJECT_OP_INVITE], values)) != NULL) {
+        outcome = read_answer(OPS[PROJECT_OP_INVITE].name, res, doc);
+    }
+    PQclear(res);
+    if (outcome == PROJECT_OK &&
+        (enqueue_invitation_mail(conn, values, *doc, public_url, request_id, traceparent) != 0 ||
+         pg_commit(conn, err, sizeof err) != 0)) {
+        json_decref(*doc);
+        *doc = NULL;
+        outcome = PROJECT_UNAVAILABLE;
     }
     pg_pool_release(pg, conn); /* rolls back whatever is still open */
     return outcome;

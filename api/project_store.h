@@ -59,6 +59,13 @@ project_outcome project_store_call(pg_pool *pg, project_op op, const char *const
 project_outcome project_store_call_guarded(pg_pool *pg, project_op op, const char **values,
                                            const char *if_match, json_t **doc);
 
+/* PROJECT_OP_INVITE with its e-mail: in one transaction, the invitation and, when it was
+ * made or renewed, a "project_invitation" notification to the address through the outbox
+ * (shared/notification.h), so the mail goes exactly when the invitation commits.
+ * public_url is the base of the link in the mail; request_id and traceparent travel on it. */
+project_outcome project_store_invite(pg_pool *pg, const char *const *values, const char *public_url,
+                                     const char *request_id, const char *traceparent, json_t **doc);
+
 /* One page of the actor's projects in id order, after cursor (NULL: from the start);
  * archived: "true", "false" or NULL (both). *items (new reference) and next (37 bytes;
  * "" at the end). PROJECT_OK or PROJECT_UNAVAILABLE. */

@@ -412,7 +412,8 @@ static void invite(api_request_ctx *ctx) {
                              INVITATION_TTL_S,
                              MEMBERS_PER_PROJECT_MAX};
     json_t *doc = NULL;
-    project_outcome out = project_store_call(ctx->app->pg, PROJECT_OP_INVITE, values, &doc);
+    project_outcome out = project_store_invite(ctx->app->pg, values, ctx->app->cfg->public_url,
+                                               ctx->request_id, ctx->traceparent, &doc);
     if (out == PROJECT_OK) {
         char location[160];
         snprintf(location, sizeof location, "/api/v1/projects/%s/invitations/%s",

@@ -24,7 +24,10 @@
  *   "password_changed"  data: {}
  *   "due_soon"          data: {task_id, title, due_at}
  *   "report_ready"      data: {report_id, download_path}
- *   "webhook_disabled"  data: {webhook_id, url, reason}  */
+ *   "webhook_disabled"  data: {webhook_id, url, reason}
+ *   "project_invitation" data: {project_id, project_name, invitation_id, role,
+ *                       inviter_name, invitations_url}; user_id is the inviter's (the
+ *                       invitee may have no account yet)  */
 bool notification_kind_is_valid(const char *kind);
 
 /* Builds the message (new reference) for kind, user_id (a UUID), to (the e-mail

@@ -81,8 +81,14 @@ static void every_shipped_template_renders(void **state) {
                              "t", "title", "T", "due_at", "2030-01-01T00:00:00.000Z", "report_id",
                              "r", "download_path", "/api/v1/reports/r/download", "webhook_id", "w",
                              "url", "https://x.test/hook", "reason", "500s");
-    const char *kinds[] = {"welcome", "password_changed", "due_soon", "report_ready",
-                           "webhook_disabled"};
+    json_t *invitation =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "project_id", "p", "project_name",
+                  "<b>Team</b>", "invitation_id", "i", "role", "editor", "inviter_name", "Ann",
+                  "invitations_url", "http://h/api/v1/invitations");
+    assert_int_equal(json_object_update(vars, invitation), 0);
+    json_decref(invitation);
+    const char *kinds[] = {"welcome",      "password_changed", "due_soon",
+                           "report_ready", "webhook_disabled", "project_invitation"};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         rendered_mail mail;
         char err[256] = "";
