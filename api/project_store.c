@@ -11,8 +11,8 @@
 
 #include "api/http_context.h"
 #include "api/if_match.h"
+#include "api/project_effects.h"
 #include "shared/log.h"
-#include "shared/notification.h"
 
 /* One statement per op, in project_op order; each answers one row (outcome, doc). */
 static const pg_stmt OPS[] = {
@@ -142,25 +142,16 @@ static pg_conn *acquire(pg_pool *pg) {
     return conn;
 }
 
-project_outcome project_store_call(pg_pool *pg, project_op op, const char *const *values,
-                                   json_t **doc) {
-    *doc = NULL;
-    pg_conn *conn = acquire(pg);
-    if (conn == NULL) {
-        return PROJECT_UNAVAILABLE;
-    }
-    PGresult *res = exec(conn, &OPS[op], values);
-    project_outcome outcome =
-        res != NULL ? read_answer(OPS[op].name, res, doc) : PROJECT_UNAVAILABLE;
-    PQclear(res);
-    pg_pool_release(pg, conn);
-    return outcome;
+/* The ops that change something: each runs in a transaction with its effects. */
+static bool op_writes(project_op op) {
+    return op != PROJECT_OP_GET && op != PROJECT_OP_MEMBERS && op != PROJECT_OP_INVITATIONS &&
+           op != PROJECT_OP_MY_INVITATIONS;
 }
 
-/* The "if version" value of a guarded call: the current version when if_match matched,
+/* The "if version" value of a guarded write: the current version when if_match matched,
  * else -1, which no project has (versions start at 1), so the SQL function refuses it. */
 static project_outcome if_version(pg_conn *conn, const char *const *values, const char *if_match,
-                                  char *out, size_t outlen) {
+                                  char *out, size_t outlen, long long *current) {
     PGresult *res = exec(conn, &VERSION_FOR, values);
     if (res == NULL || PQntuples(res) != 1) {
         PQclear(res);
@@ -168,99 +159,65 @@ static project_outcome if_version(pg_conn *conn, const char *const *values, cons
     }
     long long version = PQgetisnull(res, 0, 1) ? -1 : strtoll(PQgetvalue(res, 0, 1), NULL, 10);
     PQclear(res);
+    *current = version;
     if_match_result m = if_match_evaluate(if_match, version);
     snprintf(out, outlen, "%lld", m == IF_MATCH_MATCHED || m == IF_MATCH_ANY ? version : -1);
     return PROJECT_OK;
 }
 
-project_outcome project_store_call_guarded(pg_pool *pg, project_op op, const char **values,
-                                           const char *if_match, json_t **doc) {
-    if (if_match == NULL) {
-        return project_store_call(pg, op, values, doc);
-    }
-    *doc = NULL;
-    pg_conn *conn = acquire(pg);
-    if (conn == NULL) {
-        return PROJECT_UNAVAILABLE;
-    }
+/* BEGIN, the If-Match guard when asked, the op, its effects, COMMIT. A refusal is
+ * committed as well (it changed nothing, or only what its function says). */
+static project_outcome run_write(pg_conn *conn, project_op op, const char **values,
+                                 const project_request *req, json_t **doc, long long *current) {
     char err[256], version[32];
-    size_t version_at = op == PROJECT_OP_PATCH ? 5 : 2;
-    project_outcome outcome = PROJECT_UNAVAILABLE;
+    bool guarded = req->if_match != NULL && (op == PROJECT_OP_PATCH || op == PROJECT_OP_DELETE);
     if (pg_begin(conn, err, sizeof err) != 0) {
         LOG_ERRORF("project store: %s", err);
-    } else if (if_version(conn, values, if_match, version, sizeof version) == PROJECT_OK) {
-        values[version_at] = version;
-        PGresult *res = exec(conn, &OPS[op], values);
-        outcome = res != NULL ? read_answer(OPS[op].name, res, doc) : PROJECT_UNAVAILABLE;
-        PQclear(res);
-        if (outcome != PROJECT_UNAVAILABLE && pg_commit(conn, err, sizeof err) != 0) {
-            LOG_ERRORF("project store: %s", err);
-            json_decref(*doc);
-            *doc = NULL;
-            outcome = PROJECT_UNAVAILABLE;
-        }
+        return PROJECT_UNAVAILABLE;
     }
-    pg_pool_release(pg, conn); /* rolls back whatever is still open */
+    if (guarded) {
+        if (if_version(conn, values, req->if_match, version, sizeof version, current) !=
+            PROJECT_OK) {
+            return PROJECT_UNAVAILABLE;
+        }
+        values[op == PROJECT_OP_PATCH ? 5 : 2] = version;
+    }
+    PGresult *res = exec(conn, &OPS[op], values);
+    project_outcome outcome =
+        res != NULL ? read_answer(OPS[op].name, res, doc) : PROJECT_UNAVAILABLE;
+    PQclear(res);
+    if (outcome == PROJECT_OK && project_effects_write(conn, op, values, *doc, req) != 0) {
+        outcome = PROJECT_UNAVAILABLE;
+    }
+    if (outcome != PROJECT_UNAVAILABLE && pg_commit(conn, err, sizeof err) != 0) {
+        LOG_ERRORF("project store: %s", err);
+        outcome = PROJECT_UNAVAILABLE;
+    }
     return outcome;
 }
 
-/* What the invitation mail names: the project and the inviter. */
-static const pg_stmt INVITE_NAMES = {"project_invite_names",
-                                     "SELECT p.name, u.display_name FROM projects p, users u"
-                                     " WHERE p.id = $1::uuid AND u.id = $2::uuid",
-                                     2};
-
-/* Enqueues the invitation mail on conn's open transaction: 0, or -1 after logging. */
-static int enqueue_invitation_mail(pg_conn *conn, const char *const *values, const json_t *doc,
-                                   const char *public_url, const char *request_id,
-                                   const char *traceparent) {
-    const char *names_of[2] = {values[1], values[2]};
-    PGresult *names = exec(conn, &INVITE_NAMES, names_of);
-    if (names == NULL || PQntuples(names) != 1) {
-        PQclear(names);
-        return -1;
-    }
-    char url[512];
-    snprintf(url, sizeof url, "%s/api/v1/invitations", public_url);
-    json_t *data =
-        json_pack("{s:s,s:s,s:O,s:s,s:s,s:s}", "project_id", values[1], "project_name",
-                  PQgetvalue(names, 0, 0), "invitation_id", json_object_get(doc, "id"), "role",
-                  values[4], "inviter_name", PQgetvalue(names, 0, 1), "invitations_url", url);
-    PQclear(names);
-    char err[256] = "out of memory";
-    int rc = data != NULL ? notification_enqueue(conn, "project_invitation", values[2], values[3],
-                                                 data, request_id, traceparent, err, sizeof err)
-                          : -1;
-    json_decref(data);
-    if (rc != 0) {
-        LOG_ERRORF("project store: invitation mail: %s", err);
-    }
-    return rc;
-}
-
-project_outcome project_store_invite(pg_pool *pg, const char *const *values, const char *public_url,
-                                     const char *request_id, const char *traceparent,
-                                     json_t **doc) {
+project_outcome project_store_call(pg_pool *pg, project_op op, const char **values,
+                                   const project_request *req, json_t **doc, long long *current) {
+    static const project_request NONE = {0};
+    long long ignored;
     *doc = NULL;
+    current = current != NULL ? current : &ignored;
+    *current = -1;
     pg_conn *conn = acquire(pg);
     if (conn == NULL) {
         return PROJECT_UNAVAILABLE;
     }
-    char err[256];
-    project_outcome outcome = PROJECT_UNAVAILABLE;
-    PGresult *res = NULL;
-    if (pg_begin(conn, err, sizeof err) != 0) {
-        LOG_ERRORF("project store: %s", err);
-    } else if ((res = exec(conn, &OPS[PROJECT_OP_INVITE], values)) != NULL) {
-        outcome = read_answer(OPS[PROJECT_OP_INVITE].name, res, doc);
+    project_outcome outcome;
+    if (op_writes(op)) {
+        outcome = run_write(conn, op, values, req != NULL ? req : &NONE, doc, current);
+    } else {
+        PGresult *res = exec(conn, &OPS[op], values);
+        outcome = res != NULL ? read_answer(OPS[op].name, res, doc) : PROJECT_UNAVAILABLE;
+        PQclear(res);
     }
-    PQclear(res);
-    if (outcome == PROJECT_OK &&
-        (enqueue_invitation_mail(conn, values, *doc, public_url, request_id, traceparent) != 0 ||
-         pg_commit(conn, err, sizeof err) != 0)) {
+    if (outcome == PROJECT_UNAVAILABLE) {
         json_decref(*doc);
         *doc = NULL;
-        outcome = PROJECT_UNAVAILABLE;
     }
     pg_pool_release(pg, conn); /* rolls back whatever is still open */
     return outcome;

@@ -2,11 +2,11 @@
  * project_store.h: the Postgres side of projects, members and invitations in the API
  * (docs/decisions.md "Issue 14" / "Slice 1").
  *
- * Owns: calling migration 0018's project_* functions and reading their (outcome, doc)
- * answer. Rules: who may do what is decided in those SQL functions, never here; each call
- * is one statement on a pooled primary connection (a guarded one, with If-Match, is one
- * transaction of two); PROJECT_UNAVAILABLE always means Postgres could not answer (the
- * route's 503), never "absent".
+ * Owns: calling migration 0018's project_* functions, reading their (outcome, doc)
+ * answer, and the transaction a write runs in. Rules: who may do what is decided in those
+ * SQL functions, never here; a read is one statement on a pooled primary connection, a
+ * write one transaction with its effects; PROJECT_UNAVAILABLE always means Postgres
+ * could not answer (the route's 503), never "absent".
  */
 #ifndef TASKBUS_API_PROJECT_STORE_H
 #define TASKBUS_API_PROJECT_STORE_H
@@ -45,26 +45,25 @@ typedef enum {
     PROJECT_OP_MY_INVITATIONS, /* actor */
 } project_op;
 
-/* Runs op with values (text or NULL for SQL NULL, as the op lists them). *doc gets the
- * answer's document (new reference) when the outcome is PROJECT_OK and it has one. */
-project_outcome project_store_call(pg_pool *pg, project_op op, const char *const *values,
-                                   json_t **doc);
+/* What a write needs besides its values; every member may be NULL. */
+typedef struct project_request {
+    const char *request_id;  /* travels on the change's event or mail */
+    const char *traceparent; /* likewise */
+    const char *public_url;  /* the base of the links in the invitation mail */
+    const char *if_match;    /* PATCH and DELETE of a project: the If-Match header */
+} project_request;
 
-/* PATCH and DELETE with a precondition: in one transaction, locks the project, evaluates
- * if_match (the If-Match header; NULL: none) against its version, and runs op (PATCH or
- * DELETE) with its "if version" value set so that the SQL function refuses with
- * PROJECT_PRECONDITION when the header did not match (after its own role checks, so a
- * non-member still gets NOT_FOUND). values[0] and values[1] are the project id and the
- * actor. */
-project_outcome project_store_call_guarded(pg_pool *pg, project_op op, const char **values,
-                                           const char *if_match, json_t **doc);
-
-/* PROJECT_OP_INVITE with its e-mail: in one transaction, the invitation and, when it was
- * made or renewed, a "project_invitation" notification to the address through the outbox
- * (shared/notification.h), so the mail goes exactly when the invitation commits.
- * public_url is the base of the link in the mail; request_id and traceparent travel on it. */
-project_outcome project_store_invite(pg_pool *pg, const char *const *values, const char *public_url,
-                                     const char *request_id, const char *traceparent, json_t **doc);
+/* Runs op with values (text or NULL for SQL NULL, as the op lists them; the if-version
+ * slot of PATCH and DELETE is filled here). A write runs in one transaction with its
+ * effects (api/project_effects.h: its event, the invitation mail), so they commit
+ * together. With req->if_match, PATCH and DELETE first lock the project and evaluate the
+ * header against its version; the SQL function then refuses a mismatch with
+ * PROJECT_PRECONDITION after its own role checks (a non-member still gets NOT_FOUND), and
+ * *current (may be NULL) gets that version for the 412's ETag (-1 when none). *doc gets
+ * the answer's document (new reference) when the outcome is PROJECT_OK and it has one.
+ * req may be NULL for the reads. */
+project_outcome project_store_call(pg_pool *pg, project_op op, const char **values,
+                                   const project_request *req, json_t **doc, long long *current);
 
 /* One page of the actor's projects in id order, after cursor (NULL: from the start);
  * archived: "true", "false" or NULL (both). *items (new reference) and next (37 bytes;

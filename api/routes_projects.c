@@ -107,6 +107,21 @@ static void answer(api_request_ctx *ctx, project_outcome outcome, int status, js
     }
 }
 
+/* What a write carries besides its values. */
+static project_request request_of(const api_request_ctx *ctx) {
+    return (project_request){.request_id = ctx->request_id,
+                             .traceparent = ctx->traceparent,
+                             .public_url = ctx->app->cfg->public_url,
+                             .if_match = api_header(ctx, "If-Match")};
+}
+
+/* Runs op for ctx's request. */
+static project_outcome call(api_request_ctx *ctx, project_op op, const char **values, json_t **doc,
+                            long long *current) {
+    project_request req = request_of(ctx);
+    return project_store_call(ctx->app->pg, op, values, &req, doc, current);
+}
+
 /* ------------------------------------------------------------------ validation */
 
 static int check_name(const json_t *v, json_t *errors) {
@@ -161,6 +176,9 @@ static int validate_project(api_request_ctx *ctx, bool patch) {
     if (rc == 0 && !patch && json_object_get(ctx->body, "name") == NULL) {
         rc = api_field_error_add(errors, "name", "is required");
     }
+    if (rc == 0 && patch && json_object_size(ctx->body) == 0) {
+        rc = api_field_error_add(errors, "", "a patch must change name, description or archived");
+    }
     return api_respond_if_field_errors(ctx, errors, rc != 0) ? 1 : 0;
 }
 
@@ -198,7 +216,7 @@ static void create_project(api_request_ctx *ctx) {
         id, ctx->user_id, json_string_value(json_object_get(ctx->body, "name")),
         json_string_value(json_object_get(ctx->body, "description")), PROJECTS_PER_USER_MAX};
     json_t *doc = NULL;
-    project_outcome rc = project_store_call(ctx->app->pg, PROJECT_OP_CREATE, values, &doc);
+    project_outcome rc = call(ctx, PROJECT_OP_CREATE, values, &doc, NULL);
     if (rc == PROJECT_NOT_FOUND) { /* the user row is gone: deleted mid-request */
         api_respond_error(ctx, 401, "unauthorized", "the account no longer exists");
         return;
@@ -259,9 +277,8 @@ static void list_projects(api_request_ctx *ctx) {
 static void get_project(api_request_ctx *ctx) {
     const char *values[2] = {ctx->path_params[0], ctx->user_id};
     json_t *doc = NULL;
-    project_outcome rc = uuid_is_valid(values[0])
-                             ? project_store_call(ctx->app->pg, PROJECT_OP_GET, values, &doc)
-                             : PROJECT_NOT_FOUND;
+    project_outcome rc = uuid_is_valid(values[0]) ? call(ctx, PROJECT_OP_GET, values, &doc, NULL)
+                                                  : PROJECT_NOT_FOUND;
     char etag[IF_MATCH_ETAG_MAX];
     if (rc == PROJECT_OK &&
         if_match_etag_list_matches(
@@ -274,6 +291,14 @@ static void get_project(api_request_ctx *ctx) {
         return;
     }
     answer(ctx, rc, 200, doc, ABOUT_PROJECT);
+}
+
+/* A 412 names the current version in its ETag, so the client can re-read or retry. */
+static void set_stale_etag(api_request_ctx *ctx, project_outcome rc, long long current) {
+    char etag[IF_MATCH_ETAG_MAX];
+    if (rc == PROJECT_PRECONDITION && current > 0) {
+        api_set_header(ctx, "ETag", if_match_etag(current, etag, sizeof etag));
+    }
 }
 
 static void patch_project(api_request_ctx *ctx) {
@@ -294,18 +319,20 @@ static void patch_project(api_request_ctx *ctx) {
                                                       : "false",
                              NULL};
     json_t *doc = NULL;
-    project_outcome rc = project_store_call_guarded(ctx->app->pg, PROJECT_OP_PATCH, values,
-                                                    api_header(ctx, "If-Match"), &doc);
+    long long current = -1;
+    project_outcome rc = call(ctx, PROJECT_OP_PATCH, values, &doc, &current);
+    set_stale_etag(ctx, rc, current);
     answer(ctx, rc, 200, doc, ABOUT_PROJECT);
 }
 
 static void delete_project(api_request_ctx *ctx) {
     const char *values[3] = {ctx->path_params[0], ctx->user_id, NULL};
     json_t *doc = NULL;
+    long long current = -1;
     project_outcome rc = uuid_is_valid(values[0])
-                             ? project_store_call_guarded(ctx->app->pg, PROJECT_OP_DELETE, values,
-                                                          api_header(ctx, "If-Match"), &doc)
+                             ? call(ctx, PROJECT_OP_DELETE, values, &doc, &current)
                              : PROJECT_NOT_FOUND;
+    set_stale_etag(ctx, rc, current);
     if (rc == PROJECT_OK) {
         log_json(LOG_INFO, "project deleted",
                  json_pack("{s:s,s:s}", "project_id", values[0], "user_id", ctx->user_id));
@@ -320,9 +347,8 @@ static void delete_project(api_request_ctx *ctx) {
 static void list_of_project(api_request_ctx *ctx, project_op op) {
     const char *values[2] = {ctx->path_params[0], ctx->user_id};
     json_t *doc = NULL;
-    project_outcome rc = uuid_is_valid(values[0])
-                             ? project_store_call(ctx->app->pg, op, values, &doc)
-                             : PROJECT_NOT_FOUND;
+    project_outcome rc =
+        uuid_is_valid(values[0]) ? call(ctx, op, values, &doc, NULL) : PROJECT_NOT_FOUND;
     answer(ctx, rc, 200, rc == PROJECT_OK ? json_pack("{s:o}", "items", doc) : NULL, ABOUT_PROJECT);
 }
 
@@ -357,8 +383,7 @@ static void patch_member(api_request_ctx *ctx) {
     const char *values[4] = {ctx->path_params[0], ctx->user_id, target,
                              json_string_value(json_object_get(ctx->body, "role"))};
     json_t *doc = NULL;
-    answer(ctx, project_store_call(ctx->app->pg, PROJECT_OP_SET_ROLE, values, &doc), 200, doc,
-           ABOUT_MEMBER);
+    answer(ctx, call(ctx, PROJECT_OP_SET_ROLE, values, &doc, NULL), 200, doc, ABOUT_MEMBER);
 }
 
 static void remove_member(api_request_ctx *ctx) {
@@ -369,7 +394,7 @@ static void remove_member(api_request_ctx *ctx) {
     }
     const char *values[3] = {ctx->path_params[0], ctx->user_id, target};
     json_t *doc = NULL;
-    project_outcome rc = project_store_call(ctx->app->pg, PROJECT_OP_REMOVE_MEMBER, values, &doc);
+    project_outcome rc = call(ctx, PROJECT_OP_REMOVE_MEMBER, values, &doc, NULL);
     if (rc == PROJECT_OK) {
         log_json(LOG_INFO, "project member removed",
                  json_pack("{s:s,s:s,s:s}", "project_id", values[0], "user_id", ctx->user_id,
@@ -412,8 +437,7 @@ static void invite(api_request_ctx *ctx) {
                              INVITATION_TTL_S,
                              MEMBERS_PER_PROJECT_MAX};
     json_t *doc = NULL;
-    project_outcome out = project_store_invite(ctx->app->pg, values, ctx->app->cfg->public_url,
-                                               ctx->request_id, ctx->traceparent, &doc);
+    project_outcome out = call(ctx, PROJECT_OP_INVITE, values, &doc, NULL);
     if (out == PROJECT_OK) {
         char location[160];
         snprintf(location, sizeof location, "/api/v1/projects/%s/invitations/%s",
@@ -431,7 +455,7 @@ static void revoke_invitation(api_request_ctx *ctx) {
     const char *values[3] = {ctx->path_params[0], ctx->path_params[1], ctx->user_id};
     json_t *doc = NULL;
     project_outcome rc = uuid_is_valid(values[0]) && uuid_is_valid(values[1])
-                             ? project_store_call(ctx->app->pg, PROJECT_OP_REVOKE, values, &doc)
+                             ? call(ctx, PROJECT_OP_REVOKE, values, &doc, NULL)
                              : PROJECT_NOT_FOUND;
     answer(ctx, rc, 204, NULL, ABOUT_INVITATION);
     json_decref(doc);
@@ -442,7 +466,7 @@ static void accept_invitation(api_request_ctx *ctx) {
                              PROJECTS_PER_USER_MAX};
     json_t *doc = NULL;
     project_outcome rc = uuid_is_valid(values[0]) && uuid_is_valid(values[1])
-                             ? project_store_call(ctx->app->pg, PROJECT_OP_ACCEPT, values, &doc)
+                             ? call(ctx, PROJECT_OP_ACCEPT, values, &doc, NULL)
                              : PROJECT_NOT_FOUND;
     if (rc == PROJECT_OK) {
         log_json(LOG_INFO, "project invitation accepted",
@@ -454,7 +478,7 @@ static void accept_invitation(api_request_ctx *ctx) {
 static void my_invitations(api_request_ctx *ctx) {
     const char *values[1] = {ctx->user_id};
     json_t *doc = NULL;
-    project_outcome rc = project_store_call(ctx->app->pg, PROJECT_OP_MY_INVITATIONS, values, &doc);
+    project_outcome rc = call(ctx, PROJECT_OP_MY_INVITATIONS, values, &doc, NULL);
     answer(ctx, rc, 200, rc == PROJECT_OK ? json_pack("{s:o}", "items", doc) : NULL,
            ABOUT_INVITATION);
 }

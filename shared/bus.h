@@ -16,6 +16,8 @@
  *                      row (compacted; key = task id;      (no group of ours)
  *                      tombstone when the task is gone)
  *   user-events        API (auth), through the outbox     nobody yet
+ *   project-events     API (projects, members), through   nobody yet
+ *                      the outbox; key = project id
  *   notifications      API, scheduler, reporter and       notifier (taskbus-notifier)
  *                      webhooks, through the outbox
  *   notifications.dlq  notifier: undeliverable mail       taskbus-admin replay-dlq
@@ -37,6 +39,7 @@
 #define TASK_EVENTS_TOPIC "task-events"
 #define TASK_STATE_TOPIC "task-state"
 #define USER_EVENTS_TOPIC "user-events"
+#define PROJECT_EVENTS_TOPIC "project-events"
 #define NOTIFICATIONS_TOPIC "notifications"
 #define NOTIFICATIONS_DLQ_TOPIC NOTIFICATIONS_TOPIC BUS_DLQ_SUFFIX
 #define REPORTS_TOPIC "reports"

@@ -14,7 +14,9 @@
 --   (not a member: no oracle), 'forbidden' (a member whose role is too low), 'inbox'
 --   (the Inbox is personal), 'last_owner', 'already_member', 'limit', 'unverified',
 --   'precondition' (the If-Match version is not the current one). Who may do what is
---   decided only here: project_role_rank is the one ordering of roles.
+--   decided only here: project_role_rank is the one ordering of roles. The API commits
+--   whatever a function decided (a refusal changes nothing, or only what the function
+--   says), and writes the change's event in the same transaction.
 -- Migrations are append-only: never edit this file once applied; add a new one.
 
 -- A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then random bits, version 7 and
@@ -410,7 +412,8 @@ CREATE FUNCTION project_invitations_of(actor uuid) RETURNS text LANGUAGE sql STA
 $$;
 
 -- The invitee accepts: only an invitation of the project to the actor's own address,
--- still live; the address must be verified ('unverified').
+-- still live; the address must be verified ('unverified'); an actor who is a member
+-- already gets 'already_member' (and the moot invitation is gone).
 CREATE FUNCTION project_invitation_accept(pid uuid, iid uuid, actor uuid, max_projects int,
                                           OUT outcome text, OUT doc text)
     LANGUAGE plpgsql AS $$
@@ -433,16 +436,19 @@ BEGIN
         outcome := 'unverified';
         RETURN;
     END IF;
-    IF my_role IS NULL THEN
-        IF (SELECT count(*) FROM project_members WHERE user_id = actor) >= max_projects THEN
-            outcome := 'limit';
-            RETURN;
-        END IF;
-        INSERT INTO project_members (project_id, user_id, role) VALUES (pid, actor, i.role);
-        my_role := i.role;
+    IF my_role IS NOT NULL THEN
+        -- Already a member (invited under another address too): the invitation is moot.
+        DELETE FROM project_invitations WHERE id = iid;
+        outcome := 'already_member';
+        RETURN;
     END IF;
+    IF (SELECT count(*) FROM project_members WHERE user_id = actor) >= max_projects THEN
+        outcome := 'limit';
+        RETURN;
+    END IF;
+    INSERT INTO project_members (project_id, user_id, role) VALUES (pid, actor, i.role);
     DELETE FROM project_invitations WHERE id = iid;
     outcome := 'ok';
-    doc := project_doc(p, my_role);
+    doc := project_doc(p, i.role);
 END
 $$;

@@ -1,9 +1,10 @@
 """schemas/openapi.json: a valid OpenAPI 3.1 document, and the one the API serves.
 
-Owns: the task endpoints and those of issue 4 with their headers and status codes, body
-media types and schemas, problem+json errors, rate-limit headers, and every path in it
-answered by the running API with a documented status: 401 without a token, and with a real
-user's token for the task paths, 404 for a random id.
+Owns: the task endpoints and those of issues 4 and 14 (projects, members, invitations) with
+their headers and status codes, body media types and schemas, problem+json errors,
+rate-limit headers, and every path in it answered by the running API with a documented
+status: 401 without a token, and with a real user's token for the task paths, 404 for a
+random id.
 Rules: the live checks need TASKBUS_API_URL and FAIL without it; each uses its own client
 address (X-Forwarded-For), so its requests have their own rate-limit buckets.
 """
@@ -54,6 +55,14 @@ EXPECTED_PATHS = {
     "/api/v1/reports/{id}/download": {"get"},
     "/api/v1/analytics/daily": {"get"},
     "/api/v1/activity": {"get"},
+    "/api/v1/projects": {"get", "post"},
+    "/api/v1/projects/{id}": {"get", "patch", "delete"},
+    "/api/v1/projects/{id}/members": {"get", "post"},
+    "/api/v1/projects/{id}/members/{user_id}": {"patch", "delete"},
+    "/api/v1/projects/{id}/invitations": {"get"},
+    "/api/v1/projects/{id}/invitations/{invitation_id}": {"delete"},
+    "/api/v1/projects/{id}/invitations/{invitation_id}/accept": {"post"},
+    "/api/v1/invitations": {"get"},
 }
 # Every status the task handlers can answer (docs/decisions.md "Tasks (issue 3)", read off
 # api/routes_tasks_*.c, routes_import.c, routes_events.c and the router's checks).
@@ -90,9 +99,34 @@ STREAM_STATUS_CODES = {
     ("get", "/api/v1/analytics/daily"): {"200", "401", "422", "429", "503"},
     ("get", "/api/v1/activity"): {"200", "401", "422", "429", "503"},
 }
+# Every status the project handlers can answer (docs/decisions.md "Issue 14: teams", slice 1:
+# api/routes_projects.c and the router's checks: 413/415/400 for JSON bodies and PATCH
+# bodies, 401 and 429 for token routes; 404 to a non-member, 403 to a role too low, 409 for
+# the rules of migration 0018, 503 when Postgres cannot be reached).
+PROJECT_STATUS_CODES = {
+    ("post", "/api/v1/projects"): {"201", "400", "401", "409", "413", "415", "422", "429", "503"},
+    ("get", "/api/v1/projects"): {"200", "401", "422", "429", "503"},
+    ("get", "/api/v1/projects/{id}"): {"200", "401", "404", "429", "503"},
+    ("patch", "/api/v1/projects/{id}"): {"200", "400", "401", "403", "404", "409", "412", "413", "415", "422",
+                                         "429", "503"},
+    ("delete", "/api/v1/projects/{id}"): {"204", "401", "403", "404", "409", "412", "429", "503"},
+    ("get", "/api/v1/projects/{id}/members"): {"200", "401", "404", "429", "503"},
+    ("post", "/api/v1/projects/{id}/members"): {"201", "400", "401", "403", "404", "409", "413", "415", "422",
+                                                "429", "503"},
+    ("patch", "/api/v1/projects/{id}/members/{user_id}"): {"200", "400", "401", "403", "404", "409", "413", "415",
+                                                           "422", "429", "503"},
+    ("delete", "/api/v1/projects/{id}/members/{user_id}"): {"204", "401", "403", "404", "409", "429", "503"},
+    ("get", "/api/v1/projects/{id}/invitations"): {"200", "401", "403", "404", "429", "503"},
+    ("delete", "/api/v1/projects/{id}/invitations/{invitation_id}"): {"204", "401", "403", "404", "429", "503"},
+    ("post", "/api/v1/projects/{id}/invitations/{invitation_id}/accept"): {"200", "401", "403", "404", "409",
+                                                                           "429", "503"},
+    ("get", "/api/v1/invitations"): {"200", "401", "429", "503"},
+}
 # Media types a request body may have besides application/json, by operation.
 EXTRA_BODY_TYPES = {
     ("patch", "/api/v1/tasks/{id}"): {"application/merge-patch+json"},
+    ("patch", "/api/v1/projects/{id}"): {"application/merge-patch+json"},
+    ("patch", "/api/v1/projects/{id}/members/{user_id}"): {"application/merge-patch+json"},
     ("patch", "/api/v1/webhooks/{id}"): {"application/merge-patch+json"},
     ("post", "/api/v1/tasks/import"): {"application/x-ndjson"},
 }
@@ -292,6 +326,75 @@ def test_openapi_documents_the_stream_endpoints(openapi):
     assert set(comps["schemas"]["ReportCreateRequest"]["properties"]) == {"format", "filters"}
     assert set(comps["schemas"]["ReportFilters"]["properties"]) == {"status", "priority", "tag", "due_before",
                                                                    "due_after", "q"}
+
+
+def test_openapi_documents_the_project_endpoints(openapi):
+    comps = openapi["components"]
+    # Every status each handler can answer, and nothing it cannot.
+    for (method, path), expected in PROJECT_STATUS_CODES.items():
+        got = set(openapi["paths"][path][method]["responses"])
+        assert got == expected, f"{method.upper()} {path}: documents {sorted(got)}, answers {sorted(expected)}"
+        hs, _, _ = op_headers(openapi, method, path, "429")
+        assert {"Retry-After", "RateLimit-Policy", "RateLimit", "RateLimit-Limit", "RateLimit-Remaining",
+                "RateLimit-Reset"} <= hs, (method, path)
+    for method, path, code, name in (("post", "/api/v1/projects", "201", "Project"),
+                                     ("get", "/api/v1/projects", "200", "ProjectList"),
+                                     ("get", "/api/v1/projects/{id}", "200", "Project"),
+                                     ("patch", "/api/v1/projects/{id}", "200", "Project"),
+                                     ("get", "/api/v1/projects/{id}/members", "200", "MemberList"),
+                                     ("post", "/api/v1/projects/{id}/members", "201", "Invitation"),
+                                     ("patch", "/api/v1/projects/{id}/members/{user_id}", "200", "Member"),
+                                     ("get", "/api/v1/projects/{id}/invitations", "200", "InvitationList"),
+                                     ("get", "/api/v1/invitations", "200", "ReceivedInvitationList"),
+                                     ("post", "/api/v1/projects/{id}/invitations/{invitation_id}/accept", "200",
+                                      "Project")):
+        schema = op_headers(openapi, method, path, code)[2]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": f"#/components/schemas/{name}"}, (method, path, code)
+    # ETag is the project's version on every answer that is a project; Location names what a
+    # 201 made; PATCH and DELETE take If-Match.
+    for method, path, code, names in (
+            ("post", "/api/v1/projects", "201", {"ETag", "Location"}),
+            ("get", "/api/v1/projects/{id}", "200", {"ETag"}),
+            ("patch", "/api/v1/projects/{id}", "200", {"ETag"}),
+            ("patch", "/api/v1/projects/{id}", "412", {"ETag"}),
+            ("post", "/api/v1/projects/{id}/members", "201", {"Location"}),
+            ("post", "/api/v1/projects/{id}/invitations/{invitation_id}/accept", "200", {"ETag"})):
+        hs, _, _ = op_headers(openapi, method, path, code)
+        assert names <= hs, f"{method.upper()} {path} {code} lacks headers {names - hs}"
+    for method in ("patch", "delete"):
+        _, params, _ = op_headers(openapi, method, "/api/v1/projects/{id}", "401")
+        assert ("header", "If-Match") in params, method
+    _, params, _ = op_headers(openapi, "get", "/api/v1/projects", "200")
+    assert {n for i, n in params if i == "query"} == {"limit", "cursor", "archived"}, params
+    project = comps["schemas"]["Project"]
+    assert set(project["required"]) == {"id", "name", "description", "archived", "inbox", "role", "created_at",
+                                        "updated_at", "version"}
+    assert comps["schemas"]["ProjectRole"]["enum"] == ["owner", "editor", "viewer"]
+    for name, props, required in (("ProjectCreateRequest", {"name", "description"}, ["name"]),
+                                  ("ProjectPatchRequest", {"name", "description", "archived"}, None),
+                                  ("InvitationCreateRequest", {"email", "role"}, ["email", "role"]),
+                                  ("MemberPatchRequest", {"role"}, ["role"])):
+        body = comps["schemas"][name]
+        assert body["additionalProperties"] is False and set(body["properties"]) == props, name
+        assert body.get("required") == required, name
+    invitation = schema_validator(openapi, {"$ref": "#/components/schemas/Invitation"})
+    sent = {"id": str(uuid.uuid4()), "project_id": str(uuid.uuid4()), "email": "ada@example.com", "role": "editor",
+            "status": "pending", "invited_by": str(uuid.uuid4()), "created_at": "2026-01-02T03:04:05.000Z",
+            "expires_at": "2026-01-09T03:04:05.000Z"}
+    assert not list(invitation.iter_errors(sent))
+    received = schema_validator(openapi, {"$ref": "#/components/schemas/ReceivedInvitation"})
+    assert list(received.iter_errors(sent)), "a received invitation names its project"
+    assert not list(received.iter_errors({**sent, "project_name": "Garden"}))
+    # `me` (leaving) is a user id of DELETE only.
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    item = openapi["paths"]["/api/v1/projects/{id}/members/{user_id}"]
+    for method, me_ok in (("patch", False), ("delete", True)):
+        [param] = [resolver(openapi)(p) for p in item[method]["parameters"]]
+        assert (param["in"], param["name"]) == ("path", "user_id"), method
+        check = Draft202012Validator(param["schema"], format_checker=FormatChecker())
+        assert check.is_valid(str(uuid.uuid4())) and not check.is_valid("you"), method
+        assert check.is_valid("me") is me_ok, method
 
 
 def schema_validator(openapi, schema):
