@@ -8,6 +8,7 @@
  * user's project (404); a member whose role is too low gets 403 with a problem body; a
  * project answer carries ETag "<version>"; PATCH and DELETE honour If-Match (412).
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -107,6 +108,17 @@ static void answer(api_request_ctx *ctx, project_outcome outcome, int status, js
     }
 }
 
+/* Lower-cases the path's ids: a UUID in upper case names the same row to Postgres, but
+ * it travels on as text (an event's project id, subject and Kafka key; a schema allows
+ * only lower case), so every id leaves here in the one spelling. */
+static void lower_ids(api_request_ctx *ctx) {
+    for (int i = 0; i < ctx->npath_params; i++) {
+        for (char *c = ctx->path_params[i]; *c != '\0'; c++) {
+            *c = (char)tolower((unsigned char)*c);
+        }
+    }
+}
+
 /* What a write carries besides its values. */
 static project_request request_of(const api_request_ctx *ctx) {
     return (project_request){.request_id = ctx->request_id,
@@ -120,6 +132,24 @@ static project_outcome call(api_request_ctx *ctx, project_op op, const char **va
                             long long *current) {
     project_request req = request_of(ctx);
     return project_store_call(ctx->app->pg, op, values, &req, doc, current);
+}
+
+/* api_respond_if_field_errors for a route under /projects/:id, except that a caller who
+ * cannot see the project gets its 404 instead of the 422: a non-member gets 404 on every
+ * route of a project whatever the body says. */
+static bool respond_if_invalid(api_request_ctx *ctx, json_t *errors, bool failed) {
+    if (errors != NULL && !failed && json_array_size(errors) > 0) {
+        const char *values[2] = {ctx->path_params[0], ctx->user_id};
+        json_t *doc = NULL;
+        project_outcome rc = call(ctx, PROJECT_OP_GET, values, &doc, NULL);
+        json_decref(doc);
+        if (rc != PROJECT_OK) {
+            json_decref(errors);
+            answer(ctx, rc, 200, NULL, ABOUT_PROJECT);
+            return true;
+        }
+    }
+    return api_respond_if_field_errors(ctx, errors, failed);
 }
 
 /* ------------------------------------------------------------------ validation */
@@ -179,7 +209,10 @@ static int validate_project(api_request_ctx *ctx, bool patch) {
     if (rc == 0 && patch && json_object_size(ctx->body) == 0) {
         rc = api_field_error_add(errors, "", "a patch must change name, description or archived");
     }
-    return api_respond_if_field_errors(ctx, errors, rc != 0) ? 1 : 0;
+    return (patch ? respond_if_invalid(ctx, errors, rc != 0)
+                  : api_respond_if_field_errors(ctx, errors, rc != 0))
+               ? 1
+               : 0;
 }
 
 /* Only `allowed` (a NULL-terminated list) may appear, and every one of them must. */
@@ -275,6 +308,7 @@ static void list_projects(api_request_ctx *ctx) {
 }
 
 static void get_project(api_request_ctx *ctx) {
+    lower_ids(ctx);
     const char *values[2] = {ctx->path_params[0], ctx->user_id};
     json_t *doc = NULL;
     project_outcome rc = uuid_is_valid(values[0]) ? call(ctx, PROJECT_OP_GET, values, &doc, NULL)
@@ -302,6 +336,7 @@ static void set_stale_etag(api_request_ctx *ctx, project_outcome rc, long long c
 }
 
 static void patch_project(api_request_ctx *ctx) {
+    lower_ids(ctx);
     if (!uuid_is_valid(ctx->path_params[0])) {
         respond_not_found(ctx, ABOUT_PROJECT);
         return;
@@ -326,6 +361,7 @@ static void patch_project(api_request_ctx *ctx) {
 }
 
 static void delete_project(api_request_ctx *ctx) {
+    lower_ids(ctx);
     const char *values[3] = {ctx->path_params[0], ctx->user_id, NULL};
     json_t *doc = NULL;
     long long current = -1;
@@ -345,6 +381,7 @@ static void delete_project(api_request_ctx *ctx) {
 
 /* Runs a store op that answers {items} from a project id and the actor. */
 static void list_of_project(api_request_ctx *ctx, project_op op) {
+    lower_ids(ctx);
     const char *values[2] = {ctx->path_params[0], ctx->user_id};
     json_t *doc = NULL;
     project_outcome rc =
@@ -363,6 +400,7 @@ static const char *member_target(const api_request_ctx *ctx) {
 }
 
 static void patch_member(api_request_ctx *ctx) {
+    lower_ids(ctx);
     const char *target = member_target(ctx);
     if (!uuid_is_valid(ctx->path_params[0]) || target == NULL) {
         respond_not_found(ctx, ABOUT_MEMBER);
@@ -377,16 +415,18 @@ static void patch_member(api_request_ctx *ctx) {
     if (rc == 0) {
         rc = check_role(json_object_get(ctx->body, "role"), errors);
     }
-    if (api_respond_if_field_errors(ctx, errors, rc != 0)) {
+    if (respond_if_invalid(ctx, errors, rc != 0)) {
         return;
     }
     const char *values[4] = {ctx->path_params[0], ctx->user_id, target,
                              json_string_value(json_object_get(ctx->body, "role"))};
     json_t *doc = NULL;
-    answer(ctx, call(ctx, PROJECT_OP_SET_ROLE, values, &doc, NULL), 200, doc, ABOUT_MEMBER);
+    project_outcome outcome = call(ctx, PROJECT_OP_SET_ROLE, values, &doc, NULL);
+    answer(ctx, outcome, 200, doc, ABOUT_MEMBER);
 }
 
 static void remove_member(api_request_ctx *ctx) {
+    lower_ids(ctx);
     const char *target = member_target(ctx);
     if (!uuid_is_valid(ctx->path_params[0]) || target == NULL) {
         respond_not_found(ctx, ABOUT_MEMBER);
@@ -407,6 +447,7 @@ static void remove_member(api_request_ctx *ctx) {
 /* ------------------------------------------------------------------ invitations */
 
 static void invite(api_request_ctx *ctx) {
+    lower_ids(ctx);
     if (!uuid_is_valid(ctx->path_params[0])) {
         respond_not_found(ctx, ABOUT_PROJECT);
         return;
@@ -424,7 +465,7 @@ static void invite(api_request_ctx *ctx) {
         rc = why != NULL ? api_field_error_add(errors, "email", why) : 0;
         rc |= check_role(json_object_get(ctx->body, "role"), errors);
     }
-    if (api_respond_if_field_errors(ctx, errors, rc != 0)) {
+    if (respond_if_invalid(ctx, errors, rc != 0)) {
         return;
     }
     char id[UUID_STR_LEN];
@@ -452,6 +493,7 @@ static void list_invitations(api_request_ctx *ctx) {
 }
 
 static void revoke_invitation(api_request_ctx *ctx) {
+    lower_ids(ctx);
     const char *values[3] = {ctx->path_params[0], ctx->path_params[1], ctx->user_id};
     json_t *doc = NULL;
     project_outcome rc = uuid_is_valid(values[0]) && uuid_is_valid(values[1])
@@ -462,6 +504,7 @@ static void revoke_invitation(api_request_ctx *ctx) {
 }
 
 static void accept_invitation(api_request_ctx *ctx) {
+    lower_ids(ctx);
     const char *values[4] = {ctx->path_params[0], ctx->path_params[1], ctx->user_id,
                              PROJECTS_PER_USER_MAX};
     json_t *doc = NULL;

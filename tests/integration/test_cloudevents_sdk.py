@@ -1,16 +1,17 @@
 """The CloudEvents Kafka protocol binding (issue 11): every event a representative set of
-writes puts on the CloudEvents topics (task-events, user-events, reports) is a structured-
-mode message (content-type: application/cloudevents+json, no ce_* header) that the
-CloudEvents Python SDK reads, with the right type, source, id and traceparent; every
-message the test caused is read, not a sample.
+writes puts on the CloudEvents topics (task-events, user-events, project-events, reports)
+is a structured-mode message (content-type: application/cloudevents+json, no ce_* header)
+that the CloudEvents Python SDK reads, with the right type, source, id and traceparent;
+every message the test caused is read, not a sample.
 
 The SDK (cloudevents 2.2.0) has two Kafka bindings: the current one,
 cloudevents.core.bindings.kafka (from_kafka detects the mode, from_structured), and the
 1.x-compatible cloudevents.v1.kafka (from_structured). Both must read every message.
-Event types: those of schemas/events/ (four task events, two account events,
-taskbus.report.requested on the reports topic), each event's dataschema the $id of its
-type's schema; the task events come from single writes and from a bulk import (whose events
-carry the import's own trace)."""
+Event types: those of schemas/events/ (four task events, two account events, six project
+events keyed by the project id, taskbus.report.requested on the reports topic), each
+event's dataschema the $id of its type's schema; the task events come from single writes
+and from a bulk import (whose events carry the import's own trace); a second, verified user
+joins the project (taskbus.project.member_added is the invitee's own act)."""
 
 import json
 import os
@@ -27,8 +28,11 @@ from helpers.api import API, Client, User, new_password, unique_email
 from helpers.kafka_events import EventCollector
 from helpers.stack_control import env, repo_root
 from helpers.tasks import TaskApi, task_of, wait_outbox_published, wait_until
+from test_notifications import mail_dir  # noqa: F401 - the fixture
+from test_projects import Person, verify
 
-TOPICS = ("task-events", "user-events", "reports")
+TOPICS = ("task-events", "user-events", "project-events", "reports")
+MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
 STRUCTURED = "application/cloudevents+json"
 TRACEPARENT_RE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
@@ -65,7 +69,7 @@ def schema_id(type_):
         return json.load(f)["$id"]
 
 
-def test_sdk_reads_every_event_of_a_representative_set_of_writes(api_url, collectors):
+def test_sdk_reads_every_event_of_a_representative_set_of_writes(api_url, collectors, make_user, mail_dir):
     traces = {}  # what each write was sent with: label -> trace id
 
     def traced(label):
@@ -103,19 +107,45 @@ def test_sdk_reads_every_event_of_a_representative_set_of_writes(api_url, collec
     r = api.req("POST", f"{API}/reports", json={"format": "csv"}, headers=traced("report"))
     assert r.status_code == 202, r.text
 
+    # Project events (keyed by the project): made, changed, joined by a verified invitee
+    # (the invitation itself has no event), the member's role changed, the member leaves,
+    # the project deleted.
+    member = Person(make_user(tag="ce-sdk-member"))
+    verify(mail_dir, member)
+    projects = f"{API}/projects"
+    r = api.req("POST", projects, json={"name": "ce project"}, headers=traced("project_created"))
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
+    r = api.req("PATCH", f"{projects}/{pid}", json={"description": "ce"},
+                headers={**MERGE_PATCH, **traced("project_updated")})
+    assert r.status_code == 200, r.text
+    r = api.req("POST", f"{projects}/{pid}/members", json={"email": member.email, "role": "viewer"})
+    assert r.status_code == 201, r.text
+    r = member.req("POST", f"{projects}/{pid}/invitations/{r.json()['id']}/accept",
+                   headers=traced("member_added"))
+    assert r.status_code == 200, r.text
+    r = api.req("PATCH", f"{projects}/{pid}/members/{member.id}", json={"role": "editor"},
+                headers={**MERGE_PATCH, **traced("member_role_changed")})
+    assert r.status_code == 200, r.text
+    r = member.req("DELETE", f"{projects}/{pid}/members/me", headers=traced("member_removed"))
+    assert r.status_code == 204, r.text
+    r = api.req("DELETE", f"{projects}/{pid}", headers=traced("project_deleted"))
+    assert r.status_code == 204, r.text
+
     # Last, as it ends the user's other sessions: a password change.
     r = client.change_password(user.access, pw, new_password(), headers=traced("password_changed"))
     assert r.status_code == 200, r.text
     api.token = r.json()["access_token"]  # the change ended the old session
 
     # Every event these caused is on Kafka once the import is done and the outbox has
-    # published this user's rows; then each collector reads its topic to the end.
+    # published this user's and the project's rows; then each collector reads its topic
+    # to the end.
     wait_until(lambda: _import_applied(api, import_id), 60, f"import {import_id} applied")
-    wait_outbox_published([user.id])
+    wait_outbox_published([user.id, pid])
     for c in collectors.values():
         c.wait_caught_up()
 
-    msgs = [(t, m) for t in TOPICS for m in collectors[t].matching(lambda m: m["key"] == user.id)]
+    msgs = [(t, m) for t in TOPICS for m in collectors[t].matching(lambda m: m["key"] in (user.id, pid))]
     assert msgs, "no event of the test's writes was read"
     fmt = JSONFormat()
     seen_types, by_id = [], {}
@@ -156,6 +186,10 @@ def test_sdk_reads_every_event_of_a_representative_set_of_writes(api_url, collec
         "created": "taskbus.task.created", "updated": "taskbus.task.updated",
         "completed": "taskbus.task.completed", "deleted": "taskbus.task.deleted",
         "report": "taskbus.report.requested",
+        "project_created": "taskbus.project.created", "project_updated": "taskbus.project.updated",
+        "member_added": "taskbus.project.member_added",
+        "member_role_changed": "taskbus.project.member_role_changed",
+        "member_removed": "taskbus.project.member_removed", "project_deleted": "taskbus.project.deleted",
     }
     for label, type_ in want.items():
         hits = [e for e in events if e["type"] == type_ and trace_of(e) == traces[label]]

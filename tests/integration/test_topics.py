@@ -1,14 +1,15 @@
 """What each topic keeps (issue 12, "Kept"; shared/topic_policy.c, shared/kafka_admin.c).
 
-The stack's `taskbus-admin topics` made every topic of the bus with its policy: task-events
-and user-events forever (retention.ms=-1), commands 7 days, dead letters 30 days, task-state
-compacted and kept forever with tombstones kept 1 day, min.insync.replicas on each, and no
-size limit on any (retention.bytes=-1), all as the topic's own (dynamic) configs. An
-existing topic is altered back to its policy (an operator's retention.bytes included), and
-a config taskbus does not manage that an operator set on it is kept. A topic with fewer
-replicas than TASKBUS_KAFKA_MIN_INSYNC_REPLICAS is refused before anything is altered. A bad duration stops
-the command (exit 2, as any bad configuration) with a message naming the variable; a partition count that differs from
-TASKBUS_KAFKA_PARTITIONS is reported, never changed.
+The stack's `taskbus-admin topics` made every topic of the bus with its policy: task-events,
+user-events and project-events forever (retention.ms=-1), commands 7 days, dead letters 30
+days, task-state compacted and kept forever with tombstones kept 1 day, min.insync.replicas
+on each, and no size limit on any (retention.bytes=-1), all as the topic's own (dynamic)
+configs. An existing topic is altered back to its policy (an operator's retention.bytes
+included), and a config taskbus does not manage that an operator set on it is kept. A topic
+with fewer replicas than TASKBUS_KAFKA_MIN_INSYNC_REPLICAS is refused before anything is
+altered. A bad duration stops the command (exit 2, as any bad configuration) with a message
+naming the variable; a partition count that differs from TASKBUS_KAFKA_PARTITIONS is
+reported, never changed.
 """
 
 import json
@@ -30,6 +31,7 @@ TIMEOUT = 30
 EXPECTED = {
     "task-events": ("events", "-1", "delete", None),
     "user-events": ("events", "-1", "delete", None),
+    "project-events": ("events", "-1", "delete", None),
     "task-commands": ("commands", str(7 * DAY_MS), "delete", None),
     "notifications": ("commands", str(7 * DAY_MS), "delete", None),
     "reports": ("commands", str(7 * DAY_MS), "delete", None),

@@ -74,6 +74,7 @@ static void test_default_policies(void **state) {
     } want[] = {
         {TASK_EVENTS_TOPIC, "events", "-1", "delete", NULL},
         {USER_EVENTS_TOPIC, "events", "-1", "delete", NULL},
+        {PROJECT_EVENTS_TOPIC, "events", "-1", "delete", NULL},
         {TASK_COMMANDS_TOPIC, "commands", "604800000", "delete", NULL},
         {NOTIFICATIONS_TOPIC, "commands", "604800000", "delete", NULL},
         {REPORTS_TOPIC, "commands", "604800000", "delete", NULL},

@@ -369,6 +369,7 @@ static void test_cloudevent_dataschema(void **state) {
         const char *type, *want;
     } cases[] = {
         {"taskbus.user.registered", "taskbus.user.registered/v1.json"},
+        {"taskbus.project.member_role_changed", "taskbus.project.member_role_changed/v1.json"},
         {"taskbus.task.deleted.v12", "taskbus.task.deleted/v12.json"},
         {"taskbus.task.deleted.v1", "taskbus.task.deleted.v1/v1.json"}, /* v1 has no suffix */
         {"taskbus.task.deleted.v02", "taskbus.task.deleted.v02/v1.json"},
