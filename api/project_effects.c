@@ -4,7 +4,9 @@
  */
 #include "api/project_effects.h"
 
+#include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "shared/bus.h"
 #include "shared/cloudevent.h"
@@ -45,6 +47,50 @@ static int invitation_mail(pg_conn *conn, const char *const *values, const json_
     json_decref(data);
     if (rc != 0) {
         LOG_ERRORF("project effects: invitation mail: %s", err);
+    }
+    return rc;
+}
+
+/* What a membership mail names: the project, who changed it, and the member's address. */
+static const pg_stmt MEMBERSHIP_NAMES = {
+    "project_membership_names",
+    "SELECT p.name, a.display_name, t.email FROM projects p, users a, users t"
+    " WHERE p.id = $1::uuid AND a.id = $2::uuid AND t.id = $3::uuid",
+    3};
+
+/* The mail to a member whose role an owner changed or who was removed (values as
+ * PROJECT_OP_SET_ROLE / PROJECT_OP_REMOVE_MEMBER take them: id, actor, target). Nothing
+ * when the member did it themselves (leaving, or an owner changing their own role). */
+static int membership_mail(pg_conn *conn, project_op op, const char *const *values,
+                           const json_t *doc, const project_request *req) {
+    if (strcmp(values[1], values[2]) == 0) {
+        return 0;
+    }
+    PGresult *names = pg_exec_stmt(conn, &MEMBERSHIP_NAMES, values);
+    if (!pg_result_ok(names) || PQntuples(names) != 1) {
+        LOG_ERRORF("project effects: the membership mail's names: %s",
+                   names != NULL ? PQresultErrorMessage(names) : "connection lost");
+        PQclear(names);
+        return -1;
+    }
+    bool removed = op == PROJECT_OP_REMOVE_MEMBER;
+    json_t *data = json_pack("{s:s,s:s,s:s}", "project_id", values[0], "project_name",
+                             PQgetvalue(names, 0, 0), "actor_name", PQgetvalue(names, 0, 1));
+    if (data != NULL && !removed &&
+        json_object_set(data, "role", json_object_get(doc, "role")) != 0) {
+        json_decref(data);
+        data = NULL;
+    }
+    char err[256] = "out of memory";
+    int rc = data != NULL
+                 ? notification_enqueue(conn, removed ? "project_removed" : "project_role_changed",
+                                        values[2], PQgetvalue(names, 0, 2), data, req->request_id,
+                                        req->traceparent, err, sizeof err)
+                 : -1;
+    PQclear(names);
+    json_decref(data);
+    if (rc != 0) {
+        LOG_ERRORF("project effects: membership mail: %s", err);
     }
     return rc;
 }
@@ -123,5 +169,9 @@ int project_effects_write(pg_conn *conn, project_op op, const char *const *value
     if (op == PROJECT_OP_INVITE) {
         return invitation_mail(conn, values, doc, req);
     }
-    return project_event(conn, op, values, doc, req);
+    if (project_event(conn, op, values, doc, req) != 0) {
+        return -1;
+    }
+    bool membership = op == PROJECT_OP_SET_ROLE || op == PROJECT_OP_REMOVE_MEMBER;
+    return membership ? membership_mail(conn, op, values, doc, req) : 0;
 }

@@ -4,9 +4,11 @@
  *
  * Owns: the project's events on project-events (CloudEvents keyed by the project id, data
  * without personal data: ids, the role, the project's own fields; schemas/events/
- * taskbus.project.*.json) and the invitation mail (the "project_invitation"
- * notification). Rules: called inside the write's open transaction, after its SQL
- * function answered 'ok', so the event or the mail commits exactly with the change; an
+ * taskbus.project.*.json), the invitation mail (the "project_invitation" notification)
+ * and the membership mails ("project_role_changed", "project_removed": to the member an
+ * owner changed or removed, never for one's own change or leaving). Rules: called inside
+ * the write's open transaction, after its SQL function answered 'ok', so the event and
+ * the mail commit exactly with the change (the notifier sends each once); an
  * invitation and a revocation have no event (an invitation names an e-mail address).
  */
 #ifndef TASKBUS_API_PROJECT_EFFECTS_H

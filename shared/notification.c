@@ -16,8 +16,14 @@
 #include "shared/time_util.h"
 #include "shared/uuid7.h"
 
-static const char *const KINDS[] = {"welcome",      "password_changed", "due_soon",
-                                    "report_ready", "webhook_disabled", "project_invitation"};
+static const char *const KINDS[] = {"welcome",
+                                    "password_changed",
+                                    "due_soon",
+                                    "report_ready",
+                                    "webhook_disabled",
+                                    "project_invitation",
+                                    "project_role_changed",
+                                    "project_removed"};
 
 bool notification_kind_is_valid(const char *kind) {
     if (kind == NULL) {

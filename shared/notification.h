@@ -27,7 +27,10 @@
  *   "webhook_disabled"  data: {webhook_id, url, reason}
  *   "project_invitation" data: {project_id, project_name, invitation_id, role,
  *                       inviter_name, invitations_url}; user_id is the inviter's (the
- *                       invitee may have no account yet)  */
+ *                       invitee may have no account yet)
+ *   "project_role_changed" data: {project_id, project_name, role, actor_name}
+ *   "project_removed"  data: {project_id, project_name, actor_name}; both to the member
+ *                       whose membership an owner changed (user_id is theirs)  */
 bool notification_kind_is_valid(const char *kind);
 
 /* Builds the message (new reference) for kind, user_id (a UUID), to (the e-mail

@@ -82,13 +82,19 @@ static void every_shipped_template_renders(void **state) {
                              "r", "download_path", "/api/v1/reports/r/download", "webhook_id", "w",
                              "url", "https://x.test/hook", "reason", "500s");
     json_t *invitation =
-        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "project_id", "p", "project_name",
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "project_id", "p", "project_name",
                   "<b>Team</b>", "invitation_id", "i", "role", "editor", "inviter_name", "Ann",
-                  "invitations_url", "http://h/api/v1/invitations");
+                  "invitations_url", "http://h/api/v1/invitations", "actor_name", "Bob");
     assert_int_equal(json_object_update(vars, invitation), 0);
     json_decref(invitation);
-    const char *kinds[] = {"welcome",      "password_changed", "due_soon",
-                           "report_ready", "webhook_disabled", "project_invitation"};
+    const char *kinds[] = {"welcome",
+                           "password_changed",
+                           "due_soon",
+                           "report_ready",
+                           "webhook_disabled",
+                           "project_invitation",
+                           "project_role_changed",
+                           "project_removed"};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         rendered_mail mail;
         char err[256] = "";
