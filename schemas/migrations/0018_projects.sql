@@ -58,7 +58,7 @@ CREATE TABLE project_invitations (
     project_id uuid NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
     email      text NOT NULL,
     role       text NOT NULL CHECK (role IN ('owner', 'editor', 'viewer')),
-    invited_by uuid REFERENCES users (id) ON DELETE SET NULL,
+    invited_by uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     created_at timestamptz NOT NULL DEFAULT now(),
     expires_at timestamptz NOT NULL,
     UNIQUE (project_id, email)
