@@ -87,12 +87,19 @@ static const struct {
     {"limit", PROJECT_LIMIT},
     {"unverified", PROJECT_UNVERIFIED},
     {"precondition", PROJECT_PRECONDITION},
+    {"quiet", PROJECT_QUIET},
 };
 
+/* Logs the SQLSTATE and the primary message only: a DETAIL ("Failing row contains ...")
+ * could carry an invitation's e-mail address. */
 static void log_failure(const char *what, const PGresult *res) {
+    const char *primary = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     log_json(LOG_ERROR, "project store failed",
-             json_pack("{s:s,s:s}", "op", what, "error",
-                       res != NULL ? PQresultErrorMessage(res) : "connection lost"));
+             json_pack("{s:s,s:s,s:s}", "op", what, "sqlstate",
+                       res != NULL ? pg_result_sqlstate(res) : "", "error",
+                       primary != NULL ? primary
+                       : res != NULL   ? "unexpected answer"
+                                       : "connection lost"));
 }
 
 /* Reads the (outcome, doc) row of res. */
@@ -108,7 +115,7 @@ static project_outcome read_answer(const char *what, const PGresult *res, json_t
             outcome = OUTCOMES[i].outcome;
         }
     }
-    if (outcome == PROJECT_OK && !PQgetisnull(res, 0, 1)) {
+    if ((outcome == PROJECT_OK || outcome == PROJECT_QUIET) && !PQgetisnull(res, 0, 1)) {
         json_error_t jerr;
         *doc = json_loads(PQgetvalue(res, 0, 1), 0, &jerr);
         if (*doc == NULL) {
@@ -183,6 +190,9 @@ static project_outcome run_write(pg_conn *conn, project_op op, const char **valu
         values[op == PROJECT_OP_PATCH ? 5 : 2] = version;
     }
     PGresult *res = exec(conn, &OPS[op], values);
+    if (guarded) {
+        values[op == PROJECT_OP_PATCH ? 5 : 2] = NULL; /* version is this frame's */
+    }
     project_outcome outcome =
         res != NULL ? read_answer(OPS[op].name, res, doc) : PROJECT_UNAVAILABLE;
     PQclear(res);
@@ -193,7 +203,7 @@ static project_outcome run_write(pg_conn *conn, project_op op, const char **valu
         LOG_ERRORF("project store: %s", err);
         outcome = PROJECT_UNAVAILABLE;
     }
-    return outcome;
+    return outcome == PROJECT_QUIET ? PROJECT_OK : outcome;
 }
 
 project_outcome project_store_call(pg_pool *pg, project_op op, const char **values,

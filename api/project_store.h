@@ -27,6 +27,7 @@ typedef enum {
     PROJECT_UNVERIFIED,
     PROJECT_PRECONDITION,
     PROJECT_UNAVAILABLE,
+    PROJECT_QUIET, /* inside the store only: 'ok' with nothing to announce; callers see OK */
 } project_outcome;
 
 /* The calls, each one SQL function; the values each takes are listed beside it. */

@@ -90,6 +90,7 @@ static void answer(api_request_ctx *ctx, project_outcome outcome, int status, js
         api_respond_error(ctx, 412, "precondition-failed",
                           "If-Match does not match the project's current version");
         return;
+    case PROJECT_QUIET: /* never reaches here (the store answers OK) */
     case PROJECT_UNAVAILABLE:
         api_set_header(ctx, "Retry-After", "1");
         api_respond_error(ctx, 503, "service-unavailable",
@@ -393,7 +394,7 @@ static void list_members(api_request_ctx *ctx) {
     list_of_project(ctx, PROJECT_OP_MEMBERS);
 }
 
-/* The target of a member route: its user id, or the actor for "me"; NULL when neither. */
+/* The target of a removal: its user id, or the actor for "me" (leaving); NULL when neither. */
 static const char *member_target(const api_request_ctx *ctx) {
     const char *t = ctx->path_params[1];
     return strcmp(t, "me") == 0 ? ctx->user_id : uuid_is_valid(t) ? t : NULL;
@@ -401,7 +402,8 @@ static const char *member_target(const api_request_ctx *ctx) {
 
 static void patch_member(api_request_ctx *ctx) {
     lower_ids(ctx);
-    const char *target = member_target(ctx);
+    /* Only a user id here ("me" is for leaving): an owner changing their own role names it. */
+    const char *target = uuid_is_valid(ctx->path_params[1]) ? ctx->path_params[1] : NULL;
     if (!uuid_is_valid(ctx->path_params[0]) || target == NULL) {
         respond_not_found(ctx, ABOUT_MEMBER);
         return;
@@ -453,7 +455,7 @@ static void invite(api_request_ctx *ctx) {
         return;
     }
     static const char *const FIELDS[] = {"email", "role", NULL};
-    char email[256];
+    char email[ACCOUNT_EMAIL_BUF];
     json_t *errors = json_array();
     int rc = errors != NULL ? check_members_exactly(ctx->body, FIELDS, errors) : -1;
     if (rc == 0) {

@@ -10,7 +10,9 @@
 --   before it reads the members, so concurrent changes of one project are serialised and
 --   "at least one owner" is checked against the final state (two owners demoting each
 --   other: the second finds itself the last owner). Each function answers one row
---   (outcome, doc): outcome 'ok' with doc the JSON text of the answer, or 'not_found'
+--   (outcome, doc): outcome 'ok' with doc the JSON text of the answer ('quiet': the same,
+--   but nothing happened worth an event or a mail: a renewed invitation, a role set to
+--   what it was), or 'not_found'
 --   (not a member: no oracle), 'forbidden' (a member whose role is too low), 'inbox'
 --   (the Inbox is personal), 'last_owner', 'already_member', 'limit', 'unverified',
 --   'precondition' (the If-Match version is not the current one). Who may do what is
@@ -243,6 +245,14 @@ $$;
 
 -- ---------------------------------------------------------------- members
 
+-- The pending invitations who sent them in project pid: they go when the sender stops being
+-- an owner (demoted, removed, left), so a removed owner cannot come back through an
+-- invitation to another address of theirs. The caller holds the project's row lock.
+CREATE FUNCTION project_drop_invitations_of(pid uuid, sender uuid) RETURNS void
+    LANGUAGE sql AS $$
+    DELETE FROM project_invitations WHERE project_id = pid AND invited_by = sender
+$$;
+
 CREATE FUNCTION project_members_list(pid uuid, actor uuid, OUT outcome text, OUT doc text)
     LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -281,6 +291,14 @@ BEGIN
         outcome := 'last_owner';
         RETURN;
     END IF;
+    IF m.role = p_role THEN
+        outcome := 'quiet';
+        doc := project_member_doc(m)::text;
+        RETURN;
+    END IF;
+    IF m.role = 'owner' THEN
+        PERFORM project_drop_invitations_of(pid, target);
+    END IF;
     UPDATE project_members SET role = p_role WHERE project_id = pid AND user_id = target
     RETURNING * INTO m;
     outcome := 'ok';
@@ -312,6 +330,7 @@ BEGIN
             WHERE project_id = pid AND role = 'owner') = 1 THEN
         outcome := 'last_owner';
     ELSE
+        PERFORM project_drop_invitations_of(pid, target);
         DELETE FROM project_members WHERE project_id = pid AND user_id = target;
         outcome := 'ok';
     END IF;
@@ -341,6 +360,12 @@ BEGIN
         outcome := 'inbox';
         RETURN;
     END IF;
+    -- Only a verified sender invites: the mail goes to any address and carries the
+    -- project's name, so an unverified account cannot use it to write to strangers.
+    IF (SELECT email_verified_at FROM users WHERE id = actor) IS NULL THEN
+        outcome := 'unverified';
+        RETURN;
+    END IF;
     IF EXISTS (SELECT 1 FROM project_members m JOIN users u ON u.id = m.user_id
                WHERE m.project_id = pid AND u.email = p_email) THEN
         outcome := 'already_member';
@@ -360,7 +385,9 @@ BEGIN
             id = CASE WHEN x.expires_at > now() THEN x.id ELSE excluded.id END,
             created_at = CASE WHEN x.expires_at > now() THEN x.created_at ELSE now() END
     RETURNING * INTO i;
-    outcome := 'ok';
+    -- A renewal (same id) is not mailed again: the invitee has the first mail, and
+    -- GET /api/v1/invitations lists it; so re-inviting cannot be used to send mail on and on.
+    outcome := CASE WHEN i.id = iid THEN 'ok' ELSE 'quiet' END;
     doc := project_invitation_doc(i)::text;
 END
 $$;
@@ -401,14 +428,16 @@ BEGIN
 END
 $$;
 
--- The actor's pending invitations, each with project_name.
+-- The actor's pending invitations, each with project_name; none until the actor's address
+-- is verified (whoever registered an address first must not read what was meant for its
+-- owner).
 CREATE FUNCTION project_invitations_of(actor uuid) RETURNS text LANGUAGE sql STABLE AS $$
     SELECT coalesce(json_agg((project_invitation_doc(i)::jsonb
                               || jsonb_build_object('project_name', p.name))
                              ORDER BY i.created_at, i.id), '[]')::text
     FROM users u JOIN project_invitations i ON i.email = u.email AND i.expires_at > now()
     JOIN projects p ON p.id = i.project_id
-    WHERE u.id = actor
+    WHERE u.id = actor AND u.email_verified_at IS NOT NULL
 $$;
 
 -- The invitee accepts: only an invitation of the project to the actor's own address,
@@ -426,8 +455,12 @@ BEGIN
     SELECT * INTO u FROM users WHERE id = actor FOR NO KEY UPDATE;
     my_role := project_lock_role(pid, actor);
     SELECT * INTO p FROM projects WHERE id = pid;
-    SELECT * INTO i FROM project_invitations
-    WHERE id = iid AND project_id = pid AND expires_at > now() AND email = u.email;
+    -- Only while its sender is an owner (an owner who loses the role takes their
+    -- invitations along: project_drop_invitations_of; this holds even if one was missed).
+    SELECT * INTO i FROM project_invitations x
+    WHERE x.id = iid AND x.project_id = pid AND x.expires_at > now() AND x.email = u.email
+      AND EXISTS (SELECT 1 FROM project_members o WHERE o.project_id = pid
+                  AND o.user_id = x.invited_by AND o.role = 'owner');
     IF NOT FOUND THEN
         outcome := 'not_found';
         RETURN;

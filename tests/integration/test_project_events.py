@@ -114,3 +114,15 @@ def test_the_inbox_and_invitations_have_no_events(make_user, project_events):
     assert events_of(project_events, inbox["id"]) == []
     types = [m["value"]["type"] for m in events_of(project_events, pid)]
     assert types == ["taskbus.project.created"], types
+
+
+def test_a_change_to_the_same_role_and_a_renewed_invitation_are_quiet(make_user, mail_dir, project_events):
+    owner = person(make_user, "pev-quiet-owner")
+    member = person(make_user, "pev-quiet-member")
+    verify(mail_dir, member)
+    pid = owner.new_project("quiet")["id"]
+    join(owner, pid, member, "editor")
+    r = owner.patch_member(pid, member.id, "editor")
+    assert r.status_code == 200 and r.json()["role"] == "editor", r.text
+    types = [m["value"]["type"] for m in events_of(project_events, pid)]
+    assert types == ["taskbus.project.created", "taskbus.project.member_added"], types

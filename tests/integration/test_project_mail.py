@@ -54,3 +54,16 @@ def test_leaving_and_ones_own_role_change_send_no_mail(make_user, mail_dir):
     assert member.remove_member(pid, "me").status_code == 204  # leaves
     all_processed(owner.id, member.id)
     assert kinds_sent(member.id) == [] and kinds_sent(owner.id) == ["project_invitation"]
+
+
+def test_a_renewed_invitation_is_not_mailed_again(make_user, mail_dir):
+    owner = person(make_user, "pmail-renew")
+    pid = owner.new_project("Renewals")["id"]
+    address = f"pmail-renew-{uuid.uuid4().hex}@example.com"
+    first = owner.invited(pid, address, "viewer")
+    again = owner.invited(pid, address, "editor")
+    assert again["id"] == first["id"] and again["role"] == "editor", again
+    wait_mails(mail_dir, address, subject="invited")
+    all_processed(owner.id)
+    assert len(wait_mails(mail_dir, address, subject="invited")) == 1
+    assert kinds_sent(owner.id) == ["project_invitation"]

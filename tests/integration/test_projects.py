@@ -85,6 +85,11 @@ class Person(TaskApi):
         return self.req("GET", f"{PROJECTS}/{pid}/members")
 
     def invite(self, pid, address, role):
+        """Invites as the API requires: from a verified address (verified here first)."""
+        ensure_verified(self)
+        return self.invite_unverified(pid, address, role)
+
+    def invite_unverified(self, pid, address, role):
         return self.req("POST", f"{PROJECTS}/{pid}/members", json={"email": address, "role": role})
 
     def patch_member(self, pid, uid, role):
@@ -201,15 +206,26 @@ def _verify_token(mail_dir, address):
     return None
 
 
+# Who verify() verified (a verify link works once); invite() verifies its sender first.
+_verified: set = set()
+
+
+def ensure_verified(p):
+    verify(os.path.join(os.environ["TASKBUS_DATA_DIR"], "mail"), p)
+
+
 def verify(mail_dir, *people):
-    """Verifies each one's address through the link of its welcome mail."""
+    """Verifies each one's address through the link of its welcome mail (once each)."""
     for p in people:
+        if p.id in _verified:
+            continue
         token = wait_until(lambda: _verify_token(mail_dir, p.email), MAIL_TIMEOUT,
                            f"the welcome mail to {p.email}", interval=0.2)
         r = Client(p.c.base).get(f"{API}/auth/verify", params={"token": token})
         assert r.status_code == 200 and r.json() == {"email_verified": True}, r.text
         me = p.c.me(p.token)
         assert me.status_code == 200 and me.json()["email_verified"] is True, me.text
+        _verified.add(p.id)
 
 
 # --- shapes ------------------------------------------------------------------------------------
@@ -1167,3 +1183,50 @@ def test_unknown_but_well_formed_ids_are_404_too(make_user):
     assert_not_found(o.remove_member(pid, ghost), "an unknown member")
     assert_not_found(o.revoke(pid, ghost), "an unknown invitation")
     assert o.project(pid).status_code == 200
+
+
+# --- review fixes: who may invite, who sees invitations, invitations of a fallen owner -----------
+
+
+def test_an_unverified_owner_cannot_invite(make_user):
+    o = person(make_user, "unverified-inviter")
+    pid = o.new_project("quiet room")["id"]
+    assert_problem(o.invite_unverified(pid, unique_email("never-mailed"), "viewer"), 403, "email-unverified")
+    ensure_verified(o)
+    assert o.pending_of(pid) == [], "the refused invitation was not made"
+
+
+def test_invitations_are_listed_only_to_a_verified_address(make_user, mail_dir):
+    o = person(make_user, "list-owner")
+    i = person(make_user, "list-invitee")
+    pid = o.new_project("listed")["id"]
+    inv = o.invited(pid, i.email, "viewer")
+    assert i.my_pending() == [], "an unverified address sees no invitation"
+    verify(mail_dir, i)
+    assert [v["id"] for v in i.my_pending()] == [inv["id"]]
+
+
+def test_an_owner_who_loses_the_role_takes_their_invitations_along(make_user, mail_dir):
+    a = person(make_user, "fallen-a")
+    b = person(make_user, "fallen-b")
+    alt = person(make_user, "fallen-alt")
+    verify(mail_dir, b, alt)
+    pid = a.new_project("guarded")["id"]
+    join(a, pid, b, "owner")
+    # b invites a second address of theirs as owner, then is demoted, then removed.
+    inv = b.invited(pid, alt.email, "owner")
+    assert a.patch_member(pid, b.id, "viewer").status_code == 200
+    assert inv["id"] not in {x["id"] for x in a.pending_of(pid)}
+    assert_not_found(alt.accept(pid, inv["id"]), "an invitation of a demoted owner")
+    assert a.patch_member(pid, b.id, "owner").status_code == 200
+    inv2 = b.invited(pid, alt.email, "owner")
+    assert a.remove_member(pid, b.id).status_code == 204
+    assert_not_found(alt.accept(pid, inv2["id"]), "an invitation of a removed owner")
+    assert roles_of(a.member_list(pid)) == {a.id: "owner"}
+
+
+def test_patch_member_takes_a_user_id_not_me(make_user):
+    o = person(make_user, "patch-me")
+    pid = o.new_project("me is for leaving")["id"]
+    assert_not_found(o.patch_member(pid, "me", "viewer"), "PATCH .../members/me")
+    assert roles_of(o.member_list(pid)) == {o.id: "owner"}
