@@ -15,7 +15,7 @@
 TB_DEB_PACKAGES=(
     build-essential cmake pkg-config clang libclang-rt-14-dev
     libulfius-dev libcurl4-gnutls-dev libjansson-dev libjwt-dev libhiredis-dev
-    librdkafka-dev libpq-dev libsodium-dev libcmocka-dev
+    librdkafka-dev libpq-dev libsodium-dev libcmocka-dev libical-dev
     postgresql redis-server nginx maven python3 python3-venv curl clang-format
     prometheus
 )

@@ -111,7 +111,7 @@ def test_sdk_reads_every_event_of_a_representative_set_of_writes(api_url, collec
     # (the invitation itself has no event), the member's role changed, the member leaves,
     # the project deleted.
     member = Person(make_user(tag="ce-sdk-member"))
-    verify(mail_dir, member)
+    verify(mail_dir, member, Person(user))  # only a verified owner invites
     projects = f"{API}/projects"
     r = api.req("POST", projects, json={"name": "ce project"}, headers=traced("project_created"))
     assert r.status_code == 201, r.text

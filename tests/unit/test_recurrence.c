@@ -1,0 +1,156 @@
+/*
+ * test_recurrence.c: the RRULE subset's check and the next occurrence (shared/recurrence.h),
+ * with libical and the system's zoneinfo: daylight-saving changes in Europe/Berlin and
+ * America/New_York, month ends, COUNT and UNTIL.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "shared/recurrence.h"
+#include "shared/time_util.h"
+
+/* Unix ms of an RFC 3339 UTC text. */
+static int64_t at(const char *text) {
+    long long ms;
+    assert_int_equal(time_parse_rfc3339_ms(text, &ms), 0);
+    return (int64_t)ms;
+}
+
+/* The next occurrence of rule in tz after due (RFC 3339), as RFC 3339 UTC text in out, and
+ * the next rule in next_rule; returns what recurrence_next returned. */
+static int next_of(const char *rule, const char *tz, const char *due, char *out, char *next_rule) {
+    int64_t next = 0;
+    int rc = recurrence_next(rule, tz, at(due), &next, next_rule, RECURRENCE_RULE_MAX + 1);
+    if (rc == 1) {
+        time_format_rfc3339_ms((long long)next, out, 32);
+    }
+    return rc;
+}
+
+static void expect_next(const char *rule, const char *tz, const char *due, const char *want) {
+    char got[32] = "", next_rule[RECURRENCE_RULE_MAX + 1];
+    assert_int_equal(next_of(rule, tz, due, got, next_rule), 1);
+    if (strcmp(got, want) != 0) {
+        fail_msg("%s in %s after %s: %s, want %s", rule, tz, due, got, want);
+    }
+}
+
+static void weekly_at_nine_in_berlin_keeps_nine_across_both_changes(void **state) {
+    (void)state;
+    /* 2027-03-28: CET (+1) -> CEST (+2); 09:00 local is 08:00Z before, 07:00Z after. */
+    expect_next("FREQ=WEEKLY", "Europe/Berlin", "2027-03-22T08:00:00.000Z",
+                "2027-03-29T07:00:00.000Z");
+    /* 2027-10-31: CEST -> CET; 09:00 local is 07:00Z before, 08:00Z after. */
+    expect_next("FREQ=WEEKLY;BYDAY=MO", "Europe/Berlin", "2027-10-25T07:00:00.000Z",
+                "2027-11-01T08:00:00.000Z");
+    /* The same in UTC moves nothing. */
+    expect_next("FREQ=WEEKLY", "UTC", "2027-03-22T08:00:00.000Z", "2027-03-29T08:00:00.000Z");
+}
+
+static void daily_across_new_york_changes_and_milliseconds_kept(void **state) {
+    (void)state;
+    /* 2027-03-14: EST -> EDT in New York. 18:30 local. */
+    expect_next("FREQ=DAILY", "America/New_York", "2027-03-13T23:30:00.250Z",
+                "2027-03-14T22:30:00.250Z");
+    expect_next("FREQ=DAILY;INTERVAL=3", "America/New_York", "2027-03-13T23:30:00.000Z",
+                "2027-03-16T22:30:00.000Z");
+}
+
+static void byday_and_monthly_rules(void **state) {
+    (void)state;
+    /* Monday 2027-03-01, every Monday and Thursday: Thursday next. */
+    expect_next("FREQ=WEEKLY;BYDAY=MO,TH", "UTC", "2027-03-01T09:00:00.000Z",
+                "2027-03-04T09:00:00.000Z");
+    /* Every other week on Monday: from a Monday, two weeks on. */
+    expect_next("FREQ=WEEKLY;INTERVAL=2;BYDAY=MO", "UTC", "2027-03-01T09:00:00.000Z",
+                "2027-03-15T09:00:00.000Z");
+    /* The 31st skips months without one. */
+    expect_next("FREQ=MONTHLY;BYMONTHDAY=31", "UTC", "2027-01-31T09:00:00.000Z",
+                "2027-03-31T09:00:00.000Z");
+    /* The last day of each month. */
+    expect_next("FREQ=MONTHLY;BYMONTHDAY=-1", "UTC", "2028-01-31T09:00:00.000Z",
+                "2028-02-29T09:00:00.000Z");
+    /* The first Monday of each month. */
+    expect_next("FREQ=MONTHLY;BYDAY=1MO", "UTC", "2027-03-01T09:00:00.000Z",
+                "2027-04-05T09:00:00.000Z");
+    expect_next("freq=yearly", "UTC", "2027-06-01T09:00:00.000Z", "2028-06-01T09:00:00.000Z");
+}
+
+static void count_is_what_is_left_and_until_ends(void **state) {
+    (void)state;
+    char got[32], next_rule[RECURRENCE_RULE_MAX + 1];
+    assert_int_equal(
+        next_of("FREQ=DAILY;COUNT=3", "UTC", "2027-01-01T09:00:00.000Z", got, next_rule), 1);
+    assert_string_equal(next_rule, "FREQ=DAILY;COUNT=2");
+    assert_int_equal(next_of(next_rule, "UTC", got, got, next_rule), 1);
+    assert_string_equal(next_rule, "FREQ=DAILY;COUNT=1");
+    assert_int_equal(next_of(next_rule, "UTC", got, got, next_rule), 0);
+    assert_int_equal(next_of("FREQ=DAILY;UNTIL=20270102T090000Z", "UTC", "2027-01-01T09:00:00.000Z",
+                             got, next_rule),
+                     1);
+    assert_string_equal(got, "2027-01-02T09:00:00.000Z");
+    assert_string_equal(next_rule, "FREQ=DAILY;UNTIL=20270102T090000Z");
+    assert_int_equal(next_of(next_rule, "UTC", got, got, next_rule), 0);
+    assert_int_equal(
+        next_of("FREQ=DAILY;UNTIL=20270101", "UTC", "2027-01-01T09:00:00.000Z", got, next_rule), 0);
+}
+
+static void each_refusal_names_its_part(void **state) {
+    (void)state;
+    static const struct {
+        const char *rule, *tz, *part;
+    } bad[] = {
+        {"", "UTC", "rule"},
+        {"WEEKLY", "UTC", "rule"},
+        {"INTERVAL=2", "UTC", "FREQ"},
+        {"FREQ=HOURLY", "UTC", "FREQ"},
+        {"FREQ=DAILY;FREQ=DAILY", "UTC", "FREQ"},
+        {"FREQ=DAILY;INTERVAL=0", "UTC", "INTERVAL"},
+        {"FREQ=DAILY;INTERVAL=x", "UTC", "INTERVAL"},
+        {"FREQ=WEEKLY;BYDAY=MON", "UTC", "BYDAY"},
+        {"FREQ=WEEKLY;BYDAY=MO,,TU", "UTC", "BYDAY"},
+        {"FREQ=WEEKLY;BYDAY=1MO", "UTC", "BYDAY"},
+        {"FREQ=MONTHLY;BYDAY=0MO", "UTC", "BYDAY"},
+        {"FREQ=MONTHLY;BYMONTHDAY=32", "UTC", "BYMONTHDAY"},
+        {"FREQ=MONTHLY;BYMONTHDAY=0", "UTC", "BYMONTHDAY"},
+        {"FREQ=WEEKLY;BYMONTHDAY=1", "UTC", "BYMONTHDAY"},
+        {"FREQ=DAILY;COUNT=0", "UTC", "COUNT"},
+        {"FREQ=DAILY;COUNT=2;UNTIL=20270101", "UTC", "COUNT"},
+        {"FREQ=DAILY;UNTIL=20270231", "UTC", "UNTIL"},
+        {"FREQ=DAILY;UNTIL=2027-01-01", "UTC", "UNTIL"},
+        {"FREQ=DAILY;BYHOUR=9", "UTC", "rule"},
+        {"FREQ=DAILY", "Mars/Olympus_Mons", "time_zone"},
+        {"FREQ=DAILY", "../../etc/passwd", "time_zone"},
+        {"FREQ=DAILY", "", "time_zone"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *part = NULL;
+        const char *why = recurrence_check(bad[i].rule, bad[i].tz, &part);
+        if (why == NULL || part == NULL || strcmp(part, bad[i].part) != 0) {
+            fail_msg("%s in %s: %s (%s), want a refusal naming %s", bad[i].rule, bad[i].tz,
+                     why ? why : "accepted", part ? part : "-", bad[i].part);
+        }
+    }
+    const char *part = NULL;
+    assert_null(recurrence_check("RRULE:FREQ=MONTHLY;INTERVAL=2;BYDAY=-1FR;COUNT=5",
+                                 "Europe/Berlin", &part));
+    assert_null(recurrence_check("FREQ=WEEKLY;BYDAY=MO,WE,FR;UNTIL=20271231T235959Z",
+                                 "America/New_York", &part));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(weekly_at_nine_in_berlin_keeps_nine_across_both_changes),
+        cmocka_unit_test(daily_across_new_york_changes_and_milliseconds_kept),
+        cmocka_unit_test(byday_and_monthly_rules),
+        cmocka_unit_test(count_is_what_is_left_and_until_ends),
+        cmocka_unit_test(each_refusal_names_its_part),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
