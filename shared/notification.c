@@ -16,21 +16,22 @@
 #include "shared/time_util.h"
 #include "shared/uuid7.h"
 
-static const char *const KINDS[] = {"welcome",
-                                    "password_changed",
-                                    "due_soon",
-                                    "report_ready",
-                                    "webhook_disabled",
-                                    "project_invitation",
-                                    "project_role_changed",
-                                    "project_removed"};
+const char *const NOTIFICATION_KINDS[] = {"welcome",
+                                          "password_changed",
+                                          "due_soon",
+                                          "report_ready",
+                                          "webhook_disabled",
+                                          "project_invitation",
+                                          "project_role_changed",
+                                          "project_removed"};
+const size_t NOTIFICATION_KINDS_COUNT = sizeof NOTIFICATION_KINDS / sizeof NOTIFICATION_KINDS[0];
 
 bool notification_kind_is_valid(const char *kind) {
     if (kind == NULL) {
         return false;
     }
-    for (size_t i = 0; i < sizeof KINDS / sizeof KINDS[0]; i++) {
-        if (strcmp(kind, KINDS[i]) == 0) {
+    for (size_t i = 0; i < NOTIFICATION_KINDS_COUNT; i++) {
+        if (strcmp(kind, NOTIFICATION_KINDS[i]) == 0) {
             return true;
         }
     }

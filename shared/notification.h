@@ -31,6 +31,8 @@
  *   "project_role_changed" data: {project_id, project_name, role, actor_name}
  *   "project_removed"  data: {project_id, project_name, actor_name}; both to the member
  *                       whose membership an owner changed (user_id is theirs)  */
+extern const char *const NOTIFICATION_KINDS[]; /* every kind above, in that order */
+extern const size_t NOTIFICATION_KINDS_COUNT;
 bool notification_kind_is_valid(const char *kind);
 
 /* Builds the message (new reference) for kind, user_id (a UUID), to (the e-mail

@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "shared/notification.h"
+
 #include "workers/notifier/notifier_mail.h"
 #include "workers/notifier/notifier_template.h"
 
@@ -87,20 +89,14 @@ static void every_shipped_template_renders(void **state) {
                   "invitations_url", "http://h/api/v1/invitations", "actor_name", "Bob");
     assert_int_equal(json_object_update(vars, invitation), 0);
     json_decref(invitation);
-    const char *kinds[] = {"welcome",
-                           "password_changed",
-                           "due_soon",
-                           "report_ready",
-                           "webhook_disabled",
-                           "project_invitation",
-                           "project_role_changed",
-                           "project_removed"};
-    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+
+    for (size_t i = 0; i < NOTIFICATION_KINDS_COUNT; i++) {
         rendered_mail mail;
         char err[256] = "";
-        int rc = notifier_render_mail(TEMPLATES, kinds[i], vars, &mail, err, sizeof err);
+        int rc =
+            notifier_render_mail(TEMPLATES, NOTIFICATION_KINDS[i], vars, &mail, err, sizeof err);
         if (rc != 0)
-            fail_msg("%s: %s", kinds[i], err);
+            fail_msg("%s: %s", NOTIFICATION_KINDS[i], err);
         assert_true(strlen(mail.subject) > 0);
         assert_null(strstr(mail.text, "{{"));
         assert_null(strstr(mail.html, "{{"));
