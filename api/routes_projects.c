@@ -10,9 +10,11 @@
  */
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/account_validation.h"
+#include "api/idempotency.h"
 #include "api/if_match.h"
 #include "api/list_query.h"
 #include "api/patch_body.h"
@@ -240,18 +242,17 @@ static int check_members_exactly(const json_t *body, const char *const *allowed,
 
 /* ------------------------------------------------------------------ projects */
 
-static void create_project(api_request_ctx *ctx) {
-    if (validate_project(ctx, false) != 0) {
-        return;
-    }
-    char id[UUID_STR_LEN];
-    uuid7_generate(id);
+/* Creates project id (the idempotency plan's: a retry that took over a crashed attempt's
+ * claim creates under the same id, which project_create answers with the project as it
+ * is, announcing nothing twice). */
+static void create_with_id(api_request_ctx *ctx, const char *id) {
     const char *values[5] = {
         id, ctx->user_id, json_string_value(json_object_get(ctx->body, "name")),
         json_string_value(json_object_get(ctx->body, "description")), PROJECTS_PER_USER_MAX};
     json_t *doc = NULL;
     project_outcome rc = call(ctx, PROJECT_OP_CREATE, values, &doc, NULL);
-    if (rc == PROJECT_NOT_FOUND) { /* the user row is gone: deleted mid-request */
+    if (rc == PROJECT_NOT_FOUND) { /* the user row is gone (deleted mid-request), or the
+                                    * planned id is someone else's: neither is retryable */
         api_respond_error(ctx, 401, "unauthorized", "the account no longer exists");
         return;
     }
@@ -263,6 +264,37 @@ static void create_project(api_request_ctx *ctx) {
                  json_pack("{s:s,s:s}", "project_id", id, "user_id", ctx->user_id));
     }
     answer(ctx, rc, 201, doc, ABOUT_PROJECT);
+}
+
+static void create_project(api_request_ctx *ctx) {
+    if (validate_project(ctx, false) != 0) {
+        return;
+    }
+    char fresh_id[UUID_STR_LEN];
+    uuid7_generate(fresh_id);
+    json_t *plan = json_pack("{s:s}", "project_id", fresh_id);
+    char *canonical = json_dumps(ctx->body, JSON_COMPACT | JSON_SORT_KEYS);
+    idempotency_claim claim = {0};
+    if (plan == NULL || canonical == NULL) {
+        api_respond_error(ctx, 500, "internal-error", NULL);
+    } else {
+        if (idempotency_begin(ctx, canonical, strlen(canonical), plan, &claim) ==
+            IDEMPOTENCY_PROCEED) {
+            const char *id = json_string_value(json_object_get(claim.plan, "project_id"));
+            /* Creating under the same id again is a no-op, so after any 5xx (a lost commit
+             * reply included) the retry must reuse the id: keep the plan. */
+            claim.in_doubt = true;
+            if (uuid_is_valid(id)) {
+                create_with_id(ctx, id);
+            } else {
+                LOG_ERRORF("projects: an idempotency plan is not a project plan");
+                api_respond_error(ctx, 500, "internal-error", NULL);
+            }
+        }
+        idempotency_finish(ctx, &claim);
+    }
+    free(canonical);
+    json_decref(plan);
 }
 
 /* A projects cursor: the last project id of a page, kept as the query's own text. */

@@ -151,6 +151,15 @@ BEGIN
         outcome := 'not_found';
         RETURN;
     END IF;
+    -- The same id again is a retry of this create (an Idempotency-Key's plan after a lost
+    -- answer): the project as it is, and nothing to announce twice.
+    SELECT * INTO p FROM projects WHERE id = pid;
+    IF FOUND THEN
+        SELECT 'quiet', project_doc(p, m.role) INTO outcome, doc FROM project_members m
+        WHERE m.project_id = pid AND m.user_id = actor;
+        outcome := coalesce(outcome, 'not_found');
+        RETURN;
+    END IF;
     IF (SELECT count(*) FROM project_members WHERE user_id = actor) >= max_projects THEN
         outcome := 'limit';
         RETURN;

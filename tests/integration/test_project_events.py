@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from helpers.kafka_events import EventCollector
-from helpers.tasks import undocumented_data_members, wait_outbox_published
+from helpers.tasks import pg, undocumented_data_members, wait_outbox_published
 from helpers.api import is_uuid
 from test_events import TIME_RE, validator
 from test_notifications import mail_dir  # noqa: F401 - the fixture
@@ -126,3 +126,37 @@ def test_a_change_to_the_same_role_and_a_renewed_invitation_are_quiet(make_user,
     assert r.status_code == 200 and r.json()["role"] == "editor", r.text
     types = [m["value"]["type"] for m in events_of(project_events, pid)]
     assert types == ["taskbus.project.created", "taskbus.project.member_added"], types
+
+
+def test_a_keyed_create_is_one_project_and_one_event_even_when_a_retry_takes_over(
+        make_user, project_events):
+    """Idempotency-Key on POST /projects: a replay answers the stored 201; another body under
+    the key is 422; and a retry that takes over a claim left in flight with its plan (what a
+    crash after the commit leaves: the row is made to look so) creates under the planned id,
+    which is the existing project: the same 201, no second project, no second event."""
+    owner = person(make_user, "pev-idem")
+    key = "it-proj-" + uuid.uuid4().hex
+    body = {"name": "Once", "description": "only"}
+    first = owner.create_project(body, headers={"Idempotency-Key": key})
+    assert first.status_code == 201, first.text
+    pid = first.json()["id"]
+    again = owner.create_project(body, headers={"Idempotency-Key": key})
+    assert again.status_code == 201 and again.headers.get("Idempotent-Replayed") == "true", again.text
+    assert again.json()["id"] == pid
+    other = owner.create_project({"name": "Twice"}, headers={"Idempotency-Key": key})
+    assert other.status_code == 422 and other.json()["type"] == "/problems/idempotency-key-reused", other.text
+
+    with pg() as conn:
+        n = conn.execute(
+            "UPDATE idempotency_keys SET state = 'in_flight', owner = NULL, status_code = NULL,"
+            " response_headers = NULL, response_body = NULL WHERE user_id = %s::uuid AND key = %s",
+            (owner.id, key)).rowcount
+    assert n == 1
+    retried = owner.create_project(body, headers={"Idempotency-Key": key})
+    assert retried.status_code == 201, retried.text
+    assert retried.headers.get("Idempotent-Replayed") != "true", "the retry ran the create again"
+    assert retried.json()["id"] == pid and retried.json()["role"] == "owner", retried.json()
+    mine = [p for p in owner.all_projects() if p["name"] == "Once"]
+    assert [p["id"] for p in mine] == [pid], mine
+    types = [m["value"]["type"] for m in events_of(project_events, pid)]
+    assert types == ["taskbus.project.created"], types
