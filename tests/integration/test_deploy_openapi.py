@@ -272,6 +272,7 @@ def test_openapi_documents_the_task_endpoints(openapi):
     has("get", "/api/v1/tasks/{id}", "200", ("ETag",), ("If-None-Match",))
     has("get", "/api/v1/tasks/{id}", "304", ("ETag",))
     has("post", IMPORT_PATH, "202", ("Location", "Idempotent-Replayed"), ("Idempotency-Key",))
+    has("post", "/api/v1/projects", "201", ("Location", "ETag", "Idempotent-Replayed"), ("Idempotency-Key",))
     has("post", IMPORT_PATH, "409", ("Retry-After",))
     has("get", EVENTS_PATH, "200", (), ("Last-Event-ID",))
     for method, path in TASK_STATUS_CODES:
