@@ -178,6 +178,7 @@ static project_outcome run_write(pg_conn *conn, project_op op, const char **valu
                                  const project_request *req, json_t **doc, long long *current) {
     char err[256], version[32];
     bool guarded = req->if_match != NULL && (op == PROJECT_OP_PATCH || op == PROJECT_OP_DELETE);
+    size_t version_slot = op == PROJECT_OP_PATCH ? 5 : 2; /* the ops' "if version" value */
     if (pg_begin(conn, err, sizeof err) != 0) {
         LOG_ERRORF("project store: %s", err);
         return PROJECT_UNAVAILABLE;
@@ -187,11 +188,11 @@ static project_outcome run_write(pg_conn *conn, project_op op, const char **valu
             PROJECT_OK) {
             return PROJECT_UNAVAILABLE;
         }
-        values[op == PROJECT_OP_PATCH ? 5 : 2] = version;
+        values[version_slot] = version;
     }
     PGresult *res = exec(conn, &OPS[op], values);
     if (guarded) {
-        values[op == PROJECT_OP_PATCH ? 5 : 2] = NULL; /* version is this frame's */
+        values[version_slot] = NULL; /* version is this frame's */
     }
     project_outcome outcome =
         res != NULL ? read_answer(OPS[op].name, res, doc) : PROJECT_UNAVAILABLE;

@@ -67,7 +67,8 @@ static const char *check_list(char *value, char *out, size_t outlen, rule *r,
             return why;
         }
     }
-    return value[0] == '\0' || out[strlen(out) - 1] == ',' || strstr(out, ",,") != NULL
+    return out[0] == '\0' || out[0] == ',' || out[strlen(out) - 1] == ',' ||
+                   strstr(out, ",,") != NULL
                ? "must be a comma-separated list without empty items"
                : NULL;
 }
