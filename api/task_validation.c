@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "shared/recurrence.h"
 #include "shared/task_model.h"
 #include "shared/time_util.h"
 #include "shared/utf8.h"
@@ -153,6 +154,51 @@ static json_t *check_due_at(const json_t *v, json_t *errors) {
     return json_string(text);
 }
 
+/* null, or {rule, time_zone}: the rule in its canonical text. A bad rule's error is on
+ * recurrence.rule and its message starts with the part it is about ("BYDAY: ..."). */
+static json_t *check_recurrence(const json_t *v, json_t *errors) {
+    if (json_is_null(v))
+        return json_null();
+    if (!json_is_object(v)) {
+        add_error(errors, "recurrence", "must be an object {rule, time_zone}, or null");
+        return NULL;
+    }
+    bool ok = true;
+    const char *key;
+    json_t *member;
+    json_object_foreach((json_t *)v, key, member) {
+        if (strcmp(key, "rule") != 0 && strcmp(key, "time_zone") != 0) {
+            char field[80];
+            snprintf(field, sizeof field, "recurrence.%.60s", key);
+            add_error(errors, field, "is not a recurrence field (rule, time_zone)");
+            ok = false;
+        }
+    }
+    const char *rule = json_string_value(json_object_get(v, "rule"));
+    const char *zone = json_string_value(json_object_get(v, "time_zone"));
+    if (rule == NULL)
+        add_error(errors, "recurrence.rule", "is required: an RRULE such as FREQ=WEEKLY;BYDAY=MO");
+    if (zone == NULL)
+        add_error(errors, "recurrence.time_zone",
+                  "is required: an IANA time zone name such as Europe/Berlin");
+    if (!ok || rule == NULL || zone == NULL)
+        return NULL;
+    const char *part = "rule";
+    const char *why = recurrence_check(rule, zone, &part);
+    char canonical[RECURRENCE_RULE_MAX + 1];
+    if (why == NULL && recurrence_canonical(rule, canonical, sizeof canonical) != 0)
+        why = "is not a rule taskbus can expand";
+    if (why != NULL) {
+        bool on_zone = strcmp(part, "time_zone") == 0;
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s%s%s", on_zone || strcmp(part, "rule") == 0 ? "" : part,
+                 on_zone || strcmp(part, "rule") == 0 ? "" : ": ", why);
+        add_error(errors, on_zone ? "recurrence.time_zone" : "recurrence.rule", msg);
+        return NULL;
+    }
+    return json_pack("{s:s,s:s}", "rule", canonical, "time_zone", zone);
+}
+
 /* One tag at index i; false after appending an error. */
 static bool check_tag(const json_t *tags, size_t i, json_t *errors) {
     char field[32];
@@ -200,7 +246,7 @@ static bool is_read_only(const char *key) {
 
 /* The normalised value of member key, or NULL after appending an error. */
 static json_t *check_member(const char *key, const json_t *v, bool patch, json_t *errors) {
-    if (json_is_null(v) && strcmp(key, "due_at") != 0 && patch) {
+    if (json_is_null(v) && strcmp(key, "due_at") != 0 && strcmp(key, "recurrence") != 0 && patch) {
         add_error(errors, key, "cannot be removed (null); send a value");
         return NULL;
     }
@@ -216,8 +262,24 @@ static json_t *check_member(const char *key, const json_t *v, bool patch, json_t
         return check_due_at(v, errors);
     if (strcmp(key, "tags") == 0)
         return check_tags(v, errors);
+    if (strcmp(key, "recurrence") == 0)
+        return check_recurrence(v, errors);
     add_error(errors, key, is_read_only(key) ? "is read-only" : "is not a task field");
     return NULL;
+}
+
+/* A body that sets a recurrence and clears due_at (or, creating, leaves it null): the rule
+ * has nothing to count from. Whether a patch leaves a stored rule without a due date is
+ * the writer's to judge (it sees the task). 1 after appending an error, else 0. */
+static int check_recurrence_due(const json_t *fields, bool creating, json_t *errors) {
+    const json_t *r = json_object_get(fields, "recurrence");
+    const json_t *due = json_object_get(fields, "due_at");
+    if (r == NULL || json_is_null(r) || (due != NULL && !json_is_null(due)))
+        return 0;
+    if (due == NULL && !creating)
+        return 0; /* a patch that leaves due_at alone */
+    add_error(errors, "due_at", "a recurring task needs a due date: its occurrences count from it");
+    return 1;
 }
 
 /* Validates every member of body into a new object; returns the error count. */
@@ -270,6 +332,10 @@ int task_validate_create(const json_t *body, json_t **fields_out, json_t *errors
         add_error(errors, "title", "is required");
         n++;
     }
+    if (n == 0)
+        n = check_recurrence_due(fields, true, errors);
+    if (n == 0 && json_is_null(json_object_get(fields, "recurrence")))
+        json_object_del(fields, "recurrence"); /* a task without one has no member */
     if (n > 0) {
         json_decref(fields);
         return n;
@@ -298,16 +364,22 @@ int task_validate_patch(const json_t *body, json_t **patch_out, json_t *errors) 
         add_error(errors, "", "the patch must change at least one field");
         return 1;
     }
-    return validate_members(body, true, patch_out, errors);
+    int n = validate_members(body, true, patch_out, errors);
+    if (n == 0 && check_recurrence_due(*patch_out, false, errors) != 0) {
+        json_decref(*patch_out);
+        *patch_out = NULL;
+        n = 1;
+    }
+    return n;
 }
 
 /* --- predicted tasks --- */
 
 /* The members of a task in the order task_model.c writes them, so a predicted task
  * serialises like the task GET returns later. */
-static const char *const TASK_KEYS[] = {"id",         "title",        "description", "status",
-                                        "priority",   "due_at",       "tags",        "created_at",
-                                        "updated_at", "completed_at", "version",     NULL};
+static const char *const TASK_KEYS[] = {
+    "id",         "title",      "description", "status",       "priority", "due_at", "tags",
+    "recurrence", "created_at", "updated_at",  "completed_at", "version",  NULL};
 
 /* task (stolen) with its members in TASK_KEYS order (others after them); NULL on
  * allocation failure. */
@@ -367,6 +439,9 @@ json_t *task_predict_update(const json_t *current, const json_t *patch, int64_t 
     int rc = copy == NULL || json_object_update(task, copy) != 0;
     json_decref(copy);
     bool now_done = is_done(task);
+    /* null stops the series; a completion hands the rule on to the next occurrence. */
+    if (json_is_null(json_object_get(task, "recurrence")) || (now_done && !was_done))
+        json_object_del(task, "recurrence");
     if (now_done && !was_done)
         rc |= set_time(task, "completed_at", issued_ms);
     else if (!now_done)

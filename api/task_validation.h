@@ -13,11 +13,14 @@
  *                with milliseconds (finer digits rounded as Postgres rounds; no leap
  *                second), or null (default null);
  *   tags         at most 20 distinct strings of 1-50 characters, not only whitespace, no
- *                control characters (default []).
+ *                control characters (default []);
+ *   recurrence   {rule, time_zone}: an RRULE of the subset shared/recurrence.h checks,
+ *                stored in its canonical text, and an IANA zone; or null (none; a task
+ *                without one has no member). A recurring task needs a due_at.
  * Unknown members are errors; id, version and the timestamps are read-only. In a patch
- * (JSON merge-patch, RFC 7396) an absent member is left alone, null clears due_at and is
- * an error for every other member (they always have a value), and an empty patch is an
- * error (it would bump the version for nothing).
+ * (JSON merge-patch, RFC 7396) an absent member is left alone, null clears due_at and
+ * recurrence and is an error for every other member (they always have a value), and an
+ * empty patch is an error (it would bump the version for nothing).
  * Rules: pure functions, no I/O, so the import engineer validates each NDJSON line with
  * the same code. Every bad field is reported, as {field, message} appended to a JSON array
  * (tags by position: "tags[3]").
@@ -58,7 +61,9 @@ json_t *task_predict_create(const char *task_id, const json_t *fields, int64_t i
 
 /* The task an update will produce from current (not changed): the patch merged in,
  * version + 1, updated_at = issued time; completed_at set to the issued time when status
- * becomes done, cleared when it leaves done, else kept. NULL on allocation failure. */
+ * becomes done, cleared when it leaves done, else kept; recurrence gone when the patch
+ * clears it or completes the task (the writer hands it on to the next occurrence). NULL on
+ * allocation failure. */
 json_t *task_predict_update(const json_t *current, const json_t *patch, int64_t issued_ms);
 
 #endif

@@ -269,6 +269,16 @@ static void rule_text(const rule *r, long count, char *out, size_t outlen) {
     }
 }
 
+int recurrence_canonical(const char *rule_in, char *out, size_t outlen) {
+    rule r;
+    const char *part;
+    if (parse_rule(rule_in, &r, &part) != NULL) {
+        return -1;
+    }
+    rule_text(&r, r.count, out, outlen);
+    return 0;
+}
+
 int recurrence_next(const char *rule_in, const char *time_zone, int64_t due_ms, int64_t *next_ms,
                     char *next_rule, size_t next_rule_len) {
     rule r;

@@ -26,6 +26,11 @@
  * whole, or "time_zone"). */
 const char *recurrence_check(const char *rule, const char *time_zone, const char **part);
 
+/* The canonical text of a valid rule (upper case, no "RRULE:" prefix, parts in the order
+ * FREQ, INTERVAL, BYDAY, BYMONTHDAY, COUNT, UNTIL) into out (at least
+ * RECURRENCE_RULE_MAX + 1 bytes): 0, or -1 when the rule is not valid. */
+int recurrence_canonical(const char *rule, char *out, size_t outlen);
+
 /* The occurrence after the one due at due_ms (Unix milliseconds) of a valid rule in
  * time_zone: 1 with *next_ms and next_rule (the canonical rule text for that occurrence:
  * COUNT lowered by one; next_rule_len at least RECURRENCE_RULE_MAX + 1), 0 when the

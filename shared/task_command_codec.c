@@ -6,7 +6,9 @@
  * - Decoding is the writer's only defence before SQL: every value that reaches Postgres
  *   is checked here against the same limits as the tasks table (lengths counted in code
  *   points like char_length, enumerations, RFC 3339 times, at most 20 tags of 1-50
- *   characters), so a decoded command can never fail a constraint and stall a partition.
+ *   characters, a recurrence rule shared/recurrence.h accepts), so a decoded command can
+ *   never fail a constraint and stall a partition (the one rule across fields, a
+ *   recurrence needs a due_at, is the writer's to judge: it depends on the stored task).
  * - task and patch objects accept only the task fields: an unknown field would be lost
  *   silently otherwise. The envelope tolerates unknown keys, so a newer API can add
  *   metadata without sending every command of an older writer to the DLQ.
@@ -22,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/recurrence.h"
 #include "shared/task_model.h"
 #include "shared/time_util.h"
 #include "shared/utf8.h"
@@ -207,6 +210,20 @@ static int check_enum(const json_t *v, const char *obj, const char *name,
     return 0;
 }
 
+/* null, or {rule, time_zone} that shared/recurrence.h accepts (and nothing else). */
+static int check_recurrence(const json_t *v, const char *obj, decode_err *e) {
+    if (json_is_null(v)) {
+        return 0;
+    }
+    const char *rule = json_string_value(json_object_get(v, "rule"));
+    const char *zone = json_string_value(json_object_get(v, "time_zone"));
+    const char *part = "rule";
+    const char *why = json_is_object(v) && json_object_size(v) == 2 && rule != NULL && zone != NULL
+                          ? recurrence_check(rule, zone, &part)
+                          : "must be null or {rule, time_zone}";
+    return why == NULL ? 0 : fail(e, "%s.recurrence: %s: %s", obj, part, why);
+}
+
 /* One member of a task or patch object. */
 static int check_field(const char *obj, const char *key, const json_t *v, decode_err *e) {
     if (strcmp(key, "title") == 0) {
@@ -229,6 +246,9 @@ static int check_field(const char *obj, const char *key, const json_t *v, decode
     }
     if (strcmp(key, "tags") == 0) {
         return check_tags(v, obj, e);
+    }
+    if (strcmp(key, "recurrence") == 0) {
+        return check_recurrence(v, obj, e);
     }
     return fail(e, "%s.%s: unknown field", obj, key);
 }

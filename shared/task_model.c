@@ -3,7 +3,8 @@
  *
  * Owns: the mapping from a TASK_SELECT_COLUMNS row to the task JSON, and the enumerations.
  * Rules: keys are set in one fixed order (id, title, description, status, priority,
- * due_at, tags, created_at, updated_at, completed_at, version), so the same task always
+ * due_at, tags, recurrence (only when not NULL), created_at, updated_at, completed_at,
+ * version), so the same task always
  * serialises to the same text in the API, the cache and the events; absent times are JSON
  * null, present ones millisecond RFC 3339 UTC (shared/time_util.h, which also parses
  * them).
@@ -29,8 +30,10 @@ enum {
     COL_UPDATED,
     COL_COMPLETED,
     COL_VERSION,
+    COL_RECURRENCE,
     COL_COUNT
 };
+_Static_assert(COL_COUNT == TASK_SELECT_COLUMN_COUNT, "TASK_SELECT_COLUMNS and COL_* disagree");
 
 bool task_status_valid(const char *s) {
     return s != NULL &&
@@ -45,6 +48,13 @@ bool task_priority_valid(const char *s) {
 long long task_json_version(const json_t *task) {
     json_t *v = json_object_get(task, "version");
     return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
+}
+
+bool task_json_recurrence(const json_t *task, const char **rule, const char **time_zone) {
+    json_t *r = json_object_get(task, "recurrence");
+    *rule = json_string_value(json_object_get(r, "rule"));
+    *time_zone = json_string_value(json_object_get(r, "time_zone"));
+    return *rule != NULL && *time_zone != NULL;
 }
 
 /* Parses a decimal integer column; false when it is not one. */
@@ -97,6 +107,26 @@ static json_t *tags_column(const PGresult *res, int row) {
     return tags;
 }
 
+/* The recurrence column (jsonb text) as {rule, time_zone}: 0 with *out NULL when the
+ * column is NULL, 0 with *out set, or -1 when it is not such an object. */
+static int recurrence_column(const PGresult *res, int row, json_t **out) {
+    *out = NULL;
+    if (PQgetisnull(res, row, COL_RECURRENCE)) {
+        return 0;
+    }
+    json_error_t jerr;
+    json_t *r = json_loads(PQgetvalue(res, row, COL_RECURRENCE), 0, &jerr);
+    bool ok = json_is_object(r) && json_object_size(r) == 2 &&
+              json_is_string(json_object_get(r, "rule")) &&
+              json_is_string(json_object_get(r, "time_zone"));
+    if (!ok) {
+        json_decref(r);
+        return -1;
+    }
+    *out = r;
+    return 0;
+}
+
 static bool required_present(const PGresult *res, int row) {
     static const int required[] = {COL_ID,      COL_OWNER,    COL_TITLE, COL_DESCRIPTION,
                                    COL_STATUS,  COL_PRIORITY, COL_TAGS,  COL_CREATED,
@@ -131,6 +161,12 @@ json_t *task_from_row(const PGresult *res, int row, char *owner_out) {
     rc |= json_object_set_new(task, "priority", json_string(PQgetvalue(res, row, COL_PRIORITY)));
     rc |= json_object_set_new(task, "due_at", time_column(res, row, COL_DUE, &ok));
     rc |= json_object_set_new(task, "tags", tags_column(res, row));
+    json_t *recurrence;
+    if (recurrence_column(res, row, &recurrence) != 0) {
+        ok = false;
+    } else if (recurrence != NULL) {
+        rc |= json_object_set_new(task, "recurrence", recurrence);
+    }
     rc |= json_object_set_new(task, "created_at", time_column(res, row, COL_CREATED, &ok));
     rc |= json_object_set_new(task, "updated_at", time_column(res, row, COL_UPDATED, &ok));
     rc |= json_object_set_new(task, "completed_at", time_column(res, row, COL_COMPLETED, &ok));

@@ -3,8 +3,10 @@
  *
  * Owns: the one representation of a task that the API answers, the writer caches in
  * Redis and the events carry: {id, title, description, status, priority, due_at, tags,
- * created_at, updated_at, completed_at, version} (timestamps RFC 3339 UTC with
- * milliseconds, null when absent). Rules: every reader of the tasks table selects
+ * recurrence?, created_at, updated_at, completed_at, version} (timestamps RFC 3339 UTC
+ * with milliseconds, null when absent; recurrence {rule, time_zone} only on a task that
+ * recurs, absent otherwise, so a task cached or evented before recurrence existed reads
+ * the same as one written since). Rules: every reader of the tasks table selects
  * TASK_SELECT_COLUMNS in that order, so task_from_row can map any such row; the JSON is
  * built only here, so the API, the cache and the events can never drift apart.
  */
@@ -28,11 +30,18 @@
     "(extract(epoch from due_at) * 1000)::bigint, array_to_json(tags)::text, "                     \
     "(extract(epoch from created_at) * 1000)::bigint, "                                            \
     "(extract(epoch from updated_at) * 1000)::bigint, "                                            \
-    "(extract(epoch from completed_at) * 1000)::bigint, version"
+    "(extract(epoch from completed_at) * 1000)::bigint, version, recurrence::text"
+
+/* How many columns TASK_SELECT_COLUMNS lists: a statement's own columns follow them. */
+#define TASK_SELECT_COLUMN_COUNT 13
 
 /* The task JSON (new reference) from row of a result selected with TASK_SELECT_COLUMNS,
  * or NULL when the row is malformed. owner_out (may be NULL, 37 bytes) gets owner_id. */
 json_t *task_from_row(const PGresult *res, int row, char *owner_out);
+
+/* The recurrence of a task JSON: its rule and time zone (borrowed), or false when it has
+ * none or it is malformed. */
+bool task_json_recurrence(const json_t *task, const char **rule, const char **time_zone);
 
 /* Valid enumeration values. */
 bool task_status_valid(const char *s);

@@ -15,6 +15,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "shared/time_util.h"
 #include "shared/hex.h"
@@ -52,6 +53,19 @@ static void next_ts_counter(uint64_t unix_ms, uint16_t seed, uint64_t *ts, uint3
     pthread_mutex_unlock(&g_lock);
 }
 
+/* The 8-4-4-4-12 lower-case text of 16 bytes. */
+static void format_uuid(const unsigned char b[16], char out[UUID_STR_LEN]) {
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[b[i] >> 4];
+        out[o++] = hex[b[i] & 0xF];
+    }
+    out[o] = '\0';
+}
+
 void uuid7_generate_at(char out[UUID_STR_LEN], uint64_t unix_ms) {
     if (pthread_once(&g_sodium_once, sodium_init_once) != 0)
         abort();
@@ -71,15 +85,27 @@ void uuid7_generate_at(char out[UUID_STR_LEN], uint64_t unix_ms) {
     for (int i = 9; i < 16; i++)
         b[i] = rnd[i - 6];
 
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[o++] = '-';
-        out[o++] = hex[b[i] >> 4];
-        out[o++] = hex[b[i] & 0xF];
-    }
-    out[o] = '\0';
+    format_uuid(b, out);
+}
+
+void uuid7_derive(const char *from, const char *label, char out[UUID_STR_LEN]) {
+    if (pthread_once(&g_sodium_once, sodium_init_once) != 0)
+        abort();
+    uint64_t ms = uuid7_unix_ms(from);
+    unsigned char hash[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, (const unsigned char *)label, strlen(label));
+    crypto_hash_sha256_update(&st, (const unsigned char *)":", 1);
+    crypto_hash_sha256_update(&st, (const unsigned char *)from, strlen(from));
+    crypto_hash_sha256_final(&st, hash);
+    unsigned char b[16];
+    for (int i = 0; i < 6; i++)
+        b[i] = (unsigned char)(ms >> (40 - 8 * i));
+    memcpy(b + 6, hash, 10);
+    b[6] = (unsigned char)(0x70 | (b[6] & 0x0F));
+    b[8] = (unsigned char)(0x80 | (b[8] & 0x3F));
+    format_uuid(b, out);
 }
 
 void uuid7_generate(char out[UUID_STR_LEN]) {

@@ -6,7 +6,8 @@
  * versions +1, completed only on entering done, a delete's tombstone version), batches
  * that mix users, repeat ids (create, update, delete and create again in one batch, with
  * their statement rounds), conflicts between two commands of one batch, rejections that
- * change nothing, and a world too small for the batch.
+ * change nothing, a world too small for the batch, and the recurrence rules (a rule needs a
+ * due_at, whichever command would leave it without one; a completion hands the rule on).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -68,6 +69,13 @@ static void delete (fixture *f, const char *user, const char *task, long long ex
     add(f, TASK_CMD_DELETE, user, task, expected, NULL);
 }
 
+/* An existing task (no due date, no recurrence). */
+static int add_existing(fixture *f, const char *id, const char *owner, long long version,
+                        bool is_done) {
+    writer_task_row row = {.id = id, .owner = owner, .version = version, .done = is_done};
+    return writer_world_add_task(&f->world, &row);
+}
+
 static fixture *fresh(void) {
     fixture *f = calloc(1, sizeof *f);
     assert_non_null(f);
@@ -114,7 +122,7 @@ static void assert_rejected(const writer_decision *d, int status, const char *ty
 static void test_create_rules(void **state) {
     (void)state;
     fixture *f = fresh();
-    assert_int_equal(writer_world_add_task(&f->world, T2, BOB, 4, false), 0);
+    assert_int_equal(add_existing(f, T2, BOB, 4, false), 0);
     create(f, ALICE, T1, "todo");
     create(f, ALICE, T2, "todo"); /* Bob's id: exists */
     create(f, GHOST, T3, "todo"); /* no such user */
@@ -134,8 +142,8 @@ static void test_create_rules(void **state) {
 static void test_change_rules(void **state) {
     (void)state;
     fixture *f = fresh();
-    assert_int_equal(writer_world_add_task(&f->world, T1, ALICE, 3, false), 0);
-    assert_int_equal(writer_world_add_task(&f->world, T2, BOB, 7, true), 0);
+    assert_int_equal(add_existing(f, T1, ALICE, 3, false), 0);
+    assert_int_equal(add_existing(f, T2, BOB, 7, true), 0);
     update(f, BOB, T1, -1, NULL);     /* Alice's task: not found for Bob */
     update(f, ALICE, T3, -1, NULL);   /* no such task */
     update(f, ALICE, T1, 2, NULL);    /* stale */
@@ -196,7 +204,64 @@ static void test_world_too_small(void **state) {
     create(f, ALICE, T1, "todo");
     create(f, ALICE, T2, "todo");
     assert_int_equal(writer_decide(&f->world, f->ptrs, f->n, f->out), -1);
-    assert_int_equal(writer_world_add_task(&f->world, T1, ALICE, 1, false), -1); /* a repeat */
+    assert_int_equal(add_existing(f, T1, ALICE, 1, false), -1); /* a repeat */
+    done(f);
+}
+
+#define RULE "{\"rule\":\"FREQ=WEEKLY\",\"time_zone\":\"Europe/Berlin\"}"
+#define NEEDS_DUE                                                                                  \
+    "a recurring task needs a due date: its occurrences count from due_at (clear recurrence "      \
+    "too, or keep a due_at)"
+
+static json_t *fields_of(const char *text) {
+    json_error_t err;
+    json_t *o = json_loads(text, 0, &err);
+    assert_non_null(o);
+    return o;
+}
+
+static void test_recurrence_needs_due(void **state) {
+    (void)state;
+    fixture *f = fresh();
+    writer_task_row recurring = {
+        .id = T3, .owner = ALICE, .version = 2, .has_due = true, .recurs = true};
+    assert_int_equal(writer_world_add_task(&f->world, &recurring), 0);
+    add(f, TASK_CMD_CREATE, ALICE, T1, -1,
+        fields_of("{\"title\":\"t\",\"due_at\":null,\"recurrence\":" RULE "}"));
+    add(f, TASK_CMD_CREATE, ALICE, T2, -1,
+        fields_of("{\"title\":\"t\",\"due_at\":\"2030-01-07T08:00:00.000Z\",\"recurrence\":" RULE
+                  "}"));
+    add(f, TASK_CMD_UPDATE, ALICE, T2, -1, fields_of("{\"due_at\":null}")); /* T2 recurs */
+    add(f, TASK_CMD_UPDATE, ALICE, T3, -1, fields_of("{\"due_at\":null}")); /* stored rule */
+    add(f, TASK_CMD_UPDATE, ALICE, T3, -1, fields_of("{\"due_at\":null,\"recurrence\":null}"));
+    add(f, TASK_CMD_UPDATE, ALICE, T3, -1, fields_of("{\"recurrence\":" RULE "}")); /* no due */
+    decide(f);
+    assert_rejected(&f->out[0], 422, "/problems/validation-error", NEEDS_DUE);
+    assert_applied(&f->out[1], WRITER_ROW_INSERT, 1, "taskbus.task.created", 0);
+    assert_rejected(&f->out[2], 422, "/problems/validation-error", NEEDS_DUE);
+    assert_rejected(&f->out[3], 422, "/problems/validation-error", NEEDS_DUE);
+    assert_applied(&f->out[4], WRITER_ROW_UPDATE, 3, "taskbus.task.updated", 0);
+    assert_rejected(&f->out[5], 422, "/problems/validation-error", NEEDS_DUE);
+    const writer_task_state *t1 = writer_world_find(&f->world, T1);
+    assert_false(t1->exists); /* the rejection changed nothing */
+    done(f);
+}
+
+static void test_completion_hands_the_rule_on(void **state) {
+    (void)state;
+    fixture *f = fresh();
+    writer_task_row recurring = {
+        .id = T1, .owner = ALICE, .version = 5, .has_due = true, .recurs = true};
+    assert_int_equal(writer_world_add_task(&f->world, &recurring), 0);
+    update(f, ALICE, T1, -1, "done");
+    add(f, TASK_CMD_UPDATE, ALICE, T1, -1, fields_of("{\"status\":\"todo\",\"due_at\":null}"));
+    decide(f);
+    assert_applied(&f->out[0], WRITER_ROW_UPDATE, 6, "taskbus.task.completed", 0);
+    /* the completed task has no rule left, so its due date may go */
+    assert_applied(&f->out[1], WRITER_ROW_UPDATE, 7, "taskbus.task.updated", 1);
+    const writer_task_state *t1 = writer_world_find(&f->world, T1);
+    assert_false(t1->recurs);
+    assert_false(t1->has_due);
     done(f);
 }
 
@@ -206,6 +271,8 @@ int main(void) {
         cmocka_unit_test(test_change_rules),
         cmocka_unit_test(test_repeated_ids_take_rounds),
         cmocka_unit_test(test_world_too_small),
+        cmocka_unit_test(test_recurrence_needs_due),
+        cmocka_unit_test(test_completion_hands_the_rule_on),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

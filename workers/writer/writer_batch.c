@@ -280,23 +280,37 @@ static int apply_items(writer_ctx *ctx, pg_conn *conn, batch *b) {
     return 0;
 }
 
-/* The effects and commands rows of the applied and rejected items. 0, or -1. */
+/* Appends the effect of cmd decided as dec (taking the texts). 0, or -1. */
+static int push_effect(writer_ctx *ctx, const task_command *cmd, const writer_decision *dec,
+                       char **task_text, char **event_text) {
+    writer_effect eff;
+    if (writer_effect_build(&eff, cmd, dec, task_text, event_text) != 0) {
+        LOG_ERRORF("writer: out of memory recording command %s", cmd->command_id);
+        return -1;
+    }
+    if (writer_effects_push(&ctx->effects, &eff) != 0) {
+        LOG_ERRORF("writer: out of memory recording command %s", cmd->command_id);
+        writer_effect_free(&eff);
+        return -1;
+    }
+    return 0;
+}
+
+/* The effects and commands rows of the applied and rejected items, each next occurrence
+ * right after the completion that made it. 0, or -1. */
 static int collect(writer_ctx *ctx, batch *b) {
     for (size_t k = 0; k < b->nitems; k++) {
         writer_item *it = &b->items[k];
         if (b->dead[k]) {
             continue;
         }
-        writer_effect eff;
-        if (writer_effect_build(&eff, it->cmd, &it->dec, &it->task_text, &it->event_text) != 0) {
-            LOG_ERRORF("writer: out of memory recording command %s", it->cmd->command_id);
+        writer_next *next = &it->next;
+        if (push_effect(ctx, it->cmd, &it->dec, &it->task_text, &it->event_text) != 0 ||
+            (next->made &&
+             push_effect(ctx, &next->cmd, &next->dec, &next->task_text, &next->event_text) != 0)) {
             return -1;
         }
-        if (writer_effects_push(&ctx->effects, &eff) != 0) {
-            LOG_ERRORF("writer: out of memory recording command %s", it->cmd->command_id);
-            writer_effect_free(&eff);
-            return -1;
-        }
+        ctx->stats.occurrences += next->made;
         if (it->dec.applied) {
             ctx->stats.applied++;
         } else {
@@ -308,7 +322,30 @@ static int collect(writer_ctx *ctx, batch *b) {
 
 #define RECORD_COLUMNS 8
 
-/* The commands rows, each naming the journal row of its effects (journal_id, 0: none). */
+/* Appends the commands row of cmd decided as dec to cols. false when out of memory. */
+static bool add_command_row(strbuf *cols, const task_command *c, const writer_decision *dec) {
+    char version[24];
+    snprintf(version, sizeof version, "%lld", dec->task_version);
+    char *problem = dec->problem != NULL ? json_dumps(dec->problem, JSON_COMPACT) : NULL;
+    const char *vals[RECORD_COLUMNS] = {
+        c->command_id,
+        c->user_id,
+        c->task_id,
+        task_command_type_name(c->type),
+        dec->applied ? "applied" : "rejected",
+        problem,
+        dec->applied ? version : NULL,
+        c->import_id[0] != '\0' ? c->import_id : NULL,
+    };
+    for (int col = 0; col < RECORD_COLUMNS; col++) {
+        pg_array_add(&cols[col], vals[col]);
+    }
+    free(problem);
+    return dec->problem == NULL || problem != NULL;
+}
+
+/* The commands rows (a next occurrence's too, under its derived command id), each naming
+ * the journal row of its effects (journal_id, 0: none). */
 static int record_commands(pg_conn *conn, const batch *b, long long journal_id) {
     strbuf cols[RECORD_COLUMNS] = {0};
     size_t rows = 0;
@@ -321,26 +358,12 @@ static int record_commands(pg_conn *conn, const batch *b, long long journal_id) 
         if (b->dead[k]) {
             continue;
         }
-        const task_command *c = it->cmd;
-        char version[24];
-        snprintf(version, sizeof version, "%lld", it->dec.task_version);
-        char *problem = it->dec.problem != NULL ? json_dumps(it->dec.problem, JSON_COMPACT) : NULL;
-        failed = failed || (it->dec.problem != NULL && problem == NULL);
-        const char *vals[RECORD_COLUMNS] = {
-            c->command_id,
-            c->user_id,
-            c->task_id,
-            task_command_type_name(c->type),
-            it->dec.applied ? "applied" : "rejected",
-            problem,
-            it->dec.applied ? version : NULL,
-            c->import_id[0] != '\0' ? c->import_id : NULL,
-        };
-        for (int col = 0; col < RECORD_COLUMNS; col++) {
-            pg_array_add(&cols[col], vals[col]);
-        }
-        free(problem);
+        failed = !add_command_row(cols, it->cmd, &it->dec) || failed;
         rows++;
+        if (it->next.made) {
+            failed = !add_command_row(cols, &it->next.cmd, &it->next.dec) || failed;
+            rows++;
+        }
     }
     char journal[24];
     snprintf(journal, sizeof journal, "%lld", journal_id);
@@ -426,9 +449,10 @@ int writer_on_batch(void *vctx, pg_conn *conn, const kafka_record *records, size
 static void log_batch(const writer_ctx *ctx) {
     double secs = (double)(time_monotonic_ns() - ctx->batch_start_ns) / 1e9;
     json_t *fields = json_pack(
-        "{s:I,s:I,s:I,s:I,s:I,s:f}", "count", (json_int_t)ctx->stats.records, "applied",
+        "{s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "count", (json_int_t)ctx->stats.records, "applied",
         (json_int_t)ctx->stats.applied, "rejected", (json_int_t)ctx->stats.rejected, "skipped",
-        (json_int_t)ctx->stats.skipped, "dlq", (json_int_t)ctx->stats.dlq, "duration_s", secs);
+        (json_int_t)ctx->stats.skipped, "dlq", (json_int_t)ctx->stats.dlq, "occurrences",
+        (json_int_t)ctx->stats.occurrences, "duration_s", secs);
     log_json(LOG_DEBUG, "writer batch", fields);
 }
 

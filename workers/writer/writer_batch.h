@@ -40,6 +40,7 @@ typedef struct writer_stats {
     size_t rejected;
     size_t skipped;
     size_t dlq;
+    size_t occurrences; /* next occurrences of recurring tasks the applied commands made */
 } writer_stats;
 
 /* A record already parked in the DLQ (the writer reads one topic, so partition and

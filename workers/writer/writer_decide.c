@@ -81,19 +81,20 @@ static writer_task_state *task_of(writer_world *w, const char *id) {
     return t;
 }
 
-int writer_world_add_task(writer_world *w, const char *id, const char *owner, long long version,
-                          bool done) {
-    if (w->nslots == 0 || *task_slot(w, id) != 0) {
+int writer_world_add_task(writer_world *w, const writer_task_row *row) {
+    if (w->nslots == 0 || *task_slot(w, row->id) != 0) {
         return -1;
     }
-    writer_task_state *t = task_of(w, id);
+    writer_task_state *t = task_of(w, row->id);
     if (t == NULL) {
         return -1;
     }
     t->exists = true;
-    snprintf(t->owner, sizeof t->owner, "%s", owner);
-    t->version = version;
-    t->done = done;
+    snprintf(t->owner, sizeof t->owner, "%s", row->owner);
+    t->version = row->version;
+    t->done = row->done;
+    t->has_due = row->has_due;
+    t->recurs = row->recurs;
     return 0;
 }
 
@@ -157,6 +158,18 @@ static bool is_done(const char *status) {
     return status != NULL && strcmp(status, "done") == 0;
 }
 
+/* Whether fields set member name to a value (not null); when absent, dflt. */
+static bool sets_value(const json_t *fields, const char *name, bool dflt) {
+    const json_t *v = json_object_get(fields, name);
+    return v != NULL ? !json_is_null(v) : dflt;
+}
+
+static int reject_rule_without_due(writer_decision *d) {
+    return reject(d, 422, "validation-error", "Validation failed",
+                  "a recurring task needs a due date: its occurrences count from due_at "
+                  "(clear recurrence too, or keep a due_at)");
+}
+
 static int decide_create(const writer_world *w, const task_command *c, writer_task_state *t,
                          writer_decision *d) {
     if (t->exists) {
@@ -167,7 +180,14 @@ static int decide_create(const writer_world *w, const task_command *c, writer_ta
     if (!user_exists(w, c->user_id)) {
         return reject_missing(d, "user", c->user_id);
     }
+    bool recurs = sets_value(c->fields, "recurrence", false);
+    bool has_due = sets_value(c->fields, "due_at", false);
+    if (recurs && !has_due) {
+        return reject_rule_without_due(d);
+    }
     t->exists = true;
+    t->has_due = has_due;
+    t->recurs = recurs;
     memcpy(t->owner, c->user_id, UUID_STR_LEN);
     t->version = 1;
     t->done = is_done(json_string_value(json_object_get(c->fields, "status")));
@@ -190,6 +210,11 @@ static int decide_change(const task_command *c, writer_task_state *t, writer_dec
                  c->expected_version, t->version);
         return reject(d, 412, "precondition-failed", "Precondition failed", detail);
     }
+    bool has_due = sets_value(c->fields, "due_at", t->has_due);
+    bool recurs = sets_value(c->fields, "recurrence", t->recurs);
+    if (c->type == TASK_CMD_UPDATE && recurs && !has_due) {
+        return reject_rule_without_due(d);
+    }
     *d = (writer_decision){.applied = true, .task_version = ++t->version, .round = t->changes++};
     if (c->type == TASK_CMD_DELETE) {
         t->exists = false;
@@ -201,6 +226,8 @@ static int decide_change(const task_command *c, writer_task_state *t, writer_dec
     bool done = status != NULL ? is_done(status) : t->done;
     d->op = WRITER_ROW_UPDATE;
     d->event_type = done && !t->done ? TASK_EVENT_COMPLETED : TASK_EVENT_UPDATED;
+    t->recurs = recurs && !(done && !t->done); /* a completion hands the rule on */
+    t->has_due = has_due;
     t->done = done;
     return 0;
 }

@@ -12,6 +12,11 @@
  *   user's task is "not found", never an oracle); expected_version sent and not the
  *   current version → 412; else applied at version + 1 (a delete's tombstone is the last
  *   version + 1, so a set-if-newer cache always takes it).
+ * - recurrence (docs/decisions.md, "Recurring tasks"): a create or update that would leave
+ *   a task with a recurrence and no due_at → 422 validation-error (the rule counts from
+ *   due_at; the API refuses what it can see, this catches a patch that clears the stored
+ *   task's due_at). An update that moves a recurring task into done hands its rule on:
+ *   the task keeps none (the executor inserts the next occurrence with it).
  * - event types: created, updated, completed (an update that moves status into done),
  *   deleted. A rejected command changes nothing; later commands see every earlier applied
  *   command of the batch.
@@ -54,6 +59,8 @@ typedef struct writer_task_state {
     char owner[UUID_STR_LEN];
     long long version;
     bool done;
+    bool has_due;     /* due_at is not null */
+    bool recurs;      /* recurrence is not null */
     unsigned changes; /* applied commands of the batch that changed it so far */
 } writer_task_state;
 
@@ -75,9 +82,18 @@ typedef struct writer_world {
  * users. 0, or -1 (out of memory; the world is then empty and may be freed). */
 int writer_world_init(writer_world *w, size_t max_tasks, size_t max_users);
 void writer_world_free(writer_world *w);
+/* An existing task as the load read it. */
+typedef struct writer_task_row {
+    const char *id;
+    const char *owner;
+    long long version;
+    bool done;
+    bool has_due;
+    bool recurs;
+} writer_task_row;
+
 /* Records an existing task as it is before the batch. 0, or -1 (full or a repeat). */
-int writer_world_add_task(writer_world *w, const char *id, const char *owner, long long version,
-                          bool done);
+int writer_world_add_task(writer_world *w, const writer_task_row *row);
 /* The task named id, or NULL when the world has not seen it. */
 const writer_task_state *writer_world_find(const writer_world *w, const char *id);
 /* Records an existing user (a repeat is ignored). 0, or -1 (full). */

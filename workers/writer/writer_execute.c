@@ -20,33 +20,36 @@
 #include "shared/errbuf.h"
 #include "shared/outbox.h"
 #include "shared/pg_array.h"
+#include "shared/recurrence.h"
 #include "shared/strbuf.h"
 #include "shared/task_event_types.h"
 #include "shared/task_model.h"
+#include "shared/time_util.h"
 
 /* One round trip: the tasks locked (in id order, so two writers never deadlock), then the
  * creating users that exist, held FOR KEY SHARE so none vanishes under the batch. */
 static const pg_stmt STMT_LOAD = {
     .name = "writer_load",
-    .sql = "WITH t AS (SELECT id, owner_id, version, status FROM tasks"
+    .sql = "WITH t AS (SELECT id, owner_id, version, status, due_at IS NOT NULL AS has_due,"
+           " recurrence IS NOT NULL AS recurs FROM tasks"
            " WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE),"
            " u AS (SELECT id FROM users WHERE id = ANY($2::uuid[]) FOR KEY SHARE)"
-           " SELECT 't', id::text, owner_id::text, version, status FROM t"
-           " UNION ALL SELECT 'u', id::text, NULL, NULL, NULL FROM u",
+           " SELECT 't', id::text, owner_id::text, version, status, has_due, recurs FROM t"
+           " UNION ALL SELECT 'u', id::text, NULL, NULL, NULL, NULL, NULL FROM u",
     .nparams = 2,
 };
 static const pg_stmt STMT_INSERT = {
     .name = "writer_insert",
     .sql = "INSERT INTO tasks (id, owner_id, title, description, status, priority, due_at, tags,"
-           " completed_at)"
+           " completed_at, recurrence)"
            " SELECT x.id, x.owner_id, x.title, x.description, x.status, x.priority, x.due_at,"
            " ARRAY(SELECT jsonb_array_elements_text(x.tags)),"
-           " CASE WHEN x.status = 'done' THEN now() END"
+           " CASE WHEN x.status = 'done' THEN now() END, NULLIF(x.recurrence, 'null'::jsonb)"
            " FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],"
-           " $7::timestamptz[], $8::jsonb[])"
-           " AS x(id, owner_id, title, description, status, priority, due_at, tags)"
+           " $7::timestamptz[], $8::jsonb[], $9::jsonb[])"
+           " AS x(id, owner_id, title, description, status, priority, due_at, tags, recurrence)"
            " ON CONFLICT (id) DO NOTHING RETURNING " TASK_SELECT_COLUMNS,
-    .nparams = 8,
+    .nparams = 9,
 };
 static const pg_stmt STMT_UPDATE = {
     .name = "writer_update",
@@ -62,11 +65,35 @@ static const pg_stmt STMT_UPDATE = {
            "   THEN ARRAY(SELECT jsonb_array_elements_text(x.p->'tags')) ELSE tasks.tags END,"
            " completed_at = CASE WHEN COALESCE(x.p->>'status', tasks.status) = 'done'"
            "   THEN COALESCE(tasks.completed_at, now()) END,"
+           " recurrence = CASE WHEN x.completes THEN NULL ELSE x.rule END,"
            " version = tasks.version + 1, updated_at = now()"
-           " FROM unnest($1::uuid[], $2::jsonb[]) AS x(tid, p)"
-           " WHERE tasks.id = x.tid RETURNING " TASK_SELECT_COLUMNS,
+           " FROM (SELECT u.tid, u.p,"
+           "   o.status <> 'done' AND COALESCE(u.p->>'status', o.status) = 'done' AS completes,"
+           "   CASE WHEN u.p ? 'recurrence' THEN NULLIF(u.p->'recurrence', 'null'::jsonb)"
+           "   ELSE o.recurrence END AS rule"
+           "   FROM unnest($1::uuid[], $2::jsonb[]) AS u(tid, p) JOIN tasks o ON o.id = u.tid) AS x"
+           " WHERE tasks.id = x.tid RETURNING " TASK_SELECT_COLUMNS
+           ", CASE WHEN x.completes THEN x.rule END::text",
     .nparams = 2,
 };
+/* The next occurrences of the round's completions: the completed row's content, the next
+ * due_at and the rule carried on. Runs after the round's UPDATE, so it copies the task as
+ * the completion left it. */
+static const pg_stmt STMT_NEXT = {
+    .name = "writer_next",
+    .sql = "INSERT INTO tasks (id, owner_id, title, description, status, priority, due_at, tags,"
+           " recurrence)"
+           " SELECT x.id, o.owner_id, o.title, o.description, 'todo', o.priority, x.due_at, o.tags,"
+           " x.rule"
+           " FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::jsonb[])"
+           " AS x(id, src, due_at, rule) JOIN tasks o ON o.id = x.src"
+           " ON CONFLICT (id) DO NOTHING RETURNING " TASK_SELECT_COLUMNS,
+    .nparams = 4,
+};
+/* The rule a completion handed on: STMT_UPDATE's column after the task's. */
+#define UPDATE_HANDED_RULE_COL TASK_SELECT_COLUMN_COUNT
+#define NEXT_TASK_LABEL "taskbus next occurrence task"
+#define NEXT_COMMAND_LABEL "taskbus next occurrence command"
 /* Each deleted task has its taskbus.task.deleted event, from which the relay derives its
  * task-state tombstone: the setting tells migration 0016's trigger not to add another. */
 static const pg_stmt STMT_DELETE = {
@@ -77,8 +104,9 @@ static const pg_stmt STMT_DELETE = {
     .nparams = 1,
 };
 
-#define INSERT_COLUMNS 8
+#define INSERT_COLUMNS 9
 #define UPDATE_COLUMNS 2
+#define NEXT_COLUMNS 4
 
 /* One call's working state. */
 typedef struct run {
@@ -97,6 +125,10 @@ void writer_item_clear(writer_item *item) {
     free(item->task_text);
     free(item->event_text);
     item->task_text = item->event_text = NULL;
+    writer_decision_clear(&item->next.dec);
+    free(item->next.task_text);
+    free(item->next.event_text);
+    memset(&item->next, 0, sizeof item->next);
 }
 
 static void set_err(run *r, const char *what, const PGresult *res) {
@@ -137,11 +169,14 @@ static void id_array(const run *r, bool creators, strbuf *ids) {
 static int fill_world(run *r, const PGresult *res) {
     for (int row = 0; row < PQntuples(res); row++) {
         const char *id = PQgetvalue(res, row, 1);
-        int rc = PQgetvalue(res, row, 0)[0] == 'u'
-                     ? writer_world_add_user(&r->world, id)
-                     : writer_world_add_task(&r->world, id, PQgetvalue(res, row, 2),
-                                             strtoll(PQgetvalue(res, row, 3), NULL, 10),
-                                             strcmp(PQgetvalue(res, row, 4), "done") == 0);
+        writer_task_row task = {.id = id,
+                                .owner = PQgetvalue(res, row, 2),
+                                .version = strtoll(PQgetvalue(res, row, 3), NULL, 10),
+                                .done = strcmp(PQgetvalue(res, row, 4), "done") == 0,
+                                .has_due = PQgetvalue(res, row, 5)[0] == 't',
+                                .recurs = PQgetvalue(res, row, 6)[0] == 't'};
+        int rc = PQgetvalue(res, row, 0)[0] == 'u' ? writer_world_add_user(&r->world, id)
+                                                   : writer_world_add_task(&r->world, &task);
         if (rc != 0) {
             set_fail(r, "a locked row did not fit the batch's world");
             return -1;
@@ -170,20 +205,20 @@ static int load_world(run *r) {
 
 /* ---- events ---- */
 
-/* The event of an applied item: data is the task as stored (task_text, NULL for a
- * delete: {id, version}) plus user_id and command_id, written as text (this runs for
- * every command). */
-static int make_event(run *r, writer_item *it) {
-    const task_command *c = it->cmd;
+/* The event of an applied command c decided as dec: data is the task as stored
+ * (task_text, NULL for a delete: {id, version}) plus user_id and command_id, written as
+ * text (this runs for every command). NULL when out of memory. */
+static char *event_of(const task_command *c, const writer_decision *dec, const char *task_text,
+                      const char *traceparent, char event_id[UUID_STR_LEN]) {
     strbuf data = {0};
-    if (it->task_text != NULL) {
-        size_t len = strlen(it->task_text);
-        strbuf_append(&data, it->task_text, len > 0 ? len - 1 : 0); /* without its '}' */
+    if (task_text != NULL) {
+        size_t len = strlen(task_text);
+        strbuf_append(&data, task_text, len > 0 ? len - 1 : 0); /* without its '}' */
         strbuf_append(&data, ",", 1);
     } else {
         char head[96];
         int n = snprintf(head, sizeof head, "{\"id\":\"%s\",\"version\":%lld,", c->task_id,
-                         it->dec.task_version);
+                         dec->task_version);
         strbuf_append(&data, head, (size_t)n);
     }
     char tail[128];
@@ -192,10 +227,15 @@ static int make_event(run *r, writer_item *it) {
     strbuf_append(&data, tail, (size_t)n);
     char subject[64];
     snprintf(subject, sizeof subject, TASK_SUBJECT_PREFIX "%s", c->task_id);
-    it->event_text = data.failed ? NULL
-                                 : cloudevent_text(it->dec.event_type, subject, data.data,
-                                                   it->traceparent, it->event_id);
+    char *text = data.failed
+                     ? NULL
+                     : cloudevent_text(dec->event_type, subject, data.data, traceparent, event_id);
     free(data.data);
+    return text;
+}
+
+static int make_event(run *r, writer_item *it) {
+    it->event_text = event_of(it->cmd, &it->dec, it->task_text, it->traceparent, it->event_id);
     if (it->event_text == NULL) {
         set_fail(r, "out of memory building an event");
         return -1;
@@ -204,7 +244,7 @@ static int make_event(run *r, writer_item *it) {
 }
 
 static int add_outbox(run *r) {
-    outbox_row *rows = calloc(r->n ? r->n : 1, sizeof *rows);
+    outbox_row *rows = calloc(r->n ? 2 * r->n : 1, sizeof *rows); /* a next occurrence each */
     if (rows == NULL) {
         set_fail(r, "out of memory listing outbox rows");
         return -1;
@@ -218,6 +258,15 @@ static int add_outbox(run *r) {
                                          .key = it->cmd->user_id,
                                          .payload = it->event_text,
                                          .ce_type = it->dec.event_type,
+                                         .request_id = it->request_id,
+                                         .traceparent = it->traceparent};
+        }
+        if (it->dec.applied && it->next.made) {
+            rows[nrows++] = (outbox_row){.event_id = it->next.event_id,
+                                         .topic = TASK_EVENTS_TOPIC,
+                                         .key = it->next.cmd.user_id,
+                                         .payload = it->next.event_text,
+                                         .ce_type = it->next.dec.event_type,
                                          .request_id = it->request_id,
                                          .traceparent = it->traceparent};
         }
@@ -235,6 +284,8 @@ typedef struct round_sql {
     size_t ninsert;
     strbuf update[UPDATE_COLUMNS];
     size_t nupdate;
+    strbuf next[NEXT_COLUMNS]; /* filled from the UPDATE's rows, not by build_round */
+    size_t nnext;
     strbuf deletes;
     size_t ndelete;
 } round_sql;
@@ -248,6 +299,8 @@ static void add_insert(round_sql *q, const task_command *c) {
     const json_t *f = c->fields;
     const json_t *tags = json_object_get(f, "tags");
     char *tags_text = tags != NULL ? json_dumps(tags, JSON_COMPACT) : NULL;
+    const json_t *rule = json_object_get(f, "recurrence");
+    char *rule_text = rule != NULL ? json_dumps(rule, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     const char *cols[INSERT_COLUMNS] = {
         c->task_id,
         c->user_id,
@@ -257,14 +310,16 @@ static void add_insert(round_sql *q, const task_command *c) {
         field_text(f, "priority", "medium"),
         field_text(f, "due_at", NULL),
         tags_text != NULL ? tags_text : "[]",
+        rule_text != NULL ? rule_text : "null",
     };
     for (int k = 0; k < INSERT_COLUMNS; k++) {
         pg_array_add(&q->insert[k], cols[k]);
     }
-    if (tags != NULL && tags_text == NULL) {
+    if ((tags != NULL && tags_text == NULL) || (rule != NULL && rule_text == NULL)) {
         q->insert[INSERT_COLUMNS - 1].failed = true;
     }
     free(tags_text);
+    free(rule_text);
     q->ninsert++;
 }
 
@@ -286,6 +341,9 @@ static int build_round(run *r, unsigned k, round_sql *q) {
     }
     for (int c = 0; c < UPDATE_COLUMNS; c++) {
         all[nall++] = &q->update[c];
+    }
+    for (int c = 0; c < NEXT_COLUMNS; c++) {
+        pg_array_open(&q->next[c]);
     }
     all[nall++] = &q->deletes;
     for (size_t c = 0; c < nall; c++) {
@@ -322,6 +380,9 @@ static void round_free(round_sql *q) {
     for (int c = 0; c < UPDATE_COLUMNS; c++) {
         free(q->update[c].data);
     }
+    for (int c = 0; c < NEXT_COLUMNS; c++) {
+        free(q->next[c].data);
+    }
     free(q->deletes.data);
 }
 
@@ -333,8 +394,60 @@ static writer_item *item_for(run *r, const char *task_id, writer_row_op op) {
     return it != NULL && it->dec.op == op && it->event_text == NULL ? it : NULL;
 }
 
-/* Hands each returned task to its item: the cache text, then the event. */
-static int take_rows(run *r, PGresult *res, size_t want, writer_row_op op) {
+/* The next occurrence of it's completion of task (owned by owner), whose recurrence it
+ * handed on (handed: {rule, time_zone} as text), listed in q. 0 (also when the series
+ * ended), -1 (not what was decided: no due_at, or a rule that does not expand), -2 (out
+ * of memory). */
+static int plan_next(writer_item *it, const json_t *task, const char *owner, const char *handed,
+                     round_sql *q) {
+    json_error_t jerr;
+    json_t *rec = json_loads(handed, 0, &jerr);
+    const char *rule = json_string_value(json_object_get(rec, "rule"));
+    const char *zone = json_string_value(json_object_get(rec, "time_zone"));
+    long long due_ms = 0;
+    int64_t next_ms = 0;
+    char next_rule[RECURRENCE_RULE_MAX + 1];
+    bool anchored =
+        time_parse_rfc3339_ms(json_string_value(json_object_get(task, "due_at")), &due_ms) == 0;
+    int found = rule != NULL && zone != NULL && anchored
+                    ? recurrence_next(rule, zone, due_ms, &next_ms, next_rule, sizeof next_rule)
+                    : -1;
+    json_t *carried =
+        found == 1 ? json_pack("{s:s,s:s}", "rule", next_rule, "time_zone", zone) : NULL;
+    json_decref(rec);
+    char *carried_text = carried != NULL ? json_dumps(carried, JSON_COMPACT) : NULL;
+    json_decref(carried);
+    if (found != 1) {
+        return found == 0 ? 0 : -1;
+    }
+    if (carried_text == NULL) {
+        return -2;
+    }
+    writer_next *n = &it->next;
+    n->made = true;
+    n->cmd = (task_command){.type = TASK_CMD_CREATE, .expected_version = -1};
+    uuid7_derive(it->cmd->command_id, NEXT_TASK_LABEL, n->cmd.task_id);
+    uuid7_derive(it->cmd->command_id, NEXT_COMMAND_LABEL, n->cmd.command_id);
+    snprintf(n->cmd.user_id, sizeof n->cmd.user_id, "%s", owner);
+    n->dec = (writer_decision){.applied = true,
+                               .op = WRITER_ROW_INSERT,
+                               .task_version = 1,
+                               .event_type = TASK_EVENT_CREATED,
+                               .round = it->dec.round};
+    char due_text[40];
+    time_format_rfc3339_ms(next_ms, due_text, sizeof due_text);
+    const char *cols[NEXT_COLUMNS] = {n->cmd.task_id, it->cmd->task_id, due_text, carried_text};
+    for (int c = 0; c < NEXT_COLUMNS; c++) {
+        pg_array_add(&q->next[c], cols[c]);
+    }
+    free(carried_text);
+    q->nnext++;
+    return 0;
+}
+
+/* Hands each returned task to its item: the cache text, then the event; an UPDATE's
+ * completion that handed a recurrence on plans its next occurrence in q. */
+static int take_rows(run *r, PGresult *res, size_t want, writer_row_op op, round_sql *q) {
     if ((size_t)PQntuples(res) != want) {
         return -1;
     }
@@ -343,21 +456,86 @@ static int take_rows(run *r, PGresult *res, size_t want, writer_row_op op) {
         if (it == NULL) {
             return -1; /* a row nobody asked for: not what was decided */
         }
-        json_t *task = task_from_row(res, row, NULL);
+        char owner[UUID_STR_LEN];
+        json_t *task = task_from_row(res, row, owner);
         bool as_decided = task != NULL && task_json_version(task) == it->dec.task_version;
         it->task_text = as_decided ? json_dumps(task, JSON_COMPACT) : NULL;
-        json_decref(task);
-        if (!as_decided) {
-            return -1;
+        bool handed = op == WRITER_ROW_UPDATE && PQnfields(res) > UPDATE_HANDED_RULE_COL &&
+                      !PQgetisnull(res, row, UPDATE_HANDED_RULE_COL);
+        int rc = !as_decided ? -1 : it->task_text == NULL ? -2 : 0;
+        if (rc == 0 && handed) {
+            rc = plan_next(it, task, owner, PQgetvalue(res, row, UPDATE_HANDED_RULE_COL), q);
         }
-        if (it->task_text == NULL || make_event(r, it) != 0) {
+        json_decref(task);
+        if (rc != 0) {
+            return rc;
+        }
+        if (make_event(r, it) != 0) {
             return -2;
         }
     }
     return 0;
 }
 
-static int run_rows(run *r, const pg_stmt *stmt, strbuf *cols, size_t want, writer_row_op op) {
+/* The item whose next occurrence is the task id, in round k, not yet returned. */
+static writer_item *item_of_next(run *r, const char *task_id, unsigned k) {
+    for (size_t i = 0; i < r->n; i++) {
+        writer_item *it = &r->items[i];
+        if (it->next.made && it->dec.round == k && it->next.task_text == NULL &&
+            strcmp(it->next.cmd.task_id, task_id) == 0) {
+            return it;
+        }
+    }
+    return NULL;
+}
+
+/* Inserts the round's next occurrences; each item gets the task text and the event. */
+static int run_next(run *r, round_sql *q, unsigned k) {
+    if (q->nnext == 0) {
+        return 0;
+    }
+    const char *vals[NEXT_COLUMNS];
+    bool failed = false;
+    for (int c = 0; c < NEXT_COLUMNS; c++) {
+        pg_array_close(&q->next[c]);
+        failed = failed || q->next[c].failed;
+        vals[c] = q->next[c].data;
+    }
+    if (failed) {
+        set_fail(r, "out of memory listing next occurrences");
+        return -1;
+    }
+    PGresult *res = exec(r, &STMT_NEXT, vals);
+    if (res == NULL) {
+        return -1;
+    }
+    int rc = (size_t)PQntuples(res) == q->nnext ? 0 : -1;
+    for (int row = 0; rc == 0 && row < PQntuples(res); row++) {
+        writer_item *it = item_of_next(r, PQgetvalue(res, row, 0), k);
+        json_t *task = it != NULL ? task_from_row(res, row, NULL) : NULL;
+        rc = task != NULL && task_json_version(task) == 1 ? 0 : -1;
+        writer_next *n = rc == 0 ? &it->next : NULL;
+        if (n != NULL) {
+            n->task_text = json_dumps(task, JSON_COMPACT);
+            n->event_text = n->task_text != NULL ? event_of(&n->cmd, &n->dec, n->task_text,
+                                                            it->traceparent, n->event_id)
+                                                 : NULL;
+            rc = n->event_text != NULL ? 0 : -2;
+        }
+        json_decref(task);
+    }
+    PQclear(res);
+    if (rc == -1) {
+        errbuf_setf(r->err, r->errlen, "%s: a next occurrence was not inserted as decided",
+                    STMT_NEXT.name);
+    } else if (rc == -2) {
+        set_fail(r, "out of memory building a next occurrence's event");
+    }
+    return rc == 0 ? 0 : -1;
+}
+
+static int run_rows(run *r, const pg_stmt *stmt, strbuf *cols, size_t want, writer_row_op op,
+                    round_sql *q) {
     if (want == 0) {
         return 0;
     }
@@ -369,7 +547,7 @@ static int run_rows(run *r, const pg_stmt *stmt, strbuf *cols, size_t want, writ
     if (res == NULL) {
         return -1;
     }
-    int rc = take_rows(r, res, want, op);
+    int rc = take_rows(r, res, want, op, q);
     PQclear(res);
     if (rc == -1) {
         errbuf_setf(r->err, r->errlen, "%s: a task changed under the batch's locks", stmt->name);
@@ -413,10 +591,13 @@ static int run_round(run *r, unsigned k) {
         set_fail(r, "out of memory building a round");
     }
     if (rc == 0) {
-        rc = run_rows(r, &STMT_INSERT, q.insert, q.ninsert, WRITER_ROW_INSERT);
+        rc = run_rows(r, &STMT_INSERT, q.insert, q.ninsert, WRITER_ROW_INSERT, &q);
     }
     if (rc == 0) {
-        rc = run_rows(r, &STMT_UPDATE, q.update, q.nupdate, WRITER_ROW_UPDATE);
+        rc = run_rows(r, &STMT_UPDATE, q.update, q.nupdate, WRITER_ROW_UPDATE, &q);
+    }
+    if (rc == 0) {
+        rc = run_next(r, &q, k);
     }
     if (rc == 0) {
         rc = run_deletes(r, &q, k);

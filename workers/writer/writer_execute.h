@@ -17,6 +17,14 @@
  *   traceparent as is, both as the CloudEvents traceparent attribute and as the Kafka
  *   header, with its request_id), inserted into the outbox in command order with one
  *   statement (shared/outbox.h).
+ * - Recurring tasks (docs/decisions.md, "Recurring tasks"): the round's UPDATE clears the
+ *   recurrence of a task it moves into done and returns the rule it had; for each such
+ *   row the next occurrence (shared/recurrence.h) is inserted by one more statement of
+ *   the round, copying the completed row's title, description, priority and tags, with
+ *   status todo, the next due_at and the rule carried on; its id and its command id are
+ *   derived from the completing command's id (uuid7_derive). Its event (created, data
+ *   with the derived command_id and the owner as user_id) follows the completion's in
+ *   the outbox. A series that ended (COUNT=1, past UNTIL) inserts nothing.
  * - The same call serves the fast path (the whole batch) and the careful path (slices of
  *   it inside savepoints, after a data error): there is no second copy of the rules.
  */
@@ -30,6 +38,18 @@
 #include "shared/task_command_codec.h"
 #include "workers/writer/writer_decide.h"
 
+/* The next occurrence a completion of a recurring task inserted: the create the writer
+ * made for it, as if a command (ids derived from the completing command's id, so a replay
+ * makes the same ones; user_id is the task's owner; fields NULL). */
+typedef struct writer_next {
+    bool made;
+    task_command cmd;
+    writer_decision dec; /* applied, insert, version 1, created */
+    char *task_text;
+    char *event_text;
+    char event_id[UUID_STR_LEN];
+} writer_next;
+
 /* One command of a call, with what it came to. */
 typedef struct writer_item {
     const task_command *cmd; /* borrowed */
@@ -39,6 +59,7 @@ typedef struct writer_item {
     char *task_text;  /* applied create/update: the task JSON as stored (the cache value) */
     char *event_text; /* applied: the CloudEvent JSON */
     char event_id[UUID_STR_LEN];
+    writer_next next; /* made: the completion handed a recurrence on */
 } writer_item;
 
 /* Decides and applies items[0..n) in order (their cmd and request_id set; results from an
