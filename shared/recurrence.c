@@ -18,6 +18,11 @@
 static const char *const FREQS[] = {"DAILY", "WEEKLY", "MONTHLY", "YEARLY"};
 enum { FREQ_DAILY, FREQ_WEEKLY, FREQ_MONTHLY, FREQ_YEARLY };
 static const char *const DAYS[] = {"MO", "TU", "WE", "TH", "FR", "SA", "SU"};
+/* The parts of the subset. A refusal's *part points here (static), never into the text
+ * being parsed, so it outlives the call. */
+static const char *const PART_NAMES[] = {"FREQ",       "INTERVAL", "BYDAY",
+                                         "BYMONTHDAY", "COUNT",    "UNTIL"};
+#define PART_COUNT (sizeof PART_NAMES / sizeof PART_NAMES[0])
 
 /* A parsed rule: each part as its canonical text ("" when absent). */
 typedef struct rule {
@@ -123,7 +128,8 @@ static bool valid_until(const char *v) {
            h < 24 && mi < 60 && s < 60;
 }
 
-/* Sets one NAME=VALUE part; the message when it is refused (*part names it). */
+/* Sets one NAME=VALUE part (name: one of PART_NAMES); the message when it is refused
+ * (*part names it). */
 static const char *set_part(rule *r, const char *name, char *value, const char **part) {
     long v;
     *part = name;
@@ -155,11 +161,8 @@ static const char *set_part(rule *r, const char *name, char *value, const char *
             return "must be a date (YYYYMMDD) or a UTC date-time (YYYYMMDDTHHMMSSZ)";
         }
         snprintf(r->until, sizeof r->until, "%s", value);
-        return NULL;
     }
-    *part = "rule";
-    return "has a part this API does not take: only FREQ, INTERVAL, BYDAY, BYMONTHDAY, COUNT "
-           "and UNTIL";
+    return NULL;
 }
 
 /* The rule as a whole, after its parts: what depends on FREQ. */
@@ -205,16 +208,23 @@ static const char *parse_rule(const char *text, rule *r, const char **part) {
             return "must be NAME=VALUE parts separated by ';'";
         }
         *eq = '\0';
-        static const char *const NAMES[] = {"FREQ",       "INTERVAL", "BYDAY",
-                                            "BYMONTHDAY", "COUNT",    "UNTIL"};
-        for (unsigned i = 0; i < 6; i++) {
-            if (strcmp(p, NAMES[i]) == 0 && (seen & (1u << i)) != 0) {
-                *part = NAMES[i];
-                return "appears twice";
+        const char *name = NULL;
+        for (unsigned i = 0; i < PART_COUNT; i++) {
+            if (strcmp(p, PART_NAMES[i]) == 0) {
+                name = PART_NAMES[i];
+                *part = name;
+                if ((seen & (1u << i)) != 0) {
+                    return "appears twice";
+                }
+                seen |= 1u << i;
             }
-            seen |= strcmp(p, NAMES[i]) == 0 ? 1u << i : 0;
         }
-        const char *why = set_part(r, p, eq + 1, part);
+        if (name == NULL) {
+            *part = "rule";
+            return "has a part this API does not take: only FREQ, INTERVAL, BYDAY, BYMONTHDAY, "
+                   "COUNT and UNTIL";
+        }
+        const char *why = set_part(r, name, eq + 1, part);
         if (why != NULL) {
             return why;
         }

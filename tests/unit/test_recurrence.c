@@ -147,6 +147,32 @@ static void each_refusal_names_its_part(void **state) {
                                  "America/New_York", &part));
 }
 
+/* The part a refusal names outlives the call: a second check, which parses another text
+ * in the same stack frame, must not change what the first one named. */
+static void the_part_outlives_the_call(void **state) {
+    (void)state;
+    const char *first = NULL, *second = NULL;
+    assert_non_null(recurrence_check("byday=xx;freq=weekly", "UTC", &first));
+    assert_non_null(recurrence_check("COUNT=0;FREQ=DAILY", "UTC", &second));
+    assert_string_equal(first, "BYDAY");
+    assert_string_equal(second, "COUNT");
+    assert_non_null(recurrence_check("FREQ=DAILY;BYHOUR=9", "UTC", &first));
+    assert_string_equal(first, "rule"); /* not FREQ, the part before it */
+}
+
+/* The canonical text: upper case, no prefix, the parts in one order, COUNT as given. */
+static void canonical_text(void **state) {
+    (void)state;
+    char out[RECURRENCE_RULE_MAX + 1];
+    assert_int_equal(recurrence_canonical("rrule:count=3;byday=mo,fr;freq=weekly", out, sizeof out),
+                     0);
+    assert_string_equal(out, "FREQ=WEEKLY;BYDAY=MO,FR;COUNT=3");
+    assert_int_equal(
+        recurrence_canonical("UNTIL=20301231;FREQ=MONTHLY;BYMONTHDAY=-1", out, sizeof out), 0);
+    assert_string_equal(out, "FREQ=MONTHLY;BYMONTHDAY=-1;UNTIL=20301231");
+    assert_int_equal(recurrence_canonical("FREQ=HOURLY", out, sizeof out), -1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(weekly_at_nine_in_berlin_keeps_nine_across_both_changes),
@@ -154,6 +180,8 @@ int main(void) {
         cmocka_unit_test(byday_and_monthly_rules),
         cmocka_unit_test(count_is_what_is_left_and_until_ends),
         cmocka_unit_test(each_refusal_names_its_part),
+        cmocka_unit_test(the_part_outlives_the_call),
+        cmocka_unit_test(canonical_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

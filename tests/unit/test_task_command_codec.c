@@ -407,6 +407,19 @@ static void test_enums(void **state) {
     json_decref(t);
 }
 
+static void test_recurrence_field(void **state) {
+    (void)state;
+    expect_field("recurrence", "null", true);
+    expect_field("recurrence",
+                 "{\"rule\":\"FREQ=WEEKLY;BYDAY=MO\",\"time_zone\":\"Europe/Berlin\"}", true);
+    expect_field("recurrence", "{\"rule\":\"FREQ=HOURLY\",\"time_zone\":\"UTC\"}", false);
+    expect_field("recurrence", "{\"rule\":\"FREQ=DAILY\",\"time_zone\":\"Mars/Olympus\"}", false);
+    expect_field("recurrence", "{\"rule\":\"FREQ=DAILY\"}", false);
+    expect_field("recurrence", "{\"rule\":\"FREQ=DAILY\",\"time_zone\":\"UTC\",\"extra\":true}",
+                 false);
+    expect_field("recurrence", "\"FREQ=DAILY\"", false);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_create),
@@ -423,6 +436,7 @@ int main(void) {
         cmocka_unit_test(test_ids_lower_cased),
         cmocka_unit_test(test_time_parse),
         cmocka_unit_test(test_enums),
+        cmocka_unit_test(test_recurrence_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -376,6 +376,97 @@ static void predicted_update(void **state) {
     json_decref(current);
 }
 
+#define DUE ",\"due_at\":\"2030-01-07T08:00:00Z\""
+
+static void recurrence_rules(void **state) {
+    (void)state;
+    json_t *fields, *errors;
+    assert_int_equal(create("{\"title\":\"t\"" DUE ",\"recurrence\":{\"rule\":\"rrule:count=3;"
+                            "freq=weekly\",\"time_zone\":\"Europe/Berlin\"}}",
+                            &fields, &errors),
+                     0);
+    json_t *r = json_object_get(fields, "recurrence");
+    assert_string_equal(json_string_value(json_object_get(r, "rule")), "FREQ=WEEKLY;COUNT=3");
+    assert_string_equal(json_string_value(json_object_get(r, "time_zone")), "Europe/Berlin");
+    json_decref(fields);
+    json_decref(errors);
+    /* null means none, and a task without one has no member */
+    assert_int_equal(create("{\"title\":\"t\",\"recurrence\":null}", &fields, &errors), 0);
+    assert_null(json_object_get(fields, "recurrence"));
+    json_decref(fields);
+    json_decref(errors);
+
+    assert_true(refused("{\"title\":\"t\",\"recurrence\":{\"rule\":\"FREQ=DAILY\","
+                        "\"time_zone\":\"UTC\"}}",
+                        "due_at"));
+    assert_true(refused("{\"title\":\"t\"" DUE ",\"recurrence\":\"FREQ=DAILY\"}", "recurrence"));
+    assert_true(refused("{\"title\":\"t\"" DUE ",\"recurrence\":{\"time_zone\":\"UTC\"}}",
+                        "recurrence.rule"));
+    assert_true(refused("{\"title\":\"t\"" DUE ",\"recurrence\":{\"rule\":\"FREQ=DAILY\"}}",
+                        "recurrence.time_zone"));
+    assert_true(refused("{\"title\":\"t\"" DUE ",\"recurrence\":{\"rule\":\"FREQ=DAILY\","
+                        "\"time_zone\":\"UTC\",\"start\":1}}",
+                        "recurrence.start"));
+    assert_true(refused("{\"title\":\"t\"" DUE ",\"recurrence\":{\"rule\":\"FREQ=DAILY\","
+                        "\"time_zone\":\"../etc/passwd\"}}",
+                        "recurrence.time_zone"));
+    /* a bad rule: the error names the part at the start of its message */
+    assert_int_equal(create("{\"title\":\"t\"" DUE ",\"recurrence\":{\"rule\":\"FREQ=WEEKLY;"
+                            "BYDAY=XX\",\"time_zone\":\"UTC\"}}",
+                            NULL, &errors),
+                     1);
+    const char *msg = json_string_value(json_object_get(json_array_get(errors, 0), "message"));
+    assert_true(has_error(errors, "recurrence.rule"));
+    assert_int_equal(strncmp(msg, "BYDAY: ", 7), 0);
+    json_decref(errors);
+
+    json_t *p;
+    assert_int_equal(patch("{\"recurrence\":null}", &p, &errors), 0);
+    assert_true(json_is_null(json_object_get(p, "recurrence")));
+    json_decref(p);
+    json_decref(errors);
+    /* a patch that leaves due_at alone is the writer's to judge; one that clears it is not */
+    assert_int_equal(
+        patch("{\"recurrence\":{\"rule\":\"FREQ=DAILY\",\"time_zone\":\"UTC\"}}", &p, &errors), 0);
+    json_decref(p);
+    json_decref(errors);
+    assert_int_equal(patch("{\"due_at\":null,\"recurrence\":{\"rule\":\"FREQ=DAILY\","
+                           "\"time_zone\":\"UTC\"}}",
+                           &p, &errors),
+                     1);
+    assert_true(has_error(errors, "due_at"));
+    json_decref(errors);
+}
+
+static void predicted_recurrence(void **state) {
+    (void)state;
+    json_t *current = parse(
+        "{\"id\":\"x\",\"title\":\"t\",\"description\":\"\",\"status\":\"todo\","
+        "\"priority\":\"low\",\"due_at\":\"2030-01-01T00:00:00.000Z\",\"tags\":[],"
+        "\"recurrence\":{\"rule\":\"FREQ=DAILY\",\"time_zone\":\"UTC\"},"
+        "\"created_at\":\"2025-01-01T00:00:00.000Z\",\"updated_at\":\"2025-01-01T00:00:00.000Z\","
+        "\"completed_at\":null,\"version\":4}");
+    json_t *title = parse("{\"title\":\"u\"}");
+    json_t *done = parse("{\"status\":\"done\"}");
+    json_t *stop = parse("{\"recurrence\":null}");
+    json_t *kept = task_predict_update(current, title, 1767225600000LL);
+    json_t *completed = task_predict_update(current, done, 1767225600000LL);
+    json_t *stopped = task_predict_update(current, stop, 1767225600000LL);
+    assert_non_null(json_object_get(kept, "recurrence"));
+    char *text = json_dumps(kept, JSON_COMPACT);
+    assert_non_null(strstr(text, "\"tags\":[],\"recurrence\":{"));
+    free(text);
+    assert_null(json_object_get(completed, "recurrence")); /* handed on */
+    assert_null(json_object_get(stopped, "recurrence"));
+    json_decref(kept);
+    json_decref(completed);
+    json_decref(stopped);
+    json_decref(title);
+    json_decref(done);
+    json_decref(stop);
+    json_decref(current);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(minimal_create_gets_defaults),
@@ -392,6 +483,8 @@ int main(void) {
         cmocka_unit_test(patch_rules),
         cmocka_unit_test(predicted_create),
         cmocka_unit_test(predicted_update),
+        cmocka_unit_test(recurrence_rules),
+        cmocka_unit_test(predicted_recurrence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -126,12 +126,30 @@ static void test_validation(void **state) {
     assert_false(uuid_is_valid("550e8400-e29b-41d4-a716-44665544'--0"));
 }
 
+/* A derived id is a v7 with the source's millisecond, the same for the same inputs, and
+ * different for another label or source. */
+static void test_derive(void **state) {
+    (void)state;
+    const char *from = "0190f5a0-1234-7abc-8def-0123456789ab";
+    char a[UUID_STR_LEN], b[UUID_STR_LEN], c[UUID_STR_LEN], d[UUID_STR_LEN];
+    uuid7_derive(from, "label one", a);
+    uuid7_derive(from, "label one", b);
+    uuid7_derive(from, "label two", c);
+    uuid7_derive("0190f5a0-1234-7abc-8def-0123456789ac", "label one", d);
+    assert_string_equal(a, b);
+    assert_string_not_equal(a, c);
+    assert_string_not_equal(a, d);
+    assert_true(uuid_is_valid(a));
+    assert_int_equal(uuid7_unix_ms(a), uuid7_unix_ms(from));
+    assert_int_equal(uuid7_unix_ms(c), uuid7_unix_ms(from));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format_and_bits),      cmocka_unit_test(test_strictly_increasing),
         cmocka_unit_test(test_same_millisecond),     cmocka_unit_test(test_clock_going_back),
         cmocka_unit_test(test_timestamp_extraction), cmocka_unit_test(test_unix_ms_rejects_non_v7),
-        cmocka_unit_test(test_validation),
+        cmocka_unit_test(test_validation),           cmocka_unit_test(test_derive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
