@@ -236,8 +236,11 @@ def test_openapi_documents_the_task_endpoints(openapi):
     assert set(task["required"]) == {"id", "title", "description", "status", "priority", "due_at", "tags",
                                      "created_at", "updated_at", "completed_at", "version"}
     create = comps["schemas"]["TaskCreateRequest"]
+    # recurrence: optional on a task (absent when it does not recur), settable on a create
+    assert set(task["properties"]) == set(task["required"]) | {"recurrence"}
     assert create["required"] == ["title"] and set(create["properties"]) == set(task["required"]) - {
-        "id", "created_at", "updated_at", "completed_at", "version"}
+        "id", "created_at", "updated_at", "completed_at", "version"} | {"recurrence"}
+    assert set(comps["schemas"]["TaskPatchRequest"]["properties"]) == set(create["properties"])
     # Every status each handler can answer, and nothing it cannot.
     for (method, path), expected in TASK_STATUS_CODES.items():
         got = set(openapi["paths"][path][method]["responses"])

@@ -24,7 +24,9 @@
  *   status todo, the next due_at and the rule carried on; its id and its command id are
  *   derived from the completing command's id (uuid7_derive). Its event (created, data
  *   with the derived command_id and the owner as user_id) follows the completion's in
- *   the outbox. A series that ended (COUNT=1, past UNTIL) inserts nothing.
+ *   the outbox. A series that ended (COUNT=1, past UNTIL) inserts nothing. Event data
+ *   is the task without its recurrence (the cache value keeps it): release 0.1.0's
+ *   event schemas closed data (docs/event-schemas.md).
  * - The same call serves the fast path (the whole batch) and the careful path (slices of
  *   it inside savepoints, after a data error): there is no second copy of the rules.
  */
