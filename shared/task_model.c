@@ -57,6 +57,10 @@ bool task_json_recurrence(const json_t *task, const char **rule, const char **ti
     return *rule != NULL && *time_zone != NULL;
 }
 
+bool task_json_strip_for_event(json_t *task) {
+    return json_object_del(task, "recurrence") == 0;
+}
+
 /* Parses a decimal integer column; false when it is not one. */
 static bool parse_ll(const char *text, long long *out) {
     if (text == NULL || *text == '\0') {

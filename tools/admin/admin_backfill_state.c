@@ -53,6 +53,7 @@ static int add_row(page *p, const PGresult *res, int r, const char *run_id) {
         fprintf(stderr, WHO ": task %s: the row cannot be read\n", PQgetvalue(res, r, 0));
         return -1;
     }
+    task_json_strip_for_event(task); /* a state record is an event: the same data */
     json_object_set_new(task, "user_id", json_string(owner));
     json_object_set_new(task, "command_id", json_string(run_id));
     char *data = json_dumps(task, JSON_COMPACT);

@@ -234,16 +234,14 @@ static char *event_of(const task_command *c, const writer_decision *dec, const c
     return text;
 }
 
-/* The task text an event's data starts from: the task without its recurrence, which task
- * events do not carry yet (release 0.1.0's schemas closed data; docs/event-schemas.md).
- * *text is the cache's task text when the task has none, else a new text in *owned
+/* The task text an event's data starts from: the cache's task text, unless the task has
+ * members events do not carry (task_json_strip_for_event), then a new text in *owned
  * (NULL when out of memory). task is changed. */
 static const char *event_task_text(json_t *task, const char *cache_text, char **owned) {
     *owned = NULL;
-    if (json_object_get(task, "recurrence") == NULL) {
+    if (!task_json_strip_for_event(task)) {
         return cache_text;
     }
-    json_object_del(task, "recurrence");
     *owned = json_dumps(task, JSON_COMPACT);
     return *owned;
 }
