@@ -6,7 +6,8 @@
  * nothing behind: a full task and a minimal one map to the exact JSON the API, cache and
  * events share; generated columns and the done/completed_at rule hold; times stored from
  * RFC 3339 text come back as time_parse_rfc3339_ms computes them (the API's "task as it will
- * be" matches the writer's); malformed rows map to NULL.
+ * be" matches the writer's); malformed rows map to NULL; a recurrence maps after tags and
+ * the schema keeps a rule with a due_at.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -178,13 +179,29 @@ static void test_malformed_rows(void **state) {
     assert_null(task_from_row(res, 5, NULL));
     assert_null(task_from_row(NULL, 0, NULL));
     PQclear(res);
-    /* A NULL title, a version that is not a number, tags that are not an array. */
+    /* A well-formed row first (so the others fail for their one flaw, not their shape),
+     * then a NULL title, a version that is not a number, tags that are not an array, a
+     * due time that is not a number, recurrences that are not {rule, time_zone}. */
+    res = pg_exec_sql(f->conn, "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', NULL, '[]', 0,"
+                               " 0, NULL, '1', NULL");
+    assert_true(pg_result_ok(res));
+    json_t *fine = task_from_row(res, 0, NULL);
+    assert_non_null(fine);
+    json_decref(fine);
+    PQclear(res);
     static const char *const rows[] = {
-        "SELECT '" T1 "', '" UID "', NULL, '', 'todo', 'low', NULL, '[]', 0, 0, NULL, '1'",
-        "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', NULL, '[]', 0, 0, NULL, 'v1'",
-        "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', NULL, '{}', 0, 0, NULL, '1'",
-        "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', NULL, '[1]', 0, 0, NULL, '1'",
-        "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', 'soon', '[]', 0, 0, NULL, '1'",
+        "SELECT '" T1 "', '" UID "', NULL, '', 'todo', 'low', NULL, '[]', 0, 0, NULL, '1', NULL",
+        "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', NULL, '[]', 0, 0, NULL, 'v1', NULL",
+        "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', NULL, '{}', 0, 0, NULL, '1', NULL",
+        "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', NULL, '[1]', 0, 0, NULL, '1', NULL",
+        "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', 'soon', '[]', 0, 0, NULL, '1', NULL",
+        "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', 0, '[]', 0, 0, NULL, '1', '[]'",
+        "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', 0, '[]', 0, 0, NULL, '1',"
+        " '{\"rule\":\"FREQ=DAILY\"}'",
+        "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', 0, '[]', 0, 0, NULL, '1',"
+        " '{\"rule\":1,\"time_zone\":\"UTC\"}'",
+        /* the old column list: one column short */
+        "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', NULL, '[]', 0, 0, NULL, '1'",
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         res = pg_exec_sql(f->conn, rows[i]);
@@ -196,6 +213,37 @@ static void test_malformed_rows(void **state) {
     }
 }
 
+/* A recurring task maps its rule after tags; the schema keeps a rule with a due_at. */
+static void test_recurrence_column(void **state) {
+    stack_pg *f = *state;
+    stack_pg_exec(f->conn,
+                  "INSERT INTO tasks (id, owner_id, title, due_at, recurrence) VALUES ('" T1
+                  "', '" UID "', 'r', '2030-01-07T08:00:00Z',"
+                  " '{\"rule\":\"FREQ=WEEKLY\",\"time_zone\":\"Europe/Berlin\"}')");
+    PGresult *res = select_task(f, T1);
+    json_t *task = task_from_row(res, 0, NULL);
+    PQclear(res);
+    assert_non_null(task);
+    char *text = dump(task);
+    assert_non_null(strstr(text, "\"tags\":[],\"recurrence\":{\"rule\":\"FREQ=WEEKLY\","
+                                 "\"time_zone\":\"Europe/Berlin\"},\"created_at\":"));
+    free(text);
+    const char *rule, *zone;
+    assert_true(task_json_recurrence(task, &rule, &zone));
+    assert_string_equal(rule, "FREQ=WEEKLY");
+    assert_string_equal(zone, "Europe/Berlin");
+    /* events leave it out (docs/decisions.md, "Recurring tasks") */
+    assert_true(task_json_strip_for_event(task));
+    assert_null(json_object_get(task, "recurrence"));
+    assert_false(task_json_strip_for_event(task));
+    json_decref(task);
+    expect_refused(f, "UPDATE tasks SET due_at = NULL WHERE id = '" T1 "'");
+    expect_refused(f, "INSERT INTO tasks (id, owner_id, title, recurrence) VALUES ('" T2 "', '" UID
+                      "', 'x', '{\"rule\":\"FREQ=DAILY\",\"time_zone\":\"UTC\"}')");
+    expect_refused(f, "INSERT INTO tasks (id, owner_id, title, due_at, recurrence) VALUES ('" T2
+                      "', '" UID "', 'x', now(), '\"FREQ=DAILY\"')");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_full_task, begin_with_user, rollback),
@@ -204,6 +252,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_schema_checks, begin_with_user, rollback),
         cmocka_unit_test_setup_teardown(test_times_agree_with_parser, begin_with_user, rollback),
         cmocka_unit_test_setup_teardown(test_malformed_rows, begin_with_user, rollback),
+        cmocka_unit_test_setup_teardown(test_recurrence_column, begin_with_user, rollback),
     };
     return cmocka_run_group_tests(tests, setup, stack_pg_close);
 }
