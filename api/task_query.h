@@ -49,6 +49,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "shared/task_model.h"
+
 #include "shared/uuid7.h"
 
 #define TASK_QUERY_LIMIT_DEFAULT 20
@@ -139,8 +141,8 @@ typedef struct task_sql {
     char fragment[4][TASK_SQL_FRAGMENT_MAX]; /* the builder's pieces (task_query.c) */
 } task_sql;
 
-/* The column index of the sort key in a task_sql result. */
-#define TASK_SQL_SORT_KEY_COLUMN 12
+/* The column index of the sort key in a task_sql result: right after the task's. */
+#define TASK_SQL_SORT_KEY_COLUMN TASK_SELECT_COLUMN_COUNT
 
 /* Builds the page query for owner_id. 0, or -1 when it does not fit (a bug). */
 int task_query_build_sql(const task_query *q, const char *owner_id, task_sql *out);

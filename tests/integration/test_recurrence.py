@@ -1,4 +1,4 @@
-"""Recurring tasks end to end (issue 14; docs/decisions.md "Recurring tasks", the OpenAPI
+"""Recurring tasks end to end (issue 14; docs/decisions.md "Slice 2: recurring tasks", the OpenAPI
 TaskRecurrence): a task may carry `recurrence: {rule, time_zone}`, stored in its
 canonical text, present only when the task recurs; completing it makes taskbus-writer
 insert the next occurrence in the transaction of the completion.
@@ -6,8 +6,8 @@ insert the next occurrence in the transaction of the completion.
 Owns: the API's checks of a recurrence (422 per field, the rule's part first in the
 message), the writer's rule "a recurring task has a due_at" (what the API cannot see is
 rejected by the writer), the next occurrence (its fields, its due date computed here with
-zoneinfo, across daylight-saving changes, COUNT and UNTIL), its visibility (GET, list), its
-events on task-events, an import with recurrences, its due-soon reminder, that a client
+zoneinfo, across daylight-saving changes, COUNT and UNTIL), its visibility (GET, list, paged),
+its events on task-events (which carry no `recurrence` yet), an import with recurrences, its due-soon reminder, that a client
 that never sends a recurrence never sees the member, and a kill -9 of the writer under a
 load of completions (exactly one next occurrence per applied completion).
 Rules: every test registers its own users; every wait is on a condition (helpers'
@@ -346,6 +346,28 @@ def test_completing_inserts_the_next_occurrence(api_url, case):
         f"the next occurrence's id {nxt['id']} is not the one derived from command {cid}"
 
 
+def test_a_series_is_listed_page_by_page(api_url):
+    """The occurrences are ordinary tasks of the list: paged one task at a time, in each
+    sort, the pages give every task once and in the order of a single page."""
+    api = task_user(api_url, "recurrence-pages")
+    tag = unique("pages")
+    head = api.create_applied(recurring_body(tag, rule="FREQ=DAILY;COUNT=4", zone="UTC", due=DUE))
+    plain = api.create_applied({"title": unique("plain"), "tags": [tag], "due_at": "2031-06-20T09:00:00.000Z"})
+    for _ in range(2):
+        apply_patch(api, head["id"], {"status": "done"})
+        (head,) = [x for x in series_of(api, tag) if x["status"] == "todo" and x["id"] != plain["id"]]
+    assert head["recurrence"]["rule"] == "FREQ=DAILY;COUNT=2", head
+    for sort in (None, "due_at", "-due_at", "created_at", "-priority"):
+        params = {"tag": tag} if sort is None else {"tag": tag, "sort": sort}
+        whole = [x["id"] for x in api.list_all(params, limit=100)]
+        assert len(whole) == 4, f"{params}: {len(whole)} tasks in one page"
+        paged = [x["id"] for x in api.list_all(params, limit=1)]
+        assert paged == whole, f"{params}: paged by 1 {paged}, one page {whole}"
+    dues = [x["due_at"] for x in api.list_all({"tag": tag, "sort": "due_at"}, limit=1)]
+    assert dues == ["2031-06-10T09:00:00.000Z", "2031-06-11T09:00:00.000Z", "2031-06-12T09:00:00.000Z",
+                    "2031-06-20T09:00:00.000Z"], dues
+
+
 SERIES_END = [
     ("count-1", "FREQ=DAILY;COUNT=1", "2031-06-10T09:00:00.000Z"),
     ("until-date-time-passed", "FREQ=DAILY;UNTIL=20310610T235959Z", "2031-06-10T09:00:00.000Z"),
@@ -400,6 +422,49 @@ def test_reopening_and_completing_again_inserts_nothing_more(api_url):
     assert len(tasks) == 2, f"a second completion of the same task inserted another occurrence: {tasks}"
 
 
+def test_writes_sent_without_waiting_make_one_occurrence(api_url):
+    """A completion that also edits the task, a second completion, a reopen, a third
+    completion and a rename, sent back to back (the writer may apply them in one batch or
+    several): exactly one next occurrence, with the content the completing patch left."""
+    api = task_user(api_url, "recurrence-rapid")
+    tag = unique("rapid")
+    t = api.create_applied(recurring_body(tag, rule="FREQ=WEEKLY", zone="Europe/Berlin",
+                                          due="2031-03-24T08:00:00.000Z"))
+    patches = [{"status": "done", "title": "renamed when done", "priority": "low", "tags": [tag, "moved"]},
+               {"status": "done"}, {"status": "todo"}, {"status": "done"}, {"title": "renamed after"}]
+    cids = []
+    for body in patches:
+        r = api.patch(t["id"], body)
+        assert r.status_code == 202, f"PATCH {body}: {r.status_code} {r.text[:300]}"
+        cids.append(r.json()["command_id"])
+    for cid in cids:
+        api.wait_command(cid)
+    tasks = series_of(api, tag)
+    assert len(tasks) == 2, f"{len(tasks)} tasks: {[(x['title'], x['status'], x['due_at']) for x in tasks]}"
+    done = get_task(api, t["id"])
+    assert done["status"] == "done" and done["title"] == "renamed after" and "recurrence" not in done, done
+    (nxt,) = [x for x in tasks if x["id"] != t["id"]]
+    assert nxt["id"] == derived_id(cids[0], NEXT_TASK_LABEL), (nxt["id"], cids)
+    assert (nxt["title"], nxt["priority"], nxt["tags"]) == ("renamed when done", "low", [tag, "moved"]), nxt
+    assert nxt["due_at"] == "2031-03-31T07:00:00.000Z" and nxt["recurrence"]["rule"] == "FREQ=WEEKLY", nxt
+
+
+def test_a_task_created_done_keeps_its_rule_until_completed_again(api_url):
+    """Only a move into done hands the rule on: created done, the task keeps it; reopened
+    and completed, it makes its next occurrence."""
+    api = task_user(api_url, "recurrence-created-done")
+    tag = unique("cdone")
+    t = api.create_applied(recurring_body(tag, rule="FREQ=DAILY", zone="UTC", status="done"))
+    assert t["status"] == "done" and t["recurrence"] == {"rule": "FREQ=DAILY", "time_zone": "UTC"}, t
+    assert [x["id"] for x in series_of(api, tag)] == [t["id"]]
+    _, reopened = apply_patch(api, t["id"], {"status": "todo"})
+    assert reopened["recurrence"] == t["recurrence"], reopened
+    apply_patch(api, t["id"], {"status": "done"})
+    tasks = series_of(api, tag)
+    assert len(tasks) == 2 and "recurrence" not in get_task(api, t["id"]), tasks
+    assert_next_occurrence(tasks[1], get_task(api, t["id"]), wall_clock_shift(DUE, "UTC", days=1), "FREQ=DAILY", "UTC")
+
+
 def test_completing_with_recurrence_null_inserts_nothing(api_url):
     api = task_user(api_url, "recurrence-stop-complete")
     tag = unique("stopdone")
@@ -446,11 +511,21 @@ def test_a_completion_that_sets_a_new_rule_hands_that_rule_on(api_url):
 # --- events -----------------------------------------------------------------------------------
 
 
+def without_rule(task):
+    return {k: v for k, v in task.items() if k != "recurrence"}
+
+
+def event_task(data):
+    return {k: v for k, v in data.items() if k not in ("user_id", "command_id")}
+
+
 def test_the_next_occurrence_has_its_own_created_event(api_url, task_events):
     """On task-events, keyed by the owner and in this order: the recurring task's created
-    event (with its recurrence), the completion's completed event (no recurrence), and
-    exactly one created event of the next occurrence, whose command id is its own (not the
-    completion's) and whose data is the task as GET answers it."""
+    event, the completion's completed event, and exactly one created event of the next
+    occurrence, whose command id is its own (derived from the completion's, an applied
+    task.create that GET /commands/{id} answers) and whose data is the task as GET
+    answers it. Task events carry no `recurrence` (yet: release 0.1.0's event schemas
+    closed data; docs/decisions.md "Task events do not carry recurrence yet")."""
     api = task_user(api_url, "recurrence-events")
     tag = unique("ev")
     t = api.create_applied(recurring_body(tag, due="2031-03-24T08:00:00.000Z"))
@@ -478,14 +553,19 @@ def test_the_next_occurrence_has_its_own_created_event(api_url, task_events):
     assert len(ids_of[("taskbus.task.created", nxt["id"])]) == 1, "two created events for one next occurrence"
 
     created, completed, nxt_created = (m["value"]["data"] for m in events)
-    assert created["recurrence"] == t["recurrence"], created
-    assert "recurrence" not in completed, f"the completed event carries the rule it handed on: {completed}"
+    for data in (created, completed, nxt_created):
+        assert "recurrence" not in data, f"a task event carries recurrence: {data}"
+    assert event_task(created) == without_rule(t), (created, t)
     assert completed["command_id"] == cid and completed["status"] == "done", completed
-    assert {k: v for k, v in completed.items() if k not in ("user_id", "command_id")} == done, (completed, done)
+    assert event_task(completed) == done, (completed, done)
     assert nxt_created["user_id"] == api.id and events[2]["key"] == api.id, events[2]
     assert nxt_created["command_id"] != cid and is_uuid(nxt_created["command_id"], 7), nxt_created
     assert nxt_created["command_id"] == derived_id(cid, NEXT_COMMAND_LABEL), nxt_created
-    assert {k: v for k, v in nxt_created.items() if k not in ("user_id", "command_id")} == nxt, (nxt_created, nxt)
+    assert event_task(nxt_created) == without_rule(nxt), (nxt_created, nxt)
+    c = api.command(nxt_created["command_id"])
+    assert c.status_code == 200, f"GET /commands of the next occurrence's command: {c.status_code} {c.text[:300]}"
+    assert c.json()["status"] == "applied" and c.json()["task_id"] == nxt["id"] and "create" in c.json()["type"], \
+        c.json()
     # The completion's request caused both events.
     assert events[1]["headers"].get("request_id") == rid and events[2]["headers"].get("request_id") == rid, \
         (events[1]["headers"], events[2]["headers"])
@@ -493,8 +573,6 @@ def test_the_next_occurrence_has_its_own_created_event(api_url, task_events):
         rows = conn.execute("SELECT command_id::text, type, status, task_id::text FROM commands WHERE task_id = %s",
                             (nxt["id"],)).fetchall()
     assert rows == [(nxt_created["command_id"], "task.create", "applied", nxt["id"])], rows
-    # Last, as they are checked against schemas/events/ (a data member a schema does not
-    # document fails here; the checks above hold either way).
     for m in events:
         assert_event_valid(m["value"])
 
@@ -661,13 +739,14 @@ def test_kill_writer_under_recurring_completions(api_url):
                                       "recurrence": rec(f"FREQ=DAILY;COUNT={CRASH_COUNT}", CRASH_ZONE)})
                 series[a.id].append(Series(a.id, t["title"], tag, t["id"]))
 
-        lock = threading.Lock()  # guards accepted, applied and problems
+        lock = threading.Lock()  # guards accepted, applied, rounds and problems
         accepted = []  # completion command ids answered 202
         applied = [0]
+        rounds = [0] * len(apis)  # full passes of each client over its live series
         problems = []  # anything a client saw that it must not
         stop = threading.Event()
 
-        def drive(api, mine):
+        def drive(k, api, mine):
             api = api.clone()
             while not stop.is_set():
                 live = [s for s in mine if s.head is not None]
@@ -683,6 +762,8 @@ def test_kill_writer_under_recurring_completions(api_url):
                             problems.append(f"{s.title}: {type(e).__name__}: {e}")
                         s.head = None
                     time.sleep(CRASH_PAUSE)
+                with lock:
+                    rounds[k] += 1
 
         def step(api, s):
             if s.inflight is None:
@@ -707,6 +788,8 @@ def test_kill_writer_under_recurring_completions(api_url):
             done_n = len(s.completions)
             if done_n < CRASH_COUNT:
                 assert len(items) == 1, f"after completion {done_n} (applied) {len(items)} open occurrences: {items}"
+                want = {"rule": f"FREQ=DAILY;COUNT={CRASH_COUNT - done_n}", "time_zone": CRASH_ZONE}
+                assert items[0].get("recurrence") == want, f"occurrence {done_n + 1}: {items[0]}"
                 s.head = items[0]["id"]
             else:
                 assert items == [], f"the series went on after COUNT: {items}"
@@ -730,14 +813,37 @@ def test_kill_writer_under_recurring_completions(api_url):
 
             wait_until(reached, 90, f"{more} more completions accepted {what}", interval=0.05)
 
-        threads = [threading.Thread(target=drive, args=(a, series[a.id]), daemon=True) for a in apis]
+        def clients_go_round(n, what):
+            """Waits until every client made n more full passes over its series. While the
+            writer is down a series takes a completion only if its last one was applied
+            before the kill, so the load then is counted in passes, not in completions:
+            after the second pass every series that could take one has sent it, and every
+            other one has polled its pending completion."""
+            with lock:
+                start = list(rounds)
+
+            def passed():
+                with lock:
+                    if problems:
+                        return True
+                    return all(rounds[k] >= start[k] + n or not th.is_alive() for k, th in enumerate(threads))
+
+            wait_until(passed, 90, f"every client went {n} more times over its series {what}", interval=0.05)
+
+        threads = [threading.Thread(target=drive, args=(k, a, series[a.id]), daemon=True)
+                   for k, a in enumerate(apis)]
         for th in threads:
             th.start()
         try:
+            down_accepted = []  # completions accepted while the writer was down, per fault
             load_goes_on(20, "before the first fault")
             for n in range(3):
                 stack_control.kill("writer")
-                load_goes_on(10, f"while the writer is down ({n + 1})")
+                with lock:
+                    before = len(accepted)
+                clients_go_round(3, f"while the writer is down ({n + 1})")
+                with lock:
+                    down_accepted.append(len(accepted) - before)
                 stack_control.start("writer")
                 load_goes_on(20, f"after the writer restarted ({n + 1})")
             with lock:
@@ -754,8 +860,8 @@ def test_kill_writer_under_recurring_completions(api_url):
         assert not any(th.is_alive() for th in threads), "the completions did not finish within 300 s"
         assert not problems, f"{len(problems)} problems under load: {problems[:5]}"
         all_series = [s for ss in series.values() for s in ss]
-        print(f"recurrence crash: {len(accepted)} completions accepted ({at_last_restart} by the last restart), "
-              f"{applied[0]} seen applied")
+        print(f"recurrence crash: {len(accepted)} completions accepted ({at_last_restart} by the last restart; "
+              f"{down_accepted} while the writer was down), {applied[0]} seen applied")
         assert len(accepted) == CRASH_USERS * CRASH_SERIES * CRASH_COUNT, len(accepted)
 
         with pg() as conn:
@@ -804,7 +910,6 @@ def test_kill_writer_under_recurring_completions(api_url):
         reader.close()
     created, completed, invalid = {}, {}, []
     owner_of = {tid: owner for tid, owner, *_ in tasks}
-    next_rule = {}
     for m in mine:
         ev = m["value"]
         assert isinstance(ev, dict), f"not JSON on task-events: {m['raw'][:200]!r}"
@@ -813,7 +918,6 @@ def test_kill_writer_under_recurring_completions(api_url):
             created.setdefault(data["id"], set()).add(ev["id"])
             assert data["command_id"] == create_of.get(data["id"]), (data, create_of.get(data["id"]))
             assert data["user_id"] == owner_of.get(data["id"]) == m["key"], (data, m["key"])
-            next_rule[data["id"]] = data.get("recurrence", {}).get("rule")
         elif ev["type"] == "taskbus.task.completed":
             completed.setdefault(data["command_id"], set()).add(ev["id"])
             assert "recurrence" not in data, data
@@ -830,6 +934,4 @@ def test_kill_writer_under_recurring_completions(api_url):
     assert set(completed) == set(accepted), "completed events do not match the completions"
     doubled = {c: i for c, i in completed.items() if len(i) > 1}
     assert not doubled, f"{len(doubled)} completions with two different completed events: {list(doubled.items())[:3]}"
-    counts = sorted({r for r in next_rule.values()})
-    assert counts == sorted(f"FREQ=DAILY;COUNT={n}" for n in range(1, CRASH_COUNT + 1)), counts
     assert not invalid, f"{len(invalid)} events fail their schema, e.g. {invalid[0]}"

@@ -107,6 +107,8 @@ static void walk_pages(stack_pg *f, const char *qs, id_list *out) {
             fail_msg("%s: %s\n%s", qs, PQresultErrorMessage(res), sql->text);
         int rows = PQntuples(res);
         int shown = rows > q.limit ? q.limit : rows;
+        /* the routes read the key by position: it must be the column named sort_key */
+        assert_int_equal(PQfnumber(res, "sort_key"), TASK_SQL_SORT_KEY_COLUMN);
         for (int i = 0; i < shown; i++)
             add_id(out, PQgetvalue(res, i, 0));
         if (rows <= q.limit) {
