@@ -168,19 +168,28 @@ static json_t *check_recurrence(const json_t *v, json_t *errors) {
     json_t *member;
     json_object_foreach((json_t *)v, key, member) {
         if (strcmp(key, "rule") != 0 && strcmp(key, "time_zone") != 0) {
+            /* jansson keys are whole UTF-8; a name too long to quote is not cut mid-way */
             char field[80];
-            snprintf(field, sizeof field, "recurrence.%.60s", key);
-            add_error(errors, field, "is not a recurrence field (rule, time_zone)");
+            if (strlen(key) <= 60)
+                snprintf(field, sizeof field, "recurrence.%s", key);
+            add_error(errors, strlen(key) <= 60 ? field : "recurrence",
+                      "is not a recurrence field (rule, time_zone)");
             ok = false;
         }
     }
-    const char *rule = json_string_value(json_object_get(v, "rule"));
-    const char *zone = json_string_value(json_object_get(v, "time_zone"));
+    const json_t *rule_v = json_object_get(v, "rule");
+    const json_t *zone_v = json_object_get(v, "time_zone");
+    const char *rule = json_string_value(rule_v);
+    const char *zone = json_string_value(zone_v);
     if (rule == NULL)
-        add_error(errors, "recurrence.rule", "is required: an RRULE such as FREQ=WEEKLY;BYDAY=MO");
+        add_error(errors, "recurrence.rule",
+                  rule_v == NULL ? "is required: an RRULE such as FREQ=WEEKLY;BYDAY=MO"
+                                 : "must be a string: an RRULE such as FREQ=WEEKLY;BYDAY=MO");
     if (zone == NULL)
         add_error(errors, "recurrence.time_zone",
-                  "is required: an IANA time zone name such as Europe/Berlin");
+                  zone_v == NULL ? "is required: an IANA time zone name such as Europe/Berlin"
+                                 : "must be a string: an IANA time zone name such as "
+                                   "Europe/Berlin");
     if (!ok || rule == NULL || zone == NULL)
         return NULL;
     const char *part = "rule";

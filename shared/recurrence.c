@@ -1,11 +1,18 @@
 /*
  * recurrence.c: the RRULE subset and the next occurrence (see recurrence.h for the rules
  * it keeps).
+ *
+ * libical (3.0.16 in Debian 12) keeps its table of built-in zones in a global array that
+ * it fills on first use and appends to, both without a lock, and loads a zone's rules
+ * into that zone on first use: so every libical call of this file holds g_ical_lock, and
+ * a zone is looked up only among the names of the table (zone.tab), never by a path, so
+ * the table never grows and a name means the same zone on every host.
  */
 #include "shared/recurrence.h"
 
 #include <ctype.h>
 #include <libical/ical.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +20,12 @@
 
 #define INTERVAL_MAX 1000
 #define COUNT_MAX 10000
-#define ITERATIONS_MAX 1000 /* occurrences looked at for the next one after the due time */
+#define ITERATIONS_MAX 1000   /* occurrences looked at for the next one after the due time */
+#define LIST_ITEMS_MAX 31     /* items of a BYDAY or BYMONTHDAY list (libical holds 32) */
+#define MONTHLY_ORDINAL_MAX 5 /* a month has at most five of a weekday */
+
+/* Held around every libical call (see the top of the file). */
+static pthread_mutex_t g_ical_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const FREQS[] = {"DAILY", "WEEKLY", "MONTHLY", "YEARLY"};
 enum { FREQ_DAILY, FREQ_WEEKLY, FREQ_MONTHLY, FREQ_YEARLY };
@@ -33,6 +45,7 @@ typedef struct rule {
     long count; /* 0 when absent */
     char until[20];
     bool ordinal_days; /* BYDAY has an ordinal (1MO, -1FR) */
+    long ordinal_max;  /* the largest |ordinal| of BYDAY */
 } rule;
 
 /* A decimal integer in [lo, hi] filling all of s. */
@@ -65,9 +78,10 @@ static const char *check_list(char *value, char *out, size_t outlen, rule *r,
         return "is too long";
     }
     snprintf(out, outlen, "%s", value);
+    int items = 0;
     for (char *save = NULL, *e = strtok_r(value, ",", &save); e != NULL;
          e = strtok_r(NULL, ",", &save)) {
-        const char *why = item(e, r);
+        const char *why = ++items > LIST_ITEMS_MAX ? "must list at most 31 items" : item(e, r);
         if (why != NULL) {
             return why;
         }
@@ -96,6 +110,7 @@ static const char *byday_item(const char *e, rule *r) {
             return "an ordinal must be from -53 to 53, not 0";
         }
         r->ordinal_days = true;
+        r->ordinal_max = labs(v) > r->ordinal_max ? labs(v) : r->ordinal_max;
     }
     return NULL;
 }
@@ -175,6 +190,15 @@ static const char *check_whole(const rule *r, const char **part) {
     if (r->ordinal_days && r->freq != FREQ_MONTHLY && r->freq != FREQ_YEARLY) {
         return "takes an ordinal (1MO, -1FR) only with FREQ=MONTHLY or YEARLY";
     }
+    if (r->freq == FREQ_MONTHLY && r->ordinal_max > MONTHLY_ORDINAL_MAX) {
+        return "takes ordinals from -5 to 5 with FREQ=MONTHLY (a month has at most five of a "
+               "weekday)";
+    }
+    *part = "BYMONTHDAY";
+    if (r->ordinal_days && r->bymonthday[0] != '\0') {
+        return "cannot be combined with an ordinal BYDAY (1MO, -1FR): the two can exclude "
+               "each other (the first Monday is never the 31st)";
+    }
     *part = "BYMONTHDAY";
     if (r->bymonthday[0] != '\0' && r->freq == FREQ_WEEKLY) {
         return "cannot be used with FREQ=WEEKLY";
@@ -232,22 +256,25 @@ static const char *parse_rule(const char *text, rule *r, const char **part) {
     return check_whole(r, part);
 }
 
-/* The zone of an IANA name (or UTC), or NULL. */
+/* The zone of an IANA name of the built-in table (zone.tab), or UTC; NULL for any other
+ * name. The caller holds g_ical_lock. */
 static icaltimezone *zone_of(const char *name) {
     size_t len = name != NULL ? strlen(name) : 0;
     if (len == 0 || len > RECURRENCE_TIME_ZONE_MAX) {
         return NULL;
     }
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)name[i];
-        if (!isalnum(c) && c != '/' && c != '_' && c != '-' && c != '+') {
-            return NULL; /* never a path libical could leave zoneinfo with ("..") */
-        }
-    }
     if (strcmp(name, "UTC") == 0) {
         return icaltimezone_get_utc_timezone();
     }
-    return icaltimezone_get_builtin_timezone(name);
+    icalarray *zones = icaltimezone_get_builtin_timezones();
+    for (size_t i = 0; zones != NULL && i < zones->num_elements; i++) {
+        icaltimezone *z = icalarray_element_at(zones, i);
+        const char *location = icaltimezone_get_location(z);
+        if (location != NULL && strcmp(location, name) == 0) {
+            return z;
+        }
+    }
+    return NULL;
 }
 
 const char *recurrence_check(const char *rule_text, const char *time_zone, const char **part) {
@@ -256,9 +283,13 @@ const char *recurrence_check(const char *rule_text, const char *time_zone, const
     if (why != NULL) {
         return why;
     }
-    if (zone_of(time_zone) == NULL) {
+    pthread_mutex_lock(&g_ical_lock);
+    bool known = zone_of(time_zone) != NULL;
+    pthread_mutex_unlock(&g_ical_lock);
+    if (!known) {
         *part = "time_zone";
-        return "must be an IANA time zone name, such as Europe/Berlin or UTC";
+        return "must be an IANA time zone name of the tz database's zone.tab, such as "
+               "Europe/Berlin or America/New_York, or UTC";
     }
     return NULL;
 }
@@ -289,20 +320,13 @@ int recurrence_canonical(const char *rule_in, char *out, size_t outlen) {
     return 0;
 }
 
-int recurrence_next(const char *rule_in, const char *time_zone, int64_t due_ms, int64_t *next_ms,
-                    char *next_rule, size_t next_rule_len) {
-    rule r;
-    const char *part;
-    icaltimezone *tz = zone_of(time_zone);
-    if (parse_rule(rule_in, &r, &part) != NULL || tz == NULL) {
-        return -1;
-    }
-    if (r.count == 1) {
-        return 0;
-    }
+/* The first occurrence of r strictly after due_ms in tz: 1 with *next_ms, 0 when there is
+ * none (past UNTIL, or none among ITERATIONS_MAX), -1 when libical cannot expand it (a
+ * time past its range). The caller holds g_ical_lock. */
+static int first_after(const rule *r, icaltimezone *tz, int64_t due_ms, int64_t *next_ms) {
     /* COUNT is ours (occurrences left); libical expands the rule without it. */
     char text[RECURRENCE_RULE_MAX + 64];
-    rule_text(&r, 0, text, sizeof text);
+    rule_text(r, 0, text, sizeof text);
     struct icalrecurrencetype rr = icalrecurrencetype_from_string(text);
     int64_t due_s = due_ms >= 0 ? due_ms / 1000 : -((-due_ms + 999) / 1000);
     struct icaltimetype start = icaltime_from_timet_with_zone((time_t)due_s, 0, tz);
@@ -324,7 +348,21 @@ int recurrence_next(const char *rule_in, const char *time_zone, int64_t due_ms, 
         }
     }
     icalrecur_iterator_free(it);
-    if (found) {
+    return found;
+}
+
+int recurrence_next(const char *rule_in, const char *time_zone, int64_t due_ms, int64_t *next_ms,
+                    char *next_rule, size_t next_rule_len) {
+    rule r;
+    const char *part;
+    if (parse_rule(rule_in, &r, &part) != NULL) {
+        return -1;
+    }
+    pthread_mutex_lock(&g_ical_lock);
+    icaltimezone *tz = zone_of(time_zone);
+    int found = tz == NULL ? -1 : r.count == 1 ? 0 : first_after(&r, tz, due_ms, next_ms);
+    pthread_mutex_unlock(&g_ical_lock);
+    if (found == 1) {
         rule_text(&r, r.count > 0 ? r.count - 1 : 0, next_rule, next_rule_len);
     }
     return found;

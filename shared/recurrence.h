@@ -1,16 +1,20 @@
 /*
  * recurrence.h: a recurring task's rule (issue 14; docs/decisions.md "Issue 14" /
- * "Recurring tasks: the rule").
+ * "Recurring tasks (slice 2)").
  *
  * Owns: the RFC 5545 RRULE subset taskbus accepts (FREQ=DAILY|WEEKLY|MONTHLY|YEARLY,
  * INTERVAL, BYDAY, BYMONTHDAY, COUNT, UNTIL), its check (each refusal names the part), and
  * the next occurrence after a due time in an IANA time zone. Rules: the time zone
  * arithmetic and the rule's expansion are libical's (Debian's libical3, which reads the
- * system's zoneinfo), never a table of ours; an occurrence keeps the local wall-clock time
- * of the one before it, across daylight-saving changes; COUNT counts the occurrences left
+ * system's zoneinfo), never a table of ours; a zone is a name of libical's built-in table
+ * (the tz database's zone.tab) or UTC; an occurrence keeps the local wall-clock time of
+ * the one before it, across daylight-saving changes (a time a change skips is resolved by
+ * libical, and the series goes on from there); COUNT counts the occurrences left
  * including the current one, so the next occurrence's rule carries COUNT - 1 and a rule
- * with COUNT=1 has no next. Pure functions of their arguments: no I/O but libical's
- * reading of zoneinfo files, safe from any thread.
+ * with COUNT=1 has no next; the subset admits no rule that can never occur (MONTHLY
+ * ordinals -5..5, no ordinal BYDAY with BYMONTHDAY, lists of at most 31 items). Functions
+ * of their arguments (no I/O but libical's reading of zoneinfo files); thread-safe: every
+ * libical call holds one process-wide lock, since libical's zone table is not.
  */
 #ifndef TASKBUS_SHARED_RECURRENCE_H
 #define TASKBUS_SHARED_RECURRENCE_H

@@ -50,13 +50,6 @@ long long task_json_version(const json_t *task) {
     return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
 }
 
-bool task_json_recurrence(const json_t *task, const char **rule, const char **time_zone) {
-    json_t *r = json_object_get(task, "recurrence");
-    *rule = json_string_value(json_object_get(r, "rule"));
-    *time_zone = json_string_value(json_object_get(r, "time_zone"));
-    return *rule != NULL && *time_zone != NULL;
-}
-
 bool task_json_strip_for_event(json_t *task) {
     return json_object_del(task, "recurrence") == 0;
 }

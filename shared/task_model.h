@@ -39,10 +39,6 @@
  * or NULL when the row is malformed. owner_out (may be NULL, 37 bytes) gets owner_id. */
 json_t *task_from_row(const PGresult *res, int row, char *owner_out);
 
-/* The recurrence of a task JSON: its rule and time zone (borrowed), or false when it has
- * none or it is malformed. */
-bool task_json_recurrence(const json_t *task, const char **rule, const char **time_zone);
-
 /* Removes from task the members task events do not carry yet: recurrence (release
  * 0.1.0's event schemas closed data, so a new data field waits for an open baseline:
  * docs/event-schemas.md, docs/decisions.md "Recurring tasks"). The one place that

@@ -7,13 +7,14 @@
 -- The CHECK keeps the rule's anchor: the next occurrence is computed from due_at, so a
 --   task with a rule always has one. The writer rejects a command that would break it
 --   (422) before any statement runs; the constraint is the backstop.
--- Adding a nullable column without a default rewrites nothing (no table lock beyond the
---   brief ACCESS EXCLUSIVE of the ALTER); the CHECK is added NOT VALID and then validated,
---   which scans tasks under SHARE UPDATE EXCLUSIVE only (writes go on).
+-- Adding a nullable column without a default rewrites nothing, and the CHECK is added
+--   NOT VALID: it holds for every row written from now on, and every existing row has a
+--   NULL recurrence, which satisfies it, so validating would only scan tasks for nothing,
+--   under the ACCESS EXCLUSIVE lock this file's transaction holds since the ADD COLUMN
+--   (shared/migrate.c runs a file in one transaction), blocking reads and writes.
 -- Migrations are append-only: never edit this file once applied; add a new one.
 
 ALTER TABLE tasks ADD COLUMN recurrence jsonb;
 ALTER TABLE tasks ADD CONSTRAINT tasks_recurrence_has_due
     CHECK (recurrence IS NULL OR (due_at IS NOT NULL AND jsonb_typeof(recurrence) = 'object'))
     NOT VALID;
-ALTER TABLE tasks VALIDATE CONSTRAINT tasks_recurrence_has_due;

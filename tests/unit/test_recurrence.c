@@ -7,6 +7,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -60,6 +62,17 @@ static void daily_across_new_york_changes_and_milliseconds_kept(void **state) {
                 "2027-03-14T22:30:00.250Z");
     expect_next("FREQ=DAILY;INTERVAL=3", "America/New_York", "2027-03-13T23:30:00.000Z",
                 "2027-03-16T22:30:00.000Z");
+}
+
+/* A time a change skips (02:30 on the last Sunday of March in Berlin) is resolved by
+ * libical to 01:30 local standard time, and the series goes on at 01:30 (the documented
+ * limit: docs/decisions.md, "Recurring tasks (slice 2)"). */
+static void a_skipped_local_time_is_resolved_by_libical(void **state) {
+    (void)state;
+    expect_next("FREQ=DAILY", "Europe/Berlin", "2030-03-30T01:30:00.000Z", /* 02:30 CET */
+                "2030-03-31T00:30:00.000Z");                               /* 01:30 CET */
+    expect_next("FREQ=DAILY", "Europe/Berlin", "2030-03-31T00:30:00.000Z",
+                "2030-03-31T23:30:00.000Z"); /* 01:30 CEST */
 }
 
 static void byday_and_monthly_rules(void **state) {
@@ -131,6 +144,19 @@ static void each_refusal_names_its_part(void **state) {
         {"FREQ=DAILY", "Mars/Olympus_Mons", "time_zone"},
         {"FREQ=DAILY", "../../etc/passwd", "time_zone"},
         {"FREQ=DAILY", "", "time_zone"},
+        /* names zoneinfo has but zone.tab does not: host-dependent, or not a place */
+        {"FREQ=DAILY", "right/Europe/Berlin", "time_zone"},
+        {"FREQ=DAILY", "posix/Europe/Berlin", "time_zone"},
+        {"FREQ=DAILY", "localtime", "time_zone"},
+        {"FREQ=DAILY", "Factory", "time_zone"},
+        /* rules that can never occur, which libical would search for in vain */
+        {"FREQ=MONTHLY;BYDAY=6MO", "UTC", "BYDAY"},
+        {"FREQ=MONTHLY;BYDAY=MO,-6FR", "UTC", "BYDAY"},
+        {"FREQ=MONTHLY;BYMONTHDAY=31;BYDAY=1MO", "UTC", "BYMONTHDAY"},
+        {"FREQ=YEARLY;BYMONTHDAY=31;BYDAY=1MO", "UTC", "BYMONTHDAY"},
+        {"FREQ=MONTHLY;BYMONTHDAY=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,"
+         "25,26,27,28,29,30,31,1",
+         "UTC", "BYMONTHDAY"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *part = NULL;
@@ -145,6 +171,9 @@ static void each_refusal_names_its_part(void **state) {
                                  "Europe/Berlin", &part));
     assert_null(recurrence_check("FREQ=WEEKLY;BYDAY=MO,WE,FR;UNTIL=20271231T235959Z",
                                  "America/New_York", &part));
+    assert_null(recurrence_check("FREQ=MONTHLY;BYDAY=5MO,-5FR", "UTC", &part));
+    assert_null(recurrence_check("FREQ=YEARLY;BYDAY=53MO", "UTC", &part));
+    assert_null(recurrence_check("FREQ=MONTHLY;BYDAY=FR;BYMONTHDAY=13", "UTC", &part));
 }
 
 /* The part a refusal names outlives the call: a second check, which parses another text
@@ -173,6 +202,47 @@ static void canonical_text(void **state) {
     assert_int_equal(recurrence_canonical("FREQ=HOURLY", out, sizeof out), -1);
 }
 
+/* libical's zone table is global and unlocked: checks from many threads at once, with
+ * known and unknown names, must neither crash nor disagree (the module's lock). */
+#define THREADS 8
+#define ROUNDS 200
+
+static void *check_many(void *arg) {
+    static const char *const zones[] = {"Europe/Berlin",    "right/Europe/Paris",
+                                        "America/New_York", "posix/Asia/Tokyo",
+                                        "Australia/Sydney", "Nowhere/City"};
+    static const bool known[] = {true, false, true, false, true, false};
+    long k = (long)(intptr_t)arg;
+    for (int i = 0; i < ROUNDS; i++) {
+        size_t z = (size_t)(k + i) % (sizeof zones / sizeof zones[0]);
+        const char *part = NULL;
+        bool ok = recurrence_check("FREQ=WEEKLY", zones[z], &part) == NULL;
+        int64_t next = 0;
+        char rule[RECURRENCE_RULE_MAX + 1];
+        int found =
+            recurrence_next("FREQ=DAILY", zones[z], 1900000000000LL, &next, rule, sizeof rule);
+        if (ok != known[z] || found != (known[z] ? 1 : -1)) {
+            return (void *)zones[z];
+        }
+    }
+    return NULL;
+}
+
+static void threads_share_libical(void **state) {
+    (void)state;
+    pthread_t t[THREADS];
+    for (long k = 0; k < THREADS; k++) {
+        assert_int_equal(pthread_create(&t[k], NULL, check_many, (void *)(intptr_t)k), 0);
+    }
+    for (long k = 0; k < THREADS; k++) {
+        void *bad = NULL;
+        assert_int_equal(pthread_join(t[k], &bad), 0);
+        if (bad != NULL) {
+            fail_msg("thread %ld: %s was judged wrongly", k, (const char *)bad);
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(weekly_at_nine_in_berlin_keeps_nine_across_both_changes),
@@ -182,6 +252,8 @@ int main(void) {
         cmocka_unit_test(each_refusal_names_its_part),
         cmocka_unit_test(the_part_outlives_the_call),
         cmocka_unit_test(canonical_text),
+        cmocka_unit_test(a_skipped_local_time_is_resolved_by_libical),
+        cmocka_unit_test(threads_share_libical),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

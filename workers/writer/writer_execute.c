@@ -18,6 +18,7 @@
 #include "shared/bus.h"
 #include "shared/cloudevent.h"
 #include "shared/errbuf.h"
+#include "shared/log.h"
 #include "shared/outbox.h"
 #include "shared/pg_array.h"
 #include "shared/recurrence.h"
@@ -408,8 +409,10 @@ static writer_item *item_for(run *r, const char *task_id, writer_row_op op) {
 
 /* The next occurrence of it's completion of task (owned by owner), whose recurrence it
  * handed on (handed: {rule, time_zone} as text), listed in q. 0 (also when the series
- * ended), -1 (not what was decided: no due_at, or a rule that does not expand), -2 (out
- * of memory). */
+ * ended), -2 (out of memory). A rule that cannot be expanded here (a time past libical's
+ * range, a zone this host's table lacks) ends the series with a warning: failing the
+ * batch would retry it for ever and stall the partition, and the completion itself is
+ * what the client asked for. */
 static int plan_next(writer_item *it, const json_t *task, const char *owner, const char *handed,
                      round_sql *q) {
     json_error_t jerr;
@@ -429,8 +432,13 @@ static int plan_next(writer_item *it, const json_t *task, const char *owner, con
     json_decref(rec);
     char *carried_text = carried != NULL ? json_dumps(carried, JSON_COMPACT) : NULL;
     json_decref(carried);
+    if (found == -1) {
+        LOG_WARNF("writer: task %s: its recurrence %s cannot be expanded from its due_at; the "
+                  "series ends here",
+                  it->cmd->task_id, handed);
+    }
     if (found != 1) {
-        return found == 0 ? 0 : -1;
+        return 0;
     }
     if (carried_text == NULL) {
         return -2;
