@@ -189,7 +189,15 @@ INVALID = [
     (rec("FREQ=DAILY", "Mars/Olympus"), "recurrence.time_zone", ""),
     (rec("FREQ=DAILY", "../etc/passwd"), "recurrence.time_zone", ""),
     (rec("FREQ=DAILY", ""), "recurrence.time_zone", ""),
+    # rules that could never occur
+    (rec("FREQ=MONTHLY;BYDAY=6MO"), "recurrence.rule", "BYDAY"),
+    (rec("FREQ=MONTHLY;BYMONTHDAY=31;BYDAY=1MO"), "recurrence.rule", "BYMONTHDAY"),
+    # zoneinfo names outside zone.tab: host-dependent or aliases
+    (rec("FREQ=DAILY", "right/Europe/Berlin"), "recurrence.time_zone", ""),
+    (rec("FREQ=DAILY", "US/Eastern"), "recurrence.time_zone", ""),
+    (rec("FREQ=DAILY", "localtime"), "recurrence.time_zone", ""),
     ({"rule": "FREQ=DAILY", "time_zone": "UTC", "anchor": "x"}, "recurrence.anchor", ""),
+    ({"rule": "FREQ=DAILY", "time_zone": "UTC", "\u00e9" * 40: "x"}, "recurrence", ""),
     ({"time_zone": "UTC"}, "recurrence.rule", ""),
     ({"rule": "FREQ=DAILY"}, "recurrence.time_zone", ""),
     ({"rule": 5, "time_zone": "UTC"}, "recurrence.rule", ""),
