@@ -11,7 +11,8 @@ Rules:
   activity cursor is valid only as issued for its query, analytics spans at most 366
   days, due_after < due_before, a new password differs from the current one, a webhook
   URL must resolve to an address the stack's SSRF guard lets through, an e-mail token
-  exists only in an e-mail, an Idempotency-Key names one request. A DELETE of a task in
+  exists only in an e-mail, an Idempotency-Key names one request, a task's recurrence is
+  a rule of the RRULE subset in a zone of zone.tab and needs a due_at. A DELETE of a task in
   the stateful phase waits for the writer (Prefer: wait=30), so a 2xx means deleted
   when schemathesis then expects 404. Negative cases are never touched.
 - Each request comes from its own client address (X-Forwarded-For, honoured by the test
@@ -213,6 +214,26 @@ def filter_case(context, case):
     return True
 
 
+# A task's recurrence: the RRULE subset, the zones of zone.tab and "a recurring task needs
+# a due_at" are stated in prose (docs/decisions.md, "Recurring tasks (slice 2)").
+RECURRENCE_OPERATIONS = {"POST /api/v1/tasks", "PATCH /api/v1/tasks/{id}"}
+VALID_RECURRENCES = [
+    {"rule": "FREQ=WEEKLY;BYDAY=MO", "time_zone": "Europe/Berlin"},
+    {"rule": "rrule:freq=monthly;byday=-1fr;count=3", "time_zone": "America/New_York"},
+    {"rule": "FREQ=DAILY;INTERVAL=2;UNTIL=20301231", "time_zone": "UTC"},
+    {"rule": "FREQ=YEARLY;BYMONTHDAY=-1", "time_zone": "Asia/Tokyo"},
+]
+RECURRENCE_DUE_AT = "2030-01-07T08:00:00Z"
+
+
+def _valid_recurrence(case):
+    pick = int(_request_fingerprint(case), 16) % len(VALID_RECURRENCES)
+    body = {**case.body, "recurrence": VALID_RECURRENCES[pick]}
+    if not isinstance(body.get("due_at"), str):
+        body["due_at"] = RECURRENCE_DUE_AT
+    return body
+
+
 def _request_fingerprint(case) -> str:
     body = json.dumps(case.body, sort_keys=True, default=str) if case.body is not None else ""
     digest = hashlib.sha256(f"{case.method} {case.formatted_path} {body}".encode()).hexdigest()
@@ -230,6 +251,9 @@ def map_case(context, case):
         case.query = {k: v for k, v in case.query.items() if k != "cursor"}
     if label in WEBHOOK_URL_OPERATIONS and isinstance(case.body, dict) and "url" in case.body:
         case.body = {**case.body, "url": WEBHOOK_TARGET}
+    if label in RECURRENCE_OPERATIONS and isinstance(case.body, dict) and isinstance(
+            case.body.get("recurrence"), dict):
+        case.body = _valid_recurrence(case)
     if label == "DELETE /api/v1/tasks/{id}" and _phase(case) == "stateful":
         # A 202 only queues the delete; schemathesis takes any 2xx DELETE as done and
         # then expects 404 from the task. Waiting for the writer makes a 2xx mean done.
