@@ -1,6 +1,7 @@
 /*
  * fuzz_task_validation.c: libFuzzer target for the task write rules
- * (api/task_validation.c): create bodies, merge patches, the predicted task and the
+ * (api/task_validation.c): create bodies (recurrence rules through shared/recurrence.c
+ * included), merge patches, the predicted task and the
  * RFC 3339 parser behind due_at.
  *
  * Input: a JSON request body (parsed the way the API parses it); the same bytes are also
@@ -58,7 +59,10 @@ static void check_create(const json_t *body, json_t *errors) {
         return;
     }
     FUZZ_CHECK(json_is_object(fields));
-    FUZZ_CHECK(json_object_size(fields) == 6);
+    /* the six fields, and recurrence only when the task recurs (never null) */
+    const json_t *recurrence = json_object_get(fields, "recurrence");
+    FUZZ_CHECK(recurrence == NULL || json_is_object(recurrence));
+    FUZZ_CHECK(json_object_size(fields) == 6 + (recurrence != NULL));
     const char *due = json_string_value(json_object_get(fields, "due_at"));
     if (due != NULL) {
         check_due_text(due);
