@@ -1,8 +1,7 @@
 /*
  * fuzz_task_validation.c: libFuzzer target for the task write rules
- * (api/task_validation.c): create bodies (recurrence rules through shared/recurrence.c
- * included), merge patches, the predicted task and the
- * RFC 3339 parser behind due_at.
+ * (api/task_validation.c): create bodies (recurrence rules, through shared/recurrence.c,
+ * included), merge patches, the predicted task and the RFC 3339 parser behind due_at.
  *
  * Input: a JSON request body (parsed the way the API parses it); the same bytes are also
  * tried as a due_at text.
