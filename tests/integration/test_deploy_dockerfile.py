@@ -104,9 +104,13 @@ def test_dockerfile_build_stage_installs_every_pkg_config_module():
     if not shutil.which("pkg-config") or not shutil.which("dpkg-query"):
         pytest.fail("pkg-config and dpkg-query are needed (Debian 12 with the build packages)")
     cmake = (REPO / "CMakeLists.txt").read_text()
+    # the modules every binary links are listed once, in cmake/taskbus_deps.cmake
+    deps = re.search(r"set\(TASKBUS_PKG_MODULES\s+([^)]*)\)", (REPO / "cmake" / "taskbus_deps.cmake").read_text())
+    assert deps, "cmake/taskbus_deps.cmake sets no TASKBUS_PKG_MODULES"
     modules = []
     for block in re.findall(r"pkg_check_modules\(\s*\w+\s+REQUIRED\s+(?:IMPORTED_TARGET\s+)?([^)]*)\)", cmake):
-        modules += block.split()
+        for word in block.split():
+            modules += deps.group(1).split() if word == "${TASKBUS_PKG_MODULES}" else [word]
     assert "libpq" in modules and "rdkafka" in modules, modules
     installed = apt_packages(dockerfile_stages()[0][1])
     for mod in modules:
