@@ -91,6 +91,7 @@ class Attempt:
     status: int | None = None
     error: str | None = None  # refused | dropped | timeout
     connection_close: bool = False
+    problem: str | None = None  # the start of a 4xx/5xx answer's body, for the report
 
 
 @dataclass
@@ -341,6 +342,8 @@ class Workers:
         if resp is not None:
             att.status = resp.status_code
             att.connection_close = "close" in resp.headers.get("Connection", "").lower()
+            if resp.status_code >= 400:
+                att.problem = resp.text[:160]
         return att, resp
 
     # --- workers ---
