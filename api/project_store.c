@@ -82,6 +82,7 @@ static const struct {
     {"not_found", PROJECT_NOT_FOUND},
     {"forbidden", PROJECT_FORBIDDEN},
     {"inbox", PROJECT_INBOX},
+    {"not_empty", PROJECT_NOT_EMPTY},
     {"last_owner", PROJECT_LAST_OWNER},
     {"already_member", PROJECT_ALREADY_MEMBER},
     {"limit", PROJECT_LIMIT},

@@ -15,12 +15,14 @@
 
 #include "shared/pg_pool.h"
 
-/* The outcomes of migration 0018's functions, plus UNAVAILABLE. */
+/* The outcomes of migration 0018's functions (project_delete's 'not_empty': 0020), plus
+ * UNAVAILABLE. */
 typedef enum {
     PROJECT_OK = 0,
     PROJECT_NOT_FOUND,
     PROJECT_FORBIDDEN,
     PROJECT_INBOX,
+    PROJECT_NOT_EMPTY,
     PROJECT_LAST_OWNER,
     PROJECT_ALREADY_MEMBER,
     PROJECT_LIMIT,

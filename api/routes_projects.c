@@ -68,6 +68,10 @@ static void answer(api_request_ctx *ctx, project_outcome outcome, int status, js
         api_respond_error(ctx, 409, "inbox-personal",
                           "the Inbox is personal: it cannot be shared, archived or deleted");
         return;
+    case PROJECT_NOT_EMPTY:
+        api_respond_error(ctx, 409, "project-not-empty",
+                          "the project still holds tasks: move or delete them first");
+        return;
     case PROJECT_LAST_OWNER:
         api_respond_error(ctx, 409, "last-owner",
                           "a project keeps at least one owner: make another member an owner "

@@ -36,6 +36,7 @@ static const struct {
     {"report-expired", "Report expired"},
     {"webhook-disabled", "Webhook disabled"},
     {"inbox-personal", "The Inbox is personal"},
+    {"project-not-empty", "The project still holds tasks"},
     {"last-owner", "A project keeps at least one owner"},
     {"already-member", "Already a member"},
     {"project-limit", "Too many projects"},

@@ -5,7 +5,8 @@
  * Each case runs on a fresh scratch database (dropped afterwards) with migration files
  * written to a temporary directory: two runners started at once apply each file exactly
  * once; a second run applies nothing; a changed file is refused; a failing file rolls
- * back completely; the repository's own migrations apply to an empty database.
+ * back completely; the repository's own migrations apply to an empty database, and
+ * migration 0020 moves the tasks a database already holds into their owners' Inboxes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -255,12 +256,109 @@ static void repository_migrations_apply(void **state) {
     scratch_drop(&s);
 }
 
+/* Links the repository's migrations whose version sorts before upto (all when NULL) into
+ * s's directory, as files a deployment of that release would hold. */
+static void link_repository_migrations(const scratch *s, const char *upto) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "for f in '%s'/schemas/migrations/*.sql; do n=$(basename \"$f\");"
+             " if [ -z '%s' ] || [ \"$n\" \\< '%s' ]; then ln -sf \"$f\" '%s'/\"$n\"; fi; done",
+             TASKBUS_SOURCE_DIR, upto ? upto : "", upto ? upto : "", s->dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void exec_ok(pg_conn *c, const char *sql) {
+    PGresult *res = pg_exec_sql(c, sql);
+    if (!pg_result_ok(res)) {
+        fail_msg("%s: %s", sql, res ? PQresultErrorMessage(res) : "connection failed");
+    }
+    PQclear(res);
+}
+
+static void text_equal(pg_conn *c, const char *sql, const char *want) {
+    PGresult *res = pg_exec_sql(c, sql);
+    if (!pg_result_ok(res) || PQntuples(res) != 1) {
+        fail_msg("%s: %s", sql, res ? PQresultErrorMessage(res) : "connection failed");
+    }
+    assert_string_equal(PQgetvalue(res, 0, 0), want);
+    PQclear(res);
+}
+
+#define ADA "0190a8d0-0000-7000-8000-00000000a0a0"
+#define BOB "0190a8d0-0000-7000-8000-00000000b0b0"
+#define TEAM "0190a8d0-0000-7000-8000-0000000077aa"
+#define COUNTS_SQL                                                                                 \
+    "SELECT string_agg(owner_id || counter || day || n, ',' ORDER BY 1) FROM task_counts"
+
+/* Migration 0020 on a database written by the release before: every task moves into its
+ * owner's Inbox, the counters are untouched; afterwards an INSERT that names no project
+ * gets the owner's Inbox, a project holding tasks is not deleted, and a user still is
+ * (with the Inbox and its tasks). */
+static void tasks_move_into_their_owners_inbox(void **state) {
+    (void)state;
+    scratch s;
+    scratch_new(&s);
+    link_repository_migrations(&s, "0020");
+    char err[512] = "";
+    pg_pool *pool = pg_pool_create(s.conninfo, 1, 5000, err, sizeof err);
+    pg_conn *c = pg_pool_acquire(pool, 5000, err, sizeof err);
+    assert_non_null(c);
+    if (migrate_run(c, s.dir, err, sizeof err) < 19) {
+        fail_msg("migrations before 0020: %s", err);
+    }
+    exec_ok(c, "INSERT INTO users (id, email, password_hash, display_name) VALUES"
+               " ('" ADA "', 'ada@example.test', 'x', 'Ada'), ('" BOB
+               "', 'bob@example.test', 'x', 'Bob')");
+    exec_ok(c,
+            "INSERT INTO tasks (id, owner_id, title, status, completed_at)"
+            " SELECT taskbus_uuid7(), CASE WHEN i % 3 = 0 THEN '" BOB "' ELSE '" ADA "' END::uuid,"
+            " 't' || i, CASE WHEN i % 2 = 0 THEN 'done' ELSE 'todo' END,"
+            " CASE WHEN i % 2 = 0 THEN now() END FROM generate_series(1, 30) i");
+    PGresult *before = pg_exec_sql(c, COUNTS_SQL);
+    assert_true(pg_result_ok(before));
+
+    link_repository_migrations(&s, NULL);
+    assert_int_equal(migrate_run(c, s.dir, err, sizeof err) >= 1, 1);
+    assert_int_equal(count_of(c,
+                              "SELECT count(*) FROM tasks t JOIN projects p ON p.id = t.project_id"
+                              " AND p.inbox_of = t.owner_id"),
+                     30);
+    text_equal(c, COUNTS_SQL, PQgetvalue(before, 0, 0));
+    PQclear(before);
+
+    /* A writer of the release before names no project: the owner's Inbox. */
+    exec_ok(c, "INSERT INTO tasks (id, owner_id, title) VALUES (taskbus_uuid7(), '" BOB
+               "', 'old writer')");
+    assert_int_equal(count_of(c,
+                              "SELECT count(*) FROM tasks t JOIN projects p ON p.inbox_of = '" BOB
+                              "' AND p.id = t.project_id WHERE t.title = 'old writer'"),
+                     1);
+
+    /* A team project holding a task is not deleted; empty, it is. */
+    exec_ok(c, "INSERT INTO projects (id, name) VALUES ('" TEAM "', 'Team');"
+               " INSERT INTO project_members (project_id, user_id, role) VALUES ('" TEAM "', '" ADA
+               "', 'owner')");
+    exec_ok(c, "UPDATE tasks SET project_id = '" TEAM "' WHERE title = 't1'");
+    text_equal(c, "SELECT outcome FROM project_delete('" TEAM "', '" ADA "', NULL)", "not_empty");
+    assert_int_equal(count_of(c, "SELECT count(*) FROM projects WHERE id = '" TEAM "'"), 1);
+    exec_ok(c, "DELETE FROM tasks WHERE title = 't1'");
+    text_equal(c, "SELECT outcome FROM project_delete('" TEAM "', '" ADA "', NULL)", "ok");
+
+    /* A user goes with the Inbox and the tasks in it. */
+    exec_ok(c, "DELETE FROM users WHERE id = '" BOB "'");
+    assert_int_equal(count_of(c, "SELECT count(*) FROM tasks WHERE owner_id = '" BOB "'"), 0);
+    pg_pool_release(pool, c);
+    pg_pool_destroy(pool);
+    scratch_drop(&s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(concurrent_runners_apply_each_file_once),
         cmocka_unit_test(changed_file_is_refused),
         cmocka_unit_test(failing_file_rolls_back),
         cmocka_unit_test(repository_migrations_apply),
+        cmocka_unit_test(tasks_move_into_their_owners_inbox),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

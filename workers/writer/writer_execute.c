@@ -42,13 +42,15 @@ static const pg_stmt STMT_LOAD = {
 static const pg_stmt STMT_INSERT = {
     .name = "writer_insert",
     .sql = "INSERT INTO tasks (id, owner_id, title, description, status, priority, due_at, tags,"
-           " completed_at, recurrence)"
+           " completed_at, recurrence, project_id)"
            " SELECT x.id, x.owner_id, x.title, x.description, x.status, x.priority, x.due_at,"
            " ARRAY(SELECT jsonb_array_elements_text(x.tags)),"
-           " CASE WHEN x.status = 'done' THEN now() END, NULLIF(x.recurrence, 'null'::jsonb)"
+           " CASE WHEN x.status = 'done' THEN now() END, NULLIF(x.recurrence, 'null'::jsonb),"
+           " p.id"
            " FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],"
            " $7::timestamptz[], $8::jsonb[], $9::jsonb[])"
            " AS x(id, owner_id, title, description, status, priority, due_at, tags, recurrence)"
+           " LEFT JOIN projects p ON p.inbox_of = x.owner_id"
            " ON CONFLICT (id) DO NOTHING RETURNING " TASK_SELECT_COLUMNS,
     .nparams = 9,
 };
@@ -83,9 +85,9 @@ static const pg_stmt STMT_UPDATE = {
 static const pg_stmt STMT_NEXT = {
     .name = "writer_next",
     .sql = "INSERT INTO tasks (id, owner_id, title, description, status, priority, due_at, tags,"
-           " recurrence)"
+           " recurrence, project_id)"
            " SELECT x.id, o.owner_id, o.title, o.description, 'todo', o.priority, x.due_at, o.tags,"
-           " x.rule"
+           " x.rule, o.project_id"
            " FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::jsonb[])"
            " AS x(id, src, due_at, rule) JOIN tasks o ON o.id = x.src"
            " ON CONFLICT (id) DO NOTHING RETURNING " TASK_SELECT_COLUMNS,
