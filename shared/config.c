@@ -192,7 +192,7 @@ static const var_def VARS[] = {
      "task-events topic's retention.ms + segment.ms (an older duplicate would count twice)"},
     {"TASKBUS_RETENTION_INTERVAL_SECONDS", "3600", K_INT, 1, 86400, F(retention_interval_s), false,
      "how often the reporter prunes expired reports and the scheduler old analytics "
-     "de-duplication rows (also once at start)"},
+     "de-duplication rows and expired project invitations (also once at start)"},
     {"TASKBUS_METRICS_HOST", "127.0.0.1", K_STR, 1, 255, F(metrics_host), false,
      "address every daemon's /health, /ready and /metrics listener binds"},
     {"TASKBUS_METRICS_PORT", "9400", K_INT, 0, 65535, F(metrics_port), false,

@@ -1,12 +1,13 @@
 /*
- * test_stack_scheduler_retention.c: the retention of analytics_seen_events
- * (workers/scheduler/scheduler_retention.c) against real Postgres, inside one transaction
- * that is rolled back. No sleeping: the rows carry old seen_at times.
+ * test_stack_scheduler_retention.c: the retention of analytics_seen_events and of expired
+ * project invitations (workers/scheduler/scheduler_retention.c) against real Postgres,
+ * inside one transaction that is rolled back. No sleeping: the rows carry old times.
  *
  * Needs DATABASE_URL; without it the test FAILS. With a retention of one day: rows seen
  * two days and 25 hours ago are deleted; rows seen 23 hours ago and just now (the
  * column's default, as the analytics consumer inserts) are kept; a second call deletes
- * nothing of ours.
+ * nothing of ours. Invitations expired 8 days and 1 second ago go, one open for a day more
+ * stays.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -58,9 +59,46 @@ static void old_rows_go_fresh_ones_stay(void **state) {
     stack_pg_expect(f->conn, MINE, "3 4");
 }
 
+#define UID "0190f5a0-0000-7000-8000-0000000c3101"
+#define PID "0190f5a0-0000-7000-8000-0000000c3102"
+#define I1 "0190f5a0-0000-7000-8000-0000000c3111"
+#define I2 "0190f5a0-0000-7000-8000-0000000c3112"
+#define I3 "0190f5a0-0000-7000-8000-0000000c3113"
+#define MY_INVITATIONS                                                                             \
+    "SELECT coalesce(string_agg(right(id::text, 1), ' ' ORDER BY id), '')"                         \
+    " FROM project_invitations WHERE project_id = '" PID "'"
+
+/* Invitations past expires_at go (the earliest first); one still open stays. */
+static void expired_invitations_go_open_ones_stay(void **state) {
+    stack_pg *f = *state;
+    stack_pg_exec(f->conn, "INSERT INTO users (id, email, password_hash, display_name) VALUES"
+                           " ('" UID "', 'retention-inviter@example.test', 'x', 'Inviter')");
+    stack_pg_exec(f->conn, "INSERT INTO projects (id, name) VALUES ('" PID "', 'Retention')");
+    stack_pg_exec(
+        f->conn,
+        "INSERT INTO project_invitations (id, project_id, email, role, invited_by,"
+        " expires_at) VALUES"
+        " ('" I1 "', '" PID "', 'a@example.test', 'editor', '" UID "', now() - interval '8 days'),"
+        " ('" I2 "', '" PID "', 'b@example.test', 'viewer', '" UID
+        "', now() - interval '1 second'),"
+        " ('" I3 "', '" PID "', 'c@example.test', 'editor', '" UID "', now() + interval '1 day')");
+    char err[512] = "";
+    stack_pg_expect(f->conn, MY_INVITATIONS, "1 2 3");
+    int n = scheduler_prune_invitations(f->conn, err, sizeof err);
+    if (n < 0)
+        fail_msg("scheduler_prune_invitations: %s", err);
+    assert_true(n >= 2); /* others' committed expired rows may go too */
+    stack_pg_expect(f->conn, MY_INVITATIONS, "3");
+    n = scheduler_prune_invitations(f->conn, err, sizeof err);
+    if (n < 0)
+        fail_msg("scheduler_prune_invitations: %s", err);
+    stack_pg_expect(f->conn, MY_INVITATIONS, "3");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(old_rows_go_fresh_ones_stay),
+        cmocka_unit_test(expired_invitations_go_open_ones_stay),
     };
     return cmocka_run_group_tests(tests, setup, stack_pg_close);
 }

@@ -19,8 +19,9 @@
  *   notifications and logged with the count, so one id follows a reminder to the e-mail.
  * - Retention (scheduler_retention.h): at start and then every
  *   TASKBUS_RETENTION_INTERVAL_SECONDS, analytics_seen_events rows older than
- *   TASKBUS_ANALYTICS_SEEN_RETENTION_SECONDS are deleted in batches until none is left; a
- *   failure is logged and retried at the next interval.
+ *   TASKBUS_ANALYTICS_SEEN_RETENTION_SECONDS, then expired project invitations, are
+ *   deleted in batches until none is left; a failure is logged and retried at the next
+ *   interval.
  * - The observer (scheduler_observe.h) runs on a thread of its own with its own
  *   connection: every TASKBUS_LAG_INTERVAL_SECONDS the lag of every consumer group, the
  *   outbox backlog and the dead letters pending, as gauges. It failing to start (a bad
@@ -66,7 +67,37 @@ static int run_pass(pg_pool *pool, const taskbus_config *cfg) {
     return n;
 }
 
-/* The retention of analytics_seen_events: batches until one is not full. */
+/* One retention pass's batch: rows deleted, or -1 with err. */
+typedef int (*prune_batch)(pg_conn *conn, const taskbus_config *cfg, char *err, size_t errlen);
+
+static int prune_seen(pg_conn *conn, const taskbus_config *cfg, char *err, size_t errlen) {
+    return scheduler_prune_seen(conn, cfg->analytics_seen_retention_s, err, errlen);
+}
+
+static int prune_invitations(pg_conn *conn, const taskbus_config *cfg, char *err, size_t errlen) {
+    (void)cfg;
+    return scheduler_prune_invitations(conn, err, errlen);
+}
+
+/* One pass: batches until one is not full; logs what it deleted, or its failure. */
+static void run_prune(pg_conn *conn, const taskbus_config *cfg, prune_batch batch,
+                      const char *table) {
+    char err[512];
+    long long total = 0;
+    int n;
+    do {
+        daemon_heartbeat_touch(); /* a long backlog is many short batches, not a stall */
+        n = batch(conn, cfg, err, sizeof err);
+        total += n > 0 ? n : 0;
+    } while (n == SCHEDULER_RETENTION_BATCH && !daemon_should_stop());
+    if (n < 0)
+        LOG_ERRORF("scheduler: retention: %s", err);
+    if (total > 0)
+        log_json(LOG_INFO, "scheduler: retention pruned",
+                 json_pack("{s:s,s:I}", "table", table, "deleted", (json_int_t)total));
+}
+
+/* The retention passes, each to its end, on one connection. */
 static void run_retention(pg_pool *pool, const taskbus_config *cfg) {
     char err[512];
     pg_conn *conn = pg_pool_acquire(pool, DAEMON_PG_ACQUIRE_MS, err, sizeof err);
@@ -74,20 +105,10 @@ static void run_retention(pg_pool *pool, const taskbus_config *cfg) {
         LOG_ERRORF("scheduler: retention: %s", err);
         return;
     }
-    long long total = 0;
-    int n;
-    do {
-        daemon_heartbeat_touch(); /* a long backlog is many short batches, not a stall */
-        n = scheduler_prune_seen(conn, cfg->analytics_seen_retention_s, err, sizeof err);
-        total += n > 0 ? n : 0;
-    } while (n == SCHEDULER_RETENTION_BATCH && !daemon_should_stop());
+    run_prune(conn, cfg, prune_seen, "analytics_seen_events");
+    if (!daemon_should_stop())
+        run_prune(conn, cfg, prune_invitations, "project_invitations");
     pg_pool_release(pool, conn);
-    if (n < 0)
-        LOG_ERRORF("scheduler: retention: %s", err);
-    if (total > 0)
-        log_json(LOG_INFO, "scheduler: analytics_seen_events pruned",
-                 json_pack("{s:I,s:i}", "deleted", (json_int_t)total, "retention_seconds",
-                           cfg->analytics_seen_retention_s));
 }
 
 typedef struct scheduler_app {

@@ -1,6 +1,6 @@
 /*
- * scheduler_retention.c: the retention of analytics_seen_events (see
- * scheduler_retention.h for the rules it keeps).
+ * scheduler_retention.c: the retention passes of taskbus-scheduler (see
+ * scheduler_retention.h for the rules they keep).
  */
 #include "workers/scheduler/scheduler_retention.h"
 
@@ -17,13 +17,19 @@ static const pg_stmt PRUNE_SEEN = {
     " ORDER BY seen_at LIMIT " STRINGIFY(SCHEDULER_RETENTION_BATCH) " FOR UPDATE SKIP LOCKED)",
     1};
 
-int scheduler_prune_seen(pg_conn *conn, int retention_s, char *err, size_t errlen) {
-    char retention[16];
-    snprintf(retention, sizeof retention, "%d", retention_s);
-    const char *values[1] = {retention};
-    PGresult *res = pg_exec_stmt(conn, &PRUNE_SEEN, values);
+static const pg_stmt PRUNE_INVITATIONS = {
+    "scheduler_prune_invitations",
+    "DELETE FROM project_invitations WHERE id IN (SELECT id FROM project_invitations"
+    " WHERE expires_at <= now() ORDER BY expires_at"
+    " LIMIT " STRINGIFY(SCHEDULER_RETENTION_BATCH) " FOR UPDATE SKIP LOCKED)",
+    0};
+
+/* Runs one DELETE batch: the number of rows deleted, or -1 with err naming what. */
+static int delete_batch(pg_conn *conn, const pg_stmt *stmt, const char *const *values,
+                        const char *what, char *err, size_t errlen) {
+    PGresult *res = pg_exec_stmt(conn, stmt, values);
     if (res == NULL || !pg_result_ok(res)) {
-        errbuf_setf(err, errlen, "prune analytics_seen_events: %s",
+        errbuf_setf(err, errlen, "prune %s: %s", what,
                     res != NULL ? PQresultErrorMessage(res) : "connection lost");
         if (res == NULL)
             pg_conn_mark_broken(conn);
@@ -33,4 +39,15 @@ int scheduler_prune_seen(pg_conn *conn, int retention_s, char *err, size_t errle
     int n = atoi(PQcmdTuples(res));
     PQclear(res);
     return n;
+}
+
+int scheduler_prune_seen(pg_conn *conn, int retention_s, char *err, size_t errlen) {
+    char retention[16];
+    snprintf(retention, sizeof retention, "%d", retention_s);
+    const char *values[1] = {retention};
+    return delete_batch(conn, &PRUNE_SEEN, values, "analytics_seen_events", err, errlen);
+}
+
+int scheduler_prune_invitations(pg_conn *conn, char *err, size_t errlen) {
+    return delete_batch(conn, &PRUNE_INVITATIONS, NULL, "project_invitations", err, errlen);
 }

@@ -1,9 +1,11 @@
 /*
  * scheduler_retention.h: the retention of analytics_seen_events (docs/decisions.md
- * "Retention").
+ * "Retention") and of expired project invitations.
  *
  * Owns: deleting the analytics consumer's de-duplication rows first seen longer than
- * TASKBUS_ANALYTICS_SEEN_RETENTION_SECONDS ago. That table only has to remember an event
+ * TASKBUS_ANALYTICS_SEEN_RETENTION_SECONDS ago, and the project invitations past their
+ * expiry (every reader already ignores those: the rows only took room; docs/decisions.md
+ * "Issue 14"). That table only has to remember an event
  * id for as long as a copy of that event can still be consumed (a relay re-publication
  * still in the task-events topic); the window must exceed the topic's retention.ms +
  * segment.ms (decisions.md says why the default of 30 days is safe).
@@ -24,5 +26,9 @@
  * than retention_s seconds, on conn (in the caller's transaction if one is open). The
  * number deleted, or -1 with err. */
 int scheduler_prune_seen(pg_conn *conn, int retention_s, char *err, size_t errlen);
+
+/* Deletes up to SCHEDULER_RETENTION_BATCH project invitations whose expires_at has passed
+ * (the earliest first), on conn. The number deleted, or -1 with err. */
+int scheduler_prune_invitations(pg_conn *conn, char *err, size_t errlen);
 
 #endif
