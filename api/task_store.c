@@ -6,8 +6,9 @@
  * form); Postgres is asked with the owner in the WHERE clause, so another user's task is
  * simply absent; a fill never overwrites (SET NX), so the writer's newer version or
  * tombstone always wins a race with a slow reader; a cache entry we cannot read is
- * skipped, never trusted; what Postgres answered because Redis failed for the user is
- * served but not kept in the near cache.
+ * skipped, never trusted, and one without project_id (written by a writer or API of the
+ * release before migration 0020) is passed over like a miss; what Postgres answered because Redis
+ * failed for the user is served but not kept in the near cache.
  */
 #include "api/task_store.h"
 
@@ -74,11 +75,19 @@ static cache_lookup from_cache(const api_app *app, const char *user_id, const ch
         task_cache_count("task", "error");
         return CACHE_DOWN; /* present but unusable: do not try to fill over it either */
     }
-    task_cache_count("task", "hit");
     if (json_is_true(json_object_get(task, "deleted"))) {
+        task_cache_count("task", "hit");
         json_decref(task);
         return CACHED_TOMBSTONE;
     }
+    if (!json_is_string(json_object_get(task, "project_id"))) {
+        /* Cached by a writer or an API of the release before migration 0020: read
+         * Postgres; the fill cannot replace it (SET NX), the next write or the TTL does. */
+        json_decref(task);
+        task_cache_count("task", "miss");
+        return CACHED_NOTHING;
+    }
+    task_cache_count("task", "hit");
     *out = task;
     return CACHED_TASK;
 }

@@ -387,8 +387,8 @@ int task_validate_patch(const json_t *body, json_t **patch_out, json_t *errors) 
 /* The members of a task in the order task_model.c writes them, so a predicted task
  * serialises like the task GET returns later. */
 static const char *const TASK_KEYS[] = {
-    "id",         "title",      "description", "status",       "priority", "due_at", "tags",
-    "recurrence", "created_at", "updated_at",  "completed_at", "version",  NULL};
+    "id",   "project_id", "title",      "description", "status",       "priority", "due_at",
+    "tags", "recurrence", "created_at", "updated_at",  "completed_at", "version",  NULL};
 
 /* task (stolen) with its members in TASK_KEYS order (others after them); NULL on
  * allocation failure. */

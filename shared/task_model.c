@@ -2,9 +2,9 @@
  * task_model.c: a task, its JSON form and its Postgres row.
  *
  * Owns: the mapping from a TASK_SELECT_COLUMNS row to the task JSON, and the enumerations.
- * Rules: keys are set in one fixed order (id, title, description, status, priority,
- * due_at, tags, recurrence (only when not NULL), created_at, updated_at, completed_at,
- * version), so the same task always
+ * Rules: keys are set in one fixed order (id, project_id, title, description, status,
+ * priority, due_at, tags, recurrence (only when not NULL), created_at, updated_at,
+ * completed_at, version), so the same task always
  * serialises to the same text in the API, the cache and the events; absent times are JSON
  * null, present ones millisecond RFC 3339 UTC (shared/time_util.h, which also parses
  * them).
@@ -31,6 +31,7 @@ enum {
     COL_COMPLETED,
     COL_VERSION,
     COL_RECURRENCE,
+    COL_PROJECT,
     COL_COUNT
 };
 _Static_assert(COL_COUNT == TASK_SELECT_COLUMN_COUNT, "TASK_SELECT_COLUMNS and COL_* disagree");
@@ -51,7 +52,9 @@ long long task_json_version(const json_t *task) {
 }
 
 bool task_json_strip_for_event(json_t *task) {
-    return json_object_del(task, "recurrence") == 0;
+    bool recurrence = json_object_del(task, "recurrence") == 0;
+    bool project = json_object_del(task, "project_id") == 0;
+    return recurrence || project;
 }
 
 /* Parses a decimal integer column; false when it is not one. */
@@ -125,9 +128,9 @@ static int recurrence_column(const PGresult *res, int row, json_t **out) {
 }
 
 static bool required_present(const PGresult *res, int row) {
-    static const int required[] = {COL_ID,      COL_OWNER,    COL_TITLE, COL_DESCRIPTION,
-                                   COL_STATUS,  COL_PRIORITY, COL_TAGS,  COL_CREATED,
-                                   COL_UPDATED, COL_VERSION};
+    static const int required[] = {COL_ID,      COL_OWNER,    COL_TITLE,  COL_DESCRIPTION,
+                                   COL_STATUS,  COL_PRIORITY, COL_TAGS,   COL_CREATED,
+                                   COL_UPDATED, COL_VERSION,  COL_PROJECT};
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
         if (PQgetisnull(res, row, required[i])) {
             return false;
@@ -151,6 +154,7 @@ json_t *task_from_row(const PGresult *res, int row, char *owner_out) {
         return NULL;
     }
     int rc = json_object_set_new(task, "id", json_string(PQgetvalue(res, row, COL_ID)));
+    rc |= json_object_set_new(task, "project_id", json_string(PQgetvalue(res, row, COL_PROJECT)));
     rc |= json_object_set_new(task, "title", json_string(PQgetvalue(res, row, COL_TITLE)));
     rc |= json_object_set_new(task, "description",
                               json_string(PQgetvalue(res, row, COL_DESCRIPTION)));

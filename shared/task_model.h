@@ -1,12 +1,13 @@
 /*
  * task_model.h: a task, its JSON form and its Postgres row.
  *
- * Owns: the one representation of a task that the API answers, the writer caches in
- * Redis and the events carry: {id, title, description, status, priority, due_at, tags,
+ * Owns: the one representation of a task that the API answers and the writer caches in
+ * Redis: {id, project_id, title, description, status, priority, due_at, tags,
  * recurrence?, created_at, updated_at, completed_at, version} (timestamps RFC 3339 UTC
  * with milliseconds, null when absent; recurrence {rule, time_zone} only on a task that
  * recurs, absent otherwise, so a task cached or evented before recurrence existed reads
- * the same as one written since). Rules: every reader of the tasks table selects
+ * the same as one written since), and what of it the events carry
+ * (task_json_strip_for_event). Rules: every reader of the tasks table selects
  * TASK_SELECT_COLUMNS in that order, so task_from_row can map any such row; the JSON is
  * built only here, so the API, the cache and the events can never drift apart.
  */
@@ -30,19 +31,19 @@
     "(extract(epoch from due_at) * 1000)::bigint, array_to_json(tags)::text, "                     \
     "(extract(epoch from created_at) * 1000)::bigint, "                                            \
     "(extract(epoch from updated_at) * 1000)::bigint, "                                            \
-    "(extract(epoch from completed_at) * 1000)::bigint, version, recurrence::text"
+    "(extract(epoch from completed_at) * 1000)::bigint, version, recurrence::text, project_id"
 
 /* How many columns TASK_SELECT_COLUMNS lists: a statement's own columns follow them. */
-#define TASK_SELECT_COLUMN_COUNT 13
+#define TASK_SELECT_COLUMN_COUNT 14
 
 /* The task JSON (new reference) from row of a result selected with TASK_SELECT_COLUMNS,
  * or NULL when the row is malformed. owner_out (may be NULL, 37 bytes) gets owner_id. */
 json_t *task_from_row(const PGresult *res, int row, char *owner_out);
 
-/* Removes from task the members task events do not carry yet: recurrence (release
- * 0.1.0's event schemas closed data, so a new data field waits for an open baseline:
- * docs/event-schemas.md, docs/decisions.md "Recurring tasks"). The one place that
- * decides what an event's data leaves out. True when it removed something. */
+/* Removes from task the members task events do not carry yet: recurrence and project_id
+ * (release 0.1.0's event schemas closed data, so a new data field waits for an open
+ * baseline: docs/event-schemas.md, docs/decisions.md "Recurring tasks"). The one place
+ * that decides what an event's data leaves out. True when it removed something. */
 bool task_json_strip_for_event(json_t *task);
 
 /* Valid enumeration values. */

@@ -1,5 +1,5 @@
 -- 0020_task_projects.sql: every task belongs to a project (issue 14, docs/decisions.md
--- "Issue 14" / "Tasks in projects (slice 3)").
+-- "Issue 14" / "Tasks in projects (slice 3a)").
 -- tasks.project_id: the project the task is in. Every task written before this migration
 --   was its owner's, so it moves into the owner's Inbox (0018 made one for every user).
 --   taskbus-writer names the project in its INSERTs; tasks_default_project fills an
@@ -13,9 +13,10 @@
 -- The backfill runs with the count triggers (0011) disabled: moving a task between
 --   projects changes no counter, and a statement trigger over every row would only net
 --   to nothing. shared/migrate.c runs this file in one transaction holding ACCESS
---   EXCLUSIVE on tasks from the ADD COLUMN on, so no write sees the triggers off, and
---   readers and writers of tasks wait for the backfill: 48 s for a million tasks on the
---   2-core dev box (docs/decisions.md, "Tasks in projects (slice 3a)").
+--   EXCLUSIVE on tasks from the ADD COLUMN on, so no write sees the triggers off. It is
+--   an outage of what needs the table (48 s for a million tasks on the 2-core dev box):
+--   the services' statements on it time out and are answered 503 or retried, nothing is
+--   lost (docs/decisions.md, "Tasks in projects (slice 3a)").
 -- tasks_project_idx serves the foreign key's check on a project's deletion and the
 --   project's task list.
 -- Migrations are append-only: never edit this file once applied; add a new one.

@@ -236,8 +236,9 @@ def test_openapi_documents_the_task_endpoints(openapi):
     assert set(task["required"]) == {"id", "title", "description", "status", "priority", "due_at", "tags",
                                      "created_at", "updated_at", "completed_at", "version"}
     create = comps["schemas"]["TaskCreateRequest"]
-    # recurrence: optional on a task (absent when it does not recur), settable on a create
-    assert set(task["properties"]) == set(task["required"]) | {"recurrence"}
+    # recurrence: optional on a task (absent when it does not recur), settable on a create;
+    # project_id: read-only (absent from a 202 create's prediction: the writer places it)
+    assert set(task["properties"]) == set(task["required"]) | {"recurrence", "project_id"}
     assert create["required"] == ["title"] and set(create["properties"]) == set(task["required"]) - {
         "id", "created_at", "updated_at", "completed_at", "version"} | {"recurrence"}
     assert set(comps["schemas"]["TaskPatchRequest"]["properties"]) == set(create["properties"])

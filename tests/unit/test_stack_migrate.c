@@ -288,7 +288,8 @@ static void text_equal(pg_conn *c, const char *sql, const char *want) {
 #define BOB "0190a8d0-0000-7000-8000-00000000b0b0"
 #define TEAM "0190a8d0-0000-7000-8000-0000000077aa"
 #define COUNTS_SQL                                                                                 \
-    "SELECT string_agg(owner_id || counter || day || n, ',' ORDER BY 1) FROM task_counts"
+    "SELECT string_agg(owner_id || counter || day || n, ',' ORDER BY owner_id, counter, day) "     \
+    "FROM task_counts"
 
 /* Migration 0020 on a database written by the release before: every task moves into its
  * owner's Inbox, the counters are untouched; afterwards an INSERT that names no project

@@ -3,11 +3,12 @@
  *
  * Needs DATABASE_URL; without it the test FAILS. Applies the repository's migrations
  * (idempotent), then works inside one transaction that is rolled back, so it leaves
- * nothing behind: a full task and a minimal one map to the exact JSON the API, cache and
- * events share; generated columns and the done/completed_at rule hold; times stored from
- * RFC 3339 text come back as time_parse_rfc3339_ms computes them (the API's "task as it will
- * be" matches the writer's); malformed rows map to NULL; a recurrence maps after tags and
- * the schema keeps a rule with a due_at.
+ * nothing behind: a full task and a minimal one map to the exact JSON the API and the
+ * cache share (with the project its INSERT was given by migration 0020's trigger; events
+ * leave project and recurrence out); generated columns and the done/completed_at rule hold; times
+ * stored from RFC 3339 text come back as time_parse_rfc3339_ms computes them (the API's "task as it
+ * will be" matches the writer's); malformed rows map to NULL; a recurrence maps after tags and the
+ * schema keeps a rule with a due_at.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -58,6 +59,15 @@ static PGresult *select_task(stack_pg *f, const char *id) {
     return res;
 }
 
+/* The test user's Inbox (migration 0018 made it with the user; 0020 puts tasks there). */
+static void inbox_of(stack_pg *f, char out[64]) {
+    PGresult *res = pg_exec_sql(f->conn, "SELECT id FROM projects WHERE inbox_of = '" UID "'");
+    assert_true(pg_result_ok(res));
+    assert_int_equal(PQntuples(res), 1);
+    snprintf(out, 64, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+}
+
 static char *dump(const json_t *j) {
     char *s = json_dumps(j, JSON_COMPACT);
     assert_non_null(s);
@@ -79,14 +89,20 @@ static void test_full_task(void **state) {
     PQclear(res);
     assert_non_null(task);
     assert_string_equal(owner, UID);
+    char inbox[64];
+    inbox_of(f, inbox);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "{\"id\":\"" T1
+             "\",\"project_id\":\"%s\",\"title\":\"Write \\\"report\\\" \xe2\x82\xac\","
+             "\"description\":\"line1\\nline2\",\"status\":\"done\",\"priority\":"
+             "\"urgent\",\"due_at\":\"2026-11-27T17:00:00.123Z\",\"tags\":[\"work\","
+             "\"q4 plan\",\"a\\\"b,c\"],\"created_at\":\"2026-11-20T08:00:00.000Z\","
+             "\"updated_at\":\"2026-11-21T09:30:00.500Z\",\"completed_at\":"
+             "\"2026-11-21T09:30:00.500Z\",\"version\":3}",
+             inbox);
     char *text = dump(task);
-    assert_string_equal(text,
-                        "{\"id\":\"" T1 "\",\"title\":\"Write \\\"report\\\" \xe2\x82\xac\","
-                        "\"description\":\"line1\\nline2\",\"status\":\"done\",\"priority\":"
-                        "\"urgent\",\"due_at\":\"2026-11-27T17:00:00.123Z\",\"tags\":[\"work\","
-                        "\"q4 plan\",\"a\\\"b,c\"],\"created_at\":\"2026-11-20T08:00:00.000Z\","
-                        "\"updated_at\":\"2026-11-21T09:30:00.500Z\",\"completed_at\":"
-                        "\"2026-11-21T09:30:00.500Z\",\"version\":3}");
+    assert_string_equal(text, want);
     free(text);
     assert_int_equal(task_json_version(task), 3);
     json_decref(task);
@@ -181,27 +197,37 @@ static void test_malformed_rows(void **state) {
     PQclear(res);
     /* A well-formed row first (so the others fail for their one flaw, not their shape),
      * then a NULL title, a version that is not a number, tags that are not an array, a
-     * due time that is not a number, recurrences that are not {rule, time_zone}. */
+     * due time that is not a number, recurrences that are not {rule, time_zone}, a NULL
+     * project. */
     res = pg_exec_sql(f->conn, "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', NULL, '[]', 0,"
-                               " 0, NULL, '1', NULL");
+                               " 0, NULL, '1', NULL, '" T2 "'");
     assert_true(pg_result_ok(res));
     json_t *fine = task_from_row(res, 0, NULL);
     assert_non_null(fine);
     json_decref(fine);
     PQclear(res);
     static const char *const rows[] = {
-        "SELECT '" T1 "', '" UID "', NULL, '', 'todo', 'low', NULL, '[]', 0, 0, NULL, '1', NULL",
-        "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', NULL, '[]', 0, 0, NULL, 'v1', NULL",
-        "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', NULL, '{}', 0, 0, NULL, '1', NULL",
-        "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', NULL, '[1]', 0, 0, NULL, '1', NULL",
-        "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', 'soon', '[]', 0, 0, NULL, '1', NULL",
-        "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', 0, '[]', 0, 0, NULL, '1', '[]'",
+        "SELECT '" T1 "', '" UID
+        "', NULL, '', 'todo', 'low', NULL, '[]', 0, 0, NULL, '1', NULL, '" T2 "'",
+        "SELECT '" T1 "', '" UID
+        "', 't', '', 'todo', 'low', NULL, '[]', 0, 0, NULL, 'v1', NULL, '" T2 "'",
+        "SELECT '" T1 "', '" UID
+        "', 't', '', 'todo', 'low', NULL, '{}', 0, 0, NULL, '1', NULL, '" T2 "'",
+        "SELECT '" T1 "', '" UID
+        "', 't', '', 'todo', 'low', NULL, '[1]', 0, 0, NULL, '1', NULL, '" T2 "'",
+        "SELECT '" T1 "', '" UID
+        "', 't', '', 'todo', 'low', 'soon', '[]', 0, 0, NULL, '1', NULL, '" T2 "'",
+        "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', 0, '[]', 0, 0, NULL, '1', '[]', '" T2
+        "'",
         "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', 0, '[]', 0, 0, NULL, '1',"
-        " '{\"rule\":\"FREQ=DAILY\"}'",
+        " '{\"rule\":\"FREQ=DAILY\"}', '" T2 "'",
         "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', 0, '[]', 0, 0, NULL, '1',"
-        " '{\"rule\":1,\"time_zone\":\"UTC\"}'",
+        " '{\"rule\":1,\"time_zone\":\"UTC\"}', '" T2 "'",
+        /* a NULL project */
+        "SELECT '" T1 "', '" UID
+        "', 't', '', 'todo', 'low', NULL, '[]', 0, 0, NULL, '1', NULL, NULL",
         /* the old column list: one column short */
-        "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', NULL, '[]', 0, 0, NULL, '1'",
+        "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', NULL, '[]', 0, 0, NULL, '1', NULL",
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         res = pg_exec_sql(f->conn, rows[i]);
@@ -228,9 +254,10 @@ static void test_recurrence_column(void **state) {
     assert_non_null(strstr(text, "\"tags\":[],\"recurrence\":{\"rule\":\"FREQ=WEEKLY\","
                                  "\"time_zone\":\"Europe/Berlin\"},\"created_at\":"));
     free(text);
-    /* events leave it out (docs/decisions.md, "Recurring tasks") */
+    /* events leave it and the project out (docs/decisions.md, "Recurring tasks") */
     assert_true(task_json_strip_for_event(task));
     assert_null(json_object_get(task, "recurrence"));
+    assert_null(json_object_get(task, "project_id"));
     assert_false(task_json_strip_for_event(task));
     json_decref(task);
     expect_refused(f, "UPDATE tasks SET due_at = NULL WHERE id = '" T1 "'");

@@ -33,8 +33,11 @@ EVENTS = f"{API}/events"
 EVENT_TYPES = ("taskbus.task.created", "taskbus.task.updated", "taskbus.task.completed",
                "taskbus.task.deleted")
 PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2, "urgent": 3}
+# The members of a task in an event's data (and in the 202 prediction of a create); an
+# applied task the API answers also names its project (API_TASK_KEYS).
 TASK_KEYS = {"id", "title", "description", "status", "priority", "due_at", "tags", "created_at",
              "updated_at", "completed_at", "version"}
+API_TASK_KEYS = TASK_KEYS | {"project_id"}
 
 
 
