@@ -184,8 +184,8 @@ int task_command_submit(const api_app *app, const task_command *cmd, const char 
     kafka_header headers[] = {{"request_id", request_id}, {"traceparent", traceparent}};
     kafka_message msg = {
         .topic = TASK_COMMANDS_TOPIC,
-        .key = cmd->user_id,
-        .key_len = strlen(cmd->user_id),
+        .key = task_command_key(cmd),
+        .key_len = strlen(task_command_key(cmd)),
         .value = value,
         .value_len = strlen(value),
         .headers = headers,

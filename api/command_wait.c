@@ -79,7 +79,7 @@ int task_command_read_task(const api_app *app, const char *user_id, const char *
                            long long min_version, json_t **out) {
     *out = NULL;
     json_t *task = NULL;
-    task_store_result r = task_store_get(app, user_id, task_id, &task);
+    task_store_result r = task_store_get(app, user_id, task_id, &task, NULL);
     if (r == TASK_STORE_FOUND && task_json_version(task) >= min_version) {
         *out = task;
         return 1;

@@ -2,8 +2,9 @@
  * near_cache_lease.h: the thread that keeps this API instance's near cache servable.
  *
  * Owns: a subscriber connection to NEAR_CACHE_CHANNEL, a one-connection Postgres pool for
- * the journal check, a one-connection Redis pool of its own for the registry (so it can still reach Redis while the request pool's breaker is
- * open), and the lease protocol of docs/decisions.md "Near cache":
+ * the journal check, a one-connection Redis pool of its own for the registry (so it can still reach
+ * Redis while the request pool's breaker is open), and the lease protocol of docs/decisions.md
+ * "Near cache":
  * - every invalidation is applied (the user's generation bumped) in sequence order, and
  *   acknowledged in {nc}:acks right after each burst;
  * - a gap in the sequence, a dropped subscriber connection or a lease that lapsed kill

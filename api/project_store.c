@@ -269,3 +269,35 @@ project_outcome project_store_list(pg_pool *pg, const char *actor, const char *c
     *items = page;
     return page != NULL ? PROJECT_OK : PROJECT_UNAVAILABLE;
 }
+
+/* The actor's role rank in a project and whether it is an Inbox (none: not a member). */
+static const pg_stmt ROLE_RANK = {
+    "project_role_rank_of",
+    "SELECT project_role_rank(m.role), p.inbox_of IS NOT NULL FROM projects p"
+    " JOIN project_members m ON m.project_id = p.id AND m.user_id = $2::uuid"
+    " WHERE p.id = $1::uuid",
+    2};
+
+project_outcome project_store_role_rank(pg_pool *pg, const char *project, const char *actor,
+                                        int *rank, bool *inbox) {
+    *rank = 0;
+    *inbox = false;
+    const char *values[2] = {project, actor};
+    pg_conn *conn = acquire(pg);
+    if (conn == NULL) {
+        return PROJECT_UNAVAILABLE;
+    }
+    PGresult *res = exec(conn, &ROLE_RANK, values);
+    pg_pool_release(pg, conn);
+    if (res == NULL) {
+        return PROJECT_UNAVAILABLE;
+    }
+    project_outcome out = PROJECT_NOT_FOUND;
+    if (PQntuples(res) == 1) {
+        *rank = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+        *inbox = PQgetvalue(res, 0, 1)[0] == 't';
+        out = PROJECT_OK;
+    }
+    PQclear(res);
+    return out;
+}

@@ -12,6 +12,7 @@
 #define TASKBUS_API_PROJECT_STORE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "shared/pg_pool.h"
 
@@ -73,5 +74,12 @@ project_outcome project_store_call(pg_pool *pg, project_op op, const char **valu
  * "" at the end). PROJECT_OK or PROJECT_UNAVAILABLE. */
 project_outcome project_store_list(pg_pool *pg, const char *actor, const char *cursor,
                                    const char *archived, int limit, json_t **items, char *next);
+
+/* The actor's role rank in project (project_role_rank: viewer 1, editor 2, owner 3) and
+ * whether the project is an Inbox: PROJECT_OK, PROJECT_NOT_FOUND (no such project, or
+ * the actor is not a member: the same answer) or PROJECT_UNAVAILABLE. A read of the
+ * primary, for a write that names a project (the writer checks again when it applies). */
+project_outcome project_store_role_rank(pg_pool *pg, const char *project, const char *actor,
+                                        int *rank, bool *inbox);
 
 #endif

@@ -39,8 +39,9 @@ static void respond_unavailable(api_request_ctx *ctx) {
 static void handle_get_task(api_request_ctx *ctx) {
     json_t *task = NULL;
     near_cache_blob *text = NULL;
+    int team_rank = 0; /* any member reads a team task */
     task_store_result found =
-        task_store_lookup(ctx->app, ctx->user_id, ctx->path_params[0], &text, &task);
+        task_store_lookup(ctx->app, ctx->user_id, ctx->path_params[0], &text, &task, &team_rank);
     if (found == TASK_STORE_UNAVAILABLE) {
         respond_unavailable(ctx);
         return;

@@ -11,7 +11,12 @@
  * exist (404, also for another user's task and for an id that is not a UUID), then
  * If-Match (412 at once when stale), then the body's fields (422). PATCH takes
  * application/json and application/merge-patch+json; a PATCH with no member to change is
- * a 422. Every answer that carries a task carries its ETag.
+ * a 422. Every answer that carries a task carries its ETag. A task in a team project
+ * (docs/decisions.md, "Tasks in team projects (slice 3b)") is written by its project's
+ * editors and owners: a viewer gets 403 right after the 404 check (the task is visible to
+ * them, so 403 is no oracle); its command names the project, which is its Kafka key. A
+ * create may name a project (`project_id`): a non-member gets 404, a viewer 403, both
+ * before the request is recorded for its Idempotency-Key.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +29,7 @@
 #include "api/idempotency.h"
 #include "api/if_match.h"
 #include "api/patch_body.h"
+#include "api/project_store.h"
 #include "api/prefer.h"
 #include "api/request_body.h"
 #include "api/routes.h"
@@ -31,6 +37,7 @@
 #include "api/task_validation.h"
 #include "shared/log.h"
 #include "shared/problem.h"
+#include "shared/project_roles.h"
 #include "shared/task_model.h"
 #include "shared/time_util.h"
 
@@ -42,6 +49,12 @@
 static void respond_unavailable(api_request_ctx *ctx, const char *detail) {
     api_set_header(ctx, "Retry-After", "1");
     api_respond_error(ctx, 503, "service-unavailable", detail);
+}
+
+static void respond_viewer(api_request_ctx *ctx) {
+    api_respond_error(ctx, 403, "forbidden",
+                      "your role in this project is viewer: changing its tasks needs editor "
+                      "or owner");
 }
 
 static void respond_not_found(api_request_ctx *ctx, const char *what) {
@@ -215,7 +228,8 @@ static int renew_fenced_plan(api_request_ctx *ctx, idempotency_claim *claim) {
 
 /* --- POST /api/v1/tasks --- */
 
-static void create_validated(api_request_ctx *ctx, json_t *fields, idempotency_claim *claim) {
+static void create_validated(api_request_ctx *ctx, json_t *fields, const char *project,
+                             idempotency_claim *claim) {
     if (claim->taken_over && renew_fenced_plan(ctx, claim) != 0)
         return;
     task_command cmd;
@@ -225,12 +239,49 @@ static void create_validated(api_request_ctx *ctx, json_t *fields, idempotency_c
         return;
     }
     cmd.fields = fields;
+    snprintf(cmd.project_id, sizeof cmd.project_id, "%s", project);
     json_t *predicted = task_predict_create(cmd.task_id, fields, cmd.issued_at_ms);
+    if (predicted != NULL && project[0] != '\0' &&
+        json_object_set_new(predicted, "project_id", json_string(project)) != 0) {
+        json_decref(predicted);
+        predicted = NULL;
+    }
     if (predicted == NULL)
         api_respond_error(ctx, 500, "internal-error", NULL);
     else
         submit_and_answer(ctx, &cmd, predicted, claim);
     json_decref(predicted);
+}
+
+/* The team project a create names (its fields lose the member: the command carries it
+ * beside them): 1 with project ("" for none or the user's own Inbox), or the request was
+ * answered (404 not a member, 403 viewer, 503). */
+static int create_project(api_request_ctx *ctx, json_t *fields, char project[UUID_STR_LEN]) {
+    project[0] = '\0';
+    const char *named = json_string_value(json_object_get(fields, "project_id"));
+    if (named == NULL)
+        return 1;
+    char pid[UUID_STR_LEN];
+    snprintf(pid, sizeof pid, "%s", named);
+    json_object_del(fields, "project_id");
+    int rank = 0;
+    bool inbox = false;
+    project_outcome o = project_store_role_rank(ctx->app->pg, pid, ctx->user_id, &rank, &inbox);
+    if (o == PROJECT_UNAVAILABLE) {
+        respond_unavailable(ctx, "the project could not be read; retry shortly");
+        return 0;
+    }
+    if (o != PROJECT_OK) {
+        respond_not_found(ctx, "no such project");
+        return 0;
+    }
+    if (rank < PROJECT_RANK_EDITOR) {
+        respond_viewer(ctx);
+        return 0;
+    }
+    if (!inbox)
+        memcpy(project, pid, UUID_STR_LEN);
+    return 1;
 }
 
 static void handle_create(api_request_ctx *ctx) {
@@ -245,6 +296,11 @@ static void handle_create(api_request_ctx *ctx) {
         return;
     }
     json_decref(errors);
+    char project[UUID_STR_LEN];
+    if (create_project(ctx, fields, project) != 1) {
+        json_decref(fields);
+        return;
+    }
     /* Canonical form: the same members in another order or spacing are the same request. */
     char *canonical = json_dumps(ctx->body, JSON_COMPACT | JSON_SORT_KEYS);
     json_t *plan = create_plan_new();
@@ -254,7 +310,7 @@ static void handle_create(api_request_ctx *ctx) {
     } else {
         if (idempotency_begin(ctx, canonical, strlen(canonical), plan, &claim) ==
             IDEMPOTENCY_PROCEED)
-            create_validated(ctx, fields, &claim);
+            create_validated(ctx, fields, project, &claim);
         idempotency_finish(ctx, &claim);
     }
     json_decref(plan);
@@ -264,14 +320,27 @@ static void handle_create(api_request_ctx *ctx) {
 
 /* --- PATCH and DELETE /api/v1/tasks/{id} --- */
 
-/* The current task of a target id: 1 with *task, or the request was answered. */
-static int load_target(api_request_ctx *ctx, json_t **task) {
+/* The current task of a target id the user may change: 1 with *task (and in project the
+ * team project the command names, "" for an Inbox task), or the request was answered. */
+static int load_target(api_request_ctx *ctx, json_t **task, char project[UUID_STR_LEN]) {
     const char *id = ctx->path_params[0];
+    project[0] = '\0';
     if (!uuid_is_valid(id)) {
         respond_not_found(ctx, "no such task");
         return 0;
     }
-    task_store_result r = task_store_get(ctx->app, ctx->user_id, id, task);
+    int team_rank = 0;
+    task_store_result r = task_store_get(ctx->app, ctx->user_id, id, task, &team_rank);
+    if (r == TASK_STORE_FOUND && team_rank > 0 && team_rank < PROJECT_RANK_EDITOR) {
+        respond_viewer(ctx);
+        json_decref(*task);
+        *task = NULL;
+        return 0;
+    }
+    if (r == TASK_STORE_FOUND && team_rank > 0) {
+        const char *pid = json_string_value(json_object_get(*task, "project_id"));
+        snprintf(project, UUID_STR_LEN, "%s", pid != NULL ? pid : "");
+    }
     if (r == TASK_STORE_FOUND)
         return 1;
     if (r == TASK_STORE_NOT_FOUND)
@@ -300,10 +369,11 @@ static long long check_if_match(api_request_ctx *ctx, const json_t *current) {
     }
 }
 
-static void update_validated(api_request_ctx *ctx, const json_t *current, json_t *patch,
-                             long long expected) {
+static void update_validated(api_request_ctx *ctx, const json_t *current, const char *project,
+                             json_t *patch, long long expected) {
     task_command cmd;
     command_init(&cmd, ctx, TASK_CMD_UPDATE, ctx->path_params[0]);
+    snprintf(cmd.project_id, sizeof cmd.project_id, "%s", project);
     cmd.expected_version = expected;
     cmd.fields = patch;
     json_t *predicted = task_predict_update(current, patch, cmd.issued_at_ms);
@@ -318,7 +388,8 @@ static void handle_update(api_request_ctx *ctx) {
     if (patch_body_parse(ctx) != 0)
         return;
     json_t *current = NULL;
-    if (load_target(ctx, &current) != 1)
+    char project[UUID_STR_LEN];
+    if (load_target(ctx, &current, project) != 1)
         return;
     long long expected = check_if_match(ctx, current);
     json_t *errors = expected >= -1 ? json_array() : NULL;
@@ -331,7 +402,7 @@ static void handle_update(api_request_ctx *ctx) {
         api_respond_field_errors(ctx, errors);
         errors = NULL;
     } else {
-        update_validated(ctx, current, patch, expected);
+        update_validated(ctx, current, project, patch, expected);
     }
     json_decref(errors);
     json_decref(patch);
@@ -340,12 +411,14 @@ static void handle_update(api_request_ctx *ctx) {
 
 static void handle_delete(api_request_ctx *ctx) {
     json_t *current = NULL;
-    if (load_target(ctx, &current) != 1)
+    char project[UUID_STR_LEN];
+    if (load_target(ctx, &current, project) != 1)
         return;
     long long expected = check_if_match(ctx, current);
     if (expected >= -1) {
         task_command cmd;
         command_init(&cmd, ctx, TASK_CMD_DELETE, ctx->path_params[0]);
+        snprintf(cmd.project_id, sizeof cmd.project_id, "%s", project);
         cmd.expected_version = expected;
         submit_and_answer(ctx, &cmd, NULL, NULL);
     }

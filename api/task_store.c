@@ -4,15 +4,17 @@
  * Rules: the task id is lower-cased before it names a key, so "ABC…" and "abc…" can never
  * be two cache entries (the writer's write-through and tombstones use the canonical
  * form); Postgres is asked with the owner in the WHERE clause, so another user's task is
- * simply absent; a fill never overwrites (SET NX), so the writer's newer version or
- * tombstone always wins a race with a slow reader; a cache entry we cannot read is
- * skipped, never trusted, and one without project_id (written by a writer or API of the
- * release before migration 0020) is passed over like a miss; what Postgres answered because Redis
- * failed for the user is served but not kept in the near cache.
+ * simply absent; a task in a team project (no owner) is read only from the primary, with
+ * the reader's membership in the same statement, and never cached (docs/decisions.md,
+ * "Tasks in team projects (slice 3b)"), so a removed member's next read finds nothing; a fill never
+ * overwrites (SET NX), so the writer's newer version or tombstone always wins a race with a slow
+ * reader; a cache entry we cannot read is skipped, never trusted, and one without project_id
+ * (written by a writer or API of the release before migration 0020) is passed over like a miss;
+ * what Postgres answered because Redis failed for the user is served but not kept in the near
+ * cache.
  */
 #include "api/task_store.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,17 +30,16 @@
 static const pg_stmt TASK_BY_ID = {
     "task_store_by_id", "SELECT " TASK_SELECT_COLUMNS " FROM tasks WHERE id = $1 AND owner_id = $2",
     2};
+/* A team task (no owner) with the reader's role rank in its project, NULL for a
+ * non-member: one statement, so the answer and the membership are of one snapshot. */
+static const pg_stmt TEAM_TASK_BY_ID = {"task_store_team_by_id",
+                                        "SELECT " TASK_SELECT_COLUMNS
+                                        ", (SELECT project_role_rank(m.role) FROM project_members m"
+                                        " WHERE m.project_id = tasks.project_id AND m.user_id = $2)"
+                                        " FROM tasks WHERE id = $1 AND owner_id IS NULL",
+                                        2};
 
 typedef enum { CACHED_TASK, CACHED_TOMBSTONE, CACHED_NOTHING, CACHE_DOWN } cache_lookup;
-
-/* Lower-case copy of a valid UUID; false for anything else. */
-static bool canonical_id(const char *text, char out[UUID_STR_LEN]) {
-    if (text == NULL || !uuid_is_valid(text))
-        return false;
-    for (size_t i = 0; i < UUID_STR_LEN; i++)
-        out[i] = (char)tolower((unsigned char)text[i]);
-    return true;
-}
 
 /* The value of key from Redis; with the replica configured, in the same round trip (MGET,
  * one slot) the user's commit LSN into *need, which a miss then reads the replica by. */
@@ -168,10 +169,38 @@ static void near_put(const api_app *app, const near_cache_ticket *t, const char 
     free(text);
 }
 
+/* The team task tid if user is a member of its project (the primary: another member's
+ * write is seen as soon as it is applied); *rank gets the role's rank. */
+static task_store_result team_task(const api_app *app, const char *user_id, const char *tid,
+                                   json_t **out, int *rank) {
+    char err[256];
+    pg_conn *conn = pg_pool_acquire(app->pg, API_PG_ACQUIRE_MS, err, sizeof err);
+    if (conn == NULL) {
+        LOG_WARNF("task store: no database connection: %s", err);
+        return TASK_STORE_UNAVAILABLE;
+    }
+    const char *values[] = {tid, user_id};
+    PGresult *res = pg_exec_stmt(conn, &TEAM_TASK_BY_ID, values);
+    task_store_result result = TASK_STORE_UNAVAILABLE;
+    if (!pg_result_ok(res)) {
+        LOG_WARNF("task store: reading a team task failed: %s",
+                  res != NULL ? PQresultErrorMessage(res) : "connection failed");
+    } else if (PQntuples(res) == 0 || PQgetisnull(res, 0, TASK_SELECT_COLUMN_COUNT)) {
+        result = TASK_STORE_NOT_FOUND; /* none, or not a member: the same answer */
+    } else {
+        *out = task_from_row(res, 0, NULL);
+        *rank = (int)strtol(PQgetvalue(res, 0, TASK_SELECT_COLUMN_COUNT), NULL, 10);
+        result = *out != NULL ? TASK_STORE_FOUND : TASK_STORE_UNAVAILABLE;
+    }
+    PQclear(res);
+    pg_pool_release(app->pg, conn);
+    return result;
+}
+
 /* Redis, then Postgres, for a near-cache miss; keeps the answer under ticket. */
 static task_store_result from_sources(const api_app *app, const near_cache_ticket *t,
                                       const char *user_id, const char *tid, const char *nkey,
-                                      json_t **out) {
+                                      json_t **out, int *team_rank) {
     char key[REDIS_KEY_MAX];
     redis_key_task(key, user_id, tid);
     /* Without a lease the Redis cache is not trusted either (it may miss effects the
@@ -185,6 +214,8 @@ static task_store_result from_sources(const api_app *app, const near_cache_ticke
         return cached == CACHED_TASK ? TASK_STORE_FOUND : TASK_STORE_NOT_FOUND;
     }
     task_store_result result = from_postgres(app, user_id, tid, need, out);
+    if (result == TASK_STORE_NOT_FOUND)
+        return team_task(app, user_id, tid, out, team_rank);
     if (result == TASK_STORE_FOUND && cached == CACHED_NOTHING)
         fill_cache(app, key, *out);
     /* Redis failed for this user while the lease holds: on a Redis Cluster, the user's
@@ -198,11 +229,12 @@ static task_store_result from_sources(const api_app *app, const near_cache_ticke
 }
 
 task_store_result task_store_lookup(const api_app *app, const char *user_id, const char *task_id,
-                                    near_cache_blob **text, json_t **task) {
+                                    near_cache_blob **text, json_t **task, int *team_rank) {
     *text = NULL;
     *task = NULL;
+    *team_rank = 0;
     char tid[UUID_STR_LEN], nkey[NEAR_CACHE_KEY_MAX];
-    if (!canonical_id(task_id, tid) || user_id == NULL || !uuid_is_valid(user_id))
+    if (!uuid_canonical(task_id, tid) || user_id == NULL || !uuid_is_valid(user_id))
         return TASK_STORE_NOT_FOUND;
     near_cache_key_task(nkey, user_id, tid);
     near_cache_blob *b = near_cache_get(app->near_cache, nkey);
@@ -215,13 +247,16 @@ task_store_result task_store_lookup(const api_app *app, const char *user_id, con
         return TASK_STORE_FOUND;
     }
     near_cache_ticket t = near_cache_ticket_take(app->near_cache, user_id, NEAR_CACHE_TASKS);
-    return from_sources(app, &t, user_id, tid, nkey, task);
+    return from_sources(app, &t, user_id, tid, nkey, task, team_rank);
 }
 
 task_store_result task_store_get(const api_app *app, const char *user_id, const char *task_id,
-                                 json_t **out) {
+                                 json_t **out, int *team_rank) {
     near_cache_blob *text = NULL;
-    task_store_result r = task_store_lookup(app, user_id, task_id, &text, out);
+    int rank = 0;
+    task_store_result r = task_store_lookup(app, user_id, task_id, &text, out, &rank);
+    if (team_rank != NULL)
+        *team_rank = rank;
     if (text != NULL) {
         *out = json_loadb(near_cache_blob_data(text), near_cache_blob_len(text), 0, NULL);
         near_cache_blob_release(text);

@@ -18,6 +18,7 @@
 #include "shared/task_model.h"
 #include "shared/time_util.h"
 #include "shared/utf8.h"
+#include "shared/uuid7.h"
 
 /* --- text --- */
 
@@ -245,6 +246,23 @@ static json_t *check_tags(const json_t *v, json_t *errors) {
     return ok ? json_deep_copy(v) : NULL;
 }
 
+/* A create's project: a UUID (lower-cased), whose membership the route checks. A patch
+ * cannot move a task yet (docs/decisions.md, "Tasks in team projects (slice 3b)"). */
+static json_t *check_project(const json_t *v, bool patch, json_t *errors) {
+    if (patch) {
+        add_error(errors, "project_id",
+                  "cannot be changed: moving a task between projects is "
+                  "not supported yet");
+        return NULL;
+    }
+    char lower[UUID_STR_LEN];
+    if (!uuid_canonical(json_string_value(v), lower)) {
+        add_error(errors, "project_id", "must be a project id (a UUID)");
+        return NULL;
+    }
+    return json_string(lower);
+}
+
 static bool is_read_only(const char *key) {
     for (size_t i = 0; READ_ONLY[i] != NULL; i++) {
         if (strcmp(READ_ONLY[i], key) == 0)
@@ -273,6 +291,8 @@ static json_t *check_member(const char *key, const json_t *v, bool patch, json_t
         return check_tags(v, errors);
     if (strcmp(key, "recurrence") == 0)
         return check_recurrence(v, errors);
+    if (strcmp(key, "project_id") == 0)
+        return check_project(v, patch, errors);
     add_error(errors, key, is_read_only(key) ? "is read-only" : "is not a task field");
     return NULL;
 }

@@ -39,6 +39,10 @@ const char *task_command_type_name(task_command_type type) {
     return (unsigned)type < sizeof TYPE_NAMES / sizeof TYPE_NAMES[0] ? TYPE_NAMES[type] : "unknown";
 }
 
+const char *task_command_key(const task_command *cmd) {
+    return cmd->project_id[0] != '\0' ? cmd->project_id : cmd->user_id;
+}
+
 void task_command_clear(task_command *cmd) {
     if (cmd != NULL) {
         json_decref(cmd->fields);
@@ -75,6 +79,9 @@ char *task_command_encode(const task_command *cmd, const char *request_id) {
     }
     if (cmd->import_id[0] != '\0') {
         rc |= json_object_set_new(o, "import_id", json_string(cmd->import_id));
+    }
+    if (cmd->project_id[0] != '\0') {
+        rc |= json_object_set_new(o, "project_id", json_string(cmd->project_id));
     }
     char *text = rc == 0 ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
@@ -152,7 +159,8 @@ static int get_envelope(const json_t *o, task_command *cmd, decode_err *e) {
     if (get_type(o, &cmd->type, e) != 0 || get_uuid(o, "command_id", true, cmd->command_id, e) ||
         get_uuid(o, "user_id", true, cmd->user_id, e) ||
         get_uuid(o, "task_id", true, cmd->task_id, e) ||
-        get_uuid(o, "import_id", false, cmd->import_id, e)) {
+        get_uuid(o, "import_id", false, cmd->import_id, e) ||
+        get_uuid(o, "project_id", false, cmd->project_id, e)) {
         return -1;
     }
     const char *issued = json_string_value(json_object_get(o, "issued_at"));

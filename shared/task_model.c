@@ -128,9 +128,10 @@ static int recurrence_column(const PGresult *res, int row, json_t **out) {
 }
 
 static bool required_present(const PGresult *res, int row) {
-    static const int required[] = {COL_ID,      COL_OWNER,    COL_TITLE,  COL_DESCRIPTION,
-                                   COL_STATUS,  COL_PRIORITY, COL_TAGS,   COL_CREATED,
-                                   COL_UPDATED, COL_VERSION,  COL_PROJECT};
+    /* owner_id is NULL for a task in a team project (migration 0022). */
+    static const int required[] = {COL_ID,       COL_TITLE,  COL_DESCRIPTION, COL_STATUS,
+                                   COL_PRIORITY, COL_TAGS,   COL_CREATED,     COL_UPDATED,
+                                   COL_VERSION,  COL_PROJECT};
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
         if (PQgetisnull(res, row, required[i])) {
             return false;

@@ -37,7 +37,8 @@
 #define TASK_SELECT_COLUMN_COUNT 14
 
 /* The task JSON (new reference) from row of a result selected with TASK_SELECT_COLUMNS,
- * or NULL when the row is malformed. owner_out (may be NULL, 37 bytes) gets owner_id. */
+ * or NULL when the row is malformed. owner_out (may be NULL, 37 bytes) gets owner_id, "" for
+ * a task in a team project (which has none). */
 json_t *task_from_row(const PGresult *res, int row, char *owner_out);
 
 /* Removes from task the members task events do not carry yet: recurrence and project_id

@@ -11,6 +11,8 @@
  */
 #include "shared/uuid7.h"
 
+#include <ctype.h>
+
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -139,4 +141,14 @@ uint64_t uuid7_unix_ms(const char *text) {
         ms = ms << 4 | (uint64_t)hex_digit_value(text[i]);
     }
     return ms;
+}
+
+bool uuid_canonical(const char *text, char out[UUID_STR_LEN]) {
+    if (!uuid_is_valid(text)) {
+        return false;
+    }
+    for (size_t i = 0; i < UUID_STR_LEN; i++) {
+        out[i] = (char)tolower((unsigned char)text[i]);
+    }
+    return true;
 }

@@ -27,6 +27,9 @@ void uuid7_derive(const char *from, const char *label, char out[UUID_STR_LEN]);
 
 /* True for the 8-4-4-4-12 hex form of any UUID version. */
 bool uuid_is_valid(const char *text);
+/* The lower-case form of a valid UUID into out (so "ABC…" and "abc…" name one thing);
+ * false (out untouched) for anything else. */
+bool uuid_canonical(const char *text, char out[UUID_STR_LEN]);
 /* Milliseconds since the epoch held by a UUIDv7; 0 when text is not a v7. */
 uint64_t uuid7_unix_ms(const char *text);
 

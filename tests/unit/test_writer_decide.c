@@ -7,7 +7,10 @@
  * that mix users, repeat ids (create, update, delete and create again in one batch, with
  * their statement rounds), conflicts between two commands of one batch, rejections that
  * change nothing, a world too small for the batch, and the recurrence rules (a rule needs a
- * due_at, whichever command would leave it without one; a completion hands the rule on).
+ * due_at, whichever command would leave it without one; a completion hands the rule on),
+ * and team projects (a create into one needs editor rights, 404 for a non-member, 403 for
+ * a viewer, 403 too for one no longer a member; a change of a team task likewise, and 409 when the
+ * command's project is not the task's; team decisions are marked so the effects cache nothing).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,6 +31,9 @@
 #define T1 "0190f5a0-0000-7000-8000-000000000001"
 #define T2 "0190f5a0-0000-7000-8000-000000000002"
 #define T3 "0190f5a0-0000-7000-8000-000000000003"
+#define T4 "0190f5a0-0000-7000-8000-000000000004"
+#define TEAM "0190f5a0-0000-7000-8000-0000000000c1"
+#define INBOX_A "0190f5a0-0000-7000-8000-0000000000c2"
 
 #define MAX_CMDS 16
 
@@ -79,7 +85,7 @@ static int add_existing(fixture *f, const char *id, const char *owner, long long
 static fixture *fresh(void) {
     fixture *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    assert_int_equal(writer_world_init(&f->world, MAX_CMDS, MAX_CMDS), 0);
+    assert_int_equal(writer_world_init(&f->world, MAX_CMDS, MAX_CMDS, MAX_CMDS), 0);
     assert_int_equal(writer_world_add_user(&f->world, ALICE), 0);
     assert_int_equal(writer_world_add_user(&f->world, BOB), 0);
     return f;
@@ -117,6 +123,64 @@ static void assert_rejected(const writer_decision *d, int status, const char *ty
     assert_string_equal(json_string_value(json_object_get(d->problem, "type")), type);
     assert_non_null(json_string_value(json_object_get(d->problem, "title")));
     assert_string_equal(json_string_value(json_object_get(d->problem, "detail")), detail);
+}
+
+static void set_project(fixture *f, const char *project) {
+    snprintf(f->cmds[f->n - 1].project_id, UUID_STR_LEN, "%s", project);
+}
+
+static void test_team_rules(void **state) {
+    (void)state;
+    fixture *f = fresh();
+    assert_int_equal(writer_world_add_role(&f->world, TEAM, ALICE, 2, false), 0); /* editor */
+    assert_int_equal(writer_world_add_role(&f->world, TEAM, BOB, 1, false), 0);   /* viewer */
+    assert_int_equal(writer_world_add_role(&f->world, INBOX_A, ALICE, 3, true), 0);
+    writer_task_row team_task = {.id = T2, .owner = "", .project = TEAM, .version = 3};
+    assert_int_equal(writer_world_add_task(&f->world, &team_task), 0);
+    create(f, ALICE, T1, "todo");
+    set_project(f, TEAM); /* 0: an editor creates in the team project */
+    create(f, BOB, T3, "todo");
+    set_project(f, TEAM); /* 1: a viewer may not */
+    create(f, GHOST, T3, "todo");
+    create(f, BOB, T3, "todo");
+    set_project(f, INBOX_A);       /* 3: Bob is no member of Alice's Inbox */
+    update(f, ALICE, T2, 3, NULL); /* 4: an editor changes the team task */
+    set_project(f, TEAM);
+    update(f, BOB, T2, -1, NULL); /* 5: a viewer changes it */
+    set_project(f, TEAM);
+    update(f, ALICE, T2, -1, NULL); /* 6: a stale key: no project named */
+    delete (f, GHOST, T2, -1);      /* 7: no member */
+    set_project(f, TEAM);
+    create(f, ALICE, T4, "todo");
+    set_project(f, INBOX_A); /* 8: her own Inbox, named */
+    decide(f);
+    assert_applied(&f->out[0], WRITER_ROW_INSERT, 1, "taskbus.task.created", 0);
+    assert_true(f->out[0].team);
+    assert_rejected(&f->out[1], 403, "/problems/forbidden",
+                    "your role in project " TEAM " is viewer: changing its tasks needs editor "
+                    "or owner");
+    assert_rejected(&f->out[2], 404, "/problems/not-found", "user " GHOST " not found");
+    assert_rejected(&f->out[3], 403, "/problems/forbidden",
+                    "you are not a member of project " INBOX_A
+                    " (any more): its tasks are not yours to change");
+    assert_applied(&f->out[4], WRITER_ROW_UPDATE, 4, "taskbus.task.updated", 0);
+    assert_true(f->out[4].team);
+    assert_rejected(&f->out[5], 403, "/problems/forbidden",
+                    "your role in project " TEAM " is viewer: changing its tasks needs editor "
+                    "or owner");
+    assert_rejected(&f->out[6], 409, "/problems/conflict",
+                    "task " T2 " moved to another project after it was read; read it again "
+                    "and retry");
+    assert_rejected(&f->out[7], 403, "/problems/forbidden",
+                    "you are not a member of project " TEAM
+                    " (any more): its tasks are not yours to change");
+    assert_applied(&f->out[8], WRITER_ROW_INSERT, 1, "taskbus.task.created", 0);
+    assert_false(f->out[8].team);
+    const writer_task_state *t1 = writer_world_find(&f->world, T1);
+    assert_string_equal(t1->owner, "");
+    assert_string_equal(t1->project, TEAM);
+    assert_string_equal(writer_world_find(&f->world, T4)->owner, ALICE);
+    done(f);
 }
 
 static void test_create_rules(void **state) {
@@ -197,7 +261,7 @@ static void test_world_too_small(void **state) {
     (void)state;
     fixture *f = fresh();
     writer_world_free(&f->world);
-    assert_int_equal(writer_world_init(&f->world, 1, 1), 0);
+    assert_int_equal(writer_world_init(&f->world, 1, 1, 1), 0);
     assert_int_equal(writer_world_add_user(&f->world, ALICE), 0);
     assert_int_equal(writer_world_add_user(&f->world, ALICE), 0); /* a repeat: ignored */
     assert_int_equal(writer_world_add_user(&f->world, BOB), -1);
@@ -269,6 +333,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_rules),
         cmocka_unit_test(test_change_rules),
+        cmocka_unit_test(test_team_rules),
         cmocka_unit_test(test_repeated_ids_take_rounds),
         cmocka_unit_test(test_world_too_small),
         cmocka_unit_test(test_recurrence_needs_due),

@@ -7,7 +7,10 @@
  * at version 1, taskbus.task.updated otherwise, with the task's own version, so a
  * consumer's version rule treats it as the state it is; command_id is this run's id (a
  * fresh UUIDv7 printed at the end; no command has it). Rows go in pages of PAGE tasks,
- * one outbox statement per page, all in the one locked transaction.
+ * one outbox statement per page, all in the one locked transaction. Tasks in team
+ * projects (no owner, migration 0022) are left out: their record has no user to name
+ * until the task events carry the project (docs/decisions.md, "Tasks in team projects
+ * (slice 3b)").
  */
 #include "tools/admin/admin_backfill_state.h"
 
@@ -135,7 +138,7 @@ int admin_backfill_task_state(const taskbus_config *cfg) {
     } else if (pg_run(c, "LOCK TABLE tasks IN SHARE MODE", err, sizeof err) != 0 ||
                pg_run(c,
                       "DECLARE backfill_tasks NO SCROLL CURSOR FOR SELECT " TASK_SELECT_COLUMNS
-                      " FROM tasks ORDER BY id",
+                      " FROM tasks WHERE owner_id IS NOT NULL ORDER BY id",
                       err, sizeof err) != 0) {
         fprintf(stderr, WHO ": %s\n", err);
         pg_rollback(c);

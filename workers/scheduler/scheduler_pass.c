@@ -23,12 +23,13 @@
 /* `due` is materialised once (it is referenced twice and locks rows), so the INSERT and
  * the final join see the same locked tasks. now() is the transaction's start: one
  * window per pass. The partial index tasks_due_open_idx (0007_reminders.sql) serves the
- * window scan. */
+ * window scan. A task in a team project (no owner, migration 0022) has nobody to remind
+ * until it has an assignee (docs/decisions.md, "Tasks in team projects (slice 3b)"). */
 static const pg_stmt REMIND = {
     "scheduler_remind",
     "WITH due AS ("
     " SELECT t.id, t.owner_id, t.title, t.due_at FROM tasks t"
-    " WHERE t.status <> 'done' AND t.due_at IS NOT NULL"
+    " WHERE t.status <> 'done' AND t.due_at IS NOT NULL AND t.owner_id IS NOT NULL"
     "   AND t.due_at <= now() + make_interval(secs => $1::double precision)"
     "   AND t.due_at > now()"
     "   AND NOT EXISTS (SELECT 1 FROM reminders r"

@@ -13,6 +13,7 @@
 
 #include "shared/fnv1a.h"
 #include "shared/problem.h"
+#include "shared/project_roles.h"
 #include "shared/task_event_types.h"
 
 /* Room for n ids at a load of at most one half. */
@@ -24,20 +25,25 @@ static size_t slots_for(size_t n) {
     return nslots;
 }
 
-int writer_world_init(writer_world *w, size_t max_tasks, size_t max_users) {
+int writer_world_init(writer_world *w, size_t max_tasks, size_t max_users, size_t max_roles) {
     memset(w, 0, sizeof *w);
     w->nslots = slots_for(max_tasks);
     w->nuser_slots = slots_for(max_users);
+    w->nrole_slots = slots_for(max_roles);
     w->tasks = calloc(max_tasks ? max_tasks : 1, sizeof *w->tasks);
     w->slots = calloc(w->nslots, sizeof *w->slots);
     w->users = calloc(max_users ? max_users : 1, sizeof *w->users);
     w->user_slots = calloc(w->nuser_slots, sizeof *w->user_slots);
-    if (w->tasks == NULL || w->slots == NULL || w->users == NULL || w->user_slots == NULL) {
+    w->roles = calloc(max_roles ? max_roles : 1, sizeof *w->roles);
+    w->role_slots = calloc(w->nrole_slots, sizeof *w->role_slots);
+    if (w->tasks == NULL || w->slots == NULL || w->users == NULL || w->user_slots == NULL ||
+        w->roles == NULL || w->role_slots == NULL) {
         writer_world_free(w);
         return -1;
     }
     w->tasks_cap = max_tasks;
     w->users_cap = max_users;
+    w->roles_cap = max_roles;
     return 0;
 }
 
@@ -46,6 +52,8 @@ void writer_world_free(writer_world *w) {
     free(w->slots);
     free(w->users);
     free(w->user_slots);
+    free(w->roles);
+    free(w->role_slots);
     memset(w, 0, sizeof *w);
 }
 
@@ -91,6 +99,8 @@ int writer_world_add_task(writer_world *w, const writer_task_row *row) {
     }
     t->exists = true;
     snprintf(t->owner, sizeof t->owner, "%s", row->owner);
+    /* An Inbox task is its owner's: only a team task's project matters to the rules. */
+    snprintf(t->project, sizeof t->project, "%s", row->owner[0] == '\0' ? row->project : "");
     t->version = row->version;
     t->done = row->done;
     t->has_due = row->has_due;
@@ -130,6 +140,44 @@ static bool user_exists(const writer_world *w, const char *id) {
     return *user_slot(w, id) != 0;
 }
 
+static void role_key(char key[WRITER_ROLE_KEY_LEN], const char *project, const char *user) {
+    snprintf(key, WRITER_ROLE_KEY_LEN, "%.36s/%.36s", project, user);
+}
+
+static size_t *role_slot(const writer_world *w, const char *key) {
+    return probe(w->role_slots, w->nrole_slots, w->roles[0].key, sizeof w->roles[0], key);
+}
+
+int writer_world_add_role(writer_world *w, const char *project, const char *user, int rank,
+                          bool inbox) {
+    char key[WRITER_ROLE_KEY_LEN];
+    role_key(key, project, user);
+    if (w->nrole_slots == 0) {
+        return -1;
+    }
+    size_t *slot = role_slot(w, key);
+    if (*slot != 0) {
+        return 0;
+    }
+    if (w->nroles == w->roles_cap) {
+        return -1;
+    }
+    writer_role *r = &w->roles[w->nroles];
+    memcpy(r->key, key, sizeof r->key);
+    r->rank = rank;
+    r->inbox = inbox;
+    *slot = ++w->nroles;
+    return 0;
+}
+
+/* user's role in project, or NULL for a non-member (or a project that does not exist). */
+static const writer_role *role_of(const writer_world *w, const char *project, const char *user) {
+    char key[WRITER_ROLE_KEY_LEN];
+    role_key(key, project, user);
+    size_t slot = w->nrole_slots != 0 ? *role_slot(w, key) : 0;
+    return slot != 0 ? &w->roles[slot - 1] : NULL;
+}
+
 void writer_decision_clear(writer_decision *d) {
     json_decref(d->problem);
     memset(d, 0, sizeof *d);
@@ -152,6 +200,35 @@ static int reject_missing(writer_decision *d, const char *what, const char *id) 
     char detail[128];
     snprintf(detail, sizeof detail, "%s %s not found", what, id);
     return reject(d, 404, "not-found", "Not found", detail);
+}
+
+/* Whether user may write tasks of the project; else rejects with 403. The API refused a
+ * non-member (404) before it accepted the command, so a non-member here was removed (or
+ * the project deleted) in between: the issuer learns only that. role_out (may be NULL)
+ * gets the role found. */
+static bool may_write(const writer_world *w, const char *project, const char *user,
+                      writer_decision *d, int *rc, const writer_role **role_out) {
+    const writer_role *role = role_of(w, project, user);
+    if (role_out != NULL) {
+        *role_out = role;
+    }
+    char detail[192];
+    if (role == NULL) {
+        snprintf(detail, sizeof detail,
+                 "you are not a member of project %s (any more): its tasks are not yours to "
+                 "change",
+                 project);
+        *rc = reject(d, 403, "forbidden", "Forbidden", detail);
+        return false;
+    }
+    if (role->rank < PROJECT_RANK_EDITOR) {
+        snprintf(detail, sizeof detail,
+                 "your role in project %s is viewer: changing its tasks needs editor or owner",
+                 project);
+        *rc = reject(d, 403, "forbidden", "Forbidden", detail);
+        return false;
+    }
+    return true;
 }
 
 static bool is_done(const char *status) {
@@ -180,6 +257,12 @@ static int decide_create(const writer_world *w, const task_command *c, writer_ta
     if (!user_exists(w, c->user_id)) {
         return reject_missing(d, "user", c->user_id);
     }
+    int rc = 0;
+    const writer_role *role = NULL;
+    if (c->project_id[0] != '\0' && !may_write(w, c->project_id, c->user_id, d, &rc, &role)) {
+        return rc;
+    }
+    bool team = role != NULL && !role->inbox;
     bool recurs = sets_value(c->fields, "recurrence", false);
     bool has_due = sets_value(c->fields, "due_at", false);
     if (recurs && !has_due) {
@@ -188,21 +271,50 @@ static int decide_create(const writer_world *w, const task_command *c, writer_ta
     t->exists = true;
     t->has_due = has_due;
     t->recurs = recurs;
-    memcpy(t->owner, c->user_id, UUID_STR_LEN);
+    snprintf(t->owner, sizeof t->owner, "%s", team ? "" : c->user_id);
+    snprintf(t->project, sizeof t->project, "%s", team ? c->project_id : "");
     t->version = 1;
     t->done = is_done(json_string_value(json_object_get(c->fields, "status")));
     *d = (writer_decision){.applied = true,
                            .op = WRITER_ROW_INSERT,
                            .task_version = 1,
                            .event_type = TASK_EVENT_CREATED,
-                           .round = t->changes++};
+                           .round = t->changes++,
+                           .team = team};
     return 0;
 }
 
-/* Update or delete: the owner's existing task at the expected version. */
-static int decide_change(const task_command *c, writer_task_state *t, writer_decision *d) {
-    if (!t->exists || strcmp(t->owner, c->user_id) != 0) {
+/* Whether c may change t (which exists); else rejects. */
+static bool may_change(const writer_world *w, const task_command *c, const writer_task_state *t,
+                       writer_decision *d, int *rc) {
+    if (t->project[0] == '\0') { /* an Inbox task: its owner's alone */
+        if (strcmp(t->owner, c->user_id) != 0) {
+            *rc = reject_missing(d, "task", c->task_id);
+            return false;
+        }
+    } else if (!may_write(w, t->project, c->user_id, d, rc, NULL)) {
+        return false;
+    }
+    if (strcmp(t->project, c->project_id) != 0) {
+        char detail[160];
+        snprintf(detail, sizeof detail,
+                 "task %s moved to another project after it was read; read it again and retry",
+                 c->task_id);
+        *rc = reject(d, 409, "conflict", "Conflict", detail);
+        return false;
+    }
+    return true;
+}
+
+/* Update or delete: an existing task the user may change, at the expected version. */
+static int decide_change(const writer_world *w, const task_command *c, writer_task_state *t,
+                         writer_decision *d) {
+    if (!t->exists) {
         return reject_missing(d, "task", c->task_id);
+    }
+    int rc = 0;
+    if (!may_change(w, c, t, d, &rc)) {
+        return rc;
     }
     if (c->expected_version >= 0 && c->expected_version != t->version) {
         char detail[128];
@@ -215,7 +327,10 @@ static int decide_change(const task_command *c, writer_task_state *t, writer_dec
     if (c->type == TASK_CMD_UPDATE && recurs && !has_due) {
         return reject_rule_without_due(d);
     }
-    *d = (writer_decision){.applied = true, .task_version = ++t->version, .round = t->changes++};
+    *d = (writer_decision){.applied = true,
+                           .task_version = ++t->version,
+                           .round = t->changes++,
+                           .team = t->project[0] != '\0'};
     if (c->type == TASK_CMD_DELETE) {
         t->exists = false;
         d->op = WRITER_ROW_DELETE;
@@ -242,7 +357,7 @@ int writer_decide(writer_world *w, const task_command *const *cmds, size_t n,
         writer_task_state *t = task_of(w, c->task_id);
         int rc = t == NULL                    ? -1
                  : c->type == TASK_CMD_CREATE ? decide_create(w, c, t, &out[i])
-                                              : decide_change(c, t, &out[i]);
+                                              : decide_change(w, c, t, &out[i]);
         if (rc != 0) {
             return -1;
         }

@@ -6,12 +6,17 @@
  * batch, locked, and which creating users exist), this module plays the batch over it in
  * order, and the executor carries out what was decided. Rules (docs/decisions.md, "Tasks",
  * Rejections):
- * - create: an id that exists → 409 conflict; an owner that does not exist → 404; else
- *   applied at version 1.
- * - update, delete: a task that does not exist, or is another user's → 404 (another
- *   user's task is "not found", never an oracle); expected_version sent and not the
- *   current version → 412; else applied at version + 1 (a delete's tombstone is the last
- *   version + 1, so a set-if-newer cache always takes it).
+ * - create: an id that exists → 409 conflict; an owner that does not exist → 404; a
+ *   project named whose member the user is not (any more) → 403, a viewer → 403; else
+ *   applied at version 1, in the project named (team), or the user's Inbox.
+ * - update, delete: a task that does not exist, or is in another user's Inbox → 404
+ *   (never an oracle); a task in a team project the user is not a member of (any more:
+ *   the API let only members through) or only a viewer of → 403; a command whose project_id (its
+ * Kafka key) is not the task's project → 409 (the task moved: a stale key would break per-task
+ * order); expected_version sent and not the current version → 412; else applied at version + 1 (a
+ * delete's tombstone is the last version + 1, so a set-if-newer cache always takes it).
+ * - Roles are those the executor read under the project's FOR SHARE lock, so a member
+ *   removed or demoted between the API's 202 and the apply is refused here.
  * - recurrence (docs/decisions.md, "Recurring tasks"): a create or update that would leave
  *   a task with a recurrence and no due_at → 422 validation-error (the rule counts from
  *   due_at; the API refuses what it can see, this catches a patch that clears the stored
@@ -50,19 +55,29 @@ typedef struct writer_decision {
     json_t *problem;        /* rejected: {type, title, status, detail}; owned */
     unsigned round;         /* applied: how many earlier applied commands of the batch
                              * changed the same task (the executor's statement round) */
+    bool team;              /* applied: the task is in a team project (never cached) */
 } writer_decision;
 
 /* A task as the batch sees it while it is played. */
 typedef struct writer_task_state {
     char id[UUID_STR_LEN];
     bool exists;
-    char owner[UUID_STR_LEN];
+    char owner[UUID_STR_LEN];   /* "" for a task in a team project */
+    char project[UUID_STR_LEN]; /* a team project's id; "" for an Inbox task */
     long long version;
     bool done;
     bool has_due;     /* due_at is not null */
     bool recurs;      /* recurrence is not null */
     unsigned changes; /* applied commands of the batch that changed it so far */
 } writer_task_state;
+
+/* A user's role in a project: its rank (shared/project_roles.h). */
+#define WRITER_ROLE_KEY_LEN (2 * UUID_STR_LEN)
+typedef struct writer_role {
+    char key[WRITER_ROLE_KEY_LEN]; /* "<project>/<user>" */
+    int rank;
+    bool inbox; /* the project is an Inbox (a create may name its user's own) */
+} writer_role;
 
 /* The tasks and the existing users one batch is decided against, each hashed by id. */
 typedef struct writer_world {
@@ -76,16 +91,23 @@ typedef struct writer_world {
     size_t users_cap;
     size_t *user_slots; /* the same, into users */
     size_t nuser_slots;
+    writer_role *roles; /* the acting users' roles in the team projects the batch names */
+    size_t nroles;
+    size_t roles_cap;
+    size_t *role_slots; /* the same, into roles, by "<project>/<user>" */
+    size_t nrole_slots;
 } writer_world;
 
-/* A world for a batch naming at most max_tasks distinct tasks and max_users creating
- * users. 0, or -1 (out of memory; the world is then empty and may be freed). */
-int writer_world_init(writer_world *w, size_t max_tasks, size_t max_users);
+/* A world for a batch naming at most max_tasks distinct tasks, max_users creating users
+ * and max_roles (project, user) pairs. 0, or -1 (out of memory; the world is then empty
+ * and may be freed). */
+int writer_world_init(writer_world *w, size_t max_tasks, size_t max_users, size_t max_roles);
 void writer_world_free(writer_world *w);
 /* An existing task as the load read it. */
 typedef struct writer_task_row {
     const char *id;
-    const char *owner;
+    const char *owner;   /* "" for a team task */
+    const char *project; /* the task's project */
     long long version;
     bool done;
     bool has_due;
@@ -98,6 +120,9 @@ int writer_world_add_task(writer_world *w, const writer_task_row *row);
 const writer_task_state *writer_world_find(const writer_world *w, const char *id);
 /* Records an existing user (a repeat is ignored). 0, or -1 (full). */
 int writer_world_add_user(writer_world *w, const char *id);
+/* Records user's role rank in project (a repeat is ignored). 0, or -1 (full). */
+int writer_world_add_role(writer_world *w, const char *project, const char *user, int rank,
+                          bool inbox);
 
 /* Decides cmds[0..n) in order against w (which it updates as it plays them); out[i] is
  * cmds[i]'s decision. The world must hold room for every task cmds name. 0, or -1 (out

@@ -150,7 +150,10 @@ int writer_effect_build(writer_effect *e, const task_command *cmd, const writer_
         e->version = dec->task_version;
         e->event_value = *event_text;
         *event_text = NULL;
-        if (dec->op == WRITER_ROW_DELETE) {
+        if (dec->team) {
+            /* A team task is not cached: its readers ask Postgres with their membership
+             * (docs/decisions.md, "Tasks in team projects (slice 3b)"). */
+        } else if (dec->op == WRITER_ROW_DELETE) {
             char tombstone[64];
             snprintf(tombstone, sizeof tombstone, "{\"deleted\":true,\"version\":%lld}",
                      dec->task_version);
@@ -161,7 +164,7 @@ int writer_effect_build(writer_effect *e, const task_command *cmd, const writer_
         }
     }
     if (e->status_value == NULL ||
-        (dec->applied && (e->event_value == NULL || e->task_value == NULL))) {
+        (dec->applied && (e->event_value == NULL || (!dec->team && e->task_value == NULL)))) {
         writer_effect_free(e);
         return -1;
     }

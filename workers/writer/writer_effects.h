@@ -53,7 +53,7 @@ typedef struct writer_effect {
     char task_id[UUID_STR_LEN];
     char command_id[UUID_STR_LEN];
     long long version;  /* of task_value; 0 when there is none */
-    char *task_value;   /* task JSON or tombstone; NULL for a rejection */
+    char *task_value;   /* task JSON or tombstone; NULL for a rejection or a team task */
     char *status_value; /* the value of {u}:cmd:<cid> */
     char *event_value;  /* the CloudEvent JSON; NULL for a rejection */
 } writer_effect;
@@ -66,9 +66,9 @@ typedef struct writer_effect_list {
 
 /* Fills *e for a decided command: ids, version, the command status value ({status,
  * task_id, type, task_version | problem}), and, for an applied one, the task value (the
- * task JSON as stored, or a delete's tombstone {"deleted":true,"version":N}) and the
- * event. Takes *task_text and *event_text (set to NULL; either may be NULL). 0, or -1 (out
- * of memory; *e holds nothing). */
+ * task JSON as stored, or a delete's tombstone {"deleted":true,"version":N}; none for a
+ * task in a team project, which is never cached) and the event. Takes *task_text and *event_text
+ * (set to NULL; either may be NULL). 0, or -1 (out of memory; *e holds nothing). */
 int writer_effect_build(writer_effect *e, const task_command *cmd, const writer_decision *dec,
                         char **task_text, char **event_text);
 /* Frees what one effect holds. */

@@ -28,31 +28,49 @@
 #include "shared/time_util.h"
 
 /* One round trip: the tasks locked (in id order, so two writers never deadlock), then the
- * creating users that exist, held FOR KEY SHARE so none vanishes under the batch. */
+ * creating users that exist, held FOR KEY SHARE so none vanishes under the batch, then
+ * the acting users' roles in the team projects the batch touches ($3..$5: per command the
+ * task, the user and the project a create names): those projects are held FOR SHARE, and
+ * the membership functions (0018) lock a project FOR UPDATE before they change its
+ * members, so a removal and a batch on that project are serialised and the roles read
+ * here hold until commit. An Inbox task (owner_id set) needs no role: it is its owner's. */
 static const pg_stmt STMT_LOAD = {
     .name = "writer_load",
     .sql = "WITH t AS (SELECT id, owner_id, version, status, due_at IS NOT NULL AS has_due,"
-           " recurrence IS NOT NULL AS recurs FROM tasks"
+           " recurrence IS NOT NULL AS recurs, project_id FROM tasks"
            " WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE),"
-           " u AS (SELECT id FROM users WHERE id = ANY($2::uuid[]) FOR KEY SHARE)"
-           " SELECT 't', id::text, owner_id::text, version, status, has_due, recurs FROM t"
-           " UNION ALL SELECT 'u', id::text, NULL, NULL, NULL, NULL, NULL FROM u",
-    .nparams = 2,
+           " u AS (SELECT id FROM users WHERE id = ANY($2::uuid[]) FOR KEY SHARE),"
+           " a AS (SELECT DISTINCT COALESCE(x.pid, t.project_id) AS pid, x.uid"
+           "   FROM unnest($3::uuid[], $4::uuid[], $5::uuid[]) AS x(tid, uid, pid)"
+           "   LEFT JOIN t ON t.id = x.tid AND t.owner_id IS NULL"
+           "   WHERE x.pid IS NOT NULL OR t.id IS NOT NULL),"
+           " p AS (SELECT id, inbox_of IS NOT NULL AS inbox FROM projects"
+           "   WHERE id IN (SELECT pid FROM a) ORDER BY id FOR SHARE)"
+           " SELECT 't', id::text, owner_id::text, version, status, has_due, recurs,"
+           " project_id::text FROM t"
+           " UNION ALL SELECT 'u', id::text, NULL, NULL, NULL, NULL, NULL, NULL FROM u"
+           " UNION ALL SELECT 'm', a.pid::text, a.uid::text, project_role_rank(m.role)::bigint,"
+           " NULL, p.inbox, NULL, NULL FROM a JOIN p ON p.id = a.pid"
+           " JOIN project_members m ON m.project_id = a.pid AND m.user_id = a.uid",
+    .nparams = 5,
 };
 static const pg_stmt STMT_INSERT = {
     .name = "writer_insert",
     .sql = "INSERT INTO tasks (id, owner_id, title, description, status, priority, due_at, tags,"
            " completed_at, recurrence, project_id)"
-           " SELECT x.id, x.owner_id, x.title, x.description, x.status, x.priority, x.due_at,"
+           " SELECT x.id, CASE WHEN x.pid IS NULL THEN x.owner_id ELSE n.inbox_of END,"
+           " x.title, x.description, x.status, x.priority, x.due_at,"
            " ARRAY(SELECT jsonb_array_elements_text(x.tags)),"
            " CASE WHEN x.status = 'done' THEN now() END, NULLIF(x.recurrence, 'null'::jsonb),"
-           " p.id"
+           " COALESCE(n.id, i.id)"
            " FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],"
-           " $7::timestamptz[], $8::jsonb[], $9::jsonb[])"
-           " AS x(id, owner_id, title, description, status, priority, due_at, tags, recurrence)"
-           " LEFT JOIN projects p ON p.inbox_of = x.owner_id"
+           " $7::timestamptz[], $8::jsonb[], $9::jsonb[], $10::uuid[])"
+           " AS x(id, owner_id, title, description, status, priority, due_at, tags, recurrence,"
+           " pid)"
+           " LEFT JOIN projects i ON i.inbox_of = x.owner_id AND x.pid IS NULL"
+           " LEFT JOIN projects n ON n.id = x.pid"
            " ON CONFLICT (id) DO NOTHING RETURNING " TASK_SELECT_COLUMNS,
-    .nparams = 9,
+    .nparams = 10,
 };
 static const pg_stmt STMT_UPDATE = {
     .name = "writer_update",
@@ -107,7 +125,7 @@ static const pg_stmt STMT_DELETE = {
     .nparams = 1,
 };
 
-#define INSERT_COLUMNS 9
+#define INSERT_COLUMNS 10
 #define UPDATE_COLUMNS 2
 #define NEXT_COLUMNS 4
 
@@ -169,17 +187,30 @@ static void id_array(const run *r, bool creators, strbuf *ids) {
     pg_array_close(ids);
 }
 
+static int fill_row(run *r, const PGresult *res, int row) {
+    const char *id = PQgetvalue(res, row, 1);
+    char kind = PQgetvalue(res, row, 0)[0];
+    if (kind == 'u') {
+        return writer_world_add_user(&r->world, id);
+    }
+    if (kind == 'm') {
+        return writer_world_add_role(&r->world, id, PQgetvalue(res, row, 2),
+                                     (int)strtol(PQgetvalue(res, row, 3), NULL, 10),
+                                     PQgetvalue(res, row, 5)[0] == 't');
+    }
+    writer_task_row task = {.id = id,
+                            .owner = PQgetvalue(res, row, 2),
+                            .project = PQgetvalue(res, row, 7),
+                            .version = strtoll(PQgetvalue(res, row, 3), NULL, 10),
+                            .done = strcmp(PQgetvalue(res, row, 4), "done") == 0,
+                            .has_due = PQgetvalue(res, row, 5)[0] == 't',
+                            .recurs = PQgetvalue(res, row, 6)[0] == 't'};
+    return writer_world_add_task(&r->world, &task);
+}
+
 static int fill_world(run *r, const PGresult *res) {
     for (int row = 0; row < PQntuples(res); row++) {
-        const char *id = PQgetvalue(res, row, 1);
-        writer_task_row task = {.id = id,
-                                .owner = PQgetvalue(res, row, 2),
-                                .version = strtoll(PQgetvalue(res, row, 3), NULL, 10),
-                                .done = strcmp(PQgetvalue(res, row, 4), "done") == 0,
-                                .has_due = PQgetvalue(res, row, 5)[0] == 't',
-                                .recurs = PQgetvalue(res, row, 6)[0] == 't'};
-        int rc = PQgetvalue(res, row, 0)[0] == 'u' ? writer_world_add_user(&r->world, id)
-                                                   : writer_world_add_task(&r->world, &task);
+        int rc = fill_row(r, res, row);
         if (rc != 0) {
             set_fail(r, "a locked row did not fit the batch's world");
             return -1;
@@ -188,21 +219,46 @@ static int fill_world(run *r, const PGresult *res) {
     return 0;
 }
 
+/* STMT_LOAD's $3..$5: per command that may need a role (every change, and a create that
+ * names a project) its task (changes), its user and its project (creates). */
+static void role_arrays(const run *r, strbuf pairs[3]) {
+    for (int k = 0; k < 3; k++) {
+        pg_array_open(&pairs[k]);
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        const task_command *c = r->items[i].cmd;
+        bool create = c->type == TASK_CMD_CREATE;
+        if (create && c->project_id[0] == '\0') {
+            continue; /* into the user's Inbox: the user's existence is the whole check */
+        }
+        pg_array_add(&pairs[0], create ? NULL : c->task_id);
+        pg_array_add(&pairs[1], c->user_id);
+        pg_array_add(&pairs[2], create ? c->project_id : NULL);
+    }
+    for (int k = 0; k < 3; k++) {
+        pg_array_close(&pairs[k]);
+    }
+}
+
 static int load_world(run *r) {
-    strbuf tasks = {0}, users = {0};
+    strbuf tasks = {0}, users = {0}, pairs[3] = {{0}};
     id_array(r, false, &tasks);
     id_array(r, true, &users);
+    role_arrays(r, pairs);
     int rc = -1;
-    if (tasks.failed || users.failed) {
+    if (tasks.failed || users.failed || pairs[0].failed || pairs[1].failed || pairs[2].failed) {
         set_fail(r, "out of memory listing ids");
     } else {
-        const char *vals[2] = {tasks.data, users.data};
+        const char *vals[5] = {tasks.data, users.data, pairs[0].data, pairs[1].data, pairs[2].data};
         PGresult *res = exec(r, &STMT_LOAD, vals);
         rc = res != NULL ? fill_world(r, res) : -1;
         PQclear(res);
     }
     free(tasks.data);
     free(users.data);
+    for (int k = 0; k < 3; k++) {
+        free(pairs[k].data);
+    }
     return rc;
 }
 
@@ -270,7 +326,7 @@ static int add_outbox(run *r) {
         if (it->dec.applied) {
             rows[nrows++] = (outbox_row){.event_id = it->event_id,
                                          .topic = TASK_EVENTS_TOPIC,
-                                         .key = it->cmd->user_id,
+                                         .key = task_command_key(it->cmd),
                                          .payload = it->event_text,
                                          .ce_type = it->dec.event_type,
                                          .request_id = it->request_id,
@@ -279,7 +335,7 @@ static int add_outbox(run *r) {
         if (it->dec.applied && it->next.made) {
             rows[nrows++] = (outbox_row){.event_id = it->next.event_id,
                                          .topic = TASK_EVENTS_TOPIC,
-                                         .key = it->next.cmd.user_id,
+                                         .key = task_command_key(&it->next.cmd),
                                          .payload = it->next.event_text,
                                          .ce_type = it->next.dec.event_type,
                                          .request_id = it->request_id,
@@ -326,12 +382,13 @@ static void add_insert(round_sql *q, const task_command *c) {
         field_text(f, "due_at", NULL),
         tags_text != NULL ? tags_text : "[]",
         rule_text != NULL ? rule_text : "null",
+        c->project_id[0] != '\0' ? c->project_id : NULL,
     };
     for (int k = 0; k < INSERT_COLUMNS; k++) {
         pg_array_add(&q->insert[k], cols[k]);
     }
     if ((tags != NULL && tags_text == NULL) || (rule != NULL && rule_text == NULL)) {
-        q->insert[INSERT_COLUMNS - 1].failed = true;
+        q->insert[0].failed = true;
     }
     free(tags_text);
     free(rule_text);
@@ -409,8 +466,8 @@ static writer_item *item_for(run *r, const char *task_id, writer_row_op op) {
     return it != NULL && it->dec.op == op && it->event_text == NULL ? it : NULL;
 }
 
-/* The next occurrence of it's completion of task (owned by owner), whose recurrence it
- * handed on (handed: {rule, time_zone} as text), listed in q. 0 (also when the series
+/* The next occurrence of it's completion of task (owned by owner, "" in a team project), whose
+ * recurrence it handed on (handed: {rule, time_zone} as text), listed in q. 0 (also when the series
  * ended), -2 (out of memory). A rule that cannot be expanded here (a time past libical's
  * range, a zone this host's table lacks) ends the series with a warning: failing the
  * batch would retry it for ever and stall the partition, and the completion itself is
@@ -450,12 +507,17 @@ static int plan_next(writer_item *it, const json_t *task, const char *owner, con
     n->cmd = (task_command){.type = TASK_CMD_CREATE, .expected_version = -1};
     uuid7_derive(it->cmd->command_id, NEXT_TASK_LABEL, n->cmd.task_id);
     uuid7_derive(it->cmd->command_id, NEXT_COMMAND_LABEL, n->cmd.command_id);
-    snprintf(n->cmd.user_id, sizeof n->cmd.user_id, "%s", owner);
+    /* A team task has no owner: its next occurrence is the completing member's doing, in
+     * the same project (whose key its event keeps). */
+    snprintf(n->cmd.user_id, sizeof n->cmd.user_id, "%s",
+             owner[0] != '\0' ? owner : it->cmd->user_id);
+    snprintf(n->cmd.project_id, sizeof n->cmd.project_id, "%s", it->cmd->project_id);
     n->dec = (writer_decision){.applied = true,
                                .op = WRITER_ROW_INSERT,
                                .task_version = 1,
                                .event_type = TASK_EVENT_CREATED,
-                               .round = it->dec.round};
+                               .round = it->dec.round,
+                               .team = it->dec.team};
     char due_text[40];
     time_format_rfc3339_ms(next_ms, due_text, sizeof due_text);
     const char *cols[NEXT_COLUMNS] = {n->cmd.task_id, it->cmd->task_id, due_text, carried_text};
@@ -699,7 +761,7 @@ int writer_execute(pg_conn *conn, writer_item *items, size_t n, char *sqlstate, 
     run r = {
         .conn = conn, .items = items, .n = n, .sqlstate = sqlstate, .err = err, .errlen = errlen};
     int rc = -1;
-    if (writer_world_init(&r.world, n, n) != 0) {
+    if (writer_world_init(&r.world, n, n, n) != 0) {
         errbuf_setf(err, errlen, "out of memory for a batch's world");
     } else {
         rc = execute(&r);
