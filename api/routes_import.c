@@ -56,7 +56,7 @@ static int check_object(import_report *rep, const import_item *item) {
     if (errs == NULL) {
         return -1;
     }
-    int nerr = task_validate_create(item->value, &fields, errs);
+    int nerr = task_validate_import(item->value, &fields, errs);
     int rc = 0;
     if (nerr == 0 && fields != NULL) {
         rc = accept_item(rep, fields);

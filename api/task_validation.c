@@ -246,13 +246,18 @@ static json_t *check_tags(const json_t *v, json_t *errors) {
     return ok ? json_deep_copy(v) : NULL;
 }
 
+/* What a body is validated as: a task's fields differ only in project_id and nulls. */
+typedef enum { BODY_CREATE, BODY_IMPORT, BODY_PATCH } body_kind;
+
 /* A create's project: a UUID (lower-cased), whose membership the route checks. A patch
- * cannot move a task yet (docs/decisions.md, "Tasks in team projects (slice 3b)"). */
-static json_t *check_project(const json_t *v, bool patch, json_t *errors) {
-    if (patch) {
+ * cannot move a task yet, and an import goes into the Inbox (docs/decisions.md, "Tasks in
+ * team projects (slice 3b)"). */
+static json_t *check_project(const json_t *v, body_kind kind, json_t *errors) {
+    if (kind != BODY_CREATE) {
         add_error(errors, "project_id",
-                  "cannot be changed: moving a task between projects is "
-                  "not supported yet");
+                  kind == BODY_PATCH
+                      ? "cannot be changed: moving a task between projects is not supported yet"
+                      : "cannot be imported: an import puts every task into your Inbox");
         return NULL;
     }
     char lower[UUID_STR_LEN];
@@ -272,8 +277,9 @@ static bool is_read_only(const char *key) {
 }
 
 /* The normalised value of member key, or NULL after appending an error. */
-static json_t *check_member(const char *key, const json_t *v, bool patch, json_t *errors) {
-    if (json_is_null(v) && strcmp(key, "due_at") != 0 && strcmp(key, "recurrence") != 0 && patch) {
+static json_t *check_member(const char *key, const json_t *v, body_kind kind, json_t *errors) {
+    if (json_is_null(v) && strcmp(key, "due_at") != 0 && strcmp(key, "recurrence") != 0 &&
+        kind == BODY_PATCH) {
         add_error(errors, key, "cannot be removed (null); send a value");
         return NULL;
     }
@@ -292,7 +298,7 @@ static json_t *check_member(const char *key, const json_t *v, bool patch, json_t
     if (strcmp(key, "recurrence") == 0)
         return check_recurrence(v, errors);
     if (strcmp(key, "project_id") == 0)
-        return check_project(v, patch, errors);
+        return check_project(v, kind, errors);
     add_error(errors, key, is_read_only(key) ? "is read-only" : "is not a task field");
     return NULL;
 }
@@ -312,14 +318,14 @@ static int check_recurrence_due(const json_t *fields, bool creating, json_t *err
 }
 
 /* Validates every member of body into a new object; returns the error count. */
-static int validate_members(const json_t *body, bool patch, json_t **out, json_t *errors) {
+static int validate_members(const json_t *body, body_kind kind, json_t **out, json_t *errors) {
     size_t before = json_array_size(errors);
     json_t *fields = json_object();
     int bad = 0;
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)body, key, v) {
-        json_t *norm = check_member(key, v, patch, errors);
+        json_t *norm = check_member(key, v, kind, errors);
         if (norm == NULL) {
             bad++;
             continue;
@@ -349,14 +355,14 @@ static int validate_members(const json_t *body, bool patch, json_t **out, json_t
     return n;
 }
 
-int task_validate_create(const json_t *body, json_t **fields_out, json_t *errors) {
+static int validate_new(const json_t *body, body_kind kind, json_t **fields_out, json_t *errors) {
     *fields_out = NULL;
     if (!json_is_object(body)) {
         add_error(errors, "", "must be a JSON object");
         return 1;
     }
     json_t *fields;
-    int n = validate_members(body, false, &fields, errors);
+    int n = validate_members(body, kind, &fields, errors);
     if (json_object_get(body, "title") == NULL) {
         add_error(errors, "title", "is required");
         n++;
@@ -383,6 +389,14 @@ int task_validate_create(const json_t *body, json_t **fields_out, json_t *errors
     return 0;
 }
 
+int task_validate_create(const json_t *body, json_t **fields_out, json_t *errors) {
+    return validate_new(body, BODY_CREATE, fields_out, errors);
+}
+
+int task_validate_import(const json_t *body, json_t **fields_out, json_t *errors) {
+    return validate_new(body, BODY_IMPORT, fields_out, errors);
+}
+
 int task_validate_patch(const json_t *body, json_t **patch_out, json_t *errors) {
     *patch_out = NULL;
     if (!json_is_object(body)) {
@@ -393,7 +407,7 @@ int task_validate_patch(const json_t *body, json_t **patch_out, json_t *errors) 
         add_error(errors, "", "the patch must change at least one field");
         return 1;
     }
-    int n = validate_members(body, true, patch_out, errors);
+    int n = validate_members(body, BODY_PATCH, patch_out, errors);
     if (n == 0 && check_recurrence_due(*patch_out, false, errors) != 0) {
         json_decref(*patch_out);
         *patch_out = NULL;

@@ -47,8 +47,13 @@ int task_parse_rfc3339(const char *text, int64_t *unix_ms);
 
 /* Validates a create body (an object). Returns the number of errors appended to errors;
  * when 0, *fields_out (new reference) holds every task field, defaults filled in:
- * {title, description, status, priority, due_at, tags}. Otherwise *fields_out is NULL. */
+ * {title, description, status, priority, due_at, tags}, and project_id (lower-cased) when
+ * the body names one (the route checks the membership and moves it to the command).
+ * Otherwise *fields_out is NULL. */
 int task_validate_create(const json_t *body, json_t **fields_out, json_t *errors);
+
+/* The same for one item of an import, which goes into the Inbox: project_id is an error. */
+int task_validate_import(const json_t *body, json_t **fields_out, json_t *errors);
 
 /* Validates a patch (an object) the same way. When 0, *patch_out (new reference) holds
  * only the members to change, normalised (due_at null or UTC text). */

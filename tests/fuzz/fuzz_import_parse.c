@@ -43,7 +43,7 @@ static void check_items(import_format format, const char *body, size_t len,
             json_t *errors = json_array();
             json_t *fields = NULL;
             FUZZ_CHECK(errors != NULL);
-            int n = task_validate_create(it->value, &fields, errors);
+            int n = task_validate_import(it->value, &fields, errors);
             FUZZ_CHECK((n == 0) == (fields != NULL));
             json_decref(fields);
             json_decref(errors);

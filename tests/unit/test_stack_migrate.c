@@ -6,7 +6,8 @@
  * written to a temporary directory: two runners started at once apply each file exactly
  * once; a second run applies nothing; a changed file is refused; a failing file rolls
  * back completely; the repository's own migrations apply to an empty database, and
- * migration 0020 moves the tasks a database already holds into their owners' Inboxes.
+ * migration 0020 moves the tasks a database already holds into their owners' Inboxes;
+ * 0022's team tasks have no owner and count for none.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -353,6 +354,54 @@ static void tasks_move_into_their_owners_inbox(void **state) {
     scratch_drop(&s);
 }
 
+/* Migration 0022: a task in a team project has no owner. It is counted by no owner's
+ * counters (insert, update and delete leave them as they were, while an Inbox task still
+ * counts), the indexes take it, and its creator's deletion does not take it. */
+static void team_tasks_have_no_owner(void **state) {
+    (void)state;
+    scratch s;
+    scratch_new(&s);
+    link_repository_migrations(&s, NULL);
+    char err[512] = "";
+    pg_pool *pool = pg_pool_create(s.conninfo, 1, 5000, err, sizeof err);
+    pg_conn *c = pg_pool_acquire(pool, 5000, err, sizeof err);
+    assert_non_null(c);
+    if (migrate_run(c, s.dir, err, sizeof err) < 22) {
+        fail_msg("repository migrations: %s", err);
+    }
+    exec_ok(c, "INSERT INTO users (id, email, password_hash, display_name) VALUES"
+               " ('" ADA "', 'ada@example.test', 'x', 'Ada');"
+               " INSERT INTO projects (id, name) VALUES ('" TEAM "', 'Team');"
+               " INSERT INTO project_members (project_id, user_id, role) VALUES ('" TEAM "', '" ADA
+               "', 'owner')");
+    exec_ok(c,
+            "INSERT INTO tasks (id, owner_id, title) VALUES (taskbus_uuid7(), '" ADA "', 'inbox')");
+    PGresult *before = pg_exec_sql(c, COUNTS_SQL);
+    assert_true(pg_result_ok(before));
+    assert_string_not_equal(PQgetvalue(before, 0, 0), "");
+    exec_ok(c, "INSERT INTO tasks (id, owner_id, project_id, title, status, due_at, tags)"
+               " SELECT taskbus_uuid7(), NULL, '" TEAM "', 'team' || i, 'todo', now(), '{a}'"
+               " FROM generate_series(1, 5) i");
+    exec_ok(c, "UPDATE tasks SET status = 'done', completed_at = now() WHERE title = 'team1'");
+    exec_ok(c, "DELETE FROM tasks WHERE title = 'team2'");
+    text_equal(c, COUNTS_SQL, PQgetvalue(before, 0, 0));
+    PQclear(before);
+    assert_int_equal(count_of(c, "SELECT count(*) FROM tasks WHERE owner_id IS NULL AND"
+                                 " project_id = '" TEAM "'"),
+                     4);
+    exec_ok(c, "INSERT INTO tasks (id, owner_id, title) VALUES (taskbus_uuid7(), '" ADA
+               "', 'inbox 2')");
+    assert_int_equal(count_of(c, "SELECT n FROM task_counts WHERE owner_id = '" ADA
+                                 "' AND counter = 'status:todo'"),
+                     2);
+
+    exec_ok(c, "DELETE FROM users WHERE id = '" ADA "'");
+    assert_int_equal(count_of(c, "SELECT count(*) FROM tasks"), 4);
+    pg_pool_release(pool, c);
+    pg_pool_destroy(pool);
+    scratch_drop(&s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(concurrent_runners_apply_each_file_once),
@@ -360,6 +409,7 @@ int main(void) {
         cmocka_unit_test(failing_file_rolls_back),
         cmocka_unit_test(repository_migrations_apply),
         cmocka_unit_test(tasks_move_into_their_owners_inbox),
+        cmocka_unit_test(team_tasks_have_no_owner),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

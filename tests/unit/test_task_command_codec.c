@@ -51,6 +51,8 @@ static task_command round_trip(const task_command *in, const char *request_id) {
     assert_string_equal(out.user_id, in->user_id);
     assert_string_equal(out.task_id, in->task_id);
     assert_string_equal(out.import_id, in->import_id);
+    assert_string_equal(out.project_id, in->project_id);
+    assert_string_equal(task_command_key(&out), task_command_key(in));
     assert_int_equal(out.expected_version, in->expected_version);
     assert_int_equal(out.issued_at_ms, in->issued_at_ms);
     return out;
@@ -65,6 +67,7 @@ static void test_round_trip_create(void **state) {
     strcpy(in.import_id, IID);
     task_command out = round_trip(&in, "req-1");
     assert_true(json_equal(out.fields, task));
+    assert_string_equal(task_command_key(&out), out.user_id); /* the Inbox: the user's key */
     task_command_clear(&out);
     task_command_clear(&in);
 }
@@ -74,7 +77,9 @@ static void test_round_trip_update(void **state) {
     json_t *patch = json_pack("{s:s,s:n}", "status", "done", "due_at");
     task_command in = make(TASK_CMD_UPDATE, patch);
     in.expected_version = 7;
+    strcpy(in.project_id, IID); /* a team task: its project is the key */
     task_command out = round_trip(&in, NULL);
+    assert_string_equal(task_command_key(&out), IID);
     assert_true(json_equal(out.fields, patch));
     assert_true(json_is_null(json_object_get(out.fields, "due_at")));
     task_command_clear(&out);
@@ -153,6 +158,7 @@ static void test_invalid_envelope_fields(void **state) {
                    "\",\"task_id\":\"" TID "\",\"issued_at\":\"yesterday\"}",
                    "issued_at");
     expect_refused("{" ENV("task.delete") ",\"import_id\":\"zz\"}", "import_id");
+    expect_refused("{" ENV("task.delete") ",\"project_id\":\"zz\"}", "project_id");
     expect_refused("{" ENV("task.delete") ",\"request_id\":5}", "request_id");
     expect_refused("{" ENV("task.delete") ",\"expected_version\":0}", "expected_version");
     expect_refused("{" ENV("task.delete") ",\"expected_version\":\"3\"}", "expected_version");

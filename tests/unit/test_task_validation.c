@@ -467,9 +467,41 @@ static void predicted_recurrence(void **state) {
     json_decref(current);
 }
 
+/* A create may name a project (lower-cased); a patch may not move a task, an import item
+ * may not leave the Inbox, and a project id that is not a UUID is refused. */
+static void project_id_only_on_create(void **state) {
+    (void)state;
+    json_t *fields, *errors;
+    assert_int_equal(
+        create("{\"title\":\"t\",\"project_id\":\"0190F5A0-0000-7000-8000-0000000000C1\"}", &fields,
+               &errors),
+        0);
+    assert_string_equal(json_string_value(json_object_get(fields, "project_id")),
+                        "0190f5a0-0000-7000-8000-0000000000c1");
+    json_decref(fields);
+    json_decref(errors);
+    assert_true(refused("{\"title\":\"t\",\"project_id\":\"inbox\"}", "project_id"));
+    assert_true(refused("{\"title\":\"t\",\"project_id\":7}", "project_id"));
+    json_t *body =
+        parse("{\"title\":\"t\",\"project_id\":\"0190f5a0-0000-7000-8000-0000000000c1\"}");
+    errors = json_array();
+    fields = NULL;
+    assert_int_equal(task_validate_import(body, &fields, errors), 1);
+    assert_null(fields);
+    assert_true(has_error(errors, "project_id"));
+    json_decref(errors);
+    errors = json_array();
+    assert_int_equal(task_validate_patch(body, &fields, errors), 1);
+    assert_null(fields);
+    assert_true(has_error(errors, "project_id"));
+    json_decref(errors);
+    json_decref(body);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(minimal_create_gets_defaults),
+        cmocka_unit_test(project_id_only_on_create),
         cmocka_unit_test(full_create_is_normalised),
         cmocka_unit_test(title_bounds_count_code_points),
         cmocka_unit_test(bad_titles_are_refused),

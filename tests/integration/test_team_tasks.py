@@ -1,0 +1,156 @@
+"""Tasks in team projects (docs/decisions.md, "Issue 14" / "Tasks in team projects (slice 3b)").
+
+Against the real stack: a member with editor rights creates a task in a team project
+(`project_id` on POST); every member reads it, editors change and delete it, a viewer is
+refused with 403 and a non-member sees 404 everywhere; the task belongs to the project
+(no owner in Postgres), is never cached in anyone's Redis and is in nobody's Inbox list;
+a removed member loses it at once; a member removed between the 202 and the apply gets a
+`rejected` outcome with 403 from the writer.
+
+Rules: every test registers its own users; every wait is on a condition (Prefer: wait,
+wait_command), never a sleep.
+"""
+
+import uuid
+
+import pytest
+
+from helpers import stack_control
+from helpers.api import assert_problem
+from helpers.tasks import pg, redis_conn, task_of
+from test_notifications import mail_dir  # noqa: F401 - the fixture
+from test_projects import join, person, verify
+
+
+def team_of(make_user, mail_dir, tag, *roles):
+    """An owner, a team project and one member per role (verified, joined)."""
+    owner = person(make_user, f"{tag}-owner")
+    members = [person(make_user, f"{tag}-{role}") for role in roles]
+    if members:
+        verify(mail_dir, *members)
+    pid = owner.new_project(f"{tag} team")["id"]
+    for m, role in zip(members, roles):
+        join(owner, pid, m, role)
+    return owner, pid, members
+
+
+def created_in(who, pid, title):
+    """who creates a task in pid and waits for it; returns the applied task."""
+    r = who.create({"title": title, "project_id": pid})
+    assert r.status_code == 202, f"create in {pid}: {r.status_code} {r.text[:300]}"
+    predicted = task_of(r.json())
+    assert predicted["project_id"] == pid, predicted
+    who.wait_command(r.json()["command_id"])
+    g = who.get(predicted["id"])
+    assert g.status_code == 200, f"GET the new team task: {g.status_code} {g.text[:300]}"
+    return g.json()
+
+
+def owner_of_row(tid):
+    with pg() as conn:
+        row = conn.execute("SELECT owner_id::text, project_id::text FROM tasks WHERE id = %s",
+                           (tid,)).fetchone()
+    assert row is not None, f"task {tid} is not in Postgres"
+    return row
+
+
+def cached_keys(tid):
+    return redis_conn().keys(f"*:task:{tid}")
+
+
+def test_members_share_a_team_projects_tasks(make_user, mail_dir):
+    owner, pid, (editor, viewer) = team_of(make_user, mail_dir, "team-share", "editor", "viewer")
+    stranger = person(make_user, "team-share-stranger")
+
+    t = created_in(editor, pid, "shared work")
+    assert t["project_id"] == pid and t["version"] == 1, t
+    assert owner_of_row(t["id"]) == (None, pid), "a team task must have no owner"
+    for who in (owner, viewer):
+        g = who.get(t["id"])
+        assert g.status_code == 200 and g.json() == t, f"{who.email}: {g.status_code} {g.text[:300]}"
+    assert_problem(stranger.get(t["id"]), 404, "not-found")
+
+    # An owner changes it; the editor sees the change at once (no cache in between).
+    p = owner.patch(t["id"], {"title": "renamed by the owner"}, if_match=1, wait=10)
+    assert p.status_code in (200, 202), p.text
+    if p.status_code == 202:
+        owner.wait_command(p.json()["command_id"])
+    g = editor.get(t["id"])
+    assert g.status_code == 200 and g.json()["title"] == "renamed by the owner", g.text
+    assert g.json()["version"] == 2 and g.headers["ETag"] == '"2"', (g.json(), g.headers)
+
+    # A viewer reads but never writes; a stranger sees nothing, also through writes.
+    assert_problem(viewer.patch(t["id"], {"title": "no"}), 403, "forbidden")
+    assert_problem(viewer.delete(t["id"]), 403, "forbidden")
+    assert_problem(viewer.create({"title": "no", "project_id": pid}), 403, "forbidden")
+    assert_problem(stranger.patch(t["id"], {"title": "no"}), 404, "not-found")
+    assert_problem(stranger.delete(t["id"]), 404, "not-found")
+    assert_problem(stranger.create({"title": "no", "project_id": pid}), 404, "not-found")
+    assert_problem(editor.create({"title": "no", "project_id": str(uuid.uuid4())}), 404, "not-found")
+    assert_problem(editor.create({"title": "no", "project_id": "inbox"}), 422, "validation-error")
+    assert_problem(editor.patch(t["id"], {"project_id": pid}), 422, "validation-error")
+
+    # The task is the project's: in nobody's Inbox list, in nobody's Redis cache.
+    for who in (owner, editor, viewer):
+        assert t["id"] not in {x["id"] for x in who.list_all()}, f"a team task in {who.email}'s Inbox"
+    assert cached_keys(t["id"]) == [], "a team task was cached"
+
+    # An editor deletes it; it is gone for everyone.
+    d = editor.delete(t["id"], if_match=2, wait=10)
+    assert d.status_code in (202, 204), d.text
+    if d.status_code == 202:
+        editor.wait_command(d.json()["command_id"])
+    for who in (owner, editor, viewer):
+        assert_problem(who.get(t["id"]), 404, "not-found")
+    assert cached_keys(t["id"]) == [], "a team task's delete left a tombstone in a cache"
+
+
+def test_naming_ones_own_inbox_is_a_plain_create(make_user, mail_dir):
+    me, _, _ = team_of(make_user, mail_dir, "team-own-inbox")
+    inbox = me.inbox()["id"]
+    r = me.create({"title": "into my inbox", "project_id": inbox}, wait=10)
+    assert r.status_code in (201, 202), r.text
+    if r.status_code == 202:
+        me.wait_command(r.json()["command_id"])
+    tid = task_of(r.json())["id"]
+    assert owner_of_row(tid) == (me.id, inbox)
+    assert tid in {x["id"] for x in me.list_all()}
+
+
+def test_a_removed_member_loses_the_teams_tasks_at_once(make_user, mail_dir):
+    owner, pid, (editor,) = team_of(make_user, mail_dir, "team-removed", "editor")
+    t = created_in(editor, pid, "before the removal")
+    assert editor.get(t["id"]).status_code == 200  # read once: any cache would hold it now
+    r = owner.remove_member(pid, editor.id)
+    assert r.status_code == 204, r.text
+    assert_problem(editor.get(t["id"]), 404, "not-found")
+    assert_problem(editor.patch(t["id"], {"title": "no"}), 404, "not-found")
+    assert_problem(editor.create({"title": "no", "project_id": pid}), 404, "not-found")
+    assert owner.get(t["id"]).status_code == 200, "the removal took the task from the owner"
+
+
+@pytest.mark.single_stack_only
+def test_a_member_removed_between_202_and_apply_is_rejected_403(make_user, mail_dir):
+    """The writer checks the role again when it applies: the API accepted the change while
+    the editor was a member; the owner removes them before the writer runs."""
+    owner, pid, (editor,) = team_of(make_user, mail_dir, "team-race", "editor")
+    t = created_in(editor, pid, "raced")
+    stack_control.stop("writer")
+    try:
+        p = editor.patch(t["id"], {"title": "after the removal"})
+        assert p.status_code == 202, p.text
+        c = editor.create({"title": "created after the removal", "project_id": pid})
+        assert c.status_code == 202, c.text
+        r = owner.remove_member(pid, editor.id)
+        assert r.status_code == 204, r.text
+    finally:
+        stack_control.start("writer")
+    for accepted in (p, c):
+        body = editor.wait_command(accepted.json()["command_id"], want="rejected")
+        assert body["problem"]["status"] == 403, body
+        assert body["problem"]["type"].endswith("/forbidden"), body
+    g = owner.get(t["id"])
+    assert g.status_code == 200 and g.json()["title"] == "raced" and g.json()["version"] == 1, g.text
+    with pg() as conn:
+        n = conn.execute("SELECT count(*) FROM tasks WHERE id = %s", (task_of(c.json())["id"],)).fetchone()[0]
+    assert n == 0, "a rejected create left a task"
