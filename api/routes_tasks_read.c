@@ -18,6 +18,7 @@
 #include "api/if_match.h"
 #include "api/near_cache.h"
 #include "api/near_cache_keys.h"
+#include "api/project_store.h"
 #include "api/read_replica.h"
 #include "api/routes.h"
 #include "api/task_list_cache.h"
@@ -172,6 +173,31 @@ static json_t *page_from_postgres(api_request_ctx *ctx, const task_query *q, rea
     return page;
 }
 
+/* A page of a team project's tasks (task_query_build_project_sql) for a member: always
+ * from the primary (read_exact without a commit LSN), never cached, like a team task
+ * (docs/decisions.md, "Tasks in team projects (slice 3b)"). */
+static void serve_project_page(api_request_ctx *ctx, const task_query *q) {
+    task_sql *sql = malloc(sizeof *sql);
+    if (sql == NULL || task_query_build_project_sql(q, q->project, sql) != 0) {
+        free(sql);
+        api_respond_error(ctx, 500, "internal-error", NULL);
+        return;
+    }
+    read_lsn primary = {.state = READ_LSN_UNKNOWN, .lsn = 0};
+    PGresult *res = run_list_sql(ctx->app, sql, primary);
+    free(sql);
+    if (res == NULL) {
+        respond_unavailable(ctx);
+        return;
+    }
+    json_t *page = page_from_rows(ctx->app, q, res);
+    PQclear(res);
+    if (page == NULL)
+        api_respond_error(ctx, 500, "internal-error", NULL);
+    else
+        api_respond_json(ctx, 200, page);
+}
+
 /* A page body from the Redis cache, checked before it is trusted (a copy the caller
  * frees), or NULL for a miss. */
 static char *page_from_redis(const api_request_ctx *ctx, long long gen, const char *hash) {
@@ -252,6 +278,23 @@ static void respond_invalid(api_request_ctx *ctx, json_t *errors) {
     api_respond_problem(ctx, problem);
 }
 
+/* project=<id>: a member's list of a team project; the caller's own Inbox named is the
+ * Inbox list (cached as ever, under its own page hash). 404 for a non-member. */
+static void serve_named_project(api_request_ctx *ctx, const task_query *q) {
+    int rank = 0;
+    bool inbox = false;
+    project_outcome o =
+        project_store_role_rank(ctx->app->pg, q->project, ctx->user_id, &rank, &inbox);
+    if (o == PROJECT_UNAVAILABLE)
+        respond_unavailable(ctx);
+    else if (o != PROJECT_OK)
+        api_respond_error(ctx, 404, "not-found", "no such project");
+    else if (inbox)
+        serve_page(ctx, q);
+    else
+        serve_project_page(ctx, q);
+}
+
 static void handle_list_tasks(api_request_ctx *ctx) {
     json_t *errors = json_array();
     char *query = raw_query(ctx);
@@ -271,7 +314,10 @@ static void handle_list_tasks(api_request_ctx *ctx) {
         api_respond_error(ctx, 500, "internal-error", NULL);
     } else {
         json_decref(errors);
-        serve_page(ctx, &q);
+        if (q.project[0] != '\0')
+            serve_named_project(ctx, &q);
+        else
+            serve_page(ctx, &q);
     }
     task_query_clear(&q);
 }

@@ -94,7 +94,7 @@ typedef struct parse_state {
     json_t *errors;
     int nerrors;
     bool oom;
-    int seen[9]; /* times each entry of PARAMS was given */
+    int seen[10]; /* times each entry of PARAMS was given */
     char *cursor_text;
 } parse_state;
 
@@ -259,6 +259,11 @@ static void on_cursor(parse_state *st, const char *value) {
         st->oom = true;
 }
 
+static void on_project(parse_state *st, const char *value) {
+    if (!uuid_canonical(value, st->q->project))
+        add_error(st, "project", "must be a project id (a UUID)");
+}
+
 typedef struct param_spec {
     const char *name;
     void (*check)(parse_state *st, const char *value);
@@ -275,8 +280,9 @@ static const param_spec PARAMS[] = {
     {"sort", on_sort, false},
     {"limit", on_limit, false},
     {"cursor", on_cursor, false},
+    {"project", on_project, false},
 };
-_Static_assert(sizeof PARAMS / sizeof PARAMS[0] == 9, "parse_state.seen has one slot each");
+_Static_assert(sizeof PARAMS / sizeof PARAMS[0] == 10, "parse_state.seen has one slot each");
 
 static const param_spec *find_param(const char *name, int *index) {
     for (int i = 0; i < (int)(sizeof PARAMS / sizeof PARAMS[0]); i++) {
@@ -435,6 +441,8 @@ void task_query_filter_hash(const task_query *q, char out[TASK_QUERY_HASH_HEX]) 
     hash_number(&h, "due_before", q->has_due_before, q->due_before_us);
     hash_number(&h, "due_after", q->has_due_after, q->due_after_us);
     hash_field(&h, "q", q->q);
+    if (q->project[0] != '\0') /* only when given: an Inbox list's hash stays what it was */
+        hash_field(&h, "project", q->project);
     hash_hex(&h, out);
 }
 
@@ -681,6 +689,7 @@ typedef struct fragments {
     sql_builder plain;   /* " AND <filter>"...: the exact tests, cheap row by row */
     sql_builder indexed; /* the same filters with the owner-scoped GIN conditions added */
     sql_builder after;   /* the keyset predicate after the cursor ("" on a first page) */
+    bool owner_keys;     /* the owner-scoped GIN index can serve "indexed" (an Inbox) */
     int owner;           /* parameter numbers */
     int limit;           /* limit + 1 */
     char limit_text[16];
@@ -703,16 +712,19 @@ static void put_enum_filter(fragments *f, const char *column, const char *kind, 
         }
     }
     put(&f->plain, ")");
-    put(&f->indexed, " AND " OWNER_KEYS " && task_owner_keys(");
-    put_ref(&f->indexed, f->owner, "::uuid");
-    put(&f->indexed, ", '");
-    put(&f->indexed, kind);
-    put(&f->indexed, "', ARRAY[");
-    for (int i = 0; i < n; i++) {
-        put(&f->indexed, i > 0 ? ", " : "");
-        put_ref(&f->indexed, first + i, "::text");
+    if (f->owner_keys) {
+        put(&f->indexed, " AND " OWNER_KEYS " && task_owner_keys(");
+        put_ref(&f->indexed, f->owner, "::uuid");
+        put(&f->indexed, ", '");
+        put(&f->indexed, kind);
+        put(&f->indexed, "', ARRAY[");
+        for (int i = 0; i < n; i++) {
+            put(&f->indexed, i > 0 ? ", " : "");
+            put_ref(&f->indexed, first + i, "::text");
+        }
+        put(&f->indexed, "])");
     }
-    put(&f->indexed, "]) AND ");
+    put(&f->indexed, " AND ");
     put(&f->indexed, column);
     put(&f->indexed, " IN (");
     for (int i = 0; i < n; i++) {
@@ -732,14 +744,17 @@ static void put_tags(fragments *f, const task_query *q) {
         put_param(&f->plain, q->tags[i], "::text");
     }
     put(&f->plain, "]");
-    put(&f->indexed, " AND " OWNER_KEYS " @> task_owner_keys(");
-    put_ref(&f->indexed, f->owner, "::uuid");
-    put(&f->indexed, ", 't', ARRAY[");
-    for (int i = 0; i < q->ntags; i++) {
-        put(&f->indexed, i > 0 ? ", " : "");
-        put_ref(&f->indexed, first + i, "::text");
+    if (f->owner_keys) {
+        put(&f->indexed, " AND " OWNER_KEYS " @> task_owner_keys(");
+        put_ref(&f->indexed, f->owner, "::uuid");
+        put(&f->indexed, ", 't', ARRAY[");
+        for (int i = 0; i < q->ntags; i++) {
+            put(&f->indexed, i > 0 ? ", " : "");
+            put_ref(&f->indexed, first + i, "::text");
+        }
+        put(&f->indexed, "])");
     }
-    put(&f->indexed, "]) AND tags @> ARRAY[");
+    put(&f->indexed, " AND tags @> ARRAY[");
     for (int i = 0; i < q->ntags; i++) {
         put(&f->indexed, i > 0 ? ", " : "");
         put_ref(&f->indexed, first + i, "::text");
@@ -766,8 +781,10 @@ static void put_search(fragments *f, const task_query *q) {
     put(&f->plain, " AND search @@ websearch_to_tsquery('simple', ");
     int n = put_param(&f->plain, q->q, "::text");
     put(&f->plain, ")");
-    put_words(f, "@>", "task_owner_all_words", n);
-    put_words(f, "&&", "task_owner_any_words", n);
+    if (f->owner_keys) {
+        put_words(f, "@>", "task_owner_all_words", n);
+        put_words(f, "&&", "task_owner_any_words", n);
+    }
     put(&f->indexed, " AND search @@ websearch_to_tsquery('simple', ");
     put_ref(&f->indexed, n, "::text");
     put(&f->indexed, ")");
@@ -848,13 +865,17 @@ static void put_after(sql_builder *b, const task_query *q) {
 }
 
 /* Fills every fragment of q, in the order its parameters are numbered. */
-static void build_fragments(fragments *f, const task_query *q, const char *owner_id, task_sql *s) {
+static void build_fragments(fragments *f, const task_query *q, const char *scope_id, bool project,
+                            task_sql *s) {
     f->base = builder(s, s->fragment[0], sizeof s->fragment[0]);
     f->plain = builder(s, s->fragment[1], sizeof s->fragment[1]);
     f->indexed = builder(s, s->fragment[2], sizeof s->fragment[2]);
     f->after = builder(s, s->fragment[3], sizeof s->fragment[3]);
-    put(&f->base, "owner_id = ");
-    f->owner = put_param(&f->base, owner_id, "::uuid");
+    f->owner_keys = !project;
+    put(&f->base, project ? "project_id = " : "owner_id = ");
+    f->owner = put_param(&f->base, scope_id, "::uuid");
+    if (project)
+        put(&f->base, " AND owner_id IS NULL"); /* a team project's tasks have no owner */
     bool by_rank = false;
     if (q->sort == TASK_SORT_PRIORITY)
         by_rank = put_priority_ranks(&f->base, q->priority_mask);
@@ -968,10 +989,10 @@ static void put_select(sql_builder *b, const task_query *q) {
     put(b, ") * 1000000)::bigint AS sort_key");
 }
 
-int task_query_build_sql(const task_query *q, const char *owner_id, task_sql *out) {
+static int build_sql(const task_query *q, const char *scope_id, bool project, task_sql *out) {
     memset(out, 0, sizeof *out);
     fragments f;
-    build_fragments(&f, q, owner_id, out);
+    build_fragments(&f, q, scope_id, project, out);
     bool failed = f.base.failed || f.plain.failed || f.indexed.failed || f.after.failed;
     sql_builder b = builder(out, out->text, sizeof out->text);
     put_select(&b, q);
@@ -999,4 +1020,12 @@ int task_query_build_sql(const task_query *q, const char *owner_id, task_sql *ou
     }
     put_limit(&b, &f);
     return failed || b.failed ? -1 : 0;
+}
+
+int task_query_build_sql(const task_query *q, const char *owner_id, task_sql *out) {
+    return build_sql(q, owner_id, false, out);
+}
+
+int task_query_build_project_sql(const task_query *q, const char *project_id, task_sql *out) {
+    return build_sql(q, project_id, true, out);
 }

@@ -2,7 +2,8 @@
  * task_query.h: the query of GET /api/v1/tasks: parsing, the keyset SQL, the cursor.
  *
  * Owns: the rules of docs/decisions.md "Reads and cache" for filters (status, priority,
- * tag, due_before, due_after, q), sort, limit and cursor; the SQL that lists one page;
+ * tag, due_before, due_after, q, and project: "Tasks in team projects (slice 3b)"), sort,
+ * limit and cursor; the SQL that lists one page;
  * the opaque cursor; the hashes that name a filter set and a cached page.
  * Rules:
  *  - Pure (no I/O), so every rule is unit-tested without a server.
@@ -90,6 +91,7 @@ typedef struct task_query {
     bool descending;
     int limit;
     task_cursor after;
+    char project[UUID_STR_LEN]; /* project=<id> (lower-cased), or "" for the caller's Inbox */
 } task_query;
 
 extern const char *const TASK_QUERY_STATUSES[3];   /* todo, in_progress, done */
@@ -144,8 +146,12 @@ typedef struct task_sql {
 /* The column index of the sort key in a task_sql result: right after the task's. */
 #define TASK_SQL_SORT_KEY_COLUMN TASK_SELECT_COLUMN_COUNT
 
-/* Builds the page query for owner_id. 0, or -1 when it does not fit (a bug). */
+/* Builds the page query for owner_id's Inbox. 0, or -1 when it does not fit (a bug). */
 int task_query_build_sql(const task_query *q, const char *owner_id, task_sql *out);
+/* The same for the tasks of a team project (no owner: migration 0022), whose membership
+ * the caller checked. The owner-scoped GIN index does not hold them: a filtered page is
+ * the probe, then the project's rows with the exact tests (tasks_project_idx). */
+int task_query_build_project_sql(const task_query *q, const char *project_id, task_sql *out);
 
 /* RFC 3339 ("2026-01-02T03:04:05.123Z", "...+02:00") to microseconds since the epoch.
  * Years 0001-9999; fractions beyond microseconds are truncated. 0 or -1. */

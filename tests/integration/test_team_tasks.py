@@ -5,7 +5,8 @@ Against the real stack: a member with editor rights creates a task in a team pro
 refused with 403 and a non-member sees 404 everywhere; the task belongs to the project
 (no owner in Postgres), is never cached in anyone's Redis and is in nobody's Inbox list;
 a removed member loses it at once; a member removed between the 202 and the apply gets a
-`rejected` outcome with 403 from the writer.
+`rejected` outcome with 403 from the writer; members list the project's tasks with
+`?project=` (filters and paging as for the Inbox), non-members get 404.
 
 Rules: every test registers its own users; every wait is on a condition (Prefer: wait,
 wait_command), never a sleep.
@@ -34,9 +35,9 @@ def team_of(make_user, mail_dir, tag, *roles):
     return owner, pid, members
 
 
-def created_in(who, pid, title):
+def created_in(who, pid, title, **fields):
     """who creates a task in pid and waits for it; returns the applied task."""
-    r = who.create({"title": title, "project_id": pid})
+    r = who.create({"title": title, "project_id": pid, **fields})
     assert r.status_code == 202, f"create in {pid}: {r.status_code} {r.text[:300]}"
     predicted = task_of(r.json())
     assert predicted["project_id"] == pid, predicted
@@ -103,6 +104,41 @@ def test_members_share_a_team_projects_tasks(make_user, mail_dir):
     for who in (owner, editor, viewer):
         assert_problem(who.get(t["id"]), 404, "not-found")
     assert cached_keys(t["id"]) == [], "a team task's delete left a tombstone in a cache"
+
+
+def test_members_list_a_team_projects_tasks(make_user, mail_dir):
+    owner, pid, (editor, viewer) = team_of(make_user, mail_dir, "team-list", "editor", "viewer")
+    stranger = person(make_user, "team-list-stranger")
+    made = [created_in(owner if i % 2 else editor, pid, f"listed {i}", tags=["even" if i % 2 == 0 else "odd"])
+            for i in range(5)]
+    newest_first = [t["id"] for t in reversed(made)]
+    for who in (owner, editor, viewer):
+        listed = who.list_all({"project": pid}, limit=2)
+        assert [t["id"] for t in listed] == newest_first, f"{who.email}: {listed}"
+        assert listed[0] == made[-1], (listed[0], made[-1])
+    evens = viewer.list_all({"project": pid, "tag": "even", "sort": "created_at"}, limit=2)
+    assert [t["id"] for t in evens] == [made[0]["id"], made[2]["id"], made[4]["id"]], evens
+    p = editor.patch(made[1]["id"], {"status": "done"}, wait=10)
+    assert p.status_code in (200, 202), p.text
+    if p.status_code == 202:
+        editor.wait_command(p.json()["command_id"])
+    done = owner.list_all({"project": pid, "status": "done"})
+    assert [t["id"] for t in done] == [made[1]["id"]], done
+
+    # The Inbox list is as it was, also when the Inbox is named; a cursor stays in its list.
+    inbox = owner.inbox()["id"]
+    assert not {t["id"] for t in owner.list_all()} & set(newest_first)
+    assert owner.list_all({"project": inbox}) == owner.list_all()
+    first = owner.list({"project": pid, "limit": 2})
+    assert first.status_code == 200 and first.json()["next_cursor"], first.text
+    assert_problem(owner.list({"cursor": first.json()["next_cursor"]}), 422, "validation-error")
+
+    # Strangers, unknown ids, bad ids; a removed member at once.
+    assert_problem(stranger.list({"project": pid}), 404, "not-found")
+    assert_problem(owner.list({"project": str(uuid.uuid4())}), 404, "not-found")
+    assert_problem(owner.list({"project": "inbox"}), 422, "validation-error")
+    assert owner.remove_member(pid, viewer.id).status_code == 204
+    assert_problem(viewer.list({"project": pid}), 404, "not-found")
 
 
 def test_naming_ones_own_inbox_is_a_plain_create(make_user, mail_dir):

@@ -10,7 +10,8 @@
  * the page (common filters; the "rare" ones sit among the oldest tasks, so sorts that
  * start there fill it and the others fall back), and whatever plan Postgres picks (run
  * again with index scans, then bitmap scans, turned off). The owner-scoped index keys
- * agree with task_owner_keys, as 0011_task_owner_search.sql promises.
+ * agree with task_owner_keys, as 0011_task_owner_search.sql promises. The same tasks in a
+ * team project (no owner) page exactly as well through the project-scoped SQL.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,6 +31,7 @@
 
 #define UID "0190f5a0-0000-7000-8000-00000000d001"
 #define OTHER "0190f5a0-0000-7000-8000-00000000d002"
+#define TEAM "0190f5a0-0000-7000-8000-00000000d0aa"
 #define MAX_IDS 2400
 
 /* The tasks (see the top of the file). Times are fixed, so due bounds are literals. */
@@ -89,8 +91,9 @@ static void oracle(stack_pg *f, const char *sql, id_list *out) {
     PQclear(res);
 }
 
-/* Every page of qs for UID, each starting after the last row of the one before. */
-static void walk_pages(stack_pg *f, const char *qs, id_list *out) {
+/* Every page of qs for UID's Inbox (project NULL) or a team project, each starting after
+ * the last row of the one before. */
+static void walk_pages(stack_pg *f, const char *qs, const char *project, id_list *out) {
     static const unsigned char KEY[32] = {1};
     json_t *errors = json_array();
     task_query q;
@@ -100,7 +103,9 @@ static void walk_pages(stack_pg *f, const char *qs, id_list *out) {
     assert_non_null(sql);
     for (int page = 0;; page++) {
         assert_true(page < MAX_IDS);
-        assert_int_equal(task_query_build_sql(&q, UID, sql), 0);
+        assert_int_equal(project != NULL ? task_query_build_project_sql(&q, project, sql)
+                                         : task_query_build_sql(&q, UID, sql),
+                         0);
         PGresult *res = PQexecParams(pg_conn_raw(f->conn), sql->text, sql->nparams, NULL,
                                      sql->values, NULL, NULL, 0);
         if (!pg_result_ok(res))
@@ -183,7 +188,7 @@ static void compare(const char *what, const id_list *want, const id_list *got) {
     }
 }
 
-static void every_filter_in_every_sort(stack_pg *f, const char *plan) {
+static void every_filter_in_every_sort(stack_pg *f, const char *plan, const char *project) {
     id_list want = {.ids = calloc(MAX_IDS, UUID_STR_LEN)};
     id_list got = {.ids = calloc(MAX_IDS, UUID_STR_LEN)};
     assert_non_null(want.ids);
@@ -191,14 +196,15 @@ static void every_filter_in_every_sort(stack_pg *f, const char *plan) {
     for (size_t i = 0; i < sizeof FILTERS / sizeof FILTERS[0]; i++) {
         for (size_t j = 0; j < sizeof SORTS / sizeof SORTS[0]; j++) {
             char sql[1024], qs[512], what[700];
-            snprintf(sql, sizeof sql,
-                     "SELECT id FROM tasks WHERE owner_id = '" UID "' AND %s ORDER BY %s",
+            snprintf(sql, sizeof sql, "SELECT id FROM tasks WHERE %s AND %s ORDER BY %s",
+                     project != NULL ? "project_id = '" TEAM "' AND owner_id IS NULL"
+                                     : "owner_id = '" UID "'",
                      FILTERS[i].where, SORTS[j].order);
             snprintf(qs, sizeof qs, "limit=100&%s&%s", FILTERS[i].qs, SORTS[j].qs);
             snprintf(what, sizeof what, "%s [%s]", qs, plan);
             want.n = got.n = 0;
             oracle(f, sql, &want);
-            walk_pages(f, qs, &got);
+            walk_pages(f, qs, project, &got);
             compare(what, &want, &got);
         }
     }
@@ -209,13 +215,13 @@ static void every_filter_in_every_sort(stack_pg *f, const char *plan) {
 static void pages_match_a_plain_order_by(void **state) {
     stack_pg *f = *state;
     stack_pg_exec(f->conn, "ANALYZE tasks");
-    every_filter_in_every_sort(f, "any plan");
+    every_filter_in_every_sort(f, "any plan", NULL);
     stack_pg_exec(f->conn, "SET LOCAL enable_indexscan = off");
-    every_filter_in_every_sort(f, "no index scans");
+    every_filter_in_every_sort(f, "no index scans", NULL);
     stack_pg_exec(f->conn, "RESET enable_indexscan");
     stack_pg_exec(f->conn, "SET LOCAL enable_bitmapscan = off");
     stack_pg_exec(f->conn, "SET LOCAL enable_seqscan = off");
-    every_filter_in_every_sort(f, "no bitmap or sequential scans");
+    every_filter_in_every_sort(f, "no bitmap or sequential scans", NULL);
     stack_pg_exec(f->conn, "RESET enable_bitmapscan");
     stack_pg_exec(f->conn, "RESET enable_seqscan");
 }
@@ -231,14 +237,14 @@ static void small_pages_over_ties(void **state) {
            "SELECT id FROM tasks WHERE owner_id = '" UID "' AND status = 'done'"
            " ORDER BY due_at IS NULL, due_at DESC, id DESC",
            &want);
-    walk_pages(f, "limit=7&status=done&sort=-due_at", &got);
+    walk_pages(f, "limit=7&status=done&sort=-due_at", NULL, &got);
     compare("limit=7&status=done&sort=-due_at", &want, &got);
     want.n = got.n = 0;
     oracle(f,
            "SELECT id FROM tasks WHERE owner_id = '" UID "' AND tags @> ARRAY['rare']"
            " ORDER BY priority_rank DESC, id DESC",
            &want);
-    walk_pages(f, "limit=7&tag=rare&sort=-priority", &got);
+    walk_pages(f, "limit=7&tag=rare&sort=-priority", NULL, &got);
     compare("limit=7&tag=rare&sort=-priority", &want, &got);
     free(want.ids);
     free(got.ids);
@@ -259,11 +265,28 @@ static void index_keys_agree_with_task_owner_keys(void **state) {
     PQclear(res);
 }
 
+/* A team project's pages (no owner-scoped index: the probe, then the exact tests over the
+ * project's rows) match a plain ORDER BY too: UID's tasks copied into a team project. */
+static void team_pages_match_a_plain_order_by(void **state) {
+    stack_pg *f = *state;
+    stack_pg_exec(f->conn, "SAVEPOINT team");
+    stack_pg_exec(f->conn,
+                  "INSERT INTO projects (id, name) VALUES ('" TEAM "', 'Team');"
+                  " INSERT INTO tasks (id, owner_id, project_id, title, description, status,"
+                  " priority, due_at, tags, created_at, updated_at, completed_at)"
+                  " SELECT gen_random_uuid(), NULL, '" TEAM "', title, description, status,"
+                  " priority, due_at, tags, created_at, updated_at, completed_at FROM tasks"
+                  " WHERE owner_id = '" UID "'; ANALYZE tasks");
+    every_filter_in_every_sort(f, "team project", TEAM);
+    stack_pg_exec(f->conn, "ROLLBACK TO SAVEPOINT team");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(index_keys_agree_with_task_owner_keys),
         cmocka_unit_test(small_pages_over_ties),
         cmocka_unit_test(pages_match_a_plain_order_by),
+        cmocka_unit_test(team_pages_match_a_plain_order_by),
     };
     return cmocka_run_group_tests(tests, setup, stack_pg_close);
 }

@@ -806,9 +806,55 @@ static void timestamps(void **state) {
     assert_int_equal(task_query_format_timestamp(0, text, 10), -1);
 }
 
+/* project=<id>: parsed lower-case, refused when not a UUID or repeated; part of the filter
+ * hash only when given (an Inbox list's hash is what it was); its SQL is scoped to the
+ * project's ownerless rows, every filter exact and none through the owner-scoped index. */
+static void project_scope(void **state) {
+    (void)state;
+    task_query q, plain;
+    json_t *errors;
+    assert_int_equal(parse("project=0190F3A2-3333-7000-8000-0000000000AA", &q, NULL), 0);
+    assert_string_equal(q.project, "0190f3a2-3333-7000-8000-0000000000aa");
+    assert_int_equal(parse("", &plain, NULL), 0);
+    assert_string_equal(plain.project, "");
+    char a[TASK_QUERY_HASH_HEX], b[TASK_QUERY_HASH_HEX];
+    task_query_filter_hash(&q, a);
+    task_query_filter_hash(&plain, b);
+    assert_string_not_equal(a, b);
+    task_query_clear(&q);
+    task_query_clear(&plain);
+    assert_int_equal(parse("project=inbox", &q, &errors), 1);
+    assert_non_null(error_for(errors, "project"));
+    json_decref(errors);
+    task_query_clear(&q);
+    assert_int_equal(parse("project=0190f3a2-3333-7000-8000-0000000000aa&project="
+                           "0190f3a2-3333-7000-8000-0000000000ab",
+                           &q, &errors),
+                     1);
+    json_decref(errors);
+    task_query_clear(&q);
+
+    task_sql sql;
+    assert_int_equal(
+        parse("project=0190f3a2-3333-7000-8000-0000000000aa&status=todo&tag=t&q=w", &q, NULL), 0);
+    assert_int_equal(task_query_build_project_sql(&q, q.project, &sql), 0);
+    assert_contains(sql.text, "project_id = $1::uuid AND owner_id IS NULL");
+    assert_null(strstr(sql.text, "owner_id ="));
+    assert_null(strstr(sql.text, "task_owner"));
+    assert_contains(sql.text, "status IN (");
+    assert_contains(sql.text, "tags @> ARRAY[");
+    assert_contains(sql.text, "search @@ websearch_to_tsquery");
+    assert_string_equal(sql.values[0], "0190f3a2-3333-7000-8000-0000000000aa");
+    assert_int_equal(task_query_build_sql(&q, OWNER, &sql), 0); /* the Inbox, named */
+    assert_contains(sql.text, "owner_id = $1::uuid");
+    assert_contains(sql.text, "task_owner_index_keys");
+    task_query_clear(&q);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults),
+        cmocka_unit_test(project_scope),
         cmocka_unit_test(status_and_priority),
         cmocka_unit_test(tags),
         cmocka_unit_test(due_bounds),

@@ -28,31 +28,40 @@
 #include "shared/time_util.h"
 
 /* One round trip: the tasks locked (in id order, so two writers never deadlock), then the
- * creating users that exist, held FOR KEY SHARE so none vanishes under the batch, then
- * the acting users' roles in the team projects the batch touches ($3..$5: per command the
- * task, the user and the project a create names): those projects are held FOR SHARE, and
- * the membership functions (0018) lock a project FOR UPDATE before they change its
- * members, so a removal and a batch on that project are serialised and the roles read
- * here hold until commit. An Inbox task (owner_id set) needs no role: it is its owner's. */
+ * creating users that exist, held FOR KEY SHARE so none vanishes under the batch, then the
+ * team projects the batch touches held FOR SHARE ($3, $4: per command the task a change
+ * targets and the project a create names; an Inbox task, whose owner_id is set, needs
+ * none). The membership functions (0018) lock a project FOR UPDATE before they change its
+ * members, so from here to the commit nobody is added to, removed from or demoted in
+ * those projects. The roles are read by STMT_ROLES, a statement of its own: this one's snapshot
+ * was taken before it waited for those locks, so it could still see a member whose
+ * removal committed while it waited. */
 static const pg_stmt STMT_LOAD = {
     .name = "writer_load",
     .sql = "WITH t AS (SELECT id, owner_id, version, status, due_at IS NOT NULL AS has_due,"
            " recurrence IS NOT NULL AS recurs, project_id FROM tasks"
            " WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE),"
            " u AS (SELECT id FROM users WHERE id = ANY($2::uuid[]) FOR KEY SHARE),"
-           " a AS (SELECT DISTINCT COALESCE(x.pid, t.project_id) AS pid, x.uid"
-           "   FROM unnest($3::uuid[], $4::uuid[], $5::uuid[]) AS x(tid, uid, pid)"
+           " a AS (SELECT DISTINCT COALESCE(x.pid, t.project_id) AS pid"
+           "   FROM unnest($3::uuid[], $4::uuid[]) AS x(tid, pid)"
            "   LEFT JOIN t ON t.id = x.tid AND t.owner_id IS NULL"
            "   WHERE x.pid IS NOT NULL OR t.id IS NOT NULL),"
-           " p AS (SELECT id, inbox_of IS NOT NULL AS inbox FROM projects"
-           "   WHERE id IN (SELECT pid FROM a) ORDER BY id FOR SHARE)"
+           " p AS (SELECT id FROM projects WHERE id IN (SELECT pid FROM a) ORDER BY id FOR SHARE)"
            " SELECT 't', id::text, owner_id::text, version, status, has_due, recurs,"
            " project_id::text FROM t"
            " UNION ALL SELECT 'u', id::text, NULL, NULL, NULL, NULL, NULL, NULL FROM u"
-           " UNION ALL SELECT 'm', a.pid::text, a.uid::text, project_role_rank(m.role)::bigint,"
-           " NULL, p.inbox, NULL, NULL FROM a JOIN p ON p.id = a.pid"
-           " JOIN project_members m ON m.project_id = a.pid AND m.user_id = a.uid",
-    .nparams = 5,
+           " UNION ALL SELECT 'p', id::text, NULL, NULL, NULL, NULL, NULL, NULL FROM p",
+    .nparams = 4,
+};
+/* The acting users' roles in the projects STMT_LOAD locked (pairs of project and user),
+ * with whether the project is an Inbox; a non-member has no row. */
+static const pg_stmt STMT_ROLES = {
+    .name = "writer_roles",
+    .sql = "SELECT x.pid::text, x.uid::text, project_role_rank(m.role), p.inbox_of IS NOT NULL"
+           " FROM unnest($1::uuid[], $2::uuid[]) AS x(pid, uid)"
+           " JOIN projects p ON p.id = x.pid"
+           " JOIN project_members m ON m.project_id = x.pid AND m.user_id = x.uid",
+    .nparams = 2,
 };
 static const pg_stmt STMT_INSERT = {
     .name = "writer_insert",
@@ -193,10 +202,8 @@ static int fill_row(run *r, const PGresult *res, int row) {
     if (kind == 'u') {
         return writer_world_add_user(&r->world, id);
     }
-    if (kind == 'm') {
-        return writer_world_add_role(&r->world, id, PQgetvalue(res, row, 2),
-                                     (int)strtol(PQgetvalue(res, row, 3), NULL, 10),
-                                     PQgetvalue(res, row, 5)[0] == 't');
+    if (kind == 'p') {
+        return 0; /* a team project locked: its roles come from STMT_ROLES */
     }
     writer_task_row task = {.id = id,
                             .owner = PQgetvalue(res, row, 2),
@@ -219,12 +226,11 @@ static int fill_world(run *r, const PGresult *res) {
     return 0;
 }
 
-/* STMT_LOAD's $3..$5: per command that may need a role (every change, and a create that
- * names a project) its task (changes), its user and its project (creates). */
-static void role_arrays(const run *r, strbuf pairs[3]) {
-    for (int k = 0; k < 3; k++) {
-        pg_array_open(&pairs[k]);
-    }
+/* STMT_LOAD's $3, $4: per command that may need a role (every change, and a create that
+ * names a project) its task (changes) and its project (creates). */
+static void project_arrays(const run *r, strbuf pairs[2]) {
+    pg_array_open(&pairs[0]);
+    pg_array_open(&pairs[1]);
     for (size_t i = 0; i < r->n; i++) {
         const task_command *c = r->items[i].cmd;
         bool create = c->type == TASK_CMD_CREATE;
@@ -232,34 +238,81 @@ static void role_arrays(const run *r, strbuf pairs[3]) {
             continue; /* into the user's Inbox: the user's existence is the whole check */
         }
         pg_array_add(&pairs[0], create ? NULL : c->task_id);
-        pg_array_add(&pairs[1], c->user_id);
-        pg_array_add(&pairs[2], create ? c->project_id : NULL);
+        pg_array_add(&pairs[1], create ? c->project_id : NULL);
     }
-    for (int k = 0; k < 3; k++) {
-        pg_array_close(&pairs[k]);
+    pg_array_close(&pairs[0]);
+    pg_array_close(&pairs[1]);
+}
+
+/* The team project a command needs a role in: the one a create names, or the project of
+ * the team task a change targets as the load found it; NULL for none. */
+static const char *role_project(const run *r, const task_command *c) {
+    if (c->type == TASK_CMD_CREATE) {
+        return c->project_id[0] != '\0' ? c->project_id : NULL;
     }
+    const writer_task_state *t = writer_world_find(&r->world, c->task_id);
+    return t != NULL && t->project[0] != '\0' ? t->project : NULL;
+}
+
+/* STMT_ROLES for the commands that need a role (none for a batch of Inbox commands: no
+ * round trip then). 0, or -1 with the error set. */
+static int load_roles(run *r) {
+    strbuf pids = {0}, uids = {0};
+    pg_array_open(&pids);
+    pg_array_open(&uids);
+    size_t n = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        const char *project = role_project(r, r->items[i].cmd);
+        if (project != NULL) {
+            pg_array_add(&pids, project);
+            pg_array_add(&uids, r->items[i].cmd->user_id);
+            n++;
+        }
+    }
+    pg_array_close(&pids);
+    pg_array_close(&uids);
+    int rc = 0;
+    if (pids.failed || uids.failed) {
+        set_fail(r, "out of memory listing roles");
+        rc = -1;
+    } else if (n > 0) {
+        const char *vals[2] = {pids.data, uids.data};
+        PGresult *res = exec(r, &STMT_ROLES, vals);
+        rc = res != NULL ? 0 : -1;
+        for (int row = 0; rc == 0 && res != NULL && row < PQntuples(res); row++) {
+            rc = writer_world_add_role(&r->world, PQgetvalue(res, row, 0), PQgetvalue(res, row, 1),
+                                       (int)strtol(PQgetvalue(res, row, 2), NULL, 10),
+                                       PQgetvalue(res, row, 3)[0] == 't');
+            if (rc != 0) {
+                set_fail(r, "a role did not fit the batch's world");
+            }
+        }
+        PQclear(res);
+    }
+    free(pids.data);
+    free(uids.data);
+    return rc;
 }
 
 static int load_world(run *r) {
-    strbuf tasks = {0}, users = {0}, pairs[3] = {{0}};
+    strbuf tasks = {0}, users = {0}, pairs[2] = {{0}};
     id_array(r, false, &tasks);
     id_array(r, true, &users);
-    role_arrays(r, pairs);
+    project_arrays(r, pairs);
     int rc = -1;
-    if (tasks.failed || users.failed || pairs[0].failed || pairs[1].failed || pairs[2].failed) {
+    if (tasks.failed || users.failed || pairs[0].failed || pairs[1].failed) {
         set_fail(r, "out of memory listing ids");
     } else {
-        const char *vals[5] = {tasks.data, users.data, pairs[0].data, pairs[1].data, pairs[2].data};
+        const char *vals[4] = {tasks.data, users.data, pairs[0].data, pairs[1].data};
         PGresult *res = exec(r, &STMT_LOAD, vals);
         rc = res != NULL ? fill_world(r, res) : -1;
         PQclear(res);
     }
     free(tasks.data);
     free(users.data);
-    for (int k = 0; k < 3; k++) {
-        free(pairs[k].data);
-    }
-    return rc;
+    free(pairs[0].data);
+    free(pairs[1].data);
+    return rc == 0 ? load_roles(r) : rc;
 }
 
 /* ---- events ---- */
