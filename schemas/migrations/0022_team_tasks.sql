@@ -6,8 +6,8 @@
 --   stats, reports, reminders, the API's cached reads) therefore keeps seeing exactly the
 --   Inbox, and a user's deletion (ON DELETE CASCADE of owner_id) never takes a team's
 --   tasks with their creator. Dropping NOT NULL changes no row and rewrites nothing.
--- tasks_count_changes (0011) counts per owner: a task without one is not counted (per
---   project counts come with the project stats).
+-- tasks_count_changes and task_counts_rebuild (0011) count per owner: a task without one
+--   is not counted (per project counts come with the project stats).
 -- Migrations are append-only: never edit this file once applied; add a new one.
 
 ALTER TABLE tasks ALTER COLUMN owner_id DROP NOT NULL;
@@ -66,5 +66,20 @@ BEGIN
           AND c.n = 0;
     END IF;
     RETURN NULL;
+END
+$$;
+
+-- task_counts_rebuild (0011) recounts from tasks: a task without an owner is not counted
+-- there either (task_counts.owner_id is NOT NULL).
+CREATE OR REPLACE FUNCTION task_counts_rebuild(owner uuid DEFAULT NULL) RETURNS void
+    LANGUAGE plpgsql AS $$
+BEGIN
+    LOCK TABLE tasks IN SHARE MODE;
+    DELETE FROM task_counts WHERE owner IS NULL OR owner_id = owner;
+    INSERT INTO task_counts (owner_id, counter, day, n)
+    SELECT t.owner_id, k.counter, k.day, count(*)
+    FROM tasks t, task_count_keys(t.status, t.priority, t.due_at, t.completed_at) k
+    WHERE t.owner_id IS NOT NULL AND (owner IS NULL OR t.owner_id = owner)
+    GROUP BY 1, 2, 3;
 END
 $$;

@@ -67,11 +67,13 @@ EXPECTED_PATHS = {
 # Every status the task handlers can answer (docs/decisions.md "Tasks (issue 3)", read off
 # api/routes_tasks_*.c, routes_import.c, routes_events.c and the router's checks).
 TASK_STATUS_CODES = {
-    ("post", "/api/v1/tasks"): {"201", "202", "400", "401", "404", "409", "413", "415", "422", "429", "503"},
-    ("get", "/api/v1/tasks"): {"200", "401", "422", "429", "503"},
+    ("post", "/api/v1/tasks"): {"201", "202", "400", "401", "403", "404", "409", "413", "415", "422", "429",
+                                "503"},
+    ("get", "/api/v1/tasks"): {"200", "401", "404", "422", "429", "503"},
     ("get", "/api/v1/tasks/{id}"): {"200", "304", "401", "404", "429", "503"},
-    ("patch", "/api/v1/tasks/{id}"): {"200", "202", "400", "401", "404", "412", "413", "415", "422", "429", "503"},
-    ("delete", "/api/v1/tasks/{id}"): {"202", "204", "401", "404", "412", "429", "503"},
+    ("patch", "/api/v1/tasks/{id}"): {"200", "202", "400", "401", "403", "404", "412", "413", "415", "422", "429",
+                                      "503"},
+    ("delete", "/api/v1/tasks/{id}"): {"202", "204", "401", "403", "404", "412", "429", "503"},
     ("get", "/api/v1/tasks/stats"): {"200", "401", "429", "503"},
     ("get", "/api/v1/commands/{id}"): {"200", "401", "404", "429", "503"},
     ("post", "/api/v1/tasks/import"): {"202", "400", "401", "409", "413", "415", "422", "429", "503"},
@@ -237,11 +239,13 @@ def test_openapi_documents_the_task_endpoints(openapi):
                                      "created_at", "updated_at", "completed_at", "version"}
     create = comps["schemas"]["TaskCreateRequest"]
     # recurrence: optional on a task (absent when it does not recur), settable on a create;
-    # project_id: read-only (absent from a 202 create's prediction: the writer places it)
+    # project_id: the task's project (absent from a 202 prediction of an Inbox create: the writer
+    # places it), which a create may name
     assert set(task["properties"]) == set(task["required"]) | {"recurrence", "project_id"}
     assert create["required"] == ["title"] and set(create["properties"]) == set(task["required"]) - {
-        "id", "created_at", "updated_at", "completed_at", "version"} | {"recurrence"}
-    assert set(comps["schemas"]["TaskPatchRequest"]["properties"]) == set(create["properties"])
+        "id", "created_at", "updated_at", "completed_at", "version"} | {"recurrence", "project_id"}
+    # A create may name its project; a patch cannot move a task (yet).
+    assert set(comps["schemas"]["TaskPatchRequest"]["properties"]) == set(create["properties"]) - {"project_id"}
     # Every status each handler can answer, and nothing it cannot.
     for (method, path), expected in TASK_STATUS_CODES.items():
         got = set(openapi["paths"][path][method]["responses"])

@@ -4,10 +4,11 @@
  * (the running sender cannot see this test's uncommitted webhooks).
  *
  * Needs DATABASE_URL; without it the test FAILS. An event gets one pending delivery per
- * enabled webhook of its user (the Kafka key) whose types match (the exact type or
+ * enabled webhook of its user (data.user_id, whatever the Kafka key: a team task's event
+ * is keyed by its project) whose types match (the exact type or
  * taskbus.task.*) and that existed when the event happened: not a disabled one, not one
  * registered after the event, not another user's. Records that are not task CloudEvents
- * (another type, a bad time, a key that is not a user id, no value) are skipped; the
+ * (another type, a bad time, a data.user_id that is not a user id, no value) are skipped; the
  * delivery's payload is the record as sent; a repeated event, in its batch or a later
  * one, adds nothing.
  */
@@ -31,9 +32,13 @@
 #define W(n) "0190f5a0-0000-7000-8000-00000000a4b" n
 #define EV(n) "0190f5a0-0000-7000-8000-0000000a40" n
 
-#define EVENT(n, type, time)                                                                       \
+#define TEAM "0190f5a0-0000-7000-8000-00000000a4ff"
+#define EVENT_BY(n, type, time, user)                                                              \
     "{\"specversion\":\"1.0\",\"id\":\"" EV(n) "\",\"type\":\"" type "\",\"time\":\"" time         \
-                                               "\",\"data\":{\"title\":\"t" n "\"}}"
+                                               "\",\"data\":{\"title\":\"t" n                      \
+                                               "\",\"user_id\":\"" user "\"}}"
+#define EVENT(n, type, time) EVENT_BY(n, type, time, U)
+#define EVENT_O(n, type, time) EVENT_BY(n, type, time, O)
 
 static int setup(void **state) {
     if (stack_pg_open_in_txn(state, "test_stack_webhooks_ingest", 30000) != 0)
@@ -80,12 +85,13 @@ static void events_become_deliveries(void **state) {
         kafka_record_of("task-events", 2, U,
                         EVENT("03", "taskbus.report.requested", "2024-06-01T11:00:00Z")),
         kafka_record_of("task-events", 3, U, EVENT("04", "taskbus.task.updated", "June 1st")),
-        kafka_record_of("task-events", 4, O,
-                        EVENT("05", "taskbus.task.created", "2024-06-01T12:00:00Z")),
+        kafka_record_of("task-events", 4, TEAM, /* a team task's: keyed by its project */
+                        EVENT_O("05", "taskbus.task.created", "2024-06-01T12:00:00Z")),
         kafka_record_of("task-events", 5, O,
-                        EVENT("06", "taskbus.task.updated", "2024-06-01T12:00:00Z")),
-        kafka_record_of("task-events", 6, "not-a-user",
-                        EVENT("07", "taskbus.task.created", "2024-06-01T12:00:00Z")),
+                        EVENT_O("06", "taskbus.task.updated", "2024-06-01T12:00:00Z")),
+        kafka_record_of(
+            "task-events", 6, U,
+            EVENT_BY("07", "taskbus.task.created", "2024-06-01T12:00:00Z", "not-a-user")),
         kafka_record_of("task-events", 7, U, NULL),
         kafka_record_of("task-events", 8, U,
                         EVENT("02", "taskbus.task.completed", "2024-06-01T11:00:00Z")),

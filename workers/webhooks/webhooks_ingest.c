@@ -44,12 +44,14 @@ static const pg_stmt DELIVERY_INSERT = {
     " ON CONFLICT (webhook_id, event_id) DO NOTHING",
     5};
 
-enum { F_ID, F_TYPE, F_TIME, NFIELDS };
+enum { F_ID, F_TYPE, F_TIME, F_DATA, F_USER, NFIELDS };
 
 static const json_scan_field FIELDS[NFIELDS] = {
     [F_ID] = {.key = "id", .parent = -1},
     [F_TYPE] = {.key = "type", .parent = -1},
     [F_TIME] = {.key = "time", .parent = -1},
+    [F_DATA] = {.key = "data", .parent = -1},
+    [F_USER] = {.key = "user_id", .parent = F_DATA},
 };
 
 typedef struct task_event {
@@ -64,12 +66,7 @@ typedef struct task_event {
 /* Reads a task CloudEvent from a record. 0, -1 (not one: skip it) or -2 (out of memory);
  * ev->strings may be set either way. */
 static int parse_event(const kafka_record *r, task_event *ev) {
-    if (r->key == NULL || r->key_len != UUID_STR_LEN - 1 || r->value == NULL) {
-        return -1;
-    }
-    memcpy(ev->user_id, r->key, UUID_STR_LEN - 1);
-    ev->user_id[UUID_STR_LEN - 1] = '\0';
-    if (!uuid_is_valid(ev->user_id)) {
+    if (r->value == NULL) {
         return -1;
     }
     size_t cap = json_scan_buffer_size(r->value_len);
@@ -86,6 +83,14 @@ static int parse_event(const kafka_record *r, task_event *ev) {
     ev->type = f[F_TYPE].str;
     ev->time = f[F_TIME].str;
     ev->record = r;
+    /* The user who acted (data.user_id): the Kafka key is the task's project's key, which
+     * for a team task is the project id, not a user (docs/decisions.md, "Tasks in team
+     * projects (slice 3b)"). */
+    const char *user = f[F_USER].type == JSON_SCAN_STRING ? f[F_USER].str : NULL;
+    if (user == NULL || !uuid_is_valid(user)) {
+        return -1;
+    }
+    snprintf(ev->user_id, sizeof ev->user_id, "%s", user);
     /* time goes to Postgres as timestamptz: one it cannot read would fail the batch
      * forever and stop the partition, so such a record is skipped like any malformed one. */
     if (ev->id == NULL || !uuid_is_valid(ev->id) || ev->type == NULL || ev->time == NULL ||

@@ -3,7 +3,7 @@
  * taskbus-webhooks; docs/decisions.md "Webhooks").
  *
  * Owns: the batch handler of the `task-events` consumer (group taskbus-webhooks): for each
- * event, one pending delivery per enabled webhook of the event's user (the Kafka key)
+ * event, one pending delivery per enabled webhook of the event's user (data.user_id)
  * whose event_types match (the exact type or "taskbus.task.*") and that existed when the
  * event happened. Rules: a batch costs two statements whatever its size (one query
  * matches every event of the batch, one insert adds every delivery); they run in the

@@ -367,6 +367,13 @@ static int make_event(run *r, writer_item *it, const char *task_text) {
     return 0;
 }
 
+/* An event's Kafka key: the key of the project the task is in as decided (a team
+ * project's id, else the user's: a create that names its own Inbox is an Inbox task and
+ * keeps the key its later changes will have). */
+static const char *event_key(const task_command *c, const writer_decision *d) {
+    return d->team ? c->project_id : c->user_id;
+}
+
 static int add_outbox(run *r) {
     outbox_row *rows = calloc(r->n ? 2 * r->n : 1, sizeof *rows); /* a next occurrence each */
     if (rows == NULL) {
@@ -379,7 +386,7 @@ static int add_outbox(run *r) {
         if (it->dec.applied) {
             rows[nrows++] = (outbox_row){.event_id = it->event_id,
                                          .topic = TASK_EVENTS_TOPIC,
-                                         .key = task_command_key(it->cmd),
+                                         .key = event_key(it->cmd, &it->dec),
                                          .payload = it->event_text,
                                          .ce_type = it->dec.event_type,
                                          .request_id = it->request_id,
@@ -388,7 +395,7 @@ static int add_outbox(run *r) {
         if (it->dec.applied && it->next.made) {
             rows[nrows++] = (outbox_row){.event_id = it->next.event_id,
                                          .topic = TASK_EVENTS_TOPIC,
-                                         .key = task_command_key(&it->next.cmd),
+                                         .key = event_key(&it->next.cmd, &it->next.dec),
                                          .payload = it->next.event_text,
                                          .ce_type = it->next.dec.event_type,
                                          .request_id = it->request_id,
