@@ -289,7 +289,7 @@ def test_openapi_documents_the_task_endpoints(openapi):
     # The list's query parameters, each one the parser knows.
     _, params, _ = op_headers(openapi, "get", "/api/v1/tasks", "200")
     assert {n for i, n in params if i == "query"} == {"status", "priority", "tag", "due_before", "due_after",
-                                                      "q", "sort", "limit", "cursor"}, params
+                                                      "q", "sort", "limit", "cursor", "project"}, params
 
 
 def test_openapi_documents_the_stream_endpoints(openapi):

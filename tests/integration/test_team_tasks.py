@@ -6,19 +6,23 @@ refused with 403 and a non-member sees 404 everywhere; the task belongs to the p
 (no owner in Postgres), is never cached in anyone's Redis and is in nobody's Inbox list;
 a removed member loses it at once; a member removed between the 202 and the apply gets a
 `rejected` outcome with 403 from the writer; members list the project's tasks with
-`?project=` (filters and paging as for the Inbox), non-members get 404.
+`?project=` (filters and paging as for the Inbox), non-members get 404; every member's
+event stream shows every member's changes of the project's tasks, and a removed member's
+shows none made after the removal.
 
 Rules: every test registers its own users; every wait is on a condition (Prefer: wait,
 wait_command), never a sleep.
 """
 
+import json
+import time
 import uuid
 
 import pytest
 
 from helpers import stack_control
 from helpers.api import assert_problem
-from helpers.tasks import pg, redis_conn, task_of
+from helpers.tasks import SseReader, assert_event_valid, pg, redis_conn, task_of, wait_until
 from test_notifications import mail_dir  # noqa: F401 - the fixture
 from test_projects import join, person, verify
 
@@ -190,3 +194,65 @@ def test_a_member_removed_between_202_and_apply_is_rejected_403(make_user, mail_
     with pg() as conn:
         n = conn.execute("SELECT count(*) FROM tasks WHERE id = %s", (task_of(c.json())["id"],)).fetchone()[0]
     assert n == 0, "a rejected create left a task"
+
+
+def event_about(reader, tid, event, timeout=20):
+    """The next SSE frame of `event` about task tid (frames about other tasks are skipped)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {event} of {tid} on the stream within {timeout} s"
+        f = reader.next(left)
+        if f.get("event") == event and isinstance(f.get("json"), dict) and f["json"]["data"]["id"] == tid:
+            assert_event_valid(f["json"])
+            return f["json"]
+
+
+def logged_events_about(user_id, tid):
+    """Every event about tid in the user's event log (what SSE serves and resumes from)."""
+    entries = redis_conn().xrange(f"{{u:{user_id}}}:events:log")
+    out = []
+    for _, fields in entries:
+        ev = json.loads(fields[b"event"] if b"event" in fields else fields["event"])
+        if ev["data"]["id"] == tid:
+            out.append(ev)
+    return out
+
+
+def writer_landed_everything():
+    """No effect of an applied batch is still on its way to Redis (the writer deletes a
+    batch's journal row only after every user's events of it landed)."""
+    with pg() as conn:
+        return conn.execute("SELECT count(*) FROM writer_pending_effects").fetchone()[0] == 0
+
+
+def test_members_see_each_others_changes_live(make_user, mail_dir):
+    owner, pid, (editor, viewer) = team_of(make_user, mail_dir, "team-sse", "editor", "viewer")
+    streams = {who.email: SseReader(who) for who in (owner, editor, viewer)}
+    try:
+        for name, st in streams.items():
+            assert st.status == 200, f"{name}: {st.status}"
+        t = created_in(editor, pid, "watched")
+        for who in (owner, editor, viewer):
+            ev = event_about(streams[who.email], t["id"], "task.created")
+            assert ev["data"]["user_id"] == editor.id and ev["data"]["title"] == "watched", ev
+        p = owner.patch(t["id"], {"status": "done"}, wait=10)
+        assert p.status_code in (200, 202), p.text
+        for who in (owner, editor, viewer):
+            ev = event_about(streams[who.email], t["id"], "task.completed")
+            assert ev["data"]["user_id"] == owner.id and ev["data"]["version"] == 2, ev
+
+        # Removed, the viewer's log gets nothing the others do after the removal.
+        assert owner.remove_member(pid, viewer.id).status_code == 204
+        d = editor.delete(t["id"], wait=10)
+        assert d.status_code in (202, 204), d.text
+        if d.status_code == 202:
+            editor.wait_command(d.json()["command_id"])
+        event_about(streams[owner.email], t["id"], "task.deleted")
+        wait_until(writer_landed_everything, 30, "the writer's effects landed")
+        kinds = [e["type"] for e in logged_events_about(viewer.id, t["id"])]
+        assert kinds == ["taskbus.task.created", "taskbus.task.completed"], kinds
+        assert [e["type"] for e in logged_events_about(owner.id, t["id"])][-1] == "taskbus.task.deleted"
+    finally:
+        for st in streams.values():
+            st.close()

@@ -8,6 +8,7 @@
  * Redis Cluster's own rule (CRC16/XMODEM of the hash tag, or of the whole key, mod 16384),
  * checked against the reference value of the Redis Cluster specification, because this
  * branch has no cluster client to ask (issue 13: shared/redis_cluster.h arrives with it).
+ * A team command's copy for another member lands in that member's slot.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -116,8 +117,41 @@ static void test_every_script_is_in_one_slot(void **state) {
     writer_effects_free(&list);
 }
 
+/* A team command's copy for another member: the member's slot, a derived command id (the
+ * same for a replay, another for each member, never the command's own), the event and
+ * status, and no task value. */
+static void test_fanout_copies_go_to_the_members_slot(void **state) {
+    (void)state;
+    writer_effect_list list = {0};
+    add_effect(&list, "0190f5a0-0000-7000-8000-000000000001",
+               "0190f5a0-0000-7000-8000-000000000011", true);
+    const char *member = "0190f5a0-0000-7000-8000-0000000000bb";
+    const char *other = "0190f5a0-0000-7000-8000-0000000000cc";
+    writer_effect a, again, b;
+    assert_int_equal(writer_effect_build_fanout(&a, &list.items[0], member), 0);
+    assert_int_equal(writer_effect_build_fanout(&again, &list.items[0], member), 0);
+    assert_int_equal(writer_effect_build_fanout(&b, &list.items[0], other), 0);
+    assert_string_equal(a.user_id, member);
+    assert_string_equal(a.task_id, list.items[0].task_id);
+    assert_string_equal(a.command_id, again.command_id);
+    assert_string_not_equal(a.command_id, b.command_id);
+    assert_string_not_equal(a.command_id, list.items[0].command_id);
+    assert_null(a.task_value);
+    assert_string_equal(a.event_value, list.items[0].event_value);
+    assert_string_equal(a.status_value, list.items[0].status_value);
+    writer_effect_free(&again);
+    writer_effect_free(&b);
+    writer_effects_clear(&list);
+    assert_int_equal(writer_effects_push(&list, &a), 0);
+    unsigned slot = key_slot("{u:0190f5a0-0000-7000-8000-0000000000bb}");
+    assert_int_equal(step_slot(&list, WRITER_LAND_DATA, 2 + 2), slot);
+    assert_int_equal(step_slot(&list, WRITER_LAND_MARKS, 1 + 1), slot);
+    writer_effects_free(&list);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fanout_copies_go_to_the_members_slot),
         cmocka_unit_test(test_slot_function_matches_the_spec),
         cmocka_unit_test(test_every_script_is_in_one_slot),
     };

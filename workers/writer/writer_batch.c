@@ -296,8 +296,25 @@ static int push_effect(writer_ctx *ctx, const task_command *cmd, const writer_de
     return 0;
 }
 
+/* The copies of the effect just pushed for the other members of its team project. 0, or
+ * -1. */
+static int push_fanout(writer_ctx *ctx, const writer_item *it) {
+    for (size_t m = 0; m < it->nfanout; m++) {
+        writer_effect eff;
+        const writer_effect *of = &ctx->effects.items[ctx->effects.count - 1];
+        if (writer_effect_build_fanout(&eff, of, it->fanout[m]) != 0 ||
+            writer_effects_push(&ctx->effects, &eff) != 0) {
+            LOG_ERRORF("writer: out of memory recording command %s", it->cmd->command_id);
+            writer_effect_free(&eff);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* The effects and commands rows of the applied and rejected items, each next occurrence
- * right after the completion that made it. 0, or -1. */
+ * right after the completion that made it, each team command's copies for the project's
+ * other members right after its own. 0, or -1. */
 static int collect(writer_ctx *ctx, batch *b) {
     for (size_t k = 0; k < b->nitems; k++) {
         writer_item *it = &b->items[k];
@@ -306,8 +323,10 @@ static int collect(writer_ctx *ctx, batch *b) {
         }
         writer_next *next = &it->next;
         if (push_effect(ctx, it->cmd, &it->dec, &it->task_text, &it->event_text) != 0 ||
+            push_fanout(ctx, it) != 0 ||
             (next->made &&
-             push_effect(ctx, &next->cmd, &next->dec, &next->task_text, &next->event_text) != 0)) {
+             (push_effect(ctx, &next->cmd, &next->dec, &next->task_text, &next->event_text) != 0 ||
+              push_fanout(ctx, it) != 0))) {
             return -1;
         }
         ctx->stats.occurrences += next->made;

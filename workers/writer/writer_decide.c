@@ -140,6 +140,38 @@ static bool user_exists(const writer_world *w, const char *id) {
     return *user_slot(w, id) != 0;
 }
 
+int writer_world_size_roles(writer_world *w, size_t max_roles) {
+    if (w->nroles != 0) {
+        return -1;
+    }
+    size_t nslots = slots_for(max_roles);
+    writer_role *roles = calloc(max_roles ? max_roles : 1, sizeof *roles);
+    size_t *slots = calloc(nslots, sizeof *slots);
+    if (roles == NULL || slots == NULL) {
+        free(roles);
+        free(slots);
+        return -1;
+    }
+    free(w->roles);
+    free(w->role_slots);
+    w->roles = roles;
+    w->role_slots = slots;
+    w->roles_cap = max_roles;
+    w->nrole_slots = nslots;
+    return 0;
+}
+
+size_t writer_world_members(const writer_world *w, const char *project, const writer_role **out,
+                            size_t cap) {
+    size_t n = 0;
+    for (size_t i = 0; i < w->nroles && n < cap; i++) {
+        if (strncmp(w->roles[i].key, project, UUID_STR_LEN - 1) == 0) {
+            out[n++] = &w->roles[i];
+        }
+    }
+    return n;
+}
+
 static void role_key(char key[WRITER_ROLE_KEY_LEN], const char *project, const char *user) {
     snprintf(key, WRITER_ROLE_KEY_LEN, "%.36s/%.36s", project, user);
 }

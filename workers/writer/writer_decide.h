@@ -91,17 +91,21 @@ typedef struct writer_world {
     size_t users_cap;
     size_t *user_slots; /* the same, into users */
     size_t nuser_slots;
-    writer_role *roles; /* the acting users' roles in the team projects the batch names */
+    writer_role *roles; /* every membership of the team projects the batch touches */
     size_t nroles;
     size_t roles_cap;
     size_t *role_slots; /* the same, into roles, by "<project>/<user>" */
     size_t nrole_slots;
 } writer_world;
 
-/* A world for a batch naming at most max_tasks distinct tasks, max_users creating users
- * and max_roles (project, user) pairs. 0, or -1 (out of memory; the world is then empty
- * and may be freed). */
+/* A world for a batch naming at most max_tasks distinct tasks and max_users creating
+ * users, with room for max_roles memberships (writer_world_size_roles may give it more
+ * before the first is added). 0, or -1 (out of memory; the world is then empty and may be
+ * freed). */
 int writer_world_init(writer_world *w, size_t max_tasks, size_t max_users, size_t max_roles);
+/* Room for max_roles memberships, while none is recorded. 0, or -1 (out of memory or
+ * roles recorded; the world keeps what it had). */
+int writer_world_size_roles(writer_world *w, size_t max_roles);
 void writer_world_free(writer_world *w);
 /* An existing task as the load read it. */
 typedef struct writer_task_row {
@@ -123,6 +127,10 @@ int writer_world_add_user(writer_world *w, const char *id);
 /* Records user's role rank in project (a repeat is ignored). 0, or -1 (full). */
 int writer_world_add_role(writer_world *w, const char *project, const char *user, int rank,
                           bool inbox);
+/* The members of project recorded (every role), in the order added, into out (at most
+ * cap): each user id is at out[i]->key + UUID_STR_LEN. Returns how many it filled. */
+size_t writer_world_members(const writer_world *w, const char *project, const writer_role **out,
+                            size_t cap);
 
 /* Decides cmds[0..n) in order against w (which it updates as it plays them); out[i] is
  * cmds[i]'s decision. The world must hold room for every task cmds name. 0, or -1 (out

@@ -171,6 +171,23 @@ int writer_effect_build(writer_effect *e, const task_command *cmd, const writer_
     return 0;
 }
 
+int writer_effect_build_fanout(writer_effect *e, const writer_effect *of, const char *member) {
+    memset(e, 0, sizeof *e);
+    memcpy(e->user_id, member, UUID_STR_LEN);
+    memcpy(e->task_id, of->task_id, UUID_STR_LEN);
+    char label[64];
+    snprintf(label, sizeof label, WRITER_FANOUT_LABEL "%s", member);
+    uuid7_derive(of->command_id, label, e->command_id);
+    e->version = of->version;
+    e->status_value = of->status_value != NULL ? strdup(of->status_value) : NULL;
+    e->event_value = of->event_value != NULL ? strdup(of->event_value) : NULL;
+    if (e->status_value == NULL || e->event_value == NULL) {
+        writer_effect_free(e);
+        return -1;
+    }
+    return 0;
+}
+
 void writer_effects_clear(writer_effect_list *list) {
     for (size_t i = 0; i < list->count; i++) {
         writer_effect_free(&list->items[i]);

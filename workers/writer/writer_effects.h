@@ -71,6 +71,15 @@ typedef struct writer_effect_list {
  * (set to NULL; either may be NULL). 0, or -1 (out of memory; *e holds nothing). */
 int writer_effect_build(writer_effect *e, const task_command *cmd, const writer_decision *dec,
                         char **task_text, char **event_text);
+/* The label of a fan-out effect's command id (uuid7_derive of the command's id with this
+ * and the member's id): a marker of its own in the member's slot, which makes the member's
+ * copy of the event land exactly once, and which no client command can have. */
+#define WRITER_FANOUT_LABEL "taskbus fanout "
+/* Fills *e with the copy of an applied team command's effect `of` for another member of
+ * its project: the event (and status) only, under the member's id and a derived command
+ * id, no task value (a team task is not cached). 0, or -1 (out of memory; *e holds
+ * nothing). */
+int writer_effect_build_fanout(writer_effect *e, const writer_effect *of, const char *member);
 /* Frees what one effect holds. */
 void writer_effect_free(writer_effect *e);
 /* Frees every effect; the list stays usable (and keeps its capacity). */

@@ -53,15 +53,15 @@ static const pg_stmt STMT_LOAD = {
            " UNION ALL SELECT 'p', id::text, NULL, NULL, NULL, NULL, NULL, NULL FROM p",
     .nparams = 4,
 };
-/* The acting users' roles in the projects STMT_LOAD locked (pairs of project and user),
- * with whether the project is an Inbox; a non-member has no row. */
+/* Every membership of the projects STMT_LOAD locked, with whether the project is an
+ * Inbox: the acting users' roles (a non-member has no row) and the members an applied
+ * team command's event goes to. */
 static const pg_stmt STMT_ROLES = {
     .name = "writer_roles",
-    .sql = "SELECT x.pid::text, x.uid::text, project_role_rank(m.role), p.inbox_of IS NOT NULL"
-           " FROM unnest($1::uuid[], $2::uuid[]) AS x(pid, uid)"
-           " JOIN projects p ON p.id = x.pid"
-           " JOIN project_members m ON m.project_id = x.pid AND m.user_id = x.uid",
-    .nparams = 2,
+    .sql = "SELECT m.project_id::text, m.user_id::text, project_role_rank(m.role),"
+           " p.inbox_of IS NOT NULL FROM project_members m JOIN projects p ON p.id = m.project_id"
+           " WHERE m.project_id = ANY($1::uuid[]) ORDER BY 1, 2",
+    .nparams = 1,
 };
 static const pg_stmt STMT_INSERT = {
     .name = "writer_insert",
@@ -145,6 +145,8 @@ typedef struct run {
     size_t n;
     writer_world world;
     size_t *item_of; /* per world task: index + 1 of the item of the current round */
+    strbuf locked;   /* "{...}" so far: the projects STMT_LOAD locked */
+    size_t nlocked;
     char *sqlstate;
     char *err;
     size_t errlen;
@@ -159,6 +161,9 @@ void writer_item_clear(writer_item *item) {
     free(item->next.task_text);
     free(item->next.event_text);
     memset(&item->next, 0, sizeof item->next);
+    free(item->fanout);
+    item->fanout = NULL;
+    item->nfanout = 0;
 }
 
 static void set_err(run *r, const char *what, const PGresult *res) {
@@ -202,8 +207,10 @@ static int fill_row(run *r, const PGresult *res, int row) {
     if (kind == 'u') {
         return writer_world_add_user(&r->world, id);
     }
-    if (kind == 'p') {
-        return 0; /* a team project locked: its roles come from STMT_ROLES */
+    if (kind == 'p') { /* a team project locked: its members come from STMT_ROLES */
+        pg_array_add(&r->locked, id);
+        r->nlocked++;
+        return 0;
     }
     writer_task_row task = {.id = id,
                             .owner = PQgetvalue(res, row, 2),
@@ -244,58 +251,38 @@ static void project_arrays(const run *r, strbuf pairs[2]) {
     pg_array_close(&pairs[1]);
 }
 
-/* The team project a command needs a role in: the one a create names, or the project of
- * the team task a change targets as the load found it; NULL for none. */
-static const char *role_project(const run *r, const task_command *c) {
-    if (c->type == TASK_CMD_CREATE) {
-        return c->project_id[0] != '\0' ? c->project_id : NULL;
-    }
-    const writer_task_state *t = writer_world_find(&r->world, c->task_id);
-    return t != NULL && t->project[0] != '\0' ? t->project : NULL;
-}
-
-/* STMT_ROLES for the commands that need a role (none for a batch of Inbox commands: no
+/* STMT_ROLES for the projects STMT_LOAD locked (none for a batch of Inbox commands: no
  * round trip then). 0, or -1 with the error set. */
 static int load_roles(run *r) {
-    strbuf pids = {0}, uids = {0};
-    pg_array_open(&pids);
-    pg_array_open(&uids);
-    size_t n = 0;
-    for (size_t i = 0; i < r->n; i++) {
-        const char *project = role_project(r, r->items[i].cmd);
-        if (project != NULL) {
-            pg_array_add(&pids, project);
-            pg_array_add(&uids, r->items[i].cmd->user_id);
-            n++;
-        }
+    pg_array_close(&r->locked);
+    if (r->locked.failed) {
+        set_fail(r, "out of memory listing projects");
+        return -1;
     }
-    pg_array_close(&pids);
-    pg_array_close(&uids);
-    int rc = 0;
-    if (pids.failed || uids.failed) {
-        set_fail(r, "out of memory listing roles");
-        rc = -1;
-    } else if (n > 0) {
-        const char *vals[2] = {pids.data, uids.data};
-        PGresult *res = exec(r, &STMT_ROLES, vals);
-        rc = res != NULL ? 0 : -1;
-        for (int row = 0; rc == 0 && res != NULL && row < PQntuples(res); row++) {
-            rc = writer_world_add_role(&r->world, PQgetvalue(res, row, 0), PQgetvalue(res, row, 1),
-                                       (int)strtol(PQgetvalue(res, row, 2), NULL, 10),
-                                       PQgetvalue(res, row, 3)[0] == 't');
-            if (rc != 0) {
-                set_fail(r, "a role did not fit the batch's world");
-            }
-        }
-        PQclear(res);
+    if (r->nlocked == 0) {
+        return 0;
     }
-    free(pids.data);
-    free(uids.data);
+    const char *vals[1] = {r->locked.data};
+    PGresult *res = exec(r, &STMT_ROLES, vals);
+    if (res == NULL) {
+        return -1;
+    }
+    int rc = writer_world_size_roles(&r->world, (size_t)PQntuples(res));
+    for (int row = 0; rc == 0 && row < PQntuples(res); row++) {
+        rc = writer_world_add_role(&r->world, PQgetvalue(res, row, 0), PQgetvalue(res, row, 1),
+                                   (int)strtol(PQgetvalue(res, row, 2), NULL, 10),
+                                   PQgetvalue(res, row, 3)[0] == 't');
+    }
+    PQclear(res);
+    if (rc != 0) {
+        set_fail(r, "out of memory recording the projects' members");
+    }
     return rc;
 }
 
 static int load_world(run *r) {
     strbuf tasks = {0}, users = {0}, pairs[2] = {{0}};
+    pg_array_open(&r->locked);
     id_array(r, false, &tasks);
     id_array(r, true, &users);
     project_arrays(r, pairs);
@@ -780,6 +767,40 @@ static int decide(run *r) {
     return rc;
 }
 
+/* The other members of each applied team command's project, at the apply (the roles read
+ * under the project's lock): their event logs get its event, so every member's stream
+ * shows the project's changes and a removed member's shows none made after the removal.
+ * 0, or -1 (out of memory). */
+static int fan_out(run *r) {
+    const writer_role **members = calloc(r->world.nroles ? r->world.nroles : 1, sizeof *members);
+    if (members == NULL) {
+        set_fail(r, "out of memory listing members");
+        return -1;
+    }
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < r->n; i++) {
+        writer_item *it = &r->items[i];
+        if (!it->dec.applied || !it->dec.team) {
+            continue;
+        }
+        size_t n = writer_world_members(&r->world, it->cmd->project_id, members, r->world.nroles);
+        it->fanout = calloc(n ? n : 1, sizeof *it->fanout);
+        if (it->fanout == NULL) {
+            set_fail(r, "out of memory listing members");
+            rc = -1;
+            break;
+        }
+        for (size_t k = 0; k < n; k++) {
+            const char *user = members[k]->key + UUID_STR_LEN;
+            if (strcmp(user, it->cmd->user_id) != 0) {
+                memcpy(it->fanout[it->nfanout++], user, UUID_STR_LEN);
+            }
+        }
+    }
+    free(members);
+    return rc;
+}
+
 static int execute(run *r) {
     if (load_world(r) != 0 || decide(r) != 0) {
         return -1;
@@ -806,7 +827,7 @@ static int execute(run *r) {
             return -1;
         }
     }
-    return add_outbox(r);
+    return add_outbox(r) == 0 && fan_out(r) == 0 ? 0 : -1;
 }
 
 int writer_execute(pg_conn *conn, writer_item *items, size_t n, char *sqlstate, char *err,
@@ -827,6 +848,7 @@ int writer_execute(pg_conn *conn, writer_item *items, size_t n, char *sqlstate, 
         rc = execute(&r);
     }
     free(r.item_of);
+    free(r.locked.data);
     writer_world_free(&r.world);
     return rc;
 }

@@ -27,6 +27,10 @@
  *   the outbox. A series that ended (COUNT=1, past UNTIL) inserts nothing. Event data
  *   is the task without its recurrence (the cache value keeps it): release 0.1.0's
  *   event schemas closed data (docs/event-schemas.md).
+ * - Team projects (docs/decisions.md, "Tasks in team projects (slice 3b)"): the load
+ *   locks the team projects the batch touches FOR SHARE, then reads their memberships in
+ *   a statement of its own; the rules check the actors' roles, and each applied team
+ *   command lists the project's other members (fanout) for the copies of its event.
  * - The same call serves the fast path (the whole batch) and the careful path (slices of
  *   it inside savepoints, after a data error): there is no second copy of the rules.
  */
@@ -62,6 +66,10 @@ typedef struct writer_item {
     char *event_text; /* applied: the CloudEvent JSON */
     char event_id[UUID_STR_LEN];
     writer_next next; /* made: the completion handed a recurrence on */
+    /* applied, a team task: the project's other members at the apply, whose event logs
+     * get the event too (and the next occurrence's); owned */
+    char (*fanout)[UUID_STR_LEN];
+    size_t nfanout;
 } writer_item;
 
 /* Decides and applies items[0..n) in order (their cmd and request_id set; results from an
