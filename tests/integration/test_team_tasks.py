@@ -8,15 +8,18 @@ a removed member loses it at once; a member removed between the 202 and the appl
 `rejected` outcome with 403 from the writer; members list the project's tasks with
 `?project=` (filters and paging as for the Inbox), non-members get 404; every member's
 event stream shows every member's changes of the project's tasks, and a removed member's
-shows none made after the removal.
+shows none made after the removal; 16 clients of 4 members writing one project at once
+get every command applied once, each task's in the order they were sent.
 
 Rules: every test registers its own users; every wait is on a condition (Prefer: wait,
 wait_command), never a sleep.
 """
 
 import json
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -256,3 +259,52 @@ def test_members_see_each_others_changes_live(make_user, mail_dir):
     finally:
         for st in streams.values():
             st.close()
+
+
+def test_sixteen_clients_of_four_members_write_one_project(make_user, mail_dir):
+    """16 clients (4 each of an owner and three editors) create tasks in one team project
+    and change each several times, never waiting for a change to be applied: every command
+    is applied once, each task's changes in the order they were sent (its events' versions
+    1, 2, 3, 4 in that order in every member's log), and the last change wins."""
+    owner, pid, editors = team_of(make_user, mail_dir, "team-conc", "editor", "editor", "editor")
+    people = [owner, *editors]
+    clients = [(p, p.clone()) for p in people for _ in range(4)]
+    steps, per_client = 3, 2
+    start = threading.Barrier(len(clients))
+
+    def worker(k):
+        person_, c = clients[k]
+        start.wait()
+        mine, sent = [], []
+        for j in range(per_client):
+            r = c.create({"title": f"c{k}-t{j}-0", "project_id": pid}, wait=10)
+            assert r.status_code in (201, 202), f"create: {r.status_code} {r.text[:300]}"
+            if r.status_code == 202:
+                c.wait_command(r.json()["command_id"], timeout=60)
+            mine.append(task_of(r.json())["id"])
+        for step in range(1, steps + 1):
+            for j, tid in enumerate(mine):
+                r = c.patch(tid, {"title": f"c{k}-t{j}-{step}"})
+                assert r.status_code == 202, f"patch: {r.status_code} {r.text[:300]}"
+                sent.append((c, r.json()["command_id"]))
+        return mine, sent
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        results = list(pool.map(worker, range(len(clients))))
+    for _, sent in results:
+        for c, cid in sent:
+            c.wait_command(cid, timeout=90)
+    all_cids = [cid for _, sent in results for _, cid in sent]
+    with pg() as conn:
+        rows = conn.execute("SELECT status, count(*) FROM commands WHERE command_id = ANY(%s::uuid[])"
+                            " GROUP BY status", (all_cids,)).fetchall()
+    assert dict(rows) == {"applied": len(all_cids)}, rows
+    wait_until(writer_landed_everything, 60, "the writer's effects landed")
+    for k, (mine, _) in enumerate(results):
+        for j, tid in enumerate(mine):
+            g = owner.get(tid)
+            assert g.status_code == 200, g.text
+            assert g.json()["title"] == f"c{k}-t{j}-{steps}" and g.json()["version"] == 1 + steps, g.json()
+            for who in people:
+                versions = [e["data"]["version"] for e in logged_events_about(who.id, tid)]
+                assert versions == list(range(1, 2 + steps)), (who.email, tid, versions)
