@@ -173,12 +173,13 @@ static json_t *page_from_postgres(api_request_ctx *ctx, const task_query *q, rea
     return page;
 }
 
-/* A page of a team project's tasks (task_query_build_project_sql) for a member: always
- * from the primary (read_exact without a commit LSN), never cached, like a team task
- * (docs/decisions.md, "Tasks in team projects (slice 3b)"). */
+/* A page of a team project's tasks (task_query_build_project_sql, the membership in the
+ * statement) for a member: always from the primary (read_exact without a commit LSN),
+ * never cached, like a team task (docs/decisions.md, "Tasks in team projects (slice
+ * 3b)"). */
 static void serve_project_page(api_request_ctx *ctx, const task_query *q) {
     task_sql *sql = malloc(sizeof *sql);
-    if (sql == NULL || task_query_build_project_sql(q, q->project, sql) != 0) {
+    if (sql == NULL || task_query_build_project_sql(q, q->project, ctx->user_id, sql) != 0) {
         free(sql);
         api_respond_error(ctx, 500, "internal-error", NULL);
         return;

@@ -865,8 +865,9 @@ static void put_after(sql_builder *b, const task_query *q) {
 }
 
 /* Fills every fragment of q, in the order its parameters are numbered. */
-static void build_fragments(fragments *f, const task_query *q, const char *scope_id, bool project,
-                            task_sql *s) {
+static void build_fragments(fragments *f, const task_query *q, const char *scope_id,
+                            const char *member_id, task_sql *s) {
+    bool project = member_id != NULL;
     f->base = builder(s, s->fragment[0], sizeof s->fragment[0]);
     f->plain = builder(s, s->fragment[1], sizeof s->fragment[1]);
     f->indexed = builder(s, s->fragment[2], sizeof s->fragment[2]);
@@ -874,8 +875,16 @@ static void build_fragments(fragments *f, const task_query *q, const char *scope
     f->owner_keys = !project;
     put(&f->base, project ? "project_id = " : "owner_id = ");
     f->owner = put_param(&f->base, scope_id, "::uuid");
-    if (project)
-        put(&f->base, " AND owner_id IS NULL"); /* a team project's tasks have no owner */
+    if (project) {
+        /* a team project's tasks have no owner; the caller's membership is checked in the
+         * same statement, so a removal that commits before it is seen by it */
+        put(&f->base, " AND owner_id IS NULL AND EXISTS (SELECT 1 FROM project_members pm"
+                      " WHERE pm.project_id = ");
+        put_ref(&f->base, f->owner, "::uuid");
+        put(&f->base, " AND pm.user_id = ");
+        put_param(&f->base, member_id, "::uuid");
+        put(&f->base, ")");
+    }
     bool by_rank = false;
     if (q->sort == TASK_SORT_PRIORITY)
         by_rank = put_priority_ranks(&f->base, q->priority_mask);
@@ -989,10 +998,11 @@ static void put_select(sql_builder *b, const task_query *q) {
     put(b, ") * 1000000)::bigint AS sort_key");
 }
 
-static int build_sql(const task_query *q, const char *scope_id, bool project, task_sql *out) {
+static int build_sql(const task_query *q, const char *scope_id, const char *member_id,
+                     task_sql *out) {
     memset(out, 0, sizeof *out);
     fragments f;
-    build_fragments(&f, q, scope_id, project, out);
+    build_fragments(&f, q, scope_id, member_id, out);
     bool failed = f.base.failed || f.plain.failed || f.indexed.failed || f.after.failed;
     sql_builder b = builder(out, out->text, sizeof out->text);
     put_select(&b, q);
@@ -1023,9 +1033,10 @@ static int build_sql(const task_query *q, const char *scope_id, bool project, ta
 }
 
 int task_query_build_sql(const task_query *q, const char *owner_id, task_sql *out) {
-    return build_sql(q, owner_id, false, out);
+    return build_sql(q, owner_id, NULL, out);
 }
 
-int task_query_build_project_sql(const task_query *q, const char *project_id, task_sql *out) {
-    return build_sql(q, project_id, true, out);
+int task_query_build_project_sql(const task_query *q, const char *project_id, const char *member_id,
+                                 task_sql *out) {
+    return build_sql(q, project_id, member_id, out);
 }

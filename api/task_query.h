@@ -148,10 +148,12 @@ typedef struct task_sql {
 
 /* Builds the page query for owner_id's Inbox. 0, or -1 when it does not fit (a bug). */
 int task_query_build_sql(const task_query *q, const char *owner_id, task_sql *out);
-/* The same for the tasks of a team project (no owner: migration 0022), whose membership
- * the caller checked. The owner-scoped GIN index does not hold them: a filtered page is
- * the probe, then the project's rows with the exact tests (tasks_project_idx). */
-int task_query_build_project_sql(const task_query *q, const char *project_id, task_sql *out);
+/* The same for the tasks of a team project (no owner: migration 0022) for member_id: the
+ * membership is a condition of the statement (no rows for a non-member). The owner-scoped
+ * GIN index does not hold them: a filtered page is the probe, then the project's rows
+ * with the exact tests (tasks_project_idx). values point into member_id too. */
+int task_query_build_project_sql(const task_query *q, const char *project_id, const char *member_id,
+                                 task_sql *out);
 
 /* RFC 3339 ("2026-01-02T03:04:05.123Z", "...+02:00") to microseconds since the epoch.
  * Years 0001-9999; fractions beyond microseconds are truncated. 0 or -1. */

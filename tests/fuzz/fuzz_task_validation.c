@@ -19,6 +19,7 @@
 #include "api/task_validation.h"
 #include "fuzz_util.h"
 #include "shared/time_util.h"
+#include "shared/uuid7.h"
 
 #define FUZZ_TASK_ID "01950000-0000-7000-8000-000000000001"
 #define FUZZ_ISSUED_MS (FUZZ_NOW_S * 1000)
@@ -58,10 +59,15 @@ static void check_create(const json_t *body, json_t *errors) {
         return;
     }
     FUZZ_CHECK(json_is_object(fields));
-    /* the six fields, and recurrence only when the task recurs (never null) */
+    /* the six fields, recurrence only when the task recurs (never null), and project_id
+     * (a lower-case UUID) only when the body names one */
     const json_t *recurrence = json_object_get(fields, "recurrence");
     FUZZ_CHECK(recurrence == NULL || json_is_object(recurrence));
-    FUZZ_CHECK(json_object_size(fields) == 6 + (recurrence != NULL));
+    const char *project = json_string_value(json_object_get(fields, "project_id"));
+    FUZZ_CHECK((project != NULL) == (json_object_get(body, "project_id") != NULL));
+    char lower[UUID_STR_LEN];
+    FUZZ_CHECK(project == NULL || (uuid_canonical(project, lower) && strcmp(lower, project) == 0));
+    FUZZ_CHECK(json_object_size(fields) == 6 + (recurrence != NULL) + (project != NULL));
     const char *due = json_string_value(json_object_get(fields, "due_at"));
     if (due != NULL) {
         check_due_text(due);
@@ -75,9 +81,15 @@ static void check_create(const json_t *body, json_t *errors) {
     FUZZ_CHECK(task != NULL);
     FUZZ_CHECK(json_integer_value(json_object_get(task, "version")) == 1);
 
-    /* The same body as a patch of that task: a create body is a valid patch. */
+    /* The same body as a patch of that task: a create body is a valid patch, unless it
+     * names a project (a patch cannot move a task). */
     json_t *patch = NULL;
-    FUZZ_CHECK(task_validate_patch(body, &patch, errors) == 0 || json_object_size(body) == 0);
+    int patch_errors = task_validate_patch(body, &patch, errors);
+    FUZZ_CHECK(patch_errors == 0 || json_object_size(body) == 0 || project != NULL);
+    FUZZ_CHECK(project == NULL || patch == NULL);
+    json_t *imported = NULL; /* an import item never names one */
+    FUZZ_CHECK((task_validate_import(body, &imported, errors) == 0) == (project == NULL));
+    json_decref(imported);
     if (patch != NULL) {
         json_t *updated = task_predict_update(task, patch, FUZZ_ISSUED_MS + 1);
         FUZZ_CHECK(updated != NULL);

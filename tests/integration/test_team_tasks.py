@@ -222,11 +222,16 @@ def logged_events_about(user_id, tid):
     return out
 
 
-def writer_landed_everything():
-    """No effect of an applied batch is still on its way to Redis (the writer deletes a
-    batch's journal row only after every user's events of it landed)."""
-    with pg() as conn:
-        return conn.execute("SELECT count(*) FROM writer_pending_effects").fetchone()[0] == 0
+def effects_landed(command_ids):
+    """Every effect of the batches that applied these commands is in Redis, every member's
+    copy included: the writer deletes a batch's journal row (commands.effects_id) only
+    after all of them landed."""
+    def landed():
+        with pg() as conn:
+            return conn.execute(
+                "SELECT count(*) FROM commands c JOIN writer_pending_effects w ON w.id = c.effects_id"
+                " WHERE c.command_id = ANY(%s::uuid[])", (list(command_ids),)).fetchone()[0] == 0
+    return landed
 
 
 def test_members_see_each_others_changes_live(make_user, mail_dir):
@@ -247,12 +252,11 @@ def test_members_see_each_others_changes_live(make_user, mail_dir):
 
         # Removed, the viewer's log gets nothing the others do after the removal.
         assert owner.remove_member(pid, viewer.id).status_code == 204
-        d = editor.delete(t["id"], wait=10)
-        assert d.status_code in (202, 204), d.text
-        if d.status_code == 202:
-            editor.wait_command(d.json()["command_id"])
+        d = editor.delete(t["id"])
+        assert d.status_code == 202, d.text
+        editor.wait_command(d.json()["command_id"])
         event_about(streams[owner.email], t["id"], "task.deleted")
-        wait_until(writer_landed_everything, 30, "the writer's effects landed")
+        wait_until(effects_landed([d.json()["command_id"]]), 30, "the delete's effects landed")
         kinds = [e["type"] for e in logged_events_about(viewer.id, t["id"])]
         assert kinds == ["taskbus.task.created", "taskbus.task.completed"], kinds
         assert [e["type"] for e in logged_events_about(owner.id, t["id"])][-1] == "taskbus.task.deleted"
@@ -299,7 +303,7 @@ def test_sixteen_clients_of_four_members_write_one_project(make_user, mail_dir):
         rows = conn.execute("SELECT status, count(*) FROM commands WHERE command_id = ANY(%s::uuid[])"
                             " GROUP BY status", (all_cids,)).fetchall()
     assert dict(rows) == {"applied": len(all_cids)}, rows
-    wait_until(writer_landed_everything, 60, "the writer's effects landed")
+    wait_until(effects_landed(all_cids), 60, "the changes' effects landed")
     for k, (mine, _) in enumerate(results):
         for j, tid in enumerate(mine):
             g = owner.get(tid)

@@ -11,7 +11,8 @@
  * start there fill it and the others fall back), and whatever plan Postgres picks (run
  * again with index scans, then bitmap scans, turned off). The owner-scoped index keys
  * agree with task_owner_keys, as 0011_task_owner_search.sql promises. The same tasks in a
- * team project (no owner) page exactly as well through the project-scoped SQL.
+ * team project (no owner) page exactly as well through the project-scoped SQL, for a
+ * member; a non-member's statement lists nothing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -103,7 +104,7 @@ static void walk_pages(stack_pg *f, const char *qs, const char *project, id_list
     assert_non_null(sql);
     for (int page = 0;; page++) {
         assert_true(page < MAX_IDS);
-        assert_int_equal(project != NULL ? task_query_build_project_sql(&q, project, sql)
+        assert_int_equal(project != NULL ? task_query_build_project_sql(&q, project, UID, sql)
                                          : task_query_build_sql(&q, UID, sql),
                          0);
         PGresult *res = PQexecParams(pg_conn_raw(f->conn), sql->text, sql->nparams, NULL,
@@ -272,12 +273,30 @@ static void team_pages_match_a_plain_order_by(void **state) {
     stack_pg_exec(f->conn, "SAVEPOINT team");
     stack_pg_exec(f->conn,
                   "INSERT INTO projects (id, name) VALUES ('" TEAM "', 'Team');"
+                  " INSERT INTO project_members (project_id, user_id, role) VALUES ('" TEAM
+                  "', '" UID "', 'viewer');"
                   " INSERT INTO tasks (id, owner_id, project_id, title, description, status,"
                   " priority, due_at, tags, created_at, updated_at, completed_at)"
                   " SELECT gen_random_uuid(), NULL, '" TEAM "', title, description, status,"
                   " priority, due_at, tags, created_at, updated_at, completed_at FROM tasks"
                   " WHERE owner_id = '" UID "'; ANALYZE tasks");
     every_filter_in_every_sort(f, "team project", TEAM);
+    /* a non-member's statement lists nothing */
+    static const unsigned char KEY[32] = {1};
+    json_t *errors = json_array();
+    task_query q;
+    assert_int_equal(task_query_parse("", KEY, sizeof KEY, &q, errors), 0);
+    json_decref(errors);
+    task_sql *sql = malloc(sizeof *sql);
+    assert_non_null(sql);
+    assert_int_equal(task_query_build_project_sql(&q, TEAM, OTHER, sql), 0);
+    PGresult *res = PQexecParams(pg_conn_raw(f->conn), sql->text, sql->nparams, NULL, sql->values,
+                                 NULL, NULL, 0);
+    assert_true(pg_result_ok(res));
+    assert_int_equal(PQntuples(res), 0);
+    PQclear(res);
+    free(sql);
+    task_query_clear(&q);
     stack_pg_exec(f->conn, "ROLLBACK TO SAVEPOINT team");
 }
 

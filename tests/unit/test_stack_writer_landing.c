@@ -489,6 +489,49 @@ static void test_the_commit_lsn_is_at_or_past_the_commit(void **state) {
     fixture_free(&g);
 }
 
+/* A team command's copies for other members are journaled as references to its element
+ * ("of"): a replay of the row lands each member's copy, with the original's event, once. */
+static void test_member_copies_replay_from_the_journal(void **state) {
+    (void)state;
+    char err[512] = "";
+    fixture f;
+    fixture_make(&f);
+    char members[2][UUID_STR_LEN], copies[2][UUID_STR_LEN];
+    for (int m = 0; m < 2; m++) {
+        uuid7_generate(members[m]);
+        writer_effect copy;
+        writer_effect_build_fanout(&copy, &f.list, 0, members[m]);
+        memcpy(copies[m], copy.command_id, UUID_STR_LEN);
+        assert_int_equal(writer_effects_push(&f.list, &copy), 0);
+    }
+    pg_conn *conn = pg_pool_acquire(g_pg, 5000, err, sizeof err);
+    assert_non_null(conn);
+    assert_int_equal(pg_begin(conn, err, sizeof err), 0);
+    long long id = 0;
+    assert_int_equal(writer_effects_journal_add(conn, &f.list, &id, err, sizeof err), 0);
+    assert_int_equal(pg_commit(conn, err, sizeof err), 0);
+    pg_pool_release(g_pg, conn);
+    /* the stack's writer may replay it first: the outcome is the same */
+    for (int round = 0; round < 2; round++) {
+        if (writer_effects_recover(g_pg, g_redis, 0, REPLICA_WAIT_MS, err, sizeof err) < 0) {
+            fail_msg("recover: %s", err);
+        }
+    }
+    char key[REDIS_KEY_MAX];
+    for (int m = 0; m < 2; m++) {
+        redis_key_command(key, members[m], copies[m]);
+        char *marker = get_text(g_redis, key);
+        assert_non_null(marker);
+        assert_non_null(strstr(marker, "\"applied\""));
+        free(marker);
+        redis_key_events_log(key, members[m]);
+        assert_int_equal(integer(g_redis, "XLEN %s", key), 1);
+        redis_key_task(key, members[m], f.tasks[0]);
+        assert_int_equal(integer(g_redis, "EXISTS %s", key), 0); /* no task value */
+    }
+    fixture_free(&f);
+}
+
 /* ---- WAIT ---- */
 
 /* A free TCP port on loopback (bound, then closed). */
@@ -688,6 +731,7 @@ int main(void) {
         cmocka_unit_test(test_marked_commands_are_never_marked_again),
         cmocka_unit_test(test_live_events_carry_the_invalidations_sequence),
         cmocka_unit_test(test_the_commit_lsn_is_at_or_past_the_commit),
+        cmocka_unit_test(test_member_copies_replay_from_the_journal),
         cmocka_unit_test(test_a_landing_waits_for_a_replica),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

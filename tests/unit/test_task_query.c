@@ -837,8 +837,12 @@ static void project_scope(void **state) {
     task_sql sql;
     assert_int_equal(
         parse("project=0190f3a2-3333-7000-8000-0000000000aa&status=todo&tag=t&q=w", &q, NULL), 0);
-    assert_int_equal(task_query_build_project_sql(&q, q.project, &sql), 0);
-    assert_contains(sql.text, "project_id = $1::uuid AND owner_id IS NULL");
+    assert_int_equal(task_query_build_project_sql(&q, q.project, OWNER, &sql), 0);
+    assert_contains(sql.text, "project_id = $1::uuid AND owner_id IS NULL AND EXISTS (SELECT 1 FROM"
+                              " project_members pm WHERE pm.project_id = $1::uuid AND pm.user_id"
+                              " = $2::uuid)");
+    assert_null(strstr(sql.text, OWNER));
+    assert_string_equal(sql.values[1], OWNER);
     assert_null(strstr(sql.text, "owner_id ="));
     assert_null(strstr(sql.text, "task_owner"));
     assert_contains(sql.text, "status IN (");

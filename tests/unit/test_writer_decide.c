@@ -183,6 +183,32 @@ static void test_team_rules(void **state) {
     done(f);
 }
 
+/* The members of a project, found by binary search when the roles came in key order, and
+ * by a scan when they did not. */
+static void test_members_of_a_project(void **state) {
+    (void)state;
+    static const char *const KEYS[][2] = {
+        {T1, BOB}, {TEAM, ALICE}, {TEAM, BOB}, {TEAM, GHOST}, {INBOX_A, ALICE}}; /* key order */
+    for (int sorted = 1; sorted >= 0; sorted--) {
+        writer_world w;
+        assert_int_equal(writer_world_init(&w, 1, 1, 8), 0);
+        for (int i = 0; i < 5; i++) {
+            int k = sorted ? i : 4 - i;
+            assert_int_equal(writer_world_add_role(&w, KEYS[k][0], KEYS[k][1], 2, false), 0);
+        }
+        assert_int_equal(w.roles_unsorted, !sorted);
+        const writer_role *found[8];
+        assert_int_equal(writer_world_members(&w, TEAM, found, 8), 3);
+        for (int i = 0; i < 3; i++) {
+            assert_memory_equal(found[i]->key, TEAM, UUID_STR_LEN - 1);
+        }
+        assert_int_equal(writer_world_members(&w, INBOX_A, found, 8), 1);
+        assert_string_equal(found[0]->key + UUID_STR_LEN, ALICE);
+        assert_int_equal(writer_world_members(&w, T2, found, 8), 0);
+        writer_world_free(&w);
+    }
+}
+
 static void test_create_rules(void **state) {
     (void)state;
     fixture *f = fresh();
@@ -334,6 +360,7 @@ int main(void) {
         cmocka_unit_test(test_create_rules),
         cmocka_unit_test(test_change_rules),
         cmocka_unit_test(test_team_rules),
+        cmocka_unit_test(test_members_of_a_project),
         cmocka_unit_test(test_repeated_ids_take_rounds),
         cmocka_unit_test(test_world_too_small),
         cmocka_unit_test(test_recurrence_needs_due),

@@ -128,24 +128,25 @@ static void test_fanout_copies_go_to_the_members_slot(void **state) {
     const char *member = "0190f5a0-0000-7000-8000-0000000000bb";
     const char *other = "0190f5a0-0000-7000-8000-0000000000cc";
     writer_effect a, again, b;
-    assert_int_equal(writer_effect_build_fanout(&a, &list.items[0], member), 0);
-    assert_int_equal(writer_effect_build_fanout(&again, &list.items[0], member), 0);
-    assert_int_equal(writer_effect_build_fanout(&b, &list.items[0], other), 0);
+    writer_effect_build_fanout(&a, &list, 0, member);
+    writer_effect_build_fanout(&again, &list, 0, member);
+    writer_effect_build_fanout(&b, &list, 0, other);
     assert_string_equal(a.user_id, member);
     assert_string_equal(a.task_id, list.items[0].task_id);
     assert_string_equal(a.command_id, again.command_id);
     assert_string_not_equal(a.command_id, b.command_id);
     assert_string_not_equal(a.command_id, list.items[0].command_id);
     assert_null(a.task_value);
-    assert_string_equal(a.event_value, list.items[0].event_value);
-    assert_string_equal(a.status_value, list.items[0].status_value);
-    writer_effect_free(&again);
-    writer_effect_free(&b);
-    writer_effects_clear(&list);
-    assert_int_equal(writer_effects_push(&list, &a), 0);
+    assert_ptr_equal(a.event_value, list.items[0].event_value); /* borrowed, not copied */
+    assert_ptr_equal(a.status_value, list.items[0].status_value);
+    assert_int_equal(a.copy_of, 1);
+    writer_effect_list copies = {0}; /* one user's: the scripts' keys are per user */
+    assert_int_equal(writer_effects_push(&copies, &a), 0);
     unsigned slot = key_slot("{u:0190f5a0-0000-7000-8000-0000000000bb}");
-    assert_int_equal(step_slot(&list, WRITER_LAND_DATA, 2 + 2), slot);
-    assert_int_equal(step_slot(&list, WRITER_LAND_MARKS, 1 + 1), slot);
+    assert_int_equal(step_slot(&copies, WRITER_LAND_DATA, 2 + 2), slot);
+    assert_int_equal(step_slot(&copies, WRITER_LAND_MARKS, 1 + 1), slot);
+    writer_effects_free(&copies); /* frees nothing of the original's */
+    assert_string_equal(list.items[0].event_value, "{\"type\":\"task.updated\"}");
     writer_effects_free(&list);
 }
 

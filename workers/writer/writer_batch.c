@@ -296,17 +296,16 @@ static int push_effect(writer_ctx *ctx, const task_command *cmd, const writer_de
     return 0;
 }
 
-/* The copies of the effect just pushed for the other members of its team project. 0, or
- * -1. */
+/* The copies of the effect just pushed (an applied team command's, or its next
+ * occurrence's) for the other members of its project. 0, or -1. */
 static int push_fanout(writer_ctx *ctx, const writer_item *it) {
+    size_t of = ctx->effects.count - 1; /* the original: every copy is derived from it */
     for (size_t m = 0; m < it->nfanout; m++) {
         writer_effect eff;
-        const writer_effect *of = &ctx->effects.items[ctx->effects.count - 1];
-        if (writer_effect_build_fanout(&eff, of, it->fanout[m]) != 0 ||
-            writer_effects_push(&ctx->effects, &eff) != 0) {
+        writer_effect_build_fanout(&eff, &ctx->effects, of, it->fanout[m]);
+        if (writer_effects_push(&ctx->effects, &eff) != 0) {
             LOG_ERRORF("writer: out of memory recording command %s", it->cmd->command_id);
-            writer_effect_free(&eff);
-            return -1;
+            return -1; /* eff owns nothing: its texts are the original's */
         }
     }
     return 0;

@@ -163,10 +163,25 @@ int writer_world_size_roles(writer_world *w, size_t max_roles) {
 
 size_t writer_world_members(const writer_world *w, const char *project, const writer_role **out,
                             size_t cap) {
+    size_t lo = 0;
+    if (!w->roles_unsorted) { /* the first role of project, or where it would be */
+        size_t hi = w->nroles;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (strncmp(w->roles[mid].key, project, UUID_STR_LEN - 1) < 0) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+    }
     size_t n = 0;
-    for (size_t i = 0; i < w->nroles && n < cap; i++) {
-        if (strncmp(w->roles[i].key, project, UUID_STR_LEN - 1) == 0) {
+    for (size_t i = lo; i < w->nroles && n < cap; i++) {
+        bool match = strncmp(w->roles[i].key, project, UUID_STR_LEN - 1) == 0;
+        if (match) {
             out[n++] = &w->roles[i];
+        } else if (!w->roles_unsorted && n > 0) {
+            break; /* past the project's run */
         }
     }
     return n;
@@ -195,6 +210,9 @@ int writer_world_add_role(writer_world *w, const char *project, const char *user
         return -1;
     }
     writer_role *r = &w->roles[w->nroles];
+    if (w->nroles > 0 && strcmp(w->roles[w->nroles - 1].key, key) > 0) {
+        w->roles_unsorted = true;
+    }
     memcpy(r->key, key, sizeof r->key);
     r->rank = rank;
     r->inbox = inbox;

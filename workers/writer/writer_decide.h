@@ -96,6 +96,7 @@ typedef struct writer_world {
     size_t roles_cap;
     size_t *role_slots; /* the same, into roles, by "<project>/<user>" */
     size_t nrole_slots;
+    bool roles_unsorted; /* a role was added before one with a smaller key */
 } writer_world;
 
 /* A world for a batch naming at most max_tasks distinct tasks and max_users creating
@@ -128,7 +129,9 @@ int writer_world_add_user(writer_world *w, const char *id);
 int writer_world_add_role(writer_world *w, const char *project, const char *user, int rank,
                           bool inbox);
 /* The members of project recorded (every role), in the order added, into out (at most
- * cap): each user id is at out[i]->key + UUID_STR_LEN. Returns how many it filled. */
+ * cap): each user id is at out[i]->key + UUID_STR_LEN. Returns how many it filled. A
+ * binary search when the roles were added in key order (strcmp: the executor reads them
+ * ORDER BY ... COLLATE "C"), else a scan. */
 size_t writer_world_members(const writer_world *w, const char *project, const writer_role **out,
                             size_t cap);
 

@@ -119,8 +119,10 @@ static redis_script MARKS_SCRIPT = {
 
 void writer_effect_free(writer_effect *e) {
     free(e->task_value);
-    free(e->status_value);
-    free(e->event_value);
+    if (e->copy_of == 0) { /* a copy's are its original's */
+        free(e->status_value);
+        free(e->event_value);
+    }
     memset(e, 0, sizeof *e);
 }
 
@@ -171,21 +173,19 @@ int writer_effect_build(writer_effect *e, const task_command *cmd, const writer_
     return 0;
 }
 
-int writer_effect_build_fanout(writer_effect *e, const writer_effect *of, const char *member) {
+void writer_effect_build_fanout(writer_effect *e, const writer_effect_list *list, size_t of,
+                                const char *member) {
+    const writer_effect *o = &list->items[of];
     memset(e, 0, sizeof *e);
     memcpy(e->user_id, member, UUID_STR_LEN);
-    memcpy(e->task_id, of->task_id, UUID_STR_LEN);
+    memcpy(e->task_id, o->task_id, UUID_STR_LEN);
     char label[64];
     snprintf(label, sizeof label, WRITER_FANOUT_LABEL "%s", member);
-    uuid7_derive(of->command_id, label, e->command_id);
-    e->version = of->version;
-    e->status_value = of->status_value != NULL ? strdup(of->status_value) : NULL;
-    e->event_value = of->event_value != NULL ? strdup(of->event_value) : NULL;
-    if (e->status_value == NULL || e->event_value == NULL) {
-        writer_effect_free(e);
-        return -1;
-    }
-    return 0;
+    uuid7_derive(o->command_id, label, e->command_id);
+    e->version = o->version;
+    e->status_value = o->status_value;
+    e->event_value = o->event_value;
+    e->copy_of = of + 1;
 }
 
 void writer_effects_clear(writer_effect_list *list) {
@@ -220,7 +220,10 @@ int writer_effects_push(writer_effect_list *list, writer_effect *e) {
 /* ---- journal ---- */
 
 /* The journal row's text: a JSON array of {u, t, c, v, task, status, event}, the values
- * as JSON strings (or null), written without a jansson tree: this runs for every batch. */
+ * as JSON strings (or null), written without a jansson tree: this runs for every batch. A
+ * member's copy is {u, t, c, v, task: null, of}: the index of the element whose status
+ * and event it repeats, so a team's batch costs a short element per member, not a copy of
+ * every event. */
 static char *list_to_json(const writer_effect_list *list) {
     strbuf b = {0};
     strbuf_append(&b, "[", 1);
@@ -232,6 +235,11 @@ static char *list_to_json(const writer_effect_list *list) {
                            i > 0 ? "," : "", e->user_id, e->task_id, e->command_id, e->version);
         strbuf_append(&b, head, (size_t)len);
         json_text_string(&b, e->task_value);
+        if (e->copy_of != 0) { /* a member's copy: its original's index, not its texts */
+            len = snprintf(head, sizeof head, ",\"of\":%zu}", e->copy_of - 1);
+            strbuf_append(&b, head, (size_t)len);
+            continue;
+        }
         strbuf_puts(&b, ",\"status\":");
         json_text_string(&b, e->status_value);
         strbuf_puts(&b, ",\"event\":");
@@ -260,11 +268,13 @@ static int copy_id(char out[UUID_STR_LEN], const json_t *v) {
     return 0;
 }
 
-/* One journal element into e. 0, or -1 (e freed). */
-static int effect_from_json(const json_t *o, writer_effect *e) {
+/* One journal element into e; list holds the elements before it (a copy's original). 0,
+ * or -1 (e freed). */
+static int effect_from_json(const json_t *o, writer_effect *e, const writer_effect_list *list) {
     memset(e, 0, sizeof *e);
     json_t *task = json_object_get(o, "task");
     json_t *event = json_object_get(o, "event");
+    json_t *of = json_object_get(o, "of");
     if (copy_id(e->user_id, json_object_get(o, "u")) != 0 ||
         copy_id(e->task_id, json_object_get(o, "t")) != 0 ||
         copy_id(e->command_id, json_object_get(o, "c")) != 0 ||
@@ -272,6 +282,16 @@ static int effect_from_json(const json_t *o, writer_effect *e) {
         return -1;
     }
     e->version = (long long)json_integer_value(json_object_get(o, "v"));
+    if (of != NULL) {
+        json_int_t at = json_is_integer(of) ? json_integer_value(of) : -1;
+        if (at < 0 || (size_t)at >= list->count || list->items[at].copy_of != 0) {
+            return -1;
+        }
+        e->status_value = list->items[at].status_value;
+        e->event_value = list->items[at].event_value;
+        e->copy_of = (size_t)at + 1;
+        return 0;
+    }
     e->status_value = dup_opt(json_object_get(o, "status"));
     e->task_value = dup_opt(task);
     e->event_value = dup_opt(event);
@@ -294,7 +314,7 @@ static int list_from_json(const char *text, writer_effect_list *list) {
     json_t *o;
     json_array_foreach(arr, i, o) {
         writer_effect e;
-        if (effect_from_json(o, &e) != 0 || writer_effects_push(list, &e) != 0) {
+        if (effect_from_json(o, &e, list) != 0 || writer_effects_push(list, &e) != 0) {
             writer_effect_free(&e);
             json_decref(arr);
             return -1;

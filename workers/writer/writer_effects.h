@@ -56,6 +56,10 @@ typedef struct writer_effect {
     char *task_value;   /* task JSON or tombstone; NULL for a rejection or a team task */
     char *status_value; /* the value of {u}:cmd:<cid> */
     char *event_value;  /* the CloudEvent JSON; NULL for a rejection */
+    /* 0, or 1 + the index in its list of the effect this one is a member's copy of: its
+     * status_value and event_value are that effect's (borrowed, not freed with this one),
+     * and the journal names the index instead of repeating them */
+    size_t copy_of;
 } writer_effect;
 
 typedef struct writer_effect_list {
@@ -75,11 +79,13 @@ int writer_effect_build(writer_effect *e, const task_command *cmd, const writer_
  * and the member's id): a marker of its own in the member's slot, which makes the member's
  * copy of the event land exactly once, and which no client command can have. */
 #define WRITER_FANOUT_LABEL "taskbus fanout "
-/* Fills *e with the copy of an applied team command's effect `of` for another member of
- * its project: the event (and status) only, under the member's id and a derived command
- * id, no task value (a team task is not cached). 0, or -1 (out of memory; *e holds
- * nothing). */
-int writer_effect_build_fanout(writer_effect *e, const writer_effect *of, const char *member);
+/* Fills *e with the copy of list's effect at index `of` (an applied team command's) for
+ * another member of its project: the event and status only (borrowed from that effect,
+ * which stays in the list before it), under the member's id and a command id derived
+ * from that effect's, no task value (a team task is not cached). A batch's copies cost a
+ * small record each, whatever the events' size. */
+void writer_effect_build_fanout(writer_effect *e, const writer_effect_list *list, size_t of,
+                                const char *member);
 /* Frees what one effect holds. */
 void writer_effect_free(writer_effect *e);
 /* Frees every effect; the list stays usable (and keeps its capacity). */

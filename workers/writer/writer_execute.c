@@ -60,7 +60,8 @@ static const pg_stmt STMT_ROLES = {
     .name = "writer_roles",
     .sql = "SELECT m.project_id::text, m.user_id::text, project_role_rank(m.role),"
            " p.inbox_of IS NOT NULL FROM project_members m JOIN projects p ON p.id = m.project_id"
-           " WHERE m.project_id = ANY($1::uuid[]) ORDER BY 1, 2",
+           " WHERE m.project_id = ANY($1::uuid[])"
+           " ORDER BY m.project_id::text COLLATE \"C\", m.user_id::text COLLATE \"C\"",
     .nparams = 1,
 };
 static const pg_stmt STMT_INSERT = {
