@@ -91,6 +91,8 @@ CURSOR_OPERATIONS = {"GET /api/v1/tasks", "GET /api/v1/activity"}
 _NET = ipaddress.ip_network("198.19.0.0/16")
 _addresses = itertools.count(1)
 _addresses_lock = threading.Lock()
+_keys = itertools.count(1)  # the serial of each Idempotency-Key (map_case)
+_keys_lock = threading.Lock()
 
 
 def next_address() -> str:
@@ -262,7 +264,12 @@ def map_case(context, case):
     if isinstance(key, str) and key:
         # One key names one request: a generated key reused with another body is the
         # documented 422 idempotency-key-reused, a client error by state, not by schema.
-        case.headers["Idempotency-Key"] = f"{key[:238]}.{_request_fingerprint(case)}"
+        # The serial makes every case's key its own: in the stateful phase a link fills
+        # values (a project_id from GET /projects) after this hook, so two cases with the
+        # same fingerprint here may still send different bodies.
+        with _keys_lock:
+            serial = next(_keys)
+        case.headers["Idempotency-Key"] = f"{key[:220]}.{_request_fingerprint(case)}.{serial}"
     return case
 
 
