@@ -152,10 +152,16 @@ static json_t *page_from_rows(const api_app *app, const task_query *q, const PGr
     return json_pack("{s:o,s:o}", "items", items, "next_cursor", cursor);
 }
 
-/* The page from Postgres; answers 500/503 itself and returns NULL on failure. */
-static json_t *page_from_postgres(api_request_ctx *ctx, const task_query *q, read_lsn need) {
+/* The page from Postgres: the caller's Inbox, or with team the team project q names (the
+ * membership in the statement: task_query_build_project_sql). Answers 500/503 itself and
+ * returns NULL on failure. */
+static json_t *page_from_postgres(api_request_ctx *ctx, const task_query *q, bool team,
+                                  read_lsn need) {
     task_sql *sql = malloc(sizeof *sql);
-    if (sql == NULL || task_query_build_sql(q, ctx->user_id, sql) != 0) {
+    int built = sql == NULL ? -1
+                : team      ? task_query_build_project_sql(q, q->project, ctx->user_id, sql)
+                            : task_query_build_sql(q, ctx->user_id, sql);
+    if (built != 0) {
         free(sql);
         api_respond_error(ctx, 500, "internal-error", NULL);
         return NULL;
@@ -173,29 +179,13 @@ static json_t *page_from_postgres(api_request_ctx *ctx, const task_query *q, rea
     return page;
 }
 
-/* A page of a team project's tasks (task_query_build_project_sql, the membership in the
- * statement) for a member: always from the primary (read_exact without a commit LSN),
- * never cached, like a team task (docs/decisions.md, "Tasks in team projects (slice
- * 3b)"). */
+/* A page of a team project's tasks for a member: always from the primary (read_exact
+ * without a commit LSN), never cached, like a team task (docs/decisions.md, "Tasks in
+ * team projects (slice 3b)"). */
 static void serve_project_page(api_request_ctx *ctx, const task_query *q) {
-    task_sql *sql = malloc(sizeof *sql);
-    if (sql == NULL || task_query_build_project_sql(q, q->project, ctx->user_id, sql) != 0) {
-        free(sql);
-        api_respond_error(ctx, 500, "internal-error", NULL);
-        return;
-    }
     read_lsn primary = {.state = READ_LSN_UNKNOWN, .lsn = 0};
-    PGresult *res = run_list_sql(ctx->app, sql, primary);
-    free(sql);
-    if (res == NULL) {
-        respond_unavailable(ctx);
-        return;
-    }
-    json_t *page = page_from_rows(ctx->app, q, res);
-    PQclear(res);
-    if (page == NULL)
-        api_respond_error(ctx, 500, "internal-error", NULL);
-    else
+    json_t *page = page_from_postgres(ctx, q, true, primary);
+    if (page != NULL)
         api_respond_json(ctx, 200, page);
 }
 
@@ -228,7 +218,7 @@ static char *page_text(api_request_ctx *ctx, const task_query *q, const char *ha
     char *text = gen >= 0 ? page_from_redis(ctx, gen, hash) : NULL;
     if (text != NULL)
         return text;
-    json_t *page = page_from_postgres(ctx, q, need);
+    json_t *page = page_from_postgres(ctx, q, false, need);
     if (page == NULL)
         return NULL;
     text = json_dumps(page, JSON_COMPACT);
