@@ -5,9 +5,14 @@
  * Owns: the read answers of docs/decisions.md "Reads and cache". Rules: the user is
  * always the access token's sub and every query names it, so another user's task is
  * absent (404), never forbidden; an id that is not a UUID is just as absent. A task
- * answer carries ETag "<version>" and honours If-None-Match (304). List pages come from
+ * answer carries ETag "<version>" and honours If-None-Match (304). A list is one of three
+ * scopes: the caller's Inbox (no project=, or project= naming it), whose pages come from
  * the page cache under the user's generation, else from Postgres (the replica once it has
- * replayed the user's commit LSN, read with the generation; else the primary); Redis
+ * replayed the user's commit LSN, read with the generation; else the primary), an
+ * assignee= being one more filter in the page hash; a team project (project=, for a
+ * member); the tasks assigned to someone in the caller's projects (assignee= without
+ * project=). The last two hold team tasks, which no user's generation covers: they are
+ * read from the primary with the membership in the statement and never cached. Redis
  * trouble only costs the cache. Postgres unavailable is 503 with Retry-After. The query
  * string is parsed from the raw URL (ulfius's map joins repeated keys with commas and
  * would lose repeated tag= values).
@@ -152,15 +157,29 @@ static json_t *page_from_rows(const api_app *app, const task_query *q, const PGr
     return json_pack("{s:o,s:o}", "items", items, "next_cursor", cursor);
 }
 
-/* The page from Postgres: the caller's Inbox, or with team the team project q names (the
- * membership in the statement: task_query_build_project_sql). Answers 500/503 itself and
- * returns NULL on failure. */
-static json_t *page_from_postgres(api_request_ctx *ctx, const task_query *q, bool team,
+typedef enum {
+    LIST_INBOX,    /* the caller's Inbox (cacheable) */
+    LIST_PROJECT,  /* the team project q names */
+    LIST_ASSIGNED, /* q's assignee's tasks in the caller's projects */
+} list_scope;
+
+/* The page query of scope for the caller (the builders resolve assignee=me to them). */
+static int build_list_sql(const api_request_ctx *ctx, const task_query *q, list_scope scope,
+                          task_sql *sql) {
+    const char *caller = ctx->user_id;
+    if (scope == LIST_PROJECT)
+        return task_query_build_project_sql(q, q->project, caller, sql);
+    if (scope == LIST_ASSIGNED)
+        return task_query_build_assigned_sql(q, task_query_assignee_for(q, caller), caller, sql);
+    return task_query_build_sql(q, caller, sql);
+}
+
+/* The page of scope from Postgres (a team page has the membership in its statement).
+ * Answers 500/503 itself and returns NULL on failure. */
+static json_t *page_from_postgres(api_request_ctx *ctx, const task_query *q, list_scope scope,
                                   read_lsn need) {
     task_sql *sql = malloc(sizeof *sql);
-    int built = sql == NULL ? -1
-                : team      ? task_query_build_project_sql(q, q->project, ctx->user_id, sql)
-                            : task_query_build_sql(q, ctx->user_id, sql);
+    int built = sql == NULL ? -1 : build_list_sql(ctx, q, scope, sql);
     if (built != 0) {
         free(sql);
         api_respond_error(ctx, 500, "internal-error", NULL);
@@ -179,12 +198,12 @@ static json_t *page_from_postgres(api_request_ctx *ctx, const task_query *q, boo
     return page;
 }
 
-/* A page of a team project's tasks for a member: always from the primary (read_exact
- * without a commit LSN), never cached, like a team task (docs/decisions.md, "Tasks in
- * team projects (slice 3b)"). */
-static void serve_project_page(api_request_ctx *ctx, const task_query *q) {
+/* A page that may hold team tasks (a team project's, or the assigned scope's): always
+ * from the primary (read_exact without a commit LSN), never cached, like a team task
+ * (docs/decisions.md, "Tasks in team projects (slice 3b)", "Assignees (slice 4)"). */
+static void serve_team_page(api_request_ctx *ctx, const task_query *q, list_scope scope) {
     read_lsn primary = {.state = READ_LSN_UNKNOWN, .lsn = 0};
-    json_t *page = page_from_postgres(ctx, q, true, primary);
+    json_t *page = page_from_postgres(ctx, q, scope, primary);
     if (page != NULL)
         api_respond_json(ctx, 200, page);
 }
@@ -218,7 +237,7 @@ static char *page_text(api_request_ctx *ctx, const task_query *q, const char *ha
     char *text = gen >= 0 ? page_from_redis(ctx, gen, hash) : NULL;
     if (text != NULL)
         return text;
-    json_t *page = page_from_postgres(ctx, q, false, need);
+    json_t *page = page_from_postgres(ctx, q, LIST_INBOX, need);
     if (page == NULL)
         return NULL;
     text = json_dumps(page, JSON_COMPACT);
@@ -270,7 +289,8 @@ static void respond_invalid(api_request_ctx *ctx, json_t *errors) {
 }
 
 /* project=<id>: a member's list of a team project; the caller's own Inbox named is the
- * Inbox list (cached as ever, under its own page hash). 404 for a non-member. */
+ * Inbox list (cached as ever, under its own page hash). An assignee= is a filter of
+ * either. 404 for a non-member. */
 static void serve_named_project(api_request_ctx *ctx, const task_query *q) {
     int rank = 0;
     bool inbox = false;
@@ -283,7 +303,7 @@ static void serve_named_project(api_request_ctx *ctx, const task_query *q) {
     else if (inbox)
         serve_page(ctx, q);
     else
-        serve_project_page(ctx, q);
+        serve_team_page(ctx, q, LIST_PROJECT);
 }
 
 static void handle_list_tasks(api_request_ctx *ctx) {
@@ -307,6 +327,8 @@ static void handle_list_tasks(api_request_ctx *ctx) {
         json_decref(errors);
         if (q.project[0] != '\0')
             serve_named_project(ctx, &q);
+        else if (q.assignee[0] != '\0')
+            serve_team_page(ctx, &q, LIST_ASSIGNED);
         else
             serve_page(ctx, &q);
     }

@@ -16,7 +16,9 @@
  * editors and owners: a viewer gets 403 right after the 404 check (the task is visible to
  * them, so 403 is no oracle); its command names the project, which is its Kafka key. A
  * create may name a project (`project_id`): a non-member gets 404, a viewer 403, both
- * before the request is recorded for its Idempotency-Key.
+ * before the request is recorded for its Idempotency-Key. An assignee (`assignee_id`) must
+ * be an editor or owner of the task's project (an Inbox task's: its owner), else 422
+ * after the fields (docs/decisions.md, "Assignees (slice 4)").
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +72,44 @@ static void set_link(api_request_ctx *ctx, const char *header, const char *base,
     char url[128];
     snprintf(url, sizeof url, "%s%s", base, id);
     api_set_header(ctx, header, url);
+}
+
+/* --- who may be assigned --- */
+
+static void respond_bad_assignee(api_request_ctx *ctx, const char *message) {
+    json_t *errors = json_array();
+    if (errors == NULL || api_field_error_add(errors, "assignee_id", message) != 0) {
+        json_decref(errors);
+        api_respond_error(ctx, 500, "internal-error", NULL);
+        return;
+    }
+    api_respond_field_errors(ctx, errors);
+}
+
+/* Whether the assignee fields name (if any) may hold a task of project ("": the caller's
+ * Inbox): an editor or owner of it, for an Inbox its owner. The caller always may (the
+ * write itself needs editor). 1, or the request was answered (422, 503). The writer
+ * checks again at apply, against the members as they are then. */
+static int check_assignee(api_request_ctx *ctx, const json_t *fields, const char *project) {
+    const char *who = json_string_value(json_object_get(fields, "assignee_id"));
+    if (who == NULL || strcmp(who, ctx->user_id) == 0)
+        return 1;
+    if (project[0] == '\0') {
+        respond_bad_assignee(ctx, "a task in your Inbox can be assigned only to you");
+        return 0;
+    }
+    int rank = 0;
+    bool inbox = false;
+    project_outcome o = project_store_role_rank(ctx->app->pg, project, who, &rank, &inbox);
+    if (o == PROJECT_UNAVAILABLE) {
+        respond_unavailable(ctx, "the project's members could not be read; retry shortly");
+        return 0;
+    }
+    if (o != PROJECT_OK || rank < PROJECT_RANK_EDITOR) {
+        respond_bad_assignee(ctx, "must be an editor or owner of the task's project");
+        return 0;
+    }
+    return 1;
 }
 
 /* --- answering a submitted command --- */
@@ -297,7 +337,7 @@ static void handle_create(api_request_ctx *ctx) {
     }
     json_decref(errors);
     char project[UUID_STR_LEN];
-    if (create_project(ctx, fields, project) != 1) {
+    if (create_project(ctx, fields, project) != 1 || check_assignee(ctx, fields, project) != 1) {
         json_decref(fields);
         return;
     }
@@ -401,7 +441,7 @@ static void handle_update(api_request_ctx *ctx) {
     } else if (task_validate_patch(ctx->body, &patch, errors) > 0) {
         api_respond_field_errors(ctx, errors);
         errors = NULL;
-    } else {
+    } else if (check_assignee(ctx, patch, project) == 1) {
         update_validated(ctx, current, project, patch, expected);
     }
     json_decref(errors);

@@ -4,8 +4,8 @@
  * Sections: text and time helpers (the UTF-8, RFC 3339 and percent-decoding rules
  * themselves are shared/utf8.h, shared/time_util.h and shared/percent_decode.h); the
  * query-string walk and one checker per parameter; normalised hashes; the cursor; the SQL
- * builder. Everything here is pure so the unit tests reach every branch without a
- * database.
+ * builder (one path for every scope: Inbox, team project, assigned; see put_scope).
+ * Everything here is pure so the unit tests reach every branch without a database.
  */
 #include "api/task_query.h"
 
@@ -30,6 +30,7 @@ const char *const TASK_QUERY_PRIORITIES[4] = {"low", "medium", "high", "urgent"}
 #define MAX_DECODED_LEN 2048
 #define CURSOR_MAC_BYTES 16
 #define CURSOR_DOMAIN "taskbus list cursor v1"
+#define NPARAMS 11 /* the entries of PARAMS */
 
 /* ------------------------------------------------------------------ text */
 
@@ -94,7 +95,7 @@ typedef struct parse_state {
     json_t *errors;
     int nerrors;
     bool oom;
-    int seen[10]; /* times each entry of PARAMS was given */
+    int seen[NPARAMS]; /* times each entry of PARAMS was given */
     char *cursor_text;
 } parse_state;
 
@@ -264,6 +265,15 @@ static void on_project(parse_state *st, const char *value) {
         add_error(st, "project", "must be a project id (a UUID)");
 }
 
+/* "me" is kept as given (resolved to the caller only for the SQL), so the hashes and
+ * cursors need no caller. */
+static void on_assignee(parse_state *st, const char *value) {
+    if (strcmp(value, "me") == 0)
+        snprintf(st->q->assignee, sizeof st->q->assignee, "%s", "me");
+    else if (!uuid_canonical(value, st->q->assignee))
+        add_error(st, "assignee", "must be \"me\" or a user id (a UUID)");
+}
+
 typedef struct param_spec {
     const char *name;
     void (*check)(parse_state *st, const char *value);
@@ -281,8 +291,9 @@ static const param_spec PARAMS[] = {
     {"limit", on_limit, false},
     {"cursor", on_cursor, false},
     {"project", on_project, false},
+    {"assignee", on_assignee, false},
 };
-_Static_assert(sizeof PARAMS / sizeof PARAMS[0] == 10, "parse_state.seen has one slot each");
+_Static_assert(sizeof PARAMS / sizeof PARAMS[0] == NPARAMS, "parse_state.seen has one slot each");
 
 static const param_spec *find_param(const char *name, int *index) {
     for (int i = 0; i < (int)(sizeof PARAMS / sizeof PARAMS[0]); i++) {
@@ -443,6 +454,8 @@ void task_query_filter_hash(const task_query *q, char out[TASK_QUERY_HASH_HEX]) 
     hash_field(&h, "q", q->q);
     if (q->project[0] != '\0') /* only when given: an Inbox list's hash stays what it was */
         hash_field(&h, "project", q->project);
+    if (q->assignee[0] != '\0') /* the same: every hash made before assignees stays */
+        hash_field(&h, "assignee", q->assignee);
     hash_hex(&h, out);
 }
 
@@ -685,12 +698,12 @@ static const char *scratch_timestamp(sql_builder *b, long long us) {
 /* Each fragment is built once (binding its parameters) and pasted wherever it is needed,
  * so every copy names the same $n. */
 typedef struct fragments {
-    sql_builder base;    /* "owner_id = $1" and what the sort's index range can use */
+    sql_builder base;    /* the scope ("owner_id = $1"...) and what the sort's range can use */
     sql_builder plain;   /* " AND <filter>"...: the exact tests, cheap row by row */
     sql_builder indexed; /* the same filters with the owner-scoped GIN conditions added */
     sql_builder after;   /* the keyset predicate after the cursor ("" on a first page) */
     bool owner_keys;     /* the owner-scoped GIN index can serve "indexed" (an Inbox) */
-    int owner;           /* parameter numbers */
+    int owner;           /* parameter numbers: the scope's id (the owner in an Inbox) */
     int limit;           /* limit + 1 */
     char limit_text[16];
 } fragments;
@@ -864,32 +877,68 @@ static void put_after(sql_builder *b, const task_query *q) {
     put(b, ")");
 }
 
+/* The rows one statement may list, and the assignee filter within them. */
+typedef enum {
+    SCOPE_INBOX,    /* id: the owner (the caller) */
+    SCOPE_PROJECT,  /* id: a team project; member: the caller */
+    SCOPE_ASSIGNED, /* id: the assignee; member: the caller */
+} scope_kind;
+
+typedef struct scope {
+    scope_kind kind;
+    const char *id;
+    const char *member;
+    const char *assignee; /* the filter "assignee_id = $n", or NULL (never for ASSIGNED) */
+} scope;
+
+/* base: the scope's rows. The caller's membership is checked in the same statement, so a
+ * removal that commits before it is seen by it. */
+static void put_scope(fragments *f, const scope *sc) {
+    static const char *const COLUMN[] = {"owner_id = ", "project_id = ", "assignee_id = "};
+    put(&f->base, COLUMN[sc->kind]);
+    f->owner = put_param(&f->base, sc->id, "::uuid");
+    if (sc->kind == SCOPE_PROJECT) {
+        /* a team project's tasks have no owner */
+        put(&f->base, " AND owner_id IS NULL AND EXISTS (SELECT 1 FROM project_members pm"
+                      " WHERE pm.project_id = ");
+        put_ref(&f->base, f->owner, "::uuid");
+    } else if (sc->kind == SCOPE_ASSIGNED) {
+        /* any project of the caller's, the Inbox included (its owner is a member) */
+        put(&f->base, " AND EXISTS (SELECT 1 FROM project_members pm"
+                      " WHERE pm.project_id = tasks.project_id");
+    }
+    if (sc->kind != SCOPE_INBOX) {
+        put(&f->base, " AND pm.user_id = ");
+        put_param(&f->base, sc->member, "::uuid");
+        put(&f->base, ")");
+    }
+}
+
+/* " AND assignee_id = $n" in both branches: an exact test, not part of the range, so the
+ * scope's range (and the Inbox's owner-scoped index) serves the page as before. */
+static void put_assignee(fragments *f, const char *assignee) {
+    if (assignee == NULL)
+        return;
+    put(&f->plain, " AND assignee_id = ");
+    int n = put_param(&f->plain, assignee, "::uuid");
+    put(&f->indexed, " AND assignee_id = ");
+    put_ref(&f->indexed, n, "::uuid");
+}
+
 /* Fills every fragment of q, in the order its parameters are numbered. */
-static void build_fragments(fragments *f, const task_query *q, const char *scope_id,
-                            const char *member_id, task_sql *s) {
-    bool project = member_id != NULL;
+static void build_fragments(fragments *f, const task_query *q, const scope *sc, task_sql *s) {
     f->base = builder(s, s->fragment[0], sizeof s->fragment[0]);
     f->plain = builder(s, s->fragment[1], sizeof s->fragment[1]);
     f->indexed = builder(s, s->fragment[2], sizeof s->fragment[2]);
     f->after = builder(s, s->fragment[3], sizeof s->fragment[3]);
-    f->owner_keys = !project;
-    put(&f->base, project ? "project_id = " : "owner_id = ");
-    f->owner = put_param(&f->base, scope_id, "::uuid");
-    if (project) {
-        /* a team project's tasks have no owner; the caller's membership is checked in the
-         * same statement, so a removal that commits before it is seen by it */
-        put(&f->base, " AND owner_id IS NULL AND EXISTS (SELECT 1 FROM project_members pm"
-                      " WHERE pm.project_id = ");
-        put_ref(&f->base, f->owner, "::uuid");
-        put(&f->base, " AND pm.user_id = ");
-        put_param(&f->base, member_id, "::uuid");
-        put(&f->base, ")");
-    }
+    f->owner_keys = sc->kind == SCOPE_INBOX; /* the GIN index holds the Inbox tasks only */
+    put_scope(f, sc);
     bool by_rank = false;
     if (q->sort == TASK_SORT_PRIORITY)
         by_rank = put_priority_ranks(&f->base, q->priority_mask);
     if (q->sort == TASK_SORT_DUE_AT)
         put_due_bounds(q, &f->base, NULL);
+    put_assignee(f, sc->assignee);
     if (q->status_mask != 0x7)
         put_enum_filter(f, "status", "s", q->status_mask, TASK_QUERY_STATUSES, 3);
     if (!by_rank && q->priority_mask != 0xF)
@@ -998,11 +1047,10 @@ static void put_select(sql_builder *b, const task_query *q) {
     put(b, ") * 1000000)::bigint AS sort_key");
 }
 
-static int build_sql(const task_query *q, const char *scope_id, const char *member_id,
-                     task_sql *out) {
+static int build_sql(const task_query *q, const scope *sc, task_sql *out) {
     memset(out, 0, sizeof *out);
     fragments f;
-    build_fragments(&f, q, scope_id, member_id, out);
+    build_fragments(&f, q, sc, out);
     bool failed = f.base.failed || f.plain.failed || f.indexed.failed || f.after.failed;
     sql_builder b = builder(out, out->text, sizeof out->text);
     put_select(&b, q);
@@ -1032,11 +1080,25 @@ static int build_sql(const task_query *q, const char *scope_id, const char *memb
     return failed || b.failed ? -1 : 0;
 }
 
+const char *task_query_assignee_for(const task_query *q, const char *caller) {
+    if (q->assignee[0] == '\0')
+        return NULL;
+    return strcmp(q->assignee, "me") == 0 ? caller : q->assignee;
+}
+
 int task_query_build_sql(const task_query *q, const char *owner_id, task_sql *out) {
-    return build_sql(q, owner_id, NULL, out);
+    scope sc = {SCOPE_INBOX, owner_id, NULL, task_query_assignee_for(q, owner_id)};
+    return build_sql(q, &sc, out);
 }
 
 int task_query_build_project_sql(const task_query *q, const char *project_id, const char *member_id,
                                  task_sql *out) {
-    return build_sql(q, project_id, member_id, out);
+    scope sc = {SCOPE_PROJECT, project_id, member_id, task_query_assignee_for(q, member_id)};
+    return build_sql(q, &sc, out);
+}
+
+int task_query_build_assigned_sql(const task_query *q, const char *assignee_id,
+                                  const char *member_id, task_sql *out) {
+    scope sc = {SCOPE_ASSIGNED, assignee_id, member_id, NULL};
+    return build_sql(q, &sc, out);
 }

@@ -2,9 +2,11 @@
  * task_query.h: the query of GET /api/v1/tasks: parsing, the keyset SQL, the cursor.
  *
  * Owns: the rules of docs/decisions.md "Reads and cache" for filters (status, priority,
- * tag, due_before, due_after, q, and project: "Tasks in team projects (slice 3b)"), sort,
- * limit and cursor; the SQL that lists one page;
- * the opaque cursor; the hashes that name a filter set and a cached page.
+ * tag, due_before, due_after, q, project: "Tasks in team projects (slice 3b)", and
+ * assignee: "Assignees (slice 4)"), sort, limit and cursor; the SQL that lists one page
+ * of each scope (the caller's Inbox, a team project for a member, the tasks assigned to
+ * a user in the caller's projects); the opaque cursor; the hashes that name a filter set
+ * and a cached page.
  * Rules:
  *  - Pure (no I/O), so every rule is unit-tested without a server.
  *  - The SQL text never holds a value from the request: every value is a positional
@@ -18,11 +20,13 @@
  *  - Every page is an index range: a row comparison (key, id) < ($k, $id) that the
  *    (owner_id, key, id) indexes serve, ordered exactly as the index is (ORDER BY the
  *    table's column, never an output column of the same name: the key column is called
- *    sort_key). due_at is two ranges joined by UNION ALL (dated tasks after the cursor,
- *    then undated ones by id), each limited, because one "... OR due_at IS NULL"
- *    predicate would make Postgres sort all of a user's tasks; with a due_before or
- *    due_after filter no undated task can match, and it is one range. A priority filter
- *    with sort=priority narrows the range to the chosen ranks (BETWEEN).
+ *    sort_key); the assigned scope below is a range of tasks_assignee_idx (assignee_id,
+ *    created_at, id) in the default sort, and the assignee's tasks sorted in another.
+ *    due_at is two ranges joined by UNION ALL (dated tasks after the cursor, then
+ *    undated ones by id), each limited, because one "... OR due_at IS NULL" predicate
+ *    would make Postgres sort all of a user's tasks; with a due_before or due_after
+ *    filter no undated task can match, and it is one range. A priority filter with
+ *    sort=priority narrows the range to the chosen ranks (BETWEEN).
  *  - A page with filters (status, priority, tag, q, and due bounds when not sorting by
  *    due_at) does not trust the planner's guess of how many of the user's tasks match
  *    (a word rare for the caller but common among others, tags that go together, a
@@ -36,6 +40,14 @@
  *    The cost is bounded by about PROBE_ROWS rows plus the caller's matches when they
  *    are fewer than a page per PROBE_ROWS rows; the exact tests are in both branches, so
  *    the index only proposes candidates.
+ *  - An assignee (assignee=me or a user id) within a scope (the Inbox, or project=) is one
+ *    more exact test (assignee_id = $n) in both branches, never part of the range. Without
+ *    project= it is its own scope: the assignee's tasks in every project the caller is a
+ *    member of, the membership a condition of the statement (no owner-scoped index).
+ *    "me" stays "me" in the query and its hashes (a cursor is not tied to a user); it is
+ *    resolved to the caller only for the SQL (task_query_assignee_for).
+ *    project and assignee enter the filter hash only when given, so every hash made
+ *    before them is unchanged.
  *  - The cursor is base64url(JSON) "." base64url(MAC): it carries the last row's sort
  *    key (microseconds since the epoch, or the priority rank) and id, the sort, and a hash
  *    of the filters; the MAC (HMAC-SHA-256, 128 bits, keyed from the JWT secret) makes a
@@ -91,7 +103,8 @@ typedef struct task_query {
     bool descending;
     int limit;
     task_cursor after;
-    char project[UUID_STR_LEN]; /* project=<id> (lower-cased), or "" for the caller's Inbox */
+    char project[UUID_STR_LEN];  /* project=<id> (lower-cased), or "" for the caller's Inbox */
+    char assignee[UUID_STR_LEN]; /* "me", a user id (lower-cased), or "" for no filter */
 } task_query;
 
 extern const char *const TASK_QUERY_STATUSES[3];   /* todo, in_progress, done */
@@ -146,14 +159,28 @@ typedef struct task_sql {
 /* The column index of the sort key in a task_sql result: right after the task's. */
 #define TASK_SQL_SORT_KEY_COLUMN TASK_SELECT_COLUMN_COUNT
 
-/* Builds the page query for owner_id's Inbox. 0, or -1 when it does not fit (a bug). */
+/* The user q's assignee filter names for caller: caller for "me", else the id given;
+ * NULL when q has no assignee filter. Points into q or is caller. */
+const char *task_query_assignee_for(const task_query *q, const char *caller);
+
+/* Builds the page query for owner_id's Inbox, owner_id being the caller (q's assignee
+ * filter, "me" resolved to owner_id, is an exact test). 0, or -1 when it does not fit
+ * (a bug). */
 int task_query_build_sql(const task_query *q, const char *owner_id, task_sql *out);
-/* The same for the tasks of a team project (no owner: migration 0022) for member_id: the
- * membership is a condition of the statement (no rows for a non-member). The owner-scoped
- * GIN index does not hold them: a filtered page is the probe, then the project's rows
- * with the exact tests (tasks_project_idx). values point into member_id too. */
+/* The same for the tasks of a team project (no owner: migration 0022) for member_id, the
+ * caller ("me" resolves to member_id): the membership is a condition of the statement (no
+ * rows for a non-member). The owner-scoped GIN index does not hold them: a filtered page
+ * is the probe, then the project's rows with the exact tests (tasks_project_idx). values
+ * point into member_id too. */
 int task_query_build_project_sql(const task_query *q, const char *project_id, const char *member_id,
                                  task_sql *out);
+/* The tasks assigned to assignee_id in every project member_id (the caller) is a member
+ * of, their Inbox included: the assigned scope of a list without project=. The membership
+ * is a condition of the statement; q's own assignee is not read (pass
+ * task_query_assignee_for(q, member_id)). -1 when assignee_id is NULL or on a bug. values
+ * point into assignee_id and member_id too. */
+int task_query_build_assigned_sql(const task_query *q, const char *assignee_id,
+                                  const char *member_id, task_sql *out);
 
 /* RFC 3339 ("2026-01-02T03:04:05.123Z", "...+02:00") to microseconds since the epoch.
  * Years 0001-9999; fractions beyond microseconds are truncated. 0 or -1. */

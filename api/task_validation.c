@@ -268,6 +268,26 @@ static json_t *check_project(const json_t *v, body_kind kind, json_t *errors) {
     return json_string(lower);
 }
 
+/* An assignee: a user id (lower-cased) or null (nobody), whose role in the task's project
+ * the route checks (it knows the project); the writer checks it again at apply. An import
+ * goes into the Inbox, whose only possible assignee is the importer: nothing to say. */
+static json_t *check_assignee(const json_t *v, body_kind kind, json_t *errors) {
+    if (kind == BODY_IMPORT) {
+        add_error(errors, "assignee_id",
+                  "cannot be imported: an import puts every task into "
+                  "your Inbox, unassigned");
+        return NULL;
+    }
+    if (json_is_null(v))
+        return json_null();
+    char lower[UUID_STR_LEN];
+    if (!uuid_canonical(json_string_value(v), lower)) {
+        add_error(errors, "assignee_id", "must be a user id (a UUID) or null");
+        return NULL;
+    }
+    return json_string(lower);
+}
+
 static bool is_read_only(const char *key) {
     for (size_t i = 0; READ_ONLY[i] != NULL; i++) {
         if (strcmp(READ_ONLY[i], key) == 0)
@@ -279,7 +299,7 @@ static bool is_read_only(const char *key) {
 /* The normalised value of member key, or NULL after appending an error. */
 static json_t *check_member(const char *key, const json_t *v, body_kind kind, json_t *errors) {
     if (json_is_null(v) && strcmp(key, "due_at") != 0 && strcmp(key, "recurrence") != 0 &&
-        kind == BODY_PATCH) {
+        strcmp(key, "assignee_id") != 0 && kind == BODY_PATCH) {
         add_error(errors, key, "cannot be removed (null); send a value");
         return NULL;
     }
@@ -299,6 +319,8 @@ static json_t *check_member(const char *key, const json_t *v, body_kind kind, js
         return check_recurrence(v, errors);
     if (strcmp(key, "project_id") == 0)
         return check_project(v, kind, errors);
+    if (strcmp(key, "assignee_id") == 0)
+        return check_assignee(v, kind, errors);
     add_error(errors, key, is_read_only(key) ? "is read-only" : "is not a task field");
     return NULL;
 }
@@ -371,6 +393,8 @@ static int validate_new(const json_t *body, body_kind kind, json_t **fields_out,
         n = check_recurrence_due(fields, true, errors);
     if (n == 0 && json_is_null(json_object_get(fields, "recurrence")))
         json_object_del(fields, "recurrence"); /* a task without one has no member */
+    if (n == 0 && json_is_null(json_object_get(fields, "assignee_id")))
+        json_object_del(fields, "assignee_id"); /* nor an unassigned one */
     if (n > 0) {
         json_decref(fields);
         return n;
@@ -420,9 +444,10 @@ int task_validate_patch(const json_t *body, json_t **patch_out, json_t *errors) 
 
 /* The members of a task in the order task_model.c writes them, so a predicted task
  * serialises like the task GET returns later. */
-static const char *const TASK_KEYS[] = {
-    "id",   "project_id", "title",      "description", "status",       "priority", "due_at",
-    "tags", "recurrence", "created_at", "updated_at",  "completed_at", "version",  NULL};
+static const char *const TASK_KEYS[] = {"id",           "project_id",  "title",      "description",
+                                        "status",       "priority",    "due_at",     "tags",
+                                        "recurrence",   "assignee_id", "created_at", "updated_at",
+                                        "completed_at", "version",     NULL};
 
 /* task (stolen) with its members in TASK_KEYS order (others after them); NULL on
  * allocation failure. */
@@ -485,6 +510,8 @@ json_t *task_predict_update(const json_t *current, const json_t *patch, int64_t 
     /* null stops the series; a completion hands the rule on to the next occurrence. */
     if (json_is_null(json_object_get(task, "recurrence")) || (now_done && !was_done))
         json_object_del(task, "recurrence");
+    if (json_is_null(json_object_get(task, "assignee_id")))
+        json_object_del(task, "assignee_id"); /* unassigned: no member, as task_model writes */
     if (now_done && !was_done)
         rc |= set_time(task, "completed_at", issued_ms);
     else if (!now_done)

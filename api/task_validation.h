@@ -17,9 +17,12 @@
  *   recurrence   {rule, time_zone}: an RRULE of the subset shared/recurrence.h checks,
  *                stored in its canonical text, and an IANA zone; or null (none; a task
  *                without one has no member). A recurring task needs a due_at.
+ *   assignee_id  a user id (lower-cased) or null (nobody; an unassigned task has no
+ *                member); who may be assigned is the route's and the writer's to check
+ *                (an editor or owner of the task's project); not in an import.
  * Unknown members are errors; id, version and the timestamps are read-only. In a patch
- * (JSON merge-patch, RFC 7396) an absent member is left alone, null clears due_at and
- * recurrence and is an error for every other member (they always have a value), and an
+ * (JSON merge-patch, RFC 7396) an absent member is left alone, null clears due_at,
+ * recurrence and assignee_id and is an error for every other member (they always have a value), and an
  * empty patch is an error (it would bump the version for nothing).
  * Rules: pure functions, no I/O, so the import engineer validates each NDJSON line with
  * the same code. Every bad field is reported, as {field, message} appended to a JSON array

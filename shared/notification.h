@@ -30,7 +30,9 @@
  *                       invitee may have no account yet)
  *   "project_role_changed" data: {project_id, project_name, role, actor_name}
  *   "project_removed"  data: {project_id, project_name, actor_name}; both to the member
- *                       whose membership an owner changed (user_id is theirs)  */
+ *                       whose membership an owner changed (user_id is theirs)
+ *   "task_assigned"    data: {task_id, title, project_id, project_name, actor_name}; to
+ *                       the member someone else assigned a task to (user_id is theirs) */
 extern const char *const NOTIFICATION_KINDS[]; /* every kind above, in that order */
 extern const size_t NOTIFICATION_KINDS_COUNT;
 bool notification_kind_is_valid(const char *kind);

@@ -6,7 +6,8 @@
  * - Decoding is the writer's only defence before SQL: every value that reaches Postgres
  *   is checked here against the same limits as the tasks table (lengths counted in code
  *   points like char_length, enumerations, RFC 3339 times, at most 20 tags of 1-50
- *   characters, a recurrence rule shared/recurrence.h accepts), so a decoded command can
+ *   characters, a recurrence rule shared/recurrence.h accepts, an assignee id that is a
+ *   lower-case UUID or null), so a decoded command can
  *   never fail a constraint and stall a partition (the one rule across fields, a
  *   recurrence needs a due_at, is the writer's to judge: it depends on the stored task).
  * - task and patch objects accept only the task fields: an unknown field would be lost
@@ -232,6 +233,20 @@ static int check_recurrence(const json_t *v, const char *obj, decode_err *e) {
     return why == NULL ? 0 : fail(e, "%s.recurrence: %s: %s", obj, part, why);
 }
 
+/* null, or a user id in the lower-case form Postgres writes (the API sends no other), so
+ * the writer's membership lookup, keyed by Postgres' text, finds it. */
+static int check_assignee(const json_t *v, const char *obj, decode_err *e) {
+    if (json_is_null(v)) {
+        return 0;
+    }
+    const char *id = json_string_value(v);
+    char lower[UUID_STR_LEN];
+    if (id == NULL || !uuid_canonical(id, lower) || strcmp(lower, id) != 0) {
+        return fail(e, "%s.assignee_id: must be a lower-case user id (a UUID) or null", obj);
+    }
+    return 0;
+}
+
 /* One member of a task or patch object. */
 static int check_field(const char *obj, const char *key, const json_t *v, decode_err *e) {
     if (strcmp(key, "title") == 0) {
@@ -257,6 +272,9 @@ static int check_field(const char *obj, const char *key, const json_t *v, decode
     }
     if (strcmp(key, "recurrence") == 0) {
         return check_recurrence(v, obj, e);
+    }
+    if (strcmp(key, "assignee_id") == 0) {
+        return check_assignee(v, obj, e);
     }
     return fail(e, "%s.%s: unknown field", obj, key);
 }

@@ -3,8 +3,8 @@
  *
  * Owns: the mapping from a TASK_SELECT_COLUMNS row to the task JSON, and the enumerations.
  * Rules: keys are set in one fixed order (id, project_id, title, description, status,
- * priority, due_at, tags, recurrence (only when not NULL), created_at, updated_at,
- * completed_at, version), so the same task always
+ * priority, due_at, tags, recurrence (only when not NULL), assignee_id (only when not
+ * NULL), created_at, updated_at, completed_at, version), so the same task always
  * serialises to the same text in the API, the cache and the events; absent times are JSON
  * null, present ones millisecond RFC 3339 UTC (shared/time_util.h, which also parses
  * them).
@@ -32,6 +32,7 @@ enum {
     COL_VERSION,
     COL_RECURRENCE,
     COL_PROJECT,
+    COL_ASSIGNEE,
     COL_COUNT
 };
 _Static_assert(COL_COUNT == TASK_SELECT_COLUMN_COUNT, "TASK_SELECT_COLUMNS and COL_* disagree");
@@ -54,7 +55,8 @@ long long task_json_version(const json_t *task) {
 bool task_json_strip_for_event(json_t *task) {
     bool recurrence = json_object_del(task, "recurrence") == 0;
     bool project = json_object_del(task, "project_id") == 0;
-    return recurrence || project;
+    bool assignee = json_object_del(task, "assignee_id") == 0;
+    return recurrence || project || assignee;
 }
 
 /* Parses a decimal integer column; false when it is not one. */
@@ -168,6 +170,10 @@ json_t *task_from_row(const PGresult *res, int row, char *owner_out) {
         ok = false;
     } else if (recurrence != NULL) {
         rc |= json_object_set_new(task, "recurrence", recurrence);
+    }
+    if (!PQgetisnull(res, row, COL_ASSIGNEE)) {
+        rc |= json_object_set_new(task, "assignee_id",
+                                  json_string(PQgetvalue(res, row, COL_ASSIGNEE)));
     }
     rc |= json_object_set_new(task, "created_at", time_column(res, row, COL_CREATED, &ok));
     rc |= json_object_set_new(task, "updated_at", time_column(res, row, COL_UPDATED, &ok));

@@ -59,15 +59,22 @@ static void check_create(const json_t *body, json_t *errors) {
         return;
     }
     FUZZ_CHECK(json_is_object(fields));
-    /* the six fields, recurrence only when the task recurs (never null), and project_id
-     * (a lower-case UUID) only when the body names one */
+    /* the six fields, recurrence only when the task recurs (never null), project_id (a
+     * lower-case UUID) only when the body names one, assignee_id (the same) only when the
+     * body names someone (null: nobody, no member) */
     const json_t *recurrence = json_object_get(fields, "recurrence");
     FUZZ_CHECK(recurrence == NULL || json_is_object(recurrence));
     const char *project = json_string_value(json_object_get(fields, "project_id"));
     FUZZ_CHECK((project != NULL) == (json_object_get(body, "project_id") != NULL));
     char lower[UUID_STR_LEN];
     FUZZ_CHECK(project == NULL || (uuid_canonical(project, lower) && strcmp(lower, project) == 0));
-    FUZZ_CHECK(json_object_size(fields) == 6 + (recurrence != NULL) + (project != NULL));
+    const char *assignee = json_string_value(json_object_get(fields, "assignee_id"));
+    const json_t *named = json_object_get(body, "assignee_id");
+    FUZZ_CHECK((assignee != NULL) == (named != NULL && !json_is_null(named)));
+    FUZZ_CHECK(assignee == NULL ||
+               (uuid_canonical(assignee, lower) && strcmp(lower, assignee) == 0));
+    FUZZ_CHECK(json_object_size(fields) ==
+               6 + (recurrence != NULL) + (project != NULL) + (assignee != NULL));
     const char *due = json_string_value(json_object_get(fields, "due_at"));
     if (due != NULL) {
         check_due_text(due);
@@ -87,8 +94,9 @@ static void check_create(const json_t *body, json_t *errors) {
     int patch_errors = task_validate_patch(body, &patch, errors);
     FUZZ_CHECK(patch_errors == 0 || json_object_size(body) == 0 || project != NULL);
     FUZZ_CHECK(project == NULL || patch == NULL);
-    json_t *imported = NULL; /* an import item never names one */
-    FUZZ_CHECK((task_validate_import(body, &imported, errors) == 0) == (project == NULL));
+    json_t *imported = NULL; /* an import item never names a project or an assignee */
+    FUZZ_CHECK((task_validate_import(body, &imported, errors) == 0) ==
+               (project == NULL && named == NULL));
     json_decref(imported);
     if (patch != NULL) {
         json_t *updated = task_predict_update(task, patch, FUZZ_ISSUED_MS + 1);

@@ -240,10 +240,11 @@ def test_openapi_documents_the_task_endpoints(openapi):
     create = comps["schemas"]["TaskCreateRequest"]
     # recurrence: optional on a task (absent when it does not recur), settable on a create;
     # project_id: the task's project (absent from a 202 prediction of an Inbox create: the writer
-    # places it), which a create may name
-    assert set(task["properties"]) == set(task["required"]) | {"recurrence", "project_id"}
+    # places it), which a create may name; assignee_id: absent when nobody is assigned
+    optional = {"recurrence", "project_id", "assignee_id"}
+    assert set(task["properties"]) == set(task["required"]) | optional
     assert create["required"] == ["title"] and set(create["properties"]) == set(task["required"]) - {
-        "id", "created_at", "updated_at", "completed_at", "version"} | {"recurrence", "project_id"}
+        "id", "created_at", "updated_at", "completed_at", "version"} | optional
     # A create may name its project; a patch cannot move a task (yet).
     assert set(comps["schemas"]["TaskPatchRequest"]["properties"]) == set(create["properties"]) - {"project_id"}
     # Every status each handler can answer, and nothing it cannot.
@@ -289,7 +290,8 @@ def test_openapi_documents_the_task_endpoints(openapi):
     # The list's query parameters, each one the parser knows.
     _, params, _ = op_headers(openapi, "get", "/api/v1/tasks", "200")
     assert {n for i, n in params if i == "query"} == {"status", "priority", "tag", "due_before", "due_after",
-                                                      "q", "sort", "limit", "cursor", "project"}, params
+                                                      "q", "sort", "limit", "cursor", "project",
+                                                      "assignee"}, params
 
 
 def test_openapi_documents_the_stream_endpoints(openapi):

@@ -26,6 +26,7 @@
 #define UID "0190f5a0-0000-7000-8000-0000000000aa"
 #define TID "0190f5a0-0000-7000-8000-0000000000bb"
 #define IID "0190f5a0-0000-7000-8000-0000000000cc"
+#define IID_UPPER "0190F5A0-0000-7000-8000-0000000000CC"
 
 static task_command make(task_command_type type, json_t *fields) {
     task_command c = {.type = type, .expected_version = -1, .issued_at_ms = 1795341600123LL};
@@ -208,6 +209,13 @@ static void test_invalid_task_fields(void **state) {
                    "task.tags[]");
     expect_refused("{" ENV("task.create") ",\"task\":{\"title\":\"a\",\"owner\":\"x\"}}",
                    "task.owner: unknown field");
+    expect_refused("{" ENV("task.create") ",\"task\":{\"title\":\"a\",\"assignee_id\":\"x\"}}",
+                   "task.assignee_id");
+    expect_refused("{" ENV("task.update") ",\"patch\":{\"assignee_id\":\"" IID_UPPER "\"}}",
+                   "patch.assignee_id");
+    expect_accepted("{" ENV("task.update") ",\"patch\":{\"assignee_id\":null}}");
+    expect_accepted("{" ENV("task.create") ",\"task\":{\"title\":\"a\",\"assignee_id\":\"" UID
+                                           "\"}}");
     expect_refused("{" ENV("task.update") ",\"patch\":{\"title\":null}}", "patch.title");
     expect_refused("{" ENV("task.update") ",\"patch\":{\"description\":null}}",
                    "patch.description");

@@ -5,7 +5,8 @@
  * (every filter's validation, one error per bad parameter), the cursor (round trip,
  * tampering, reuse with another sort or other filters) and the SQL builder (values only
  * as positional parameters; the ORDER BY and keyset predicate of every sort and
- * direction, due_at nulls last).
+ * direction, due_at nulls last), for each scope: the Inbox, a team project (project=) and
+ * the assigned scope (assignee= without project=), and assignee= as a filter.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -780,6 +781,37 @@ static void sql_largest_query_fits(void **state) {
     task_query_clear(&q);
 }
 
+/* ... and so does it in every scope with an assignee: the team scopes' ranges are longer
+ * (the membership), and the filter form has one more parameter. */
+static void sql_largest_query_fits_in_every_scope(void **state) {
+    (void)state;
+    char qs[1536] = "sort=-due_at&status=todo,done&priority=low,high,urgent&q=a+b+c&limit=100"
+                    "&assignee=me&project=0190f3a2-3333-7000-8000-0000000000aa";
+    for (int i = 0; i < TASK_QUERY_TAGS_MAX; i++) {
+        char tag[64];
+        snprintf(tag, sizeof tag, "&tag=%050d", i);
+        strcat(qs, tag);
+    }
+    char cursor[TASK_CURSOR_MAX], full[2048];
+    cursor_for(qs, &(task_cursor){.present = true, .key = 1767315845123456LL, .id = TASK_ID},
+               cursor, sizeof cursor);
+    snprintf(full, sizeof full, "%s&cursor=%s", qs, cursor);
+    task_query q;
+    task_sql sql;
+    assert_int_equal(parse(full, &q, NULL), 0);
+    /* 2 statuses, 3 priorities, 20 tags, q, key, id, limit: 29, and each scope's own */
+    assert_int_equal(task_query_build_sql(&q, OWNER, &sql), 0);
+    assert_int_equal(sql.nparams, 29 + 2); /* owner, assignee */
+    assert_int_equal(task_query_build_project_sql(&q, q.project, OWNER, &sql), 0);
+    assert_int_equal(sql.nparams, 29 + 3); /* project, member, assignee */
+    assert_int_equal(occurrences(sql.text, "WITH probe"), 2);
+    assert_int_equal(
+        task_query_build_assigned_sql(&q, task_query_assignee_for(&q, OWNER), OWNER, &sql), 0);
+    assert_int_equal(sql.nparams, 29 + 2); /* assignee, member */
+    assert_int_equal(occurrences(sql.text, "WITH probe"), 2);
+    task_query_clear(&q);
+}
+
 /* ------------------------------------------------------------------ timestamps */
 
 static void timestamps(void **state) {
@@ -855,10 +887,247 @@ static void project_scope(void **state) {
     task_query_clear(&q);
 }
 
+/* ------------------------------------------------------------------ assignee */
+
+#define ASSIGNEE "0190f3a2-4444-7000-8000-0000000000bb"
+#define PROJECT "0190f3a2-3333-7000-8000-0000000000aa"
+
+/* assignee=me or a user id (lower-cased); anything else, or twice, is refused. */
+static void assignee_parsing(void **state) {
+    (void)state;
+    task_query q;
+    json_t *errors;
+    assert_int_equal(parse("", &q, NULL), 0);
+    assert_string_equal(q.assignee, "");
+    assert_null(task_query_assignee_for(&q, OWNER));
+    task_query_clear(&q);
+    assert_int_equal(parse("assignee=me", &q, NULL), 0);
+    assert_string_equal(q.assignee, "me");
+    assert_string_equal(task_query_assignee_for(&q, OWNER), OWNER);
+    task_query_clear(&q);
+    assert_int_equal(parse("assignee=0190F3A2-4444-7000-8000-0000000000BB", &q, NULL), 0);
+    assert_string_equal(q.assignee, ASSIGNEE);
+    assert_string_equal(task_query_assignee_for(&q, OWNER), ASSIGNEE);
+    task_query_clear(&q);
+    static const char *const BAD[] = {
+        "assignee=",
+        "assignee",
+        "assignee=ME",
+        "assignee=me%20",
+        "assignee=you",
+        "assignee=+me",
+        "assignee=me,me",
+        "assignee=0190f3a2-4444-7000-8000-0000000000b", /* one digit short */
+        "assignee=0190f3a2-4444-7000-8000-0000000000bb%00",
+    };
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++)
+        assert_refused(BAD[i], "assignee");
+    assert_int_equal(parse("assignee=you", &q, &errors), 1);
+    assert_string_equal(error_for(errors, "assignee"), "must be \"me\" or a user id (a UUID)");
+    json_decref(errors);
+    task_query_clear(&q);
+    assert_int_equal(parse("assignee=me&assignee=me", &q, &errors), 1);
+    assert_string_equal(error_for(errors, "assignee"), "may be given only once");
+    json_decref(errors);
+    task_query_clear(&q);
+    assert_refused("assignee=me&assignee=" ASSIGNEE, "assignee");
+}
+
+/* The filter hash of qs. */
+static void filter_hash_of(const char *qs, char out[TASK_QUERY_HASH_HEX]) {
+    task_query q;
+    assert_int_equal(parse(qs, &q, NULL), 0);
+    task_query_filter_hash(&q, out);
+    task_query_clear(&q);
+}
+
+/* Without assignee every hash is what it was before assignees (the values below are the
+ * hashes of the code before them: cached pages and cursors in use stay valid); with it,
+ * the hash changes with its value as given ("me" is not the caller's id). */
+static void assignee_filter_hash(void **state) {
+    (void)state;
+    char a[TASK_QUERY_HASH_HEX], b[TASK_QUERY_HASH_HEX];
+    filter_hash_of("", a);
+    assert_string_equal(a, "da343011298c934f629d109129334855b1336d016db39694de2d9e5d30903c53");
+    filter_hash_of("status=todo,done&tag=b&tag=a&q=milk&due_before=2027-01-01T00:00:00Z", a);
+    assert_string_equal(a, "13344a68f67348eabbd873e9847be7e8e0b1fbd7139fa0ae2cc53bba13635fe6");
+    filter_hash_of("project=" PROJECT "&priority=low", a);
+    assert_string_equal(a, "b97c55c1b34b63cb68414ea9cde97249e14ce0fa7dd69e6f3233504ff84c78e8");
+    task_query q;
+    assert_int_equal(parse("", &q, NULL), 0);
+    task_query_page_hash(&q, a);
+    assert_string_equal(a, "862285f64f490c6df94bbbc1c58949d4c68577ddf04a13daafe4ff00d256d24c");
+    task_query_clear(&q);
+
+    filter_hash_of("assignee=me", b);
+    assert_string_not_equal(b, "da343011298c934f629d109129334855b1336d016db39694de2d9e5d30903c53");
+    filter_hash_of("assignee=" OWNER, a);
+    assert_string_not_equal(a, b);
+    filter_hash_of("assignee=" ASSIGNEE, b);
+    assert_string_not_equal(a, b);
+    filter_hash_of("assignee=0190F3A2-4444-7000-8000-0000000000BB", a);
+    assert_string_equal(a, b); /* one user however it is written */
+    filter_hash_of("project=" PROJECT "&assignee=me", a);
+    filter_hash_of("project=" PROJECT, b);
+    assert_string_not_equal(a, b);
+}
+
+/* A cursor made with one assignee is refused with another, or with none. */
+static void cursor_with_other_assignee_is_refused(void **state) {
+    (void)state;
+    task_cursor pos = {.present = true, .key = 1767315845123456LL, .id = TASK_ID};
+    char cursor[TASK_CURSOR_MAX], qs[2048];
+    cursor_for("assignee=me&status=todo", &pos, cursor, sizeof cursor);
+    snprintf(qs, sizeof qs, "status=todo&assignee=me&cursor=%s", cursor);
+    assert_accepted(qs);
+    const char *others[] = {"status=todo", "status=todo&assignee=" ASSIGNEE,
+                            "status=todo&assignee=" OWNER,
+                            "status=todo&assignee=me&project=" PROJECT};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        snprintf(qs, sizeof qs, "%s&cursor=%s", others[i], cursor);
+        task_query q;
+        json_t *errors;
+        assert_int_equal(parse(qs, &q, &errors), 1);
+        assert_non_null(strstr(error_for(errors, "cursor"), "other filters"));
+        json_decref(errors);
+        task_query_clear(&q);
+    }
+}
+
+/* The assignee as a filter of the Inbox: an exact test in the probe and in the second
+ * branch (beside the owner-scoped GIN conditions of the other filters), never in the
+ * owner's range; "me" is the owner. */
+static void sql_assignee_filters_the_inbox(void **state) {
+    (void)state;
+    task_query q;
+    task_sql sql;
+    build("assignee=me", NULL, &q, &sql);
+    assert_int_equal(sql.nparams, 3); /* owner, assignee, limit */
+    assert_string_equal(sql.values[0], OWNER);
+    assert_string_equal(sql.values[1], OWNER);
+    assert_string_equal(sql.values[2], "21");
+    assert_null(strstr(sql.text, OWNER));
+    assert_contains(sql.text, "WITH probe AS MATERIALIZED (SELECT * FROM (SELECT * FROM tasks"
+                              " WHERE owner_id = $1::uuid ORDER BY created_at DESC, id DESC"
+                              " LIMIT 2000) AS tasks WHERE TRUE AND assignee_id = $2::uuid"
+                              " ORDER BY");
+    assert_contains(sql.text, " FROM tasks WHERE owner_id = $1::uuid AND assignee_id = $2::uuid"
+                              " AND (SELECT count(*) FROM probe) < $3::int");
+    assert_int_equal(occurrences(sql.text, "assignee_id ="), 2);
+    task_query_clear(&q);
+
+    build("assignee=" ASSIGNEE "&status=todo&q=milk&sort=-due_at",
+          &(task_cursor){.present = true, .key = 1767315845123456LL, .id = TASK_ID}, &q, &sql);
+    /* owner, assignee, status, q, key, id, limit */
+    assert_int_equal(sql.nparams, 7);
+    assert_string_equal(sql.values[1], ASSIGNEE);
+    assert_null(strstr(sql.text, ASSIGNEE));
+    /* two ranges (dated, undated), each a probe and a second branch */
+    assert_int_equal(occurrences(sql.text, " AND assignee_id = $2::uuid"), 4);
+    assert_int_equal(occurrences(sql.text, " AND assignee_id = $2::uuid AND status IN ($3::text)"
+                                           " AND search @@"),
+                     2);
+    assert_int_equal(occurrences(sql.text, " AND assignee_id = $2::uuid AND "
+                                           "task_owner_index_keys(owner_id, status, priority,"
+                                           " tags, search) && task_owner_keys($1::uuid, 's',"),
+                     2);
+    task_query_clear(&q);
+}
+
+/* The assignee as a filter of a team project: the same exact test, after the project and
+ * the member; "me" is the member. */
+static void sql_assignee_filters_a_project(void **state) {
+    (void)state;
+    task_query q;
+    task_sql sql;
+    assert_int_equal(parse("project=" PROJECT "&assignee=me&tag=t", &q, NULL), 0);
+    assert_int_equal(task_query_build_project_sql(&q, q.project, OWNER, &sql), 0);
+    assert_int_equal(sql.nparams, 5); /* project, member, assignee, tag, limit */
+    assert_string_equal(sql.values[0], PROJECT);
+    assert_string_equal(sql.values[1], OWNER);
+    assert_string_equal(sql.values[2], OWNER);
+    assert_string_equal(sql.values[3], "t");
+    assert_null(strstr(sql.text, OWNER));
+    assert_null(strstr(sql.text, "task_owner"));
+    assert_contains(sql.text, "WHERE project_id = $1::uuid AND owner_id IS NULL AND EXISTS"
+                              " (SELECT 1 FROM project_members pm WHERE pm.project_id = $1::uuid"
+                              " AND pm.user_id = $2::uuid) ORDER BY created_at DESC, id DESC"
+                              " LIMIT 2000) AS tasks WHERE TRUE AND assignee_id = $3::uuid"
+                              " AND tags @> ARRAY[$4::text]");
+    assert_contains(sql.text, " AND pm.user_id = $2::uuid) AND assignee_id = $3::uuid"
+                              " AND tags @> ARRAY[$4::text] AND (SELECT count(*) FROM probe)");
+    assert_int_equal(occurrences(sql.text, "assignee_id ="), 2);
+    task_query_clear(&q);
+    /* another user's id as given */
+    assert_int_equal(parse("project=" PROJECT "&assignee=" ASSIGNEE, &q, NULL), 0);
+    assert_int_equal(task_query_build_project_sql(&q, q.project, OWNER, &sql), 0);
+    assert_int_equal(sql.nparams, 4);
+    assert_string_equal(sql.values[2], ASSIGNEE);
+    task_query_clear(&q);
+}
+
+/* assignee= without project=: the assignee's tasks in any project of the caller's, the
+ * membership in the statement, no owner (a team task has none) and no owner-scoped
+ * index; the assignee is the range, not a filter. */
+static void sql_assigned_scope(void **state) {
+    (void)state;
+    task_query q;
+    task_sql sql;
+    assert_int_equal(parse("assignee=me", &q, NULL), 0);
+    assert_int_equal(task_query_build_assigned_sql(&q, NULL, OWNER, &sql), -1);
+    assert_int_equal(
+        task_query_build_assigned_sql(&q, task_query_assignee_for(&q, OWNER), OWNER, &sql), 0);
+    assert_int_equal(sql.nparams, 3); /* assignee, member, limit */
+    assert_string_equal(sql.values[0], OWNER);
+    assert_string_equal(sql.values[1], OWNER);
+    assert_string_equal(sql.values[2], "21");
+    assert_contains(sql.text, " FROM tasks WHERE assignee_id = $1::uuid AND EXISTS (SELECT 1"
+                              " FROM project_members pm WHERE pm.project_id = tasks.project_id"
+                              " AND pm.user_id = $2::uuid) ORDER BY created_at DESC, id DESC"
+                              " LIMIT $3::int");
+    assert_null(strstr(sql.text, "owner_id ="));
+    assert_null(strstr(sql.text, "owner_id IS"));
+    assert_null(strstr(sql.text, "task_owner"));
+    assert_null(strstr(sql.text, "probe"));
+    assert_null(strstr(sql.text, OWNER));
+    task_query_clear(&q);
+
+    /* filters: the probe and the second branch, both with the exact tests only */
+    assert_int_equal(parse("assignee=" ASSIGNEE "&status=todo&tag=t&q=w&sort=priority", &q, NULL),
+                     0);
+    assert_int_equal(
+        task_query_build_assigned_sql(&q, task_query_assignee_for(&q, OWNER), OWNER, &sql), 0);
+    assert_int_equal(sql.nparams, 6); /* assignee, member, status, tag, q, limit */
+    assert_string_equal(sql.values[0], ASSIGNEE);
+    assert_string_equal(sql.values[1], OWNER);
+    assert_null(strstr(sql.text, "owner_id ="));
+    assert_null(strstr(sql.text, "owner_id IS"));
+    assert_null(strstr(sql.text, "task_owner"));
+    assert_null(strstr(sql.text, ASSIGNEE));
+    assert_int_equal(occurrences(sql.text, "WHERE assignee_id = $1::uuid AND EXISTS (SELECT 1"
+                                           " FROM project_members pm WHERE pm.project_id ="
+                                           " tasks.project_id AND pm.user_id = $2::uuid)"
+                                           " ORDER BY priority_rank ASC, id ASC"),
+                     1);
+    assert_int_equal(occurrences(sql.text,
+                                 " AND status IN ($3::text) AND tags @> ARRAY[$4::text]"
+                                 " AND search @@ websearch_to_tsquery('simple', $5::text)"),
+                     2);
+    assert_int_equal(occurrences(sql.text, "assignee_id ="), 2); /* the range of each branch */
+    assert_int_equal(occurrences(sql.text, "AND assignee_id"), 0);
+    task_query_clear(&q);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults),
         cmocka_unit_test(project_scope),
+        cmocka_unit_test(assignee_parsing),
+        cmocka_unit_test(assignee_filter_hash),
+        cmocka_unit_test(cursor_with_other_assignee_is_refused),
+        cmocka_unit_test(sql_assignee_filters_the_inbox),
+        cmocka_unit_test(sql_assignee_filters_a_project),
+        cmocka_unit_test(sql_assigned_scope),
         cmocka_unit_test(status_and_priority),
         cmocka_unit_test(tags),
         cmocka_unit_test(due_bounds),
@@ -874,6 +1143,7 @@ int main(void) {
         cmocka_unit_test(sql_filtered_page_probes_then_falls_back),
         cmocka_unit_test(sql_filters_folded_into_the_range),
         cmocka_unit_test(sql_largest_query_fits),
+        cmocka_unit_test(sql_largest_query_fits_in_every_scope),
         cmocka_unit_test(timestamps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

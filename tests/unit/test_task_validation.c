@@ -498,10 +498,55 @@ static void project_id_only_on_create(void **state) {
     json_decref(body);
 }
 
+/* An assignee: a user id (lower-cased) or null; null on a create leaves no member, on a
+ * patch unassigns; an import item cannot assign; the prediction carries it, or not. */
+static void assignee_rules(void **state) {
+    (void)state;
+    json_t *fields, *errors;
+    assert_int_equal(
+        create("{\"title\":\"t\",\"assignee_id\":\"0190F5A0-0000-7000-8000-0000000000B2\"}",
+               &fields, &errors),
+        0);
+    assert_string_equal(json_string_value(json_object_get(fields, "assignee_id")),
+                        "0190f5a0-0000-7000-8000-0000000000b2");
+    json_t *predicted = task_predict_create("x", fields, 1767225600000LL);
+    char *text = json_dumps(predicted, JSON_COMPACT);
+    assert_non_null(strstr(text, "\"tags\":[],\"assignee_id\":\"0190f5a0-"));
+    free(text);
+    json_decref(fields);
+    json_decref(errors);
+    assert_int_equal(create("{\"title\":\"t\",\"assignee_id\":null}", &fields, &errors), 0);
+    assert_null(json_object_get(fields, "assignee_id"));
+    json_decref(fields);
+    json_decref(errors);
+    assert_true(refused("{\"title\":\"t\",\"assignee_id\":\"me\"}", "assignee_id"));
+    assert_true(refused("{\"title\":\"t\",\"assignee_id\":7}", "assignee_id"));
+    json_t *body =
+        parse("{\"title\":\"t\",\"assignee_id\":\"0190f5a0-0000-7000-8000-0000000000b2\"}");
+    errors = json_array();
+    assert_int_equal(task_validate_import(body, &fields, errors), 1);
+    assert_true(has_error(errors, "assignee_id"));
+    json_decref(errors);
+    json_decref(body);
+    body = parse("{\"assignee_id\":null}");
+    errors = json_array();
+    assert_int_equal(task_validate_patch(body, &fields, errors), 0);
+    assert_true(json_is_null(json_object_get(fields, "assignee_id")));
+    json_t *unassigned = task_predict_update(predicted, fields, 1767225600000LL);
+    assert_null(json_object_get(unassigned, "assignee_id"));
+    assert_int_equal(json_integer_value(json_object_get(unassigned, "version")), 2);
+    json_decref(unassigned);
+    json_decref(fields);
+    json_decref(errors);
+    json_decref(body);
+    json_decref(predicted);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(minimal_create_gets_defaults),
         cmocka_unit_test(project_id_only_on_create),
+        cmocka_unit_test(assignee_rules),
         cmocka_unit_test(full_create_is_normalised),
         cmocka_unit_test(title_bounds_count_code_points),
         cmocka_unit_test(bad_titles_are_refused),

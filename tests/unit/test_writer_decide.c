@@ -355,8 +355,88 @@ static void test_completion_hands_the_rule_on(void **state) {
     done(f);
 }
 
+#define CAROL "0190f5a0-0000-7000-8000-0000000000c3"
+#define ASSIGN(user) "{\"assignee_id\":\"" user "\"}"
+#define CREATE_FOR(user) "{\"title\":\"t\",\"assignee_id\":\"" user "\"}"
+#define NOT_ASSIGNABLE(user)                                                                       \
+    "assignee_id: user " user " is not an editor or owner of project " TEAM " (any more)"
+#define INBOX_ONLY_OWNER "assignee_id: a task in an Inbox can be assigned only to its owner"
+
+/* Who may be assigned (an editor or owner of a team project, an Inbox's owner), checked
+ * at apply; whom an applied command newly assigned (never the actor, never unchanged). */
+static void test_assignees(void **state) {
+    (void)state;
+    fixture *f = fresh();
+    assert_int_equal(writer_world_add_role(&f->world, TEAM, ALICE, 3, false), 0); /* owner */
+    assert_int_equal(writer_world_add_role(&f->world, TEAM, BOB, 2, false), 0);   /* editor */
+    assert_int_equal(writer_world_add_role(&f->world, TEAM, CAROL, 1, false), 0); /* viewer */
+    writer_task_row team_task = {
+        .id = T2, .owner = "", .project = TEAM, .version = 1, .assignee = BOB};
+    assert_int_equal(writer_world_add_task(&f->world, &team_task), 0);
+    assert_int_equal(add_existing(f, T3, ALICE, 1, false), 0);
+    add(f, TASK_CMD_CREATE, ALICE, T1, -1, fields_of(CREATE_FOR(BOB)));
+    set_project(f, TEAM); /* 0: to an editor: Bob is mailed */
+    add(f, TASK_CMD_UPDATE, ALICE, T1, -1, fields_of(ASSIGN(CAROL)));
+    set_project(f, TEAM); /* 1: to a viewer */
+    add(f, TASK_CMD_UPDATE, ALICE, T1, -1, fields_of(ASSIGN(GHOST)));
+    set_project(f, TEAM); /* 2: to a non-member */
+    add(f, TASK_CMD_UPDATE, BOB, T1, -1, fields_of(ASSIGN(BOB)));
+    set_project(f, TEAM); /* 3: unchanged (Bob already): nobody mailed */
+    add(f, TASK_CMD_UPDATE, BOB, T1, -1, fields_of(ASSIGN(ALICE)));
+    set_project(f, TEAM); /* 4: to the owner, by Bob: Alice is mailed */
+    add(f, TASK_CMD_UPDATE, BOB, T2, -1, fields_of("{\"assignee_id\":null}"));
+    set_project(f, TEAM); /* 5: unassigned */
+    add(f, TASK_CMD_UPDATE, BOB, T2, -1, fields_of(ASSIGN(BOB)));
+    set_project(f, TEAM); /* 6: to oneself: nobody mailed */
+    add(f, TASK_CMD_UPDATE, ALICE, T3, -1, fields_of(ASSIGN(ALICE)));   /* 7: Inbox, its owner */
+    add(f, TASK_CMD_UPDATE, ALICE, T3, -1, fields_of(ASSIGN(BOB)));     /* 8: Inbox, another */
+    add(f, TASK_CMD_CREATE, ALICE, T4, -1, fields_of(CREATE_FOR(BOB))); /* 9: the same, created */
+    decide(f);
+    assert_applied(&f->out[0], WRITER_ROW_INSERT, 1, "taskbus.task.created", 0);
+    assert_string_equal(f->out[0].assigned, BOB);
+    assert_rejected(&f->out[1], 422, "/problems/validation-error", NOT_ASSIGNABLE(CAROL));
+    assert_rejected(&f->out[2], 422, "/problems/validation-error", NOT_ASSIGNABLE(GHOST));
+    assert_applied(&f->out[3], WRITER_ROW_UPDATE, 2, "taskbus.task.updated", 1);
+    assert_string_equal(f->out[3].assigned, "");
+    assert_applied(&f->out[4], WRITER_ROW_UPDATE, 3, "taskbus.task.updated", 2);
+    assert_string_equal(f->out[4].assigned, ALICE);
+    assert_string_equal(writer_world_find(&f->world, T1)->assignee, ALICE);
+    assert_applied(&f->out[5], WRITER_ROW_UPDATE, 2, "taskbus.task.updated", 0);
+    assert_applied(&f->out[6], WRITER_ROW_UPDATE, 3, "taskbus.task.updated", 1);
+    assert_string_equal(f->out[6].assigned, "");
+    assert_applied(&f->out[7], WRITER_ROW_UPDATE, 2, "taskbus.task.updated", 0);
+    assert_string_equal(f->out[7].assigned, "");
+    assert_rejected(&f->out[8], 422, "/problems/validation-error", INBOX_ONLY_OWNER);
+    assert_rejected(&f->out[9], 422, "/problems/validation-error", INBOX_ONLY_OWNER);
+    assert_string_equal(writer_world_find(&f->world, T3)->assignee, ALICE);
+    assert_false(writer_world_find(&f->world, T4)->exists);
+    done(f);
+}
+
+/* A team task whose assignee was removed since keeps them until changed: a change that
+ * leaves the assignee alone is applied, one that names them again is not. */
+static void test_removed_assignee_kept_until_named(void **state) {
+    (void)state;
+    fixture *f = fresh();
+    assert_int_equal(writer_world_add_role(&f->world, TEAM, ALICE, 3, false), 0);
+    writer_task_row team_task = {
+        .id = T1, .owner = "", .project = TEAM, .version = 4, .assignee = BOB};
+    assert_int_equal(writer_world_add_task(&f->world, &team_task), 0);
+    update(f, ALICE, T1, -1, NULL);
+    set_project(f, TEAM);
+    add(f, TASK_CMD_UPDATE, ALICE, T1, -1, fields_of(ASSIGN(BOB)));
+    set_project(f, TEAM);
+    decide(f);
+    assert_applied(&f->out[0], WRITER_ROW_UPDATE, 5, "taskbus.task.updated", 0);
+    assert_string_equal(f->out[0].assigned, "");
+    assert_rejected(&f->out[1], 422, "/problems/validation-error", NOT_ASSIGNABLE(BOB));
+    done(f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_assignees),
+        cmocka_unit_test(test_removed_assignee_kept_until_named),
         cmocka_unit_test(test_create_rules),
         cmocka_unit_test(test_change_rules),
         cmocka_unit_test(test_team_rules),

@@ -105,6 +105,7 @@ int writer_world_add_task(writer_world *w, const writer_task_row *row) {
     t->done = row->done;
     t->has_due = row->has_due;
     t->recurs = row->recurs;
+    snprintf(t->assignee, sizeof t->assignee, "%s", row->assignee != NULL ? row->assignee : "");
     return 0;
 }
 
@@ -297,6 +298,49 @@ static int reject_rule_without_due(writer_decision *d) {
                   "(clear recurrence too, or keep a due_at)");
 }
 
+/* The assignee c leaves t with, checked: fields' assignee_id when present (null: nobody),
+ * else t's. Who may be assigned: an editor or owner of the task's project (project, ""
+ * for an Inbox), of an Inbox its owner (owner); the API checked this before the 202, a
+ * member removed or demoted since gets the command rejected (422, the field named). true
+ * with out filled, or false after rejecting (*rc). */
+static bool check_assignee(const writer_world *w, const task_command *c, const char *project,
+                           const char *owner, const writer_task_state *t, char out[UUID_STR_LEN],
+                           writer_decision *d, int *rc) {
+    const json_t *v = json_object_get(c->fields, "assignee_id");
+    const char *who = v != NULL ? json_string_value(v) : t->assignee;
+    snprintf(out, UUID_STR_LEN, "%s", who != NULL ? who : "");
+    if (v == NULL || out[0] == '\0') {
+        return true; /* unchanged, or nobody */
+    }
+    const writer_role *role = project[0] != '\0' ? role_of(w, project, out) : NULL;
+    bool allowed = project[0] == '\0' ? strcmp(out, owner) == 0
+                                      : role != NULL && role->rank >= PROJECT_RANK_EDITOR;
+    if (allowed) {
+        return true;
+    }
+    char detail[192];
+    if (project[0] == '\0') {
+        snprintf(detail, sizeof detail,
+                 "assignee_id: a task in an Inbox can be assigned only to its owner");
+    } else {
+        snprintf(detail, sizeof detail,
+                 "assignee_id: user %s is not an editor or owner of project %s (any more)", out,
+                 project);
+    }
+    *rc = reject(d, 422, "validation-error", "Validation failed", detail);
+    return false;
+}
+
+/* Records in d whom an applied command newly assigned t to (the "task_assigned" mail),
+ * and the assignee in t: nobody when it is the actor (one's own doing) or unchanged. */
+static void note_assignment(writer_task_state *t, const char *assignee, const char *actor,
+                            writer_decision *d) {
+    if (assignee[0] != '\0' && strcmp(assignee, t->assignee) != 0 && strcmp(assignee, actor) != 0) {
+        snprintf(d->assigned, sizeof d->assigned, "%s", assignee);
+    }
+    snprintf(t->assignee, sizeof t->assignee, "%s", assignee);
+}
+
 static int decide_create(const writer_world *w, const task_command *c, writer_task_state *t,
                          writer_decision *d) {
     if (t->exists) {
@@ -318,6 +362,11 @@ static int decide_create(const writer_world *w, const task_command *c, writer_ta
     if (recurs && !has_due) {
         return reject_rule_without_due(d);
     }
+    char assignee[UUID_STR_LEN];
+    t->assignee[0] = '\0';
+    if (!check_assignee(w, c, team ? c->project_id : "", c->user_id, t, assignee, d, &rc)) {
+        return rc;
+    }
     t->exists = true;
     t->has_due = has_due;
     t->recurs = recurs;
@@ -331,6 +380,7 @@ static int decide_create(const writer_world *w, const task_command *c, writer_ta
                            .event_type = TASK_EVENT_CREATED,
                            .round = t->changes++,
                            .team = team};
+    note_assignment(t, assignee, c->user_id, d);
     return 0;
 }
 
@@ -377,6 +427,10 @@ static int decide_change(const writer_world *w, const task_command *c, writer_ta
     if (c->type == TASK_CMD_UPDATE && recurs && !has_due) {
         return reject_rule_without_due(d);
     }
+    char assignee[UUID_STR_LEN];
+    if (!check_assignee(w, c, t->project, t->owner, t, assignee, d, &rc)) {
+        return rc;
+    }
     *d = (writer_decision){.applied = true,
                            .task_version = ++t->version,
                            .round = t->changes++,
@@ -394,6 +448,7 @@ static int decide_change(const writer_world *w, const task_command *c, writer_ta
     t->recurs = recurs && !(done && !t->done); /* a completion hands the rule on */
     t->has_due = has_due;
     t->done = done;
+    note_assignment(t, assignee, c->user_id, d);
     return 0;
 }
 

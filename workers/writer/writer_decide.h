@@ -22,6 +22,10 @@
  *   due_at; the API refuses what it can see, this catches a patch that clears the stored
  *   task's due_at). An update that moves a recurring task into done hands its rule on:
  *   the task keeps none (the executor inserts the next occurrence with it).
+ * - assignee_id (docs/decisions.md, "Assignees (slice 4)"): a command that assigns the
+ *   task to someone who is not (any more) an editor or owner of its project (of an Inbox:
+ *   its owner) → 422 validation-error; an applied one that assigns it to someone new
+ *   other than the actor names them in the decision (the executor mails them once).
  * - event types: created, updated, completed (an update that moves status into done),
  *   deleted. A rejected command changes nothing; later commands see every earlier applied
  *   command of the batch.
@@ -50,12 +54,14 @@ typedef enum {
 typedef struct writer_decision {
     bool applied;
     writer_row_op op;
-    long long task_version; /* applied: the new version (delete: the tombstone's) */
-    const char *event_type; /* applied: taskbus.task.*; static */
-    json_t *problem;        /* rejected: {type, title, status, detail}; owned */
-    unsigned round;         /* applied: how many earlier applied commands of the batch
-                             * changed the same task (the executor's statement round) */
-    bool team;              /* applied: the task is in a team project (never cached) */
+    long long task_version;      /* applied: the new version (delete: the tombstone's) */
+    const char *event_type;      /* applied: taskbus.task.*; static */
+    json_t *problem;             /* rejected: {type, title, status, detail}; owned */
+    unsigned round;              /* applied: how many earlier applied commands of the batch
+                                  * changed the same task (the executor's statement round) */
+    bool team;                   /* applied: the task is in a team project (never cached) */
+    char assigned[UUID_STR_LEN]; /* applied: whom it newly assigned the task to (someone
+                                  * other than the actor: the "task_assigned" mail), or "" */
 } writer_decision;
 
 /* A task as the batch sees it while it is played. */
@@ -66,9 +72,10 @@ typedef struct writer_task_state {
     char project[UUID_STR_LEN]; /* a team project's id; "" for an Inbox task */
     long long version;
     bool done;
-    bool has_due;     /* due_at is not null */
-    bool recurs;      /* recurrence is not null */
-    unsigned changes; /* applied commands of the batch that changed it so far */
+    bool has_due;                /* due_at is not null */
+    bool recurs;                 /* recurrence is not null */
+    char assignee[UUID_STR_LEN]; /* "" when nobody */
+    unsigned changes;            /* applied commands of the batch that changed it so far */
 } writer_task_state;
 
 /* A user's role in a project: its rank (shared/project_roles.h). */
@@ -117,6 +124,7 @@ typedef struct writer_task_row {
     bool done;
     bool has_due;
     bool recurs;
+    const char *assignee; /* NULL or "" when nobody */
 } writer_task_row;
 
 /* Records an existing task as it is before the batch. 0, or -1 (full or a repeat). */

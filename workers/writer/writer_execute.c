@@ -26,6 +26,7 @@
 #include "shared/task_event_types.h"
 #include "shared/task_model.h"
 #include "shared/time_util.h"
+#include "workers/writer/writer_mail.h"
 
 /* One round trip: the tasks locked (in id order, so two writers never deadlock), then the
  * creating users that exist, held FOR KEY SHARE so none vanishes under the batch, then the
@@ -39,7 +40,7 @@
 static const pg_stmt STMT_LOAD = {
     .name = "writer_load",
     .sql = "WITH t AS (SELECT id, owner_id, version, status, due_at IS NOT NULL AS has_due,"
-           " recurrence IS NOT NULL AS recurs, project_id FROM tasks"
+           " recurrence IS NOT NULL AS recurs, project_id, assignee_id FROM tasks"
            " WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE),"
            " u AS (SELECT id FROM users WHERE id = ANY($2::uuid[]) FOR KEY SHARE),"
            " a AS (SELECT DISTINCT COALESCE(x.pid, t.project_id) AS pid"
@@ -48,9 +49,9 @@ static const pg_stmt STMT_LOAD = {
            "   WHERE x.pid IS NOT NULL OR t.id IS NOT NULL),"
            " p AS (SELECT id FROM projects WHERE id IN (SELECT pid FROM a) ORDER BY id FOR SHARE)"
            " SELECT 't', id::text, owner_id::text, version, status, has_due, recurs,"
-           " project_id::text FROM t"
-           " UNION ALL SELECT 'u', id::text, NULL, NULL, NULL, NULL, NULL, NULL FROM u"
-           " UNION ALL SELECT 'p', id::text, NULL, NULL, NULL, NULL, NULL, NULL FROM p",
+           " project_id::text, assignee_id::text FROM t"
+           " UNION ALL SELECT 'u', id::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM u"
+           " UNION ALL SELECT 'p', id::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM p",
     .nparams = 4,
 };
 /* Every membership of the projects STMT_LOAD locked, with whether the project is an
@@ -67,20 +68,20 @@ static const pg_stmt STMT_ROLES = {
 static const pg_stmt STMT_INSERT = {
     .name = "writer_insert",
     .sql = "INSERT INTO tasks (id, owner_id, title, description, status, priority, due_at, tags,"
-           " completed_at, recurrence, project_id)"
+           " completed_at, recurrence, project_id, assignee_id)"
            " SELECT x.id, CASE WHEN x.pid IS NULL THEN x.owner_id ELSE n.inbox_of END,"
            " x.title, x.description, x.status, x.priority, x.due_at,"
            " ARRAY(SELECT jsonb_array_elements_text(x.tags)),"
            " CASE WHEN x.status = 'done' THEN now() END, NULLIF(x.recurrence, 'null'::jsonb),"
-           " COALESCE(n.id, i.id)"
+           " COALESCE(n.id, i.id), x.assignee"
            " FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],"
-           " $7::timestamptz[], $8::jsonb[], $9::jsonb[], $10::uuid[])"
+           " $7::timestamptz[], $8::jsonb[], $9::jsonb[], $10::uuid[], $11::uuid[])"
            " AS x(id, owner_id, title, description, status, priority, due_at, tags, recurrence,"
-           " pid)"
+           " pid, assignee)"
            " LEFT JOIN projects i ON i.inbox_of = x.owner_id AND x.pid IS NULL"
            " LEFT JOIN projects n ON n.id = x.pid"
            " ON CONFLICT (id) DO NOTHING RETURNING " TASK_SELECT_COLUMNS,
-    .nparams = 10,
+    .nparams = 11,
 };
 static const pg_stmt STMT_UPDATE = {
     .name = "writer_update",
@@ -97,6 +98,8 @@ static const pg_stmt STMT_UPDATE = {
            " completed_at = CASE WHEN COALESCE(x.p->>'status', tasks.status) = 'done'"
            "   THEN COALESCE(tasks.completed_at, now()) END,"
            " recurrence = CASE WHEN x.completes THEN NULL ELSE x.rule END,"
+           " assignee_id = CASE WHEN x.p ? 'assignee_id'"
+           "   THEN (x.p->>'assignee_id')::uuid ELSE tasks.assignee_id END,"
            " version = tasks.version + 1, updated_at = now()"
            " FROM (SELECT u.tid, u.p,"
            "   o.status <> 'done' AND COALESCE(u.p->>'status', o.status) = 'done' AS completes,"
@@ -109,13 +112,18 @@ static const pg_stmt STMT_UPDATE = {
 };
 /* The next occurrences of the round's completions: the completed row's content, the next
  * due_at and the rule carried on. Runs after the round's UPDATE, so it copies the task as
- * the completion left it. */
+ * the completion left it. The assignee is carried while still an editor or owner of the
+ * project (2: PROJECT_RANK_EDITOR; the project is locked FOR SHARE, so that holds to the
+ * commit), else the occurrence is unassigned: a member removed since the assignment gets
+ * no new task. */
 static const pg_stmt STMT_NEXT = {
     .name = "writer_next",
     .sql = "INSERT INTO tasks (id, owner_id, title, description, status, priority, due_at, tags,"
-           " recurrence, project_id)"
+           " recurrence, project_id, assignee_id)"
            " SELECT x.id, o.owner_id, o.title, o.description, 'todo', o.priority, x.due_at, o.tags,"
-           " x.rule, o.project_id"
+           " x.rule, o.project_id, (SELECT m.user_id FROM project_members m"
+           "   WHERE m.project_id = o.project_id AND m.user_id = o.assignee_id"
+           "   AND project_role_rank(m.role) >= 2)"
            " FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::jsonb[])"
            " AS x(id, src, due_at, rule) JOIN tasks o ON o.id = x.src"
            " ON CONFLICT (id) DO NOTHING RETURNING " TASK_SELECT_COLUMNS,
@@ -135,7 +143,7 @@ static const pg_stmt STMT_DELETE = {
     .nparams = 1,
 };
 
-#define INSERT_COLUMNS 10
+#define INSERT_COLUMNS 11
 #define UPDATE_COLUMNS 2
 #define NEXT_COLUMNS 4
 
@@ -219,7 +227,8 @@ static int fill_row(run *r, const PGresult *res, int row) {
                             .version = strtoll(PQgetvalue(res, row, 3), NULL, 10),
                             .done = strcmp(PQgetvalue(res, row, 4), "done") == 0,
                             .has_due = PQgetvalue(res, row, 5)[0] == 't',
-                            .recurs = PQgetvalue(res, row, 6)[0] == 't'};
+                            .recurs = PQgetvalue(res, row, 6)[0] == 't',
+                            .assignee = PQgetvalue(res, row, 8)};
     return writer_world_add_task(&r->world, &task);
 }
 
@@ -431,6 +440,7 @@ static void add_insert(round_sql *q, const task_command *c) {
         tags_text != NULL ? tags_text : "[]",
         rule_text != NULL ? rule_text : "null",
         c->project_id[0] != '\0' ? c->project_id : NULL,
+        field_text(f, "assignee_id", NULL),
     };
     for (int k = 0; k < INSERT_COLUMNS; k++) {
         pg_array_add(&q->insert[k], cols[k]);
@@ -828,7 +838,11 @@ static int execute(run *r) {
             return -1;
         }
     }
-    return add_outbox(r) == 0 && fan_out(r) == 0 ? 0 : -1;
+    if (add_outbox(r) != 0 ||
+        writer_mail_assignments(r->conn, r->items, r->n, r->err, r->errlen) != 0) {
+        return -1;
+    }
+    return fan_out(r);
 }
 
 int writer_execute(pg_conn *conn, writer_item *items, size_t n, char *sqlstate, char *err,
