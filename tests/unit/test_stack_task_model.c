@@ -200,34 +200,44 @@ static void test_malformed_rows(void **state) {
      * due time that is not a number, recurrences that are not {rule, time_zone}, a NULL
      * project. */
     res = pg_exec_sql(f->conn, "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', NULL, '[]', 0,"
-                               " 0, NULL, '1', NULL, '" T2 "'");
+                               " 0, NULL, '1', NULL, '" T2 "', NULL");
     assert_true(pg_result_ok(res));
     json_t *fine = task_from_row(res, 0, NULL);
     assert_non_null(fine);
+    assert_null(json_object_get(fine, "assignee_id")); /* unassigned: no member */
+    json_decref(fine);
+    PQclear(res);
+    res = pg_exec_sql(f->conn, "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', NULL, '[]', 0,"
+                               " 0, NULL, '1', NULL, '" T2 "', '" UID "'");
+    assert_true(pg_result_ok(res));
+    fine = task_from_row(res, 0, NULL);
+    assert_non_null(fine);
+    assert_string_equal(json_string_value(json_object_get(fine, "assignee_id")), UID);
     json_decref(fine);
     PQclear(res);
     static const char *const rows[] = {
         "SELECT '" T1 "', '" UID
-        "', NULL, '', 'todo', 'low', NULL, '[]', 0, 0, NULL, '1', NULL, '" T2 "'",
+        "', NULL, '', 'todo', 'low', NULL, '[]', 0, 0, NULL, '1', NULL, '" T2 "', NULL",
         "SELECT '" T1 "', '" UID
-        "', 't', '', 'todo', 'low', NULL, '[]', 0, 0, NULL, 'v1', NULL, '" T2 "'",
+        "', 't', '', 'todo', 'low', NULL, '[]', 0, 0, NULL, 'v1', NULL, '" T2 "', NULL",
         "SELECT '" T1 "', '" UID
-        "', 't', '', 'todo', 'low', NULL, '{}', 0, 0, NULL, '1', NULL, '" T2 "'",
+        "', 't', '', 'todo', 'low', NULL, '{}', 0, 0, NULL, '1', NULL, '" T2 "', NULL",
         "SELECT '" T1 "', '" UID
-        "', 't', '', 'todo', 'low', NULL, '[1]', 0, 0, NULL, '1', NULL, '" T2 "'",
+        "', 't', '', 'todo', 'low', NULL, '[1]', 0, 0, NULL, '1', NULL, '" T2 "', NULL",
         "SELECT '" T1 "', '" UID
-        "', 't', '', 'todo', 'low', 'soon', '[]', 0, 0, NULL, '1', NULL, '" T2 "'",
+        "', 't', '', 'todo', 'low', 'soon', '[]', 0, 0, NULL, '1', NULL, '" T2 "', NULL",
         "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', 0, '[]', 0, 0, NULL, '1', '[]', '" T2
-        "'",
+        "', NULL",
         "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', 0, '[]', 0, 0, NULL, '1',"
-        " '{\"rule\":\"FREQ=DAILY\"}', '" T2 "'",
+        " '{\"rule\":\"FREQ=DAILY\"}', '" T2 "', NULL",
         "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', 0, '[]', 0, 0, NULL, '1',"
-        " '{\"rule\":1,\"time_zone\":\"UTC\"}', '" T2 "'",
+        " '{\"rule\":1,\"time_zone\":\"UTC\"}', '" T2 "', NULL",
         /* a NULL project */
         "SELECT '" T1 "', '" UID
-        "', 't', '', 'todo', 'low', NULL, '[]', 0, 0, NULL, '1', NULL, NULL",
+        "', 't', '', 'todo', 'low', NULL, '[]', 0, 0, NULL, '1', NULL, NULL, NULL",
         /* the old column list: one column short */
-        "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', NULL, '[]', 0, 0, NULL, '1', NULL",
+        "SELECT '" T1 "', '" UID "', 't', '', 'todo', 'low', NULL, '[]', 0, 0, NULL, '1', NULL,"
+        " '" T2 "'",
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         res = pg_exec_sql(f->conn, rows[i]);
