@@ -18,7 +18,11 @@
  * create may name a project (`project_id`): a non-member gets 404, a viewer 403, both
  * before the request is recorded for its Idempotency-Key. An assignee (`assignee_id`) must
  * be an editor or owner of the task's project (an Inbox task's: its owner), else 422
- * after the fields (docs/decisions.md, "Assignees (slice 4)").
+ * after the fields (docs/decisions.md, "Assignees (slice 4)"). A PATCH with `project_id`
+ * moves the task (docs/decisions.md, "Moving tasks (slice 5)"): editor or owner in the
+ * project it goes to as well (404 not a member, 403 viewer; an Inbox: the caller's own),
+ * and the assignee it keeps allowed there (422); its command stays keyed by the project it
+ * leaves.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,12 +90,11 @@ static void respond_bad_assignee(api_request_ctx *ctx, const char *message) {
     api_respond_field_errors(ctx, errors);
 }
 
-/* Whether the assignee fields name (if any) may hold a task of project ("": the caller's
- * Inbox): an editor or owner of it, for an Inbox its owner. The caller always may (the
- * write itself needs editor). 1, or the request was answered (422, 503). The writer
- * checks again at apply, against the members as they are then. */
-static int check_assignee(api_request_ctx *ctx, const json_t *fields, const char *project) {
-    const char *who = json_string_value(json_object_get(fields, "assignee_id"));
+/* Whether who (NULL: nobody) may hold a task of project ("": the caller's Inbox): an
+ * editor or owner of it, for an Inbox its owner. The caller always may (the write itself
+ * needs editor there). 1, or the request was answered (422, 503). The writer checks again
+ * at apply, against the members as they are then. */
+static int check_assignee(api_request_ctx *ctx, const char *who, const char *project) {
     if (who == NULL || strcmp(who, ctx->user_id) == 0)
         return 1;
     if (project[0] == '\0') {
@@ -337,7 +340,9 @@ static void handle_create(api_request_ctx *ctx) {
     }
     json_decref(errors);
     char project[UUID_STR_LEN];
-    if (create_project(ctx, fields, project) != 1 || check_assignee(ctx, fields, project) != 1) {
+    if (create_project(ctx, fields, project) != 1 ||
+        check_assignee(ctx, json_string_value(json_object_get(fields, "assignee_id")), project) !=
+            1) {
         json_decref(fields);
         return;
     }
@@ -409,6 +414,51 @@ static long long check_if_match(api_request_ctx *ctx, const json_t *current) {
     }
 }
 
+/* The team project a patch moves its task to ("" for the caller's own Inbox), as the
+ * caller may: 1 with dest, or the request was answered (404 not a member of it, 403 a
+ * viewer there, 503). The move's other half, editor rights where the task is, was
+ * checked by load_target. */
+static int move_target(api_request_ctx *ctx, const char *named, char dest[UUID_STR_LEN]) {
+    int rank = 0;
+    bool inbox = false;
+    project_outcome o = project_store_role_rank(ctx->app->pg, named, ctx->user_id, &rank, &inbox);
+    if (o == PROJECT_UNAVAILABLE) {
+        respond_unavailable(ctx, "the project could not be read; retry shortly");
+        return 0;
+    }
+    if (o != PROJECT_OK) {
+        respond_not_found(ctx, "no such project");
+        return 0;
+    }
+    if (rank < PROJECT_RANK_EDITOR) {
+        api_respond_error(ctx, 403, "forbidden",
+                          "your role in the project you move the task to is viewer: moving a "
+                          "task into it needs editor or owner");
+        return 0;
+    }
+    snprintf(dest, UUID_STR_LEN, "%s", inbox ? "" : named);
+    return 1;
+}
+
+/* The patch's move (project_id, when it is not the task's own project) and the assignee
+ * the task has after it, in the project it is in then. project: where the task is ("" for
+ * the caller's Inbox). 1, or the request was answered. */
+static int check_move(api_request_ctx *ctx, const json_t *current, const json_t *patch,
+                      const char *project) {
+    const char *named = json_string_value(json_object_get(patch, "project_id"));
+    const char *here = json_string_value(json_object_get(current, "project_id"));
+    char dest[UUID_STR_LEN];
+    snprintf(dest, sizeof dest, "%s", project);
+    bool moves = named != NULL && (here == NULL || strcmp(named, here) != 0);
+    if (moves && move_target(ctx, named, dest) != 1)
+        return 0;
+    const json_t *set = json_object_get(patch, "assignee_id");
+    if (set == NULL && !moves)
+        return 1; /* the assignee stays, where it was allowed */
+    const json_t *who = set != NULL ? set : json_object_get(current, "assignee_id");
+    return check_assignee(ctx, json_string_value(who), dest);
+}
+
 static void update_validated(api_request_ctx *ctx, const json_t *current, const char *project,
                              json_t *patch, long long expected) {
     task_command cmd;
@@ -441,7 +491,7 @@ static void handle_update(api_request_ctx *ctx) {
     } else if (task_validate_patch(ctx->body, &patch, errors) > 0) {
         api_respond_field_errors(ctx, errors);
         errors = NULL;
-    } else if (check_assignee(ctx, patch, project) == 1) {
+    } else if (check_move(ctx, current, patch, project) == 1) {
         update_validated(ctx, current, project, patch, expected);
     }
     json_decref(errors);

@@ -6,7 +6,9 @@
  * form); Postgres is asked with the owner in the WHERE clause, so another user's task is
  * simply absent; a task in a team project (no owner) is read only from the primary, with
  * the reader's membership in the same statement, and never cached (docs/decisions.md,
- * "Tasks in team projects (slice 3b)"), so a removed member's next read finds nothing; a fill never
+ * "Tasks in team projects (slice 3b)"), so a removed member's next read finds nothing; an
+ * Inbox miss and an Inbox tombstone (a deleted task, or one moved into a team project:
+ * "Moving tasks (slice 5)") both go on to that read; a fill never
  * overwrites (SET NX), so the writer's newer version or tombstone always wins a race with a slow
  * reader; a cache entry we cannot read is skipped, never trusted, and one without project_id
  * (written by a writer or API of the release before migration 0020) is passed over like a miss;
@@ -211,7 +213,9 @@ static task_store_result from_sources(const api_app *app, const near_cache_ticke
     cache_lookup cached = t->usable ? from_cache(app, user_id, key, out, &need) : CACHE_DOWN;
     if (cached == CACHED_TASK || cached == CACHED_TOMBSTONE) {
         near_put(app, t, user_id, nkey, cached == CACHED_TASK ? *out : NULL);
-        return cached == CACHED_TASK ? TASK_STORE_FOUND : TASK_STORE_NOT_FOUND;
+        /* A tombstone: deleted, or moved out of the Inbox into a team project. */
+        return cached == CACHED_TASK ? TASK_STORE_FOUND
+                                     : team_task(app, user_id, tid, out, team_rank);
     }
     task_store_result result = from_postgres(app, user_id, tid, need, out);
     if (result == TASK_STORE_NOT_FOUND)
@@ -238,9 +242,9 @@ task_store_result task_store_lookup(const api_app *app, const char *user_id, con
         return TASK_STORE_NOT_FOUND;
     near_cache_key_task(nkey, user_id, tid);
     near_cache_blob *b = near_cache_get(app->near_cache, nkey);
-    if (b != NULL && near_cache_blob_aux(b) < 0) {
+    if (b != NULL && near_cache_blob_aux(b) < 0) { /* not in the Inbox (any more) */
         near_cache_blob_release(b);
-        return TASK_STORE_NOT_FOUND;
+        return team_task(app, user_id, tid, task, team_rank);
     }
     if (b != NULL) {
         *text = b;

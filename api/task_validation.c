@@ -249,15 +249,13 @@ static json_t *check_tags(const json_t *v, json_t *errors) {
 /* What a body is validated as: a task's fields differ only in project_id and nulls. */
 typedef enum { BODY_CREATE, BODY_IMPORT, BODY_PATCH } body_kind;
 
-/* A create's project: a UUID (lower-cased), whose membership the route checks. A patch
- * cannot move a task yet, and an import goes into the Inbox (docs/decisions.md, "Tasks in
- * team projects (slice 3b)"). */
+/* A create's project, or the project a patch moves the task to: a UUID (lower-cased),
+ * whose membership the route checks. An import goes into the Inbox (docs/decisions.md,
+ * "Tasks in team projects (slice 3b)", "Moving tasks (slice 5)"). */
 static json_t *check_project(const json_t *v, body_kind kind, json_t *errors) {
-    if (kind != BODY_CREATE) {
+    if (kind == BODY_IMPORT) {
         add_error(errors, "project_id",
-                  kind == BODY_PATCH
-                      ? "cannot be changed: moving a task between projects is not supported yet"
-                      : "cannot be imported: an import puts every task into your Inbox");
+                  "cannot be imported: an import puts every task into your Inbox");
         return NULL;
     }
     char lower[UUID_STR_LEN];

@@ -22,8 +22,9 @@
  *                (an editor or owner of the task's project); not in an import.
  * Unknown members are errors; id, version and the timestamps are read-only. In a patch
  * (JSON merge-patch, RFC 7396) an absent member is left alone, null clears due_at,
- * recurrence and assignee_id and is an error for every other member (they always have a value), and an
- * empty patch is an error (it would bump the version for nothing).
+ * recurrence and assignee_id and is an error for every other member (they always have a
+ * value), and an empty patch is an error (it would bump the version for nothing). A
+ * patch's project_id moves the task.
  * Rules: pure functions, no I/O, so the import engineer validates each NDJSON line with
  * the same code. Every bad field is reported, as {field, message} appended to a JSON array
  * (tags by position: "tags[3]").
@@ -59,7 +60,8 @@ int task_validate_create(const json_t *body, json_t **fields_out, json_t *errors
 int task_validate_import(const json_t *body, json_t **fields_out, json_t *errors);
 
 /* Validates a patch (an object) the same way. When 0, *patch_out (new reference) holds
- * only the members to change, normalised (due_at null or UTC text). */
+ * only the members to change, normalised (due_at null or UTC text; project_id, the
+ * project to move the task to, lower-cased: the route checks the roles). */
 int task_validate_patch(const json_t *body, json_t **patch_out, json_t *errors);
 
 /* The task a create command will produce (new reference): fields plus id, version 1,

@@ -7,7 +7,8 @@
  *   is checked here against the same limits as the tasks table (lengths counted in code
  *   points like char_length, enumerations, RFC 3339 times, at most 20 tags of 1-50
  *   characters, a recurrence rule shared/recurrence.h accepts, an assignee id that is a
- *   lower-case UUID or null), so a decoded command can
+ *   lower-case UUID or null, a patch's project_id (a move) a lower-case UUID), so a
+ *   decoded command can
  *   never fail a constraint and stall a partition (the one rule across fields, a
  *   recurrence needs a due_at, is the writer's to judge: it depends on the stored task).
  * - task and patch objects accept only the task fields: an unknown field would be lost
@@ -247,6 +248,17 @@ static int check_assignee(const json_t *v, const char *obj, decode_err *e) {
     return 0;
 }
 
+/* The project a patch moves the task to: a lower-case project id (a create names its
+ * project in the envelope, so task has no such member). */
+static int check_move(const json_t *v, decode_err *e) {
+    const char *id = json_string_value(v);
+    char lower[UUID_STR_LEN];
+    if (id == NULL || !uuid_canonical(id, lower) || strcmp(lower, id) != 0) {
+        return fail(e, "patch.project_id: must be a lower-case project id (a UUID)");
+    }
+    return 0;
+}
+
 /* One member of a task or patch object. */
 static int check_field(const char *obj, const char *key, const json_t *v, decode_err *e) {
     if (strcmp(key, "title") == 0) {
@@ -275,6 +287,9 @@ static int check_field(const char *obj, const char *key, const json_t *v, decode
     }
     if (strcmp(key, "assignee_id") == 0) {
         return check_assignee(v, obj, e);
+    }
+    if (strcmp(key, "project_id") == 0 && strcmp(obj, "patch") == 0) {
+        return check_move(v, e);
     }
     return fail(e, "%s.%s: unknown field", obj, key);
 }

@@ -71,9 +71,9 @@ TASK_STATUS_CODES = {
                                 "503"},
     ("get", "/api/v1/tasks"): {"200", "401", "404", "422", "429", "503"},
     ("get", "/api/v1/tasks/{id}"): {"200", "304", "401", "404", "429", "503"},
-    ("patch", "/api/v1/tasks/{id}"): {"200", "202", "400", "401", "403", "404", "412", "413", "415", "422", "429",
-                                      "503"},
-    ("delete", "/api/v1/tasks/{id}"): {"202", "204", "401", "403", "404", "412", "429", "503"},
+    ("patch", "/api/v1/tasks/{id}"): {"200", "202", "400", "401", "403", "404", "409", "412", "413", "415", "422",
+                                      "429", "503"},
+    ("delete", "/api/v1/tasks/{id}"): {"202", "204", "401", "403", "404", "409", "412", "429", "503"},
     ("get", "/api/v1/tasks/stats"): {"200", "401", "429", "503"},
     ("get", "/api/v1/commands/{id}"): {"200", "401", "404", "429", "503"},
     ("post", "/api/v1/tasks/import"): {"202", "400", "401", "409", "413", "415", "422", "429", "503"},
@@ -245,8 +245,8 @@ def test_openapi_documents_the_task_endpoints(openapi):
     assert set(task["properties"]) == set(task["required"]) | optional
     assert create["required"] == ["title"] and set(create["properties"]) == set(task["required"]) - {
         "id", "created_at", "updated_at", "completed_at", "version"} | optional
-    # A create may name its project; a patch cannot move a task (yet).
-    assert set(comps["schemas"]["TaskPatchRequest"]["properties"]) == set(create["properties"]) - {"project_id"}
+    # A create names its project; a patch's project_id moves the task.
+    assert set(comps["schemas"]["TaskPatchRequest"]["properties"]) == set(create["properties"])
     # Every status each handler can answer, and nothing it cannot.
     for (method, path), expected in TASK_STATUS_CODES.items():
         got = set(openapi["paths"][path][method]["responses"])

@@ -214,6 +214,12 @@ static void test_invalid_task_fields(void **state) {
     expect_refused("{" ENV("task.update") ",\"patch\":{\"assignee_id\":\"" IID_UPPER "\"}}",
                    "patch.assignee_id");
     expect_accepted("{" ENV("task.update") ",\"patch\":{\"assignee_id\":null}}");
+    expect_accepted("{" ENV("task.update") ",\"patch\":{\"project_id\":\"" IID "\"}}");
+    expect_refused("{" ENV("task.update") ",\"patch\":{\"project_id\":\"" IID_UPPER "\"}}",
+                   "patch.project_id");
+    expect_refused("{" ENV("task.update") ",\"patch\":{\"project_id\":null}}", "patch.project_id");
+    expect_refused("{" ENV("task.create") ",\"task\":{\"title\":\"a\",\"project_id\":\"" IID "\"}}",
+                   "task.project_id: unknown field");
     expect_accepted("{" ENV("task.create") ",\"task\":{\"title\":\"a\",\"assignee_id\":\"" UID
                                            "\"}}");
     expect_refused("{" ENV("task.update") ",\"patch\":{\"title\":null}}", "patch.title");

@@ -467,9 +467,9 @@ static void predicted_recurrence(void **state) {
     json_decref(current);
 }
 
-/* A create may name a project (lower-cased); a patch may not move a task, an import item
- * may not leave the Inbox, and a project id that is not a UUID is refused. */
-static void project_id_only_on_create(void **state) {
+/* A create may name a project (lower-cased), a patch moves the task to one (not null), an
+ * import item may not leave the Inbox, and a project id that is not a UUID is refused. */
+static void project_id_on_create_and_patch(void **state) {
     (void)state;
     json_t *fields, *errors;
     assert_int_equal(
@@ -491,8 +491,15 @@ static void project_id_only_on_create(void **state) {
     assert_true(has_error(errors, "project_id"));
     json_decref(errors);
     errors = json_array();
+    json_decref(body);
+    body = parse("{\"project_id\":\"0190F5A0-0000-7000-8000-0000000000C1\"}");
+    assert_int_equal(task_validate_patch(body, &fields, errors), 0); /* a move */
+    assert_string_equal(json_string_value(json_object_get(fields, "project_id")),
+                        "0190f5a0-0000-7000-8000-0000000000c1");
+    json_decref(fields);
+    json_decref(body);
+    body = parse("{\"project_id\":null}");
     assert_int_equal(task_validate_patch(body, &fields, errors), 1);
-    assert_null(fields);
     assert_true(has_error(errors, "project_id"));
     json_decref(errors);
     json_decref(body);
@@ -545,7 +552,7 @@ static void assignee_rules(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(minimal_create_gets_defaults),
-        cmocka_unit_test(project_id_only_on_create),
+        cmocka_unit_test(project_id_on_create_and_patch),
         cmocka_unit_test(assignee_rules),
         cmocka_unit_test(full_create_is_normalised),
         cmocka_unit_test(title_bounds_count_code_points),

@@ -433,9 +433,72 @@ static void test_removed_assignee_kept_until_named(void **state) {
     done(f);
 }
 
+#define TEAM2 "0190f5a0-0000-7000-8000-0000000000c4"
+#define MOVE_TO(project) "{\"project_id\":\"" project "\"}"
+
+/* A move needs editor or owner on both sides (an Inbox named: the actor's own), keeps
+ * only an assignee allowed where it goes, and says where the task went and came from. */
+static void test_moves(void **state) {
+    (void)state;
+    fixture *f = fresh();
+    assert_int_equal(writer_world_add_role(&f->world, TEAM, ALICE, 3, false), 0);
+    assert_int_equal(writer_world_add_role(&f->world, TEAM, BOB, 2, false), 0);
+    assert_int_equal(writer_world_add_role(&f->world, TEAM2, ALICE, 1, false), 0); /* viewer */
+    assert_int_equal(writer_world_add_role(&f->world, INBOX_A, ALICE, 3, true), 0);
+    assert_int_equal(add_existing(f, T1, ALICE, 1, false), 0);
+    writer_task_row assigned = {
+        .id = T2, .owner = "", .project = TEAM, .version = 1, .assignee = BOB};
+    assert_int_equal(writer_world_add_task(&f->world, &assigned), 0);
+    add(f, TASK_CMD_UPDATE, ALICE, T1, -1, fields_of(MOVE_TO(TEAM))); /* 0: Inbox to team */
+    update(f, ALICE, T1, -1, NULL);                                   /* 1: keyed by the Inbox */
+    add(f, TASK_CMD_UPDATE, ALICE, T1, -1, fields_of(MOVE_TO(TEAM2)));
+    set_project(f, TEAM); /* 2: a viewer there */
+    add(f, TASK_CMD_UPDATE, BOB, T1, -1, fields_of(MOVE_TO(INBOX_A)));
+    set_project(f, TEAM); /* 3: someone else's Inbox */
+    add(f, TASK_CMD_UPDATE, ALICE, T1, -1, fields_of(MOVE_TO(INBOX_A)));
+    set_project(f, TEAM);                                                /* 4: back to her Inbox */
+    add(f, TASK_CMD_UPDATE, ALICE, T1, -1, fields_of(MOVE_TO(INBOX_A))); /* 5: no move */
+    add(f, TASK_CMD_UPDATE, ALICE, T2, -1, fields_of(MOVE_TO(INBOX_A)));
+    set_project(f, TEAM); /* 6: Bob, assigned, cannot follow it into her Inbox */
+    add(f, TASK_CMD_UPDATE, ALICE, T2, -1,
+        fields_of("{\"project_id\":\"" INBOX_A "\",\"assignee_id\":null}"));
+    set_project(f, TEAM); /* 7: unassigned, it can */
+    decide(f);
+    assert_applied(&f->out[0], WRITER_ROW_UPDATE, 2, "taskbus.task.updated", 0);
+    assert_true(f->out[0].team && f->out[0].left_inbox);
+    assert_string_equal(f->out[0].project, TEAM);
+    assert_string_equal(f->out[0].left, "");
+    assert_rejected(&f->out[1], 409, "/problems/conflict",
+                    "task " T1 " moved to another project after it was read; read it again "
+                    "and retry");
+    assert_rejected(&f->out[2], 403, "/problems/forbidden",
+                    "your role in project " TEAM2 " is viewer: changing its tasks needs editor "
+                    "or owner");
+    assert_rejected(&f->out[3], 403, "/problems/forbidden",
+                    "you are not a member of project " INBOX_A
+                    " (any more): its tasks are not yours to change");
+    assert_applied(&f->out[4], WRITER_ROW_UPDATE, 3, "taskbus.task.updated", 1);
+    assert_false(f->out[4].team || f->out[4].left_inbox);
+    assert_string_equal(f->out[4].project, "");
+    assert_string_equal(f->out[4].left, TEAM);
+    assert_applied(&f->out[5], WRITER_ROW_UPDATE, 4, "taskbus.task.updated", 2);
+    assert_string_equal(f->out[5].left, "");
+    assert_false(f->out[5].left_inbox);
+    const writer_task_state *t1 = writer_world_find(&f->world, T1);
+    assert_string_equal(t1->owner, ALICE);
+    assert_string_equal(t1->project, "");
+    assert_rejected(&f->out[6], 422, "/problems/validation-error", INBOX_ONLY_OWNER);
+    assert_applied(&f->out[7], WRITER_ROW_UPDATE, 2, "taskbus.task.updated", 0);
+    const writer_task_state *t2 = writer_world_find(&f->world, T2);
+    assert_string_equal(t2->owner, ALICE);
+    assert_string_equal(t2->assignee, "");
+    done(f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_assignees),
+        cmocka_unit_test(test_moves),
         cmocka_unit_test(test_removed_assignee_kept_until_named),
         cmocka_unit_test(test_create_rules),
         cmocka_unit_test(test_change_rules),

@@ -150,9 +150,50 @@ static void test_fanout_copies_go_to_the_members_slot(void **state) {
     writer_effects_free(&list);
 }
 
+/* What an applied command leaves in its actor's cache: the task as stored, a tombstone
+ * for a delete and for a move out of the Inbox (so the owner's cached copy is outranked
+ * and their reads go on to Postgres), nothing for a team task. */
+static void test_task_values_by_place(void **state) {
+    (void)state;
+    task_command cmd = {.type = TASK_CMD_UPDATE, .expected_version = -1};
+    strcpy(cmd.user_id, UID);
+    strcpy(cmd.task_id, "0190f5a0-0000-7000-8000-000000000001");
+    strcpy(cmd.command_id, "0190f5a0-0000-7000-8000-000000000011");
+    static const struct {
+        bool team, left_inbox;
+        writer_row_op op;
+        const char *want;
+    } cases[] = {
+        {false, false, WRITER_ROW_UPDATE, "{\"id\":\"t\",\"version\":7}"},
+        {false, false, WRITER_ROW_DELETE, "{\"deleted\":true,\"version\":7}"},
+        {true, true, WRITER_ROW_UPDATE, "{\"deleted\":true,\"version\":7}"},
+        {true, false, WRITER_ROW_UPDATE, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        writer_decision dec = {.applied = true,
+                               .op = cases[i].op,
+                               .task_version = 7,
+                               .event_type = "taskbus.task.updated",
+                               .team = cases[i].team,
+                               .left_inbox = cases[i].left_inbox};
+        char *task_text = strdup("{\"id\":\"t\",\"version\":7}");
+        char *event_text = strdup("{}");
+        writer_effect e;
+        assert_int_equal(writer_effect_build(&e, &cmd, &dec, &task_text, &event_text), 0);
+        if (cases[i].want == NULL)
+            assert_null(e.task_value);
+        else
+            assert_string_equal(e.task_value, cases[i].want);
+        free(task_text);
+        free(event_text);
+        writer_effect_free(&e);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fanout_copies_go_to_the_members_slot),
+        cmocka_unit_test(test_task_values_by_place),
         cmocka_unit_test(test_slot_function_matches_the_spec),
         cmocka_unit_test(test_every_script_is_in_one_slot),
     };

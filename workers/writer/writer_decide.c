@@ -164,6 +164,9 @@ int writer_world_size_roles(writer_world *w, size_t max_roles) {
 
 size_t writer_world_members(const writer_world *w, const char *project, const writer_role **out,
                             size_t cap) {
+    if (project[0] == '\0') {
+        return 0; /* no team project: an Inbox's member is the actor */
+    }
     size_t lo = 0;
     if (!w->roles_unsorted) { /* the first role of project, or where it would be */
         size_t hi = w->nroles;
@@ -298,20 +301,29 @@ static int reject_rule_without_due(writer_decision *d) {
                   "(clear recurrence too, or keep a due_at)");
 }
 
+/* Where a command leaves a task: its team project ("" for an Inbox), its owner ("" in a
+ * team project), and whether the command moved it there. */
+typedef struct place {
+    const char *project;
+    const char *owner;
+    bool moved;
+} place;
+
 /* The assignee c leaves t with, checked: fields' assignee_id when present (null: nobody),
- * else t's. Who may be assigned: an editor or owner of the task's project (project, ""
- * for an Inbox), of an Inbox its owner (owner); the API checked this before the 202, a
- * member removed or demoted since gets the command rejected (422, the field named). true
- * with out filled, or false after rejecting (*rc). */
-static bool check_assignee(const writer_world *w, const task_command *c, const char *project,
-                           const char *owner, const writer_task_state *t, char out[UUID_STR_LEN],
-                           writer_decision *d, int *rc) {
+ * else t's. Who may be assigned: an editor or owner of the project the task is in after
+ * c (at), of an Inbox its owner; the API checked this before the 202, a member removed or
+ * demoted since gets the command rejected (422, the field named). A move checks the
+ * assignee it keeps too. true with out filled, or false after rejecting (*rc). */
+static bool check_assignee(const writer_world *w, const task_command *c, const place *at,
+                           const writer_task_state *t, char out[UUID_STR_LEN], writer_decision *d,
+                           int *rc) {
     const json_t *v = json_object_get(c->fields, "assignee_id");
     const char *who = v != NULL ? json_string_value(v) : t->assignee;
     snprintf(out, UUID_STR_LEN, "%s", who != NULL ? who : "");
-    if (v == NULL || out[0] == '\0') {
-        return true; /* unchanged, or nobody */
+    if ((v == NULL && !at->moved) || out[0] == '\0') {
+        return true; /* unchanged where it is, or nobody */
     }
+    const char *project = at->project, *owner = at->owner;
     const writer_role *role = project[0] != '\0' ? role_of(w, project, out) : NULL;
     bool allowed = project[0] == '\0' ? strcmp(out, owner) == 0
                                       : role != NULL && role->rank >= PROJECT_RANK_EDITOR;
@@ -364,7 +376,8 @@ static int decide_create(const writer_world *w, const task_command *c, writer_ta
     }
     char assignee[UUID_STR_LEN];
     t->assignee[0] = '\0';
-    if (!check_assignee(w, c, team ? c->project_id : "", c->user_id, t, assignee, d, &rc)) {
+    place at = {team ? c->project_id : "", team ? "" : c->user_id, false};
+    if (!check_assignee(w, c, &at, t, assignee, d, &rc)) {
         return rc;
     }
     t->exists = true;
@@ -380,6 +393,7 @@ static int decide_create(const writer_world *w, const task_command *c, writer_ta
                            .event_type = TASK_EVENT_CREATED,
                            .round = t->changes++,
                            .team = team};
+    memcpy(d->project, t->project, sizeof d->project);
     note_assignment(t, assignee, c->user_id, d);
     return 0;
 }
@@ -406,6 +420,28 @@ static bool may_change(const writer_world *w, const task_command *c, const write
     return true;
 }
 
+/* The project an update moves t to (fields' project_id), for the actor: an editor or
+ * owner there too (else 403, as for the task's own project: the API let only that
+ * through, so the role went in between); an Inbox named is the actor's own (its only
+ * member is its owner). The task's own project named is no move. true with *at set, or
+ * false after rejecting (*rc). */
+static bool move_target(const writer_world *w, const task_command *c, const writer_task_state *t,
+                        place *at, writer_decision *d, int *rc) {
+    const char *dest = json_string_value(json_object_get(c->fields, "project_id"));
+    const writer_role *role = NULL;
+    if (dest == NULL) {
+        return true;
+    }
+    if (!may_write(w, dest, c->user_id, d, rc, &role)) {
+        return false;
+    }
+    bool into_team = !role->inbox;
+    at->moved = into_team ? strcmp(dest, t->project) != 0 : t->project[0] != '\0';
+    at->project = into_team ? dest : "";
+    at->owner = into_team ? "" : c->user_id;
+    return true;
+}
+
 /* Update or delete: an existing task the user may change, at the expected version. */
 static int decide_change(const writer_world *w, const task_command *c, writer_task_state *t,
                          writer_decision *d) {
@@ -427,14 +463,28 @@ static int decide_change(const writer_world *w, const task_command *c, writer_ta
     if (c->type == TASK_CMD_UPDATE && recurs && !has_due) {
         return reject_rule_without_due(d);
     }
-    char assignee[UUID_STR_LEN];
-    if (!check_assignee(w, c, t->project, t->owner, t, assignee, d, &rc)) {
+    place at = {t->project, t->owner, false};
+    if (c->type == TASK_CMD_UPDATE && !move_target(w, c, t, &at, d, &rc)) {
         return rc;
     }
+    char assignee[UUID_STR_LEN];
+    if (!check_assignee(w, c, &at, t, assignee, d, &rc)) {
+        return rc;
+    }
+    bool left_inbox = at.moved && t->project[0] == '\0';
+    char left[UUID_STR_LEN], project[UUID_STR_LEN], owner[UUID_STR_LEN];
+    snprintf(left, sizeof left, "%s", at.moved ? t->project : "");
+    snprintf(project, sizeof project, "%s", at.project); /* at may point into t */
+    snprintf(owner, sizeof owner, "%s", at.owner);
+    memcpy(t->project, project, sizeof project);
+    memcpy(t->owner, owner, sizeof owner);
     *d = (writer_decision){.applied = true,
                            .task_version = ++t->version,
                            .round = t->changes++,
-                           .team = t->project[0] != '\0'};
+                           .team = t->project[0] != '\0',
+                           .left_inbox = left_inbox};
+    memcpy(d->project, t->project, sizeof d->project);
+    memcpy(d->left, left, sizeof d->left);
     if (c->type == TASK_CMD_DELETE) {
         t->exists = false;
         d->op = WRITER_ROW_DELETE;

@@ -22,6 +22,11 @@
  *   due_at; the API refuses what it can see, this catches a patch that clears the stored
  *   task's due_at). An update that moves a recurring task into done hands its rule on:
  *   the task keeps none (the executor inserts the next occurrence with it).
+ * - a move (an update whose patch has project_id; docs/decisions.md, "Moving tasks
+ *   (slice 5)"): the actor needs editor or owner in the project it leaves and in the one
+ *   it goes to (else 403; an Inbox named must be the actor's own: its only member); the
+ *   assignee the task keeps must be allowed there (else 422). Naming the task's own
+ *   project is no move.
  * - assignee_id (docs/decisions.md, "Assignees (slice 4)"): a command that assigns the
  *   task to someone who is not (any more) an editor or owner of its project (of an Inbox:
  *   its owner) → 422 validation-error; an applied one that assigns it to someone new
@@ -62,6 +67,10 @@ typedef struct writer_decision {
     bool team;                   /* applied: the task is in a team project (never cached) */
     char assigned[UUID_STR_LEN]; /* applied: whom it newly assigned the task to (someone
                                   * other than the actor: the "task_assigned" mail), or "" */
+    char project[UUID_STR_LEN];  /* applied: the team project the task is in after it, or
+                                  * "" for an Inbox */
+    char left[UUID_STR_LEN];     /* applied: the team project a move took it out of, or "" */
+    bool left_inbox;             /* applied: a move took it out of its owner's Inbox */
 } writer_decision;
 
 /* A task as the batch sees it while it is played. */

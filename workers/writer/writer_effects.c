@@ -152,10 +152,13 @@ int writer_effect_build(writer_effect *e, const task_command *cmd, const writer_
         e->version = dec->task_version;
         e->event_value = *event_text;
         *event_text = NULL;
-        if (dec->team) {
+        if (dec->team && !dec->left_inbox) {
             /* A team task is not cached: its readers ask Postgres with their membership
              * (docs/decisions.md, "Tasks in team projects (slice 3b)"). */
-        } else if (dec->op == WRITER_ROW_DELETE) {
+        } else if (dec->op == WRITER_ROW_DELETE || dec->left_inbox) {
+            /* A task moved out of its owner's Inbox leaves the owner's cache like a deleted
+             * one: the tombstone's version outranks the cached value, and a reader who finds
+             * it asks Postgres for a team task (docs/decisions.md, "Moving tasks"). */
             char tombstone[64];
             snprintf(tombstone, sizeof tombstone, "{\"deleted\":true,\"version\":%lld}",
                      dec->task_version);
@@ -166,7 +169,8 @@ int writer_effect_build(writer_effect *e, const task_command *cmd, const writer_
         }
     }
     if (e->status_value == NULL ||
-        (dec->applied && (e->event_value == NULL || (!dec->team && e->task_value == NULL)))) {
+        (dec->applied &&
+         (e->event_value == NULL || ((!dec->team || dec->left_inbox) && e->task_value == NULL)))) {
         writer_effect_free(e);
         return -1;
     }

@@ -70,8 +70,9 @@ typedef struct writer_effect_list {
 
 /* Fills *e for a decided command: ids, version, the command status value ({status,
  * task_id, type, task_version | problem}), and, for an applied one, the task value (the
- * task JSON as stored, or a delete's tombstone {"deleted":true,"version":N}; none for a
- * task in a team project, which is never cached) and the event. Takes *task_text and *event_text
+ * task JSON as stored, or the tombstone {"deleted":true,"version":N} of a delete or of a
+ * move out of the actor's Inbox; none for a task in a team project, which is never
+ * cached) and the event. Takes *task_text and *event_text
  * (set to NULL; either may be NULL). 0, or -1 (out of memory; *e holds nothing). */
 int writer_effect_build(writer_effect *e, const task_command *cmd, const writer_decision *dec,
                         char **task_text, char **event_text);

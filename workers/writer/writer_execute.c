@@ -100,8 +100,11 @@ static const pg_stmt STMT_UPDATE = {
            " recurrence = CASE WHEN x.completes THEN NULL ELSE x.rule END,"
            " assignee_id = CASE WHEN x.p ? 'assignee_id'"
            "   THEN (x.p->>'assignee_id')::uuid ELSE tasks.assignee_id END,"
+           " project_id = COALESCE(x.dest, tasks.project_id),"
+           " owner_id = CASE WHEN x.dest IS NULL THEN tasks.owner_id"
+           "   ELSE (SELECT inbox_of FROM projects WHERE id = x.dest) END,"
            " version = tasks.version + 1, updated_at = now()"
-           " FROM (SELECT u.tid, u.p,"
+           " FROM (SELECT u.tid, u.p, (u.p->>'project_id')::uuid AS dest,"
            "   o.status <> 'done' AND COALESCE(u.p->>'status', o.status) = 'done' AS completes,"
            "   CASE WHEN u.p ? 'recurrence' THEN NULLIF(u.p->'recurrence', 'null'::jsonb)"
            "   ELSE o.recurrence END AS rule"
@@ -244,13 +247,19 @@ static int fill_world(run *r, const PGresult *res) {
 }
 
 /* STMT_LOAD's $3, $4: per command that may need a role (every change, and a create that
- * names a project) its task (changes) and its project (creates). */
+ * names a project) its task (changes) and its project (creates), and the project a move
+ * goes to. */
 static void project_arrays(const run *r, strbuf pairs[2]) {
     pg_array_open(&pairs[0]);
     pg_array_open(&pairs[1]);
     for (size_t i = 0; i < r->n; i++) {
         const task_command *c = r->items[i].cmd;
         bool create = c->type == TASK_CMD_CREATE;
+        const char *dest = json_string_value(json_object_get(c->fields, "project_id"));
+        if (!create && dest != NULL) {
+            pg_array_add(&pairs[0], NULL);
+            pg_array_add(&pairs[1], dest);
+        }
         if (create && c->project_id[0] == '\0') {
             continue; /* into the user's Inbox: the user's existence is the whole check */
         }
@@ -364,11 +373,13 @@ static int make_event(run *r, writer_item *it, const char *task_text) {
     return 0;
 }
 
-/* An event's Kafka key: the key of the project the task is in as decided (a team
+/* An event's Kafka key: its command's, the key of the project the task was in (a team
  * project's id, else the user's: a create that names its own Inbox is an Inbox task and
- * keeps the key its later changes will have). */
+ * keeps the key its later changes will have). A move's event keeps the key of the
+ * project it leaves, so it follows every earlier event of the task on that key. */
 static const char *event_key(const task_command *c, const writer_decision *d) {
-    return d->team ? c->project_id : c->user_id;
+    bool team_key = c->type == TASK_CMD_CREATE ? d->team : c->project_id[0] != '\0';
+    return team_key ? c->project_id : c->user_id;
 }
 
 static int add_outbox(run *r) {
@@ -569,13 +580,14 @@ static int plan_next(writer_item *it, const json_t *task, const char *owner, con
      * the same project (whose key its event keeps). */
     snprintf(n->cmd.user_id, sizeof n->cmd.user_id, "%s",
              owner[0] != '\0' ? owner : it->cmd->user_id);
-    snprintf(n->cmd.project_id, sizeof n->cmd.project_id, "%s", it->cmd->project_id);
+    snprintf(n->cmd.project_id, sizeof n->cmd.project_id, "%s", it->dec.project);
     n->dec = (writer_decision){.applied = true,
                                .op = WRITER_ROW_INSERT,
                                .task_version = 1,
                                .event_type = TASK_EVENT_CREATED,
                                .round = it->dec.round,
                                .team = it->dec.team};
+    memcpy(n->dec.project, it->dec.project, sizeof n->dec.project);
     char due_text[40];
     time_format_rfc3339_ms(next_ms, due_text, sizeof due_text);
     const char *cols[NEXT_COLUMNS] = {n->cmd.task_id, it->cmd->task_id, due_text, carried_text};
@@ -778,35 +790,47 @@ static int decide(run *r) {
     return rc;
 }
 
-/* The other members of each applied team command's project, at the apply (the roles read
- * under the project's lock): their event logs get its event, so every member's stream
- * shows the project's changes and a removed member's shows none made after the removal.
- * 0, or -1 (out of memory). */
-static int fan_out(run *r) {
-    const writer_role **members = calloc(r->world.nroles ? r->world.nroles : 1, sizeof *members);
-    if (members == NULL) {
-        set_fail(r, "out of memory listing members");
-        return -1;
+/* Adds the members of project other than the actor to it's fan-out (skipping those it
+ * holds already: a move's two projects may share members). */
+static void add_members(writer_item *it, const writer_role **members, size_t n, size_t first) {
+    for (size_t k = 0; k < n; k++) {
+        const char *user = members[k]->key + UUID_STR_LEN;
+        bool listed = strcmp(user, it->cmd->user_id) == 0;
+        for (size_t j = 0; !listed && first > 0 && j < it->nfanout; j++) {
+            listed = strcmp(it->fanout[j], user) == 0;
+        }
+        if (!listed) {
+            memcpy(it->fanout[it->nfanout++], user, UUID_STR_LEN);
+        }
     }
-    int rc = 0;
+}
+
+/* The other members of each applied team command's project, at the apply (the roles read
+ * under the project's lock), and of the team project a move took the task out of: their
+ * event logs get its event, so every member's stream shows the project's changes (a task
+ * leaving included) and a removed member's shows none made after the removal. 0, or -1
+ * (out of memory). */
+static int fan_out(run *r) {
+    size_t cap = r->world.nroles ? r->world.nroles : 1;
+    const writer_role **members = calloc(cap, sizeof *members);
+    int rc = members != NULL ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < r->n; i++) {
         writer_item *it = &r->items[i];
-        if (!it->dec.applied || !it->dec.team) {
+        if (!it->dec.applied || (!it->dec.team && it->dec.left[0] == '\0')) {
             continue;
         }
-        size_t n = writer_world_members(&r->world, it->cmd->project_id, members, r->world.nroles);
-        it->fanout = calloc(n ? n : 1, sizeof *it->fanout);
+        size_t n = writer_world_members(&r->world, it->dec.project, members, cap);
+        size_t m = writer_world_members(&r->world, it->dec.left, members + n, cap - n);
+        it->fanout = calloc(n + m ? n + m : 1, sizeof *it->fanout);
         if (it->fanout == NULL) {
-            set_fail(r, "out of memory listing members");
             rc = -1;
             break;
         }
-        for (size_t k = 0; k < n; k++) {
-            const char *user = members[k]->key + UUID_STR_LEN;
-            if (strcmp(user, it->cmd->user_id) != 0) {
-                memcpy(it->fanout[it->nfanout++], user, UUID_STR_LEN);
-            }
-        }
+        add_members(it, members, n, 0);
+        add_members(it, members + n, m, 1);
+    }
+    if (rc != 0) {
+        set_fail(r, "out of memory listing members");
     }
     free(members);
     return rc;

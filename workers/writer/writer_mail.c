@@ -37,10 +37,10 @@ static int party_row(const PGresult *res, char kind, const char *id) {
     return -1;
 }
 
-/* The project an applied command's task is in: the command names it for a team task; an
+/* The team project an applied command left its task in (a move's target included); an
  * Inbox task assigns only its owner, who is the actor, so it never mails. */
 static const char *project_of(const writer_item *it) {
-    return it->cmd->project_id;
+    return it->dec.project;
 }
 
 static bool mails(const writer_item *it) {
