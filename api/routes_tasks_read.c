@@ -337,9 +337,41 @@ static void handle_list_tasks(api_request_ctx *ctx) {
 
 /* ------------------------------------------------------------------ stats */
 
+/* ?project=<id>: whose counts. Absent or the caller's own Inbox: the caller's (as ever); a
+ * team project the caller is a member of (any role): the project's; else 404, like every
+ * route under a project. 1 with *team (project holds its id), or the request was answered.
+ * Other parameters are ignored, as they always were here. */
+static int stats_scope(api_request_ctx *ctx, char project[UUID_STR_LEN], bool *team) {
+    const char *named = ctx->req->map_url != NULL ? u_map_get(ctx->req->map_url, "project") : NULL;
+    *team = false;
+    if (named == NULL)
+        return 1;
+    int rank = 0;
+    bool inbox = false;
+    project_outcome o =
+        uuid_canonical(named, project)
+            ? project_store_role_rank(ctx->app->pg, project, ctx->user_id, &rank, &inbox)
+            : PROJECT_NOT_FOUND;
+    if (o == PROJECT_UNAVAILABLE) {
+        respond_unavailable(ctx);
+        return 0;
+    }
+    if (o != PROJECT_OK) {
+        api_respond_error(ctx, 404, "not-found", "no such project");
+        return 0;
+    }
+    *team = !inbox;
+    return 1;
+}
+
 static void handle_stats(api_request_ctx *ctx) {
     json_t *stats = NULL;
-    task_stats_result rc = task_stats_read(ctx->app, ctx->user_id, &stats);
+    char project[UUID_STR_LEN];
+    bool team = false;
+    if (stats_scope(ctx, project, &team) != 1)
+        return;
+    task_stats_result rc = team ? task_stats_read_project(ctx->app, project, &stats)
+                                : task_stats_read(ctx->app, ctx->user_id, &stats);
     if (rc == TASK_STATS_OK)
         api_respond_json(ctx, 200, stats);
     else if (rc == TASK_STATS_UNAVAILABLE)

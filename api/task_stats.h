@@ -1,6 +1,6 @@
 /*
- * task_stats.h: GET /api/v1/tasks/stats, one user's counts (docs/decisions.md "Stats at
- * scale").
+ * task_stats.h: GET /api/v1/tasks/stats, the counts of one user's Inbox or of one team
+ * project (docs/decisions.md "Stats at scale", "Stats per project (slice 6)").
  *
  * Owns: the stats query and its JSON {by_status{todo,in_progress,done},
  * by_priority{low,medium,high,urgent}, overdue, done_last_7_days, total}.
@@ -31,5 +31,11 @@ task_stats_result task_stats_query(pg_conn *conn, const char *user_id, json_t **
 /* task_stats_query on the read replica once it has replayed the user's commit LSN, else on
  * the primary (api/read_replica.h; logs what went wrong). */
 task_stats_result task_stats_read(const api_app *app, const char *user_id, json_t **out);
+
+/* The same for a team project's tasks (its counters: migration 0024), whose membership the
+ * caller checked; always on the primary, like every team read. */
+task_stats_result task_stats_query_project(pg_conn *conn, const char *project_id, json_t **out,
+                                           char *err, size_t errlen);
+task_stats_result task_stats_read_project(const api_app *app, const char *project_id, json_t **out);
 
 #endif

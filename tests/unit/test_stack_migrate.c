@@ -362,7 +362,7 @@ static void team_tasks_have_no_owner(void **state) {
     (void)state;
     scratch s;
     scratch_new(&s);
-    link_repository_migrations(&s, NULL);
+    link_repository_migrations(&s, "0024"); /* 0024 counts them for their project */
     char err[512] = "";
     pg_pool *pool = pg_pool_create(s.conninfo, 1, 5000, err, sizeof err);
     pg_conn *c = pg_pool_acquire(pool, 5000, err, sizeof err);
@@ -405,6 +405,77 @@ static void team_tasks_have_no_owner(void **state) {
     scratch_drop(&s);
 }
 
+/* The counters of the TEAM scope and of ADA's against a recount of what each scope holds
+ * (a task counts for its owner, or for its project when it has none): 0 when equal. */
+#define SCOPE_DIFF_SQL                                                                             \
+    "SELECT count(*) FROM ("                                                                       \
+    " (SELECT owner_id, counter, day, n FROM task_counts"                                          \
+    "  EXCEPT SELECT COALESCE(t.owner_id, t.project_id), k.counter, k.day, count(*) FROM tasks t," \
+    "   task_count_keys(t.status, t.priority, t.due_at, t.completed_at) k GROUP BY 1, 2, 3)"       \
+    " UNION ALL"                                                                                   \
+    " (SELECT COALESCE(t.owner_id, t.project_id), k.counter, k.day, count(*) FROM tasks t,"        \
+    "   task_count_keys(t.status, t.priority, t.due_at, t.completed_at) k GROUP BY 1, 2, 3"        \
+    "  EXCEPT SELECT owner_id, counter, day, n FROM task_counts)) d"
+
+/* Migration 0024: a team project's tasks count for the project. The team tasks written
+ * before it are counted by its backfill; afterwards inserts, updates, deletes and moves
+ * between the Inbox and the team keep both scopes exact, and task_counts_rebuild of
+ * either scope agrees. */
+static void team_tasks_count_for_their_project(void **state) {
+    (void)state;
+    scratch s;
+    scratch_new(&s);
+    link_repository_migrations(&s, "0024");
+    char err[512] = "";
+    pg_pool *pool = pg_pool_create(s.conninfo, 1, 5000, err, sizeof err);
+    pg_conn *c = pg_pool_acquire(pool, 5000, err, sizeof err);
+    assert_non_null(c);
+    if (migrate_run(c, s.dir, err, sizeof err) < 23) {
+        fail_msg("migrations before 0024: %s", err);
+    }
+    exec_ok(c, "INSERT INTO users (id, email, password_hash, display_name) VALUES"
+               " ('" ADA "', 'ada@example.test', 'x', 'Ada');"
+               " INSERT INTO projects (id, name) VALUES ('" TEAM "', 'Team');"
+               " INSERT INTO project_members (project_id, user_id, role) VALUES ('" TEAM "', '" ADA
+               "', 'owner')");
+    exec_ok(c, "INSERT INTO tasks (id, owner_id, project_id, title, status, due_at)"
+               " SELECT taskbus_uuid7(), NULL, '" TEAM "', 'before' || i, 'todo', now()"
+               " FROM generate_series(1, 3) i");
+    assert_int_equal(count_of(c, "SELECT count(*) FROM task_counts WHERE owner_id = '" TEAM "'"),
+                     0); /* 0022: not counted yet */
+    link_repository_migrations(&s, NULL);
+    if (migrate_run(c, s.dir, err, sizeof err) < 0) {
+        fail_msg("0024: %s", err);
+    }
+    assert_int_equal(count_of(c, "SELECT n FROM task_counts WHERE owner_id = '" TEAM
+                                 "' AND counter = 'status:todo'"),
+                     3);
+    assert_int_equal(count_of(c, SCOPE_DIFF_SQL), 0);
+    exec_ok(c,
+            "INSERT INTO tasks (id, owner_id, title) VALUES (taskbus_uuid7(), '" ADA "', 'inbox')");
+    exec_ok(c, "INSERT INTO tasks (id, owner_id, project_id, title, priority)"
+               " VALUES (taskbus_uuid7(), NULL, '" TEAM "', 'after', 'high')");
+    exec_ok(c, "UPDATE tasks SET status = 'done', completed_at = now() WHERE title = 'before1'");
+    exec_ok(c, "DELETE FROM tasks WHERE title = 'before2'");
+    assert_int_equal(count_of(c, SCOPE_DIFF_SQL), 0);
+    /* Moves: the Inbox task into the team, a team task into the Inbox. */
+    exec_ok(c, "UPDATE tasks SET owner_id = NULL, project_id = '" TEAM "' WHERE title = 'inbox'");
+    exec_ok(c, "UPDATE tasks SET owner_id = '" ADA "', project_id = (SELECT id FROM projects"
+               " WHERE inbox_of = '" ADA "') WHERE title = 'before3'");
+    assert_int_equal(count_of(c, SCOPE_DIFF_SQL), 0);
+    assert_int_equal(count_of(c, "SELECT n FROM task_counts WHERE owner_id = '" TEAM
+                                 "' AND counter = 'status:todo'"),
+                     2);
+    exec_ok(c, "DELETE FROM task_counts");
+    exec_ok(c, "SELECT task_counts_rebuild('" TEAM "')");
+    exec_ok(c, "SELECT task_counts_rebuild('" ADA "')");
+    assert_int_equal(count_of(c, SCOPE_DIFF_SQL), 0);
+    assert_int_equal(count_of(c, "SELECT count(*) FROM task_counts WHERE n <= 0"), 0);
+    pg_pool_release(pool, c);
+    pg_pool_destroy(pool);
+    scratch_drop(&s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(concurrent_runners_apply_each_file_once),
@@ -413,6 +484,7 @@ int main(void) {
         cmocka_unit_test(repository_migrations_apply),
         cmocka_unit_test(tasks_move_into_their_owners_inbox),
         cmocka_unit_test(team_tasks_have_no_owner),
+        cmocka_unit_test(team_tasks_count_for_their_project),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

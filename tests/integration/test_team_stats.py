@@ -1,0 +1,80 @@
+"""Stats per project (docs/decisions.md, "Issue 14" / "Stats per project (slice 6)").
+
+Against the real stack: `GET /api/v1/tasks/stats?project=<id>` answers a team project's
+counts to any member (a stranger and a removed member get 404), equal to counting the
+project's tasks as listed; the Inbox's stats (no parameter, or naming one's own Inbox)
+never include team tasks; a move takes a task from one scope's counts to the other's.
+
+Rules: every test registers its own users; every wait is on a condition (Prefer: wait,
+wait_command), never a sleep.
+"""
+
+from datetime import datetime, timedelta, timezone
+
+from helpers.api import assert_problem
+from test_notifications import mail_dir  # noqa: F401 - the fixture
+from test_projects import person
+from test_task_moves import moved
+from test_team_tasks import created_in, team_of
+
+STATUSES = ("todo", "in_progress", "done")
+PRIORITIES = ("low", "medium", "high", "urgent")
+
+
+def stats(who, project=None):
+    r = who.req("GET", "/api/v1/tasks/stats", params={"project": project} if project else None)
+    assert r.status_code == 200, f"stats of {project}: {r.status_code} {r.text[:300]}"
+    return r.json()
+
+
+def counted(tasks):
+    """The stats a list of tasks should give (overdue: due in the past and not done)."""
+    now = datetime.now(timezone.utc)
+    week_ago = now - timedelta(days=7)
+
+    def when(v):
+        return datetime.fromisoformat(v.replace("Z", "+00:00")) if v else None
+    return {
+        "by_status": {s: sum(t["status"] == s for t in tasks) for s in STATUSES},
+        "by_priority": {p: sum(t["priority"] == p for t in tasks) for p in PRIORITIES},
+        "overdue": sum(t["status"] != "done" and t["due_at"] is not None and when(t["due_at"]) < now
+                       for t in tasks),
+        "done_last_7_days": sum(t["completed_at"] is not None and when(t["completed_at"]) >= week_ago
+                                for t in tasks),
+        "total": len(tasks),
+    }
+
+
+def test_a_team_projects_stats_count_its_tasks_for_every_member(make_user, mail_dir):
+    owner, pid, (editor, viewer, leaver) = team_of(make_user, mail_dir, "team-stats", "editor", "viewer", "editor")
+    stranger = person(make_user, "team-stats-stranger")
+    inbox_before = stats(owner)
+    past = "2020-01-01T00:00:00.000Z"
+    for i in range(9):
+        created_in(editor if i % 2 else owner, pid, f"counted {i}", status=STATUSES[i % 3],
+                   priority=PRIORITIES[i % 4], due_at=past if i % 3 == 1 else None)
+    listed = owner.list_all({"project": pid})
+    assert len(listed) == 9
+    want = counted(listed)
+    assert want["overdue"] == 3 and want["by_status"]["done"] == 3, want
+    for who in (owner, editor, viewer):
+        assert stats(who, pid) == want, who.email
+    assert stats(owner) == inbox_before, "team tasks counted in the owner's Inbox stats"
+    assert stats(owner, owner.inbox()["id"]) == inbox_before
+    assert_problem(stranger.req("GET", "/api/v1/tasks/stats", params={"project": pid}), 404, "not-found")
+    assert owner.remove_member(pid, leaver.id).status_code == 204
+    assert_problem(leaver.req("GET", "/api/v1/tasks/stats", params={"project": pid}), 404, "not-found")
+    assert_problem(owner.req("GET", "/api/v1/tasks/stats", params={"project": "nope"}), 404, "not-found")
+
+
+def test_a_move_takes_a_task_from_one_scopes_counts_to_the_other(make_user, mail_dir):
+    owner, pid, _ = team_of(make_user, mail_dir, "team-stats-move")
+    t = owner.create_applied({"title": "moving", "priority": "urgent"})
+    inbox, team = stats(owner), stats(owner, pid)
+    moved(owner, t["id"], pid)
+    after_inbox, after_team = stats(owner), stats(owner, pid)
+    assert after_inbox["total"] == inbox["total"] - 1, (inbox, after_inbox)
+    assert after_inbox["by_priority"]["urgent"] == inbox["by_priority"]["urgent"] - 1
+    assert after_team["total"] == team["total"] + 1 and after_team["by_priority"]["urgent"] == 1, after_team
+    moved(owner, t["id"], owner.inbox()["id"])
+    assert stats(owner) == inbox and stats(owner, pid) == team
