@@ -69,7 +69,7 @@ static bool is_multi(const char *name) {
 
 static bool is_single(const char *name) {
     return strcmp(name, "due_before") == 0 || strcmp(name, "due_after") == 0 ||
-           strcmp(name, "q") == 0;
+           strcmp(name, "q") == 0 || strcmp(name, "project") == 0;
 }
 
 static bool is_paging(const char *name) {
@@ -175,6 +175,8 @@ static json_t *normalise(const task_query *q) {
     rc |= set_time(out, "due_after", q->has_due_after, q->due_after_us);
     if (q->q != NULL)
         rc |= json_object_set_new(out, "q", json_string(q->q));
+    if (q->project[0] != '\0')
+        rc |= json_object_set_new(out, "project", json_string(q->project));
     if (rc != 0) {
         json_decref(out);
         return NULL;

@@ -15,7 +15,9 @@
  * stream response, so the API's memory does not grow with the report. The list cursor is
  * "<created_at microseconds>.<id>"; it only ever narrows a query that already names the
  * user, so it needs no MAC. A report requested by a user deleted while the request ran is
- * 401 (its insert failed the foreign key).
+ * 401 (its insert failed the foreign key). A report of a team project (filters.project)
+ * is the requesting member's, 404 for a non-member like every route under a project
+ * (docs/decisions.md "Stats per project (slice 6)").
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +29,7 @@
 
 #include "api/auth_sessions.h"
 #include "api/list_query.h"
+#include "api/project_store.h"
 #include "api/report_filters.h"
 #include "api/report_store.h"
 #include "api/routes.h"
@@ -60,12 +63,36 @@ static int check_body(const json_t *body, const char **format, json_t **filters,
     return rc != 0 || n < 0 ? -1 : 0;
 }
 
+/* The project the filters name, for a member: a team project stays in them (the reporter
+ * lists it, with the membership in its statement), the caller's own Inbox leaves them
+ * (the plain report). 1, or the request was answered (404 not a member, 503). */
+static int report_project(api_request_ctx *ctx, json_t *filters) {
+    const char *named = json_string_value(json_object_get(filters, "project"));
+    if (named == NULL)
+        return 1;
+    int rank = 0;
+    bool inbox = false;
+    project_outcome o = project_store_role_rank(ctx->app->pg, named, ctx->user_id, &rank, &inbox);
+    if (o == PROJECT_UNAVAILABLE) {
+        respond_unavailable(ctx);
+        return 0;
+    }
+    if (o != PROJECT_OK) {
+        api_respond_error(ctx, 404, "not-found", "no such project");
+        return 0;
+    }
+    if (inbox)
+        json_object_del(filters, "project");
+    return 1;
+}
+
 static void post_report(api_request_ctx *ctx) {
     json_t *errors = json_array();
     const char *format = NULL;
     json_t *filters = NULL;
     int checked = errors != NULL ? check_body(ctx->body, &format, &filters, errors) : -1;
-    if (api_respond_if_field_errors(ctx, errors, checked != 0)) {
+    if (api_respond_if_field_errors(ctx, errors, checked != 0) ||
+        report_project(ctx, filters) != 1) {
         json_decref(filters);
         return;
     }

@@ -94,7 +94,7 @@ STREAM_STATUS_CODES = {
     ("post", "/api/v1/webhooks/{id}/test"): {"202", "401", "404", "409", "429", "503"},
     ("post", "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver"): {"202", "401", "404", "409", "429", "503"},
     ("get", "/api/v1/webhooks/{id}/deliveries"): {"200", "401", "404", "422", "429", "503"},
-    ("post", "/api/v1/reports"): {"202", "400", "401", "413", "415", "422", "429", "503"},
+    ("post", "/api/v1/reports"): {"202", "400", "401", "404", "413", "415", "422", "429", "503"},
     ("get", "/api/v1/reports"): {"200", "401", "422", "429", "503"},
     ("get", "/api/v1/reports/{id}"): {"200", "401", "404", "429", "503"},
     ("get", "/api/v1/reports/{id}/download"): {"200", "401", "404", "409", "410", "429", "500", "503"},
@@ -336,7 +336,7 @@ def test_openapi_documents_the_stream_endpoints(openapi):
         assert body["additionalProperties"] is False, name
     assert set(comps["schemas"]["ReportCreateRequest"]["properties"]) == {"format", "filters"}
     assert set(comps["schemas"]["ReportFilters"]["properties"]) == {"status", "priority", "tag", "due_before",
-                                                                   "due_after", "q"}
+                                                                   "due_after", "q", "project"}
 
 
 def test_openapi_documents_the_project_endpoints(openapi):

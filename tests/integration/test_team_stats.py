@@ -1,9 +1,11 @@
-"""Stats per project (docs/decisions.md, "Issue 14" / "Stats per project (slice 6)").
+"""Stats and reports per project (docs/decisions.md, "Issue 14" / "Stats per project
+(slice 6)").
 
 Against the real stack: `GET /api/v1/tasks/stats?project=<id>` answers a team project's
 counts to any member (a stranger and a removed member get 404), equal to counting the
 project's tasks as listed; the Inbox's stats (no parameter, or naming one's own Inbox)
-never include team tasks; a move takes a task from one scope's counts to the other's.
+never include team tasks; a move takes a task from one scope's counts to the other's; a
+report with `filters.project` lists the project's tasks for a member.
 
 Rules: every test registers its own users; every wait is on a condition (Prefer: wait,
 wait_command), never a sleep.
@@ -14,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from helpers.api import assert_problem
 from test_notifications import mail_dir  # noqa: F401 - the fixture
 from test_projects import person
+from test_reports import download, wait_finished
 from test_task_moves import moved
 from test_team_tasks import created_in, team_of
 
@@ -78,3 +81,28 @@ def test_a_move_takes_a_task_from_one_scopes_counts_to_the_other(make_user, mail
     assert after_team["total"] == team["total"] + 1 and after_team["by_priority"]["urgent"] == 1, after_team
     moved(owner, t["id"], owner.inbox()["id"])
     assert stats(owner) == inbox and stats(owner, pid) == team
+
+
+def test_a_team_projects_report_lists_its_tasks_for_a_member(make_user, mail_dir):
+    """POST /reports with filters.project: the project's tasks, as its list shows them; a
+    stranger is refused 404; the own Inbox named is the plain report."""
+    owner, pid, (viewer,) = team_of(make_user, mail_dir, "team-report", "viewer")
+    stranger = person(make_user, "team-report-stranger")
+    for i in range(5):
+        created_in(owner, pid, f"reported {i}", priority="high" if i % 2 else "low")
+    owner.create_applied({"title": "in the owner's Inbox", "priority": "high"})
+    r = viewer.req("POST", "/api/v1/reports", json={"format": "json",
+                                                    "filters": {"project": pid, "priority": "high"}})
+    assert r.status_code == 202, r.text
+    assert r.json()["filters"] == {"project": pid, "priority": ["high"]}, r.json()
+    doc, _ = wait_finished(viewer, r.json()["id"])
+    assert doc["status"] == "ready", doc
+    got = download(viewer, r.json()["id"]).json()
+    assert got == viewer.list_all({"project": pid, "priority": "high"}) and len(got) == 2, got
+    assert_problem(stranger.req("POST", "/api/v1/reports",
+                                json={"format": "csv", "filters": {"project": pid}}), 404, "not-found")
+    mine = owner.req("POST", "/api/v1/reports", json={"format": "json",
+                                                      "filters": {"project": owner.inbox()["id"]}})
+    assert mine.status_code == 202 and mine.json()["filters"] == {}, mine.text
+    doc, _ = wait_finished(owner, mine.json()["id"])
+    assert [t["title"] for t in download(owner, mine.json()["id"]).json()] == ["in the owner's Inbox"]

@@ -72,6 +72,17 @@ static void test_every_filter_normalised(void **state) {
         " \"due_before\": \"2031-01-01T00:00:00.500000Z\", \"q\": \"x y\"}");
 }
 
+/* A project (lower-cased): a team project's report; the route checks the membership. */
+static void test_project(void **state) {
+    (void)state;
+    assert_normalised(
+        "{\"project\": \"0190F5A0-0000-7000-8000-0000000000C1\", \"status\": \"todo\"}",
+        "{\"status\": [\"todo\"], \"project\": \"0190f5a0-0000-7000-8000-0000000000c1\"}");
+    assert_error_field("{\"project\": \"inbox\"}", "filters.project");
+    assert_error_field("{\"project\": [\"0190f5a0-0000-7000-8000-0000000000c1\"]}",
+                       "filters.project");
+}
+
 static void test_query_string_is_encoded(void **state) {
     (void)state;
     json_t *filters = json_pack("{s:[s,s]}", "tag", "a&b=c", "ü %");
@@ -100,9 +111,8 @@ static void test_refusals(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_empty_and_null),
-        cmocka_unit_test(test_every_filter_normalised),
-        cmocka_unit_test(test_query_string_is_encoded),
+        cmocka_unit_test(test_empty_and_null), cmocka_unit_test(test_every_filter_normalised),
+        cmocka_unit_test(test_project),        cmocka_unit_test(test_query_string_is_encoded),
         cmocka_unit_test(test_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -41,31 +41,40 @@ static const pg_stmt MARK_FAILED = {
     " WHERE id = $1::uuid AND status = 'running'",
     2};
 
-/* The list's filters (report_filters.h's normalised form in $2) and its default order.
- * The keyset position is the last row itself ($3): inside one snapshot it always exists. */
-static const char PAGE_SQL[] =
-    "SELECT " TASK_SELECT_COLUMNS " FROM tasks WHERE owner_id = $1::uuid"
-    " AND (NOT ($2::jsonb ? 'status')"
-    "      OR status IN (SELECT jsonb_array_elements_text($2::jsonb -> 'status')))"
-    " AND (NOT ($2::jsonb ? 'priority')"
-    "      OR priority IN (SELECT jsonb_array_elements_text($2::jsonb -> 'priority')))"
-    " AND (NOT ($2::jsonb ? 'tag')"
-    "      OR tags @> ARRAY(SELECT jsonb_array_elements_text($2::jsonb -> 'tag')))"
-    " AND ($2::jsonb ->> 'due_before' IS NULL"
-    "      OR due_at < ($2::jsonb ->> 'due_before')::timestamptz)"
-    " AND ($2::jsonb ->> 'due_after' IS NULL"
-    "      OR due_at >= ($2::jsonb ->> 'due_after')::timestamptz)"
-    " AND ($2::jsonb ->> 'q' IS NULL"
-    "      OR search @@ websearch_to_tsquery('simple', $2::jsonb ->> 'q'))"
-    " AND ($3::uuid IS NULL OR (created_at, id) <"
-    "      (SELECT t.created_at, t.id FROM tasks t WHERE t.id = $3::uuid))"
-    " ORDER BY created_at DESC, id DESC LIMIT $4::int";
+/* The list's filters (report_filters.h's normalised form in $2) and its default order,
+ * over the tasks of SCOPE: the user's ($1) Inbox, or the team project the filters name
+ * with the user's membership in the statement, so a member removed before the build gets
+ * an empty report, never the project's tasks. The keyset position is the last row itself
+ * ($3): inside one snapshot it always exists. */
+#define PAGE_SQL(SCOPE)                                                                            \
+    "SELECT " TASK_SELECT_COLUMNS " FROM tasks WHERE " SCOPE " AND (NOT ($2::jsonb ? 'status')"    \
+    "      OR status IN (SELECT jsonb_array_elements_text($2::jsonb -> 'status')))"                \
+    " AND (NOT ($2::jsonb ? 'priority')"                                                           \
+    "      OR priority IN (SELECT jsonb_array_elements_text($2::jsonb -> 'priority')))"            \
+    " AND (NOT ($2::jsonb ? 'tag')"                                                                \
+    "      OR tags @> ARRAY(SELECT jsonb_array_elements_text($2::jsonb -> 'tag')))"                \
+    " AND ($2::jsonb ->> 'due_before' IS NULL"                                                     \
+    "      OR due_at < ($2::jsonb ->> 'due_before')::timestamptz)"                                 \
+    " AND ($2::jsonb ->> 'due_after' IS NULL"                                                      \
+    "      OR due_at >= ($2::jsonb ->> 'due_after')::timestamptz)"                                 \
+    " AND ($2::jsonb ->> 'q' IS NULL"                                                              \
+    "      OR search @@ websearch_to_tsquery('simple', $2::jsonb ->> 'q'))"                        \
+    " AND ($3::uuid IS NULL OR (created_at, id) <"                                                 \
+    "      (SELECT t.created_at, t.id FROM tasks t WHERE t.id = $3::uuid))"                        \
+    " ORDER BY created_at DESC, id DESC LIMIT $4::int"
+
+static const char INBOX_PAGE_SQL[] = PAGE_SQL("owner_id = $1::uuid");
+static const char PROJECT_PAGE_SQL[] =
+    PAGE_SQL("project_id = ($2::jsonb ->> 'project')::uuid AND owner_id IS NULL"
+             " AND EXISTS (SELECT 1 FROM project_members m"
+             " WHERE m.project_id = tasks.project_id AND m.user_id = $1::uuid)");
 
 typedef struct report_job {
     char id[UUID_STR_LEN];
     char user_id[UUID_STR_LEN];
     char format[8];
     char *filters; /* jsonb text, owned */
+    bool team;     /* the filters name a team project (the API kept only such a one) */
     char *email;   /* owned */
     const char *request_id;
     const char *traceparent;
@@ -105,6 +114,9 @@ static int mark_running(pg_conn *side, report_job *job) {
         snprintf(job->format, sizeof job->format, "%s", PQgetvalue(res, 0, 1));
         job->filters = strdup(PQgetvalue(res, 0, 2));
         job->email = strdup(PQgetvalue(res, 0, 3));
+        json_t *filters = json_loads(PQgetvalue(res, 0, 2), 0, NULL);
+        job->team = json_is_string(json_object_get(filters, "project"));
+        json_decref(filters);
         if (job->filters == NULL || job->email == NULL)
             rc = -1;
     }
@@ -119,7 +131,8 @@ static int write_page(pg_conn *side, const report_job *job, const char *after, r
     snprintf(limit, sizeof limit, "%d", REPORTER_PAGE_ROWS);
     const char *values[4] = {job->user_id, job->filters, after, limit};
     PGconn *raw = pg_conn_raw(side);
-    PGresult *res = PQexecParams(raw, PAGE_SQL, 4, NULL, values, NULL, NULL, 0);
+    const char *sql = job->team ? PROJECT_PAGE_SQL : INBOX_PAGE_SQL;
+    PGresult *res = PQexecParams(raw, sql, 4, NULL, values, NULL, NULL, 0);
     if (res == NULL || !pg_result_ok(res)) {
         errbuf_setf(err, errlen, "page query: %s",
                     res != NULL ? PQresultErrorMessage(res) : "connection lost");

@@ -3,7 +3,8 @@
  *
  * Owns: the consumer handler of group taskbus-reporter. For each message
  * (taskbus.report.requested, data.report_id) it marks the report running (committed at
- * once on a side connection, so GET /reports/:id shows it), reads the owner's tasks in
+ * once on a side connection, so GET /reports/:id shows it), reads the owner's tasks (their
+ * Inbox, or the team project the filters name, while they are a member of it) in
  * keyset pages of REPORTER_PAGE_ROWS over (created_at, id), newest first (the task list's
  * default order), with the stored filters, inside ONE repeatable-read read-only
  * transaction (the file is one snapshot), writes the file (reporter_file.h), and then, in
