@@ -339,19 +339,28 @@ static void handle_list_tasks(api_request_ctx *ctx) {
 
 /* ?project=<id>: whose counts. Absent or the caller's own Inbox: the caller's (as ever); a
  * team project the caller is a member of (any role): the project's; else 404, like every
- * route under a project. 1 with *team (project holds its id), or the request was answered.
- * Other parameters are ignored, as they always were here. */
+ * route under a project (422 for a value that is no id, as the list answers). 1 with *team
+ * (project holds its id), or the request was answered. Other parameters are ignored, as
+ * they always were here. */
 static int stats_scope(api_request_ctx *ctx, char project[UUID_STR_LEN], bool *team) {
     const char *named = ctx->req->map_url != NULL ? u_map_get(ctx->req->map_url, "project") : NULL;
     *team = false;
     if (named == NULL)
         return 1;
+    if (!uuid_canonical(named, project)) {
+        json_t *errors = json_array();
+        if (errors == NULL ||
+            api_field_error_add(errors, "project", "must be a project id (a UUID)") != 0) {
+            json_decref(errors);
+            api_respond_error(ctx, 500, "internal-error", NULL);
+        } else {
+            respond_invalid(ctx, errors);
+        }
+        return 0;
+    }
     int rank = 0;
     bool inbox = false;
-    project_outcome o =
-        uuid_canonical(named, project)
-            ? project_store_role_rank(ctx->app->pg, project, ctx->user_id, &rank, &inbox)
-            : PROJECT_NOT_FOUND;
+    project_outcome o = project_store_role_rank(ctx->app->pg, project, ctx->user_id, &rank, &inbox);
     if (o == PROJECT_UNAVAILABLE) {
         respond_unavailable(ctx);
         return 0;

@@ -464,9 +464,10 @@ void task_query_page_hash(const task_query *q, char out[TASK_QUERY_HASH_HEX]) {
     task_query_filter_hash(q, filters);
     crypto_hash_sha256_state h;
     (void)crypto_hash_sha256_init(&h);
-    /* 2: pages carry each task's project_id (migration 0020); a page stored before it
-     * is never read again, and expires. */
-    hash_field(&h, "v", "taskbus page 2");
+    /* 3: pages carry each task's assignee_id (migration 0023), 2 its project_id (0020); a
+     * page stored before (by an API of the release before, during a rolling deploy too) is
+     * never read again, and expires. */
+    hash_field(&h, "v", "taskbus page 3");
     hash_field(&h, "filters", filters);
     hash_field(&h, "sort", task_query_sort_name(q));
     hash_number(&h, "limit", true, q->limit);

@@ -13,6 +13,10 @@ wait_command), never a sleep.
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
+from helpers import stack_control
+
 from helpers.api import assert_problem
 from test_notifications import mail_dir  # noqa: F401 - the fixture
 from test_projects import person
@@ -67,7 +71,7 @@ def test_a_team_projects_stats_count_its_tasks_for_every_member(make_user, mail_
     assert_problem(stranger.req("GET", "/api/v1/tasks/stats", params={"project": pid}), 404, "not-found")
     assert owner.remove_member(pid, leaver.id).status_code == 204
     assert_problem(leaver.req("GET", "/api/v1/tasks/stats", params={"project": pid}), 404, "not-found")
-    assert_problem(owner.req("GET", "/api/v1/tasks/stats", params={"project": "nope"}), 404, "not-found")
+    assert_problem(owner.req("GET", "/api/v1/tasks/stats", params={"project": "nope"}), 422, "validation-error")
 
 
 def test_a_move_takes_a_task_from_one_scopes_counts_to_the_other(make_user, mail_dir):
@@ -106,3 +110,22 @@ def test_a_team_projects_report_lists_its_tasks_for_a_member(make_user, mail_dir
     assert mine.status_code == 202 and mine.json()["filters"] == {}, mine.text
     doc, _ = wait_finished(owner, mine.json()["id"])
     assert [t["title"] for t in download(owner, mine.json()["id"]).json()] == ["in the owner's Inbox"]
+
+
+@pytest.mark.single_stack_only
+def test_a_member_removed_before_the_build_gets_an_empty_report(make_user, mail_dir):
+    """The reporter lists the project with the requester's membership in its statement: the
+    report was accepted while they were a member, the owner removed them before the
+    reporter ran, and the file holds none of the project's tasks."""
+    owner, pid, (viewer,) = team_of(make_user, mail_dir, "team-report-race", "viewer")
+    created_in(owner, pid, "not for a leaver")
+    stack_control.stop("reporter")
+    try:
+        r = viewer.req("POST", "/api/v1/reports", json={"format": "json", "filters": {"project": pid}})
+        assert r.status_code == 202, r.text
+        assert owner.remove_member(pid, viewer.id).status_code == 204
+    finally:
+        stack_control.start("reporter")
+    doc, _ = wait_finished(viewer, r.json()["id"])
+    assert doc["status"] == "ready" and doc["row_count"] == 0, doc
+    assert download(viewer, r.json()["id"]).json() == []

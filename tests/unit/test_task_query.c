@@ -941,9 +941,11 @@ static void filter_hash_of(const char *qs, char out[TASK_QUERY_HASH_HEX]) {
     task_query_clear(&q);
 }
 
-/* Without assignee every hash is what it was before assignees (the values below are the
- * hashes of the code before them: cached pages and cursors in use stay valid); with it,
- * the hash changes with its value as given ("me" is not the caller's id). */
+/* Without assignee every filter hash is what it was before assignees (the values below
+ * are the hashes of the code before them: cursors in use stay valid); the page hash
+ * changed once, on purpose ("taskbus page 3": pages now carry assignee_id, and one an API
+ * of the release before stored is not read); with an assignee, the filter hash changes
+ * with its value as given ("me" is not the caller's id). */
 static void assignee_filter_hash(void **state) {
     (void)state;
     char a[TASK_QUERY_HASH_HEX], b[TASK_QUERY_HASH_HEX];
@@ -956,7 +958,7 @@ static void assignee_filter_hash(void **state) {
     task_query q;
     assert_int_equal(parse("", &q, NULL), 0);
     task_query_page_hash(&q, a);
-    assert_string_equal(a, "862285f64f490c6df94bbbc1c58949d4c68577ddf04a13daafe4ff00d256d24c");
+    assert_string_equal(a, "564dbbe76e22c0abe9a26d94421ffaf7bd638b7dcb1caced7b54e6cb805625db");
     task_query_clear(&q);
 
     filter_hash_of("assignee=me", b);

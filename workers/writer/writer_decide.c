@@ -472,8 +472,7 @@ static int decide_change(const writer_world *w, const task_command *c, writer_ta
         return rc;
     }
     bool left_inbox = at.moved && t->project[0] == '\0';
-    char left[UUID_STR_LEN], project[UUID_STR_LEN], owner[UUID_STR_LEN];
-    snprintf(left, sizeof left, "%s", at.moved ? t->project : "");
+    char project[UUID_STR_LEN], owner[UUID_STR_LEN];
     snprintf(project, sizeof project, "%s", at.project); /* at may point into t */
     snprintf(owner, sizeof owner, "%s", at.owner);
     memcpy(t->project, project, sizeof project);
@@ -484,7 +483,6 @@ static int decide_change(const writer_world *w, const task_command *c, writer_ta
                            .team = t->project[0] != '\0',
                            .left_inbox = left_inbox};
     memcpy(d->project, t->project, sizeof d->project);
-    memcpy(d->left, left, sizeof d->left);
     if (c->type == TASK_CMD_DELETE) {
         t->exists = false;
         d->op = WRITER_ROW_DELETE;

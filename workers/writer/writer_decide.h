@@ -69,7 +69,6 @@ typedef struct writer_decision {
                                   * other than the actor: the "task_assigned" mail), or "" */
     char project[UUID_STR_LEN];  /* applied: the team project the task is in after it, or
                                   * "" for an Inbox */
-    char left[UUID_STR_LEN];     /* applied: the team project a move took it out of, or "" */
     bool left_inbox;             /* applied: a move took it out of its owner's Inbox */
 } writer_decision;
 

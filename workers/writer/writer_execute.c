@@ -790,44 +790,33 @@ static int decide(run *r) {
     return rc;
 }
 
-/* Adds the members of project other than the actor to it's fan-out (skipping those it
- * holds already: a move's two projects may share members). */
-static void add_members(writer_item *it, const writer_role **members, size_t n, size_t first) {
-    for (size_t k = 0; k < n; k++) {
-        const char *user = members[k]->key + UUID_STR_LEN;
-        bool listed = strcmp(user, it->cmd->user_id) == 0;
-        for (size_t j = 0; !listed && first > 0 && j < it->nfanout; j++) {
-            listed = strcmp(it->fanout[j], user) == 0;
-        }
-        if (!listed) {
-            memcpy(it->fanout[it->nfanout++], user, UUID_STR_LEN);
-        }
-    }
-}
-
-/* The other members of each applied team command's project, at the apply (the roles read
- * under the project's lock), and of the team project a move took the task out of: their
- * event logs get its event, so every member's stream shows the project's changes (a task
- * leaving included) and a removed member's shows none made after the removal. 0, or -1
- * (out of memory). */
+/* The other members of each applied team command's project (the project the task is in
+ * after it: a move's destination), at the apply (the roles read under the project's lock):
+ * their event logs get its event, so every member's stream shows the project's changes and
+ * a removed member's shows none made after the removal. Members of the project a move took
+ * the task out of get nothing: the event shows the task as it now is, where they may not
+ * see it (docs/decisions.md, "Moving tasks (slice 5)"). 0, or -1 (out of memory). */
 static int fan_out(run *r) {
     size_t cap = r->world.nroles ? r->world.nroles : 1;
     const writer_role **members = calloc(cap, sizeof *members);
     int rc = members != NULL ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < r->n; i++) {
         writer_item *it = &r->items[i];
-        if (!it->dec.applied || (!it->dec.team && it->dec.left[0] == '\0')) {
+        if (!it->dec.applied || !it->dec.team) {
             continue;
         }
         size_t n = writer_world_members(&r->world, it->dec.project, members, cap);
-        size_t m = writer_world_members(&r->world, it->dec.left, members + n, cap - n);
-        it->fanout = calloc(n + m ? n + m : 1, sizeof *it->fanout);
+        it->fanout = calloc(n ? n : 1, sizeof *it->fanout);
         if (it->fanout == NULL) {
             rc = -1;
             break;
         }
-        add_members(it, members, n, 0);
-        add_members(it, members + n, m, 1);
+        for (size_t k = 0; k < n; k++) {
+            const char *user = members[k]->key + UUID_STR_LEN;
+            if (strcmp(user, it->cmd->user_id) != 0) {
+                memcpy(it->fanout[it->nfanout++], user, UUID_STR_LEN);
+            }
+        }
     }
     if (rc != 0) {
         set_fail(r, "out of memory listing members");
@@ -863,7 +852,7 @@ static int execute(run *r) {
         }
     }
     if (add_outbox(r) != 0 ||
-        writer_mail_assignments(r->conn, r->items, r->n, r->err, r->errlen) != 0) {
+        writer_mail_assignments(r->conn, r->items, r->n, r->sqlstate, r->err, r->errlen) != 0) {
         return -1;
     }
     return fan_out(r);

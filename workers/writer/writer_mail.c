@@ -3,9 +3,10 @@
  *
  * Owns: the lookup of the names and addresses a batch's assignment mails need (one
  * statement for the batch) and their enqueueing. Rules: every result is cleared and every
- * allocation freed before return; a party the lookup does not return (a user deleted
- * under the batch cannot be: the assignee's membership row, read under the project's lock,
- * references them) fails the batch rather than drop a mail.
+ * allocation freed before return; Postgres trouble fails the batch (retried), but a mail
+ * that cannot be made (a party deleted under the batch: the project's lock does not hold
+ * back a user's deletion; an address the notifier would refuse) is skipped with a warning:
+ * no retry would change it, and failing would stall the partition for good.
  */
 #include "workers/writer/writer_mail.h"
 
@@ -14,8 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/bus.h"
 #include "shared/errbuf.h"
+#include "shared/log.h"
 #include "shared/notification.h"
+#include "shared/outbox.h"
 #include "shared/pg_array.h"
 #include "shared/strbuf.h"
 
@@ -65,8 +69,9 @@ static bool party_arrays(const writer_item *items, size_t n, strbuf *users, strb
     return any;
 }
 
-/* The data of it's mail (new reference), or NULL with err. */
-static json_t *mail_data(const writer_item *it, const PGresult *res, char *err, size_t errlen) {
+/* The data of it's mail (new reference), or NULL when a party is missing (the actor
+ * deleted under the batch: nobody to name) or memory ran out. */
+static json_t *mail_data(const writer_item *it, const PGresult *res) {
     int actor = party_row(res, 'u', it->cmd->user_id);
     int project = party_row(res, 'p', project_of(it));
     json_t *task = json_loads(it->task_text, 0, NULL);
@@ -78,31 +83,35 @@ static json_t *mail_data(const writer_item *it, const PGresult *res, char *err, 
                         "actor_name", PQgetvalue(res, actor, 3))
             : NULL;
     json_decref(task);
-    if (data == NULL) {
-        errbuf_setf(err, errlen, "task %s: its assignment mail could not be built",
-                    it->cmd->task_id);
-    }
     return data;
 }
 
+/* it's mail into the outbox: 0 (written, or skipped with a warning when it cannot be
+ * made: a party gone, an address the notifier could not use, which no retry would
+ * change, so the assignment is not held up for it), or -1 with err (the outbox insert
+ * failed: Postgres trouble, the batch is retried). */
 static int enqueue_one(pg_conn *conn, const writer_item *it, const PGresult *res, char *err,
                        size_t errlen) {
     int to = party_row(res, 'u', it->dec.assigned);
-    json_t *data = to >= 0 ? mail_data(it, res, err, errlen) : NULL;
-    if (to < 0) {
-        errbuf_setf(err, errlen, "task %s: its assignee %s has no account", it->cmd->task_id,
-                    it->dec.assigned);
-    }
-    int rc = data != NULL ? notification_enqueue(conn, "task_assigned", it->dec.assigned,
-                                                 PQgetvalue(res, to, 2), data, it->request_id,
-                                                 it->traceparent, err, errlen)
-                          : -1;
+    json_t *data = to >= 0 ? mail_data(it, res) : NULL;
+    char why[256] = "a party of the mail is gone";
+    json_t *msg = data != NULL ? notification_build("task_assigned", it->dec.assigned,
+                                                    PQgetvalue(res, to, 2), data, why, sizeof why)
+                               : NULL;
     json_decref(data);
+    if (msg == NULL) {
+        LOG_WARNF("writer: task %s: the assignment mail to %s is not sent: %s", it->cmd->task_id,
+                  it->dec.assigned, why);
+        return 0;
+    }
+    int rc = outbox_add(conn, NOTIFICATIONS_TOPIC, it->dec.assigned, msg, it->request_id,
+                        it->traceparent, err, errlen);
+    json_decref(msg);
     return rc;
 }
 
-int writer_mail_assignments(pg_conn *conn, const writer_item *items, size_t n, char *err,
-                            size_t errlen) {
+int writer_mail_assignments(pg_conn *conn, const writer_item *items, size_t n, char *sqlstate,
+                            char *err, size_t errlen) {
     strbuf users = {0}, projects = {0};
     bool any = party_arrays(items, n, &users, &projects);
     int rc = 0;
@@ -113,6 +122,7 @@ int writer_mail_assignments(pg_conn *conn, const writer_item *items, size_t n, c
         const char *vals[2] = {users.data, projects.data};
         PGresult *res = pg_exec_stmt(conn, &STMT_PARTIES, vals);
         if (!pg_result_ok(res)) {
+            snprintf(sqlstate, 6, "%s", res != NULL ? pg_result_sqlstate(res) : "");
             errbuf_setf_line(err, errlen, "%s: %s", STMT_PARTIES.name,
                              res != NULL ? PQresultErrorMessage(res) : "connection lost");
             rc = -1;
