@@ -12,6 +12,9 @@
  *   task-events        writer, through outbox and relay   webhooks (taskbus-webhooks),
  *                                                         analytics (taskbus-analytics),
  *                                                         activity (taskbus-activity)
+ *   task-events.v2     writer, through outbox and relay:   nobody of ours yet (consumers
+ *                      the same facts as v2 types, keyed   move to it before the v1
+ *                      like task-events                    types retire)
  *   task-state         relay, derived from each task-events  new consumers bootstrapping
  *                      row (compacted; key = task id;      (no group of ours)
  *                      tombstone when the task is gone)
@@ -37,6 +40,9 @@
 #define TASK_COMMANDS_TOPIC "task-commands"
 #define TASK_COMMANDS_DLQ_TOPIC TASK_COMMANDS_TOPIC BUS_DLQ_SUFFIX
 #define TASK_EVENTS_TOPIC "task-events"
+/* Version 2 of the task events (taskbus.task.*.v2: docs/event-schemas.md, "Task events
+ * v2"): a topic of their own beside task-events for the v1 types' retirement period. */
+#define TASK_EVENTS_V2_TOPIC TASK_EVENTS_TOPIC ".v2"
 #define TASK_STATE_TOPIC "task-state"
 #define USER_EVENTS_TOPIC "user-events"
 #define PROJECT_EVENTS_TOPIC "project-events"

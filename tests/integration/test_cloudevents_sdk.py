@@ -1,5 +1,5 @@
 """The CloudEvents Kafka protocol binding (issue 11): every event a representative set of
-writes puts on the CloudEvents topics (task-events, user-events, project-events, reports)
+writes puts on the CloudEvents topics (task-events, task-events.v2, user-events, project-events, reports)
 is a structured-mode message (content-type: application/cloudevents+json, no ce_* header)
 that the CloudEvents Python SDK reads, with the right type, source, id and traceparent;
 every message the test caused is read, not a sample.
@@ -31,7 +31,7 @@ from helpers.tasks import TaskApi, task_of, wait_outbox_published, wait_until
 from test_notifications import mail_dir  # noqa: F401 - the fixture
 from test_projects import Person, verify
 
-TOPICS = ("task-events", "user-events", "project-events", "reports")
+TOPICS = ("task-events", "task-events.v2", "user-events", "project-events", "reports")
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
 STRUCTURED = "application/cloudevents+json"
 TRACEPARENT_RE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
@@ -191,12 +191,15 @@ def test_sdk_reads_every_event_of_a_representative_set_of_writes(api_url, collec
         "member_role_changed": "taskbus.project.member_role_changed",
         "member_removed": "taskbus.project.member_removed", "project_deleted": "taskbus.project.deleted",
     }
-    for label, type_ in want.items():
+    # Each task fact also as its v2 type on task-events.v2, with the same trace.
+    want_v2 = [(label, type_ + ".v2") for label, type_ in want.items() if type_.startswith("taskbus.task.")]
+    for label, type_ in list(want.items()) + want_v2:
         hits = [e for e in events if e["type"] == type_ and trace_of(e) == traces[label]]
         assert len(hits) == 1, (label, type_, traces[label], [(e["type"], e["traceparent"]) for e in events])
-    imported = [e for e in events if e["type"] == "taskbus.task.created" and trace_of(e) == import_trace]
-    assert len(imported) == 2, [(e["type"], e["traceparent"]) for e in events]
-    assert len(events) == len(want) + 2, [(e["type"], e["traceparent"]) for e in events]
+    for type_ in ("taskbus.task.created", "taskbus.task.created.v2"):
+        imported = [e for e in events if e["type"] == type_ and trace_of(e) == import_trace]
+        assert len(imported) == 2, [(e["type"], e["traceparent"]) for e in events]
+    assert len(events) == len(want) + len(want_v2) + 4, [(e["type"], e["traceparent"]) for e in events]
     # Every type the schemas name was among them (and read by the SDK).
     assert set(schema_types()) <= set(seen_types), (schema_types(), seen_types)
 

@@ -306,7 +306,9 @@ def test_backfill_puts_every_tasks_current_state_on_task_state(api_url):
     state = EventCollector(env("KAFKA_BROKERS"), STATE)
     try:
         with pg() as conn:  # nothing else creates or deletes tasks while this test runs
-            n_tasks = conn.execute("SELECT count(*) FROM tasks").fetchone()[0]
+            # the Inbox tasks: a team task's v1 event has no owner to name (the backfill
+            # skips them: docs/decisions.md, "Tasks in team projects (slice 3b)")
+            n_tasks = conn.execute("SELECT count(*) FROM tasks WHERE owner_id IS NOT NULL").fetchone()[0]
         out = run_admin("backfill-task-state")
         m = re.search(r"^(\d+) task\(s\) queued for task-state \(command_id ([0-9a-f-]{36})\)", out, re.M)
         assert m, out

@@ -30,6 +30,7 @@ TIMEOUT = 30
 # stack's configuration: tests/run leaves the retention variables at their defaults.
 EXPECTED = {
     "task-events": ("events", "-1", "delete", None),
+    "task-events.v2": ("events", "-1", "delete", None),
     "user-events": ("events", "-1", "delete", None),
     "project-events": ("events", "-1", "delete", None),
     "task-commands": ("commands", str(7 * DAY_MS), "delete", None),

@@ -22,6 +22,7 @@ static void test_topic_names(void **state) {
     assert_string_equal(TASK_COMMANDS_TOPIC, "task-commands");
     assert_string_equal(TASK_COMMANDS_DLQ_TOPIC, "task-commands.dlq");
     assert_string_equal(TASK_EVENTS_TOPIC, "task-events");
+    assert_string_equal(TASK_EVENTS_V2_TOPIC, "task-events.v2");
     assert_string_equal(USER_EVENTS_TOPIC, "user-events");
     assert_string_equal(PROJECT_EVENTS_TOPIC, "project-events");
     assert_string_equal(NOTIFICATIONS_TOPIC, "notifications");
@@ -51,9 +52,9 @@ static void test_group_and_client_names(void **state) {
 
 static void test_topic_list(void **state) {
     (void)state;
-    const char *const want[] = {"task-commands", "task-commands.dlq", "task-events",
-                                "task-state",    "user-events",       "project-events",
-                                "notifications", "notifications.dlq", "reports"};
+    const char *const want[] = {
+        "task-commands", "task-commands.dlq", "task-events",   "task-events.v2",    "task-state",
+        "user-events",   "project-events",    "notifications", "notifications.dlq", "reports"};
     size_t n = 0;
     while (BUS_TOPICS[n] != NULL) {
         assert_true(n < sizeof want / sizeof want[0]);

@@ -73,6 +73,7 @@ static void test_default_policies(void **state) {
         const char *topic, *cls, *retention, *cleanup, *tombstones;
     } want[] = {
         {TASK_EVENTS_TOPIC, "events", "-1", "delete", NULL},
+        {TASK_EVENTS_V2_TOPIC, "events", "-1", "delete", NULL},
         {USER_EVENTS_TOPIC, "events", "-1", "delete", NULL},
         {PROJECT_EVENTS_TOPIC, "events", "-1", "delete", NULL},
         {TASK_COMMANDS_TOPIC, "commands", "604800000", "delete", NULL},

@@ -26,6 +26,7 @@
 #include "shared/task_event_types.h"
 #include "shared/task_model.h"
 #include "shared/time_util.h"
+#include "workers/writer/writer_event_v2.h"
 #include "workers/writer/writer_mail.h"
 
 /* One round trip: the tasks locked (in id order, so two writers never deadlock), then the
@@ -142,7 +143,8 @@ static const pg_stmt STMT_DELETE = {
     .name = "writer_delete",
     .sql = "WITH evented AS MATERIALIZED"
            " (SELECT set_config('taskbus.task_deletes_evented', 'on', true))"
-           " DELETE FROM tasks USING evented WHERE id = ANY($1::uuid[])",
+           " DELETE FROM tasks USING evented WHERE id = ANY($1::uuid[])"
+           " RETURNING tasks.id::text, tasks.project_id::text",
     .nparams = 1,
 };
 
@@ -168,10 +170,13 @@ void writer_item_clear(writer_item *item) {
     writer_decision_clear(&item->dec);
     free(item->task_text);
     free(item->event_text);
-    item->task_text = item->event_text = NULL;
+    free(item->event_v2_text);
+    item->task_text = item->event_text = item->event_v2_text = NULL;
+    item->deleted_from[0] = '\0';
     writer_decision_clear(&item->next.dec);
     free(item->next.task_text);
     free(item->next.event_text);
+    free(item->next.event_v2_text);
     memset(&item->next, 0, sizeof item->next);
     free(item->fanout);
     item->fanout = NULL;
@@ -364,9 +369,17 @@ static const char *event_task_text(json_t *task, const char *cache_text, char **
     return *owned;
 }
 
-static int make_event(run *r, writer_item *it, const char *task_text) {
-    it->event_text = event_of(it->cmd, &it->dec, task_text, it->traceparent, it->event_id);
-    if (it->event_text == NULL) {
+/* it's events: v1 from event_data (the task without what v1 data leaves out; NULL for a
+ * delete), v2 from task_text (the task as stored; NULL for a delete, which names
+ * it->deleted_from). 0, or -1 (out of memory). */
+static int make_event(run *r, writer_item *it, const char *event_data, const char *task_text) {
+    it->event_text = event_of(it->cmd, &it->dec, event_data, it->traceparent, it->event_id);
+    it->event_v2_text = it->event_text != NULL
+                            ? writer_event_v2(it->cmd, &it->dec, task_text, it->deleted_from,
+                                              it->traceparent, it->event_v2_id)
+                            : NULL;
+    writer_event_v2_type(&it->dec, it->event_v2_type);
+    if (it->event_v2_text == NULL) {
         set_fail(r, "out of memory building an event");
         return -1;
     }
@@ -383,7 +396,8 @@ static const char *event_key(const task_command *c, const writer_decision *d) {
 }
 
 static int add_outbox(run *r) {
-    outbox_row *rows = calloc(r->n ? 2 * r->n : 1, sizeof *rows); /* a next occurrence each */
+    /* each command's v1 and v2 events, and its next occurrence's */
+    outbox_row *rows = calloc(r->n ? 4 * r->n : 1, sizeof *rows);
     if (rows == NULL) {
         set_fail(r, "out of memory listing outbox rows");
         return -1;
@@ -392,20 +406,36 @@ static int add_outbox(run *r) {
     for (size_t i = 0; i < r->n; i++) {
         const writer_item *it = &r->items[i];
         if (it->dec.applied) {
-            rows[nrows++] = (outbox_row){.event_id = it->event_id,
-                                         .topic = TASK_EVENTS_TOPIC,
-                                         .key = event_key(it->cmd, &it->dec),
-                                         .payload = it->event_text,
-                                         .ce_type = it->dec.event_type,
+            outbox_row v1 = {.event_id = it->event_id,
+                             .topic = TASK_EVENTS_TOPIC,
+                             .key = event_key(it->cmd, &it->dec),
+                             .payload = it->event_text,
+                             .ce_type = it->dec.event_type,
+                             .request_id = it->request_id,
+                             .traceparent = it->traceparent};
+            rows[nrows++] = v1;
+            rows[nrows++] = (outbox_row){.event_id = it->event_v2_id,
+                                         .topic = TASK_EVENTS_V2_TOPIC,
+                                         .key = v1.key,
+                                         .payload = it->event_v2_text,
+                                         .ce_type = it->event_v2_type,
                                          .request_id = it->request_id,
                                          .traceparent = it->traceparent};
         }
         if (it->dec.applied && it->next.made) {
-            rows[nrows++] = (outbox_row){.event_id = it->next.event_id,
-                                         .topic = TASK_EVENTS_TOPIC,
-                                         .key = event_key(&it->next.cmd, &it->next.dec),
-                                         .payload = it->next.event_text,
-                                         .ce_type = it->next.dec.event_type,
+            outbox_row v1 = {.event_id = it->next.event_id,
+                             .topic = TASK_EVENTS_TOPIC,
+                             .key = event_key(&it->next.cmd, &it->next.dec),
+                             .payload = it->next.event_text,
+                             .ce_type = it->next.dec.event_type,
+                             .request_id = it->request_id,
+                             .traceparent = it->traceparent};
+            rows[nrows++] = v1;
+            rows[nrows++] = (outbox_row){.event_id = it->next.event_v2_id,
+                                         .topic = TASK_EVENTS_V2_TOPIC,
+                                         .key = v1.key,
+                                         .payload = it->next.event_v2_text,
+                                         .ce_type = TASK_EVENT_CREATED ".v2",
                                          .request_id = it->request_id,
                                          .traceparent = it->traceparent};
         }
@@ -623,7 +653,7 @@ static int take_rows(run *r, PGresult *res, size_t want, writer_row_op op, round
         char *owned = NULL;
         const char *data = rc == 0 ? event_task_text(task, it->task_text, &owned) : NULL;
         json_decref(task);
-        if (rc == 0 && (data == NULL || make_event(r, it, data) != 0)) {
+        if (rc == 0 && (data == NULL || make_event(r, it, data, it->task_text) != 0)) {
             rc = -2;
         }
         free(owned);
@@ -680,8 +710,12 @@ static int run_next(run *r, round_sql *q, unsigned k) {
             n->event_text = data != NULL
                                 ? event_of(&n->cmd, &n->dec, data, it->traceparent, n->event_id)
                                 : NULL;
+            n->event_v2_text = n->event_text != NULL
+                                   ? writer_event_v2(&n->cmd, &n->dec, n->task_text, NULL,
+                                                     it->traceparent, n->event_v2_id)
+                                   : NULL;
             free(owned);
-            rc = n->event_text != NULL ? 0 : -2;
+            rc = n->event_v2_text != NULL ? 0 : -2;
         }
         json_decref(task);
     }
@@ -727,7 +761,15 @@ static int run_deletes(run *r, round_sql *q, unsigned k) {
     if (res == NULL) {
         return -1;
     }
-    bool all = strtoull(PQcmdTuples(res), NULL, 10) == q->ndelete;
+    bool all = (size_t)PQntuples(res) == q->ndelete;
+    for (int row = 0; all && row < PQntuples(res); row++) {
+        /* the project each was deleted from: its v2 event names it */
+        writer_item *it = item_for(r, PQgetvalue(res, row, 0), WRITER_ROW_DELETE);
+        all = it != NULL && it->dec.round == k;
+        if (all) {
+            snprintf(it->deleted_from, sizeof it->deleted_from, "%s", PQgetvalue(res, row, 1));
+        }
+    }
     PQclear(res);
     if (!all) {
         errbuf_setf(r->err, r->errlen, "%s: a task vanished under the batch's locks",
@@ -737,7 +779,7 @@ static int run_deletes(run *r, round_sql *q, unsigned k) {
     for (size_t i = 0; i < r->n; i++) {
         writer_item *it = &r->items[i];
         if (it->dec.applied && it->dec.round == k && it->dec.op == WRITER_ROW_DELETE &&
-            make_event(r, it, NULL) != 0) {
+            make_event(r, it, NULL, NULL) != 0) {
             return -1;
         }
     }

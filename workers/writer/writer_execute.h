@@ -15,7 +15,8 @@
  *   data is the task as stored, or {id, version} for a delete, plus user_id and
  *   command_id; subject tasks/<id>; topic task-events, key the user id; the command's
  *   traceparent as is, both as the CloudEvents traceparent attribute and as the Kafka
- *   header, with its request_id), inserted into the outbox in command order with one
+ *   header, with its request_id), and right after it its v2 event on task-events.v2 with
+ *   the same key (writer_event_v2.h), inserted into the outbox in command order with one
  *   statement (shared/outbox.h).
  * - Recurring tasks (docs/decisions.md, "Recurring tasks"): the round's UPDATE clears the
  *   recurrence of a task it moves into done and returns the rule it had; for each such
@@ -43,6 +44,7 @@
 #include "shared/pg_pool.h"
 #include "shared/task_command_codec.h"
 #include "workers/writer/writer_decide.h"
+#include "workers/writer/writer_event_v2.h"
 
 /* The next occurrence a completion of a recurring task inserted: the create the writer
  * made for it, as if a command (ids derived from the completing command's id, so a replay
@@ -54,6 +56,8 @@ typedef struct writer_next {
     char *task_text;
     char *event_text;
     char event_id[UUID_STR_LEN];
+    char *event_v2_text; /* its taskbus.task.created.v2 (writer_event_v2.h) */
+    char event_v2_id[UUID_STR_LEN];
 } writer_next;
 
 /* One command of a call, with what it came to. */
@@ -65,7 +69,11 @@ typedef struct writer_item {
     char *task_text;  /* applied create/update: the task JSON as stored (the cache value) */
     char *event_text; /* applied: the CloudEvent JSON */
     char event_id[UUID_STR_LEN];
-    writer_next next; /* made: the completion handed a recurrence on */
+    char *event_v2_text; /* applied: its v2 event (task-events.v2; writer_event_v2.h) */
+    char event_v2_id[UUID_STR_LEN];
+    char event_v2_type[WRITER_EVENT_V2_TYPE_MAX];
+    char deleted_from[UUID_STR_LEN]; /* an applied delete: the project the task was in */
+    writer_next next;                /* made: the completion handed a recurrence on */
     /* applied, a team task: the project's other members at the apply, whose event logs
      * get the event too (and the next occurrence's); owned */
     char (*fanout)[UUID_STR_LEN];
