@@ -91,7 +91,8 @@ static const var_def VARS[] = {
      "min.insync.replicas of every topic (set by taskbus-admin topics): replicas that must "
      "have a write before it counts (acks=all); at most TASKBUS_KAFKA_REPLICATION"},
     {"TASKBUS_EVENTS_RETENTION", "forever", K_DURATION, -1, 0, F(events_retention_ms), false,
-     "how long task-events, user-events and project-events keep records (forever, or e.g. 365d, "
+     "how long task-events, task-events.v2, user-events and project-events keep records (forever, "
+     "or e.g. 365d, "
      "36h; units "
      "ms, s, m, h, d); a rebuild of analytics or activity needs the whole stream"},
     {"TASKBUS_COMMANDS_RETENTION", "7d", K_DURATION, -1, 0, F(commands_retention_ms), false,

@@ -49,7 +49,7 @@ typedef struct taskbus_config {
     int kafka_min_insync_replicas; /* every topic's min.insync.replicas (<= replication) */
     /* issue 12: retention per topic class (shared/topic_policy.h), in ms;
      * CONFIG_DURATION_FOREVER (-1) is forever. */
-    int64_t events_retention_ms;          /* task-events, user-events, project-events */
+    int64_t events_retention_ms;          /* task-events(.v2), user-, project-events */
     int64_t commands_retention_ms;        /* task-commands, notifications, reports */
     int64_t dlq_retention_ms;             /* the dead-letter topics */
     int64_t state_tombstone_retention_ms; /* task-state: delete.retention.ms (never forever) */

@@ -9,7 +9,8 @@
  * sets only the configs of a topic's policy (all among TOPIC_MANAGED_CONFIGS); every other
  * config an operator sets on the topic is left as it is.
  *   class     topics                                   retention.ms                cleanup
- *   events    task-events, user-events, project-events TASKBUS_EVENTS_RETENTION   delete
+ *   events    task-events, task-events.v2, user-events, project-events
+ *                                                    TASKBUS_EVENTS_RETENTION   delete
  *   commands  task-commands, notifications, reports    TASKBUS_COMMANDS_RETENTION  delete
  *   dlq       task-commands.dlq, notifications.dlq     TASKBUS_DLQ_RETENTION       delete
  *   state     task-state                               -1 (forever)                compact

@@ -435,7 +435,7 @@ static int add_outbox(run *r) {
                                          .topic = TASK_EVENTS_V2_TOPIC,
                                          .key = v1.key,
                                          .payload = it->next.event_v2_text,
-                                         .ce_type = TASK_EVENT_CREATED ".v2",
+                                         .ce_type = it->next.event_v2_type,
                                          .request_id = it->request_id,
                                          .traceparent = it->traceparent};
         }
@@ -714,6 +714,7 @@ static int run_next(run *r, round_sql *q, unsigned k) {
                                    ? writer_event_v2(&n->cmd, &n->dec, n->task_text, NULL,
                                                      it->traceparent, n->event_v2_id)
                                    : NULL;
+            writer_event_v2_type(&n->dec, n->event_v2_type);
             free(owned);
             rc = n->event_v2_text != NULL ? 0 : -2;
         }

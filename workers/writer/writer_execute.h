@@ -58,6 +58,7 @@ typedef struct writer_next {
     char event_id[UUID_STR_LEN];
     char *event_v2_text; /* its taskbus.task.created.v2 (writer_event_v2.h) */
     char event_v2_id[UUID_STR_LEN];
+    char event_v2_type[WRITER_EVENT_V2_TYPE_MAX];
 } writer_next;
 
 /* One command of a call, with what it came to. */
