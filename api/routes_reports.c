@@ -29,7 +29,7 @@
 
 #include "api/auth_sessions.h"
 #include "api/list_query.h"
-#include "api/project_store.h"
+#include "api/project_access.h"
 #include "api/report_filters.h"
 #include "api/report_store.h"
 #include "api/routes.h"
@@ -70,18 +70,10 @@ static int report_project(api_request_ctx *ctx, json_t *filters) {
     const char *named = json_string_value(json_object_get(filters, "project"));
     if (named == NULL)
         return 1;
-    int rank = 0;
-    bool inbox = false;
-    project_outcome o = project_store_role_rank(ctx->app->pg, named, ctx->user_id, &rank, &inbox);
-    if (o == PROJECT_UNAVAILABLE) {
-        respond_unavailable(ctx);
+    project_access access;
+    if (project_access_check(ctx, named, &access) != 1)
         return 0;
-    }
-    if (o != PROJECT_OK) {
-        api_respond_error(ctx, 404, "not-found", "no such project");
-        return 0;
-    }
-    if (inbox)
+    if (access.inbox)
         json_object_del(filters, "project");
     return 1;
 }

@@ -23,7 +23,7 @@
 #include "api/if_match.h"
 #include "api/near_cache.h"
 #include "api/near_cache_keys.h"
-#include "api/project_store.h"
+#include "api/project_access.h"
 #include "api/read_replica.h"
 #include "api/routes.h"
 #include "api/task_list_cache.h"
@@ -292,15 +292,10 @@ static void respond_invalid(api_request_ctx *ctx, json_t *errors) {
  * Inbox list (cached as ever, under its own page hash). An assignee= is a filter of
  * either. 404 for a non-member. */
 static void serve_named_project(api_request_ctx *ctx, const task_query *q) {
-    int rank = 0;
-    bool inbox = false;
-    project_outcome o =
-        project_store_role_rank(ctx->app->pg, q->project, ctx->user_id, &rank, &inbox);
-    if (o == PROJECT_UNAVAILABLE)
-        respond_unavailable(ctx);
-    else if (o != PROJECT_OK)
-        api_respond_error(ctx, 404, "not-found", "no such project");
-    else if (inbox)
+    project_access access;
+    if (project_access_check(ctx, q->project, &access) != 1)
+        return;
+    if (access.inbox)
         serve_page(ctx, q);
     else
         serve_team_page(ctx, q, LIST_PROJECT);
@@ -358,18 +353,10 @@ static int stats_scope(api_request_ctx *ctx, char project[UUID_STR_LEN], bool *t
         }
         return 0;
     }
-    int rank = 0;
-    bool inbox = false;
-    project_outcome o = project_store_role_rank(ctx->app->pg, project, ctx->user_id, &rank, &inbox);
-    if (o == PROJECT_UNAVAILABLE) {
-        respond_unavailable(ctx);
+    project_access access;
+    if (project_access_check(ctx, project, &access) != 1)
         return 0;
-    }
-    if (o != PROJECT_OK) {
-        api_respond_error(ctx, 404, "not-found", "no such project");
-        return 0;
-    }
-    *team = !inbox;
+    *team = !access.inbox;
     return 1;
 }
 

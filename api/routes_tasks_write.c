@@ -35,6 +35,7 @@
 #include "api/idempotency.h"
 #include "api/if_match.h"
 #include "api/patch_body.h"
+#include "api/project_access.h"
 #include "api/project_store.h"
 #include "api/prefer.h"
 #include "api/request_body.h"
@@ -307,22 +308,14 @@ static int create_project(api_request_ctx *ctx, json_t *fields, char project[UUI
     char pid[UUID_STR_LEN];
     snprintf(pid, sizeof pid, "%s", named);
     json_object_del(fields, "project_id");
-    int rank = 0;
-    bool inbox = false;
-    project_outcome o = project_store_role_rank(ctx->app->pg, pid, ctx->user_id, &rank, &inbox);
-    if (o == PROJECT_UNAVAILABLE) {
-        respond_unavailable(ctx, "the project could not be read; retry shortly");
+    project_access access;
+    if (project_access_check(ctx, pid, &access) != 1)
         return 0;
-    }
-    if (o != PROJECT_OK) {
-        respond_not_found(ctx, "no such project");
-        return 0;
-    }
-    if (rank < PROJECT_RANK_EDITOR) {
+    if (access.rank < PROJECT_RANK_EDITOR) {
         respond_viewer(ctx);
         return 0;
     }
-    if (!inbox)
+    if (!access.inbox)
         memcpy(project, pid, UUID_STR_LEN);
     return 1;
 }
@@ -419,24 +412,16 @@ static long long check_if_match(api_request_ctx *ctx, const json_t *current) {
  * viewer there, 503). The move's other half, editor rights where the task is, was
  * checked by load_target. */
 static int move_target(api_request_ctx *ctx, const char *named, char dest[UUID_STR_LEN]) {
-    int rank = 0;
-    bool inbox = false;
-    project_outcome o = project_store_role_rank(ctx->app->pg, named, ctx->user_id, &rank, &inbox);
-    if (o == PROJECT_UNAVAILABLE) {
-        respond_unavailable(ctx, "the project could not be read; retry shortly");
+    project_access access;
+    if (project_access_check(ctx, named, &access) != 1)
         return 0;
-    }
-    if (o != PROJECT_OK) {
-        respond_not_found(ctx, "no such project");
-        return 0;
-    }
-    if (rank < PROJECT_RANK_EDITOR) {
+    if (access.rank < PROJECT_RANK_EDITOR) {
         api_respond_error(ctx, 403, "forbidden",
                           "your role in the project you move the task to is viewer: moving a "
                           "task into it needs editor or owner");
         return 0;
     }
-    snprintf(dest, UUID_STR_LEN, "%s", inbox ? "" : named);
+    snprintf(dest, UUID_STR_LEN, "%s", access.inbox ? "" : named);
     return 1;
 }
 
