@@ -116,3 +116,15 @@ PGresult *consumer_read(const api_app *app, const pg_stmt *stmt, const char *con
     }
     return r.res;
 }
+
+int consumer_project_param(const query_param *param, char project[UUID_STR_LEN], json_t *errors) {
+    project[0] = '\0';
+    if (!param->present) {
+        return 0;
+    }
+    if (!uuid_canonical(param->value, project)) {
+        project[0] = '\0';
+        return api_field_error_add(errors, param->name, "must be a project id (a UUID)");
+    }
+    return 0;
+}

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 
 #include "api/http_context.h"
+#include "shared/uuid7.h"
 
 #define CONSUMER_QUERY_VALUE_MAX 128 /* decoded bytes of one query value */
 
@@ -29,6 +30,12 @@ typedef struct query_param {
 /* Fills params from the request's raw query string; appends {field, message} per bad
  * parameter. 0, or -1 when out of memory. */
 int consumer_query_parse(const api_request_ctx *ctx, query_param *params, json_t *errors);
+
+/* Reads the project parameter (a project's tables instead of the caller's) into project
+ * (lower case; "" when absent or not a UUID, which appends an error). 0, or -1 when out of
+ * memory. Whether the caller may read the project is the route's
+ * (api/project_access.h). */
+int consumer_project_param(const query_param *param, char project[UUID_STR_LEN], json_t *errors);
 
 /* Runs stmt on the read pool: the result (caller PQclear()s), or NULL when unavailable
  * (logged). */

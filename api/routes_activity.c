@@ -4,7 +4,11 @@
  *
  * Owns: the answer of docs/decisions.md "Analytics and activity" for the activity feed.
  * Rules:
- * - The user is always the access token's sub; every query names it.
+ * - The user is always the access token's sub; every query names it, or (project=<id>)
+ *   names a project the caller is a member of, checked on the primary first
+ *   (api/project_access.h: 404 for anyone else, so a removed member loses the log at
+ *   once). A project's log is of v2 events and its items name who acted (actor_id) and
+ *   the project; the user's own log is as it was (v1 events of what the user did).
  * - The query string is strict (consumer_reads.h): unknown parameters and repeats are
  *   422, and a 422 lists every bad parameter at once ({field, message}).
  * - Newest first, keyset on (occurred_at, event_id), limit 1-100 (default 20). The
@@ -21,6 +25,7 @@
 #include <string.h>
 
 #include "api/consumer_reads.h"
+#include "api/project_access.h"
 #include "api/routes.h"
 #include "shared/uuid7.h"
 
@@ -31,21 +36,28 @@
 #define CURSOR_US_MAX 253402300799999999LL
 #define TIME_FORMAT "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'"
 
-#define ACTIVITY_COLUMNS                                                                           \
+/* The columns of a page of one log: the user's (table activity, key user_id; who acted is
+ * the user, the project is not known) or a project's (project_activity, key project_id). */
+#define ACTIVITY_COLUMNS(table, key, actor, project)                                               \
     "SELECT event_id::text, type, task_id::text, title,"                                           \
     " to_char(occurred_at AT TIME ZONE 'UTC', " TIME_FORMAT "), data::text,"                       \
-    " (extract(epoch FROM occurred_at) * 1000000)::bigint FROM activity WHERE user_id = $1"
+    " (extract(epoch FROM occurred_at) * 1000000)::bigint, " actor ", " project " FROM " table     \
+    " WHERE " key " = $1"
+#define FIRST_PAGE " ORDER BY occurred_at DESC, event_id DESC LIMIT $2"
+#define PAGE_AFTER                                                                                 \
+    " AND (occurred_at, event_id) <"                                                               \
+    " (to_timestamp(0) + $3::bigint * interval '1 microsecond', $4::uuid)"                         \
+    " ORDER BY occurred_at DESC, event_id DESC LIMIT $2"
+#define USER_LOG ACTIVITY_COLUMNS("activity", "user_id", "NULL::text", "NULL::text")
+#define PROJECT_LOG                                                                                \
+    ACTIVITY_COLUMNS("project_activity", "project_id", "actor_id::text", "project_id::text")
 
-static const pg_stmt STMT_ACTIVITY_FIRST = {
-    "insights_activity_first",
-    ACTIVITY_COLUMNS " ORDER BY occurred_at DESC, event_id DESC LIMIT $2", 2};
-
-static const pg_stmt STMT_ACTIVITY_AFTER = {
-    "insights_activity_after",
-    ACTIVITY_COLUMNS " AND (occurred_at, event_id) <"
-                     " (to_timestamp(0) + $3::bigint * interval '1 microsecond', $4::uuid)"
-                     " ORDER BY occurred_at DESC, event_id DESC LIMIT $2",
-    4};
+static const pg_stmt STMT_ACTIVITY_FIRST = {"insights_activity_first", USER_LOG FIRST_PAGE, 2};
+static const pg_stmt STMT_ACTIVITY_AFTER = {"insights_activity_after", USER_LOG PAGE_AFTER, 4};
+static const pg_stmt STMT_PROJECT_FIRST = {"insights_project_activity_first",
+                                           PROJECT_LOG FIRST_PAGE, 2};
+static const pg_stmt STMT_PROJECT_AFTER = {"insights_project_activity_after",
+                                           PROJECT_LOG PAGE_AFTER, 4};
 
 typedef struct activity_cursor {
     long long us;
@@ -117,9 +129,13 @@ static json_t *activity_item(const PGresult *res, int row) {
         return NULL;
     }
     json_t *title = PQgetisnull(res, row, 3) ? json_null() : json_string(PQgetvalue(res, row, 3));
-    return json_pack("{s:s,s:s,s:s,s:o?,s:s,s:o}", "event_id", PQgetvalue(res, row, 0), "type",
-                     PQgetvalue(res, row, 1), "task_id", PQgetvalue(res, row, 2), "title", title,
-                     "occurred_at", PQgetvalue(res, row, 4), "data", data);
+    /* a project's log names who acted and the project; the user's log is the user's own */
+    const char *actor = PQgetisnull(res, row, 7) ? NULL : PQgetvalue(res, row, 7);
+    const char *project = PQgetisnull(res, row, 8) ? NULL : PQgetvalue(res, row, 8);
+    return json_pack("{s:s,s:s,s:s,s:o?,s:s,s:o,s:s*,s:s*}", "event_id", PQgetvalue(res, row, 0),
+                     "type", PQgetvalue(res, row, 1), "task_id", PQgetvalue(res, row, 2), "title",
+                     title, "occurred_at", PQgetvalue(res, row, 4), "data", data, "actor_id", actor,
+                     "project_id", project);
 }
 
 /* {items, next_cursor} from limit + 1 rows, or NULL. */
@@ -144,15 +160,18 @@ static json_t *activity_page(const PGresult *res, int limit) {
                      more ? json_string(cursor) : json_null());
 }
 
-static void serve_activity(api_request_ctx *ctx, int limit, const activity_cursor *after,
-                           bool has_after) {
+/* project: "" for the caller's own log, else a project the caller is a member of. */
+static void serve_activity(api_request_ctx *ctx, const char *project, int limit,
+                           const activity_cursor *after, bool has_after) {
     char limit_s[16];
     char us_s[32];
     snprintf(limit_s, sizeof limit_s, "%d", limit + 1);
     snprintf(us_s, sizeof us_s, "%lld", has_after ? after->us : 0LL);
-    const char *values[4] = {ctx->user_id, limit_s, us_s, after->id};
-    PGresult *res =
-        consumer_read(ctx->app, has_after ? &STMT_ACTIVITY_AFTER : &STMT_ACTIVITY_FIRST, values);
+    bool of_project = project[0] != '\0';
+    const char *values[4] = {of_project ? project : ctx->user_id, limit_s, us_s, after->id};
+    const pg_stmt *stmt = of_project ? (has_after ? &STMT_PROJECT_AFTER : &STMT_PROJECT_FIRST)
+                                     : (has_after ? &STMT_ACTIVITY_AFTER : &STMT_ACTIVITY_FIRST);
+    PGresult *res = consumer_read(ctx->app, stmt, values);
     if (res == NULL) {
         consumer_respond_unavailable(ctx);
         return;
@@ -167,19 +186,24 @@ static void serve_activity(api_request_ctx *ctx, int limit, const activity_curso
 }
 
 static void handle_activity(api_request_ctx *ctx) {
-    query_param params[] = {{.name = "limit"}, {.name = "cursor"}, {.name = NULL}};
+    query_param params[] = {
+        {.name = "limit"}, {.name = "cursor"}, {.name = "project"}, {.name = NULL}};
     json_t *errors = json_array();
     int limit = ACTIVITY_LIMIT_DEFAULT;
     activity_cursor after = {0};
     bool has_after = false;
+    char project[UUID_STR_LEN] = "";
+    project_access access;
     int rc = errors != NULL ? consumer_query_parse(ctx, params, errors) : -1;
     if (rc == 0) {
         rc = activity_params(params, &limit, &after, &has_after, errors);
+        rc |= consumer_project_param(&params[2], project, errors);
     }
-    if (api_respond_if_field_errors(ctx, errors, rc != 0)) {
+    if (api_respond_if_field_errors(ctx, errors, rc != 0) ||
+        (project[0] != '\0' && project_access_check(ctx, project, &access) != 1)) {
         return;
     }
-    serve_activity(ctx, limit, &after, has_after);
+    serve_activity(ctx, project, limit, &after, has_after);
 }
 
 const api_route ROUTES_ACTIVITY[] = {

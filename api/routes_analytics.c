@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "api/consumer_reads.h"
+#include "api/project_access.h"
 #include "api/routes.h"
 #include "shared/time_util.h"
 
@@ -29,15 +30,21 @@
 /* 0001-01-01 in days since 1970-01-01: the earliest day parse_day accepts. */
 #define FIRST_DAY (TIME_YEAR_1_UNIX_MS / TIME_DAY_MS)
 
-static const pg_stmt STMT_DAILY = {
-    "insights_analytics_daily",
-    "SELECT to_char(g.day, 'YYYY-MM-DD'), coalesce(a.created, 0), coalesce(a.completed, 0),"
-    " (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY c.seconds_to_complete)"
-    "  FROM analytics_completions c WHERE c.user_id = $1 AND c.day = g.day)"
-    " FROM (SELECT $2::date + i AS day FROM generate_series(0, $3::date - $2::date) AS i) g"
-    " LEFT JOIN analytics_daily a ON a.user_id = $1 AND a.day = g.day"
-    " ORDER BY g.day",
-    3};
+/* The days of one scope: a user's (who acted) or a project's tables and key column. */
+#define DAILY_SQL(daily, completions, key)                                                         \
+    "SELECT to_char(g.day, 'YYYY-MM-DD'), coalesce(a.created, 0), coalesce(a.completed, 0),"       \
+    " (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY c.seconds_to_complete)"                  \
+    "  FROM " completions " c WHERE c." key " = $1 AND c.day = g.day)"                             \
+    " FROM (SELECT $2::date + i AS day FROM generate_series(0, $3::date - $2::date) AS i) g"       \
+    " LEFT JOIN " daily " a ON a." key " = $1 AND a.day = g.day"                                   \
+    " ORDER BY g.day"
+
+static const pg_stmt STMT_DAILY = {"insights_analytics_daily",
+                                   DAILY_SQL("analytics_daily", "analytics_completions", "user_id"),
+                                   3};
+static const pg_stmt STMT_PROJECT_DAILY = {
+    "insights_analytics_project_daily",
+    DAILY_SQL("analytics_project_daily", "analytics_project_completions", "project_id"), 3};
 
 /* Days since the epoch of a "YYYY-MM-DD" UTC day; false when text is not one. */
 static bool parse_day(const char *text, long long *day) {
@@ -117,23 +124,28 @@ static json_t *days_from_rows(const PGresult *res, const char *from, const char 
 }
 
 static void handle_daily(api_request_ctx *ctx) {
-    query_param params[] = {{.name = "from"}, {.name = "to"}, {.name = NULL}};
+    query_param params[] = {{.name = "from"}, {.name = "to"}, {.name = "project"}, {.name = NULL}};
     json_t *errors = json_array();
     long long from = 0;
     long long to = 0;
+    char project[UUID_STR_LEN] = "";
+    project_access access;
     int rc = errors != NULL ? consumer_query_parse(ctx, params, errors) : -1;
     if (rc == 0) {
         rc = daily_range(params, &from, &to, errors);
+        rc |= consumer_project_param(&params[2], project, errors);
     }
-    if (api_respond_if_field_errors(ctx, errors, rc != 0)) {
+    if (api_respond_if_field_errors(ctx, errors, rc != 0) ||
+        (project[0] != '\0' && project_access_check(ctx, project, &access) != 1)) {
         return;
     }
     char from_s[11];
     char to_s[11];
     format_day(from, from_s);
     format_day(to, to_s);
-    const char *values[3] = {ctx->user_id, from_s, to_s};
-    PGresult *res = consumer_read(ctx->app, &STMT_DAILY, values);
+    bool of_project = project[0] != '\0';
+    const char *values[3] = {of_project ? project : ctx->user_id, from_s, to_s};
+    PGresult *res = consumer_read(ctx->app, of_project ? &STMT_PROJECT_DAILY : &STMT_DAILY, values);
     if (res == NULL) {
         consumer_respond_unavailable(ctx);
         return;

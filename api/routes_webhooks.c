@@ -4,7 +4,9 @@
  * GET /api/v1/webhooks/:id/deliveries and POST .../deliveries/:delivery_id/redeliver
  * (docs/decisions.md "Webhooks" and "Managing a webhook").
  *
- * Owns: validating a registration ({url, event_types}; other members are 422), the SSRF
+ * Owns: validating a registration ({url, event_types, project_id?}; other members are 422;
+ * a user's webhook takes the v1 types, a project's the .v2 types; a project's webhook is
+ * its owners' to register: 404 to a non-member, 403 below owner), the SSRF
  * check of the URL at registration (shared/ssrf_guard.h with TASKBUS_WEBHOOK_ALLOW: a
  * URL that is not http(s), does not resolve, or reaches a non-public address that is not
  * allowed is 422 naming `url`), the secret (32 random bytes, base64url, shown only in the
@@ -12,7 +14,9 @@
  * (each checked as at registration, every bad member listed; null or any other member is
  * 422), the ping event of a test delivery, and the answers. Rules: another user's webhook
  * is 404 on every verb; a disabled webhook is neither pinged nor redelivered (409); the
- * secret never appears in a list, a log line or an error. The deliveries log is keyset
+ * secret never appears in a list, a log line or an error. A project's webhook is managed
+ * by the user who registered it, like their own; it lives while they own the project
+ * (0025_project_webhooks.sql deletes it when they stop). The deliveries log is keyset
  * paginated on the delivery id (a UUIDv7, so newest first is id order); its cursor is the
  * last id of the page. A registration whose user was deleted while it ran is 401.
  */
@@ -25,11 +29,13 @@
 #include "api/auth_sessions.h"
 #include "api/list_query.h"
 #include "api/patch_body.h"
+#include "api/project_access.h"
 #include "api/request_body.h"
 #include "api/routes.h"
 #include "api/webhook_store.h"
 #include "shared/cloudevent.h"
 #include "shared/log.h"
+#include "shared/project_roles.h"
 #include "shared/ssrf_guard.h"
 #include "shared/task_event_types.h"
 #include "shared/time_util.h"
@@ -40,36 +46,56 @@
 #define DELIVERIES_LIMIT_DEFAULT 20
 #define DELIVERIES_LIMIT_MAX 100
 
-static const char *const EVENT_TYPES[] = {TASK_EVENT_ANY, TASK_EVENT_CREATED, TASK_EVENT_UPDATED,
-                                          TASK_EVENT_COMPLETED, TASK_EVENT_DELETED};
+/* The types a webhook may subscribe to, by scope: a user's webhook takes the v1 types (the
+ * task-events facts of what the user did), a project's the v2 types (the task-events.v2
+ * facts of every task in it). Index i of one is the twin of index i of the other. */
+static const char *const EVENT_TYPES_V1[] = {TASK_EVENT_ANY, TASK_EVENT_CREATED, TASK_EVENT_UPDATED,
+                                             TASK_EVENT_COMPLETED, TASK_EVENT_DELETED};
+static const char *const EVENT_TYPES_V2[] = {TASK_EVENT_ANY_V2, TASK_EVENT_CREATED_V2,
+                                             TASK_EVENT_UPDATED_V2, TASK_EVENT_COMPLETED_V2,
+                                             TASK_EVENT_DELETED_V2};
+#define EVENT_TYPE_COUNT (sizeof EVENT_TYPES_V1 / sizeof EVENT_TYPES_V1[0])
 
-static bool known_event_type(const char *t) {
-    for (size_t i = 0; i < sizeof EVENT_TYPES / sizeof EVENT_TYPES[0]; i++) {
-        if (strcmp(t, EVENT_TYPES[i]) == 0) {
-            return true;
+typedef enum { TYPES_UNKNOWN, TYPES_V1, TYPES_V2 } types_version;
+
+static types_version version_of(const char *t) {
+    for (size_t i = 0; i < EVENT_TYPE_COUNT; i++) {
+        if (strcmp(t, EVENT_TYPES_V1[i]) == 0) {
+            return TYPES_V1;
+        }
+        if (strcmp(t, EVENT_TYPES_V2[i]) == 0) {
+            return TYPES_V2;
         }
     }
-    return false;
+    return TYPES_UNKNOWN;
 }
 
-/* Checks event_types: 1-20 distinct known types. */
-static int check_event_types(const json_t *types, json_t *errors) {
+/* Checks event_types: 1-20 distinct known types of one version, written to *version. */
+static int check_event_types(const json_t *types, json_t *errors, types_version *version) {
+    *version = TYPES_UNKNOWN;
     if (!json_is_array(types) || json_array_size(types) == 0 ||
         json_array_size(types) > EVENT_TYPES_MAX) {
         return api_field_error_add(
             errors, "event_types",
             "must be an array of 1 to 20 event types (\"taskbus.task.*\" or exact "
-            "types such as \"taskbus.task.created\")");
+            "types such as \"taskbus.task.created\"; a project's webhook takes the .v2 types)");
     }
     size_t i;
     json_t *t;
     json_array_foreach(types, i, t) {
-        if (!json_is_string(t) || !known_event_type(json_string_value(t))) {
+        types_version v = json_is_string(t) ? version_of(json_string_value(t)) : TYPES_UNKNOWN;
+        if (v == TYPES_UNKNOWN) {
             return api_field_error_add(
                 errors, "event_types",
-                "each must be taskbus.task.*, taskbus.task.created, "
-                "taskbus.task.updated, taskbus.task.completed or taskbus.task.deleted");
+                "each must be taskbus.task.*, taskbus.task.created, taskbus.task.updated, "
+                "taskbus.task.completed or taskbus.task.deleted, or (a project's webhook) "
+                "one of these followed by .v2");
         }
+        if (i > 0 && v != *version) {
+            return api_field_error_add(errors, "event_types",
+                                       "must not mix v1 types and .v2 types");
+        }
+        *version = v;
         for (size_t j = 0; j < i; j++) {
             if (json_equal(t, json_array_get(types, j))) {
                 return api_field_error_add(errors, "event_types", "must not repeat a type");
@@ -77,6 +103,16 @@ static int check_event_types(const json_t *types, json_t *errors) {
         }
     }
     return 0;
+}
+
+/* The 422 of types that are not the scope's. */
+static int scope_types_error(json_t *errors, bool project) {
+    return api_field_error_add(
+        errors, "event_types",
+        project ? "a project's webhook takes the .v2 types (taskbus.task.*.v2, "
+                  "taskbus.task.created.v2, ...): its events carry the project and the actor"
+                : "a webhook without project_id takes the v1 types; the .v2 types are for a "
+                  "project's webhook (give project_id)");
 }
 
 /* Checks the URL against the SSRF guard. 0 (maybe with an error added), or -1 (the
@@ -98,19 +134,46 @@ static int check_url(const api_request_ctx *ctx, const json_t *url, json_t *erro
     return rc == SSRF_OK ? 0 : api_field_error_add(errors, "url", err);
 }
 
-/* Validates the registration body. 0 when valid; 1 after answering. */
-static int validate(api_request_ctx *ctx) {
+/* Checks the project_id of a registration (absent: the user's own webhook) into
+ * project ("" when absent). */
+static int check_project(const json_t *value, json_t *errors, char project[UUID_STR_LEN]) {
+    project[0] = '\0';
+    if (value == NULL) {
+        return 0;
+    }
+    if (!json_is_string(value) || !uuid_canonical(json_string_value(value), project)) {
+        project[0] = '\0';
+        return api_field_error_add(errors, "project_id",
+                                   "must be a project id (a UUID); leave it out for a webhook "
+                                   "of your own actions");
+    }
+    return 0;
+}
+
+/* Validates the registration body, the project it names (if any) into project. 0 when
+ * valid; 1 after answering. */
+static int validate(api_request_ctx *ctx, char project[UUID_STR_LEN]) {
     json_t *errors = json_array();
     int rc = errors != NULL ? 0 : -1;
     const char *key;
     json_t *value;
     json_object_foreach(ctx->body, key, value) {
-        if (rc == 0 && strcmp(key, "url") != 0 && strcmp(key, "event_types") != 0) {
+        if (rc == 0 && strcmp(key, "url") != 0 && strcmp(key, "event_types") != 0 &&
+            strcmp(key, "project_id") != 0) {
             rc = api_field_error_add(errors, key, "is not a field of a webhook");
         }
     }
     if (rc == 0) {
-        rc = check_event_types(json_object_get(ctx->body, "event_types"), errors);
+        rc = check_project(json_object_get(ctx->body, "project_id"), errors, project);
+    }
+    types_version version = TYPES_UNKNOWN;
+    if (rc == 0) {
+        rc = check_event_types(json_object_get(ctx->body, "event_types"), errors, &version);
+    }
+    bool project_read = project[0] != '\0' || json_object_get(ctx->body, "project_id") == NULL;
+    if (rc == 0 && project_read && version != TYPES_UNKNOWN &&
+        (version == TYPES_V2) != (project[0] != '\0')) {
+        rc = scope_types_error(errors, project[0] != '\0');
     }
     if (rc == 0) {
         rc = check_url(ctx, json_object_get(ctx->body, "url"), errors);
@@ -121,6 +184,12 @@ static int validate(api_request_ctx *ctx) {
 static void respond_unavailable(api_request_ctx *ctx) {
     api_set_header(ctx, "Retry-After", "1");
     api_respond_error(ctx, 503, "service-unavailable", "webhooks cannot be reached; retry shortly");
+}
+
+static void respond_not_owner(api_request_ctx *ctx) {
+    api_respond_error(ctx, 403, "forbidden",
+                      "a project's webhooks are its owners' to register: your role there is "
+                      "lower than owner");
 }
 
 #define SECRET_TEXT_LEN                                                                            \
@@ -135,8 +204,23 @@ static void new_secret(char secret[SECRET_TEXT_LEN]) {
     sodium_memzero(raw, sizeof raw);
 }
 
+/* A project's webhook is its owners' to register: 1, or the request was answered (404
+ * not a member, 403 a lower role, 503). */
+static int project_owner(api_request_ctx *ctx, const char *project) {
+    project_access access;
+    if (project_access_check(ctx, project, &access) != 1) {
+        return 0;
+    }
+    if (access.rank < PROJECT_RANK_OWNER) {
+        respond_not_owner(ctx);
+        return 0;
+    }
+    return 1;
+}
+
 static void create_webhook(api_request_ctx *ctx) {
-    if (validate(ctx) != 0) {
+    char project[UUID_STR_LEN];
+    if (validate(ctx, project) != 0 || (project[0] != '\0' && project_owner(ctx, project) != 1)) {
         return;
     }
     char secret[SECRET_TEXT_LEN];
@@ -145,10 +229,15 @@ static void create_webhook(api_request_ctx *ctx) {
     uuid7_generate(id);
     json_t *doc = NULL;
     store_result rc = webhook_store_create(
-        ctx->app->pg, id, ctx->user_id, json_string_value(json_object_get(ctx->body, "url")),
+        ctx->app->pg, id, ctx->user_id, project[0] != '\0' ? project : NULL,
+        json_string_value(json_object_get(ctx->body, "url")),
         json_object_get(ctx->body, "event_types"), secret, &doc, err, sizeof err);
     if (rc == STORE_OWNER_GONE) {
         auth_respond_account_gone(ctx);
+    } else if (rc == STORE_NOT_FOUND) {
+        api_respond_error(ctx, 404, "not-found", "no such project");
+    } else if (rc == STORE_FORBIDDEN) {
+        respond_not_owner(ctx);
     } else if (rc == STORE_LIMIT) {
         json_t *errors = json_array();
         api_field_error_add(errors, "url",
@@ -189,8 +278,10 @@ static void delete_webhook(api_request_ctx *ctx) {
 
 /* --- PATCH /api/v1/webhooks/:id ----------------------------------------------------- */
 
-/* Checks every member of the patch (each bad one listed). 0 when valid; 1 after answering. */
-static int validate_patch(api_request_ctx *ctx) {
+/* Checks every member of the patch (each bad one listed), the version of its types (if
+ * any) into *version. 0 when valid; 1 after answering. */
+static int validate_patch(api_request_ctx *ctx, types_version *version) {
+    *version = TYPES_UNKNOWN;
     json_t *errors = json_array();
     int rc = errors != NULL ? 0 : -1;
     const char *key;
@@ -207,7 +298,7 @@ static int validate_patch(api_request_ctx *ctx) {
         } else if (strcmp(key, "url") == 0) {
             rc = check_url(ctx, value, errors);
         } else if (strcmp(key, "event_types") == 0) {
-            rc = check_event_types(value, errors);
+            rc = check_event_types(value, errors, version);
         } else if (!json_is_boolean(value)) {
             rc = api_field_error_add(errors, key,
                                      "must be true (deliver; re-enables a disabled webhook) or "
@@ -223,17 +314,22 @@ static void patch_webhook(api_request_ctx *ctx) {
         api_respond_error(ctx, 404, "not-found", "no such webhook");
         return;
     }
-    if (patch_body_parse(ctx) != 0 || validate_patch(ctx) != 0) {
+    types_version version = TYPES_UNKNOWN;
+    if (patch_body_parse(ctx) != 0 || validate_patch(ctx, &version) != 0) {
         return;
     }
     const json_t *url = json_object_get(ctx->body, "url");
     const json_t *enabled = json_object_get(ctx->body, "enabled");
     json_t *doc = NULL;
-    store_result rc = webhook_store_patch(ctx->app->pg, id, ctx->user_id,
-                                          url != NULL ? json_string_value(url) : NULL,
-                                          json_object_get(ctx->body, "event_types"),
-                                          enabled != NULL ? json_is_true(enabled) : -1, &doc);
-    if (rc == STORE_NOT_FOUND) {
+    store_result rc = webhook_store_patch(
+        ctx->app->pg, id, ctx->user_id, url != NULL ? json_string_value(url) : NULL,
+        json_object_get(ctx->body, "event_types"), version == TYPES_V2,
+        enabled != NULL ? json_is_true(enabled) : -1, &doc);
+    if (rc == STORE_MISMATCH) {
+        json_t *errors = json_array();
+        scope_types_error(errors, version == TYPES_V1);
+        api_respond_field_errors(ctx, errors);
+    } else if (rc == STORE_NOT_FOUND) {
         api_respond_error(ctx, 404, "not-found", "no such webhook");
     } else if (rc != STORE_FOUND) {
         respond_unavailable(ctx);

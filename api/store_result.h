@@ -15,6 +15,8 @@ typedef enum {
     STORE_LIMIT, /* create: the user has as many as a user may have already */
     STORE_UNAVAILABLE,
     STORE_OWNER_GONE, /* create: the user row is gone (deleted mid-request) */
+    STORE_FORBIDDEN,  /* create: the user's role where it would go is too low */
+    STORE_MISMATCH,   /* patch: a value of the other kind (a webhook's types of the other scope) */
 } store_result;
 
 #endif

@@ -16,7 +16,8 @@
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 #define WEBHOOK_DOC                                                                                \
-    "json_build_object('id', w.id, 'url', w.url, 'event_types', w.event_types,"                    \
+    "json_build_object('id', w.id, 'project_id', w.project_id, 'url', w.url,"                      \
+    " 'event_types', w.event_types,"                                                               \
     " 'enabled', w.enabled, 'created_at', " TS(                                                    \
         "w.created_at") ","                                                                        \
                         " 'failing_since', " TS("w.failing_since") ", 'disabled_at', " TS(         \
@@ -45,14 +46,15 @@
                                                    " 'attempt_log', " ATTEMPTS_DOC ")::text"
 
 /* The count check and the insert in one statement; a concurrent pair may both pass the
- * count, which only lets a user end one webhook over the limit. */
+ * count, which only lets a user end one webhook over the limit. A project's webhook ($7)
+ * is refused by a trigger unless the user owns the project (0025_project_webhooks.sql). */
 static const pg_stmt WEBHOOK_INSERT = {
     "webhook_insert",
-    "INSERT INTO webhooks AS w (id, user_id, url, event_types, secret)"
-    " SELECT $1::uuid, $2::uuid, $3, ARRAY(SELECT json_array_elements_text($4::json)), $5"
-    " WHERE (SELECT count(*) FROM webhooks WHERE user_id = $2::uuid) < $6::int"
+    "INSERT INTO webhooks AS w (id, user_id, url, event_types, secret, project_id)"
+    " SELECT $1::uuid, $2::uuid, $3, ARRAY(SELECT json_array_elements_text($4::json)), $5,"
+    " $7::uuid WHERE (SELECT count(*) FROM webhooks WHERE user_id = $2::uuid) < $6::int"
     " RETURNING " WEBHOOK_DOC,
-    6};
+    7};
 
 static const pg_stmt WEBHOOK_LIST = {"webhook_list",
                                      "SELECT " WEBHOOK_DOC " FROM webhooks w"
@@ -72,6 +74,8 @@ static const pg_stmt DELIVERY_PAGE = {
     3};
 
 /* A merge patch: $3 url, $4 event types (a JSON array), $5 enabled; NULL keeps the column.
+ * $6 says whether the new types are v2 types: they must be the webhook's scope's (a
+ * project's webhook takes v2 types, a user's v1), else no row changes.
  * Enabling a disabled webhook clears what disabled it (disabled_at, disabled_reason and
  * failing_since, so the sweep gives it a full TASKBUS_WEBHOOK_DISABLE_AFTER_SECONDS again);
  * a new URL clears failing_since too (the failures were the old URL's). Disabling keeps an
@@ -88,8 +92,10 @@ static const pg_stmt WEBHOOK_PATCH = {
     " WHEN $5::boolean THEN NULL ELSE coalesce(w.disabled_reason, 'disabled by its owner') END,"
     " failing_since = CASE WHEN ($5::boolean AND NOT w.enabled) OR ($3 IS NOT NULL AND $3 <> w.url)"
     " THEN NULL ELSE w.failing_since END"
-    " WHERE w.id = $1::uuid AND w.user_id = $2::uuid RETURNING " WEBHOOK_DOC,
-    5};
+    " WHERE w.id = $1::uuid AND w.user_id = $2::uuid"
+    " AND ($6::boolean IS NULL OR (w.project_id IS NOT NULL) = $6::boolean)"
+    " RETURNING " WEBHOOK_DOC,
+    6};
 
 /* A rotation: the current secret becomes the previous one for $4 seconds. */
 static const pg_stmt WEBHOOK_ROTATE = {
@@ -135,10 +141,28 @@ static void log_failure(const char *what, const PGresult *res) {
                        res != NULL ? PQresultErrorMessage(res) : "connection lost"));
 }
 
-/* Runs stmt on a pooled connection. The result (caller PQclear()s) or NULL; *owner_gone
- * (when not NULL) tells whether it failed on a foreign key (the user row is gone). */
+/* What a failed insert of a webhook means (see run_noting). */
+static store_result refusal_of(const PGresult *res) {
+    if (res == NULL || pg_result_ok(res)) {
+        return STORE_UNAVAILABLE;
+    }
+    const char *state = pg_result_sqlstate(res);
+    if (strcmp(state, PG_SQLSTATE_FOREIGN_KEY) == 0) {
+        return STORE_OWNER_GONE; /* the user row is gone (the project's is held: 0025) */
+    }
+    if (strcmp(state, PG_SQLSTATE_INSUFFICIENT_PRIVILEGE) == 0) {
+        const char *why = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+        return why != NULL && strcmp(why, "forbidden") == 0 ? STORE_FORBIDDEN : STORE_NOT_FOUND;
+    }
+    return STORE_UNAVAILABLE;
+}
+
+/* Runs stmt on a pooled connection. The result (caller PQclear()s) or NULL; *why (when
+ * not NULL) says what a failure means: STORE_OWNER_GONE (a foreign key: the user row is
+ * gone), STORE_NOT_FOUND or STORE_FORBIDDEN (a project's webhook refused by its trigger),
+ * else STORE_UNAVAILABLE. */
 static PGresult *run_noting(pg_pool *pg, const pg_stmt *stmt, const char *const *values,
-                            bool *owner_gone) {
+                            store_result *why) {
     char err[256];
     pg_conn *conn = pg_pool_acquire(pg, API_PG_ACQUIRE_MS, err, sizeof err);
     if (conn == NULL) {
@@ -149,13 +173,13 @@ static PGresult *run_noting(pg_pool *pg, const pg_stmt *stmt, const char *const 
     if (res == NULL) {
         pg_conn_mark_broken(conn);
     }
-    bool gone = res != NULL && !pg_result_ok(res) &&
-                strcmp(pg_result_sqlstate(res), PG_SQLSTATE_FOREIGN_KEY) == 0;
-    if (owner_gone != NULL) {
-        *owner_gone = gone;
+    store_result refusal = refusal_of(res);
+    if (why != NULL) {
+        *why = refusal;
     }
-    if (gone) {
-        LOG_INFOF("webhook store: %s referenced a user who is gone", stmt->name);
+    if (refusal != STORE_UNAVAILABLE) {
+        LOG_INFOF("webhook store: %s was refused (%d): the user or their role is gone", stmt->name,
+                  (int)refusal);
     } else if (res == NULL || !pg_result_ok(res)) {
         log_failure(stmt->name, res);
     }
@@ -185,7 +209,8 @@ static json_t *rows_to_array(const PGresult *res, int col) {
     return items;
 }
 
-store_result webhook_store_create(pg_pool *pg, const char *id, const char *user_id, const char *url,
+store_result webhook_store_create(pg_pool *pg, const char *id, const char *user_id,
+                                  const char *project_id, const char *url,
                                   const json_t *event_types, const char *secret, json_t **out,
                                   char *err, size_t errlen) {
     *out = NULL;
@@ -196,13 +221,13 @@ store_result webhook_store_create(pg_pool *pg, const char *id, const char *user_
         errbuf_setf(err, errlen, "out of memory");
         return STORE_UNAVAILABLE;
     }
-    const char *values[6] = {id, user_id, url, types, secret, limit};
-    bool owner_gone = false;
-    PGresult *res = run_noting(pg, &WEBHOOK_INSERT, values, &owner_gone);
+    const char *values[7] = {id, user_id, url, types, secret, limit, project_id};
+    store_result why = STORE_UNAVAILABLE;
+    PGresult *res = run_noting(pg, &WEBHOOK_INSERT, values, &why);
     free(types);
     if (res == NULL) {
         errbuf_setf(err, errlen, "the webhook could not be stored");
-        return owner_gone ? STORE_OWNER_GONE : STORE_UNAVAILABLE;
+        return why;
     }
     if (PQntuples(res) == 0) {
         PQclear(res);
@@ -286,16 +311,29 @@ static store_result run_doc(pg_pool *pg, const pg_stmt *stmt, const char *const 
 }
 
 store_result webhook_store_patch(pg_pool *pg, const char *id, const char *user_id, const char *url,
-                                 const json_t *event_types, int enabled, json_t **out) {
+                                 const json_t *event_types, bool types_v2, int enabled,
+                                 json_t **out) {
     *out = NULL;
     char *types = NULL;
     if (event_types != NULL && (types = json_dumps(event_types, JSON_COMPACT)) == NULL) {
         return STORE_UNAVAILABLE;
     }
     const char *on = enabled < 0 ? NULL : enabled ? "true" : "false";
-    const char *values[5] = {id, user_id, url, types, on};
+    const char *v2 = types == NULL ? NULL : types_v2 ? "true" : "false";
+    const char *values[6] = {id, user_id, url, types, on, v2};
     store_result rc = run_doc(pg, &WEBHOOK_PATCH, values, out);
     free(types);
+    if (rc != STORE_NOT_FOUND || v2 == NULL) {
+        return rc;
+    }
+    /* No row changed: no such webhook of the user, or types of the other scope. */
+    const char *owned[2] = {id, user_id};
+    PGresult *res = run(pg, &WEBHOOK_OWNED, owned);
+    if (res == NULL) {
+        return STORE_UNAVAILABLE;
+    }
+    rc = PQntuples(res) > 0 ? STORE_MISMATCH : STORE_NOT_FOUND;
+    PQclear(res);
     return rc;
 }
 

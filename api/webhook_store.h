@@ -1,14 +1,13 @@
 /*
  * webhook_store.h: the Postgres side of webhooks in the API (docs/decisions.md "Webhooks").
  *
- * Owns: inserting a webhook (0006_webhooks.sql), listing, patching, rotating the secret of
- * (0015_webhook_management.sql) and deleting a user's webhooks, queueing a ping and
- * redelivering a delivery,
- * and the keyset-paginated deliveries log of one webhook (newest first, each delivery with
- * its attempts). Rules: every lookup is by (webhook id, user id), so another user's
- * webhook is "not found". The documents are built by Postgres in one place (timestamps
- * RFC 3339 UTC with milliseconds) and never contain the secret: the secret leaves the API
- * only in the answer to the registration, which the route adds itself.
+ * Owns: inserting a webhook (0006_webhooks.sql; a project's: 0025_project_webhooks.sql), listing,
+ * patching, rotating the secret of (0015_webhook_management.sql) and deleting a user's webhooks,
+ * queueing a ping and redelivering a delivery, and the keyset-paginated deliveries log of one
+ * webhook (newest first, each delivery with its attempts). Rules: every lookup is by (webhook id,
+ * user id), so another user's webhook is "not found". The documents are built by Postgres in one
+ * place (timestamps RFC 3339 UTC with milliseconds) and never contain the secret: the secret leaves
+ * the API only in the answer to the registration, which the route adds itself.
  */
 #ifndef TASKBUS_API_WEBHOOK_STORE_H
 #define TASKBUS_API_WEBHOOK_STORE_H
@@ -24,8 +23,12 @@
 #define WEBHOOK_LIST_MAX 100                     /* webhooks listed (and allowed) per user */
 #define WEBHOOK_PING_TYPE "taskbus.webhook.ping" /* the event type of a test delivery */
 
-/* Inserts an enabled webhook. *out: its document without the secret (new reference). */
-store_result webhook_store_create(pg_pool *pg, const char *id, const char *user_id, const char *url,
+/* Inserts an enabled webhook, the user's (project_id NULL) or a project's. *out: its
+ * document without the secret (new reference). STORE_NOT_FOUND or STORE_FORBIDDEN: the
+ * user is not a member, or not an owner, of the project (checked under the project's lock:
+ * 0025_project_webhooks.sql); STORE_OWNER_GONE, STORE_LIMIT as their names say. */
+store_result webhook_store_create(pg_pool *pg, const char *id, const char *user_id,
+                                  const char *project_id, const char *url,
                                   const json_t *event_types, const char *secret, json_t **out,
                                   char *err, size_t errlen);
 
@@ -35,11 +38,14 @@ store_result webhook_store_list(pg_pool *pg, const char *user_id, json_t **items
 /* Deletes the user's webhook (its deliveries go with it). */
 store_result webhook_store_delete(pg_pool *pg, const char *id, const char *user_id);
 
-/* Applies a merge patch to the user's webhook: url and event_types (a JSON array) when not
- * NULL, enabled when 0 or 1 (-1 keeps it; 1 on a disabled webhook re-enables it and clears
- * disabled_at, disabled_reason and failing_since). *out: the new document. */
+/* Applies a merge patch to the user's webhook: url and event_types (a JSON array, v2 types
+ * when types_v2) when not NULL, enabled when 0 or 1 (-1 keeps it; 1 on a disabled webhook
+ * re-enables it and clears disabled_at, disabled_reason and failing_since). *out: the new
+ * document. STORE_MISMATCH (nothing changed): the types are not of the webhook's scope (a
+ * project's webhook takes v2 types, a user's v1). */
 store_result webhook_store_patch(pg_pool *pg, const char *id, const char *user_id, const char *url,
-                                 const json_t *event_types, int enabled, json_t **out);
+                                 const json_t *event_types, bool types_v2, int enabled,
+                                 json_t **out);
 
 /* Makes secret the user's webhook's secret; the one it replaces stays valid (deliveries are
  * signed with both) for grace_s seconds. *out: the new document (without secrets). */

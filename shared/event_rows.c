@@ -29,6 +29,11 @@ bool event_envelope_of(const json_scan_field *f, event_envelope *out) {
     return out->id != NULL && out->user != NULL;
 }
 
+bool event_envelope_v2_of(const json_scan_field *f, event_envelope *out, const char **project) {
+    *project = event_str(&f[EVENT_F_PROJECT], uuid_is_valid);
+    return event_envelope_of(f, out) && *project != NULL;
+}
+
 event_col event_col_str(const char *s) {
     return (event_col){.text = s, .len = s != NULL ? strlen(s) : 0};
 }
@@ -69,6 +74,9 @@ static int scan_record(const event_rows_spec *spec, const kafka_record *r, batch
 /* Adds the row of one record to the columns, or skips the record (logged). 0, or -1 when
  * out of memory. */
 static int collect_one(const event_rows_spec *spec, const kafka_record *r, batch_rows *b) {
+    if (r->topic == NULL || strcmp(r->topic, spec->topic) != 0) {
+        return 0; /* another spec's */
+    }
     json_scan_field fields[EVENT_ROWS_MAX_FIELDS];
     int rc = scan_record(spec, r, b, fields);
     if (rc < 0) {

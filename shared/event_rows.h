@@ -7,11 +7,12 @@
  * consumer wants, turn each into a row of text columns with the consumer's own function,
  * and hand the whole batch to Postgres as one array parameter per column ($1..$n of the
  * consumer's statement, read with `unnest`), so a batch is one round trip inside the
- * consumer loop's transaction. Rules: a record that cannot be read, or whose row function
- * refuses it, is logged and skipped (it must never fail its batch forever and stop the
- * partition); what the scan accepts Postgres accepts too, so a raw member (the event's
- * data) may go to a json column as it is; only running out of memory or Postgres failing
- * returns -1.
+ * consumer loop's transaction. A spec reads the records of one topic (task-events or
+ * task-events.v2), so a consumer of both applies one spec per topic to the same batch. Rules: a
+ * record that cannot be read, or whose row function refuses it, is logged and skipped (it must
+ * never fail its batch forever and stop the partition); what the scan accepts Postgres accepts too,
+ * so a raw member (the event's data) may go to a json column as it is; only running out of memory
+ * or Postgres failing returns -1.
  */
 #ifndef TASKBUS_SHARED_EVENT_ROWS_H
 #define TASKBUS_SHARED_EVENT_ROWS_H
@@ -27,19 +28,26 @@
 #define EVENT_ROWS_MAX_FIELDS 12
 
 /* The envelope every task event's row starts from: a consumer's field table begins with
- * EVENT_ROWS_ENVELOPE (the event id, its type, its data and data.user_id, at the indexes
- * below), adds its own members from EVENT_F_OWN on, and names EVENT_F_TYPE as its
- * type_field. */
+ * EVENT_ROWS_ENVELOPE (the event id, its type, its data and who acted, at the indexes
+ * below: data.user_id of a v1 event; EVENT_ROWS_ENVELOPE_V2 reads data.actor_id of a v2
+ * event and its data.project_id), adds its own members from EVENT_F_OWN (EVENT_F_OWN_V2)
+ * on, and names EVENT_F_TYPE as its type_field. */
 enum { EVENT_F_ID, EVENT_F_TYPE, EVENT_F_DATA, EVENT_F_USER, EVENT_F_OWN };
-#define EVENT_ROWS_ENVELOPE                                                                        \
+#define EVENT_F_PROJECT EVENT_F_OWN          /* a v2 envelope's data.project_id */
+#define EVENT_F_OWN_V2 (EVENT_F_PROJECT + 1) /* a v2 consumer's first own member */
+#define EVENT_ROWS_ENVELOPE_OF(user_key)                                                           \
     [EVENT_F_ID] = {.key = "id", .parent = -1}, [EVENT_F_TYPE] = {.key = "type", .parent = -1},    \
     [EVENT_F_DATA] = {.key = "data", .parent = -1},                                                \
-    [EVENT_F_USER] = {.key = "user_id", .parent = EVENT_F_DATA}
+    [EVENT_F_USER] = {.key = user_key, .parent = EVENT_F_DATA}
+#define EVENT_ROWS_ENVELOPE EVENT_ROWS_ENVELOPE_OF("user_id")
+#define EVENT_ROWS_ENVELOPE_V2                                                                     \
+    EVENT_ROWS_ENVELOPE_OF("actor_id"), [EVENT_F_PROJECT] = {.key = "project_id",                  \
+                                                             .parent = EVENT_F_DATA}
 
 /* What every row takes from the envelope (strings point into the scanned fields). */
 typedef struct event_envelope {
     const char *id;   /* the event id, a UUID */
-    const char *user; /* data.user_id, a UUID */
+    const char *user; /* who acted: data.user_id (v1) or data.actor_id (v2), a UUID */
 } event_envelope;
 
 /* One column of a row: len bytes at text (no NUL needed); text NULL is the SQL NULL. */
@@ -50,6 +58,7 @@ typedef struct event_col {
 
 typedef struct event_rows_spec {
     const char *who;                 /* log prefix: "analytics", "activity" */
+    const char *topic;               /* the records it reads; those of other topics it leaves */
     const json_scan_field *fields;   /* what to read of each event (json_scan's order rule) */
     size_t nfields;                  /* at most EVENT_ROWS_MAX_FIELDS */
     int type_field;                  /* the index of the top-level "type" in fields */
@@ -68,9 +77,11 @@ int event_rows_apply(const event_rows_spec *spec, pg_conn *conn, const kafka_rec
 /* The decoded string of f when it is a string that passes check (NULL check: any),
  * else NULL. */
 const char *event_str(const json_scan_field *f, bool (*check)(const char *));
-/* The envelope of scanned fields f (EVENT_ROWS_ENVELOPE first). false when the event id
- * or data.user_id is missing or not a UUID. */
+/* The envelope of scanned fields f (EVENT_ROWS_ENVELOPE or _V2 first). false when the
+ * event id or who acted is missing or not a UUID. */
 bool event_envelope_of(const json_scan_field *f, event_envelope *out);
+/* The same of a v2 event, and its project into *project. false when that is no UUID. */
+bool event_envelope_v2_of(const json_scan_field *f, event_envelope *out, const char **project);
 /* A column holding s (NULL: the SQL NULL). */
 event_col event_col_str(const char *s);
 /* True for an RFC 3339 time Postgres will accept (time_parse_rfc3339_ms, shared/time_util.h). */

@@ -57,6 +57,9 @@ bool pg_result_ok(const PGresult *res);
 const char *pg_result_sqlstate(const PGresult *res);
 /* foreign_key_violation: the referenced row is gone (e.g. a user deleted mid-request). */
 #define PG_SQLSTATE_FOREIGN_KEY "23503"
+/* insufficient_privilege: raised by a trigger that refuses a row its user may not make
+ * (0025_project_webhooks.sql). */
+#define PG_SQLSTATE_INSUFFICIENT_PRIVILEGE "42501"
 
 /* SELECT 1 on a pooled connection; for /ready. */
 bool pg_pool_ping(pg_pool *pool, int timeout_ms, char *err, size_t errlen);

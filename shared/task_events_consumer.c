@@ -35,12 +35,13 @@ static int start(void *vapp, const taskbus_config *cfg) {
         fprintf(stderr, "%s: DATABASE_URL: %s\n", c->identity.program, err);
         return 2;
     }
-    const char *topics[1] = {TASK_EVENTS_TOPIC};
+    /* v1 events for the tables of users, v2 for those of projects */
+    const char *topics[2] = {TASK_EVENTS_TOPIC, TASK_EVENTS_V2_TOPIC};
     kafka_consumer_options opts = {
         .brokers = cfg->kafka_brokers,
         .group_id = c->group,
         .topics = topics,
-        .ntopics = 1,
+        .ntopics = 2,
         .batch_max = TASK_EVENTS_CONSUMER_BATCH,
         .batch_wait_ms = BATCH_WAIT_MS,
         .pg = app->pg,
@@ -61,8 +62,8 @@ static int start(void *vapp, const taskbus_config *cfg) {
 
 static int run(void *vapp) {
     consumer_app *app = vapp;
-    return daemon_run_consumer(app->loop, app->c->identity.service, TASK_EVENTS_TOPIC,
-                               app->c->group);
+    return daemon_run_consumer(app->loop, app->c->identity.service,
+                               TASK_EVENTS_TOPIC " and " TASK_EVENTS_V2_TOPIC, app->c->group);
 }
 
 static void stop(void *vapp) {

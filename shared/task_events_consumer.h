@@ -5,8 +5,9 @@
  * Owns: the row such a process gives the daemon skeleton (shared/daemon.h: command line,
  * configuration, log, signals, migrations and the /health, /ready, /metrics listener;
  * /ready checks Postgres and Kafka): a Postgres pool of TASK_EVENTS_CONSUMER_POOL
- * connections, one consumer loop on task-events under the consumer's group, and
- * shutdown. Rules:
+ * connections, one consumer loop on task-events and task-events.v2 under the consumer's
+ * group (a batch may hold records of both; each consumer's handler applies the v1 ones to
+ * its tables of users and the v2 ones to those of projects), and shutdown. Rules:
  * - Offsets live in kafka_consumer_offsets under the group and commit with the rows of
  *   the batch (lazy commit: every effect is a row of the batch transaction), so
  *   `taskbus-admin reset-consumer NAME` (rows and offsets deleted together) makes the

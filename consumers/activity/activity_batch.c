@@ -2,9 +2,10 @@
  * activity_batch.c: one batch of task-events into the activity log.
  *
  * Owns: the members read of an event, the row made of them and the one statement that
- * stores a batch (see activity_batch.h). Rules: an event is read without a jansson tree
- * (shared/json_scan.h) and its data goes to the jsonb column as the event holds it; the batch goes
- * to Postgres as one array per column (one round trip; measured against one jsonb array of row
+ * stores a batch, for the user's log (v1 events, table activity) and the project's (v2
+ * events, table project_activity) (see activity_batch.h). Rules: an event is read without a jansson
+ * tree (shared/json_scan.h) and its data goes to the jsonb column as the event holds it; the batch
+ * goes to Postgres as one array per column (one round trip; measured against one jsonb array of row
  * objects read by jsonb_to_recordset, which costs Postgres more: docs/decisions.md "Issue 9"); ON
  * CONFLICT (event_id) DO NOTHING removes duplicates within and across batches.
  */
@@ -12,6 +13,7 @@
 
 #include <string.h>
 
+#include "shared/bus.h"
 #include "shared/event_rows.h"
 #include "shared/task_event_types.h"
 #include "shared/task_model.h"
@@ -19,7 +21,8 @@
 
 static const char *const TASK_TYPES[] = {TASK_EVENT_CREATED, TASK_EVENT_UPDATED,
                                          TASK_EVENT_COMPLETED, TASK_EVENT_DELETED, NULL};
-#define TYPE_DELETED TASK_EVENT_DELETED
+static const char *const TASK_TYPES_V2[] = {TASK_EVENT_CREATED_V2, TASK_EVENT_UPDATED_V2,
+                                            TASK_EVENT_COMPLETED_V2, TASK_EVENT_DELETED_V2, NULL};
 #define TITLE_MAX_BYTES 1024 /* titles are at most 200 characters; anything longer is not ours */
 
 static const pg_stmt STMT_STORE = {
@@ -31,53 +34,122 @@ static const pg_stmt STMT_STORE = {
     .nparams = 7,
 };
 
-static bool is_task_type(const char *s) {
-    for (size_t i = 0; TASK_TYPES[i] != NULL; i++) {
-        if (strcmp(s, TASK_TYPES[i]) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
-enum { F_TIME = EVENT_F_OWN, F_TASK, F_TITLE, NFIELDS };
-
-/* What an activity row needs of an event. */
-static const json_scan_field FIELDS[NFIELDS] = {
-    EVENT_ROWS_ENVELOPE,
-    [F_TIME] = {.key = "time", .parent = -1},
-    [F_TASK] = {.key = "id", .parent = EVENT_F_DATA},
-    [F_TITLE] = {.key = "title", .parent = EVENT_F_DATA},
+static const pg_stmt STMT_STORE_V2 = {
+    .name = "activity_store_project_batch",
+    .sql = "INSERT INTO project_activity (event_id, project_id, actor_id, task_id, type, title,"
+           " occurred_at, data)"
+           " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[],"
+           " $6::text[], $7::timestamptz[], $8::jsonb[])"
+           " ON CONFLICT (event_id) DO NOTHING",
+    .nparams = 8,
 };
 
-/* The row of an event (event_rows_spec.row_of): event id, user, task, type, title, time,
+/* The index of s in types (NULL-terminated), or -1. */
+static int type_index(const char *const *types, const char *s) {
+    for (int i = 0; types[i] != NULL; i++) {
+        if (strcmp(s, types[i]) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static bool is_task_type(const char *s) {
+    return type_index(TASK_TYPES, s) >= 0;
+}
+
+static bool is_task_type_v2(const char *s) {
+    return type_index(TASK_TYPES_V2, s) >= 0;
+}
+
+/* The members of an event the log keeps besides its envelope, at these offsets from its
+ * first own member (EVENT_F_OWN of v1, EVENT_F_OWN_V2 of v2). */
+enum { OWN_TIME, OWN_TASK, OWN_TITLE, OWN_COUNT };
+#define OWN_FIELDS(first)                                                                          \
+    [(first) + OWN_TIME] = {.key = "time", .parent = -1},                                          \
+               [(first) + OWN_TASK] = {.key = "id", .parent = EVENT_F_DATA},                       \
+               [(first) + OWN_TITLE] = {.key = "title", .parent = EVENT_F_DATA}
+
+#define NFIELDS (EVENT_F_OWN + OWN_COUNT)
+#define NFIELDS_V2 (EVENT_F_OWN_V2 + OWN_COUNT)
+
+/* What an activity row needs of an event. */
+static const json_scan_field FIELDS[NFIELDS] = {EVENT_ROWS_ENVELOPE, OWN_FIELDS(EVENT_F_OWN)};
+static const json_scan_field FIELDS_V2[NFIELDS_V2] = {EVENT_ROWS_ENVELOPE_V2,
+                                                      OWN_FIELDS(EVENT_F_OWN_V2)};
+
+/* The logged members of an event (own: its first own member), or false when one is
+ * missing or malformed: a deletion (is_delete) has no title, every other event one of at
+ * most TITLE_MAX_BYTES. */
+typedef struct logged {
+    const char *time, *task, *title;
+    event_col data;
+} logged;
+
+static bool logged_of(const json_scan_field *f, int own, bool is_delete, logged *out) {
+    out->time = event_str(&f[own + OWN_TIME], event_is_time);
+    out->task = event_str(&f[own + OWN_TASK], uuid_is_valid);
+    out->title = event_str(&f[own + OWN_TITLE], NULL);
+    out->data = (event_col){.text = f[EVENT_F_DATA].raw, .len = f[EVENT_F_DATA].raw_len};
+    bool title_ok = is_delete ? out->title == NULL
+                              : out->title != NULL && f[own + OWN_TITLE].str_len <= TITLE_MAX_BYTES;
+    return f[EVENT_F_DATA].type == JSON_SCAN_OBJECT && out->time != NULL && out->task != NULL &&
+           title_ok;
+}
+
+/* The row of a v1 event (event_rows_spec.row_of): event id, user, task, type, title, time,
  * and data as the event holds it (the scan checked it is JSON Postgres reads). */
 static bool row_of(const json_scan_field *f, const char *type, event_col *cols) {
     event_envelope env;
-    const char *time = event_str(&f[F_TIME], event_is_time);
-    const char *task = event_str(&f[F_TASK], uuid_is_valid);
-    const char *title = event_str(&f[F_TITLE], NULL);
-    bool title_ok = strcmp(type, TYPE_DELETED) == 0
-                        ? title == NULL
-                        : title != NULL && f[F_TITLE].str_len <= TITLE_MAX_BYTES;
-    if (!event_envelope_of(f, &env) || f[EVENT_F_DATA].type != JSON_SCAN_OBJECT || time == NULL ||
-        task == NULL || !title_ok) {
+    logged l;
+    if (!event_envelope_of(f, &env) ||
+        !logged_of(f, EVENT_F_OWN, strcmp(type, TASK_EVENT_DELETED) == 0, &l)) {
         return false;
     }
     const event_col row[7] = {
         event_col_str(env.id),
         event_col_str(env.user),
-        event_col_str(task),
+        event_col_str(l.task),
         event_col_str(type),
-        event_col_str(title),
-        event_col_str(time),
-        {.text = f[EVENT_F_DATA].raw, .len = f[EVENT_F_DATA].raw_len},
+        event_col_str(l.title),
+        event_col_str(l.time),
+        l.data,
     };
     memcpy(cols, row, sizeof row);
     return true;
 }
 
+/* The row of a v2 event: event id, project, actor, task, type, title, time, data. */
+static bool row_of_v2(const json_scan_field *f, const char *type, event_col *cols) {
+    event_envelope env;
+    const char *project = NULL;
+    logged l;
+    if (!event_envelope_v2_of(f, &env, &project) ||
+        !logged_of(f, EVENT_F_OWN_V2, strcmp(type, TASK_EVENT_DELETED_V2) == 0, &l)) {
+        return false;
+    }
+    const event_col row[8] = {
+        event_col_str(env.id),   event_col_str(project),
+        event_col_str(env.user), event_col_str(l.task),
+        event_col_str(type),     event_col_str(l.title),
+        event_col_str(l.time),   l.data,
+    };
+    memcpy(cols, row, sizeof row);
+    return true;
+}
+
+static const event_rows_spec ACTIVITY_ROWS_V2 = {.who = "activity",
+                                                 .topic = TASK_EVENTS_V2_TOPIC,
+                                                 .fields = FIELDS_V2,
+                                                 .nfields = NFIELDS_V2,
+                                                 .type_field = EVENT_F_TYPE,
+                                                 .wants = is_task_type_v2,
+                                                 .ncols = 8,
+                                                 .row_of = row_of_v2,
+                                                 .store = &STMT_STORE_V2};
+
 static const event_rows_spec ACTIVITY_ROWS = {.who = "activity",
+                                              .topic = TASK_EVENTS_TOPIC,
                                               .fields = FIELDS,
                                               .nfields = NFIELDS,
                                               .type_field = EVENT_F_TYPE,
@@ -88,5 +160,6 @@ static const event_rows_spec ACTIVITY_ROWS = {.who = "activity",
 
 int activity_on_batch(void *ctx, pg_conn *conn, const kafka_record *records, size_t count) {
     (void)ctx;
-    return event_rows_apply(&ACTIVITY_ROWS, conn, records, count);
+    int rc = event_rows_apply(&ACTIVITY_ROWS, conn, records, count);
+    return rc == 0 ? event_rows_apply(&ACTIVITY_ROWS_V2, conn, records, count) : rc;
 }

@@ -1,11 +1,14 @@
 /*
- * activity_batch.h: one batch of task-events into the activity log.
+ * activity_batch.h: one batch of task-events and task-events.v2 into the activity logs.
  *
  * Owns: turning Kafka records (CloudEvents as workers/writer/ writes them to the outbox)
- * into activity rows. Rules:
+ * into activity rows: a v1 event (task-events) into the log of the user who acted
+ * (activity), a v2 event (task-events.v2) into the log of the task's project
+ * (project_activity, with who acted: data.actor_id). Rules:
  * - Runs inside the consumer loop's ONE transaction (shared/kafka_consumer.h), so the rows
  *   and the stored offsets commit together.
- * - One row per event id (the primary key; a re-published event inserts nothing).
+ * - One row per event id (the primary key; a re-published event inserts nothing); the two
+ *   twins of a fact have different ids and feed different tables.
  * - A row is a function of its event alone (type, task id, title from data, occurred_at =
  *   the event's time, data as published); deletions carry no title and keep NULL rather
  *   than a title looked up elsewhere, which would depend on what was consumed before and

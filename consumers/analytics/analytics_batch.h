@@ -1,8 +1,10 @@
 /*
- * analytics_batch.h: one batch of task-events into the daily aggregates.
+ * analytics_batch.h: one batch of task-events and task-events.v2 into the daily aggregates.
  *
  * Owns: turning Kafka records (CloudEvents as workers/writer/ writes them to the outbox)
- * into analytics_daily, analytics_completions and analytics_seen_events rows. Rules:
+ * into analytics_daily and analytics_completions rows of the user who acted (v1 events:
+ * data.user_id), analytics_project_daily and analytics_project_completions rows of the
+ * task's project (v2 events: data.project_id), and analytics_seen_events rows. Rules:
  * - Runs inside the consumer loop's ONE transaction (shared/kafka_consumer.h), so the
  *   counts and the stored offsets commit together.
  * - An event is counted once: its id goes into analytics_seen_events in the same

@@ -6,7 +6,8 @@ day's created/completed counts and the median time to complete computed here fro
 tasks' own created_at/completed_at, and an activity log of exactly these events, newest
 first, each once however it is paged. An event the relay delivers twice counts once.
 Rebuild: stop both consumers, `taskbus-admin reset-consumer`, start them again; they read
-task-events from offset 0 and must rebuild identical rows (nothing counted twice).
+task-events and task-events.v2 from offset 0 and must rebuild identical rows, the users'
+and their Inboxes' (nothing counted twice).
 Rules: every wait is bounded; Postgres is read directly only to compare whole rows.
 """
 
@@ -102,6 +103,12 @@ def story(api_url):
                "the activity consumer has read every event of the story")
     wait_until(lambda: analytics_matches(s), CONSUMER_WAIT_S,
                "the analytics consumer has counted every event of the story")
+    # The v2 twins, in the log and the counts of the user's Inbox (slice 9).
+    s.inbox = inbox_of(s.api.id)
+    wait_until(lambda: len(activity_all(s.api, project=s.inbox)) >= len(s.events), CONSUMER_WAIT_S,
+               "the activity consumer has read every v2 event of the story")
+    wait_until(lambda: analytics_matches(s, project=s.inbox), CONSUMER_WAIT_S,
+               "the analytics consumer has counted every v2 event of the story")
     yield s
     s.published.close()
 
@@ -115,8 +122,13 @@ def get(api, path, params=None):
     return api.req("GET", path, params=params)
 
 
-def activity_all(api, limit=100, max_pages=200):
-    items, params = [], {"limit": limit}
+def inbox_of(user_id):
+    with pg() as conn:
+        return str(conn.execute("SELECT id FROM projects WHERE inbox_of = %s", (user_id,)).fetchone()[0])
+
+
+def activity_all(api, limit=100, max_pages=200, project=None):
+    items, params = [], {"limit": limit, **({"project": project} if project else {})}
     for _ in range(max_pages):
         r = get(api, ACTIVITY, params)
         assert r.status_code == 200, f"activity {params}: {r.status_code} {r.text[:300]}"
@@ -130,15 +142,15 @@ def activity_all(api, limit=100, max_pages=200):
     raise AssertionError("the activity cursor never ends")
 
 
-def daily(api, days):
-    r = get(api, ANALYTICS, {"from": min(days), "to": max(days)})
+def daily(api, days, project=None):
+    r = get(api, ANALYTICS, {"from": min(days), "to": max(days), **({"project": project} if project else {})})
     assert r.status_code == 200, f"analytics: {r.status_code} {r.text[:300]}"
     return r.json()
 
 
-def analytics_matches(s):
+def analytics_matches(s, project=None):
     want = s.expected_days()
-    got = {d["day"]: d for d in daily(s.api, want)["days"]}
+    got = {d["day"]: d for d in daily(s.api, want, project)["days"]}
     return all(got[k]["created"] == v[0] and got[k]["completed"] == v[1] for k, v in want.items())
 
 
@@ -156,6 +168,20 @@ def test_activity_lists_exactly_the_events_newest_first(story):
         assert i["data"]["user_id"] == story.api.id and i["data"]["id"] == i["task_id"]
         if i["type"] == "taskbus.task.completed":
             assert i["data"]["status"] == "done" and i["data"]["completed_at"]
+
+
+def test_the_inboxs_log_is_the_same_story_with_its_actor(story):
+    """The Inbox's log (v2 events) tells what the user's own log tells, naming the user as
+    who acted and the Inbox as the project; another user gets 404 for it."""
+    own = activity_all(story.api)
+    items = activity_all(story.api, project=story.inbox)
+    assert [(i["type"], i["task_id"], i["title"]) for i in items] == [
+        (t + ".v2", tid, title) for t, tid, title in reversed(story.events)]
+    assert all(i["actor_id"] == story.api.id and i["project_id"] == story.inbox for i in items)
+    assert all(i["data"]["actor_id"] == story.api.id and i["data"]["project_id"] == story.inbox
+               for i in items)
+    assert all("actor_id" not in i and "project_id" not in i for i in own)
+    assert {i["event_id"] for i in items}.isdisjoint(i["event_id"] for i in own)
 
 
 def test_activity_pages_of_two_return_each_event_once(story):
@@ -200,14 +226,20 @@ def test_another_user_sees_none_of_it(story, stranger):
     days = story.expected_days()
     for d in daily(stranger, days)["days"]:
         assert (d["created"], d["completed"], d["median_seconds_to_complete"]) == (0, 0, None)
+    for path in (ACTIVITY, ANALYTICS):
+        assert_problem(get(stranger, path, {"project": story.inbox}), 404, "not-found")
+        r = get(stranger, path, {"project": "not-a-project"})
+        assert_problem(r, 422, "validation-error")
+        assert error_fields(r.json()) == ["project"]
 
 
 # --- analytics ------------------------------------------------------------------------------
 
 
-def test_analytics_daily_matches_what_the_test_did(story):
+@pytest.mark.parametrize("of_inbox", [False, True], ids=["user", "inbox"])
+def test_analytics_daily_matches_what_the_test_did(story, of_inbox):
     want = story.expected_days()
-    body = daily(story.api, want)
+    body = daily(story.api, want, story.inbox if of_inbox else None)
     got = {d["day"]: d for d in body["days"]}
     assert sorted(got) == sorted(want), "every day of the range is listed once"
     assert sum(v[0] for v in want.values()) == 4 and sum(v[1] for v in want.values()) == 3
@@ -262,6 +294,20 @@ def snapshot(user_ids):
         rows["seen"] = conn.execute(
             "SELECT s.event_id FROM analytics_seen_events s JOIN activity a USING (event_id)"
             " WHERE a.user_id = ANY(%s) ORDER BY 1", (user_ids,)).fetchall()
+        # The v2 twins: the logs and counts of these users' Inboxes (slice 9).
+        inboxes = "(SELECT id FROM projects WHERE inbox_of = ANY(%s))"
+        rows["project_daily"] = conn.execute(
+            "SELECT project_id, day, created, completed FROM analytics_project_daily"
+            f" WHERE project_id IN {inboxes} ORDER BY 1, 2", (user_ids,)).fetchall()
+        rows["project_completions"] = conn.execute(
+            "SELECT event_id, project_id, day, seconds_to_complete FROM analytics_project_completions"
+            f" WHERE project_id IN {inboxes} ORDER BY 1", (user_ids,)).fetchall()
+        rows["project_activity"] = conn.execute(
+            "SELECT event_id, project_id, actor_id, task_id, type, title, occurred_at, data"
+            f" FROM project_activity WHERE project_id IN {inboxes} ORDER BY 1", (user_ids,)).fetchall()
+        rows["project_seen"] = conn.execute(
+            "SELECT s.event_id FROM analytics_seen_events s JOIN project_activity a USING (event_id)"
+            f" WHERE a.project_id IN {inboxes} ORDER BY 1", (user_ids,)).fetchall()
         return rows
 
 
@@ -274,22 +320,27 @@ def consumed_past(partition, offset):
     return len(rows) == len(GROUPS)
 
 
+TOPICS = ("task-events", "task-events.v2")
+
+
 def caught_up():
-    """True once both groups' stored offsets reach the end of every task-events partition."""
+    """True once both groups' stored offsets reach the end of every partition of both
+    task-events topics."""
     from confluent_kafka import Consumer, TopicPartition
 
     c = Consumer({"bootstrap.servers": env("KAFKA_BROKERS"), "group.id": f"itests-{uuid.uuid4()}"})
     try:
-        parts = c.list_topics("task-events", timeout=15).topics["task-events"].partitions
-        ends = {p: c.get_watermark_offsets(TopicPartition("task-events", p), timeout=15)[1]
-                for p in parts}
+        ends = {}
+        for t in TOPICS:
+            for p in c.list_topics(t, timeout=15).topics[t].partitions:
+                ends[(t, p)] = c.get_watermark_offsets(TopicPartition(t, p), timeout=15)[1]
     finally:
         c.close()
     with pg() as conn:
-        stored = {(g, p): o for g, p, o in conn.execute(
-            "SELECT group_id, partition, next_offset FROM kafka_consumer_offsets"
-            " WHERE topic = 'task-events' AND group_id = ANY(%s)", (list(GROUPS),)).fetchall()}
-    return all(stored.get((g, p), 0) >= end for g in GROUPS for p, end in ends.items())
+        stored = {(g, t, p): o for g, t, p, o in conn.execute(
+            "SELECT group_id, topic, partition, next_offset FROM kafka_consumer_offsets"
+            " WHERE topic = ANY(%s) AND group_id = ANY(%s)", (list(TOPICS), list(GROUPS))).fetchall()}
+    return all(stored.get((g, t, p), 0) >= end for g in GROUPS for (t, p), end in ends.items())
 
 
 def test_a_redelivered_event_counts_once(story, stranger):
@@ -325,6 +376,8 @@ def test_rebuild_from_offset_zero_gives_identical_rows(story, stranger):
     assert before["daily"] and before["completions"] and len(before["activity"]) == len(story.events)
     assert len(before["seen"]) == sum(1 for e in story.events
                                       if e[0] in ("taskbus.task.created", "taskbus.task.completed"))
+    assert len(before["project_activity"]) == len(story.events)
+    assert before["project_daily"] and before["project_seen"] and len(before["project_seen"]) == len(before["seen"])
     stop("analytics")
     stop("activity")
     try:
@@ -338,7 +391,7 @@ def test_rebuild_from_offset_zero_gives_identical_rows(story, stranger):
         start("analytics")
         start("activity")
     wait_until(lambda: snapshot(users) == before, REBUILD_WAIT_S, "the consumers rebuilt the rows")
-    wait_until(caught_up, REBUILD_WAIT_S, "the rebuilt consumers reached the end of task-events")
+    wait_until(caught_up, REBUILD_WAIT_S, "the rebuilt consumers reached the end of both topics")
     after = snapshot(users)
     assert after == before, "a replay from offset 0 must rebuild identical rows, nothing twice"
     assert activity_all(story.api) and analytics_matches(story)

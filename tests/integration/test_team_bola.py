@@ -3,7 +3,8 @@ exist": BOLA on every project, member and task route for a non-member, a viewer 
 removed member).
 
 Against the real stack, every route that names the project, one of its members, one of
-its invitations or one of its tasks is called by three people: a stranger, a viewer and a
+its invitations or one of its tasks (and its activity, analytics and webhooks) is called
+by three people: a stranger, a viewer and a
 member the owner removed (an editor until then, who read the task right before the
 removal). The stranger and the removed member get the same 404 everywhere (no existence
 oracle, access ends at once); the viewer reads (200) and gets 403 on every write. None of
@@ -49,6 +50,10 @@ def routes(pid, owner, editor, inv, task, mover):
         (READ, "GET", f"{API}/tasks?project={pid}&assignee={editor.id}", None),
         (READ, "GET", f"{API}/tasks/stats?project={pid}", None),
         (REQUEST, "POST", f"{API}/reports", {"format": "json", "filters": {"project": pid}}),
+        (READ, "GET", f"{API}/activity?project={pid}", None),
+        (READ, "GET", f"{API}/analytics/daily?project={pid}", None),
+        (WRITE, "POST", f"{API}/webhooks",  # an owner's right
+         {"url": "http://127.0.0.1:9/hook", "event_types": ["taskbus.task.*.v2"], "project_id": pid}),
     ]
 
 
@@ -85,6 +90,8 @@ def test_a_stranger_a_viewer_and_a_removed_member_on_every_route(make_user, mail
         assert [t["id"] for t in assigned] == ([task["id"]] if who is viewer else []), (who.email, assigned)
 
     assert (owner.project(pid).json(), owner.get(task["id"]).json()) == before, "a refused request changed something"
+    for who in (stranger, viewer, removed):
+        assert who.req("GET", f"{API}/webhooks").json()["items"] == [], f"{who.email} registered a webhook"
 
     # After the removal the project goes on; the removed member's log gets none of it.
     r = editor.patch(task["id"], {"title": "after the removal"})

@@ -26,11 +26,13 @@ static void every_group_is_observed_once(void **state) {
     cfg.writer_topic = "my-commands";
     scheduler_observed got[OBSERVE_MAX_GROUPS + 2];
     size_t n = scheduler_observed_groups(&cfg, got, OBSERVE_MAX_GROUPS + 2);
-    assert_int_equal(n, 6);
+    assert_int_equal(n, 9);
     static const char *const want[][2] = {
-        {"my-writer", "my-commands"},         {NOTIFIER_GROUP, NOTIFICATIONS_TOPIC},
-        {REPORTER_GROUP, REPORTS_TOPIC},      {WEBHOOKS_GROUP, TASK_EVENTS_TOPIC},
-        {ANALYTICS_GROUP, TASK_EVENTS_TOPIC}, {ACTIVITY_GROUP, TASK_EVENTS_TOPIC},
+        {"my-writer", "my-commands"},           {NOTIFIER_GROUP, NOTIFICATIONS_TOPIC},
+        {REPORTER_GROUP, REPORTS_TOPIC},        {WEBHOOKS_GROUP, TASK_EVENTS_TOPIC},
+        {ANALYTICS_GROUP, TASK_EVENTS_TOPIC},   {ACTIVITY_GROUP, TASK_EVENTS_TOPIC},
+        {WEBHOOKS_GROUP, TASK_EVENTS_V2_TOPIC}, {ANALYTICS_GROUP, TASK_EVENTS_V2_TOPIC},
+        {ACTIVITY_GROUP, TASK_EVENTS_V2_TOPIC},
     };
     for (size_t i = 0; i < n; i++) {
         assert_string_equal(got[i].group, want[i][0]);

@@ -7,7 +7,8 @@
  * with none, a title over 1024 bytes, a bad user id, a bad time, data that is not an
  * object, a type that is not a task's, no value, a duplicate): exactly the valid events
  * become rows, each row is its event's id, user, task, type, title, time and data, and
- * the batch and a replay of it store each event once.
+ * the batch and a replay of it store each event once. A v2 event (task-events.v2) becomes
+ * a row of its project's log with who acted, and only there.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -104,9 +105,64 @@ static void batch_becomes_rows(void **state) {
     stack_pg_expect(f->conn, "SELECT count(*) FROM activity WHERE user_id = '" U "'", "4");
 }
 
+#define PROJ "0190f5a0-0000-7000-8000-00000000a1e1"
+#define ACTOR "0190f5a0-0000-7000-8000-00000000a1e2"
+/* The data of a v2 event: the task's project and who acted. */
+#define DATA_V2(title)                                                                             \
+    "{\"id\":\"" TASK "\",\"project_id\":\"" PROJ "\",\"actor_id\":\"" ACTOR "\"" title "}"
+
+/* A v2 event (task-events.v2) goes to the project's log with who acted, never to a user's;
+ * its v1 twin in the same batch goes to the user's log only; a v2 event without a project
+ * or an actor, a v1 type on the v2 topic and a v2 type on the v1 topic are skipped. */
+static void v2_events_become_project_rows(void **state) {
+    stack_pg *f = *state;
+    const char *v2[] = {
+        EVENT("21", "created.v2", "2024-06-02T10:00:00Z", DATA_V2(",\"title\":\"Team\"")),
+        EVENT("22", "completed.v2", "2024-06-02T10:00:01Z", DATA_V2(",\"title\":\"Team\"")),
+        EVENT("23", "deleted.v2", "2024-06-02T10:00:02Z", DATA_V2("")),
+        EVENT("24", "created.v2", "2024-06-02T10:00:03Z",
+              "{\"id\":\"" TASK "\",\"actor_id\":\"" ACTOR "\",\"title\":\"no project\"}"),
+        EVENT("25", "created.v2", "2024-06-02T10:00:03Z",
+              "{\"id\":\"" TASK "\",\"project_id\":\"" PROJ "\",\"title\":\"no actor\"}"),
+        EVENT("26", "created", "2024-06-02T10:00:03Z", DATA_V2(",\"title\":\"v1 type\"")),
+    };
+    kafka_record records[8];
+    size_t n = sizeof v2 / sizeof v2[0];
+    for (size_t i = 0; i < n; i++)
+        records[i] = kafka_record_of("task-events.v2", (int64_t)i, PROJ, v2[i]);
+    records[n++] = kafka_record_of(
+        "task-events", 0, PROJ,
+        EVENT("27", "created", "2024-06-02T10:00:00Z", DATA(",\"title\":\"Team\"")));
+    records[n++] = kafka_record_of(
+        "task-events", 1, PROJ,
+        EVENT("28", "created.v2", "2024-06-02T10:00:00Z", DATA_V2(",\"title\":\"v2 type\"")));
+    assert_int_equal(activity_on_batch(NULL, f->conn, records, n), 0);
+    stack_pg_expect(f->conn,
+                    "SELECT string_agg(right(event_id::text, 2) || ':' || type || ':' ||"
+                    " coalesce(title, '<null>') || ':' || (actor_id = '" ACTOR "')::text || ':'"
+                    " || (task_id = '" TASK "')::text, ' ' ORDER BY event_id)"
+                    " FROM project_activity WHERE project_id = '" PROJ "'",
+                    "21:taskbus.task.created.v2:Team:true:true"
+                    " 22:taskbus.task.completed.v2:Team:true:true"
+                    " 23:taskbus.task.deleted.v2:<null>:true:true");
+    stack_pg_expect(f->conn,
+                    "SELECT string_agg(right(event_id::text, 2), ' ' ORDER BY event_id)"
+                    " FROM activity WHERE event_id::text LIKE '%a1%'"
+                    " AND occurred_at >= '2024-06-02'",
+                    "27");
+    stack_pg_expect(f->conn,
+                    "SELECT data = '" DATA_V2("") "'::jsonb FROM project_activity"
+                                                  " WHERE event_id = '" EV("23") "'",
+                    "t");
+    assert_int_equal(activity_on_batch(NULL, f->conn, records, n), 0);
+    stack_pg_expect(f->conn, "SELECT count(*) FROM project_activity WHERE project_id = '" PROJ "'",
+                    "3");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(batch_becomes_rows),
+        cmocka_unit_test(v2_events_become_project_rows),
     };
     return cmocka_run_group_tests(tests, setup, stack_pg_close);
 }

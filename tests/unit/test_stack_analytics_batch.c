@@ -81,9 +81,54 @@ static void events_are_counted_once(void **state) {
     stack_pg_expect(f->conn, DAILY, "2024-06-01=1/0 2024-06-02=2/1");
 }
 
+#define PROJ "0190f5a0-0000-7000-8000-00000000a2e1"
+#define DATA_V2(rest)                                                                              \
+    "{\"id\":\"0190f5a0-0000-7000-8000-00000000a2f2\",\"project_id\":\"" PROJ "\","                \
+    "\"actor_id\":\"" U "\"" rest "}"
+#define PROJECT_DAILY                                                                              \
+    "SELECT string_agg(day || '=' || created || '/' || completed, ' ' ORDER BY day)"               \
+    " FROM analytics_project_daily WHERE project_id = '" PROJ "'"
+
+/* v2 events count for their project, never for the user who acted (their v1 twins do
+ * that); the v2 types not counted, a v2 event without a project and a v2 type on the v1
+ * topic count nowhere; a replay counts nothing. */
+static void v2_events_count_for_their_project(void **state) {
+    stack_pg *f = *state;
+    const char *v2[] = {
+        EVENT("31", "created.v2", DATA_V2(",\"created_at\":\"2024-07-01T10:00:00Z\"")),
+        EVENT("32", "completed.v2",
+              DATA_V2(",\"created_at\":\"2024-07-01T10:00:00Z\","
+                      "\"completed_at\":\"2024-07-01T10:01:00Z\"")),
+        EVENT("33", "updated.v2", DATA_V2(",\"created_at\":\"2024-07-01T10:00:00Z\"")),
+        EVENT("34", "created.v2",
+              "{\"id\":\"0190f5a0-0000-7000-8000-00000000a2f2\",\"actor_id\":\"" U "\","
+              "\"created_at\":\"2024-07-01T10:00:00Z\"}"),
+    };
+    kafka_record records[8];
+    size_t n = sizeof v2 / sizeof v2[0];
+    for (size_t i = 0; i < n; i++)
+        records[i] = kafka_record_of("task-events.v2", (int64_t)i, PROJ, v2[i]);
+    records[n++] = kafka_record_of(
+        "task-events", 30, U,
+        EVENT("35", "created.v2", DATA_V2(",\"created_at\":\"2024-07-01T10:00:00Z\"")));
+    assert_int_equal(analytics_on_batch(NULL, f->conn, records, n), 0);
+    assert_int_equal(analytics_on_batch(NULL, f->conn, records, n), 0);
+    stack_pg_expect(f->conn, PROJECT_DAILY, "2024-07-01=1/1");
+    stack_pg_expect(f->conn,
+                    "SELECT string_agg(right(event_id::text, 2) || ':' || day || ':' ||"
+                    " seconds_to_complete, ' ') FROM analytics_project_completions"
+                    " WHERE project_id = '" PROJ "'",
+                    "32:2024-07-01:60");
+    stack_pg_expect(f->conn,
+                    "SELECT count(*) FROM analytics_daily WHERE day = '2024-07-01'"
+                    " AND user_id = '" U "'",
+                    "0");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(events_are_counted_once),
+        cmocka_unit_test(v2_events_count_for_their_project),
     };
     return cmocka_run_group_tests(tests, setup, stack_pg_close);
 }

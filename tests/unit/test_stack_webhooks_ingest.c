@@ -122,9 +122,93 @@ static void events_become_deliveries(void **state) {
                     "4");
 }
 
+#define PROJ "0190f5a0-0000-7000-8000-00000000a4e1"
+#define PROJ2 "0190f5a0-0000-7000-8000-00000000a4e2"
+#define STRANGER "0190f5a0-0000-7000-8000-00000000a403"
+/* A v2 event of project p by actor a. */
+#define EVENT_V2(n, type, time, p, a)                                                              \
+    "{\"specversion\":\"1.0\",\"id\":\"" EV(n) "\",\"type\":\"" type "\",\"time\":\"" time         \
+                                               "\",\"data\":{\"title\":\"t" n                      \
+                                               "\",\"project_id\":\"" p "\",\"actor_id\":\"" a     \
+                                               "\"}}"
+#define PROJECT_HOOK(n, user, types)                                                               \
+    "INSERT INTO webhooks (id, user_id, url, event_types, secret, created_at, project_id)"         \
+    " VALUES ('" W(n) "', '" user "', 'https://p.example/h', '" types                              \
+                      "', 's', '2024-01-01', '" PROJ "')"
+
+/* Inserts a project webhook that its trigger must refuse with SQLSTATE 42501 and why. */
+static void expect_refused(pg_conn *c, const char *sql, const char *why) {
+    stack_pg_exec(c, "SAVEPOINT refused");
+    PGresult *res = pg_exec_sql(c, sql);
+    const char *state = res != NULL ? pg_result_sqlstate(res) : "";
+    const char *msg = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    bool ok =
+        !pg_result_ok(res) && strcmp(state, "42501") == 0 && msg != NULL && strcmp(msg, why) == 0;
+    char got[256];
+    snprintf(got, sizeof got, "%s %s", state, msg != NULL ? msg : "(none)");
+    PQclear(res);
+    stack_pg_exec(c, "ROLLBACK TO SAVEPOINT refused");
+    if (!ok)
+        fail_msg("%s: got %s, want 42501 %s", sql, got, why);
+}
+
+/* A project's webhook: only an owner registers one; it is sent the v2 events of its
+ * project whoever acted (never v1 events, never another project's), its user's own
+ * webhooks are not sent v2 events; when its user stops being an owner it is gone, with
+ * its pending deliveries. */
+static void project_webhooks_take_their_projects_v2_events(void **state) {
+    stack_pg *f = *state;
+    stack_pg_exec(f->conn, "INSERT INTO users (id, email, password_hash, display_name) VALUES"
+                           " ('" STRANGER "', 'hooks-unit-3@example.test', 'x', 'Hooks 3')");
+    stack_pg_exec(f->conn, "INSERT INTO projects (id, name) VALUES ('" PROJ "', 'Hooks team'),"
+                           " ('" PROJ2 "', 'Other team')");
+    stack_pg_exec(f->conn, "INSERT INTO project_members (project_id, user_id, role) VALUES"
+                           " ('" PROJ "', '" U "', 'owner'), ('" PROJ "', '" O "', 'editor'),"
+                           " ('" PROJ2 "', '" O "', 'owner')");
+    stack_pg_exec(f->conn, PROJECT_HOOK("6", U, "{taskbus.task.*.v2}"));
+    stack_pg_exec(f->conn, PROJECT_HOOK("7", U, "{taskbus.task.completed.v2}"));
+    expect_refused(f->conn, PROJECT_HOOK("8", O, "{taskbus.task.*.v2}"), "forbidden");
+    expect_refused(f->conn, PROJECT_HOOK("8", STRANGER, "{taskbus.task.*.v2}"), "not_found");
+    kafka_record records[] = {
+        kafka_record_of("task-events.v2", 0, PROJ,
+                        EVENT_V2("41", "taskbus.task.created.v2", "2024-06-02T10:00:00Z", PROJ, O)),
+        kafka_record_of(
+            "task-events.v2", 1, PROJ,
+            EVENT_V2("42", "taskbus.task.completed.v2", "2024-06-02T10:00:01Z", PROJ, U)),
+        kafka_record_of(
+            "task-events.v2", 2, PROJ2,
+            EVENT_V2("43", "taskbus.task.created.v2", "2024-06-02T10:00:02Z", PROJ2, U)),
+        kafka_record_of(
+            "task-events.v2", 3, PROJ,
+            EVENT_V2("44", "taskbus.task.created.v2", "2024-06-02T10:00:03Z", "not-a-project", U)),
+        kafka_record_of("task-events", 9, PROJ,
+                        EVENT_O("45", "taskbus.task.created", "2024-06-02T10:00:00Z")),
+    };
+    size_t n = sizeof records / sizeof records[0];
+    assert_int_equal(webhooks_on_batch(NULL, f->conn, records, n), 0);
+    stack_pg_expect(f->conn, DELIVERIES " AND event_id::text LIKE '%a404_'",
+                    "5:45:taskbus.task.created:pending:0 6:41:taskbus.task.created.v2:pending:0"
+                    " 6:42:taskbus.task.completed.v2:pending:0"
+                    " 7:42:taskbus.task.completed.v2:pending:0");
+    /* Demoted: the project's webhooks of U and their deliveries are gone; O's own stays. */
+    stack_pg_exec(f->conn, "UPDATE project_members SET role = 'editor'"
+                           " WHERE project_id = '" PROJ "' AND user_id = '" U "'");
+    stack_pg_expect(f->conn, DELIVERIES " AND event_id::text LIKE '%a404_'",
+                    "5:45:taskbus.task.created:pending:0");
+    stack_pg_expect(f->conn, "SELECT count(*) FROM webhooks WHERE project_id = '" PROJ "'", "0");
+    /* An owner again registers anew; removed, it is gone again. */
+    stack_pg_exec(f->conn, "UPDATE project_members SET role = 'owner'"
+                           " WHERE project_id = '" PROJ "' AND user_id = '" U "'");
+    stack_pg_exec(f->conn, PROJECT_HOOK("6", U, "{taskbus.task.*.v2}"));
+    stack_pg_exec(f->conn, "DELETE FROM project_members"
+                           " WHERE project_id = '" PROJ "' AND user_id = '" U "'");
+    stack_pg_expect(f->conn, "SELECT count(*) FROM webhooks WHERE project_id = '" PROJ "'", "0");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(events_become_deliveries),
+        cmocka_unit_test(project_webhooks_take_their_projects_v2_events),
     };
     return cmocka_run_group_tests(tests, setup, stack_pg_close);
 }

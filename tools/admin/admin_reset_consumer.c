@@ -2,13 +2,12 @@
  * admin_reset_consumer.c: taskbus-admin reset-consumer analytics|activity.
  *
  * Owns: the table list of each read-only consumer, the "is it still running" check
- * against its Kafka group, the "does task-events still start at offset 0" check (its low
- * watermarks, read through shared/kafka_lag.h), and the one transaction that deletes its
- * rows and offsets (and, with --accept-partial, stores the low watermarks as the group's
- * next offsets) (see
- * admin_reset_consumer.h). Rules: table names are constants of this file, never input;
- * nothing is deleted before both checks passed; every failure rolls back and says why on
- * stderr.
+ * against its Kafka group, the "do task-events and task-events.v2 still start at offset 0"
+ * check (their low watermarks, read through shared/kafka_lag.h), and the one transaction that
+ * deletes its rows and offsets (and, with --accept-partial, stores the low watermarks as the
+ * group's next offsets) (see admin_reset_consumer.h). Rules: table names are constants of this
+ * file, never input; nothing is deleted before both checks passed; every failure rolls back and
+ * says why on stderr.
  */
 #include "tools/admin/admin_reset_consumer.h"
 
@@ -28,9 +27,13 @@
 
 #define KAFKA_TIMEOUT_MS 10000
 
-static const char *const ANALYTICS_TABLES[] = {"analytics_daily", "analytics_completions",
-                                               "analytics_seen_events", NULL};
-static const char *const ACTIVITY_TABLES[] = {"activity", NULL};
+const char *const ADMIN_STREAM_TOPICS[ADMIN_STREAMS] = {TASK_EVENTS_TOPIC, TASK_EVENTS_V2_TOPIC};
+
+static const char *const ANALYTICS_TABLES[] = {
+    "analytics_daily",         "analytics_completions",
+    "analytics_project_daily", "analytics_project_completions",
+    "analytics_seen_events",   NULL};
+static const char *const ACTIVITY_TABLES[] = {"activity", "project_activity", NULL};
 
 static const admin_reset_target TARGETS[] = {
     {"analytics", ANALYTICS_GROUP, ANALYTICS_TABLES},
@@ -92,7 +95,7 @@ static int group_members(const char *brokers, const char *group, char *err, size
 void admin_stream_start_free(admin_stream_start *s) {
     free(s->low);
     free(s->high);
-    *s = (admin_stream_start){0};
+    *s = (admin_stream_start){.topic = s->topic};
 }
 
 bool admin_stream_start_partial(const admin_stream_start *s) {
@@ -104,9 +107,9 @@ bool admin_stream_start_partial(const admin_stream_start *s) {
     return false;
 }
 
-int admin_stream_start_query(const char *brokers, admin_stream_start *out, char *err,
-                             size_t errlen) {
-    *out = (admin_stream_start){0};
+int admin_stream_start_query(const char *brokers, const char *topic, admin_stream_start *out,
+                             char *err, size_t errlen) {
+    *out = (admin_stream_start){.topic = topic};
     kafka_lag *lag = kafka_lag_create(brokers, ADMIN_CLIENT_ID, err, errlen);
     if (lag == NULL) {
         return -1;
@@ -114,10 +117,9 @@ int admin_stream_start_query(const char *brokers, admin_stream_start *out, char 
     /* The shared watermark query (shared/kafka_lag.h): one ListOffsets request per leader
      * for each of the low and high watermarks, each bounded by KAFKA_TIMEOUT_MS. */
     kafka_lag_partition *parts = calloc(KAFKA_LAG_MAX_PARTITIONS, sizeof *parts);
-    int n = parts != NULL
-                ? kafka_lag_watermarks(lag, TASK_EVENTS_TOPIC, true, parts,
-                                       KAFKA_LAG_MAX_PARTITIONS, KAFKA_TIMEOUT_MS, err, errlen)
-                : KAFKA_LAG_UNKNOWN;
+    int n = parts != NULL ? kafka_lag_watermarks(lag, topic, true, parts, KAFKA_LAG_MAX_PARTITIONS,
+                                                 KAFKA_TIMEOUT_MS, err, errlen)
+                          : KAFKA_LAG_UNKNOWN;
     if (parts == NULL) {
         errbuf_setf(err, errlen, "out of memory");
     }
@@ -194,7 +196,7 @@ int admin_reset_start_at(pg_conn *c, const admin_reset_target *t, const admin_st
         char next[32];
         snprintf(part, sizeof part, "%d", p);
         snprintf(next, sizeof next, "%lld", (long long)s->low[p]);
-        const char *values[4] = {t->group, TASK_EVENTS_TOPIC, part, next};
+        const char *values[4] = {t->group, s->topic, part, next};
         PGresult *res = pg_exec_stmt(c, &STMT_START_AT, values);
         int rc = pg_result_ok(res) ? 0 : -1;
         if (rc != 0) {
@@ -209,23 +211,26 @@ int admin_reset_start_at(pg_conn *c, const admin_reset_target *t, const admin_st
     return 0;
 }
 
-/* The whole reset in one transaction on c; start (may be NULL) is stored as the group's
- * next offsets. 0, or -1 with err (rolled back). */
+/* The whole reset in one transaction on c; start (NULL, or one per ADMIN_STREAM_TOPICS) is
+ * stored as the group's next offsets. 0, or -1 with err (rolled back). */
 static int reset_in_txn(pg_conn *c, const admin_reset_target *t, const admin_stream_start *start,
                         long long *rows, long long *offsets, char *err, size_t errlen) {
     if (pg_begin(c, err, errlen) != 0) {
         return -1;
     }
-    if (admin_reset_forget(c, t, rows, offsets, err, errlen) != 0 ||
-        (start != NULL && admin_reset_start_at(c, t, start, err, errlen) != 0) ||
-        pg_commit(c, err, errlen) != 0) {
+    int rc = admin_reset_forget(c, t, rows, offsets, err, errlen);
+    for (int i = 0; rc == 0 && start != NULL && i < ADMIN_STREAMS; i++) {
+        rc = admin_reset_start_at(c, t, &start[i], err, errlen);
+    }
+    if (rc != 0 || pg_commit(c, err, errlen) != 0) {
         pg_rollback(c);
         return -1;
     }
     return 0;
 }
 
-/* start: NULL for a whole rebuild, else the partial one's first offsets. */
+/* start: NULL for a whole rebuild, else the partial one's first offsets (one per
+ * ADMIN_STREAM_TOPICS). */
 static int reset_tables(const taskbus_config *cfg, const admin_reset_target *t,
                         const admin_stream_start *start) {
     pg_pool *pool = NULL;
@@ -244,32 +249,41 @@ static int reset_tables(const taskbus_config *cfg, const admin_reset_target *t,
     }
     if (start == NULL) {
         printf("reset %s: deleted %lld row(s) and %lld stored offset(s) of group %s; its next "
-               "start rebuilds from the beginning of %s\n",
-               t->name, rows, offsets, t->group, TASK_EVENTS_TOPIC);
+               "start rebuilds from the beginning of %s and %s\n",
+               t->name, rows, offsets, t->group, ADMIN_STREAM_TOPICS[0], ADMIN_STREAM_TOPICS[1]);
         return 0;
     }
     printf("reset %s: deleted %lld row(s) and %lld stored offset(s) of group %s; PARTIAL "
-           "rebuild accepted: its next start reads %s from these offsets:\n",
-           t->name, rows, offsets, t->group, TASK_EVENTS_TOPIC);
-    for (int p = 0; p < start->partitions; p++) {
-        printf("  partition %d: starts at %lld, %lld record(s) skipped (deleted by retention)\n", p,
-               (long long)start->low[p], (long long)start->low[p]);
+           "rebuild accepted: its next start reads from these offsets:\n",
+           t->name, rows, offsets, t->group);
+    for (int i = 0; i < ADMIN_STREAMS; i++) {
+        for (int p = 0; p < start[i].partitions; p++) {
+            printf("  %s partition %d: starts at %lld, %lld record(s) skipped (deleted by "
+                   "retention)\n",
+                   start[i].topic, p, (long long)start[i].low[p], (long long)start[i].low[p]);
+        }
     }
     return 0;
 }
 
-/* The refusal of a rebuild that would miss records: what was lost and the choices. */
-static void refuse_partial(const admin_reset_target *t, const admin_stream_start *s) {
+/* The refusal of a rebuild that would miss records (start: one per ADMIN_STREAM_TOPICS):
+ * what was lost and the choices. */
+static void refuse_partial(const admin_reset_target *t, const admin_stream_start *start) {
     fprintf(stderr,
-            "taskbus-admin reset-consumer %s: nothing changed: %s no longer starts at offset "
-            "0 (records were deleted by retention), so a rebuild would silently miss them:\n",
-            t->name, TASK_EVENTS_TOPIC);
-    for (int p = 0; p < s->partitions; p++) {
-        if (s->low[p] > 0) {
-            fprintf(stderr,
-                    "  partition %d: offsets 0-%lld lost; first offset still held %lld (end "
-                    "%lld)\n",
-                    p, (long long)s->low[p] - 1, (long long)s->low[p], (long long)s->high[p]);
+            "taskbus-admin reset-consumer %s: nothing changed: a topic no longer starts at "
+            "offset 0 (records were deleted by retention), so a rebuild would silently miss "
+            "them:\n",
+            t->name);
+    for (int i = 0; i < ADMIN_STREAMS; i++) {
+        const admin_stream_start *s = &start[i];
+        for (int p = 0; p < s->partitions; p++) {
+            if (s->low[p] > 0) {
+                fprintf(stderr,
+                        "  %s partition %d: offsets 0-%lld lost; first offset still held %lld "
+                        "(end %lld)\n",
+                        s->topic, p, (long long)s->low[p] - 1, (long long)s->low[p],
+                        (long long)s->high[p]);
+            }
         }
     }
     fprintf(stderr,
@@ -300,21 +314,28 @@ int admin_reset_consumer(const taskbus_config *cfg, const char *name, bool accep
         fprintf(stderr, "taskbus-admin reset-consumer %s: nothing changed: %s\n", t->name, err);
         return 1;
     }
-    /* Before anything is deleted: does the stream still hold everything? */
-    admin_stream_start start;
-    if (admin_stream_start_query(cfg->kafka_brokers, &start, err, sizeof err) != 0) {
-        fprintf(stderr, "taskbus-admin reset-consumer %s: nothing changed: %s\n", t->name, err);
-        return 1;
-    }
+    /* Before anything is deleted: do the streams still hold everything? */
+    admin_stream_start start[ADMIN_STREAMS] = {{0}};
+    bool partial = false;
     int rc = 0;
-    if (!admin_stream_start_partial(&start)) {
+    for (int i = 0; rc == 0 && i < ADMIN_STREAMS; i++) {
+        rc = admin_stream_start_query(cfg->kafka_brokers, ADMIN_STREAM_TOPICS[i], &start[i], err,
+                                      sizeof err);
+        partial = partial || (rc == 0 && admin_stream_start_partial(&start[i]));
+    }
+    if (rc != 0) {
+        fprintf(stderr, "taskbus-admin reset-consumer %s: nothing changed: %s\n", t->name, err);
+        rc = 1;
+    } else if (!partial) {
         rc = reset_tables(cfg, t, NULL);
     } else if (!accept_partial) {
-        refuse_partial(t, &start);
+        refuse_partial(t, start);
         rc = 1;
     } else {
-        rc = reset_tables(cfg, t, &start);
+        rc = reset_tables(cfg, t, start);
     }
-    admin_stream_start_free(&start);
+    for (int i = 0; i < ADMIN_STREAMS; i++) {
+        admin_stream_start_free(&start[i]);
+    }
     return rc;
 }

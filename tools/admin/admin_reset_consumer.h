@@ -40,28 +40,33 @@ const admin_reset_target *admin_reset_target_find(const char *name);
 int admin_reset_forget(pg_conn *c, const admin_reset_target *t, long long *rows, long long *offsets,
                        char *err, size_t errlen);
 
-/* Where task-events starts now: per partition, its low and high watermarks. */
+/* The topics a read-only consumer rebuilds from (shared/task_events_consumer.h). */
+#define ADMIN_STREAMS 2
+extern const char *const ADMIN_STREAM_TOPICS[ADMIN_STREAMS];
+
+/* Where a topic starts now: per partition, its low and high watermarks. */
 typedef struct admin_stream_start {
+    const char *topic;
     int partitions;
     int64_t *low;  /* the first offset still held (0: nothing lost) */
     int64_t *high; /* the next offset to be written */
 } admin_stream_start;
 
-/* Reads task-events' partitions and watermarks. 0, or -1 with err (*out is empty). */
-int admin_stream_start_query(const char *brokers, admin_stream_start *out, char *err,
-                             size_t errlen);
+/* Reads topic's partitions and watermarks. 0, or -1 with err (*out is empty). */
+int admin_stream_start_query(const char *brokers, const char *topic, admin_stream_start *out,
+                             char *err, size_t errlen);
 /* True when some partition no longer starts at offset 0. */
 bool admin_stream_start_partial(const admin_stream_start *s);
 void admin_stream_start_free(admin_stream_start *s);
 
-/* Stores s's low watermarks as t's next offsets on task-events, inside c's open
+/* Stores s's low watermarks as t's next offsets on s's topic, inside c's open
  * transaction, after admin_reset_forget. 0, or -1 with err (the caller rolls back). */
 int admin_reset_start_at(pg_conn *c, const admin_reset_target *t, const admin_stream_start *s,
                          char *err, size_t errlen);
 
-/* name: "analytics" or "activity"; accept_partial: rebuild from what task-events still
- * holds. Returns the exit code: 0 reset, 1 nothing changed (message on stderr: a running
- * consumer, Kafka or Postgres failing, or records lost without accept_partial), 2 an
+/* name: "analytics" or "activity"; accept_partial: rebuild from what task-events and
+ * task-events.v2 still hold. Returns the exit code: 0 reset, 1 nothing changed (message on stderr:
+ * a running consumer, Kafka or Postgres failing, or records lost without accept_partial), 2 an
  * unknown consumer name. */
 int admin_reset_consumer(const taskbus_config *cfg, const char *name, bool accept_partial);
 

@@ -62,6 +62,8 @@ size_t scheduler_observed_groups(const taskbus_config *cfg, scheduler_observed *
         {cfg->writer_group, cfg->writer_topic}, {NOTIFIER_GROUP, NOTIFICATIONS_TOPIC},
         {REPORTER_GROUP, REPORTS_TOPIC},        {WEBHOOKS_GROUP, TASK_EVENTS_TOPIC},
         {ANALYTICS_GROUP, TASK_EVENTS_TOPIC},   {ACTIVITY_GROUP, TASK_EVENTS_TOPIC},
+        {WEBHOOKS_GROUP, TASK_EVENTS_V2_TOPIC}, {ANALYTICS_GROUP, TASK_EVENTS_V2_TOPIC},
+        {ACTIVITY_GROUP, TASK_EVENTS_V2_TOPIC},
     };
     size_t n = sizeof all / sizeof all[0];
     n = n < max ? n : max;

@@ -30,7 +30,7 @@
 #include "shared/pg_pool.h"
 
 #define OBSERVE_KAFKA_TIMEOUT_MS 2000
-#define OBSERVE_MAX_GROUPS 8
+#define OBSERVE_MAX_GROUPS 12
 #define OBSERVE_MAX_DLQS 4
 
 /* One consumer group and the topic it consumes. */

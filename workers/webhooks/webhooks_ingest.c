@@ -2,12 +2,14 @@
  * webhooks_ingest.c: task events to webhook deliveries (see webhooks_ingest.h).
  *
  * Owns: the two statements of a batch. Rules: the batch's events travel as parallel
- * arrays (user, type, time, in record order) and ONE query joins them with the webhooks
- * that want them, so the matching rule is written once, in SQL, exactly as it was for one
- * event; the deliveries of the whole batch go in with ONE insert, in (event, webhook id)
- * order. An event is read without a jansson tree (shared/json_scan.h: one validating pass
- * picks out id, type and time); the delivery's payload is the record as it came, which
- * that pass checked is JSON Postgres reads.
+ * arrays (user, project, type, time, in record order) and ONE query joins them with the
+ * webhooks that want them, so the matching rule is written once, in SQL, exactly as it was
+ * for one event: a v1 event (task-events) goes to its user's webhooks, a v2 event
+ * (task-events.v2) to its project's (docs/decisions.md, "Webhooks scoped to a project
+ * (slice 8)"), so no webhook is sent both twins of one fact; the deliveries of the whole batch go
+ * in with ONE insert, in (event, webhook id) order. An event is read without a jansson tree
+ * (shared/json_scan.h: one validating pass picks out id, type and time); the delivery's payload is
+ * the record as it came, which that pass checked is JSON Postgres reads.
  */
 #include "workers/webhooks/webhooks_ingest.h"
 
@@ -20,22 +22,28 @@
 #include "shared/log.h"
 #include "shared/pg_array.h"
 #include "shared/strbuf.h"
+#include "shared/task_event_types.h"
 #include "shared/time_util.h"
 #include "shared/uuid7.h"
 #include "workers/webhooks/webhooks_sender.h"
 
 /* For each event (by its 1-based place in the arrays), the webhooks that want it: enabled,
- * the user's, type matching, and registered no later than the event happened (a new
- * webhook is not sent the topic's history); events in order, each one's webhooks by id. */
+ * of its scope (a v1 event, project NULL: its user's webhooks without a project; a v2
+ * event: its project's), type matching (exactly, or the scope's wildcard), and registered
+ * no later than the event happened (a new webhook is not sent the topic's history); events
+ * in order, each one's webhooks by id. A project's webhook needs no membership check here:
+ * it exists only while its user owns the project (0025_project_webhooks.sql). */
 static const pg_stmt MATCHING_WEBHOOKS = {
     "webhooks_matching_batch",
-    "SELECT e.ord, w.id FROM unnest($1::uuid[], $2::text[], $3::timestamptz[])"
-    " WITH ORDINALITY AS e(user_id, type, at, ord)"
-    " JOIN webhooks w ON w.user_id = e.user_id AND w.enabled"
-    " AND (e.type = ANY (w.event_types) OR 'taskbus.task.*' = ANY (w.event_types))"
-    " AND w.created_at <= e.at"
+    "SELECT e.ord, w.id FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[])"
+    " WITH ORDINALITY AS e(user_id, project_id, type, at, ord)"
+    " JOIN webhooks w ON w.enabled AND w.created_at <= e.at"
+    " AND (e.type = ANY (w.event_types) OR CASE WHEN e.project_id IS NULL"
+    " THEN '" TASK_EVENT_ANY "' ELSE '" TASK_EVENT_ANY_V2 "' END = ANY (w.event_types))"
+    " AND CASE WHEN e.project_id IS NULL THEN w.user_id = e.user_id AND w.project_id IS NULL"
+    " ELSE w.project_id = e.project_id END"
     " ORDER BY e.ord, w.id",
-    3};
+    4};
 
 static const pg_stmt DELIVERY_INSERT = {
     "webhooks_delivery_insert_batch",
@@ -44,7 +52,7 @@ static const pg_stmt DELIVERY_INSERT = {
     " ON CONFLICT (webhook_id, event_id) DO NOTHING",
     5};
 
-enum { F_ID, F_TYPE, F_TIME, F_DATA, F_USER, NFIELDS };
+enum { F_ID, F_TYPE, F_TIME, F_DATA, F_USER, F_PROJECT, F_ACTOR, NFIELDS };
 
 static const json_scan_field FIELDS[NFIELDS] = {
     [F_ID] = {.key = "id", .parent = -1},
@@ -52,16 +60,32 @@ static const json_scan_field FIELDS[NFIELDS] = {
     [F_TIME] = {.key = "time", .parent = -1},
     [F_DATA] = {.key = "data", .parent = -1},
     [F_USER] = {.key = "user_id", .parent = F_DATA},
+    [F_PROJECT] = {.key = "project_id", .parent = F_DATA},
+    [F_ACTOR] = {.key = "actor_id", .parent = F_DATA},
 };
 
+#define V2_SUFFIX_LEN (sizeof TASK_EVENT_V2_SUFFIX - 1)
+
 typedef struct task_event {
-    char user_id[UUID_STR_LEN];
-    char *strings; /* the scan's buffer, owning id, type and time */
+    char user_id[UUID_STR_LEN];    /* v1: data.user_id; v2: data.actor_id */
+    char project_id[UUID_STR_LEN]; /* v2: data.project_id; v1: "" (the events carry none) */
+    char *strings;                 /* the scan's buffer, owning id, type and time */
     const char *id;
     const char *type;
     const char *time;
     const kafka_record *record; /* its value is the delivery's payload */
 } task_event;
+
+/* True for a v2 task event type (NULL: no). */
+static bool is_v2_type(const char *type) {
+    size_t n = type != NULL ? strlen(type) : 0;
+    return n > V2_SUFFIX_LEN && strcmp(type + n - V2_SUFFIX_LEN, TASK_EVENT_V2_SUFFIX) == 0;
+}
+
+/* The member's string when it is a UUID, else NULL. */
+static const char *uuid_member(const json_scan_field *f) {
+    return f->type == JSON_SCAN_STRING && uuid_is_valid(f->str) ? f->str : NULL;
+}
 
 /* Reads a task CloudEvent from a record. 0, -1 (not one: skip it) or -2 (out of memory);
  * ev->strings may be set either way. */
@@ -83,14 +107,17 @@ static int parse_event(const kafka_record *r, task_event *ev) {
     ev->type = f[F_TYPE].str;
     ev->time = f[F_TIME].str;
     ev->record = r;
-    /* The user who acted (data.user_id): the Kafka key is the task's project's key, which
-     * for a team task is the project id, not a user (docs/decisions.md, "Tasks in team
-     * projects (slice 3b)"). */
-    const char *user = f[F_USER].type == JSON_SCAN_STRING ? f[F_USER].str : NULL;
-    if (user == NULL || !uuid_is_valid(user)) {
+    /* The user who acted (v1 data.user_id, v2 data.actor_id) and, of a v2 event, the
+     * project: the Kafka key is the task's project's key, which for a team task is the
+     * project id, not a user (docs/decisions.md, "Tasks in team projects (slice 3b)"). */
+    bool v2 = is_v2_type(ev->type);
+    const char *user = uuid_member(&f[v2 ? F_ACTOR : F_USER]);
+    const char *project = v2 ? uuid_member(&f[F_PROJECT]) : "";
+    if (user == NULL || project == NULL) {
         return -1;
     }
     snprintf(ev->user_id, sizeof ev->user_id, "%s", user);
+    snprintf(ev->project_id, sizeof ev->project_id, "%s", project);
     /* time goes to Postgres as timestamptz: one it cannot read would fail the batch
      * forever and stop the partition, so such a record is skipped like any malformed one. */
     if (ev->id == NULL || !uuid_is_valid(ev->id) || ev->type == NULL || ev->time == NULL ||
@@ -141,17 +168,19 @@ static void log_pg_error(const char *what, const PGresult *res) {
 
 /* The matching (event place, webhook id) rows of the events. NULL (logged) on failure. */
 static PGresult *match_webhooks(pg_conn *conn, const task_event *evs, size_t n) {
-    strbuf cols[3] = {{0}};
-    for (int c = 0; c < 3; c++) {
+    enum { COLS = 4 };
+    strbuf cols[COLS] = {{0}};
+    for (int c = 0; c < COLS; c++) {
         pg_array_open(&cols[c]);
     }
     for (size_t i = 0; i < n; i++) {
         pg_array_add(&cols[0], evs[i].user_id);
-        pg_array_add(&cols[1], evs[i].type);
-        pg_array_add(&cols[2], evs[i].time);
+        pg_array_add(&cols[1], evs[i].project_id[0] != '\0' ? evs[i].project_id : NULL);
+        pg_array_add(&cols[2], evs[i].type);
+        pg_array_add(&cols[3], evs[i].time);
     }
     bool failed = false;
-    for (int c = 0; c < 3; c++) {
+    for (int c = 0; c < COLS; c++) {
         pg_array_close(&cols[c]);
         failed = failed || cols[c].failed;
     }
@@ -159,7 +188,7 @@ static PGresult *match_webhooks(pg_conn *conn, const task_event *evs, size_t n) 
     if (failed) {
         LOG_ERRORF("webhooks: out of memory building a batch");
     } else {
-        const char *vals[3] = {cols[0].data, cols[1].data, cols[2].data};
+        const char *vals[COLS] = {cols[0].data, cols[1].data, cols[2].data, cols[3].data};
         res = pg_exec_stmt(conn, &MATCHING_WEBHOOKS, vals);
         if (!pg_result_ok(res)) {
             log_pg_error("match webhooks", res);
@@ -167,7 +196,7 @@ static PGresult *match_webhooks(pg_conn *conn, const task_event *evs, size_t n) 
             res = NULL;
         }
     }
-    for (int c = 0; c < 3; c++) {
+    for (int c = 0; c < COLS; c++) {
         free(cols[c].data);
     }
     return res;

@@ -7,7 +7,8 @@
  * /health watches the consumer loop): start (the Postgres pool, the TASKBUS_WEBHOOK_ALLOW
  * list, libcurl and libsodium), the two halves and their shutdown: the `task-events`
  * consumer loop (group taskbus-webhooks, webhooks_ingest.c) on the main thread and the
- * sender thread (webhooks_sender.c). Rules:
+ * sender thread (webhooks_sender.c); the loop reads `task-events.v2` too (projects' webhooks).
+ * Rules:
  * - The consumer and the sender share the pool; the pool holds a connection for each
  *   plus one spare (a failed one is reset on release).
  * - The consumer's batches commit without waiting for the WAL flush (lazy_commit: why it
@@ -65,12 +66,13 @@ static int create_parts(const taskbus_config *cfg, webhooks_app *app) {
 
 static int create_loop(const taskbus_config *cfg, webhooks_app *app) {
     char err[512];
-    const char *topics[1] = {TASK_EVENTS_TOPIC};
+    /* v1 events for users' webhooks, v2 events for projects' (webhooks_ingest.h) */
+    const char *topics[2] = {TASK_EVENTS_TOPIC, TASK_EVENTS_V2_TOPIC};
     kafka_consumer_options opts = {
         .brokers = cfg->kafka_brokers,
         .group_id = WEBHOOKS_GROUP,
         .topics = topics,
-        .ntopics = 1,
+        .ntopics = 2,
         .batch_max = BATCH_MAX,
         .batch_wait_ms = BATCH_WAIT_MS,
         .pg = app->pg,
@@ -110,7 +112,8 @@ static int start(void *vapp, const taskbus_config *cfg) {
 
 static int run(void *vapp) {
     webhooks_app *app = vapp;
-    return daemon_run_consumer(app->loop, "webhooks", TASK_EVENTS_TOPIC, WEBHOOKS_GROUP);
+    return daemon_run_consumer(app->loop, "webhooks",
+                               TASK_EVENTS_TOPIC " and " TASK_EVENTS_V2_TOPIC, WEBHOOKS_GROUP);
 }
 
 static void stop_all(void *vapp) {

@@ -16,7 +16,7 @@
 #include "shared/task_event_types.h"
 
 void writer_event_v2_type(const writer_decision *d, char out[WRITER_EVENT_V2_TYPE_MAX]) {
-    snprintf(out, WRITER_EVENT_V2_TYPE_MAX, "%s.v2", d->event_type);
+    snprintf(out, WRITER_EVENT_V2_TYPE_MAX, "%s" TASK_EVENT_V2_SUFFIX, d->event_type);
 }
 
 char *writer_event_v2(const task_command *c, const writer_decision *d, const char *task_text,
