@@ -86,7 +86,7 @@ TASK_STATUS_CODES = {
 # token routes, 429 for the per-address limit of every route).
 STREAM_STATUS_CODES = {
     ("get", "/api/v1/auth/verify"): {"200", "400", "429", "503"},
-    ("post", "/api/v1/webhooks"): {"201", "400", "401", "413", "415", "422", "429", "503"},
+    ("post", "/api/v1/webhooks"): {"201", "400", "401", "403", "404", "413", "415", "422", "429", "503"},
     ("get", "/api/v1/webhooks"): {"200", "401", "429", "503"},
     ("patch", "/api/v1/webhooks/{id}"): {"200", "400", "401", "404", "413", "415", "422", "429", "503"},
     ("delete", "/api/v1/webhooks/{id}"): {"204", "401", "404", "429", "503"},
@@ -98,8 +98,8 @@ STREAM_STATUS_CODES = {
     ("get", "/api/v1/reports"): {"200", "401", "422", "429", "503"},
     ("get", "/api/v1/reports/{id}"): {"200", "401", "404", "429", "503"},
     ("get", "/api/v1/reports/{id}/download"): {"200", "401", "404", "409", "410", "429", "500", "503"},
-    ("get", "/api/v1/analytics/daily"): {"200", "401", "422", "429", "503"},
-    ("get", "/api/v1/activity"): {"200", "401", "422", "429", "503"},
+    ("get", "/api/v1/analytics/daily"): {"200", "401", "404", "422", "429", "503"},
+    ("get", "/api/v1/activity"): {"200", "401", "404", "422", "429", "503"},
 }
 # Every status the project handlers can answer (docs/decisions.md "Issue 14: teams", slice 1:
 # api/routes_projects.c and the router's checks: 413/415/400 for JSON bodies and PATCH

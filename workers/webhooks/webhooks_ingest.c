@@ -31,18 +31,23 @@
  * of its scope (a v1 event, project NULL: its user's webhooks without a project; a v2
  * event: its project's), type matching (exactly, or the scope's wildcard), and registered
  * no later than the event happened (a new webhook is not sent the topic's history); events
- * in order, each one's webhooks by id. A project's webhook needs no membership check here:
- * it exists only while its user owns the project (0025_project_webhooks.sql). */
+ * in order, each one's webhooks by id. One join per scope, so each is an equality join
+ * on an indexed column (webhooks_user_idx, webhooks_project_idx). A project's webhook
+ * needs no membership check here: it exists only while its user owns the project
+ * (0025_project_webhooks.sql). */
 static const pg_stmt MATCHING_WEBHOOKS = {
     "webhooks_matching_batch",
-    "SELECT e.ord, w.id FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[])"
-    " WITH ORDINALITY AS e(user_id, project_id, type, at, ord)"
-    " JOIN webhooks w ON w.enabled AND w.created_at <= e.at"
-    " AND (e.type = ANY (w.event_types) OR CASE WHEN e.project_id IS NULL"
-    " THEN '" TASK_EVENT_ANY "' ELSE '" TASK_EVENT_ANY_V2 "' END = ANY (w.event_types))"
-    " AND CASE WHEN e.project_id IS NULL THEN w.user_id = e.user_id AND w.project_id IS NULL"
-    " ELSE w.project_id = e.project_id END"
-    " ORDER BY e.ord, w.id",
+    "WITH e AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[])"
+    " WITH ORDINALITY AS x(user_id, project_id, type, at, ord))"
+    " SELECT e.ord, w.id FROM e JOIN webhooks w ON w.user_id = e.user_id"
+    " AND w.project_id IS NULL AND w.enabled AND w.created_at <= e.at"
+    " AND (e.type = ANY (w.event_types) OR '" TASK_EVENT_ANY "' = ANY (w.event_types))"
+    " WHERE e.project_id IS NULL"
+    " UNION ALL"
+    " SELECT e.ord, w.id FROM e JOIN webhooks w ON w.project_id = e.project_id"
+    " AND w.enabled AND w.created_at <= e.at"
+    " AND (e.type = ANY (w.event_types) OR '" TASK_EVENT_ANY_V2 "' = ANY (w.event_types))"
+    " ORDER BY 1, 2",
     4};
 
 static const pg_stmt DELIVERY_INSERT = {
