@@ -318,7 +318,8 @@ def test_openapi_documents_the_stream_endpoints(openapi):
     # The secret is in the 201 only; a listed webhook has none.
     assert "secret" not in comps["schemas"]["Webhook"]["properties"]
     created = schema_validator(openapi, {"$ref": "#/components/schemas/WebhookCreated"})
-    hook = {"id": str(uuid.uuid4()), "url": "https://example.com/h", "event_types": ["taskbus.task.*"],
+    hook = {"id": str(uuid.uuid4()), "project_id": None, "url": "https://example.com/h",
+            "event_types": ["taskbus.task.*"],
             "enabled": True, "created_at": "2026-01-02T03:04:05.000Z", "failing_since": None,
             "disabled_at": None, "disabled_reason": None, "previous_secret_expires_at": None}
     assert not list(created.iter_errors({**hook, "secret": "A" * 43}))
@@ -326,7 +327,8 @@ def test_openapi_documents_the_stream_endpoints(openapi):
     assert "Location" in op_headers(openapi, "post", "/api/v1/reports", "202")[0]
     hs, _, dl = op_headers(openapi, "get", "/api/v1/reports/{id}/download", "200")
     assert "Content-Disposition" in hs and {"text/csv", "application/json"} <= set(dl["content"])
-    for path, names in (("/api/v1/analytics/daily", {"from", "to"}), ("/api/v1/activity", {"limit", "cursor"}),
+    for path, names in (("/api/v1/analytics/daily", {"from", "to", "project"}),
+                        ("/api/v1/activity", {"limit", "cursor", "project"}),
                         ("/api/v1/reports", {"limit", "cursor"}), ("/api/v1/webhooks/{id}/deliveries", {"limit", "cursor"}),
                         ("/api/v1/auth/verify", {"token"})):
         _, params, _ = op_headers(openapi, "get", path, "200")
@@ -334,6 +336,15 @@ def test_openapi_documents_the_stream_endpoints(openapi):
     for name in ("WebhookCreateRequest", "ReportCreateRequest"):
         body = comps["schemas"][name]
         assert body["additionalProperties"] is False, name
+    # A registration's types follow its scope: v1 without project_id, .v2 with it.
+    register = schema_validator(openapi, {"$ref": "#/components/schemas/WebhookCreateRequest"})
+    pid = str(uuid.uuid4())
+    assert not list(register.iter_errors({"url": "https://example.com/h", "event_types": ["taskbus.task.*"]}))
+    assert not list(register.iter_errors({"url": "https://example.com/h", "project_id": pid,
+                                          "event_types": ["taskbus.task.created.v2"]}))
+    assert list(register.iter_errors({"url": "https://example.com/h", "event_types": ["taskbus.task.*.v2"]}))
+    assert list(register.iter_errors({"url": "https://example.com/h", "project_id": pid,
+                                      "event_types": ["taskbus.task.*"]}))
     assert set(comps["schemas"]["ReportCreateRequest"]["properties"]) == {"format", "filters"}
     assert set(comps["schemas"]["ReportFilters"]["properties"]) == {"status", "priority", "tag", "due_before",
                                                                    "due_after", "q", "project"}
