@@ -153,6 +153,7 @@ static int check_project(const json_t *value, json_t *errors, char project[UUID_
 /* Validates the registration body, the project it names (if any) into project. 0 when
  * valid; 1 after answering. */
 static int validate(api_request_ctx *ctx, char project[UUID_STR_LEN]) {
+    project[0] = '\0';
     json_t *errors = json_array();
     int rc = errors != NULL ? 0 : -1;
     const char *key;

@@ -152,7 +152,12 @@ static store_result refusal_of(const PGresult *res) {
     }
     if (strcmp(state, PG_SQLSTATE_INSUFFICIENT_PRIVILEGE) == 0) {
         const char *why = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-        return why != NULL && strcmp(why, "forbidden") == 0 ? STORE_FORBIDDEN : STORE_NOT_FOUND;
+        if (why != NULL && strcmp(why, "forbidden") == 0) {
+            return STORE_FORBIDDEN;
+        }
+        if (why != NULL && strcmp(why, "not_found") == 0) {
+            return STORE_NOT_FOUND;
+        }
     }
     return STORE_UNAVAILABLE;
 }

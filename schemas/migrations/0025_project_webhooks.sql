@@ -39,8 +39,12 @@ CREATE TRIGGER webhooks_project_owner BEFORE INSERT OR UPDATE OF project_id, use
     FOR EACH ROW WHEN (NEW.project_id IS NOT NULL) EXECUTE FUNCTION webhooks_check_project_owner();
 
 -- Deletes the webhooks of a project registered by a member who is no longer its owner.
+-- The rows are locked in id order first: taskbus-webhooks' ingest inserts deliveries in
+-- webhook id order (their foreign keys lock the webhooks), so the two never deadlock.
 CREATE FUNCTION project_members_drop_webhooks() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM 1 FROM webhooks WHERE project_id = OLD.project_id AND user_id = OLD.user_id
+        ORDER BY id FOR UPDATE;
     DELETE FROM webhooks WHERE project_id = OLD.project_id AND user_id = OLD.user_id;
     RETURN NULL;
 END

@@ -144,7 +144,7 @@ def test_a_projects_webhook_gets_every_members_changes_until_its_owner_is_demote
     assert_problem(r, 403, "forbidden")
 
 
-def test_a_removed_owners_projects_webhook_is_gone(make_user, mail_dir, receivers):
+def test_a_removed_owners_and_a_deleted_projects_webhooks_are_gone(make_user, mail_dir, receivers):
     owner, pid, (co_owner,) = team_of(make_user, mail_dir, "hook-removed", "owner")
     rec = receivers()
     hook = register_for(co_owner, rec, pid)
@@ -152,3 +152,7 @@ def test_a_removed_owners_projects_webhook_is_gone(make_user, mail_dir, receiver
     assert owner.remove_member(pid, co_owner.id).status_code == 204
     assert [h for h in co_owner.req("GET", HOOKS).json()["items"] if h["id"] == hook["id"]] == []
     assert [h["id"] for h in owner.req("GET", HOOKS).json()["items"]] == [kept["id"]]
+    # The project deleted: its webhooks go with it.
+    r = owner.delete_project(pid)
+    assert r.status_code == 204, r.text
+    assert owner.req("GET", HOOKS).json()["items"] == []

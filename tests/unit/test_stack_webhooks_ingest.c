@@ -154,8 +154,8 @@ static void expect_refused(pg_conn *c, const char *sql, const char *why) {
 
 /* A project's webhook: only an owner registers one; it is sent the v2 events of its
  * project whoever acted (never v1 events, never another project's), its user's own
- * webhooks are not sent v2 events; when its user stops being an owner it is gone, with
- * its pending deliveries. */
+ * webhooks are not sent v2 events, nor is anyone a v2 type on the v1 topic; when its user
+ * stops being an owner it is gone, with its pending deliveries. */
 static void project_webhooks_take_their_projects_v2_events(void **state) {
     stack_pg *f = *state;
     stack_pg_exec(f->conn, "INSERT INTO users (id, email, password_hash, display_name) VALUES"
@@ -183,6 +183,9 @@ static void project_webhooks_take_their_projects_v2_events(void **state) {
             EVENT_V2("44", "taskbus.task.created.v2", "2024-06-02T10:00:03Z", "not-a-project", U)),
         kafka_record_of("task-events", 9, PROJ,
                         EVENT_O("45", "taskbus.task.created", "2024-06-02T10:00:00Z")),
+        /* a v2 type on the v1 topic is no event of it */
+        kafka_record_of("task-events", 10, PROJ,
+                        EVENT_V2("46", "taskbus.task.created.v2", "2024-06-02T10:00:04Z", PROJ, U)),
     };
     size_t n = sizeof records / sizeof records[0];
     assert_int_equal(webhooks_on_batch(NULL, f->conn, records, n), 0);

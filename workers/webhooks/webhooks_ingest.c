@@ -7,9 +7,10 @@
  * for one event: a v1 event (task-events) goes to its user's webhooks, a v2 event
  * (task-events.v2) to its project's (docs/decisions.md, "Webhooks scoped to a project
  * (slice 8)"), so no webhook is sent both twins of one fact; the deliveries of the whole batch go
- * in with ONE insert, in (event, webhook id) order. An event is read without a jansson tree
- * (shared/json_scan.h: one validating pass picks out id, type and time); the delivery's payload is
- * the record as it came, which that pass checked is JSON Postgres reads.
+ * in with ONE insert, their ids in (event, webhook id) order, the rows in webhook id order. An
+ * event is read without a jansson tree (shared/json_scan.h: one validating pass picks out id, type
+ * and time); the delivery's payload is the record as it came, which that pass checked is JSON
+ * Postgres reads.
  */
 #include "workers/webhooks/webhooks_ingest.h"
 
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/bus.h"
 #include "shared/json_scan.h"
 #include "shared/log.h"
 #include "shared/pg_array.h"
@@ -50,10 +52,14 @@ static const pg_stmt MATCHING_WEBHOOKS = {
     " ORDER BY 1, 2",
     4};
 
+/* In webhook id order (each row's foreign key locks its webhook), the order in which a
+ * project member trigger locks the webhooks it deletes (0025_project_webhooks.sql): the
+ * two never deadlock. The delivery ids keep the events' order (the sender's). */
 static const pg_stmt DELIVERY_INSERT = {
     "webhooks_delivery_insert_batch",
     "INSERT INTO webhook_deliveries (id, webhook_id, event_id, event_type, payload)"
     " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::jsonb[])"
+    " AS x(id, webhook_id, event_id, event_type, payload) ORDER BY webhook_id, id"
     " ON CONFLICT (webhook_id, event_id) DO NOTHING",
     5};
 
@@ -112,14 +118,15 @@ static int parse_event(const kafka_record *r, task_event *ev) {
     ev->type = f[F_TYPE].str;
     ev->time = f[F_TIME].str;
     ev->record = r;
-    /* The user who acted (v1 data.user_id, v2 data.actor_id) and, of a v2 event, the
-     * project: the Kafka key is the task's project's key, which for a team task is the
-     * project id, not a user (docs/decisions.md, "Tasks in team projects (slice 3b)"). */
-    bool v2 = is_v2_type(ev->type);
+    /* The user who acted (v1 data.user_id, v2 data.actor_id) and, of a v2 event (one on
+     * task-events.v2), the project: the Kafka key is the task's project's key, which for a team
+     * task is the project id, not a user (docs/decisions.md, "Tasks in team projects (slice 3b)").
+     */
+    bool v2 = r->topic != NULL && strcmp(r->topic, TASK_EVENTS_V2_TOPIC) == 0;
     const char *user = uuid_member(&f[v2 ? F_ACTOR : F_USER]);
     const char *project = v2 ? uuid_member(&f[F_PROJECT]) : "";
-    if (user == NULL || project == NULL) {
-        return -1;
+    if (user == NULL || project == NULL || is_v2_type(ev->type) != v2) {
+        return -1; /* a type of the other topic's version is no event of this one */
     }
     snprintf(ev->user_id, sizeof ev->user_id, "%s", user);
     snprintf(ev->project_id, sizeof ev->project_id, "%s", project);

@@ -81,12 +81,20 @@ static const pg_stmt RECORD_FAILURE = {
     " WHERE id = $1::uuid AND status = 'pending' RETURNING status",
     6};
 
+/* Nothing when the delivery is gone meanwhile (its webhook deleted: by its user, or a
+ * project's when its user stopped owning the project): a claimed batch goes on. */
 static const pg_stmt RECORD_ATTEMPT = {
     "webhooks_record_attempt",
     "INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code,"
-    " error) VALUES ($1::uuid, $2::int, clock_timestamp() - $3::int * interval '1 millisecond',"
-    " $3::int, $4::int, $5)",
+    " error) SELECT $1::uuid, $2::int, clock_timestamp() - $3::int * interval '1 millisecond',"
+    " $3::int, $4::int, $5 WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = $1::uuid)",
     5};
+
+/* Whether a claimed delivery still exists, just before it is sent: a webhook deleted after
+ * the claim (a project's, the moment its user stops owning the project) is sent nothing
+ * more, except the one attempt already in flight. */
+static const pg_stmt DELIVERY_LIVE = {"webhooks_delivery_live",
+                                      "SELECT 1 FROM webhook_deliveries WHERE id = $1::uuid", 1};
 
 static const pg_stmt WEBHOOK_SUCCEEDED = {
     "webhooks_succeeded",
@@ -256,6 +264,22 @@ static void log_attempt(const delivery *d, const attempt_result *r) {
 
 /* --- a batch ---------------------------------------------------------------------------- */
 
+/* 1 when the delivery still exists, 0 when it is gone, -1 when Postgres failed (logged). */
+static int delivery_live(pg_conn *conn, const char *id) {
+    const char *values[1] = {id};
+    PGresult *res = pg_exec_stmt(conn, &DELIVERY_LIVE, values);
+    int rc = res != NULL && pg_result_ok(res) ? PQntuples(res) > 0 : -1;
+    if (rc < 0) {
+        LOG_ERRORF("webhooks: %s: %s", DELIVERY_LIVE.name,
+                   res != NULL ? PQresultErrorMessage(res) : "connection lost");
+        if (res == NULL) {
+            pg_conn_mark_broken(conn);
+        }
+    }
+    PQclear(res);
+    return rc;
+}
+
 static PGresult *claim(const webhooks_sender *s, pg_conn *conn) {
     char lease[16], limit[16];
     /* The deliveries of a claim are sent one after another, each taking up to the
@@ -295,6 +319,14 @@ static int deliver_batch(webhooks_sender *s, pg_conn *conn) {
             .previous_secret = PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7),
             .base = atoi(PQgetvalue(res, i, 8)),
         };
+        int live = delivery_live(conn, d.id);
+        if (live < 0) {
+            rc = -1; /* the lease ends and the delivery is tried again */
+            break;
+        }
+        if (live == 0) {
+            continue;
+        }
         attempt_result r;
         attempt_delivery(s, &d, &r);
         log_attempt(&d, &r);
