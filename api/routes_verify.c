@@ -1,17 +1,25 @@
 /*
- * routes_verify.c: e-mail verification (ROUTES_VERIFY: GET /api/v1/auth/verify?token=).
+ * routes_verify.c: e-mail verification (ROUTES_VERIFY: GET /api/v1/auth/verify?token=,
+ * POST /api/v1/auth/verify/resend).
  *
  * Owns: the token's life: issued with the welcome notification in the registration
- * transaction, redeemed once here. Rules: the raw token is never stored or logged; the
- * lookup is by SHA-256; a redeem marks the token used and the user verified in one
- * statement, so two concurrent redeems of one token verify once and the other is 400.
+ * transaction, or with a verify_email notification when an unverified user asks for a new
+ * link, redeemed once here. Rules: the raw token is never stored or logged; the lookup is
+ * by SHA-256; a redeem marks the token used and the user verified in one statement, so
+ * two concurrent redeems of one token verify once and the other is 400. A resend is
+ * limited in Postgres, under the user row's lock, so the limit is exact on every instance:
+ * at most RESEND_PER_HOUR tokens a user got in the last hour (the welcome one counts) and
+ * one per RESEND_SPACING_S seconds; 429 with Retry-After saying when the next is allowed.
+ * Earlier links stay valid until they expire.
  */
 #include "api/routes_verify.h"
 
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "api/auth_sessions.h"
 #include "api/routes.h"
 #include "shared/log.h"
 #include "shared/notification.h"
@@ -19,6 +27,8 @@
 #define TOKEN_BYTES 32
 #define TOKEN_CHARS 43 /* base64url, no padding, of 32 bytes */
 #define TOKEN_TTL "48 hours"
+#define RESEND_PER_HOUR 5
+#define RESEND_SPACING_S 60
 
 static const pg_stmt VERIFY_INSERT = {
     .name = "verify_insert",
@@ -44,8 +54,31 @@ static void sha256_hex(const char *token, char hex[65]) {
     sodium_bin2hex(hex, 65, digest, sizeof digest);
 }
 
-static int enqueue_welcome(pg_conn *conn, const api_request_ctx *ctx, const char *user_id,
-                           const char *email, const char *token) {
+/* The user row, locked for the resend's transaction: its e-mail and whether it is
+ * verified. */
+static const pg_stmt RESEND_LOCK = {
+    .name = "verify_resend_lock",
+    .sql = "SELECT email, email_verified_at IS NOT NULL FROM users WHERE id = $1::uuid"
+           " FOR NO KEY UPDATE",
+    .nparams = 1,
+};
+
+/* Seconds until the user may be sent another token (0: now), by the tokens of the last
+ * hour: one per $2 seconds, at most $3 an hour. */
+static const pg_stmt RESEND_WAIT = {
+    .name = "verify_resend_wait",
+    .sql = "SELECT ceil(extract(epoch FROM greatest(interval '0',"
+           " coalesce(max(created_at) + make_interval(secs => $2::int) - now(), interval '0'),"
+           " CASE WHEN count(*) >= $3::int THEN min(created_at) + interval '1 hour' - now()"
+           " ELSE interval '0' END)))::int"
+           " FROM email_verifications WHERE user_id = $1::uuid"
+           " AND created_at > now() - interval '1 hour'",
+    .nparams = 3,
+};
+
+/* Enqueues kind (welcome or verify_email) with the verify_url of token. */
+static int enqueue_link(pg_conn *conn, const api_request_ctx *ctx, const char *kind,
+                        const char *user_id, const char *email, const char *token) {
     char url[1200];
     int n = snprintf(url, sizeof url, "%s/api/v1/auth/verify?token=%s", ctx->app->cfg->public_url,
                      token);
@@ -55,7 +88,7 @@ static int enqueue_welcome(pg_conn *conn, const api_request_ctx *ctx, const char
         return -1;
     }
     char err[256];
-    int rc = notification_enqueue(conn, "welcome", user_id, email, data, ctx->request_id,
+    int rc = notification_enqueue(conn, kind, user_id, email, data, ctx->request_id,
                                   ctx->traceparent, err, sizeof err);
     json_decref(data);
     if (rc != 0)
@@ -63,8 +96,9 @@ static int enqueue_welcome(pg_conn *conn, const api_request_ctx *ctx, const char
     return rc;
 }
 
-int verify_issue_welcome(pg_conn *conn, const api_request_ctx *ctx, const char *user_id,
-                         const char *email, char hash_hex[65]) {
+/* Stores a new token for user_id and enqueues kind with its link. 0, or -1 (logged). */
+static int issue(pg_conn *conn, const api_request_ctx *ctx, const char *kind, const char *user_id,
+                 const char *email, char hash_hex[65]) {
     unsigned char raw[TOKEN_BYTES];
     char token[TOKEN_CHARS + 1];
     randombytes_buf(raw, sizeof raw);
@@ -79,9 +113,14 @@ int verify_issue_welcome(pg_conn *conn, const api_request_ctx *ctx, const char *
         LOG_ERRORF("verify: cannot store the token: %s",
                    res != NULL ? PQresultErrorMessage(res) : "connection failed");
     PQclear(res);
-    int rc = ok ? enqueue_welcome(conn, ctx, user_id, email, token) : -1;
+    int rc = ok ? enqueue_link(conn, ctx, kind, user_id, email, token) : -1;
     sodium_memzero(token, sizeof token);
     return rc;
+}
+
+int verify_issue_welcome(pg_conn *conn, const api_request_ctx *ctx, const char *user_id,
+                         const char *email, char hash_hex[65]) {
+    return issue(conn, ctx, "welcome", user_id, email, hash_hex);
 }
 
 /* Exactly 43 base64url characters: anything else was never issued. */
@@ -134,7 +173,107 @@ static void handle_verify(api_request_ctx *ctx) {
     api_respond_json(ctx, 200, json_pack("{s:b}", "email_verified", 1));
 }
 
+/* --- POST /api/v1/auth/verify/resend ------------------------------------------------- */
+
+typedef enum {
+    RESEND_SENT,
+    RESEND_GONE,
+    RESEND_VERIFIED,
+    RESEND_WAIT_FIRST,
+    RESEND_FAILED
+} resend_outcome;
+
+/* Inside the open transaction: locks the user, checks, issues. *wait_s: the seconds a
+ * RESEND_WAIT_FIRST must wait; email: the address written to. */
+static resend_outcome resend_in(pg_conn *conn, const api_request_ctx *ctx, int *wait_s,
+                                char email[ACCOUNT_EMAIL_BUF]) {
+    const char *who[1] = {ctx->user_id};
+    PGresult *res = pg_exec_stmt(conn, &RESEND_LOCK, who);
+    resend_outcome o = res == NULL || !pg_result_ok(res) ? RESEND_FAILED
+                       : PQntuples(res) == 0             ? RESEND_GONE
+                       : PQgetvalue(res, 0, 1)[0] == 't' ? RESEND_VERIFIED
+                                                         : RESEND_SENT;
+    if (o == RESEND_SENT) {
+        snprintf(email, ACCOUNT_EMAIL_BUF, "%s", PQgetvalue(res, 0, 0));
+    }
+    PQclear(res);
+    if (o != RESEND_SENT) {
+        return o;
+    }
+    char spacing[16], per_hour[16];
+    snprintf(spacing, sizeof spacing, "%d", RESEND_SPACING_S);
+    snprintf(per_hour, sizeof per_hour, "%d", RESEND_PER_HOUR);
+    const char *values[3] = {ctx->user_id, spacing, per_hour};
+    res = pg_exec_stmt(conn, &RESEND_WAIT, values);
+    if (res == NULL || !pg_result_ok(res) || PQntuples(res) != 1) {
+        PQclear(res);
+        return RESEND_FAILED;
+    }
+    *wait_s = atoi(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (*wait_s > 0) {
+        return RESEND_WAIT_FIRST;
+    }
+    char hash_hex[65];
+    return issue(conn, ctx, "verify_email", ctx->user_id, email, hash_hex) == 0 ? RESEND_SENT
+                                                                                : RESEND_FAILED;
+}
+
+static void respond_resend(api_request_ctx *ctx, resend_outcome o, int wait_s, const char *email) {
+    char retry[16];
+    switch (o) {
+    case RESEND_SENT:
+        api_respond_json(ctx, 202, json_pack("{s:s}", "email", email));
+        break;
+    case RESEND_GONE:
+        auth_respond_account_gone(ctx);
+        break;
+    case RESEND_VERIFIED:
+        api_respond_error(ctx, 409, "already-verified", "the e-mail address is verified already");
+        break;
+    case RESEND_WAIT_FIRST:
+        snprintf(retry, sizeof retry, "%d", wait_s);
+        api_set_header(ctx, "Retry-After", retry);
+        api_respond_error(ctx, 429, "rate-limited",
+                          "a verification link was sent for this account a moment ago (one a "
+                          "minute, five an hour); retry after the Retry-After delay");
+        break;
+    default:
+        api_set_header(ctx, "Retry-After", "1");
+        api_respond_error(ctx, 503, "service-unavailable", "the database is unavailable");
+    }
+}
+
+static void handle_resend(api_request_ctx *ctx) {
+    char err[256], email[ACCOUNT_EMAIL_BUF] = "";
+    int wait_s = 0;
+    pg_conn *conn = pg_pool_acquire(ctx->app->pg, 2000, err, sizeof err);
+    if (conn == NULL || pg_begin(conn, err, sizeof err) != 0) {
+        LOG_WARNF("verify: %s", err);
+        if (conn != NULL) {
+            pg_pool_release(ctx->app->pg, conn);
+        }
+        respond_resend(ctx, RESEND_FAILED, 0, email);
+        return;
+    }
+    resend_outcome o = resend_in(conn, ctx, &wait_s, email);
+    if (o == RESEND_SENT && pg_commit(conn, err, sizeof err) != 0) {
+        LOG_WARNF("verify: commit: %s", err);
+        o = RESEND_FAILED;
+    }
+    if (o != RESEND_SENT) {
+        pg_rollback(conn);
+    }
+    pg_pool_release(ctx->app->pg, conn);
+    if (o == RESEND_SENT) {
+        log_json(LOG_INFO, "verification link sent again",
+                 json_pack("{s:s}", "user_id", ctx->user_id));
+    }
+    respond_resend(ctx, o, wait_s, email);
+}
+
 const api_route ROUTES_VERIFY[] = {
     {"GET", "/api/v1/auth/verify", handle_verify, 0},
+    {"POST", "/api/v1/auth/verify/resend", handle_resend, API_ROUTE_AUTH},
     {NULL, NULL, NULL, 0},
 };

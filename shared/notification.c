@@ -24,7 +24,8 @@ const char *const NOTIFICATION_KINDS[] = {"welcome",
                                           "project_invitation",
                                           "project_role_changed",
                                           "project_removed",
-                                          "task_assigned"};
+                                          "task_assigned",
+                                          "verify_email"};
 const size_t NOTIFICATION_KINDS_COUNT = sizeof NOTIFICATION_KINDS / sizeof NOTIFICATION_KINDS[0];
 
 bool notification_kind_is_valid(const char *kind) {

@@ -32,7 +32,8 @@
  *   "project_removed"  data: {project_id, project_name, actor_name}; both to the member
  *                       whose membership an owner changed (user_id is theirs)
  *   "task_assigned"    data: {task_id, title, project_id, project_name, actor_name}; to
- *                       the member someone else assigned a task to (user_id is theirs) */
+ *                       the member someone else assigned a task to (user_id is theirs)
+ *   "verify_email"     data: {verify_url}; a new verification link the user asked for */
 extern const char *const NOTIFICATION_KINDS[]; /* every kind above, in that order */
 extern const size_t NOTIFICATION_KINDS_COUNT;
 bool notification_kind_is_valid(const char *kind);

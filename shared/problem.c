@@ -42,6 +42,7 @@ static const struct {
     {"project-limit", "Too many projects"},
     {"member-limit", "Too many members"},
     {"email-unverified", "E-mail address not verified"},
+    {"already-verified", "E-mail address already verified"},
 };
 
 #define GENERIC_TITLE "Request failed"

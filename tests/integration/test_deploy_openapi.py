@@ -44,6 +44,7 @@ EXPECTED_PATHS = {
     "/api/v1/tasks/import/{id}": {"get"},
     "/api/v1/events": {"get"},
     "/api/v1/auth/verify": {"get"},
+    "/api/v1/auth/verify/resend": {"post"},
     "/api/v1/webhooks": {"get", "post"},
     "/api/v1/webhooks/{id}": {"patch", "delete"},
     "/api/v1/webhooks/{id}/rotate-secret": {"post"},
@@ -86,6 +87,7 @@ TASK_STATUS_CODES = {
 # token routes, 429 for the per-address limit of every route).
 STREAM_STATUS_CODES = {
     ("get", "/api/v1/auth/verify"): {"200", "400", "429", "503"},
+    ("post", "/api/v1/auth/verify/resend"): {"202", "401", "409", "429", "503"},
     ("post", "/api/v1/webhooks"): {"201", "400", "401", "403", "404", "413", "415", "422", "429", "503"},
     ("get", "/api/v1/webhooks"): {"200", "401", "429", "503"},
     ("patch", "/api/v1/webhooks/{id}"): {"200", "400", "401", "404", "413", "415", "422", "429", "503"},

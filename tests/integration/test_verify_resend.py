@@ -1,0 +1,78 @@
+"""A new verification link on request (issue 15, slice 1: `POST /api/v1/auth/verify/resend`;
+docs/decisions.md, "Issue 15").
+
+Against the real stack: an unverified user asks for a new link and gets a `verify_email`
+mail whose link verifies the address; the link of the welcome mail stays valid; a verified
+user gets 409; without a token 401. The limit (one link a minute, five an hour, the welcome
+one counted) is kept in Postgres: the test moves the issued links back in time instead of
+waiting, and checks the 429's Retry-After against the times it set.
+
+Rules: every test registers its own user; waits are bounded conditions, never sleeps.
+"""
+
+from helpers.api import API, Client, assert_problem, register_user
+from helpers.tasks import pg
+from test_notifications import mail_dir, parts, verify_link, wait_mails  # noqa: F401 - mail_dir is a fixture
+
+RESEND = f"{API}/auth/verify/resend"
+
+
+def post_resend(user):
+    return Client(user.client.base).request("POST", RESEND, token=user.access)
+
+
+def age_links(user_id, *minutes_ago):
+    """Sets the ages (minutes) of the user's issued links, the newest link to the first
+    age, and so on; ages left over add links (already used) of those ages."""
+    with pg() as conn:
+        rows = conn.execute("SELECT token_hash FROM email_verifications WHERE user_id = %s"
+                            " ORDER BY created_at DESC", (user_id,)).fetchall()
+        for (token_hash,), m in zip(rows, minutes_ago):
+            conn.execute("UPDATE email_verifications SET created_at = now() - make_interval(mins => %s)"
+                         " WHERE token_hash = %s", (m, token_hash))
+        for m in minutes_ago[len(rows):]:
+            conn.execute("INSERT INTO email_verifications (token_hash, user_id, created_at, expires_at, used_at)"
+                         " VALUES (decode(md5(random()::text) || md5(random()::text), 'hex'), %s,"
+                         " now() - make_interval(mins => %s), now(), now())",
+                         (user_id, m))
+
+
+def test_an_unverified_user_gets_a_new_link_that_verifies(api_url, mail_dir):
+    user = register_user(api_url, tag="verify-resend")
+    [welcome] = wait_mails(mail_dir, user.email, subject="Welcome")
+    _, welcome_token = verify_link(parts(welcome)[0])
+
+    # The welcome link was issued a moment ago: one a minute.
+    r = post_resend(user)
+    assert_problem(r, 429, "rate-limited")
+    assert 1 <= int(r.headers["Retry-After"]) <= 60, r.headers
+
+    age_links(user.id, 2)
+    r = post_resend(user)
+    assert r.status_code == 202 and r.json() == {"email": user.email}, r.text
+    [again] = wait_mails(mail_dir, user.email, subject="Confirm your taskbus")
+    text, html = parts(again)
+    url, token = verify_link(text)
+    assert url in html and token != welcome_token
+
+    # The welcome link stays valid too; then the address is verified and a resend is 409.
+    c = Client(api_url)
+    r = c.get(f"{API}/auth/verify", params={"token": welcome_token})
+    assert r.status_code == 200 and r.json() == {"email_verified": True}, r.text
+    assert_problem(post_resend(user), 409, "already-verified")
+    r = c.get(f"{API}/auth/verify", params={"token": token})
+    assert r.status_code == 200, "a link of the same address works until it is used or expires"
+    assert_problem(Client(api_url).request("POST", RESEND), 401, "unauthorized")
+
+
+def test_five_links_an_hour(api_url, mail_dir):
+    user = register_user(api_url, tag="verify-resend-hour")
+    wait_mails(mail_dir, user.email, subject="Welcome")
+    age_links(user.id, 50, 40, 30, 20, 10)  # the welcome link and four more within the hour
+    r = post_resend(user)
+    assert_problem(r, 429, "rate-limited")
+    # The oldest of the five leaves the hour in 10 minutes.
+    assert 590 <= int(r.headers["Retry-After"]) <= 600, r.headers
+    age_links(user.id, 70, 40, 30, 20, 10)  # only four within the hour now
+    r = post_resend(user)
+    assert r.status_code == 202, r.text
