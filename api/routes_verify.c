@@ -63,16 +63,16 @@ static const pg_stmt RESEND_LOCK = {
     .nparams = 1,
 };
 
-/* Seconds until the user may be sent another token (0: now), by the tokens of the last
- * hour: one per $2 seconds, at most $3 an hour. */
+/* Seconds until the user may be sent another token (0: now): $2 seconds after the latest,
+ * and an hour after the $3-th newest of the last hour (only when there are $3). */
 static const pg_stmt RESEND_WAIT = {
     .name = "verify_resend_wait",
     .sql = "SELECT ceil(extract(epoch FROM greatest(interval '0',"
-           " coalesce(max(created_at) + make_interval(secs => $2::int) - now(), interval '0'),"
-           " CASE WHEN count(*) >= $3::int THEN min(created_at) + interval '1 hour' - now()"
-           " ELSE interval '0' END)))::int"
-           " FROM email_verifications WHERE user_id = $1::uuid"
-           " AND created_at > now() - interval '1 hour'",
+           " coalesce((SELECT max(created_at) FROM email_verifications WHERE user_id = $1::uuid)"
+           " + make_interval(secs => $2::int) - now(), interval '0'),"
+           " coalesce((SELECT created_at FROM email_verifications WHERE user_id = $1::uuid"
+           " AND created_at > now() - interval '1 hour' ORDER BY created_at DESC"
+           " OFFSET $3::int - 1 LIMIT 1) + interval '1 hour' - now(), interval '0'))))::int",
     .nparams = 3,
 };
 
@@ -189,6 +189,9 @@ static resend_outcome resend_in(pg_conn *conn, const api_request_ctx *ctx, int *
                                 char email[ACCOUNT_EMAIL_BUF]) {
     const char *who[1] = {ctx->user_id};
     PGresult *res = pg_exec_stmt(conn, &RESEND_LOCK, who);
+    if (res == NULL) {
+        pg_conn_mark_broken(conn);
+    }
     resend_outcome o = res == NULL || !pg_result_ok(res) ? RESEND_FAILED
                        : PQntuples(res) == 0             ? RESEND_GONE
                        : PQgetvalue(res, 0, 1)[0] == 't' ? RESEND_VERIFIED
@@ -205,6 +208,9 @@ static resend_outcome resend_in(pg_conn *conn, const api_request_ctx *ctx, int *
     snprintf(per_hour, sizeof per_hour, "%d", RESEND_PER_HOUR);
     const char *values[3] = {ctx->user_id, spacing, per_hour};
     res = pg_exec_stmt(conn, &RESEND_WAIT, values);
+    if (res == NULL) {
+        pg_conn_mark_broken(conn);
+    }
     if (res == NULL || !pg_result_ok(res) || PQntuples(res) != 1) {
         PQclear(res);
         return RESEND_FAILED;
