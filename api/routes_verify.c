@@ -32,8 +32,9 @@
 
 static const pg_stmt VERIFY_INSERT = {
     .name = "verify_insert",
-    .sql = "INSERT INTO email_verifications (token_hash, user_id, expires_at)"
-           " VALUES (decode($1, 'hex'), $2::uuid, now() + interval '" TOKEN_TTL "')",
+    .sql = "INSERT INTO email_verifications (token_hash, user_id, created_at, expires_at)"
+           " VALUES (decode($1, 'hex'), $2::uuid, statement_timestamp(),"
+           " statement_timestamp() + interval '" TOKEN_TTL "')",
     .nparams = 2,
 };
 
@@ -64,15 +65,18 @@ static const pg_stmt RESEND_LOCK = {
 };
 
 /* Seconds until the user may be sent another token (0: now): $2 seconds after the latest,
- * and an hour after the $3-th newest of the last hour (only when there are $3). */
+ * and an hour after the $3-th newest of the last hour (only when there are $3). Times are
+ * the statements' (statement_timestamp(), as the insert's), not the transaction's, which
+ * began before the wait for the user row's lock. */
 static const pg_stmt RESEND_WAIT = {
     .name = "verify_resend_wait",
     .sql = "SELECT ceil(extract(epoch FROM greatest(interval '0',"
            " coalesce((SELECT max(created_at) FROM email_verifications WHERE user_id = $1::uuid)"
-           " + make_interval(secs => $2::int) - now(), interval '0'),"
+           " + make_interval(secs => $2::int) - statement_timestamp(), interval '0'),"
            " coalesce((SELECT created_at FROM email_verifications WHERE user_id = $1::uuid"
-           " AND created_at > now() - interval '1 hour' ORDER BY created_at DESC"
-           " OFFSET $3::int - 1 LIMIT 1) + interval '1 hour' - now(), interval '0'))))::int",
+           " AND created_at > statement_timestamp() - interval '1 hour' ORDER BY created_at DESC"
+           " OFFSET $3::int - 1 LIMIT 1) + interval '1 hour' - statement_timestamp(), interval "
+           "'0'))))::int",
     .nparams = 3,
 };
 
@@ -175,6 +179,11 @@ static void handle_verify(api_request_ctx *ctx) {
 
 /* --- POST /api/v1/auth/verify/resend ------------------------------------------------- */
 
+static void log_failure(const pg_stmt *stmt, const PGresult *res) {
+    LOG_WARNF("verify: %s: %s", stmt->name,
+              res != NULL ? PQresultErrorMessage(res) : "connection failed");
+}
+
 typedef enum {
     RESEND_SENT,
     RESEND_GONE,
@@ -189,8 +198,8 @@ static resend_outcome resend_in(pg_conn *conn, const api_request_ctx *ctx, int *
                                 char email[ACCOUNT_EMAIL_BUF]) {
     const char *who[1] = {ctx->user_id};
     PGresult *res = pg_exec_stmt(conn, &RESEND_LOCK, who);
-    if (res == NULL) {
-        pg_conn_mark_broken(conn);
+    if (!pg_result_ok(res)) {
+        log_failure(&RESEND_LOCK, res);
     }
     resend_outcome o = res == NULL || !pg_result_ok(res) ? RESEND_FAILED
                        : PQntuples(res) == 0             ? RESEND_GONE
@@ -208,10 +217,8 @@ static resend_outcome resend_in(pg_conn *conn, const api_request_ctx *ctx, int *
     snprintf(per_hour, sizeof per_hour, "%d", RESEND_PER_HOUR);
     const char *values[3] = {ctx->user_id, spacing, per_hour};
     res = pg_exec_stmt(conn, &RESEND_WAIT, values);
-    if (res == NULL) {
-        pg_conn_mark_broken(conn);
-    }
     if (res == NULL || !pg_result_ok(res) || PQntuples(res) != 1) {
+        log_failure(&RESEND_WAIT, res);
         PQclear(res);
         return RESEND_FAILED;
     }
@@ -241,8 +248,8 @@ static void respond_resend(api_request_ctx *ctx, resend_outcome o, int wait_s, c
         snprintf(retry, sizeof retry, "%d", wait_s);
         api_set_header(ctx, "Retry-After", retry);
         api_respond_error(ctx, 429, "rate-limited",
-                          "a verification link was sent for this account a moment ago (one a "
-                          "minute, five an hour); retry after the Retry-After delay");
+                          "a verification link was sent for this account less than a minute "
+                          "ago, or five within the hour; retry after the Retry-After delay");
         break;
     default:
         api_set_header(ctx, "Retry-After", "1");

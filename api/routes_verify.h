@@ -1,10 +1,11 @@
 /*
  * routes_verify.h: e-mail verification tokens (ROUTES_VERIFY lives in api/routes.h).
  *
- * Owns: issuing a verification token with its welcome notification at registration, and
+ * Owns: issuing a verification token with its welcome notification at registration (or
+ * a verify_email notification on POST /api/v1/auth/verify/resend), and
  * GET /api/v1/auth/verify?token= redeeming it. Rules: 32 random bytes, base64url; only
  * the SHA-256 is stored (email_verifications), valid 48 h, used once; the raw token
- * leaves the process only inside the welcome notification's verify_url.
+ * leaves the process only inside the notification's verify_url.
  */
 #ifndef TASKBUS_API_ROUTES_VERIFY_H
 #define TASKBUS_API_ROUTES_VERIFY_H
