@@ -305,6 +305,38 @@ int account_validate_password_change(const json_t *body, account_password_change
     return n;
 }
 
+int account_validate_reset_request(const json_t *body, account_reset_request_input *out,
+                                   json_t *errors) {
+    static const char *const allowed[] = {"email", NULL};
+    memset(out, 0, sizeof *out);
+    int n = reject_unknown(body, allowed, errors);
+    const char *s;
+    if (required_string(body, "email", &s, errors) != 0)
+        n++;
+    else
+        account_fold_email(s, out->email, sizeof out->email);
+    return n;
+}
+
+int account_validate_reset_confirm(const json_t *body, account_reset_confirm_input *out,
+                                   json_t *errors) {
+    static const char *const allowed[] = {"token", "new_password", NULL};
+    memset(out, 0, sizeof *out);
+    int n = reject_unknown(body, allowed, errors);
+    if (required_string(body, "token", &out->token, errors) != 0)
+        n++;
+    if (required_string(body, "new_password", &out->new_password, errors) != 0) {
+        n++;
+    } else {
+        const char *why = account_check_password(out->new_password);
+        if (why != NULL) {
+            account_field_error(errors, "new_password", why);
+            n++;
+        }
+    }
+    return n;
+}
+
 int account_validate_profile_patch(const json_t *body, account_profile_patch *out, json_t *errors) {
     static const char *const allowed[] = {"display_name", NULL};
     memset(out, 0, sizeof *out);

@@ -56,6 +56,19 @@ typedef struct account_password_change_input {
     const char *new_password;
 } account_password_change_input;
 
+/* POST /api/v1/auth/password-reset: {email}, folded like login's (any input maps to one
+ * key, so the per-address limit cannot be dodged by spelling). */
+typedef struct account_reset_request_input {
+    char email[ACCOUNT_EMAIL_BUF];
+} account_reset_request_input;
+
+/* POST /api/v1/auth/password-reset/confirm: {token, new_password}; the token's form is
+ * checked by the route (a malformed one is the same 400 as an unknown one). */
+typedef struct account_reset_confirm_input {
+    const char *token;
+    const char *new_password;
+} account_reset_confirm_input;
+
 typedef struct account_profile_patch {
     bool set_display_name; /* true whenever validation passed: display_name is required */
     char display_name[ACCOUNT_DISPLAY_NAME_BUF];
@@ -67,6 +80,10 @@ int account_validate_register(const json_t *body, account_register_input *out, j
 int account_validate_login(const json_t *body, account_login_input *out, json_t *errors);
 int account_validate_password_change(const json_t *body, account_password_change_input *out,
                                      json_t *errors);
+int account_validate_reset_request(const json_t *body, account_reset_request_input *out,
+                                   json_t *errors);
+int account_validate_reset_confirm(const json_t *body, account_reset_confirm_input *out,
+                                   json_t *errors);
 int account_validate_profile_patch(const json_t *body, account_profile_patch *out, json_t *errors);
 /* {refresh_token}; required selects refresh (true) or logout (false, member optional).
  * *token is NULL when absent. */

@@ -66,6 +66,14 @@ static const pg_stmt USER_CHANGE_PASSWORD = {
     "UPDATE users SET password_hash = $3, token_epoch = token_epoch + 1, updated_at = now()"
     " WHERE id = $1::uuid AND password_hash = $2 RETURNING " USER_COLUMNS,
     3};
+/* A reset proves the mailbox the link went to, which is still the account's (the redeem
+ * checks), so the address counts as verified too. */
+static const pg_stmt USER_RESET_PASSWORD = {
+    "accounts_user_reset_password",
+    "UPDATE users SET password_hash = $2, token_epoch = token_epoch + 1, updated_at = now(),"
+    " email_verified_at = coalesce(email_verified_at, now()) WHERE id = $1::uuid"
+    " RETURNING " USER_COLUMNS,
+    2};
 static const pg_stmt USER_REHASH = {
     "accounts_user_rehash",
     "UPDATE users SET password_hash = $3 WHERE id = $1::uuid AND password_hash = $2", 3};
@@ -243,6 +251,12 @@ int auth_user_change_password(pg_conn *conn, const char *user_id, const char *ol
                               const char *new_hash, auth_user *out) {
     const char *values[] = {user_id, old_hash, new_hash};
     return user_query(conn, &USER_CHANGE_PASSWORD, values, out);
+}
+
+int auth_user_reset_password(pg_conn *conn, const char *user_id, const char *new_hash,
+                             auth_user *out) {
+    const char *values[] = {user_id, new_hash};
+    return user_query(conn, &USER_RESET_PASSWORD, values, out);
 }
 
 int auth_user_rehash(pg_conn *conn, const char *user_id, const char *old_hash,

@@ -66,6 +66,10 @@ int auth_user_set_display_name(pg_conn *conn, const char *user_id, const char *d
  * meanwhile, or no user), or < 0. */
 int auth_user_change_password(pg_conn *conn, const char *user_id, const char *old_hash,
                               const char *new_hash, auth_user *out);
+/* A password reset: new hash, token_epoch + 1, the address marked verified (the caller
+ * has checked the link's address is still the account's): 1, 0 (no user), or < 0. */
+int auth_user_reset_password(pg_conn *conn, const char *user_id, const char *new_hash,
+                             auth_user *out);
 /* Same hash swap without an epoch bump (a rehash on login); 1, 0 or < 0. */
 int auth_user_rehash(pg_conn *conn, const char *user_id, const char *old_hash,
                      const char *new_hash);

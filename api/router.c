@@ -26,13 +26,10 @@
 #include "shared/problem.h"
 #include "shared/time_util.h"
 
-const api_route *const ROUTER_TABLES[] = {ROUTES_HEALTH,     ROUTES_AUTH,
-                                          ROUTES_USERS,      ROUTES_TASKS_WRITE,
-                                          ROUTES_TASKS_READ, ROUTES_IMPORT,
-                                          ROUTES_EVENTS,     ROUTES_VERIFY,
-                                          ROUTES_WEBHOOKS,   ROUTES_REPORTS,
-                                          ROUTES_ANALYTICS,  ROUTES_ACTIVITY,
-                                          ROUTES_PROJECTS,   NULL};
+const api_route *const ROUTER_TABLES[] = {
+    ROUTES_HEALTH,    ROUTES_AUTH,     ROUTES_USERS,    ROUTES_TASKS_WRITE,    ROUTES_TASKS_READ,
+    ROUTES_IMPORT,    ROUTES_EVENTS,   ROUTES_VERIFY,   ROUTES_WEBHOOKS,       ROUTES_REPORTS,
+    ROUTES_ANALYTICS, ROUTES_ACTIVITY, ROUTES_PROJECTS, ROUTES_PASSWORD_RESET, NULL};
 
 static void answer_unrouted(api_request_ctx *ctx, route_match_result result, const route_match *m,
                             const char *method) {

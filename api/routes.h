@@ -19,8 +19,10 @@ extern const api_route ROUTES_TASKS_READ[];
 extern const api_route ROUTES_IMPORT[];
 /* routes_events.c: GET /api/v1/events (Server-Sent Events) */
 extern const api_route ROUTES_EVENTS[];
-/* routes_verify.c: GET /api/v1/auth/verify?token= */
+/* routes_verify.c: GET /api/v1/auth/verify?token=, POST /api/v1/auth/verify/resend */
 extern const api_route ROUTES_VERIFY[];
+/* routes_password_reset.c: POST /api/v1/auth/password-reset, .../password-reset/confirm */
+extern const api_route ROUTES_PASSWORD_RESET[];
 /* routes_webhooks.c: POST|GET /api/v1/webhooks, DELETE /api/v1/webhooks/:id,
  * GET /api/v1/webhooks/:id/deliveries */
 extern const api_route ROUTES_WEBHOOKS[];

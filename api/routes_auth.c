@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/account_effects.h"
 #include "api/account_validation.h"
 #include "api/auth_password.h"
 #include "api/auth_sessions.h"
@@ -20,11 +21,7 @@
 #include "api/request_body.h"
 #include "api/routes.h"
 #include "api/routes_verify.h"
-#include "shared/bus.h"
-#include "shared/cloudevent.h"
 #include "shared/log.h"
-#include "shared/notification.h"
-#include "shared/outbox.h"
 
 static auth_status begin(pg_conn *conn) {
     char err[256];
@@ -46,28 +43,6 @@ static auth_status finish(pg_conn *conn, auth_status st) {
     if (st != AUTH_OK)
         pg_rollback(conn);
     return st;
-}
-
-/* Writes a user event (data stolen) to the outbox in the open transaction. */
-static auth_status add_user_event(pg_conn *conn, const api_request_ctx *ctx, const char *type,
-                                  const auth_user *user, json_t *data) {
-    char subject[64];
-    snprintf(subject, sizeof subject, "users/%s", user->id);
-    json_t *event =
-        data != NULL ? cloudevent_new(type, subject, data, ctx->traceparent, NULL) : NULL;
-    if (event == NULL) {
-        LOG_ERRORF("accounts: cannot build a %s event", type);
-        return AUTH_INTERNAL;
-    }
-    char err[256];
-    int rc = outbox_add(conn, USER_EVENTS_TOPIC, user->id, event, ctx->request_id, ctx->traceparent,
-                        err, sizeof err);
-    json_decref(event);
-    if (rc != 0) {
-        LOG_ERRORF("accounts: %s", err);
-        return AUTH_INTERNAL;
-    }
-    return AUTH_OK;
 }
 
 static void respond_pair(api_request_ctx *ctx, int status, const auth_user *user,
@@ -112,7 +87,7 @@ static int register_in(pg_conn *conn, const api_request_ctx *ctx, const account_
         json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s}", "user_id", user->id, "email",
                                  user->email, "display_name", user->display_name, "role",
                                  user->role, "verification_token_hash", verify_hash);
-        st = add_user_event(conn, ctx, "taskbus.user.registered", user, data);
+        st = account_add_user_event(conn, ctx, "taskbus.user.registered", user, data);
     }
     st = finish(conn, st);
     return st == AUTH_OK ? 1 : st;
@@ -346,18 +321,6 @@ typedef struct password_change {
     bool published;
 } password_change;
 
-/* The password_changed e-mail commits with the change (the owner learns of it). */
-static auth_status add_password_alert(pg_conn *conn, const api_request_ctx *ctx,
-                                      const auth_user *user) {
-    char err[256];
-    if (notification_enqueue(conn, "password_changed", user->id, user->email, NULL, ctx->request_id,
-                             ctx->traceparent, err, sizeof err) != 0) {
-        LOG_ERRORF("accounts: %s", err);
-        return AUTH_INTERNAL;
-    }
-    return AUTH_OK;
-}
-
 /* 1 done, 0 the password changed meanwhile, or < 0; the transaction is closed. */
 static int change_in(pg_conn *conn, api_request_ctx *ctx, password_change *pc) {
     if (begin(conn) != AUTH_OK)
@@ -368,20 +331,9 @@ static int change_in(pg_conn *conn, api_request_ctx *ctx, password_change *pc) {
         pg_rollback(conn);
         return updated;
     }
-    auth_status st = auth_epoch_publish(ctx->app, pc->after.id, pc->after.token_epoch);
-    pc->published = st == AUTH_OK;
-    if (st == AUTH_OK)
-        st = auth_sessions_revoke_all(conn, pc->after.id);
+    auth_status st = account_password_replaced(conn, ctx, &pc->after, &pc->published);
     if (st == AUTH_OK)
         st = auth_session_start(conn, ctx->app->cfg, pc->after.id, pc->family_id, pc->token);
-    if (st == AUTH_OK) {
-        json_t *data =
-            json_pack("{s:s, s:s, s:s, s:s}", "user_id", pc->after.id, "email", pc->after.email,
-                      "display_name", pc->after.display_name, "changed_at", pc->after.updated_at);
-        st = add_user_event(conn, ctx, "taskbus.user.password_changed", &pc->after, data);
-    }
-    if (st == AUTH_OK)
-        st = add_password_alert(conn, ctx, &pc->after);
     st = finish(conn, st);
     return st == AUTH_OK ? 1 : st;
 }

@@ -20,12 +20,11 @@
 #include <string.h>
 
 #include "api/auth_sessions.h"
+#include "api/mail_token.h"
 #include "api/routes.h"
 #include "shared/log.h"
 #include "shared/notification.h"
 
-#define TOKEN_BYTES 32
-#define TOKEN_CHARS 43 /* base64url, no padding, of 32 bytes */
 #define TOKEN_TTL "48 hours"
 #define RESEND_PER_HOUR 5
 #define RESEND_SPACING_S 60
@@ -48,12 +47,6 @@ static const pg_stmt VERIFY_REDEEM = {
            " updated_at = now() FROM t WHERE u.id = t.user_id RETURNING u.id::text",
     .nparams = 1,
 };
-
-static void sha256_hex(const char *token, char hex[65]) {
-    unsigned char digest[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256(digest, (const unsigned char *)token, strlen(token));
-    sodium_bin2hex(hex, 65, digest, sizeof digest);
-}
 
 /* The user row, locked for the resend's transaction: its e-mail and whether it is
  * verified. */
@@ -103,13 +96,8 @@ static int enqueue_link(pg_conn *conn, const api_request_ctx *ctx, const char *k
 /* Stores a new token for user_id and enqueues kind with its link. 0, or -1 (logged). */
 static int issue(pg_conn *conn, const api_request_ctx *ctx, const char *kind, const char *user_id,
                  const char *email, char hash_hex[65]) {
-    unsigned char raw[TOKEN_BYTES];
-    char token[TOKEN_CHARS + 1];
-    randombytes_buf(raw, sizeof raw);
-    sodium_bin2base64(token, sizeof token, raw, sizeof raw,
-                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    sodium_memzero(raw, sizeof raw);
-    sha256_hex(token, hash_hex);
+    char token[MAIL_TOKEN_BUF];
+    mail_token_new(token, hash_hex);
     const char *values[2] = {hash_hex, user_id};
     PGresult *res = pg_exec_stmt(conn, &VERIFY_INSERT, values);
     bool ok = res != NULL && pg_result_ok(res);
@@ -127,28 +115,14 @@ int verify_issue_welcome(pg_conn *conn, const api_request_ctx *ctx, const char *
     return issue(conn, ctx, "welcome", user_id, email, hash_hex);
 }
 
-/* Exactly 43 base64url characters: anything else was never issued. */
-static bool token_well_formed(const char *token) {
-    if (token == NULL || strlen(token) != TOKEN_CHARS)
-        return false;
-    for (const char *p = token; *p != '\0'; p++) {
-        char c = *p;
-        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                  c == '-' || c == '_';
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
 static void handle_verify(api_request_ctx *ctx) {
     const char *token = u_map_get(ctx->req->map_url, "token");
-    if (!token_well_formed(token)) {
+    if (!mail_token_well_formed(token)) {
         api_respond_error(ctx, 400, "invalid-token", "the verification token is not valid");
         return;
     }
-    char hex[65];
-    sha256_hex(token, hex);
+    char hex[MAIL_TOKEN_HASH_HEX_BUF];
+    mail_token_hash(token, hex);
     char err[256];
     pg_conn *conn = pg_pool_acquire(ctx->app->pg, 2000, err, sizeof err);
     if (conn == NULL) {

@@ -132,6 +132,8 @@ static const var_def VARS[] = {
      "register/login/refresh per IP"},
     {"TASKBUS_RATELIMIT_LOGIN_ACCOUNT", "10/300", K_RATE, 0, 0, F(ratelimit_login_account), false,
      "login attempts per e-mail"},
+    {"TASKBUS_RATELIMIT_RESET_ACCOUNT", "5/3600", K_RATE, 0, 0, F(ratelimit_reset_account), false,
+     "password-reset requests per e-mail address, known or not"},
     {"TASKBUS_RATELIMIT_SYNC_MS", "50", K_INT, 5, 10000, F(ratelimit_sync_ms), false,
      "how often each API instance reconciles its local per-IP and per-user buckets with Redis"},
     {"TASKBUS_RATELIMIT_LOCAL_BUCKETS", "65536", K_INT, 64, 10000000, F(ratelimit_local_buckets),

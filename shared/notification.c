@@ -25,7 +25,8 @@ const char *const NOTIFICATION_KINDS[] = {"welcome",
                                           "project_role_changed",
                                           "project_removed",
                                           "task_assigned",
-                                          "verify_email"};
+                                          "verify_email",
+                                          "password_reset"};
 const size_t NOTIFICATION_KINDS_COUNT = sizeof NOTIFICATION_KINDS / sizeof NOTIFICATION_KINDS[0];
 
 bool notification_kind_is_valid(const char *kind) {

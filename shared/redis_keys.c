@@ -75,11 +75,20 @@ char *redis_key_rate_ip_auth(char *out, const char *client_ip) {
     return format_key(out, "rl:{ip:%s}:auth", client_ip);
 }
 
-char *redis_key_rate_login_account(char *out, const char *email) {
+/* An account bucket: only the SHA-256 of the e-mail is in the key. */
+static char *rate_account_key(char *out, const char *email, const char *bucket) {
     unsigned char digest[crypto_hash_sha256_BYTES];
     char hex[crypto_hash_sha256_BYTES * 2 + 1];
     const char *e = email != NULL ? email : "";
     crypto_hash_sha256(digest, (const unsigned char *)e, strlen(e));
     sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
-    return format_key(out, "rl:{acct:%s}:login", hex);
+    return format_key(out, "rl:{acct:%s}:%s", hex, bucket);
+}
+
+char *redis_key_rate_login_account(char *out, const char *email) {
+    return rate_account_key(out, email, "login");
+}
+
+char *redis_key_rate_reset_account(char *out, const char *email) {
+    return rate_account_key(out, email, "reset");
 }

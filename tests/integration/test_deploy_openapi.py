@@ -45,6 +45,8 @@ EXPECTED_PATHS = {
     "/api/v1/events": {"get"},
     "/api/v1/auth/verify": {"get"},
     "/api/v1/auth/verify/resend": {"post"},
+    "/api/v1/auth/password-reset": {"post"},
+    "/api/v1/auth/password-reset/confirm": {"post"},
     "/api/v1/webhooks": {"get", "post"},
     "/api/v1/webhooks/{id}": {"patch", "delete"},
     "/api/v1/webhooks/{id}/rotate-secret": {"post"},
@@ -88,6 +90,8 @@ TASK_STATUS_CODES = {
 STREAM_STATUS_CODES = {
     ("get", "/api/v1/auth/verify"): {"200", "400", "429", "503"},
     ("post", "/api/v1/auth/verify/resend"): {"202", "401", "409", "429", "503"},
+    ("post", "/api/v1/auth/password-reset"): {"202", "400", "413", "415", "422", "429", "503"},
+    ("post", "/api/v1/auth/password-reset/confirm"): {"204", "400", "413", "415", "422", "429", "503"},
     ("post", "/api/v1/webhooks"): {"201", "400", "401", "403", "404", "413", "415", "422", "429", "503"},
     ("get", "/api/v1/webhooks"): {"200", "401", "429", "503"},
     ("patch", "/api/v1/webhooks/{id}"): {"200", "400", "401", "404", "413", "415", "422", "429", "503"},

@@ -1,0 +1,87 @@
+/*
+ * account_effects.c: the writes that go with an account change (see account_effects.h).
+ *
+ * Owns: the user-event envelope (subject users/<id>, keyed by the user id so one user's
+ * events keep their order) and the password-replaced sequence. Rules: every reference
+ * built here is released on every path; failures are logged here and returned.
+ */
+#include "api/account_effects.h"
+
+#include <stdio.h>
+
+#include "shared/bus.h"
+#include "shared/cloudevent.h"
+#include "shared/log.h"
+#include "shared/notification.h"
+#include "shared/outbox.h"
+
+auth_status account_add_user_event(pg_conn *conn, const api_request_ctx *ctx, const char *type,
+                                   const auth_user *user, json_t *data) {
+    char subject[64];
+    snprintf(subject, sizeof subject, "users/%s", user->id);
+    json_t *event =
+        data != NULL ? cloudevent_new(type, subject, data, ctx->traceparent, NULL) : NULL;
+    if (event == NULL) {
+        LOG_ERRORF("accounts: cannot build a %s event", type);
+        return AUTH_INTERNAL;
+    }
+    char err[256];
+    int rc = outbox_add(conn, USER_EVENTS_TOPIC, user->id, event, ctx->request_id, ctx->traceparent,
+                        err, sizeof err);
+    json_decref(event);
+    if (rc != 0) {
+        LOG_ERRORF("accounts: %s", err);
+        return AUTH_INTERNAL;
+    }
+    return AUTH_OK;
+}
+
+/* The password_changed e-mail commits with the change (the owner learns of it). */
+static auth_status add_password_alert(pg_conn *conn, const api_request_ctx *ctx,
+                                      const auth_user *user) {
+    char err[256];
+    if (notification_enqueue(conn, "password_changed", user->id, user->email, NULL, ctx->request_id,
+                             ctx->traceparent, err, sizeof err) != 0) {
+        LOG_ERRORF("accounts: %s", err);
+        return AUTH_INTERNAL;
+    }
+    return AUTH_OK;
+}
+
+/* Reset links still open end with the password they were sent to replace. */
+static const pg_stmt RESETS_CLOSE = {
+    .name = "accounts_resets_close",
+    .sql = "UPDATE password_resets SET used_at = statement_timestamp()"
+           " WHERE user_id = $1::uuid AND used_at IS NULL",
+    .nparams = 1,
+};
+
+static auth_status close_reset_links(pg_conn *conn, const char *user_id) {
+    const char *values[1] = {user_id};
+    PGresult *res = pg_exec_stmt(conn, &RESETS_CLOSE, values);
+    auth_status st = res == NULL ? AUTH_UNAVAILABLE : pg_result_ok(res) ? AUTH_OK : AUTH_INTERNAL;
+    if (st != AUTH_OK)
+        LOG_ERRORF("accounts: %s: %s", RESETS_CLOSE.name,
+                   res != NULL ? PQresultErrorMessage(res) : "connection failed");
+    PQclear(res);
+    return st;
+}
+
+auth_status account_password_replaced(pg_conn *conn, const api_request_ctx *ctx,
+                                      const auth_user *after, bool *published) {
+    auth_status st = auth_epoch_publish(ctx->app, after->id, after->token_epoch);
+    *published = st == AUTH_OK;
+    if (st == AUTH_OK)
+        st = auth_sessions_revoke_all(conn, after->id);
+    if (st == AUTH_OK)
+        st = close_reset_links(conn, after->id);
+    if (st == AUTH_OK) {
+        json_t *data =
+            json_pack("{s:s, s:s, s:s, s:s}", "user_id", after->id, "email", after->email,
+                      "display_name", after->display_name, "changed_at", after->updated_at);
+        st = account_add_user_event(conn, ctx, "taskbus.user.password_changed", after, data);
+    }
+    if (st == AUTH_OK)
+        st = add_password_alert(conn, ctx, after);
+    return st;
+}

@@ -1,0 +1,272 @@
+/*
+ * routes_password_reset.c: forgotten passwords (ROUTES_PASSWORD_RESET:
+ * POST /api/v1/auth/password-reset, POST /api/v1/auth/password-reset/confirm).
+ *
+ * Owns: the reset link's life: mailed to an address that has an account, redeemed once
+ * here. Rules:
+ * - No account oracle: a request answers 202 with the same body whatever the address,
+ *   after the same work (the per-address bucket, which counts unknown addresses too, then
+ *   one INSERT ... SELECT that stores a token only when the address has an account); the
+ *   only extra step for a known one is enqueueing the mail in the same transaction.
+ * - The raw token is never stored or logged (api/mail_token.h); it is valid RESET_TTL and
+ *   redeems only while the account still has the address it was mailed to.
+ * - A redeem locks the user row first, then marks the token used: of two concurrent
+ *   redeems (one token or two of one user) exactly one changes the password. It then
+ *   follows the password-changed path (api/account_effects.h): every session and access
+ *   token ends, every other open link too, and the password-changed mail goes out. No
+ *   session starts: the user signs in with the new password.
+ * - argon2 runs with no pooled connection held, and only for a token that was open a
+ *   moment before (a guessed token costs one indexed SELECT).
+ */
+#include "api/routes.h"
+
+#include <sodium.h>
+#include <stdio.h>
+
+#include "api/account_effects.h"
+#include "api/account_validation.h"
+#include "api/auth_password.h"
+#include "api/auth_sessions.h"
+#include "api/mail_token.h"
+#include "api/rate_limiter.h"
+#include "shared/log.h"
+#include "shared/notification.h"
+
+#define RESET_TTL "1 hour"
+#define RESET_PAGE "/reset-password"
+
+/* Stores a token only when the address has an account; the row names the address. */
+static const pg_stmt RESET_INSERT = {
+    .name = "password_reset_insert",
+    .sql = "INSERT INTO password_resets (token_hash, user_id, email, created_at, expires_at)"
+           " SELECT decode($1, 'hex'), id, email, statement_timestamp(),"
+           " statement_timestamp() + interval '" RESET_TTL "' FROM users WHERE email = $2"
+           " RETURNING user_id::text, email",
+    .nparams = 2,
+};
+
+/* Whether a token is open (before the argon2 work; the redeem checks again). */
+static const pg_stmt RESET_OPEN = {
+    .name = "password_reset_open",
+    .sql = "SELECT 1 FROM password_resets WHERE token_hash = decode($1, 'hex')"
+           " AND used_at IS NULL AND expires_at > statement_timestamp()",
+    .nparams = 1,
+};
+
+/* The token's user row, locked: every write to the user's links follows this lock. */
+static const pg_stmt RESET_LOCK_USER = {
+    .name = "password_reset_lock_user",
+    .sql = "SELECT u.id::text FROM password_resets r JOIN users u ON u.id = r.user_id"
+           " WHERE r.token_hash = decode($1, 'hex') FOR NO KEY UPDATE OF u",
+    .nparams = 1,
+};
+
+/* One statement: a token that is unknown, used, expired or mailed to an address the
+ * account no longer has updates nothing. */
+static const pg_stmt RESET_REDEEM = {
+    .name = "password_reset_redeem",
+    .sql = "UPDATE password_resets r SET used_at = statement_timestamp() FROM users u"
+           " WHERE r.token_hash = decode($1, 'hex') AND r.used_at IS NULL"
+           " AND r.expires_at > statement_timestamp() AND u.id = r.user_id AND u.email = r.email"
+           " RETURNING r.user_id::text",
+    .nparams = 1,
+};
+
+static void log_failure(const pg_stmt *stmt, const PGresult *res) {
+    LOG_WARNF("password reset: %s: %s", stmt->name,
+              res != NULL ? PQresultErrorMessage(res) : "connection failed");
+}
+
+/* Runs stmt; 1 when it returned a row (its first value copied into first, if given), 0
+ * when none, or an auth_status (< 0, logged). */
+static int query_row(pg_conn *conn, const pg_stmt *stmt, const char *const *values, char *first,
+                     size_t first_len) {
+    PGresult *res = pg_exec_stmt(conn, stmt, values);
+    if (res == NULL || !pg_result_ok(res)) {
+        log_failure(stmt, res);
+        int st = res == NULL ? AUTH_UNAVAILABLE : AUTH_INTERNAL;
+        PQclear(res);
+        return st;
+    }
+    int found = PQntuples(res) >= 1;
+    if (found && first != NULL)
+        snprintf(first, first_len, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return found;
+}
+
+/* ---------------------------------------------------------------- the request */
+
+/* Enqueues the password_reset mail of token to the user (inside the transaction). */
+static auth_status enqueue_mail(pg_conn *conn, const api_request_ctx *ctx, const char *user_id,
+                                const char *email, const char *token) {
+    char url[1200];
+    int n =
+        snprintf(url, sizeof url, "%s" RESET_PAGE "?token=%s", ctx->app->cfg->public_url, token);
+    json_t *data = n > 0 && (size_t)n < sizeof url
+                       ? json_pack("{s:s, s:s}", "reset_url", url, "token", token)
+                       : NULL;
+    if (data == NULL) {
+        LOG_ERRORF("password reset: cannot build the reset_url");
+        return AUTH_INTERNAL;
+    }
+    char err[256];
+    int rc = notification_enqueue(conn, "password_reset", user_id, email, data, ctx->request_id,
+                                  ctx->traceparent, err, sizeof err);
+    json_decref(data);
+    if (rc != 0)
+        LOG_ERRORF("password reset: %s", err);
+    return rc == 0 ? AUTH_OK : AUTH_INTERNAL;
+}
+
+/* The request's transaction: stores a token if the address has an account and enqueues
+ * its mail. AUTH_OK whether or not there was an account; *sent_to says which. */
+static auth_status request_in(pg_conn *conn, const api_request_ctx *ctx, const char *email,
+                              const char *token, const char *hash_hex, char *sent_to,
+                              size_t sent_to_len) {
+    char err[256];
+    if (pg_begin(conn, err, sizeof err) != 0) {
+        LOG_WARNF("password reset: BEGIN: %s", err);
+        return AUTH_UNAVAILABLE;
+    }
+    const char *values[2] = {hash_hex, email};
+    char user_id[UUID_STR_LEN] = "";
+    int found = query_row(conn, &RESET_INSERT, values, user_id, sizeof user_id);
+    auth_status st = found < 0 ? (auth_status)found : AUTH_OK;
+    if (found == 1)
+        st = enqueue_mail(conn, ctx, user_id, email, token);
+    if (st == AUTH_OK && pg_commit(conn, err, sizeof err) != 0) {
+        LOG_WARNF("password reset: COMMIT: %s", err);
+        st = AUTH_UNAVAILABLE;
+    }
+    if (st != AUTH_OK)
+        pg_rollback(conn);
+    else if (found == 1)
+        snprintf(sent_to, sent_to_len, "%s", user_id);
+    return st;
+}
+
+static void handle_request(api_request_ctx *ctx) {
+    account_reset_request_input in;
+    json_t *errors = auth_field_errors_new(ctx);
+    if (errors == NULL || auth_field_errors_check(
+                              ctx, errors, account_validate_reset_request(ctx->body, &in, errors)))
+        return;
+    if (api_limit_reset_account(ctx, in.email) != 0)
+        return;
+    char token[MAIL_TOKEN_BUF], hash_hex[MAIL_TOKEN_HASH_HEX_BUF];
+    mail_token_new(token, hash_hex);
+    pg_conn *conn = auth_acquire(ctx);
+    if (conn == NULL) {
+        sodium_memzero(token, sizeof token);
+        return;
+    }
+    char sent_to[UUID_STR_LEN] = "";
+    auth_status st = request_in(conn, ctx, in.email, token, hash_hex, sent_to, sizeof sent_to);
+    pg_pool_release(ctx->app->pg, conn);
+    sodium_memzero(token, sizeof token);
+    if (st != AUTH_OK) {
+        auth_respond_failure(ctx, st);
+        return;
+    }
+    if (sent_to[0] != '\0')
+        log_json(LOG_INFO, "password reset link sent", json_pack("{s:s}", "user_id", sent_to));
+    api_respond_json(ctx, 202, json_pack("{s:s}", "email", in.email));
+}
+
+/* ---------------------------------------------------------------- the confirmation */
+
+/* 1 when the token is open now, 0 when not, or < 0 (answered). */
+static int token_open(api_request_ctx *ctx, const char *hash_hex) {
+    pg_conn *conn = auth_acquire(ctx);
+    if (conn == NULL)
+        return AUTH_UNAVAILABLE;
+    const char *values[1] = {hash_hex};
+    int open = query_row(conn, &RESET_OPEN, values, NULL, 0);
+    pg_pool_release(ctx->app->pg, conn);
+    if (open < 0)
+        auth_respond_failure(ctx, (auth_status)open);
+    return open;
+}
+
+/* 1 done, 0 the token is not (or no longer) redeemable, or < 0; the transaction is closed.
+ * *published: the new epoch went to Redis (a failure must take it back). */
+static int confirm_in(pg_conn *conn, const api_request_ctx *ctx, const char *hash_hex,
+                      const char *new_hash, auth_user *after, bool *published) {
+    char err[256], user_id[UUID_STR_LEN] = "";
+    if (pg_begin(conn, err, sizeof err) != 0) {
+        LOG_WARNF("password reset: BEGIN: %s", err);
+        return AUTH_UNAVAILABLE;
+    }
+    const char *values[1] = {hash_hex};
+    int rc = query_row(conn, &RESET_LOCK_USER, values, NULL, 0);
+    if (rc == 1)
+        rc = query_row(conn, &RESET_REDEEM, values, user_id, sizeof user_id);
+    if (rc == 1)
+        rc = auth_user_reset_password(conn, user_id, new_hash, after);
+    if (rc == 1) {
+        auth_status st = account_password_replaced(conn, ctx, after, published);
+        rc = st == AUTH_OK ? 1 : st;
+    }
+    if (rc == 1 && pg_commit(conn, err, sizeof err) != 0) {
+        LOG_WARNF("password reset: COMMIT: %s", err);
+        rc = AUTH_UNAVAILABLE;
+    }
+    if (rc != 1)
+        pg_rollback(conn);
+    return rc;
+}
+
+static void refuse_token(api_request_ctx *ctx) {
+    api_respond_error(ctx, 400, "invalid-token", "the reset token is unknown, used or expired");
+}
+
+static void handle_confirm(api_request_ctx *ctx) {
+    account_reset_confirm_input in;
+    json_t *errors = auth_field_errors_new(ctx);
+    if (errors == NULL || auth_field_errors_check(
+                              ctx, errors, account_validate_reset_confirm(ctx->body, &in, errors)))
+        return;
+    if (!mail_token_well_formed(in.token)) {
+        refuse_token(ctx);
+        return;
+    }
+    char hash_hex[MAIL_TOKEN_HASH_HEX_BUF];
+    mail_token_hash(in.token, hash_hex);
+    int open = token_open(ctx, hash_hex);
+    if (open <= 0) {
+        if (open == 0)
+            refuse_token(ctx);
+        return;
+    }
+    char new_hash[AUTH_PASSWORD_HASH_BUF];
+    if (auth_password_hash(ctx->app->cfg, in.new_password, new_hash) != 0) {
+        auth_respond_failure(ctx, AUTH_INTERNAL);
+        return;
+    }
+    pg_conn *conn = auth_acquire(ctx);
+    if (conn == NULL)
+        return;
+    auth_user after;
+    bool published = false;
+    int rc = confirm_in(conn, ctx, hash_hex, new_hash, &after, &published);
+    pg_pool_release(ctx->app->pg, conn);
+    if (rc < 0 && published)
+        auth_epoch_forget(ctx->app, after.id);
+    if (rc == 0) {
+        refuse_token(ctx);
+    } else if (rc < 0) {
+        auth_respond_failure(ctx, (auth_status)rc);
+    } else {
+        log_json(LOG_INFO, "password reset", json_pack("{s:s}", "user_id", after.id));
+        api_respond_empty(ctx, 204);
+    }
+}
+
+const api_route ROUTES_PASSWORD_RESET[] = {
+    {"POST", "/api/v1/auth/password-reset", handle_request,
+     API_ROUTE_JSON_BODY | API_ROUTE_AUTH_LIMIT},
+    {"POST", "/api/v1/auth/password-reset/confirm", handle_confirm,
+     API_ROUTE_JSON_BODY | API_ROUTE_AUTH_LIMIT},
+    {NULL, NULL, NULL, 0},
+};

@@ -1,0 +1,19 @@
+-- 0027_password_resets.sql: password-reset links (docs/decisions.md, "Issue 15", slice 2).
+--
+-- Owns: password_resets (one row per issued reset token; only its SHA-256 is stored, the
+-- raw token travels only inside the password_reset e-mail; valid 1 hour, used once).
+-- Rules: a token is bound to the address it was mailed to (email): it redeems only while
+-- the account still has that address. Redeeming one marks every open token of the user
+-- used, under the user row's lock, so of two concurrent redeems one wins.
+-- Append-only: a change is a new migration file.
+
+CREATE TABLE password_resets (
+    token_hash bytea PRIMARY KEY CHECK (octet_length(token_hash) = 32),
+    user_id    uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    email      text NOT NULL,
+    created_at timestamptz NOT NULL,
+    expires_at timestamptz NOT NULL,
+    used_at    timestamptz
+);
+
+CREATE INDEX password_resets_open_idx ON password_resets (user_id) WHERE used_at IS NULL;

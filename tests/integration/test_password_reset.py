@@ -1,0 +1,172 @@
+"""A forgotten password (issue 15, slice 2: `POST /api/v1/auth/password-reset` and
+`.../password-reset/confirm`; docs/decisions.md, "Issue 15").
+
+Against the real stack: a user who forgot the password asks for a link, reads the mail,
+sets a new password with its token and signs in with it; every session and access token
+of before ends at once, the password-changed mail arrives, the link works once. Known and
+unknown addresses get the same answer (status, body, headers) within a bounded time
+difference; an expired link, a link mailed to an address the account no longer has, and
+a link of a password changed since are refused; the per-address limit counts unknown
+addresses alike.
+
+Rules: every test registers its own users and sends each request from a fresh client
+address (the sign-in bucket is per address); waits are bounded conditions, never sleeps.
+"""
+
+import re
+import statistics
+import threading
+import time
+
+from helpers.api import API, Client, assert_problem, new_password, register_user, unique_email
+from helpers.tasks import pg
+from test_notifications import mail_dir, parts, sent_rows, wait_mails  # noqa: F401 - mail_dir is a fixture
+
+RESET = f"{API}/auth/password-reset"
+CONFIRM = f"{RESET}/confirm"
+SUBJECT = "Reset your taskbus password"
+
+
+def request_reset(api_url, email):
+    return Client(api_url).post(RESET, json={"email": email})
+
+
+def confirm(api_url, token, password):
+    return Client(api_url).post(CONFIRM, json={"token": token, "new_password": password})
+
+
+def reset_token(mail_dir, email, count=1):
+    """The token of the newest of count reset mails to email, checked against its link."""
+    mails = wait_mails(mail_dir, email, count=count, subject=SUBJECT)
+    text, html = parts(mails[-1])
+    m = re.search(r"(https?://\S+/reset-password\?token=([A-Za-z0-9_-]{43}))", text)
+    assert m, f"no reset link in the mail:\n{text}"
+    url, token = m.group(1), m.group(2)
+    assert url in html and f'"token": "{token}"' in text
+    return token
+
+
+def test_forgotten_password_is_reset_from_the_mail(api_url, mail_dir):
+    user = register_user(api_url, tag="reset")
+    other_access, other_refresh = user.login()
+    r = request_reset(api_url, "  " + user.email.upper() + " ")
+    assert r.status_code == 202 and r.json() == {"email": user.email}, r.text
+    token = reset_token(mail_dir, user.email)
+
+    fresh = new_password()
+    r = confirm(api_url, token, fresh)
+    assert r.status_code == 204 and r.content == b"", r.text
+
+    # Every session and access token of before ends at once; the old password is gone.
+    c = Client(api_url)
+    for access in (user.access, other_access):
+        assert_problem(c.me(access), 401)
+    for refresh in (user.refresh, other_refresh):
+        assert_problem(c.refresh(refresh), 401)
+    assert_problem(c.login(user.email, user.password), 401, "invalid-credentials")
+    r = Client(api_url).login(user.email, fresh)
+    assert r.status_code == 200, r.text
+    me = Client(api_url).me(r.json()["access_token"]).json()
+    assert me["email_verified"] is True, "the reset link proved the mailbox"
+
+    # The link works once; the owner is told of the change.
+    assert_problem(confirm(api_url, token, new_password()), 400, "invalid-token")
+    [alert] = wait_mails(mail_dir, user.email, subject="password was changed")
+    assert user.email in parts(alert)[0]
+    assert sorted(k for _, k in sent_rows(user.id)) == ["password_changed", "password_reset", "welcome"]
+    with pg() as conn:
+        open_sessions = conn.execute("SELECT count(*) FROM refresh_tokens WHERE user_id = %s"
+                                     " AND revoked_at IS NULL", (user.id,)).fetchone()[0]
+    assert open_sessions == 1, "only the session signed in with the new password"
+
+
+def test_known_and_unknown_addresses_are_answered_alike(api_url, mail_dir):
+    known = [register_user(api_url, tag="reset-oracle") for _ in range(8)]
+    unknown = [unique_email("reset-nobody") for _ in range(8)]
+    times = {"known": [], "unknown": []}
+    answers = {}
+    for user, nobody in zip(known, unknown):  # interleaved, so load drifts hit both alike
+        for kind, email in (("known", user.email), ("unknown", nobody)):
+            t0 = time.perf_counter()
+            r = request_reset(api_url, email)
+            times[kind].append(time.perf_counter() - t0)
+            assert r.status_code == 202 and r.json() == {"email": email}, r.text
+            answers.setdefault(kind, set()).add(
+                tuple(sorted(k.lower() for k in r.headers if k.lower() not in ("date", "x-request-id"))))
+    assert answers["known"] == answers["unknown"], answers
+    diff = abs(statistics.median(times["known"]) - statistics.median(times["unknown"]))
+    assert diff < 0.05, f"median times differ by {diff * 1000:.1f} ms: {times}"
+    reset_token(mail_dir, known[0].email)
+    with pg() as conn:
+        rows = conn.execute("SELECT count(*) FROM password_resets WHERE email = ANY(%s)", (unknown,)).fetchone()[0]
+    assert rows == 0, "nothing is stored for an address without an account"
+
+
+def test_expired_and_stale_links_are_refused(api_url, mail_dir):
+    user = register_user(api_url, tag="reset-stale")
+    assert request_reset(api_url, user.email).status_code == 202
+    first = reset_token(mail_dir, user.email)
+    with pg() as conn:
+        conn.execute("UPDATE password_resets SET expires_at = now() - interval '1 second'"
+                     " WHERE user_id = %s", (user.id,))
+    assert_problem(confirm(api_url, first, new_password()), 400, "invalid-token")
+
+    # A link of before a password change is refused, as is one of another address.
+    assert request_reset(api_url, user.email).status_code == 202
+    second = reset_token(mail_dir, user.email, count=2)
+    fresh = new_password()
+    assert user.client.change_password(user.access, user.password, fresh).status_code == 200
+    assert_problem(confirm(api_url, second, new_password()), 400, "invalid-token")
+    assert request_reset(api_url, user.email).status_code == 202
+    third = reset_token(mail_dir, user.email, count=3)
+    with pg() as conn:
+        conn.execute("UPDATE password_resets SET email = 'someone-else@example.com'"
+                     " WHERE user_id = %s AND used_at IS NULL", (user.id,))
+    assert_problem(confirm(api_url, third, new_password()), 400, "invalid-token")
+    assert Client(api_url).login(user.email, fresh).status_code == 200, "nothing changed the password"
+
+    # Malformed bodies and tokens are client errors, never a 500.
+    c = Client(api_url)
+    assert_problem(c.post(CONFIRM, json={"token": "x" * 43, "new_password": "short"}), 422)
+    assert_problem(c.post(CONFIRM, json={"token": "not a token", "new_password": new_password()}),
+                   400, "invalid-token")
+    assert_problem(c.post(CONFIRM, json={"new_password": new_password()}), 422)
+    assert_problem(c.post(RESET, json={"email": 7}), 422)
+    assert_problem(c.post(RESET, json={"email": "a@b.test", "extra": 1}), 422)
+
+
+def test_two_links_redeemed_at_once_change_the_password_once(api_url, mail_dir):
+    user = register_user(api_url, tag="reset-race")
+    assert request_reset(api_url, user.email).status_code == 202
+    assert request_reset(api_url, user.email).status_code == 202
+    mails = wait_mails(mail_dir, user.email, count=2, subject=SUBJECT)
+    tokens = {re.search(r'"token": "([A-Za-z0-9_-]{43})"', parts(m)[0]).group(1) for m in mails}
+    assert len(tokens) == 2
+    answers, start = [], threading.Barrier(2)
+
+    def redeem(token):
+        start.wait()
+        answers.append(confirm(api_url, token, new_password()))
+
+    threads = [threading.Thread(target=redeem, args=(t,)) for t in tokens]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(r.status_code for r in answers) == [204, 400], [r.text for r in answers]
+    with pg() as conn:
+        still_open = conn.execute("SELECT count(*) FROM password_resets WHERE user_id = %s"
+                                  " AND used_at IS NULL", (user.id,)).fetchone()[0]
+    assert still_open == 0
+
+
+def test_requests_are_limited_per_address_known_or_not(api_url, mail_dir):
+    user = register_user(api_url, tag="reset-limit")
+    nobody = unique_email("reset-limit-nobody")
+    for email in (user.email, nobody):
+        for _ in range(5):
+            assert request_reset(api_url, email).status_code == 202
+        r = request_reset(api_url, email)
+        assert_problem(r, 429, "rate-limited")
+        assert int(r.headers["Retry-After"]) > 0 and "reset_account" in r.headers["RateLimit-Policy"]
+    wait_mails(mail_dir, user.email, count=5, subject=SUBJECT)
