@@ -311,10 +311,14 @@ int account_validate_reset_request(const json_t *body, account_reset_request_inp
     memset(out, 0, sizeof *out);
     int n = reject_unknown(body, allowed, errors);
     const char *s;
-    if (required_string(body, "email", &s, errors) != 0)
+    if (required_string(body, "email", &s, errors) != 0) {
         n++;
-    else
+    } else if (utf8_chars(s) > ACCOUNT_EMAIL_MAX_CHARS) {
+        account_field_error(errors, "email", "must be at most 254 characters long");
+        n++;
+    } else {
         account_fold_email(s, out->email, sizeof out->email);
+    }
     return n;
 }
 
