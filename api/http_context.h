@@ -75,7 +75,7 @@ typedef void (*api_handler)(api_request_ctx *ctx);
 enum {
     API_ROUTE_JSON_BODY = 1 << 0,  /* body must be a JSON object (415/400 otherwise) */
     API_ROUTE_AUTH = 1 << 1,       /* needs a valid access token (401 otherwise) */
-    API_ROUTE_AUTH_LIMIT = 1 << 2, /* register/login/refresh: TASKBUS_RATELIMIT_AUTH per IP */
+    API_ROUTE_AUTH_LIMIT = 1 << 2, /* sign-in and reset routes: TASKBUS_RATELIMIT_AUTH per IP */
     API_ROUTE_LARGE_BODY = 1 << 3, /* bulk import: TASKBUS_IMPORT_MAX_BODY_BYTES, not the usual */
 };
 

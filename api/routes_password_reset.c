@@ -4,12 +4,17 @@
  *
  * Owns: the reset link's life: mailed to an address that has an account, redeemed once
  * here. Rules:
- * - No account oracle: a request answers 202 with the same body whatever the address,
- *   after the same work (the per-address bucket, which counts unknown addresses too, then
- *   one INSERT ... SELECT that stores a token only when the address has an account); the
- *   only extra step for a known one is enqueueing the mail in the same transaction.
- * - The raw token is never stored or logged (api/mail_token.h); it is valid RESET_TTL and
- *   redeems only while the account still has the address it was mailed to.
+ * - No account oracle: a request answers 202 with the same body whatever the address, after
+ *   the same work: the per-address bucket (which counts unknown addresses too), one
+ *   INSERT that stores a row either way (for an unknown address a row with no user and no
+ *   address, which nothing can redeem, so both commits write and flush alike), and one
+ *   statement that wakes the relay (for a known address the one that also adds the
+ *   mail's outbox row).
+ * - Only the token's SHA-256 is stored in password_resets, and the token is never logged
+ *   (api/mail_token.h); the mail's reset_url carries it through the outbox row (deleted
+ *   once relayed) and the notifications topic, as the verification link's does. It is
+ *   valid RESET_TTL and redeems only while the account still has the address it was
+ *   mailed to.
  * - A redeem locks the user row first, then marks the token used: of two concurrent
  *   redeems (one token or two of one user) exactly one changes the password. It then
  *   follows the password-changed path (api/account_effects.h): every session and access
@@ -35,14 +40,24 @@
 #define RESET_TTL "1 hour"
 #define RESET_PAGE "/reset-password"
 
-/* Stores a token only when the address has an account; the row names the address. */
+/* Always one row: the account's (user and address) when the address has one, else a
+ * row without either, which no redeem can match (it joins on the user). */
 static const pg_stmt RESET_INSERT = {
     .name = "password_reset_insert",
     .sql = "INSERT INTO password_resets (token_hash, user_id, email, created_at, expires_at)"
-           " SELECT decode($1, 'hex'), id, email, statement_timestamp(),"
-           " statement_timestamp() + interval '" RESET_TTL "' FROM users WHERE email = $2"
-           " RETURNING user_id::text, email",
+           " SELECT decode($1, 'hex'), u.id, u.email, statement_timestamp(),"
+           " statement_timestamp() + interval '" RESET_TTL "'"
+           " FROM (SELECT 1) AS one LEFT JOIN users u ON u.email = $2"
+           " RETURNING coalesce(user_id::text, '')",
     .nparams = 2,
+};
+
+/* For an unknown address, in place of the mail's outbox row: the same wake-up of the relay
+ * (shared/outbox.c notifies 'outbox' with each row), which finds nothing to send. */
+static const pg_stmt RESET_NOTHING_TO_SEND = {
+    .name = "password_reset_nothing_to_send",
+    .sql = "SELECT pg_notify('outbox', '')",
+    .nparams = 0,
 };
 
 /* Whether a token is open (before the argon2 work; the redeem checks again). */
@@ -103,9 +118,8 @@ static auth_status enqueue_mail(pg_conn *conn, const api_request_ctx *ctx, const
     char url[1200];
     int n =
         snprintf(url, sizeof url, "%s" RESET_PAGE "?token=%s", ctx->app->cfg->public_url, token);
-    json_t *data = n > 0 && (size_t)n < sizeof url
-                       ? json_pack("{s:s, s:s}", "reset_url", url, "token", token)
-                       : NULL;
+    json_t *data = n > 0 && (size_t)n < sizeof url ? json_pack("{s:s}", "reset_url", url) : NULL;
+    sodium_memzero(url, sizeof url);
     if (data == NULL) {
         LOG_ERRORF("password reset: cannot build the reset_url");
         return AUTH_INTERNAL;
@@ -132,16 +146,21 @@ static auth_status request_in(pg_conn *conn, const api_request_ctx *ctx, const c
     const char *values[2] = {hash_hex, email};
     char user_id[UUID_STR_LEN] = "";
     int found = query_row(conn, &RESET_INSERT, values, user_id, sizeof user_id);
-    auth_status st = found < 0 ? (auth_status)found : AUTH_OK;
-    if (found == 1)
+    auth_status st = found == 1 ? AUTH_OK : found < 0 ? (auth_status)found : AUTH_INTERNAL;
+    bool known = st == AUTH_OK && user_id[0] != '\0';
+    if (known) {
         st = enqueue_mail(conn, ctx, user_id, email, token);
+    } else if (st == AUTH_OK) {
+        int woke = query_row(conn, &RESET_NOTHING_TO_SEND, NULL, NULL, 0);
+        st = woke < 0 ? (auth_status)woke : AUTH_OK;
+    }
     if (st == AUTH_OK && pg_commit(conn, err, sizeof err) != 0) {
         LOG_WARNF("password reset: COMMIT: %s", err);
         st = AUTH_UNAVAILABLE;
     }
     if (st != AUTH_OK)
         pg_rollback(conn);
-    else if (found == 1)
+    else if (known)
         snprintf(sent_to, sent_to_len, "%s", user_id);
     return st;
 }

@@ -34,8 +34,7 @@
  *   "task_assigned"    data: {task_id, title, project_id, project_name, actor_name}; to
  *                       the member someone else assigned a task to (user_id is theirs)
  *   "verify_email"     data: {verify_url}; a new verification link the user asked for
- *   "password_reset"   data: {reset_url, token}; a reset link valid 1 hour (the token is
- *                      also given alone, for clients of the API) */
+ *   "password_reset"   data: {reset_url}; a reset link valid 1 hour */
 extern const char *const NOTIFICATION_KINDS[]; /* every kind above, in that order */
 extern const size_t NOTIFICATION_KINDS_COUNT;
 bool notification_kind_is_valid(const char *kind);

@@ -20,7 +20,7 @@ import time
 
 from helpers.api import API, Client, assert_problem, new_password, register_user, unique_email
 from helpers.tasks import pg
-from test_notifications import mail_dir, parts, sent_rows, wait_mails  # noqa: F401 - mail_dir is a fixture
+from test_notifications import all_processed, mail_dir, parts, sent_rows, wait_mails  # noqa: F401 - mail_dir is a fixture
 
 RESET = f"{API}/auth/password-reset"
 CONFIRM = f"{RESET}/confirm"
@@ -42,7 +42,7 @@ def reset_token(mail_dir, email, count=1):
     m = re.search(r"(https?://\S+/reset-password\?token=([A-Za-z0-9_-]{43}))", text)
     assert m, f"no reset link in the mail:\n{text}"
     url, token = m.group(1), m.group(2)
-    assert url in html and f'"token": "{token}"' in text
+    assert url in html
     return token
 
 
@@ -73,6 +73,7 @@ def test_forgotten_password_is_reset_from_the_mail(api_url, mail_dir):
     assert_problem(confirm(api_url, token, new_password()), 400, "invalid-token")
     [alert] = wait_mails(mail_dir, user.email, subject="password was changed")
     assert user.email in parts(alert)[0]
+    all_processed(user.id)  # the notifier records a mail after the SMTP server took it
     assert sorted(k for _, k in sent_rows(user.id)) == ["password_changed", "password_reset", "welcome"]
     with pg() as conn:
         open_sessions = conn.execute("SELECT count(*) FROM refresh_tokens WHERE user_id = %s"
@@ -83,6 +84,8 @@ def test_forgotten_password_is_reset_from_the_mail(api_url, mail_dir):
 def test_known_and_unknown_addresses_are_answered_alike(api_url, mail_dir):
     known = [register_user(api_url, tag="reset-oracle") for _ in range(8)]
     unknown = [unique_email("reset-nobody") for _ in range(8)]
+    with pg() as conn:
+        rows_before = conn.execute("SELECT count(*) FROM password_resets WHERE user_id IS NULL").fetchone()[0]
     times = {"known": [], "unknown": []}
     answers = {}
     for user, nobody in zip(known, unknown):  # interleaved, so load drifts hit both alike
@@ -99,7 +102,9 @@ def test_known_and_unknown_addresses_are_answered_alike(api_url, mail_dir):
     reset_token(mail_dir, known[0].email)
     with pg() as conn:
         rows = conn.execute("SELECT count(*) FROM password_resets WHERE email = ANY(%s)", (unknown,)).fetchone()[0]
-    assert rows == 0, "nothing is stored for an address without an account"
+        blanks = conn.execute("SELECT count(*) FROM password_resets WHERE user_id IS NULL").fetchone()[0]
+    assert rows == 0, "an address without an account is not stored"
+    assert blanks >= rows_before + 8, "an unknown address writes the same row, without user or address"
 
 
 def test_expired_and_stale_links_are_refused(api_url, mail_dir):
@@ -140,7 +145,7 @@ def test_two_links_redeemed_at_once_change_the_password_once(api_url, mail_dir):
     assert request_reset(api_url, user.email).status_code == 202
     assert request_reset(api_url, user.email).status_code == 202
     mails = wait_mails(mail_dir, user.email, count=2, subject=SUBJECT)
-    tokens = {re.search(r'"token": "([A-Za-z0-9_-]{43})"', parts(m)[0]).group(1) for m in mails}
+    tokens = {re.search(r"reset-password\?token=([A-Za-z0-9_-]{43})", parts(m)[0]).group(1) for m in mails}
     assert len(tokens) == 2
     answers, start = [], threading.Barrier(2)
 
