@@ -341,10 +341,42 @@ int account_validate_reset_confirm(const json_t *body, account_reset_confirm_inp
     return n;
 }
 
+/* The email and current_password members of a profile patch. */
+static int email_change_members(const json_t *body, account_profile_patch *out, json_t *errors) {
+    int n = 0;
+    const char *email = NULL, *password = NULL;
+    int email_kind = string_field(body, "email", &email, errors);
+    int password_kind = string_field(body, "current_password", &password, errors);
+    if (email_kind == FIELD_BAD || password_kind == FIELD_BAD)
+        n++;
+    if (email_kind == FIELD_NULL) {
+        account_field_error(errors, "email", "must not be null");
+        n++;
+    } else if (email_kind == FIELD_STRING) {
+        const char *why = account_normalize_email(email, out->email, sizeof out->email);
+        if (why != NULL) {
+            account_field_error(errors, "email", why);
+            n++;
+        } else {
+            out->set_email = true;
+        }
+        if (password_kind != FIELD_STRING && password_kind != FIELD_BAD) {
+            account_field_error(errors, "current_password", "is required to change the email");
+            n++;
+        }
+    } else if (password_kind != FIELD_ABSENT) {
+        account_field_error(errors, "current_password", "is allowed only with email");
+        n++;
+    }
+    out->current_password = password;
+    return n;
+}
+
 int account_validate_profile_patch(const json_t *body, account_profile_patch *out, json_t *errors) {
-    static const char *const allowed[] = {"display_name", NULL};
+    static const char *const allowed[] = {"display_name", "email", "current_password", NULL};
     memset(out, 0, sizeof *out);
     int n = reject_unknown(body, allowed, errors);
+    n += email_change_members(body, out, errors);
     /* merge-patch null removes a member; a user always has a display name */
     int kind = display_name_member(body, "must not be null", out->display_name,
                                    sizeof out->display_name, errors);
@@ -352,10 +384,10 @@ int account_validate_profile_patch(const json_t *body, account_profile_patch *ou
         n++;
     } else if (kind == FIELD_STRING) {
         out->set_display_name = true;
-    } else {
-        /* display_name is the only member a profile patch can change: a patch without it
-         * would answer 200 having changed nothing, which hides a client's typo */
-        account_field_error(errors, "display_name", "is required");
+    } else if (!out->set_email && n == 0) {
+        /* a patch that changes nothing would answer 200 having done nothing, which hides
+         * a client's typo */
+        account_field_error(errors, "display_name", "is required when email is not given");
         n++;
     }
     return n;

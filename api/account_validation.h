@@ -69,9 +69,14 @@ typedef struct account_reset_confirm_input {
     const char *new_password;
 } account_reset_confirm_input;
 
+/* PATCH /api/v1/users/me: display_name and/or email (at least one); email, a change that
+ * waits for the new address's link, needs current_password. */
 typedef struct account_profile_patch {
-    bool set_display_name; /* true whenever validation passed: display_name is required */
+    bool set_display_name;
     char display_name[ACCOUNT_DISPLAY_NAME_BUF];
+    bool set_email;
+    char email[ACCOUNT_EMAIL_BUF]; /* normalised */
+    const char *current_password;  /* with set_email */
 } account_profile_patch;
 
 /* Each returns the number of errors appended (0 when the body is valid). body is an

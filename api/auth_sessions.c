@@ -74,6 +74,12 @@ static const pg_stmt USER_RESET_PASSWORD = {
     " email_verified_at = coalesce(email_verified_at, now()) WHERE id = $1::uuid"
     " RETURNING " USER_COLUMNS,
     2};
+/* A changed address is verified: the link the change waited for reached it. */
+static const pg_stmt USER_SET_EMAIL = {
+    "accounts_user_set_email",
+    "UPDATE users SET email = $2, email_verified_at = now(), updated_at = now()"
+    " WHERE id = $1::uuid RETURNING " USER_COLUMNS,
+    2};
 static const pg_stmt USER_REHASH = {
     "accounts_user_rehash",
     "UPDATE users SET password_hash = $3 WHERE id = $1::uuid AND password_hash = $2", 3};
@@ -257,6 +263,24 @@ int auth_user_reset_password(pg_conn *conn, const char *user_id, const char *new
                              auth_user *out) {
     const char *values[] = {user_id, new_hash};
     return user_query(conn, &USER_RESET_PASSWORD, values, out);
+}
+
+int auth_user_set_email(pg_conn *conn, const char *user_id, const char *email, auth_user *out) {
+    const char *values[] = {user_id, email};
+    PGresult *res = pg_exec_stmt(conn, &USER_SET_EMAIL, values);
+    if (res != NULL && !pg_result_ok(res) &&
+        strcmp(pg_result_sqlstate(res), PG_SQLSTATE_UNIQUE_VIOLATION) == 0) {
+        PQclear(res);
+        return AUTH_EMAIL_TAKEN;
+    }
+    int rc = result_status(res, USER_SET_EMAIL.name);
+    if (rc == AUTH_OK) {
+        rc = PQntuples(res) == 1 ? 1 : 0;
+        if (rc == 1)
+            read_user(res, out);
+    }
+    PQclear(res);
+    return rc;
 }
 
 int auth_user_rehash(pg_conn *conn, const char *user_id, const char *old_hash,
@@ -675,6 +699,10 @@ json_t *auth_token_pair(const api_app *app, const auth_user *user, const char *f
 void auth_respond_failure(api_request_ctx *ctx, auth_status st) {
     if (st == AUTH_USER_GONE) {
         auth_respond_account_gone(ctx);
+        return;
+    }
+    if (st == AUTH_EMAIL_TAKEN) {
+        api_respond_error(ctx, 409, "email-taken", "an account with this e-mail already exists");
         return;
     }
     if (st == AUTH_UNAVAILABLE) {

@@ -36,6 +36,7 @@ typedef enum auth_status {
     AUTH_INTERNAL = -1,    /* a bug or an SQL error: 500 */
     AUTH_UNAVAILABLE = -2, /* Postgres or Redis could not answer: 503 */
     AUTH_USER_GONE = -3,   /* the caller's user row vanished mid-request (deleted): 401 */
+    AUTH_EMAIL_TAKEN = -4, /* the address became another account's (UNIQUE): 409 */
 } auth_status;
 
 /* A users row, as every account response needs it. */
@@ -70,6 +71,8 @@ int auth_user_change_password(pg_conn *conn, const char *user_id, const char *ol
  * has checked the link's address is still the account's): 1, 0 (no user), or < 0. */
 int auth_user_reset_password(pg_conn *conn, const char *user_id, const char *new_hash,
                              auth_user *out);
+/* The address changed (and verified): 1, 0 (no user), AUTH_EMAIL_TAKEN, or < 0. */
+int auth_user_set_email(pg_conn *conn, const char *user_id, const char *email, auth_user *out);
 /* Same hash swap without an epoch bump (a rehash on login); 1, 0 or < 0. */
 int auth_user_rehash(pg_conn *conn, const char *user_id, const char *old_hash,
                      const char *new_hash);

@@ -26,7 +26,10 @@ const char *const NOTIFICATION_KINDS[] = {"welcome",
                                           "project_removed",
                                           "task_assigned",
                                           "verify_email",
-                                          "password_reset"};
+                                          "password_reset",
+                                          "email_change",
+                                          "email_in_use",
+                                          "email_changed"};
 const size_t NOTIFICATION_KINDS_COUNT = sizeof NOTIFICATION_KINDS / sizeof NOTIFICATION_KINDS[0];
 
 bool notification_kind_is_valid(const char *kind) {

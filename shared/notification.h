@@ -34,7 +34,10 @@
  *   "task_assigned"    data: {task_id, title, project_id, project_name, actor_name}; to
  *                       the member someone else assigned a task to (user_id is theirs)
  *   "verify_email"     data: {verify_url}; a new verification link the user asked for
- *   "password_reset"   data: {reset_url}; a reset link valid 1 hour */
+ *   "password_reset"   data: {reset_url}; a reset link valid 1 hour
+ *   "email_change"     data: {confirm_url}; to the new address of an e-mail change
+ *   "email_in_use"     no data; to a new address that is another account's (nothing changed)
+ *   "email_changed"    no data; to the old address once the change is complete */
 extern const char *const NOTIFICATION_KINDS[]; /* every kind above, in that order */
 extern const size_t NOTIFICATION_KINDS_COUNT;
 bool notification_kind_is_valid(const char *kind);

@@ -57,6 +57,8 @@ bool pg_result_ok(const PGresult *res);
 const char *pg_result_sqlstate(const PGresult *res);
 /* foreign_key_violation: the referenced row is gone (e.g. a user deleted mid-request). */
 #define PG_SQLSTATE_FOREIGN_KEY "23503"
+/* unique_violation: e.g. an e-mail address another account took meanwhile. */
+#define PG_SQLSTATE_UNIQUE_VIOLATION "23505"
 /* insufficient_privilege: raised by a trigger that refuses a row its user may not make
  * (0025_project_webhooks.sql). */
 #define PG_SQLSTATE_INSUFFICIENT_PRIVILEGE "42501"

@@ -340,7 +340,41 @@ static void profile_patch_is_merge_patch(void **state) {
     errors = json_array();
     assert_int_equal(account_validate_profile_patch(body, &p, errors), 0);
     assert_true(p.set_display_name);
+    assert_false(p.set_email);
     assert_string_equal(p.display_name, "Carol");
+    json_decref(errors);
+    json_decref(body);
+
+    /* A new e-mail address, normalised, needs the current password; alone it is enough. */
+    body = parse("{\"email\":\" New@Example.COM \",\"current_password\":\"pw\"}");
+    errors = json_array();
+    assert_int_equal(account_validate_profile_patch(body, &p, errors), 0);
+    assert_true(p.set_email);
+    assert_false(p.set_display_name);
+    assert_string_equal(p.email, "new@example.com");
+    assert_string_equal(p.current_password, "pw");
+    json_decref(errors);
+    json_decref(body);
+
+    body = parse("{\"email\":\"new@example.com\"}");
+    errors = json_array();
+    assert_int_equal(account_validate_profile_patch(body, &p, errors), 1);
+    assert_true(has_error(errors, "current_password"));
+    json_decref(errors);
+    json_decref(body);
+
+    body = parse("{\"display_name\":\"C\",\"current_password\":\"pw\"}");
+    errors = json_array();
+    assert_int_equal(account_validate_profile_patch(body, &p, errors), 1);
+    assert_true(has_error(errors, "current_password"));
+    json_decref(errors);
+    json_decref(body);
+
+    body = parse("{\"email\":\"no-at-sign\",\"current_password\":\"pw\"}");
+    errors = json_array();
+    assert_int_equal(account_validate_profile_patch(body, &p, errors), 1);
+    assert_true(has_error(errors, "email"));
+    assert_false(p.set_email);
     json_decref(errors);
     json_decref(body);
 

@@ -84,10 +84,11 @@ static void every_shipped_template_renders(void **state) {
                              "r", "download_path", "/api/v1/reports/r/download", "webhook_id", "w",
                              "url", "https://x.test/hook", "reason", "500s");
     json_t *invitation =
-        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "project_id", "p", "project_name",
-                  "<b>Team</b>", "invitation_id", "i", "role", "editor", "inviter_name", "Ann",
-                  "invitations_url", "http://h/api/v1/invitations", "actor_name", "Bob",
-                  "reset_url", "http://h/reset-password?token=abc");
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "project_id", "p",
+                  "project_name", "<b>Team</b>", "invitation_id", "i", "role", "editor",
+                  "inviter_name", "Ann", "invitations_url", "http://h/api/v1/invitations",
+                  "actor_name", "Bob", "reset_url", "http://h/reset-password?token=abc",
+                  "confirm_url", "http://h/api/v1/auth/email-change?token=abc");
     assert_int_equal(json_object_update(vars, invitation), 0);
     json_decref(invitation);
 

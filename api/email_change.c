@@ -1,0 +1,233 @@
+/*
+ * email_change.c: e-mail address changes (see email_change.h), and
+ * GET /api/v1/auth/email-change?token= (ROUTES_EMAIL_CHANGE).
+ *
+ * Owns: starting a change (a link to the new address, or a notice when it is taken) and
+ * completing one. Rules: the raw token is never stored or logged; a completion locks the
+ * user row before any link row (the order every writer of a user's links follows), marks
+ * the link used only while the account still has the address the change started from,
+ * then sets the address (verified: the link reached it), ends the user's other open links,
+ * writes taskbus.user.email_changed and tells the old address, all in one transaction.
+ * The UNIQUE address decides a race with a registration or another change: 409, and the
+ * link stays open. Sessions go on: the password did not change.
+ */
+#include "api/email_change.h"
+
+#include <sodium.h>
+#include <stdio.h>
+
+#include "api/account_effects.h"
+#include "api/mail_token.h"
+#include "api/routes.h"
+#include "shared/log.h"
+#include "shared/notification.h"
+
+#define CHANGE_TTL "24 hours"
+
+static const pg_stmt ADDRESS_TAKEN = {
+    .name = "email_change_taken",
+    .sql = "SELECT 1 FROM users WHERE email = $1",
+    .nparams = 1,
+};
+
+static const pg_stmt CHANGE_INSERT = {
+    .name = "email_change_insert",
+    .sql = "INSERT INTO email_changes (token_hash, user_id, old_email, new_email, created_at,"
+           " expires_at) VALUES (decode($1, 'hex'), $2::uuid, $3, $4, statement_timestamp(),"
+           " statement_timestamp() + interval '" CHANGE_TTL "')",
+    .nparams = 4,
+};
+
+static const pg_stmt CHANGE_LOCK_USER = {
+    .name = "email_change_lock_user",
+    .sql = "SELECT u.id::text FROM email_changes c JOIN users u ON u.id = c.user_id"
+           " WHERE c.token_hash = decode($1, 'hex') FOR NO KEY UPDATE OF u",
+    .nparams = 1,
+};
+
+/* A link that is unknown, used, expired or of an address the account no longer has
+ * updates nothing. */
+static const pg_stmt CHANGE_REDEEM = {
+    .name = "email_change_redeem",
+    .sql = "UPDATE email_changes c SET used_at = statement_timestamp() FROM users u"
+           " WHERE c.token_hash = decode($1, 'hex') AND c.used_at IS NULL"
+           " AND c.expires_at > statement_timestamp() AND u.id = c.user_id"
+           " AND u.email = c.old_email RETURNING c.user_id::text, c.new_email, c.old_email",
+    .nparams = 1,
+};
+
+static const pg_stmt CHANGES_CLOSE = {
+    .name = "email_changes_close",
+    .sql = "UPDATE email_changes SET used_at = statement_timestamp()"
+           " WHERE user_id = $1::uuid AND used_at IS NULL",
+    .nparams = 1,
+};
+
+/* Runs stmt; the result when it succeeded (the caller clears it), else NULL with *st. */
+static PGresult *run(pg_conn *conn, const pg_stmt *stmt, const char *const *values,
+                     auth_status *st) {
+    PGresult *res = pg_exec_stmt(conn, stmt, values);
+    if (res != NULL && pg_result_ok(res))
+        return res;
+    LOG_WARNF("email change: %s: %s", stmt->name,
+              res != NULL ? PQresultErrorMessage(res) : "connection failed");
+    *st = res == NULL ? AUTH_UNAVAILABLE : AUTH_INTERNAL;
+    PQclear(res);
+    return NULL;
+}
+
+static auth_status notify(pg_conn *conn, const api_request_ctx *ctx, const char *kind,
+                          const char *user_id, const char *to, json_t *data) {
+    char err[256];
+    int rc = notification_enqueue(conn, kind, user_id, to, data, ctx->request_id,
+                                  ctx->traceparent, err, sizeof err);
+    json_decref(data);
+    if (rc != 0)
+        LOG_ERRORF("email change: %s", err);
+    return rc == 0 ? AUTH_OK : AUTH_INTERNAL;
+}
+
+/* Stores a link for the change and mails it to the new address. */
+static auth_status mail_link(pg_conn *conn, const api_request_ctx *ctx, const auth_user *user,
+                             const char *new_email) {
+    char token[MAIL_TOKEN_BUF], hash_hex[MAIL_TOKEN_HASH_HEX_BUF], url[1200];
+    mail_token_new(token, hash_hex);
+    int n = snprintf(url, sizeof url, "%s/api/v1/auth/email-change?token=%s",
+                     ctx->app->cfg->public_url, token);
+    sodium_memzero(token, sizeof token);
+    auth_status st = AUTH_OK;
+    const char *values[4] = {hash_hex, user->id, user->email, new_email};
+    PGresult *res = run(conn, &CHANGE_INSERT, values, &st);
+    PQclear(res);
+    if (res == NULL)
+        return st;
+    json_t *data = n > 0 && (size_t)n < sizeof url ? json_pack("{s:s}", "confirm_url", url) : NULL;
+    sodium_memzero(url, sizeof url);
+    if (data == NULL) {
+        LOG_ERRORF("email change: cannot build the confirm_url");
+        return AUTH_INTERNAL;
+    }
+    return notify(conn, ctx, "email_change", user->id, new_email, data);
+}
+
+auth_status email_change_start(pg_conn *conn, const api_request_ctx *ctx, const auth_user *user,
+                               const char *new_email) {
+    auth_status st = AUTH_OK;
+    const char *values[1] = {new_email};
+    PGresult *res = run(conn, &ADDRESS_TAKEN, values, &st);
+    if (res == NULL)
+        return st;
+    bool taken = PQntuples(res) > 0;
+    PQclear(res);
+    if (taken)
+        return notify(conn, ctx, "email_in_use", user->id, new_email, NULL);
+    return mail_link(conn, ctx, user, new_email);
+}
+
+/* ---------------------------------------------------------------- completing a change */
+
+typedef struct completed_change {
+    char user_id[UUID_STR_LEN];
+    char old_email[ACCOUNT_EMAIL_BUF];
+    char new_email[ACCOUNT_EMAIL_BUF];
+    auth_user after;
+} completed_change;
+
+/* The user's row locked and the link marked used: 1, 0 (not redeemable) or < 0. */
+static int redeem(pg_conn *conn, const char *hash_hex, completed_change *c) {
+    auth_status st = AUTH_OK;
+    const char *values[1] = {hash_hex};
+    PGresult *res = run(conn, &CHANGE_LOCK_USER, values, &st);
+    if (res == NULL)
+        return st;
+    bool locked = PQntuples(res) == 1;
+    PQclear(res);
+    if (!locked)
+        return 0;
+    res = run(conn, &CHANGE_REDEEM, values, &st);
+    if (res == NULL)
+        return st;
+    int found = PQntuples(res) == 1;
+    if (found) {
+        snprintf(c->user_id, sizeof c->user_id, "%s", PQgetvalue(res, 0, 0));
+        snprintf(c->new_email, sizeof c->new_email, "%s", PQgetvalue(res, 0, 1));
+        snprintf(c->old_email, sizeof c->old_email, "%s", PQgetvalue(res, 0, 2));
+    }
+    PQclear(res);
+    return found;
+}
+
+/* After the address changed: the other open links end, the event, the old address told. */
+static auth_status record_change(pg_conn *conn, const api_request_ctx *ctx,
+                                 const completed_change *c) {
+    auth_status st = AUTH_OK;
+    const char *values[1] = {c->user_id};
+    PGresult *res = run(conn, &CHANGES_CLOSE, values, &st);
+    PQclear(res);
+    if (res == NULL)
+        return st;
+    json_t *data = json_pack("{s:s, s:s, s:s, s:s}", "user_id", c->after.id, "email",
+                             c->after.email, "previous_email", c->old_email, "changed_at",
+                             c->after.updated_at);
+    st = account_add_user_event(conn, ctx, "taskbus.user.email_changed", &c->after, data);
+    if (st == AUTH_OK)
+        st = notify(conn, ctx, "email_changed", c->after.id, c->old_email, NULL);
+    return st;
+}
+
+/* 1 done, 0 not redeemable, or < 0 (AUTH_EMAIL_TAKEN among them); the transaction is
+ * closed. */
+static int complete_in(pg_conn *conn, const api_request_ctx *ctx, const char *hash_hex,
+                       completed_change *c) {
+    char err[256];
+    if (pg_begin(conn, err, sizeof err) != 0) {
+        LOG_WARNF("email change: BEGIN: %s", err);
+        return AUTH_UNAVAILABLE;
+    }
+    int rc = redeem(conn, hash_hex, c);
+    if (rc == 1)
+        rc = auth_user_set_email(conn, c->user_id, c->new_email, &c->after);
+    if (rc == 1) {
+        auth_status st = record_change(conn, ctx, c);
+        rc = st == AUTH_OK ? 1 : st;
+    }
+    if (rc == 1 && pg_commit(conn, err, sizeof err) != 0) {
+        LOG_WARNF("email change: COMMIT: %s", err);
+        rc = AUTH_UNAVAILABLE;
+    }
+    if (rc != 1)
+        pg_rollback(conn);
+    return rc;
+}
+
+static void handle_complete(api_request_ctx *ctx) {
+    const char *token = u_map_get(ctx->req->map_url, "token");
+    if (!mail_token_well_formed(token)) {
+        api_respond_error(ctx, 400, "invalid-token", "the e-mail change token is not valid");
+        return;
+    }
+    char hash_hex[MAIL_TOKEN_HASH_HEX_BUF];
+    mail_token_hash(token, hash_hex);
+    pg_conn *conn = auth_acquire(ctx);
+    if (conn == NULL)
+        return;
+    completed_change c = {0};
+    int rc = complete_in(conn, ctx, hash_hex, &c);
+    pg_pool_release(ctx->app->pg, conn);
+    if (rc == 0) {
+        api_respond_error(ctx, 400, "invalid-token",
+                          "the e-mail change token is unknown, used or expired, or the "
+                          "account's address changed since");
+    } else if (rc < 0) {
+        auth_respond_failure(ctx, (auth_status)rc);
+    } else {
+        log_json(LOG_INFO, "e-mail address changed", json_pack("{s:s}", "user_id", c.after.id));
+        api_respond_json(ctx, 200, json_pack("{s:s, s:b}", "email", c.after.email,
+                                             "email_verified", c.after.email_verified));
+    }
+}
+
+const api_route ROUTES_EMAIL_CHANGE[] = {
+    {"GET", "/api/v1/auth/email-change", handle_complete, 0},
+    {NULL, NULL, NULL, 0},
+};
