@@ -79,8 +79,8 @@ static PGresult *run(pg_conn *conn, const pg_stmt *stmt, const char *const *valu
 static auth_status notify(pg_conn *conn, const api_request_ctx *ctx, const char *kind,
                           const char *user_id, const char *to, json_t *data) {
     char err[256];
-    int rc = notification_enqueue(conn, kind, user_id, to, data, ctx->request_id,
-                                  ctx->traceparent, err, sizeof err);
+    int rc = notification_enqueue(conn, kind, user_id, to, data, ctx->request_id, ctx->traceparent,
+                                  err, sizeof err);
     json_decref(data);
     if (rc != 0)
         LOG_ERRORF("email change: %s", err);
@@ -166,9 +166,9 @@ static auth_status record_change(pg_conn *conn, const api_request_ctx *ctx,
     PQclear(res);
     if (res == NULL)
         return st;
-    json_t *data = json_pack("{s:s, s:s, s:s, s:s}", "user_id", c->after.id, "email",
-                             c->after.email, "previous_email", c->old_email, "changed_at",
-                             c->after.updated_at);
+    json_t *data =
+        json_pack("{s:s, s:s, s:s, s:s}", "user_id", c->after.id, "email", c->after.email,
+                  "previous_email", c->old_email, "changed_at", c->after.updated_at);
     st = account_add_user_event(conn, ctx, "taskbus.user.email_changed", &c->after, data);
     if (st == AUTH_OK)
         st = notify(conn, ctx, "email_changed", c->after.id, c->old_email, NULL);
@@ -222,8 +222,9 @@ static void handle_complete(api_request_ctx *ctx) {
         auth_respond_failure(ctx, (auth_status)rc);
     } else {
         log_json(LOG_INFO, "e-mail address changed", json_pack("{s:s}", "user_id", c.after.id));
-        api_respond_json(ctx, 200, json_pack("{s:s, s:b}", "email", c.after.email,
-                                             "email_verified", c.after.email_verified));
+        api_respond_json(ctx, 200,
+                         json_pack("{s:s, s:b}", "email", c.after.email, "email_verified",
+                                   c.after.email_verified));
     }
 }
 

@@ -27,9 +27,10 @@
 #include "shared/time_util.h"
 
 const api_route *const ROUTER_TABLES[] = {
-    ROUTES_HEALTH,    ROUTES_AUTH,     ROUTES_USERS,    ROUTES_TASKS_WRITE,    ROUTES_TASKS_READ,
-    ROUTES_IMPORT,    ROUTES_EVENTS,   ROUTES_VERIFY,   ROUTES_WEBHOOKS,       ROUTES_REPORTS,
-    ROUTES_ANALYTICS, ROUTES_ACTIVITY, ROUTES_PROJECTS, ROUTES_PASSWORD_RESET, ROUTES_EMAIL_CHANGE, NULL};
+    ROUTES_HEALTH,     ROUTES_AUTH,           ROUTES_USERS,        ROUTES_TASKS_WRITE,
+    ROUTES_TASKS_READ, ROUTES_IMPORT,         ROUTES_EVENTS,       ROUTES_VERIFY,
+    ROUTES_WEBHOOKS,   ROUTES_REPORTS,        ROUTES_ANALYTICS,    ROUTES_ACTIVITY,
+    ROUTES_PROJECTS,   ROUTES_PASSWORD_RESET, ROUTES_EMAIL_CHANGE, NULL};
 
 static void answer_unrouted(api_request_ctx *ctx, route_match_result result, const route_match *m,
                             const char *method) {

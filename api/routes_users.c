@@ -104,7 +104,8 @@ static void start_email_change(api_request_ctx *ctx, const account_profile_patch
         return;
     }
     json_t *body = auth_user_json(&after);
-    if (body != NULL && json_object_set_new(body, "pending_email", json_string(patch->email)) != 0) {
+    if (body != NULL &&
+        json_object_set_new(body, "pending_email", json_string(patch->email)) != 0) {
         json_decref(body);
         body = NULL;
     }

@@ -118,6 +118,7 @@ def test_failed_writes_produce_no_events(api_url, user_events, make_user):
     assert [m["value"]["type"] for m in seen] == ["taskbus.user.registered"], [m["value"] for m in seen]
 
 
-@pytest.mark.parametrize("type_", ["taskbus.user.registered", "taskbus.user.password_changed"])
+@pytest.mark.parametrize("type_", ["taskbus.user.registered", "taskbus.user.password_changed",
+                                   "taskbus.user.email_changed"])
 def test_event_schema_is_valid_2020_12(repo, type_):
     validator(repo, type_)

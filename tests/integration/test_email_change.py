@@ -1,0 +1,139 @@
+"""Changing the e-mail address (issue 15, slice 3: `PATCH /api/v1/users/me` with `email`
+and `current_password`, completed by `GET /api/v1/auth/email-change?token=`;
+docs/decisions.md, "Issue 15").
+
+Against the real stack: the address changes only when the link mailed to the new address
+is opened; the old address is told; sessions go on; the event is on `user-events`. A new
+address that is another account's gets the same 202 and a notice instead of a link; an
+address taken between the request and the link is 409 and changes nothing; a link of an
+address the account no longer has, a used and an expired link are refused; a reset link
+mailed to the old address stops working.
+
+Rules: every test registers its own users; waits are bounded conditions, never sleeps.
+"""
+
+import re
+import uuid
+
+from helpers.api import API, Client, assert_problem, new_password, register_user, unique_email
+from helpers.tasks import pg
+from helpers.kafka_events import event_of
+from test_events import check_event
+from test_notifications import all_processed, mail_dir, parts, sent_rows, wait_mails  # noqa: F401 - mail_dir is a fixture
+
+ME = f"{API}/users/me"
+COMPLETE = f"{API}/auth/email-change"
+LINK_SUBJECT = "Confirm the new e-mail address"
+
+
+def start(user, email, password=None, **extra):
+    body = {"email": email, "current_password": password or user.password, **extra}
+    return Client(user.client.base).patch(ME, token=user.access, json=body)
+
+
+def change_link(mail_dir, address, count=1):
+    """The token of the newest of count change mails to address, checked against its HTML."""
+    mails = wait_mails(mail_dir, address, count=count, subject=LINK_SUBJECT)
+    text, html = parts(mails[-1])
+    m = re.search(r"(https?://\S+/api/v1/auth/email-change\?token=([A-Za-z0-9_-]{43}))", text)
+    assert m, f"no change link in the mail:\n{text}"
+    assert m.group(1) in html
+    return m.group(2)
+
+
+def complete(api_url, token, **kw):
+    return Client(api_url).get(COMPLETE, params={"token": token}, **kw)
+
+
+def test_the_address_changes_when_the_new_one_opens_its_link(api_url, mail_dir, user_events, repo):
+    user = register_user(api_url, tag="email-change")
+    new = unique_email("email-change-new")
+    r = start(user, "  " + new.upper() + " ", display_name="Renamed")
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert body["email"] == user.email and body["pending_email"] == new and body["display_name"] == "Renamed"
+    token = change_link(mail_dir, new)
+    me = Client(api_url).me(user.access).json()
+    assert me["email"] == user.email, "nothing changes before the link is opened"
+
+    rid = "it-email-" + uuid.uuid4().hex
+    r = complete(api_url, token, headers={"X-Request-ID": rid})
+    assert r.status_code == 200 and r.json() == {"email": new, "email_verified": True}, r.text
+    me = Client(api_url).me(user.access).json()
+    assert me["email"] == new and me["email_verified"] is True, "the session goes on, with the new address"
+    assert Client(api_url).login(new, user.password).status_code == 200
+    assert_problem(Client(api_url).login(user.email, user.password), 401, "invalid-credentials")
+    assert_problem(complete(api_url, token), 400, "invalid-token")
+
+    [notice] = wait_mails(mail_dir, user.email, subject="address of your taskbus account was changed")
+    assert user.email in parts(notice)[0]
+    msg = user_events.wait_for(event_of(f"users/{user.id}", "taskbus.user.email_changed"), timeout=30)
+    data = check_event(msg, "taskbus.user.email_changed", user.id, repo, request_id=rid)
+    assert data["email"] == new and data["previous_email"] == user.email
+    all_processed(user.id)
+    assert sorted(k for _, k in sent_rows(user.id)) == ["email_change", "email_changed", "welcome"]
+
+
+def test_bad_patches_are_refused(api_url, mail_dir):
+    user = register_user(api_url, tag="email-change-bad")
+    new = unique_email("email-change-bad-new")
+    assert_problem(start(user, new, password="wrong password!"), 403, "invalid-credentials")
+    c = Client(api_url)
+    for body in ({"email": new}, {"current_password": user.password}, {"display_name": "x", "current_password": "p"},
+                 {"email": "not an address", "current_password": user.password},
+                 {"email": user.email, "current_password": user.password}, {"email": None, "current_password": "p"}):
+        assert_problem(c.patch(ME, token=user.access, json=body), 422)
+    with pg() as conn:
+        n = conn.execute("SELECT count(*) FROM email_changes WHERE user_id = %s", (user.id,)).fetchone()[0]
+    assert n == 0
+
+
+def test_an_address_of_another_account_gets_a_notice_not_a_link(api_url, mail_dir):
+    user = register_user(api_url, tag="email-change-taken")
+    other = register_user(api_url, tag="email-change-owner")
+    r = start(user, other.email)
+    assert r.status_code == 202 and r.json()["pending_email"] == other.email, "the same answer as for a free address"
+    [notice] = wait_mails(mail_dir, other.email, subject="offered for another taskbus account")
+    assert "nothing changed" in parts(notice)[0]
+    with pg() as conn:
+        n = conn.execute("SELECT count(*) FROM email_changes WHERE user_id = %s", (user.id,)).fetchone()[0]
+    assert n == 0, "no link exists for an address that is taken"
+
+
+def test_an_address_taken_before_the_link_is_opened_is_409(api_url, mail_dir):
+    user = register_user(api_url, tag="email-change-race")
+    new = unique_email("email-change-race-new")
+    assert start(user, new).status_code == 202
+    token = change_link(mail_dir, new)
+    register_user(api_url, email=new)
+    assert_problem(complete(api_url, token), 409, "email-taken")
+    assert Client(api_url).me(user.access).json()["email"] == user.email
+
+
+def test_stale_links_are_refused(api_url, mail_dir):
+    user = register_user(api_url, tag="email-change-stale")
+    first, second = unique_email("email-change-first"), unique_email("email-change-second")
+    assert start(user, first).status_code == 202
+    first_token = change_link(mail_dir, first)
+    reset = Client(api_url).post(f"{API}/auth/password-reset", json={"email": user.email})
+    assert reset.status_code == 202
+    [reset_mail] = wait_mails(mail_dir, user.email, subject="Reset your taskbus password")
+    reset_token = re.search(r"token=([A-Za-z0-9_-]{43})", parts(reset_mail)[0]).group(1)
+
+    assert start(user, second).status_code == 202
+    second_token = change_link(mail_dir, second)
+    with pg() as conn:
+        conn.execute("UPDATE email_changes SET expires_at = now() - interval '1 second'"
+                     " WHERE token_hash = sha256(%s::bytea)", (second_token.encode(),))
+    assert_problem(complete(api_url, second_token), 400, "invalid-token")
+
+    assert complete(api_url, first_token).status_code == 200
+    # The other open change ended with it; the reset link went to the old address.
+    with pg() as conn:
+        conn.execute("UPDATE email_changes SET expires_at = now() + interval '1 hour'"
+                     " WHERE token_hash = sha256(%s::bytea)", (second_token.encode(),))
+    assert_problem(complete(api_url, second_token), 400, "invalid-token")
+    r = Client(api_url).post(f"{API}/auth/password-reset/confirm",
+                             json={"token": reset_token, "new_password": new_password()})
+    assert_problem(r, 400, "invalid-token")
+    assert Client(api_url).login(first, user.password).status_code == 200
