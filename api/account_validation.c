@@ -347,8 +347,7 @@ static int email_change_members(const json_t *body, account_profile_patch *out, 
     const char *email = NULL, *password = NULL;
     int email_kind = string_field(body, "email", &email, errors);
     int password_kind = string_field(body, "current_password", &password, errors);
-    if (email_kind == FIELD_BAD || password_kind == FIELD_BAD)
-        n++;
+    n += (email_kind == FIELD_BAD) + (password_kind == FIELD_BAD);
     if (email_kind == FIELD_NULL) {
         account_field_error(errors, "email", "must not be null");
         n++;
@@ -364,7 +363,7 @@ static int email_change_members(const json_t *body, account_profile_patch *out, 
             account_field_error(errors, "current_password", "is required to change the email");
             n++;
         }
-    } else if (password_kind != FIELD_ABSENT) {
+    } else if (email_kind == FIELD_ABSENT && password_kind != FIELD_ABSENT) {
         account_field_error(errors, "current_password", "is allowed only with email");
         n++;
     }
@@ -384,13 +383,19 @@ int account_validate_profile_patch(const json_t *body, account_profile_patch *ou
         n++;
     } else if (kind == FIELD_STRING) {
         out->set_display_name = true;
-    } else if (!out->set_email && n == 0) {
+    } else if (json_object_get(body, "email") == NULL) {
         /* a patch that changes nothing would answer 200 having done nothing, which hides
          * a client's typo */
         account_field_error(errors, "display_name", "is required when email is not given");
         n++;
     }
     return n;
+}
+
+int account_validate_token_body(const json_t *body, const char **token, json_t *errors) {
+    static const char *const allowed[] = {"token", NULL};
+    int n = reject_unknown(body, allowed, errors);
+    return n + required_string(body, "token", token, errors);
 }
 
 int account_validate_refresh_body(const json_t *body, bool required, const char **token,

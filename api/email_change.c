@@ -1,15 +1,15 @@
 /*
  * email_change.c: e-mail address changes (see email_change.h), and
- * GET /api/v1/auth/email-change?token= (ROUTES_EMAIL_CHANGE).
+ * POST /api/v1/auth/email-change/confirm {token} (ROUTES_EMAIL_CHANGE).
  *
- * Owns: starting a change (a link to the new address, or a notice when it is taken) and
- * completing one. Rules: the raw token is never stored or logged; a completion locks the
- * user row before any link row (the order every writer of a user's links follows), marks
- * the link used only while the account still has the address the change started from,
- * then sets the address (verified: the link reached it), ends the user's other open links,
- * writes taskbus.user.email_changed and tells the old address, all in one transaction.
- * The UNIQUE address decides a race with a registration or another change: 409, and the
- * link stays open. Sessions go on: the password did not change.
+ * Owns: starting a change (a notice to the account's address, and a link to the new address
+ * or, when it is another account's, a notice there) and completing one. Rules: the raw token is
+ * never stored or logged; a completion locks the user row before any link row (the order every
+ * writer of a user's links follows), marks the link used only while the account still has the
+ * address the change started from, then sets the address (verified: the link reached it), ends the
+ * user's other open links, writes taskbus.user.email_changed and tells the old address, all in one
+ * transaction. The UNIQUE address decides a race with a registration or another change: 409, and
+ * the link stays open. Sessions go on: the password did not change.
  */
 #include "api/email_change.h"
 
@@ -17,12 +17,17 @@
 #include <stdio.h>
 
 #include "api/account_effects.h"
+#include "api/account_validation.h"
 #include "api/mail_token.h"
 #include "api/routes.h"
 #include "shared/log.h"
 #include "shared/notification.h"
 
 #define CHANGE_TTL "24 hours"
+/* The page that lets the owner of the new address confirm (the browser door's, issue 16);
+ * the link is never the API call itself, so a mail scanner that opens links completes
+ * nothing. */
+#define CONFIRM_PAGE "/confirm-email-change"
 
 static const pg_stmt ADDRESS_TAKEN = {
     .name = "email_change_taken",
@@ -32,27 +37,29 @@ static const pg_stmt ADDRESS_TAKEN = {
 
 static const pg_stmt CHANGE_INSERT = {
     .name = "email_change_insert",
-    .sql = "INSERT INTO email_changes (token_hash, user_id, old_email, new_email, created_at,"
-           " expires_at) VALUES (decode($1, 'hex'), $2::uuid, $3, $4, statement_timestamp(),"
-           " statement_timestamp() + interval '" CHANGE_TTL "')",
-    .nparams = 4,
+    .sql = "INSERT INTO email_changes (token_hash, user_id, old_email, new_email, token_epoch,"
+           " created_at, expires_at) VALUES (decode($1, 'hex'), $2::uuid, $3, $4, $5::bigint,"
+           " statement_timestamp(), statement_timestamp() + interval '" CHANGE_TTL "')",
+    .nparams = 5,
 };
 
 static const pg_stmt CHANGE_LOCK_USER = {
     .name = "email_change_lock_user",
     .sql = "SELECT u.id::text FROM email_changes c JOIN users u ON u.id = c.user_id"
-           " WHERE c.token_hash = decode($1, 'hex') FOR NO KEY UPDATE OF u",
+           " WHERE c.token_hash = decode($1, 'hex') FOR UPDATE OF u",
     .nparams = 1,
 };
 
-/* A link that is unknown, used, expired or of an address the account no longer has
+/* A link that is unknown, used, expired, of an address the account no longer has, or of
+ * a token epoch that has moved on (password changed or reset, signed out everywhere)
  * updates nothing. */
 static const pg_stmt CHANGE_REDEEM = {
     .name = "email_change_redeem",
     .sql = "UPDATE email_changes c SET used_at = statement_timestamp() FROM users u"
            " WHERE c.token_hash = decode($1, 'hex') AND c.used_at IS NULL"
            " AND c.expires_at > statement_timestamp() AND u.id = c.user_id"
-           " AND u.email = c.old_email RETURNING c.user_id::text, c.new_email, c.old_email",
+           " AND u.email = c.old_email AND u.token_epoch = c.token_epoch"
+           " RETURNING c.user_id::text, c.new_email, c.old_email",
     .nparams = 1,
 };
 
@@ -76,6 +83,13 @@ static PGresult *run(pg_conn *conn, const pg_stmt *stmt, const char *const *valu
     return NULL;
 }
 
+/* Runs stmt for its effect only. */
+static auth_status run_effect(pg_conn *conn, const pg_stmt *stmt, const char *const *values) {
+    auth_status st = AUTH_OK;
+    PQclear(run(conn, stmt, values, &st));
+    return st;
+}
+
 static auth_status notify(pg_conn *conn, const api_request_ctx *ctx, const char *kind,
                           const char *user_id, const char *to, json_t *data) {
     char err[256];
@@ -92,14 +106,14 @@ static auth_status mail_link(pg_conn *conn, const api_request_ctx *ctx, const au
                              const char *new_email) {
     char token[MAIL_TOKEN_BUF], hash_hex[MAIL_TOKEN_HASH_HEX_BUF], url[1200];
     mail_token_new(token, hash_hex);
-    int n = snprintf(url, sizeof url, "%s/api/v1/auth/email-change?token=%s",
-                     ctx->app->cfg->public_url, token);
+    int n =
+        snprintf(url, sizeof url, "%s" CONFIRM_PAGE "?token=%s", ctx->app->cfg->public_url, token);
     sodium_memzero(token, sizeof token);
-    auth_status st = AUTH_OK;
-    const char *values[4] = {hash_hex, user->id, user->email, new_email};
-    PGresult *res = run(conn, &CHANGE_INSERT, values, &st);
-    PQclear(res);
-    if (res == NULL)
+    char epoch[24];
+    snprintf(epoch, sizeof epoch, "%lld", user->token_epoch);
+    const char *values[5] = {hash_hex, user->id, user->email, new_email, epoch};
+    auth_status st = run_effect(conn, &CHANGE_INSERT, values);
+    if (st != AUTH_OK)
         return st;
     json_t *data = n > 0 && (size_t)n < sizeof url ? json_pack("{s:s}", "confirm_url", url) : NULL;
     sodium_memzero(url, sizeof url);
@@ -119,6 +133,10 @@ auth_status email_change_start(pg_conn *conn, const api_request_ctx *ctx, const 
         return st;
     bool taken = PQntuples(res) > 0;
     PQclear(res);
+    /* The account's own address hears of every start, whatever the new address. */
+    st = notify(conn, ctx, "email_change_started", user->id, user->email, NULL);
+    if (st != AUTH_OK)
+        return st;
     if (taken)
         return notify(conn, ctx, "email_in_use", user->id, new_email, NULL);
     return mail_link(conn, ctx, user, new_email);
@@ -160,11 +178,9 @@ static int redeem(pg_conn *conn, const char *hash_hex, completed_change *c) {
 /* After the address changed: the other open links end, the event, the old address told. */
 static auth_status record_change(pg_conn *conn, const api_request_ctx *ctx,
                                  const completed_change *c) {
-    auth_status st = AUTH_OK;
     const char *values[1] = {c->user_id};
-    PGresult *res = run(conn, &CHANGES_CLOSE, values, &st);
-    PQclear(res);
-    if (res == NULL)
+    auth_status st = run_effect(conn, &CHANGES_CLOSE, values);
+    if (st != AUTH_OK)
         return st;
     json_t *data =
         json_pack("{s:s, s:s, s:s, s:s}", "user_id", c->after.id, "email", c->after.email,
@@ -201,7 +217,11 @@ static int complete_in(pg_conn *conn, const api_request_ctx *ctx, const char *ha
 }
 
 static void handle_complete(api_request_ctx *ctx) {
-    const char *token = u_map_get(ctx->req->map_url, "token");
+    const char *token = NULL;
+    json_t *errors = auth_field_errors_new(ctx);
+    if (errors == NULL || auth_field_errors_check(
+                              ctx, errors, account_validate_token_body(ctx->body, &token, errors)))
+        return;
     if (!mail_token_well_formed(token)) {
         api_respond_error(ctx, 400, "invalid-token", "the e-mail change token is not valid");
         return;
@@ -229,6 +249,7 @@ static void handle_complete(api_request_ctx *ctx) {
 }
 
 const api_route ROUTES_EMAIL_CHANGE[] = {
-    {"GET", "/api/v1/auth/email-change", handle_complete, 0},
+    {"POST", "/api/v1/auth/email-change/confirm", handle_complete,
+     API_ROUTE_JSON_BODY | API_ROUTE_AUTH_LIMIT},
     {NULL, NULL, NULL, 0},
 };

@@ -17,7 +17,7 @@ static const char *const NAMES[RATE_POLICY_COUNT] = {
     [RATE_POLICY_USER] = "user",
     [RATE_POLICY_AUTH] = "auth",
     [RATE_POLICY_LOGIN_ACCOUNT] = "login_account",
-    [RATE_POLICY_RESET_ACCOUNT] = "reset_account",
+    [RATE_POLICY_MAIL_ADDRESS] = "mail_address",
 };
 
 const char *rate_policy_name(rate_policy_id id) {

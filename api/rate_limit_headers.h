@@ -23,7 +23,7 @@ typedef enum rate_policy_id {
     RATE_POLICY_USER,          /* TASKBUS_RATELIMIT_USER: authenticated requests, per user */
     RATE_POLICY_AUTH,          /* TASKBUS_RATELIMIT_AUTH: register/login/refresh, per address */
     RATE_POLICY_LOGIN_ACCOUNT, /* TASKBUS_RATELIMIT_LOGIN_ACCOUNT: login, per e-mail */
-    RATE_POLICY_RESET_ACCOUNT, /* TASKBUS_RATELIMIT_RESET_ACCOUNT: reset requests, per e-mail */
+    RATE_POLICY_MAIL_ADDRESS,  /* TASKBUS_RATELIMIT_MAIL_ADDRESS: mail to an address */
     RATE_POLICY_COUNT
 } rate_policy_id;
 
@@ -45,7 +45,7 @@ typedef struct rate_limit_headers {
 #define RATE_LIMIT_HEADER_MAX 192
 
 /* The policy's name in the fields ("ip", "user", "auth", "login_account",
- * "reset_account"); NULL when id
+ * "mail_address"); NULL when id
  * is out of range. */
 const char *rate_policy_name(rate_policy_id id);
 

@@ -3,11 +3,11 @@
  *
  * Owns: which bucket keys a request pays into (shared/redis_keys.h spells them):
  * rl:{ip:<addr>}:all, rl:{u:<id>}:all (local, reconciled), rl:{ip:<addr>}:auth and
- * rl:{acct:<sha256 of the normalised e-mail>}:login and :reset (Redis; hashed, so no
+ * rl:{acct:<sha256 of the normalised e-mail>}:login and :mail (Redis; hashed, so no
  * address sits in Redis in clear and any input makes a short key), the limiter's two
  * local tables (the reconciled one and the sign-in stand-ins) and the rate-limit headers:
- * a request pays into up to four buckets (policies ip, user, auth, and login_account or
- * reset_account);
+ * a request pays into up to five buckets (policies ip, user, auth, login_account,
+ * mail_address);
  * RateLimit-Policy lists each, RateLimit and the older RateLimit-Limit/-Remaining/-Reset
  * describe the one with the fewest requests left (api/rate_limit_headers.h), and a 429
  * carries Retry-After equal to that policy's t.
@@ -43,7 +43,7 @@ _Static_assert(sizeof "rl:{ip:}:auth" - 1 + sizeof((api_request_ctx *)0)->client
                "an address bucket key must fit a local bucket");
 _Static_assert(sizeof "rl:{u:}:all" - 1 + UUID_STR_LEN - 1 < LOCAL_LIMIT_KEY_MAX,
                "a user bucket key must fit a local bucket");
-_Static_assert(sizeof "rl:{acct:}:reset" - 1 + 64 < LOCAL_LIMIT_KEY_MAX,
+_Static_assert(sizeof "rl:{acct:}:login" - 1 + 64 < LOCAL_LIMIT_KEY_MAX,
                "an account bucket key must fit a local bucket");
 
 struct api_rate_limiter {
@@ -260,11 +260,10 @@ int api_limit_login_account(api_request_ctx *ctx, const char *email) {
                          "Retry-After delay");
 }
 
-int api_limit_reset_account(api_request_ctx *ctx, const char *email) {
+int api_limit_mail_address(api_request_ctx *ctx, const char *email) {
     char key[REDIS_KEY_MAX];
-    redis_key_rate_reset_account(key, email);
-    return charge_strict(ctx, key, ctx->app->cfg->ratelimit_reset_account,
-                         RATE_POLICY_RESET_ACCOUNT,
-                         "too many password-reset requests for this address; retry after the "
+    redis_key_rate_mail_address(key, email);
+    return charge_strict(ctx, key, ctx->app->cfg->ratelimit_mail_address, RATE_POLICY_MAIL_ADDRESS,
+                         "too many requests that mail this address; retry after the "
                          "Retry-After delay");
 }

@@ -40,8 +40,9 @@ int api_limit_request(api_request_ctx *ctx);
 int api_limit_auth(api_request_ctx *ctx);
 /* Login and password change: the per-account bucket, keyed by the normalised e-mail (Redis). */
 int api_limit_login_account(api_request_ctx *ctx, const char *email);
-/* Password-reset requests: the per-address bucket (Redis), the same for an address with
- * no account, so its answer tells nothing about one. */
-int api_limit_reset_account(api_request_ctx *ctx, const char *email);
+/* Requests that mail an address (a password reset, an address change): the per-address
+ * bucket (Redis), the same for an address with no account, so its answer tells nothing
+ * about one. */
+int api_limit_mail_address(api_request_ctx *ctx, const char *email);
 
 #endif

@@ -23,7 +23,7 @@ extern const api_route ROUTES_EVENTS[];
 extern const api_route ROUTES_VERIFY[];
 /* routes_password_reset.c: POST /api/v1/auth/password-reset, .../password-reset/confirm */
 extern const api_route ROUTES_PASSWORD_RESET[];
-/* email_change.c: GET /api/v1/auth/email-change?token= */
+/* email_change.c: POST /api/v1/auth/email-change/confirm */
 extern const api_route ROUTES_EMAIL_CHANGE[];
 /* routes_webhooks.c: POST|GET /api/v1/webhooks, DELETE /api/v1/webhooks/:id,
  * GET /api/v1/webhooks/:id/deliveries */

@@ -171,7 +171,7 @@ static void handle_request(api_request_ctx *ctx) {
     if (errors == NULL || auth_field_errors_check(
                               ctx, errors, account_validate_reset_request(ctx->body, &in, errors)))
         return;
-    if (api_limit_reset_account(ctx, in.email) != 0)
+    if (api_limit_mail_address(ctx, in.email) != 0)
         return;
     char token[MAIL_TOKEN_BUF], hash_hex[MAIL_TOKEN_HASH_HEX_BUF];
     mail_token_new(token, hash_hex);

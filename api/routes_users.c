@@ -94,6 +94,9 @@ static void start_email_change(api_request_ctx *ctx, const account_profile_patch
             api_respond_error(ctx, 403, "invalid-credentials", "current_password is wrong");
         return;
     }
+    /* The new address may be anyone's: it pays like a reset request does, taken or not. */
+    if (api_limit_mail_address(ctx, patch->email) != 0)
+        return;
     pg_conn *conn = auth_acquire(ctx);
     if (conn == NULL)
         return;

@@ -69,7 +69,7 @@ typedef struct taskbus_config {
     rate_limit_spec ratelimit_user;
     rate_limit_spec ratelimit_auth;
     rate_limit_spec ratelimit_login_account;
-    rate_limit_spec ratelimit_reset_account;
+    rate_limit_spec ratelimit_mail_address;
     int ratelimit_sync_ms;       /* reconcile interval of the local buckets with Redis */
     int ratelimit_local_buckets; /* local buckets one API instance holds at most */
 

@@ -35,9 +35,11 @@
  *                       the member someone else assigned a task to (user_id is theirs)
  *   "verify_email"     data: {verify_url}; a new verification link the user asked for
  *   "password_reset"   data: {reset_url}; a reset link valid 1 hour
- *   "email_change"     data: {confirm_url}; to the new address of an e-mail change
+ *   "email_change"     data: {confirm_url}; to the new address of an e-mail change (a page
+ *                      that posts the token to /api/v1/auth/email-change/confirm)
  *   "email_in_use"     no data; to a new address that is another account's (nothing changed)
- *   "email_changed"    no data; to the old address once the change is complete */
+ *   "email_changed"    no data; to the old address once the change is complete
+ *   "email_change_started" no data; to the account's address when a change starts */
 extern const char *const NOTIFICATION_KINDS[]; /* every kind above, in that order */
 extern const size_t NOTIFICATION_KINDS_COUNT;
 bool notification_kind_is_valid(const char *kind);

@@ -89,6 +89,6 @@ char *redis_key_rate_login_account(char *out, const char *email) {
     return rate_account_key(out, email, "login");
 }
 
-char *redis_key_rate_reset_account(char *out, const char *email) {
-    return rate_account_key(out, email, "reset");
+char *redis_key_rate_mail_address(char *out, const char *email) {
+    return rate_account_key(out, email, "mail");
 }

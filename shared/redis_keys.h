@@ -66,7 +66,8 @@ char *redis_key_rate_user(char *out, const char *user_id);
 char *redis_key_rate_ip_auth(char *out, const char *client_ip);
 /* email: as normalised by the caller (NULL counts as ""); only its SHA-256 is in the key. */
 char *redis_key_rate_login_account(char *out, const char *email);
-/* The password-reset requests of an address (known or not), same hashing. */
-char *redis_key_rate_reset_account(char *out, const char *email);
+/* The requests that mail an address (known or not: password resets, address changes),
+ * same hashing. */
+char *redis_key_rate_mail_address(char *out, const char *email);
 
 #endif

@@ -3,8 +3,10 @@
 --
 -- Owns: email_changes (one row per link mailed to a new address; only its SHA-256 is
 -- stored, the raw token travels only inside the email_change mail; valid 24 hours, used
--- once). Rules: a link completes only while the account still has old_email (a later
--- change or a reset in between voids it); completing one ends the user's other open
+-- once). Rules: a link completes only while the account still has old_email and the
+-- token_epoch it had when the password was checked (a password change, a reset or a
+-- sign-out everywhere in between voids it: the attacker who started a change from a
+-- stolen session loses it with the session); completing one ends the user's other open
 -- links, under the user row's lock. The UNIQUE e-mail of users decides a race for an
 -- address.
 -- Append-only: a change is a new migration file.
@@ -14,6 +16,7 @@ CREATE TABLE email_changes (
     user_id    uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     old_email  text NOT NULL,
     new_email  text NOT NULL,
+    token_epoch bigint NOT NULL,
     created_at timestamptz NOT NULL,
     expires_at timestamptz NOT NULL,
     used_at    timestamptz

@@ -173,5 +173,5 @@ def test_requests_are_limited_per_address_known_or_not(api_url, mail_dir):
             assert request_reset(api_url, email).status_code == 202
         r = request_reset(api_url, email)
         assert_problem(r, 429, "rate-limited")
-        assert int(r.headers["Retry-After"]) > 0 and "reset_account" in r.headers["RateLimit-Policy"]
+        assert int(r.headers["Retry-After"]) > 0 and "mail_address" in r.headers["RateLimit-Policy"]
     wait_mails(mail_dir, user.email, count=5, subject=SUBJECT)

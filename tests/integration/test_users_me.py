@@ -1,4 +1,6 @@
-"""GET and PATCH /api/v1/users/me: the token's user, and only display_name changes."""
+"""GET and PATCH /api/v1/users/me: the token's user; a PATCH changes display_name at once,
+and the e-mail address only with current_password and the new address's link
+(test_email_change.py)."""
 
 import pytest
 
@@ -43,8 +45,10 @@ def test_patch_display_name(make_user, client):
         ({"display_name": "é" * 101}, "display_name"),
         ({"display_name": None}, "display_name"),
         ({"display_name": 42}, "display_name"),
-        ({"email": "someone-else@example.com"}, "email"),
-        ({"display_name": "ok", "email": "someone-else@example.com"}, "email"),
+        ({"email": "someone-else@example.com"}, "current_password"),
+        ({"display_name": "ok", "email": "someone-else@example.com"}, "current_password"),
+        ({"email": "not an address", "current_password": "pw"}, "email"),
+        ({"current_password": "pw"}, "current_password"),
         ({"role": "admin"}, "role"),
         ({"id": "0190a000-0000-7000-8000-000000000000"}, "id"),
         ({"nickname": "x"}, "nickname"),

@@ -90,8 +90,8 @@ static void test_defaults(void **state) {
     assert_int_equal(cfg.ratelimit_auth.period_s, 60);
     assert_int_equal(cfg.ratelimit_login_account.count, 10);
     assert_int_equal(cfg.ratelimit_login_account.period_s, 300);
-    assert_int_equal(cfg.ratelimit_reset_account.count, 5);
-    assert_int_equal(cfg.ratelimit_reset_account.period_s, 3600);
+    assert_int_equal(cfg.ratelimit_mail_address.count, 5);
+    assert_int_equal(cfg.ratelimit_mail_address.period_s, 3600);
     assert_int_equal(cfg.ratelimit_sync_ms, 50);
     assert_int_equal(cfg.ratelimit_local_buckets, 65536);
     assert_string_equal(cfg.schemas_dir, TASKBUS_SOURCE_DIR "/schemas");

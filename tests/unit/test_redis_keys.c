@@ -57,8 +57,8 @@ static void test_rate_limit_spelling(void **state) {
                         "rl:{acct:" ADA_SHA256 "}:login");
     assert_string_equal(redis_key_rate_login_account(k, ""), "rl:{acct:" EMPTY_SHA256 "}:login");
     assert_string_equal(redis_key_rate_login_account(k, NULL), "rl:{acct:" EMPTY_SHA256 "}:login");
-    assert_string_equal(redis_key_rate_reset_account(k, "ada@example.com"),
-                        "rl:{acct:" ADA_SHA256 "}:reset");
+    assert_string_equal(redis_key_rate_mail_address(k, "ada@example.com"),
+                        "rl:{acct:" ADA_SHA256 "}:mail");
     /* No address in clear, and any input makes a key of the same short length. */
     char huge[4 * REDIS_KEY_MAX];
     memset(huge, 'a', sizeof huge - 1);

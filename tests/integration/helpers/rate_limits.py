@@ -128,7 +128,7 @@ def wait_sync_rounds(url, rounds=2, timeout=30.0):
         time.sleep(0.01)
 
 
-POLICY_NAMES = ("ip", "user", "auth", "login_account", "reset_account")
+POLICY_NAMES = ("ip", "user", "auth", "login_account", "mail_address")
 
 
 def ratelimit_fields(resp):
