@@ -15,6 +15,7 @@
 
 #include <sodium.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "api/account_effects.h"
 #include "api/account_validation.h"
@@ -78,7 +79,10 @@ static PGresult *run(pg_conn *conn, const pg_stmt *stmt, const char *const *valu
         return res;
     LOG_WARNF("email change: %s: %s", stmt->name,
               res != NULL ? PQresultErrorMessage(res) : "connection failed");
-    *st = res == NULL ? AUTH_UNAVAILABLE : AUTH_INTERNAL;
+    /* A foreign-key violation: the user was deleted while the request ran (401). */
+    *st = res == NULL                                                     ? AUTH_UNAVAILABLE
+          : strcmp(pg_result_sqlstate(res), PG_SQLSTATE_FOREIGN_KEY) == 0 ? AUTH_USER_GONE
+                                                                          : AUTH_INTERNAL;
     PQclear(res);
     return NULL;
 }
@@ -113,8 +117,10 @@ static auth_status mail_link(pg_conn *conn, const api_request_ctx *ctx, const au
     snprintf(epoch, sizeof epoch, "%lld", user->token_epoch);
     const char *values[5] = {hash_hex, user->id, user->email, new_email, epoch};
     auth_status st = run_effect(conn, &CHANGE_INSERT, values);
-    if (st != AUTH_OK)
+    if (st != AUTH_OK) {
+        sodium_memzero(url, sizeof url);
         return st;
+    }
     json_t *data = n > 0 && (size_t)n < sizeof url ? json_pack("{s:s}", "confirm_url", url) : NULL;
     sodium_memzero(url, sizeof url);
     if (data == NULL) {
@@ -133,10 +139,14 @@ auth_status email_change_start(pg_conn *conn, const api_request_ctx *ctx, const 
         return st;
     bool taken = PQntuples(res) > 0;
     PQclear(res);
-    /* The account's own address hears of every start, whatever the new address. */
-    st = notify(conn, ctx, "email_change_started", user->id, user->email, NULL);
-    if (st != AUTH_OK)
-        return st;
+    /* The account's own address hears of every start, whatever the new address, once it is
+     * verified: an unverified one may be someone else's, whom repeated starts would
+     * otherwise mail past the per-address limit. */
+    if (user->email_verified) {
+        st = notify(conn, ctx, "email_change_started", user->id, user->email, NULL);
+        if (st != AUTH_OK)
+            return st;
+    }
     if (taken)
         return notify(conn, ctx, "email_in_use", user->id, new_email, NULL);
     return mail_link(conn, ctx, user, new_email);

@@ -17,7 +17,8 @@
 #include "api/http_context.h"
 
 /* Inside the caller's open transaction, after the current password of user (the row it was
- * checked against) was checked: tells user's address that a change started, and mails
+ * checked against) was checked: tells user's address, when verified, that a change
+ * started, and mails
  * new_email a link to complete it, or, when new_email is another account's, a notice that
  * changes nothing. AUTH_OK or < 0 (logged; the caller rolls back). */
 auth_status email_change_start(pg_conn *conn, const api_request_ctx *ctx, const auth_user *user,

@@ -19,9 +19,9 @@
 /* The policies, in the order RateLimit-Policy lists them. Their names are the `bucket`
  * label of taskbus_ratelimit_limited_total. */
 typedef enum rate_policy_id {
-    RATE_POLICY_IP = 0,        /* TASKBUS_RATELIMIT_IP: every request, per client address */
-    RATE_POLICY_USER,          /* TASKBUS_RATELIMIT_USER: authenticated requests, per user */
-    RATE_POLICY_AUTH,          /* TASKBUS_RATELIMIT_AUTH: register/login/refresh, per address */
+    RATE_POLICY_IP = 0, /* TASKBUS_RATELIMIT_IP: every request, per client address */
+    RATE_POLICY_USER,   /* TASKBUS_RATELIMIT_USER: authenticated requests, per user */
+    RATE_POLICY_AUTH,   /* TASKBUS_RATELIMIT_AUTH: sign-in and mail-token routes, per address */
     RATE_POLICY_LOGIN_ACCOUNT, /* TASKBUS_RATELIMIT_LOGIN_ACCOUNT: login, per e-mail */
     RATE_POLICY_MAIL_ADDRESS,  /* TASKBUS_RATELIMIT_MAIL_ADDRESS: mail to an address */
     RATE_POLICY_COUNT

@@ -6,7 +6,8 @@
  * headers (formatted by api/rate_limit_headers.h from ctx->rate). The per-IP and per-user buckets
  * are local GCRA buckets (api/rate_limit_local.h) reconciled with the shared Redis buckets off the
  * request path (api/rate_limit_sync.h): charging them makes no Redis call. The sign-in buckets
- * (per IP on register/login/refresh, per account on login and password change) stay
+ * (per IP on the sign-in and mail-token routes, per account on login, password change and
+ * address change, per mailed address) stay
  * synchronous on Redis, exact across instances; when Redis cannot answer, a local bucket
  * of this instance decides instead of letting every attempt through.
  * Rules: each function answers 429 itself and returns -1 when a bucket is exhausted (a

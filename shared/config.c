@@ -129,7 +129,7 @@ static const var_def VARS[] = {
     {"TASKBUS_RATELIMIT_USER", "600/60", K_RATE, 0, 0, F(ratelimit_user), false,
      "requests per user"},
     {"TASKBUS_RATELIMIT_AUTH", "10/60", K_RATE, 0, 0, F(ratelimit_auth), false,
-     "register/login/refresh per IP"},
+     "register/login/refresh, password reset and address-change confirmation per IP"},
     {"TASKBUS_RATELIMIT_LOGIN_ACCOUNT", "10/300", K_RATE, 0, 0, F(ratelimit_login_account), false,
      "login attempts per e-mail"},
     {"TASKBUS_RATELIMIT_MAIL_ADDRESS", "5/3600", K_RATE, 0, 0, F(ratelimit_mail_address), false,

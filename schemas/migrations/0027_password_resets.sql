@@ -1,7 +1,8 @@
 -- 0027_password_resets.sql: password-reset links (docs/decisions.md, "Issue 15", slice 2).
 --
 -- Owns: password_resets (one row per issued reset token; only its SHA-256 is stored, the
--- raw token travels only inside the password_reset e-mail; valid 1 hour, used once).
+-- raw token travels only in the password_reset notification: its outbox row, the
+-- notifications topic, the e-mail; valid 1 hour, used once).
 -- Rules: a token is bound to the address it was mailed to (email): it redeems only while
 -- the account still has that address. A request for an address with no account stores a
 -- row without user and address (the same write as for an account, so the answer's
@@ -19,4 +20,5 @@ CREATE TABLE password_resets (
     CHECK ((user_id IS NULL) = (email IS NULL))
 );
 
-CREATE INDEX password_resets_open_idx ON password_resets (user_id) WHERE used_at IS NULL;
+CREATE INDEX password_resets_open_idx ON password_resets (user_id)
+    WHERE used_at IS NULL AND user_id IS NOT NULL;

@@ -2,12 +2,13 @@
 -- address's link (docs/decisions.md, "Issue 15", slice 3).
 --
 -- Owns: email_changes (one row per link mailed to a new address; only its SHA-256 is
--- stored, the raw token travels only inside the email_change mail; valid 24 hours, used
--- once). Rules: a link completes only while the account still has old_email and the
--- token_epoch it had when the password was checked (a password change, a reset or a
--- sign-out everywhere in between voids it: the attacker who started a change from a
--- stolen session loses it with the session); completing one ends the user's other open
--- links, under the user row's lock. The UNIQUE e-mail of users decides a race for an
+-- stored, the raw token travels only in the email_change notification: its outbox row,
+-- the notifications topic, the e-mail; valid 24 hours, used once).
+-- Rules: a link completes only while the account still has old_email and the token_epoch
+-- it had when the password was checked (a password change, a reset or a sign-out
+-- everywhere in between voids it: the attacker who started a change from a stolen
+-- session loses it with the session); completing one ends the user's other open links,
+-- under the user row's lock. The UNIQUE e-mail of users decides a race for an
 -- address.
 -- Append-only: a change is a new migration file.
 

@@ -20,11 +20,11 @@ from helpers.api import API, Client, assert_problem, new_password, register_user
 from helpers.tasks import pg
 from helpers.kafka_events import event_of
 from test_events import check_event
-from test_notifications import all_processed, mail_dir, parts, sent_rows, wait_mails  # noqa: F401 - mail_dir is a fixture
+from test_notifications import all_processed, mail_dir, parts, sent_rows, verify_link, wait_mails  # noqa: F401 - mail_dir is a fixture
 
 ME = f"{API}/users/me"
 COMPLETE = f"{API}/auth/email-change/confirm"
-LINK_SUBJECT = "Confirm the new e-mail address"
+LINK_SUBJECT = "Confirm a new e-mail address"
 
 
 def start(user, email, password=None, **extra):
@@ -46,8 +46,16 @@ def complete(api_url, token, **kw):
     return Client(api_url).post(COMPLETE, json={"token": token}, **kw)
 
 
+def verified_user(api_url, mail_dir, tag):
+    user = register_user(api_url, tag=tag)
+    [welcome] = wait_mails(mail_dir, user.email, subject="Welcome")
+    _, token = verify_link(parts(welcome)[0])
+    assert Client(api_url).get(f"{API}/auth/verify", params={"token": token}).status_code == 200
+    return user
+
+
 def test_the_address_changes_when_the_new_one_opens_its_link(api_url, mail_dir, user_events, repo):
-    user = register_user(api_url, tag="email-change")
+    user = verified_user(api_url, mail_dir, "email-change")
     new = unique_email("email-change-new")
     r = start(user, "  " + new.upper() + " ", display_name="Renamed")
     assert r.status_code == 202, r.text
@@ -134,24 +142,37 @@ def test_stale_links_are_refused(api_url, mail_dir):
     assert_problem(complete(api_url, second_token), 400, "invalid-token")
 
     assert complete(api_url, first_token).status_code == 200
-    # The other open change ended with it; the reset link went to the old address.
+    # The other open change ended with it; reopened, it is still refused: the account no
+    # longer has the address it started from. The reset link went to the old address.
     with pg() as conn:
         used = conn.execute("SELECT used_at IS NOT NULL FROM email_changes WHERE token_hash = sha256(%s::bytea)",
                             (second_token.encode(),)).fetchone()[0]
+        conn.execute("UPDATE email_changes SET used_at = NULL, expires_at = now() + interval '1 hour'"
+                     " WHERE token_hash = sha256(%s::bytea)", (second_token.encode(),))
     assert used, "completing one change ends the user's other open changes"
+    assert_problem(complete(api_url, second_token), 400, "invalid-token")
     r = Client(api_url).post(f"{API}/auth/password-reset/confirm",
                              json={"token": reset_token, "new_password": new_password()})
     assert_problem(r, 400, "invalid-token")
     assert Client(api_url).login(first, user.password).status_code == 200
 
 
-def test_a_password_change_cancels_an_open_change(api_url, mail_dir):
-    """A change started from a stolen session must not outlive the owner's new password."""
+def test_a_password_change_or_a_sign_out_everywhere_cancels_an_open_change(api_url, mail_dir):
+    """A change started from a stolen session must not outlive the owner's new password,
+    nor the owner's sign-out everywhere."""
     user = register_user(api_url, tag="email-change-epoch")
-    new = unique_email("email-change-epoch-new")
+    new, other = unique_email("email-change-epoch-new"), unique_email("email-change-epoch-other")
     assert start(user, new).status_code == 202
     token = change_link(mail_dir, new)
     fresh = new_password()
     assert user.client.change_password(user.access, user.password, fresh).status_code == 200
     assert_problem(complete(api_url, token), 400, "invalid-token")
-    assert Client(api_url).login(user.email, fresh).status_code == 200
+    access = Client(api_url).login(user.email, fresh).json()["access_token"]
+    r = Client(api_url).patch(ME, token=access, json={"email": other, "current_password": fresh})
+    assert r.status_code == 202, r.text
+    token = change_link(mail_dir, other)
+    assert Client(api_url).logout_all(access).status_code == 204
+    assert_problem(complete(api_url, token), 400, "invalid-token")
+    # An unverified address (it may be someone else's) is not told of the starts.
+    all_processed(user.id)
+    assert "email_change_started" not in [k for _, k in sent_rows(user.id)]

@@ -88,7 +88,7 @@ static void every_shipped_template_renders(void **state) {
                   "project_name", "<b>Team</b>", "invitation_id", "i", "role", "editor",
                   "inviter_name", "Ann", "invitations_url", "http://h/api/v1/invitations",
                   "actor_name", "Bob", "reset_url", "http://h/reset-password?token=abc",
-                  "confirm_url", "http://h/api/v1/auth/email-change?token=abc");
+                  "confirm_url", "http://h/confirm-email-change?token=abc");
     assert_int_equal(json_object_update(vars, invitation), 0);
     json_decref(invitation);
 
