@@ -7,7 +7,7 @@ every message the test caused is read, not a sample.
 The SDK (cloudevents 2.2.0) has two Kafka bindings: the current one,
 cloudevents.core.bindings.kafka (from_kafka detects the mode, from_structured), and the
 1.x-compatible cloudevents.v1.kafka (from_structured). Both must read every message.
-Event types: those of schemas/events/ (four task events, two account events, six project
+Event types: those of schemas/events/ (four task events, three account events, six project
 events keyed by the project id, taskbus.report.requested on the reports topic), each
 event's dataschema the $id of its type's schema; the task events come from single writes
 and from a bulk import (whose events carry the import's own trace); a second, verified user
@@ -28,7 +28,7 @@ from helpers.api import API, Client, User, new_password, unique_email
 from helpers.kafka_events import EventCollector
 from helpers.stack_control import env, repo_root
 from helpers.tasks import TaskApi, task_of, wait_outbox_published, wait_until
-from test_notifications import mail_dir  # noqa: F401 - the fixture
+from test_notifications import mail_dir, parts, wait_mails  # noqa: F401 - mail_dir is a fixture
 from test_projects import Person, verify
 
 TOPICS = ("task-events", "task-events.v2", "user-events", "project-events", "reports")
@@ -132,6 +132,16 @@ def test_sdk_reads_every_event_of_a_representative_set_of_writes(api_url, collec
     r = api.req("DELETE", f"{projects}/{pid}", headers=traced("project_deleted"))
     assert r.status_code == 204, r.text
 
+    # An address change, completed with the token mailed to the new address.
+    moved = unique_email("ce-sdk-moved")
+    r = client.patch(f"{API}/users/me", token=user.access, json={"email": moved, "current_password": pw})
+    assert r.status_code == 202, r.text
+    [link] = wait_mails(mail_dir, moved, subject="Confirm a new e-mail address")
+    token = re.search(r"confirm-email-change\?token=([A-Za-z0-9_-]{43})", parts(link)[0]).group(1)
+    r = Client(api_url).post(f"{API}/auth/email-change/confirm", json={"token": token},
+                             headers=traced("email_changed"))
+    assert r.status_code == 200, r.text
+
     # Last, as it ends the user's other sessions: a password change.
     r = client.change_password(user.access, pw, new_password(), headers=traced("password_changed"))
     assert r.status_code == 200, r.text
@@ -183,6 +193,7 @@ def test_sdk_reads_every_event_of_a_representative_set_of_writes(api_url, collec
     events = list(by_id.values())
     want = {
         "registered": "taskbus.user.registered", "password_changed": "taskbus.user.password_changed",
+        "email_changed": "taskbus.user.email_changed",
         "created": "taskbus.task.created", "updated": "taskbus.task.updated",
         "completed": "taskbus.task.completed", "deleted": "taskbus.task.deleted",
         "report": "taskbus.report.requested",
