@@ -36,12 +36,11 @@ auth_status account_add_user_event(pg_conn *conn, const api_request_ctx *ctx, co
     return AUTH_OK;
 }
 
-/* The password_changed e-mail commits with the change (the owner learns of it). */
-static auth_status add_password_alert(pg_conn *conn, const api_request_ctx *ctx,
-                                      const auth_user *user) {
+auth_status account_notify(pg_conn *conn, const api_request_ctx *ctx, const char *kind,
+                           const char *user_id, const char *to, const json_t *data) {
     char err[256];
-    if (notification_enqueue(conn, "password_changed", user->id, user->email, NULL, ctx->request_id,
-                             ctx->traceparent, err, sizeof err) != 0) {
+    if (notification_enqueue(conn, kind, user_id, to, data, ctx->request_id, ctx->traceparent, err,
+                             sizeof err) != 0) {
         LOG_ERRORF("accounts: %s", err);
         return AUTH_INTERNAL;
     }
@@ -59,10 +58,7 @@ static const pg_stmt RESETS_CLOSE = {
 static auth_status close_reset_links(pg_conn *conn, const char *user_id) {
     const char *values[1] = {user_id};
     PGresult *res = pg_exec_stmt(conn, &RESETS_CLOSE, values);
-    auth_status st = res == NULL ? AUTH_UNAVAILABLE : pg_result_ok(res) ? AUTH_OK : AUTH_INTERNAL;
-    if (st != AUTH_OK)
-        LOG_ERRORF("accounts: %s: %s", RESETS_CLOSE.name,
-                   res != NULL ? PQresultErrorMessage(res) : "connection failed");
+    auth_status st = auth_result_status(res, RESETS_CLOSE.name);
     PQclear(res);
     return st;
 }
@@ -82,6 +78,6 @@ auth_status account_password_replaced(pg_conn *conn, const api_request_ctx *ctx,
         st = account_add_user_event(conn, ctx, "taskbus.user.password_changed", after, data);
     }
     if (st == AUTH_OK)
-        st = add_password_alert(conn, ctx, after);
+        st = account_notify(conn, ctx, "password_changed", after->id, after->email, NULL);
     return st;
 }

@@ -21,6 +21,11 @@
 auth_status account_add_user_event(pg_conn *conn, const api_request_ctx *ctx, const char *type,
                                    const auth_user *user, json_t *data);
 
+/* Enqueues a notification of kind to `to` about user_id in the open transaction, with the
+ * request's id and trace (data borrowed; NULL for none). A failure is logged. */
+auth_status account_notify(pg_conn *conn, const api_request_ctx *ctx, const char *kind,
+                           const char *user_id, const char *to, const json_t *data);
+
 /* after: the users row with its new hash and bumped epoch. Publishes the epoch (every
  * access token issued before stops at once; *published says it was), revokes every
  * session, ends every open password-reset link, writes taskbus.user.password_changed and

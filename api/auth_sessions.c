@@ -142,7 +142,7 @@ static const pg_stmt RECENTLY_REVOKED = {
 /* NULL (connection) is "unavailable"; a foreign-key violation means the user row the
  * statement referenced is gone (deleted while the request ran); any other failure is an
  * SQL error. */
-static auth_status result_status(const PGresult *res, const char *what) {
+auth_status auth_result_status(const PGresult *res, const char *what) {
     if (res == NULL) {
         LOG_WARNF("accounts: postgres connection failed during %s", what);
         return AUTH_UNAVAILABLE;
@@ -179,7 +179,7 @@ static void read_user(const PGresult *res, auth_user *u) {
 static int user_query(pg_conn *conn, const pg_stmt *stmt, const char *const *values,
                       auth_user *out) {
     PGresult *res = pg_exec_stmt(conn, stmt, values);
-    int rc = result_status(res, stmt->name);
+    int rc = auth_result_status(res, stmt->name);
     if (rc == AUTH_OK) {
         rc = PQntuples(res) == 1 && PQnfields(res) == 9 ? 1 : 0;
         if (rc == 1 && out != NULL)
@@ -193,7 +193,7 @@ static int user_query(pg_conn *conn, const pg_stmt *stmt, const char *const *val
 static auth_status exec_effect(pg_conn *conn, const pg_stmt *stmt, const char *const *values,
                                long *rows) {
     PGresult *res = pg_exec_stmt(conn, stmt, values);
-    auth_status st = result_status(res, stmt->name);
+    auth_status st = auth_result_status(res, stmt->name);
     if (st == AUTH_OK && rows != NULL)
         *rows = strtol(PQcmdTuples(res), NULL, 10);
     PQclear(res);
@@ -273,7 +273,7 @@ int auth_user_set_email(pg_conn *conn, const char *user_id, const char *email, a
         PQclear(res);
         return AUTH_EMAIL_TAKEN;
     }
-    int rc = result_status(res, USER_SET_EMAIL.name);
+    int rc = auth_result_status(res, USER_SET_EMAIL.name);
     if (rc == AUTH_OK) {
         rc = PQntuples(res) == 1 ? 1 : 0;
         if (rc == 1)
@@ -332,7 +332,7 @@ int auth_session_family_of(pg_conn *conn, const char *presented, const char *use
     token_hash_param(presented, hash);
     const char *values[] = {hash, user_id};
     PGresult *res = pg_exec_stmt(conn, &REFRESH_FAMILY_OF, values);
-    int rc = result_status(res, REFRESH_FAMILY_OF.name);
+    int rc = auth_result_status(res, REFRESH_FAMILY_OF.name);
     if (rc == AUTH_OK) {
         rc = PQntuples(res) == 1 ? 1 : 0;
         if (rc == 1)
@@ -389,7 +389,7 @@ auth_status auth_sessions_revoke_all(pg_conn *conn, const char *user_id) {
 auth_status auth_epoch_bump(pg_conn *conn, const char *user_id, long long *epoch) {
     const char *values[] = {user_id};
     PGresult *res = pg_exec_stmt(conn, &USER_BUMP_EPOCH, values);
-    auth_status st = result_status(res, USER_BUMP_EPOCH.name);
+    auth_status st = auth_result_status(res, USER_BUMP_EPOCH.name);
     if (st == AUTH_OK) {
         if (PQntuples(res) == 1)
             *epoch = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -453,7 +453,7 @@ static int lock_presented(pg_conn *conn, const char *presented, presented_row *r
     token_hash_param(presented, hash);
     const char *values[] = {hash};
     PGresult *res = pg_exec_stmt(conn, &REFRESH_LOCK, values);
-    int rc = result_status(res, REFRESH_LOCK.name);
+    int rc = auth_result_status(res, REFRESH_LOCK.name);
     if (rc == AUTH_OK) {
         rc = PQntuples(res) == 1 ? 1 : 0;
         if (rc == 1) {
@@ -564,7 +564,7 @@ static auth_status republish_recent_revocations(const api_app *app, const char *
         return AUTH_UNAVAILABLE;
     const char *values[] = {user_id, window};
     PGresult *res = pg_exec_stmt(conn, &RECENTLY_REVOKED, values);
-    auth_status st = result_status(res, RECENTLY_REVOKED.name);
+    auth_status st = auth_result_status(res, RECENTLY_REVOKED.name);
     for (int i = 0; st == AUTH_OK && i < PQntuples(res); i++)
         st = publish_revoked(app, user_id, PQgetvalue(res, i, 0), false);
     PQclear(res);
@@ -584,7 +584,7 @@ static auth_session_state check_postgres(const api_app *app, const char *user_id
     }
     const char *values[] = {user_id, sid};
     PGresult *res = pg_exec_stmt(conn, &SESSION_STATE, values);
-    auth_status st = result_status(res, SESSION_STATE.name);
+    auth_status st = auth_result_status(res, SESSION_STATE.name);
     bool exists = st == AUTH_OK && PQntuples(res) == 1;
     long long epoch = exists ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
     bool revoked = exists && strcmp(PQgetvalue(res, 0, 1), "t") == 0;

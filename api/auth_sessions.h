@@ -52,6 +52,11 @@ typedef struct auth_user {
     char password_hash[AUTH_PASSWORD_HASH_BUF];
 } auth_user;
 
+/* A statement's outcome: AUTH_OK; AUTH_UNAVAILABLE for no result (the connection);
+ * AUTH_USER_GONE for a foreign-key violation (the user was deleted mid-request: 401);
+ * else AUTH_INTERNAL. Failures are logged with what. */
+auth_status auth_result_status(const PGresult *res, const char *what);
+
 /* --- the user row --- */
 
 /* 1 found, 0 absent, or an auth_status (< 0). */

@@ -15,14 +15,12 @@
 
 #include <sodium.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "api/account_effects.h"
 #include "api/account_validation.h"
 #include "api/mail_token.h"
 #include "api/routes.h"
 #include "shared/log.h"
-#include "shared/notification.h"
 
 #define CHANGE_TTL "24 hours"
 /* The page that lets the owner of the new address confirm (the browser door's, issue 16);
@@ -75,14 +73,9 @@ static const pg_stmt CHANGES_CLOSE = {
 static PGresult *run(pg_conn *conn, const pg_stmt *stmt, const char *const *values,
                      auth_status *st) {
     PGresult *res = pg_exec_stmt(conn, stmt, values);
-    if (res != NULL && pg_result_ok(res))
+    *st = auth_result_status(res, stmt->name);
+    if (*st == AUTH_OK)
         return res;
-    LOG_WARNF("email change: %s: %s", stmt->name,
-              res != NULL ? PQresultErrorMessage(res) : "connection failed");
-    /* A foreign-key violation: the user was deleted while the request ran (401). */
-    *st = res == NULL                                                     ? AUTH_UNAVAILABLE
-          : strcmp(pg_result_sqlstate(res), PG_SQLSTATE_FOREIGN_KEY) == 0 ? AUTH_USER_GONE
-                                                                          : AUTH_INTERNAL;
     PQclear(res);
     return NULL;
 }
@@ -92,17 +85,6 @@ static auth_status run_effect(pg_conn *conn, const pg_stmt *stmt, const char *co
     auth_status st = AUTH_OK;
     PQclear(run(conn, stmt, values, &st));
     return st;
-}
-
-static auth_status notify(pg_conn *conn, const api_request_ctx *ctx, const char *kind,
-                          const char *user_id, const char *to, json_t *data) {
-    char err[256];
-    int rc = notification_enqueue(conn, kind, user_id, to, data, ctx->request_id, ctx->traceparent,
-                                  err, sizeof err);
-    json_decref(data);
-    if (rc != 0)
-        LOG_ERRORF("email change: %s", err);
-    return rc == 0 ? AUTH_OK : AUTH_INTERNAL;
 }
 
 /* Stores a link for the change and mails it to the new address. */
@@ -127,7 +109,9 @@ static auth_status mail_link(pg_conn *conn, const api_request_ctx *ctx, const au
         LOG_ERRORF("email change: cannot build the confirm_url");
         return AUTH_INTERNAL;
     }
-    return notify(conn, ctx, "email_change", user->id, new_email, data);
+    st = account_notify(conn, ctx, "email_change", user->id, new_email, data);
+    json_decref(data);
+    return st;
 }
 
 auth_status email_change_start(pg_conn *conn, const api_request_ctx *ctx, const auth_user *user,
@@ -143,12 +127,12 @@ auth_status email_change_start(pg_conn *conn, const api_request_ctx *ctx, const 
      * verified: an unverified one may be someone else's, whom repeated starts would
      * otherwise mail past the per-address limit. */
     if (user->email_verified) {
-        st = notify(conn, ctx, "email_change_started", user->id, user->email, NULL);
+        st = account_notify(conn, ctx, "email_change_started", user->id, user->email, NULL);
         if (st != AUTH_OK)
             return st;
     }
     if (taken)
-        return notify(conn, ctx, "email_in_use", user->id, new_email, NULL);
+        return account_notify(conn, ctx, "email_in_use", user->id, new_email, NULL);
     return mail_link(conn, ctx, user, new_email);
 }
 
@@ -197,7 +181,7 @@ static auth_status record_change(pg_conn *conn, const api_request_ctx *ctx,
                   "previous_email", c->old_email, "changed_at", c->after.updated_at);
     st = account_add_user_event(conn, ctx, "taskbus.user.email_changed", &c->after, data);
     if (st == AUTH_OK)
-        st = notify(conn, ctx, "email_changed", c->after.id, c->old_email, NULL);
+        st = account_notify(conn, ctx, "email_changed", c->after.id, c->old_email, NULL);
     return st;
 }
 

@@ -35,7 +35,6 @@
 #include "api/mail_token.h"
 #include "api/rate_limiter.h"
 #include "shared/log.h"
-#include "shared/notification.h"
 
 #define RESET_TTL "1 hour"
 #define RESET_PAGE "/reset-password"
@@ -87,19 +86,13 @@ static const pg_stmt RESET_REDEEM = {
     .nparams = 1,
 };
 
-static void log_failure(const pg_stmt *stmt, const PGresult *res) {
-    LOG_WARNF("password reset: %s: %s", stmt->name,
-              res != NULL ? PQresultErrorMessage(res) : "connection failed");
-}
-
 /* Runs stmt; 1 when it returned a row (its first value copied into first, if given), 0
  * when none, or an auth_status (< 0, logged). */
 static int query_row(pg_conn *conn, const pg_stmt *stmt, const char *const *values, char *first,
                      size_t first_len) {
     PGresult *res = pg_exec_stmt(conn, stmt, values);
-    if (res == NULL || !pg_result_ok(res)) {
-        log_failure(stmt, res);
-        int st = res == NULL ? AUTH_UNAVAILABLE : AUTH_INTERNAL;
+    auth_status st = auth_result_status(res, stmt->name);
+    if (st != AUTH_OK) {
         PQclear(res);
         return st;
     }
@@ -124,13 +117,9 @@ static auth_status enqueue_mail(pg_conn *conn, const api_request_ctx *ctx, const
         LOG_ERRORF("password reset: cannot build the reset_url");
         return AUTH_INTERNAL;
     }
-    char err[256];
-    int rc = notification_enqueue(conn, "password_reset", user_id, email, data, ctx->request_id,
-                                  ctx->traceparent, err, sizeof err);
+    auth_status st = account_notify(conn, ctx, "password_reset", user_id, email, data);
     json_decref(data);
-    if (rc != 0)
-        LOG_ERRORF("password reset: %s", err);
-    return rc == 0 ? AUTH_OK : AUTH_INTERNAL;
+    return st;
 }
 
 /* The request's transaction: stores a token if the address has an account and enqueues

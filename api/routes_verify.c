@@ -19,11 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/account_effects.h"
 #include "api/auth_sessions.h"
 #include "api/mail_token.h"
 #include "api/routes.h"
 #include "shared/log.h"
-#include "shared/notification.h"
 
 #define TOKEN_TTL "48 hours"
 #define RESEND_PER_HOUR 5
@@ -84,13 +84,9 @@ static int enqueue_link(pg_conn *conn, const api_request_ctx *ctx, const char *k
         LOG_ERRORF("verify: cannot build the verify_url");
         return -1;
     }
-    char err[256];
-    int rc = notification_enqueue(conn, kind, user_id, email, data, ctx->request_id,
-                                  ctx->traceparent, err, sizeof err);
+    auth_status st = account_notify(conn, ctx, kind, user_id, email, data);
     json_decref(data);
-    if (rc != 0)
-        LOG_ERRORF("verify: %s", err);
-    return rc;
+    return st == AUTH_OK ? 0 : -1;
 }
 
 /* Stores a new token for user_id and enqueues kind with its link. 0, or -1 (logged). */
