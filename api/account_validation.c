@@ -398,6 +398,12 @@ int account_validate_token_body(const json_t *body, const char **token, json_t *
     return n + required_string(body, "token", token, errors);
 }
 
+int account_validate_deletion(const json_t *body, const char **current_password, json_t *errors) {
+    static const char *const allowed[] = {"current_password", NULL};
+    int n = reject_unknown(body, allowed, errors);
+    return n + required_string(body, "current_password", current_password, errors);
+}
+
 int account_validate_refresh_body(const json_t *body, bool required, const char **token,
                                   json_t *errors) {
     static const char *const allowed[] = {"refresh_token", NULL};

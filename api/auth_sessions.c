@@ -421,14 +421,9 @@ static auth_status auth_epoch_refill(const api_app *app, const char *user_id, lo
 }
 
 void auth_epoch_forget(const api_app *app, const char *user_id) {
-    char key[REDIS_KEY_MAX];
-    redis_key_epoch(key, user_id);
-    redisReply *reply = redis_pool_command(app->redis, "DEL %s", key);
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
+    if (user_epoch_forget(app->redis, user_id) != 0)
         LOG_ERRORF("accounts: cannot drop the epoch of a user after a failed commit; their "
                    "tokens stay refused until the key expires");
-    if (reply != NULL)
-        freeReplyObject(reply);
 }
 
 /* ---------------------------------------------------------------- rotation */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "api/account_effects.h"
+#include "api/account_reauth.h"
 #include "api/account_validation.h"
 #include "api/auth_password.h"
 #include "api/auth_sessions.h"
@@ -358,12 +359,7 @@ static void handle_password(api_request_ctx *ctx) {
     auth_user before;
     if (load_self(ctx, &before) != 1)
         return;
-    /* A stolen access token must not become a password oracle: same bucket as login. */
-    if (api_limit_login_account(ctx, before.email) != 0)
-        return;
-    auth_password_result match =
-        auth_password_verify(ctx->app->cfg, before.password_hash, in.current_password);
-    if (require_match(ctx, match, 403, "current_password is wrong") != 0)
+    if (account_reauth(ctx, &before, in.current_password) != 0)
         return;
     char new_hash[AUTH_PASSWORD_HASH_BUF];
     if (auth_password_hash(ctx->app->cfg, in.new_password, new_hash) != 0) {

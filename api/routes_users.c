@@ -1,24 +1,30 @@
 /*
  * routes_users.c: /api/v1/users/me (ROUTES_USERS).
  *
- * Owns: reading the caller's account, changing its display name, and starting a change of
- * its e-mail address. Rules: the user is always the access token's sub; there is no route
- * that reads a user by id. PATCH: a string replaces display_name (null is 422: a user
+ * Owns: reading the caller's account, changing its display name, starting a change of
+ * its e-mail address, and deleting it. Rules: the user is always the access token's sub; there is
+ * no route that reads a user by id. PATCH: a string replaces display_name (null is 422: a user
  * always has one); email with current_password starts an address change that waits for
  * the new address's link (api/email_change.h): 202 with the account as it is and
  * pending_email; a patch with neither is 422, as is any other member. The password is
- * checked like a password change's (the per-account sign-in bucket first; 403 when
- * wrong). Reads go to the primary, so a PATCH is visible at once.
+ * checked like a password change's (api/account_reauth.h). DELETE {current_password}
+ * erases the account (shared/user_erasure.h) after the same check: 204; 409 sole-owner
+ * (with the projects) while it is the only owner of a team project; 403 when the password
+ * changed between the check and the erasure. Reads go to the primary, so a PATCH is
+ * visible at once.
  */
+#include <stdlib.h>
 #include <string.h>
 
+#include "api/account_reauth.h"
 #include "api/account_validation.h"
-#include "api/auth_password.h"
 #include "api/auth_sessions.h"
 #include "api/email_change.h"
 #include "api/rate_limiter.h"
 #include "api/routes.h"
 #include "shared/log.h"
+#include "shared/problem.h"
+#include "shared/user_erasure.h"
 
 /* 1 with *user filled; otherwise the request was answered. */
 static int with_conn(api_request_ctx *ctx, const account_profile_patch *patch, auth_user *user) {
@@ -83,17 +89,8 @@ static void start_email_change(api_request_ctx *ctx, const account_profile_patch
         }
         return;
     }
-    if (api_limit_login_account(ctx, before.email) != 0)
+    if (account_reauth(ctx, &before, patch->current_password) != 0)
         return;
-    auth_password_result match =
-        auth_password_verify(ctx->app->cfg, before.password_hash, patch->current_password);
-    if (match != AUTH_PASSWORD_MATCH) {
-        if (match == AUTH_PASSWORD_ERROR)
-            auth_respond_failure(ctx, AUTH_INTERNAL);
-        else
-            api_respond_error(ctx, 403, "invalid-credentials", "current_password is wrong");
-        return;
-    }
     /* The new address may be anyone's: it pays like a reset request does, taken or not. */
     if (api_limit_mail_address(ctx, patch->email) != 0)
         return;
@@ -131,8 +128,104 @@ static void handle_patch_me(api_request_ctx *ctx) {
         respond_user(ctx, &user);
 }
 
+/* ---------------------------------------------------------------- deletion */
+
+/* 409 sole-owner naming the projects (comma-separated ids) the account would orphan. */
+static void respond_sole_owner(api_request_ctx *ctx, const char *projects) {
+    json_t *problem = problem_new(409, "sole-owner",
+                                  "the account is the only owner of team projects: make another "
+                                  "member an owner, or delete them, first",
+                                  ctx->request_id);
+    json_t *ids = json_array();
+    char *list = strdup(projects);
+    for (char *save = NULL, *id = list != NULL ? strtok_r(list, ",", &save) : NULL;
+         id != NULL && ids != NULL; id = strtok_r(NULL, ",", &save))
+        json_array_append_new(ids, json_string(id));
+    free(list);
+    if (problem == NULL || ids == NULL || list == NULL ||
+        json_object_set_new(problem, "projects", ids) != 0) {
+        json_decref(problem);
+        auth_respond_failure(ctx, AUTH_INTERNAL);
+        return;
+    }
+    api_respond_problem(ctx, problem);
+}
+
+/* The erasure's outcome as the answer. */
+static void respond_erasure(api_request_ctx *ctx, user_erasure_outcome o,
+                            const user_erasure_result *r, const char *err) {
+    switch (o) {
+    case USER_ERASURE_DONE:
+        api_respond_empty(ctx, 204);
+        return;
+    case USER_ERASURE_NOT_FOUND:
+        auth_respond_failure(ctx, AUTH_USER_GONE);
+        return;
+    case USER_ERASURE_CHANGED:
+        api_respond_error(ctx, 403, "invalid-credentials",
+                          "the password was changed by another request meanwhile");
+        return;
+    case USER_ERASURE_SOLE_OWNER:
+        respond_sole_owner(ctx, r->sole_owned);
+        return;
+    case USER_ERASURE_REDIS_DOWN:
+    case USER_ERASURE_PG_DOWN:
+        LOG_WARNF("accounts: deletion: %s", err);
+        auth_respond_failure(ctx, AUTH_UNAVAILABLE);
+        return;
+    case USER_ERASURE_FAILED:
+        break;
+    }
+    LOG_ERRORF("accounts: deletion: %s", err);
+    auth_respond_failure(ctx, AUTH_INTERNAL);
+}
+
+/* The erasure in one transaction on conn; its outcome, with *r filled. */
+static user_erasure_outcome erase_in(pg_conn *conn, api_request_ctx *ctx, const auth_user *user,
+                                     user_erasure_result *r, char *err, size_t errlen) {
+    memset(r, 0, sizeof *r);
+    if (pg_begin(conn, err, errlen) != 0)
+        return USER_ERASURE_PG_DOWN;
+    user_erasure_request req = {.user_id = user->id,
+                                .expect_password_hash = user->password_hash,
+                                .redis = ctx->app->redis,
+                                .access_ttl_s = ctx->app->cfg->access_ttl_s,
+                                .lease_ms = ctx->app->cfg->near_cache_lease_ms,
+                                .request_id = ctx->request_id,
+                                .traceparent = ctx->traceparent};
+    user_erasure_outcome o = user_erase(conn, &req, r, err, errlen);
+    if (o == USER_ERASURE_DONE && pg_commit(conn, err, errlen) != 0)
+        o = USER_ERASURE_PG_DOWN;
+    else if (o != USER_ERASURE_DONE)
+        pg_rollback(conn);
+    if (o != USER_ERASURE_DONE && r->tombstoned)
+        auth_epoch_forget(ctx->app, user->id);
+    return o;
+}
+
+static void handle_delete_me(api_request_ctx *ctx) {
+    const char *password = NULL;
+    json_t *errors = auth_field_errors_new(ctx);
+    if (errors == NULL || auth_field_errors_check(
+                              ctx, errors, account_validate_deletion(ctx->body, &password, errors)))
+        return;
+    auth_user user;
+    if (with_conn(ctx, NULL, &user) != 1 || account_reauth(ctx, &user, password) != 0)
+        return;
+    pg_conn *conn = auth_acquire(ctx);
+    if (conn == NULL)
+        return;
+    char err[512] = "";
+    user_erasure_result r;
+    user_erasure_outcome o = erase_in(conn, ctx, &user, &r, err, sizeof err);
+    pg_pool_release(ctx->app->pg, conn);
+    respond_erasure(ctx, o, &r, err);
+    free(r.sole_owned);
+}
+
 const api_route ROUTES_USERS[] = {
     {"GET", "/api/v1/users/me", handle_get_me, API_ROUTE_AUTH},
     {"PATCH", "/api/v1/users/me", handle_patch_me, API_ROUTE_JSON_BODY | API_ROUTE_AUTH},
+    {"DELETE", "/api/v1/users/me", handle_delete_me, API_ROUTE_JSON_BODY | API_ROUTE_AUTH},
     {NULL, NULL, NULL, 0},
 };

@@ -18,7 +18,7 @@
  *   task-state         relay, derived from each task-events  new consumers bootstrapping
  *                      row (compacted; key = task id;      (no group of ours)
  *                      tombstone when the task is gone)
- *   user-events        API (auth), through the outbox     nobody yet
+ *   user-events        API (auth), through the outbox     activity, analytics (erasures)
  *   project-events     API (projects, members), through   nobody yet
  *                      the outbox; key = project id
  *   notifications      API, scheduler, reporter and       notifier (taskbus-notifier)

@@ -59,6 +59,9 @@ const char *pg_result_sqlstate(const PGresult *res);
 #define PG_SQLSTATE_FOREIGN_KEY "23503"
 /* unique_violation: e.g. an e-mail address another account took meanwhile. */
 #define PG_SQLSTATE_UNIQUE_VIOLATION "23505"
+/* deadlock_detected: two transactions took the same locks in opposite orders; the one
+ * aborted may simply try again. */
+#define PG_SQLSTATE_DEADLOCK "40P01"
 /* insufficient_privilege: raised by a trigger that refuses a row its user may not make
  * (0025_project_webhooks.sql). */
 #define PG_SQLSTATE_INSUFFICIENT_PRIVILEGE "42501"

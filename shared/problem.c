@@ -38,6 +38,7 @@ static const struct {
     {"inbox-personal", "The Inbox is personal"},
     {"project-not-empty", "The project still holds tasks"},
     {"last-owner", "A project keeps at least one owner"},
+    {"sole-owner", "The account is the only owner of team projects"},
     {"already-member", "Already a member"},
     {"project-limit", "Too many projects"},
     {"member-limit", "Too many members"},

@@ -55,6 +55,10 @@ char *redis_key_commit_lsn(char *out, const char *user_id) {
     return format_key(out, "{u:%s}:lsn", user_id);
 }
 
+char *redis_key_user_tag(char *out, const char *user_id) {
+    return format_key(out, "{u:%s}", user_id);
+}
+
 char *redis_key_epoch(char *out, const char *user_id) {
     return format_key(out, "{u:%s}:epoch", user_id);
 }

@@ -58,6 +58,9 @@ char *redis_key_events_log(char *out, const char *user_id);
 char *redis_key_events_channel(char *out, const char *user_id);
 char *redis_key_commit_lsn(char *out, const char *user_id);
 
+/* "{u:<uid>}", the hash tag every key of the user carries (its own keys start with it, its
+ * rate-limit bucket has it after "rl:"): erasing a user finds its keys by it. */
+char *redis_key_user_tag(char *out, const char *user_id);
 char *redis_key_epoch(char *out, const char *user_id);
 char *redis_key_revoked(char *out, const char *user_id, const char *session_id);
 

@@ -1,6 +1,6 @@
 /*
  * task_events_consumer.c: the process of a read-only consumer of task-events (see
- * task_events_consumer.h).
+ * task_events_consumer.h): task-events, task-events.v2 and user-events.
  *
  * Owns: the pool and the loop of one such process, and their teardown in reverse order;
  * the rest is the skeleton's (shared/daemon.c).
@@ -35,13 +35,14 @@ static int start(void *vapp, const taskbus_config *cfg) {
         fprintf(stderr, "%s: DATABASE_URL: %s\n", c->identity.program, err);
         return 2;
     }
-    /* v1 events for the tables of users, v2 for those of projects */
-    const char *topics[2] = {TASK_EVENTS_TOPIC, TASK_EVENTS_V2_TOPIC};
+    /* v1 events for the tables of users, v2 for those of projects, user events for the
+     * erasure of deleted users */
+    const char *topics[] = {TASK_EVENTS_TOPIC, TASK_EVENTS_V2_TOPIC, USER_EVENTS_TOPIC};
     kafka_consumer_options opts = {
         .brokers = cfg->kafka_brokers,
         .group_id = c->group,
         .topics = topics,
-        .ntopics = 2,
+        .ntopics = sizeof topics / sizeof topics[0],
         .batch_max = TASK_EVENTS_CONSUMER_BATCH,
         .batch_wait_ms = BATCH_WAIT_MS,
         .pg = app->pg,
@@ -62,8 +63,9 @@ static int start(void *vapp, const taskbus_config *cfg) {
 
 static int run(void *vapp) {
     consumer_app *app = vapp;
-    return daemon_run_consumer(app->loop, app->c->identity.service,
-                               TASK_EVENTS_TOPIC " and " TASK_EVENTS_V2_TOPIC, app->c->group);
+    return daemon_run_consumer(
+        app->loop, app->c->identity.service,
+        TASK_EVENTS_TOPIC ", " TASK_EVENTS_V2_TOPIC " and " USER_EVENTS_TOPIC, app->c->group);
 }
 
 static void stop(void *vapp) {

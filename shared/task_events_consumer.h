@@ -1,19 +1,22 @@
 /*
  * task_events_consumer.h: the process of a read-only consumer of task-events
- * (consumers/analytics, consumers/activity).
+ * (consumers/analytics, consumers/activity), and of user-events for erasures.
  *
  * Owns: the row such a process gives the daemon skeleton (shared/daemon.h: command line,
  * configuration, log, signals, migrations and the /health, /ready, /metrics listener;
  * /ready checks Postgres and Kafka): a Postgres pool of TASK_EVENTS_CONSUMER_POOL
- * connections, one consumer loop on task-events and task-events.v2 under the consumer's
- * group (a batch may hold records of both; each consumer's handler applies the v1 ones to
- * its tables of users and the v2 ones to those of projects), and shutdown. Rules:
+ * connections, one consumer loop on task-events, task-events.v2 and user-events under the
+ * consumer's group (a batch may hold records of all three; each consumer's handler applies
+ * the v1 ones to its tables of users, the v2 ones to those of projects and the
+ * taskbus.user.deleted ones of user-events as erasures: shared/user_erasure_event.h), and
+ * shutdown. Rules:
  * - Offsets live in kafka_consumer_offsets under the group and commit with the rows of
  *   the batch (lazy commit: every effect is a row of the batch transaction), so
  *   `taskbus-admin reset-consumer NAME` (rows and offsets deleted together) makes the
- *   next start rebuild everything from the beginning of the topic. The loop is whole_stream
- *   (shared/kafka_consumer.h): when task-events no longer starts at offset 0 (retention),
- *   a start without stored offsets refuses and exits 1 instead of rebuilding less.
+ *   next start rebuild everything from the beginning of the topics (erased_users is kept:
+ *   a user erased once stays erased). The loop is whole_stream (shared/kafka_consumer.h):
+ *   when one of its topics no longer starts at offset 0 (retention), a start without
+ *   stored offsets for it refuses and exits 1 instead of rebuilding less.
  * - A projection: fuller fetches (up to TASK_EVENTS_CONSUMER_BATCH records, fetch wait
  *   100 ms), not the freshest.
  * - SIGTERM/SIGINT finish the current batch (commit) and exit 0.

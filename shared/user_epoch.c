@@ -90,6 +90,17 @@ int user_epoch_tombstone(redis_pool *redis, const char *user_id, int access_ttl_
     return rc == 0 ? invalidate(redis, user_id, lease_ms, err, errlen) : rc;
 }
 
+int user_epoch_forget(redis_pool *redis, const char *user_id) {
+    char key[REDIS_KEY_MAX];
+    redis_key_epoch(key, user_id);
+    redisReply *reply = redis_pool_command(redis, "DEL %s", key);
+    int rc = reply != NULL && reply->type != REDIS_REPLY_ERROR ? 0 : -1;
+    if (reply != NULL) {
+        freeReplyObject(reply);
+    }
+    return rc;
+}
+
 user_epoch_verdict user_epoch_judge(bool revoked, bool epoch_known, long long epoch,
                                     bool trust_cache, long long sev) {
     if (revoked || (epoch_known && epoch == USER_EPOCH_GONE)) {

@@ -52,6 +52,12 @@ int user_epoch_tombstone_ttl(int access_ttl_s);
 int user_epoch_tombstone(redis_pool *redis, const char *user_id, int access_ttl_s, int lease_ms,
                          char *err, size_t errlen);
 
+/* Drops the key (an epoch or a tombstone published for a change whose commit then
+ * failed): the next reader refills it from Postgres, which knows what was committed. 0, or
+ * -1 when Redis did not answer (the key then stays until its TTL: tokens stay refused,
+ * which errs on the safe side). */
+int user_epoch_forget(redis_pool *redis, const char *user_id);
+
 /* What the auth middleware concludes from one MGET of the epoch and deny keys. */
 typedef enum user_epoch_verdict {
     USER_EPOCH_CURRENT = 0, /* the token's epoch is current and its session not revoked */

@@ -3,11 +3,17 @@
  *
  * Owns: the members read of an event, the row made of them and the one statement that
  * stores a batch, for the user's log (v1 events, table activity) and the project's (v2
- * events, table project_activity) (see activity_batch.h). Rules: an event is read without a jansson
- * tree (shared/json_scan.h) and its data goes to the jsonb column as the event holds it; the batch
- * goes to Postgres as one array per column (one round trip; measured against one jsonb array of row
- * objects read by jsonb_to_recordset, which costs Postgres more: docs/decisions.md "Issue 9"); ON
- * CONFLICT (event_id) DO NOTHING removes duplicates within and across batches.
+ * events, table project_activity) (see activity_batch.h), and the statement that erases a
+ * deleted user (user-events: taskbus.user.deleted, read by shared/user_erasure_event.h): the
+ * user's rows of activity and the rows of the user's Inbox in project_activity. Rules: an event
+ * is read without a jansson tree (shared/json_scan.h) and its data goes to the jsonb column as
+ * the event holds it; the batch goes to Postgres as one array per column (one round trip;
+ * measured against one jsonb array of row objects read by jsonb_to_recordset, which costs
+ * Postgres more: docs/decisions.md "Issue 9"); ON CONFLICT (event_id) DO NOTHING removes
+ * duplicates within and across batches. The erasures of a batch are applied first, and the
+ * store statements skip rows of erased users (erased_users: by user for activity, by Inbox
+ * for project_activity), so a task event consumed before or after its user's erasure, in
+ * the same batch or a replay, leaves no row.
  */
 #include "consumers/activity/activity_batch.h"
 
@@ -17,6 +23,7 @@
 #include "shared/event_rows.h"
 #include "shared/task_event_types.h"
 #include "shared/task_model.h"
+#include "shared/user_erasure_event.h"
 #include "shared/uuid7.h"
 
 static const char *const TASK_TYPES[] = {TASK_EVENT_CREATED, TASK_EVENT_UPDATED,
@@ -28,20 +35,36 @@ static const char *const TASK_TYPES_V2[] = {TASK_EVENT_CREATED_V2, TASK_EVENT_UP
 static const pg_stmt STMT_STORE = {
     .name = "activity_store_batch",
     .sql = "INSERT INTO activity (event_id, user_id, task_id, type, title, occurred_at, data)"
-           " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],"
+           " SELECT x.* FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],"
            " $6::timestamptz[], $7::jsonb[])"
+           " AS x(event_id, user_id, task_id, type, title, occurred_at, data)"
+           " WHERE NOT EXISTS (SELECT 1 FROM erased_users e WHERE e.user_id = x.user_id)"
            " ON CONFLICT (event_id) DO NOTHING",
     .nparams = 7,
 };
 
 static const pg_stmt STMT_STORE_V2 = {
     .name = "activity_store_project_batch",
-    .sql = "INSERT INTO project_activity (event_id, project_id, actor_id, task_id, type, title,"
-           " occurred_at, data)"
-           " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[],"
-           " $6::text[], $7::timestamptz[], $8::jsonb[])"
-           " ON CONFLICT (event_id) DO NOTHING",
+    .sql =
+        "INSERT INTO project_activity (event_id, project_id, actor_id, task_id, type, title,"
+        " occurred_at, data)"
+        " SELECT x.* FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[],"
+        " $6::text[], $7::timestamptz[], $8::jsonb[])"
+        " AS x(event_id, project_id, actor_id, task_id, type, title, occurred_at, data)"
+        " WHERE NOT EXISTS (SELECT 1 FROM erased_users e WHERE e.inbox_project_id = x.project_id)"
+        " ON CONFLICT (event_id) DO NOTHING",
     .nparams = 8,
+};
+
+/* The erasures of a batch (shared/user_erasure_event.h: $1 user ids, $2 Inbox project
+ * ids, $3 erased_at): the users' rows and their Inboxes' rows (a NULL Inbox matches
+ * nothing), then the erased_users rows. */
+static const pg_stmt STMT_ERASE = {
+    .name = "activity_erase_users",
+    .sql = "WITH user_rows AS (DELETE FROM activity WHERE user_id = ANY($1::uuid[])),"
+           " inbox_rows AS (DELETE FROM project_activity"
+           " WHERE project_id = ANY($2::uuid[])) " USER_ERASURE_RECORD_SQL,
+    .nparams = 3,
 };
 
 /* The index of s in types (NULL-terminated), or -1. */
@@ -160,6 +183,9 @@ static const event_rows_spec ACTIVITY_ROWS = {.who = "activity",
 
 int activity_on_batch(void *ctx, pg_conn *conn, const kafka_record *records, size_t count) {
     (void)ctx;
-    int rc = event_rows_apply(&ACTIVITY_ROWS, conn, records, count);
+    int rc = user_erasures_apply("activity", &STMT_ERASE, conn, records, count);
+    if (rc == 0) {
+        rc = event_rows_apply(&ACTIVITY_ROWS, conn, records, count);
+    }
     return rc == 0 ? event_rows_apply(&ACTIVITY_ROWS_V2, conn, records, count) : rc;
 }

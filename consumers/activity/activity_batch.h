@@ -1,5 +1,6 @@
 /*
- * activity_batch.h: one batch of task-events and task-events.v2 into the activity logs.
+ * activity_batch.h: one batch of task-events, task-events.v2 and user-events into the
+ * activity logs.
  *
  * Owns: turning Kafka records (CloudEvents as workers/writer/ writes them to the outbox)
  * into activity rows: a v1 event (task-events) into the log of the user who acted
@@ -15,6 +16,10 @@
  *   make a rebuild differ.
  * - Every value reaching SQL was validated here first, so Postgres never refuses a batch
  *   for its data; unreadable records and non-task event types are skipped and logged.
+ * - An erased user (taskbus.user.deleted on user-events, shared/user_erasure_event.h):
+ *   the user's activity rows and the Inbox's project_activity rows are deleted and the
+ *   ids recorded in erased_users, before the batch's task events are stored; events of
+ *   erased users and Inboxes store nothing, so a replay brings no row back.
  */
 #ifndef TASKBUS_CONSUMERS_ACTIVITY_ACTIVITY_BATCH_H
 #define TASKBUS_CONSUMERS_ACTIVITY_ACTIVITY_BATCH_H

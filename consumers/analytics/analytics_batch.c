@@ -3,10 +3,15 @@
  *
  * Owns: the members read of an event, the row made of them and the one statement that
  * counts a batch, per user who acted (v1 events) and per project (v2 events) (see
- * analytics_batch.h). Rules: an event is read without a jansson tree
- * (shared/json_scan.h); the whole batch goes to Postgres as one array per column, so
- * a batch is one round trip; duplicates inside the batch and across batches are removed
- * by the analytics_seen_events insert that the counting joins on.
+ * analytics_batch.h), and the statement that erases a deleted user (user-events:
+ * taskbus.user.deleted, read by shared/user_erasure_event.h): the user's daily and
+ * completion rows, and those of the user's Inbox project. Rules: an event is read without a
+ * jansson tree (shared/json_scan.h); the whole batch goes to Postgres as one array per
+ * column, so a batch is one round trip; duplicates inside the batch and across batches are
+ * removed by the analytics_seen_events insert that the counting joins on. The erasures of a
+ * batch are applied first, and the counting skips events of erased users (erased_users: by
+ * user for v1, by Inbox for v2) after recording their ids as seen, so a task event consumed
+ * before or after its user's erasure, in the same batch or a replay, counts nowhere.
  */
 #include "consumers/analytics/analytics_batch.h"
 
@@ -16,22 +21,27 @@
 #include "shared/event_rows.h"
 #include "shared/task_event_types.h"
 #include "shared/task_model.h"
+#include "shared/user_erasure_event.h"
 
-/* The counting statement of one scope: its daily and completions tables and its key
- * column (user_id of the user who acted, for v1 events; project_id, for v2). $2 holds the
- * type without its version (the row function strips ".v2"), so one text serves both.
+/* The counting statement of one scope: its daily and completions tables, its key column
+ * (user_id of the user who acted, for v1 events; project_id, for v2) and the column of
+ * erased_users that names an erased key (user_id; inbox_project_id). $2 holds the type
+ * without its version (the row function strips ".v2"), so one text serves both.
  * Data-modifying CTEs all run once, whether referenced or not. new_ev holds only the
  * events whose id was not yet seen (ids are unique across both topics, so one seen table
- * serves both scopes); counts are grouped first because one INSERT ... ON CONFLICT DO
- * UPDATE may not touch a row twice. */
-#define COUNT_SQL(daily, completions, key)                                                         \
+ * serves both scopes) and whose key is not erased (the ids of those are still recorded as
+ * seen, so what is seen stays a function of the events alone); counts are grouped first
+ * because one INSERT ... ON CONFLICT DO UPDATE may not touch a row twice. */
+#define COUNT_SQL(daily, completions, key, erased)                                                 \
     "WITH ev AS ("                                                                                 \
     " SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::timestamptz[],"                 \
     " $5::timestamptz[]) AS x(id, type, " key ", created_at, completed_at)),"                      \
     " fresh AS (INSERT INTO analytics_seen_events (event_id)"                                      \
     " SELECT DISTINCT id FROM ev ON CONFLICT DO NOTHING RETURNING event_id),"                      \
     " new_ev AS (SELECT DISTINCT ON (ev.id) ev.* FROM ev"                                          \
-    " JOIN fresh ON fresh.event_id = ev.id ORDER BY ev.id),"                                       \
+    " JOIN fresh ON fresh.event_id = ev.id"                                                        \
+    " WHERE NOT EXISTS (SELECT 1 FROM erased_users e WHERE e." erased " = ev." key ")"             \
+    " ORDER BY ev.id),"                                                                            \
     " comp AS (INSERT INTO " completions " (event_id, " key ", day, seconds_to_complete)"          \
     " SELECT id, " key ", (completed_at AT TIME ZONE 'UTC')::date,"                                \
     " extract(epoch FROM completed_at - created_at)::double precision"                             \
@@ -49,14 +59,29 @@
 
 static const pg_stmt STMT_COUNT = {
     .name = "analytics_count_batch",
-    .sql = COUNT_SQL("analytics_daily", "analytics_completions", "user_id"),
+    .sql = COUNT_SQL("analytics_daily", "analytics_completions", "user_id", "user_id"),
     .nparams = 5,
 };
 
 static const pg_stmt STMT_COUNT_V2 = {
     .name = "analytics_count_project_batch",
-    .sql = COUNT_SQL("analytics_project_daily", "analytics_project_completions", "project_id"),
+    .sql = COUNT_SQL("analytics_project_daily", "analytics_project_completions", "project_id",
+                     "inbox_project_id"),
     .nparams = 5,
+};
+
+/* The erasures of a batch (shared/user_erasure_event.h: $1 user ids, $2 Inbox project
+ * ids, $3 erased_at): the users' counts and completions and their Inboxes' (a NULL Inbox
+ * matches nothing), then the erased_users rows. analytics_seen_events keeps its ids. */
+static const pg_stmt STMT_ERASE = {
+    .name = "analytics_erase_users",
+    .sql = "WITH daily AS (DELETE FROM analytics_daily WHERE user_id = ANY($1::uuid[])),"
+           " completions AS (DELETE FROM analytics_completions WHERE user_id = ANY($1::uuid[])),"
+           " project_daily AS (DELETE FROM analytics_project_daily"
+           " WHERE project_id = ANY($2::uuid[])),"
+           " project_completions AS (DELETE FROM analytics_project_completions"
+           " WHERE project_id = ANY($2::uuid[])) " USER_ERASURE_RECORD_SQL,
+    .nparams = 3,
 };
 
 /* The members of a counted event besides its envelope, at these offsets from its first
@@ -151,6 +176,9 @@ static const event_rows_spec ANALYTICS_ROWS_V2 = {.who = "analytics",
 
 int analytics_on_batch(void *ctx, pg_conn *conn, const kafka_record *records, size_t count) {
     (void)ctx;
-    int rc = event_rows_apply(&ANALYTICS_ROWS, conn, records, count);
+    int rc = user_erasures_apply("analytics", &STMT_ERASE, conn, records, count);
+    if (rc == 0) {
+        rc = event_rows_apply(&ANALYTICS_ROWS, conn, records, count);
+    }
     return rc == 0 ? event_rows_apply(&ANALYTICS_ROWS_V2, conn, records, count) : rc;
 }

@@ -1,5 +1,6 @@
 /*
- * analytics_batch.h: one batch of task-events and task-events.v2 into the daily aggregates.
+ * analytics_batch.h: one batch of task-events, task-events.v2 and user-events into the
+ * daily aggregates.
  *
  * Owns: turning Kafka records (CloudEvents as workers/writer/ writes them to the outbox)
  * into analytics_daily and analytics_completions rows of the user who acted (v1 events:
@@ -15,6 +16,11 @@
  * - Every value reaching SQL was validated here first (UUIDs, RFC 3339 times): a record
  *   Postgres would refuse would otherwise fail its batch forever. Such records, and event
  *   types analytics does not count (updated, deleted, unknown), are skipped and logged.
+ * - An erased user (taskbus.user.deleted on user-events, shared/user_erasure_event.h):
+ *   the user's analytics_daily and analytics_completions rows and the Inbox's
+ *   analytics_project_* rows are deleted and the ids recorded in erased_users, before the
+ *   batch's task events are counted; events of erased users and Inboxes count nothing
+ *   (their ids still go into analytics_seen_events).
  */
 #ifndef TASKBUS_CONSUMERS_ANALYTICS_ANALYTICS_BATCH_H
 #define TASKBUS_CONSUMERS_ANALYTICS_ANALYTICS_BATCH_H

@@ -27,7 +27,7 @@ Rules:
   exceptions are the per-account bucket of sign-in attempts, which generated e-mails
   meet by design (the empty one repeats), and the per-account limit of new verification
   links, which a fresh user's welcome link meets.
-- Operations that end sessions (logout, logout-all, password change) get a fresh user per
+- Operations that end sessions (logout, logout-all, password change, account deletion) get a fresh user per
   case, so they never revoke the token of the cases that follow; so does the event
   stream, whose streams are capped per user and outlive the client by up to 15 s.
 - Tokens are never refetched on a 401 (retry_on=[]): a 401 to a valid token is a finding.
@@ -78,8 +78,10 @@ TIMEOUT = 30
 WEBHOOK_TARGET = os.environ.get("TASKBUS_CONTRACT_WEBHOOK_URL", "http://127.0.0.1:9/contract-hook")
 WEBHOOK_URL_OPERATIONS = {"POST /api/v1/webhooks", "PATCH /api/v1/webhooks/{id}"}
 
-# Operations whose success revokes the caller's session or every session of the user.
-SESSION_ENDING = {"POST /api/v1/auth/logout", "POST /api/v1/auth/logout-all", "PUT /api/v1/auth/password"}
+# Operations whose success revokes the caller's session or every session of the user (or
+# the user).
+SESSION_ENDING = {"POST /api/v1/auth/logout", "POST /api/v1/auth/logout-all",
+                  "PUT /api/v1/auth/password", "DELETE /api/v1/users/me"}
 # The event stream: a stream stays open on the server until its next write (up to 15 s)
 # after the client left, and streams are capped per user; one user per case keeps every
 # case within the cap.
@@ -310,11 +312,11 @@ def map_case(context, case):
 # link counted): a fresh user's first resend meets it by design.
 # Reset requests are limited per e-mail address, known or not (5 an hour): generated
 # addresses repeat just as sign-in ones do.
-# An e-mail change checks the current password in the sign-in bucket of the account, as a
-# password change does.
+# An e-mail change and an account deletion check the current password in the sign-in
+# bucket of the account, as a password change does.
 PER_ACCOUNT_LIMITED = {"POST /api/v1/auth/login", "PUT /api/v1/auth/password",
                        "POST /api/v1/auth/verify/resend", "POST /api/v1/auth/password-reset",
-                       "PATCH /api/v1/users/me"}
+                       "PATCH /api/v1/users/me", "DELETE /api/v1/users/me"}
 
 
 @schemathesis.check

@@ -143,7 +143,8 @@ def test_sdk_reads_every_event_of_a_representative_set_of_writes(api_url, collec
     assert r.status_code == 200, r.text
 
     # Last, as it ends the user's other sessions: a password change.
-    r = client.change_password(user.access, pw, new_password(), headers=traced("password_changed"))
+    pw2 = new_password()
+    r = client.change_password(user.access, pw, pw2, headers=traced("password_changed"))
     assert r.status_code == 200, r.text
     api.token = r.json()["access_token"]  # the change ended the old session
 
@@ -151,6 +152,10 @@ def test_sdk_reads_every_event_of_a_representative_set_of_writes(api_url, collec
     # published this user's and the project's rows; then each collector reads its topic
     # to the end.
     wait_until(lambda: _import_applied(api, import_id), 60, f"import {import_id} applied")
+    # The very last write, once the import is applied: the account's erasure.
+    r = client.delete(f"{API}/users/me", token=api.token, json={"current_password": pw2},
+                      headers=traced("user_deleted"))
+    assert r.status_code == 204, r.text
     wait_outbox_published([user.id, pid])
     for c in collectors.values():
         c.wait_caught_up()
@@ -193,7 +198,7 @@ def test_sdk_reads_every_event_of_a_representative_set_of_writes(api_url, collec
     events = list(by_id.values())
     want = {
         "registered": "taskbus.user.registered", "password_changed": "taskbus.user.password_changed",
-        "email_changed": "taskbus.user.email_changed",
+        "email_changed": "taskbus.user.email_changed", "user_deleted": "taskbus.user.deleted",
         "created": "taskbus.task.created", "updated": "taskbus.task.updated",
         "completed": "taskbus.task.completed", "deleted": "taskbus.task.deleted",
         "report": "taskbus.report.requested",

@@ -24,7 +24,7 @@ def test_unknown_route_is_404_problem(client):
     "method,path,allowed",
     [
         ("GET", f"{API}/auth/register", {"POST"}),
-        ("DELETE", f"{API}/users/me", {"GET", "PATCH"}),
+        ("PUT", f"{API}/users/me", {"GET", "PATCH", "DELETE"}),
         ("POST", "/health", {"GET"}),
         ("GET", f"{API}/auth/password", {"PUT"}),
     ],

@@ -119,6 +119,6 @@ def test_failed_writes_produce_no_events(api_url, user_events, make_user):
 
 
 @pytest.mark.parametrize("type_", ["taskbus.user.registered", "taskbus.user.password_changed",
-                                   "taskbus.user.email_changed"])
+                                   "taskbus.user.email_changed", "taskbus.user.deleted"])
 def test_event_schema_is_valid_2020_12(repo, type_):
     validator(repo, type_)

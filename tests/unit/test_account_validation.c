@@ -426,6 +426,32 @@ static void refresh_body(void **state) {
     json_decref(body);
 }
 
+static void deletion_body(void **state) {
+    (void)state;
+    const char *pw = NULL;
+    json_t *body = parse("{\"current_password\":\"secret\"}");
+    json_t *errors = json_array();
+    assert_int_equal(account_validate_deletion(body, &pw, errors), 0);
+    assert_string_equal(pw, "secret");
+    json_decref(errors);
+    json_decref(body);
+
+    body = parse("{}");
+    errors = json_array();
+    assert_int_equal(account_validate_deletion(body, &pw, errors), 1);
+    assert_true(has_error(errors, "current_password"));
+    json_decref(errors);
+    json_decref(body);
+
+    body = parse("{\"current_password\":7,\"email\":\"x@y.z\"}");
+    errors = json_array();
+    assert_int_equal(account_validate_deletion(body, &pw, errors), 2);
+    assert_true(has_error(errors, "current_password"));
+    assert_true(has_error(errors, "email"));
+    json_decref(errors);
+    json_decref(body);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(email_is_trimmed_and_lowercased),
@@ -443,6 +469,7 @@ int main(void) {
         cmocka_unit_test(register_refuses_null_display_name),
         cmocka_unit_test(limits_count_the_text_as_sent),
         cmocka_unit_test(refresh_body),
+        cmocka_unit_test(deletion_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

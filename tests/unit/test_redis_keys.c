@@ -43,6 +43,11 @@ static void test_sign_in_spelling(void **state) {
     (void)state;
     char k[REDIS_KEY_MAX];
     assert_string_equal(redis_key_epoch(k, UID), "{u:" UID "}:epoch");
+    /* the tag by which an erasure finds every key of the user, its rate bucket's too */
+    assert_string_equal(redis_key_user_tag(k, UID), "{u:" UID "}");
+    char other[REDIS_KEY_MAX];
+    assert_non_null(strstr(redis_key_rate_user(other, UID), k));
+    assert_non_null(strstr(redis_key_revoked(other, UID, SID), k));
     assert_string_equal(redis_key_revoked(k, UID, SID), "{u:" UID "}:revoked:" SID);
 }
 

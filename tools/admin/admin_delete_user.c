@@ -2,20 +2,24 @@
  * admin_delete_user.c: taskbus-admin delete-user EMAIL (see admin_delete_user.h).
  *
  * Rules: one transaction: SELECT ... FOR UPDATE (the e-mail matched lower-cased, as
- * accounts store it), the Redis tombstone, DELETE, COMMIT. The row lock also holds back
- * any insert that references the user (its foreign-key check waits), which then fails and
- * is answered 401. When the COMMIT fails the tombstone is dropped again: the epoch key is
+ * accounts store it), then the erasure DELETE /api/v1/users/me follows too
+ * (shared/user_erasure.h: the only owner of a team project is refused, the Redis
+ * tombstone, taskbus.user.deleted, DELETE), COMMIT. The row lock also holds back any
+ * insert that references the user (its foreign-key check waits), which then fails and is
+ * answered 401. When the COMMIT fails the tombstone is dropped again: the epoch key is
  * then refilled from Postgres, which knows whether the user is there.
  */
 #include "tools/admin/admin_delete_user.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "shared/pg_pool.h"
 #include "shared/redis_keys.h"
 #include "shared/redis_pool.h"
 #include "shared/user_epoch.h"
+#include "shared/user_erasure.h"
 #include "shared/uuid7.h"
 #include "tools/admin/admin_db.h"
 
@@ -25,11 +29,6 @@
 static const pg_stmt STMT_LOCK = {
     .name = "admin_delete_user_lock",
     .sql = "SELECT id::text FROM users WHERE email = lower($1) FOR UPDATE",
-    .nparams = 1,
-};
-static const pg_stmt STMT_DELETE = {
-    .name = "admin_delete_user",
-    .sql = "DELETE FROM users WHERE id = $1::uuid",
     .nparams = 1,
 };
 
@@ -45,27 +44,24 @@ static int lock_user(pg_conn *c, const char *email, char id[UUID_STR_LEN]) {
     return found;
 }
 
-static int delete_row(pg_conn *c, const char *id) {
-    const char *vals[1] = {id};
-    PGresult *res = pg_exec_stmt(c, &STMT_DELETE, vals);
-    int rc = pg_result_ok(res) ? 0 : -1;
-    if (rc != 0) {
-        admin_db_print_error(WHO, "deleting the user", res);
-    }
-    PQclear(res);
-    return rc;
-}
-
 static void forget_tombstone(redis_pool *redis, const char *id) {
-    char key[REDIS_KEY_MAX];
-    redis_key_epoch(key, id);
-    redisReply *reply = redis_pool_command(redis, "DEL %s", key);
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+    if (user_epoch_forget(redis, id) != 0) {
         fprintf(stderr, PREFIX "could not drop the tombstone either; the user's tokens stay "
                                "refused until it expires\n");
     }
-    if (reply != NULL) {
-        freeReplyObject(reply);
+}
+
+/* Says why user_erase refused or failed. */
+static void print_refusal(user_erasure_outcome o, const user_erasure_result *r, const char *err) {
+    if (o == USER_ERASURE_SOLE_OWNER) {
+        fprintf(stderr,
+                PREFIX "the user is the only owner of team project(s) %s; make another member "
+                       "an owner, or delete the project(s), first; nothing was changed\n",
+                r->sole_owned);
+    } else if (o == USER_ERASURE_REDIS_DOWN) {
+        fprintf(stderr, PREFIX "redis did not take the tombstone (%s); nothing was changed\n", err);
+    } else {
+        fprintf(stderr, PREFIX "%s\n", err);
     }
 }
 
@@ -84,24 +80,29 @@ static int delete_in(const taskbus_config *cfg, pg_conn *c, redis_pool *redis, c
         pg_rollback(c);
         return 1;
     }
-    if (user_epoch_tombstone(redis, id, cfg->access_ttl_s, cfg->near_cache_lease_ms, err,
-                             sizeof err) != 0) {
-        fprintf(stderr, PREFIX "redis did not take the tombstone (%s); nothing was changed\n", err);
+    user_erasure_request req = {.user_id = id,
+                                .redis = redis,
+                                .access_ttl_s = cfg->access_ttl_s,
+                                .lease_ms = cfg->near_cache_lease_ms};
+    user_erasure_result r;
+    user_erasure_outcome o = user_erase(c, &req, &r, err, sizeof err);
+    int rc = 0;
+    if (o != USER_ERASURE_DONE) {
+        print_refusal(o, &r, err);
         pg_rollback(c);
-        return 1;
-    }
-    if (delete_row(c, id) != 0) {
-        pg_rollback(c);
-        forget_tombstone(redis, id);
-        return 1;
-    }
-    if (pg_commit(c, err, sizeof err) != 0) {
+        rc = 1;
+    } else if (pg_commit(c, err, sizeof err) != 0) {
         fprintf(stderr, PREFIX "%s\n", err);
-        forget_tombstone(redis, id);
-        return 1;
+        rc = 1;
     }
-    printf("user %s (%s) deleted; their tokens are refused\n", email, id);
-    return 0;
+    if (rc != 0 && r.tombstoned) {
+        forget_tombstone(redis, id);
+    }
+    free(r.sole_owned);
+    if (rc == 0) {
+        printf("user %s (%s) deleted; their tokens are refused\n", email, id);
+    }
+    return rc;
 }
 
 int admin_delete_user(const taskbus_config *cfg, const char *email) {

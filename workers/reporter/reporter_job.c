@@ -3,6 +3,12 @@
  * for the rules it keeps). Metrics: taskbus_reports_built_total{format,result} counts each
  * build whose ready/failed row was written in the batch (a batch rolled back after it
  * builds the report again and counts it again: a build is work done).
+ * Rules kept here too: when the ready row cannot be written because the report is gone
+ * (deleted while its file was built: its user was deleted), the file just placed is
+ * removed at once (it is named by an id no row has, and the removals pass may already have
+ * run for it); when that removal fails, the file is recorded in report_file_removals in
+ * the batch, for the removals pass to retry (reporter_removals.h). A report finished
+ * meanwhile by another reporter keeps its file (the same name) and its notification.
  */
 #include "workers/reporter/reporter_job.h"
 
@@ -20,6 +26,7 @@
 #include "shared/task_model.h"
 #include "shared/uuid7.h"
 #include "workers/reporter/reporter_file.h"
+#include "workers/reporter/reporter_removals.h"
 
 /* queued|running -> running; answers what the build needs. */
 static const pg_stmt MARK_RUNNING = {
@@ -34,6 +41,12 @@ static const pg_stmt MARK_READY = {
     "UPDATE reports SET status = 'ready', row_count = $2::bigint, size_bytes = $3::bigint,"
     " error = NULL, finished_at = now() WHERE id = $1::uuid AND status = 'running'",
     3};
+
+/* After MARK_READY updated nothing: is the report still there (finished by another
+ * reporter) or gone (deleted)? A statement of its own, so in the batch's read-committed
+ * transaction it sees a deletion that MARK_READY waited for. */
+static const pg_stmt REPORT_EXISTS = {"reporter_report_exists",
+                                      "SELECT 1 FROM reports WHERE id = $1::uuid", 1};
 
 static const pg_stmt MARK_FAILED = {
     "reporter_mark_failed",
@@ -204,8 +217,26 @@ static int exec_ok(pg_conn *conn, const pg_stmt *stmt, const char *const *values
     return ok ? 0 : -1;
 }
 
+/* The report was deleted while its file was built: removes the file just placed, or
+ * records it for the removals pass when it cannot be removed. 0, or -1 (roll back). */
+static int remove_orphan(const reporter_ctx *rc, pg_conn *conn, const report_job *job) {
+    char err[512];
+    if (reporter_remove_file(rc->reports_dir, job->id, job->format, err, sizeof err) == 0) {
+        log_json(LOG_INFO, "report deleted during its build; its file removed",
+                 json_pack("{s:s}", "report_id", job->id));
+        return 0;
+    }
+    LOG_WARNF("reporter: report %s deleted during its build: %s; left to the removals pass",
+              job->id, err);
+    if (reporter_removals_record(conn, job->id, job->format, err, sizeof err) != 0) {
+        LOG_WARNF("reporter: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
 /* ready + report_ready in the batch transaction. */
-static int finish_ready(pg_conn *conn, const report_job *job) {
+static int finish_ready(const reporter_ctx *ctx, pg_conn *conn, const report_job *job) {
     char rows[32], size[32], path[96], err[256];
     snprintf(rows, sizeof rows, "%lld", job->rows);
     snprintf(size, sizeof size, "%lld", job->size);
@@ -213,8 +244,14 @@ static int finish_ready(pg_conn *conn, const report_job *job) {
     int affected = 0;
     if (exec_ok(conn, &MARK_READY, values, &affected) != 0)
         return -1;
-    if (affected == 0)
+    if (affected == 0) {
+        int present = 0;
+        if (exec_ok(conn, &REPORT_EXISTS, values, &present) != 0)
+            return -1;
+        if (present == 0)
+            return remove_orphan(ctx, conn, job);
         return 0; /* finished meanwhile by another reporter: its notification stands */
+    }
     snprintf(path, sizeof path, "/api/v1/reports/%s/download", job->id);
     json_t *data = json_pack("{s:s,s:s}", "report_id", job->id, "download_path", path);
     int rc = data != NULL
@@ -269,7 +306,7 @@ static int handle_record(const reporter_ctx *rc, pg_conn *conn, const kafka_reco
         LOG_INFOF("reporter: report %s is absent or already finished; skipped", job.id);
         out = 0;
     } else if (marked == 1 && r == BUILD_OK) {
-        out = finish_ready(conn, &job);
+        out = finish_ready(rc, conn, &job);
         if (out == 0)
             metric_report_built(job.format, true);
     } else if (marked == 1 && r == BUILD_FILE_FAILED) {

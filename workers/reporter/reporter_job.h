@@ -32,9 +32,10 @@ typedef struct reporter_ctx {
     const char *reports_dir; /* TASKBUS_REPORTS_DIR */
     int retention_s;         /* TASKBUS_REPORT_RETENTION_SECONDS */
     int retention_every_s;   /* TASKBUS_RETENTION_INTERVAL_SECONDS */
-    /* The loop thread's own (on_idle runs only there): when the next retention pass is due
-     * (time_monotonic_ns; 0: at once). */
+    /* The loop thread's own (on_idle runs only there): when the next retention and removals
+     * passes are due (time_monotonic_ns; 0: at once). */
     long long next_retention_ns;
+    long long next_removals_ns;
 } reporter_ctx;
 
 /* kafka_batch_fn: ctx is a reporter_ctx. */

@@ -10,11 +10,13 @@
  * a finished report commits, and its notification is released, as soon as its file is in place, and
  * a replay after a crash rebuilds at most one file. The pool has at least two connections: the
  * loop's batch transaction and the side connection a build reads through (reporter_job.h). Between
- * reports (the loop's on_idle), a retention pass (reporter_retention.h) runs at start and then
- * every TASKBUS_RETENTION_INTERVAL_SECONDS; a full pass is followed by another at the next idle
- * turn, a failed one is logged and retried after DAEMON_RETRY_MS. SIGTERM/SIGINT finish the current
- * report, commit and exit 0. Exit codes: 0 stopped, 1 could not start or a fatal Kafka error, 2 bad
- * configuration.
+ * reports (the loop's on_idle), two passes on their own clocks: a retention pass
+ * (reporter_retention.h) at start and then every TASKBUS_RETENTION_INTERVAL_SECONDS, and a
+ * removals pass (reporter_removals.h: the files of deleted reports) at start and then every
+ * REPORTER_REMOVALS_EVERY_MS; a full pass of either is followed by another at the next idle turn, a
+ * failed one is logged and retried after DAEMON_RETRY_MS; a pass is logged only when it changed
+ * something. SIGTERM/SIGINT finish the current report, commit and exit 0. Exit codes: 0 stopped,
+ * 1 could not start or a fatal Kafka error, 2 bad configuration.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -31,6 +33,7 @@
 #include "shared/pg_pool.h"
 #include "shared/time_util.h"
 #include "workers/reporter/reporter_job.h"
+#include "workers/reporter/reporter_removals.h"
 #include "workers/reporter/reporter_retention.h"
 
 #define BATCH_MAX 1
@@ -62,12 +65,25 @@ static int make_dirs(const char *path) {
     return mkdir(buf, 0750) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-/* kafka_idle_fn: the retention pass when it is due. */
-static void on_idle(void *vctx) {
-    reporter_ctx *ctx = vctx;
-    long long now = (long long)time_monotonic_ns();
-    if (now < ctx->next_retention_ns)
-        return;
+/* A removals pass; sets ctx->next_removals_ns. */
+static void removals_turn(reporter_ctx *ctx, long long now) {
+    char err[512];
+    int removed = 0;
+    pg_conn *conn = pg_pool_acquire(ctx->pg, DAEMON_PG_ACQUIRE_MS, err, sizeof err);
+    int rc = conn != NULL
+                 ? reporter_removals_pass(conn, ctx->reports_dir, &removed, err, sizeof err)
+                 : -1;
+    if (conn != NULL)
+        pg_pool_release(ctx->pg, conn);
+    if (rc != 0)
+        LOG_WARNF("reporter: removals pass rolled back: %s", err);
+    else if (removed > 0)
+        log_json(LOG_INFO, "reporter: removals pass", json_pack("{s:i}", "removed", removed));
+    ctx->next_removals_ns = now + reporter_removals_wait_ms(rc, removed) * 1000000LL;
+}
+
+/* A retention pass; sets ctx->next_retention_ns. */
+static void retention_turn(reporter_ctx *ctx, long long now) {
     char err[512];
     reporter_retention_counts n = {0};
     pg_conn *conn = pg_pool_acquire(ctx->pg, DAEMON_PG_ACQUIRE_MS, err, sizeof err);
@@ -88,6 +104,16 @@ static void on_idle(void *vctx) {
                  json_pack("{s:i,s:i,s:i}", "expired", n.expired, "deleted", n.deleted,
                            "retention_seconds", ctx->retention_s));
     ctx->next_retention_ns = now + wait_ms * 1000000LL;
+}
+
+/* kafka_idle_fn: each pass that is due. */
+static void on_idle(void *vctx) {
+    reporter_ctx *ctx = vctx;
+    long long now = (long long)time_monotonic_ns();
+    if (now >= ctx->next_removals_ns)
+        removals_turn(ctx, now);
+    if (now >= ctx->next_retention_ns)
+        retention_turn(ctx, now);
 }
 
 static int start(void *vapp, const taskbus_config *cfg) {
@@ -113,6 +139,7 @@ static int start(void *vapp, const taskbus_config *cfg) {
     ctx->retention_s = cfg->report_retention_s;
     ctx->retention_every_s = cfg->retention_interval_s;
     ctx->next_retention_ns = 0;
+    ctx->next_removals_ns = 0;
     const char *topics[1] = {REPORTS_TOPIC};
     kafka_consumer_options opts = {
         .brokers = cfg->kafka_brokers,

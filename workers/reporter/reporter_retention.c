@@ -4,14 +4,13 @@
  */
 #include "workers/reporter/reporter_retention.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "shared/errbuf.h"
 #include "shared/stringify.h"
+#include "workers/reporter/reporter_removals.h"
 
 /* clang-format off */
 /* Finished longer ago than $1 seconds, not yet expired: marked. */
@@ -31,22 +30,6 @@ static const pg_stmt DELETE_EXPIRED = {
     " LIMIT " STRINGIFY(REPORTER_RETENTION_BATCH) " FOR UPDATE SKIP LOCKED)",
     1};
 /* clang-format on */
-
-/* Removes the file of one expired ready report; absent is fine. 0, or -1 with err. */
-static int remove_file(const char *dir, const char *id, const char *format, char *err,
-                       size_t errlen) {
-    char path[4352];
-    int n = snprintf(path, sizeof path, "%s/%s.%s", dir, id, format);
-    if (n < 0 || (size_t)n >= sizeof path) {
-        errbuf_setf(err, errlen, "report path too long");
-        return -1;
-    }
-    if (unlink(path) != 0 && errno != ENOENT) {
-        errbuf_setf(err, errlen, "cannot remove %s: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
 
 /* Runs stmt with the retention; the result (caller clears), or NULL with err. */
 static PGresult *exec_retention(pg_conn *conn, const pg_stmt *stmt, const char *retention,
@@ -75,7 +58,8 @@ int reporter_retention_run(pg_conn *conn, const char *dir, int retention_s,
     int rows = PQntuples(res), rc = 0;
     for (int i = 0; i < rows && rc == 0; i++) {
         if (strcmp(PQgetvalue(res, i, 2), "ready") == 0)
-            rc = remove_file(dir, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), err, errlen);
+            rc = reporter_remove_file(dir, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), err,
+                                      errlen);
     }
     PQclear(res);
     if (rc != 0)

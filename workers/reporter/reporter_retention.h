@@ -4,9 +4,10 @@
  *
  * Owns: expiring finished reports and deleting expired ones. A report that finished
  * (ready or failed) more than TASKBUS_REPORT_RETENTION_SECONDS ago is expired: expired_at
- * is set and, for a ready one, its file <dir>/<id>.<format> is removed (already absent is
- * fine); GET /reports/:id/download then answers 410. A report expired more than that
- * period ago is deleted (then 404). Unfinished reports are never touched.
+ * is set and, for a ready one, its file <dir>/<id>.<format> is removed (reporter_remove_file,
+ * reporter_removals.h: already absent is fine); GET /reports/:id/download then answers 410.
+ * A report expired more than that period ago is deleted (then 404; being expired, it leaves
+ * no row in report_file_removals). Unfinished reports are never touched.
  * Rules: a pass is ONE transaction: the rows are marked first (FOR UPDATE SKIP LOCKED, so
  * two reporters take different rows), the files removed, then the pass commits; a file
  * that cannot be removed (other than absent) rolls the pass back, so no row says expired
