@@ -142,8 +142,13 @@ static void respond_sole_owner(api_request_ctx *ctx, const char *projects) {
          id != NULL && ids != NULL; id = strtok_r(NULL, ",", &save))
         json_array_append_new(ids, json_string(id));
     free(list);
-    if (problem == NULL || ids == NULL || list == NULL ||
-        json_object_set_new(problem, "projects", ids) != 0) {
+    if (problem == NULL || ids == NULL || list == NULL) {
+        json_decref(ids);
+        json_decref(problem);
+        auth_respond_failure(ctx, AUTH_INTERNAL);
+        return;
+    }
+    if (json_object_set_new(problem, "projects", ids) != 0) {
         json_decref(problem);
         auth_respond_failure(ctx, AUTH_INTERNAL);
         return;
@@ -170,6 +175,7 @@ static void respond_erasure(api_request_ctx *ctx, user_erasure_outcome o,
         return;
     case USER_ERASURE_REDIS_DOWN:
     case USER_ERASURE_PG_DOWN:
+    case USER_ERASURE_DEADLOCK:
         LOG_WARNF("accounts: deletion: %s", err);
         auth_respond_failure(ctx, AUTH_UNAVAILABLE);
         return;
@@ -178,29 +184,6 @@ static void respond_erasure(api_request_ctx *ctx, user_erasure_outcome o,
     }
     LOG_ERRORF("accounts: deletion: %s", err);
     auth_respond_failure(ctx, AUTH_INTERNAL);
-}
-
-/* The erasure in one transaction on conn; its outcome, with *r filled. */
-static user_erasure_outcome erase_in(pg_conn *conn, api_request_ctx *ctx, const auth_user *user,
-                                     user_erasure_result *r, char *err, size_t errlen) {
-    memset(r, 0, sizeof *r);
-    if (pg_begin(conn, err, errlen) != 0)
-        return USER_ERASURE_PG_DOWN;
-    user_erasure_request req = {.user_id = user->id,
-                                .expect_password_hash = user->password_hash,
-                                .redis = ctx->app->redis,
-                                .access_ttl_s = ctx->app->cfg->access_ttl_s,
-                                .lease_ms = ctx->app->cfg->near_cache_lease_ms,
-                                .request_id = ctx->request_id,
-                                .traceparent = ctx->traceparent};
-    user_erasure_outcome o = user_erase(conn, &req, r, err, errlen);
-    if (o == USER_ERASURE_DONE && pg_commit(conn, err, errlen) != 0)
-        o = USER_ERASURE_PG_DOWN;
-    else if (o != USER_ERASURE_DONE)
-        pg_rollback(conn);
-    if (o != USER_ERASURE_DONE && r->tombstoned)
-        auth_epoch_forget(ctx->app, user->id);
-    return o;
 }
 
 static void handle_delete_me(api_request_ctx *ctx) {
@@ -216,9 +199,19 @@ static void handle_delete_me(api_request_ctx *ctx) {
     if (conn == NULL)
         return;
     char err[512] = "";
+    user_erasure_request req = {.user_id = user.id,
+                                .expect_password_hash = user.password_hash,
+                                .redis = ctx->app->redis,
+                                .access_ttl_s = ctx->app->cfg->access_ttl_s,
+                                .lease_ms = ctx->app->cfg->near_cache_lease_ms,
+                                .request_id = ctx->request_id,
+                                .traceparent = ctx->traceparent};
     user_erasure_result r;
-    user_erasure_outcome o = erase_in(conn, ctx, &user, &r, err, sizeof err);
+    user_erasure_outcome o = user_erase(conn, &req, &r, err, sizeof err);
     pg_pool_release(ctx->app->pg, conn);
+    if (r.keys_failed)
+        LOG_WARNF("accounts: deletion of %s: its Redis keys stay until they expire (%s)", user.id,
+                  r.keys_error);
     respond_erasure(ctx, o, &r, err);
     free(r.sole_owned);
 }

@@ -1,6 +1,5 @@
 /*
- * user_deletions.c: LISTEN taskbus_user_deleted, write tombstones and erase the deleted
- * users' other Redis keys (see user_deletions.h).
+ * user_deletions.c: LISTEN taskbus_user_deleted and write tombstones (see user_deletions.h).
  *
  * Rules: the thread owns its one-connection pool and the connection it holds; the start-up
  * catch-up runs on the caller's thread before the thread exists, so nothing is shared
@@ -24,7 +23,6 @@
 #include "shared/log.h"
 #include "shared/pg_pool.h"
 #include "shared/user_epoch.h"
-#include "shared/user_erasure.h"
 
 #define RETRY_MAX_MS 10000
 /* An idle connection is pinged this often, so a dead one is noticed and replaced. */
@@ -113,26 +111,19 @@ static int connect_and_listen(user_deletions *ud) {
 
 /* ------------------------------------------------------------------ tombstones */
 
-/* The tombstone, then every other key of the user (shared/user_erasure.h): 0, or -1 when
- * Redis did not take one of them (logged once per outage; retried by the catch-up, and
- * both are idempotent). */
-static int apply_deletion(user_deletions *ud, const char *user_id) {
+/* 0, or -1 when Redis did not take it (logged once per outage). */
+static int tombstone(user_deletions *ud, const char *user_id) {
     char err[256];
-    long long removed = 0;
     if (user_epoch_tombstone(ud->app->redis, user_id, ud->app->cfg->access_ttl_s,
-                             ud->app->cfg->near_cache_lease_ms, err, sizeof err) != 0 ||
-        user_erasure_forget_keys(ud->app->redis, user_id, &removed, err, sizeof err) != 0) {
+                             ud->app->cfg->near_cache_lease_ms, err, sizeof err) != 0) {
         if (!ud->said_redis_down) {
-            LOG_WARNF("user deletions: Redis did not take the deletion of user %s (%s); "
+            LOG_WARNF("user deletions: Redis did not take the tombstone of user %s (%s); "
                       "retrying every %d ms",
                       user_id, err, USER_DELETIONS_RETRY_MS);
         }
         ud->said_redis_down = true;
         return -1;
     }
-    if (removed > 0)
-        log_json(LOG_INFO, "deleted user's keys removed",
-                 json_pack("{s:s,s:I}", "user_id", user_id, "keys", (json_int_t)removed));
     return 0;
 }
 
@@ -166,7 +157,7 @@ static catch_up_result catch_up(user_deletions *ud) {
     int n = PQntuples(res);
     catch_up_result rc = CATCH_UP_OK;
     for (int i = 0; i < n && rc == CATCH_UP_OK; i++) {
-        if (apply_deletion(ud, PQgetvalue(res, i, 0)) != 0) {
+        if (tombstone(ud, PQgetvalue(res, i, 0)) != 0) {
             rc = CATCH_UP_REDIS;
         }
     }
@@ -192,7 +183,7 @@ static void apply_notifications(user_deletions *ud) {
         char id[UUID_STR_LEN];
         if (!user_deletions_payload_id(n->extra, id)) {
             ud->need_catch_up = true; /* a TRUNCATE: every row of the window */
-        } else if (apply_deletion(ud, id) != 0) {
+        } else if (tombstone(ud, id) != 0) {
             ud->need_catch_up = true; /* the row is in deleted_users: the catch-up has it */
         } else {
             log_json(LOG_INFO, "deleted user's tokens refused", json_pack("{s:s}", "user_id", id));

@@ -5,14 +5,12 @@
  * (DATABASE_URL: a replica delivers no NOTIFY) that LISTENs on USER_DELETIONS_CHANNEL. The
  * trigger of schemas/migrations/0010_deleted_users.sql records every deleted user in
  * deleted_users and notifies the id at commit; for each id this thread writes the user's
- * tombstone into Redis (shared/user_epoch.h), where the auth middleware's one MGET sees it,
- * then deletes every other key of the user (shared/user_erasure.h: caches, the event log,
- * the list generation, which have no TTL or a long one).
+ * tombstone into Redis (shared/user_epoch.h), where the auth middleware's one MGET sees it.
  * On every (re)connect, after LISTEN, it re-applies the tombstones of every deleted_users
  * row younger than the catch-up window (twice the tombstone's life), so a notification
  * missed while no instance listened, or while Redis was down, is caught up; rows older
  * than the window plus a day are pruned then.
- * Rules: a tombstone or key erasure that Redis did not take is retried (a catch-up every
+ * Rules: a tombstone that Redis did not take is retried (a catch-up every
  * USER_DELETIONS_RETRY_MS) until it did. user_deletions_caught_up() says whether this
  * process has finished one catch-up; before that the middleware does not trust an epoch
  * read from Redis (api/auth_sessions.c asks Postgres). The flag never goes back: while the

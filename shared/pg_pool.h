@@ -62,6 +62,10 @@ const char *pg_result_sqlstate(const PGresult *res);
 /* deadlock_detected: two transactions took the same locks in opposite orders; the one
  * aborted may simply try again. */
 #define PG_SQLSTATE_DEADLOCK "40P01"
+/* query_canceled (statement_timeout) and lock_not_available (lock_timeout): Postgres is
+ * too busy to answer now. */
+#define PG_SQLSTATE_QUERY_CANCELED "57014"
+#define PG_SQLSTATE_LOCK_NOT_AVAILABLE "55P03"
 /* insufficient_privilege: raised by a trigger that refuses a row its user may not make
  * (0025_project_webhooks.sql). */
 #define PG_SQLSTATE_INSUFFICIENT_PRIVILEGE "42501"

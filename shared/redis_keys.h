@@ -8,12 +8,14 @@
  * tagged by what it limits.
  * Tasks (written through by the writer, read by the API):
  *   {u:<uid>}:task:<tid>        the task JSON (with version), CACHE_TASK_TTL_S
- *   {u:<uid>}:gen               the user's list generation, INCR'd by the writer
+ *   {u:<uid>}:gen               the user's list generation, INCR'd by the writer,
+ *                               CACHE_USER_LOG_TTL_S after the user's last write
  *   {u:<uid>}:list:<gen>:<h>    a cached list page for query hash h under generation gen
  *   {u:<uid>}:cmd:<cid>         a command's status JSON ({"status":"pending"} from the API,
  *                               then applied/rejected from the writer), 24 h
  *   {u:<uid>}:events:log        a Redis stream (XADD MAXLEN ~ 1000) of the user's task
- *                               events; Last-Event-ID is the stream entry id
+ *                               events; Last-Event-ID is the stream entry id;
+ *                               CACHE_USER_LOG_TTL_S after the last event
  *   {u:<uid>}:events            the pub/sub channel the writer PUBLISHes each event on
  *                               ({"id": stream id, "event": CloudEvent}) for live SSE
  *   {u:<uid>}:lsn               the user's commit LSN: decimal pg_current_wal_lsn() - '0/0'
@@ -43,6 +45,10 @@
 #define CACHE_COMMAND_TTL_S 86400
 #define CACHE_EVENTS_STREAM_MAXLEN 1000
 #define CACHE_COMMIT_LSN_TTL_S 604800
+/* The list generation and the event log outlive the user's last write by a week: far
+ * longer than any list page (CACHE_LIST_TTL_S) or a client's reconnect, and a deleted
+ * user's copy that a late write landed after the erasure goes by itself. */
+#define CACHE_USER_LOG_TTL_S 604800
 
 #define NEAR_CACHE_SEQ_KEY "{nc}:seq"
 #define NEAR_CACHE_LEASES_KEY "{nc}:leases"

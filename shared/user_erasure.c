@@ -46,8 +46,14 @@ static user_erasure_outcome failed(const PGresult *res, const char *what, char *
         return USER_ERASURE_PG_DOWN;
     }
     errbuf_setf(err, errlen, "%s: %s", what, PQresultErrorMessage(res));
-    return strcmp(pg_result_sqlstate(res), PG_SQLSTATE_DEADLOCK) == 0 ? USER_ERASURE_PG_DOWN
-                                                                      : USER_ERASURE_FAILED;
+    const char *state = pg_result_sqlstate(res);
+    if (strcmp(state, PG_SQLSTATE_DEADLOCK) == 0)
+        return USER_ERASURE_DEADLOCK;
+    /* a statement or lock timeout: Postgres is busy, the request is not wrong */
+    return strcmp(state, PG_SQLSTATE_QUERY_CANCELED) == 0 ||
+                   strcmp(state, PG_SQLSTATE_LOCK_NOT_AVAILABLE) == 0
+               ? USER_ERASURE_PG_DOWN
+               : USER_ERASURE_FAILED;
 }
 
 /* The checks; DONE with inbox ("" for none) and deleted_at filled, or the refusal. */
@@ -102,9 +108,9 @@ static int add_event(pg_conn *conn, const user_erasure_request *req, const char 
     return rc;
 }
 
-user_erasure_outcome user_erase(pg_conn *conn, const user_erasure_request *req,
-                                user_erasure_result *out, char *err, size_t errlen) {
-    memset(out, 0, sizeof *out);
+static user_erasure_outcome erase_in_transaction(pg_conn *conn, const user_erasure_request *req,
+                                                 user_erasure_result *out, char *err,
+                                                 size_t errlen) {
     char inbox[UUID_STR_LEN] = "", deleted_at[40] = "";
     user_erasure_outcome o = lock_and_check(conn, req, out, inbox, deleted_at, err, errlen);
     if (o != USER_ERASURE_DONE) {
@@ -116,13 +122,50 @@ user_erasure_outcome user_erase(pg_conn *conn, const user_erasure_request *req,
     }
     out->tombstoned = true;
     if (add_event(conn, req, inbox, deleted_at, err, errlen) != 0) {
-        return USER_ERASURE_FAILED;
+        return PQstatus(pg_conn_raw(conn)) != CONNECTION_OK ? USER_ERASURE_PG_DOWN
+                                                            : USER_ERASURE_FAILED;
     }
     const char *vals[1] = {req->user_id};
     PGresult *res = pg_exec_stmt(conn, &STMT_DELETE, vals);
     o = res != NULL && pg_result_ok(res) ? USER_ERASURE_DONE
                                          : failed(res, STMT_DELETE.name, err, errlen);
     PQclear(res);
+    return o;
+}
+
+/* One attempt: the transaction, committed or rolled back (the tombstone forgotten). */
+static user_erasure_outcome attempt(pg_conn *conn, const user_erasure_request *req,
+                                    user_erasure_result *out, char *err, size_t errlen) {
+    /* READ COMMITTED whatever the server's default: the sole-owner check must see the
+     * memberships as they are once the project locks are granted, not as they were when
+     * the transaction began. */
+    if (pg_run(conn, "BEGIN ISOLATION LEVEL READ COMMITTED", err, errlen) != 0)
+        return USER_ERASURE_PG_DOWN;
+    user_erasure_outcome o = erase_in_transaction(conn, req, out, err, errlen);
+    if (o == USER_ERASURE_DONE && pg_commit(conn, err, errlen) != 0)
+        o = USER_ERASURE_PG_DOWN;
+    else if (o != USER_ERASURE_DONE)
+        pg_rollback(conn);
+    if (o != USER_ERASURE_DONE && out->tombstoned)
+        out->tombstone_left = user_epoch_forget(req->redis, req->user_id) != 0;
+    return o;
+}
+
+user_erasure_outcome user_erase(pg_conn *conn, const user_erasure_request *req,
+                                user_erasure_result *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    user_erasure_outcome o = USER_ERASURE_DEADLOCK;
+    for (int i = 0; i < USER_ERASURE_ATTEMPTS && o == USER_ERASURE_DEADLOCK; i++) {
+        free(out->sole_owned);
+        memset(out, 0, sizeof *out);
+        o = attempt(conn, req, out, err, errlen);
+    }
+    if (o == USER_ERASURE_DEADLOCK)
+        o = USER_ERASURE_PG_DOWN;
+    if (o == USER_ERASURE_DONE &&
+        user_erasure_forget_keys(req->redis, req->user_id, &out->keys_removed, out->keys_error,
+                                 sizeof out->keys_error) != 0)
+        out->keys_failed = true;
     return o;
 }
 

@@ -1,5 +1,5 @@
 -- 0029_account_erasure.sql: what deleting a user erases beyond the rows that cascade
--- (docs/decisions.md, "Issue 15", "Account deletion (slice 4)").
+-- (docs/decisions.md, "Issue 15", "Deleting the account (slice 4)").
 --
 -- Owns:
 -- - users_erase_unlinked: BEFORE DELETE on users, per row: the user's rows in tables that

@@ -6,13 +6,14 @@ report and its file, an import, an idempotent write, mails, a reset link, an add
 change, a reminder, activity and analytics rows, a membership and a task in someone
 else's team project, a pending invitation) deletes the account. Then, table by table,
 no row of Postgres names the user, the user's Inbox or the user's address (every uuid,
-text and jsonb column of every table is searched, so a new table that keeps user data
-fails this test); no Redis key carries the user's hash tag but the tombstone; the report
+text, jsonb and array column of every table is searched, so a new table that keeps user
+data fails this test); no Redis key carries the user's hash tag but the tombstone; the report
 file is gone; taskbus.user.deleted is on user-events and matches its schema; the
 consumers dropped their rows, and a late task event of the user brings none back; every
 token is refused; the address registers again. The team project keeps its task and its
-other owner. The only owner of a team project is refused (409, nothing changed), a wrong
-password is 403, a bad body 422.
+other owner. The only owner of a team project is refused (409, nothing changed), also
+when the other owner deletes their account at the same moment; a wrong password is 403, a
+bad body 422.
 
 Rules: every test registers its own users; waits are bounded conditions, never sleeps.
 """
@@ -46,12 +47,13 @@ def delete_me(user, password, token=None, **kw):
 
 
 def searchable_columns(conn):
-    """(table, column, kind) of every uuid, text and jsonb column of every table."""
+    """(table, column, kind) of every uuid, text, jsonb and array column of every table."""
     rows = conn.execute(
         "SELECT c.table_name, c.column_name, c.data_type FROM information_schema.columns c"
         " JOIN information_schema.tables t USING (table_schema, table_name)"
         " WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE'"
-        " AND c.data_type IN ('uuid', 'text', 'jsonb') ORDER BY 1, 2").fetchall()
+        " AND c.data_type IN ('uuid', 'text', 'jsonb', 'ARRAY', 'character varying')"
+        " ORDER BY 1, 2").fetchall()
     assert len(rows) > 50, rows
     return rows
 
@@ -124,9 +126,15 @@ def a_user_with_data_everywhere(make_user, mail_dir, owner):
     done = gone.create_applied({"title": unique("erased-done"), "due_at": "2030-01-01T00:00:00Z"})
     gone.patch(done["id"], {"status": "done"}, wait=5)
     team_task = gone.create_applied({"title": unique("erased-team"), "project_id": team["id"]})
-    assert gone.create({"title": unique("erased-idem")}, key="erase-" + uuid.uuid4().hex,
-                       wait=5).status_code in (201, 202)
-    assert gone.req("POST", IMPORT, json=[{"title": unique("erased-import")}]).status_code == 202
+    idem = gone.create({"title": unique("erased-idem")}, key="erase-" + uuid.uuid4().hex, wait=5)
+    assert idem.status_code in (201, 202), idem.text
+    if idem.status_code == 202:
+        gone.wait_command(idem.json()["command_id"])
+    imp = gone.req("POST", IMPORT, json=[{"title": unique("erased-import")}])
+    assert imp.status_code == 202, imp.text
+    import_id = imp.json()["import_id"]
+    wait_until(lambda: gone.req("GET", f"{IMPORT}/{import_id}").json().get("applied") == 1, 60,
+               f"import {import_id} applied")
     hook = gone.req("POST", f"{API}/webhooks", json={"url": HOOK_URL, "event_types": ["taskbus.task.*"]})
     assert hook.status_code == 201, hook.text
     report = post_report(gone, {"format": "csv"})
@@ -138,9 +146,9 @@ def a_user_with_data_everywhere(make_user, mail_dir, owner):
     assert c.post(f"{API}/auth/password-reset", json={"email": gone.email}).status_code == 202
     r = c.patch(ME, token=gone.token, json={"email": f"new-{gone.email}", "current_password": gone.user.password})
     assert r.status_code == 202, r.text
-    with pg() as conn:  # a reminder as the scheduler records one (it fires only when due)
+    with pg() as conn:  # a reminder to the user of the team task, as the scheduler records one
         conn.execute("INSERT INTO reminders (task_id, due_at, user_id) VALUES (%s, %s, %s)",
-                     (done["id"], "2030-01-01T00:00:00Z", gone.id))
+                     (team_task["id"], "2030-01-01T00:00:00Z", gone.id))
     all_processed(gone.id)
     consumers_caught_up(TASK_TOPICS)
     before = consumer_rows(gone.id, inbox)
@@ -249,3 +257,22 @@ def test_a_wrong_password_or_a_bad_body_changes_nothing(make_user):
     assert c.me(user.access).status_code == 200
     with pg() as conn:
         assert conn.execute("SELECT count(*) FROM users WHERE id = %s", (user.id,)).fetchone()[0] == 1
+
+
+def test_two_owners_deleting_their_accounts_at_once_never_orphan_the_project(make_user, mail_dir):
+    """Whatever the interleaving: the first erasure that holds the project's lock goes
+    through, and the other finds itself the only owner (409); the project keeps an owner."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    a = Person(make_user(tag="erase-race-a"))
+    b = Person(make_user(tag="erase-race-b"))
+    verify(mail_dir, a, b)
+    project = a.new_project()
+    join(a, project["id"], b, "editor")
+    assert a.patch_member(project["id"], b.id, "owner").status_code == 200
+    with ThreadPoolExecutor(2) as pool:
+        ra, rb = pool.map(lambda p: delete_me(p.user, p.user.password), (a, b))
+    assert sorted([ra.status_code, rb.status_code]) == [204, 409], (ra.text, rb.text)
+    survivor = a if ra.status_code == 409 else b
+    members = survivor.member_list(project["id"])
+    assert [(m["user_id"], m["role"]) for m in members] == [(survivor.id, "owner")]

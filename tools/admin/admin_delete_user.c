@@ -1,13 +1,12 @@
 /*
  * admin_delete_user.c: taskbus-admin delete-user EMAIL (see admin_delete_user.h).
  *
- * Rules: one transaction: SELECT ... FOR UPDATE (the e-mail matched lower-cased, as
- * accounts store it), then the erasure DELETE /api/v1/users/me follows too
- * (shared/user_erasure.h: the only owner of a team project is refused, the Redis
- * tombstone, taskbus.user.deleted, DELETE), COMMIT. The row lock also holds back any
- * insert that references the user (its foreign-key check waits), which then fails and is
- * answered 401. When the COMMIT fails the tombstone is dropped again: the epoch key is
- * then refilled from Postgres, which knows whether the user is there.
+ * Rules: the e-mail is matched lower-cased, as accounts store it; then the erasure that
+ * DELETE /api/v1/users/me runs too (shared/user_erasure.h: one transaction that locks the
+ * user row, refuses the only owner of a team project, writes the Redis tombstone,
+ * taskbus.user.deleted and the DELETE; a failure drops the tombstone again). The row lock
+ * also holds back any insert that references the user (its foreign-key check waits),
+ * which then fails and is answered 401.
  */
 #include "tools/admin/admin_delete_user.h"
 
@@ -18,7 +17,6 @@
 #include "shared/pg_pool.h"
 #include "shared/redis_keys.h"
 #include "shared/redis_pool.h"
-#include "shared/user_epoch.h"
 #include "shared/user_erasure.h"
 #include "shared/uuid7.h"
 #include "tools/admin/admin_db.h"
@@ -26,17 +24,17 @@
 #define WHO "taskbus-admin delete-user"
 #define PREFIX WHO ": "
 
-static const pg_stmt STMT_LOCK = {
-    .name = "admin_delete_user_lock",
-    .sql = "SELECT id::text FROM users WHERE email = lower($1) FOR UPDATE",
+static const pg_stmt STMT_FIND = {
+    .name = "admin_delete_user_find",
+    .sql = "SELECT id::text FROM users WHERE email = lower($1)",
     .nparams = 1,
 };
 
-/* Locks the user's row in the open transaction. 1 found (id filled), 0 none, -1 error. */
-static int lock_user(pg_conn *c, const char *email, char id[UUID_STR_LEN]) {
+/* The user's id: 1 found (id filled), 0 none, -1 error. */
+static int find_user(pg_conn *c, const char *email, char id[UUID_STR_LEN]) {
     const char *vals[1] = {email};
     PGresult *row = NULL;
-    int found = admin_db_one_row(c, &STMT_LOCK, vals, WHO, "looking the user up", &row);
+    int found = admin_db_one_row(c, &STMT_FIND, vals, WHO, "looking the user up", &row);
     if (found == 1) {
         snprintf(id, UUID_STR_LEN, "%s", PQgetvalue(row, 0, 0));
     }
@@ -44,16 +42,12 @@ static int lock_user(pg_conn *c, const char *email, char id[UUID_STR_LEN]) {
     return found;
 }
 
-static void forget_tombstone(redis_pool *redis, const char *id) {
-    if (user_epoch_forget(redis, id) != 0) {
-        fprintf(stderr, PREFIX "could not drop the tombstone either; the user's tokens stay "
-                               "refused until it expires\n");
-    }
-}
-
 /* Says why user_erase refused or failed. */
-static void print_refusal(user_erasure_outcome o, const user_erasure_result *r, const char *err) {
-    if (o == USER_ERASURE_SOLE_OWNER) {
+static void print_refusal(const char *email, user_erasure_outcome o, const user_erasure_result *r,
+                          const char *err) {
+    if (o == USER_ERASURE_NOT_FOUND) {
+        fprintf(stderr, PREFIX "no user with e-mail %s\n", email);
+    } else if (o == USER_ERASURE_SOLE_OWNER) {
         fprintf(stderr,
                 PREFIX "the user is the only owner of team project(s) %s; make another member "
                        "an owner, or delete the project(s), first; nothing was changed\n",
@@ -61,23 +55,21 @@ static void print_refusal(user_erasure_outcome o, const user_erasure_result *r, 
     } else if (o == USER_ERASURE_REDIS_DOWN) {
         fprintf(stderr, PREFIX "redis did not take the tombstone (%s); nothing was changed\n", err);
     } else {
-        fprintf(stderr, PREFIX "%s\n", err);
+        fprintf(stderr, PREFIX "%s; nothing was changed\n", err);
+    }
+    if (r->tombstone_left) {
+        fprintf(stderr, PREFIX "could not drop the tombstone either; the user's tokens stay "
+                               "refused until it expires\n");
     }
 }
 
 static int delete_in(const taskbus_config *cfg, pg_conn *c, redis_pool *redis, const char *email) {
-    char err[512];
     char id[UUID_STR_LEN] = "";
-    if (pg_begin(c, err, sizeof err) != 0) {
-        fprintf(stderr, PREFIX "%s\n", err);
-        return 1;
-    }
-    int found = lock_user(c, email, id);
+    int found = find_user(c, email, id);
     if (found == 0) {
         fprintf(stderr, PREFIX "no user with e-mail %s\n", email);
     }
     if (found != 1) {
-        pg_rollback(c);
         return 1;
     }
     user_erasure_request req = {.user_id = id,
@@ -85,24 +77,19 @@ static int delete_in(const taskbus_config *cfg, pg_conn *c, redis_pool *redis, c
                                 .access_ttl_s = cfg->access_ttl_s,
                                 .lease_ms = cfg->near_cache_lease_ms};
     user_erasure_result r;
+    char err[512] = "";
     user_erasure_outcome o = user_erase(c, &req, &r, err, sizeof err);
-    int rc = 0;
     if (o != USER_ERASURE_DONE) {
-        print_refusal(o, &r, err);
-        pg_rollback(c);
-        rc = 1;
-    } else if (pg_commit(c, err, sizeof err) != 0) {
-        fprintf(stderr, PREFIX "%s\n", err);
-        rc = 1;
-    }
-    if (rc != 0 && r.tombstoned) {
-        forget_tombstone(redis, id);
+        print_refusal(email, o, &r, err);
+    } else {
+        printf("user %s (%s) deleted; their tokens are refused\n", email, id);
+        if (r.keys_failed) {
+            fprintf(stderr, PREFIX "the user's Redis keys stay until they expire (%s)\n",
+                    r.keys_error);
+        }
     }
     free(r.sole_owned);
-    if (rc == 0) {
-        printf("user %s (%s) deleted; their tokens are refused\n", email, id);
-    }
-    return rc;
+    return o == USER_ERASURE_DONE ? 0 : 1;
 }
 
 int admin_delete_user(const taskbus_config *cfg, const char *email) {

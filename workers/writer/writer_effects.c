@@ -51,10 +51,10 @@
  * command key. ARGV: task TTL, commit LSN, LSN TTL, then per command version and task
  * value ("" for none). For each command whose marker does not say applied/rejected yet:
  * the task value, set if newer than the cached "version"; one INCR of the list generation
- * when any task changed. The commit LSN is set if greater, else its TTL refreshed: always
- * a write, so a WAIT after a replay that found everything landed still covers the node's
- * earlier writes. Returns {pending commands, the node's connected replicas, the node's
- * replication id}: the last two come from INFO replication and decide the WAIT. */
+ * when any task changed (its TTL renewed: CACHE_USER_LOG_TTL_S). The commit LSN is set if greater,
+ * else its TTL refreshed: always a write, so a WAIT after a replay that found everything landed
+ * still covers the node's earlier writes. Returns {pending commands, the node's connected replicas,
+ * the node's replication id}: the last two come from INFO replication and decide the WAIT. */
 static redis_script DATA_SCRIPT = {
     .source =
         LUA_FIELD "local pending, bump = 0, false\n"
@@ -74,25 +74,31 @@ static redis_script DATA_SCRIPT = {
                   "    end\n"
                   "  end\n"
                   "end\n"
-                  "if bump then redis.call('INCR', KEYS[1]) end\n"
-                  "local cur = tonumber(redis.call('GET', KEYS[2]))\n"
-                  "if cur == nil or tonumber(ARGV[2]) > cur then\n"
-                  "  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])\n"
-                  "else\n"
-                  "  redis.call('EXPIRE', KEYS[2], ARGV[3])\n"
-                  "end\n"
-                  "local info = redis.call('INFO', 'replication')\n"
-                  "local replicas = tonumber(string.match(info, 'connected_slaves:(%d+)')) or 0\n"
-                  "return {pending, replicas, string.match(info, 'master_replid:(%w+)') or ''}\n",
+                  "if bump then\n"
+                  "  redis.call('INCR', KEYS[1])\n"
+                  "  redis.call('EXPIRE', KEYS[1], " STRINGIFY(
+                      CACHE_USER_LOG_TTL_S) ")\n"
+                                            "end\n"
+                                            "local cur = tonumber(redis.call('GET', KEYS[2]))\n"
+                                            "if cur == nil or tonumber(ARGV[2]) > cur then\n"
+                                            "  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])\n"
+                                            "else\n"
+                                            "  redis.call('EXPIRE', KEYS[2], ARGV[3])\n"
+                                            "end\n"
+                                            "local info = redis.call('INFO', 'replication')\n"
+                                            "local replicas = tonumber(string.match(info, "
+                                            "'connected_slaves:(%d+)')) or 0\n"
+                                            "return {pending, replicas, string.match(info, "
+                                            "'master_replid:(%w+)') or ''}\n",
 };
 
 /* Step 3, marks (the user's slot). KEYS: events log, then per command its command key.
  * ARGV: events channel, command TTL, stream MAXLEN, the invalidation's sequence (step 2),
  * released ("1": the commands were already reported from Postgres, so markers and live
  * events carry no "nc_seq"), then per command status value and event ("" for none). For
- * each command not marked yet: XADD the event (with nc_seq) and PUBLISH it, then the
- * marker, all in one script, so an event is never added twice. Returns how many commands
- * it marked. */
+ * each command not marked yet: XADD the event (with nc_seq; the log's TTL renewed) and
+ * PUBLISH it, then the marker, all in one script, so an event is never added twice. Returns how
+ * many commands it marked. */
 static redis_script MARKS_SCRIPT = {
     .source = LUA_FIELD
     "local seq = ARGV[4]\n"
@@ -106,15 +112,19 @@ static redis_script MARKS_SCRIPT = {
     "    if ev ~= '' then\n"
     "      local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'event', ev,"
     " 'nc_seq', seq)\n"
-    "      redis.call('PUBLISH', ARGV[1], '{\"id\":\"' .. id .. '\"' .. tag .. ',\"event\":' .."
-    " ev .. '}')\n"
-    "    end\n"
-    "    if string.sub(sval, -1) == '}' then sval = string.sub(sval, 1, -2) .. tag .. '}' end\n"
-    "    redis.call('SET', ckey, sval, 'EX', ARGV[2])\n"
-    "    marked = marked + 1\n"
-    "  end\n"
-    "end\n"
-    "return marked\n",
+    "      redis.call('EXPIRE', KEYS[1], " STRINGIFY(
+        CACHE_USER_LOG_TTL_S) ")\n"
+                              "      redis.call('PUBLISH', ARGV[1], '{\"id\":\"' .. id .. '\"' .. "
+                              "tag .. ',\"event\":' .."
+                              " ev .. '}')\n"
+                              "    end\n"
+                              "    if string.sub(sval, -1) == '}' then sval = string.sub(sval, 1, "
+                              "-2) .. tag .. '}' end\n"
+                              "    redis.call('SET', ckey, sval, 'EX', ARGV[2])\n"
+                              "    marked = marked + 1\n"
+                              "  end\n"
+                              "end\n"
+                              "return marked\n",
 };
 
 void writer_effect_free(writer_effect *e) {
