@@ -42,14 +42,10 @@ static const pg_stmt SENT_CHECK = {
     .nparams = 1,
 };
 
-/* Only while the user exists: an account erased meanwhile keeps no record (the erasure's
- * trigger deleted the user's rows; the key-share lock waits for a deletion in progress
- * and then finds no row). */
 static const pg_stmt SENT_RECORD = {
     .name = "notifier_sent_record",
     .sql = "INSERT INTO sent_notifications (notification_id, kind, user_id)"
-           " SELECT $1::uuid, $2, u.id FROM users u WHERE u.id = $3::uuid FOR KEY SHARE"
-           " ON CONFLICT (notification_id) DO NOTHING",
+           " VALUES ($1::uuid, $2, $3::uuid) ON CONFLICT (notification_id) DO NOTHING",
     .nparams = 3,
 };
 
