@@ -2,7 +2,9 @@
  * auth_middleware.c: Bearer access tokens to authenticated requests (auth_middleware.h).
  *
  * Owns: reading the Authorization header (scheme "Bearer", case-insensitive, RFC 6750;
- * never a query parameter), the token checks of auth_jwt.c (a token this process verified
+ * never a query parameter), telling a personal API token ("tb_...", api_token_check.h) from
+ * a JWT, the route's scope check for API tokens (403 insufficient-scope, naming the scope,
+ * with the RFC 6750 challenge), the token checks of auth_jwt.c (a token this process verified
  * before is taken from auth_token_memo.c, its times checked again), the session and epoch check
  * of auth_sessions.c, and the 401 answers with WWW-Authenticate. Rules: every refusal
  * looks the same to the client ("unauthorized"), the reason goes to the log only; when
@@ -15,14 +17,19 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api/api_token_check.h"
+#include "api/api_token_format.h"
+#include "api/api_token_scope.h"
 #include "api/auth_jwt.h"
 #include "api/auth_sessions.h"
 #include "api/auth_token_memo.h"
 #include "shared/log.h"
+#include "shared/problem.h"
 #include "shared/time_util.h"
 
 #define CHALLENGE "Bearer realm=\"taskbus\""
 #define CHALLENGE_INVALID "Bearer realm=\"taskbus\", error=\"invalid_token\""
+#define CHALLENGE_SCOPE "Bearer realm=\"taskbus\", error=\"insufficient_scope\""
 
 /* The token of "Bearer <token>", or NULL. Surrounding spaces are tolerated. */
 static const char *bearer_token(const char *header, char *out, size_t outlen) {
@@ -53,6 +60,62 @@ static int refuse(api_request_ctx *ctx, const char *challenge, const char *detai
     return -1;
 }
 
+static int unavailable(api_request_ctx *ctx) {
+    api_set_header(ctx, "Retry-After", "1");
+    api_respond_error(ctx, 503, "service-unavailable",
+                      "cannot check the credential right now; retry shortly");
+    return -1;
+}
+
+/* A personal API token (api/api_token_check.h) instead of a JWT. */
+static int authenticate_api_token(api_request_ctx *ctx, const char *token) {
+    api_token_grant g;
+    const char *why = NULL;
+    api_token_verdict v = api_token_check(ctx->app, token, &g, &why);
+    if (v == API_TOKEN_UNAVAILABLE)
+        return unavailable(ctx);
+    if (v != API_TOKEN_VALID)
+        return refuse(ctx, CHALLENGE_INVALID, "the access token is invalid or expired",
+                      why != NULL ? why : "api token refused");
+    ctx->authenticated = true;
+    ctx->via_api_token = true;
+    memcpy(ctx->user_id, g.user_id, sizeof ctx->user_id);
+    memcpy(ctx->api_token_id, g.token_id, sizeof ctx->api_token_id);
+    ctx->token_scopes = g.scopes;
+    ctx->token_epoch = g.epoch;
+    return 0;
+}
+
+int api_authorize_scope(api_request_ctx *ctx, unsigned route_scope) {
+    if (!ctx->via_api_token || route_scope == API_SCOPE_ANY ||
+        (route_scope & API_SCOPES_GRANTABLE & ctx->token_scopes) != 0)
+        return 0;
+    char challenge[160], detail[200];
+    json_t *problem = NULL;
+    if (route_scope == API_SCOPE_SESSION) {
+        snprintf(challenge, sizeof challenge, "%s", CHALLENGE_SCOPE);
+        problem = problem_new(403, "insufficient-scope",
+                              "an API token cannot manage tokens, sessions, passwords or the "
+                              "account: sign in",
+                              ctx->request_id);
+    } else {
+        const char *name = api_scope_name(route_scope);
+        snprintf(challenge, sizeof challenge, CHALLENGE_SCOPE ", scope=\"%s\"",
+                 name != NULL ? name : "");
+        snprintf(detail, sizeof detail, "this API token lacks the scope %s",
+                 name != NULL ? name : "this route needs");
+        problem = problem_new(403, "insufficient-scope", detail, ctx->request_id);
+        if (problem != NULL && name != NULL)
+            json_object_set_new(problem, "required_scope", json_string(name));
+    }
+    api_set_header(ctx, "WWW-Authenticate", challenge);
+    if (problem == NULL)
+        api_respond_error(ctx, 500, "internal-error", NULL);
+    else
+        api_respond_problem(ctx, problem);
+    return -1;
+}
+
 int api_authenticate(api_request_ctx *ctx) {
     char buf[AUTH_JWT_MAX_TOKEN_BYTES + 1];
     const char *token = bearer_token(api_header(ctx, "Authorization"), buf, sizeof buf);
@@ -61,6 +124,8 @@ int api_authenticate(api_request_ctx *ctx) {
                       "this request needs an access token: Authorization: "
                       "Bearer <token>",
                       "missing");
+    if (api_token_looks_like(token))
+        return authenticate_api_token(ctx, token);
     const taskbus_config *cfg = ctx->app->cfg;
     auth_jwt_claims claims;
     auth_jwt_error err = AUTH_JWT_OK;
@@ -76,12 +141,8 @@ int api_authenticate(api_request_ctx *ctx) {
         auth_token_memo_put(token, &claims);
     }
     auth_session_state state = auth_session_check(ctx->app, claims.sub, claims.sid, claims.sev);
-    if (state == AUTH_SESSION_UNAVAILABLE) {
-        api_set_header(ctx, "Retry-After", "1");
-        api_respond_error(ctx, 503, "service-unavailable",
-                          "cannot check the session right now; retry shortly");
-        return -1;
-    }
+    if (state == AUTH_SESSION_UNAVAILABLE)
+        return unavailable(ctx);
     if (state == AUTH_SESSION_REVOKED)
         return refuse(ctx, CHALLENGE_INVALID, "the access token is invalid or expired", "revoked");
     ctx->authenticated = true;

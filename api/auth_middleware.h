@@ -5,7 +5,8 @@
  * then the user's token epoch and the session's revocation (Redis, Postgres when Redis
  * cannot answer). Rules: on success fills ctx->user_id, session_id, role, token_epoch
  * and sets ctx->authenticated; on failure answers 401 (with WWW-Authenticate: Bearer)
- * or 503 itself and returns -1.
+ * or 503 itself and returns -1. A personal API token ("tb_...") instead fills user_id,
+ * token_epoch, via_api_token, api_token_id and token_scopes (no session, no role).
  */
 #ifndef TASKBUS_API_AUTH_MIDDLEWARE_H
 #define TASKBUS_API_AUTH_MIDDLEWARE_H
@@ -13,5 +14,9 @@
 #include "api/http_context.h"
 
 int api_authenticate(api_request_ctx *ctx);
+/* After api_authenticate: 0 when the request may use a route declaring route_scope
+ * (api/api_token_scope.h; a session may use every route), else answers 403
+ * insufficient-scope and returns -1. */
+int api_authorize_scope(api_request_ctx *ctx, unsigned route_scope);
 
 #endif

@@ -19,6 +19,7 @@
 #include "api/account_effects.h"
 #include "api/account_validation.h"
 #include "api/mail_token.h"
+#include "api/api_token_scope.h"
 #include "api/routes.h"
 #include "shared/log.h"
 
@@ -244,6 +245,6 @@ static void handle_complete(api_request_ctx *ctx) {
 
 const api_route ROUTES_EMAIL_CHANGE[] = {
     {"POST", "/api/v1/auth/email-change/confirm", handle_complete,
-     API_ROUTE_JSON_BODY | API_ROUTE_AUTH_LIMIT},
-    {NULL, NULL, NULL, 0},
+     API_ROUTE_JSON_BODY | API_ROUTE_AUTH_LIMIT, API_SCOPE_PUBLIC},
+    {NULL, NULL, NULL, 0, 0},
 };

@@ -63,6 +63,11 @@ typedef struct api_request_ctx {
     char session_id[UUID_STR_LEN];
     char role[16];
     long long token_epoch;
+    /* A personal API token authenticated this request (api/api_token_check.h): its id and
+     * scopes; session_id is then empty. */
+    bool via_api_token;
+    char api_token_id[UUID_STR_LEN];
+    unsigned token_scopes;
 
     int status; /* what was answered; 0 until then */
 
@@ -84,6 +89,7 @@ typedef struct api_route {
     const char *pattern; /* "/api/v1/tasks/:id" */
     api_handler handler;
     unsigned flags;
+    unsigned scope; /* what an API token needs here (api/api_token_scope.h) */
 } api_route;
 
 /* Answers with a JSON body (stolen; NULL for none) and status. */

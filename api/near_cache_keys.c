@@ -24,3 +24,7 @@ char *near_cache_key_page(char *out, const char *user_id, const char *page_hash)
 char *near_cache_key_session(char *out, const char *user_id, const char *session_id) {
     return near_key(out, user_id, 's', session_id);
 }
+
+char *near_cache_key_api_token(char *out, const char *user_id, const char *token_hash) {
+    return near_key(out, user_id, 'k', token_hash);
+}

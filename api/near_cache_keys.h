@@ -17,5 +17,7 @@
 char *near_cache_key_task(char *out, const char *user_id, const char *task_id);
 char *near_cache_key_page(char *out, const char *user_id, const char *page_hash);
 char *near_cache_key_session(char *out, const char *user_id, const char *session_id);
+/* A personal API token's verdict, by the token's SHA-256 hex (api/api_token_check.h). */
+char *near_cache_key_api_token(char *out, const char *user_id, const char *token_hash);
 
 #endif

@@ -26,11 +26,23 @@
 #include "shared/problem.h"
 #include "shared/time_util.h"
 
-const api_route *const ROUTER_TABLES[] = {
-    ROUTES_HEALTH,     ROUTES_AUTH,           ROUTES_USERS,        ROUTES_TASKS_WRITE,
-    ROUTES_TASKS_READ, ROUTES_IMPORT,         ROUTES_EVENTS,       ROUTES_VERIFY,
-    ROUTES_WEBHOOKS,   ROUTES_REPORTS,        ROUTES_ANALYTICS,    ROUTES_ACTIVITY,
-    ROUTES_PROJECTS,   ROUTES_PASSWORD_RESET, ROUTES_EMAIL_CHANGE, NULL};
+const api_route *const ROUTER_TABLES[] = {ROUTES_HEALTH,
+                                          ROUTES_AUTH,
+                                          ROUTES_USERS,
+                                          ROUTES_TASKS_WRITE,
+                                          ROUTES_TASKS_READ,
+                                          ROUTES_IMPORT,
+                                          ROUTES_EVENTS,
+                                          ROUTES_VERIFY,
+                                          ROUTES_WEBHOOKS,
+                                          ROUTES_REPORTS,
+                                          ROUTES_ANALYTICS,
+                                          ROUTES_ACTIVITY,
+                                          ROUTES_PROJECTS,
+                                          ROUTES_PASSWORD_RESET,
+                                          ROUTES_EMAIL_CHANGE,
+                                          ROUTES_TOKENS,
+                                          NULL};
 
 static void answer_unrouted(api_request_ctx *ctx, route_match_result result, const route_match *m,
                             const char *method) {
@@ -127,7 +139,8 @@ static const api_route *admit(api_request_ctx *ctx, const char *method, const ch
     if ((flags & API_ROUTE_AUTH_LIMIT) != 0 && api_limit_auth(ctx) != 0) {
         return NULL;
     }
-    if ((flags & API_ROUTE_AUTH) != 0 && api_authenticate(ctx) != 0) {
+    if ((flags & API_ROUTE_AUTH) != 0 &&
+        (api_authenticate(ctx) != 0 || api_authorize_scope(ctx, m.route->scope) != 0)) {
         return NULL;
     }
     return m.route;

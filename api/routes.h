@@ -37,5 +37,7 @@ extern const api_route ROUTES_ANALYTICS[];
 extern const api_route ROUTES_ACTIVITY[];
 /* routes_projects.c: /api/v1/projects, its members and invitations, /api/v1/invitations */
 extern const api_route ROUTES_PROJECTS[];
+/* routes_tokens.c: POST|GET /api/v1/tokens, DELETE /api/v1/tokens/:id */
+extern const api_route ROUTES_TOKENS[];
 
 #endif

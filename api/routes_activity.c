@@ -26,6 +26,7 @@
 
 #include "api/consumer_reads.h"
 #include "api/project_access.h"
+#include "api/api_token_scope.h"
 #include "api/routes.h"
 #include "shared/uuid7.h"
 
@@ -207,6 +208,6 @@ static void handle_activity(api_request_ctx *ctx) {
 }
 
 const api_route ROUTES_ACTIVITY[] = {
-    {"GET", "/api/v1/activity", handle_activity, API_ROUTE_AUTH},
-    {NULL, NULL, NULL, 0},
+    {"GET", "/api/v1/activity", handle_activity, API_ROUTE_AUTH, API_SCOPE_INSIGHTS_READ},
+    {NULL, NULL, NULL, 0, 0},
 };

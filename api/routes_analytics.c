@@ -22,6 +22,7 @@
 
 #include "api/consumer_reads.h"
 #include "api/project_access.h"
+#include "api/api_token_scope.h"
 #include "api/routes.h"
 #include "shared/time_util.h"
 
@@ -160,6 +161,6 @@ static void handle_daily(api_request_ctx *ctx) {
 }
 
 const api_route ROUTES_ANALYTICS[] = {
-    {"GET", "/api/v1/analytics/daily", handle_daily, API_ROUTE_AUTH},
-    {NULL, NULL, NULL, 0},
+    {"GET", "/api/v1/analytics/daily", handle_daily, API_ROUTE_AUTH, API_SCOPE_INSIGHTS_READ},
+    {NULL, NULL, NULL, 0, 0},
 };

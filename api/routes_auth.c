@@ -20,6 +20,7 @@
 #include "api/auth_sessions.h"
 #include "api/rate_limiter.h"
 #include "api/request_body.h"
+#include "api/api_token_scope.h"
 #include "api/routes.h"
 #include "api/routes_verify.h"
 #include "shared/log.h"
@@ -384,11 +385,15 @@ static void handle_password(api_request_ctx *ctx) {
 }
 
 const api_route ROUTES_AUTH[] = {
-    {"POST", "/api/v1/auth/register", handle_register, API_ROUTE_JSON_BODY | API_ROUTE_AUTH_LIMIT},
-    {"POST", "/api/v1/auth/login", handle_login, API_ROUTE_JSON_BODY | API_ROUTE_AUTH_LIMIT},
-    {"POST", "/api/v1/auth/refresh", handle_refresh, API_ROUTE_JSON_BODY | API_ROUTE_AUTH_LIMIT},
-    {"POST", "/api/v1/auth/logout", handle_logout, API_ROUTE_AUTH},
-    {"POST", "/api/v1/auth/logout-all", handle_logout_all, API_ROUTE_AUTH},
-    {"PUT", "/api/v1/auth/password", handle_password, API_ROUTE_JSON_BODY | API_ROUTE_AUTH},
-    {NULL, NULL, NULL, 0},
+    {"POST", "/api/v1/auth/register", handle_register, API_ROUTE_JSON_BODY | API_ROUTE_AUTH_LIMIT,
+     API_SCOPE_PUBLIC},
+    {"POST", "/api/v1/auth/login", handle_login, API_ROUTE_JSON_BODY | API_ROUTE_AUTH_LIMIT,
+     API_SCOPE_PUBLIC},
+    {"POST", "/api/v1/auth/refresh", handle_refresh, API_ROUTE_JSON_BODY | API_ROUTE_AUTH_LIMIT,
+     API_SCOPE_PUBLIC},
+    {"POST", "/api/v1/auth/logout", handle_logout, API_ROUTE_AUTH, API_SCOPE_SESSION},
+    {"POST", "/api/v1/auth/logout-all", handle_logout_all, API_ROUTE_AUTH, API_SCOPE_SESSION},
+    {"PUT", "/api/v1/auth/password", handle_password, API_ROUTE_JSON_BODY | API_ROUTE_AUTH,
+     API_SCOPE_SESSION},
+    {NULL, NULL, NULL, 0, 0},
 };

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "api/auth_jwt.h"
+#include "api/api_token_scope.h"
 #include "api/routes.h"
 #include "api/sse_stream.h"
 #include "shared/log.h"
@@ -173,6 +174,6 @@ static void get_events(api_request_ctx *ctx) {
 }
 
 const api_route ROUTES_EVENTS[] = {
-    {"GET", "/api/v1/events", get_events, API_ROUTE_AUTH},
-    {NULL, NULL, NULL, 0},
+    {"GET", "/api/v1/events", get_events, API_ROUTE_AUTH, API_SCOPE_TASKS_READ},
+    {NULL, NULL, NULL, 0, 0},
 };

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/api_token_scope.h"
 #include "api/routes.h"
 #include "api/schema_docs.h"
 #include "shared/log.h"
@@ -156,7 +157,10 @@ static void handle_asyncapi(api_request_ctx *ctx) {
 }
 
 const api_route ROUTES_HEALTH[] = {
-    {"GET", "/health", handle_health, 0},          {"GET", "/ready", handle_ready, 0},
-    {"GET", "/metrics", handle_metrics, 0},        {"GET", "/openapi.json", handle_openapi, 0},
-    {"GET", "/asyncapi.json", handle_asyncapi, 0}, {NULL, NULL, NULL, 0},
+    {"GET", "/health", handle_health, 0, API_SCOPE_PUBLIC},
+    {"GET", "/ready", handle_ready, 0, API_SCOPE_PUBLIC},
+    {"GET", "/metrics", handle_metrics, 0, API_SCOPE_PUBLIC},
+    {"GET", "/openapi.json", handle_openapi, 0, API_SCOPE_PUBLIC},
+    {"GET", "/asyncapi.json", handle_asyncapi, 0, API_SCOPE_PUBLIC},
+    {NULL, NULL, NULL, 0, 0},
 };

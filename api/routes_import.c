@@ -20,6 +20,7 @@
 #include "api/idempotency.h"
 #include "api/import_parse.h"
 #include "api/import_store.h"
+#include "api/api_token_scope.h"
 #include "api/routes.h"
 #include "api/task_validation.h"
 #include "shared/log.h"
@@ -211,7 +212,8 @@ static void get_import(api_request_ctx *ctx) {
 }
 
 const api_route ROUTES_IMPORT[] = {
-    {"POST", "/api/v1/tasks/import", post_import, API_ROUTE_AUTH | API_ROUTE_LARGE_BODY},
-    {"GET", "/api/v1/tasks/import/:id", get_import, API_ROUTE_AUTH},
-    {NULL, NULL, NULL, 0},
+    {"POST", "/api/v1/tasks/import", post_import, API_ROUTE_AUTH | API_ROUTE_LARGE_BODY,
+     API_SCOPE_TASKS_WRITE},
+    {"GET", "/api/v1/tasks/import/:id", get_import, API_ROUTE_AUTH, API_SCOPE_TASKS_READ},
+    {NULL, NULL, NULL, 0, 0},
 };

@@ -23,6 +23,7 @@
  * - argon2 runs with no pooled connection held, and only for a token that was open a
  *   moment before (a guessed token costs one indexed SELECT).
  */
+#include "api/api_token_scope.h"
 #include "api/routes.h"
 
 #include <sodium.h>
@@ -273,8 +274,8 @@ static void handle_confirm(api_request_ctx *ctx) {
 
 const api_route ROUTES_PASSWORD_RESET[] = {
     {"POST", "/api/v1/auth/password-reset", handle_request,
-     API_ROUTE_JSON_BODY | API_ROUTE_AUTH_LIMIT},
+     API_ROUTE_JSON_BODY | API_ROUTE_AUTH_LIMIT, API_SCOPE_PUBLIC},
     {"POST", "/api/v1/auth/password-reset/confirm", handle_confirm,
-     API_ROUTE_JSON_BODY | API_ROUTE_AUTH_LIMIT},
-    {NULL, NULL, NULL, 0},
+     API_ROUTE_JSON_BODY | API_ROUTE_AUTH_LIMIT, API_SCOPE_PUBLIC},
+    {NULL, NULL, NULL, 0, 0},
 };

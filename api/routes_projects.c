@@ -19,6 +19,7 @@
 #include "api/list_query.h"
 #include "api/patch_body.h"
 #include "api/project_store.h"
+#include "api/api_token_scope.h"
 #include "api/routes.h"
 #include "api/task_validation.h"
 #include "shared/log.h"
@@ -565,20 +566,25 @@ static void my_invitations(api_request_ctx *ctx) {
 }
 
 const api_route ROUTES_PROJECTS[] = {
-    {"POST", "/api/v1/projects", create_project, API_ROUTE_AUTH | API_ROUTE_JSON_BODY},
-    {"GET", "/api/v1/projects", list_projects, API_ROUTE_AUTH},
-    {"GET", "/api/v1/projects/:id", get_project, API_ROUTE_AUTH},
-    {"PATCH", "/api/v1/projects/:id", patch_project, API_ROUTE_AUTH},
-    {"DELETE", "/api/v1/projects/:id", delete_project, API_ROUTE_AUTH},
-    {"GET", "/api/v1/projects/:id/members", list_members, API_ROUTE_AUTH},
-    {"POST", "/api/v1/projects/:id/members", invite, API_ROUTE_AUTH | API_ROUTE_JSON_BODY},
-    {"PATCH", "/api/v1/projects/:id/members/:user_id", patch_member, API_ROUTE_AUTH},
-    {"DELETE", "/api/v1/projects/:id/members/:user_id", remove_member, API_ROUTE_AUTH},
-    {"GET", "/api/v1/projects/:id/invitations", list_invitations, API_ROUTE_AUTH},
-    {"DELETE", "/api/v1/projects/:id/invitations/:invitation_id", revoke_invitation,
-     API_ROUTE_AUTH},
+    {"POST", "/api/v1/projects", create_project, API_ROUTE_AUTH | API_ROUTE_JSON_BODY,
+     API_SCOPE_PROJECTS_WRITE},
+    {"GET", "/api/v1/projects", list_projects, API_ROUTE_AUTH, API_SCOPE_PROJECTS_READ},
+    {"GET", "/api/v1/projects/:id", get_project, API_ROUTE_AUTH, API_SCOPE_PROJECTS_READ},
+    {"PATCH", "/api/v1/projects/:id", patch_project, API_ROUTE_AUTH, API_SCOPE_PROJECTS_WRITE},
+    {"DELETE", "/api/v1/projects/:id", delete_project, API_ROUTE_AUTH, API_SCOPE_PROJECTS_WRITE},
+    {"GET", "/api/v1/projects/:id/members", list_members, API_ROUTE_AUTH, API_SCOPE_PROJECTS_READ},
+    {"POST", "/api/v1/projects/:id/members", invite, API_ROUTE_AUTH | API_ROUTE_JSON_BODY,
+     API_SCOPE_PROJECTS_WRITE},
+    {"PATCH", "/api/v1/projects/:id/members/:user_id", patch_member, API_ROUTE_AUTH,
+     API_SCOPE_PROJECTS_WRITE},
+    {"DELETE", "/api/v1/projects/:id/members/:user_id", remove_member, API_ROUTE_AUTH,
+     API_SCOPE_PROJECTS_WRITE},
+    {"GET", "/api/v1/projects/:id/invitations", list_invitations, API_ROUTE_AUTH,
+     API_SCOPE_PROJECTS_READ},
+    {"DELETE", "/api/v1/projects/:id/invitations/:invitation_id", revoke_invitation, API_ROUTE_AUTH,
+     API_SCOPE_PROJECTS_WRITE},
     {"POST", "/api/v1/projects/:id/invitations/:invitation_id/accept", accept_invitation,
-     API_ROUTE_AUTH},
-    {"GET", "/api/v1/invitations", my_invitations, API_ROUTE_AUTH},
-    {NULL, NULL, NULL, 0},
+     API_ROUTE_AUTH, API_SCOPE_PROJECTS_WRITE},
+    {"GET", "/api/v1/invitations", my_invitations, API_ROUTE_AUTH, API_SCOPE_PROJECTS_READ},
+    {NULL, NULL, NULL, 0, 0},
 };

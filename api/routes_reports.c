@@ -32,6 +32,7 @@
 #include "api/project_access.h"
 #include "api/report_filters.h"
 #include "api/report_store.h"
+#include "api/api_token_scope.h"
 #include "api/routes.h"
 #include "shared/log.h"
 
@@ -258,9 +259,10 @@ static void download_report(api_request_ctx *ctx) {
 }
 
 const api_route ROUTES_REPORTS[] = {
-    {"POST", "/api/v1/reports", post_report, API_ROUTE_AUTH | API_ROUTE_JSON_BODY},
-    {"GET", "/api/v1/reports", list_reports, API_ROUTE_AUTH},
-    {"GET", "/api/v1/reports/:id", get_report, API_ROUTE_AUTH},
-    {"GET", "/api/v1/reports/:id/download", download_report, API_ROUTE_AUTH},
-    {NULL, NULL, NULL, 0},
+    {"POST", "/api/v1/reports", post_report, API_ROUTE_AUTH | API_ROUTE_JSON_BODY,
+     API_SCOPE_REPORTS},
+    {"GET", "/api/v1/reports", list_reports, API_ROUTE_AUTH, API_SCOPE_REPORTS},
+    {"GET", "/api/v1/reports/:id", get_report, API_ROUTE_AUTH, API_SCOPE_REPORTS},
+    {"GET", "/api/v1/reports/:id/download", download_report, API_ROUTE_AUTH, API_SCOPE_REPORTS},
+    {NULL, NULL, NULL, 0, 0},
 };

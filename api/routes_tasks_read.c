@@ -25,6 +25,7 @@
 #include "api/near_cache_keys.h"
 #include "api/project_access.h"
 #include "api/read_replica.h"
+#include "api/api_token_scope.h"
 #include "api/routes.h"
 #include "api/task_list_cache.h"
 #include "api/task_query.h"
@@ -377,8 +378,8 @@ static void handle_stats(api_request_ctx *ctx) {
 }
 
 const api_route ROUTES_TASKS_READ[] = {
-    {"GET", "/api/v1/tasks", handle_list_tasks, API_ROUTE_AUTH},
-    {"GET", "/api/v1/tasks/stats", handle_stats, API_ROUTE_AUTH},
-    {"GET", "/api/v1/tasks/:id", handle_get_task, API_ROUTE_AUTH},
-    {NULL, NULL, NULL, 0},
+    {"GET", "/api/v1/tasks", handle_list_tasks, API_ROUTE_AUTH, API_SCOPE_TASKS_READ},
+    {"GET", "/api/v1/tasks/stats", handle_stats, API_ROUTE_AUTH, API_SCOPE_TASKS_READ},
+    {"GET", "/api/v1/tasks/:id", handle_get_task, API_ROUTE_AUTH, API_SCOPE_TASKS_READ},
+    {NULL, NULL, NULL, 0, 0},
 };

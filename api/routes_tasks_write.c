@@ -39,6 +39,7 @@
 #include "api/project_store.h"
 #include "api/prefer.h"
 #include "api/request_body.h"
+#include "api/api_token_scope.h"
 #include "api/routes.h"
 #include "api/task_store.h"
 #include "api/task_validation.h"
@@ -525,9 +526,10 @@ static void handle_command(api_request_ctx *ctx) {
 }
 
 const api_route ROUTES_TASKS_WRITE[] = {
-    {"POST", "/api/v1/tasks", handle_create, API_ROUTE_JSON_BODY | API_ROUTE_AUTH},
-    {"PATCH", "/api/v1/tasks/:id", handle_update, API_ROUTE_AUTH},
-    {"DELETE", "/api/v1/tasks/:id", handle_delete, API_ROUTE_AUTH},
-    {"GET", "/api/v1/commands/:id", handle_command, API_ROUTE_AUTH},
-    {NULL, NULL, NULL, 0},
+    {"POST", "/api/v1/tasks", handle_create, API_ROUTE_JSON_BODY | API_ROUTE_AUTH,
+     API_SCOPE_TASKS_WRITE},
+    {"PATCH", "/api/v1/tasks/:id", handle_update, API_ROUTE_AUTH, API_SCOPE_TASKS_WRITE},
+    {"DELETE", "/api/v1/tasks/:id", handle_delete, API_ROUTE_AUTH, API_SCOPE_TASKS_WRITE},
+    {"GET", "/api/v1/commands/:id", handle_command, API_ROUTE_AUTH, API_SCOPE_TASKS_READ},
+    {NULL, NULL, NULL, 0, 0},
 };

@@ -21,6 +21,7 @@
 #include "api/auth_sessions.h"
 #include "api/email_change.h"
 #include "api/rate_limiter.h"
+#include "api/api_token_scope.h"
 #include "api/routes.h"
 #include "shared/log.h"
 #include "shared/problem.h"
@@ -217,8 +218,10 @@ static void handle_delete_me(api_request_ctx *ctx) {
 }
 
 const api_route ROUTES_USERS[] = {
-    {"GET", "/api/v1/users/me", handle_get_me, API_ROUTE_AUTH},
-    {"PATCH", "/api/v1/users/me", handle_patch_me, API_ROUTE_JSON_BODY | API_ROUTE_AUTH},
-    {"DELETE", "/api/v1/users/me", handle_delete_me, API_ROUTE_JSON_BODY | API_ROUTE_AUTH},
-    {NULL, NULL, NULL, 0},
+    {"GET", "/api/v1/users/me", handle_get_me, API_ROUTE_AUTH, API_SCOPE_ANY},
+    {"PATCH", "/api/v1/users/me", handle_patch_me, API_ROUTE_JSON_BODY | API_ROUTE_AUTH,
+     API_SCOPE_SESSION},
+    {"DELETE", "/api/v1/users/me", handle_delete_me, API_ROUTE_JSON_BODY | API_ROUTE_AUTH,
+     API_SCOPE_SESSION},
+    {NULL, NULL, NULL, 0, 0},
 };

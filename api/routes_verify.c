@@ -22,6 +22,7 @@
 #include "api/account_effects.h"
 #include "api/auth_sessions.h"
 #include "api/mail_token.h"
+#include "api/api_token_scope.h"
 #include "api/routes.h"
 #include "shared/log.h"
 
@@ -256,7 +257,7 @@ static void handle_resend(api_request_ctx *ctx) {
 }
 
 const api_route ROUTES_VERIFY[] = {
-    {"GET", "/api/v1/auth/verify", handle_verify, 0},
-    {"POST", "/api/v1/auth/verify/resend", handle_resend, API_ROUTE_AUTH},
-    {NULL, NULL, NULL, 0},
+    {"GET", "/api/v1/auth/verify", handle_verify, 0, API_SCOPE_PUBLIC},
+    {"POST", "/api/v1/auth/verify/resend", handle_resend, API_ROUTE_AUTH, API_SCOPE_SESSION},
+    {NULL, NULL, NULL, 0, 0},
 };

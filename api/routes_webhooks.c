@@ -31,6 +31,7 @@
 #include "api/patch_body.h"
 #include "api/project_access.h"
 #include "api/request_body.h"
+#include "api/api_token_scope.h"
 #include "api/routes.h"
 #include "api/webhook_store.h"
 #include "shared/cloudevent.h"
@@ -485,13 +486,17 @@ static void list_deliveries(api_request_ctx *ctx) {
 }
 
 const api_route ROUTES_WEBHOOKS[] = {
-    {"POST", "/api/v1/webhooks", create_webhook, API_ROUTE_AUTH | API_ROUTE_JSON_BODY},
-    {"GET", "/api/v1/webhooks", list_webhooks, API_ROUTE_AUTH},
-    {"PATCH", "/api/v1/webhooks/:id", patch_webhook, API_ROUTE_AUTH},
-    {"DELETE", "/api/v1/webhooks/:id", delete_webhook, API_ROUTE_AUTH},
-    {"POST", "/api/v1/webhooks/:id/rotate-secret", rotate_secret, API_ROUTE_AUTH},
-    {"POST", "/api/v1/webhooks/:id/test", test_webhook, API_ROUTE_AUTH},
-    {"GET", "/api/v1/webhooks/:id/deliveries", list_deliveries, API_ROUTE_AUTH},
-    {"POST", "/api/v1/webhooks/:id/deliveries/:delivery_id/redeliver", redeliver, API_ROUTE_AUTH},
-    {NULL, NULL, NULL, 0},
+    {"POST", "/api/v1/webhooks", create_webhook, API_ROUTE_AUTH | API_ROUTE_JSON_BODY,
+     API_SCOPE_WEBHOOKS_MANAGE},
+    {"GET", "/api/v1/webhooks", list_webhooks, API_ROUTE_AUTH, API_SCOPE_WEBHOOKS_MANAGE},
+    {"PATCH", "/api/v1/webhooks/:id", patch_webhook, API_ROUTE_AUTH, API_SCOPE_WEBHOOKS_MANAGE},
+    {"DELETE", "/api/v1/webhooks/:id", delete_webhook, API_ROUTE_AUTH, API_SCOPE_WEBHOOKS_MANAGE},
+    {"POST", "/api/v1/webhooks/:id/rotate-secret", rotate_secret, API_ROUTE_AUTH,
+     API_SCOPE_WEBHOOKS_MANAGE},
+    {"POST", "/api/v1/webhooks/:id/test", test_webhook, API_ROUTE_AUTH, API_SCOPE_WEBHOOKS_MANAGE},
+    {"GET", "/api/v1/webhooks/:id/deliveries", list_deliveries, API_ROUTE_AUTH,
+     API_SCOPE_WEBHOOKS_MANAGE},
+    {"POST", "/api/v1/webhooks/:id/deliveries/:delivery_id/redeliver", redeliver, API_ROUTE_AUTH,
+     API_SCOPE_WEBHOOKS_MANAGE},
+    {NULL, NULL, NULL, 0, 0},
 };

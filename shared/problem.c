@@ -39,6 +39,8 @@ static const struct {
     {"project-not-empty", "The project still holds tasks"},
     {"last-owner", "A project keeps at least one owner"},
     {"sole-owner", "The account is the only owner of team projects"},
+    {"insufficient-scope", "The API token lacks the scope this route needs"},
+    {"token-limit", "Too many API tokens"},
     {"already-member", "Already a member"},
     {"project-limit", "Too many projects"},
     {"member-limit", "Too many members"},

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/api_token_scope.h"
 #include "api/route_match.h"
 
 static void handler_a(api_request_ctx *ctx) {
@@ -22,23 +23,23 @@ static void handler_b(api_request_ctx *ctx) {
 }
 
 static const api_route TABLE_ONE[] = {
-    {"GET", "/health", handler_a, 0},
-    {"GET", "/api/v1/tasks", handler_a, 0},
-    {"POST", "/api/v1/tasks", handler_a, API_ROUTE_JSON_BODY},
-    {"GET", "/api/v1/tasks/:id", handler_a, 0},
-    {"PATCH", "/api/v1/tasks/:id", handler_a, 0},
-    {"DELETE", "/api/v1/tasks/:id", handler_a, 0},
-    {"GET", "/api/v1/tasks/stats", handler_b, 0},
-    {"GET", "/api/v1/reports/:id/download", handler_a, 0},
-    {"GET", "/five/:a/:b/:c/:d/:e", handler_a, 0},
-    {NULL, NULL, NULL, 0},
+    {"GET", "/health", handler_a, 0, API_SCOPE_PUBLIC},
+    {"GET", "/api/v1/tasks", handler_a, 0, API_SCOPE_PUBLIC},
+    {"POST", "/api/v1/tasks", handler_a, API_ROUTE_JSON_BODY, API_SCOPE_PUBLIC},
+    {"GET", "/api/v1/tasks/:id", handler_a, 0, API_SCOPE_PUBLIC},
+    {"PATCH", "/api/v1/tasks/:id", handler_a, 0, API_SCOPE_PUBLIC},
+    {"DELETE", "/api/v1/tasks/:id", handler_a, 0, API_SCOPE_PUBLIC},
+    {"GET", "/api/v1/tasks/stats", handler_b, 0, API_SCOPE_PUBLIC},
+    {"GET", "/api/v1/reports/:id/download", handler_a, 0, API_SCOPE_PUBLIC},
+    {"GET", "/five/:a/:b/:c/:d/:e", handler_a, 0, API_SCOPE_PUBLIC},
+    {NULL, NULL, NULL, 0, 0},
 };
 
 static const api_route TABLE_TWO[] = {
-    {"GET", "/api/v1/users/me", handler_b, API_ROUTE_AUTH},
-    {"PATCH", "/api/v1/users/me", handler_b, API_ROUTE_AUTH | API_ROUTE_JSON_BODY},
-    {"OPTIONS", "/custom", handler_b, 0},
-    {NULL, NULL, NULL, 0},
+    {"GET", "/api/v1/users/me", handler_b, API_ROUTE_AUTH, API_SCOPE_ANY},
+    {"PATCH", "/api/v1/users/me", handler_b, API_ROUTE_AUTH | API_ROUTE_JSON_BODY, API_SCOPE_ANY},
+    {"OPTIONS", "/custom", handler_b, 0, API_SCOPE_PUBLIC},
+    {NULL, NULL, NULL, 0, 0},
 };
 
 static const api_route *const TABLES[] = {TABLE_ONE, TABLE_TWO, NULL};
