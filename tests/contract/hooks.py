@@ -252,6 +252,9 @@ VALID_RECURRENCES = [
     {"rule": "FREQ=YEARLY;BYMONTHDAY=-1", "time_zone": "Asia/Tokyo"},
 ]
 RECURRENCE_DUE_AT = "2030-01-07T08:00:00Z"
+# An API token's expiry: a day from when the suite runs.
+TOKEN_EXPIRY = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)).strftime(
+    "%Y-%m-%dT%H:%M:%SZ")
 
 
 def _valid_recurrence(case):
@@ -287,6 +290,15 @@ def map_case(context, case):
         # who may be assigned (an editor or owner of the task's project, docs/decisions.md
         # "Assignees (slice 4)") is prose; a generated id is nobody's, so unassign instead
         case.body = {**case.body, "assignee_id": None}
+    if label == "POST /api/v1/tokens" and isinstance(case.body, dict):
+        # prose rules: a name is trimmed and must keep a character; an expiry lies in the
+        # next 366 days (docs/decisions.md, "Personal API tokens (slice 5)")
+        body = dict(case.body)
+        if isinstance(body.get("name"), str) and not body["name"].strip(" \t"):
+            body["name"] = "contract token"
+        if isinstance(body.get("expires_at"), str):
+            body["expires_at"] = TOKEN_EXPIRY
+        case.body = body
     if label == "DELETE /api/v1/tasks/{id}" and _phase(case) == "stateful":
         # A 202 only queues the delete; schemathesis takes any 2xx DELETE as done and
         # then expects 404 from the task. Waiting for the writer makes a 2xx mean done.
