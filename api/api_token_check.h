@@ -3,14 +3,17 @@
  *
  * Owns: the verdict on a token (api/api_token_format.h) and how it is kept. Rules: the
  * source is Postgres (api_tokens joined with users: not revoked, not expired, made in the
- * user's current token epoch); the verdict is kept in this process's near cache under
- * the owner (family sessions), so a hot read costs no query. Everything that ends a token
- * reaches that cache before it answers: a revocation (near_cache_bus_invalidate_user after
- * its commit), a new token epoch (password change or reset, signing out everywhere, a role
- * change: the epoch's publication invalidates the user) and a deletion (the tombstone
- * does). A kept verdict is read again from Postgres once it is API_TOKEN_RECHECK_S old,
- * which is also when last_used_at is written: at most once a minute per token and API
- * instance. Expiry is checked on every request against the kept expiry.
+ * user's current token epoch), read on the primary with one indexed, read-only query; the
+ * owner's token epoch in Redis is read before it, so a change that ends tokens and has
+ * published its epoch but not yet committed is seen (a password change or reset, signing
+ * out everywhere and a role change publish before they commit; a deletion writes its
+ * tombstone before it commits). A valid verdict is kept in this process's near cache under
+ * the owner (family sessions), so a hot read costs no query; everything that ends a token
+ * invalidates that cache before it answers: a revocation (after its commit), a new epoch
+ * and a deletion (their publication). A kept verdict is read again once it is
+ * API_TOKEN_RECHECK_S old (monotonic clock); last_used_at is written then, when it is that
+ * old too: at most about once a minute per token. Expiry is checked on every request
+ * against the kept expiry.
  */
 #ifndef TASKBUS_API_API_TOKEN_CHECK_H
 #define TASKBUS_API_API_TOKEN_CHECK_H
@@ -30,7 +33,8 @@ typedef struct api_token_grant {
     char user_id[UUID_STR_LEN];
     char token_id[UUID_STR_LEN];
     unsigned scopes;
-    long long epoch; /* the token epoch it was made in (the user's current one) */
+    long long epoch;        /* the token epoch it was made in (the user's current one) */
+    long long expires_unix; /* when it expires (Unix s), 0: never */
 } api_token_grant;
 
 /* The verdict on token; *out filled when VALID; *why says why not (for the log). */

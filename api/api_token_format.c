@@ -59,9 +59,9 @@ static void hash_hex(const char *token, char out[API_TOKEN_HASH_HEX_BUF]) {
 int api_token_new(const char *user_id, char token[API_TOKEN_BUF],
                   char hash[API_TOKEN_HASH_HEX_BUF]) {
     unsigned char body[BODY_BYTES];
-    if (uuid_bytes(user_id, body) != 0)
+    if (uuid_bytes(user_id, body + SECRET_BYTES) != 0)
         return -1;
-    randombytes_buf(body + ID_BYTES, SECRET_BYTES);
+    randombytes_buf(body, SECRET_BYTES);
     memcpy(token, API_TOKEN_PREFIX, PREFIX_LEN);
     sodium_bin2base64(token + PREFIX_LEN, BODY_CHARS + 1, body, sizeof body,
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
@@ -83,7 +83,7 @@ bool api_token_parse(const char *token, char user_id[UUID_STR_LEN],
         sodium_memzero(body, sizeof body);
         return false;
     }
-    uuid_text(body, user_id);
+    uuid_text(body + SECRET_BYTES, user_id);
     sodium_memzero(body, sizeof body);
     hash_hex(token, hash);
     return true;

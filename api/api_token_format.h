@@ -1,12 +1,13 @@
 /*
  * api_token_format.h: the text of a personal API token.
  *
- * Owns: its form, "tb_" and 64 base64url characters holding the owner's user id (16
- * bytes) and 32 random bytes, and its stored form (SHA-256 of the whole text, lower-case
- * hex). Rules: the owner's id rides in the token so that the token's cache entry can live
- * in the owner's Redis slot beside the token epoch (one MGET checks both, and erasing the
- * user finds it); it is no secret from whoever holds the token. The raw token is never
- * stored or logged; a text of any other form was never issued and is refused like an
+ * Owns: its form, "tb_" and 64 base64url characters holding 32 random bytes and then the
+ * owner's user id (16 bytes), and its stored form (SHA-256 of the whole text, lower-case
+ * hex). Rules: the random bytes come first, so a token's first characters (what a list
+ * shows) differ from token to token; the owner's id rides in the token so that the check
+ * can read the owner's token epoch and key its near-cache entry under the owner before
+ * Postgres answers (api/api_token_check.h); it is no secret from whoever holds the token. The raw
+ * token is never stored or logged; a text of any other form was never issued and is refused like an
  * unknown token.
  */
 #ifndef TASKBUS_API_API_TOKEN_FORMAT_H

@@ -13,6 +13,7 @@
  */
 #include "api/auth_middleware.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -83,6 +84,7 @@ static int authenticate_api_token(api_request_ctx *ctx, const char *token) {
     memcpy(ctx->api_token_id, g.token_id, sizeof ctx->api_token_id);
     ctx->token_scopes = g.scopes;
     ctx->token_epoch = g.epoch;
+    ctx->api_token_expires_unix = g.expires_unix;
     return 0;
 }
 
@@ -124,8 +126,11 @@ int api_authenticate(api_request_ctx *ctx) {
                       "this request needs an access token: Authorization: "
                       "Bearer <token>",
                       "missing");
-    if (api_token_looks_like(token))
-        return authenticate_api_token(ctx, token);
+    if (api_token_looks_like(token)) {
+        int rc = authenticate_api_token(ctx, token);
+        sodium_memzero(buf, sizeof buf); /* a long-lived secret: no copy left on the stack */
+        return rc;
+    }
     const taskbus_config *cfg = ctx->app->cfg;
     auth_jwt_claims claims;
     auth_jwt_error err = AUTH_JWT_OK;

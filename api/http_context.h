@@ -68,6 +68,7 @@ typedef struct api_request_ctx {
     bool via_api_token;
     char api_token_id[UUID_STR_LEN];
     unsigned token_scopes;
+    long long api_token_expires_unix; /* 0: the token does not expire */
 
     int status; /* what was answered; 0 until then */
 

@@ -3,8 +3,9 @@
  * (docs/decisions.md "Server-Sent Events"; the stream itself is sse_stream.c).
  *
  * Owns: the request side: Last-Event-ID (header, else ?last_event_id=; a value that is
- * not a stream id is 422), the stream's deadline (the access token's exp, so a stream
- * never outlives the credential that opened it), the 429 when the user's or the
+ * not a stream id is 422), the stream's deadline (the access token's exp, or for a
+ * personal API token an access token's lifetime from the opening or its expiry: a stream
+ * outlives no credential by more than a session's stream does), the 429 when the user's or the
  * instance's streams are at their cap (TASKBUS_SSE_MAX_PER_USER / _PER_INSTANCE), the 503
  * when Redis cannot be reached, and the response headers (text/event-stream, no caching,
  * no proxy buffering).
@@ -25,9 +26,20 @@
 
 #define SSE_STREAM_BLOCK_BYTES 16384
 
+/* A personal API token's stream ends an access token's lifetime after it opened, or when
+ * the token expires if sooner: the client then reconnects, and the token is checked again
+ * (a revoked one is refused), as a session's stream ends with its access token. */
+static int64_t api_token_end_ms(const api_request_ctx *ctx) {
+    int64_t end = time_now_unix_ms() + (int64_t)ctx->app->cfg->access_ttl_s * 1000;
+    int64_t expires = (int64_t)ctx->api_token_expires_unix * 1000;
+    return expires != 0 && expires < end ? expires : end;
+}
+
 /* The access token's expiry in unix ms, or 0 when it cannot be read (the middleware
  * already accepted the token, so this only fails on an internal error). */
 static int64_t token_end_ms(const api_request_ctx *ctx) {
+    if (ctx->via_api_token)
+        return api_token_end_ms(ctx);
     const char *auth = api_header(ctx, "Authorization");
     if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0) {
         return 0;

@@ -9,7 +9,10 @@
  * shows the live ones (not revoked, not expired, of the current token epoch) oldest
  * first, never the token. A revocation commits, then has every API instance drop the
  * user's kept verdicts (near_cache_bus_invalidate_user) before it answers 204, so the
- * token is refused everywhere from the answer on (api/api_token_check.h).
+ * token is refused everywhere from the answer on (api/api_token_check.h); when the
+ * instances cannot be told it answers 503, and the retried DELETE of the revoked token
+ * tells them (204). An event stream the token opened ends within an access token's
+ * lifetime (api/routes_events.c).
  */
 #include <sodium.h>
 #include <stdio.h>
@@ -64,10 +67,12 @@ static const pg_stmt LIST_TOKENS = {
     .nparams = 1,
 };
 
+/* Also a token revoked before (its first revocation time kept): a DELETE that answered
+ * 503 because the instances could not be told is retried, and tells them this time. */
 static const pg_stmt REVOKE_TOKEN = {
     .name = "api_tokens_revoke",
-    .sql = "UPDATE api_tokens SET revoked_at = statement_timestamp()"
-           " WHERE id = $1::uuid AND user_id = $2::uuid AND revoked_at IS NULL",
+    .sql = "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, statement_timestamp())"
+           " WHERE id = $1::uuid AND user_id = $2::uuid",
     .nparams = 2,
 };
 
@@ -242,13 +247,16 @@ static void revoke_token(api_request_ctx *ctx) {
         return;
     }
     /* Committed: every instance drops what it kept of the user's verdicts before the 204;
-     * a refill reads the revocation. When Redis does not take the message, the function has
-     * waited out every instance's lease, which stops each from serving its near cache. */
+     * a refill reads the revocation. When Redis did not take the message, 503: the client
+     * retries, and the retry (the row already revoked) sends it again. */
     if (near_cache_bus_invalidate_user(ctx->app->redis, ctx->user_id,
-                                       ctx->app->cfg->near_cache_lease_ms) != 0)
-        LOG_WARNF("api tokens: the revocation of %s was not acknowledged by every instance; "
-                  "their leases lapsed instead",
-                  id);
+                                       ctx->app->cfg->near_cache_lease_ms) != 0) {
+        LOG_WARNF("api tokens: %s is revoked, but the API instances could not be told", id);
+        api_set_header(ctx, "Retry-After", "1");
+        api_respond_error(ctx, 503, "service-unavailable",
+                          "the token is revoked, but not every API instance knows yet: retry");
+        return;
+    }
     log_json(LOG_INFO, "api token revoked", json_pack("{s:s}", "token_id", id));
     api_respond_empty(ctx, 204);
 }

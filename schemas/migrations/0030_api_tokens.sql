@@ -22,8 +22,7 @@ CREATE TABLE api_tokens (
     created_at   timestamptz NOT NULL DEFAULT statement_timestamp(),
     expires_at   timestamptz,
     last_used_at timestamptz,
-    revoked_at   timestamptz,
-    CHECK (expires_at IS NULL OR expires_at > created_at)
+    revoked_at   timestamptz
 );
 
 -- GET /api/v1/tokens: the user's tokens, oldest first.

@@ -79,9 +79,13 @@ def test_a_read_only_token_reads_and_a_write_is_refused(make_user):
     assert listed[0]["last_used_at"] is not None, "its use is recorded"
     assert set(listed[0]) == {"id", "name", "scopes", "prefix", "created_at", "expires_at", "last_used_at"}
 
-    # Garbage in the token's shape, or a token of another user's id, is a plain 401.
+    # Garbage in the token's shape, or the token with a character changed (its owner's id
+    # at the end), is a plain 401.
     assert_problem(c.get(f"{API}/tasks", token="tb_" + "A" * 64), 401, "unauthorized")
-    assert_problem(c.get(f"{API}/tasks", token=tok[:-1]), 401, "unauthorized")
+    assert_problem(c.get(f"{API}/tasks", token=tok[:-1] + ("A" if tok[-1] != "A" else "B")), 401,
+                   "unauthorized")
+    other = make_token(user, ["tasks:read"], name="second")
+    assert other["prefix"] != doc["prefix"], "a list tells tokens apart by their first characters"
 
 
 def documented_operations(openapi):
@@ -181,7 +185,7 @@ def test_a_revoked_token_is_refused_at_once_on_both_instances(make_user, api2_ur
 def test_an_expired_token_is_refused_on_both_instances(make_user, api2_url):
     user = make_user(tag="tokens-expire")
     one, two = Client(user.client.base), Client(api2_url)
-    at = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) + datetime.timedelta(seconds=3)
+    at = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) + datetime.timedelta(seconds=5)
     tok = make_token(user, ["tasks:read"], expires_at=at.isoformat().replace("+00:00", "Z"))
     assert tok["expires_at"] == at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
     for c in (one, two):
@@ -208,6 +212,37 @@ def test_a_password_change_and_signing_out_everywhere_end_every_token(make_user)
     assert c.get(f"{API}/tasks", token=tok2).status_code == 200
     assert c.logout_all(access).status_code == 204
     assert_problem(c.get(f"{API}/tasks", token=tok2), 401)
+
+
+def test_a_token_in_use_during_a_password_change_is_refused_once_it_answered(make_user, api2_url):
+    """Requests with the token keep coming on the second instance while the password
+    changes on the first: whatever they saw meanwhile, the first request after the 200 is
+    refused on both (a refill that read Postgres before the change committed must not
+    keep the token alive)."""
+    import threading
+
+    user = make_user(tag="tokens-race")
+    one, two = Client(user.client.base), Client(api2_url)
+    tok = make_token(user, ["tasks:read"])["token"]
+    stop = threading.Event()
+    seen = []
+
+    def hammer():
+        c = Client(api2_url)
+        while not stop.is_set():
+            seen.append(c.get(f"{API}/tasks", token=tok).status_code)
+
+    t = threading.Thread(target=hammer)
+    t.start()
+    try:
+        r = one.change_password(user.access, user.password, "a-new-password-456")
+        assert r.status_code == 200, r.text
+        for c in (two, one):
+            assert_problem(c.get(f"{API}/tasks", token=tok), 401)
+    finally:
+        stop.set()
+        t.join(30)
+    assert seen and set(seen) <= {200, 401}, seen
 
 
 @pytest.mark.parametrize("body", [
