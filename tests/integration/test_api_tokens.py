@@ -116,8 +116,8 @@ def concrete(path):
 
 def call(c, method, path, tok):
     kw = {"token": tok, "timeout": 10}
-    if method in ("post", "put", "patch"):
-        kw["json"] = {}
+    if method != "get":
+        kw["json"] = {}  # a route that takes no body ignores it; one that does gets past 415
     if path == "/api/v1/events":
         kw["stream"] = True
         kw["headers"] = {"Accept": "text/event-stream"}
@@ -174,7 +174,9 @@ def test_a_revoked_token_is_refused_at_once_on_both_instances(make_user, api2_ur
     assert r.status_code == 204, r.text
     for c in (two, one):
         assert_problem(c.get(f"{API}/tasks", token=tok["token"]), 401, "unauthorized")
-    assert_problem(one.delete(f"{TOKENS}/{tok['id']}", token=user.access), 404)
+    # Revoking again tells the instances again (a 503'd revocation is retried this way).
+    assert one.delete(f"{TOKENS}/{tok['id']}", token=user.access).status_code == 204
+    assert_problem(one.delete(f"{TOKENS}/{uuid.uuid4()}", token=user.access), 404)
     assert one.get(TOKENS, token=user.access).json()["items"] == []
     other = make_user(tag="tokens-revoke-other")
     mine = make_token(user, ["reports"])
