@@ -122,6 +122,8 @@ def call(c, method, path, tok):
         kw["stream"] = True
         kw["headers"] = {"Accept": "text/event-stream"}
     r = c.request(method.upper(), concrete(path), **kw)
+    if r.status_code != 200 or not kw.get("stream"):
+        _ = r.content  # an answer that is no stream is read whole before the close
     r.close()
     return r
 
