@@ -124,18 +124,11 @@ static int build_arrays(const json_t *accepted, text_buf *cids, text_buf *tids, 
 /* 0 (with *rows when rows is not NULL) or -1. */
 static int run_stmt(pg_conn *conn, const pg_stmt *stmt, const char *const *values, int *rows,
                     char *err, size_t errlen) {
-    PGresult *res = pg_exec_stmt(conn, stmt, values);
-    int rc = pg_result_ok(res) ? 0 : -1;
-    if (rc == 0 && rows != NULL) {
+    PGresult *res = pg_exec_stmt_ok(conn, stmt, values, err, errlen);
+    if (res != NULL && rows != NULL) {
         *rows = PQntuples(res);
     }
-    if (rc != 0) {
-        errbuf_setf(err, errlen, "%s: %s", stmt->name,
-                    res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
-        if (res == NULL) {
-            pg_conn_mark_broken(conn);
-        }
-    }
+    int rc = res != NULL ? 0 : -1;
     PQclear(res);
     return rc;
 }

@@ -386,6 +386,21 @@ PGresult *pg_exec_stmt(pg_conn *conn, const pg_stmt *stmt, const char *const *va
                    PQexecPrepared(conn->conn, stmt->name, stmt->nparams, values, NULL, NULL, 0));
 }
 
+PGresult *pg_exec_stmt_ok(pg_conn *conn, const pg_stmt *stmt, const char *const *values, char *err,
+                          size_t errlen) {
+    PGresult *res = pg_exec_stmt(conn, stmt, values);
+    if (res != NULL && pg_result_ok(res)) {
+        return res;
+    }
+    errbuf_setf(err, errlen, "%s: %s", stmt->name,
+                res != NULL ? PQresultErrorMessage(res) : "postgres connection failed");
+    if (res == NULL) {
+        pg_conn_mark_broken(conn);
+    }
+    PQclear(res);
+    return NULL;
+}
+
 PGresult *pg_exec_sql(pg_conn *conn, const char *sql) {
     if (conn == NULL || conn->conn == NULL) {
         return NULL;

@@ -42,6 +42,10 @@ PGconn *pg_conn_raw(pg_conn *conn);
 /* Executes a prepared statement with text parameters (values may hold NULLs).
  * Returns the result (caller PQclear()s) or NULL when the connection failed. */
 PGresult *pg_exec_stmt(pg_conn *conn, const pg_stmt *stmt, const char *const *values);
+/* pg_exec_stmt for a statement that must succeed: its result (the caller clears it), or
+ * NULL with "<statement>: <why>" in err (the connection marked broken when it failed). */
+PGresult *pg_exec_stmt_ok(pg_conn *conn, const pg_stmt *stmt, const char *const *values, char *err,
+                          size_t errlen);
 /* Executes plain SQL with no parameters (BEGIN, COMMIT, ...). Caller PQclear()s. */
 PGresult *pg_exec_sql(pg_conn *conn, const char *sql);
 /* Runs SQL and returns 0 when it reported PGRES_COMMAND_OK or TUPLES_OK, else -1 with err. */

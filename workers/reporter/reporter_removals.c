@@ -49,24 +49,9 @@ int reporter_remove_file(const char *dir, const char *id, const char *format, ch
     return 0;
 }
 
-/* Runs stmt; the result (caller clears), or NULL with err. */
-static PGresult *exec_checked(pg_conn *conn, const pg_stmt *stmt, const char *const *values,
-                              char *err, size_t errlen) {
-    PGresult *res = pg_exec_stmt(conn, stmt, values);
-    if (res == NULL || !pg_result_ok(res)) {
-        errbuf_setf(err, errlen, "%s: %s", stmt->name,
-                    res != NULL ? PQresultErrorMessage(res) : "connection lost");
-        if (res == NULL)
-            pg_conn_mark_broken(conn);
-        PQclear(res);
-        return NULL;
-    }
-    return res;
-}
-
 int reporter_removals_run(pg_conn *conn, const char *dir, int *removed, char *err, size_t errlen) {
     *removed = 0;
-    PGresult *res = exec_checked(conn, &TAKE, NULL, err, errlen);
+    PGresult *res = pg_exec_stmt_ok(conn, &TAKE, NULL, err, errlen);
     if (res == NULL)
         return -1;
     int rows = PQntuples(res), rc = 0;
@@ -104,7 +89,7 @@ long long reporter_removals_wait_ms(int rc, int removed) {
 int reporter_removals_record(pg_conn *conn, const char *id, const char *format, char *err,
                              size_t errlen) {
     const char *values[2] = {id, format};
-    PGresult *res = exec_checked(conn, &RECORD, values, err, errlen);
+    PGresult *res = pg_exec_stmt_ok(conn, &RECORD, values, err, errlen);
     if (res == NULL)
         return -1;
     PQclear(res);

@@ -35,16 +35,7 @@ static const pg_stmt DELETE_EXPIRED = {
 static PGresult *exec_retention(pg_conn *conn, const pg_stmt *stmt, const char *retention,
                                 char *err, size_t errlen) {
     const char *values[1] = {retention};
-    PGresult *res = pg_exec_stmt(conn, stmt, values);
-    if (res == NULL || !pg_result_ok(res)) {
-        errbuf_setf(err, errlen, "%s: %s", stmt->name,
-                    res != NULL ? PQresultErrorMessage(res) : "connection lost");
-        if (res == NULL)
-            pg_conn_mark_broken(conn);
-        PQclear(res);
-        return NULL;
-    }
-    return res;
+    return pg_exec_stmt_ok(conn, stmt, values, err, errlen);
 }
 
 int reporter_retention_run(pg_conn *conn, const char *dir, int retention_s,
