@@ -47,7 +47,9 @@ static const pg_stmt STMT_READ = {
     .nparams = 2,
 };
 
-/* At most once a recheck per token (the condition again, so instances racing write once). */
+/* last_used_at when it is API_TOKEN_TOUCH_S old (the condition again, so instances racing
+ * write once): half a recheck, so a recheck a little under a minute after the last touch
+ * still writes, and last_used_at is never more than about a minute behind. */
 static const pg_stmt STMT_TOUCH = {
     .name = "api_token_touch",
     .sql =
@@ -163,19 +165,17 @@ static api_token_verdict from_source(const api_app *app, const char *hash, const
     }
     bool touch = false;
     int found = read_token(conn, hash, out, &touch);
-    if (found == 1 && touch)
+    /* An epoch published for a change not committed yet (or the deletion's tombstone). */
+    bool superseded = found == 1 && in_redis == 1 && published > out->epoch;
+    if (found == 1 && touch && !superseded)
         touch_token(conn, out->token_id);
     pg_pool_release(app->pg, conn);
     if (found < 0)
         return API_TOKEN_UNAVAILABLE;
-    if (found == 0) {
-        *why = "api token unknown, revoked, expired or of an old epoch";
-        return API_TOKEN_REFUSED;
-    }
-    /* An epoch published for a change not committed yet (or the deletion's tombstone). */
-    if (in_redis == 1 && published > out->epoch) {
-        *why = published == USER_EPOCH_GONE ? "api token of a deleted user"
-                                            : "api token of an old epoch";
+    if (found == 0 || superseded) {
+        *why = found == 0 ? "api token unknown, revoked, expired or of an old epoch"
+               : published == USER_EPOCH_GONE ? "api token of a deleted user"
+                                              : "api token of an old epoch";
         return API_TOKEN_REFUSED;
     }
     char value[128];

@@ -11,8 +11,9 @@
  * the owner (family sessions), so a hot read costs no query; everything that ends a token
  * invalidates that cache before it answers: a revocation (after its commit), a new epoch
  * and a deletion (their publication). A kept verdict is read again once it is
- * API_TOKEN_RECHECK_S old (monotonic clock); last_used_at is written then, when it is that
- * old too: at most about once a minute per token. Expiry is checked on every request
+ * API_TOKEN_RECHECK_S old (monotonic clock); last_used_at is written then, when it is
+ * API_TOKEN_TOUCH_S old: at most twice a minute per token, never much more than a minute
+ * behind. Expiry is checked on every request
  * against the kept expiry.
  */
 #ifndef TASKBUS_API_API_TOKEN_CHECK_H
@@ -21,6 +22,7 @@
 #include "api/http_context.h"
 
 #define API_TOKEN_RECHECK_S 60
+#define API_TOKEN_TOUCH_S (API_TOKEN_RECHECK_S / 2)
 
 typedef enum api_token_verdict {
     API_TOKEN_VALID = 0,

@@ -7,7 +7,9 @@
  * - a number: the user's token epoch, written by a set-if-greater Lua script, so a
  *   writer holding an older value (a reader refilling it from an older Postgres
  *   snapshot) can never lower it. Used by api/auth_sessions.c (logout-all, password
- *   change, the middleware's refill) and tools/admin/admin_set_role.c (role change).
+ *   change, the middleware's refill) and tools/admin/admin_set_role.c (role change);
+ *   read by api/api_token_check.c too, so a personal API token also ends with a change
+ *   that published its epoch and has not committed yet.
  * - USER_EPOCH_GONE: the tombstone of a deleted user (api/user_deletions.c,
  *   tools/admin/admin_delete_user.c). It is the greatest value the key can hold, so the
  *   set-if-greater script can never overwrite it, and every token of the user is refused

@@ -7,8 +7,8 @@
 -- names of api/api_token_scope.c). token_epoch is the user's token epoch when the token
 -- was made: the token works only while users.token_epoch is still that (a password change
 -- or reset, signing out everywhere and a role change end it, as they end every session).
--- revoked_at: DELETE /api/v1/tokens/{id}. last_used_at is written at most once a minute
--- per token and API instance.
+-- revoked_at: DELETE /api/v1/tokens/{id}. last_used_at is written at most twice a minute
+-- per token (when it is half a minute old and an instance checks the token again).
 -- Append-only: a change is a new migration file.
 
 CREATE TABLE api_tokens (

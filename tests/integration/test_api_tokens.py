@@ -249,6 +249,28 @@ def test_a_token_in_use_during_a_password_change_is_refused_once_it_answered(mak
     assert seen and set(seen) <= {200, 401}, seen
 
 
+def test_an_epoch_published_before_its_commit_already_refuses_a_token(make_user):
+    """The guard itself, deterministically: a change that ends tokens publishes the user's
+    new epoch in Redis before it commits; a token checked in between (Postgres still has
+    the old epoch) is refused. Here the published epoch is written by hand, without a
+    commit: the token is refused while it stands and accepted once it is gone."""
+    from helpers.tasks import pg, redis_conn
+
+    user = make_user(tag="tokens-guard")
+    c = Client(user.client.base)
+    tok = make_token(user, ["tasks:read"])["token"]  # never used: no verdict kept anywhere
+    with pg() as conn:
+        epoch = conn.execute("SELECT token_epoch FROM users WHERE id = %s", (user.id,)).fetchone()[0]
+    key = f"{{u:{user.id}}}:epoch"
+    r = redis_conn()
+    r.set(key, epoch + 1, ex=60)
+    try:
+        assert_problem(c.get(f"{API}/tasks", token=tok), 401)
+    finally:
+        r.delete(key)
+    assert c.get(f"{API}/tasks", token=tok).status_code == 200
+
+
 @pytest.mark.parametrize("body", [
     {}, {"name": "x"}, {"scopes": ["tasks:read"]}, {"name": "", "scopes": ["tasks:read"]},
     {"name": "x", "scopes": []}, {"name": "x", "scopes": ["admin"]}, {"name": "x", "scopes": "tasks:read"},
