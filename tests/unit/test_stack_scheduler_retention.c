@@ -7,7 +7,8 @@
  * two days and 25 hours ago are deleted; rows seen 23 hours ago and just now (the
  * column's default, as the analytics consumer inserts) are kept; a second call deletes
  * nothing of ours. Invitations expired 8 days and 1 second ago go, one open for a day more
- * stays.
+ * stays. In each table of mailed links, a link two days past its expiry goes, one an hour
+ * past it and an open one stay.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -95,10 +96,67 @@ static void expired_invitations_go_open_ones_stay(void **state) {
     stack_pg_expect(f->conn, MY_INVITATIONS, "3");
 }
 
+/* A token hash of 32 bytes whose last byte is n (hex digit pair). */
+#define HASH(n)                                                                                    \
+    "decode('"                                                                                     \
+    "00000000000000000000000000000000000000000000000000000000000c32" n "', 'hex')"
+#define MY_LINKS(table)                                                                            \
+    "SELECT coalesce(string_agg(right(encode(token_hash, 'hex'), 1), ' ' ORDER BY token_hash),"    \
+    " '') FROM " table " WHERE token_hash >= " HASH("00") " AND token_hash <= " HASH("ff")
+
+/* Each table of mailed links: a link two days past its expiry goes; one an hour past it
+ * (within the day's grace) and an open one stay. A reset's decoy row (no user, no address)
+ * goes like any. */
+static void links_a_day_past_their_expiry_go(void **state) {
+    stack_pg *f = *state;
+    stack_pg_exec(f->conn, "INSERT INTO users (id, email, password_hash, display_name) VALUES"
+                           " ('" UID "', 'retention-links@example.test', 'x', 'Links')"
+                           " ON CONFLICT (id) DO NOTHING");
+    stack_pg_exec(f->conn,
+                  "INSERT INTO email_verifications (token_hash, user_id, expires_at) VALUES"
+                  " (" HASH("01") ", '" UID "', now() - interval '2 days'),"
+                                  " (" HASH("02") ", '" UID "', now() - interval '1 hour'),"
+                                                  " (" HASH("03") ", '" UID
+                                                                  "', now() + interval '1 hour')");
+    stack_pg_exec(
+        f->conn,
+        "INSERT INTO password_resets (token_hash, user_id, email, created_at,"
+        " expires_at) VALUES"
+        " (" HASH("01") ", NULL, NULL, now(), now() - interval '2 days'),"
+                        " (" HASH(
+                            "02") ", '" UID "', 'retention-links@example.test', now(),"
+                                  " now() - interval '1 hour'),"
+                                  " (" HASH(
+                                      "03") ", NULL, NULL, now(), now() + interval '1 hour')");
+    stack_pg_exec(
+        f->conn,
+        "INSERT INTO email_changes (token_hash, user_id, old_email, new_email,"
+        " token_epoch, created_at, expires_at) VALUES"
+        " (" HASH("01") ", '" UID "', 'a@example.test', 'b@example.test', 0,"
+                        " now(), now() - interval '2 days'),"
+                        " (" HASH("02") ", '" UID "', 'a@example.test', 'c@example.test', 0,"
+                                        " now(), now() - interval '1 hour'),"
+                                        " (" HASH("03") ", '" UID
+                                                        "', 'a@example.test', 'd@example.test', 0,"
+                                                        " now(), now() + interval '1 hour')");
+    static const char *const TABLES[SCHEDULER_LINK_TABLES] = {
+        MY_LINKS("email_verifications"), MY_LINKS("password_resets"), MY_LINKS("email_changes")};
+    char err[512] = "";
+    for (int t = 0; t < SCHEDULER_LINK_TABLES; t++) {
+        stack_pg_expect(f->conn, TABLES[t], "1 2 3");
+        int n = scheduler_prune_links(f->conn, t, err, sizeof err);
+        if (n < 0)
+            fail_msg("scheduler_prune_links(%d): %s", t, err);
+        assert_true(n >= 1); /* others' committed old rows may go too */
+        stack_pg_expect(f->conn, TABLES[t], "2 3");
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(old_rows_go_fresh_ones_stay),
         cmocka_unit_test(expired_invitations_go_open_ones_stay),
+        cmocka_unit_test(links_a_day_past_their_expiry_go),
     };
     return cmocka_run_group_tests(tests, setup, stack_pg_close);
 }

@@ -19,9 +19,9 @@
  *   notifications and logged with the count, so one id follows a reminder to the e-mail.
  * - Retention (scheduler_retention.h): at start and then every
  *   TASKBUS_RETENTION_INTERVAL_SECONDS, analytics_seen_events rows older than
- *   TASKBUS_ANALYTICS_SEEN_RETENTION_SECONDS, then expired project invitations, are
- *   deleted in batches until none is left; a failure is logged and retried at the next
- *   interval.
+ *   TASKBUS_ANALYTICS_SEEN_RETENTION_SECONDS, then expired project invitations, then the
+ *   mailed links a day past their expiry, are deleted in batches until none is left; a failure is
+ * logged and retried at the next interval.
  * - The observer (scheduler_observe.h) runs on a thread of its own with its own
  *   connection: every TASKBUS_LAG_INTERVAL_SECONDS the lag of every consumer group, the
  *   outbox backlog and the dead letters pending, as gauges. It failing to start (a bad
@@ -79,6 +79,20 @@ static int prune_invitations(pg_conn *conn, const taskbus_config *cfg, char *err
     return scheduler_prune_invitations(conn, err, errlen);
 }
 
+/* The mailed links, table by table (a prune_batch names no table: one each). */
+static int prune_verifications(pg_conn *conn, const taskbus_config *cfg, char *err, size_t errlen) {
+    (void)cfg;
+    return scheduler_prune_links(conn, 0, err, errlen);
+}
+static int prune_resets(pg_conn *conn, const taskbus_config *cfg, char *err, size_t errlen) {
+    (void)cfg;
+    return scheduler_prune_links(conn, 1, err, errlen);
+}
+static int prune_changes(pg_conn *conn, const taskbus_config *cfg, char *err, size_t errlen) {
+    (void)cfg;
+    return scheduler_prune_links(conn, 2, err, errlen);
+}
+
 /* One pass: batches until one is not full; logs what it deleted, or its failure. */
 static void run_prune(pg_conn *conn, const taskbus_config *cfg, prune_batch batch,
                       const char *table) {
@@ -105,9 +119,18 @@ static void run_retention(pg_pool *pool, const taskbus_config *cfg) {
         LOG_ERRORF("scheduler: retention: %s", err);
         return;
     }
-    run_prune(conn, cfg, prune_seen, "analytics_seen_events");
-    if (!daemon_should_stop())
-        run_prune(conn, cfg, prune_invitations, "project_invitations");
+    static const struct {
+        prune_batch batch;
+        const char *table;
+    } PASSES[] = {
+        {prune_seen, "analytics_seen_events"},
+        {prune_invitations, "project_invitations"},
+        {prune_verifications, "email_verifications"},
+        {prune_resets, "password_resets"},
+        {prune_changes, "email_changes"},
+    };
+    for (size_t i = 0; i < sizeof PASSES / sizeof PASSES[0] && !daemon_should_stop(); i++)
+        run_prune(conn, cfg, PASSES[i].batch, PASSES[i].table);
     pg_pool_release(pool, conn);
 }
 

@@ -24,6 +24,20 @@ static const pg_stmt PRUNE_INVITATIONS = {
     " LIMIT " STRINGIFY(SCHEDULER_RETENTION_BATCH) " FOR UPDATE SKIP LOCKED)",
     0};
 
+/* Mailed links a day past their expiry; one statement per table (the caller runs them in
+ * turn). */
+#define PRUNE_LINKS(table, key)                                                                    \
+    "DELETE FROM " table " WHERE " key " IN (SELECT " key " FROM " table                           \
+    " WHERE expires_at < now() - interval '" LINK_GRACE "' ORDER BY expires_at"                    \
+    " LIMIT " STRINGIFY(SCHEDULER_RETENTION_BATCH) " FOR UPDATE SKIP LOCKED)"
+#define LINK_GRACE "1 day"
+
+static const pg_stmt PRUNE_LINKS_OF[SCHEDULER_LINK_TABLES] = {
+    {"scheduler_prune_email_verifications", PRUNE_LINKS("email_verifications", "token_hash"), 0},
+    {"scheduler_prune_password_resets", PRUNE_LINKS("password_resets", "token_hash"), 0},
+    {"scheduler_prune_email_changes", PRUNE_LINKS("email_changes", "token_hash"), 0},
+};
+
 /* Runs one DELETE batch: the number of rows deleted, or -1 with err naming what. */
 static int delete_batch(pg_conn *conn, const pg_stmt *stmt, const char *const *values,
                         const char *what, char *err, size_t errlen) {
@@ -46,6 +60,11 @@ int scheduler_prune_seen(pg_conn *conn, int retention_s, char *err, size_t errle
     snprintf(retention, sizeof retention, "%d", retention_s);
     const char *values[1] = {retention};
     return delete_batch(conn, &PRUNE_SEEN, values, "analytics_seen_events", err, errlen);
+}
+
+int scheduler_prune_links(pg_conn *conn, int table, char *err, size_t errlen) {
+    const pg_stmt *stmt = &PRUNE_LINKS_OF[table];
+    return delete_batch(conn, stmt, NULL, stmt->name + sizeof "scheduler_prune_" - 1, err, errlen);
 }
 
 int scheduler_prune_invitations(pg_conn *conn, char *err, size_t errlen) {

@@ -1,6 +1,8 @@
 /*
  * scheduler_retention.h: the retention of analytics_seen_events (docs/decisions.md
- * "Retention") and of expired project invitations.
+ * "Retention"), of expired project invitations and of expired mailed links (address
+ * verifications, password resets with their decoy rows, address changes: a day past
+ * their expiry; 0031_link_retention.sql).
  *
  * Owns: deleting the analytics consumer's de-duplication rows first seen longer than
  * TASKBUS_ANALYTICS_SEEN_RETENTION_SECONDS ago, and the project invitations past their
@@ -26,6 +28,14 @@
  * than retention_s seconds, on conn (in the caller's transaction if one is open). The
  * number deleted, or -1 with err. */
 int scheduler_prune_seen(pg_conn *conn, int retention_s, char *err, size_t errlen);
+
+/* The tables of mailed links: email_verifications, password_resets, email_changes. */
+#define SCHEDULER_LINK_TABLES 3
+
+/* Deletes up to SCHEDULER_RETENTION_BATCH rows of link table `table` (0 to
+ * SCHEDULER_LINK_TABLES - 1) a day past their expiry (the earliest first), on conn. The
+ * number deleted, or -1 with err. */
+int scheduler_prune_links(pg_conn *conn, int table, char *err, size_t errlen);
 
 /* Deletes up to SCHEDULER_RETENTION_BATCH project invitations whose expires_at has passed
  * (the earliest first), on conn. The number deleted, or -1 with err. */
