@@ -33,6 +33,8 @@
 #define MARKS_ARGS_PER_CMD 2
 #define RECOVER_BATCH 100
 #define REPLID_MAX 64
+/* The list generation's and the event log's TTL, as the scripts spell it. */
+#define USER_LOG_TTL STRINGIFY(CACHE_USER_LOG_TTL_S)
 
 /* The status of a command's marker, as both user-slot scripts read it. */
 #define LUA_FIELD                                                                                  \
@@ -51,10 +53,11 @@
  * command key. ARGV: task TTL, commit LSN, LSN TTL, then per command version and task
  * value ("" for none). For each command whose marker does not say applied/rejected yet:
  * the task value, set if newer than the cached "version"; one INCR of the list generation
- * when any task changed (its TTL renewed: CACHE_USER_LOG_TTL_S). The commit LSN is set if greater,
- * else its TTL refreshed: always a write, so a WAIT after a replay that found everything landed
- * still covers the node's earlier writes. Returns {pending commands, the node's connected replicas,
- * the node's replication id}: the last two come from INFO replication and decide the WAIT. */
+ * when any task changed (its TTL renewed: CACHE_USER_LOG_TTL_S). The commit LSN is set if
+ * greater, else its TTL refreshed: always a write, so a WAIT after a replay that found
+ * everything landed still covers the node's earlier writes. Returns {pending commands, the
+ * node's connected replicas, the node's replication id}: the last two come from INFO
+ * replication and decide the WAIT. */
 static redis_script DATA_SCRIPT = {
     .source =
         LUA_FIELD "local pending, bump = 0, false\n"
@@ -76,20 +79,17 @@ static redis_script DATA_SCRIPT = {
                   "end\n"
                   "if bump then\n"
                   "  redis.call('INCR', KEYS[1])\n"
-                  "  redis.call('EXPIRE', KEYS[1], " STRINGIFY(
-                      CACHE_USER_LOG_TTL_S) ")\n"
-                                            "end\n"
-                                            "local cur = tonumber(redis.call('GET', KEYS[2]))\n"
-                                            "if cur == nil or tonumber(ARGV[2]) > cur then\n"
-                                            "  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])\n"
-                                            "else\n"
-                                            "  redis.call('EXPIRE', KEYS[2], ARGV[3])\n"
-                                            "end\n"
-                                            "local info = redis.call('INFO', 'replication')\n"
-                                            "local replicas = tonumber(string.match(info, "
-                                            "'connected_slaves:(%d+)')) or 0\n"
-                                            "return {pending, replicas, string.match(info, "
-                                            "'master_replid:(%w+)') or ''}\n",
+                  "  redis.call('EXPIRE', KEYS[1], " USER_LOG_TTL ")\n"
+                  "end\n"
+                  "local cur = tonumber(redis.call('GET', KEYS[2]))\n"
+                  "if cur == nil or tonumber(ARGV[2]) > cur then\n"
+                  "  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])\n"
+                  "else\n"
+                  "  redis.call('EXPIRE', KEYS[2], ARGV[3])\n"
+                  "end\n"
+                  "local info = redis.call('INFO', 'replication')\n"
+                  "local replicas = tonumber(string.match(info, 'connected_slaves:(%d+)')) or 0\n"
+                  "return {pending, replicas, string.match(info, 'master_replid:(%w+)') or ''}\n",
 };
 
 /* Step 3, marks (the user's slot). KEYS: events log, then per command its command key.
@@ -97,8 +97,8 @@ static redis_script DATA_SCRIPT = {
  * released ("1": the commands were already reported from Postgres, so markers and live
  * events carry no "nc_seq"), then per command status value and event ("" for none). For
  * each command not marked yet: XADD the event (with nc_seq; the log's TTL renewed) and
- * PUBLISH it, then the marker, all in one script, so an event is never added twice. Returns how
- * many commands it marked. */
+ * PUBLISH it, then the marker, all in one script, so an event is never added twice.
+ * Returns how many commands it marked. */
 static redis_script MARKS_SCRIPT = {
     .source = LUA_FIELD
     "local seq = ARGV[4]\n"
@@ -112,19 +112,16 @@ static redis_script MARKS_SCRIPT = {
     "    if ev ~= '' then\n"
     "      local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'event', ev,"
     " 'nc_seq', seq)\n"
-    "      redis.call('EXPIRE', KEYS[1], " STRINGIFY(
-        CACHE_USER_LOG_TTL_S) ")\n"
-                              "      redis.call('PUBLISH', ARGV[1], '{\"id\":\"' .. id .. '\"' .. "
-                              "tag .. ',\"event\":' .."
-                              " ev .. '}')\n"
-                              "    end\n"
-                              "    if string.sub(sval, -1) == '}' then sval = string.sub(sval, 1, "
-                              "-2) .. tag .. '}' end\n"
-                              "    redis.call('SET', ckey, sval, 'EX', ARGV[2])\n"
-                              "    marked = marked + 1\n"
-                              "  end\n"
-                              "end\n"
-                              "return marked\n",
+    "      redis.call('EXPIRE', KEYS[1], " USER_LOG_TTL ")\n"
+    "      redis.call('PUBLISH', ARGV[1], '{\"id\":\"' .. id .. '\"' .. tag .. ',\"event\":' .."
+    " ev .. '}')\n"
+    "    end\n"
+    "    if string.sub(sval, -1) == '}' then sval = string.sub(sval, 1, -2) .. tag .. '}' end\n"
+    "    redis.call('SET', ckey, sval, 'EX', ARGV[2])\n"
+    "    marked = marked + 1\n"
+    "  end\n"
+    "end\n"
+    "return marked\n",
 };
 
 void writer_effect_free(writer_effect *e) {
