@@ -13,7 +13,6 @@
  */
 #include "api/api_token_check.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,21 +28,22 @@
 #include "shared/time_util.h"
 #include "shared/user_epoch.h"
 
+/* How old last_used_at must be to be written again, as SQL. */
+#define TOUCH_AGE "interval '" STRINGIFY(API_TOKEN_TOUCH_S) " seconds'"
+
 /* A token that is not revoked, not expired and of the user's current epoch: its grant,
  * and whether last_used_at is due (older than the recheck). Read-only: a refused token
  * costs one indexed read. */
 static const pg_stmt STMT_READ = {
     .name = "api_token_read",
-    .sql =
-        "SELECT t.id::text, array_to_string(t.scopes, ' '),"
-        " coalesce(floor(extract(epoch FROM t.expires_at))::bigint, 0), t.token_epoch,"
-        " t.last_used_at IS NULL OR t.last_used_at < statement_timestamp() - interval '" STRINGIFY(
-            API_TOKEN_RECHECK_S) " seconds'"
-                                 " FROM api_tokens t JOIN users u ON u.id = t.user_id"
-                                 " WHERE t.token_hash = decode($1, 'hex') AND t.user_id = $2::uuid"
-                                 " AND t.revoked_at IS NULL AND t.token_epoch = u.token_epoch"
-                                 " AND (t.expires_at IS NULL OR t.expires_at > "
-                                 "statement_timestamp())",
+    .sql = "SELECT t.id::text, array_to_string(t.scopes, ' '),"
+           " coalesce(floor(extract(epoch FROM t.expires_at))::bigint, 0), t.token_epoch,"
+           " t.last_used_at IS NULL OR t.last_used_at < statement_timestamp() - " TOUCH_AGE
+           " FROM api_tokens t JOIN users u ON u.id = t.user_id"
+           " WHERE t.token_hash = decode($1, 'hex') AND t.user_id = $2::uuid"
+           " AND t.revoked_at IS NULL AND t.token_epoch = u.token_epoch"
+           " AND (t.expires_at IS NULL OR t.expires_at > "
+           "statement_timestamp())",
     .nparams = 2,
 };
 
@@ -52,22 +52,10 @@ static const pg_stmt STMT_READ = {
  * still writes, and last_used_at is never more than about a minute behind. */
 static const pg_stmt STMT_TOUCH = {
     .name = "api_token_touch",
-    .sql =
-        "UPDATE api_tokens SET last_used_at = statement_timestamp() WHERE id = $1::uuid"
-        " AND (last_used_at IS NULL OR last_used_at < statement_timestamp() - interval '" STRINGIFY(
-            API_TOKEN_RECHECK_S) " seconds')",
+    .sql = "UPDATE api_tokens SET last_used_at = statement_timestamp() WHERE id = $1::uuid"
+           " AND (last_used_at IS NULL OR last_used_at < statement_timestamp() - " TOUCH_AGE ")",
     .nparams = 1,
 };
-
-static unsigned scopes_of(const char *names) {
-    unsigned mask = 0;
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", names);
-    for (char *save = NULL, *n = strtok_r(buf, " ", &save); n != NULL;
-         n = strtok_r(NULL, " ", &save))
-        mask |= api_scope_parse(n);
-    return mask;
-}
 
 static long long monotonic_s(void) {
     return (long long)(time_monotonic_ns() / 1000000000);
@@ -104,15 +92,9 @@ static int redis_epoch(const api_app *app, const char *user_id, long long *epoch
     char key[REDIS_KEY_MAX];
     redis_key_epoch(key, user_id);
     redisReply *r = redis_pool_command(app->redis, "GET %s", key);
-    int rc = -1;
-    if (r != NULL && r->type == REDIS_REPLY_NIL) {
-        rc = 0;
-    } else if (r != NULL && r->type == REDIS_REPLY_STRING) {
-        char *end = NULL;
-        errno = 0;
-        *epoch = strtoll(r->str, &end, 10);
-        rc = errno == 0 && end != r->str && *end == '\0' ? 1 : -1;
-    }
+    int rc = r != NULL && r->type == REDIS_REPLY_NIL ? 0
+             : user_epoch_parse_reply(r, epoch)      ? 1
+                                                     : -1;
     if (r != NULL)
         freeReplyObject(r);
     return rc;
@@ -131,7 +113,7 @@ static int read_token(pg_conn *conn, const char *hash, api_token_grant *out, boo
     int found = PQntuples(res) == 1;
     if (found) {
         snprintf(out->token_id, sizeof out->token_id, "%s", PQgetvalue(res, 0, 0));
-        out->scopes = scopes_of(PQgetvalue(res, 0, 1));
+        out->scopes = api_scopes_parse_list(PQgetvalue(res, 0, 1));
         out->expires_unix = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
         out->epoch = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
         *touch = strcmp(PQgetvalue(res, 0, 4), "t") == 0;

@@ -3,6 +3,7 @@
  */
 #include "api/api_token_scope.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const struct {
@@ -42,6 +43,27 @@ json_t *api_scopes_json(unsigned mask) {
         }
     }
     return out;
+}
+
+unsigned api_scopes_parse_list(const char *names) {
+    unsigned mask = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", names != NULL ? names : "");
+    for (char *save = NULL, *n = strtok_r(buf, " ", &save); n != NULL;
+         n = strtok_r(NULL, " ", &save))
+        mask |= api_scope_parse(n);
+    return mask;
+}
+
+void api_scopes_text(unsigned mask, char *out, size_t outlen) {
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < NSCOPES && used < outlen; i++) {
+        if ((mask & SCOPES[i].bit) == 0)
+            continue;
+        int n = snprintf(out + used, outlen - used, "%s%s", used > 0 ? " " : "", SCOPES[i].name);
+        used += n > 0 ? (size_t)n : 0;
+    }
 }
 
 bool api_scope_declared(unsigned route_scope) {

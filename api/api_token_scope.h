@@ -35,6 +35,12 @@ const char *api_scope_name(unsigned bit);
 unsigned api_scope_parse(const char *name);
 /* The names of mask's grantable bits, in the order above (a new array, or NULL). */
 json_t *api_scopes_json(unsigned mask);
+/* The bits of a space-separated list of scope names (as Postgres's array_to_string gives
+ * them); unknown names add nothing. */
+unsigned api_scopes_parse_list(const char *names);
+/* mask's grantable names, space-separated, in the order above, into out (outlen bytes;
+ * every name fits in 128). */
+void api_scopes_text(unsigned mask, char *out, size_t outlen);
 /* Whether a route's declaration is one of the four kinds (a single grantable scope, ANY,
  * SESSION or PUBLIC). */
 bool api_scope_declared(unsigned route_scope);

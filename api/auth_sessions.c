@@ -19,7 +19,6 @@
  */
 #include "api/auth_sessions.h"
 
-#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -597,18 +596,6 @@ static auth_session_state check_postgres(const api_app *app, const char *user_id
     return revoked || sev < epoch ? AUTH_SESSION_REVOKED : AUTH_SESSION_CURRENT;
 }
 
-static bool parse_epoch(const redisReply *r, long long *out) {
-    if (r->type != REDIS_REPLY_STRING || r->len == 0 || r->len > 20)
-        return false;
-    char text[24];
-    memcpy(text, r->str, r->len);
-    text[r->len] = '\0';
-    char *end = NULL;
-    errno = 0;
-    *out = strtoll(text, &end, 10);
-    return errno == 0 && end != NULL && *end == '\0';
-}
-
 /* The verdict the near cache holds for this session: CURRENT only when it recorded the
  * token's own epoch; UNAVAILABLE means "not known here". */
 static auth_session_state near_verdict(const api_app *app, const char *nkey, long long sev) {
@@ -642,7 +629,7 @@ auth_session_state auth_session_check(const api_app *app, const char *user_id, c
     }
     bool revoked = reply->element[1]->type == REDIS_REPLY_STRING;
     long long epoch = 0;
-    bool known = parse_epoch(reply->element[0], &epoch);
+    bool known = user_epoch_parse_reply(reply->element[0], &epoch);
     freeReplyObject(reply);
     switch (user_epoch_judge(revoked, known, epoch, user_deletions_caught_up(), sev)) {
     case USER_EPOCH_CURRENT:

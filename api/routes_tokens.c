@@ -78,12 +78,7 @@ static const pg_stmt REVOKE_TOKEN = {
 
 /* A token's document from row of a DOC_COLUMNS result. */
 static json_t *token_doc(const PGresult *res, int row) {
-    unsigned scopes = 0;
-    char names[256];
-    snprintf(names, sizeof names, "%s", PQgetvalue(res, row, 2));
-    for (char *save = NULL, *n = strtok_r(names, " ", &save); n != NULL;
-         n = strtok_r(NULL, " ", &save))
-        scopes |= api_scope_parse(n);
+    unsigned scopes = api_scopes_parse_list(PQgetvalue(res, row, 2));
     json_t *doc = json_pack("{s:s,s:s,s:o*,s:s,s:s}", "id", PQgetvalue(res, row, 0), "name",
                             PQgetvalue(res, row, 1), "scopes", api_scopes_json(scopes), "prefix",
                             PQgetvalue(res, row, 3), "created_at", PQgetvalue(res, row, 4));
@@ -166,11 +161,7 @@ static void create_token(api_request_ctx *ctx) {
     }
     uuid7_generate(id);
     snprintf(prefix, sizeof prefix, "%.*s", API_TOKEN_SHOWN_CHARS, token);
-    for (unsigned bit = 1; bit <= API_SCOPES_GRANTABLE; bit <<= 1) {
-        if ((in.scopes & bit) != 0)
-            snprintf(scopes + strlen(scopes), sizeof scopes - strlen(scopes), "%s%s",
-                     scopes[0] != '\0' ? " " : "", api_scope_name(bit));
-    }
+    api_scopes_text(in.scopes, scopes, sizeof scopes);
     snprintf(expires, sizeof expires, "%lld", in.expires_unix_ms);
     const char *vals[7] = {id,    ctx->user_id, in.name, scopes, hash, in.expires ? expires : NULL,
                            prefix};

@@ -6,7 +6,10 @@
  */
 #include "shared/user_epoch.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "shared/errbuf.h"
 #include "shared/near_cache_bus.h"
@@ -88,6 +91,19 @@ int user_epoch_tombstone(redis_pool *redis, const char *user_id, int access_ttl_
         freeReplyObject(reply);
     }
     return rc == 0 ? invalidate(redis, user_id, lease_ms, err, errlen) : rc;
+}
+
+bool user_epoch_parse_reply(const redisReply *r, long long *out) {
+    if (r == NULL || r->type != REDIS_REPLY_STRING || r->len == 0 || r->len > 20) {
+        return false;
+    }
+    char text[24];
+    memcpy(text, r->str, r->len);
+    text[r->len] = '\0';
+    char *end = NULL;
+    errno = 0;
+    *out = strtoll(text, &end, 10);
+    return errno == 0 && end != NULL && *end == '\0';
 }
 
 int user_epoch_forget(redis_pool *redis, const char *user_id) {

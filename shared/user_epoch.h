@@ -54,6 +54,10 @@ int user_epoch_tombstone_ttl(int access_ttl_s);
 int user_epoch_tombstone(redis_pool *redis, const char *user_id, int access_ttl_s, int lease_ms,
                          char *err, size_t errlen);
 
+/* The number a reply of the epoch key holds (a string of at most 20 digits); false for
+ * anything else (nil, an error, garbage). */
+bool user_epoch_parse_reply(const redisReply *r, long long *out);
+
 /* Drops the key (an epoch or a tombstone published for a change whose commit then
  * failed): the next reader refills it from Postgres, which knows what was committed. 0, or
  * -1 when Redis did not answer (the key then stays until its TTL: tokens stay refused,

@@ -62,6 +62,16 @@ static void scope_names_round_trip(void **state) {
     assert_null(api_scope_name(API_SCOPE_SESSION));
     assert_false(api_scope_declared(0));
     assert_false(api_scope_declared(API_SCOPE_TASKS_READ | API_SCOPE_TASKS_WRITE));
+    char list[128];
+    api_scopes_text(API_SCOPE_REPORTS | API_SCOPE_TASKS_READ | API_SCOPE_PROJECTS_WRITE, list,
+                    sizeof list);
+    assert_string_equal(list, "tasks:read reports projects:write");
+    assert_int_equal(api_scopes_parse_list(list),
+                     API_SCOPE_REPORTS | API_SCOPE_TASKS_READ | API_SCOPE_PROJECTS_WRITE);
+    assert_int_equal(api_scopes_parse_list("tasks:read nonsense"), API_SCOPE_TASKS_READ);
+    assert_int_equal(api_scopes_parse_list(""), 0);
+    api_scopes_text(0, list, sizeof list);
+    assert_string_equal(list, "");
     json_t *names = api_scopes_json(API_SCOPE_REPORTS | API_SCOPE_TASKS_READ);
     char *text = json_dumps(names, JSON_COMPACT);
     assert_string_equal(text, "[\"tasks:read\",\"reports\"]");
