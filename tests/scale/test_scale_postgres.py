@@ -15,6 +15,8 @@ in Postgres, has lapsed).
 Rules (scale_run.scenario): 0 lost, 0 duplicated, 0 stale, no failed request.
 """
 
+import glob
+import os
 import time
 
 import scale_stack
@@ -23,6 +25,19 @@ from scale_run import BASELINE_S, DOWN_S, RATE, READ_HEAVY, SETTLE_S, pause, sce
 
 REPLICA_WINDOW = "stop postgres-replica, start"
 PRIMARY_WINDOW = "restart postgres (primary)"
+
+
+def api_log_lines(request_ids, most=12):
+    """The API instances' log lines naming any of request_ids (at most `most`, each cut
+    short): what a failure's message carries, since CI keeps the output, not the logs."""
+    ids = {r for r in request_ids if r}
+    logs = os.path.join(os.environ.get("TASKBUS_DATA_DIR", ""), "logs")
+    found = []
+    for path in sorted(glob.glob(os.path.join(logs, "api-*.log"))):
+        with open(path, errors="replace") as f:
+            found += [f"{os.path.basename(path)}: {line.strip()[:400]}" for line in f
+                      if any(r in line for r in ids)]
+    return found[:most]
 
 
 def test_replica_stopped_and_primary_restarted(api_url, pool):
@@ -69,7 +84,9 @@ def test_replica_stopped_and_primary_restarted(api_url, pool):
                       f"{[(a.route, a.status or a.error, a.request_id, a.problem) for a in bad_reads[:3]]}"))
         if plain_503:
             v.append(("plain_create_503", len(plain_503), "creates without Prefer: wait or Idempotency-Key "
-                      f"answered 503 during the primary's restart, e.g. {[a.route for a in plain_503[:3]]}"))
+                      f"answered 503 during the primary's restart, e.g. "
+                      f"{[(a.route, a.request_id, a.problem) for a in plain_503[:3]]}; the APIs' log "
+                      f"lines of those: {api_log_lines([a.request_id for a in plain_503[:3]])}"))
         reads_in = sum(1 for a, _ in led.reads if a.window == REPLICA_WINDOW)
         waits_503 = sum(1 for w, _ in in_restart if "Prefer" in w.headers)
         keyed_503 = sum(1 for w, _ in in_restart if w.keyed and "Prefer" not in w.headers)
