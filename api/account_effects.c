@@ -17,19 +17,9 @@
 
 auth_status account_add_user_event(pg_conn *conn, const api_request_ctx *ctx, const char *type,
                                    const auth_user *user, json_t *data) {
-    char subject[64];
-    snprintf(subject, sizeof subject, "users/%s", user->id);
-    json_t *event =
-        data != NULL ? cloudevent_new(type, subject, data, ctx->traceparent, NULL) : NULL;
-    if (event == NULL) {
-        LOG_ERRORF("accounts: cannot build a %s event", type);
-        return AUTH_INTERNAL;
-    }
     char err[256];
-    int rc = outbox_add(conn, USER_EVENTS_TOPIC, user->id, event, ctx->request_id, ctx->traceparent,
-                        err, sizeof err);
-    json_decref(event);
-    if (rc != 0) {
+    if (outbox_add_user_event(conn, type, user->id, data, ctx->request_id, ctx->traceparent, err,
+                              sizeof err) != 0) {
         LOG_ERRORF("accounts: %s", err);
         return AUTH_INTERNAL;
     }

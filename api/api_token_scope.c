@@ -68,5 +68,6 @@ void api_scopes_text(unsigned mask, char *out, size_t outlen) {
 
 bool api_scope_declared(unsigned route_scope) {
     return route_scope == API_SCOPE_ANY || route_scope == API_SCOPE_SESSION ||
-           route_scope == API_SCOPE_PUBLIC || api_scope_name(route_scope) != NULL;
+           route_scope == API_SCOPE_ADMIN || route_scope == API_SCOPE_PUBLIC ||
+           api_scope_name(route_scope) != NULL;
 }

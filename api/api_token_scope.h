@@ -6,7 +6,9 @@
  * table row (api_route.scope). Rules: every route declares exactly one of: a scope (an API
  * token needs it; a session may do everything), API_SCOPE_ANY (any API token),
  * API_SCOPE_SESSION (a signed-in session only: tokens cannot manage tokens, sessions,
- * passwords or the account), or API_SCOPE_PUBLIC (no authentication at all). 0 declares
+ * passwords or the account), API_SCOPE_ADMIN (a signed-in session of an admin; anyone else,
+ * any API token included, gets the 404 of a path that does not exist), or
+ * API_SCOPE_PUBLIC (no authentication at all). 0 declares
  * nothing: tests/unit/test_route_scopes.c fails on it, so no route is added without one.
  */
 #ifndef TASKBUS_API_API_TOKEN_SCOPE_H
@@ -27,6 +29,7 @@ enum {
     API_SCOPE_ANY = 1u << 8,
     API_SCOPE_SESSION = 1u << 9,
     API_SCOPE_PUBLIC = 1u << 10,
+    API_SCOPE_ADMIN = 1u << 11,
 };
 
 /* The name of one grantable scope bit, or NULL. */
@@ -41,8 +44,8 @@ unsigned api_scopes_parse_list(const char *names);
 /* mask's grantable names, space-separated, in the order above, into out (outlen bytes;
  * every name fits in 128). */
 void api_scopes_text(unsigned mask, char *out, size_t outlen);
-/* Whether a route's declaration is one of the four kinds (a single grantable scope, ANY,
- * SESSION or PUBLIC). */
+/* Whether a route's declaration is one of the five kinds (a single grantable scope, ANY,
+ * SESSION, ADMIN or PUBLIC). */
 bool api_scope_declared(unsigned route_scope);
 
 #endif

@@ -44,7 +44,8 @@
     "id::text, email, display_name, role, email_verified_at IS NOT NULL, token_epoch, "            \
     "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "                \
     "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "                \
-    "password_hash"
+    "password_hash, locked_at IS NOT NULL"
+#define USER_COLUMNS_COUNT 10
 
 static const pg_stmt USER_BY_ID = {"accounts_user_by_id",
                                    "SELECT " USER_COLUMNS " FROM users WHERE id = $1::uuid", 1};
@@ -172,6 +173,7 @@ static void read_user(const PGresult *res, auth_user *u) {
     copy_text(u->created_at, sizeof u->created_at, res, 0, 6);
     copy_text(u->updated_at, sizeof u->updated_at, res, 0, 7);
     copy_text(u->password_hash, sizeof u->password_hash, res, 0, 8);
+    u->locked = strcmp(PQgetvalue(res, 0, 9), "t") == 0;
 }
 
 /* Runs a statement returning at most one user row: 1, 0, or < 0. */
@@ -180,7 +182,7 @@ static int user_query(pg_conn *conn, const pg_stmt *stmt, const char *const *val
     PGresult *res = pg_exec_stmt(conn, stmt, values);
     int rc = auth_result_status(res, stmt->name);
     if (rc == AUTH_OK) {
-        rc = PQntuples(res) == 1 && PQnfields(res) == 9 ? 1 : 0;
+        rc = PQntuples(res) == 1 && PQnfields(res) == USER_COLUMNS_COUNT ? 1 : 0;
         if (rc == 1 && out != NULL)
             read_user(res, out);
     }
@@ -492,6 +494,8 @@ static auth_rotate_result rotate_row(pg_conn *conn, const api_app *app, const pr
     int found = auth_user_by_id(conn, row->user_id, user);
     if (found <= 0)
         return found == 0 ? AUTH_ROTATE_INVALID : from_status(found);
+    if (user->locked) /* locked after this family began (a lock revokes every family) */
+        return AUTH_ROTATE_INVALID;
     st = insert_token(conn, app->cfg, row->user_id, row->family_id, new_token);
     if (st != AUTH_OK)
         return from_status(st);

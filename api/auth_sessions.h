@@ -50,6 +50,7 @@ typedef struct auth_user {
     char created_at[32]; /* RFC 3339 UTC with milliseconds */
     char updated_at[32];
     char password_hash[AUTH_PASSWORD_HASH_BUF];
+    bool locked; /* by an admin: no sign-in, no refresh (migration 0032) */
 } auth_user;
 
 /* A statement's outcome: AUTH_OK; AUTH_UNAVAILABLE for no result (the connection);

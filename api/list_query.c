@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/uuid7.h"
+
 static bool parse_limit(const char *text, int limit_max, int *limit) {
     char *end = NULL;
     errno = 0;
@@ -18,6 +20,13 @@ static bool parse_limit(const char *text, int limit_max, int *limit) {
     if (errno != 0 || end == text || *end != '\0' || v < 1 || v > limit_max)
         return false;
     *limit = (int)v;
+    return true;
+}
+
+bool list_query_uuid(const char *text, void *out) {
+    if (!uuid_is_valid(text))
+        return false;
+    *(const char **)out = text;
     return true;
 }
 

@@ -24,6 +24,10 @@ typedef bool (*list_cursor_parse)(const char *text, void *cursor);
 int list_query_parse(const api_request_ctx *ctx, int limit_max, int *limit,
                      list_cursor_parse parse_cursor, void *cursor, json_t *errors);
 
+/* A list_cursor_parse for a uuid (an id cursor, or an id filter): keeps the query's own
+ * text in *(const char **)out. */
+bool list_query_uuid(const char *text, void *out);
+
 /* A filter a list takes besides limit and cursor: parse reads the value into out; false
  * (the value is refused) adds {name, message}. */
 typedef struct list_query_filter {

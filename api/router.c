@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "api/access_log.h"
+#include "api/api_token_scope.h"
 #include "api/auth_middleware.h"
 #include "api/client_ip.h"
 #include "api/rate_limiter.h"
@@ -26,29 +27,23 @@
 #include "shared/problem.h"
 #include "shared/time_util.h"
 
-const api_route *const ROUTER_TABLES[] = {ROUTES_HEALTH,
-                                          ROUTES_AUTH,
-                                          ROUTES_USERS,
-                                          ROUTES_TASKS_WRITE,
-                                          ROUTES_TASKS_READ,
-                                          ROUTES_IMPORT,
-                                          ROUTES_EVENTS,
-                                          ROUTES_VERIFY,
-                                          ROUTES_WEBHOOKS,
-                                          ROUTES_REPORTS,
-                                          ROUTES_ANALYTICS,
-                                          ROUTES_ACTIVITY,
-                                          ROUTES_PROJECTS,
-                                          ROUTES_PASSWORD_RESET,
-                                          ROUTES_EMAIL_CHANGE,
-                                          ROUTES_TOKENS,
-                                          NULL};
+const api_route *const ROUTER_TABLES[] = {
+    ROUTES_HEALTH,      ROUTES_AUTH,           ROUTES_USERS,
+    ROUTES_TASKS_WRITE, ROUTES_TASKS_READ,     ROUTES_IMPORT,
+    ROUTES_EVENTS,      ROUTES_VERIFY,         ROUTES_WEBHOOKS,
+    ROUTES_REPORTS,     ROUTES_ANALYTICS,      ROUTES_ACTIVITY,
+    ROUTES_PROJECTS,    ROUTES_PASSWORD_RESET, ROUTES_EMAIL_CHANGE,
+    ROUTES_TOKENS,      ROUTES_ADMIN,          NULL};
+
+static void respond_no_resource(api_request_ctx *ctx) {
+    api_respond_error(ctx, 404, "not-found", "no resource at this path");
+}
 
 static void answer_unrouted(api_request_ctx *ctx, route_match_result result, const route_match *m,
                             const char *method) {
     char detail[160];
     if (result == ROUTE_NOT_FOUND) {
-        api_respond_error(ctx, 404, "not-found", "no resource at this path");
+        respond_no_resource(ctx);
         return;
     }
     ctx->route = m->pattern;
@@ -122,6 +117,22 @@ static int check_body(api_request_ctx *ctx, unsigned flags) {
 
 /* Routing, the checks and authentication: the route whose handler should run, or NULL
  * when one of them answered the request. */
+/* An admin route (API_SCOPE_ADMIN): the credential is checked first, and anyone but an
+ * admin's signed-in session (an API token never is one) gets the 404 of a path that does
+ * not exist before anything of the request is looked at, so a non-admin cannot tell an
+ * admin route from none. The role is the access token's: a role change moves the token
+ * epoch, so a token of the old role is refused. 0 to go on. */
+static int admit_admin(api_request_ctx *ctx) {
+    if (api_authenticate(ctx) != 0) {
+        return -1;
+    }
+    if (!ctx->via_api_token && strcmp(ctx->role, "admin") == 0) {
+        return 0;
+    }
+    respond_no_resource(ctx);
+    return -1;
+}
+
 static const api_route *admit(api_request_ctx *ctx, const char *method, const char *path) {
     route_match m;
     route_match_result result = router_match(ROUTER_TABLES, method, path, &m);
@@ -133,13 +144,17 @@ static const api_route *admit(api_request_ctx *ctx, const char *method, const ch
     ctx->npath_params = m.nparams;
     memcpy(ctx->path_params, m.params, sizeof ctx->path_params);
     unsigned flags = m.route->flags;
+    bool admin = m.route->scope == API_SCOPE_ADMIN;
+    if (admin && admit_admin(ctx) != 0) {
+        return NULL;
+    }
     if (check_query_text(ctx) != 0 || check_body(ctx, flags) != 0) {
         return NULL;
     }
     if ((flags & API_ROUTE_AUTH_LIMIT) != 0 && api_limit_auth(ctx) != 0) {
         return NULL;
     }
-    if ((flags & API_ROUTE_AUTH) != 0 &&
+    if ((flags & API_ROUTE_AUTH) != 0 && !admin &&
         (api_authenticate(ctx) != 0 || api_authorize_scope(ctx, m.route->scope) != 0)) {
         return NULL;
     }

@@ -39,5 +39,7 @@ extern const api_route ROUTES_ACTIVITY[];
 extern const api_route ROUTES_PROJECTS[];
 /* routes_tokens.c: POST|GET /api/v1/tokens, DELETE /api/v1/tokens/:id */
 extern const api_route ROUTES_TOKENS[];
+/* routes_admin.c: /api/v1/admin/users[/...], /api/v1/admin/audit (admins only) */
+extern const api_route ROUTES_ADMIN[];
 
 #endif

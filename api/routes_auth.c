@@ -181,6 +181,11 @@ static void handle_login(api_request_ctx *ctx) {
         auth_password_verify_dummy(ctx->app->cfg, in.password);
     if (require_match(ctx, match, 401, "the e-mail or password is wrong") != 0)
         return;
+    /* Only after the password matched: the lock is no oracle to a guesser. */
+    if (user.locked) {
+        api_respond_error(ctx, 403, "account-locked", "this account is locked by an administrator");
+        return;
+    }
     char family_id[UUID_STR_LEN];
     char token[AUTH_REFRESH_TOKEN_BUF];
     auth_status st = open_session(ctx, in.password, &user, family_id, token);

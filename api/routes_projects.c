@@ -302,15 +302,6 @@ static void create_project(api_request_ctx *ctx) {
     json_decref(plan);
 }
 
-/* A projects cursor: the last project id of a page, kept as the query's own text. */
-static bool parse_cursor(const char *text, void *arg) {
-    if (!uuid_is_valid(text)) {
-        return false;
-    }
-    *(const char **)arg = text;
-    return true;
-}
-
 static bool parse_archived(const char *text, void *arg) {
     if (strcmp(text, "true") != 0 && strcmp(text, "false") != 0) {
         return false;
@@ -327,9 +318,10 @@ static void list_projects(api_request_ctx *ctx) {
         {NULL, NULL, NULL, NULL},
     };
     json_t *errors = json_array();
-    int parsed = errors != NULL ? list_query_parse_filtered(ctx, LIST_LIMIT_MAX, &limit,
-                                                            parse_cursor, &cursor, filters, errors)
-                                : -1;
+    int parsed = errors != NULL
+                     ? list_query_parse_filtered(ctx, LIST_LIMIT_MAX, &limit, list_query_uuid,
+                                                 &cursor, filters, errors)
+                     : -1;
     if (api_respond_if_field_errors(ctx, errors, parsed != 0)) {
         return;
     }

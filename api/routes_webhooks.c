@@ -446,15 +446,6 @@ static void redeliver(api_request_ctx *ctx) {
     }
 }
 
-/* A deliveries cursor: the last delivery id of a page, kept as the query's own text. */
-static bool parse_cursor(const char *text, void *arg) {
-    if (!uuid_is_valid(text)) {
-        return false;
-    }
-    *(const char **)arg = text;
-    return true;
-}
-
 static void list_deliveries(api_request_ctx *ctx) {
     const char *id = ctx->path_params[0];
     int limit = DELIVERIES_LIMIT_DEFAULT;
@@ -464,8 +455,8 @@ static void list_deliveries(api_request_ctx *ctx) {
         return;
     }
     json_t *errors = json_array();
-    int parsed = errors != NULL ? list_query_parse(ctx, DELIVERIES_LIMIT_MAX, &limit, parse_cursor,
-                                                   &cursor, errors)
+    int parsed = errors != NULL ? list_query_parse(ctx, DELIVERIES_LIMIT_MAX, &limit,
+                                                   list_query_uuid, &cursor, errors)
                                 : -1;
     if (api_respond_if_field_errors(ctx, errors, parsed != 0)) {
         return;

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared/bus.h"
+#include "shared/cloudevent.h"
 #include "shared/errbuf.h"
 #include "shared/pg_array.h"
 #include "shared/strbuf.h"
@@ -122,5 +124,21 @@ int outbox_add(pg_conn *conn, const char *topic, const char *key, const json_t *
                       .traceparent = traceparent};
     int rc = outbox_add_many(conn, &row, 1, err, errlen);
     free(payload);
+    return rc;
+}
+
+int outbox_add_user_event(pg_conn *conn, const char *type, const char *user_id, json_t *data,
+                          const char *request_id, const char *traceparent, char *err,
+                          size_t errlen) {
+    char subject[64];
+    snprintf(subject, sizeof subject, "users/%s", user_id);
+    json_t *event = data != NULL ? cloudevent_new(type, subject, data, traceparent, NULL) : NULL;
+    if (event == NULL) {
+        errbuf_setf(err, errlen, "cannot build a %s event", type);
+        return -1;
+    }
+    int rc = outbox_add(conn, USER_EVENTS_TOPIC, user_id, event, request_id, traceparent, err,
+                        errlen);
+    json_decref(event);
     return rc;
 }

@@ -37,4 +37,11 @@ int outbox_add_many(pg_conn *conn, const outbox_row *rows, size_t n, char *err, 
 int outbox_add(pg_conn *conn, const char *topic, const char *key, const json_t *event,
                const char *request_id, const char *traceparent, char *err, size_t errlen);
 
+/* A CloudEvent of type about one user (subject "users/<user_id>", data stolen; NULL is
+ * an out-of-memory failure) on user-events, keyed by the user, through outbox_add: the one
+ * shape of every account event. 0, or -1 with err. */
+int outbox_add_user_event(pg_conn *conn, const char *type, const char *user_id, json_t *data,
+                          const char *request_id, const char *traceparent, char *err,
+                          size_t errlen);
+
 #endif

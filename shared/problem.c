@@ -41,6 +41,8 @@ static const struct {
     {"sole-owner", "The account is the only owner of team projects"},
     {"insufficient-scope", "The API token lacks the scope this route needs"},
     {"token-limit", "Too many API tokens"},
+    {"account-locked", "The account is locked"},
+    {"own-account", "An administrator cannot do this to their own account"},
     {"already-member", "Already a member"},
     {"project-limit", "Too many projects"},
     {"member-limit", "Too many members"},

@@ -90,22 +90,11 @@ static user_erasure_outcome lock_and_check(pg_conn *conn, const user_erasure_req
 /* taskbus.user.deleted to the outbox. 0, or -1 with err. */
 static int add_event(pg_conn *conn, const user_erasure_request *req, const char *inbox,
                      const char *deleted_at, char *err, size_t errlen) {
-    char subject[64];
-    snprintf(subject, sizeof subject, "users/%s", req->user_id);
     json_t *data =
         json_pack("{s:s,s:o,s:s}", "user_id", req->user_id, "inbox_project_id",
                   inbox[0] != '\0' ? json_string(inbox) : json_null(), "deleted_at", deleted_at);
-    json_t *event = data != NULL
-                        ? cloudevent_new(USER_ERASED_EVENT, subject, data, req->traceparent, NULL)
-                        : NULL;
-    if (event == NULL) {
-        errbuf_setf(err, errlen, "cannot build the %s event", USER_ERASED_EVENT);
-        return -1;
-    }
-    int rc = outbox_add(conn, USER_EVENTS_TOPIC, req->user_id, event, req->request_id,
-                        req->traceparent, err, errlen);
-    json_decref(event);
-    return rc;
+    return outbox_add_user_event(conn, USER_ERASED_EVENT, req->user_id, data, req->request_id,
+                                 req->traceparent, err, errlen);
 }
 
 static user_erasure_outcome erase_in_transaction(pg_conn *conn, const user_erasure_request *req,

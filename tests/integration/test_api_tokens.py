@@ -90,7 +90,8 @@ def test_a_read_only_token_reads_and_a_write_is_refused(make_user):
 
 def documented_operations(openapi):
     """(method, path, kind, scope) of every operation that takes a credential: kind is
-    'scope' (an API token needs scope), 'any' (any token) or 'session' (no token)."""
+    'scope' (an API token needs scope), 'any' (any token), 'session' (no token) or
+    'admin' (an admin's session only: anyone else, every token included, gets a 404)."""
     ops = []
     for path, item in openapi["paths"].items():
         for method, op in item.items():
@@ -100,7 +101,10 @@ def documented_operations(openapi):
             if not security:
                 continue
             token = [req["apiToken"] for req in security if "apiToken" in req]
-            if not token:
+            if path.startswith("/api/v1/admin/"):
+                assert not token, f"{method} {path}: an admin route takes no API token"
+                ops.append((method, path, "admin", None))
+            elif not token:
                 ops.append((method, path, "session", None))
             elif not token[0]:
                 ops.append((method, path, "any", None))
@@ -142,7 +146,7 @@ def test_every_operation_enforces_its_documented_scope(make_user, repo):
         openapi = json.load(f)
     ops = documented_operations(openapi)
     kinds = {k for _, _, k, _ in ops}
-    assert kinds == {"scope", "any", "session"}, kinds
+    assert kinds == {"scope", "any", "session", "admin"}, kinds
     assert {s for *_, s in ops if s} == set(SCOPES), "every scope guards some operation"
     user = make_user(tag="tokens-table")
     c = Client(user.client.base)
@@ -153,6 +157,10 @@ def test_every_operation_enforces_its_documented_scope(make_user, repo):
         what = f"{method.upper()} {path}"
         if kind == "session":
             assert is_scope_refusal(call(c, method, path, everything)), f"{what} must refuse every API token"
+        elif kind == "admin":
+            r = call(c, method, path, everything)
+            assert r.status_code == 404 and r.json()["detail"] == "no resource at this path", \
+                f"{what} must answer a token as a missing path: {r.status_code} {r.text[:200]}"
         elif kind == "any":
             r = call(c, method, path, only["reports"])
             assert r.status_code not in (401, 403), f"{what} takes any token: {r.status_code}"
