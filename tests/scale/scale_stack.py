@@ -149,8 +149,7 @@ def leaders_preferred(timeout=180):
     (auto.leader.rebalance.enable, every leader.imbalance.check.interval.seconds, 300 s)
     would move them back in the middle of a later scenario: a leader move under load is
     that scenario's fault, not its own. So the restore moves them, and waits."""
-    from confluent_kafka import TopicPartition
-    from confluent_kafka.admin import ElectionType
+    from confluent_kafka import ElectionType, TopicPartition
 
     def misplaced():
         md = admin().list_topics(timeout=10)
