@@ -54,7 +54,7 @@ static void list_users(api_request_ctx *ctx) {
     int limit = ADMIN_LIST_LIMIT_DEFAULT;
     admin_user_filter f = {0};
     const list_query_filter filters[] = {
-        {"email_prefix", parse_email_prefix, &f.email_prefix, "must be 1 to 254 characters"},
+        {"email_prefix", parse_email_prefix, &f.email_prefix, "must be 1 to 254 bytes"},
         {NULL, NULL, NULL, NULL},
     };
     json_t *errors = json_array();

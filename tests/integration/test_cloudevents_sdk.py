@@ -7,7 +7,8 @@ every message the test caused is read, not a sample.
 The SDK (cloudevents 2.2.0) has two Kafka bindings: the current one,
 cloudevents.core.bindings.kafka (from_kafka detects the mode, from_structured), and the
 1.x-compatible cloudevents.v1.kafka (from_structured). Both must read every message.
-Event types: those of schemas/events/ (four task events, three account events, six project
+Event types: those of schemas/events/ (four task events, four account events and an admin's
+action on the account (an unlock), six project
 events keyed by the project id, taskbus.report.requested on the reports topic), each
 event's dataschema the $id of its type's schema; the task events come from single writes
 and from a bulk import (whose events carry the import's own trace); a second, verified user
@@ -28,6 +29,7 @@ from helpers.api import API, Client, User, new_password, unique_email
 from helpers.kafka_events import EventCollector
 from helpers.stack_control import env, repo_root
 from helpers.tasks import TaskApi, task_of, wait_outbox_published, wait_until
+from test_admin_api import make_admin
 from test_notifications import mail_dir, parts, wait_mails  # noqa: F401 - mail_dir is a fixture
 from test_projects import Person, verify
 
@@ -84,6 +86,12 @@ def test_sdk_reads_every_event_of_a_representative_set_of_writes(api_url, collec
     assert r.status_code == 201, r.text
     b = r.json()
     user = User(client, b["user"]["email"], pw, b["user"]["id"], b["access_token"], b["refresh_token"], b)
+    # An admin's action on the account (an unlock of an unlocked account: audited, an
+    # event, and nothing else changes).
+    _, admin_access = make_admin(make_user, tag="ce-sdk-admin")
+    r = Client(api_url).post(f"{API}/admin/users/{user.id}/unlock", token=admin_access,
+                             headers=traced("admin_action"))
+    assert r.status_code == 200, r.text
     # Task events: create, update, complete, delete, each its own request.
     api = TaskApi(user)
     r = api.create({"title": "ce"}, wait=5, headers=traced("created"))
@@ -199,6 +207,7 @@ def test_sdk_reads_every_event_of_a_representative_set_of_writes(api_url, collec
     want = {
         "registered": "taskbus.user.registered", "password_changed": "taskbus.user.password_changed",
         "email_changed": "taskbus.user.email_changed", "user_deleted": "taskbus.user.deleted",
+        "admin_action": "taskbus.admin.action",
         "created": "taskbus.task.created", "updated": "taskbus.task.updated",
         "completed": "taskbus.task.completed", "deleted": "taskbus.task.deleted",
         "report": "taskbus.report.requested",
