@@ -41,7 +41,7 @@ static const pg_stmt STMT_READ = {
            " t.last_used_at IS NULL OR t.last_used_at < statement_timestamp() - " TOUCH_AGE
            " FROM api_tokens t JOIN users u ON u.id = t.user_id"
            " WHERE t.token_hash = decode($1, 'hex') AND t.user_id = $2::uuid"
-           " AND t.revoked_at IS NULL AND t.token_epoch = u.token_epoch"
+           " AND t.revoked_at IS NULL AND t.token_epoch = u.token_epoch AND u.locked_at IS NULL"
            " AND (t.expires_at IS NULL OR t.expires_at > "
            "statement_timestamp())",
     .nparams = 2,

@@ -64,7 +64,7 @@ static const pg_stmt USER_SET_DISPLAY_NAME = {
 static const pg_stmt USER_CHANGE_PASSWORD = {
     "accounts_user_change_password",
     "UPDATE users SET password_hash = $3, token_epoch = token_epoch + 1, updated_at = now()"
-    " WHERE id = $1::uuid AND password_hash = $2 RETURNING " USER_COLUMNS,
+    " WHERE id = $1::uuid AND password_hash = $2 AND locked_at IS NULL RETURNING " USER_COLUMNS,
     3};
 /* A reset proves the mailbox the link went to, which is still the account's (the redeem
  * checks), so the address counts as verified too. */

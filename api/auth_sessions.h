@@ -69,8 +69,9 @@ int auth_user_insert(pg_conn *conn, const char *user_id, const char *email,
 /* 1 updated, 0 no such user, or < 0. */
 int auth_user_set_display_name(pg_conn *conn, const char *user_id, const char *display_name,
                                auth_user *out);
-/* New hash and token_epoch + 1, only if the hash is still old_hash: 1, 0 (changed
- * meanwhile, or no user), or < 0. */
+/* New hash and token_epoch + 1, only if the hash is still old_hash and the account is not
+ * locked (a change racing an admin's lock must not start a session in a later epoch): 1,
+ * 0 (changed or locked meanwhile, or no user), or < 0. */
 int auth_user_change_password(pg_conn *conn, const char *user_id, const char *old_hash,
                               const char *new_hash, auth_user *out);
 /* A password reset: new hash, token_epoch + 1, the address marked verified (the caller

@@ -118,10 +118,12 @@ static int check_body(api_request_ctx *ctx, unsigned flags) {
 /* Routing, the checks and authentication: the route whose handler should run, or NULL
  * when one of them answered the request. */
 /* An admin route (API_SCOPE_ADMIN): the credential is checked first, and anyone but an
- * admin's signed-in session (an API token never is one) gets the 404 of a path that does
- * not exist before anything of the request is looked at, so a non-admin cannot tell an
- * admin route from none. The role is the access token's: a role change moves the token
- * epoch, so a token of the old role is refused. 0 to go on. */
+ * admin's signed-in session (an API token never is one) gets the body of a path that does
+ * not exist before anything of the request is looked at, so no answer says who is an admin
+ * or whether an id is a user. (A method the path does not take is the usual 405, and the
+ * rate-limit headers are those of any authenticated request: the paths themselves are
+ * published.) The role is the access token's: a role change moves the token epoch, so a
+ * token of the old role is refused, and each action checks the actor again. 0 to go on. */
 static int admit_admin(api_request_ctx *ctx) {
     if (api_authenticate(ctx) != 0) {
         return -1;

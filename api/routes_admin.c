@@ -105,18 +105,14 @@ static void list_audit(api_request_ctx *ctx) {
 
 /* --- the actions --- */
 
-static void answer_action(api_request_ctx *ctx, admin_action_outcome o, const char *err) {
-    json_t *doc = NULL;
-    store_result r = STORE_UNAVAILABLE;
+/* The answer of an action; out is DONE's (its target document is taken). */
+static void answer_action(api_request_ctx *ctx, admin_action_outcome o, admin_action_result *out,
+                          const char *err) {
     switch (o) {
     case ADMIN_ACTION_DONE:
-        r = admin_store_user(ctx->app, ctx->path_params[0], &doc);
-        if (r == STORE_FOUND)
-            api_respond_json(ctx, 200, doc);
-        else if (r == STORE_NOT_FOUND) /* deleted right after: the action was recorded */
-            respond_no_user(ctx);
-        else
-            respond_unavailable(ctx);
+        /* The target as the transaction left it: no second read that could fail after the
+         * COMMIT and invite a retry that acts twice. */
+        api_respond_json(ctx, 200, json_incref(out->target));
         return;
     case ADMIN_ACTION_NOT_ADMIN: /* demoted or locked since the token was issued */
         api_respond_error(ctx, 404, "not-found", "no resource at this path");
@@ -151,7 +147,7 @@ static void act(api_request_ctx *ctx, admin_action_kind kind, const char *role) 
     char err[512] = "";
     pg_conn *conn = pg_pool_acquire(ctx->app->pg, API_PG_ACQUIRE_MS, err, sizeof err);
     if (conn == NULL) {
-        answer_action(ctx, ADMIN_ACTION_PG_DOWN, err);
+        answer_action(ctx, ADMIN_ACTION_PG_DOWN, NULL, err);
         return;
     }
     admin_action_request req = {
@@ -164,13 +160,13 @@ static void act(api_request_ctx *ctx, admin_action_kind kind, const char *role) 
         .request_id = ctx->request_id,
         .traceparent = ctx->traceparent,
     };
-    json_t *audit = NULL;
-    admin_action_outcome o = admin_action_run(conn, &req, &audit, err, sizeof err);
+    admin_action_result out;
+    admin_action_outcome o = admin_action_run(conn, &req, &out, err, sizeof err);
     pg_pool_release(ctx->app->pg, conn);
     if (o == ADMIN_ACTION_DONE)
-        log_json(LOG_INFO, "admin action", json_incref(audit));
-    json_decref(audit);
-    answer_action(ctx, o, err);
+        log_json(LOG_INFO, "admin action", json_incref(out.audit));
+    answer_action(ctx, o, &out, err);
+    admin_action_result_clear(&out);
 }
 
 static void lock_user(api_request_ctx *ctx) {

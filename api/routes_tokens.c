@@ -31,10 +31,15 @@
 
 #define API_TOKEN_MAX_PER_USER 50
 
+/* The user row, locked, only while the session that asks is of the user's current epoch
+ * and the account is not locked: a token created while a lock, a sign-out everywhere or a
+ * password change commits would otherwise be made in the new epoch and outlive them. The
+ * lock waits for such a transaction and the condition is read again after it. */
 static const pg_stmt LOCK_USER = {
     .name = "api_tokens_lock_user",
-    .sql = "SELECT 1 FROM users WHERE id = $1::uuid FOR NO KEY UPDATE",
-    .nparams = 1,
+    .sql = "SELECT 1 FROM users WHERE id = $1::uuid AND token_epoch = $2::bigint"
+           " AND locked_at IS NULL FOR NO KEY UPDATE",
+    .nparams = 2,
 };
 
 /* Live: not revoked, not expired, made in the user's current token epoch. */
@@ -106,15 +111,26 @@ static PGresult *run(pg_conn *conn, const pg_stmt *stmt, const char *const *vals
 
 /* --- POST /api/v1/tokens ------------------------------------------------------------ */
 
+/* The session that asked ended while the token was being made (signed out everywhere,
+ * password changed, locked or deleted): 401, as its next request would get. */
+static void refuse_ended_session(api_request_ctx *ctx) {
+    api_set_header(ctx, "WWW-Authenticate", "Bearer realm=\"taskbus\", error=\"invalid_token\"");
+    api_respond_error(ctx, 401, "unauthorized",
+                      "the session ended while the token was being made; sign in again");
+}
+
 /* The insert under the user row's lock: the row, NULL with *st (AUTH_OK: the limit). */
-static PGresult *insert_locked(pg_conn *conn, const char *const *vals, auth_status *st) {
+static PGresult *insert_locked(pg_conn *conn, const char *const *vals, long long epoch,
+                               auth_status *st) {
     char err[256];
     if (pg_begin(conn, err, sizeof err) != 0) {
         LOG_WARNF("api tokens: BEGIN: %s", err);
         *st = AUTH_UNAVAILABLE;
         return NULL;
     }
-    const char *uid[1] = {vals[1]};
+    char epoch_text[24];
+    snprintf(epoch_text, sizeof epoch_text, "%lld", epoch);
+    const char *uid[2] = {vals[1], epoch_text};
     PGresult *lock = run(conn, &LOCK_USER, uid, st);
     bool present = lock != NULL && PQntuples(lock) == 1;
     PQclear(lock);
@@ -171,7 +187,7 @@ static void create_token(api_request_ctx *ctx) {
         return;
     }
     auth_status st = AUTH_OK;
-    PGresult *res = insert_locked(conn, vals, &st);
+    PGresult *res = insert_locked(conn, vals, ctx->token_epoch, &st);
     pg_pool_release(ctx->app->pg, conn);
     if (res != NULL && PQntuples(res) == 1) {
         respond_created(ctx, res, token);
@@ -181,6 +197,8 @@ static void create_token(api_request_ctx *ctx) {
             api_respond_error(ctx, 409, "token-limit",
                               "an account has at most " STRINGIFY(
                                   API_TOKEN_MAX_PER_USER) " live API tokens: revoke one first");
+        else if (st == AUTH_USER_GONE) /* or locked, or the session's epoch moved on */
+            refuse_ended_session(ctx);
         else
             auth_respond_failure(ctx, st);
     }

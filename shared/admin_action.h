@@ -49,6 +49,15 @@ typedef struct admin_action_request {
     const char *request_id, *traceparent; /* the audit row's and the event's; may be NULL */
 } admin_action_request;
 
+/* What a committed action left: both documents owned by the result. */
+typedef struct admin_action_result {
+    json_t *audit;  /* the audit row's document (the event's data) */
+    json_t *target; /* the target as the action left it (admin_user_detail of 0032) */
+} admin_action_result;
+
+/* Releases both documents (idempotent). */
+void admin_action_result_clear(admin_action_result *r);
+
 /* The action's name as the audit log spells it ("lock", "unlock", "logout_all",
  * "set_role"). */
 const char *admin_action_name(admin_action_kind kind);
@@ -56,9 +65,10 @@ const char *admin_action_name(admin_action_kind kind);
 /* Whether role is one a user can have. */
 bool admin_role_valid(const char *role);
 
-/* The transaction above on conn (none open). DONE sets *audit to the audit row's
- * document (the caller owns it); anything else changed nothing. */
+/* The transaction above on conn (none open). DONE fills *out (the caller clears it);
+ * anything else changed nothing and leaves *out empty. A lost deadlock or a timeout is
+ * PG_DOWN (the caller may retry). */
 admin_action_outcome admin_action_run(pg_conn *conn, const admin_action_request *req,
-                                      json_t **audit, char *err, size_t errlen);
+                                      admin_action_result *out, char *err, size_t errlen);
 
 #endif

@@ -36,12 +36,14 @@ CREATE INDEX admin_audit_actor_idx ON admin_audit (actor_id, id);
 -- there is always an admin left who can undo it), 'not_found' (no such target).
 -- epoch_moved: token_epoch went up (lock, logout_all, a changed role): the caller
 -- publishes token_epoch before its COMMIT. audit: the audit row's document, which is also
--- the data of the taskbus.admin.action event.
+-- the data of the taskbus.admin.action event. target_doc: the target as the action left it
+-- (admin_user_detail), the answer, read in the same transaction (a second read that failed
+-- after the COMMIT would answer 503 and invite a retry that acts twice).
 CREATE FUNCTION admin_user_action(p_audit_id uuid, p_actor uuid, p_target uuid,
                                   p_action text, p_role text, p_request_id text,
                                   OUT outcome text, OUT changed boolean,
                                   OUT epoch_moved boolean, OUT token_epoch bigint,
-                                  OUT audit json)
+                                  OUT audit json, OUT target_doc json)
 LANGUAGE plpgsql AS $$
 DECLARE
     actor record;
@@ -49,7 +51,10 @@ DECLARE
     at timestamptz := statement_timestamp();
     detail jsonb;
 BEGIN
-    PERFORM 1 FROM users u WHERE u.id IN (p_actor, p_target) ORDER BY u.id FOR UPDATE;
+    -- NO KEY UPDATE, not UPDATE: rows inserted meanwhile that reference the user (a
+    -- refresh token's rotation holding its row, a task) take KEY SHARE and go on, so no
+    -- deadlock with the refresh_tokens UPDATE below.
+    PERFORM 1 FROM users u WHERE u.id IN (p_actor, p_target) ORDER BY u.id FOR NO KEY UPDATE;
     IF p_actor IS NOT NULL THEN
         SELECT u.role, u.locked_at INTO actor FROM users u WHERE u.id = p_actor;
         IF NOT FOUND OR actor.role <> 'admin' OR actor.locked_at IS NOT NULL THEN
@@ -75,7 +80,10 @@ BEGIN
     IF changed IS NULL THEN
         RAISE EXCEPTION 'admin_user_action: unknown action %', p_action;
     END IF;
-    epoch_moved := changed AND p_action <> 'unlock';
+    -- Unlock moves the epoch and revokes too: a credential that raced the lock (a login or
+    -- a refresh whose statements ran while it committed) dies then, so nothing issued
+    -- before the unlock survives it.
+    epoch_moved := changed;
     detail := CASE WHEN p_action = 'set_role'
                    THEN jsonb_build_object('role', p_role, 'previous_role', target.role)
                    ELSE '{}'::jsonb END;
@@ -88,7 +96,7 @@ BEGIN
             updated_at = at
         WHERE u.id = p_target;
     END IF;
-    IF changed AND p_action IN ('lock', 'logout_all') THEN
+    IF changed AND p_action IN ('lock', 'unlock', 'logout_all') THEN
         UPDATE refresh_tokens r SET revoked_at = at
         WHERE r.user_id = p_target AND r.revoked_at IS NULL;
     END IF;
@@ -96,6 +104,7 @@ BEGIN
     INSERT INTO admin_audit (id, at, actor_id, action, target_id, changed, detail, request_id)
     VALUES (p_audit_id, at, p_actor, p_action, p_target, changed, detail, p_request_id);
     SELECT admin_audit_doc(a) INTO audit FROM admin_audit a WHERE a.id = p_audit_id;
+    SELECT admin_user_detail(u) INTO target_doc FROM users u WHERE u.id = p_target;
     outcome := 'ok';
 END;
 $$;

@@ -56,9 +56,9 @@ static int set_role_on(const taskbus_config *cfg, pg_conn *c, redis_pool *redis,
         .redis = redis,
         .lease_ms = cfg->near_cache_lease_ms,
     };
-    json_t *audit = NULL;
+    admin_action_result out;
     char err[512] = "";
-    admin_action_outcome o = admin_action_run(c, &req, &audit, err, sizeof err);
+    admin_action_outcome o = admin_action_run(c, &req, &out, err, sizeof err);
     if (o == ADMIN_ACTION_NOT_FOUND) {
         fprintf(stderr, WHO ": no user with e-mail %s\n", email);
         return 1;
@@ -68,12 +68,19 @@ static int set_role_on(const taskbus_config *cfg, pg_conn *c, redis_pool *redis,
                 err);
         return 1;
     }
+    if (o == ADMIN_ACTION_PG_DOWN) {
+        fprintf(stderr,
+                WHO ": %s; the change was not made, or its COMMIT was not confirmed: "
+                    "GET /api/v1/admin/audit?target_id=%s says which\n",
+                err, id);
+        return 1;
+    }
     if (o != ADMIN_ACTION_DONE) {
         fprintf(stderr, WHO ": %s; nothing was changed\n", err);
         return 1;
     }
-    bool changed = json_is_true(json_object_get(audit, "changed"));
-    json_decref(audit);
+    bool changed = json_is_true(json_object_get(out.audit, "changed"));
+    admin_action_result_clear(&out);
     if (changed)
         printf("user %s (%s) now has role %s; older tokens are refused\n", email, id, role);
     else
