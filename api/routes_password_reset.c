@@ -10,11 +10,12 @@
  *   address, which nothing can redeem, so both commits write and flush alike), and one
  *   statement that wakes the relay (for a known address the one that also adds the
  *   mail's outbox row).
- * - Only the token's SHA-256 is stored in password_resets, and the token is never logged
- *   (api/mail_token.h); the mail's reset_url carries it through the outbox row (deleted
- *   once relayed) and the notifications topic, as the verification link's does. It is
- *   valid RESET_TTL and redeems only while the account still has the address it was
- *   mailed to.
+ * - The token exists only in the mail: the notifier makes it and stores its SHA-256 in
+ *   the row (workers/notifier/notifier_links.h), named by the notification ({reset_id}).
+ *   The row is inserted here with a sealed hash (of a token made and wiped at once, so the
+ *   work is the same for a known and an unknown address, and nothing redeems the row
+ *   before the notifier's hash replaces it). A link is valid RESET_TTL from the request and
+ *   redeems only while the account still has the address it was mailed to.
  * - A redeem locks the user row first, then marks the token used: of two concurrent
  *   redeems (one token or two of one user) exactly one changes the password. It then
  *   follows the password-changed path (api/account_effects.h): every session and access
@@ -33,23 +34,23 @@
 #include "api/account_validation.h"
 #include "api/auth_password.h"
 #include "api/auth_sessions.h"
-#include "api/mail_token.h"
+#include "shared/mail_token.h"
 #include "api/rate_limiter.h"
 #include "shared/log.h"
+#include "shared/uuid7.h"
 
 #define RESET_TTL "1 hour"
-#define RESET_PAGE "/reset-password"
 
 /* Always one row: the account's (user and address) when the address has one, else a
  * row without either, which no redeem can match (it joins on the user). */
 static const pg_stmt RESET_INSERT = {
     .name = "password_reset_insert",
-    .sql = "INSERT INTO password_resets (token_hash, user_id, email, created_at, expires_at)"
-           " SELECT decode($1, 'hex'), u.id, u.email, statement_timestamp(),"
+    .sql = "INSERT INTO password_resets (id, token_hash, user_id, email, created_at, expires_at)"
+           " SELECT $3::uuid, decode($1, 'hex'), u.id, u.email, statement_timestamp(),"
            " statement_timestamp() + interval '" RESET_TTL "'"
            " FROM (SELECT 1) AS one LEFT JOIN users u ON u.email = $2"
            " RETURNING coalesce(user_id::text, '')",
-    .nparams = 2,
+    .nparams = 3,
 };
 
 /* For an unknown address, in place of the mail's outbox row: the same wake-up of the relay
@@ -106,16 +107,13 @@ static int query_row(pg_conn *conn, const pg_stmt *stmt, const char *const *valu
 
 /* ---------------------------------------------------------------- the request */
 
-/* Enqueues the password_reset mail of token to the user (inside the transaction). */
+/* Enqueues the password_reset mail of the row reset_id to the user (inside the
+ * transaction); the notifier makes its token. */
 static auth_status enqueue_mail(pg_conn *conn, const api_request_ctx *ctx, const char *user_id,
-                                const char *email, const char *token) {
-    char url[1200];
-    int n =
-        snprintf(url, sizeof url, "%s" RESET_PAGE "?token=%s", ctx->app->cfg->public_url, token);
-    json_t *data = n > 0 && (size_t)n < sizeof url ? json_pack("{s:s}", "reset_url", url) : NULL;
-    sodium_memzero(url, sizeof url);
+                                const char *email, const char *reset_id) {
+    json_t *data = json_pack("{s:s}", "reset_id", reset_id);
     if (data == NULL) {
-        LOG_ERRORF("password reset: cannot build the reset_url");
+        LOG_ERRORF("password reset: out of memory");
         return AUTH_INTERNAL;
     }
     auth_status st = account_notify(conn, ctx, "password_reset", user_id, email, data);
@@ -126,20 +124,21 @@ static auth_status enqueue_mail(pg_conn *conn, const api_request_ctx *ctx, const
 /* The request's transaction: stores a token if the address has an account and enqueues
  * its mail. AUTH_OK whether or not there was an account; *sent_to says which. */
 static auth_status request_in(pg_conn *conn, const api_request_ctx *ctx, const char *email,
-                              const char *token, const char *hash_hex, char *sent_to,
-                              size_t sent_to_len) {
+                              const char *hash_hex, char *sent_to, size_t sent_to_len) {
     char err[256];
     if (pg_begin(conn, err, sizeof err) != 0) {
         LOG_WARNF("password reset: BEGIN: %s", err);
         return AUTH_UNAVAILABLE;
     }
-    const char *values[2] = {hash_hex, email};
+    char reset_id[UUID_STR_LEN];
+    uuid7_generate(reset_id);
+    const char *values[3] = {hash_hex, email, reset_id};
     char user_id[UUID_STR_LEN] = "";
     int found = query_row(conn, &RESET_INSERT, values, user_id, sizeof user_id);
     auth_status st = found == 1 ? AUTH_OK : found < 0 ? (auth_status)found : AUTH_INTERNAL;
     bool known = st == AUTH_OK && user_id[0] != '\0';
     if (known) {
-        st = enqueue_mail(conn, ctx, user_id, email, token);
+        st = enqueue_mail(conn, ctx, user_id, email, reset_id);
     } else if (st == AUTH_OK) {
         int woke = query_row(conn, &RESET_NOTHING_TO_SEND, NULL, NULL, 0);
         st = woke < 0 ? (auth_status)woke : AUTH_OK;
@@ -163,17 +162,17 @@ static void handle_request(api_request_ctx *ctx) {
         return;
     if (api_limit_mail_address(ctx, in.email) != 0)
         return;
+    /* The sealed hash: of a token wiped at once, so nothing redeems the row until the
+     * notifier stores the hash of the token it mails. */
     char token[MAIL_TOKEN_BUF], hash_hex[MAIL_TOKEN_HASH_HEX_BUF];
     mail_token_new(token, hash_hex);
-    pg_conn *conn = auth_acquire(ctx);
-    if (conn == NULL) {
-        sodium_memzero(token, sizeof token);
-        return;
-    }
-    char sent_to[UUID_STR_LEN] = "";
-    auth_status st = request_in(conn, ctx, in.email, token, hash_hex, sent_to, sizeof sent_to);
-    pg_pool_release(ctx->app->pg, conn);
     sodium_memzero(token, sizeof token);
+    pg_conn *conn = auth_acquire(ctx);
+    if (conn == NULL)
+        return;
+    char sent_to[UUID_STR_LEN] = "";
+    auth_status st = request_in(conn, ctx, in.email, hash_hex, sent_to, sizeof sent_to);
+    pg_pool_release(ctx->app->pg, conn);
     if (st != AUTH_OK) {
         auth_respond_failure(ctx, st);
         return;

@@ -21,7 +21,7 @@
 
 #include "api/account_effects.h"
 #include "api/auth_sessions.h"
-#include "api/mail_token.h"
+#include "shared/mail_token.h"
 #include "api/api_token_scope.h"
 #include "api/routes.h"
 #include "shared/log.h"

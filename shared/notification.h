@@ -34,13 +34,20 @@
  *   "task_assigned"    data: {task_id, title, project_id, project_name, actor_name}; to
  *                       the member someone else assigned a task to (user_id is theirs)
  *   "verify_email"     data: {verify_url}; a new verification link the user asked for
- *   "password_reset"   data: {reset_url}; a reset link valid 1 hour
+ *   "password_reset"   data: {reset_id}; a reset link valid 1 hour: the notifier makes the
+ *                      token, writes its hash into the password_resets row reset_id and
+ *                      mails it as reset_url (<public url>NOTIFICATION_RESET_PAGE?token=),
+ *                      so the token is only in the mail (workers/notifier/notifier_links.h;
+ *                      a message from before migration 0033 carries {reset_url} itself)
  *   "email_change"     data: {confirm_url}; to the new address of an e-mail change (a page
  *                      that posts the token to /api/v1/auth/email-change/confirm)
  *   "email_in_use"     no data; to a new address that is another account's (nothing changed)
  *   "email_changed"    no data; to the old address once the change is complete
  *   "email_change_started" no data; to the account's address when a change starts */
 extern const char *const NOTIFICATION_KINDS[]; /* every kind above, in that order */
+
+/* The page of the password-reset link, after TASKBUS_PUBLIC_URL. */
+#define NOTIFICATION_RESET_PAGE "/reset-password"
 extern const size_t NOTIFICATION_KINDS_COUNT;
 bool notification_kind_is_valid(const char *kind);
 

@@ -13,14 +13,21 @@ Rules: every test registers its own users and sends each request from a fresh cl
 address (the sign-in bucket is per address); waits are bounded conditions, never sleeps.
 """
 
+import hashlib
 import re
 import statistics
 import threading
 import time
 
+import pytest
+
+from helpers import stack_control
 from helpers.api import API, Client, assert_problem, new_password, register_user, unique_email
-from helpers.tasks import pg
-from test_notifications import all_processed, mail_dir, parts, sent_rows, wait_mails  # noqa: F401 - mail_dir is a fixture
+from helpers.kafka_events import EventCollector
+from helpers.stack_control import env
+from helpers.tasks import pg, wait_outbox_published
+from test_notifications import (NOTIFICATIONS, all_processed, mail_dir, mails_to, parts,  # noqa: F401 - mail_dir is a fixture
+                                sent_rows, wait_mails)
 
 RESET = f"{API}/auth/password-reset"
 CONFIRM = f"{RESET}/confirm"
@@ -175,3 +182,53 @@ def test_requests_are_limited_per_address_known_or_not(api_url, mail_dir):
         assert_problem(r, 429, "rate-limited")
         assert int(r.headers["Retry-After"]) > 0 and "mail_address" in r.headers["RateLimit-Policy"]
     wait_mails(mail_dir, user.email, count=5, subject=SUBJECT)
+
+
+def test_the_token_is_made_by_the_notifier_and_exists_only_in_the_mail(api_url, mail_dir):
+    """The API stores a sealed row and names it in the notification ({reset_id}); the
+    notifier makes the token, stores its hash in that row and mails it: the token is on no
+    Kafka message (nor in the outbox row the relay published)."""
+    notes = EventCollector(env("KAFKA_BROKERS"), NOTIFICATIONS)
+    try:
+        user = register_user(api_url, tag="reset-minted")
+        assert request_reset(api_url, user.email).status_code == 202
+        token = reset_token(mail_dir, user.email)
+        wait_outbox_published([user.id], topic=NOTIFICATIONS)
+        notes.wait_caught_up()
+        [msg] = notes.matching(lambda m: m["key"] == user.id and isinstance(m["value"], dict)
+                               and m["value"].get("kind") == "password_reset")
+    finally:
+        notes.close()
+    assert set(msg["value"]["data"]) == {"reset_id"}, msg["value"]
+    assert token.encode() not in msg["raw"]
+    digest = hashlib.sha256(token.encode()).digest()
+    with pg() as conn:
+        row = conn.execute("SELECT id::text, user_id::text FROM password_resets WHERE token_hash = %s",
+                           (digest,)).fetchone()
+    assert row == (msg["value"]["data"]["reset_id"], user.id), row
+    fresh = new_password()
+    assert confirm(api_url, token, fresh).status_code == 204
+    assert Client(api_url).login(user.email, fresh).status_code == 200
+
+
+@pytest.mark.single_stack_only
+def test_a_link_closed_before_the_notifier_mails_it_is_not_sent(api_url, mail_dir):
+    """A reset row used or expired before the notifier reached its notification gets no
+    mail: its link could not work. The other one of the same user still goes out."""
+    user = register_user(api_url, tag="reset-closed")
+    stack_control.stop("notifier")
+    try:
+        assert request_reset(api_url, user.email).status_code == 202
+        wait_outbox_published([user.id], topic=NOTIFICATIONS)
+        with pg() as conn:
+            conn.execute("UPDATE password_resets SET expires_at = now() - interval '1 second'"
+                         " WHERE user_id = %s", (user.id,))
+        assert request_reset(api_url, user.email).status_code == 202
+        wait_outbox_published([user.id], topic=NOTIFICATIONS)
+    finally:
+        stack_control.start("notifier")
+    token = reset_token(mail_dir, user.email)
+    all_processed(user.id)
+    assert len(mails_to(mail_dir, user.email)) == 2, "the welcome mail and one reset mail"
+    assert [k for _, k in sent_rows(user.id)].count("password_reset") == 1
+    assert confirm(api_url, token, new_password()).status_code == 204

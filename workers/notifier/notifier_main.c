@@ -14,6 +14,7 @@
  * start or a fatal Kafka error, 2 bad configuration.
  */
 #include <curl/curl.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -100,8 +101,9 @@ static int create_loop(const taskbus_config *cfg, notifier_app *app) {
 
 static int start(void *vapp, const taskbus_config *cfg) {
     notifier_app *app = vapp;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fprintf(stderr, "taskbus-notifier: curl_global_init failed\n");
+    /* sodium: the reset tokens (workers/notifier/notifier_links.h) and the retry jitter. */
+    if (sodium_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "taskbus-notifier: sodium_init or curl_global_init failed\n");
         return 1;
     }
     app->curl_ready = true;

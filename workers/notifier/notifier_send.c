@@ -30,6 +30,7 @@
 #include "shared/strbuf.h"
 #include "shared/time_util.h"
 #include "shared/uuid7.h"
+#include "workers/notifier/notifier_links.h"
 #include "workers/notifier/notifier_mail.h"
 #include "workers/notifier/notifier_template.h"
 
@@ -296,6 +297,22 @@ static int handle_note(batch *b, note *notes, size_t i) {
     if (n->sent) {
         LOG_INFOF("notifier: %s was already sent; skipped", n->id);
         return STEP_DONE;
+    }
+    if (notifier_links_needed(n->msg)) {
+        pg_conn *conn = recorder(b);
+        notifier_link link = conn != NULL
+                                 ? notifier_links_make(b->nc->cfg, conn, n->msg, err, sizeof err)
+                                 : NOTIFIER_LINK_FAILED;
+        if (link == NOTIFIER_LINK_FAILED) {
+            LOG_WARNF("notifier: %s: %s", n->id, conn != NULL ? err : "no database connection");
+            return STEP_FAILED; /* nothing sent: the redo makes the link again */
+        }
+        if (link == NOTIFIER_LINK_MALFORMED)
+            return dlq_send(b->nc, n->rec, err, 0);
+        if (link == NOTIFIER_LINK_CLOSED) {
+            LOG_INFOF("notifier: %s not sent: %s", n->id, err);
+            return STEP_DONE;
+        }
     }
     size_t len = 0;
     char *mime = build_message(b->nc, n->msg, &len, err, sizeof err);

@@ -7,8 +7,8 @@
  * stored or logged; a string of any other form was never issued, so a route refuses it
  * exactly as it refuses an unknown token.
  */
-#ifndef TASKBUS_API_MAIL_TOKEN_H
-#define TASKBUS_API_MAIL_TOKEN_H
+#ifndef TASKBUS_SHARED_MAIL_TOKEN_H
+#define TASKBUS_SHARED_MAIL_TOKEN_H
 
 #include <stdbool.h>
 

@@ -4,7 +4,7 @@
  * Owns: generating, hashing and recognising them. Rules: the random bytes are wiped once
  * encoded; libsodium must be initialised (api/main.c does it before serving).
  */
-#include "api/mail_token.h"
+#include "shared/mail_token.h"
 
 #include <sodium.h>
 #include <string.h>

@@ -1,0 +1,147 @@
+/*
+ * test_stack_notifier_links.c: the reset link the notifier makes (workers/notifier/
+ * notifier_links.c) against real Postgres, inside one transaction that is rolled back.
+ *
+ * Needs DATABASE_URL; without it the test FAILS. A password_reset message naming an open
+ * row gets a reset_url whose token's SHA-256 is then the row's hash (and reset_id leaves
+ * the data); making it again replaces the hash (the first token redeems nothing any more);
+ * an expired or used row, or one that is gone, is CLOSED and its hash stays; a reset_id
+ * that is no UUID is MALFORMED; any other message, or a password_reset that carries its
+ * reset_url already (written before migration 0033), is left alone (NONE).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shared/mail_token.h"
+#include "tests/unit/stack_pg.h"
+#include "workers/notifier/notifier_links.h"
+
+#define OPEN_ID "0190f5a0-0000-7000-8000-0000000c4001"
+#define EXPIRED_ID "0190f5a0-0000-7000-8000-0000000c4002"
+#define USED_ID "0190f5a0-0000-7000-8000-0000000c4003"
+#define GONE_ID "0190f5a0-0000-7000-8000-0000000c4004"
+#define PAGE "https://taskbus.example/reset-password?token="
+
+static int setup(void **state) {
+    if (sodium_init() < 0 || stack_pg_open_in_txn(state, "test_stack_notifier_links", 30000) != 0)
+        return -1;
+    stack_pg *f = *state;
+    /* Decoy-shaped rows (no user): the notifier's statement needs only id and times. */
+    stack_pg_exec(f->conn,
+                  "INSERT INTO password_resets (id, token_hash, created_at, expires_at, used_at)"
+                  " VALUES ('" OPEN_ID "', sha256('sealed-1'), now(), now() + interval '1 hour',"
+                  " NULL), ('" EXPIRED_ID "', sha256('sealed-2'), now() - interval '2 hours',"
+                  " now() - interval '1 second', NULL), ('" USED_ID "', sha256('sealed-3'),"
+                  " now(), now() + interval '1 hour', now())");
+    return 0;
+}
+
+static taskbus_config config(void) {
+    static char url[] = "https://taskbus.example";
+    taskbus_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.public_url = url;
+    return cfg;
+}
+
+static json_t *reset_message(const char *reset_id) {
+    return json_pack("{s:s,s:{s:s}}", "kind", "password_reset", "data", "reset_id", reset_id);
+}
+
+/* The SHA-256 (hex) stored for row id. */
+static char *stored_hash(pg_conn *c, const char *id) {
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT encode(token_hash, 'hex') FROM password_resets WHERE id = '%s'", id);
+    return stack_pg_text(c, sql);
+}
+
+/* Makes the link of id: the token of its reset_url (into token), with MADE asserted. */
+static void make_link(pg_conn *c, const char *id, char token[MAIL_TOKEN_BUF]) {
+    taskbus_config cfg = config();
+    json_t *msg = reset_message(id);
+    char err[256] = "";
+    assert_int_equal(notifier_links_make(&cfg, c, msg, err, sizeof err), NOTIFIER_LINK_MADE);
+    json_t *data = json_object_get(msg, "data");
+    const char *url = json_string_value(json_object_get(data, "reset_url"));
+    assert_non_null(url);
+    assert_null(json_object_get(data, "reset_id"));
+    assert_int_equal(strncmp(url, PAGE, strlen(PAGE)), 0);
+    assert_true(mail_token_well_formed(url + strlen(PAGE)));
+    snprintf(token, MAIL_TOKEN_BUF, "%s", url + strlen(PAGE));
+    json_decref(msg);
+}
+
+static void an_open_row_gets_the_hash_of_the_mailed_token(void **state) {
+    stack_pg *f = *state;
+    char first[MAIL_TOKEN_BUF], second[MAIL_TOKEN_BUF], hex[MAIL_TOKEN_HASH_HEX_BUF];
+    make_link(f->conn, OPEN_ID, first);
+    mail_token_hash(first, hex);
+    char *got = stored_hash(f->conn, OPEN_ID);
+    assert_string_equal(got, hex);
+    free(got);
+    /* Again (a redone batch): a new token, whose hash replaces the first one's. */
+    make_link(f->conn, OPEN_ID, second);
+    assert_string_not_equal(first, second);
+    mail_token_hash(second, hex);
+    got = stored_hash(f->conn, OPEN_ID);
+    assert_string_equal(got, hex);
+    free(got);
+}
+
+static void closed_rows_get_no_link(void **state) {
+    stack_pg *f = *state;
+    taskbus_config cfg = config();
+    const char *closed[] = {EXPIRED_ID, USED_ID, GONE_ID};
+    for (size_t i = 0; i < sizeof closed / sizeof closed[0]; i++) {
+        json_t *msg = reset_message(closed[i]);
+        char err[256] = "";
+        assert_int_equal(notifier_links_make(&cfg, f->conn, msg, err, sizeof err),
+                         NOTIFIER_LINK_CLOSED);
+        assert_null(json_object_get(json_object_get(msg, "data"), "reset_url"));
+        json_decref(msg);
+    }
+    stack_pg_expect(f->conn,
+                    "SELECT count(*) FROM password_resets WHERE id IN ('" EXPIRED_ID "', '" USED_ID
+                    "') AND token_hash IN (sha256('sealed-2'), sha256('sealed-3'))",
+                    "2");
+}
+
+static void other_messages_are_left_alone(void **state) {
+    stack_pg *f = *state;
+    taskbus_config cfg = config();
+    char err[256] = "";
+    json_t *bad = reset_message("not-a-uuid");
+    assert_int_equal(notifier_links_make(&cfg, f->conn, bad, err, sizeof err),
+                     NOTIFIER_LINK_MALFORMED);
+    json_decref(bad);
+    json_t *older = json_pack("{s:s,s:{s:s}}", "kind", "password_reset", "data", "reset_url",
+                              "https://taskbus.example/reset-password?token=x");
+    json_t *welcome = json_pack("{s:s,s:{s:s}}", "kind", "welcome", "data", "reset_id", OPEN_ID);
+    assert_false(notifier_links_needed(older));
+    assert_false(notifier_links_needed(welcome));
+    assert_int_equal(notifier_links_make(&cfg, f->conn, older, err, sizeof err),
+                     NOTIFIER_LINK_NONE);
+    assert_int_equal(notifier_links_make(&cfg, f->conn, welcome, err, sizeof err),
+                     NOTIFIER_LINK_NONE);
+    json_decref(older);
+    json_decref(welcome);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(an_open_row_gets_the_hash_of_the_mailed_token),
+        cmocka_unit_test(closed_rows_get_no_link),
+        cmocka_unit_test(other_messages_are_left_alone),
+    };
+    return cmocka_run_group_tests(tests, setup, stack_pg_close);
+}
