@@ -7,7 +7,8 @@
  * never stored or logged; a completion locks the user row before any link row (the order every
  * writer of a user's links follows), marks the link used only while the account still has the
  * address the change started from, then sets the address (verified: the link reached it), ends the
- * user's other open links, writes taskbus.user.email_changed and tells the old address, all in one
+ * user's other open links, writes taskbus.user.email_changed and tells the old address (with
+ * the link that undoes the change: api/email_change_revert.h), all in one
  * transaction. The UNIQUE address decides a race with a registration or another change: 409, and
  * the link stays open. Sessions go on: the password did not change.
  */
@@ -18,6 +19,7 @@
 
 #include "api/account_effects.h"
 #include "api/account_validation.h"
+#include "api/email_change_revert.h"
 #include "shared/mail_token.h"
 #include "api/api_token_scope.h"
 #include "api/routes.h"
@@ -181,8 +183,8 @@ static auth_status record_change(pg_conn *conn, const api_request_ctx *ctx,
         json_pack("{s:s, s:s, s:s, s:s}", "user_id", c->after.id, "email", c->after.email,
                   "previous_email", c->old_email, "changed_at", c->after.updated_at);
     st = account_add_user_event(conn, ctx, "taskbus.user.email_changed", &c->after, data);
-    if (st == AUTH_OK)
-        st = account_notify(conn, ctx, "email_changed", c->after.id, c->old_email, NULL);
+    if (st == AUTH_OK) /* the old address is told, with the way back */
+        st = email_change_revert_offer(conn, ctx, c->after.id, c->old_email, c->new_email);
     return st;
 }
 

@@ -39,6 +39,8 @@ extern const api_route ROUTES_ACTIVITY[];
 extern const api_route ROUTES_PROJECTS[];
 /* routes_tokens.c: POST|GET /api/v1/tokens, DELETE /api/v1/tokens/:id */
 extern const api_route ROUTES_TOKENS[];
+/* email_change_revert.c: POST /api/v1/auth/email-change/revert */
+extern const api_route ROUTES_EMAIL_REVERT[];
 /* routes_admin.c: /api/v1/admin/users[/...], /api/v1/admin/audit (admins only) */
 extern const api_route ROUTES_ADMIN[];
 

@@ -30,7 +30,8 @@ const char *const NOTIFICATION_KINDS[] = {"welcome",
                                           "email_change",
                                           "email_in_use",
                                           "email_changed",
-                                          "email_change_started"};
+                                          "email_change_started",
+                                          "email_change_revert"};
 const size_t NOTIFICATION_KINDS_COUNT = sizeof NOTIFICATION_KINDS / sizeof NOTIFICATION_KINDS[0];
 
 bool notification_kind_is_valid(const char *kind) {

@@ -42,12 +42,18 @@
  *   "email_change"     data: {confirm_url}; to the new address of an e-mail change (a page
  *                      that posts the token to /api/v1/auth/email-change/confirm)
  *   "email_in_use"     no data; to a new address that is another account's (nothing changed)
- *   "email_changed"    no data; to the old address once the change is complete
- *   "email_change_started" no data; to the account's address when a change starts */
+ *   "email_changed"    no data; to the old address once the change is complete (written
+ *                      before migration 0034; since, email_change_revert is sent instead)
+ *   "email_change_started" no data; to the account's address when a change starts
+ *   "email_change_revert" data: {revert_id}; to the old address once the change is
+ *                      complete, with a link that undoes it: the notifier makes the token,
+ *                      writes its hash into the email_change_reverts row revert_id and
+ *                      mails it as revert_url (<public url>NOTIFICATION_REVERT_PAGE?token=) */
 extern const char *const NOTIFICATION_KINDS[]; /* every kind above, in that order */
 
-/* The page of the password-reset link, after TASKBUS_PUBLIC_URL. */
+/* The pages of the links the notifier makes, after TASKBUS_PUBLIC_URL. */
 #define NOTIFICATION_RESET_PAGE "/reset-password"
+#define NOTIFICATION_REVERT_PAGE "/revert-email-change"
 extern const size_t NOTIFICATION_KINDS_COUNT;
 bool notification_kind_is_valid(const char *kind);
 

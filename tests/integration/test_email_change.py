@@ -82,8 +82,8 @@ def test_the_address_changes_when_the_new_one_opens_its_link(api_url, mail_dir, 
     data = check_event(msg, "taskbus.user.email_changed", user.id, repo, request_id=rid)
     assert data["email"] == new and data["previous_email"] == user.email
     all_processed(user.id)
-    assert sorted(k for _, k in sent_rows(user.id)) == ["email_change", "email_change_started", "email_changed",
-                                                         "welcome"]
+    assert sorted(k for _, k in sent_rows(user.id)) == ["email_change", "email_change_revert",
+                                                         "email_change_started", "welcome"]
 
 
 def test_bad_patches_are_refused(api_url, mail_dir):
@@ -176,3 +176,89 @@ def test_a_password_change_or_a_sign_out_everywhere_cancels_an_open_change(api_u
     # An unverified address (it may be someone else's) is not told of the starts.
     all_processed(user.id)
     assert "email_change_started" not in [k for _, k in sent_rows(user.id)]
+
+
+REVERT = f"{API}/auth/email-change/revert"
+REVERT_SUBJECT = "address of your taskbus account was changed"
+
+
+def revert_link(mail_dir, address, count=1):
+    """The token of the newest of count revert mails to address (the old one)."""
+    mails = wait_mails(mail_dir, address, count=count, subject=REVERT_SUBJECT)
+    text, html = parts(mails[-1])
+    m = re.search(r"(https?://\S+/revert-email-change\?token=([A-Za-z0-9_-]{43}))", text)
+    assert m, f"no revert link in the mail:\n{text}"
+    assert m.group(1) in html
+    return m.group(2)
+
+
+def changed(api_url, mail_dir, tag):
+    """A user whose address was changed (by whoever held the session): (user, new address)."""
+    user = register_user(api_url, tag=tag)
+    new = unique_email(f"{tag}-new")
+    assert start(user, new).status_code == 202
+    assert complete(api_url, change_link(mail_dir, new)).status_code == 200
+    return user, new
+
+
+def test_the_old_address_can_undo_a_change_it_did_not_make(api_url, mail_dir, user_events, repo):
+    """Someone with the password and a session changed the address: the old address's
+    notice carries a link that puts it back with a new password and ends every session and
+    token (the intruder's too); the link works once, and its token was made by the
+    notifier (the message on `notifications` names the row only)."""
+    user, new = changed(api_url, mail_dir, "email-revert")
+    intruder = Client(api_url).login(new, user.password).json()["access_token"]
+    token = revert_link(mail_dir, user.email)
+    with pg() as conn:
+        row = conn.execute("SELECT user_id::text, old_email, new_email FROM email_change_reverts"
+                           " WHERE token_hash = sha256(%s::bytea)", (token.encode(),)).fetchone()
+    assert row == (user.id, user.email, new), row
+    fresh = new_password()
+    rid = "it-revert-" + uuid.uuid4().hex
+    r = Client(api_url).post(REVERT, json={"token": token, "new_password": fresh}, headers={"X-Request-ID": rid})
+    assert r.status_code == 204 and r.content == b"", r.text
+    for access in (user.access, intruder):
+        assert_problem(Client(api_url).me(access), 401, "unauthorized")
+    assert_problem(Client(api_url).login(new, user.password), 401, "invalid-credentials")
+    assert_problem(Client(api_url).login(user.email, user.password), 401, "invalid-credentials")
+    access = Client(api_url).login(user.email, fresh).json()["access_token"]
+    me = Client(api_url).me(access).json()
+    assert me["email"] == user.email and me["email_verified"] is True, me
+    assert_problem(Client(api_url).post(REVERT, json={"token": token, "new_password": new_password()}),
+                   400, "invalid-token")
+    msg = user_events.wait_for(lambda m: event_of(f"users/{user.id}", "taskbus.user.email_changed")(m)
+                               and m["value"]["data"]["email"] == user.email, timeout=30)
+    data = check_event(msg, "taskbus.user.email_changed", user.id, repo, request_id=rid)
+    assert data["previous_email"] == new
+    # The password-changed mail goes to the address put back.
+    wait_mails(mail_dir, user.email, subject="password was changed")
+    all_processed(user.id)
+    kinds = [k for _, k in sent_rows(user.id)]
+    assert kinds.count("email_change_revert") == 1 and "password_changed" in kinds, kinds
+
+
+def test_a_revert_link_is_refused_once_the_address_moved_on_or_was_taken(api_url, mail_dir):
+    user, new = changed(api_url, mail_dir, "email-revert-stale")
+    token = revert_link(mail_dir, user.email)
+    # The old address registered by someone else meanwhile: 409, nothing changes.
+    register_user(api_url, email=user.email)
+    r = Client(api_url).post(REVERT, json={"token": token, "new_password": new_password()})
+    assert_problem(r, 409, "email-taken")
+    assert Client(api_url).me(user.access).json()["email"] == new, "nothing changed"
+
+    # The address changed again since: the first revert link no longer applies.
+    other_user, second = changed(api_url, mail_dir, "email-revert-again")
+    first_token = revert_link(mail_dir, other_user.email)
+    third = unique_email("email-revert-third")
+    access = Client(api_url).login(second, other_user.password).json()["access_token"]
+    r = Client(api_url).patch(ME, token=access, json={"email": third, "current_password": other_user.password})
+    assert r.status_code == 202, r.text
+    assert complete(api_url, change_link(mail_dir, third)).status_code == 200
+    assert_problem(Client(api_url).post(REVERT, json={"token": first_token, "new_password": new_password()}),
+                   400, "invalid-token")
+    # Bad bodies and tokens are client errors.
+    c = Client(api_url)
+    assert_problem(c.post(REVERT, json={"token": "x" * 43, "new_password": "short"}), 422)
+    assert_problem(c.post(REVERT, json={"token": "not a token", "new_password": new_password()}), 400,
+                   "invalid-token")
+    assert_problem(c.post(REVERT, json={"new_password": new_password()}), 422)

@@ -89,6 +89,9 @@ static void every_shipped_template_renders(void **state) {
                   "inviter_name", "Ann", "invitations_url", "http://h/api/v1/invitations",
                   "actor_name", "Bob", "reset_url", "http://h/reset-password?token=abc",
                   "confirm_url", "http://h/confirm-email-change?token=abc");
+    assert_int_equal(json_object_set_new(vars, "revert_url",
+                                         json_string("http://h/revert-email-change?token=abc")),
+                     0);
     assert_int_equal(json_object_update(vars, invitation), 0);
     json_decref(invitation);
 

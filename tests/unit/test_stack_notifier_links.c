@@ -7,7 +7,9 @@
  * the data); making it again replaces the hash (the first token redeems nothing any more);
  * an expired or used row, or one that is gone, is CLOSED and its hash stays; a reset_id
  * that is no UUID is MALFORMED; any other message, or a password_reset that carries its
- * reset_url already (written before migration 0033), is left alone (NONE).
+ * reset_url already (written before migration 0033), is left alone (NONE). The revert link
+ * of an address change (email_change_revert, {revert_id}) is made the same way in its own
+ * table.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -116,6 +118,41 @@ static void closed_rows_get_no_link(void **state) {
                     "2");
 }
 
+#define REVERT_ID "0190f5a0-0000-7000-8000-0000000c4011"
+#define REVERT_USER "0190f5a0-0000-7000-8000-0000000c4012"
+#define REVERT_PAGE "https://taskbus.example/revert-email-change?token="
+
+/* The revert link of an address change: the same, in its own table and member names. */
+static void a_revert_link_is_made_the_same_way(void **state) {
+    stack_pg *f = *state;
+    stack_pg_exec(f->conn, "INSERT INTO users (id, email, password_hash, display_name) VALUES"
+                           " ('" REVERT_USER "', 'links-revert@example.test', 'x', 'Revert')");
+    stack_pg_exec(f->conn,
+                  "INSERT INTO email_change_reverts (id, token_hash, user_id, old_email, new_email,"
+                  " created_at, expires_at) VALUES ('" REVERT_ID
+                  "', sha256('sealed-r'), '" REVERT_USER
+                  "', 'old@example.test', 'links-revert@example.test', now(),"
+                  " now() + interval '7 days')");
+    taskbus_config cfg = config();
+    json_t *msg =
+        json_pack("{s:s,s:{s:s}}", "kind", "email_change_revert", "data", "revert_id", REVERT_ID);
+    char err[256] = "";
+    assert_true(notifier_links_needed(msg));
+    assert_int_equal(notifier_links_make(&cfg, f->conn, msg, err, sizeof err), NOTIFIER_LINK_MADE);
+    json_t *data = json_object_get(msg, "data");
+    const char *url = json_string_value(json_object_get(data, "revert_url"));
+    assert_non_null(url);
+    assert_null(json_object_get(data, "revert_id"));
+    assert_int_equal(strncmp(url, REVERT_PAGE, strlen(REVERT_PAGE)), 0);
+    char hex[MAIL_TOKEN_HASH_HEX_BUF];
+    mail_token_hash(url + strlen(REVERT_PAGE), hex);
+    char *got = stack_pg_text(f->conn, "SELECT encode(token_hash, 'hex') FROM"
+                                       " email_change_reverts WHERE id = '" REVERT_ID "'");
+    assert_string_equal(got, hex);
+    free(got);
+    json_decref(msg);
+}
+
 static void other_messages_are_left_alone(void **state) {
     stack_pg *f = *state;
     taskbus_config cfg = config();
@@ -141,6 +178,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(an_open_row_gets_the_hash_of_the_mailed_token),
         cmocka_unit_test(closed_rows_get_no_link),
+        cmocka_unit_test(a_revert_link_is_made_the_same_way),
         cmocka_unit_test(other_messages_are_left_alone),
     };
     return cmocka_run_group_tests(tests, setup, stack_pg_close);

@@ -1,9 +1,9 @@
 /*
- * notifier_links.c: the password-reset link made by the notifier (see notifier_links.h).
+ * notifier_links.c: the links made by the notifier (see notifier_links.h).
  *
  * Rules: the raw token lives in a stack buffer wiped on every path, and in the message's
  * data (freed with the message) from which the mail is rendered; the URL buffer is wiped
- * too.
+ * too. One row of LINKS per kind: adding a link is adding a row (and its table's id).
  */
 #include "workers/notifier/notifier_links.h"
 
@@ -18,34 +18,57 @@
 
 /* The row's hash replaced, while it can still be redeemed (the API's redeem checks the
  * same and more). */
-static const pg_stmt STMT_MINT = {
-    .name = "notifier_reset_mint",
-    .sql = "UPDATE password_resets SET token_hash = decode($2, 'hex') WHERE id = $1::uuid"
-           " AND used_at IS NULL AND expires_at > statement_timestamp() RETURNING 1",
-    .nparams = 2,
+#define MINT_SQL(table)                                                                            \
+    "UPDATE " table " SET token_hash = decode($2, 'hex') WHERE id = $1::uuid"                      \
+    " AND used_at IS NULL AND expires_at > statement_timestamp() RETURNING 1"
+
+static const pg_stmt MINT_RESET = {"notifier_reset_mint", MINT_SQL("password_resets"), 2};
+static const pg_stmt MINT_REVERT = {"notifier_revert_mint", MINT_SQL("email_change_reverts"), 2};
+
+typedef struct link_kind {
+    const char *kind;      /* the notification's kind */
+    const char *id_member; /* data member naming the row */
+    const char *url_member;
+    const char *page; /* after TASKBUS_PUBLIC_URL */
+    const pg_stmt *mint;
+} link_kind;
+
+static const link_kind LINKS[] = {
+    {"password_reset", "reset_id", "reset_url", NOTIFICATION_RESET_PAGE, &MINT_RESET},
+    {"email_change_revert", "revert_id", "revert_url", NOTIFICATION_REVERT_PAGE, &MINT_REVERT},
 };
 
+/* The link kind msg needs, or NULL. */
+static const link_kind *link_of(const json_t *msg) {
+    const char *kind = json_string_value(json_object_get(msg, "kind"));
+    json_t *data = json_object_get(msg, "data");
+    for (size_t i = 0; kind != NULL && i < sizeof LINKS / sizeof LINKS[0]; i++) {
+        if (strcmp(kind, LINKS[i].kind) == 0 && json_object_get(data, LINKS[i].id_member) != NULL)
+            return &LINKS[i];
+    }
+    return NULL;
+}
+
 /* Stores hash as the row's: 1 stored, 0 the row is closed, -1 failed (err). */
-static int store_hash(pg_conn *conn, const char *reset_id, const char *hash, char *err,
-                      size_t errlen) {
-    const char *values[2] = {reset_id, hash};
-    PGresult *res = pg_exec_stmt(conn, &STMT_MINT, values);
+static int store_hash(pg_conn *conn, const pg_stmt *mint, const char *id, const char *hash,
+                      char *err, size_t errlen) {
+    const char *values[2] = {id, hash};
+    PGresult *res = pg_exec_stmt(conn, mint, values);
     int rc = res != NULL && pg_result_ok(res) ? PQntuples(res) == 1 : -1;
     if (rc < 0)
-        errbuf_setf(err, errlen, "%s: %s", STMT_MINT.name,
+        errbuf_setf(err, errlen, "%s: %s", mint->name,
                     res != NULL ? PQresultErrorMessage(res) : "connection failed");
     PQclear(res);
     return rc;
 }
 
-/* data.reset_url = <public url><page>?token=<token>, data.reset_id removed. 0, or -1. */
-static int put_url(const taskbus_config *cfg, json_t *data, const char *token) {
+/* data[url_member] = <public url><page>?token=<token>, data[id_member] removed. 0, or -1. */
+static int put_url(const taskbus_config *cfg, const link_kind *k, json_t *data, const char *token) {
     char url[1200];
-    int n =
-        snprintf(url, sizeof url, "%s" NOTIFICATION_RESET_PAGE "?token=%s", cfg->public_url, token);
+    int n = snprintf(url, sizeof url, "%s%s?token=%s", cfg->public_url, k->page, token);
     int rc = n > 0 && (size_t)n < sizeof url &&
-                     json_object_set_new(data, "reset_url", json_string(url)) == 0 &&
-                     json_object_del(data, "reset_id") == 0
+                     json_object_set_new(data, k->url_member, json_string(url)) == 0 &&
+                     json_object_del(data, k->id_member) == 0
                  ? 0
                  : -1;
     sodium_memzero(url, sizeof url);
@@ -53,32 +76,31 @@ static int put_url(const taskbus_config *cfg, json_t *data, const char *token) {
 }
 
 bool notifier_links_needed(const json_t *msg) {
-    const char *kind = json_string_value(json_object_get(msg, "kind"));
-    return kind != NULL && strcmp(kind, "password_reset") == 0 &&
-           json_object_get(json_object_get(msg, "data"), "reset_id") != NULL;
+    return link_of(msg) != NULL;
 }
 
 notifier_link notifier_links_make(const taskbus_config *cfg, pg_conn *conn, json_t *msg, char *err,
                                   size_t errlen) {
-    if (!notifier_links_needed(msg))
+    const link_kind *k = link_of(msg);
+    if (k == NULL)
         return NOTIFIER_LINK_NONE;
     json_t *data = json_object_get(msg, "data");
-    const char *reset_id = json_string_value(json_object_get(data, "reset_id"));
-    if (reset_id == NULL || !uuid_is_valid(reset_id)) {
-        errbuf_setf(err, errlen, "malformed notification: reset_id is no UUID");
+    const char *id = json_string_value(json_object_get(data, k->id_member));
+    if (id == NULL || !uuid_is_valid(id)) {
+        errbuf_setf(err, errlen, "malformed notification: %s is no UUID", k->id_member);
         return NOTIFIER_LINK_MALFORMED;
     }
     char token[MAIL_TOKEN_BUF], hash[MAIL_TOKEN_HASH_HEX_BUF];
     mail_token_new(token, hash);
-    int stored = store_hash(conn, reset_id, hash, err, errlen);
-    notifier_link out = stored < 0                       ? NOTIFIER_LINK_FAILED
-                        : stored == 0                    ? NOTIFIER_LINK_CLOSED
-                        : put_url(cfg, data, token) == 0 ? NOTIFIER_LINK_MADE
-                                                         : NOTIFIER_LINK_FAILED;
+    int stored = store_hash(conn, k->mint, id, hash, err, errlen);
+    notifier_link out = stored < 0                          ? NOTIFIER_LINK_FAILED
+                        : stored == 0                       ? NOTIFIER_LINK_CLOSED
+                        : put_url(cfg, k, data, token) == 0 ? NOTIFIER_LINK_MADE
+                                                            : NOTIFIER_LINK_FAILED;
     if (stored == 0)
-        errbuf_setf(err, errlen, "the reset link %s is used, expired or gone", reset_id);
+        errbuf_setf(err, errlen, "the %s link %s is used, expired or gone", k->kind, id);
     else if (stored > 0 && out == NOTIFIER_LINK_FAILED)
-        errbuf_setf(err, errlen, "out of memory for the reset link");
+        errbuf_setf(err, errlen, "out of memory for the %s link", k->kind);
     sodium_memzero(token, sizeof token);
     return out;
 }

@@ -1,15 +1,16 @@
 /*
  * notifier_links.h: links the notifier makes itself, so their token exists only in the
- * mail it sends (the password-reset link; docs/decisions.md, "The reset token is the
- * mail's").
+ * mail it sends (the password-reset link and the link that undoes an address change;
+ * docs/decisions.md, "The reset token is the mail's").
  *
- * Owns: minting a reset token for a password_reset notification that names its row
- * ({reset_id}) and storing its hash there. Rules: the hash is written and committed (the
- * recorder's autocommit connection) before the mail is built, so a link that is mailed
- * always redeems; every mint replaces the row's hash, so a mail that is made again (a
- * redone batch) carries the one live token and an earlier unsent one is dead; a row that
- * is used, expired or gone gets no mail (its link could not work). The token is never
- * logged.
+ * Owns: the kinds whose links are made here (password_reset: {reset_id} in, reset_url out,
+ * row in password_resets; email_change_revert: {revert_id} in, revert_url out, row in
+ * email_change_reverts), minting a token for such a message and storing its hash in the
+ * row it names. Rules: the hash is written and committed (the recorder's autocommit
+ * connection) before the mail is built, so a link that is mailed always redeems; every mint
+ * replaces the row's hash, so a mail that is made again (a redone batch) carries the one
+ * live token and an earlier unsent one is dead; a row that is used, expired or gone gets no
+ * mail (its link could not work). The token is never logged.
  */
 #ifndef TASKBUS_WORKERS_NOTIFIER_NOTIFIER_LINKS_H
 #define TASKBUS_WORKERS_NOTIFIER_NOTIFIER_LINKS_H
@@ -25,15 +26,16 @@ typedef enum notifier_link {
     NOTIFIER_LINK_NONE = 0,  /* the message needs no link of ours: send it as it is */
     NOTIFIER_LINK_MADE,      /* msg's data now carries the link */
     NOTIFIER_LINK_CLOSED,    /* the row is used, expired or gone: send nothing */
-    NOTIFIER_LINK_MALFORMED, /* reset_id is no UUID (err): a dead letter */
+    NOTIFIER_LINK_MALFORMED, /* the row's id is no UUID (err): a dead letter */
     NOTIFIER_LINK_FAILED,    /* Postgres failed (err): redo the batch */
 } notifier_link;
 
-/* Whether msg is one notifier_links_make works on (a password_reset naming its row). */
+/* Whether msg is one notifier_links_make works on (a kind above naming its row). */
 bool notifier_links_needed(const json_t *msg);
 
 /* For such a message (msg, changed in place): a new token, its hash stored through conn,
- * data.reset_url set and data.reset_id left out. NONE for any other message. */
+ * the link's URL member set and the row's id member left out. NONE for any other
+ * message. */
 notifier_link notifier_links_make(const taskbus_config *cfg, pg_conn *conn, json_t *msg, char *err,
                                   size_t errlen);
 
