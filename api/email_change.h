@@ -4,7 +4,7 @@
  * completed by POST /api/v1/auth/email-change/confirm {token}, ROUTES_EMAIL_CHANGE in
  * api/routes.h, from the page the mailed link opens).
  *
- * Owns: the link's life (api/mail_token.h form, 24 hours, once, bound to the old address
+ * Owns: the link's life (shared/mail_token.h form, 24 hours, once, bound to the old address
  * and to the token epoch of the password check: email_changes) and what a completed
  * change writes. Rules: the address changes only when the link is opened; the
  * answer to a start never tells whether the new address belongs to another account (that

@@ -14,7 +14,7 @@
 #include "api/account_effects.h"
 #include "api/account_validation.h"
 #include "api/api_token_scope.h"
-#include "api/auth_password.h"
+#include "api/mail_link_confirm.h"
 #include "api/routes.h"
 #include "shared/log.h"
 #include "shared/mail_token.h"
@@ -169,48 +169,16 @@ static int revert_in(pg_conn *conn, const api_request_ctx *ctx, const char *hash
     return rc;
 }
 
-static void refuse_token(api_request_ctx *ctx) {
-    api_respond_error(ctx, 400, "invalid-token",
-                      "the revert token is unknown, used or expired, or the account's address "
-                      "changed again since");
-}
-
-/* 1 when the link is open now, 0 when not, or < 0 (answered). */
-static int link_open(api_request_ctx *ctx, const char *hash_hex) {
-    pg_conn *conn = auth_acquire(ctx);
-    if (conn == NULL)
-        return AUTH_UNAVAILABLE;
-    const char *values[1] = {hash_hex};
-    int open = query_row(conn, &REVERT_OPEN, values, NULL, NULL, 0);
-    pg_pool_release(ctx->app->pg, conn);
-    if (open < 0)
-        auth_respond_failure(ctx, (auth_status)open);
-    return open;
-}
+static const mail_link_confirm REVERT_LINK = {
+    .open = &REVERT_OPEN,
+    .refusal = "the revert token is unknown, used or expired, or the account's address changed "
+               "again since",
+};
 
 static void handle_revert(api_request_ctx *ctx) {
-    account_reset_confirm_input in; /* the same body as a reset's: {token, new_password} */
-    json_t *errors = auth_field_errors_new(ctx);
-    if (errors == NULL || auth_field_errors_check(
-                              ctx, errors, account_validate_reset_confirm(ctx->body, &in, errors)))
+    char hash_hex[MAIL_TOKEN_HASH_HEX_BUF], new_hash[AUTH_PASSWORD_HASH_BUF];
+    if (mail_link_confirm_begin(ctx, &REVERT_LINK, hash_hex, new_hash) != 1)
         return;
-    if (!mail_token_well_formed(in.token)) {
-        refuse_token(ctx);
-        return;
-    }
-    char hash_hex[MAIL_TOKEN_HASH_HEX_BUF];
-    mail_token_hash(in.token, hash_hex);
-    int open = link_open(ctx, hash_hex);
-    if (open <= 0) {
-        if (open == 0)
-            refuse_token(ctx);
-        return;
-    }
-    char new_hash[AUTH_PASSWORD_HASH_BUF];
-    if (auth_password_hash(ctx->app->cfg, in.new_password, new_hash) != 0) {
-        auth_respond_failure(ctx, AUTH_INTERNAL);
-        return;
-    }
     pg_conn *conn = auth_acquire(ctx);
     if (conn == NULL)
         return;
@@ -220,7 +188,7 @@ static void handle_revert(api_request_ctx *ctx) {
     if (rc < 0 && r.published)
         auth_epoch_forget(ctx->app, r.user_id);
     if (rc == 0)
-        refuse_token(ctx);
+        mail_link_confirm_refuse(ctx, &REVERT_LINK);
     else if (rc < 0)
         auth_respond_failure(ctx, (auth_status)rc);
     else {

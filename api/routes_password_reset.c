@@ -34,6 +34,7 @@
 #include "api/account_validation.h"
 #include "api/auth_password.h"
 #include "api/auth_sessions.h"
+#include "api/mail_link_confirm.h"
 #include "shared/mail_token.h"
 #include "api/rate_limiter.h"
 #include "shared/log.h"
@@ -69,7 +70,9 @@ static const pg_stmt RESET_OPEN = {
     .nparams = 1,
 };
 
-/* The token's user row, locked: every write to the user's links follows this lock. */
+/* The token's user row, locked: every write to the user's links follows this lock (the
+ * notifier's one-statement replacement of the hash excepted: workers/notifier/
+ * notifier_links.h; it changes no state a redeem decides on). */
 static const pg_stmt RESET_LOCK_USER = {
     .name = "password_reset_lock_user",
     .sql = "SELECT u.id::text FROM password_resets r JOIN users u ON u.id = r.user_id"
@@ -184,19 +187,6 @@ static void handle_request(api_request_ctx *ctx) {
 
 /* ---------------------------------------------------------------- the confirmation */
 
-/* 1 when the token is open now, 0 when not, or < 0 (answered). */
-static int token_open(api_request_ctx *ctx, const char *hash_hex) {
-    pg_conn *conn = auth_acquire(ctx);
-    if (conn == NULL)
-        return AUTH_UNAVAILABLE;
-    const char *values[1] = {hash_hex};
-    int open = query_row(conn, &RESET_OPEN, values, NULL, 0);
-    pg_pool_release(ctx->app->pg, conn);
-    if (open < 0)
-        auth_respond_failure(ctx, (auth_status)open);
-    return open;
-}
-
 /* 1 done, 0 the token is not (or no longer) redeemable, or < 0; the transaction is closed.
  * *published: the new epoch went to Redis (a failure must take it back). */
 static int confirm_in(pg_conn *conn, const api_request_ctx *ctx, const char *hash_hex,
@@ -225,33 +215,15 @@ static int confirm_in(pg_conn *conn, const api_request_ctx *ctx, const char *has
     return rc;
 }
 
-static void refuse_token(api_request_ctx *ctx) {
-    api_respond_error(ctx, 400, "invalid-token", "the reset token is unknown, used or expired");
-}
+static const mail_link_confirm RESET_LINK = {
+    .open = &RESET_OPEN,
+    .refusal = "the reset token is unknown, used or expired",
+};
 
 static void handle_confirm(api_request_ctx *ctx) {
-    account_reset_confirm_input in;
-    json_t *errors = auth_field_errors_new(ctx);
-    if (errors == NULL || auth_field_errors_check(
-                              ctx, errors, account_validate_reset_confirm(ctx->body, &in, errors)))
+    char hash_hex[MAIL_TOKEN_HASH_HEX_BUF], new_hash[AUTH_PASSWORD_HASH_BUF];
+    if (mail_link_confirm_begin(ctx, &RESET_LINK, hash_hex, new_hash) != 1)
         return;
-    if (!mail_token_well_formed(in.token)) {
-        refuse_token(ctx);
-        return;
-    }
-    char hash_hex[MAIL_TOKEN_HASH_HEX_BUF];
-    mail_token_hash(in.token, hash_hex);
-    int open = token_open(ctx, hash_hex);
-    if (open <= 0) {
-        if (open == 0)
-            refuse_token(ctx);
-        return;
-    }
-    char new_hash[AUTH_PASSWORD_HASH_BUF];
-    if (auth_password_hash(ctx->app->cfg, in.new_password, new_hash) != 0) {
-        auth_respond_failure(ctx, AUTH_INTERNAL);
-        return;
-    }
     pg_conn *conn = auth_acquire(ctx);
     if (conn == NULL)
         return;
@@ -262,7 +234,7 @@ static void handle_confirm(api_request_ctx *ctx) {
     if (rc < 0 && published)
         auth_epoch_forget(ctx->app, after.id);
     if (rc == 0) {
-        refuse_token(ctx);
+        mail_link_confirm_refuse(ctx, &RESET_LINK);
     } else if (rc < 0) {
         auth_respond_failure(ctx, (auth_status)rc);
     } else {

@@ -2,7 +2,7 @@
  * mail_token.c: single-use e-mail tokens (see mail_token.h).
  *
  * Owns: generating, hashing and recognising them. Rules: the random bytes are wiped once
- * encoded; libsodium must be initialised (api/main.c does it before serving).
+ * encoded; libsodium must be initialised (taskbus-api and taskbus-notifier do it at start).
  */
 #include "shared/mail_token.h"
 

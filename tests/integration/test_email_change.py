@@ -32,14 +32,19 @@ def start(user, email, password=None, **extra):
     return Client(user.client.base).patch(ME, token=user.access, json=body)
 
 
-def change_link(mail_dir, address, count=1):
-    """The token of the newest of count change mails to address, checked against its HTML."""
-    mails = wait_mails(mail_dir, address, count=count, subject=LINK_SUBJECT)
+def mailed_token(mail_dir, address, subject, page, count=1):
+    """The token of the newest of count mails to address with subject, from its link to
+    page, checked against its HTML."""
+    mails = wait_mails(mail_dir, address, count=count, subject=subject)
     text, html = parts(mails[-1])
-    m = re.search(r"(https?://\S+/confirm-email-change\?token=([A-Za-z0-9_-]{43}))", text)
-    assert m, f"no change link in the mail:\n{text}"
+    m = re.search(rf"(https?://\S+/{page}\?token=([A-Za-z0-9_-]{{43}}))", text)
+    assert m, f"no {page} link in the mail:\n{text}"
     assert m.group(1) in html
     return m.group(2)
+
+
+def change_link(mail_dir, address, count=1):
+    return mailed_token(mail_dir, address, LINK_SUBJECT, "confirm-email-change", count)
 
 
 def complete(api_url, token, **kw):
@@ -183,13 +188,7 @@ REVERT_SUBJECT = "address of your taskbus account was changed"
 
 
 def revert_link(mail_dir, address, count=1):
-    """The token of the newest of count revert mails to address (the old one)."""
-    mails = wait_mails(mail_dir, address, count=count, subject=REVERT_SUBJECT)
-    text, html = parts(mails[-1])
-    m = re.search(r"(https?://\S+/revert-email-change\?token=([A-Za-z0-9_-]{43}))", text)
-    assert m, f"no revert link in the mail:\n{text}"
-    assert m.group(1) in html
-    return m.group(2)
+    return mailed_token(mail_dir, address, REVERT_SUBJECT, "revert-email-change", count)
 
 
 def changed(api_url, mail_dir, tag):

@@ -3,9 +3,10 @@
  * notifier_links.c) against real Postgres, inside one transaction that is rolled back.
  *
  * Needs DATABASE_URL; without it the test FAILS. A password_reset message naming an open
- * row gets a reset_url whose token's SHA-256 is then the row's hash (and reset_id leaves
- * the data); making it again replaces the hash (the first token redeems nothing any more);
- * an expired or used row, or one that is gone, is CLOSED and its hash stays; a reset_id
+ * row of its recipient (user_id and to) gets a reset_url whose token's SHA-256 is then the row's
+ * hash (and reset_id leaves the data); making it again replaces the hash (the first token redeems
+ * nothing any more); an expired or used row, or one that is gone, is CLOSED and its hash stays, as
+ * is a row named with another recipient, or of an account whose address changed since; a reset_id
  * that is no UUID is MALFORMED; any other message, or a password_reset that carries its
  * reset_url already (written before migration 0033), is left alone (NONE). The revert link
  * of an address change (email_change_revert, {revert_id}) is made the same way in its own
@@ -31,19 +32,24 @@
 #define EXPIRED_ID "0190f5a0-0000-7000-8000-0000000c4002"
 #define USED_ID "0190f5a0-0000-7000-8000-0000000c4003"
 #define GONE_ID "0190f5a0-0000-7000-8000-0000000c4004"
+#define RESET_USER "0190f5a0-0000-7000-8000-0000000c4005"
+#define RESET_TO "links-reset@example.test"
 #define PAGE "https://taskbus.example/reset-password?token="
 
 static int setup(void **state) {
     if (sodium_init() < 0 || stack_pg_open_in_txn(state, "test_stack_notifier_links", 30000) != 0)
         return -1;
     stack_pg *f = *state;
-    /* Decoy-shaped rows (no user): the notifier's statement needs only id and times. */
+    stack_pg_exec(f->conn, "INSERT INTO users (id, email, password_hash, display_name) VALUES"
+                           " ('" RESET_USER "', '" RESET_TO "', 'x', 'Reset')");
     stack_pg_exec(f->conn,
-                  "INSERT INTO password_resets (id, token_hash, created_at, expires_at, used_at)"
-                  " VALUES ('" OPEN_ID "', sha256('sealed-1'), now(), now() + interval '1 hour',"
-                  " NULL), ('" EXPIRED_ID "', sha256('sealed-2'), now() - interval '2 hours',"
-                  " now() - interval '1 second', NULL), ('" USED_ID "', sha256('sealed-3'),"
-                  " now(), now() + interval '1 hour', now())");
+                  "INSERT INTO password_resets (id, token_hash, user_id, email, created_at,"
+                  " expires_at, used_at) VALUES ('" OPEN_ID "', sha256('sealed-1'), '" RESET_USER
+                  "', '" RESET_TO "', now(), now() + interval '1 hour', NULL), ('" EXPIRED_ID
+                  "', sha256('sealed-2'), '" RESET_USER "', '" RESET_TO "', now() - interval"
+                  " '2 hours', now() - interval '1 second', NULL), ('" USED_ID "',"
+                  " sha256('sealed-3'), '" RESET_USER "', '" RESET_TO "', now(),"
+                  " now() + interval '1 hour', now())");
     return 0;
 }
 
@@ -55,8 +61,13 @@ static taskbus_config config(void) {
     return cfg;
 }
 
+static json_t *message_to(const char *reset_id, const char *user_id, const char *to) {
+    return json_pack("{s:s,s:s,s:s,s:{s:s}}", "kind", "password_reset", "user_id", user_id, "to",
+                     to, "data", "reset_id", reset_id);
+}
+
 static json_t *reset_message(const char *reset_id) {
-    return json_pack("{s:s,s:{s:s}}", "kind", "password_reset", "data", "reset_id", reset_id);
+    return message_to(reset_id, RESET_USER, RESET_TO);
 }
 
 /* The SHA-256 (hex) stored for row id. */
@@ -118,6 +129,34 @@ static void closed_rows_get_no_link(void **state) {
                     "2");
 }
 
+/* A message naming an open row but another recipient (forged onto the topic), or the
+ * account that moved to another address since, gets no live token: the hash stays. */
+static void only_the_rows_recipient_gets_a_link(void **state) {
+    stack_pg *f = *state;
+    taskbus_config cfg = config();
+    char *before = stored_hash(f->conn, OPEN_ID);
+    json_t *forged[] = {message_to(OPEN_ID, RESET_USER, "attacker@example.test"),
+                        message_to(OPEN_ID, GONE_ID, RESET_TO)};
+    for (size_t i = 0; i < sizeof forged / sizeof forged[0]; i++) {
+        char err[256] = "";
+        assert_int_equal(notifier_links_make(&cfg, f->conn, forged[i], err, sizeof err),
+                         NOTIFIER_LINK_CLOSED);
+        json_decref(forged[i]);
+    }
+    stack_pg_exec(
+        f->conn, "UPDATE users SET email = 'links-moved@example.test' WHERE id = '" RESET_USER "'");
+    json_t *msg = reset_message(OPEN_ID);
+    char err[256] = "";
+    assert_int_equal(notifier_links_make(&cfg, f->conn, msg, err, sizeof err),
+                     NOTIFIER_LINK_CLOSED);
+    json_decref(msg);
+    stack_pg_exec(f->conn, "UPDATE users SET email = '" RESET_TO "' WHERE id = '" RESET_USER "'");
+    char *after = stored_hash(f->conn, OPEN_ID);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+}
+
 #define REVERT_ID "0190f5a0-0000-7000-8000-0000000c4011"
 #define REVERT_USER "0190f5a0-0000-7000-8000-0000000c4012"
 #define REVERT_PAGE "https://taskbus.example/revert-email-change?token="
@@ -134,8 +173,8 @@ static void a_revert_link_is_made_the_same_way(void **state) {
                   "', 'old@example.test', 'links-revert@example.test', now(),"
                   " now() + interval '7 days')");
     taskbus_config cfg = config();
-    json_t *msg =
-        json_pack("{s:s,s:{s:s}}", "kind", "email_change_revert", "data", "revert_id", REVERT_ID);
+    json_t *msg = json_pack("{s:s,s:s,s:s,s:{s:s}}", "kind", "email_change_revert", "user_id",
+                            REVERT_USER, "to", "old@example.test", "data", "revert_id", REVERT_ID);
     char err[256] = "";
     assert_true(notifier_links_needed(msg));
     assert_int_equal(notifier_links_make(&cfg, f->conn, msg, err, sizeof err), NOTIFIER_LINK_MADE);
@@ -178,6 +217,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(an_open_row_gets_the_hash_of_the_mailed_token),
         cmocka_unit_test(closed_rows_get_no_link),
+        cmocka_unit_test(only_the_rows_recipient_gets_a_link),
         cmocka_unit_test(a_revert_link_is_made_the_same_way),
         cmocka_unit_test(other_messages_are_left_alone),
     };

@@ -16,14 +16,26 @@
 #include "shared/notification.h"
 #include "shared/uuid7.h"
 
-/* The row's hash replaced, while it can still be redeemed (the API's redeem checks the
- * same and more). */
-#define MINT_SQL(table)                                                                            \
-    "UPDATE " table " SET token_hash = decode($2, 'hex') WHERE id = $1::uuid"                      \
-    " AND used_at IS NULL AND expires_at > statement_timestamp() RETURNING 1"
-
-static const pg_stmt MINT_RESET = {"notifier_reset_mint", MINT_SQL("password_resets"), 2};
-static const pg_stmt MINT_REVERT = {"notifier_revert_mint", MINT_SQL("email_change_reverts"), 2};
+/* The row's hash replaced, while it can still be redeemed, and only for the account and
+ * address the message is about ($3 user_id, $4 to): a message that names a row but
+ * another recipient (one forged onto the topic) gets no live token, and a link whose
+ * address the account no longer has (the redeem's own condition) is not mailed dead. */
+static const pg_stmt MINT_RESET = {
+    "notifier_reset_mint",
+    "UPDATE password_resets r SET token_hash = decode($2, 'hex') FROM users u"
+    " WHERE r.id = $1::uuid AND r.user_id = $3::uuid AND r.email = $4 AND u.id = r.user_id"
+    " AND u.email = r.email AND r.used_at IS NULL AND r.expires_at > statement_timestamp()"
+    " RETURNING 1",
+    4};
+/* The revert link goes to the old address, while the account has the one the change gave
+ * it (the redeem's condition). */
+static const pg_stmt MINT_REVERT = {
+    "notifier_revert_mint",
+    "UPDATE email_change_reverts r SET token_hash = decode($2, 'hex') FROM users u"
+    " WHERE r.id = $1::uuid AND r.user_id = $3::uuid AND r.old_email = $4 AND u.id = r.user_id"
+    " AND u.email = r.new_email AND r.used_at IS NULL AND r.expires_at > statement_timestamp()"
+    " RETURNING 1",
+    4};
 
 typedef struct link_kind {
     const char *kind;      /* the notification's kind */
@@ -49,10 +61,12 @@ static const link_kind *link_of(const json_t *msg) {
     return NULL;
 }
 
-/* Stores hash as the row's: 1 stored, 0 the row is closed, -1 failed (err). */
-static int store_hash(pg_conn *conn, const pg_stmt *mint, const char *id, const char *hash,
-                      char *err, size_t errlen) {
-    const char *values[2] = {id, hash};
+/* Stores hash as the row's for msg's recipient: 1 stored, 0 the row is closed (or not
+ * theirs), -1 failed (err). */
+static int store_hash(pg_conn *conn, const pg_stmt *mint, const json_t *msg, const char *id,
+                      const char *hash, char *err, size_t errlen) {
+    const char *values[4] = {id, hash, json_string_value(json_object_get(msg, "user_id")),
+                             json_string_value(json_object_get(msg, "to"))};
     PGresult *res = pg_exec_stmt(conn, mint, values);
     int rc = res != NULL && pg_result_ok(res) ? PQntuples(res) == 1 : -1;
     if (rc < 0)
@@ -92,13 +106,14 @@ notifier_link notifier_links_make(const taskbus_config *cfg, pg_conn *conn, json
     }
     char token[MAIL_TOKEN_BUF], hash[MAIL_TOKEN_HASH_HEX_BUF];
     mail_token_new(token, hash);
-    int stored = store_hash(conn, k->mint, id, hash, err, errlen);
+    int stored = store_hash(conn, k->mint, msg, id, hash, err, errlen);
     notifier_link out = stored < 0                          ? NOTIFIER_LINK_FAILED
                         : stored == 0                       ? NOTIFIER_LINK_CLOSED
                         : put_url(cfg, k, data, token) == 0 ? NOTIFIER_LINK_MADE
                                                             : NOTIFIER_LINK_FAILED;
     if (stored == 0)
-        errbuf_setf(err, errlen, "the %s link %s is used, expired or gone", k->kind, id);
+        errbuf_setf(err, errlen, "the %s link %s is used, expired, gone or not the recipient's",
+                    k->kind, id);
     else if (stored > 0 && out == NOTIFIER_LINK_FAILED)
         errbuf_setf(err, errlen, "out of memory for the %s link", k->kind);
     sodium_memzero(token, sizeof token);

@@ -6,11 +6,14 @@
  * Owns: the kinds whose links are made here (password_reset: {reset_id} in, reset_url out,
  * row in password_resets; email_change_revert: {revert_id} in, revert_url out, row in
  * email_change_reverts), minting a token for such a message and storing its hash in the
- * row it names. Rules: the hash is written and committed (the recorder's autocommit
- * connection) before the mail is built, so a link that is mailed always redeems; every mint
- * replaces the row's hash, so a mail that is made again (a redone batch) carries the one
- * live token and an earlier unsent one is dead; a row that is used, expired or gone gets no
- * mail (its link could not work). The token is never logged.
+ * row it names. Rules: the hash is stored only while the row is open and is the account's
+ * and recipient's the message names (its user_id and to: a message forged onto the topic
+ * with another recipient gets no live token), and only while the account has the address
+ * the redeem requires; it is committed (the recorder's autocommit connection) before the
+ * mail is built, so a mailed link redeems unless a later mail of the same row replaced it:
+ * every mint replaces the hash, so a mail made again (a batch redone after a send that
+ * was not recorded) carries the one live token. A row that is closed, or not the
+ * recipient's, gets no mail. The token is never logged.
  */
 #ifndef TASKBUS_WORKERS_NOTIFIER_NOTIFIER_LINKS_H
 #define TASKBUS_WORKERS_NOTIFIER_NOTIFIER_LINKS_H
