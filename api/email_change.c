@@ -16,6 +16,7 @@
 
 #include <sodium.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "api/account_effects.h"
 #include "api/account_validation.h"
@@ -33,8 +34,9 @@
 
 static const pg_stmt ADDRESS_TAKEN = {
     .name = "email_change_taken",
-    .sql = "SELECT 1 FROM users WHERE email = $1",
-    .nparams = 1,
+    .sql = "SELECT 1 FROM users WHERE email = $1 UNION ALL"
+           " SELECT 1 WHERE email_reserved($1, $2::uuid)",
+    .nparams = 2,
 };
 
 static const pg_stmt CHANGE_INSERT = {
@@ -61,7 +63,7 @@ static const pg_stmt CHANGE_REDEEM = {
            " WHERE c.token_hash = decode($1, 'hex') AND c.used_at IS NULL"
            " AND c.expires_at > statement_timestamp() AND u.id = c.user_id"
            " AND u.email = c.old_email AND u.token_epoch = c.token_epoch"
-           " RETURNING c.user_id::text, c.new_email, c.old_email",
+           " RETURNING c.user_id::text, c.new_email, c.old_email, u.email_verified_at IS NOT NULL",
     .nparams = 1,
 };
 
@@ -120,7 +122,7 @@ static auth_status mail_link(pg_conn *conn, const api_request_ctx *ctx, const au
 auth_status email_change_start(pg_conn *conn, const api_request_ctx *ctx, const auth_user *user,
                                const char *new_email) {
     auth_status st = AUTH_OK;
-    const char *values[1] = {new_email};
+    const char *values[2] = {new_email, user->id};
     PGresult *res = run(conn, &ADDRESS_TAKEN, values, &st);
     if (res == NULL)
         return st;
@@ -145,6 +147,7 @@ typedef struct completed_change {
     char user_id[UUID_STR_LEN];
     char old_email[ACCOUNT_EMAIL_BUF];
     char new_email[ACCOUNT_EMAIL_BUF];
+    bool old_verified; /* the address changed from was verified: it may undo the change */
     auth_user after;
 } completed_change;
 
@@ -167,6 +170,7 @@ static int redeem(pg_conn *conn, const char *hash_hex, completed_change *c) {
         snprintf(c->user_id, sizeof c->user_id, "%s", PQgetvalue(res, 0, 0));
         snprintf(c->new_email, sizeof c->new_email, "%s", PQgetvalue(res, 0, 1));
         snprintf(c->old_email, sizeof c->old_email, "%s", PQgetvalue(res, 0, 2));
+        c->old_verified = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
     }
     PQclear(res);
     return found;
@@ -183,8 +187,12 @@ static auth_status record_change(pg_conn *conn, const api_request_ctx *ctx,
         json_pack("{s:s, s:s, s:s, s:s}", "user_id", c->after.id, "email", c->after.email,
                   "previous_email", c->old_email, "changed_at", c->after.updated_at);
     st = account_add_user_event(conn, ctx, "taskbus.user.email_changed", &c->after, data);
-    if (st == AUTH_OK) /* the old address is told, with the way back */
+    /* The old address is told; when it was verified, with the way back (an unverified one
+     * may be someone else's, who must not get a link that takes the account). */
+    if (st == AUTH_OK && c->old_verified)
         st = email_change_revert_offer(conn, ctx, c->after.id, c->old_email, c->new_email);
+    else if (st == AUTH_OK)
+        st = account_notify(conn, ctx, "email_changed", c->after.id, c->old_email, NULL);
     return st;
 }
 

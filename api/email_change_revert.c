@@ -41,29 +41,34 @@ static const pg_stmt REVERT_OPEN = {
 static const pg_stmt REVERT_LOCK_USER = {
     .name = "email_revert_lock_user",
     .sql = "SELECT u.id::text FROM email_change_reverts r JOIN users u ON u.id = r.user_id"
-           " WHERE r.token_hash = decode($1, 'hex') FOR NO KEY UPDATE OF u",
+           " WHERE r.token_hash = decode($1, 'hex') FOR UPDATE OF u",
     .nparams = 1,
 };
 
-/* A link that is unknown, used, expired, or of an address the account no longer has (it
- * changed again since) updates nothing. */
+/* A link that is unknown, used or expired updates nothing; one whose old address the
+ * account has again (reverted already, or changed back) neither. Whatever the address
+ * became since the change does not matter: whoever made it cannot change it again to end
+ * the way back. Returns the address the account has now (the event's previous one). */
 static const pg_stmt REVERT_REDEEM = {
     .name = "email_revert_redeem",
-    .sql = "UPDATE email_change_reverts r SET used_at = statement_timestamp() FROM users u"
-           " WHERE r.token_hash = decode($1, 'hex') AND r.used_at IS NULL"
-           " AND r.expires_at > statement_timestamp() AND u.id = r.user_id"
-           " AND u.email = r.new_email RETURNING r.user_id::text, r.old_email, r.new_email",
+    .sql =
+        "UPDATE email_change_reverts r SET used_at = statement_timestamp() FROM users u"
+        " WHERE r.token_hash = decode($1, 'hex') AND r.used_at IS NULL"
+        " AND r.expires_at > statement_timestamp() AND u.id = r.user_id"
+        " AND u.email <> r.old_email RETURNING r.user_id::text, r.old_email, u.email, r.id::text",
     .nparams = 1,
 };
 
-/* A revert ends the other ways the change could be undone or done again. */
+/* A revert ends the open address changes and the revert links of later changes (ids are
+ * uuid7, in time order): an earlier one stays, so the intruder's own revert of a change
+ * they made later cannot close the owner's way back. */
 static const pg_stmt REVERT_CLOSE_LINKS = {
     .name = "email_revert_close_links",
     .sql = "WITH reverts AS (UPDATE email_change_reverts SET used_at = statement_timestamp()"
-           " WHERE user_id = $1::uuid AND used_at IS NULL RETURNING 1)"
+           " WHERE user_id = $1::uuid AND used_at IS NULL AND id > $2::uuid RETURNING 1)"
            " UPDATE email_changes SET used_at = statement_timestamp()"
            " WHERE user_id = $1::uuid AND used_at IS NULL",
-    .nparams = 1,
+    .nparams = 2,
 };
 
 /* Runs stmt; 1 when it returned a row (its values copied into out[0..nout)), 0 when none,
@@ -77,7 +82,12 @@ static int query_row(pg_conn *conn, const pg_stmt *stmt, const char *const *valu
         return st;
     }
     int found = PQntuples(res) >= 1;
-    for (int i = 0; found && i < nout && i < PQnfields(res); i++)
+    if (found && PQnfields(res) < nout) {
+        LOG_ERRORF("email revert: %s returned %d columns, not %d", stmt->name, PQnfields(res),
+                   nout);
+        found = AUTH_INTERNAL;
+    }
+    for (int i = 0; found == 1 && i < nout; i++)
         snprintf(out[i], outlen[i], "%s", PQgetvalue(res, 0, i));
     PQclear(res);
     return found;
@@ -109,7 +119,8 @@ auth_status email_change_revert_offer(pg_conn *conn, const api_request_ctx *ctx,
 typedef struct reverted {
     char user_id[UUID_STR_LEN];
     char old_email[ACCOUNT_EMAIL_BUF];
-    char new_email[ACCOUNT_EMAIL_BUF];
+    char current_email[ACCOUNT_EMAIL_BUF]; /* what the account had until the revert */
+    char revert_id[UUID_STR_LEN];
     auth_user after;
     bool published; /* the new epoch went to Redis */
 } reverted;
@@ -120,9 +131,10 @@ static int redeem(pg_conn *conn, const char *hash_hex, reverted *r) {
     int rc = query_row(conn, &REVERT_LOCK_USER, values, NULL, NULL, 0);
     if (rc != 1)
         return rc;
-    char *out[3] = {r->user_id, r->old_email, r->new_email};
-    const size_t lens[3] = {sizeof r->user_id, sizeof r->old_email, sizeof r->new_email};
-    return query_row(conn, &REVERT_REDEEM, values, out, lens, 3);
+    char *out[4] = {r->user_id, r->old_email, r->current_email, r->revert_id};
+    const size_t lens[4] = {sizeof r->user_id, sizeof r->old_email, sizeof r->current_email,
+                            sizeof r->revert_id};
+    return query_row(conn, &REVERT_REDEEM, values, out, lens, 4);
 }
 
 /* After the link was redeemed: the address back, the password replaced, the links
@@ -135,7 +147,7 @@ static int undo(pg_conn *conn, const api_request_ctx *ctx, const char *new_hash,
     if (rc != 1)
         return rc == 0 ? AUTH_USER_GONE : rc;
     auth_status st = account_password_replaced(conn, ctx, &r->after, &r->published);
-    const char *values[1] = {r->user_id};
+    const char *values[2] = {r->user_id, r->revert_id};
     if (st == AUTH_OK) {
         int closed = query_row(conn, &REVERT_CLOSE_LINKS, values, NULL, NULL, 0);
         st = closed < 0 ? (auth_status)closed : AUTH_OK;
@@ -143,7 +155,7 @@ static int undo(pg_conn *conn, const api_request_ctx *ctx, const char *new_hash,
     if (st == AUTH_OK) {
         json_t *data =
             json_pack("{s:s, s:s, s:s, s:s}", "user_id", r->after.id, "email", r->after.email,
-                      "previous_email", r->new_email, "changed_at", r->after.updated_at);
+                      "previous_email", r->current_email, "changed_at", r->after.updated_at);
         st = account_add_user_event(conn, ctx, "taskbus.user.email_changed", &r->after, data);
     }
     return st == AUTH_OK ? 1 : st;

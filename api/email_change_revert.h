@@ -4,15 +4,18 @@
  * by POST /api/v1/auth/email-change/revert {token, new_password} (ROUTES_EMAIL_REVERT in
  * api/routes.h).
  *
- * Owns: the link's life (email_change_reverts, migration 0034: 7 days, once, only while
- * the account still has the address the change gave it) and what a revert writes.
+ * Owns: the link's life (email_change_reverts, migration 0034: offered only to a verified
+ * old address, 7 days, once, whatever the address became since; its old address reserved
+ * while it is open) and what a revert writes.
  * Rules: the token exists only in the mail (the notifier makes it:
  * workers/notifier/notifier_links.h); a revert puts the old address back (verified: the
  * link reached it), sets the new password and follows the password-changed path (every
  * session and token ends at once, open reset links end, the password-changed mail goes to
- * the restored address), ends open address changes and other revert links, and writes
- * taskbus.user.email_changed (back), all in one transaction. The old address taken by
- * another account since is 409 and changes nothing.
+ * the restored address), ends open address changes and the revert links of later changes
+ * (not earlier ones: the intruder's revert of a change they made later must not close the
+ * owner's), and writes taskbus.user.email_changed (back), all in one transaction. The old
+ * address is reserved while the link is open, so the 409 of one taken meanwhile is a
+ * defence only.
  */
 #ifndef TASKBUS_API_EMAIL_CHANGE_REVERT_H
 #define TASKBUS_API_EMAIL_CHANGE_REVERT_H

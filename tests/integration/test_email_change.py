@@ -192,8 +192,9 @@ def revert_link(mail_dir, address, count=1):
 
 
 def changed(api_url, mail_dir, tag):
-    """A user whose address was changed (by whoever held the session): (user, new address)."""
-    user = register_user(api_url, tag=tag)
+    """A verified user whose address was changed (by whoever held the session): (user, new
+    address)."""
+    user = verified_user(api_url, mail_dir, tag)
     new = unique_email(f"{tag}-new")
     assert start(user, new).status_code == 202
     assert complete(api_url, change_link(mail_dir, new)).status_code == 200
@@ -204,7 +205,7 @@ def test_the_old_address_can_undo_a_change_it_did_not_make(api_url, mail_dir, us
     """Someone with the password and a session changed the address: the old address's
     notice carries a link that puts it back with a new password and ends every session and
     token (the intruder's too); the link works once, and its token was made by the
-    notifier (the message on `notifications` names the row only)."""
+    notifier (its row is the one the mailed token names)."""
     user, new = changed(api_url, mail_dir, "email-revert")
     intruder = Client(api_url).login(new, user.password).json()["access_token"]
     token = revert_link(mail_dir, user.email)
@@ -236,25 +237,45 @@ def test_the_old_address_can_undo_a_change_it_did_not_make(api_url, mail_dir, us
     assert kinds.count("email_change_revert") == 1 and "password_changed" in kinds, kinds
 
 
-def test_a_revert_link_is_refused_once_the_address_moved_on_or_was_taken(api_url, mail_dir):
-    user, new = changed(api_url, mail_dir, "email-revert-stale")
-    token = revert_link(mail_dir, user.email)
-    # The old address registered by someone else meanwhile: 409, nothing changes.
-    register_user(api_url, email=user.email)
-    r = Client(api_url).post(REVERT, json={"token": token, "new_password": new_password()})
+def test_the_way_back_can_be_neither_squatted_nor_changed_away(api_url, mail_dir):
+    """While the revert link is open its old address is reserved (no registration takes
+    it); a second change by the intruder does not end the owner's link, and the owner's
+    revert ends the link of that later change (mailed to the intruder's address)."""
+    user, second = changed(api_url, mail_dir, "email-revert-again")
+    first_token = revert_link(mail_dir, user.email)
+    r = Client(api_url).register(user.email, new_password())
     assert_problem(r, 409, "email-taken")
-    assert Client(api_url).me(user.access).json()["email"] == new, "nothing changed"
-
-    # The address changed again since: the first revert link no longer applies.
-    other_user, second = changed(api_url, mail_dir, "email-revert-again")
-    first_token = revert_link(mail_dir, other_user.email)
     third = unique_email("email-revert-third")
-    access = Client(api_url).login(second, other_user.password).json()["access_token"]
-    r = Client(api_url).patch(ME, token=access, json={"email": third, "current_password": other_user.password})
+    access = Client(api_url).login(second, user.password).json()["access_token"]
+    r = Client(api_url).patch(ME, token=access, json={"email": third, "current_password": user.password})
     assert r.status_code == 202, r.text
     assert complete(api_url, change_link(mail_dir, third)).status_code == 200
-    assert_problem(Client(api_url).post(REVERT, json={"token": first_token, "new_password": new_password()}),
+    second_token = revert_link(mail_dir, second)  # the intruder's address was verified by its link
+    fresh = new_password()
+    assert Client(api_url).post(REVERT, json={"token": first_token, "new_password": fresh}).status_code == 204
+    access = Client(api_url).login(user.email, fresh).json()["access_token"]
+    assert Client(api_url).me(access).json()["email"] == user.email
+    assert_problem(Client(api_url).post(REVERT, json={"token": second_token, "new_password": new_password()}),
                    400, "invalid-token")
+    # Once reverted, the address is the account's again and reserved no longer.
+    assert register_user(api_url, email=second).id != user.id
+
+
+def test_an_unverified_old_address_gets_no_way_back(api_url, mail_dir):
+    """An unverified address may be someone else's (a typo): it is told of the change, with
+    no link that could take the account."""
+    user = register_user(api_url, tag="email-revert-unverified")
+    new = unique_email("email-revert-unverified-new")
+    assert start(user, new).status_code == 202
+    assert complete(api_url, change_link(mail_dir, new)).status_code == 200
+    [notice] = wait_mails(mail_dir, user.email, subject=REVERT_SUBJECT)
+    assert "revert-email-change" not in parts(notice)[0]
+    all_processed(user.id)
+    kinds = [k for _, k in sent_rows(user.id)]
+    assert "email_changed" in kinds and "email_change_revert" not in kinds, kinds
+    with pg() as conn:
+        assert conn.execute("SELECT count(*) FROM email_change_reverts WHERE user_id = %s",
+                            (user.id,)).fetchone()[0] == 0
     # Bad bodies and tokens are client errors.
     c = Client(api_url)
     assert_problem(c.post(REVERT, json={"token": "x" * 43, "new_password": "short"}), 422)

@@ -176,6 +176,13 @@ static void a_revert_link_is_made_the_same_way(void **state) {
     json_t *msg = json_pack("{s:s,s:s,s:s,s:{s:s}}", "kind", "email_change_revert", "user_id",
                             REVERT_USER, "to", "old@example.test", "data", "revert_id", REVERT_ID);
     char err[256] = "";
+    /* Not to the address the change left (the intruder's): no live token. */
+    json_t *forged =
+        json_pack("{s:s,s:s,s:s,s:{s:s}}", "kind", "email_change_revert", "user_id", REVERT_USER,
+                  "to", "links-revert@example.test", "data", "revert_id", REVERT_ID);
+    assert_int_equal(notifier_links_make(&cfg, f->conn, forged, err, sizeof err),
+                     NOTIFIER_LINK_CLOSED);
+    json_decref(forged);
     assert_true(notifier_links_needed(msg));
     assert_int_equal(notifier_links_make(&cfg, f->conn, msg, err, sizeof err), NOTIFIER_LINK_MADE);
     json_t *data = json_object_get(msg, "data");

@@ -27,13 +27,13 @@ static const pg_stmt MINT_RESET = {
     " AND u.email = r.email AND r.used_at IS NULL AND r.expires_at > statement_timestamp()"
     " RETURNING 1",
     4};
-/* The revert link goes to the old address, while the account has the one the change gave
- * it (the redeem's condition). */
+/* The revert link goes to the old address, while the account does not have it again (the
+ * redeem's condition). */
 static const pg_stmt MINT_REVERT = {
     "notifier_revert_mint",
     "UPDATE email_change_reverts r SET token_hash = decode($2, 'hex') FROM users u"
     " WHERE r.id = $1::uuid AND r.user_id = $3::uuid AND r.old_email = $4 AND u.id = r.user_id"
-    " AND u.email = r.new_email AND r.used_at IS NULL AND r.expires_at > statement_timestamp()"
+    " AND u.email <> r.old_email AND r.used_at IS NULL AND r.expires_at > statement_timestamp()"
     " RETURNING 1",
     4};
 
