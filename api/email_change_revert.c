@@ -183,8 +183,8 @@ static int revert_in(pg_conn *conn, const api_request_ctx *ctx, const char *hash
 
 static const mail_link_confirm REVERT_LINK = {
     .open = &REVERT_OPEN,
-    .refusal = "the revert token is unknown, used or expired, or the account's address changed "
-               "again since",
+    .refusal = "the revert token is unknown, used or expired, or the account has that address "
+               "again",
 };
 
 static void handle_revert(api_request_ctx *ctx) {
