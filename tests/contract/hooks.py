@@ -238,7 +238,7 @@ def filter_case(context, case):
     if label == "POST /api/v1/reports" and isinstance(case.body, dict):
         return not isinstance(case.body.get("filters"), dict) or _due_range_ok(case.body["filters"])
     if label in ("GET /api/v1/auth/verify", "POST /api/v1/auth/password-reset/confirm",
-                 "POST /api/v1/auth/email-change/confirm"):
+                 "POST /api/v1/auth/email-change/confirm", "POST /api/v1/auth/email-change/revert"):
         return False  # the token exists only in the e-mail
     if label == "PUT /api/v1/auth/password" and isinstance(case.body, dict):
         return case.body.get("current_password") != case.body.get("new_password")
