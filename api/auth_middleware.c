@@ -29,7 +29,7 @@
 #include "shared/time_util.h"
 
 #define CHALLENGE "Bearer realm=\"taskbus\""
-#define CHALLENGE_INVALID "Bearer realm=\"taskbus\", error=\"invalid_token\""
+#define CHALLENGE_INVALID AUTH_CHALLENGE_INVALID
 #define CHALLENGE_SCOPE "Bearer realm=\"taskbus\", error=\"insufficient_scope\""
 
 /* The token of "Bearer <token>", or NULL. Surrounding spaces are tolerated. */

@@ -743,9 +743,47 @@ int auth_respond_self_lookup(api_request_ctx *ctx, int found) {
     return found;
 }
 
+void auth_respond_invalid_token(api_request_ctx *ctx, const char *detail) {
+    api_set_header(ctx, "WWW-Authenticate", AUTH_CHALLENGE_INVALID);
+    api_respond_error(ctx, 401, "unauthorized", detail);
+}
+
 void auth_respond_account_gone(api_request_ctx *ctx) {
-    api_set_header(ctx, "WWW-Authenticate", "Bearer realm=\"taskbus\", error=\"invalid_token\"");
-    api_respond_error(ctx, 401, "unauthorized", "the account no longer exists");
+    auth_respond_invalid_token(ctx, "the account no longer exists");
+}
+
+int auth_query_row(pg_conn *conn, const pg_stmt *stmt, const char *const *values, char **out,
+                   const size_t *outlen, int nout) {
+    PGresult *res = pg_exec_stmt(conn, stmt, values);
+    auth_status st = auth_result_status(res, stmt->name);
+    int found = st == AUTH_OK ? PQntuples(res) >= 1 : st;
+    if (found == 1 && PQnfields(res) < nout) {
+        LOG_ERRORF("accounts: %s returned %d columns, not %d", stmt->name, PQnfields(res), nout);
+        found = AUTH_INTERNAL;
+    }
+    for (int i = 0; found == 1 && i < nout; i++)
+        snprintf(out[i], outlen[i], "%s", PQgetvalue(res, 0, i));
+    PQclear(res);
+    return found;
+}
+
+auth_status auth_txn_begin(pg_conn *conn, const char *what) {
+    char err[256];
+    if (pg_begin(conn, err, sizeof err) == 0)
+        return AUTH_OK;
+    LOG_WARNF("%s: BEGIN: %s", what, err);
+    return AUTH_UNAVAILABLE;
+}
+
+int auth_txn_end(pg_conn *conn, int rc, const char *what) {
+    char err[256];
+    if (rc == 1 && pg_commit(conn, err, sizeof err) != 0) {
+        LOG_WARNF("%s: COMMIT: %s", what, err);
+        rc = AUTH_UNAVAILABLE;
+    }
+    if (rc != 1)
+        pg_rollback(conn);
+    return rc;
 }
 
 void auth_respond_field_errors(api_request_ctx *ctx, json_t *errors) {

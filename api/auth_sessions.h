@@ -160,9 +160,26 @@ int auth_field_errors_check(api_request_ctx *ctx, json_t *errors, int count);
 void auth_respond_body(api_request_ctx *ctx, int status, json_t *body);
 /* A pooled connection for a handler, or NULL after answering 503. */
 pg_conn *auth_acquire(api_request_ctx *ctx);
-/* 401 unauthorized with WWW-Authenticate: the caller's account was deleted while the
- * request ran (a write referencing it failed its foreign key, or its row is gone). */
+/* The WWW-Authenticate challenge of a refused credential (RFC 6750). */
+#define AUTH_CHALLENGE_INVALID "Bearer realm=\"taskbus\", error=\"invalid_token\""
+/* 401 unauthorized with AUTH_CHALLENGE_INVALID and detail. */
+void auth_respond_invalid_token(api_request_ctx *ctx, const char *detail);
+/* auth_respond_invalid_token: the caller's account was deleted while the request ran (a
+ * write referencing it failed its foreign key, or its row is gone). */
 void auth_respond_account_gone(api_request_ctx *ctx);
+
+/* Runs stmt expecting at most one row: 1 when it returned one (its first nout values
+ * copied into out[i], outlen[i] bytes each), 0 when none, or an auth_status (< 0,
+ * logged; AUTH_INTERNAL when the row has fewer than nout columns). */
+int auth_query_row(pg_conn *conn, const pg_stmt *stmt, const char *const *values, char **out,
+                   const size_t *outlen, int nout);
+/* BEGIN for a step that ends with auth_txn_end: AUTH_OK, or AUTH_UNAVAILABLE (logged,
+ * what names the step). */
+auth_status auth_txn_begin(pg_conn *conn, const char *what);
+/* Ends the open transaction of a step that came to rc: 1 (done) commits, 0 (nothing to
+ * do) or < 0 (an auth_status) rolls back. rc, or AUTH_UNAVAILABLE when the COMMIT failed
+ * (logged). */
+int auth_txn_end(pg_conn *conn, int rc, const char *what);
 /* The caller's own row after a lookup returned found: 1 passes it on; 0 (the account is
  * gone: 401) and < 0 (auth_status) are answered here. Returns found. */
 int auth_respond_self_lookup(api_request_ctx *ctx, int found);

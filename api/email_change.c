@@ -200,11 +200,8 @@ static auth_status record_change(pg_conn *conn, const api_request_ctx *ctx,
  * closed. */
 static int complete_in(pg_conn *conn, const api_request_ctx *ctx, const char *hash_hex,
                        completed_change *c) {
-    char err[256];
-    if (pg_begin(conn, err, sizeof err) != 0) {
-        LOG_WARNF("email change: BEGIN: %s", err);
+    if (auth_txn_begin(conn, "email change") != AUTH_OK)
         return AUTH_UNAVAILABLE;
-    }
     int rc = redeem(conn, hash_hex, c);
     if (rc == 1)
         rc = auth_user_set_email(conn, c->user_id, c->new_email, &c->after);
@@ -212,13 +209,7 @@ static int complete_in(pg_conn *conn, const api_request_ctx *ctx, const char *ha
         auth_status st = record_change(conn, ctx, c);
         rc = st == AUTH_OK ? 1 : st;
     }
-    if (rc == 1 && pg_commit(conn, err, sizeof err) != 0) {
-        LOG_WARNF("email change: COMMIT: %s", err);
-        rc = AUTH_UNAVAILABLE;
-    }
-    if (rc != 1)
-        pg_rollback(conn);
-    return rc;
+    return auth_txn_end(conn, rc, "email change");
 }
 
 static void handle_complete(api_request_ctx *ctx) {

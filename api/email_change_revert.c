@@ -71,28 +71,6 @@ static const pg_stmt REVERT_CLOSE_LINKS = {
     .nparams = 2,
 };
 
-/* Runs stmt; 1 when it returned a row (its values copied into out[0..nout)), 0 when none,
- * or an auth_status (< 0, logged). */
-static int query_row(pg_conn *conn, const pg_stmt *stmt, const char *const *values, char **out,
-                     const size_t *outlen, int nout) {
-    PGresult *res = pg_exec_stmt(conn, stmt, values);
-    auth_status st = auth_result_status(res, stmt->name);
-    if (st != AUTH_OK) {
-        PQclear(res);
-        return st;
-    }
-    int found = PQntuples(res) >= 1;
-    if (found && PQnfields(res) < nout) {
-        LOG_ERRORF("email revert: %s returned %d columns, not %d", stmt->name, PQnfields(res),
-                   nout);
-        found = AUTH_INTERNAL;
-    }
-    for (int i = 0; found == 1 && i < nout; i++)
-        snprintf(out[i], outlen[i], "%s", PQgetvalue(res, 0, i));
-    PQclear(res);
-    return found;
-}
-
 auth_status email_change_revert_offer(pg_conn *conn, const api_request_ctx *ctx,
                                       const char *user_id, const char *old_email,
                                       const char *new_email) {
@@ -101,7 +79,7 @@ auth_status email_change_revert_offer(pg_conn *conn, const api_request_ctx *ctx,
     mail_token_new(token, hash_hex);
     sodium_memzero(token, sizeof token);
     const char *values[5] = {id, hash_hex, user_id, old_email, new_email};
-    int rc = query_row(conn, &REVERT_INSERT, values, NULL, NULL, 0);
+    int rc = auth_query_row(conn, &REVERT_INSERT, values, NULL, NULL, 0);
     if (rc < 0)
         return (auth_status)rc;
     json_t *data = json_pack("{s:s}", "revert_id", id);
@@ -128,13 +106,13 @@ typedef struct reverted {
 /* The user row locked and the link marked used: 1, 0 (not redeemable) or < 0. */
 static int redeem(pg_conn *conn, const char *hash_hex, reverted *r) {
     const char *values[1] = {hash_hex};
-    int rc = query_row(conn, &REVERT_LOCK_USER, values, NULL, NULL, 0);
+    int rc = auth_query_row(conn, &REVERT_LOCK_USER, values, NULL, NULL, 0);
     if (rc != 1)
         return rc;
     char *out[4] = {r->user_id, r->old_email, r->current_email, r->revert_id};
     const size_t lens[4] = {sizeof r->user_id, sizeof r->old_email, sizeof r->current_email,
                             sizeof r->revert_id};
-    return query_row(conn, &REVERT_REDEEM, values, out, lens, 4);
+    return auth_query_row(conn, &REVERT_REDEEM, values, out, lens, 4);
 }
 
 /* After the link was redeemed: the address back, the password replaced, the links
@@ -149,7 +127,7 @@ static int undo(pg_conn *conn, const api_request_ctx *ctx, const char *new_hash,
     auth_status st = account_password_replaced(conn, ctx, &r->after, &r->published);
     const char *values[2] = {r->user_id, r->revert_id};
     if (st == AUTH_OK) {
-        int closed = query_row(conn, &REVERT_CLOSE_LINKS, values, NULL, NULL, 0);
+        int closed = auth_query_row(conn, &REVERT_CLOSE_LINKS, values, NULL, NULL, 0);
         st = closed < 0 ? (auth_status)closed : AUTH_OK;
     }
     if (st == AUTH_OK) {
@@ -164,21 +142,12 @@ static int undo(pg_conn *conn, const api_request_ctx *ctx, const char *new_hash,
 /* 1 done, 0 not redeemable, or < 0; the transaction is closed. */
 static int revert_in(pg_conn *conn, const api_request_ctx *ctx, const char *hash_hex,
                      const char *new_hash, reverted *r) {
-    char err[256];
-    if (pg_begin(conn, err, sizeof err) != 0) {
-        LOG_WARNF("email revert: BEGIN: %s", err);
+    if (auth_txn_begin(conn, "email revert") != AUTH_OK)
         return AUTH_UNAVAILABLE;
-    }
     int rc = redeem(conn, hash_hex, r);
     if (rc == 1)
         rc = undo(conn, ctx, new_hash, r);
-    if (rc == 1 && pg_commit(conn, err, sizeof err) != 0) {
-        LOG_WARNF("email revert: COMMIT: %s", err);
-        rc = AUTH_UNAVAILABLE;
-    }
-    if (rc != 1)
-        pg_rollback(conn);
-    return rc;
+    return auth_txn_end(conn, rc, "email revert");
 }
 
 static const mail_link_confirm REVERT_LINK = {

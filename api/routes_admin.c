@@ -42,6 +42,18 @@ static void respond_page(api_request_ctx *ctx, store_result r, json_t *items, co
                                next[0] != '\0' ? json_string(next) : json_null()));
 }
 
+/* ?limit=, ?cursor= (an id) and filters of an admin list: true to go on, false when the
+ * request was answered (422, or 500 out of memory). */
+static bool page_query(api_request_ctx *ctx, const list_query_filter *filters, const char **cursor,
+                       int *limit) {
+    json_t *errors = json_array();
+    int parsed = errors != NULL
+                     ? list_query_parse_filtered(ctx, ADMIN_LIST_LIMIT_MAX, limit, list_query_uuid,
+                                                 cursor, filters, errors)
+                     : -1;
+    return !api_respond_if_field_errors(ctx, errors, parsed != 0);
+}
+
 static bool parse_email_prefix(const char *text, void *out) {
     size_t n = strlen(text);
     if (n == 0 || n > EMAIL_PREFIX_MAX)
@@ -57,12 +69,7 @@ static void list_users(api_request_ctx *ctx) {
         {"email_prefix", parse_email_prefix, &f.email_prefix, "must be 1 to 254 bytes"},
         {NULL, NULL, NULL, NULL},
     };
-    json_t *errors = json_array();
-    int parsed = errors != NULL
-                     ? list_query_parse_filtered(ctx, ADMIN_LIST_LIMIT_MAX, &limit, list_query_uuid,
-                                                 &f.after, filters, errors)
-                     : -1;
-    if (api_respond_if_field_errors(ctx, errors, parsed != 0))
+    if (!page_query(ctx, filters, &f.after, &limit))
         return;
     json_t *items = NULL;
     char next[UUID_STR_LEN];
@@ -90,12 +97,7 @@ static void list_audit(api_request_ctx *ctx) {
         {"actor_id", list_query_uuid, &f.actor_id, "must be a user id (a UUID)"},
         {NULL, NULL, NULL, NULL},
     };
-    json_t *errors = json_array();
-    int parsed = errors != NULL
-                     ? list_query_parse_filtered(ctx, ADMIN_LIST_LIMIT_MAX, &limit, list_query_uuid,
-                                                 &f.before, filters, errors)
-                     : -1;
-    if (api_respond_if_field_errors(ctx, errors, parsed != 0))
+    if (!page_query(ctx, filters, &f.before, &limit))
         return;
     json_t *items = NULL;
     char next[UUID_STR_LEN];

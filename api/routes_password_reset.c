@@ -91,21 +91,12 @@ static const pg_stmt RESET_REDEEM = {
     .nparams = 1,
 };
 
-/* Runs stmt; 1 when it returned a row (its first value copied into first, if given), 0
- * when none, or an auth_status (< 0, logged). */
-static int query_row(pg_conn *conn, const pg_stmt *stmt, const char *const *values, char *first,
-                     size_t first_len) {
-    PGresult *res = pg_exec_stmt(conn, stmt, values);
-    auth_status st = auth_result_status(res, stmt->name);
-    if (st != AUTH_OK) {
-        PQclear(res);
-        return st;
-    }
-    int found = PQntuples(res) >= 1;
-    if (found && first != NULL)
-        snprintf(first, first_len, "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return found;
+/* auth_query_row for a statement whose first value (a user id) is all that is read. */
+static int query_user_id(pg_conn *conn, const pg_stmt *stmt, const char *const *values,
+                         char user_id[UUID_STR_LEN]) {
+    char *out[1] = {user_id};
+    const size_t len[1] = {UUID_STR_LEN};
+    return auth_query_row(conn, stmt, values, out, len, 1);
 }
 
 /* ---------------------------------------------------------------- the request */
@@ -128,33 +119,27 @@ static auth_status enqueue_mail(pg_conn *conn, const api_request_ctx *ctx, const
  * its mail. AUTH_OK whether or not there was an account; *sent_to says which. */
 static auth_status request_in(pg_conn *conn, const api_request_ctx *ctx, const char *email,
                               const char *hash_hex, char *sent_to, size_t sent_to_len) {
-    char err[256];
-    if (pg_begin(conn, err, sizeof err) != 0) {
-        LOG_WARNF("password reset: BEGIN: %s", err);
+    if (auth_txn_begin(conn, "password reset") != AUTH_OK)
         return AUTH_UNAVAILABLE;
-    }
     char reset_id[UUID_STR_LEN];
     uuid7_generate(reset_id);
     const char *values[3] = {hash_hex, email, reset_id};
     char user_id[UUID_STR_LEN] = "";
-    int found = query_row(conn, &RESET_INSERT, values, user_id, sizeof user_id);
+    int found = query_user_id(conn, &RESET_INSERT, values, user_id);
     auth_status st = found == 1 ? AUTH_OK : found < 0 ? (auth_status)found : AUTH_INTERNAL;
     bool known = st == AUTH_OK && user_id[0] != '\0';
     if (known) {
         st = enqueue_mail(conn, ctx, user_id, email, reset_id);
     } else if (st == AUTH_OK) {
-        int woke = query_row(conn, &RESET_NOTHING_TO_SEND, NULL, NULL, 0);
+        int woke = auth_query_row(conn, &RESET_NOTHING_TO_SEND, NULL, NULL, NULL, 0);
         st = woke < 0 ? (auth_status)woke : AUTH_OK;
     }
-    if (st == AUTH_OK && pg_commit(conn, err, sizeof err) != 0) {
-        LOG_WARNF("password reset: COMMIT: %s", err);
-        st = AUTH_UNAVAILABLE;
-    }
-    if (st != AUTH_OK)
-        pg_rollback(conn);
-    else if (known)
+    int rc = auth_txn_end(conn, st == AUTH_OK ? 1 : st, "password reset");
+    if (rc != 1)
+        return (auth_status)rc;
+    if (known)
         snprintf(sent_to, sent_to_len, "%s", user_id);
-    return st;
+    return AUTH_OK;
 }
 
 static void handle_request(api_request_ctx *ctx) {
@@ -191,28 +176,20 @@ static void handle_request(api_request_ctx *ctx) {
  * *published: the new epoch went to Redis (a failure must take it back). */
 static int confirm_in(pg_conn *conn, const api_request_ctx *ctx, const char *hash_hex,
                       const char *new_hash, auth_user *after, bool *published) {
-    char err[256], user_id[UUID_STR_LEN] = "";
-    if (pg_begin(conn, err, sizeof err) != 0) {
-        LOG_WARNF("password reset: BEGIN: %s", err);
+    char user_id[UUID_STR_LEN] = "";
+    if (auth_txn_begin(conn, "password reset") != AUTH_OK)
         return AUTH_UNAVAILABLE;
-    }
     const char *values[1] = {hash_hex};
-    int rc = query_row(conn, &RESET_LOCK_USER, values, NULL, 0);
+    int rc = auth_query_row(conn, &RESET_LOCK_USER, values, NULL, NULL, 0);
     if (rc == 1)
-        rc = query_row(conn, &RESET_REDEEM, values, user_id, sizeof user_id);
+        rc = query_user_id(conn, &RESET_REDEEM, values, user_id);
     if (rc == 1)
         rc = auth_user_reset_password(conn, user_id, new_hash, after);
     if (rc == 1) {
         auth_status st = account_password_replaced(conn, ctx, after, published);
         rc = st == AUTH_OK ? 1 : st;
     }
-    if (rc == 1 && pg_commit(conn, err, sizeof err) != 0) {
-        LOG_WARNF("password reset: COMMIT: %s", err);
-        rc = AUTH_UNAVAILABLE;
-    }
-    if (rc != 1)
-        pg_rollback(conn);
-    return rc;
+    return auth_txn_end(conn, rc, "password reset");
 }
 
 static const mail_link_confirm RESET_LINK = {

@@ -111,14 +111,6 @@ static PGresult *run(pg_conn *conn, const pg_stmt *stmt, const char *const *vals
 
 /* --- POST /api/v1/tokens ------------------------------------------------------------ */
 
-/* The session that asked ended while the token was being made (signed out everywhere,
- * password changed, locked or deleted): 401, as its next request would get. */
-static void refuse_ended_session(api_request_ctx *ctx) {
-    api_set_header(ctx, "WWW-Authenticate", "Bearer realm=\"taskbus\", error=\"invalid_token\"");
-    api_respond_error(ctx, 401, "unauthorized",
-                      "the session ended while the token was being made; sign in again");
-}
-
 /* The insert under the user row's lock: the row, NULL with *st (AUTH_OK: the limit). */
 static PGresult *insert_locked(pg_conn *conn, const char *const *vals, long long epoch,
                                auth_status *st) {
@@ -198,7 +190,8 @@ static void create_token(api_request_ctx *ctx) {
                               "an account has at most " STRINGIFY(
                                   API_TOKEN_MAX_PER_USER) " live API tokens: revoke one first");
         else if (st == AUTH_USER_GONE) /* or locked, or the session's epoch moved on */
-            refuse_ended_session(ctx);
+            auth_respond_invalid_token(
+                ctx, "the session ended while the token was being made; sign in again");
         else
             auth_respond_failure(ctx, st);
     }

@@ -53,3 +53,19 @@ int admin_db_one_row(pg_conn *c, const pg_stmt *stmt, const char *const *values,
     *row = res;
     return 1;
 }
+
+static const pg_stmt STMT_USER_ID = {
+    .name = "admin_user_id",
+    .sql = "SELECT id::text FROM users WHERE email = lower($1)",
+    .nparams = 1,
+};
+
+int admin_db_user_id(pg_conn *c, const char *email, const char *who, char id[UUID_STR_LEN]) {
+    const char *vals[1] = {email};
+    PGresult *row = NULL;
+    int found = admin_db_one_row(c, &STMT_USER_ID, vals, who, "looking the user up", &row);
+    if (found == 1)
+        snprintf(id, UUID_STR_LEN, "%s", PQgetvalue(row, 0, 0));
+    PQclear(row);
+    return found;
+}

@@ -11,6 +11,7 @@
 
 #include "shared/config.h"
 #include "shared/pg_pool.h"
+#include "shared/uuid7.h"
 
 #define ADMIN_PG_ACQUIRE_MS 10000
 
@@ -25,6 +26,10 @@ void admin_db_close(pg_pool *pool, pg_conn *c);
  * NULL: "<who>: <why>"). */
 int admin_db_one_row(pg_conn *c, const pg_stmt *stmt, const char *const *values, const char *who,
                      const char *what, PGresult **row);
+
+/* The id of the user with e-mail address email (matched lower-cased, as accounts store
+ * it): 1 with id filled, 0 no such user, -1 failed (printed as admin_db_one_row does). */
+int admin_db_user_id(pg_conn *c, const char *email, const char *who, char id[UUID_STR_LEN]);
 
 /* Prints "<who>: <what>: <why>" for the failed result res (NULL: the connection failed). */
 void admin_db_print_error(const char *who, const char *what, const PGresult *res);

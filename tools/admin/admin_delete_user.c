@@ -24,24 +24,6 @@
 #define WHO "taskbus-admin delete-user"
 #define PREFIX WHO ": "
 
-static const pg_stmt STMT_FIND = {
-    .name = "admin_delete_user_find",
-    .sql = "SELECT id::text FROM users WHERE email = lower($1)",
-    .nparams = 1,
-};
-
-/* The user's id: 1 found (id filled), 0 none, -1 error. */
-static int find_user(pg_conn *c, const char *email, char id[UUID_STR_LEN]) {
-    const char *vals[1] = {email};
-    PGresult *row = NULL;
-    int found = admin_db_one_row(c, &STMT_FIND, vals, WHO, "looking the user up", &row);
-    if (found == 1) {
-        snprintf(id, UUID_STR_LEN, "%s", PQgetvalue(row, 0, 0));
-    }
-    PQclear(row);
-    return found;
-}
-
 /* Says why user_erase refused or failed. */
 static void print_refusal(const char *email, user_erasure_outcome o, const user_erasure_result *r,
                           const char *err) {
@@ -65,7 +47,7 @@ static void print_refusal(const char *email, user_erasure_outcome o, const user_
 
 static int delete_in(const taskbus_config *cfg, pg_conn *c, redis_pool *redis, const char *email) {
     char id[UUID_STR_LEN] = "";
-    int found = find_user(c, email, id);
+    int found = admin_db_user_id(c, email, WHO, id);
     if (found == 0) {
         fprintf(stderr, PREFIX "no user with e-mail %s\n", email);
     }

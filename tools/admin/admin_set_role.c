@@ -24,29 +24,13 @@
 
 #define WHO "taskbus-admin set-role"
 
-static const pg_stmt STMT_USER_ID = {
-    .name = "admin_set_role_user_id",
-    .sql = "SELECT id::text FROM users WHERE email = lower($1)",
-    .nparams = 1,
-};
-
-/* 1 with id, 0 no such user (printed), -1 failed (printed). */
-static int user_id_of(pg_conn *c, const char *email, char id[UUID_STR_LEN]) {
-    const char *vals[1] = {email};
-    PGresult *row = NULL;
-    int found = admin_db_one_row(c, &STMT_USER_ID, vals, WHO, NULL, &row);
-    if (found == 1)
-        snprintf(id, UUID_STR_LEN, "%s", PQgetvalue(row, 0, 0));
-    else if (found == 0)
-        fprintf(stderr, WHO ": no user with e-mail %s\n", email);
-    PQclear(row);
-    return found;
-}
-
 static int set_role_on(const taskbus_config *cfg, pg_conn *c, redis_pool *redis, const char *email,
                        const char *role) {
     char id[UUID_STR_LEN];
-    if (user_id_of(c, email, id) != 1)
+    int found = admin_db_user_id(c, email, WHO, id);
+    if (found == 0)
+        fprintf(stderr, WHO ": no user with e-mail %s\n", email);
+    if (found != 1)
         return 1;
     admin_action_request req = {
         .actor_id = NULL,
