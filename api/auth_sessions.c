@@ -53,8 +53,8 @@ static const pg_stmt USER_BY_EMAIL = {"accounts_user_by_email",
                                       "SELECT " USER_COLUMNS " FROM users WHERE email = $1", 1};
 static const pg_stmt USER_INSERT = {
     "accounts_user_insert",
-    "INSERT INTO users (id, email, password_hash, display_name)"
-    " SELECT $1::uuid, $2, $3, $4 WHERE NOT email_reserved($2, NULL)"
+    "INSERT INTO users (id, email, password_hash, display_name, email_verified_at)"
+    " SELECT $1::uuid, $2, $3, $4, now() WHERE NOT email_reserved($2, NULL)"
     " ON CONFLICT (email) DO NOTHING RETURNING " USER_COLUMNS,
     4};
 static const pg_stmt USER_SET_DISPLAY_NAME = {

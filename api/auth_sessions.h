@@ -63,7 +63,9 @@ auth_status auth_result_status(const PGresult *res, const char *what);
 /* 1 found, 0 absent, or an auth_status (< 0). */
 int auth_user_by_id(pg_conn *conn, const char *user_id, auth_user *out);
 int auth_user_by_email(pg_conn *conn, const char *email, auth_user *out);
-/* INSERT ... ON CONFLICT (email) DO NOTHING: 1 inserted, 0 e-mail taken, or < 0. */
+/* A new account, its address verified (only a registration's mailed link creates one):
+ * INSERT ... ON CONFLICT (email) DO NOTHING, and nothing for an address held for a revert
+ * link. 1 inserted, 0 e-mail taken, or < 0. */
 int auth_user_insert(pg_conn *conn, const char *user_id, const char *email,
                      const char *password_hash, const char *display_name, auth_user *out);
 /* 1 updated, 0 no such user, or < 0. */

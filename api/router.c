@@ -27,25 +27,12 @@
 #include "shared/problem.h"
 #include "shared/time_util.h"
 
-const api_route *const ROUTER_TABLES[] = {ROUTES_HEALTH,
-                                          ROUTES_AUTH,
-                                          ROUTES_USERS,
-                                          ROUTES_TASKS_WRITE,
-                                          ROUTES_TASKS_READ,
-                                          ROUTES_IMPORT,
-                                          ROUTES_EVENTS,
-                                          ROUTES_VERIFY,
-                                          ROUTES_WEBHOOKS,
-                                          ROUTES_REPORTS,
-                                          ROUTES_ANALYTICS,
-                                          ROUTES_ACTIVITY,
-                                          ROUTES_PROJECTS,
-                                          ROUTES_PASSWORD_RESET,
-                                          ROUTES_EMAIL_CHANGE,
-                                          ROUTES_EMAIL_REVERT,
-                                          ROUTES_TOKENS,
-                                          ROUTES_ADMIN,
-                                          NULL};
+const api_route *const ROUTER_TABLES[] = {
+    ROUTES_HEALTH,       ROUTES_AUTH,       ROUTES_REGISTER,       ROUTES_USERS,
+    ROUTES_TASKS_WRITE,  ROUTES_TASKS_READ, ROUTES_IMPORT,         ROUTES_EVENTS,
+    ROUTES_VERIFY,       ROUTES_WEBHOOKS,   ROUTES_REPORTS,        ROUTES_ANALYTICS,
+    ROUTES_ACTIVITY,     ROUTES_PROJECTS,   ROUTES_PASSWORD_RESET, ROUTES_EMAIL_CHANGE,
+    ROUTES_EMAIL_REVERT, ROUTES_TOKENS,     ROUTES_ADMIN,          NULL};
 
 static void respond_no_resource(api_request_ctx *ctx) {
     api_respond_error(ctx, 404, "not-found", "no resource at this path");

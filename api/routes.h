@@ -41,6 +41,8 @@ extern const api_route ROUTES_PROJECTS[];
 extern const api_route ROUTES_TOKENS[];
 /* email_change_revert.c: POST /api/v1/auth/email-change/revert */
 extern const api_route ROUTES_EMAIL_REVERT[];
+/* routes_register.c: POST /api/v1/auth/register, POST /api/v1/auth/register/confirm */
+extern const api_route ROUTES_REGISTER[];
 /* routes_admin.c: /api/v1/admin/users[/...], /api/v1/admin/audit (admins only) */
 extern const api_route ROUTES_ADMIN[];
 

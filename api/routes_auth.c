@@ -1,6 +1,6 @@
 /*
- * routes_auth.c: /api/v1/auth/... (ROUTES_AUTH): register, login, refresh, logout,
- * logout-all and password change.
+ * routes_auth.c: /api/v1/auth/... (ROUTES_AUTH): login, refresh, logout, logout-all and
+ * password change (registration: routes_register.c).
  *
  * Owns: the order of work in each handler and its HTTP answers (README and
  * docs/decisions.md list them). Rules: argon2 runs with no pooled connection held; writes
@@ -22,7 +22,6 @@
 #include "api/request_body.h"
 #include "api/api_token_scope.h"
 #include "api/routes.h"
-#include "api/routes_verify.h"
 #include "shared/log.h"
 
 static auth_status begin(pg_conn *conn) {
@@ -63,67 +62,6 @@ static int require_match(api_request_ctx *ctx, auth_password_result match, int s
     else
         api_respond_error(ctx, status, "invalid-credentials", detail);
     return -1;
-}
-
-/* ---------------------------------------------------------------- register */
-
-/* 1 created, 0 e-mail taken, or < 0; the transaction is closed either way. */
-static int register_in(pg_conn *conn, const api_request_ctx *ctx, const account_register_input *in,
-                       const char *hash, auth_user *user, char family_id[UUID_STR_LEN],
-                       char token[AUTH_REFRESH_TOKEN_BUF]) {
-    char user_id[UUID_STR_LEN];
-    uuid7_generate(user_id);
-    if (begin(conn) != AUTH_OK)
-        return AUTH_UNAVAILABLE;
-    int inserted = auth_user_insert(conn, user_id, in->email, hash, in->display_name, user);
-    if (inserted <= 0) {
-        pg_rollback(conn);
-        return inserted; /* 0: the e-mail is taken (the UNIQUE constraint decided) */
-    }
-    auth_status st = auth_session_start(conn, ctx->app->cfg, user->id, family_id, token);
-    /* The welcome e-mail (with the verification link) commits with the account. */
-    char verify_hash[65];
-    if (st == AUTH_OK && verify_issue_welcome(conn, ctx, user->id, user->email, verify_hash) != 0)
-        st = AUTH_INTERNAL;
-    if (st == AUTH_OK) {
-        json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s}", "user_id", user->id, "email",
-                                 user->email, "display_name", user->display_name, "role",
-                                 user->role, "verification_token_hash", verify_hash);
-        st = account_add_user_event(conn, ctx, "taskbus.user.registered", user, data);
-    }
-    st = finish(conn, st);
-    return st == AUTH_OK ? 1 : st;
-}
-
-static void handle_register(api_request_ctx *ctx) {
-    account_register_input in;
-    json_t *errors = auth_field_errors_new(ctx);
-    if (errors == NULL ||
-        auth_field_errors_check(ctx, errors, account_validate_register(ctx->body, &in, errors)))
-        return;
-    char hash[AUTH_PASSWORD_HASH_BUF];
-    if (auth_password_hash(ctx->app->cfg, in.password, hash) != 0) {
-        auth_respond_failure(ctx, AUTH_INTERNAL);
-        return;
-    }
-    pg_conn *conn = auth_acquire(ctx);
-    if (conn == NULL)
-        return;
-    auth_user user;
-    char family_id[UUID_STR_LEN];
-    char token[AUTH_REFRESH_TOKEN_BUF];
-    int rc = register_in(conn, ctx, &in, hash, &user, family_id, token);
-    pg_pool_release(ctx->app->pg, conn);
-    if (rc == 0) {
-        api_respond_error(ctx, 409, "email-taken", "an account with this e-mail already exists");
-        return;
-    }
-    if (rc < 0) {
-        auth_respond_failure(ctx, (auth_status)rc);
-        return;
-    }
-    api_set_header(ctx, "Location", "/api/v1/users/me");
-    respond_pair(ctx, 201, &user, family_id, token);
 }
 
 /* ---------------------------------------------------------------- login */
@@ -390,8 +328,6 @@ static void handle_password(api_request_ctx *ctx) {
 }
 
 const api_route ROUTES_AUTH[] = {
-    {"POST", "/api/v1/auth/register", handle_register, API_ROUTE_JSON_BODY | API_ROUTE_AUTH_LIMIT,
-     API_SCOPE_PUBLIC},
     {"POST", "/api/v1/auth/login", handle_login, API_ROUTE_JSON_BODY | API_ROUTE_AUTH_LIMIT,
      API_SCOPE_PUBLIC},
     {"POST", "/api/v1/auth/refresh", handle_refresh, API_ROUTE_JSON_BODY | API_ROUTE_AUTH_LIMIT,

@@ -2,18 +2,17 @@
  * routes_verify.c: e-mail verification (ROUTES_VERIFY: GET /api/v1/auth/verify?token=,
  * POST /api/v1/auth/verify/resend).
  *
- * Owns: the token's life: issued with the welcome notification in the registration
- * transaction, or with a verify_email notification when an unverified user asks for a new
- * link, redeemed once here. Rules: the raw token is never stored or logged; the lookup is
+ * Owns: the token's life: issued with a verify_email notification when an unverified user
+ * asks for a new link (an account made by its registration link is verified already; the
+ * welcome links of accounts made before stay valid until they expire), redeemed once
+ * here. Rules: the raw token is never stored or logged; the lookup is
  * by SHA-256; a redeem marks the token used and the user verified in one statement, so
  * two concurrent redeems of one token verify once and the other is 400. A resend is
  * limited in Postgres, under the user row's lock, so the limit is exact on every instance:
- * at most RESEND_PER_HOUR tokens a user got in the last hour (the welcome one counts) and
+ * at most RESEND_PER_HOUR tokens a user got in the last hour (a welcome one counts) and
  * one per RESEND_SPACING_S seconds; 429 with Retry-After saying when the next is allowed.
  * Earlier links stay valid until they expire.
  */
-#include "api/routes_verify.h"
-
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,11 +104,6 @@ static int issue(pg_conn *conn, const api_request_ctx *ctx, const char *kind, co
     int rc = ok ? enqueue_link(conn, ctx, kind, user_id, email, token) : -1;
     sodium_memzero(token, sizeof token);
     return rc;
-}
-
-int verify_issue_welcome(pg_conn *conn, const api_request_ctx *ctx, const char *user_id,
-                         const char *email, char hash_hex[65]) {
-    return issue(conn, ctx, "welcome", user_id, email, hash_hex);
 }
 
 static void handle_verify(api_request_ctx *ctx) {

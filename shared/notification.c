@@ -31,7 +31,10 @@ const char *const NOTIFICATION_KINDS[] = {"welcome",
                                           "email_in_use",
                                           "email_changed",
                                           "email_change_started",
-                                          "email_change_revert"};
+                                          "email_change_revert",
+                                          "register_confirm",
+                                          "account_exists",
+                                          "welcome_verified"};
 const size_t NOTIFICATION_KINDS_COUNT = sizeof NOTIFICATION_KINDS / sizeof NOTIFICATION_KINDS[0];
 
 bool notification_kind_is_valid(const char *kind) {

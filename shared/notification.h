@@ -20,7 +20,8 @@
 #include "shared/pg_pool.h"
 
 /* Kinds (each has workers/notifier/templates/<kind>.txt and .html):
- *   "welcome"           data: {verify_url}
+ *   "welcome"           data: {verify_url} (written before migration 0035; since,
+ *                      welcome_verified is sent instead)
  *   "password_changed"  data: {}
  *   "due_soon"          data: {task_id, title, due_at}
  *   "report_ready"      data: {report_id, download_path}
@@ -48,12 +49,22 @@
  *   "email_change_revert" data: {revert_id}; to the old address once the change is
  *                      complete, with a link that undoes it: the notifier makes the token,
  *                      writes its hash into the email_change_reverts row revert_id and
- *                      mails it as revert_url (<public url>NOTIFICATION_REVERT_PAGE?token=) */
+ *                      mails it as revert_url (<public url>NOTIFICATION_REVERT_PAGE?token=)
+ *   "register_confirm"  data: {registration_id}; to the address of a registration whose
+ *                      address has no account: the notifier makes the token, writes its
+ *                      hash into the pending_registrations row registration_id (user_id is
+ *                      that row's id, the account's to be) and mails it as confirm_url
+ *                      (<public url>NOTIFICATION_REGISTER_PAGE?token=)
+ *   "account_exists"    no data; to an address that has an account when someone registers
+ *                      it (nothing is created); user_id is that account's
+ *   "welcome_verified"  no data; the welcome of an account created by its register_confirm
+ *                      link (the address is verified: no link) */
 extern const char *const NOTIFICATION_KINDS[]; /* every kind above, in that order */
 
 /* The pages of the links the notifier makes, after TASKBUS_PUBLIC_URL. */
 #define NOTIFICATION_RESET_PAGE "/reset-password"
 #define NOTIFICATION_REVERT_PAGE "/revert-email-change"
+#define NOTIFICATION_REGISTER_PAGE "/confirm-registration"
 extern const size_t NOTIFICATION_KINDS_COUNT;
 bool notification_kind_is_valid(const char *kind);
 

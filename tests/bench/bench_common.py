@@ -1,6 +1,7 @@
 """Helpers the benchmark scripts share (tests/bench/*.py).
 
-Owns: reading the bench stack's environment, registering bench users, a UUIDv7 for
+Owns: reading the bench stack's environment, registering bench users (through the link
+mailed to each), a UUIDv7 for
 commands produced straight to Kafka, percentiles, and writing one phase's figures as a
 JSON file in the run's work folder (report.py turns those into the results page).
 Rules: every wait is bounded and fails loudly with what it last saw; nothing here decides
@@ -16,6 +17,9 @@ import time
 import uuid
 
 import requests
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from helpers.mailbox import registration_token  # noqa: E402
 
 
 def env(name, default=None):
@@ -51,20 +55,28 @@ def write_lines(path, lines):
         f.write("\n".join(lines) + "\n")
 
 
-def register_user(session, tag):
-    """A fresh user: (user id, access token). Retries a 429 a few times."""
-    email = f"{tag}-{secrets.token_hex(6)}@bench.example"
-    body = {"email": email, "password": "bench-password-" + secrets.token_hex(4)}
+def _post_retrying(session, path, body, want, what):
+    """POSTs body; retries a 429 a few times; exits unless the answer is want."""
     for _ in range(5):
-        r = session.post(f"{api_url()}/api/v1/auth/register", json=body, timeout=30)
+        r = session.post(f"{api_url()}{path}", json=body, timeout=30)
         if r.status_code == 429:
             time.sleep(float(r.headers.get("Retry-After", "1")))
             continue
-        if r.status_code != 201:
-            sys.exit(f"register {email}: {r.status_code} {r.text[:300]}")
-        doc = r.json()
-        return doc["user"]["id"], doc["access_token"]
-    sys.exit(f"register {email}: still rate limited after 5 tries")
+        if r.status_code != want:
+            sys.exit(f"{what}: {r.status_code} {r.text[:300]}")
+        return r
+    sys.exit(f"{what}: still rate limited after 5 tries")
+
+
+def register_user(session, tag):
+    """A fresh user: (user id, access token). Registers, reads the link mailed to the
+    address from the stack's mail folder, confirms."""
+    email = f"{tag}-{secrets.token_hex(6)}@bench.example"
+    body = {"email": email, "password": "bench-password-" + secrets.token_hex(4)}
+    _post_retrying(session, "/api/v1/auth/register", body, 202, f"register {email}")
+    confirm = {"token": registration_token(email)}
+    doc = _post_retrying(session, "/api/v1/auth/register/confirm", confirm, 201, f"confirm {email}").json()
+    return doc["user"]["id"], doc["access_token"]
 
 
 def uuid7():

@@ -25,8 +25,8 @@ Rules:
 - Stuck: a keyed create still unanswered (409 in flight, 5xx, no connection) when its
   retries ran out: the client cannot learn what became of it.
 - Unanswered: during the SIGTERM of the API, a request whose connection broke before its
-  answer although it was processed (its command is on task-commands, or the account it
-  registered exists). A broken connection alone is only shown: a request sent just as the
+  answer although it was processed (its command is on task-commands, or the registration it
+  asked for is stored). A broken connection alone is only shown: a request sent just as the
   server closes an idle keep-alive connection is never read, and no client can tell it
   apart from one that was.
 - Every wait has a deadline and reports what it last saw; nothing is counted by sleeping.
@@ -378,11 +378,11 @@ def count(ledger, users, timeline, starts, graceful_window, late_registrations, 
                     if by_rid.get(rid) is not None and by_rid[rid].error is not None}
     if lost_answers:
         with pg() as conn:
-            made = {e for (e,) in conn.execute("SELECT email FROM users WHERE email = ANY(%s)",
+            made = {e for (e,) in conn.execute("SELECT email FROM pending_registrations WHERE email = ANY(%s)",
                                                (list(lost_answers.values()),)).fetchall()}
         for rid, email in lost_answers.items():
             if email in made:
-                ex("unanswered", f"{rid} (register {email}): {by_rid[rid].error}, yet the user exists")
+                ex("unanswered", f"{rid} (register {email}): {by_rid[rid].error}, yet the registration is stored")
 
     # --- per window ---
     write_attempts = {a.request_id: w for w in writes for a in w.attempts}

@@ -23,7 +23,7 @@ import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from helpers.api import Client, register_user  # noqa: E402
+from helpers.api import Client, register_user, unverified_user  # noqa: E402
 from helpers.kafka_events import EventCollector  # noqa: E402
 from helpers.stack_control import env, repo_root  # noqa: E402
 
@@ -113,11 +113,12 @@ def new_client(api_url):
 
 @pytest.fixture
 def make_user(api_url, request):
-    """A factory of freshly registered users, each registered from its own address."""
+    """A factory of freshly registered users, each registered from its own address;
+    verified=False makes one whose address is not verified (helpers/api.py)."""
     tag = request.node.name
 
-    def make(**kw):
-        return register_user(api_url, tag=kw.pop("tag", tag), **kw)
+    def make(verified=True, **kw):
+        return (register_user if verified else unverified_user)(api_url, tag=kw.pop("tag", tag), **kw)
 
     return make
 

@@ -4,21 +4,28 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from helpers.api import Client, assert_problem, new_password, unique_email
+from helpers.mailbox import registration_token
 
-N = 20
+N = 5  # registrations of one address: the per-address mail limit allows 5 a window
 
 
-def test_parallel_registrations_of_one_email(api_url, new_client):
+def test_parallel_confirmations_of_one_email(api_url, new_client):
+    """N registrations of one address each get a link; opened all at once, the database
+    lets exactly one make the account."""
     email = unique_email("race")
+    for _ in range(N):
+        assert new_client().register(email, new_password()).status_code == 202
+    tokens = [registration_token(email, count=k) for k in range(1, N + 1)]
     clients = [new_client() for _ in range(N)]
     start = threading.Barrier(N)
 
-    def attempt(c):
+    def attempt(ct):
+        c, token = ct
         start.wait()
-        return c.register(email, new_password())
+        return c.confirm_registration(token)
 
     with ThreadPoolExecutor(max_workers=N) as pool:
-        responses = list(pool.map(attempt, clients))
+        responses = list(pool.map(attempt, zip(clients, tokens)))
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [201] + [409] * (N - 1), statuses
     for r in responses:

@@ -202,10 +202,10 @@ def test_an_import_counts_its_lines_on_the_importer(api_url):
 
 
 def test_a_mail_sent_counts_on_the_notifier(api_url):
-    # Registration sends the address-verification e-mail through the notifier.
+    # Registration sends its confirmation link through the notifier.
     before = current("notifier", "taskbus_emails_total", result="sent")
     r = Client(api_url).register(unique_email("metrics-mail"), new_password())
-    assert r.status_code == 201, r.text
+    assert r.status_code == 202, r.text
     wait_counter("notifier", "taskbus_emails_total", before, result="sent")
 
 
@@ -250,7 +250,7 @@ def test_outbox_backlog_rises_while_the_relay_is_stopped_and_falls_after(api_url
     try:
         for _ in range(3):
             r = Client(api_url).register(unique_email("metrics-outbox"), new_password())
-            assert r.status_code == 201, r.text
+            assert r.status_code == 202, r.text
 
         def waiting():
             _, s = scrape("scheduler")

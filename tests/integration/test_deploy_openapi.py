@@ -30,6 +30,7 @@ EXPECTED_PATHS = {
     "/openapi.json": {"get"},
     "/asyncapi.json": {"get"},
     "/api/v1/auth/register": {"post"},
+    "/api/v1/auth/register/confirm": {"post"},
     "/api/v1/auth/login": {"post"},
     "/api/v1/auth/refresh": {"post"},
     "/api/v1/auth/logout": {"post"},

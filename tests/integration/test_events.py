@@ -8,8 +8,9 @@ import uuid
 import jsonschema
 import pytest
 
-from helpers.api import is_uuid, new_password, unique_email, Client
+from helpers.api import Client, assert_problem, is_uuid, new_password, unique_email
 from helpers.kafka_events import event_of
+from helpers.mailbox import registration_token
 from helpers.tasks import undocumented_data_members, wait_outbox_published
 
 TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -71,7 +72,10 @@ def test_registration_event(api_url, user_events, repo):
     rid = "it-reg-" + uuid.uuid4().hex
     email = unique_email("event-registered")
     pw = new_password()
-    r = Client(api_url).register(email, pw, display_name="Event Person", headers={"X-Request-ID": rid})
+    r = Client(api_url).register(email, pw, display_name="Event Person")
+    assert r.status_code == 202, r.text
+    # The account, and its event, come with the mailed link: the confirmation's request.
+    r = Client(api_url).confirm_registration(registration_token(email), headers={"X-Request-ID": rid})
     assert r.status_code == 201, r.text
     user = r.json()["user"]
 
@@ -106,12 +110,25 @@ def test_password_change_event(api_url, user_events, repo, make_user):
 
 
 def test_failed_writes_produce_no_events(api_url, user_events, make_user):
-    """A refused password change and a duplicate registration are not facts: no events."""
+    """A refused password change, a registration of a taken address and a link opened
+    after its address was taken are not facts: no events."""
     u = make_user()
     r = u.client.change_password(u.access, u.password + "-wrong", new_password())
     assert r.status_code == 403, r.text
     dup = Client(api_url).register(u.email.upper(), new_password())
-    assert dup.status_code == 409
+    assert dup.status_code == 202
+    late = unique_email("event-late")
+    for _ in range(2):
+        assert Client(api_url).register(late, new_password()).status_code == 202
+    tokens = [registration_token(late, count=k) for k in (1, 2)]
+    first = Client(api_url).confirm_registration(tokens[0])
+    assert first.status_code == 201, first.text
+    assert_problem(Client(api_url).confirm_registration(tokens[1]), 409, "email-taken")
+    late_id = first.json()["user"]["id"]
+    user_events.wait_for(event_of(f"users/{late_id}", "taskbus.user.registered"), timeout=30)
+    settled(user_events, late_id)
+    seen = user_events.matching(lambda m: isinstance(m["value"], dict) and m["value"].get("subject") == f"users/{late_id}")
+    assert [m["value"]["type"] for m in seen] == ["taskbus.user.registered"], [m["value"] for m in seen]
     user_events.wait_for(event_of(f"users/{u.id}", "taskbus.user.registered"), timeout=30)
     settled(user_events, u.id)
     seen = user_events.matching(lambda m: isinstance(m["value"], dict) and m["value"].get("subject") == f"users/{u.id}")

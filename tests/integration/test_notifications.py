@@ -4,16 +4,11 @@ with the local catcher (compose/smtp_catcher.py), which writes each accepted mes
 <data>/mail/*.eml. Each test uses fresh addresses, and failures injected with .fail-next
 name the address, so mail still flowing from other tests cannot disturb them."""
 
-import email
-import email.policy
-import glob
 import json
 import os
 import re
 import subprocess
 import sys
-import time
-import urllib.parse
 import uuid
 
 import jsonschema
@@ -21,11 +16,11 @@ import psycopg
 import pytest
 
 from helpers import stack_control
-from helpers.api import API, Client, assert_problem, new_password, register_user, unique_email
+from helpers.api import Client, new_password, register_user, unique_email
 from helpers.kafka_events import EventCollector
+from helpers.mailbox import MAIL_TIMEOUT, mailbox, registration_token
 from helpers.tasks import wait_group_caught_up, wait_outbox_published
 
-MAIL_TIMEOUT = 60
 NOTIFIER_GROUP = "taskbus-notifier"
 NOTIFICATIONS = "notifications"
 
@@ -53,25 +48,12 @@ def dlq(api_url):
 
 
 def mails_to(mail_dir, address):
-    """Every accepted message whose To: is address, parsed."""
-    out = []
-    for path in sorted(glob.glob(os.path.join(mail_dir, "*.eml"))):
-        with open(path, "rb") as f:
-            msg = email.message_from_binary_file(f, policy=email.policy.default)
-        if str(msg["To"]).strip().lower() == address.lower():
-            out.append(msg)
-    return out
+    """Every accepted message whose To: is address, parsed (helpers/mailbox.py's index)."""
+    return mailbox(mail_dir).to(address)
 
 
 def wait_mails(mail_dir, address, count=1, timeout=MAIL_TIMEOUT, subject=None):
-    deadline = time.monotonic() + timeout
-    while True:
-        found = [m for m in mails_to(mail_dir, address) if subject is None or subject in str(m["Subject"])]
-        if len(found) >= count:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{len(found)} of {count} mail(s) to {address} within {timeout} s")
-        time.sleep(0.2)
+    return mailbox(mail_dir).wait(address, count=count, timeout=timeout, subject=subject)
 
 
 def all_processed(*user_ids):
@@ -115,58 +97,55 @@ def verify_link(text):
     return m.group(1), m.group(2)
 
 
-def test_welcome_mail_verifies_the_address_once(api_url, mail_dir):
+def registration_id(email):
+    """The id of the one registration of email (its notification's key and user_id)."""
+    with psycopg.connect(_env("DATABASE_URL")) as conn:
+        [(rid,)] = conn.execute("SELECT id::text FROM pending_registrations WHERE email = %s", (email,)).fetchall()
+    return rid
+
+
+def test_a_new_account_gets_its_link_and_then_its_welcome_once(api_url, mail_dir):
     user = register_user(api_url, tag="notify-welcome")
-    assert user.body["user"]["email_verified"] is False
-    [msg] = wait_mails(mail_dir, user.email)
-    assert re.fullmatch(r"<[0-9a-f-]{36}@taskbus>", msg["Message-ID"].strip()), msg["Message-ID"]
-    assert "confirm" in str(msg["Subject"]).lower()
+    [link] = wait_mails(mail_dir, user.email, subject="Create your taskbus account")
+    [msg] = wait_mails(mail_dir, user.email, subject="Welcome to taskbus")
+    for m in (link, msg):
+        assert re.fullmatch(r"<[0-9a-f-]{36}@taskbus>", m["Message-ID"].strip()), m["Message-ID"]
     text, html = parts(msg)
-    url, token = verify_link(text)
+    assert user.email in text and user.email in html
+    assert "token=" not in text and "token=" not in html, "the address is verified: the welcome has no link"
+    url = re.search(r"(https?://\S+/confirm-registration\?token=[A-Za-z0-9_-]{43})", parts(link)[0]).group(1)
     assert url.startswith(_env("TASKBUS_PUBLIC_URL")), url
-    assert f'href="{url}"' in html, "the HTML part does not link the same verify URL"
+    assert f'href="{url}"' in parts(link)[1], "the HTML part does not link the same URL"
 
-    c = Client(api_url)
-    r = c.get(f"{API}/auth/verify?token={urllib.parse.quote(token)}")
-    assert r.status_code == 200, r.text
-    assert r.json() == {"email_verified": True}
-    me = c.me(user.access)
-    assert me.status_code == 200 and me.json()["email_verified"] is True, me.text
-
-    again = c.get(f"{API}/auth/verify?token={token}")
-    assert_problem(again, 400, "invalid-token")
-    bogus = c.get(f"{API}/auth/verify?token={'A' * 43}")
-    assert_problem(bogus, 400, "invalid-token")
-    assert_problem(c.get(f"{API}/auth/verify"), 400, "invalid-token")
-
-    [(nid, kind)] = sent_rows(user.id)
-    assert kind == "welcome" and msg["Message-ID"].strip() == f"<{nid}@taskbus>"
     all_processed(user.id)
-    assert len(mails_to(mail_dir, user.email)) == 1, "the welcome mail was sent more than once"
+    rows = dict((kind, nid) for nid, kind in sent_rows(user.id))
+    assert sorted(rows) == ["register_confirm", "welcome_verified"], rows
+    assert msg["Message-ID"].strip() == f"<{rows['welcome_verified']}@taskbus>"
+    assert len(mails_to(mail_dir, user.email)) == 2, "a mail was sent more than once"
 
 
 def test_password_change_sends_an_alert(api_url, mail_dir):
     user = register_user(api_url, tag="notify-pw")
-    wait_mails(mail_dir, user.email)
+    wait_mails(mail_dir, user.email, subject="Welcome to taskbus")
     r = user.client.change_password(user.access, user.password, new_password())
     assert r.status_code == 200, r.text
     [alert] = wait_mails(mail_dir, user.email, subject="password was changed")
     text, html = parts(alert)
     assert user.email in text and user.email in html
-    assert sorted(k for _, k in sent_rows(user.id)) == ["password_changed", "welcome"]
+    assert sorted(k for _, k in sent_rows(user.id)) == ["password_changed", "register_confirm", "welcome_verified"]
 
 
 def test_transient_smtp_failures_are_retried_and_sent_once(api_url, mail_dir):
     address = unique_email("notify-451")
     fail_next(mail_dir, 2, 451, address)
     try:
-        user = register_user(api_url, email=address)
-        wait_mails(mail_dir, user.email)
+        user = register_user(api_url, email=address)  # its link is the mail refused twice
+        wait_mails(mail_dir, user.email, subject="Welcome to taskbus")
         assert not os.path.exists(os.path.join(mail_dir, ".fail-next")), \
             "the catcher did not refuse the two first attempts: the retries were not exercised"
         all_processed(user.id)
-        assert len(mails_to(mail_dir, user.email)) == 1
-        assert [k for _, k in sent_rows(user.id)] == ["welcome"]
+        assert len(mails_to(mail_dir, user.email)) == 2
+        assert sorted(k for _, k in sent_rows(user.id)) == ["register_confirm", "welcome_verified"]
     finally:
         clear_fail(mail_dir)
 
@@ -179,51 +158,60 @@ def _admin(*args):
 
 
 def test_permanent_failure_goes_to_the_dlq_and_replays_once(api_url, mail_dir, dlq):
+    """A registration's link refused with 554 is dead-lettered as it was on the topic (the
+    row's id, never a token); its replay mails a link that works."""
     address = unique_email("notify-554")
     fail_next(mail_dir, 99, 554, address)
     try:
-        user = register_user(api_url, email=address)
-        dead = dlq.wait_for(lambda m: isinstance(m["value"], dict) and m["value"].get("to") == user.email,
+        assert Client(api_url).register(address, new_password()).status_code == 202
+        rid = registration_id(address)
+        dead = dlq.wait_for(lambda m: isinstance(m["value"], dict) and m["value"].get("to") == address,
                             timeout=MAIL_TIMEOUT)
         h = dead["headers"]
         assert "554" in h.get("dlq_reason", ""), h
         assert h.get("dlq_attempts") == "1", f"a 5xx must not be retried: {h}"
-        assert dead["value"]["kind"] == "welcome" and dead["key"] == user.id
+        assert dead["value"]["kind"] == "register_confirm" and dead["key"] == rid
+        assert dead["value"]["data"] == {"registration_id": rid}, dead["value"]
         schema_path = os.path.join(_env("TASKBUS_REPO"), "schemas", "notifications", "notification.json")
         with open(schema_path, encoding="utf-8") as f:
             jsonschema.validate(dead["value"], json.load(f), format_checker=jsonschema.FormatChecker())
-        assert mails_to(mail_dir, user.email) == [] and sent_rows(user.id) == []
+        assert mails_to(mail_dir, address) == [] and sent_rows(rid) == []
     finally:
         clear_fail(mail_dir)
 
     out = _admin("replay-dlq", "notifications")
     assert "replayed" in out, out
-    [msg] = wait_mails(mail_dir, user.email)
+    [msg] = wait_mails(mail_dir, address)
     assert msg["Message-ID"].strip() == f"<{dead['value']['notification_id']}@taskbus>"
     # A second replay finds nothing new; and even a re-produced id would be skipped.
     _admin("replay-dlq", "notifications")
-    all_processed(user.id)
-    assert len(mails_to(mail_dir, user.email)) == 1
-    assert len(sent_rows(user.id)) == 1
+    all_processed(rid)
+    assert len(mails_to(mail_dir, address)) == 1
+    assert len(sent_rows(rid)) == 1
+    r = Client(api_url).confirm_registration(registration_token(address))
+    assert r.status_code == 201 and r.json()["user"]["id"] == rid, r.text
 
 
 @pytest.mark.single_stack_only
 def test_mail_waits_for_a_stopped_notifier_and_arrives_once(api_url, mail_dir):
+    addresses = [unique_email(f"notify-down{i}") for i in range(3)]
     stack_control.stop("notifier")
     try:
-        users = [register_user(api_url, tag=f"notify-down{i}") for i in range(3)]
+        for a in addresses:
+            assert Client(api_url).register(a, new_password()).status_code == 202
+        ids = [registration_id(a) for a in addresses]
         # Their notifications are on the topic, where a running notifier would take them.
-        wait_outbox_published([u.id for u in users], topic=NOTIFICATIONS)
-        for u in users:
-            assert mails_to(mail_dir, u.email) == [], "mail went out while the notifier was stopped"
+        wait_outbox_published(ids, topic=NOTIFICATIONS)
+        for a in addresses:
+            assert mails_to(mail_dir, a) == [], "mail went out while the notifier was stopped"
     finally:
         stack_control.start("notifier")
-    for u in users:
-        wait_mails(mail_dir, u.email)
-    all_processed(*[u.id for u in users])
-    for u in users:
-        assert len(mails_to(mail_dir, u.email)) == 1, u.email
-        assert len(sent_rows(u.id)) == 1
+    for a in addresses:
+        wait_mails(mail_dir, a)
+    all_processed(*ids)
+    for a, rid in zip(addresses, ids):
+        assert len(mails_to(mail_dir, a)) == 1, a
+        assert len(sent_rows(rid)) == 1
 
 
 def test_a_burst_is_sent_once_each_even_when_one_fails_in_the_middle(mail_dir):

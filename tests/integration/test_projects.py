@@ -13,10 +13,6 @@ Addresses are verified as a user would: the verify link of the welcome mail the 
 SMTP catcher wrote (test_notifications.py reads the same files). Every address is fresh.
 """
 
-import email
-import email.policy
-import glob
-import os
 import re
 import threading
 import uuid
@@ -25,8 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from helpers.api import API, Client, assert_problem, error_fields, is_uuid, unique_email
-from helpers.tasks import TaskApi, etag_version, parse_time, unique, wait_until
-from test_notifications import MAIL_TIMEOUT
+from helpers.tasks import TaskApi, etag_version, parse_time, unique
+from helpers.mailbox import mail_folder, mailbox, text_of
 from test_notifications import mail_dir  # noqa: F401 - the fixture
 
 PROJECTS = f"{API}/projects"
@@ -183,48 +179,32 @@ def roles_of(members):
 # --- the welcome mail's verify link ------------------------------------------------------------
 
 
-# path -> (To address, verify token or None). The catcher writes each .eml whole (a .tmp
-# renamed), so a file once read never changes. verify() is never called from threads.
-_mail_seen: dict = {}
-
-
-def _verify_token(mail_dir, address):
-    """The token of the verify link in a mail to address, or None while none has come."""
-    for path in sorted(glob.glob(os.path.join(mail_dir, "*.eml"))):
-        if path not in _mail_seen:
-            try:
-                with open(path, "rb") as f:
-                    msg = email.message_from_binary_file(f, policy=email.policy.default)
-            except FileNotFoundError:
-                continue
-            body = msg.get_body(preferencelist=("plain",))
-            m = VERIFY_LINK.search(body.get_content() if body is not None else "")
-            _mail_seen[path] = (str(msg["To"]).strip().lower(), m.group(1) if m else None)
-        to, token = _mail_seen[path]
-        if to == address.lower() and token:
-            return token
-    return None
-
-
 # Who verify() verified (a verify link works once); invite() verifies its sender first.
 _verified: set = set()
 
 
 def ensure_verified(p):
-    verify(os.path.join(os.environ["TASKBUS_DATA_DIR"], "mail"), p)
+    verify(mail_folder(), p)
 
 
 def verify(mail_dir, *people):
-    """Verifies each one's address through the link of its welcome mail (once each)."""
+    """Makes sure each one's address is verified: an account is made verified by its
+    registration link; one made unverified (make_user(verified=False)) asks for a link
+    (POST /auth/verify/resend) and opens it."""
     for p in people:
         if p.id in _verified:
             continue
-        token = wait_until(lambda: _verify_token(mail_dir, p.email), MAIL_TIMEOUT,
-                           f"the welcome mail to {p.email}", interval=0.2)
-        r = Client(p.c.base).get(f"{API}/auth/verify", params={"token": token})
-        assert r.status_code == 200 and r.json() == {"email_verified": True}, r.text
         me = p.c.me(p.token)
-        assert me.status_code == 200 and me.json()["email_verified"] is True, me.text
+        assert me.status_code == 200, me.text
+        if not me.json()["email_verified"]:
+            r = p.req("POST", f"{API}/auth/verify/resend")
+            assert r.status_code == 202, r.text
+            [mail] = mailbox(mail_dir).wait(p.email, subject="Confirm your taskbus e-mail address")
+            token = VERIFY_LINK.search(text_of(mail)).group(1)
+            r = Client(p.c.base).get(f"{API}/auth/verify", params={"token": token})
+            assert r.status_code == 200 and r.json() == {"email_verified": True}, r.text
+            me = p.c.me(p.token)
+            assert me.status_code == 200 and me.json()["email_verified"] is True, me.text
         _verified.add(p.id)
 
 
@@ -711,7 +691,7 @@ def test_an_editor_or_viewer_reads_but_gets_403_on_the_owners_routes(make_user, 
 
 def test_invitation_is_accepted_only_by_its_verified_invitee(make_user, mail_dir):
     o = person(make_user, "inv-owner")
-    i = person(make_user, "inv-invitee", display_name="Invitee")
+    i = person(make_user, "inv-invitee", display_name="Invitee", verified=False)
     stranger = person(make_user, "inv-outsider")
     name = unique("Team")
     p = o.new_project(name)
@@ -1189,7 +1169,7 @@ def test_unknown_but_well_formed_ids_are_404_too(make_user):
 
 
 def test_an_unverified_owner_cannot_invite(make_user):
-    o = person(make_user, "unverified-inviter")
+    o = person(make_user, "unverified-inviter", verified=False)
     pid = o.new_project("quiet room")["id"]
     assert_problem(o.invite_unverified(pid, unique_email("never-mailed"), "viewer"), 403, "email-unverified")
     ensure_verified(o)
@@ -1198,7 +1178,7 @@ def test_an_unverified_owner_cannot_invite(make_user):
 
 def test_invitations_are_listed_only_to_a_verified_address(make_user, mail_dir):
     o = person(make_user, "list-owner")
-    i = person(make_user, "list-invitee")
+    i = person(make_user, "list-invitee", verified=False)
     pid = o.new_project("listed")["id"]
     inv = o.invited(pid, i.email, "viewer")
     assert i.my_pending() == [], "an unverified address sees no invitation"

@@ -1,22 +1,52 @@
-"""POST /api/v1/auth/register: the account, its tokens, e-mail normalisation, passwords."""
+"""POST /api/v1/auth/register and .../register/confirm (docs/decisions.md, "Registering
+without an account oracle"): a request answers 202 alike for every valid body; the link
+mailed to a free address creates the account (201, signed in, verified); a taken address
+gets a notice instead and nothing is created; e-mail normalisation and password rules.
 
+Rules: every test uses fresh addresses and clients (the per-address and per-IP buckets are
+its own); mail is read from the catcher's folder (helpers/mailbox.py); waits are bounded
+conditions, never sleeps.
+"""
+
+import hashlib
+import json
+import os
+import statistics
+import threading
+import time
 import uuid
 
+import jsonschema
 import pytest
 
 from helpers.api import (
     API,
+    Client,
     assert_problem,
     assert_token_pair,
     assert_user_shape,
     error_fields,
+    register_user,
     unique_email,
 )
+from helpers.kafka_events import EventCollector
+from helpers.mailbox import REGISTER_SUBJECT, mailbox, registration_token, text_of
+from helpers.stack_control import env, repo_root
+from helpers.tasks import pg, wait_outbox_published
+
+CONFIRM = f"{API}/auth/register/confirm"
+NOTICE = "Someone tried to register your taskbus address again"
 
 
-def test_register_answers_201_with_user_and_tokens(client):
+def test_the_mailed_link_creates_the_account_and_signs_in(client):
     email = unique_email("register")
     r = client.register(email, "correct horse battery", display_name="Ada Lovelace")
+    assert r.status_code == 202, r.text
+    assert r.json() == {"email": email}
+    assert "Location" not in r.headers
+    token = registration_token(email)
+
+    r = Client(client.base).confirm_registration(token)
     assert r.status_code == 201, r.text
     assert r.headers["Content-Type"].startswith("application/json"), r.headers
     body = r.json()
@@ -25,38 +55,165 @@ def test_register_answers_201_with_user_and_tokens(client):
     assert_user_shape(u, email)
     assert u["display_name"] == "Ada Lovelace"
     assert u["role"] == "user"
-    loc = r.headers.get("Location")
-    assert loc, "201 without Location"
-    assert loc.endswith(u["id"]) or loc.endswith("/users/me"), loc
-    # The access token is usable at once and names this user.
+    assert u["email_verified"] is True, "the link reached the address"
+    assert r.headers.get("Location", "").endswith("/users/me"), r.headers
     me = client.me(body["access_token"])
-    assert me.status_code == 200, me.text
-    assert me.json()["id"] == u["id"]
+    assert me.status_code == 200 and me.json()["id"] == u["id"], me.text
+    assert client.login(email, "correct horse battery").status_code == 200
+
+    # The link works once; the account got its welcome, without a verification link.
+    assert_problem(Client(client.base).confirm_registration(token), 400, "invalid-token")
+    [welcome] = mailbox().wait(email, subject="Welcome to taskbus")
+    assert "verify?token=" not in text_of(welcome)
 
 
-def test_display_name_defaults_to_local_part(client):
+def test_display_name_defaults_to_local_part(api_url):
     local = "dn-" + uuid.uuid4().hex[:10]
-    r = client.register(f"{local}@example.com", "correct horse battery")
-    assert r.status_code == 201, r.text
-    assert r.json()["user"]["display_name"] == local
+    user = register_user(api_url, email=f"{local}@example.com")
+    assert user.body["user"]["display_name"] == local
 
 
-def test_email_is_normalised_and_unique(new_client):
+def test_email_is_normalised_and_a_taken_one_gets_a_notice(new_client):
     local = "Mixed.Case-" + uuid.uuid4().hex[:10]
-    email = f"  {local}@Example.COM "
-    r = new_client().register(email, "correct horse battery")
-    assert r.status_code == 201, r.text
     normal = f"{local.lower()}@example.com"
-    assert r.json()["user"]["email"] == normal
+    r = new_client().register(f"  {local}@Example.COM ", "correct horse battery")
+    assert r.status_code == 202 and r.json() == {"email": normal}, r.text
+    r = new_client().confirm_registration(registration_token(normal))
+    assert r.status_code == 201 and r.json()["user"]["email"] == normal, r.text
 
-    for variant in (normal, normal.upper(), f"\t{local}@EXAMPLE.com", f"{local.upper()}@example.com  "):
+    variants = (normal, normal.upper(), f"\t{local}@EXAMPLE.com")
+    for variant in variants:
         r2 = new_client().register(variant, "another password 1")
-        assert_problem(r2, 409, "email-taken")
+        assert r2.status_code == 202 and r2.json() == {"email": normal}, r2.text
+    notices = mailbox().wait(normal, count=len(variants), subject=NOTICE)
+    assert all("confirm-registration" not in text_of(m) for m in notices), "a notice carries no link"
+    assert len(mailbox().wait(normal, subject=REGISTER_SUBJECT)) == 1
 
-    # The normalised address logs in, whatever case the client types.
+    # The normalised address logs in, whatever case the client types; the password is the first.
     r3 = new_client().login(normal.upper(), "correct horse battery")
-    assert r3.status_code == 200, r3.text
-    assert r3.json()["user"]["email"] == normal
+    assert r3.status_code == 200 and r3.json()["user"]["email"] == normal, r3.text
+    assert new_client().login(normal, "another password 1").status_code == 401
+
+
+def test_known_and_unknown_addresses_are_answered_alike(api_url):
+    """Same status, body and headers, a bounded time difference, a stored row either way."""
+    known = [register_user(api_url, tag="register-oracle") for _ in range(6)]
+    unknown = [unique_email("register-nobody") for _ in range(6)]
+    times = {"known": [], "unknown": []}
+    answers = {}
+    for user, nobody in zip(known, unknown):  # interleaved, so load drifts hit both alike
+        for kind, email in (("known", user.email), ("unknown", nobody)):
+            t0 = time.perf_counter()
+            r = Client(api_url).register(email, "correct horse battery")
+            times[kind].append(time.perf_counter() - t0)
+            assert r.status_code == 202 and r.json() == {"email": email}, r.text
+            answers.setdefault(kind, set()).add(
+                tuple(sorted(k.lower() for k in r.headers if k.lower() not in ("date", "x-request-id"))))
+    assert answers["known"] == answers["unknown"], answers
+    diff = abs(statistics.median(times["known"]) - statistics.median(times["unknown"]))
+    assert diff < 0.05, f"median times differ by {diff * 1000:.1f} ms: {times}"
+    for user, nobody in zip(known, unknown):
+        mailbox().wait(user.email, subject=NOTICE)
+        registration_token(nobody)
+    with pg() as conn:
+        rows = conn.execute("SELECT count(*) FROM pending_registrations WHERE email = ANY(%s)",
+                            ([u.email for u in known] + unknown,)).fetchone()[0]
+        made = conn.execute("SELECT count(*) FROM users WHERE email = ANY(%s)", (unknown,)).fetchone()[0]
+    assert rows == 2 * len(known) + len(unknown), "every request stores a row (a known address: two)"
+    assert made == 0, "no account exists before its link is opened"
+
+
+def test_an_address_taken_since_is_409_and_the_link_stays_open(api_url, new_client):
+    """Two registrations of one free address both get a link (mailed in either order); the
+    first opened makes the account, the other is 409 and its row stays open."""
+    email = unique_email("register-twice")
+    for name in ("First", "Second"):
+        assert new_client().register(email, "correct horse battery", display_name=name).status_code == 202
+    tokens = [registration_token(email, count=1), registration_token(email, count=2)]
+    r = new_client().confirm_registration(tokens[0])
+    assert r.status_code == 201, r.text
+    made = r.json()["user"]["display_name"]
+    assert_problem(new_client().confirm_registration(tokens[1]), 409, "email-taken")
+    with pg() as conn:
+        open_rows = conn.execute("SELECT display_name FROM pending_registrations WHERE email = %s"
+                                 " AND used_at IS NULL", (email,)).fetchall()
+    assert open_rows == [({"First": "Second", "Second": "First"}[made],)], \
+        "the refused confirmation rolled back: its row is still open"
+
+
+def test_two_confirmations_at_once_create_one_account(api_url):
+    email = unique_email("register-race")
+    assert Client(api_url).register(email, "correct horse battery").status_code == 202
+    token = registration_token(email)
+    barrier = threading.Barrier(4)
+    statuses = []
+
+    def confirm():
+        c = Client(api_url)
+        barrier.wait()
+        statuses.append(c.confirm_registration(token).status_code)
+
+    threads = [threading.Thread(target=confirm) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(statuses) == [201, 400, 400, 400], statuses
+    with pg() as conn:
+        assert conn.execute("SELECT count(*) FROM users WHERE email = %s", (email,)).fetchone()[0] == 1
+
+
+def test_expired_unknown_and_malformed_tokens_are_refused(api_url, client):
+    email = unique_email("register-expired")
+    assert client.register(email, "correct horse battery").status_code == 202
+    token = registration_token(email)
+    with pg() as conn:
+        conn.execute("UPDATE pending_registrations SET expires_at = now() - interval '1 second'"
+                     " WHERE email = %s", (email,))
+    assert_problem(client.confirm_registration(token), 400, "invalid-token")
+    assert_problem(client.confirm_registration("A" * 43), 400, "invalid-token")
+    assert_problem(client.confirm_registration("short"), 400, "invalid-token")
+    for body in ({}, {"token": 7}, {"token": None}):
+        r = client.post(CONFIRM, json=body)
+        assert "token" in error_fields(assert_problem(r, 422, "validation-error")), body
+    with pg() as conn:
+        assert conn.execute("SELECT count(*) FROM users WHERE email = %s", (email,)).fetchone()[0] == 0
+
+
+def test_the_token_is_made_by_the_notifier_and_exists_only_in_the_mail(api_url):
+    notes = EventCollector(env("KAFKA_BROKERS"), "notifications")
+    try:
+        email = unique_email("register-minted")
+        assert Client(api_url).register(email, "correct horse battery").status_code == 202
+        token = registration_token(email)
+        with pg() as conn:
+            (rid,) = conn.execute("SELECT id::text FROM pending_registrations WHERE email = %s",
+                                  (email,)).fetchone()
+        wait_outbox_published([rid], topic="notifications")
+        notes.wait_caught_up()
+        [msg] = notes.matching(lambda m: m["key"] == rid and isinstance(m["value"], dict)
+                               and m["value"].get("kind") == "register_confirm")
+    finally:
+        notes.close()
+    assert msg["value"]["data"] == {"registration_id": rid}, msg["value"]
+    assert msg["value"]["to"] == email and msg["value"]["user_id"] == rid
+    with open(os.path.join(repo_root(), "schemas", "notifications", "notification.json"), encoding="utf-8") as f:
+        jsonschema.validate(msg["value"], json.load(f), format_checker=jsonschema.FormatChecker())
+    assert token.encode() not in msg["raw"]
+    with pg() as conn:
+        (stored,) = conn.execute("SELECT token_hash FROM pending_registrations WHERE id = %s", (rid,)).fetchone()
+    assert bytes(stored) == hashlib.sha256(token.encode()).digest()
+    r = Client(api_url).confirm_registration(token)
+    assert r.status_code == 201 and r.json()["user"]["id"] == rid, "the account has the registration's id"
+
+
+def test_requests_are_limited_per_address(api_url):
+    email = unique_email("register-limit")
+    for _ in range(5):
+        assert Client(api_url).register(email, "correct horse battery").status_code == 202
+    r = Client(api_url).register(email, "correct horse battery")
+    assert_problem(r, 429, "rate-limited")
+    assert int(r.headers["Retry-After"]) > 0 and "mail_address" in r.headers["RateLimit-Policy"]
 
 
 @pytest.mark.parametrize("pw", ["123456789", "ééééééééé", "🔒🔒🔒🔒🔒🔒🔒🔒🔒"])
@@ -68,9 +225,9 @@ def test_password_of_nine_characters_is_422(client, pw):
 
 
 @pytest.mark.parametrize("pw", ["1234567890", "éééééééééé"])
-def test_password_of_ten_characters_is_accepted(client, pw):
-    r = client.register(unique_email("ten-pw"), pw)
-    assert r.status_code == 201, r.text
+def test_password_of_ten_characters_is_accepted(api_url, pw):
+    user = register_user(api_url, tag="ten-pw", password=pw)
+    assert Client(api_url).login(user.email, pw).status_code == 200
 
 
 def test_password_over_1024_characters_is_422(client):
@@ -104,14 +261,16 @@ def test_bad_display_name_at_registration_is_422(client, name):
     assert "display_name" in error_fields(assert_problem(r, 422, "validation-error"))
 
 
-def test_response_never_carries_the_password(client):
+def test_answers_never_carry_the_password(api_url):
     pw = "secret-" + uuid.uuid4().hex
-    r = client.register(unique_email("no-secret"), pw)
+    email = unique_email("no-secret")
+    r = Client(api_url).register(email, pw)
+    assert r.status_code == 202 and pw not in r.text
+    r = Client(api_url).confirm_registration(registration_token(email))
     assert r.status_code == 201
-    assert pw not in r.text
-    assert "argon2" not in r.text
+    assert pw not in r.text and "argon2" not in r.text
 
 
-def test_register_path_only_takes_post(client):
-    r = client.put(f"{API}/auth/register", json={})
-    assert_problem(r, 405, "method-not-allowed")
+def test_register_paths_only_take_post(client):
+    for path in (f"{API}/auth/register", CONFIRM):
+        assert_problem(client.put(path, json={}), 405, "method-not-allowed")

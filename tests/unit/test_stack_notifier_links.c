@@ -10,7 +10,8 @@
  * that is no UUID is MALFORMED; any other message, or a password_reset that carries its
  * reset_url already (written before migration 0033), is left alone (NONE). The revert link
  * of an address change (email_change_revert, {revert_id}) is made the same way in its own
- * table.
+ * table, and so is a registration's (register_confirm, {registration_id}), only while its
+ * address has no account.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -199,6 +200,53 @@ static void a_revert_link_is_made_the_same_way(void **state) {
     json_decref(msg);
 }
 
+#define REG_FREE "0190f5a0-0000-7000-8000-0000000c4021"
+#define REG_TAKEN "0190f5a0-0000-7000-8000-0000000c4022"
+#define REG_PAGE "https://taskbus.example/confirm-registration?token="
+
+static json_t *registration_message(const char *id, const char *to) {
+    return json_pack("{s:s,s:s,s:s,s:{s:s}}", "kind", "register_confirm", "user_id", id, "to", to,
+                     "data", "registration_id", id);
+}
+
+/* A registration's link: made for its own id and address while the address has no
+ * account; a row of a taken address, or a message naming the row with another user_id,
+ * gets none. */
+static void a_registration_link_is_made_only_for_a_free_address(void **state) {
+    stack_pg *f = *state;
+    stack_pg_exec(f->conn,
+                  "INSERT INTO pending_registrations (id, token_hash, email, password_hash,"
+                  " display_name, created_at, expires_at) VALUES ('" REG_FREE "',"
+                  " sha256('sealed-f'), 'links-new@example.test', 'x', 'New', now(),"
+                  " now() + interval '1 day'), ('" REG_TAKEN "', sha256('sealed-t'), '" RESET_TO
+                  "', 'x', 'Taken', now(), now() + interval '1 day')");
+    taskbus_config cfg = config();
+    char err[256] = "";
+    json_t *taken = registration_message(REG_TAKEN, RESET_TO);
+    assert_int_equal(notifier_links_make(&cfg, f->conn, taken, err, sizeof err),
+                     NOTIFIER_LINK_CLOSED);
+    json_decref(taken);
+    json_t *other =
+        json_pack("{s:s,s:s,s:s,s:{s:s}}", "kind", "register_confirm", "user_id", REG_TAKEN, "to",
+                  "links-new@example.test", "data", "registration_id", REG_FREE);
+    assert_int_equal(notifier_links_make(&cfg, f->conn, other, err, sizeof err),
+                     NOTIFIER_LINK_CLOSED);
+    json_decref(other);
+    json_t *msg = registration_message(REG_FREE, "links-new@example.test");
+    assert_int_equal(notifier_links_make(&cfg, f->conn, msg, err, sizeof err), NOTIFIER_LINK_MADE);
+    const char *url =
+        json_string_value(json_object_get(json_object_get(msg, "data"), "confirm_url"));
+    assert_non_null(url);
+    assert_int_equal(strncmp(url, REG_PAGE, strlen(REG_PAGE)), 0);
+    char hex[MAIL_TOKEN_HASH_HEX_BUF];
+    mail_token_hash(url + strlen(REG_PAGE), hex);
+    char *got = stack_pg_text(f->conn, "SELECT encode(token_hash, 'hex') FROM"
+                                       " pending_registrations WHERE id = '" REG_FREE "'");
+    assert_string_equal(got, hex);
+    free(got);
+    json_decref(msg);
+}
+
 static void other_messages_are_left_alone(void **state) {
     stack_pg *f = *state;
     taskbus_config cfg = config();
@@ -226,6 +274,7 @@ int main(void) {
         cmocka_unit_test(closed_rows_get_no_link),
         cmocka_unit_test(only_the_rows_recipient_gets_a_link),
         cmocka_unit_test(a_revert_link_is_made_the_same_way),
+        cmocka_unit_test(a_registration_link_is_made_only_for_a_free_address),
         cmocka_unit_test(other_messages_are_left_alone),
     };
     return cmocka_run_group_tests(tests, setup, stack_pg_close);

@@ -151,9 +151,21 @@ static void links_a_day_past_their_expiry_go(void **state) {
                                       " (gen_random_uuid(), " HASH(
                                           "03") ", '" UID "', 'a@example.test', 'd@example.test',"
                                                 " now(), now() + interval '1 hour')");
+    stack_pg_exec(f->conn,
+                  "INSERT INTO pending_registrations (id, token_hash, email, password_hash,"
+                  " display_name, created_at, expires_at) VALUES"
+                  " (gen_random_uuid(), " HASH(
+                      "01") ", 'a@example.test', 'x', 'A',"
+                            " now(), now() - interval '2 days'),"
+                            " (gen_random_uuid(), " HASH(
+                                "02") ", 'a@example.test', 'x', 'A',"
+                                      " now(), now() - interval '1 hour'),"
+                                      " (gen_random_uuid(), " HASH(
+                                          "03") ", 'a@example.test', 'x', 'A',"
+                                                " now(), now() + interval '1 hour')");
     static const char *const TABLES[SCHEDULER_LINK_TABLES] = {
         MY_LINKS("email_verifications"), MY_LINKS("password_resets"), MY_LINKS("email_changes"),
-        MY_LINKS("email_change_reverts")};
+        MY_LINKS("email_change_reverts"), MY_LINKS("pending_registrations")};
     char err[512] = "";
     for (int t = 0; t < SCHEDULER_LINK_TABLES; t++) {
         stack_pg_expect(f->conn, TABLES[t], "1 2 3");

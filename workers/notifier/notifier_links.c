@@ -37,6 +37,18 @@ static const pg_stmt MINT_REVERT = {
     " RETURNING 1",
     4};
 
+/* The registration's link goes to its address while no account has it ($3 user_id is the
+ * row's id: the account's to be); a taken or reserved address gets no live token (its mail
+ * is account_exists, and the redeem would refuse it). */
+static const pg_stmt MINT_REGISTRATION = {
+    "notifier_registration_mint",
+    "UPDATE pending_registrations r SET token_hash = decode($2, 'hex')"
+    " WHERE r.id = $1::uuid AND r.id = $3::uuid AND r.email = $4 AND r.used_at IS NULL"
+    " AND r.expires_at > statement_timestamp()"
+    " AND NOT EXISTS (SELECT 1 FROM users u WHERE u.email = r.email)"
+    " AND NOT email_reserved(r.email, NULL) RETURNING 1",
+    4};
+
 typedef struct link_kind {
     const char *kind;      /* the notification's kind */
     const char *id_member; /* data member naming the row */
@@ -48,6 +60,8 @@ typedef struct link_kind {
 static const link_kind LINKS[] = {
     {"password_reset", "reset_id", "reset_url", NOTIFICATION_RESET_PAGE, &MINT_RESET},
     {"email_change_revert", "revert_id", "revert_url", NOTIFICATION_REVERT_PAGE, &MINT_REVERT},
+    {"register_confirm", "registration_id", "confirm_url", NOTIFICATION_REGISTER_PAGE,
+     &MINT_REGISTRATION},
 };
 
 /* The link kind msg needs, or NULL. */

@@ -1,11 +1,13 @@
 /*
  * notifier_links.h: links the notifier makes itself, so their token exists only in the
- * mail it sends (the password-reset link and the link that undoes an address change;
- * docs/decisions.md, "The reset token is the mail's").
+ * mail it sends (the password-reset link, the link that undoes an address change and the
+ * link that creates a registered account; docs/decisions.md, "The reset token is the
+ * mail's").
  *
  * Owns: the kinds whose links are made here (password_reset: {reset_id} in, reset_url out,
  * row in password_resets; email_change_revert: {revert_id} in, revert_url out, row in
- * email_change_reverts), minting a token for such a message and storing its hash in the
+ * email_change_reverts; register_confirm: {registration_id} in, confirm_url out, row in
+ * pending_registrations, whose id is the message's user_id), minting a token for such a message and storing its hash in the
  * row it names. Rules: the hash is stored only while the row is open and is the account's
  * and recipient's the message names (its user_id and to: a message forged onto the topic
  * with another recipient gets no live token), and only while the account has the address

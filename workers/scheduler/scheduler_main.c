@@ -96,6 +96,10 @@ static int prune_reverts(pg_conn *conn, const taskbus_config *cfg, char *err, si
     (void)cfg;
     return scheduler_prune_links(conn, 3, err, errlen);
 }
+static int prune_registrations(pg_conn *conn, const taskbus_config *cfg, char *err, size_t errlen) {
+    (void)cfg;
+    return scheduler_prune_links(conn, 4, err, errlen);
+}
 
 /* One pass: batches until one is not full; logs what it deleted, or its failure. */
 static void run_prune(pg_conn *conn, const taskbus_config *cfg, prune_batch batch,
@@ -133,6 +137,7 @@ static void run_retention(pg_pool *pool, const taskbus_config *cfg) {
         {prune_resets, "password_resets"},
         {prune_changes, "email_changes"},
         {prune_reverts, "email_change_reverts"},
+        {prune_registrations, "pending_registrations"},
     };
     for (size_t i = 0; i < sizeof PASSES / sizeof PASSES[0] && !daemon_should_stop(); i++)
         run_prune(conn, cfg, PASSES[i].batch, PASSES[i].table);

@@ -37,6 +37,8 @@ static const pg_stmt PRUNE_LINKS_OF[SCHEDULER_LINK_TABLES] = {
     {"scheduler_prune_password_resets", PRUNE_LINKS("password_resets", "token_hash"), 0},
     {"scheduler_prune_email_changes", PRUNE_LINKS("email_changes", "token_hash"), 0},
     {"scheduler_prune_email_change_reverts", PRUNE_LINKS("email_change_reverts", "token_hash"), 0},
+    {"scheduler_prune_pending_registrations", PRUNE_LINKS("pending_registrations", "token_hash"),
+     0},
 };
 
 /* Runs one DELETE batch: the number of rows deleted, or -1 with err naming what. */

@@ -30,8 +30,8 @@
 int scheduler_prune_seen(pg_conn *conn, int retention_s, char *err, size_t errlen);
 
 /* The tables of mailed links: email_verifications, password_resets, email_changes,
- * email_change_reverts. */
-#define SCHEDULER_LINK_TABLES 4
+ * email_change_reverts, pending_registrations. */
+#define SCHEDULER_LINK_TABLES 5
 
 /* Deletes up to SCHEDULER_RETENTION_BATCH rows of link table `table` (0 to
  * SCHEDULER_LINK_TABLES - 1) a day past their expiry (the earliest first), on conn. The

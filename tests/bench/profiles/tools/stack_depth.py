@@ -61,6 +61,10 @@ def req(c, method, path, body=None, token=None, headers=None):
 c = conn()
 email = f"probe-{secrets.token_hex(5)}@bench.example"
 st, data, _ = req(c, "POST", "/api/v1/auth/register", {"email": email, "password": "probe-password-123"})
+assert st == 202, (st, data)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "integration"))
+from helpers.mailbox import registration_token  # noqa: E402 (reads <TASKBUS_DATA_DIR>/mail)
+st, data, _ = req(c, "POST", "/api/v1/auth/register/confirm", {"token": registration_token(email)})
 assert st == 201, (st, data)
 tok = json.loads(data)["access_token"]
 
