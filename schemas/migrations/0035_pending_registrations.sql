@@ -9,8 +9,9 @@
 -- account. A row is stored for a taken address too (the same work either way); it never
 -- gets a live hash, because its mail is the link-less account_exists notice. A link
 -- redeems once, within a day, into an account with the row's id, created verified; the
--- rows go a day after their expiry (taskbus-scheduler's sweep of mailed links). No user
--- owns a row: an erasure has nothing here to erase, and the sweep removes the address.
+-- rows go a day after their expiry (taskbus-scheduler's sweep of mailed links), and with
+-- the account they made or whose address they name when it is erased (they hold the
+-- address, a password hash and a name: an erasure leaves none of them behind).
 -- Append-only: a change is a new migration file.
 
 CREATE TABLE pending_registrations (
@@ -24,3 +25,14 @@ CREATE TABLE pending_registrations (
     used_at       timestamptz
 );
 CREATE INDEX pending_registrations_expires_idx ON pending_registrations (expires_at);
+CREATE INDEX pending_registrations_email_idx ON pending_registrations (email);
+
+CREATE FUNCTION users_erase_registrations() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM pending_registrations WHERE id = OLD.id OR email = OLD.email;
+    RETURN OLD;
+END
+$$;
+
+CREATE TRIGGER users_erase_registrations BEFORE DELETE ON users
+    FOR EACH ROW EXECUTE FUNCTION users_erase_registrations();

@@ -87,7 +87,8 @@ def test_the_address_changes_when_the_new_one_opens_its_link(api_url, mail_dir, 
     assert data["email"] == new and data["previous_email"] == user.email
     all_processed(user.id)
     assert sorted(k for _, k in sent_rows(user.id)) == ["email_change", "email_change_revert",
-                                                         "email_change_started", "welcome"]
+                                                         "email_change_started", "register_confirm",
+                                                         "welcome_verified"]
 
 
 def test_bad_patches_are_refused(api_url, mail_dir):

@@ -9,8 +9,9 @@ account oracle); roles and leaving; and that two owners demoting each other, or 
 at once never leave a project without an owner (the outcome is checked for whatever
 interleaving happened, never relied on).
 
-Addresses are verified as a user would: the verify link of the welcome mail the local
-SMTP catcher wrote (test_notifications.py reads the same files). Every address is fresh.
+Every account is verified by its registration link; one made unverified verifies as a
+user would, with the link of the verify_email mail the local SMTP catcher wrote
+(helpers/mailbox.py reads the files). Every address is fresh.
 """
 
 import re
@@ -176,7 +177,7 @@ def roles_of(members):
     return {m["user_id"]: m["role"] for m in members}
 
 
-# --- the welcome mail's verify link ------------------------------------------------------------
+# --- verified addresses ------------------------------------------------------------------------
 
 
 # Who verify() verified (a verify link works once); invite() verifies its sender first.

@@ -88,6 +88,11 @@ def text_of(msg) -> str:
     return part.get_content() if part is not None else ""
 
 
+def registration_mails(address: str, folder: str | None = None) -> int:
+    """How many registration links were mailed to address so far."""
+    return sum(1 for m in mailbox(folder).to(address) if REGISTER_SUBJECT in str(m["Subject"]))
+
+
 def registration_token(address: str, count=1, timeout=MAIL_TIMEOUT, folder: str | None = None) -> str:
     """The token of the count-th registration link mailed to address (waits for it)."""
     mails = mailbox(folder).wait(address, count=count, timeout=timeout, subject=REGISTER_SUBJECT)
