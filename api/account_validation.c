@@ -398,6 +398,14 @@ int account_validate_token_body(const json_t *body, const char **token, json_t *
     return n + required_string(body, "token", token, errors);
 }
 
+int account_validate_registration_confirm(const json_t *body, const char **token,
+                                          const char **password, json_t *errors) {
+    static const char *const allowed[] = {"token", "password", NULL};
+    int n = reject_unknown(body, allowed, errors);
+    n += required_string(body, "token", token, errors);
+    return n + required_string(body, "password", password, errors);
+}
+
 int account_validate_deletion(const json_t *body, const char **current_password, json_t *errors) {
     static const char *const allowed[] = {"current_password", NULL};
     int n = reject_unknown(body, allowed, errors);

@@ -92,6 +92,10 @@ int account_validate_reset_confirm(const json_t *body, account_reset_confirm_inp
 int account_validate_profile_patch(const json_t *body, account_profile_patch *out, json_t *errors);
 /* {token} (POST /api/v1/auth/email-change/confirm); the token's form is the route's. */
 int account_validate_token_body(const json_t *body, const char **token, json_t *errors);
+/* {token, password} (POST /api/v1/auth/register/confirm): the password is checked against
+ * the registration's, not against the password rules (it met them at registration). */
+int account_validate_registration_confirm(const json_t *body, const char **token,
+                                          const char **password, json_t *errors);
 /* {current_password} (DELETE /api/v1/users/me). */
 int account_validate_deletion(const json_t *body, const char **current_password, json_t *errors);
 /* {refresh_token}; required selects refresh (true) or logout (false, member optional).

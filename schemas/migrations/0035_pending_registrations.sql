@@ -10,8 +10,10 @@
 -- gets a live hash, because its mail is the link-less account_exists notice. A link
 -- redeems once, within a day, into an account with the row's id, created verified; the
 -- rows go a day after their expiry (taskbus-scheduler's sweep of mailed links), and with
--- the account they made or whose address they name when it is erased (they hold the
--- address, a password hash and a name: an erasure leaves none of them behind).
+-- the account when it is erased: its own row (its id) and every row of its address (they
+-- hold the address, a password hash and a name). Only a free address's row keeps the
+-- password hash; a taken or reserved one stores '' (the API decides in the INSERT), and
+-- a confirmation must give the password whose hash the row holds.
 -- Append-only: a change is a new migration file.
 
 CREATE TABLE pending_registrations (

@@ -74,7 +74,7 @@ def register_user(session, tag):
     email = f"{tag}-{secrets.token_hex(6)}@bench.example"
     body = {"email": email, "password": "bench-password-" + secrets.token_hex(4)}
     _post_retrying(session, "/api/v1/auth/register", body, 202, f"register {email}")
-    confirm = {"token": registration_token(email)}
+    confirm = {"token": registration_token(email), "password": body["password"]}
     doc = _post_retrying(session, "/api/v1/auth/register/confirm", confirm, 201, f"confirm {email}").json()
     return doc["user"]["id"], doc["access_token"]
 

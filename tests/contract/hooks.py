@@ -137,7 +137,7 @@ def register_user() -> str:
         raise RuntimeError(f"registering {email} answered {r.status_code}: {r.text[:300]}")
     r = requests.post(
         f"{API_URL}/api/v1/auth/register/confirm",
-        json={"token": registration_token(email)},
+        json={"token": registration_token(email), "password": PASSWORD},
         headers={"X-Forwarded-For": next_address()},
         timeout=TIMEOUT,
     )

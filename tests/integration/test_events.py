@@ -75,7 +75,7 @@ def test_registration_event(api_url, user_events, repo):
     r = Client(api_url).register(email, pw, display_name="Event Person")
     assert r.status_code == 202, r.text
     # The account, and its event, come with the mailed link: the confirmation's request.
-    r = Client(api_url).confirm_registration(registration_token(email), headers={"X-Request-ID": rid})
+    r = Client(api_url).confirm_registration(registration_token(email), pw, headers={"X-Request-ID": rid})
     assert r.status_code == 201, r.text
     user = r.json()["user"]
 
@@ -117,13 +117,13 @@ def test_failed_writes_produce_no_events(api_url, user_events, make_user):
     assert r.status_code == 403, r.text
     dup = Client(api_url).register(u.email.upper(), new_password())
     assert dup.status_code == 202
-    late = unique_email("event-late")
+    late, pw = unique_email("event-late"), new_password()
     for _ in range(2):
-        assert Client(api_url).register(late, new_password()).status_code == 202
+        assert Client(api_url).register(late, pw).status_code == 202
     tokens = [registration_token(late, count=k) for k in (1, 2)]
-    first = Client(api_url).confirm_registration(tokens[0])
+    first = Client(api_url).confirm_registration(tokens[0], pw)
     assert first.status_code == 201, first.text
-    assert_problem(Client(api_url).confirm_registration(tokens[1]), 409, "email-taken")
+    assert_problem(Client(api_url).confirm_registration(tokens[1], pw), 409, "email-taken")
     late_id = first.json()["user"]["id"]
     user_events.wait_for(event_of(f"users/{late_id}", "taskbus.user.registered"), timeout=30)
     settled(user_events, late_id)

@@ -163,7 +163,8 @@ def test_permanent_failure_goes_to_the_dlq_and_replays_once(api_url, mail_dir, d
     address = unique_email("notify-554")
     fail_next(mail_dir, 99, 554, address)
     try:
-        assert Client(api_url).register(address, new_password()).status_code == 202
+        password = new_password()
+        assert Client(api_url).register(address, password).status_code == 202
         rid = registration_id(address)
         dead = dlq.wait_for(lambda m: isinstance(m["value"], dict) and m["value"].get("to") == address,
                             timeout=MAIL_TIMEOUT)
@@ -188,7 +189,7 @@ def test_permanent_failure_goes_to_the_dlq_and_replays_once(api_url, mail_dir, d
     all_processed(rid)
     assert len(mails_to(mail_dir, address)) == 1
     assert len(sent_rows(rid)) == 1
-    r = Client(api_url).confirm_registration(registration_token(address))
+    r = Client(api_url).confirm_registration(registration_token(address), password)
     assert r.status_code == 201 and r.json()["user"]["id"] == rid, r.text
 
 

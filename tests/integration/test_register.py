@@ -46,7 +46,10 @@ def test_the_mailed_link_creates_the_account_and_signs_in(client):
     assert "Location" not in r.headers
     token = registration_token(email)
 
-    r = Client(client.base).confirm_registration(token)
+    # The token alone is not enough: the password of the registration goes with it.
+    assert_problem(Client(client.base).confirm_registration(token, "another password 1"), 403,
+                   "invalid-credentials")
+    r = Client(client.base).confirm_registration(token, "correct horse battery")
     assert r.status_code == 201, r.text
     assert r.headers["Content-Type"].startswith("application/json"), r.headers
     body = r.json()
@@ -62,7 +65,7 @@ def test_the_mailed_link_creates_the_account_and_signs_in(client):
     assert client.login(email, "correct horse battery").status_code == 200
 
     # The link works once; the account got its welcome, without a verification link.
-    assert_problem(Client(client.base).confirm_registration(token), 400, "invalid-token")
+    assert_problem(Client(client.base).confirm_registration(token, "correct horse battery"), 400, "invalid-token")
     [welcome] = mailbox().wait(email, subject="Welcome to taskbus")
     assert "verify?token=" not in text_of(welcome)
 
@@ -78,7 +81,7 @@ def test_email_is_normalised_and_a_taken_one_gets_a_notice(new_client):
     normal = f"{local.lower()}@example.com"
     r = new_client().register(f"  {local}@Example.COM ", "correct horse battery")
     assert r.status_code == 202 and r.json() == {"email": normal}, r.text
-    r = new_client().confirm_registration(registration_token(normal))
+    r = new_client().confirm_registration(registration_token(normal), "correct horse battery")
     assert r.status_code == 201 and r.json()["user"]["email"] == normal, r.text
 
     variants = (normal, normal.upper(), f"\t{local}@EXAMPLE.com")
@@ -97,8 +100,8 @@ def test_email_is_normalised_and_a_taken_one_gets_a_notice(new_client):
 
 def test_known_and_unknown_addresses_are_answered_alike(api_url):
     """Same status, body and headers, a bounded time difference, a stored row either way."""
-    known = [register_user(api_url, tag="register-oracle") for _ in range(6)]
-    unknown = [unique_email("register-nobody") for _ in range(6)]
+    known = [register_user(api_url, tag="register-oracle") for _ in range(8)]
+    unknown = [unique_email("register-nobody") for _ in range(8)]
     times = {"known": [], "unknown": []}
     answers = {}
     for user, nobody in zip(known, unknown):  # interleaved, so load drifts hit both alike
@@ -119,8 +122,27 @@ def test_known_and_unknown_addresses_are_answered_alike(api_url):
         rows = conn.execute("SELECT count(*) FROM pending_registrations WHERE email = ANY(%s)",
                             ([u.email for u in known] + unknown,)).fetchone()[0]
         made = conn.execute("SELECT count(*) FROM users WHERE email = ANY(%s)", (unknown,)).fetchone()[0]
+        blank = conn.execute("SELECT count(*) FROM pending_registrations WHERE email = ANY(%s)"
+                             " AND password_hash = ''", ([u.email for u in known],)).fetchone()[0]
     assert rows == 2 * len(known) + len(unknown), "every request stores a row (a known address: two)"
     assert made == 0, "no account exists before its link is opened"
+    assert blank == len(known), "a taken address's row keeps no password hash"
+
+
+def test_a_strangers_registration_cannot_take_an_address(api_url):
+    """Someone registers another person's address with a password of their own: the owner
+    who opens that mail cannot make the account with it (the password is the stranger's),
+    and the owner's own registration makes the account theirs."""
+    email = unique_email("register-stranger")
+    assert Client(api_url).register(email, "the strangers password").status_code == 202
+    strangers = registration_token(email)
+    assert_problem(Client(api_url).confirm_registration(strangers, "the owners password"), 403,
+                   "invalid-credentials")
+    owner = register_user(api_url, email=email, password="the owners password")
+    assert_problem(Client(api_url).login(email, "the strangers password"), 401)
+    assert Client(api_url).login(email, owner.password).status_code == 200
+    assert_problem(Client(api_url).confirm_registration(strangers, "the strangers password"), 409,
+                   "email-taken")
 
 
 def test_an_address_taken_since_is_409_and_the_link_stays_open(api_url, new_client):
@@ -130,10 +152,10 @@ def test_an_address_taken_since_is_409_and_the_link_stays_open(api_url, new_clie
     for name in ("First", "Second"):
         assert new_client().register(email, "correct horse battery", display_name=name).status_code == 202
     tokens = [registration_token(email, count=1), registration_token(email, count=2)]
-    r = new_client().confirm_registration(tokens[0])
+    r = new_client().confirm_registration(tokens[0], "correct horse battery")
     assert r.status_code == 201, r.text
     made = r.json()["user"]["display_name"]
-    assert_problem(new_client().confirm_registration(tokens[1]), 409, "email-taken")
+    assert_problem(new_client().confirm_registration(tokens[1], "correct horse battery"), 409, "email-taken")
     with pg() as conn:
         open_rows = conn.execute("SELECT display_name FROM pending_registrations WHERE email = %s"
                                  " AND used_at IS NULL", (email,)).fetchall()
@@ -151,7 +173,7 @@ def test_two_confirmations_at_once_create_one_account(api_url):
     def confirm():
         c = Client(api_url)
         barrier.wait()
-        statuses.append(c.confirm_registration(token).status_code)
+        statuses.append(c.confirm_registration(token, "correct horse battery").status_code)
 
     threads = [threading.Thread(target=confirm) for _ in range(4)]
     for t in threads:
@@ -170,12 +192,13 @@ def test_expired_unknown_and_malformed_tokens_are_refused(api_url, client):
     with pg() as conn:
         conn.execute("UPDATE pending_registrations SET expires_at = now() - interval '1 second'"
                      " WHERE email = %s", (email,))
-    assert_problem(client.confirm_registration(token), 400, "invalid-token")
-    assert_problem(client.confirm_registration("A" * 43), 400, "invalid-token")
-    assert_problem(client.confirm_registration("short"), 400, "invalid-token")
-    for body in ({}, {"token": 7}, {"token": None}):
+    for bad in (token, "A" * 43, "short"):
+        assert_problem(client.confirm_registration(bad, "correct horse battery"), 400, "invalid-token")
+    for body, field in (({}, "token"), ({"token": 7, "password": "x"}, "token"),
+                        ({"token": None, "password": "x"}, "token"), ({"token": token}, "password"),
+                        ({"token": token, "password": 7}, "password")):
         r = client.post(CONFIRM, json=body)
-        assert "token" in error_fields(assert_problem(r, 422, "validation-error")), body
+        assert field in error_fields(assert_problem(r, 422, "validation-error")), body
     with pg() as conn:
         assert conn.execute("SELECT count(*) FROM users WHERE email = %s", (email,)).fetchone()[0] == 0
 
@@ -203,7 +226,7 @@ def test_the_token_is_made_by_the_notifier_and_exists_only_in_the_mail(api_url):
     with pg() as conn:
         (stored,) = conn.execute("SELECT token_hash FROM pending_registrations WHERE id = %s", (rid,)).fetchone()
     assert bytes(stored) == hashlib.sha256(token.encode()).digest()
-    r = Client(api_url).confirm_registration(token)
+    r = Client(api_url).confirm_registration(token, "correct horse battery")
     assert r.status_code == 201 and r.json()["user"]["id"] == rid, "the account has the registration's id"
 
 
@@ -266,7 +289,7 @@ def test_answers_never_carry_the_password(api_url):
     email = unique_email("no-secret")
     r = Client(api_url).register(email, pw)
     assert r.status_code == 202 and pw not in r.text
-    r = Client(api_url).confirm_registration(registration_token(email))
+    r = Client(api_url).confirm_registration(registration_token(email), pw)
     assert r.status_code == 201
     assert pw not in r.text and "argon2" not in r.text
 

@@ -49,16 +49,17 @@ def _handoff():
 
 
 def _asked(api_url):
-    """The token of a registration's link (mailed through the relay: asked while it runs)."""
-    email = unique_email("relay-down")
-    r = Client(api_url).register(email, new_password())
+    """(token, password) of a registration's link (mailed through the relay: asked while
+    it runs)."""
+    email, password = unique_email("relay-down"), new_password()
+    r = Client(api_url).register(email, password)
     assert r.status_code == 202, r.text
-    return registration_token(email)
+    return registration_token(email), password
 
 
-def _registered(api_url, token=None):
+def _registered(api_url, asked=None):
     """A new account's id: its taskbus.user.registered is written when its link is opened."""
-    r = Client(api_url).confirm_registration(token or _asked(api_url))
+    r = Client(api_url).confirm_registration(*(asked or _asked(api_url)))
     assert r.status_code == 201, r.text
     return r.json()["user"]["id"]
 
@@ -78,14 +79,14 @@ def test_events_wait_in_the_outbox_while_the_relay_is_down(api_url, user_events,
     before = _registered(api_url)
     user_events.wait_for(event_of(f"users/{before}", TYPE), timeout=30)
 
-    tokens = [_asked(api_url) for _ in range(3)]
+    asked = [_asked(api_url) for _ in range(3)]
     log = RelayLog()
     stack_control.stop("relay")
     try:
         # The stopping leader drained its producer and said so in relay_handoff.
         assert "producer drained; stopped cleanly" in log.text(), log.text()[-3000:]
         assert _handoff() == [(True,)]
-        uids = [_registered(api_url, t) for t in tokens]
+        uids = [_registered(api_url, a) for a in asked]
         # The events wait in the outbox, unpublished, and nothing of them is on the topic.
         with pg() as conn:
             waiting = conn.execute("SELECT key FROM outbox WHERE topic = 'user-events' AND key = ANY(%s)"
@@ -109,12 +110,12 @@ def test_relay_killed_loses_nothing(api_url, user_events, repo):
     """kill -9 of the relay: what was committed is published after it restarts, at least once;
     the new leader cannot know what the killed one still had queued, so it waits out the
     fence before its first publish."""
-    token = _asked(api_url)
+    asked = _asked(api_url)
     log = RelayLog()
     stack_control.kill("relay")
     try:
         assert _handoff() == [(False,)], "a killed leader cannot have recorded a clean stop"
-        uid = _registered(api_url, token)
+        uid = _registered(api_url, asked)
     finally:
         stack_control.start("relay")
     log.wait_for(f"did not stop cleanly, so records of it may still arrive: waiting {FENCE_MS} ms", timeout=60)
@@ -135,7 +136,7 @@ def test_relay_handoff_row_lost_heals(api_url, user_events, repo):
     says truthfully that it could not mark itself clean, the next leader reads "not
     clean", waits out the fence (no busy loop, no refusal) and its take writes the row
     again; the event registered meanwhile is published."""
-    token = _asked(api_url)
+    asked = _asked(api_url)
     with pg() as conn:
         conn.execute("DELETE FROM relay_handoff")
     log = RelayLog()
@@ -144,7 +145,7 @@ def test_relay_handoff_row_lost_heals(api_url, user_events, repo):
         assert "not marked clean" in log.text(), log.text()[-3000:]
         assert "producer drained; stopped cleanly" not in log.text()
         assert _handoff() == []
-        uid = _registered(api_url, token)
+        uid = _registered(api_url, asked)
     finally:
         stack_control.start("relay")
     log.wait_for("relay_handoff has no row", timeout=60)

@@ -12,6 +12,7 @@ acceptance (<time_ns>-<n>.eml).
 
 import email
 import email.policy
+import hashlib
 import os
 import re
 import threading
@@ -20,6 +21,11 @@ import time
 MAIL_TIMEOUT = 60
 REGISTER_SUBJECT = "Create your taskbus account"
 REGISTER_LINK_RE = re.compile(r"(https?://\S+/confirm-registration\?token=([A-Za-z0-9_-]{43}))")
+
+
+def fold(address: str) -> str:
+    """An address as the API normalises it: trimmed, ASCII letters lower-cased (only)."""
+    return "".join(c.lower() if c.isascii() else c for c in address.strip())
 
 
 def mail_folder() -> str:
@@ -40,20 +46,22 @@ class Mailbox:
 
     def _scan(self):
         names = sorted(n for n in os.listdir(self.folder) if n.endswith(".eml") and n not in self.seen)
+        changed = set()
         for name in names:
             with open(os.path.join(self.folder, name), "rb") as f:
                 msg = email.message_from_binary_file(f, policy=email.policy.default)
             self.seen.add(name)
-            to = str(msg["To"] or "").strip().lower()
+            to = fold(str(msg["To"] or ""))
             self.by_to.setdefault(to, []).append((name, msg))
-        for found in self.by_to.values():
-            found.sort(key=lambda nm: nm[0])
+            changed.add(to)
+        for to in changed:
+            self.by_to[to].sort(key=lambda nm: nm[0])
 
     def to(self, address: str) -> list:
         """Every accepted message whose To: is address, parsed, oldest first."""
         with self.lock:
             self._scan()
-            return [m for _, m in self.by_to.get(address.lower(), [])]
+            return [m for _, m in self.by_to.get(fold(address), [])]
 
     def wait(self, address: str, count=1, timeout=MAIL_TIMEOUT, subject=None) -> list:
         """At least count messages to address (whose Subject contains subject, if given);
@@ -88,15 +96,45 @@ def text_of(msg) -> str:
     return part.get_content() if part is not None else ""
 
 
-def registration_mails(address: str, folder: str | None = None) -> int:
-    """How many registration links were mailed to address so far."""
-    return sum(1 for m in mailbox(folder).to(address) if REGISTER_SUBJECT in str(m["Subject"]))
-
-
-def registration_token(address: str, count=1, timeout=MAIL_TIMEOUT, folder: str | None = None) -> str:
-    """The token of the count-th registration link mailed to address (waits for it)."""
-    mails = mailbox(folder).wait(address, count=count, timeout=timeout, subject=REGISTER_SUBJECT)
-    text = text_of(mails[count - 1])
+def _token_of(msg, address) -> str:
+    text = text_of(msg)
     m = REGISTER_LINK_RE.search(text)
     assert m, f"no registration link in the mail to {address}:\n{text}"
     return m.group(2)
+
+
+def _live_hash(address) -> str | None:
+    """The token hash (hex) of the newest open registration of address that can make an
+    account (a free address's: it holds a password hash), or None."""
+    import psycopg
+
+    with psycopg.connect(os.environ["DATABASE_URL"], connect_timeout=10) as conn:
+        row = conn.execute("SELECT encode(token_hash, 'hex') FROM pending_registrations WHERE email = %s"
+                           " AND used_at IS NULL AND expires_at > now() AND password_hash <> ''"
+                           " ORDER BY created_at DESC LIMIT 1", (address,)).fetchone()
+    return row[0] if row else None
+
+
+def registration_token(address: str, count=None, timeout=MAIL_TIMEOUT, folder: str | None = None) -> str:
+    """The token of a registration link mailed to address (waits for it): the count-th
+    one to arrive, or (count None) the live one of the newest registration, the mail whose
+    token's SHA-256 is that row's hash (a link mailed again replaces the hash: the first
+    mail's token is dead then, and the second is waited for)."""
+    box = mailbox(folder)
+    if count is not None:
+        mails = box.wait(address, count=count, timeout=timeout, subject=REGISTER_SUBJECT)
+        return _token_of(mails[count - 1], address)
+    deadline = time.monotonic() + timeout
+    checked = 0
+    while True:
+        mails = [m for m in box.to(address) if REGISTER_SUBJECT in str(m["Subject"])]
+        if len(mails) > checked:
+            checked = len(mails)
+            live = _live_hash(address)
+            for m in reversed(mails):
+                token = _token_of(m, address)
+                if hashlib.sha256(token.encode()).hexdigest() == live:
+                    return token
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no live registration link among {checked} mail(s) to {address} within {timeout} s")
+        time.sleep(0.05)

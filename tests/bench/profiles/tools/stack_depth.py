@@ -64,7 +64,7 @@ st, data, _ = req(c, "POST", "/api/v1/auth/register", {"email": email, "password
 assert st == 202, (st, data)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "integration"))
 from helpers.mailbox import registration_token  # noqa: E402 (reads <TASKBUS_DATA_DIR>/mail)
-st, data, _ = req(c, "POST", "/api/v1/auth/register/confirm", {"token": registration_token(email)})
+st, data, _ = req(c, "POST", "/api/v1/auth/register/confirm", {"token": registration_token(email), "password": "probe-password-123"})
 assert st == 201, (st, data)
 tok = json.loads(data)["access_token"]
 
