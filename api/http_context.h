@@ -39,6 +39,7 @@ typedef struct api_app {
     struct near_cache *near_cache;     /* in-process cache (near_cache.h); always there */
     struct near_cache_lease *nc_lease; /* keeps near_cache servable (near_cache_lease.h) */
     struct api_rate_limiter *limiter;  /* local buckets and their reconciler (rate_limiter.h) */
+    const struct cors_origins *cors;   /* TASKBUS_CORS_ORIGINS (cors.h); NULL: none listed */
     const unsigned char *jwt_key;      /* HS256 secret, at least 32 bytes */
     size_t jwt_key_len;
 } api_app;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/cors.h"
 #include "api/http_context.h"
 #include "api/http_server.h"
 #include "api/instance_lease.h"
@@ -297,12 +298,21 @@ int main(int argc, char **argv) {
         config_free(&cfg);
         return 2;
     }
+    cors_origins *cors = NULL; /* owned here; app.cors borrows it until the end */
+    char cors_err[512];
+    if (cors_origins_parse(cfg.cors_origins, &cors, cors_err, sizeof cors_err) != 0) {
+        fprintf(stderr, "taskbus-api: %s\n", cors_err);
+        config_free(&cfg);
+        return 2;
+    }
+    app.cors = cors;
     /* One access-log line per request: written behind, many lines per write(2). */
     if (log_buffer_start() != 0) {
         LOG_WARNF("log buffer: no thread; writing every line directly");
     }
     int rc = open_backends(&app, &cfg) == 0 ? serve(&app, &cfg, &stop_signals) : -1;
     close_backends(&app);
+    cors_origins_free(cors);
     sodium_memzero(generated_key, sizeof generated_key);
     config_free(&cfg);
     if (rc == 0) {

@@ -4,10 +4,11 @@
  * Rules: every step that refuses a request answers it and stops the pipeline; the
  * X-Request-ID header (and Cache-Control: no-store under /api/) are set before any step
  * runs, so every answer carries them, including 404s and answers from the rate limiter
- * or the auth middleware. The per-IP and per-user limits are charged in one call, after
- * authentication, for every request that got past the precheck (a 404 or a 401 costs a
- * request too, and keeps its answer). The parsed body belongs to the request context and
- * is freed here after the handler.
+ * or the auth middleware. CORS headers are set next (api/cors.h), so they too are on every
+ * answer; a listed origin's preflight is answered there, before any limit. The per-IP and
+ * per-user limits are charged in one call, after authentication, for every request that
+ * got past the precheck (a 404 or a 401 costs a request too, and keeps its answer). The parsed body
+ * belongs to the request context and is freed here after the handler.
  */
 #include "api/router.h"
 
@@ -18,6 +19,7 @@
 #include "api/api_token_scope.h"
 #include "api/auth_middleware.h"
 #include "api/client_ip.h"
+#include "api/cors.h"
 #include "api/rate_limiter.h"
 #include "api/request_body.h"
 #include "api/request_id.h"
@@ -204,7 +206,8 @@ void router_dispatch(const api_app *app, const struct _u_request *req, struct _u
     client_ip_resolve(req->client_address, api_header(&ctx, "X-Forwarded-For"),
                       app->cfg->trust_proxy, ctx.client_ip, sizeof ctx.client_ip);
 
-    run_pipeline(&ctx, method, path);
+    if (!cors_apply(&ctx, method, path)) /* true: a preflight, answered */
+        run_pipeline(&ctx, method, path);
     if (ctx.status == 0) {
         /* a middleware returned -1 without answering: still never leave the client hanging */
         api_respond_error(&ctx, 500, "internal-error", NULL);

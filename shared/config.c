@@ -165,6 +165,8 @@ static const var_def VARS[] = {
      "SMTP attempts before a notification goes to notifications.dlq"},
     {"TASKBUS_NOTIFY_BACKOFF_MS", "500", K_INT, 1, 600000, F(notify_backoff_ms), false,
      "first SMTP retry delay (doubles each attempt, with jitter)"},
+    {"TASKBUS_CORS_ORIGINS", NULL, K_STR, 1, 16384, F(cors_origins), false,
+     "comma list of browser origins (https://host[:port]) the API answers with CORS headers"},
     {"TASKBUS_WEBHOOK_ALLOW", NULL, K_STR, 1, 4096, F(webhook_allow), false,
      "comma list of hosts or CIDRs webhooks may reach despite the SSRF guard"},
     {"TASKBUS_WEBHOOK_TIMEOUT_MS", "5000", K_INT, 100, 60000, F(webhook_timeout_ms), false,

@@ -88,6 +88,7 @@ typedef struct taskbus_config {
     int notify_max_attempts;     /* SMTP attempts before notifications.dlq */
     int notify_backoff_ms;       /* first retry delay; doubles, with jitter */
     char *webhook_allow;         /* comma list of hosts/CIDRs exempt from the SSRF guard */
+    char *cors_origins;          /* comma list of browser origins the API answers (api/cors.h) */
     int webhook_timeout_ms;      /* per delivery attempt */
     int webhook_max_attempts;    /* attempts per delivery before it is given up */
     int webhook_disable_after_s; /* failing continuously this long disables a webhook */

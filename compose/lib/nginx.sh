@@ -1,13 +1,14 @@
 # nginx.sh: the load balancer of a scaled stack (service nginx), from compose/nginx.conf.
 #
-# Owns: <data>/nginx/ (the generated nginx.conf, temp folders), run/nginx.pid,
+# Owns: <data>/nginx/ (the generated nginx.conf and CORS origins, temp folders), run/nginx.pid,
 # logs/nginx.log (errors) and logs/nginx-access.log (one JSON line per request).
 # Rules: the configuration is the repo's compose/nginx.conf, the one Docker Compose runs,
 # with only what differs on one box rewritten at every start: the upstream servers (the
 # name `api` becomes the API instances' loopback addresses, api-1..3 on TASKBUS_HTTP_PORT +
 # 11..13, with the same max_fails/fail_timeout; Docker's resolver and `resolve`, which
 # Debian's nginx 1.22 does not know, are dropped), the listener (TASKBUS_HTTP_HOST:
-# TASKBUS_HTTP_PORT), the log and temp paths, and a trusted loopback hop (realip: a client
+# TASKBUS_HTTP_PORT), the log and temp paths, the file of CORS origins (written next to it
+# by compose/nginx-cors-origins.sh from TASKBUS_CORS_ORIGINS), and a trusted loopback hop (realip: a client
 # on 127.0.0.1 is treated as a load balancer in front of nginx, so the X-Forwarded-For
 # address a test client sends stays the last hop the APIs see, as with one API). Instances
 # are fixed addresses, so a restarted one is found at once; a stopped one refuses the
@@ -46,6 +47,7 @@ tb_nginx_write_conf() {
             -e "s|^error_log\s+\S+|error_log $TB_LOGS/nginx.log|" \
             -e "s|^(\s*access_log\s+)/dev/stdout\s+taskbus_json;|\1$TB_LOGS/nginx-access.log taskbus_json buffer=64k flush=1s;|" \
             -e "s|^worker_processes.*|${user}worker_processes auto;|" \
+            -e "s|/etc/nginx/taskbus-cors-origins\*\.conf|$dir/taskbus-cors-origins*.conf|" \
             "$TB_REPO/compose/nginx.conf"
     } | awk -v ports="$ports" -v dir="$dir" '
         /^__UPSTREAM__/ {
@@ -68,6 +70,10 @@ tb_nginx_write_conf() {
     grep -q '127.0.0.1:' "$dir/nginx.conf.tmp" && ! grep -qE '^\s*server\s+api:' "$dir/nginx.conf.tmp" ||
         tb_die "could not rewrite the upstream of compose/nginx.conf (expected a line 'server api:PORT ...;')"
     mv "$dir/nginx.conf.tmp" "$dir/nginx.conf"
+    # The browser origins of the answers nginx makes itself, as the nginx image's
+    # entrypoint writes them (compose/nginx-cors-origins.sh).
+    sh "$TB_REPO/compose/nginx-cors-origins.sh" "$dir/taskbus-cors-origins.conf" ||
+        tb_die "TASKBUS_CORS_ORIGINS: see above"
 }
 
 tb_nginx_cmd() {

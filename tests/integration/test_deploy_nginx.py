@@ -39,6 +39,9 @@ def free_port():
         return s.getsockname()[1]
 
 
+NGINX_ORIGIN = "https://app.nginx.test"  # the one browser origin of the copies here
+
+
 def nginx_copy(tmp_path, backend, listen=None):
     """nginx.conf with the upstream pointed at backend (host:port) and its own prefix."""
     text = (COMPOSE_DIR / "nginx.conf").read_text()
@@ -50,6 +53,11 @@ def nginx_copy(tmp_path, backend, listen=None):
     text = re.sub(r"^(\s*server\s+\S+.*?)\s+resolve\s*;", r"\1;", text, flags=re.M)
     if listen:
         text = re.sub(r"(^\s*listen\s+)\d+", rf"\g<1>127.0.0.1:{listen}", text, flags=re.M)
+    # The browser origins of the answers nginx makes itself, written as the image's
+    # entrypoint writes them (compose/nginx-cors-origins.sh), beside this copy.
+    text = text.replace("/etc/nginx/taskbus-cors-origins*.conf", f"{tmp_path}/taskbus-cors-origins*.conf")
+    subprocess.run(["sh", str(COMPOSE_DIR / "nginx-cors-origins.sh"), str(tmp_path / "taskbus-cors-origins.conf")],
+                   env={**os.environ, "TASKBUS_CORS_ORIGINS": NGINX_ORIGIN}, check=True)
     # The temp folders of the distribution's build may not be writable by this user.
     temps = "".join(f"    {d}_temp_path {tmp_path}/{d};\n" for d in
                     ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
@@ -234,6 +242,36 @@ def test_nginx_forwards_client_address_and_request_id(nginx_in_front_of_echo):
     for bad in ('x" , "evil": "1', "a" * 129, "has space"):
         got = requests.get(base + "/health", headers={"X-Request-ID": bad}, timeout=10).json()["headers"]
         assert re.fullmatch(r"[0-9a-f]{32}", got["x-request-id"]), (bad, got["x-request-id"])
+
+
+def test_answers_made_by_nginx_carry_the_cors_headers_of_a_listed_origin(nginx_in_front_of_echo):
+    base, _ = nginx_in_front_of_echo
+    big = b" " * (1024 * 1024 + 1)
+    hdrs = {"Content-Type": "application/json"}
+    r = requests.post(base + "/api/v1/tasks", data=big, headers={**hdrs, "Origin": NGINX_ORIGIN}, timeout=30)
+    assert r.status_code == 413
+    assert r.headers.get("Access-Control-Allow-Origin") == NGINX_ORIGIN, r.headers
+    assert r.headers.get("Access-Control-Allow-Credentials") == "true", r.headers
+    exposed = {h.strip().lower() for h in r.headers.get("Access-Control-Expose-Headers", "").split(",")}
+    assert {"x-request-id", "retry-after", "ratelimit-remaining"} <= exposed, r.headers
+    assert "Origin" in r.headers.get("Vary", ""), r.headers
+    for origin in ("https://evil.nginx.test", NGINX_ORIGIN + ":8443", None):
+        h = {**hdrs, "Origin": origin} if origin else hdrs
+        r = requests.post(base + "/api/v1/tasks", data=big, headers=h, timeout=30)
+        assert r.status_code == 413
+        assert not [k for k in r.headers if k.lower().startswith("access-control-")], (origin, r.headers)
+    # The API's own answers pass through as they are: the echo backend's carry no CORS.
+    r = requests.get(base + "/health", headers={"Origin": NGINX_ORIGIN}, timeout=10)
+    assert r.status_code == 200 and "Access-Control-Allow-Origin" not in r.headers, r.headers
+
+
+def test_a_bad_cors_origin_stops_nginx_from_starting(tmp_path):
+    for bad in ("*", "https://app.example.com/", "app.example.com", "https://a.example.com:0"):
+        r = subprocess.run(["sh", str(COMPOSE_DIR / "nginx-cors-origins.sh"), str(tmp_path / "o.conf")],
+                           env={**os.environ, "TASKBUS_CORS_ORIGINS": f"https://ok.example.com,{bad}"},
+                           capture_output=True, text=True)
+        assert r.returncode == 1 and bad in r.stderr, (bad, r.stderr)
+        assert not (tmp_path / "o.conf").exists()
 
 
 def test_nginx_limits_bodies_to_1_mib_with_a_problem(nginx_in_front_of_echo):
