@@ -6,7 +6,8 @@
  * a JWT, the route's scope check for API tokens (403 insufficient-scope, naming the scope,
  * with the RFC 6750 challenge), the token checks of auth_jwt.c (a token this process verified
  * before is taken from auth_token_memo.c, its times checked again), the session and epoch check
- * of auth_sessions.c, and the 401 answers with WWW-Authenticate. Rules: every refusal
+ * of auth_sessions.c, an event-stream ticket in place of the header where a route takes
+ * one (sse_tickets.h), and the 401 answers with WWW-Authenticate. Rules: every refusal
  * looks the same to the client ("unauthorized"), the reason goes to the log only; when
  * neither Redis nor Postgres can say whether a session was revoked the answer is 503,
  * never a guess.
@@ -24,6 +25,7 @@
 #include "api/auth_jwt.h"
 #include "api/auth_sessions.h"
 #include "api/auth_token_memo.h"
+#include "api/sse_tickets.h"
 #include "shared/log.h"
 #include "shared/problem.h"
 #include "shared/time_util.h"
@@ -155,5 +157,38 @@ int api_authenticate(api_request_ctx *ctx) {
     memcpy(ctx->session_id, claims.sid, sizeof ctx->session_id);
     snprintf(ctx->role, sizeof ctx->role, "%s", claims.role);
     ctx->token_epoch = claims.sev;
+    ctx->access_expires_unix = claims.exp;
     return 0;
+}
+
+/* An event-stream ticket in place of the header: its session, checked again now. */
+static int authenticate_ticket(api_request_ctx *ctx, const char *ticket) {
+    sse_ticket_grant g;
+    sse_ticket_verdict v = sse_ticket_redeem(ctx->app, ticket, &g);
+    if (v == SSE_TICKET_UNAVAILABLE)
+        return unavailable(ctx);
+    if (v != SSE_TICKET_VALID || g.expires_unix <= time_now_unix_ms() / 1000)
+        return refuse(ctx, CHALLENGE_INVALID, "the ticket is invalid, used or expired", "ticket");
+    auth_session_state state = auth_session_check(ctx->app, g.user_id, g.session_id, g.epoch);
+    if (state == AUTH_SESSION_UNAVAILABLE)
+        return unavailable(ctx);
+    if (state == AUTH_SESSION_REVOKED)
+        return refuse(ctx, CHALLENGE_INVALID, "the ticket is invalid, used or expired",
+                      "ticket of a revoked session");
+    ctx->authenticated = true;
+    memcpy(ctx->user_id, g.user_id, sizeof ctx->user_id);
+    memcpy(ctx->session_id, g.session_id, sizeof ctx->session_id);
+    snprintf(ctx->role, sizeof ctx->role, "%s", g.role);
+    ctx->token_epoch = g.epoch;
+    ctx->access_expires_unix = g.expires_unix;
+    return 0;
+}
+
+int api_authenticate_route(api_request_ctx *ctx, unsigned route_flags) {
+    const char *ticket = (route_flags & API_ROUTE_TICKET) != 0 && ctx->req->map_url != NULL
+                             ? u_map_get(ctx->req->map_url, "ticket")
+                             : NULL;
+    if (ticket != NULL && api_header(ctx, "Authorization") == NULL)
+        return authenticate_ticket(ctx, ticket);
+    return api_authenticate(ctx);
 }

@@ -64,6 +64,7 @@ typedef struct api_request_ctx {
     char session_id[UUID_STR_LEN];
     char role[16];
     long long token_epoch;
+    long long access_expires_unix; /* the session's access token's exp (a session only) */
     /* A personal API token authenticated this request (api/api_token_check.h): its id and
      * scopes; session_id is then empty. */
     bool via_api_token;
@@ -84,6 +85,7 @@ enum {
     API_ROUTE_AUTH = 1 << 1,       /* needs a valid access token (401 otherwise) */
     API_ROUTE_AUTH_LIMIT = 1 << 2, /* sign-in and reset routes: TASKBUS_RATELIMIT_AUTH per IP */
     API_ROUTE_LARGE_BODY = 1 << 3, /* bulk import: TASKBUS_IMPORT_MAX_BODY_BYTES, not the usual */
+    API_ROUTE_TICKET = 1 << 4,     /* ?ticket= may stand in for Authorization (api/sse_tickets.h) */
 };
 
 typedef struct api_route {

@@ -158,7 +158,8 @@ static const api_route *admit(api_request_ctx *ctx, const char *method, const ch
         return NULL;
     }
     if ((flags & API_ROUTE_AUTH) != 0 && !admin &&
-        (api_authenticate(ctx) != 0 || api_authorize_scope(ctx, m.route->scope) != 0)) {
+        (api_authenticate_route(ctx, flags) != 0 ||
+         api_authorize_scope(ctx, m.route->scope) != 0)) {
         return NULL;
     }
     return m.route;

@@ -5,18 +5,21 @@
  * Owns: the request side: Last-Event-ID (header, else ?last_event_id=; a value that is
  * not a stream id is 422), the stream's deadline (the access token's exp, or for a
  * personal API token an access token's lifetime from the opening or its expiry: a stream
- * outlives no credential by more than a session's stream does), the 429 when the user's or the
- * instance's streams are at their cap (TASKBUS_SSE_MAX_PER_USER / _PER_INSTANCE), the 503
- * when Redis cannot be reached, and the response headers (text/event-stream, no caching,
- * no proxy buffering).
- * Rules: every refusal is answered before streaming starts, as an ordinary problem; a
- * stream slot is held from sse_stream_open until ulfius calls sse_stream_free.
+ * outlives no credential by more than a session's stream does), the end of a session's
+ * stream when the session is revoked (asked every SSE_CREDENTIAL_CHECK_MS), the tickets a
+ * page opens its stream with (POST /api/v1/events/tickets; api/sse_tickets.h), the 429 when the
+ * user's or the instance's streams are at their cap (TASKBUS_SSE_MAX_PER_USER / _PER_INSTANCE), the
+ * 503 when Redis cannot be reached, and the response headers (text/event-stream, no caching, no
+ * proxy buffering). Rules: every refusal is answered before streaming starts, as an ordinary
+ * problem; a stream slot is held from sse_stream_open until ulfius calls sse_stream_free.
  */
+#include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "api/auth_jwt.h"
+#include "api/auth_sessions.h"
+#include "api/sse_tickets.h"
 #include "api/api_token_scope.h"
 #include "api/routes.h"
 #include "api/sse_stream.h"
@@ -35,25 +38,37 @@ static int64_t api_token_end_ms(const api_request_ctx *ctx) {
     return expires != 0 && expires < end ? expires : end;
 }
 
-/* The access token's expiry in unix ms, or 0 when it cannot be read (the middleware
- * already accepted the token, so this only fails on an internal error). */
-static int64_t token_end_ms(const api_request_ctx *ctx) {
+/* When the stream ends: its credential's expiry (a ticket's is its session's). */
+static int64_t stream_end_ms(const api_request_ctx *ctx) {
+    return ctx->via_api_token ? api_token_end_ms(ctx) : ctx->access_expires_unix * 1000;
+}
+
+/* A session's stream asks on: the session the access token (or ticket) stood for. */
+typedef struct stream_session {
+    const api_app *app;
+    char user_id[UUID_STR_LEN];
+    char session_id[UUID_STR_LEN];
+    long long epoch;
+} stream_session;
+
+static bool session_still_current(void *arg) {
+    const stream_session *s = arg;
+    return auth_session_check(s->app, s->user_id, s->session_id, s->epoch) != AUTH_SESSION_REVOKED;
+}
+
+/* The stream's session check (NULL for an API token: its stream ends with its deadline,
+ * and the reconnect checks the token again). */
+static stream_session *stream_session_new(const api_request_ctx *ctx) {
     if (ctx->via_api_token)
-        return api_token_end_ms(ctx);
-    const char *auth = api_header(ctx, "Authorization");
-    if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0) {
-        return 0;
-    }
-    const char *token = auth + 7;
-    token += strspn(token, " ");
-    const taskbus_config *cfg = ctx->app->cfg;
-    auth_jwt_claims claims;
-    auth_jwt_error why = AUTH_JWT_OK;
-    if (auth_jwt_verify(ctx->app->jwt_key, ctx->app->jwt_key_len, token, cfg->jwt_issuer,
-                        cfg->jwt_audience, time_now_unix_ms() / 1000, &claims, &why) != 0) {
-        return 0;
-    }
-    return claims.exp * 1000;
+        return NULL;
+    stream_session *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    s->app = ctx->app;
+    memcpy(s->user_id, ctx->user_id, sizeof s->user_id);
+    memcpy(s->session_id, ctx->session_id, sizeof s->session_id);
+    s->epoch = ctx->token_epoch;
+    return s;
 }
 
 /* Every 15 s, but always well inside the server's idle timeout: libmicrohttpd closes a
@@ -162,11 +177,17 @@ static void get_events(api_request_ctx *ctx) {
         .pool = ctx->app->redis,
         .user_id = ctx->user_id,
         .last_seen = have_last ? &last : NULL,
-        .end_unix_ms = token_end_ms(ctx),
+        .end_unix_ms = stream_end_ms(ctx),
         .keepalive_ms = keepalive_ms(ctx->app->cfg),
         .request_id = ctx->request_id,
         .lease_ms = ctx->app->cfg->near_cache_lease_ms,
+        .credential_valid = ctx->via_api_token ? NULL : session_still_current,
+        .credential_arg = stream_session_new(ctx),
     };
+    if (params.credential_arg == NULL && !ctx->via_api_token) {
+        api_respond_error(ctx, 500, "internal-error", NULL);
+        return;
+    }
     sse_stream *st = NULL;
     sse_open_result rc = sse_stream_open(&params, &st, err, sizeof err);
     if (rc != SSE_OPEN_OK) {
@@ -185,7 +206,26 @@ static void get_events(api_request_ctx *ctx) {
     ctx->status = 200; /* answered: the router must not add its own */
 }
 
+/* POST /api/v1/events/tickets: 201 {ticket, expires_in} for the caller's session. */
+static void post_ticket(api_request_ctx *ctx) {
+    sse_ticket_grant g = {.epoch = ctx->token_epoch, .expires_unix = ctx->access_expires_unix};
+    memcpy(g.user_id, ctx->user_id, sizeof g.user_id);
+    memcpy(g.session_id, ctx->session_id, sizeof g.session_id);
+    snprintf(g.role, sizeof g.role, "%s", ctx->role);
+    char ticket[MAIL_TOKEN_BUF];
+    if (sse_ticket_issue(ctx->app, &g, ticket) != 0) {
+        api_set_header(ctx, "Retry-After", "1");
+        api_respond_error(ctx, 503, "service-unavailable",
+                          "a ticket cannot be issued right now; retry shortly");
+        return;
+    }
+    api_respond_json(ctx, 201,
+                     json_pack("{s:s, s:i}", "ticket", ticket, "expires_in", SSE_TICKET_TTL_S));
+    sodium_memzero(ticket, sizeof ticket);
+}
+
 const api_route ROUTES_EVENTS[] = {
-    {"GET", "/api/v1/events", get_events, API_ROUTE_AUTH, API_SCOPE_TASKS_READ},
+    {"GET", "/api/v1/events", get_events, API_ROUTE_AUTH | API_ROUTE_TICKET, API_SCOPE_TASKS_READ},
+    {"POST", "/api/v1/events/tickets", post_ticket, API_ROUTE_AUTH, API_SCOPE_SESSION},
     {NULL, NULL, NULL, 0, 0},
 };

@@ -49,11 +49,15 @@ struct sse_stream {
     char trace_id[33]; /* the opening request's (log_trace_id), "" when none */
     int lease_ms;
     long long acked_seq; /* every near-cache sequence up to it is acknowledged */
+    bool (*credential_valid)(void *arg);
+    void *credential_arg; /* owned */
+    int64_t credential_checked_ns;
 };
 
 static void stream_destroy(sse_stream *st) {
     sse_hub_leave(st->sub);
     sse_buf_free(&st->out);
+    free(st->credential_arg);
     free(st);
 }
 
@@ -288,8 +292,11 @@ sse_open_result sse_stream_open(const sse_stream_params *p, sse_stream **out, ch
     *out = NULL;
     sse_stream *st = calloc(1, sizeof *st);
     if (st == NULL) {
+        free(p->credential_arg);
         return SSE_OPEN_NO_MEMORY;
     }
+    st->credential_valid = p->credential_valid;
+    st->credential_arg = p->credential_arg;
     st->pool = p->pool;
     st->lease_ms = p->lease_ms;
     snprintf(st->user_id, sizeof st->user_id, "%s", p->user_id);
@@ -325,7 +332,7 @@ sse_open_result sse_stream_open(const sse_stream_params *p, sse_stream **out, ch
         stream_destroy(st);
         return rc == STEP_RETRY ? SSE_OPEN_UNAVAILABLE : SSE_OPEN_NO_MEMORY;
     }
-    st->opened_ns = st->last_write_ns = time_monotonic_ns();
+    st->opened_ns = st->last_write_ns = st->credential_checked_ns = time_monotonic_ns();
     log_json(LOG_INFO, "sse stream opened",
              json_pack("{s:s,s:b,s:b}", "user_id", st->user_id, "resumed", p->last_seen != NULL,
                        "reset", reset));
@@ -382,6 +389,16 @@ static void live_step(sse_stream *st, int wait_ms) {
     }
 }
 
+/* Whether the stream's session was revoked, asked at most every SSE_CREDENTIAL_CHECK_MS
+ * (an outage of what would say so keeps the stream: it ends with its token anyway). */
+static bool credential_revoked(sse_stream *st, int64_t now_ns) {
+    if (st->credential_valid == NULL ||
+        now_ns - st->credential_checked_ns < (int64_t)SSE_CREDENTIAL_CHECK_MS * 1000000)
+        return false;
+    st->credential_checked_ns = now_ns;
+    return !st->credential_valid(st->credential_arg);
+}
+
 /* Waits until there is something to send or the stream must end. */
 static void fill(sse_stream *st) {
     while (st->out.len == 0 && !st->ended) {
@@ -392,6 +409,8 @@ static void fill(sse_stream *st) {
             finish(st, "server shutting down; reconnect");
         } else if (st->end_unix_ms > 0 && now_ms >= st->end_unix_ms) {
             finish(st, "access token expired; reconnect with a fresh one");
+        } else if (credential_revoked(st, now_ns)) {
+            finish(st, "session ended; sign in again");
         } else if (idle_ms >= st->keepalive_ms) {
             if (sse_buf_append_comment(&st->out, "keepalive") != 0) {
                 finish(st, "out of memory");

@@ -19,10 +19,11 @@
  *   Live events wait in the hub meanwhile (bounded; past the bound the log is re-read).
  * - The read callback runs on the connection's thread and blocks at most
  *   SSE_POLL_SLICE_MS at a time; shutdown (sse_hub_shutdown) wakes it at once and the
- *   token's expiry ends the stream within a slice. A client that went away is noticed at
- *   the next write (an event or the keep-alive, every SSE_KEEPALIVE_MS or half the
- *   server idle timeout, whichever is shorter); then ulfius calls sse_stream_free, which
- *   gives the slot back.
+ *   token's expiry ends the stream within a slice, a revoked session (the params'
+ *   credential_valid) within SSE_CREDENTIAL_CHECK_MS and a slice. A client that went away is
+ * noticed at the next write (an event or the keep-alive, every SSE_KEEPALIVE_MS or half the server
+ * idle timeout, whichever is shorter); then ulfius calls sse_stream_free, which gives the slot
+ * back.
  * - Redis lost mid-stream does not end the stream: the hub reconnects and resubscribes,
  *   then the stream re-reads the log after its last id (retrying each slice while the
  *   pool cannot answer); an id the log no longer reaches gets `event: reset`.
@@ -41,6 +42,8 @@
 
 #define SSE_KEEPALIVE_MS 15000
 #define SSE_POLL_SLICE_MS 1000
+/* How often an open stream asks whether its session still stands (sse_stream_params). */
+#define SSE_CREDENTIAL_CHECK_MS 2000
 #define SSE_RETRY_MS 3000
 #define SSE_REPLAY_PAGE 200
 
@@ -56,6 +59,11 @@ typedef struct sse_stream_params {
     int keepalive_ms;        /* 0: SSE_KEEPALIVE_MS; keep it under the server's idle timeout */
     const char *request_id;  /* for the stream's log lines */
     int lease_ms;            /* TASKBUS_NEAR_CACHE_LEASE_MS: events wait for acknowledgements */
+    /* Asked every SSE_CREDENTIAL_CHECK_MS while the stream is open: false ends it (its
+     * session was revoked). NULL: never asked. credential_arg is the stream's from
+     * sse_stream_open on, whatever it returns (freed with free()). */
+    bool (*credential_valid)(void *arg);
+    void *credential_arg;
 } sse_stream_params;
 
 typedef enum {

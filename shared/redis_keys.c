@@ -67,6 +67,10 @@ char *redis_key_revoked(char *out, const char *user_id, const char *session_id) 
     return format_key(out, "{u:%s}:revoked:%s", user_id, session_id);
 }
 
+char *redis_key_sse_ticket(char *out, const char *ticket_hash_hex) {
+    return format_key(out, "sse:ticket:%s", ticket_hash_hex);
+}
+
 char *redis_key_rate_ip(char *out, const char *client_ip) {
     return format_key(out, "rl:{ip:%s}:all", client_ip);
 }

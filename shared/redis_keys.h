@@ -25,6 +25,9 @@
  * Sign-in state (api/auth_sessions.c, shared/user_epoch.h):
  *   {u:<uid>}:epoch             the user's token epoch, or the deleted-user tombstone
  *   {u:<uid>}:revoked:<sid>     present while session (refresh family) sid is revoked
+ *   sse:ticket:<sha256 hex>     an event-stream ticket (api/sse_tickets.h), by the SHA-256
+ *                               of the ticket: "<uid> <sid> <epoch> <exp> <role>",
+ *                               SSE_TICKET_TTL_S, redeemed once (GETDEL)
  * Rate-limit buckets (api/rate_limiter.c; GCRA state, shared/gcra.h):
  *   rl:{ip:<addr>}:all          every request from a client address (local, reconciled)
  *   rl:{u:<uid>}:all            every authenticated request of a user (local, reconciled)
@@ -69,6 +72,7 @@ char *redis_key_commit_lsn(char *out, const char *user_id);
 char *redis_key_user_tag(char *out, const char *user_id);
 char *redis_key_epoch(char *out, const char *user_id);
 char *redis_key_revoked(char *out, const char *user_id, const char *session_id);
+char *redis_key_sse_ticket(char *out, const char *ticket_hash_hex);
 
 char *redis_key_rate_ip(char *out, const char *client_ip);
 char *redis_key_rate_user(char *out, const char *user_id);

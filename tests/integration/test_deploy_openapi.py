@@ -46,6 +46,7 @@ EXPECTED_PATHS = {
     "/api/v1/tasks/import": {"post"},
     "/api/v1/tasks/import/{id}": {"get"},
     "/api/v1/events": {"get"},
+    "/api/v1/events/tickets": {"post"},
     "/api/v1/auth/verify": {"get"},
     "/api/v1/auth/verify/resend": {"post"},
     "/api/v1/auth/password-reset": {"post"},

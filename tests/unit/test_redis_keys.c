@@ -49,6 +49,8 @@ static void test_sign_in_spelling(void **state) {
     assert_non_null(strstr(redis_key_rate_user(other, UID), k));
     assert_non_null(strstr(redis_key_revoked(other, UID, SID), k));
     assert_string_equal(redis_key_revoked(k, UID, SID), "{u:" UID "}:revoked:" SID);
+    /* A ticket is looked up by its hash alone: no user in its name. */
+    assert_string_equal(redis_key_sse_ticket(k, ADA_SHA256), "sse:ticket:" ADA_SHA256);
 }
 
 static void test_rate_limit_spelling(void **state) {

@@ -391,11 +391,13 @@ def assert_event_valid(ev):
 class SseReader:
     """GET /api/v1/events read by a thread into a queue of frames {event, id, data}."""
 
-    def __init__(self, api, last_event_id=None, params=None, connect_timeout=10):
+    def __init__(self, api, last_event_id=None, params=None, connect_timeout=10, token=True):
+        """token=False sends no Authorization header (a ticket in params instead)."""
         self.frames = queue.Queue()
         self.error = None
-        hdrs = {"Accept": "text/event-stream", "Authorization": f"Bearer {api.token}",
-                "X-Forwarded-For": api.c.ip}
+        hdrs = {"Accept": "text/event-stream", "X-Forwarded-For": api.c.ip}
+        if token:
+            hdrs["Authorization"] = f"Bearer {api.token}"
         if last_event_id is not None:
             hdrs["Last-Event-ID"] = last_event_id
         self.resp = requests.get(api.c.base + EVENTS, headers=hdrs, params=params, stream=True,
@@ -451,6 +453,11 @@ class SseReader:
                 out.append(self.next(left))
             except AssertionError:
                 return out
+
+    def ended(self, timeout):
+        """Whether the server ended the stream within timeout seconds (the reader's end)."""
+        self._thread.join(timeout=timeout)
+        return not self._thread.is_alive()
 
     def close(self):
         # A recv() blocked in the reader thread is woken by shutdown(), not by close().
