@@ -614,8 +614,9 @@ static auth_session_state near_verdict(const api_app *app, const char *nkey, lon
     return sev < epoch ? AUTH_SESSION_REVOKED : AUTH_SESSION_UNAVAILABLE;
 }
 
-auth_session_state auth_session_check(const api_app *app, const char *user_id, const char *sid,
-                                      long long sev) {
+/* auth_session_check; ask_source false: UNAVAILABLE instead of a Postgres query. */
+static auth_session_state session_check(const api_app *app, const char *user_id, const char *sid,
+                                        long long sev, bool ask_source) {
     char nkey[NEAR_CACHE_KEY_MAX];
     near_cache_key_session(nkey, user_id, sid);
     auth_session_state cached = near_verdict(app, nkey, sev);
@@ -630,7 +631,8 @@ auth_session_state auth_session_check(const api_app *app, const char *user_id, c
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
         if (reply != NULL)
             freeReplyObject(reply);
-        return check_postgres(app, user_id, sid, sev, false);
+        return ask_source ? check_postgres(app, user_id, sid, sev, false)
+                          : AUTH_SESSION_UNAVAILABLE;
     }
     bool revoked = reply->element[1]->type == REDIS_REPLY_STRING;
     long long epoch = 0;
@@ -649,7 +651,17 @@ auth_session_state auth_session_check(const api_app *app, const char *user_id, c
     }
     /* No epoch: expired, evicted or lost with a Redis restart; refill it from the source.
      * An epoch not yet trusted is left as it is. */
-    return check_postgres(app, user_id, sid, sev, !known);
+    return ask_source ? check_postgres(app, user_id, sid, sev, !known) : AUTH_SESSION_UNAVAILABLE;
+}
+
+auth_session_state auth_session_check(const api_app *app, const char *user_id, const char *sid,
+                                      long long sev) {
+    return session_check(app, user_id, sid, sev, true);
+}
+
+auth_session_state auth_session_check_cached(const api_app *app, const char *user_id,
+                                             const char *sid, long long sev) {
+    return session_check(app, user_id, sid, sev, false);
 }
 
 /* ---------------------------------------------------------------- responses */

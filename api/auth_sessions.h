@@ -145,6 +145,11 @@ typedef enum auth_session_state {
  * REVOKED. */
 auth_session_state auth_session_check(const api_app *app, const char *user_id, const char *sid,
                                       long long sev);
+/* The same from the near cache and Redis only: UNAVAILABLE where auth_session_check would
+ * ask Postgres. For checks repeated in the background (an open event stream), which keep
+ * going on an outage and must not turn one into a storm of queries. */
+auth_session_state auth_session_check_cached(const api_app *app, const char *user_id,
+                                             const char *sid, long long sev);
 
 /* --- responses --- */
 

@@ -59,7 +59,9 @@ static bool origin_well_formed(const char *s, size_t len) {
     }
     if (i == len)
         return true;
-    if (s[i] != ':' || i + 1 == len || len - i - 1 > 5)
+    /* A port as browsers write it: no leading zero, and never the scheme's default (a
+     * browser leaves that out, so such an entry would match nothing). */
+    if (s[i] != ':' || i + 1 == len || len - i - 1 > 5 || s[i + 1] == '0')
         return false;
     long port = 0;
     for (size_t k = i + 1; k < len; k++) {
@@ -67,7 +69,8 @@ static bool origin_well_formed(const char *s, size_t len) {
             return false;
         port = port * 10 + (s[k] - '0');
     }
-    return port >= 1 && port <= 65535;
+    long default_port = skip == 8 ? 443 : 80;
+    return port <= 65535 && port != default_port;
 }
 
 /* Copies the entry [start, start + len) trimmed and lower-cased into out: 0, or -1. */
@@ -90,10 +93,16 @@ static int add_entry(cors_origins *o, const char *start, size_t len, char *err, 
     for (size_t i = 0; i < len; i++)
         dst[i] = (char)tolower((unsigned char)start[i]);
     dst[len] = '\0';
+    for (size_t i = 0; i < o->count; i++) {
+        if (strcmp(o->origin[i], dst) == 0) {
+            errbuf_setf(err, errlen, "TASKBUS_CORS_ORIGINS: \"%s\" is listed twice", dst);
+            return -1;
+        }
+    }
     if (!origin_well_formed(dst, len)) {
         errbuf_setf(err, errlen,
                     "TASKBUS_CORS_ORIGINS: \"%.*s\" is no origin (http:// or https://, a host, an "
-                    "optional :port, nothing after it)",
+                    "optional :port other than the scheme's default, nothing after it)",
                     (int)len, start);
         return -1;
     }
@@ -134,14 +143,14 @@ void cors_origins_free(cors_origins *origins) {
     free(origins);
 }
 
-bool cors_origin_listed(const cors_origins *origins, const char *origin) {
+const char *cors_origin_listed(const cors_origins *origins, const char *origin) {
     if (origins == NULL || origin == NULL)
-        return false;
+        return NULL;
     for (size_t i = 0; i < origins->count; i++) {
         if (strcasecmp(origins->origin[i], origin) == 0)
-            return true;
+            return origins->origin[i];
     }
-    return false;
+    return NULL;
 }
 
 /* --- answers --- */
@@ -151,8 +160,9 @@ bool cors_apply(api_request_ctx *ctx, const char *method, const char *path) {
     if (origins == NULL)
         return false;
     api_set_header(ctx, "Vary", "Origin");
-    const char *origin = api_header(ctx, "Origin");
-    if (!cors_origin_listed(origins, origin))
+    /* The list's own spelling goes back, never the request's bytes. */
+    const char *origin = cors_origin_listed(origins, api_header(ctx, "Origin"));
+    if (origin == NULL)
         return false;
     api_set_header(ctx, "Access-Control-Allow-Origin", origin);
     api_set_header(ctx, "Access-Control-Allow-Credentials", "true");

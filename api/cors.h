@@ -4,9 +4,10 @@
  *
  * Owns: the allow-list of origins (parsed once, at start), the CORS headers of an answer to
  * a listed origin, and the answer to its preflight. Rules:
- * - An origin is listed exactly (scheme http or https, a host, an optional port; no
- *   wildcard, no path), compared case-insensitively. An absent, unlisted or "null" Origin
- *   gets no CORS header at all: the browser then withholds the answer from the page.
+ * - An origin is listed exactly (scheme http or https, a host, an optional port other
+ *   than the scheme's default; no wildcard, no path, no entry twice), compared
+ *   case-insensitively; the answer names the entry as listed (lower-case). An absent, unlisted or
+ * "null" Origin gets no CORS header at all: the browser then withholds the answer from the page.
  * - A listed origin gets Access-Control-Allow-Origin (itself), -Allow-Credentials and
  *   -Expose-Headers on every answer, errors included (a page must read a problem body,
  *   its request id and its Retry-After).
@@ -32,8 +33,8 @@ typedef struct cors_origins cors_origins;
 int cors_origins_parse(const char *list, cors_origins **out, char *err, size_t errlen);
 void cors_origins_free(cors_origins *origins);
 
-/* Whether origin (a request's Origin header) is listed. */
-bool cors_origin_listed(const cors_origins *origins, const char *origin);
+/* The listed entry (lower-case) origin (a request's Origin header) matches, or NULL. */
+const char *cors_origin_listed(const cors_origins *origins, const char *origin);
 
 /* Adds the CORS headers of ctx's answer; answers a listed origin's preflight of method
  * and path (true: answered, skip the rest of the pipeline). */

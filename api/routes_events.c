@@ -53,7 +53,8 @@ typedef struct stream_session {
 
 static bool session_still_current(void *arg) {
     const stream_session *s = arg;
-    return auth_session_check(s->app, s->user_id, s->session_id, s->epoch) != AUTH_SESSION_REVOKED;
+    return auth_session_check_cached(s->app, s->user_id, s->session_id, s->epoch) !=
+           AUTH_SESSION_REVOKED;
 }
 
 /* The stream's session check (NULL for an API token: its stream ends with its deadline,

@@ -14,18 +14,32 @@ set -eu
 set -f # an entry is never a glob
 out=${1:-/etc/nginx/taskbus-cors-origins.conf}
 tmp=$out.tmp
+bad() {
+    echo "nginx-cors-origins: TASKBUS_CORS_ORIGINS: \"$1\" $2" >&2
+    rm -f "$tmp"
+    exit 1
+}
 : >"$tmp"
+seen=" "
 IFS=','
 for entry in ${TASKBUS_CORS_ORIGINS:-}; do
-    origin=$(printf '%s' "$entry" | tr -d ' \t' | tr 'A-Z' 'a-z')
+    origin=$(printf '%s' "$entry" | sed 's/^[[:space:]]*//; s/[[:space:]]*$//' | tr 'A-Z' 'a-z')
     [ -n "$origin" ] || continue
-    if ! printf '%s\n' "$origin" |
-        grep -Eq '^https?://([a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(:[1-9][0-9]{0,4})?$'; then
-        echo "nginx-cors-origins: TASKBUS_CORS_ORIGINS: \"$origin\" is no origin" \
-            "(http:// or https://, a host, an optional :port, nothing after it)" >&2
-        rm -f "$tmp"
-        exit 1
+    why="is no origin (http:// or https://, a host, an optional :port other than the scheme's default, nothing after it)"
+    case $origin in
+    *[!]a-z0-9.:/[-]*) bad "$origin" "$why" ;;
+    esac
+    printf '%s\n' "$origin" |
+        grep -Eq '^https?://([a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(:[1-9][0-9]{0,4})?$' ||
+        bad "$origin" "$why"
+    port=$(printf '%s' "$origin" | sed -n 's/.*[^:]:\([0-9][0-9]*\)$/\1/p')
+    if [ -n "$port" ]; then
+        default=80
+        case $origin in https:*) default=443 ;; esac
+        { [ "$port" -le 65535 ] && [ "$port" -ne "$default" ]; } || bad "$origin" "$why"
     fi
+    case $seen in *" $origin "*) bad "$origin" "is listed twice" ;; esac
+    seen="$seen$origin "
     printf '"%s" $http_origin;\n' "$origin" >>"$tmp"
 done
 mv "$tmp" "$out"

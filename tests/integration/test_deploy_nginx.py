@@ -39,7 +39,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-NGINX_ORIGIN = "https://app.nginx.test"  # the one browser origin of the copies here
+NGINX_ORIGIN = "https://app.nginx.test"  # the browser origins of the copies here
+LONG_ORIGIN = "https://" + "a" * 200 + ".nginx.test"  # longer than nginx's default map bucket
 
 
 def nginx_copy(tmp_path, backend, listen=None):
@@ -57,7 +58,7 @@ def nginx_copy(tmp_path, backend, listen=None):
     # entrypoint writes them (compose/nginx-cors-origins.sh), beside this copy.
     text = text.replace("/etc/nginx/taskbus-cors-origins*.conf", f"{tmp_path}/taskbus-cors-origins*.conf")
     subprocess.run(["sh", str(COMPOSE_DIR / "nginx-cors-origins.sh"), str(tmp_path / "taskbus-cors-origins.conf")],
-                   env={**os.environ, "TASKBUS_CORS_ORIGINS": NGINX_ORIGIN}, check=True)
+                   env={**os.environ, "TASKBUS_CORS_ORIGINS": f"{NGINX_ORIGIN},{LONG_ORIGIN}"}, check=True)
     # The temp folders of the distribution's build may not be writable by this user.
     temps = "".join(f"    {d}_temp_path {tmp_path}/{d};\n" for d in
                     ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
@@ -266,11 +267,13 @@ def test_answers_made_by_nginx_carry_the_cors_headers_of_a_listed_origin(nginx_i
 
 
 def test_a_bad_cors_origin_stops_nginx_from_starting(tmp_path):
-    for bad in ("*", "https://app.example.com/", "app.example.com", "https://a.example.com:0"):
+    for bad in ("*", "https://app.example.com/", "app.example.com", "https://a.example.com:0",
+                "https://a.example.com:443", "https://a.example.com:99999", "https://a b.example.com",
+                "https://ok.example.com"):
         r = subprocess.run(["sh", str(COMPOSE_DIR / "nginx-cors-origins.sh"), str(tmp_path / "o.conf")],
                            env={**os.environ, "TASKBUS_CORS_ORIGINS": f"https://ok.example.com,{bad}"},
                            capture_output=True, text=True)
-        assert r.returncode == 1 and bad in r.stderr, (bad, r.stderr)
+        assert r.returncode == 1 and bad in r.stderr, (bad, r.stderr)  # the last one: listed twice
         assert not (tmp_path / "o.conf").exists()
 
 
@@ -329,9 +332,11 @@ def test_nginx_answers_503_problem_when_no_replica_answers(nginx_in_front_of_ech
     base, backend = nginx_in_front_of_echo
     backend.shutdown()
     backend.server_close()
-    r = requests.get(base + "/api/v1/users/me", timeout=30)
+    r = requests.get(base + "/api/v1/users/me", headers={"Origin": LONG_ORIGIN}, timeout=30)
     assert r.status_code == 503, r.text
     assert r.headers["Content-Type"].startswith("application/problem+json"), r.headers
     body = r.json()
     assert body["type"] == "/problems/service-unavailable" and body["status"] == 503, body
     assert r.headers.get("Retry-After")
+    assert r.headers.get("Access-Control-Allow-Origin") == LONG_ORIGIN, r.headers
+    assert "retry-after" in r.headers.get("Access-Control-Expose-Headers", "").lower(), r.headers

@@ -395,6 +395,7 @@ class SseReader:
         """token=False sends no Authorization header (a ticket in params instead)."""
         self.frames = queue.Queue()
         self.error = None
+        self.last_comment = None  # the server's last comment line (a stream's end says why)
         hdrs = {"Accept": "text/event-stream", "X-Forwarded-For": api.c.ip}
         if token:
             hdrs["Authorization"] = f"Bearer {api.token}"
@@ -419,6 +420,7 @@ class SseReader:
                     frame = {}
                     continue
                 if line.startswith(":"):
+                    self.last_comment = line[1:].strip()
                     continue
                 name, _, val = line.partition(":")
                 val = val[1:] if val.startswith(" ") else val
