@@ -33,6 +33,8 @@
 #define CHALLENGE "Bearer realm=\"taskbus\""
 #define CHALLENGE_INVALID AUTH_CHALLENGE_INVALID
 #define CHALLENGE_SCOPE "Bearer realm=\"taskbus\", error=\"insufficient_scope\""
+#define INVALID_TOKEN "the access token is invalid or expired"
+#define INVALID_TICKET "the ticket is invalid, used or expired"
 
 /* The token of "Bearer <token>", or NULL. Surrounding spaces are tolerated. */
 static const char *bearer_token(const char *header, char *out, size_t outlen) {
@@ -78,7 +80,7 @@ static int authenticate_api_token(api_request_ctx *ctx, const char *token) {
     if (v == API_TOKEN_UNAVAILABLE)
         return unavailable(ctx);
     if (v != API_TOKEN_VALID)
-        return refuse(ctx, CHALLENGE_INVALID, "the access token is invalid or expired",
+        return refuse(ctx, CHALLENGE_INVALID, INVALID_TOKEN,
                       why != NULL ? why : "api token refused");
     ctx->authenticated = true;
     ctx->via_api_token = true;
@@ -120,6 +122,25 @@ int api_authorize_scope(api_request_ctx *ctx, unsigned route_scope) {
     return -1;
 }
 
+/* A verified credential of session sid (epoch sev, access token expiry exp): the session
+ * checked, then ctx filled. 0, or -1 after answering 401 (with refusal: the credential's
+ * own words) or 503. */
+static int admit_session(api_request_ctx *ctx, const char *user_id, const char *sid, long long sev,
+                         long long exp, const char *role, const char *refusal) {
+    auth_session_state state = auth_session_check(ctx->app, user_id, sid, sev);
+    if (state == AUTH_SESSION_UNAVAILABLE)
+        return unavailable(ctx);
+    if (state == AUTH_SESSION_REVOKED)
+        return refuse(ctx, CHALLENGE_INVALID, refusal, "revoked");
+    ctx->authenticated = true;
+    snprintf(ctx->user_id, sizeof ctx->user_id, "%s", user_id);
+    snprintf(ctx->session_id, sizeof ctx->session_id, "%s", sid);
+    snprintf(ctx->role, sizeof ctx->role, "%s", role);
+    ctx->token_epoch = sev;
+    ctx->access_expires_unix = exp;
+    return 0;
+}
+
 int api_authenticate(api_request_ctx *ctx) {
     char buf[AUTH_JWT_MAX_TOKEN_BYTES + 1];
     const char *token = bearer_token(api_header(ctx, "Authorization"), buf, sizeof buf);
@@ -142,23 +163,12 @@ int api_authenticate(api_request_ctx *ctx) {
                             cfg->jwt_audience, now, &claims, &err) != 0) {
             if (err == AUTH_JWT_BAD_KEY || err == AUTH_JWT_INTERNAL)
                 LOG_ERRORF("auth: cannot verify access tokens (%s)", auth_jwt_error_name(err));
-            return refuse(ctx, CHALLENGE_INVALID, "the access token is invalid or expired",
-                          auth_jwt_error_name(err));
+            return refuse(ctx, CHALLENGE_INVALID, INVALID_TOKEN, auth_jwt_error_name(err));
         }
         auth_token_memo_put(token, &claims);
     }
-    auth_session_state state = auth_session_check(ctx->app, claims.sub, claims.sid, claims.sev);
-    if (state == AUTH_SESSION_UNAVAILABLE)
-        return unavailable(ctx);
-    if (state == AUTH_SESSION_REVOKED)
-        return refuse(ctx, CHALLENGE_INVALID, "the access token is invalid or expired", "revoked");
-    ctx->authenticated = true;
-    memcpy(ctx->user_id, claims.sub, sizeof ctx->user_id);
-    memcpy(ctx->session_id, claims.sid, sizeof ctx->session_id);
-    snprintf(ctx->role, sizeof ctx->role, "%s", claims.role);
-    ctx->token_epoch = claims.sev;
-    ctx->access_expires_unix = claims.exp;
-    return 0;
+    return admit_session(ctx, claims.sub, claims.sid, claims.sev, claims.exp, claims.role,
+                         INVALID_TOKEN);
 }
 
 /* An event-stream ticket in place of the header: its session, checked again now. */
@@ -168,20 +178,9 @@ static int authenticate_ticket(api_request_ctx *ctx, const char *ticket) {
     if (v == SSE_TICKET_UNAVAILABLE)
         return unavailable(ctx);
     if (v != SSE_TICKET_VALID || g.expires_unix <= time_now_unix_ms() / 1000)
-        return refuse(ctx, CHALLENGE_INVALID, "the ticket is invalid, used or expired", "ticket");
-    auth_session_state state = auth_session_check(ctx->app, g.user_id, g.session_id, g.epoch);
-    if (state == AUTH_SESSION_UNAVAILABLE)
-        return unavailable(ctx);
-    if (state == AUTH_SESSION_REVOKED)
-        return refuse(ctx, CHALLENGE_INVALID, "the ticket is invalid, used or expired",
-                      "ticket of a revoked session");
-    ctx->authenticated = true;
-    memcpy(ctx->user_id, g.user_id, sizeof ctx->user_id);
-    memcpy(ctx->session_id, g.session_id, sizeof ctx->session_id);
-    snprintf(ctx->role, sizeof ctx->role, "%s", g.role);
-    ctx->token_epoch = g.epoch;
-    ctx->access_expires_unix = g.expires_unix;
-    return 0;
+        return refuse(ctx, CHALLENGE_INVALID, INVALID_TICKET, "ticket");
+    return admit_session(ctx, g.user_id, g.session_id, g.epoch, g.expires_unix, g.role,
+                         INVALID_TICKET);
 }
 
 int api_authenticate_route(api_request_ctx *ctx, unsigned route_flags) {

@@ -174,6 +174,28 @@ def unverified_user(base_url, tag="user", **kw) -> User:
 # --- checks ---
 
 
+def assert_answered_alike(send, known, unknown, max_median_gap_s=0.05):
+    """No account oracle: send(address) for known and unknown addresses, interleaved (so
+    load drifts hit both alike), answers 202 {email} to each, with the same header names
+    and medians of their times within max_median_gap_s."""
+    import statistics
+    import time
+
+    times = {"known": [], "unknown": []}
+    answers = {}
+    for k, u in zip(known, unknown):
+        for kind, address in (("known", k), ("unknown", u)):
+            t0 = time.perf_counter()
+            r = send(address)
+            times[kind].append(time.perf_counter() - t0)
+            assert r.status_code == 202 and r.json() == {"email": address}, r.text
+            answers.setdefault(kind, set()).add(
+                tuple(sorted(h.lower() for h in r.headers if h.lower() not in ("date", "x-request-id"))))
+    assert answers["known"] == answers["unknown"], answers
+    gap = abs(statistics.median(times["known"]) - statistics.median(times["unknown"]))
+    assert gap < max_median_gap_s, f"median times differ by {gap * 1000:.1f} ms: {times}"
+
+
 def is_uuid(s, version=None) -> bool:
     try:
         u = uuid.UUID(str(s))
