@@ -113,9 +113,11 @@ def late_created_event(user_id):
 
 
 def a_user_with_data_everywhere(make_user, mail_dir, owner):
-    """gone: a verified user with rows in every table a user reaches, and a task in owner's
-    team project; returns (gone, inbox id, team project id, team task id, report id)."""
-    gone = Person(make_user(tag="erased"))
+    """gone: a verified user with rows in every table a user reaches (verified by a link it
+    asked for, as an account made before registration waited for its link: a row in
+    email_verifications), and a task in owner's team project; returns (gone, inbox id,
+    team project id, team task id, report id)."""
+    gone = Person(make_user(tag="erased", verified=False))
     verify(mail_dir, owner, gone)
     team = owner.new_project()
     join(owner, team["id"], gone, "editor")
@@ -163,7 +165,8 @@ def test_deleting_the_account_erases_it_everywhere(make_user, mail_dir, user_eve
     expected = {"users", "refresh_tokens", "tasks", "commands", "idempotency_keys", "imports",
                 "email_verifications", "sent_notifications", "webhooks", "reports", "reminders",
                 "activity", "analytics_daily", "project_activity", "analytics_project_daily", "projects",
-                "project_members", "project_invitations", "password_resets", "email_changes"}
+                "project_members", "project_invitations", "password_resets", "email_changes",
+                "pending_registrations"}
     with pg() as conn:
         found = {table for table, _ in rows_naming(conn, needles)}
     assert expected <= found, f"the search should find the user's rows first; missing {expected - found}"
