@@ -24,13 +24,10 @@
 #include "shared/mail_token.h"
 #include "api/api_token_scope.h"
 #include "api/routes.h"
+#include "shared/notification.h"
 #include "shared/log.h"
 
 #define CHANGE_TTL "24 hours"
-/* The page that lets the owner of the new address confirm (the browser door's, issue 16);
- * the link is never the API call itself, so a mail scanner that opens links completes
- * nothing. */
-#define CONFIRM_PAGE "/confirm-email-change"
 
 static const pg_stmt ADDRESS_TAKEN = {
     .name = "email_change_taken",
@@ -97,8 +94,8 @@ static auth_status mail_link(pg_conn *conn, const api_request_ctx *ctx, const au
                              const char *new_email) {
     char token[MAIL_TOKEN_BUF], hash_hex[MAIL_TOKEN_HASH_HEX_BUF], url[1200];
     mail_token_new(token, hash_hex);
-    int n =
-        snprintf(url, sizeof url, "%s" CONFIRM_PAGE "?token=%s", ctx->app->cfg->public_url, token);
+    int n = snprintf(url, sizeof url, "%s" NOTIFICATION_EMAIL_CHANGE_PAGE "?token=%s",
+                     ctx->app->cfg->public_url, token);
     sodium_memzero(token, sizeof token);
     char epoch[24];
     snprintf(epoch, sizeof epoch, "%lld", user->token_epoch);

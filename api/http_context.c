@@ -71,11 +71,16 @@ void api_respond_json(api_request_ctx *ctx, int status, json_t *body) {
 }
 
 void api_respond_json_text(api_request_ctx *ctx, int status, const char *text, size_t len) {
+    api_respond_bytes(ctx, status, JSON_CONTENT_TYPE, text, len);
+}
+
+void api_respond_bytes(api_request_ctx *ctx, int status, const char *content_type, const char *data,
+                       size_t len) {
     if (already_answered(ctx, status)) {
         return;
     }
-    if (ulfius_set_binary_body_response(ctx->resp, (unsigned)status, text, len) != U_OK ||
-        ulfius_add_header_to_response(ctx->resp, "Content-Type", JSON_CONTENT_TYPE) != U_OK) {
+    if (ulfius_set_binary_body_response(ctx->resp, (unsigned)status, data, len) != U_OK ||
+        ulfius_add_header_to_response(ctx->resp, "Content-Type", content_type) != U_OK) {
         LOG_ERRORF("could not set a %d response", status);
         answer_fallback(ctx);
         return;

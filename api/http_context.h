@@ -100,6 +100,9 @@ typedef struct api_route {
 void api_respond_json(api_request_ctx *ctx, int status, json_t *body);
 /* Answers with JSON that is already text (copied), e.g. from the near cache. */
 void api_respond_json_text(api_request_ctx *ctx, int status, const char *text, size_t len);
+/* Answers with data (copied) of content_type, e.g. a file or a page. */
+void api_respond_bytes(api_request_ctx *ctx, int status, const char *content_type, const char *data,
+                       size_t len);
 /* Answers an RFC 9457 problem (stolen); the status is read from the problem. */
 void api_respond_problem(api_request_ctx *ctx, json_t *problem);
 /* Shorthand: problem_new(status, slug, detail, ctx->request_id) and answer it. */

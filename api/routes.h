@@ -45,5 +45,7 @@ extern const api_route ROUTES_EMAIL_REVERT[];
 extern const api_route ROUTES_REGISTER[];
 /* routes_admin.c: /api/v1/admin/users[/...], /api/v1/admin/audit (admins only) */
 extern const api_route ROUTES_ADMIN[];
+/* routes_web.c: /, /app/..., /docs/..., and the mailed links' pages (the web client) */
+extern const api_route ROUTES_WEB[];
 
 #endif

@@ -5,7 +5,8 @@
  * Owns: the token's life: issued with a verify_email notification when an unverified user
  * asks for a new link (an account made by its registration link is verified already; the
  * welcome links of accounts made before stay valid until they expire), redeemed once
- * here. Rules: the raw token is never stored or logged; the lookup is
+ * here (a browser that opens the link gets a page saying what happened, any other client
+ * the JSON: api/html_page.h). Rules: the raw token is never stored or logged; the lookup is
  * by SHA-256; a redeem marks the token used and the user verified in one statement, so
  * two concurrent redeems of one token verify once and the other is 400. A resend is
  * limited in Postgres, under the user row's lock, so the limit is exact on every instance:
@@ -22,6 +23,7 @@
 #include "api/auth_sessions.h"
 #include "shared/mail_token.h"
 #include "api/api_token_scope.h"
+#include "api/html_page.h"
 #include "api/routes.h"
 #include "shared/log.h"
 
@@ -106,10 +108,31 @@ static int issue(pg_conn *conn, const api_request_ctx *ctx, const char *kind, co
     return rc;
 }
 
+/* The verify link's outcome: JSON (a problem, or {email_verified}), or for a browser that
+ * opened the mailed link, a page saying the same (api/html_page.h). status 200 is success. */
+static void answer_verify(api_request_ctx *ctx, int status, const char *slug, const char *detail) {
+    if (html_page_preferred(api_header(ctx, "Accept"))) {
+        if (status == 200)
+            html_page_respond(ctx, 200, "Address verified",
+                              "Your e-mail address is verified. You can close this page.");
+        else if (status == 503)
+            html_page_respond(ctx, 503, "Try again in a moment",
+                              "taskbus cannot verify your address right now. Open the link "
+                              "from the mail again in a minute.");
+        else
+            html_page_respond(ctx, status, "This link does not work", detail);
+        return;
+    }
+    if (status == 200)
+        api_respond_json(ctx, 200, json_pack("{s:b}", "email_verified", 1));
+    else
+        api_respond_error(ctx, status, slug, detail);
+}
+
 static void handle_verify(api_request_ctx *ctx) {
     const char *token = u_map_get(ctx->req->map_url, "token");
     if (!mail_token_well_formed(token)) {
-        api_respond_error(ctx, 400, "invalid-token", "the verification token is not valid");
+        answer_verify(ctx, 400, "invalid-token", "the verification token is not valid");
         return;
     }
     char hex[MAIL_TOKEN_HASH_HEX_BUF];
@@ -119,7 +142,7 @@ static void handle_verify(api_request_ctx *ctx) {
     if (conn == NULL) {
         LOG_WARNF("verify: %s", err);
         api_set_header(ctx, "Retry-After", "1");
-        api_respond_error(ctx, 503, "service-unavailable", "the database is unavailable");
+        answer_verify(ctx, 503, "service-unavailable", "the database is unavailable");
         return;
     }
     const char *values[1] = {hex};
@@ -129,17 +152,17 @@ static void handle_verify(api_request_ctx *ctx) {
         LOG_WARNF("verify: %s", res != NULL ? PQresultErrorMessage(res) : "connection failed");
         PQclear(res);
         api_set_header(ctx, "Retry-After", "1");
-        api_respond_error(ctx, 503, "service-unavailable", "the database is unavailable");
+        answer_verify(ctx, 503, "service-unavailable", "the database is unavailable");
         return;
     }
     int rows = PQntuples(res);
     PQclear(res);
     if (rows != 1) {
-        api_respond_error(ctx, 400, "invalid-token",
-                          "the verification token is unknown, used or expired");
+        answer_verify(ctx, 400, "invalid-token",
+                      "the verification token is unknown, used or expired");
         return;
     }
-    api_respond_json(ctx, 200, json_pack("{s:b}", "email_verified", 1));
+    answer_verify(ctx, 200, NULL, NULL);
 }
 
 /* --- POST /api/v1/auth/verify/resend ------------------------------------------------- */

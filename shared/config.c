@@ -206,6 +206,9 @@ static const var_def VARS[] = {
      "(e.g. TASKBUS_WRITER_METRICS_PORT) overrides one daemon's; 0: no listener"},
     {"TASKBUS_SCHEMAS_DIR", TASKBUS_SOURCE_DIR "/schemas", K_STR, 1, 4096, F(schemas_dir), false,
      "migrations, OpenAPI, event schemas"},
+    {"TASKBUS_WEB_DIR", TASKBUS_SOURCE_DIR "/web", K_STR, 1, 4096, F(web_dir), false,
+     "the browser's files: app/ (the web client at /app/), docs/ (the API reference at "
+     "/docs/) and node_modules/swagger-ui-dist (vendored by compose/local)"},
     {"TASKBUS_LOG_LEVEL", "info", K_LEVEL, 1, 16, F(log_level), false, "debug, info, warn, error"},
 };
 

@@ -105,6 +105,7 @@ typedef struct taskbus_config {
     int metrics_port;   /* base port of those listeners (+ the daemon's offset); 0: none */
 
     char *schemas_dir; /* migrations are schemas_dir/migrations */
+    char *web_dir;     /* the browser's files (api/web_files.h) */
     char *log_level;
 } taskbus_config;
 

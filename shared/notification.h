@@ -65,6 +65,11 @@ extern const char *const NOTIFICATION_KINDS[]; /* every kind above, in that orde
 #define NOTIFICATION_RESET_PAGE "/reset-password"
 #define NOTIFICATION_REVERT_PAGE "/revert-email-change"
 #define NOTIFICATION_REGISTER_PAGE "/confirm-registration"
+/* The page that lets the owner of a new address confirm it (the API makes this link, in
+ * api/email_change.c). A link is never the API call itself: each page is the web client's,
+ * which acts only when the user submits, so a mail scanner that opens links completes
+ * nothing. */
+#define NOTIFICATION_EMAIL_CHANGE_PAGE "/confirm-email-change"
 extern const size_t NOTIFICATION_KINDS_COUNT;
 bool notification_kind_is_valid(const char *kind);
 

@@ -125,6 +125,7 @@ tb_resolve_settings() {
     export TASKBUS_CACHE_DIR
     TASKBUS_CACHE_DIR=$(tb_abspath "${TASKBUS_CACHE_DIR:-${HOME:-/root}/.cache/taskbus}")
     export TASKBUS_SCHEMAS_DIR=${TASKBUS_SCHEMAS_DIR:-$TB_REPO/schemas}
+    export TASKBUS_WEB_DIR=${TASKBUS_WEB_DIR:-$TB_REPO/web}
     # The second API instance: only when its port is given (an empty value is unset).
     [ -n "${TASKBUS_API2_PORT:-}" ] || unset TASKBUS_API2_PORT
     local port

@@ -57,6 +57,18 @@ def test_dockerfile_runtime_is_non_root_with_a_health_check(compose):
     assert re.search(rf"COPY\s+--from=\S+\s+/src/workers/notifier/templates/?\s+{re.escape(templates_dir)}/?(\s|$)", copies), (
         f"the e-mail templates are not copied to {templates_dir}")
     assert sorted(p.name for p in (REPO / "workers" / "notifier" / "templates").glob("*.txt")), "no e-mail templates"
+    # The API serves the browser's files from TASKBUS_WEB_DIR (api/web_files.h): the web
+    # client, the reference page and the Swagger UI npm vendored in a stage of its own.
+    m = re.search(r"TASKBUS_WEB_DIR=(\S+)", env)
+    assert m, "the runtime sets no TASKBUS_WEB_DIR"
+    assert re.search(rf"COPY\s+--from=(\S+)\s+/out/web/?\s+{re.escape(m.group(1))}/?(\s|$)", copies), (
+        f"the browser's files are not copied to {m.group(1)}")
+    web_stage = next((ins for f, ins in dockerfile_stages() if re.search(r"\bAS\s+web\b", f, re.I)), None)
+    assert web_stage, "no stage named web"
+    web = " ".join(web_stage)
+    assert "npm ci --ignore-scripts" in web, "the Swagger UI is not installed from the lock without scripts"
+    for part in ("web/app/", "web/docs/", "swagger-ui-dist"):
+        assert part in web, f"the web stage does not gather {part}"
 
 
 def test_dockerfile_builds_the_binaries_with_the_repository_cmake():
