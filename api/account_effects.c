@@ -71,3 +71,14 @@ auth_status account_password_replaced(pg_conn *conn, const api_request_ctx *ctx,
         st = account_notify(conn, ctx, "password_changed", after->id, after->email, NULL);
     return st;
 }
+
+static const pg_stmt NOTHING_TO_SEND = {
+    .name = "account_nothing_to_send",
+    .sql = "SELECT pg_notify('outbox', '')",
+    .nparams = 0,
+};
+
+auth_status account_notify_nothing(pg_conn *conn) {
+    int woke = auth_query_row(conn, &NOTHING_TO_SEND, NULL, NULL, NULL, 0);
+    return woke < 0 ? (auth_status)woke : AUTH_OK;
+}

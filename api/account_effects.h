@@ -26,6 +26,11 @@ auth_status account_add_user_event(pg_conn *conn, const api_request_ctx *ctx, co
 auth_status account_notify(pg_conn *conn, const api_request_ctx *ctx, const char *kind,
                            const char *user_id, const char *to, const json_t *data);
 
+/* In place of a notification's outbox row when nothing is to be sent (an unknown or
+ * reserved address), so that request does the same work as one that mails: the relay's
+ * wake-up that shared/outbox.c sends with each row, which finds nothing. */
+auth_status account_notify_nothing(pg_conn *conn);
+
 /* after: the users row with its new hash and bumped epoch. Publishes the epoch (every
  * access token issued before stops at once; *published says it was), revokes every
  * session, ends every open password-reset link, writes taskbus.user.password_changed and

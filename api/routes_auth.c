@@ -9,7 +9,6 @@
  * commits, and a failed commit takes the published epoch back. Unknown e-mail and wrong
  * password answer the same 401 after the same amount of argon2 work.
  */
-#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 

@@ -54,14 +54,6 @@ static const pg_stmt RESET_INSERT = {
     .nparams = 3,
 };
 
-/* For an unknown address, in place of the mail's outbox row: the same wake-up of the relay
- * (shared/outbox.c notifies 'outbox' with each row), which finds nothing to send. */
-static const pg_stmt RESET_NOTHING_TO_SEND = {
-    .name = "password_reset_nothing_to_send",
-    .sql = "SELECT pg_notify('outbox', '')",
-    .nparams = 0,
-};
-
 /* Whether a token is open (before the argon2 work; the redeem checks again). */
 static const pg_stmt RESET_OPEN = {
     .name = "password_reset_open",
@@ -131,8 +123,7 @@ static auth_status request_in(pg_conn *conn, const api_request_ctx *ctx, const c
     if (known) {
         st = enqueue_mail(conn, ctx, user_id, email, reset_id);
     } else if (st == AUTH_OK) {
-        int woke = auth_query_row(conn, &RESET_NOTHING_TO_SEND, NULL, NULL, NULL, 0);
-        st = woke < 0 ? (auth_status)woke : AUTH_OK;
+        st = account_notify_nothing(conn);
     }
     int rc = auth_txn_end(conn, st == AUTH_OK ? 1 : st, "password reset");
     if (rc != 1)

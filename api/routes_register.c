@@ -63,14 +63,6 @@ static const pg_stmt REGISTRATION_INSERT = {
     .nparams = 5,
 };
 
-/* For a reserved address, in place of the mail's outbox row: the same wake-up of the
- * relay (shared/outbox.c notifies 'outbox' with each row), which finds nothing to send. */
-static const pg_stmt REGISTRATION_NOTHING_TO_SEND = {
-    .name = "registration_nothing_to_send",
-    .sql = "SELECT pg_notify('outbox', '')",
-    .nparams = 0,
-};
-
 /* The password hash of an open link (before the argon2 work; the redeem checks again). */
 static const pg_stmt REGISTRATION_OPEN = {
     .name = "registration_open",
@@ -97,8 +89,7 @@ static const pg_stmt REGISTRATION_REDEEM = {
 static auth_status enqueue_mail(pg_conn *conn, const api_request_ctx *ctx, char state,
                                 const char *owner_id, const char *email, const char *id) {
     if (state == 'r') {
-        int woke = auth_query_row(conn, &REGISTRATION_NOTHING_TO_SEND, NULL, NULL, NULL, 0);
-        return woke < 0 ? (auth_status)woke : AUTH_OK;
+        return account_notify_nothing(conn);
     }
     if (state == 't')
         return account_notify(conn, ctx, "account_exists", owner_id, email, NULL);
