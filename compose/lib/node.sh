@@ -53,8 +53,9 @@ tb_ensure_asyncapi_tools() {
 }
 
 # The Swagger UI of the API reference page (web/node_modules/swagger-ui-dist, served at
-# /docs/vendor/ by the API: api/web_files.h). Its dependency @scarf/scarf is an install-time
+# /docs/vendor/ by the API: api/web_files.h), and axe-core, which the browser tests inject
+# into the pages to audit them (a devDependency: the image leaves it out). Its dependency @scarf/scarf is an install-time
 # usage reporter; install scripts never run here, so it never reports.
 tb_ensure_web_vendor() {
-    tb_npm_ci web swagger-ui-dist/swagger-ui-bundle.js "the API reference's Swagger UI"
+    tb_npm_ci web swagger-ui-dist/swagger-ui-bundle.js "the API reference's Swagger UI (and the browser tests' axe-core)"
 }
