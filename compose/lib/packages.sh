@@ -11,13 +11,15 @@
 # the services, and the tools compose/local and tests/run call. clang and its compiler-rt
 # (libclang_rt.fuzzer, asan, ubsan: only recommended by clang-14, so named here) build the
 # libFuzzer targets of tests/fuzz/run. prometheus brings promtool, which checks the
-# daemons' /metrics and tests the alert rules (issue 11).
+# daemons' /metrics and tests the alert rules (issue 11). chromium and chromium-driver
+# (the same version, /usr/bin/chromium and /usr/bin/chromedriver) run the browser tests of
+# the web client headless (tests/integration/test_browser.py).
 TB_DEB_PACKAGES=(
     build-essential cmake pkg-config clang libclang-rt-14-dev
     libulfius-dev libcurl4-gnutls-dev libjansson-dev libjwt-dev libhiredis-dev
     librdkafka-dev libpq-dev libsodium-dev libcmocka-dev libical-dev
     postgresql redis-server nginx maven python3 python3-venv curl clang-format
-    prometheus
+    prometheus chromium chromium-driver
 )
 
 tb_deb_installed() {
