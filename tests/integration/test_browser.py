@@ -26,6 +26,7 @@ import re
 import threading
 import uuid
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -339,3 +340,70 @@ def test_a_forgotten_password_is_reset_on_the_mailed_page(api_url, browsers):
 
     assert Client(api_url).login(user.email, user.password).status_code == 401, "the old password still signs in"
     assert Client(api_url).login(user.email, password).status_code == 200
+
+
+AXE = Path(__file__).resolve().parents[2] / "web" / "node_modules" / "axe-core" / "axe.min.js"
+# axe-core's rules of WCAG 2.0 and 2.1, levels A and AA (labels, names, contrast, ...).
+AXE_RUN = """
+const done = arguments[arguments.length - 1];
+axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
+  .then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                          nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))),
+        e => done([{id: 'axe-error', impact: 'error', help: String(e), nodes: []}]));
+"""
+# The element each view shows once it is drawn.
+SIGNED_IN_VIEWS = (("#nav-tasks", "#new-task-form"), ("#nav-import", "#import-file"),
+                   ("#nav-reports", "#report-form"), ("#nav-stats", "#stats-chart"),
+                   ("#nav-activity", "#activity-list"), ("#nav-webhooks", "#webhook-form"))
+
+
+def audit(b, where, found):
+    """Runs axe-core on the page as it is now; records its violations and whether the page
+    is wider than the window (a phone would scroll sideways) under found[where]."""
+    assert AXE.is_file(), f"{AXE} is missing (compose/lib/node.sh installs web's packages)"
+    b.driver.set_script_timeout(60)
+    b.driver.execute_script(AXE.read_text(encoding="utf-8"))
+    violations = b.driver.execute_async_script(AXE_RUN)
+    overflow = b.driver.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
+    problems = [f"{v['id']} ({v['impact']}): {v['help']} at {v['nodes']}" for v in violations]
+    if overflow > 0:
+        problems.append(f"the page is {overflow} px wider than the window")
+    b.screenshot(where)
+    if problems:
+        found[where] = problems
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_every_view_passes_the_accessibility_audit(api_url, browsers, width):
+    """Every view, signed out and in, with a task listed and the edit dialog open, passes
+    axe-core's WCAG 2.1 A and AA rules, and fits the window at a desktop's and at a phone's
+    width."""
+    user = register_user(api_url, tag="browser-a11y")
+    b = browsers.open(f"w{width}")
+    b.driver.set_window_size(width, 900)
+    found: dict = {}
+    for view, shown in (("#/login", "#login-form"), ("#/signup", "#signup-form")):
+        b.open(f"{api_url}/app/{view}")
+        b.visible(shown)
+        audit(b, view, found)
+    for page, shown in (("/confirm-registration", "#confirm-registration-form"), ("/reset-password", "#reset-form")):
+        b.open(f"{api_url}{page}?token={'A' * 43}")
+        b.visible(shown)
+        audit(b, page, found)
+
+    sign_in(b, api_url, user.email, user.password)
+    live(b)
+    text = title("audited")
+    b.type("#new-task-title", text)
+    b.click("#new-task-submit")
+    task_id = task_titled(b, text)
+    for link, shown in SIGNED_IN_VIEWS:
+        b.click(link)
+        b.present(shown)
+        audit(b, link, found)
+    b.click("#nav-tasks")
+    b.click(f"{item(task_id)} button.task-edit")
+    b.visible("#edit-dialog")
+    audit(b, "edit-dialog", found)
+    assert not found, "accessibility audit:\n" + "\n".join(f"{w}: {p}" for w, ps in found.items() for p in ps)

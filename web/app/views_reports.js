@@ -1,0 +1,81 @@
+// views_reports.js: reports (#/reports): queue one (POST /api/v1/reports), list them, poll the
+// unfinished ones, and download a ready one with the Authorization header (as a Blob).
+
+import { request } from './api.js';
+import { el, field, showStatus, showError, clearError, busy, formatTime, sleep } from './ui.js';
+
+export function renderReports(main) {
+  const format = el('select', { id: 'report-format', name: 'format' },
+    el('option', { value: 'csv' }, 'CSV'), el('option', { value: 'json' }, 'JSON'));
+  const submit = el('button', { id: 'report-submit', type: 'submit' }, 'Create report');
+  const list = el('ul', { id: 'report-list', class: 'plain-list', 'aria-label': 'Reports' });
+  const form = el('form', { id: 'report-form', class: 'inline-form', novalidate: true },
+    field('Format', format), el('p', { class: 'buttons' }, submit));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    clearError();
+    busy(submit, async () => {
+      const { body } = await request('POST', '/api/v1/reports', { body: { format: format.value } });
+      showStatus('Report queued');
+      list.prepend(reportItem(body));
+      follow(body, list).catch(showError);
+    }).catch(showError);
+  });
+  main.replaceChildren(el('h1', {}, 'Reports'),
+    el('p', {}, 'A report lists all your tasks as a file.'), form, list);
+  loadReports(list).catch(showError);
+}
+
+async function loadReports(list) {
+  const { body } = await request('GET', '/api/v1/reports?limit=20');
+  if (!list.isConnected) return;
+  list.replaceChildren(...body.items.map(reportItem));
+  for (const report of body.items) follow(report, list).catch(showError);
+}
+
+// Polls a queued or running report until it is ready or failed, while the view shows.
+async function follow(report, list) {
+  let current = report;
+  while (current.status === 'queued' || current.status === 'running') {
+    await sleep(1000);
+    if (!list.isConnected) return;
+    ({ body: current } = await request('GET', `/api/v1/reports/${encodeURIComponent(current.id)}`));
+    if (!list.isConnected) return;
+    const item = list.querySelector(`li.report[data-report-id="${CSS.escape(current.id)}"]`);
+    if (item) item.replaceWith(reportItem(current));
+  }
+  if (current !== report) showStatus(current.status === 'ready' ? 'Report ready' : 'Report failed');
+}
+
+function reportItem(report) {
+  const item = el('li', { class: 'report', dataset: { reportId: report.id, status: report.status } },
+    el('span', {}, `${report.format.toUpperCase()} report, ${formatTime(report.created_at)}: `),
+    el('span', { class: 'report-status' }, report.status));
+  if (report.status === 'ready' && !report.expired_at) {
+    const name = `taskbus-report-${report.id}.${report.format}`;
+    const link = el('a', { class: 'report-download', href: `/api/v1/reports/${report.id}/download`, download: name },
+      `Download (${report.row_count} rows)`);
+    link.addEventListener('click', (event) => {
+      event.preventDefault();
+      clearError();
+      download(report.id, name).catch(showError);
+    });
+    item.append(' ', link);
+  } else if (report.status === 'ready') {
+    item.append(' (the file has expired; create a new report)');
+  } else if (report.status === 'failed' && report.error) {
+    item.append(el('span', { class: 'report-error' }, ` ${report.error}`));
+  }
+  return item;
+}
+
+async function download(id, name) {
+  const response = await request('GET', `/api/v1/reports/${encodeURIComponent(id)}/download`, { raw: true });
+  const url = URL.createObjectURL(await response.blob());
+  const anchor = el('a', { href: url, download: name });
+  document.body.append(anchor);
+  anchor.click();
+  anchor.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+  showStatus(`Downloaded ${name}`);
+}
