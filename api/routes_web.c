@@ -2,13 +2,15 @@
  * routes_web.c: the pages a browser opens (ROUTES_WEB in routes.h).
  *
  * Owns: the URLs of the web client (/app/), of the API reference (/docs/, with the Swagger
- * UI it runs under /docs/vendor/), of the mailed links' pages, and the redirects from the
- * bare names. Rules: the mailed links (shared/notification.h's pages and email_change.c's
- * confirm page) open the web client's index.html, which picks its view by path and acts
- * only when the user submits (a mail scanner that opens a link changes nothing). Every file
+ * UI it runs under /docs/vendor/: the files it loads, no others), of the mailed links' pages, and
+ * the redirects from the bare names. Rules: the mailed links (shared/notification.h's pages and
+ * email_change.c's confirm page) open the web client's index.html, which picks its view by path and
+ * acts only when the user submits (a mail scanner that opens a link changes nothing). Every file
  * comes from api/web_files.h, which keeps requests inside the web folders. Nothing here
  * needs a credential; each request is charged to the caller's address like any other.
  */
+#include <string.h>
+
 #include "api/api_token_scope.h"
 #include "api/routes.h"
 #include "api/web_files.h"
@@ -48,8 +50,19 @@ static void handle_docs_file(api_request_ctx *ctx) {
     web_files_serve(ctx, WEB_DOCS, ctx->path_params[0]);
 }
 
+/* Of the vendored package, only what the reference page loads (its stock index.html and
+ * initializer point at an example API, and nothing else is needed). */
+static const char *const DOCS_VENDOR_FILES[] = {"swagger-ui-bundle.js", "swagger-ui.css",
+                                                "favicon-32x32.png", "favicon-16x16.png", NULL};
+
 static void handle_docs_vendor(api_request_ctx *ctx) {
-    web_files_serve(ctx, WEB_DOCS_VENDOR, ctx->path_params[0]);
+    for (size_t i = 0; DOCS_VENDOR_FILES[i] != NULL; i++) {
+        if (strcmp(ctx->path_params[0], DOCS_VENDOR_FILES[i]) == 0) {
+            web_files_serve(ctx, WEB_DOCS_VENDOR, DOCS_VENDOR_FILES[i]);
+            return;
+        }
+    }
+    web_files_serve(ctx, WEB_DOCS_VENDOR, NULL); /* 404, with the page headers */
 }
 
 const api_route ROUTES_WEB[] = {

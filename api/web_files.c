@@ -105,25 +105,31 @@ static char *read_whole(int fd, size_t size, const char *path) {
 /* Answers the open file fd (closed by the caller): 304, 200, or 404/500. */
 static void answer_file(api_request_ctx *ctx, int fd, const char *path, const char *type) {
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > WEB_FILE_MAX_BYTES) {
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        respond_missing(ctx);
+        return;
+    }
+    if (st.st_size > WEB_FILE_MAX_BYTES) {
+        LOG_WARNF("web file %s: %lld bytes, over %ld: not served", path, (long long)st.st_size,
+                  WEB_FILE_MAX_BYTES);
         respond_missing(ctx);
         return;
     }
     char etag[64];
     snprintf(etag, sizeof etag, "\"%llx-%llx.%lx\"", (unsigned long long)st.st_size,
              (unsigned long long)st.st_mtim.tv_sec, (unsigned long)st.st_mtim.tv_nsec);
-    api_set_header(ctx, "ETag", etag);
-    api_set_header(ctx, "Cache-Control", "no-cache");
-    if (if_match_etag_list_matches(api_header(ctx, "If-None-Match"), etag, true)) {
-        api_respond_empty(ctx, 304);
-        return;
-    }
-    char *data = read_whole(fd, (size_t)st.st_size, path);
-    if (data == NULL) {
+    bool fresh = if_match_etag_list_matches(api_header(ctx, "If-None-Match"), etag, true);
+    char *data = fresh ? NULL : read_whole(fd, (size_t)st.st_size, path);
+    if (!fresh && data == NULL) {
         api_respond_error(ctx, 500, "internal-error", NULL);
         return;
     }
-    api_respond_bytes(ctx, 200, type, data, (size_t)st.st_size);
+    api_set_header(ctx, "ETag", etag);
+    api_set_header(ctx, "Cache-Control", "no-cache");
+    if (fresh)
+        api_respond_empty(ctx, 304);
+    else
+        api_respond_bytes(ctx, 200, type, data, (size_t)st.st_size);
     free(data);
 }
 
@@ -141,7 +147,8 @@ void web_files_serve(api_request_ctx *ctx, web_folder folder, const char *name) 
         respond_missing(ctx);
         return;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    /* O_NONBLOCK: a FIFO with a served name must not hold a worker (fstat refuses it). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) {
         if (errno != ENOENT && errno != ENOTDIR)
             LOG_WARNF("web file %s: open: %s", path, strerror(errno));

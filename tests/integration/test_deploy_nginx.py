@@ -59,6 +59,9 @@ def nginx_copy(tmp_path, backend, listen=None):
     text = text.replace("/etc/nginx/taskbus-cors-origins*.conf", f"{tmp_path}/taskbus-cors-origins*.conf")
     subprocess.run(["sh", str(COMPOSE_DIR / "nginx-cors-origins.sh"), str(tmp_path / "taskbus-cors-origins.conf")],
                    env={**os.environ, "TASKBUS_CORS_ORIGINS": f"{NGINX_ORIGIN},{LONG_ORIGIN}"}, check=True)
+    # The access log to a file the tests read (the image's goes to stdout).
+    text = re.sub(r"(^\s*access_log\s+)/dev/stdout(\s+taskbus_json;)", rf"\g<1>{tmp_path}/access.log\2", text,
+                  flags=re.M)
     # The temp folders of the distribution's build may not be writable by this user.
     temps = "".join(f"    {d}_temp_path {tmp_path}/{d};\n" for d in
                     ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
@@ -190,6 +193,7 @@ def nginx_in_front_of_echo(nginx_prefix):
     backend = http.server.ThreadingHTTPServer(("127.0.0.1", 0), EchoHandler)
     backend.release = threading.Event()
     backend.stream_waited_out = None
+    backend.access_log = tmp_path / "access.log"
     threading.Thread(target=backend.serve_forever, daemon=True).start()
     port = free_port()
     conf = nginx_copy(tmp_path, f"127.0.0.1:{backend.server_address[1]}", listen=port)
@@ -340,3 +344,23 @@ def test_nginx_answers_503_problem_when_no_replica_answers(nginx_in_front_of_ech
     assert r.headers.get("Retry-After")
     assert r.headers.get("Access-Control-Allow-Origin") == LONG_ORIGIN, r.headers
     assert "retry-after" in r.headers.get("Access-Control-Expose-Headers", "").lower(), r.headers
+
+
+def test_nginx_logs_no_ticket_and_no_mailed_token(nginx_in_front_of_echo):
+    """A ticket opens a stream and a reset link's token sets a password: the access log
+    keeps their names, never their values."""
+    base, backend = nginx_in_front_of_echo
+    backend.release.set()  # the echo's event stream ends at once
+    secrets_sent = {}
+    for path, name in (("/reset-password?token=", "reset"), ("/confirm-registration?lang=en&token=", "register"),
+                       ("/api/v1/auth/verify?token=", "verify"), ("/api/v1/events?ticket=", "ticket")):
+        secret = uuid.uuid4().hex
+        secrets_sent[name] = secret
+        r = requests.get(f"{base}{path}{secret}&after=1", timeout=10)
+        assert r.status_code in (200, 503), (path, r.status_code)
+    log = backend.access_log.read_text()
+    for name, secret in secrets_sent.items():
+        assert secret not in log, f"the {name} value is in nginx's access log"
+    for logged in ("/reset-password?token=-&after=1", "/confirm-registration?lang=en&token=-&after=1",
+                   "/api/v1/auth/verify?token=-&after=1", "/api/v1/events?ticket=-&after=1"):
+        assert logged in log, f"{logged} is not in the log:\n{log}"

@@ -92,7 +92,8 @@ def test_the_mailed_links_open_the_web_client(api_url):
     "/app/..%2F..%2FCMakeLists.txt", "/app/%2E%2E%2Fapi%2Fmain.c", "/app/.gitignore", "/app/%2Fetc%2Fpasswd",
     "/docs/vendor/..%2Fswagger-ui-dist%2Fpackage.json%2F..", "/docs/vendor/swagger-ui-bundle.js.map",
     "/app/README.md", "/app/nothing-here.js", "/docs/vendor/LICENSE", "/app/a%00.js", "/app/x/y.js",
-    "/docs/..%5Cpackage.json",
+    "/docs/..%5Cpackage.json", "/docs/vendor/package.json", "/docs/vendor/index.html",
+    "/docs/vendor/swagger-initializer.js",
 ])
 def test_nothing_outside_the_web_folders_is_served(api_url, path):
     r = Client(api_url).get(path)

@@ -31,19 +31,24 @@ export function onSessionEnd(listener) {
   endListeners.push(listener);
 }
 
-// Takes a token pair answer (login, register/confirm, refresh).
+// Takes the token pair of a sign-in (login, register/confirm): a new session. Every await
+// below checks that the session it started for is still the one (a sign-out or another
+// sign-in meanwhile must not be undone, nor get a request meant for the old one).
 export function startSession(pair) {
   session = { access: pair.access_token, refresh: pair.refresh_token, user: pair.user };
+  scheduleRefresh(pair.expires_in);
+}
+
+function scheduleRefresh(expiresIn) {
   clearTimeout(refreshTimer);
-  if (pair.expires_in > 0) {
-    // A little before expiry: a fifth of the lifetime early, at most a minute.
-    const early = Math.min(60, pair.expires_in / 5);
-    refreshTimer = setTimeout(() => {
-      // A refused refresh token ends the session (the session-end listeners report that);
-      // anything else (429, 503, network) leaves it to the next 401 to try again.
-      refreshSession().catch((err) => { if (session) showError(err); });
-    }, Math.max(1, pair.expires_in - early) * 1000);
-  }
+  if (!(expiresIn > 0)) return;
+  // A little before expiry: a fifth of the lifetime early, at most a minute.
+  const early = Math.min(60, expiresIn / 5);
+  refreshTimer = setTimeout(() => {
+    // A refused refresh token ends the session (the session-end listeners report that);
+    // anything else (429, 503, network) leaves it to the next 401 to try again.
+    refreshSession().catch((err) => { if (session) showError(err); });
+  }, Math.max(1, expiresIn - early) * 1000);
 }
 
 export function endSession(error = null) {
@@ -51,6 +56,10 @@ export function endSession(error = null) {
   session = null;
   clearTimeout(refreshTimer);
   for (const listener of endListeners) listener(error);
+}
+
+function signedOutError() {
+  return new ApiError({ title: 'Signed out', detail: 'Sign in again.', status: 401 });
 }
 
 // One refresh at a time: parallel 401s share the same promise.
@@ -62,16 +71,21 @@ function refreshSession() {
 }
 
 async function rotate() {
-  if (!session) throw new ApiError({ title: 'Signed out', detail: 'Sign in again.', status: 401 });
+  const s = session;
+  if (!s) throw signedOutError();
   try {
     const { body } = await request('POST', '/api/v1/auth/refresh', {
-      auth: false, body: { refresh_token: session.refresh },
+      auth: false, body: { refresh_token: s.refresh },
     });
-    startSession(body);
+    if (session !== s) throw signedOutError(); // signed out (or in again) meanwhile
+    s.access = body.access_token;
+    s.refresh = body.refresh_token;
+    if (body.user) s.user = body.user;
+    scheduleRefresh(body.expires_in);
   } catch (err) {
     // Refused (401: used, revoked or expired): the session is over. A 429, 5xx or network
     // error says nothing about the token: keep the session; the next 401 tries again.
-    if (err.status >= 400 && err.status < 500 && err.status !== 429) endSession(err);
+    if (session === s && err.status >= 400 && err.status < 500 && err.status !== 429) endSession(err);
     throw err;
   }
 }
@@ -80,11 +94,13 @@ async function rotate() {
 // -> {status, headers, body} (or the Response when raw); throws ApiError for every non-2xx but 304.
 export async function request(method, path, options = {}) {
   const { auth = true } = options;
+  const sentFor = session;
   let { response, token } = await send(method, path, options);
-  if (response.status === 401 && auth) {
+  if (response.status === 401 && auth && sentFor && session === sentFor) {
     // Another call may have rotated the tokens meanwhile: then just retry with the new one.
-    if (session && session.access === token) await refreshSession();
-    ({ response } = await send(method, path, options));
+    if (sentFor.access === token) await refreshSession();
+    // Retried only for the session it was sent for: never as someone who signed in since.
+    if (session === sentFor) ({ response } = await send(method, path, options));
   }
   return finish(response, options.raw);
 }
@@ -98,7 +114,7 @@ async function send(method, path, { body, headers = {}, auth = true, contentType
   }
   const token = auth && session ? session.access : null;
   if (auth) {
-    if (!token) throw new ApiError({ title: 'Signed out', detail: 'Sign in again.', status: 401 });
+    if (!token) throw signedOutError();
     h.set('Authorization', `Bearer ${token}`);
   }
   try {
@@ -136,9 +152,12 @@ export function etagOf(task) {
 // Resolves to {task} (when the answer carries it), {taskId} (applied) or {pending: true}
 // (not decided within a minute; the event stream will still show it); a rejection throws
 // the command's problem as an ApiError (e.g. 412).
-export async function writeTask(method, path, { body, etag } = {}) {
+// idempotencyKey: the caller's key for this one intended write (a create, an import), kept
+// until it is known to be done, so sending it again after a lost answer never writes twice.
+export async function writeTask(method, path, { body, etag, idempotencyKey } = {}) {
   const headers = { Prefer: 'wait=5' };
   if (etag) headers['If-Match'] = etag;
+  if (idempotencyKey) headers['Idempotency-Key'] = idempotencyKey;
   const contentType = method === 'PATCH' ? 'application/merge-patch+json' : 'application/json';
   const res = await request(method, path, { body, headers, contentType });
   if (res.status !== 202) return { task: res.body };
@@ -160,6 +179,13 @@ async function awaitCommand(url) {
     delay = Math.min(delay * 2, 2000);
   }
   return { pending: true };
+}
+
+// A new Idempotency-Key: 128 random bits as hex (getRandomValues, unlike randomUUID, also
+// exists on a page served over plain http from a host other than localhost).
+export function newIdempotencyKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 // Builds "path?a=1&b=2", leaving out empty values.

@@ -14,6 +14,7 @@ let lastEventId = '';
 let backoff = 1000;
 let retryTimer = 0;
 let running = false;
+let generation = 0; // a stop or a start makes every await of an earlier connect() moot
 let handlers = { onTask: () => {}, onReset: () => {} };
 
 // onTask(eventName, cloudEvent) for each task change; onReset() when the stream asks to list again.
@@ -21,6 +22,7 @@ export function startLive(eventHandlers) {
   handlers = eventHandlers;
   if (running) return;
   running = true;
+  generation += 1;
   lastEventId = '';
   backoff = 1000;
   connect();
@@ -28,6 +30,7 @@ export function startLive(eventHandlers) {
 
 export function stopLive() {
   running = false;
+  generation += 1;
   clearTimeout(retryTimer);
   if (source) source.close();
   source = null;
@@ -36,26 +39,31 @@ export function stopLive() {
 
 async function connect() {
   if (!running) return;
+  const gen = generation;
   setLive('connecting');
   let ticket;
   try {
     ({ body: { ticket } } = await request('POST', '/api/v1/events/tickets'));
   } catch (err) {
-    if (!running || !signedIn()) return; // signed out meanwhile: api.js took the app to login
+    if (gen !== generation || !signedIn()) return; // signed out meanwhile: api.js took the app to login
     if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429) {
       showError(err);
     }
     scheduleReconnect();
     return;
   }
-  if (!running) return;
+  if (gen !== generation) return; // stopped (or restarted for another session) meanwhile
+  const resumeFrom = lastEventId;
   let url = `/api/v1/events?ticket=${encodeURIComponent(ticket)}`;
-  if (lastEventId) url += `&last_event_id=${encodeURIComponent(lastEventId)}`;
+  if (resumeFrom) url += `&last_event_id=${encodeURIComponent(resumeFrom)}`;
   const stream = new EventSource(url);
   source = stream;
   stream.addEventListener('open', () => {
     backoff = 1000;
     setLive('open');
+    // Without a position the stream starts at the newest event: whatever changed before it
+    // opened (since the list was read, or during the gap) would be missed. List again.
+    if (!resumeFrom) handlers.onReset();
   });
   for (const name of TASK_EVENTS) {
     stream.addEventListener(name, (event) => {

@@ -113,11 +113,12 @@ export function sleep(ms) {
 }
 
 // Disables a form's submit button while an async action runs, then restores it.
-export async function busy(button, action) {
-  button.disabled = true;
+export async function busy(buttons, action) {
+  const all = Array.isArray(buttons) ? buttons : [buttons];
+  for (const b of all) b.disabled = true;
   try {
     return await action();
   } finally {
-    button.disabled = false;
+    for (const b of all) b.disabled = false;
   }
 }

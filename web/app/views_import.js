@@ -3,7 +3,7 @@
 // report (#import-report: line, outcome, error) up to date until the import is done (or the
 // view is left).
 
-import { request } from './api.js';
+import { request, newIdempotencyKey } from './api.js';
 import { el, field, showStatus, showError, clearError, busy, sleep } from './ui.js';
 
 export function renderImport(main) {
@@ -13,10 +13,15 @@ export function renderImport(main) {
   const report = el('div', { id: 'import-report' });
   const form = el('form', { id: 'import-form', novalidate: true },
     field('Tasks file (JSON array or one JSON object per line)', file), el('p', { class: 'buttons' }, submit));
+  // One Idempotency-Key per chosen file: importing it again after a lost answer is the
+  // same import (the API answers it again), never a second copy of every task.
+  let importKey = null;
+  file.addEventListener('change', () => { importKey = null; });
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     clearError();
-    busy(submit, () => startImport(file, summary, report)).catch(showError);
+    importKey = importKey || newIdempotencyKey();
+    busy(submit, () => startImport(file, summary, report, importKey)).then(() => { importKey = null; }).catch(showError);
   });
   main.replaceChildren(
     el('h1', {}, 'Import tasks'),
@@ -24,7 +29,7 @@ export function renderImport(main) {
     form, summary, report);
 }
 
-async function startImport(fileInput, summary, report) {
+async function startImport(fileInput, summary, report, idempotencyKey) {
   const file = fileInput.files[0];
   if (!file) throw new Error('Choose a file to import.');
   const text = await file.text();
@@ -32,6 +37,7 @@ async function startImport(fileInput, summary, report) {
   const lines = isArray ? null : text.split('\n');
   const { body } = await request('POST', '/api/v1/tasks/import', {
     body: text, contentType: isArray ? 'application/json' : 'application/x-ndjson',
+    headers: { 'Idempotency-Key': idempotencyKey },
   });
   showStatus(`Import queued: ${body.accepted} of ${body.total} accepted, ${body.rejected} rejected`);
   let progress = { ...body, produced: 0, applied: 0, failed: 0 };

@@ -1,5 +1,5 @@
 // views_reports.js: reports (#/reports): queue one (POST /api/v1/reports), list them, poll the
-// unfinished ones, and download a ready one with the Authorization header (as a Blob).
+// list while some are unfinished (one request per round, backing off), and download a ready one with the Authorization header (as a Blob).
 
 import { request } from './api.js';
 import { el, field, showStatus, showError, clearError, busy, formatTime, sleep } from './ui.js';
@@ -18,7 +18,7 @@ export function renderReports(main) {
       const { body } = await request('POST', '/api/v1/reports', { body: { format: format.value } });
       showStatus('Report queued');
       list.prepend(reportItem(body));
-      follow(body, list).catch(showError);
+      watch(list).catch(showError);
     }).catch(showError);
   });
   main.replaceChildren(el('h1', {}, 'Reports'),
@@ -30,21 +30,43 @@ async function loadReports(list) {
   const { body } = await request('GET', '/api/v1/reports?limit=20');
   if (!list.isConnected) return;
   list.replaceChildren(...body.items.map(reportItem));
-  for (const report of body.items) follow(report, list).catch(showError);
+  watch(list).catch(showError);
 }
 
-// Polls a queued or running report until it is ready or failed, while the view shows.
-async function follow(report, list) {
-  let current = report;
-  while (current.status === 'queued' || current.status === 'running') {
-    await sleep(1000);
-    if (!list.isConnected) return;
-    ({ body: current } = await request('GET', `/api/v1/reports/${encodeURIComponent(current.id)}`));
-    if (!list.isConnected) return;
-    const item = list.querySelector(`li.report[data-report-id="${CSS.escape(current.id)}"]`);
-    if (item) item.replaceWith(reportItem(current));
+const UNFINISHED = ['queued', 'running'];
+
+function unfinished(list) {
+  return [...list.querySelectorAll('li.report')].filter((li) => UNFINISHED.includes(li.dataset.status));
+}
+
+// One poller per list, however many reports are unfinished: it reads the list page (one
+// request), backing off from 1 s to 10 s while nothing changes, until every shown report is
+// ready or failed, or the view is left.
+async function watch(list) {
+  if (list.dataset.watching) return;
+  list.dataset.watching = '1';
+  try {
+    let delay = 1000;
+    while (unfinished(list).length) {
+      await sleep(delay);
+      if (!list.isConnected) return;
+      const { body } = await request('GET', '/api/v1/reports?limit=20');
+      if (!list.isConnected) return;
+      let changed = false;
+      for (const report of body.items) {
+        const item = list.querySelector(`li.report[data-report-id="${CSS.escape(report.id)}"]`);
+        if (!item || item.dataset.status === report.status) continue;
+        item.replaceWith(reportItem(report));
+        changed = true;
+        if (!UNFINISHED.includes(report.status)) {
+          showStatus(report.status === 'ready' ? 'Report ready' : 'Report failed');
+        }
+      }
+      delay = changed ? 1000 : Math.min(delay * 2, 10000);
+    }
+  } finally {
+    delete list.dataset.watching;
   }
-  if (current !== report) showStatus(current.status === 'ready' ? 'Report ready' : 'Report failed');
 }
 
 function reportItem(report) {

@@ -2,7 +2,7 @@
 // delete, the live updates of the event stream, and the edit dialog with its 412 conflict
 // handling (the dialog keeps the ETag it was opened with; see web/README.md).
 
-import { request, writeTask, etagOf, withQuery, ApiError } from './api.js';
+import { request, writeTask, etagOf, withQuery, newIdempotencyKey, ApiError } from './api.js';
 import {
   $, el, field, showStatus, showError, clearError, busy, formatTime, isoToLocalInput, localInputToIso,
 } from './ui.js';
@@ -11,17 +11,23 @@ const STATUSES = ['todo', 'in_progress', 'done'];
 const PAGE_SIZE = 20;
 
 // The mounted list: null while another view shows.
-let view = null; // {list, more, tasks: Map(id -> task), gone: Map(id -> version), cursor, filters}
+let view = null; // {list, more, tasks: Map(id -> task), gone: Map(id -> version), cursor, filters, seq, touched}
 
 export function renderTasks(main) {
   const title = el('input', { id: 'new-task-title', name: 'title', type: 'text', required: true, maxlength: 200, autocomplete: 'off' });
   const create = el('button', { id: 'new-task-submit', type: 'submit' }, 'Add task');
   const newForm = el('form', { id: 'new-task-form', class: 'inline-form', novalidate: true },
     field('New task', title), el('p', { class: 'buttons' }, create));
+  // One Idempotency-Key per task the user means to add: kept until the create is known to
+  // be accepted, or the title is edited, so a second press after a lost answer or a failed
+  // poll adds nothing twice.
+  let createKey = null;
+  title.addEventListener('input', () => { createKey = null; });
   newForm.addEventListener('submit', (event) => {
     event.preventDefault();
     clearError();
-    busy(create, () => createTask(title)).catch(showError);
+    createKey = createKey || newIdempotencyKey();
+    busy(create, () => createTask(title, createKey)).then(() => { createKey = null; }).catch(showError);
   });
 
   const status = el('select', { id: 'filter-status', name: 'status' },
@@ -34,7 +40,7 @@ export function renderTasks(main) {
     event.preventDefault();
     clearError();
     view.filters = { status: status.value, q: search.value.trim() };
-    busy(apply, () => loadPage(true)).catch(showError);
+    busy(apply, () => loadPage('wipe')).catch(showError);
   });
 
   const list = el('ul', { id: 'task-list', class: 'task-list', 'aria-label': 'Tasks' });
@@ -45,9 +51,12 @@ export function renderTasks(main) {
   });
 
   main.replaceChildren(el('h1', {}, 'Tasks'), newForm, filterForm, list, el('p', {}, more));
-  view = { list, more, tasks: new Map(), gone: new Map(), cursor: null, filters: { status: '', q: '' } };
+  view = {
+    list, more, tasks: new Map(), gone: new Map(), cursor: null, filters: { status: '', q: '' },
+    seq: 0, touched: new Map(), // every live or written change counts; touched: id -> its seq
+  };
   wireDialog();
-  loadPage(true).catch(showError);
+  loadPage('wipe').catch(showError);
 }
 
 export function unmountTasks() {
@@ -56,17 +65,31 @@ export function unmountTasks() {
 
 // ---- the list ----
 
+// reset: the first page again. 'wipe' (new filters) drops what is shown first; 'merge' (the
+// stream asked to list again, or opened without a position) keeps every task a live update
+// or a write touched after the request left (the page may predate it), and drops the others
+// the page no longer has.
 async function loadPage(reset) {
   const current = view;
   const { filters } = current;
+  const sentAt = current.seq;
   const path = withQuery('/api/v1/tasks', {
     limit: PAGE_SIZE, status: filters.status, q: filters.q, cursor: reset ? null : current.cursor,
   });
   const { body } = await request('GET', path);
-  if (view !== current) return;
-  if (reset) {
+  // Another view, or other filters applied meanwhile: this page is not theirs.
+  if (view !== current || current.filters !== filters) return;
+  if (reset === 'wipe') {
     current.list.replaceChildren();
     current.tasks.clear();
+  } else if (reset === 'merge') {
+    const listed = new Set(body.items.map((t) => t.id));
+    for (const id of [...current.tasks.keys()]) {
+      if (listed.has(id) || (current.touched.get(id) || 0) > sentAt) continue;
+      current.tasks.delete(id);
+      const existing = itemOf(id);
+      if (existing) existing.remove();
+    }
   }
   for (const task of body.items) place(task, 'end');
   current.cursor = body.next_cursor;
@@ -87,6 +110,7 @@ function matchesFilters(task, known) {
 function place(task, where) {
   if (!view) return;
   const { id, version } = task;
+  if (where !== 'end') view.touched.set(id, ++view.seq);
   if (view.gone.has(id) && view.gone.get(id) >= version) return;
   const known = view.tasks.get(id);
   if (known && known.version >= version) return;
@@ -107,6 +131,7 @@ function place(task, where) {
 
 function removeTask(id, version) {
   if (!view) return;
+  view.touched.set(id, ++view.seq);
   view.gone.set(id, Math.max(version || 0, view.gone.get(id) || 0));
   view.tasks.delete(id);
   const existing = itemOf(id);
@@ -168,7 +193,7 @@ export function taskEvent(name, cloudEvent) {
 }
 
 export function tasksReset() {
-  if (view) loadPage(true).catch(showError);
+  if (view) loadPage('merge').catch(showError);
 }
 
 // ---- writes ----
@@ -196,9 +221,9 @@ async function settle(result, done) {
   return task;
 }
 
-async function createTask(input) {
+async function createTask(input, idempotencyKey) {
   showStatus('Adding…');
-  const result = await writeTask('POST', '/api/v1/tasks', { body: { title: input.value } });
+  const result = await writeTask('POST', '/api/v1/tasks', { body: { title: input.value }, idempotencyKey });
   input.value = '';
   await settle(result, 'Task added');
 }
@@ -323,7 +348,9 @@ async function saveEdit(etag) {
   }
   showStatus('Saving…');
   try {
-    const result = await busy(save, () => writeTask('PATCH', taskPath(session.id), { body: patch, etag }));
+    // Every button that saves is off while one save runs: a double click sends one PATCH.
+    const savers = [save, $('#conflict-overwrite'), $('#conflict-reload')];
+    const result = await busy(savers, () => writeTask('PATCH', taskPath(session.id), { body: patch, etag }));
     if (editing !== session) return;
     await settle(result, 'Task saved');
     $('#edit-dialog').close();
