@@ -44,10 +44,11 @@ function scheduleRefresh(expiresIn) {
   if (!(expiresIn > 0)) return;
   // A little before expiry: a fifth of the lifetime early, at most a minute.
   const early = Math.min(60, expiresIn / 5);
+  const s = session;
   refreshTimer = setTimeout(() => {
     // A refused refresh token ends the session (the session-end listeners report that);
     // anything else (429, 503, network) leaves it to the next 401 to try again.
-    refreshSession().catch((err) => { if (session) showError(err); });
+    refreshSession().catch((err) => { if (session === s) showError(err); });
   }, Math.max(1, expiresIn - early) * 1000);
 }
 
@@ -62,12 +63,15 @@ function signedOutError() {
   return new ApiError({ title: 'Signed out', detail: 'Sign in again.', status: 401 });
 }
 
-// One refresh at a time: parallel 401s share the same promise.
+// One refresh at a time per session: parallel 401s share the same promise (a refresh of an
+// ended session is not the new session's).
 function refreshSession() {
-  if (!refreshing) {
-    refreshing = rotate().finally(() => { refreshing = null; });
+  if (!refreshing || refreshing.session !== session) {
+    const entry = { session, promise: null };
+    entry.promise = rotate().finally(() => { if (refreshing === entry) refreshing = null; });
+    refreshing = entry;
   }
-  return refreshing;
+  return refreshing.promise;
 }
 
 async function rotate() {
@@ -159,16 +163,19 @@ export async function writeTask(method, path, { body, etag, idempotencyKey } = {
   if (etag) headers['If-Match'] = etag;
   if (idempotencyKey) headers['Idempotency-Key'] = idempotencyKey;
   const contentType = method === 'PATCH' ? 'application/merge-patch+json' : 'application/json';
+  const s = session;
   const res = await request(method, path, { body, headers, contentType });
   if (res.status !== 202) return { task: res.body };
   const commandUrl = res.headers.get('Content-Location') || `/api/v1/commands/${res.body.command_id}`;
-  return awaitCommand(commandUrl);
+  return awaitCommand(commandUrl, s);
 }
 
-async function awaitCommand(url) {
+// Polls the command for the session s that sent it: a sign-out (or another sign-in) ends it.
+async function awaitCommand(url, s) {
   const deadline = Date.now() + 60000;
   let delay = 250;
   while (Date.now() < deadline) {
+    if (session !== s) throw signedOutError();
     const { body } = await request('GET', url);
     if (body.status === 'applied') return { taskId: body.task_id };
     if (body.status === 'rejected') {

@@ -15,12 +15,19 @@ export function renderImport(main) {
     field('Tasks file (JSON array or one JSON object per line)', file), el('p', { class: 'buttons' }, submit));
   // One Idempotency-Key per chosen file: importing it again after a lost answer is the
   // same import (the API answers it again), never a second copy of every task.
+  // The key belongs to the file as chosen (name, size, modification time): a file edited and
+  // chosen again is another import even where the browser fires no change event.
   let importKey = null;
-  file.addEventListener('change', () => { importKey = null; });
+  let keyedFile = '';
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     clearError();
-    importKey = importKey || newIdempotencyKey();
+    const chosen = file.files[0];
+    const fingerprint = chosen ? `${chosen.name}\n${chosen.size}\n${chosen.lastModified}` : '';
+    if (!importKey || fingerprint !== keyedFile) {
+      importKey = newIdempotencyKey();
+      keyedFile = fingerprint;
+    }
     busy(submit, () => startImport(file, summary, report, importKey)).then(() => { importKey = null; }).catch(showError);
   });
   main.replaceChildren(

@@ -34,24 +34,34 @@ async function loadReports(list) {
 }
 
 const UNFINISHED = ['queued', 'running'];
+const POLL_MAX_MS = 5000;
 
 function unfinished(list) {
   return [...list.querySelectorAll('li.report')].filter((li) => UNFINISHED.includes(li.dataset.status));
 }
 
 // One poller per list, however many reports are unfinished: it reads the list page (one
-// request), backing off from 1 s to 10 s while nothing changes, until every shown report is
-// ready or failed, or the view is left.
+// request), backing off from 1 s to 5 s while nothing changes (a newly queued report starts
+// it over at 1 s), until no report of the page is queued or running, or the view is left. A
+// shown report the page no longer has (it expired, or newer ones pushed it off) stops
+// counting: it is no longer followed.
 async function watch(list) {
+  list.dataset.kick = '1';
   if (list.dataset.watching) return;
   list.dataset.watching = '1';
   try {
     let delay = 1000;
     while (unfinished(list).length) {
+      if (list.dataset.kick) delay = 1000;
+      delete list.dataset.kick;
       await sleep(delay);
       if (!list.isConnected) return;
       const { body } = await request('GET', '/api/v1/reports?limit=20');
       if (!list.isConnected) return;
+      const paged = new Set(body.items.map((r) => r.id));
+      for (const li of unfinished(list)) {
+        if (!paged.has(li.dataset.reportId)) li.dataset.status = 'unfollowed';
+      }
       let changed = false;
       for (const report of body.items) {
         const item = list.querySelector(`li.report[data-report-id="${CSS.escape(report.id)}"]`);
@@ -62,7 +72,7 @@ async function watch(list) {
           showStatus(report.status === 'ready' ? 'Report ready' : 'Report failed');
         }
       }
-      delay = changed ? 1000 : Math.min(delay * 2, 10000);
+      delay = changed ? 1000 : Math.min(delay * 2, POLL_MAX_MS);
     }
   } finally {
     delete list.dataset.watching;

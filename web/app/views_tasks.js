@@ -11,7 +11,7 @@ const STATUSES = ['todo', 'in_progress', 'done'];
 const PAGE_SIZE = 20;
 
 // The mounted list: null while another view shows.
-let view = null; // {list, more, tasks: Map(id -> task), gone: Map(id -> version), cursor, filters, seq, touched}
+let view = null; // {list, more, tasks: Map(id -> task), gone: Map(id -> version), cursor, filters, seq, touched, resets, pages}
 
 export function renderTasks(main) {
   const title = el('input', { id: 'new-task-title', name: 'title', type: 'text', required: true, maxlength: 200, autocomplete: 'off' });
@@ -54,6 +54,7 @@ export function renderTasks(main) {
   view = {
     list, more, tasks: new Map(), gone: new Map(), cursor: null, filters: { status: '', q: '' },
     seq: 0, touched: new Map(), // every live or written change counts; touched: id -> its seq
+    resets: 0, pages: 0, // the latest reset load's number; the pages shown since it
   };
   wireDialog();
   loadPage('wipe').catch(showError);
@@ -65,36 +66,51 @@ export function unmountTasks() {
 
 // ---- the list ----
 
-// reset: the first page again. 'wipe' (new filters) drops what is shown first; 'merge' (the
-// stream asked to list again, or opened without a position) keeps every task a live update
-// or a write touched after the request left (the page may predate it), and drops the others
-// the page no longer has.
+// reset: the first page again ('wipe': other filters; 'merge': the stream asked to list again,
+// or opened without a position), else the next page. Only the latest reset's answers count (an
+// older one, or a next page asked before it, would undo it). A reset drops the shown tasks the
+// page no longer has, within the range the page covers (all of it when it is the last page;
+// else the tasks created after its last one: the list is newest first, as the API's default
+// sort), except those a live update or a write touched after the request left: the page may
+// predate them. A merge keeps the pages loaded beyond the first, and their cursor.
 async function loadPage(reset) {
   const current = view;
   const { filters } = current;
   const sentAt = current.seq;
+  const load = reset ? ++current.resets : current.resets;
   const path = withQuery('/api/v1/tasks', {
     limit: PAGE_SIZE, status: filters.status, q: filters.q, cursor: reset ? null : current.cursor,
   });
   const { body } = await request('GET', path);
-  // Another view, or other filters applied meanwhile: this page is not theirs.
-  if (view !== current || current.filters !== filters) return;
-  if (reset === 'wipe') {
-    current.list.replaceChildren();
-    current.tasks.clear();
-  } else if (reset === 'merge') {
+  // Another view, other filters, or a later reset meanwhile: this page is not theirs.
+  if (view !== current || current.filters !== filters || current.resets !== load) return;
+  if (reset) {
     const listed = new Set(body.items.map((t) => t.id));
-    for (const id of [...current.tasks.keys()]) {
-      if (listed.has(id) || (current.touched.get(id) || 0) > sentAt) continue;
+    const last = body.items[body.items.length - 1];
+    // What the page speaks for: everything after a wipe (nothing else shown is of these
+    // filters) or when it is the last page; else the tasks created after its last one.
+    const covers = (task) => reset === 'wipe' || !body.next_cursor || !last ||
+      createdAt(task) > createdAt(last);
+    for (const [id, task] of [...current.tasks]) {
+      if (listed.has(id) || (current.touched.get(id) || 0) > sentAt || !covers(task)) continue;
       current.tasks.delete(id);
       const existing = itemOf(id);
       if (existing) existing.remove();
     }
   }
-  for (const task of body.items) place(task, 'end');
-  current.cursor = body.next_cursor;
-  current.more.hidden = !body.next_cursor;
+  for (const task of body.items) place(task, 'page');
+  if (!(reset === 'merge' && current.pages > 1)) {
+    current.cursor = body.next_cursor;
+    current.pages = reset ? 1 : current.pages + 1;
+  }
+  current.more.hidden = !current.cursor;
   if (reset) showStatus(body.items.length ? `${body.items.length}${body.next_cursor ? '+' : ''} tasks` : 'No tasks');
+}
+
+// A task's creation time in ms (Infinity when unknown: it sorts first, as a new task would).
+function createdAt(task) {
+  const t = task && task.created_at ? Date.parse(task.created_at) : NaN;
+  return Number.isNaN(t) ? Infinity : t;
 }
 
 function matchesFilters(task, known) {
@@ -105,17 +121,19 @@ function matchesFilters(task, known) {
 }
 
 // Inserts or replaces a task when it is newer than the one shown; removes it when it no longer
-// matches the filters. where: 'start' for new and changed tasks (the list is newest first),
-// 'end' for the tasks of a page (listed by the server, so matching the filters).
-function place(task, where) {
+// matches the filters. source: 'page' for the tasks of a page (listed by the server, so
+// matching the filters), 'live' for a change seen on the stream or made here (it counts as a
+// touch: see loadPage). A new item goes where the list's order puts it (newest created first,
+// the API's default sort).
+function place(task, source) {
   if (!view) return;
   const { id, version } = task;
-  if (where !== 'end') view.touched.set(id, ++view.seq);
+  if (source === 'live') view.touched.set(id, ++view.seq);
   if (view.gone.has(id) && view.gone.get(id) >= version) return;
   const known = view.tasks.get(id);
   if (known && known.version >= version) return;
   const existing = itemOf(id);
-  if (where !== 'end' && !matchesFilters(task, Boolean(known))) {
+  if (source === 'live' && !matchesFilters(task, Boolean(known))) {
     if (existing) existing.remove();
     view.tasks.delete(id);
     return;
@@ -125,8 +143,9 @@ function place(task, where) {
   const item = existing || taskItem(id);
   fillItem(item, task);
   if (existing) return;
-  if (where === 'start') view.list.prepend(item);
-  else view.list.append(item);
+  const mine = createdAt(task);
+  const before = [...view.list.children].find((li) => createdAt(view.tasks.get(li.dataset.taskId)) < mine);
+  view.list.insertBefore(item, before || null);
 }
 
 function removeTask(id, version) {
@@ -188,7 +207,7 @@ export function taskEvent(name, cloudEvent) {
     removeTask(data.id, data.version);
   } else {
     const { user_id: _user, command_id: _command, actor_id: _actor, ...task } = data;
-    place(task, 'start');
+    place(task, 'live');
   }
 }
 
@@ -216,7 +235,7 @@ async function settle(result, done) {
     return null;
   }
   const task = result.task || (await fetchTask(result.taskId)).task;
-  place(task, 'start');
+  place(task, 'live');
   showStatus(done);
   return task;
 }
@@ -260,7 +279,7 @@ async function deleteTask(id) {
 // After a 412 outside the dialog: show the task as it now is (the error says why).
 async function refreshAfterConflict(id) {
   try {
-    place((await fetchTask(id)).task, 'start');
+    place((await fetchTask(id)).task, 'live');
   } catch (err) {
     if (!(err instanceof ApiError && err.status === 404)) showError(err);
   }
@@ -349,10 +368,16 @@ async function saveEdit(etag) {
   showStatus('Saving…');
   try {
     // Every button that saves is off while one save runs: a double click sends one PATCH.
+    // The buttons stay off until the outcome is shown (a second save with the same version
+    // would be a 412 against this very change).
     const savers = [save, $('#conflict-overwrite'), $('#conflict-reload')];
-    const result = await busy(savers, () => writeTask('PATCH', taskPath(session.id), { body: patch, etag }));
-    if (editing !== session) return;
-    await settle(result, 'Task saved');
+    const saved = await busy(savers, async () => {
+      const result = await writeTask('PATCH', taskPath(session.id), { body: patch, etag });
+      if (editing !== session) return false;
+      await settle(result, 'Task saved');
+      return true;
+    });
+    if (!saved || editing !== session) return;
     $('#edit-dialog').close();
   } catch (err) {
     if (editing !== session) return showError(err);
@@ -383,6 +408,6 @@ async function showConflict(session, err) {
     el('dt', {}, 'Due'), el('dd', {}, t.due_at ? formatTime(t.due_at) : '(none)'),
     el('dt', {}, 'Version'), el('dd', {}, String(t.version))));
   $('#conflict').hidden = false;
-  place(t, 'start');
+  place(t, 'live');
   $('#conflict-reload').focus();
 }
