@@ -10,8 +10,7 @@
 
 #include "api/web_files.h"
 #include "shared/log.h"
-
-#define PAGE_MAX 4096
+#include "shared/strbuf.h"
 
 /* How specifically range (type/subtype, lower case, no parameters) matches type: 3 exact,
  * 2 type/star, 1 star/star, 0 not at all. */
@@ -73,68 +72,24 @@ bool html_page_preferred(const char *accept) {
     return weight_of(accept, "text/html") > weight_of(accept, "application/json");
 }
 
-/* Appends text to out (of cap, at *len) HTML-escaped; false when it does not fit. */
-static bool append_escaped(char *out, size_t cap, size_t *len, const char *text) {
-    for (const char *c = text; *c != '\0'; c++) {
-        const char *rep = NULL;
-        switch (*c) {
-        case '&':
-            rep = "&amp;";
-            break;
-        case '<':
-            rep = "&lt;";
-            break;
-        case '>':
-            rep = "&gt;";
-            break;
-        case '"':
-            rep = "&quot;";
-            break;
-        case '\'':
-            rep = "&#39;";
-            break;
-        default:
-            break;
-        }
-        size_t n = rep != NULL ? strlen(rep) : 1;
-        if (*len + n >= cap)
-            return false;
-        memcpy(out + *len, rep != NULL ? rep : c, n);
-        *len += n;
-    }
-    out[*len] = '\0';
-    return true;
-}
-
-static bool append_raw(char *out, size_t cap, size_t *len, const char *text) {
-    size_t n = strlen(text);
-    if (*len + n >= cap)
-        return false;
-    memcpy(out + *len, text, n + 1);
-    *len += n;
-    return true;
-}
-
 void html_page_respond(api_request_ctx *ctx, int status, const char *heading, const char *message) {
-    char page[PAGE_MAX];
-    size_t len = 0;
-    bool ok = append_raw(page, sizeof page, &len,
-                         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-                         "<link rel=\"stylesheet\" href=\"/app/app.css\"><title>") &&
-              append_escaped(page, sizeof page, &len, heading) &&
-              append_raw(page, sizeof page, &len,
-                         " - taskbus</title></head><body><main class=\"link-page\"><h1>") &&
-              append_escaped(page, sizeof page, &len, heading) &&
-              append_raw(page, sizeof page, &len, "</h1><p id=\"link-outcome\">") &&
-              append_escaped(page, sizeof page, &len, message) &&
-              append_raw(page, sizeof page, &len,
-                         "</p><p><a href=\"/app/\">Open taskbus</a></p></main></body></html>\n");
-    if (!ok) {
-        LOG_ERRORF("an HTML page of %d did not fit in %d bytes", status, PAGE_MAX);
+    strbuf page = {0};
+    strbuf_puts(&page, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                       "<link rel=\"stylesheet\" href=\"/app/app.css\"><title>");
+    strbuf_puts_html(&page, heading);
+    strbuf_puts(&page, " - taskbus</title></head><body><main class=\"link-page\"><h1>");
+    strbuf_puts_html(&page, heading);
+    strbuf_puts(&page, "</h1><p id=\"link-outcome\">");
+    strbuf_puts_html(&page, message);
+    strbuf_puts(&page, "</p><p><a href=\"/app/\">Open taskbus</a></p></main></body></html>\n");
+    if (page.failed || page.data == NULL) {
+        LOG_ERRORF("no memory for an HTML page of %d", status);
+        free(page.data);
         api_respond_error(ctx, 500, "internal-error", NULL);
         return;
     }
     web_files_set_page_headers(ctx, WEB_APP);
-    api_respond_bytes(ctx, status, "text/html; charset=utf-8", page, len);
+    api_respond_bytes(ctx, status, "text/html; charset=utf-8", page.data, page.len);
+    free(page.data);
 }

@@ -31,3 +31,28 @@ void strbuf_append(strbuf *b, const char *s, size_t n) {
 void strbuf_puts(strbuf *b, const char *s) {
     strbuf_append(b, s, strlen(s));
 }
+
+void strbuf_puts_html(strbuf *b, const char *s) {
+    for (; *s != '\0'; s++) {
+        switch (*s) {
+        case '&':
+            strbuf_puts(b, "&amp;");
+            break;
+        case '<':
+            strbuf_puts(b, "&lt;");
+            break;
+        case '>':
+            strbuf_puts(b, "&gt;");
+            break;
+        case '"':
+            strbuf_puts(b, "&quot;");
+            break;
+        case '\'':
+            strbuf_puts(b, "&#39;");
+            break;
+        default:
+            strbuf_append(b, s, 1);
+            break;
+        }
+    }
+}

@@ -22,5 +22,8 @@ typedef struct strbuf {
 void strbuf_append(strbuf *b, const char *s, size_t n);
 /* Appends the string s. */
 void strbuf_puts(strbuf *b, const char *s);
+/* Appends the string s HTML-escaped (& < > " ' as entities): text in an element or a
+ * quoted attribute (the notifier's mails, the API's pages). */
+void strbuf_puts_html(strbuf *b, const char *s);
 
 #endif

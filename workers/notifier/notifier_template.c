@@ -19,32 +19,10 @@
 #define NAME_MAX_CHARS 64
 
 static void sb_add_escaped(strbuf *sb, const char *s, bool html) {
-    if (!html) {
-        strbuf_append(sb, s, strlen(s));
-        return;
-    }
-    for (; *s != '\0'; s++) {
-        switch (*s) {
-        case '&':
-            strbuf_append(sb, "&amp;", 5);
-            break;
-        case '<':
-            strbuf_append(sb, "&lt;", 4);
-            break;
-        case '>':
-            strbuf_append(sb, "&gt;", 4);
-            break;
-        case '"':
-            strbuf_append(sb, "&quot;", 6);
-            break;
-        case '\'':
-            strbuf_append(sb, "&#39;", 5);
-            break;
-        default:
-            strbuf_append(sb, s, 1);
-            break;
-        }
-    }
+    if (html)
+        strbuf_puts_html(sb, s);
+    else
+        strbuf_puts(sb, s);
 }
 
 static bool kind_is_safe(const char *kind) {
